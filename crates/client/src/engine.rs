@@ -1,0 +1,676 @@
+//! The connection engine: one task that keeps a session with the server alive for a front end.
+//!
+//! It owns the socket, the outbox and the cursors. Everything typed goes to the on-disk outbox first, then
+//! to the server; it leaves the outbox only when the server says it is stored. Every (re)connection sends
+//! the cursors in `Hello` and the whole outbox again; the server answers retried ids with their first seq,
+//! and deliveries at or below a cursor are dropped, so nothing is shown twice.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use palomar_proto::{
+    ClientMsg, Conversation, ConversationInfo, ErrorCode, HistoryPage, Message, MessageId, Nick, PROTOCOL_VERSION,
+    Position, PresenceState, RoomName, ServerMsg,
+};
+use palomar_transport::{Fingerprint, FramedReader, FramedWriter, TrustDecision, client_config, frame_keys};
+use rand::RngCore;
+use rustls_pki_types::{CertificateDer, ServerName};
+use tokio::io::{ReadHalf, WriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+use crate::backoff::Backoff;
+use crate::known_hosts::KnownHosts;
+use crate::state::{ClientState, OutboxEntry};
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often received cursors are acknowledged to the server.
+const ACK_EVERY: Duration = Duration::from_millis(200);
+/// Wait before resending a message the server could not store.
+const STORE_RETRY: Duration = Duration::from_secs(2);
+const MAX_FRAME: usize = 4 * palomar_proto::DEFAULT_MAX_FRAME;
+
+/// How the engine decides to trust the server's certificate.
+#[derive(Debug, Clone)]
+pub enum Trust {
+    /// Pin the fingerprint on first use; refuse a different one later.
+    FirstUse,
+    /// Verify the certificate chain against these CAs.
+    Authority(Vec<CertificateDer<'static>>),
+}
+
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// `host:port`.
+    pub server: String,
+    pub nick: Nick,
+    pub password: String,
+    /// Where pins, outboxes and cursors live.
+    pub home: PathBuf,
+    pub trust: Trust,
+    /// A room to be a member of, joined on connect if needed.
+    pub join: Option<RoomName>,
+    pub backoff: Backoff,
+}
+
+/// What a front end asks the engine to do.
+#[derive(Debug, Clone)]
+pub enum Command {
+    Send {
+        to: Conversation,
+        text: String,
+    },
+    Join {
+        room: String,
+    },
+    Leave {
+        room: String,
+    },
+    Users {
+        room: String,
+    },
+    /// Older messages before `before` (or before the oldest the client has when `None`).
+    History {
+        conversation: Conversation,
+        before: Option<u64>,
+        limit: u32,
+    },
+    /// Close the connection and stop the engine.
+    Quit,
+}
+
+/// What the engine tells its front end.
+#[derive(Debug, Clone)]
+pub enum Event {
+    Connecting {
+        server: String,
+        attempt: u32,
+    },
+    /// The server's certificate was pinned now, on first use.
+    Pinned {
+        server: String,
+        fingerprint: Fingerprint,
+    },
+    Connected {
+        nick: Nick,
+        registered: bool,
+        conversations: Vec<ConversationInfo>,
+    },
+    Disconnected {
+        reason: String,
+        retry_in: Duration,
+        attempt: u32,
+        pending: usize,
+    },
+    /// A message was put in the outbox (it will be sent, and resent, until accepted).
+    Queued {
+        id: MessageId,
+        to: Conversation,
+        text: String,
+    },
+    /// The server stored one of our messages.
+    Accepted {
+        id: MessageId,
+        conversation: Conversation,
+        seq: u64,
+        ts: u64,
+    },
+    Message {
+        message: Message,
+        own: bool,
+    },
+    Presence {
+        room: RoomName,
+        nick: Nick,
+        state: PresenceState,
+    },
+    Users {
+        room: RoomName,
+        online: Vec<Nick>,
+        offline: Vec<Nick>,
+    },
+    Joined {
+        info: ConversationInfo,
+    },
+    Left {
+        room: RoomName,
+    },
+    History(HistoryPage),
+    /// Retention removed messages of this conversation that we had not seen.
+    Gap {
+        conversation: Conversation,
+        complete_from: u64,
+    },
+    /// Something went wrong that does not stop the engine; `id` names a message that was refused for good.
+    Error {
+        code: Option<ErrorCode>,
+        message: String,
+        id: Option<MessageId>,
+    },
+    ServerShuttingDown {
+        message: String,
+    },
+    /// The engine stopped and will not reconnect (wrong password, changed certificate, ...).
+    Fatal {
+        message: String,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot open the client state in {path}: {source}")]
+    State { path: PathBuf, source: rusqlite::Error },
+}
+
+/// A running engine: send it commands, read its events.
+pub struct Engine {
+    commands: mpsc::Sender<Command>,
+    events: mpsc::Receiver<Event>,
+    outbox_len: watch::Receiver<usize>,
+}
+
+impl Engine {
+    /// Opens the account's state under `config.home` and starts connecting in the background.
+    pub fn start(config: EngineConfig) -> Result<Engine, StartError> {
+        let path = state_path(&config);
+        let state = ClientState::open(&path).map_err(|source| StartError::State { path: path.clone(), source })?;
+        let outbox: VecDeque<OutboxEntry> =
+            state.outbox().map_err(|source| StartError::State { path: path.clone(), source })?.into();
+        let cursors = state.cursors().map_err(|source| StartError::State { path, source })?.into_iter().collect();
+        let (commands, command_rx) = mpsc::channel(1024);
+        let (event_tx, events) = mpsc::channel(4096);
+        let (outbox_tx, outbox_len) = watch::channel(outbox.len());
+        let core = Core {
+            known_hosts: KnownHosts::new(config.home.join("known_hosts")),
+            config,
+            state,
+            events: event_tx,
+            outbox_len: outbox_tx,
+            outbox,
+            cursors,
+            unacked_cursors: HashSet::new(),
+            retry: Vec::new(),
+        };
+        tokio::spawn(core.run(command_rx));
+        Ok(Engine { commands, events, outbox_len })
+    }
+
+    /// The next event; `None` once the engine has stopped and every event was read.
+    pub async fn next_event(&mut self) -> Option<Event> {
+        self.events.recv().await
+    }
+
+    /// A handle to send commands with; sending fails once the engine has stopped.
+    pub fn commands(&self) -> mpsc::Sender<Command> {
+        self.commands.clone()
+    }
+
+    /// How many messages wait in the outbox for the server's acknowledgement.
+    pub fn outbox_len(&self) -> watch::Receiver<usize> {
+        self.outbox_len.clone()
+    }
+}
+
+/// Where one account's state lives: `<home>/servers/<server>/<nick>/state.sqlite`.
+pub fn state_path(config: &EngineConfig) -> PathBuf {
+    let server: String = config
+        .server
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' })
+        .collect();
+    config.home.join("servers").join(server).join(config.nick.as_str()).join("state.sqlite")
+}
+
+type Tls = TlsStream<TcpStream>;
+
+struct Connection {
+    out: FramedWriter<WriteHalf<Tls>>,
+    incoming: mpsc::Receiver<Result<ServerMsg, String>>,
+    reader: tokio::task::JoinHandle<()>,
+    welcome: Welcome,
+}
+
+struct Welcome {
+    registered: bool,
+    heartbeat: Duration,
+    conversations: Vec<ConversationInfo>,
+}
+
+/// How a connection ended.
+enum Flow {
+    Reconnect(String),
+    Fatal(String),
+    Quit,
+}
+
+struct Core {
+    config: EngineConfig,
+    state: ClientState,
+    known_hosts: KnownHosts,
+    events: mpsc::Sender<Event>,
+    outbox_len: watch::Sender<usize>,
+    /// Unacknowledged messages in the order they were typed.
+    outbox: VecDeque<OutboxEntry>,
+    /// Highest seq received per conversation.
+    cursors: HashMap<Conversation, u64>,
+    /// Conversations whose cursor moved since the last ack to the server.
+    unacked_cursors: HashSet<Conversation>,
+    /// Messages the server could not store, to send again after [`STORE_RETRY`].
+    retry: Vec<MessageId>,
+}
+
+impl Core {
+    async fn emit(&mut self, event: Event) {
+        // A front end that stopped listening is not the engine's problem.
+        let _ = self.events.send(event).await;
+    }
+
+    async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        let mut attempt = 0;
+        loop {
+            self.emit(Event::Connecting { server: self.config.server.clone(), attempt }).await;
+            let flow = match self.connect().await {
+                Ok(connection) => {
+                    attempt = 0;
+                    self.serve(connection, &mut commands).await
+                }
+                Err(flow) => flow,
+            };
+            match flow {
+                Flow::Quit => return,
+                Flow::Fatal(message) => {
+                    self.emit(Event::Fatal { message }).await;
+                    return;
+                }
+                Flow::Reconnect(reason) => {
+                    attempt += 1;
+                    let retry_in = self.config.backoff.delay(attempt);
+                    self.emit(Event::Disconnected { reason, retry_in, attempt, pending: self.outbox.len() }).await;
+                    if self.wait_offline(retry_in, &mut commands).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sleeps until the next attempt, still taking messages into the outbox. `Err` when told to quit.
+    async fn wait_offline(&mut self, delay: Duration, commands: &mut mpsc::Receiver<Command>) -> Result<(), ()> {
+        let deadline = Instant::now() + delay;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => return Ok(()),
+                command = commands.recv() => match command {
+                    None | Some(Command::Quit) => return Err(()),
+                    Some(Command::Send { to, text }) => {
+                        self.queue(to, text).await;
+                    }
+                    Some(_) => {
+                        let message = "not connected; try again once reconnected".to_owned();
+                        self.emit(Event::Error { code: None, message, id: None }).await;
+                    }
+                },
+            }
+        }
+    }
+
+    async fn connect(&mut self) -> Result<Connection, Flow> {
+        let server = self.config.server.clone();
+        let pin = match &self.config.trust {
+            Trust::Authority(_) => None,
+            Trust::FirstUse => self
+                .known_hosts
+                .get(&server)
+                .map_err(|e| Flow::Fatal(format!("cannot read {}: {e}", self.known_hosts.path().display())))?,
+        };
+        let decision = match (&self.config.trust, pin) {
+            (Trust::Authority(cas), _) => TrustDecision::Authority(cas.clone()),
+            (Trust::FirstUse, Some(pin)) => TrustDecision::Pinned(pin),
+            (Trust::FirstUse, None) => TrustDecision::FirstUse,
+        };
+        let (tls_config, seen) = client_config(decision).map_err(|e| Flow::Fatal(e.to_string()))?;
+        let tcp = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&server)).await {
+            Ok(Ok(tcp)) => tcp,
+            Ok(Err(e)) => return Err(Flow::Reconnect(format!("cannot reach {server}: {e}"))),
+            Err(_) => return Err(Flow::Reconnect(format!("cannot reach {server}: timed out"))),
+        };
+        let _ = tcp.set_nodelay(true);
+        let host = server.rsplit_once(':').map_or(server.as_str(), |(host, _)| host).trim_matches(['[', ']']);
+        let name = ServerName::try_from(host.to_owned())
+            .map_err(|_| Flow::Fatal(format!("{host:?} is not a valid server name")))?;
+        let handshake = TlsConnector::from(tls_config).connect(name, tcp);
+        let tls = match tokio::time::timeout(CONNECT_TIMEOUT, handshake).await {
+            Ok(Ok(tls)) => tls,
+            Ok(Err(e)) => {
+                return Err(match (pin, seen.get()) {
+                    (Some(pinned), Some(presented)) if pinned != presented => {
+                        Flow::Fatal(changed_certificate(&server, pinned, presented, self.known_hosts.path()))
+                    }
+                    _ => Flow::Reconnect(format!("TLS handshake with {server} failed: {e}")),
+                });
+            }
+            Err(_) => return Err(Flow::Reconnect(format!("TLS handshake with {server} timed out"))),
+        };
+        if pin.is_none()
+            && matches!(self.config.trust, Trust::FirstUse)
+            && let Some(fingerprint) = seen.get()
+        {
+            self.known_hosts.set(&server, fingerprint).map_err(|e| {
+                Flow::Fatal(format!(
+                    "cannot save the server's fingerprint in {}: {e}",
+                    self.known_hosts.path().display()
+                ))
+            })?;
+            self.emit(Event::Pinned { server: server.clone(), fingerprint }).await;
+        }
+        let keys =
+            frame_keys(tls.get_ref().1).map_err(|e| Flow::Reconnect(format!("cannot derive frame keys: {e}")))?;
+        let (read_half, write_half) = tokio::io::split(tls);
+        let mut out = FramedWriter::new(write_half, &keys.client_to_server);
+        let mut reader = FramedReader::new(read_half, &keys.server_to_client, MAX_FRAME);
+        let positions = self
+            .cursors
+            .iter()
+            .map(|(conversation, seq)| Position { conversation: conversation.clone(), seq: *seq })
+            .collect();
+        let hello = ClientMsg::Hello {
+            version: PROTOCOL_VERSION,
+            nick: self.config.nick.to_string(),
+            password: self.config.password.clone(),
+            positions,
+        };
+        out.send(&hello).await.map_err(|e| Flow::Reconnect(format!("connection lost: {e}")))?;
+        let first = tokio::time::timeout(CONNECT_TIMEOUT, reader.read_msg::<ServerMsg>()).await;
+        let welcome = match first {
+            Ok(Ok(Some(ServerMsg::Welcome { registered, heartbeat_ms, conversations, .. }))) => Welcome {
+                registered,
+                heartbeat: Duration::from_millis(u64::from(heartbeat_ms.max(100))),
+                conversations,
+            },
+            Ok(Ok(Some(ServerMsg::Error { code, message, .. }))) => return Err(refused_login(code, message)),
+            Ok(Ok(Some(ServerMsg::ShuttingDown { message }))) => return Err(Flow::Reconnect(message)),
+            Ok(Ok(Some(other))) => {
+                return Err(Flow::Reconnect(format!("unexpected first answer from the server: {other:?}")));
+            }
+            Ok(Ok(None)) => return Err(Flow::Reconnect("the server closed the connection during login".into())),
+            Ok(Err(e)) => return Err(Flow::Reconnect(format!("connection lost during login: {e}"))),
+            Err(_) => return Err(Flow::Reconnect("the server did not answer the login in time".into())),
+        };
+        let (tx, incoming) = mpsc::channel(256);
+        let reader = tokio::spawn(read_frames(reader, tx));
+        Ok(Connection { out, incoming, reader, welcome })
+    }
+
+    async fn serve(&mut self, mut connection: Connection, commands: &mut mpsc::Receiver<Command>) -> Flow {
+        let flow = self.serve_inner(&mut connection, commands).await;
+        connection.reader.abort();
+        flow
+    }
+
+    async fn serve_inner(&mut self, connection: &mut Connection, commands: &mut mpsc::Receiver<Command>) -> Flow {
+        let welcome = &connection.welcome;
+        let heartbeat = welcome.heartbeat;
+        let dead_after = heartbeat * 3;
+        self.emit(Event::Connected {
+            nick: self.config.nick.clone(),
+            registered: welcome.registered,
+            conversations: welcome.conversations.clone(),
+        })
+        .await;
+        let out = &mut connection.out;
+        if let Some(room) = &self.config.join {
+            let conversation = Conversation::Room(room.clone());
+            if !connection.welcome.conversations.iter().any(|info| info.conversation == conversation) {
+                out.queue(&ClientMsg::Join { room: room.to_string() });
+            }
+        }
+        self.retry.clear();
+        for entry in &self.outbox {
+            out.queue(&ClientMsg::Send { id: entry.id, to: entry.to.clone(), text: entry.text.clone() });
+        }
+        let mut last_heard = Instant::now();
+        let mut last_sent = Instant::now();
+        let mut ticker = tokio::time::interval(heartbeat / 2);
+        let mut acks = tokio::time::interval(ACK_EVERY);
+        let mut retry_at: Option<Instant> = None;
+        loop {
+            let step = tokio::select! {
+                msg = connection.incoming.recv() => {
+                    last_heard = Instant::now();
+                    match msg {
+                        Some(Ok(msg)) => self.on_server(msg, out, &mut retry_at).await,
+                        Some(Err(e)) => Err(Flow::Reconnect(e)),
+                        None => Err(Flow::Reconnect("the server closed the connection".into())),
+                    }
+                }
+                command = commands.recv() => match command {
+                    None | Some(Command::Quit) => {
+                        out.queue(&ClientMsg::Bye);
+                        let _ = tokio::time::timeout(Duration::from_secs(1), out.flush()).await;
+                        Err(Flow::Quit)
+                    }
+                    Some(command) => {
+                        self.on_command(command, out).await;
+                        Ok(())
+                    }
+                },
+                _ = ticker.tick() => {
+                    if last_heard.elapsed() > dead_after {
+                        Err(Flow::Reconnect(format!("no sign of the server for {} s", dead_after.as_secs())))
+                    } else {
+                        if last_sent.elapsed() >= heartbeat {
+                            out.queue(&ClientMsg::Ping { nonce: 0 });
+                        }
+                        Ok(())
+                    }
+                }
+                _ = acks.tick() => {
+                    self.queue_acks(out);
+                    Ok(())
+                }
+                _ = sleep_until_some(retry_at) => {
+                    retry_at = None;
+                    let ids: HashSet<MessageId> = self.retry.drain(..).collect();
+                    for entry in self.outbox.iter().filter(|e| ids.contains(&e.id)) {
+                        out.queue(&ClientMsg::Send { id: entry.id, to: entry.to.clone(), text: entry.text.clone() });
+                    }
+                    Ok(())
+                }
+            };
+            if let Err(flow) = step {
+                return flow;
+            }
+            if out.pending_len() > 0 {
+                match tokio::time::timeout(dead_after, out.flush()).await {
+                    Ok(Ok(())) => last_sent = Instant::now(),
+                    Ok(Err(e)) => return Flow::Reconnect(format!("connection lost: {e}")),
+                    Err(_) => return Flow::Reconnect("the server stopped reading".into()),
+                }
+            }
+        }
+    }
+
+    fn queue_acks(&mut self, out: &mut FramedWriter<WriteHalf<Tls>>) {
+        for conversation in self.unacked_cursors.drain() {
+            if let Some(&seq) = self.cursors.get(&conversation) {
+                out.queue(&ClientMsg::Ack { conversation, seq });
+            }
+        }
+    }
+
+    /// Puts a message in the outbox (on disk first) and tells the front end.
+    async fn queue(&mut self, to: Conversation, text: String) -> OutboxEntry {
+        let mut id = [0u8; 16];
+        rand::rng().fill_bytes(&mut id);
+        let entry = OutboxEntry { id: MessageId(id), to, text };
+        if let Err(e) = self.state.push_outbox(std::slice::from_ref(&entry)) {
+            let message = format!("could not save the message to disk ({e}); it is kept in memory only");
+            self.emit(Event::Error { code: None, message, id: Some(entry.id) }).await;
+        }
+        self.outbox.push_back(entry.clone());
+        self.outbox_len.send_replace(self.outbox.len());
+        self.emit(Event::Queued { id: entry.id, to: entry.to.clone(), text: entry.text.clone() }).await;
+        entry
+    }
+
+    async fn on_command(&mut self, command: Command, out: &mut FramedWriter<WriteHalf<Tls>>) {
+        match command {
+            Command::Send { to, text } => {
+                let entry = self.queue(to, text).await;
+                out.queue(&ClientMsg::Send { id: entry.id, to: entry.to, text: entry.text });
+            }
+            Command::Join { room } => out.queue(&ClientMsg::Join { room }),
+            Command::Leave { room } => out.queue(&ClientMsg::Leave { room }),
+            Command::Users { room } => out.queue(&ClientMsg::Users { room }),
+            Command::History { conversation, before, limit } => {
+                let before = before.unwrap_or_else(|| self.cursors.get(&conversation).map_or(u64::MAX, |seq| seq + 1));
+                out.queue(&ClientMsg::History { conversation, before, limit });
+            }
+            Command::Quit => {}
+        }
+    }
+
+    /// Takes a message out of the outbox once the server has it (a no-op if it is no longer there).
+    async fn accepted(&mut self, id: MessageId, conversation: Conversation, seq: u64, ts: u64) {
+        let Some(index) = self.outbox.iter().position(|e| e.id == id) else { return };
+        self.outbox.remove(index);
+        if let Err(e) = self.state.remove_outbox(&id) {
+            tracing::warn!(%e, "could not remove an acknowledged message from the outbox file");
+        }
+        self.outbox_len.send_replace(self.outbox.len());
+        self.emit(Event::Accepted { id, conversation, seq, ts }).await;
+    }
+
+    /// Drops a message from the outbox that the server will never accept.
+    fn abandon(&mut self, id: MessageId) {
+        if let Some(index) = self.outbox.iter().position(|e| e.id == id) {
+            self.outbox.remove(index);
+            let _ = self.state.remove_outbox(&id);
+            self.outbox_len.send_replace(self.outbox.len());
+        }
+    }
+
+    async fn on_server(
+        &mut self,
+        msg: ServerMsg,
+        out: &mut FramedWriter<WriteHalf<Tls>>,
+        retry_at: &mut Option<Instant>,
+    ) -> Result<(), Flow> {
+        match msg {
+            ServerMsg::Messages(messages) => self.on_messages(messages).await,
+            ServerMsg::Accepted { id, conversation, seq, ts } => self.accepted(id, conversation, seq, ts).await,
+            ServerMsg::Error { code, message, id } => {
+                match (code, id) {
+                    (ErrorCode::StoreUnavailable, Some(id)) => {
+                        self.retry.push(id);
+                        retry_at.get_or_insert_with(|| Instant::now() + STORE_RETRY);
+                    }
+                    (ErrorCode::InvalidText | ErrorCode::NotMember | ErrorCode::UnknownNick, Some(id)) => {
+                        self.abandon(id)
+                    }
+                    _ => {}
+                }
+                self.emit(Event::Error { code: Some(code), message, id }).await;
+            }
+            ServerMsg::Gap { conversation, complete_from } => {
+                let cursor = self.cursors.entry(conversation.clone()).or_insert(0);
+                *cursor = (*cursor).max(complete_from.saturating_sub(1));
+                self.emit(Event::Gap { conversation, complete_from }).await;
+            }
+            ServerMsg::Joined { info } => self.emit(Event::Joined { info }).await,
+            ServerMsg::Left { room } => {
+                let conversation = Conversation::Room(room.clone());
+                self.cursors.remove(&conversation);
+                let _ = self.state.forget_cursor(&conversation);
+                self.emit(Event::Left { room }).await;
+            }
+            ServerMsg::Presence { room, nick, state } => self.emit(Event::Presence { room, nick, state }).await,
+            ServerMsg::Users { room, online, offline } => self.emit(Event::Users { room, online, offline }).await,
+            ServerMsg::History(page) => self.emit(Event::History(page)).await,
+            ServerMsg::Ping { nonce } => out.queue(&ClientMsg::Pong { nonce }),
+            ServerMsg::Pong { .. } | ServerMsg::Welcome { .. } => {}
+            ServerMsg::ShuttingDown { message } => {
+                self.emit(Event::ServerShuttingDown { message: message.clone() }).await;
+                return Err(Flow::Reconnect(message));
+            }
+        }
+        Ok(())
+    }
+
+    async fn on_messages(&mut self, messages: Vec<Message>) {
+        let mut moved = HashMap::new();
+        let mut fresh = Vec::with_capacity(messages.len());
+        for message in messages {
+            let cursor = self.cursors.entry(message.conversation.clone()).or_insert(0);
+            if message.seq <= *cursor {
+                continue;
+            }
+            *cursor = message.seq;
+            moved.insert(message.conversation.clone(), message.seq);
+            fresh.push(message);
+        }
+        // The cursor is on disk before anything is shown, so a restarted client does not show it again.
+        if let Err(e) = self.state.save_cursors(moved.iter().map(|(c, s)| (c, *s))) {
+            tracing::warn!(%e, "could not save cursors");
+        }
+        self.unacked_cursors.extend(moved.into_keys());
+        for message in fresh {
+            let own = message.from == self.config.nick;
+            if own {
+                self.accepted(message.id, message.conversation.clone(), message.seq, message.ts).await;
+            }
+            self.emit(Event::Message { message, own }).await;
+        }
+    }
+}
+
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn refused_login(code: ErrorCode, message: String) -> Flow {
+    match code {
+        ErrorCode::StoreUnavailable | ErrorCode::ServerFull | ErrorCode::HandshakeTimeout => {
+            Flow::Reconnect(format!("the server refused the login for now: {message}"))
+        }
+        _ => Flow::Fatal(format!("login refused: {message}")),
+    }
+}
+
+fn changed_certificate(
+    server: &str,
+    pinned: Fingerprint,
+    presented: Fingerprint,
+    known_hosts: &std::path::Path,
+) -> String {
+    format!(
+        "the certificate of {server} has changed!\n  pinned:    {pinned}\n  presented: {presented}\n\
+         Someone may be intercepting the connection, or the server got a new certificate. Ask the server's \
+         operator for its fingerprint (`palomar serve` prints it); if it is the presented one, accept it with:\n  \
+         palomar trust --server {server} --fingerprint {presented}\n(pins are kept in {})",
+        known_hosts.display()
+    )
+}
+
+async fn read_frames(mut reader: FramedReader<ReadHalf<Tls>>, tx: mpsc::Sender<Result<ServerMsg, String>>) {
+    loop {
+        let item = match reader.read_msg::<ServerMsg>().await {
+            Ok(Some(msg)) => Ok(msg),
+            Ok(None) => Err("the server closed the connection".to_owned()),
+            // Even a frame that only failed its tag may have been a delivery: reconnect and resume rather
+            // than risk a silent gap.
+            Err(e) => Err(format!("connection lost: {e}")),
+        };
+        let last = item.is_err();
+        if tx.send(item).await.is_err() || last {
+            return;
+        }
+    }
+}

@@ -1,0 +1,261 @@
+//! `palomar chat`: line mode. Each stdin line is a message to the current conversation, lines starting
+//! with `/` are commands, and every engine event is one stdout line (text or `--json`). At the end of
+//! input it waits until the outbox is empty, then exits 0; after `--drain-timeout` it exits 3 instead.
+
+use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use palomar_client::backoff::Backoff;
+use palomar_client::{Command, Engine, EngineConfig, Event, Trust};
+use palomar_proto::{Conversation, Nick, RoomName, validate_text};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::output::Printer;
+
+/// Exit status when the outbox could not be emptied in time.
+const EXIT_UNACKNOWLEDGED: u8 = 3;
+/// Exit status when the engine stopped for good (wrong password, changed certificate, ...).
+const EXIT_FATAL: u8 = 2;
+
+#[derive(Args)]
+pub struct ChatArgs {
+    /// Server address, host:port.
+    #[arg(long, default_value = "127.0.0.1:5555")]
+    server: String,
+    /// Your nickname; the first login with a free nickname registers it with your password.
+    #[arg(long)]
+    nick: String,
+    /// The room to start in (joined if needed).
+    #[arg(long, default_value = RoomName::LOBBY)]
+    room: String,
+    /// Line mode: stdin lines in, one event per stdout line out (the only mode so far).
+    #[arg(long)]
+    plain: bool,
+    /// Print each event as one JSON object per line (implies --plain).
+    #[arg(long)]
+    json: bool,
+    /// Client state directory (pins, outbox, cursors) [default: PALOMAR_HOME or the platform's data directory].
+    #[arg(long)]
+    home: Option<PathBuf>,
+    /// Read the password from this file (else PALOMAR_PASSWORD, else a prompt on the terminal).
+    #[arg(long)]
+    password_file: Option<PathBuf>,
+    /// Verify the server against this CA certificate (PEM) instead of pinning its fingerprint.
+    #[arg(long)]
+    ca: Option<PathBuf>,
+    /// Seconds to wait at the end of input for every message to be acknowledged.
+    #[arg(long, default_value_t = 60)]
+    drain_timeout: u64,
+}
+
+const HELP: &[&str] = &[
+    "commands:",
+    "  /join ROOM         join ROOM (creating it) and talk there",
+    "  /leave [ROOM]      leave ROOM (default: the current room)",
+    "  /msg NICK TEXT     send a direct message",
+    "  /users [ROOM]      who is in ROOM, online and offline",
+    "  /history [N]       show the last N messages of this conversation (default 20)",
+    "  /quit              send what is left, then exit",
+    "  //text             send a line that starts with /",
+];
+
+pub async fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
+    let nick = Nick::parse(&args.nick).map_err(|e| anyhow::anyhow!("--nick {:?}: {e}", args.nick))?;
+    let room = RoomName::parse(&args.room).map_err(|e| anyhow::anyhow!("--room {:?}: {e}", args.room))?;
+    let trust = match &args.ca {
+        Some(path) => Trust::Authority(palomar_transport::load_ca_file(path)?),
+        None => Trust::FirstUse,
+    };
+    let password = crate::secrets::password(args.password_file.as_deref(), &format!("password for {nick}: "))?;
+    let home = crate::client_home(args.home)?;
+    let config = EngineConfig {
+        server: args.server,
+        nick,
+        password,
+        home,
+        trust,
+        join: Some(room.clone()),
+        backoff: Backoff::default(),
+    };
+    let mut engine = Engine::start(config).context("cannot start the client")?;
+    let color = !args.json && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let printer = Printer::new(args.json, color);
+    let mut line_mode = LineMode {
+        commands: engine.commands(),
+        printer: &printer,
+        current: Conversation::Room(room),
+        issued: 0,
+        input_done: false,
+    };
+    let mut lines = read_stdin_lines();
+    let mut outbox = engine.outbox_len();
+    let mut queued = 0usize;
+    let mut drain_deadline: Option<Instant> = None;
+    loop {
+        if line_mode.input_done {
+            let deadline =
+                *drain_deadline.get_or_insert_with(|| Instant::now() + Duration::from_secs(args.drain_timeout));
+            if queued == line_mode.issued && *outbox.borrow() == 0 {
+                return Ok(stop(engine, &printer).await.unwrap_or(ExitCode::SUCCESS));
+            }
+            if Instant::now() >= deadline {
+                let remaining = *outbox.borrow() + (line_mode.issued - queued);
+                printer.error(&format!(
+                    "{remaining} message(s) not acknowledged after {} s; they stay in the outbox and go out the next time you connect",
+                    args.drain_timeout
+                ));
+                let _ = stop(engine, &printer).await;
+                return Ok(ExitCode::from(EXIT_UNACKNOWLEDGED));
+            }
+        }
+        tokio::select! {
+            event = engine.next_event() => match event {
+                Some(event) => {
+                    printer.event(&event);
+                    match event {
+                        Event::Queued { .. } => queued += 1,
+                        Event::Fatal { .. } => return Ok(ExitCode::from(EXIT_FATAL)),
+                        _ => {}
+                    }
+                }
+                None => return Ok(ExitCode::from(EXIT_FATAL)),
+            },
+            line = lines.recv(), if !line_mode.input_done => match line {
+                Some(line) => line_mode.handle(&line).await,
+                None => line_mode.input_done = true,
+            },
+            _ = outbox.changed() => {}
+            _ = sleep_until_some(drain_deadline) => {}
+        }
+    }
+}
+
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Tells the engine to close, and shows what it still says while doing so. `Some` if it stopped for good
+/// with a fatal error.
+async fn stop(mut engine: Engine, printer: &Printer) -> Option<ExitCode> {
+    let _ = engine.commands().send(Command::Quit).await;
+    let mut code = None;
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        while let Some(event) = engine.next_event().await {
+            printer.event(&event);
+            if matches!(event, Event::Fatal { .. }) {
+                code = Some(ExitCode::from(EXIT_FATAL));
+            }
+        }
+    })
+    .await;
+    code
+}
+
+/// Reads stdin on a thread of its own (it blocks); `None` at the end of input.
+fn read_stdin_lines() -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel(1024);
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines() {
+            let Ok(line) = line else { break };
+            if tx.blocking_send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+struct LineMode<'a> {
+    commands: mpsc::Sender<Command>,
+    printer: &'a Printer,
+    current: Conversation,
+    /// Messages handed to the engine, to wait for all of them to reach the outbox.
+    issued: usize,
+    input_done: bool,
+}
+
+impl LineMode<'_> {
+    async fn command(&mut self, command: Command) {
+        if self.commands.send(command).await.is_err() {
+            self.printer.error("the client engine has stopped");
+        }
+    }
+
+    async fn send(&mut self, to: Conversation, text: &str) {
+        if let Err(error) = validate_text(text) {
+            self.printer.error(&format!("not sent: {error}"));
+            return;
+        }
+        self.issued += 1;
+        self.command(Command::Send { to, text: text.to_owned() }).await;
+    }
+
+    fn current_room(&self) -> String {
+        match &self.current {
+            Conversation::Room(room) => room.to_string(),
+            Conversation::Direct(_) => RoomName::LOBBY.to_owned(),
+        }
+    }
+
+    async fn handle(&mut self, line: &str) {
+        let line = line.trim_end_matches('\r');
+        if line.trim().is_empty() {
+            return;
+        }
+        if let Some(escaped) = line.strip_prefix("//") {
+            let text = format!("/{escaped}");
+            return self.send(self.current.clone(), &text).await;
+        }
+        let Some(command) = line.strip_prefix('/') else {
+            return self.send(self.current.clone(), line).await;
+        };
+        let (name, rest) = command.split_once(char::is_whitespace).unwrap_or((command, ""));
+        let rest = rest.trim();
+        match name {
+            "join" => match RoomName::parse(rest) {
+                Ok(room) => {
+                    self.current = Conversation::Room(room.clone());
+                    self.command(Command::Join { room: room.to_string() }).await;
+                }
+                Err(error) => self.printer.error(&format!("/join ROOM: {error}")),
+            },
+            "leave" => {
+                let room = if rest.is_empty() { self.current_room() } else { rest.to_owned() };
+                if Conversation::parse(&room).is_ok_and(|c| c == self.current) {
+                    self.current = Conversation::Room(RoomName::lobby());
+                }
+                self.command(Command::Leave { room }).await;
+            }
+            "msg" => {
+                let (nick, text) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+                match Nick::parse(nick) {
+                    Ok(nick) if !text.trim().is_empty() => self.send(Conversation::Direct(nick), text.trim()).await,
+                    Ok(_) => self.printer.error("/msg NICK TEXT: the text is missing"),
+                    Err(error) => self.printer.error(&format!("/msg NICK TEXT: {error}")),
+                }
+            }
+            "users" => {
+                let room = if rest.is_empty() { self.current_room() } else { rest.to_owned() };
+                self.command(Command::Users { room }).await;
+            }
+            "history" => match if rest.is_empty() { Ok(20) } else { rest.parse::<u32>() } {
+                Ok(limit) => {
+                    let conversation = self.current.clone();
+                    self.command(Command::History { conversation, before: None, limit }).await;
+                }
+                Err(_) => self.printer.error("/history [N]: N must be a number"),
+            },
+            "quit" => self.input_done = true,
+            "help" => HELP.iter().for_each(|line| self.printer.notice(line)),
+            other => self.printer.error(&format!("unknown command /{other}; /help lists them")),
+        }
+    }
+}

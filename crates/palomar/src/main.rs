@@ -1,0 +1,79 @@
+//! # palomar: the command-line entry point
+//!
+//! One binary for every role: `serve` runs the server, `chat` the line-mode client, `user` manages accounts
+//! offline, `trust` manages pinned server certificates. Each subcommand lives in its own module and only
+//! parses, wires and prints: the work is in the library crates (`palomar-server`, `palomar-client`, ...).
+//! A new front end goes beside `chat`, over `palomar_client::Engine`.
+
+mod chat;
+mod output;
+mod secrets;
+mod serve;
+mod trust;
+mod user;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "palomar", version, about = "Palomar: secure group chat that never loses a message")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(serve::ServeArgs),
+    /// Chat: line mode (each stdin line is a message; `/help` lists the commands).
+    Chat(chat::ChatArgs),
+    /// Manage accounts in a server's data directory (works while the server is stopped or running).
+    User(user::UserArgs),
+    /// Pin (or forget) a server's certificate fingerprint.
+    Trust(trust::TrustArgs),
+}
+
+/// Where the client keeps pins, outboxes and cursors: `--home`, else `PALOMAR_HOME`, else the platform's
+/// data directory.
+pub fn client_home(flag: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    if let Some(home) = flag {
+        return Ok(home);
+    }
+    if let Some(home) = std::env::var_os("PALOMAR_HOME").filter(|h| !h.is_empty()) {
+        return Ok(PathBuf::from(home));
+    }
+    directories::ProjectDirs::from("", "", "palomar")
+        .map(|dirs| dirs.data_dir().to_owned())
+        .ok_or_else(|| anyhow::anyhow!("cannot find a home directory; set PALOMAR_HOME or pass --home"))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("palomar: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => serve::run(args).await,
+            Command::Chat(args) => chat::run(args).await,
+            Command::User(args) => user::run(args),
+            Command::Trust(args) => trust::run(args),
+        }
+    });
+    // Line mode may leave a thread blocked on stdin; do not wait for it.
+    runtime.shutdown_background();
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("palomar: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,223 @@
+//! How line mode shows engine events: one line each, readable (coloured on a terminal) or JSON.
+
+use std::io::Write;
+
+use chrono::{DateTime, Local, TimeZone, Utc};
+use palomar_client::Event;
+use palomar_proto::{Message, PresenceState};
+use serde_json::{Value, json};
+
+pub fn utc_datetime(ms: u64) -> String {
+    Utc.timestamp_millis_opt(i64::try_from(ms).unwrap_or(0))
+        .single()
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .unwrap_or_default()
+}
+
+fn local_time(ms: u64) -> String {
+    DateTime::from_timestamp_millis(i64::try_from(ms).unwrap_or(0))
+        .map(|t| t.with_timezone(&Local).format("%H:%M:%S").to_string())
+        .unwrap_or_default()
+}
+
+fn now_ms() -> u64 {
+    u64::try_from(Utc::now().timestamp_millis()).unwrap_or(0)
+}
+
+#[derive(Clone, Copy)]
+enum Style {
+    Own,
+    Nick,
+    Notice,
+    Error,
+}
+
+impl Style {
+    fn code(self) -> &'static str {
+        match self {
+            Style::Own => "\x1b[36m",
+            Style::Nick => "\x1b[1m",
+            Style::Notice => "\x1b[2m",
+            Style::Error => "\x1b[31m",
+        }
+    }
+}
+
+pub struct Printer {
+    json: bool,
+    color: bool,
+}
+
+impl Printer {
+    pub fn new(json: bool, color: bool) -> Self {
+        Printer { json, color }
+    }
+
+    fn paint(&self, style: Style, text: &str) -> String {
+        if self.color { format!("{}{text}\x1b[0m", style.code()) } else { text.to_owned() }
+    }
+
+    fn line(&self, text: &str) {
+        let mut stdout = std::io::stdout().lock();
+        // A closed stdout (a pipe whose reader left) must not kill the client before its outbox drains.
+        let _ = writeln!(stdout, "{text}");
+        let _ = stdout.flush();
+    }
+
+    fn json_line(&self, value: Value) {
+        self.line(&value.to_string());
+    }
+
+    /// A line of line mode's own (command help, local errors), not from the engine.
+    pub fn notice(&self, text: &str) {
+        if self.json {
+            self.json_line(json!({"event": "notice", "text": text}));
+        } else {
+            self.line(&self.paint(Style::Notice, &format!("-- {text}")));
+        }
+    }
+
+    pub fn error(&self, text: &str) {
+        if self.json {
+            self.json_line(json!({"event": "error", "code": Value::Null, "message": text, "id": Value::Null}));
+        } else {
+            self.line(&self.paint(Style::Error, &format!("!! {text}")));
+        }
+    }
+
+    fn message_json(message: &Message) -> Value {
+        json!({
+            "conversation": message.conversation.to_string(),
+            "seq": message.seq,
+            "id": message.id.to_hex(),
+            "from": message.from.as_str(),
+            "ts": message.ts,
+            "text": message.text,
+        })
+    }
+
+    fn message_line(&self, message: &Message, own: bool, prefix: &str) -> String {
+        let nick = format!("<{}>", message.from);
+        let nick = self.paint(if own { Style::Own } else { Style::Nick }, &nick);
+        // Continuation lines are indented so a multi-line message cannot pass for several messages.
+        let text = message.text.replace('\n', "\n    ");
+        format!("{prefix}{} {} {nick} {text}", local_time(message.ts), message.conversation)
+    }
+
+    pub fn event(&self, event: &Event) {
+        if self.json {
+            self.json_line(event_json(event));
+            return;
+        }
+        let notice = |text: String| self.line(&self.paint(Style::Notice, &text));
+        match event {
+            Event::Connecting { server, attempt } => {
+                if *attempt == 0 {
+                    notice(format!("-- connecting to {server}"));
+                }
+            }
+            Event::Pinned { server, fingerprint } => {
+                notice(format!("-- first connection to {server}: trusting its certificate {fingerprint}"))
+            }
+            Event::Connected { nick, registered, .. } => {
+                let new = if *registered { " (new account registered)" } else { "" };
+                notice(format!("-- connected as {nick}{new}"))
+            }
+            Event::Disconnected { reason, retry_in, attempt, pending } => notice(format!(
+                "-- disconnected: {reason}; reconnecting in {:.1} s (attempt {attempt}, {pending} message(s) waiting)",
+                retry_in.as_secs_f64()
+            )),
+            Event::Queued { .. } | Event::Accepted { .. } => {}
+            Event::Message { message, own } => self.line(&self.message_line(message, *own, "")),
+            Event::Presence { room, nick, state } => {
+                let what = match state {
+                    PresenceState::Joined => "joined",
+                    PresenceState::Left => "left",
+                    PresenceState::Online => "is online",
+                    PresenceState::Offline => "went offline",
+                };
+                notice(format!("{} #{room} * {nick} {what}", local_time(now_ms())))
+            }
+            Event::Users { room, online, offline } => {
+                let list =
+                    |nicks: &[palomar_proto::Nick]| nicks.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(", ");
+                notice(format!("-- #{room} online: {}; offline: {}", list(online), list(offline)))
+            }
+            Event::Joined { info } => {
+                notice(format!("-- joined {} ({} messages so far)", info.conversation, info.latest_seq))
+            }
+            Event::Left { room } => notice(format!("-- left #{room}")),
+            Event::History(page) => {
+                if page.messages.is_empty() {
+                    notice(format!("-- no older messages in {}", page.conversation));
+                }
+                for message in &page.messages {
+                    self.line(&self.message_line(message, false, "(history) "));
+                }
+            }
+            Event::Gap { conversation, complete_from } => notice(format!(
+                "-- {conversation}: messages before seq {complete_from} were removed by the server's retention policy"
+            )),
+            Event::Error { message, .. } => self.line(&self.paint(Style::Error, &format!("!! {message}"))),
+            Event::ServerShuttingDown { message } => notice(format!("-- server: {message}")),
+            Event::Fatal { message } => self.line(&self.paint(Style::Error, &format!("!! {message}"))),
+        }
+    }
+}
+
+fn event_json(event: &Event) -> Value {
+    match event {
+        Event::Connecting { server, attempt } => {
+            json!({"event": "status", "state": "connecting", "server": server, "attempt": attempt})
+        }
+        Event::Pinned { server, fingerprint } => {
+            json!({"event": "pinned", "server": server, "fingerprint": fingerprint.to_string()})
+        }
+        Event::Connected { nick, registered, .. } => {
+            json!({"event": "status", "state": "connected", "nick": nick.as_str(), "registered": registered})
+        }
+        Event::Disconnected { reason, retry_in, attempt, pending } => json!({
+            "event": "status", "state": "disconnected", "reason": reason,
+            "retry_in_ms": retry_in.as_millis() as u64, "attempt": attempt, "pending": pending,
+        }),
+        Event::Queued { id, to, text } => {
+            json!({"event": "queued", "id": id.to_hex(), "conversation": to.to_string(), "text": text})
+        }
+        Event::Accepted { id, conversation, seq, ts } => {
+            json!({"event": "accepted", "id": id.to_hex(), "conversation": conversation.to_string(), "seq": seq, "ts": ts})
+        }
+        Event::Message { message, own } => {
+            let mut value = Printer::message_json(message);
+            value["event"] = json!("message");
+            value["own"] = json!(own);
+            value
+        }
+        Event::Presence { room, nick, state } => {
+            json!({"event": "presence", "room": format!("#{room}"), "nick": nick.as_str(), "state": state.as_str()})
+        }
+        Event::Users { room, online, offline } => json!({
+            "event": "users", "room": format!("#{room}"),
+            "online": online.iter().map(|n| n.as_str()).collect::<Vec<_>>(),
+            "offline": offline.iter().map(|n| n.as_str()).collect::<Vec<_>>(),
+        }),
+        Event::Joined { info } => json!({
+            "event": "joined", "conversation": info.conversation.to_string(),
+            "latest_seq": info.latest_seq, "first_seq": info.first_seq,
+        }),
+        Event::Left { room } => json!({"event": "left", "room": format!("#{room}")}),
+        Event::History(page) => json!({
+            "event": "history", "conversation": page.conversation.to_string(), "complete_from": page.complete_from,
+            "messages": page.messages.iter().map(Printer::message_json).collect::<Vec<_>>(),
+        }),
+        Event::Gap { conversation, complete_from } => {
+            json!({"event": "gap", "conversation": conversation.to_string(), "complete_from": complete_from})
+        }
+        Event::Error { code, message, id } => json!({
+            "event": "error", "code": code.map(|c| format!("{c:?}")), "message": message, "id": id.map(|i| i.to_hex()),
+        }),
+        Event::ServerShuttingDown { message } => {
+            json!({"event": "status", "state": "server-shutting-down", "message": message})
+        }
+        Event::Fatal { message } => json!({"event": "fatal", "message": message}),
+    }
+}

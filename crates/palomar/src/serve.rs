@@ -1,0 +1,108 @@
+//! `palomar serve`: configuration, TLS identity, signals, and the server library's `run`.
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Args;
+use palomar_server::Config;
+use palomar_server::config::Registration;
+use palomar_transport::ServerIdentity;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:5555].
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Data directory (store and generated certificate) [default: ./palomar-data].
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// TOML configuration file; flags override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Refuse to register new nicknames (accounts then come from `palomar user add`).
+    #[arg(long)]
+    closed_registration: bool,
+    /// Print the default configuration and exit.
+    #[arg(long)]
+    print_config: bool,
+}
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    if args.print_config {
+        print!("{}", Config::default_toml());
+        return Ok(ExitCode::SUCCESS);
+    }
+    init_logging();
+    let mut config = match &args.config {
+        Some(path) => Config::from_file(path)?,
+        None => Config::default(),
+    };
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    if let Some(data) = args.data {
+        config.data = data;
+    }
+    if args.closed_registration {
+        config.registration = Registration::Closed;
+    }
+    std::fs::create_dir_all(&config.data)
+        .with_context(|| format!("cannot create the data directory {}", config.data.display()))?;
+    std::fs::set_permissions(&config.data, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("cannot restrict the data directory {}", config.data.display()))?;
+    let identity = match (&config.tls.cert, &config.tls.key) {
+        (Some(cert), Some(key)) => ServerIdentity::load(cert, key)?,
+        _ => ServerIdentity::load_or_generate(&config.data.join("tls"))?,
+    };
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let local = listener.local_addr()?;
+    println!("palomar {} listening on {local}", env!("CARGO_PKG_VERSION"));
+    println!("data directory: {}", config.data.display());
+    println!("certificate fingerprint: {}", identity.fingerprint());
+
+    let shutdown = CancellationToken::new();
+    tokio::spawn(watch_signals(shutdown.clone(), identity.clone()));
+    palomar_server::run(listener, config, identity, shutdown).await?;
+    println!("palomar stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PALOMAR_LOG").unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// SIGINT and SIGTERM stop the server gracefully; SIGHUP reloads the certificate.
+async fn watch_signals(shutdown: CancellationToken, identity: Arc<ServerIdentity>) {
+    let (Ok(mut interrupt), Ok(mut terminate), Ok(mut hangup)) =
+        (signal(SignalKind::interrupt()), signal(SignalKind::terminate()), signal(SignalKind::hangup()))
+    else {
+        tracing::error!("cannot install signal handlers; stop the server with SIGKILL");
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = interrupt.recv() => break,
+            _ = terminate.recv() => break,
+            _ = hangup.recv() => match identity.reload() {
+                Ok(fingerprint) => tracing::info!(%fingerprint, "certificate reloaded"),
+                Err(error) => tracing::error!(%error, "certificate reload failed; keeping the current one"),
+            },
+        }
+    }
+    tracing::info!("stopping: telling clients, finishing writes");
+    shutdown.cancel();
+}

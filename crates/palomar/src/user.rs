@@ -1,0 +1,110 @@
+//! `palomar user`: account management straight on a server's store (add, remove, list, set a password).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use palomar_proto::{Nick, RoomName};
+use palomar_server::Config;
+use palomar_store::{ConvKey, Db, password};
+
+#[derive(Args)]
+pub struct UserArgs {
+    /// The server's data directory.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Read the data directory from this configuration file.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Read the password from this file (else PALOMAR_PASSWORD, else a prompt).
+    #[arg(long, global = true)]
+    password_file: Option<PathBuf>,
+    #[command(subcommand)]
+    action: UserAction,
+}
+
+#[derive(Subcommand)]
+enum UserAction {
+    /// Create an account (a member of #lobby).
+    Add { nick: String },
+    /// Delete an account; its messages stay in the logs.
+    Remove { nick: String },
+    /// List the accounts.
+    List,
+    /// Set an account's password.
+    Passwd { nick: String },
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+pub fn run(args: UserArgs) -> anyhow::Result<ExitCode> {
+    let mut config = match &args.config {
+        Some(path) => Config::from_file(path)?,
+        None => Config::default(),
+    };
+    if let Some(data) = args.data {
+        config.data = data;
+    }
+    let store = config.store_path();
+    if !store.exists() && !matches!(args.action, UserAction::Add { .. }) {
+        bail!("no store at {}: wrong --data?", store.display());
+    }
+    std::fs::create_dir_all(&config.data).with_context(|| format!("cannot create {}", config.data.display()))?;
+    let db = Db::open(&store).with_context(|| format!("cannot open the store {}", store.display()))?;
+    let nick = |raw: &str| Nick::parse(raw).map_err(|e| anyhow::anyhow!("{raw:?}: {e}"));
+    match args.action {
+        UserAction::Add { nick: raw } => {
+            let nick = nick(&raw)?;
+            if db.password_hash(&nick)?.is_some() {
+                bail!("{nick} already exists");
+            }
+            let hash =
+                password::hash_password(&crate::secrets::password(args.password_file.as_deref(), "new password: ")?)?;
+            db.begin()?;
+            let result = (|| {
+                let created = db.create_account(&nick, &hash, now_ms())?;
+                let lobby = db.ensure_conversation(&ConvKey::Room(RoomName::lobby()))?;
+                db.add_member(lobby.id, &nick, lobby.last_seq.saturating_sub(config.history.join_window))?;
+                Ok::<_, palomar_store::StoreError>(created)
+            })();
+            match result {
+                Ok(true) => db.commit()?,
+                Ok(false) => {
+                    db.rollback();
+                    bail!("{nick} already exists");
+                }
+                Err(e) => {
+                    db.rollback();
+                    return Err(e.into());
+                }
+            }
+            println!("created {nick}");
+        }
+        UserAction::Remove { nick: raw } => {
+            let nick = nick(&raw)?;
+            if !db.remove_account(&nick)? {
+                bail!("there is no account {nick}");
+            }
+            println!("removed {nick}");
+        }
+        UserAction::List => {
+            for (nick, created_ms) in db.accounts()? {
+                println!("{nick}\tcreated {}", crate::output::utc_datetime(created_ms));
+            }
+        }
+        UserAction::Passwd { nick: raw } => {
+            let nick = nick(&raw)?;
+            if db.password_hash(&nick)?.is_none() {
+                bail!("there is no account {nick}");
+            }
+            let hash =
+                password::hash_password(&crate::secrets::password(args.password_file.as_deref(), "new password: ")?)?;
+            db.set_password_hash(&nick, &hash)?;
+            println!("password of {nick} changed");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,28 @@
+//! # palomar-proto: the wire protocol, as pure code
+//!
+//! Everything two Palomar peers agree on, and nothing that touches a socket, a file or a clock.
+//!
+//! # Layout
+//! - [`names`]: validated nicknames, room names, message texts and conversation addresses.
+//! - [`message`]: the frames' payloads, [`ClientMsg`] and [`ServerMsg`], and their postcard encoding.
+//! - [`frame`]: length-prefixed framing with a hard size limit, and the per-frame HMAC-SHA256 tag.
+//!
+//! The encoding is postcard; enum variants are only ever appended so that an older peer can still decode
+//! the variants it knows. The handshake carries [`PROTOCOL_VERSION`].
+
+pub mod frame;
+pub mod message;
+pub mod names;
+
+pub use frame::{DirectionKeys, FrameDecoder, FrameError, Opener, Sealer, TAG_LEN};
+pub use message::{
+    ClientMsg, ConversationInfo, ErrorCode, HistoryPage, Message, MessageId, Position, PresenceState, ServerMsg,
+    decode, encode,
+};
+pub use names::{Conversation, NameError, Nick, RoomName, validate_text};
+
+/// The protocol version this build speaks; sent first in `Hello` and `Welcome`.
+pub const PROTOCOL_VERSION: u16 = 1;
+
+/// Default upper bound of one frame's body (payload and tag), in bytes.
+pub const DEFAULT_MAX_FRAME: usize = 64 * 1024;

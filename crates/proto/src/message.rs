@@ -1,0 +1,309 @@
+//! The payloads carried in frames: what a client may say ([`ClientMsg`]) and what the server may say
+//! ([`ServerMsg`]), with their postcard encoding.
+//!
+//! Variants are only ever appended, never reordered or removed: postcard encodes a variant by its index.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+use crate::names::{Conversation, Nick, RoomName};
+
+/// The sender's own identifier of a message, chosen before the first attempt to send it, so that a retry
+/// is recognised as the same message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct MessageId(pub [u8; 16]);
+
+impl MessageId {
+    pub fn to_hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    pub fn from_hex(hex: &str) -> Option<Self> {
+        if hex.len() != 32 || !hex.is_ascii() {
+            return None;
+        }
+        let mut bytes = [0u8; 16];
+        for (i, byte) in bytes.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
+        }
+        Some(MessageId(bytes))
+    }
+}
+
+impl fmt::Display for MessageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+/// Where the client stands in one conversation: the highest seq it has received without a gap.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Position {
+    pub conversation: Conversation,
+    pub seq: u64,
+}
+
+/// Frames a client sends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClientMsg {
+    /// First frame of every connection. `version` comes first so any server can read it.
+    Hello {
+        version: u16,
+        nick: String,
+        password: String,
+        positions: Vec<Position>,
+    },
+    /// A message for a conversation; `id` is the sender's, reused on every retry.
+    Send {
+        id: MessageId,
+        to: Conversation,
+        text: String,
+    },
+    /// Everything up to and including `seq` in `conversation` has been received (cumulative).
+    Ack {
+        conversation: Conversation,
+        seq: u64,
+    },
+    Join {
+        room: String,
+    },
+    Leave {
+        room: String,
+    },
+    Users {
+        room: String,
+    },
+    /// Scrollback: up to `limit` messages with seq below `before`, oldest first.
+    History {
+        conversation: Conversation,
+        before: u64,
+        limit: u32,
+    },
+    Ping {
+        nonce: u64,
+    },
+    Pong {
+        nonce: u64,
+    },
+    Bye,
+}
+
+/// One message of a conversation's log, as a reader sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    pub conversation: Conversation,
+    pub seq: u64,
+    pub id: MessageId,
+    pub from: Nick,
+    /// Milliseconds since the Unix epoch, when the server stored it.
+    pub ts: u64,
+    pub text: String,
+}
+
+/// A conversation the user belongs to, sent in `Welcome` and when joining.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationInfo {
+    pub conversation: Conversation,
+    /// The highest seq stored so far (0 when empty).
+    pub latest_seq: u64,
+    /// The lowest seq still kept (retention may have removed older ones); `latest_seq + 1` when empty.
+    pub first_seq: u64,
+}
+
+/// Older messages asked for with `History`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryPage {
+    pub conversation: Conversation,
+    pub messages: Vec<Message>,
+    /// The lowest seq the log still holds: nothing below it can be fetched any more.
+    pub complete_from: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PresenceState {
+    /// Became a member of the room.
+    Joined,
+    /// Stopped being a member of the room.
+    Left,
+    /// Connected (first session).
+    Online,
+    /// Disconnected (last session).
+    Offline,
+}
+
+impl PresenceState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PresenceState::Joined => "joined",
+            PresenceState::Left => "left",
+            PresenceState::Online => "online",
+            PresenceState::Offline => "offline",
+        }
+    }
+}
+
+/// Machine-readable reason of an `Error` frame; the text beside it is for people.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ErrorCode {
+    /// The frame's HMAC tag did not verify; the frame was dropped.
+    BadTag,
+    /// The frame could not be decoded.
+    Malformed,
+    /// The frame was larger than the limit; the connection is closed.
+    TooLarge,
+    UnsupportedVersion,
+    /// Wrong password, or no such account while registration is closed. Deliberately one code.
+    AuthFailed,
+    RateLimited,
+    InvalidName,
+    InvalidText,
+    UnknownNick,
+    NotMember,
+    /// The store could not save the message; it was not accepted. Retry later.
+    StoreUnavailable,
+    ServerFull,
+    HandshakeTimeout,
+    /// A frame that is valid but not allowed now (for example `Send` before `Hello`).
+    Protocol,
+}
+
+/// Frames the server sends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ServerMsg {
+    Welcome {
+        version: u16,
+        nick: Nick,
+        registered: bool,
+        heartbeat_ms: u32,
+        conversations: Vec<ConversationInfo>,
+    },
+    /// `id` names the message the error is about, when there is one.
+    Error {
+        code: ErrorCode,
+        message: String,
+        id: Option<MessageId>,
+    },
+    /// The message is stored durably with this seq. Sent again for a retried id, with the same seq.
+    Accepted {
+        id: MessageId,
+        conversation: Conversation,
+        seq: u64,
+        ts: u64,
+    },
+    /// Messages in seq order per conversation.
+    Messages(Vec<Message>),
+    /// Retention removed messages the client has not seen: the log is complete only from `complete_from`.
+    Gap {
+        conversation: Conversation,
+        complete_from: u64,
+    },
+    Joined {
+        info: ConversationInfo,
+    },
+    Left {
+        room: RoomName,
+    },
+    Presence {
+        room: RoomName,
+        nick: Nick,
+        state: PresenceState,
+    },
+    Users {
+        room: RoomName,
+        online: Vec<Nick>,
+        offline: Vec<Nick>,
+    },
+    History(HistoryPage),
+    Ping {
+        nonce: u64,
+    },
+    Pong {
+        nonce: u64,
+    },
+    /// The server is stopping; reconnect later.
+    ShuttingDown {
+        message: String,
+    },
+}
+
+/// Why a payload could not be decoded.
+#[derive(Debug, thiserror::Error)]
+#[error("malformed payload: {0}")]
+pub struct DecodeError(#[from] postcard::Error);
+
+pub fn encode<T: Serialize>(msg: &T) -> Vec<u8> {
+    // Serialising these plain data types into a Vec cannot fail: postcard errors only on sizes it cannot
+    // represent, which the types here do not have.
+    postcard::to_stdvec(msg).unwrap_or_default()
+}
+
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
+    Ok(postcard::from_bytes(bytes)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn nick(s: &str) -> Nick {
+        Nick::parse(s).expect("valid nick")
+    }
+
+    /// Golden bytes: if this changes, the wire format changed and old peers break.
+    #[test]
+    fn golden_bytes_of_send_and_accepted() {
+        let send =
+            ClientMsg::Send { id: MessageId([7; 16]), to: Conversation::Room(RoomName::lobby()), text: "hi".into() };
+        let mut expected = vec![1u8];
+        expected.extend([7u8; 16]);
+        expected.extend([0, 5]);
+        expected.extend(b"lobby");
+        expected.extend([2]);
+        expected.extend(b"hi");
+        assert_eq!(encode(&send), expected);
+
+        let accepted = ServerMsg::Accepted {
+            id: MessageId([1; 16]),
+            conversation: Conversation::Direct(nick("bob")),
+            seq: 300,
+            ts: 1,
+        };
+        let mut expected = vec![2u8];
+        expected.extend([1u8; 16]);
+        expected.extend([1, 3]);
+        expected.extend(b"bob");
+        expected.extend([0xac, 0x02, 1]);
+        assert_eq!(encode(&accepted), expected);
+    }
+
+    #[test]
+    fn hello_starts_with_the_version() {
+        let hello = ClientMsg::Hello { version: 1, nick: "a".into(), password: "p".into(), positions: vec![] };
+        assert_eq!(&encode(&hello)[..2], &[0, 1]);
+    }
+
+    #[test]
+    fn message_ids_round_trip_through_hex() {
+        let id = MessageId([0xab; 16]);
+        assert_eq!(MessageId::from_hex(&id.to_hex()), Some(id));
+        assert_eq!(MessageId::from_hex("zz"), None);
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic_the_decoder(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let _ = decode::<ClientMsg>(&bytes);
+            let _ = decode::<ServerMsg>(&bytes);
+        }
+
+        #[test]
+        fn sends_round_trip(id in any::<[u8; 16]>(), text in ".{1,200}", seq in any::<u64>()) {
+            let send = ClientMsg::Send { id: MessageId(id), to: Conversation::Direct(nick("ana")), text: text.clone() };
+            prop_assert_eq!(decode::<ClientMsg>(&encode(&send)).ok(), Some(send));
+            let ack = ClientMsg::Ack { conversation: Conversation::Room(RoomName::lobby()), seq };
+            prop_assert_eq!(decode::<ClientMsg>(&encode(&ack)).ok(), Some(ack));
+        }
+    }
+}

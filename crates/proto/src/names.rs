@@ -1,0 +1,179 @@
+//! Validated names and texts: nicknames, room names, conversation addresses and message bodies.
+//!
+//! Validation lives here so that the server, the clients and the offline tools all refuse the same inputs
+//! with the same words.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Longest nickname, in bytes (names are ASCII).
+pub const MAX_NICK_LEN: usize = 32;
+/// Longest room name, in bytes.
+pub const MAX_ROOM_LEN: usize = 64;
+/// Longest message text, in bytes of UTF-8.
+pub const MAX_TEXT_LEN: usize = 8 * 1024;
+
+/// Why a name or a text was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    #[error("{kind} must not be empty")]
+    Empty { kind: &'static str },
+    #[error("{kind} is longer than {max} characters")]
+    TooLong { kind: &'static str, max: usize },
+    #[error("{kind} may only contain letters a-z, digits, '-' and '_', and must start with a letter")]
+    BadCharacter { kind: &'static str },
+    #[error("message text contains a control character (only tab and newline are allowed)")]
+    ControlCharacter,
+    #[error("message text is only white space")]
+    Blank,
+}
+
+fn validate_name(raw: &str, kind: &'static str, max: usize) -> Result<String, NameError> {
+    let name = raw.trim().to_ascii_lowercase();
+    if name.is_empty() {
+        return Err(NameError::Empty { kind });
+    }
+    if name.len() > max {
+        return Err(NameError::TooLong { kind, max });
+    }
+    let mut chars = name.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_lowercase());
+    if !first_ok || !chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_') {
+        return Err(NameError::BadCharacter { kind });
+    }
+    Ok(name)
+}
+
+/// A nickname: lower-case ASCII, so that `Ana` and `ana` are the same account.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Nick(String);
+
+impl Nick {
+    pub fn parse(raw: &str) -> Result<Self, NameError> {
+        validate_name(raw, "nickname", MAX_NICK_LEN).map(Nick)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Nick {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A room name, without the `#` it is shown with.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RoomName(String);
+
+impl RoomName {
+    /// The room every account is a member of from its first login.
+    pub const LOBBY: &'static str = "lobby";
+
+    pub fn parse(raw: &str) -> Result<Self, NameError> {
+        let raw = raw.trim();
+        validate_name(raw.strip_prefix('#').unwrap_or(raw), "room name", MAX_ROOM_LEN).map(RoomName)
+    }
+
+    pub fn lobby() -> Self {
+        RoomName(Self::LOBBY.to_owned())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RoomName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A conversation as one peer addresses it: a room, or the direct conversation with another user.
+///
+/// `Direct(peer)` is relative to whoever reads the frame: the server sends Ana's DM to Bob as
+/// `Direct(ana)`, and Bob answers to `Direct(ana)`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Conversation {
+    Room(RoomName),
+    Direct(Nick),
+}
+
+impl Conversation {
+    /// Parses the display form: `#room` or `@nick`.
+    pub fn parse(raw: &str) -> Result<Self, NameError> {
+        match raw.strip_prefix('@') {
+            Some(nick) => Nick::parse(nick).map(Conversation::Direct),
+            None => RoomName::parse(raw).map(Conversation::Room),
+        }
+    }
+}
+
+impl fmt::Display for Conversation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Conversation::Room(room) => write!(f, "#{room}"),
+            Conversation::Direct(nick) => write!(f, "@{nick}"),
+        }
+    }
+}
+
+/// Checks a message body: not blank, bounded, and free of control characters that could rewrite a
+/// reader's terminal (tab and newline are allowed; bidirectional overrides are refused too).
+pub fn validate_text(text: &str) -> Result<(), NameError> {
+    if text.trim().is_empty() {
+        return Err(NameError::Blank);
+    }
+    if text.len() > MAX_TEXT_LEN {
+        return Err(NameError::TooLong { kind: "message text", max: MAX_TEXT_LEN });
+    }
+    let forbidden = |c: char| {
+        (c.is_control() && c != '\n' && c != '\t')
+            || ('\u{202a}'..='\u{202e}').contains(&c)
+            || ('\u{2066}'..='\u{2069}').contains(&c)
+    };
+    if text.chars().any(forbidden) {
+        return Err(NameError::ControlCharacter);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nicknames_are_case_insensitive_and_restricted() {
+        assert_eq!(Nick::parse(" Ana ").map(|n| n.to_string()), Ok("ana".to_owned()));
+        assert!(matches!(Nick::parse("9lives"), Err(NameError::BadCharacter { .. })));
+        assert!(matches!(Nick::parse("a b"), Err(NameError::BadCharacter { .. })));
+        assert!(matches!(Nick::parse("\u{202e}evil"), Err(NameError::BadCharacter { .. })));
+        assert!(matches!(Nick::parse(""), Err(NameError::Empty { .. })));
+        assert!(matches!(Nick::parse(&"a".repeat(33)), Err(NameError::TooLong { .. })));
+    }
+
+    #[test]
+    fn conversations_round_trip_their_display_form() {
+        for raw in ["#lobby", "@bob", "rust-talk"] {
+            let conversation = Conversation::parse(raw).expect("valid");
+            let shown = conversation.to_string();
+            assert_eq!(Conversation::parse(&shown), Ok(conversation));
+        }
+        assert_eq!(Conversation::parse("lobby").map(|c| c.to_string()), Ok("#lobby".to_owned()));
+    }
+
+    #[test]
+    fn texts_refuse_terminal_control() {
+        assert!(validate_text("hello\tworld\nsecond line").is_ok());
+        assert_eq!(validate_text("\x1b[2J"), Err(NameError::ControlCharacter));
+        assert_eq!(validate_text("abc\u{202e}def"), Err(NameError::ControlCharacter));
+        assert_eq!(validate_text("   "), Err(NameError::Blank));
+        assert!(validate_text(&"x".repeat(MAX_TEXT_LEN + 1)).is_err());
+    }
+}

@@ -1,0 +1,195 @@
+//! The server's configuration: one TOML file, every field optional, defaults embedded
+//! (`palomar serve --print-config` prints them).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address and port to listen on.
+    pub listen: SocketAddr,
+    /// Directory holding the store and the generated certificate.
+    pub data: PathBuf,
+    /// Whether the first login with a free nickname registers it.
+    pub registration: Registration,
+    pub tls: TlsSettings,
+    pub limits: Limits,
+    pub history: HistorySettings,
+    pub login: LoginSettings,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Registration {
+    Open,
+    Closed,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsSettings {
+    /// PEM certificate chain; without it a self-signed certificate is generated in `<data>/tls`.
+    pub cert: Option<PathBuf>,
+    /// PEM private key matching `cert`.
+    pub key: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Largest frame body accepted, in bytes; a larger one closes the connection.
+    pub max_frame_bytes: usize,
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
+    /// Time allowed for the TLS handshake and the `Hello` frame together.
+    pub handshake_timeout_ms: u64,
+    /// A ping goes out after this long without traffic.
+    pub heartbeat_interval_ms: u64,
+    /// A peer silent for this many heartbeat intervals is taken for dead.
+    pub missed_heartbeats: u32,
+    /// Messages of one connection waiting for the store before the server stops reading from it.
+    pub max_unacknowledged_per_connection: usize,
+    /// Live deliveries buffered per connection; past it the connection catches up from the log instead.
+    pub live_queue_per_connection: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct HistorySettings {
+    /// How many earlier messages a new member of a room receives.
+    pub join_window: u64,
+    /// Messages kept per conversation; 0 keeps everything.
+    pub retention_messages: u64,
+    /// How often retention runs.
+    pub retention_interval_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LoginSettings {
+    /// Failed logins allowed per nickname and per address before they are locked out.
+    pub max_failures: u32,
+    /// Lockout after `max_failures`, doubled for every further failure (up to an hour).
+    pub lockout_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 5555)),
+            data: PathBuf::from("palomar-data"),
+            registration: Registration::Open,
+            tls: TlsSettings::default(),
+            limits: Limits::default(),
+            history: HistorySettings::default(),
+            login: LoginSettings::default(),
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_frame_bytes: palomar_proto::DEFAULT_MAX_FRAME,
+            max_connections: 10_000,
+            max_connections_per_ip: 1_000,
+            handshake_timeout_ms: 10_000,
+            heartbeat_interval_ms: 2_000,
+            missed_heartbeats: 3,
+            max_unacknowledged_per_connection: 1_024,
+            live_queue_per_connection: 1_024,
+        }
+    }
+}
+
+impl Default for HistorySettings {
+    fn default() -> Self {
+        HistorySettings { join_window: 50, retention_messages: 0, retention_interval_secs: 60 }
+    }
+}
+
+impl Default for LoginSettings {
+    fn default() -> Self {
+        LoginSettings { max_failures: 5, lockout_secs: 30 }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path} is not a valid configuration: {source}")]
+    Parse { path: PathBuf, source: Box<toml::de::Error> },
+    #[error("configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        let config: Config = toml::from_str(&text)
+            .map_err(|source| ConfigError::Parse { path: path.to_owned(), source: Box::new(source) })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let limits = &self.limits;
+        if limits.max_frame_bytes < 1024 {
+            return Err(ConfigError::Invalid("limits.max_frame_bytes must be at least 1024".into()));
+        }
+        if limits.heartbeat_interval_ms == 0 || limits.missed_heartbeats == 0 {
+            return Err(ConfigError::Invalid(
+                "limits.heartbeat_interval_ms and limits.missed_heartbeats must be positive".into(),
+            ));
+        }
+        if limits.max_unacknowledged_per_connection == 0 || limits.live_queue_per_connection == 0 {
+            return Err(ConfigError::Invalid("per-connection queue limits must be positive".into()));
+        }
+        if self.tls.cert.is_some() != self.tls.key.is_some() {
+            return Err(ConfigError::Invalid("tls.cert and tls.key go together".into()));
+        }
+        Ok(())
+    }
+
+    /// The default configuration as TOML, for `--print-config`.
+    pub fn default_toml() -> String {
+        toml::to_string_pretty(&Config::default()).unwrap_or_default()
+    }
+
+    pub fn heartbeat_interval(&self) -> Duration {
+        Duration::from_millis(self.limits.heartbeat_interval_ms)
+    }
+
+    /// Silence after which a peer is taken for dead.
+    pub fn dead_after(&self) -> Duration {
+        self.heartbeat_interval() * self.limits.missed_heartbeats
+    }
+
+    pub fn store_path(&self) -> PathBuf {
+        self.data.join("store.sqlite")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_printed_defaults_parse_back_to_the_defaults() {
+        let parsed: Config = toml::from_str(&Config::default_toml()).expect("parses");
+        assert_eq!(parsed, Config::default());
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused() {
+        assert!(toml::from_str::<Config>("listn = \"127.0.0.1:1\"").is_err());
+        let config: Config = toml::from_str("[limits]\nmax_frame_bytes = 10").expect("parses");
+        assert!(config.validate().is_err());
+    }
+}

@@ -1,0 +1,237 @@
+//! The hub: who is online, in which rooms, and the live fan-out of new messages and presence to their
+//! sessions.
+//!
+//! Fan-out never waits: each session has a bounded queue, and a session whose queue is full is marked
+//! lagging and woken, so it catches up from the log instead of growing the server's memory.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use palomar_proto::{Nick, PresenceState, RoomName};
+use palomar_store::{ConvKey, StoredMessage};
+use tokio::sync::{Notify, mpsc};
+
+/// Identifies one connection's session in the hub.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SessionId(u64);
+
+/// What the hub pushes to a session.
+#[derive(Debug, Clone)]
+pub enum Live {
+    Message { conv: i64, message: Arc<StoredMessage> },
+    Presence { room: RoomName, nick: Nick, state: PresenceState },
+}
+
+/// A session's end of the hub.
+pub struct SessionLink {
+    pub id: SessionId,
+    pub rx: mpsc::Receiver<Live>,
+    /// Set when a live item was dropped because the queue was full.
+    pub lagged: Arc<AtomicBool>,
+    /// Signalled together with `lagged`.
+    pub wake: Arc<Notify>,
+}
+
+struct Entry {
+    nick: Nick,
+    tx: mpsc::Sender<Live>,
+    lagged: Arc<AtomicBool>,
+    wake: Arc<Notify>,
+}
+
+#[derive(Default)]
+struct State {
+    next_id: u64,
+    sessions: HashMap<SessionId, Entry>,
+    by_nick: HashMap<Nick, Vec<SessionId>>,
+    /// Online members of each room.
+    room_online: HashMap<i64, BTreeSet<Nick>>,
+    /// The rooms of each online user, to announce them going offline.
+    rooms_of: HashMap<Nick, HashMap<i64, RoomName>>,
+    /// Highest committed seq of each conversation.
+    latest: HashMap<i64, u64>,
+}
+
+impl State {
+    fn send_to_nick(&self, nick: &Nick, item: &Live) {
+        for id in self.by_nick.get(nick).into_iter().flatten() {
+            if let Some(entry) = self.sessions.get(id)
+                && let Err(mpsc::error::TrySendError::Full(_)) = entry.tx.try_send(item.clone())
+            {
+                entry.lagged.store(true, Ordering::Release);
+                entry.wake.notify_one();
+            }
+        }
+    }
+
+    fn announce(&self, conv: i64, room: &RoomName, nick: &Nick, state: PresenceState) {
+        let item = Live::Presence { room: room.clone(), nick: nick.clone(), state };
+        for other in self.room_online.get(&conv).into_iter().flatten().filter(|other| *other != nick) {
+            self.send_to_nick(other, &item);
+        }
+    }
+}
+
+pub struct Hub {
+    state: Mutex<State>,
+    queue_len: usize,
+}
+
+impl Hub {
+    /// `latest` is each conversation's highest seq in the store; `queue_len` bounds each session's queue.
+    pub fn new(latest: HashMap<i64, u64>, queue_len: usize) -> Arc<Hub> {
+        Arc::new(Hub { state: Mutex::new(State { latest, ..State::default() }), queue_len })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Adds a session of `nick`, a member of `rooms`; the user's first session announces it online.
+    pub fn register(&self, nick: &Nick, rooms: Vec<(i64, RoomName)>) -> SessionLink {
+        let (tx, rx) = mpsc::channel(self.queue_len);
+        let lagged = Arc::new(AtomicBool::new(false));
+        let wake = Arc::new(Notify::new());
+        let mut state = self.lock();
+        state.next_id += 1;
+        let id = SessionId(state.next_id);
+        state.sessions.insert(id, Entry { nick: nick.clone(), tx, lagged: lagged.clone(), wake: wake.clone() });
+        let sessions = state.by_nick.entry(nick.clone()).or_default();
+        sessions.push(id);
+        if sessions.len() == 1 {
+            for (conv, room) in &rooms {
+                state.room_online.entry(*conv).or_default().insert(nick.clone());
+                state.announce(*conv, room, nick, PresenceState::Online);
+            }
+            state.rooms_of.insert(nick.clone(), rooms.into_iter().collect());
+        }
+        SessionLink { id, rx, lagged, wake }
+    }
+
+    /// Removes a session; the user's last session announces it offline.
+    pub fn unregister(&self, id: SessionId) {
+        let mut state = self.lock();
+        let Some(entry) = state.sessions.remove(&id) else { return };
+        let nick = entry.nick;
+        let remaining = state.by_nick.get_mut(&nick).map(|sessions| {
+            sessions.retain(|s| *s != id);
+            sessions.len()
+        });
+        if remaining == Some(0) {
+            state.by_nick.remove(&nick);
+            for (conv, room) in state.rooms_of.remove(&nick).unwrap_or_default() {
+                state.announce(conv, &room, &nick, PresenceState::Offline);
+                if let Some(online) = state.room_online.get_mut(&conv) {
+                    online.remove(&nick);
+                }
+            }
+        }
+    }
+
+    /// `nick` (online) is now a member of `room`; announced to the room when `newly` joined.
+    pub fn joined(&self, nick: &Nick, conv: i64, room: &RoomName, newly: bool) {
+        let mut state = self.lock();
+        state.room_online.entry(conv).or_default().insert(nick.clone());
+        state.rooms_of.entry(nick.clone()).or_default().insert(conv, room.clone());
+        if newly {
+            state.announce(conv, room, nick, PresenceState::Joined);
+        }
+    }
+
+    pub fn left(&self, nick: &Nick, conv: i64, room: &RoomName) {
+        let mut state = self.lock();
+        state.announce(conv, room, nick, PresenceState::Left);
+        if let Some(online) = state.room_online.get_mut(&conv) {
+            online.remove(nick);
+        }
+        if let Some(rooms) = state.rooms_of.get_mut(nick) {
+            rooms.remove(&conv);
+        }
+    }
+
+    pub fn online_in(&self, conv: i64) -> Vec<Nick> {
+        self.lock().room_online.get(&conv).map(|online| online.iter().cloned().collect()).unwrap_or_default()
+    }
+
+    pub fn latest(&self, conv: i64) -> u64 {
+        self.lock().latest.get(&conv).copied().unwrap_or(0)
+    }
+
+    /// Called by the writer after the message is committed, in seq order.
+    pub fn publish(&self, conv: i64, message: StoredMessage) {
+        let mut state = self.lock();
+        state.latest.insert(conv, message.seq);
+        let message = Arc::new(message);
+        let item = Live::Message { conv, message: message.clone() };
+        match &message.key {
+            ConvKey::Room(_) => {
+                for nick in state.room_online.get(&conv).into_iter().flatten() {
+                    state.send_to_nick(nick, &item);
+                }
+            }
+            ConvKey::Direct(a, b) => {
+                state.send_to_nick(a, &item);
+                if a != b {
+                    state.send_to_nick(b, &item);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use palomar_proto::MessageId;
+
+    fn nick(s: &str) -> Nick {
+        Nick::parse(s).expect("valid")
+    }
+
+    fn message(seq: u64) -> StoredMessage {
+        StoredMessage {
+            key: ConvKey::Room(RoomName::lobby()),
+            seq,
+            id: MessageId([0; 16]),
+            from: nick("ana"),
+            ts: 0,
+            text: "x".into(),
+        }
+    }
+
+    #[test]
+    fn a_full_queue_marks_the_session_lagging_instead_of_growing() {
+        let hub = Hub::new(HashMap::new(), 2);
+        let mut link = hub.register(&nick("bob"), vec![(1, RoomName::lobby())]);
+        for seq in 1..=5 {
+            hub.publish(1, message(seq));
+        }
+        assert!(link.lagged.load(Ordering::Acquire));
+        assert_eq!(hub.latest(1), 5);
+        let mut queued = 0;
+        while link.rx.try_recv().is_ok() {
+            queued += 1;
+        }
+        assert_eq!(queued, 2);
+    }
+
+    #[test]
+    fn presence_goes_to_the_others_in_the_room() {
+        let hub = Hub::new(HashMap::new(), 8);
+        let lobby = vec![(1, RoomName::lobby())];
+        let mut ana = hub.register(&nick("ana"), lobby.clone());
+        let bob = hub.register(&nick("bob"), lobby.clone());
+        let second_bob = hub.register(&nick("bob"), lobby);
+        match ana.rx.try_recv() {
+            Ok(Live::Presence { nick: who, state: PresenceState::Online, .. }) => assert_eq!(who, nick("bob")),
+            other => panic!("expected bob online, got {other:?}"),
+        }
+        assert!(ana.rx.try_recv().is_err(), "a second session is not a second arrival");
+        hub.unregister(bob.id);
+        assert!(ana.rx.try_recv().is_err(), "bob still has a session");
+        hub.unregister(second_bob.id);
+        assert!(matches!(ana.rx.try_recv(), Ok(Live::Presence { state: PresenceState::Offline, .. })));
+        assert_eq!(hub.online_in(1), vec![nick("ana")]);
+    }
+}

@@ -1,0 +1,188 @@
+//! # palomar-server: the Palomar chat server as a library
+//!
+//! [`run`] takes a bound listener, a configuration, the TLS identity and a shutdown token from outside, so
+//! the `palomar` binary and the tests drive the very same server.
+//!
+//! # Layout
+//! - [`config`]: the configuration file and its embedded defaults.
+//! - [`session`]: one connection: handshake, login, requests, deliveries, heartbeats.
+//! - [`hub`]: who is online where; live fan-out and presence.
+//! - [`writer`]: the single store writer thread with group commit; publishes after commit.
+//! - [`reads`]: store reads on a pool of connections off the async threads.
+//! - [`auth`]: passwords, registration, the failed-login limiter.
+//!
+//! The path of a message: session → writer (stored, synced) → hub → every member's session → its client.
+
+pub mod auth;
+pub mod config;
+pub mod hub;
+pub mod reads;
+pub mod session;
+pub mod writer;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use palomar_store::Db;
+use palomar_transport::ServerIdentity;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use config::Config;
+
+use crate::auth::LoginLimiter;
+use crate::hub::Hub;
+use crate::reads::Reads;
+use crate::writer::{Action, Writer};
+
+/// How long sessions get to say goodbye at shutdown.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// What every session shares.
+pub struct Shared {
+    pub config: Config,
+    pub hub: Arc<Hub>,
+    pub writer: Writer,
+    pub reads: Arc<Reads>,
+    pub limiter: LoginLimiter,
+    pub acceptor: TlsAcceptor,
+    pub shutdown: CancellationToken,
+}
+
+/// Counts open connections, in total and per address.
+#[derive(Default)]
+struct ConnectionCounts {
+    total: usize,
+    per_ip: HashMap<IpAddr, usize>,
+}
+
+/// Releases a connection's place in the counts when the connection ends.
+struct Admitted {
+    counts: Arc<Mutex<ConnectionCounts>>,
+    ip: IpAddr,
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        counts.total -= 1;
+        if let Some(n) = counts.per_ip.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                counts.per_ip.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// Opens the store in `config.data`, then serves `listener` until `shutdown` is cancelled. Returns once
+/// every session has ended and the writer has committed everything it accepted.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    identity: Arc<ServerIdentity>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    config.validate()?;
+    let store_path = config.store_path();
+    let latest = {
+        let db = Db::open(&store_path).with_context(|| format!("cannot open the store {}", store_path.display()))?;
+        db.all_conversations()?.into_iter().map(|row| (row.id, row.last_seq)).collect()
+    };
+    let hub = Hub::new(latest, config.limits.live_queue_per_connection);
+    let (writer, writer_thread) = Writer::start(&store_path, hub.clone())?;
+    let acceptor = TlsAcceptor::from(palomar_transport::server_config(identity)?);
+    let shared = Arc::new(Shared {
+        limiter: LoginLimiter::new(config.login.clone()),
+        reads: Reads::new(&store_path),
+        config,
+        hub,
+        writer,
+        acceptor,
+        shutdown: shutdown.clone(),
+    });
+    let tracker = TaskTracker::new();
+    if shared.config.history.retention_messages > 0 {
+        tracker.spawn(retention(shared.clone()));
+    }
+    let counts = Arc::new(Mutex::new(ConnectionCounts::default()));
+    loop {
+        let accepted = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (tcp, peer) = match accepted {
+            Ok(pair) => pair,
+            Err(error) => {
+                // Running out of descriptors is passing; do not spin on it.
+                tracing::warn!(%error, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        let (admitted, refusal) = admit(&counts, &shared.config, peer);
+        tracker.spawn(session::serve(shared.clone(), tcp, peer, refusal).then_drop(admitted));
+    }
+    drop(listener);
+    tracker.close();
+    if tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait()).await.is_err() {
+        tracing::warn!("some sessions did not end in time");
+    }
+    drop(shared);
+    tokio::task::spawn_blocking(move || writer_thread.join()).await.ok();
+    tracing::info!("stopped; everything acknowledged is on disk");
+    Ok(())
+}
+
+fn admit(counts: &Arc<Mutex<ConnectionCounts>>, config: &Config, peer: SocketAddr) -> (Admitted, Option<&'static str>) {
+    let mut guard = counts.lock().unwrap_or_else(|p| p.into_inner());
+    let per_ip = guard.per_ip.entry(peer.ip()).or_insert(0);
+    *per_ip += 1;
+    let over_ip = *per_ip > config.limits.max_connections_per_ip;
+    guard.total += 1;
+    let refusal = if guard.total > config.limits.max_connections {
+        Some("the server has too many connections; try again later")
+    } else if over_ip {
+        Some("too many connections from your address")
+    } else {
+        None
+    };
+    (Admitted { counts: counts.clone(), ip: peer.ip() }, refusal)
+}
+
+async fn retention(shared: Arc<Shared>) {
+    let every = Duration::from_secs(shared.config.history.retention_interval_secs.max(1));
+    let mut ticker = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            _ = shared.shutdown.cancelled() => return,
+            _ = ticker.tick() => {
+                if shared.writer.submit(Action::Prune { keep: shared.config.history.retention_messages }).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Keeps a value alive until a future completes.
+trait ThenDrop: std::future::Future + Sized {
+    fn then_drop<T: Send + 'static>(self, value: T) -> impl std::future::Future<Output = Self::Output> + Send
+    where
+        Self: Send,
+    {
+        async move {
+            let output = self.await;
+            drop(value);
+            output
+        }
+    }
+}
+
+impl<F: std::future::Future> ThenDrop for F {}

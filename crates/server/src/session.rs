@@ -1,0 +1,714 @@
+//! One client connection: TLS and frame keys, login, then the loop that relays the client's requests to
+//! the store and the hub's deliveries (or the log, when it lags) to the client.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use palomar_proto::{
+    ClientMsg, Conversation, ConversationInfo, ErrorCode, HistoryPage, Message, MessageId, Nick, PROTOCOL_VERSION,
+    Position, RoomName, ServerMsg, validate_text,
+};
+use palomar_store::{ConvKey, ConvRow, StoredMessage};
+use palomar_transport::{FramedReader, FramedWriter, ReadError, frame_keys};
+use tokio::io::{ReadHalf, WriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio_rustls::server::TlsStream;
+
+use crate::Shared;
+use crate::auth::{self, Refusal};
+use crate::hub::{Live, SessionLink};
+use crate::writer::{Action, Outcome, WriteResult};
+
+/// Messages read from the log per frame when catching up.
+const CATCH_UP_PAGE: u32 = 256;
+/// Live deliveries gathered into one frame.
+const LIVE_BATCH: usize = 256;
+/// Most scrollback messages per request.
+const MAX_HISTORY_PAGE: u32 = 500;
+/// Frames that fail their tag or do not decode before the connection is closed.
+const MAX_BAD_FRAMES: u32 = 16;
+
+type Tls = TlsStream<TcpStream>;
+type Out = FramedWriter<WriteHalf<Tls>>;
+
+/// What the reader task hands to the session.
+enum Incoming {
+    Msg(ClientMsg),
+    /// A frame that failed its tag or did not decode; the connection goes on.
+    Bad(ErrorCode, String),
+    /// The stream cannot go on.
+    Fatal(ErrorCode, String),
+    Closed,
+}
+
+/// Why the session loop ended, for the log.
+enum End {
+    ClientLeft,
+    Silent,
+    Shutdown,
+    Broken(String),
+}
+
+impl std::fmt::Display for End {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            End::ClientLeft => f.write_str("client closed the connection"),
+            End::Silent => f.write_str("client silent past the heartbeat limit"),
+            End::Shutdown => f.write_str("server shutting down"),
+            End::Broken(why) => write!(f, "connection broken: {why}"),
+        }
+    }
+}
+
+/// Serves one accepted TCP connection until it ends.
+pub async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, refusal: Option<&'static str>) {
+    let deadline = Instant::now() + Duration::from_millis(shared.config.limits.handshake_timeout_ms);
+    let tls = match tokio::time::timeout_at(deadline.into(), shared.acceptor.accept(tcp)).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(error)) => {
+            tracing::debug!(%peer, %error, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "TLS handshake timed out");
+            return;
+        }
+    };
+    let keys = match frame_keys(tls.get_ref().1) {
+        Ok(keys) => keys,
+        Err(error) => {
+            tracing::warn!(%peer, %error, "cannot derive frame keys");
+            return;
+        }
+    };
+    let (read_half, write_half) = tokio::io::split(tls);
+    let mut out = FramedWriter::new(write_half, &keys.server_to_client);
+    if let Some(reason) = refusal {
+        out.queue(&ServerMsg::Error { code: ErrorCode::ServerFull, message: reason.into(), id: None });
+        let _ = tokio::time::timeout(Duration::from_secs(1), out.flush()).await;
+        return;
+    }
+    let reader = FramedReader::new(read_half, &keys.client_to_server, shared.config.limits.max_frame_bytes);
+    let (incoming_tx, mut incoming) = mpsc::channel(64);
+    let reader_task = tokio::spawn(read_frames(reader, incoming_tx));
+
+    let hello = tokio::time::timeout_at(deadline.into(), incoming.recv()).await;
+    let (nick, password, positions) = match hello {
+        Ok(Some(Incoming::Msg(ClientMsg::Hello { version, nick, password, positions }))) => {
+            if version != PROTOCOL_VERSION {
+                let message = format!("this server speaks protocol version {PROTOCOL_VERSION}, the client {version}");
+                refuse(&mut out, ErrorCode::UnsupportedVersion, message).await;
+                reader_task.abort();
+                return;
+            }
+            (nick, password, positions)
+        }
+        Ok(Some(_)) => {
+            refuse(&mut out, ErrorCode::Protocol, "the first frame must be Hello".into()).await;
+            reader_task.abort();
+            return;
+        }
+        Ok(None) => return,
+        Err(_) => {
+            refuse(&mut out, ErrorCode::HandshakeTimeout, "no Hello in time".into()).await;
+            reader_task.abort();
+            return;
+        }
+    };
+    let nick = match Nick::parse(&nick) {
+        Ok(nick) => nick,
+        Err(error) => {
+            refuse(&mut out, ErrorCode::InvalidName, error.to_string()).await;
+            reader_task.abort();
+            return;
+        }
+    };
+    if let Err(wait) = shared.limiter.check(&nick, peer.ip()) {
+        let message = format!("too many failed logins; try again in {} s", wait.as_secs().max(1));
+        refuse(&mut out, ErrorCode::RateLimited, message).await;
+        reader_task.abort();
+        return;
+    }
+    let config = &shared.config;
+    let registered = match auth::log_in(
+        &shared.reads,
+        &shared.writer,
+        config.registration,
+        config.history.join_window,
+        &nick,
+        &password,
+    )
+    .await
+    {
+        Ok(registered) => registered,
+        Err(Refusal { code, message }) => {
+            if code == ErrorCode::AuthFailed {
+                shared.limiter.failed(&nick, peer.ip());
+                tracing::info!(%peer, %nick, "login refused");
+            }
+            refuse(&mut out, code, message).await;
+            reader_task.abort();
+            return;
+        }
+    };
+    drop(password);
+    shared.limiter.succeeded(&nick);
+    tracing::info!(%peer, %nick, registered, "logged in");
+
+    let mut session = Session {
+        shared: shared.clone(),
+        nick: nick.clone(),
+        out,
+        keys_of: HashMap::new(),
+        ids_of: HashMap::new(),
+        sent: HashMap::new(),
+        acked: HashMap::new(),
+        last_sent: Instant::now(),
+    };
+    let end = match session.start(registered, positions).await {
+        Ok(link) => session.run(link, incoming).await,
+        Err(end) => end,
+    };
+    tracing::info!(%peer, %nick, reason = %end, "session ended");
+    reader_task.abort();
+}
+
+async fn refuse(out: &mut Out, code: ErrorCode, message: String) {
+    out.queue(&ServerMsg::Error { code, message, id: None });
+    let _ = tokio::time::timeout(Duration::from_secs(2), out.flush()).await;
+    let _ = tokio::time::timeout(Duration::from_secs(1), out.shutdown()).await;
+}
+
+async fn read_frames(mut reader: FramedReader<ReadHalf<Tls>>, tx: mpsc::Sender<Incoming>) {
+    let mut bad = 0;
+    loop {
+        let item = match reader.read_msg::<ClientMsg>().await {
+            Ok(Some(msg)) => Incoming::Msg(msg),
+            Ok(None) => Incoming::Closed,
+            Err(error) if !error.is_fatal() => {
+                bad += 1;
+                if bad > MAX_BAD_FRAMES {
+                    Incoming::Fatal(ErrorCode::Protocol, "too many bad frames".into())
+                } else {
+                    let code =
+                        if matches!(error, ReadError::Malformed(_)) { ErrorCode::Malformed } else { ErrorCode::BadTag };
+                    Incoming::Bad(code, format!("{error}; the frame was dropped"))
+                }
+            }
+            Err(ReadError::Frame(error)) => Incoming::Fatal(ErrorCode::TooLarge, error.to_string()),
+            Err(error) => Incoming::Fatal(ErrorCode::Protocol, error.to_string()),
+        };
+        let last = matches!(item, Incoming::Closed | Incoming::Fatal(..));
+        if tx.send(item).await.is_err() || last {
+            return;
+        }
+    }
+}
+
+/// A message sent by this client, waiting for the store.
+struct Pending {
+    id: MessageId,
+    conversation: Conversation,
+    answer: oneshot::Receiver<WriteResult<Outcome>>,
+}
+
+struct Session {
+    shared: Arc<Shared>,
+    nick: Nick,
+    out: Out,
+    /// Conversations this user belongs to, by store id.
+    keys_of: HashMap<i64, ConvKey>,
+    ids_of: HashMap<ConvKey, i64>,
+    /// Highest seq sent to this client, per conversation: deliveries at or below it are skipped.
+    sent: HashMap<i64, u64>,
+    /// Highest seq the client acknowledged, so repeated acks are not written again.
+    acked: HashMap<i64, u64>,
+    last_sent: Instant,
+}
+
+impl Session {
+    fn error(&mut self, code: ErrorCode, message: impl Into<String>, id: Option<MessageId>) {
+        self.out.queue(&ServerMsg::Error { code, message: message.into(), id });
+    }
+
+    async fn flush(&mut self) -> Result<(), End> {
+        if self.out.pending_len() == 0 {
+            return Ok(());
+        }
+        match tokio::time::timeout(self.shared.config.dead_after(), self.out.flush()).await {
+            Ok(Ok(())) => {
+                self.last_sent = Instant::now();
+                Ok(())
+            }
+            Ok(Err(error)) => Err(End::Broken(error.to_string())),
+            Err(_) => Err(End::Silent),
+        }
+    }
+
+    fn learn(&mut self, id: i64, key: ConvKey) {
+        self.ids_of.insert(key.clone(), id);
+        self.keys_of.insert(id, key);
+    }
+
+    fn info(&self, row: &ConvRow) -> ConversationInfo {
+        ConversationInfo {
+            conversation: row.key.view_for(&self.nick),
+            latest_seq: self.shared.hub.latest(row.id).max(row.last_seq),
+            first_seq: row.first_seq,
+        }
+    }
+
+    /// Registers with the hub, says Welcome, and sends everything the client has not seen yet.
+    async fn start(&mut self, registered: bool, positions: Vec<Position>) -> Result<SessionLink, End> {
+        let nick = self.nick.clone();
+        let memberships = self
+            .shared
+            .reads
+            .run(move |db| {
+                let rows = db.conversations_of(&nick)?;
+                rows.into_iter().map(|row| Ok((db.cursor(&nick, row.id)?, row))).collect::<Result<Vec<_>, _>>()
+            })
+            .await
+            .map_err(|e| End::Broken(e.to_string()))?;
+        let rooms = memberships
+            .iter()
+            .filter_map(|(_, row)| match &row.key {
+                ConvKey::Room(room) => Some((row.id, room.clone())),
+                ConvKey::Direct(..) => None,
+            })
+            .collect();
+        let link = self.shared.hub.register(&self.nick, rooms);
+        let conversations = memberships.iter().map(|(_, row)| self.info(row)).collect();
+        self.out.queue(&ServerMsg::Welcome {
+            version: PROTOCOL_VERSION,
+            nick: self.nick.clone(),
+            registered,
+            heartbeat_ms: u32::try_from(self.shared.config.limits.heartbeat_interval_ms).unwrap_or(u32::MAX),
+            conversations,
+        });
+        let claimed: HashMap<ConvKey, u64> =
+            positions.into_iter().map(|p| (ConvKey::from_view(&self.nick, &p.conversation), p.seq)).collect();
+        for (cursor, row) in memberships {
+            // A client may only say where it is in its own conversations, and never past the end.
+            let start =
+                claimed.get(&row.key).copied().unwrap_or(cursor).min(self.shared.hub.latest(row.id).max(row.last_seq));
+            self.sent.insert(row.id, start);
+            self.learn(row.id, row.key);
+        }
+        self.flush().await?;
+        self.catch_up_all().await?;
+        Ok(link)
+    }
+
+    async fn run(&mut self, mut link: SessionLink, mut incoming: mpsc::Receiver<Incoming>) -> End {
+        let end = self.serve_loop(&mut link, &mut incoming).await;
+        self.shared.hub.unregister(link.id);
+        if matches!(end, End::Shutdown) {
+            self.out.queue(&ServerMsg::ShuttingDown { message: "the server is restarting; reconnect shortly".into() });
+            let _ = self.flush().await;
+            let _ = tokio::time::timeout(Duration::from_secs(1), self.out.shutdown()).await;
+        }
+        end
+    }
+
+    async fn serve_loop(&mut self, link: &mut SessionLink, incoming: &mut mpsc::Receiver<Incoming>) -> End {
+        let heartbeat = self.shared.config.heartbeat_interval();
+        let dead_after = self.shared.config.dead_after();
+        let max_pending = self.shared.config.limits.max_unacknowledged_per_connection;
+        let shutdown = self.shared.shutdown.clone();
+        let mut ticker = tokio::time::interval(heartbeat / 2);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut pending: VecDeque<Pending> = VecDeque::new();
+        let mut last_heard = Instant::now();
+        loop {
+            let step = tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => Err(End::Shutdown),
+                answer = next_answer(&mut pending) => {
+                    self.settle(&mut pending, answer);
+                    Ok(())
+                }
+                item = incoming.recv(), if pending.len() < max_pending => {
+                    last_heard = Instant::now();
+                    match item {
+                        Some(Incoming::Msg(msg)) => self.handle(msg, &mut pending).await,
+                        Some(Incoming::Bad(code, message)) => {
+                            tracing::warn!(nick = %self.nick, ?code, "dropped a bad frame");
+                            self.error(code, message, None);
+                            Ok(())
+                        }
+                        Some(Incoming::Fatal(code, message)) => {
+                            self.error(code, message.clone(), None);
+                            let _ = self.flush().await;
+                            Err(End::Broken(message))
+                        }
+                        Some(Incoming::Closed) | None => Err(End::ClientLeft),
+                    }
+                }
+                live = link.rx.recv() => match live {
+                    Some(first) => self.deliver(first, &mut link.rx).await,
+                    None => Err(End::Broken("hub closed".into())),
+                },
+                _ = link.wake.notified() => {
+                    if link.lagged.swap(false, Ordering::AcqRel) {
+                        self.catch_up_all().await
+                    } else {
+                        Ok(())
+                    }
+                }
+                _ = ticker.tick() => {
+                    if last_heard.elapsed() > dead_after {
+                        Err(End::Silent)
+                    } else {
+                        if self.last_sent.elapsed() >= heartbeat {
+                            self.out.queue(&ServerMsg::Ping { nonce: 0 });
+                        }
+                        Ok(())
+                    }
+                }
+            };
+            if let Err(end) = step {
+                return end;
+            }
+            if let Err(end) = self.flush().await {
+                return end;
+            }
+        }
+    }
+
+    /// Answers the oldest pending send and any others already settled behind it, in order.
+    fn settle(&mut self, pending: &mut VecDeque<Pending>, first: Option<WriteResult<Outcome>>) {
+        let mut answer = Some(first);
+        while let Some(result) = answer.take() {
+            let Some(Pending { id, conversation, .. }) = pending.pop_front() else { return };
+            match result {
+                Some(Ok(Outcome::Appended(appended))) => {
+                    self.out.queue(&ServerMsg::Accepted { id, conversation, seq: appended.seq, ts: appended.ts })
+                }
+                Some(Err(failed)) => self.error(ErrorCode::StoreUnavailable, failed.0.to_string(), Some(id)),
+                Some(Ok(_)) | None => {
+                    self.error(ErrorCode::StoreUnavailable, "the store did not answer; try again", Some(id))
+                }
+            }
+            if let Some(next) = pending.front_mut() {
+                match next.answer.try_recv() {
+                    Ok(result) => answer = Some(Some(result)),
+                    Err(oneshot::error::TryRecvError::Empty) => {}
+                    Err(oneshot::error::TryRecvError::Closed) => answer = Some(None),
+                }
+            }
+        }
+    }
+
+    async fn handle(&mut self, msg: ClientMsg, pending: &mut VecDeque<Pending>) -> Result<(), End> {
+        match msg {
+            ClientMsg::Send { id, to, text } => self.send(id, to, text, pending).await,
+            ClientMsg::Ack { conversation, seq } => {
+                let key = ConvKey::from_view(&self.nick, &conversation);
+                if let Some(&conv) = self.ids_of.get(&key) {
+                    let seq = seq.min(self.sent.get(&conv).copied().unwrap_or(0));
+                    if seq > self.acked.get(&conv).copied().unwrap_or(0) {
+                        self.acked.insert(conv, seq);
+                        let action = Action::Cursor { nick: self.nick.clone(), conv, seq };
+                        self.shared.writer.submit(action).await.map_err(|e| End::Broken(e.to_string()))?;
+                    }
+                }
+                Ok(())
+            }
+            ClientMsg::Join { room } => self.join(&room).await,
+            ClientMsg::Leave { room } => self.leave(&room).await,
+            ClientMsg::Users { room } => self.users(&room).await,
+            ClientMsg::History { conversation, before, limit } => self.history(conversation, before, limit).await,
+            ClientMsg::Ping { nonce } => {
+                self.out.queue(&ServerMsg::Pong { nonce });
+                Ok(())
+            }
+            ClientMsg::Pong { .. } => Ok(()),
+            ClientMsg::Bye => Err(End::ClientLeft),
+            ClientMsg::Hello { .. } => {
+                self.error(ErrorCode::Protocol, "already logged in", None);
+                Ok(())
+            }
+        }
+    }
+
+    async fn send(
+        &mut self,
+        id: MessageId,
+        to: Conversation,
+        text: String,
+        pending: &mut VecDeque<Pending>,
+    ) -> Result<(), End> {
+        if let Err(error) = validate_text(&text) {
+            self.error(ErrorCode::InvalidText, error.to_string(), Some(id));
+            return Ok(());
+        }
+        let key = ConvKey::from_view(&self.nick, &to);
+        let conv = match (self.ids_of.get(&key), &to) {
+            (Some(&conv), _) => conv,
+            (None, Conversation::Room(room)) => {
+                self.error(ErrorCode::NotMember, format!("you are not in #{room}; join it first"), Some(id));
+                return Ok(());
+            }
+            (None, Conversation::Direct(peer)) => match self.open_direct(peer, &key).await? {
+                Some(conv) => conv,
+                None => {
+                    self.error(ErrorCode::UnknownNick, format!("there is no user named {peer}"), Some(id));
+                    return Ok(());
+                }
+            },
+        };
+        let action = Action::Append { conv, key, sender: self.nick.clone(), id, text };
+        match self.shared.writer.request(action).await {
+            Ok(answer) => pending.push_back(Pending { id, conversation: to, answer }),
+            Err(failed) => self.error(ErrorCode::StoreUnavailable, failed.0.to_string(), Some(id)),
+        }
+        Ok(())
+    }
+
+    /// Creates the direct conversation with `peer`, if `peer` has an account.
+    async fn open_direct(&mut self, peer: &Nick, key: &ConvKey) -> Result<Option<i64>, End> {
+        let lookup = peer.clone();
+        let exists =
+            self.shared.reads.run(move |db| db.password_hash(&lookup)).await.map_err(|e| End::Broken(e.to_string()))?;
+        if exists.is_none() {
+            return Ok(None);
+        }
+        match self.shared.writer.call(Action::OpenDirect { key: key.clone() }).await {
+            Ok(Outcome::Opened(row)) => {
+                self.sent.entry(row.id).or_insert(0);
+                self.learn(row.id, row.key);
+                Ok(Some(row.id))
+            }
+            Ok(_) => Err(End::Broken("unexpected store answer".into())),
+            Err(failed) => Err(End::Broken(failed.0.to_string())),
+        }
+    }
+
+    fn parse_room(&mut self, raw: &str) -> Option<RoomName> {
+        match RoomName::parse(raw) {
+            Ok(room) => Some(room),
+            Err(error) => {
+                self.error(ErrorCode::InvalidName, error.to_string(), None);
+                None
+            }
+        }
+    }
+
+    async fn join(&mut self, raw: &str) -> Result<(), End> {
+        let Some(room) = self.parse_room(raw) else { return Ok(()) };
+        let window = self.shared.config.history.join_window;
+        let action = Action::JoinRoom { room: room.clone(), nick: self.nick.clone(), window };
+        let (row, added) = match self.shared.writer.call(action).await {
+            Ok(Outcome::Joined(row, added)) => (row, added),
+            Ok(_) => return Err(End::Broken("unexpected store answer".into())),
+            Err(failed) => {
+                self.error(ErrorCode::StoreUnavailable, failed.0.to_string(), None);
+                return Ok(());
+            }
+        };
+        if !self.sent.contains_key(&row.id) {
+            let start = if added { row.last_seq.saturating_sub(window) } else { self.stored_cursor(row.id).await? };
+            self.sent.insert(row.id, start);
+        }
+        self.learn(row.id, row.key.clone());
+        self.shared.hub.joined(&self.nick, row.id, &room, added);
+        self.out.queue(&ServerMsg::Joined { info: self.info(&row) });
+        self.catch_up(row.id).await
+    }
+
+    async fn leave(&mut self, raw: &str) -> Result<(), End> {
+        let Some(room) = self.parse_room(raw) else { return Ok(()) };
+        if room.as_str() == RoomName::LOBBY {
+            self.error(ErrorCode::Protocol, "everyone stays in #lobby", None);
+            return Ok(());
+        }
+        let key = ConvKey::Room(room.clone());
+        let Some(&conv) = self.ids_of.get(&key) else {
+            self.error(ErrorCode::NotMember, format!("you are not in #{room}"), None);
+            return Ok(());
+        };
+        if let Err(failed) = self.shared.writer.call(Action::LeaveRoom { conv, nick: self.nick.clone() }).await {
+            self.error(ErrorCode::StoreUnavailable, failed.0.to_string(), None);
+            return Ok(());
+        }
+        self.shared.hub.left(&self.nick, conv, &room);
+        self.ids_of.remove(&key);
+        self.keys_of.remove(&conv);
+        self.sent.remove(&conv);
+        self.acked.remove(&conv);
+        self.out.queue(&ServerMsg::Left { room });
+        Ok(())
+    }
+
+    async fn users(&mut self, raw: &str) -> Result<(), End> {
+        let Some(room) = self.parse_room(raw) else { return Ok(()) };
+        let Some(&conv) = self.ids_of.get(&ConvKey::Room(room.clone())) else {
+            self.error(ErrorCode::NotMember, format!("you are not in #{room}"), None);
+            return Ok(());
+        };
+        let members =
+            self.shared.reads.run(move |db| db.members(conv)).await.map_err(|e| End::Broken(e.to_string()))?;
+        let online = self.shared.hub.online_in(conv);
+        let offline = members.into_iter().filter(|m| !online.contains(m)).collect();
+        self.out.queue(&ServerMsg::Users { room, online, offline });
+        Ok(())
+    }
+
+    async fn history(&mut self, conversation: Conversation, before: u64, limit: u32) -> Result<(), End> {
+        let Some(&conv) = self.ids_of.get(&ConvKey::from_view(&self.nick, &conversation)) else {
+            self.error(ErrorCode::NotMember, format!("you are not in {conversation}"), None);
+            return Ok(());
+        };
+        let limit = limit.clamp(1, MAX_HISTORY_PAGE);
+        let page = self
+            .shared
+            .reads
+            .run(move |db| {
+                let row = db.conversation_by_id(conv)?;
+                let messages = match &row {
+                    Some(row) => db.messages_before(row, before, limit)?,
+                    None => Vec::new(),
+                };
+                Ok((row.map(|r| r.first_seq).unwrap_or(1), messages))
+            })
+            .await
+            .map_err(|e| End::Broken(e.to_string()))?;
+        let (complete_from, messages) = page;
+        let messages = messages.iter().map(|m| m.for_reader(&self.nick)).collect();
+        self.out.queue(&ServerMsg::History(HistoryPage { conversation, messages, complete_from }));
+        Ok(())
+    }
+
+    async fn stored_cursor(&self, conv: i64) -> Result<u64, End> {
+        let nick = self.nick.clone();
+        self.shared.reads.run(move |db| db.cursor(&nick, conv)).await.map_err(|e| End::Broken(e.to_string()))
+    }
+
+    /// Sends a live item and whatever else is already queued behind it, messages batched into frames.
+    async fn deliver(&mut self, first: Live, rx: &mut mpsc::Receiver<Live>) -> Result<(), End> {
+        let mut batch: Vec<Message> = Vec::new();
+        let mut next = Some(first);
+        let mut taken = 0;
+        while let Some(item) = next.take() {
+            taken += 1;
+            match item {
+                Live::Message { conv, message } => self.deliver_message(conv, &message, &mut batch).await?,
+                Live::Presence { room, nick, state } => {
+                    self.flush_batch(&mut batch);
+                    self.out.queue(&ServerMsg::Presence { room, nick, state });
+                }
+            }
+            if batch.len() >= LIVE_BATCH {
+                self.flush_batch(&mut batch);
+            }
+            if taken < 4 * LIVE_BATCH {
+                next = rx.try_recv().ok();
+            }
+        }
+        self.flush_batch(&mut batch);
+        Ok(())
+    }
+
+    fn flush_batch(&mut self, batch: &mut Vec<Message>) {
+        if !batch.is_empty() {
+            self.out.queue(&ServerMsg::Messages(std::mem::take(batch)));
+        }
+    }
+
+    async fn deliver_message(
+        &mut self,
+        conv: i64,
+        message: &StoredMessage,
+        batch: &mut Vec<Message>,
+    ) -> Result<(), End> {
+        let sent = match self.sent.get(&conv) {
+            Some(&sent) => sent,
+            None => {
+                // A conversation this session did not know yet: a direct message opened by the other side.
+                let start = self.stored_cursor(conv).await?;
+                self.learn(conv, message.key.clone());
+                self.sent.insert(conv, start);
+                start
+            }
+        };
+        if message.seq <= sent {
+            return Ok(());
+        }
+        if message.seq > sent + 1 {
+            self.flush_batch(batch);
+            self.fill(conv, message.seq - 1).await?;
+        }
+        batch.push(message.for_reader(&self.nick));
+        self.sent.insert(conv, message.seq);
+        Ok(())
+    }
+
+    async fn catch_up_all(&mut self) -> Result<(), End> {
+        let convs: Vec<i64> = self.sent.keys().copied().collect();
+        for conv in convs {
+            self.catch_up(conv).await?;
+        }
+        Ok(())
+    }
+
+    async fn catch_up(&mut self, conv: i64) -> Result<(), End> {
+        let latest = self.shared.hub.latest(conv);
+        self.fill(conv, latest).await
+    }
+
+    /// Sends everything from the log after what this client has, up to `upto`, a page per frame; says so
+    /// explicitly when retention already removed part of it.
+    async fn fill(&mut self, conv: i64, upto: u64) -> Result<(), End> {
+        let mut sent = self.sent.get(&conv).copied().unwrap_or(0);
+        if sent >= upto {
+            return Ok(());
+        }
+        let Some(row) = self
+            .shared
+            .reads
+            .run(move |db| db.conversation_by_id(conv))
+            .await
+            .map_err(|e| End::Broken(e.to_string()))?
+        else {
+            return Ok(());
+        };
+        if sent + 1 < row.first_seq {
+            self.out
+                .queue(&ServerMsg::Gap { conversation: row.key.view_for(&self.nick), complete_from: row.first_seq });
+            sent = row.first_seq - 1;
+            self.sent.insert(conv, sent);
+        }
+        let row = Arc::new(row);
+        while sent < upto {
+            let limit = u32::try_from(upto - sent).unwrap_or(u32::MAX).min(CATCH_UP_PAGE);
+            let page_row = row.clone();
+            let page = self
+                .shared
+                .reads
+                .run(move |db| db.messages_after(&page_row, sent, limit))
+                .await
+                .map_err(|e| End::Broken(e.to_string()))?;
+            let Some(last) = page.last() else { break };
+            sent = last.seq;
+            self.sent.insert(conv, sent);
+            let messages = page.iter().map(|m| m.for_reader(&self.nick)).collect();
+            self.out.queue(&ServerMsg::Messages(messages));
+            self.flush().await?;
+        }
+        Ok(())
+    }
+}
+
+/// The answer to the oldest pending send; `None` when the writer dropped it. Never resolves when nothing is
+/// pending, so it can sit in a `select!`.
+async fn next_answer(pending: &mut VecDeque<Pending>) -> Option<WriteResult<Outcome>> {
+    match pending.front_mut() {
+        Some(front) => (&mut front.answer).await.ok(),
+        None => std::future::pending().await,
+    }
+}

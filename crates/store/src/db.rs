@@ -1,0 +1,523 @@
+//! The SQLite schema and every statement the server runs against it.
+//!
+//! One writer connection does all writes (the server groups many of them into one transaction, so many
+//! messages share one sync); any number of reader connections read concurrently thanks to WAL mode.
+
+use std::path::Path;
+use std::time::Duration;
+
+use palomar_proto::{Message, MessageId, Nick, RoomName};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::keys::ConvKey;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("the store holds an unreadable value: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// True when the disk is full or read-only: the message was not stored, and retrying later may work.
+    pub fn is_disk_problem(&self) -> bool {
+        matches!(self, StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _))
+            if matches!(e.code, rusqlite::ErrorCode::DiskFull | rusqlite::ErrorCode::ReadOnly | rusqlite::ErrorCode::SystemIoFailure | rusqlite::ErrorCode::CannotOpen))
+    }
+}
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+/// A conversation row: its id in this store and the bounds of its log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConvRow {
+    pub id: i64,
+    pub key: ConvKey,
+    /// Highest seq given out (0 before the first message).
+    pub last_seq: u64,
+    /// Lowest seq still kept; `last_seq + 1` when retention removed everything.
+    pub first_seq: u64,
+}
+
+/// A message as stored, not yet addressed to any particular reader.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMessage {
+    pub key: ConvKey,
+    pub seq: u64,
+    pub id: MessageId,
+    pub from: Nick,
+    pub ts: u64,
+    pub text: String,
+}
+
+impl StoredMessage {
+    pub fn for_reader(&self, reader: &Nick) -> Message {
+        Message {
+            conversation: self.key.view_for(reader),
+            seq: self.seq,
+            id: self.id,
+            from: self.from.clone(),
+            ts: self.ts,
+            text: self.text.clone(),
+        }
+    }
+}
+
+/// The outcome of one append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    pub seq: u64,
+    pub ts: u64,
+    /// The sender had already sent this id: nothing new was stored.
+    pub duplicate: bool,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS accounts (
+    nick TEXT PRIMARY KEY,
+    password_hash TEXT NOT NULL,
+    created_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS conversations (
+    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL UNIQUE,
+    last_seq INTEGER NOT NULL DEFAULT 0,
+    first_seq INTEGER NOT NULL DEFAULT 1
+);
+CREATE TABLE IF NOT EXISTS members (
+    conversation INTEGER NOT NULL,
+    nick TEXT NOT NULL,
+    PRIMARY KEY (conversation, nick)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS members_by_nick ON members (nick, conversation);
+CREATE TABLE IF NOT EXISTS messages (
+    conversation INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    sender TEXT NOT NULL,
+    client_id BLOB NOT NULL,
+    ts INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    PRIMARY KEY (conversation, seq)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS messages_by_sender_id ON messages (sender, client_id);
+CREATE TABLE IF NOT EXISTS cursors (
+    nick TEXT NOT NULL,
+    conversation INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (nick, conversation)
+) WITHOUT ROWID;
+";
+
+/// One connection to the store file.
+pub struct Db {
+    conn: Connection,
+}
+
+fn to_u64(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+impl Db {
+    /// Opens (creating if needed) the store at `path`. Commits are synced to disk before they return.
+    pub fn open(path: &Path) -> Result<Db> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.execute_batch(SCHEMA)?;
+        let db = Db { conn };
+        db.ensure_conversation(&ConvKey::Room(RoomName::lobby()))?;
+        Ok(db)
+    }
+
+    /// Opens an existing store for reading only (the writer created the schema).
+    pub fn open_reader(path: &Path) -> Result<Db> {
+        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        Ok(Db { conn })
+    }
+
+    pub fn begin(&self) -> Result<()> {
+        Ok(self.conn.execute_batch("BEGIN IMMEDIATE")?)
+    }
+
+    pub fn commit(&self) -> Result<()> {
+        Ok(self.conn.execute_batch("COMMIT")?)
+    }
+
+    /// Abandons the open transaction, if any.
+    pub fn rollback(&self) {
+        if !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+
+    // ---- accounts
+
+    pub fn password_hash(&self, nick: &Nick) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row("SELECT password_hash FROM accounts WHERE nick = ?1", [nick.as_str()], |row| row.get(0))
+            .optional()?)
+    }
+
+    /// Creates an account; false when the nickname is already taken.
+    pub fn create_account(&self, nick: &Nick, password_hash: &str, now_ms: u64) -> Result<bool> {
+        let inserted = self.conn.execute(
+            "INSERT OR IGNORE INTO accounts (nick, password_hash, created_ms) VALUES (?1, ?2, ?3)",
+            params![nick.as_str(), password_hash, to_i64(now_ms)],
+        )?;
+        Ok(inserted == 1)
+    }
+
+    pub fn set_password_hash(&self, nick: &Nick, password_hash: &str) -> Result<bool> {
+        let changed = self
+            .conn
+            .execute("UPDATE accounts SET password_hash = ?2 WHERE nick = ?1", params![nick.as_str(), password_hash])?;
+        Ok(changed == 1)
+    }
+
+    /// Removes an account with its memberships and cursors; its messages stay in the logs.
+    pub fn remove_account(&self, nick: &Nick) -> Result<bool> {
+        let removed = self.conn.execute("DELETE FROM accounts WHERE nick = ?1", [nick.as_str()])?;
+        self.conn.execute("DELETE FROM members WHERE nick = ?1", [nick.as_str()])?;
+        self.conn.execute("DELETE FROM cursors WHERE nick = ?1", [nick.as_str()])?;
+        Ok(removed == 1)
+    }
+
+    /// Every account with its creation time (milliseconds since the epoch), by nickname.
+    pub fn accounts(&self) -> Result<Vec<(Nick, u64)>> {
+        let mut stmt = self.conn.prepare("SELECT nick, created_ms FROM accounts ORDER BY nick")?;
+        let rows = stmt.query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)))?;
+        rows.map(|row| {
+            let (nick, created) = row?;
+            Ok((Nick::parse(&nick).map_err(|e| StoreError::Corrupt(e.to_string()))?, to_u64(created)))
+        })
+        .collect()
+    }
+
+    // ---- conversations and members
+
+    fn conv_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, String, i64, i64)> {
+        Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+    }
+
+    fn to_conv(raw: (i64, String, i64, i64)) -> Result<ConvRow> {
+        let key =
+            ConvKey::from_column(&raw.1).ok_or_else(|| StoreError::Corrupt(format!("conversation key {:?}", raw.1)))?;
+        Ok(ConvRow { id: raw.0, key, last_seq: to_u64(raw.2), first_seq: to_u64(raw.3) })
+    }
+
+    pub fn conversation(&self, key: &ConvKey) -> Result<Option<ConvRow>> {
+        let raw = self
+            .conn
+            .query_row(
+                "SELECT id, key, last_seq, first_seq FROM conversations WHERE key = ?1",
+                [key.to_column()],
+                Self::conv_row,
+            )
+            .optional()?;
+        raw.map(Self::to_conv).transpose()
+    }
+
+    pub fn conversation_by_id(&self, id: i64) -> Result<Option<ConvRow>> {
+        let raw = self
+            .conn
+            .query_row("SELECT id, key, last_seq, first_seq FROM conversations WHERE id = ?1", [id], Self::conv_row)
+            .optional()?;
+        raw.map(Self::to_conv).transpose()
+    }
+
+    pub fn ensure_conversation(&self, key: &ConvKey) -> Result<ConvRow> {
+        self.conn.execute("INSERT OR IGNORE INTO conversations (key) VALUES (?1)", [key.to_column()])?;
+        self.conversation(key)?.ok_or_else(|| StoreError::Corrupt("conversation vanished after insert".into()))
+    }
+
+    /// Every conversation `nick` belongs to.
+    pub fn conversations_of(&self, nick: &Nick) -> Result<Vec<ConvRow>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT c.id, c.key, c.last_seq, c.first_seq FROM members m JOIN conversations c ON c.id = m.conversation
+             WHERE m.nick = ?1 ORDER BY c.id",
+        )?;
+        let rows = stmt.query_map([nick.as_str()], Self::conv_row)?;
+        rows.map(|raw| Self::to_conv(raw?)).collect()
+    }
+
+    /// Every conversation, for rebuilding the server's in-memory view at start.
+    pub fn all_conversations(&self) -> Result<Vec<ConvRow>> {
+        let mut stmt = self.conn.prepare("SELECT id, key, last_seq, first_seq FROM conversations ORDER BY id")?;
+        let rows = stmt.query_map([], Self::conv_row)?;
+        rows.map(|raw| Self::to_conv(raw?)).collect()
+    }
+
+    pub fn is_member(&self, conversation: i64, nick: &Nick) -> Result<bool> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT 1 FROM members WHERE conversation = ?1 AND nick = ?2",
+                params![conversation, nick.as_str()],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    pub fn members(&self, conversation: i64) -> Result<Vec<Nick>> {
+        let mut stmt = self.conn.prepare("SELECT nick FROM members WHERE conversation = ?1 ORDER BY nick")?;
+        let rows = stmt.query_map([conversation], |row| row.get::<_, String>(0))?;
+        rows.map(|nick| Nick::parse(&nick?).map_err(|e| StoreError::Corrupt(e.to_string()))).collect()
+    }
+
+    /// Makes `nick` a member; a new member's cursor starts at `cursor` (so it gets the history after it).
+    /// False when it was a member already.
+    pub fn add_member(&self, conversation: i64, nick: &Nick, cursor: u64) -> Result<bool> {
+        let added = self.conn.execute(
+            "INSERT OR IGNORE INTO members (conversation, nick) VALUES (?1, ?2)",
+            params![conversation, nick.as_str()],
+        )?;
+        if added == 1 {
+            self.conn.execute(
+                "INSERT OR REPLACE INTO cursors (nick, conversation, seq) VALUES (?1, ?2, ?3)",
+                params![nick.as_str(), conversation, to_i64(cursor)],
+            )?;
+        }
+        Ok(added == 1)
+    }
+
+    pub fn remove_member(&self, conversation: i64, nick: &Nick) -> Result<bool> {
+        let removed = self.conn.execute(
+            "DELETE FROM members WHERE conversation = ?1 AND nick = ?2",
+            params![conversation, nick.as_str()],
+        )?;
+        self.conn.execute(
+            "DELETE FROM cursors WHERE conversation = ?1 AND nick = ?2",
+            params![conversation, nick.as_str()],
+        )?;
+        Ok(removed == 1)
+    }
+
+    // ---- the logs
+
+    /// Appends a message, or recognises a retry of one `sender` already sent with this `id`. Call inside a
+    /// transaction: the seq is taken from the conversation's counter, so seqs have no gaps.
+    pub fn append(&self, conversation: i64, sender: &Nick, id: MessageId, text: &str, now_ms: u64) -> Result<Appended> {
+        let existing = self
+            .conn
+            .query_row(
+                "SELECT seq, ts FROM messages WHERE sender = ?1 AND client_id = ?2",
+                params![sender.as_str(), &id.0[..]],
+                |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)),
+            )
+            .optional()?;
+        if let Some((seq, ts)) = existing {
+            return Ok(Appended { seq: to_u64(seq), ts: to_u64(ts), duplicate: true });
+        }
+        let seq: i64 = self.conn.query_row(
+            "UPDATE conversations SET last_seq = last_seq + 1 WHERE id = ?1 RETURNING last_seq",
+            [conversation],
+            |row| row.get(0),
+        )?;
+        self.conn.execute(
+            "INSERT INTO messages (conversation, seq, sender, client_id, ts, text) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![conversation, seq, sender.as_str(), &id.0[..], to_i64(now_ms), text],
+        )?;
+        Ok(Appended { seq: to_u64(seq), ts: now_ms, duplicate: false })
+    }
+
+    fn read_messages(
+        &self,
+        key: &ConvKey,
+        sql: &str,
+        conversation: i64,
+        bound: u64,
+        limit: u32,
+    ) -> Result<Vec<StoredMessage>> {
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let rows = stmt.query_map(params![conversation, to_i64(bound), limit], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, Vec<u8>>(2)?,
+                row.get::<_, i64>(3)?,
+                row.get::<_, String>(4)?,
+            ))
+        })?;
+        rows.map(|row| {
+            let (seq, sender, client_id, ts, text) = row?;
+            let id = <[u8; 16]>::try_from(client_id.as_slice())
+                .map_err(|_| StoreError::Corrupt("message id length".into()))?;
+            Ok(StoredMessage {
+                key: key.clone(),
+                seq: to_u64(seq),
+                id: MessageId(id),
+                from: Nick::parse(&sender).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                ts: to_u64(ts),
+                text,
+            })
+        })
+        .collect()
+    }
+
+    /// Up to `limit` messages with seq above `after`, in seq order.
+    pub fn messages_after(&self, conv: &ConvRow, after: u64, limit: u32) -> Result<Vec<StoredMessage>> {
+        self.read_messages(
+            &conv.key,
+            "SELECT seq, sender, client_id, ts, text FROM messages WHERE conversation = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+            conv.id,
+            after,
+            limit,
+        )
+    }
+
+    /// Up to `limit` messages with seq below `before`, in seq order (the newest of them, for scrollback).
+    pub fn messages_before(&self, conv: &ConvRow, before: u64, limit: u32) -> Result<Vec<StoredMessage>> {
+        let mut page = self.read_messages(
+            &conv.key,
+            "SELECT seq, sender, client_id, ts, text FROM messages WHERE conversation = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
+            conv.id,
+            before,
+            limit,
+        )?;
+        page.reverse();
+        Ok(page)
+    }
+
+    /// Keeps only the newest `keep` messages of every conversation; returns how many were removed.
+    pub fn prune(&self, keep: u64) -> Result<usize> {
+        let keep = to_i64(keep);
+        let mut removed = 0;
+        let cut: Vec<(i64, i64)> = {
+            let mut stmt =
+                self.conn.prepare("SELECT id, last_seq - ?1 FROM conversations WHERE last_seq - ?1 >= first_seq")?;
+            stmt.query_map([keep], |row| Ok((row.get(0)?, row.get(1)?)))?.collect::<rusqlite::Result<_>>()?
+        };
+        for (conversation, upto) in cut {
+            removed += self
+                .conn
+                .execute("DELETE FROM messages WHERE conversation = ?1 AND seq <= ?2", params![conversation, upto])?;
+            self.conn
+                .execute("UPDATE conversations SET first_seq = ?2 + 1 WHERE id = ?1", params![conversation, upto])?;
+        }
+        Ok(removed)
+    }
+
+    // ---- cursors
+
+    /// Moves `nick`'s cursor forward to `seq` (never backwards: acks may arrive from several clients).
+    pub fn advance_cursor(&self, nick: &Nick, conversation: i64, seq: u64) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO cursors (nick, conversation, seq) VALUES (?1, ?2, ?3)
+             ON CONFLICT (nick, conversation) DO UPDATE SET seq = max(seq, excluded.seq)",
+            params![nick.as_str(), conversation, to_i64(seq)],
+        )?;
+        Ok(())
+    }
+
+    pub fn cursor(&self, nick: &Nick, conversation: i64) -> Result<u64> {
+        let seq: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT seq FROM cursors WHERE nick = ?1 AND conversation = ?2",
+                params![nick.as_str(), conversation],
+                |row| row.get(0),
+            )
+            .optional()?;
+        Ok(seq.map(to_u64).unwrap_or(0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nick(s: &str) -> Nick {
+        Nick::parse(s).expect("valid")
+    }
+
+    fn open() -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = Db::open(&dir.path().join("store.sqlite")).expect("opens");
+        (dir, db)
+    }
+
+    fn lobby(db: &Db) -> ConvRow {
+        db.conversation(&ConvKey::Room(RoomName::lobby())).expect("reads").expect("lobby exists")
+    }
+
+    #[test]
+    fn appends_get_gap_free_seqs_and_retries_are_recognised() {
+        let (_dir, db) = open();
+        let conv = lobby(&db);
+        db.begin().expect("begin");
+        let first = db.append(conv.id, &nick("ana"), MessageId([1; 16]), "one", 10).expect("append");
+        let second = db.append(conv.id, &nick("ana"), MessageId([2; 16]), "two", 11).expect("append");
+        let retry = db.append(conv.id, &nick("ana"), MessageId([1; 16]), "one", 12).expect("append");
+        db.commit().expect("commit");
+        assert_eq!((first.seq, second.seq), (1, 2));
+        assert_eq!(retry, Appended { seq: 1, ts: 10, duplicate: true });
+        let other_sender =
+            db.append(conv.id, &nick("bob"), MessageId([1; 16]), "same id, other sender", 13).expect("append");
+        assert_eq!(other_sender.seq, 3);
+        let page = db.messages_after(&conv, 1, 10).expect("read");
+        assert_eq!(page.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![2, 3]);
+        let older = db.messages_before(&conv, 3, 1).expect("read");
+        assert_eq!(older.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(), vec!["two"]);
+    }
+
+    #[test]
+    fn a_rolled_back_append_leaves_no_gap() {
+        let (_dir, db) = open();
+        let conv = lobby(&db);
+        db.begin().expect("begin");
+        db.append(conv.id, &nick("ana"), MessageId([1; 16]), "lost", 1).expect("append");
+        db.rollback();
+        let appended = db.append(conv.id, &nick("ana"), MessageId([2; 16]), "kept", 2).expect("append");
+        assert_eq!(appended.seq, 1);
+    }
+
+    #[test]
+    fn retention_moves_the_first_seq() {
+        let (_dir, db) = open();
+        let conv = lobby(&db);
+        for i in 0..10u8 {
+            db.append(conv.id, &nick("ana"), MessageId([i; 16]), "m", 1).expect("append");
+        }
+        assert_eq!(db.prune(4).expect("prune"), 6);
+        let conv = lobby(&db);
+        assert_eq!((conv.first_seq, conv.last_seq), (7, 10));
+        assert_eq!(db.messages_after(&conv, 0, 100).expect("read").len(), 4);
+        assert_eq!(db.prune(4).expect("prune again"), 0);
+    }
+
+    #[test]
+    fn cursors_only_move_forward_and_membership_sets_the_start() {
+        let (_dir, db) = open();
+        let conv = lobby(&db);
+        assert!(db.add_member(conv.id, &nick("ana"), 5).expect("add"));
+        assert!(!db.add_member(conv.id, &nick("ana"), 0).expect("add again"));
+        assert_eq!(db.cursor(&nick("ana"), conv.id).expect("cursor"), 5);
+        db.advance_cursor(&nick("ana"), conv.id, 9).expect("advance");
+        db.advance_cursor(&nick("ana"), conv.id, 7).expect("stale ack");
+        assert_eq!(db.cursor(&nick("ana"), conv.id).expect("cursor"), 9);
+        assert_eq!(db.conversations_of(&nick("ana")).expect("list").len(), 1);
+        assert!(db.remove_member(conv.id, &nick("ana")).expect("remove"));
+        assert!(db.conversations_of(&nick("ana")).expect("list").is_empty());
+    }
+
+    #[test]
+    fn accounts_are_unique() {
+        let (_dir, db) = open();
+        assert!(db.create_account(&nick("ana"), "h1", 1).expect("create"));
+        assert!(!db.create_account(&nick("ana"), "h2", 2).expect("taken"));
+        assert_eq!(db.password_hash(&nick("ana")).expect("read").as_deref(), Some("h1"));
+        assert!(db.set_password_hash(&nick("ana"), "h3").expect("set"));
+        assert_eq!(db.accounts().expect("list").len(), 1);
+        assert!(db.remove_account(&nick("ana")).expect("remove"));
+        assert_eq!(db.password_hash(&nick("ana")).expect("read"), None);
+    }
+}

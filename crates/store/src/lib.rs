@@ -1,0 +1,17 @@
+//! # palomar-store: the durable state of a Palomar server
+//!
+//! Accounts, conversations and their members, the per-conversation message logs with gap-free seqs, the
+//! sender-id index that makes retries idempotent, and per-user cursors, in one SQLite file (nothing to
+//! install). All calls are synchronous; the server decides on which thread they run.
+//!
+//! # Layout
+//! - [`db`]: the schema and every SQL statement.
+//! - [`keys`]: how a conversation is named in the store ([`ConvKey`]).
+//! - [`password`]: Argon2id hashing of account passwords.
+
+pub mod db;
+pub mod keys;
+pub mod password;
+
+pub use db::{Appended, ConvRow, Db, StoreError, StoredMessage};
+pub use keys::ConvKey;
