@@ -32,7 +32,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const ACK_EVERY: Duration = Duration::from_millis(200);
 /// Wait before resending a message the server could not store.
 const STORE_RETRY: Duration = Duration::from_secs(2);
-const MAX_FRAME: usize = 4 * palomar_proto::DEFAULT_MAX_FRAME;
+/// Largest frame accepted from the server: a scrollback page of the longest texts fits.
+const MAX_FRAME: usize = 8 * 1024 * 1024;
 
 /// How the engine decides to trust the server's certificate.
 #[derive(Debug, Clone)]
@@ -73,7 +74,7 @@ pub enum Command {
     Users {
         room: String,
     },
-    /// Older messages before `before` (or before the oldest the client has when `None`).
+    /// Up to `limit` messages before seq `before`; `None` asks for the newest ones.
     History {
         conversation: Conversation,
         before: Option<u64>,
@@ -100,6 +101,8 @@ pub enum Event {
         registered: bool,
         conversations: Vec<ConversationInfo>,
     },
+    /// Everything the server held at login has been received (sent once per connection).
+    Synced,
     Disconnected {
         reason: String,
         retry_in: Duration,
@@ -194,6 +197,7 @@ impl Engine {
             cursors,
             unacked_cursors: HashSet::new(),
             retry: Vec::new(),
+            sync_targets: HashMap::new(),
         };
         tokio::spawn(core.run(command_rx));
         Ok(Engine { commands, events, outbox_len })
@@ -261,6 +265,8 @@ struct Core {
     unacked_cursors: HashSet<Conversation>,
     /// Messages the server could not store, to send again after [`STORE_RETRY`].
     retry: Vec<MessageId>,
+    /// Conversations still behind the seq the server announced at login, until [`Event::Synced`].
+    sync_targets: HashMap<Conversation, u64>,
 }
 
 impl Core {
@@ -429,6 +435,16 @@ impl Core {
             }
         }
         self.retry.clear();
+        self.sync_targets = connection
+            .welcome
+            .conversations
+            .iter()
+            .filter(|info| info.latest_seq > self.cursors.get(&info.conversation).copied().unwrap_or(0))
+            .map(|info| (info.conversation.clone(), info.latest_seq))
+            .collect();
+        if self.sync_targets.is_empty() {
+            self.emit(Event::Synced).await;
+        }
         for entry in &self.outbox {
             out.queue(&ClientMsg::Send { id: entry.id, to: entry.to.clone(), text: entry.text.clone() });
         }
@@ -580,6 +596,7 @@ impl Core {
                 let cursor = self.cursors.entry(conversation.clone()).or_insert(0);
                 *cursor = (*cursor).max(complete_from.saturating_sub(1));
                 self.emit(Event::Gap { conversation, complete_from }).await;
+                self.check_synced().await;
             }
             ServerMsg::Joined { info } => self.emit(Event::Joined { info }).await,
             ServerMsg::Left { room } => {
@@ -624,6 +641,18 @@ impl Core {
                 self.accepted(message.id, message.conversation.clone(), message.seq, message.ts).await;
             }
             self.emit(Event::Message { message, own }).await;
+        }
+        self.check_synced().await;
+    }
+
+    async fn check_synced(&mut self) {
+        if self.sync_targets.is_empty() {
+            return;
+        }
+        let cursors = &self.cursors;
+        self.sync_targets.retain(|conversation, target| cursors.get(conversation).copied().unwrap_or(0) < *target);
+        if self.sync_targets.is_empty() {
+            self.emit(Event::Synced).await;
         }
     }
 }

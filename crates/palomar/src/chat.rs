@@ -1,6 +1,7 @@
 //! `palomar chat`: line mode. Each stdin line is a message to the current conversation, lines starting
 //! with `/` are commands, and every engine event is one stdout line (text or `--json`). At the end of
-//! input it waits until the outbox is empty, then exits 0; after `--drain-timeout` it exits 3 instead.
+//! input it waits until the outbox is empty and everything the server held at login has been shown, then
+//! exits 0; after `--drain-timeout` it exits 3 instead.
 
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
@@ -95,20 +96,25 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
     let mut lines = read_stdin_lines();
     let mut outbox = engine.outbox_len();
     let mut queued = 0usize;
+    let mut synced = false;
     let mut drain_deadline: Option<Instant> = None;
     loop {
         if line_mode.input_done {
             let deadline =
                 *drain_deadline.get_or_insert_with(|| Instant::now() + Duration::from_secs(args.drain_timeout));
-            if queued == line_mode.issued && *outbox.borrow() == 0 {
+            let remaining = *outbox.borrow() + (line_mode.issued - queued);
+            if remaining == 0 && synced {
                 return Ok(stop(engine, &printer).await.unwrap_or(ExitCode::SUCCESS));
             }
             if Instant::now() >= deadline {
-                let remaining = *outbox.borrow() + (line_mode.issued - queued);
-                printer.error(&format!(
-                    "{remaining} message(s) not acknowledged after {} s; they stay in the outbox and go out the next time you connect",
-                    args.drain_timeout
-                ));
+                if remaining > 0 {
+                    printer.error(&format!(
+                        "{remaining} message(s) not acknowledged after {} s; they stay in the outbox and go out the next time you connect",
+                        args.drain_timeout
+                    ));
+                } else {
+                    printer.error(&format!("could not catch up with the server in {} s", args.drain_timeout));
+                }
                 let _ = stop(engine, &printer).await;
                 return Ok(ExitCode::from(EXIT_UNACKNOWLEDGED));
             }
@@ -119,6 +125,7 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
                     printer.event(&event);
                     match event {
                         Event::Queued { .. } => queued += 1,
+                        Event::Synced => synced = true,
                         Event::Fatal { .. } => return Ok(ExitCode::from(EXIT_FATAL)),
                         _ => {}
                     }

@@ -19,8 +19,21 @@ pub struct SessionId(u64);
 /// What the hub pushes to a session.
 #[derive(Debug, Clone)]
 pub enum Live {
-    Message { conv: i64, message: Arc<StoredMessage> },
-    Presence { room: RoomName, nick: Nick, state: PresenceState },
+    Message {
+        conv: i64,
+        message: Arc<StoredMessage>,
+    },
+    Presence {
+        room: RoomName,
+        nick: Nick,
+        state: PresenceState,
+    },
+    /// Another session of the same user joined or left a room.
+    Membership {
+        conv: i64,
+        room: RoomName,
+        joined: bool,
+    },
 }
 
 /// A session's end of the hub.
@@ -55,7 +68,11 @@ struct State {
 
 impl State {
     fn send_to_nick(&self, nick: &Nick, item: &Live) {
-        for id in self.by_nick.get(nick).into_iter().flatten() {
+        self.send_to_nick_except(nick, None, item);
+    }
+
+    fn send_to_nick_except(&self, nick: &Nick, except: Option<SessionId>, item: &Live) {
+        for id in self.by_nick.get(nick).into_iter().flatten().filter(|id| Some(**id) != except) {
             if let Some(entry) = self.sessions.get(id)
                 && let Err(mpsc::error::TrySendError::Full(_)) = entry.tx.try_send(item.clone())
             {
@@ -129,19 +146,22 @@ impl Hub {
         }
     }
 
-    /// `nick` (online) is now a member of `room`; announced to the room when `newly` joined.
-    pub fn joined(&self, nick: &Nick, conv: i64, room: &RoomName, newly: bool) {
+    /// Session `by` of `nick` made it a member of `room`: announced to the room when `newly` joined, and to
+    /// the user's other sessions.
+    pub fn joined(&self, by: SessionId, nick: &Nick, conv: i64, room: &RoomName, newly: bool) {
         let mut state = self.lock();
         state.room_online.entry(conv).or_default().insert(nick.clone());
         state.rooms_of.entry(nick.clone()).or_default().insert(conv, room.clone());
         if newly {
             state.announce(conv, room, nick, PresenceState::Joined);
+            state.send_to_nick_except(nick, Some(by), &Live::Membership { conv, room: room.clone(), joined: true });
         }
     }
 
-    pub fn left(&self, nick: &Nick, conv: i64, room: &RoomName) {
+    pub fn left(&self, by: SessionId, nick: &Nick, conv: i64, room: &RoomName) {
         let mut state = self.lock();
         state.announce(conv, room, nick, PresenceState::Left);
+        state.send_to_nick_except(nick, Some(by), &Live::Membership { conv, room: room.clone(), joined: false });
         if let Some(online) = state.room_online.get_mut(&conv) {
             online.remove(nick);
         }

@@ -4,7 +4,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use palomar_proto::{
@@ -20,13 +20,16 @@ use tokio_rustls::server::TlsStream;
 
 use crate::Shared;
 use crate::auth::{self, Refusal};
-use crate::hub::{Live, SessionLink};
+use crate::hub::{Live, SessionId, SessionLink};
 use crate::writer::{Action, Outcome, WriteResult};
 
 /// Messages read from the log per frame when catching up.
 const CATCH_UP_PAGE: u32 = 256;
-/// Live deliveries gathered into one frame.
+/// Live deliveries gathered before they are written out.
 const LIVE_BATCH: usize = 256;
+/// Bytes of message text per `Messages` frame, well under what clients accept (a frame stays small even
+/// with the longest texts).
+const FRAME_TEXT_BUDGET: usize = 128 * 1024;
 /// Most scrollback messages per request.
 const MAX_HISTORY_PAGE: u32 = 500;
 /// Frames that fail their tag or do not decode before the connection is closed.
@@ -34,6 +37,27 @@ const MAX_BAD_FRAMES: u32 = 16;
 
 type Tls = TlsStream<TcpStream>;
 type Out = FramedWriter<WriteHalf<Tls>>;
+
+/// When the client was last heard from, written by the reader task as frames arrive (even while the
+/// session is busy elsewhere), so a client is never taken for dead while the server is the slow one.
+struct LastHeard {
+    base: Instant,
+    millis: AtomicU64,
+}
+
+impl LastHeard {
+    fn new() -> Arc<Self> {
+        Arc::new(LastHeard { base: Instant::now(), millis: AtomicU64::new(0) })
+    }
+
+    fn touch(&self) {
+        self.millis.store(self.base.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+
+    fn silence(&self) -> Duration {
+        self.base.elapsed().saturating_sub(Duration::from_millis(self.millis.load(Ordering::Relaxed)))
+    }
+}
 
 /// What the reader task hands to the session.
 enum Incoming {
@@ -94,7 +118,8 @@ pub async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, refusa
     }
     let reader = FramedReader::new(read_half, &keys.client_to_server, shared.config.limits.max_frame_bytes);
     let (incoming_tx, mut incoming) = mpsc::channel(64);
-    let reader_task = tokio::spawn(read_frames(reader, incoming_tx));
+    let heard = LastHeard::new();
+    let reader_task = tokio::spawn(read_frames(reader, incoming_tx, heard.clone()));
 
     let hello = tokio::time::timeout_at(deadline.into(), incoming.recv()).await;
     let (nick, password, positions) = match hello {
@@ -107,12 +132,17 @@ pub async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, refusa
             }
             (nick, password, positions)
         }
-        Ok(Some(_)) => {
+        Ok(Some(Incoming::Bad(code, message) | Incoming::Fatal(code, message))) => {
+            refuse(&mut out, code, message).await;
+            reader_task.abort();
+            return;
+        }
+        Ok(Some(Incoming::Msg(_))) => {
             refuse(&mut out, ErrorCode::Protocol, "the first frame must be Hello".into()).await;
             reader_task.abort();
             return;
         }
-        Ok(None) => return,
+        Ok(Some(Incoming::Closed) | None) => return,
         Err(_) => {
             refuse(&mut out, ErrorCode::HandshakeTimeout, "no Hello in time".into()).await;
             reader_task.abort();
@@ -168,9 +198,10 @@ pub async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, refusa
         sent: HashMap::new(),
         acked: HashMap::new(),
         last_sent: Instant::now(),
+        id: None,
     };
     let end = match session.start(registered, positions).await {
-        Ok(link) => session.run(link, incoming).await,
+        Ok(link) => session.run(link, incoming, &heard).await,
         Err(end) => end,
     };
     tracing::info!(%peer, %nick, reason = %end, "session ended");
@@ -183,10 +214,12 @@ async fn refuse(out: &mut Out, code: ErrorCode, message: String) {
     let _ = tokio::time::timeout(Duration::from_secs(1), out.shutdown()).await;
 }
 
-async fn read_frames(mut reader: FramedReader<ReadHalf<Tls>>, tx: mpsc::Sender<Incoming>) {
+async fn read_frames(mut reader: FramedReader<ReadHalf<Tls>>, tx: mpsc::Sender<Incoming>, heard: Arc<LastHeard>) {
     let mut bad = 0;
     loop {
-        let item = match reader.read_msg::<ClientMsg>().await {
+        let read = reader.read_msg::<ClientMsg>().await;
+        heard.touch();
+        let item = match read {
             Ok(Some(msg)) => Incoming::Msg(msg),
             Ok(None) => Incoming::Closed,
             Err(error) if !error.is_fatal() => {
@@ -228,6 +261,8 @@ struct Session {
     /// Highest seq the client acknowledged, so repeated acks are not written again.
     acked: HashMap<i64, u64>,
     last_sent: Instant,
+    /// This session in the hub, once registered.
+    id: Option<SessionId>,
 }
 
 impl Session {
@@ -282,6 +317,7 @@ impl Session {
             })
             .collect();
         let link = self.shared.hub.register(&self.nick, rooms);
+        self.id = Some(link.id);
         let conversations = memberships.iter().map(|(_, row)| self.info(row)).collect();
         self.out.queue(&ServerMsg::Welcome {
             version: PROTOCOL_VERSION,
@@ -304,8 +340,8 @@ impl Session {
         Ok(link)
     }
 
-    async fn run(&mut self, mut link: SessionLink, mut incoming: mpsc::Receiver<Incoming>) -> End {
-        let end = self.serve_loop(&mut link, &mut incoming).await;
+    async fn run(&mut self, mut link: SessionLink, mut incoming: mpsc::Receiver<Incoming>, heard: &LastHeard) -> End {
+        let end = self.serve_loop(&mut link, &mut incoming, heard).await;
         self.shared.hub.unregister(link.id);
         if matches!(end, End::Shutdown) {
             self.out.queue(&ServerMsg::ShuttingDown { message: "the server is restarting; reconnect shortly".into() });
@@ -315,7 +351,12 @@ impl Session {
         end
     }
 
-    async fn serve_loop(&mut self, link: &mut SessionLink, incoming: &mut mpsc::Receiver<Incoming>) -> End {
+    async fn serve_loop(
+        &mut self,
+        link: &mut SessionLink,
+        incoming: &mut mpsc::Receiver<Incoming>,
+        heard: &LastHeard,
+    ) -> End {
         let heartbeat = self.shared.config.heartbeat_interval();
         let dead_after = self.shared.config.dead_after();
         let max_pending = self.shared.config.limits.max_unacknowledged_per_connection;
@@ -323,7 +364,6 @@ impl Session {
         let mut ticker = tokio::time::interval(heartbeat / 2);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut pending: VecDeque<Pending> = VecDeque::new();
-        let mut last_heard = Instant::now();
         loop {
             let step = tokio::select! {
                 biased;
@@ -333,7 +373,6 @@ impl Session {
                     Ok(())
                 }
                 item = incoming.recv(), if pending.len() < max_pending => {
-                    last_heard = Instant::now();
                     match item {
                         Some(Incoming::Msg(msg)) => self.handle(msg, &mut pending).await,
                         Some(Incoming::Bad(code, message)) => {
@@ -361,7 +400,7 @@ impl Session {
                     }
                 }
                 _ = ticker.tick() => {
-                    if last_heard.elapsed() > dead_after {
+                    if heard.silence() > dead_after {
                         Err(End::Silent)
                     } else {
                         if self.last_sent.elapsed() >= heartbeat {
@@ -516,7 +555,9 @@ impl Session {
             self.sent.insert(row.id, start);
         }
         self.learn(row.id, row.key.clone());
-        self.shared.hub.joined(&self.nick, row.id, &room, added);
+        if let Some(id) = self.id {
+            self.shared.hub.joined(id, &self.nick, row.id, &room, added);
+        }
         self.out.queue(&ServerMsg::Joined { info: self.info(&row) });
         self.catch_up(row.id).await
     }
@@ -536,13 +577,46 @@ impl Session {
             self.error(ErrorCode::StoreUnavailable, failed.0.to_string(), None);
             return Ok(());
         }
-        self.shared.hub.left(&self.nick, conv, &room);
-        self.ids_of.remove(&key);
+        if let Some(id) = self.id {
+            self.shared.hub.left(id, &self.nick, conv, &room);
+        }
+        self.forget(conv, room);
+        Ok(())
+    }
+
+    fn forget(&mut self, conv: i64, room: RoomName) {
+        self.ids_of.remove(&ConvKey::Room(room.clone()));
         self.keys_of.remove(&conv);
         self.sent.remove(&conv);
         self.acked.remove(&conv);
         self.out.queue(&ServerMsg::Left { room });
-        Ok(())
+    }
+
+    /// Another session of this user joined or left a room: follow it.
+    async fn membership_changed(&mut self, conv: i64, room: RoomName, joined: bool) -> Result<(), End> {
+        if !joined {
+            if self.keys_of.contains_key(&conv) {
+                self.forget(conv, room);
+            }
+            return Ok(());
+        }
+        if self.keys_of.contains_key(&conv) {
+            return Ok(());
+        }
+        let Some(row) = self
+            .shared
+            .reads
+            .run(move |db| db.conversation_by_id(conv))
+            .await
+            .map_err(|e| End::Broken(e.to_string()))?
+        else {
+            return Ok(());
+        };
+        let start = self.stored_cursor(conv).await?;
+        self.sent.insert(conv, start);
+        self.learn(conv, row.key.clone());
+        self.out.queue(&ServerMsg::Joined { info: self.info(&row) });
+        self.catch_up(conv).await
     }
 
     async fn users(&mut self, raw: &str) -> Result<(), End> {
@@ -602,6 +676,10 @@ impl Session {
                     self.flush_batch(&mut batch);
                     self.out.queue(&ServerMsg::Presence { room, nick, state });
                 }
+                Live::Membership { conv, room, joined } => {
+                    self.flush_batch(&mut batch);
+                    self.membership_changed(conv, room, joined).await?;
+                }
             }
             if batch.len() >= LIVE_BATCH {
                 self.flush_batch(&mut batch);
@@ -615,8 +693,24 @@ impl Session {
     }
 
     fn flush_batch(&mut self, batch: &mut Vec<Message>) {
-        if !batch.is_empty() {
-            self.out.queue(&ServerMsg::Messages(std::mem::take(batch)));
+        self.queue_messages(std::mem::take(batch));
+    }
+
+    /// Queues messages as `Messages` frames of bounded size, in order.
+    fn queue_messages(&mut self, messages: Vec<Message>) {
+        let mut frame = Vec::new();
+        let mut bytes = 0;
+        for message in messages {
+            let size = message.text.len() + 64;
+            if !frame.is_empty() && bytes + size > FRAME_TEXT_BUDGET {
+                self.out.queue(&ServerMsg::Messages(std::mem::take(&mut frame)));
+                bytes = 0;
+            }
+            bytes += size;
+            frame.push(message);
+        }
+        if !frame.is_empty() {
+            self.out.queue(&ServerMsg::Messages(frame));
         }
     }
 
@@ -628,6 +722,10 @@ impl Session {
     ) -> Result<(), End> {
         let sent = match self.sent.get(&conv) {
             Some(&sent) => sent,
+            None if matches!(message.key, ConvKey::Room(_)) => {
+                // Queued before this session left the room.
+                return Ok(());
+            }
             None => {
                 // A conversation this session did not know yet: a direct message opened by the other side.
                 let start = self.stored_cursor(conv).await?;
@@ -697,7 +795,7 @@ impl Session {
             sent = last.seq;
             self.sent.insert(conv, sent);
             let messages = page.iter().map(|m| m.for_reader(&self.nick)).collect();
-            self.out.queue(&ServerMsg::Messages(messages));
+            self.queue_messages(messages);
             self.flush().await?;
         }
         Ok(())

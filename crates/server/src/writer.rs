@@ -222,7 +222,9 @@ fn commit_group(db: &Db, group: &mut Vec<Request>, hub: &Hub) {
         Some(error) => {
             db.rollback();
             tracing::error!(%error, ops = answered.len() + replies_of_unapplied.len(), "store write failed; nothing in this group was accepted");
-            let failed = WriteFailed(format!("the server could not store this ({error}); try again later").into());
+            let why =
+                if error.is_disk_problem() { "its disk is full or read-only".to_owned() } else { error.to_string() };
+            let failed = WriteFailed(format!("the server could not store this ({why}); try again later").into());
             let replies = answered.into_iter().map(|(reply, _, _)| reply).chain(replies_of_unapplied);
             for reply in replies.flatten() {
                 let _ = reply.send(Err(failed.clone()));

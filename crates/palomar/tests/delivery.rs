@@ -1,0 +1,194 @@
+//! Delivery scenarios with the real binary: presence, offline delivery, crashes, the outbox, line mode.
+
+mod common;
+
+use common::{Client, ClientSpec, Server, assert_in_order_once, is_message_with_text, run_client};
+use serde_json::Value;
+
+fn spec<'a>(server: &'a Server, nick: &'a str, home: &'a std::path::Path) -> ClientSpec<'a> {
+    ClientSpec { server: &server.addr, nick, password: "pw-of-test", home, extra: &[] }
+}
+
+fn presence(nick: &'static str, state: &'static str) -> impl Fn(&Value) -> bool {
+    move |e| e["event"] == "presence" && e["nick"] == nick && e["state"] == state
+}
+
+#[test]
+fn three_clients_chat_and_the_third_sees_presence_and_joins() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(&dir.path().join("data"));
+    let mut carol = Client::start(spec(&server, "carol", &dir.path().join("carol")));
+    carol.wait_for("connected", |e| e["state"] == "connected");
+    let mut ana = Client::start(spec(&server, "ana", &dir.path().join("ana")));
+    ana.wait_for("connected", |e| e["state"] == "connected");
+    carol.wait_for("ana online", presence("ana", "online"));
+    let mut bob = Client::start(spec(&server, "bob", &dir.path().join("bob")));
+    bob.wait_for("connected", |e| e["state"] == "connected");
+    carol.wait_for("bob online", presence("bob", "online"));
+
+    ana.line("hello from ana");
+    bob.line("hello from bob");
+    carol.wait_for("ana's message", is_message_with_text("hello from ana"));
+    carol.wait_for("bob's message", is_message_with_text("hello from bob"));
+    ana.wait_for("bob's message", is_message_with_text("hello from bob"));
+
+    carol.line("/join garden");
+    carol.wait_for("joined garden", |e| e["event"] == "joined" && e["conversation"] == "#garden");
+    ana.line("/join garden");
+    carol.wait_for("ana joined garden", |e| presence("ana", "joined")(e) && e["room"] == "#garden");
+    ana.wait_for("joined garden", |e| e["event"] == "joined" && e["conversation"] == "#garden");
+    ana.line("in the garden");
+    let garden = carol.wait_for("garden message", is_message_with_text("in the garden"));
+    assert_eq!(garden["conversation"], "#garden");
+    ana.line("/leave garden");
+    carol.wait_for("ana left garden", |e| presence("ana", "left")(e) && e["room"] == "#garden");
+    carol.line("/users lobby");
+    let users = carol.wait_for("users", |e| e["event"] == "users");
+    assert_eq!(users["online"], serde_json::json!(["ana", "bob", "carol"]));
+
+    let (status, _) = bob.finish();
+    assert!(status.success());
+    carol.wait_for("bob offline", presence("bob", "offline"));
+    for client in [&carol, &ana] {
+        assert_in_order_once(&client.seen, "#lobby");
+        assert_eq!(client.messages().iter().filter(|m| m["text"] == "hello from ana").count(), 1);
+    }
+}
+
+#[test]
+fn an_offline_member_gets_exactly_the_messages_it_missed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(&dir.path().join("data"));
+    let bob_home = dir.path().join("bob");
+    let (status, _) = run_client(spec(&server, "bob", &bob_home), "");
+    assert!(status.success(), "bob registers");
+
+    let input: String = (0..200).map(|i| format!("offline message {i}\n")).collect();
+    let (status, ana_events) = run_client(spec(&server, "ana", &dir.path().join("ana")), &input);
+    assert!(status.success(), "ana's client exits 0 once all 200 are acknowledged");
+    assert_eq!(ana_events.iter().filter(|e| e["event"] == "accepted").count(), 200);
+
+    let mut bob = Client::start(spec(&server, "bob", &bob_home));
+    bob.wait_messages(200, |m| m["from"] == "ana");
+    let (status, events) = bob.finish();
+    assert!(status.success());
+    let texts: Vec<&str> =
+        events.iter().filter(|e| e["event"] == "message").map(|e| e["text"].as_str().expect("text")).collect();
+    let expected: Vec<String> = (0..200).map(|i| format!("offline message {i}")).collect();
+    assert_eq!(texts, expected, "exactly those 200, in order, once");
+    assert_in_order_once(&events, "#lobby");
+}
+
+#[test]
+fn nothing_acknowledged_is_lost_or_repeated_when_the_server_is_killed_twice() {
+    const TOTAL: usize = 2_000;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut server = Server::start(&dir.path().join("data"));
+    let mut bob = Client::start(spec(&server, "bob", &dir.path().join("bob")));
+    bob.wait_for("connected", |e| e["state"] == "connected");
+    let mut ana = Client::start(ClientSpec {
+        extra: &["--drain-timeout", "180"],
+        ..spec(&server, "ana", &dir.path().join("ana"))
+    });
+    ana.wait_for("connected", |e| e["state"] == "connected");
+
+    let mut sent = 0;
+    let mut send_up_to = |ana: &mut Client, upto: usize| {
+        while sent < upto {
+            ana.line(&format!("stream {sent}"));
+            sent += 1;
+        }
+    };
+    send_up_to(&mut ana, 800);
+    bob.wait_messages(300, |m| m["from"] == "ana");
+    server.kill();
+    send_up_to(&mut ana, 1_400);
+    server = server.restart();
+    bob.wait_messages(1_000, |m| m["from"] == "ana");
+    send_up_to(&mut ana, TOTAL);
+    ana.wait_for("an acknowledgement after the restart", |e| {
+        e["event"] == "accepted" && e["seq"].as_u64() > Some(1_000)
+    });
+    server.kill();
+    server = server.restart();
+
+    let (status, ana_events) = ana.finish();
+    assert!(status.success(), "ana exits 0 only when all {TOTAL} were acknowledged");
+    let acknowledged: std::collections::HashSet<&str> =
+        ana_events.iter().filter(|e| e["event"] == "accepted").map(|e| e["id"].as_str().expect("id")).collect();
+    assert_eq!(acknowledged.len(), TOTAL);
+
+    bob.wait_messages(TOTAL, |m| m["from"] == "ana");
+    let (_, bob_events) = bob.finish();
+    assert_in_order_once(&bob_events, "#lobby");
+    let delivered: std::collections::HashSet<&str> = bob_events
+        .iter()
+        .filter(|e| e["event"] == "message" && e["from"] == "ana")
+        .map(|e| e["id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(delivered, acknowledged, "bob has every acknowledged message, each once");
+    let texts: Vec<&str> =
+        bob_events.iter().filter(|e| e["event"] == "message").map(|e| e["text"].as_str().expect("text")).collect();
+    let expected: Vec<String> = (0..TOTAL).map(|i| format!("stream {i}")).collect();
+    assert_eq!(texts, expected, "in the order ana typed them");
+    drop(server);
+}
+
+#[test]
+fn messages_typed_while_the_server_is_down_survive_a_client_restart() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(&dir.path().join("data"));
+    let ana_home = dir.path().join("ana");
+    let bob_home = dir.path().join("bob");
+    assert!(run_client(spec(&server, "ana", &ana_home), "").0.success());
+    let mut bob = Client::start(spec(&server, "bob", &bob_home));
+    bob.wait_for("connected", |e| e["state"] == "connected");
+
+    let addr = server.addr.clone();
+    let data = server.data.clone();
+    assert!(server.terminate().success(), "graceful stop exits 0");
+    bob.wait_for("shutdown notice", |e| e["state"] == "server-shutting-down");
+
+    let mut ana =
+        Client::start(ClientSpec { server: &addr, nick: "ana", password: "pw-of-test", home: &ana_home, extra: &[] });
+    ana.line("typed while down 1");
+    ana.line("typed while down 2");
+    ana.wait_for("both queued", |e| e["event"] == "queued" && e["text"] == "typed while down 2");
+    ana.kill();
+
+    let server = Server::start_on(&data, &addr, &[]);
+    let (status, events) = run_client(spec(&server, "ana", &ana_home), "");
+    assert!(status.success(), "the restarted client drains its outbox and exits 0");
+    assert_eq!(events.iter().filter(|e| e["event"] == "accepted").count(), 2);
+    bob.wait_for("first", is_message_with_text("typed while down 1"));
+    bob.wait_for("second", is_message_with_text("typed while down 2"));
+    assert_in_order_once(&bob.seen, "#lobby");
+}
+
+#[test]
+fn end_of_stdin_exits_zero_after_both_lines_are_acknowledged() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(&dir.path().join("data"));
+    let (status, events) = run_client(spec(&server, "ana", &dir.path().join("ana")), "a\nb\n");
+    assert!(status.success());
+    let accepted: Vec<&Value> = events.iter().filter(|e| e["event"] == "accepted").collect();
+    assert_eq!(accepted.len(), 2);
+    let (_, bob_events) = run_client(spec(&server, "bob", &dir.path().join("bob")), "");
+    let texts: Vec<&str> =
+        bob_events.iter().filter(|e| e["event"] == "message").map(|e| e["text"].as_str().expect("text")).collect();
+    assert_eq!(texts, vec!["a", "b"], "a new member sees the recent history");
+}
+
+#[test]
+fn line_mode_gives_up_with_a_count_when_the_server_never_answers() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+    let addr = listener.local_addr().expect("addr").to_string();
+    drop(listener);
+    let spec =
+        ClientSpec { server: &addr, nick: "ana", password: "pw", home: dir.path(), extra: &["--drain-timeout", "1"] };
+    let (status, events) = run_client(spec, "lost?\n");
+    assert_eq!(status.code(), Some(3));
+    let error = events.iter().find(|e| e["event"] == "error").expect("an error line");
+    assert!(error["message"].as_str().expect("message").starts_with("1 message(s) not acknowledged"), "{error}");
+}
