@@ -289,6 +289,12 @@ impl Core {
             match flow {
                 Flow::Quit => return,
                 Flow::Fatal(message) => {
+                    // What was typed while connecting must not vanish: it waits in the outbox for next time.
+                    while let Ok(command) = commands.try_recv() {
+                        if let Command::Send { to, text } = command {
+                            self.queue(to, text).await;
+                        }
+                    }
                     self.emit(Event::Fatal { message }).await;
                     return;
                 }

@@ -192,3 +192,30 @@ fn line_mode_gives_up_with_a_count_when_the_server_never_answers() {
     let error = events.iter().find(|e| e["event"] == "error").expect("an error line");
     assert!(error["message"].as_str().expect("message").starts_with("1 message(s) not acknowledged"), "{error}");
 }
+
+#[test]
+fn a_member_is_told_when_retention_removed_what_it_missed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("palomar.toml");
+    std::fs::write(&config, "[history]\nretention_messages = 5\n").expect("writes config");
+    let config_arg = ["--config", config.to_str().expect("utf-8")];
+    let data = dir.path().join("data");
+    let server = Server::start_on(&data, "127.0.0.1:0", &config_arg);
+    let bob_home = dir.path().join("bob");
+    assert!(run_client(spec(&server, "bob", &bob_home), "").0.success());
+    let input: String = (1..=20).map(|i| format!("m{i}\n")).collect();
+    assert!(run_client(spec(&server, "ana", &dir.path().join("ana")), &input).0.success());
+    let addr = server.addr.clone();
+    assert!(server.terminate().success());
+    let server = Server::start_on(&data, &addr, &config_arg);
+
+    let mut bob = Client::start(spec(&server, "bob", &bob_home));
+    let gap = bob.wait_for("the retention notice", |e| e["event"] == "gap");
+    assert_eq!(gap["conversation"], "#lobby");
+    assert_eq!(gap["complete_from"], 16);
+    bob.wait_messages(5, |m| m["from"] == "ana");
+    let (_, events) = bob.finish();
+    let texts: Vec<&str> =
+        events.iter().filter(|e| e["event"] == "message").map(|e| e["text"].as_str().expect("text")).collect();
+    assert_eq!(texts, vec!["m16", "m17", "m18", "m19", "m20"]);
+}

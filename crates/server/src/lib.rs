@@ -92,6 +92,10 @@ pub async fn run(
     let store_path = config.store_path();
     let latest = {
         let db = Db::open(&store_path).with_context(|| format!("cannot open the store {}", store_path.display()))?;
+        if config.history.retention_messages > 0 {
+            // Before the first client, so nobody is offered a message that is about to go.
+            db.prune(config.history.retention_messages)?;
+        }
         db.all_conversations()?.into_iter().map(|row| (row.id, row.last_seq)).collect()
     };
     let hub = Hub::new(latest, config.limits.live_queue_per_connection);
