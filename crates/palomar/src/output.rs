@@ -139,8 +139,13 @@ impl Printer {
                 notice(format!("{} #{room} * {nick} {what}", local_time(now_ms())))
             }
             Event::Users { room, online, offline } => {
-                let list =
-                    |nicks: &[palomar_proto::Nick]| nicks.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(", ");
+                let list = |nicks: &[palomar_proto::Nick]| {
+                    if nicks.is_empty() {
+                        "(none)".to_owned()
+                    } else {
+                        nicks.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(", ")
+                    }
+                };
                 notice(format!("-- #{room} online: {}; offline: {}", list(online), list(offline)))
             }
             Event::Joined { info } => {

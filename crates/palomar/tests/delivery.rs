@@ -219,3 +219,30 @@ fn a_member_is_told_when_retention_removed_what_it_missed() {
         events.iter().filter(|e| e["event"] == "message").map(|e| e["text"].as_str().expect("text")).collect();
     assert_eq!(texts, vec!["m16", "m17", "m18", "m19", "m20"]);
 }
+
+#[test]
+fn direct_messages_reach_only_their_two_users_and_unknown_nicknames_are_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(&dir.path().join("data"));
+    let carol_home = dir.path().join("carol");
+    let mut carol = Client::start(spec(&server, "carol", &carol_home));
+    carol.wait_for("connected", |e| e["state"] == "connected");
+    let bob_home = dir.path().join("bob");
+    assert!(run_client(spec(&server, "bob", &bob_home), "").0.success());
+
+    let (status, events) =
+        run_client(spec(&server, "ana", &dir.path().join("ana")), "/msg bob just for you\n/msg nobody hello?\n");
+    assert!(status.success(), "a refused message does not keep line mode waiting");
+    let refused = events.iter().find(|e| e["event"] == "error").expect("an error for the unknown nickname");
+    assert_eq!(refused["code"], "UnknownNick");
+    assert!(refused["message"].as_str().expect("text").contains("nobody"), "{refused}");
+
+    let mut bob = Client::start(spec(&server, "bob", &bob_home));
+    let dm = bob.wait_for("the direct message", is_message_with_text("just for you"));
+    assert_eq!(dm["conversation"], "@ana");
+    bob.line("/msg ana thanks");
+    bob.wait_for("own reply", is_message_with_text("thanks"));
+    carol.line("/users");
+    carol.wait_for("users", |e| e["event"] == "users");
+    assert!(carol.messages().is_empty(), "carol sees no direct message: {:?}", carol.messages());
+}
