@@ -33,6 +33,12 @@ const ACK_EVERY: Duration = Duration::from_millis(200);
 /// Wait before resending a message the server could not store.
 const STORE_RETRY: Duration = Duration::from_secs(2);
 /// Largest frame accepted from the server: a scrollback page of the longest texts fits.
+/// Messages sent on a connection and not yet answered, at most.
+const SEND_WINDOW: usize = 256;
+/// Frames from the server handled (and saved) together.
+const INCOMING_BATCH: usize = 64;
+/// Commands from the front end handled (and saved) together.
+const COMMAND_BATCH: usize = 256;
 const MAX_FRAME: usize = 8 * 1024 * 1024;
 
 /// How the engine decides to trust the server's certificate.
@@ -198,6 +204,11 @@ impl Engine {
             unacked_cursors: HashSet::new(),
             retry: Vec::new(),
             sync_targets: HashMap::new(),
+            sent_count: 0,
+            in_flight: 0,
+            deferred: Vec::new(),
+            moved: HashMap::new(),
+            removals: Vec::new(),
         };
         tokio::spawn(core.run(command_rx));
         Ok(Engine { commands, events, outbox_len })
@@ -267,6 +278,16 @@ struct Core {
     retry: Vec<MessageId>,
     /// Conversations still behind the seq the server announced at login, until [`Event::Synced`].
     sync_targets: HashMap<Conversation, u64>,
+    /// Outbox entries (from the front) already sent on this connection.
+    sent_count: usize,
+    /// Sends on this connection not yet answered.
+    in_flight: usize,
+    /// Events of the frames being handled, shown once their effects are saved.
+    deferred: Vec<Event>,
+    /// Cursors moved by the frames being handled, to save.
+    moved: HashMap<Conversation, u64>,
+    /// Outbox entries acknowledged by the frames being handled, to delete.
+    removals: Vec<MessageId>,
 }
 
 impl Core {
@@ -290,11 +311,13 @@ impl Core {
                 Flow::Quit => return,
                 Flow::Fatal(message) => {
                     // What was typed while connecting must not vanish: it waits in the outbox for next time.
+                    let mut typed = Vec::new();
                     while let Ok(command) = commands.try_recv() {
                         if let Command::Send { to, text } = command {
-                            self.queue(to, text).await;
+                            typed.push((to, text));
                         }
                     }
+                    self.queue(typed).await;
                     self.emit(Event::Fatal { message }).await;
                     return;
                 }
@@ -318,9 +341,7 @@ impl Core {
                 _ = tokio::time::sleep_until(deadline) => return Ok(()),
                 command = commands.recv() => match command {
                     None | Some(Command::Quit) => return Err(()),
-                    Some(Command::Send { to, text }) => {
-                        self.queue(to, text).await;
-                    }
+                    Some(Command::Send { to, text }) => self.queue(vec![(to, text)]).await,
                     Some(_) => {
                         let message = "not connected; try again once reconnected".to_owned();
                         self.emit(Event::Error { code: None, message, id: None }).await;
@@ -440,7 +461,6 @@ impl Core {
                 out.queue(&ClientMsg::Join { room: room.to_string() });
             }
         }
-        self.retry.clear();
         self.sync_targets = connection
             .welcome
             .conversations
@@ -451,9 +471,10 @@ impl Core {
         if self.sync_targets.is_empty() {
             self.emit(Event::Synced).await;
         }
-        for entry in &self.outbox {
-            out.queue(&ClientMsg::Send { id: entry.id, to: entry.to.clone(), text: entry.text.clone() });
-        }
+        self.retry.clear();
+        self.sent_count = 0;
+        self.in_flight = 0;
+        self.fill_window(out);
         let mut last_heard = Instant::now();
         let mut last_sent = Instant::now();
         let mut ticker = tokio::time::interval(heartbeat / 2);
@@ -463,23 +484,36 @@ impl Core {
             let step = tokio::select! {
                 msg = connection.incoming.recv() => {
                     last_heard = Instant::now();
+                    let mut frames = Vec::new();
+                    let mut broken = None;
                     match msg {
-                        Some(Ok(msg)) => self.on_server(msg, out, &mut retry_at).await,
-                        Some(Err(e)) => Err(Flow::Reconnect(e)),
-                        None => Err(Flow::Reconnect("the server closed the connection".into())),
+                        Some(Ok(msg)) => frames.push(msg),
+                        Some(Err(e)) => broken = Some(e),
+                        None => broken = Some("the server closed the connection".into()),
+                    }
+                    while broken.is_none() && frames.len() < INCOMING_BATCH {
+                        match connection.incoming.try_recv() {
+                            Ok(Ok(msg)) => frames.push(msg),
+                            Ok(Err(e)) => broken = Some(e),
+                            Err(_) => break,
+                        }
+                    }
+                    let handled = self.on_frames(frames, out, &mut retry_at).await;
+                    match broken {
+                        Some(reason) => Err(Flow::Reconnect(reason)),
+                        None => handled,
                     }
                 }
-                command = commands.recv() => match command {
-                    None | Some(Command::Quit) => {
-                        out.queue(&ClientMsg::Bye);
-                        let _ = tokio::time::timeout(Duration::from_secs(1), out.flush()).await;
-                        Err(Flow::Quit)
+                command = commands.recv() => {
+                    let mut batch: Vec<Command> = command.into_iter().collect();
+                    while !batch.is_empty() && batch.len() < COMMAND_BATCH {
+                        match commands.try_recv() {
+                            Ok(command) => batch.push(command),
+                            Err(_) => break,
+                        }
                     }
-                    Some(command) => {
-                        self.on_command(command, out).await;
-                        Ok(())
-                    }
-                },
+                    self.on_commands(batch, out).await
+                }
                 _ = ticker.tick() => {
                     if last_heard.elapsed() > dead_after {
                         Err(Flow::Reconnect(format!("no sign of the server for {} s", dead_after.as_secs())))
@@ -499,11 +533,16 @@ impl Core {
                     let ids: HashSet<MessageId> = self.retry.drain(..).collect();
                     for entry in self.outbox.iter().filter(|e| ids.contains(&e.id)) {
                         out.queue(&ClientMsg::Send { id: entry.id, to: entry.to.clone(), text: entry.text.clone() });
+                        self.in_flight += 1;
                     }
                     Ok(())
                 }
             };
             if let Err(flow) = step {
+                if matches!(flow, Flow::Quit) {
+                    out.queue(&ClientMsg::Bye);
+                    let _ = tokio::time::timeout(Duration::from_secs(1), out.flush()).await;
+                }
                 return flow;
             }
             if out.pending_len() > 0 {
@@ -516,6 +555,18 @@ impl Core {
         }
     }
 
+    /// Sends outbox entries not yet sent on this connection, keeping at most [`SEND_WINDOW`] unanswered. The
+    /// window keeps the engine reading while it writes: a client that only wrote could block a server that
+    /// is writing to it.
+    fn fill_window(&mut self, out: &mut FramedWriter<WriteHalf<Tls>>) {
+        while self.in_flight < SEND_WINDOW && self.sent_count < self.outbox.len() {
+            let entry = &self.outbox[self.sent_count];
+            out.queue(&ClientMsg::Send { id: entry.id, to: entry.to.clone(), text: entry.text.clone() });
+            self.sent_count += 1;
+            self.in_flight += 1;
+        }
+    }
+
     fn queue_acks(&mut self, out: &mut FramedWriter<WriteHalf<Tls>>) {
         for conversation in self.unacked_cursors.drain() {
             if let Some(&seq) = self.cursors.get(&conversation) {
@@ -524,141 +575,194 @@ impl Core {
         }
     }
 
-    /// Puts a message in the outbox (on disk first) and tells the front end.
-    async fn queue(&mut self, to: Conversation, text: String) -> OutboxEntry {
-        let mut id = [0u8; 16];
-        rand::rng().fill_bytes(&mut id);
-        let entry = OutboxEntry { id: MessageId(id), to, text };
-        if let Err(e) = self.state.push_outbox(std::slice::from_ref(&entry)) {
-            let message = format!("could not save the message to disk ({e}); it is kept in memory only");
-            self.emit(Event::Error { code: None, message, id: Some(entry.id) }).await;
+    /// Puts messages in the outbox (on disk first, in one synced transaction) and tells the front end.
+    async fn queue(&mut self, messages: Vec<(Conversation, String)>) {
+        if messages.is_empty() {
+            return;
         }
-        self.outbox.push_back(entry.clone());
+        let entries: Vec<OutboxEntry> = messages
+            .into_iter()
+            .map(|(to, text)| {
+                let mut id = [0u8; 16];
+                rand::rng().fill_bytes(&mut id);
+                OutboxEntry { id: MessageId(id), to, text }
+            })
+            .collect();
+        if let Err(e) = self.state.push_outbox(&entries) {
+            let message =
+                format!("could not save {} message(s) to disk ({e}); they are kept in memory only", entries.len());
+            self.emit(Event::Error { code: None, message, id: None }).await;
+        }
+        self.outbox.extend(entries.iter().cloned());
+        // The count first: a front end that sees `Queued` must also see it in the outbox.
         self.outbox_len.send_replace(self.outbox.len());
-        self.emit(Event::Queued { id: entry.id, to: entry.to.clone(), text: entry.text.clone() }).await;
-        entry
+        for entry in entries {
+            self.emit(Event::Queued { id: entry.id, to: entry.to, text: entry.text }).await;
+        }
     }
 
-    async fn on_command(&mut self, command: Command, out: &mut FramedWriter<WriteHalf<Tls>>) {
-        match command {
-            Command::Send { to, text } => {
-                let entry = self.queue(to, text).await;
-                out.queue(&ClientMsg::Send { id: entry.id, to: entry.to, text: entry.text });
-            }
-            Command::Join { room } => out.queue(&ClientMsg::Join { room }),
-            Command::Leave { room } => out.queue(&ClientMsg::Leave { room }),
-            Command::Users { room } => out.queue(&ClientMsg::Users { room }),
-            Command::History { conversation, before, limit } => {
-                let before = before.unwrap_or_else(|| self.cursors.get(&conversation).map_or(u64::MAX, |seq| seq + 1));
-                out.queue(&ClientMsg::History { conversation, before, limit });
-            }
-            Command::Quit => {}
+    /// Handles commands in order; consecutive messages share one outbox transaction.
+    async fn on_commands(&mut self, batch: Vec<Command>, out: &mut FramedWriter<WriteHalf<Tls>>) -> Result<(), Flow> {
+        if batch.is_empty() {
+            return Err(Flow::Quit);
         }
+        let mut messages = Vec::new();
+        for command in batch {
+            if let Command::Send { to, text } = command {
+                messages.push((to, text));
+                continue;
+            }
+            self.queue(std::mem::take(&mut messages)).await;
+            match command {
+                Command::Join { room } => out.queue(&ClientMsg::Join { room }),
+                Command::Leave { room } => out.queue(&ClientMsg::Leave { room }),
+                Command::Users { room } => out.queue(&ClientMsg::Users { room }),
+                Command::History { conversation, before, limit } => {
+                    let before =
+                        before.unwrap_or_else(|| self.cursors.get(&conversation).map_or(u64::MAX, |seq| seq + 1));
+                    out.queue(&ClientMsg::History { conversation, before, limit });
+                }
+                Command::Quit => {
+                    self.fill_window(out);
+                    return Err(Flow::Quit);
+                }
+                Command::Send { .. } => {}
+            }
+        }
+        self.queue(messages).await;
+        self.fill_window(out);
+        Ok(())
     }
 
     /// Takes a message out of the outbox once the server has it (a no-op if it is no longer there).
-    async fn accepted(&mut self, id: MessageId, conversation: Conversation, seq: u64, ts: u64) {
-        let Some(index) = self.outbox.iter().position(|e| e.id == id) else { return };
+    fn accepted(&mut self, id: MessageId, conversation: Conversation, seq: u64, ts: u64) {
+        if self.take_from_outbox(id) {
+            self.deferred.push(Event::Accepted { id, conversation, seq, ts });
+        }
+    }
+
+    fn take_from_outbox(&mut self, id: MessageId) -> bool {
+        let Some(index) = self.outbox.iter().position(|e| e.id == id) else { return false };
         self.outbox.remove(index);
-        if let Err(e) = self.state.remove_outbox(&id) {
-            tracing::warn!(%e, "could not remove an acknowledged message from the outbox file");
+        if index < self.sent_count {
+            self.sent_count -= 1;
+            self.in_flight = self.in_flight.saturating_sub(1);
         }
+        self.removals.push(id);
         self.outbox_len.send_replace(self.outbox.len());
-        self.emit(Event::Accepted { id, conversation, seq, ts }).await;
+        true
     }
 
-    /// Drops a message from the outbox that the server will never accept.
-    fn abandon(&mut self, id: MessageId) {
-        if let Some(index) = self.outbox.iter().position(|e| e.id == id) {
-            self.outbox.remove(index);
-            let _ = self.state.remove_outbox(&id);
-            self.outbox_len.send_replace(self.outbox.len());
+    /// Handles frames from the server in order, then saves what moved (cursors, outbox) in one transaction
+    /// each, and only then shows the events, so a crash never shows a message twice.
+    async fn on_frames(
+        &mut self,
+        frames: Vec<ServerMsg>,
+        out: &mut FramedWriter<WriteHalf<Tls>>,
+        retry_at: &mut Option<Instant>,
+    ) -> Result<(), Flow> {
+        let mut result = Ok(());
+        for frame in frames {
+            result = self.on_server(frame, out, retry_at);
+            if result.is_err() {
+                break;
+            }
         }
+        if !self.moved.is_empty() {
+            if let Err(e) = self.state.save_cursors(self.moved.iter().map(|(c, s)| (c, *s))) {
+                tracing::warn!(%e, "could not save cursors");
+            }
+            self.unacked_cursors.extend(self.moved.drain().map(|(c, _)| c));
+        }
+        if !self.removals.is_empty() {
+            if let Err(e) = self.state.remove_outbox(&self.removals) {
+                tracing::warn!(%e, "could not remove acknowledged messages from the outbox file");
+            }
+            self.removals.clear();
+        }
+        for event in std::mem::take(&mut self.deferred) {
+            self.emit(event).await;
+        }
+        self.fill_window(out);
+        result
     }
 
-    async fn on_server(
+    fn on_server(
         &mut self,
         msg: ServerMsg,
         out: &mut FramedWriter<WriteHalf<Tls>>,
         retry_at: &mut Option<Instant>,
     ) -> Result<(), Flow> {
         match msg {
-            ServerMsg::Messages(messages) => self.on_messages(messages).await,
-            ServerMsg::Accepted { id, conversation, seq, ts } => self.accepted(id, conversation, seq, ts).await,
+            ServerMsg::Messages(messages) => self.on_messages(messages),
+            ServerMsg::Accepted { id, conversation, seq, ts } => self.accepted(id, conversation, seq, ts),
             ServerMsg::Error { code, message, id } => {
                 match (code, id) {
                     (ErrorCode::StoreUnavailable, Some(id)) => {
+                        self.in_flight = self.in_flight.saturating_sub(1);
                         self.retry.push(id);
                         retry_at.get_or_insert_with(|| Instant::now() + STORE_RETRY);
                     }
                     (ErrorCode::InvalidText | ErrorCode::NotMember | ErrorCode::UnknownNick, Some(id)) => {
-                        self.abandon(id)
+                        self.take_from_outbox(id);
                     }
                     _ => {}
                 }
-                self.emit(Event::Error { code: Some(code), message, id }).await;
+                self.deferred.push(Event::Error { code: Some(code), message, id });
             }
             ServerMsg::Gap { conversation, complete_from } => {
                 let cursor = self.cursors.entry(conversation.clone()).or_insert(0);
                 *cursor = (*cursor).max(complete_from.saturating_sub(1));
-                self.emit(Event::Gap { conversation, complete_from }).await;
-                self.check_synced().await;
+                self.moved.insert(conversation.clone(), *cursor);
+                self.deferred.push(Event::Gap { conversation, complete_from });
+                self.check_synced();
             }
-            ServerMsg::Joined { info } => self.emit(Event::Joined { info }).await,
+            ServerMsg::Joined { info } => self.deferred.push(Event::Joined { info }),
             ServerMsg::Left { room } => {
                 let conversation = Conversation::Room(room.clone());
                 self.cursors.remove(&conversation);
+                self.moved.remove(&conversation);
                 let _ = self.state.forget_cursor(&conversation);
-                self.emit(Event::Left { room }).await;
+                self.deferred.push(Event::Left { room });
             }
-            ServerMsg::Presence { room, nick, state } => self.emit(Event::Presence { room, nick, state }).await,
-            ServerMsg::Users { room, online, offline } => self.emit(Event::Users { room, online, offline }).await,
-            ServerMsg::History(page) => self.emit(Event::History(page)).await,
+            ServerMsg::Presence { room, nick, state } => self.deferred.push(Event::Presence { room, nick, state }),
+            ServerMsg::Users { room, online, offline } => self.deferred.push(Event::Users { room, online, offline }),
+            ServerMsg::History(page) => self.deferred.push(Event::History(page)),
             ServerMsg::Ping { nonce } => out.queue(&ClientMsg::Pong { nonce }),
             ServerMsg::Pong { .. } | ServerMsg::Welcome { .. } => {}
             ServerMsg::ShuttingDown { message } => {
-                self.emit(Event::ServerShuttingDown { message: message.clone() }).await;
+                self.deferred.push(Event::ServerShuttingDown { message: message.clone() });
                 return Err(Flow::Reconnect(message));
             }
         }
         Ok(())
     }
 
-    async fn on_messages(&mut self, messages: Vec<Message>) {
-        let mut moved = HashMap::new();
-        let mut fresh = Vec::with_capacity(messages.len());
+    fn on_messages(&mut self, messages: Vec<Message>) {
         for message in messages {
             let cursor = self.cursors.entry(message.conversation.clone()).or_insert(0);
             if message.seq <= *cursor {
                 continue;
             }
             *cursor = message.seq;
-            moved.insert(message.conversation.clone(), message.seq);
-            fresh.push(message);
-        }
-        // The cursor is on disk before anything is shown, so a restarted client does not show it again.
-        if let Err(e) = self.state.save_cursors(moved.iter().map(|(c, s)| (c, *s))) {
-            tracing::warn!(%e, "could not save cursors");
-        }
-        self.unacked_cursors.extend(moved.into_keys());
-        for message in fresh {
+            self.moved.insert(message.conversation.clone(), message.seq);
             let own = message.from == self.config.nick;
             if own {
-                self.accepted(message.id, message.conversation.clone(), message.seq, message.ts).await;
+                self.accepted(message.id, message.conversation.clone(), message.seq, message.ts);
             }
-            self.emit(Event::Message { message, own }).await;
+            self.deferred.push(Event::Message { message, own });
         }
-        self.check_synced().await;
+        self.check_synced();
     }
 
-    async fn check_synced(&mut self) {
+    fn check_synced(&mut self) {
         if self.sync_targets.is_empty() {
             return;
         }
         let cursors = &self.cursors;
         self.sync_targets.retain(|conversation, target| cursors.get(conversation).copied().unwrap_or(0) < *target);
         if self.sync_targets.is_empty() {
-            self.emit(Event::Synced).await;
+            self.deferred.push(Event::Synced);
         }
     }
 }

@@ -58,9 +58,17 @@ impl ClientState {
         tx.commit()
     }
 
-    pub fn remove_outbox(&self, id: &MessageId) -> rusqlite::Result<()> {
-        self.conn.execute("DELETE FROM outbox WHERE id = ?1", [&id.0[..]])?;
-        Ok(())
+    /// Removes acknowledged messages in one transaction. Not losing this on a crash matters less: a message
+    /// left behind is sent again and the server recognises its id.
+    pub fn remove_outbox(&mut self, ids: &[MessageId]) -> rusqlite::Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut delete = tx.prepare_cached("DELETE FROM outbox WHERE id = ?1")?;
+            for id in ids {
+                delete.execute([&id.0[..]])?;
+            }
+        }
+        tx.commit()
     }
 
     /// The outbox in the order the messages were typed.
@@ -132,7 +140,7 @@ mod tests {
                 .map(|i| OutboxEntry { id: MessageId([i; 16]), to: lobby.clone(), text: format!("m{i}") })
                 .collect();
             state.push_outbox(&entries).expect("pushes");
-            state.remove_outbox(&MessageId([1; 16])).expect("removes");
+            state.remove_outbox(&[MessageId([1; 16])]).expect("removes");
             state.save_cursors([(&lobby, 7)]).expect("saves");
             state.save_cursors([(&lobby, 5)]).expect("stale save");
         }

@@ -3,6 +3,7 @@
 //! input it waits until the outbox is empty and everything the server held at login has been shown, then
 //! exits 0; after `--drain-timeout` it exits 3 instead.
 
+use std::collections::VecDeque;
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -20,6 +21,8 @@ use crate::output::Printer;
 
 /// Exit status when the outbox could not be emptied in time.
 const EXIT_UNACKNOWLEDGED: u8 = 3;
+/// Commands parsed from stdin and not yet taken by the engine; past it, stdin waits.
+const MAX_OUTGOING: usize = 64;
 /// Exit status when the engine stopped for good (wrong password, changed certificate, ...).
 const EXIT_FATAL: u8 = 2;
 
@@ -86,8 +89,9 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
     let mut engine = Engine::start(config).context("cannot start the client")?;
     let color = !args.json && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let printer = Printer::new(args.json, color);
+    let commands = engine.commands();
     let mut line_mode = LineMode {
-        commands: engine.commands(),
+        outgoing: VecDeque::new(),
         printer: &printer,
         current: Conversation::Room(room),
         issued: 0,
@@ -103,7 +107,7 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
             let deadline =
                 *drain_deadline.get_or_insert_with(|| Instant::now() + Duration::from_secs(args.drain_timeout));
             let remaining = *outbox.borrow() + (line_mode.issued - queued);
-            if remaining == 0 && synced {
+            if remaining == 0 && synced && line_mode.outgoing.is_empty() {
                 return Ok(stop(engine, &printer).await.unwrap_or(ExitCode::SUCCESS));
             }
             if Instant::now() >= deadline {
@@ -132,9 +136,15 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
                 }
                 None => return Ok(ExitCode::from(EXIT_FATAL)),
             },
-            line = lines.recv(), if !line_mode.input_done => match line {
-                Some(line) => line_mode.handle(&line).await,
+            // Stdin is read only while the engine keeps up, and the engine's events are always drained:
+            // waiting on one side only could leave both waiting on each other.
+            line = lines.recv(), if !line_mode.input_done && line_mode.outgoing.len() < MAX_OUTGOING => match line {
+                Some(line) => line_mode.handle(&line),
                 None => line_mode.input_done = true,
+            },
+            permit = commands.reserve(), if !line_mode.outgoing.is_empty() => match (permit, line_mode.outgoing.pop_front()) {
+                (Ok(permit), Some(command)) => permit.send(command),
+                _ => printer.error("the client engine has stopped"),
             },
             _ = outbox.changed() => {}
             _ = sleep_until_some(drain_deadline) => {}
@@ -181,7 +191,8 @@ fn read_stdin_lines() -> mpsc::Receiver<String> {
 }
 
 struct LineMode<'a> {
-    commands: mpsc::Sender<Command>,
+    /// Commands waiting for room in the engine's queue.
+    outgoing: VecDeque<Command>,
     printer: &'a Printer,
     current: Conversation,
     /// Messages handed to the engine, to wait for all of them to reach the outbox.
@@ -190,19 +201,17 @@ struct LineMode<'a> {
 }
 
 impl LineMode<'_> {
-    async fn command(&mut self, command: Command) {
-        if self.commands.send(command).await.is_err() {
-            self.printer.error("the client engine has stopped");
-        }
+    fn command(&mut self, command: Command) {
+        self.outgoing.push_back(command);
     }
 
-    async fn send(&mut self, to: Conversation, text: &str) {
+    fn send(&mut self, to: Conversation, text: &str) {
         if let Err(error) = validate_text(text) {
             self.printer.error(&format!("not sent: {error}"));
             return;
         }
         self.issued += 1;
-        self.command(Command::Send { to, text: text.to_owned() }).await;
+        self.command(Command::Send { to, text: text.to_owned() });
     }
 
     fn current_room(&self) -> String {
@@ -212,17 +221,17 @@ impl LineMode<'_> {
         }
     }
 
-    async fn handle(&mut self, line: &str) {
+    fn handle(&mut self, line: &str) {
         let line = line.trim_end_matches('\r');
         if line.trim().is_empty() {
             return;
         }
         if let Some(escaped) = line.strip_prefix("//") {
             let text = format!("/{escaped}");
-            return self.send(self.current.clone(), &text).await;
+            return self.send(self.current.clone(), &text);
         }
         let Some(command) = line.strip_prefix('/') else {
-            return self.send(self.current.clone(), line).await;
+            return self.send(self.current.clone(), line);
         };
         let (name, rest) = command.split_once(char::is_whitespace).unwrap_or((command, ""));
         let rest = rest.trim();
@@ -230,7 +239,7 @@ impl LineMode<'_> {
             "join" => match RoomName::parse(rest) {
                 Ok(room) => {
                     self.current = Conversation::Room(room.clone());
-                    self.command(Command::Join { room: room.to_string() }).await;
+                    self.command(Command::Join { room: room.to_string() });
                 }
                 Err(error) => self.printer.error(&format!("/join ROOM: {error}")),
             },
@@ -239,24 +248,24 @@ impl LineMode<'_> {
                 if Conversation::parse(&room).is_ok_and(|c| c == self.current) {
                     self.current = Conversation::Room(RoomName::lobby());
                 }
-                self.command(Command::Leave { room }).await;
+                self.command(Command::Leave { room });
             }
             "msg" => {
                 let (nick, text) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
                 match Nick::parse(nick) {
-                    Ok(nick) if !text.trim().is_empty() => self.send(Conversation::Direct(nick), text.trim()).await,
+                    Ok(nick) if !text.trim().is_empty() => self.send(Conversation::Direct(nick), text.trim()),
                     Ok(_) => self.printer.error("/msg NICK TEXT: the text is missing"),
                     Err(error) => self.printer.error(&format!("/msg NICK TEXT: {error}")),
                 }
             }
             "users" => {
                 let room = if rest.is_empty() { self.current_room() } else { rest.to_owned() };
-                self.command(Command::Users { room }).await;
+                self.command(Command::Users { room });
             }
             "history" => match if rest.is_empty() { Ok(20) } else { rest.parse::<u32>() } {
                 Ok(limit) => {
                     let conversation = self.current.clone();
-                    self.command(Command::History { conversation, before: None, limit }).await;
+                    self.command(Command::History { conversation, before: None, limit });
                 }
                 Err(_) => self.printer.error("/history [N]: N must be a number"),
             },
