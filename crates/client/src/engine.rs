@@ -61,6 +61,9 @@ pub struct EngineConfig {
     pub trust: Trust,
     /// A room to be a member of, joined on connect if needed.
     pub join: Option<RoomName>,
+    /// Ask the front end ([`Event::ConfirmCertificate`]) before pinning a server seen for the first time,
+    /// instead of pinning it silently.
+    pub confirm_new_server: bool,
     pub backoff: Backoff,
 }
 
@@ -86,6 +89,10 @@ pub enum Command {
         before: Option<u64>,
         limit: u32,
     },
+    /// The answer to [`Event::ConfirmCertificate`].
+    TrustCertificate {
+        accept: bool,
+    },
     /// Close the connection and stop the engine.
     Quit,
 }
@@ -96,6 +103,12 @@ pub enum Event {
     Connecting {
         server: String,
         attempt: u32,
+    },
+    /// First contact with this server (and `confirm_new_server` is set): trust this certificate? Answer with
+    /// [`Command::TrustCertificate`]; nothing is sent to the server before.
+    ConfirmCertificate {
+        server: String,
+        fingerprint: Fingerprint,
     },
     /// The server's certificate was pinned now, on first use.
     Pinned {
@@ -219,6 +232,11 @@ impl Engine {
         self.events.recv().await
     }
 
+    /// The next event if one is waiting, without waiting.
+    pub fn try_next_event(&mut self) -> Option<Event> {
+        self.events.try_recv().ok()
+    }
+
     /// A handle to send commands with; sending fails once the engine has stopped.
     pub fn commands(&self) -> mpsc::Sender<Command> {
         self.commands.clone()
@@ -300,7 +318,7 @@ impl Core {
         let mut attempt = 0;
         loop {
             self.emit(Event::Connecting { server: self.config.server.clone(), attempt }).await;
-            let flow = match self.connect().await {
+            let flow = match self.connect(&mut commands).await {
                 Ok(connection) => {
                     attempt = 0;
                     self.serve(connection, &mut commands).await
@@ -351,7 +369,7 @@ impl Core {
         }
     }
 
-    async fn connect(&mut self) -> Result<Connection, Flow> {
+    async fn connect(&mut self, commands: &mut mpsc::Receiver<Command>) -> Result<Connection, Flow> {
         let server = self.config.server.clone();
         let pin = match &self.config.trust {
             Trust::Authority(_) => None,
@@ -392,6 +410,10 @@ impl Core {
             && matches!(self.config.trust, Trust::FirstUse)
             && let Some(fingerprint) = seen.get()
         {
+            if self.config.confirm_new_server {
+                self.emit(Event::ConfirmCertificate { server: server.clone(), fingerprint }).await;
+                self.await_trust(&server, fingerprint, commands).await?;
+            }
             self.known_hosts.set(&server, fingerprint).map_err(|e| {
                 Flow::Fatal(format!(
                     "cannot save the server's fingerprint in {}: {e}",
@@ -436,6 +458,29 @@ impl Core {
         let (tx, incoming) = mpsc::channel(256);
         let reader = tokio::spawn(read_frames(reader, tx));
         Ok(Connection { out, incoming, reader, welcome })
+    }
+
+    /// Waits for the front end's answer to [`Event::ConfirmCertificate`], keeping what is typed meanwhile.
+    async fn await_trust(
+        &mut self,
+        server: &str,
+        fingerprint: Fingerprint,
+        commands: &mut mpsc::Receiver<Command>,
+    ) -> Result<(), Flow> {
+        loop {
+            match commands.recv().await {
+                None | Some(Command::Quit) => return Err(Flow::Quit),
+                Some(Command::TrustCertificate { accept: true }) => return Ok(()),
+                Some(Command::TrustCertificate { accept: false }) => {
+                    return Err(Flow::Fatal(format!("the certificate {fingerprint} of {server} was not trusted")));
+                }
+                Some(Command::Send { to, text }) => self.queue(vec![(to, text)]).await,
+                Some(_) => {
+                    let message = "not connected yet: first decide whether to trust the server".to_owned();
+                    self.emit(Event::Error { code: None, message, id: None }).await;
+                }
+            }
+        }
     }
 
     async fn serve(&mut self, mut connection: Connection, commands: &mut mpsc::Receiver<Command>) -> Flow {
@@ -626,7 +671,7 @@ impl Core {
                     self.fill_window(out);
                     return Err(Flow::Quit);
                 }
-                Command::Send { .. } => {}
+                Command::Send { .. } | Command::TrustCertificate { .. } => {}
             }
         }
         self.queue(messages).await;

@@ -1,5 +1,5 @@
-//! `palomar chat`: line mode. Each stdin line is a message to the current conversation, lines starting
-//! with `/` are commands, and every engine event is one stdout line (text or `--json`). At the end of
+//! `palomar chat`: the full-screen client on a terminal (see `tui`), else line mode. In line mode each
+//! stdin line is a message to the current conversation, lines starting with `/` are commands, and every engine event is one stdout line (text or `--json`). At the end of
 //! input it waits until the outbox is empty and everything the server held at login has been shown, then
 //! exits 0; after `--drain-timeout` it exits 3 instead.
 
@@ -37,7 +37,8 @@ pub struct ChatArgs {
     /// The room to start in (joined if needed).
     #[arg(long, default_value = RoomName::LOBBY)]
     room: String,
-    /// Line mode: stdin lines in, one event per stdout line out (the only mode so far).
+    /// Line mode: stdin lines in, one event per stdout line out (the default when stdin or stdout is not a
+    /// terminal; on a terminal, `chat` opens the full-screen client).
     #[arg(long)]
     plain: bool,
     /// Print each event as one JSON object per line (implies --plain).
@@ -77,6 +78,7 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
     };
     let password = crate::secrets::password(args.password_file.as_deref(), &format!("password for {nick}: "))?;
     let home = crate::client_home(args.home)?;
+    let full_screen = !args.plain && !args.json && std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let config = EngineConfig {
         server: args.server,
         nick,
@@ -84,8 +86,12 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
         home,
         trust,
         join: Some(room.clone()),
+        confirm_new_server: full_screen,
         backoff: Backoff::default(),
     };
+    if full_screen {
+        return crate::tui::run(config).await;
+    }
     let mut engine = Engine::start(config).context("cannot start the client")?;
     let color = !args.json && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let printer = Printer::new(args.json, color);

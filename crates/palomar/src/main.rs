@@ -10,6 +10,7 @@ mod output;
 mod secrets;
 mod serve;
 mod trust;
+mod tui;
 mod user;
 
 use std::path::PathBuf;
@@ -28,7 +29,7 @@ struct Cli {
 enum Command {
     /// Run the server.
     Serve(serve::ServeArgs),
-    /// Chat: line mode (each stdin line is a message; `/help` lists the commands).
+    /// Chat: full-screen on a terminal; with --plain (or when piped), line mode.
     Chat(chat::ChatArgs),
     /// Manage accounts in a server's data directory (works while the server is stopped or running).
     User(user::UserArgs),

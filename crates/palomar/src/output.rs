@@ -127,7 +127,7 @@ impl Printer {
                 "-- disconnected: {reason}; reconnecting in {:.1} s (attempt {attempt}, {pending} message(s) waiting)",
                 retry_in.as_secs_f64()
             )),
-            Event::Queued { .. } | Event::Accepted { .. } | Event::Synced => {}
+            Event::Queued { .. } | Event::Accepted { .. } | Event::Synced | Event::ConfirmCertificate { .. } => {}
             Event::Message { message, own } => self.line(&self.message_line(message, *own, "")),
             Event::Presence { room, nick, state } => {
                 let what = match state {
@@ -176,6 +176,9 @@ fn event_json(event: &Event) -> Value {
             json!({"event": "status", "state": "connecting", "server": server, "attempt": attempt})
         }
         Event::Synced => json!({"event": "status", "state": "synced"}),
+        Event::ConfirmCertificate { server, fingerprint } => {
+            json!({"event": "confirm-certificate", "server": server, "fingerprint": fingerprint.to_string()})
+        }
         Event::Pinned { server, fingerprint } => {
             json!({"event": "pinned", "server": server, "fingerprint": fingerprint.to_string()})
         }

@@ -89,6 +89,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     config.validate()?;
+    std::fs::create_dir_all(&config.data).with_context(|| format!("cannot create {}", config.data.display()))?;
     let store_path = config.store_path();
     let latest = {
         let db = Db::open(&store_path).with_context(|| format!("cannot open the store {}", store_path.display()))?;

@@ -1,0 +1,117 @@
+//! `palomar chat` on a terminal: the full-screen client. [`app`] holds the state and turns keys and engine
+//! events into engine commands; [`view`] draws it; [`input`] is the line editor. This module only owns the
+//! terminal: raw mode, the alternate screen, and the loop that feeds the app.
+
+pub mod app;
+pub mod input;
+pub mod view;
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use crossterm::event::{DisableBracketedPaste, EnableBracketedPaste, Event as TermEvent, EventStream, KeyEventKind};
+use futures::StreamExt;
+use palomar_client::{Command, Engine, EngineConfig};
+use tokio::sync::mpsc::error::TrySendError;
+
+use app::{Action, App};
+
+/// Engine events handled before the screen is drawn again, so a burst does not redraw for each message.
+const EVENTS_PER_DRAW: usize = 512;
+
+pub async fn run(config: EngineConfig) -> anyhow::Result<ExitCode> {
+    let app = App::new(config.nick.clone(), config.server.clone(), *chrono::Local::now().offset());
+    let engine = Engine::start(config)?;
+    let mut terminal = ratatui::init();
+    let _ = crossterm::execute!(std::io::stdout(), EnableBracketedPaste);
+    let result = event_loop(app, engine, &mut terminal).await;
+    let _ = crossterm::execute!(std::io::stdout(), DisableBracketedPaste);
+    ratatui::restore();
+    result
+}
+
+async fn event_loop(
+    mut app: App,
+    mut engine: Engine,
+    terminal: &mut ratatui::DefaultTerminal,
+) -> anyhow::Result<ExitCode> {
+    let commands = engine.commands();
+    let mut outbox = engine.outbox_len();
+    let mut keys = EventStream::new();
+    let mut ticker = tokio::time::interval(app::TICK);
+    loop {
+        app.pending = *outbox.borrow_and_update();
+        app.tick(Instant::now());
+        terminal.draw(|frame| view::render(&app, frame))?;
+        let actions = tokio::select! {
+            event = engine.next_event() => match event {
+                Some(event) => {
+                    let mut actions = app.on_engine(event);
+                    for _ in 0..EVENTS_PER_DRAW {
+                        match engine.try_next_event() {
+                            Some(event) => actions.extend(app.on_engine(event)),
+                            None => break,
+                        }
+                    }
+                    actions
+                }
+                // The engine stopped: keep showing why until a key is pressed.
+                None if app.fatal.is_some() => wait_for_key(&mut keys).await,
+                None => return Ok(ExitCode::SUCCESS),
+            },
+            key = keys.next() => match key {
+                Some(Ok(TermEvent::Key(key))) if key.kind != KeyEventKind::Release => app.on_key(key),
+                Some(Ok(TermEvent::Paste(text))) => {
+                    app.on_paste(&text);
+                    Vec::new()
+                }
+                Some(Ok(_)) => Vec::new(),
+                Some(Err(error)) => return Err(error.into()),
+                None => vec![Action::Quit],
+            },
+            _ = ticker.tick() => Vec::new(),
+            _ = outbox.changed() => Vec::new(),
+        };
+        for action in actions {
+            match action {
+                Action::Engine(command) => match commands.try_send(command) {
+                    Ok(()) => {}
+                    Err(TrySendError::Full(_)) => {
+                        app.on_engine(palomar_client::Event::Error {
+                            code: None,
+                            message: "the client is busy; try again in a moment".into(),
+                            id: None,
+                        });
+                    }
+                    Err(TrySendError::Closed(_)) => {}
+                },
+                Action::Bell => {
+                    let mut stdout = std::io::stdout();
+                    let _ = stdout.write_all(b"\x07");
+                    let _ = stdout.flush();
+                }
+                Action::Quit => {
+                    let _ = commands.try_send(Command::Quit);
+                    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                        while engine.next_event().await.is_some() {}
+                    })
+                    .await;
+                    return Ok(if app.fatal.is_some() { ExitCode::from(2) } else { ExitCode::SUCCESS });
+                }
+            }
+        }
+    }
+}
+
+async fn wait_for_key(keys: &mut EventStream) -> Vec<Action> {
+    while let Some(Ok(event)) = keys.next().await {
+        if matches!(event, TermEvent::Key(_)) {
+            break;
+        }
+    }
+    vec![Action::Quit]
+}
+
+#[cfg(test)]
+mod tests;

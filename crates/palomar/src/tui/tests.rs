@@ -1,0 +1,285 @@
+//! The full-screen client without a terminal: rendered into ratatui's test backend and compared with
+//! snapshots, and driven by the real engine against a real (in-process) server.
+
+use std::time::Duration;
+
+use chrono::FixedOffset;
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use palomar_client::{Command, Event};
+use palomar_proto::{Conversation, ConversationInfo, Message, MessageId, Nick, PresenceState, RoomName};
+use palomar_transport::Fingerprint;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+use super::app::{Action, App};
+use super::view;
+
+/// 2026-11-28 14:05:00 UTC.
+const T0: u64 = 1_795_874_700_000;
+
+fn nick(s: &str) -> Nick {
+    Nick::parse(s).expect("valid nick")
+}
+
+fn lobby() -> Conversation {
+    Conversation::Room(RoomName::lobby())
+}
+
+fn app() -> App {
+    let mut app = App::new(nick("ana"), "127.0.0.1:5555".into(), FixedOffset::east_opt(0).expect("UTC"));
+    app.clock = || T0 + 60_000;
+    app
+}
+
+fn connected(app: &mut App) {
+    let info = |c: Conversation| ConversationInfo { conversation: c, latest_seq: 0, first_seq: 1 };
+    app.on_engine(Event::Connected {
+        nick: nick("ana"),
+        registered: false,
+        conversations: vec![info(lobby()), info(Conversation::Room(RoomName::parse("garden").expect("valid")))],
+    });
+    app.on_engine(Event::Users {
+        room: RoomName::lobby(),
+        online: vec![nick("ana"), nick("bob")],
+        offline: vec![nick("carol")],
+    });
+}
+
+fn message(seq: u64, from: &str, text: &str) -> Event {
+    Event::Message {
+        message: Message {
+            conversation: lobby(),
+            seq,
+            id: MessageId([seq as u8; 16]),
+            from: nick(from),
+            ts: T0 + seq * 1_000,
+            text: text.into(),
+        },
+        own: from == "ana",
+    }
+}
+
+fn screen(app: &App, width: u16, height: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
+    terminal.draw(|frame| view::render(app, frame)).expect("draws");
+    let buffer = terminal.backend().buffer();
+    let mut text = String::new();
+    for y in 0..buffer.area.height {
+        let mut row = String::new();
+        let mut skip = 0;
+        for x in 0..buffer.area.width {
+            if skip > 0 {
+                skip -= 1;
+                continue;
+            }
+            let symbol = buffer[(x, y)].symbol();
+            skip = unicode_width::UnicodeWidthStr::width(symbol).saturating_sub(1);
+            row.push_str(symbol);
+        }
+        text.push_str(row.trim_end());
+        text.push('\n');
+    }
+    text
+}
+
+fn key(code: KeyCode) -> KeyEvent {
+    KeyEvent::new(code, KeyModifiers::NONE)
+}
+
+fn type_text(app: &mut App, text: &str) -> Vec<Action> {
+    let mut actions = Vec::new();
+    for c in text.chars() {
+        actions.extend(app.on_key(key(KeyCode::Char(c))));
+    }
+    actions
+}
+
+fn conversation_with_chat() -> App {
+    let mut app = app();
+    connected(&mut app);
+    app.on_engine(message(1, "bob", "good morning everyone"));
+    app.on_engine(message(
+        2,
+        "carol",
+        "morning! did anyone read the release notes for the new version yet? they are long",
+    ));
+    app.on_engine(Event::Presence { room: RoomName::lobby(), nick: nick("dave"), state: PresenceState::Joined });
+    app.on_engine(message(3, "bob", "ana: can you look at the garden room later?"));
+    app
+}
+
+#[test]
+fn layout_at_a_wide_and_a_narrow_size() {
+    let app = conversation_with_chat();
+    insta::assert_snapshot!("wide_100x20", screen(&app, 100, 20));
+    insta::assert_snapshot!("narrow_50x14", screen(&app, 50, 14));
+}
+
+#[test]
+fn wide_characters_and_emoji_wrap_inside_the_pane() {
+    let mut app = app();
+    connected(&mut app);
+    app.on_engine(message(1, "bob", "日本語のテキストと絵文字 🎉🎊 は二列の幅で数えられて、行は正しく折り返されます"));
+    app.on_engine(message(2, "carol", "ok 👍"));
+    insta::assert_snapshot!("wide_characters", screen(&app, 72, 12));
+}
+
+#[test]
+fn own_messages_are_pending_until_acknowledged_then_sent() {
+    let mut app = conversation_with_chat();
+    let actions = type_text(&mut app, "on my way");
+    assert!(actions.is_empty());
+    let actions = app.on_key(key(KeyCode::Enter));
+    assert!(matches!(&actions[..], [Action::Engine(Command::Send { text, .. })] if text == "on my way"), "{actions:?}");
+    let id = MessageId([9; 16]);
+    app.on_engine(Event::Queued { id, to: lobby(), text: "on my way".into() });
+    insta::assert_snapshot!("pending", screen(&app, 80, 12));
+    app.on_engine(Event::Accepted { id, conversation: lobby(), seq: 4, ts: T0 + 90_000 });
+    insta::assert_snapshot!("sent", screen(&app, 80, 12));
+}
+
+#[test]
+fn the_status_bar_counts_down_while_reconnecting() {
+    let mut app = conversation_with_chat();
+    app.on_engine(Event::Disconnected {
+        reason: "cannot reach 127.0.0.1:5555".into(),
+        retry_in: Duration::from_millis(4_500),
+        attempt: 3,
+        pending: 2,
+    });
+    app.tick(std::time::Instant::now());
+    let text = screen(&app, 100, 12);
+    assert!(text.contains("reconnecting in 5s (attempt 3)"), "{text}");
+    assert!(text.contains("2 message(s) waiting to go out"), "{text}");
+    insta::assert_snapshot!("reconnecting", text);
+}
+
+#[test]
+fn tab_completes_nicknames_and_commands() {
+    let mut app = conversation_with_chat();
+    type_text(&mut app, "ca");
+    app.on_key(key(KeyCode::Tab));
+    assert_eq!(app.input.text(), "carol: ");
+    app.input.take();
+    type_text(&mut app, "/jo");
+    app.on_key(key(KeyCode::Tab));
+    assert_eq!(app.input.text(), "/join ");
+    type_text(&mut app, "garden");
+    let actions = app.on_key(key(KeyCode::Enter));
+    assert!(matches!(&actions[..], [Action::Engine(Command::Join { room })] if room == "garden"), "{actions:?}");
+}
+
+#[test]
+fn a_new_certificate_is_asked_about_and_a_changed_one_is_a_warning() {
+    let mut app = app();
+    app.on_engine(Event::ConfirmCertificate { server: "127.0.0.1:5555".into(), fingerprint: Fingerprint([0xab; 32]) });
+    insta::assert_snapshot!("certificate_prompt", screen(&app, 90, 16));
+    let actions = app.on_key(key(KeyCode::Char('y')));
+    assert!(matches!(&actions[..], [Action::Engine(Command::TrustCertificate { accept: true })]), "{actions:?}");
+
+    let mut app = self::app();
+    app.on_engine(Event::Fatal {
+        message: "the certificate of 127.0.0.1:5555 has changed!\n  pinned:    SHA256:aa\n  presented: SHA256:bb"
+            .into(),
+    });
+    insta::assert_snapshot!("changed_certificate", screen(&app, 70, 10));
+    assert!(matches!(&app.on_key(key(KeyCode::Char('x')))[..], [Action::Quit]));
+}
+
+#[test]
+fn a_mention_rings_once_and_marks_the_conversation() {
+    let mut app = conversation_with_chat();
+    app.on_key(KeyEvent::new(KeyCode::Char('n'), KeyModifiers::CONTROL));
+    let actions = app.on_engine(message(4, "bob", "ana, lunch?"));
+    assert!(matches!(&actions[..], [Action::Bell]));
+    assert!(app.on_engine(message(5, "bob", "anyone else?")).is_empty());
+    assert_eq!((app.convs[0].unread, app.convs[0].mentioned), (2, true));
+}
+
+#[test]
+fn scrolling_past_the_top_asks_for_older_messages() {
+    let mut app = app();
+    connected(&mut app);
+    let older = (95..100).map(|seq| match message(seq, "bob", &format!("message {seq}")) {
+        Event::Message { message, .. } => message,
+        _ => unreachable!("message() makes messages"),
+    });
+    app.on_engine(Event::History(palomar_proto::HistoryPage {
+        conversation: lobby(),
+        messages: older.collect(),
+        complete_from: 1,
+    }));
+    for seq in 100..130 {
+        app.on_engine(message(seq, "bob", &format!("message {seq}")));
+    }
+    screen(&app, 80, 12);
+    let mut asked = None;
+    for _ in 0..10 {
+        for action in app.on_key(key(KeyCode::PageUp)) {
+            if let Action::Engine(Command::History { before, .. }) = action {
+                asked = Some(before);
+            }
+        }
+        screen(&app, 80, 12);
+    }
+    assert_eq!(asked, Some(Some(95)), "the request starts below the oldest message shown");
+}
+
+/// The real engine and a real server: what is typed reaches the server and comes back marked sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_real_engine_against_a_real_server() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = palomar_server::Config { data: dir.path().join("data"), ..palomar_server::Config::default() };
+    let identity = palomar_transport::ServerIdentity::load_or_generate(&dir.path().join("tls")).expect("certificate");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binds");
+    let addr = listener.local_addr().expect("address").to_string();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let server = tokio::spawn(palomar_server::run(listener, config, identity, shutdown.clone()));
+
+    let engine_config = palomar_client::EngineConfig {
+        server: addr,
+        nick: nick("ana"),
+        password: "secret".into(),
+        home: dir.path().join("home"),
+        trust: palomar_client::Trust::FirstUse,
+        join: None,
+        confirm_new_server: true,
+        backoff: palomar_client::backoff::Backoff::default(),
+    };
+    let mut engine = palomar_client::Engine::start(engine_config).expect("engine starts");
+    let commands = engine.commands();
+    let mut app = app();
+    let mut typed = false;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let event =
+            tokio::time::timeout_at(deadline, engine.next_event()).await.expect("in time").expect("engine runs");
+        for action in app.on_engine(event) {
+            if let Action::Engine(command) = action {
+                commands.send(command).await.expect("engine takes commands");
+            }
+        }
+        if app.prompt.is_some() {
+            for action in app.on_key(key(KeyCode::Char('y'))) {
+                if let Action::Engine(command) = action {
+                    commands.send(command).await.expect("engine takes commands");
+                }
+            }
+        }
+        if app.status == super::app::Status::Connected && !typed {
+            typed = true;
+            type_text(&mut app, "hello from the full-screen client");
+            for action in app.on_key(key(KeyCode::Enter)) {
+                if let Action::Engine(command) = action {
+                    commands.send(command).await.expect("engine takes commands");
+                }
+            }
+        }
+        if screen(&app, 100, 12).contains("✓ <ana> hello from the full-screen client") {
+            break;
+        }
+    }
+    commands.send(Command::Quit).await.expect("quits");
+    shutdown.cancel();
+    server.await.expect("server task").expect("server stops cleanly");
+}

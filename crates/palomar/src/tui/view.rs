@@ -1,0 +1,404 @@
+//! Drawing the full-screen client: conversations, messages, members, input line and status bar, plus the
+//! certificate question and the warning screen. Reads the [`App`]; changes nothing but its render hints.
+
+use chrono::{DateTime, Datelike};
+use ratatui::Frame;
+use ratatui::layout::{Alignment, Constraint, Layout, Position, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+use unicode_width::UnicodeWidthChar;
+
+use super::app::{App, Entry, MessageEntry, Status};
+use palomar_proto::{Conversation, Nick};
+
+/// Below these widths the side panes make room for the messages.
+const MEMBERS_MIN_WIDTH: u16 = 70;
+const CONVERSATIONS_MIN_WIDTH: u16 = 45;
+const SIDE_WIDTH: u16 = 18;
+
+const NICK_COLORS: [Color; 10] = [
+    Color::Red,
+    Color::Green,
+    Color::Yellow,
+    Color::Blue,
+    Color::Magenta,
+    Color::Cyan,
+    Color::LightRed,
+    Color::LightGreen,
+    Color::LightBlue,
+    Color::LightMagenta,
+];
+
+/// The same colour for a nickname everywhere and every time (FNV-1a of its bytes).
+pub fn nick_color(nick: &Nick) -> Color {
+    let hash =
+        nick.as_str().bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    NICK_COLORS[(hash % NICK_COLORS.len() as u64) as usize]
+}
+
+pub fn render(app: &App, frame: &mut Frame) {
+    let area = frame.area();
+    if let Some(message) = &app.fatal {
+        render_fatal(message, frame, area);
+        return;
+    }
+    let [main, input, status] =
+        Layout::vertical([Constraint::Min(3), Constraint::Length(1), Constraint::Length(1)]).areas(area);
+    let show_conversations = app.show_conversations && area.width >= CONVERSATIONS_MIN_WIDTH;
+    let show_members = app.show_members && area.width >= MEMBERS_MIN_WIDTH;
+    let mut constraints = Vec::new();
+    if show_conversations {
+        constraints.push(Constraint::Length(SIDE_WIDTH));
+    }
+    constraints.push(Constraint::Min(20));
+    if show_members {
+        constraints.push(Constraint::Length(SIDE_WIDTH));
+    }
+    let panes = Layout::horizontal(constraints).split(main);
+    let mut next = 0;
+    if show_conversations {
+        render_conversations(app, frame, panes[next]);
+        next += 1;
+    }
+    render_messages(app, frame, panes[next]);
+    if show_members {
+        render_members(app, frame, panes[next + 1]);
+    }
+    render_input(app, frame, input);
+    render_status(app, frame, status);
+    if app.prompt.is_some() {
+        render_prompt(app, frame, area);
+    }
+}
+
+fn title(id: &Conversation) -> String {
+    id.to_string()
+}
+
+fn render_conversations(app: &App, frame: &mut Frame, area: Rect) {
+    let inner_width = area.width.saturating_sub(2) as usize;
+    let lines: Vec<Line> = app
+        .convs
+        .iter()
+        .enumerate()
+        .map(|(index, conv)| {
+            let name = title(&conv.id);
+            let badge = match (conv.unread, conv.mentioned) {
+                (0, _) => String::new(),
+                (n, true) => format!("@{n}"),
+                (n, false) => n.to_string(),
+            };
+            let room = inner_width.saturating_sub(badge.len() + 1);
+            let name: String = name.chars().take(room).collect();
+            let gap = inner_width.saturating_sub(name.chars().count() + badge.len());
+            let mut style = Style::default();
+            if index == app.current {
+                style = style.add_modifier(Modifier::REVERSED);
+            } else if conv.unread > 0 {
+                style = style.add_modifier(Modifier::BOLD);
+            }
+            let badge_style = if conv.mentioned { style.fg(Color::Yellow) } else { style };
+            Line::from(vec![
+                Span::styled(name, style),
+                Span::styled(" ".repeat(gap), style),
+                Span::styled(badge, badge_style),
+            ])
+        })
+        .collect();
+    let block = Block::default().borders(Borders::ALL).title(" conversations ");
+    frame.render_widget(Paragraph::new(lines).block(block), area);
+}
+
+fn render_members(app: &App, frame: &mut Frame, area: Rect) {
+    let conv = app.current();
+    let mut lines = Vec::new();
+    match &conv.id {
+        Conversation::Room(_) => {
+            for nick in &conv.online {
+                lines.push(Line::from(vec![
+                    Span::styled("● ", Style::default().fg(Color::Green)),
+                    Span::styled(nick.to_string(), Style::default().fg(nick_color(nick))),
+                ]));
+            }
+            for nick in &conv.offline {
+                lines.push(Line::from(Span::styled(format!("○ {nick}"), Style::default().add_modifier(Modifier::DIM))));
+            }
+        }
+        Conversation::Direct(peer) => {
+            for nick in [&app.me, peer] {
+                lines.push(Line::from(Span::styled(nick.to_string(), Style::default().fg(nick_color(nick)))));
+            }
+        }
+    }
+    let block = Block::default().borders(Borders::ALL).title(" members ");
+    frame.render_widget(Paragraph::new(lines).block(block), area);
+}
+
+/// Splits `text` into rows: the first `first` columns wide, the rest `rest` wide, breaking at spaces when it
+/// can and inside a word when it must, counting wide characters (CJK, emoji) as two columns.
+pub fn wrap(text: &str, first: usize, rest: usize) -> Vec<String> {
+    let mut rows: Vec<String> = Vec::new();
+    for paragraph in text.split('\n') {
+        let mut row = String::new();
+        let mut width = 0;
+        for word in paragraph.split(' ') {
+            let limit = if rows.is_empty() { first } else { rest }.max(1);
+            let word_width: usize = word.chars().map(|c| c.width().unwrap_or(0)).sum();
+            let needed = if width == 0 { word_width } else { width + 1 + word_width };
+            if needed <= limit {
+                if width > 0 {
+                    row.push(' ');
+                    width += 1;
+                }
+                row.push_str(word);
+                width += word_width;
+                continue;
+            }
+            if width > 0 {
+                rows.push(std::mem::take(&mut row));
+                width = 0;
+            }
+            for c in word.chars() {
+                let limit = if rows.is_empty() { first } else { rest }.max(1);
+                let w = c.width().unwrap_or(0);
+                if width + w > limit && width > 0 {
+                    rows.push(std::mem::take(&mut row));
+                    width = 0;
+                }
+                row.push(c);
+                width += w;
+            }
+        }
+        rows.push(row);
+    }
+    rows
+}
+
+fn local(app: &App, ts: u64) -> Option<DateTime<chrono::FixedOffset>> {
+    DateTime::from_timestamp_millis(i64::try_from(ts).ok()?).map(|t| t.with_timezone(&app.offset))
+}
+
+fn message_rows(app: &App, message: &MessageEntry, width: usize) -> Vec<Line<'static>> {
+    let time = local(app, message.ts).map(|t| t.format("%H:%M").to_string()).unwrap_or_default();
+    let mark = match (message.own, message.seq) {
+        (true, None) => "… ",
+        (true, Some(_)) => "✓ ",
+        (false, _) => "  ",
+    };
+    let nick = format!("<{}>", message.from);
+    let prefix_width = time.len() + 1 + mark.chars().count() + nick.chars().count() + 1;
+    let rows = wrap(&message.text, width.saturating_sub(prefix_width), width.saturating_sub(prefix_width));
+    let mut text_style = Style::default();
+    if message.mention {
+        text_style = text_style.fg(Color::Yellow).add_modifier(Modifier::BOLD);
+    }
+    if message.own && message.seq.is_none() {
+        text_style = text_style.add_modifier(Modifier::DIM);
+    }
+    let mark_style =
+        if message.seq.is_none() { Style::default().fg(Color::DarkGray) } else { Style::default().fg(Color::Green) };
+    rows.into_iter()
+        .enumerate()
+        .map(|(i, row)| {
+            if i == 0 {
+                Line::from(vec![
+                    Span::styled(format!("{time} "), Style::default().add_modifier(Modifier::DIM)),
+                    Span::styled(mark.to_owned(), mark_style),
+                    Span::styled(
+                        nick.clone(),
+                        Style::default().fg(nick_color(&message.from)).add_modifier(Modifier::BOLD),
+                    ),
+                    Span::raw(" "),
+                    Span::styled(row, text_style),
+                ])
+            } else {
+                Line::from(vec![Span::raw(" ".repeat(prefix_width)), Span::styled(row, text_style)])
+            }
+        })
+        .collect()
+}
+
+fn entry_rows(app: &App, entry: &Entry, width: usize) -> Vec<Line<'static>> {
+    match entry {
+        Entry::Message(message) => message_rows(app, message, width),
+        Entry::Notice { ts, text, alert } => {
+            let time = local(app, *ts).map(|t| t.format("%H:%M").to_string()).unwrap_or_default();
+            let style =
+                if *alert { Style::default().fg(Color::Red) } else { Style::default().add_modifier(Modifier::DIM) };
+            wrap(text, width.saturating_sub(10), width.saturating_sub(10))
+                .into_iter()
+                .enumerate()
+                .map(|(i, row)| {
+                    let lead = if i == 0 { format!("{time}    * ") } else { " ".repeat(10) };
+                    Line::from(vec![Span::styled(lead, style), Span::styled(row, style)])
+                })
+                .collect()
+        }
+    }
+}
+
+fn day_separator(app: &App, ts: u64, width: usize) -> Option<Line<'static>> {
+    let date = local(app, ts)?.date_naive();
+    let label = format!(" {} {} {} {} ", date.weekday(), date.day(), month_name(date.month()), date.year());
+    let side = width.saturating_sub(label.chars().count()) / 2;
+    let line = format!("{}{label}{}", "─".repeat(side), "─".repeat(side));
+    Some(Line::from(Span::styled(line, Style::default().add_modifier(Modifier::DIM))))
+}
+
+/// The last `wanted` rows of the current conversation at this width, oldest first, with day separators,
+/// built from the end so a long conversation costs only what is shown. The flag says whether they reach
+/// the conversation's first entry.
+fn last_rows(app: &App, width: usize, wanted: usize) -> (Vec<Line<'static>>, bool) {
+    let entries = &app.current().entries;
+    let day = |entry: &Entry| local(app, entry.ts()).map(|t| t.date_naive());
+    let mut chunks: Vec<Vec<Line<'static>>> = Vec::new();
+    let mut count = 0;
+    for (index, entry) in entries.iter().enumerate().rev() {
+        let mut chunk = Vec::new();
+        if index == 0 || day(&entries[index - 1]) != day(entry) {
+            chunk.extend(day_separator(app, entry.ts(), width));
+        }
+        chunk.extend(entry_rows(app, entry, width));
+        count += chunk.len();
+        chunks.push(chunk);
+        if count >= wanted {
+            let reached_first = index == 0;
+            return (chunks.into_iter().rev().flatten().collect(), reached_first);
+        }
+    }
+    (chunks.into_iter().rev().flatten().collect(), true)
+}
+
+fn month_name(month: u32) -> &'static str {
+    ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        [(month as usize).saturating_sub(1).min(11)]
+}
+
+fn render_messages(app: &App, frame: &mut Frame, area: Rect) {
+    let conv = app.current();
+    let block = Block::default().borders(Borders::ALL).title(format!(" {} ", title(&conv.id)));
+    let inner = block.inner(area);
+    let height = inner.height as usize;
+    let (rows, complete) = last_rows(app, inner.width as usize, height + conv.scroll + 1);
+    // Until the first entry is among the rows there is more above: allow one more page.
+    let max_scroll = if complete { rows.len().saturating_sub(height) } else { rows.len() };
+    app.page_rows.set(height.saturating_sub(1).max(1));
+    app.max_scroll.set(max_scroll);
+    let scroll = conv.scroll.min(rows.len().saturating_sub(height));
+    let end = rows.len() - scroll;
+    let start = end.saturating_sub(height);
+    let visible: Vec<Line> = rows[start..end].to_vec();
+    frame.render_widget(block, area);
+    // Like every chat, the newest message sits at the bottom, right above the input line.
+    let top_padding = height.saturating_sub(visible.len()) as u16;
+    let text_area = Rect { y: inner.y + top_padding, height: inner.height - top_padding, ..inner };
+    frame.render_widget(Paragraph::new(visible), text_area);
+    if scroll > 0 {
+        let hint = format!(" ↓ {scroll} more ");
+        let width = hint.chars().count() as u16;
+        let at = Rect {
+            x: area.right().saturating_sub(width + 1),
+            y: area.bottom().saturating_sub(1),
+            width: width.min(area.width),
+            height: 1,
+        };
+        frame.render_widget(Paragraph::new(hint).style(Style::default().add_modifier(Modifier::REVERSED)), at);
+    }
+}
+
+fn render_input(app: &App, frame: &mut Frame, area: Rect) {
+    let prompt = format!("{} > ", title(&app.current().id));
+    let text = app.input.text();
+    // A pasted multi-line message shows its line breaks as ⏎ until it is sent.
+    let shown: String = text.chars().map(|c| if c == '\n' { '⏎' } else { c }).collect();
+    let before_cursor: usize = shown.chars().take(app.input.cursor()).map(|c| c.width().unwrap_or(0)).sum();
+    let prompt_width = prompt.chars().count();
+    let room = (area.width as usize).saturating_sub(prompt_width + 1);
+    let skip_width = before_cursor.saturating_sub(room);
+    let mut skipped = 0;
+    let visible: String = shown
+        .chars()
+        .skip_while(|c| {
+            let skip = skipped < skip_width;
+            skipped += c.width().unwrap_or(0);
+            skip
+        })
+        .collect();
+    let line =
+        Line::from(vec![Span::styled(prompt, Style::default().add_modifier(Modifier::BOLD)), Span::raw(visible)]);
+    frame.render_widget(Paragraph::new(line), area);
+    if app.prompt.is_none() {
+        let x = area.x + (prompt_width + before_cursor - skip_width.min(before_cursor)) as u16;
+        frame.set_cursor_position(Position { x: x.min(area.right().saturating_sub(1)), y: area.y });
+    }
+}
+
+fn render_status(app: &App, frame: &mut Frame, area: Rect) {
+    let state = match (&app.status, app.retry_in()) {
+        (_, Some((seconds, attempt))) => format!("reconnecting in {seconds}s (attempt {attempt})"),
+        (Status::Connecting, _) => "connecting…".to_owned(),
+        (Status::Connected, _) => "connected".to_owned(),
+        (Status::Stopped, _) => "stopped".to_owned(),
+        (Status::Reconnecting { .. }, None) => "reconnecting".to_owned(),
+    };
+    let left = format!(" {}@{} · {state}", app.me, app.server);
+    let right = match app.pending {
+        0 => " /help ".to_owned(),
+        n => format!(" {n} message(s) waiting to go out · /help "),
+    };
+    let gap = (area.width as usize).saturating_sub(left.chars().count() + right.chars().count());
+    let style = match app.status {
+        Status::Connected => Style::default().bg(Color::Blue).fg(Color::White),
+        _ => Style::default().bg(Color::Yellow).fg(Color::Black),
+    };
+    frame.render_widget(Paragraph::new(format!("{left}{}{right}", " ".repeat(gap))).style(style), area);
+}
+
+fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    let width = width.min(area.width);
+    let height = height.min(area.height);
+    Rect { x: area.x + (area.width - width) / 2, y: area.y + (area.height - height) / 2, width, height }
+}
+
+fn render_prompt(app: &App, frame: &mut Frame, area: Rect) {
+    let Some(prompt) = &app.prompt else { return };
+    let text = vec![
+        Line::from(format!("This is the first connection to {}.", prompt.server)),
+        Line::from("Its certificate fingerprint is:"),
+        Line::from(Span::styled(prompt.fingerprint.to_string(), Style::default().add_modifier(Modifier::BOLD))),
+        Line::from("Compare it with the one the server printed when it started (ask its operator)."),
+        Line::from(""),
+        Line::from("Trust this server and remember it?  [y] yes   [n] no"),
+    ];
+    let popup = centered(area, 84, 10);
+    frame.render_widget(Clear, popup);
+    let block =
+        Block::default().borders(Borders::ALL).title(" new server ").border_style(Style::default().fg(Color::Yellow));
+    frame.render_widget(Paragraph::new(text).block(block).wrap(Wrap { trim: false }), popup);
+}
+
+fn render_fatal(message: &str, frame: &mut Frame, area: Rect) {
+    let mut text: Vec<Line> = message.lines().map(|l| Line::from(l.to_owned())).collect();
+    text.push(Line::from(""));
+    text.push(Line::from(Span::styled("Press any key to quit.", Style::default().add_modifier(Modifier::DIM))));
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(" palomar cannot continue ")
+        .title_alignment(Alignment::Center)
+        .border_style(Style::default().fg(Color::Red));
+    frame.render_widget(Paragraph::new(text).block(block).wrap(Wrap { trim: false }), area);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrapping_counts_wide_characters_and_breaks_at_spaces() {
+        assert_eq!(wrap("hello wide world", 11, 11), vec!["hello wide", "world"]);
+        assert_eq!(wrap("日本語のテキスト", 6, 6), vec!["日本語", "のテキ", "スト"]);
+        assert_eq!(wrap("a\nb", 10, 10), vec!["a", "b"]);
+        assert_eq!(wrap("abcdefghij", 4, 4), vec!["abcd", "efgh", "ij"]);
+    }
+}
