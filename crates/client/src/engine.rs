@@ -13,7 +13,7 @@ use palomar_proto::{
     ClientMsg, Conversation, ConversationInfo, ErrorCode, HistoryPage, Message, MessageId, Nick, PROTOCOL_VERSION,
     Position, PresenceState, RoomName, ServerMsg,
 };
-use palomar_transport::{Fingerprint, FramedReader, FramedWriter, TrustDecision, client_config, frame_keys};
+use palomar_transport::{Fingerprint, FramedReader, FramedWriter, ReadError, TrustDecision, client_config, frame_keys};
 use rand::RngCore;
 use rustls_pki_types::{CertificateDer, ServerName};
 use tokio::io::{ReadHalf, WriteHalf};
@@ -850,6 +850,9 @@ async fn read_frames(mut reader: FramedReader<ReadHalf<Tls>>, tx: mpsc::Sender<R
             Ok(None) => Err("the server closed the connection".to_owned()),
             // Even a frame that only failed its tag may have been a delivery: reconnect and resume rather
             // than risk a silent gap.
+            Err(ReadError::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                Err("the server closed the connection abruptly".to_owned())
+            }
             Err(e) => Err(format!("connection lost: {e}")),
         };
         let last = item.is_err();
