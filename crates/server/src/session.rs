@@ -301,14 +301,11 @@ impl Session {
     async fn start(&mut self, registered: bool, positions: Vec<Position>) -> Result<SessionLink, End> {
         let nick = self.nick.clone();
         let memberships = self
-            .shared
-            .reads
-            .run(move |db| {
+            .read(move |db| {
                 let rows = db.conversations_of(&nick)?;
                 rows.into_iter().map(|row| Ok((db.cursor(&nick, row.id)?, row))).collect::<Result<Vec<_>, _>>()
             })
-            .await
-            .map_err(|e| End::Broken(e.to_string()))?;
+            .await?;
         let rooms = memberships
             .iter()
             .filter_map(|(_, row)| match &row.key {
@@ -512,8 +509,7 @@ impl Session {
     /// Creates the direct conversation with `peer`, if `peer` has an account.
     async fn open_direct(&mut self, peer: &Nick, key: &ConvKey) -> Result<Option<i64>, End> {
         let lookup = peer.clone();
-        let exists =
-            self.shared.reads.run(move |db| db.password_hash(&lookup)).await.map_err(|e| End::Broken(e.to_string()))?;
+        let exists = self.read(move |db| db.password_hash(&lookup)).await?;
         if exists.is_none() {
             return Ok(None);
         }
@@ -603,13 +599,7 @@ impl Session {
         if self.keys_of.contains_key(&conv) {
             return Ok(());
         }
-        let Some(row) = self
-            .shared
-            .reads
-            .run(move |db| db.conversation_by_id(conv))
-            .await
-            .map_err(|e| End::Broken(e.to_string()))?
-        else {
+        let Some(row) = self.read(move |db| db.conversation_by_id(conv)).await? else {
             return Ok(());
         };
         let start = self.stored_cursor(conv).await?;
@@ -625,8 +615,7 @@ impl Session {
             self.error(ErrorCode::NotMember, format!("you are not in #{room}"), None);
             return Ok(());
         };
-        let members =
-            self.shared.reads.run(move |db| db.members(conv)).await.map_err(|e| End::Broken(e.to_string()))?;
+        let members = self.read(move |db| db.members(conv)).await?;
         let online = self.shared.hub.online_in(conv);
         let offline = members.into_iter().filter(|m| !online.contains(m)).collect();
         self.out.queue(&ServerMsg::Users { room, online, offline });
@@ -640,9 +629,7 @@ impl Session {
         };
         let limit = limit.clamp(1, MAX_HISTORY_PAGE);
         let page = self
-            .shared
-            .reads
-            .run(move |db| {
+            .read(move |db| {
                 let row = db.conversation_by_id(conv)?;
                 let messages = match &row {
                     Some(row) => db.messages_before(row, before, limit)?,
@@ -650,17 +637,25 @@ impl Session {
                 };
                 Ok((row.map(|r| r.first_seq).unwrap_or(1), messages))
             })
-            .await
-            .map_err(|e| End::Broken(e.to_string()))?;
+            .await?;
         let (complete_from, messages) = page;
         let messages = messages.iter().map(|m| m.for_reader(&self.nick)).collect();
         self.out.queue(&ServerMsg::History(HistoryPage { conversation, messages, complete_from }));
         Ok(())
     }
 
+    /// Runs a store read off the async threads; a failed read ends the session (the client reconnects).
+    async fn read<T, F>(&self, read: F) -> Result<T, End>
+    where
+        T: Send + 'static,
+        F: FnOnce(&palomar_store::Db) -> Result<T, palomar_store::StoreError> + Send + 'static,
+    {
+        self.shared.reads.run(read).await.map_err(|e| End::Broken(e.to_string()))
+    }
+
     async fn stored_cursor(&self, conv: i64) -> Result<u64, End> {
         let nick = self.nick.clone();
-        self.shared.reads.run(move |db| db.cursor(&nick, conv)).await.map_err(|e| End::Broken(e.to_string()))
+        self.read(move |db| db.cursor(&nick, conv)).await
     }
 
     /// Sends a live item and whatever else is already queued behind it, messages batched into frames.
@@ -766,13 +761,7 @@ impl Session {
         if sent >= upto {
             return Ok(());
         }
-        let Some(row) = self
-            .shared
-            .reads
-            .run(move |db| db.conversation_by_id(conv))
-            .await
-            .map_err(|e| End::Broken(e.to_string()))?
-        else {
+        let Some(row) = self.read(move |db| db.conversation_by_id(conv)).await? else {
             return Ok(());
         };
         if sent + 1 < row.first_seq {
@@ -785,12 +774,7 @@ impl Session {
         while sent < upto {
             let limit = u32::try_from(upto - sent).unwrap_or(u32::MAX).min(CATCH_UP_PAGE);
             let page_row = row.clone();
-            let page = self
-                .shared
-                .reads
-                .run(move |db| db.messages_after(&page_row, sent, limit))
-                .await
-                .map_err(|e| End::Broken(e.to_string()))?;
+            let page = self.read(move |db| db.messages_after(&page_row, sent, limit)).await?;
             let Some(last) = page.last() else { break };
             sent = last.seq;
             self.sent.insert(conv, sent);
