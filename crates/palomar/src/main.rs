@@ -1,7 +1,8 @@
 //! # palomar: the command-line entry point
 //!
 //! One binary for every role: `serve` runs the server, `chat` the line-mode client, `user` manages accounts
-//! offline, `trust` manages pinned server certificates. Each subcommand lives in its own module and only
+//! offline, `trust` manages pinned server certificates, `bench` loads a server and measures it (all of it in
+//! `palomar-bench`). Each subcommand lives in its own module and only
 //! parses, wires and prints: the work is in the library crates (`palomar-server`, `palomar-client`, ...).
 //! A new front end goes beside `chat`, over `palomar_client::Engine`.
 
@@ -35,6 +36,8 @@ enum Command {
     User(user::UserArgs),
     /// Pin (or forget) a server's certificate fingerprint.
     Trust(trust::TrustArgs),
+    /// Load a server with many clients and report throughput, latency and correctness.
+    Bench(palomar_bench::BenchArgs),
 }
 
 /// Where the client keeps pins, outboxes and cursors: `--home`, else `PALOMAR_HOME`, else the platform's
@@ -66,6 +69,7 @@ fn main() -> ExitCode {
             Command::Chat(args) => chat::run(args).await,
             Command::User(args) => user::run(args),
             Command::Trust(args) => trust::run(args),
+            Command::Bench(args) => palomar_bench::run(args).await,
         }
     });
     // Line mode may leave a thread blocked on stdin; do not wait for it.

@@ -20,6 +20,7 @@ pub struct Config {
     pub limits: Limits,
     pub history: HistorySettings,
     pub login: LoginSettings,
+    pub store: StoreSettings,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -77,6 +78,33 @@ pub struct LoginSettings {
     pub lockout_secs: u64,
 }
 
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreSettings {
+    /// When a commit counts as done. "full" (the default): synced to disk before any message in it is
+    /// acknowledged, so nothing acknowledged is lost even to a power cut. "normal": written to the operating
+    /// system and synced at checkpoints; still nothing lost when the server process dies (even `kill -9`),
+    /// but a power cut or an OS crash may lose the last acknowledged messages. Faster on slow disks.
+    pub durability: Durability,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    #[default]
+    Full,
+    Normal,
+}
+
+impl From<Durability> for palomar_store::Durability {
+    fn from(durability: Durability) -> Self {
+        match durability {
+            Durability::Full => palomar_store::Durability::Full,
+            Durability::Normal => palomar_store::Durability::Normal,
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -87,6 +115,7 @@ impl Default for Config {
             limits: Limits::default(),
             history: HistorySettings::default(),
             login: LoginSettings::default(),
+            store: StoreSettings::default(),
         }
     }
 }
@@ -191,5 +220,13 @@ mod tests {
         assert!(toml::from_str::<Config>("listn = \"127.0.0.1:1\"").is_err());
         let config: Config = toml::from_str("[limits]\nmax_frame_bytes = 10").expect("parses");
         assert!(config.validate().is_err());
+        assert!(toml::from_str::<Config>("[store]\ndurability = \"sometimes\"").is_err());
+    }
+
+    #[test]
+    fn durability_is_full_unless_set_to_normal() {
+        assert_eq!(Config::default().store.durability, Durability::Full);
+        let config: Config = toml::from_str("[store]\ndurability = \"normal\"").expect("parses");
+        assert_eq!(config.store.durability, Durability::Normal);
     }
 }

@@ -100,7 +100,7 @@ pub async fn run(
         db.all_conversations()?.into_iter().map(|row| (row.id, row.last_seq)).collect()
     };
     let hub = Hub::new(latest, config.limits.live_queue_per_connection);
-    let (writer, writer_thread) = Writer::start(&store_path, hub.clone())?;
+    let (writer, writer_thread) = Writer::start(&store_path, config.store.durability.into(), hub.clone())?;
     let acceptor = TlsAcceptor::from(palomar_transport::server_config(identity)?);
     let shared = Arc::new(Shared {
         limiter: LoginLimiter::new(config.login.clone()),

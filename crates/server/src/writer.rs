@@ -10,7 +10,7 @@ use std::thread::JoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use palomar_proto::{MessageId, Nick, RoomName};
-use palomar_store::{Appended, ConvKey, ConvRow, Db, StoreError, StoredMessage};
+use palomar_store::{Appended, ConvKey, ConvRow, Db, Durability, StoreError, StoredMessage};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::hub::Hub;
@@ -93,9 +93,9 @@ fn stopped() -> WriteFailed {
 }
 
 impl Writer {
-    /// Opens the writing connection on `path` and starts the thread.
-    pub fn start(path: &Path, hub: Arc<Hub>) -> Result<(Writer, JoinHandle<()>), StoreError> {
-        let db = Db::open(path)?;
+    /// Opens the writing connection on `path`, committing with `durability`, and starts the thread.
+    pub fn start(path: &Path, durability: Durability, hub: Arc<Hub>) -> Result<(Writer, JoinHandle<()>), StoreError> {
+        let db = Db::open_with(path, durability)?;
         let (tx, rx) = mpsc::channel(8_192);
         let handle = std::thread::Builder::new()
             .name("palomar-store-writer".into())

@@ -109,6 +109,26 @@ CREATE TABLE IF NOT EXISTS cursors (
 ) WITHOUT ROWID;
 ";
 
+/// How hard a commit works to survive a crash, as SQLite's `synchronous` setting of the writing connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// Every commit is synced to disk before it returns: nothing acknowledged is lost, even to a power cut.
+    #[default]
+    Full,
+    /// Commits reach the operating system but are synced only at WAL checkpoints: nothing is lost when the
+    /// process dies, but a power cut or an OS crash may lose the last commits.
+    Normal,
+}
+
+impl Durability {
+    fn pragma(self) -> &'static str {
+        match self {
+            Durability::Full => "FULL",
+            Durability::Normal => "NORMAL",
+        }
+    }
+}
+
 /// One connection to the store file.
 pub struct Db {
     conn: Connection,
@@ -125,10 +145,15 @@ fn to_i64(value: u64) -> i64 {
 impl Db {
     /// Opens (creating if needed) the store at `path`. Commits are synced to disk before they return.
     pub fn open(path: &Path) -> Result<Db> {
+        Db::open_with(path, Durability::Full)
+    }
+
+    /// Opens (creating if needed) the store at `path`, committing with the given durability.
+    pub fn open_with(path: &Path, durability: Durability) -> Result<Db> {
         let conn = Connection::open(path)?;
         conn.busy_timeout(Duration::from_secs(10))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "synchronous", durability.pragma())?;
         conn.execute_batch(SCHEMA)?;
         let db = Db { conn };
         db.ensure_conversation(&ConvKey::Room(RoomName::lobby()))?;
@@ -507,6 +532,15 @@ mod tests {
         assert_eq!(db.conversations_of(&nick("ana")).expect("list").len(), 1);
         assert!(db.remove_member(conv.id, &nick("ana")).expect("remove"));
         assert!(db.conversations_of(&nick("ana")).expect("list").is_empty());
+    }
+
+    #[test]
+    fn durability_sets_the_writers_sync_mode() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("store.sqlite");
+        let synchronous = |db: &Db| db.conn.pragma_query_value(None, "synchronous", |row| row.get::<_, i64>(0));
+        assert_eq!(synchronous(&Db::open(&path).expect("opens")).expect("reads"), 2, "FULL");
+        assert_eq!(synchronous(&Db::open_with(&path, Durability::Normal).expect("opens")).expect("reads"), 1, "NORMAL");
     }
 
     #[test]

@@ -13,5 +13,5 @@ pub mod db;
 pub mod keys;
 pub mod password;
 
-pub use db::{Appended, ConvRow, Db, StoreError, StoredMessage};
+pub use db::{Appended, ConvRow, Db, Durability, StoreError, StoredMessage};
 pub use keys::ConvKey;

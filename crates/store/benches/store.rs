@@ -1,0 +1,91 @@
+//! Micro-benchmarks of the store: appending messages (alone inside an open transaction, and as a group
+//! committed with each durability, which is what the server's writer does) and reading a range of a log, as
+//! catching up does. `cargo bench -p palomar-store`.
+
+use divan::Bencher;
+use palomar_proto::{MessageId, Nick, RoomName};
+use palomar_store::{ConvKey, ConvRow, Db, Durability};
+
+fn main() {
+    divan::main();
+}
+
+fn text() -> String {
+    "x".repeat(100)
+}
+
+fn sender() -> Nick {
+    Nick::parse("b0").expect("valid nick")
+}
+
+/// A fresh store in a temporary directory (kept alive by the returned guard) and its lobby.
+fn store(durability: Durability) -> (tempfile::TempDir, Db, ConvRow) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = Db::open_with(&dir.path().join("store.sqlite"), durability).expect("opens");
+    let lobby = db.conversation(&ConvKey::Room(RoomName::lobby())).expect("reads").expect("the lobby exists");
+    (dir, db, lobby)
+}
+
+/// Unique ids, so no append is taken for a retry.
+fn id(n: u64) -> MessageId {
+    let mut id = [0u8; 16];
+    id[..8].copy_from_slice(&n.to_be_bytes());
+    MessageId(id)
+}
+
+/// One append inside a transaction that stays open: the SQL work without the commit.
+#[divan::bench]
+fn append_in_open_transaction(bencher: Bencher) {
+    let (_dir, db, lobby) = store(Durability::Full);
+    let (sender, text) = (sender(), text());
+    let mut next = 0;
+    db.begin().expect("begins");
+    bencher.bench_local(|| {
+        next += 1;
+        db.append(lobby.id, &sender, id(next), &text, 1_700_000_000_000).expect("appends")
+    });
+    db.commit().expect("commits");
+}
+
+/// `count` appends and their commit, as one group of the server's writer, synced to disk (`Full`): this
+/// measures the disk as much as the code.
+#[divan::bench(args = [1, 100])]
+fn group_commit_full(bencher: Bencher, count: u64) {
+    group_commit(bencher, count, Durability::Full);
+}
+
+/// The same group committed with `Normal` durability: written to the OS, synced at checkpoints.
+#[divan::bench(args = [1, 100])]
+fn group_commit_normal(bencher: Bencher, count: u64) {
+    group_commit(bencher, count, Durability::Normal);
+}
+
+fn group_commit(bencher: Bencher, count: u64, durability: Durability) {
+    let (_dir, db, lobby) = store(durability);
+    let (sender, text) = (sender(), text());
+    let mut next = 0;
+    bencher.counter(divan::counter::ItemsCount::new(count)).bench_local(|| {
+        db.begin().expect("begins");
+        for _ in 0..count {
+            next += 1;
+            db.append(lobby.id, &sender, id(next), &text, 1_700_000_000_000).expect("appends");
+        }
+        db.commit().expect("commits");
+    });
+}
+
+/// A page of `limit` messages from the middle of a 10,000-message log.
+#[divan::bench(args = [1, 256])]
+fn messages_after(bencher: Bencher, limit: u32) {
+    let (_dir, db, lobby) = store(Durability::Normal);
+    let (sender, text) = (sender(), text());
+    db.begin().expect("begins");
+    for n in 1..=10_000 {
+        db.append(lobby.id, &sender, id(n), &text, 1_700_000_000_000).expect("appends");
+    }
+    db.commit().expect("commits");
+    let lobby = db.conversation(&lobby.key).expect("reads").expect("the lobby exists");
+    bencher
+        .counter(divan::counter::ItemsCount::new(limit))
+        .bench_local(|| db.messages_after(&lobby, divan::black_box(5_000), limit).expect("reads"));
+}
