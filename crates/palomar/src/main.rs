@@ -10,6 +10,7 @@ mod chat;
 mod output;
 mod secrets;
 mod serve;
+mod torture;
 mod trust;
 mod tui;
 mod user;
@@ -36,6 +37,8 @@ enum Command {
     User(user::UserArgs),
     /// Pin (or forget) a server's certificate fingerprint.
     Trust(trust::TrustArgs),
+    /// Check delivery guarantees under injected faults (server kills, cut and silent connections, ...).
+    Torture(torture::TortureArgs),
     /// Load a server with many clients and report throughput, latency and correctness.
     Bench(palomar_bench::BenchArgs),
 }
@@ -69,6 +72,7 @@ fn main() -> ExitCode {
             Command::Chat(args) => chat::run(args).await,
             Command::User(args) => user::run(args),
             Command::Trust(args) => trust::run(args),
+            Command::Torture(args) => torture::run(args).await,
             Command::Bench(args) => palomar_bench::run(args).await,
         }
     });

@@ -1,0 +1,623 @@
+//! `palomar torture`: a Jepsen-style checker. It runs the real server binary and real line-mode clients
+//! through a fault-injecting proxy ([`proxy`]), records every message typed, acknowledged and delivered,
+//! injects faults (server SIGKILL and restarts, cut and half-open connections, delay, corrupted bytes,
+//! client restarts), then checks that every acknowledged message reached every member exactly once, in seq
+//! order, with the bytes that were typed, and that every outbox drained. The seed of each run is printed so
+//! a failure can be replayed.
+
+mod proxy;
+
+use std::collections::{HashMap, HashSet};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, ExitCode, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Args;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::Value;
+
+use proxy::{Flow, Proxy};
+
+const SCENARIOS: &[&str] = &[
+    "kill",
+    "graceful",
+    "cut",
+    "cut-mid-frame",
+    "half-open",
+    "delay",
+    "corrupt",
+    "client-restart",
+    "disk-full",
+    "mix",
+];
+/// Longest time the disk-full fault keeps the disk full.
+const DISK_FULL_HOLD: Duration = Duration::from_secs(12);
+/// Size of the small file system the disk-full scenario puts the store on.
+const SMALL_DISK: &str = "size=48m";
+/// A silent connection must be noticed within the heartbeat bound (3 × 2 s) plus this slack.
+const HALF_OPEN_BOUND: Duration = Duration::from_secs(10);
+const PATIENCE: Duration = Duration::from_secs(180);
+
+#[derive(Args)]
+pub struct TortureArgs {
+    /// A scenario (kill, graceful, cut, cut-mid-frame, half-open, delay, corrupt, client-restart, disk-full,
+    /// mix) or `all` for each in turn. disk-full mounts a small tmpfs, so it needs root; without it, it is
+    /// skipped with a note.
+    #[arg(long, default_value = "all")]
+    scenario: String,
+    /// Seed of the random choices (printed, so a failing run can be replayed); random if not given.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Clients that type messages.
+    #[arg(long, default_value_t = 3)]
+    senders: usize,
+    /// Clients that only read.
+    #[arg(long, default_value_t = 2)]
+    receivers: usize,
+    /// Messages each sender types.
+    #[arg(long, default_value_t = 150)]
+    messages: usize,
+    /// How long faults are injected, per scenario.
+    #[arg(long, default_value_t = 12)]
+    seconds: u64,
+}
+
+pub async fn run(args: TortureArgs) -> anyhow::Result<ExitCode> {
+    let scenarios: Vec<&str> = match args.scenario.as_str() {
+        "all" => SCENARIOS.to_vec(),
+        name if SCENARIOS.contains(&name) => vec![name],
+        other => bail!("unknown scenario {other:?}; one of {} or all", SCENARIOS.join(", ")),
+    };
+    if args.senders == 0 || args.receivers == 0 || args.messages == 0 {
+        bail!("--senders, --receivers and --messages must be at least 1");
+    }
+    let seed = args.seed.unwrap_or_else(rand::random);
+    let runtime = tokio::runtime::Handle::current();
+    tokio::task::block_in_place(|| {
+        let mut anomalies = 0;
+        for (index, scenario) in scenarios.iter().enumerate() {
+            let scenario_seed = seed.wrapping_add(index as u64);
+            let outcome = Run::new(scenario, scenario_seed, &args, &runtime)?.execute()?;
+            println!(
+                "{scenario:<15} seed {scenario_seed:<20} faults {:>3}  refused {:>3}  typed {:>5}  acknowledged {:>5}  deliveries checked {:>6}  anomalies {}  ({:.1} s)",
+                outcome.faults,
+                outcome.refusals,
+                outcome.typed,
+                outcome.acknowledged,
+                outcome.checked,
+                outcome.anomalies.len(),
+                outcome.elapsed.as_secs_f64()
+            );
+            for anomaly in &outcome.anomalies {
+                println!("  ANOMALY: {anomaly}");
+            }
+            anomalies += outcome.anomalies.len();
+        }
+        println!("torture: seed {seed}, {} scenario(s), {anomalies} anomalies", scenarios.len());
+        Ok(if anomalies == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    })
+}
+
+struct Outcome {
+    faults: usize,
+    /// Sends the server refused because it could not store them (a full disk): they must be retried.
+    refusals: usize,
+    typed: usize,
+    acknowledged: usize,
+    checked: usize,
+    anomalies: Vec<String>,
+    elapsed: Duration,
+}
+
+/// Lines a process printed, each with the moment it was read.
+type Transcript = Arc<Mutex<Vec<(Instant, Value)>>>;
+
+fn read_json_lines(stream: impl std::io::Read + Send + 'static, into: Transcript) {
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines() {
+            let Ok(line) = line else { break };
+            if let Ok(value) = serde_json::from_str::<Value>(&line) {
+                into.lock().unwrap_or_else(|p| p.into_inner()).push((Instant::now(), value));
+            }
+        }
+    });
+}
+
+struct ServerProcess {
+    child: Child,
+}
+
+impl ServerProcess {
+    fn start(bin: &Path, data: &Path, listen: &str) -> anyhow::Result<(ServerProcess, String)> {
+        let mut child = Command::new(bin)
+            .args(["serve", "--listen", listen, "--data"])
+            .arg(data)
+            .env("PALOMAR_LOG", "error")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("cannot start the server")?;
+        let stdout = child.stdout.take().context("server stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let addr = loop {
+            match lines.next() {
+                Some(Ok(line)) => {
+                    if let Some((_, addr)) = line.split_once("listening on ") {
+                        break addr.trim().to_owned();
+                    }
+                }
+                _ => bail!("the server stopped before listening"),
+            }
+        };
+        // Keep draining stdout so the server never blocks on it.
+        std::thread::spawn(move || lines.for_each(drop));
+        Ok((ServerProcess { child }, addr))
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn terminate(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.kill();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+struct ClientProcess {
+    nick: String,
+    home: PathBuf,
+    child: Child,
+    stdin: Arc<Mutex<Option<ChildStdin>>>,
+    transcript: Transcript,
+}
+
+impl ClientProcess {
+    fn spawn(
+        bin: &Path,
+        server: &str,
+        nick: &str,
+        home: &Path,
+        transcript: Transcript,
+    ) -> anyhow::Result<(Child, ChildStdin)> {
+        let mut child = Command::new(bin)
+            .args(["chat", "--json", "--drain-timeout", "170", "--server", server, "--nick", nick, "--home"])
+            .arg(home)
+            .env("PALOMAR_PASSWORD", format!("pw-{nick}"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("cannot start a client")?;
+        let stdin = child.stdin.take().context("client stdin")?;
+        read_json_lines(child.stdout.take().context("client stdout")?, transcript);
+        Ok((child, stdin))
+    }
+
+    fn start(bin: &Path, server: &str, nick: &str, home: &Path) -> anyhow::Result<ClientProcess> {
+        let transcript: Transcript = Arc::default();
+        let (child, stdin) = Self::spawn(bin, server, nick, home, transcript.clone())?;
+        Ok(ClientProcess {
+            nick: nick.to_owned(),
+            home: home.to_owned(),
+            child,
+            stdin: Arc::new(Mutex::new(Some(stdin))),
+            transcript,
+        })
+    }
+
+    /// SIGKILL, then the same client again on the same home directory (its outbox and cursors).
+    fn restart(&mut self, bin: &Path, server: &str) -> anyhow::Result<()> {
+        *self.stdin.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let (child, stdin) = Self::spawn(bin, server, &self.nick, &self.home, self.transcript.clone())?;
+        self.child = child;
+        *self.stdin.lock().unwrap_or_else(|p| p.into_inner()) = Some(stdin);
+        Ok(())
+    }
+
+    fn events(&self) -> Vec<(Instant, Value)> {
+        self.transcript.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn wait_for(&self, what: impl Fn(&Value) -> bool, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.transcript.lock().unwrap_or_else(|p| p.into_inner()).iter().any(|(_, e)| what(e)) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    /// Closes stdin and waits for the exit status.
+    fn finish(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        *self.stdin.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                // Let the reader thread take the last lines.
+                std::thread::sleep(Duration::from_millis(200));
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        None
+    }
+}
+
+impl Drop for ClientProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Everything a run starts: the server, the proxy in front of it, and the clients.
+struct Cluster {
+    server: ServerProcess,
+    server_addr: String,
+    data: PathBuf,
+    proxy: Proxy,
+    senders: Vec<ClientProcess>,
+    receivers: Vec<ClientProcess>,
+}
+
+struct Run<'a> {
+    scenario: &'a str,
+    rng: StdRng,
+    args: &'a TortureArgs,
+    runtime: &'a tokio::runtime::Handle,
+    bin: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+impl<'a> Run<'a> {
+    fn new(
+        scenario: &'a str,
+        seed: u64,
+        args: &'a TortureArgs,
+        runtime: &'a tokio::runtime::Handle,
+    ) -> anyhow::Result<Self> {
+        Ok(Run {
+            scenario,
+            rng: StdRng::seed_from_u64(seed),
+            args,
+            runtime,
+            bin: std::env::current_exe().context("cannot find the palomar binary")?,
+            dir: tempfile::tempdir().context("cannot create a temporary directory")?,
+        })
+    }
+
+    fn execute(mut self) -> anyhow::Result<Outcome> {
+        let started = Instant::now();
+        let data = self.dir.path().join("data");
+        let _small_disk = match self.scenario {
+            "disk-full" => match SmallDisk::mount(&data) {
+                Some(disk) => Some(disk),
+                None => {
+                    println!("disk-full: skipped (mounting a small file system needs root)");
+                    return Ok(Outcome {
+                        faults: 0,
+                        refusals: 0,
+                        typed: 0,
+                        acknowledged: 0,
+                        checked: 0,
+                        anomalies: Vec::new(),
+                        elapsed: started.elapsed(),
+                    });
+                }
+            },
+            _ => None,
+        };
+        let (server, server_addr) = ServerProcess::start(&self.bin, &data, "127.0.0.1:0")?;
+        let proxy = self.runtime.block_on(Proxy::start(server_addr.clone()))?;
+        let mut anomalies = Vec::new();
+
+        let mut receivers = Vec::new();
+        for i in 0..self.args.receivers {
+            let nick = format!("r{i}");
+            receivers.push(ClientProcess::start(&self.bin, &proxy.addr, &nick, &self.dir.path().join(&nick))?);
+        }
+        let mut senders = Vec::new();
+        for i in 0..self.args.senders {
+            let nick = format!("s{i}");
+            senders.push(ClientProcess::start(&self.bin, &proxy.addr, &nick, &self.dir.path().join(&nick))?);
+        }
+        for client in receivers.iter().chain(senders.iter()) {
+            if !client.wait_for(|e| e["state"] == "connected", Duration::from_secs(60)) {
+                bail!("{} did not connect", client.nick);
+            }
+        }
+
+        // Each sender types its messages at a human-ish, irregular pace on a thread of its own.
+        let typing: Vec<_> = senders
+            .iter()
+            .enumerate()
+            .map(|(i, sender)| {
+                let stdin = sender.stdin.clone();
+                let count = self.args.messages;
+                let mut rng = StdRng::seed_from_u64(self.rng.random());
+                std::thread::spawn(move || {
+                    let mut typed = 0;
+                    while typed < count {
+                        let line = format!("s{i} message {typed} {}\n", "x".repeat(rng.random_range(0..40)));
+                        let written = match stdin.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+                            Some(pipe) => pipe.write_all(line.as_bytes()).and_then(|()| pipe.flush()).is_ok(),
+                            None => false,
+                        };
+                        if written {
+                            typed += 1;
+                        }
+                        std::thread::sleep(Duration::from_millis(rng.random_range(1..25)));
+                    }
+                })
+            })
+            .collect();
+
+        let mut cluster = Cluster { server, server_addr, data, proxy, senders, receivers };
+        let faults = self.inject_faults(&mut cluster, &mut anomalies)?;
+        let Cluster { mut server, proxy, mut senders, mut receivers, .. } = cluster;
+        proxy.set_flow(Flow::Pass);
+        for thread in typing {
+            let _ = thread.join();
+        }
+
+        // Every sender must drain its outbox and exit 0.
+        for sender in &mut senders {
+            match sender.finish(PATIENCE) {
+                Some(status) if status.success() => {}
+                Some(status) => {
+                    anomalies.push(format!("{} exited with {status}: its outbox did not drain", sender.nick))
+                }
+                None => anomalies.push(format!("{} did not exit in time", sender.nick)),
+            }
+        }
+        let mut typed: HashMap<String, String> = HashMap::new();
+        let mut acknowledged: HashSet<String> = HashSet::new();
+        let mut refusals = 0;
+        for sender in &senders {
+            for (_, event) in sender.events() {
+                if event["code"] == "StoreUnavailable" {
+                    refusals += 1;
+                }
+                let id = event["id"].as_str().unwrap_or_default().to_owned();
+                match event["event"].as_str() {
+                    Some("queued") => {
+                        typed.insert(id, event["text"].as_str().unwrap_or_default().to_owned());
+                    }
+                    Some("accepted") => {
+                        acknowledged.insert(id);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        for id in typed.keys().filter(|id| !acknowledged.contains(*id)) {
+            anomalies.push(format!("message {id} was typed but never acknowledged"));
+        }
+
+        let mut checked = 0;
+        for receiver in &mut receivers {
+            let all_there = |events: &[(Instant, Value)]| {
+                let seen: HashSet<&str> = events
+                    .iter()
+                    .filter(|(_, e)| e["event"] == "message")
+                    .filter_map(|(_, e)| e["id"].as_str())
+                    .collect();
+                acknowledged.iter().all(|id| seen.contains(id.as_str()))
+            };
+            let deadline = Instant::now() + PATIENCE;
+            while !all_there(&receiver.events()) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            receiver.finish(Duration::from_secs(60));
+            checked += check_receiver(&receiver.nick, &receiver.events(), &typed, &acknowledged, &mut anomalies);
+        }
+        server.terminate();
+        Ok(Outcome {
+            faults,
+            refusals,
+            typed: typed.len(),
+            acknowledged: acknowledged.len(),
+            checked,
+            anomalies,
+            elapsed: started.elapsed(),
+        })
+    }
+
+    fn pause(&mut self, from_ms: u64, to_ms: u64) {
+        std::thread::sleep(Duration::from_millis(self.rng.random_range(from_ms..to_ms)));
+    }
+
+    fn inject_faults(&mut self, cluster: &mut Cluster, anomalies: &mut Vec<String>) -> anyhow::Result<usize> {
+        let Cluster { server, server_addr, data, proxy, senders, receivers } = cluster;
+        let end = Instant::now() + Duration::from_secs(self.args.seconds);
+        let mut faults = 0;
+        let kinds: Vec<&str> = SCENARIOS.iter().copied().filter(|k| !matches!(*k, "mix" | "disk-full")).collect();
+        while Instant::now() < end {
+            self.pause(300, 2_000);
+            let kind =
+                if self.scenario == "mix" { kinds[self.rng.random_range(0..kinds.len())] } else { self.scenario };
+            faults += 1;
+            match kind {
+                "kill" | "graceful" => {
+                    if kind == "kill" {
+                        server.kill()
+                    } else {
+                        server.terminate()
+                    }
+                    self.pause(100, 1_500);
+                    *server = restart_server(&self.bin, data, server_addr)?;
+                }
+                "cut" => proxy.cut_all(),
+                "cut-mid-frame" => proxy.cut_mid_frame(),
+                "corrupt" => proxy.corrupt_next(),
+                "delay" => {
+                    proxy.set_flow(Flow::Delay(Duration::from_millis(self.rng.random_range(2..40))));
+                    self.pause(500, 2_500);
+                    proxy.set_flow(Flow::Pass);
+                }
+                "half-open" => {
+                    let since = Instant::now();
+                    proxy.set_flow(Flow::Blackhole);
+                    std::thread::sleep(HALF_OPEN_BOUND);
+                    proxy.set_flow(Flow::Pass);
+                    for client in receivers.iter() {
+                        let noticed = client.events().iter().any(|(at, e)| *at > since && e["state"] == "disconnected");
+                        if !noticed {
+                            anomalies.push(format!(
+                                "{} did not notice a silent connection within {} s",
+                                client.nick,
+                                HALF_OPEN_BOUND.as_secs()
+                            ));
+                        }
+                    }
+                    proxy.cut_all();
+                }
+                "disk-full" => {
+                    // Only where the store sits on the small file system (not in a mix).
+                    // SQLite reuses the space of its write-ahead log, so a full disk shows only when the log
+                    // must grow: empty it first, then fill the disk, and hold it full until a send is refused
+                    // (or long enough that one should have been).
+                    truncate_wal(&data.join("store.sqlite"));
+                    if let Some(filler) = fill_disk(data) {
+                        let since = Instant::now();
+                        let refused = |sender: &ClientProcess| {
+                            sender.events().iter().any(|(at, e)| *at > since && e["code"] == "StoreUnavailable")
+                        };
+                        while since.elapsed() < DISK_FULL_HOLD && !senders.iter().any(refused) {
+                            std::thread::sleep(Duration::from_millis(50));
+                        }
+                        self.pause(200, 1_500);
+                        let _ = std::fs::remove_file(filler);
+                    }
+                }
+                "client-restart" => {
+                    let which = self.rng.random_range(0..senders.len());
+                    senders[which].restart(&self.bin, &proxy.addr)?;
+                }
+                other => bail!("no such fault {other}"),
+            }
+        }
+        Ok(faults)
+    }
+}
+
+fn restart_server(bin: &Path, data: &Path, addr: &str) -> anyhow::Result<ServerProcess> {
+    // The port may take a moment to be free again after a kill.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match ServerProcess::start(bin, data, addr) {
+            Ok((server, _)) => return Ok(server),
+            Err(error) if Instant::now() > deadline => return Err(error),
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+}
+
+/// A tmpfs mounted on a directory for the time of a run, so the store can run out of space.
+struct SmallDisk {
+    path: PathBuf,
+}
+
+impl SmallDisk {
+    fn mount(path: &Path) -> Option<SmallDisk> {
+        std::fs::create_dir_all(path).ok()?;
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", SMALL_DISK, "tmpfs"])
+            .arg(path)
+            .stderr(Stdio::null())
+            .status();
+        mounted.ok()?.success().then(|| SmallDisk { path: path.to_owned() })
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.path).stderr(Stdio::null()).status();
+    }
+}
+
+/// Checkpoints the store's write-ahead log into the database and truncates it, from a connection of our
+/// own (the server's keeps working: SQLite coordinates them).
+fn truncate_wal(store: &Path) {
+    if let Ok(conn) = rusqlite::Connection::open(store) {
+        let _ = conn.busy_timeout(Duration::from_secs(5));
+        let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+    }
+}
+
+/// Writes a file into `dir` until the file system is full; returns it so it can be removed again. `None`
+/// when `dir` did not fill up (it is not on a small file system).
+fn fill_disk(dir: &Path) -> Option<PathBuf> {
+    let path = dir.join("filler");
+    let mut file = std::fs::File::create(&path).ok()?;
+    let block = vec![0u8; 1 << 20];
+    for _ in 0..4_096 {
+        if file.write_all(&block).is_err() {
+            return Some(path);
+        }
+    }
+    let _ = std::fs::remove_file(&path);
+    None
+}
+
+/// Checks one reader's transcript; returns how many deliveries it checked.
+fn check_receiver(
+    nick: &str,
+    events: &[(Instant, Value)],
+    typed: &HashMap<String, String>,
+    acknowledged: &HashSet<String>,
+    anomalies: &mut Vec<String>,
+) -> usize {
+    let mut last_seq = 0;
+    let mut seen = HashSet::new();
+    let mut checked = 0;
+    for (_, event) in events.iter().filter(|(_, e)| e["event"] == "message" && e["conversation"] == "#lobby") {
+        checked += 1;
+        let seq = event["seq"].as_u64().unwrap_or(0);
+        let id = event["id"].as_str().unwrap_or_default();
+        if seq != last_seq + 1 {
+            anomalies.push(format!("{nick}: seq {seq} after {last_seq} with no retention notice"));
+        }
+        last_seq = seq;
+        if !seen.insert(id.to_owned()) {
+            anomalies.push(format!("{nick}: message {id} delivered twice"));
+        }
+        match typed.get(id) {
+            None => anomalies.push(format!("{nick}: message {id} was never typed")),
+            Some(text) if event["text"].as_str() != Some(text.as_str()) => {
+                anomalies.push(format!("{nick}: message {id} arrived with other bytes than were typed"))
+            }
+            Some(_) => {}
+        }
+    }
+    let missing = acknowledged.iter().filter(|id| !seen.contains(id.as_str())).count();
+    if missing > 0 {
+        anomalies.push(format!("{nick}: {missing} acknowledged message(s) never delivered"));
+    }
+    checked
+}
