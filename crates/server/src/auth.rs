@@ -8,9 +8,11 @@ use std::time::{Duration, Instant};
 use palomar_proto::{ErrorCode, Nick};
 use palomar_store::password;
 
+use tokio::sync::oneshot;
+
+use crate::Shared;
 use crate::config::{LoginSettings, Registration};
-use crate::reads::Reads;
-use crate::writer::{Action, Outcome, Writer};
+use crate::writer::{Action, Outcome};
 
 /// Most keys the limiter remembers; past it, entries whose lockout is over are forgotten first.
 const MAX_TRACKED: usize = 100_000;
@@ -89,52 +91,81 @@ fn unavailable(error: impl std::fmt::Display) -> Refusal {
     refuse(ErrorCode::StoreUnavailable, "the server cannot check accounts right now; try again later")
 }
 
-async fn verify(password: &str, hash: String) -> bool {
-    let password = password.to_owned();
-    tokio::task::spawn_blocking(move || password::verify_password(&password, &hash)).await.unwrap_or(false)
+/// A password job for the [`PasswordWorkers`].
+enum PasswordJob {
+    Hash { password: String, reply: oneshot::Sender<Result<String, password::HashError>> },
+    Verify { password: String, hash: String, reply: oneshot::Sender<bool> },
+}
+
+/// Argon2 on a few threads of its own. A password check costs tens of milliseconds of CPU and 19 MiB of
+/// memory; on tokio's blocking pool a burst of logins (failed ones too) would run hundreds of them at once. A
+/// fixed pool bounds both and queues the burst.
+pub struct PasswordWorkers {
+    jobs: std::sync::mpsc::Sender<PasswordJob>,
+}
+
+impl PasswordWorkers {
+    pub fn start(threads: usize) -> std::io::Result<PasswordWorkers> {
+        let (jobs, queue) = std::sync::mpsc::channel::<PasswordJob>();
+        let queue = Arc::new(Mutex::new(queue));
+        for i in 0..threads.max(1) {
+            let queue = queue.clone();
+            std::thread::Builder::new().name(format!("palomar-passwords-{i}")).spawn(move || {
+                loop {
+                    let job = queue.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                    match job {
+                        Ok(PasswordJob::Hash { password, reply }) => {
+                            let _ = reply.send(password::hash_password(&password));
+                        }
+                        Ok(PasswordJob::Verify { password, hash, reply }) => {
+                            let _ = reply.send(password::verify_password(&password, &hash));
+                        }
+                        Err(_) => return,
+                    }
+                }
+            })?;
+        }
+        Ok(PasswordWorkers { jobs })
+    }
+
+    async fn verify(&self, password: &str, hash: String) -> bool {
+        let (reply, answer) = oneshot::channel();
+        let job = PasswordJob::Verify { password: password.to_owned(), hash, reply };
+        self.jobs.send(job).is_ok() && answer.await.unwrap_or(false)
+    }
+
+    async fn hash(&self, password: &str) -> Result<String, Refusal> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs.send(PasswordJob::Hash { password: password.to_owned(), reply }).map_err(unavailable)?;
+        answer.await.map_err(unavailable)?.map_err(unavailable)
+    }
 }
 
 /// Checks `password` for `nick`, registering the nickname if it is free and registration is open.
 /// Returns whether the account was created now.
-pub async fn log_in(
-    reads: &Arc<Reads>,
-    writer: &Writer,
-    registration: Registration,
-    join_window: u64,
-    nick: &Nick,
-    password: &str,
-) -> Result<bool, Refusal> {
+pub async fn log_in(shared: &Shared, nick: &Nick, password: &str) -> Result<bool, Refusal> {
     let wrong = || refuse(ErrorCode::AuthFailed, "wrong password for this nickname, or no such account");
     if password.is_empty() || password.len() > 1024 {
         return Err(refuse(ErrorCode::AuthFailed, "a password must have 1 to 1024 bytes"));
     }
     let lookup = nick.clone();
-    let hash = reads.run(move |db| db.password_hash(&lookup)).await.map_err(unavailable)?;
+    let hash = shared.reads.run(move |db| db.password_hash(&lookup)).await.map_err(unavailable)?;
     if let Some(hash) = hash {
-        return if verify(password, hash).await { Ok(false) } else { Err(wrong()) };
+        return if shared.passwords.verify(password, hash).await { Ok(false) } else { Err(wrong()) };
     }
-    if registration == Registration::Closed {
+    if shared.config.registration == Registration::Closed {
         return Err(refuse(ErrorCode::AuthFailed, "no such account, and this server does not register new ones"));
     }
-    let to_hash = password.to_owned();
-    let hash = tokio::task::spawn_blocking(move || password::hash_password(&to_hash))
-        .await
-        .map_err(unavailable)?
-        .map_err(unavailable)?;
-    match writer.call(Action::Register { nick: nick.clone(), password_hash: hash, window: join_window }).await {
+    let hash = shared.passwords.hash(password).await?;
+    let window = shared.config.history.join_window;
+    match shared.writer.call(Action::Register { nick: nick.clone(), password_hash: hash, window }).await {
         Ok(Outcome::Registered(true)) => Ok(true),
         Ok(_) => {
             // Somebody registered the nickname between our lookup and our insert: check against theirs.
             let lookup = nick.clone();
-            match reads.run(move |db| db.password_hash(&lookup)).await.map_err(unavailable)? {
-                Some(hash) => {
-                    if verify(password, hash).await {
-                        Ok(false)
-                    } else {
-                        Err(wrong())
-                    }
-                }
-                None => Err(wrong()),
+            match shared.reads.run(move |db| db.password_hash(&lookup)).await.map_err(unavailable)? {
+                Some(hash) if shared.passwords.verify(password, hash.clone()).await => Ok(false),
+                _ => Err(wrong()),
             }
         }
         Err(error) => Err(unavailable(error)),

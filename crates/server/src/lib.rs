@@ -35,11 +35,13 @@ use tokio_util::task::TaskTracker;
 
 pub use config::Config;
 
-use crate::auth::LoginLimiter;
+use crate::auth::{LoginLimiter, PasswordWorkers};
 use crate::hub::Hub;
 use crate::reads::Reads;
 use crate::writer::{Action, Writer};
 
+/// Threads that hash and check passwords (each uses 19 MiB while it works).
+const PASSWORD_THREADS: usize = 2;
 /// How long sessions get to say goodbye at shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
@@ -50,6 +52,7 @@ pub struct Shared {
     pub writer: Writer,
     pub reads: Arc<Reads>,
     pub limiter: LoginLimiter,
+    pub passwords: PasswordWorkers,
     pub acceptor: TlsAcceptor,
     pub shutdown: CancellationToken,
 }
@@ -104,6 +107,7 @@ pub async fn run(
     let acceptor = TlsAcceptor::from(palomar_transport::server_config(identity)?);
     let shared = Arc::new(Shared {
         limiter: LoginLimiter::new(config.login.clone()),
+        passwords: PasswordWorkers::start(PASSWORD_THREADS)?,
         reads: Reads::new(&store_path),
         config,
         hub,

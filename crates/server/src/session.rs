@@ -163,17 +163,7 @@ pub async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, refusa
         reader_task.abort();
         return;
     }
-    let config = &shared.config;
-    let registered = match auth::log_in(
-        &shared.reads,
-        &shared.writer,
-        config.registration,
-        config.history.join_window,
-        &nick,
-        &password,
-    )
-    .await
-    {
+    let registered = match auth::log_in(&shared, &nick, &password).await {
         Ok(registered) => registered,
         Err(Refusal { code, message }) => {
             if code == ErrorCode::AuthFailed {

@@ -331,26 +331,24 @@ impl Db {
     /// Appends a message, or recognises a retry of one `sender` already sent with this `id`. Call inside a
     /// transaction: the seq is taken from the conversation's counter, so seqs have no gaps.
     pub fn append(&self, conversation: i64, sender: &Nick, id: MessageId, text: &str, now_ms: u64) -> Result<Appended> {
+        // Cached statements: this is the hot path of every message, and compiling SQL cost more than running it.
         let existing = self
             .conn
-            .query_row(
-                "SELECT seq, ts FROM messages WHERE sender = ?1 AND client_id = ?2",
-                params![sender.as_str(), &id.0[..]],
-                |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)),
-            )
+            .prepare_cached("SELECT seq, ts FROM messages WHERE sender = ?1 AND client_id = ?2")?
+            .query_row(params![sender.as_str(), &id.0[..]], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)))
             .optional()?;
         if let Some((seq, ts)) = existing {
             return Ok(Appended { seq: to_u64(seq), ts: to_u64(ts), duplicate: true });
         }
-        let seq: i64 = self.conn.query_row(
-            "UPDATE conversations SET last_seq = last_seq + 1 WHERE id = ?1 RETURNING last_seq",
-            [conversation],
-            |row| row.get(0),
-        )?;
-        self.conn.execute(
-            "INSERT INTO messages (conversation, seq, sender, client_id, ts, text) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![conversation, seq, sender.as_str(), &id.0[..], to_i64(now_ms), text],
-        )?;
+        let seq: i64 = self
+            .conn
+            .prepare_cached("UPDATE conversations SET last_seq = last_seq + 1 WHERE id = ?1 RETURNING last_seq")?
+            .query_row([conversation], |row| row.get(0))?;
+        self.conn
+            .prepare_cached(
+                "INSERT INTO messages (conversation, seq, sender, client_id, ts, text) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![conversation, seq, sender.as_str(), &id.0[..], to_i64(now_ms), text])?;
         Ok(Appended { seq: to_u64(seq), ts: now_ms, duplicate: false })
     }
 
@@ -435,11 +433,12 @@ impl Db {
 
     /// Moves `nick`'s cursor forward to `seq` (never backwards: acks may arrive from several clients).
     pub fn advance_cursor(&self, nick: &Nick, conversation: i64, seq: u64) -> Result<()> {
-        self.conn.execute(
-            "INSERT INTO cursors (nick, conversation, seq) VALUES (?1, ?2, ?3)
-             ON CONFLICT (nick, conversation) DO UPDATE SET seq = max(seq, excluded.seq)",
-            params![nick.as_str(), conversation, to_i64(seq)],
-        )?;
+        self.conn
+            .prepare_cached(
+                "INSERT INTO cursors (nick, conversation, seq) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (nick, conversation) DO UPDATE SET seq = max(seq, excluded.seq)",
+            )?
+            .execute(params![nick.as_str(), conversation, to_i64(seq)])?;
         Ok(())
     }
 
