@@ -136,7 +136,12 @@ pub async fn run(
         };
         let _ = tcp.set_nodelay(true);
         let (admitted, refusal) = admit(&counts, &shared.config, peer);
-        tracker.spawn(session::serve(shared.clone(), tcp, peer, refusal).then_drop(admitted));
+        let shared = shared.clone();
+        tracker.spawn(async move {
+            session::serve(shared, tcp, peer, refusal).await;
+            // The connection's place in the counts is given back only when it has ended.
+            drop(admitted);
+        });
     }
     drop(listener);
     tracker.close();
@@ -179,19 +184,3 @@ async fn retention(shared: Arc<Shared>) {
         }
     }
 }
-
-/// Keeps a value alive until a future completes.
-trait ThenDrop: std::future::Future + Sized {
-    fn then_drop<T: Send + 'static>(self, value: T) -> impl std::future::Future<Output = Self::Output> + Send
-    where
-        Self: Send,
-    {
-        async move {
-            let output = self.await;
-            drop(value);
-            output
-        }
-    }
-}
-
-impl<F: std::future::Future> ThenDrop for F {}
