@@ -116,7 +116,8 @@ struct Outcome {
 /// Lines a process printed, each with the moment it was read.
 type Transcript = Arc<Mutex<Vec<(Instant, Value)>>>;
 
-fn read_json_lines(stream: impl std::io::Read + Send + 'static, into: Transcript) {
+/// Reads a process's JSON lines into `into`; the thread ends when the process closes its stdout.
+fn read_json_lines(stream: impl std::io::Read + Send + 'static, into: Transcript) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         for line in BufReader::new(stream).lines() {
             let Ok(line) = line else { break };
@@ -124,7 +125,7 @@ fn read_json_lines(stream: impl std::io::Read + Send + 'static, into: Transcript
                 into.lock().unwrap_or_else(|p| p.into_inner()).push((Instant::now(), value));
             }
         }
-    });
+    })
 }
 
 struct ServerProcess {
@@ -187,6 +188,8 @@ struct ClientProcess {
     nick: String,
     home: PathBuf,
     child: Child,
+    /// The thread reading the current process's output.
+    reader: Option<std::thread::JoinHandle<()>>,
     stdin: Arc<Mutex<Option<ChildStdin>>>,
     transcript: Transcript,
 }
@@ -198,7 +201,7 @@ impl ClientProcess {
         nick: &str,
         home: &Path,
         transcript: Transcript,
-    ) -> anyhow::Result<(Child, ChildStdin)> {
+    ) -> anyhow::Result<(Child, ChildStdin, std::thread::JoinHandle<()>)> {
         let mut child = Command::new(bin)
             .args(["chat", "--json", "--drain-timeout", "170", "--server", server, "--nick", nick, "--home"])
             .arg(home)
@@ -209,17 +212,18 @@ impl ClientProcess {
             .spawn()
             .context("cannot start a client")?;
         let stdin = child.stdin.take().context("client stdin")?;
-        read_json_lines(child.stdout.take().context("client stdout")?, transcript);
-        Ok((child, stdin))
+        let reader = read_json_lines(child.stdout.take().context("client stdout")?, transcript);
+        Ok((child, stdin, reader))
     }
 
     fn start(bin: &Path, server: &str, nick: &str, home: &Path) -> anyhow::Result<ClientProcess> {
         let transcript: Transcript = Arc::default();
-        let (child, stdin) = Self::spawn(bin, server, nick, home, transcript.clone())?;
+        let (child, stdin, reader) = Self::spawn(bin, server, nick, home, transcript.clone())?;
         Ok(ClientProcess {
             nick: nick.to_owned(),
             home: home.to_owned(),
             child,
+            reader: Some(reader),
             stdin: Arc::new(Mutex::new(Some(stdin))),
             transcript,
         })
@@ -230,8 +234,9 @@ impl ClientProcess {
         *self.stdin.lock().unwrap_or_else(|p| p.into_inner()) = None;
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let (child, stdin) = Self::spawn(bin, server, &self.nick, &self.home, self.transcript.clone())?;
+        let (child, stdin, reader) = Self::spawn(bin, server, &self.nick, &self.home, self.transcript.clone())?;
         self.child = child;
+        self.reader = Some(reader);
         *self.stdin.lock().unwrap_or_else(|p| p.into_inner()) = Some(stdin);
         Ok(())
     }
@@ -257,8 +262,10 @@ impl ClientProcess {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
-                // Let the reader thread take the last lines.
-                std::thread::sleep(Duration::from_millis(200));
+                // Its stdout is closed now: the reader ends once it has taken the last lines.
+                if let Some(reader) = self.reader.take() {
+                    let _ = reader.join();
+                }
                 return Some(status);
             }
             std::thread::sleep(Duration::from_millis(20));
