@@ -109,6 +109,11 @@ struct Shared {
     last_event_us: AtomicU64,
 }
 
+/// Wall-clock milliseconds, for message ids ordered like the reference client's.
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
 impl Shared {
     fn now_us(&self) -> u64 {
         self.clock.elapsed().as_micros() as u64
@@ -302,7 +307,7 @@ async fn send_messages<O: Outbound>(
             ready = ready => if ready.is_err() { break },
         }
         state.window.arm(counter, members);
-        let id = MessageId(rand::random());
+        let id = MessageId::time_ordered(unix_ms(), rand::random());
         let sent_us = shared.now_us();
         state.awaiting_ack.lock().unwrap_or_else(|p| p.into_inner()).push_back((id, sent_us));
         state.sent.store(counter, Ordering::Release);

@@ -1,6 +1,7 @@
 //! `--spawn`: a Palomar server started for the run from this very binary (`palomar serve`) on a free loopback
-//! port, with a temporary data directory and a configuration written for the run; stopped and removed when
-//! dropped.
+//! port, with a temporary data directory and a configuration written for the run (connection limits sized to
+//! the run, no rate limits: the load comes from one address and measures the server, not its limits);
+//! stopped and removed when dropped.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -56,7 +57,8 @@ impl SpawnedServer {
         std::fs::write(
             &config,
             format!(
-                "[limits]\nmax_connections = {connections}\nmax_connections_per_ip = {connections}\n\n\
+                "[limits]\nmax_connections = {connections}\nmax_connections_per_ip = {connections}\n\
+                 new_connections_per_sec = 0\nnew_connections_per_sec_per_ip = 0\nmessages_per_sec_per_user = 0\n\n\
                  [store]\ndurability = \"{}\"\n",
                 durability.as_config()
             ),

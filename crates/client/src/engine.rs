@@ -14,7 +14,6 @@ use palomar_proto::{
     Position, PresenceState, RoomName, ServerMsg,
 };
 use palomar_transport::{Fingerprint, FramedReader, FramedWriter, ReadError, TrustDecision, client_config, frame_keys};
-use rand::RngCore;
 use rustls_pki_types::{CertificateDer, ServerName};
 use tokio::io::{ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
@@ -249,6 +248,10 @@ impl Engine {
 }
 
 /// Where one account's state lives: `<home>/servers/<server>/<nick>/state.sqlite`.
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
 pub fn state_path(config: &EngineConfig) -> PathBuf {
     let server: String = config
         .server
@@ -400,6 +403,18 @@ impl Core {
                 return Err(match (pin, seen.get()) {
                     (Some(pinned), Some(presented)) if pinned != presented => {
                         Flow::Fatal(changed_certificate(&server, pinned, presented, self.known_hosts.path()))
+                    }
+                    // A server over its connection-rate limit in a flood closes before TLS, without a word.
+                    (_, None)
+                        if matches!(
+                            e.kind(),
+                            std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset
+                        ) =>
+                    {
+                        Flow::Reconnect(format!(
+                            "{server} closed the connection before the TLS handshake (too many connection \
+                             attempts, or not a Palomar server)"
+                        ))
                     }
                     _ => Flow::Reconnect(format!("TLS handshake with {server} failed: {e}")),
                 });
@@ -627,11 +642,7 @@ impl Core {
         }
         let entries: Vec<OutboxEntry> = messages
             .into_iter()
-            .map(|(to, text)| {
-                let mut id = [0u8; 16];
-                rand::rng().fill_bytes(&mut id);
-                OutboxEntry { id: MessageId(id), to, text }
-            })
+            .map(|(to, text)| OutboxEntry { id: MessageId::time_ordered(now_ms(), rand::random()), to, text })
             .collect();
         if let Err(e) = self.state.push_outbox(&entries) {
             let message =

@@ -2,6 +2,7 @@
 
 use std::fs;
 use std::io::Write;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use palomar_transport::Fingerprint;
@@ -56,7 +57,8 @@ impl KnownHosts {
 
     fn write(&self, entries: &[(String, String)]) -> std::io::Result<()> {
         if let Some(dir) = self.path.parent() {
-            fs::create_dir_all(dir)?;
+            // The client's home, created owner-only: it also holds outboxes and cursors.
+            fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
         }
         let tmp = self.path.with_extension("tmp");
         let mut file = fs::File::create(&tmp)?;

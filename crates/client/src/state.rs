@@ -1,6 +1,7 @@
 //! The client's durable state for one account on one server: the outbox (messages not yet acknowledged)
 //! and the cursors (the highest seq seen per conversation), in one SQLite file.
 
+use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 use std::time::Duration;
 
@@ -35,7 +36,8 @@ CREATE TABLE IF NOT EXISTS cursors (
 impl ClientState {
     pub fn open(path: &Path) -> rusqlite::Result<Self> {
         if let Some(dir) = path.parent() {
-            let _ = std::fs::create_dir_all(dir);
+            // Owner-only: the outbox holds what was typed, direct messages too.
+            let _ = std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir);
         }
         let conn = Connection::open(path)?;
         conn.busy_timeout(Duration::from_secs(10))?;

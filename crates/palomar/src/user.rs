@@ -1,5 +1,6 @@
 //! `palomar user`: account management straight on a server's store (add, remove, list, set a password).
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -53,6 +54,9 @@ pub fn run(args: UserArgs) -> anyhow::Result<ExitCode> {
         bail!("no store at {}: wrong --data?", store.display());
     }
     std::fs::create_dir_all(&config.data).with_context(|| format!("cannot create {}", config.data.display()))?;
+    // Owner-only, as `palomar serve` makes it: the store holds the password hashes.
+    std::fs::set_permissions(&config.data, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("cannot restrict the data directory {}", config.data.display()))?;
     let db = Db::open(&store).with_context(|| format!("cannot open the store {}", store.display()))?;
     let nick = |raw: &str| Nick::parse(raw).map_err(|e| anyhow::anyhow!("{raw:?}: {e}"));
     match args.action {

@@ -12,6 +12,6 @@ fn every_fault_scenario_keeps_every_acknowledged_message() {
     let report = String::from_utf8_lossy(&output.stdout);
     println!("{report}");
     assert!(output.status.success(), "anomalies found:\n{report}\n{}", String::from_utf8_lossy(&output.stderr));
-    assert_eq!(report.lines().filter(|line| line.contains("anomalies 0")).count(), 10, "{report}");
+    assert_eq!(report.lines().filter(|line| line.contains("anomalies 0")).count(), 11, "{report}");
     assert!(report.contains(", 0 anomalies"), "{report}");
 }

@@ -15,6 +15,16 @@ use crate::names::{Conversation, Nick, RoomName};
 pub struct MessageId(pub [u8; 16]);
 
 impl MessageId {
+    /// An id that sorts by creation time, like a UUIDv7: the milliseconds since the epoch in the first 6 bytes
+    /// (big-endian), then `random`. Servers index ids, and ids that arrive in increasing order go to the end of
+    /// the index instead of all over it.
+    pub fn time_ordered(unix_ms: u64, random: [u8; 10]) -> Self {
+        let mut bytes = [0u8; 16];
+        bytes[..6].copy_from_slice(&unix_ms.to_be_bytes()[2..]);
+        bytes[6..].copy_from_slice(&random);
+        MessageId(bytes)
+    }
+
     pub fn to_hex(&self) -> String {
         self.0.iter().map(|b| format!("{b:02x}")).collect()
     }
@@ -238,6 +248,29 @@ pub fn encode<T: Serialize>(msg: &T) -> Vec<u8> {
     postcard::to_stdvec(msg).unwrap_or_default()
 }
 
+/// Variant index of [`ServerMsg::Messages`] in the encoding.
+const MESSAGES_VARIANT: u8 = 3;
+
+/// The payload of a [`ServerMsg::Messages`] built from messages already encoded one by one (each the
+/// [`encode`] of a [`Message`]): a message going to many readers is encoded once, not once per reader. The
+/// bytes are the same as encoding the `ServerMsg` itself.
+pub fn messages_payload(encoded: &[&[u8]]) -> Vec<u8> {
+    let body: usize = encoded.iter().map(|m| m.len()).sum();
+    let mut payload = Vec::with_capacity(1 + 10 + body);
+    payload.push(MESSAGES_VARIANT);
+    let mut count = encoded.len();
+    // postcard's varint: 7 bits at a time, low bits first, the high bit set on all but the last byte.
+    while count >= 0x80 {
+        payload.push((count as u8 & 0x7f) | 0x80);
+        count >>= 7;
+    }
+    payload.push(count as u8);
+    for message in encoded {
+        payload.extend_from_slice(message);
+    }
+    payload
+}
+
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
     Ok(postcard::from_bytes(bytes)?)
 }
@@ -288,6 +321,10 @@ mod tests {
     fn message_ids_round_trip_through_hex() {
         let id = MessageId([0xab; 16]);
         assert_eq!(MessageId::from_hex(&id.to_hex()), Some(id));
+        let earlier = MessageId::time_ordered(1_700_000_000_000, [0xff; 10]);
+        let later = MessageId::time_ordered(1_700_000_000_001, [0; 10]);
+        assert!(earlier < later);
+        assert_eq!(earlier.to_hex(), "018bcfe56800ffffffffffffffffffff");
         assert_eq!(MessageId::from_hex("zz"), None);
     }
 
@@ -304,6 +341,23 @@ mod tests {
             prop_assert_eq!(decode::<ClientMsg>(&encode(&send)).ok(), Some(send));
             let ack = ClientMsg::Ack { conversation: Conversation::Room(RoomName::lobby()), seq };
             prop_assert_eq!(decode::<ClientMsg>(&encode(&ack)).ok(), Some(ack));
+        }
+
+        #[test]
+        fn a_payload_of_encoded_messages_is_the_encoded_batch(count in 0usize..300, text in ".{0,40}") {
+            let messages: Vec<Message> = (0..count)
+                .map(|i| Message {
+                    conversation: Conversation::Room(RoomName::lobby()),
+                    seq: i as u64,
+                    id: MessageId([i as u8; 16]),
+                    from: nick("ana"),
+                    ts: 1,
+                    text: text.clone(),
+                })
+                .collect();
+            let encoded: Vec<Vec<u8>> = messages.iter().map(encode).collect();
+            let parts: Vec<&[u8]> = encoded.iter().map(Vec::as_slice).collect();
+            prop_assert_eq!(messages_payload(&parts), encode(&ServerMsg::Messages(messages)));
         }
     }
 }

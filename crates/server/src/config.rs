@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Address and port to listen on.
@@ -39,7 +39,7 @@ pub struct TlsSettings {
     pub key: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
     /// Largest frame body accepted, in bytes; a larger one closes the connection.
@@ -56,6 +56,18 @@ pub struct Limits {
     pub max_unacknowledged_per_connection: usize,
     /// Live deliveries buffered per connection; past it the connection catches up from the log instead.
     pub live_queue_per_connection: usize,
+    /// New connections accepted per second in total (0: no limit), after a burst of `new_connection_burst`.
+    /// Past it a connection is refused with `ServerFull` (or, in a flood, closed before TLS).
+    pub new_connections_per_sec: f64,
+    pub new_connection_burst: u32,
+    /// The same per address (per /64 for IPv6).
+    pub new_connections_per_sec_per_ip: f64,
+    pub new_connection_burst_per_ip: u32,
+    /// Messages one account may send per second over all its sessions (0: no limit), after a burst of
+    /// `message_burst_per_user`. Past it the server reads that account's connections more slowly: the
+    /// sender is slowed down, nothing is refused or dropped.
+    pub messages_per_sec_per_user: f64,
+    pub message_burst_per_user: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -131,6 +143,15 @@ impl Default for Limits {
             missed_heartbeats: 3,
             max_unacknowledged_per_connection: 1_024,
             live_queue_per_connection: 1_024,
+            // A restart's reconnecting crowd or `palomar bench --clients 200` fits in the bursts; a flood of
+            // handshakes is held to what two cores shrug off, and to what one address may reasonably need.
+            new_connections_per_sec: 200.0,
+            new_connection_burst: 1_000,
+            new_connections_per_sec_per_ip: 20.0,
+            new_connection_burst_per_ip: 500,
+            // Far beyond anyone typing, enough for a script or an outbox resent after a while offline.
+            messages_per_sec_per_user: 20.0,
+            message_burst_per_user: 200,
         }
     }
 }
@@ -180,6 +201,23 @@ impl Config {
         if limits.max_unacknowledged_per_connection == 0 || limits.live_queue_per_connection == 0 {
             return Err(ConfigError::Invalid("per-connection queue limits must be positive".into()));
         }
+        let rates = [
+            ("new_connections_per_sec", limits.new_connections_per_sec, limits.new_connection_burst),
+            (
+                "new_connections_per_sec_per_ip",
+                limits.new_connections_per_sec_per_ip,
+                limits.new_connection_burst_per_ip,
+            ),
+            ("messages_per_sec_per_user", limits.messages_per_sec_per_user, limits.message_burst_per_user),
+        ];
+        for (name, per_sec, burst) in rates {
+            if !per_sec.is_finite() || per_sec < 0.0 {
+                return Err(ConfigError::Invalid(format!("limits.{name} must be a number, 0 or more (0: no limit)")));
+            }
+            if per_sec > 0.0 && burst == 0 {
+                return Err(ConfigError::Invalid(format!("the burst that goes with limits.{name} must be at least 1")));
+            }
+        }
         if self.tls.cert.is_some() != self.tls.key.is_some() {
             return Err(ConfigError::Invalid("tls.cert and tls.key go together".into()));
         }
@@ -221,6 +259,18 @@ mod tests {
         let config: Config = toml::from_str("[limits]\nmax_frame_bytes = 10").expect("parses");
         assert!(config.validate().is_err());
         assert!(toml::from_str::<Config>("[store]\ndurability = \"sometimes\"").is_err());
+        let config: Config = toml::from_str("[limits]\nmessages_per_sec_per_user = -1").expect("parses");
+        assert!(config.validate().is_err());
+        let config: Config =
+            toml::from_str("[limits]\nnew_connections_per_sec = 5\nnew_connection_burst = 0").expect("parses");
+        assert!(config.validate().is_err());
+    }
+
+    #[test]
+    fn a_rate_of_zero_switches_its_limit_off() {
+        let config: Config =
+            toml::from_str("[limits]\nmessages_per_sec_per_user = 0\nmessage_burst_per_user = 0").expect("parses");
+        assert!(config.validate().is_ok());
     }
 
     #[test]

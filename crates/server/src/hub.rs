@@ -4,9 +4,10 @@
 //! Fan-out never waits: each session has a bounded queue, and a session whose queue is full is marked
 //! lagging and woken, so it catches up from the log instead of growing the server's memory.
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use palomar_proto::{Nick, PresenceState, RoomName};
 use palomar_store::{ConvKey, StoredMessage};
@@ -16,13 +17,36 @@ use tokio::sync::{Notify, mpsc};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SessionId(u64);
 
+/// A committed message on its way to its readers.
+#[derive(Debug)]
+pub struct Published {
+    pub conv: i64,
+    pub message: StoredMessage,
+    /// The message as every member of a room reads it, encoded by the first session that sends it, so a
+    /// room of many members costs one encoding.
+    room_encoding: OnceLock<Vec<u8>>,
+}
+
+impl Published {
+    pub fn new(conv: i64, message: StoredMessage) -> Self {
+        Published { conv, message, room_encoding: OnceLock::new() }
+    }
+
+    /// The encoded [`palomar_proto::Message`] as `reader` sees it; shared among readers in a room.
+    pub fn encoded_for(&self, reader: &Nick) -> Cow<'_, [u8]> {
+        match &self.message.key {
+            ConvKey::Room(_) => Cow::Borrowed(
+                self.room_encoding.get_or_init(|| palomar_proto::encode(&self.message.for_reader(reader))),
+            ),
+            ConvKey::Direct(..) => Cow::Owned(palomar_proto::encode(&self.message.for_reader(reader))),
+        }
+    }
+}
+
 /// What the hub pushes to a session.
 #[derive(Debug, Clone)]
 pub enum Live {
-    Message {
-        conv: i64,
-        message: Arc<StoredMessage>,
-    },
+    Message(Arc<Published>),
     Presence {
         room: RoomName,
         nick: Nick,
@@ -182,9 +206,9 @@ impl Hub {
     pub fn publish(&self, conv: i64, message: StoredMessage) {
         let mut state = self.lock();
         state.latest.insert(conv, message.seq);
-        let message = Arc::new(message);
-        let item = Live::Message { conv, message: message.clone() };
-        match &message.key {
+        let published = Arc::new(Published::new(conv, message));
+        let item = Live::Message(published.clone());
+        match &published.message.key {
             ConvKey::Room(_) => {
                 for nick in state.room_online.get(&conv).into_iter().flatten() {
                     state.send_to_nick(nick, &item);

@@ -10,12 +10,14 @@
 //! - [`writer`]: the single store writer thread with group commit; publishes after commit.
 //! - [`reads`]: store reads on a pool of connections off the async threads.
 //! - [`auth`]: passwords, registration, the failed-login limiter.
+//! - [`rate`]: token buckets for new connections (per address, in total) and messages (per account).
 //!
 //! The path of a message: session → writer (stored, synced) → hub → every member's session → its client.
 
 pub mod auth;
 pub mod config;
 pub mod hub;
+pub mod rate;
 pub mod reads;
 pub mod session;
 pub mod writer;
@@ -23,7 +25,7 @@ pub mod writer;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use palomar_store::Db;
@@ -37,6 +39,7 @@ pub use config::Config;
 
 use crate::auth::{LoginLimiter, PasswordWorkers};
 use crate::hub::Hub;
+use crate::rate::{Arrival, ConnectionLimiter, MessageLimiter};
 use crate::reads::Reads;
 use crate::writer::{Action, Writer};
 
@@ -52,6 +55,8 @@ pub struct Shared {
     pub writer: Writer,
     pub reads: Arc<Reads>,
     pub limiter: LoginLimiter,
+    /// Paces each account's `Send`s.
+    pub messages: MessageLimiter,
     pub passwords: PasswordWorkers,
     pub acceptor: TlsAcceptor,
     pub shutdown: CancellationToken,
@@ -107,6 +112,7 @@ pub async fn run(
     let acceptor = TlsAcceptor::from(palomar_transport::server_config(identity)?);
     let shared = Arc::new(Shared {
         limiter: LoginLimiter::new(config.login.clone()),
+        messages: MessageLimiter::new(&config.limits),
         passwords: PasswordWorkers::start(PASSWORD_THREADS)?,
         reads: Reads::new(&store_path),
         config,
@@ -116,10 +122,12 @@ pub async fn run(
         shutdown: shutdown.clone(),
     });
     let tracker = TaskTracker::new();
+    tracker.spawn(shared.writer.clone().save_cursors_periodically(shutdown.clone()));
     if shared.config.history.retention_messages > 0 {
         tracker.spawn(retention(shared.clone()));
     }
     let counts = Arc::new(Mutex::new(ConnectionCounts::default()));
+    let arrivals = ConnectionLimiter::new(&shared.config.limits);
     loop {
         let accepted = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -134,8 +142,20 @@ pub async fn run(
                 continue;
             }
         };
+        let rate_refusal = match arrivals.arrive(peer.ip(), Instant::now()) {
+            Arrival::Admit => None,
+            Arrival::Explain(reason) => Some(reason),
+            Arrival::Close => {
+                // The cheapest refusal: no task, no TLS, and a reset rather than a FIN, so that no TIME_WAIT
+                // socket is left behind for every attempt of a flood.
+                let _ = tcp.set_zero_linger();
+                drop(tcp);
+                continue;
+            }
+        };
         let _ = tcp.set_nodelay(true);
-        let (admitted, refusal) = admit(&counts, &shared.config, peer);
+        let (admitted, count_refusal) = admit(&counts, &shared.config, peer);
+        let refusal = rate_refusal.or(count_refusal);
         let shared = shared.clone();
         tracker.spawn(async move {
             session::serve(shared, tcp, peer, refusal).await;

@@ -1,6 +1,7 @@
 //! One client connection: TLS and frame keys, login, then the loop that relays the client's requests to
 //! the store and the hub's deliveries (or the log, when it lags) to the client.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -8,10 +9,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use palomar_proto::{
-    ClientMsg, Conversation, ConversationInfo, ErrorCode, HistoryPage, Message, MessageId, Nick, PROTOCOL_VERSION,
-    Position, RoomName, ServerMsg, validate_text,
+    ClientMsg, Conversation, ConversationInfo, ErrorCode, HistoryPage, MessageId, Nick, PROTOCOL_VERSION, Position,
+    RoomName, ServerMsg, messages_payload, validate_text,
 };
-use palomar_store::{ConvKey, ConvRow, StoredMessage};
+use palomar_store::{ConvKey, ConvRow};
 use palomar_transport::{FramedReader, FramedWriter, ReadError, frame_keys};
 use tokio::io::{ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
@@ -20,16 +21,16 @@ use tokio_rustls::server::TlsStream;
 
 use crate::Shared;
 use crate::auth::{self, Refusal};
-use crate::hub::{Live, SessionId, SessionLink};
+use crate::hub::{Live, Published, SessionId, SessionLink};
 use crate::writer::{Action, Outcome, WriteResult};
 
 /// Messages read from the log per frame when catching up.
 const CATCH_UP_PAGE: u32 = 256;
 /// Live deliveries gathered before they are written out.
 const LIVE_BATCH: usize = 256;
-/// Bytes of message text per `Messages` frame, well under what clients accept (a frame stays small even
+/// Encoded bytes of messages per `Messages` frame, well under what clients accept (a frame stays small even
 /// with the longest texts).
-const FRAME_TEXT_BUDGET: usize = 128 * 1024;
+const FRAME_BUDGET: usize = 128 * 1024;
 /// Most scrollback messages per request.
 const MAX_HISTORY_PAGE: u32 = 500;
 /// Frames that fail their tag or do not decode before the connection is closed.
@@ -232,6 +233,14 @@ async fn read_frames(mut reader: FramedReader<ReadHalf<Tls>>, tx: mpsc::Sender<I
     }
 }
 
+/// A message waiting in a batch for its `Messages` frame.
+enum Outgoing {
+    /// Delivered live: in a room, its encoding is shared with the other members' sessions.
+    Live(Arc<Published>),
+    /// Read from the log and encoded for this reader.
+    Encoded(Vec<u8>),
+}
+
 /// A message sent by this client, waiting for the store.
 struct Pending {
     id: MessageId,
@@ -400,10 +409,43 @@ impl Session {
             if let Err(end) = step {
                 return end;
             }
+            if let Err(end) = self.gather_ready(&mut pending, link).await {
+                return end;
+            }
             if let Err(end) = self.flush().await {
                 return end;
             }
         }
+    }
+
+    /// Queues whatever else is ready before the write: a message's `Accepted` and its delivery to the sender
+    /// are ready together, and one write (one TLS record, one system call) is cheaper than two.
+    async fn gather_ready(&mut self, pending: &mut VecDeque<Pending>, link: &mut SessionLink) -> Result<(), End> {
+        const ROUNDS: usize = 4;
+        for _ in 0..ROUNDS {
+            let mut ready = false;
+            if let Some(front) = pending.front_mut() {
+                match front.answer.try_recv() {
+                    Ok(result) => {
+                        self.settle(pending, Some(result));
+                        ready = true;
+                    }
+                    Err(oneshot::error::TryRecvError::Closed) => {
+                        self.settle(pending, None);
+                        ready = true;
+                    }
+                    Err(oneshot::error::TryRecvError::Empty) => {}
+                }
+            }
+            if let Ok(item) = link.rx.try_recv() {
+                self.deliver(item, &mut link.rx).await?;
+                ready = true;
+            }
+            if !ready {
+                break;
+            }
+        }
+        Ok(())
     }
 
     /// Answers the oldest pending send and any others already settled behind it, in order.
@@ -432,15 +474,18 @@ impl Session {
 
     async fn handle(&mut self, msg: ClientMsg, pending: &mut VecDeque<Pending>) -> Result<(), End> {
         match msg {
-            ClientMsg::Send { id, to, text } => self.send(id, to, text, pending).await,
+            ClientMsg::Send { id, to, text } => {
+                // Past the account's message rate this waits, reading nothing more: TCP slows the flooder down.
+                self.shared.messages.pace(&self.nick, &self.shared.shutdown).await;
+                self.send(id, to, text, pending).await
+            }
             ClientMsg::Ack { conversation, seq } => {
                 let key = ConvKey::from_view(&self.nick, &conversation);
                 if let Some(&conv) = self.ids_of.get(&key) {
                     let seq = seq.min(self.sent.get(&conv).copied().unwrap_or(0));
                     if seq > self.acked.get(&conv).copied().unwrap_or(0) {
                         self.acked.insert(conv, seq);
-                        let action = Action::Cursor { nick: self.nick.clone(), conv, seq };
-                        self.shared.writer.submit(action).await.map_err(|e| End::Broken(e.to_string()))?;
+                        self.shared.writer.advance_cursor(&self.nick, conv, seq);
                     }
                 }
                 Ok(())
@@ -645,18 +690,19 @@ impl Session {
 
     async fn stored_cursor(&self, conv: i64) -> Result<u64, End> {
         let nick = self.nick.clone();
-        self.read(move |db| db.cursor(&nick, conv)).await
+        let saved = self.read(move |db| db.cursor(&nick, conv)).await?;
+        Ok(saved.max(self.shared.writer.pending_cursor(&self.nick, conv).unwrap_or(0)))
     }
 
     /// Sends a live item and whatever else is already queued behind it, messages batched into frames.
     async fn deliver(&mut self, first: Live, rx: &mut mpsc::Receiver<Live>) -> Result<(), End> {
-        let mut batch: Vec<Message> = Vec::new();
+        let mut batch: Vec<Outgoing> = Vec::new();
         let mut next = Some(first);
         let mut taken = 0;
         while let Some(item) = next.take() {
             taken += 1;
             match item {
-                Live::Message { conv, message } => self.deliver_message(conv, &message, &mut batch).await?,
+                Live::Message(published) => self.deliver_message(published, &mut batch).await?,
                 Live::Presence { room, nick, state } => {
                     self.flush_batch(&mut batch);
                     self.out.queue(&ServerMsg::Presence { room, nick, state });
@@ -677,34 +723,37 @@ impl Session {
         Ok(())
     }
 
-    fn flush_batch(&mut self, batch: &mut Vec<Message>) {
+    fn flush_batch(&mut self, batch: &mut Vec<Outgoing>) {
         self.queue_messages(std::mem::take(batch));
     }
 
     /// Queues messages as `Messages` frames of bounded size, in order.
-    fn queue_messages(&mut self, messages: Vec<Message>) {
-        let mut frame = Vec::new();
+    fn queue_messages(&mut self, messages: Vec<Outgoing>) {
+        let encoded: Vec<Cow<'_, [u8]>> = messages
+            .iter()
+            .map(|message| match message {
+                Outgoing::Live(published) => published.encoded_for(&self.nick),
+                Outgoing::Encoded(bytes) => Cow::Borrowed(bytes.as_slice()),
+            })
+            .collect();
+        let mut frame: Vec<&[u8]> = Vec::with_capacity(encoded.len());
         let mut bytes = 0;
-        for message in messages {
-            let size = message.text.len() + 64;
-            if !frame.is_empty() && bytes + size > FRAME_TEXT_BUDGET {
-                self.out.queue(&ServerMsg::Messages(std::mem::take(&mut frame)));
+        for message in &encoded {
+            if !frame.is_empty() && bytes + message.len() > FRAME_BUDGET {
+                self.out.queue_payload(&messages_payload(&frame));
+                frame.clear();
                 bytes = 0;
             }
-            bytes += size;
+            bytes += message.len();
             frame.push(message);
         }
         if !frame.is_empty() {
-            self.out.queue(&ServerMsg::Messages(frame));
+            self.out.queue_payload(&messages_payload(&frame));
         }
     }
 
-    async fn deliver_message(
-        &mut self,
-        conv: i64,
-        message: &StoredMessage,
-        batch: &mut Vec<Message>,
-    ) -> Result<(), End> {
+    async fn deliver_message(&mut self, published: Arc<Published>, batch: &mut Vec<Outgoing>) -> Result<(), End> {
+        let (conv, message) = (published.conv, &published.message);
         let sent = match self.sent.get(&conv) {
             Some(&sent) => sent,
             None if matches!(message.key, ConvKey::Room(_)) => {
@@ -726,8 +775,8 @@ impl Session {
             self.flush_batch(batch);
             self.fill(conv, message.seq - 1).await?;
         }
-        batch.push(message.for_reader(&self.nick));
         self.sent.insert(conv, message.seq);
+        batch.push(Outgoing::Live(published));
         Ok(())
     }
 
@@ -768,7 +817,8 @@ impl Session {
             let Some(last) = page.last() else { break };
             sent = last.seq;
             self.sent.insert(conv, sent);
-            let messages = page.iter().map(|m| m.for_reader(&self.nick)).collect();
+            let messages =
+                page.iter().map(|m| Outgoing::Encoded(palomar_proto::encode(&m.for_reader(&self.nick)))).collect();
             self.queue_messages(messages);
             self.flush().await?;
         }

@@ -3,11 +3,15 @@
 //! Sessions send [`Action`]s; the thread takes everything queued, applies it in one transaction, syncs
 //! once, publishes the new messages to the [`Hub`] in seq order, and only then answers. So a message is on
 //! disk before anyone sees it or its sender is told it is accepted, and many messages share one sync.
+//!
+//! Acknowledged positions (cursors) do not queue as actions: they wait in [`PendingCursors`] and ride along
+//! with the next commit, or with a commit of their own after [`CURSOR_SAVE_INTERVAL`].
 
+use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use palomar_proto::{MessageId, Nick, RoomName};
 use palomar_store::{Appended, ConvKey, ConvRow, Db, Durability, StoreError, StoredMessage};
@@ -17,6 +21,9 @@ use crate::hub::Hub;
 
 /// Most operations applied in one transaction.
 const MAX_GROUP: usize = 2_048;
+/// Longest an acknowledged position waits for a commit. Losing it in a crash costs only a redelivery that the
+/// client drops: clients keep their own cursors and resume from them.
+pub const CURSOR_SAVE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Why a write did not happen. Cheap to clone, because one failed commit fails a whole group.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -34,11 +41,8 @@ pub enum Action {
         id: MessageId,
         text: String,
     },
-    Cursor {
-        nick: Nick,
-        conv: i64,
-        seq: u64,
-    },
+    /// Commits whatever cursors are pending, with nothing else to do.
+    SaveCursors,
     /// Makes `nick` a member of a room (creating it), starting `window` messages back.
     JoinRoom {
         room: RoomName,
@@ -86,6 +90,35 @@ struct Request {
 #[derive(Clone)]
 pub struct Writer {
     tx: mpsc::Sender<Request>,
+    cursors: Arc<PendingCursors>,
+}
+
+/// Acknowledged positions not yet written, the highest per user and conversation. Acks are as frequent as
+/// deliveries, so each one costing a commit would be the store's main work.
+#[derive(Default)]
+struct PendingCursors(Mutex<HashMap<(Nick, i64), u64>>);
+
+impl PendingCursors {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(Nick, i64), u64>> {
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn advance(&self, nick: Nick, conv: i64, seq: u64) {
+        let mut pending = self.lock();
+        let entry = pending.entry((nick, conv)).or_insert(seq);
+        *entry = (*entry).max(seq);
+    }
+
+    fn take(&self) -> HashMap<(Nick, i64), u64> {
+        std::mem::take(&mut *self.lock())
+    }
+
+    /// Puts back cursors whose commit failed, unless newer ones arrived meanwhile.
+    fn restore(&self, cursors: HashMap<(Nick, i64), u64>) {
+        for ((nick, conv), seq) in cursors {
+            self.advance(nick, conv, seq);
+        }
+    }
 }
 
 fn stopped() -> WriteFailed {
@@ -97,11 +130,37 @@ impl Writer {
     pub fn start(path: &Path, durability: Durability, hub: Arc<Hub>) -> Result<(Writer, JoinHandle<()>), StoreError> {
         let db = Db::open_with(path, durability)?;
         let (tx, rx) = mpsc::channel(8_192);
+        let cursors = Arc::new(PendingCursors::default());
+        let thread_cursors = cursors.clone();
         let handle = std::thread::Builder::new()
             .name("palomar-store-writer".into())
-            .spawn(move || run(db, rx, hub))
+            .spawn(move || run(db, rx, hub, &thread_cursors))
             .map_err(|e| StoreError::Corrupt(format!("cannot start the writer thread: {e}")))?;
-        Ok((Writer { tx }, handle))
+        Ok((Writer { tx, cursors }, handle))
+    }
+
+    /// Records that `nick` has everything in `conv` up to `seq`; saved with the next commit.
+    pub fn advance_cursor(&self, nick: &Nick, conv: i64, seq: u64) {
+        self.cursors.advance(nick.clone(), conv, seq);
+    }
+
+    /// A position of `nick` in `conv` acknowledged but not yet saved.
+    pub fn pending_cursor(&self, nick: &Nick, conv: i64) -> Option<u64> {
+        self.cursors.lock().get(&(nick.clone(), conv)).copied()
+    }
+
+    /// Saves pending cursors every [`CURSOR_SAVE_INTERVAL`] when nothing else committed them, until `stop`.
+    pub async fn save_cursors_periodically(self, stop: tokio_util::sync::CancellationToken) {
+        let mut ticker = tokio::time::interval(CURSOR_SAVE_INTERVAL);
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = ticker.tick() => {}
+            }
+            if !self.cursors.lock().is_empty() && self.submit(Action::SaveCursors).await.is_err() {
+                return;
+            }
+        }
     }
 
     /// Queues an action without waiting for it, waiting only while the writer is saturated.
@@ -134,10 +193,7 @@ fn apply(db: &Db, action: Action, now: u64) -> Result<(Outcome, Option<(i64, Sto
                 .then_some((conv, StoredMessage { key, seq: outcome.seq, id, from: sender, ts: outcome.ts, text }));
             (Outcome::Appended(outcome), message)
         }
-        Action::Cursor { nick, conv, seq } => {
-            db.advance_cursor(&nick, conv, seq)?;
-            (Outcome::Done, None)
-        }
+        Action::SaveCursors => (Outcome::Done, None),
         Action::JoinRoom { room, nick, window } => {
             let row = db.ensure_conversation(&ConvKey::Room(room))?;
             let added = db.add_member(row.id, &nick, row.last_seq.saturating_sub(window))?;
@@ -170,7 +226,7 @@ fn apply(db: &Db, action: Action, now: u64) -> Result<(Outcome, Option<(i64, Sto
     })
 }
 
-fn run(db: Db, mut rx: mpsc::Receiver<Request>, hub: Arc<Hub>) {
+fn run(db: Db, mut rx: mpsc::Receiver<Request>, hub: Arc<Hub>, cursors: &PendingCursors) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     while let Some(first) = rx.blocking_recv() {
         group.push(first);
@@ -180,17 +236,23 @@ fn run(db: Db, mut rx: mpsc::Receiver<Request>, hub: Arc<Hub>) {
                 Err(_) => break,
             }
         }
-        commit_group(&db, &mut group, &hub);
+        commit_group(&db, &mut group, &hub, cursors);
     }
+    // The sessions are gone: their last acknowledgements are saved on the way out.
+    commit_group(&db, &mut group, &hub, cursors);
     tracing::debug!("store writer stopped");
 }
 
 type Answered = (Option<oneshot::Sender<WriteResult<Outcome>>>, Outcome, Option<(i64, StoredMessage)>);
 
-fn commit_group(db: &Db, group: &mut Vec<Request>, hub: &Hub) {
+fn commit_group(db: &Db, group: &mut Vec<Request>, hub: &Hub, cursors: &PendingCursors) {
     let now = now_ms();
     let mut answered: Vec<Answered> = Vec::with_capacity(group.len());
     let mut replies_of_unapplied = Vec::new();
+    let saving = cursors.take();
+    if group.is_empty() && saving.is_empty() {
+        return;
+    }
     let mut failure = db.begin().err();
     for Request { action, reply } in group.drain(..) {
         if failure.is_some() {
@@ -206,7 +268,13 @@ fn commit_group(db: &Db, group: &mut Vec<Request>, hub: &Hub) {
         }
     }
     if failure.is_none() {
+        failure = saving.iter().try_for_each(|((nick, conv), seq)| db.advance_cursor(nick, *conv, *seq)).err();
+    }
+    if failure.is_none() {
         failure = db.commit().err();
+    }
+    if failure.is_some() {
+        cursors.restore(saving);
     }
     match failure {
         None => {
@@ -230,5 +298,45 @@ fn commit_group(db: &Db, group: &mut Vec<Request>, hub: &Hub) {
                 let _ = reply.send(Err(failed.clone()));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nick(s: &str) -> Nick {
+        Nick::parse(s).expect("valid")
+    }
+
+    fn saved_cursor(path: &Path, who: &Nick) -> u64 {
+        let db = Db::open_reader(path).expect("opens");
+        let lobby = db.conversation(&ConvKey::Room(RoomName::lobby())).expect("reads").expect("lobby");
+        db.cursor(who, lobby.id).expect("reads")
+    }
+
+    #[tokio::test]
+    async fn acks_are_saved_with_a_commit_and_when_the_writer_stops() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("store.sqlite");
+        let (writer, thread) = Writer::start(&path, Durability::Full, Hub::new(Default::default(), 8)).expect("starts");
+        let lobby = Db::open_reader(&path)
+            .expect("opens")
+            .conversation(&ConvKey::Room(RoomName::lobby()))
+            .expect("reads")
+            .expect("lobby")
+            .id;
+        let ana = nick("ana");
+        writer.advance_cursor(&ana, lobby, 5);
+        writer.advance_cursor(&ana, lobby, 3);
+        assert_eq!(writer.pending_cursor(&ana, lobby), Some(5), "a stale ack does not move it back");
+        assert_eq!(saved_cursor(&path, &ana), 0, "nothing is written per ack");
+        writer.call(Action::SaveCursors).await.expect("commits");
+        assert_eq!(saved_cursor(&path, &ana), 5);
+        assert_eq!(writer.pending_cursor(&ana, lobby), None);
+        writer.advance_cursor(&ana, lobby, 9);
+        drop(writer);
+        tokio::task::spawn_blocking(move || thread.join()).await.expect("joins").expect("no panic");
+        assert_eq!(saved_cursor(&path, &ana), 9, "the last acks are saved on the way out");
     }
 }

@@ -3,6 +3,8 @@
 //! One writer connection does all writes (the server groups many of them into one transaction, so many
 //! messages share one sync); any number of reader connections read concurrently thanks to WAL mode.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -73,6 +75,9 @@ pub struct Appended {
     pub duplicate: bool,
 }
 
+/// The schema's version, kept in `PRAGMA user_version`; [`Db::open_with`] migrates older stores.
+const SCHEMA_VERSION: i64 = 2;
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS accounts (
     nick TEXT PRIMARY KEY,
@@ -91,22 +96,41 @@ CREATE TABLE IF NOT EXISTS members (
     PRIMARY KEY (conversation, nick)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS members_by_nick ON members (nick, conversation);
-CREATE TABLE IF NOT EXISTS messages (
-    conversation INTEGER NOT NULL,
-    seq INTEGER NOT NULL,
-    sender TEXT NOT NULL,
-    client_id BLOB NOT NULL,
-    ts INTEGER NOT NULL,
-    text TEXT NOT NULL,
-    PRIMARY KEY (conversation, seq)
-) WITHOUT ROWID;
-CREATE UNIQUE INDEX IF NOT EXISTS messages_by_sender_id ON messages (sender, client_id);
 CREATE TABLE IF NOT EXISTS cursors (
     nick TEXT NOT NULL,
     conversation INTEGER NOT NULL,
     seq INTEGER NOT NULL,
     PRIMARY KEY (nick, conversation)
 ) WITHOUT ROWID;
+";
+
+/// The log, in order of arrival: new rows go to the end of the table whatever their conversation, so a commit
+/// of many messages writes few pages. The id index leads with the client's id, which clients make
+/// time-ordered, for the same reason.
+const MESSAGES: &str = "
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY,
+    conversation INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    sender TEXT NOT NULL,
+    client_id BLOB NOT NULL,
+    ts INTEGER NOT NULL,
+    text TEXT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS messages_by_seq ON messages (conversation, seq);
+CREATE UNIQUE INDEX IF NOT EXISTS messages_by_client_id ON messages (client_id, sender);
+";
+
+/// Version 1 kept the log clustered by conversation (`WITHOUT ROWID`) and indexed ids by sender first; the
+/// rows move to the version 2 table, created by [`MESSAGES`] in between these two steps.
+const MIGRATE_1_TO_2_BEGIN: &str = "
+DROP INDEX IF EXISTS messages_by_sender_id;
+ALTER TABLE messages RENAME TO messages_v1;
+";
+const MIGRATE_1_TO_2_END: &str = "
+INSERT INTO messages (conversation, seq, sender, client_id, ts, text)
+    SELECT conversation, seq, sender, client_id, ts, text FROM messages_v1 ORDER BY conversation, seq;
+DROP TABLE messages_v1;
 ";
 
 /// How hard a commit works to survive a crash, as SQLite's `synchronous` setting of the writing connection.
@@ -132,6 +156,23 @@ impl Durability {
 /// One connection to the store file.
 pub struct Db {
     conn: Connection,
+    counters: RefCell<Counters>,
+}
+
+/// The writing connection's copy of each conversation's `last_seq`: an append takes its seq from here instead
+/// of reading and updating the conversation's row for every message, and a commit writes each changed counter
+/// once, in the same transaction as the messages.
+#[derive(Default)]
+struct Counters {
+    committed: HashMap<i64, u64>,
+    /// Counters moved by the open transaction.
+    staged: HashMap<i64, u64>,
+}
+
+impl Counters {
+    fn get(&self, conversation: i64) -> Option<u64> {
+        self.staged.get(&conversation).or_else(|| self.committed.get(&conversation)).copied()
+    }
 }
 
 fn to_u64(value: i64) -> u64 {
@@ -154,32 +195,98 @@ impl Db {
         conn.busy_timeout(Duration::from_secs(10))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", durability.pragma())?;
-        conn.execute_batch(SCHEMA)?;
-        let db = Db { conn };
+        let db = Db { conn, counters: RefCell::default() };
+        db.create_or_migrate()?;
         db.ensure_conversation(&ConvKey::Room(RoomName::lobby()))?;
         Ok(db)
+    }
+
+    fn create_or_migrate(&self) -> Result<()> {
+        let version: i64 = self.conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::Corrupt(format!(
+                "the store has schema version {version}, newer than this Palomar's {SCHEMA_VERSION}; use a newer release"
+            )));
+        }
+        let has_v1_log = version < 2
+            && self
+                .conn
+                .query_row("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'messages'", [], |_| Ok(()))
+                .optional()?
+                .is_some();
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        let migrated = (|| {
+            self.conn.execute_batch(SCHEMA)?;
+            if has_v1_log {
+                tracing::info!("migrating the store's message log to schema version {SCHEMA_VERSION}");
+                self.conn.execute_batch(MIGRATE_1_TO_2_BEGIN)?;
+            }
+            self.conn.execute_batch(MESSAGES)?;
+            if has_v1_log {
+                self.conn.execute_batch(MIGRATE_1_TO_2_END)?;
+            }
+            self.conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+            self.conn.execute_batch("COMMIT")
+        })();
+        if migrated.is_err() {
+            self.rollback();
+        }
+        Ok(migrated?)
     }
 
     /// Opens an existing store for reading only (the writer created the schema).
     pub fn open_reader(path: &Path) -> Result<Db> {
         let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
         conn.busy_timeout(Duration::from_secs(10))?;
-        Ok(Db { conn })
+        Ok(Db { conn, counters: RefCell::default() })
     }
 
     pub fn begin(&self) -> Result<()> {
+        self.counters.borrow_mut().staged.clear();
         Ok(self.conn.execute_batch("BEGIN IMMEDIATE")?)
     }
 
+    /// Writes the counters the transaction moved, then commits. On an error, call [`Db::rollback`].
     pub fn commit(&self) -> Result<()> {
-        Ok(self.conn.execute_batch("COMMIT")?)
+        self.write_counters()?;
+        self.conn.execute_batch("COMMIT")?;
+        let mut counters = self.counters.borrow_mut();
+        let staged = std::mem::take(&mut counters.staged);
+        counters.committed.extend(staged);
+        Ok(())
     }
 
     /// Abandons the open transaction, if any.
     pub fn rollback(&self) {
+        self.counters.borrow_mut().staged.clear();
         if !self.conn.is_autocommit() {
             let _ = self.conn.execute_batch("ROLLBACK");
         }
+    }
+
+    fn write_counters(&self) -> Result<()> {
+        let counters = self.counters.borrow();
+        let mut update = self.conn.prepare_cached("UPDATE conversations SET last_seq = ?2 WHERE id = ?1")?;
+        for (&conversation, &seq) in &counters.staged {
+            update.execute(params![conversation, to_i64(seq)])?;
+        }
+        Ok(())
+    }
+
+    /// The highest seq given out in `conversation`, as this connection's transaction sees it.
+    fn last_seq(&self, conversation: i64) -> Result<u64> {
+        if let Some(seq) = self.counters.borrow().get(conversation) {
+            return Ok(seq);
+        }
+        let seq: i64 = self
+            .conn
+            .prepare_cached("SELECT last_seq FROM conversations WHERE id = ?1")?
+            .query_row([conversation], |row| row.get(0))
+            .optional()?
+            .ok_or_else(|| StoreError::Corrupt(format!("no conversation {conversation}")))?;
+        let seq = to_u64(seq);
+        self.counters.borrow_mut().committed.insert(conversation, seq);
+        Ok(seq)
     }
 
     // ---- accounts
@@ -232,10 +339,12 @@ impl Db {
         Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
     }
 
-    fn to_conv(raw: (i64, String, i64, i64)) -> Result<ConvRow> {
+    /// A conversation row, with `last_seq` as the open transaction sees it (the row is updated at commit).
+    fn to_conv(&self, raw: (i64, String, i64, i64)) -> Result<ConvRow> {
         let key =
             ConvKey::from_column(&raw.1).ok_or_else(|| StoreError::Corrupt(format!("conversation key {:?}", raw.1)))?;
-        Ok(ConvRow { id: raw.0, key, last_seq: to_u64(raw.2), first_seq: to_u64(raw.3) })
+        let last_seq = self.counters.borrow().get(raw.0).unwrap_or(0).max(to_u64(raw.2));
+        Ok(ConvRow { id: raw.0, key, last_seq, first_seq: to_u64(raw.3) })
     }
 
     pub fn conversation(&self, key: &ConvKey) -> Result<Option<ConvRow>> {
@@ -247,7 +356,7 @@ impl Db {
                 Self::conv_row,
             )
             .optional()?;
-        raw.map(Self::to_conv).transpose()
+        raw.map(|raw| self.to_conv(raw)).transpose()
     }
 
     pub fn conversation_by_id(&self, id: i64) -> Result<Option<ConvRow>> {
@@ -255,7 +364,7 @@ impl Db {
             .conn
             .query_row("SELECT id, key, last_seq, first_seq FROM conversations WHERE id = ?1", [id], Self::conv_row)
             .optional()?;
-        raw.map(Self::to_conv).transpose()
+        raw.map(|raw| self.to_conv(raw)).transpose()
     }
 
     pub fn ensure_conversation(&self, key: &ConvKey) -> Result<ConvRow> {
@@ -270,14 +379,14 @@ impl Db {
              WHERE m.nick = ?1 ORDER BY c.id",
         )?;
         let rows = stmt.query_map([nick.as_str()], Self::conv_row)?;
-        rows.map(|raw| Self::to_conv(raw?)).collect()
+        rows.map(|raw| self.to_conv(raw?)).collect()
     }
 
     /// Every conversation, for rebuilding the server's in-memory view at start.
     pub fn all_conversations(&self) -> Result<Vec<ConvRow>> {
         let mut stmt = self.conn.prepare("SELECT id, key, last_seq, first_seq FROM conversations ORDER BY id")?;
         let rows = stmt.query_map([], Self::conv_row)?;
-        rows.map(|raw| Self::to_conv(raw?)).collect()
+        rows.map(|raw| self.to_conv(raw?)).collect()
     }
 
     pub fn is_member(&self, conversation: i64, nick: &Nick) -> Result<bool> {
@@ -328,28 +437,36 @@ impl Db {
 
     // ---- the logs
 
-    /// Appends a message, or recognises a retry of one `sender` already sent with this `id`. Call inside a
-    /// transaction: the seq is taken from the conversation's counter, so seqs have no gaps.
+    /// Appends a message, or recognises a retry of one `sender` already sent with this `id`. Seqs have no
+    /// gaps: inside a transaction the seq is only given out if it commits; outside one, the append commits
+    /// by itself.
     pub fn append(&self, conversation: i64, sender: &Nick, id: MessageId, text: &str, now_ms: u64) -> Result<Appended> {
-        // Cached statements: this is the hot path of every message, and compiling SQL cost more than running it.
-        let existing = self
-            .conn
-            .prepare_cached("SELECT seq, ts FROM messages WHERE sender = ?1 AND client_id = ?2")?
-            .query_row(params![sender.as_str(), &id.0[..]], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)))
-            .optional()?;
-        if let Some((seq, ts)) = existing {
-            return Ok(Appended { seq: to_u64(seq), ts: to_u64(ts), duplicate: true });
+        if self.conn.is_autocommit() {
+            self.begin()?;
+            let appended = self.append(conversation, sender, id, text, now_ms).and_then(|a| self.commit().map(|()| a));
+            if appended.is_err() {
+                self.rollback();
+            }
+            return appended;
         }
-        let seq: i64 = self
+        let seq = self.last_seq(conversation)? + 1;
+        // Cached statements: this is the hot path of every message, and compiling SQL cost more than running it.
+        let inserted = self
             .conn
-            .prepare_cached("UPDATE conversations SET last_seq = last_seq + 1 WHERE id = ?1 RETURNING last_seq")?
-            .query_row([conversation], |row| row.get(0))?;
-        self.conn
             .prepare_cached(
-                "INSERT INTO messages (conversation, seq, sender, client_id, ts, text) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO messages (conversation, seq, sender, client_id, ts, text) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (client_id, sender) DO NOTHING",
             )?
-            .execute(params![conversation, seq, sender.as_str(), &id.0[..], to_i64(now_ms), text])?;
-        Ok(Appended { seq: to_u64(seq), ts: now_ms, duplicate: false })
+            .execute(params![conversation, to_i64(seq), sender.as_str(), &id.0[..], to_i64(now_ms), text])?;
+        if inserted == 1 {
+            self.counters.borrow_mut().staged.insert(conversation, seq);
+            return Ok(Appended { seq, ts: now_ms, duplicate: false });
+        }
+        let (seq, ts) = self
+            .conn
+            .prepare_cached("SELECT seq, ts FROM messages WHERE client_id = ?1 AND sender = ?2")?
+            .query_row(params![&id.0[..], sender.as_str()], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)))?;
+        Ok(Appended { seq: to_u64(seq), ts: to_u64(ts), duplicate: true })
     }
 
     fn read_messages(
@@ -412,6 +529,8 @@ impl Db {
 
     /// Keeps only the newest `keep` messages of every conversation; returns how many were removed.
     pub fn prune(&self, keep: u64) -> Result<usize> {
+        // The cut is computed in SQL from `last_seq`, which must include this transaction's appends.
+        self.write_counters()?;
         let keep = to_i64(keep);
         let mut removed = 0;
         let cut: Vec<(i64, i64)> = {
@@ -502,6 +621,53 @@ mod tests {
         db.rollback();
         let appended = db.append(conv.id, &nick("ana"), MessageId([2; 16]), "kept", 2).expect("append");
         assert_eq!(appended.seq, 1);
+    }
+
+    #[test]
+    fn a_commit_writes_the_counters_that_other_connections_read() {
+        let (dir, db) = open();
+        let conv = lobby(&db);
+        db.begin().expect("begin");
+        db.append(conv.id, &nick("ana"), MessageId([1; 16]), "one", 1).expect("append");
+        db.append(conv.id, &nick("ana"), MessageId([2; 16]), "two", 1).expect("append");
+        assert_eq!(lobby(&db).last_seq, 2, "the writer sees its own transaction");
+        let reader = Db::open_reader(&dir.path().join("store.sqlite")).expect("opens");
+        assert_eq!(lobby(&reader).last_seq, 0, "nothing is visible before the commit");
+        db.commit().expect("commit");
+        assert_eq!(lobby(&reader).last_seq, 2);
+        let reopened = Db::open(&dir.path().join("store.sqlite")).expect("reopens");
+        assert_eq!(reopened.append(conv.id, &nick("bob"), MessageId([3; 16]), "three", 2).expect("append").seq, 3);
+    }
+
+    #[test]
+    fn a_version_1_store_is_migrated_with_its_messages() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("store.sqlite");
+        {
+            let conn = Connection::open(&path).expect("opens");
+            conn.execute_batch(
+                "CREATE TABLE conversations (id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE,
+                     last_seq INTEGER NOT NULL DEFAULT 0, first_seq INTEGER NOT NULL DEFAULT 1);
+                 CREATE TABLE messages (conversation INTEGER NOT NULL, seq INTEGER NOT NULL, sender TEXT NOT NULL,
+                     client_id BLOB NOT NULL, ts INTEGER NOT NULL, text TEXT NOT NULL,
+                     PRIMARY KEY (conversation, seq)) WITHOUT ROWID;
+                 CREATE UNIQUE INDEX messages_by_sender_id ON messages (sender, client_id);
+                 INSERT INTO conversations (id, key, last_seq) VALUES (1, '#lobby', 2);
+                 INSERT INTO messages VALUES (1, 1, 'ana', x'01010101010101010101010101010101', 5, 'one');
+                 INSERT INTO messages VALUES (1, 2, 'bob', x'02020202020202020202020202020202', 6, 'two');",
+            )
+            .expect("writes a version 1 store");
+        }
+        let db = Db::open(&path).expect("migrates");
+        let conv = lobby(&db);
+        let texts: Vec<String> = db.messages_after(&conv, 0, 10).expect("read").into_iter().map(|m| m.text).collect();
+        assert_eq!(texts, ["one", "two"]);
+        let retry = db.append(conv.id, &nick("ana"), MessageId([1; 16]), "one", 9).expect("append");
+        assert_eq!(retry, Appended { seq: 1, ts: 5, duplicate: true });
+        assert_eq!(db.append(conv.id, &nick("ana"), MessageId([3; 16]), "three", 9).expect("append").seq, 3);
+        drop(db);
+        let again = Db::open(&path).expect("opens a migrated store");
+        assert_eq!(again.messages_after(&lobby(&again), 0, 10).expect("read").len(), 3);
     }
 
     #[test]

@@ -83,6 +83,11 @@ impl<W: AsyncWrite + Unpin> FramedWriter<W> {
         self.sealer.seal_into(&payload, &mut self.pending);
     }
 
+    /// Adds a frame whose payload is already encoded.
+    pub fn queue_payload(&mut self, payload: &[u8]) {
+        self.sealer.seal_into(payload, &mut self.pending);
+    }
+
     /// Bytes queued and not yet flushed.
     pub fn pending_len(&self) -> usize {
         self.pending.len()

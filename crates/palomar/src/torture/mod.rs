@@ -1,9 +1,9 @@
 //! `palomar torture`: a Jepsen-style checker. It runs the real server binary and real line-mode clients
 //! through a fault-injecting proxy ([`proxy`]), records every message typed, acknowledged and delivered,
 //! injects faults (server SIGKILL and restarts, cut and half-open connections, delay, corrupted bytes,
-//! client restarts), then checks that every acknowledged message reached every member exactly once, in seq
-//! order, with the bytes that were typed, and that every outbox drained. The seed of each run is printed so
-//! a failure can be replayed.
+//! client restarts, a full or read-only disk), then checks that every acknowledged message reached every
+//! member exactly once, in seq order, with the bytes that were typed, and that every outbox drained. The seed
+//! of each run is printed so a failure can be replayed.
 
 mod proxy;
 
@@ -32,12 +32,18 @@ const SCENARIOS: &[&str] = &[
     "corrupt",
     "client-restart",
     "disk-full",
+    "read-only",
     "mix",
 ];
 /// Longest time the disk-full fault keeps the disk full.
 const DISK_FULL_HOLD: Duration = Duration::from_secs(12);
 /// Size of the small file system the disk-full scenario puts the store on.
 const SMALL_DISK: &str = "size=48m";
+/// Longest time the read-only fault keeps the server's writes failing.
+const READ_ONLY_HOLD: Duration = Duration::from_secs(12);
+/// The system calls by which the server writes files (SQLite's database and write-ahead log); sockets and
+/// logs use others, so only the store is hit.
+const FILE_WRITES: &str = "pwrite64,pwritev,pwritev2,ftruncate,fallocate";
 /// A silent connection must be noticed within the heartbeat bound (3 × 2 s) plus this slack.
 const HALF_OPEN_BOUND: Duration = Duration::from_secs(10);
 const PATIENCE: Duration = Duration::from_secs(180);
@@ -45,8 +51,8 @@ const PATIENCE: Duration = Duration::from_secs(180);
 #[derive(Args)]
 pub struct TortureArgs {
     /// A scenario (kill, graceful, cut, cut-mid-frame, half-open, delay, corrupt, client-restart, disk-full,
-    /// mix) or `all` for each in turn. disk-full mounts a small tmpfs, so it needs root; without it, it is
-    /// skipped with a note.
+    /// read-only, mix) or `all` for each in turn. disk-full mounts a small tmpfs, so it needs root; read-only
+    /// needs `strace` and the right to trace the server; without them they are skipped with a note.
     #[arg(long, default_value = "all")]
     scenario: String,
     /// Seed of the random choices (printed, so a failing run can be replayed); random if not given.
@@ -191,6 +197,8 @@ struct ClientProcess {
     /// The thread reading the current process's output.
     reader: Option<std::thread::JoinHandle<()>>,
     stdin: Arc<Mutex<Option<ChildStdin>>>,
+    /// Every line written to its stdin (across restarts). Lines are unique within a run.
+    lines: Arc<Mutex<HashSet<String>>>,
     transcript: Transcript,
 }
 
@@ -225,6 +233,7 @@ impl ClientProcess {
             child,
             reader: Some(reader),
             stdin: Arc::new(Mutex::new(Some(stdin))),
+            lines: Arc::default(),
             transcript,
         })
     }
@@ -239,6 +248,15 @@ impl ClientProcess {
         self.reader = Some(reader);
         *self.stdin.lock().unwrap_or_else(|p| p.into_inner()) = Some(stdin);
         Ok(())
+    }
+
+    /// Types one more line, as if its user had (nothing when the client is between processes).
+    fn type_line(&self, line: &str) {
+        if let Some(pipe) = self.stdin.lock().unwrap_or_else(|p| p.into_inner()).as_mut()
+            && writeln!(pipe, "{line}").and_then(|()| pipe.flush()).is_ok()
+        {
+            self.lines.lock().unwrap_or_else(|p| p.into_inner()).insert(line.to_owned());
+        }
     }
 
     fn events(&self) -> Vec<(Instant, Value)> {
@@ -337,6 +355,18 @@ impl<'a> Run<'a> {
                     });
                 }
             },
+            "read-only" if !ReadOnlyFault::available() => {
+                println!("read-only: skipped (needs strace, and the right to trace a process)");
+                return Ok(Outcome {
+                    faults: 0,
+                    refusals: 0,
+                    typed: 0,
+                    acknowledged: 0,
+                    checked: 0,
+                    anomalies: Vec::new(),
+                    elapsed: started.elapsed(),
+                });
+            }
             _ => None,
         };
         let (server, server_addr) = ServerProcess::start(&self.bin, &data, "127.0.0.1:0")?;
@@ -365,17 +395,19 @@ impl<'a> Run<'a> {
             .enumerate()
             .map(|(i, sender)| {
                 let stdin = sender.stdin.clone();
+                let lines = sender.lines.clone();
                 let count = self.args.messages;
                 let mut rng = StdRng::seed_from_u64(self.rng.random());
                 std::thread::spawn(move || {
                     let mut typed = 0;
                     while typed < count {
-                        let line = format!("s{i} message {typed} {}\n", "x".repeat(rng.random_range(0..40)));
+                        let line = format!("s{i} message {typed} {}", "x".repeat(rng.random_range(0..40)));
                         let written = match stdin.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
-                            Some(pipe) => pipe.write_all(line.as_bytes()).and_then(|()| pipe.flush()).is_ok(),
+                            Some(pipe) => writeln!(pipe, "{line}").and_then(|()| pipe.flush()).is_ok(),
                             None => false,
                         };
                         if written {
+                            lines.lock().unwrap_or_else(|p| p.into_inner()).insert(line);
                             typed += 1;
                         }
                         std::thread::sleep(Duration::from_millis(rng.random_range(1..25)));
@@ -425,6 +457,8 @@ impl<'a> Run<'a> {
         for id in typed.keys().filter(|id| !acknowledged.contains(*id)) {
             anomalies.push(format!("message {id} was typed but never acknowledged"));
         }
+        let lines: HashSet<String> =
+            senders.iter().flat_map(|sender| sender.lines.lock().unwrap_or_else(|p| p.into_inner()).clone()).collect();
 
         let mut checked = 0;
         for receiver in &mut receivers {
@@ -441,7 +475,8 @@ impl<'a> Run<'a> {
                 std::thread::sleep(Duration::from_millis(50));
             }
             receiver.finish(Duration::from_secs(60));
-            checked += check_receiver(&receiver.nick, &receiver.events(), &typed, &acknowledged, &mut anomalies);
+            let expected = Expected { typed: &typed, lines: &lines, acknowledged: &acknowledged };
+            checked += check_receiver(&receiver.nick, &receiver.events(), &expected, &mut anomalies);
         }
         server.terminate();
         Ok(Outcome {
@@ -463,7 +498,12 @@ impl<'a> Run<'a> {
         let Cluster { server, server_addr, data, proxy, senders, receivers } = cluster;
         let end = Instant::now() + Duration::from_secs(self.args.seconds);
         let mut faults = 0;
-        let kinds: Vec<&str> = SCENARIOS.iter().copied().filter(|k| !matches!(*k, "mix" | "disk-full")).collect();
+        let read_only = ReadOnlyFault::available();
+        let kinds: Vec<&str> = SCENARIOS
+            .iter()
+            .copied()
+            .filter(|k| !matches!(*k, "mix" | "disk-full") && (*k != "read-only" || read_only))
+            .collect();
         while Instant::now() < end {
             self.pause(300, 2_000);
             let kind =
@@ -512,6 +552,9 @@ impl<'a> Run<'a> {
                     truncate_wal(&data.join("store.sqlite"));
                     if let Some(filler) = fill_disk(data) {
                         let since = Instant::now();
+                        // Typing may be over by now: one more line makes sure that a send meets the fault.
+                        let which = self.rng.random_range(0..senders.len());
+                        senders[which].type_line(&format!("s{which} typed while the disk is full ({faults})"));
                         let refused = |sender: &ClientProcess| {
                             sender.events().iter().any(|(at, e)| *at > since && e["code"] == "StoreUnavailable")
                         };
@@ -521,6 +564,52 @@ impl<'a> Run<'a> {
                         self.pause(200, 1_500);
                         let _ = std::fs::remove_file(filler);
                     }
+                }
+                "read-only" => {
+                    // The store's disk turns read-only: every file write of the server fails with EROFS until
+                    // the fault is lifted. Sends must be refused, not acknowledged, while reads go on.
+                    let fault = ReadOnlyFault::inject(server.child.id())?;
+                    let since = Instant::now();
+                    // Typing may be over by now: one more line makes sure that a send meets the fault.
+                    let which = self.rng.random_range(0..senders.len());
+                    senders[which].type_line(&format!("s{which} typed while the disk is read-only ({faults})"));
+                    let refused_since = |senders: &[ClientProcess]| -> HashSet<String> {
+                        let events = senders.iter().flat_map(|sender| sender.events());
+                        events
+                            .filter(|(at, e)| *at > since && e["code"] == "StoreUnavailable")
+                            .filter_map(|(_, e)| e["id"].as_str().map(str::to_owned))
+                            .collect()
+                    };
+                    while since.elapsed() < READ_ONLY_HOLD && refused_since(senders).is_empty() {
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                    self.pause(200, 1_500);
+                    drop(fault);
+                    // The same process must recover by itself: every send refused meanwhile is accepted when
+                    // its client retries.
+                    let refused = refused_since(senders);
+                    let accepted = |senders: &[ClientProcess]| -> HashSet<String> {
+                        let events = senders.iter().flat_map(|sender| sender.events());
+                        events
+                            .filter(|(_, e)| e["event"] == "accepted")
+                            .filter_map(|(_, e)| e["id"].as_str().map(str::to_owned))
+                            .collect()
+                    };
+                    let lifted = Instant::now();
+                    while lifted.elapsed() < PATIENCE / 6 && !refused.is_subset(&accepted(senders)) {
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                    let stuck = refused.difference(&accepted(senders)).count();
+                    if stuck > 0 {
+                        anomalies.push(format!(
+                            "{stuck} send(s) refused while the disk was read-only were not accepted within {} s \
+                             of it being writable again",
+                            (PATIENCE / 6).as_secs()
+                        ));
+                    }
+                    // Then a SIGKILL: an acknowledgement of anything that was not on disk would show as a loss.
+                    server.kill();
+                    *server = restart_server(&self.bin, data, server_addr)?;
                 }
                 "client-restart" => {
                     let which = self.rng.random_range(0..senders.len());
@@ -568,6 +657,60 @@ impl Drop for SmallDisk {
     }
 }
 
+/// Makes every file write of a running process fail with EROFS, as on a file system remounted read-only,
+/// until dropped. A real remount is refused while the store has its files open for writing ("mount point is
+/// busy"); the kernel does it anyway after disk errors, and this is what the process then sees. Done with
+/// `strace --inject` attached to every thread of the process; detaching lifts it.
+struct ReadOnlyFault {
+    strace: Child,
+}
+
+impl ReadOnlyFault {
+    /// Whether strace is there and may attach to another child of ours, as it will to the server.
+    fn available() -> bool {
+        let Ok(mut target) = Command::new("sleep").arg("60").stdin(Stdio::null()).spawn() else { return false };
+        let attached = ReadOnlyFault::inject(target.id()).is_ok();
+        let _ = target.kill();
+        let _ = target.wait();
+        attached
+    }
+
+    fn inject(pid: u32) -> anyhow::Result<ReadOnlyFault> {
+        let mut strace = Command::new("strace")
+            .args(["-f", "-o", "/dev/null", "-e"])
+            .arg(format!("trace={FILE_WRITES}"))
+            .arg("-e")
+            .arg(format!("inject={FILE_WRITES}:error=EROFS"))
+            .args(["-p", &pid.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("cannot start strace")?;
+        // strace says "Process N attached" once it holds the process (messages go to stderr, the trace to
+        // /dev/null); it ends at once when it may not trace it.
+        let mut lines = BufReader::new(strace.stderr.take().context("strace stderr")?).lines();
+        match lines.next() {
+            Some(Ok(line)) if line.contains("attached") => {}
+            other => {
+                let _ = strace.kill();
+                let _ = strace.wait();
+                bail!("strace could not attach to the server: {other:?}");
+            }
+        }
+        std::thread::spawn(move || lines.for_each(drop));
+        Ok(ReadOnlyFault { strace })
+    }
+}
+
+impl Drop for ReadOnlyFault {
+    fn drop(&mut self) {
+        // SIGINT makes strace detach cleanly, leaving the process running untouched.
+        let _ = Command::new("kill").args(["-INT", &self.strace.id().to_string()]).status();
+        let _ = self.strace.wait();
+    }
+}
+
 /// Checkpoints the store's write-ahead log into the database and truncates it, from a connection of our
 /// own (the server's keeps working: SQLite coordinates them).
 fn truncate_wal(store: &Path) {
@@ -592,37 +735,47 @@ fn fill_disk(dir: &Path) -> Option<PathBuf> {
     None
 }
 
+/// What the senders did, as a receiver's transcript is checked against it.
+struct Expected<'a> {
+    /// Text of every message a sender reported queued, by id.
+    typed: &'a HashMap<String, String>,
+    /// Every line written to a sender.
+    lines: &'a HashSet<String>,
+    acknowledged: &'a HashSet<String>,
+}
+
 /// Checks one reader's transcript; returns how many deliveries it checked.
-fn check_receiver(
-    nick: &str,
-    events: &[(Instant, Value)],
-    typed: &HashMap<String, String>,
-    acknowledged: &HashSet<String>,
-    anomalies: &mut Vec<String>,
-) -> usize {
+fn check_receiver(nick: &str, events: &[(Instant, Value)], expected: &Expected, anomalies: &mut Vec<String>) -> usize {
     let mut last_seq = 0;
     let mut seen = HashSet::new();
+    let mut texts = HashSet::new();
     let mut checked = 0;
     for (_, event) in events.iter().filter(|(_, e)| e["event"] == "message" && e["conversation"] == "#lobby") {
         checked += 1;
         let seq = event["seq"].as_u64().unwrap_or(0);
         let id = event["id"].as_str().unwrap_or_default();
+        let text = event["text"].as_str().unwrap_or_default();
         if seq != last_seq + 1 {
             anomalies.push(format!("{nick}: seq {seq} after {last_seq} with no retention notice"));
         }
         last_seq = seq;
         if !seen.insert(id.to_owned()) {
             anomalies.push(format!("{nick}: message {id} delivered twice"));
+        } else if !texts.insert(text.to_owned()) {
+            anomalies.push(format!("{nick}: the line {text:?} was stored twice, under two ids"));
         }
-        match typed.get(id) {
+        match expected.typed.get(id) {
+            // Its client was killed after saving it in the outbox and before saying so: the line shows it was
+            // typed, and the restarted client sent it.
+            None if expected.lines.contains(text) => {}
             None => anomalies.push(format!("{nick}: message {id} was never typed")),
-            Some(text) if event["text"].as_str() != Some(text.as_str()) => {
+            Some(queued) if text != queued.as_str() => {
                 anomalies.push(format!("{nick}: message {id} arrived with other bytes than were typed"))
             }
             Some(_) => {}
         }
     }
-    let missing = acknowledged.iter().filter(|id| !seen.contains(id.as_str())).count();
+    let missing = expected.acknowledged.iter().filter(|id| !seen.contains(id.as_str())).count();
     if missing > 0 {
         anomalies.push(format!("{nick}: {missing} acknowledged message(s) never delivered"));
     }

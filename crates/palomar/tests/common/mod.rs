@@ -44,14 +44,27 @@ impl Server {
     }
 
     pub fn start_on(data: &Path, listen: &str, extra: &[&str]) -> Server {
+        Server::launch(data, listen, extra, None)
+    }
+
+    /// Starts a server that logs everything (`PALOMAR_LOG=trace`) into the file `log`.
+    pub fn start_logging(data: &Path, log: &Path) -> Server {
+        Server::launch(data, "127.0.0.1:0", &[], Some(log))
+    }
+
+    fn launch(data: &Path, listen: &str, extra: &[&str], log: Option<&Path>) -> Server {
+        let (level, stderr) = match log {
+            Some(log) => ("trace", Stdio::from(std::fs::File::create(log).expect("log file"))),
+            None => ("warn", Stdio::inherit()),
+        };
         let mut child = Command::new(BIN)
             .args(["serve", "--listen", listen, "--data"])
             .arg(data)
             .args(extra)
-            .env("PALOMAR_LOG", "warn")
+            .env("PALOMAR_LOG", level)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("server starts");
         let stdout = line_reader(child.stdout.take().expect("stdout"));

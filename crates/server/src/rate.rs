@@ -1,0 +1,367 @@
+//! Rate limits as token buckets: new connections per address and in total ([`ConnectionLimiter`], asked by
+//! the accept loop before anything else is spent on a connection), and messages per account across all its
+//! sessions ([`MessageLimiter`], awaited by a session before it handles a `Send`). The per-address and
+//! per-account state is bounded ([`Recent`]): what has not been seen for a while is forgotten.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use palomar_proto::Nick;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Limits;
+
+/// Most addresses or accounts remembered by one limiter (two generations of half as many each).
+const MAX_TRACKED: usize = 65_536;
+/// Explaining a refusal in words costs a TLS handshake, so explanations have a budget of their own: at most
+/// this many per second in all (past it, refused connections are closed before TLS) …
+const EXPLANATIONS_PER_SEC: f64 = 20.0;
+const EXPLANATION_BURST: f64 = 40.0;
+/// … and at most one per address per this long, so one flooding address cannot use up everyone's.
+const EXPLANATION_INTERVAL: Duration = Duration::from_secs(1);
+
+/// A sustained rate and the burst allowed on top of it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rate {
+    per_sec: f64,
+    burst: f64,
+}
+
+impl Rate {
+    /// `None` when `per_sec` is 0: no limit.
+    pub fn new(per_sec: f64, burst: u32) -> Option<Rate> {
+        (per_sec > 0.0).then_some(Rate { per_sec, burst: f64::from(burst.max(1)) })
+    }
+}
+
+/// Tokens refill continuously at `rate.per_sec` up to `rate.burst`; each event takes one.
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    updated: Instant,
+}
+
+impl Bucket {
+    fn full(rate: Rate, now: Instant) -> Bucket {
+        Bucket { tokens: rate.burst, updated: now }
+    }
+
+    /// The bucket of a limit that may be switched off (then it is never consulted).
+    fn full_if(rate: Option<Rate>, now: Instant) -> Bucket {
+        Bucket { tokens: rate.map_or(0.0, |rate| rate.burst), updated: now }
+    }
+
+    fn refill(&mut self, rate: Rate, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.updated).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * rate.per_sec).min(rate.burst);
+        self.updated = now;
+    }
+
+    fn has_token(&mut self, rate: Rate, now: Instant) -> bool {
+        self.refill(rate, now);
+        self.tokens >= 1.0
+    }
+
+    fn take(&mut self) {
+        self.tokens -= 1.0;
+    }
+
+    /// Takes a token whether or not there is one, going into debt if need be; returns how long until the
+    /// token taken would have been there. Callers wait that long, so the debt stays small.
+    fn reserve(&mut self, rate: Rate, now: Instant) -> Duration {
+        self.refill(rate, now);
+        self.tokens -= 1.0;
+        if self.tokens >= 0.0 {
+            Duration::ZERO
+        } else {
+            // A configured rate may be tiny: a wait too long to represent is simply forever.
+            Duration::try_from_secs_f64(-self.tokens / rate.per_sec).unwrap_or(Duration::MAX)
+        }
+    }
+}
+
+/// A map that remembers at most `MAX_TRACKED` keys: two generations, the older one dropped whenever the newer
+/// one is full. A key used during the last generation is carried over; one unused for a whole generation is
+/// forgotten, which gives it a fresh allowance at worst (the total limit still holds).
+struct Recent<K, V> {
+    current: HashMap<K, V>,
+    previous: HashMap<K, V>,
+}
+
+impl<K: Hash + Eq + Clone, V> Recent<K, V> {
+    fn new() -> Self {
+        Recent { current: HashMap::new(), previous: HashMap::new() }
+    }
+
+    fn get_or_insert_with(&mut self, key: &K, make: impl FnOnce() -> V) -> &mut V {
+        if !self.current.contains_key(key) {
+            let carried = self.previous.remove(key);
+            if self.current.len() >= MAX_TRACKED / 2 {
+                self.previous = std::mem::take(&mut self.current);
+            }
+            return self.current.entry(key.clone()).or_insert(carried.unwrap_or_else(make));
+        }
+        self.current.entry(key.clone()).or_insert_with(make)
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.current.len() + self.previous.len()
+    }
+}
+
+/// The key an address is limited by: IPv6 hosts usually hold a whole /64, so they are limited per /64.
+fn address_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
+        },
+    }
+}
+
+/// What to do with a new connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arrival {
+    Admit,
+    /// Over a limit: finish TLS, say why with `ServerFull`, close.
+    Explain(&'static str),
+    /// Over a limit, and explanations are used up: close at once, before TLS (the cheapest refusal).
+    Close,
+}
+
+struct AddressState {
+    bucket: Bucket,
+    explained: Option<Instant>,
+}
+
+struct ConnectionState {
+    total: Bucket,
+    explanations: Bucket,
+    addresses: Recent<IpAddr, AddressState>,
+}
+
+/// New connections per second, per address and in total. Only admitted connections take tokens, so a
+/// client refused while a flood goes on gets in as soon as the flood stops and tokens are back.
+pub struct ConnectionLimiter {
+    total: Option<Rate>,
+    per_address: Option<Rate>,
+    explanations: Rate,
+    state: Mutex<ConnectionState>,
+}
+
+impl ConnectionLimiter {
+    pub fn new(limits: &Limits) -> ConnectionLimiter {
+        let now = Instant::now();
+        let total = Rate::new(limits.new_connections_per_sec, limits.new_connection_burst);
+        let explanations = Rate { per_sec: EXPLANATIONS_PER_SEC, burst: EXPLANATION_BURST };
+        ConnectionLimiter {
+            total,
+            per_address: Rate::new(limits.new_connections_per_sec_per_ip, limits.new_connection_burst_per_ip),
+            explanations,
+            state: Mutex::new(ConnectionState {
+                total: Bucket::full_if(total, now),
+                explanations: Bucket::full(explanations, now),
+                addresses: Recent::new(),
+            }),
+        }
+    }
+
+    /// Decides about a connection from `ip` arriving at `now`.
+    pub fn arrive(&self, ip: IpAddr, now: Instant) -> Arrival {
+        if self.total.is_none() && self.per_address.is_none() {
+            return Arrival::Admit;
+        }
+        let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let ConnectionState { total, explanations, addresses } = &mut *guard;
+        let address = addresses.get_or_insert_with(&address_key(ip), || AddressState {
+            bucket: Bucket::full_if(self.per_address, now),
+            explained: None,
+        });
+        let address_ok = self.per_address.is_none_or(|rate| address.bucket.has_token(rate, now));
+        let total_ok = self.total.is_none_or(|rate| total.has_token(rate, now));
+        if address_ok && total_ok {
+            if self.per_address.is_some() {
+                address.bucket.take();
+            }
+            if self.total.is_some() {
+                total.take();
+            }
+            return Arrival::Admit;
+        }
+        let explain = address.explained.is_none_or(|at| now.saturating_duration_since(at) >= EXPLANATION_INTERVAL)
+            && explanations.has_token(self.explanations, now);
+        if !explain {
+            return Arrival::Close;
+        }
+        explanations.take();
+        address.explained = Some(now);
+        Arrival::Explain(if address_ok {
+            "the server is taking too many new connections right now; try again in a few seconds"
+        } else {
+            "too many new connections from your address; try again in a few seconds"
+        })
+    }
+}
+
+/// Messages per second per account, shared by all the account's sessions.
+pub struct MessageLimiter {
+    rate: Option<Rate>,
+    buckets: Mutex<Recent<Nick, Bucket>>,
+}
+
+impl MessageLimiter {
+    pub fn new(limits: &Limits) -> MessageLimiter {
+        MessageLimiter {
+            rate: Rate::new(limits.messages_per_sec_per_user, limits.message_burst_per_user),
+            buckets: Mutex::new(Recent::new()),
+        }
+    }
+
+    /// Takes a token for one message of `nick`; returns how long the session must wait before handling it.
+    pub fn reserve(&self, nick: &Nick, now: Instant) -> Duration {
+        let Some(rate) = self.rate else { return Duration::ZERO };
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        buckets.get_or_insert_with(nick, || Bucket::full(rate, now)).reserve(rate, now)
+    }
+
+    /// Waits until `nick` may send one more message (or the server shuts down). While a session waits here
+    /// it reads nothing more from its client: TCP then slows the sender down, and nothing is dropped.
+    pub async fn pace(&self, nick: &Nick, shutdown: &CancellationToken) {
+        let wait = self.reserve(nick, Instant::now());
+        if !wait.is_zero() {
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = shutdown.cancelled() => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(per_ip: (f64, u32), total: (f64, u32)) -> Limits {
+        Limits {
+            new_connections_per_sec_per_ip: per_ip.0,
+            new_connection_burst_per_ip: per_ip.1,
+            new_connections_per_sec: total.0,
+            new_connection_burst: total.1,
+            ..Limits::default()
+        }
+    }
+
+    fn ip(last: u8) -> IpAddr {
+        [10, 0, 0, last].into()
+    }
+
+    #[test]
+    fn an_address_gets_its_burst_then_its_rate() {
+        let limiter = ConnectionLimiter::new(&limits((2.0, 3), (0.0, 0)));
+        let start = Instant::now();
+        for _ in 0..3 {
+            assert_eq!(limiter.arrive(ip(1), start), Arrival::Admit);
+        }
+        assert!(matches!(limiter.arrive(ip(1), start), Arrival::Explain(why) if why.contains("your address")));
+        assert_eq!(limiter.arrive(ip(2), start), Arrival::Admit, "other addresses are not affected");
+        assert_eq!(limiter.arrive(ip(1), start + Duration::from_millis(550)), Arrival::Admit, "one token per 500 ms");
+        assert_ne!(limiter.arrive(ip(1), start + Duration::from_millis(650)), Arrival::Admit);
+        let later = start + Duration::from_secs(60);
+        for _ in 0..3 {
+            assert_eq!(limiter.arrive(ip(1), later), Arrival::Admit, "the burst is back after a quiet while");
+        }
+    }
+
+    #[test]
+    fn refusals_are_explained_once_a_second_per_address_then_closed_before_tls() {
+        let limiter = ConnectionLimiter::new(&limits((1.0, 1), (0.0, 0)));
+        let start = Instant::now();
+        assert_eq!(limiter.arrive(ip(1), start), Arrival::Admit);
+        assert!(matches!(limiter.arrive(ip(1), start), Arrival::Explain(_)));
+        for _ in 0..100 {
+            assert_eq!(limiter.arrive(ip(1), start), Arrival::Close);
+        }
+        assert_eq!(limiter.arrive(ip(2), start), Arrival::Admit);
+        assert!(matches!(limiter.arrive(ip(2), start), Arrival::Explain(_)), "another address still hears why");
+    }
+
+    #[test]
+    fn the_total_limit_holds_across_addresses_and_explanations_have_a_budget() {
+        let limiter = ConnectionLimiter::new(&limits((0.0, 0), (10.0, 10)));
+        let start = Instant::now();
+        let arrivals: Vec<Arrival> =
+            (0..1_000u32).map(|i| limiter.arrive(IpAddr::from(i.to_be_bytes()), start)).collect();
+        assert_eq!(arrivals.iter().filter(|a| **a == Arrival::Admit).count(), 10);
+        let explained: Vec<&str> =
+            arrivals.iter().filter_map(|a| if let Arrival::Explain(why) = a { Some(*why) } else { None }).collect();
+        assert_eq!(explained.len(), EXPLANATION_BURST as usize, "the rest is closed before TLS");
+        assert!(explained.iter().all(|why| why.contains("too many new connections right now")), "{explained:?}");
+    }
+
+    #[test]
+    fn a_refused_attempt_takes_no_token() {
+        let limiter = ConnectionLimiter::new(&limits((1.0, 1), (0.0, 0)));
+        let start = Instant::now();
+        assert_eq!(limiter.arrive(ip(1), start), Arrival::Admit);
+        for i in 1..=9 {
+            assert_ne!(limiter.arrive(ip(1), start + Duration::from_millis(100 * i)), Arrival::Admit);
+        }
+        let later = start + Duration::from_millis(1_100);
+        assert_eq!(limiter.arrive(ip(1), later), Arrival::Admit, "the refused attempts did not push it back");
+    }
+
+    #[test]
+    fn zero_means_no_limit() {
+        let limiter = ConnectionLimiter::new(&limits((0.0, 0), (0.0, 0)));
+        let now = Instant::now();
+        assert!((0..10_000).all(|_| limiter.arrive(ip(1), now) == Arrival::Admit));
+        let messages = MessageLimiter::new(&Limits { messages_per_sec_per_user: 0.0, ..Limits::default() });
+        let ana = Nick::parse("ana").expect("valid");
+        assert!((0..10_000).all(|_| messages.reserve(&ana, now).is_zero()));
+    }
+
+    #[test]
+    fn ipv6_addresses_share_their_slash_64() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().expect("address");
+        let b: IpAddr = "2001:db8:1:2:bbbb::2".parse().expect("address");
+        let c: IpAddr = "2001:db8:1:3::1".parse().expect("address");
+        assert_eq!(address_key(a), address_key(b));
+        assert_ne!(address_key(a), address_key(c));
+        let mapped: IpAddr = "::ffff:10.0.0.1".parse().expect("address");
+        assert_eq!(address_key(mapped), ip(1));
+    }
+
+    #[test]
+    fn a_user_past_the_burst_waits_its_turn_across_sessions() {
+        let limits = Limits { messages_per_sec_per_user: 10.0, message_burst_per_user: 5, ..Limits::default() };
+        let limiter = MessageLimiter::new(&limits);
+        let (ana, bob) = (Nick::parse("ana").expect("valid"), Nick::parse("bob").expect("valid"));
+        let now = Instant::now();
+        for _ in 0..5 {
+            assert!(limiter.reserve(&ana, now).is_zero());
+        }
+        // Two sessions of ana asking at the same moment are queued one behind the other, 100 ms apart.
+        let about =
+            |wait: Duration, millis: u64| wait.abs_diff(Duration::from_millis(millis)) < Duration::from_millis(1);
+        assert!(about(limiter.reserve(&ana, now), 100));
+        assert!(about(limiter.reserve(&ana, now), 200));
+        assert!(limiter.reserve(&bob, now).is_zero(), "bob is not slowed by ana");
+        assert!(limiter.reserve(&ana, now + Duration::from_secs(60)).is_zero(), "the allowance comes back");
+    }
+
+    #[test]
+    fn memory_stays_bounded_under_a_flood_of_addresses() {
+        let limiter = ConnectionLimiter::new(&limits((1.0, 1), (0.0, 0)));
+        let now = Instant::now();
+        for i in 0..(3 * MAX_TRACKED as u32) {
+            limiter.arrive(IpAddr::from(i.to_be_bytes()), now);
+        }
+        let tracked = limiter.state.lock().expect("lock").addresses.len();
+        assert!(tracked <= MAX_TRACKED, "{tracked} addresses remembered");
+    }
+}
