@@ -224,10 +224,7 @@ fn a_regenerated_certificate_is_refused_until_trusted_again() {
 #[test]
 fn a_silent_connection_is_closed_after_the_handshake_timeout() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = dir.path().join("palomar.toml");
-    std::fs::write(&config, "[limits]\nhandshake_timeout_ms = 300\n").expect("writes config");
-    let server =
-        Server::start_on(&dir.path().join("data"), "127.0.0.1:0", &["--config", config.to_str().expect("utf-8")]);
+    let server = server_configured(dir.path(), "[limits]\nhandshake_timeout_ms = 300\n");
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
         let (mut reader, _writer) = raw_session(&server.addr).await;
@@ -377,6 +374,13 @@ impl Pump {
     }
 }
 
+/// A server on a free port with `config` (TOML) as its configuration file, its data beside it in `dir`.
+fn server_configured(dir: &std::path::Path, config: impl AsRef<str>) -> Server {
+    let path = dir.join("palomar.toml");
+    std::fs::write(&path, config.as_ref()).expect("writes config");
+    Server::start_on(&dir.join("data"), "127.0.0.1:0", &["--config", path.to_str().expect("utf-8")])
+}
+
 fn contains(haystack: &[u8], needle: &str) -> bool {
     haystack.windows(needle.len()).any(|window| window == needle.as_bytes())
 }
@@ -387,14 +391,10 @@ async fn a_connection_storm_from_one_address_is_refused_while_others_carry_on() 
     const PER_SEC: f64 = 0.5;
     const ATTEMPTS: usize = 300;
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = dir.path().join("palomar.toml");
-    std::fs::write(
-        &config,
+    let server = server_configured(
+        dir.path(),
         format!("[limits]\nnew_connections_per_sec_per_ip = {PER_SEC}\nnew_connection_burst_per_ip = {BURST}\n"),
-    )
-    .expect("writes config");
-    let server =
-        Server::start_on(&dir.path().join("data"), "127.0.0.1:0", &["--config", config.to_str().expect("utf-8")]);
+    );
     let (mut ana, mut bob) = tokio::task::block_in_place(|| {
         let mut ana = Client::start(spec(&server, "ana", "pw", &dir.path().join("ana")));
         let mut bob = Client::start(spec(&server, "bob", "pw", &dir.path().join("bob")));
@@ -468,14 +468,10 @@ fn a_flooder_is_slowed_down_while_the_room_carries_on_and_nothing_is_lost() {
     const PER_SEC: f64 = 20.0;
     const FLOOD: usize = 200;
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = dir.path().join("palomar.toml");
-    std::fs::write(
-        &config,
+    let server = server_configured(
+        dir.path(),
         format!("[limits]\nmessages_per_sec_per_user = {PER_SEC}\nmessage_burst_per_user = {BURST}\n"),
-    )
-    .expect("writes config");
-    let server =
-        Server::start_on(&dir.path().join("data"), "127.0.0.1:0", &["--config", config.to_str().expect("utf-8")]);
+    );
     let mut ana = Client::start(spec(&server, "ana", "pw", &dir.path().join("ana")));
     let mut bob = Client::start(spec(&server, "bob", "pw", &dir.path().join("bob")));
     let mut flooder = Client::start(spec(&server, "flo", "pw", &dir.path().join("flo")));

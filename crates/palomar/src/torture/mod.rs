@@ -119,6 +119,21 @@ struct Outcome {
     elapsed: Duration,
 }
 
+impl Outcome {
+    /// A scenario this machine cannot run.
+    fn skipped(started: Instant) -> Outcome {
+        Outcome {
+            faults: 0,
+            refusals: 0,
+            typed: 0,
+            acknowledged: 0,
+            checked: 0,
+            anomalies: Vec::new(),
+            elapsed: started.elapsed(),
+        }
+    }
+}
+
 /// Lines a process printed, each with the moment it was read.
 type Transcript = Arc<Mutex<Vec<(Instant, Value)>>>;
 
@@ -344,28 +359,12 @@ impl<'a> Run<'a> {
                 Some(disk) => Some(disk),
                 None => {
                     println!("disk-full: skipped (mounting a small file system needs root)");
-                    return Ok(Outcome {
-                        faults: 0,
-                        refusals: 0,
-                        typed: 0,
-                        acknowledged: 0,
-                        checked: 0,
-                        anomalies: Vec::new(),
-                        elapsed: started.elapsed(),
-                    });
+                    return Ok(Outcome::skipped(started));
                 }
             },
             "read-only" if !ReadOnlyFault::available() => {
                 println!("read-only: skipped (needs strace, and the right to trace a process)");
-                return Ok(Outcome {
-                    faults: 0,
-                    refusals: 0,
-                    typed: 0,
-                    acknowledged: 0,
-                    checked: 0,
-                    anomalies: Vec::new(),
-                    elapsed: started.elapsed(),
-                });
+                return Ok(Outcome::skipped(started));
             }
             _ => None,
         };
