@@ -178,6 +178,9 @@ pub enum Event {
     /// The engine stopped and will not reconnect (wrong password, changed certificate, ...).
     Fatal {
         message: String,
+        /// The server presented a certificate other than the pinned one; `message` gives both fingerprints
+        /// and the command that accepts the new one.
+        certificate_changed: bool,
     },
 }
 
@@ -280,6 +283,8 @@ struct Welcome {
 enum Flow {
     Reconnect(String),
     Fatal(String),
+    /// Fatal too, and a front end warns about it differently.
+    CertificateChanged(String),
     Quit,
 }
 
@@ -328,9 +333,10 @@ impl Core {
                 }
                 Err(flow) => flow,
             };
+            let certificate_changed = matches!(flow, Flow::CertificateChanged(_));
             match flow {
                 Flow::Quit => return,
-                Flow::Fatal(message) => {
+                Flow::Fatal(message) | Flow::CertificateChanged(message) => {
                     // What was typed while connecting must not vanish: it waits in the outbox for next time.
                     let mut typed = Vec::new();
                     while let Ok(command) = commands.try_recv() {
@@ -339,7 +345,7 @@ impl Core {
                         }
                     }
                     self.queue(typed).await;
-                    self.emit(Event::Fatal { message }).await;
+                    self.emit(Event::Fatal { message, certificate_changed }).await;
                     return;
                 }
                 Flow::Reconnect(reason) => {
@@ -401,9 +407,9 @@ impl Core {
             Ok(Ok(tls)) => tls,
             Ok(Err(e)) => {
                 return Err(match (pin, seen.get()) {
-                    (Some(pinned), Some(presented)) if pinned != presented => {
-                        Flow::Fatal(changed_certificate(&server, pinned, presented, self.known_hosts.path()))
-                    }
+                    (Some(pinned), Some(presented)) if pinned != presented => Flow::CertificateChanged(
+                        changed_certificate(&server, pinned, presented, self.known_hosts.path()),
+                    ),
                     // A server over its connection-rate limit in a flood closes before TLS, without a word.
                     (_, None)
                         if matches!(

@@ -10,10 +10,16 @@
 //! - [`state`]: the on-disk outbox and cursors of one account on one server.
 //! - [`known_hosts`]: pinned server fingerprints (trust on first use).
 //! - [`backoff`]: reconnect delays.
+//! - [`home`]: where a user's client state lives unless told otherwise.
+//! - [`model`]: what a chat window shows, built from events: conversations, messages, members, status.
+//! - [`command_line`]: what is typed in an entry line: a message or a slash command.
 
 pub mod backoff;
+pub mod command_line;
 pub mod engine;
+pub mod home;
 pub mod known_hosts;
+pub mod model;
 pub mod state;
 
 pub use engine::{Command, Engine, EngineConfig, Event, Trust};

@@ -1,7 +1,8 @@
 //! `palomar chat`: the full-screen client on a terminal (see `tui`), else line mode. In line mode each
-//! stdin line is a message to the current conversation, lines starting with `/` are commands, and every engine event is one stdout line (text or `--json`). At the end of
-//! input it waits until the outbox is empty and everything the server held at login has been shown, then
-//! exits 0; after `--drain-timeout` it exits 3 instead.
+//! stdin line is a message to the current conversation, lines starting with `/` are commands (parsed by
+//! `palomar_client::command_line`, like every front end's), and every engine event is one stdout line (text
+//! or `--json`). At the end of input it waits until the outbox is empty and everything the server held at
+//! login has been shown, then exits 0; after `--drain-timeout` it exits 3 instead.
 
 use std::collections::VecDeque;
 use std::io::{BufRead, IsTerminal};
@@ -12,6 +13,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use palomar_client::backoff::Backoff;
+use palomar_client::command_line::{self, Typed};
 use palomar_client::{Command, Engine, EngineConfig, Event, Trust};
 use palomar_proto::{Conversation, Nick, RoomName, validate_text};
 use tokio::sync::mpsc;
@@ -228,56 +230,36 @@ impl LineMode<'_> {
     }
 
     fn handle(&mut self, line: &str) {
-        let line = line.trim_end_matches('\r');
-        if line.trim().is_empty() {
-            return;
-        }
-        if let Some(escaped) = line.strip_prefix("//") {
-            let text = format!("/{escaped}");
-            return self.send(self.current.clone(), &text);
-        }
-        let Some(command) = line.strip_prefix('/') else {
-            return self.send(self.current.clone(), line);
+        let typed = match command_line::parse(line.trim_end_matches('\r')) {
+            Ok(Some(typed)) => typed,
+            Ok(None) => return,
+            Err(error) => return self.printer.error(&error.to_string()),
         };
-        let (name, rest) = command.split_once(char::is_whitespace).unwrap_or((command, ""));
-        let rest = rest.trim();
-        match name {
-            "join" => match RoomName::parse(rest) {
-                Ok(room) => {
-                    self.current = Conversation::Room(room.clone());
-                    self.command(Command::Join { room: room.to_string() });
-                }
-                Err(error) => self.printer.error(&format!("/join ROOM: {error}")),
-            },
-            "leave" => {
-                let room = if rest.is_empty() { self.current_room() } else { rest.to_owned() };
+        match typed {
+            Typed::Text(text) => self.send(self.current.clone(), &text),
+            Typed::Join(room) => {
+                self.current = Conversation::Room(room.clone());
+                self.command(Command::Join { room: room.to_string() });
+            }
+            Typed::Leave(room) => {
+                let room = room.map_or_else(|| self.current_room(), |room| room.to_string());
                 if Conversation::parse(&room).is_ok_and(|c| c == self.current) {
                     self.current = Conversation::Room(RoomName::lobby());
                 }
                 self.command(Command::Leave { room });
             }
-            "msg" => {
-                let (nick, text) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
-                match Nick::parse(nick) {
-                    Ok(nick) if !text.trim().is_empty() => self.send(Conversation::Direct(nick), text.trim()),
-                    Ok(_) => self.printer.error("/msg NICK TEXT: the text is missing"),
-                    Err(error) => self.printer.error(&format!("/msg NICK TEXT: {error}")),
-                }
-            }
-            "users" => {
-                let room = if rest.is_empty() { self.current_room() } else { rest.to_owned() };
+            Typed::Msg { to, text: Some(text) } => self.send(Conversation::Direct(to), &text),
+            Typed::Msg { text: None, .. } => self.printer.error("/msg NICK TEXT: the text is missing"),
+            Typed::Users(room) => {
+                let room = room.map_or_else(|| self.current_room(), |room| room.to_string());
                 self.command(Command::Users { room });
             }
-            "history" => match if rest.is_empty() { Ok(20) } else { rest.parse::<u32>() } {
-                Ok(limit) => {
-                    let conversation = self.current.clone();
-                    self.command(Command::History { conversation, before: None, limit });
-                }
-                Err(_) => self.printer.error("/history [N]: N must be a number"),
-            },
-            "quit" => self.input_done = true,
-            "help" => HELP.iter().for_each(|line| self.printer.notice(line)),
-            other => self.printer.error(&format!("unknown command /{other}; /help lists them")),
+            Typed::History(limit) => {
+                let conversation = self.current.clone();
+                self.command(Command::History { conversation, before: None, limit: limit.unwrap_or(20) });
+            }
+            Typed::Quit => self.input_done = true,
+            Typed::Help => HELP.iter().for_each(|line| self.printer.notice(line)),
         }
     }
 }

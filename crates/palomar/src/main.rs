@@ -51,15 +51,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// Where the client keeps pins, outboxes and cursors: `--home`, else `PALOMAR_HOME`, else the platform's
 /// data directory.
 pub fn client_home(flag: Option<PathBuf>) -> anyhow::Result<PathBuf> {
-    if let Some(home) = flag {
-        return Ok(home);
-    }
-    if let Some(home) = std::env::var_os("PALOMAR_HOME").filter(|h| !h.is_empty()) {
-        return Ok(PathBuf::from(home));
-    }
-    directories::ProjectDirs::from("", "", "palomar")
-        .map(|dirs| dirs.data_dir().to_owned())
-        .ok_or_else(|| anyhow::anyhow!("cannot find a home directory; set PALOMAR_HOME or pass --home"))
+    Ok(palomar_client::home::client_home(flag)?)
 }
 
 fn main() -> ExitCode {

@@ -165,7 +165,7 @@ impl Printer {
             )),
             Event::Error { message, .. } => self.line(&self.paint(Style::Error, &format!("!! {message}"))),
             Event::ServerShuttingDown { message } => notice(format!("-- server: {message}")),
-            Event::Fatal { message } => self.line(&self.paint(Style::Error, &format!("!! {message}"))),
+            Event::Fatal { message, .. } => self.line(&self.paint(Style::Error, &format!("!! {message}"))),
         }
     }
 }
@@ -227,6 +227,8 @@ fn event_json(event: &Event) -> Value {
         Event::ServerShuttingDown { message } => {
             json!({"event": "status", "state": "server-shutting-down", "message": message})
         }
-        Event::Fatal { message } => json!({"event": "fatal", "message": message}),
+        Event::Fatal { message, certificate_changed } => {
+            json!({"event": "fatal", "message": message, "certificate_changed": certificate_changed})
+        }
     }
 }

@@ -41,8 +41,8 @@ async fn event_loop(
     let mut keys = EventStream::new();
     let mut ticker = tokio::time::interval(app::TICK);
     loop {
-        app.pending = *outbox.borrow_and_update();
-        app.tick(Instant::now());
+        app.model.pending = *outbox.borrow_and_update();
+        app.model.tick(Instant::now());
         terminal.draw(|frame| view::render(&app, frame))?;
         let actions = tokio::select! {
             event = engine.next_event() => match event {
@@ -57,7 +57,7 @@ async fn event_loop(
                     actions
                 }
                 // The engine stopped: keep showing why until a key is pressed.
-                None if app.fatal.is_some() => wait_for_key(&mut keys).await,
+                None if app.model.fatal.is_some() => wait_for_key(&mut keys).await,
                 None => return Ok(ExitCode::SUCCESS),
             },
             key = keys.next() => match key {
@@ -86,7 +86,7 @@ async fn event_loop(
                     }
                     Err(TrySendError::Closed(_)) => {}
                 },
-                Action::Bell => {
+                Action::Alert => {
                     let mut stdout = std::io::stdout();
                     let _ = stdout.write_all(b"\x07");
                     let _ = stdout.flush();
@@ -97,7 +97,7 @@ async fn event_loop(
                         while engine.next_event().await.is_some() {}
                     })
                     .await;
-                    return Ok(if app.fatal.is_some() { ExitCode::from(2) } else { ExitCode::SUCCESS });
+                    return Ok(if app.model.fatal.is_some() { ExitCode::from(2) } else { ExitCode::SUCCESS });
                 }
             }
         }

@@ -27,7 +27,7 @@ fn lobby() -> Conversation {
 
 fn app() -> App {
     let mut app = App::new(nick("ana"), "127.0.0.1:5555".into(), FixedOffset::east_opt(0).expect("UTC"));
-    app.clock = || T0 + 60_000;
+    app.model.clock = || T0 + 60_000;
     app
 }
 
@@ -147,7 +147,7 @@ fn the_status_bar_counts_down_while_reconnecting() {
         attempt: 3,
         pending: 2,
     });
-    app.tick(std::time::Instant::now());
+    app.model.tick(std::time::Instant::now());
     let text = screen(&app, 100, 12);
     assert!(text.contains("reconnecting in 5s (attempt 3)"), "{text}");
     assert!(text.contains("2 message(s) waiting to go out"), "{text}");
@@ -181,6 +181,7 @@ fn a_new_certificate_is_asked_about_and_a_changed_one_is_a_warning() {
     app.on_engine(Event::Fatal {
         message: "the certificate of 127.0.0.1:5555 has changed!\n  pinned:    SHA256:aa\n  presented: SHA256:bb"
             .into(),
+        certificate_changed: true,
     });
     insta::assert_snapshot!("changed_certificate", screen(&app, 70, 10));
     assert!(matches!(&app.on_key(key(KeyCode::Char('x')))[..], [Action::Quit]));
@@ -191,9 +192,9 @@ fn a_mention_rings_once_and_marks_the_conversation() {
     let mut app = conversation_with_chat();
     app.on_key(KeyEvent::new(KeyCode::Char('n'), KeyModifiers::CONTROL));
     let actions = app.on_engine(message(4, "bob", "ana, lunch?"));
-    assert!(matches!(&actions[..], [Action::Bell]));
+    assert!(matches!(&actions[..], [Action::Alert]));
     assert!(app.on_engine(message(5, "bob", "anyone else?")).is_empty());
-    assert_eq!((app.convs[0].unread, app.convs[0].mentioned), (2, true));
+    assert_eq!((app.model.convs[0].unread, app.model.convs[0].mentioned), (2, true));
 }
 
 #[test]
@@ -259,14 +260,14 @@ async fn the_real_engine_against_a_real_server() {
                 commands.send(command).await.expect("engine takes commands");
             }
         }
-        if app.prompt.is_some() {
+        if app.model.prompt.is_some() {
             for action in app.on_key(key(KeyCode::Char('y'))) {
                 if let Action::Engine(command) = action {
                     commands.send(command).await.expect("engine takes commands");
                 }
             }
         }
-        if app.status == super::app::Status::Connected && !typed {
+        if app.model.status == palomar_client::model::Status::Connected && !typed {
             typed = true;
             type_text(&mut app, "hello from the full-screen client");
             for action in app.on_key(key(KeyCode::Enter)) {

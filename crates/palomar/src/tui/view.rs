@@ -9,7 +9,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use unicode_width::UnicodeWidthChar;
 
-use super::app::{App, Entry, MessageEntry, Status};
+use super::app::App;
+use palomar_client::model::{Entry, MessageEntry, Status, nick_colour};
 use palomar_proto::{Conversation, Nick};
 
 /// Below these widths the side panes make room for the messages.
@@ -30,16 +31,14 @@ const NICK_COLORS: [Color; 10] = [
     Color::LightMagenta,
 ];
 
-/// The same colour for a nickname everywhere and every time (FNV-1a of its bytes).
+/// The same colour for a nickname everywhere and every time, and in the desktop client too.
 pub fn nick_color(nick: &Nick) -> Color {
-    let hash =
-        nick.as_str().bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
-    NICK_COLORS[(hash % NICK_COLORS.len() as u64) as usize]
+    NICK_COLORS[nick_colour(nick, NICK_COLORS.len())]
 }
 
 pub fn render(app: &App, frame: &mut Frame) {
     let area = frame.area();
-    if let Some(message) = &app.fatal {
+    if let Some(message) = &app.model.fatal {
         render_fatal(message, frame, area);
         return;
     }
@@ -67,7 +66,7 @@ pub fn render(app: &App, frame: &mut Frame) {
     }
     render_input(app, frame, input);
     render_status(app, frame, status);
-    if app.prompt.is_some() {
+    if app.model.prompt.is_some() {
         render_prompt(app, frame, area);
     }
 }
@@ -79,6 +78,7 @@ fn title(id: &Conversation) -> String {
 fn render_conversations(app: &App, frame: &mut Frame, area: Rect) {
     let inner_width = area.width.saturating_sub(2) as usize;
     let lines: Vec<Line> = app
+        .model
         .convs
         .iter()
         .enumerate()
@@ -93,7 +93,7 @@ fn render_conversations(app: &App, frame: &mut Frame, area: Rect) {
             let name: String = name.chars().take(room).collect();
             let gap = inner_width.saturating_sub(name.chars().count() + badge.len());
             let mut style = Style::default();
-            if index == app.current {
+            if index == app.model.current {
                 style = style.add_modifier(Modifier::REVERSED);
             } else if conv.unread > 0 {
                 style = style.add_modifier(Modifier::BOLD);
@@ -111,7 +111,7 @@ fn render_conversations(app: &App, frame: &mut Frame, area: Rect) {
 }
 
 fn render_members(app: &App, frame: &mut Frame, area: Rect) {
-    let conv = app.current();
+    let conv = app.model.current();
     let mut lines = Vec::new();
     match &conv.id {
         Conversation::Room(_) => {
@@ -126,7 +126,7 @@ fn render_members(app: &App, frame: &mut Frame, area: Rect) {
             }
         }
         Conversation::Direct(peer) => {
-            for nick in [&app.me, peer] {
+            for nick in [&app.model.me, peer] {
                 lines.push(Line::from(Span::styled(nick.to_string(), Style::default().fg(nick_color(nick)))));
             }
         }
@@ -250,7 +250,7 @@ fn day_separator(app: &App, ts: u64, width: usize) -> Option<Line<'static>> {
 /// built from the end so a long conversation costs only what is shown. The flag says whether they reach
 /// the conversation's first entry.
 fn last_rows(app: &App, width: usize, wanted: usize) -> (Vec<Line<'static>>, bool) {
-    let entries = &app.current().entries;
+    let entries = &app.model.current().entries;
     let day = |entry: &Entry| local(app, entry.ts()).map(|t| t.date_naive());
     let mut chunks: Vec<Vec<Line<'static>>> = Vec::new();
     let mut count = 0;
@@ -276,16 +276,16 @@ fn month_name(month: u32) -> &'static str {
 }
 
 fn render_messages(app: &App, frame: &mut Frame, area: Rect) {
-    let conv = app.current();
+    let conv = app.model.current();
     let block = Block::default().borders(Borders::ALL).title(format!(" {} ", title(&conv.id)));
     let inner = block.inner(area);
     let height = inner.height as usize;
-    let (rows, complete) = last_rows(app, inner.width as usize, height + conv.scroll + 1);
+    let (rows, complete) = last_rows(app, inner.width as usize, height + app.scroll() + 1);
     // Until the first entry is among the rows there is more above: allow one more page.
     let max_scroll = if complete { rows.len().saturating_sub(height) } else { rows.len() };
     app.page_rows.set(height.saturating_sub(1).max(1));
     app.max_scroll.set(max_scroll);
-    let scroll = conv.scroll.min(rows.len().saturating_sub(height));
+    let scroll = app.scroll().min(rows.len().saturating_sub(height));
     let end = rows.len() - scroll;
     let start = end.saturating_sub(height);
     let visible: Vec<Line> = rows[start..end].to_vec();
@@ -308,7 +308,7 @@ fn render_messages(app: &App, frame: &mut Frame, area: Rect) {
 }
 
 fn render_input(app: &App, frame: &mut Frame, area: Rect) {
-    let prompt = format!("{} > ", title(&app.current().id));
+    let prompt = format!("{} > ", title(&app.model.current().id));
     let text = app.input.text();
     // A pasted multi-line message shows its line breaks as ⏎ until it is sent.
     let shown: String = text.chars().map(|c| if c == '\n' { '⏎' } else { c }).collect();
@@ -328,27 +328,27 @@ fn render_input(app: &App, frame: &mut Frame, area: Rect) {
     let line =
         Line::from(vec![Span::styled(prompt, Style::default().add_modifier(Modifier::BOLD)), Span::raw(visible)]);
     frame.render_widget(Paragraph::new(line), area);
-    if app.prompt.is_none() {
+    if app.model.prompt.is_none() {
         let x = area.x + (prompt_width + before_cursor - skip_width.min(before_cursor)) as u16;
         frame.set_cursor_position(Position { x: x.min(area.right().saturating_sub(1)), y: area.y });
     }
 }
 
 fn render_status(app: &App, frame: &mut Frame, area: Rect) {
-    let state = match (&app.status, app.retry_in()) {
+    let state = match (&app.model.status, app.model.retry_in()) {
         (_, Some((seconds, attempt))) => format!("reconnecting in {seconds}s (attempt {attempt})"),
         (Status::Connecting, _) => "connecting…".to_owned(),
         (Status::Connected, _) => "connected".to_owned(),
         (Status::Stopped, _) => "stopped".to_owned(),
         (Status::Reconnecting { .. }, None) => "reconnecting".to_owned(),
     };
-    let left = format!(" {}@{} · {state}", app.me, app.server);
-    let right = match app.pending {
+    let left = format!(" {}@{} · {state}", app.model.me, app.model.server);
+    let right = match app.model.pending {
         0 => " /help ".to_owned(),
         n => format!(" {n} message(s) waiting to go out · /help "),
     };
     let gap = (area.width as usize).saturating_sub(left.chars().count() + right.chars().count());
-    let style = match app.status {
+    let style = match app.model.status {
         Status::Connected => Style::default().bg(Color::Blue).fg(Color::White),
         _ => Style::default().bg(Color::Yellow).fg(Color::Black),
     };
@@ -362,7 +362,7 @@ fn centered(area: Rect, width: u16, height: u16) -> Rect {
 }
 
 fn render_prompt(app: &App, frame: &mut Frame, area: Rect) {
-    let Some(prompt) = &app.prompt else { return };
+    let Some(prompt) = &app.model.prompt else { return };
     let text = vec![
         Line::from(format!("This is the first connection to {}.", prompt.server)),
         Line::from("Its certificate fingerprint is:"),

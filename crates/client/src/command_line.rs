@@ -1,0 +1,138 @@
+//! What a person types into a chat's entry line: a message, or a slash command (`/join ROOM`, `/msg NICK`,
+//! ...), parsed into a [`Typed`] or refused with an error that says how to write it. Line mode, the
+//! full-screen client and the desktop client all read their input through [`parse`], so they accept the same
+//! commands with the same words.
+
+use palomar_proto::{NameError, Nick, RoomName};
+
+/// Every command, for completion and help.
+pub const COMMANDS: &[&str] = &["/help", "/history", "/join", "/leave", "/msg", "/quit", "/users"];
+
+/// A parsed entry line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Typed {
+    /// A message for the current conversation, exactly as typed (`//text` arrives here as `/text`).
+    Text(String),
+    /// `/join ROOM`: join (or create) a room and talk there.
+    Join(RoomName),
+    /// `/leave [ROOM]`: `None` is the current conversation.
+    Leave(Option<RoomName>),
+    /// `/msg NICK [TEXT]`: without text, only opens the direct conversation.
+    Msg {
+        to: Nick,
+        text: Option<String>,
+    },
+    /// `/users [ROOM]`: `None` is the current room.
+    Users(Option<RoomName>),
+    /// `/history [N]`: `None` leaves the number to the front end.
+    History(Option<u32>),
+    Help,
+    Quit,
+}
+
+/// Why a line was not understood.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    #[error("unknown command /{0}; /help lists them")]
+    Unknown(String),
+    #[error("{usage}: {reason}")]
+    Usage { usage: &'static str, reason: String },
+}
+
+fn usage(usage: &'static str) -> impl FnOnce(NameError) -> CommandError {
+    move |error| CommandError::Usage { usage, reason: error.to_string() }
+}
+
+/// Parses one entry (it may span several lines); `Ok(None)` when there is nothing but white space.
+///
+/// The text of a message is not checked here (see `palomar_proto::validate_text`): the engine's caller does
+/// that where it decides where the text goes.
+pub fn parse(line: &str) -> Result<Option<Typed>, CommandError> {
+    if line.trim().is_empty() {
+        return Ok(None);
+    }
+    if let Some(escaped) = line.strip_prefix("//") {
+        return Ok(Some(Typed::Text(format!("/{escaped}"))));
+    }
+    let Some(command) = line.strip_prefix('/') else { return Ok(Some(Typed::Text(line.to_owned()))) };
+    let (name, rest) = command.split_once(char::is_whitespace).unwrap_or((command, ""));
+    let rest = rest.trim();
+    let optional_room = |usage_text: &'static str| -> Result<Option<RoomName>, CommandError> {
+        if rest.is_empty() { Ok(None) } else { RoomName::parse(rest).map(Some).map_err(usage(usage_text)) }
+    };
+    let typed = match name.to_ascii_lowercase().as_str() {
+        "join" => Typed::Join(RoomName::parse(rest).map_err(usage("/join ROOM"))?),
+        "leave" => Typed::Leave(optional_room("/leave [ROOM]")?),
+        "msg" => {
+            let (nick, text) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+            let to = Nick::parse(nick).map_err(usage("/msg NICK [TEXT]"))?;
+            let text = text.trim();
+            Typed::Msg { to, text: (!text.is_empty()).then(|| text.to_owned()) }
+        }
+        "users" => Typed::Users(optional_room("/users [ROOM]")?),
+        "history" => match rest {
+            "" => Typed::History(None),
+            n => match n.parse::<u32>() {
+                Ok(n) if n > 0 => Typed::History(Some(n)),
+                _ => {
+                    let reason = "N must be a whole number of messages, 1 or more".to_owned();
+                    return Err(CommandError::Usage { usage: "/history [N]", reason });
+                }
+            },
+        },
+        "help" => Typed::Help,
+        "quit" => Typed::Quit,
+        _ => return Err(CommandError::Unknown(name.to_owned())),
+    };
+    Ok(Some(typed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn room(name: &str) -> RoomName {
+        RoomName::parse(name).expect("valid room")
+    }
+
+    fn nick(name: &str) -> Nick {
+        Nick::parse(name).expect("valid nick")
+    }
+
+    #[test]
+    fn text_is_sent_as_typed_and_a_double_slash_escapes() {
+        assert_eq!(parse("  hello  "), Ok(Some(Typed::Text("  hello  ".into()))));
+        assert_eq!(parse("//join me"), Ok(Some(Typed::Text("/join me".into()))));
+        assert_eq!(parse("line one\nline two"), Ok(Some(Typed::Text("line one\nline two".into()))));
+        assert_eq!(parse(" \n\t "), Ok(None));
+    }
+
+    #[test]
+    fn commands_and_their_arguments() {
+        assert_eq!(parse("/join #Garden"), Ok(Some(Typed::Join(room("garden")))));
+        assert_eq!(parse("/leave"), Ok(Some(Typed::Leave(None))));
+        assert_eq!(parse("/leave garden"), Ok(Some(Typed::Leave(Some(room("garden"))))));
+        assert_eq!(parse("/msg bob"), Ok(Some(Typed::Msg { to: nick("bob"), text: None })));
+        assert_eq!(
+            parse("/msg Bob  hi there\nsecond line "),
+            Ok(Some(Typed::Msg { to: nick("bob"), text: Some("hi there\nsecond line".into()) }))
+        );
+        assert_eq!(parse("/users"), Ok(Some(Typed::Users(None))));
+        assert_eq!(parse("/users lobby"), Ok(Some(Typed::Users(Some(RoomName::lobby())))));
+        assert_eq!(parse("/history"), Ok(Some(Typed::History(None))));
+        assert_eq!(parse("/history 10"), Ok(Some(Typed::History(Some(10)))));
+        assert_eq!(parse("/HELP"), Ok(Some(Typed::Help)));
+        assert_eq!(parse("/quit now"), Ok(Some(Typed::Quit)));
+    }
+
+    #[test]
+    fn mistakes_say_how_to_write_the_command() {
+        let error = |line| parse(line).expect_err("refused").to_string();
+        assert_eq!(error("/join"), "/join ROOM: room name must not be empty");
+        assert!(error("/join two words").starts_with("/join ROOM: room name may only contain"));
+        assert!(error("/msg 9lives hi").starts_with("/msg NICK [TEXT]: nickname may only contain"));
+        assert_eq!(error("/history 0"), "/history [N]: N must be a whole number of messages, 1 or more");
+        assert_eq!(error("/dance"), "unknown command /dance; /help lists them");
+        assert_eq!(error("/"), "unknown command /; /help lists them");
+    }
+}

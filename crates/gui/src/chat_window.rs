@@ -1,0 +1,323 @@
+//! The signed-in window around the messages: a top bar (who and where, the theme, signing out), the banner
+//! while the connection is down (the countdown and how many messages wait to go out) or stopped for good,
+//! the conversations on the left (unread badges, joining, leaving), the members on the right (click one for
+//! a direct conversation), and the entry box (Enter sends, Shift+Enter starts a new line). Scrolling to the
+//! top of the messages fetches older ones.
+
+use std::collections::HashMap;
+
+use chrono::FixedOffset;
+use egui::{Align, Button, Key, KeyboardShortcut, Layout, Modifiers, Panel, RichText, ScrollArea, TextEdit};
+use palomar_client::command_line::Typed;
+use palomar_client::model::{Action, ChatModel, Status};
+use palomar_proto::{Conversation, Nick};
+
+use crate::theme::{self, ThemeChoice};
+use crate::{certificate, message_view};
+
+/// What the window keeps that the model does not: what is being typed, and where each view is scrolled.
+#[derive(Debug, Default)]
+pub struct ChatWindow {
+    /// The entry box.
+    pub entry: String,
+    /// The "join a room" field.
+    pub join: String,
+    /// Per conversation: the message view was at its top last frame (arriving there fetches older messages).
+    at_top: HashMap<Conversation, bool>,
+    /// The entry box got the focus once.
+    focused: bool,
+}
+
+/// What the user asked for in this frame.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub actions: Vec<Action>,
+    pub sign_out: bool,
+    pub theme_changed: bool,
+}
+
+pub fn show(
+    ui: &mut egui::Ui,
+    window: &mut ChatWindow,
+    model: &mut ChatModel,
+    offset: FixedOffset,
+    theme: &mut ThemeChoice,
+) -> Outcome {
+    let mut outcome = Outcome::default();
+    Panel::top("top-bar").show(ui, |ui| top_bar(ui, model, theme, &mut outcome));
+    if model.fatal.is_some() || model.retry_in().is_some() || (model.status == Status::Connecting) {
+        Panel::top("banner").show_separator_line(false).show(ui, |ui| banner(ui, model, &mut outcome));
+    }
+    Panel::bottom("entry").show(ui, |ui| entry(ui, window, model, &mut outcome));
+    Panel::left("conversations")
+        .default_size(190.0)
+        .size_range(140.0..=360.0)
+        .show(ui, |ui| conversations(ui, window, model, &mut outcome));
+    Panel::right("members")
+        .default_size(170.0)
+        .size_range(120.0..=320.0)
+        .show(ui, |ui| members(ui, model, &mut outcome));
+    egui::CentralPanel::default().show(ui, |ui| messages(ui, window, model, offset, &mut outcome));
+    outcome
+}
+
+fn top_bar(ui: &mut egui::Ui, model: &ChatModel, theme: &mut ThemeChoice, outcome: &mut Outcome) {
+    ui.horizontal(|ui| {
+        ui.label(RichText::new("Palomar").strong());
+        ui.separator();
+        ui.label(format!("{} @ {}", model.me, model.server));
+        let (state, colour) = match model.status {
+            Status::Connected => ("connected", theme::ONLINE),
+            Status::Connecting => ("connecting…", ui.visuals().warn_fg_color),
+            Status::Reconnecting { .. } => ("offline", ui.visuals().warn_fg_color),
+            Status::Stopped => ("stopped", ui.visuals().error_fg_color),
+        };
+        dot(ui, colour, true);
+        ui.label(RichText::new(state).color(colour));
+        ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
+            if ui.button("Sign out").clicked() {
+                outcome.sign_out = true;
+            }
+            ui.separator();
+            outcome.theme_changed = theme::picker(ui, theme);
+        });
+    });
+}
+
+fn banner(ui: &mut egui::Ui, model: &ChatModel, outcome: &mut Outcome) {
+    let dark = ui.visuals().dark_mode;
+    if let Some(message) = &model.fatal {
+        if model.certificate_changed {
+            certificate::changed_warning(ui, message);
+        } else {
+            egui::Frame::new().fill(theme::danger_fill(dark)).inner_margin(10.0).corner_radius(6.0).show(ui, |ui| {
+                ui.set_width(ui.available_width());
+                ui.label(RichText::new("Disconnected for good").strong().color(ui.visuals().error_fg_color));
+                ui.label(message);
+            });
+        }
+        ui.add_space(4.0);
+        if ui.button("Back to sign in").clicked() {
+            outcome.sign_out = true;
+        }
+        ui.add_space(4.0);
+        return;
+    }
+    let headline = match model.retry_in() {
+        Some((seconds, attempt)) => format!("Reconnecting in {seconds} s (attempt {attempt})"),
+        None => "Reconnecting…".to_owned(),
+    };
+    let waiting = match model.pending {
+        0 => "nothing is waiting to go out".to_owned(),
+        1 => "1 message waiting to go out".to_owned(),
+        n => format!("{n} messages waiting to go out"),
+    };
+    egui::Frame::new().fill(theme::banner_fill(dark)).inner_margin(8.0).corner_radius(6.0).show(ui, |ui| {
+        ui.set_width(ui.available_width());
+        ui.horizontal(|ui| {
+            ui.label(RichText::new(headline).strong());
+            ui.label("·");
+            ui.label(waiting);
+        });
+        ui.label(RichText::new("What you type is kept and sent once the connection is back.").small());
+    });
+    ui.add_space(4.0);
+}
+
+fn conversations(ui: &mut egui::Ui, window: &mut ChatWindow, model: &mut ChatModel, outcome: &mut Outcome) {
+    ui.add_space(4.0);
+    ui.heading("Conversations");
+    ui.add_space(4.0);
+    let mut chosen = None;
+    ScrollArea::vertical()
+        .id_salt("conversation-list")
+        .auto_shrink([false, true])
+        .max_height(ui.available_height() - 150.0)
+        .show(ui, |ui| {
+            for (index, conv) in model.convs.iter().enumerate() {
+                ui.horizontal(|ui| {
+                    let name = RichText::new(conv.id.to_string());
+                    let name = if conv.unread > 0 { name.strong() } else { name };
+                    if ui.selectable_label(index == model.current, name).clicked() {
+                        chosen = Some(index);
+                    }
+                    if conv.unread > 0 {
+                        badge(ui, conv.unread, conv.mentioned);
+                    }
+                });
+            }
+        });
+    if let Some(index) = chosen {
+        model.switch(index);
+        window.focused = false;
+    }
+    ui.separator();
+    let label = ui.label("Join a room");
+    let field = ui.add(TextEdit::singleline(&mut window.join).hint_text("room name").desired_width(f32::INFINITY));
+    let field = field.labelled_by(label.id);
+    let entered = field.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter));
+    if (ui.button("Join").clicked() || entered) && !window.join.trim().is_empty() {
+        let line = format!("/join {}", window.join.trim());
+        window.join.clear();
+        outcome.actions.extend(model.submit(&line));
+    }
+    ui.add_space(6.0);
+    match &model.current().id {
+        Conversation::Room(room) if room.as_str() != palomar_proto::RoomName::LOBBY => {
+            if ui.button(format!("Leave #{room}")).clicked() {
+                outcome.actions.extend(model.apply(Typed::Leave(None)));
+            }
+        }
+        Conversation::Direct(peer) => {
+            if ui.button(format!("Close @{peer}")).clicked() {
+                model.close_current();
+            }
+        }
+        Conversation::Room(_) => {}
+    }
+}
+
+/// The unread count, `@` in front when one of them mentions us.
+fn badge(ui: &mut egui::Ui, unread: usize, mentioned: bool) {
+    let text = if mentioned { format!("@{unread}") } else { unread.to_string() };
+    let fill = if mentioned { ui.visuals().warn_fg_color } else { ui.visuals().selection.bg_fill };
+    egui::Frame::new().fill(fill).inner_margin(egui::Margin::symmetric(6, 1)).corner_radius(8.0).show(ui, |ui| {
+        ui.label(RichText::new(text).small().strong().color(egui::Color32::WHITE));
+    });
+}
+
+fn members(ui: &mut egui::Ui, model: &mut ChatModel, outcome: &mut Outcome) {
+    ui.add_space(4.0);
+    ui.heading("Members");
+    ui.add_space(4.0);
+    let dark = ui.visuals().dark_mode;
+    let mut message_to: Option<Nick> = None;
+    let conv = model.current();
+    let (online, offline): (Vec<Nick>, Vec<Nick>) = match &conv.id {
+        Conversation::Room(_) => (conv.online.iter().cloned().collect(), conv.offline.iter().cloned().collect()),
+        Conversation::Direct(peer) => (vec![model.me.clone(), peer.clone()], Vec::new()),
+    };
+    ScrollArea::vertical().id_salt("member-list").auto_shrink([false, false]).show(ui, |ui| {
+        if !online.is_empty() {
+            ui.label(RichText::new(format!("Online — {}", online.len())).small().weak());
+        }
+        for nick in &online {
+            let text = RichText::new(nick.as_str()).color(theme::nick_colour(nick, dark));
+            member(ui, nick, text, true, &model.me, &mut message_to);
+        }
+        if !offline.is_empty() {
+            ui.add_space(6.0);
+            ui.label(RichText::new(format!("Offline — {}", offline.len())).small().weak());
+        }
+        for nick in &offline {
+            member(ui, nick, RichText::new(nick.as_str()).weak(), false, &model.me, &mut message_to);
+        }
+    });
+    if let Some(nick) = message_to {
+        outcome.actions.extend(model.apply(Typed::Msg { to: nick, text: None }));
+    }
+}
+
+/// One member: a dot (filled when online) and the nickname, a button that opens the direct conversation.
+fn member(ui: &mut egui::Ui, nick: &Nick, text: RichText, online: bool, me: &Nick, message_to: &mut Option<Nick>) {
+    ui.horizontal(|ui| {
+        let colour = if online { theme::ONLINE } else { ui.visuals().weak_text_color() };
+        dot(ui, colour, online);
+        if nick == me {
+            ui.label(text).on_hover_text("you");
+            return;
+        }
+        let response = ui.add(Button::new(text).frame(false)).on_hover_text(format!("Direct message to {nick}"));
+        if response.clicked() {
+            *message_to = Some(nick.clone());
+        }
+    });
+}
+
+/// A small round mark, drawn rather than typed: no font has to carry the glyph.
+fn dot(ui: &mut egui::Ui, colour: egui::Color32, filled: bool) {
+    let size = ui.text_style_height(&egui::TextStyle::Body) * 0.5;
+    let (rect, _) = ui.allocate_exact_size(egui::vec2(size, size), egui::Sense::hover());
+    let radius = size * 0.45;
+    if filled {
+        ui.painter().circle_filled(rect.center(), radius, colour);
+    } else {
+        ui.painter().circle_stroke(rect.center(), radius, egui::Stroke::new(1.2, colour));
+    }
+}
+
+fn messages(
+    ui: &mut egui::Ui,
+    window: &mut ChatWindow,
+    model: &mut ChatModel,
+    offset: FixedOffset,
+    outcome: &mut Outcome,
+) {
+    let conv = model.current();
+    let id = conv.id.clone();
+    ui.heading(id.to_string());
+    ui.separator();
+    let mut load_older = false;
+    let output = ScrollArea::vertical()
+        .id_salt(("messages", id.to_string()))
+        .stick_to_bottom(true)
+        .auto_shrink([false, false])
+        .show(ui, |ui| {
+            if conv.is_fetching_history() {
+                ui.horizontal(|ui| {
+                    ui.spinner();
+                    ui.label(RichText::new("Loading older messages…").weak());
+                });
+            } else if !conv.history_done && model.status == Status::Connected {
+                load_older = ui.small_button("Load older messages").clicked();
+            } else if conv.history_done && !conv.entries.is_empty() {
+                ui.label(RichText::new("This is the beginning of the conversation.").small().weak());
+            }
+            message_view::show(ui, conv, offset);
+        });
+    let at_top = output.state.clamped_offset().y <= 1.0;
+    let scrollable = output.content_size.y > output.inner_rect.height();
+    let was_at_top = window.at_top.insert(id, at_top).unwrap_or(true);
+    // Arriving at the top fetches the page before it; a view that cannot scroll yet fills itself.
+    let fetch = load_older || (at_top && !was_at_top) || (!scrollable && !conv.history_done);
+    if fetch && model.status == Status::Connected {
+        outcome.actions.extend(model.fetch_older());
+    }
+}
+
+fn entry(ui: &mut egui::Ui, window: &mut ChatWindow, model: &mut ChatModel, outcome: &mut Outcome) {
+    ui.add_space(6.0);
+    let hint =
+        format!("Message {} (Enter sends, Shift+Enter starts a new line, /help lists commands)", model.current().id);
+    let mut send = false;
+    ui.horizontal(|ui| {
+        let button_width = 70.0;
+        let edit = TextEdit::multiline(&mut window.entry)
+            .id_salt("entry")
+            .hint_text(hint)
+            .desired_rows(2)
+            .desired_width(ui.available_width() - button_width - ui.spacing().item_spacing.x)
+            .return_key(KeyboardShortcut::new(Modifiers::SHIFT, Key::Enter));
+        let response = ui.add(edit);
+        if !window.focused {
+            window.focused = true;
+            response.request_focus();
+        }
+        let enter = ui.input(|i| {
+            i.events.iter().any(|event| {
+                matches!(event, egui::Event::Key { key: Key::Enter, pressed: true, modifiers, .. } if !modifiers.shift)
+            })
+        });
+        send = response.has_focus() && enter;
+        let button = ui.add_sized([button_width, 28.0], Button::new("Send"));
+        if button.clicked() {
+            send = true;
+            response.request_focus();
+        }
+    });
+    ui.add_space(6.0);
+    if send {
+        let line = std::mem::take(&mut window.entry);
+        outcome.actions.extend(model.submit(&line));
+    }
+}

@@ -1,0 +1,28 @@
+//! # palomar-gui: the desktop client
+//!
+//! A window over the same engine as the terminal clients (`palomar_client::Engine`), showing the same
+//! conversation model (`palomar_client::model::ChatModel`) and reading the same slash commands
+//! (`palomar_client::command_line`). The engine runs on a tokio runtime beside the window and wakes it when
+//! it has news; the window never touches a socket.
+//!
+//! # Layout
+//! - [`app`]: [`PalomarApp`], the whole window: which screen is shown, engine events into the model,
+//!   what the model asks for back to the engine.
+//! - [`connection`]: starts the engine for one sign-in and hands its events to the window.
+//! - [`sign_in`]: the sign-in form, its checks and its errors.
+//! - [`certificate`]: the trust question on first contact and the warning when a certificate changed.
+//! - [`chat_window`]: conversations, members, the entry box and the reconnect banner around the messages.
+//! - [`message_view`]: one conversation's messages: times, coloured nicknames, day separators, pending marks.
+//! - [`theme`]: light, dark or the system's, and the colours that carry meaning.
+//! - [`settings`]: what is remembered between runs (server, nickname, theme; never the password).
+
+pub mod app;
+pub mod certificate;
+pub mod chat_window;
+pub mod connection;
+pub mod message_view;
+pub mod settings;
+pub mod sign_in;
+pub mod theme;
+
+pub use app::{Options, PalomarApp};

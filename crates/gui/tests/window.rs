@@ -1,0 +1,383 @@
+//! The desktop client's window, headless: egui_kittest drives the real `PalomarApp` (through AccessKit, as a
+//! screen reader would) with the real engine against a real server running in this process on a free
+//! loopback port. Every wait is for something to appear, with a generous deadline; none is a fixed sleep
+//! that a slow machine could outrun.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::FixedOffset;
+use egui::accesskit::Role;
+use egui::{Key, Modifiers};
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use palomar_client::backoff::Backoff;
+use palomar_client::{Command, Engine, EngineConfig, Event, KnownHosts, Trust};
+use palomar_gui::message_view::{PENDING, SENT};
+use palomar_gui::settings::Settings;
+use palomar_gui::sign_in::Problem;
+use palomar_gui::{Options, PalomarApp};
+use palomar_proto::{Conversation, Nick, RoomName};
+use palomar_transport::{Fingerprint, ServerIdentity};
+use tokio::runtime::Runtime;
+use tokio_util::sync::CancellationToken;
+
+/// Generous: CI machines are shared and slow; nothing waits this long when things work.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// Reconnect quickly: the tests wait for reconnections.
+const FAST: Backoff = Backoff { initial: Duration::from_millis(100), max: Duration::from_millis(500) };
+
+/// A server in this process, on a loopback port, that can be stopped and started again on the same port
+/// with the same data.
+struct TestServer {
+    addr: String,
+    dir: PathBuf,
+    identity: Arc<ServerIdentity>,
+    running: Option<(CancellationToken, tokio::task::JoinHandle<()>)>,
+}
+
+impl TestServer {
+    fn start(runtime: &Runtime, dir: &Path) -> TestServer {
+        let identity = ServerIdentity::load_or_generate(&dir.join("tls")).expect("certificate");
+        let mut server = TestServer { addr: "127.0.0.1:0".into(), dir: dir.to_owned(), identity, running: None };
+        server.resume(runtime);
+        server
+    }
+
+    fn resume(&mut self, runtime: &Runtime) {
+        let listener = runtime.block_on(tokio::net::TcpListener::bind(&self.addr)).expect("binds");
+        self.addr = listener.local_addr().expect("address").to_string();
+        let config = palomar_server::Config { data: self.dir.join("data"), ..palomar_server::Config::default() };
+        let shutdown = CancellationToken::new();
+        let identity = self.identity.clone();
+        let token = shutdown.clone();
+        let task = runtime.spawn(async move {
+            palomar_server::run(listener, config, identity, token).await.expect("server runs");
+        });
+        self.running = Some((shutdown, task));
+    }
+
+    /// A graceful stop: clients are told, and the server is gone when this returns.
+    fn stop(&mut self, runtime: &Runtime) {
+        if let Some((shutdown, task)) = self.running.take() {
+            shutdown.cancel();
+            runtime.block_on(task).expect("server stops");
+        }
+    }
+
+    fn fingerprint(&self) -> Fingerprint {
+        self.identity.fingerprint()
+    }
+}
+
+fn nick(name: &str) -> Nick {
+    Nick::parse(name).expect("valid nick")
+}
+
+fn options(home: &Path, server: &str) -> Options {
+    Options {
+        home: home.to_owned(),
+        settings_path: Some(home.join("gui.toml")),
+        server: Some(server.to_owned()),
+        nick: None,
+        backoff: FAST,
+        offset: FixedOffset::east_opt(0).expect("UTC"),
+    }
+}
+
+fn window(runtime: &Runtime, options: Options) -> Harness<'static, PalomarApp> {
+    let app = PalomarApp::new(runtime.handle().clone(), options);
+    Harness::builder().with_size([1100.0, 720.0]).build_ui_state(|ui, app: &mut PalomarApp| app.ui(ui), app)
+}
+
+/// Runs frames until `done` holds; panics with `what` after [`PATIENCE`].
+fn wait_until(harness: &mut Harness<'_, PalomarApp>, what: &str, done: impl Fn(&Harness<'_, PalomarApp>) -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        harness.step();
+        if done(harness) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "no {what} in time");
+        // Frames are cheap; this only keeps the loop from spinning while the engine works.
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Some widget is labelled exactly `label`.
+fn shows(harness: &Harness<'_, PalomarApp>, label: &str) -> bool {
+    harness.query_all_by_label(label).next().is_some()
+}
+
+/// Some widget's label contains `part`.
+fn shows_part(harness: &Harness<'_, PalomarApp>, part: &str) -> bool {
+    harness.query_all_by_label_contains(part).next().is_some()
+}
+
+/// A member shown as a button (to start a direct conversation).
+fn member_button(harness: &Harness<'_, PalomarApp>, nick: &str) -> bool {
+    harness.query_all_by_role_and_label(Role::Button, nick).next().is_some()
+}
+
+/// Types into the field labelled `label`.
+fn type_into(harness: &mut Harness<'_, PalomarApp>, label: &str, text: &str) {
+    harness.get_by_label(label).focus();
+    harness.step();
+    harness.get_by_label(label).type_text(text);
+    harness.step();
+}
+
+/// Fills in nickname and password and presses "Sign in" (the server comes from the options).
+fn submit_sign_in(harness: &mut Harness<'_, PalomarApp>, nick: &str, password: &str) {
+    type_into(harness, "Nickname", nick);
+    type_into(harness, "Password", password);
+    harness.get_by_label("Sign in").click();
+    harness.step();
+}
+
+/// Signs in on a server seen for the first time: the certificate question, with the server's fingerprint.
+fn sign_in_trusting(harness: &mut Harness<'_, PalomarApp>, server: &TestServer, nick: &str, password: &str) {
+    submit_sign_in(harness, nick, password);
+    wait_until(harness, "certificate question", |h| shows(h, "Trust and connect"));
+    assert!(shows(harness, &server.fingerprint().to_string()), "the question shows the fingerprint");
+    assert!(shows_part(harness, "first connection"));
+    harness.get_by_label("Trust and connect").click();
+    wait_until(harness, "chat window", |h| h.state().signed_in() && shows(h, "Conversations"));
+}
+
+/// Types a message in the entry box, its lines separated by Shift+Enter, and presses Enter.
+fn send(harness: &mut Harness<'_, PalomarApp>, text: &str) {
+    let is_entry = |node: &egui_kittest::kittest::AccessKitNode<'_>| {
+        node.data().placeholder().is_some_and(|hint| hint.starts_with("Message "))
+    };
+    harness.get_by(is_entry).focus();
+    harness.step();
+    for (index, line) in text.split('\n').enumerate() {
+        if index > 0 {
+            harness.key_press_modifiers(Modifiers::SHIFT, Key::Enter);
+            harness.step();
+        }
+        harness.get_by(is_entry).type_text(line);
+        harness.step();
+    }
+    harness.key_press(Key::Enter);
+    harness.step();
+}
+
+/// A terminal client's engine, as `palomar chat --plain` runs it.
+struct Peer {
+    engine: Engine,
+    seen: Vec<Event>,
+}
+
+impl Peer {
+    fn start(runtime: &Runtime, server: &str, name: &str, home: &Path) -> Peer {
+        let config = EngineConfig {
+            server: server.to_owned(),
+            nick: nick(name),
+            password: format!("{name}-password"),
+            home: home.to_owned(),
+            trust: Trust::FirstUse,
+            join: None,
+            confirm_new_server: false,
+            backoff: FAST,
+        };
+        let _entered = runtime.enter();
+        Peer { engine: Engine::start(config).expect("engine starts"), seen: Vec::new() }
+    }
+
+    /// Reads events until one matches.
+    fn wait_for(&mut self, runtime: &Runtime, what: &str, matches: impl Fn(&Event) -> bool) -> Event {
+        if let Some(found) = self.seen.iter().find(|e| matches(e)) {
+            return found.clone();
+        }
+        runtime.block_on(async {
+            let deadline = tokio::time::Instant::now() + PATIENCE;
+            loop {
+                let event = tokio::time::timeout_at(deadline, self.engine.next_event())
+                    .await
+                    .unwrap_or_else(|_| panic!("no {what} in time; saw {:#?}", self.seen))
+                    .expect("engine runs");
+                self.seen.push(event.clone());
+                if matches(&event) {
+                    return event;
+                }
+            }
+        })
+    }
+
+    fn send(&self, runtime: &Runtime, to: Conversation, text: &str) {
+        runtime.block_on(self.engine.commands().send(Command::Send { to, text: text.into() })).expect("sends");
+    }
+}
+
+fn lobby() -> Conversation {
+    Conversation::Room(RoomName::lobby())
+}
+
+#[test]
+fn sign_in_trusting_the_server_then_chat_with_a_terminal_client() {
+    let runtime = Runtime::new().expect("runtime");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = TestServer::start(&runtime, dir.path());
+    let mut bob = Peer::start(&runtime, &server.addr, "bob", &dir.path().join("bob"));
+    bob.wait_for(&runtime, "bob connected", |e| matches!(e, Event::Synced));
+
+    let home = dir.path().join("ana");
+    let mut harness = window(&runtime, options(&home, &server.addr));
+    harness.run_ok();
+    harness.check_accessibility();
+    sign_in_trusting(&mut harness, &server, "ana", "ana-password");
+    harness.check_accessibility();
+    assert!(shows(&harness, "#lobby"), "the lobby is a conversation");
+    assert_eq!(
+        KnownHosts::new(home.join("known_hosts")).get(&server.addr).expect("reads pins"),
+        Some(server.fingerprint()),
+        "the trust decision is pinned where the terminal clients look"
+    );
+    let remembered = Settings::load(&home.join("gui.toml"));
+    assert_eq!((remembered.server.as_deref(), remembered.nick.as_deref()), (Some(server.addr.as_str()), Some("ana")));
+    let file = std::fs::read_to_string(home.join("gui.toml")).expect("settings saved");
+    assert!(!file.contains("ana-password"), "the password is never written down: {file}");
+
+    // Received: a terminal client's message appears, with its author.
+    bob.send(&runtime, lobby(), "hi ana, welcome");
+    wait_until(&mut harness, "bob's message", |h| shows(h, "hi ana, welcome"));
+    wait_until(&mut harness, "bob among the members", |h| member_button(h, "bob"));
+
+    // Sent: Enter sends; the terminal client receives it, and it is marked stored.
+    send(&mut harness, "hello bob");
+    let got = bob.wait_for(
+        &runtime,
+        "ana's message",
+        |e| matches!(e, Event::Message { message, .. } if message.text == "hello bob"),
+    );
+    assert!(
+        matches!(got, Event::Message { message, .. } if message.from == nick("ana") && message.conversation == lobby())
+    );
+    wait_until(&mut harness, "sent mark", |h| shows(h, SENT));
+    assert!(shows(&harness, "hello bob"));
+
+    // Shift+Enter starts a new line in the same message.
+    send(&mut harness, "two lines:\nthis is the second");
+    bob.wait_for(
+        &runtime,
+        "two-line message",
+        |e| matches!(e, Event::Message { message, .. } if message.text == "two lines:\nthis is the second"),
+    );
+
+    // Clicking a member opens a direct conversation; what is typed there goes to that member only.
+    harness.get_by_role_and_label(Role::Button, "bob").click();
+    wait_until(&mut harness, "direct conversation", |h| {
+        h.state().model().is_some_and(|m| m.current().id == Conversation::Direct(nick("bob")))
+    });
+    send(&mut harness, "just for you");
+    let got = bob.wait_for(
+        &runtime,
+        "direct message",
+        |e| matches!(e, Event::Message { message, .. } if message.text == "just for you"),
+    );
+    assert!(matches!(got, Event::Message { message, .. } if message.conversation == Conversation::Direct(nick("ana"))));
+
+    // The lobby counts what arrives while another conversation is shown.
+    bob.send(&runtime, lobby(), "one");
+    bob.send(&runtime, lobby(), "two");
+    wait_until(&mut harness, "unread badge", |h| {
+        h.state().model().is_some_and(|m| m.convs[0].unread == 2) && shows(h, "2")
+    });
+
+    // Joining a room from the window.
+    type_into(&mut harness, "Join a room", "garden");
+    harness.get_by_label("Join").click();
+    wait_until(&mut harness, "the garden room", |h| shows(h, "#garden") && shows(h, "Leave #garden"));
+
+    drop(harness);
+    runtime.block_on(bob.engine.commands().send(Command::Quit)).expect("quits");
+}
+
+#[test]
+fn the_banner_counts_down_while_the_server_is_away_and_pending_becomes_sent() {
+    let runtime = Runtime::new().expect("runtime");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut server = TestServer::start(&runtime, dir.path());
+    let home = dir.path().join("ana");
+    let mut harness = window(&runtime, options(&home, &server.addr));
+    sign_in_trusting(&mut harness, &server, "ana", "ana-password");
+    assert!(!shows_part(&harness, "Reconnecting"), "no banner while connected");
+
+    server.stop(&runtime);
+    wait_until(&mut harness, "reconnect banner", |h| {
+        shows_part(h, "Reconnecting in") && shows(h, "nothing is waiting to go out")
+    });
+
+    // Typed while offline: kept, marked pending, and counted in the banner.
+    send(&mut harness, "are you still there?");
+    wait_until(&mut harness, "pending message", |h| shows(h, "are you still there?") && shows(h, PENDING));
+    wait_until(&mut harness, "count of waiting messages", |h| shows(h, "1 message waiting to go out"));
+    assert!(!shows(&harness, SENT));
+
+    server.resume(&runtime);
+    wait_until(&mut harness, "sent mark after reconnecting", |h| shows(h, SENT) && !shows(h, PENDING));
+    wait_until(&mut harness, "banner gone", |h| !shows_part(h, "Reconnecting"));
+    assert!(shows_part(&harness, "reconnected as ana"));
+    drop(harness);
+    server.stop(&runtime);
+}
+
+#[test]
+fn a_server_that_cannot_be_reached_or_a_wrong_password_is_said_on_the_form() {
+    let runtime = Runtime::new().expect("runtime");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = TestServer::start(&runtime, dir.path());
+    // Register ana with her password first.
+    let mut ana = Peer::start(&runtime, &server.addr, "ana", &dir.path().join("ana-terminal"));
+    ana.wait_for(&runtime, "ana registered", |e| matches!(e, Event::Synced));
+
+    // Nothing listens on a port just released.
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+        listener.local_addr().expect("address").to_string()
+    };
+    let mut harness = window(&runtime, options(&dir.path().join("gui"), &closed));
+    submit_sign_in(&mut harness, "ana", "ana-password");
+    wait_until(&mut harness, "unreachable server", |h| shows_part(h, "Cannot reach"));
+    assert!(!harness.state().signed_in());
+    assert!(matches!(harness.state().form().problem, Some(Problem::Error(_))));
+
+    let mut harness = window(&runtime, options(&dir.path().join("gui"), &server.addr));
+    submit_sign_in(&mut harness, "ana", "not-her-password");
+    wait_until(&mut harness, "certificate question", |h| shows(h, "Trust and connect"));
+    harness.get_by_label("Trust and connect").click();
+    wait_until(&mut harness, "refused login", |h| shows_part(h, "Login refused"));
+    assert!(!harness.state().signed_in());
+    assert!(shows(&harness, "Sign in"), "the form is there to try again");
+    drop(ana);
+}
+
+#[test]
+fn a_changed_certificate_is_a_warning_and_a_refused_one_does_not_connect() {
+    let runtime = Runtime::new().expect("runtime");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = TestServer::start(&runtime, dir.path());
+
+    // Refusing the certificate on first contact: no connection, nothing pinned.
+    let home = dir.path().join("gui");
+    let mut harness = window(&runtime, options(&home, &server.addr));
+    submit_sign_in(&mut harness, "ana", "ana-password");
+    wait_until(&mut harness, "certificate question", |h| shows(h, "Trust and connect"));
+    harness.get_by_label("Cancel").click();
+    wait_until(&mut harness, "refusal on the form", |h| h.state().form().problem.is_some());
+    assert!(!harness.state().signed_in());
+    assert_eq!(KnownHosts::new(home.join("known_hosts")).get(&server.addr).expect("reads pins"), None);
+
+    // Another certificate pinned for this address (as if the server had been replaced): a warning.
+    KnownHosts::new(home.join("known_hosts")).set(&server.addr, Fingerprint([0xab; 32])).expect("pins");
+    let mut harness = window(&runtime, options(&home, &server.addr));
+    submit_sign_in(&mut harness, "ana", "ana-password");
+    wait_until(&mut harness, "changed-certificate warning", |h| shows(h, "⚠ The server's certificate has changed"));
+    assert!(matches!(harness.state().form().problem, Some(Problem::CertificateChanged(_))));
+    assert!(shows_part(&harness, &server.fingerprint().to_string()), "the presented fingerprint is shown");
+    assert!(!harness.state().signed_in());
+}

@@ -1,0 +1,36 @@
+//! The entry-line parser every front end shares (`palomar_client::command_line`) on arbitrary input: never a
+//! panic; text comes back exactly as typed (a leading `//` as `/`); names in parsed commands are valid and
+//! parse back to themselves; a refused line is a command line.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use palomar_client::command_line::{Typed, parse};
+use palomar_proto::{Nick, RoomName};
+
+fuzz_target!(|line: &str| {
+    let Ok(parsed) = parse(line) else {
+        assert!(line.starts_with('/') && !line.starts_with("//"), "only commands are refused: {line:?}");
+        return;
+    };
+    let Some(typed) = parsed else {
+        assert!(line.trim().is_empty());
+        return;
+    };
+    match typed {
+        Typed::Text(text) => match line.strip_prefix("//") {
+            Some(rest) => assert_eq!(text, format!("/{rest}")),
+            None => assert_eq!(text, line),
+        },
+        Typed::Join(room) | Typed::Leave(Some(room)) | Typed::Users(Some(room)) => {
+            assert_eq!(RoomName::parse(room.as_str()).as_ref(), Ok(&room));
+        }
+        Typed::Msg { to, text } => {
+            assert_eq!(Nick::parse(to.as_str()).as_ref(), Ok(&to));
+            if let Some(text) = text {
+                assert!(!text.trim().is_empty() && text.trim() == text);
+            }
+        }
+        Typed::History(Some(n)) => assert!(n > 0),
+        Typed::Leave(None) | Typed::Users(None) | Typed::History(None) | Typed::Help | Typed::Quit => {}
+    }
+});
