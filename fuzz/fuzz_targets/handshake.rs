@@ -12,7 +12,7 @@ fuzz_target!(|data: &[u8]| {
     match msg {
         ClientMsg::Hello { nick, password, .. } => {
             let _ = Nick::parse(&nick);
-            let _ = password.len();
+            let _ = password.expose().len();
         }
         ClientMsg::Send { text, .. } => {
             let _ = validate_text(&text);

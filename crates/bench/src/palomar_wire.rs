@@ -84,7 +84,7 @@ impl PalomarWire {
         let hello = ClientMsg::Hello {
             version: PROTOCOL_VERSION,
             nick: nick.clone(),
-            password: self.password.clone(),
+            password: self.password.as_str().into(),
             positions: vec![],
         };
         writer.send(&hello).await?;

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use palomar_proto::{
     ClientMsg, Conversation, ConversationInfo, ErrorCode, HistoryPage, Message, MessageId, Nick, PROTOCOL_VERSION,
-    Position, PresenceState, RoomName, ServerMsg,
+    Password, Position, PresenceState, RoomName, ServerMsg,
 };
 use palomar_transport::{Fingerprint, FramedReader, FramedWriter, ReadError, TrustDecision, client_config, frame_keys};
 use rustls_pki_types::{CertificateDer, ServerName};
@@ -54,7 +54,7 @@ pub struct EngineConfig {
     /// `host:port`.
     pub server: String,
     pub nick: Nick,
-    pub password: String,
+    pub password: Password,
     /// Where pins, outboxes and cursors live.
     pub home: PathBuf,
     pub trust: Trust,

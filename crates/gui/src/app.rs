@@ -157,7 +157,7 @@ impl PalomarApp {
         let config = EngineConfig {
             server: server.clone(),
             nick: nick.clone(),
-            password,
+            password: password.into(),
             home: self.options.home.clone(),
             trust: Trust::FirstUse,
             join: None,

@@ -177,7 +177,7 @@ impl Peer {
         let config = EngineConfig {
             server: server.to_owned(),
             nick: nick(name),
-            password: format!("{name}-password"),
+            password: format!("{name}-password").into(),
             home: home.to_owned(),
             trust: Trust::FirstUse,
             join: None,

@@ -84,7 +84,7 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
     let config = EngineConfig {
         server: args.server,
         nick,
-        password,
+        password: password.into(),
         home,
         trust,
         join: Some(room.clone()),

@@ -16,8 +16,8 @@ pub mod names;
 
 pub use frame::{DirectionKeys, FrameDecoder, FrameError, Opener, Sealer, TAG_LEN};
 pub use message::{
-    ClientMsg, ConversationInfo, ErrorCode, HistoryPage, Message, MessageId, Position, PresenceState, ServerMsg,
-    decode, encode, messages_payload,
+    ClientMsg, ConversationInfo, ErrorCode, HistoryPage, Message, MessageId, Password, Position, PresenceState,
+    ServerMsg, decode, encode, messages_payload,
 };
 pub use names::{Conversation, NameError, Nick, RoomName, validate_text};
 

@@ -54,6 +54,36 @@ pub struct Position {
     pub seq: u64,
 }
 
+/// A password on its way to the server. It travels as a plain string (inside TLS); its `Debug` never shows
+/// it, so no log line or error built from a message can.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Password(String);
+
+impl Password {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
+impl From<String> for Password {
+    fn from(password: String) -> Self {
+        Password(password)
+    }
+}
+
+impl From<&str> for Password {
+    fn from(password: &str) -> Self {
+        Password(password.to_owned())
+    }
+}
+
 /// Frames a client sends.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ClientMsg {
@@ -61,7 +91,7 @@ pub enum ClientMsg {
     Hello {
         version: u16,
         nick: String,
-        password: String,
+        password: Password,
         positions: Vec<Position>,
     },
     /// A message for a conversation; `id` is the sender's, reused on every retry.
@@ -314,6 +344,7 @@ mod tests {
     #[test]
     fn hello_starts_with_the_version() {
         let hello = ClientMsg::Hello { version: 1, nick: "a".into(), password: "p".into(), positions: vec![] };
+        assert!(!format!("{hello:?}").contains("\"p\""), "Debug shows no password: {hello:?}");
         assert_eq!(&encode(&hello)[..2], &[0, 1]);
     }
 

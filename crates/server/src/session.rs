@@ -164,7 +164,7 @@ pub async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, refusa
         reader_task.abort();
         return;
     }
-    let registered = match auth::log_in(&shared, &nick, &password).await {
+    let registered = match auth::log_in(&shared, &nick, password.expose()).await {
         Ok(registered) => registered,
         Err(Refusal { code, message }) => {
             if code == ErrorCode::AuthFailed {
