@@ -424,18 +424,9 @@ impl Session {
         const ROUNDS: usize = 4;
         for _ in 0..ROUNDS {
             let mut ready = false;
-            if let Some(front) = pending.front_mut() {
-                match front.answer.try_recv() {
-                    Ok(result) => {
-                        self.settle(pending, Some(result));
-                        ready = true;
-                    }
-                    Err(oneshot::error::TryRecvError::Closed) => {
-                        self.settle(pending, None);
-                        ready = true;
-                    }
-                    Err(oneshot::error::TryRecvError::Empty) => {}
-                }
+            if let Some(answer) = ready_answer(pending) {
+                self.settle(pending, answer);
+                ready = true;
             }
             if let Ok(item) = link.rx.try_recv() {
                 self.deliver(item, &mut link.rx).await?;
@@ -462,13 +453,7 @@ impl Session {
                     self.error(ErrorCode::StoreUnavailable, "the store did not answer; try again", Some(id))
                 }
             }
-            if let Some(next) = pending.front_mut() {
-                match next.answer.try_recv() {
-                    Ok(result) => answer = Some(Some(result)),
-                    Err(oneshot::error::TryRecvError::Empty) => {}
-                    Err(oneshot::error::TryRecvError::Closed) => answer = Some(None),
-                }
-            }
+            answer = ready_answer(pending);
         }
     }
 
@@ -823,6 +808,16 @@ impl Session {
             self.flush().await?;
         }
         Ok(())
+    }
+}
+
+/// The answer to the oldest pending send if it has already come, without waiting; `Some(None)` when the
+/// writer dropped it.
+fn ready_answer(pending: &mut VecDeque<Pending>) -> Option<Option<WriteResult<Outcome>>> {
+    match pending.front_mut()?.answer.try_recv() {
+        Ok(result) => Some(Some(result)),
+        Err(oneshot::error::TryRecvError::Closed) => Some(None),
+        Err(oneshot::error::TryRecvError::Empty) => None,
     }
 }
 
