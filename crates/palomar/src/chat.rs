@@ -25,6 +25,8 @@ use crate::output::Printer;
 const EXIT_UNACKNOWLEDGED: u8 = 3;
 /// Commands parsed from stdin and not yet taken by the engine; past it, stdin waits.
 const MAX_OUTGOING: usize = 64;
+/// Events printed before stdin and the outbox are looked at again.
+const EVENT_BATCH: usize = 1024;
 /// Exit status when the engine stopped for good (wrong password, changed certificate, ...).
 const EXIT_FATAL: u8 = 2;
 
@@ -132,18 +134,29 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
             }
         }
         tokio::select! {
-            event = engine.next_event() => match event {
-                Some(event) => {
+            event = engine.next_event() => {
+                // Events that are already waiting are printed together and written out in one go.
+                let mut next = event;
+                let mut taken = 0;
+                while let Some(event) = next {
                     printer.event(&event);
                     match event {
                         Event::Queued { .. } => queued += 1,
                         Event::Synced => synced = true,
-                        Event::Fatal { .. } => return Ok(ExitCode::from(EXIT_FATAL)),
+                        Event::Fatal { .. } => {
+                            printer.flush();
+                            return Ok(ExitCode::from(EXIT_FATAL));
+                        }
                         _ => {}
                     }
+                    taken += 1;
+                    next = if taken < EVENT_BATCH { engine.try_next_event() } else { None };
                 }
-                None => return Ok(ExitCode::from(EXIT_FATAL)),
-            },
+                printer.flush();
+                if taken == 0 {
+                    return Ok(ExitCode::from(EXIT_FATAL));
+                }
+            }
             // Stdin is read only while the engine keeps up, and the engine's events are always drained:
             // waiting on one side only could leave both waiting on each other.
             line = lines.recv(), if !line_mode.input_done && line_mode.outgoing.len() < MAX_OUTGOING => match line {
@@ -175,6 +188,7 @@ async fn stop(mut engine: Engine, printer: &Printer) -> Option<ExitCode> {
     let _ = tokio::time::timeout(Duration::from_secs(2), async {
         while let Some(event) = engine.next_event().await {
             printer.event(&event);
+            printer.flush();
             if matches!(event, Event::Fatal { .. }) {
                 code = Some(ExitCode::from(EXIT_FATAL));
             }

@@ -56,7 +56,13 @@ pub fn client_home(flag: Option<PathBuf>) -> anyhow::Result<PathBuf> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // A chat client is one connection: on one thread its tasks hand work to each other without waking
+    // another thread, and the other core is left to the server and to other clients.
+    let mut builder = match cli.command {
+        Command::Chat(_) => tokio::runtime::Builder::new_current_thread(),
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("palomar: cannot start the runtime: {error}");

@@ -1,10 +1,12 @@
 //! How line mode shows engine events: one line each, readable (coloured on a terminal) or JSON.
 
-use std::io::Write;
+use std::cell::RefCell;
+use std::io::{BufWriter, Stdout, Write};
 
 use chrono::{DateTime, Local, TimeZone, Utc};
 use palomar_client::Event;
 use palomar_proto::{Message, PresenceState};
+use serde::Serialize;
 use serde_json::{Value, json};
 
 pub fn utc_datetime(ms: u64) -> String {
@@ -43,14 +45,51 @@ impl Style {
     }
 }
 
+/// Lines are buffered: a catch-up of thousands of messages is a few writes, not one per line. Notices and
+/// errors are written at once; after events, the caller says when to `flush` (when no more are waiting).
 pub struct Printer {
     json: bool,
     color: bool,
+    out: RefCell<BufWriter<Stdout>>,
+}
+
+/// A message as a JSON line. The fields are in alphabetical order, as `json!` objects print theirs.
+#[derive(Serialize)]
+struct MessageLine<'a> {
+    conversation: String,
+    event: &'static str,
+    from: &'a str,
+    id: String,
+    own: bool,
+    seq: u64,
+    text: &'a str,
+    ts: u64,
+}
+
+impl<'a> MessageLine<'a> {
+    fn new(message: &'a Message, own: bool) -> Self {
+        MessageLine {
+            conversation: message.conversation.to_string(),
+            event: "message",
+            from: message.from.as_str(),
+            id: message.id.to_hex(),
+            own,
+            seq: message.seq,
+            text: &message.text,
+            ts: message.ts,
+        }
+    }
 }
 
 impl Printer {
     pub fn new(json: bool, color: bool) -> Self {
-        Printer { json, color }
+        Printer { json, color, out: RefCell::new(BufWriter::with_capacity(1 << 16, std::io::stdout())) }
+    }
+
+    /// Writes out the lines buffered so far.
+    pub fn flush(&self) {
+        // A closed stdout (a pipe whose reader left) must not kill the client before its outbox drains.
+        let _ = self.out.borrow_mut().flush();
     }
 
     fn paint(&self, style: Style, text: &str) -> String {
@@ -58,14 +97,14 @@ impl Printer {
     }
 
     fn line(&self, text: &str) {
-        let mut stdout = std::io::stdout().lock();
-        // A closed stdout (a pipe whose reader left) must not kill the client before its outbox drains.
-        let _ = writeln!(stdout, "{text}");
-        let _ = stdout.flush();
+        let _ = writeln!(self.out.borrow_mut(), "{text}");
     }
 
-    fn json_line(&self, value: Value) {
-        self.line(&value.to_string());
+    fn json_line(&self, value: impl Serialize) {
+        let mut out = self.out.borrow_mut();
+        if serde_json::to_writer(&mut *out, &value).is_ok() {
+            let _ = out.write_all(b"\n");
+        }
     }
 
     /// A line of line mode's own (command help, local errors), not from the engine.
@@ -75,6 +114,7 @@ impl Printer {
         } else {
             self.line(&self.paint(Style::Notice, &format!("-- {text}")));
         }
+        self.flush();
     }
 
     pub fn error(&self, text: &str) {
@@ -83,6 +123,7 @@ impl Printer {
         } else {
             self.line(&self.paint(Style::Error, &format!("!! {text}")));
         }
+        self.flush();
     }
 
     fn message_json(message: &Message) -> Value {
@@ -104,9 +145,14 @@ impl Printer {
         format!("{prefix}{} {} {nick} {text}", local_time(message.ts), message.conversation)
     }
 
+    /// Buffers the event's line; see [`Printer::flush`].
     pub fn event(&self, event: &Event) {
         if self.json {
-            self.json_line(event_json(event));
+            // Messages are most of what a client prints: written straight from a struct, not built as a map.
+            match event {
+                Event::Message { message, own } => self.json_line(MessageLine::new(message, *own)),
+                _ => self.json_line(event_json(event)),
+            }
             return;
         }
         let notice = |text: String| self.line(&self.paint(Style::Notice, &text));
@@ -195,12 +241,7 @@ fn event_json(event: &Event) -> Value {
         Event::Accepted { id, conversation, seq, ts } => {
             json!({"event": "accepted", "id": id.to_hex(), "conversation": conversation.to_string(), "seq": seq, "ts": ts})
         }
-        Event::Message { message, own } => {
-            let mut value = Printer::message_json(message);
-            value["event"] = json!("message");
-            value["own"] = json!(own);
-            value
-        }
+        Event::Message { message, own } => json!(MessageLine::new(message, *own)),
         Event::Presence { room, nick, state } => {
             json!({"event": "presence", "room": format!("#{room}"), "nick": nick.as_str(), "state": state.as_str()})
         }
