@@ -74,6 +74,29 @@ fn group_commit(bencher: Bencher, count: u64, durability: Durability) {
     });
 }
 
+/// 100 appends, one in each of 100 rooms, and their synced commit: the ingest benchmark's pattern, where every
+/// message of a group goes to another conversation and so to another page of the `(conversation, seq)` index.
+#[divan::bench]
+fn group_commit_full_100_rooms(bencher: Bencher) {
+    let (_dir, db, _lobby) = store(Durability::Full);
+    let rooms: Vec<i64> = (0..100)
+        .map(|n| {
+            let room = RoomName::parse(&format!("bench-{n}")).expect("valid room name");
+            db.ensure_conversation(&ConvKey::Room(room)).expect("creates").id
+        })
+        .collect();
+    let (sender, text) = (sender(), text());
+    let mut next = 0;
+    bencher.counter(divan::counter::ItemsCount::new(rooms.len())).bench_local(|| {
+        db.begin().expect("begins");
+        for &room in &rooms {
+            next += 1;
+            db.append(room, &sender, id(next), &text, 1_700_000_000_000).expect("appends");
+        }
+        db.commit().expect("commits");
+    });
+}
+
 /// A page of `limit` messages from the middle of a 10,000-message log.
 #[divan::bench(args = [1, 256])]
 fn messages_after(bencher: Bencher, limit: u32) {
