@@ -417,16 +417,18 @@ impl ChatModel {
                 let conv = &mut self.convs[index];
                 conv.history_pending = false;
                 let before = conv.oldest_seq();
-                let mut added = 0;
+                let empty = page.messages.is_empty();
                 for message in page.messages {
                     if !conv.has_seq(message.seq) {
                         let mention = message.from != self.me && mentions(&message.text, &self.me);
                         conv.insert(MessageEntry::from_message(message, false, mention));
-                        added += 1;
                     }
                 }
                 let oldest = conv.oldest_seq();
-                if added == 0 || oldest.is_none_or(|seq| seq <= page.complete_from) {
+                // A page that only repeats what live delivery brought meanwhile (it was asked for before the
+                // catch-up arrived) says nothing about older messages: only an empty page, or reaching the
+                // first seq the server keeps, ends the history.
+                if empty || oldest.is_none_or(|seq| seq <= page.complete_from) {
                     conv.history_done = true;
                     if page.complete_from > 1 && before.is_some() {
                         let text =
@@ -677,6 +679,29 @@ mod tests {
         model.on_engine(Event::History(page));
         assert!(matches!(model.fetch_older(), Some(Action::Engine(Command::History { before: Some(10), .. }))));
         assert!(model.fetch_older().is_none(), "one request at a time");
+    }
+
+    #[test]
+    fn a_history_page_that_only_repeats_live_messages_does_not_end_the_history() {
+        let mut model = connected();
+        // Asked for while the view was still empty, answered after the catch-up brought the same messages.
+        model.fetch_older();
+        let live: Vec<Message> = (71..=120)
+            .map(|seq| match message(seq, "bob", "catching up") {
+                Event::Message { message, .. } => message,
+                _ => unreachable!("a message"),
+            })
+            .collect();
+        for message in &live {
+            model.on_engine(Event::Message { message: message.clone(), own: false });
+        }
+        let page = palomar_proto::HistoryPage { conversation: lobby(), messages: live, complete_from: 1 };
+        model.on_engine(Event::History(page));
+        assert!(!model.current().history_done, "messages 1 to 70 are still to fetch");
+        assert!(matches!(model.fetch_older(), Some(Action::Engine(Command::History { before: Some(71), .. }))));
+        let empty = palomar_proto::HistoryPage { conversation: lobby(), messages: Vec::new(), complete_from: 1 };
+        model.on_engine(Event::History(empty));
+        assert!(model.current().history_done, "an empty page is the beginning");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! while the connection is down (the countdown and how many messages wait to go out) or stopped for good,
 //! the conversations on the left (unread badges, joining, leaving), the members on the right (click one for
 //! a direct conversation), and the entry box (Enter sends, Shift+Enter starts a new line). Scrolling to the
-//! top of the messages fetches older ones.
+//! top of the messages fetches older ones, and the messages being read stay where they were when those arrive.
 
 use std::collections::HashMap;
 
@@ -22,10 +22,22 @@ pub struct ChatWindow {
     pub entry: String,
     /// The "join a room" field.
     pub join: String,
-    /// Per conversation: the message view was at its top last frame (arriving there fetches older messages).
-    at_top: HashMap<Conversation, bool>,
+    /// Per conversation: how its message view looked last frame.
+    views: HashMap<Conversation, ViewMemory>,
     /// The entry box got the focus once.
     focused: bool,
+}
+
+/// A message view as of the last frame.
+#[derive(Debug, Clone, Copy)]
+struct ViewMemory {
+    /// At its top: arriving there fetches older messages.
+    at_top: bool,
+    /// The oldest message shown: when it changes to an older one, a history page arrived above.
+    oldest_seq: Option<u64>,
+    content_height: f32,
+    /// Where to scroll in the next pass, to keep the reading position after older messages were added.
+    restore_offset: Option<f32>,
 }
 
 /// What the user asked for in this frame.
@@ -258,26 +270,45 @@ fn messages(
     ui.heading(id.to_string());
     ui.separator();
     let mut load_older = false;
-    let output = ScrollArea::vertical()
-        .id_salt(("messages", id.to_string()))
-        .stick_to_bottom(true)
-        .auto_shrink([false, false])
-        .show(ui, |ui| {
-            if conv.is_fetching_history() {
-                ui.horizontal(|ui| {
-                    ui.spinner();
-                    ui.label(RichText::new("Loading older messages…").weak());
-                });
-            } else if !conv.history_done && model.status == Status::Connected {
-                load_older = ui.small_button("Load older messages").clicked();
-            } else if conv.history_done && !conv.entries.is_empty() {
-                ui.label(RichText::new("This is the beginning of the conversation.").small().weak());
-            }
-            message_view::show(ui, conv, offset);
-        });
-    let at_top = output.state.clamped_offset().y <= 1.0;
-    let scrollable = output.content_size.y > output.inner_rect.height();
-    let was_at_top = window.at_top.insert(id, at_top).unwrap_or(true);
+    let previous = window.views.get(&id).copied();
+    let mut area =
+        ScrollArea::vertical().id_salt(("messages", id.to_string())).stick_to_bottom(true).auto_shrink([false, false]);
+    if let Some(offset) = previous.and_then(|view| view.restore_offset) {
+        area = area.vertical_scroll_offset(offset);
+    }
+    let output = area.show(ui, |ui| {
+        if conv.is_fetching_history() {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label(RichText::new("Loading older messages…").weak());
+            });
+        } else if !conv.history_done && model.status == Status::Connected {
+            load_older = ui.small_button("Load older messages").clicked();
+        } else if conv.history_done && !conv.entries.is_empty() {
+            ui.label(RichText::new("This is the beginning of the conversation.").small().weak());
+        }
+        message_view::show(ui, conv, offset);
+    });
+    let oldest_seq = conv.oldest_seq();
+    let content_height = output.content_size.y;
+    let mut offset_y = output.state.clamped_offset().y;
+    let mut restore_offset = None;
+    // Older messages were put above what is being read: scroll down by as much as they take, in a pass of
+    // this frame that replaces the one just laid out (so the jump is never drawn), or else the next frame.
+    if let Some(previous) = previous
+        && let (Some(before), Some(now)) = (previous.oldest_seq, oldest_seq)
+        && now < before
+        && content_height > previous.content_height
+    {
+        offset_y += content_height - previous.content_height;
+        restore_offset = Some(offset_y);
+        ui.ctx().request_discard("older messages were added above the reading position");
+        ui.ctx().request_repaint();
+    }
+    let at_top = offset_y <= 1.0;
+    let scrollable = content_height > output.inner_rect.height();
+    let was_at_top = previous.is_none_or(|view| view.at_top);
+    window.views.insert(id, ViewMemory { at_top, oldest_seq, content_height, restore_offset });
     // Arriving at the top fetches the page before it; a view that cannot scroll yet fills itself.
     let fetch = load_older || (at_top && !was_at_top) || (!scrollable && !conv.history_done);
     if fetch && model.status == Status::Connected {

@@ -327,6 +327,51 @@ fn the_banner_counts_down_while_the_server_is_away_and_pending_becomes_sent() {
 }
 
 #[test]
+fn older_messages_arrive_above_the_message_being_read_without_moving_it() {
+    let runtime = Runtime::new().expect("runtime");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = TestServer::start(&runtime, dir.path());
+    let mut bob = Peer::start(&runtime, &server.addr, "bob", &dir.path().join("bob"));
+    bob.wait_for(&runtime, "bob connected", |e| matches!(e, Event::Synced));
+    for n in 1..=120 {
+        bob.send(&runtime, lobby(), &format!("old message {n:03}"));
+    }
+    bob.wait_for(&runtime, "the last message stored", |e| matches!(e, Event::Accepted { seq: 120, .. }));
+
+    // A new member is shown the last `join_window` (50) messages, at the bottom of the view.
+    let mut harness = window(&runtime, options(&dir.path().join("ana"), &server.addr));
+    sign_in_trusting(&mut harness, &server, "ana", "ana-password");
+    wait_until(&mut harness, "the newest message", |h| shows(h, "old message 120"));
+    let oldest = |h: &Harness<'_, PalomarApp>| h.state().model().and_then(|m| m.current().oldest_seq());
+    assert_eq!(oldest(&harness), Some(71));
+
+    // Scrolling up to the top (as a screen reader asks for it) fetches the page before. When it arrives, the messages that were
+    // being read stay in view, and the new page is above them, to scroll up to.
+    let fetching = |h: &Harness<'_, PalomarApp>| h.state().model().is_some_and(|m| m.current().is_fetching_history());
+    let deadline = Instant::now() + PATIENCE;
+    while !fetching(&harness) && oldest(&harness) == Some(71) {
+        let y = harness.get_by_label("old message 071").rect().top();
+        assert!(Instant::now() < deadline, "scrolling up fetched nothing; the first message is at y = {y}");
+        harness.get_by_label("old message 100").scroll_up();
+        harness.step();
+    }
+    wait_until(&mut harness, "the older page", |h| oldest(h) == Some(21));
+    harness.step();
+    let view_height = 720.0;
+    let read = harness.get_by_label("old message 071").rect();
+    assert!(
+        read.top() > 0.0 && read.bottom() < view_height,
+        "the message read at the top of the view was pushed out of it, to y = {}",
+        read.top()
+    );
+    assert!(harness.get_by_label("old message 070").rect().bottom() <= read.top(), "the new page is above it");
+    assert!(harness.get_by_label("old message 021").rect().top() < 0.0, "and starts above the view");
+    assert!(shows(&harness, "old message 021"), "the older page is there, above");
+    drop(harness);
+    runtime.block_on(bob.engine.commands().send(Command::Quit)).expect("quits");
+}
+
+#[test]
 fn a_server_that_cannot_be_reached_or_a_wrong_password_is_said_on_the_form() {
     let runtime = Runtime::new().expect("runtime");
     let dir = tempfile::tempdir().expect("temp dir");
