@@ -33,9 +33,10 @@ pub struct ChatWindow {
 struct ViewMemory {
     /// At its top: arriving there fetches older messages.
     at_top: bool,
-    /// The oldest message shown: when it changes to an older one, a history page arrived above.
+    /// The oldest message shown: when it changes to an older one, a history page arrived above it.
     oldest_seq: Option<u64>,
-    content_height: f32,
+    /// The top of its row, from the top of the content.
+    oldest_top: Option<f32>,
     /// Where to scroll in the next pass, to keep the reading position after older messages were added.
     restore_offset: Option<f32>,
 }
@@ -276,7 +277,9 @@ fn messages(
     if let Some(offset) = previous.and_then(|view| view.restore_offset) {
         area = area.vertical_scroll_offset(offset);
     }
+    let anchor = previous.and_then(|view| view.oldest_seq);
     let output = area.show(ui, |ui| {
+        let content_top = ui.cursor().top();
         if conv.is_fetching_history() {
             ui.horizontal(|ui| {
                 ui.spinner();
@@ -287,28 +290,31 @@ fn messages(
         } else if conv.history_done && !conv.entries.is_empty() {
             ui.label(RichText::new("This is the beginning of the conversation.").small().weak());
         }
-        message_view::show(ui, conv, offset);
+        let tops = message_view::show(ui, conv, offset, anchor);
+        let from_content_top = |top: Option<f32>| top.map(|top| top - content_top);
+        (from_content_top(tops.anchor), from_content_top(tops.oldest))
     });
+    let (anchor_top, oldest_top) = output.inner;
     let oldest_seq = conv.oldest_seq();
-    let content_height = output.content_size.y;
     let mut offset_y = output.state.clamped_offset().y;
     let mut restore_offset = None;
-    // Older messages were put above what is being read: scroll down by as much as they take, in a pass of
-    // this frame that replaces the one just laid out (so the jump is never drawn), or else the next frame.
+    // Older messages were put above what is being read: scroll down by as far as the message that was the
+    // oldest moved, in a pass of this frame that replaces the one just laid out (so the jump is never
+    // drawn), or else the next frame. What arrives below it at the same time moves nothing.
     if let Some(previous) = previous
-        && let (Some(before), Some(now)) = (previous.oldest_seq, oldest_seq)
-        && now < before
-        && content_height > previous.content_height
+        && oldest_seq < previous.oldest_seq
+        && let (Some(was), Some(now)) = (previous.oldest_top, anchor_top)
+        && now > was
     {
-        offset_y += content_height - previous.content_height;
+        offset_y += now - was;
         restore_offset = Some(offset_y);
         ui.ctx().request_discard("older messages were added above the reading position");
         ui.ctx().request_repaint();
     }
     let at_top = offset_y <= 1.0;
-    let scrollable = content_height > output.inner_rect.height();
+    let scrollable = output.content_size.y > output.inner_rect.height();
     let was_at_top = previous.is_none_or(|view| view.at_top);
-    window.views.insert(id, ViewMemory { at_top, oldest_seq, content_height, restore_offset });
+    window.views.insert(id, ViewMemory { at_top, oldest_seq, oldest_top, restore_offset });
     // Arriving at the top fetches the page before it; a view that cannot scroll yet fills itself.
     let fetch = load_older || (at_top && !was_at_top) || (!scrollable && !conv.history_done);
     if fetch && model.status == Status::Connected {

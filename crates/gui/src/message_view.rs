@@ -22,7 +22,18 @@ pub fn day_label(day: NaiveDate) -> String {
     day.format("%A %-d %B %Y").to_string()
 }
 
-pub fn show(ui: &mut egui::Ui, conv: &Conv, offset: FixedOffset) {
+/// Where two messages were laid out: the top of their rows, in screen coordinates.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RowTops {
+    /// The message asked for as the anchor.
+    pub anchor: Option<f32>,
+    /// The oldest message shown.
+    pub oldest: Option<f32>,
+}
+
+/// Lays out the entries, and says where the message with seq `anchor`, and the oldest one, were put.
+pub fn show(ui: &mut egui::Ui, conv: &Conv, offset: FixedOffset, anchor: Option<u64>) -> RowTops {
+    let mut tops = RowTops::default();
     let mut day: Option<NaiveDate> = None;
     for entry in &conv.entries {
         let when = local(entry.ts(), offset);
@@ -34,10 +45,20 @@ pub fn show(ui: &mut egui::Ui, conv: &Conv, offset: FixedOffset) {
         }
         let time = when.map_or_else(|| "--:--".to_owned(), |t| t.format("%H:%M").to_string());
         match entry {
-            Entry::Message(message) => message_row(ui, message, &time),
+            Entry::Message(message) => {
+                let top = ui.cursor().top();
+                if message.seq.is_some() && tops.oldest.is_none() {
+                    tops.oldest = Some(top);
+                }
+                if message.seq.is_some() && message.seq == anchor {
+                    tops.anchor = Some(top);
+                }
+                message_row(ui, message, &time)
+            }
             Entry::Notice { text, alert, .. } => notice_row(ui, text, *alert, &time),
         }
     }
+    tops
 }
 
 fn day_separator(ui: &mut egui::Ui, day: NaiveDate) {
