@@ -46,12 +46,13 @@ pub fn show(ui: &mut egui::Ui, conv: &Conv, offset: FixedOffset, anchor: Option<
         let time = when.map_or_else(|| "--:--".to_owned(), |t| t.format("%H:%M").to_string());
         match entry {
             Entry::Message(message) => {
-                let top = ui.cursor().top();
-                if message.seq.is_some() && tops.oldest.is_none() {
-                    tops.oldest = Some(top);
-                }
-                if message.seq.is_some() && message.seq == anchor {
-                    tops.anchor = Some(top);
+                // Pending messages have no seq yet: only stored ones are oldest or anchor.
+                if let Some(seq) = message.seq {
+                    let top = ui.cursor().top();
+                    tops.oldest.get_or_insert(top);
+                    if anchor == Some(seq) {
+                        tops.anchor = Some(top);
+                    }
                 }
                 message_row(ui, message, &time)
             }

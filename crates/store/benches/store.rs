@@ -50,28 +50,19 @@ fn append_in_open_transaction(bencher: Bencher) {
 /// `count` appends and their commit, as one group of the server's writer, synced to disk (`Full`): this
 /// measures the disk as much as the code.
 #[divan::bench(args = [1, 100])]
-fn group_commit_full(bencher: Bencher, count: u64) {
+fn group_commit_full(bencher: Bencher, count: usize) {
     group_commit(bencher, count, Durability::Full);
 }
 
 /// The same group committed with `Normal` durability: written to the OS, synced at checkpoints.
 #[divan::bench(args = [1, 100])]
-fn group_commit_normal(bencher: Bencher, count: u64) {
+fn group_commit_normal(bencher: Bencher, count: usize) {
     group_commit(bencher, count, Durability::Normal);
 }
 
-fn group_commit(bencher: Bencher, count: u64, durability: Durability) {
+fn group_commit(bencher: Bencher, count: usize, durability: Durability) {
     let (_dir, db, lobby) = store(durability);
-    let (sender, text) = (sender(), text());
-    let mut next = 0;
-    bencher.counter(divan::counter::ItemsCount::new(count)).bench_local(|| {
-        db.begin().expect("begins");
-        for _ in 0..count {
-            next += 1;
-            db.append(lobby.id, &sender, id(next), &text, 1_700_000_000_000).expect("appends");
-        }
-        db.commit().expect("commits");
-    });
+    commit_groups(bencher, &db, &vec![lobby.id; count]);
 }
 
 /// 100 appends, one in each of 100 rooms, and their synced commit: the ingest benchmark's pattern, where every
@@ -85,13 +76,18 @@ fn group_commit_full_100_rooms(bencher: Bencher) {
             db.ensure_conversation(&ConvKey::Room(room)).expect("creates").id
         })
         .collect();
+    commit_groups(bencher, &db, &rooms);
+}
+
+/// One group per iteration: an append to each of `conversations`, in order, then the commit.
+fn commit_groups(bencher: Bencher, db: &Db, conversations: &[i64]) {
     let (sender, text) = (sender(), text());
     let mut next = 0;
-    bencher.counter(divan::counter::ItemsCount::new(rooms.len())).bench_local(|| {
+    bencher.counter(divan::counter::ItemsCount::new(conversations.len())).bench_local(|| {
         db.begin().expect("begins");
-        for &room in &rooms {
+        for &conversation in conversations {
             next += 1;
-            db.append(room, &sender, id(next), &text, 1_700_000_000_000).expect("appends");
+            db.append(conversation, &sender, id(next), &text, 1_700_000_000_000).expect("appends");
         }
         db.commit().expect("commits");
     });
