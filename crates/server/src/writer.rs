@@ -15,12 +15,18 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use palomar_proto::{MessageId, Nick, RoomName};
 use palomar_store::{Appended, ConvKey, ConvRow, Db, Durability, StoreError, StoredMessage};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
 use crate::hub::Hub;
 
 /// Most operations applied in one transaction.
 const MAX_GROUP: usize = 2_048;
+/// Bytes of queued operations past which sessions wait for room. Bounding what the queue holds, rather than how
+/// many requests, keeps the worst case of 8 KiB texts while short messages do not wait: a session waiting for
+/// room serves nothing else, and a bound of 8,192 requests had deep pipelines spend their time there.
+const QUEUE_BYTES: u32 = 64 * 1024 * 1024;
+/// What an operation counts for in [`QUEUE_BYTES`] besides its text: the request and its names.
+const REQUEST_BYTES: u32 = 256;
 /// Longest an acknowledged position waits for a commit. Losing it in a crash costs only a redelivery that the
 /// client drops: clients keep their own cursors and resume from them.
 pub const CURSOR_SAVE_INTERVAL: Duration = Duration::from_secs(1);
@@ -84,12 +90,15 @@ pub enum Outcome {
 struct Request {
     action: Action,
     reply: Option<oneshot::Sender<WriteResult<Outcome>>>,
+    /// Its share of [`QUEUE_BYTES`], given back when the writer applies it.
+    _room: OwnedSemaphorePermit,
 }
 
 /// The sending side, shared by all sessions.
 #[derive(Clone)]
 pub struct Writer {
-    tx: mpsc::Sender<Request>,
+    tx: mpsc::UnboundedSender<Request>,
+    room: Arc<Semaphore>,
     cursors: Arc<PendingCursors>,
 }
 
@@ -129,14 +138,15 @@ impl Writer {
     /// Opens the writing connection on `path`, committing with `durability`, and starts the thread.
     pub fn start(path: &Path, durability: Durability, hub: Arc<Hub>) -> Result<(Writer, JoinHandle<()>), StoreError> {
         let db = Db::open_with(path, durability)?;
-        let (tx, rx) = mpsc::channel(8_192);
+        let (tx, rx) = mpsc::unbounded_channel();
         let cursors = Arc::new(PendingCursors::default());
         let thread_cursors = cursors.clone();
         let handle = std::thread::Builder::new()
             .name("palomar-store-writer".into())
             .spawn(move || run(db, rx, hub, &thread_cursors))
             .map_err(|e| StoreError::Corrupt(format!("cannot start the writer thread: {e}")))?;
-        Ok((Writer { tx, cursors }, handle))
+        let room = Arc::new(Semaphore::new(QUEUE_BYTES as usize));
+        Ok((Writer { tx, room, cursors }, handle))
     }
 
     /// Records that `nick` has everything in `conv` up to `seq`; saved with the next commit.
@@ -165,14 +175,24 @@ impl Writer {
 
     /// Queues an action without waiting for it, waiting only while the writer is saturated.
     pub async fn submit(&self, action: Action) -> WriteResult<()> {
-        self.tx.send(Request { action, reply: None }).await.map_err(|_| stopped())
+        self.queue(action, None).await
     }
 
     /// Queues an action; the returned receiver answers once it is committed or has failed.
     pub async fn request(&self, action: Action) -> WriteResult<oneshot::Receiver<WriteResult<Outcome>>> {
         let (reply, answer) = oneshot::channel();
-        self.tx.send(Request { action, reply: Some(reply) }).await.map_err(|_| stopped())?;
+        self.queue(action, Some(reply)).await?;
         Ok(answer)
+    }
+
+    async fn queue(&self, action: Action, reply: Option<oneshot::Sender<WriteResult<Outcome>>>) -> WriteResult<()> {
+        let text_len = match &action {
+            Action::Append { text, .. } => u32::try_from(text.len()).unwrap_or(u32::MAX),
+            _ => 0,
+        };
+        let bytes = text_len.saturating_add(REQUEST_BYTES).min(QUEUE_BYTES);
+        let room = self.room.clone().acquire_many_owned(bytes).await.map_err(|_| stopped())?;
+        self.tx.send(Request { action, reply, _room: room }).map_err(|_| stopped())
     }
 
     /// Queues an action and waits until it is committed.
@@ -226,16 +246,9 @@ fn apply(db: &Db, action: Action, now: u64) -> Result<(Outcome, Option<(i64, Sto
     })
 }
 
-fn run(db: Db, mut rx: mpsc::Receiver<Request>, hub: Arc<Hub>, cursors: &PendingCursors) {
+fn run(db: Db, mut rx: mpsc::UnboundedReceiver<Request>, hub: Arc<Hub>, cursors: &PendingCursors) {
     let mut group = Vec::with_capacity(MAX_GROUP);
-    while let Some(first) = rx.blocking_recv() {
-        group.push(first);
-        while group.len() < MAX_GROUP {
-            match rx.try_recv() {
-                Ok(request) => group.push(request),
-                Err(_) => break,
-            }
-        }
+    while rx.blocking_recv_many(&mut group, MAX_GROUP) > 0 {
         commit_group(&db, &mut group, &hub, cursors);
     }
     // The sessions are gone: their last acknowledgements are saved on the way out.
@@ -254,7 +267,7 @@ fn commit_group(db: &Db, group: &mut Vec<Request>, hub: &Hub, cursors: &PendingC
         return;
     }
     let mut failure = db.begin().err();
-    for Request { action, reply } in group.drain(..) {
+    for Request { action, reply, .. } in group.drain(..) {
         if failure.is_some() {
             replies_of_unapplied.push(reply);
             continue;
