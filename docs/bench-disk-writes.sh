@@ -14,7 +14,11 @@ trap 'rm -f "$OUT"' EXIT
 "$BIN" bench --spawn --size 100 --duration 9 --json --durability full "$@" >"$OUT" 2>/dev/null &
 bench=$!
 sleep 4
-server=$(pgrep -P "$bench" -f 'palomar serve' | head -1)
+server=$(pgrep -P "$bench" | head -1)
+if [ -z "$server" ]; then
+    echo "no server running under the bench (did it fail to start? run it without this script to see)" >&2
+    exit 1
+fi
 written() { awk '/^write_bytes/ {print $2}' "/proc/$server/io"; }
 before=$(written)
 sleep 4
