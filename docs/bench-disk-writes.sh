@@ -3,7 +3,8 @@
 # acknowledged message. It runs `palomar bench --spawn` for 9 s and reads the server's `write_bytes` from
 # /proc/PID/io at 4 s and at 8 s, so logins and the last commits are left out.
 #   cargo build --release -p palomar
-# Usage: docs/bench-disk-writes.sh [bench options]   (BIN=the palomar binary, default target/release/palomar)
+# Usage: docs/bench-disk-writes.sh [load options]   (BIN=the palomar binary, default target/release/palomar)
+#   The script sets --spawn, --size 100, --duration 9, --json and --durability full itself; pass the rest.
 #   e.g. docs/bench-disk-writes.sh --clients 200 --rooms 100 --senders 100 --in-flight 1
 set -euo pipefail
 cd "$(dirname "$0")/.."
