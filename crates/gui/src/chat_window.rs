@@ -39,6 +39,8 @@ struct ViewMemory {
     oldest_top: Option<f32>,
     /// Where to scroll in the next pass, to keep the reading position after older messages were added.
     restore_offset: Option<f32>,
+    /// Older messages were on their way.
+    fetching: bool,
 }
 
 /// What the user asked for in this frame.
@@ -314,9 +316,15 @@ fn messages(
     let at_top = offset_y <= 1.0;
     let scrollable = output.content_size.y > output.inner_rect.height();
     let was_at_top = previous.is_none_or(|view| view.at_top);
-    window.views.insert(id, ViewMemory { at_top, oldest_seq, oldest_top, restore_offset });
+    let fetching = conv.is_fetching_history();
+    // A page asked for before the user reached the top (the first one, asked at sign-in) may bring nothing
+    // older; a user waiting at the top then gets the page before, without leaving the top and coming back.
+    let answered_with_nothing_older =
+        previous.is_some_and(|view| view.at_top && view.fetching && !fetching && view.oldest_seq == oldest_seq);
+    window.views.insert(id, ViewMemory { at_top, oldest_seq, oldest_top, restore_offset, fetching });
     // Arriving at the top fetches the page before it; a view that cannot scroll yet fills itself.
-    let fetch = load_older || (at_top && !was_at_top) || (!scrollable && !conv.history_done);
+    let fetch =
+        load_older || (at_top && (!was_at_top || answered_with_nothing_older)) || (!scrollable && !conv.history_done);
     if fetch && model.status == Status::Connected {
         outcome.actions.extend(model.fetch_older());
     }

@@ -345,9 +345,12 @@ fn older_messages_arrive_above_the_message_being_read_without_moving_it() {
     let oldest = |h: &Harness<'_, PalomarApp>| h.state().model().and_then(|m| m.current().oldest_seq());
     assert_eq!(oldest(&harness), Some(71));
 
-    // Scrolling up to the top (as a screen reader asks for it) fetches the page before. When it arrives, the messages that were
-    // being read stay in view, and the new page is above them, to scroll up to.
+    // The page asked for at sign-in brings what the catch-up already showed; once it is answered, scrolling up
+    // to the top (as a screen reader asks for it) fetches the page before. When it arrives, the messages that
+    // were being read stay in view, and the new page is above them, to scroll up to.
     let fetching = |h: &Harness<'_, PalomarApp>| h.state().model().is_some_and(|m| m.current().is_fetching_history());
+    wait_until(&mut harness, "the answer to the page asked for at sign-in", |h| !fetching(h));
+    assert_eq!(oldest(&harness), Some(71), "that page adds nothing older");
     let deadline = Instant::now() + PATIENCE;
     while !fetching(&harness) && oldest(&harness) == Some(71) {
         let y = harness.get_by_label("old message 071").rect().top();
