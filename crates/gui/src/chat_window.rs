@@ -280,9 +280,10 @@ fn messages(
         area = area.vertical_scroll_offset(offset);
     }
     let anchor = previous.and_then(|view| view.oldest_seq);
+    let fetching = conv.is_fetching_history();
     let output = area.show(ui, |ui| {
         let content_top = ui.cursor().top();
-        if conv.is_fetching_history() {
+        if fetching {
             ui.horizontal(|ui| {
                 ui.spinner();
                 ui.label(RichText::new("Loading older messages…").weak());
@@ -316,7 +317,6 @@ fn messages(
     let at_top = offset_y <= 1.0;
     let scrollable = output.content_size.y > output.inner_rect.height();
     let was_at_top = previous.is_none_or(|view| view.at_top);
-    let fetching = conv.is_fetching_history();
     // A page asked for before the user reached the top (the first one, asked at sign-in) may bring nothing
     // older; a user waiting at the top then gets the page before, without leaving the top and coming back.
     let answered_with_nothing_older =
