@@ -267,6 +267,13 @@ async fn receive<I: Inbound>(
 }
 
 /// Sends until the deadline, the message count, or `stop`; returns the connection and what went wrong.
+/// When `sender`'s first paced message goes, within the first `period`. Senders are spread evenly over it, as
+/// independent users would be: started together, all their messages would arrive in the same instant, every
+/// period, and the latency measured would be the time to drain those bursts.
+fn phase(period: Duration, sender: usize, senders: usize) -> Duration {
+    period.mul_f64(sender as f64 / senders.max(1) as f64)
+}
+
 async fn send_messages<O: Outbound>(
     mut outbound: O,
     sender: usize,
@@ -282,7 +289,9 @@ async fn send_messages<O: Outbound>(
         Stop::After(_) => u64::MAX,
     };
     let mut pace = scenario.rate_per_sender.map(|rate| {
-        let mut pace = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
+        let period = Duration::from_secs_f64(1.0 / rate);
+        let first = tokio::time::Instant::now() + phase(period, sender, scenario.senders);
+        let mut pace = tokio::time::interval_at(first, period);
         pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         pace
     });
@@ -503,6 +512,14 @@ impl Watch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paced_senders_are_spread_over_the_period() {
+        let period = Duration::from_millis(10);
+        let phases: Vec<Duration> = (0..4).map(|sender| phase(period, sender, 4)).collect();
+        assert_eq!(phases, [0, 2_500, 5_000, 7_500].map(Duration::from_micros));
+        assert_eq!(phase(period, 0, 1), Duration::ZERO);
+    }
 
     #[test]
     fn the_last_member_to_receive_gives_the_place_back() {
