@@ -266,7 +266,6 @@ async fn receive<I: Inbound>(
     stats
 }
 
-/// Sends until the deadline, the message count, or `stop`; returns the connection and what went wrong.
 /// When `sender`'s first paced message goes, within the first `period`. Senders are spread evenly over it, as
 /// independent users would be: started together, all their messages would arrive in the same instant, every
 /// period, and the latency measured would be the time to drain those bursts.
@@ -274,6 +273,7 @@ fn phase(period: Duration, sender: usize, senders: usize) -> Duration {
     period.mul_f64(sender as f64 / senders.max(1) as f64)
 }
 
+/// Sends until the deadline, the message count, or `stop`; returns the connection and what went wrong.
 async fn send_messages<O: Outbound>(
     mut outbound: O,
     sender: usize,
