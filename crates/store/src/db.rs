@@ -12,6 +12,7 @@ use palomar_proto::{Message, MessageId, Nick, RoomName};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::keys::ConvKey;
+use crate::runs::{self, Run};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -76,7 +77,7 @@ pub struct Appended {
 }
 
 /// The schema's version, kept in `PRAGMA user_version`; [`Db::open_with`] migrates older stores.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS accounts (
@@ -107,6 +108,12 @@ CREATE TABLE IF NOT EXISTS cursors (
 /// The log, in order of arrival: new rows go to the end of the table whatever their conversation, so a commit
 /// of many messages writes few pages. The id index leads with the client's id, which clients make
 /// time-ordered, for the same reason.
+///
+/// The index by conversation and seq is the exception: one entry per message, written with each commit, made
+/// that commit touch a page per conversation, the store's largest cost when messages arrive in many rooms at once.
+/// So `message_runs` holds [`Run`]s, each the ids of up to [`runs::RUN_MAX`] consecutive seqs, and is filled in
+/// batches of [`UNINDEXED_MAX`] messages. The messages after `message_runs_state.indexed_through` (the tail) are
+/// found by scanning the end of the table.
 const MESSAGES: &str = "
 CREATE TABLE IF NOT EXISTS messages (
     id INTEGER PRIMARY KEY,
@@ -117,9 +124,27 @@ CREATE TABLE IF NOT EXISTS messages (
     ts INTEGER NOT NULL,
     text TEXT NOT NULL
 );
-CREATE UNIQUE INDEX IF NOT EXISTS messages_by_seq ON messages (conversation, seq);
 CREATE UNIQUE INDEX IF NOT EXISTS messages_by_client_id ON messages (client_id, sender);
+CREATE TABLE IF NOT EXISTS message_runs (
+    conversation INTEGER NOT NULL,
+    first_seq INTEGER NOT NULL,
+    ids BLOB NOT NULL,
+    PRIMARY KEY (conversation, first_seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS message_runs_state (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    indexed_through INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO message_runs_state (id, indexed_through) VALUES (1, 0);
 ";
+
+/// Most messages left out of `message_runs`. A read scans at most this many rows of the tail (plus one commit's
+/// worth); a commit that finds more indexes them all.
+const UNINDEXED_MAX: i64 = 4_096;
+
+/// Version 2 indexed `(conversation, seq)` with every insert; version 3 keeps runs instead, built from that index
+/// before it is dropped.
+const MIGRATE_2_TO_3: &str = "DROP INDEX IF EXISTS messages_by_seq;";
 
 /// Version 1 kept the log clustered by conversation (`WITHOUT ROWID`) and indexed ids by sender first; the
 /// rows move to the version 2 table, created by [`MESSAGES`] in between these two steps.
@@ -215,7 +240,7 @@ impl Db {
                 .optional()?
                 .is_some();
         self.conn.execute_batch("BEGIN IMMEDIATE")?;
-        let migrated = (|| {
+        let migrated = (|| -> Result<()> {
             self.conn.execute_batch(SCHEMA)?;
             if has_v1_log {
                 tracing::info!("migrating the store's message log to schema version {SCHEMA_VERSION}");
@@ -225,13 +250,20 @@ impl Db {
             if has_v1_log {
                 self.conn.execute_batch(MIGRATE_1_TO_2_END)?;
             }
+            if version == 2 {
+                tracing::info!("migrating the store's index of messages to schema version {SCHEMA_VERSION}");
+            }
+            if version < 3 {
+                self.index_whole_log()?;
+                self.conn.execute_batch(MIGRATE_2_TO_3)?;
+            }
             self.conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-            self.conn.execute_batch("COMMIT")
+            Ok(self.conn.execute_batch("COMMIT")?)
         })();
         if migrated.is_err() {
             self.rollback();
         }
-        Ok(migrated?)
+        migrated
     }
 
     /// Opens an existing store for reading only (the writer created the schema).
@@ -246,9 +278,13 @@ impl Db {
         Ok(self.conn.execute_batch("BEGIN IMMEDIATE")?)
     }
 
-    /// Writes the counters the transaction moved, then commits. On an error, call [`Db::rollback`].
+    /// Writes the counters the transaction moved (and indexes the tail when it is long), then commits. On an
+    /// error, call [`Db::rollback`].
     pub fn commit(&self) -> Result<()> {
-        self.write_counters()?;
+        if !self.counters.borrow().staged.is_empty() {
+            self.write_counters()?;
+            self.index_tail_if_long()?;
+        }
         self.conn.execute_batch("COMMIT")?;
         let mut counters = self.counters.borrow_mut();
         let staged = std::mem::take(&mut counters.staged);
@@ -270,6 +306,93 @@ impl Db {
         for (&conversation, &seq) in &counters.staged {
             update.execute(params![conversation, to_i64(seq)])?;
         }
+        Ok(())
+    }
+
+    /// The newest message in `message_runs`: the tail is every message after it.
+    fn indexed_through(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT indexed_through FROM message_runs_state")?
+            .query_row([], |row| row.get(0))?)
+    }
+
+    fn index_tail_if_long(&self) -> Result<()> {
+        let (through, newest): (i64, i64) = self
+            .conn
+            .prepare_cached(
+                "SELECT indexed_through, (SELECT ifnull(max(id), 0) FROM messages) FROM message_runs_state",
+            )?
+            .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        if newest - through >= UNINDEXED_MAX { self.index_tail() } else { Ok(()) }
+    }
+
+    /// Adds every message of the tail to `message_runs`.
+    fn index_tail(&self) -> Result<()> {
+        let through = self.indexed_through()?;
+        let mut by_conversation: HashMap<i64, Vec<(u64, i64)>> = HashMap::new();
+        {
+            let mut stmt =
+                self.conn.prepare_cached("SELECT conversation, seq, id FROM messages WHERE id > ?1 ORDER BY id")?;
+            let mut rows = stmt.query([through])?;
+            while let Some(row) = rows.next()? {
+                by_conversation.entry(row.get(0)?).or_default().push((to_u64(row.get(1)?), row.get(2)?));
+            }
+        }
+        for (conversation, entries) in by_conversation {
+            self.add_to_runs(conversation, &entries)?;
+        }
+        self.mark_all_indexed()
+    }
+
+    /// Builds the runs of a store that has none: a version 2 store, through its `(conversation, seq)` index.
+    fn index_whole_log(&self) -> Result<()> {
+        let mut stmt = self.conn.prepare("SELECT conversation, seq, id FROM messages ORDER BY conversation, seq")?;
+        let mut rows = stmt.query([])?;
+        let mut batch: Vec<(u64, i64)> = Vec::new();
+        let mut batch_conversation = None;
+        while let Some(row) = rows.next()? {
+            let conversation: i64 = row.get(0)?;
+            if batch_conversation != Some(conversation) || batch.len() >= 65_536 {
+                if let Some(previous) = batch_conversation {
+                    self.add_to_runs(previous, &batch)?;
+                }
+                batch.clear();
+                batch_conversation = Some(conversation);
+            }
+            batch.push((to_u64(row.get(1)?), row.get(2)?));
+        }
+        if let Some(conversation) = batch_conversation {
+            self.add_to_runs(conversation, &batch)?;
+        }
+        self.mark_all_indexed()
+    }
+
+    /// Indexes `entries` (in seq order) of one conversation after its newest run.
+    fn add_to_runs(&self, conversation: i64, entries: &[(u64, i64)]) -> Result<()> {
+        let last = self
+            .conn
+            .prepare_cached(
+                "SELECT first_seq, ids FROM message_runs WHERE conversation = ?1 ORDER BY first_seq DESC LIMIT 1",
+            )?
+            .query_row([conversation], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, Vec<u8>>(1)?)))
+            .optional()?
+            .map(|(first_seq, ids)| Run::decode(to_u64(first_seq), &ids).map_err(StoreError::Corrupt))
+            .transpose()?;
+        let mut write = self
+            .conn
+            .prepare_cached("INSERT OR REPLACE INTO message_runs (conversation, first_seq, ids) VALUES (?1, ?2, ?3)")?;
+        for run in runs::extend(last, entries) {
+            write.execute(params![conversation, to_i64(run.first_seq), run.encode()])?;
+        }
+        Ok(())
+    }
+
+    /// Records that every message is in `message_runs`. Also after retention: had it removed the newest
+    /// messages, their ids would be given out again, and must not count as indexed.
+    fn mark_all_indexed(&self) -> Result<()> {
+        self.conn
+            .execute("UPDATE message_runs_state SET indexed_through = (SELECT ifnull(max(id), 0) FROM messages)", [])?;
         Ok(())
     }
 
@@ -469,68 +592,143 @@ impl Db {
         Ok(Appended { seq: to_u64(seq), ts: to_u64(ts), duplicate: true })
     }
 
-    fn read_messages(
-        &self,
-        key: &ConvKey,
-        sql: &str,
-        conversation: i64,
-        bound: u64,
-        limit: u32,
-    ) -> Result<Vec<StoredMessage>> {
-        let mut stmt = self.conn.prepare_cached(sql)?;
-        let rows = stmt.query_map(params![conversation, to_i64(bound), limit], |row| {
-            Ok((
-                row.get::<_, i64>(0)?,
-                row.get::<_, String>(1)?,
-                row.get::<_, Vec<u8>>(2)?,
-                row.get::<_, i64>(3)?,
-                row.get::<_, String>(4)?,
-            ))
-        })?;
-        rows.map(|row| {
-            let (seq, sender, client_id, ts, text) = row?;
-            let id = <[u8; 16]>::try_from(client_id.as_slice())
-                .map_err(|_| StoreError::Corrupt("message id length".into()))?;
-            Ok(StoredMessage {
-                key: key.clone(),
-                seq: to_u64(seq),
-                id: MessageId(id),
-                from: Nick::parse(&sender).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                ts: to_u64(ts),
-                text,
-            })
+    fn stored_message(key: &ConvKey, row: &rusqlite::Row<'_>) -> Result<StoredMessage> {
+        let client_id: Vec<u8> = row.get(2)?;
+        let id =
+            <[u8; 16]>::try_from(client_id.as_slice()).map_err(|_| StoreError::Corrupt("message id length".into()))?;
+        let sender: String = row.get(1)?;
+        Ok(StoredMessage {
+            key: key.clone(),
+            seq: to_u64(row.get(0)?),
+            id: MessageId(id),
+            from: Nick::parse(&sender).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            ts: to_u64(row.get(3)?),
+            text: row.get(4)?,
         })
-        .collect()
     }
+
+    /// A row of `message_runs` whose first two columns are `first_seq` and `ids`.
+    fn run(row: &rusqlite::Row<'_>) -> Result<Run> {
+        let ids: Vec<u8> = row.get(1)?;
+        Run::decode(to_u64(row.get(0)?), &ids).map_err(StoreError::Corrupt)
+    }
+
+    /// The messages with these row ids, in the order given.
+    fn messages_by_id(&self, key: &ConvKey, ids: &[i64]) -> Result<Vec<StoredMessage>> {
+        let mut stmt =
+            self.conn.prepare_cached("SELECT seq, sender, client_id, ts, text FROM messages WHERE id = ?1")?;
+        ids.iter()
+            .map(|&id| {
+                let mut rows = stmt.query([id])?;
+                let row = rows
+                    .next()?
+                    .ok_or_else(|| StoreError::Corrupt(format!("an index run names message {id}, which is gone")))?;
+                Self::stored_message(key, row)
+            })
+            .collect()
+    }
+
+    /// Messages of the tail (not yet in runs) as `sql` selects them, given the newest indexed id, the
+    /// conversation, a seq bound and `limit`.
+    fn tail_messages(&self, conv: &ConvRow, sql: &str, bound: u64, limit: usize) -> Result<Vec<StoredMessage>> {
+        let through = self.indexed_through()?;
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let mut rows =
+            stmt.query(params![through, conv.id, to_i64(bound), i64::try_from(limit).unwrap_or(i64::MAX)])?;
+        let mut page = Vec::new();
+        while let Some(row) = rows.next()? {
+            page.push(Self::stored_message(&conv.key, row)?);
+        }
+        Ok(page)
+    }
+
+    /// Runs `read` on one snapshot of the store, so that a batch indexed or removed meanwhile by the writer is
+    /// neither missed nor read twice. Inside the writer's transaction, that transaction is the snapshot.
+    fn in_one_snapshot<T>(&self, read: impl FnOnce() -> Result<T>) -> Result<T> {
+        if !self.conn.is_autocommit() {
+            return read();
+        }
+        self.conn.execute_batch("BEGIN")?;
+        let result = read();
+        let end = self.conn.execute_batch(if result.is_ok() { "COMMIT" } else { "ROLLBACK" });
+        let value = result?;
+        end?;
+        Ok(value)
+    }
+
+    // Seqs grow with row ids within a conversation, so all of its messages in runs come before those of its tail.
 
     /// Up to `limit` messages with seq above `after`, in seq order.
     pub fn messages_after(&self, conv: &ConvRow, after: u64, limit: u32) -> Result<Vec<StoredMessage>> {
-        self.read_messages(
-            &conv.key,
-            "SELECT seq, sender, client_id, ts, text FROM messages WHERE conversation = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
-            conv.id,
-            after,
-            limit,
-        )
+        let limit = limit as usize;
+        self.in_one_snapshot(|| {
+            let mut ids = Vec::new();
+            {
+                let mut stmt = self.conn.prepare_cached(
+                    "SELECT first_seq, ids FROM message_runs WHERE conversation = ?1 AND first_seq >=
+                        (SELECT ifnull(max(first_seq), 0) FROM message_runs WHERE conversation = ?1 AND first_seq <= ?2)
+                     ORDER BY first_seq",
+                )?;
+                let mut rows = stmt.query(params![conv.id, to_i64(after.saturating_add(1))])?;
+                while ids.len() < limit {
+                    let Some(row) = rows.next()? else { break };
+                    let run = Self::run(row)?;
+                    ids.extend(run.entries().filter(|&(seq, _)| seq > after).map(|(_, id)| id).take(limit - ids.len()));
+                }
+            }
+            let mut page = self.messages_by_id(&conv.key, &ids)?;
+            if page.len() < limit {
+                page.extend(self.tail_messages(
+                    conv,
+                    "SELECT seq, sender, client_id, ts, text FROM messages
+                     WHERE id > ?1 AND conversation = ?2 AND seq > ?3 ORDER BY id LIMIT ?4",
+                    after,
+                    limit - page.len(),
+                )?);
+            }
+            Ok(page)
+        })
     }
 
     /// Up to `limit` messages with seq below `before`, in seq order (the newest of them, for scrollback).
     pub fn messages_before(&self, conv: &ConvRow, before: u64, limit: u32) -> Result<Vec<StoredMessage>> {
-        let mut page = self.read_messages(
-            &conv.key,
-            "SELECT seq, sender, client_id, ts, text FROM messages WHERE conversation = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
-            conv.id,
-            before,
-            limit,
-        )?;
-        page.reverse();
-        Ok(page)
+        let limit = limit as usize;
+        self.in_one_snapshot(|| {
+            let mut page = self.tail_messages(
+                conv,
+                "SELECT seq, sender, client_id, ts, text FROM messages
+                 WHERE id > ?1 AND conversation = ?2 AND seq < ?3 ORDER BY id DESC LIMIT ?4",
+                before,
+                limit,
+            )?;
+            if page.len() < limit {
+                let mut ids = Vec::new();
+                {
+                    let mut stmt = self.conn.prepare_cached(
+                        "SELECT first_seq, ids FROM message_runs WHERE conversation = ?1 AND first_seq < ?2
+                         ORDER BY first_seq DESC",
+                    )?;
+                    let mut rows = stmt.query(params![conv.id, to_i64(before)])?;
+                    while page.len() + ids.len() < limit {
+                        let Some(row) = rows.next()? else { break };
+                        let run = Self::run(row)?;
+                        let wanted = limit - page.len() - ids.len();
+                        ids.extend(run.entries().rev().filter(|&(seq, _)| seq < before).map(|(_, id)| id).take(wanted));
+                    }
+                }
+                page.extend(self.messages_by_id(&conv.key, &ids)?);
+            }
+            page.reverse();
+            Ok(page)
+        })
     }
 
     /// Keeps only the newest `keep` messages of every conversation; returns how many were removed.
     pub fn prune(&self, keep: u64) -> Result<usize> {
-        // The cut is computed in SQL from `last_seq`, which must include this transaction's appends.
+        // The cut is computed in SQL from `last_seq`, which must include this transaction's appends, and the
+        // messages are found through their runs, which must include the tail.
         self.write_counters()?;
+        self.index_tail()?;
         let keep = to_i64(keep);
         let mut removed = 0;
         let cut: Vec<(i64, i64)> = {
@@ -539,12 +737,32 @@ impl Db {
             stmt.query_map([keep], |row| Ok((row.get(0)?, row.get(1)?)))?.collect::<rusqlite::Result<_>>()?
         };
         for (conversation, upto) in cut {
-            removed += self
+            let affected: Vec<(i64, Vec<u8>)> = self
                 .conn
-                .execute("DELETE FROM messages WHERE conversation = ?1 AND seq <= ?2", params![conversation, upto])?;
+                .prepare_cached("SELECT first_seq, ids FROM message_runs WHERE conversation = ?1 AND first_seq <= ?2")?
+                .query_map(params![conversation, upto], |row| Ok((row.get(0)?, row.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            for (first_seq, ids) in affected {
+                let run = Run::decode(to_u64(first_seq), &ids).map_err(StoreError::Corrupt)?;
+                let mut delete = self.conn.prepare_cached("DELETE FROM messages WHERE id = ?1")?;
+                for (_, id) in run.entries().take_while(|&(seq, _)| seq <= to_u64(upto)) {
+                    removed += delete.execute([id])?;
+                }
+                self.conn.execute(
+                    "DELETE FROM message_runs WHERE conversation = ?1 AND first_seq = ?2",
+                    params![conversation, first_seq],
+                )?;
+                if let Some(kept) = run.after(to_u64(upto)) {
+                    self.conn.execute(
+                        "INSERT INTO message_runs (conversation, first_seq, ids) VALUES (?1, ?2, ?3)",
+                        params![conversation, to_i64(kept.first_seq), kept.encode()],
+                    )?;
+                }
+            }
             self.conn
                 .execute("UPDATE conversations SET first_seq = ?2 + 1 WHERE id = ?1", params![conversation, upto])?;
         }
+        self.mark_all_indexed()?;
         Ok(removed)
     }
 
@@ -668,6 +886,148 @@ mod tests {
         drop(db);
         let again = Db::open(&path).expect("opens a migrated store");
         assert_eq!(again.messages_after(&lobby(&again), 0, 10).expect("read").len(), 3);
+    }
+
+    #[test]
+    fn a_version_2_store_gets_its_runs_built() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("store.sqlite");
+        {
+            let conn = Connection::open(&path).expect("opens");
+            conn.execute_batch(SCHEMA).expect("schema");
+            conn.execute_batch(
+                "CREATE TABLE messages (id INTEGER PRIMARY KEY, conversation INTEGER NOT NULL, seq INTEGER NOT NULL,
+                     sender TEXT NOT NULL, client_id BLOB NOT NULL, ts INTEGER NOT NULL, text TEXT NOT NULL);
+                 CREATE UNIQUE INDEX messages_by_seq ON messages (conversation, seq);
+                 CREATE UNIQUE INDEX messages_by_client_id ON messages (client_id, sender);
+                 INSERT INTO conversations (id, key, last_seq) VALUES (1, '#lobby', 100), (2, '#other', 50);
+                 PRAGMA user_version = 2;",
+            )
+            .expect("writes a version 2 store");
+            for n in 0..150i64 {
+                let (conversation, seq) = if n % 3 == 2 { (2, n / 3 + 1) } else { (1, n - n / 3 + 1) };
+                conn.execute(
+                    "INSERT INTO messages (conversation, seq, sender, client_id, ts, text) VALUES (?1, ?2, 'ana', ?3, 5, ?4)",
+                    params![conversation, seq, n.to_be_bytes().repeat(2), format!("{conversation}/{seq}")],
+                )
+                .expect("inserts");
+            }
+        }
+        let db = Db::open(&path).expect("migrates");
+        let has_old_index = db
+            .conn
+            .query_row("SELECT count(*) FROM sqlite_master WHERE name = 'messages_by_seq'", [], |row| {
+                row.get::<_, i64>(0)
+            })
+            .expect("reads");
+        assert_eq!(has_old_index, 0);
+        let conv = lobby(&db);
+        let texts: Vec<String> = db.messages_after(&conv, 95, 10).expect("read").into_iter().map(|m| m.text).collect();
+        assert_eq!(texts, ["1/96", "1/97", "1/98", "1/99", "1/100"]);
+        let other =
+            db.conversation(&ConvKey::Room(RoomName::parse("other").expect("valid"))).expect("reads").expect("exists");
+        assert_eq!(
+            db.messages_before(&other, 51, 2).expect("read").iter().map(|m| m.seq).collect::<Vec<_>>(),
+            [49, 50]
+        );
+        let retry =
+            db.append(conv.id, &nick("ana"), MessageId(0i64.to_be_bytes().repeat(2).try_into().expect("16")), "x", 9);
+        assert_eq!(retry.expect("append"), Appended { seq: 1, ts: 5, duplicate: true });
+        assert_eq!(db.append(conv.id, &nick("ana"), MessageId([9; 16]), "new", 9).expect("append").seq, 101);
+    }
+
+    /// A message as the model of the test below keeps it: its seq and its text.
+    type Modelled = (u64, String);
+
+    fn page(messages: Vec<StoredMessage>) -> Vec<Modelled> {
+        messages.into_iter().map(|m| (m.seq, m.text)).collect()
+    }
+
+    /// Appends in groups to several conversations, with rollbacks, retention and reopening, across many batches
+    /// of the index, and checks every kind of read against a plain list of what was committed.
+    #[test]
+    fn reads_agree_with_a_model_across_runs_the_tail_and_retention() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("store.sqlite");
+        let mut db = Db::open(&path).expect("opens");
+        let rooms: Vec<ConvRow> = ["lobby", "a", "b", "c"]
+            .iter()
+            .map(|name| db.ensure_conversation(&ConvKey::Room(RoomName::parse(name).expect("valid"))).expect("creates"))
+            .collect();
+        let mut model: Vec<Vec<Modelled>> = vec![Vec::new(); rooms.len()];
+        let mut state = 0x2545_f491_u64;
+        let mut random = move |below: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % below
+        };
+        let mut next_id = 0u64;
+        for round in 0..100 {
+            db.begin().expect("begin");
+            let mut staged: Vec<(usize, Modelled)> = Vec::new();
+            for _ in 0..random(400) {
+                let room = random(if round % 2 == 0 { 4 } else { 2 }) as usize;
+                next_id += 1;
+                let mut id = [0; 16];
+                id[..8].copy_from_slice(&next_id.to_be_bytes());
+                let text = format!("m{next_id}");
+                let appended = db.append(rooms[room].id, &nick("ana"), MessageId(id), &text, 1).expect("append");
+                staged.push((room, (appended.seq, text)));
+            }
+            if random(8) == 0 {
+                db.rollback();
+            } else {
+                db.commit().expect("commit");
+                for (room, message) in staged {
+                    model[room].push(message);
+                }
+            }
+            if random(10) == 0 {
+                let keep = if random(4) == 0 { 0 } else { 50 + random(300) };
+                db.prune(keep).expect("prune");
+                for messages in &mut model {
+                    let cut = messages.len().saturating_sub(keep as usize);
+                    messages.drain(..cut);
+                }
+            }
+            if random(6) == 0 {
+                drop(db);
+                db = Db::open(&path).expect("reopens");
+            }
+            let reader = Db::open_reader(&path).expect("opens a reader");
+            for (room, messages) in model.iter().enumerate() {
+                let conv = reader.conversation_by_id(rooms[room].id).expect("reads").expect("exists");
+                let newest = conv.last_seq;
+                assert_eq!(newest, messages.last().map_or(newest, |m| m.0), "last seq of room {room}");
+                let first = messages.first().map_or(newest + 1, |m| m.0);
+                assert_eq!(conv.first_seq, first, "first seq of room {room}");
+                let after = random(newest + 2);
+                let limit = 1 + random(300) as u32;
+                let expected: Vec<Modelled> =
+                    messages.iter().filter(|m| m.0 > after).take(limit as usize).cloned().collect();
+                assert_eq!(
+                    page(reader.messages_after(&conv, after, limit).expect("read")),
+                    expected,
+                    "room {room} after {after}"
+                );
+                assert_eq!(
+                    page(db.messages_after(&conv, after, limit).expect("read")),
+                    expected,
+                    "the writer reads alike"
+                );
+                let before = random(newest + 2);
+                let older: Vec<&Modelled> = messages.iter().filter(|m| m.0 < before).collect();
+                let expected: Vec<Modelled> =
+                    older[older.len().saturating_sub(limit as usize)..].iter().map(|m| (*m).clone()).collect();
+                assert_eq!(
+                    page(reader.messages_before(&conv, before, limit).expect("read")),
+                    expected,
+                    "room {room} before {before}"
+                );
+            }
+        }
+        assert!(next_id > 3 * UNINDEXED_MAX as u64, "the test crossed several batches of the index");
     }
 
     #[test]

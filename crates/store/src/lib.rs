@@ -8,10 +8,12 @@
 //! - [`db`]: the schema and every SQL statement.
 //! - [`keys`]: how a conversation is named in the store ([`ConvKey`]).
 //! - [`password`]: Argon2id hashing of account passwords.
+//! - `runs`: the shape of the index from seqs to messages.
 
 pub mod db;
 pub mod keys;
 pub mod password;
+mod runs;
 
 pub use db::{Appended, ConvRow, Db, Durability, StoreError, StoredMessage};
 pub use keys::ConvKey;
