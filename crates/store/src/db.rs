@@ -292,6 +292,19 @@ impl Db {
         Ok(())
     }
 
+    /// Runs `write` in a transaction of its own when none is open, so that it is applied whole or not at all.
+    fn in_transaction<T>(&self, write: impl FnOnce() -> Result<T>) -> Result<T> {
+        if !self.conn.is_autocommit() {
+            return write();
+        }
+        self.begin()?;
+        let done = write().and_then(|value| self.commit().map(|()| value));
+        if done.is_err() {
+            self.rollback();
+        }
+        done
+    }
+
     /// Abandons the open transaction, if any.
     pub fn rollback(&self) {
         self.counters.borrow_mut().staged.clear();
@@ -564,14 +577,17 @@ impl Db {
     /// gaps: inside a transaction the seq is only given out if it commits; outside one, the append commits
     /// by itself.
     pub fn append(&self, conversation: i64, sender: &Nick, id: MessageId, text: &str, now_ms: u64) -> Result<Appended> {
-        if self.conn.is_autocommit() {
-            self.begin()?;
-            let appended = self.append(conversation, sender, id, text, now_ms).and_then(|a| self.commit().map(|()| a));
-            if appended.is_err() {
-                self.rollback();
-            }
-            return appended;
-        }
+        self.in_transaction(|| self.insert_message(conversation, sender, id, text, now_ms))
+    }
+
+    fn insert_message(
+        &self,
+        conversation: i64,
+        sender: &Nick,
+        id: MessageId,
+        text: &str,
+        now_ms: u64,
+    ) -> Result<Appended> {
         let seq = self.last_seq(conversation)? + 1;
         // Cached statements: this is the hot path of every message, and compiling SQL cost more than running it.
         let inserted = self
@@ -723,8 +739,13 @@ impl Db {
         })
     }
 
-    /// Keeps only the newest `keep` messages of every conversation; returns how many were removed.
+    /// Keeps only the newest `keep` messages of every conversation; returns how many were removed. Outside a
+    /// transaction, in one of its own: a crash halfway must not leave runs naming removed messages.
     pub fn prune(&self, keep: u64) -> Result<usize> {
+        self.in_transaction(|| self.remove_oldest(keep))
+    }
+
+    fn remove_oldest(&self, keep: u64) -> Result<usize> {
         // The cut is computed in SQL from `last_seq`, which must include this transaction's appends, and the
         // messages are found through their runs, which must include the tail.
         self.write_counters()?;
