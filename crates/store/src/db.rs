@@ -450,12 +450,16 @@ impl Db {
         Ok(changed == 1)
     }
 
-    /// Removes an account with its memberships and cursors; its messages stay in the logs.
+    /// Removes an account with its memberships and cursors; its messages stay in the logs. All or nothing: an
+    /// account removed without its memberships would hand them, direct conversations included, to whoever
+    /// registers the nickname next.
     pub fn remove_account(&self, nick: &Nick) -> Result<bool> {
-        let removed = self.conn.execute("DELETE FROM accounts WHERE nick = ?1", [nick.as_str()])?;
-        self.conn.execute("DELETE FROM members WHERE nick = ?1", [nick.as_str()])?;
-        self.conn.execute("DELETE FROM cursors WHERE nick = ?1", [nick.as_str()])?;
-        Ok(removed == 1)
+        self.in_transaction(|| {
+            let removed = self.conn.execute("DELETE FROM accounts WHERE nick = ?1", [nick.as_str()])?;
+            self.conn.execute("DELETE FROM members WHERE nick = ?1", [nick.as_str()])?;
+            self.conn.execute("DELETE FROM cursors WHERE nick = ?1", [nick.as_str()])?;
+            Ok(removed == 1)
+        })
     }
 
     /// Every account with its creation time (milliseconds since the epoch), by nickname.
