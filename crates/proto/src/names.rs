@@ -133,15 +133,17 @@ pub fn validate_text(text: &str) -> Result<(), NameError> {
     if text.len() > MAX_TEXT_LEN {
         return Err(NameError::TooLong { kind: "message text", max: MAX_TEXT_LEN });
     }
-    let forbidden = |c: char| {
-        (c.is_control() && c != '\n' && c != '\t')
-            || ('\u{202a}'..='\u{202e}').contains(&c)
-            || ('\u{2066}'..='\u{2069}').contains(&c)
+    // Every message passes here: plain ASCII, the usual case, is checked byte by byte without decoding.
+    let clean = if text.is_ascii() {
+        !text.bytes().any(|b| b.is_ascii_control() && b != b'\n' && b != b'\t')
+    } else {
+        !text.chars().any(|c| {
+            (c.is_control() && c != '\n' && c != '\t')
+                || ('\u{202a}'..='\u{202e}').contains(&c)
+                || ('\u{2066}'..='\u{2069}').contains(&c)
+        })
     };
-    if text.chars().any(forbidden) {
-        return Err(NameError::ControlCharacter);
-    }
-    Ok(())
+    if clean { Ok(()) } else { Err(NameError::ControlCharacter) }
 }
 
 #[cfg(test)]
@@ -172,6 +174,15 @@ mod tests {
     fn texts_refuse_terminal_control() {
         assert!(validate_text("hello\tworld\nsecond line").is_ok());
         assert_eq!(validate_text("\x1b[2J"), Err(NameError::ControlCharacter));
+        assert_eq!(validate_text("del\x7f"), Err(NameError::ControlCharacter));
+        assert_eq!(validate_text("é\x1b[2J"), Err(NameError::ControlCharacter));
+        assert!(validate_text("café\tbar").is_ok());
+        for byte in 0..128u8 {
+            let c = char::from(byte);
+            let allowed = !c.is_control() || c == '\n' || c == '\t';
+            assert_eq!(validate_text(&format!("a{c}")).is_ok(), allowed, "byte {byte} alone");
+            assert_eq!(validate_text(&format!("é{c}")).is_ok(), allowed, "byte {byte} beside non-ASCII text");
+        }
         assert_eq!(validate_text("abc\u{202e}def"), Err(NameError::ControlCharacter));
         assert_eq!(validate_text("   "), Err(NameError::Blank));
         assert!(validate_text(&"x".repeat(MAX_TEXT_LEN + 1)).is_err());
