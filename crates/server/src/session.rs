@@ -357,13 +357,18 @@ impl Session {
         let dead_after = self.shared.config.dead_after();
         let max_pending = self.shared.config.limits.max_unacknowledged_per_connection;
         let shutdown = self.shared.shutdown.clone();
+        let wake = link.wake.clone();
+        // Both waits live across turns of the loop: made anew each turn, each would take and give back a lock to
+        // register itself, for every message.
+        let mut shutting_down = std::pin::pin!(shutdown.cancelled());
+        let mut woken = std::pin::pin!(wake.notified());
         let mut ticker = tokio::time::interval(heartbeat / 2);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut pending: VecDeque<Pending> = VecDeque::new();
         loop {
             let step = tokio::select! {
                 biased;
-                _ = shutdown.cancelled() => Err(End::Shutdown),
+                _ = &mut shutting_down => Err(End::Shutdown),
                 answer = next_answer(&mut pending) => {
                     self.settle(&mut pending, answer);
                     Ok(())
@@ -388,7 +393,8 @@ impl Session {
                     Some(first) => self.deliver(first, &mut link.rx).await,
                     None => Err(End::Broken("hub closed".into())),
                 },
-                _ = link.wake.notified() => {
+                _ = &mut woken => {
+                    woken.set(wake.notified());
                     if link.lagged.swap(false, Ordering::AcqRel) {
                         self.catch_up_all().await
                     } else {
