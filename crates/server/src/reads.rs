@@ -5,10 +5,17 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use palomar_store::{Db, StoreError};
+use tokio::sync::Semaphore;
+
+/// Most reads running at once, and so most connections. Without a bound every lagging session had a blocking
+/// thread and a connection of its own, each with its own page cache: 140 of them in the open-loop benchmark,
+/// for no gain on two cores.
+const CONCURRENT_READS: usize = 16;
 
 pub struct Reads {
     path: PathBuf,
     idle: Mutex<Vec<Db>>,
+    slots: Semaphore,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -21,7 +28,7 @@ pub enum ReadFailed {
 
 impl Reads {
     pub fn new(path: &Path) -> Arc<Reads> {
-        Arc::new(Reads { path: path.to_owned(), idle: Mutex::new(Vec::new()) })
+        Arc::new(Reads { path: path.to_owned(), idle: Mutex::new(Vec::new()), slots: Semaphore::new(CONCURRENT_READS) })
     }
 
     /// Runs `read` on a pooled connection in the blocking thread pool.
@@ -30,6 +37,7 @@ impl Reads {
         T: Send + 'static,
         F: FnOnce(&Db) -> Result<T, StoreError> + Send + 'static,
     {
+        let _slot = self.slots.acquire().await.map_err(|_| ReadFailed::Interrupted)?;
         let reads = self.clone();
         tokio::task::spawn_blocking(move || {
             let pooled = reads.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
