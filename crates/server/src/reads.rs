@@ -15,7 +15,7 @@ const CONCURRENT_READS: usize = 16;
 pub struct Reads {
     path: PathBuf,
     idle: Mutex<Vec<Db>>,
-    slots: Semaphore,
+    slots: Arc<Semaphore>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -28,7 +28,11 @@ pub enum ReadFailed {
 
 impl Reads {
     pub fn new(path: &Path) -> Arc<Reads> {
-        Arc::new(Reads { path: path.to_owned(), idle: Mutex::new(Vec::new()), slots: Semaphore::new(CONCURRENT_READS) })
+        Arc::new(Reads {
+            path: path.to_owned(),
+            idle: Mutex::new(Vec::new()),
+            slots: Arc::new(Semaphore::new(CONCURRENT_READS)),
+        })
     }
 
     /// Runs `read` on a pooled connection in the blocking thread pool.
@@ -37,9 +41,12 @@ impl Reads {
         T: Send + 'static,
         F: FnOnce(&Db) -> Result<T, StoreError> + Send + 'static,
     {
-        let _slot = self.slots.acquire().await.map_err(|_| ReadFailed::Interrupted)?;
+        // The slot goes with the read to its thread: a session dropped while it waits must not free the slot of a
+        // read still running.
+        let slot = self.slots.clone().acquire_owned().await.map_err(|_| ReadFailed::Interrupted)?;
         let reads = self.clone();
         tokio::task::spawn_blocking(move || {
+            let _slot = slot;
             let pooled = reads.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
             let db = match pooled {
                 Some(db) => db,
