@@ -339,12 +339,11 @@ impl Db {
                 "SELECT indexed_through, (SELECT ifnull(max(id), 0) FROM messages) FROM message_runs_state",
             )?
             .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))?;
-        if newest - through >= UNINDEXED_MAX { self.index_tail() } else { Ok(()) }
+        if newest - through >= UNINDEXED_MAX { self.index_tail(through) } else { Ok(()) }
     }
 
-    /// Adds every message of the tail to `message_runs`.
-    fn index_tail(&self) -> Result<()> {
-        let through = self.indexed_through()?;
+    /// Adds every message of the tail, the messages after `through`, to `message_runs`.
+    fn index_tail(&self, through: i64) -> Result<()> {
         let mut by_conversation: HashMap<i64, Vec<(u64, i64)>> = HashMap::new();
         {
             let mut stmt =
@@ -390,9 +389,9 @@ impl Db {
             .prepare_cached(
                 "SELECT first_seq, ids FROM message_runs WHERE conversation = ?1 ORDER BY first_seq DESC LIMIT 1",
             )?
-            .query_row([conversation], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, Vec<u8>>(1)?)))
-            .optional()?
-            .map(|(first_seq, ids)| Run::decode(to_u64(first_seq), &ids).map_err(StoreError::Corrupt))
+            .query([conversation])?
+            .next()?
+            .map(Self::run)
             .transpose()?;
         let mut write = self
             .conn
@@ -792,7 +791,7 @@ impl Db {
         // The cut is computed in SQL from `last_seq`, which must include this transaction's appends, and the
         // messages are found through their runs, which must include the tail.
         self.write_counters()?;
-        self.index_tail()?;
+        self.index_tail(self.indexed_through()?)?;
         let keep = to_i64(keep);
         let mut removed = 0;
         let cut: Vec<(i64, i64)> = {
@@ -801,20 +800,24 @@ impl Db {
             stmt.query_map([keep], |row| Ok((row.get(0)?, row.get(1)?)))?.collect::<rusqlite::Result<_>>()?
         };
         for (conversation, upto) in cut {
-            let affected: Vec<(i64, Vec<u8>)> = self
-                .conn
-                .prepare_cached("SELECT first_seq, ids FROM message_runs WHERE conversation = ?1 AND first_seq <= ?2")?
-                .query_map(params![conversation, upto], |row| Ok((row.get(0)?, row.get(1)?)))?
-                .collect::<rusqlite::Result<_>>()?;
-            for (first_seq, ids) in affected {
-                let run = Run::decode(to_u64(first_seq), &ids).map_err(StoreError::Corrupt)?;
+            let mut affected = Vec::new();
+            {
+                let mut stmt = self.conn.prepare_cached(
+                    "SELECT first_seq, ids FROM message_runs WHERE conversation = ?1 AND first_seq <= ?2",
+                )?;
+                let mut rows = stmt.query(params![conversation, upto])?;
+                while let Some(row) = rows.next()? {
+                    affected.push(Self::run(row)?);
+                }
+            }
+            for run in affected {
                 let mut delete = self.conn.prepare_cached("DELETE FROM messages WHERE id = ?1")?;
                 for (_, id) in run.entries().take_while(|&(seq, _)| seq <= to_u64(upto)) {
                     removed += delete.execute([id])?;
                 }
                 self.conn.execute(
                     "DELETE FROM message_runs WHERE conversation = ?1 AND first_seq = ?2",
-                    params![conversation, first_seq],
+                    params![conversation, to_i64(run.first_seq)],
                 )?;
                 if let Some(kept) = run.after(to_u64(upto)) {
                     self.conn.execute(
