@@ -8,7 +8,7 @@
 //! - [`session`]: one connection: handshake, login, requests, deliveries, heartbeats.
 //! - [`hub`]: who is online where; live fan-out and presence.
 //! - [`writer`]: the single store writer thread with group commit; publishes after commit.
-//! - [`reads`]: store reads on a pool of connections off the async threads.
+//! - [`reads`]: store reads on a few threads of their own, each with a read-only connection.
 //! - [`auth`]: passwords, registration, the failed-login limiter.
 //! - [`rate`]: token buckets for new connections (per address, in total) and messages (per account).
 //!
@@ -53,7 +53,7 @@ pub struct Shared {
     pub config: Config,
     pub hub: Arc<Hub>,
     pub writer: Writer,
-    pub reads: Arc<Reads>,
+    pub reads: Reads,
     pub limiter: LoginLimiter,
     /// Paces each account's `Send`s.
     pub messages: MessageLimiter,
@@ -114,7 +114,7 @@ pub async fn run(
         limiter: LoginLimiter::new(config.login.clone()),
         messages: MessageLimiter::new(&config.limits),
         passwords: PasswordWorkers::start(PASSWORD_THREADS)?,
-        reads: Reads::new(&store_path),
+        reads: Reads::start(&store_path)?,
         config,
         hub,
         writer,

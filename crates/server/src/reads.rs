@@ -1,21 +1,24 @@
-//! Reads from the store, off the async threads, on a small pool of read-only connections (WAL lets them
-//! run beside the writer).
+//! Reads from the store, off the async threads, on a few threads of their own, each with its own read-only
+//! connection (WAL lets them run beside the writer).
 
-use std::path::{Path, PathBuf};
+use std::panic::AssertUnwindSafe;
+use std::path::Path;
+use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
 
 use palomar_store::{Db, StoreError};
-use tokio::sync::Semaphore;
+use tokio::sync::oneshot;
 
-/// Most reads running at once, and so most connections. Without a bound every lagging session had a blocking
-/// thread and a connection of its own, each with its own page cache: 140 of them in the open-loop benchmark,
-/// for no gain on two cores.
-const CONCURRENT_READS: usize = 16;
+/// Threads, and so connections and reads at once. Fixed, rather than tokio's blocking pool: there every read
+/// started as the last one's thread was still going idle, so the pool kept starting threads (70 of them in the
+/// open-loop benchmark), and each thread's allocations stayed in a heap of its own.
+const READ_THREADS: usize = 8;
+
+/// A read with its reply, given the thread's connection, or why there is none.
+type Job = Box<dyn FnOnce(Result<&Db, StoreError>) + Send>;
 
 pub struct Reads {
-    path: PathBuf,
-    idle: Mutex<Vec<Db>>,
-    slots: Arc<Semaphore>,
+    jobs: Sender<Job>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -27,36 +30,93 @@ pub enum ReadFailed {
 }
 
 impl Reads {
-    pub fn new(path: &Path) -> Arc<Reads> {
-        Arc::new(Reads {
-            path: path.to_owned(),
-            idle: Mutex::new(Vec::new()),
-            slots: Arc::new(Semaphore::new(CONCURRENT_READS)),
-        })
+    /// Starts the threads; each opens its connection to the store at `path` with its first read.
+    pub fn start(path: &Path) -> std::io::Result<Reads> {
+        let (jobs, queue) = channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        for i in 0..READ_THREADS {
+            let queue = queue.clone();
+            let path = path.to_owned();
+            std::thread::Builder::new().name(format!("palomar-reads-{i}")).spawn(move || serve_reads(&path, &queue))?;
+        }
+        Ok(Reads { jobs })
     }
 
-    /// Runs `read` on a pooled connection in the blocking thread pool.
-    pub async fn run<T, F>(self: &Arc<Self>, read: F) -> Result<T, ReadFailed>
+    /// Runs `read` on one of the read threads. A caller dropped while it waits leaves the read to finish there.
+    pub async fn run<T, F>(&self, read: F) -> Result<T, ReadFailed>
     where
         T: Send + 'static,
         F: FnOnce(&Db) -> Result<T, StoreError> + Send + 'static,
     {
-        // The slot goes with the read to its thread: a session dropped while it waits must not free the slot of a
-        // read still running.
-        let slot = self.slots.clone().acquire_owned().await.map_err(|_| ReadFailed::Interrupted)?;
-        let reads = self.clone();
-        tokio::task::spawn_blocking(move || {
-            let _slot = slot;
-            let pooled = reads.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
-            let db = match pooled {
-                Some(db) => db,
-                None => Db::open_reader(&reads.path)?,
-            };
-            let result = read(&db);
-            reads.idle.lock().unwrap_or_else(|p| p.into_inner()).push(db);
-            Ok(result?)
-        })
-        .await
-        .map_err(|_| ReadFailed::Interrupted)?
+        let (reply, answer) = oneshot::channel();
+        let job: Job = Box::new(move |db| {
+            let _ = reply.send(db.and_then(read));
+        });
+        self.jobs.send(job).map_err(|_| ReadFailed::Interrupted)?;
+        Ok(answer.await.map_err(|_| ReadFailed::Interrupted)??)
+    }
+}
+
+/// One read thread: takes reads from the shared queue until the server drops it. A connection that cannot be
+/// opened fails the read that needed it, and the next read tries again.
+fn serve_reads(path: &Path, queue: &Mutex<Receiver<Job>>) {
+    let mut connection: Option<Db> = None;
+    loop {
+        let Ok(job) = queue.lock().unwrap_or_else(|p| p.into_inner()).recv() else { return };
+        let db = match connection.take() {
+            Some(db) => db,
+            None => match Db::open_reader(path) {
+                Ok(db) => db,
+                Err(error) => {
+                    job(Err(error));
+                    continue;
+                }
+            },
+        };
+        // A read that panics costs its caller an error, not the thread: the pool never shrinks. Its connection
+        // may be mid-transaction, so the next read opens a fresh one.
+        if std::panic::catch_unwind(AssertUnwindSafe(|| job(Ok(&db)))).is_ok() {
+            connection = Some(db);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// Long enough for a loaded machine; a read pool that lost its threads would wait forever instead.
+    const PATIENCE: Duration = Duration::from_secs(30);
+
+    #[tokio::test]
+    async fn a_panicking_read_fails_alone_and_the_threads_go_on() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("store.db");
+        Db::open(&path).expect("creates the store");
+        let reads = Reads::start(&path).expect("starts");
+        for _ in 0..2 * READ_THREADS {
+            let failed =
+                tokio::time::timeout(PATIENCE, reads.run(|_| -> Result<(), StoreError> { panic!("a bad read") }))
+                    .await
+                    .expect("answers in time");
+            assert!(matches!(failed, Err(ReadFailed::Interrupted)));
+        }
+        let rooms = tokio::time::timeout(PATIENCE, reads.run(|db| db.all_conversations()))
+            .await
+            .expect("answers in time")
+            .expect("reads");
+        assert_eq!(rooms.len(), 1, "the lobby");
+    }
+
+    #[tokio::test]
+    async fn a_store_that_cannot_be_opened_fails_every_read_that_needs_it() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let reads = Reads::start(&dir.path().join("missing").join("store.db")).expect("starts");
+        for _ in 0..2 {
+            let failed =
+                tokio::time::timeout(PATIENCE, reads.run(|db| db.all_conversations())).await.expect("answers in time");
+            assert!(matches!(failed, Err(ReadFailed::Store(_))));
+        }
     }
 }
