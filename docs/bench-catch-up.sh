@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The catch-up row of BENCHMARKS.md: one member returns to N waiting messages. A fresh server (message rate
-# limit off) on a temporary directory; `late` registers and leaves; `sender` pipes N lines through
-# `palomar chat --json`; then, RUNS times, a fresh client home for `late` (so it has no cursor and gets all N) is
-# timed from starting `palomar chat --json --nick late` until it exits, which it does once it has printed
-# every message the server held at login.
+# limit off) on a temporary directory; `late-1` to `late-RUNS` register and leave; `sender` pipes N lines
+# through `palomar chat --json`; then each `late-R` is timed from starting `palomar chat --json --nick late-R`
+# until it exits, which it does once it has printed every message the server held at login. Each run has an
+# account of its own: the server keeps a member's cursor, so a second run of the same account would resume
+# where the first one's saved acknowledgements left it, not at the first message.
 #   cargo build --release -p palomar
 # Usage: docs/bench-catch-up.sh   (BIN=the palomar binary, default target/release/palomar; N=100000; RUNS=3)
 set -euo pipefail
@@ -23,16 +24,13 @@ ADDR=$(grep -o 'listening on [0-9.:]*' "$S/serve.log" | cut -d' ' -f3)
 export PALOMAR_PASSWORD=catch-up-pw
 
 chat() { "$BIN" chat --json --server "$ADDR" --drain-timeout 600 "$@"; }
-chat --nick late --home "$S/late" </dev/null >/dev/null
+for run in $(seq 1 "$RUNS"); do chat --nick "late-$run" --home "$S/late-$run" </dev/null >/dev/null; done
 seq 1 "$N" | sed 's/^/catch-up message /' | chat --nick sender --home "$S/sender" >/dev/null
-echo "$N messages waiting for late"
+echo "$N messages waiting for late-1 to late-$RUNS"
 
 for run in $(seq 1 "$RUNS"); do
-    home="$S/late-$run"
-    cp -r "$S/late" "$home"
-    rm -f "$home"/servers/*/late/state.sqlite*
     start=$(date +%s%N)
-    chat --nick late --home "$home" </dev/null >"$S/late.out"
+    chat --nick "late-$run" --home "$S/late-$run" </dev/null >"$S/late.out"
     end=$(date +%s%N)
     got=$(grep -c '"event":"message"' "$S/late.out" || true)
     ms=$(((end - start) / 1000000))
