@@ -43,8 +43,8 @@ impl<R: AsyncRead + Unpin> FramedReader<R> {
         }
     }
 
-    /// The next verified payload; `Ok(None)` at a clean end of stream. Not cancel-safe: run it in a task of
-    /// its own rather than in a `select!` branch.
+    /// The next verified payload; `Ok(None)` at a clean end of stream. Cancel-safe: its only await is the read
+    /// into the buffer, and a frame leaves the buffer (and moves the tag counter) only once it is whole.
     pub async fn read_payload(&mut self) -> Result<Option<BytesMut>, ReadError> {
         loop {
             if let Some(mut body) = self.decoder.decode(&mut self.buf)? {
