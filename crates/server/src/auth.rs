@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use palomar_proto::{ErrorCode, Nick};
@@ -12,6 +12,7 @@ use tokio::sync::oneshot;
 
 use crate::Shared;
 use crate::config::{LoginSettings, Registration};
+use crate::workers::{self, JobQueue};
 use crate::writer::{Action, Outcome};
 
 /// Most keys the limiter remembers; past it, entries whose lockout is over are forgotten first.
@@ -106,25 +107,18 @@ pub struct PasswordWorkers {
 
 impl PasswordWorkers {
     pub fn start(threads: usize) -> std::io::Result<PasswordWorkers> {
-        let (jobs, queue) = std::sync::mpsc::channel::<PasswordJob>();
-        let queue = Arc::new(Mutex::new(queue));
-        for i in 0..threads.max(1) {
-            let queue = queue.clone();
-            std::thread::Builder::new().name(format!("palomar-passwords-{i}")).spawn(move || {
-                loop {
-                    let job = queue.lock().unwrap_or_else(|p| p.into_inner()).recv();
-                    match job {
-                        Ok(PasswordJob::Hash { password, reply }) => {
-                            let _ = reply.send(password::hash_password(&password));
-                        }
-                        Ok(PasswordJob::Verify { password, hash, reply }) => {
-                            let _ = reply.send(password::verify_password(&password, &hash));
-                        }
-                        Err(_) => return,
+        let jobs = workers::start("palomar-passwords", threads.max(1), |queue: &JobQueue<PasswordJob>| {
+            while let Some(job) = queue.next() {
+                match job {
+                    PasswordJob::Hash { password, reply } => {
+                        let _ = reply.send(password::hash_password(&password));
+                    }
+                    PasswordJob::Verify { password, hash, reply } => {
+                        let _ = reply.send(password::verify_password(&password, &hash));
                     }
                 }
-            })?;
-        }
+            }
+        })?;
         Ok(PasswordWorkers { jobs })
     }
 

@@ -11,6 +11,7 @@
 //! - [`reads`]: store reads on a few threads of their own, each with a read-only connection.
 //! - [`auth`]: passwords, registration, the failed-login limiter.
 //! - [`rate`]: token buckets for new connections (per address, in total) and messages (per account).
+//! - [`workers`]: fixed sets of threads taking blocking jobs from one queue (passwords, store reads).
 //!
 //! The path of a message: session → writer (stored, synced) → hub → every member's session → its client.
 
@@ -20,6 +21,7 @@ pub mod hub;
 pub mod rate;
 pub mod reads;
 pub mod session;
+pub mod workers;
 pub mod writer;
 
 use std::collections::HashMap;

@@ -3,11 +3,12 @@
 
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
-use std::sync::mpsc::{Receiver, Sender, channel};
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc::Sender;
 
 use palomar_store::{Db, StoreError};
 use tokio::sync::oneshot;
+
+use crate::workers::{self, JobQueue};
 
 /// Threads, and so connections and reads at once: twice the cores, so that a read waiting for the disk leaves
 /// the CPU to another, within 4 to 16. Fixed, rather than tokio's blocking pool: there every read started as the
@@ -37,13 +38,8 @@ pub enum ReadFailed {
 impl Reads {
     /// Starts the threads; each opens its connection to the store at `path` with its first read.
     pub fn start(path: &Path) -> std::io::Result<Reads> {
-        let (jobs, queue) = channel::<Job>();
-        let queue = Arc::new(Mutex::new(queue));
-        for i in 0..read_threads() {
-            let queue = queue.clone();
-            let path = path.to_owned();
-            std::thread::Builder::new().name(format!("palomar-reads-{i}")).spawn(move || serve_reads(&path, &queue))?;
-        }
+        let path = path.to_owned();
+        let jobs = workers::start("palomar-reads", read_threads(), move |queue| serve_reads(&path, queue))?;
         Ok(Reads { jobs })
     }
 
@@ -64,10 +60,9 @@ impl Reads {
 
 /// One read thread: takes reads from the shared queue until the server drops it. A connection that cannot be
 /// opened fails the read that needed it, and the next read tries again.
-fn serve_reads(path: &Path, queue: &Mutex<Receiver<Job>>) {
+fn serve_reads(path: &Path, queue: &JobQueue<Job>) {
     let mut connection: Option<Db> = None;
-    loop {
-        let Ok(job) = queue.lock().unwrap_or_else(|p| p.into_inner()).recv() else { return };
+    while let Some(job) = queue.next() {
         let db = match connection.take() {
             Some(db) => db,
             None => match Db::open_reader(path) {
