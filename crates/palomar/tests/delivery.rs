@@ -246,3 +246,57 @@ fn direct_messages_reach_only_their_two_users_and_unknown_nicknames_are_refused(
     carol.wait_for("users", |e| e["event"] == "users");
     assert!(carol.messages().is_empty(), "carol sees no direct message: {:?}", carol.messages());
 }
+
+fn signal(client: &Client, name: &str) {
+    let status = std::process::Command::new("kill").args([&format!("-{name}"), &client.pid().to_string()]).status();
+    assert!(status.expect("kill runs").success());
+}
+
+#[test]
+fn a_session_that_fell_behind_misses_no_join_elsewhere_no_new_direct_conversation_and_no_arrival() {
+    const FLOOD: usize = 3_000;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("palomar.toml");
+    // A live queue of one item overflows as soon as a session stops draining it; slow heartbeats keep a client
+    // stopped for a few seconds from being taken for dead.
+    let limits =
+        "[limits]\nlive_queue_per_connection = 1\nheartbeat_interval_ms = 60000\nmessages_per_sec_per_user = 0.0\n";
+    std::fs::write(&config, limits).expect("writes config");
+    let config_arg = ["--config", config.to_str().expect("utf-8")];
+    let server = Server::start_on(&dir.path().join("data"), "127.0.0.1:0", &config_arg);
+    let mut phone = Client::start(spec(&server, "ana", &dir.path().join("phone")));
+    phone.wait_for("connected", |e| e["state"] == "connected");
+    let mut laptop = Client::start(spec(&server, "ana", &dir.path().join("laptop")));
+    laptop.wait_for("connected", |e| e["state"] == "connected");
+
+    // The laptop stops reading. 12 MB of deliveries, three times the most a socket buffers here (4 MB), fill its
+    // socket, its session's write waits, and its live queue overflows, so the phone's join below is dropped from
+    // that queue too, and so are carol's arrival and her first direct message.
+    signal(&laptop, "STOP");
+    let flood: String = (0..FLOOD).map(|i| format!("flood {i:05} {}\n", "x".repeat(4_000))).collect();
+    let (status, _) = run_client(spec(&server, "bob", &dir.path().join("bob")), &flood);
+    assert!(status.success());
+    phone.line("/join garden");
+    phone.wait_for("joined garden", |e| e["event"] == "joined" && e["conversation"] == "#garden");
+    phone.line("in the garden");
+    phone.wait_for("own garden message", is_message_with_text("in the garden"));
+    let mut carol = Client::start(spec(&server, "carol", &dir.path().join("carol")));
+    carol.wait_for("connected", |e| e["state"] == "connected");
+    carol.line("/msg ana are you there?");
+    carol.wait_for("own direct message", is_message_with_text("are you there?"));
+
+    signal(&laptop, "CONT");
+    laptop.wait_for("joined garden", |e| e["event"] == "joined" && e["conversation"] == "#garden");
+    let garden = laptop.wait_for("garden message", is_message_with_text("in the garden"));
+    assert_eq!(garden["conversation"], "#garden");
+    let direct = laptop.wait_for("carol's direct message", is_message_with_text("are you there?"));
+    assert_eq!(direct["conversation"], "@carol");
+    laptop.wait_messages(FLOOD, |e| e["conversation"] == "#lobby");
+    assert_in_order_once(&laptop.seen, "#lobby");
+    // Bob leaving and carol arriving were dropped from the queue as well: the room's list replaces them.
+    let roster = laptop.wait_for("lobby roster", |e| e["event"] == "users" && e["room"] == "#lobby");
+    assert_eq!(roster["online"], serde_json::json!(["ana", "carol"]));
+    assert_eq!(roster["offline"], serde_json::json!(["bob"]));
+    let connects = laptop.seen.iter().filter(|e| e["state"] == "connected").count();
+    assert_eq!(connects, 1, "all of it came over the first connection, not from a reconnect");
+}

@@ -1,12 +1,14 @@
 //! The hub: who is online, in which rooms, and the live fan-out of new messages and presence to their
 //! sessions.
 //!
-//! Fan-out never waits: each session has a bounded queue, and a session whose queue is full is marked
-//! lagging and woken, so it catches up from the log instead of growing the server's memory.
+//! Fan-out never waits: each session has a bounded queue, and an item that does not fit is dropped and its kind
+//! noted beside the queue ([`Beside`]), which wakes the session: it then reads back from the store and the hub
+//! what it missed, instead of growing the server's memory. A join or leave made by another session of the same
+//! user is never dropped: it waits beside the queue, since the store does not say where the other session began.
 
 use std::borrow::Cow;
-use std::collections::{BTreeSet, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use palomar_proto::{Nick, PresenceState, RoomName};
@@ -47,33 +49,88 @@ impl Published {
 #[derive(Debug, Clone)]
 pub enum Live {
     Message(Arc<Published>),
-    Presence {
-        room: RoomName,
-        nick: Nick,
-        state: PresenceState,
-    },
-    /// Another session of the same user joined or left a room.
-    Membership {
-        conv: i64,
-        room: RoomName,
-        joined: bool,
-    },
+    Presence { room: RoomName, nick: Nick, state: PresenceState },
+}
+
+/// Another session of the same user joined or left a room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MembershipChange {
+    pub conv: i64,
+    pub room: RoomName,
+    /// For a join, the seq after which the joining session started sending the room (its history on join),
+    /// so every session of the user shows the room from the same message; `None` for a leave.
+    pub joined_after: Option<u64>,
+}
+
+/// What reaches a session beside its bounded queue: the kinds of live items that did not fit, and the user's
+/// membership changes made elsewhere. Empty and allocation-free while nothing happens.
+#[derive(Debug, Default)]
+pub struct Beside {
+    missed: AtomicU8,
+    memberships: Mutex<VecDeque<MembershipChange>>,
+}
+
+/// The kinds of live items dropped for a session, each read back in its own way, so that a session behind on
+/// messages alone does not also reread its rooms' members.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MissedKinds {
+    /// Committed messages: the log has them.
+    pub messages: bool,
+    /// A message of a direct conversation, which may be its first: the store knows the conversation.
+    pub direct: bool,
+    /// Someone's arrival, departure, join or leave: the hub and the store know who is online and who is a member.
+    pub presence: bool,
+}
+
+impl Beside {
+    const MESSAGES: u8 = 1;
+    const DIRECT: u8 = 2;
+    const PRESENCE: u8 = 4;
+
+    fn note_dropped(&self, item: &Live) {
+        let kinds = match item {
+            Live::Message(published) => match published.message.key {
+                ConvKey::Room(_) => Self::MESSAGES,
+                ConvKey::Direct(..) => Self::MESSAGES | Self::DIRECT,
+            },
+            Live::Presence { .. } => Self::PRESENCE,
+        };
+        self.missed.fetch_or(kinds, Ordering::AcqRel);
+    }
+
+    /// What was dropped since the last call, and clears it.
+    pub fn take_missed(&self) -> MissedKinds {
+        let kinds = self.missed.swap(0, Ordering::AcqRel);
+        MissedKinds {
+            messages: kinds & Self::MESSAGES != 0,
+            direct: kinds & Self::DIRECT != 0,
+            presence: kinds & Self::PRESENCE != 0,
+        }
+    }
+
+    /// The membership changes made by the user's other sessions since the last call, oldest first.
+    pub fn take_memberships(&self) -> VecDeque<MembershipChange> {
+        std::mem::take(&mut *self.memberships.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
+    }
+
+    fn push_membership(&self, change: MembershipChange) {
+        self.memberships.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push_back(change);
+    }
 }
 
 /// A session's end of the hub.
 pub struct SessionLink {
     pub id: SessionId,
     pub rx: mpsc::Receiver<Live>,
-    /// Set when a live item was dropped because the queue was full.
-    pub lagged: Arc<AtomicBool>,
-    /// Signalled together with `lagged`.
+    pub beside: Arc<Beside>,
+    /// Signalled whenever something is put beside the queue.
     pub wake: Arc<Notify>,
 }
 
 struct Entry {
     nick: Nick,
     tx: mpsc::Sender<Live>,
-    lagged: Arc<AtomicBool>,
+    beside: Arc<Beside>,
     wake: Arc<Notify>,
 }
 
@@ -91,18 +148,23 @@ struct State {
 }
 
 impl State {
-    fn send_to_nick(&self, nick: &Nick, item: &Live) {
-        self.send_to_nick_except(nick, None, item);
+    fn sessions_of<'a>(&'a self, nick: &Nick) -> impl Iterator<Item = (SessionId, &'a Entry)> {
+        self.by_nick.get(nick).into_iter().flatten().filter_map(|id| Some((*id, self.sessions.get(id)?)))
     }
 
-    fn send_to_nick_except(&self, nick: &Nick, except: Option<SessionId>, item: &Live) {
-        for id in self.by_nick.get(nick).into_iter().flatten().filter(|id| Some(**id) != except) {
-            if let Some(entry) = self.sessions.get(id)
-                && let Err(mpsc::error::TrySendError::Full(_)) = entry.tx.try_send(item.clone())
-            {
-                entry.lagged.store(true, Ordering::Release);
+    fn send_to_nick(&self, nick: &Nick, item: &Live) {
+        for (_, entry) in self.sessions_of(nick) {
+            if let Err(mpsc::error::TrySendError::Full(dropped)) = entry.tx.try_send(item.clone()) {
+                entry.beside.note_dropped(&dropped);
                 entry.wake.notify_one();
             }
+        }
+    }
+
+    fn tell_other_sessions(&self, nick: &Nick, by: SessionId, change: MembershipChange) {
+        for (_, entry) in self.sessions_of(nick).filter(|(id, _)| *id != by) {
+            entry.beside.push_membership(change.clone());
+            entry.wake.notify_one();
         }
     }
 
@@ -132,12 +194,12 @@ impl Hub {
     /// Adds a session of `nick`, a member of `rooms`; the user's first session announces it online.
     pub fn register(&self, nick: &Nick, rooms: Vec<(i64, RoomName)>) -> SessionLink {
         let (tx, rx) = mpsc::channel(self.queue_len);
-        let lagged = Arc::new(AtomicBool::new(false));
+        let beside = Arc::new(Beside::default());
         let wake = Arc::new(Notify::new());
         let mut state = self.lock();
         state.next_id += 1;
         let id = SessionId(state.next_id);
-        state.sessions.insert(id, Entry { nick: nick.clone(), tx, lagged: lagged.clone(), wake: wake.clone() });
+        state.sessions.insert(id, Entry { nick: nick.clone(), tx, beside: beside.clone(), wake: wake.clone() });
         let sessions = state.by_nick.entry(nick.clone()).or_default();
         sessions.push(id);
         if sessions.len() == 1 {
@@ -147,7 +209,7 @@ impl Hub {
             }
             state.rooms_of.insert(nick.clone(), rooms.into_iter().collect());
         }
-        SessionLink { id, rx, lagged, wake }
+        SessionLink { id, rx, beside, wake }
     }
 
     /// Removes a session; the user's last session announces it offline.
@@ -170,22 +232,23 @@ impl Hub {
         }
     }
 
-    /// Session `by` of `nick` made it a member of `room`: announced to the room when `newly` joined, and to
-    /// the user's other sessions.
-    pub fn joined(&self, by: SessionId, nick: &Nick, conv: i64, room: &RoomName, newly: bool) {
+    /// Session `by` of `nick` made it a member of `room`, sending it from the seq after `sent_after`: announced
+    /// to the room when `newly` joined, and to the user's other sessions.
+    pub fn joined(&self, by: SessionId, nick: &Nick, conv: i64, room: &RoomName, newly: bool, sent_after: u64) {
         let mut state = self.lock();
         state.room_online.entry(conv).or_default().insert(nick.clone());
         state.rooms_of.entry(nick.clone()).or_default().insert(conv, room.clone());
         if newly {
             state.announce(conv, room, nick, PresenceState::Joined);
-            state.send_to_nick_except(nick, Some(by), &Live::Membership { conv, room: room.clone(), joined: true });
+            let change = MembershipChange { conv, room: room.clone(), joined_after: Some(sent_after) };
+            state.tell_other_sessions(nick, by, change);
         }
     }
 
     pub fn left(&self, by: SessionId, nick: &Nick, conv: i64, room: &RoomName) {
         let mut state = self.lock();
         state.announce(conv, room, nick, PresenceState::Left);
-        state.send_to_nick_except(nick, Some(by), &Live::Membership { conv, room: room.clone(), joined: false });
+        state.tell_other_sessions(nick, by, MembershipChange { conv, room: room.clone(), joined_after: None });
         if let Some(online) = state.room_online.get_mut(&conv) {
             online.remove(nick);
         }
@@ -245,19 +308,38 @@ mod tests {
     }
 
     #[test]
-    fn a_full_queue_marks_the_session_lagging_instead_of_growing() {
+    fn a_full_queue_notes_what_it_dropped_instead_of_growing() {
         let hub = Hub::new(HashMap::new(), 2);
         let mut link = hub.register(&nick("bob"), vec![(1, RoomName::lobby())]);
         for seq in 1..=5 {
             hub.publish(1, message(seq));
         }
-        assert!(link.lagged.load(Ordering::Acquire));
+        assert_eq!(link.beside.take_missed(), MissedKinds { messages: true, ..MissedKinds::default() });
+        assert_eq!(link.beside.take_missed(), MissedKinds::default(), "taking clears it");
         assert_eq!(hub.latest(1), 5);
         let mut queued = 0;
         while link.rx.try_recv().is_ok() {
             queued += 1;
         }
         assert_eq!(queued, 2);
+    }
+
+    #[test]
+    fn dropped_presence_is_noted_and_a_join_elsewhere_waits_beside_a_full_queue() {
+        let hub = Hub::new(HashMap::new(), 1);
+        let lobby = vec![(1, RoomName::lobby())];
+        let ana = hub.register(&nick("ana"), lobby.clone());
+        let other_ana = hub.register(&nick("ana"), lobby.clone());
+        hub.register(&nick("bob"), lobby.clone());
+        hub.register(&nick("carol"), lobby);
+        assert_eq!(other_ana.beside.take_missed(), MissedKinds { presence: true, ..MissedKinds::default() });
+        let garden = RoomName::parse("garden").expect("valid");
+        hub.joined(ana.id, &nick("ana"), 2, &garden, true, 7);
+        hub.left(ana.id, &nick("ana"), 2, &garden);
+        let changes: Vec<_> = other_ana.beside.take_memberships().into_iter().collect();
+        let join = MembershipChange { conv: 2, room: garden.clone(), joined_after: Some(7) };
+        assert_eq!(changes, vec![join, MembershipChange { conv: 2, room: garden, joined_after: None }]);
+        assert!(ana.beside.take_memberships().is_empty(), "not told of its own join");
     }
 
     #[test]

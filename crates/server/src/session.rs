@@ -21,7 +21,7 @@ use tokio_rustls::server::TlsStream;
 
 use crate::Shared;
 use crate::auth::{self, Refusal};
-use crate::hub::{Live, Published, SessionId, SessionLink};
+use crate::hub::{Beside, Live, MembershipChange, Published, SessionId, SessionLink};
 use crate::writer::{Action, Outcome, WriteResult};
 
 /// Messages read from the log per frame when catching up.
@@ -31,6 +31,9 @@ const LIVE_BATCH: usize = 256;
 /// Encoded bytes of messages per `Messages` frame, well under what clients accept (a frame stays small even
 /// with the longest texts).
 const FRAME_BUDGET: usize = 128 * 1024;
+/// Where a session starts a direct conversation opened after it logged in: all of it is new to its client,
+/// even what another session of the user has acknowledged already.
+const NEW_DIRECT_SENT: u64 = 0;
 /// Most scrollback messages per request.
 const MAX_HISTORY_PAGE: u32 = 500;
 /// Frames that fail their tag or do not decode before the connection is closed.
@@ -395,11 +398,7 @@ impl Session {
                 },
                 _ = &mut woken => {
                     woken.set(wake.notified());
-                    if link.lagged.swap(false, Ordering::AcqRel) {
-                        self.catch_up_all().await
-                    } else {
-                        Ok(())
-                    }
+                    self.take_beside(&link.beside).await
                 }
                 _ = ticker.tick() => {
                     if heard.silence() > dead_after {
@@ -541,7 +540,7 @@ impl Session {
         }
         match self.shared.writer.call(Action::OpenDirect { key: key.clone() }).await {
             Ok(Outcome::Opened(row)) => {
-                self.sent.entry(row.id).or_insert(0);
+                self.sent.entry(row.id).or_insert(NEW_DIRECT_SENT);
                 self.learn(row.id, row.key);
                 Ok(Some(row.id))
             }
@@ -572,13 +571,15 @@ impl Session {
                 return Ok(());
             }
         };
-        if !self.sent.contains_key(&row.id) {
-            let start = if added { row.last_seq.saturating_sub(window) } else { self.stored_cursor(row.id).await? };
-            self.sent.insert(row.id, start);
-        }
+        let sent_after = match self.sent.get(&row.id) {
+            Some(&sent) => sent,
+            None if added => row.last_seq.saturating_sub(window),
+            None => self.stored_cursor(row.id).await?,
+        };
+        self.sent.insert(row.id, sent_after);
         self.learn(row.id, row.key.clone());
         if let Some(id) = self.id {
-            self.shared.hub.joined(id, &self.nick, row.id, &room, added);
+            self.shared.hub.joined(id, &self.nick, row.id, &room, added, sent_after);
         }
         self.out.queue(&ServerMsg::Joined { info: self.info(&row) });
         self.catch_up(row.id).await
@@ -614,25 +615,74 @@ impl Session {
         self.out.queue(&ServerMsg::Left { room });
     }
 
-    /// Another session of this user joined or left a room: follow it.
-    async fn membership_changed(&mut self, conv: i64, room: RoomName, joined: bool) -> Result<(), End> {
-        if !joined {
-            if self.keys_of.contains_key(&conv) {
-                self.forget(conv, room);
+    /// Another session of this user joined or left a room: follow it, a joined room from where that session
+    /// started, so both show it from the same message.
+    async fn membership_changed(&mut self, change: MembershipChange) -> Result<(), End> {
+        let MembershipChange { conv, room, joined_after } = change;
+        let known = self.keys_of.contains_key(&conv);
+        match joined_after {
+            None if known => self.forget(conv, room),
+            Some(after) if !known => {
+                let Some(row) = self.read(move |db| db.conversation_by_id(conv)).await? else { return Ok(()) };
+                self.sent.insert(conv, after);
+                self.learn(conv, row.key.clone());
+                self.out.queue(&ServerMsg::Joined { info: self.info(&row) });
+                return self.catch_up(conv).await;
             }
-            return Ok(());
+            _ => {}
         }
-        if self.keys_of.contains_key(&conv) {
-            return Ok(());
+        Ok(())
+    }
+
+    /// Takes what the hub put beside this session's queue: membership changes made elsewhere, then whatever
+    /// the queue had no room for, read back from the store and the hub, which hold all of it.
+    async fn take_beside(&mut self, beside: &Beside) -> Result<(), End> {
+        for change in beside.take_memberships() {
+            self.membership_changed(change).await?;
         }
-        let Some(row) = self.read(move |db| db.conversation_by_id(conv)).await? else {
-            return Ok(());
-        };
-        let start = self.stored_cursor(conv).await?;
-        self.sent.insert(conv, start);
-        self.learn(conv, row.key.clone());
-        self.out.queue(&ServerMsg::Joined { info: self.info(&row) });
-        self.catch_up(conv).await
+        let missed = beside.take_missed();
+        if missed.direct {
+            self.learn_new_direct().await?;
+        }
+        if missed.messages {
+            self.catch_up_all().await?;
+        }
+        if missed.presence {
+            self.send_rosters().await?;
+        }
+        Ok(())
+    }
+
+    /// Learns the direct conversations opened since this session began: the first message of one may be among
+    /// the dropped.
+    async fn learn_new_direct(&mut self) -> Result<(), End> {
+        let nick = self.nick.clone();
+        let rows = self.read(move |db| db.conversations_of(&nick)).await?;
+        for row in rows {
+            if matches!(row.key, ConvKey::Direct(..)) && !self.keys_of.contains_key(&row.id) {
+                self.sent.insert(row.id, NEW_DIRECT_SENT);
+                self.learn(row.id, row.key);
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends each room's members, online and not, in place of the presence notices that were dropped.
+    async fn send_rosters(&mut self) -> Result<(), End> {
+        let rooms: Vec<(i64, RoomName)> = self
+            .keys_of
+            .iter()
+            .filter_map(|(conv, key)| match key {
+                ConvKey::Room(room) => Some((*conv, room.clone())),
+                ConvKey::Direct(..) => None,
+            })
+            .collect();
+        let convs: Vec<i64> = rooms.iter().map(|(conv, _)| *conv).collect();
+        let members: Vec<Vec<Nick>> = self.read(move |db| convs.iter().map(|conv| db.members(*conv)).collect()).await?;
+        for ((conv, room), members) in rooms.into_iter().zip(members) {
+            self.queue_roster(conv, room, members);
+        }
+        Ok(())
     }
 
     async fn users(&mut self, raw: &str) -> Result<(), End> {
@@ -642,10 +692,14 @@ impl Session {
             return Ok(());
         };
         let members = self.read(move |db| db.members(conv)).await?;
-        let online = self.shared.hub.online_in(conv);
-        let offline = members.into_iter().filter(|m| !online.contains(m)).collect();
-        self.out.queue(&ServerMsg::Users { room, online, offline });
+        self.queue_roster(conv, room, members);
         Ok(())
+    }
+
+    fn queue_roster(&mut self, conv: i64, room: RoomName, members: Vec<Nick>) {
+        let online = self.shared.hub.online_in(conv);
+        let offline = members.into_iter().filter(|m| online.binary_search(m).is_err()).collect();
+        self.out.queue(&ServerMsg::Users { room, online, offline });
     }
 
     async fn history(&mut self, conversation: Conversation, before: u64, limit: u32) -> Result<(), End> {
@@ -698,10 +752,6 @@ impl Session {
                     self.flush_batch(&mut batch);
                     self.out.queue(&ServerMsg::Presence { room, nick, state });
                 }
-                Live::Membership { conv, room, joined } => {
-                    self.flush_batch(&mut batch);
-                    self.membership_changed(conv, room, joined).await?;
-                }
             }
             if batch.len() >= LIVE_BATCH {
                 self.flush_batch(&mut batch);
@@ -752,11 +802,10 @@ impl Session {
                 return Ok(());
             }
             None => {
-                // A conversation this session did not know yet: a direct message opened by the other side.
-                let start = self.stored_cursor(conv).await?;
+                // A direct conversation opened by the other side or by another session of this user.
                 self.learn(conv, message.key.clone());
-                self.sent.insert(conv, start);
-                start
+                self.sent.insert(conv, NEW_DIRECT_SENT);
+                NEW_DIRECT_SENT
             }
         };
         if message.seq <= sent {
