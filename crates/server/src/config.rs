@@ -54,7 +54,8 @@ pub struct Limits {
     pub missed_heartbeats: u32,
     /// Messages of one connection waiting for the store before the server stops reading from it.
     pub max_unacknowledged_per_connection: usize,
-    /// Live deliveries buffered per connection; past it the connection catches up from the log instead.
+    /// Live deliveries and presence buffered per connection; past it the session reads back what it missed (the
+    /// log's messages, the rooms' member lists) instead.
     pub live_queue_per_connection: usize,
     /// New connections accepted per second in total (0: no limit), after a burst of `new_connection_burst`.
     /// Past it a connection is refused with `ServerFull` (or, in a flood, closed before TLS).
