@@ -576,11 +576,16 @@ impl Session {
             None if added => row.last_seq.saturating_sub(window),
             None => self.stored_cursor(row.id).await?,
         };
-        self.sent.insert(row.id, sent_after);
-        self.learn(row.id, row.key.clone());
         if let Some(id) = self.id {
             self.shared.hub.joined(id, &self.nick, row.id, &room, added, sent_after);
         }
+        self.enter_room(row, sent_after).await
+    }
+
+    /// Says `Joined` and sends the room from the seq after `sent_after`, live from then on.
+    async fn enter_room(&mut self, row: ConvRow, sent_after: u64) -> Result<(), End> {
+        self.sent.insert(row.id, sent_after);
+        self.learn(row.id, row.key.clone());
         self.out.queue(&ServerMsg::Joined { info: self.info(&row) });
         self.catch_up(row.id).await
     }
@@ -623,11 +628,9 @@ impl Session {
         match joined_after {
             None if known => self.forget(conv, room),
             Some(after) if !known => {
-                let Some(row) = self.read(move |db| db.conversation_by_id(conv)).await? else { return Ok(()) };
-                self.sent.insert(conv, after);
-                self.learn(conv, row.key.clone());
-                self.out.queue(&ServerMsg::Joined { info: self.info(&row) });
-                return self.catch_up(conv).await;
+                if let Some(row) = self.read(move |db| db.conversation_by_id(conv)).await? {
+                    return self.enter_room(row, after).await;
+                }
             }
             _ => {}
         }
