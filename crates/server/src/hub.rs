@@ -118,6 +118,10 @@ impl Beside {
     }
 }
 
+/// [`Hub::register`] refused: the user's rooms changed while the session read them.
+#[derive(Debug, PartialEq, Eq)]
+pub struct MembershipsChanged;
+
 /// A session's end of the hub.
 pub struct SessionLink {
     pub id: SessionId,
@@ -145,6 +149,9 @@ struct State {
     rooms_of: HashMap<Nick, HashMap<i64, RoomName>>,
     /// Highest committed seq of each conversation.
     latest: HashMap<i64, u64>,
+    /// How many joins and leaves each user has made while this hub ran (kept after the user goes offline, so
+    /// that the count never goes back).
+    membership_changes: HashMap<Nick, u64>,
 }
 
 impl State {
@@ -191,12 +198,30 @@ impl Hub {
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Adds a session of `nick`, a member of `rooms`; the user's first session announces it online.
-    pub fn register(&self, nick: &Nick, rooms: Vec<(i64, RoomName)>) -> SessionLink {
+    /// How many joins and leaves `nick` has made so far: what a session reads before it reads the user's rooms
+    /// from the store, for [`Hub::register`].
+    pub fn membership_changes(&self, nick: &Nick) -> u64 {
+        self.lock().membership_changes.get(nick).copied().unwrap_or(0)
+    }
+
+    /// Adds a session of `nick`, a member of `rooms`; the user's first session announces it online. `rooms` was
+    /// read from the store after [`Hub::membership_changes`] gave `changes_seen`. If another session of the user
+    /// has joined or left a room since, it was not told (it was not registered yet) and its `rooms` may be stale:
+    /// then nothing is registered, and the caller reads its rooms again. Changes made after registering reach it
+    /// beside its queue.
+    pub fn register(
+        &self,
+        nick: &Nick,
+        rooms: Vec<(i64, RoomName)>,
+        changes_seen: u64,
+    ) -> Result<SessionLink, MembershipsChanged> {
+        let mut state = self.lock();
+        if state.membership_changes.get(nick).copied().unwrap_or(0) != changes_seen {
+            return Err(MembershipsChanged);
+        }
         let (tx, rx) = mpsc::channel(self.queue_len);
         let beside = Arc::new(Beside::default());
         let wake = Arc::new(Notify::new());
-        let mut state = self.lock();
         state.next_id += 1;
         let id = SessionId(state.next_id);
         state.sessions.insert(id, Entry { nick: nick.clone(), tx, beside: beside.clone(), wake: wake.clone() });
@@ -209,7 +234,7 @@ impl Hub {
             }
             state.rooms_of.insert(nick.clone(), rooms.into_iter().collect());
         }
-        SessionLink { id, rx, beside, wake }
+        Ok(SessionLink { id, rx, beside, wake })
     }
 
     /// Removes a session; the user's last session announces it offline.
@@ -239,6 +264,7 @@ impl Hub {
         state.room_online.entry(conv).or_default().insert(nick.clone());
         state.rooms_of.entry(nick.clone()).or_default().insert(conv, room.clone());
         if newly {
+            *state.membership_changes.entry(nick.clone()).or_default() += 1;
             state.announce(conv, room, nick, PresenceState::Joined);
             let change = MembershipChange { conv, room: room.clone(), joined_after: Some(sent_after) };
             state.tell_other_sessions(nick, by, change);
@@ -247,6 +273,7 @@ impl Hub {
 
     pub fn left(&self, by: SessionId, nick: &Nick, conv: i64, room: &RoomName) {
         let mut state = self.lock();
+        *state.membership_changes.entry(nick.clone()).or_default() += 1;
         state.announce(conv, room, nick, PresenceState::Left);
         state.tell_other_sessions(nick, by, MembershipChange { conv, room: room.clone(), joined_after: None });
         if let Some(online) = state.room_online.get_mut(&conv) {
@@ -307,10 +334,36 @@ mod tests {
         }
     }
 
+    fn register(hub: &Hub, who: &str, rooms: Vec<(i64, RoomName)>) -> SessionLink {
+        let changes = hub.membership_changes(&nick(who));
+        hub.register(&nick(who), rooms, changes).expect("nothing changed meanwhile")
+    }
+
+    #[test]
+    fn a_session_whose_rooms_changed_while_it_read_them_reads_them_again() {
+        let hub = Hub::new(HashMap::new(), 8);
+        let lobby = vec![(1, RoomName::lobby())];
+        let phone = register(&hub, "ana", lobby.clone());
+        let garden = RoomName::parse("garden").expect("valid");
+        let seen = hub.membership_changes(&nick("ana"));
+        // The laptop read ana's rooms; then, before it registered, the phone joined a room.
+        hub.joined(phone.id, &nick("ana"), 2, &garden, true, 0);
+        assert_eq!(hub.register(&nick("ana"), lobby.clone(), seen).err(), Some(MembershipsChanged));
+        let seen = hub.membership_changes(&nick("ana"));
+        let laptop = hub.register(&nick("ana"), vec![(1, RoomName::lobby()), (2, garden.clone())], seen);
+        assert!(laptop.is_ok(), "its second reading is current");
+        // The same for a leave, even after the phone went offline.
+        let seen = hub.membership_changes(&nick("ana"));
+        hub.left(phone.id, &nick("ana"), 2, &garden);
+        hub.unregister(phone.id);
+        assert!(hub.register(&nick("ana"), lobby, seen).is_err());
+        assert!(hub.register(&nick("bob"), vec![], 0).is_ok(), "counted per user");
+    }
+
     #[test]
     fn a_full_queue_notes_what_it_dropped_instead_of_growing() {
         let hub = Hub::new(HashMap::new(), 2);
-        let mut link = hub.register(&nick("bob"), vec![(1, RoomName::lobby())]);
+        let mut link = register(&hub, "bob", vec![(1, RoomName::lobby())]);
         for seq in 1..=5 {
             hub.publish(1, message(seq));
         }
@@ -328,10 +381,10 @@ mod tests {
     fn dropped_presence_is_noted_and_a_join_elsewhere_waits_beside_a_full_queue() {
         let hub = Hub::new(HashMap::new(), 1);
         let lobby = vec![(1, RoomName::lobby())];
-        let ana = hub.register(&nick("ana"), lobby.clone());
-        let other_ana = hub.register(&nick("ana"), lobby.clone());
-        hub.register(&nick("bob"), lobby.clone());
-        hub.register(&nick("carol"), lobby);
+        let ana = register(&hub, "ana", lobby.clone());
+        let other_ana = register(&hub, "ana", lobby.clone());
+        register(&hub, "bob", lobby.clone());
+        register(&hub, "carol", lobby);
         assert_eq!(other_ana.beside.take_missed(), MissedKinds { presence: true, ..MissedKinds::default() });
         let garden = RoomName::parse("garden").expect("valid");
         hub.joined(ana.id, &nick("ana"), 2, &garden, true, 7);
@@ -346,9 +399,9 @@ mod tests {
     fn presence_goes_to_the_others_in_the_room() {
         let hub = Hub::new(HashMap::new(), 8);
         let lobby = vec![(1, RoomName::lobby())];
-        let mut ana = hub.register(&nick("ana"), lobby.clone());
-        let bob = hub.register(&nick("bob"), lobby.clone());
-        let second_bob = hub.register(&nick("bob"), lobby);
+        let mut ana = register(&hub, "ana", lobby.clone());
+        let bob = register(&hub, "bob", lobby.clone());
+        let second_bob = register(&hub, "bob", lobby);
         match ana.rx.try_recv() {
             Ok(Live::Presence { nick: who, state: PresenceState::Online, .. }) => assert_eq!(who, nick("bob")),
             other => panic!("expected bob online, got {other:?}"),

@@ -301,21 +301,7 @@ impl Session {
 
     /// Registers with the hub, says Welcome, and sends everything the client has not seen yet.
     async fn start(&mut self, registered: bool, positions: Vec<Position>) -> Result<SessionLink, End> {
-        let nick = self.nick.clone();
-        let memberships = self
-            .read(move |db| {
-                let rows = db.conversations_of(&nick)?;
-                rows.into_iter().map(|row| Ok((db.cursor(&nick, row.id)?, row))).collect::<Result<Vec<_>, _>>()
-            })
-            .await?;
-        let rooms = memberships
-            .iter()
-            .filter_map(|(_, row)| match &row.key {
-                ConvKey::Room(room) => Some((row.id, room.clone())),
-                ConvKey::Direct(..) => None,
-            })
-            .collect();
-        let link = self.shared.hub.register(&self.nick, rooms);
+        let (memberships, link) = self.register().await?;
         self.id = Some(link.id);
         let conversations = memberships.iter().map(|(_, row)| self.info(row)).collect();
         self.out.queue(&ServerMsg::Welcome {
@@ -337,6 +323,32 @@ impl Session {
         self.flush().await?;
         self.catch_up_all().await?;
         Ok(link)
+    }
+
+    /// Reads the user's conversations, with the saved cursor of each, and registers with the hub as a member of
+    /// its rooms; again while another session of the user joins or leaves a room in between, which this one
+    /// would otherwise never hear of.
+    async fn register(&mut self) -> Result<(Vec<(u64, ConvRow)>, SessionLink), End> {
+        loop {
+            let changes_seen = self.shared.hub.membership_changes(&self.nick);
+            let nick = self.nick.clone();
+            let memberships = self
+                .read(move |db| {
+                    let rows = db.conversations_of(&nick)?;
+                    rows.into_iter().map(|row| Ok((db.cursor(&nick, row.id)?, row))).collect::<Result<Vec<_>, _>>()
+                })
+                .await?;
+            let rooms = memberships
+                .iter()
+                .filter_map(|(_, row)| match &row.key {
+                    ConvKey::Room(room) => Some((row.id, room.clone())),
+                    ConvKey::Direct(..) => None,
+                })
+                .collect();
+            if let Ok(link) = self.shared.hub.register(&self.nick, rooms, changes_seen) {
+                return Ok((memberships, link));
+            }
+        }
     }
 
     async fn run(&mut self, mut link: SessionLink, mut incoming: mpsc::Receiver<Incoming>, heard: &LastHeard) -> End {
