@@ -155,6 +155,10 @@ struct State {
 }
 
 impl State {
+    fn membership_changes(&self, nick: &Nick) -> u64 {
+        self.membership_changes.get(nick).copied().unwrap_or(0)
+    }
+
     fn sessions_of<'a>(&'a self, nick: &Nick) -> impl Iterator<Item = (SessionId, &'a Entry)> {
         self.by_nick.get(nick).into_iter().flatten().filter_map(|id| Some((*id, self.sessions.get(id)?)))
     }
@@ -201,7 +205,7 @@ impl Hub {
     /// How many joins and leaves `nick` has made so far: what a session reads before it reads the user's rooms
     /// from the store, for [`Hub::register`].
     pub fn membership_changes(&self, nick: &Nick) -> u64 {
-        self.lock().membership_changes.get(nick).copied().unwrap_or(0)
+        self.lock().membership_changes(nick)
     }
 
     /// Adds a session of `nick`, a member of `rooms`; the user's first session announces it online. `rooms` was
@@ -216,7 +220,7 @@ impl Hub {
         changes_seen: u64,
     ) -> Result<SessionLink, MembershipsChanged> {
         let mut state = self.lock();
-        if state.membership_changes.get(nick).copied().unwrap_or(0) != changes_seen {
+        if state.membership_changes(nick) != changes_seen {
             return Err(MembershipsChanged);
         }
         let (tx, rx) = mpsc::channel(self.queue_len);
