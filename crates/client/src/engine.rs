@@ -160,6 +160,12 @@ pub enum Event {
     Left {
         room: RoomName,
     },
+    /// The conversation no longer exists for us (a direct conversation deleted with the other account); a
+    /// conversation of the same name later is a new one.
+    Closed {
+        conversation: Conversation,
+        reason: String,
+    },
     History(HistoryPage),
     /// Retention removed messages of this conversation that we had not seen.
     Gap {
@@ -564,10 +570,11 @@ impl Core {
                             Err(_) => break,
                         }
                     }
-                    let handled = self.on_frames(frames, out, &mut retry_at).await;
-                    match broken {
-                        Some(reason) => Err(Flow::Reconnect(reason)),
-                        None => handled,
+                    // What the last frames said (a fatal error, say) counts before the connection's end after them.
+                    match (self.on_frames(frames, out, &mut retry_at).await, broken) {
+                        (Err(flow), _) => Err(flow),
+                        (Ok(()), Some(reason)) => Err(Flow::Reconnect(reason)),
+                        (Ok(()), None) => Ok(()),
                     }
                 }
                 command = commands.recv() => {
@@ -758,6 +765,11 @@ impl Core {
         match msg {
             ServerMsg::Messages(messages) => self.on_messages(messages),
             ServerMsg::Accepted { id, conversation, seq, ts } => self.accepted(id, conversation, seq, ts),
+            // The account was removed while we were logged in: logging in again would register the nickname
+            // anew, as somebody else.
+            ServerMsg::Error { code: ErrorCode::AuthFailed, message, .. } => {
+                return Err(Flow::Fatal(format!("logged out: {message}")));
+            }
             ServerMsg::Error { code, message, id } => {
                 match (code, id) {
                     (ErrorCode::StoreUnavailable, Some(id)) => {
@@ -779,13 +791,20 @@ impl Core {
                 self.deferred.push(Event::Gap { conversation, complete_from });
                 self.check_synced();
             }
-            ServerMsg::Joined { info } => self.deferred.push(Event::Joined { info }),
+            ServerMsg::Joined { info } => {
+                // A conversation `Welcome` had no room for comes this way too, and may have news to catch up on.
+                if info.latest_seq > self.cursors.get(&info.conversation).copied().unwrap_or(0) {
+                    self.sync_targets.insert(info.conversation.clone(), info.latest_seq);
+                }
+                self.deferred.push(Event::Joined { info });
+            }
             ServerMsg::Left { room } => {
-                let conversation = Conversation::Room(room.clone());
-                self.cursors.remove(&conversation);
-                self.moved.remove(&conversation);
-                let _ = self.state.forget_cursor(&conversation);
+                self.forget(&Conversation::Room(room.clone()));
                 self.deferred.push(Event::Left { room });
+            }
+            ServerMsg::Closed { conversation, reason } => {
+                self.forget(&conversation);
+                self.deferred.push(Event::Closed { conversation, reason });
             }
             ServerMsg::Presence { room, nick, state } => self.deferred.push(Event::Presence { room, nick, state }),
             ServerMsg::Users { room, online, offline } => self.deferred.push(Event::Users { room, online, offline }),
@@ -798,6 +817,19 @@ impl Core {
             }
         }
         Ok(())
+    }
+
+    /// Drops what we keep of a conversation we are no longer in: its cursor, here and on disk.
+    fn forget(&mut self, conversation: &Conversation) {
+        self.cursors.remove(conversation);
+        self.moved.remove(conversation);
+        self.unacked_cursors.remove(conversation);
+        if self.sync_targets.remove(conversation).is_some() && self.sync_targets.is_empty() {
+            self.deferred.push(Event::Synced);
+        }
+        if let Err(e) = self.state.forget_cursor(conversation) {
+            tracing::warn!(%e, "could not forget a cursor");
+        }
     }
 
     fn on_messages(&mut self, messages: Vec<Message>) {

@@ -264,6 +264,16 @@ impl ChatModel {
     }
 
     /// Adds a notice to the conversation shown.
+    /// Takes a conversation we are no longer in out of the list.
+    fn drop_conversation(&mut self, gone: &Conversation) {
+        if let Some(index) = self.convs.iter().position(|c| &c.id == gone) {
+            self.convs.remove(index);
+            if self.current >= index {
+                self.current = self.current.saturating_sub(1).min(self.convs.len().saturating_sub(1));
+            }
+        }
+    }
+
     pub fn notice_here(&mut self, text: String, alert: bool) {
         let current = self.current;
         let ts = (self.clock)();
@@ -403,14 +413,10 @@ impl ChatModel {
                 }
                 actions.extend(self.members_request(&info.conversation));
             }
-            Event::Left { room } => {
-                let left = Conversation::Room(room);
-                if let Some(index) = self.convs.iter().position(|c| c.id == left) {
-                    self.convs.remove(index);
-                    if self.current >= index {
-                        self.current = self.current.saturating_sub(1).min(self.convs.len().saturating_sub(1));
-                    }
-                }
+            Event::Left { room } => self.drop_conversation(&Conversation::Room(room)),
+            Event::Closed { conversation, reason } => {
+                self.drop_conversation(&conversation);
+                self.notice_here(format!("{conversation} is closed: {reason}"), true);
             }
             Event::History(page) => {
                 let index = self.conv_index(&page.conversation);

@@ -198,6 +198,7 @@ impl Printer {
                 notice(format!("-- joined {} ({} messages so far)", info.conversation, info.latest_seq))
             }
             Event::Left { room } => notice(format!("-- left #{room}")),
+            Event::Closed { conversation, reason } => notice(format!("-- {conversation} is closed: {reason}")),
             Event::History(page) => {
                 if page.messages.is_empty() {
                     notice(format!("-- no older messages in {}", page.conversation));
@@ -255,6 +256,9 @@ fn event_json(event: &Event) -> Value {
             "latest_seq": info.latest_seq, "first_seq": info.first_seq,
         }),
         Event::Left { room } => json!({"event": "left", "room": format!("#{room}")}),
+        Event::Closed { conversation, reason } => {
+            json!({"event": "closed", "conversation": conversation.to_string(), "reason": reason})
+        }
         Event::History(page) => json!({
             "event": "history", "conversation": page.conversation.to_string(), "complete_from": page.complete_from,
             "messages": page.messages.iter().map(Printer::message_json).collect::<Vec<_>>(),

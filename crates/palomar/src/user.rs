@@ -1,13 +1,15 @@
-//! `palomar user`: account management straight on a server's store (add, remove, list, set a password).
+//! `palomar user`: account management on a server's store (add, remove, list, set a password). Straight on the
+//! store, except a removal while a server runs there, which that server carries out.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use palomar_proto::{Nick, RoomName};
-use palomar_server::Config;
+use palomar_server::{Config, DataDirLock};
 use palomar_store::{ConvKey, Db, password};
 
 #[derive(Args)]
@@ -29,12 +31,36 @@ pub struct UserArgs {
 enum UserAction {
     /// Create an account (a member of #lobby).
     Add { nick: String },
-    /// Delete an account; its messages stay in the logs.
+    /// Delete an account with its direct conversations (for both sides); its messages in rooms stay. The nickname
+    /// can then be registered again, as a new account with no past.
     Remove { nick: String },
     /// List the accounts.
     List,
     /// Set an account's password.
     Passwd { nick: String },
+}
+
+/// How long `palomar user remove` waits for a running server to carry the removal out.
+const SERVER_PATIENCE: Duration = Duration::from_secs(30);
+
+/// Asks the server that holds the data directory to remove the account (only its writer may: it also ends the
+/// account's sessions and tells its peers' sessions), and waits until it has.
+fn removed_by_the_server(db: &Db, nick: &Nick) -> anyhow::Result<bool> {
+    let request = db.request_removal(nick, now_ms())?;
+    let deadline = Instant::now() + SERVER_PATIENCE;
+    loop {
+        if let Some(removed) = db.removal_outcome(request)? {
+            return Ok(removed);
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "the server running on this data directory did not remove {nick} within {} s; it will when it can \
+                 (the request stays queued)",
+                SERVER_PATIENCE.as_secs()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 fn now_ms() -> u64 {
@@ -62,17 +88,17 @@ pub fn run(args: UserArgs) -> anyhow::Result<ExitCode> {
     match args.action {
         UserAction::Add { nick: raw } => {
             let nick = nick(&raw)?;
-            if db.password_hash(&nick)?.is_some() {
+            if db.account(&nick)?.is_some() {
                 bail!("{nick} already exists");
             }
             let hash =
                 password::hash_password(&crate::secrets::password(args.password_file.as_deref(), "new password: ")?)?;
             db.begin()?;
             let result = (|| {
-                let created = db.create_account(&nick, &hash, now_ms())?;
+                let Some(account) = db.create_account(&nick, &hash, now_ms())? else { return Ok(false) };
                 let lobby = db.ensure_conversation(&ConvKey::Room(RoomName::lobby()))?;
-                db.add_member(lobby.id, &nick, lobby.last_seq.saturating_sub(config.history.join_window))?;
-                Ok::<_, palomar_store::StoreError>(created)
+                db.add_member(lobby.id, account.id, lobby.last_seq.saturating_sub(config.history.join_window))?;
+                Ok::<_, palomar_store::StoreError>(true)
             })();
             match result {
                 Ok(true) => db.commit()?,
@@ -89,7 +115,11 @@ pub fn run(args: UserArgs) -> anyhow::Result<ExitCode> {
         }
         UserAction::Remove { nick: raw } => {
             let nick = nick(&raw)?;
-            if !db.remove_account(&nick)? {
+            let removed = match DataDirLock::take(&config.data)? {
+                Some(_no_server) => db.remove_account(&nick)?.is_some(),
+                None => removed_by_the_server(&db, &nick)?,
+            };
+            if !removed {
                 bail!("there is no account {nick}");
             }
             println!("removed {nick}");
@@ -101,7 +131,7 @@ pub fn run(args: UserArgs) -> anyhow::Result<ExitCode> {
         }
         UserAction::Passwd { nick: raw } => {
             let nick = nick(&raw)?;
-            if db.password_hash(&nick)?.is_none() {
+            if db.account(&nick)?.is_none() {
                 bail!("there is no account {nick}");
             }
             let hash =

@@ -212,6 +212,8 @@ pub enum ErrorCode {
     HandshakeTimeout,
     /// A frame that is valid but not allowed now (for example `Send` before `Hello`).
     Protocol,
+    /// A limit of the account was reached (rooms per account); the request was not carried out.
+    LimitReached,
 }
 
 /// Frames the server sends.
@@ -270,6 +272,12 @@ pub enum ServerMsg {
     /// The server is stopping; reconnect later.
     ShuttingDown {
         message: String,
+    },
+    /// The conversation no longer exists for this user (a direct conversation deleted with the other account):
+    /// forget it, cursor included. A conversation of the same name later is a new one.
+    Closed {
+        conversation: Conversation,
+        reason: String,
     },
 }
 

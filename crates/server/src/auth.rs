@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use palomar_proto::{ErrorCode, Nick};
-use palomar_store::password;
+use palomar_store::{Account, Credentials, password};
 
 use tokio::sync::oneshot;
 
@@ -136,16 +136,20 @@ impl PasswordWorkers {
 }
 
 /// Checks `password` for `nick`, registering the nickname if it is free and registration is open.
-/// Returns whether the account was created now.
-pub async fn log_in(shared: &Shared, nick: &Nick, password: &str) -> Result<bool, Refusal> {
+/// Returns the account, and whether it was created now.
+pub async fn log_in(shared: &Shared, nick: &Nick, password: &str) -> Result<(Account, bool), Refusal> {
     let wrong = || refuse(ErrorCode::AuthFailed, "wrong password for this nickname, or no such account");
     if password.is_empty() || password.len() > 1024 {
         return Err(refuse(ErrorCode::AuthFailed, "a password must have 1 to 1024 bytes"));
     }
     let lookup = nick.clone();
-    let hash = shared.reads.run(move |db| db.password_hash(&lookup)).await.map_err(unavailable)?;
-    if let Some(hash) = hash {
-        return if shared.passwords.verify(password, hash).await { Ok(false) } else { Err(wrong()) };
+    let credentials = shared.reads.run(move |db| db.credentials(&lookup)).await.map_err(unavailable)?;
+    if let Some(Credentials { account, password_hash }) = credentials {
+        return if shared.passwords.verify(password, password_hash).await {
+            Ok((account, false))
+        } else {
+            Err(wrong())
+        };
     }
     if shared.config.registration == Registration::Closed {
         return Err(refuse(ErrorCode::AuthFailed, "no such account, and this server does not register new ones"));
@@ -153,13 +157,19 @@ pub async fn log_in(shared: &Shared, nick: &Nick, password: &str) -> Result<bool
     let hash = shared.passwords.hash(password).await?;
     let window = shared.config.history.join_window;
     match shared.writer.call(Action::Register { nick: nick.clone(), password_hash: hash, window }).await {
-        Ok(Outcome::Registered(true)) => Ok(true),
+        Ok(Outcome::Registered(Some(account))) => Ok((account, true)),
         Ok(_) => {
             // Somebody registered the nickname between our lookup and our insert: check against theirs.
             let lookup = nick.clone();
-            match shared.reads.run(move |db| db.password_hash(&lookup)).await.map_err(unavailable)? {
-                Some(hash) if shared.passwords.verify(password, hash.clone()).await => Ok(false),
-                _ => Err(wrong()),
+            match shared.reads.run(move |db| db.credentials(&lookup)).await.map_err(unavailable)? {
+                Some(Credentials { account, password_hash }) => {
+                    if shared.passwords.verify(password, password_hash).await {
+                        Ok((account, false))
+                    } else {
+                        Err(wrong())
+                    }
+                }
+                None => Err(wrong()),
             }
         }
         Err(error) => Err(unavailable(error)),

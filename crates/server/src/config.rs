@@ -54,6 +54,12 @@ pub struct Limits {
     pub missed_heartbeats: u32,
     /// Messages of one connection waiting for the store before the server stops reading from it.
     pub max_unacknowledged_per_connection: usize,
+    /// Bytes of those messages' texts, at most: past it the server stops reading from the connection too.
+    pub max_unacknowledged_bytes_per_connection: usize,
+    /// Bytes of frames read from a connection ahead of the session that handles them (at least one frame of
+    /// `max_frame_bytes`). While the session is slowed down or waits, the server stops reading and TCP pushes
+    /// back, so whatever a client sends, this is what waits in memory for it.
+    pub read_ahead_bytes_per_connection: usize,
     /// Live deliveries and presence buffered per connection; past it the session reads back what it missed (the
     /// log's messages, the rooms' member lists) instead.
     pub live_queue_per_connection: usize,
@@ -69,6 +75,15 @@ pub struct Limits {
     /// sender is slowed down, nothing is refused or dropped.
     pub messages_per_sec_per_user: f64,
     pub message_burst_per_user: u32,
+    /// The same for the other requests that cost the server a store read or write, or a notice to others:
+    /// scrollback (`History`), `Join`, `Leave` and member lists (`Users`). A client asks for scrollback and
+    /// members of each of its conversations when it starts, hence the burst.
+    pub requests_per_sec_per_user: f64,
+    pub request_burst_per_user: u32,
+    /// Connections one account may have logged in at once: a person has a few devices, not hundreds.
+    pub max_sessions_per_user: usize,
+    /// Rooms one account may be a member of.
+    pub max_rooms_per_user: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -143,6 +158,8 @@ impl Default for Limits {
             heartbeat_interval_ms: 2_000,
             missed_heartbeats: 3,
             max_unacknowledged_per_connection: 1_024,
+            max_unacknowledged_bytes_per_connection: 256 * 1024,
+            read_ahead_bytes_per_connection: 128 * 1024,
             live_queue_per_connection: 1_024,
             // A restart's reconnecting crowd or `palomar bench --clients 200` fits in the bursts; a flood of
             // handshakes is held to what two cores shrug off, and to what one address may reasonably need.
@@ -153,6 +170,10 @@ impl Default for Limits {
             // Far beyond anyone typing, enough for a script or an outbox resent after a while offline.
             messages_per_sec_per_user: 20.0,
             message_burst_per_user: 200,
+            requests_per_sec_per_user: 20.0,
+            request_burst_per_user: 500,
+            max_sessions_per_user: 16,
+            max_rooms_per_user: 1_000,
         }
     }
 }
@@ -199,8 +220,25 @@ impl Config {
                 "limits.heartbeat_interval_ms and limits.missed_heartbeats must be positive".into(),
             ));
         }
-        if limits.max_unacknowledged_per_connection == 0 || limits.live_queue_per_connection == 0 {
-            return Err(ConfigError::Invalid("per-connection queue limits must be positive".into()));
+        if limits.max_unacknowledged_per_connection == 0
+            || limits.live_queue_per_connection == 0
+            || limits.max_sessions_per_user == 0
+            || limits.max_rooms_per_user == 0
+        {
+            return Err(ConfigError::Invalid(
+                "per-connection queue limits, max_sessions_per_user and max_rooms_per_user must be positive".into(),
+            ));
+        }
+        if limits.max_unacknowledged_bytes_per_connection < palomar_proto::names::MAX_TEXT_LEN {
+            return Err(ConfigError::Invalid(format!(
+                "limits.max_unacknowledged_bytes_per_connection must be at least {} (one message)",
+                palomar_proto::names::MAX_TEXT_LEN
+            )));
+        }
+        if limits.read_ahead_bytes_per_connection < limits.max_frame_bytes {
+            return Err(ConfigError::Invalid(
+                "limits.read_ahead_bytes_per_connection must be at least limits.max_frame_bytes".into(),
+            ));
         }
         let rates = [
             ("new_connections_per_sec", limits.new_connections_per_sec, limits.new_connection_burst),
@@ -210,6 +248,7 @@ impl Config {
                 limits.new_connection_burst_per_ip,
             ),
             ("messages_per_sec_per_user", limits.messages_per_sec_per_user, limits.message_burst_per_user),
+            ("requests_per_sec_per_user", limits.requests_per_sec_per_user, limits.request_burst_per_user),
         ];
         for (name, per_sec, burst) in rates {
             if !per_sec.is_finite() || per_sec < 0.0 {

@@ -4,16 +4,22 @@
 //! Fan-out never waits: each session has a bounded queue, and an item that does not fit is dropped and its kind
 //! noted beside the queue ([`Beside`]), which wakes the session: it then reads back from the store and the hub
 //! what it missed, instead of growing the server's memory. A join or leave made by another session of the same
-//! user is never dropped: it waits beside the queue, since the store does not say where the other session began.
+//! user is not dropped either: it waits beside the queue, since the store does not say where the other session
+//! began; only a list of them grown past any use is, and the session then reads its conversations again.
 
 use std::borrow::Cow;
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use palomar_proto::{Nick, PresenceState, RoomName};
-use palomar_store::{ConvKey, StoredMessage};
+use palomar_store::{Account, AccountId, ConvKey, Removed, StoredMessage};
 use tokio::sync::{Notify, mpsc};
+
+/// Changes waiting beside one session's queue, at most. Only the user's own joins and leaves (paced) and the
+/// removal of accounts it talks to add to them, but a session that is not taking them must not grow the server:
+/// past this the list is dropped and the session reads its conversations from the store again instead.
+const MAX_CHANGES_BESIDE: usize = 256;
 
 /// Identifies one connection's session in the hub.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -35,7 +41,7 @@ impl Published {
     }
 
     /// The encoded [`palomar_proto::Message`] as `reader` sees it; shared among readers in a room.
-    pub fn encoded_for(&self, reader: &Nick) -> Cow<'_, [u8]> {
+    pub fn encoded_for(&self, reader: AccountId) -> Cow<'_, [u8]> {
         match &self.message.key {
             ConvKey::Room(_) => Cow::Borrowed(
                 self.room_encoding.get_or_init(|| palomar_proto::encode(&self.message.for_reader(reader))),
@@ -52,26 +58,29 @@ pub enum Live {
     Presence { room: RoomName, nick: Nick, state: PresenceState },
 }
 
-/// Another session of the same user joined or left a room.
+/// A change to a user's conversations made elsewhere, which its session must follow.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MembershipChange {
-    pub conv: i64,
-    pub room: RoomName,
-    /// For a join, the seq after which the joining session started sending the room (its history on join),
-    /// so every session of the user shows the room from the same message; `None` for a leave.
-    pub joined_after: Option<u64>,
+pub enum Change {
+    /// Another session of the user joined a room, sending it from the seq after `joined_after` (its history on
+    /// join), so every session of the user shows the room from the same message.
+    Joined { conv: i64, room: RoomName, joined_after: u64 },
+    /// Another session of the user left a room.
+    Left { conv: i64, room: RoomName },
+    /// The account of `peer` was removed, and the direct conversation with it deleted.
+    DirectDeleted { conv: i64, peer: Nick },
 }
 
-/// What reaches a session beside its bounded queue: the kinds of live items that did not fit, and the user's
-/// membership changes made elsewhere. Empty and allocation-free while nothing happens.
+/// What reaches a session beside its bounded queue: the kinds of live items that did not fit, changes to the
+/// user's conversations made elsewhere, and the removal of the session's own account. Empty and
+/// allocation-free while nothing happens.
 #[derive(Debug, Default)]
 pub struct Beside {
-    missed: AtomicU8,
-    memberships: Mutex<VecDeque<MembershipChange>>,
+    flags: AtomicU8,
+    changes: Mutex<VecDeque<Change>>,
 }
 
-/// The kinds of live items dropped for a session, each read back in its own way, so that a session behind on
-/// messages alone does not also reread its rooms' members.
+/// What the hub noted beside a session since it last looked: live items dropped (each kind read back in its own
+/// way, so that a session behind on messages alone does not also reread its rooms' members), and more.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MissedKinds {
     /// Committed messages: the log has them.
@@ -80,47 +89,74 @@ pub struct MissedKinds {
     pub direct: bool,
     /// Someone's arrival, departure, join or leave: the hub and the store know who is online and who is a member.
     pub presence: bool,
+    /// Changes to the user's conversations overflowed [`MAX_CHANGES_BESIDE`]: the store knows them.
+    pub conversations: bool,
+    /// The session's account was removed: the session ends.
+    pub account_removed: bool,
 }
 
 impl Beside {
     const MESSAGES: u8 = 1;
     const DIRECT: u8 = 2;
     const PRESENCE: u8 = 4;
+    const CONVERSATIONS: u8 = 8;
+    const ACCOUNT_REMOVED: u8 = 16;
+
+    fn note(&self, flags: u8) {
+        self.flags.fetch_or(flags, Ordering::AcqRel);
+    }
 
     fn note_dropped(&self, item: &Live) {
-        let kinds = match item {
+        self.note(match item {
             Live::Message(published) => match published.message.key {
                 ConvKey::Room(_) => Self::MESSAGES,
                 ConvKey::Direct(..) => Self::MESSAGES | Self::DIRECT,
             },
             Live::Presence { .. } => Self::PRESENCE,
-        };
-        self.missed.fetch_or(kinds, Ordering::AcqRel);
+        });
     }
 
-    /// What was dropped since the last call, and clears it.
+    /// What was noted since the last call, and clears it.
     pub fn take_missed(&self) -> MissedKinds {
-        let kinds = self.missed.swap(0, Ordering::AcqRel);
+        let flags = self.flags.swap(0, Ordering::AcqRel);
         MissedKinds {
-            messages: kinds & Self::MESSAGES != 0,
-            direct: kinds & Self::DIRECT != 0,
-            presence: kinds & Self::PRESENCE != 0,
+            messages: flags & Self::MESSAGES != 0,
+            direct: flags & Self::DIRECT != 0,
+            presence: flags & Self::PRESENCE != 0,
+            conversations: flags & Self::CONVERSATIONS != 0,
+            account_removed: flags & Self::ACCOUNT_REMOVED != 0,
         }
     }
 
-    /// The membership changes made by the user's other sessions since the last call, oldest first.
-    pub fn take_memberships(&self) -> VecDeque<MembershipChange> {
-        std::mem::take(&mut *self.memberships.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
+    /// The changes made elsewhere since the last call, oldest first.
+    pub fn take_changes(&self) -> VecDeque<Change> {
+        std::mem::take(&mut *self.lock_changes())
     }
 
-    fn push_membership(&self, change: MembershipChange) {
-        self.memberships.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push_back(change);
+    fn lock_changes(&self) -> MutexGuard<'_, VecDeque<Change>> {
+        self.changes.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn push_change(&self, change: Change) {
+        let mut changes = self.lock_changes();
+        if changes.len() >= MAX_CHANGES_BESIDE {
+            // The store holds the outcome of every change: the session reads it instead of the list.
+            changes.clear();
+            self.note(Self::CONVERSATIONS);
+        } else {
+            changes.push_back(change);
+        }
     }
 }
 
-/// [`Hub::register`] refused: the user's rooms changed while the session read them.
+/// Why [`Hub::register`] refused a session.
 #[derive(Debug, PartialEq, Eq)]
-pub struct MembershipsChanged;
+pub enum NotRegistered {
+    /// The user's rooms changed while the session read them: read them again.
+    MembershipsChanged,
+    /// The account has as many sessions as it may.
+    TooManySessions(usize),
+}
 
 /// A session's end of the hub.
 pub struct SessionLink {
@@ -132,39 +168,45 @@ pub struct SessionLink {
 }
 
 struct Entry {
-    nick: Nick,
     tx: mpsc::Sender<Live>,
     beside: Arc<Beside>,
     wake: Arc<Notify>,
+}
+
+impl Entry {
+    fn note(&self, flags: u8) {
+        self.beside.note(flags);
+        self.wake.notify_one();
+    }
 }
 
 #[derive(Default)]
 struct State {
     next_id: u64,
     sessions: HashMap<SessionId, Entry>,
-    by_nick: HashMap<Nick, Vec<SessionId>>,
+    by_account: HashMap<AccountId, Vec<SessionId>>,
     /// Online members of each room.
-    room_online: HashMap<i64, BTreeSet<Nick>>,
+    room_online: HashMap<i64, BTreeMap<AccountId, Nick>>,
     /// The rooms of each online user, to announce them going offline.
-    rooms_of: HashMap<Nick, HashMap<i64, RoomName>>,
+    rooms_of: HashMap<AccountId, HashMap<i64, RoomName>>,
     /// Highest committed seq of each conversation.
     latest: HashMap<i64, u64>,
     /// How many joins and leaves each user has made while this hub ran (kept after the user goes offline, so
     /// that the count never goes back).
-    membership_changes: HashMap<Nick, u64>,
+    membership_changes: HashMap<AccountId, u64>,
 }
 
 impl State {
-    fn membership_changes(&self, nick: &Nick) -> u64 {
-        self.membership_changes.get(nick).copied().unwrap_or(0)
+    fn membership_changes(&self, account: AccountId) -> u64 {
+        self.membership_changes.get(&account).copied().unwrap_or(0)
     }
 
-    fn sessions_of<'a>(&'a self, nick: &Nick) -> impl Iterator<Item = (SessionId, &'a Entry)> {
-        self.by_nick.get(nick).into_iter().flatten().filter_map(|id| Some((*id, self.sessions.get(id)?)))
+    fn sessions_of(&self, account: AccountId) -> impl Iterator<Item = (SessionId, &Entry)> {
+        self.by_account.get(&account).into_iter().flatten().filter_map(|id| Some((*id, self.sessions.get(id)?)))
     }
 
-    fn send_to_nick(&self, nick: &Nick, item: &Live) {
-        for (_, entry) in self.sessions_of(nick) {
+    fn send_to(&self, account: AccountId, item: &Live) {
+        for (_, entry) in self.sessions_of(account) {
             if let Err(mpsc::error::TrySendError::Full(dropped)) = entry.tx.try_send(item.clone()) {
                 entry.beside.note_dropped(&dropped);
                 entry.wake.notify_one();
@@ -172,17 +214,18 @@ impl State {
         }
     }
 
-    fn tell_other_sessions(&self, nick: &Nick, by: SessionId, change: MembershipChange) {
-        for (_, entry) in self.sessions_of(nick).filter(|(id, _)| *id != by) {
-            entry.beside.push_membership(change.clone());
+    fn tell_sessions(&self, account: AccountId, except: Option<SessionId>, change: Change) {
+        for (_, entry) in self.sessions_of(account).filter(|(id, _)| Some(*id) != except) {
+            entry.beside.push_change(change.clone());
             entry.wake.notify_one();
         }
     }
 
-    fn announce(&self, conv: i64, room: &RoomName, nick: &Nick, state: PresenceState) {
-        let item = Live::Presence { room: room.clone(), nick: nick.clone(), state };
-        for other in self.room_online.get(&conv).into_iter().flatten().filter(|other| *other != nick) {
-            self.send_to_nick(other, &item);
+    fn announce(&self, conv: i64, room: &RoomName, who: &Account, state: PresenceState) {
+        let item = Live::Presence { room: room.clone(), nick: who.nick.clone(), state };
+        for other in self.room_online.get(&conv).into_iter().flat_map(BTreeMap::keys).filter(|other| **other != who.id)
+        {
+            self.send_to(*other, &item);
         }
     }
 }
@@ -190,106 +233,130 @@ impl State {
 pub struct Hub {
     state: Mutex<State>,
     queue_len: usize,
+    max_sessions_per_account: usize,
 }
 
 impl Hub {
     /// `latest` is each conversation's highest seq in the store; `queue_len` bounds each session's queue.
-    pub fn new(latest: HashMap<i64, u64>, queue_len: usize) -> Arc<Hub> {
-        Arc::new(Hub { state: Mutex::new(State { latest, ..State::default() }), queue_len })
+    pub fn new(latest: HashMap<i64, u64>, queue_len: usize, max_sessions_per_account: usize) -> Arc<Hub> {
+        Arc::new(Hub { state: Mutex::new(State { latest, ..State::default() }), queue_len, max_sessions_per_account })
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// How many joins and leaves `nick` has made so far: what a session reads before it reads the user's rooms
-    /// from the store, for [`Hub::register`].
-    pub fn membership_changes(&self, nick: &Nick) -> u64 {
-        self.lock().membership_changes(nick)
+    /// How many joins and leaves `account` has made so far: what a session reads before it reads the user's
+    /// rooms from the store, for [`Hub::register`].
+    pub fn membership_changes(&self, account: AccountId) -> u64 {
+        self.lock().membership_changes(account)
     }
 
-    /// Adds a session of `nick`, a member of `rooms`; the user's first session announces it online. `rooms` was
-    /// read from the store after [`Hub::membership_changes`] gave `changes_seen`. If another session of the user
-    /// has joined or left a room since, it was not told (it was not registered yet) and its `rooms` may be stale:
-    /// then nothing is registered, and the caller reads its rooms again. Changes made after registering reach it
-    /// beside its queue.
+    /// Adds a session of `account`, a member of `rooms`; the user's first session announces it online. `rooms`
+    /// was read from the store after [`Hub::membership_changes`] gave `changes_seen`. If another session of the
+    /// user has joined or left a room since, it was not told (it was not registered yet) and its `rooms` may be
+    /// stale: then nothing is registered, and the caller reads its rooms again. Changes made after registering
+    /// reach it beside its queue.
     pub fn register(
         &self,
-        nick: &Nick,
+        account: &Account,
         rooms: Vec<(i64, RoomName)>,
         changes_seen: u64,
-    ) -> Result<SessionLink, MembershipsChanged> {
+    ) -> Result<SessionLink, NotRegistered> {
         let mut state = self.lock();
-        if state.membership_changes(nick) != changes_seen {
-            return Err(MembershipsChanged);
+        if state.membership_changes(account.id) != changes_seen {
+            return Err(NotRegistered::MembershipsChanged);
+        }
+        if state.by_account.get(&account.id).map_or(0, Vec::len) >= self.max_sessions_per_account {
+            return Err(NotRegistered::TooManySessions(self.max_sessions_per_account));
         }
         let (tx, rx) = mpsc::channel(self.queue_len);
         let beside = Arc::new(Beside::default());
         let wake = Arc::new(Notify::new());
         state.next_id += 1;
         let id = SessionId(state.next_id);
-        state.sessions.insert(id, Entry { nick: nick.clone(), tx, beside: beside.clone(), wake: wake.clone() });
-        let sessions = state.by_nick.entry(nick.clone()).or_default();
+        state.sessions.insert(id, Entry { tx, beside: beside.clone(), wake: wake.clone() });
+        let sessions = state.by_account.entry(account.id).or_default();
         sessions.push(id);
         if sessions.len() == 1 {
             for (conv, room) in &rooms {
-                state.room_online.entry(*conv).or_default().insert(nick.clone());
-                state.announce(*conv, room, nick, PresenceState::Online);
+                state.room_online.entry(*conv).or_default().insert(account.id, account.nick.clone());
+                state.announce(*conv, room, account, PresenceState::Online);
             }
-            state.rooms_of.insert(nick.clone(), rooms.into_iter().collect());
+            state.rooms_of.insert(account.id, rooms.into_iter().collect());
         }
         Ok(SessionLink { id, rx, beside, wake })
     }
 
     /// Removes a session; the user's last session announces it offline.
-    pub fn unregister(&self, id: SessionId) {
+    pub fn unregister(&self, id: SessionId, account: &Account) {
         let mut state = self.lock();
-        let Some(entry) = state.sessions.remove(&id) else { return };
-        let nick = entry.nick;
-        let remaining = state.by_nick.get_mut(&nick).map(|sessions| {
+        if state.sessions.remove(&id).is_none() {
+            return;
+        }
+        let remaining = state.by_account.get_mut(&account.id).map(|sessions| {
             sessions.retain(|s| *s != id);
             sessions.len()
         });
         if remaining == Some(0) {
-            state.by_nick.remove(&nick);
-            for (conv, room) in state.rooms_of.remove(&nick).unwrap_or_default() {
-                state.announce(conv, &room, &nick, PresenceState::Offline);
+            state.by_account.remove(&account.id);
+            for (conv, room) in state.rooms_of.remove(&account.id).unwrap_or_default() {
+                state.announce(conv, &room, account, PresenceState::Offline);
                 if let Some(online) = state.room_online.get_mut(&conv) {
-                    online.remove(&nick);
+                    online.remove(&account.id);
                 }
             }
         }
     }
 
-    /// Session `by` of `nick` made it a member of `room`, sending it from the seq after `sent_after`: announced
-    /// to the room when `newly` joined, and to the user's other sessions.
-    pub fn joined(&self, by: SessionId, nick: &Nick, conv: i64, room: &RoomName, newly: bool, sent_after: u64) {
+    /// Session `by` of `account` made it a member of `room`, sending it from the seq after `sent_after`:
+    /// announced to the room when `newly` joined, and to the user's other sessions.
+    pub fn joined(&self, by: SessionId, account: &Account, conv: i64, room: &RoomName, newly: bool, sent_after: u64) {
         let mut state = self.lock();
-        state.room_online.entry(conv).or_default().insert(nick.clone());
-        state.rooms_of.entry(nick.clone()).or_default().insert(conv, room.clone());
+        state.room_online.entry(conv).or_default().insert(account.id, account.nick.clone());
+        state.rooms_of.entry(account.id).or_default().insert(conv, room.clone());
         if newly {
-            *state.membership_changes.entry(nick.clone()).or_default() += 1;
-            state.announce(conv, room, nick, PresenceState::Joined);
-            let change = MembershipChange { conv, room: room.clone(), joined_after: Some(sent_after) };
-            state.tell_other_sessions(nick, by, change);
+            *state.membership_changes.entry(account.id).or_default() += 1;
+            state.announce(conv, room, account, PresenceState::Joined);
+            let change = Change::Joined { conv, room: room.clone(), joined_after: sent_after };
+            state.tell_sessions(account.id, Some(by), change);
         }
     }
 
-    pub fn left(&self, by: SessionId, nick: &Nick, conv: i64, room: &RoomName) {
+    pub fn left(&self, by: SessionId, account: &Account, conv: i64, room: &RoomName) {
         let mut state = self.lock();
-        *state.membership_changes.entry(nick.clone()).or_default() += 1;
-        state.announce(conv, room, nick, PresenceState::Left);
-        state.tell_other_sessions(nick, by, MembershipChange { conv, room: room.clone(), joined_after: None });
+        *state.membership_changes.entry(account.id).or_default() += 1;
+        state.announce(conv, room, account, PresenceState::Left);
+        state.tell_sessions(account.id, Some(by), Change::Left { conv, room: room.clone() });
         if let Some(online) = state.room_online.get_mut(&conv) {
-            online.remove(nick);
+            online.remove(&account.id);
         }
-        if let Some(rooms) = state.rooms_of.get_mut(nick) {
+        if let Some(rooms) = state.rooms_of.get_mut(&account.id) {
             rooms.remove(&conv);
         }
     }
 
+    /// Called by the writer once an account's removal is committed: its sessions end, and the sessions of the
+    /// accounts it had direct conversations with forget those.
+    pub fn account_removed(&self, removed: &Removed) {
+        let mut state = self.lock();
+        for (_, entry) in state.sessions_of(removed.account.id) {
+            entry.note(Beside::ACCOUNT_REMOVED);
+        }
+        for deleted in &removed.deleted_directs {
+            let change = Change::DirectDeleted { conv: deleted.conversation, peer: removed.account.nick.clone() };
+            state.tell_sessions(deleted.peer.id, None, change);
+            state.latest.remove(&deleted.conversation);
+        }
+        state.membership_changes.remove(&removed.account.id);
+    }
+
+    /// The nicknames of the members of `conv` online now, sorted.
     pub fn online_in(&self, conv: i64) -> Vec<Nick> {
-        self.lock().room_online.get(&conv).map(|online| online.iter().cloned().collect()).unwrap_or_default()
+        let mut online: Vec<Nick> =
+            self.lock().room_online.get(&conv).map(|online| online.values().cloned().collect()).unwrap_or_default();
+        online.sort();
+        online
     }
 
     pub fn latest(&self, conv: i64) -> u64 {
@@ -304,14 +371,14 @@ impl Hub {
         let item = Live::Message(published.clone());
         match &published.message.key {
             ConvKey::Room(_) => {
-                for nick in state.room_online.get(&conv).into_iter().flatten() {
-                    state.send_to_nick(nick, &item);
+                for account in state.room_online.get(&conv).into_iter().flat_map(BTreeMap::keys) {
+                    state.send_to(*account, &item);
                 }
             }
             ConvKey::Direct(a, b) => {
-                state.send_to_nick(a, &item);
-                if a != b {
-                    state.send_to_nick(b, &item);
+                state.send_to(a.id, &item);
+                if a.id != b.id {
+                    state.send_to(b.id, &item);
                 }
             }
         }
@@ -322,9 +389,12 @@ impl Hub {
 mod tests {
     use super::*;
     use palomar_proto::MessageId;
+    use palomar_store::DeletedDirect;
 
-    fn nick(s: &str) -> Nick {
-        Nick::parse(s).expect("valid")
+    /// Test accounts: the id is the nickname's first letter, so `ana` and a later `ana` can differ by `again`.
+    fn who(name: &str) -> Account {
+        let first = name.bytes().next().map_or(0, i64::from);
+        Account { id: AccountId(first), nick: Nick::parse(name).expect("valid") }
     }
 
     fn message(seq: u64) -> StoredMessage {
@@ -332,41 +402,58 @@ mod tests {
             key: ConvKey::Room(RoomName::lobby()),
             seq,
             id: MessageId([0; 16]),
-            from: nick("ana"),
+            from: who("ana").nick,
             ts: 0,
             text: "x".into(),
         }
     }
 
-    fn register(hub: &Hub, who: &str, rooms: Vec<(i64, RoomName)>) -> SessionLink {
-        let changes = hub.membership_changes(&nick(who));
-        hub.register(&nick(who), rooms, changes).expect("nothing changed meanwhile")
+    fn hub(queue_len: usize) -> Arc<Hub> {
+        Hub::new(HashMap::new(), queue_len, 8)
+    }
+
+    fn register(hub: &Hub, name: &str, rooms: Vec<(i64, RoomName)>) -> SessionLink {
+        let account = who(name);
+        let changes = hub.membership_changes(account.id);
+        hub.register(&account, rooms, changes).expect("nothing changed meanwhile")
     }
 
     #[test]
     fn a_session_whose_rooms_changed_while_it_read_them_reads_them_again() {
-        let hub = Hub::new(HashMap::new(), 8);
+        let hub = hub(8);
         let lobby = vec![(1, RoomName::lobby())];
+        let ana = who("ana");
         let phone = register(&hub, "ana", lobby.clone());
         let garden = RoomName::parse("garden").expect("valid");
-        let seen = hub.membership_changes(&nick("ana"));
+        let seen = hub.membership_changes(ana.id);
         // The laptop read ana's rooms; then, before it registered, the phone joined a room.
-        hub.joined(phone.id, &nick("ana"), 2, &garden, true, 0);
-        assert_eq!(hub.register(&nick("ana"), lobby.clone(), seen).err(), Some(MembershipsChanged));
-        let seen = hub.membership_changes(&nick("ana"));
-        let laptop = hub.register(&nick("ana"), vec![(1, RoomName::lobby()), (2, garden.clone())], seen);
+        hub.joined(phone.id, &ana, 2, &garden, true, 0);
+        assert_eq!(hub.register(&ana, lobby.clone(), seen).err(), Some(NotRegistered::MembershipsChanged));
+        let seen = hub.membership_changes(ana.id);
+        let laptop = hub.register(&ana, vec![(1, RoomName::lobby()), (2, garden.clone())], seen);
         assert!(laptop.is_ok(), "its second reading is current");
         // The same for a leave, even after the phone went offline.
-        let seen = hub.membership_changes(&nick("ana"));
-        hub.left(phone.id, &nick("ana"), 2, &garden);
-        hub.unregister(phone.id);
-        assert!(hub.register(&nick("ana"), lobby, seen).is_err());
-        assert!(hub.register(&nick("bob"), vec![], 0).is_ok(), "counted per user");
+        let seen = hub.membership_changes(ana.id);
+        hub.left(phone.id, &ana, 2, &garden);
+        hub.unregister(phone.id, &ana);
+        assert!(hub.register(&ana, lobby, seen).is_err());
+        assert!(hub.register(&who("bob"), vec![], 0).is_ok(), "counted per user");
+    }
+
+    #[test]
+    fn an_account_has_at_most_so_many_sessions() {
+        let hub = Hub::new(HashMap::new(), 8, 2);
+        let first = register(&hub, "ana", vec![]);
+        register(&hub, "ana", vec![]);
+        assert_eq!(hub.register(&who("ana"), vec![], 0).err(), Some(NotRegistered::TooManySessions(2)));
+        assert!(hub.register(&who("bob"), vec![], 0).is_ok(), "counted per account");
+        hub.unregister(first.id, &who("ana"));
+        assert!(hub.register(&who("ana"), vec![], 0).is_ok(), "a place is given back when a session ends");
     }
 
     #[test]
     fn a_full_queue_notes_what_it_dropped_instead_of_growing() {
-        let hub = Hub::new(HashMap::new(), 2);
+        let hub = hub(2);
         let mut link = register(&hub, "bob", vec![(1, RoomName::lobby())]);
         for seq in 1..=5 {
             hub.publish(1, message(seq));
@@ -383,7 +470,7 @@ mod tests {
 
     #[test]
     fn dropped_presence_is_noted_and_a_join_elsewhere_waits_beside_a_full_queue() {
-        let hub = Hub::new(HashMap::new(), 1);
+        let hub = hub(1);
         let lobby = vec![(1, RoomName::lobby())];
         let ana = register(&hub, "ana", lobby.clone());
         let other_ana = register(&hub, "ana", lobby.clone());
@@ -391,30 +478,60 @@ mod tests {
         register(&hub, "carol", lobby);
         assert_eq!(other_ana.beside.take_missed(), MissedKinds { presence: true, ..MissedKinds::default() });
         let garden = RoomName::parse("garden").expect("valid");
-        hub.joined(ana.id, &nick("ana"), 2, &garden, true, 7);
-        hub.left(ana.id, &nick("ana"), 2, &garden);
-        let changes: Vec<_> = other_ana.beside.take_memberships().into_iter().collect();
-        let join = MembershipChange { conv: 2, room: garden.clone(), joined_after: Some(7) };
-        assert_eq!(changes, vec![join, MembershipChange { conv: 2, room: garden, joined_after: None }]);
-        assert!(ana.beside.take_memberships().is_empty(), "not told of its own join");
+        hub.joined(ana.id, &who("ana"), 2, &garden, true, 7);
+        hub.left(ana.id, &who("ana"), 2, &garden);
+        let changes: Vec<_> = other_ana.beside.take_changes().into_iter().collect();
+        let join = Change::Joined { conv: 2, room: garden.clone(), joined_after: 7 };
+        assert_eq!(changes, vec![join, Change::Left { conv: 2, room: garden }]);
+        assert!(ana.beside.take_changes().is_empty(), "not told of its own join");
+    }
+
+    #[test]
+    fn changes_that_pile_up_beside_a_session_give_way_to_reading_the_store() {
+        let hub = hub(8);
+        let phone = register(&hub, "ana", vec![]);
+        let stuck = register(&hub, "ana", vec![]);
+        for n in 0..10 * MAX_CHANGES_BESIDE as i64 {
+            let room = RoomName::parse(&format!("r{n}")).expect("valid");
+            hub.joined(phone.id, &who("ana"), 10 + n, &room, true, 0);
+        }
+        assert!(stuck.beside.take_changes().len() <= MAX_CHANGES_BESIDE);
+        assert!(stuck.beside.take_missed().conversations, "told to read its conversations again");
     }
 
     #[test]
     fn presence_goes_to_the_others_in_the_room() {
-        let hub = Hub::new(HashMap::new(), 8);
+        let hub = hub(8);
         let lobby = vec![(1, RoomName::lobby())];
         let mut ana = register(&hub, "ana", lobby.clone());
         let bob = register(&hub, "bob", lobby.clone());
         let second_bob = register(&hub, "bob", lobby);
         match ana.rx.try_recv() {
-            Ok(Live::Presence { nick: who, state: PresenceState::Online, .. }) => assert_eq!(who, nick("bob")),
+            Ok(Live::Presence { nick, state: PresenceState::Online, .. }) => assert_eq!(nick, who("bob").nick),
             other => panic!("expected bob online, got {other:?}"),
         }
         assert!(ana.rx.try_recv().is_err(), "a second session is not a second arrival");
-        hub.unregister(bob.id);
+        hub.unregister(bob.id, &who("bob"));
         assert!(ana.rx.try_recv().is_err(), "bob still has a session");
-        hub.unregister(second_bob.id);
+        hub.unregister(second_bob.id, &who("bob"));
         assert!(matches!(ana.rx.try_recv(), Ok(Live::Presence { state: PresenceState::Offline, .. })));
-        assert_eq!(hub.online_in(1), vec![nick("ana")]);
+        assert_eq!(hub.online_in(1), vec![who("ana").nick]);
+    }
+
+    #[test]
+    fn a_removed_account_is_told_to_leave_and_its_peers_to_forget_their_conversations_with_it() {
+        let hub = hub(8);
+        let ana = register(&hub, "ana", vec![]);
+        let bob = register(&hub, "bob", vec![]);
+        let carol = register(&hub, "carol", vec![]);
+        hub.account_removed(&Removed {
+            account: who("ana"),
+            deleted_directs: vec![DeletedDirect { conversation: 5, peer: who("bob") }],
+        });
+        assert!(ana.beside.take_missed().account_removed);
+        let changes: Vec<_> = bob.beside.take_changes().into_iter().collect();
+        assert_eq!(changes, vec![Change::DirectDeleted { conv: 5, peer: who("ana").nick }]);
+        assert_eq!(carol.beside.take_missed(), MissedKinds::default());
+        assert!(carol.beside.take_changes().is_empty());
     }
 }

@@ -10,7 +10,7 @@
 //! - [`writer`]: the single store writer thread with group commit; publishes after commit.
 //! - [`reads`]: store reads on a few threads of their own, each with a read-only connection.
 //! - [`auth`]: passwords, registration, the failed-login limiter.
-//! - [`rate`]: token buckets for new connections (per address, in total) and messages (per account).
+//! - [`rate`]: token buckets for new connections (per address, in total) and requests (per account).
 //! - [`workers`]: fixed sets of threads taking blocking jobs from one queue (passwords, store reads).
 //!
 //! The path of a message: session → writer (stored, synced) → hub → every member's session → its client.
@@ -41,7 +41,7 @@ pub use config::Config;
 
 use crate::auth::{LoginLimiter, PasswordWorkers};
 use crate::hub::Hub;
-use crate::rate::{Arrival, ConnectionLimiter, MessageLimiter};
+use crate::rate::{AccountLimiter, Arrival, ConnectionLimiter};
 use crate::reads::Reads;
 use crate::writer::{Action, Writer};
 
@@ -49,6 +49,8 @@ use crate::writer::{Action, Writer};
 const PASSWORD_THREADS: usize = 2;
 /// How long sessions get to say goodbye at shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// How often the server looks for accounts that `palomar user remove` asked it to remove.
+const REMOVALS_EVERY: Duration = Duration::from_millis(500);
 
 /// What every session shares.
 pub struct Shared {
@@ -58,7 +60,9 @@ pub struct Shared {
     pub reads: Reads,
     pub limiter: LoginLimiter,
     /// Paces each account's `Send`s.
-    pub messages: MessageLimiter,
+    pub messages: AccountLimiter,
+    /// Paces each account's other costly requests: scrollback, joins, leaves, member lists.
+    pub requests: AccountLimiter,
     pub passwords: PasswordWorkers,
     pub acceptor: TlsAcceptor,
     pub shutdown: CancellationToken,
@@ -100,6 +104,8 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     config.validate()?;
     std::fs::create_dir_all(&config.data).with_context(|| format!("cannot create {}", config.data.display()))?;
+    let _lock = DataDirLock::take(&config.data)?
+        .with_context(|| format!("another palomar serve is using the data directory {}", config.data.display()))?;
     let store_path = config.store_path();
     let latest = {
         let db = Db::open(&store_path).with_context(|| format!("cannot open the store {}", store_path.display()))?;
@@ -109,12 +115,13 @@ pub async fn run(
         }
         db.all_conversations()?.into_iter().map(|row| (row.id, row.last_seq)).collect()
     };
-    let hub = Hub::new(latest, config.limits.live_queue_per_connection);
+    let hub = Hub::new(latest, config.limits.live_queue_per_connection, config.limits.max_sessions_per_user);
     let (writer, writer_thread) = Writer::start(&store_path, config.store.durability.into(), hub.clone())?;
     let acceptor = TlsAcceptor::from(palomar_transport::server_config(identity)?);
     let shared = Arc::new(Shared {
         limiter: LoginLimiter::new(config.login.clone()),
-        messages: MessageLimiter::new(&config.limits),
+        messages: AccountLimiter::messages(&config.limits),
+        requests: AccountLimiter::requests(&config.limits),
         passwords: PasswordWorkers::start(PASSWORD_THREADS)?,
         reads: Reads::start(&store_path)?,
         config,
@@ -128,6 +135,7 @@ pub async fn run(
     if shared.config.history.retention_messages > 0 {
         tracker.spawn(retention(shared.clone()));
     }
+    tracker.spawn(carry_out_removals(shared.clone()));
     let counts = Arc::new(Mutex::new(ConnectionCounts::default()));
     let arrivals = ConnectionLimiter::new(&shared.config.limits);
     loop {
@@ -190,6 +198,59 @@ fn admit(counts: &Arc<Mutex<ConnectionCounts>>, config: &Config, peer: SocketAdd
         None
     };
     (Admitted { counts: counts.clone(), ip: peer.ip() }, refusal)
+}
+
+/// An exclusive lock on a data directory, held while a server (or `palomar user`, doing what only the server
+/// may do while it runs) uses it. Released when dropped, or when the process dies.
+pub struct DataDirLock {
+    _file: std::fs::File,
+}
+
+impl DataDirLock {
+    /// Takes the lock of `data`; `None` when another process holds it.
+    pub fn take(data: &std::path::Path) -> anyhow::Result<Option<DataDirLock>> {
+        let path = data.join("lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(DataDirLock { _file: file })),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(error)) => {
+                Err(error).with_context(|| format!("cannot lock {}", path.display()))
+            }
+        }
+    }
+}
+
+/// Removes the accounts that `palomar user remove` asked for while the server runs: the writer does it, so that
+/// the account's sessions end and its peers' sessions forget their direct conversations with it at once.
+async fn carry_out_removals(shared: Arc<Shared>) {
+    let mut ticker = tokio::time::interval(REMOVALS_EVERY);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shared.shutdown.cancelled() => return,
+            _ = ticker.tick() => {}
+        }
+        let requests = match shared.reads.run(|db| db.pending_removals()).await {
+            Ok(requests) => requests,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the account removals asked for");
+                continue;
+            }
+        };
+        for request in requests {
+            if let Err(error) =
+                shared.writer.call(Action::RemoveAccount { request: request.id, nick: request.nick }).await
+            {
+                tracing::error!(%error, "an account removal failed; it is tried again");
+            }
+        }
+    }
 }
 
 async fn retention(shared: Arc<Shared>) {

@@ -1,6 +1,7 @@
 //! Rate limits as token buckets: new connections per address and in total ([`ConnectionLimiter`], asked by
-//! the accept loop before anything else is spent on a connection), and messages per account across all its
-//! sessions ([`MessageLimiter`], awaited by a session before it handles a `Send`). The per-address and
+//! the accept loop before anything else is spent on a connection), and requests per account across all its
+//! sessions ([`AccountLimiter`], awaited by a session before it handles a `Send`, or a scrollback, join, leave or
+//! member list). The per-address and
 //! per-account state is bounded ([`Recent`]): what has not been seen for a while is forgotten.
 
 use std::collections::HashMap;
@@ -9,7 +10,7 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use palomar_proto::Nick;
+use palomar_store::AccountId;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Limits;
@@ -208,35 +209,46 @@ impl ConnectionLimiter {
     }
 }
 
-/// Messages per second per account, shared by all the account's sessions.
-pub struct MessageLimiter {
+/// Requests of one kind per second per account, shared by all the account's sessions: messages, and apart from
+/// them the requests that cost a store read or write or a notice to others (scrollback, joins, leaves, member
+/// lists).
+pub struct AccountLimiter {
     rate: Option<Rate>,
-    buckets: Mutex<Recent<Nick, Bucket>>,
+    buckets: Mutex<Recent<AccountId, Bucket>>,
 }
 
-impl MessageLimiter {
-    pub fn new(limits: &Limits) -> MessageLimiter {
-        MessageLimiter {
-            rate: Rate::new(limits.messages_per_sec_per_user, limits.message_burst_per_user),
-            buckets: Mutex::new(Recent::new()),
-        }
+impl AccountLimiter {
+    /// At most `per_sec` after a burst of `burst`; 0 switches the limit off.
+    pub fn new(per_sec: f64, burst: u32) -> AccountLimiter {
+        AccountLimiter { rate: Rate::new(per_sec, burst), buckets: Mutex::new(Recent::new()) }
     }
 
-    /// Takes a token for one message of `nick`; returns how long the session must wait before handling it.
-    pub fn reserve(&self, nick: &Nick, now: Instant) -> Duration {
+    /// The limit of `Send`s.
+    pub fn messages(limits: &Limits) -> AccountLimiter {
+        AccountLimiter::new(limits.messages_per_sec_per_user, limits.message_burst_per_user)
+    }
+
+    /// The limit of `History`, `Join`, `Leave` and `Users`.
+    pub fn requests(limits: &Limits) -> AccountLimiter {
+        AccountLimiter::new(limits.requests_per_sec_per_user, limits.request_burst_per_user)
+    }
+
+    /// Takes a token for one request of `account`; returns how long the session must wait before handling it.
+    pub fn reserve(&self, account: AccountId, now: Instant) -> Duration {
         let Some(rate) = self.rate else { return Duration::ZERO };
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        buckets.get_or_insert_with(nick, || Bucket::full(rate, now)).reserve(rate, now)
+        buckets.get_or_insert_with(&account, || Bucket::full(rate, now)).reserve(rate, now)
     }
 
-    /// Waits until `nick` may send one more message (or the server shuts down). While a session waits here
-    /// it reads nothing more from its client: TCP then slows the sender down, and nothing is dropped.
-    pub async fn pace(&self, nick: &Nick, shutdown: &CancellationToken) {
-        let wait = self.reserve(nick, Instant::now());
+    /// Waits until `account` may make one more request (or `stop`: the server shuts down, or the client left).
+    /// While a session waits here it reads nothing more from its client: TCP then slows the sender down, and
+    /// nothing is dropped.
+    pub async fn pace(&self, account: AccountId, stop: &CancellationToken) {
+        let wait = self.reserve(account, Instant::now());
         if !wait.is_zero() {
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
-                _ = shutdown.cancelled() => {}
+                _ = stop.cancelled() => {}
             }
         }
     }
@@ -320,9 +332,8 @@ mod tests {
         let limiter = ConnectionLimiter::new(&limits((0.0, 0), (0.0, 0)));
         let now = Instant::now();
         assert!((0..10_000).all(|_| limiter.arrive(ip(1), now) == Arrival::Admit));
-        let messages = MessageLimiter::new(&Limits { messages_per_sec_per_user: 0.0, ..Limits::default() });
-        let ana = Nick::parse("ana").expect("valid");
-        assert!((0..10_000).all(|_| messages.reserve(&ana, now).is_zero()));
+        let messages = AccountLimiter::messages(&Limits { messages_per_sec_per_user: 0.0, ..Limits::default() });
+        assert!((0..10_000).all(|_| messages.reserve(AccountId(1), now).is_zero()));
     }
 
     #[test]
@@ -339,19 +350,19 @@ mod tests {
     #[test]
     fn a_user_past_the_burst_waits_its_turn_across_sessions() {
         let limits = Limits { messages_per_sec_per_user: 10.0, message_burst_per_user: 5, ..Limits::default() };
-        let limiter = MessageLimiter::new(&limits);
-        let (ana, bob) = (Nick::parse("ana").expect("valid"), Nick::parse("bob").expect("valid"));
+        let limiter = AccountLimiter::messages(&limits);
+        let (ana, bob) = (AccountId(1), AccountId(2));
         let now = Instant::now();
         for _ in 0..5 {
-            assert!(limiter.reserve(&ana, now).is_zero());
+            assert!(limiter.reserve(ana, now).is_zero());
         }
         // Two sessions of ana asking at the same moment are queued one behind the other, 100 ms apart.
         let about =
             |wait: Duration, millis: u64| wait.abs_diff(Duration::from_millis(millis)) < Duration::from_millis(1);
-        assert!(about(limiter.reserve(&ana, now), 100));
-        assert!(about(limiter.reserve(&ana, now), 200));
-        assert!(limiter.reserve(&bob, now).is_zero(), "bob is not slowed by ana");
-        assert!(limiter.reserve(&ana, now + Duration::from_secs(60)).is_zero(), "the allowance comes back");
+        assert!(about(limiter.reserve(ana, now), 100));
+        assert!(about(limiter.reserve(ana, now), 200));
+        assert!(limiter.reserve(bob, now).is_zero(), "bob is not slowed by ana");
+        assert!(limiter.reserve(ana, now + Duration::from_secs(60)).is_zero(), "the allowance comes back");
     }
 
     #[test]

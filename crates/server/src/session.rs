@@ -1,27 +1,34 @@
 //! One client connection: TLS and frame keys, login, then the loop that relays the client's requests to
 //! the store and the hub's deliveries (or the log, when it lags) to the client.
+//!
+//! What a connection can make the server hold is bounded in bytes, whatever the client sends: frames read ahead
+//! of the session (`read_ahead_bytes_per_connection`, before and after login), its sends waiting for the store
+//! (`max_unacknowledged_bytes_per_connection`), and what waits to be written to it (a page, then a flush that
+//! waits for the client to read). Past those the session stops reading, and TCP pushes back on the client.
 
 use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use palomar_proto::{
     ClientMsg, Conversation, ConversationInfo, ErrorCode, HistoryPage, MessageId, Nick, PROTOCOL_VERSION, Position,
     RoomName, ServerMsg, messages_payload, validate_text,
 };
-use palomar_store::{ConvKey, ConvRow};
+use palomar_store::{Account, ConvKey, ConvRow, StoredMessage};
 use palomar_transport::{FramedReader, FramedWriter, ReadError, frame_keys};
 use tokio::io::{ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio_rustls::server::TlsStream;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
 
 use crate::Shared;
 use crate::auth::{self, Refusal};
-use crate::hub::{Beside, Live, MembershipChange, Published, SessionId, SessionLink};
+use crate::hub::{Beside, Change, Live, NotRegistered, Published, SessionId, SessionLink};
 use crate::writer::{Action, Outcome, WriteResult};
 
 /// Messages read from the log per frame when catching up.
@@ -31,6 +38,11 @@ const LIVE_BATCH: usize = 256;
 /// Encoded bytes of messages per `Messages` frame, well under what clients accept (a frame stays small even
 /// with the longest texts).
 const FRAME_BUDGET: usize = 128 * 1024;
+/// Bytes of message text read from the log per page (catching up, scrollback), whatever the page's count: 256
+/// of the longest texts would be 2 MiB held for one connection.
+const PAGE_BYTES: usize = 2 * FRAME_BUDGET;
+/// Bytes waiting to be written to the client past which the session writes them out before queuing more.
+const OUT_BUDGET: usize = 2 * FRAME_BUDGET;
 /// Where a session starts a direct conversation opened after it logged in: all of it is new to its client,
 /// even what another session of the user has acknowledged already.
 const NEW_DIRECT_SENT: u64 = 0;
@@ -38,6 +50,9 @@ const NEW_DIRECT_SENT: u64 = 0;
 const MAX_HISTORY_PAGE: u32 = 500;
 /// Frames that fail their tag or do not decode before the connection is closed.
 const MAX_BAD_FRAMES: u32 = 16;
+/// Conversations listed in `Welcome`; a user in more gets the others as `Joined` right after it, so that no
+/// number of rooms and direct conversations makes a frame larger than a client accepts.
+const WELCOME_PAGE: usize = 1_000;
 
 type Tls = TlsStream<TcpStream>;
 type Out = FramedWriter<WriteHalf<Tls>>;
@@ -47,18 +62,29 @@ type Out = FramedWriter<WriteHalf<Tls>>;
 struct LastHeard {
     base: Instant,
     millis: AtomicU64,
+    /// The reader is not reading: the session has not taken what was read yet. Whatever the client sends
+    /// meanwhile waits in TCP, so its silence says nothing.
+    waiting: AtomicBool,
 }
 
 impl LastHeard {
     fn new() -> Arc<Self> {
-        Arc::new(LastHeard { base: Instant::now(), millis: AtomicU64::new(0) })
+        Arc::new(LastHeard { base: Instant::now(), millis: AtomicU64::new(0), waiting: AtomicBool::new(false) })
     }
 
     fn touch(&self) {
         self.millis.store(self.base.elapsed().as_millis() as u64, Ordering::Relaxed);
     }
 
+    fn set_waiting(&self, waiting: bool) {
+        self.touch();
+        self.waiting.store(waiting, Ordering::Relaxed);
+    }
+
     fn silence(&self) -> Duration {
+        if self.waiting.load(Ordering::Relaxed) {
+            return Duration::ZERO;
+        }
         self.base.elapsed().saturating_sub(Duration::from_millis(self.millis.load(Ordering::Relaxed)))
     }
 }
@@ -73,11 +99,20 @@ enum Incoming {
     Closed,
 }
 
+/// A frame read from the client, holding its share of the connection's read-ahead until the session is done
+/// with it.
+struct Read {
+    incoming: Incoming,
+    _room: Option<OwnedSemaphorePermit>,
+}
+
 /// Why the session loop ended, for the log.
 enum End {
     ClientLeft,
     Silent,
     Shutdown,
+    AccountRemoved,
+    Refused(String),
     Broken(String),
 }
 
@@ -87,6 +122,8 @@ impl std::fmt::Display for End {
             End::ClientLeft => f.write_str("client closed the connection"),
             End::Silent => f.write_str("client silent past the heartbeat limit"),
             End::Shutdown => f.write_str("server shutting down"),
+            End::AccountRemoved => f.write_str("the account was removed"),
+            End::Refused(why) => write!(f, "refused: {why}"),
             End::Broken(why) => write!(f, "connection broken: {why}"),
         }
     }
@@ -120,36 +157,38 @@ pub async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, refusa
         let _ = tokio::time::timeout(Duration::from_secs(1), out.flush()).await;
         return;
     }
-    let reader = FramedReader::new(read_half, &keys.client_to_server, shared.config.limits.max_frame_bytes);
-    let (incoming_tx, mut incoming) = mpsc::channel(64);
+    let limits = &shared.config.limits;
+    let reader = FramedReader::new(read_half, &keys.client_to_server, limits.max_frame_bytes);
+    let (incoming_tx, mut incoming) = mpsc::unbounded_channel();
     let heard = LastHeard::new();
-    let reader_task = tokio::spawn(read_frames(reader, incoming_tx, heard.clone()));
+    // Cancelled when the client is gone (or the server stops): what it sent and the session has not handled yet
+    // is dropped rather than worked through for nobody. Its unacknowledged messages are in its outbox.
+    let gone = shared.shutdown.child_token();
+    let read_ahead = Arc::new(Semaphore::new(limits.read_ahead_bytes_per_connection));
+    let _reader =
+        AbortOnDropHandle::new(tokio::spawn(read_frames(reader, incoming_tx, read_ahead, heard.clone(), gone.clone())));
 
     let hello = tokio::time::timeout_at(deadline.into(), incoming.recv()).await;
-    let (nick, password, positions) = match hello {
+    let (nick, password, positions) = match hello.map(|read| read.map(|read| read.incoming)) {
         Ok(Some(Incoming::Msg(ClientMsg::Hello { version, nick, password, positions }))) => {
             if version != PROTOCOL_VERSION {
                 let message = format!("this server speaks protocol version {PROTOCOL_VERSION}, the client {version}");
                 refuse(&mut out, ErrorCode::UnsupportedVersion, message).await;
-                reader_task.abort();
                 return;
             }
             (nick, password, positions)
         }
         Ok(Some(Incoming::Bad(code, message) | Incoming::Fatal(code, message))) => {
             refuse(&mut out, code, message).await;
-            reader_task.abort();
             return;
         }
         Ok(Some(Incoming::Msg(_))) => {
             refuse(&mut out, ErrorCode::Protocol, "the first frame must be Hello".into()).await;
-            reader_task.abort();
             return;
         }
         Ok(Some(Incoming::Closed) | None) => return,
         Err(_) => {
             refuse(&mut out, ErrorCode::HandshakeTimeout, "no Hello in time".into()).await;
-            reader_task.abort();
             return;
         }
     };
@@ -157,38 +196,36 @@ pub async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, refusa
         Ok(nick) => nick,
         Err(error) => {
             refuse(&mut out, ErrorCode::InvalidName, error.to_string()).await;
-            reader_task.abort();
             return;
         }
     };
     if let Err(wait) = shared.limiter.check(&nick, peer.ip()) {
         let message = format!("too many failed logins; try again in {} s", wait.as_secs().max(1));
         refuse(&mut out, ErrorCode::RateLimited, message).await;
-        reader_task.abort();
         return;
     }
-    let registered = match auth::log_in(&shared, &nick, password.expose()).await {
-        Ok(registered) => registered,
+    let (account, registered) = match auth::log_in(&shared, &nick, password.expose()).await {
+        Ok(logged_in) => logged_in,
         Err(Refusal { code, message }) => {
             if code == ErrorCode::AuthFailed {
                 shared.limiter.failed(&nick, peer.ip());
                 tracing::info!(%peer, %nick, "login refused");
             }
             refuse(&mut out, code, message).await;
-            reader_task.abort();
             return;
         }
     };
     drop(password);
     shared.limiter.succeeded(&nick);
-    tracing::info!(%peer, %nick, registered, "logged in");
+    tracing::info!(%peer, %nick, account = %account.id, registered, "logged in");
 
     let mut session = Session {
         shared: shared.clone(),
-        nick: nick.clone(),
+        account,
         out,
+        gone,
         keys_of: HashMap::new(),
-        ids_of: HashMap::new(),
+        by_view: HashMap::new(),
         sent: HashMap::new(),
         acked: HashMap::new(),
         last_sent: Instant::now(),
@@ -199,7 +236,6 @@ pub async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, refusa
         Err(end) => end,
     };
     tracing::info!(%peer, %nick, reason = %end, "session ended");
-    reader_task.abort();
 }
 
 async fn refuse(out: &mut Out, code: ErrorCode, message: String) {
@@ -208,13 +244,46 @@ async fn refuse(out: &mut Out, code: ErrorCode, message: String) {
     let _ = tokio::time::timeout(Duration::from_secs(1), out.shutdown()).await;
 }
 
-async fn read_frames(mut reader: FramedReader<ReadHalf<Tls>>, tx: mpsc::Sender<Incoming>, heard: Arc<LastHeard>) {
+/// Reads and decodes the client's frames for the session, never more than `read_ahead` bytes of them ahead of
+/// it: past that it stops reading until the session has handled some, and the client's writes wait in TCP.
+async fn read_frames(
+    mut reader: FramedReader<ReadHalf<Tls>>,
+    tx: mpsc::UnboundedSender<Read>,
+    read_ahead: Arc<Semaphore>,
+    heard: Arc<LastHeard>,
+    gone: CancellationToken,
+) {
     let mut bad = 0;
     loop {
-        let read = reader.read_msg::<ClientMsg>().await;
+        let read = reader.read_payload().await;
         heard.touch();
-        let item = match read {
-            Ok(Some(msg)) => Incoming::Msg(msg),
+        // The frame's share: its payload, which is also about what it decodes to. A frame that could not be read
+        // takes none; it ends the stream or is answered with a short error.
+        let room = match &read {
+            Ok(Some(payload)) => {
+                let bytes = u32::try_from(payload.len().max(1)).unwrap_or(u32::MAX);
+                heard.set_waiting(true);
+                let room = read_ahead.clone().acquire_many_owned(bytes).await;
+                heard.set_waiting(false);
+                match room {
+                    Ok(room) => Some(room),
+                    Err(_) => return,
+                }
+            }
+            _ => None,
+        };
+        let incoming = match read {
+            Ok(Some(payload)) => match palomar_proto::decode::<ClientMsg>(&payload) {
+                Ok(msg) => Incoming::Msg(msg),
+                Err(error) => {
+                    bad += 1;
+                    if bad > MAX_BAD_FRAMES {
+                        Incoming::Fatal(ErrorCode::Protocol, "too many bad frames".into())
+                    } else {
+                        Incoming::Bad(ErrorCode::Malformed, format!("{error}; the frame was dropped"))
+                    }
+                }
+            },
             Ok(None) => Incoming::Closed,
             Err(error) if !error.is_fatal() => {
                 bad += 1;
@@ -227,10 +296,14 @@ async fn read_frames(mut reader: FramedReader<ReadHalf<Tls>>, tx: mpsc::Sender<I
                 }
             }
             Err(ReadError::Frame(error)) => Incoming::Fatal(ErrorCode::TooLarge, error.to_string()),
+            Err(ReadError::Io(_) | ReadError::Truncated) => Incoming::Closed,
             Err(error) => Incoming::Fatal(ErrorCode::Protocol, error.to_string()),
         };
-        let last = matches!(item, Incoming::Closed | Incoming::Fatal(..));
-        if tx.send(item).await.is_err() || last {
+        if matches!(incoming, Incoming::Closed) {
+            gone.cancel();
+        }
+        let last = matches!(incoming, Incoming::Closed | Incoming::Fatal(..));
+        if tx.send(Read { incoming, _room: room }).is_err() || last {
             return;
         }
     }
@@ -248,16 +321,68 @@ enum Outgoing {
 struct Pending {
     id: MessageId,
     conversation: Conversation,
+    /// Its text's length, counted in [`Sends::bytes`].
+    bytes: usize,
     answer: oneshot::Receiver<WriteResult<Outcome>>,
+}
+
+/// The client's messages waiting for the store, in the order they came.
+#[derive(Default)]
+struct Sends {
+    queue: VecDeque<Pending>,
+    bytes: usize,
+}
+
+impl Sends {
+    fn push(&mut self, pending: Pending) {
+        self.bytes += pending.bytes;
+        self.queue.push_back(pending);
+    }
+
+    fn pop(&mut self) -> Option<Pending> {
+        let pending = self.queue.pop_front()?;
+        self.bytes -= pending.bytes;
+        Some(pending)
+    }
+}
+
+/// Keeps the newest messages of `page` (in seq order) whose texts fit in `budget` bytes, at least one.
+fn newest_within(mut page: Vec<StoredMessage>, budget: usize) -> Vec<StoredMessage> {
+    let mut bytes = 0;
+    let keep = page.iter().rev().take_while(|m| {
+        bytes += m.text.len();
+        bytes <= budget
+    });
+    let drop = page.len() - keep.count().max(1).min(page.len());
+    page.drain(..drop);
+    page
+}
+
+/// Keeps the oldest messages of `page` (in seq order) whose texts fit in `budget` bytes, at least one.
+fn oldest_within(mut page: Vec<StoredMessage>, budget: usize) -> Vec<StoredMessage> {
+    let mut bytes = 0;
+    let keep = page
+        .iter()
+        .take_while(|m| {
+            bytes += m.text.len();
+            bytes <= budget
+        })
+        .count()
+        .max(1);
+    page.truncate(keep);
+    page
 }
 
 struct Session {
     shared: Arc<Shared>,
-    nick: Nick,
+    account: Account,
     out: Out,
+    /// Cancelled when the client has gone (or the server stops): waits end, queued requests are dropped.
+    gone: CancellationToken,
     /// Conversations this user belongs to, by store id.
     keys_of: HashMap<i64, ConvKey>,
-    ids_of: HashMap<ConvKey, i64>,
+    /// The same, by the name the client gives them.
+    by_view: HashMap<Conversation, i64>,
     /// Highest seq sent to this client, per conversation: deliveries at or below it are skipped.
     sent: HashMap<i64, u64>,
     /// Highest seq the client acknowledged, so repeated acks are not written again.
@@ -286,14 +411,26 @@ impl Session {
         }
     }
 
+    fn view(&self, key: &ConvKey) -> Conversation {
+        key.view_for(self.account.id)
+    }
+
     fn learn(&mut self, id: i64, key: ConvKey) {
-        self.ids_of.insert(key.clone(), id);
+        self.by_view.insert(self.view(&key), id);
         self.keys_of.insert(id, key);
+    }
+
+    fn unlearn(&mut self, conv: i64) {
+        if let Some(key) = self.keys_of.remove(&conv) {
+            self.by_view.remove(&self.view(&key));
+        }
+        self.sent.remove(&conv);
+        self.acked.remove(&conv);
     }
 
     fn info(&self, row: &ConvRow) -> ConversationInfo {
         ConversationInfo {
-            conversation: row.key.view_for(&self.nick),
+            conversation: self.view(&row.key),
             latest_seq: self.shared.hub.latest(row.id).max(row.last_seq),
             first_seq: row.first_seq,
         }
@@ -301,24 +438,55 @@ impl Session {
 
     /// Registers with the hub, says Welcome, and sends everything the client has not seen yet.
     async fn start(&mut self, registered: bool, positions: Vec<Position>) -> Result<SessionLink, End> {
-        let (memberships, link) = self.register().await?;
+        let (memberships, link) = match self.register().await {
+            Ok(registered) => registered,
+            Err(End::Refused(why)) => {
+                refuse(&mut self.out, ErrorCode::ServerFull, why.clone()).await;
+                return Err(End::Refused(why));
+            }
+            Err(end) => return Err(end),
+        };
         self.id = Some(link.id);
-        let conversations = memberships.iter().map(|(_, row)| self.info(row)).collect();
-        self.out.queue(&ServerMsg::Welcome {
-            version: PROTOCOL_VERSION,
-            nick: self.nick.clone(),
-            registered,
-            heartbeat_ms: u32::try_from(self.shared.config.limits.heartbeat_interval_ms).unwrap_or(u32::MAX),
-            conversations,
-        });
-        let claimed: HashMap<ConvKey, u64> =
-            positions.into_iter().map(|p| (ConvKey::from_view(&self.nick, &p.conversation), p.seq)).collect();
+        let mut claimed: HashMap<Conversation, u64> = positions.into_iter().map(|p| (p.conversation, p.seq)).collect();
+        let mut infos = Vec::with_capacity(memberships.len());
         for (cursor, row) in memberships {
             // A client may only say where it is in its own conversations, and never past the end.
-            let start =
-                claimed.get(&row.key).copied().unwrap_or(cursor).min(self.shared.hub.latest(row.id).max(row.last_seq));
+            let info = self.info(&row);
+            let start = claimed.remove(&info.conversation).unwrap_or(cursor).min(info.latest_seq);
             self.sent.insert(row.id, start);
             self.learn(row.id, row.key);
+            infos.push((start < info.latest_seq, info));
+        }
+        // Those with news first: a client that meets the rest only after `Welcome` has all it must catch up on.
+        infos.sort_by_key(|(news, _)| !news);
+        let mut infos = infos.into_iter().map(|(_, info)| info);
+        self.out.queue(&ServerMsg::Welcome {
+            version: PROTOCOL_VERSION,
+            nick: self.account.nick.clone(),
+            registered,
+            heartbeat_ms: u32::try_from(self.shared.config.limits.heartbeat_interval_ms).unwrap_or(u32::MAX),
+            conversations: infos.by_ref().take(WELCOME_PAGE).collect(),
+        });
+        for info in infos {
+            self.out.queue(&ServerMsg::Joined { info });
+            if self.out.pending_len() >= OUT_BUDGET {
+                self.flush().await?;
+            }
+        }
+        // The client remembers conversations the user is no longer in (left from another client, deleted with a
+        // removed account while it was away): it is told to forget them, so that a later conversation of the same
+        // name starts afresh.
+        for conversation in claimed.into_keys() {
+            match conversation {
+                Conversation::Room(room) => self.out.queue(&ServerMsg::Left { room }),
+                Conversation::Direct(_) => {
+                    let reason = "it no longer exists on the server".to_owned();
+                    self.out.queue(&ServerMsg::Closed { conversation, reason });
+                }
+            }
+            if self.out.pending_len() >= OUT_BUDGET {
+                self.flush().await?;
+            }
         }
         self.flush().await?;
         self.catch_up_all().await?;
@@ -330,14 +498,9 @@ impl Session {
     /// would otherwise never hear of.
     async fn register(&mut self) -> Result<(Vec<(u64, ConvRow)>, SessionLink), End> {
         loop {
-            let changes_seen = self.shared.hub.membership_changes(&self.nick);
-            let nick = self.nick.clone();
-            let memberships = self
-                .read(move |db| {
-                    let rows = db.conversations_of(&nick)?;
-                    rows.into_iter().map(|row| Ok((db.cursor(&nick, row.id)?, row))).collect::<Result<Vec<_>, _>>()
-                })
-                .await?;
+            let changes_seen = self.shared.hub.membership_changes(self.account.id);
+            let account = self.account.id;
+            let memberships = self.read(move |db| db.memberships_of(account)).await?;
             let rooms = memberships
                 .iter()
                 .filter_map(|(_, row)| match &row.key {
@@ -345,19 +508,40 @@ impl Session {
                     ConvKey::Direct(..) => None,
                 })
                 .collect();
-            if let Ok(link) = self.shared.hub.register(&self.nick, rooms, changes_seen) {
-                return Ok((memberships, link));
+            match self.shared.hub.register(&self.account, rooms, changes_seen) {
+                Ok(link) => return Ok((memberships, link)),
+                Err(NotRegistered::MembershipsChanged) => continue,
+                Err(NotRegistered::TooManySessions(limit)) => {
+                    return Err(End::Refused(format!(
+                        "{} is logged in {limit} times already, as many as this server allows; close one of those \
+                         connections or try again later",
+                        self.account.nick
+                    )));
+                }
             }
         }
     }
 
-    async fn run(&mut self, mut link: SessionLink, mut incoming: mpsc::Receiver<Incoming>, heard: &LastHeard) -> End {
+    async fn run(
+        &mut self,
+        mut link: SessionLink,
+        mut incoming: mpsc::UnboundedReceiver<Read>,
+        heard: &LastHeard,
+    ) -> End {
         let end = self.serve_loop(&mut link, &mut incoming, heard).await;
-        self.shared.hub.unregister(link.id);
-        if matches!(end, End::Shutdown) {
-            self.out.queue(&ServerMsg::ShuttingDown { message: "the server is restarting; reconnect shortly".into() });
-            let _ = self.flush().await;
-            let _ = tokio::time::timeout(Duration::from_secs(1), self.out.shutdown()).await;
+        self.shared.hub.unregister(link.id, &self.account);
+        match end {
+            End::Shutdown => {
+                self.out
+                    .queue(&ServerMsg::ShuttingDown { message: "the server is restarting; reconnect shortly".into() });
+                let _ = self.flush().await;
+                let _ = tokio::time::timeout(Duration::from_secs(1), self.out.shutdown()).await;
+            }
+            End::AccountRemoved => {
+                let message = format!("the account {} was removed by the server's operator", self.account.nick);
+                refuse(&mut self.out, ErrorCode::AuthFailed, message).await;
+            }
+            _ => {}
         }
         end
     }
@@ -365,34 +549,38 @@ impl Session {
     async fn serve_loop(
         &mut self,
         link: &mut SessionLink,
-        incoming: &mut mpsc::Receiver<Incoming>,
+        incoming: &mut mpsc::UnboundedReceiver<Read>,
         heard: &LastHeard,
     ) -> End {
         let heartbeat = self.shared.config.heartbeat_interval();
         let dead_after = self.shared.config.dead_after();
         let max_pending = self.shared.config.limits.max_unacknowledged_per_connection;
+        let max_pending_bytes = self.shared.config.limits.max_unacknowledged_bytes_per_connection;
         let shutdown = self.shared.shutdown.clone();
+        let gone = self.gone.clone();
         let wake = link.wake.clone();
-        // Both waits live across turns of the loop: made anew each turn, each would take and give back a lock to
+        // The waits live across turns of the loop: made anew each turn, each would take and give back a lock to
         // register itself, for every message.
         let mut shutting_down = std::pin::pin!(shutdown.cancelled());
+        let mut client_gone = std::pin::pin!(gone.cancelled());
         let mut woken = std::pin::pin!(wake.notified());
         let mut ticker = tokio::time::interval(heartbeat / 2);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut pending: VecDeque<Pending> = VecDeque::new();
+        let mut pending = Sends::default();
         loop {
             let step = tokio::select! {
                 biased;
                 _ = &mut shutting_down => Err(End::Shutdown),
-                answer = next_answer(&mut pending) => {
+                _ = &mut client_gone => Err(End::ClientLeft),
+                answer = next_answer(&mut pending.queue) => {
                     self.settle(&mut pending, answer);
                     Ok(())
                 }
-                item = incoming.recv(), if pending.len() < max_pending => {
-                    match item {
+                read = incoming.recv(), if pending.queue.len() < max_pending && pending.bytes < max_pending_bytes => {
+                    match read.map(|read| read.incoming) {
                         Some(Incoming::Msg(msg)) => self.handle(msg, &mut pending).await,
                         Some(Incoming::Bad(code, message)) => {
-                            tracing::warn!(nick = %self.nick, ?code, "dropped a bad frame");
+                            tracing::warn!(nick = %self.account.nick, ?code, "dropped a bad frame");
                             self.error(code, message, None);
                             Ok(())
                         }
@@ -437,11 +625,11 @@ impl Session {
 
     /// Queues whatever else is ready before the write: a message's `Accepted` and its delivery to the sender
     /// are ready together, and one write (one TLS record, one system call) is cheaper than two.
-    async fn gather_ready(&mut self, pending: &mut VecDeque<Pending>, link: &mut SessionLink) -> Result<(), End> {
+    async fn gather_ready(&mut self, pending: &mut Sends, link: &mut SessionLink) -> Result<(), End> {
         const ROUNDS: usize = 4;
         for _ in 0..ROUNDS {
             let mut ready = false;
-            if let Some(answer) = ready_answer(pending) {
+            if let Some(answer) = ready_answer(&mut pending.queue) {
                 self.settle(pending, answer);
                 ready = true;
             }
@@ -457,45 +645,59 @@ impl Session {
     }
 
     /// Answers the oldest pending send and any others already settled behind it, in order.
-    fn settle(&mut self, pending: &mut VecDeque<Pending>, first: Option<WriteResult<Outcome>>) {
+    fn settle(&mut self, pending: &mut Sends, first: Option<WriteResult<Outcome>>) {
         let mut answer = Some(first);
         while let Some(result) = answer.take() {
-            let Some(Pending { id, conversation, .. }) = pending.pop_front() else { return };
+            let Some(Pending { id, conversation, .. }) = pending.pop() else { return };
             match result {
                 Some(Ok(Outcome::Appended(appended))) => {
                     self.out.queue(&ServerMsg::Accepted { id, conversation, seq: appended.seq, ts: appended.ts })
+                }
+                Some(Ok(Outcome::Gone)) => {
+                    self.error(ErrorCode::NotMember, format!("{conversation} no longer exists"), Some(id))
                 }
                 Some(Err(failed)) => self.error(ErrorCode::StoreUnavailable, failed.0.to_string(), Some(id)),
                 Some(Ok(_)) | None => {
                     self.error(ErrorCode::StoreUnavailable, "the store did not answer; try again", Some(id))
                 }
             }
-            answer = ready_answer(pending);
+            answer = ready_answer(&mut pending.queue);
         }
     }
 
-    async fn handle(&mut self, msg: ClientMsg, pending: &mut VecDeque<Pending>) -> Result<(), End> {
+    async fn handle(&mut self, msg: ClientMsg, pending: &mut Sends) -> Result<(), End> {
         match msg {
             ClientMsg::Send { id, to, text } => {
                 // Past the account's message rate this waits, reading nothing more: TCP slows the flooder down.
-                self.shared.messages.pace(&self.nick, &self.shared.shutdown).await;
+                self.shared.messages.pace(self.account.id, &self.gone).await;
                 self.send(id, to, text, pending).await
             }
             ClientMsg::Ack { conversation, seq } => {
-                let key = ConvKey::from_view(&self.nick, &conversation);
-                if let Some(&conv) = self.ids_of.get(&key) {
+                if let Some(&conv) = self.by_view.get(&conversation) {
                     let seq = seq.min(self.sent.get(&conv).copied().unwrap_or(0));
                     if seq > self.acked.get(&conv).copied().unwrap_or(0) {
                         self.acked.insert(conv, seq);
-                        self.shared.writer.advance_cursor(&self.nick, conv, seq);
+                        self.shared.writer.advance_cursor(self.account.id, conv, seq);
                     }
                 }
                 Ok(())
             }
-            ClientMsg::Join { room } => self.join(&room).await,
-            ClientMsg::Leave { room } => self.leave(&room).await,
-            ClientMsg::Users { room } => self.users(&room).await,
-            ClientMsg::History { conversation, before, limit } => self.history(conversation, before, limit).await,
+            ClientMsg::Join { room } => {
+                self.pace_request().await;
+                self.join(&room).await
+            }
+            ClientMsg::Leave { room } => {
+                self.pace_request().await;
+                self.leave(&room).await
+            }
+            ClientMsg::Users { room } => {
+                self.pace_request().await;
+                self.users(&room).await
+            }
+            ClientMsg::History { conversation, before, limit } => {
+                self.pace_request().await;
+                self.history(conversation, before, limit).await
+            }
             ClientMsg::Ping { nonce } => {
                 self.out.queue(&ServerMsg::Pong { nonce });
                 Ok(())
@@ -509,25 +711,24 @@ impl Session {
         }
     }
 
-    async fn send(
-        &mut self,
-        id: MessageId,
-        to: Conversation,
-        text: String,
-        pending: &mut VecDeque<Pending>,
-    ) -> Result<(), End> {
+    /// Waits for the account's turn for a request that costs the store or others something, reading nothing more
+    /// meanwhile, like a flood of sends.
+    async fn pace_request(&self) {
+        self.shared.requests.pace(self.account.id, &self.gone).await;
+    }
+
+    async fn send(&mut self, id: MessageId, to: Conversation, text: String, pending: &mut Sends) -> Result<(), End> {
         if let Err(error) = validate_text(&text) {
             self.error(ErrorCode::InvalidText, error.to_string(), Some(id));
             return Ok(());
         }
-        let key = ConvKey::from_view(&self.nick, &to);
-        let conv = match (self.ids_of.get(&key), &to) {
+        let conv = match (self.by_view.get(&to), &to) {
             (Some(&conv), _) => conv,
             (None, Conversation::Room(room)) => {
                 self.error(ErrorCode::NotMember, format!("you are not in #{room}; join it first"), Some(id));
                 return Ok(());
             }
-            (None, Conversation::Direct(peer)) => match self.open_direct(peer, &key).await? {
+            (None, Conversation::Direct(peer)) => match self.open_direct(peer).await? {
                 Some(conv) => conv,
                 None => {
                     self.error(ErrorCode::UnknownNick, format!("there is no user named {peer}"), Some(id));
@@ -535,27 +736,30 @@ impl Session {
                 }
             },
         };
-        let action = Action::Append { conv, key, sender: self.nick.clone(), id, text };
+        let Some(key) = self.keys_of.get(&conv).cloned() else { return Ok(()) };
+        let bytes = text.len();
+        let action = Action::Append { conv, key, sender: self.account.nick.clone(), id, text };
         match self.shared.writer.request(action).await {
-            Ok(answer) => pending.push_back(Pending { id, conversation: to, answer }),
+            Ok(answer) => pending.push(Pending { id, conversation: to, bytes, answer }),
             Err(failed) => self.error(ErrorCode::StoreUnavailable, failed.0.to_string(), Some(id)),
         }
         Ok(())
     }
 
     /// Creates the direct conversation with `peer`, if `peer` has an account.
-    async fn open_direct(&mut self, peer: &Nick, key: &ConvKey) -> Result<Option<i64>, End> {
+    async fn open_direct(&mut self, peer: &Nick) -> Result<Option<i64>, End> {
         let lookup = peer.clone();
-        let exists = self.read(move |db| db.password_hash(&lookup)).await?;
-        if exists.is_none() {
+        let Some(peer) = self.read(move |db| db.account(&lookup)).await? else {
             return Ok(None);
-        }
-        match self.shared.writer.call(Action::OpenDirect { key: key.clone() }).await {
-            Ok(Outcome::Opened(row)) => {
+        };
+        match self.shared.writer.call(Action::OpenDirect { a: self.account.clone(), b: peer }).await {
+            Ok(Outcome::Opened(Some(row))) => {
                 self.sent.entry(row.id).or_insert(NEW_DIRECT_SENT);
-                self.learn(row.id, row.key);
-                Ok(Some(row.id))
+                let id = row.id;
+                self.learn(id, row.key);
+                Ok(Some(id))
             }
+            Ok(Outcome::Opened(None)) => Ok(None),
             Ok(_) => Err(End::Broken("unexpected store answer".into())),
             Err(failed) => Err(End::Broken(failed.0.to_string())),
         }
@@ -574,9 +778,15 @@ impl Session {
     async fn join(&mut self, raw: &str) -> Result<(), End> {
         let Some(room) = self.parse_room(raw) else { return Ok(()) };
         let window = self.shared.config.history.join_window;
-        let action = Action::JoinRoom { room: room.clone(), nick: self.nick.clone(), window };
+        let max_rooms = self.shared.config.limits.max_rooms_per_user;
+        let action = Action::JoinRoom { room: room.clone(), account: self.account.id, window, max_rooms };
         let (row, added) = match self.shared.writer.call(action).await {
             Ok(Outcome::Joined(row, added)) => (row, added),
+            Ok(Outcome::TooManyRooms) => {
+                let message = format!("you are in {max_rooms} rooms, as many as this server allows; leave one first");
+                self.error(ErrorCode::LimitReached, message, None);
+                return Ok(());
+            }
             Ok(_) => return Err(End::Broken("unexpected store answer".into())),
             Err(failed) => {
                 self.error(ErrorCode::StoreUnavailable, failed.0.to_string(), None);
@@ -589,7 +799,7 @@ impl Session {
             None => self.stored_cursor(row.id).await?,
         };
         if let Some(id) = self.id {
-            self.shared.hub.joined(id, &self.nick, row.id, &room, added, sent_after);
+            self.shared.hub.joined(id, &self.account, row.id, &room, added, sent_after);
         }
         self.enter_room(row, sent_after).await
     }
@@ -608,55 +818,63 @@ impl Session {
             self.error(ErrorCode::Protocol, "everyone stays in #lobby", None);
             return Ok(());
         }
-        let key = ConvKey::Room(room.clone());
-        let Some(&conv) = self.ids_of.get(&key) else {
+        let Some(&conv) = self.by_view.get(&Conversation::Room(room.clone())) else {
             self.error(ErrorCode::NotMember, format!("you are not in #{room}"), None);
             return Ok(());
         };
-        if let Err(failed) = self.shared.writer.call(Action::LeaveRoom { conv, nick: self.nick.clone() }).await {
+        let action = Action::LeaveRoom { conv, account: self.account.id };
+        if let Err(failed) = self.shared.writer.call(action).await {
             self.error(ErrorCode::StoreUnavailable, failed.0.to_string(), None);
             return Ok(());
         }
         if let Some(id) = self.id {
-            self.shared.hub.left(id, &self.nick, conv, &room);
+            self.shared.hub.left(id, &self.account, conv, &room);
         }
-        self.forget(conv, room);
+        self.forget_room(conv, room);
         Ok(())
     }
 
-    fn forget(&mut self, conv: i64, room: RoomName) {
-        self.ids_of.remove(&ConvKey::Room(room.clone()));
-        self.keys_of.remove(&conv);
-        self.sent.remove(&conv);
-        self.acked.remove(&conv);
+    fn forget_room(&mut self, conv: i64, room: RoomName) {
+        self.unlearn(conv);
         self.out.queue(&ServerMsg::Left { room });
     }
 
-    /// Another session of this user joined or left a room: follow it, a joined room from where that session
-    /// started, so both show it from the same message.
-    async fn membership_changed(&mut self, change: MembershipChange) -> Result<(), End> {
-        let MembershipChange { conv, room, joined_after } = change;
-        let known = self.keys_of.contains_key(&conv);
-        match joined_after {
-            None if known => self.forget(conv, room),
-            Some(after) if !known => {
+    /// The direct conversation `conv` was deleted with `peer`'s account: the client forgets it too.
+    fn forget_direct(&mut self, conv: i64, peer: Nick) {
+        self.unlearn(conv);
+        let reason = format!("the account {peer} was removed, and your direct conversation with it deleted");
+        self.out.queue(&ServerMsg::Closed { conversation: Conversation::Direct(peer), reason });
+    }
+
+    /// Follows a change to the user's conversations made elsewhere: a room another session of the user joined
+    /// from where that session started it, so both show it from the same message.
+    async fn follow(&mut self, change: Change) -> Result<(), End> {
+        match change {
+            Change::Joined { conv, joined_after, .. } if !self.keys_of.contains_key(&conv) => {
                 if let Some(row) = self.read(move |db| db.conversation_by_id(conv)).await? {
-                    return self.enter_room(row, after).await;
+                    return self.enter_room(row, joined_after).await;
                 }
             }
+            Change::Left { conv, room } if self.keys_of.contains_key(&conv) => self.forget_room(conv, room),
+            Change::DirectDeleted { conv, peer } if self.keys_of.contains_key(&conv) => self.forget_direct(conv, peer),
             _ => {}
         }
         Ok(())
     }
 
-    /// Takes what the hub put beside this session's queue: membership changes made elsewhere, then whatever
-    /// the queue had no room for, read back from the store and the hub, which hold all of it.
+    /// Takes what the hub put beside this session's queue: changes made elsewhere, then whatever the queue had no
+    /// room for, read back from the store and the hub, which hold all of it.
     async fn take_beside(&mut self, beside: &Beside) -> Result<(), End> {
-        for change in beside.take_memberships() {
-            self.membership_changed(change).await?;
-        }
         let missed = beside.take_missed();
-        if missed.direct {
+        if missed.account_removed {
+            return Err(End::AccountRemoved);
+        }
+        for change in beside.take_changes() {
+            self.follow(change).await?;
+        }
+        if missed.conversations {
+            self.reread_conversations().await?;
+        } else if missed.direct {
             self.learn_new_direct().await?;
         }
         if missed.messages {
@@ -671,12 +889,48 @@ impl Session {
     /// Learns the direct conversations opened since this session began: the first message of one may be among
     /// the dropped.
     async fn learn_new_direct(&mut self) -> Result<(), End> {
-        let nick = self.nick.clone();
-        let rows = self.read(move |db| db.conversations_of(&nick)).await?;
+        let account = self.account.id;
+        let rows = self.read(move |db| db.conversations_of(account)).await?;
         for row in rows {
             if matches!(row.key, ConvKey::Direct(..)) && !self.keys_of.contains_key(&row.id) {
                 self.sent.insert(row.id, NEW_DIRECT_SENT);
                 self.learn(row.id, row.key);
+            }
+        }
+        Ok(())
+    }
+
+    /// Brings the session's conversations in line with the store, when the changes made elsewhere were too many
+    /// to keep: rooms joined elsewhere are sent from the saved cursor, and what is gone is forgotten.
+    async fn reread_conversations(&mut self) -> Result<(), End> {
+        let account = self.account.id;
+        let memberships = self.read(move |db| db.memberships_of(account)).await?;
+        let current: HashMap<i64, &ConvRow> = memberships.iter().map(|(_, row)| (row.id, row)).collect();
+        let gone: Vec<(i64, ConvKey)> = self
+            .keys_of
+            .iter()
+            .filter(|(conv, _)| !current.contains_key(conv))
+            .map(|(conv, key)| (*conv, key.clone()))
+            .collect();
+        for (conv, key) in gone {
+            match key {
+                ConvKey::Room(room) => self.forget_room(conv, room),
+                ConvKey::Direct(..) => match self.view(&key) {
+                    Conversation::Direct(peer) => self.forget_direct(conv, peer),
+                    Conversation::Room(_) => {}
+                },
+            }
+        }
+        for (cursor, row) in memberships {
+            if self.keys_of.contains_key(&row.id) {
+                continue;
+            }
+            match row.key {
+                ConvKey::Room(_) => self.enter_room(row, cursor).await?,
+                ConvKey::Direct(..) => {
+                    self.sent.insert(row.id, NEW_DIRECT_SENT);
+                    self.learn(row.id, row.key);
+                }
             }
         }
         Ok(())
@@ -696,13 +950,16 @@ impl Session {
         let members: Vec<Vec<Nick>> = self.read(move |db| convs.iter().map(|conv| db.members(*conv)).collect()).await?;
         for ((conv, room), members) in rooms.into_iter().zip(members) {
             self.queue_roster(conv, room, members);
+            if self.out.pending_len() >= OUT_BUDGET {
+                self.flush().await?;
+            }
         }
         Ok(())
     }
 
     async fn users(&mut self, raw: &str) -> Result<(), End> {
         let Some(room) = self.parse_room(raw) else { return Ok(()) };
-        let Some(&conv) = self.ids_of.get(&ConvKey::Room(room.clone())) else {
+        let Some(&conv) = self.by_view.get(&Conversation::Room(room.clone())) else {
             self.error(ErrorCode::NotMember, format!("you are not in #{room}"), None);
             return Ok(());
         };
@@ -717,8 +974,10 @@ impl Session {
         self.out.queue(&ServerMsg::Users { room, online, offline });
     }
 
+    /// A page of scrollback: at most `limit` messages and [`PAGE_BYTES`] of text, written out before the next
+    /// request is read, so a client that asks without reading holds one page at most.
     async fn history(&mut self, conversation: Conversation, before: u64, limit: u32) -> Result<(), End> {
-        let Some(&conv) = self.ids_of.get(&ConvKey::from_view(&self.nick, &conversation)) else {
+        let Some(&conv) = self.by_view.get(&conversation) else {
             self.error(ErrorCode::NotMember, format!("you are not in {conversation}"), None);
             return Ok(());
         };
@@ -727,16 +986,16 @@ impl Session {
             .read(move |db| {
                 let row = db.conversation_by_id(conv)?;
                 let messages = match &row {
-                    Some(row) => db.messages_before(row, before, limit)?,
+                    Some(row) => newest_within(db.messages_before(row, before, limit)?, PAGE_BYTES),
                     None => Vec::new(),
                 };
                 Ok((row.map(|r| r.first_seq).unwrap_or(1), messages))
             })
             .await?;
         let (complete_from, messages) = page;
-        let messages = messages.iter().map(|m| m.for_reader(&self.nick)).collect();
+        let messages = messages.iter().map(|m| m.for_reader(self.account.id)).collect();
         self.out.queue(&ServerMsg::History(HistoryPage { conversation, messages, complete_from }));
-        Ok(())
+        self.flush().await
     }
 
     /// Runs a store read off the async threads; a failed read ends the session (the client reconnects).
@@ -749,9 +1008,9 @@ impl Session {
     }
 
     async fn stored_cursor(&self, conv: i64) -> Result<u64, End> {
-        let nick = self.nick.clone();
-        let saved = self.read(move |db| db.cursor(&nick, conv)).await?;
-        Ok(saved.max(self.shared.writer.pending_cursor(&self.nick, conv).unwrap_or(0)))
+        let account = self.account.id;
+        let saved = self.read(move |db| db.cursor(account, conv)).await?;
+        Ok(saved.max(self.shared.writer.pending_cursor(account, conv).unwrap_or(0)))
     }
 
     /// Sends a live item and whatever else is already queued behind it, messages batched into frames.
@@ -771,6 +1030,10 @@ impl Session {
             if batch.len() >= LIVE_BATCH {
                 self.flush_batch(&mut batch);
             }
+            if self.out.pending_len() >= OUT_BUDGET {
+                // A reader that keeps up loses nothing by a write here; one that does not is not buffered for.
+                self.flush().await?;
+            }
             if taken < 4 * LIVE_BATCH {
                 next = rx.try_recv().ok();
             }
@@ -785,10 +1048,11 @@ impl Session {
 
     /// Queues messages as `Messages` frames of bounded size, in order.
     fn queue_messages(&mut self, messages: Vec<Outgoing>) {
+        let reader = self.account.id;
         let encoded: Vec<Cow<'_, [u8]>> = messages
             .iter()
             .map(|message| match message {
-                Outgoing::Live(published) => published.encoded_for(&self.nick),
+                Outgoing::Live(published) => published.encoded_for(reader),
                 Outgoing::Encoded(bytes) => Cow::Borrowed(bytes.as_slice()),
             })
             .collect();
@@ -859,21 +1123,22 @@ impl Session {
             return Ok(());
         };
         if sent + 1 < row.first_seq {
-            self.out
-                .queue(&ServerMsg::Gap { conversation: row.key.view_for(&self.nick), complete_from: row.first_seq });
+            self.out.queue(&ServerMsg::Gap { conversation: self.view(&row.key), complete_from: row.first_seq });
             sent = row.first_seq - 1;
             self.sent.insert(conv, sent);
         }
         let row = Arc::new(row);
+        let reader = self.account.id;
         while sent < upto {
             let limit = u32::try_from(upto - sent).unwrap_or(u32::MAX).min(CATCH_UP_PAGE);
             let page_row = row.clone();
-            let page = self.read(move |db| db.messages_after(&page_row, sent, limit)).await?;
+            let page =
+                self.read(move |db| Ok(oldest_within(db.messages_after(&page_row, sent, limit)?, PAGE_BYTES))).await?;
             let Some(last) = page.last() else { break };
             sent = last.seq;
             self.sent.insert(conv, sent);
             let messages =
-                page.iter().map(|m| Outgoing::Encoded(palomar_proto::encode(&m.for_reader(&self.nick)))).collect();
+                page.iter().map(|m| Outgoing::Encoded(palomar_proto::encode(&m.for_reader(reader)))).collect();
             self.queue_messages(messages);
             self.flush().await?;
         }

@@ -14,7 +14,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use palomar_proto::{MessageId, Nick, RoomName};
-use palomar_store::{Appended, ConvKey, ConvRow, Db, Durability, StoreError, StoredMessage};
+use palomar_store::{
+    Account, AccountId, Appended, ConvKey, ConvRow, Db, Durability, Removed, StoreError, StoredMessage,
+};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
 use crate::hub::Hub;
@@ -49,19 +51,22 @@ pub enum Action {
     },
     /// Commits whatever cursors are pending, with nothing else to do.
     SaveCursors,
-    /// Makes `nick` a member of a room (creating it), starting `window` messages back.
+    /// Makes `account` a member of a room (creating it), starting `window` messages back, unless it is in
+    /// `max_rooms` rooms already.
     JoinRoom {
         room: RoomName,
-        nick: Nick,
+        account: AccountId,
         window: u64,
+        max_rooms: u64,
     },
     LeaveRoom {
         conv: i64,
-        nick: Nick,
+        account: AccountId,
     },
-    /// Creates the direct conversation of two users, both as members.
+    /// Creates the direct conversation of two accounts, both as members.
     OpenDirect {
-        key: ConvKey,
+        a: Account,
+        b: Account,
     },
     /// Registers an account and makes it a member of the lobby.
     Register {
@@ -72,18 +77,28 @@ pub enum Action {
     Prune {
         keep: u64,
     },
+    /// Removes the account of `nick`, as asked by removal request `request` (see `Db::request_removal`).
+    RemoveAccount {
+        request: i64,
+        nick: Nick,
+    },
 }
 
 /// What an [`Action`] did, once committed.
 #[derive(Debug)]
 pub enum Outcome {
     Appended(Appended),
+    /// The conversation was deleted (with a removed account) before the message reached it.
+    Gone,
     /// The room and whether the user was newly added.
     Joined(ConvRow, bool),
+    /// The account is in as many rooms as it may be.
+    TooManyRooms,
     Left(bool),
-    Opened(ConvRow),
-    /// False when the nickname was taken meanwhile.
-    Registered(bool),
+    /// `None` when one of the two accounts was removed meanwhile.
+    Opened(Option<ConvRow>),
+    /// `None` when the nickname was taken meanwhile.
+    Registered(Option<Account>),
     Done,
 }
 
@@ -102,30 +117,30 @@ pub struct Writer {
     cursors: Arc<PendingCursors>,
 }
 
-/// Acknowledged positions not yet written, the highest per user and conversation. Acks are as frequent as
+/// Acknowledged positions not yet written, the highest per account and conversation. Acks are as frequent as
 /// deliveries, so each one costing a commit would be the store's main work.
 #[derive(Default)]
-struct PendingCursors(Mutex<HashMap<(Nick, i64), u64>>);
+struct PendingCursors(Mutex<HashMap<(AccountId, i64), u64>>);
 
 impl PendingCursors {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(Nick, i64), u64>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(AccountId, i64), u64>> {
         self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn advance(&self, nick: Nick, conv: i64, seq: u64) {
+    fn advance(&self, account: AccountId, conv: i64, seq: u64) {
         let mut pending = self.lock();
-        let entry = pending.entry((nick, conv)).or_insert(seq);
+        let entry = pending.entry((account, conv)).or_insert(seq);
         *entry = (*entry).max(seq);
     }
 
-    fn take(&self) -> HashMap<(Nick, i64), u64> {
+    fn take(&self) -> HashMap<(AccountId, i64), u64> {
         std::mem::take(&mut *self.lock())
     }
 
     /// Puts back cursors whose commit failed, unless newer ones arrived meanwhile.
-    fn restore(&self, cursors: HashMap<(Nick, i64), u64>) {
-        for ((nick, conv), seq) in cursors {
-            self.advance(nick, conv, seq);
+    fn restore(&self, cursors: HashMap<(AccountId, i64), u64>) {
+        for ((account, conv), seq) in cursors {
+            self.advance(account, conv, seq);
         }
     }
 }
@@ -149,14 +164,14 @@ impl Writer {
         Ok((Writer { tx, room, cursors }, handle))
     }
 
-    /// Records that `nick` has everything in `conv` up to `seq`; saved with the next commit.
-    pub fn advance_cursor(&self, nick: &Nick, conv: i64, seq: u64) {
-        self.cursors.advance(nick.clone(), conv, seq);
+    /// Records that `account` has everything in `conv` up to `seq`; saved with the next commit.
+    pub fn advance_cursor(&self, account: AccountId, conv: i64, seq: u64) {
+        self.cursors.advance(account, conv, seq);
     }
 
-    /// A position of `nick` in `conv` acknowledged but not yet saved.
-    pub fn pending_cursor(&self, nick: &Nick, conv: i64) -> Option<u64> {
-        self.cursors.lock().get(&(nick.clone(), conv)).copied()
+    /// A position of `account` in `conv` acknowledged but not yet saved.
+    pub fn pending_cursor(&self, account: AccountId, conv: i64) -> Option<u64> {
+        self.cursors.lock().get(&(account, conv)).copied()
     }
 
     /// Saves pending cursors every [`CURSOR_SAVE_INTERVAL`] when nothing else committed them, until `stop`.
@@ -205,43 +220,66 @@ pub fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
-fn apply(db: &Db, action: Action, now: u64) -> Result<(Outcome, Option<(i64, StoredMessage)>), StoreError> {
+/// What a committed action leaves to do besides answering: a message to publish, an account removal to tell the
+/// hub about.
+enum Aftermath {
+    Nothing,
+    Publish(i64, StoredMessage),
+    AccountRemoved(Removed),
+}
+
+fn apply(db: &Db, action: Action, now: u64) -> Result<(Outcome, Aftermath), StoreError> {
     Ok(match action {
-        Action::Append { conv, key, sender, id, text } => {
-            let outcome = db.append(conv, &sender, id, &text, now)?;
-            let message = (!outcome.duplicate)
-                .then_some((conv, StoredMessage { key, seq: outcome.seq, id, from: sender, ts: outcome.ts, text }));
-            (Outcome::Appended(outcome), message)
-        }
-        Action::SaveCursors => (Outcome::Done, None),
-        Action::JoinRoom { room, nick, window } => {
-            let row = db.ensure_conversation(&ConvKey::Room(room))?;
-            let added = db.add_member(row.id, &nick, row.last_seq.saturating_sub(window))?;
-            (Outcome::Joined(row, added), None)
-        }
-        Action::LeaveRoom { conv, nick } => (Outcome::Left(db.remove_member(conv, &nick)?), None),
-        Action::OpenDirect { key } => {
-            let row = db.ensure_conversation(&key)?;
-            if let Some((a, b)) = key.participants() {
-                db.add_member(row.id, a, 0)?;
-                db.add_member(row.id, b, 0)?;
+        Action::Append { conv, key, sender, id, text } => match db.append(conv, &sender, id, &text, now) {
+            Ok(outcome) => {
+                let message = if outcome.duplicate {
+                    Aftermath::Nothing
+                } else {
+                    let stored = StoredMessage { key, seq: outcome.seq, id, from: sender, ts: outcome.ts, text };
+                    Aftermath::Publish(conv, stored)
+                };
+                (Outcome::Appended(outcome), message)
             }
-            (Outcome::Opened(row), None)
+            // Refused alone: the rest of the group commits.
+            Err(StoreError::NoConversation(_)) => (Outcome::Gone, Aftermath::Nothing),
+            Err(error) => return Err(error),
+        },
+        Action::SaveCursors => (Outcome::Done, Aftermath::Nothing),
+        Action::JoinRoom { room, account, window, max_rooms } => {
+            let row = db.ensure_conversation(&ConvKey::Room(room))?;
+            if !db.is_member(row.id, account)? && db.room_count(account)? >= max_rooms {
+                return Ok((Outcome::TooManyRooms, Aftermath::Nothing));
+            }
+            let added = db.add_member(row.id, account, row.last_seq.saturating_sub(window))?;
+            (Outcome::Joined(row, added), Aftermath::Nothing)
         }
+        Action::LeaveRoom { conv, account } => (Outcome::Left(db.remove_member(conv, account)?), Aftermath::Nothing),
+        Action::OpenDirect { a, b } => (Outcome::Opened(db.open_direct(&a, &b)?), Aftermath::Nothing),
         Action::Register { nick, password_hash, window } => {
             let created = db.create_account(&nick, &password_hash, now)?;
-            if created {
+            if let Some(account) = &created {
                 let lobby = db.ensure_conversation(&ConvKey::Room(RoomName::lobby()))?;
-                db.add_member(lobby.id, &nick, lobby.last_seq.saturating_sub(window))?;
+                db.add_member(lobby.id, account.id, lobby.last_seq.saturating_sub(window))?;
             }
-            (Outcome::Registered(created), None)
+            (Outcome::Registered(created), Aftermath::Nothing)
         }
         Action::Prune { keep } => {
             let removed = db.prune(keep)?;
             if removed > 0 {
                 tracing::info!(removed, keep, "retention removed old messages");
             }
-            (Outcome::Done, None)
+            (Outcome::Done, Aftermath::Nothing)
+        }
+        Action::RemoveAccount { request, nick } => {
+            let removed = db.remove_account(&nick)?;
+            db.finish_removal(request, removed.is_some(), now)?;
+            match removed {
+                Some(removed) => {
+                    tracing::info!(%nick, account = %removed.account.id, directs = removed.deleted_directs.len(), "account removed");
+                    (Outcome::Done, Aftermath::AccountRemoved(removed))
+                }
+                None => (Outcome::Done, Aftermath::Nothing),
+            }
         }
     })
 }
@@ -256,7 +294,7 @@ fn run(db: Db, mut rx: mpsc::UnboundedReceiver<Request>, hub: Arc<Hub>, cursors:
     tracing::debug!("store writer stopped");
 }
 
-type Answered = (Option<oneshot::Sender<WriteResult<Outcome>>>, Outcome, Option<(i64, StoredMessage)>);
+type Answered = (Option<oneshot::Sender<WriteResult<Outcome>>>, Outcome, Aftermath);
 
 fn commit_group(db: &Db, group: &mut Vec<Request>, hub: &Hub, cursors: &PendingCursors) {
     let now = now_ms();
@@ -281,7 +319,7 @@ fn commit_group(db: &Db, group: &mut Vec<Request>, hub: &Hub, cursors: &PendingC
         }
     }
     if failure.is_none() {
-        failure = saving.iter().try_for_each(|((nick, conv), seq)| db.advance_cursor(nick, *conv, *seq)).err();
+        failure = saving.iter().try_for_each(|((account, conv), seq)| db.advance_cursor(*account, *conv, *seq)).err();
     }
     if failure.is_none() {
         failure = db.commit().err();
@@ -291,9 +329,11 @@ fn commit_group(db: &Db, group: &mut Vec<Request>, hub: &Hub, cursors: &PendingC
     }
     match failure {
         None => {
-            for (reply, outcome, message) in answered {
-                if let Some((conv, message)) = message {
-                    hub.publish(conv, message);
+            for (reply, outcome, aftermath) in answered {
+                match aftermath {
+                    Aftermath::Nothing => {}
+                    Aftermath::Publish(conv, message) => hub.publish(conv, message),
+                    Aftermath::AccountRemoved(removed) => hub.account_removed(&removed),
                 }
                 if let Some(reply) = reply {
                     let _ = reply.send(Ok(outcome));
@@ -318,11 +358,7 @@ fn commit_group(db: &Db, group: &mut Vec<Request>, hub: &Hub, cursors: &PendingC
 mod tests {
     use super::*;
 
-    fn nick(s: &str) -> Nick {
-        Nick::parse(s).expect("valid")
-    }
-
-    fn saved_cursor(path: &Path, who: &Nick) -> u64 {
+    fn saved_cursor(path: &Path, who: AccountId) -> u64 {
         let db = Db::open_reader(path).expect("opens");
         let lobby = db.conversation(&ConvKey::Room(RoomName::lobby())).expect("reads").expect("lobby");
         db.cursor(who, lobby.id).expect("reads")
@@ -332,24 +368,31 @@ mod tests {
     async fn acks_are_saved_with_a_commit_and_when_the_writer_stops() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("store.sqlite");
-        let (writer, thread) = Writer::start(&path, Durability::Full, Hub::new(Default::default(), 8)).expect("starts");
+        let (writer, thread) =
+            Writer::start(&path, Durability::Full, Hub::new(Default::default(), 8, 8)).expect("starts");
         let lobby = Db::open_reader(&path)
             .expect("opens")
             .conversation(&ConvKey::Room(RoomName::lobby()))
             .expect("reads")
             .expect("lobby")
             .id;
-        let ana = nick("ana");
-        writer.advance_cursor(&ana, lobby, 5);
-        writer.advance_cursor(&ana, lobby, 3);
-        assert_eq!(writer.pending_cursor(&ana, lobby), Some(5), "a stale ack does not move it back");
-        assert_eq!(saved_cursor(&path, &ana), 0, "nothing is written per ack");
+        let ana = match writer
+            .call(Action::Register { nick: Nick::parse("ana").expect("valid"), password_hash: "h".into(), window: 0 })
+            .await
+        {
+            Ok(Outcome::Registered(Some(account))) => account.id,
+            other => panic!("expected a new account, got {other:?}"),
+        };
+        writer.advance_cursor(ana, lobby, 5);
+        writer.advance_cursor(ana, lobby, 3);
+        assert_eq!(writer.pending_cursor(ana, lobby), Some(5), "a stale ack does not move it back");
+        assert_eq!(saved_cursor(&path, ana), 0, "nothing is written per ack");
         writer.call(Action::SaveCursors).await.expect("commits");
-        assert_eq!(saved_cursor(&path, &ana), 5);
-        assert_eq!(writer.pending_cursor(&ana, lobby), None);
-        writer.advance_cursor(&ana, lobby, 9);
+        assert_eq!(saved_cursor(&path, ana), 5);
+        assert_eq!(writer.pending_cursor(ana, lobby), None);
+        writer.advance_cursor(ana, lobby, 9);
         drop(writer);
         tokio::task::spawn_blocking(move || thread.join()).await.expect("joins").expect("no panic");
-        assert_eq!(saved_cursor(&path, &ana), 9, "the last acks are saved on the way out");
+        assert_eq!(saved_cursor(&path, ana), 9, "the last acks are saved on the way out");
     }
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use palomar_proto::{Message, MessageId, Nick, RoomName};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::keys::ConvKey;
+use crate::keys::{Account, AccountId, ConvKey};
 use crate::runs::{self, Run};
 
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +20,9 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("the store holds an unreadable value: {0}")]
     Corrupt(String),
+    /// The conversation was deleted (with a removed account) while a request for it was on its way.
+    #[error("conversation {0} no longer exists")]
+    NoConversation(i64),
 }
 
 impl StoreError {
@@ -55,7 +58,7 @@ pub struct StoredMessage {
 }
 
 impl StoredMessage {
-    pub fn for_reader(&self, reader: &Nick) -> Message {
+    pub fn for_reader(&self, reader: AccountId) -> Message {
         Message {
             conversation: self.key.view_for(reader),
             seq: self.seq,
@@ -65,6 +68,34 @@ impl StoredMessage {
             text: self.text.clone(),
         }
     }
+}
+
+/// An account and what its password must match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub account: Account,
+    pub password_hash: String,
+}
+
+/// What removing an account deleted besides the account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Removed {
+    pub account: Account,
+    pub deleted_directs: Vec<DeletedDirect>,
+}
+
+/// A direct conversation deleted with a removed account, and the other account that was in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeletedDirect {
+    pub conversation: i64,
+    pub peer: Account,
+}
+
+/// `palomar user remove NICK`, waiting for the server's writer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemovalRequest {
+    pub id: i64,
+    pub nick: Nick,
 }
 
 /// The outcome of one append.
@@ -77,32 +108,79 @@ pub struct Appended {
 }
 
 /// The schema's version, kept in `PRAGMA user_version`; [`Db::open_with`] migrates older stores.
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS accounts (
-    nick TEXT PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    nick TEXT NOT NULL UNIQUE,
     password_hash TEXT NOT NULL,
     created_ms INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS conversations (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     key TEXT NOT NULL UNIQUE,
     last_seq INTEGER NOT NULL DEFAULT 0,
     first_seq INTEGER NOT NULL DEFAULT 1
 );
 CREATE TABLE IF NOT EXISTS members (
     conversation INTEGER NOT NULL,
-    nick TEXT NOT NULL,
-    PRIMARY KEY (conversation, nick)
+    account INTEGER NOT NULL,
+    PRIMARY KEY (conversation, account)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS members_by_nick ON members (nick, conversation);
+CREATE INDEX IF NOT EXISTS members_by_account ON members (account, conversation);
 CREATE TABLE IF NOT EXISTS cursors (
-    nick TEXT NOT NULL,
+    account INTEGER NOT NULL,
     conversation INTEGER NOT NULL,
     seq INTEGER NOT NULL,
-    PRIMARY KEY (nick, conversation)
+    PRIMARY KEY (account, conversation)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS direct_seq_floors (
+    nicks TEXT PRIMARY KEY,
+    last_seq INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS account_removals (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    nick TEXT NOT NULL,
+    requested_ms INTEGER NOT NULL,
+    done_ms INTEGER,
+    removed INTEGER
+);
+";
+
+/// Accounts and conversations are `AUTOINCREMENT`, so an id is never given out again, even after its account
+/// or conversation is deleted: a session that still holds one cannot reach another's.
+/// `direct_seq_floors` remembers, per pair of nicknames, the last seq of a direct conversation deleted with an
+/// account, so that a later conversation between accounts of the same nicknames continues after it: a client
+/// that kept a cursor in the old one neither drops the new one's messages nor skips any (see
+/// [`Db::open_direct`]). `account_removals` is how `palomar user remove` asks a running server to remove an
+/// account (the server's writer must be the one to do it; see [`Db::request_removal`]).
+///
+/// Version 3 named members, cursors and direct conversations (`@a/b`) by nickname, so a removed account's
+/// direct conversations went to whoever registered the nickname next; version 4 names them by account.
+const MIGRATE_3_TO_4_BEGIN: &str = "
+ALTER TABLE accounts RENAME TO accounts_v3;
+ALTER TABLE members RENAME TO members_v3;
+ALTER TABLE cursors RENAME TO cursors_v3;
+DROP INDEX IF EXISTS members_by_nick;
+";
+const MIGRATE_3_TO_4_END: &str = "
+INSERT INTO accounts (nick, password_hash, created_ms)
+    SELECT nick, password_hash, created_ms FROM accounts_v3 ORDER BY created_ms, nick;
+INSERT INTO members (conversation, account)
+    SELECT m.conversation, a.id FROM members_v3 m JOIN accounts a ON a.nick = m.nick;
+INSERT INTO cursors (account, conversation, seq)
+    SELECT a.id, c.conversation, c.seq FROM cursors_v3 c JOIN accounts a ON a.nick = c.nick;
+DROP TABLE accounts_v3;
+DROP TABLE members_v3;
+DROP TABLE cursors_v3;
+";
+/// Version 4 also stops giving out the id of a deleted conversation again (`AUTOINCREMENT`).
+const MIGRATE_CONVERSATIONS_3_TO_4_BEGIN: &str = "ALTER TABLE conversations RENAME TO conversations_v3;";
+const MIGRATE_CONVERSATIONS_3_TO_4_END: &str = "
+INSERT INTO conversations (id, key, last_seq, first_seq)
+    SELECT id, key, last_seq, first_seq FROM conversations_v3 ORDER BY id;
+DROP TABLE conversations_v3;
 ";
 
 /// The log, in order of arrival: new rows go to the end of the table whatever their conversation, so a commit
@@ -233,15 +311,32 @@ impl Db {
                 "the store has schema version {version}, newer than this Palomar's {SCHEMA_VERSION}; use a newer release"
             )));
         }
-        let has_v1_log = version < 2
-            && self
+        let has_table = |name: &str| -> Result<bool> {
+            Ok(self
                 .conn
-                .query_row("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'messages'", [], |_| Ok(()))
+                .query_row("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1", [name], |_| Ok(()))
                 .optional()?
-                .is_some();
+                .is_some())
+        };
+        let has_v1_log = version < 2 && has_table("messages")?;
+        let has_v3_people = version < 4 && has_table("accounts")?;
+        let has_v3_conversations = version < 4 && has_table("conversations")?;
         self.conn.execute_batch("BEGIN IMMEDIATE")?;
         let migrated = (|| -> Result<()> {
+            if has_v3_people {
+                tracing::info!("migrating the store's accounts to schema version {SCHEMA_VERSION}");
+                self.conn.execute_batch(MIGRATE_3_TO_4_BEGIN)?;
+            }
+            if has_v3_conversations {
+                self.conn.execute_batch(MIGRATE_CONVERSATIONS_3_TO_4_BEGIN)?;
+            }
             self.conn.execute_batch(SCHEMA)?;
+            if has_v3_conversations {
+                self.conn.execute_batch(MIGRATE_CONVERSATIONS_3_TO_4_END)?;
+            }
+            if has_v3_people {
+                self.conn.execute_batch(MIGRATE_3_TO_4_END)?;
+            }
             if has_v1_log {
                 tracing::info!("migrating the store's message log to schema version {SCHEMA_VERSION}");
                 self.conn.execute_batch(MIGRATE_1_TO_2_BEGIN)?;
@@ -257,6 +352,9 @@ impl Db {
                 self.index_whole_log()?;
                 self.conn.execute_batch(MIGRATE_2_TO_3)?;
             }
+            if version < 4 {
+                self.rekey_direct_conversations()?;
+            }
             self.conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
             Ok(self.conn.execute_batch("COMMIT")?)
         })();
@@ -264,6 +362,63 @@ impl Db {
             self.rollback();
         }
         migrated
+    }
+
+    /// Names the direct conversations of a version 3 store (`@a/b`, by nickname) by account. One that began
+    /// before either account was created belonged to an account since removed, whose nickname someone
+    /// registered again (version 3 handed it over): it is deleted, as removing that account now would have.
+    /// So is one whose nickname has no account any more.
+    fn rekey_direct_conversations(&self) -> Result<()> {
+        let old: Vec<(i64, String, i64)> = {
+            let mut stmt = self.conn.prepare("SELECT id, key, last_seq FROM conversations WHERE key LIKE '@%'")?;
+            stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?.collect::<rusqlite::Result<_>>()?
+        };
+        for (conversation, key, last_seq) in old {
+            if ConvKey::from_column(&key).is_some() {
+                continue;
+            }
+            let nicks = key.strip_prefix('@').and_then(|pair| pair.split_once('/'));
+            let parties = match nicks {
+                Some((a, b)) => match (Nick::parse(a), Nick::parse(b)) {
+                    (Ok(a), Ok(b)) => Some((self.account_created(&a)?, self.account_created(&b)?)),
+                    _ => None,
+                },
+                None => None,
+            };
+            // The old key cannot be parsed any more; the key of this row only labels the messages read.
+            let row = ConvRow { id: conversation, key: ConvKey::Room(RoomName::lobby()), last_seq: 0, first_seq: 1 };
+            let began = self.messages_after(&row, 0, 1)?.first().map(|m| m.ts);
+            let owned_now = |party: &(Account, u64)| began.is_none_or(|began| began >= party.1);
+            match parties {
+                Some((Some(a), Some(b))) if owned_now(&a) && owned_now(&b) => {
+                    let key = ConvKey::direct(a.0, b.0);
+                    self.conn.execute(
+                        "UPDATE conversations SET key = ?2 WHERE id = ?1",
+                        params![conversation, key.to_column()],
+                    )?;
+                }
+                _ => {
+                    tracing::info!(conversation = %key, "deleting a direct conversation of a removed account");
+                    if let Some((a, b)) = nicks {
+                        let pair = if a <= b { format!("@{a}/{b}") } else { format!("@{b}/{a}") };
+                        self.raise_direct_floor(&pair, to_u64(last_seq))?;
+                    }
+                    self.delete_conversation(conversation)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The account that has `nick` now, with its creation time.
+    fn account_created(&self, nick: &Nick) -> Result<Option<(Account, u64)>> {
+        Ok(self
+            .conn
+            .query_row("SELECT id, created_ms FROM accounts WHERE nick = ?1", [nick.as_str()], |row| {
+                Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?))
+            })
+            .optional()?
+            .map(|(id, created)| (Account { id: AccountId(id), nick: nick.clone() }, to_u64(created))))
     }
 
     /// Opens an existing store for reading only (the writer created the schema).
@@ -420,7 +575,7 @@ impl Db {
             .prepare_cached("SELECT last_seq FROM conversations WHERE id = ?1")?
             .query_row([conversation], |row| row.get(0))
             .optional()?
-            .ok_or_else(|| StoreError::Corrupt(format!("no conversation {conversation}")))?;
+            .ok_or(StoreError::NoConversation(conversation))?;
         let seq = to_u64(seq);
         self.counters.borrow_mut().committed.insert(conversation, seq);
         Ok(seq)
@@ -428,20 +583,31 @@ impl Db {
 
     // ---- accounts
 
-    pub fn password_hash(&self, nick: &Nick) -> Result<Option<String>> {
+    /// The account that has `nick`, with its password hash, for a login.
+    pub fn credentials(&self, nick: &Nick) -> Result<Option<Credentials>> {
         Ok(self
             .conn
-            .query_row("SELECT password_hash FROM accounts WHERE nick = ?1", [nick.as_str()], |row| row.get(0))
-            .optional()?)
+            .prepare_cached("SELECT id, password_hash FROM accounts WHERE nick = ?1")?
+            .query_row([nick.as_str()], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)))
+            .optional()?
+            .map(|(id, password_hash)| Credentials {
+                account: Account { id: AccountId(id), nick: nick.clone() },
+                password_hash,
+            }))
     }
 
-    /// Creates an account; false when the nickname is already taken.
-    pub fn create_account(&self, nick: &Nick, password_hash: &str, now_ms: u64) -> Result<bool> {
+    /// The account that has `nick` now.
+    pub fn account(&self, nick: &Nick) -> Result<Option<Account>> {
+        Ok(self.credentials(nick)?.map(|credentials| credentials.account))
+    }
+
+    /// Creates an account; `None` when the nickname is already taken.
+    pub fn create_account(&self, nick: &Nick, password_hash: &str, now_ms: u64) -> Result<Option<Account>> {
         let inserted = self.conn.execute(
             "INSERT OR IGNORE INTO accounts (nick, password_hash, created_ms) VALUES (?1, ?2, ?3)",
             params![nick.as_str(), password_hash, to_i64(now_ms)],
         )?;
-        Ok(inserted == 1)
+        Ok((inserted == 1).then(|| Account { id: AccountId(self.conn.last_insert_rowid()), nick: nick.clone() }))
     }
 
     pub fn set_password_hash(&self, nick: &Nick, password_hash: &str) -> Result<bool> {
@@ -451,15 +617,32 @@ impl Db {
         Ok(changed == 1)
     }
 
-    /// Removes an account with its memberships and cursors; its messages stay in the logs. All or nothing: an
-    /// account removed without its memberships would hand them, direct conversations included, to whoever
-    /// registers the nickname next.
-    pub fn remove_account(&self, nick: &Nick) -> Result<bool> {
+    /// Removes the account that has `nick`, with its memberships, its cursors and its direct conversations
+    /// (their messages too, for both sides); its messages in rooms stay, under the nickname they were sent
+    /// with. Its id is never given out again, so whoever registers the nickname next starts with no past. All
+    /// or nothing. `None` when no account has `nick`.
+    pub fn remove_account(&self, nick: &Nick) -> Result<Option<Removed>> {
         self.in_transaction(|| {
-            let removed = self.conn.execute("DELETE FROM accounts WHERE nick = ?1", [nick.as_str()])?;
-            self.conn.execute("DELETE FROM members WHERE nick = ?1", [nick.as_str()])?;
-            self.conn.execute("DELETE FROM cursors WHERE nick = ?1", [nick.as_str()])?;
-            Ok(removed == 1)
+            let Some(account) = self.account(nick)? else { return Ok(None) };
+            let directs: Vec<ConvRow> = self
+                .conversations_of(account.id)?
+                .into_iter()
+                .filter(|row| matches!(row.key, ConvKey::Direct(..)))
+                .collect();
+            let mut deleted_directs = Vec::with_capacity(directs.len());
+            for row in directs {
+                if let (Some(pair), Some((a, b))) = (row.key.nick_pair(), row.key.participants()) {
+                    self.raise_direct_floor(&pair, row.last_seq)?;
+                    let peer = if a.id == account.id { b.clone() } else { a.clone() };
+                    deleted_directs.push(DeletedDirect { conversation: row.id, peer });
+                }
+                self.delete_conversation(row.id)?;
+            }
+            let id = account.id.0;
+            self.conn.execute("DELETE FROM members WHERE account = ?1", [id])?;
+            self.conn.execute("DELETE FROM cursors WHERE account = ?1", [id])?;
+            self.conn.execute("DELETE FROM accounts WHERE id = ?1", [id])?;
+            Ok(Some(Removed { account, deleted_directs }))
         })
     }
 
@@ -472,6 +655,51 @@ impl Db {
             Ok((Nick::parse(&nick).map_err(|e| StoreError::Corrupt(e.to_string()))?, to_u64(created)))
         })
         .collect()
+    }
+
+    // ---- removals asked of a running server
+
+    /// Asks the server that runs on this store to remove the account of `nick`; returns the request's number,
+    /// for [`Db::removal_outcome`]. The server's writer does the removal, so that no session of the account,
+    /// and nothing the server holds in memory about its direct conversations, outlives it.
+    pub fn request_removal(&self, nick: &Nick, now_ms: u64) -> Result<i64> {
+        self.conn.execute(
+            "INSERT INTO account_removals (nick, requested_ms) VALUES (?1, ?2)",
+            params![nick.as_str(), to_i64(now_ms)],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Requests not done yet, oldest first.
+    pub fn pending_removals(&self) -> Result<Vec<RemovalRequest>> {
+        let mut stmt =
+            self.conn.prepare_cached("SELECT id, nick FROM account_removals WHERE done_ms IS NULL ORDER BY id")?;
+        let rows = stmt.query_map([], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)))?;
+        rows.map(|row| {
+            let (id, nick) = row?;
+            Ok(RemovalRequest { id, nick: Nick::parse(&nick).map_err(|e| StoreError::Corrupt(e.to_string()))? })
+        })
+        .collect()
+    }
+
+    /// Records that request `id` was carried out: `removed` is false when no account had the nickname.
+    pub fn finish_removal(&self, id: i64, removed: bool, now_ms: u64) -> Result<()> {
+        self.conn.execute(
+            "UPDATE account_removals SET done_ms = ?2, removed = ?3 WHERE id = ?1",
+            params![id, to_i64(now_ms), removed],
+        )?;
+        Ok(())
+    }
+
+    /// `None` while request `id` waits; then whether an account was removed.
+    pub fn removal_outcome(&self, id: i64) -> Result<Option<bool>> {
+        Ok(self
+            .conn
+            .query_row("SELECT done_ms, removed FROM account_removals WHERE id = ?1", [id], |row| {
+                Ok((row.get::<_, Option<i64>>(0)?, row.get::<_, Option<bool>>(1)?))
+            })
+            .optional()?
+            .and_then(|(done, removed)| done.map(|_| removed.unwrap_or(false))))
     }
 
     // ---- conversations and members
@@ -508,19 +736,126 @@ impl Db {
         raw.map(|raw| self.to_conv(raw)).transpose()
     }
 
+    /// The conversation of `key`, created if needed. For a room; direct conversations are made by
+    /// [`Db::open_direct`].
     pub fn ensure_conversation(&self, key: &ConvKey) -> Result<ConvRow> {
         self.conn.execute("INSERT OR IGNORE INTO conversations (key) VALUES (?1)", [key.to_column()])?;
         self.conversation(key)?.ok_or_else(|| StoreError::Corrupt("conversation vanished after insert".into()))
     }
 
-    /// Every conversation `nick` belongs to.
-    pub fn conversations_of(&self, nick: &Nick) -> Result<Vec<ConvRow>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT c.id, c.key, c.last_seq, c.first_seq FROM members m JOIN conversations c ON c.id = m.conversation
-             WHERE m.nick = ?1 ORDER BY c.id",
+    /// The direct conversation of `a` and `b`, created with both as members if it is new; `None` when either
+    /// account no longer exists. A new one's seqs continue after those of any earlier direct conversation
+    /// between the same two nicknames (deleted with a removed account): a client keeps its cursor per nickname,
+    /// and must neither take the new messages for ones it has seen nor miss any.
+    pub fn open_direct(&self, a: &Account, b: &Account) -> Result<Option<ConvRow>> {
+        let key = ConvKey::direct(a.clone(), b.clone());
+        if let Some(row) = self.conversation(&key)? {
+            return Ok(Some(row));
+        }
+        let live: i64 = self.conn.query_row(
+            "SELECT count(*) FROM accounts WHERE (id = ?1 AND nick = ?2) OR (id = ?3 AND nick = ?4)",
+            params![a.id.0, a.nick.as_str(), b.id.0, b.nick.as_str()],
+            |row| row.get(0),
         )?;
-        let rows = stmt.query_map([nick.as_str()], Self::conv_row)?;
-        rows.map(|raw| self.to_conv(raw?)).collect()
+        if live != if a.id == b.id { 1 } else { 2 } {
+            return Ok(None);
+        }
+        let floor: i64 = self
+            .conn
+            .query_row("SELECT last_seq FROM direct_seq_floors WHERE nicks = ?1", [key.nick_pair()], |row| row.get(0))
+            .optional()?
+            .unwrap_or(0);
+        // `first_seq` stays 1: nothing of this conversation is missing, the seqs below the floor were never its.
+        self.conn
+            .execute("INSERT INTO conversations (key, last_seq) VALUES (?1, ?2)", params![key.to_column(), floor])?;
+        let row =
+            self.conversation(&key)?.ok_or_else(|| StoreError::Corrupt("conversation vanished after insert".into()))?;
+        self.add_member(row.id, a.id, row.last_seq)?;
+        self.add_member(row.id, b.id, row.last_seq)?;
+        Ok(Some(row))
+    }
+
+    fn raise_direct_floor(&self, nick_pair: &str, last_seq: u64) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO direct_seq_floors (nicks, last_seq) VALUES (?1, ?2)
+             ON CONFLICT (nicks) DO UPDATE SET last_seq = max(last_seq, excluded.last_seq)",
+            params![nick_pair, to_i64(last_seq)],
+        )?;
+        Ok(())
+    }
+
+    /// Deletes a conversation with its messages, index, members and cursors.
+    fn delete_conversation(&self, conversation: i64) -> Result<()> {
+        // Every message in the runs first, so that the runs name all of them.
+        self.index_tail(self.indexed_through()?)?;
+        let runs: Vec<Run> = {
+            let mut stmt =
+                self.conn.prepare_cached("SELECT first_seq, ids FROM message_runs WHERE conversation = ?1")?;
+            let mut rows = stmt.query([conversation])?;
+            let mut runs = Vec::new();
+            while let Some(row) = rows.next()? {
+                runs.push(Self::run(row)?);
+            }
+            runs
+        };
+        let mut delete = self.conn.prepare_cached("DELETE FROM messages WHERE id = ?1")?;
+        for run in runs {
+            for (_, id) in run.entries() {
+                delete.execute([id])?;
+            }
+        }
+        for table in ["message_runs", "members", "cursors"] {
+            self.conn.execute(&format!("DELETE FROM {table} WHERE conversation = ?1"), [conversation])?;
+        }
+        // As after retention: had the newest messages gone, their row ids would be given out again, and must not
+        // count as indexed.
+        self.mark_all_indexed()?;
+        self.conn.execute("DELETE FROM conversations WHERE id = ?1", [conversation])?;
+        let mut counters = self.counters.borrow_mut();
+        counters.committed.remove(&conversation);
+        counters.staged.remove(&conversation);
+        Ok(())
+    }
+
+    /// Every conversation `account` belongs to.
+    pub fn conversations_of(&self, account: AccountId) -> Result<Vec<ConvRow>> {
+        Ok(self.memberships_of(account)?.into_iter().map(|(_, row)| row).collect())
+    }
+
+    /// Every conversation `account` belongs to, with the account's cursor in it.
+    pub fn memberships_of(&self, account: AccountId) -> Result<Vec<(u64, ConvRow)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT c.id, c.key, c.last_seq, c.first_seq, ifnull(k.seq, 0)
+             FROM members m JOIN conversations c ON c.id = m.conversation
+             LEFT JOIN cursors k ON k.account = m.account AND k.conversation = m.conversation
+             WHERE m.account = ?1 ORDER BY c.id",
+        )?;
+        let rows = stmt.query_map([account.0], |row| Ok((Self::conv_row(row)?, row.get::<_, i64>(4)?)))?;
+        rows.map(|row| {
+            let (raw, cursor) = row?;
+            Ok((to_u64(cursor), self.to_conv(raw)?))
+        })
+        .collect()
+    }
+
+    pub fn is_member(&self, conversation: i64, account: AccountId) -> Result<bool> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT 1 FROM members WHERE conversation = ?1 AND account = ?2")?
+            .query_row(params![conversation, account.0], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
+    /// How many rooms `account` is a member of.
+    pub fn room_count(&self, account: AccountId) -> Result<u64> {
+        let count: i64 = self.conn.query_row(
+            "SELECT count(*) FROM members m JOIN conversations c ON c.id = m.conversation
+             WHERE m.account = ?1 AND c.key LIKE '#%'",
+            [account.0],
+            |row| row.get(0),
+        )?;
+        Ok(to_u64(count))
     }
 
     /// Every conversation, for rebuilding the server's in-memory view at start.
@@ -530,48 +865,39 @@ impl Db {
         rows.map(|raw| self.to_conv(raw?)).collect()
     }
 
-    pub fn is_member(&self, conversation: i64, nick: &Nick) -> Result<bool> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT 1 FROM members WHERE conversation = ?1 AND nick = ?2",
-                params![conversation, nick.as_str()],
-                |_| Ok(()),
-            )
-            .optional()?
-            .is_some())
-    }
-
+    /// The nicknames of a conversation's members, sorted.
     pub fn members(&self, conversation: i64) -> Result<Vec<Nick>> {
-        let mut stmt = self.conn.prepare("SELECT nick FROM members WHERE conversation = ?1 ORDER BY nick")?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT a.nick FROM members m JOIN accounts a ON a.id = m.account WHERE m.conversation = ?1 ORDER BY a.nick",
+        )?;
         let rows = stmt.query_map([conversation], |row| row.get::<_, String>(0))?;
         rows.map(|nick| Nick::parse(&nick?).map_err(|e| StoreError::Corrupt(e.to_string()))).collect()
     }
 
-    /// Makes `nick` a member; a new member's cursor starts at `cursor` (so it gets the history after it).
-    /// False when it was a member already.
-    pub fn add_member(&self, conversation: i64, nick: &Nick, cursor: u64) -> Result<bool> {
+    /// Makes `account` a member; a new member's cursor starts at `cursor` (so it gets the history after it).
+    /// False when it was a member already, or the account no longer exists.
+    pub fn add_member(&self, conversation: i64, account: AccountId, cursor: u64) -> Result<bool> {
         let added = self.conn.execute(
-            "INSERT OR IGNORE INTO members (conversation, nick) VALUES (?1, ?2)",
-            params![conversation, nick.as_str()],
+            "INSERT OR IGNORE INTO members (conversation, account) SELECT ?1, id FROM accounts WHERE id = ?2",
+            params![conversation, account.0],
         )?;
         if added == 1 {
             self.conn.execute(
-                "INSERT OR REPLACE INTO cursors (nick, conversation, seq) VALUES (?1, ?2, ?3)",
-                params![nick.as_str(), conversation, to_i64(cursor)],
+                "INSERT OR REPLACE INTO cursors (account, conversation, seq) VALUES (?1, ?2, ?3)",
+                params![account.0, conversation, to_i64(cursor)],
             )?;
         }
         Ok(added == 1)
     }
 
-    pub fn remove_member(&self, conversation: i64, nick: &Nick) -> Result<bool> {
+    pub fn remove_member(&self, conversation: i64, account: AccountId) -> Result<bool> {
         let removed = self.conn.execute(
-            "DELETE FROM members WHERE conversation = ?1 AND nick = ?2",
-            params![conversation, nick.as_str()],
+            "DELETE FROM members WHERE conversation = ?1 AND account = ?2",
+            params![conversation, account.0],
         )?;
         self.conn.execute(
-            "DELETE FROM cursors WHERE conversation = ?1 AND nick = ?2",
-            params![conversation, nick.as_str()],
+            "DELETE FROM cursors WHERE conversation = ?1 AND account = ?2",
+            params![conversation, account.0],
         )?;
         Ok(removed == 1)
     }
@@ -835,23 +1161,25 @@ impl Db {
 
     // ---- cursors
 
-    /// Moves `nick`'s cursor forward to `seq` (never backwards: acks may arrive from several clients).
-    pub fn advance_cursor(&self, nick: &Nick, conversation: i64, seq: u64) -> Result<()> {
+    /// Moves `account`'s cursor forward to `seq` (never backwards: acks may arrive from several clients), in a
+    /// conversation it is still a member of.
+    pub fn advance_cursor(&self, account: AccountId, conversation: i64, seq: u64) -> Result<()> {
         self.conn
             .prepare_cached(
-                "INSERT INTO cursors (nick, conversation, seq) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (nick, conversation) DO UPDATE SET seq = max(seq, excluded.seq)",
+                "INSERT INTO cursors (account, conversation, seq)
+                     SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM members WHERE conversation = ?2 AND account = ?1)
+                 ON CONFLICT (account, conversation) DO UPDATE SET seq = max(seq, excluded.seq)",
             )?
-            .execute(params![nick.as_str(), conversation, to_i64(seq)])?;
+            .execute(params![account.0, conversation, to_i64(seq)])?;
         Ok(())
     }
 
-    pub fn cursor(&self, nick: &Nick, conversation: i64) -> Result<u64> {
+    pub fn cursor(&self, account: AccountId, conversation: i64) -> Result<u64> {
         let seq: Option<i64> = self
             .conn
             .query_row(
-                "SELECT seq FROM cursors WHERE nick = ?1 AND conversation = ?2",
-                params![nick.as_str(), conversation],
+                "SELECT seq FROM cursors WHERE account = ?1 AND conversation = ?2",
+                params![account.0, conversation],
                 |row| row.get(0),
             )
             .optional()?;
@@ -961,7 +1289,7 @@ mod tests {
         let path = dir.path().join("store.sqlite");
         {
             let conn = Connection::open(&path).expect("opens");
-            conn.execute_batch(SCHEMA).expect("schema");
+            conn.execute_batch(PEOPLE_V3).expect("people, as version 2 kept them");
             conn.execute_batch(
                 "CREATE TABLE messages (id INTEGER PRIMARY KEY, conversation INTEGER NOT NULL, seq INTEGER NOT NULL,
                      sender TEXT NOT NULL, client_id BLOB NOT NULL, ts INTEGER NOT NULL, text TEXT NOT NULL);
@@ -1115,15 +1443,19 @@ mod tests {
     fn cursors_only_move_forward_and_membership_sets_the_start() {
         let (_dir, db) = open();
         let conv = lobby(&db);
-        assert!(db.add_member(conv.id, &nick("ana"), 5).expect("add"));
-        assert!(!db.add_member(conv.id, &nick("ana"), 0).expect("add again"));
-        assert_eq!(db.cursor(&nick("ana"), conv.id).expect("cursor"), 5);
-        db.advance_cursor(&nick("ana"), conv.id, 9).expect("advance");
-        db.advance_cursor(&nick("ana"), conv.id, 7).expect("stale ack");
-        assert_eq!(db.cursor(&nick("ana"), conv.id).expect("cursor"), 9);
-        assert_eq!(db.conversations_of(&nick("ana")).expect("list").len(), 1);
-        assert!(db.remove_member(conv.id, &nick("ana")).expect("remove"));
-        assert!(db.conversations_of(&nick("ana")).expect("list").is_empty());
+        let ana = account(&db, "ana");
+        assert!(db.add_member(conv.id, ana.id, 5).expect("add"));
+        assert!(!db.add_member(conv.id, ana.id, 0).expect("add again"));
+        assert_eq!(db.cursor(ana.id, conv.id).expect("cursor"), 5);
+        db.advance_cursor(ana.id, conv.id, 9).expect("advance");
+        db.advance_cursor(ana.id, conv.id, 7).expect("stale ack");
+        assert_eq!(db.cursor(ana.id, conv.id).expect("cursor"), 9);
+        assert_eq!(db.memberships_of(ana.id).expect("list"), vec![(9, lobby(&db))]);
+        assert!(db.remove_member(conv.id, ana.id).expect("remove"));
+        assert!(db.conversations_of(ana.id).expect("list").is_empty());
+        db.advance_cursor(ana.id, conv.id, 12).expect("a late ack");
+        assert_eq!(db.cursor(ana.id, conv.id).expect("cursor"), 0, "no cursor outside a membership");
+        assert!(!db.add_member(conv.id, AccountId(999), 0).expect("add"), "no member without an account");
     }
 
     #[test]
@@ -1135,15 +1467,173 @@ mod tests {
         assert_eq!(synchronous(&Db::open_with(&path, Durability::Normal).expect("opens")).expect("reads"), 1, "NORMAL");
     }
 
+    /// Accounts, conversations and members as versions 1 to 3 kept them.
+    const PEOPLE_V3: &str = "
+        CREATE TABLE accounts (nick TEXT PRIMARY KEY, password_hash TEXT NOT NULL, created_ms INTEGER NOT NULL);
+        CREATE TABLE conversations (id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE,
+            last_seq INTEGER NOT NULL DEFAULT 0, first_seq INTEGER NOT NULL DEFAULT 1);
+        CREATE TABLE members (conversation INTEGER NOT NULL, nick TEXT NOT NULL,
+            PRIMARY KEY (conversation, nick)) WITHOUT ROWID;
+        CREATE INDEX members_by_nick ON members (nick, conversation);
+        CREATE TABLE cursors (nick TEXT NOT NULL, conversation INTEGER NOT NULL, seq INTEGER NOT NULL,
+            PRIMARY KEY (nick, conversation)) WITHOUT ROWID;";
+
+    fn account(db: &Db, who: &str) -> Account {
+        db.create_account(&nick(who), "hash", 1).expect("creates").expect("the nickname is free")
+    }
+
+    fn send(db: &Db, conv: i64, from: &Account, id: u8, text: &str) -> u64 {
+        db.append(conv, &from.nick, MessageId([id; 16]), text, 1).expect("appends").seq
+    }
+
     #[test]
-    fn accounts_are_unique() {
+    fn accounts_are_unique_and_ids_are_never_given_out_again() {
         let (_dir, db) = open();
-        assert!(db.create_account(&nick("ana"), "h1", 1).expect("create"));
-        assert!(!db.create_account(&nick("ana"), "h2", 2).expect("taken"));
-        assert_eq!(db.password_hash(&nick("ana")).expect("read").as_deref(), Some("h1"));
+        let first = account(&db, "ana");
+        assert_eq!(db.create_account(&nick("ana"), "h2", 2).expect("create"), None, "taken");
+        assert_eq!(db.credentials(&nick("ana")).expect("read").map(|c| c.password_hash).as_deref(), Some("hash"));
         assert!(db.set_password_hash(&nick("ana"), "h3").expect("set"));
         assert_eq!(db.accounts().expect("list").len(), 1);
-        assert!(db.remove_account(&nick("ana")).expect("remove"));
-        assert_eq!(db.password_hash(&nick("ana")).expect("read"), None);
+        assert_eq!(db.remove_account(&nick("ana")).expect("remove").map(|r| r.account), Some(first.clone()));
+        assert_eq!(db.credentials(&nick("ana")).expect("read"), None);
+        assert_eq!(db.remove_account(&nick("ana")).expect("remove"), None);
+        let second = account(&db, "ana");
+        assert!(second.id > first.id, "a new account of the nickname is a new identity");
+        let bob = account(&db, "bob");
+        db.remove_account(&nick("bob")).expect("remove");
+        drop(db);
+        let db = Db::open(&_dir.path().join("store.sqlite")).expect("reopens");
+        assert!(account(&db, "carol").id > bob.id, "not even the newest id comes back after a restart");
+    }
+
+    #[test]
+    fn a_removed_accounts_direct_conversations_go_with_it_and_its_nickname_starts_anew() {
+        let (_dir, db) = open();
+        let (ana, bob) = (account(&db, "ana"), account(&db, "bob"));
+        let dm = db.open_direct(&ana, &bob).expect("opens").expect("both exist");
+        assert_eq!(db.open_direct(&bob, &ana).expect("opens"), Some(dm.clone()), "one conversation for both");
+        for i in 1..=3 {
+            send(&db, dm.id, &ana, i, "a secret");
+        }
+        let lobby_id = lobby(&db).id;
+        db.add_member(lobby_id, ana.id, 0).expect("joins");
+        db.add_member(lobby_id, bob.id, 0).expect("joins");
+        send(&db, lobby_id, &ana, 9, "hello room");
+
+        let removed = db.remove_account(&nick("ana")).expect("removes").expect("existed");
+        assert_eq!(removed.deleted_directs, vec![DeletedDirect { conversation: dm.id, peer: bob.clone() }]);
+        assert_eq!(db.conversation_by_id(dm.id).expect("reads"), None);
+        assert_eq!(db.conversations_of(bob.id).expect("list"), vec![lobby(&db)], "bob keeps the room only");
+        assert_eq!(db.members(lobby_id).expect("members"), vec![nick("bob")]);
+        let room = db.messages_after(&lobby(&db), 0, 10).expect("reads");
+        assert_eq!(room.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(), ["hello room"], "room messages stay");
+        assert_eq!(db.open_direct(&ana, &bob).expect("opens"), None, "not with a removed account");
+
+        let stranger = account(&db, "ana");
+        assert!(db.conversations_of(stranger.id).expect("list").is_empty(), "no past");
+        let fresh = db.open_direct(&stranger, &bob).expect("opens").expect("both exist");
+        assert_ne!(fresh.id, dm.id);
+        assert_eq!((fresh.first_seq, fresh.last_seq), (1, 3), "seqs continue after the deleted conversation's");
+        assert!(db.messages_after(&fresh, 0, 10).expect("reads").is_empty());
+        assert_eq!(db.cursor(bob.id, fresh.id).expect("cursor"), 3);
+        assert_eq!(send(&db, fresh.id, &stranger, 4, "hi, I am new"), 4);
+        assert_eq!(db.messages_before(&fresh, 100, 10).expect("reads").len(), 1);
+        assert_eq!(db.messages_after(&fresh, 0, 10).expect("reads").len(), 1, "the new message is found");
+    }
+
+    #[test]
+    fn a_message_after_the_newest_ones_were_deleted_is_found() {
+        let (_dir, db) = open();
+        let (ana, bob) = (account(&db, "ana"), account(&db, "bob"));
+        let dm = db.open_direct(&ana, &bob).expect("opens").expect("both exist");
+        send(&db, dm.id, &ana, 1, "the newest message of the log");
+        db.remove_account(&nick("ana")).expect("removes");
+        let lobby = lobby(&db);
+        send(&db, lobby.id, &bob, 2, "its row id is given out again");
+        assert_eq!(db.messages_after(&lobby, 0, 10).expect("reads").len(), 1);
+    }
+
+    #[test]
+    fn an_append_to_a_deleted_conversation_fails_alone() {
+        let (_dir, db) = open();
+        let (ana, bob) = (account(&db, "ana"), account(&db, "bob"));
+        let dm = db.open_direct(&ana, &bob).expect("opens").expect("both exist");
+        send(&db, dm.id, &bob, 1, "one");
+        db.remove_account(&nick("ana")).expect("removes");
+        db.begin().expect("begin");
+        let late = db.append(dm.id, &bob.nick, MessageId([2; 16]), "too late", 1);
+        assert!(matches!(late, Err(StoreError::NoConversation(id)) if id == dm.id));
+        assert_eq!(db.append(lobby(&db).id, &bob.nick, MessageId([3; 16]), "fine", 1).expect("appends").seq, 1);
+        db.commit().expect("the rest commits");
+    }
+
+    #[test]
+    fn a_version_3_store_names_people_by_account_and_drops_direct_conversations_of_removed_accounts() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("store.sqlite");
+        {
+            let conn = Connection::open(&path).expect("opens");
+            conn.execute_batch(PEOPLE_V3).expect("people, as version 3 kept them");
+            conn.execute_batch(MESSAGES).expect("the log, as version 3 kept it");
+            conn.execute_batch(
+                "INSERT INTO accounts VALUES ('bob', 'hb', 10), ('ana', 'ha', 20), ('carol', 'hc', 500);
+                 INSERT INTO conversations (id, key, last_seq) VALUES
+                     (1, '#lobby', 1), (2, '@ana/bob', 2), (3, '@bob/carol', 1), (4, '@bob/dave', 1);
+                 INSERT INTO members VALUES (1, 'ana'), (1, 'bob'), (1, 'carol'), (2, 'ana'), (2, 'bob'),
+                     (3, 'bob'), (3, 'carol'), (4, 'bob');
+                 INSERT INTO cursors VALUES ('ana', 1, 1), ('bob', 1, 0), ('ana', 2, 2), ('bob', 2, 1), ('bob', 3, 1),
+                     ('carol', 3, 0);
+                 INSERT INTO messages (conversation, seq, sender, client_id, ts, text) VALUES
+                     (1, 1, 'ana', x'01010101010101010101010101010101', 30, 'hi all'),
+                     (2, 1, 'ana', x'02020202020202020202020202020202', 40, 'hi bob'),
+                     (2, 2, 'bob', x'03030303030303030303030303030303', 41, 'hi ana'),
+                     (3, 1, 'bob', x'04040404040404040404040404040404', 50, 'for the first carol'),
+                     (4, 1, 'bob', x'05050505050505050505050505050505', 60, 'for dave, removed');
+                 PRAGMA user_version = 3;",
+            )
+            .expect("a version 3 store");
+        }
+        let db = Db::open(&path).expect("migrates");
+        let bob = db.account(&nick("bob")).expect("reads").expect("kept");
+        let ana = db.account(&nick("ana")).expect("reads").expect("kept");
+        let carol = db.account(&nick("carol")).expect("reads").expect("kept");
+        assert!(bob.id < ana.id && ana.id < carol.id, "ids in order of creation");
+        assert_eq!(db.credentials(&nick("ana")).expect("reads").map(|c| c.password_hash).as_deref(), Some("ha"));
+        let dm = db.conversation_by_id(2).expect("reads").expect("ana and bob's is kept");
+        assert_eq!(dm.key, ConvKey::direct(ana.clone(), bob.clone()));
+        assert_eq!(db.messages_after(&dm, 0, 10).expect("reads").len(), 2);
+        assert_eq!(db.cursor(ana.id, 2).expect("cursor"), 2);
+        assert_eq!(db.cursor(bob.id, 2).expect("cursor"), 1);
+        assert_eq!(db.conversation_by_id(3).expect("reads"), None, "it began before this carol existed");
+        assert_eq!(db.conversation_by_id(4).expect("reads"), None, "dave has no account");
+        assert_eq!(db.conversations_of(bob.id).expect("list").iter().map(|r| r.id).collect::<Vec<_>>(), [1, 2]);
+        assert_eq!(db.conversations_of(carol.id).expect("list").iter().map(|r| r.id).collect::<Vec<_>>(), [1]);
+        assert_eq!(db.members(1).expect("members"), [nick("ana"), nick("bob"), nick("carol")]);
+        let again = db.open_direct(&bob, &carol).expect("opens").expect("both exist");
+        assert_eq!(again.last_seq, 1, "continues after the deleted one");
+        assert!(again.id > 4, "the ids of deleted conversations are not given out again");
+        let lobby_messages = db.messages_after(&lobby(&db), 0, 10).expect("reads");
+        assert_eq!(lobby_messages.len(), 1);
+        drop(db);
+        Db::open(&path).expect("opens a migrated store");
+    }
+
+    #[test]
+    fn removals_asked_of_a_server_are_answered_once_done() {
+        let (_dir, db) = open();
+        account(&db, "ana");
+        let asked = db.request_removal(&nick("ana"), 5).expect("asks");
+        let unknown = db.request_removal(&nick("zed"), 5).expect("asks");
+        assert_eq!(db.removal_outcome(asked).expect("reads"), None);
+        let pending = db.pending_removals().expect("reads");
+        assert_eq!(
+            pending.iter().map(|r| (r.id, r.nick.as_str())).collect::<Vec<_>>(),
+            [(asked, "ana"), (unknown, "zed")]
+        );
+        db.finish_removal(asked, true, 6).expect("records");
+        db.finish_removal(unknown, false, 6).expect("records");
+        assert_eq!(db.removal_outcome(asked).expect("reads"), Some(true));
+        assert_eq!(db.removal_outcome(unknown).expect("reads"), Some(false));
+        assert!(db.pending_removals().expect("reads").is_empty());
     }
 }

@@ -6,7 +6,7 @@
 //!
 //! # Layout
 //! - [`db`]: the schema and every SQL statement.
-//! - [`keys`]: how a conversation is named in the store ([`ConvKey`]).
+//! - [`keys`]: how accounts and conversations are named in the store ([`AccountId`], [`ConvKey`]).
 //! - [`password`]: Argon2id hashing of account passwords.
 //! - `runs`: the shape of the index from seqs to messages.
 
@@ -15,5 +15,7 @@ pub mod keys;
 pub mod password;
 mod runs;
 
-pub use db::{Appended, ConvRow, Db, Durability, StoreError, StoredMessage};
-pub use keys::ConvKey;
+pub use db::{
+    Appended, ConvRow, Credentials, Db, DeletedDirect, Durability, RemovalRequest, Removed, StoreError, StoredMessage,
+};
+pub use keys::{Account, AccountId, ConvKey};

@@ -111,6 +111,17 @@ impl Server {
     pub fn port(&self) -> u16 {
         self.addr.rsplit_once(':').and_then(|(_, p)| p.parse().ok()).expect("port")
     }
+
+    /// The server process's resident memory, in bytes (Linux).
+    pub fn rss(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).expect("reads /proc");
+        let kib: u64 = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS in /proc/PID/status");
+        kib * 1024
+    }
 }
 
 impl Drop for Server {
