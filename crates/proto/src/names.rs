@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
 
 /// Longest nickname, in bytes (names are ASCII).
 pub const MAX_NICK_LEN: usize = 32;
@@ -31,6 +31,13 @@ pub enum NameError {
 
 fn validate_name(raw: &str, kind: &'static str, max: usize) -> Result<String, NameError> {
     let name = raw.trim().to_ascii_lowercase();
+    check_canonical(&name, kind, max)?;
+    Ok(name)
+}
+
+/// Whether `name` is a name exactly as `parse` returns it. A canonical name has no white space and no
+/// capital letter, so trimming and lower-casing leave it as it is: checking the alphabet is enough.
+fn check_canonical(name: &str, kind: &'static str, max: usize) -> Result<(), NameError> {
     if name.is_empty() {
         return Err(NameError::Empty { kind });
     }
@@ -42,12 +49,16 @@ fn validate_name(raw: &str, kind: &'static str, max: usize) -> Result<String, Na
     if !first_ok || !chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_') {
         return Err(NameError::BadCharacter { kind });
     }
-    Ok(name)
+    Ok(())
 }
 
 /// A nickname: lower-case ASCII, so that `Ana` and `ana` are the same account.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
+///
+/// Decoding accepts only the canonical form (what [`Nick::parse`] returns), so a name from the other side
+/// of a connection is as safe to show as one parsed here: a peer that sends anything else sent a malformed
+/// frame.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[serde(try_from = "String")]
 pub struct Nick(String);
 
 impl Nick {
@@ -60,15 +71,32 @@ impl Nick {
     }
 }
 
+impl TryFrom<String> for Nick {
+    type Error = NameError;
+
+    fn try_from(name: String) -> Result<Self, NameError> {
+        check_canonical(&name, "nickname", MAX_NICK_LEN)?;
+        Ok(Nick(name))
+    }
+}
+
+// By hand rather than derived: `try_from` cannot be combined with `transparent`, and `into` would clone
+// every name it encodes. The encoding is the plain string, as before.
+impl Serialize for Nick {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
 impl fmt::Display for Nick {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
 }
 
-/// A room name, without the `#` it is shown with.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
+/// A room name, without the `#` it is shown with. Decoded only in canonical form, like [`Nick`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[serde(try_from = "String")]
 pub struct RoomName(String);
 
 impl RoomName {
@@ -86,6 +114,21 @@ impl RoomName {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+impl TryFrom<String> for RoomName {
+    type Error = NameError;
+
+    fn try_from(name: String) -> Result<Self, NameError> {
+        check_canonical(&name, "room name", MAX_ROOM_LEN)?;
+        Ok(RoomName(name))
+    }
+}
+
+impl Serialize for RoomName {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
     }
 }
 
