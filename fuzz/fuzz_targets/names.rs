@@ -1,9 +1,10 @@
 //! Name and text validation on arbitrary strings (what users type after `/join`, `/msg` and in messages):
-//! never a panic, and whatever is accepted parses back to itself from its display form.
+//! never a panic, whatever is accepted parses back to itself from its display form, and a name off the wire
+//! decodes exactly when it is what parsing returns.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use palomar_proto::{Conversation, Nick, RoomName, validate_text};
+use palomar_proto::{Conversation, Nick, RoomName, decode, encode, validate_text};
 
 fuzz_target!(|text: &str| {
     if let Ok(nick) = Nick::parse(text) {
@@ -16,6 +17,10 @@ fuzz_target!(|text: &str| {
     if let Ok(conversation) = Conversation::parse(text) {
         assert_eq!(Conversation::parse(&conversation.to_string()).as_ref(), Ok(&conversation));
     }
+    let canonical_nick = Nick::parse(text).is_ok_and(|nick| nick.as_str() == text);
+    assert_eq!(decode::<Nick>(&encode(&text)).is_ok(), canonical_nick);
+    let canonical_room = RoomName::parse(text).is_ok_and(|room| room.as_str() == text);
+    assert_eq!(decode::<RoomName>(&encode(&text)).is_ok(), canonical_room);
     if validate_text(text).is_ok() {
         assert!(!text.trim().is_empty());
         assert!(!text.chars().any(|c| c.is_control() && c != '\n' && c != '\t'));

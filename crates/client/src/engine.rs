@@ -24,7 +24,8 @@ use tokio_rustls::client::TlsStream;
 
 use crate::backoff::Backoff;
 use crate::known_hosts::KnownHosts;
-use crate::state::{ClientState, OutboxEntry};
+use crate::owner_only;
+use crate::state::{ClientState, OutboxEntry, StateError};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often received cursors are acknowledged to the server.
@@ -193,7 +194,7 @@ pub enum Event {
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("cannot open the client state in {path}: {source}")]
-    State { path: PathBuf, source: rusqlite::Error },
+    State { path: PathBuf, source: StateError },
 }
 
 /// A running engine: send it commands, read its events.
@@ -209,13 +210,18 @@ impl Engine {
         let path = state_path(&config);
         let state = ClientState::open(&path).map_err(|source| StartError::State { path: path.clone(), source })?;
         let outbox: VecDeque<OutboxEntry> =
-            state.outbox().map_err(|source| StartError::State { path: path.clone(), source })?.into();
-        let cursors = state.cursors().map_err(|source| StartError::State { path, source })?.into_iter().collect();
+            state.outbox().map_err(|source| StartError::State { path: path.clone(), source: source.into() })?.into();
+        let cursors =
+            state.cursors().map_err(|source| StartError::State { path, source: source.into() })?.into_iter().collect();
+        let pins = config.home.join("known_hosts");
+        // Pins are only ever written owner-only now, but a file from an older client may be readable by all.
+        owner_only::restrict_existing(&pins)
+            .map_err(|source| StartError::State { path: pins.clone(), source: source.into() })?;
         let (commands, command_rx) = mpsc::channel(1024);
         let (event_tx, events) = mpsc::channel(4096);
         let (outbox_tx, outbox_len) = watch::channel(outbox.len());
         let core = Core {
-            known_hosts: KnownHosts::new(config.home.join("known_hosts")),
+            known_hosts: KnownHosts::new(pins),
             config,
             state,
             events: event_tx,

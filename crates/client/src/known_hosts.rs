@@ -2,10 +2,11 @@
 
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use palomar_transport::Fingerprint;
+
+use crate::owner_only;
 
 pub struct KnownHosts {
     path: PathBuf,
@@ -57,11 +58,12 @@ impl KnownHosts {
 
     fn write(&self, entries: &[(String, String)]) -> std::io::Result<()> {
         if let Some(dir) = self.path.parent() {
-            // The client's home, created owner-only: it also holds outboxes and cursors.
-            fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+            owner_only::create_dir_all(dir)?;
         }
+        // Which servers a user talks to is theirs to know: the file is owner-only from the start, since the
+        // rename gives the pins the temporary file's mode.
         let tmp = self.path.with_extension("tmp");
-        let mut file = fs::File::create(&tmp)?;
+        let mut file = owner_only::create(&tmp)?;
         for (server, fingerprint) in entries {
             writeln!(file, "{server} {fingerprint}")?;
         }
@@ -85,5 +87,7 @@ mod tests {
         assert_eq!(hosts.get("a:1").expect("reads"), Some(Fingerprint([3; 32])));
         assert!(hosts.forget("b:2").expect("forgets"));
         assert_eq!(hosts.get("b:2").expect("reads"), None);
+        let mode = std::os::unix::fs::PermissionsExt::mode(&fs::metadata(hosts.path()).expect("pins").permissions());
+        assert_eq!(mode & 0o777, 0o600, "which servers one uses is nobody else's business");
     }
 }

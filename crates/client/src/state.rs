@@ -1,12 +1,13 @@
 //! The client's durable state for one account on one server: the outbox (messages not yet acknowledged)
 //! and the cursors (the highest seq seen per conversation), in one SQLite file.
 
-use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 use std::time::Duration;
 
 use palomar_proto::{Conversation, MessageId};
 use rusqlite::{Connection, params};
+
+use crate::owner_only;
 
 /// A message typed but not yet acknowledged by the server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,6 +19,15 @@ pub struct OutboxEntry {
 
 pub struct ClientState {
     conn: Connection,
+}
+
+/// Why the state file could not be opened or read.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
 }
 
 const SCHEMA: &str = "
@@ -34,11 +44,13 @@ CREATE TABLE IF NOT EXISTS cursors (
 ";
 
 impl ClientState {
-    pub fn open(path: &Path) -> rusqlite::Result<Self> {
+    /// Opens (creating if needed) the state file `path`, owner-only, like the directories leading to it that
+    /// it creates: the outbox holds what was typed, direct messages too.
+    pub fn open(path: &Path) -> Result<Self, StateError> {
         if let Some(dir) = path.parent() {
-            // Owner-only: the outbox holds what was typed, direct messages too.
-            let _ = std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir);
+            owner_only::create_dir_all(dir)?;
         }
+        owner_only::prepare_database(path)?;
         let conn = Connection::open(path)?;
         conn.busy_timeout(Duration::from_secs(10))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;

@@ -2,8 +2,10 @@
 //! `gui.toml` in the user's configuration directory (`~/.config/palomar/` on Linux). Never the password:
 //! there is no field for it.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use palomar_client::owner_only;
 use serde::{Deserialize, Serialize};
 
 use crate::theme::ThemeChoice;
@@ -34,17 +36,21 @@ impl Settings {
         }
     }
 
+    /// Writes the settings owner-only, whatever the umask: which servers one uses, under which nickname, is
+    /// nobody else's business (the pins in the client's home are kept the same way).
     pub fn save(&self, path: &Path) -> anyhow::Result<()> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
+            owner_only::create_dir_all(dir)?;
         }
-        std::fs::write(path, toml::to_string(self)?)?;
+        owner_only::create(path)?.write_all(toml::to_string(self)?.as_bytes())?;
         Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
     use super::*;
 
     #[test]
@@ -57,6 +63,11 @@ mod tests {
         settings.save(&path).expect("saves");
         assert_eq!(Settings::load(&path), settings);
         assert!(!std::fs::read_to_string(&path).expect("reads").contains("password"));
+        let mode = |path: &Path| std::fs::metadata(path).expect("exists").permissions().mode() & 0o777;
+        assert_eq!((mode(&path), mode(dir.path().join("palomar").as_path())), (0o600, 0o700));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("loosens");
+        settings.save(&path).expect("saves again");
+        assert_eq!(mode(&path), 0o600, "a file saved by an older version is tightened");
         std::fs::write(&path, "server = [").expect("writes");
         assert_eq!(Settings::load(&path), Settings::default());
     }

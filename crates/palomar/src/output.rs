@@ -1,11 +1,15 @@
 //! How line mode shows engine events: one line each, readable (coloured on a terminal) or JSON.
+//!
+//! Texts, errors and reasons may come from a malicious server, which can send any character: the readable
+//! lines show control characters as escapes (`\u{1b}`), and the JSON lines write the ones JSON itself would
+//! leave raw as `\u` escapes, so neither form can drive the terminal it is printed on.
 
 use std::cell::RefCell;
 use std::io::{BufWriter, Stdout, Write};
 
 use chrono::{DateTime, Local, TimeZone, Utc};
 use palomar_client::Event;
-use palomar_proto::{Message, PresenceState};
+use palomar_proto::{Message, PresenceState, escape_controls, is_refused_in_text};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -45,12 +49,34 @@ impl Style {
     }
 }
 
+/// serde_json's compact format, except that DEL, the C1 controls and the bidirectional controls are written as
+/// `\u` escapes too (serde_json escapes the C0 ones only): the JSON decodes to the same text, but a terminal
+/// it is printed on sees no control character.
+struct TerminalSafe;
+
+impl serde_json::ser::Formatter for TerminalSafe {
+    fn write_string_fragment<W: ?Sized + Write>(&mut self, writer: &mut W, fragment: &str) -> std::io::Result<()> {
+        // Only DEL and characters whose UTF-8 starts with 0xc2 (C1) or 0xe2 (bidi) can need it: most
+        // fragments are written without decoding them.
+        if !fragment.bytes().any(|b| matches!(b, 0x7f | 0xc2 | 0xe2)) {
+            return writer.write_all(fragment.as_bytes());
+        }
+        let mut rest = fragment;
+        while let Some((at, c)) = rest.char_indices().find(|&(_, c)| is_refused_in_text(c)) {
+            writer.write_all(&rest.as_bytes()[..at])?;
+            write!(writer, "\\u{:04x}", u32::from(c))?;
+            rest = &rest[at + c.len_utf8()..];
+        }
+        writer.write_all(rest.as_bytes())
+    }
+}
+
 /// Lines are buffered: a catch-up of thousands of messages is a few writes, not one per line. Notices and
 /// errors are written at once; after events, the caller says when to `flush` (when no more are waiting).
-pub struct Printer {
+pub struct Printer<W: Write = BufWriter<Stdout>> {
     json: bool,
     color: bool,
-    out: RefCell<BufWriter<Stdout>>,
+    out: RefCell<W>,
 }
 
 /// A message as a JSON line. The fields are in alphabetical order, as `json!` objects print theirs.
@@ -85,15 +111,19 @@ impl Printer {
     pub fn new(json: bool, color: bool) -> Self {
         Printer { json, color, out: RefCell::new(BufWriter::with_capacity(1 << 16, std::io::stdout())) }
     }
+}
 
+impl<W: Write> Printer<W> {
     /// Writes out the lines buffered so far.
     pub fn flush(&self) {
         // A closed stdout (a pipe whose reader left) must not kill the client before its outbox drains.
         let _ = self.out.borrow_mut().flush();
     }
 
+    /// Every line but a message's text passes here, so this is where what came from the server is escaped.
     fn paint(&self, style: Style, text: &str) -> String {
-        if self.color { format!("{}{text}\x1b[0m", style.code()) } else { text.to_owned() }
+        let text = escape_controls(text);
+        if self.color { format!("{}{text}\x1b[0m", style.code()) } else { text.into_owned() }
     }
 
     fn line(&self, text: &str) {
@@ -102,7 +132,8 @@ impl Printer {
 
     fn json_line(&self, value: impl Serialize) {
         let mut out = self.out.borrow_mut();
-        if serde_json::to_writer(&mut *out, &value).is_ok() {
+        let written = value.serialize(&mut serde_json::Serializer::with_formatter(&mut *out, TerminalSafe));
+        if written.is_ok() {
             let _ = out.write_all(b"\n");
         }
     }
@@ -126,22 +157,11 @@ impl Printer {
         self.flush();
     }
 
-    fn message_json(message: &Message) -> Value {
-        json!({
-            "conversation": message.conversation.to_string(),
-            "seq": message.seq,
-            "id": message.id.to_hex(),
-            "from": message.from.as_str(),
-            "ts": message.ts,
-            "text": message.text,
-        })
-    }
-
     fn message_line(&self, message: &Message, own: bool, prefix: &str) -> String {
         let nick = format!("<{}>", message.from);
         let nick = self.paint(if own { Style::Own } else { Style::Nick }, &nick);
         // Continuation lines are indented so a multi-line message cannot pass for several messages.
-        let text = message.text.replace('\n', "\n    ");
+        let text = escape_controls(&message.text).replace('\n', "\n    ");
         format!("{prefix}{} {} {nick} {text}", local_time(message.ts), message.conversation)
     }
 
@@ -217,6 +237,17 @@ impl Printer {
     }
 }
 
+fn message_json(message: &Message) -> Value {
+    json!({
+        "conversation": message.conversation.to_string(),
+        "seq": message.seq,
+        "id": message.id.to_hex(),
+        "from": message.from.as_str(),
+        "ts": message.ts,
+        "text": message.text,
+    })
+}
+
 fn event_json(event: &Event) -> Value {
     match event {
         Event::Connecting { server, attempt } => {
@@ -261,7 +292,7 @@ fn event_json(event: &Event) -> Value {
         }
         Event::History(page) => json!({
             "event": "history", "conversation": page.conversation.to_string(), "complete_from": page.complete_from,
-            "messages": page.messages.iter().map(Printer::message_json).collect::<Vec<_>>(),
+            "messages": page.messages.iter().map(message_json).collect::<Vec<_>>(),
         }),
         Event::Gap { conversation, complete_from } => {
             json!({"event": "gap", "conversation": conversation.to_string(), "complete_from": complete_from})
@@ -275,5 +306,77 @@ fn event_json(event: &Event) -> Value {
         Event::Fatal { message, certificate_changed } => {
             json!({"event": "fatal", "message": message, "certificate_changed": certificate_changed})
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use palomar_client::Event;
+    use palomar_proto::{Conversation, ErrorCode, Message, MessageId, Nick, RoomName};
+    use serde_json::Value;
+
+    use super::*;
+
+    /// Everything a hostile server controls that line mode prints: a message's text, an error, the reason
+    /// of a shutdown, and a fatal refusal quoting the server.
+    const HOSTILE: &str = "\x1b]0;owned\x07\x1b[2J\r\u{9b}31m\x7f\u{202e}gpj.exe\ttab\nnext";
+
+    fn hostile_events() -> Vec<Event> {
+        let message = Message {
+            conversation: Conversation::Room(RoomName::lobby()),
+            seq: 1,
+            id: MessageId([1; 16]),
+            from: Nick::parse("mallory").expect("valid"),
+            ts: 0,
+            text: HOSTILE.to_owned(),
+        };
+        vec![
+            Event::Message { message, own: false },
+            Event::Error { code: Some(ErrorCode::Protocol), message: HOSTILE.to_owned(), id: None },
+            Event::ServerShuttingDown { message: HOSTILE.to_owned() },
+            Event::Fatal { message: format!("login refused: {HOSTILE}"), certificate_changed: false },
+            Event::Disconnected {
+                reason: format!("the server refused the login for now: {HOSTILE}"),
+                retry_in: std::time::Duration::ZERO,
+                attempt: 1,
+                pending: 0,
+            },
+        ]
+    }
+
+    fn printed(json: bool, color: bool) -> String {
+        let printer = Printer { json, color, out: RefCell::new(Vec::new()) };
+        for event in hostile_events() {
+            printer.event(&event);
+        }
+        String::from_utf8(printer.out.into_inner()).expect("UTF-8")
+    }
+
+    #[test]
+    fn readable_lines_show_control_characters_as_escapes() {
+        for color in [false, true] {
+            let output = printed(false, color);
+            // The only escape sequences left are the printer's own colours.
+            let own_colours = ["\x1b[36m", "\x1b[1m", "\x1b[2m", "\x1b[31m", "\x1b[0m"];
+            let uncoloured = own_colours.iter().fold(output.clone(), |text, code| text.replace(code, ""));
+            assert!(!uncoloured.chars().any(is_refused_in_text), "{uncoloured:?}");
+            assert_eq!(
+                uncoloured.matches("\\u{1b}]0;owned\\u{7}\\u{1b}[2J\\u{d}\\u{9b}31m\\u{7f}\\u{202e}").count(),
+                5
+            );
+            assert!(uncoloured.contains("gpj.exe\ttab\n    next"), "a message's next line is indented: {uncoloured:?}");
+        }
+    }
+
+    #[test]
+    fn json_lines_escape_every_control_character_and_mean_the_same() {
+        let output = printed(true, false);
+        assert!(!output.trim_end().chars().any(|c| is_refused_in_text(c) || c == '\t'), "{output:?}");
+        let lines: Vec<Value> = output.lines().map(|line| serde_json::from_str(line).expect("JSON")).collect();
+        assert_eq!(lines[0]["text"], HOSTILE);
+        assert_eq!(lines[1]["message"], HOSTILE);
+        assert_eq!(lines[2]["message"], HOSTILE);
+        assert_eq!(lines[3]["message"], format!("login refused: {HOSTILE}"));
+        assert_eq!(lines.len(), 5);
     }
 }

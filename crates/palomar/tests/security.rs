@@ -579,7 +579,8 @@ async fn a_relay_that_flips_bits_is_noticed_and_reads_nothing_and_nothing_is_los
 }
 
 /// A `History` request for a direct conversation whose peer name no client would send (`ana/bob`, the shape of
-/// the store's key for ana and bob's conversation), made by encoding a valid name and swapping its bytes.
+/// the store's key for ana and bob's conversation), made by encoding a valid name and swapping its bytes. Names
+/// must be canonical, so the server cannot even decode it.
 fn history_of_a_forged_direct_conversation() -> Vec<u8> {
     let placeholder = palomar_proto::Nick::parse("xxxxxxx").expect("valid");
     let request = ClientMsg::History { conversation: Conversation::Direct(placeholder), before: u64::MAX, limit: 100 };
@@ -646,7 +647,9 @@ async fn nobody_reads_a_conversation_they_are_not_in() {
         }
     }
     let refusals = answers.iter().filter(|a| matches!(a, ServerMsg::Error { code: ErrorCode::NotMember, .. })).count();
-    assert_eq!(refusals, 5, "history (twice, the forged one too), users and send are refused: {answers:?}");
+    assert_eq!(refusals, 4, "history (twice), users and send are refused: {answers:?}");
+    let malformed = answers.iter().filter(|a| matches!(a, ServerMsg::Error { code: ErrorCode::Malformed, .. })).count();
+    assert_eq!(malformed, 1, "the forged name is not a name: {answers:?}");
     for answer in &answers {
         let shown = format!("{answer:?}");
         assert!(!shown.contains("only"), "mallory saw someone else's message: {shown}");
@@ -682,6 +685,93 @@ fn data_directories_and_keys_are_owner_only() {
         .expect("runs");
     assert!(added.success());
     assert_eq!(mode_of(&accounts), 0o700, "a store created by `palomar user` holds password hashes too");
+}
+
+/// `root` and every directory and file under it, with their permission bits.
+fn modes_under(root: &std::path::Path) -> Vec<(std::path::PathBuf, u32)> {
+    let mut found = vec![(root.to_owned(), mode_of(root))];
+    let mut next = 0;
+    while next < found.len() {
+        let dir = found[next].0.clone();
+        next += 1;
+        if dir.is_dir() {
+            for entry in std::fs::read_dir(&dir).expect("lists") {
+                let path = entry.expect("entry").path();
+                found.push((path.clone(), mode_of(&path)));
+            }
+        }
+    }
+    found
+}
+
+fn names_ending(modes: &[(std::path::PathBuf, u32)], suffix: &str) -> usize {
+    modes.iter().filter(|(path, _)| path.to_string_lossy().ends_with(suffix)).count()
+}
+
+#[test]
+fn client_and_server_files_are_owner_only_whatever_the_umask() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let server = Server::start_under_umask(&data, "000");
+
+    // A new home, under a umask that would leave everything open to everyone.
+    let home = dir.path().join("ana");
+    let mut ana = Client::start_under_umask(spec(&server, "ana", "pw", &home), "000");
+    ana.line("kept in the outbox until the server has it");
+    ana.wait_for("accepted", |e| e["event"] == "accepted");
+    // While the client runs, so that SQLite's -wal and -shm files are there too.
+    let modes = modes_under(&home);
+    for suffix in ["known_hosts", "state.sqlite", "state.sqlite-wal", "state.sqlite-shm"] {
+        assert_eq!(names_ending(&modes, suffix), 1, "{suffix} is in {modes:?}");
+    }
+    for (path, mode) in &modes {
+        let owner_only = if path.is_dir() { 0o700 } else { 0o600 };
+        assert_eq!(*mode, owner_only, "{} under umask 000", path.display());
+    }
+
+    // The server's store, while it runs.
+    let store: Vec<_> = modes_under(&data)
+        .into_iter()
+        .filter(|(path, _)| path.file_name().is_some_and(|name| name.to_string_lossy().starts_with("store.sqlite")))
+        .collect();
+    assert_eq!(store.len(), 3, "the store, its -wal and -shm: {store:?}");
+    for (path, mode) in &store {
+        assert_eq!(*mode, 0o600, "{} under umask 000", path.display());
+    }
+
+    // Files an older client left open to everyone (here by a client killed mid-run, so SQLite's files beside
+    // the database stay too) are made owner-only when the client opens them.
+    ana.kill();
+    for (path, _) in modes_under(&home) {
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o777)).expect("loosens");
+    }
+    let mut ana = Client::start_under_umask(spec(&server, "ana", "pw", &home), "000");
+    ana.line("and again");
+    ana.wait_for("accepted", |e| e["event"] == "accepted" && e["seq"] == 2);
+    for (path, mode) in modes_under(&home).into_iter().filter(|(path, _)| path.is_file()) {
+        assert_eq!(mode, 0o600, "{} is tightened", path.display());
+    }
+    ana.kill();
+
+    // Pins written by `palomar trust`, and a store created by `palomar user`.
+    let pins = dir.path().join("trusting");
+    let trusted = common::palomar(Some("000"))
+        .args(["trust", "--server", "example:1", "--fingerprint", &server.fingerprint, "--home"])
+        .arg(&pins)
+        .status()
+        .expect("runs");
+    assert!(trusted.success());
+    assert_eq!(mode_of(&pins.join("known_hosts")), 0o600);
+    let accounts = dir.path().join("accounts");
+    let added = common::palomar(Some("000"))
+        .args(["user", "--data"])
+        .arg(&accounts)
+        .args(["add", "bob"])
+        .env("PALOMAR_PASSWORD", "pw")
+        .status()
+        .expect("runs");
+    assert!(added.success());
+    assert_eq!(mode_of(&accounts.join("store.sqlite")), 0o600, "it holds password hashes");
 }
 
 #[test]

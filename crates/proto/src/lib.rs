@@ -19,7 +19,7 @@ pub use message::{
     ClientMsg, ConversationInfo, ErrorCode, HistoryPage, Message, MessageId, Password, Position, PresenceState,
     ServerMsg, decode, encode, messages_payload,
 };
-pub use names::{Conversation, NameError, Nick, RoomName, validate_text};
+pub use names::{Conversation, NameError, Nick, RoomName, escape_controls, is_refused_in_text, validate_text};
 
 /// The protocol version this build speaks; sent first in `Hello` and `Welcome`.
 pub const PROTOCOL_VERSION: u16 = 1;

@@ -353,6 +353,38 @@ mod tests {
         expected.extend(b"bob");
         expected.extend([0xac, 0x02, 1]);
         assert_eq!(encode(&accepted), expected);
+        assert_eq!(decode::<ServerMsg>(&expected).ok(), Some(accepted), "canonical names decode as before");
+    }
+
+    #[test]
+    fn a_name_not_in_canonical_form_is_a_decode_error() {
+        for bad in ["Bob", " bob", "bob\n", "b\x1b[2Jb", "b\u{202e}b", "#lobby", "", "9lives", &"a".repeat(65)] {
+            assert!(decode::<Nick>(&encode(&bad)).is_err(), "nick {bad:?}");
+            assert!(decode::<RoomName>(&encode(&bad)).is_err(), "room {bad:?}");
+        }
+        assert_eq!(decode::<Nick>(&encode(&"a".repeat(33))).ok(), None, "nicknames are shorter than rooms");
+        assert_eq!(decode::<RoomName>(&encode(&"a".repeat(33))).ok().map(|r| r.to_string()), Some("a".repeat(33)));
+
+        // A whole frame with one bad name in it fails, whichever side decodes it.
+        let presence =
+            encode(&ServerMsg::Presence { room: RoomName::lobby(), nick: nick("bob"), state: PresenceState::Online });
+        assert!(decode::<ServerMsg>(&presence).is_ok());
+        assert!(decode::<ServerMsg>(&replace(&presence, b"bob", b"b\x07b")).is_err());
+        assert!(decode::<ServerMsg>(&replace(&presence, b"lobby", b"Lobby")).is_err());
+        let send = encode(&ClientMsg::Send {
+            id: MessageId([0; 16]),
+            to: Conversation::Direct(nick("bob")),
+            text: "hi".into(),
+        });
+        assert!(decode::<ClientMsg>(&replace(&send, b"bob", b"Bob")).is_err(), "the server refuses it too");
+    }
+
+    /// `bytes` with the one occurrence of `from` replaced by `to`, of the same length.
+    fn replace(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+        let at = bytes.windows(from.len()).position(|w| w == from).expect("present");
+        let mut changed = bytes.to_vec();
+        changed[at..at + to.len()].copy_from_slice(to);
+        changed
     }
 
     #[test]
@@ -378,6 +410,16 @@ mod tests {
         fn arbitrary_bytes_never_panic_the_decoder(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
             let _ = decode::<ClientMsg>(&bytes);
             let _ = decode::<ServerMsg>(&bytes);
+        }
+
+        #[test]
+        fn a_name_decodes_exactly_when_parsing_leaves_it_unchanged(
+            raw in prop_oneof!["[ #A-Za-z0-9_\\-]{0,70}", ".{0,70}"],
+        ) {
+            let nick = Nick::parse(&raw).ok().filter(|n| n.as_str() == raw);
+            prop_assert_eq!(decode::<Nick>(&encode(&raw)).ok(), nick);
+            let room = RoomName::parse(&raw).ok().filter(|r| r.as_str() == raw);
+            prop_assert_eq!(decode::<RoomName>(&encode(&raw)).ok(), room);
         }
 
         #[test]

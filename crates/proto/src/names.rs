@@ -3,9 +3,10 @@
 //! Validation lives here so that the server, the clients and the offline tools all refuse the same inputs
 //! with the same words.
 
+use std::borrow::Cow;
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
 
 /// Longest nickname, in bytes (names are ASCII).
 pub const MAX_NICK_LEN: usize = 32;
@@ -31,6 +32,13 @@ pub enum NameError {
 
 fn validate_name(raw: &str, kind: &'static str, max: usize) -> Result<String, NameError> {
     let name = raw.trim().to_ascii_lowercase();
+    check_canonical(&name, kind, max)?;
+    Ok(name)
+}
+
+/// Whether `name` is a name exactly as `parse` returns it. A canonical name has no white space and no
+/// capital letter, so trimming and lower-casing leave it as it is: checking the alphabet is enough.
+fn check_canonical(name: &str, kind: &'static str, max: usize) -> Result<(), NameError> {
     if name.is_empty() {
         return Err(NameError::Empty { kind });
     }
@@ -42,12 +50,16 @@ fn validate_name(raw: &str, kind: &'static str, max: usize) -> Result<String, Na
     if !first_ok || !chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_') {
         return Err(NameError::BadCharacter { kind });
     }
-    Ok(name)
+    Ok(())
 }
 
 /// A nickname: lower-case ASCII, so that `Ana` and `ana` are the same account.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
+///
+/// Decoding accepts only the canonical form (what [`Nick::parse`] returns), so a name from the other side
+/// of a connection is as safe to show as one parsed here: a peer that sends anything else sent a malformed
+/// frame.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[serde(try_from = "String")]
 pub struct Nick(String);
 
 impl Nick {
@@ -60,15 +72,32 @@ impl Nick {
     }
 }
 
+impl TryFrom<String> for Nick {
+    type Error = NameError;
+
+    fn try_from(name: String) -> Result<Self, NameError> {
+        check_canonical(&name, "nickname", MAX_NICK_LEN)?;
+        Ok(Nick(name))
+    }
+}
+
+// By hand rather than derived: `try_from` cannot be combined with `transparent`, and `into` would clone
+// every name it encodes. The encoding is the plain string, as before.
+impl Serialize for Nick {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
 impl fmt::Display for Nick {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
 }
 
-/// A room name, without the `#` it is shown with.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
+/// A room name, without the `#` it is shown with. Decoded only in canonical form, like [`Nick`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[serde(try_from = "String")]
 pub struct RoomName(String);
 
 impl RoomName {
@@ -86,6 +115,21 @@ impl RoomName {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+impl TryFrom<String> for RoomName {
+    type Error = NameError;
+
+    fn try_from(name: String) -> Result<Self, NameError> {
+        check_canonical(&name, "room name", MAX_ROOM_LEN)?;
+        Ok(RoomName(name))
+    }
+}
+
+impl Serialize for RoomName {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
     }
 }
 
@@ -124,8 +168,15 @@ impl fmt::Display for Conversation {
     }
 }
 
-/// Checks a message body: not blank, bounded, and free of control characters that could rewrite a
-/// reader's terminal (tab and newline are allowed; bidirectional overrides are refused too).
+/// Whether a message text may not contain `c`: a control character (C0, DEL, C1) other than tab and
+/// newline, or a bidirectional override or isolate, any of which could rewrite or reorder a reader's terminal.
+pub fn is_refused_in_text(c: char) -> bool {
+    (c.is_control() && c != '\n' && c != '\t')
+        || ('\u{202a}'..='\u{202e}').contains(&c)
+        || ('\u{2066}'..='\u{2069}').contains(&c)
+}
+
+/// Checks a message body: not blank, bounded, and free of the characters [`is_refused_in_text`] names.
 pub fn validate_text(text: &str) -> Result<(), NameError> {
     if text.trim().is_empty() {
         return Err(NameError::Blank);
@@ -133,17 +184,34 @@ pub fn validate_text(text: &str) -> Result<(), NameError> {
     if text.len() > MAX_TEXT_LEN {
         return Err(NameError::TooLong { kind: "message text", max: MAX_TEXT_LEN });
     }
+    if has_no_refused_character(text) { Ok(()) } else { Err(NameError::ControlCharacter) }
+}
+
+fn has_no_refused_character(text: &str) -> bool {
     // Every message passes here: plain ASCII, the usual case, is checked byte by byte without decoding.
-    let clean = if text.is_ascii() {
+    if text.is_ascii() {
         !text.bytes().any(|b| b.is_ascii_control() && b != b'\n' && b != b'\t')
     } else {
-        !text.chars().any(|c| {
-            (c.is_control() && c != '\n' && c != '\t')
-                || ('\u{202a}'..='\u{202e}').contains(&c)
-                || ('\u{2066}'..='\u{2069}').contains(&c)
-        })
-    };
-    if clean { Ok(()) } else { Err(NameError::ControlCharacter) }
+        !text.chars().any(is_refused_in_text)
+    }
+}
+
+/// `text` with every character [`is_refused_in_text`] names written as an escape (`\u{1b}`), for a terminal
+/// showing text that only the other side checked: a malicious server can send anything as a message or an
+/// error. Tab and newline are kept; clean text is returned as it is.
+pub fn escape_controls(text: &str) -> Cow<'_, str> {
+    if has_no_refused_character(text) {
+        return Cow::Borrowed(text);
+    }
+    let mut escaped = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if is_refused_in_text(c) {
+            escaped.extend(c.escape_unicode());
+        } else {
+            escaped.push(c);
+        }
+    }
+    Cow::Owned(escaped)
 }
 
 #[cfg(test)]
@@ -186,5 +254,19 @@ mod tests {
         assert_eq!(validate_text("abc\u{202e}def"), Err(NameError::ControlCharacter));
         assert_eq!(validate_text("   "), Err(NameError::Blank));
         assert!(validate_text(&"x".repeat(MAX_TEXT_LEN + 1)).is_err());
+    }
+
+    #[test]
+    fn escaping_leaves_nothing_a_terminal_would_obey() {
+        assert!(matches!(escape_controls("plain\ttext\nnext line, café"), Cow::Borrowed(_)));
+        assert_eq!(escape_controls("\x1b[2Jgone\r\x07"), "\\u{1b}[2Jgone\\u{d}\\u{7}");
+        assert_eq!(escape_controls("é\u{9b}31m \u{202e}txt.exe\u{2066}"), "é\\u{9b}31m \\u{202e}txt.exe\\u{2066}");
+        assert_eq!(escape_controls("del\x7f"), "del\\u{7f}");
+        for c in ('\0'..='\u{3000}').filter(|&c| is_refused_in_text(c)) {
+            let text = format!("a{c}b");
+            let shown = escape_controls(&text);
+            assert!(!shown.chars().any(is_refused_in_text), "{c:?} left in {shown:?}");
+            assert_eq!(validate_text(&text), Err(NameError::ControlCharacter), "{c:?}");
+        }
     }
 }

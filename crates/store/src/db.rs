@@ -5,6 +5,8 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::fs::{File, OpenOptions, Permissions};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::time::Duration;
 
@@ -23,6 +25,8 @@ pub enum StoreError {
     /// The conversation was deleted (with a removed account) while a request for it was on its way.
     #[error("conversation {0} no longer exists")]
     NoConversation(i64),
+    #[error("cannot create the store file or make it owner-only: {0}")]
+    Io(#[from] std::io::Error),
 }
 
 impl StoreError {
@@ -34,6 +38,30 @@ impl StoreError {
 }
 
 type Result<T> = std::result::Result<T, StoreError>;
+
+/// Makes the store file `path` owner-only (0600) whatever the umask, creating it empty (a new database to
+/// SQLite) if needed, before SQLite opens it: SQLite gives the `-wal` and `-shm` files it creates the mode of
+/// the database file. It holds password hashes and every message. Files an older Palomar left looser, the
+/// database's or ones beside it, are tightened.
+fn owner_only(path: &Path) -> std::io::Result<()> {
+    let restrict = |file: &File| -> std::io::Result<()> {
+        if file.metadata()?.permissions().mode() & 0o077 != 0 {
+            file.set_permissions(Permissions::from_mode(0o600))?;
+        }
+        Ok(())
+    };
+    restrict(&OpenOptions::new().append(true).create(true).mode(0o600).open(path)?)?;
+    for suffix in ["-wal", "-shm", "-journal"] {
+        let mut beside = path.as_os_str().to_owned();
+        beside.push(suffix);
+        match File::open(&beside) {
+            Ok(file) => restrict(&file)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
 
 /// A conversation row: its id in this store and the bounds of its log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -294,6 +322,7 @@ impl Db {
 
     /// Opens (creating if needed) the store at `path`, committing with the given durability.
     pub fn open_with(path: &Path, durability: Durability) -> Result<Db> {
+        owner_only(path)?;
         let conn = Connection::open(path)?;
         conn.busy_timeout(Duration::from_secs(10))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -1193,6 +1222,31 @@ mod tests {
 
     fn nick(s: &str) -> Nick {
         Nick::parse(s).expect("valid")
+    }
+
+    #[test]
+    fn the_store_and_the_files_beside_it_are_owner_only() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("store.sqlite");
+        let mode = |suffix: &str| {
+            let file = dir.path().join(format!("store.sqlite{suffix}"));
+            std::fs::metadata(&file).expect("exists").permissions().mode() & 0o777
+        };
+        let db = Db::open(&path).expect("opens");
+        db.begin().expect("begin");
+        db.append(lobby(&db).id, &nick("ana"), MessageId([1; 16]), "secret", 1).expect("append");
+        db.commit().expect("commit");
+        assert_eq!([mode(""), mode("-wal"), mode("-shm")], [0o600; 3]);
+        drop(db);
+        for suffix in ["", "-wal", "-shm"] {
+            let file = dir.path().join(format!("store.sqlite{suffix}"));
+            if file.exists() {
+                std::fs::set_permissions(&file, Permissions::from_mode(0o644)).expect("loosens");
+            }
+        }
+        let _again = Db::open(&path).expect("opens again");
+        assert_eq!(mode(""), 0o600, "an older store is tightened");
+        assert_eq!(mode("-shm"), 0o600);
     }
 
     fn open() -> (tempfile::TempDir, Db) {

@@ -6,7 +6,9 @@ use std::time::Duration;
 use chrono::FixedOffset;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use palomar_client::{Command, Event};
-use palomar_proto::{Conversation, ConversationInfo, Message, MessageId, Nick, PresenceState, RoomName};
+use palomar_proto::{
+    Conversation, ConversationInfo, Message, MessageId, Nick, PresenceState, RoomName, is_refused_in_text,
+};
 use palomar_transport::Fingerprint;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -195,6 +197,26 @@ fn a_mention_rings_once_and_marks_the_conversation() {
     assert!(matches!(&actions[..], [Action::Alert]));
     assert!(app.on_engine(message(5, "bob", "anyone else?")).is_empty());
     assert_eq!((app.model.convs[0].unread, app.model.convs[0].mentioned), (2, true));
+}
+
+/// ratatui drops control characters and zero-width ones (the bidirectional controls are) from what it draws, so
+/// the full-screen client needs no escaping of its own: this holds it to that.
+#[test]
+fn control_characters_from_the_server_never_reach_the_terminal() {
+    const HOSTILE: &str = "\x1b]0;owned\x07\x1b[2J\r\u{9b}31m\x7f\u{202e}gpj.exe\ttab\nnext";
+    let drawn = |app: &App| {
+        let shown = screen(app, 100, 20);
+        assert!(!shown.chars().any(|c| is_refused_in_text(c) || c == '\t'), "{shown}");
+        shown
+    };
+    let mut app = app();
+    connected(&mut app);
+    app.on_engine(message(1, "bob", HOSTILE));
+    app.on_engine(Event::Error { code: None, message: HOSTILE.into(), id: None });
+    app.on_engine(Event::ServerShuttingDown { message: HOSTILE.into() });
+    assert_eq!(drawn(&app).matches("gpj.exe").count(), 3, "the text itself is shown");
+    app.on_engine(Event::Fatal { message: format!("login refused: {HOSTILE}"), certificate_changed: false });
+    assert!(drawn(&app).contains("gpj.exe"));
 }
 
 #[test]

@@ -15,6 +15,20 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_palomar");
 /// Generous: CI machines are shared and slow; nothing waits this long when things work.
 pub const PATIENCE: Duration = Duration::from_secs(60);
 
+/// The `palomar` binary, started through `sh` under `umask` when there is one: the test process's own umask is
+/// shared by every test running in it, so a test that needs a permissive one sets it for its children only.
+pub fn palomar(umask: Option<&str>) -> Command {
+    match umask {
+        None => Command::new(BIN),
+        Some(umask) => {
+            let mut command = Command::new("sh");
+            // `exec` keeps the child's pid the binary's, so signals and kills reach it.
+            command.args(["-c", &format!("umask {umask} && exec \"$0\" \"$@\""), BIN]);
+            command
+        }
+    }
+}
+
 /// Lines of a child's stdout, read on a thread of their own.
 fn line_reader(stream: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
     let (tx, rx) = mpsc::channel();
@@ -44,20 +58,25 @@ impl Server {
     }
 
     pub fn start_on(data: &Path, listen: &str, extra: &[&str]) -> Server {
-        Server::launch(data, listen, extra, None)
+        Server::launch(data, listen, extra, None, None)
     }
 
     /// Starts a server that logs everything (`PALOMAR_LOG=trace`) into the file `log`.
     pub fn start_logging(data: &Path, log: &Path) -> Server {
-        Server::launch(data, "127.0.0.1:0", &[], Some(log))
+        Server::launch(data, "127.0.0.1:0", &[], Some(log), None)
     }
 
-    fn launch(data: &Path, listen: &str, extra: &[&str], log: Option<&Path>) -> Server {
+    /// Starts a server under `umask` (for example `000`).
+    pub fn start_under_umask(data: &Path, umask: &str) -> Server {
+        Server::launch(data, "127.0.0.1:0", &[], None, Some(umask))
+    }
+
+    fn launch(data: &Path, listen: &str, extra: &[&str], log: Option<&Path>, umask: Option<&str>) -> Server {
         let (level, stderr) = match log {
             Some(log) => ("trace", Stdio::from(std::fs::File::create(log).expect("log file"))),
             None => ("warn", Stdio::inherit()),
         };
-        let mut child = Command::new(BIN)
+        let mut child = palomar(umask)
             .args(["serve", "--listen", listen, "--data"])
             .arg(data)
             .args(extra)
@@ -162,7 +181,16 @@ pub struct ClientSpec<'a> {
 
 impl Client {
     pub fn start(spec: ClientSpec<'_>) -> Client {
-        let mut child = Command::new(BIN)
+        Client::launch(spec, None)
+    }
+
+    /// Starts a client under `umask` (for example `000`).
+    pub fn start_under_umask(spec: ClientSpec<'_>, umask: &str) -> Client {
+        Client::launch(spec, Some(umask))
+    }
+
+    fn launch(spec: ClientSpec<'_>, umask: Option<&str>) -> Client {
+        let mut child = palomar(umask)
             .args(["chat", "--json", "--server", spec.server, "--nick", spec.nick, "--home"])
             .arg(spec.home)
             .args(spec.extra)
