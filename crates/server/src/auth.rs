@@ -12,6 +12,7 @@ use tokio::sync::oneshot;
 
 use crate::Shared;
 use crate::config::{LoginSettings, Registration};
+use crate::rate::Address;
 use crate::workers::{self, JobQueue};
 use crate::writer::{Action, Outcome};
 
@@ -21,7 +22,7 @@ const MAX_TRACKED: usize = 100_000;
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Subject {
     Nick(Nick),
-    Addr(IpAddr),
+    Addr(Address),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -46,7 +47,7 @@ impl LoginLimiter {
     pub fn check(&self, nick: &Nick, addr: IpAddr) -> Result<(), Duration> {
         let now = Instant::now();
         let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        let wait = [Subject::Nick(nick.clone()), Subject::Addr(addr)]
+        let wait = [Subject::Nick(nick.clone()), Subject::Addr(Address::of(addr))]
             .iter()
             .filter_map(|subject| failures.get(subject)?.locked_until)
             .filter(|until| *until > now)
@@ -61,7 +62,7 @@ impl LoginLimiter {
         if failures.len() >= MAX_TRACKED {
             failures.retain(|_, f| f.locked_until.is_some_and(|until| until > now));
         }
-        for subject in [Subject::Nick(nick.clone()), Subject::Addr(addr)] {
+        for subject in [Subject::Nick(nick.clone()), Subject::Addr(Address::of(addr))] {
             let entry = failures.entry(subject).or_insert(Failures { count: 0, locked_until: None });
             entry.count += 1;
             if entry.count >= self.settings.max_failures {
@@ -185,5 +186,17 @@ mod tests {
         assert!(limiter.check(&ana, elsewhere).is_err(), "the nickname is locked everywhere");
         assert!(limiter.check(&bob, here).is_err(), "the address is locked for every nickname");
         assert!(limiter.check(&bob, elsewhere).is_ok());
+    }
+
+    #[test]
+    fn a_slash_64_is_one_address_for_lockouts() {
+        let limiter = LoginLimiter::new(LoginSettings { max_failures: 3, lockout_secs: 60 });
+        let ana = Nick::parse("ana").expect("valid");
+        let bob = Nick::parse("bob").expect("valid");
+        for host in ["2001:db8::1", "2001:db8::2", "2001:db8::3"] {
+            limiter.failed(&ana, host.parse().expect("address"));
+        }
+        assert!(limiter.check(&bob, "2001:db8::ffff".parse().expect("address")).is_err(), "the /64 is locked out");
+        assert!(limiter.check(&bob, "2001:db8:0:1::1".parse().expect("address")).is_ok());
     }
 }

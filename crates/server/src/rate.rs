@@ -1,7 +1,8 @@
 //! Rate limits as token buckets: new connections per address and in total ([`ConnectionLimiter`], asked by
 //! the accept loop before anything else is spent on a connection), and messages per account across all its
-//! sessions ([`MessageLimiter`], awaited by a session before it handles a `Send`). The per-address and
-//! per-account state is bounded ([`Recent`]): what has not been seen for a while is forgotten.
+//! sessions ([`MessageLimiter`], awaited by a session before it handles a `Send`). What every per-address
+//! limit of the server counts as one address is [`Address`]. The per-address and per-account state is bounded
+//! ([`Recent`]): what has not been seen for a while is forgotten.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -113,14 +114,30 @@ impl<K: Hash + Eq + Clone, V> Recent<K, V> {
     }
 }
 
-/// The key an address is limited by: IPv6 hosts usually hold a whole /64, so they are limited per /64.
-fn address_key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
-        },
+/// One address, as every per-address limit of the server counts it (new connections, open connections, new
+/// accounts, failed logins): an IPv4 address, or an IPv6 /64, because an IPv6 host usually holds a whole /64
+/// and could otherwise be thousands of addresses. An IPv4-mapped IPv6 address is its IPv4 address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Address(IpAddr);
+
+impl Address {
+    pub fn of(ip: IpAddr) -> Address {
+        Address(match ip {
+            IpAddr::V4(_) => ip,
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => IpAddr::V4(v4),
+                None => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
+            },
+        })
+    }
+}
+
+impl std::fmt::Display for Address {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            IpAddr::V4(v4) => v4.fmt(f),
+            IpAddr::V6(v6) => write!(f, "{v6}/64"),
+        }
     }
 }
 
@@ -142,7 +159,7 @@ struct AddressState {
 struct ConnectionState {
     total: Bucket,
     explanations: Bucket,
-    addresses: Recent<IpAddr, AddressState>,
+    addresses: Recent<Address, AddressState>,
 }
 
 /// New connections per second, per address and in total. Only admitted connections take tokens, so a
@@ -178,7 +195,7 @@ impl ConnectionLimiter {
         }
         let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let ConnectionState { total, explanations, addresses } = &mut *guard;
-        let address = addresses.get_or_insert_with(&address_key(ip), || AddressState {
+        let address = addresses.get_or_insert_with(&Address::of(ip), || AddressState {
             bucket: Bucket::full_if(self.per_address, now),
             explained: None,
         });
@@ -330,10 +347,16 @@ mod tests {
         let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().expect("address");
         let b: IpAddr = "2001:db8:1:2:bbbb::2".parse().expect("address");
         let c: IpAddr = "2001:db8:1:3::1".parse().expect("address");
-        assert_eq!(address_key(a), address_key(b));
-        assert_ne!(address_key(a), address_key(c));
+        assert_eq!(Address::of(a), Address::of(b));
+        assert_ne!(Address::of(a), Address::of(c));
+        assert_eq!(Address::of(a).to_string(), "2001:db8:1:2::/64");
         let mapped: IpAddr = "::ffff:10.0.0.1".parse().expect("address");
-        assert_eq!(address_key(mapped), ip(1));
+        assert_eq!(Address::of(mapped), Address::of(ip(1)));
+        let limiter = ConnectionLimiter::new(&limits((1.0, 1), (0.0, 0)));
+        let now = Instant::now();
+        assert_eq!(limiter.arrive(a, now), Arrival::Admit);
+        assert_ne!(limiter.arrive(b, now), Arrival::Admit, "one /64 is one address");
+        assert_eq!(limiter.arrive(c, now), Arrival::Admit);
     }
 
     #[test]
