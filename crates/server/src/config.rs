@@ -23,6 +23,9 @@ pub struct Config {
     pub store: StoreSettings,
 }
 
+/// Longest `login.max_delay_ms`: the reference client gives up on a login's answer after 10 s.
+const MAX_LOGIN_DELAY_MS: u64 = 5_000;
+
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum Registration {
@@ -85,10 +88,22 @@ pub struct HistorySettings {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 pub struct LoginSettings {
-    /// Failed logins allowed per nickname and per address before they are locked out.
+    /// Failed logins of one nickname from one address before that pair is locked out (the nickname from other
+    /// addresses, and the address for other nicknames, are not).
     pub max_failures: u32,
-    /// Lockout after `max_failures`, doubled for every further failure (up to an hour).
+    /// The pair's lockout after `max_failures`, doubled for every further failure up to `max_lockout_secs`.
     pub lockout_secs: u64,
+    pub max_lockout_secs: u64,
+    /// Failed logins from one address, whatever the nicknames, before the address is locked out for
+    /// `address_lockout_secs` (0: no limit). Kept short: many people may share one address.
+    pub max_failures_per_address: u32,
+    pub address_lockout_secs: u64,
+    /// Once a nickname had `max_failures` recent failures, from any addresses, each further login of it waits
+    /// this long before it is judged, doubled for every further failure up to `max_delay_ms`. Logins of one
+    /// nickname are judged one at a time, so this paces guessing from many addresses without locking the
+    /// nickname's owner out.
+    pub delay_ms: u64,
+    pub max_delay_ms: u64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -165,7 +180,15 @@ impl Default for HistorySettings {
 
 impl Default for LoginSettings {
     fn default() -> Self {
-        LoginSettings { max_failures: 5, lockout_secs: 30 }
+        LoginSettings {
+            max_failures: 5,
+            lockout_secs: 30,
+            max_lockout_secs: 900,
+            max_failures_per_address: 20,
+            address_lockout_secs: 60,
+            delay_ms: 250,
+            max_delay_ms: 3_000,
+        }
     }
 }
 
@@ -219,6 +242,21 @@ impl Config {
                 return Err(ConfigError::Invalid(format!("the burst that goes with limits.{name} must be at least 1")));
             }
         }
+        let login = &self.login;
+        if login.max_failures == 0 {
+            return Err(ConfigError::Invalid("login.max_failures must be at least 1".into()));
+        }
+        if login.lockout_secs > login.max_lockout_secs || login.address_lockout_secs > login.max_lockout_secs {
+            return Err(ConfigError::Invalid(
+                "login.lockout_secs and login.address_lockout_secs may not exceed login.max_lockout_secs".into(),
+            ));
+        }
+        if login.delay_ms > login.max_delay_ms || login.max_delay_ms > MAX_LOGIN_DELAY_MS {
+            return Err(ConfigError::Invalid(format!(
+                "login.delay_ms may not exceed login.max_delay_ms, and that not {MAX_LOGIN_DELAY_MS} (clients wait \
+                 10 s for the answer to a login)"
+            )));
+        }
         if self.tls.cert.is_some() != self.tls.key.is_some() {
             return Err(ConfigError::Invalid("tls.cert and tls.key go together".into()));
         }
@@ -265,6 +303,21 @@ mod tests {
         let config: Config =
             toml::from_str("[limits]\nnew_connections_per_sec = 5\nnew_connection_burst = 0").expect("parses");
         assert!(config.validate().is_err());
+    }
+
+    #[test]
+    fn login_limits_are_checked() {
+        let bad = [
+            "[login]\nmax_failures = 0",
+            "[login]\nlockout_secs = 1000\nmax_lockout_secs = 900",
+            "[login]\naddress_lockout_secs = 901",
+            "[login]\nmax_delay_ms = 60000",
+            "[login]\ndelay_ms = 100\nmax_delay_ms = 50",
+        ];
+        for text in bad {
+            let config: Config = toml::from_str(text).expect("parses");
+            assert!(config.validate().is_err(), "{text} is refused");
+        }
     }
 
     #[test]

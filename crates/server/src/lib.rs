@@ -116,7 +116,7 @@ pub async fn run(
     let shared = Arc::new(Shared {
         limiter: LoginLimiter::new(config.login.clone()),
         messages: MessageLimiter::new(&config.limits),
-        passwords: PasswordWorkers::start(PASSWORD_THREADS)?,
+        passwords: PasswordWorkers::start(PASSWORD_THREADS).await?,
         reads: Reads::start(&store_path)?,
         config,
         hub,

@@ -161,26 +161,16 @@ pub async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, refusa
             return;
         }
     };
-    if let Err(wait) = shared.limiter.check(&nick, peer.ip()) {
-        let message = format!("too many failed logins; try again in {} s", wait.as_secs().max(1));
-        refuse(&mut out, ErrorCode::RateLimited, message).await;
-        reader_task.abort();
-        return;
-    }
-    let registered = match auth::log_in(&shared, &nick, password.expose()).await {
+    let registered = match auth::log_in(&shared, &nick, password.expose(), peer.ip(), deadline).await {
         Ok(registered) => registered,
         Err(Refusal { code, message }) => {
-            if code == ErrorCode::AuthFailed {
-                shared.limiter.failed(&nick, peer.ip());
-                tracing::info!(%peer, %nick, "login refused");
-            }
+            tracing::info!(%peer, %nick, ?code, "login refused");
             refuse(&mut out, code, message).await;
             reader_task.abort();
             return;
         }
     };
     drop(password);
-    shared.limiter.succeeded(&nick);
     tracing::info!(%peer, %nick, registered, "logged in");
 
     let mut session = Session {
