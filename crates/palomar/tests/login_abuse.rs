@@ -1,14 +1,14 @@
 //! Attacks on the login path with the real server, over the wire, from several loopback addresses: parallel
 //! guessing, guessing from many addresses, spraying many nicknames from one address, probing which nicknames
-//! exist. Each test runs its own server with limits low enough to make the attack
+//! exist, and registration floods. Each test runs its own server with limits low enough to make the attack
 //! quick; the tests of this file run one at a time, so that the timings of one are not the load of another.
 
 mod common;
 
 use std::net::IpAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use common::{LoginAnswer, Server, add_user, raw_login, start_configured};
+use common::{LoginAnswer, Server, accounts, add_user, raw_hello_and_leave, raw_login, start_configured};
 use palomar_proto::ErrorCode;
 use tokio::sync::Mutex;
 
@@ -154,4 +154,135 @@ async fn with_closed_registration_a_login_does_not_tell_which_nicknames_exist() 
     println!("median refusal: known nickname {known:?}, unknown nickname {unknown:?}; texts {texts:?}");
     assert_eq!(texts.len(), 1, "the same words for both: {texts:?}");
     assert!(unknown * 3 >= known && known * 3 >= unknown, "known {known:?} vs unknown {unknown:?}");
+}
+
+/// Registers `count` new nicknames from `addresses` at once, `parallel` at a time per address; sends every
+/// answer to `answers` as it comes.
+fn flood(
+    addr: &str,
+    addresses: &[IpAddr],
+    count: usize,
+    parallel: usize,
+    answers: tokio::sync::mpsc::UnboundedSender<LoginAnswer>,
+) -> tokio::task::JoinSet<()> {
+    let mut flood = tokio::task::JoinSet::new();
+    for (a, source) in addresses.iter().copied().enumerate() {
+        let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(parallel));
+        for i in (a..count).step_by(addresses.len()) {
+            let (gate, answers, addr) = (gate.clone(), answers.clone(), addr.to_owned());
+            flood.spawn(async move {
+                let _turn = gate.acquire_owned().await.expect("gate");
+                let _ = answers.send(raw_login(&addr, source, &format!("junk{i}"), "junk").await.0);
+            });
+        }
+    }
+    flood
+}
+
+/// Logs ana in `times` times, one after the other; returns the time from `Hello` to `Welcome` of each.
+async fn ana_logs_in(addr: &str, times: usize) -> Vec<Duration> {
+    let mut took = Vec::new();
+    for _ in 0..times {
+        let (answer, time) = raw_login(addr, from(1), "ana", "right horse").await;
+        assert_eq!(answer, LoginAnswer::Welcome { registered: false });
+        took.push(time);
+    }
+    took
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registration_flood_from_two_addresses_mints_few_accounts_and_holds_up_no_login() {
+    const FLOOD: usize = 900;
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(&dir.path().join("data"));
+    let addr = server.addr.as_str();
+    assert_eq!(raw_login(addr, from(1), "ana", "right horse").await.0, LoginAnswer::Welcome { registered: true });
+    let quiet = median(ana_logs_in(addr, 3).await);
+
+    let started = Instant::now();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let flood = flood(addr, &[from(2), from(3)], FLOOD, 100, tx);
+    let mut answers = Vec::new();
+    while answers.len() < 100 {
+        answers.push(rx.recv().await.expect("the flood answers"));
+    }
+    let during = ana_logs_in(addr, 3).await;
+    flood.join_all().await;
+    let elapsed = started.elapsed();
+    while let Ok(answer) = rx.try_recv() {
+        answers.push(answer);
+    }
+    let registered = answers.iter().filter(|a| **a == LoginAnswer::Welcome { registered: true }).count();
+    let limited = answers.iter().filter(|a| refused(a, ErrorCode::RateLimited)).count();
+    let busy = answers.iter().filter(|a| refused(a, ErrorCode::ServerBusy)).count();
+    let during = median(during);
+    println!(
+        "{FLOOD} registrations from two addresses in {elapsed:.1?}: {registered} accounts made, {limited} refused \
+         as over the address's limit, {busy} as busy; ana's login: {quiet:?} before, {during:?} during"
+    );
+    assert_eq!(answers.len(), FLOOD);
+    // The defaults: 20 at once per address, then one every 10 s each.
+    let allowed = 2.0 * (20.0 + 0.1 * elapsed.as_secs_f64()) + 1.0;
+    assert!(registered as f64 <= allowed, "{registered} accounts made in {elapsed:?}");
+    assert_eq!(registered + limited + busy, FLOOD, "{answers:?}");
+    assert!(during <= quiet * 5 + Duration::from_secs(1), "ana's login took {during:?}, {quiet:?} when quiet");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_registration_unlimited_a_flood_is_told_busy_and_logins_go_first() {
+    const FLOOD: usize = 600;
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server =
+        start_configured(dir.path(), "[limits]\nregistrations_per_sec = 0\nregistrations_per_sec_per_ip = 0\n");
+    let addr = server.addr.as_str();
+    assert_eq!(raw_login(addr, from(1), "ana", "right horse").await.0, LoginAnswer::Welcome { registered: true });
+    let quiet = median(ana_logs_in(addr, 3).await);
+
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let flood = flood(addr, &[from(2), from(3)], FLOOD, 100, tx);
+    let mut answers = Vec::new();
+    while answers.len() < 100 {
+        answers.push(rx.recv().await.expect("the flood answers"));
+    }
+    let during = median(ana_logs_in(addr, 3).await);
+    flood.join_all().await;
+    while let Ok(answer) = rx.try_recv() {
+        answers.push(answer);
+    }
+    let registered = answers.iter().filter(|a| **a == LoginAnswer::Welcome { registered: true }).count();
+    let busy: Vec<&LoginAnswer> = answers.iter().filter(|a| refused(a, ErrorCode::ServerBusy)).collect();
+    println!(
+        "{FLOOD} registrations: {registered} made, {} told busy; ana's login {quiet:?} before, {during:?} during",
+        busy.len()
+    );
+    assert_eq!(registered + busy.len(), FLOOD, "{answers:?}");
+    assert!(!busy.is_empty(), "a full queue answers busy");
+    assert!(busy.iter().all(|a| matches!(a, LoginAnswer::Refused(_, why) if why.contains("try again"))), "{busy:?}");
+    assert!(during <= quiet * 5 + Duration::from_secs(1), "ana's login took {during:?}, {quiet:?} when quiet");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registration_whose_client_left_before_its_turn_is_not_made() {
+    const LEAVERS: usize = 60;
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = start_configured(
+        dir.path(),
+        "[limits]\nregistrations_per_sec = 0\nregistrations_per_sec_per_ip = 0\nregistration_queue = 1000\n",
+    );
+    let addr = server.addr.as_str();
+    let mut leavers = tokio::task::JoinSet::new();
+    for i in 0..LEAVERS {
+        let addr = addr.to_owned();
+        leavers.spawn(async move { raw_hello_and_leave(&addr, from(2), &format!("gone{i}"), "pw").await });
+    }
+    leavers.join_all().await;
+    // Registrations are served in order: once a later one is made, every earlier one was made or dropped.
+    let (answer, _) = raw_login(addr, from(1), "witness", "pw").await;
+    assert_eq!(answer, LoginAnswer::Welcome { registered: true });
+    let made = accounts(&server.data).iter().filter(|nick| nick.starts_with("gone")).count();
+    println!("{made} of {LEAVERS} registrations whose client left were made");
+    assert!(made < LEAVERS / 2, "{made} of {LEAVERS} made for clients that had left");
 }

@@ -14,9 +14,9 @@ use palomar_store::password;
 use tokio::sync::{OwnedMutexGuard, oneshot};
 
 use crate::Shared;
-use crate::config::{LoginSettings, Registration};
-use crate::rate::Address;
-use crate::workers::{self, JobQueue};
+use crate::config::{Limits, LoginSettings, Registration};
+use crate::rate::{Address, RegistrationRefused};
+use crate::workers::{self, Lanes};
 use crate::writer::{Action, Outcome};
 
 /// Most records of failures the limiter keeps; past it, records that lock nobody out are forgotten first.
@@ -233,47 +233,66 @@ enum PasswordJob {
     Verify { password: String, hash: String, reply: oneshot::Sender<bool> },
 }
 
+/// The lanes of the password queue: checks of existing accounts are served before new accounts are hashed.
+const CHECKS: usize = 0;
+const REGISTRATIONS: usize = 1;
+
 /// Argon2 on a few threads of their own. A password check costs tens of milliseconds of CPU and 19 MiB of
 /// memory; on tokio's blocking pool a burst of logins (failed ones too) would run hundreds of them at once. A
-/// fixed pool bounds both and queues the burst.
+/// fixed pool bounds both; bounded lanes in front of it answer a burst past them with `ServerBusy`.
 pub struct PasswordWorkers {
-    jobs: std::sync::mpsc::Sender<PasswordJob>,
+    queue: Arc<Lanes<PasswordJob, 2>>,
     /// A hash that no accepted password matches, checked for nicknames without an account so that they take
     /// as long to refuse as a wrong password.
     decoy: String,
 }
 
 impl PasswordWorkers {
-    pub async fn start(threads: usize) -> anyhow::Result<PasswordWorkers> {
-        let jobs = workers::start("palomar-passwords", threads.max(1), |queue: &JobQueue<PasswordJob>| {
+    pub async fn start(threads: usize, limits: &Limits) -> anyhow::Result<PasswordWorkers> {
+        let queue = Arc::new(Lanes::new([limits.password_queue, limits.registration_queue]));
+        workers::start_on("palomar-passwords", threads.max(1), queue.clone(), |queue: &Lanes<PasswordJob, 2>| {
             while let Some(job) = queue.next() {
+                // A job whose client has left is dropped unrun: nobody would read its answer.
                 match job {
-                    PasswordJob::Hash { password, reply } => {
+                    PasswordJob::Hash { password, reply } if !reply.is_closed() => {
                         let _ = reply.send(password::hash_password(&password));
                     }
-                    PasswordJob::Verify { password, hash, reply } => {
+                    PasswordJob::Verify { password, hash, reply } if !reply.is_closed() => {
                         let _ = reply.send(password::verify_password(&password, &hash));
                     }
+                    PasswordJob::Hash { .. } | PasswordJob::Verify { .. } => {}
                 }
             }
         })?;
-        let mut workers = PasswordWorkers { jobs, decoy: String::new() };
+        let mut workers = PasswordWorkers { queue, decoy: String::new() };
         // Longer than any password a login may use, so nothing verifies against it.
         let unusable = "-".repeat(MAX_PASSWORD_BYTES + 1);
         workers.decoy = workers.hash(&unusable).await.map_err(|refusal| anyhow::anyhow!(refusal.message))?;
         Ok(workers)
     }
 
+    fn busy() -> Refusal {
+        refuse(ErrorCode::ServerBusy, "the server is busy checking passwords; try again in a few seconds")
+    }
+
     async fn verify(&self, password: &str, hash: String) -> Result<bool, Refusal> {
         let (reply, answer) = oneshot::channel();
-        self.jobs.send(PasswordJob::Verify { password: password.to_owned(), hash, reply }).map_err(unavailable)?;
+        let job = PasswordJob::Verify { password: password.to_owned(), hash, reply };
+        self.queue.push(CHECKS, job).map_err(|_| Self::busy())?;
         answer.await.map_err(unavailable)
     }
 
     async fn hash(&self, password: &str) -> Result<String, Refusal> {
         let (reply, answer) = oneshot::channel();
-        self.jobs.send(PasswordJob::Hash { password: password.to_owned(), reply }).map_err(unavailable)?;
+        let job = PasswordJob::Hash { password: password.to_owned(), reply };
+        self.queue.push(REGISTRATIONS, job).map_err(|_| Self::busy())?;
         answer.await.map_err(unavailable)?.map_err(unavailable)
+    }
+}
+
+impl Drop for PasswordWorkers {
+    fn drop(&mut self) {
+        self.queue.close();
     }
 }
 
@@ -302,11 +321,11 @@ pub async fn log_in(
     };
     limiter.check(nick, address, Instant::now()).map_err(locked_out)?;
     tokio::time::sleep(limiter.delay(nick, Instant::now())).await;
-    let outcome = check_or_register(shared, nick, password).await;
+    let outcome = check_or_register(shared, nick, password, address).await;
     match &outcome {
         Ok(_) => limiter.succeeded(nick, address),
         Err(refusal) if refusal.code == ErrorCode::AuthFailed => limiter.failed(nick, address, Instant::now()),
-        // Unavailable: the password was not judged, so the attempt counts against nobody.
+        // Busy or unavailable: the password was not judged, so the attempt counts against nobody.
         Err(_) => {}
     }
     outcome
@@ -317,7 +336,7 @@ async fn password_hash(shared: &Shared, nick: &Nick) -> Result<Option<String>, R
     shared.reads.run(move |db| db.password_hash(&lookup)).await.map_err(unavailable)
 }
 
-async fn check_or_register(shared: &Shared, nick: &Nick, password: &str) -> Result<bool, Refusal> {
+async fn check_or_register(shared: &Shared, nick: &Nick, password: &str, address: Address) -> Result<bool, Refusal> {
     if let Some(hash) = password_hash(shared, nick).await? {
         return if shared.passwords.verify(password, hash).await? { Ok(false) } else { Err(wrong()) };
     }
@@ -326,7 +345,23 @@ async fn check_or_register(shared: &Shared, nick: &Nick, password: &str) -> Resu
         shared.passwords.verify(password, shared.passwords.decoy.clone()).await?;
         return Err(wrong());
     }
-    let hash = shared.passwords.hash(password).await?;
+    shared.registrations.take(address, Instant::now()).map_err(|refused| match refused {
+        RegistrationRefused::Address(wait) => refuse(
+            ErrorCode::RateLimited,
+            format!("too many new accounts from your address; try again in {} s", seconds(wait)),
+        ),
+        RegistrationRefused::Total(wait) => refuse(
+            ErrorCode::ServerBusy,
+            format!("the server is taking too many new accounts right now; try again in {} s", seconds(wait)),
+        ),
+    })?;
+    let hash = match shared.passwords.hash(password).await {
+        Ok(hash) => hash,
+        Err(refusal) => {
+            shared.registrations.give_back(address, Instant::now());
+            return Err(refusal);
+        }
+    };
     let window = shared.config.history.join_window;
     match shared.writer.call(Action::Register { nick: nick.clone(), password_hash: hash, window }).await {
         Ok(Outcome::Registered(true)) => Ok(true),

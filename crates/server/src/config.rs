@@ -72,6 +72,19 @@ pub struct Limits {
     /// sender is slowed down, nothing is refused or dropped.
     pub messages_per_sec_per_user: f64,
     pub message_burst_per_user: u32,
+    /// New accounts per second in total (0: no limit), after a burst of `registration_burst`. Past it a
+    /// registration is answered `ServerBusy`.
+    pub registrations_per_sec: f64,
+    pub registration_burst: u32,
+    /// The same per address (per /64 for IPv6); past it a registration is answered `RateLimited`.
+    pub registrations_per_sec_per_ip: f64,
+    pub registration_burst_per_ip: u32,
+    /// Password checks (logins of existing accounts) waiting for the password threads; past it a login is
+    /// answered `ServerBusy`, to retry later.
+    pub password_queue: usize,
+    /// Registrations waiting for the password threads, which take them only when no check waits; past it a
+    /// registration is answered `ServerBusy`.
+    pub registration_queue: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -168,6 +181,16 @@ impl Default for Limits {
             // Far beyond anyone typing, enough for a script or an outbox resent after a while offline.
             messages_per_sec_per_user: 20.0,
             message_burst_per_user: 200,
+            // People register once: a household or a classroom behind one address fits in the burst, a script
+            // minting accounts gets one every 10 s per address and one a second in all (2 % of a core hashing).
+            registrations_per_sec: 1.0,
+            registration_burst: 100,
+            registrations_per_sec_per_ip: 0.1,
+            registration_burst_per_ip: 20,
+            // At ~20 ms per Argon2 run on two threads: about 1.3 s of checks waiting, well inside a client's
+            // 10 s wait for its answer; a restart's reconnecting crowd past that retries with backoff.
+            password_queue: 128,
+            registration_queue: 16,
         }
     }
 }
@@ -233,6 +256,8 @@ impl Config {
                 limits.new_connection_burst_per_ip,
             ),
             ("messages_per_sec_per_user", limits.messages_per_sec_per_user, limits.message_burst_per_user),
+            ("registrations_per_sec", limits.registrations_per_sec, limits.registration_burst),
+            ("registrations_per_sec_per_ip", limits.registrations_per_sec_per_ip, limits.registration_burst_per_ip),
         ];
         for (name, per_sec, burst) in rates {
             if !per_sec.is_finite() || per_sec < 0.0 {
@@ -241,6 +266,11 @@ impl Config {
             if per_sec > 0.0 && burst == 0 {
                 return Err(ConfigError::Invalid(format!("the burst that goes with limits.{name} must be at least 1")));
             }
+        }
+        if limits.password_queue == 0 || limits.registration_queue == 0 {
+            return Err(ConfigError::Invalid(
+                "limits.password_queue and limits.registration_queue must be positive".into(),
+            ));
         }
         let login = &self.login;
         if login.max_failures == 0 {
@@ -306,8 +336,11 @@ mod tests {
     }
 
     #[test]
-    fn login_limits_are_checked() {
+    fn login_and_registration_limits_are_checked() {
         let bad = [
+            "[limits]\nregistrations_per_sec_per_ip = -0.5",
+            "[limits]\nregistrations_per_sec = 1\nregistration_burst = 0",
+            "[limits]\npassword_queue = 0",
             "[login]\nmax_failures = 0",
             "[login]\nlockout_secs = 1000\nmax_lockout_secs = 900",
             "[login]\naddress_lockout_secs = 901",
@@ -318,6 +351,9 @@ mod tests {
             let config: Config = toml::from_str(text).expect("parses");
             assert!(config.validate().is_err(), "{text} is refused");
         }
+        let config: Config =
+            toml::from_str("[limits]\nregistrations_per_sec = 0\nregistrations_per_sec_per_ip = 0\n").expect("parses");
+        assert!(config.validate().is_ok(), "0 switches registration limits off");
     }
 
     #[test]

@@ -10,8 +10,8 @@
 //! - [`writer`]: the single store writer thread with group commit; publishes after commit.
 //! - [`reads`]: store reads on a few threads of their own, each with a read-only connection.
 //! - [`auth`]: passwords, registration, the failed-login limiter.
-//! - [`rate`]: what one address is; token buckets for new connections (per address, in total) and messages
-//!   (per account).
+//! - [`rate`]: what one address is; token buckets for new connections and new accounts (per address, in
+//!   total) and messages (per account).
 //! - [`workers`]: fixed sets of threads taking blocking jobs from one queue (passwords, store reads).
 //!
 //! The path of a message: session → writer (stored, synced) → hub → every member's session → its client.
@@ -42,7 +42,7 @@ pub use config::Config;
 
 use crate::auth::{LoginLimiter, PasswordWorkers};
 use crate::hub::Hub;
-use crate::rate::{Address, Arrival, ConnectionLimiter, MessageLimiter};
+use crate::rate::{Address, Arrival, ConnectionLimiter, MessageLimiter, RegistrationLimiter};
 use crate::reads::Reads;
 use crate::writer::{Action, Writer};
 
@@ -58,6 +58,8 @@ pub struct Shared {
     pub writer: Writer,
     pub reads: Reads,
     pub limiter: LoginLimiter,
+    /// New accounts per address and in total.
+    pub registrations: RegistrationLimiter,
     /// Paces each account's `Send`s.
     pub messages: MessageLimiter,
     pub passwords: PasswordWorkers,
@@ -115,8 +117,9 @@ pub async fn run(
     let acceptor = TlsAcceptor::from(palomar_transport::server_config(identity)?);
     let shared = Arc::new(Shared {
         limiter: LoginLimiter::new(config.login.clone()),
+        registrations: RegistrationLimiter::new(&config.limits),
         messages: MessageLimiter::new(&config.limits),
-        passwords: PasswordWorkers::start(PASSWORD_THREADS).await?,
+        passwords: PasswordWorkers::start(PASSWORD_THREADS, &config.limits).await?,
         reads: Reads::start(&store_path)?,
         config,
         hub,

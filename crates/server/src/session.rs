@@ -123,7 +123,7 @@ pub async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, refusa
     let reader = FramedReader::new(read_half, &keys.client_to_server, shared.config.limits.max_frame_bytes);
     let (incoming_tx, mut incoming) = mpsc::channel(64);
     let heard = LastHeard::new();
-    let reader_task = tokio::spawn(read_frames(reader, incoming_tx, heard.clone()));
+    let mut reader_task = tokio::spawn(read_frames(reader, incoming_tx, heard.clone()));
 
     let hello = tokio::time::timeout_at(deadline.into(), incoming.recv()).await;
     let (nick, password, positions) = match hello {
@@ -161,14 +161,19 @@ pub async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, refusa
             return;
         }
     };
-    let registered = match auth::log_in(&shared, &nick, password.expose(), peer.ip(), deadline).await {
-        Ok(registered) => registered,
-        Err(Refusal { code, message }) => {
-            tracing::info!(%peer, %nick, ?code, "login refused");
-            refuse(&mut out, code, message).await;
-            reader_task.abort();
-            return;
-        }
+    let registered = tokio::select! {
+        judged = auth::log_in(&shared, &nick, password.expose(), peer.ip(), deadline) => match judged {
+            Ok(registered) => registered,
+            Err(Refusal { code, message }) => {
+                tracing::info!(%peer, %nick, ?code, "login refused");
+                refuse(&mut out, code, message).await;
+                reader_task.abort();
+                return;
+            }
+        },
+        // The client's stream ended (it left, or broke it): its login goes with it, with any password work not
+        // yet started.
+        _ = &mut reader_task => return,
     };
     drop(password);
     tracing::info!(%peer, %nick, registered, "logged in");

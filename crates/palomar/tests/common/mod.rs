@@ -293,6 +293,16 @@ pub fn add_user(data: &Path, nick: &str, password: &str) {
     assert!(status.success(), "palomar user add {nick}: {status}");
 }
 
+/// The nicknames with an account, from `palomar user list`.
+pub fn accounts(data: &Path) -> Vec<String> {
+    let output = Command::new(BIN).args(["user", "--data"]).arg(data).arg("list").output().expect("palomar user runs");
+    assert!(output.status.success(), "palomar user list: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| Some(line.split('\t').next()?.to_owned()))
+        .collect()
+}
+
 /// What the server answered a hand-made `Hello`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum LoginAnswer {
@@ -355,4 +365,11 @@ pub async fn raw_login(server: &str, from: std::net::IpAddr, nick: &str, passwor
         Ok(None) | Err(_) => LoginAnswer::Closed,
     };
     (answer, took)
+}
+
+/// Sends a `Hello` from `from` and leaves at once, without waiting for the answer.
+pub async fn raw_hello_and_leave(server: &str, from: std::net::IpAddr, nick: &str, password: &str) {
+    if let Some((_reader, mut writer)) = raw_connection(server, from).await {
+        writer.send(&hello(nick, password)).await.expect("sends the Hello");
+    }
 }
