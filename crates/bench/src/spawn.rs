@@ -58,7 +58,8 @@ impl SpawnedServer {
             &config,
             format!(
                 "[limits]\nmax_connections = {connections}\nmax_connections_per_ip = {connections}\n\
-                 new_connections_per_sec = 0\nnew_connections_per_sec_per_ip = 0\nmessages_per_sec_per_user = 0\n\n\
+                 new_connections_per_sec = 0\nnew_connections_per_sec_per_ip = 0\nmessages_per_sec_per_user = 0\n\
+                 registrations_per_sec = 0\nregistrations_per_sec_per_ip = 0\n\n\
                  [store]\ndurability = \"{}\"\n",
                 durability.as_config()
             ),

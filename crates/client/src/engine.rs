@@ -876,7 +876,7 @@ async fn sleep_until_some(at: Option<Instant>) {
 
 fn refused_login(code: ErrorCode, message: String) -> Flow {
     match code {
-        ErrorCode::StoreUnavailable | ErrorCode::ServerFull | ErrorCode::HandshakeTimeout => {
+        ErrorCode::StoreUnavailable | ErrorCode::ServerFull | ErrorCode::ServerBusy | ErrorCode::HandshakeTimeout => {
             Flow::Reconnect(format!("the server refused the login for now: {message}"))
         }
         _ => Flow::Fatal(format!("login refused: {message}")),
@@ -913,6 +913,21 @@ async fn read_frames(mut reader: FramedReader<ReadHalf<Tls>>, tx: mpsc::Sender<R
         let last = item.is_err();
         if tx.send(item).await.is_err() || last {
             return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_busy_or_full_server_is_retried_and_a_refused_password_is_not() {
+        for code in [ErrorCode::ServerBusy, ErrorCode::ServerFull, ErrorCode::StoreUnavailable] {
+            assert!(matches!(refused_login(code, "later".into()), Flow::Reconnect(_)), "{code:?}");
+        }
+        for code in [ErrorCode::AuthFailed, ErrorCode::RateLimited, ErrorCode::InvalidName] {
+            assert!(matches!(refused_login(code, "no".into()), Flow::Fatal(_)), "{code:?}");
         }
     }
 }

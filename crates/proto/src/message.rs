@@ -201,6 +201,8 @@ pub enum ErrorCode {
     UnsupportedVersion,
     /// Wrong password, or no such account while registration is closed. Deliberately one code.
     AuthFailed,
+    /// Over a limit of the client's own (failed logins of this nickname from this address, failures or new
+    /// accounts from this address); the message says when to try again, and trying sooner fails again.
     RateLimited,
     InvalidName,
     InvalidText,
@@ -212,6 +214,9 @@ pub enum ErrorCode {
     HandshakeTimeout,
     /// A frame that is valid but not allowed now (for example `Send` before `Hello`).
     Protocol,
+    /// The server has too much password work queued, or is taking too many new accounts, to take this login
+    /// now; not the client's fault: retry with backoff.
+    ServerBusy,
     /// A limit of the account was reached (rooms per account); the request was not carried out.
     LimitReached,
 }
@@ -385,6 +390,16 @@ mod tests {
         let mut changed = bytes.to_vec();
         changed[at..at + to.len()].copy_from_slice(to);
         changed
+    }
+
+    /// Codes are only ever appended: an older peer still decodes every code it knows by its index.
+    #[test]
+    fn error_codes_keep_their_indices() {
+        let index = |code| encode(&ServerMsg::Error { code, message: String::new(), id: None })[1];
+        assert_eq!(index(ErrorCode::BadTag), 0);
+        assert_eq!(index(ErrorCode::RateLimited), 5);
+        assert_eq!(index(ErrorCode::Protocol), 13);
+        assert_eq!(index(ErrorCode::ServerBusy), 14);
     }
 
     #[test]

@@ -1,79 +1,192 @@
-//! Logging in: password checks, first-login registration, and the limiter that slows down guessing.
+//! Logging in: password checks and first-login registration on the password threads, and the limiter that
+//! paces guessing. Logins of one nickname are judged one at a time; a nickname is locked out per address
+//! after a few failures, slowed down with growing delays when it fails from many addresses, and an address
+//! failing on many nicknames is locked out briefly.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use palomar_proto::{ErrorCode, Nick};
 use palomar_store::{Account, Credentials, password};
 
-use tokio::sync::oneshot;
+use tokio::sync::{OwnedMutexGuard, oneshot};
 
 use crate::Shared;
-use crate::config::{LoginSettings, Registration};
-use crate::workers::{self, JobQueue};
+use crate::config::{Limits, LoginSettings, Registration};
+use crate::rate::{Address, RegistrationRefused};
+use crate::workers::{self, Lanes};
 use crate::writer::{Action, Outcome};
 
-/// Most keys the limiter remembers; past it, entries whose lockout is over are forgotten first.
+/// Most records of failures the limiter keeps; past it, records that lock nobody out are forgotten first.
 const MAX_TRACKED: usize = 100_000;
+/// Longest password accepted; a longer one is refused before any work is done on it.
+const MAX_PASSWORD_BYTES: usize = 1024;
 
+/// What a record of failures is about.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Subject {
+    /// A nickname from one address: locked out after `max_failures`.
+    Pair(Nick, Address),
+    /// A nickname from anywhere: slowed down after `max_failures`.
     Nick(Nick),
-    Addr(IpAddr),
+    /// An address, whatever the nickname: locked out briefly after `max_failures_per_address`.
+    Address(Address),
 }
 
 #[derive(Debug, Clone, Copy)]
 struct Failures {
     count: u32,
+    last: Instant,
     locked_until: Option<Instant>,
 }
 
-/// Counts failed logins per nickname and per address; past `max_failures`, locks the subject out for a time
-/// that doubles with every further failure.
+impl Failures {
+    fn lockout(&self, now: Instant) -> Option<Duration> {
+        self.locked_until.filter(|until| *until > now).map(|until| until - now)
+    }
+}
+
+/// Why a login is not judged now, and for how long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockedOut {
+    /// This nickname from this address.
+    Pair(Duration),
+    /// This address, for every nickname.
+    Address(Duration),
+}
+
+/// Records failed logins per (nickname, address), per nickname and per address, and hands out the turns that
+/// make the logins of one nickname wait for each other.
 pub struct LoginLimiter {
     settings: LoginSettings,
     failures: Mutex<HashMap<Subject, Failures>>,
+    /// A line per nickname with a login being judged; removed when nobody holds or waits for it.
+    turns: Mutex<HashMap<Nick, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl LoginLimiter {
     pub fn new(settings: LoginSettings) -> Self {
-        LoginLimiter { settings, failures: Mutex::new(HashMap::new()) }
+        LoginLimiter { settings, failures: Mutex::new(HashMap::new()), turns: Mutex::new(HashMap::new()) }
     }
 
-    /// `Err(wait)` while the nickname or the address is locked out.
-    pub fn check(&self, nick: &Nick, addr: IpAddr) -> Result<(), Duration> {
-        let now = Instant::now();
+    /// How long a record is remembered after its last failure (and past any lockout it holds).
+    fn memory(&self, subject: &Subject) -> Duration {
+        Duration::from_secs(match subject {
+            // An address is shared by many people: only failures in quick succession count together.
+            Subject::Address(_) => self.settings.address_lockout_secs,
+            // Longer than the longest lockout, so that a guess made as soon as one ends doubles the next.
+            Subject::Pair(..) | Subject::Nick(_) => self.settings.max_lockout_secs.saturating_mul(2),
+        })
+    }
+
+    fn current(&self, failures: &HashMap<Subject, Failures>, subject: &Subject, now: Instant) -> Option<Failures> {
+        let record = *failures.get(subject)?;
+        let remembered = now.saturating_duration_since(record.last) < self.memory(subject);
+        (remembered || record.lockout(now).is_some()).then_some(record)
+    }
+
+    /// `Err` while this nickname from this address, or this address, is locked out.
+    pub fn check(&self, nick: &Nick, address: Address, now: Instant) -> Result<(), LockedOut> {
         let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        let wait = [Subject::Nick(nick.clone()), Subject::Addr(addr)]
-            .iter()
-            .filter_map(|subject| failures.get(subject)?.locked_until)
-            .filter(|until| *until > now)
-            .map(|until| until - now)
-            .max();
-        wait.map_or(Ok(()), Err)
+        let lockout = |subject| self.current(&failures, &subject, now).and_then(|record| record.lockout(now));
+        if let Some(wait) = lockout(Subject::Address(address)) {
+            return Err(LockedOut::Address(wait));
+        }
+        lockout(Subject::Pair(nick.clone(), address)).map_or(Ok(()), |wait| Err(LockedOut::Pair(wait)))
     }
 
-    pub fn failed(&self, nick: &Nick, addr: IpAddr) {
-        let now = Instant::now();
+    /// How long a login of `nick` waits before it is judged: nothing until the nickname had `max_failures`
+    /// recent failures from anywhere, then `delay_ms`, doubling with every further failure up to `max_delay_ms`.
+    pub fn delay(&self, nick: &Nick, now: Instant) -> Duration {
+        let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let count = self.current(&failures, &Subject::Nick(nick.clone()), now).map_or(0, |record| record.count);
+        let Some(beyond) = count.checked_sub(self.settings.max_failures) else { return Duration::ZERO };
+        let delay = self.settings.delay_ms.saturating_mul(1 << beyond.min(20));
+        Duration::from_millis(delay.min(self.settings.max_delay_ms))
+    }
+
+    /// Records a wrong password (or an unknown nickname) for `nick` from `address`.
+    pub fn failed(&self, nick: &Nick, address: Address, now: Instant) {
+        let settings = &self.settings;
         let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         if failures.len() >= MAX_TRACKED {
-            failures.retain(|_, f| f.locked_until.is_some_and(|until| until > now));
+            failures.retain(|subject, record| {
+                now.saturating_duration_since(record.last) < self.memory(subject) || record.lockout(now).is_some()
+            });
         }
-        for subject in [Subject::Nick(nick.clone()), Subject::Addr(addr)] {
-            let entry = failures.entry(subject).or_insert(Failures { count: 0, locked_until: None });
-            entry.count += 1;
-            if entry.count >= self.settings.max_failures {
-                let doublings = (entry.count - self.settings.max_failures).min(12);
-                let lockout = Duration::from_secs(self.settings.lockout_secs.saturating_mul(1 << doublings).min(3_600));
-                entry.locked_until = Some(now + lockout);
+        if failures.len() >= MAX_TRACKED {
+            // Records under the limits are worth at most a fresh allowance; a lockout in force is kept. There
+            // are few of those: each takes several failures, and failures come no faster than the password
+            // threads judge them.
+            failures.retain(|_, record| record.lockout(now).is_some());
+        }
+        for subject in [Subject::Pair(nick.clone(), address), Subject::Nick(nick.clone()), Subject::Address(address)] {
+            let previous = self.current(&failures, &subject, now);
+            let record =
+                failures.entry(subject.clone()).or_insert(Failures { count: 0, last: now, locked_until: None });
+            if previous.is_none() {
+                *record = Failures { count: 0, last: now, locked_until: None };
+            }
+            record.count = record.count.saturating_add(1);
+            record.last = now;
+            match subject {
+                Subject::Pair(..) if record.count >= settings.max_failures => {
+                    let doublings = (record.count - settings.max_failures).min(20);
+                    let lockout = settings.lockout_secs.saturating_mul(1 << doublings).min(settings.max_lockout_secs);
+                    record.locked_until = Some(now + Duration::from_secs(lockout));
+                }
+                Subject::Address(_)
+                    if settings.max_failures_per_address > 0 && record.count >= settings.max_failures_per_address =>
+                {
+                    // Locked out briefly, then a fresh allowance: never an hour for everyone behind one address.
+                    record.locked_until = Some(now + Duration::from_secs(settings.address_lockout_secs));
+                    record.count = 0;
+                }
+                _ => {}
             }
         }
     }
 
-    pub fn succeeded(&self, nick: &Nick) {
-        self.failures.lock().unwrap_or_else(|p| p.into_inner()).remove(&Subject::Nick(nick.clone()));
+    /// The right password: this address starts afresh with this nickname. The nickname's failures from
+    /// elsewhere still slow it down, and the address's still count.
+    pub fn succeeded(&self, nick: &Nick, address: Address) {
+        self.failures.lock().unwrap_or_else(|p| p.into_inner()).remove(&Subject::Pair(nick.clone(), address));
+    }
+
+    /// Waits until no other login of `nick` is being judged, in order of arrival, until `deadline` (then
+    /// `None`). While the returned turn is held, other logins of the nickname wait, so each is judged with the
+    /// failures of those before it.
+    pub async fn turn(&self, nick: &Nick, deadline: Instant) -> Option<Turn<'_>> {
+        let line = self.turns.lock().unwrap_or_else(|p| p.into_inner()).entry(nick.clone()).or_default().clone();
+        let waiting = line.clone().lock_owned();
+        // Dropped while it waits (past the deadline, or because its client left), the turn still leaves the line.
+        let mut turn = Turn { limiter: self, nick: nick.clone(), line: Some(line), held: None };
+        turn.held = Some(tokio::time::timeout_at(deadline.into(), waiting).await.ok()?);
+        Some(turn)
+    }
+}
+
+/// The right to have a login of one nickname judged; the next login in line gets it when this is dropped.
+pub struct Turn<'a> {
+    limiter: &'a LoginLimiter,
+    nick: Nick,
+    line: Option<Arc<tokio::sync::Mutex<()>>>,
+    held: Option<OwnedMutexGuard<()>>,
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        drop(self.held.take());
+        let mut turns = self.limiter.turns.lock().unwrap_or_else(|p| p.into_inner());
+        // A line is first reached through the map, under this lock: when only the map's reference and ours are
+        // left, nobody else holds or waits for the nickname's turn, nor can start to.
+        if let Some(line) = self.line.take()
+            && Arc::strong_count(&line) == 2
+        {
+            turns.remove(&self.nick);
+        }
     }
 }
 
@@ -92,85 +205,182 @@ fn unavailable(error: impl std::fmt::Display) -> Refusal {
     refuse(ErrorCode::StoreUnavailable, "the server cannot check accounts right now; try again later")
 }
 
+fn wrong() -> Refusal {
+    refuse(ErrorCode::AuthFailed, "wrong password for this nickname, or no such account")
+}
+
+/// Whole seconds, rounded up, for "try again in N s".
+fn seconds(wait: Duration) -> u64 {
+    (wait.as_secs_f64().ceil() as u64).max(1)
+}
+
+fn locked_out(locked: LockedOut) -> Refusal {
+    match locked {
+        LockedOut::Pair(wait) => refuse(
+            ErrorCode::RateLimited,
+            format!("too many failed logins with this nickname from your address; try again in {} s", seconds(wait)),
+        ),
+        LockedOut::Address(wait) => refuse(
+            ErrorCode::RateLimited,
+            format!("too many failed logins from your address; try again in {} s", seconds(wait)),
+        ),
+    }
+}
+
 /// A password job for the [`PasswordWorkers`].
 enum PasswordJob {
     Hash { password: String, reply: oneshot::Sender<Result<String, password::HashError>> },
     Verify { password: String, hash: String, reply: oneshot::Sender<bool> },
 }
 
-/// Argon2 on a few threads of its own. A password check costs tens of milliseconds of CPU and 19 MiB of
+/// The lanes of the password queue: checks of existing accounts are served before new accounts are hashed.
+const CHECKS: usize = 0;
+const REGISTRATIONS: usize = 1;
+
+/// Argon2 on a few threads of their own. A password check costs tens of milliseconds of CPU and 19 MiB of
 /// memory; on tokio's blocking pool a burst of logins (failed ones too) would run hundreds of them at once. A
-/// fixed pool bounds both and queues the burst.
+/// fixed pool bounds both; bounded lanes in front of it answer a burst past them with `ServerBusy`.
 pub struct PasswordWorkers {
-    jobs: std::sync::mpsc::Sender<PasswordJob>,
+    queue: Arc<Lanes<PasswordJob, 2>>,
+    /// A hash that no accepted password matches, checked for nicknames without an account so that they take
+    /// as long to refuse as a wrong password.
+    decoy: String,
 }
 
 impl PasswordWorkers {
-    pub fn start(threads: usize) -> std::io::Result<PasswordWorkers> {
-        let jobs = workers::start("palomar-passwords", threads.max(1), |queue: &JobQueue<PasswordJob>| {
+    pub async fn start(threads: usize, limits: &Limits) -> anyhow::Result<PasswordWorkers> {
+        let queue = Arc::new(Lanes::new([limits.password_queue, limits.registration_queue]));
+        workers::start_on("palomar-passwords", threads.max(1), queue.clone(), |queue: &Lanes<PasswordJob, 2>| {
             while let Some(job) = queue.next() {
+                // A job whose client has left is dropped unrun: nobody would read its answer.
                 match job {
-                    PasswordJob::Hash { password, reply } => {
+                    PasswordJob::Hash { password, reply } if !reply.is_closed() => {
                         let _ = reply.send(password::hash_password(&password));
                     }
-                    PasswordJob::Verify { password, hash, reply } => {
+                    PasswordJob::Verify { password, hash, reply } if !reply.is_closed() => {
                         let _ = reply.send(password::verify_password(&password, &hash));
                     }
+                    PasswordJob::Hash { .. } | PasswordJob::Verify { .. } => {}
                 }
             }
         })?;
-        Ok(PasswordWorkers { jobs })
+        let mut workers = PasswordWorkers { queue, decoy: String::new() };
+        // Longer than any password a login may use, so nothing verifies against it.
+        let unusable = "-".repeat(MAX_PASSWORD_BYTES + 1);
+        workers.decoy = workers.hash(&unusable).await.map_err(|refusal| anyhow::anyhow!(refusal.message))?;
+        Ok(workers)
     }
 
-    async fn verify(&self, password: &str, hash: String) -> bool {
+    fn busy() -> Refusal {
+        refuse(ErrorCode::ServerBusy, "the server is busy checking passwords; try again in a few seconds")
+    }
+
+    async fn verify(&self, password: &str, hash: String) -> Result<bool, Refusal> {
         let (reply, answer) = oneshot::channel();
         let job = PasswordJob::Verify { password: password.to_owned(), hash, reply };
-        self.jobs.send(job).is_ok() && answer.await.unwrap_or(false)
+        self.queue.push(CHECKS, job).map_err(|_| Self::busy())?;
+        answer.await.map_err(unavailable)
     }
 
     async fn hash(&self, password: &str) -> Result<String, Refusal> {
         let (reply, answer) = oneshot::channel();
-        self.jobs.send(PasswordJob::Hash { password: password.to_owned(), reply }).map_err(unavailable)?;
+        let job = PasswordJob::Hash { password: password.to_owned(), reply };
+        self.queue.push(REGISTRATIONS, job).map_err(|_| Self::busy())?;
         answer.await.map_err(unavailable)?.map_err(unavailable)
     }
 }
 
-/// Checks `password` for `nick`, registering the nickname if it is free and registration is open.
-/// Returns the account, and whether it was created now.
-pub async fn log_in(shared: &Shared, nick: &Nick, password: &str) -> Result<(Account, bool), Refusal> {
-    let wrong = || refuse(ErrorCode::AuthFailed, "wrong password for this nickname, or no such account");
-    if password.is_empty() || password.len() > 1024 {
+impl Drop for PasswordWorkers {
+    fn drop(&mut self) {
+        self.queue.close();
+    }
+}
+
+/// Judges a login of `nick` from `peer`: refuses it while the pair or the address is locked out, waits for
+/// the nickname's turn (until `deadline`) and its delay, checks the password, or registers the nickname if it
+/// is free and registration is open, and records the outcome. Returns the account, and whether it was created
+/// now.
+pub async fn log_in(
+    shared: &Shared,
+    nick: &Nick,
+    password: &str,
+    peer: IpAddr,
+    deadline: Instant,
+) -> Result<(Account, bool), Refusal> {
+    if password.is_empty() || password.len() > MAX_PASSWORD_BYTES {
         return Err(refuse(ErrorCode::AuthFailed, "a password must have 1 to 1024 bytes"));
     }
+    let address = Address::of(peer);
+    let limiter = &shared.limiter;
+    // A locked-out login is refused at once rather than after waiting in line.
+    limiter.check(nick, address, Instant::now()).map_err(locked_out)?;
+    let Some(_turn) = limiter.turn(nick, deadline).await else {
+        return Err(refuse(
+            ErrorCode::ServerBusy,
+            "another login with this nickname is still being checked; try again in a few seconds",
+        ));
+    };
+    limiter.check(nick, address, Instant::now()).map_err(locked_out)?;
+    tokio::time::sleep(limiter.delay(nick, Instant::now())).await;
+    let outcome = check_or_register(shared, nick, password, address).await;
+    match &outcome {
+        Ok(_) => limiter.succeeded(nick, address),
+        Err(refusal) if refusal.code == ErrorCode::AuthFailed => limiter.failed(nick, address, Instant::now()),
+        // Busy or unavailable: the password was not judged, so the attempt counts against nobody.
+        Err(_) => {}
+    }
+    outcome
+}
+
+async fn credentials(shared: &Shared, nick: &Nick) -> Result<Option<Credentials>, Refusal> {
     let lookup = nick.clone();
-    let credentials = shared.reads.run(move |db| db.credentials(&lookup)).await.map_err(unavailable)?;
-    if let Some(Credentials { account, password_hash }) = credentials {
-        return if shared.passwords.verify(password, password_hash).await {
-            Ok((account, false))
-        } else {
-            Err(wrong())
-        };
+    shared.reads.run(move |db| db.credentials(&lookup)).await.map_err(unavailable)
+}
+
+/// The account of `credentials` if `password` is its password.
+async fn check(shared: &Shared, password: &str, credentials: Credentials) -> Result<(Account, bool), Refusal> {
+    let Credentials { account, password_hash } = credentials;
+    if shared.passwords.verify(password, password_hash).await? { Ok((account, false)) } else { Err(wrong()) }
+}
+
+async fn check_or_register(
+    shared: &Shared,
+    nick: &Nick,
+    password: &str,
+    address: Address,
+) -> Result<(Account, bool), Refusal> {
+    if let Some(found) = credentials(shared, nick).await? {
+        return check(shared, password, found).await;
     }
     if shared.config.registration == Registration::Closed {
-        return Err(refuse(ErrorCode::AuthFailed, "no such account, and this server does not register new ones"));
+        // The same work and the same words as a wrong password: neither tells which nicknames have accounts.
+        shared.passwords.verify(password, shared.passwords.decoy.clone()).await?;
+        return Err(wrong());
     }
-    let hash = shared.passwords.hash(password).await?;
+    shared.registrations.take(address, Instant::now()).map_err(|refused| match refused {
+        RegistrationRefused::Address(wait) => refuse(
+            ErrorCode::RateLimited,
+            format!("too many new accounts from your address; try again in {} s", seconds(wait)),
+        ),
+        RegistrationRefused::Total(wait) => refuse(
+            ErrorCode::ServerBusy,
+            format!("the server is taking too many new accounts right now; try again in {} s", seconds(wait)),
+        ),
+    })?;
+    let hash = match shared.passwords.hash(password).await {
+        Ok(hash) => hash,
+        Err(refusal) => {
+            shared.registrations.give_back(address, Instant::now());
+            return Err(refusal);
+        }
+    };
     let window = shared.config.history.join_window;
     match shared.writer.call(Action::Register { nick: nick.clone(), password_hash: hash, window }).await {
         Ok(Outcome::Registered(Some(account))) => Ok((account, true)),
         Ok(_) => {
             // Somebody registered the nickname between our lookup and our insert: check against theirs.
-            let lookup = nick.clone();
-            match shared.reads.run(move |db| db.credentials(&lookup)).await.map_err(unavailable)? {
-                Some(Credentials { account, password_hash }) => {
-                    if shared.passwords.verify(password, password_hash).await {
-                        Ok((account, false))
-                    } else {
-                        Err(wrong())
-                    }
-                }
-                None => Err(wrong()),
-            }
+            let Some(found) = credentials(shared, nick).await? else { return Err(wrong()) };
+            check(shared, password, found).await
         }
         Err(error) => Err(unavailable(error)),
     }
@@ -180,20 +390,143 @@ pub async fn log_in(shared: &Shared, nick: &Nick, password: &str) -> Result<(Acc
 mod tests {
     use super::*;
 
-    #[test]
-    fn repeated_failures_lock_out_the_nickname_and_the_address() {
-        let limiter = LoginLimiter::new(LoginSettings { max_failures: 3, lockout_secs: 60 });
-        let ana = Nick::parse("ana").expect("valid");
-        let bob = Nick::parse("bob").expect("valid");
-        let here: IpAddr = [127, 0, 0, 1].into();
-        let elsewhere: IpAddr = [127, 0, 0, 2].into();
-        for _ in 0..2 {
-            limiter.failed(&ana, here);
+    fn settings() -> LoginSettings {
+        LoginSettings {
+            max_failures: 3,
+            lockout_secs: 60,
+            max_lockout_secs: 600,
+            max_failures_per_address: 10,
+            address_lockout_secs: 30,
+            delay_ms: 100,
+            max_delay_ms: 1_000,
         }
-        assert!(limiter.check(&ana, elsewhere).is_ok());
-        limiter.failed(&ana, here);
-        assert!(limiter.check(&ana, elsewhere).is_err(), "the nickname is locked everywhere");
-        assert!(limiter.check(&bob, here).is_err(), "the address is locked for every nickname");
-        assert!(limiter.check(&bob, elsewhere).is_ok());
+    }
+
+    fn nick(name: &str) -> Nick {
+        Nick::parse(name).expect("valid")
+    }
+
+    fn address(last: u8) -> Address {
+        Address::of([127, 0, 0, last].into())
+    }
+
+    #[test]
+    fn failures_lock_out_the_nickname_from_that_address_only() {
+        let limiter = LoginLimiter::new(settings());
+        let (ana, bob) = (nick("ana"), nick("bob"));
+        let (here, elsewhere) = (address(1), address(2));
+        let now = Instant::now();
+        for _ in 0..2 {
+            limiter.failed(&ana, here, now);
+        }
+        assert_eq!(limiter.check(&ana, here, now), Ok(()));
+        limiter.failed(&ana, here, now);
+        assert_eq!(limiter.check(&ana, here, now), Err(LockedOut::Pair(Duration::from_secs(60))));
+        assert_eq!(limiter.check(&ana, elsewhere, now), Ok(()), "the nickname is not locked out everywhere");
+        assert_eq!(limiter.check(&bob, here, now), Ok(()), "the address is not locked out for other nicknames");
+        limiter.succeeded(&ana, here);
+        assert_eq!(limiter.check(&ana, here, now), Ok(()), "the right password starts the pair afresh");
+    }
+
+    #[test]
+    fn lockouts_double_up_to_their_cap_then_are_forgotten() {
+        let limiter = LoginLimiter::new(settings());
+        let (ana, here) = (nick("ana"), address(1));
+        let mut now = Instant::now();
+        let mut lockouts = Vec::new();
+        for _ in 0..10 {
+            limiter.failed(&ana, here, now);
+            if let Err(LockedOut::Pair(wait)) = limiter.check(&ana, here, now) {
+                lockouts.push(wait.as_secs());
+                now += wait;
+            }
+        }
+        assert_eq!(lockouts, [60, 120, 240, 480, 600, 600, 600, 600], "capped at max_lockout_secs");
+        let later = now + Duration::from_secs(600);
+        assert_eq!(limiter.check(&ana, here, later), Ok(()));
+        limiter.failed(&ana, here, later);
+        assert_eq!(limiter.check(&ana, here, later), Ok(()), "after a quiet spell the count starts again");
+    }
+
+    #[test]
+    fn a_nickname_failing_from_many_addresses_is_slowed_down_not_locked_out() {
+        let limiter = LoginLimiter::new(settings());
+        let ana = nick("ana");
+        let now = Instant::now();
+        let mut delays = Vec::new();
+        for last in 1..=8 {
+            delays.push(limiter.delay(&ana, now).as_millis());
+            limiter.failed(&ana, address(last), now);
+            assert_eq!(limiter.check(&ana, address(100), now), Ok(()), "a fresh address may always try");
+        }
+        assert_eq!(delays, [0, 0, 0, 100, 200, 400, 800, 1_000]);
+        assert_eq!(limiter.delay(&nick("bob"), now), Duration::ZERO, "other nicknames are not slowed");
+        assert_eq!(limiter.delay(&ana, now + Duration::from_secs(1_199)), Duration::from_millis(1_000));
+        let later = now + Duration::from_secs(1_200);
+        assert_eq!(limiter.delay(&ana, later), Duration::ZERO, "forgotten after a quiet spell");
+    }
+
+    #[test]
+    fn an_address_failing_on_many_nicknames_is_locked_out_briefly() {
+        let limiter = LoginLimiter::new(settings());
+        let (here, ana) = (address(1), nick("ana"));
+        let now = Instant::now();
+        for i in 0..9 {
+            limiter.failed(&nick(&format!("n{i}")), here, now);
+        }
+        assert_eq!(limiter.check(&ana, here, now), Ok(()));
+        limiter.failed(&nick("n9"), here, now);
+        assert_eq!(limiter.check(&ana, here, now), Err(LockedOut::Address(Duration::from_secs(30))));
+        assert_eq!(limiter.check(&ana, address(2), now), Ok(()));
+        let after = now + Duration::from_secs(30);
+        assert_eq!(limiter.check(&ana, here, after), Ok(()), "then a fresh allowance");
+        limiter.failed(&nick("n10"), here, after);
+        assert_eq!(limiter.check(&ana, here, after), Ok(()));
+    }
+
+    #[test]
+    fn a_slash_64_is_one_address_for_lockouts() {
+        let limiter = LoginLimiter::new(settings());
+        let ana = nick("ana");
+        let now = Instant::now();
+        for host in ["2001:db8::1", "2001:db8::2", "2001:db8::3"] {
+            limiter.failed(&ana, Address::of(host.parse().expect("address")), now);
+        }
+        let neighbour = Address::of("2001:db8::ffff".parse().expect("address"));
+        assert!(limiter.check(&ana, neighbour, now).is_err(), "the /64 shares its lockout");
+        let other = Address::of("2001:db8:0:1::1".parse().expect("address"));
+        assert_eq!(limiter.check(&ana, other, now), Ok(()));
+    }
+
+    #[test]
+    fn memory_stays_bounded_under_a_flood_of_failures() {
+        let limiter = LoginLimiter::new(LoginSettings { max_failures: 2, ..settings() });
+        let now = Instant::now();
+        for i in 0..(MAX_TRACKED as u32 + 1_000) {
+            let from = Address::of(IpAddr::from(i.to_be_bytes()));
+            limiter.failed(&nick(&format!("n{}", i % 50_000)), from, now);
+        }
+        let tracked = limiter.failures.lock().expect("lock").len();
+        assert!(tracked <= MAX_TRACKED + 3, "{tracked} records");
+    }
+
+    #[tokio::test]
+    async fn logins_of_one_nickname_take_turns_and_leave_nothing_behind() {
+        let limiter = Arc::new(LoginLimiter::new(settings()));
+        let (ana, bob) = (nick("ana"), nick("bob"));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let first = limiter.turn(&ana, deadline).await.expect("nobody else is in line");
+        assert!(limiter.turn(&bob, deadline).await.is_some(), "another nickname does not wait");
+        let soon = Instant::now() + Duration::from_millis(50);
+        assert!(limiter.turn(&ana, soon).await.is_none(), "a login waits no longer than its deadline");
+        let mut second = {
+            let (limiter, ana) = (limiter.clone(), ana.clone());
+            tokio::spawn(async move { limiter.turn(&ana, deadline).await.is_some() })
+        };
+        let waiting = tokio::time::timeout(Duration::from_millis(100), &mut second).await;
+        assert!(waiting.is_err(), "the second login waits while the first is judged");
+        drop(first);
+        assert!(second.await.expect("runs"), "then it gets its turn");
+        assert!(limiter.turns.lock().expect("lock").is_empty(), "no line is kept once nobody waits");
     }
 }

@@ -23,6 +23,9 @@ pub struct Config {
     pub store: StoreSettings,
 }
 
+/// Longest `login.max_delay_ms`: the reference client gives up on a login's answer after 10 s.
+const MAX_LOGIN_DELAY_MS: u64 = 5_000;
+
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum Registration {
@@ -84,6 +87,19 @@ pub struct Limits {
     pub max_sessions_per_user: usize,
     /// Rooms one account may be a member of.
     pub max_rooms_per_user: u64,
+    /// New accounts per second in total (0: no limit), after a burst of `registration_burst`. Past it a
+    /// registration is answered `ServerBusy`.
+    pub registrations_per_sec: f64,
+    pub registration_burst: u32,
+    /// The same per address (per /64 for IPv6); past it a registration is answered `RateLimited`.
+    pub registrations_per_sec_per_ip: f64,
+    pub registration_burst_per_ip: u32,
+    /// Password checks (logins of existing accounts) waiting for the password threads; past it a login is
+    /// answered `ServerBusy`, to retry later.
+    pub password_queue: usize,
+    /// Registrations waiting for the password threads, which take them only when no check waits; past it a
+    /// registration is answered `ServerBusy`.
+    pub registration_queue: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -100,10 +116,22 @@ pub struct HistorySettings {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 pub struct LoginSettings {
-    /// Failed logins allowed per nickname and per address before they are locked out.
+    /// Failed logins of one nickname from one address before that pair is locked out (the nickname from other
+    /// addresses, and the address for other nicknames, are not).
     pub max_failures: u32,
-    /// Lockout after `max_failures`, doubled for every further failure (up to an hour).
+    /// The pair's lockout after `max_failures`, doubled for every further failure up to `max_lockout_secs`.
     pub lockout_secs: u64,
+    pub max_lockout_secs: u64,
+    /// Failed logins from one address, whatever the nicknames, before the address is locked out for
+    /// `address_lockout_secs` (0: no limit). Kept short: many people may share one address.
+    pub max_failures_per_address: u32,
+    pub address_lockout_secs: u64,
+    /// Once a nickname had `max_failures` recent failures, from any addresses, each further login of it waits
+    /// this long before it is judged, doubled for every further failure up to `max_delay_ms`. Logins of one
+    /// nickname are judged one at a time, so this paces guessing from many addresses without locking the
+    /// nickname's owner out.
+    pub delay_ms: u64,
+    pub max_delay_ms: u64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -174,6 +202,16 @@ impl Default for Limits {
             request_burst_per_user: 500,
             max_sessions_per_user: 16,
             max_rooms_per_user: 1_000,
+            // People register once: a household or a classroom behind one address fits in the burst, a script
+            // minting accounts gets one every 10 s per address and one a second in all (2 % of a core hashing).
+            registrations_per_sec: 1.0,
+            registration_burst: 100,
+            registrations_per_sec_per_ip: 0.1,
+            registration_burst_per_ip: 20,
+            // At ~20 ms per Argon2 run on two threads: about 1.3 s of checks waiting, well inside a client's
+            // 10 s wait for its answer; a restart's reconnecting crowd past that retries with backoff.
+            password_queue: 128,
+            registration_queue: 16,
         }
     }
 }
@@ -186,7 +224,15 @@ impl Default for HistorySettings {
 
 impl Default for LoginSettings {
     fn default() -> Self {
-        LoginSettings { max_failures: 5, lockout_secs: 30 }
+        LoginSettings {
+            max_failures: 5,
+            lockout_secs: 30,
+            max_lockout_secs: 900,
+            max_failures_per_address: 20,
+            address_lockout_secs: 60,
+            delay_ms: 250,
+            max_delay_ms: 3_000,
+        }
     }
 }
 
@@ -249,6 +295,8 @@ impl Config {
             ),
             ("messages_per_sec_per_user", limits.messages_per_sec_per_user, limits.message_burst_per_user),
             ("requests_per_sec_per_user", limits.requests_per_sec_per_user, limits.request_burst_per_user),
+            ("registrations_per_sec", limits.registrations_per_sec, limits.registration_burst),
+            ("registrations_per_sec_per_ip", limits.registrations_per_sec_per_ip, limits.registration_burst_per_ip),
         ];
         for (name, per_sec, burst) in rates {
             if !per_sec.is_finite() || per_sec < 0.0 {
@@ -257,6 +305,26 @@ impl Config {
             if per_sec > 0.0 && burst == 0 {
                 return Err(ConfigError::Invalid(format!("the burst that goes with limits.{name} must be at least 1")));
             }
+        }
+        if limits.password_queue == 0 || limits.registration_queue == 0 {
+            return Err(ConfigError::Invalid(
+                "limits.password_queue and limits.registration_queue must be positive".into(),
+            ));
+        }
+        let login = &self.login;
+        if login.max_failures == 0 {
+            return Err(ConfigError::Invalid("login.max_failures must be at least 1".into()));
+        }
+        if login.lockout_secs > login.max_lockout_secs || login.address_lockout_secs > login.max_lockout_secs {
+            return Err(ConfigError::Invalid(
+                "login.lockout_secs and login.address_lockout_secs may not exceed login.max_lockout_secs".into(),
+            ));
+        }
+        if login.delay_ms > login.max_delay_ms || login.max_delay_ms > MAX_LOGIN_DELAY_MS {
+            return Err(ConfigError::Invalid(format!(
+                "login.delay_ms may not exceed login.max_delay_ms, and that not {MAX_LOGIN_DELAY_MS} (clients wait \
+                 10 s for the answer to a login)"
+            )));
         }
         if self.tls.cert.is_some() != self.tls.key.is_some() {
             return Err(ConfigError::Invalid("tls.cert and tls.key go together".into()));
@@ -304,6 +372,27 @@ mod tests {
         let config: Config =
             toml::from_str("[limits]\nnew_connections_per_sec = 5\nnew_connection_burst = 0").expect("parses");
         assert!(config.validate().is_err());
+    }
+
+    #[test]
+    fn login_and_registration_limits_are_checked() {
+        let bad = [
+            "[limits]\nregistrations_per_sec_per_ip = -0.5",
+            "[limits]\nregistrations_per_sec = 1\nregistration_burst = 0",
+            "[limits]\npassword_queue = 0",
+            "[login]\nmax_failures = 0",
+            "[login]\nlockout_secs = 1000\nmax_lockout_secs = 900",
+            "[login]\naddress_lockout_secs = 901",
+            "[login]\nmax_delay_ms = 60000",
+            "[login]\ndelay_ms = 100\nmax_delay_ms = 50",
+        ];
+        for text in bad {
+            let config: Config = toml::from_str(text).expect("parses");
+            assert!(config.validate().is_err(), "{text} is refused");
+        }
+        let config: Config =
+            toml::from_str("[limits]\nregistrations_per_sec = 0\nregistrations_per_sec_per_ip = 0\n").expect("parses");
+        assert!(config.validate().is_ok(), "0 switches registration limits off");
     }
 
     #[test]

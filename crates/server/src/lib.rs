@@ -10,7 +10,8 @@
 //! - [`writer`]: the single store writer thread with group commit; publishes after commit.
 //! - [`reads`]: store reads on a few threads of their own, each with a read-only connection.
 //! - [`auth`]: passwords, registration, the failed-login limiter.
-//! - [`rate`]: token buckets for new connections (per address, in total) and requests (per account).
+//! - [`rate`]: what one address is; token buckets for new connections and new accounts (per address, in
+//!   total) and requests (per account).
 //! - [`workers`]: fixed sets of threads taking blocking jobs from one queue (passwords, store reads).
 //!
 //! The path of a message: session → writer (stored, synced) → hub → every member's session → its client.
@@ -25,7 +26,7 @@ pub mod workers;
 pub mod writer;
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -41,7 +42,7 @@ pub use config::Config;
 
 use crate::auth::{LoginLimiter, PasswordWorkers};
 use crate::hub::Hub;
-use crate::rate::{AccountLimiter, Arrival, ConnectionLimiter};
+use crate::rate::{AccountLimiter, Address, Arrival, ConnectionLimiter, RegistrationLimiter};
 use crate::reads::Reads;
 use crate::writer::{Action, Writer};
 
@@ -59,6 +60,8 @@ pub struct Shared {
     pub writer: Writer,
     pub reads: Reads,
     pub limiter: LoginLimiter,
+    /// New accounts per address and in total.
+    pub registrations: RegistrationLimiter,
     /// Paces each account's `Send`s.
     pub messages: AccountLimiter,
     /// Paces each account's other costly requests: scrollback, joins, leaves, member lists.
@@ -72,23 +75,23 @@ pub struct Shared {
 #[derive(Default)]
 struct ConnectionCounts {
     total: usize,
-    per_ip: HashMap<IpAddr, usize>,
+    per_ip: HashMap<Address, usize>,
 }
 
 /// Releases a connection's place in the counts when the connection ends.
 struct Admitted {
     counts: Arc<Mutex<ConnectionCounts>>,
-    ip: IpAddr,
+    address: Address,
 }
 
 impl Drop for Admitted {
     fn drop(&mut self) {
         let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
         counts.total -= 1;
-        if let Some(n) = counts.per_ip.get_mut(&self.ip) {
+        if let Some(n) = counts.per_ip.get_mut(&self.address) {
             *n -= 1;
             if *n == 0 {
-                counts.per_ip.remove(&self.ip);
+                counts.per_ip.remove(&self.address);
             }
         }
     }
@@ -120,9 +123,10 @@ pub async fn run(
     let acceptor = TlsAcceptor::from(palomar_transport::server_config(identity)?);
     let shared = Arc::new(Shared {
         limiter: LoginLimiter::new(config.login.clone()),
+        registrations: RegistrationLimiter::new(&config.limits),
         messages: AccountLimiter::messages(&config.limits),
         requests: AccountLimiter::requests(&config.limits),
-        passwords: PasswordWorkers::start(PASSWORD_THREADS)?,
+        passwords: PasswordWorkers::start(PASSWORD_THREADS, &config.limits).await?,
         reads: Reads::start(&store_path)?,
         config,
         hub,
@@ -185,8 +189,9 @@ pub async fn run(
 }
 
 fn admit(counts: &Arc<Mutex<ConnectionCounts>>, config: &Config, peer: SocketAddr) -> (Admitted, Option<&'static str>) {
+    let address = Address::of(peer.ip());
     let mut guard = counts.lock().unwrap_or_else(|p| p.into_inner());
-    let per_ip = guard.per_ip.entry(peer.ip()).or_insert(0);
+    let per_ip = guard.per_ip.entry(address).or_insert(0);
     *per_ip += 1;
     let over_ip = *per_ip > config.limits.max_connections_per_ip;
     guard.total += 1;
@@ -197,7 +202,7 @@ fn admit(counts: &Arc<Mutex<ConnectionCounts>>, config: &Config, peer: SocketAdd
     } else {
         None
     };
-    (Admitted { counts: counts.clone(), ip: peer.ip() }, refusal)
+    (Admitted { counts: counts.clone(), address }, refusal)
 }
 
 /// An exclusive lock on a data directory, held while a server (or `palomar user`, doing what only the server
@@ -265,5 +270,26 @@ async fn retention(shared: Arc<Shared>) {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_connections_are_counted_per_slash_64() {
+        let counts = Arc::new(Mutex::new(ConnectionCounts::default()));
+        let mut config = Config::default();
+        config.limits.max_connections_per_ip = 2;
+        let peer = |host: &str| SocketAddr::new(host.parse().expect("address"), 40_000);
+        let first = admit(&counts, &config, peer("2001:db8::1"));
+        let second = admit(&counts, &config, peer("2001:db8::2"));
+        let third = admit(&counts, &config, peer("2001:db8::3"));
+        assert_eq!((first.1, second.1), (None, None));
+        assert_eq!(third.1, Some("too many connections from your address"), "one /64 is one address");
+        assert_eq!(admit(&counts, &config, peer("2001:db8:0:1::1")).1, None, "another /64 is another address");
+        drop((first, second, third));
+        assert_eq!(admit(&counts, &config, peer("2001:db8::4")).1, None, "places are given back");
     }
 }

@@ -1,8 +1,9 @@
 //! Rate limits as token buckets: new connections per address and in total ([`ConnectionLimiter`], asked by
-//! the accept loop before anything else is spent on a connection), and requests per account across all its
-//! sessions ([`AccountLimiter`], awaited by a session before it handles a `Send`, or a scrollback, join, leave or
-//! member list). The per-address and
-//! per-account state is bounded ([`Recent`]): what has not been seen for a while is forgotten.
+//! the accept loop before anything else is spent on a connection), new accounts per address and in total
+//! ([`RegistrationLimiter`], asked before a registration's password is hashed), and requests per account across
+//! all its sessions ([`AccountLimiter`], awaited by a session before it handles a `Send`, or a scrollback, join,
+//! leave or member list). What every per-address limit of the server counts as one address is [`Address`]. The
+//! per-address and per-account state is bounded ([`Recent`]): what has not been seen for a while is forgotten.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -70,6 +71,16 @@ impl Bucket {
         self.tokens -= 1.0;
     }
 
+    /// Puts back a token taken for something that then did not happen.
+    fn give_back(&mut self, rate: Rate) {
+        self.tokens = (self.tokens + 1.0).min(rate.burst);
+    }
+
+    /// How long until there is a token, as of the last refill.
+    fn wait(&self, rate: Rate) -> Duration {
+        Duration::try_from_secs_f64((1.0 - self.tokens).max(0.0) / rate.per_sec).unwrap_or(Duration::MAX)
+    }
+
     /// Takes a token whether or not there is one, going into debt if need be; returns how long until the
     /// token taken would have been there. Callers wait that long, so the debt stays small.
     fn reserve(&mut self, rate: Rate, now: Instant) -> Duration {
@@ -114,14 +125,30 @@ impl<K: Hash + Eq + Clone, V> Recent<K, V> {
     }
 }
 
-/// The key an address is limited by: IPv6 hosts usually hold a whole /64, so they are limited per /64.
-fn address_key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
-        },
+/// One address, as every per-address limit of the server counts it (new connections, open connections, new
+/// accounts, failed logins): an IPv4 address, or an IPv6 /64, because an IPv6 host usually holds a whole /64
+/// and could otherwise be thousands of addresses. An IPv4-mapped IPv6 address is its IPv4 address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Address(IpAddr);
+
+impl Address {
+    pub fn of(ip: IpAddr) -> Address {
+        Address(match ip {
+            IpAddr::V4(_) => ip,
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => IpAddr::V4(v4),
+                None => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
+            },
+        })
+    }
+}
+
+impl std::fmt::Display for Address {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            IpAddr::V4(v4) => v4.fmt(f),
+            IpAddr::V6(v6) => write!(f, "{v6}/64"),
+        }
     }
 }
 
@@ -143,7 +170,7 @@ struct AddressState {
 struct ConnectionState {
     total: Bucket,
     explanations: Bucket,
-    addresses: Recent<IpAddr, AddressState>,
+    addresses: Recent<Address, AddressState>,
 }
 
 /// New connections per second, per address and in total. Only admitted connections take tokens, so a
@@ -179,7 +206,7 @@ impl ConnectionLimiter {
         }
         let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let ConnectionState { total, explanations, addresses } = &mut *guard;
-        let address = addresses.get_or_insert_with(&address_key(ip), || AddressState {
+        let address = addresses.get_or_insert_with(&Address::of(ip), || AddressState {
             bucket: Bucket::full_if(self.per_address, now),
             explained: None,
         });
@@ -206,6 +233,83 @@ impl ConnectionLimiter {
         } else {
             "too many new connections from your address; try again in a few seconds"
         })
+    }
+}
+
+/// Which registration limit a new account is over, and how long until it would not be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegistrationRefused {
+    /// Too many new accounts from this address.
+    Address(Duration),
+    /// Too many new accounts in total.
+    Total(Duration),
+}
+
+struct RegistrationState {
+    total: Bucket,
+    addresses: Recent<Address, Bucket>,
+}
+
+/// New accounts per second, per address and in total. Each costs an Argon2 hash now and a row in the store for
+/// good, so a stranger may not make them as fast as the password threads would take them.
+pub struct RegistrationLimiter {
+    total: Option<Rate>,
+    per_address: Option<Rate>,
+    state: Mutex<RegistrationState>,
+}
+
+impl RegistrationLimiter {
+    pub fn new(limits: &Limits) -> RegistrationLimiter {
+        let total = Rate::new(limits.registrations_per_sec, limits.registration_burst);
+        RegistrationLimiter {
+            total,
+            per_address: Rate::new(limits.registrations_per_sec_per_ip, limits.registration_burst_per_ip),
+            state: Mutex::new(RegistrationState {
+                total: Bucket::full_if(total, Instant::now()),
+                addresses: Recent::new(),
+            }),
+        }
+    }
+
+    /// Takes a token for one new account from `address`, or says which limit is reached. A refused attempt
+    /// takes nothing.
+    pub fn take(&self, address: Address, now: Instant) -> Result<(), RegistrationRefused> {
+        if self.total.is_none() && self.per_address.is_none() {
+            return Ok(());
+        }
+        let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let RegistrationState { total, addresses } = &mut *guard;
+        let bucket = addresses.get_or_insert_with(&address, || Bucket::full_if(self.per_address, now));
+        if let Some(rate) = self.per_address
+            && !bucket.has_token(rate, now)
+        {
+            return Err(RegistrationRefused::Address(bucket.wait(rate)));
+        }
+        if let Some(rate) = self.total
+            && !total.has_token(rate, now)
+        {
+            return Err(RegistrationRefused::Total(total.wait(rate)));
+        }
+        if self.per_address.is_some() {
+            bucket.take();
+        }
+        if self.total.is_some() {
+            total.take();
+        }
+        Ok(())
+    }
+
+    /// Gives back the token of a registration that did not take place (the server was too busy to hash its
+    /// password), so that it counts against nobody.
+    pub fn give_back(&self, address: Address, now: Instant) {
+        let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let RegistrationState { total, addresses } = &mut *guard;
+        if let Some(rate) = self.per_address {
+            addresses.get_or_insert_with(&address, || Bucket::full(rate, now)).give_back(rate);
+        }
+        if let Some(rate) = self.total {
+            total.give_back(rate);
+        }
     }
 }
 
@@ -341,10 +445,69 @@ mod tests {
         let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().expect("address");
         let b: IpAddr = "2001:db8:1:2:bbbb::2".parse().expect("address");
         let c: IpAddr = "2001:db8:1:3::1".parse().expect("address");
-        assert_eq!(address_key(a), address_key(b));
-        assert_ne!(address_key(a), address_key(c));
+        assert_eq!(Address::of(a), Address::of(b));
+        assert_ne!(Address::of(a), Address::of(c));
+        assert_eq!(Address::of(a).to_string(), "2001:db8:1:2::/64");
         let mapped: IpAddr = "::ffff:10.0.0.1".parse().expect("address");
-        assert_eq!(address_key(mapped), ip(1));
+        assert_eq!(Address::of(mapped), Address::of(ip(1)));
+        let limiter = ConnectionLimiter::new(&limits((1.0, 1), (0.0, 0)));
+        let now = Instant::now();
+        assert_eq!(limiter.arrive(a, now), Arrival::Admit);
+        assert_ne!(limiter.arrive(b, now), Arrival::Admit, "one /64 is one address");
+        assert_eq!(limiter.arrive(c, now), Arrival::Admit);
+    }
+
+    fn registrations(per_ip: (f64, u32), total: (f64, u32)) -> RegistrationLimiter {
+        RegistrationLimiter::new(&Limits {
+            registrations_per_sec_per_ip: per_ip.0,
+            registration_burst_per_ip: per_ip.1,
+            registrations_per_sec: total.0,
+            registration_burst: total.1,
+            ..Limits::default()
+        })
+    }
+
+    #[test]
+    fn new_accounts_are_limited_per_address_then_in_total() {
+        let limiter = registrations((0.1, 3), (1.0, 5));
+        let start = Instant::now();
+        let (here, there, third) = (Address::of(ip(1)), Address::of(ip(2)), Address::of(ip(3)));
+        for _ in 0..3 {
+            assert_eq!(limiter.take(here, start), Ok(()));
+        }
+        let Err(RegistrationRefused::Address(wait)) = limiter.take(here, start) else { panic!("over the burst") };
+        assert!(wait.abs_diff(Duration::from_secs(10)) < Duration::from_millis(1), "one per 10 s: {wait:?}");
+        for _ in 0..2 {
+            assert_eq!(limiter.take(there, start), Ok(()), "another address has its own allowance");
+        }
+        let Err(RegistrationRefused::Total(wait)) = limiter.take(third, start) else { panic!("over the total") };
+        assert!(wait.abs_diff(Duration::from_secs(1)) < Duration::from_millis(1), "one a second: {wait:?}");
+        assert_eq!(limiter.take(third, start + Duration::from_millis(1_001)), Ok(()));
+        assert_eq!(limiter.take(here, start + Duration::from_secs(11)), Ok(()), "the address's next token");
+    }
+
+    #[test]
+    fn a_registration_given_back_counts_against_nobody() {
+        let limiter = registrations((0.001, 1), (0.001, 1));
+        let now = Instant::now();
+        let here = Address::of(ip(1));
+        assert_eq!(limiter.take(here, now), Ok(()));
+        assert!(limiter.take(here, now).is_err());
+        limiter.give_back(here, now);
+        assert_eq!(limiter.take(here, now), Ok(()));
+        let off = registrations((0.0, 0), (0.0, 0));
+        assert!((0..10_000).all(|_| off.take(here, now).is_ok()), "0 means no limit");
+    }
+
+    #[test]
+    fn a_slash_64_registers_as_one_address() {
+        let limiter = registrations((0.001, 2), (0.0, 0));
+        let now = Instant::now();
+        for host in ["2001:db8::1", "2001:db8::2"] {
+            assert_eq!(limiter.take(Address::of(host.parse().expect("address")), now), Ok(()));
+        }
+        assert!(limiter.take(Address::of("2001:db8::3".parse().expect("address")), now).is_err());
+        assert_eq!(limiter.take(Address::of("2001:db8:0:1::1".parse().expect("address")), now), Ok(()));
     }
 
     #[test]

@@ -199,24 +199,19 @@ pub async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, refusa
             return;
         }
     };
-    if let Err(wait) = shared.limiter.check(&nick, peer.ip()) {
-        let message = format!("too many failed logins; try again in {} s", wait.as_secs().max(1));
-        refuse(&mut out, ErrorCode::RateLimited, message).await;
-        return;
-    }
-    let (account, registered) = match auth::log_in(&shared, &nick, password.expose()).await {
-        Ok(logged_in) => logged_in,
-        Err(Refusal { code, message }) => {
-            if code == ErrorCode::AuthFailed {
-                shared.limiter.failed(&nick, peer.ip());
-                tracing::info!(%peer, %nick, "login refused");
+    let (account, registered) = tokio::select! {
+        judged = auth::log_in(&shared, &nick, password.expose(), peer.ip(), deadline) => match judged {
+            Ok(logged_in) => logged_in,
+            Err(Refusal { code, message }) => {
+                tracing::info!(%peer, %nick, ?code, "login refused");
+                refuse(&mut out, code, message).await;
+                return;
             }
-            refuse(&mut out, code, message).await;
-            return;
-        }
+        },
+        // The client left (or the server stops): its login goes with it, with any password work not yet started.
+        _ = gone.cancelled() => return,
     };
     drop(password);
-    shared.limiter.succeeded(&nick);
     tracing::info!(%peer, %nick, account = %account.id, registered, "logged in");
 
     let mut session = Session {

@@ -311,3 +311,104 @@ pub fn assert_in_order_once(events: &[Value], conversation: &str) {
         assert!(ids.insert(e["id"].as_str().expect("id").to_owned()), "id {} delivered twice", e["id"]);
     }
 }
+
+/// A server on a free port with `config` (TOML) as its configuration file in `dir`, its data in `dir/data`.
+pub fn start_configured(dir: &Path, config: &str) -> Server {
+    let path = dir.join("palomar.toml");
+    std::fs::write(&path, config).expect("writes config");
+    Server::start_on(&dir.join("data"), "127.0.0.1:0", &["--config", path.to_str().expect("utf-8")])
+}
+
+/// Creates an account with `palomar user add`, as an operator of a server with closed registration does.
+pub fn add_user(data: &Path, nick: &str, password: &str) {
+    let status = Command::new(BIN)
+        .args(["user", "--data"])
+        .arg(data)
+        .args(["add", nick])
+        .env("PALOMAR_PASSWORD", password)
+        .stdout(Stdio::null())
+        .status()
+        .expect("palomar user runs");
+    assert!(status.success(), "palomar user add {nick}: {status}");
+}
+
+/// The nicknames with an account, from `palomar user list`.
+pub fn accounts(data: &Path) -> Vec<String> {
+    let output = Command::new(BIN).args(["user", "--data"]).arg(data).arg("list").output().expect("palomar user runs");
+    assert!(output.status.success(), "palomar user list: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| Some(line.split('\t').next()?.to_owned()))
+        .collect()
+}
+
+/// What the server answered a hand-made `Hello`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LoginAnswer {
+    Welcome {
+        registered: bool,
+    },
+    Refused(palomar_proto::ErrorCode, String),
+    /// Closed without a word (before TLS, or during it).
+    Closed,
+}
+
+type RawReader =
+    palomar_transport::FramedReader<tokio::io::ReadHalf<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>>;
+type RawWriter =
+    palomar_transport::FramedWriter<tokio::io::WriteHalf<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>>;
+
+/// A TLS connection with frame keys from the source address `from` (any 127.x.y.z works on loopback), for
+/// sending what a correct client never would; `None` when the server closes it before or during TLS.
+pub async fn raw_connection(server: &str, from: std::net::IpAddr) -> Option<(RawReader, RawWriter)> {
+    use palomar_transport::{FramedReader, FramedWriter, TrustDecision, client_config, frame_keys};
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.bind((from, 0).into()).expect("binds the source address");
+    let tcp = socket.connect(server.parse().expect("server address")).await.ok()?;
+    let (config, _) = client_config(TrustDecision::FirstUse).expect("client config");
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").expect("name");
+    let tls = tokio_rustls::TlsConnector::from(config).connect(name, tcp).await.ok()?;
+    let keys = frame_keys(tls.get_ref().1).expect("keys");
+    let (read_half, write_half) = tokio::io::split(tls);
+    Some((
+        FramedReader::new(read_half, &keys.server_to_client, 1 << 24),
+        FramedWriter::new(write_half, &keys.client_to_server),
+    ))
+}
+
+fn hello(nick: &str, password: &str) -> palomar_proto::ClientMsg {
+    palomar_proto::ClientMsg::Hello {
+        version: palomar_proto::PROTOCOL_VERSION,
+        nick: nick.into(),
+        password: password.into(),
+        positions: vec![],
+    }
+}
+
+/// Logs in by hand from `from`: the server's answer, and the time from sending the `Hello` to the answer (the
+/// TLS handshake before it is not counted).
+pub async fn raw_login(server: &str, from: std::net::IpAddr, nick: &str, password: &str) -> (LoginAnswer, Duration) {
+    use palomar_proto::ServerMsg;
+    let Some((mut reader, mut writer)) = raw_connection(server, from).await else {
+        return (LoginAnswer::Closed, Duration::ZERO);
+    };
+    let sent = Instant::now();
+    // A refused connection may already be closed by the server: the refusal is still there to read.
+    let _ = writer.send(&hello(nick, password)).await;
+    let answer = tokio::time::timeout(PATIENCE, reader.read_msg::<ServerMsg>()).await.expect("answers in time");
+    let took = sent.elapsed();
+    let answer = match answer {
+        Ok(Some(ServerMsg::Welcome { registered, .. })) => LoginAnswer::Welcome { registered },
+        Ok(Some(ServerMsg::Error { code, message, .. })) => LoginAnswer::Refused(code, message),
+        Ok(Some(other)) => panic!("unexpected answer to a Hello: {other:?}"),
+        Ok(None) | Err(_) => LoginAnswer::Closed,
+    };
+    (answer, took)
+}
+
+/// Sends a `Hello` from `from` and leaves at once, without waiting for the answer.
+pub async fn raw_hello_and_leave(server: &str, from: std::net::IpAddr, nick: &str, password: &str) {
+    if let Some((_reader, mut writer)) = raw_connection(server, from).await {
+        writer.send(&hello(nick, password)).await.expect("sends the Hello");
+    }
+}
