@@ -107,8 +107,13 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     config.validate()?;
     std::fs::create_dir_all(&config.data).with_context(|| format!("cannot create {}", config.data.display()))?;
-    let _lock = DataDirLock::take(&config.data)?
-        .with_context(|| format!("another palomar serve is using the data directory {}", config.data.display()))?;
+    let _lock = DataDirLock::take(&config.data)?.with_context(|| {
+        format!(
+            "another palomar process (a server, or `palomar user` removing an account) is using the data \
+                 directory {}",
+            config.data.display()
+        )
+    })?;
     let store_path = config.store_path();
     let latest = {
         let db = Db::open(&store_path).with_context(|| format!("cannot open the store {}", store_path.display()))?;
@@ -276,6 +281,15 @@ async fn retention(shared: Arc<Shared>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_data_directory_is_locked_by_one_process_at_a_time() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let held = DataDirLock::take(dir.path()).expect("locks").expect("free");
+        assert!(DataDirLock::take(dir.path()).expect("tries").is_none(), "a second server would be refused");
+        drop(held);
+        assert!(DataDirLock::take(dir.path()).expect("locks").is_some(), "free again once the first is gone");
+    }
 
     #[test]
     fn open_connections_are_counted_per_slash_64() {
