@@ -262,11 +262,11 @@ impl Engine {
     }
 }
 
-/// Where one account's state lives: `<home>/servers/<server>/<nick>/state.sqlite`.
 fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
+/// Where one account's state lives: `<home>/servers/<server>/<nick>/state.sqlite`.
 pub fn state_path(config: &EngineConfig) -> PathBuf {
     let server: String = config
         .server
