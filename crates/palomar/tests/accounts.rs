@@ -8,10 +8,11 @@ fn spec<'a>(server: &'a Server, nick: &'a str, password: &'a str, home: &'a std:
     ClientSpec { server: &server.addr, nick, password, home, extra: &[] }
 }
 
-fn remove(server: &Server, nick: &str) -> std::process::Output {
+/// `palomar user remove NICK` on the data directory `data`.
+fn remove(data: &std::path::Path, nick: &str) -> std::process::Output {
     std::process::Command::new(BIN)
         .args(["user", "--data"])
-        .arg(&server.data)
+        .arg(data)
         .args(["remove", nick])
         .output()
         .expect("palomar user runs")
@@ -36,7 +37,7 @@ fn a_removed_accounts_direct_messages_never_reach_whoever_registers_the_nickname
     alice.line("and a word for everyone in the lobby");
     bert.wait_for("the lobby message", is_message_with_text("and a word for everyone in the lobby"));
 
-    let removed = remove(&server, "alice");
+    let removed = remove(&server.data, "alice");
     assert!(removed.status.success(), "{}", String::from_utf8_lossy(&removed.stderr));
     let fatal = alice.wait_for("alice's client stopped", |e| e["event"] == "fatal");
     assert!(fatal["message"].as_str().expect("text").contains("removed"), "{fatal}");
@@ -87,12 +88,7 @@ fn an_account_removed_while_the_server_is_down_is_gone_when_it_comes_back() {
     assert!(server.terminate().success());
 
     let data = dir.path().join("data");
-    let removed = std::process::Command::new(BIN)
-        .args(["user", "--data"])
-        .arg(&data)
-        .args(["remove", "alice"])
-        .output()
-        .expect("palomar user runs");
+    let removed = remove(&data, "alice");
     assert!(removed.status.success(), "{}", String::from_utf8_lossy(&removed.stderr));
     // The same address: bert's client keeps its state per server, and must find its old cursors.
     let server = Server::start_on(&data, &addr, &[]);

@@ -5,16 +5,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{PATIENCE, Server};
+use common::{PATIENCE, RawReader as Reader, RawWriter as Writer, Server, raw_connection, start_configured};
 use palomar_proto::{ClientMsg, Conversation, ErrorCode, MessageId, PROTOCOL_VERSION, RoomName, ServerMsg};
-use palomar_transport::{FramedReader, FramedWriter, TrustDecision, client_config, frame_keys};
-use rustls::pki_types::ServerName;
-use tokio::io::{ReadHalf, WriteHalf};
-use tokio::net::TcpStream;
-use tokio_rustls::client::TlsStream;
-
-type Reader = FramedReader<ReadHalf<TlsStream<TcpStream>>>;
-type Writer = FramedWriter<WriteHalf<TlsStream<TcpStream>>>;
 
 /// Memory a connection may make the server hold, at most, in these tests: well above what the server should
 /// need (see RELIABILITY.md for the figures), and far below what it held before it was bounded (4 to 12 MiB).
@@ -23,24 +15,12 @@ const PER_CONNECTION: u64 = 1024 * 1024;
 /// A server with `config`, which must have a `[limits]` table; these tests make many accounts from one address, so
 /// the limits of new accounts are off.
 fn configured(dir: &std::path::Path, config: &str) -> Server {
-    let path = dir.join("palomar.toml");
-    let config =
-        config.replacen("[limits]\n", "[limits]\nregistrations_per_sec = 0\nregistrations_per_sec_per_ip = 0\n", 1);
-    std::fs::write(&path, config).expect("writes config");
-    Server::start_on(&dir.join("data"), "127.0.0.1:0", &["--config", path.to_str().expect("utf-8")])
+    let limits = "[limits]\nregistrations_per_sec = 0\nregistrations_per_sec_per_ip = 0\n";
+    start_configured(dir, &config.replacen("[limits]\n", limits, 1))
 }
 
 async fn connect(addr: &str) -> (Reader, Writer) {
-    let (config, _) = client_config(TrustDecision::FirstUse).expect("client config");
-    let tcp = TcpStream::connect(addr).await.expect("connects");
-    let name = ServerName::try_from("127.0.0.1").expect("name");
-    let tls = tokio_rustls::TlsConnector::from(config).connect(name, tcp).await.expect("TLS handshake");
-    let keys = frame_keys(tls.get_ref().1).expect("keys");
-    let (read_half, write_half) = tokio::io::split(tls);
-    (
-        FramedReader::new(read_half, &keys.server_to_client, 1 << 24),
-        FramedWriter::new(write_half, &keys.client_to_server),
-    )
+    raw_connection(addr, [127, 0, 0, 1].into()).await.expect("connects")
 }
 
 async fn next(reader: &mut Reader) -> ServerMsg {

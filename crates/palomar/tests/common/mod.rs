@@ -353,9 +353,9 @@ pub enum LoginAnswer {
     Closed,
 }
 
-type RawReader =
+pub type RawReader =
     palomar_transport::FramedReader<tokio::io::ReadHalf<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>>;
-type RawWriter =
+pub type RawWriter =
     palomar_transport::FramedWriter<tokio::io::WriteHalf<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>>;
 
 /// A TLS connection with frame keys from the source address `from` (any 127.x.y.z works on loopback), for
