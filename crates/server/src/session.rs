@@ -344,11 +344,15 @@ impl Sends {
 /// Keeps the newest messages of `page` (in seq order) whose texts fit in `budget` bytes, at least one.
 fn newest_within(mut page: Vec<StoredMessage>, budget: usize) -> Vec<StoredMessage> {
     let mut bytes = 0;
-    let keep = page.iter().rev().take_while(|m| {
-        bytes += m.text.len();
-        bytes <= budget
-    });
-    let drop = page.len() - keep.count().max(1).min(page.len());
+    let keep = page
+        .iter()
+        .rev()
+        .take_while(|m| {
+            bytes += m.text.len();
+            bytes <= budget
+        })
+        .count();
+    let drop = page.len().saturating_sub(keep.max(1));
     page.drain(..drop);
     page
 }
@@ -417,7 +421,11 @@ impl Session {
 
     fn unlearn(&mut self, conv: i64) {
         if let Some(key) = self.keys_of.remove(&conv) {
-            self.by_view.remove(&self.view(&key));
+            // The name may already be another conversation's: a new one with an account of the same nickname.
+            let view = self.view(&key);
+            if self.by_view.get(&view) == Some(&conv) {
+                self.by_view.remove(&view);
+            }
         }
         self.sent.remove(&conv);
         self.acked.remove(&conv);
@@ -1157,5 +1165,40 @@ async fn next_answer(pending: &mut VecDeque<Pending>) -> Option<WriteResult<Outc
     match pending.front_mut() {
         Some(front) => (&mut front.answer).await.ok(),
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use palomar_store::ConvKey;
+
+    fn page(sizes: &[usize]) -> Vec<StoredMessage> {
+        sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &size)| StoredMessage {
+                key: ConvKey::Room(RoomName::lobby()),
+                seq: i as u64 + 1,
+                id: MessageId([0; 16]),
+                from: Nick::parse("ana").expect("valid"),
+                ts: 0,
+                text: "x".repeat(size),
+            })
+            .collect()
+    }
+
+    fn seqs(page: &[StoredMessage]) -> Vec<u64> {
+        page.iter().map(|m| m.seq).collect()
+    }
+
+    #[test]
+    fn a_page_keeps_what_fits_in_its_bytes_and_never_nothing() {
+        assert_eq!(seqs(&newest_within(page(&[4, 4, 4, 4]), 8)), [3, 4], "scrollback keeps the newest");
+        assert_eq!(seqs(&oldest_within(page(&[4, 4, 4, 4]), 8)), [1, 2], "catching up keeps the oldest");
+        assert_eq!(seqs(&newest_within(page(&[4, 100]), 8)), [2], "one message, however long");
+        assert_eq!(seqs(&oldest_within(page(&[100, 4]), 8)), [1]);
+        assert_eq!(seqs(&newest_within(page(&[1, 1]), 8)), [1, 2]);
+        assert!(newest_within(Vec::new(), 8).is_empty() && oldest_within(Vec::new(), 8).is_empty());
     }
 }
