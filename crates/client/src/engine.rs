@@ -188,6 +188,9 @@ pub enum Event {
         /// The server presented a certificate other than the pinned one; `message` gives both fingerprints
         /// and the command that accepts the new one.
         certificate_changed: bool,
+        /// The login was refused: wrong password (or no such account where registration is closed). A front end
+        /// that asked for the password may ask again and start anew.
+        password_refused: bool,
     },
 }
 
@@ -236,6 +239,7 @@ impl Engine {
             deferred: Vec::new(),
             moved: HashMap::new(),
             removals: Vec::new(),
+            connected_once: false,
         };
         tokio::spawn(core.run(command_rx));
         Ok(Engine { commands, events, outbox_len })
@@ -268,12 +272,14 @@ fn now_ms() -> u64 {
 
 /// Where one account's state lives: `<home>/servers/<server>/<nick>/state.sqlite`.
 pub fn state_path(config: &EngineConfig) -> PathBuf {
-    let server: String = config
-        .server
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' })
-        .collect();
-    config.home.join("servers").join(server).join(config.nick.as_str()).join("state.sqlite")
+    account_state_path(&config.home, &config.server, &config.nick)
+}
+
+/// [`state_path`] of `nick` on `server`, under `home`: it exists once this home has been used for that account.
+pub fn account_state_path(home: &std::path::Path, server: &str, nick: &Nick) -> PathBuf {
+    let server: String =
+        server.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' }).collect();
+    home.join("servers").join(server).join(nick.as_str()).join("state.sqlite")
 }
 
 type Tls = TlsStream<TcpStream>;
@@ -294,9 +300,13 @@ struct Welcome {
 /// How a connection ended.
 enum Flow {
     Reconnect(String),
+    /// Reconnect, after the time the server said (a lockout, a busy server), not sooner.
+    RetryAfter(String, Duration),
     Fatal(String),
     /// Fatal too, and a front end warns about it differently.
     CertificateChanged(String),
+    /// Fatal too: the password was refused, and a front end may ask for it again.
+    PasswordRefused(String),
     Quit,
 }
 
@@ -326,6 +336,8 @@ struct Core {
     moved: HashMap<Conversation, u64>,
     /// Outbox entries acknowledged by the frames being handled, to delete.
     removals: Vec<MessageId>,
+    /// A server answered as a Palomar server in this run: from then on, a connection that fails is retried.
+    connected_once: bool,
 }
 
 impl Core {
@@ -346,9 +358,10 @@ impl Core {
                 Err(flow) => flow,
             };
             let certificate_changed = matches!(flow, Flow::CertificateChanged(_));
+            let password_refused = matches!(flow, Flow::PasswordRefused(_));
             match flow {
                 Flow::Quit => return,
-                Flow::Fatal(message) | Flow::CertificateChanged(message) => {
+                Flow::Fatal(message) | Flow::CertificateChanged(message) | Flow::PasswordRefused(message) => {
                     // What was typed while connecting must not vanish: it waits in the outbox for next time.
                     let mut typed = Vec::new();
                     while let Ok(command) = commands.try_recv() {
@@ -357,19 +370,39 @@ impl Core {
                         }
                     }
                     self.queue(typed).await;
-                    self.emit(Event::Fatal { message, certificate_changed }).await;
+                    self.emit(Event::Fatal { message, certificate_changed, password_refused }).await;
                     return;
                 }
                 Flow::Reconnect(reason) => {
                     attempt += 1;
                     let retry_in = self.config.backoff.delay(attempt);
-                    self.emit(Event::Disconnected { reason, retry_in, attempt, pending: self.outbox.len() }).await;
-                    if self.wait_offline(retry_in, &mut commands).await.is_err() {
+                    if self.offline(reason, retry_in, attempt, &mut commands).await.is_err() {
+                        return;
+                    }
+                }
+                Flow::RetryAfter(reason, wait) => {
+                    attempt += 1;
+                    // The jitter of a first retry on top, so that clients told the same time do not all come back
+                    // at once.
+                    let retry_in = wait + self.config.backoff.delay(1);
+                    if self.offline(reason, retry_in, attempt, &mut commands).await.is_err() {
                         return;
                     }
                 }
             }
         }
+    }
+
+    /// Says the connection is gone and sleeps until the next attempt. `Err` when told to quit.
+    async fn offline(
+        &mut self,
+        reason: String,
+        retry_in: Duration,
+        attempt: u32,
+        commands: &mut mpsc::Receiver<Command>,
+    ) -> Result<(), ()> {
+        self.emit(Event::Disconnected { reason, retry_in, attempt, pending: self.outbox.len() }).await;
+        self.wait_offline(retry_in, commands).await
     }
 
     /// Sleeps until the next attempt, still taking messages into the outbox. `Err` when told to quit.
@@ -407,9 +440,15 @@ impl Core {
         let (tls_config, seen) = client_config(decision).map_err(|e| Flow::Fatal(e.to_string()))?;
         let tcp = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&server)).await {
             Ok(Ok(tcp)) => tcp,
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::InvalidInput => {
+                return Err(Flow::Fatal(format!("{server:?} is not a server address ({e}); give host:port")));
+            }
             Ok(Err(e)) => return Err(Flow::Reconnect(format!("cannot reach {server}: {e}"))),
             Err(_) => return Err(Flow::Reconnect(format!("cannot reach {server}: timed out"))),
         };
+        // Until this server has answered as a Palomar server once in this run, and unless its certificate was
+        // pinned before, what answers may be something else on that port: that is said, and not retried for ever.
+        let unproven = !self.connected_once && pin.is_none();
         let _ = tcp.set_nodelay(true);
         let host = server.rsplit_once(':').map_or(server.as_str(), |(host, _)| host).trim_matches(['[', ']']);
         let name = ServerName::try_from(host.to_owned())
@@ -419,9 +458,14 @@ impl Core {
             Ok(Ok(tls)) => tls,
             Ok(Err(e)) => {
                 return Err(match (pin, seen.get()) {
-                    (Some(pinned), Some(presented)) if pinned != presented => Flow::CertificateChanged(
-                        changed_certificate(&server, pinned, presented, self.known_hosts.path()),
-                    ),
+                    (Some(pinned), Some(presented)) if pinned != presented => {
+                        Flow::CertificateChanged(changed_certificate(&server, pinned, presented, &self.config.home))
+                    }
+                    // The peer answered the TLS hello with something other than TLS: a web server, say.
+                    _ if speaks_no_tls(&e) => {
+                        let said = format!("{server} is not a Palomar server: it does not speak TLS ({e})");
+                        if unproven { Flow::Fatal(said) } else { Flow::Reconnect(said) }
+                    }
                     // A server over its connection-rate limit in a flood closes before TLS, without a word.
                     (_, None)
                         if matches!(
@@ -439,22 +483,18 @@ impl Core {
             }
             Err(_) => return Err(Flow::Reconnect(format!("TLS handshake with {server} timed out"))),
         };
-        if pin.is_none()
-            && matches!(self.config.trust, Trust::FirstUse)
-            && let Some(fingerprint) = seen.get()
-        {
-            if self.config.confirm_new_server {
-                self.emit(Event::ConfirmCertificate { server: server.clone(), fingerprint }).await;
-                self.await_trust(&server, fingerprint, commands).await?;
+        // A certificate seen for the first time is asked about (when the front end wants to) before anything is
+        // sent, and pinned only once the server has answered as a Palomar server.
+        let new_pin = match (&self.config.trust, pin, seen.get()) {
+            (Trust::FirstUse, None, Some(fingerprint)) => {
+                if self.config.confirm_new_server {
+                    self.emit(Event::ConfirmCertificate { server: server.clone(), fingerprint }).await;
+                    self.await_trust(&server, fingerprint, commands).await?;
+                }
+                Some(fingerprint)
             }
-            self.known_hosts.set(&server, fingerprint).map_err(|e| {
-                Flow::Fatal(format!(
-                    "cannot save the server's fingerprint in {}: {e}",
-                    self.known_hosts.path().display()
-                ))
-            })?;
-            self.emit(Event::Pinned { server: server.clone(), fingerprint }).await;
-        }
+            _ => None,
+        };
         let keys =
             frame_keys(tls.get_ref().1).map_err(|e| Flow::Reconnect(format!("cannot derive frame keys: {e}")))?;
         let (read_half, write_half) = tokio::io::split(tls);
@@ -473,21 +513,38 @@ impl Core {
         };
         out.send(&hello).await.map_err(|e| Flow::Reconnect(format!("connection lost: {e}")))?;
         let first = tokio::time::timeout(CONNECT_TIMEOUT, reader.read_msg::<ServerMsg>()).await;
-        let welcome = match first {
-            Ok(Ok(Some(ServerMsg::Welcome { registered, heartbeat_ms, conversations, .. }))) => Welcome {
+        // Anything else than a frame under this connection's keys is not a Palomar server's answer.
+        let not_palomar = |what: String| {
+            let said = format!("{server} did not answer as a Palomar server ({what}); is it the right address?");
+            if unproven { Flow::Fatal(said) } else { Flow::Reconnect(said) }
+        };
+        let answer = match first {
+            Ok(Ok(Some(answer))) => answer,
+            Ok(Ok(None)) => return Err(Flow::Reconnect("the server closed the connection during login".into())),
+            Ok(Err(e @ (ReadError::Frame(_) | ReadError::Malformed(_)))) => return Err(not_palomar(e.to_string())),
+            Ok(Err(e)) => return Err(Flow::Reconnect(format!("connection lost during login: {e}"))),
+            Err(_) => return Err(not_palomar("no answer to the login in time".into())),
+        };
+        if let Some(fingerprint) = new_pin {
+            self.known_hosts.set(&server, fingerprint).map_err(|e| {
+                Flow::Fatal(format!(
+                    "cannot save the server's fingerprint in {}: {e}",
+                    self.known_hosts.path().display()
+                ))
+            })?;
+            self.emit(Event::Pinned { server: server.clone(), fingerprint }).await;
+        }
+        let welcome = match answer {
+            ServerMsg::Welcome { registered, heartbeat_ms, conversations, .. } => Welcome {
                 registered,
                 heartbeat: Duration::from_millis(u64::from(heartbeat_ms.max(100))),
                 conversations,
             },
-            Ok(Ok(Some(ServerMsg::Error { code, message, .. }))) => return Err(refused_login(code, message)),
-            Ok(Ok(Some(ServerMsg::ShuttingDown { message }))) => return Err(Flow::Reconnect(message)),
-            Ok(Ok(Some(other))) => {
-                return Err(Flow::Reconnect(format!("unexpected first answer from the server: {other:?}")));
-            }
-            Ok(Ok(None)) => return Err(Flow::Reconnect("the server closed the connection during login".into())),
-            Ok(Err(e)) => return Err(Flow::Reconnect(format!("connection lost during login: {e}"))),
-            Err(_) => return Err(Flow::Reconnect("the server did not answer the login in time".into())),
+            ServerMsg::Error { code, message, .. } => return Err(refused_login(code, message)),
+            ServerMsg::ShuttingDown { message } => return Err(Flow::Reconnect(message)),
+            other => return Err(Flow::Reconnect(format!("unexpected first answer from the server: {other:?}"))),
         };
+        self.connected_once = true;
         let (tx, incoming) = mpsc::channel(256);
         let reader = tokio::spawn(read_frames(reader, tx));
         Ok(Connection { out, incoming, reader, welcome })
@@ -875,27 +932,59 @@ async fn sleep_until_some(at: Option<Instant>) {
 }
 
 fn refused_login(code: ErrorCode, message: String) -> Flow {
+    let reason = format!("the server refused the login for now: {message}");
     match code {
-        ErrorCode::StoreUnavailable | ErrorCode::ServerFull | ErrorCode::ServerBusy | ErrorCode::HandshakeTimeout => {
-            Flow::Reconnect(format!("the server refused the login for now: {message}"))
-        }
+        // Temporary, with the time to wait in the words (PROTOCOL.md §8): a lockout, a busy server.
+        ErrorCode::RateLimited | ErrorCode::ServerBusy => match retry_hint(&message) {
+            Some(wait) => Flow::RetryAfter(reason, wait),
+            None => Flow::Reconnect(reason),
+        },
+        ErrorCode::StoreUnavailable | ErrorCode::ServerFull | ErrorCode::HandshakeTimeout => Flow::Reconnect(reason),
+        ErrorCode::AuthFailed => Flow::PasswordRefused(format!("login refused: {message}")),
         _ => Flow::Fatal(format!("login refused: {message}")),
     }
 }
 
-fn changed_certificate(
-    server: &str,
-    pinned: Fingerprint,
-    presented: Fingerprint,
-    known_hosts: &std::path::Path,
-) -> String {
+/// The wait in a refusal that ends "try again in N s" (PROTOCOL.md §8).
+fn retry_hint(message: &str) -> Option<Duration> {
+    let (_, after) = message.rsplit_once("try again in ")?;
+    let seconds: u64 = after.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_secs(seconds.min(3_600)))
+}
+
+fn changed_certificate(server: &str, pinned: Fingerprint, presented: Fingerprint, home: &std::path::Path) -> String {
+    // The command must pin into the home this client uses, or running it changes nothing.
+    let home_flag = match crate::home::client_home(None) {
+        Ok(default) if default == home => String::new(),
+        _ => format!(" --home {}", shell_word(&home.display().to_string())),
+    };
     format!(
         "the certificate of {server} has changed!\n  pinned:    {pinned}\n  presented: {presented}\n\
          Someone may be intercepting the connection, or the server got a new certificate. Ask the server's \
          operator for its fingerprint (`palomar serve` prints it); if it is the presented one, accept it with:\n  \
-         palomar trust --server {server} --fingerprint {presented}\n(pins are kept in {})",
-        known_hosts.display()
+         palomar trust --server {} --fingerprint {presented}{home_flag}\n(pins are kept in {})",
+        shell_word(server),
+        home.join("known_hosts").display()
     )
+}
+
+/// `word` as one word for a POSIX shell: as it is when that is safe, else in single quotes.
+fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '_' | '-' | ':' | '+' | ','));
+    if plain { word.to_owned() } else { format!("'{}'", word.replace('\'', "'\\''")) }
+}
+
+/// The TLS handshake failed because the peer answered with something that is not TLS.
+fn speaks_no_tls(error: &std::io::Error) -> bool {
+    error.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()).is_some_and(|tls| {
+        matches!(
+            tls,
+            rustls::Error::InvalidMessage(
+                rustls::InvalidMessage::InvalidContentType | rustls::InvalidMessage::UnknownProtocolVersion
+            )
+        )
+    })
 }
 
 async fn read_frames(mut reader: FramedReader<ReadHalf<Tls>>, tx: mpsc::Sender<Result<ServerMsg, String>>) {
@@ -926,8 +1015,36 @@ mod tests {
         for code in [ErrorCode::ServerBusy, ErrorCode::ServerFull, ErrorCode::StoreUnavailable] {
             assert!(matches!(refused_login(code, "later".into()), Flow::Reconnect(_)), "{code:?}");
         }
-        for code in [ErrorCode::AuthFailed, ErrorCode::RateLimited, ErrorCode::InvalidName] {
+        for code in [ErrorCode::InvalidName, ErrorCode::UnsupportedVersion] {
             assert!(matches!(refused_login(code, "no".into()), Flow::Fatal(_)), "{code:?}");
         }
+        assert!(matches!(refused_login(ErrorCode::AuthFailed, "no".into()), Flow::PasswordRefused(_)));
+    }
+
+    #[test]
+    fn the_remedy_for_a_changed_certificate_names_the_home_in_use() {
+        let (pinned, presented) = (Fingerprint([1; 32]), Fingerprint([2; 32]));
+        let elsewhere = std::path::Path::new("/nonexistent/palomar test");
+        let message = changed_certificate("127.0.0.1:5555", pinned, presented, elsewhere);
+        assert!(
+            message.contains(&format!("--fingerprint {presented} --home '/nonexistent/palomar test'")),
+            "{message}"
+        );
+        if let Ok(default) = crate::home::client_home(None) {
+            let message = changed_certificate("127.0.0.1:5555", pinned, presented, &default);
+            assert!(!message.contains("--home"), "{message}");
+        }
+        assert_eq!(shell_word("it's"), r"'it'\''s'");
+    }
+
+    #[test]
+    fn a_lockout_is_waited_out_for_the_time_the_server_says() {
+        let locked = refused_login(ErrorCode::RateLimited, "too many failed logins; try again in 29 s".into());
+        assert!(matches!(locked, Flow::RetryAfter(_, wait) if wait == Duration::from_secs(29)), "retried, not fatal");
+        let busy = refused_login(ErrorCode::ServerBusy, "the server is busy; try again in 3 s".into());
+        assert!(matches!(busy, Flow::RetryAfter(_, wait) if wait == Duration::from_secs(3)));
+        let wordless = refused_login(ErrorCode::RateLimited, "slow down".into());
+        assert!(matches!(wordless, Flow::Reconnect(_)), "retried with backoff without a time");
+        assert_eq!(retry_hint("try again in a while"), None);
     }
 }

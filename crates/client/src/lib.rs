@@ -11,6 +11,7 @@
 //! - [`known_hosts`]: pinned server fingerprints (trust on first use).
 //! - [`backoff`]: reconnect delays.
 //! - [`home`]: where a user's client state lives unless told otherwise.
+//! - [`server_address`]: what may be given as a server's address (the default port added).
 //! - [`owner_only`]: creating that state readable by its owner only, whatever the umask.
 //! - [`model`]: what a chat window shows, built from events: conversations, messages, members, status.
 //! - [`command_line`]: what is typed in an entry line: a message or a slash command.
@@ -22,6 +23,7 @@ pub mod home;
 pub mod known_hosts;
 pub mod model;
 pub mod owner_only;
+pub mod server_address;
 pub mod state;
 
 pub use engine::{Command, Engine, EngineConfig, Event, Trust};

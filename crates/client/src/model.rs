@@ -50,7 +50,11 @@ pub struct MessageEntry {
     pub seq: Option<u64>,
     pub id: MessageId,
     pub from: Nick,
+    /// When the server stored it (when it was typed, while it waits for the server).
     pub ts: u64,
+    /// When we typed it, for our own messages typed here: it may be long before the server stored it (typed
+    /// offline), and a front end may show both.
+    pub typed: Option<u64>,
     pub text: String,
     pub own: bool,
     pub mention: bool,
@@ -63,10 +67,16 @@ impl MessageEntry {
             id: message.id,
             from: message.from,
             ts: message.ts,
+            typed: None,
             text: message.text,
             own,
             mention,
         }
+    }
+
+    /// When we typed it, if that was at least a minute before the server stored it: worth showing beside.
+    pub fn typed_long_before(&self) -> Option<u64> {
+        self.typed.filter(|typed| self.ts.saturating_sub(*typed) >= 60_000)
     }
 
     /// Our own message, not yet stored by the server.
@@ -350,7 +360,8 @@ impl ChatModel {
             Event::Queued { id, to, text } => {
                 let index = self.conv_index(&to);
                 let (me, ts) = (self.me.clone(), (self.clock)());
-                self.convs[index].insert(MessageEntry { seq: None, id, from: me, ts, text, own: true, mention: false });
+                let entry = MessageEntry { seq: None, id, from: me, ts, typed: Some(ts), text, own: true, mention: false };
+                self.convs[index].insert(entry);
             }
             Event::Accepted { id, conversation, seq, ts } => {
                 let index = self.conv_index(&conversation);
@@ -456,7 +467,7 @@ impl ChatModel {
             }
             Event::Error { message, .. } => self.notice_here(message, true),
             Event::ServerShuttingDown { message } => self.notice_here(format!("server: {message}"), true),
-            Event::Fatal { message, certificate_changed } => {
+            Event::Fatal { message, certificate_changed, .. } => {
                 self.fatal = Some(message);
                 self.certificate_changed = certificate_changed;
                 self.status = Status::Stopped;
@@ -469,16 +480,19 @@ impl ChatModel {
         let index = self.conv_index(&message.conversation);
         self.known_nicks.insert(message.from.clone());
         let conv = &mut self.convs[index];
+        let mut typed = None;
         if let Some(at) =
             conv.entries.iter().position(|e| matches!(e, Entry::Message(m) if m.id == message.id && m.own))
         {
             // Our own message coming back: it is sent now.
-            conv.entries.remove(at);
+            if let Entry::Message(sent) = conv.entries.remove(at) {
+                typed = sent.typed;
+            }
         } else if conv.has_seq(message.seq) {
             return Vec::new();
         }
         let mention = !own && mentions(&message.text, &self.me);
-        conv.insert(MessageEntry::from_message(message, own, mention));
+        conv.insert(MessageEntry { typed, ..MessageEntry::from_message(message, own, mention) });
         if index != self.current && !own {
             conv.unread += 1;
             conv.mentioned |= mention;
@@ -647,6 +661,24 @@ mod tests {
         let echo = Message { conversation: lobby(), seq: 1, id, from: nick("ana"), ts: 5, text: "hello".into() };
         model.on_engine(Event::Message { message: echo, own: true });
         assert!(!pending(&model));
+    }
+
+    #[test]
+    fn a_message_typed_offline_keeps_when_it_was_typed() {
+        let mut model = connected();
+        model.clock = || 1_000;
+        let id = MessageId([7; 16]);
+        model.on_engine(Event::Queued { id, to: lobby(), text: "typed offline".into() });
+        let shown = |model: &ChatModel| match &model.current().entries[..] {
+            [Entry::Message(m)] => (m.ts, m.typed, m.typed_long_before()),
+            other => panic!("one message expected: {other:?}"),
+        };
+        assert_eq!(shown(&model), (1_000, Some(1_000), None), "while pending, the time it was typed");
+        model.on_engine(Event::Accepted { id, conversation: lobby(), seq: 1, ts: 301_000 });
+        assert_eq!(shown(&model), (301_000, Some(1_000), Some(1_000)), "stored five minutes later: both");
+        let echo = Message { conversation: lobby(), seq: 1, id, from: nick("ana"), ts: 301_000, text: "x".into() };
+        model.on_engine(Event::Message { message: echo, own: true });
+        assert_eq!(shown(&model).1, Some(1_000), "kept when our copy comes back");
     }
 
     #[test]

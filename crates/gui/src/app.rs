@@ -200,7 +200,7 @@ impl PalomarApp {
                             failed = Some(Problem::Error(format!("{}.", capitalised(reason))));
                             break;
                         }
-                        Event::Fatal { message, certificate_changed: true } => {
+                        Event::Fatal { message, certificate_changed: true, .. } => {
                             failed = Some(Problem::CertificateChanged(message.clone()));
                             break;
                         }

@@ -14,6 +14,7 @@ use anyhow::Context;
 use clap::Args;
 use palomar_client::backoff::Backoff;
 use palomar_client::command_line::{self, Typed};
+use palomar_client::engine::account_state_path;
 use palomar_client::{Command, Engine, EngineConfig, Event, Trust};
 use palomar_proto::{Conversation, Nick, RoomName, validate_text};
 use tokio::sync::mpsc;
@@ -30,10 +31,14 @@ const EVENT_BATCH: usize = 1024;
 /// Exit status when the engine stopped for good (wrong password, changed certificate, ...).
 const EXIT_FATAL: u8 = 2;
 
+fn server_address(raw: &str) -> Result<String, palomar_client::server_address::BadAddress> {
+    palomar_client::server_address::parse_server(raw)
+}
+
 #[derive(Args)]
 pub struct ChatArgs {
-    /// Server address, host:port.
-    #[arg(long, default_value = "127.0.0.1:5555")]
+    /// Server address, host or host:port (the port defaults to 5555).
+    #[arg(long, default_value = "127.0.0.1:5555", value_parser = server_address)]
     server: String,
     /// Your nickname; the first login with a free nickname registers it with your password.
     #[arg(long)]
@@ -80,8 +85,16 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
         Some(path) => Trust::Authority(palomar_transport::load_ca_file(path)?),
         None => Trust::FirstUse,
     };
-    let password = crate::secrets::password(args.password_file.as_deref(), &format!("password for {nick}: "))?;
     let home = crate::client_home(args.home)?;
+    let asks = crate::secrets::asks(args.password_file.as_deref());
+    let prompt = format!("password for {nick}: ");
+    let password = if asks && !account_state_path(&home, &args.server, &nick).exists() {
+        // Never used from this home: the nickname may be new, and this login would register it with what is typed.
+        eprintln!("first login as {nick} from here: if {nick} has no account yet, this password becomes its password");
+        crate::secrets::ask_new(&prompt, &format!("password for {nick}, again: "))?
+    } else {
+        crate::secrets::password(args.password_file.as_deref(), &prompt)?
+    };
     let full_screen = !args.plain && !args.json && std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let config = EngineConfig {
         server: args.server,
@@ -94,7 +107,7 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
         backoff: Backoff::default(),
     };
     if full_screen {
-        return crate::tui::run(config).await;
+        return crate::tui::run(config, asks).await;
     }
     let mut engine = Engine::start(config).context("cannot start the client")?;
     let color = !args.json && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();

@@ -303,8 +303,11 @@ fn event_json(event: &Event) -> Value {
         Event::ServerShuttingDown { message } => {
             json!({"event": "status", "state": "server-shutting-down", "message": message})
         }
-        Event::Fatal { message, certificate_changed } => {
-            json!({"event": "fatal", "message": message, "certificate_changed": certificate_changed})
+        Event::Fatal { message, certificate_changed, password_refused } => {
+            json!({
+                "event": "fatal", "message": message, "certificate_changed": certificate_changed,
+                "password_refused": password_refused,
+            })
         }
     }
 }
@@ -334,7 +337,11 @@ mod tests {
             Event::Message { message, own: false },
             Event::Error { code: Some(ErrorCode::Protocol), message: HOSTILE.to_owned(), id: None },
             Event::ServerShuttingDown { message: HOSTILE.to_owned() },
-            Event::Fatal { message: format!("login refused: {HOSTILE}"), certificate_changed: false },
+            Event::Fatal {
+                message: format!("login refused: {HOSTILE}"),
+                certificate_changed: false,
+                password_refused: true,
+            },
             Event::Disconnected {
                 reason: format!("the server refused the login for now: {HOSTILE}"),
                 retry_in: std::time::Duration::ZERO,

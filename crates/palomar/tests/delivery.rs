@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{Client, ClientSpec, Server, assert_in_order_once, is_message_with_text, run_client};
+use common::{Client, ClientSpec, Server, assert_in_order_once, is_message_with_text, run_client, start_configured};
 use serde_json::Value;
 
 fn spec<'a>(server: &'a Server, nick: &'a str, home: &'a std::path::Path) -> ClientSpec<'a> {
@@ -53,6 +53,31 @@ fn three_clients_chat_and_the_third_sees_presence_and_joins() {
         assert_in_order_once(&client.seen, "#lobby");
         assert_eq!(client.messages().iter().filter(|m| m["text"] == "hello from ana").count(), 1);
     }
+}
+
+/// A script that logs in, says something and leaves is not announced to the room, arriving nor leaving.
+#[test]
+fn a_visit_shorter_than_presence_after_ms_is_not_announced() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = start_configured(dir.path(), "[limits]\npresence_after_ms = 10000\n");
+    let mut carol = Client::start(spec(&server, "carol", &dir.path().join("carol")));
+    carol.wait_for("connected", |e| e["state"] == "connected");
+    let (status, _) = run_client(spec(&server, "bot", &dir.path().join("bot")), "build 1234 passed\n");
+    assert!(status.success());
+    carol.wait_for("the script's message", is_message_with_text("build 1234 passed"));
+    // Once the lobby's members show the script offline, its session has ended: any announcement came before.
+    let deadline = std::time::Instant::now() + common::PATIENCE;
+    loop {
+        carol.seen.retain(|e| e["event"] != "users");
+        carol.line("/users lobby");
+        let users = carol.wait_for("users", |e| e["event"] == "users");
+        if users["offline"].as_array().is_some_and(|offline| offline.iter().any(|n| n == "bot")) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the script's session did not end");
+    }
+    let told: Vec<&Value> = carol.seen.iter().filter(|e| e["event"] == "presence" && e["nick"] == "bot").collect();
+    assert!(told.is_empty(), "the visit was announced: {told:?}");
 }
 
 #[test]

@@ -208,14 +208,12 @@ fn a_regenerated_certificate_is_refused_until_trusted_again() {
     let message = fatal["message"].as_str().expect("text");
     assert!(message.contains("has changed"), "{message}");
     assert!(message.contains(&server.fingerprint), "{message}");
-    assert!(message.contains("palomar trust --server"), "{message}");
-
-    let trusted = std::process::Command::new(BIN)
-        .args(["trust", "--server", &addr, "--fingerprint", &server.fingerprint, "--home"])
-        .arg(&home)
-        .status()
-        .expect("runs");
-    assert!(trusted.success());
+    // The remedy it prints, run as printed, by a shell: it must pin into this client's home (`--home` here).
+    let remedy = message.lines().map(str::trim).find(|l| l.starts_with("palomar trust ")).expect("the command");
+    let command = remedy.replacen("palomar", &format!("'{BIN}'"), 1);
+    let trusted =
+        std::process::Command::new("sh").args(["-c", &command]).env_remove("PALOMAR_HOME").status().expect("runs");
+    assert!(trusted.success(), "{command}");
     let (status, events) = run_client(spec(&server, "ana", "pw", &home), "");
     assert!(status.success(), "{events:?}");
     assert_eq!(events.iter().filter(|e| e["event"] == "accepted").count(), 1, "the message typed earlier went out");

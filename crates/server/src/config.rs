@@ -87,6 +87,9 @@ pub struct Limits {
     pub max_sessions_per_user: usize,
     /// Rooms one account may be a member of.
     pub max_rooms_per_user: u64,
+    /// A user's arrival is announced to its rooms once a session of it has lasted this long, and then its
+    /// departure too: a script that connects, sends and leaves at once does not notify everyone twice.
+    pub presence_after_ms: u64,
     /// New accounts per second in total (0: no limit), after a burst of `registration_burst`. Past it a
     /// registration is answered `ServerBusy`.
     pub registrations_per_sec: f64,
@@ -202,6 +205,7 @@ impl Default for Limits {
             request_burst_per_user: 500,
             max_sessions_per_user: 16,
             max_rooms_per_user: 1_000,
+            presence_after_ms: 2_000,
             // People register once: a household or a classroom behind one address fits in the burst, a script
             // minting accounts gets one every 10 s per address and one a second in all (2 % of a core hashing).
             registrations_per_sec: 1.0,

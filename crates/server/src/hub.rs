@@ -8,7 +8,7 @@
 //! began; only a list of them grown past any use is, and the session then reads its conversations again.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
@@ -194,6 +194,8 @@ struct State {
     /// How many joins and leaves each user has made while this hub ran (kept after the user goes offline, so
     /// that the count never goes back).
     membership_changes: HashMap<AccountId, u64>,
+    /// Online users whose arrival was announced to their rooms (see [`Hub::settled`]).
+    announced: HashSet<AccountId>,
 }
 
 impl State {
@@ -252,7 +254,8 @@ impl Hub {
         self.lock().membership_changes(account)
     }
 
-    /// Adds a session of `account`, a member of `rooms`; the user's first session announces it online. `rooms`
+    /// Adds a session of `account`, a member of `rooms`; the user is online in them from now on, and announced
+    /// as such once a session of it has lasted (see [`Hub::settled`]). `rooms`
     /// was read from the store after [`Hub::membership_changes`] gave `changes_seen`. If another session of the
     /// user has joined or left a room since, it was not told (it was not registered yet) and its `rooms` may be
     /// stale: then nothing is registered, and the caller reads its rooms again. Changes made after registering
@@ -279,16 +282,33 @@ impl Hub {
         let sessions = state.by_account.entry(account.id).or_default();
         sessions.push(id);
         if sessions.len() == 1 {
-            for (conv, room) in &rooms {
+            for (conv, _) in &rooms {
                 state.room_online.entry(*conv).or_default().insert(account.id, account.nick.clone());
-                state.announce(*conv, room, account, PresenceState::Online);
             }
             state.rooms_of.insert(account.id, rooms.into_iter().collect());
         }
         Ok(SessionLink { id, rx, beside, wake })
     }
 
-    /// Removes a session; the user's last session announces it offline.
+    /// A session of `account` has lasted `limits.presence_after_ms`: the user's arrival is announced to
+    /// its rooms, once. A script that logs in, sends and leaves within that time is not announced at all, nor its
+    /// departure: members are not told of every short visit.
+    pub fn settled(&self, account: &Account) {
+        let mut state = self.lock();
+        if !state.by_account.contains_key(&account.id) || !state.announced.insert(account.id) {
+            return;
+        }
+        let rooms: Vec<(i64, RoomName)> = state
+            .rooms_of
+            .get(&account.id)
+            .map(|rooms| rooms.iter().map(|(conv, room)| (*conv, room.clone())).collect())
+            .unwrap_or_default();
+        for (conv, room) in rooms {
+            state.announce(conv, &room, account, PresenceState::Online);
+        }
+    }
+
+    /// Removes a session; the user's last session announces it offline, if its arrival was announced.
     pub fn unregister(&self, id: SessionId, account: &Account) {
         let mut state = self.lock();
         if state.sessions.remove(&id).is_none() {
@@ -300,8 +320,11 @@ impl Hub {
         });
         if remaining == Some(0) {
             state.by_account.remove(&account.id);
+            let announced = state.announced.remove(&account.id);
             for (conv, room) in state.rooms_of.remove(&account.id).unwrap_or_default() {
-                state.announce(conv, &room, account, PresenceState::Offline);
+                if announced {
+                    state.announce(conv, &room, account, PresenceState::Offline);
+                }
                 if let Some(online) = state.room_online.get_mut(&conv) {
                     online.remove(&account.id);
                 }
@@ -476,6 +499,8 @@ mod tests {
         let other_ana = register(&hub, "ana", lobby.clone());
         register(&hub, "bob", lobby.clone());
         register(&hub, "carol", lobby);
+        hub.settled(&who("bob"));
+        hub.settled(&who("carol"));
         assert_eq!(other_ana.beside.take_missed(), MissedKinds { presence: true, ..MissedKinds::default() });
         let garden = RoomName::parse("garden").expect("valid");
         hub.joined(ana.id, &who("ana"), 2, &garden, true, 7);
@@ -506,6 +531,9 @@ mod tests {
         let mut ana = register(&hub, "ana", lobby.clone());
         let bob = register(&hub, "bob", lobby.clone());
         let second_bob = register(&hub, "bob", lobby);
+        assert!(ana.rx.try_recv().is_err(), "not announced before a session of bob has lasted");
+        hub.settled(&who("bob"));
+        hub.settled(&who("bob"));
         match ana.rx.try_recv() {
             Ok(Live::Presence { nick, state: PresenceState::Online, .. }) => assert_eq!(nick, who("bob").nick),
             other => panic!("expected bob online, got {other:?}"),
@@ -516,6 +544,18 @@ mod tests {
         hub.unregister(second_bob.id, &who("bob"));
         assert!(matches!(ana.rx.try_recv(), Ok(Live::Presence { state: PresenceState::Offline, .. })));
         assert_eq!(hub.online_in(1), vec![who("ana").nick]);
+    }
+
+    #[test]
+    fn a_short_visit_is_not_announced_at_all() {
+        let hub = hub(8);
+        let lobby = vec![(1, RoomName::lobby())];
+        let mut ana = register(&hub, "ana", lobby.clone());
+        let script = register(&hub, "bob", lobby);
+        assert_eq!(hub.online_in(1), vec![who("ana").nick, who("bob").nick], "online at once for member lists");
+        hub.unregister(script.id, &who("bob"));
+        hub.settled(&who("bob"));
+        assert!(ana.rx.try_recv().is_err(), "neither its arrival nor its departure");
     }
 
     #[test]

@@ -569,6 +569,9 @@ impl Session {
         let mut woken = std::pin::pin!(wake.notified());
         let mut ticker = tokio::time::interval(heartbeat / 2);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let presence_after = Duration::from_millis(self.shared.config.limits.presence_after_ms);
+        let mut settling = std::pin::pin!(tokio::time::sleep(presence_after));
+        let mut settled = false;
         let mut pending = Sends::default();
         loop {
             let step = tokio::select! {
@@ -602,6 +605,11 @@ impl Session {
                 _ = &mut woken => {
                     woken.set(wake.notified());
                     self.take_beside(&link.beside).await
+                }
+                _ = &mut settling, if !settled => {
+                    settled = true;
+                    self.shared.hub.settled(&self.account);
+                    Ok(())
                 }
                 _ = ticker.tick() => {
                     if heard.silence() > dead_after {

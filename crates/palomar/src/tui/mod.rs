@@ -20,22 +20,41 @@ use app::{Action, App};
 /// Engine events handled before the screen is drawn again, so a burst does not redraw for each message.
 const EVENTS_PER_DRAW: usize = 512;
 
-pub async fn run(config: EngineConfig) -> anyhow::Result<ExitCode> {
-    let app = App::new(config.nick.clone(), config.server.clone(), *chrono::Local::now().offset());
-    let engine = Engine::start(config)?;
-    let mut terminal = ratatui::init();
-    let _ = crossterm::execute!(std::io::stdout(), EnableBracketedPaste);
-    let result = event_loop(app, engine, &mut terminal).await;
-    let _ = crossterm::execute!(std::io::stdout(), DisableBracketedPaste);
-    ratatui::restore();
-    result
+/// How the full-screen client ended.
+enum Ended {
+    Exit(ExitCode),
+    /// The first login was refused for its password, which can be asked again.
+    PasswordRefused(String),
+}
+
+/// Runs the full-screen client until the user quits. With `ask_again` (the password was typed, not read from a
+/// file or the environment), a refused password is asked for again instead of ending it.
+pub async fn run(mut config: EngineConfig, ask_again: bool) -> anyhow::Result<ExitCode> {
+    loop {
+        let app = App::new(config.nick.clone(), config.server.clone(), *chrono::Local::now().offset());
+        let engine = Engine::start(config.clone())?;
+        let mut terminal = ratatui::init();
+        let _ = crossterm::execute!(std::io::stdout(), EnableBracketedPaste);
+        let result = event_loop(app, engine, &mut terminal, ask_again).await;
+        let _ = crossterm::execute!(std::io::stdout(), DisableBracketedPaste);
+        ratatui::restore();
+        match result? {
+            Ended::Exit(code) => return Ok(code),
+            Ended::PasswordRefused(message) => {
+                eprintln!("{message}");
+                let prompt = format!("password for {} (Ctrl-C to give up): ", config.nick);
+                config.password = crate::secrets::ask(&prompt)?.into();
+            }
+        }
+    }
 }
 
 async fn event_loop(
     mut app: App,
     mut engine: Engine,
     terminal: &mut ratatui::DefaultTerminal,
-) -> anyhow::Result<ExitCode> {
+    ask_again: bool,
+) -> anyhow::Result<Ended> {
     let commands = engine.commands();
     let mut outbox = engine.outbox_len();
     let mut keys = EventStream::new();
@@ -46,6 +65,11 @@ async fn event_loop(
         terminal.draw(|frame| view::render(&app, frame))?;
         let actions = tokio::select! {
             event = engine.next_event() => match event {
+                Some(palomar_client::Event::Fatal { message, password_refused: true, .. })
+                    if ask_again && !app.model.connected_once =>
+                {
+                    return Ok(Ended::PasswordRefused(message));
+                }
                 Some(event) => {
                     let mut actions = app.on_engine(event);
                     for _ in 0..EVENTS_PER_DRAW {
@@ -58,7 +82,7 @@ async fn event_loop(
                 }
                 // The engine stopped: keep showing why until a key is pressed.
                 None if app.model.fatal.is_some() => wait_for_key(&mut keys).await,
-                None => return Ok(ExitCode::SUCCESS),
+                None => return Ok(Ended::Exit(ExitCode::SUCCESS)),
             },
             key = keys.next() => match key {
                 Some(Ok(TermEvent::Key(key))) if key.kind != KeyEventKind::Release => app.on_key(key),
@@ -97,7 +121,8 @@ async fn event_loop(
                         while engine.next_event().await.is_some() {}
                     })
                     .await;
-                    return Ok(if app.model.fatal.is_some() { ExitCode::from(2) } else { ExitCode::SUCCESS });
+                    let code = if app.model.fatal.is_some() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+                    return Ok(Ended::Exit(code));
                 }
             }
         }

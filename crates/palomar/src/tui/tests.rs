@@ -184,6 +184,7 @@ fn a_new_certificate_is_asked_about_and_a_changed_one_is_a_warning() {
         message: "the certificate of 127.0.0.1:5555 has changed!\n  pinned:    SHA256:aa\n  presented: SHA256:bb"
             .into(),
         certificate_changed: true,
+        password_refused: false,
     });
     insta::assert_snapshot!("changed_certificate", screen(&app, 70, 10));
     assert!(matches!(&app.on_key(key(KeyCode::Char('x')))[..], [Action::Quit]));
@@ -215,7 +216,11 @@ fn control_characters_from_the_server_never_reach_the_terminal() {
     app.on_engine(Event::Error { code: None, message: HOSTILE.into(), id: None });
     app.on_engine(Event::ServerShuttingDown { message: HOSTILE.into() });
     assert_eq!(drawn(&app).matches("gpj.exe").count(), 3, "the text itself is shown");
-    app.on_engine(Event::Fatal { message: format!("login refused: {HOSTILE}"), certificate_changed: false });
+    app.on_engine(Event::Fatal {
+        message: format!("login refused: {HOSTILE}"),
+        certificate_changed: false,
+        password_refused: true,
+    });
     assert!(drawn(&app).contains("gpj.exe"));
 }
 

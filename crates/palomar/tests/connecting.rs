@@ -1,0 +1,130 @@
+//! What a client does with what it connects to: a lockout waited out, and addresses or peers that can never be a
+//! Palomar server said so at once, instead of retried for ever. The real binary, in line mode.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{BIN, ClientSpec, LoginAnswer, Server, raw_login, run_client, start_configured};
+use palomar_proto::ErrorCode;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn spec<'a>(server: &'a str, nick: &'a str, password: &'a str, home: &'a std::path::Path) -> ClientSpec<'a> {
+    ClientSpec { server, nick, password, home, extra: &[] }
+}
+
+/// A lockout is temporary: a client refused with `RateLimited` waits the time it is told, then gets in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lockout_is_waited_out_and_the_client_gets_in() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = start_configured(dir.path(), "[login]\nmax_failures = 2\nlockout_secs = 2\n");
+    let home = dir.path().join("ana");
+    let (status, _) = tokio::task::block_in_place(|| run_client(spec(&server.addr, "ana", "right", &home), ""));
+    assert!(status.success(), "ana registers");
+    let here = [127, 0, 0, 1].into();
+    for _ in 0..2 {
+        let (answer, _) = raw_login(&server.addr, here, "ana", "wrong").await;
+        assert!(matches!(answer, LoginAnswer::Refused(ErrorCode::AuthFailed, _)), "{answer:?}");
+    }
+    let (answer, _) = raw_login(&server.addr, here, "ana", "right").await;
+    assert!(matches!(answer, LoginAnswer::Refused(ErrorCode::RateLimited, _)), "locked out: {answer:?}");
+
+    let (status, events) =
+        tokio::task::block_in_place(|| run_client(spec(&server.addr, "ana", "right", &home), "after the lockout\n"));
+    assert!(status.success(), "the lockout was waited out, not fatal: {events:#?}");
+    let waited = events.iter().find(|e| e["state"] == "disconnected").expect("told to wait");
+    assert!(waited["reason"].as_str().expect("text").contains("try again in"), "{waited}");
+    assert!(waited["retry_in_ms"].as_u64().expect("a time") >= 1_000, "waits what it is told: {waited}");
+    assert!(events.iter().any(|e| e["event"] == "accepted"), "and then gets in: {events:#?}");
+}
+
+#[test]
+fn an_address_that_can_never_work_is_refused_at_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for address in ["127.0.0.1:99999", "http://127.0.0.1:5601", "127.0.0.1:"] {
+        let output = std::process::Command::new(BIN)
+            .args(["chat", "--plain", "--nick", "ana", "--server", address, "--home"])
+            .arg(dir.path())
+            .env("PALOMAR_PASSWORD", "pw")
+            .output()
+            .expect("runs");
+        assert_eq!(output.status.code(), Some(2), "{address}");
+        let said = String::from_utf8_lossy(&output.stderr);
+        assert!(said.contains("is not a server address"), "{address}: {said}");
+    }
+}
+
+/// A fake server on loopback: accepts connections and answers each with `answer(stream)`.
+async fn fake_server<F, Fut>(answer: F) -> String
+where
+    F: Fn(tokio::net::TcpStream) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binds");
+    let addr = listener.local_addr().expect("address").to_string();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(answer(stream));
+        }
+    });
+    addr
+}
+
+fn pinned(home: &std::path::Path) -> String {
+    std::fs::read_to_string(home.join("known_hosts")).unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_web_server_is_said_not_to_be_a_palomar_server() {
+    let addr = fake_server(|mut stream| async move {
+        let mut request = [0; 1024];
+        let _ = stream.read(&mut request).await;
+        let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n").await;
+    })
+    .await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (status, events) = tokio::task::block_in_place(|| run_client(spec(&addr, "ana", "pw", dir.path()), "hi\n"));
+    assert_eq!(status.code(), Some(2), "given up, not retried for ever: {events:#?}");
+    let fatal = events.iter().find(|e| e["event"] == "fatal").expect("a fatal event");
+    assert!(fatal["message"].as_str().expect("text").contains("is not a Palomar server"), "{fatal}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_server_that_is_not_palomar_is_neither_pinned_nor_retried() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let identity = palomar_transport::ServerIdentity::load_or_generate(&dir.path().join("other")).expect("identity");
+    let acceptor = tokio_rustls::TlsAcceptor::from(palomar_transport::server_config(identity).expect("TLS config"));
+    let addr = fake_server(move |stream| {
+        let acceptor = acceptor.clone();
+        async move {
+            let Ok(mut tls) = acceptor.accept(stream).await else { return };
+            let mut request = [0; 1024];
+            let _ = tls.read(&mut request).await;
+            let _ = tls.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n").await;
+            let _ = tls.flush().await;
+            tokio::time::sleep(Duration::from_secs(30)).await;
+        }
+    })
+    .await;
+    let home = dir.path().join("ana");
+    let (status, events) = tokio::task::block_in_place(|| run_client(spec(&addr, "ana", "pw", &home), "hi\n"));
+    assert_eq!(status.code(), Some(2), "given up, not retried for ever: {events:#?}");
+    let fatal = events.iter().find(|e| e["event"] == "fatal").expect("a fatal event");
+    assert!(fatal["message"].as_str().expect("text").contains("did not answer as a Palomar server"), "{fatal}");
+    assert!(!events.iter().any(|e| e["event"] == "pinned"), "{events:#?}");
+    assert!(!pinned(&home).contains(&addr), "its certificate was not pinned: {}", pinned(&home));
+}
+
+/// A real server is pinned once it has answered as one.
+#[test]
+fn a_palomar_server_is_pinned_once_it_answered() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(&dir.path().join("data"));
+    let home = dir.path().join("ana");
+    let (status, events) = run_client(spec(&server.addr, "ana", "pw", &home), "");
+    assert!(status.success());
+    let connected = events.iter().position(|e| e["state"] == "connected").expect("connected");
+    let pinned_at = events.iter().position(|e| e["event"] == "pinned").expect("pinned");
+    assert!(pinned_at < connected, "pinned with the answer, before the session goes on: {events:#?}");
+    assert!(pinned(&home).contains(&server.fingerprint));
+}
