@@ -28,6 +28,12 @@ use crate::owner_only;
 use crate::state::{ClientState, OutboxEntry, StateError};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// A peer silent for this many heartbeat intervals is taken for dead: during the TLS handshake and the login too.
+const MISSED_HEARTBEATS: u32 = 3;
+/// The heartbeat interval assumed until a server says its own in `Welcome` (the protocol's default).
+const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(2);
+/// Longest a login may take, however often the server says it is still deciding.
+const LOGIN_DEADLINE: Duration = Duration::from_secs(60);
 /// How often received cursors are acknowledged to the server.
 const ACK_EVERY: Duration = Duration::from_millis(200);
 /// Wait before resending a message the server could not store.
@@ -240,6 +246,7 @@ impl Engine {
             moved: HashMap::new(),
             removals: Vec::new(),
             connected_once: false,
+            heartbeat: DEFAULT_HEARTBEAT,
         };
         tokio::spawn(core.run(command_rx));
         Ok(Engine { commands, events, outbox_len })
@@ -338,6 +345,8 @@ struct Core {
     removals: Vec<MessageId>,
     /// A server answered as a Palomar server in this run: from then on, a connection that fails is retried.
     connected_once: bool,
+    /// The heartbeat interval of the last `Welcome`, for the dead-peer bound of the next connection's making.
+    heartbeat: Duration,
 }
 
 impl Core {
@@ -454,7 +463,10 @@ impl Core {
         let name = ServerName::try_from(host.to_owned())
             .map_err(|_| Flow::Fatal(format!("{host:?} is not a valid server name")))?;
         let handshake = TlsConnector::from(tls_config).connect(name, tcp);
-        let tls = match tokio::time::timeout(CONNECT_TIMEOUT, handshake).await {
+        // The server's last heartbeat interval (or the default): a connection that goes silent while it is being
+        // made is noticed as soon as one that goes silent later.
+        let dead_after = self.heartbeat * MISSED_HEARTBEATS;
+        let tls = match tokio::time::timeout(dead_after, handshake).await {
             Ok(Ok(tls)) => tls,
             Ok(Err(e)) => {
                 return Err(match (pin, seen.get()) {
@@ -512,7 +524,7 @@ impl Core {
             positions,
         };
         out.send(&hello).await.map_err(|e| Flow::Reconnect(format!("connection lost: {e}")))?;
-        let first = tokio::time::timeout(CONNECT_TIMEOUT, reader.read_msg::<ServerMsg>()).await;
+        let first = first_answer(&mut reader, &mut out, dead_after).await;
         // Anything else than a frame under this connection's keys is not a Palomar server's answer.
         let not_palomar = |what: String| {
             let said = format!("{server} did not answer as a Palomar server ({what}); is it the right address?");
@@ -523,7 +535,18 @@ impl Core {
             Ok(Ok(None)) => return Err(Flow::Reconnect("the server closed the connection during login".into())),
             Ok(Err(e @ (ReadError::Frame(_) | ReadError::Malformed(_)))) => return Err(not_palomar(e.to_string())),
             Ok(Err(e)) => return Err(Flow::Reconnect(format!("connection lost during login: {e}"))),
-            Err(_) => return Err(not_palomar("no answer to the login in time".into())),
+            Err(Silence::Silent) if unproven => {
+                return Err(not_palomar(format!("silent for {} s", dead_after.as_secs())));
+            }
+            Err(Silence::Silent) => {
+                return Err(Flow::Reconnect(format!(
+                    "no sign of the server for {} s during the login",
+                    dead_after.as_secs()
+                )));
+            }
+            Err(Silence::TooLong) => {
+                return Err(Flow::Reconnect("the server took too long to decide on the login".into()));
+            }
         };
         if let Some(fingerprint) = new_pin {
             self.known_hosts.set(&server, fingerprint).map_err(|e| {
@@ -545,6 +568,7 @@ impl Core {
             other => return Err(Flow::Reconnect(format!("unexpected first answer from the server: {other:?}"))),
         };
         self.connected_once = true;
+        self.heartbeat = welcome.heartbeat;
         let (tx, incoming) = mpsc::channel(256);
         let reader = tokio::spawn(read_frames(reader, tx));
         Ok(Connection { out, incoming, reader, welcome })
@@ -582,7 +606,7 @@ impl Core {
     async fn serve_inner(&mut self, connection: &mut Connection, commands: &mut mpsc::Receiver<Command>) -> Flow {
         let welcome = &connection.welcome;
         let heartbeat = welcome.heartbeat;
-        let dead_after = heartbeat * 3;
+        let dead_after = heartbeat * MISSED_HEARTBEATS;
         self.emit(Event::Connected {
             nick: self.config.nick.clone(),
             registered: welcome.registered,
@@ -920,6 +944,42 @@ impl Core {
         self.sync_targets.retain(|conversation, target| cursors.get(conversation).copied().unwrap_or(0) < *target);
         if self.sync_targets.is_empty() {
             self.deferred.push(Event::Synced);
+        }
+    }
+}
+
+/// Why no first answer came.
+enum Silence {
+    /// Nothing at all from the server for the dead-peer time.
+    Silent,
+    /// The server kept saying it was deciding (pings), past [`LOGIN_DEADLINE`].
+    TooLong,
+}
+
+/// The server's answer to `Hello`: the first frame other than a `Ping` (answered) or a `Pong`, which a server
+/// sends while a login takes long (waiting its turn, a busy password queue), so that its silence still means it
+/// is gone.
+async fn first_answer(
+    reader: &mut FramedReader<ReadHalf<Tls>>,
+    out: &mut FramedWriter<WriteHalf<Tls>>,
+    dead_after: Duration,
+) -> Result<Result<Option<ServerMsg>, ReadError>, Silence> {
+    let deadline = Instant::now() + LOGIN_DEADLINE;
+    loop {
+        let limit = dead_after.min(deadline.saturating_duration_since(Instant::now()));
+        let read = match tokio::time::timeout(limit, reader.read_msg::<ServerMsg>()).await {
+            Ok(read) => read,
+            Err(_) if Instant::now() >= deadline => return Err(Silence::TooLong),
+            Err(_) => return Err(Silence::Silent),
+        };
+        match read {
+            Ok(Some(ServerMsg::Ping { nonce })) => {
+                if let Err(e) = out.send(&ClientMsg::Pong { nonce }).await {
+                    return Ok(Err(e.into()));
+                }
+            }
+            Ok(Some(ServerMsg::Pong { .. })) => {}
+            other => return Ok(other),
         }
     }
 }

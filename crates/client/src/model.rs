@@ -360,7 +360,8 @@ impl ChatModel {
             Event::Queued { id, to, text } => {
                 let index = self.conv_index(&to);
                 let (me, ts) = (self.me.clone(), (self.clock)());
-                let entry = MessageEntry { seq: None, id, from: me, ts, typed: Some(ts), text, own: true, mention: false };
+                let entry =
+                    MessageEntry { seq: None, id, from: me, ts, typed: Some(ts), text, own: true, mention: false };
                 self.convs[index].insert(entry);
             }
             Event::Accepted { id, conversation, seq, ts } => {

@@ -128,3 +128,26 @@ fn a_palomar_server_is_pinned_once_it_answered() {
     assert!(pinned_at < connected, "pinned with the answer, before the session goes on: {events:#?}");
     assert!(pinned(&home).contains(&server.fingerprint));
 }
+
+/// A connection that goes silent while it is being made (the TLS handshake never finishes) is given up within
+/// the dead-peer time (3 heartbeats of 2 s), as one that goes silent later is: not after a longer timeout of its
+/// own (issue 26: in a long torture run a receiver reconnecting into a silent link noticed only after 10 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_silent_while_it_is_made_is_noticed_within_the_dead_peer_time() {
+    let addr = fake_server(|stream| async move {
+        // Holds the connection open and says nothing, like a link that drops everything.
+        let _held = stream;
+        tokio::time::sleep(Duration::from_secs(60)).await;
+    })
+    .await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut client = tokio::task::block_in_place(|| {
+        common::Client::start(ClientSpec { server: &addr, nick: "ana", password: "pw", home: dir.path(), extra: &[] })
+    });
+    let started = std::time::Instant::now();
+    tokio::task::block_in_place(|| {
+        client.wait_for("giving up on the silent connection", |e| e["event"] == "fatal" || e["state"] == "disconnected")
+    });
+    let took = started.elapsed();
+    assert!(took < Duration::from_millis(9_500), "noticed after {took:?}; the bound is 6 s, the checker's 10 s");
+}

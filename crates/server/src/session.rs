@@ -199,17 +199,33 @@ pub async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, refusa
             return;
         }
     };
-    let (account, registered) = tokio::select! {
-        judged = auth::log_in(&shared, &nick, password.expose(), peer.ip(), deadline) => match judged {
-            Ok(logged_in) => logged_in,
-            Err(Refusal { code, message }) => {
-                tracing::info!(%peer, %nick, ?code, "login refused");
-                refuse(&mut out, code, message).await;
-                return;
+    // A login may wait (its turn, the password threads): pings meanwhile tell the client the server is there, so
+    // that it can take silence for a dead connection during the login as at any other time.
+    let heartbeat = shared.config.heartbeat_interval();
+    let mut pings = tokio::time::interval_at((Instant::now() + heartbeat).into(), heartbeat);
+    let (account, registered) = {
+        let mut judging = std::pin::pin!(auth::log_in(&shared, &nick, password.expose(), peer.ip(), deadline));
+        loop {
+            tokio::select! {
+                judged = &mut judging => match judged {
+                    Ok(logged_in) => break logged_in,
+                    Err(Refusal { code, message }) => {
+                        tracing::info!(%peer, %nick, ?code, "login refused");
+                        refuse(&mut out, code, message).await;
+                        return;
+                    }
+                },
+                // The client left (or the server stops): its login goes with it, with any password work not yet
+                // started.
+                _ = gone.cancelled() => return,
+                _ = pings.tick() => {
+                    out.queue(&ServerMsg::Ping { nonce: 0 });
+                    if !matches!(tokio::time::timeout(shared.config.dead_after(), out.flush()).await, Ok(Ok(()))) {
+                        return;
+                    }
+                }
             }
-        },
-        // The client left (or the server stops): its login goes with it, with any password work not yet started.
-        _ = gone.cancelled() => return,
+        }
     };
     drop(password);
     tracing::info!(%peer, %nick, account = %account.id, registered, "logged in");

@@ -532,10 +532,18 @@ impl<'a> Run<'a> {
                     std::thread::sleep(HALF_OPEN_BOUND);
                     proxy.set_flow(Flow::Pass);
                     for client in receivers.iter() {
-                        let noticed = client.events().iter().any(|(at, e)| *at > since && e["state"] == "disconnected");
+                        let events = client.events();
+                        let noticed = events.iter().any(|(at, e)| *at > since && e["state"] == "disconnected");
                         if !noticed {
+                            // Where the client stood when the silence began, to tell a connection it missed from
+                            // one it was still making.
+                            let before =
+                                events.iter().rev().find(|(at, e)| *at <= since && e["event"] == "status").map_or_else(
+                                    || "nothing".to_owned(),
+                                    |(at, e)| format!("{} {:.1} s before", e, since.duration_since(*at).as_secs_f64()),
+                                );
                             anomalies.push(format!(
-                                "{} did not notice a silent connection within {} s",
+                                "{} did not notice a silent connection within {} s (its last status before: {before})",
                                 client.nick,
                                 HALF_OPEN_BOUND.as_secs()
                             ));
