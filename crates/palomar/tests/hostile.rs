@@ -37,7 +37,11 @@ async fn log_in(addr: &str, nick: &str) -> (Reader, Writer, ServerMsg) {
     let hello =
         ClientMsg::Hello { version: PROTOCOL_VERSION, nick: nick.into(), password: "pw".into(), positions: vec![] };
     writer.send(&hello).await.expect("hello");
-    let first = next(&mut reader).await;
+    let first = tokio::time::timeout(PATIENCE, common::first_answer(&mut reader))
+        .await
+        .expect("answers in time")
+        .expect("frame verifies")
+        .expect("connection open");
     (reader, writer, first)
 }
 

@@ -42,7 +42,7 @@ async fn raw_login(addr: &str, nick: &str) -> (Reader, Writer) {
     let hello =
         ClientMsg::Hello { version: PROTOCOL_VERSION, nick: nick.into(), password: "raw-pw".into(), positions: vec![] };
     writer.send(&hello).await.expect("hello");
-    match next(&mut reader).await {
+    match next_matching(&mut reader, |msg| !matches!(msg, ServerMsg::Ping { .. })).await {
         ServerMsg::Welcome { .. } => {}
         other => panic!("expected Welcome, got {other:?}"),
     }
@@ -96,14 +96,17 @@ fn repeated_wrong_passwords_are_locked_out() {
     let dir = tempfile::tempdir().expect("temp dir");
     let server = Server::start(&dir.path().join("data"));
     assert!(run_client(spec(&server, "ana", "right", &dir.path().join("ana")), "").0.success());
-    let mut last = None;
-    for _ in 0..6 {
+    for _ in 0..5 {
         let (status, events) = run_client(spec(&server, "ana", "guess", &dir.path().join("guesser")), "");
         assert_eq!(status.code(), Some(2));
-        last = events.into_iter().find(|e| e["event"] == "fatal");
+        assert!(events.iter().any(|e| e["event"] == "fatal" && e["password_refused"] == true), "{events:?}");
     }
-    let last = last.expect("a fatal event");
-    assert!(last["message"].as_str().expect("text").contains("too many failed logins"), "{last}");
+    // The sixth is not judged: told to wait, which the client does (a lockout is not the end of it).
+    let mut sixth = Client::start(spec(&server, "ana", "guess", &dir.path().join("guesser")));
+    let waiting = sixth.wait_for("the lockout", |e| e["state"] == "disconnected");
+    assert!(waiting["reason"].as_str().expect("text").contains("too many failed logins"), "{waiting}");
+    assert!(waiting["retry_in_ms"].as_u64().expect("a time") >= 10_000, "{waiting}");
+    sixth.kill();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

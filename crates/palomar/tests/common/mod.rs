@@ -395,7 +395,7 @@ pub async fn raw_login(server: &str, from: std::net::IpAddr, nick: &str, passwor
     let sent = Instant::now();
     // A refused connection may already be closed by the server: the refusal is still there to read.
     let _ = writer.send(&hello(nick, password)).await;
-    let answer = tokio::time::timeout(PATIENCE, reader.read_msg::<ServerMsg>()).await.expect("answers in time");
+    let answer = tokio::time::timeout(PATIENCE, first_answer(&mut reader)).await.expect("answers in time");
     let took = sent.elapsed();
     let answer = match answer {
         Ok(Some(ServerMsg::Welcome { registered, .. })) => LoginAnswer::Welcome { registered },
@@ -404,6 +404,18 @@ pub async fn raw_login(server: &str, from: std::net::IpAddr, nick: &str, passwor
         Ok(None) | Err(_) => LoginAnswer::Closed,
     };
     (answer, took)
+}
+
+/// The server's answer to a `Hello`: its first frame other than a `Ping`, which it sends while a login takes long.
+pub async fn first_answer(
+    reader: &mut RawReader,
+) -> Result<Option<palomar_proto::ServerMsg>, palomar_transport::ReadError> {
+    loop {
+        match reader.read_msg::<palomar_proto::ServerMsg>().await {
+            Ok(Some(palomar_proto::ServerMsg::Ping { .. })) => {}
+            other => return other,
+        }
+    }
 }
 
 /// Sends a `Hello` from `from` and leaves at once, without waiting for the answer.
