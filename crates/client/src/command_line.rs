@@ -8,6 +8,24 @@ use palomar_proto::{NameError, Nick, RoomName};
 /// Every command, for completion and help.
 pub const COMMANDS: &[&str] = &["/help", "/history", "/join", "/leave", "/msg", "/quit", "/users"];
 
+/// What `/help` says in every front end: how each entry is written, and what it does.
+pub const HELP: &[(&str, &str)] = &[
+    ("/join ROOM", "join ROOM (creating it) and talk there"),
+    ("/leave [ROOM]", "leave ROOM (default: the current one)"),
+    ("/msg NICK [TEXT]", "open a direct conversation with NICK, sending TEXT"),
+    ("/users [ROOM]", "who is in ROOM, online and offline"),
+    ("/history [N]", "show N older messages of this conversation (default 20)"),
+    ("/help", "this list"),
+    ("/quit", "leave; messages not yet sent wait for next time"),
+    ("//text", "send a line that starts with /"),
+];
+
+/// [`HELP`] as lines of text, the descriptions lined up in one column.
+pub fn help_lines() -> impl Iterator<Item = String> {
+    let width = HELP.iter().map(|(usage, _)| usage.chars().count()).max().unwrap_or(0);
+    HELP.iter().map(move |(usage, what)| format!("{usage:<width$}  {what}"))
+}
+
 /// A parsed entry line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Typed {
@@ -90,6 +108,20 @@ pub fn parse(line: &str) -> Result<Option<Typed>, CommandError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn help_names_every_command_once_with_descriptions_in_one_column() {
+        let lines: Vec<String> = help_lines().collect();
+        for command in COMMANDS {
+            let mentions = lines.iter().filter(|line| line.split_whitespace().next() == Some(*command)).count();
+            assert_eq!(mentions, 1, "{command} in {lines:#?}");
+        }
+        let column =
+            |line: &String| line.find("  ").map(|gap| gap + line[gap..].len() - line[gap..].trim_start().len());
+        let columns: HashSet<_> = lines.iter().map(column).collect();
+        assert_eq!(columns.len(), 1, "descriptions start in one column: {lines:#?}");
+    }
 
     fn room(name: &str) -> RoomName {
         RoomName::parse(name).expect("valid room")

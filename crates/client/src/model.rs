@@ -15,13 +15,6 @@ use crate::engine::{Command, Event};
 /// Messages asked for at a time when scrolling back.
 pub const HISTORY_PAGE: u32 = 50;
 
-/// The commands, for `/help`; a front end adds its own keys ([`ChatModel::help_keys`]).
-pub const COMMAND_HELP: &[&str] = &[
-    "/join ROOM  join (or create) a room and switch to it    /leave [ROOM]  leave a room",
-    "/msg NICK [TEXT]  open a direct conversation             /users [ROOM]  who is in a room",
-    "/history [N]  fetch older messages                     /quit  leave (unsent messages wait for next time)",
-];
-
 /// What the front end should do after an event or an input.
 #[derive(Debug)]
 pub enum Action {
@@ -191,7 +184,7 @@ pub struct ChatModel {
     pub now: Instant,
     /// Milliseconds since the epoch, for the time of notices and of messages not yet stored.
     pub clock: fn() -> u64,
-    /// Lines `/help` shows after [`COMMAND_HELP`]: the front end's keys.
+    /// Lines `/help` shows after the commands' help: the front end's keys.
     pub help_keys: &'static [&'static str],
     /// A connection was made at least once (the first `Connected` is signing in, later ones reconnecting).
     pub connected_once: bool,
@@ -564,8 +557,9 @@ impl ChatModel {
                 return self.history_request(current, before, limit.unwrap_or(HISTORY_PAGE)).into_iter().collect();
             }
             Typed::Help => {
-                for line in COMMAND_HELP.iter().chain(self.help_keys) {
-                    self.notice_here((*line).to_owned(), false);
+                let keys = self.help_keys.iter().map(|line| (*line).to_owned());
+                for line in command_line::help_lines().chain(keys) {
+                    self.notice_here(line, false);
                 }
             }
             Typed::Quit => return vec![Action::Quit],

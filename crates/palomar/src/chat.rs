@@ -67,17 +67,6 @@ pub struct ChatArgs {
     drain_timeout: u64,
 }
 
-const HELP: &[&str] = &[
-    "commands:",
-    "  /join ROOM         join ROOM (creating it) and talk there",
-    "  /leave [ROOM]      leave ROOM (default: the current room)",
-    "  /msg NICK TEXT     send a direct message",
-    "  /users [ROOM]      who is in ROOM, online and offline",
-    "  /history [N]       show the last N messages of this conversation (default 20)",
-    "  /quit              send what is left, then exit",
-    "  //text             send a line that starts with /",
-];
-
 pub async fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
     let nick = Nick::parse(&args.nick).map_err(|e| anyhow::anyhow!("--nick {:?}: {e}", args.nick))?;
     let room = RoomName::parse(&args.room).map_err(|e| anyhow::anyhow!("--room {:?}: {e}", args.room))?;
@@ -286,7 +275,7 @@ impl LineMode<'_> {
                 self.command(Command::History { conversation, before: None, limit: limit.unwrap_or(20) });
             }
             Typed::Quit => self.input_done = true,
-            Typed::Help => HELP.iter().for_each(|line| self.printer.notice(line)),
+            Typed::Help => command_line::help_lines().for_each(|line| self.printer.notice(&line)),
         }
     }
 }
