@@ -70,7 +70,18 @@ pub struct TortureArgs {
     /// How long faults are injected, per scenario.
     #[arg(long, default_value_t = 12)]
     seconds: u64,
+    /// Messages each sender types per second, evenly (for a soak: hundreds). The server then runs with its
+    /// rate limits off, as `palomar bench --spawn` does, so that the run measures delivery, not the limits.
+    /// Without it, senders type at an irregular human-ish pace (1 to 25 ms apart) under the default limits.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    rate: Option<u32>,
 }
+
+/// The server's configuration for a run at a set rate: one address and a few accounts typing far faster than
+/// people do, which the default limits would (rightly) slow down.
+const NO_RATE_LIMITS: &str = "[limits]\nmessages_per_sec_per_user = 0\nrequests_per_sec_per_user = 0\n\
+                              new_connections_per_sec = 0\nnew_connections_per_sec_per_ip = 0\n\
+                              registrations_per_sec = 0\nregistrations_per_sec_per_ip = 0\n";
 
 pub async fn run(args: TortureArgs) -> anyhow::Result<ExitCode> {
     let scenarios: Vec<&str> = match args.scenario.as_str() {
@@ -85,9 +96,16 @@ pub async fn run(args: TortureArgs) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Handle::current();
     tokio::task::block_in_place(|| {
         let mut anomalies = 0;
+        let mut skipped = 0;
         for (index, scenario) in scenarios.iter().enumerate() {
             let scenario_seed = seed.wrapping_add(index as u64);
             let outcome = Run::new(scenario, scenario_seed, &args, &runtime)?.execute()?;
+            if let Some(reason) = outcome.skipped {
+                // Not a line of figures: a scenario that did not run must not read like one that passed.
+                println!("{scenario:<15} seed {scenario_seed:<20} SKIPPED: {reason}");
+                skipped += 1;
+                continue;
+            }
             println!(
                 "{scenario:<15} seed {scenario_seed:<20} faults {:>3}  refused {:>3}  typed {:>5}  acknowledged {:>5}  deliveries checked {:>6}  anomalies {}  ({:.1} s)",
                 outcome.faults,
@@ -103,12 +121,17 @@ pub async fn run(args: TortureArgs) -> anyhow::Result<ExitCode> {
             }
             anomalies += outcome.anomalies.len();
         }
-        println!("torture: seed {seed}, {} scenario(s), {anomalies} anomalies", scenarios.len());
+        println!(
+            "torture: seed {seed}, {} scenario(s) run, {skipped} skipped, {anomalies} anomalies",
+            scenarios.len() - skipped
+        );
         Ok(if anomalies == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
     })
 }
 
 struct Outcome {
+    /// Why the scenario could not run on this machine.
+    skipped: Option<&'static str>,
     faults: usize,
     /// Sends the server refused because it could not store them (a full disk): they must be retried.
     refusals: usize,
@@ -121,8 +144,9 @@ struct Outcome {
 
 impl Outcome {
     /// A scenario this machine cannot run.
-    fn skipped(started: Instant) -> Outcome {
+    fn skipped(reason: &'static str, started: Instant) -> Outcome {
         Outcome {
+            skipped: Some(reason),
             faults: 0,
             refusals: 0,
             typed: 0,
@@ -154,10 +178,13 @@ struct ServerProcess {
 }
 
 impl ServerProcess {
-    fn start(bin: &Path, data: &Path, listen: &str) -> anyhow::Result<(ServerProcess, String)> {
-        let mut child = Command::new(bin)
-            .args(["serve", "--listen", listen, "--data"])
-            .arg(data)
+    fn start(bin: &Path, data: &Path, config: Option<&Path>, listen: &str) -> anyhow::Result<(ServerProcess, String)> {
+        let mut command = Command::new(bin);
+        command.args(["serve", "--listen", listen, "--data"]).arg(data);
+        if let Some(config) = config {
+            command.arg("--config").arg(config);
+        }
+        let mut child = command
             .env("PALOMAR_LOG", "error")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -274,14 +301,15 @@ impl ClientProcess {
         }
     }
 
-    fn events(&self) -> Vec<(Instant, Value)> {
-        self.transcript.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    /// Runs `look` over everything the client printed so far (a soak's transcripts are too big to copy).
+    fn with_events<T>(&self, look: impl FnOnce(&[(Instant, Value)]) -> T) -> T {
+        look(&self.transcript.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     fn wait_for(&self, what: impl Fn(&Value) -> bool, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
-            if self.transcript.lock().unwrap_or_else(|p| p.into_inner()).iter().any(|(_, e)| what(e)) {
+            if self.with_events(|events| events.iter().any(|(_, e)| what(e))) {
                 return true;
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -320,6 +348,8 @@ struct Cluster {
     server: ServerProcess,
     server_addr: String,
     data: PathBuf,
+    /// The server's configuration file, when the run needs one.
+    config: Option<PathBuf>,
     proxy: Proxy,
     senders: Vec<ClientProcess>,
     receivers: Vec<ClientProcess>,
@@ -357,18 +387,22 @@ impl<'a> Run<'a> {
         let _small_disk = match self.scenario {
             "disk-full" => match SmallDisk::mount(&data) {
                 Some(disk) => Some(disk),
-                None => {
-                    println!("disk-full: skipped (mounting a small file system needs root)");
-                    return Ok(Outcome::skipped(started));
-                }
+                None => return Ok(Outcome::skipped("mounting a small file system needs root", started)),
             },
             "read-only" if !ReadOnlyFault::available() => {
-                println!("read-only: skipped (needs strace, and the right to trace a process)");
-                return Ok(Outcome::skipped(started));
+                return Ok(Outcome::skipped("needs strace, and the right to trace a process", started));
             }
             _ => None,
         };
-        let (server, server_addr) = ServerProcess::start(&self.bin, &data, "127.0.0.1:0")?;
+        let config = match self.args.rate {
+            Some(_) => {
+                let path = self.dir.path().join("server.toml");
+                std::fs::write(&path, NO_RATE_LIMITS).context("cannot write the server's configuration")?;
+                Some(path)
+            }
+            None => None,
+        };
+        let (server, server_addr) = ServerProcess::start(&self.bin, &data, config.as_deref(), "127.0.0.1:0")?;
         let proxy = self.runtime.block_on(Proxy::start(server_addr.clone()))?;
         let mut anomalies = Vec::new();
 
@@ -388,7 +422,8 @@ impl<'a> Run<'a> {
             }
         }
 
-        // Each sender types its messages at a human-ish, irregular pace on a thread of its own.
+        // Each sender types its messages on a thread of its own: at a human-ish, irregular pace, or at the rate
+        // asked for, on a schedule that a slow moment does not shift.
         let typing: Vec<_> = senders
             .iter()
             .enumerate()
@@ -396,8 +431,10 @@ impl<'a> Run<'a> {
                 let stdin = sender.stdin.clone();
                 let lines = sender.lines.clone();
                 let count = self.args.messages;
+                let interval = self.args.rate.map(|rate| Duration::from_secs(1) / rate);
                 let mut rng = StdRng::seed_from_u64(self.rng.random());
                 std::thread::spawn(move || {
+                    let started = Instant::now();
                     let mut typed = 0;
                     while typed < count {
                         let line = format!("s{i} message {typed} {}", "x".repeat(rng.random_range(0..40)));
@@ -409,13 +446,19 @@ impl<'a> Run<'a> {
                             lines.lock().unwrap_or_else(|p| p.into_inner()).insert(line);
                             typed += 1;
                         }
-                        std::thread::sleep(Duration::from_millis(rng.random_range(1..25)));
+                        match interval {
+                            Some(interval) => {
+                                let due = started + interval * u32::try_from(typed).unwrap_or(u32::MAX);
+                                std::thread::sleep(due.saturating_duration_since(Instant::now()));
+                            }
+                            None => std::thread::sleep(Duration::from_millis(rng.random_range(1..25))),
+                        }
                     }
                 })
             })
             .collect();
 
-        let mut cluster = Cluster { server, server_addr, data, proxy, senders, receivers };
+        let mut cluster = Cluster { server, server_addr, data, config, proxy, senders, receivers };
         let faults = self.inject_faults(&mut cluster, &mut anomalies)?;
         let Cluster { mut server, proxy, mut senders, mut receivers, .. } = cluster;
         proxy.set_flow(Flow::Pass);
@@ -437,21 +480,23 @@ impl<'a> Run<'a> {
         let mut acknowledged: HashSet<String> = HashSet::new();
         let mut refusals = 0;
         for sender in &senders {
-            for (_, event) in sender.events() {
-                if event["code"] == "StoreUnavailable" {
-                    refusals += 1;
-                }
-                let id = event["id"].as_str().unwrap_or_default().to_owned();
-                match event["event"].as_str() {
-                    Some("queued") => {
-                        typed.insert(id, event["text"].as_str().unwrap_or_default().to_owned());
+            sender.with_events(|events| {
+                for (_, event) in events {
+                    if event["code"] == "StoreUnavailable" {
+                        refusals += 1;
                     }
-                    Some("accepted") => {
-                        acknowledged.insert(id);
+                    let id = event["id"].as_str().unwrap_or_default().to_owned();
+                    match event["event"].as_str() {
+                        Some("queued") => {
+                            typed.insert(id, event["text"].as_str().unwrap_or_default().to_owned());
+                        }
+                        Some("accepted") => {
+                            acknowledged.insert(id);
+                        }
+                        _ => {}
                     }
-                    _ => {}
                 }
-            }
+            });
         }
         for id in typed.keys().filter(|id| !acknowledged.contains(*id)) {
             anomalies.push(format!("message {id} was typed but never acknowledged"));
@@ -470,15 +515,16 @@ impl<'a> Run<'a> {
                 acknowledged.iter().all(|id| seen.contains(id.as_str()))
             };
             let deadline = Instant::now() + PATIENCE;
-            while !all_there(&receiver.events()) && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(50));
+            while !receiver.with_events(all_there) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(250));
             }
             receiver.finish(Duration::from_secs(60));
             let expected = Expected { typed: &typed, lines: &lines, acknowledged: &acknowledged };
-            checked += check_receiver(&receiver.nick, &receiver.events(), &expected, &mut anomalies);
+            checked += receiver.with_events(|events| check_receiver(&receiver.nick, events, &expected, &mut anomalies));
         }
         server.terminate();
         Ok(Outcome {
+            skipped: None,
             faults,
             refusals,
             typed: typed.len(),
@@ -494,7 +540,7 @@ impl<'a> Run<'a> {
     }
 
     fn inject_faults(&mut self, cluster: &mut Cluster, anomalies: &mut Vec<String>) -> anyhow::Result<usize> {
-        let Cluster { server, server_addr, data, proxy, senders, receivers } = cluster;
+        let Cluster { server, server_addr, data, config, proxy, senders, receivers } = cluster;
         let end = Instant::now() + Duration::from_secs(self.args.seconds);
         let mut faults = 0;
         let read_only = ReadOnlyFault::available();
@@ -516,7 +562,7 @@ impl<'a> Run<'a> {
                         server.terminate()
                     }
                     self.pause(100, 1_500);
-                    *server = restart_server(&self.bin, data, server_addr)?;
+                    *server = restart_server(&self.bin, data, config.as_deref(), server_addr)?;
                 }
                 "cut" => proxy.cut_all(),
                 "cut-mid-frame" => proxy.cut_mid_frame(),
@@ -532,16 +578,18 @@ impl<'a> Run<'a> {
                     std::thread::sleep(HALF_OPEN_BOUND);
                     proxy.set_flow(Flow::Pass);
                     for client in receivers.iter() {
-                        let events = client.events();
-                        let noticed = events.iter().any(|(at, e)| *at > since && e["state"] == "disconnected");
+                        let noticed = client.with_events(|events| {
+                            events.iter().rev().any(|(at, e)| *at > since && e["state"] == "disconnected")
+                        });
                         if !noticed {
                             // Where the client stood when the silence began, to tell a connection it missed from
                             // one it was still making.
-                            let before =
+                            let before = client.with_events(|events| {
                                 events.iter().rev().find(|(at, e)| *at <= since && e["event"] == "status").map_or_else(
                                     || "nothing".to_owned(),
                                     |(at, e)| format!("{} {:.1} s before", e, since.duration_since(*at).as_secs_f64()),
-                                );
+                                )
+                            });
                             anomalies.push(format!(
                                 "{} did not notice a silent connection within {} s (its last status before: {before})",
                                 client.nick,
@@ -563,7 +611,9 @@ impl<'a> Run<'a> {
                         let which = self.rng.random_range(0..senders.len());
                         senders[which].type_line(&format!("s{which} typed while the disk is full ({faults})"));
                         let refused = |sender: &ClientProcess| {
-                            sender.events().iter().any(|(at, e)| *at > since && e["code"] == "StoreUnavailable")
+                            sender.with_events(|events| {
+                                events.iter().rev().any(|(at, e)| *at > since && e["code"] == "StoreUnavailable")
+                            })
                         };
                         while since.elapsed() < DISK_FULL_HOLD && !senders.iter().any(refused) {
                             std::thread::sleep(Duration::from_millis(50));
@@ -581,11 +631,14 @@ impl<'a> Run<'a> {
                     let which = self.rng.random_range(0..senders.len());
                     senders[which].type_line(&format!("s{which} typed while the disk is read-only ({faults})"));
                     let refused_since = |senders: &[ClientProcess]| -> HashSet<String> {
-                        let events = senders.iter().flat_map(|sender| sender.events());
-                        events
-                            .filter(|(at, e)| *at > since && e["code"] == "StoreUnavailable")
-                            .filter_map(|(_, e)| e["id"].as_str().map(str::to_owned))
-                            .collect()
+                        let refused = |events: &[(Instant, Value)]| -> Vec<String> {
+                            events
+                                .iter()
+                                .filter(|(at, e)| *at > since && e["code"] == "StoreUnavailable")
+                                .filter_map(|(_, e)| e["id"].as_str().map(str::to_owned))
+                                .collect()
+                        };
+                        senders.iter().flat_map(|sender| sender.with_events(refused)).collect()
                     };
                     while since.elapsed() < READ_ONLY_HOLD && refused_since(senders).is_empty() {
                         std::thread::sleep(Duration::from_millis(50));
@@ -596,11 +649,14 @@ impl<'a> Run<'a> {
                     // its client retries.
                     let refused = refused_since(senders);
                     let accepted = |senders: &[ClientProcess]| -> HashSet<String> {
-                        let events = senders.iter().flat_map(|sender| sender.events());
-                        events
-                            .filter(|(_, e)| e["event"] == "accepted")
-                            .filter_map(|(_, e)| e["id"].as_str().map(str::to_owned))
-                            .collect()
+                        let accepted = |events: &[(Instant, Value)]| -> Vec<String> {
+                            events
+                                .iter()
+                                .filter(|(_, e)| e["event"] == "accepted")
+                                .filter_map(|(_, e)| e["id"].as_str().map(str::to_owned))
+                                .collect()
+                        };
+                        senders.iter().flat_map(|sender| sender.with_events(accepted)).collect()
                     };
                     let lifted = Instant::now();
                     while lifted.elapsed() < PATIENCE / 6 && !refused.is_subset(&accepted(senders)) {
@@ -616,7 +672,7 @@ impl<'a> Run<'a> {
                     }
                     // Then a SIGKILL: an acknowledgement of anything that was not on disk would show as a loss.
                     server.kill();
-                    *server = restart_server(&self.bin, data, server_addr)?;
+                    *server = restart_server(&self.bin, data, config.as_deref(), server_addr)?;
                 }
                 "client-restart" => {
                     let which = self.rng.random_range(0..senders.len());
@@ -629,11 +685,11 @@ impl<'a> Run<'a> {
     }
 }
 
-fn restart_server(bin: &Path, data: &Path, addr: &str) -> anyhow::Result<ServerProcess> {
+fn restart_server(bin: &Path, data: &Path, config: Option<&Path>, addr: &str) -> anyhow::Result<ServerProcess> {
     // The port may take a moment to be free again after a kill.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        match ServerProcess::start(bin, data, addr) {
+        match ServerProcess::start(bin, data, config, addr) {
             Ok((server, _)) => return Ok(server),
             Err(error) if Instant::now() > deadline => return Err(error),
             Err(_) => std::thread::sleep(Duration::from_millis(100)),
