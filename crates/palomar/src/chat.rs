@@ -1,8 +1,9 @@
 //! `palomar chat`: the full-screen client on a terminal (see `tui`), else line mode. In line mode each
 //! stdin line is a message to the current conversation, lines starting with `/` are commands (parsed by
 //! `palomar_client::command_line`, like every front end's), and every engine event is one stdout line (text
-//! or `--json`). At the end of input it waits until the outbox is empty and everything the server held at
-//! login has been shown, then exits 0; after `--drain-timeout` it exits 3 instead.
+//! or `--json`). At the end of input it waits until the outbox is empty, every command sent has its answer and
+//! everything the server held at login has been shown, then exits 0; after `--drain-timeout` it exits 3
+//! instead, and 4 when some input lines were refused. On a terminal, stdin is read by `terminal_input`.
 
 use std::collections::VecDeque;
 use std::io::{BufRead, IsTerminal};
@@ -16,11 +17,13 @@ use palomar_client::backoff::Backoff;
 use palomar_client::command_line::{self, Typed};
 use palomar_client::engine::account_state_path;
 use palomar_client::{Command, Engine, EngineConfig, Event, Trust};
-use palomar_proto::{Conversation, Nick, RoomName, validate_text};
+use palomar_proto::{Conversation, ErrorCode, Nick, RoomName, validate_text};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::output::Printer;
+use crate::terminal_input::RawInput;
 
 /// Exit status when the outbox could not be emptied in time.
 const EXIT_UNACKNOWLEDGED: u8 = 3;
@@ -30,6 +33,11 @@ const MAX_OUTGOING: usize = 64;
 const EVENT_BATCH: usize = 1024;
 /// Exit status when the engine stopped for good (wrong password, changed certificate, ...).
 const EXIT_FATAL: u8 = 2;
+/// Exit status when every message went out but some input lines were refused (too long, a mistyped command,
+/// refused by the server): a script must be able to tell that not everything it gave was carried out.
+const EXIT_REFUSED: u8 = 4;
+/// Exit status after Ctrl+C, as a shell reports a process that SIGINT ended.
+const EXIT_INTERRUPTED: u8 = 130;
 
 fn server_address(raw: &str) -> Result<String, palomar_client::server_address::BadAddress> {
     palomar_client::server_address::parse_server(raw)
@@ -98,6 +106,15 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
     if full_screen {
         return crate::tui::run(config, asks).await;
     }
+    // Before the engine starts: what is typed from now on must not meet the kernel's line limit.
+    let raw_input = match std::io::stdin().is_terminal() {
+        true => Some(RawInput::enter().context("cannot set up the terminal for reading")?),
+        false => None,
+    };
+    let mut interrupts = match raw_input {
+        Some(_) => Some(signal(SignalKind::interrupt()).context("cannot catch Ctrl+C")?),
+        None => None,
+    };
     let mut engine = Engine::start(config).context("cannot start the client")?;
     let color = !args.json && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let printer = Printer::new(args.json, color);
@@ -107,9 +124,11 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
         printer: &printer,
         current: Conversation::Room(room),
         issued: 0,
+        refused: 0,
+        awaiting: VecDeque::new(),
         input_done: false,
     };
-    let mut lines = read_stdin_lines();
+    let mut lines = read_stdin_lines(raw_input.is_some());
     let mut outbox = engine.outbox_len();
     let mut queued = 0usize;
     let mut synced = false;
@@ -119,8 +138,10 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
             let deadline =
                 *drain_deadline.get_or_insert_with(|| Instant::now() + Duration::from_secs(args.drain_timeout));
             let remaining = *outbox.borrow() + (line_mode.issued - queued);
-            if remaining == 0 && synced && line_mode.outgoing.is_empty() {
-                return Ok(stop(engine, &printer).await.unwrap_or(ExitCode::SUCCESS));
+            let unanswered = line_mode.awaiting.len();
+            if remaining == 0 && synced && line_mode.outgoing.is_empty() && unanswered == 0 {
+                let stopped = stop(engine, &printer).await;
+                return Ok(stopped.unwrap_or_else(|| line_mode.refused_exit(ExitCode::SUCCESS)));
             }
             if Instant::now() >= deadline {
                 if remaining > 0 {
@@ -128,11 +149,14 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
                         "{remaining} message(s) not acknowledged after {} s; they stay in the outbox and go out the next time you connect",
                         args.drain_timeout
                     ));
+                } else if unanswered > 0 || !line_mode.outgoing.is_empty() {
+                    let commands = unanswered + line_mode.outgoing.len();
+                    printer.error(&format!("no answer to {commands} command(s) after {} s", args.drain_timeout));
                 } else {
                     printer.error(&format!("could not catch up with the server in {} s", args.drain_timeout));
                 }
                 let _ = stop(engine, &printer).await;
-                return Ok(ExitCode::from(EXIT_UNACKNOWLEDGED));
+                return Ok(line_mode.refused_exit(ExitCode::from(EXIT_UNACKNOWLEDGED)));
             }
         }
         tokio::select! {
@@ -142,6 +166,7 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
                 let mut taken = 0;
                 while let Some(event) = next {
                     printer.event(&event);
+                    line_mode.answered(&event);
                     match event {
                         Event::Queued { .. } => queued += 1,
                         Event::Synced => synced = true,
@@ -166,12 +191,40 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
                 None => line_mode.input_done = true,
             },
             permit = commands.reserve(), if !line_mode.outgoing.is_empty() => match (permit, line_mode.outgoing.pop_front()) {
-                (Ok(permit), Some(command)) => permit.send(command),
+                (Ok(permit), Some(command)) => {
+                    line_mode.awaiting.extend(Awaited::answer_to(&command));
+                    permit.send(command);
+                }
                 _ => printer.error("the client engine has stopped"),
             },
             _ = outbox.changed() => {}
             _ = sleep_until_some(drain_deadline) => {}
+            _ = interrupted(&mut interrupts) => {
+                drop(raw_input);
+                let waiting = *outbox.borrow();
+                if waiting > 0 {
+                    printer.notice(&format!("interrupted: {}", outbox_waiting(waiting)));
+                }
+                return Ok(ExitCode::from(EXIT_INTERRUPTED));
+            }
         }
+    }
+}
+
+/// What quitting leaves behind, in the words every front end uses.
+pub fn outbox_waiting(count: usize) -> String {
+    match count {
+        1 => "1 message waits to go out next time".to_owned(),
+        n => format!("{n} messages wait to go out next time"),
+    }
+}
+
+async fn interrupted(interrupts: &mut Option<Signal>) {
+    match interrupts {
+        Some(interrupts) => {
+            interrupts.recv().await;
+        }
+        None => std::future::pending().await,
     }
 }
 
@@ -200,10 +253,14 @@ async fn stop(mut engine: Engine, printer: &Printer) -> Option<ExitCode> {
     code
 }
 
-/// Reads stdin on a thread of its own (it blocks); `None` at the end of input.
-fn read_stdin_lines() -> mpsc::Receiver<String> {
+/// Reads stdin on a thread of its own (it blocks); `None` at the end of input. A terminal (`raw`) is read by
+/// `terminal_input`, which has no line length limit.
+fn read_stdin_lines(raw: bool) -> mpsc::Receiver<String> {
     let (tx, rx) = mpsc::channel(1024);
     std::thread::spawn(move || {
+        if raw {
+            return crate::terminal_input::read_lines(tx);
+        }
         for line in std::io::stdin().lock().lines() {
             let Ok(line) = line else { break };
             if tx.blocking_send(line).is_err() {
@@ -214,6 +271,41 @@ fn read_stdin_lines() -> mpsc::Receiver<String> {
     rx
 }
 
+/// What answers a command line mode sent: the server answers a session's requests in order, each with its own
+/// event or an error.
+#[derive(Debug, PartialEq)]
+enum Awaited {
+    Users(String),
+    History(Conversation),
+    Joined(String),
+    Left(String),
+}
+
+impl Awaited {
+    fn answer_to(command: &Command) -> Option<Awaited> {
+        match command {
+            Command::Users { room } => Some(Awaited::Users(room.clone())),
+            Command::History { conversation, .. } => Some(Awaited::History(conversation.clone())),
+            Command::Join { room } => Some(Awaited::Joined(room.clone())),
+            Command::Leave { room } => Some(Awaited::Left(room.clone())),
+            Command::Send { .. } | Command::TrustCertificate { .. } | Command::Quit => None,
+        }
+    }
+
+    fn of_event(event: &Event) -> Option<Awaited> {
+        match event {
+            Event::Users { room, .. } => Some(Awaited::Users(room.to_string())),
+            Event::History(page) => Some(Awaited::History(page.conversation.clone())),
+            Event::Joined { info } => match &info.conversation {
+                Conversation::Room(room) => Some(Awaited::Joined(room.to_string())),
+                Conversation::Direct(_) => None,
+            },
+            Event::Left { room } => Some(Awaited::Left(room.to_string())),
+            _ => None,
+        }
+    }
+}
+
 struct LineMode<'a> {
     /// Commands waiting for room in the engine's queue.
     outgoing: VecDeque<Command>,
@@ -221,6 +313,11 @@ struct LineMode<'a> {
     current: Conversation,
     /// Messages handed to the engine, to wait for all of them to reach the outbox.
     issued: usize,
+    /// Input lines not carried out: messages refused here or by the server, mistyped commands, commands the
+    /// server refused or never answered.
+    refused: usize,
+    /// Commands handed to the engine whose answers have not come yet, oldest first.
+    awaiting: VecDeque<Awaited>,
     input_done: bool,
 }
 
@@ -229,10 +326,47 @@ impl LineMode<'_> {
         self.outgoing.push_back(command);
     }
 
+    fn refuse(&mut self, why: &str) {
+        self.refused += 1;
+        self.printer.error(why);
+    }
+
+    /// Takes note of what an engine event answers or refuses.
+    fn answered(&mut self, event: &Event) {
+        if let Some(answer) = Awaited::of_event(event)
+            && let Some(at) = self.awaiting.iter().position(|awaited| *awaited == answer)
+        {
+            self.awaiting.remove(at);
+            return;
+        }
+        match event {
+            // A message refused for good (a retry after a store failure is not).
+            Event::Error { id: Some(_), code, .. } if *code != Some(ErrorCode::StoreUnavailable) => self.refused += 1,
+            // A refused request is answered by an error that names no message.
+            Event::Error { id: None, .. } if self.awaiting.pop_front().is_some() => self.refused += 1,
+            Event::Disconnected { .. } if !self.awaiting.is_empty() => {
+                // The engine does not send requests again after a reconnect: their answers will never come.
+                let lost = std::mem::take(&mut self.awaiting).len();
+                self.refused += lost;
+                self.printer.error(&format!("the connection dropped before {lost} command(s) were answered"));
+            }
+            _ => {}
+        }
+    }
+
+    /// `code`, unless input lines were refused: then says how many, and exits with [`EXIT_REFUSED`] if nothing
+    /// worse happened.
+    fn refused_exit(&self, code: ExitCode) -> ExitCode {
+        if self.refused == 0 {
+            return code;
+        }
+        self.printer.error(&format!("{} input line(s) refused (see above): not everything was sent", self.refused));
+        if code == ExitCode::SUCCESS { ExitCode::from(EXIT_REFUSED) } else { code }
+    }
+
     fn send(&mut self, to: Conversation, text: &str) {
         if let Err(error) = validate_text(text) {
-            self.printer.error(&format!("not sent: {error}"));
-            return;
+            return self.refuse(&format!("not sent: {error}"));
         }
         self.issued += 1;
         self.command(Command::Send { to, text: text.to_owned() });
@@ -249,7 +383,7 @@ impl LineMode<'_> {
         let typed = match command_line::parse(line.trim_end_matches('\r')) {
             Ok(Some(typed)) => typed,
             Ok(None) => return,
-            Err(error) => return self.printer.error(&error.to_string()),
+            Err(error) => return self.refuse(&error.to_string()),
         };
         match typed {
             Typed::Text(text) => self.send(self.current.clone(), &text),
@@ -265,7 +399,7 @@ impl LineMode<'_> {
                 self.command(Command::Leave { room });
             }
             Typed::Msg { to, text: Some(text) } => self.send(Conversation::Direct(to), &text),
-            Typed::Msg { text: None, .. } => self.printer.error("/msg NICK TEXT: the text is missing"),
+            Typed::Msg { text: None, .. } => self.refuse("/msg NICK TEXT: the text is missing"),
             Typed::Users(room) => {
                 let room = room.map_or_else(|| self.current_room(), |room| room.to_string());
                 self.command(Command::Users { room });

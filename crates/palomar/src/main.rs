@@ -10,6 +10,7 @@ mod chat;
 mod output;
 mod secrets;
 mod serve;
+mod terminal_input;
 mod torture;
 mod trust;
 mod tui;

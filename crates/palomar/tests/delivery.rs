@@ -257,7 +257,7 @@ fn direct_messages_reach_only_their_two_users_and_unknown_nicknames_are_refused(
 
     let (status, events) =
         run_client(spec(&server, "ana", &dir.path().join("ana")), "/msg bob just for you\n/msg nobody hello?\n");
-    assert!(status.success(), "a refused message does not keep line mode waiting");
+    assert_eq!(status.code(), Some(4), "a refused message does not keep line mode waiting; the exit code tells");
     let refused = events.iter().find(|e| e["event"] == "error").expect("an error for the unknown nickname");
     assert_eq!(refused["code"], "UnknownNick");
     assert!(refused["message"].as_str().expect("text").contains("nobody"), "{refused}");

@@ -3,7 +3,7 @@
 
 #![allow(dead_code)] // each test file uses a different part of the harness
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
@@ -280,6 +280,92 @@ impl Client {
 }
 
 impl Drop for Client {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `palomar` on a 100×20 pseudo-terminal (from `script`): what it draws or prints comes back as bytes, and keys
+/// go in as a user types them.
+pub struct Terminal {
+    child: Child,
+    keys: ChildStdin,
+    screen: mpsc::Receiver<Vec<u8>>,
+    seen: Vec<u8>,
+}
+
+impl Terminal {
+    /// `palomar chat` (the full-screen client), asking for the password.
+    pub fn chat(server: &str, nick: &str, home: &Path) -> Terminal {
+        let home = home.to_str().expect("UTF-8 path");
+        Terminal::start(&["chat", "--server", server, "--nick", nick, "--home", home], None)
+    }
+
+    /// `palomar ARGS`, with `PALOMAR_PASSWORD` set to `password` if there is one.
+    pub fn start(args: &[&str], password: Option<&str>) -> Terminal {
+        let quoted: Vec<String> = std::iter::once(BIN).chain(args.iter().copied()).map(|a| format!("'{a}'")).collect();
+        let command = format!("stty cols 100 rows 20; exec {}", quoted.join(" "));
+        let mut script = Command::new("script");
+        script.args(["-q", "-e", "-c", &command, "/dev/null"]).env_remove("PALOMAR_PASSWORD").env("TERM", "xterm");
+        if let Some(password) = password {
+            script.env("PALOMAR_PASSWORD", password);
+        }
+        let mut child = script.stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().expect("script runs");
+        let keys = child.stdin.take().expect("stdin");
+        let mut out = child.stdout.take().expect("stdout");
+        let (tx, screen) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut chunk = [0; 4096];
+            while let Ok(n) = out.read(&mut chunk) {
+                if n == 0 || tx.send(chunk[..n].to_vec()).is_err() {
+                    break;
+                }
+            }
+        });
+        Terminal { child, keys, screen, seen: Vec::new() }
+    }
+
+    /// Waits until `text` has appeared `times` times in all that was shown.
+    pub fn wait_for(&mut self, text: &str, times: usize) {
+        let deadline = Instant::now() + PATIENCE;
+        let count = |seen: &[u8]| seen.windows(text.len()).filter(|w| *w == text.as_bytes()).count();
+        while count(&self.seen) < times {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.screen.recv_timeout(left) {
+                Ok(bytes) => self.seen.extend(bytes),
+                Err(_) => {
+                    let shown = String::from_utf8_lossy(&self.seen);
+                    let tail: String = shown.chars().rev().take(2_000).collect::<Vec<_>>().into_iter().rev().collect();
+                    panic!("{text:?} not shown {times} times; the last of what was shown: {tail:?}")
+                }
+            }
+        }
+    }
+
+    /// Forgets what was shown so far: later waits count only what comes after.
+    pub fn clear(&mut self) {
+        self.seen.clear();
+    }
+
+    pub fn type_keys(&mut self, keys: &[u8]) {
+        self.keys.write_all(keys).expect("types");
+        self.keys.flush().expect("flushes");
+    }
+
+    pub fn exit_code(mut self) -> Option<i32> {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("waits") {
+                return status.code();
+            }
+            assert!(Instant::now() < deadline, "the client did not exit");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Terminal {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

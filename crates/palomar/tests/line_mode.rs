@@ -1,0 +1,70 @@
+//! Line mode as a script or a person at a terminal uses it: what it reads, what it waits for at the end of input,
+//! and what its exit code says.
+
+mod common;
+
+use common::{Client, ClientSpec, Server, Terminal, is_message_with_text, run_client};
+use serde_json::Value;
+
+fn spec<'a>(server: &'a Server, nick: &'a str, home: &'a std::path::Path) -> ClientSpec<'a> {
+    ClientSpec { server: &server.addr, nick, password: "pw", home, extra: &[] }
+}
+
+/// A line too long to be a message is refused with a message, and the exit code says that not all went out.
+#[test]
+fn a_refused_line_makes_the_exit_code_non_zero_and_is_counted() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(&dir.path().join("data"));
+    let input = format!("fine\n{}\n/jion typo\nalso fine\n", "x".repeat(9_000));
+    let (status, events) = run_client(spec(&server, "ana", &dir.path().join("ana")), &input);
+    assert_eq!(status.code(), Some(4), "{events:#?}");
+    assert_eq!(events.iter().filter(|e| e["event"] == "accepted").count(), 2, "the others went out");
+    let errors: Vec<&str> =
+        events.iter().filter(|e| e["event"] == "error").map(|e| e["message"].as_str().expect("text")).collect();
+    assert!(errors[0].starts_with("not sent: message text"), "{errors:?}");
+    assert_eq!(errors.last().copied(), Some("2 input line(s) refused (see above): not everything was sent"));
+}
+
+/// Commands at the end of piped input get their answers printed before line mode exits.
+#[test]
+fn piped_commands_are_answered_before_the_end() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(&dir.path().join("data"));
+    assert!(run_client(spec(&server, "ana", &dir.path().join("ana")), "one\ntwo\nthree\nfour\n").0.success());
+    let bob = dir.path().join("bob");
+    assert!(run_client(spec(&server, "bob", &bob), "").0.success(), "bob has seen everything");
+
+    let (status, events) = run_client(spec(&server, "bob", &bob), "/users\n/history 3\n/join garden\n/users\n");
+    assert!(status.success(), "{events:#?}");
+    let users: Vec<&Value> = events.iter().filter(|e| e["event"] == "users").collect();
+    assert_eq!(users.len(), 2, "{events:#?}");
+    assert_eq!(users[0]["room"], "#lobby");
+    assert_eq!(users[0]["offline"], serde_json::json!(["ana"]));
+    assert_eq!(users[1]["room"], "#garden");
+    let history = events.iter().find(|e| e["event"] == "history").expect("the history page");
+    let texts: Vec<&str> =
+        history["messages"].as_array().expect("messages").iter().map(|m| m["text"].as_str().expect("text")).collect();
+    assert_eq!(texts, vec!["two", "three", "four"]);
+}
+
+/// On a terminal, a line longer than the kernel's 4,095-byte line buffer arrives whole, and Ctrl+D ends the input.
+#[test]
+fn a_long_line_typed_on_a_terminal_arrives_whole() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(&dir.path().join("data"));
+    let mut bob = Client::start(spec(&server, "bob", &dir.path().join("bob")));
+    bob.wait_for("connected", |e| e["state"] == "connected");
+
+    let home = dir.path().join("ana");
+    let home = home.to_str().expect("UTF-8 path");
+    let args = ["chat", "--plain", "--server", &server.addr, "--nick", "ana", "--home", home];
+    let mut terminal = Terminal::start(&args, Some("pw"));
+    terminal.wait_for("connected as ana", 1);
+    let long: String = (0..5_000).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+    terminal.type_keys(format!("{long}\r").as_bytes());
+    bob.wait_for("the whole line", is_message_with_text(&long));
+    terminal.type_keys(b"typo\x7f\x7f\x7f\x7fedited\r");
+    bob.wait_for("the edited line", is_message_with_text("edited"));
+    terminal.type_keys(b"\x04");
+    assert_eq!(terminal.exit_code(), Some(0));
+}
