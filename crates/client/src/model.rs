@@ -256,6 +256,15 @@ impl ChatModel {
         self.convs.len() - 1
     }
 
+    /// Opens on `id` (the room given at start, say) as soon as it is one of ours: at once if it already is, else
+    /// once joined.
+    pub fn start_in(&mut self, id: Conversation) {
+        match self.convs.iter().position(|c| c.id == id) {
+            Some(index) => self.switch(index),
+            None => self.switch_to = Some(id),
+        }
+    }
+
     /// Shows conversation `index` (ignored if there is none) and marks it read.
     pub fn switch(&mut self, index: usize) {
         if index < self.convs.len() {
@@ -339,6 +348,11 @@ impl ChatModel {
                         actions.extend(self.history_request(index, None, HISTORY_PAGE));
                     }
                     actions.extend(self.members_request(&info.conversation));
+                }
+                if let Some(index) = self.switch_to.as_ref().and_then(|id| self.convs.iter().position(|c| &c.id == id))
+                {
+                    self.switch_to = None;
+                    self.switch(index);
                 }
                 self.connected_once = true;
             }

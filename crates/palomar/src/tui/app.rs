@@ -7,7 +7,7 @@ use std::cell::Cell;
 use std::collections::HashMap;
 
 use chrono::FixedOffset;
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use palomar_client::command_line::COMMANDS;
 use palomar_client::engine::{Command, Event};
 use palomar_client::model::ChatModel;
@@ -19,7 +19,8 @@ pub use palomar_client::model::{Action, TICK};
 
 /// `/help` after the commands: the keys.
 const HELP_KEYS: &[&str] = &[
-    "Ctrl+N / Ctrl+P or Alt+1..9: switch conversation    PgUp / PgDn: scroll (past the top loads older messages)",
+    "Ctrl+N / Ctrl+P or Alt+1..9: switch conversation    Alt+A: to the next with activity (Act: in the status bar)",
+    "PgUp / PgDn: scroll (past the top loads older messages)",
     "Tab: complete nicknames and commands   Up/Down: input history   F2 / F3: hide or show the side panes",
 ];
 
@@ -68,6 +69,38 @@ impl App {
         self.model.on_engine(event)
     }
 
+    /// A key or a paste from the terminal.
+    pub fn on_terminal(&mut self, event: TermEvent) -> Vec<Action> {
+        match event {
+            TermEvent::Key(key) if key.kind != KeyEventKind::Release => self.on_key(key),
+            TermEvent::Paste(text) => {
+                self.on_paste(&text);
+                Vec::new()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Conversations with unread messages, as (position from 1, as Alt+1…9 count; wants attention): a mention or a
+    /// direct message wants it, like irssi's highlighted `Act:` entries.
+    pub fn activity(&self) -> Vec<(usize, bool)> {
+        self.model
+            .convs
+            .iter()
+            .enumerate()
+            .filter(|(_, conv)| conv.unread > 0)
+            .map(|(index, conv)| (index + 1, conv.mentioned || matches!(conv.id, Conversation::Direct(_))))
+            .collect()
+    }
+
+    /// Alt+A: to a conversation that wants attention, else to one with unread messages.
+    fn switch_to_activity(&mut self) {
+        let activity = self.activity();
+        if let Some((position, _)) = activity.iter().find(|(_, urgent)| *urgent).or(activity.first()) {
+            self.switch(position - 1);
+        }
+    }
+
     pub fn on_paste(&mut self, text: &str) {
         if self.model.prompt.is_none() && self.model.fatal.is_none() {
             self.input.paste(text);
@@ -100,6 +133,7 @@ impl App {
             KeyCode::Char('n') if ctrl => self.switch((current + 1) % count),
             KeyCode::Char('p') if ctrl => self.switch((current + count - 1) % count),
             KeyCode::Char(digit @ '1'..='9') if alt => self.switch(digit as usize - '1' as usize),
+            KeyCode::Char('a') if alt => self.switch_to_activity(),
             KeyCode::Char('a') if ctrl => self.input.home(),
             KeyCode::Char('e') if ctrl => self.input.end(),
             KeyCode::Char('w') if ctrl => self.input.delete_word_back(),

@@ -50,9 +50,11 @@ impl Input {
         self.edited();
     }
 
-    /// Inserts pasted text as it is, newlines included: a paste is one message, sent when Enter is pressed.
+    /// Inserts pasted text as it is, line breaks included: a paste is one message, sent when Enter is pressed.
+    /// Terminals send the line breaks of a paste as CR (some as CR LF); each is one newline here.
     pub fn paste(&mut self, text: &str) {
-        for c in text.chars().filter(|c| *c != '\r') {
+        let text = text.replace("\r\n", "\n").replace('\r', "\n");
+        for c in text.chars() {
             self.text.insert(self.cursor, c);
             self.cursor += 1;
         }
@@ -293,7 +295,7 @@ mod tests {
     #[test]
     fn a_paste_keeps_its_lines_together() {
         let mut input = typed("> ");
-        input.paste("one\r\ntwo\n");
-        assert_eq!(input.take(), "> one\ntwo\n");
+        input.paste("one\r\ntwo\rthree\n");
+        assert_eq!(input.take(), "> one\ntwo\nthree\n");
     }
 }

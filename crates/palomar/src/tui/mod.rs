@@ -10,7 +10,7 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use crossterm::event::{DisableBracketedPaste, EnableBracketedPaste, Event as TermEvent, EventStream, KeyEventKind};
+use crossterm::event::{DisableBracketedPaste, EnableBracketedPaste, Event as TermEvent, EventStream};
 use futures::StreamExt;
 use palomar_client::{Command, Engine, EngineConfig};
 use tokio::sync::mpsc::error::TrySendError;
@@ -31,7 +31,10 @@ enum Ended {
 /// file or the environment), a refused password is asked for again instead of ending it.
 pub async fn run(mut config: EngineConfig, ask_again: bool) -> anyhow::Result<ExitCode> {
     loop {
-        let app = App::new(config.nick.clone(), config.server.clone(), *chrono::Local::now().offset());
+        let mut app = App::new(config.nick.clone(), config.server.clone(), *chrono::Local::now().offset());
+        if let Some(room) = &config.join {
+            app.model.start_in(palomar_proto::Conversation::Room(room.clone()));
+        }
         let engine = Engine::start(config.clone())?;
         let mut terminal = ratatui::init();
         let _ = crossterm::execute!(std::io::stdout(), EnableBracketedPaste);
@@ -85,12 +88,7 @@ async fn event_loop(
                 None => return Ok(Ended::Exit(ExitCode::SUCCESS)),
             },
             key = keys.next() => match key {
-                Some(Ok(TermEvent::Key(key))) if key.kind != KeyEventKind::Release => app.on_key(key),
-                Some(Ok(TermEvent::Paste(text))) => {
-                    app.on_paste(&text);
-                    Vec::new()
-                }
-                Some(Ok(_)) => Vec::new(),
+                Some(Ok(event)) => app.on_terminal(event),
                 Some(Err(error)) => return Err(error.into()),
                 None => vec![Action::Quit],
             },

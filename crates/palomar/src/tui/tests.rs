@@ -311,3 +311,65 @@ async fn the_real_engine_against_a_real_server() {
     shutdown.cancel();
     server.await.expect("server task").expect("server stops cleanly");
 }
+
+fn direct(seq: u64, from: &str, text: &str) -> Event {
+    let Event::Message { mut message, own } = message(seq, from, text) else {
+        unreachable!("message() makes messages")
+    };
+    message.conversation = Conversation::Direct(nick(from));
+    Event::Message { message, own }
+}
+
+#[test]
+fn the_room_given_at_start_is_shown_once_joined_or_at_once_if_already_ours() {
+    let big = Conversation::Room(RoomName::parse("big").expect("valid"));
+    let mut app = app();
+    app.model.start_in(big.clone());
+    connected(&mut app);
+    assert_eq!(app.model.current().id, lobby(), "not ours yet");
+    app.on_engine(Event::Joined { info: ConversationInfo { conversation: big.clone(), latest_seq: 0, first_seq: 1 } });
+    assert_eq!(app.model.current().id, big);
+    assert!(screen(&app, 80, 10).contains("#big >"));
+
+    let mut app = self::app();
+    app.model.start_in(big.clone());
+    let info = |c: Conversation| ConversationInfo { conversation: c, latest_seq: 0, first_seq: 1 };
+    app.on_engine(Event::Connected {
+        nick: nick("ana"),
+        registered: false,
+        conversations: vec![info(lobby()), info(big.clone())],
+    });
+    assert_eq!(app.model.current().id, big, "already a member: the engine does not join again");
+}
+
+#[test]
+fn below_45_columns_the_status_bar_shows_activity_elsewhere() {
+    let mut app = conversation_with_chat();
+    let quiet = screen(&app, 40, 15);
+    assert!(!quiet.contains("Act:"), "{quiet}");
+    app.on_engine(direct(1, "bob", "psst, are you there?"));
+    let garden = Conversation::Room(RoomName::parse("garden").expect("valid"));
+    let Event::Message { mut message, .. } = message(7, "carol", "new plants") else { unreachable!("a message") };
+    message.conversation = garden;
+    app.on_engine(Event::Message { message, own: false });
+    let shown = screen(&app, 40, 15);
+    assert!(shown.lines().last().is_some_and(|status| status.ends_with("Act: 2,3")), "{shown}");
+    insta::assert_snapshot!("narrow_40x15_activity", shown);
+    assert!(!screen(&app, 100, 15).contains("Act:"), "the conversations pane shows it");
+    app.on_key(KeyEvent::new(KeyCode::Char('a'), KeyModifiers::ALT));
+    assert_eq!(app.model.current().id, Conversation::Direct(nick("bob")), "Alt+A: the direct message first");
+    app.on_key(KeyEvent::new(KeyCode::Char('a'), KeyModifiers::ALT));
+    assert_eq!(app.model.current, 1, "then the room");
+    assert!(!screen(&app, 40, 15).contains("Act:"));
+}
+
+#[test]
+fn a_bracketed_paste_keeps_its_line_breaks() {
+    let mut app = conversation_with_chat();
+    type_text(&mut app, "> ");
+    let paste = "line one of paste\rline two of paste\r\nline three of paste".to_owned();
+    assert!(app.on_terminal(crossterm::event::Event::Paste(paste)).is_empty());
+    let actions = app.on_terminal(crossterm::event::Event::Key(key(KeyCode::Enter)));
+    let expected = "> line one of paste\nline two of paste\nline three of paste";
+    assert!(matches!(&actions[..], [Action::Engine(Command::Send { text, .. })] if text == expected), "{actions:?}");
+}

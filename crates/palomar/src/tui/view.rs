@@ -65,7 +65,7 @@ pub fn render(app: &App, frame: &mut Frame) {
         render_members(app, frame, panes[next + 1]);
     }
     render_input(app, frame, input);
-    render_status(app, frame, status);
+    render_status(app, frame, status, !show_conversations);
     if app.model.prompt.is_some() {
         render_prompt(app, frame, area);
     }
@@ -334,7 +334,7 @@ fn render_input(app: &App, frame: &mut Frame, area: Rect) {
     }
 }
 
-fn render_status(app: &App, frame: &mut Frame, area: Rect) {
+fn render_status(app: &App, frame: &mut Frame, area: Rect, show_activity: bool) {
     let state = match (&app.model.status, app.model.retry_in()) {
         (_, Some((seconds, attempt))) => format!("reconnecting in {seconds}s (attempt {attempt})"),
         (Status::Connecting, _) => "connecting…".to_owned(),
@@ -342,17 +342,52 @@ fn render_status(app: &App, frame: &mut Frame, area: Rect) {
         (Status::Stopped, _) => "stopped".to_owned(),
         (Status::Reconnecting { .. }, None) => "reconnecting".to_owned(),
     };
-    let left = format!(" {}@{} · {state}", app.model.me, app.model.server);
-    let right = match app.model.pending {
-        0 => " /help ".to_owned(),
-        n => format!(" {n} message(s) waiting to go out · /help "),
-    };
-    let gap = (area.width as usize).saturating_sub(left.chars().count() + right.chars().count());
     let style = match app.model.status {
         Status::Connected => Style::default().bg(Color::Blue).fg(Color::White),
         _ => Style::default().bg(Color::Yellow).fg(Color::Black),
     };
-    frame.render_widget(Paragraph::new(format!("{left}{}{right}", " ".repeat(gap))).style(style), area);
+    let left = format!(" {}@{} · {state}", app.model.me, app.model.server);
+    // With the conversations pane hidden, this is where activity elsewhere shows (irssi's `Act:`): it is kept
+    // whatever the width, the rest gives way first.
+    let mut activity = Vec::new();
+    if show_activity && !app.activity().is_empty() {
+        activity.push(Span::styled(" Act: ", style));
+        for (i, (position, urgent)) in app.activity().into_iter().enumerate() {
+            if i > 0 {
+                activity.push(Span::styled(",", style));
+            }
+            let mark = if urgent { style.add_modifier(Modifier::BOLD | Modifier::REVERSED) } else { style };
+            activity.push(Span::styled(position.to_string(), mark));
+        }
+        activity.push(Span::styled(" ", style));
+    }
+    let pending = |long: bool| match (app.model.pending, long) {
+        (0, _) => String::new(),
+        (n, true) => format!(" {n} message(s) waiting to go out ·"),
+        (n, false) => format!(" {n} to send ·"),
+    };
+    let candidates = [(pending(true), " /help "), (pending(true), ""), (pending(false), ""), (String::new(), "")];
+    let width = area.width as usize;
+    let activity_width: usize = activity.iter().map(|span| span.content.chars().count()).sum();
+    let right_width = |(pending, help): &(String, &str)| pending.chars().count() + activity_width + help.len();
+    let left_width = left.chars().count();
+    let (pending, help) = candidates
+        .iter()
+        .find(|candidate| left_width + right_width(candidate) <= width)
+        .unwrap_or(&candidates[candidates.len() - 1]);
+    let room = width.saturating_sub(right_width(&(pending.clone(), help)));
+    // Narrow: the server's address goes first, then the end of the state.
+    let short = format!(" {} · {state}", app.model.me);
+    let left = if left_width <= room { left } else { short };
+    let left: String = match left.chars().count() <= room {
+        true => left,
+        false => left.chars().take(room.saturating_sub(1)).chain(['…']).collect(),
+    };
+    let gap = room.saturating_sub(left.chars().count());
+    let mut spans = vec![Span::styled(format!("{left}{}{pending}", " ".repeat(gap)), style)];
+    spans.extend(activity);
+    spans.push(Span::styled(*help, style));
+    frame.render_widget(Paragraph::new(Line::from(spans)).style(style), area);
 }
 
 fn centered(area: Rect, width: u16, height: u16) -> Rect {
