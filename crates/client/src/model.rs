@@ -14,6 +14,8 @@ use crate::engine::{Command, Event};
 
 /// Messages asked for at a time when scrolling back.
 pub const HISTORY_PAGE: u32 = 50;
+/// Messages `/history` fetches without a number, as its help (shared with line mode) says.
+pub const TYPED_HISTORY: u32 = 20;
 
 /// What the front end should do after an event or an input.
 #[derive(Debug)]
@@ -113,6 +115,8 @@ pub struct Conv {
     pub history_done: bool,
     /// A history request is on its way; another would fetch the same page.
     history_pending: bool,
+    /// The request on its way was typed (`/history`), so its outcome is told, not only shown.
+    history_typed: bool,
 }
 
 impl Conv {
@@ -126,6 +130,7 @@ impl Conv {
             offline: BTreeSet::new(),
             history_done: false,
             history_pending: false,
+            history_typed: false,
         }
     }
 
@@ -341,7 +346,10 @@ impl ChatModel {
                     self.notice_here(format!("reconnected as {nick}"), false);
                 }
                 // A request made as the last connection died will not be answered.
-                self.convs.iter_mut().for_each(|conv| conv.history_pending = false);
+                for conv in &mut self.convs {
+                    conv.history_pending = false;
+                    conv.history_typed = false;
+                }
                 for info in &conversations {
                     let index = self.conv_index(&info.conversation);
                     if !self.connected_once && self.convs[index].entries.is_empty() {
@@ -443,11 +451,21 @@ impl ChatModel {
                 conv.history_pending = false;
                 let before = conv.oldest_seq();
                 let empty = page.messages.is_empty();
+                let mut new = 0;
                 for message in page.messages {
                     if !conv.has_seq(message.seq) {
                         let mention = message.from != self.me && mentions(&message.text, &self.me);
                         conv.insert(MessageEntry::from_message(message, false, mention));
+                        new += 1;
                     }
+                }
+                if std::mem::take(&mut conv.history_typed) {
+                    let text = match new {
+                        0 => "no older messages".to_owned(),
+                        1 => "1 older message came".to_owned(),
+                        n => format!("{n} older messages came"),
+                    };
+                    conv.notice((self.clock)(), text, false);
                 }
                 let oldest = conv.oldest_seq();
                 // A page that only repeats what live delivery brought meanwhile (it was asked for before the
@@ -566,9 +584,20 @@ impl ChatModel {
             }
             Typed::History(limit) => {
                 let current = self.current;
+                let limit = limit.unwrap_or(TYPED_HISTORY);
                 let before = self.convs[current].oldest_seq();
+                if self.convs[current].history_pending {
+                    self.notice_here("older messages are already on their way".to_owned(), false);
+                    return Vec::new();
+                }
+                if self.status != Status::Connected {
+                    self.notice_here("not connected: older messages can be fetched once reconnected".to_owned(), true);
+                    return Vec::new();
+                }
                 self.convs[current].history_done = false;
-                return self.history_request(current, before, limit.unwrap_or(HISTORY_PAGE)).into_iter().collect();
+                self.convs[current].history_typed = true;
+                self.notice_here(format!("fetching {limit} older messages…"), false);
+                return self.history_request(current, before, limit).into_iter().collect();
             }
             Typed::Help => {
                 let keys = self.help_keys.iter().map(|line| (*line).to_owned());
@@ -595,6 +624,12 @@ impl ChatModel {
             return Vec::new();
         }
         vec![Action::Engine(Command::Send { to, text })]
+    }
+
+    /// Whether the members' online/offline state is current: only while connected. Presence is live and not
+    /// replayed, so while disconnected nobody knows who came or went; a front end shows members as unknown then.
+    pub fn members_known(&self) -> bool {
+        self.status == Status::Connected
     }
 
     /// Seconds until the next reconnection attempt and the attempt's number, while reconnecting.
@@ -749,6 +784,57 @@ mod tests {
         let empty = palomar_proto::HistoryPage { conversation: lobby(), messages: Vec::new(), complete_from: 1 };
         model.on_engine(Event::History(empty));
         assert!(model.current().history_done, "an empty page is the beginning");
+    }
+
+    #[test]
+    fn a_typed_history_request_says_what_it_fetches_and_what_came() {
+        let mut model = connected();
+        let last_notice = |model: &ChatModel| match model.current().entries.last() {
+            Some(Entry::Notice { text, .. }) => text.clone(),
+            other => panic!("a notice expected: {other:?}"),
+        };
+        let empty = palomar_proto::HistoryPage { conversation: lobby(), messages: Vec::new(), complete_from: 1 };
+        model.on_engine(Event::History(empty.clone()));
+        assert!(model.current().entries.is_empty(), "the first page, asked for at login, says nothing");
+        let actions = model.submit("/history 3");
+        assert!(matches!(&actions[..], [Action::Engine(Command::History { limit: 3, .. })]), "{actions:?}");
+        assert_eq!(last_notice(&model), "fetching 3 older messages…");
+        assert!(model.submit("/history 3").is_empty());
+        assert_eq!(last_notice(&model), "older messages are already on their way");
+        let messages = (1..=2)
+            .map(|seq| match message(seq, "bob", "old") {
+                Event::Message { message, .. } => message,
+                _ => unreachable!("a message"),
+            })
+            .collect();
+        model.on_engine(Event::History(palomar_proto::HistoryPage {
+            conversation: lobby(),
+            messages,
+            complete_from: 1,
+        }));
+        assert_eq!(last_notice(&model), "2 older messages came");
+        model.submit("/history");
+        model.on_engine(Event::History(empty.clone()));
+        assert_eq!(last_notice(&model), "no older messages");
+        let before = model.current().entries.len();
+        model.fetch_older();
+        model.on_engine(Event::History(empty));
+        assert_eq!(model.current().entries.len(), before, "scrolling back says nothing");
+    }
+
+    #[test]
+    fn members_are_known_only_while_connected() {
+        let mut model = connected();
+        assert!(model.members_known());
+        model.on_engine(Event::Disconnected {
+            reason: "gone".into(),
+            retry_in: Duration::ZERO,
+            attempt: 1,
+            pending: 0,
+        });
+        assert!(!model.members_known());
+        model.on_engine(Event::Connecting { server: "127.0.0.1:5555".into(), attempt: 1 });
+        assert!(!model.members_known());
     }
 
     #[test]

@@ -10,18 +10,23 @@ use chrono::FixedOffset;
 use crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use palomar_client::command_line::COMMANDS;
 use palomar_client::engine::{Command, Event};
-use palomar_client::model::ChatModel;
+use palomar_client::model::{ChatModel, Entry};
 use palomar_proto::{Conversation, Nick};
 
 use super::input::Input;
 
 pub use palomar_client::model::{Action, TICK};
 
-/// `/help` after the commands: the keys.
+/// `/help` after the commands: the keys, in the commands' two columns.
 const HELP_KEYS: &[&str] = &[
-    "Ctrl+N / Ctrl+P or Alt+1..9: switch conversation    Alt+A: to the next with activity (Act: in the status bar)",
-    "PgUp / PgDn: scroll (past the top loads older messages)",
-    "Tab: complete nicknames and commands   Up/Down: input history   F2 / F3: hide or show the side panes",
+    "Ctrl+N / Ctrl+P   next / previous conversation",
+    "Alt+1…9           the n-th conversation",
+    "Alt+A             the next one with activity (Act: in the status bar when the list is hidden)",
+    "PgUp / PgDn       scroll; past the top loads older messages",
+    "Tab               complete a nickname or a command; again for the next",
+    "Up / Down         what you typed before",
+    "F2 / F3           hide or show the conversations / members pane",
+    "Ctrl+C            quit; messages not yet sent wait for next time",
 ];
 
 pub struct App {
@@ -35,6 +40,8 @@ pub struct App {
     pub page_rows: Cell<usize>,
     /// How far the current conversation can scroll, as of the last render.
     pub max_scroll: Cell<usize>,
+    /// Columns of the message pane at the last render, for counting the rows of messages that arrive.
+    pub text_width: Cell<usize>,
     /// Rows scrolled up from the bottom, per conversation.
     scroll: HashMap<Conversation, usize>,
 }
@@ -51,6 +58,7 @@ impl App {
             offset,
             page_rows: Cell::new(10),
             max_scroll: Cell::new(0),
+            text_width: Cell::new(80),
             scroll: HashMap::new(),
         }
     }
@@ -66,7 +74,29 @@ impl App {
     }
 
     pub fn on_engine(&mut self, event: Event) -> Vec<Action> {
-        self.model.on_engine(event)
+        // A conversation scrolled up stays where it is when messages arrive below: what was on screen stays on
+        // screen, and `↓ N more` counts the new rows too.
+        let scrolled: Vec<(Conversation, Entry)> = self
+            .scroll
+            .iter()
+            .filter(|(_, rows)| **rows > 0)
+            .filter_map(|(id, _)| {
+                let conv = self.model.convs.iter().find(|conv| &conv.id == id)?;
+                Some((id.clone(), conv.entries.last()?.clone()))
+            })
+            .collect();
+        let actions = self.model.on_engine(event);
+        let width = self.text_width.get();
+        for (id, last) in scrolled {
+            let Some(conv) = self.model.convs.iter().find(|conv| conv.id == id) else { continue };
+            let Some(at) = conv.entries.iter().rposition(|entry| same_entry(entry, &last)) else { continue };
+            let added: usize =
+                conv.entries[at + 1..].iter().map(|entry| super::view::rows_of(self, entry, width)).sum();
+            if let Some(rows) = self.scroll.get_mut(&id) {
+                *rows += added;
+            }
+        }
+        actions
     }
 
     /// A key or a paste from the terminal.
@@ -190,5 +220,16 @@ impl App {
             self.set_scroll(0);
         }
         actions
+    }
+}
+
+/// Whether two entries are the same one (a message keeps its id when the server stores it).
+fn same_entry(a: &Entry, b: &Entry) -> bool {
+    match (a, b) {
+        (Entry::Message(a), Entry::Message(b)) => a.id == b.id,
+        (Entry::Notice { ts: a_ts, text: a_text, .. }, Entry::Notice { ts: b_ts, text: b_text, .. }) => {
+            a_ts == b_ts && a_text == b_text
+        }
+        _ => false,
     }
 }

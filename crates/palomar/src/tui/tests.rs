@@ -373,3 +373,69 @@ fn a_bracketed_paste_keeps_its_line_breaks() {
     let expected = "> line one of paste\nline two of paste\nline three of paste";
     assert!(matches!(&actions[..], [Action::Engine(Command::Send { text, .. })] if text == expected), "{actions:?}");
 }
+
+#[test]
+fn the_more_marker_counts_messages_that_arrive_while_scrolled_up() {
+    let mut app = app();
+    connected(&mut app);
+    for seq in 1..=20 {
+        app.on_engine(message(seq, "bob", &format!("message {seq}")));
+    }
+    screen(&app, 80, 12);
+    app.on_key(key(KeyCode::PageUp));
+    let before = screen(&app, 80, 12);
+    assert!(before.contains("↓ 7 more"), "{before}");
+    for seq in 21..=23 {
+        app.on_engine(message(seq, "bob", &format!("message {seq}")));
+    }
+    let after = screen(&app, 80, 12);
+    assert!(after.contains("↓ 10 more"), "{after}");
+    let shown = |screen: &str| screen.lines().take(9).map(str::to_owned).collect::<Vec<_>>();
+    assert_eq!(shown(&before), shown(&after), "what was read stays in place");
+}
+
+#[test]
+fn members_are_shown_unknown_while_disconnected() {
+    let mut app = conversation_with_chat();
+    assert!(screen(&app, 100, 12).contains("● bob"));
+    app.on_engine(Event::Disconnected {
+        reason: "the server closed the connection".into(),
+        retry_in: Duration::from_secs(2),
+        attempt: 1,
+        pending: 0,
+    });
+    let shown = screen(&app, 100, 12);
+    assert!(!shown.contains('●') && shown.contains("? bob") && shown.contains("? carol"), "{shown}");
+    assert!(shown.contains("members unknown"), "{shown}");
+    app.on_engine(Event::Connected { nick: nick("ana"), registered: false, conversations: Vec::new() });
+    assert!(screen(&app, 100, 12).contains("● bob"));
+}
+
+#[test]
+fn a_message_typed_long_before_it_was_stored_shows_when_it_was_typed() {
+    let mut app = conversation_with_chat();
+    let id = MessageId([9; 16]);
+    app.on_engine(Event::Queued { id, to: lobby(), text: "written offline".into() });
+    assert!(screen(&app, 80, 12).contains("14:06 … <ana> written offline"));
+    app.on_engine(Event::Accepted { id, conversation: lobby(), seq: 4, ts: T0 + 3_600_000 });
+    let shown = screen(&app, 100, 12);
+    assert!(shown.contains("15:05 ✓ <ana> written offline (typed 14:06)"), "{shown}");
+}
+
+#[test]
+fn help_is_one_command_per_line_lined_up_at_any_width() {
+    for (width, height) in [(120, 30), (40, 50)] {
+        let mut app = conversation_with_chat();
+        type_text(&mut app, "/help");
+        app.on_key(key(KeyCode::Enter));
+        let shown = screen(&app, width, height);
+        let column = |usage: &str| {
+            let line = shown.lines().find(|line| line.contains(usage)).unwrap_or_else(|| panic!("{usage}: {shown}"));
+            let after = &line[line.find(usage).expect("found") + usage.len()..];
+            line.find(after.trim_start()).map(|at| line[..at].chars().count())
+        };
+        let columns: Vec<_> = palomar_client::command_line::HELP.iter().map(|(usage, _)| column(usage)).collect();
+        assert!(columns.windows(2).all(|pair| pair[0] == pair[1]), "{width} columns: {columns:?}\n{shown}");
+        insta::assert_snapshot!(format!("help_{width}"), shown);
+    }
+}

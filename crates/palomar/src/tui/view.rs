@@ -114,6 +114,14 @@ fn render_members(app: &App, frame: &mut Frame, area: Rect) {
     let conv = app.model.current();
     let mut lines = Vec::new();
     match &conv.id {
+        Conversation::Room(_) if !app.model.members_known() && app.model.connected_once => {
+            // Presence is not replayed: who came or went while we were away is unknown until we are back.
+            let dim = Style::default().add_modifier(Modifier::DIM);
+            lines.push(Line::from(Span::styled("members unknown while disconnected", dim.fg(Color::Yellow))));
+            for nick in conv.online.union(&conv.offline) {
+                lines.push(Line::from(Span::styled(format!("? {nick}"), dim)));
+            }
+        }
         Conversation::Room(_) => {
             for nick in &conv.online {
                 lines.push(Line::from(vec![
@@ -132,7 +140,7 @@ fn render_members(app: &App, frame: &mut Frame, area: Rect) {
         }
     }
     let block = Block::default().borders(Borders::ALL).title(" members ");
-    frame.render_widget(Paragraph::new(lines).block(block), area);
+    frame.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: false }), area);
 }
 
 /// Splits `text` into rows: the first `first` columns wide, the rest `rest` wide, breaking at spaces when it
@@ -188,7 +196,15 @@ fn message_rows(app: &App, message: &MessageEntry, width: usize) -> Vec<Line<'st
     };
     let nick = format!("<{}>", message.from);
     let prefix_width = time.len() + 1 + mark.chars().count() + nick.chars().count() + 1;
-    let rows = wrap(&message.text, width.saturating_sub(prefix_width), width.saturating_sub(prefix_width));
+    // Typed offline and stored much later: the time shown is the server's, and this says when it was written.
+    let typed = message
+        .typed_long_before()
+        .and_then(|typed| local(app, typed))
+        .map(|t| format!(" (typed {})", t.format("%H:%M")))
+        .unwrap_or_default();
+    let text = format!("{}{typed}", message.text);
+    let rows = wrap(&text, width.saturating_sub(prefix_width), width.saturating_sub(prefix_width));
+    let last = rows.len() - 1;
     let mut text_style = Style::default();
     if message.mention {
         text_style = text_style.fg(Color::Yellow).add_modifier(Modifier::BOLD);
@@ -201,8 +217,8 @@ fn message_rows(app: &App, message: &MessageEntry, width: usize) -> Vec<Line<'st
     rows.into_iter()
         .enumerate()
         .map(|(i, row)| {
-            if i == 0 {
-                Line::from(vec![
+            let mut spans = if i == 0 {
+                vec![
                     Span::styled(format!("{time} "), Style::default().add_modifier(Modifier::DIM)),
                     Span::styled(mark.to_owned(), mark_style),
                     Span::styled(
@@ -210,13 +226,25 @@ fn message_rows(app: &App, message: &MessageEntry, width: usize) -> Vec<Line<'st
                         Style::default().fg(nick_color(&message.from)).add_modifier(Modifier::BOLD),
                     ),
                     Span::raw(" "),
-                    Span::styled(row, text_style),
-                ])
+                ]
             } else {
-                Line::from(vec![Span::raw(" ".repeat(prefix_width)), Span::styled(row, text_style)])
+                vec![Span::raw(" ".repeat(prefix_width))]
+            };
+            match row.strip_suffix(typed.as_str()) {
+                Some(text) if i == last && !typed.is_empty() => {
+                    spans.push(Span::styled(text.to_owned(), text_style));
+                    spans.push(Span::styled(typed.clone(), Style::default().add_modifier(Modifier::DIM)));
+                }
+                _ => spans.push(Span::styled(row, text_style)),
             }
+            Line::from(spans)
         })
         .collect()
+}
+
+/// How many rows `entry` takes in a message pane `width` columns wide.
+pub fn rows_of(app: &App, entry: &Entry, width: usize) -> usize {
+    entry_rows(app, entry, width).len()
 }
 
 fn entry_rows(app: &App, entry: &Entry, width: usize) -> Vec<Line<'static>> {
@@ -226,16 +254,28 @@ fn entry_rows(app: &App, entry: &Entry, width: usize) -> Vec<Line<'static>> {
             let time = local(app, *ts).map(|t| t.format("%H:%M").to_string()).unwrap_or_default();
             let style =
                 if *alert { Style::default().fg(Color::Red) } else { Style::default().add_modifier(Modifier::DIM) };
-            wrap(text, width.saturating_sub(10), width.saturating_sub(10))
+            let lead = format!("{time}    * ");
+            let lead_width = lead.chars().count();
+            let room = width.saturating_sub(lead_width);
+            let hang = hanging_indent(text).filter(|hang| room.saturating_sub(*hang) >= 20).unwrap_or(0);
+            wrap(text, room, room - hang)
                 .into_iter()
                 .enumerate()
                 .map(|(i, row)| {
-                    let lead = if i == 0 { format!("{time}    * ") } else { " ".repeat(10) };
+                    let lead = if i == 0 { lead.clone() } else { " ".repeat(lead_width + hang) };
                     Line::from(vec![Span::styled(lead, style), Span::styled(row, style)])
                 })
                 .collect()
         }
     }
+}
+
+/// Where a notice laid out in two columns (`/help`'s `USAGE  WHAT IT DOES`) has its second one: its
+/// wrapped rows line up there, so the table still reads as one entry a line.
+fn hanging_indent(text: &str) -> Option<usize> {
+    let gap = text.find("  ")?;
+    let column = gap + text[gap..].chars().take_while(|c| *c == ' ').count();
+    Some(text[..column].chars().count())
 }
 
 fn day_separator(app: &App, ts: u64, width: usize) -> Option<Line<'static>> {
@@ -284,6 +324,7 @@ fn render_messages(app: &App, frame: &mut Frame, area: Rect) {
     // Until the first entry is among the rows there is more above: allow one more page.
     let max_scroll = if complete { rows.len().saturating_sub(height) } else { rows.len() };
     app.page_rows.set(height.saturating_sub(1).max(1));
+    app.text_width.set(inner.width as usize);
     app.max_scroll.set(max_scroll);
     let scroll = app.scroll().min(rows.len().saturating_sub(height));
     let end = rows.len() - scroll;
