@@ -5,11 +5,12 @@
 //! leave raw as `\u` escapes, so neither form can drive the terminal it is printed on.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::io::{BufWriter, Stdout, Write};
 
 use chrono::{DateTime, Local, TimeZone, Utc};
 use palomar_client::Event;
-use palomar_proto::{Message, PresenceState, escape_controls, is_refused_in_text};
+use palomar_proto::{Message, MessageId, PresenceState, escape_controls, is_refused_in_text};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -77,6 +78,11 @@ pub struct Printer<W: Write = BufWriter<Stdout>> {
     json: bool,
     color: bool,
     out: RefCell<W>,
+    /// When each of our messages was queued (typed), to show beside its server time when that is much later.
+    typed: RefCell<HashMap<MessageId, u64>>,
+    /// While disconnected: the reason last printed and the attempts so far. Reconnect attempts are one line per
+    /// reason, not one per attempt, and the line back says how many it took.
+    outage: RefCell<Option<(String, u32)>>,
 }
 
 /// A message as a JSON line. The fields are in alphabetical order, as `json!` objects print theirs.
@@ -109,11 +115,15 @@ impl<'a> MessageLine<'a> {
 
 impl Printer {
     pub fn new(json: bool, color: bool) -> Self {
-        Printer { json, color, out: RefCell::new(BufWriter::with_capacity(1 << 16, std::io::stdout())) }
+        Printer::to(json, color, BufWriter::with_capacity(1 << 16, std::io::stdout()))
     }
 }
 
 impl<W: Write> Printer<W> {
+    fn to(json: bool, color: bool, out: W) -> Self {
+        Printer { json, color, out: RefCell::new(out), typed: RefCell::default(), outage: RefCell::default() }
+    }
+
     /// Writes out the lines buffered so far.
     pub fn flush(&self) {
         // A closed stdout (a pipe whose reader left) must not kill the client before its outbox drains.
@@ -162,11 +172,20 @@ impl<W: Write> Printer<W> {
         let nick = self.paint(if own { Style::Own } else { Style::Nick }, &nick);
         // Continuation lines are indented so a multi-line message cannot pass for several messages.
         let text = escape_controls(&message.text).replace('\n', "\n    ");
-        format!("{prefix}{} {} {nick} {text}", local_time(message.ts), message.conversation)
+        let typed = match self.typed.borrow_mut().remove(&message.id) {
+            Some(typed) if message.ts.saturating_sub(typed) >= 60_000 => format!(" (typed {})", local_time(typed)),
+            _ => String::new(),
+        };
+        format!("{prefix}{} {} {nick} {text}{typed}", local_time(message.ts), message.conversation)
     }
 
     /// Buffers the event's line; see [`Printer::flush`].
     pub fn event(&self, event: &Event) {
+        match event {
+            Event::Queued { id, .. } => drop(self.typed.borrow_mut().insert(*id, now_ms())),
+            Event::Error { id: Some(id), .. } => drop(self.typed.borrow_mut().remove(id)),
+            _ => {}
+        }
         if self.json {
             // Messages are most of what a client prints: written straight from a struct, not built as a map.
             match event {
@@ -187,12 +206,25 @@ impl<W: Write> Printer<W> {
             }
             Event::Connected { nick, registered, .. } => {
                 let new = if *registered { " (new account registered)" } else { "" };
-                notice(format!("-- connected as {nick}{new}"))
+                let back = match self.outage.borrow_mut().take() {
+                    Some((_, attempts)) => format!(" (back after {attempts} attempt(s))"),
+                    None => String::new(),
+                };
+                notice(format!("-- connected as {nick}{new}{back}"))
             }
-            Event::Disconnected { reason, retry_in, attempt, pending } => notice(format!(
-                "-- disconnected: {reason}; reconnecting in {:.1} s (attempt {attempt}, {pending} message(s) waiting)",
-                retry_in.as_secs_f64()
-            )),
+            Event::Disconnected { reason, retry_in, attempt, pending } => {
+                let mut outage = self.outage.borrow_mut();
+                let repeated = outage.as_ref().is_some_and(|(last, _)| last == reason);
+                *outage = Some((reason.clone(), *attempt));
+                if !repeated {
+                    let still = if *attempt > 1 { "still disconnected, now" } else { "disconnected" };
+                    notice(format!(
+                        "-- {still}: {reason}; reconnecting in {:.1} s (attempt {attempt}, {pending} message(s) waiting; \
+                         further attempts for the same reason are not shown)",
+                        retry_in.as_secs_f64()
+                    ))
+                }
+            }
             Event::Queued { .. } | Event::Accepted { .. } | Event::Synced | Event::ConfirmCertificate { .. } => {}
             Event::Message { message, own } => self.line(&self.message_line(message, *own, "")),
             Event::Presence { room, nick, state } => {
@@ -352,7 +384,7 @@ mod tests {
     }
 
     fn printed(json: bool, color: bool) -> String {
-        let printer = Printer { json, color, out: RefCell::new(Vec::new()) };
+        let printer = Printer::to(json, color, Vec::new());
         for event in hostile_events() {
             printer.event(&event);
         }
@@ -385,5 +417,50 @@ mod tests {
         assert_eq!(lines[2]["message"], HOSTILE);
         assert_eq!(lines[3]["message"], format!("login refused: {HOSTILE}"));
         assert_eq!(lines.len(), 5);
+    }
+
+    fn disconnected(reason: &str, attempt: u32) -> Event {
+        let retry_in = std::time::Duration::from_secs(1);
+        Event::Disconnected { reason: reason.to_owned(), retry_in, attempt, pending: 2 }
+    }
+
+    #[test]
+    fn reconnect_attempts_print_once_per_reason_and_the_way_back_counts_them() {
+        let printer = Printer::to(false, false, Vec::new());
+        printer.event(&disconnected("the server closed the connection", 1));
+        for attempt in 2..=4 {
+            printer.event(&disconnected("cannot reach 127.0.0.1:5555: connection refused", attempt));
+        }
+        printer.event(&disconnected("cannot reach 127.0.0.1:5555: connection refused", 5));
+        let connected =
+            Event::Connected { nick: Nick::parse("ana").expect("valid"), registered: false, conversations: vec![] };
+        printer.event(&connected);
+        printer.event(&disconnected("the server closed the connection", 1));
+        let output = String::from_utf8(printer.out.into_inner()).expect("UTF-8");
+        let lines: Vec<&str> = output.lines().collect();
+        assert_eq!(lines.len(), 4, "{output}");
+        assert!(
+            lines[0].starts_with("-- disconnected: the server closed the connection; reconnecting in 1.0 s (attempt 1")
+        );
+        assert!(lines[1].starts_with("-- still disconnected, now: cannot reach 127.0.0.1:5555: connection refused;"));
+        assert_eq!(lines[2], "-- connected as ana (back after 5 attempt(s))");
+        assert!(lines[3].starts_with("-- disconnected: the server closed"), "a new outage is told again");
+    }
+
+    #[test]
+    fn a_message_stored_long_after_it_was_typed_says_when_it_was_typed() {
+        let printer = Printer::to(false, false, Vec::new());
+        let id = MessageId([3; 16]);
+        let conversation = Conversation::Room(RoomName::lobby());
+        printer.event(&Event::Queued { id, to: conversation.clone(), text: "late".into() });
+        let typed = local_time(now_ms());
+        let from = Nick::parse("ana").expect("valid");
+        let message = Message { conversation, seq: 1, id, from, ts: now_ms() + 600_000, text: "late".into() };
+        printer.event(&Event::Message { message: message.clone(), own: true });
+        printer.event(&Event::Message { message: Message { id: MessageId([4; 16]), ..message }, own: true });
+        let output = String::from_utf8(printer.out.into_inner()).expect("UTF-8");
+        let lines: Vec<&str> = output.lines().collect();
+        assert!(lines[0].ends_with(&format!("#lobby <ana> late (typed {typed})")), "{output}");
+        assert!(lines[1].ends_with("#lobby <ana> late"), "{output}");
     }
 }

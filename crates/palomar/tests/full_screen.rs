@@ -48,3 +48,23 @@ fn a_new_nickname_is_asked_its_password_twice() {
     let spec = ClientSpec { server: &server.addr, nick: "newcomer", password: "secret", home: &home, extra: &[] };
     assert!(run_client(spec, "").0.success(), "the account's password is the one typed twice");
 }
+
+/// Quitting with messages that could not go out says how many wait for next time.
+#[test]
+fn quitting_with_messages_in_the_outbox_says_how_many_wait() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut server = Server::start(&dir.path().join("data"));
+    let home = dir.path().join("ana");
+    let home = home.to_str().expect("UTF-8 path");
+    let mut terminal =
+        Terminal::start(&["chat", "--server", &server.addr, "--nick", "ana", "--home", home], Some("pw"));
+    terminal.wait_for("Trust", 1);
+    terminal.type_keys(b"y");
+    terminal.wait_for("connected", 1);
+    server.kill();
+    terminal.wait_for("reconnecting", 1);
+    // The engine takes what is typed into the outbox before it takes the quit typed after it.
+    terminal.type_keys(b"first\rsecond\r\x03");
+    terminal.wait_for("2 messages wait to go out next time", 1);
+    assert_eq!(terminal.exit_code(), Some(0));
+}

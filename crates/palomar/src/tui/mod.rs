@@ -22,7 +22,8 @@ const EVENTS_PER_DRAW: usize = 512;
 
 /// How the full-screen client ended.
 enum Ended {
-    Exit(ExitCode),
+    /// With the messages still in the outbox, told once the screen is back to the shell's.
+    Exit(ExitCode, usize),
     /// The first login was refused for its password, which can be asked again.
     PasswordRefused(String),
 }
@@ -42,7 +43,12 @@ pub async fn run(mut config: EngineConfig, ask_again: bool) -> anyhow::Result<Ex
         let _ = crossterm::execute!(std::io::stdout(), DisableBracketedPaste);
         ratatui::restore();
         match result? {
-            Ended::Exit(code) => return Ok(code),
+            Ended::Exit(code, waiting) => {
+                if waiting > 0 {
+                    println!("{}", crate::chat::outbox_waiting(waiting));
+                }
+                return Ok(code);
+            }
             Ended::PasswordRefused(message) => {
                 eprintln!("{message}");
                 let prompt = format!("password for {} (Ctrl-C to give up): ", config.nick);
@@ -85,7 +91,7 @@ async fn event_loop(
                 }
                 // The engine stopped: keep showing why until a key is pressed.
                 None if app.model.fatal.is_some() => wait_for_key(&mut keys).await,
-                None => return Ok(Ended::Exit(ExitCode::SUCCESS)),
+                None => return Ok(Ended::Exit(ExitCode::SUCCESS, *outbox.borrow())),
             },
             key = keys.next() => match key {
                 Some(Ok(event)) => app.on_terminal(event),
@@ -120,7 +126,7 @@ async fn event_loop(
                     })
                     .await;
                     let code = if app.model.fatal.is_some() { ExitCode::from(2) } else { ExitCode::SUCCESS };
-                    return Ok(Ended::Exit(code));
+                    return Ok(Ended::Exit(code, *outbox.borrow()));
                 }
             }
         }
