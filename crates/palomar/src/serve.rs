@@ -58,7 +58,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     std::fs::set_permissions(&config.data, std::fs::Permissions::from_mode(0o700))
         .with_context(|| format!("cannot restrict the data directory {}", config.data.display()))?;
     let identity = match (&config.tls.cert, &config.tls.key) {
-        (Some(cert), Some(key)) => ServerIdentity::load(cert, key)?,
+        (Some(cert), Some(key)) => {
+            // A missing or unreadable file is said as such, not as a file without a certificate.
+            for (setting, path) in [("tls.cert", cert), ("tls.key", key)] {
+                std::fs::File::open(path).with_context(|| format!("{setting}: cannot read {}", path.display()))?;
+            }
+            ServerIdentity::load(cert, key)?
+        }
         _ => ServerIdentity::load_or_generate(&config.data.join("tls"))?,
     };
     let listener = tokio::net::TcpListener::bind(config.listen)

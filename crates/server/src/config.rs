@@ -23,8 +23,11 @@ pub struct Config {
     pub store: StoreSettings,
 }
 
-/// Longest `login.max_delay_ms`: the reference client gives up on a login's answer after 10 s.
+/// Longest `login.max_delay_ms`. The delay comes on top of a login's wait for its turn in the password queue, and
+/// the reference client gives up on a login after 60 s however long the server keeps it waiting (with pings).
 const MAX_LOGIN_DELAY_MS: u64 = 5_000;
+/// What a client waits at most for the answer to a login (`palomar_client`'s `LOGIN_DEADLINE`).
+const CLIENT_LOGIN_WAIT_SECS: u64 = 60;
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -212,8 +215,9 @@ impl Default for Limits {
             registration_burst: 100,
             registrations_per_sec_per_ip: 0.1,
             registration_burst_per_ip: 20,
-            // At ~20 ms per Argon2 run on two threads: about 1.3 s of checks waiting, well inside a client's
-            // 10 s wait for its answer; a restart's reconnecting crowd past that retries with backoff.
+            // At ~20 ms per Argon2 run on two threads: about 1.3 s of checks waiting, well inside the 60 s a
+            // client waits for its answer while the server pings; a restart's reconnecting crowd past that retries
+            // with backoff.
             password_queue: 128,
             registration_queue: 16,
         }
@@ -240,22 +244,31 @@ impl Default for LoginSettings {
     }
 }
 
+/// `[tls]` as `--print-config` shows it: both keys are unset by default.
+const TLS_SETTINGS: &str = "[tls]
+# A certificate chain and its private key (PEM), for a CA-issued certificate; set both or neither. Without them
+# the server generates a self-signed certificate in <data>/tls and clients pin it on first use. SIGHUP reloads
+# them (a renewed certificate, without a restart).
+# cert = \"/etc/palomar/fullchain.pem\"
+# key = \"/etc/palomar/privkey.pem\"
+";
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
-    #[error("{path} is not a valid configuration: {source}")]
-    Parse { path: PathBuf, source: Box<toml::de::Error> },
+    // The causes are part of the message, not `source`s: a report that prints the chain would say them twice.
+    #[error("cannot read {path}: {error}")]
+    Read { path: PathBuf, error: std::io::Error },
+    #[error("{path} is not a valid configuration: {error}")]
+    Parse { path: PathBuf, error: Box<toml::de::Error> },
     #[error("configuration: {0}")]
     Invalid(String),
 }
 
 impl Config {
     pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read { path: path.to_owned(), error })?;
         let config: Config = toml::from_str(&text)
-            .map_err(|source| ConfigError::Parse { path: path.to_owned(), source: Box::new(source) })?;
+            .map_err(|error| ConfigError::Parse { path: path.to_owned(), error: Box::new(error) })?;
         config.validate()?;
         Ok(config)
     }
@@ -326,8 +339,9 @@ impl Config {
         }
         if login.delay_ms > login.max_delay_ms || login.max_delay_ms > MAX_LOGIN_DELAY_MS {
             return Err(ConfigError::Invalid(format!(
-                "login.delay_ms may not exceed login.max_delay_ms, and that not {MAX_LOGIN_DELAY_MS} (clients wait \
-                 10 s for the answer to a login)"
+                "login.delay_ms may not exceed login.max_delay_ms, and that not {MAX_LOGIN_DELAY_MS} (the delay \
+                 comes on top of the wait for the password queue, and clients give up on a login after \
+                 {CLIENT_LOGIN_WAIT_SECS} s)"
             )));
         }
         if self.tls.cert.is_some() != self.tls.key.is_some() {
@@ -336,9 +350,11 @@ impl Config {
         Ok(())
     }
 
-    /// The default configuration as TOML, for `--print-config`.
+    /// The default configuration as TOML, for `--print-config`. Settings unset by default (the TLS files) are
+    /// there too, commented out, with what they do: TOML has no way to write "unset".
     pub fn default_toml() -> String {
-        toml::to_string_pretty(&Config::default()).unwrap_or_default()
+        let text = toml::to_string_pretty(&Config::default()).unwrap_or_default();
+        text.replacen("[tls]\n", TLS_SETTINGS, 1)
     }
 
     pub fn heartbeat_interval(&self) -> Duration {
@@ -362,6 +378,10 @@ mod tests {
     #[test]
     fn the_printed_defaults_parse_back_to_the_defaults() {
         let parsed: Config = toml::from_str(&Config::default_toml()).expect("parses");
+        assert!(Config::default_toml().contains("[tls]\n# A certificate chain"), "the unset TLS keys are shown");
+        let uncommented = Config::default_toml().replace("# cert = ", "cert = ").replace("# key = ", "key = ");
+        let with_tls: Config = toml::from_str(&uncommented).expect("the commented keys are valid settings");
+        assert!(with_tls.tls.cert.is_some() && with_tls.tls.key.is_some());
         assert_eq!(parsed, Config::default());
     }
 
