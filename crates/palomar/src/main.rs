@@ -33,6 +33,7 @@ enum Command {
     /// Run the server.
     Serve(serve::ServeArgs),
     /// Chat: full-screen on a terminal; with --plain (or when piped), line mode.
+    #[command(after_long_help = output::LINE_MODE_HELP)]
     Chat(chat::ChatArgs),
     /// Manage accounts in a server's data directory (works while the server is stopped or running).
     User(user::UserArgs),

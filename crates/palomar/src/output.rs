@@ -14,6 +14,39 @@ use palomar_proto::{Message, MessageId, PresenceState, escape_controls, is_refus
 use serde::Serialize;
 use serde_json::{Value, json};
 
+/// `palomar chat --help` after the options: every line `--json` can print, and the exit statuses. Kept whole by
+/// a test that prints every kind of event.
+pub const LINE_MODE_HELP: &str = "\
+JSON lines (--json): one object per line, its kind in \"event\"; ts fields are milliseconds since the epoch.
+  message              a message: conversation (\"#room\" or \"@nick\"), seq, id, from, ts, text, own (true: yours)
+  queued               your message is in the outbox: id, conversation, text
+  accepted             the server stored your message: id, conversation, seq, ts
+  presence             someone in a room: room, nick, state (joined, left, online, offline)
+  status               the connection, by its state:
+                         connecting: server, attempt
+                         connected: nick, registered (true: this login created the account)
+                         synced: everything the server held at login has been printed
+                         disconnected: reason, retry_in_ms, attempt, pending (messages in the outbox)
+                         server-shutting-down: message
+  users                the answer to /users: room, online, offline (lists of nicknames)
+  joined               you are in a conversation: conversation, latest_seq, first_seq (the oldest still kept)
+  left                 you left a room: room
+  closed               a conversation is gone for good (the other account was removed): conversation, reason
+  history              the answer to /history: conversation, complete_from (older ones were removed), messages
+                       (each with conversation, seq, id, from, ts, text)
+  gap                  retention removed messages you had not seen: conversation, complete_from
+  pinned               the server's certificate, trusted on first use: server, fingerprint
+  confirm-certificate  (the full-screen client's question, never printed here): server, fingerprint
+  error                something failed and the client goes on: message, code (the server's, or null), id (of a
+                       message refused for good, or null)
+  fatal                the client stops: message, certificate_changed, password_refused
+  notice               a line of the client's own (the /help text): text
+
+Exit status: 0 everything was stored and answered; 2 stopped for good (see the fatal line); 3 --drain-timeout
+passed with messages still in the outbox (they go out next time); 4 some input lines were refused (the last error
+line counts them); 130 Ctrl+C.
+";
+
 pub fn utc_datetime(ms: u64) -> String {
     Utc.timestamp_millis_opt(i64::try_from(ms).unwrap_or(0))
         .single()
@@ -462,5 +495,68 @@ mod tests {
         let lines: Vec<&str> = output.lines().collect();
         assert!(lines[0].ends_with(&format!("#lobby <ana> late (typed {typed})")), "{output}");
         assert!(lines[1].ends_with("#lobby <ana> late"), "{output}");
+    }
+
+    /// One event of every kind line mode can print, as JSON.
+    fn every_json_line() -> Vec<Value> {
+        let lobby = Conversation::Room(RoomName::lobby());
+        let ana = Nick::parse("ana").expect("valid");
+        let id = MessageId([5; 16]);
+        let message = Message { conversation: lobby.clone(), seq: 1, id, from: ana.clone(), ts: 1, text: "hi".into() };
+        let info = palomar_proto::ConversationInfo { conversation: lobby.clone(), latest_seq: 1, first_seq: 1 };
+        let fingerprint = palomar_transport::Fingerprint([1; 32]);
+        let page = palomar_proto::HistoryPage {
+            conversation: lobby.clone(),
+            messages: vec![message.clone()],
+            complete_from: 1,
+        };
+        let events = vec![
+            Event::Connecting { server: "s".into(), attempt: 0 },
+            Event::ConfirmCertificate { server: "s".into(), fingerprint },
+            Event::Pinned { server: "s".into(), fingerprint },
+            Event::Connected { nick: ana.clone(), registered: true, conversations: vec![info.clone()] },
+            Event::Synced,
+            disconnected("gone", 1),
+            Event::Queued { id, to: lobby.clone(), text: "hi".into() },
+            Event::Accepted { id, conversation: lobby.clone(), seq: 1, ts: 1 },
+            Event::Message { message, own: true },
+            Event::Presence { room: RoomName::lobby(), nick: ana.clone(), state: palomar_proto::PresenceState::Online },
+            Event::Users { room: RoomName::lobby(), online: vec![ana], offline: vec![] },
+            Event::Joined { info },
+            Event::Left { room: RoomName::lobby() },
+            Event::Closed { conversation: lobby.clone(), reason: "r".into() },
+            Event::History(page),
+            Event::Gap { conversation: lobby, complete_from: 3 },
+            Event::Error { code: None, message: "m".into(), id: None },
+            Event::ServerShuttingDown { message: "m".into() },
+            Event::Fatal { message: "m".into(), certificate_changed: false, password_refused: false },
+        ];
+        let printer = Printer::to(true, false, Vec::new());
+        events.iter().for_each(|event| printer.event(event));
+        printer.notice("help");
+        printer.error("refused");
+        let output = String::from_utf8(printer.out.into_inner()).expect("UTF-8");
+        output.lines().map(|line| serde_json::from_str(line).expect("JSON")).collect()
+    }
+
+    #[test]
+    fn the_long_help_names_every_json_line_and_its_fields() {
+        for line in every_json_line() {
+            let Value::Object(fields) = &line else { panic!("an object: {line}") };
+            let kind = fields["event"].as_str().expect("event");
+            let entry = LINE_MODE_HELP.lines().position(|l| l.starts_with(&format!("  {kind} "))).expect(kind);
+            // The event's own lines: its entry and those indented under it.
+            let text: String = LINE_MODE_HELP.lines().skip(entry).take_while(|l| l.starts_with("  ")).collect();
+            let text = match fields.get("state").and_then(Value::as_str) {
+                Some(state) if kind == "status" => text.lines().next().map_or(String::new(), |_| {
+                    let at = text.find(&format!("{state}:")).unwrap_or_else(|| panic!("state {state}"));
+                    text[at..].to_owned()
+                }),
+                _ => text,
+            };
+            for field in fields.keys().filter(|k| !matches!(k.as_str(), "event" | "state")) {
+                assert!(text.contains(field.as_str()), "{kind}: {field} is not described");
+            }
+        }
     }
 }
