@@ -627,3 +627,61 @@ fn a_first_sign_in_asks_for_the_password_twice_and_a_wrong_one_is_asked_again() 
     drop(harness);
     runtime.block_on(bob.engine.commands().send(Command::Quit)).expect("quits");
 }
+
+#[test]
+fn tab_completes_help_lines_up_nicknames_line_up_and_members_are_unknown_offline() {
+    let runtime = Runtime::new().expect("runtime");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut server = TestServer::start(&runtime, dir.path());
+    let mut bob = Peer::start(&runtime, &server.addr, "bob", &dir.path().join("bob"));
+    bob.wait_for(&runtime, "bob connected", |e| matches!(e, Event::Synced));
+    let mut harness = window(&runtime, options(&dir.path().join("ana"), &server.addr));
+    sign_in_trusting(&mut harness, &server, "ana", "ana-password");
+    bob.send(&runtime, lobby(), "hello from bob");
+    wait_until(&mut harness, "bob's message", |h| shows(h, "hello from bob"));
+
+    // Tab completes the nickname and stays in the entry box; Tab again at a command completes it.
+    let is_entry = |node: &egui_kittest::kittest::AccessKitNode<'_>| {
+        node.data().placeholder().is_some_and(|hint| hint.starts_with("Message "))
+    };
+    harness.get_by(is_entry).focus();
+    harness.step();
+    harness.get_by(is_entry).type_text("b");
+    harness.step();
+    harness.key_press(Key::Tab);
+    harness.step();
+    harness.step();
+    assert_eq!(harness.get_by(is_entry).accesskit_node().value().as_deref(), Some("bob: "));
+    assert!(harness.get_by(is_entry).accesskit_node().is_focused(), "the focus stays in the entry box");
+    harness.get_by(is_entry).type_text("hi");
+    harness.step();
+    harness.key_press(Key::Enter);
+    harness.step();
+    wait_until(&mut harness, "ana's message", |h| shows(h, "bob: hi"));
+
+    // The `✔` mark has a column of its own: ana's nickname starts where bob's does.
+    wait_until(&mut harness, "sent mark", |h| shows(h, SENT));
+    let nick_left = |h: &Harness<'_, PalomarApp>, name: &str| {
+        h.query_all_by_role_and_label(Role::Label, name).map(|node| node.rect().left()).fold(f32::MAX, f32::min)
+    };
+    assert_eq!(nick_left(&harness, "ana"), nick_left(&harness, "bob"), "nicknames line up whatever the mark");
+
+    // `/help` is a table: every description starts at the same place.
+    send(&mut harness, "/help");
+    wait_until(&mut harness, "the help", |h| shows(h, palomar_client::command_line::HELP[0].1));
+    let lefts: Vec<f32> =
+        palomar_client::command_line::HELP.iter().map(|(_, what)| harness.get_by_label(what).rect().left()).collect();
+    assert!(lefts.iter().all(|left| *left == lefts[0]), "descriptions at {lefts:?}");
+
+    // Small print is readable: the member count's line is as tall as 12-point text needs.
+    let count = harness.get_by_label_contains("Online — ").rect();
+    assert!(count.height() >= 13.0, "small print {} points tall", count.height());
+
+    // Offline, nobody's presence is known.
+    assert!(!shows(&harness, palomar_gui::chat_window::UNKNOWN_MEMBERS));
+    server.stop(&runtime);
+    wait_until(&mut harness, "members unknown", |h| shows(h, palomar_gui::chat_window::UNKNOWN_MEMBERS));
+    assert!(!shows_part(&harness, "Online — "), "nobody is shown online while disconnected");
+    drop(harness);
+    runtime.block_on(bob.engine.commands().send(Command::Quit)).expect("quits");
+}
