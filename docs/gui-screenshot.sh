@@ -38,6 +38,8 @@ xdotool windowfocus "$WIN"
 xdotool mousemove --window "$WIN" 490 310 click 1 # the password field
 sleep 0.5
 type_line() { xdotool type --delay 15 "$1"; xdotool key Return; sleep "${2:-0.8}"; }
+# ana's first sign-in from this home: the password, then Tab to its confirmation.
+xdotool type --delay 15 'ana-pw'; xdotool key Tab
 type_line 'ana-pw' 3
 type_line '/join garden'
 type_line '/join lobby'

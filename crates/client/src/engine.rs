@@ -1028,6 +1028,30 @@ fn changed_certificate(server: &str, pinned: Fingerprint, presented: Fingerprint
     )
 }
 
+/// What a changed-certificate [`Event::Fatal`] says, read back from its message, for a front end that offers
+/// to trust the new certificate itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangedCertificate {
+    pub pinned: Fingerprint,
+    pub presented: Fingerprint,
+    /// The `palomar trust …` command that pins the presented certificate in the home in use.
+    pub remedy: String,
+}
+
+impl ChangedCertificate {
+    /// The fingerprints and remedy in a message written by the engine for a changed certificate.
+    pub fn from_message(message: &str) -> Option<ChangedCertificate> {
+        let field =
+            |name: &str| message.lines().find_map(|line| line.trim().strip_prefix(name)).and_then(Fingerprint::parse);
+        let remedy = message.lines().map(str::trim).find(|line| line.starts_with("palomar trust "))?;
+        Some(ChangedCertificate {
+            pinned: field("pinned:")?,
+            presented: field("presented:")?,
+            remedy: remedy.to_owned(),
+        })
+    }
+}
+
 /// `word` as one word for a POSIX shell: as it is when that is safe, else in single quotes.
 fn shell_word(word: &str) -> String {
     let plain = !word.is_empty()
@@ -1095,6 +1119,22 @@ mod tests {
             assert!(!message.contains("--home"), "{message}");
         }
         assert_eq!(shell_word("it's"), r"'it'\''s'");
+    }
+
+    #[test]
+    fn a_changed_certificate_message_reads_back() {
+        let (pinned, presented) = (Fingerprint([1; 32]), Fingerprint([2; 32]));
+        let home = std::path::Path::new("/nonexistent/palomar test");
+        let message = changed_certificate("127.0.0.1:5555", pinned, presented, home);
+        let read = ChangedCertificate::from_message(&message).expect("reads back");
+        assert_eq!((read.pinned, read.presented), (pinned, presented));
+        assert_eq!(
+            read.remedy,
+            format!(
+                "palomar trust --server 127.0.0.1:5555 --fingerprint {presented} --home '/nonexistent/palomar test'"
+            )
+        );
+        assert_eq!(ChangedCertificate::from_message("login refused: wrong password"), None);
     }
 
     #[test]

@@ -15,9 +15,11 @@
 //! - [`owner_only`]: creating that state readable by its owner only, whatever the umask.
 //! - [`model`]: what a chat window shows, built from events: conversations, messages, members, status.
 //! - [`command_line`]: what is typed in an entry line: a message or a slash command.
+//! - [`completion`]: Tab completion of nicknames and commands in an entry line.
 
 pub mod backoff;
 pub mod command_line;
+pub mod completion;
 pub mod engine;
 pub mod home;
 pub mod known_hosts;

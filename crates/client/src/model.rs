@@ -396,6 +396,13 @@ impl ChatModel {
             Event::Presence { room, nick, state } => {
                 let index = self.conv_index(&Conversation::Room(room.clone()));
                 let conv = &mut self.convs[index];
+                // Presence missed while our connection was down (or dropped by the server for a slow reader, and
+                // replaced by a member list) leaves nothing to undo: an arrival already shown is not news again.
+                let news = match state {
+                    PresenceState::Online => !conv.online.contains(&nick),
+                    PresenceState::Offline => !conv.offline.contains(&nick),
+                    PresenceState::Joined | PresenceState::Left => true,
+                };
                 match state {
                     PresenceState::Joined | PresenceState::Online => {
                         conv.offline.remove(&nick);
@@ -416,7 +423,9 @@ impl ChatModel {
                     PresenceState::Online => "is online",
                     PresenceState::Offline => "went offline",
                 };
-                conv.notice((self.clock)(), format!("{nick} {what}"), false);
+                if news {
+                    conv.notice((self.clock)(), format!("{nick} {what}"), false);
+                }
                 self.known_nicks.insert(nick);
             }
             Event::Users { room, online, offline } => {
@@ -786,6 +795,44 @@ mod tests {
         assert!(model.current().history_done, "an empty page is the beginning");
     }
 
+    fn notices(model: &ChatModel) -> Vec<&str> {
+        model.convs[0]
+            .entries
+            .iter()
+            .filter_map(|e| if let Entry::Notice { text, .. } = e { Some(text.as_str()) } else { None })
+            .collect()
+    }
+
+    #[test]
+    fn an_arrival_missed_while_disconnected_is_not_announced_twice() {
+        let mut model = connected();
+        model.switch(1);
+        let erin = |state| Event::Presence { room: RoomName::lobby(), nick: nick("erin"), state };
+        model.on_engine(erin(PresenceState::Online));
+        // The server died without a word about erin; both came back, and the server announced her again.
+        let disconnected = Event::Disconnected { reason: "gone".into(), retry_in: TICK, attempt: 1, pending: 0 };
+        model.on_engine(disconnected);
+        model.on_engine(Event::Connected { nick: nick("ana"), registered: false, conversations: Vec::new() });
+        model.on_engine(erin(PresenceState::Online));
+        assert_eq!(notices(&model), ["erin is online"]);
+        model.on_engine(erin(PresenceState::Offline));
+        model.on_engine(erin(PresenceState::Online));
+        assert_eq!(notices(&model), ["erin is online", "erin went offline", "erin is online"]);
+    }
+
+    #[test]
+    fn members_are_known_only_while_connected() {
+        let mut model = ChatModel::new(nick("ana"), "127.0.0.1:5555".into());
+        assert!(!model.members_known(), "not before the first connection");
+        model.on_engine(Event::Connected { nick: nick("ana"), registered: false, conversations: Vec::new() });
+        assert!(model.members_known());
+        let disconnected = Event::Disconnected { reason: "gone".into(), retry_in: TICK, attempt: 1, pending: 0 };
+        model.on_engine(disconnected);
+        assert!(!model.members_known());
+        model.on_engine(Event::Connecting { server: "127.0.0.1:5555".into(), attempt: 1 });
+        assert!(!model.members_known());
+    }
+
     #[test]
     fn a_typed_history_request_says_what_it_fetches_and_what_came() {
         let mut model = connected();
@@ -820,21 +867,6 @@ mod tests {
         model.fetch_older();
         model.on_engine(Event::History(empty));
         assert_eq!(model.current().entries.len(), before, "scrolling back says nothing");
-    }
-
-    #[test]
-    fn members_are_known_only_while_connected() {
-        let mut model = connected();
-        assert!(model.members_known());
-        model.on_engine(Event::Disconnected {
-            reason: "gone".into(),
-            retry_in: Duration::ZERO,
-            attempt: 1,
-            pending: 0,
-        });
-        assert!(!model.members_known());
-        model.on_engine(Event::Connecting { server: "127.0.0.1:5555".into(), attempt: 1 });
-        assert!(!model.members_known());
     }
 
     #[test]

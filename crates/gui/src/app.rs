@@ -12,11 +12,16 @@ use palomar_client::backoff::Backoff;
 use palomar_client::model::{Action, ChatModel, TICK};
 use palomar_client::{EngineConfig, Event, Trust};
 
+use crate::certificate::{self, CertificateChange};
 use crate::chat_window::{self, ChatWindow};
 use crate::connection::Connection;
 use crate::settings::Settings;
-use crate::sign_in::{self, Problem, Request, SignInForm};
-use crate::{certificate, theme::ThemeChoice};
+use crate::sign_in::{self, Problem, Request, SignInForm, Submit};
+use crate::theme::{self, ThemeChoice};
+
+/// The smallest window the layout is made for: a phone's width, and room for the messages between the bars.
+pub const MIN_WIDTH: f32 = 360.0;
+pub const MIN_HEIGHT: f32 = 420.0;
 
 /// How the window is set up; `main` fills it from the command line, tests from temp directories.
 #[derive(Debug, Clone)]
@@ -48,6 +53,8 @@ pub struct PalomarApp {
     window: ChatWindow,
     /// The window title last set, to set it only when it changes.
     title: String,
+    /// The text sizes and fonts were set up in the context.
+    styled: bool,
 }
 
 fn capitalised(text: &str) -> String {
@@ -71,6 +78,7 @@ impl PalomarApp {
             session: None,
             window: ChatWindow::default(),
             title: String::new(),
+            styled: false,
         }
     }
 
@@ -96,6 +104,10 @@ impl PalomarApp {
     /// Draws the window; the entry point for eframe and for tests.
     pub fn ui(&mut self, ui: &mut egui::Ui) {
         let ctx = ui.ctx().clone();
+        if !self.styled {
+            self.styled = true;
+            theme::set_up(&ctx);
+        }
         self.pump(&ctx);
         self.set_title(&ctx);
         match &mut self.session {
@@ -128,17 +140,28 @@ impl PalomarApp {
             Some(_) => format!("Checking the certificate of {}…", session.model.server),
             None => format!("Connecting to {}…", session.model.server),
         });
-        let mut request = None;
+        let mut submit = None;
         egui::CentralPanel::default().show(ui, |ui| {
             ui.with_layout(egui::Layout::right_to_left(egui::Align::Min), |ui| {
                 if crate::theme::picker(ui, &mut self.settings.theme) {
                     self.save_settings();
                 }
             });
-            request = sign_in::show(ui, &mut self.form, busy.as_deref());
+            submit = sign_in::show(ui, &mut self.form, busy.as_deref(), &self.options.home);
         });
-        if let Some(request) = request {
-            self.start(request, ctx);
+        match submit {
+            Some(Submit::SignIn(request)) => self.start(request, ctx),
+            Some(Submit::TrustAndSignIn(request, presented)) => {
+                let pins = palomar_client::KnownHosts::new(self.options.home.join("known_hosts"));
+                match pins.set(&request.server, presented) {
+                    Ok(()) => self.start(request, ctx),
+                    Err(error) => {
+                        let problem = format!("Cannot save the new fingerprint in {}: {error}.", pins.path().display());
+                        self.form.problem = Some(Problem::Error(problem));
+                    }
+                }
+            }
+            None => {}
         }
         let answer = self
             .session
@@ -153,7 +176,7 @@ impl PalomarApp {
 
     /// Starts an engine for this sign-in.
     fn start(&mut self, request: Request, ctx: &egui::Context) {
-        let Request { server, nick, password } = request;
+        let Request { server, nick, password, .. } = request;
         let config = EngineConfig {
             server: server.clone(),
             nick: nick.clone(),
@@ -181,9 +204,16 @@ impl PalomarApp {
 
     fn sign_out(&mut self) {
         // Dropping the connection tells the engine to quit; unsent messages stay in the outbox.
-        self.session = None;
+        let session = self.session.take();
         self.form.password.clear();
-        self.form.problem = None;
+        self.form.confirm.clear();
+        // A changed certificate stopped the engine: the form offers what the banner could not, trusting it.
+        self.form.problem = session.and_then(|session| match session.model.fatal {
+            Some(message) if session.model.certificate_changed => {
+                Some(Problem::CertificateChanged(CertificateChange::new(session.model.server, message)))
+            }
+            _ => None,
+        });
     }
 
     /// Moves the engine's events into the model. Before the first connection, giving up is the sign-in
@@ -201,7 +231,13 @@ impl PalomarApp {
                             break;
                         }
                         Event::Fatal { message, certificate_changed: true, .. } => {
-                            failed = Some(Problem::CertificateChanged(message.clone()));
+                            let change = CertificateChange::new(session.model.server.clone(), message.clone());
+                            failed = Some(Problem::CertificateChanged(change));
+                            break;
+                        }
+                        Event::Fatal { message, password_refused: true, .. } => {
+                            let message = capitalised(message.trim_end_matches('.'));
+                            failed = Some(Problem::PasswordRefused(format!("{message}. Type the password again.")));
                             break;
                         }
                         Event::Fatal { message, .. } => {
@@ -218,11 +254,16 @@ impl PalomarApp {
         }
         if let Some(problem) = failed {
             self.session = None;
-            self.form.problem = Some(problem);
+            match problem {
+                Problem::PasswordRefused(message) => self.form.password_refused(&self.options.home, message),
+                problem => self.form.problem = Some(problem),
+            }
             return;
         }
         if connected {
+            self.form.account_exists(&self.options.home);
             self.form.password.clear();
+            self.form.confirm.clear();
             self.settings.server = Some(self.form.server.trim().to_owned());
             self.settings.nick = self.session.as_ref().map(|session| session.model.me.to_string());
             self.save_settings();

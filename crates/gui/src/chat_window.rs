@@ -3,17 +3,21 @@
 //! the conversations on the left (unread badges, joining, leaving), the members on the right (click one for
 //! a direct conversation), and the entry box (Enter sends, Shift+Enter starts a new line). Scrolling to the
 //! top of the messages fetches older ones, and the messages being read stay where they were when those arrive.
+//! In a narrow window the side panes give the messages their room, as in the terminal client: they become
+//! tabs beside the messages, and the theme and signing out go into a menu.
 
 use std::collections::HashMap;
 
 use chrono::FixedOffset;
-use egui::{Align, Button, Key, KeyboardShortcut, Layout, Modifiers, Panel, RichText, ScrollArea, TextEdit};
+use egui::{Align, Button, Key, KeyboardShortcut, Label, Layout, Modifiers, Panel, RichText, ScrollArea, TextEdit};
 use palomar_client::command_line::Typed;
 use palomar_client::model::{Action, ChatModel, Status};
 use palomar_proto::{Conversation, Nick};
 
+use crate::certificate::{self, CertificateChange};
+use crate::completion::EntryCompletion;
+use crate::message_view;
 use crate::theme::{self, ThemeChoice};
-use crate::{certificate, message_view};
 
 /// What the window keeps that the model does not: what is being typed, and where each view is scrolled.
 #[derive(Debug, Default)]
@@ -26,7 +30,28 @@ pub struct ChatWindow {
     views: HashMap<Conversation, ViewMemory>,
     /// The entry box got the focus once.
     focused: bool,
+    /// In a narrow window: what is shown in place of the messages.
+    tab: Tab,
+    /// Tab completion in the entry box.
+    completion: EntryCompletion,
 }
+
+/// What fills the middle of a window too narrow for the side panes.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum Tab {
+    #[default]
+    Messages,
+    Conversations,
+    Members,
+}
+
+/// Below this window width (in points) the conversations are a tab instead of a pane: the messages keep at
+/// least about 400 points, enough for a line of ordinary length.
+pub const CONVERSATIONS_PANE_MIN_WIDTH: f32 = 620.0;
+/// Below this window width the members are a tab instead of a pane.
+pub const MEMBERS_PANE_MIN_WIDTH: f32 = 860.0;
+/// Below this window width the top bar is shortened: the theme and signing out go into a menu.
+pub const FULL_TOP_BAR_MIN_WIDTH: f32 = 760.0;
 
 /// A message view as of the last frame.
 #[derive(Debug, Clone, Copy)]
@@ -59,43 +84,112 @@ pub fn show(
     theme: &mut ThemeChoice,
 ) -> Outcome {
     let mut outcome = Outcome::default();
-    Panel::top("top-bar").show(ui, |ui| top_bar(ui, model, theme, &mut outcome));
+    let width = ui.available_rect_before_wrap().width();
+    let conversations_pane = width >= CONVERSATIONS_PANE_MIN_WIDTH;
+    let members_pane = width >= MEMBERS_PANE_MIN_WIDTH;
+    let tab_hidden = match window.tab {
+        Tab::Messages => false,
+        Tab::Conversations => conversations_pane,
+        Tab::Members => members_pane,
+    };
+    if tab_hidden {
+        window.tab = Tab::Messages;
+    }
+    Panel::top("top-bar").show(ui, |ui| {
+        if width >= FULL_TOP_BAR_MIN_WIDTH {
+            top_bar(ui, model, theme, &mut outcome);
+        } else {
+            short_top_bar(ui, model, theme, &mut outcome);
+        }
+        if !(conversations_pane && members_pane) {
+            tabs(ui, window, model, conversations_pane, members_pane);
+        }
+    });
     if model.fatal.is_some() || model.retry_in().is_some() || (model.status == Status::Connecting) {
         Panel::top("banner").show_separator_line(false).show(ui, |ui| banner(ui, model, &mut outcome));
     }
-    Panel::bottom("entry").show(ui, |ui| entry(ui, window, model, &mut outcome));
-    Panel::left("conversations")
-        .default_size(190.0)
-        .size_range(140.0..=360.0)
-        .show(ui, |ui| conversations(ui, window, model, &mut outcome));
-    Panel::right("members")
-        .default_size(170.0)
-        .size_range(120.0..=320.0)
-        .show(ui, |ui| members(ui, model, &mut outcome));
-    egui::CentralPanel::default().show(ui, |ui| messages(ui, window, model, offset, &mut outcome));
+    if window.tab == Tab::Messages {
+        Panel::bottom("entry").show(ui, |ui| entry(ui, window, model, &mut outcome));
+    }
+    if conversations_pane {
+        Panel::left("conversations")
+            .default_size(190.0)
+            .size_range(140.0..=360.0)
+            .show(ui, |ui| conversations(ui, window, model, &mut outcome));
+    }
+    if members_pane {
+        Panel::right("members")
+            .default_size(170.0)
+            .size_range(120.0..=320.0)
+            .show(ui, |ui| members(ui, model, &mut window.tab, &mut outcome));
+    }
+    egui::CentralPanel::default().show(ui, |ui| match window.tab {
+        Tab::Messages => messages(ui, window, model, offset, &mut outcome),
+        Tab::Conversations => conversations(ui, window, model, &mut outcome),
+        Tab::Members => members(ui, model, &mut window.tab, &mut outcome),
+    });
     outcome
+}
+
+/// Who we are, where, and whether connected; the label gives way before anything overlaps.
+fn identity(ui: &mut egui::Ui, model: &ChatModel, with_server: bool) {
+    let (state, colour) = match model.status {
+        Status::Connected => ("connected", theme::ONLINE),
+        Status::Connecting => ("connecting…", ui.visuals().warn_fg_color),
+        Status::Reconnecting { .. } => ("offline", ui.visuals().warn_fg_color),
+        Status::Stopped => ("stopped", ui.visuals().error_fg_color),
+    };
+    dot(ui, colour, true);
+    ui.label(RichText::new(state).color(colour));
+    let who = if with_server { format!("{} @ {}", model.me, model.server) } else { model.me.to_string() };
+    ui.add(Label::new(who).truncate()).on_hover_text(format!("{} @ {}", model.me, model.server));
 }
 
 fn top_bar(ui: &mut egui::Ui, model: &ChatModel, theme: &mut ThemeChoice, outcome: &mut Outcome) {
     ui.horizontal(|ui| {
         ui.label(RichText::new("Palomar").strong());
         ui.separator();
-        ui.label(format!("{} @ {}", model.me, model.server));
-        let (state, colour) = match model.status {
-            Status::Connected => ("connected", theme::ONLINE),
-            Status::Connecting => ("connecting…", ui.visuals().warn_fg_color),
-            Status::Reconnecting { .. } => ("offline", ui.visuals().warn_fg_color),
-            Status::Stopped => ("stopped", ui.visuals().error_fg_color),
-        };
-        dot(ui, colour, true);
-        ui.label(RichText::new(state).color(colour));
         ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
             if ui.button("Sign out").clicked() {
                 outcome.sign_out = true;
             }
             ui.separator();
             outcome.theme_changed = theme::picker(ui, theme);
+            ui.separator();
+            ui.with_layout(Layout::left_to_right(Align::Center), |ui| identity(ui, model, true));
         });
+    });
+}
+
+/// The top bar of a narrow window: the theme and signing out in a menu, the server's address on hover.
+fn short_top_bar(ui: &mut egui::Ui, model: &ChatModel, theme: &mut ThemeChoice, outcome: &mut Outcome) {
+    ui.horizontal(|ui| {
+        ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
+            ui.menu_button("Menu", |ui| {
+                outcome.theme_changed = theme::picker(ui, theme);
+                ui.separator();
+                if ui.button("Sign out").clicked() {
+                    outcome.sign_out = true;
+                }
+            });
+            ui.with_layout(Layout::left_to_right(Align::Center), |ui| identity(ui, model, false));
+        });
+    });
+}
+
+/// The tabs of a narrow window: the messages, and whichever side pane has no room; the conversations tab
+/// counts what is unread elsewhere, so activity is never out of sight.
+fn tabs(ui: &mut egui::Ui, window: &mut ChatWindow, model: &ChatModel, conversations_pane: bool, members_pane: bool) {
+    ui.horizontal(|ui| {
+        ui.selectable_value(&mut window.tab, Tab::Messages, model.current().id.to_string());
+        if !conversations_pane {
+            let unread: usize = model.convs.iter().map(|conv| conv.unread).sum();
+            let label = if unread > 0 { format!("Conversations ({unread})") } else { "Conversations".to_owned() };
+            ui.selectable_value(&mut window.tab, Tab::Conversations, label);
+        }
+        if !members_pane {
+            ui.selectable_value(&mut window.tab, Tab::Members, "Members");
+        }
     });
 }
 
@@ -103,7 +197,15 @@ fn banner(ui: &mut egui::Ui, model: &ChatModel, outcome: &mut Outcome) {
     let dark = ui.visuals().dark_mode;
     if let Some(message) = &model.fatal {
         if model.certificate_changed {
-            certificate::changed_warning(ui, message);
+            let change = CertificateChange::new(model.server.clone(), message.clone());
+            // A small window must not lose the way out below the warning: it scrolls.
+            ScrollArea::vertical()
+                .id_salt("changed-certificate")
+                .max_height(ui.ctx().content_rect().height() * 0.5)
+                .show(ui, |ui| {
+                    certificate::changed_warning(ui, &change, false);
+                    ui.label("Back on the sign-in form you can trust the new certificate once you have checked it.");
+                });
         } else {
             egui::Frame::new().fill(theme::danger_fill(dark)).inner_margin(10.0).corner_radius(6.0).show(ui, |ui| {
                 ui.set_width(ui.available_width());
@@ -165,6 +267,7 @@ fn conversations(ui: &mut egui::Ui, window: &mut ChatWindow, model: &mut ChatMod
     if let Some(index) = chosen {
         model.switch(index);
         window.focused = false;
+        window.tab = Tab::Messages;
     }
     ui.separator();
     let label = ui.label("Join a room");
@@ -174,6 +277,7 @@ fn conversations(ui: &mut egui::Ui, window: &mut ChatWindow, model: &mut ChatMod
     if (ui.button("Join").clicked() || entered) && !window.join.trim().is_empty() {
         let line = format!("/join {}", window.join.trim());
         window.join.clear();
+        window.tab = Tab::Messages;
         outcome.actions.extend(model.submit(&line));
     }
     ui.add_space(6.0);
@@ -201,11 +305,14 @@ fn badge(ui: &mut egui::Ui, unread: usize, mentioned: bool) {
     });
 }
 
-fn members(ui: &mut egui::Ui, model: &mut ChatModel, outcome: &mut Outcome) {
+/// The members of the conversation shown, online first. While the connection is down nobody's presence is
+/// known (it may have changed unseen): the last known names are listed greyed, under one heading that says so.
+fn members(ui: &mut egui::Ui, model: &mut ChatModel, tab: &mut Tab, outcome: &mut Outcome) {
     ui.add_space(4.0);
     ui.heading("Members");
     ui.add_space(4.0);
     let dark = ui.visuals().dark_mode;
+    let known = model.members_known();
     let mut message_to: Option<Nick> = None;
     let conv = model.current();
     let (online, offline): (Vec<Nick>, Vec<Nick>) = match &conv.id {
@@ -213,31 +320,63 @@ fn members(ui: &mut egui::Ui, model: &mut ChatModel, outcome: &mut Outcome) {
         Conversation::Direct(peer) => (vec![model.me.clone(), peer.clone()], Vec::new()),
     };
     ScrollArea::vertical().id_salt("member-list").auto_shrink([false, false]).show(ui, |ui| {
+        if !known {
+            ui.label(RichText::new(UNKNOWN_MEMBERS).small().weak());
+            let mut everyone: Vec<&Nick> = online.iter().chain(&offline).collect();
+            everyone.sort();
+            for nick in everyone {
+                member(ui, nick, RichText::new(nick.as_str()).weak(), Presence::Unknown, &model.me, &mut message_to);
+            }
+            return;
+        }
         if !online.is_empty() {
             ui.label(RichText::new(format!("Online — {}", online.len())).small().weak());
         }
         for nick in &online {
             let text = RichText::new(nick.as_str()).color(theme::nick_colour(nick, dark));
-            member(ui, nick, text, true, &model.me, &mut message_to);
+            member(ui, nick, text, Presence::Online, &model.me, &mut message_to);
         }
         if !offline.is_empty() {
             ui.add_space(6.0);
             ui.label(RichText::new(format!("Offline — {}", offline.len())).small().weak());
         }
         for nick in &offline {
-            member(ui, nick, RichText::new(nick.as_str()).weak(), false, &model.me, &mut message_to);
+            member(ui, nick, RichText::new(nick.as_str()).weak(), Presence::Offline, &model.me, &mut message_to);
         }
     });
     if let Some(nick) = message_to {
+        *tab = Tab::Messages;
         outcome.actions.extend(model.apply(Typed::Msg { to: nick, text: None }));
     }
 }
 
-/// One member: a dot (filled when online) and the nickname, a button that opens the direct conversation.
-fn member(ui: &mut egui::Ui, nick: &Nick, text: RichText, online: bool, me: &Nick, message_to: &mut Option<Nick>) {
+/// The heading of the member list while the connection is down.
+pub const UNKNOWN_MEMBERS: &str = "Members unknown while disconnected";
+
+/// What the member list can say of someone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Presence {
+    Online,
+    Offline,
+    Unknown,
+}
+
+/// One member: a dot (filled when online, none when unknown) and the nickname, a button that opens the direct
+/// conversation.
+fn member(
+    ui: &mut egui::Ui,
+    nick: &Nick,
+    text: RichText,
+    presence: Presence,
+    me: &Nick,
+    message_to: &mut Option<Nick>,
+) {
     ui.horizontal(|ui| {
-        let colour = if online { theme::ONLINE } else { ui.visuals().weak_text_color() };
-        dot(ui, colour, online);
+        match presence {
+            Presence::Online => dot(ui, theme::ONLINE, true),
+            Presence::Offline => dot(ui, ui.visuals().weak_text_color(), false),
+            Presence::Unknown => dot(ui, egui::Color32::TRANSPARENT, false),
+        }
         if nick == me {
             ui.label(text).on_hover_text("you");
             return;
@@ -332,13 +471,18 @@ fn messages(
 
 fn entry(ui: &mut egui::Ui, window: &mut ChatWindow, model: &mut ChatModel, outcome: &mut Outcome) {
     ui.add_space(6.0);
-    let hint =
-        format!("Message {} (Enter sends, Shift+Enter starts a new line, /help lists commands)", model.current().id);
+    let hint = format!(
+        "Message {} (Enter sends, Shift+Enter starts a new line, Tab completes, /help lists commands)",
+        model.current().id
+    );
     let mut send = false;
     ui.horizontal(|ui| {
         let button_width = 70.0;
+        let id = egui::Id::unique("entry");
+        window.completion.on_tab(ui, id, &mut window.entry, model);
         let edit = TextEdit::multiline(&mut window.entry)
-            .id_salt("entry")
+            .id(id)
+            .lock_focus(true)
             .hint_text(hint)
             .desired_rows(2)
             .desired_width(ui.available_width() - button_width - ui.spacing().item_spacing.x)

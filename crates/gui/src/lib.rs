@@ -13,13 +13,17 @@
 //! - [`certificate`]: the trust question on first contact and the warning when a certificate changed.
 //! - [`chat_window`]: conversations, members, the entry box and the reconnect banner around the messages.
 //! - [`message_view`]: one conversation's messages: times, coloured nicknames, day separators, pending marks.
-//! - [`theme`]: light, dark or the system's, and the colours that carry meaning.
+//! - [`theme`]: light, dark or the system's, the colours that carry meaning, readable small print.
+//! - [`emoji`]: emoji in colour from the platform's font, egui's monochrome ones only as the last resort.
+//! - [`completion`]: Tab in the entry box completes nicknames and commands, as in the terminal client.
 //! - [`settings`]: what is remembered between runs (server, nickname, theme; never the password).
 
 pub mod app;
 pub mod certificate;
 pub mod chat_window;
+pub mod completion;
 pub mod connection;
+pub mod emoji;
 pub mod message_view;
 pub mod settings;
 pub mod sign_in;

@@ -62,7 +62,7 @@ fn main() -> ExitCode {
             .with_title("Palomar")
             .with_app_id("palomar")
             .with_inner_size([980.0, 640.0])
-            .with_min_inner_size([520.0, 360.0]),
+            .with_min_inner_size([palomar_gui::app::MIN_WIDTH, palomar_gui::app::MIN_HEIGHT]),
         ..eframe::NativeOptions::default()
     };
     let handle = runtime.handle().clone();

@@ -1,9 +1,12 @@
 //! One conversation's entries as rows: the time, a mark on our own messages (`…` until the server stored
-//! it, `✔` after), the nickname in its colour, the text wrapped beside it; join, leave and connection
-//! notices in quieter type; a separator wherever the day changes.
+//! it, `✔` after) in a column of its own so that every nickname starts at the same place, the nickname in its
+//! colour, the text wrapped beside it; join, leave and connection notices in quieter type, `/help` as a
+//! table; a separator wherever the day changes. A message of ours shows when it was typed while it waits
+//! for the server, and both times once stored, if it waited long.
 
 use chrono::{DateTime, FixedOffset, NaiveDate};
-use egui::{Label, RichText};
+use egui::{Align, Label, Layout, RichText};
+use palomar_client::command_line::{HELP, help_lines};
 use palomar_client::model::{Conv, Entry, MessageEntry};
 
 use crate::theme;
@@ -20,6 +23,24 @@ fn local(ts: u64, offset: FixedOffset) -> Option<DateTime<FixedOffset>> {
 /// "Saturday 28 November 2026".
 pub fn day_label(day: NaiveDate) -> String {
     day.format("%A %-d %B %Y").to_string()
+}
+
+/// "14:02", or "--:--" for a time that cannot be one.
+fn clock(ts: u64, offset: FixedOffset) -> String {
+    local(ts, offset).map_or_else(|| "--:--".to_owned(), |t| t.format("%H:%M").to_string())
+}
+
+/// Beside a message of ours that waited long for the server: when it was typed ("typed 14:02").
+pub fn typed_note(message: &MessageEntry, offset: FixedOffset) -> Option<String> {
+    if message.is_pending() {
+        return None;
+    }
+    message.typed_long_before().map(|typed| format!("typed {}", clock(typed, offset)))
+}
+
+/// The `/help` entry a notice shows, if it is one of the lines `/help` adds.
+fn help_entry(text: &str) -> Option<(&'static str, &'static str)> {
+    help_lines().zip(HELP).find(|(line, _)| line == text).map(|(_, entry)| *entry)
 }
 
 /// Where two messages were laid out: the top of their rows, in screen coordinates.
@@ -43,7 +64,7 @@ pub fn show(ui: &mut egui::Ui, conv: &Conv, offset: FixedOffset, anchor: Option<
             day = Some(when.date_naive());
             day_separator(ui, when.date_naive());
         }
-        let time = when.map_or_else(|| "--:--".to_owned(), |t| t.format("%H:%M").to_string());
+        let time = clock(entry.ts(), offset);
         match entry {
             Entry::Message(message) => {
                 // Pending messages have no seq yet: only stored ones are oldest or anchor.
@@ -54,7 +75,7 @@ pub fn show(ui: &mut egui::Ui, conv: &Conv, offset: FixedOffset, anchor: Option<
                         tops.anchor = Some(top);
                     }
                 }
-                message_row(ui, message, &time)
+                message_row(ui, message, &time, typed_note(message, offset))
             }
             Entry::Notice { text, alert, .. } => notice_row(ui, text, *alert, &time),
         }
@@ -74,10 +95,23 @@ fn time_label(ui: &mut egui::Ui, time: &str) {
     ui.label(RichText::new(time).monospace().weak());
 }
 
-fn message_row(ui: &mut egui::Ui, message: &MessageEntry, time: &str) {
+/// The mark column: as wide as the widest mark, whichever is shown (none, `…` or `✔`), so that a mark never
+/// moves the nickname beside it.
+fn mark_cell(ui: &mut egui::Ui, mark: &str) -> egui::Response {
+    let width = ui.text_style_height(&egui::TextStyle::Body) * 1.2;
+    let height = ui.text_style_height(&egui::TextStyle::Body);
+    ui.add_sized([width, height], Label::new(RichText::new(mark).weak()))
+}
+
+fn message_row(ui: &mut egui::Ui, message: &MessageEntry, time: &str, typed: Option<String>) {
     let dark = ui.visuals().dark_mode;
     ui.horizontal_top(|ui| {
-        time_label(ui, time);
+        if message.is_pending() {
+            // Not stored yet: the time is when it was typed, in italics until the server gives its own.
+            ui.label(RichText::new(time).monospace().italics().weak()).on_hover_text(format!("typed at {time}"));
+        } else {
+            time_label(ui, time);
+        }
         let mark = match (message.own, message.is_pending()) {
             (false, _) => " ",
             (true, true) => PENDING,
@@ -88,7 +122,7 @@ fn message_row(ui: &mut egui::Ui, message: &MessageEntry, time: &str) {
         } else {
             "stored by the server"
         };
-        let mark = ui.label(RichText::new(mark).monospace().weak());
+        let mark = mark_cell(ui, mark);
         if message.own {
             mark.on_hover_text(hint);
         }
@@ -101,14 +135,20 @@ fn message_row(ui: &mut egui::Ui, message: &MessageEntry, time: &str) {
             text = text.weak();
         }
         ui.add(Label::new(text).wrap().selectable(true));
+        if let Some(typed) = typed {
+            ui.label(RichText::new(typed).small().weak()).on_hover_text("it waited in the outbox until then");
+        }
     });
 }
 
 fn notice_row(ui: &mut egui::Ui, text: &str, alert: bool, time: &str) {
     ui.horizontal_top(|ui| {
         time_label(ui, time);
-        // Under the mark column, so notices line up with nicknames.
-        ui.label(RichText::new(" ").monospace());
+        mark_cell(ui, " ");
+        if let Some((usage, what)) = help_entry(text) {
+            help_row(ui, usage, what);
+            return;
+        }
         let text = if alert {
             RichText::new(format!("⚠ {text}")).color(ui.visuals().error_fg_color)
         } else {
@@ -116,6 +156,19 @@ fn notice_row(ui: &mut egui::Ui, text: &str, alert: bool, time: &str) {
         };
         ui.add(Label::new(text).wrap());
     });
+}
+
+/// A line of `/help`: the command in a column as wide as the longest one, its description beside.
+fn help_row(ui: &mut egui::Ui, usage: &str, what: &str) {
+    let longest = HELP.iter().map(|(usage, _)| usage.chars().count()).max().unwrap_or(0);
+    let font = egui::TextStyle::Monospace.resolve(ui.style());
+    let width = ui.fonts_mut(|fonts| fonts.glyph_width(&font, 'M')) * (longest + 2) as f32;
+    let height = ui.text_style_height(&egui::TextStyle::Body);
+    ui.allocate_ui_with_layout(egui::vec2(width, height), Layout::left_to_right(Align::Min), |ui| {
+        ui.set_min_width(width);
+        ui.label(RichText::new(usage).monospace());
+    });
+    ui.add(Label::new(RichText::new(what).weak()).wrap());
 }
 
 #[cfg(test)]
@@ -126,5 +179,33 @@ mod tests {
     fn days_are_named_in_full() {
         let day = NaiveDate::from_ymd_opt(2026, 11, 28).expect("a date");
         assert_eq!(day_label(day), "Saturday 28 November 2026");
+    }
+
+    #[test]
+    fn a_message_that_waited_long_says_when_it_was_typed() {
+        let utc = FixedOffset::east_opt(0).expect("UTC");
+        let mut message = MessageEntry {
+            seq: None,
+            id: palomar_proto::MessageId([1; 16]),
+            from: palomar_proto::Nick::parse("ana").expect("valid"),
+            ts: 50_400_000,
+            typed: Some(50_400_000),
+            text: "typed offline".into(),
+            own: true,
+            mention: false,
+        };
+        assert_eq!(typed_note(&message, utc), None, "pending: its time is the typed one already");
+        message.seq = Some(1);
+        message.ts = 50_700_000;
+        assert_eq!(typed_note(&message, utc).as_deref(), Some("typed 14:00"));
+        message.ts = 50_430_000;
+        assert_eq!(typed_note(&message, utc), None, "half a minute is not worth a note");
+    }
+
+    #[test]
+    fn help_lines_are_told_from_other_notices() {
+        let first = help_lines().next().expect("a line");
+        assert_eq!(help_entry(&first), Some(HELP[0]));
+        assert_eq!(help_entry("bob joined"), None);
     }
 }

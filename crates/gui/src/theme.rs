@@ -1,7 +1,7 @@
 //! Light, dark, or whatever the system uses, and the colours that carry meaning: a nickname's colour (the
 //! same one it has in the terminal client), pending messages, warnings.
 
-use egui::{Color32, ThemePreference};
+use egui::{Color32, FontId, TextStyle, ThemePreference};
 use palomar_proto::Nick;
 use serde::{Deserialize, Serialize};
 
@@ -49,6 +49,18 @@ pub fn picker(ui: &mut egui::Ui, choice: &mut ThemeChoice) -> bool {
         ui.ctx().set_theme(choice.preference());
     }
     *choice != before
+}
+
+/// The size of small print (hints, counts, day separators): egui's default, 9 points, is too small to read.
+pub const SMALL_TEXT: f32 = 12.0;
+
+/// Sets up the context once: readable small print in both themes, and emoji in colour (see [`crate::emoji`]).
+pub fn set_up(ctx: &egui::Context) {
+    ctx.all_styles_mut(|style| {
+        style.text_styles.insert(TextStyle::Small, FontId::proportional(SMALL_TEXT));
+    });
+    // eframe added the platform's fonts already.
+    crate::emoji::install(ctx, None);
 }
 
 /// The terminal client's ten nickname colours (red, green, yellow, blue, magenta, cyan, then the light

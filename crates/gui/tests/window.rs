@@ -11,7 +11,7 @@ use chrono::FixedOffset;
 use egui::accesskit::Role;
 use egui::{Key, Modifiers};
 use egui_kittest::Harness;
-use egui_kittest::kittest::Queryable;
+use egui_kittest::kittest::{NodeT, Queryable};
 use palomar_client::backoff::Backoff;
 use palomar_client::{Command, Engine, EngineConfig, Event, KnownHosts, Trust};
 use palomar_gui::message_view::{PENDING, SENT};
@@ -70,6 +70,11 @@ impl TestServer {
     fn fingerprint(&self) -> Fingerprint {
         self.identity.fingerprint()
     }
+
+    /// The next start presents another certificate, as a reinstalled server would.
+    fn replace_certificate(&mut self) {
+        self.identity = ServerIdentity::load_or_generate(&self.dir.join("tls-new")).expect("certificate");
+    }
 }
 
 fn nick(name: &str) -> Nick {
@@ -88,8 +93,12 @@ fn options(home: &Path, server: &str) -> Options {
 }
 
 fn window(runtime: &Runtime, options: Options) -> Harness<'static, PalomarApp> {
+    window_sized(runtime, options, [1100.0, 720.0])
+}
+
+fn window_sized(runtime: &Runtime, options: Options, size: [f32; 2]) -> Harness<'static, PalomarApp> {
     let app = PalomarApp::new(runtime.handle().clone(), options);
-    Harness::builder().with_size([1100.0, 720.0]).build_ui_state(|ui, app: &mut PalomarApp| app.ui(ui), app)
+    Harness::builder().with_size(size).build_ui_state(|ui, app: &mut PalomarApp| app.ui(ui), app)
 }
 
 /// Runs frames until `done` holds; panics with `what` after [`PATIENCE`].
@@ -127,13 +136,19 @@ fn type_into(harness: &mut Harness<'_, PalomarApp>, label: &str, text: &str) {
     harness.step();
     harness.get_by_label(label).type_text(text);
     harness.step();
+    // The form reacts to what was typed (the confirmation field appears) in the frame after.
+    harness.step();
 }
 
-/// Fills in nickname and password and presses "Sign in" (the server comes from the options).
+/// Fills in nickname and password (twice at a first sign-in) and presses "Sign in" (the server comes from
+/// the options).
 fn submit_sign_in(harness: &mut Harness<'_, PalomarApp>, nick: &str, password: &str) {
     type_into(harness, "Nickname", nick);
     type_into(harness, "Password", password);
-    harness.get_by_label("Sign in").click();
+    if shows(harness, "Confirm password") {
+        type_into(harness, "Confirm password", password);
+    }
+    harness.get_by_label("Sign in").click_accesskit();
     harness.step();
 }
 
@@ -143,8 +158,8 @@ fn sign_in_trusting(harness: &mut Harness<'_, PalomarApp>, server: &TestServer, 
     wait_until(harness, "certificate question", |h| shows(h, "Trust and connect"));
     assert!(shows(harness, &server.fingerprint().to_string()), "the question shows the fingerprint");
     assert!(shows_part(harness, "first connection"));
-    harness.get_by_label("Trust and connect").click();
-    wait_until(harness, "chat window", |h| h.state().signed_in() && shows(h, "Conversations"));
+    harness.get_by_label("Trust and connect").click_accesskit();
+    wait_until(harness, "chat window", |h| h.state().signed_in() && shows(h, "#lobby"));
 }
 
 /// Types a message in the entry box, its lines separated by Shift+Enter, and presses Enter.
@@ -269,7 +284,7 @@ fn sign_in_trusting_the_server_then_chat_with_a_terminal_client() {
     );
 
     // Clicking a member opens a direct conversation; what is typed there goes to that member only.
-    harness.get_by_role_and_label(Role::Button, "bob").click();
+    harness.get_by_role_and_label(Role::Button, "bob").click_accesskit();
     wait_until(&mut harness, "direct conversation", |h| {
         h.state().model().is_some_and(|m| m.current().id == Conversation::Direct(nick("bob")))
     });
@@ -290,7 +305,7 @@ fn sign_in_trusting_the_server_then_chat_with_a_terminal_client() {
 
     // Joining a room from the window.
     type_into(&mut harness, "Join a room", "garden");
-    harness.get_by_label("Join").click();
+    harness.get_by_label("Join").click_accesskit();
     wait_until(&mut harness, "the garden room", |h| shows(h, "#garden") && shows(h, "Leave #garden"));
 
     drop(harness);
@@ -397,7 +412,7 @@ fn a_server_that_cannot_be_reached_or_a_wrong_password_is_said_on_the_form() {
     let mut harness = window(&runtime, options(&dir.path().join("gui"), &server.addr));
     submit_sign_in(&mut harness, "ana", "not-her-password");
     wait_until(&mut harness, "certificate question", |h| shows(h, "Trust and connect"));
-    harness.get_by_label("Trust and connect").click();
+    harness.get_by_label("Trust and connect").click_accesskit();
     wait_until(&mut harness, "refused login", |h| shows_part(h, "Login refused"));
     assert!(!harness.state().signed_in());
     assert!(shows(&harness, "Sign in"), "the form is there to try again");
@@ -415,7 +430,7 @@ fn a_changed_certificate_is_a_warning_and_a_refused_one_does_not_connect() {
     let mut harness = window(&runtime, options(&home, &server.addr));
     submit_sign_in(&mut harness, "ana", "ana-password");
     wait_until(&mut harness, "certificate question", |h| shows(h, "Trust and connect"));
-    harness.get_by_label("Cancel").click();
+    harness.get_by_label("Cancel").click_accesskit();
     wait_until(&mut harness, "refusal on the form", |h| h.state().form().problem.is_some());
     assert!(!harness.state().signed_in());
     assert_eq!(KnownHosts::new(home.join("known_hosts")).get(&server.addr).expect("reads pins"), None);
@@ -428,4 +443,245 @@ fn a_changed_certificate_is_a_warning_and_a_refused_one_does_not_connect() {
     assert!(matches!(harness.state().form().problem, Some(Problem::CertificateChanged(_))));
     assert!(shows_part(&harness, &server.fingerprint().to_string()), "the presented fingerprint is shown");
     assert!(!harness.state().signed_in());
+}
+
+/// The widgets drawn whole inside the window, with their labels.
+fn visible_widgets(harness: &Harness<'_, PalomarApp>, size: [f32; 2]) -> Vec<(String, egui::Rect)> {
+    let window = egui::Rect::from_min_size(egui::Pos2::ZERO, size.into());
+    let widget = |node: &egui_kittest::kittest::AccessKitNode<'_>| {
+        matches!(node.role(), Role::Label | Role::Button | Role::TextInput | Role::MultilineTextInput | Role::Tab)
+            && node.bounding_box().is_some()
+    };
+    harness
+        .query_all_by(widget)
+        .map(|node| {
+            let ak = node.accesskit_node();
+            let label = ak.label().or_else(|| ak.value()).unwrap_or_default();
+            (label, node.rect())
+        })
+        .filter(|(_, rect)| rect.width() > 0.0 && window.contains_rect(*rect))
+        .collect()
+}
+
+/// Two widgets drawn over each other (a pixel of contact is not overlap).
+fn overlaps(widgets: &[(String, egui::Rect)]) -> Vec<String> {
+    let mut found = Vec::new();
+    for (i, (a, ra)) in widgets.iter().enumerate() {
+        for (b, rb) in &widgets[i + 1..] {
+            if ra.shrink(1.0).intersects(rb.shrink(1.0)) && !ra.contains_rect(*rb) && !rb.contains_rect(*ra) {
+                found.push(format!("{a:?} {ra:?} and {b:?} {rb:?}"));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn the_window_fits_a_phone_and_a_small_laptop() {
+    let runtime = Runtime::new().expect("runtime");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = TestServer::start(&runtime, dir.path());
+    let mut bob = Peer::start(&runtime, &server.addr, "bob", &dir.path().join("bob"));
+    bob.wait_for(&runtime, "bob connected", |e| matches!(e, Event::Synced));
+    let long = "a message long enough to need the whole width of the message column, so that a column too narrow \
+                for it would show one word or one letter per line";
+    for (size, narrow) in [([360.0, 640.0], true), ([480.0, 420.0], true), ([1280.0, 720.0], false)] {
+        let home = dir.path().join(format!("ana-{}", size[0]));
+        let mut harness = window_sized(&runtime, options(&home, &server.addr), size);
+        sign_in_trusting(&mut harness, &server, "ana", "ana-password");
+        bob.send(&runtime, lobby(), long);
+        wait_until(&mut harness, "bob's long message", |h| shows(h, long));
+        let text = harness.get_by_label(long).rect();
+        assert!(
+            text.width() >= size[0] * 0.5 && text.right() <= size[0],
+            "at {size:?} the message gets {text:?}; it needs a reasonable width inside the window"
+        );
+        let widgets = visible_widgets(&harness, size);
+        assert!(overlaps(&widgets).is_empty(), "at {size:?}: {:#?}", overlaps(&widgets));
+        assert_eq!(shows(&harness, "Join a room"), !narrow, "the conversations pane at {size:?}");
+        if narrow {
+            // The side panes are tabs: members, then back to the messages with a click on a member.
+            harness.get_by_label("Members").click_accesskit();
+            wait_until(&mut harness, "the members tab", |h| member_button(h, "bob"));
+            assert!(!shows(&harness, long), "the members replace the messages");
+            harness.get_by_role_and_label(Role::Button, "bob").click_accesskit();
+            wait_until(&mut harness, "the direct conversation", |h| {
+                h.state().model().is_some_and(|m| m.current().id == Conversation::Direct(nick("bob")))
+                    && shows(h, "@bob")
+            });
+            harness.get_by_label_contains("Conversations").click_accesskit();
+            wait_until(&mut harness, "the conversations tab", |h| shows(h, "Join a room"));
+        }
+    }
+    runtime.block_on(bob.engine.commands().send(Command::Quit)).expect("quits");
+}
+
+#[test]
+fn a_changed_certificate_can_be_trusted_after_a_deliberate_confirmation() {
+    let runtime = Runtime::new().expect("runtime");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut server = TestServer::start(&runtime, dir.path());
+    let old = server.fingerprint();
+    let home = dir.path().join("ana");
+    let size = [480.0, 420.0];
+    let mut harness = window_sized(&runtime, options(&home, &server.addr), size);
+    sign_in_trusting(&mut harness, &server, "ana", "ana-password");
+
+    // The server comes back with another certificate: the engine stops, and the banner says why, once.
+    server.stop(&runtime);
+    server.replace_certificate();
+    server.resume(&runtime);
+    let new = server.fingerprint();
+    wait_until(&mut harness, "changed-certificate banner", |h| shows(h, "⚠ The server's certificate has changed"));
+    assert_eq!(harness.query_all_by_label_contains("Someone may be intercepting").count(), 1, "said once");
+    let remedy = harness.get_by_label_contains("palomar trust --server");
+    assert!(remedy.rect().right() <= size[0], "the remedy wraps inside the window: {:?}", remedy.rect());
+    // By AccessKit: the banner grows over its first frames, and a pointer aimed at its first layout misses.
+    harness.get_by_label("Back to sign in").click_accesskit();
+    wait_until(&mut harness, "the sign-in form", |h| shows(h, palomar_gui::certificate::TRUST_NEW));
+
+    // Trusting it takes a second, deliberate step that shows both fingerprints; cancelling changes nothing.
+    type_into(&mut harness, "Password", "ana-password");
+    harness.get_by_label(palomar_gui::certificate::TRUST_NEW).click_accesskit();
+    wait_until(&mut harness, "the confirmation", |h| shows(h, palomar_gui::certificate::CONFIRM_TRUST_NEW));
+    assert!(shows(&harness, &new.to_string()) && shows(&harness, &old.to_string()), "both fingerprints");
+    harness.get_by_label("Cancel").click_accesskit();
+    wait_until(&mut harness, "the confirmation closed", |h| !shows(h, palomar_gui::certificate::CONFIRM_TRUST_NEW));
+    let pins = KnownHosts::new(home.join("known_hosts"));
+    assert_eq!(pins.get(&server.addr).expect("reads pins"), Some(old), "nothing pinned on cancel");
+
+    harness.get_by_label(palomar_gui::certificate::TRUST_NEW).click_accesskit();
+    wait_until(&mut harness, "the confirmation", |h| shows(h, palomar_gui::certificate::CONFIRM_TRUST_NEW));
+    harness.get_by_label(palomar_gui::certificate::CONFIRM_TRUST_NEW).click_accesskit();
+    wait_until(&mut harness, "signed in again", |h| h.state().signed_in() && shows(h, "#lobby"));
+    assert_eq!(pins.get(&server.addr).expect("reads pins"), Some(new), "the new certificate is pinned");
+    drop(harness);
+    server.stop(&runtime);
+}
+
+#[test]
+fn the_address_is_checked_and_a_peer_that_is_not_palomar_is_said() {
+    let runtime = Runtime::new().expect("runtime");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let home = dir.path().join("gui");
+    let mut harness = window(&runtime, options(&home, "127.0.0.1:99999"));
+    submit_sign_in(&mut harness, "ana", "pw");
+    wait_until(&mut harness, "the address refused", |h| shows_part(h, "not a number from 1 to 65535"));
+    assert!(harness.state().model().is_none(), "no engine was started");
+
+    // A web server on the port: it answers, but not as a Palomar server.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+    let addr = listener.local_addr().expect("address").to_string();
+    let web = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let (mut stream, _) = listener.accept().expect("accepts");
+        let mut hello = [0; 512];
+        let _ = stream.read(&mut hello);
+        let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+    });
+    let mut harness = window(&runtime, options(&home, &addr));
+    submit_sign_in(&mut harness, "ana", "pw");
+    wait_until(&mut harness, "not a Palomar server", |h| h.state().form().problem.is_some());
+    assert!(shows_part(&harness, "is not a Palomar server"), "{:?}", harness.state().form().problem);
+    assert!(harness.state().model().is_none(), "the attempt is over, not retried");
+    assert_eq!(KnownHosts::new(home.join("known_hosts")).get(&addr).expect("reads pins"), None);
+    web.join().expect("web server");
+}
+
+#[test]
+fn a_first_sign_in_asks_for_the_password_twice_and_a_wrong_one_is_asked_again() {
+    let runtime = Runtime::new().expect("runtime");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = TestServer::start(&runtime, dir.path());
+    let mut bob = Peer::start(&runtime, &server.addr, "bob", &dir.path().join("bob-terminal"));
+    bob.wait_for(&runtime, "bob registered", |e| matches!(e, Event::Synced));
+    let home = dir.path().join("gui");
+
+    // A typo in the confirmation is caught before anything is sent.
+    let mut harness = window(&runtime, options(&home, &server.addr));
+    type_into(&mut harness, "Nickname", "ana");
+    assert!(shows(&harness, "Confirm password"), "a first sign-in asks twice");
+    type_into(&mut harness, "Password", "ana-password");
+    type_into(&mut harness, "Confirm password", "ana-passwor");
+    harness.get_by_label("Sign in").click_accesskit();
+    wait_until(&mut harness, "the passwords differ", |h| shows_part(h, "passwords differ"));
+    assert!(harness.state().model().is_none(), "nothing was sent");
+    type_into(&mut harness, "Confirm password", "d");
+    harness.get_by_label("Sign in").click_accesskit();
+    wait_until(&mut harness, "certificate question", |h| shows(h, "Trust and connect"));
+    harness.get_by_label("Trust and connect").click_accesskit();
+    wait_until(&mut harness, "signed in", |h| h.state().signed_in());
+    harness.get_by_label("Sign out").click_accesskit();
+    harness.step();
+    assert!(!shows(&harness, "Confirm password"), "ana has signed in from here: asked once");
+
+    // bob's account exists, but not here: asked twice; a wrong password is said, and asked again.
+    let mut harness = window(&runtime, Options { nick: Some("bob".into()), ..options(&home, &server.addr) });
+    submit_sign_in(&mut harness, "", "not-bobs-password");
+    wait_until(&mut harness, "refused password", |h| shows_part(h, "Login refused"));
+    assert!(matches!(harness.state().form().problem, Some(Problem::PasswordRefused(_))));
+    assert!(harness.state().form().password.is_empty(), "the password is typed again");
+    assert!(!shows(&harness, "Confirm password"), "the account exists: asked once");
+    submit_sign_in(&mut harness, "", "bob-password");
+    wait_until(&mut harness, "signed in as bob", |h| h.state().signed_in());
+    drop(harness);
+    runtime.block_on(bob.engine.commands().send(Command::Quit)).expect("quits");
+}
+
+#[test]
+fn tab_completes_help_lines_up_nicknames_line_up_and_members_are_unknown_offline() {
+    let runtime = Runtime::new().expect("runtime");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut server = TestServer::start(&runtime, dir.path());
+    let mut bob = Peer::start(&runtime, &server.addr, "bob", &dir.path().join("bob"));
+    bob.wait_for(&runtime, "bob connected", |e| matches!(e, Event::Synced));
+    let mut harness = window(&runtime, options(&dir.path().join("ana"), &server.addr));
+    sign_in_trusting(&mut harness, &server, "ana", "ana-password");
+    bob.send(&runtime, lobby(), "hello from bob");
+    wait_until(&mut harness, "bob's message", |h| shows(h, "hello from bob"));
+
+    // Tab completes the nickname and stays in the entry box; Tab again at a command completes it.
+    let is_entry = |node: &egui_kittest::kittest::AccessKitNode<'_>| {
+        node.data().placeholder().is_some_and(|hint| hint.starts_with("Message "))
+    };
+    harness.get_by(is_entry).focus();
+    harness.step();
+    harness.get_by(is_entry).type_text("b");
+    harness.step();
+    harness.key_press(Key::Tab);
+    harness.step();
+    harness.step();
+    assert_eq!(harness.get_by(is_entry).accesskit_node().value().as_deref(), Some("bob: "));
+    assert!(harness.get_by(is_entry).accesskit_node().is_focused(), "the focus stays in the entry box");
+    harness.get_by(is_entry).type_text("hi");
+    harness.step();
+    harness.key_press(Key::Enter);
+    harness.step();
+    wait_until(&mut harness, "ana's message", |h| shows(h, "bob: hi"));
+
+    // The `✔` mark has a column of its own: ana's nickname starts where bob's does.
+    wait_until(&mut harness, "sent mark", |h| shows(h, SENT));
+    let nick_left = |h: &Harness<'_, PalomarApp>, name: &str| {
+        h.query_all_by_role_and_label(Role::Label, name).map(|node| node.rect().left()).fold(f32::MAX, f32::min)
+    };
+    assert_eq!(nick_left(&harness, "ana"), nick_left(&harness, "bob"), "nicknames line up whatever the mark");
+
+    // `/help` is a table: every description starts at the same place.
+    send(&mut harness, "/help");
+    wait_until(&mut harness, "the help", |h| shows(h, palomar_client::command_line::HELP[0].1));
+    let lefts: Vec<f32> =
+        palomar_client::command_line::HELP.iter().map(|(_, what)| harness.get_by_label(what).rect().left()).collect();
+    assert!(lefts.iter().all(|left| *left == lefts[0]), "descriptions at {lefts:?}");
+
+    // Small print is readable: the member count's line is as tall as 12-point text needs.
+    let count = harness.get_by_label_contains("Online — ").rect();
+    assert!(count.height() >= 13.0, "small print {} points tall", count.height());
+
+    // Offline, nobody's presence is known.
+    assert!(!shows(&harness, palomar_gui::chat_window::UNKNOWN_MEMBERS));
+    server.stop(&runtime);
+    wait_until(&mut harness, "members unknown", |h| shows(h, palomar_gui::chat_window::UNKNOWN_MEMBERS));
+    assert!(!shows_part(&harness, "Online — "), "nobody is shown online while disconnected");
+    drop(harness);
+    runtime.block_on(bob.engine.commands().send(Command::Quit)).expect("quits");
 }

@@ -1,4 +1,7 @@
-//! The input line: editing keys, the history of what was typed, and Tab completion.
+//! The input line: editing keys, the history of what was typed, and Tab completion (the shared
+//! `palomar_client::completion`).
+
+use palomar_client::completion::{self, Completion};
 
 /// An editable line; the cursor is an index in characters.
 #[derive(Debug, Default)]
@@ -11,15 +14,6 @@ pub struct Input {
     /// The line being typed before browsing started, restored after the newest entry.
     draft: String,
     completion: Option<Completion>,
-}
-
-/// A Tab completion in progress: the candidates and which one is shown, so repeated Tabs cycle.
-#[derive(Debug)]
-struct Completion {
-    start: usize,
-    candidates: Vec<String>,
-    index: usize,
-    suffix: &'static str,
 }
 
 fn is_word(c: char) -> bool {
@@ -194,38 +188,8 @@ impl Input {
     /// Tab: completes the word before the cursor from `commands` (for a leading `/word`) or `nicks`;
     /// pressed again, it cycles through the candidates.
     pub fn complete(&mut self, commands: &[&str], nicks: &[String]) {
-        if let Some(completion) = &mut self.completion {
-            completion.index = (completion.index + 1) % completion.candidates.len();
-            let (start, word, suffix) =
-                (completion.start, completion.candidates[completion.index].clone(), completion.suffix);
-            self.replace_word(start, &word, suffix);
-            return;
-        }
-        let start = self.previous_word_start();
-        let prefix: String = self.text[start..self.cursor].iter().collect::<String>().to_lowercase();
-        let (candidates, suffix): (Vec<String>, &'static str) = if start == 0 && prefix.starts_with('/') {
-            (commands.iter().filter(|c| c.starts_with(&prefix)).map(|c| (*c).to_owned()).collect(), " ")
-        } else if prefix.is_empty() {
-            return;
-        } else {
-            let prefix = prefix.trim_start_matches('@');
-            let suffix = if start == 0 { ": " } else { " " };
-            (nicks.iter().filter(|n| n.starts_with(prefix)).cloned().collect(), suffix)
-        };
-        if candidates.is_empty() {
-            return;
-        }
-        self.replace_word(start, &candidates[0], suffix);
-        self.completion = Some(Completion { start, candidates, index: 0, suffix });
-    }
-
-    fn replace_word(&mut self, start: usize, word: &str, suffix: &str) {
-        // Everything from the word's start to the cursor is the previous completion (or the typed prefix).
-        self.text.drain(start..self.cursor);
-        let inserted: Vec<char> = word.chars().chain(suffix.chars()).collect();
-        let len = inserted.len();
-        self.text.splice(start..start, inserted);
-        self.cursor = start + len;
+        let previous = self.completion.take();
+        self.completion = completion::complete(&mut self.text, &mut self.cursor, previous, commands, nicks);
     }
 }
 
