@@ -34,9 +34,7 @@ impl CertificateChange {
 
 /// Asks whether to trust a server seen for the first time; `Some(answer)` once the user answered.
 pub fn prompt(ctx: &egui::Context, prompt: &CertificatePrompt) -> Option<bool> {
-    let mut answer = None;
-    let modal = Modal::new(Id::unique("certificate-prompt")).show(ctx, |ui| {
-        ui.set_max_width(520.0);
+    yes_or_cancel(ctx, Id::unique("certificate-prompt"), "Trust and connect", |ui| {
         ui.heading("Trust this server?");
         ui.add_space(6.0);
         ui.label(format!("This is the first connection to {} from this computer.", prompt.server));
@@ -48,9 +46,19 @@ pub fn prompt(ctx: &egui::Context, prompt: &CertificatePrompt) -> Option<bool> {
             "Compare it with the fingerprint the server's operator gives you (`palomar serve` prints it \
              when it starts). If they match, trust it: Palomar remembers it and warns if it ever changes.",
         );
+    })
+}
+
+/// A modal question: `body`, then a `yes` button and Cancel. `Some(answer)` once the user answered; closing the
+/// modal (Escape, a click outside) is a no.
+fn yes_or_cancel(ctx: &egui::Context, id: Id, yes: &str, body: impl FnOnce(&mut egui::Ui)) -> Option<bool> {
+    let mut answer = None;
+    let modal = Modal::new(id).show(ctx, |ui| {
+        ui.set_max_width(520.0);
+        body(ui);
         ui.add_space(8.0);
         ui.horizontal_wrapped(|ui| {
-            if ui.button(RichText::new("Trust and connect").strong()).clicked() {
+            if ui.button(RichText::new(yes).strong()).clicked() {
                 answer = Some(true);
             }
             if ui.button("Cancel").clicked() {
@@ -119,9 +127,7 @@ pub fn changed_warning(ui: &mut egui::Ui, change: &CertificateChange, offer_trus
 /// The second step of trusting a changed certificate: both fingerprints again, and a deliberate yes.
 /// `Some(answer)` once the user answered.
 pub fn confirm_new(ctx: &egui::Context, server: &str, fingerprints: &ChangedCertificate) -> Option<bool> {
-    let mut answer = None;
-    let modal = Modal::new(Id::unique("confirm-new-certificate")).show(ctx, |ui| {
-        ui.set_max_width(520.0);
+    yes_or_cancel(ctx, Id::unique("confirm-new-certificate"), CONFIRM_TRUST_NEW, |ui| {
         ui.heading("Replace the trusted certificate?");
         ui.add_space(6.0);
         ui.add(Label::new(format!("Palomar will trust this certificate for {server} from now on:")).wrap());
@@ -138,18 +144,5 @@ pub fn confirm_new(ctx: &egui::Context, server: &str, fingerprints: &ChangedCert
             )
             .wrap(),
         );
-        ui.add_space(8.0);
-        ui.horizontal_wrapped(|ui| {
-            if ui.button(RichText::new(CONFIRM_TRUST_NEW).strong()).clicked() {
-                answer = Some(true);
-            }
-            if ui.button("Cancel").clicked() {
-                answer = Some(false);
-            }
-        });
-    });
-    if modal.should_close() && answer.is_none() {
-        answer = Some(false);
-    }
-    answer
+    })
 }
