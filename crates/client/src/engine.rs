@@ -133,6 +133,9 @@ pub enum Event {
         retry_in: Duration,
         attempt: u32,
         pending: usize,
+        /// The server answered and refused the login for now (a lockout, a busy or full server): the address is
+        /// right and waiting is the remedy, so a front end that gives up on a first failure waits this one out.
+        refused_for_now: bool,
     },
     /// A message was put in the outbox (it will be sent, and resent, until accepted).
     Queued {
@@ -307,8 +310,9 @@ struct Welcome {
 /// How a connection ended.
 enum Flow {
     Reconnect(String),
-    /// Reconnect, after the time the server said (a lockout, a busy server), not sooner.
-    RetryAfter(String, Duration),
+    /// The server refused the login for now (a lockout, a busy or full server): reconnect after the time it
+    /// said, if it said one, not sooner.
+    RefusedForNow(String, Option<Duration>),
     Fatal(String),
     /// Fatal too, and a front end warns about it differently.
     CertificateChanged(String),
@@ -385,16 +389,19 @@ impl Core {
                 Flow::Reconnect(reason) => {
                     attempt += 1;
                     let retry_in = self.config.backoff.delay(attempt);
-                    if self.offline(reason, retry_in, attempt, &mut commands).await.is_err() {
+                    if self.offline(reason, retry_in, attempt, false, &mut commands).await.is_err() {
                         return;
                     }
                 }
-                Flow::RetryAfter(reason, wait) => {
+                Flow::RefusedForNow(reason, wait) => {
                     attempt += 1;
-                    // The jitter of a first retry on top, so that clients told the same time do not all come back
-                    // at once.
-                    let retry_in = wait + self.config.backoff.delay(1);
-                    if self.offline(reason, retry_in, attempt, &mut commands).await.is_err() {
+                    // The jitter of a first retry on top of a said time, so that clients told the same time do not
+                    // all come back at once.
+                    let retry_in = match wait {
+                        Some(wait) => wait + self.config.backoff.delay(1),
+                        None => self.config.backoff.delay(attempt),
+                    };
+                    if self.offline(reason, retry_in, attempt, true, &mut commands).await.is_err() {
                         return;
                     }
                 }
@@ -408,9 +415,11 @@ impl Core {
         reason: String,
         retry_in: Duration,
         attempt: u32,
+        refused_for_now: bool,
         commands: &mut mpsc::Receiver<Command>,
     ) -> Result<(), ()> {
-        self.emit(Event::Disconnected { reason, retry_in, attempt, pending: self.outbox.len() }).await;
+        let pending = self.outbox.len();
+        self.emit(Event::Disconnected { reason, retry_in, attempt, pending, refused_for_now }).await;
         self.wait_offline(retry_in, commands).await
     }
 
@@ -995,11 +1004,10 @@ fn refused_login(code: ErrorCode, message: String) -> Flow {
     let reason = format!("the server refused the login for now: {message}");
     match code {
         // Temporary, with the time to wait in the words (PROTOCOL.md §8): a lockout, a busy server.
-        ErrorCode::RateLimited | ErrorCode::ServerBusy => match retry_hint(&message) {
-            Some(wait) => Flow::RetryAfter(reason, wait),
-            None => Flow::Reconnect(reason),
-        },
-        ErrorCode::StoreUnavailable | ErrorCode::ServerFull | ErrorCode::HandshakeTimeout => Flow::Reconnect(reason),
+        ErrorCode::RateLimited | ErrorCode::ServerBusy | ErrorCode::StoreUnavailable | ErrorCode::ServerFull => {
+            Flow::RefusedForNow(reason, retry_hint(&message))
+        }
+        ErrorCode::HandshakeTimeout => Flow::Reconnect(reason),
         ErrorCode::AuthFailed => Flow::PasswordRefused(format!("login refused: {message}")),
         _ => Flow::Fatal(format!("login refused: {message}")),
     }
@@ -1097,8 +1105,9 @@ mod tests {
     #[test]
     fn a_busy_or_full_server_is_retried_and_a_refused_password_is_not() {
         for code in [ErrorCode::ServerBusy, ErrorCode::ServerFull, ErrorCode::StoreUnavailable] {
-            assert!(matches!(refused_login(code, "later".into()), Flow::Reconnect(_)), "{code:?}");
+            assert!(matches!(refused_login(code, "later".into()), Flow::RefusedForNow(_, None)), "{code:?}");
         }
+        assert!(matches!(refused_login(ErrorCode::HandshakeTimeout, "slow".into()), Flow::Reconnect(_)));
         for code in [ErrorCode::InvalidName, ErrorCode::UnsupportedVersion] {
             assert!(matches!(refused_login(code, "no".into()), Flow::Fatal(_)), "{code:?}");
         }
@@ -1140,11 +1149,12 @@ mod tests {
     #[test]
     fn a_lockout_is_waited_out_for_the_time_the_server_says() {
         let locked = refused_login(ErrorCode::RateLimited, "too many failed logins; try again in 29 s".into());
-        assert!(matches!(locked, Flow::RetryAfter(_, wait) if wait == Duration::from_secs(29)), "retried, not fatal");
+        let wait = |seconds| Some(Duration::from_secs(seconds));
+        assert!(matches!(locked, Flow::RefusedForNow(_, w) if w == wait(29)), "retried, not fatal");
         let busy = refused_login(ErrorCode::ServerBusy, "the server is busy; try again in 3 s".into());
-        assert!(matches!(busy, Flow::RetryAfter(_, wait) if wait == Duration::from_secs(3)));
+        assert!(matches!(busy, Flow::RefusedForNow(_, w) if w == wait(3)));
         let wordless = refused_login(ErrorCode::RateLimited, "slow down".into());
-        assert!(matches!(wordless, Flow::Reconnect(_)), "retried with backoff without a time");
+        assert!(matches!(wordless, Flow::RefusedForNow(_, None)), "retried with backoff without a time");
         assert_eq!(retry_hint("try again in a while"), None);
     }
 }

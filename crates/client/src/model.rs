@@ -365,7 +365,7 @@ impl ChatModel {
                 self.connected_once = true;
             }
             Event::Synced => {}
-            Event::Disconnected { reason, retry_in, attempt, pending } => {
+            Event::Disconnected { reason, retry_in, attempt, pending, .. } => {
                 if attempt == 1 {
                     self.notice_here(format!("disconnected: {reason}"), true);
                 }
@@ -810,7 +810,13 @@ mod tests {
         let erin = |state| Event::Presence { room: RoomName::lobby(), nick: nick("erin"), state };
         model.on_engine(erin(PresenceState::Online));
         // The server died without a word about erin; both came back, and the server announced her again.
-        let disconnected = Event::Disconnected { reason: "gone".into(), retry_in: TICK, attempt: 1, pending: 0 };
+        let disconnected = Event::Disconnected {
+            reason: "gone".into(),
+            retry_in: TICK,
+            attempt: 1,
+            pending: 0,
+            refused_for_now: false,
+        };
         model.on_engine(disconnected);
         model.on_engine(Event::Connected { nick: nick("ana"), registered: false, conversations: Vec::new() });
         model.on_engine(erin(PresenceState::Online));
@@ -826,7 +832,13 @@ mod tests {
         assert!(!model.members_known(), "not before the first connection");
         model.on_engine(Event::Connected { nick: nick("ana"), registered: false, conversations: Vec::new() });
         assert!(model.members_known());
-        let disconnected = Event::Disconnected { reason: "gone".into(), retry_in: TICK, attempt: 1, pending: 0 };
+        let disconnected = Event::Disconnected {
+            reason: "gone".into(),
+            retry_in: TICK,
+            attempt: 1,
+            pending: 0,
+            refused_for_now: false,
+        };
         model.on_engine(disconnected);
         assert!(!model.members_known());
         model.on_engine(Event::Connecting { server: "127.0.0.1:5555".into(), attempt: 1 });

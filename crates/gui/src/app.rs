@@ -1,8 +1,9 @@
 //! [`PalomarApp`], the whole window: the sign-in screen until the first connection is made, then the chat
 //! window. Each frame it moves the engine's events into the [`ChatModel`], hands what the model asks for
 //! back to the engine, and draws whichever screen is current. A sign-in that cannot connect (unreachable
-//! server, wrong password, locked out, changed or refused certificate) stops its engine and says why on the
-//! form; once signed in, a lost connection is retried for ever and shown as a banner.
+//! server, wrong password, changed or refused certificate) stops its engine and says why on the form; one the
+//! server refuses for now (a lockout, a busy server) counts down on the form to the next attempt, which can be
+//! cancelled; once signed in, a lost connection is retried for ever and shown as a banner.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -42,6 +43,8 @@ pub struct Options {
 struct Session {
     connection: Connection,
     model: ChatModel,
+    /// Before the first connection: why the server refused the login for now, while waiting to try again.
+    refused_for_now: Option<String>,
 }
 
 pub struct PalomarApp {
@@ -136,9 +139,16 @@ impl PalomarApp {
     }
 
     fn sign_in_screen(&mut self, ui: &mut egui::Ui, ctx: &egui::Context) {
-        let busy = self.session.as_ref().map(|session| match session.model.prompt {
-            Some(_) => format!("Checking the certificate of {}…", session.model.server),
-            None => format!("Connecting to {}…", session.model.server),
+        let busy = self.session.as_mut().map(|session| {
+            session.model.tick(Instant::now());
+            match (&session.model.prompt, session.model.retry_in(), &session.refused_for_now) {
+                (Some(_), ..) => format!("Checking the certificate of {}…", session.model.server),
+                (None, Some((seconds, attempt)), Some(reason)) => {
+                    ctx.request_repaint_after(TICK);
+                    format!("{}. Trying again in {seconds} s (attempt {attempt})…", capitalised(reason))
+                }
+                (None, ..) => format!("Connecting to {}…", session.model.server),
+            }
         });
         let mut submit = None;
         egui::CentralPanel::default().show(ui, |ui| {
@@ -151,6 +161,11 @@ impl PalomarApp {
         });
         match submit {
             Some(Submit::SignIn(request)) => self.start(request, ctx),
+            Some(Submit::Cancel) => {
+                // Dropping the connection stops the engine; the reason it was waiting stays on the form.
+                let refused = self.session.take().and_then(|session| session.refused_for_now);
+                self.form.problem = refused.map(|reason| Problem::Error(format!("{}.", capitalised(&reason))));
+            }
             Some(Submit::TrustAndSignIn(request, presented)) => {
                 let pins = palomar_client::KnownHosts::new(self.options.home.join("known_hosts"));
                 match pins.set(&request.server, presented) {
@@ -195,7 +210,7 @@ impl PalomarApp {
             Ok(connection) => {
                 let mut model = ChatModel::new(nick, server);
                 model.help_keys = &["Click a member to message them; scroll to the top for older messages."];
-                self.session = Some(Session { connection, model });
+                self.session = Some(Session { connection, model, refused_for_now: None });
                 self.window = ChatWindow::default();
             }
             Err(error) => self.form.problem = Some(Problem::Error(capitalised(&error.to_string()))),
@@ -217,7 +232,8 @@ impl PalomarApp {
     }
 
     /// Moves the engine's events into the model. Before the first connection, giving up is the sign-in
-    /// screen's business: the first failure ends the attempt and is shown on the form.
+    /// screen's business: the first failure ends the attempt and is shown on the form, except a refusal for
+    /// now, which the engine waits out.
     fn pump(&mut self, ctx: &egui::Context) {
         let mut actions = Vec::new();
         let mut failed = None;
@@ -226,6 +242,11 @@ impl PalomarApp {
             while let Some(event) = session.connection.try_event() {
                 if !session.model.connected_once {
                     match &event {
+                        Event::Disconnected { reason, refused_for_now: true, .. } => {
+                            // The form counts down itself: the server's "try again in N s" would stand still.
+                            let reason = reason.rsplit_once("; try again in ").map_or(reason.as_str(), |(why, _)| why);
+                            session.refused_for_now = Some(reason.to_owned());
+                        }
                         Event::Disconnected { reason, .. } => {
                             failed = Some(Problem::Error(format!("{}.", capitalised(reason))));
                             break;

@@ -62,6 +62,8 @@ pub enum Submit {
     SignIn(Request),
     /// Compared and confirmed: pin this fingerprint for the request's server, then sign in.
     TrustAndSignIn(Request, Fingerprint),
+    /// Stop the attempt under way.
+    Cancel,
 }
 
 impl SignInForm {
@@ -115,11 +117,13 @@ impl SignInForm {
     }
 }
 
-/// Draws the form. `busy` says what is happening while an attempt runs (the form is locked meanwhile);
+/// Draws the form. `busy` says what is happening while an attempt runs (the form is locked meanwhile, and a
+/// Cancel button stops the attempt);
 /// `home` is where the client keeps its state, to tell a first sign-in. Returns what the user asked for,
 /// once the form is complete.
 pub fn show(ui: &mut egui::Ui, form: &mut SignInForm, busy: Option<&str>, home: &Path) -> Option<Submit> {
     let mut submitted = false;
+    let mut cancelled = false;
     let mut trust = false;
     let first = form.is_first_sign_in(home);
     ScrollArea::vertical().id_salt("sign-in").auto_shrink([false, false]).show(ui, |ui| {
@@ -144,6 +148,7 @@ pub fn show(ui: &mut egui::Ui, form: &mut SignInForm, busy: Option<&str>, home: 
                         ui.spinner();
                         ui.label(busy);
                     });
+                    cancelled = ui.button("Cancel sign-in").clicked();
                 }
                 match &form.problem {
                     Some(Problem::Error(message) | Problem::PasswordRefused(message)) => {
@@ -180,6 +185,9 @@ pub fn show(ui: &mut egui::Ui, form: &mut SignInForm, busy: Option<&str>, home: 
             Some(false) => form.confirming_trust = false,
             None => {}
         }
+    }
+    if cancelled {
+        return Some(Submit::Cancel);
     }
     if busy.is_some() || !(submitted || confirmed.is_some()) {
         return None;

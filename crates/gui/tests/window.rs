@@ -35,13 +35,19 @@ struct TestServer {
     addr: String,
     dir: PathBuf,
     identity: Arc<ServerIdentity>,
+    login: palomar_server::config::LoginSettings,
     running: Option<(CancellationToken, tokio::task::JoinHandle<()>)>,
 }
 
 impl TestServer {
     fn start(runtime: &Runtime, dir: &Path) -> TestServer {
+        TestServer::start_with(runtime, dir, palomar_server::config::LoginSettings::default())
+    }
+
+    fn start_with(runtime: &Runtime, dir: &Path, login: palomar_server::config::LoginSettings) -> TestServer {
         let identity = ServerIdentity::load_or_generate(&dir.join("tls")).expect("certificate");
-        let mut server = TestServer { addr: "127.0.0.1:0".into(), dir: dir.to_owned(), identity, running: None };
+        let addr = "127.0.0.1:0".into();
+        let mut server = TestServer { addr, dir: dir.to_owned(), identity, login, running: None };
         server.resume(runtime);
         server
     }
@@ -49,7 +55,11 @@ impl TestServer {
     fn resume(&mut self, runtime: &Runtime) {
         let listener = runtime.block_on(tokio::net::TcpListener::bind(&self.addr)).expect("binds");
         self.addr = listener.local_addr().expect("address").to_string();
-        let config = palomar_server::Config { data: self.dir.join("data"), ..palomar_server::Config::default() };
+        let config = palomar_server::Config {
+            data: self.dir.join("data"),
+            login: self.login.clone(),
+            ..palomar_server::Config::default()
+        };
         let shutdown = CancellationToken::new();
         let identity = self.identity.clone();
         let token = shutdown.clone();
@@ -420,6 +430,48 @@ fn a_server_that_cannot_be_reached_or_a_wrong_password_is_said_on_the_form() {
 }
 
 #[test]
+fn a_lockout_at_the_first_sign_in_counts_down_on_the_form_and_can_be_cancelled() {
+    let runtime = Runtime::new().expect("runtime");
+    let dir = tempfile::tempdir().expect("temp dir");
+    // One failure locks the nickname out from this address for 3 s (doubled for the next one).
+    let login = palomar_server::config::LoginSettings {
+        max_failures: 1,
+        lockout_secs: 3,
+        ..palomar_server::config::LoginSettings::default()
+    };
+    let server = TestServer::start_with(&runtime, dir.path(), login);
+    let mut ana = Peer::start(&runtime, &server.addr, "ana", &dir.path().join("ana-terminal"));
+    ana.wait_for(&runtime, "ana registered", |e| matches!(e, Event::Synced));
+    runtime.block_on(ana.engine.commands().send(Command::Quit)).expect("quits");
+
+    let mut harness = window(&runtime, options(&dir.path().join("gui"), &server.addr));
+    submit_sign_in(&mut harness, "ana", "not-her-password");
+    wait_until(&mut harness, "certificate question", |h| shows(h, "Trust and connect"));
+    harness.get_by_label("Trust and connect").click_accesskit();
+    wait_until(&mut harness, "refused password", |h| shows_part(h, "Login refused"));
+
+    // The right password while locked out: the form counts down, then the client gets in by itself.
+    submit_sign_in(&mut harness, "", "ana-password");
+    wait_until(&mut harness, "countdown", |h| shows_part(h, "Trying again in"));
+    assert!(shows_part(&harness, "too many failed logins"), "the reason is said");
+    assert!(!shows_part(&harness, "try again in 3 s"), "the server's fixed time is not shown beside the countdown");
+    wait_until(&mut harness, "signed in after the lockout", |h| h.state().signed_in());
+    harness.get_by_label("Sign out").click_accesskit();
+    wait_until(&mut harness, "the form again", |h| shows(h, "Nickname"));
+
+    // Locked out again; this time the wait is cancelled: the attempt ends, and the form says why.
+    submit_sign_in(&mut harness, "", "not-her-password");
+    wait_until(&mut harness, "refused password", |h| shows_part(h, "Login refused"));
+    submit_sign_in(&mut harness, "", "ana-password");
+    wait_until(&mut harness, "countdown", |h| shows_part(h, "Trying again in"));
+    harness.get_by_label("Cancel sign-in").click_accesskit();
+    wait_until(&mut harness, "cancelled", |h| h.state().model().is_none());
+    assert!(shows_part(&harness, "too many failed logins"), "{:?}", harness.state().form().problem);
+    assert!(!harness.state().signed_in());
+    assert!(shows(&harness, "Sign in"), "the form is there to try again");
+}
+
+#[test]
 fn a_changed_certificate_is_a_warning_and_a_refused_one_does_not_connect() {
     let runtime = Runtime::new().expect("runtime");
     let dir = tempfile::tempdir().expect("temp dir");
@@ -443,6 +495,22 @@ fn a_changed_certificate_is_a_warning_and_a_refused_one_does_not_connect() {
     assert!(matches!(harness.state().form().problem, Some(Problem::CertificateChanged(_))));
     assert!(shows_part(&harness, &server.fingerprint().to_string()), "the presented fingerprint is shown");
     assert!(!harness.state().signed_in());
+}
+
+/// Runs frames until two in a row lay out the same widgets, or [`PATIENCE`] passes.
+fn settle(harness: &mut Harness<'_, PalomarApp>) {
+    let deadline = Instant::now() + PATIENCE;
+    let size = harness.ctx.content_rect().size().into();
+    let mut last = visible_widgets(harness, size);
+    while Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        harness.step();
+        let now = visible_widgets(harness, size);
+        if now == last {
+            return;
+        }
+        last = now;
+    }
 }
 
 /// The widgets drawn whole inside the window, with their labels.
@@ -483,9 +551,14 @@ fn the_window_fits_a_phone_and_a_small_laptop() {
     let server = TestServer::start(&runtime, dir.path());
     let mut bob = Peer::start(&runtime, &server.addr, "bob", &dir.path().join("bob"));
     bob.wait_for(&runtime, "bob connected", |e| matches!(e, Event::Synced));
-    let long = "a message long enough to need the whole width of the message column, so that a column too narrow \
-                for it would show one word or one letter per line";
     for (size, narrow) in [([360.0, 640.0], true), ([480.0, 420.0], true), ([1280.0, 720.0], false)] {
+        // One text per size: a window may also show the earlier ones, when its client's acknowledgements of them
+        // did not reach the server before it closed.
+        let long = &format!(
+            "a message long enough to need the whole width of the message column, so that a column too narrow \
+             for it would show one word or one letter per line ({} points)",
+            size[0]
+        );
         let home = dir.path().join(format!("ana-{}", size[0]));
         let mut harness = window_sized(&runtime, options(&home, &server.addr), size);
         sign_in_trusting(&mut harness, &server, "ana", "ana-password");
@@ -496,6 +569,9 @@ fn the_window_fits_a_phone_and_a_small_laptop() {
             text.width() >= size[0] * 0.5 && text.right() <= size[0],
             "at {size:?} the message gets {text:?}; it needs a reasonable width inside the window"
         );
+        // The first page of scrollback may still be arriving and scrolling the view: the layout is checked once
+        // it stands still (a label half scrolled under the heading is clipped, not overlapping).
+        settle(&mut harness);
         let widgets = visible_widgets(&harness, size);
         assert!(overlaps(&widgets).is_empty(), "at {size:?}: {:#?}", overlaps(&widgets));
         assert_eq!(shows(&harness, "Join a room"), !narrow, "the conversations pane at {size:?}");

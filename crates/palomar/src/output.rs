@@ -26,7 +26,8 @@ JSON lines (--json): one object per line, its kind in \"event\"; ts fields are m
                          connecting: server, attempt
                          connected: nick, registered (true: this login created the account)
                          synced: everything the server held at login has been printed
-                         disconnected: reason, retry_in_ms, attempt, pending (messages in the outbox)
+                         disconnected: reason, retry_in_ms, attempt, pending (messages in the outbox),
+                           refused_for_now (true: the server refused the login until then)
                          server-shutting-down: message
   users                the answer to /users: room, online, offline (lists of nicknames)
   joined               you are in a conversation: conversation, latest_seq, first_seq (the oldest still kept)
@@ -245,7 +246,7 @@ impl<W: Write> Printer<W> {
                 };
                 notice(format!("-- connected as {nick}{new}{back}"))
             }
-            Event::Disconnected { reason, retry_in, attempt, pending } => {
+            Event::Disconnected { reason, retry_in, attempt, pending, .. } => {
                 let mut outage = self.outage.borrow_mut();
                 let repeated = outage.as_ref().is_some_and(|(last, _)| last == reason);
                 *outage = Some((reason.clone(), *attempt));
@@ -328,9 +329,10 @@ fn event_json(event: &Event) -> Value {
         Event::Connected { nick, registered, .. } => {
             json!({"event": "status", "state": "connected", "nick": nick.as_str(), "registered": registered})
         }
-        Event::Disconnected { reason, retry_in, attempt, pending } => json!({
+        Event::Disconnected { reason, retry_in, attempt, pending, refused_for_now } => json!({
             "event": "status", "state": "disconnected", "reason": reason,
             "retry_in_ms": retry_in.as_millis() as u64, "attempt": attempt, "pending": pending,
+            "refused_for_now": refused_for_now,
         }),
         Event::Queued { id, to, text } => {
             json!({"event": "queued", "id": id.to_hex(), "conversation": to.to_string(), "text": text})
@@ -412,6 +414,7 @@ mod tests {
                 retry_in: std::time::Duration::ZERO,
                 attempt: 1,
                 pending: 0,
+                refused_for_now: true,
             },
         ]
     }
@@ -454,7 +457,7 @@ mod tests {
 
     fn disconnected(reason: &str, attempt: u32) -> Event {
         let retry_in = std::time::Duration::from_secs(1);
-        Event::Disconnected { reason: reason.to_owned(), retry_in, attempt, pending: 2 }
+        Event::Disconnected { reason: reason.to_owned(), retry_in, attempt, pending: 2, refused_for_now: false }
     }
 
     #[test]

@@ -148,6 +148,7 @@ fn the_status_bar_counts_down_while_reconnecting() {
         retry_in: Duration::from_millis(4_500),
         attempt: 3,
         pending: 2,
+        refused_for_now: false,
     });
     app.model.tick(std::time::Instant::now());
     let text = screen(&app, 100, 12);
@@ -403,6 +404,7 @@ fn members_are_shown_unknown_while_disconnected() {
         retry_in: Duration::from_secs(2),
         attempt: 1,
         pending: 0,
+        refused_for_now: false,
     });
     let shown = screen(&app, 100, 12);
     assert!(!shown.contains('●') && shown.contains("? bob") && shown.contains("? carol"), "{shown}");
