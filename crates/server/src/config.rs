@@ -28,6 +28,11 @@ pub struct Config {
 const MAX_LOGIN_DELAY_MS: u64 = 5_000;
 /// What a client waits at most for the answer to a login (`palomar_client`'s `LOGIN_DEADLINE`).
 const CLIENT_LOGIN_WAIT_SECS: u64 = 60;
+/// Longest time any setting may name: a week is past any sensible timeout or lockout, and keeps every deadline
+/// the server computes from a setting (now + it, the heartbeat times `missed_heartbeats`) far from overflowing.
+const MAX_TIME_SECS: u64 = 7 * 24 * 3_600;
+/// Most heartbeats a peer may miss; with [`MAX_TIME_SECS`] per heartbeat the dead-peer time still fits.
+const MAX_MISSED_HEARTBEATS: u32 = 1_000;
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -283,6 +288,23 @@ impl Config {
                 "limits.heartbeat_interval_ms and limits.missed_heartbeats must be positive".into(),
             ));
         }
+        if limits.missed_heartbeats > MAX_MISSED_HEARTBEATS {
+            return Err(ConfigError::Invalid(format!(
+                "limits.missed_heartbeats may not exceed {MAX_MISSED_HEARTBEATS}"
+            )));
+        }
+        let times = [
+            ("limits.handshake_timeout_ms", Duration::from_millis(limits.handshake_timeout_ms)),
+            ("limits.heartbeat_interval_ms", Duration::from_millis(limits.heartbeat_interval_ms)),
+            ("limits.presence_after_ms", Duration::from_millis(limits.presence_after_ms)),
+            ("history.retention_interval_secs", Duration::from_secs(self.history.retention_interval_secs)),
+            ("login.lockout_secs", Duration::from_secs(self.login.lockout_secs)),
+            ("login.max_lockout_secs", Duration::from_secs(self.login.max_lockout_secs)),
+            ("login.address_lockout_secs", Duration::from_secs(self.login.address_lockout_secs)),
+        ];
+        if let Some((name, _)) = times.iter().find(|(_, time)| time.as_secs() > MAX_TIME_SECS) {
+            return Err(ConfigError::Invalid(format!("{name} may not exceed a week ({MAX_TIME_SECS} s)")));
+        }
         if limits.max_unacknowledged_per_connection == 0
             || limits.live_queue_per_connection == 0
             || limits.max_sessions_per_user == 0
@@ -388,6 +410,13 @@ mod tests {
     #[test]
     fn unknown_keys_and_bad_values_are_refused() {
         assert!(toml::from_str::<Config>("listn = \"127.0.0.1:1\"").is_err());
+        let overflowing = "[limits]\nheartbeat_interval_ms = 9223372036854775807\nmissed_heartbeats = 2";
+        let config: Config = toml::from_str(overflowing).expect("parses");
+        assert!(config.validate().expect_err("past a week").to_string().contains("heartbeat_interval_ms"));
+        let config: Config = toml::from_str("[login]\nmax_lockout_secs = 9223372036854775807").expect("parses");
+        assert!(config.validate().expect_err("past a week").to_string().contains("max_lockout_secs"));
+        let config: Config = toml::from_str("[limits]\nmissed_heartbeats = 4294967295").expect("parses");
+        assert!(config.validate().expect_err("too many").to_string().contains("missed_heartbeats"));
         let config: Config = toml::from_str("[limits]\nmax_frame_bytes = 10").expect("parses");
         assert!(config.validate().is_err());
         assert!(toml::from_str::<Config>("[store]\ndurability = \"sometimes\"").is_err());
