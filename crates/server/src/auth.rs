@@ -17,7 +17,6 @@ use crate::Shared;
 use crate::config::{Limits, LoginSettings, Registration};
 use crate::rate::{Address, RegistrationRefused};
 use crate::workers::{self, Lanes};
-use crate::writer::{Action, Outcome};
 
 /// Most records of failures the limiter keeps; past it, records that lock nobody out are forgotten first.
 const MAX_TRACKED: usize = 100_000;
@@ -375,9 +374,9 @@ async fn check_or_register(
         }
     };
     let window = shared.config.history.join_window;
-    match shared.writer.call(Action::Register { nick: nick.clone(), password_hash: hash, window }).await {
-        Ok(Outcome::Registered(Some(account))) => Ok((account, true)),
-        Ok(_) => {
+    match shared.writer.register(nick.clone(), hash, window).await {
+        Ok(Some(account)) => Ok((account, true)),
+        Ok(None) => {
             // Somebody registered the nickname between our lookup and our insert: check against theirs.
             let Some(found) = credentials(shared, nick).await? else { return Err(wrong()) };
             check(shared, password, found).await

@@ -44,7 +44,7 @@ use crate::auth::{LoginLimiter, PasswordWorkers};
 use crate::hub::Hub;
 use crate::rate::{AccountLimiter, Address, Arrival, ConnectionLimiter, RegistrationLimiter};
 use crate::reads::Reads;
-use crate::writer::{Action, Writer};
+use crate::writer::Writer;
 
 /// Threads that hash and check passwords (each uses 19 MiB while it works).
 const PASSWORD_THREADS: usize = 2;
@@ -254,9 +254,7 @@ async fn carry_out_removals(shared: Arc<Shared>) {
             }
         };
         for request in requests {
-            if let Err(error) =
-                shared.writer.call(Action::RemoveAccount { request: request.id, nick: request.nick }).await
-            {
+            if let Err(error) = shared.writer.remove_account(request.id, request.nick).await {
                 tracing::error!(%error, "an account removal failed; it is tried again");
             }
         }
@@ -270,7 +268,7 @@ async fn retention(shared: Arc<Shared>) {
         tokio::select! {
             _ = shared.shutdown.cancelled() => return,
             _ = ticker.tick() => {
-                if shared.writer.submit(Action::Prune { keep: shared.config.history.retention_messages }).await.is_err() {
+                if shared.writer.prune(shared.config.history.retention_messages).await.is_err() {
                     return;
                 }
             }

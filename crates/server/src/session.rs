@@ -29,7 +29,7 @@ use tokio_util::task::AbortOnDropHandle;
 use crate::Shared;
 use crate::auth::{self, Refusal};
 use crate::hub::{Beside, Change, Live, NotRegistered, Published, SessionId, SessionLink};
-use crate::writer::{Action, Outcome, WriteResult};
+use crate::writer::{AppendOutcome, JoinOutcome, WriteResult};
 
 /// Messages read from the log per frame when catching up.
 const CATCH_UP_PAGE: u32 = 256;
@@ -334,7 +334,7 @@ struct Pending {
     conversation: Conversation,
     /// Its text's length, counted in [`Sends::bytes`].
     bytes: usize,
-    answer: oneshot::Receiver<WriteResult<Outcome>>,
+    answer: oneshot::Receiver<WriteResult<AppendOutcome>>,
 }
 
 /// The client's messages waiting for the store, in the order they came.
@@ -672,21 +672,19 @@ impl Session {
     }
 
     /// Answers the oldest pending send and any others already settled behind it, in order.
-    fn settle(&mut self, pending: &mut Sends, first: Option<WriteResult<Outcome>>) {
+    fn settle(&mut self, pending: &mut Sends, first: Option<WriteResult<AppendOutcome>>) {
         let mut answer = Some(first);
         while let Some(result) = answer.take() {
             let Some(Pending { id, conversation, .. }) = pending.pop() else { return };
             match result {
-                Some(Ok(Outcome::Appended(appended))) => {
+                Some(Ok(AppendOutcome::Appended(appended))) => {
                     self.out.queue(&ServerMsg::Accepted { id, conversation, seq: appended.seq, ts: appended.ts })
                 }
-                Some(Ok(Outcome::Gone)) => {
+                Some(Ok(AppendOutcome::Gone)) => {
                     self.error(ErrorCode::NotMember, format!("{conversation} no longer exists"), Some(id))
                 }
                 Some(Err(failed)) => self.error(ErrorCode::StoreUnavailable, failed.0.to_string(), Some(id)),
-                Some(Ok(_)) | None => {
-                    self.error(ErrorCode::StoreUnavailable, "the store did not answer; try again", Some(id))
-                }
+                None => self.error(ErrorCode::StoreUnavailable, "the store did not answer; try again", Some(id)),
             }
             answer = ready_answer(&mut pending.queue);
         }
@@ -765,8 +763,7 @@ impl Session {
         };
         let Some(key) = self.keys_of.get(&conv).cloned() else { return Ok(()) };
         let bytes = text.len();
-        let action = Action::Append { conv, key, sender: self.account.nick.clone(), id, text };
-        match self.shared.writer.request(action).await {
+        match self.shared.writer.append(conv, key, self.account.nick.clone(), id, text).await {
             Ok(answer) => pending.push(Pending { id, conversation: to, bytes, answer }),
             Err(failed) => self.error(ErrorCode::StoreUnavailable, failed.0.to_string(), Some(id)),
         }
@@ -779,15 +776,14 @@ impl Session {
         let Some(peer) = self.read(move |db| db.account(&lookup)).await? else {
             return Ok(None);
         };
-        match self.shared.writer.call(Action::OpenDirect { a: self.account.clone(), b: peer }).await {
-            Ok(Outcome::Opened(Some(row))) => {
+        match self.shared.writer.open_direct(self.account.clone(), peer).await {
+            Ok(Some(row)) => {
                 self.sent.entry(row.id).or_insert(NEW_DIRECT_SENT);
                 let id = row.id;
                 self.learn(id, row.key);
                 Ok(Some(id))
             }
-            Ok(Outcome::Opened(None)) => Ok(None),
-            Ok(_) => Err(End::Broken("unexpected store answer".into())),
+            Ok(None) => Ok(None),
             Err(failed) => Err(End::Broken(failed.0.to_string())),
         }
     }
@@ -806,15 +802,13 @@ impl Session {
         let Some(room) = self.parse_room(raw) else { return Ok(()) };
         let window = self.shared.config.history.join_window;
         let max_rooms = self.shared.config.limits.max_rooms_per_user;
-        let action = Action::JoinRoom { room: room.clone(), account: self.account.id, window, max_rooms };
-        let (row, added) = match self.shared.writer.call(action).await {
-            Ok(Outcome::Joined(row, added)) => (row, added),
-            Ok(Outcome::TooManyRooms) => {
+        let (row, added) = match self.shared.writer.join_room(room.clone(), self.account.id, window, max_rooms).await {
+            Ok(JoinOutcome::Joined { row, added }) => (row, added),
+            Ok(JoinOutcome::TooManyRooms) => {
                 let message = format!("you are in {max_rooms} rooms, as many as this server allows; leave one first");
                 self.error(ErrorCode::LimitReached, message, None);
                 return Ok(());
             }
-            Ok(_) => return Err(End::Broken("unexpected store answer".into())),
             Err(failed) => {
                 self.error(ErrorCode::StoreUnavailable, failed.0.to_string(), None);
                 return Ok(());
@@ -849,8 +843,7 @@ impl Session {
             self.error(ErrorCode::NotMember, format!("you are not in #{room}"), None);
             return Ok(());
         };
-        let action = Action::LeaveRoom { conv, account: self.account.id };
-        if let Err(failed) = self.shared.writer.call(action).await {
+        if let Err(failed) = self.shared.writer.leave_room(conv, self.account.id).await {
             self.error(ErrorCode::StoreUnavailable, failed.0.to_string(), None);
             return Ok(());
         }
@@ -1175,7 +1168,7 @@ impl Session {
 
 /// The answer to the oldest pending send if it has already come, without waiting; `Some(None)` when the
 /// writer dropped it.
-fn ready_answer(pending: &mut VecDeque<Pending>) -> Option<Option<WriteResult<Outcome>>> {
+fn ready_answer(pending: &mut VecDeque<Pending>) -> Option<Option<WriteResult<AppendOutcome>>> {
     match pending.front_mut()?.answer.try_recv() {
         Ok(result) => Some(Some(result)),
         Err(oneshot::error::TryRecvError::Closed) => Some(None),
@@ -1185,7 +1178,7 @@ fn ready_answer(pending: &mut VecDeque<Pending>) -> Option<Option<WriteResult<Ou
 
 /// The answer to the oldest pending send; `None` when the writer dropped it. Never resolves when nothing is
 /// pending, so it can sit in a `select!`.
-async fn next_answer(pending: &mut VecDeque<Pending>) -> Option<WriteResult<Outcome>> {
+async fn next_answer(pending: &mut VecDeque<Pending>) -> Option<WriteResult<AppendOutcome>> {
     match pending.front_mut() {
         Some(front) => (&mut front.answer).await.ok(),
         None => std::future::pending().await,

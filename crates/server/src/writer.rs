@@ -1,10 +1,11 @@
 //! The store writer: one thread that owns the only writing connection and commits in groups.
 //!
-//! Sessions send [`Action`]s; the thread takes everything queued, applies it in one transaction, syncs
+//! Sessions ask for changes through [`Writer`]'s methods, each with an answer of its own type (so a wrong answer
+//! cannot compile); the thread takes everything queued, applies it in one transaction, syncs
 //! once, publishes the new messages to the [`Hub`] in seq order, and only then answers. So a message is on
 //! disk before anyone sees it or its sender is told it is accepted, and many messages share one sync.
 //!
-//! Acknowledged positions (cursors) do not queue as actions: they wait in [`PendingCursors`] and ride along
+//! Acknowledged positions (cursors) do not queue as changes: they wait in [`PendingCursors`] and ride along
 //! with the next commit, or with a commit of their own after [`CURSOR_SAVE_INTERVAL`].
 
 use std::collections::HashMap;
@@ -40,71 +41,74 @@ pub struct WriteFailed(pub Arc<str>);
 
 pub type WriteResult<T> = Result<T, WriteFailed>;
 
-/// A change to the store.
-pub enum Action {
+/// A change to the store, with where its answer goes: each kind of change has its own answer type.
+enum Change {
     Append {
         conv: i64,
         key: ConvKey,
         sender: Nick,
         id: MessageId,
         text: String,
+        reply: Reply<AppendOutcome>,
     },
     /// Commits whatever cursors are pending, with nothing else to do.
-    SaveCursors,
-    /// Makes `account` a member of a room (creating it), starting `window` messages back, unless it is in
-    /// `max_rooms` rooms already.
+    SaveCursors {
+        reply: Option<Reply<()>>,
+    },
     JoinRoom {
         room: RoomName,
         account: AccountId,
         window: u64,
         max_rooms: u64,
+        reply: Reply<JoinOutcome>,
     },
     LeaveRoom {
         conv: i64,
         account: AccountId,
+        reply: Reply<bool>,
     },
-    /// Creates the direct conversation of two accounts, both as members.
     OpenDirect {
         a: Account,
         b: Account,
+        reply: Reply<Option<ConvRow>>,
     },
-    /// Registers an account and makes it a member of the lobby.
     Register {
         nick: Nick,
         password_hash: String,
         window: u64,
+        reply: Reply<Option<Account>>,
     },
     Prune {
         keep: u64,
     },
-    /// Removes the account of `nick`, as asked by removal request `request` (see `Db::request_removal`).
     RemoveAccount {
         request: i64,
         nick: Nick,
+        reply: Reply<()>,
     },
 }
 
-/// What an [`Action`] did, once committed.
+type Reply<T> = oneshot::Sender<WriteResult<T>>;
+
+/// What appending a message came to.
 #[derive(Debug)]
-pub enum Outcome {
+pub enum AppendOutcome {
     Appended(Appended),
     /// The conversation was deleted (with a removed account) before the message reached it.
     Gone,
-    /// The room and whether the user was newly added.
-    Joined(ConvRow, bool),
+}
+
+/// What joining a room came to.
+#[derive(Debug)]
+pub enum JoinOutcome {
+    /// The room, and whether the account was newly added to it.
+    Joined { row: ConvRow, added: bool },
     /// The account is in as many rooms as it may be.
     TooManyRooms,
-    Left(bool),
-    /// `None` when one of the two accounts was removed meanwhile.
-    Opened(Option<ConvRow>),
-    /// `None` when the nickname was taken meanwhile.
-    Registered(Option<Account>),
-    Done,
 }
 
 struct Request {
-    action: Action,
-    reply: Option<oneshot::Sender<WriteResult<Outcome>>>,
+    change: Change,
     /// Its share of [`QUEUE_BYTES`], given back when the writer applies it.
     _room: OwnedSemaphorePermit,
 }
@@ -182,37 +186,87 @@ impl Writer {
                 _ = stop.cancelled() => return,
                 _ = ticker.tick() => {}
             }
-            if !self.cursors.lock().is_empty() && self.submit(Action::SaveCursors).await.is_err() {
+            if !self.cursors.lock().is_empty() && self.queue(Change::SaveCursors { reply: None }).await.is_err() {
                 return;
             }
         }
     }
 
-    /// Queues an action without waiting for it, waiting only while the writer is saturated.
-    pub async fn submit(&self, action: Action) -> WriteResult<()> {
-        self.queue(action, None).await
-    }
-
-    /// Queues an action; the returned receiver answers once it is committed or has failed.
-    pub async fn request(&self, action: Action) -> WriteResult<oneshot::Receiver<WriteResult<Outcome>>> {
+    /// Queues a message for `conv` (its `key` is what the hub publishes it under); the returned receiver answers
+    /// once it is committed or has failed, so a session can go on reading while the group commits.
+    pub async fn append(
+        &self,
+        conv: i64,
+        key: ConvKey,
+        sender: Nick,
+        id: MessageId,
+        text: String,
+    ) -> WriteResult<oneshot::Receiver<WriteResult<AppendOutcome>>> {
         let (reply, answer) = oneshot::channel();
-        self.queue(action, Some(reply)).await?;
+        self.queue(Change::Append { conv, key, sender, id, text, reply }).await?;
         Ok(answer)
     }
 
-    async fn queue(&self, action: Action, reply: Option<oneshot::Sender<WriteResult<Outcome>>>) -> WriteResult<()> {
-        let text_len = match &action {
-            Action::Append { text, .. } => u32::try_from(text.len()).unwrap_or(u32::MAX),
+    /// Makes `account` a member of `room` (creating it), starting `window` messages back, unless it is in
+    /// `max_rooms` rooms already.
+    pub async fn join_room(
+        &self,
+        room: RoomName,
+        account: AccountId,
+        window: u64,
+        max_rooms: u64,
+    ) -> WriteResult<JoinOutcome> {
+        self.call(|reply| Change::JoinRoom { room, account, window, max_rooms, reply }).await
+    }
+
+    /// Takes `account` out of room `conv`; `true` if it was a member.
+    pub async fn leave_room(&self, conv: i64, account: AccountId) -> WriteResult<bool> {
+        self.call(|reply| Change::LeaveRoom { conv, account, reply }).await
+    }
+
+    /// Creates the direct conversation of two accounts, both as members; `None` when one of them was removed
+    /// meanwhile.
+    pub async fn open_direct(&self, a: Account, b: Account) -> WriteResult<Option<ConvRow>> {
+        self.call(|reply| Change::OpenDirect { a, b, reply }).await
+    }
+
+    /// Registers an account and makes it a member of the lobby; `None` when the nickname was taken meanwhile.
+    pub async fn register(&self, nick: Nick, password_hash: String, window: u64) -> WriteResult<Option<Account>> {
+        self.call(|reply| Change::Register { nick, password_hash, window, reply }).await
+    }
+
+    /// Removes the account of `nick`, as asked by removal request `request` (see `Db::request_removal`).
+    pub async fn remove_account(&self, request: i64, nick: Nick) -> WriteResult<()> {
+        self.call(|reply| Change::RemoveAccount { request, nick, reply }).await
+    }
+
+    /// Queues removing all but the last `keep` messages of each conversation, without waiting for it.
+    pub async fn prune(&self, keep: u64) -> WriteResult<()> {
+        self.queue(Change::Prune { keep }).await
+    }
+
+    /// Commits the pending cursors now, and waits for it.
+    #[cfg(test)]
+    async fn save_cursors(&self) -> WriteResult<()> {
+        self.call(|reply| Change::SaveCursors { reply: Some(reply) }).await
+    }
+
+    /// Queues a change and waits until it is committed.
+    async fn call<T>(&self, change: impl FnOnce(Reply<T>) -> Change) -> WriteResult<T> {
+        let (reply, answer) = oneshot::channel();
+        self.queue(change(reply)).await?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    /// Queues a change, waiting only while the writer is saturated.
+    async fn queue(&self, change: Change) -> WriteResult<()> {
+        let text_len = match &change {
+            Change::Append { text, .. } => u32::try_from(text.len()).unwrap_or(u32::MAX),
             _ => 0,
         };
         let bytes = text_len.saturating_add(REQUEST_BYTES).min(QUEUE_BYTES);
         let room = self.room.clone().acquire_many_owned(bytes).await.map_err(|_| stopped())?;
-        self.tx.send(Request { action, reply, _room: room }).map_err(|_| stopped())
-    }
-
-    /// Queues an action and waits until it is committed.
-    pub async fn call(&self, action: Action) -> WriteResult<Outcome> {
-        self.request(action).await?.await.map_err(|_| stopped())?
+        self.tx.send(Request { change, _room: room }).map_err(|_| stopped())
     }
 }
 
@@ -220,7 +274,41 @@ pub fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
-/// What a committed action leaves to do besides answering: a message to publish, an account removal to tell the
+/// Sends a change's answer once its group has committed, or the group's failure.
+type Answer = Box<dyn FnOnce(Result<(), &WriteFailed>) + Send>;
+
+fn answer<T: Send + 'static>(reply: Reply<T>, value: T) -> Answer {
+    Box::new(move |committed| {
+        let _ = reply.send(committed.map(|()| value).map_err(WriteFailed::clone));
+    })
+}
+
+/// The answer of a change that was not applied: only the group's failure can be sent.
+fn failure<T: Send + 'static>(reply: Reply<T>) -> Answer {
+    Box::new(move |committed| {
+        if let Err(failed) = committed {
+            let _ = reply.send(Err(failed.clone()));
+        }
+    })
+}
+
+impl Change {
+    /// The answer that tells whoever waits for this change that it failed.
+    fn into_failure(self) -> Option<Answer> {
+        match self {
+            Change::Append { reply, .. } => Some(failure(reply)),
+            Change::SaveCursors { reply } => reply.map(failure),
+            Change::JoinRoom { reply, .. } => Some(failure(reply)),
+            Change::LeaveRoom { reply, .. } => Some(failure(reply)),
+            Change::OpenDirect { reply, .. } => Some(failure(reply)),
+            Change::Register { reply, .. } => Some(failure(reply)),
+            Change::Prune { .. } => None,
+            Change::RemoveAccount { reply, .. } => Some(failure(reply)),
+        }
+    }
+}
+
+/// What a committed change leaves to do besides answering: a message to publish, an account removal to tell the
 /// hub about.
 enum Aftermath {
     Nothing,
@@ -228,60 +316,100 @@ enum Aftermath {
     AccountRemoved(Removed),
 }
 
-fn apply(db: &Db, action: Action, now: u64) -> Result<(Outcome, Aftermath), StoreError> {
-    Ok(match action {
-        Action::Append { conv, key, sender, id, text } => match db.append(conv, &sender, id, &text, now) {
+/// A change applied in the open transaction: its answer and aftermath, for once the group commits.
+struct Applied {
+    answer: Option<Answer>,
+    aftermath: Aftermath,
+}
+
+/// A change that failed, which fails its whole group: the error, and the answer that tells its requester.
+type NotApplied = (StoreError, Option<Answer>);
+
+/// Answers `reply` with `result` once the group commits, or fails the group.
+fn answered<T: Send + 'static>(reply: Reply<T>, result: Result<T, StoreError>) -> Result<Applied, NotApplied> {
+    match result {
+        Ok(value) => Ok(Applied { answer: Some(answer(reply, value)), aftermath: Aftermath::Nothing }),
+        Err(error) => Err((error, Some(failure(reply)))),
+    }
+}
+
+fn apply(db: &Db, change: Change, now: u64) -> Result<Applied, NotApplied> {
+    match change {
+        Change::Append { conv, key, sender, id, text, reply } => match db.append(conv, &sender, id, &text, now) {
             Ok(outcome) => {
-                let message = if outcome.duplicate {
+                let aftermath = if outcome.duplicate {
                     Aftermath::Nothing
                 } else {
                     let stored = StoredMessage { key, seq: outcome.seq, id, from: sender, ts: outcome.ts, text };
                     Aftermath::Publish(conv, stored)
                 };
-                (Outcome::Appended(outcome), message)
+                Ok(Applied { answer: Some(answer(reply, AppendOutcome::Appended(outcome))), aftermath })
             }
             // Refused alone: the rest of the group commits.
-            Err(StoreError::NoConversation(_)) => (Outcome::Gone, Aftermath::Nothing),
-            Err(error) => return Err(error),
+            Err(StoreError::NoConversation(_)) => answered(reply, Ok(AppendOutcome::Gone)),
+            Err(error) => Err((error, Some(failure(reply)))),
         },
-        Action::SaveCursors => (Outcome::Done, Aftermath::Nothing),
-        Action::JoinRoom { room, account, window, max_rooms } => {
-            let row = db.ensure_conversation(&ConvKey::Room(room))?;
-            if !db.is_member(row.id, account)? && db.room_count(account)? >= max_rooms {
-                return Ok((Outcome::TooManyRooms, Aftermath::Nothing));
-            }
-            let added = db.add_member(row.id, account, row.last_seq.saturating_sub(window))?;
-            (Outcome::Joined(row, added), Aftermath::Nothing)
+        Change::SaveCursors { reply } => {
+            Ok(Applied { answer: reply.map(|reply| answer(reply, ())), aftermath: Aftermath::Nothing })
         }
-        Action::LeaveRoom { conv, account } => (Outcome::Left(db.remove_member(conv, account)?), Aftermath::Nothing),
-        Action::OpenDirect { a, b } => (Outcome::Opened(db.open_direct(&a, &b)?), Aftermath::Nothing),
-        Action::Register { nick, password_hash, window } => {
-            let created = db.create_account(&nick, &password_hash, now)?;
-            if let Some(account) = &created {
-                let lobby = db.ensure_conversation(&ConvKey::Room(RoomName::lobby()))?;
-                db.add_member(lobby.id, account.id, lobby.last_seq.saturating_sub(window))?;
-            }
-            (Outcome::Registered(created), Aftermath::Nothing)
+        Change::JoinRoom { room, account, window, max_rooms, reply } => {
+            answered(reply, join_room(db, room, account, window, max_rooms))
         }
-        Action::Prune { keep } => {
-            let removed = db.prune(keep)?;
-            if removed > 0 {
-                tracing::info!(removed, keep, "retention removed old messages");
-            }
-            (Outcome::Done, Aftermath::Nothing)
+        Change::LeaveRoom { conv, account, reply } => answered(reply, db.remove_member(conv, account)),
+        Change::OpenDirect { a, b, reply } => answered(reply, db.open_direct(&a, &b)),
+        Change::Register { nick, password_hash, window, reply } => {
+            answered(reply, register(db, &nick, &password_hash, window, now))
         }
-        Action::RemoveAccount { request, nick } => {
-            let removed = db.remove_account(&nick)?;
-            db.finish_removal(request, removed.is_some(), now)?;
-            match removed {
-                Some(removed) => {
-                    tracing::info!(%nick, account = %removed.account.id, directs = removed.deleted_directs.len(), "account removed");
-                    (Outcome::Done, Aftermath::AccountRemoved(removed))
+        Change::Prune { keep } => match db.prune(keep) {
+            Ok(removed) => {
+                if removed > 0 {
+                    tracing::info!(removed, keep, "retention removed old messages");
                 }
-                None => (Outcome::Done, Aftermath::Nothing),
+                Ok(Applied { answer: None, aftermath: Aftermath::Nothing })
             }
-        }
-    })
+            Err(error) => Err((error, None)),
+        },
+        Change::RemoveAccount { request, nick, reply } => match remove_account(db, request, &nick, now) {
+            Ok(removed) => {
+                let aftermath = removed.map_or(Aftermath::Nothing, Aftermath::AccountRemoved);
+                Ok(Applied { answer: Some(answer(reply, ())), aftermath })
+            }
+            Err(error) => Err((error, Some(failure(reply)))),
+        },
+    }
+}
+
+fn join_room(
+    db: &Db,
+    room: RoomName,
+    account: AccountId,
+    window: u64,
+    max_rooms: u64,
+) -> Result<JoinOutcome, StoreError> {
+    let row = db.ensure_conversation(&ConvKey::Room(room))?;
+    if !db.is_member(row.id, account)? && db.room_count(account)? >= max_rooms {
+        return Ok(JoinOutcome::TooManyRooms);
+    }
+    let added = db.add_member(row.id, account, row.last_seq.saturating_sub(window))?;
+    Ok(JoinOutcome::Joined { row, added })
+}
+
+fn register(db: &Db, nick: &Nick, password_hash: &str, window: u64, now: u64) -> Result<Option<Account>, StoreError> {
+    let created = db.create_account(nick, password_hash, now)?;
+    if let Some(account) = &created {
+        let lobby = db.ensure_conversation(&ConvKey::Room(RoomName::lobby()))?;
+        db.add_member(lobby.id, account.id, lobby.last_seq.saturating_sub(window))?;
+    }
+    Ok(created)
+}
+
+fn remove_account(db: &Db, request: i64, nick: &Nick, now: u64) -> Result<Option<Removed>, StoreError> {
+    let removed = db.remove_account(nick)?;
+    db.finish_removal(request, removed.is_some(), now)?;
+    if let Some(removed) = &removed {
+        tracing::info!(%nick, account = %removed.account.id, directs = removed.deleted_directs.len(), "account removed");
+    }
+    Ok(removed)
 }
 
 fn run(db: Db, mut rx: mpsc::UnboundedReceiver<Request>, hub: Arc<Hub>, cursors: &PendingCursors) {
@@ -294,27 +422,25 @@ fn run(db: Db, mut rx: mpsc::UnboundedReceiver<Request>, hub: Arc<Hub>, cursors:
     tracing::debug!("store writer stopped");
 }
 
-type Answered = (Option<oneshot::Sender<WriteResult<Outcome>>>, Outcome, Aftermath);
-
 fn commit_group(db: &Db, group: &mut Vec<Request>, hub: &Hub, cursors: &PendingCursors) {
     let now = now_ms();
-    let mut answered: Vec<Answered> = Vec::with_capacity(group.len());
-    let mut replies_of_unapplied = Vec::new();
+    let mut applied: Vec<Applied> = Vec::with_capacity(group.len());
+    let mut answers_of_unapplied = Vec::new();
     let saving = cursors.take();
     if group.is_empty() && saving.is_empty() {
         return;
     }
     let mut failure = db.begin().err();
-    for Request { action, reply, .. } in group.drain(..) {
+    for Request { change, .. } in group.drain(..) {
         if failure.is_some() {
-            replies_of_unapplied.push(reply);
+            answers_of_unapplied.extend(change.into_failure());
             continue;
         }
-        match apply(db, action, now) {
-            Ok((outcome, message)) => answered.push((reply, outcome, message)),
-            Err(error) => {
+        match apply(db, change, now) {
+            Ok(done) => applied.push(done),
+            Err((error, answer)) => {
                 failure = Some(error);
-                replies_of_unapplied.push(reply);
+                answers_of_unapplied.extend(answer);
             }
         }
     }
@@ -329,26 +455,26 @@ fn commit_group(db: &Db, group: &mut Vec<Request>, hub: &Hub, cursors: &PendingC
     }
     match failure {
         None => {
-            for (reply, outcome, aftermath) in answered {
+            for Applied { answer, aftermath } in applied {
                 match aftermath {
                     Aftermath::Nothing => {}
                     Aftermath::Publish(conv, message) => hub.publish(conv, message),
                     Aftermath::AccountRemoved(removed) => hub.account_removed(&removed),
                 }
-                if let Some(reply) = reply {
-                    let _ = reply.send(Ok(outcome));
+                if let Some(answer) = answer {
+                    answer(Ok(()));
                 }
             }
         }
         Some(error) => {
             db.rollback();
-            tracing::error!(%error, ops = answered.len() + replies_of_unapplied.len(), "store write failed; nothing in this group was accepted");
+            tracing::error!(%error, ops = applied.len() + answers_of_unapplied.len(), "store write failed; nothing in this group was accepted");
             let why =
                 if error.is_disk_problem() { "its disk is full or read-only".to_owned() } else { error.to_string() };
             let failed = WriteFailed(format!("the server could not store this ({why}); try again later").into());
-            let replies = answered.into_iter().map(|(reply, _, _)| reply).chain(replies_of_unapplied);
-            for reply in replies.flatten() {
-                let _ = reply.send(Err(failed.clone()));
+            let answers = applied.into_iter().filter_map(|done| done.answer).chain(answers_of_unapplied);
+            for answer in answers {
+                answer(Err(&failed));
             }
         }
     }
@@ -376,18 +502,17 @@ mod tests {
             .expect("reads")
             .expect("lobby")
             .id;
-        let ana = match writer
-            .call(Action::Register { nick: Nick::parse("ana").expect("valid"), password_hash: "h".into(), window: 0 })
+        let ana = writer
+            .register(Nick::parse("ana").expect("valid"), "h".into(), 0)
             .await
-        {
-            Ok(Outcome::Registered(Some(account))) => account.id,
-            other => panic!("expected a new account, got {other:?}"),
-        };
+            .expect("commits")
+            .expect("a new account")
+            .id;
         writer.advance_cursor(ana, lobby, 5);
         writer.advance_cursor(ana, lobby, 3);
         assert_eq!(writer.pending_cursor(ana, lobby), Some(5), "a stale ack does not move it back");
         assert_eq!(saved_cursor(&path, ana), 0, "nothing is written per ack");
-        writer.call(Action::SaveCursors).await.expect("commits");
+        writer.save_cursors().await.expect("commits");
         assert_eq!(saved_cursor(&path, ana), 5);
         assert_eq!(writer.pending_cursor(ana, lobby), None);
         writer.advance_cursor(ana, lobby, 9);
