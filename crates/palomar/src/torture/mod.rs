@@ -306,6 +306,21 @@ impl ClientProcess {
         look(&self.transcript.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
+    /// When the client next tries to connect, seen at `now`: at once, unless its last status says it waits
+    /// (`retry_in_ms` after it was disconnected).
+    fn next_attempt(&self, now: Instant) -> Instant {
+        self.with_events(|events| {
+            let last = events.iter().rev().find(|(at, e)| *at <= now && e["event"] == "status");
+            match last {
+                Some((at, e)) if e["state"] == "disconnected" => {
+                    let wait = Duration::from_millis(e["retry_in_ms"].as_u64().unwrap_or(0));
+                    now.max(*at + wait)
+                }
+                _ => now,
+            }
+        })
+    }
+
     fn wait_for(&self, what: impl Fn(&Value) -> bool, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
@@ -575,11 +590,19 @@ impl<'a> Run<'a> {
                 "half-open" => {
                     let since = Instant::now();
                     proxy.set_flow(Flow::Blackhole);
-                    std::thread::sleep(HALF_OPEN_BOUND);
+                    // A receiver waiting to reconnect when the silence began meets it only at its next attempt
+                    // (up to the 10 s of the longest backoff later): it is held to the bound from then on.
+                    let deadlines: Vec<Instant> =
+                        receivers.iter().map(|client| client.next_attempt(since) + HALF_OPEN_BOUND).collect();
+                    let until = deadlines.iter().copied().max().unwrap_or(since + HALF_OPEN_BOUND);
+                    std::thread::sleep(until.saturating_duration_since(Instant::now()));
                     proxy.set_flow(Flow::Pass);
-                    for client in receivers.iter() {
+                    for (client, deadline) in receivers.iter().zip(deadlines) {
                         let noticed = client.with_events(|events| {
-                            events.iter().rev().any(|(at, e)| *at > since && e["state"] == "disconnected")
+                            events
+                                .iter()
+                                .rev()
+                                .any(|(at, e)| *at > since && *at <= deadline && e["state"] == "disconnected")
                         });
                         if !noticed {
                             // Where the client stood when the silence began, to tell a connection it missed from
@@ -591,7 +614,8 @@ impl<'a> Run<'a> {
                                 )
                             });
                             anomalies.push(format!(
-                                "{} did not notice a silent connection within {} s (its last status before: {before})",
+                                "{} did not notice a silent connection within {} s of meeting it (its last status \
+                                 before: {before})",
                                 client.nick,
                                 HALF_OPEN_BOUND.as_secs()
                             ));
