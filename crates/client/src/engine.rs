@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
+use tokio_util::task::AbortOnDropHandle;
 
 use crate::backoff::Backoff;
 use crate::known_hosts::KnownHosts;
@@ -297,7 +298,8 @@ type Tls = TlsStream<TcpStream>;
 struct Connection {
     out: FramedWriter<WriteHalf<Tls>>,
     incoming: mpsc::Receiver<Result<ServerMsg, String>>,
-    reader: tokio::task::JoinHandle<()>,
+    /// Aborted when the connection is dropped, however its serving ends.
+    _reader: AbortOnDropHandle<()>,
     welcome: Welcome,
 }
 
@@ -579,8 +581,8 @@ impl Core {
         self.connected_once = true;
         self.heartbeat = welcome.heartbeat;
         let (tx, incoming) = mpsc::channel(256);
-        let reader = tokio::spawn(read_frames(reader, tx));
-        Ok(Connection { out, incoming, reader, welcome })
+        let reader = AbortOnDropHandle::new(tokio::spawn(read_frames(reader, tx)));
+        Ok(Connection { out, incoming, _reader: reader, welcome })
     }
 
     /// Waits for the front end's answer to [`Event::ConfirmCertificate`], keeping what is typed meanwhile.
@@ -606,13 +608,8 @@ impl Core {
         }
     }
 
+    /// Runs a connection until it ends; its reader task ends with it, when `connection` is dropped.
     async fn serve(&mut self, mut connection: Connection, commands: &mut mpsc::Receiver<Command>) -> Flow {
-        let flow = self.serve_inner(&mut connection, commands).await;
-        connection.reader.abort();
-        flow
-    }
-
-    async fn serve_inner(&mut self, connection: &mut Connection, commands: &mut mpsc::Receiver<Command>) -> Flow {
         let welcome = &connection.welcome;
         let heartbeat = welcome.heartbeat;
         let dead_after = heartbeat * MISSED_HEARTBEATS;
