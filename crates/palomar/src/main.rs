@@ -11,7 +11,6 @@ mod output;
 mod secrets;
 mod serve;
 mod terminal_input;
-mod torture;
 mod trust;
 mod tui;
 mod user;
@@ -39,8 +38,6 @@ enum Command {
     User(user::UserArgs),
     /// Pin (or forget) a server's certificate fingerprint.
     Trust(trust::TrustArgs),
-    /// Check delivery guarantees under injected faults (server kills, cut and silent connections, ...).
-    Torture(torture::TortureArgs),
     /// Load a server with many clients and report throughput, latency and correctness.
     Bench(palomar_bench::BenchArgs),
 }
@@ -77,7 +74,6 @@ fn main() -> ExitCode {
             Command::Chat(args) => chat::run(args).await,
             Command::User(args) => user::run(args),
             Command::Trust(args) => trust::run(args),
-            Command::Torture(args) => torture::run(args).await,
             Command::Bench(args) => palomar_bench::run(args).await,
         }
     });

@@ -1,21 +1,22 @@
-//! `palomar torture`: a Jepsen-style checker. It runs the real server binary and real line-mode clients
+//! `palomar-torture`: a Jepsen-style checker. It runs the real server binary and real line-mode clients
 //! through a fault-injecting proxy ([`proxy`]), records every message typed, acknowledged and delivered,
 //! injects faults (server SIGKILL and restarts, cut and half-open connections, delay, corrupted bytes,
 //! client restarts, a full or read-only disk), then checks that every acknowledged message reached every
 //! member exactly once, in seq order, with the bytes that were typed, and that every outbox drained. The seed
-//! of each run is printed so a failure can be replayed.
+//! of each run is printed so a failure can be replayed. A tool beside the product, not in it: it shells out to
+//! `mount`, `strace` and `kill`, which the `palomar` binary has no business doing.
 
 mod proxy;
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, ExitCode, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use clap::Args;
+use clap::Parser;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
@@ -48,8 +49,14 @@ const FILE_WRITES: &str = "pwrite64,pwritev,pwritev2,ftruncate,fallocate";
 const HALF_OPEN_BOUND: Duration = Duration::from_secs(10);
 const PATIENCE: Duration = Duration::from_secs(180);
 
-#[derive(Args)]
+/// Check Palomar's delivery guarantees under injected faults (server kills, cut and silent connections, ...).
+#[derive(Parser)]
+#[command(name = "palomar-torture")]
 pub struct TortureArgs {
+    /// The `palomar` binary under test; by default the one beside this program (`cargo build` puts them side by
+    /// side), else the one on the PATH.
+    #[arg(long, value_name = "PATH")]
+    palomar: Option<PathBuf>,
     /// A scenario (kill, graceful, cut, cut-mid-frame, half-open, delay, corrupt, client-restart, disk-full,
     /// read-only, mix) or `all` for each in turn. disk-full mounts a small tmpfs, so it needs root; read-only
     /// needs `strace` and the right to trace the server; without them they are skipped with a note.
@@ -83,7 +90,26 @@ const NO_RATE_LIMITS: &str = "[limits]\nmessages_per_sec_per_user = 0\nrequests_
                               new_connections_per_sec = 0\nnew_connections_per_sec_per_ip = 0\n\
                               registrations_per_sec = 0\nregistrations_per_sec_per_ip = 0\n";
 
-pub async fn run(args: TortureArgs) -> anyhow::Result<ExitCode> {
+/// What a run came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    pub scenarios_run: usize,
+    pub skipped: usize,
+    pub anomalies: usize,
+}
+
+/// The `palomar` binary to test: `--palomar`, else the one beside this program, else `palomar` on the PATH.
+fn palomar_binary(flag: Option<&Path>) -> anyhow::Result<PathBuf> {
+    if let Some(path) = flag {
+        return Ok(path.to_owned());
+    }
+    let own = std::env::current_exe().context("cannot find where this program is")?;
+    let beside = own.with_file_name(format!("palomar{}", std::env::consts::EXE_SUFFIX));
+    Ok(if beside.is_file() { beside } else { PathBuf::from("palomar") })
+}
+
+/// Runs the scenarios `args` names, writing a line of figures per scenario (and each anomaly) to `out`.
+pub fn run(args: &TortureArgs, out: &mut dyn Write) -> anyhow::Result<Summary> {
     let scenarios: Vec<&str> = match args.scenario.as_str() {
         "all" => SCENARIOS.to_vec(),
         name if SCENARIOS.contains(&name) => vec![name],
@@ -93,40 +119,41 @@ pub async fn run(args: TortureArgs) -> anyhow::Result<ExitCode> {
         bail!("--senders, --receivers and --messages must be at least 1");
     }
     let seed = args.seed.unwrap_or_else(rand::random);
-    let runtime = tokio::runtime::Handle::current();
-    tokio::task::block_in_place(|| {
-        let mut anomalies = 0;
-        let mut skipped = 0;
-        for (index, scenario) in scenarios.iter().enumerate() {
-            let scenario_seed = seed.wrapping_add(index as u64);
-            let outcome = Run::new(scenario, scenario_seed, &args, &runtime)?.execute()?;
-            if let Some(reason) = outcome.skipped {
-                // Not a line of figures: a scenario that did not run must not read like one that passed.
-                println!("{scenario:<15} seed {scenario_seed:<20} SKIPPED: {reason}");
-                skipped += 1;
-                continue;
-            }
-            println!(
-                "{scenario:<15} seed {scenario_seed:<20} faults {:>3}  refused {:>3}  typed {:>5}  acknowledged {:>5}  deliveries checked {:>6}  anomalies {}  ({:.1} s)",
-                outcome.faults,
-                outcome.refusals,
-                outcome.typed,
-                outcome.acknowledged,
-                outcome.checked,
-                outcome.anomalies.len(),
-                outcome.elapsed.as_secs_f64()
-            );
-            for anomaly in &outcome.anomalies {
-                println!("  ANOMALY: {anomaly}");
-            }
-            anomalies += outcome.anomalies.len();
+    let bin = palomar_binary(args.palomar.as_deref())?;
+    // The proxy's tasks; the checker itself runs on this thread and the clients' reader threads.
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the proxy's runtime")?;
+    let mut anomalies = 0;
+    let mut skipped = 0;
+    for (index, scenario) in scenarios.iter().enumerate() {
+        let scenario_seed = seed.wrapping_add(index as u64);
+        let outcome = Run::new(scenario, scenario_seed, args, runtime.handle(), &bin)?.execute()?;
+        if let Some(reason) = outcome.skipped {
+            // Not a line of figures: a scenario that did not run must not read like one that passed.
+            writeln!(out, "{scenario:<15} seed {scenario_seed:<20} SKIPPED: {reason}")?;
+            skipped += 1;
+            continue;
         }
-        println!(
-            "torture: seed {seed}, {} scenario(s) run, {skipped} skipped, {anomalies} anomalies",
-            scenarios.len() - skipped
-        );
-        Ok(if anomalies == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
-    })
+        writeln!(
+            out,
+            "{scenario:<15} seed {scenario_seed:<20} faults {:>3}  refused {:>3}  typed {:>5}  acknowledged {:>5}  deliveries checked {:>6}  anomalies {}  ({:.1} s)",
+            outcome.faults,
+            outcome.refusals,
+            outcome.typed,
+            outcome.acknowledged,
+            outcome.checked,
+            outcome.anomalies.len(),
+            outcome.elapsed.as_secs_f64()
+        )?;
+        for anomaly in &outcome.anomalies {
+            writeln!(out, "  ANOMALY: {anomaly}")?;
+        }
+        out.flush()?;
+        anomalies += outcome.anomalies.len();
+    }
+    let scenarios_run = scenarios.len() - skipped;
+    writeln!(out, "torture: seed {seed}, {scenarios_run} scenario(s) run, {skipped} skipped, {anomalies} anomalies")?;
+    Ok(Summary { scenarios_run, skipped, anomalies })
 }
 
 struct Outcome {
@@ -385,13 +412,14 @@ impl<'a> Run<'a> {
         seed: u64,
         args: &'a TortureArgs,
         runtime: &'a tokio::runtime::Handle,
+        bin: &Path,
     ) -> anyhow::Result<Self> {
         Ok(Run {
             scenario,
             rng: StdRng::seed_from_u64(seed),
             args,
             runtime,
-            bin: std::env::current_exe().context("cannot find the palomar binary")?,
+            bin: bin.to_owned(),
             dir: tempfile::tempdir().context("cannot create a temporary directory")?,
         })
     }
