@@ -16,14 +16,15 @@
 //!
 //! The path of a message: session → writer (stored, synced) → hub → every member's session → its client.
 
-pub mod auth;
+// Only the configuration and `run` are for other crates; the rest is the server's own business.
+mod auth;
 pub mod config;
-pub mod hub;
-pub mod rate;
-pub mod reads;
-pub mod session;
-pub mod workers;
-pub mod writer;
+mod hub;
+mod rate;
+mod reads;
+mod session;
+mod workers;
+mod writer;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
