@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use palomar_proto::{Nick, PresenceState, RoomName};
-use palomar_store::{Account, AccountId, ConvKey, Removed, StoredMessage};
+use palomar_store::{Account, AccountId, ConvId, ConvKey, Removed, StoredMessage};
 use tokio::sync::{Notify, mpsc};
 
 /// Changes waiting beside one session's queue, at most. Only the user's own joins and leaves (paced) and the
@@ -28,7 +28,7 @@ pub struct SessionId(u64);
 /// A committed message on its way to its readers.
 #[derive(Debug)]
 pub struct Published {
-    pub conv: i64,
+    pub conv: ConvId,
     pub message: StoredMessage,
     /// The message as every member of a room reads it, encoded by the first session that sends it, so a
     /// room of many members costs one encoding.
@@ -36,7 +36,7 @@ pub struct Published {
 }
 
 impl Published {
-    pub fn new(conv: i64, message: StoredMessage) -> Self {
+    pub fn new(conv: ConvId, message: StoredMessage) -> Self {
         Published { conv, message, room_encoding: OnceLock::new() }
     }
 
@@ -63,11 +63,11 @@ pub enum Live {
 pub enum Change {
     /// Another session of the user joined a room, sending it from the seq after `joined_after` (its history on
     /// join), so every session of the user shows the room from the same message.
-    Joined { conv: i64, room: RoomName, joined_after: u64 },
+    Joined { conv: ConvId, room: RoomName, joined_after: u64 },
     /// Another session of the user left a room.
-    Left { conv: i64, room: RoomName },
+    Left { conv: ConvId, room: RoomName },
     /// The account of `peer` was removed, and the direct conversation with it deleted.
-    DirectDeleted { conv: i64, peer: Nick },
+    DirectDeleted { conv: ConvId, peer: Nick },
 }
 
 /// What reaches a session beside its bounded queue: the kinds of live items that did not fit, changes to the
@@ -186,11 +186,11 @@ struct State {
     sessions: HashMap<SessionId, Entry>,
     by_account: HashMap<AccountId, Vec<SessionId>>,
     /// Online members of each room.
-    room_online: HashMap<i64, BTreeMap<AccountId, Nick>>,
+    room_online: HashMap<ConvId, BTreeMap<AccountId, Nick>>,
     /// The rooms of each online user, to announce them going offline.
-    rooms_of: HashMap<AccountId, HashMap<i64, RoomName>>,
+    rooms_of: HashMap<AccountId, HashMap<ConvId, RoomName>>,
     /// Highest committed seq of each conversation.
-    latest: HashMap<i64, u64>,
+    latest: HashMap<ConvId, u64>,
     /// How many joins and leaves each user has made while this hub ran (kept after the user goes offline, so
     /// that the count never goes back).
     membership_changes: HashMap<AccountId, u64>,
@@ -223,7 +223,7 @@ impl State {
         }
     }
 
-    fn announce(&self, conv: i64, room: &RoomName, who: &Account, state: PresenceState) {
+    fn announce(&self, conv: ConvId, room: &RoomName, who: &Account, state: PresenceState) {
         let item = Live::Presence { room: room.clone(), nick: who.nick.clone(), state };
         for other in self.room_online.get(&conv).into_iter().flat_map(BTreeMap::keys).filter(|other| **other != who.id)
         {
@@ -240,7 +240,7 @@ pub struct Hub {
 
 impl Hub {
     /// `latest` is each conversation's highest seq in the store; `queue_len` bounds each session's queue.
-    pub fn new(latest: HashMap<i64, u64>, queue_len: usize, max_sessions_per_account: usize) -> Arc<Hub> {
+    pub fn new(latest: HashMap<ConvId, u64>, queue_len: usize, max_sessions_per_account: usize) -> Arc<Hub> {
         Arc::new(Hub { state: Mutex::new(State { latest, ..State::default() }), queue_len, max_sessions_per_account })
     }
 
@@ -263,7 +263,7 @@ impl Hub {
     pub fn register(
         &self,
         account: &Account,
-        rooms: Vec<(i64, RoomName)>,
+        rooms: Vec<(ConvId, RoomName)>,
         changes_seen: u64,
     ) -> Result<SessionLink, NotRegistered> {
         let mut state = self.lock();
@@ -298,7 +298,7 @@ impl Hub {
         if !state.by_account.contains_key(&account.id) || !state.announced.insert(account.id) {
             return;
         }
-        let rooms: Vec<(i64, RoomName)> = state
+        let rooms: Vec<(ConvId, RoomName)> = state
             .rooms_of
             .get(&account.id)
             .map(|rooms| rooms.iter().map(|(conv, room)| (*conv, room.clone())).collect())
@@ -334,7 +334,15 @@ impl Hub {
 
     /// Session `by` of `account` made it a member of `room`, sending it from the seq after `sent_after`:
     /// announced to the room when `newly` joined, and to the user's other sessions.
-    pub fn joined(&self, by: SessionId, account: &Account, conv: i64, room: &RoomName, newly: bool, sent_after: u64) {
+    pub fn joined(
+        &self,
+        by: SessionId,
+        account: &Account,
+        conv: ConvId,
+        room: &RoomName,
+        newly: bool,
+        sent_after: u64,
+    ) {
         let mut state = self.lock();
         state.room_online.entry(conv).or_default().insert(account.id, account.nick.clone());
         state.rooms_of.entry(account.id).or_default().insert(conv, room.clone());
@@ -346,7 +354,7 @@ impl Hub {
         }
     }
 
-    pub fn left(&self, by: SessionId, account: &Account, conv: i64, room: &RoomName) {
+    pub fn left(&self, by: SessionId, account: &Account, conv: ConvId, room: &RoomName) {
         let mut state = self.lock();
         *state.membership_changes.entry(account.id).or_default() += 1;
         state.announce(conv, room, account, PresenceState::Left);
@@ -375,19 +383,19 @@ impl Hub {
     }
 
     /// The nicknames of the members of `conv` online now, sorted.
-    pub fn online_in(&self, conv: i64) -> Vec<Nick> {
+    pub fn online_in(&self, conv: ConvId) -> Vec<Nick> {
         let mut online: Vec<Nick> =
             self.lock().room_online.get(&conv).map(|online| online.values().cloned().collect()).unwrap_or_default();
         online.sort();
         online
     }
 
-    pub fn latest(&self, conv: i64) -> u64 {
+    pub fn latest(&self, conv: ConvId) -> u64 {
         self.lock().latest.get(&conv).copied().unwrap_or(0)
     }
 
     /// Called by the writer after the message is committed, in seq order.
-    pub fn publish(&self, conv: i64, message: StoredMessage) {
+    pub fn publish(&self, conv: ConvId, message: StoredMessage) {
         let mut state = self.lock();
         state.latest.insert(conv, message.seq);
         let published = Arc::new(Published::new(conv, message));
@@ -435,7 +443,7 @@ mod tests {
         Hub::new(HashMap::new(), queue_len, 8)
     }
 
-    fn register(hub: &Hub, name: &str, rooms: Vec<(i64, RoomName)>) -> SessionLink {
+    fn register(hub: &Hub, name: &str, rooms: Vec<(ConvId, RoomName)>) -> SessionLink {
         let account = who(name);
         let changes = hub.membership_changes(account.id);
         hub.register(&account, rooms, changes).expect("nothing changed meanwhile")
@@ -444,20 +452,20 @@ mod tests {
     #[test]
     fn a_session_whose_rooms_changed_while_it_read_them_reads_them_again() {
         let hub = hub(8);
-        let lobby = vec![(1, RoomName::lobby())];
+        let lobby = vec![(ConvId(1), RoomName::lobby())];
         let ana = who("ana");
         let phone = register(&hub, "ana", lobby.clone());
         let garden = RoomName::parse("garden").expect("valid");
         let seen = hub.membership_changes(ana.id);
         // The laptop read ana's rooms; then, before it registered, the phone joined a room.
-        hub.joined(phone.id, &ana, 2, &garden, true, 0);
+        hub.joined(phone.id, &ana, ConvId(2), &garden, true, 0);
         assert_eq!(hub.register(&ana, lobby.clone(), seen).err(), Some(NotRegistered::MembershipsChanged));
         let seen = hub.membership_changes(ana.id);
-        let laptop = hub.register(&ana, vec![(1, RoomName::lobby()), (2, garden.clone())], seen);
+        let laptop = hub.register(&ana, vec![(ConvId(1), RoomName::lobby()), (ConvId(2), garden.clone())], seen);
         assert!(laptop.is_ok(), "its second reading is current");
         // The same for a leave, even after the phone went offline.
         let seen = hub.membership_changes(ana.id);
-        hub.left(phone.id, &ana, 2, &garden);
+        hub.left(phone.id, &ana, ConvId(2), &garden);
         hub.unregister(phone.id, &ana);
         assert!(hub.register(&ana, lobby, seen).is_err());
         assert!(hub.register(&who("bob"), vec![], 0).is_ok(), "counted per user");
@@ -477,13 +485,13 @@ mod tests {
     #[test]
     fn a_full_queue_notes_what_it_dropped_instead_of_growing() {
         let hub = hub(2);
-        let mut link = register(&hub, "bob", vec![(1, RoomName::lobby())]);
+        let mut link = register(&hub, "bob", vec![(ConvId(1), RoomName::lobby())]);
         for seq in 1..=5 {
-            hub.publish(1, message(seq));
+            hub.publish(ConvId(1), message(seq));
         }
         assert_eq!(link.beside.take_missed(), MissedKinds { messages: true, ..MissedKinds::default() });
         assert_eq!(link.beside.take_missed(), MissedKinds::default(), "taking clears it");
-        assert_eq!(hub.latest(1), 5);
+        assert_eq!(hub.latest(ConvId(1)), 5);
         let mut queued = 0;
         while link.rx.try_recv().is_ok() {
             queued += 1;
@@ -494,7 +502,7 @@ mod tests {
     #[test]
     fn dropped_presence_is_noted_and_a_join_elsewhere_waits_beside_a_full_queue() {
         let hub = hub(1);
-        let lobby = vec![(1, RoomName::lobby())];
+        let lobby = vec![(ConvId(1), RoomName::lobby())];
         let ana = register(&hub, "ana", lobby.clone());
         let other_ana = register(&hub, "ana", lobby.clone());
         register(&hub, "bob", lobby.clone());
@@ -503,11 +511,11 @@ mod tests {
         hub.settled(&who("carol"));
         assert_eq!(other_ana.beside.take_missed(), MissedKinds { presence: true, ..MissedKinds::default() });
         let garden = RoomName::parse("garden").expect("valid");
-        hub.joined(ana.id, &who("ana"), 2, &garden, true, 7);
-        hub.left(ana.id, &who("ana"), 2, &garden);
+        hub.joined(ana.id, &who("ana"), ConvId(2), &garden, true, 7);
+        hub.left(ana.id, &who("ana"), ConvId(2), &garden);
         let changes: Vec<_> = other_ana.beside.take_changes().into_iter().collect();
-        let join = Change::Joined { conv: 2, room: garden.clone(), joined_after: 7 };
-        assert_eq!(changes, vec![join, Change::Left { conv: 2, room: garden }]);
+        let join = Change::Joined { conv: ConvId(2), room: garden.clone(), joined_after: 7 };
+        assert_eq!(changes, vec![join, Change::Left { conv: ConvId(2), room: garden }]);
         assert!(ana.beside.take_changes().is_empty(), "not told of its own join");
     }
 
@@ -518,7 +526,7 @@ mod tests {
         let stuck = register(&hub, "ana", vec![]);
         for n in 0..10 * MAX_CHANGES_BESIDE as i64 {
             let room = RoomName::parse(&format!("r{n}")).expect("valid");
-            hub.joined(phone.id, &who("ana"), 10 + n, &room, true, 0);
+            hub.joined(phone.id, &who("ana"), ConvId(10 + n), &room, true, 0);
         }
         assert!(stuck.beside.take_changes().len() <= MAX_CHANGES_BESIDE);
         assert!(stuck.beside.take_missed().conversations, "told to read its conversations again");
@@ -527,7 +535,7 @@ mod tests {
     #[test]
     fn presence_goes_to_the_others_in_the_room() {
         let hub = hub(8);
-        let lobby = vec![(1, RoomName::lobby())];
+        let lobby = vec![(ConvId(1), RoomName::lobby())];
         let mut ana = register(&hub, "ana", lobby.clone());
         let bob = register(&hub, "bob", lobby.clone());
         let second_bob = register(&hub, "bob", lobby);
@@ -543,16 +551,16 @@ mod tests {
         assert!(ana.rx.try_recv().is_err(), "bob still has a session");
         hub.unregister(second_bob.id, &who("bob"));
         assert!(matches!(ana.rx.try_recv(), Ok(Live::Presence { state: PresenceState::Offline, .. })));
-        assert_eq!(hub.online_in(1), vec![who("ana").nick]);
+        assert_eq!(hub.online_in(ConvId(1)), vec![who("ana").nick]);
     }
 
     #[test]
     fn a_short_visit_is_not_announced_at_all() {
         let hub = hub(8);
-        let lobby = vec![(1, RoomName::lobby())];
+        let lobby = vec![(ConvId(1), RoomName::lobby())];
         let mut ana = register(&hub, "ana", lobby.clone());
         let script = register(&hub, "bob", lobby);
-        assert_eq!(hub.online_in(1), vec![who("ana").nick, who("bob").nick], "online at once for member lists");
+        assert_eq!(hub.online_in(ConvId(1)), vec![who("ana").nick, who("bob").nick], "online at once for member lists");
         hub.unregister(script.id, &who("bob"));
         hub.settled(&who("bob"));
         assert!(ana.rx.try_recv().is_err(), "neither its arrival nor its departure");
@@ -566,11 +574,11 @@ mod tests {
         let carol = register(&hub, "carol", vec![]);
         hub.account_removed(&Removed {
             account: who("ana"),
-            deleted_directs: vec![DeletedDirect { conversation: 5, peer: who("bob") }],
+            deleted_directs: vec![DeletedDirect { conversation: ConvId(5), peer: who("bob") }],
         });
         assert!(ana.beside.take_missed().account_removed);
         let changes: Vec<_> = bob.beside.take_changes().into_iter().collect();
-        assert_eq!(changes, vec![Change::DirectDeleted { conv: 5, peer: who("ana").nick }]);
+        assert_eq!(changes, vec![Change::DirectDeleted { conv: ConvId(5), peer: who("ana").nick }]);
         assert_eq!(carol.beside.take_missed(), MissedKinds::default());
         assert!(carol.beside.take_changes().is_empty());
     }

@@ -17,7 +17,7 @@ use palomar_proto::{
     ClientMsg, Conversation, ConversationInfo, ErrorCode, HistoryPage, MessageId, Nick, PROTOCOL_VERSION, Position,
     RoomName, ServerMsg, messages_payload, validate_text,
 };
-use palomar_store::{Account, ConvKey, ConvRow, StoredMessage};
+use palomar_store::{Account, ConvId, ConvKey, ConvRow, StoredMessage};
 use palomar_transport::{FramedReader, FramedWriter, ReadError, frame_keys};
 use tokio::io::{ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
@@ -395,13 +395,13 @@ struct Session {
     /// Cancelled when the client has gone (or the server stops): waits end, queued requests are dropped.
     gone: CancellationToken,
     /// Conversations this user belongs to, by store id.
-    keys_of: HashMap<i64, ConvKey>,
+    keys_of: HashMap<ConvId, ConvKey>,
     /// The same, by the name the client gives them.
-    by_view: HashMap<Conversation, i64>,
+    by_view: HashMap<Conversation, ConvId>,
     /// Highest seq sent to this client, per conversation: deliveries at or below it are skipped.
-    sent: HashMap<i64, u64>,
+    sent: HashMap<ConvId, u64>,
     /// Highest seq the client acknowledged, so repeated acks are not written again.
-    acked: HashMap<i64, u64>,
+    acked: HashMap<ConvId, u64>,
     last_sent: Instant,
     /// This session in the hub, once registered.
     id: Option<SessionId>,
@@ -430,12 +430,12 @@ impl Session {
         key.view_for(self.account.id)
     }
 
-    fn learn(&mut self, id: i64, key: ConvKey) {
+    fn learn(&mut self, id: ConvId, key: ConvKey) {
         self.by_view.insert(self.view(&key), id);
         self.keys_of.insert(id, key);
     }
 
-    fn unlearn(&mut self, conv: i64) {
+    fn unlearn(&mut self, conv: ConvId) {
         if let Some(key) = self.keys_of.remove(&conv) {
             // The name may already be another conversation's: a new one with an account of the same nickname.
             let view = self.view(&key);
@@ -771,7 +771,7 @@ impl Session {
     }
 
     /// Creates the direct conversation with `peer`, if `peer` has an account.
-    async fn open_direct(&mut self, peer: &Nick) -> Result<Option<i64>, End> {
+    async fn open_direct(&mut self, peer: &Nick) -> Result<Option<ConvId>, End> {
         let lookup = peer.clone();
         let Some(peer) = self.read(move |db| db.account(&lookup)).await? else {
             return Ok(None);
@@ -854,13 +854,13 @@ impl Session {
         Ok(())
     }
 
-    fn forget_room(&mut self, conv: i64, room: RoomName) {
+    fn forget_room(&mut self, conv: ConvId, room: RoomName) {
         self.unlearn(conv);
         self.out.queue(&ServerMsg::Left { room });
     }
 
     /// The direct conversation `conv` was deleted with `peer`'s account: the client forgets it too.
-    fn forget_direct(&mut self, conv: i64, peer: Nick) {
+    fn forget_direct(&mut self, conv: ConvId, peer: Nick) {
         self.unlearn(conv);
         let reason = format!("the account {peer} was removed, and your direct conversation with it deleted");
         self.out.queue(&ServerMsg::Closed { conversation: Conversation::Direct(peer), reason });
@@ -925,8 +925,8 @@ impl Session {
     async fn reread_conversations(&mut self) -> Result<(), End> {
         let account = self.account.id;
         let memberships = self.read(move |db| db.memberships_of(account)).await?;
-        let current: HashMap<i64, &ConvRow> = memberships.iter().map(|(_, row)| (row.id, row)).collect();
-        let gone: Vec<(i64, ConvKey)> = self
+        let current: HashMap<ConvId, &ConvRow> = memberships.iter().map(|(_, row)| (row.id, row)).collect();
+        let gone: Vec<(ConvId, ConvKey)> = self
             .keys_of
             .iter()
             .filter(|(conv, _)| !current.contains_key(conv))
@@ -958,7 +958,7 @@ impl Session {
 
     /// Sends each room's members, online and not, in place of the presence notices that were dropped.
     async fn send_rosters(&mut self) -> Result<(), End> {
-        let rooms: Vec<(i64, RoomName)> = self
+        let rooms: Vec<(ConvId, RoomName)> = self
             .keys_of
             .iter()
             .filter_map(|(conv, key)| match key {
@@ -966,7 +966,7 @@ impl Session {
                 ConvKey::Direct(..) => None,
             })
             .collect();
-        let convs: Vec<i64> = rooms.iter().map(|(conv, _)| *conv).collect();
+        let convs: Vec<ConvId> = rooms.iter().map(|(conv, _)| *conv).collect();
         let members: Vec<Vec<Nick>> = self.read(move |db| convs.iter().map(|conv| db.members(*conv)).collect()).await?;
         for ((conv, room), members) in rooms.into_iter().zip(members) {
             self.queue_roster(conv, room, members);
@@ -988,7 +988,7 @@ impl Session {
         Ok(())
     }
 
-    fn queue_roster(&mut self, conv: i64, room: RoomName, members: Vec<Nick>) {
+    fn queue_roster(&mut self, conv: ConvId, room: RoomName, members: Vec<Nick>) {
         let online = self.shared.hub.online_in(conv);
         let offline = members.into_iter().filter(|m| online.binary_search(m).is_err()).collect();
         self.out.queue(&ServerMsg::Users { room, online, offline });
@@ -1027,7 +1027,7 @@ impl Session {
         self.shared.reads.run(read).await.map_err(|e| End::Broken(e.to_string()))
     }
 
-    async fn stored_cursor(&self, conv: i64) -> Result<u64, End> {
+    async fn stored_cursor(&self, conv: ConvId) -> Result<u64, End> {
         let account = self.account.id;
         let saved = self.read(move |db| db.cursor(account, conv)).await?;
         Ok(saved.max(self.shared.writer.pending_cursor(account, conv).unwrap_or(0)))
@@ -1120,21 +1120,21 @@ impl Session {
     }
 
     async fn catch_up_all(&mut self) -> Result<(), End> {
-        let convs: Vec<i64> = self.sent.keys().copied().collect();
+        let convs: Vec<ConvId> = self.sent.keys().copied().collect();
         for conv in convs {
             self.catch_up(conv).await?;
         }
         Ok(())
     }
 
-    async fn catch_up(&mut self, conv: i64) -> Result<(), End> {
+    async fn catch_up(&mut self, conv: ConvId) -> Result<(), End> {
         let latest = self.shared.hub.latest(conv);
         self.fill(conv, latest).await
     }
 
     /// Sends everything from the log after what this client has, up to `upto`, a page per frame; says so
     /// explicitly when retention already removed part of it.
-    async fn fill(&mut self, conv: i64, upto: u64) -> Result<(), End> {
+    async fn fill(&mut self, conv: ConvId, upto: u64) -> Result<(), End> {
         let mut sent = self.sent.get(&conv).copied().unwrap_or(0);
         if sent >= upto {
             return Ok(());

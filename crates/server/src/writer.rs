@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use palomar_proto::{MessageId, Nick, RoomName};
 use palomar_store::{
-    Account, AccountId, Appended, ConvKey, ConvRow, Db, Durability, Removed, StoreError, StoredMessage,
+    Account, AccountId, Appended, ConvId, ConvKey, ConvRow, Db, Durability, Removed, StoreError, StoredMessage,
 };
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
@@ -44,7 +44,7 @@ pub type WriteResult<T> = Result<T, WriteFailed>;
 /// A change to the store, with where its answer goes: each kind of change has its own answer type.
 enum Change {
     Append {
-        conv: i64,
+        conv: ConvId,
         key: ConvKey,
         sender: Nick,
         id: MessageId,
@@ -63,7 +63,7 @@ enum Change {
         reply: Reply<JoinOutcome>,
     },
     LeaveRoom {
-        conv: i64,
+        conv: ConvId,
         account: AccountId,
         reply: Reply<bool>,
     },
@@ -124,25 +124,25 @@ pub struct Writer {
 /// Acknowledged positions not yet written, the highest per account and conversation. Acks are as frequent as
 /// deliveries, so each one costing a commit would be the store's main work.
 #[derive(Default)]
-struct PendingCursors(Mutex<HashMap<(AccountId, i64), u64>>);
+struct PendingCursors(Mutex<HashMap<(AccountId, ConvId), u64>>);
 
 impl PendingCursors {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(AccountId, i64), u64>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(AccountId, ConvId), u64>> {
         self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn advance(&self, account: AccountId, conv: i64, seq: u64) {
+    fn advance(&self, account: AccountId, conv: ConvId, seq: u64) {
         let mut pending = self.lock();
         let entry = pending.entry((account, conv)).or_insert(seq);
         *entry = (*entry).max(seq);
     }
 
-    fn take(&self) -> HashMap<(AccountId, i64), u64> {
+    fn take(&self) -> HashMap<(AccountId, ConvId), u64> {
         std::mem::take(&mut *self.lock())
     }
 
     /// Puts back cursors whose commit failed, unless newer ones arrived meanwhile.
-    fn restore(&self, cursors: HashMap<(AccountId, i64), u64>) {
+    fn restore(&self, cursors: HashMap<(AccountId, ConvId), u64>) {
         for ((account, conv), seq) in cursors {
             self.advance(account, conv, seq);
         }
@@ -169,12 +169,12 @@ impl Writer {
     }
 
     /// Records that `account` has everything in `conv` up to `seq`; saved with the next commit.
-    pub fn advance_cursor(&self, account: AccountId, conv: i64, seq: u64) {
+    pub fn advance_cursor(&self, account: AccountId, conv: ConvId, seq: u64) {
         self.cursors.advance(account, conv, seq);
     }
 
     /// A position of `account` in `conv` acknowledged but not yet saved.
-    pub fn pending_cursor(&self, account: AccountId, conv: i64) -> Option<u64> {
+    pub fn pending_cursor(&self, account: AccountId, conv: ConvId) -> Option<u64> {
         self.cursors.lock().get(&(account, conv)).copied()
     }
 
@@ -196,7 +196,7 @@ impl Writer {
     /// once it is committed or has failed, so a session can go on reading while the group commits.
     pub async fn append(
         &self,
-        conv: i64,
+        conv: ConvId,
         key: ConvKey,
         sender: Nick,
         id: MessageId,
@@ -220,7 +220,7 @@ impl Writer {
     }
 
     /// Takes `account` out of room `conv`; `true` if it was a member.
-    pub async fn leave_room(&self, conv: i64, account: AccountId) -> WriteResult<bool> {
+    pub async fn leave_room(&self, conv: ConvId, account: AccountId) -> WriteResult<bool> {
         self.call(|reply| Change::LeaveRoom { conv, account, reply }).await
     }
 
@@ -312,7 +312,7 @@ impl Change {
 /// hub about.
 enum Aftermath {
     Nothing,
-    Publish(i64, StoredMessage),
+    Publish(ConvId, StoredMessage),
     AccountRemoved(Removed),
 }
 

@@ -4,7 +4,7 @@
 
 use divan::Bencher;
 use palomar_proto::{MessageId, Nick, RoomName};
-use palomar_store::{ConvKey, ConvRow, Db, Durability};
+use palomar_store::{ConvId, ConvKey, ConvRow, Db, Durability};
 
 fn main() {
     divan::main();
@@ -70,7 +70,7 @@ fn group_commit(bencher: Bencher, count: usize, durability: Durability) {
 #[divan::bench]
 fn group_commit_full_100_rooms(bencher: Bencher) {
     let (_dir, db, _lobby) = store(Durability::Full);
-    let rooms: Vec<i64> = (0..100)
+    let rooms: Vec<ConvId> = (0..100)
         .map(|n| {
             let room = RoomName::parse(&format!("bench-{n}")).expect("valid room name");
             db.ensure_conversation(&ConvKey::Room(room)).expect("creates").id
@@ -80,7 +80,7 @@ fn group_commit_full_100_rooms(bencher: Bencher) {
 }
 
 /// One group per iteration: an append to each of `conversations`, in order, then the commit.
-fn commit_groups(bencher: Bencher, db: &Db, conversations: &[i64]) {
+fn commit_groups(bencher: Bencher, db: &Db, conversations: &[ConvId]) {
     let (sender, text) = (sender(), text());
     let mut next = 0;
     bencher.counter(divan::counter::ItemsCount::new(conversations.len())).bench_local(|| {

@@ -13,7 +13,7 @@ use std::time::Duration;
 use palomar_proto::{Message, MessageId, Nick, RoomName};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::keys::{Account, AccountId, ConvKey};
+use crate::keys::{Account, AccountId, ConvId, ConvKey};
 use crate::runs::{self, Run};
 
 #[derive(Debug, thiserror::Error)]
@@ -24,7 +24,7 @@ pub enum StoreError {
     Corrupt(String),
     /// The conversation was deleted (with a removed account) while a request for it was on its way.
     #[error("conversation {0} no longer exists")]
-    NoConversation(i64),
+    NoConversation(ConvId),
     #[error("cannot create the store file or make it owner-only: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -66,7 +66,7 @@ fn owner_only(path: &Path) -> std::io::Result<()> {
 /// A conversation row: its id in this store and the bounds of its log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConvRow {
-    pub id: i64,
+    pub id: ConvId,
     pub key: ConvKey,
     /// Highest seq given out (0 before the first message).
     pub last_seq: u64,
@@ -115,7 +115,7 @@ pub struct Removed {
 /// A direct conversation deleted with a removed account, and the other account that was in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeletedDirect {
-    pub conversation: i64,
+    pub conversation: ConvId,
     pub peer: Account,
 }
 
@@ -295,13 +295,13 @@ pub struct Db {
 /// once, in the same transaction as the messages.
 #[derive(Default)]
 struct Counters {
-    committed: HashMap<i64, u64>,
+    committed: HashMap<ConvId, u64>,
     /// Counters moved by the open transaction.
-    staged: HashMap<i64, u64>,
+    staged: HashMap<ConvId, u64>,
 }
 
 impl Counters {
-    fn get(&self, conversation: i64) -> Option<u64> {
+    fn get(&self, conversation: ConvId) -> Option<u64> {
         self.staged.get(&conversation).or_else(|| self.committed.get(&conversation)).copied()
     }
 }
@@ -398,7 +398,7 @@ impl Db {
     /// registered again (version 3 handed it over): it is deleted, as removing that account now would have.
     /// So is one whose nickname has no account any more.
     fn rekey_direct_conversations(&self) -> Result<()> {
-        let old: Vec<(i64, String, i64)> = {
+        let old: Vec<(ConvId, String, i64)> = {
             let mut stmt = self.conn.prepare("SELECT id, key, last_seq FROM conversations WHERE key LIKE '@%'")?;
             stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?.collect::<rusqlite::Result<_>>()?
         };
@@ -528,7 +528,7 @@ impl Db {
 
     /// Adds every message of the tail, the messages after `through`, to `message_runs`.
     fn index_tail(&self, through: i64) -> Result<()> {
-        let mut by_conversation: HashMap<i64, Vec<(u64, i64)>> = HashMap::new();
+        let mut by_conversation: HashMap<ConvId, Vec<(u64, i64)>> = HashMap::new();
         {
             let mut stmt =
                 self.conn.prepare_cached("SELECT conversation, seq, id FROM messages WHERE id > ?1 ORDER BY id")?;
@@ -550,7 +550,7 @@ impl Db {
         let mut batch: Vec<(u64, i64)> = Vec::new();
         let mut batch_conversation = None;
         while let Some(row) = rows.next()? {
-            let conversation: i64 = row.get(0)?;
+            let conversation: ConvId = row.get(0)?;
             if batch_conversation != Some(conversation) || batch.len() >= 65_536 {
                 if let Some(previous) = batch_conversation {
                     self.add_to_runs(previous, &batch)?;
@@ -567,7 +567,7 @@ impl Db {
     }
 
     /// Indexes `entries` (in seq order) of one conversation after its newest run.
-    fn add_to_runs(&self, conversation: i64, entries: &[(u64, i64)]) -> Result<()> {
+    fn add_to_runs(&self, conversation: ConvId, entries: &[(u64, i64)]) -> Result<()> {
         let last = self
             .conn
             .prepare_cached(
@@ -595,7 +595,7 @@ impl Db {
     }
 
     /// The highest seq given out in `conversation`, as this connection's transaction sees it.
-    fn last_seq(&self, conversation: i64) -> Result<u64> {
+    fn last_seq(&self, conversation: ConvId) -> Result<u64> {
         if let Some(seq) = self.counters.borrow().get(conversation) {
             return Ok(seq);
         }
@@ -733,12 +733,12 @@ impl Db {
 
     // ---- conversations and members
 
-    fn conv_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, String, i64, i64)> {
+    fn conv_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(ConvId, String, i64, i64)> {
         Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
     }
 
     /// A conversation row, with `last_seq` as the open transaction sees it (the row is updated at commit).
-    fn to_conv(&self, raw: (i64, String, i64, i64)) -> Result<ConvRow> {
+    fn to_conv(&self, raw: (ConvId, String, i64, i64)) -> Result<ConvRow> {
         let key =
             ConvKey::from_column(&raw.1).ok_or_else(|| StoreError::Corrupt(format!("conversation key {:?}", raw.1)))?;
         let last_seq = self.counters.borrow().get(raw.0).unwrap_or(0).max(to_u64(raw.2));
@@ -757,7 +757,7 @@ impl Db {
         raw.map(|raw| self.to_conv(raw)).transpose()
     }
 
-    pub fn conversation_by_id(&self, id: i64) -> Result<Option<ConvRow>> {
+    pub fn conversation_by_id(&self, id: ConvId) -> Result<Option<ConvRow>> {
         let raw = self
             .conn
             .query_row("SELECT id, key, last_seq, first_seq FROM conversations WHERE id = ?1", [id], Self::conv_row)
@@ -814,7 +814,7 @@ impl Db {
     }
 
     /// Deletes a conversation with its messages, index, members and cursors.
-    fn delete_conversation(&self, conversation: i64) -> Result<()> {
+    fn delete_conversation(&self, conversation: ConvId) -> Result<()> {
         // Every message in the runs first, so that the runs name all of them.
         self.index_tail(self.indexed_through()?)?;
         let runs: Vec<Run> = {
@@ -867,7 +867,7 @@ impl Db {
         .collect()
     }
 
-    pub fn is_member(&self, conversation: i64, account: AccountId) -> Result<bool> {
+    pub fn is_member(&self, conversation: ConvId, account: AccountId) -> Result<bool> {
         Ok(self
             .conn
             .prepare_cached("SELECT 1 FROM members WHERE conversation = ?1 AND account = ?2")?
@@ -895,7 +895,7 @@ impl Db {
     }
 
     /// The nicknames of a conversation's members, sorted.
-    pub fn members(&self, conversation: i64) -> Result<Vec<Nick>> {
+    pub fn members(&self, conversation: ConvId) -> Result<Vec<Nick>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT a.nick FROM members m JOIN accounts a ON a.id = m.account WHERE m.conversation = ?1 ORDER BY a.nick",
         )?;
@@ -905,7 +905,7 @@ impl Db {
 
     /// Makes `account` a member; a new member's cursor starts at `cursor` (so it gets the history after it).
     /// False when it was a member already, or the account no longer exists.
-    pub fn add_member(&self, conversation: i64, account: AccountId, cursor: u64) -> Result<bool> {
+    pub fn add_member(&self, conversation: ConvId, account: AccountId, cursor: u64) -> Result<bool> {
         let added = self.conn.execute(
             "INSERT OR IGNORE INTO members (conversation, account) SELECT ?1, id FROM accounts WHERE id = ?2",
             params![conversation, account.0],
@@ -919,7 +919,7 @@ impl Db {
         Ok(added == 1)
     }
 
-    pub fn remove_member(&self, conversation: i64, account: AccountId) -> Result<bool> {
+    pub fn remove_member(&self, conversation: ConvId, account: AccountId) -> Result<bool> {
         let removed = self.conn.execute(
             "DELETE FROM members WHERE conversation = ?1 AND account = ?2",
             params![conversation, account.0],
@@ -936,13 +936,20 @@ impl Db {
     /// Appends a message, or recognises a retry of one `sender` already sent with this `id`. Seqs have no
     /// gaps: inside a transaction the seq is only given out if it commits; outside one, the append commits
     /// by itself.
-    pub fn append(&self, conversation: i64, sender: &Nick, id: MessageId, text: &str, now_ms: u64) -> Result<Appended> {
+    pub fn append(
+        &self,
+        conversation: ConvId,
+        sender: &Nick,
+        id: MessageId,
+        text: &str,
+        now_ms: u64,
+    ) -> Result<Appended> {
         self.in_transaction(|| self.insert_message(conversation, sender, id, text, now_ms))
     }
 
     fn insert_message(
         &self,
-        conversation: i64,
+        conversation: ConvId,
         sender: &Nick,
         id: MessageId,
         text: &str,
@@ -1149,7 +1156,7 @@ impl Db {
         self.index_tail(self.indexed_through()?)?;
         let keep = to_i64(keep);
         let mut removed = 0;
-        let cut: Vec<(i64, i64)> = {
+        let cut: Vec<(ConvId, i64)> = {
             let mut stmt =
                 self.conn.prepare("SELECT id, last_seq - ?1 FROM conversations WHERE last_seq - ?1 >= first_seq")?;
             stmt.query_map([keep], |row| Ok((row.get(0)?, row.get(1)?)))?.collect::<rusqlite::Result<_>>()?
@@ -1192,7 +1199,7 @@ impl Db {
 
     /// Moves `account`'s cursor forward to `seq` (never backwards: acks may arrive from several clients), in a
     /// conversation it is still a member of.
-    pub fn advance_cursor(&self, account: AccountId, conversation: i64, seq: u64) -> Result<()> {
+    pub fn advance_cursor(&self, account: AccountId, conversation: ConvId, seq: u64) -> Result<()> {
         self.conn
             .prepare_cached(
                 "INSERT INTO cursors (account, conversation, seq)
@@ -1203,7 +1210,7 @@ impl Db {
         Ok(())
     }
 
-    pub fn cursor(&self, account: AccountId, conversation: i64) -> Result<u64> {
+    pub fn cursor(&self, account: AccountId, conversation: ConvId) -> Result<u64> {
         let seq: Option<i64> = self
             .conn
             .query_row(
@@ -1536,7 +1543,7 @@ mod tests {
         db.create_account(&nick(who), "hash", 1).expect("creates").expect("the nickname is free")
     }
 
-    fn send(db: &Db, conv: i64, from: &Account, id: u8, text: &str) -> u64 {
+    fn send(db: &Db, conv: ConvId, from: &Account, id: u8, text: &str) -> u64 {
         db.append(conv, &from.nick, MessageId([id; 16]), text, 1).expect("appends").seq
     }
 
@@ -1653,19 +1660,22 @@ mod tests {
         let carol = db.account(&nick("carol")).expect("reads").expect("kept");
         assert!(bob.id < ana.id && ana.id < carol.id, "ids in order of creation");
         assert_eq!(db.credentials(&nick("ana")).expect("reads").map(|c| c.password_hash).as_deref(), Some("ha"));
-        let dm = db.conversation_by_id(2).expect("reads").expect("ana and bob's is kept");
+        let dm = db.conversation_by_id(ConvId(2)).expect("reads").expect("ana and bob's is kept");
         assert_eq!(dm.key, ConvKey::direct(ana.clone(), bob.clone()));
         assert_eq!(db.messages_after(&dm, 0, 10).expect("reads").len(), 2);
-        assert_eq!(db.cursor(ana.id, 2).expect("cursor"), 2);
-        assert_eq!(db.cursor(bob.id, 2).expect("cursor"), 1);
-        assert_eq!(db.conversation_by_id(3).expect("reads"), None, "it began before this carol existed");
-        assert_eq!(db.conversation_by_id(4).expect("reads"), None, "dave has no account");
-        assert_eq!(db.conversations_of(bob.id).expect("list").iter().map(|r| r.id).collect::<Vec<_>>(), [1, 2]);
-        assert_eq!(db.conversations_of(carol.id).expect("list").iter().map(|r| r.id).collect::<Vec<_>>(), [1]);
-        assert_eq!(db.members(1).expect("members"), [nick("ana"), nick("bob"), nick("carol")]);
+        assert_eq!(db.cursor(ana.id, ConvId(2)).expect("cursor"), 2);
+        assert_eq!(db.cursor(bob.id, ConvId(2)).expect("cursor"), 1);
+        assert_eq!(db.conversation_by_id(ConvId(3)).expect("reads"), None, "it began before this carol existed");
+        assert_eq!(db.conversation_by_id(ConvId(4)).expect("reads"), None, "dave has no account");
+        assert_eq!(
+            db.conversations_of(bob.id).expect("list").iter().map(|r| r.id).collect::<Vec<_>>(),
+            [ConvId(1), ConvId(2)]
+        );
+        assert_eq!(db.conversations_of(carol.id).expect("list").iter().map(|r| r.id).collect::<Vec<_>>(), [ConvId(1)]);
+        assert_eq!(db.members(ConvId(1)).expect("members"), [nick("ana"), nick("bob"), nick("carol")]);
         let again = db.open_direct(&bob, &carol).expect("opens").expect("both exist");
         assert_eq!(again.last_seq, 1, "continues after the deleted one");
-        assert!(again.id > 4, "the ids of deleted conversations are not given out again");
+        assert!(again.id > ConvId(4), "the ids of deleted conversations are not given out again");
         let lobby_messages = db.messages_after(&lobby(&db), 0, 10).expect("reads");
         assert_eq!(lobby_messages.len(), 1);
         drop(db);

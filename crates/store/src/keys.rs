@@ -1,9 +1,10 @@
-//! Who and what the store names: accounts ([`AccountId`], [`Account`]) and conversations ([`ConvKey`]),
-//! independent of who is looking at them.
+//! Who and what the store names: accounts ([`AccountId`], [`Account`]) and conversations ([`ConvId`],
+//! [`ConvKey`]), independent of who is looking at them.
 
 use std::fmt;
 
 use palomar_proto::{Conversation, Nick, RoomName};
+use rusqlite::types::{FromSql, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 
 /// An account's identity. Given out once and never again, even after the account is removed: memberships,
 /// cursors and direct conversations hang off it, so a nickname registered anew is a new person with no past.
@@ -13,6 +14,29 @@ pub struct AccountId(pub i64);
 impl fmt::Display for AccountId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.fmt(f)
+    }
+}
+
+/// A conversation's identity in the store, a room's or a direct conversation's: the `conversations.id` its
+/// messages, members and cursors hang off. Never given out again, even after the conversation is deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConvId(pub i64);
+
+impl fmt::Display for ConvId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl ToSql for ConvId {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        self.0.to_sql()
+    }
+}
+
+impl FromSql for ConvId {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        i64::column_result(value).map(ConvId)
     }
 }
 

@@ -6,7 +6,7 @@
 //!
 //! # Layout
 //! - [`db`]: the schema and every SQL statement.
-//! - [`keys`]: how accounts and conversations are named in the store ([`AccountId`], [`ConvKey`]).
+//! - [`keys`]: how accounts and conversations are named in the store ([`AccountId`], [`ConvId`], [`ConvKey`]).
 //! - [`password`]: Argon2id hashing of account passwords.
 //! - `runs`: the shape of the index from seqs to messages.
 
@@ -18,4 +18,4 @@ mod runs;
 pub use db::{
     Appended, ConvRow, Credentials, Db, DeletedDirect, Durability, RemovalRequest, Removed, StoreError, StoredMessage,
 };
-pub use keys::{Account, AccountId, ConvKey};
+pub use keys::{Account, AccountId, ConvId, ConvKey};
