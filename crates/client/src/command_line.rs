@@ -107,8 +107,11 @@ pub fn parse(line: &str) -> Result<Option<Typed>, CommandError> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use std::collections::HashSet;
+
+    use palomar_testkit::nick;
+
+    use super::*;
 
     #[test]
     fn help_names_every_command_once_with_descriptions_in_one_column() {
@@ -125,10 +128,6 @@ mod tests {
 
     fn room(name: &str) -> RoomName {
         RoomName::parse(name).expect("valid room")
-    }
-
-    fn nick(name: &str) -> Nick {
-        Nick::parse(name).expect("valid nick")
     }
 
     #[test]

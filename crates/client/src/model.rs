@@ -663,12 +663,9 @@ pub const TICK: Duration = Duration::from_millis(250);
 #[cfg(test)]
 mod tests {
     use palomar_proto::ConversationInfo;
+    use palomar_testkit::nick;
 
     use super::*;
-
-    fn nick(name: &str) -> Nick {
-        Nick::parse(name).expect("valid nick")
-    }
 
     fn lobby() -> Conversation {
         Conversation::Room(RoomName::lobby())

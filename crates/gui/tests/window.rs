@@ -3,8 +3,7 @@
 //! loopback port. Every wait is for something to appear, with a generous deadline; none is a fixed sleep
 //! that a slow machine could outrun.
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use chrono::FixedOffset;
@@ -18,78 +17,16 @@ use palomar_gui::message_view::{PENDING, SENT};
 use palomar_gui::settings::Settings;
 use palomar_gui::sign_in::Problem;
 use palomar_gui::{Options, PalomarApp};
-use palomar_proto::{Conversation, Nick, RoomName};
-use palomar_transport::{Fingerprint, ServerIdentity};
+use palomar_proto::{Conversation, RoomName};
+use palomar_testkit::{InProcessServer, nick};
+use palomar_transport::Fingerprint;
 use tokio::runtime::Runtime;
-use tokio_util::sync::CancellationToken;
 
 /// Generous: CI machines are shared and slow; nothing waits this long when things work.
 const PATIENCE: Duration = Duration::from_secs(60);
 
 /// Reconnect quickly: the tests wait for reconnections.
 const FAST: Backoff = Backoff { initial: Duration::from_millis(100), max: Duration::from_millis(500) };
-
-/// A server in this process, on a loopback port, that can be stopped and started again on the same port
-/// with the same data.
-struct TestServer {
-    addr: String,
-    dir: PathBuf,
-    identity: Arc<ServerIdentity>,
-    login: palomar_server::config::LoginSettings,
-    running: Option<(CancellationToken, tokio::task::JoinHandle<()>)>,
-}
-
-impl TestServer {
-    fn start(runtime: &Runtime, dir: &Path) -> TestServer {
-        TestServer::start_with(runtime, dir, palomar_server::config::LoginSettings::default())
-    }
-
-    fn start_with(runtime: &Runtime, dir: &Path, login: palomar_server::config::LoginSettings) -> TestServer {
-        let identity = ServerIdentity::load_or_generate(&dir.join("tls")).expect("certificate");
-        let addr = "127.0.0.1:0".into();
-        let mut server = TestServer { addr, dir: dir.to_owned(), identity, login, running: None };
-        server.resume(runtime);
-        server
-    }
-
-    fn resume(&mut self, runtime: &Runtime) {
-        let listener = runtime.block_on(tokio::net::TcpListener::bind(&self.addr)).expect("binds");
-        self.addr = listener.local_addr().expect("address").to_string();
-        let config = palomar_server::Config {
-            data: self.dir.join("data"),
-            login: self.login.clone(),
-            ..palomar_server::Config::default()
-        };
-        let shutdown = CancellationToken::new();
-        let identity = self.identity.clone();
-        let token = shutdown.clone();
-        let task = runtime.spawn(async move {
-            palomar_server::run(listener, config, identity, token).await.expect("server runs");
-        });
-        self.running = Some((shutdown, task));
-    }
-
-    /// A graceful stop: clients are told, and the server is gone when this returns.
-    fn stop(&mut self, runtime: &Runtime) {
-        if let Some((shutdown, task)) = self.running.take() {
-            shutdown.cancel();
-            runtime.block_on(task).expect("server stops");
-        }
-    }
-
-    fn fingerprint(&self) -> Fingerprint {
-        self.identity.fingerprint()
-    }
-
-    /// The next start presents another certificate, as a reinstalled server would.
-    fn replace_certificate(&mut self) {
-        self.identity = ServerIdentity::load_or_generate(&self.dir.join("tls-new")).expect("certificate");
-    }
-}
-
-fn nick(name: &str) -> Nick {
-    Nick::parse(name).expect("valid nick")
-}
 
 fn options(home: &Path, server: &str) -> Options {
     Options {
@@ -163,7 +100,7 @@ fn submit_sign_in(harness: &mut Harness<'_, PalomarApp>, nick: &str, password: &
 }
 
 /// Signs in on a server seen for the first time: the certificate question, with the server's fingerprint.
-fn sign_in_trusting(harness: &mut Harness<'_, PalomarApp>, server: &TestServer, nick: &str, password: &str) {
+fn sign_in_trusting(harness: &mut Harness<'_, PalomarApp>, server: &InProcessServer, nick: &str, password: &str) {
     submit_sign_in(harness, nick, password);
     wait_until(harness, "certificate question", |h| shows(h, "Trust and connect"));
     assert!(shows(harness, &server.fingerprint().to_string()), "the question shows the fingerprint");
@@ -246,7 +183,7 @@ fn lobby() -> Conversation {
 fn sign_in_trusting_the_server_then_chat_with_a_terminal_client() {
     let runtime = Runtime::new().expect("runtime");
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = TestServer::start(&runtime, dir.path());
+    let server = InProcessServer::start(runtime.handle(), dir.path());
     let mut bob = Peer::start(&runtime, &server.addr, "bob", &dir.path().join("bob"));
     bob.wait_for(&runtime, "bob connected", |e| matches!(e, Event::Synced));
 
@@ -326,13 +263,13 @@ fn sign_in_trusting_the_server_then_chat_with_a_terminal_client() {
 fn the_banner_counts_down_while_the_server_is_away_and_pending_becomes_sent() {
     let runtime = Runtime::new().expect("runtime");
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut server = TestServer::start(&runtime, dir.path());
+    let mut server = InProcessServer::start(runtime.handle(), dir.path());
     let home = dir.path().join("ana");
     let mut harness = window(&runtime, options(&home, &server.addr));
     sign_in_trusting(&mut harness, &server, "ana", "ana-password");
     assert!(!shows_part(&harness, "Reconnecting"), "no banner while connected");
 
-    server.stop(&runtime);
+    server.stop();
     wait_until(&mut harness, "reconnect banner", |h| {
         shows_part(h, "Reconnecting in") && shows(h, "nothing is waiting to go out")
     });
@@ -343,19 +280,19 @@ fn the_banner_counts_down_while_the_server_is_away_and_pending_becomes_sent() {
     wait_until(&mut harness, "count of waiting messages", |h| shows(h, "1 message waiting to go out"));
     assert!(!shows(&harness, SENT));
 
-    server.resume(&runtime);
+    server.resume();
     wait_until(&mut harness, "sent mark after reconnecting", |h| shows(h, SENT) && !shows(h, PENDING));
     wait_until(&mut harness, "banner gone", |h| !shows_part(h, "Reconnecting"));
     assert!(shows_part(&harness, "reconnected as ana"));
     drop(harness);
-    server.stop(&runtime);
+    server.stop();
 }
 
 #[test]
 fn older_messages_arrive_above_the_message_being_read_without_moving_it() {
     let runtime = Runtime::new().expect("runtime");
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = TestServer::start(&runtime, dir.path());
+    let server = InProcessServer::start(runtime.handle(), dir.path());
     let mut bob = Peer::start(&runtime, &server.addr, "bob", &dir.path().join("bob"));
     bob.wait_for(&runtime, "bob connected", |e| matches!(e, Event::Synced));
     for n in 1..=120 {
@@ -403,7 +340,7 @@ fn older_messages_arrive_above_the_message_being_read_without_moving_it() {
 fn a_server_that_cannot_be_reached_or_a_wrong_password_is_said_on_the_form() {
     let runtime = Runtime::new().expect("runtime");
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = TestServer::start(&runtime, dir.path());
+    let server = InProcessServer::start(runtime.handle(), dir.path());
     // Register ana with her password first.
     let mut ana = Peer::start(&runtime, &server.addr, "ana", &dir.path().join("ana-terminal"));
     ana.wait_for(&runtime, "ana registered", |e| matches!(e, Event::Synced));
@@ -439,7 +376,11 @@ fn a_lockout_at_the_first_sign_in_counts_down_on_the_form_and_can_be_cancelled()
         lockout_secs: 3,
         ..palomar_server::config::LoginSettings::default()
     };
-    let server = TestServer::start_with(&runtime, dir.path(), login);
+    let server = InProcessServer::start_with(
+        runtime.handle(),
+        dir.path(),
+        palomar_server::Config { login, ..Default::default() },
+    );
     let mut ana = Peer::start(&runtime, &server.addr, "ana", &dir.path().join("ana-terminal"));
     ana.wait_for(&runtime, "ana registered", |e| matches!(e, Event::Synced));
     runtime.block_on(ana.engine.commands().send(Command::Quit)).expect("quits");
@@ -475,7 +416,7 @@ fn a_lockout_at_the_first_sign_in_counts_down_on_the_form_and_can_be_cancelled()
 fn a_changed_certificate_is_a_warning_and_a_refused_one_does_not_connect() {
     let runtime = Runtime::new().expect("runtime");
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = TestServer::start(&runtime, dir.path());
+    let server = InProcessServer::start(runtime.handle(), dir.path());
 
     // Refusing the certificate on first contact: no connection, nothing pinned.
     let home = dir.path().join("gui");
@@ -548,7 +489,7 @@ fn overlaps(widgets: &[(String, egui::Rect)]) -> Vec<String> {
 fn the_window_fits_a_phone_and_a_small_laptop() {
     let runtime = Runtime::new().expect("runtime");
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = TestServer::start(&runtime, dir.path());
+    let server = InProcessServer::start(runtime.handle(), dir.path());
     let mut bob = Peer::start(&runtime, &server.addr, "bob", &dir.path().join("bob"));
     bob.wait_for(&runtime, "bob connected", |e| matches!(e, Event::Synced));
     for (size, narrow) in [([360.0, 640.0], true), ([480.0, 420.0], true), ([1280.0, 720.0], false)] {
@@ -596,7 +537,7 @@ fn the_window_fits_a_phone_and_a_small_laptop() {
 fn a_changed_certificate_can_be_trusted_after_a_deliberate_confirmation() {
     let runtime = Runtime::new().expect("runtime");
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut server = TestServer::start(&runtime, dir.path());
+    let mut server = InProcessServer::start(runtime.handle(), dir.path());
     let old = server.fingerprint();
     let home = dir.path().join("ana");
     let size = [480.0, 420.0];
@@ -604,9 +545,9 @@ fn a_changed_certificate_can_be_trusted_after_a_deliberate_confirmation() {
     sign_in_trusting(&mut harness, &server, "ana", "ana-password");
 
     // The server comes back with another certificate: the engine stops, and the banner says why, once.
-    server.stop(&runtime);
+    server.stop();
     server.replace_certificate();
-    server.resume(&runtime);
+    server.resume();
     let new = server.fingerprint();
     wait_until(&mut harness, "changed-certificate banner", |h| shows(h, "⚠ The server's certificate has changed"));
     assert_eq!(harness.query_all_by_label_contains("Someone may be intercepting").count(), 1, "said once");
@@ -632,7 +573,7 @@ fn a_changed_certificate_can_be_trusted_after_a_deliberate_confirmation() {
     wait_until(&mut harness, "signed in again", |h| h.state().signed_in() && shows(h, "#lobby"));
     assert_eq!(pins.get(&server.addr).expect("reads pins"), Some(new), "the new certificate is pinned");
     drop(harness);
-    server.stop(&runtime);
+    server.stop();
 }
 
 #[test]
@@ -668,7 +609,7 @@ fn the_address_is_checked_and_a_peer_that_is_not_palomar_is_said() {
 fn a_first_sign_in_asks_for_the_password_twice_and_a_wrong_one_is_asked_again() {
     let runtime = Runtime::new().expect("runtime");
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = TestServer::start(&runtime, dir.path());
+    let server = InProcessServer::start(runtime.handle(), dir.path());
     let mut bob = Peer::start(&runtime, &server.addr, "bob", &dir.path().join("bob-terminal"));
     bob.wait_for(&runtime, "bob registered", |e| matches!(e, Event::Synced));
     let home = dir.path().join("gui");
@@ -708,7 +649,7 @@ fn a_first_sign_in_asks_for_the_password_twice_and_a_wrong_one_is_asked_again() 
 fn tab_completes_help_lines_up_nicknames_line_up_and_members_are_unknown_offline() {
     let runtime = Runtime::new().expect("runtime");
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut server = TestServer::start(&runtime, dir.path());
+    let mut server = InProcessServer::start(runtime.handle(), dir.path());
     let mut bob = Peer::start(&runtime, &server.addr, "bob", &dir.path().join("bob"));
     bob.wait_for(&runtime, "bob connected", |e| matches!(e, Event::Synced));
     let mut harness = window(&runtime, options(&dir.path().join("ana"), &server.addr));
@@ -755,7 +696,7 @@ fn tab_completes_help_lines_up_nicknames_line_up_and_members_are_unknown_offline
 
     // Offline, nobody's presence is known.
     assert!(!shows(&harness, palomar_gui::chat_window::UNKNOWN_MEMBERS));
-    server.stop(&runtime);
+    server.stop();
     wait_until(&mut harness, "members unknown", |h| shows(h, palomar_gui::chat_window::UNKNOWN_MEMBERS));
     assert!(!shows_part(&harness, "Online — "), "nobody is shown online while disconnected");
     drop(harness);

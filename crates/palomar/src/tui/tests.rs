@@ -6,9 +6,8 @@ use std::time::Duration;
 use chrono::FixedOffset;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use palomar_client::{Command, Event};
-use palomar_proto::{
-    Conversation, ConversationInfo, Message, MessageId, Nick, PresenceState, RoomName, is_refused_in_text,
-};
+use palomar_proto::{Conversation, ConversationInfo, Message, MessageId, PresenceState, RoomName, is_refused_in_text};
+use palomar_testkit::nick;
 use palomar_transport::Fingerprint;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -18,10 +17,6 @@ use super::view;
 
 /// 2026-11-28 14:05:00 UTC.
 const T0: u64 = 1_795_874_700_000;
-
-fn nick(s: &str) -> Nick {
-    Nick::parse(s).expect("valid nick")
-}
 
 fn lobby() -> Conversation {
     Conversation::Room(RoomName::lobby())
@@ -258,15 +253,10 @@ fn scrolling_past_the_top_asks_for_older_messages() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_real_engine_against_a_real_server() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = palomar_server::Config { data: dir.path().join("data"), ..palomar_server::Config::default() };
-    let identity = palomar_transport::ServerIdentity::load_or_generate(&dir.path().join("tls")).expect("certificate");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binds");
-    let addr = listener.local_addr().expect("address").to_string();
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    let server = tokio::spawn(palomar_server::run(listener, config, identity, shutdown.clone()));
+    let mut server = palomar_testkit::InProcessServer::start(&tokio::runtime::Handle::current(), dir.path());
 
     let engine_config = palomar_client::EngineConfig {
-        server: addr,
+        server: server.addr.clone(),
         nick: nick("ana"),
         password: "secret".into(),
         home: dir.path().join("home"),
@@ -309,8 +299,7 @@ async fn the_real_engine_against_a_real_server() {
         }
     }
     commands.send(Command::Quit).await.expect("quits");
-    shutdown.cancel();
-    server.await.expect("server task").expect("server stops cleanly");
+    server.shut_down().await;
 }
 
 fn direct(seq: u64, from: &str, text: &str) -> Event {
