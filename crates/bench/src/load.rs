@@ -8,11 +8,12 @@
 //! and no repeats.
 
 use std::collections::{BTreeSet, VecDeque};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use palomar_proto::MessageId;
+use parking_lot::Mutex;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -186,7 +187,7 @@ impl ReceiverStats {
                 let Some(sender) = shared.senders.get(client) else {
                     return self.error(format!("client {client} sends nothing but got an acknowledgement"));
                 };
-                let oldest = sender.awaiting_ack.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
+                let oldest = sender.awaiting_ack.lock().pop_front();
                 match oldest {
                     Some((expected, sent_us)) if expected == id => {
                         self.ack_latency.record(now_us.saturating_sub(sent_us));
@@ -318,7 +319,7 @@ async fn send_messages<O: Outbound>(
         state.window.arm(counter, members);
         let id = MessageId::time_ordered(unix_ms(), rand::random());
         let sent_us = shared.now_us();
-        state.awaiting_ack.lock().unwrap_or_else(|p| p.into_inner()).push_back((id, sent_us));
+        state.awaiting_ack.lock().push_back((id, sent_us));
         state.sent.store(counter, Ordering::Release);
         if let Err(error) = outbound.send(id, scenario.text(sender, counter, sent_us)).await {
             return (sender, outbound, Some(format!("sender {sender}: {error:#}")));

@@ -12,12 +12,13 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use palomar_proto::MessageId;
+use parking_lot::Mutex;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -140,8 +141,8 @@ async fn serve(tcp: TcpStream, rooms: Arc<Rooms>) {
     let mut buf = BytesMut::with_capacity(16 * 1024);
     let Ok(Some(room)) = read_frame(&mut read_half, &mut buf).await else { return };
     let (tx, rx) = mpsc::unbounded_channel();
-    let members = rooms.lock().unwrap_or_else(|p| p.into_inner()).entry(room.freeze()).or_default().clone();
-    members.lock().unwrap_or_else(|p| p.into_inner()).push(tx.clone());
+    let members = rooms.lock().entry(room.freeze()).or_default().clone();
+    members.lock().push(tx.clone());
     let writer = tokio::spawn(write_frames(write_half, rx));
     if tx.send(frame(JOINED, &[])).is_ok() {
         while let Ok(Some(body)) = read_frame(&mut read_half, &mut buf).await {
@@ -150,12 +151,12 @@ async fn serve(tcp: TcpStream, rooms: Arc<Rooms>) {
             }
             let _ = tx.send(frame(ACCEPTED, &[&body[..ID_LEN]]));
             let message = frame(MESSAGE, &[&body]);
-            for member in members.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            for member in members.lock().iter() {
                 let _ = member.send(message.clone());
             }
         }
     }
-    members.lock().unwrap_or_else(|p| p.into_inner()).retain(|member| !member.same_channel(&tx));
+    members.lock().retain(|member| !member.same_channel(&tx));
     drop(tx);
     let _ = writer.await;
 }

@@ -5,11 +5,12 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use palomar_proto::{ErrorCode, Nick};
 use palomar_store::{Account, Credentials, password};
+use parking_lot::Mutex;
 
 use tokio::sync::{OwnedMutexGuard, oneshot};
 
@@ -88,7 +89,7 @@ impl LoginLimiter {
 
     /// `Err` while this nickname from this address, or this address, is locked out.
     pub fn check(&self, nick: &Nick, address: Address, now: Instant) -> Result<(), LockedOut> {
-        let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let failures = self.failures.lock();
         let lockout = |subject| self.current(&failures, &subject, now).and_then(|record| record.lockout(now));
         if let Some(wait) = lockout(Subject::Address(address)) {
             return Err(LockedOut::Address(wait));
@@ -99,7 +100,7 @@ impl LoginLimiter {
     /// How long a login of `nick` waits before it is judged: nothing until the nickname had `max_failures`
     /// recent failures from anywhere, then `delay_ms`, doubling with every further failure up to `max_delay_ms`.
     pub fn delay(&self, nick: &Nick, now: Instant) -> Duration {
-        let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let failures = self.failures.lock();
         let count = self.current(&failures, &Subject::Nick(nick.clone()), now).map_or(0, |record| record.count);
         let Some(beyond) = count.checked_sub(self.settings.max_failures) else { return Duration::ZERO };
         let delay = self.settings.delay_ms.saturating_mul(1 << beyond.min(20));
@@ -109,7 +110,7 @@ impl LoginLimiter {
     /// Records a wrong password (or an unknown nickname) for `nick` from `address`.
     pub fn failed(&self, nick: &Nick, address: Address, now: Instant) {
         let settings = &self.settings;
-        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let mut failures = self.failures.lock();
         if failures.len() >= MAX_TRACKED {
             failures.retain(|subject, record| {
                 now.saturating_duration_since(record.last) < self.memory(subject) || record.lockout(now).is_some()
@@ -151,14 +152,14 @@ impl LoginLimiter {
     /// The right password: this address starts afresh with this nickname. The nickname's failures from
     /// elsewhere still slow it down, and the address's still count.
     pub fn succeeded(&self, nick: &Nick, address: Address) {
-        self.failures.lock().unwrap_or_else(|p| p.into_inner()).remove(&Subject::Pair(nick.clone(), address));
+        self.failures.lock().remove(&Subject::Pair(nick.clone(), address));
     }
 
     /// Waits until no other login of `nick` is being judged, in order of arrival, until `deadline` (then
     /// `None`). While the returned turn is held, other logins of the nickname wait, so each is judged with the
     /// failures of those before it.
     pub async fn turn(&self, nick: &Nick, deadline: Instant) -> Option<Turn<'_>> {
-        let line = self.turns.lock().unwrap_or_else(|p| p.into_inner()).entry(nick.clone()).or_default().clone();
+        let line = self.turns.lock().entry(nick.clone()).or_default().clone();
         let waiting = line.clone().lock_owned();
         // Dropped while it waits (past the deadline, or because its client left), the turn still leaves the line.
         let mut turn = Turn { limiter: self, nick: nick.clone(), line: Some(line), held: None };
@@ -178,7 +179,7 @@ pub struct Turn<'a> {
 impl Drop for Turn<'_> {
     fn drop(&mut self) {
         drop(self.held.take());
-        let mut turns = self.limiter.turns.lock().unwrap_or_else(|p| p.into_inner());
+        let mut turns = self.limiter.turns.lock();
         // A line is first reached through the map, under this lock: when only the map's reference and ours are
         // left, nobody else holds or waits for the nickname's turn, nor can start to.
         if let Some(line) = self.line.take()
@@ -505,7 +506,7 @@ mod tests {
             let from = Address::of(IpAddr::from(i.to_be_bytes()));
             limiter.failed(&nick(&format!("n{}", i % 50_000)), from, now);
         }
-        let tracked = limiter.failures.lock().expect("lock").len();
+        let tracked = limiter.failures.lock().len();
         assert!(tracked <= MAX_TRACKED + 3, "{tracked} records");
     }
 
@@ -526,6 +527,6 @@ mod tests {
         assert!(waiting.is_err(), "the second login waits while the first is judged");
         drop(first);
         assert!(second.await.expect("runs"), "then it gets its turn");
-        assert!(limiter.turns.lock().expect("lock").is_empty(), "no line is kept once nobody waits");
+        assert!(limiter.turns.lock().is_empty(), "no line is kept once nobody waits");
     }
 }

@@ -10,10 +10,11 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use palomar_proto::{Nick, PresenceState, RoomName};
 use palomar_store::{Account, AccountId, ConvId, ConvKey, Removed, StoredMessage};
+use parking_lot::{Mutex, MutexGuard};
 use tokio::sync::{Notify, mpsc};
 
 /// Changes waiting beside one session's queue, at most. Only the user's own joins and leaves (paced) and the
@@ -134,7 +135,7 @@ impl Beside {
     }
 
     fn lock_changes(&self) -> MutexGuard<'_, VecDeque<Change>> {
-        self.changes.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.changes.lock()
     }
 
     fn push_change(&self, change: Change) {
@@ -245,7 +246,7 @@ impl Hub {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state.lock()
     }
 
     /// How many joins and leaves `account` has made so far: what a session reads before it reads the user's

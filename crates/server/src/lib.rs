@@ -28,12 +28,13 @@ mod writer;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use palomar_store::Db;
 use palomar_transport::ServerIdentity;
+use parking_lot::Mutex;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
@@ -87,7 +88,7 @@ struct Admitted {
 
 impl Drop for Admitted {
     fn drop(&mut self) {
-        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let mut counts = self.counts.lock();
         counts.total -= 1;
         if let Some(n) = counts.per_ip.get_mut(&self.address) {
             *n -= 1;
@@ -196,7 +197,7 @@ pub async fn run(
 
 fn admit(counts: &Arc<Mutex<ConnectionCounts>>, config: &Config, peer: SocketAddr) -> (Admitted, Option<&'static str>) {
     let address = Address::of(peer.ip());
-    let mut guard = counts.lock().unwrap_or_else(|p| p.into_inner());
+    let mut guard = counts.lock();
     let per_ip = guard.per_ip.entry(address).or_insert(0);
     *per_ip += 1;
     let over_ip = *per_ip > config.limits.max_connections_per_ip;

@@ -8,10 +8,10 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::IpAddr;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use palomar_store::AccountId;
+use parking_lot::Mutex;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Limits;
@@ -204,7 +204,7 @@ impl ConnectionLimiter {
         if self.total.is_none() && self.per_address.is_none() {
             return Arrival::Admit;
         }
-        let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut guard = self.state.lock();
         let ConnectionState { total, explanations, addresses } = &mut *guard;
         let address = addresses.get_or_insert_with(&Address::of(ip), || AddressState {
             bucket: Bucket::full_if(self.per_address, now),
@@ -277,7 +277,7 @@ impl RegistrationLimiter {
         if self.total.is_none() && self.per_address.is_none() {
             return Ok(());
         }
-        let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut guard = self.state.lock();
         let RegistrationState { total, addresses } = &mut *guard;
         let bucket = addresses.get_or_insert_with(&address, || Bucket::full_if(self.per_address, now));
         if let Some(rate) = self.per_address
@@ -302,7 +302,7 @@ impl RegistrationLimiter {
     /// Gives back the token of a registration that did not take place (the server was too busy to hash its
     /// password), so that it counts against nobody.
     pub fn give_back(&self, address: Address, now: Instant) {
-        let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut guard = self.state.lock();
         let RegistrationState { total, addresses } = &mut *guard;
         if let Some(rate) = self.per_address {
             addresses.get_or_insert_with(&address, || Bucket::full(rate, now)).give_back(rate);
@@ -340,7 +340,7 @@ impl AccountLimiter {
     /// Takes a token for one request of `account`; returns how long the session must wait before handling it.
     pub fn reserve(&self, account: AccountId, now: Instant) -> Duration {
         let Some(rate) = self.rate else { return Duration::ZERO };
-        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let mut buckets = self.buckets.lock();
         buckets.get_or_insert_with(&account, || Bucket::full(rate, now)).reserve(rate, now)
     }
 
@@ -535,7 +535,7 @@ mod tests {
         for i in 0..(3 * MAX_TRACKED as u32) {
             limiter.arrive(IpAddr::from(i.to_be_bytes()), now);
         }
-        let tracked = limiter.state.lock().expect("lock").addresses.len();
+        let tracked = limiter.state.lock().addresses.len();
         assert!(tracked <= MAX_TRACKED, "{tracked} addresses remembered");
     }
 }

@@ -3,8 +3,8 @@
 
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
-use std::sync::mpsc::Sender;
 
+use crossbeam_channel::Sender;
 use palomar_store::{Db, StoreError};
 use tokio::sync::oneshot;
 

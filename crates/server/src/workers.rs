@@ -3,16 +3,18 @@
 //! ([`start`]), or bounded [`Lanes`] served in order of priority ([`start_on`]).
 
 use std::collections::VecDeque;
-use std::sync::mpsc::{Receiver, Sender, channel};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 
-/// The queue the threads of one set take their jobs from.
-pub struct JobQueue<J>(Mutex<Receiver<J>>);
+use crossbeam_channel::{Receiver, Sender, unbounded};
+use parking_lot::{Condvar, Mutex};
+
+/// The queue the threads of one set take their jobs from (a channel with many receivers: each job goes to one).
+pub struct JobQueue<J>(Receiver<J>);
 
 impl<J> JobQueue<J> {
     /// The next job, waiting for one; `None` once every sender is gone.
     pub fn next(&self) -> Option<J> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).recv().ok()
+        self.0.recv().ok()
     }
 }
 
@@ -23,8 +25,8 @@ where
     J: Send + 'static,
     W: Fn(&JobQueue<J>) + Clone + Send + 'static,
 {
-    let (jobs, queue) = channel::<J>();
-    start_on(name, count, Arc::new(JobQueue(Mutex::new(queue))), work)?;
+    let (jobs, queue) = unbounded::<J>();
+    start_on(name, count, Arc::new(JobQueue(queue)), work)?;
     Ok(jobs)
 }
 
@@ -66,7 +68,7 @@ impl<J, const N: usize> Lanes<J, N> {
 
     /// Queues `job` in `lane`; gives it back when the lane is full or the queue closed.
     pub fn push(&self, lane: usize, job: J) -> Result<(), J> {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = self.state.lock();
         let LaneState { lanes, capacity, closed } = &mut *state;
         match (lanes.get_mut(lane), capacity.get(lane)) {
             (Some(queue), Some(&capacity)) if !*closed && queue.len() < capacity => {
@@ -81,7 +83,7 @@ impl<J, const N: usize> Lanes<J, N> {
 
     /// The next job, earlier lanes first, waiting for one; `None` once the queue is closed.
     pub fn next(&self) -> Option<J> {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = self.state.lock();
         loop {
             if state.closed {
                 return None;
@@ -89,13 +91,13 @@ impl<J, const N: usize> Lanes<J, N> {
             if let Some(job) = state.lanes.iter_mut().find_map(VecDeque::pop_front) {
                 return Some(job);
             }
-            state = self.ready.wait(state).unwrap_or_else(|p| p.into_inner());
+            self.ready.wait(&mut state);
         }
     }
 
     /// Ends the threads: each returns from [`Lanes::next`] once it has finished its job. Queued jobs are dropped.
     pub fn close(&self) {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = self.state.lock();
         state.closed = true;
         state.lanes.iter_mut().for_each(VecDeque::clear);
         drop(state);
@@ -105,6 +107,8 @@ impl<J, const N: usize> Lanes<J, N> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::mpsc::channel;
+
     use super::*;
 
     #[test]

@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -18,6 +18,7 @@ use palomar_proto::{MessageId, Nick, RoomName};
 use palomar_store::{
     Account, AccountId, Appended, ConvId, ConvKey, ConvRow, Db, Durability, Removed, StoreError, StoredMessage,
 };
+use parking_lot::Mutex;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
 use crate::hub::Hub;
@@ -127,8 +128,8 @@ pub struct Writer {
 struct PendingCursors(Mutex<HashMap<(AccountId, ConvId), u64>>);
 
 impl PendingCursors {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(AccountId, ConvId), u64>> {
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn lock(&self) -> parking_lot::MutexGuard<'_, HashMap<(AccountId, ConvId), u64>> {
+        self.0.lock()
     }
 
     fn advance(&self, account: AccountId, conv: ConvId, seq: u64) {

@@ -12,11 +12,12 @@ use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Parser;
+use parking_lot::Mutex;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
@@ -194,7 +195,7 @@ fn read_json_lines(stream: impl std::io::Read + Send + 'static, into: Transcript
         for line in BufReader::new(stream).lines() {
             let Ok(line) = line else { break };
             if let Ok(value) = serde_json::from_str::<Value>(&line) {
-                into.lock().unwrap_or_else(|p| p.into_inner()).push((Instant::now(), value));
+                into.lock().push((Instant::now(), value));
             }
         }
     })
@@ -312,29 +313,29 @@ impl ClientProcess {
 
     /// SIGKILL, then the same client again on the same home directory (its outbox and cursors).
     fn restart(&mut self, bin: &Path, server: &str) -> anyhow::Result<()> {
-        *self.stdin.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        *self.stdin.lock() = None;
         self.restarts.push(Instant::now());
         let _ = self.child.kill();
         let _ = self.child.wait();
         let (child, stdin, reader) = Self::spawn(bin, server, &self.nick, &self.home, self.transcript.clone())?;
         self.child = child;
         self.reader = Some(reader);
-        *self.stdin.lock().unwrap_or_else(|p| p.into_inner()) = Some(stdin);
+        *self.stdin.lock() = Some(stdin);
         Ok(())
     }
 
     /// Types one more line, as if its user had (nothing when the client is between processes).
     fn type_line(&self, line: &str) {
-        if let Some(pipe) = self.stdin.lock().unwrap_or_else(|p| p.into_inner()).as_mut()
+        if let Some(pipe) = self.stdin.lock().as_mut()
             && writeln!(pipe, "{line}").and_then(|()| pipe.flush()).is_ok()
         {
-            self.lines.lock().unwrap_or_else(|p| p.into_inner()).insert(line.to_owned());
+            self.lines.lock().insert(line.to_owned());
         }
     }
 
     /// Runs `look` over everything the client printed so far (a soak's transcripts are too big to copy).
     fn with_events<T>(&self, look: impl FnOnce(&[(Instant, Value)]) -> T) -> T {
-        look(&self.transcript.lock().unwrap_or_else(|p| p.into_inner()))
+        look(&self.transcript.lock())
     }
 
     /// When the client next tries to connect, seen at `now`: at once, unless its last status says it waits
@@ -365,7 +366,7 @@ impl ClientProcess {
 
     /// Closes stdin and waits for the exit status.
     fn finish(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
-        *self.stdin.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        *self.stdin.lock() = None;
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -485,12 +486,12 @@ impl<'a> Run<'a> {
                     let mut typed = 0;
                     while typed < count {
                         let line = format!("s{i} message {typed} {}", "x".repeat(rng.random_range(0..40)));
-                        let written = match stdin.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+                        let written = match stdin.lock().as_mut() {
                             Some(pipe) => writeln!(pipe, "{line}").and_then(|()| pipe.flush()).is_ok(),
                             None => false,
                         };
                         if written {
-                            lines.lock().unwrap_or_else(|p| p.into_inner()).insert(line);
+                            lines.lock().insert(line);
                             typed += 1;
                         }
                         match interval {
@@ -561,8 +562,7 @@ impl<'a> Run<'a> {
             // it once, as any other (a message the restarted client still had would have been acknowledged).
             acknowledged.extend(cut_short);
         }
-        let lines: HashSet<String> =
-            senders.iter().flat_map(|sender| sender.lines.lock().unwrap_or_else(|p| p.into_inner()).clone()).collect();
+        let lines: HashSet<String> = senders.iter().flat_map(|sender| sender.lines.lock().clone()).collect();
 
         let mut checked = 0;
         for receiver in &mut receivers {

@@ -2,9 +2,10 @@
 //! connection, cutting one in the middle of a frame, silently dropping traffic (half-open), delaying it,
 //! and flipping a byte in transit.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
+use parking_lot::Mutex;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::AbortHandle;
@@ -50,8 +51,8 @@ impl Proxy {
         Ok(proxy)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> parking_lot::MutexGuard<'_, State> {
+        self.state.lock()
     }
 
     async fn connect(&self, client: TcpStream, upstream: String) {
@@ -98,7 +99,7 @@ async fn pump(
             Ok(n) => n,
         };
         let (flow, cut, corrupt) = {
-            let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
+            let mut state = state.lock();
             let cut = std::mem::take(&mut state.cut_mid_frame);
             let corrupt = !cut && std::mem::take(&mut state.corrupt);
             (state.flow.unwrap_or(Flow::Pass), cut, corrupt)

@@ -5,9 +5,10 @@ use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
 
 use palomar_proto::DirectionKeys;
+use parking_lot::{Mutex, RwLock};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::server::{ClientHello, ResolvesServerCert};
@@ -92,12 +93,12 @@ impl ServerIdentity {
     pub fn reload(&self) -> Result<Fingerprint, CertError> {
         let fresh = load_certified_key(&self.cert_path, &self.key_path)?;
         let fingerprint = Fingerprint::of(&fresh.cert[0]);
-        *self.current.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = fresh;
+        *self.current.write() = fresh;
         Ok(fingerprint)
     }
 
     pub fn fingerprint(&self) -> Fingerprint {
-        let current = self.current.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let current = self.current.read();
         Fingerprint::of(&current.cert[0])
     }
 
@@ -108,7 +109,7 @@ impl ServerIdentity {
 
 impl ResolvesServerCert for ServerIdentity {
     fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        Some(self.current.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone())
+        Some(self.current.read().clone())
     }
 }
 
@@ -170,7 +171,7 @@ pub struct SeenCertificate(Mutex<Option<Fingerprint>>);
 
 impl SeenCertificate {
     pub fn get(&self) -> Option<Fingerprint> {
-        *self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        *self.0.lock()
     }
 }
 
@@ -192,7 +193,7 @@ impl ServerCertVerifier for PinVerifier {
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         let fingerprint = Fingerprint::of(end_entity);
-        *self.seen.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(fingerprint);
+        *self.seen.0.lock() = Some(fingerprint);
         match self.pin {
             Some(pin) if pin != fingerprint => {
                 Err(rustls::Error::General("server certificate does not match the pinned fingerprint".into()))
