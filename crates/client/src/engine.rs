@@ -233,7 +233,7 @@ impl Engine {
         let (commands, command_rx) = mpsc::channel(1024);
         let (event_tx, events) = mpsc::channel(4096);
         let (outbox_tx, outbox_len) = watch::channel(outbox.len());
-        let core = Core {
+        let core = EngineTask {
             known_hosts: KnownHosts::new(pins),
             config,
             state,
@@ -310,7 +310,7 @@ struct Welcome {
 }
 
 /// How a connection ended.
-enum Flow {
+enum ConnectionEnd {
     Reconnect(String),
     /// The server refused the login for now (a lockout, a busy or full server): reconnect after the time it
     /// said, if it said one, not sooner.
@@ -323,7 +323,7 @@ enum Flow {
     Quit,
 }
 
-struct Core {
+struct EngineTask {
     config: EngineConfig,
     state: ClientState,
     known_hosts: KnownHosts,
@@ -355,7 +355,7 @@ struct Core {
     heartbeat: Duration,
 }
 
-impl Core {
+impl EngineTask {
     async fn emit(&mut self, event: Event) {
         // A front end that stopped listening is not the engine's problem.
         let _ = self.events.send(event).await;
@@ -372,11 +372,13 @@ impl Core {
                 }
                 Err(flow) => flow,
             };
-            let certificate_changed = matches!(flow, Flow::CertificateChanged(_));
-            let password_refused = matches!(flow, Flow::PasswordRefused(_));
+            let certificate_changed = matches!(flow, ConnectionEnd::CertificateChanged(_));
+            let password_refused = matches!(flow, ConnectionEnd::PasswordRefused(_));
             match flow {
-                Flow::Quit => return,
-                Flow::Fatal(message) | Flow::CertificateChanged(message) | Flow::PasswordRefused(message) => {
+                ConnectionEnd::Quit => return,
+                ConnectionEnd::Fatal(message)
+                | ConnectionEnd::CertificateChanged(message)
+                | ConnectionEnd::PasswordRefused(message) => {
                     // What was typed while connecting must not vanish: it waits in the outbox for next time.
                     let mut typed = Vec::new();
                     while let Ok(command) = commands.try_recv() {
@@ -388,14 +390,14 @@ impl Core {
                     self.emit(Event::Fatal { message, certificate_changed, password_refused }).await;
                     return;
                 }
-                Flow::Reconnect(reason) => {
+                ConnectionEnd::Reconnect(reason) => {
                     attempt += 1;
                     let retry_in = self.config.backoff.delay(attempt);
                     if self.offline(reason, retry_in, attempt, false, &mut commands).await.is_err() {
                         return;
                     }
                 }
-                Flow::RefusedForNow(reason, wait) => {
+                ConnectionEnd::RefusedForNow(reason, wait) => {
                     attempt += 1;
                     // The jitter of a first retry on top of a said time, so that clients told the same time do not
                     // all come back at once.
@@ -443,28 +445,28 @@ impl Core {
         }
     }
 
-    async fn connect(&mut self, commands: &mut mpsc::Receiver<Command>) -> Result<Connection, Flow> {
+    async fn connect(&mut self, commands: &mut mpsc::Receiver<Command>) -> Result<Connection, ConnectionEnd> {
         let server = self.config.server.clone();
         let pin = match &self.config.trust {
             Trust::Authority(_) => None,
             Trust::FirstUse => self
                 .known_hosts
                 .get(&server)
-                .map_err(|e| Flow::Fatal(format!("cannot read {}: {e}", self.known_hosts.path().display())))?,
+                .map_err(|e| ConnectionEnd::Fatal(format!("cannot read {}: {e}", self.known_hosts.path().display())))?,
         };
         let decision = match (&self.config.trust, pin) {
             (Trust::Authority(cas), _) => TrustDecision::Authority(cas.clone()),
             (Trust::FirstUse, Some(pin)) => TrustDecision::Pinned(pin),
             (Trust::FirstUse, None) => TrustDecision::FirstUse,
         };
-        let (tls_config, seen) = client_config(decision).map_err(|e| Flow::Fatal(e.to_string()))?;
+        let (tls_config, seen) = client_config(decision).map_err(|e| ConnectionEnd::Fatal(e.to_string()))?;
         let tcp = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&server)).await {
             Ok(Ok(tcp)) => tcp,
             Ok(Err(e)) if e.kind() == std::io::ErrorKind::InvalidInput => {
-                return Err(Flow::Fatal(format!("{server:?} is not a server address ({e}); give host:port")));
+                return Err(ConnectionEnd::Fatal(format!("{server:?} is not a server address ({e}); give host:port")));
             }
-            Ok(Err(e)) => return Err(Flow::Reconnect(format!("cannot reach {server}: {e}"))),
-            Err(_) => return Err(Flow::Reconnect(format!("cannot reach {server}: timed out"))),
+            Ok(Err(e)) => return Err(ConnectionEnd::Reconnect(format!("cannot reach {server}: {e}"))),
+            Err(_) => return Err(ConnectionEnd::Reconnect(format!("cannot reach {server}: timed out"))),
         };
         // Until this server has answered as a Palomar server once in this run, and unless its certificate was
         // pinned before, what answers may be something else on that port: that is said, and not retried for ever.
@@ -472,7 +474,7 @@ impl Core {
         let _ = tcp.set_nodelay(true);
         let host = server.rsplit_once(':').map_or(server.as_str(), |(host, _)| host).trim_matches(['[', ']']);
         let name = ServerName::try_from(host.to_owned())
-            .map_err(|_| Flow::Fatal(format!("{host:?} is not a valid server name")))?;
+            .map_err(|_| ConnectionEnd::Fatal(format!("{host:?} is not a valid server name")))?;
         let handshake = TlsConnector::from(tls_config).connect(name, tcp);
         // The server's last heartbeat interval (or the default): a connection that goes silent while it is being
         // made is noticed as soon as one that goes silent later.
@@ -481,13 +483,13 @@ impl Core {
             Ok(Ok(tls)) => tls,
             Ok(Err(e)) => {
                 return Err(match (pin, seen.get()) {
-                    (Some(pinned), Some(presented)) if pinned != presented => {
-                        Flow::CertificateChanged(changed_certificate(&server, pinned, presented, &self.config.home))
-                    }
+                    (Some(pinned), Some(presented)) if pinned != presented => ConnectionEnd::CertificateChanged(
+                        changed_certificate(&server, pinned, presented, &self.config.home),
+                    ),
                     // The peer answered the TLS hello with something other than TLS: a web server, say.
                     _ if speaks_no_tls(&e) => {
                         let said = format!("{server} is not a Palomar server: it does not speak TLS ({e})");
-                        if unproven { Flow::Fatal(said) } else { Flow::Reconnect(said) }
+                        if unproven { ConnectionEnd::Fatal(said) } else { ConnectionEnd::Reconnect(said) }
                     }
                     // A server over its connection-rate limit in a flood closes before TLS, without a word.
                     (_, None)
@@ -496,15 +498,15 @@ impl Core {
                             std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset
                         ) =>
                     {
-                        Flow::Reconnect(format!(
+                        ConnectionEnd::Reconnect(format!(
                             "{server} closed the connection before the TLS handshake (too many connection \
                              attempts, or not a Palomar server)"
                         ))
                     }
-                    _ => Flow::Reconnect(format!("TLS handshake with {server} failed: {e}")),
+                    _ => ConnectionEnd::Reconnect(format!("TLS handshake with {server} failed: {e}")),
                 });
             }
-            Err(_) => return Err(Flow::Reconnect(format!("TLS handshake with {server} timed out"))),
+            Err(_) => return Err(ConnectionEnd::Reconnect(format!("TLS handshake with {server} timed out"))),
         };
         // A certificate seen for the first time is asked about (when the front end wants to) before anything is
         // sent, and pinned only once the server has answered as a Palomar server.
@@ -518,8 +520,8 @@ impl Core {
             }
             _ => None,
         };
-        let keys =
-            frame_keys(tls.get_ref().1).map_err(|e| Flow::Reconnect(format!("cannot derive frame keys: {e}")))?;
+        let keys = frame_keys(tls.get_ref().1)
+            .map_err(|e| ConnectionEnd::Reconnect(format!("cannot derive frame keys: {e}")))?;
         let (read_half, write_half) = tokio::io::split(tls);
         let mut out = FramedWriter::new(write_half, &keys.client_to_server);
         let mut reader = FramedReader::new(read_half, &keys.server_to_client, MAX_FRAME);
@@ -534,34 +536,36 @@ impl Core {
             password: self.config.password.clone(),
             positions,
         };
-        out.send(&hello).await.map_err(|e| Flow::Reconnect(format!("connection lost: {e}")))?;
+        out.send(&hello).await.map_err(|e| ConnectionEnd::Reconnect(format!("connection lost: {e}")))?;
         let first = first_answer(&mut reader, &mut out, dead_after).await;
         // Anything else than a frame under this connection's keys is not a Palomar server's answer.
         let not_palomar = |what: String| {
             let said = format!("{server} did not answer as a Palomar server ({what}); is it the right address?");
-            if unproven { Flow::Fatal(said) } else { Flow::Reconnect(said) }
+            if unproven { ConnectionEnd::Fatal(said) } else { ConnectionEnd::Reconnect(said) }
         };
         let answer = match first {
             Ok(Ok(Some(answer))) => answer,
-            Ok(Ok(None)) => return Err(Flow::Reconnect("the server closed the connection during login".into())),
+            Ok(Ok(None)) => {
+                return Err(ConnectionEnd::Reconnect("the server closed the connection during login".into()));
+            }
             Ok(Err(e @ (ReadError::Frame(_) | ReadError::Malformed(_)))) => return Err(not_palomar(e.to_string())),
-            Ok(Err(e)) => return Err(Flow::Reconnect(format!("connection lost during login: {e}"))),
+            Ok(Err(e)) => return Err(ConnectionEnd::Reconnect(format!("connection lost during login: {e}"))),
             Err(Silence::Silent) if unproven => {
                 return Err(not_palomar(format!("silent for {} s", dead_after.as_secs())));
             }
             Err(Silence::Silent) => {
-                return Err(Flow::Reconnect(format!(
+                return Err(ConnectionEnd::Reconnect(format!(
                     "no sign of the server for {} s during the login",
                     dead_after.as_secs()
                 )));
             }
             Err(Silence::TooLong) => {
-                return Err(Flow::Reconnect("the server took too long to decide on the login".into()));
+                return Err(ConnectionEnd::Reconnect("the server took too long to decide on the login".into()));
             }
         };
         if let Some(fingerprint) = new_pin {
             self.known_hosts.set(&server, fingerprint).map_err(|e| {
-                Flow::Fatal(format!(
+                ConnectionEnd::Fatal(format!(
                     "cannot save the server's fingerprint in {}: {e}",
                     self.known_hosts.path().display()
                 ))
@@ -575,8 +579,10 @@ impl Core {
                 conversations,
             },
             ServerMsg::Error { code, message, .. } => return Err(refused_login(code, message)),
-            ServerMsg::ShuttingDown { message } => return Err(Flow::Reconnect(message)),
-            other => return Err(Flow::Reconnect(format!("unexpected first answer from the server: {other:?}"))),
+            ServerMsg::ShuttingDown { message } => return Err(ConnectionEnd::Reconnect(message)),
+            other => {
+                return Err(ConnectionEnd::Reconnect(format!("unexpected first answer from the server: {other:?}")));
+            }
         };
         self.connected_once = true;
         self.heartbeat = welcome.heartbeat;
@@ -591,13 +597,15 @@ impl Core {
         server: &str,
         fingerprint: Fingerprint,
         commands: &mut mpsc::Receiver<Command>,
-    ) -> Result<(), Flow> {
+    ) -> Result<(), ConnectionEnd> {
         loop {
             match commands.recv().await {
-                None | Some(Command::Quit) => return Err(Flow::Quit),
+                None | Some(Command::Quit) => return Err(ConnectionEnd::Quit),
                 Some(Command::TrustCertificate { accept: true }) => return Ok(()),
                 Some(Command::TrustCertificate { accept: false }) => {
-                    return Err(Flow::Fatal(format!("the certificate {fingerprint} of {server} was not trusted")));
+                    return Err(ConnectionEnd::Fatal(format!(
+                        "the certificate {fingerprint} of {server} was not trusted"
+                    )));
                 }
                 Some(Command::Send { to, text }) => self.queue(vec![(to, text)]).await,
                 Some(_) => {
@@ -609,7 +617,7 @@ impl Core {
     }
 
     /// Runs a connection until it ends; its reader task ends with it, when `connection` is dropped.
-    async fn serve(&mut self, mut connection: Connection, commands: &mut mpsc::Receiver<Command>) -> Flow {
+    async fn serve(&mut self, mut connection: Connection, commands: &mut mpsc::Receiver<Command>) -> ConnectionEnd {
         let welcome = &connection.welcome;
         let heartbeat = welcome.heartbeat;
         let dead_after = heartbeat * MISSED_HEARTBEATS;
@@ -666,7 +674,7 @@ impl Core {
                     // What the last frames said (a fatal error, say) counts before the connection's end after them.
                     match (self.on_frames(frames, out, &mut retry_at).await, broken) {
                         (Err(flow), _) => Err(flow),
-                        (Ok(()), Some(reason)) => Err(Flow::Reconnect(reason)),
+                        (Ok(()), Some(reason)) => Err(ConnectionEnd::Reconnect(reason)),
                         (Ok(()), None) => Ok(()),
                     }
                 }
@@ -682,7 +690,7 @@ impl Core {
                 }
                 _ = ticker.tick() => {
                     if last_heard.elapsed() > dead_after {
-                        Err(Flow::Reconnect(format!("no sign of the server for {} s", dead_after.as_secs())))
+                        Err(ConnectionEnd::Reconnect(format!("no sign of the server for {} s", dead_after.as_secs())))
                     } else {
                         if last_sent.elapsed() >= heartbeat {
                             out.queue(&ClientMsg::Ping { nonce: 0 });
@@ -705,7 +713,7 @@ impl Core {
                 }
             };
             if let Err(flow) = step {
-                if matches!(flow, Flow::Quit) {
+                if matches!(flow, ConnectionEnd::Quit) {
                     out.queue(&ClientMsg::Bye);
                     let _ = tokio::time::timeout(Duration::from_secs(1), out.flush()).await;
                 }
@@ -714,8 +722,8 @@ impl Core {
             if out.pending_len() > 0 {
                 match tokio::time::timeout(dead_after, out.flush()).await {
                     Ok(Ok(())) => last_sent = Instant::now(),
-                    Ok(Err(e)) => return Flow::Reconnect(format!("connection lost: {e}")),
-                    Err(_) => return Flow::Reconnect("the server stopped reading".into()),
+                    Ok(Err(e)) => return ConnectionEnd::Reconnect(format!("connection lost: {e}")),
+                    Err(_) => return ConnectionEnd::Reconnect("the server stopped reading".into()),
                 }
             }
         }
@@ -764,9 +772,13 @@ impl Core {
     }
 
     /// Handles commands in order; consecutive messages share one outbox transaction.
-    async fn on_commands(&mut self, batch: Vec<Command>, out: &mut FramedWriter<WriteHalf<Tls>>) -> Result<(), Flow> {
+    async fn on_commands(
+        &mut self,
+        batch: Vec<Command>,
+        out: &mut FramedWriter<WriteHalf<Tls>>,
+    ) -> Result<(), ConnectionEnd> {
         if batch.is_empty() {
-            return Err(Flow::Quit);
+            return Err(ConnectionEnd::Quit);
         }
         let mut messages = Vec::new();
         for command in batch {
@@ -786,7 +798,7 @@ impl Core {
                 }
                 Command::Quit => {
                     self.fill_window(out);
-                    return Err(Flow::Quit);
+                    return Err(ConnectionEnd::Quit);
                 }
                 Command::Send { .. } | Command::TrustCertificate { .. } => {}
             }
@@ -822,7 +834,7 @@ impl Core {
         frames: Vec<ServerMsg>,
         out: &mut FramedWriter<WriteHalf<Tls>>,
         retry_at: &mut Option<Instant>,
-    ) -> Result<(), Flow> {
+    ) -> Result<(), ConnectionEnd> {
         let mut result = Ok(());
         for frame in frames {
             result = self.on_server(frame, out, retry_at);
@@ -854,14 +866,14 @@ impl Core {
         msg: ServerMsg,
         out: &mut FramedWriter<WriteHalf<Tls>>,
         retry_at: &mut Option<Instant>,
-    ) -> Result<(), Flow> {
+    ) -> Result<(), ConnectionEnd> {
         match msg {
             ServerMsg::Messages(messages) => self.on_messages(messages),
             ServerMsg::Accepted { id, conversation, seq, ts } => self.accepted(id, conversation, seq, ts),
             // The account was removed while we were logged in: logging in again would register the nickname
             // anew, as somebody else.
             ServerMsg::Error { code: ErrorCode::AuthFailed, message, .. } => {
-                return Err(Flow::Fatal(format!("logged out: {message}")));
+                return Err(ConnectionEnd::Fatal(format!("logged out: {message}")));
             }
             ServerMsg::Error { code, message, id } => {
                 match (code, id) {
@@ -906,7 +918,7 @@ impl Core {
             ServerMsg::Pong { .. } | ServerMsg::Welcome { .. } => {}
             ServerMsg::ShuttingDown { message } => {
                 self.deferred.push(Event::ServerShuttingDown { message: message.clone() });
-                return Err(Flow::Reconnect(message));
+                return Err(ConnectionEnd::Reconnect(message));
             }
         }
         Ok(())
@@ -997,16 +1009,16 @@ async fn sleep_until_some(at: Option<Instant>) {
     }
 }
 
-fn refused_login(code: ErrorCode, message: String) -> Flow {
+fn refused_login(code: ErrorCode, message: String) -> ConnectionEnd {
     let reason = format!("the server refused the login for now: {message}");
     match code {
         // Temporary, with the time to wait in the words (PROTOCOL.md §8): a lockout, a busy server.
         ErrorCode::RateLimited | ErrorCode::ServerBusy | ErrorCode::StoreUnavailable | ErrorCode::ServerFull => {
-            Flow::RefusedForNow(reason, retry_hint(&message))
+            ConnectionEnd::RefusedForNow(reason, retry_hint(&message))
         }
-        ErrorCode::HandshakeTimeout => Flow::Reconnect(reason),
-        ErrorCode::AuthFailed => Flow::PasswordRefused(format!("login refused: {message}")),
-        _ => Flow::Fatal(format!("login refused: {message}")),
+        ErrorCode::HandshakeTimeout => ConnectionEnd::Reconnect(reason),
+        ErrorCode::AuthFailed => ConnectionEnd::PasswordRefused(format!("login refused: {message}")),
+        _ => ConnectionEnd::Fatal(format!("login refused: {message}")),
     }
 }
 
@@ -1102,13 +1114,13 @@ mod tests {
     #[test]
     fn a_busy_or_full_server_is_retried_and_a_refused_password_is_not() {
         for code in [ErrorCode::ServerBusy, ErrorCode::ServerFull, ErrorCode::StoreUnavailable] {
-            assert!(matches!(refused_login(code, "later".into()), Flow::RefusedForNow(_, None)), "{code:?}");
+            assert!(matches!(refused_login(code, "later".into()), ConnectionEnd::RefusedForNow(_, None)), "{code:?}");
         }
-        assert!(matches!(refused_login(ErrorCode::HandshakeTimeout, "slow".into()), Flow::Reconnect(_)));
+        assert!(matches!(refused_login(ErrorCode::HandshakeTimeout, "slow".into()), ConnectionEnd::Reconnect(_)));
         for code in [ErrorCode::InvalidName, ErrorCode::UnsupportedVersion] {
-            assert!(matches!(refused_login(code, "no".into()), Flow::Fatal(_)), "{code:?}");
+            assert!(matches!(refused_login(code, "no".into()), ConnectionEnd::Fatal(_)), "{code:?}");
         }
-        assert!(matches!(refused_login(ErrorCode::AuthFailed, "no".into()), Flow::PasswordRefused(_)));
+        assert!(matches!(refused_login(ErrorCode::AuthFailed, "no".into()), ConnectionEnd::PasswordRefused(_)));
     }
 
     #[test]
@@ -1147,11 +1159,11 @@ mod tests {
     fn a_lockout_is_waited_out_for_the_time_the_server_says() {
         let locked = refused_login(ErrorCode::RateLimited, "too many failed logins; try again in 29 s".into());
         let wait = |seconds| Some(Duration::from_secs(seconds));
-        assert!(matches!(locked, Flow::RefusedForNow(_, w) if w == wait(29)), "retried, not fatal");
+        assert!(matches!(locked, ConnectionEnd::RefusedForNow(_, w) if w == wait(29)), "retried, not fatal");
         let busy = refused_login(ErrorCode::ServerBusy, "the server is busy; try again in 3 s".into());
-        assert!(matches!(busy, Flow::RefusedForNow(_, w) if w == wait(3)));
+        assert!(matches!(busy, ConnectionEnd::RefusedForNow(_, w) if w == wait(3)));
         let wordless = refused_login(ErrorCode::RateLimited, "slow down".into());
-        assert!(matches!(wordless, Flow::RefusedForNow(_, None)), "retried with backoff without a time");
+        assert!(matches!(wordless, ConnectionEnd::RefusedForNow(_, None)), "retried with backoff without a time");
         assert_eq!(retry_hint("try again in a while"), None);
     }
 }

@@ -2,7 +2,7 @@
 //! sessions.
 //!
 //! Fan-out never waits: each session has a bounded queue, and an item that does not fit is dropped and its kind
-//! noted beside the queue ([`Beside`]), which wakes the session: it then reads back from the store and the hub
+//! noted beside the queue ([`PendingChanges`]), which wakes the session: it then reads back from the store and the hub
 //! what it missed, instead of growing the server's memory. A join or leave made by another session of the same
 //! user is not dropped either: it waits beside the queue, since the store does not say where the other session
 //! began; only a list of them grown past any use is, and the session then reads its conversations again.
@@ -75,7 +75,7 @@ pub enum Change {
 /// user's conversations made elsewhere, and the removal of the session's own account. Empty and
 /// allocation-free while nothing happens.
 #[derive(Debug, Default)]
-pub struct Beside {
+pub struct PendingChanges {
     flags: AtomicU8,
     changes: Mutex<VecDeque<Change>>,
 }
@@ -96,7 +96,7 @@ pub struct MissedKinds {
     pub account_removed: bool,
 }
 
-impl Beside {
+impl PendingChanges {
     const MESSAGES: u8 = 1;
     const DIRECT: u8 = 2;
     const PRESENCE: u8 = 4;
@@ -163,20 +163,20 @@ pub enum NotRegistered {
 pub struct SessionLink {
     pub id: SessionId,
     pub rx: mpsc::Receiver<Live>,
-    pub beside: Arc<Beside>,
+    pub pending: Arc<PendingChanges>,
     /// Signalled whenever something is put beside the queue.
     pub wake: Arc<Notify>,
 }
 
 struct Entry {
     tx: mpsc::Sender<Live>,
-    beside: Arc<Beside>,
+    pending: Arc<PendingChanges>,
     wake: Arc<Notify>,
 }
 
 impl Entry {
     fn note(&self, flags: u8) {
-        self.beside.note(flags);
+        self.pending.note(flags);
         self.wake.notify_one();
     }
 }
@@ -211,7 +211,7 @@ impl State {
     fn send_to(&self, account: AccountId, item: &Live) {
         for (_, entry) in self.sessions_of(account) {
             if let Err(mpsc::error::TrySendError::Full(dropped)) = entry.tx.try_send(item.clone()) {
-                entry.beside.note_dropped(&dropped);
+                entry.pending.note_dropped(&dropped);
                 entry.wake.notify_one();
             }
         }
@@ -219,7 +219,7 @@ impl State {
 
     fn tell_sessions(&self, account: AccountId, except: Option<SessionId>, change: Change) {
         for (_, entry) in self.sessions_of(account).filter(|(id, _)| Some(*id) != except) {
-            entry.beside.push_change(change.clone());
+            entry.pending.push_change(change.clone());
             entry.wake.notify_one();
         }
     }
@@ -275,11 +275,11 @@ impl Hub {
             return Err(NotRegistered::TooManySessions(self.max_sessions_per_account));
         }
         let (tx, rx) = mpsc::channel(self.queue_len);
-        let beside = Arc::new(Beside::default());
+        let pending = Arc::new(PendingChanges::default());
         let wake = Arc::new(Notify::new());
         state.next_id += 1;
         let id = SessionId(state.next_id);
-        state.sessions.insert(id, Entry { tx, beside: beside.clone(), wake: wake.clone() });
+        state.sessions.insert(id, Entry { tx, pending: pending.clone(), wake: wake.clone() });
         let sessions = state.by_account.entry(account.id).or_default();
         sessions.push(id);
         if sessions.len() == 1 {
@@ -288,13 +288,13 @@ impl Hub {
             }
             state.rooms_of.insert(account.id, rooms.into_iter().collect());
         }
-        Ok(SessionLink { id, rx, beside, wake })
+        Ok(SessionLink { id, rx, pending, wake })
     }
 
     /// A session of `account` has lasted `limits.presence_after_ms`: the user's arrival is announced to
     /// its rooms, once. A script that logs in, sends and leaves within that time is not announced at all, nor its
     /// departure: members are not told of every short visit.
-    pub fn settled(&self, account: &Account) {
+    pub fn announce_arrival(&self, account: &Account) {
         let mut state = self.lock();
         if !state.by_account.contains_key(&account.id) || !state.announced.insert(account.id) {
             return;
@@ -373,7 +373,7 @@ impl Hub {
     pub fn account_removed(&self, removed: &Removed) {
         let mut state = self.lock();
         for (_, entry) in state.sessions_of(removed.account.id) {
-            entry.note(Beside::ACCOUNT_REMOVED);
+            entry.note(PendingChanges::ACCOUNT_REMOVED);
         }
         for deleted in &removed.deleted_directs {
             let change = Change::DirectDeleted { conv: deleted.conversation, peer: removed.account.nick.clone() };
@@ -490,8 +490,8 @@ mod tests {
         for seq in 1..=5 {
             hub.publish(ConvId(1), message(seq));
         }
-        assert_eq!(link.beside.take_missed(), MissedKinds { messages: true, ..MissedKinds::default() });
-        assert_eq!(link.beside.take_missed(), MissedKinds::default(), "taking clears it");
+        assert_eq!(link.pending.take_missed(), MissedKinds { messages: true, ..MissedKinds::default() });
+        assert_eq!(link.pending.take_missed(), MissedKinds::default(), "taking clears it");
         assert_eq!(hub.latest(ConvId(1)), 5);
         let mut queued = 0;
         while link.rx.try_recv().is_ok() {
@@ -508,16 +508,16 @@ mod tests {
         let other_ana = register(&hub, "ana", lobby.clone());
         register(&hub, "bob", lobby.clone());
         register(&hub, "carol", lobby);
-        hub.settled(&who("bob"));
-        hub.settled(&who("carol"));
-        assert_eq!(other_ana.beside.take_missed(), MissedKinds { presence: true, ..MissedKinds::default() });
+        hub.announce_arrival(&who("bob"));
+        hub.announce_arrival(&who("carol"));
+        assert_eq!(other_ana.pending.take_missed(), MissedKinds { presence: true, ..MissedKinds::default() });
         let garden = RoomName::parse("garden").expect("valid");
         hub.joined(ana.id, &who("ana"), ConvId(2), &garden, true, 7);
         hub.left(ana.id, &who("ana"), ConvId(2), &garden);
-        let changes: Vec<_> = other_ana.beside.take_changes().into_iter().collect();
+        let changes: Vec<_> = other_ana.pending.take_changes().into_iter().collect();
         let join = Change::Joined { conv: ConvId(2), room: garden.clone(), joined_after: 7 };
         assert_eq!(changes, vec![join, Change::Left { conv: ConvId(2), room: garden }]);
-        assert!(ana.beside.take_changes().is_empty(), "not told of its own join");
+        assert!(ana.pending.take_changes().is_empty(), "not told of its own join");
     }
 
     #[test]
@@ -529,8 +529,8 @@ mod tests {
             let room = RoomName::parse(&format!("r{n}")).expect("valid");
             hub.joined(phone.id, &who("ana"), ConvId(10 + n), &room, true, 0);
         }
-        assert!(stuck.beside.take_changes().len() <= MAX_CHANGES_BESIDE);
-        assert!(stuck.beside.take_missed().conversations, "told to read its conversations again");
+        assert!(stuck.pending.take_changes().len() <= MAX_CHANGES_BESIDE);
+        assert!(stuck.pending.take_missed().conversations, "told to read its conversations again");
     }
 
     #[test]
@@ -541,8 +541,8 @@ mod tests {
         let bob = register(&hub, "bob", lobby.clone());
         let second_bob = register(&hub, "bob", lobby);
         assert!(ana.rx.try_recv().is_err(), "not announced before a session of bob has lasted");
-        hub.settled(&who("bob"));
-        hub.settled(&who("bob"));
+        hub.announce_arrival(&who("bob"));
+        hub.announce_arrival(&who("bob"));
         match ana.rx.try_recv() {
             Ok(Live::Presence { nick, state: PresenceState::Online, .. }) => assert_eq!(nick, who("bob").nick),
             other => panic!("expected bob online, got {other:?}"),
@@ -563,7 +563,7 @@ mod tests {
         let script = register(&hub, "bob", lobby);
         assert_eq!(hub.online_in(ConvId(1)), vec![who("ana").nick, who("bob").nick], "online at once for member lists");
         hub.unregister(script.id, &who("bob"));
-        hub.settled(&who("bob"));
+        hub.announce_arrival(&who("bob"));
         assert!(ana.rx.try_recv().is_err(), "neither its arrival nor its departure");
     }
 
@@ -577,10 +577,10 @@ mod tests {
             account: who("ana"),
             deleted_directs: vec![DeletedDirect { conversation: ConvId(5), peer: who("bob") }],
         });
-        assert!(ana.beside.take_missed().account_removed);
-        let changes: Vec<_> = bob.beside.take_changes().into_iter().collect();
+        assert!(ana.pending.take_missed().account_removed);
+        let changes: Vec<_> = bob.pending.take_changes().into_iter().collect();
         assert_eq!(changes, vec![Change::DirectDeleted { conv: ConvId(5), peer: who("ana").nick }]);
-        assert_eq!(carol.beside.take_missed(), MissedKinds::default());
-        assert!(carol.beside.take_changes().is_empty());
+        assert_eq!(carol.pending.take_missed(), MissedKinds::default());
+        assert!(carol.pending.take_changes().is_empty());
     }
 }

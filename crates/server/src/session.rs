@@ -28,7 +28,7 @@ use tokio_util::task::AbortOnDropHandle;
 
 use crate::Shared;
 use crate::auth::{self, Refusal};
-use crate::hub::{Beside, Change, Live, NotRegistered, Published, SessionId, SessionLink};
+use crate::hub::{Change, Live, NotRegistered, PendingChanges, Published, SessionId, SessionLink};
 use crate::writer::{AppendOutcome, JoinOutcome, WriteResult};
 
 /// Messages read from the log per frame when catching up.
@@ -107,7 +107,7 @@ struct Read {
 }
 
 /// Why the session loop ended, for the log.
-enum End {
+enum SessionEnd {
     ClientLeft,
     Silent,
     Shutdown,
@@ -116,15 +116,15 @@ enum End {
     Broken(String),
 }
 
-impl std::fmt::Display for End {
+impl std::fmt::Display for SessionEnd {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            End::ClientLeft => f.write_str("client closed the connection"),
-            End::Silent => f.write_str("client silent past the heartbeat limit"),
-            End::Shutdown => f.write_str("server shutting down"),
-            End::AccountRemoved => f.write_str("the account was removed"),
-            End::Refused(why) => write!(f, "refused: {why}"),
-            End::Broken(why) => write!(f, "connection broken: {why}"),
+            SessionEnd::ClientLeft => f.write_str("client closed the connection"),
+            SessionEnd::Silent => f.write_str("client silent past the heartbeat limit"),
+            SessionEnd::Shutdown => f.write_str("server shutting down"),
+            SessionEnd::AccountRemoved => f.write_str("the account was removed"),
+            SessionEnd::Refused(why) => write!(f, "refused: {why}"),
+            SessionEnd::Broken(why) => write!(f, "connection broken: {why}"),
         }
     }
 }
@@ -412,7 +412,7 @@ impl Session {
         self.out.queue(&ServerMsg::Error { code, message: message.into(), id });
     }
 
-    async fn flush(&mut self) -> Result<(), End> {
+    async fn flush(&mut self) -> Result<(), SessionEnd> {
         if self.out.pending_len() == 0 {
             return Ok(());
         }
@@ -421,8 +421,8 @@ impl Session {
                 self.last_sent = Instant::now();
                 Ok(())
             }
-            Ok(Err(error)) => Err(End::Broken(error.to_string())),
-            Err(_) => Err(End::Silent),
+            Ok(Err(error)) => Err(SessionEnd::Broken(error.to_string())),
+            Err(_) => Err(SessionEnd::Silent),
         }
     }
 
@@ -430,12 +430,12 @@ impl Session {
         key.view_for(self.account.id)
     }
 
-    fn learn(&mut self, id: ConvId, key: ConvKey) {
+    fn track_conversation(&mut self, id: ConvId, key: ConvKey) {
         self.by_view.insert(self.view(&key), id);
         self.keys_of.insert(id, key);
     }
 
-    fn unlearn(&mut self, conv: ConvId) {
+    fn untrack_conversation(&mut self, conv: ConvId) {
         if let Some(key) = self.keys_of.remove(&conv) {
             // The name may already be another conversation's: a new one with an account of the same nickname.
             let view = self.view(&key);
@@ -456,12 +456,12 @@ impl Session {
     }
 
     /// Registers with the hub, says Welcome, and sends everything the client has not seen yet.
-    async fn start(&mut self, registered: bool, positions: Vec<Position>) -> Result<SessionLink, End> {
+    async fn start(&mut self, registered: bool, positions: Vec<Position>) -> Result<SessionLink, SessionEnd> {
         let (memberships, link) = match self.register().await {
             Ok(registered) => registered,
-            Err(End::Refused(why)) => {
+            Err(SessionEnd::Refused(why)) => {
                 refuse(&mut self.out, ErrorCode::ServerFull, why.clone()).await;
-                return Err(End::Refused(why));
+                return Err(SessionEnd::Refused(why));
             }
             Err(end) => return Err(end),
         };
@@ -473,7 +473,7 @@ impl Session {
             let info = self.info(&row);
             let start = claimed.remove(&info.conversation).unwrap_or(cursor).min(info.latest_seq);
             self.sent.insert(row.id, start);
-            self.learn(row.id, row.key);
+            self.track_conversation(row.id, row.key);
             infos.push((start < info.latest_seq, info));
         }
         // Those with news first: a client that meets the rest only after `Welcome` has all it must catch up on.
@@ -515,7 +515,7 @@ impl Session {
     /// Reads the user's conversations, with the saved cursor of each, and registers with the hub as a member of
     /// its rooms; again while another session of the user joins or leaves a room in between, which this one
     /// would otherwise never hear of.
-    async fn register(&mut self) -> Result<(Vec<(u64, ConvRow)>, SessionLink), End> {
+    async fn register(&mut self) -> Result<(Vec<(u64, ConvRow)>, SessionLink), SessionEnd> {
         loop {
             let changes_seen = self.shared.hub.membership_changes(self.account.id);
             let account = self.account.id;
@@ -531,7 +531,7 @@ impl Session {
                 Ok(link) => return Ok((memberships, link)),
                 Err(NotRegistered::MembershipsChanged) => continue,
                 Err(NotRegistered::TooManySessions(limit)) => {
-                    return Err(End::Refused(format!(
+                    return Err(SessionEnd::Refused(format!(
                         "{} is logged in {limit} times already, as many as this server allows; close one of those \
                          connections or try again later",
                         self.account.nick
@@ -546,17 +546,17 @@ impl Session {
         mut link: SessionLink,
         mut incoming: mpsc::UnboundedReceiver<Read>,
         heard: &LastHeard,
-    ) -> End {
+    ) -> SessionEnd {
         let end = self.serve_loop(&mut link, &mut incoming, heard).await;
         self.shared.hub.unregister(link.id, &self.account);
         match end {
-            End::Shutdown => {
+            SessionEnd::Shutdown => {
                 self.out
                     .queue(&ServerMsg::ShuttingDown { message: "the server is restarting; reconnect shortly".into() });
                 let _ = self.flush().await;
                 let _ = tokio::time::timeout(Duration::from_secs(1), self.out.shutdown()).await;
             }
-            End::AccountRemoved => {
+            SessionEnd::AccountRemoved => {
                 let message = format!("the account {} was removed by the server's operator", self.account.nick);
                 refuse(&mut self.out, ErrorCode::AuthFailed, message).await;
             }
@@ -570,7 +570,7 @@ impl Session {
         link: &mut SessionLink,
         incoming: &mut mpsc::UnboundedReceiver<Read>,
         heard: &LastHeard,
-    ) -> End {
+    ) -> SessionEnd {
         let heartbeat = self.shared.config.heartbeat_interval();
         let dead_after = self.shared.config.dead_after();
         let max_pending = self.shared.config.limits.max_unacknowledged_per_connection;
@@ -592,10 +592,10 @@ impl Session {
         loop {
             let step = tokio::select! {
                 biased;
-                _ = &mut shutting_down => Err(End::Shutdown),
-                _ = &mut client_gone => Err(End::ClientLeft),
+                _ = &mut shutting_down => Err(SessionEnd::Shutdown),
+                _ = &mut client_gone => Err(SessionEnd::ClientLeft),
                 answer = next_answer(&mut pending.queue) => {
-                    self.settle(&mut pending, answer);
+                    self.answer_sends(&mut pending, answer);
                     Ok(())
                 }
                 read = incoming.recv(), if pending.queue.len() < max_pending && pending.bytes < max_pending_bytes => {
@@ -609,27 +609,27 @@ impl Session {
                         Some(Incoming::Fatal(code, message)) => {
                             self.error(code, message.clone(), None);
                             let _ = self.flush().await;
-                            Err(End::Broken(message))
+                            Err(SessionEnd::Broken(message))
                         }
-                        Some(Incoming::Closed) | None => Err(End::ClientLeft),
+                        Some(Incoming::Closed) | None => Err(SessionEnd::ClientLeft),
                     }
                 }
                 live = link.rx.recv() => match live {
                     Some(first) => self.deliver(first, &mut link.rx).await,
-                    None => Err(End::Broken("hub closed".into())),
+                    None => Err(SessionEnd::Broken("hub closed".into())),
                 },
                 _ = &mut woken => {
                     woken.set(wake.notified());
-                    self.take_beside(&link.beside).await
+                    self.take_pending(&link.pending).await
                 }
                 _ = &mut settling, if !settled => {
                     settled = true;
-                    self.shared.hub.settled(&self.account);
+                    self.shared.hub.announce_arrival(&self.account);
                     Ok(())
                 }
                 _ = ticker.tick() => {
                     if heard.silence() > dead_after {
-                        Err(End::Silent)
+                        Err(SessionEnd::Silent)
                     } else {
                         if self.last_sent.elapsed() >= heartbeat {
                             self.out.queue(&ServerMsg::Ping { nonce: 0 });
@@ -652,12 +652,12 @@ impl Session {
 
     /// Queues whatever else is ready before the write: a message's `Accepted` and its delivery to the sender
     /// are ready together, and one write (one TLS record, one system call) is cheaper than two.
-    async fn gather_ready(&mut self, pending: &mut Sends, link: &mut SessionLink) -> Result<(), End> {
+    async fn gather_ready(&mut self, pending: &mut Sends, link: &mut SessionLink) -> Result<(), SessionEnd> {
         const ROUNDS: usize = 4;
         for _ in 0..ROUNDS {
             let mut ready = false;
             if let Some(answer) = ready_answer(&mut pending.queue) {
-                self.settle(pending, answer);
+                self.answer_sends(pending, answer);
                 ready = true;
             }
             if let Ok(item) = link.rx.try_recv() {
@@ -672,7 +672,7 @@ impl Session {
     }
 
     /// Answers the oldest pending send and any others already settled behind it, in order.
-    fn settle(&mut self, pending: &mut Sends, first: Option<WriteResult<AppendOutcome>>) {
+    fn answer_sends(&mut self, pending: &mut Sends, first: Option<WriteResult<AppendOutcome>>) {
         let mut answer = Some(first);
         while let Some(result) = answer.take() {
             let Some(Pending { id, conversation, .. }) = pending.pop() else { return };
@@ -690,7 +690,7 @@ impl Session {
         }
     }
 
-    async fn handle(&mut self, msg: ClientMsg, pending: &mut Sends) -> Result<(), End> {
+    async fn handle(&mut self, msg: ClientMsg, pending: &mut Sends) -> Result<(), SessionEnd> {
         match msg {
             ClientMsg::Send { id, to, text } => {
                 // Past the account's message rate this waits, reading nothing more: TCP slows the flooder down.
@@ -728,7 +728,7 @@ impl Session {
                 Ok(())
             }
             ClientMsg::Pong { .. } => Ok(()),
-            ClientMsg::Bye => Err(End::ClientLeft),
+            ClientMsg::Bye => Err(SessionEnd::ClientLeft),
             ClientMsg::Hello { .. } => {
                 self.error(ErrorCode::Protocol, "already logged in", None);
                 Ok(())
@@ -742,7 +742,13 @@ impl Session {
         self.shared.requests.pace(self.account.id, &self.gone).await;
     }
 
-    async fn send(&mut self, id: MessageId, to: Conversation, text: String, pending: &mut Sends) -> Result<(), End> {
+    async fn send(
+        &mut self,
+        id: MessageId,
+        to: Conversation,
+        text: String,
+        pending: &mut Sends,
+    ) -> Result<(), SessionEnd> {
         if let Err(error) = validate_text(&text) {
             self.error(ErrorCode::InvalidText, error.to_string(), Some(id));
             return Ok(());
@@ -771,7 +777,7 @@ impl Session {
     }
 
     /// Creates the direct conversation with `peer`, if `peer` has an account.
-    async fn open_direct(&mut self, peer: &Nick) -> Result<Option<ConvId>, End> {
+    async fn open_direct(&mut self, peer: &Nick) -> Result<Option<ConvId>, SessionEnd> {
         let lookup = peer.clone();
         let Some(peer) = self.read(move |db| db.account(&lookup)).await? else {
             return Ok(None);
@@ -780,11 +786,11 @@ impl Session {
             Ok(Some(row)) => {
                 self.sent.entry(row.id).or_insert(NEW_DIRECT_SENT);
                 let id = row.id;
-                self.learn(id, row.key);
+                self.track_conversation(id, row.key);
                 Ok(Some(id))
             }
             Ok(None) => Ok(None),
-            Err(failed) => Err(End::Broken(failed.0.to_string())),
+            Err(failed) => Err(SessionEnd::Broken(failed.0.to_string())),
         }
     }
 
@@ -798,7 +804,7 @@ impl Session {
         }
     }
 
-    async fn join(&mut self, raw: &str) -> Result<(), End> {
+    async fn join(&mut self, raw: &str) -> Result<(), SessionEnd> {
         let Some(room) = self.parse_room(raw) else { return Ok(()) };
         let window = self.shared.config.history.join_window;
         let max_rooms = self.shared.config.limits.max_rooms_per_user;
@@ -826,14 +832,14 @@ impl Session {
     }
 
     /// Says `Joined` and sends the room from the seq after `sent_after`, live from then on.
-    async fn enter_room(&mut self, row: ConvRow, sent_after: u64) -> Result<(), End> {
+    async fn enter_room(&mut self, row: ConvRow, sent_after: u64) -> Result<(), SessionEnd> {
         self.sent.insert(row.id, sent_after);
-        self.learn(row.id, row.key.clone());
+        self.track_conversation(row.id, row.key.clone());
         self.out.queue(&ServerMsg::Joined { info: self.info(&row) });
         self.catch_up(row.id).await
     }
 
-    async fn leave(&mut self, raw: &str) -> Result<(), End> {
+    async fn leave(&mut self, raw: &str) -> Result<(), SessionEnd> {
         let Some(room) = self.parse_room(raw) else { return Ok(()) };
         if room.as_str() == RoomName::LOBBY {
             self.error(ErrorCode::Protocol, "everyone stays in #lobby", None);
@@ -850,33 +856,33 @@ impl Session {
         if let Some(id) = self.id {
             self.shared.hub.left(id, &self.account, conv, &room);
         }
-        self.forget_room(conv, room);
+        self.untrack_room(conv, room);
         Ok(())
     }
 
-    fn forget_room(&mut self, conv: ConvId, room: RoomName) {
-        self.unlearn(conv);
+    fn untrack_room(&mut self, conv: ConvId, room: RoomName) {
+        self.untrack_conversation(conv);
         self.out.queue(&ServerMsg::Left { room });
     }
 
     /// The direct conversation `conv` was deleted with `peer`'s account: the client forgets it too.
-    fn forget_direct(&mut self, conv: ConvId, peer: Nick) {
-        self.unlearn(conv);
+    fn untrack_direct(&mut self, conv: ConvId, peer: Nick) {
+        self.untrack_conversation(conv);
         let reason = format!("the account {peer} was removed, and your direct conversation with it deleted");
         self.out.queue(&ServerMsg::Closed { conversation: Conversation::Direct(peer), reason });
     }
 
     /// Follows a change to the user's conversations made elsewhere: a room another session of the user joined
     /// from where that session started it, so both show it from the same message.
-    async fn follow(&mut self, change: Change) -> Result<(), End> {
+    async fn follow(&mut self, change: Change) -> Result<(), SessionEnd> {
         match change {
             Change::Joined { conv, joined_after, .. } if !self.keys_of.contains_key(&conv) => {
                 if let Some(row) = self.read(move |db| db.conversation_by_id(conv)).await? {
                     return self.enter_room(row, joined_after).await;
                 }
             }
-            Change::Left { conv, room } if self.keys_of.contains_key(&conv) => self.forget_room(conv, room),
-            Change::DirectDeleted { conv, peer } if self.keys_of.contains_key(&conv) => self.forget_direct(conv, peer),
+            Change::Left { conv, room } if self.keys_of.contains_key(&conv) => self.untrack_room(conv, room),
+            Change::DirectDeleted { conv, peer } if self.keys_of.contains_key(&conv) => self.untrack_direct(conv, peer),
             _ => {}
         }
         Ok(())
@@ -884,18 +890,18 @@ impl Session {
 
     /// Takes what the hub put beside this session's queue: changes made elsewhere, then whatever the queue had no
     /// room for, read back from the store and the hub, which hold all of it.
-    async fn take_beside(&mut self, beside: &Beside) -> Result<(), End> {
-        let missed = beside.take_missed();
+    async fn take_pending(&mut self, pending: &PendingChanges) -> Result<(), SessionEnd> {
+        let missed = pending.take_missed();
         if missed.account_removed {
-            return Err(End::AccountRemoved);
+            return Err(SessionEnd::AccountRemoved);
         }
-        for change in beside.take_changes() {
+        for change in pending.take_changes() {
             self.follow(change).await?;
         }
         if missed.conversations {
             self.reread_conversations().await?;
         } else if missed.direct {
-            self.learn_new_direct().await?;
+            self.track_new_directs().await?;
         }
         if missed.messages {
             self.catch_up_all().await?;
@@ -906,15 +912,15 @@ impl Session {
         Ok(())
     }
 
-    /// Learns the direct conversations opened since this session began: the first message of one may be among
+    /// Tracks the direct conversations opened since this session began: the first message of one may be among
     /// the dropped.
-    async fn learn_new_direct(&mut self) -> Result<(), End> {
+    async fn track_new_directs(&mut self) -> Result<(), SessionEnd> {
         let account = self.account.id;
         let rows = self.read(move |db| db.conversations_of(account)).await?;
         for row in rows {
             if matches!(row.key, ConvKey::Direct(..)) && !self.keys_of.contains_key(&row.id) {
                 self.sent.insert(row.id, NEW_DIRECT_SENT);
-                self.learn(row.id, row.key);
+                self.track_conversation(row.id, row.key);
             }
         }
         Ok(())
@@ -922,7 +928,7 @@ impl Session {
 
     /// Brings the session's conversations in line with the store, when the changes made elsewhere were too many
     /// to keep: rooms joined elsewhere are sent from the saved cursor, and what is gone is forgotten.
-    async fn reread_conversations(&mut self) -> Result<(), End> {
+    async fn reread_conversations(&mut self) -> Result<(), SessionEnd> {
         let account = self.account.id;
         let memberships = self.read(move |db| db.memberships_of(account)).await?;
         let current: HashMap<ConvId, &ConvRow> = memberships.iter().map(|(_, row)| (row.id, row)).collect();
@@ -934,9 +940,9 @@ impl Session {
             .collect();
         for (conv, key) in gone {
             match key {
-                ConvKey::Room(room) => self.forget_room(conv, room),
+                ConvKey::Room(room) => self.untrack_room(conv, room),
                 ConvKey::Direct(..) => match self.view(&key) {
-                    Conversation::Direct(peer) => self.forget_direct(conv, peer),
+                    Conversation::Direct(peer) => self.untrack_direct(conv, peer),
                     Conversation::Room(_) => {}
                 },
             }
@@ -949,7 +955,7 @@ impl Session {
                 ConvKey::Room(_) => self.enter_room(row, cursor).await?,
                 ConvKey::Direct(..) => {
                     self.sent.insert(row.id, NEW_DIRECT_SENT);
-                    self.learn(row.id, row.key);
+                    self.track_conversation(row.id, row.key);
                 }
             }
         }
@@ -957,7 +963,7 @@ impl Session {
     }
 
     /// Sends each room's members, online and not, in place of the presence notices that were dropped.
-    async fn send_rosters(&mut self) -> Result<(), End> {
+    async fn send_rosters(&mut self) -> Result<(), SessionEnd> {
         let rooms: Vec<(ConvId, RoomName)> = self
             .keys_of
             .iter()
@@ -977,7 +983,7 @@ impl Session {
         Ok(())
     }
 
-    async fn users(&mut self, raw: &str) -> Result<(), End> {
+    async fn users(&mut self, raw: &str) -> Result<(), SessionEnd> {
         let Some(room) = self.parse_room(raw) else { return Ok(()) };
         let Some(&conv) = self.by_view.get(&Conversation::Room(room.clone())) else {
             self.error(ErrorCode::NotMember, format!("you are not in #{room}"), None);
@@ -996,7 +1002,7 @@ impl Session {
 
     /// A page of scrollback: at most `limit` messages and [`PAGE_BYTES`] of text, written out before the next
     /// request is read, so a client that asks without reading holds one page at most.
-    async fn history(&mut self, conversation: Conversation, before: u64, limit: u32) -> Result<(), End> {
+    async fn history(&mut self, conversation: Conversation, before: u64, limit: u32) -> Result<(), SessionEnd> {
         let Some(&conv) = self.by_view.get(&conversation) else {
             self.error(ErrorCode::NotMember, format!("you are not in {conversation}"), None);
             return Ok(());
@@ -1019,22 +1025,22 @@ impl Session {
     }
 
     /// Runs a store read off the async threads; a failed read ends the session (the client reconnects).
-    async fn read<T, F>(&self, read: F) -> Result<T, End>
+    async fn read<T, F>(&self, read: F) -> Result<T, SessionEnd>
     where
         T: Send + 'static,
         F: FnOnce(&palomar_store::Db) -> Result<T, palomar_store::StoreError> + Send + 'static,
     {
-        self.shared.reads.run(read).await.map_err(|e| End::Broken(e.to_string()))
+        self.shared.reads.run(read).await.map_err(|e| SessionEnd::Broken(e.to_string()))
     }
 
-    async fn stored_cursor(&self, conv: ConvId) -> Result<u64, End> {
+    async fn stored_cursor(&self, conv: ConvId) -> Result<u64, SessionEnd> {
         let account = self.account.id;
         let saved = self.read(move |db| db.cursor(account, conv)).await?;
         Ok(saved.max(self.shared.writer.pending_cursor(account, conv).unwrap_or(0)))
     }
 
     /// Sends a live item and whatever else is already queued behind it, messages batched into frames.
-    async fn deliver(&mut self, first: Live, rx: &mut mpsc::Receiver<Live>) -> Result<(), End> {
+    async fn deliver(&mut self, first: Live, rx: &mut mpsc::Receiver<Live>) -> Result<(), SessionEnd> {
         let mut batch: Vec<Outgoing> = Vec::new();
         let mut next = Some(first);
         let mut taken = 0;
@@ -1092,7 +1098,11 @@ impl Session {
         }
     }
 
-    async fn deliver_message(&mut self, published: Arc<Published>, batch: &mut Vec<Outgoing>) -> Result<(), End> {
+    async fn deliver_message(
+        &mut self,
+        published: Arc<Published>,
+        batch: &mut Vec<Outgoing>,
+    ) -> Result<(), SessionEnd> {
         let (conv, message) = (published.conv, &published.message);
         let sent = match self.sent.get(&conv) {
             Some(&sent) => sent,
@@ -1102,7 +1112,7 @@ impl Session {
             }
             None => {
                 // A direct conversation opened by the other side or by another session of this user.
-                self.learn(conv, message.key.clone());
+                self.track_conversation(conv, message.key.clone());
                 self.sent.insert(conv, NEW_DIRECT_SENT);
                 NEW_DIRECT_SENT
             }
@@ -1112,14 +1122,14 @@ impl Session {
         }
         if message.seq > sent + 1 {
             self.flush_batch(batch);
-            self.fill(conv, message.seq - 1).await?;
+            self.send_backlog(conv, message.seq - 1).await?;
         }
         self.sent.insert(conv, message.seq);
         batch.push(Outgoing::Live(published));
         Ok(())
     }
 
-    async fn catch_up_all(&mut self) -> Result<(), End> {
+    async fn catch_up_all(&mut self) -> Result<(), SessionEnd> {
         let convs: Vec<ConvId> = self.sent.keys().copied().collect();
         for conv in convs {
             self.catch_up(conv).await?;
@@ -1127,14 +1137,14 @@ impl Session {
         Ok(())
     }
 
-    async fn catch_up(&mut self, conv: ConvId) -> Result<(), End> {
+    async fn catch_up(&mut self, conv: ConvId) -> Result<(), SessionEnd> {
         let latest = self.shared.hub.latest(conv);
-        self.fill(conv, latest).await
+        self.send_backlog(conv, latest).await
     }
 
     /// Sends everything from the log after what this client has, up to `upto`, a page per frame; says so
     /// explicitly when retention already removed part of it.
-    async fn fill(&mut self, conv: ConvId, upto: u64) -> Result<(), End> {
+    async fn send_backlog(&mut self, conv: ConvId, upto: u64) -> Result<(), SessionEnd> {
         let mut sent = self.sent.get(&conv).copied().unwrap_or(0);
         if sent >= upto {
             return Ok(());
