@@ -195,7 +195,7 @@ struct State {
     /// How many joins and leaves each user has made while this hub ran (kept after the user goes offline, so
     /// that the count never goes back).
     membership_changes: HashMap<AccountId, u64>,
-    /// Online users whose arrival was announced to their rooms (see [`Hub::settled`]).
+    /// Online users whose arrival was announced to their rooms (see [`Hub::announce_arrival`]).
     announced: HashSet<AccountId>,
 }
 
@@ -256,7 +256,7 @@ impl Hub {
     }
 
     /// Adds a session of `account`, a member of `rooms`; the user is online in them from now on, and announced
-    /// as such once a session of it has lasted (see [`Hub::settled`]). `rooms`
+    /// as such once a session of it has lasted (see [`Hub::announce_arrival`]). `rooms`
     /// was read from the store after [`Hub::membership_changes`] gave `changes_seen`. If another session of the
     /// user has joined or left a room since, it was not told (it was not registered yet) and its `rooms` may be
     /// stale: then nothing is registered, and the caller reads its rooms again. Changes made after registering
