@@ -1,0 +1,176 @@
+//! What a front end and the engine say to each other: the engine's configuration, the [`Command`]s it takes and
+//! the [`Event`]s it tells.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use palomar_proto::{
+    Conversation, ConversationInfo, ErrorCode, HistoryPage, Message, MessageId, Nick, Password, PresenceState, RoomName,
+};
+use palomar_transport::Fingerprint;
+use rustls_pki_types::CertificateDer;
+
+use crate::backoff::Backoff;
+use crate::state::StateError;
+
+/// How the engine decides to trust the server's certificate.
+#[derive(Debug, Clone)]
+pub enum Trust {
+    /// Pin the fingerprint on first use; refuse a different one later.
+    FirstUse,
+    /// Verify the certificate chain against these CAs.
+    Authority(Vec<CertificateDer<'static>>),
+}
+
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// `host:port`.
+    pub server: String,
+    pub nick: Nick,
+    pub password: Password,
+    /// Where pins, outboxes and cursors live.
+    pub home: PathBuf,
+    pub trust: Trust,
+    /// A room to be a member of, joined on connect if needed.
+    pub join: Option<RoomName>,
+    /// Ask the front end ([`Event::ConfirmCertificate`]) before pinning a server seen for the first time,
+    /// instead of pinning it silently.
+    pub confirm_new_server: bool,
+    pub backoff: Backoff,
+}
+
+/// What a front end asks the engine to do.
+#[derive(Debug, Clone)]
+pub enum Command {
+    Send {
+        to: Conversation,
+        text: String,
+    },
+    Join {
+        room: String,
+    },
+    Leave {
+        room: String,
+    },
+    Users {
+        room: String,
+    },
+    /// Up to `limit` messages before seq `before`; `None` asks for the newest ones.
+    History {
+        conversation: Conversation,
+        before: Option<u64>,
+        limit: u32,
+    },
+    /// The answer to [`Event::ConfirmCertificate`].
+    TrustCertificate {
+        accept: bool,
+    },
+    /// Close the connection and stop the engine.
+    Quit,
+}
+
+/// What the engine tells its front end.
+#[derive(Debug, Clone)]
+pub enum Event {
+    Connecting {
+        server: String,
+        attempt: u32,
+    },
+    /// First contact with this server (and `confirm_new_server` is set): trust this certificate? Answer with
+    /// [`Command::TrustCertificate`]; nothing is sent to the server before.
+    ConfirmCertificate {
+        server: String,
+        fingerprint: Fingerprint,
+    },
+    /// The server's certificate was pinned now, on first use.
+    Pinned {
+        server: String,
+        fingerprint: Fingerprint,
+    },
+    Connected {
+        nick: Nick,
+        registered: bool,
+        conversations: Vec<ConversationInfo>,
+    },
+    /// Everything the server held at login has been received (sent once per connection).
+    Synced,
+    Disconnected {
+        reason: String,
+        retry_in: Duration,
+        attempt: u32,
+        pending: usize,
+        /// The server answered and refused the login for now (a lockout, a busy or full server): the address is
+        /// right and waiting is the remedy, so a front end that gives up on a first failure waits this one out.
+        refused_for_now: bool,
+    },
+    /// A message was put in the outbox (it will be sent, and resent, until accepted).
+    Queued {
+        id: MessageId,
+        to: Conversation,
+        text: String,
+    },
+    /// The server stored one of our messages.
+    Accepted {
+        id: MessageId,
+        conversation: Conversation,
+        seq: u64,
+        ts: u64,
+    },
+    Message {
+        message: Message,
+        own: bool,
+    },
+    Presence {
+        room: RoomName,
+        nick: Nick,
+        state: PresenceState,
+    },
+    Users {
+        room: RoomName,
+        online: Vec<Nick>,
+        offline: Vec<Nick>,
+    },
+    Joined {
+        info: ConversationInfo,
+    },
+    Left {
+        room: RoomName,
+    },
+    /// The conversation no longer exists for us (a direct conversation deleted with the other account); a
+    /// conversation of the same name later is a new one.
+    Closed {
+        conversation: Conversation,
+        reason: String,
+    },
+    History(HistoryPage),
+    /// Retention removed messages of this conversation that we had not seen.
+    Gap {
+        conversation: Conversation,
+        complete_from: u64,
+    },
+    /// Something went wrong that does not stop the engine; `id` names a message that was refused for good.
+    Error {
+        code: Option<ErrorCode>,
+        message: String,
+        id: Option<MessageId>,
+    },
+    ServerShuttingDown {
+        message: String,
+    },
+    /// The engine stopped and will not reconnect (wrong password, changed certificate, ...).
+    Fatal {
+        message: String,
+        /// The server presented a certificate other than the pinned one; `message` gives both fingerprints
+        /// and the command that accepts the new one.
+        certificate_changed: bool,
+        /// The login was refused: wrong password (or no such account where registration is closed). A front end
+        /// that asked for the password may ask again and start anew.
+        password_refused: bool,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot open the client state in {path}: {source}")]
+    State { path: PathBuf, source: StateError },
+}

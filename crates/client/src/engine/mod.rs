@@ -1,0 +1,424 @@
+//! The connection engine: one task that keeps a session with the server alive for a front end.
+//!
+//! It owns the socket, the outbox and the cursors. Everything typed goes to the on-disk outbox first, then
+//! to the server; it leaves the outbox only when the server says it is stored. Every (re)connection sends
+//! the cursors in `Hello` and the whole outbox again; the server answers retried ids with their first seq,
+//! and deliveries at or below a cursor are dropped, so nothing is shown twice.
+//!
+//! This module is the shell: the task, its timers and files. [`protocol`] decides what to send, save and show;
+//! [`connect`] makes a connection; [`events`] is what front ends see.
+
+mod connect;
+mod events;
+mod protocol;
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use palomar_proto::{ClientMsg, Conversation, MessageId, Nick};
+use palomar_transport::FramedWriter;
+use tokio::io::WriteHalf;
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+use tokio_rustls::client::TlsStream;
+
+pub use connect::ChangedCertificate;
+use connect::Connection;
+pub use events::{Command, EngineConfig, Event, StartError, Trust};
+use protocol::{Effects, Protocol};
+
+use crate::known_hosts::KnownHosts;
+use crate::owner_only;
+use crate::state::{ClientState, OutboxEntry};
+
+/// A peer silent for this many heartbeat intervals is taken for dead: during the TLS handshake and the login too.
+const MISSED_HEARTBEATS: u32 = 3;
+/// The heartbeat interval assumed until a server says its own in `Welcome` (the protocol's default).
+const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(2);
+/// How often received cursors are acknowledged to the server.
+const ACK_EVERY: Duration = Duration::from_millis(200);
+/// Wait before resending a message the server could not store.
+const STORE_RETRY: Duration = Duration::from_secs(2);
+/// Frames from the server handled (and saved) together.
+const INCOMING_BATCH: usize = 64;
+/// Commands from the front end handled (and saved) together.
+const COMMAND_BATCH: usize = 256;
+
+/// A running engine: send it commands, read its events.
+pub struct Engine {
+    commands: mpsc::Sender<Command>,
+    events: mpsc::Receiver<Event>,
+    outbox_len: watch::Receiver<usize>,
+}
+
+impl Engine {
+    /// Opens the account's state under `config.home` and starts connecting in the background.
+    pub fn start(config: EngineConfig) -> Result<Engine, StartError> {
+        let path = state_path(&config);
+        let state = ClientState::open(&path).map_err(|source| StartError::State { path: path.clone(), source })?;
+        let outbox: VecDeque<OutboxEntry> =
+            state.outbox().map_err(|source| StartError::State { path: path.clone(), source: source.into() })?.into();
+        let cursors =
+            state.cursors().map_err(|source| StartError::State { path, source: source.into() })?.into_iter().collect();
+        let pins = config.home.join("known_hosts");
+        // Pins are only ever written owner-only now, but a file from an older client may be readable by all.
+        owner_only::restrict_existing(&pins)
+            .map_err(|source| StartError::State { path: pins.clone(), source: source.into() })?;
+        let (commands, command_rx) = mpsc::channel(1024);
+        let (event_tx, events) = mpsc::channel(4096);
+        let (outbox_tx, outbox_len) = watch::channel(outbox.len());
+        let nick = config.nick.clone();
+        let task = EngineTask {
+            known_hosts: KnownHosts::new(pins),
+            config,
+            state,
+            events: event_tx,
+            outbox_len: outbox_tx,
+            protocol: Protocol::new(nick, outbox, cursors),
+            connected_once: false,
+            heartbeat: DEFAULT_HEARTBEAT,
+        };
+        tokio::spawn(task.run(command_rx));
+        Ok(Engine { commands, events, outbox_len })
+    }
+
+    /// The next event; `None` once the engine has stopped and every event was read.
+    pub async fn next_event(&mut self) -> Option<Event> {
+        self.events.recv().await
+    }
+
+    /// The next event if one is waiting, without waiting.
+    pub fn try_next_event(&mut self) -> Option<Event> {
+        self.events.try_recv().ok()
+    }
+
+    /// A handle to send commands with; sending fails once the engine has stopped.
+    pub fn commands(&self) -> mpsc::Sender<Command> {
+        self.commands.clone()
+    }
+
+    /// How many messages wait in the outbox for the server's acknowledgement.
+    pub fn outbox_len(&self) -> watch::Receiver<usize> {
+        self.outbox_len.clone()
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// Where one account's state lives: `<home>/servers/<server>/<nick>/state.sqlite`.
+pub fn state_path(config: &EngineConfig) -> PathBuf {
+    account_state_path(&config.home, &config.server, &config.nick)
+}
+
+/// [`state_path`] of `nick` on `server`, under `home`: it exists once this home has been used for that account.
+pub fn account_state_path(home: &std::path::Path, server: &str, nick: &Nick) -> PathBuf {
+    let server: String =
+        server.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' }).collect();
+    home.join("servers").join(server).join(nick.as_str()).join("state.sqlite")
+}
+
+type Tls = TlsStream<TcpStream>;
+
+/// How a connection ended.
+#[derive(Debug)]
+pub(super) enum ConnectionEnd {
+    Reconnect(String),
+    /// The server refused the login for now (a lockout, a busy or full server): reconnect after the time it
+    /// said, if it said one, not sooner.
+    RefusedForNow(String, Option<Duration>),
+    Fatal(String),
+    /// Fatal too, and a front end warns about it differently.
+    CertificateChanged(String),
+    /// Fatal too: the password was refused, and a front end may ask for it again.
+    PasswordRefused(String),
+    Quit,
+}
+
+struct EngineTask {
+    config: EngineConfig,
+    state: ClientState,
+    known_hosts: KnownHosts,
+    events: mpsc::Sender<Event>,
+    outbox_len: watch::Sender<usize>,
+    protocol: Protocol,
+    /// A server answered as a Palomar server in this run: from then on, a connection that fails is retried.
+    connected_once: bool,
+    /// The heartbeat interval of the last `Welcome`, for the dead-peer bound of the next connection's making.
+    heartbeat: Duration,
+}
+
+impl EngineTask {
+    async fn emit(&mut self, event: Event) {
+        // A front end that stopped listening is not the engine's problem.
+        let _ = self.events.send(event).await;
+    }
+
+    async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        let mut attempt = 0;
+        loop {
+            self.emit(Event::Connecting { server: self.config.server.clone(), attempt }).await;
+            let flow = match self.connect(&mut commands).await {
+                Ok(connection) => {
+                    attempt = 0;
+                    self.serve(connection, &mut commands).await
+                }
+                Err(flow) => flow,
+            };
+            let certificate_changed = matches!(flow, ConnectionEnd::CertificateChanged(_));
+            let password_refused = matches!(flow, ConnectionEnd::PasswordRefused(_));
+            match flow {
+                ConnectionEnd::Quit => return,
+                ConnectionEnd::Fatal(message)
+                | ConnectionEnd::CertificateChanged(message)
+                | ConnectionEnd::PasswordRefused(message) => {
+                    // What was typed while connecting must not vanish: it waits in the outbox for next time.
+                    let mut typed = Vec::new();
+                    while let Ok(command) = commands.try_recv() {
+                        if let Command::Send { to, text } = command {
+                            typed.push((to, text));
+                        }
+                    }
+                    self.queue(typed).await;
+                    self.emit(Event::Fatal { message, certificate_changed, password_refused }).await;
+                    return;
+                }
+                ConnectionEnd::Reconnect(reason) => {
+                    attempt += 1;
+                    let retry_in = self.config.backoff.delay(attempt);
+                    if self.offline(reason, retry_in, attempt, false, &mut commands).await.is_err() {
+                        return;
+                    }
+                }
+                ConnectionEnd::RefusedForNow(reason, wait) => {
+                    attempt += 1;
+                    // The jitter of a first retry on top of a said time, so that clients told the same time do not
+                    // all come back at once.
+                    let retry_in = match wait {
+                        Some(wait) => wait + self.config.backoff.delay(1),
+                        None => self.config.backoff.delay(attempt),
+                    };
+                    if self.offline(reason, retry_in, attempt, true, &mut commands).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Says the connection is gone and sleeps until the next attempt. `Err` when told to quit.
+    async fn offline(
+        &mut self,
+        reason: String,
+        retry_in: Duration,
+        attempt: u32,
+        refused_for_now: bool,
+        commands: &mut mpsc::Receiver<Command>,
+    ) -> Result<(), ()> {
+        let pending = self.protocol.outbox_len();
+        self.emit(Event::Disconnected { reason, retry_in, attempt, pending, refused_for_now }).await;
+        self.wait_offline(retry_in, commands).await
+    }
+
+    /// Sleeps until the next attempt, still taking messages into the outbox. `Err` when told to quit.
+    async fn wait_offline(&mut self, delay: Duration, commands: &mut mpsc::Receiver<Command>) -> Result<(), ()> {
+        let deadline = Instant::now() + delay;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => return Ok(()),
+                command = commands.recv() => match command {
+                    None | Some(Command::Quit) => return Err(()),
+                    Some(Command::Send { to, text }) => self.queue(vec![(to, text)]).await,
+                    Some(_) => {
+                        let message = "not connected; try again once reconnected".to_owned();
+                        self.emit(Event::Error { code: None, message, id: None }).await;
+                    }
+                },
+            }
+        }
+    }
+
+    /// Runs a connection until it ends; its reader task ends with it, when `connection` is dropped.
+    async fn serve(&mut self, mut connection: Connection, commands: &mut mpsc::Receiver<Command>) -> ConnectionEnd {
+        let welcome = &connection.welcome;
+        let heartbeat = welcome.heartbeat;
+        let dead_after = heartbeat * MISSED_HEARTBEATS;
+        self.emit(Event::Connected {
+            nick: self.config.nick.clone(),
+            registered: welcome.registered,
+            conversations: welcome.conversations.clone(),
+        })
+        .await;
+        let effects = self.protocol.connected(&welcome.conversations, self.config.join.as_ref());
+        let out = &mut connection.out;
+        self.apply(effects, out).await;
+        let mut last_heard = Instant::now();
+        let mut last_sent = Instant::now();
+        let mut ticker = tokio::time::interval(heartbeat / 2);
+        let mut acks = tokio::time::interval(ACK_EVERY);
+        let mut retry_at: Option<Instant> = None;
+        loop {
+            let mut effects = Effects::default();
+            let step = tokio::select! {
+                msg = connection.incoming.recv() => {
+                    last_heard = Instant::now();
+                    let mut frames = Vec::new();
+                    let mut broken = None;
+                    match msg {
+                        Some(Ok(msg)) => frames.push(msg),
+                        Some(Err(e)) => broken = Some(e),
+                        None => broken = Some("the server closed the connection".into()),
+                    }
+                    while broken.is_none() && frames.len() < INCOMING_BATCH {
+                        match connection.incoming.try_recv() {
+                            Ok(Ok(msg)) => frames.push(msg),
+                            Ok(Err(e)) => broken = Some(e),
+                            Err(_) => break,
+                        }
+                    }
+                    // What the last frames said (a fatal error, say) counts before the connection's end after them.
+                    match (self.protocol.received(frames, &mut effects), broken) {
+                        (Err(end), _) => Err(end),
+                        (Ok(()), Some(reason)) => Err(ConnectionEnd::Reconnect(reason)),
+                        (Ok(()), None) => Ok(()),
+                    }
+                }
+                command = commands.recv() => {
+                    let mut batch: Vec<Command> = command.into_iter().collect();
+                    while !batch.is_empty() && batch.len() < COMMAND_BATCH {
+                        match commands.try_recv() {
+                            Ok(command) => batch.push(command),
+                            Err(_) => break,
+                        }
+                    }
+                    self.on_commands(batch, &mut effects).await
+                }
+                _ = ticker.tick() => {
+                    if last_heard.elapsed() > dead_after {
+                        Err(ConnectionEnd::Reconnect(format!("no sign of the server for {} s", dead_after.as_secs())))
+                    } else {
+                        if last_sent.elapsed() >= heartbeat {
+                            effects.frames.push(ClientMsg::Ping { nonce: 0 });
+                        }
+                        Ok(())
+                    }
+                }
+                _ = acks.tick() => {
+                    self.protocol.acknowledge_cursors(&mut effects);
+                    Ok(())
+                }
+                _ = sleep_until_some(retry_at) => {
+                    retry_at = None;
+                    self.protocol.resend_refused(&mut effects);
+                    Ok(())
+                }
+            };
+            if effects.retry_later {
+                retry_at.get_or_insert_with(|| Instant::now() + STORE_RETRY);
+            }
+            self.apply(effects, out).await;
+            if let Err(end) = step {
+                if matches!(end, ConnectionEnd::Quit) {
+                    out.queue(&ClientMsg::Bye);
+                    let _ = tokio::time::timeout(Duration::from_secs(1), out.flush()).await;
+                }
+                return end;
+            }
+            if out.pending_len() > 0 {
+                match tokio::time::timeout(dead_after, out.flush()).await {
+                    Ok(Ok(())) => last_sent = Instant::now(),
+                    Ok(Err(e)) => return ConnectionEnd::Reconnect(format!("connection lost: {e}")),
+                    Err(_) => return ConnectionEnd::Reconnect("the server stopped reading".into()),
+                }
+            }
+        }
+    }
+
+    /// Does what the protocol core asked, in its order: the state on disk first, so that a crash never shows a
+    /// message twice, then the events, then the frames (sent at the next flush).
+    async fn apply(&mut self, effects: Effects, out: &mut FramedWriter<WriteHalf<Tls>>) {
+        for conversation in &effects.forgotten {
+            if let Err(e) = self.state.forget_cursor(conversation) {
+                tracing::warn!(%e, "could not forget a cursor");
+            }
+        }
+        if !effects.moved.is_empty()
+            && let Err(e) = self.state.save_cursors(effects.moved.iter().map(|(c, s)| (c, *s)))
+        {
+            tracing::warn!(%e, "could not save cursors");
+        }
+        if !effects.removed.is_empty()
+            && let Err(e) = self.state.remove_outbox(&effects.removed)
+        {
+            tracing::warn!(%e, "could not remove acknowledged messages from the outbox file");
+        }
+        // The count first: a front end that sees `Queued` must also see it in the outbox.
+        self.outbox_len.send_replace(self.protocol.outbox_len());
+        for event in effects.events {
+            self.emit(event).await;
+        }
+        for frame in &effects.frames {
+            out.queue(frame);
+        }
+    }
+
+    /// Puts messages in the outbox (on disk first, in one synced transaction) and tells the front end.
+    async fn queue(&mut self, messages: Vec<(Conversation, String)>) {
+        let mut effects = Effects::default();
+        self.queue_into(messages, &mut effects).await;
+        self.outbox_len.send_replace(self.protocol.outbox_len());
+        for event in effects.events {
+            self.emit(event).await;
+        }
+    }
+
+    /// [`Self::queue`], with the events left in `effects`.
+    async fn queue_into(&mut self, messages: Vec<(Conversation, String)>, effects: &mut Effects) {
+        if messages.is_empty() {
+            return;
+        }
+        let entries: Vec<OutboxEntry> = messages
+            .into_iter()
+            .map(|(to, text)| OutboxEntry { id: MessageId::time_ordered(now_ms(), rand::random()), to, text })
+            .collect();
+        if let Err(e) = self.state.push_outbox(&entries) {
+            let message =
+                format!("could not save {} message(s) to disk ({e}); they are kept in memory only", entries.len());
+            effects.events.push(Event::Error { code: None, message, id: None });
+        }
+        self.protocol.typed(entries, effects);
+    }
+
+    /// Handles commands in order; consecutive messages share one outbox transaction.
+    async fn on_commands(&mut self, batch: Vec<Command>, effects: &mut Effects) -> Result<(), ConnectionEnd> {
+        if batch.is_empty() {
+            return Err(ConnectionEnd::Quit);
+        }
+        let mut messages = Vec::new();
+        for command in batch {
+            if let Command::Send { to, text } = command {
+                messages.push((to, text));
+                continue;
+            }
+            self.queue_into(std::mem::take(&mut messages), effects).await;
+            if let Command::Quit = command {
+                self.protocol.fill_window(effects);
+                return Err(ConnectionEnd::Quit);
+            }
+            self.protocol.request(command, effects);
+        }
+        self.queue_into(messages, effects).await;
+        self.protocol.fill_window(effects);
+        Ok(())
+    }
+}
+
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
