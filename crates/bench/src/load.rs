@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use palomar_proto::MessageId;
+use palomar_proto::{MessageId, unix_ms};
 use parking_lot::Mutex;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -108,11 +108,6 @@ struct Shared {
     delivered: AtomicU64,
     /// When the last acknowledgement or first receipt happened, in microseconds of `clock`.
     last_event_us: AtomicU64,
-}
-
-/// Wall-clock milliseconds, for message ids ordered like the reference client's.
-fn unix_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 impl Shared {

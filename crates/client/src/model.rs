@@ -4,9 +4,9 @@
 //! and the desktop client both draw a [`ChatModel`]; neither keeps conversation state of its own.
 
 use std::collections::{BTreeSet, HashSet};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use palomar_proto::{Conversation, Message, MessageId, Nick, PresenceState, RoomName, validate_text};
+use palomar_proto::{Conversation, Message, MessageId, Nick, PresenceState, RoomName, unix_ms, validate_text};
 use palomar_transport::Fingerprint;
 
 use crate::command_line::{self, Typed};
@@ -200,11 +200,6 @@ pub struct ChatModel {
     switch_to: Option<Conversation>,
 }
 
-/// Milliseconds since the epoch, by the system clock.
-pub fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
 /// Whether `text` names `nick` as a word (case-insensitive, with or without `@`).
 pub fn mentions(text: &str, nick: &Nick) -> bool {
     text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
@@ -232,7 +227,7 @@ impl ChatModel {
             fatal: None,
             certificate_changed: false,
             now: Instant::now(),
-            clock: now_ms,
+            clock: unix_ms,
             help_keys: &[],
             connected_once: false,
             known_nicks: BTreeSet::new(),

@@ -10,7 +10,7 @@ use std::io::{BufWriter, Stdout, Write};
 
 use chrono::{DateTime, Local, TimeZone, Utc};
 use palomar_client::Event;
-use palomar_proto::{Message, MessageId, PresenceState, escape_controls, is_refused_in_text};
+use palomar_proto::{Message, MessageId, PresenceState, escape_controls, is_refused_in_text, unix_ms};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -59,10 +59,6 @@ fn local_time(ms: u64) -> String {
     DateTime::from_timestamp_millis(i64::try_from(ms).unwrap_or(0))
         .map(|t| t.with_timezone(&Local).format("%H:%M:%S").to_string())
         .unwrap_or_default()
-}
-
-fn now_ms() -> u64 {
-    u64::try_from(Utc::now().timestamp_millis()).unwrap_or(0)
 }
 
 #[derive(Clone, Copy)]
@@ -216,7 +212,7 @@ impl<W: Write> Printer<W> {
     /// Buffers the event's line; see [`Printer::flush`].
     pub fn event(&self, event: &Event) {
         match event {
-            Event::Queued { id, .. } => drop(self.typed.borrow_mut().insert(*id, now_ms())),
+            Event::Queued { id, .. } => drop(self.typed.borrow_mut().insert(*id, unix_ms())),
             Event::Error { id: Some(id), .. } => drop(self.typed.borrow_mut().remove(id)),
             _ => {}
         }
@@ -268,7 +264,7 @@ impl<W: Write> Printer<W> {
                     PresenceState::Online => "is online",
                     PresenceState::Offline => "went offline",
                 };
-                notice(format!("{} #{room} * {nick} {what}", local_time(now_ms())))
+                notice(format!("{} #{room} * {nick} {what}", local_time(unix_ms())))
             }
             Event::Users { room, online, offline } => {
                 let list = |nicks: &[palomar_proto::Nick]| {
@@ -489,9 +485,9 @@ mod tests {
         let id = MessageId([3; 16]);
         let conversation = Conversation::Room(RoomName::lobby());
         printer.event(&Event::Queued { id, to: conversation.clone(), text: "late".into() });
-        let typed = local_time(now_ms());
+        let typed = local_time(unix_ms());
         let from = Nick::parse("ana").expect("valid");
-        let message = Message { conversation, seq: 1, id, from, ts: now_ms() + 600_000, text: "late".into() };
+        let message = Message { conversation, seq: 1, id, from, ts: unix_ms() + 600_000, text: "late".into() };
         printer.event(&Event::Message { message: message.clone(), own: true });
         printer.event(&Event::Message { message: Message { id: MessageId([4; 16]), ..message }, own: true });
         let output = String::from_utf8(printer.out.into_inner()).expect("UTF-8");

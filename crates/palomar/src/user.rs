@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use palomar_proto::{Nick, RoomName};
+use palomar_proto::{Nick, RoomName, unix_ms};
 use palomar_server::{Config, DataDirLock};
 use palomar_store::{ConvKey, Db, password};
 
@@ -46,7 +46,7 @@ const SERVER_PATIENCE: Duration = Duration::from_secs(30);
 /// Asks the server that holds the data directory to remove the account (only its writer may: it also ends the
 /// account's sessions and tells its peers' sessions), and waits until it has.
 fn removed_by_the_server(db: &Db, nick: &Nick) -> anyhow::Result<bool> {
-    let request = db.request_removal(nick, now_ms())?;
+    let request = db.request_removal(nick, unix_ms())?;
     let deadline = Instant::now() + SERVER_PATIENCE;
     loop {
         if let Some(removed) = db.removal_outcome(request)? {
@@ -61,10 +61,6 @@ fn removed_by_the_server(db: &Db, nick: &Nick) -> anyhow::Result<bool> {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 pub fn run(args: UserArgs) -> anyhow::Result<ExitCode> {
@@ -95,7 +91,7 @@ pub fn run(args: UserArgs) -> anyhow::Result<ExitCode> {
                 password::hash_password(&crate::secrets::password(args.password_file.as_deref(), "new password: ")?)?;
             db.begin()?;
             let result = (|| {
-                let Some(account) = db.create_account(&nick, &hash, now_ms())? else { return Ok(false) };
+                let Some(account) = db.create_account(&nick, &hash, unix_ms())? else { return Ok(false) };
                 let lobby = db.ensure_conversation(&ConvKey::Room(RoomName::lobby()))?;
                 db.add_member(lobby.id, account.id, lobby.last_seq.saturating_sub(config.history.join_window))?;
                 Ok::<_, palomar_store::StoreError>(true)

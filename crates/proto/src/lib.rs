@@ -17,7 +17,7 @@ pub mod names;
 pub use frame::{DirectionKeys, FrameDecoder, FrameError, Opener, Sealer, TAG_LEN};
 pub use message::{
     ClientMsg, ConversationInfo, ErrorCode, HistoryPage, Message, MessageId, Password, Position, PresenceState,
-    ServerMsg, decode, encode, messages_payload,
+    ServerMsg, decode, encode, messages_payload, unix_ms,
 };
 pub use names::{Conversation, NameError, Nick, RoomName, escape_controls, is_refused_in_text, validate_text};
 

@@ -4,10 +4,17 @@
 //! Variants are only ever appended, never reordered or removed: postcard encodes a variant by its index.
 
 use std::fmt;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::names::{Conversation, Nick, RoomName};
+
+/// Milliseconds since the Unix epoch by the system clock: the unit of every timestamp in the protocol (0 for a
+/// clock set before 1970).
+pub fn unix_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
 
 /// The sender's own identifier of a message, chosen before the first attempt to send it, so that a retry
 /// is recognised as the same message.

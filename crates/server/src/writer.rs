@@ -12,9 +12,9 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use palomar_proto::{MessageId, Nick, RoomName};
+use palomar_proto::{MessageId, Nick, RoomName, unix_ms};
 use palomar_store::{
     Account, AccountId, Appended, ConvId, ConvKey, ConvRow, Db, Durability, Removed, StoreError, StoredMessage,
 };
@@ -271,10 +271,6 @@ impl Writer {
     }
 }
 
-pub fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
-}
-
 /// Sends a change's answer once its group has committed, or the group's failure.
 type Answer = Box<dyn FnOnce(Result<(), &WriteFailed>) + Send>;
 
@@ -424,7 +420,7 @@ fn run(db: Db, mut rx: mpsc::UnboundedReceiver<Request>, hub: Arc<Hub>, cursors:
 }
 
 fn commit_group(db: &Db, group: &mut Vec<Request>, hub: &Hub, cursors: &PendingCursors) {
-    let now = now_ms();
+    let now = unix_ms();
     let mut applied: Vec<Applied> = Vec::with_capacity(group.len());
     let mut answers_of_unapplied = Vec::new();
     let saving = cursors.take();

@@ -16,7 +16,7 @@ use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use palomar_proto::{ClientMsg, Conversation, MessageId, Nick};
+use palomar_proto::{ClientMsg, Conversation, MessageId, Nick, unix_ms};
 use palomar_transport::FramedWriter;
 use tokio::io::WriteHalf;
 use tokio::net::TcpStream;
@@ -103,10 +103,6 @@ impl Engine {
     pub fn outbox_len(&self) -> watch::Receiver<usize> {
         self.outbox_len.clone()
     }
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 /// Where one account's state lives: `<home>/servers/<server>/<nick>/state.sqlite`.
@@ -382,7 +378,7 @@ impl EngineTask {
         }
         let entries: Vec<OutboxEntry> = messages
             .into_iter()
-            .map(|(to, text)| OutboxEntry { id: MessageId::time_ordered(now_ms(), rand::random()), to, text })
+            .map(|(to, text)| OutboxEntry { id: MessageId::time_ordered(unix_ms(), rand::random()), to, text })
             .collect();
         if let Err(e) = self.state.push_outbox(&entries) {
             let message =
