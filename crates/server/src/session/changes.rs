@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use palomar_proto::{Conversation, Nick, RoomName, ServerMsg};
 use palomar_store::{ConvId, ConvKey, ConvRow};
 
-use super::{NEW_DIRECT_SENT, OUT_BUDGET, Session, SessionEnd};
+use super::{OUT_BUDGET, Session, SessionEnd};
 use crate::hub::{Change, PendingChanges};
 
 impl Session {
@@ -65,7 +65,7 @@ impl Session {
         let rows = self.read(move |db| db.conversations_of(account)).await?;
         for row in rows {
             if matches!(row.key, ConvKey::Direct(..)) && !self.keys_of.contains_key(&row.id) {
-                self.sent.insert(row.id, NEW_DIRECT_SENT);
+                self.delivery.follow_new_direct(row.id);
                 self.track_conversation(row.id, row.key);
             }
         }
@@ -100,7 +100,7 @@ impl Session {
             match row.key {
                 ConvKey::Room(_) => self.enter_room(row, cursor).await?,
                 ConvKey::Direct(..) => {
-                    self.sent.insert(row.id, NEW_DIRECT_SENT);
+                    self.delivery.follow_new_direct(row.id);
                     self.track_conversation(row.id, row.key);
                 }
             }

@@ -168,7 +168,7 @@ impl Session {
             // A client may only say where it is in its own conversations, and never past the end.
             let info = self.info(&row);
             let start = claimed.remove(&info.conversation).unwrap_or(cursor).min(info.latest_seq);
-            self.sent.insert(row.id, start);
+            self.delivery.follow(row.id, start);
             self.track_conversation(row.id, row.key);
             infos.push((start < info.latest_seq, info));
         }

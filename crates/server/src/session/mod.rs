@@ -11,10 +11,12 @@
 //! - `reader`: the task that reads the client's frames ahead of the session.
 //! - `login`: handshake, `Hello`, login, registration with the hub, `Welcome`.
 //! - `handlers`: one request of the client each (`send`, `join`, `leave`, `history`, `users`).
-//! - `outgoing`: live deliveries, and what the live queue dropped read back from the log, batched into frames.
+//! - `delivery`: what the client has been sent, and so what to send, skip or read back; no I/O.
+//! - `outgoing`: live deliveries and read-backs from the log, batched into frames, as `delivery` decides.
 //! - `changes`: following what the hub put beside the live queue (changes made elsewhere, what it dropped).
 
 mod changes;
+mod delivery;
 mod handlers;
 mod login;
 mod outgoing;
@@ -35,6 +37,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::Shared;
 use crate::hub::{SessionId, SessionLink};
+use delivery::Delivery;
 use handlers::send::{Sends, next_answer, ready_answer};
 use login::{LoggedIn, refuse};
 use reader::{Incoming, Reader};
@@ -47,9 +50,6 @@ const FRAME_BUDGET: usize = 128 * 1024;
 const PAGE_BYTES: usize = 2 * FRAME_BUDGET;
 /// Bytes waiting to be written to the client past which the session writes them out before queuing more.
 const OUT_BUDGET: usize = 2 * FRAME_BUDGET;
-/// Where a session starts a direct conversation opened after it logged in: all of it is new to its client,
-/// even what another session of the user has acknowledged already.
-const NEW_DIRECT_SENT: u64 = 0;
 
 type Tls = TlsStream<TcpStream>;
 type Out = FramedWriter<WriteHalf<Tls>>;
@@ -103,8 +103,7 @@ pub async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, refusa
         gone,
         keys_of: HashMap::new(),
         by_view: HashMap::new(),
-        sent: HashMap::new(),
-        acked: HashMap::new(),
+        delivery: Delivery::default(),
         last_sent: Instant::now(),
         id: None,
     };
@@ -125,10 +124,8 @@ struct Session {
     keys_of: HashMap<ConvId, ConvKey>,
     /// The same, by the name the client gives them.
     by_view: HashMap<Conversation, ConvId>,
-    /// Highest seq sent to this client, per conversation: deliveries at or below it are skipped.
-    sent: HashMap<ConvId, u64>,
-    /// Highest seq the client acknowledged, so repeated acks are not written again.
-    acked: HashMap<ConvId, u64>,
+    /// What the client has been sent and has acknowledged, per conversation.
+    delivery: Delivery,
     last_sent: Instant,
     /// This session in the hub, once registered.
     id: Option<SessionId>,
@@ -170,8 +167,7 @@ impl Session {
                 self.by_view.remove(&view);
             }
         }
-        self.sent.remove(&conv);
-        self.acked.remove(&conv);
+        self.delivery.unfollow(conv);
     }
 
     fn info(&self, row: &ConvRow) -> ConversationInfo {

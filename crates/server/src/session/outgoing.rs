@@ -1,18 +1,17 @@
 //! Messages on their way to the client: live deliveries batched into frames, and what the live queue dropped
-//! read back from the log first, so that each conversation is sent in seq order without a gap.
+//! read back from the log first, as [`Delivery`](super::delivery::Delivery) decides.
 
 use std::borrow::Cow;
 use std::sync::Arc;
 
 use palomar_proto::{ServerMsg, messages_payload};
-use palomar_store::{ConvId, ConvKey, StoredMessage};
+use palomar_store::{ConvId, ConvKey};
 use tokio::sync::mpsc;
 
-use super::{FRAME_BUDGET, NEW_DIRECT_SENT, OUT_BUDGET, PAGE_BYTES, Session, SessionEnd};
+use super::delivery::{LiveStep, PageRequest, oldest_within};
+use super::{FRAME_BUDGET, OUT_BUDGET, PAGE_BYTES, Session, SessionEnd};
 use crate::hub::{Live, Published};
 
-/// Messages read from the log per frame when catching up.
-const CATCH_UP_PAGE: u32 = 256;
 /// Live deliveries gathered before they are written out.
 const LIVE_BATCH: usize = 256;
 
@@ -90,34 +89,27 @@ impl Session {
         batch: &mut Vec<Outgoing>,
     ) -> Result<(), SessionEnd> {
         let (conv, message) = (published.conv, &published.message);
-        let sent = match self.sent.get(&conv) {
-            Some(&sent) => sent,
-            None if matches!(message.key, ConvKey::Room(_)) => {
-                // Queued before this session left the room.
-                return Ok(());
-            }
-            None => {
-                // A direct conversation opened by the other side or by another session of this user.
-                self.track_conversation(conv, message.key.clone());
-                self.sent.insert(conv, NEW_DIRECT_SENT);
-                NEW_DIRECT_SENT
-            }
-        };
-        if message.seq <= sent {
-            return Ok(());
+        if self.delivery.sent(conv).is_none() && matches!(message.key, ConvKey::Direct(..)) {
+            // A direct conversation opened by the other side or by another session of this user.
+            self.track_conversation(conv, message.key.clone());
+            self.delivery.follow_new_direct(conv);
         }
-        if message.seq > sent + 1 {
-            self.flush_batch(batch);
-            self.send_backlog(conv, message.seq - 1).await?;
+        let seq = message.seq;
+        match self.delivery.live(conv, seq) {
+            LiveStep::Skip => return Ok(()),
+            LiveStep::Send => {}
+            LiveStep::ReadBackFirst { upto } => {
+                self.flush_batch(batch);
+                self.send_backlog(conv, upto).await?;
+            }
         }
-        self.sent.insert(conv, message.seq);
+        self.delivery.sent_live(conv, seq);
         batch.push(Outgoing::Live(published));
         Ok(())
     }
 
     pub(super) async fn catch_up_all(&mut self) -> Result<(), SessionEnd> {
-        let convs: Vec<ConvId> = self.sent.keys().copied().collect();
-        for conv in convs {
+        for conv in self.delivery.followed() {
             self.catch_up(conv).await?;
         }
         Ok(())
@@ -132,80 +124,30 @@ impl Session {
     /// Sends everything from the log after what this client has, up to `upto`, a page per frame; says so
     /// explicitly when retention already removed part of it.
     async fn send_backlog(&mut self, conv: ConvId, upto: u64) -> Result<(), SessionEnd> {
-        let mut sent = self.sent.get(&conv).copied().unwrap_or(0);
-        if sent >= upto {
+        if self.delivery.next_page(conv, upto).is_none() {
             return Ok(());
         }
         let Some(row) = self.read(move |db| db.conversation_by_id(conv)).await? else {
             return Ok(());
         };
-        if sent + 1 < row.first_seq {
-            self.out.queue(&ServerMsg::Gap { conversation: self.view(&row.key), complete_from: row.first_seq });
-            sent = row.first_seq - 1;
-            self.sent.insert(conv, sent);
+        if let Some(complete_from) = self.delivery.skip_removed(conv, row.first_seq) {
+            self.out.queue(&ServerMsg::Gap { conversation: self.view(&row.key), complete_from });
         }
         let row = Arc::new(row);
         let reader = self.account.id;
-        while sent < upto {
-            let limit = u32::try_from(upto - sent).unwrap_or(u32::MAX).min(CATCH_UP_PAGE);
+        while let Some(PageRequest { after, limit }) = self.delivery.next_page(conv, upto) {
             let page_row = row.clone();
             let page =
-                self.read(move |db| Ok(oldest_within(db.messages_after(&page_row, sent, limit)?, PAGE_BYTES))).await?;
-            let Some(last) = page.last() else { break };
-            sent = last.seq;
-            self.sent.insert(conv, sent);
+                self.read(move |db| Ok(oldest_within(db.messages_after(&page_row, after, limit)?, PAGE_BYTES))).await?;
+            let page = self.delivery.take_page(conv, page);
+            if page.is_empty() {
+                break;
+            }
             let messages =
                 page.iter().map(|m| Outgoing::Encoded(palomar_proto::encode(&m.for_reader(reader)))).collect();
             self.queue_messages(messages);
             self.flush().await?;
         }
         Ok(())
-    }
-}
-
-/// Keeps the oldest messages of `page` (in seq order) whose texts fit in `budget` bytes, at least one.
-fn oldest_within(mut page: Vec<StoredMessage>, budget: usize) -> Vec<StoredMessage> {
-    let mut bytes = 0;
-    let keep = page
-        .iter()
-        .take_while(|m| {
-            bytes += m.text.len();
-            bytes <= budget
-        })
-        .count()
-        .max(1);
-    page.truncate(keep);
-    page
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use palomar_proto::{MessageId, Nick, RoomName};
-
-    fn page(sizes: &[usize]) -> Vec<StoredMessage> {
-        sizes
-            .iter()
-            .enumerate()
-            .map(|(i, &size)| StoredMessage {
-                key: ConvKey::Room(RoomName::lobby()),
-                seq: i as u64 + 1,
-                id: MessageId([0; 16]),
-                from: Nick::parse("ana").expect("valid"),
-                ts: 0,
-                text: "x".repeat(size),
-            })
-            .collect()
-    }
-
-    fn seqs(page: &[StoredMessage]) -> Vec<u64> {
-        page.iter().map(|m| m.seq).collect()
-    }
-
-    #[test]
-    fn a_read_back_page_keeps_the_oldest_that_fit_in_its_bytes_and_never_nothing() {
-        assert_eq!(seqs(&oldest_within(page(&[4, 4, 4, 4]), 8)), [1, 2]);
-        assert_eq!(seqs(&oldest_within(page(&[100, 4]), 8)), [1], "one message, however long");
-        assert!(oldest_within(Vec::new(), 8).is_empty());
     }
 }

@@ -24,8 +24,8 @@ impl Session {
                 return Ok(());
             }
         };
-        let sent_after = match self.sent.get(&row.id) {
-            Some(&sent) => sent,
+        let sent_after = match self.delivery.sent(row.id) {
+            Some(sent) => sent,
             None if added => row.last_seq.saturating_sub(window),
             None => self.stored_cursor(row.id).await?,
         };
@@ -37,7 +37,7 @@ impl Session {
 
     /// Says `Joined` and sends the room from the seq after `sent_after`, live from then on.
     pub(in crate::session) async fn enter_room(&mut self, row: ConvRow, sent_after: u64) -> Result<(), SessionEnd> {
-        self.sent.insert(row.id, sent_after);
+        self.delivery.follow(row.id, sent_after);
         self.track_conversation(row.id, row.key.clone());
         self.out.queue(&ServerMsg::Joined { info: self.info(&row) });
         self.catch_up(row.id).await

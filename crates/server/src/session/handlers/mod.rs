@@ -21,12 +21,10 @@ impl Session {
                 self.send(id, to, text, pending).await
             }
             ClientMsg::Ack { conversation, seq } => {
-                if let Some(&conv) = self.by_view.get(&conversation) {
-                    let seq = seq.min(self.sent.get(&conv).copied().unwrap_or(0));
-                    if seq > self.acked.get(&conv).copied().unwrap_or(0) {
-                        self.acked.insert(conv, seq);
-                        self.shared.writer.advance_cursor(self.account.id, conv, seq);
-                    }
+                if let Some(&conv) = self.by_view.get(&conversation)
+                    && let Some(seq) = self.delivery.ack(conv, seq)
+                {
+                    self.shared.writer.advance_cursor(self.account.id, conv, seq);
                 }
                 Ok(())
             }

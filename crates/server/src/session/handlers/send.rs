@@ -7,7 +7,7 @@ use palomar_proto::{Conversation, ErrorCode, MessageId, Nick, ServerMsg, validat
 use palomar_store::ConvId;
 use tokio::sync::oneshot;
 
-use crate::session::{NEW_DIRECT_SENT, Session, SessionEnd};
+use crate::session::{Session, SessionEnd};
 use crate::writer::{AppendOutcome, WriteResult};
 
 /// A message sent by this client, waiting for the store.
@@ -129,7 +129,7 @@ impl Session {
         };
         match self.shared.writer.open_direct(self.account.clone(), peer).await {
             Ok(Some(row)) => {
-                self.sent.entry(row.id).or_insert(NEW_DIRECT_SENT);
+                self.delivery.follow_new_direct(row.id);
                 let id = row.id;
                 self.track_conversation(id, row.key);
                 Ok(Some(id))
