@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use palomar_proto::{ClientMsg, Conversation, ErrorCode, Nick, PROTOCOL_VERSION, Position, ServerMsg};
+use palomar_proto::{ClientMsg, Conversation, ErrorCode, Nick, PROTOCOL_VERSION, Password, Position, ServerMsg};
 use palomar_store::{Account, ConvKey, ConvRow};
 use palomar_transport::{FramedReader, FramedWriter, frame_keys};
 use tokio::io::ReadHalf;
@@ -54,6 +54,13 @@ pub(super) async fn handshake(
     Some((reader, FramedWriter::new(write_half, &keys.server_to_client)))
 }
 
+/// Who a client says it is, in its `Hello`.
+struct Hello {
+    nick: Nick,
+    password: Password,
+    positions: Vec<Position>,
+}
+
 /// A client that logged in.
 pub(super) struct LoggedIn {
     pub account: Account,
@@ -63,6 +70,33 @@ pub(super) struct LoggedIn {
     pub nick: Nick,
     /// Where the client says it is in its conversations.
     pub positions: Vec<Position>,
+}
+
+/// Why the first frame gives no login.
+enum NoHello {
+    /// The client left before saying anything: there is nobody to answer.
+    ClientLeft,
+    Refused(ErrorCode, String),
+}
+
+/// Judges the first frame: a `Hello` of this protocol version with a valid nickname, or the refusal to send.
+fn read_hello(first: Incoming) -> Result<Hello, NoHello> {
+    let (nick, password, positions) = match first {
+        Incoming::Msg(ClientMsg::Hello { version, nick, password, positions }) => {
+            if version != PROTOCOL_VERSION {
+                let message = format!("this server speaks protocol version {PROTOCOL_VERSION}, the client {version}");
+                return Err(NoHello::Refused(ErrorCode::UnsupportedVersion, message));
+            }
+            (nick, password, positions)
+        }
+        Incoming::Bad(code, message) | Incoming::Fatal(code, message) => return Err(NoHello::Refused(code, message)),
+        Incoming::Msg(_) => return Err(NoHello::Refused(ErrorCode::Protocol, "the first frame must be Hello".into())),
+        Incoming::Closed => return Err(NoHello::ClientLeft),
+    };
+    match Nick::parse(&nick) {
+        Ok(nick) => Ok(Hello { nick, password, positions }),
+        Err(error) => Err(NoHello::Refused(ErrorCode::InvalidName, error.to_string())),
+    }
 }
 
 /// Waits for the client's `Hello` (until `deadline`) and logs it in; answers a refusal itself. `None` when
@@ -75,36 +109,21 @@ pub(super) async fn log_in(
     peer: SocketAddr,
     deadline: Instant,
 ) -> Option<LoggedIn> {
-    let hello = tokio::time::timeout_at(deadline.into(), incoming.recv()).await;
-    let (nick, password, positions) = match hello.map(|read| read.map(|read| read.incoming)) {
-        Ok(Some(Incoming::Msg(ClientMsg::Hello { version, nick, password, positions }))) => {
-            if version != PROTOCOL_VERSION {
-                let message = format!("this server speaks protocol version {PROTOCOL_VERSION}, the client {version}");
-                refuse(out, ErrorCode::UnsupportedVersion, message).await;
-                return None;
-            }
-            (nick, password, positions)
-        }
-        Ok(Some(Incoming::Bad(code, message) | Incoming::Fatal(code, message))) => {
-            refuse(out, code, message).await;
-            return None;
-        }
-        Ok(Some(Incoming::Msg(_))) => {
-            refuse(out, ErrorCode::Protocol, "the first frame must be Hello".into()).await;
-            return None;
-        }
-        Ok(Some(Incoming::Closed) | None) => return None,
+    let first = match tokio::time::timeout_at(deadline.into(), incoming.recv()).await {
+        Ok(Some(read)) => read.incoming,
+        Ok(None) => return None,
         Err(_) => {
             refuse(out, ErrorCode::HandshakeTimeout, "no Hello in time".into()).await;
             return None;
         }
     };
-    let nick = match Nick::parse(&nick) {
-        Ok(nick) => nick,
-        Err(error) => {
-            refuse(out, ErrorCode::InvalidName, error.to_string()).await;
+    let Hello { nick, password, positions } = match read_hello(first) {
+        Ok(hello) => hello,
+        Err(NoHello::Refused(code, message)) => {
+            refuse(out, code, message).await;
             return None;
         }
+        Err(NoHello::ClientLeft) => return None,
     };
     // A login may wait (its turn, the password threads): pings meanwhile tell the client the server is there, so
     // that it can take silence for a dead connection during the login as at any other time.
@@ -235,5 +254,39 @@ impl Session {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hello(version: u16, nick: &str) -> Incoming {
+        Incoming::Msg(ClientMsg::Hello { version, nick: nick.into(), password: "secret".into(), positions: vec![] })
+    }
+
+    fn refusal_code(first: Incoming) -> Option<ErrorCode> {
+        match read_hello(first) {
+            Ok(_) | Err(NoHello::ClientLeft) => None,
+            Err(NoHello::Refused(code, _)) => Some(code),
+        }
+    }
+
+    #[test]
+    fn a_hello_of_this_version_with_a_valid_nickname_logs_in_under_the_folded_name() {
+        let Ok(hello) = read_hello(hello(PROTOCOL_VERSION, " Ana ")) else { panic!("a valid Hello was refused") };
+        assert_eq!(hello.nick.as_str(), "ana");
+        assert_eq!(hello.password.expose(), "secret");
+    }
+
+    #[test]
+    fn a_first_frame_that_is_no_usable_hello_is_refused_with_its_reason() {
+        assert_eq!(refusal_code(hello(PROTOCOL_VERSION + 1, "ana")), Some(ErrorCode::UnsupportedVersion));
+        assert_eq!(refusal_code(hello(PROTOCOL_VERSION, "no spaces")), Some(ErrorCode::InvalidName));
+        assert_eq!(refusal_code(hello(PROTOCOL_VERSION + 1, "no spaces")), Some(ErrorCode::UnsupportedVersion));
+        assert_eq!(refusal_code(Incoming::Msg(ClientMsg::Bye)), Some(ErrorCode::Protocol), "Hello comes first");
+        assert_eq!(refusal_code(Incoming::Bad(ErrorCode::BadTag, "bad tag".into())), Some(ErrorCode::BadTag));
+        assert_eq!(refusal_code(Incoming::Fatal(ErrorCode::TooLarge, "large".into())), Some(ErrorCode::TooLarge));
+        assert!(matches!(read_hello(Incoming::Closed), Err(NoHello::ClientLeft)), "nobody to answer");
     }
 }
