@@ -1,0 +1,131 @@
+//! What the hub put beside the session's live queue: changes to the user's conversations made elsewhere (a
+//! join or leave in another session, a direct conversation deleted with a removed account), and the kinds of
+//! live items the queue had no room for, read back from the store and the hub, which hold all of them.
+
+use std::collections::HashMap;
+
+use palomar_proto::{Conversation, Nick, RoomName, ServerMsg};
+use palomar_store::{ConvId, ConvKey, ConvRow};
+
+use super::{OUT_BUDGET, Session, SessionEnd};
+use crate::hub::{Change, PendingChanges};
+
+impl Session {
+    /// Takes what the hub put beside this session's queue: changes made elsewhere, then whatever the queue had no
+    /// room for.
+    pub(super) async fn take_pending(&mut self, pending: &PendingChanges) -> Result<(), SessionEnd> {
+        let missed = pending.take_missed();
+        if missed.account_removed {
+            return Err(SessionEnd::AccountRemoved);
+        }
+        for change in pending.take_changes() {
+            self.follow(change).await?;
+        }
+        if missed.conversations {
+            self.reread_conversations().await?;
+        } else if missed.direct {
+            self.track_new_directs().await?;
+        }
+        if missed.messages {
+            self.catch_up_all().await?;
+        }
+        if missed.presence {
+            self.send_rosters().await?;
+        }
+        Ok(())
+    }
+
+    /// Follows a change to the user's conversations made elsewhere: a room another session of the user joined
+    /// from where that session started it, so both show it from the same message.
+    async fn follow(&mut self, change: Change) -> Result<(), SessionEnd> {
+        match change {
+            Change::Joined { conv, joined_after, .. } if !self.keys_of.contains_key(&conv) => {
+                if let Some(row) = self.read(move |db| db.conversation_by_id(conv)).await? {
+                    return self.enter_room(row, joined_after).await;
+                }
+            }
+            Change::Left { conv, room } if self.keys_of.contains_key(&conv) => self.untrack_room(conv, room),
+            Change::DirectDeleted { conv, peer } if self.keys_of.contains_key(&conv) => self.untrack_direct(conv, peer),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The direct conversation `conv` was deleted with `peer`'s account: the client forgets it too.
+    fn untrack_direct(&mut self, conv: ConvId, peer: Nick) {
+        self.untrack_conversation(conv);
+        let reason = format!("the account {peer} was removed, and your direct conversation with it deleted");
+        self.out.queue(&ServerMsg::Closed { conversation: Conversation::Direct(peer), reason });
+    }
+
+    /// Tracks the direct conversations opened since this session began: the first message of one may be among
+    /// the dropped.
+    async fn track_new_directs(&mut self) -> Result<(), SessionEnd> {
+        let account = self.account.id;
+        let rows = self.read(move |db| db.conversations_of(account)).await?;
+        for row in rows {
+            if matches!(row.key, ConvKey::Direct(..)) && !self.keys_of.contains_key(&row.id) {
+                self.delivery.follow_new_direct(row.id);
+                self.track_conversation(row.id, row.key);
+            }
+        }
+        Ok(())
+    }
+
+    /// Brings the session's conversations in line with the store, when the changes made elsewhere were too many
+    /// to keep: rooms joined elsewhere are sent from the saved cursor, and what is gone is forgotten.
+    async fn reread_conversations(&mut self) -> Result<(), SessionEnd> {
+        let account = self.account.id;
+        let memberships = self.read(move |db| db.memberships_of(account)).await?;
+        let current: HashMap<ConvId, &ConvRow> = memberships.iter().map(|(_, row)| (row.id, row)).collect();
+        let gone: Vec<(ConvId, ConvKey)> = self
+            .keys_of
+            .iter()
+            .filter(|(conv, _)| !current.contains_key(conv))
+            .map(|(conv, key)| (*conv, key.clone()))
+            .collect();
+        for (conv, key) in gone {
+            match key {
+                ConvKey::Room(room) => self.untrack_room(conv, room),
+                ConvKey::Direct(..) => match self.view(&key) {
+                    Conversation::Direct(peer) => self.untrack_direct(conv, peer),
+                    Conversation::Room(_) => {}
+                },
+            }
+        }
+        for (cursor, row) in memberships {
+            if self.keys_of.contains_key(&row.id) {
+                continue;
+            }
+            match row.key {
+                ConvKey::Room(_) => self.enter_room(row, cursor).await?,
+                ConvKey::Direct(..) => {
+                    self.delivery.follow_new_direct(row.id);
+                    self.track_conversation(row.id, row.key);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends each room's members, online and not, in place of the presence notices that were dropped.
+    async fn send_rosters(&mut self) -> Result<(), SessionEnd> {
+        let rooms: Vec<(ConvId, RoomName)> = self
+            .keys_of
+            .iter()
+            .filter_map(|(conv, key)| match key {
+                ConvKey::Room(room) => Some((*conv, room.clone())),
+                ConvKey::Direct(..) => None,
+            })
+            .collect();
+        let convs: Vec<ConvId> = rooms.iter().map(|(conv, _)| *conv).collect();
+        let members: Vec<Vec<Nick>> = self.read(move |db| convs.iter().map(|conv| db.members(*conv)).collect()).await?;
+        for ((conv, room), members) in rooms.into_iter().zip(members) {
+            self.queue_roster(conv, room, members);
+            if self.out.pending_len() >= OUT_BUDGET {
+                self.flush().await?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,75 @@
+//! The client's requests after login, one module each, and the dispatch that paces the ones that cost the store
+//! or other users something.
+
+mod history;
+mod join;
+mod leave;
+pub(super) mod send;
+mod users;
+
+use palomar_proto::{ClientMsg, ErrorCode, RoomName, ServerMsg};
+
+use super::{Session, SessionEnd};
+use send::Sends;
+
+impl Session {
+    pub(super) async fn handle(&mut self, msg: ClientMsg, pending: &mut Sends) -> Result<(), SessionEnd> {
+        match msg {
+            ClientMsg::Send { id, to, text } => {
+                // Past the account's message rate this waits, reading nothing more: TCP slows the flooder down.
+                self.shared.messages.pace(self.account.id, &self.gone).await;
+                self.send(id, to, text, pending).await
+            }
+            ClientMsg::Ack { conversation, seq } => {
+                if let Some(&conv) = self.by_view.get(&conversation)
+                    && let Some(seq) = self.delivery.ack(conv, seq)
+                {
+                    self.shared.writer.advance_cursor(self.account.id, conv, seq);
+                }
+                Ok(())
+            }
+            ClientMsg::Join { room } => {
+                self.pace_request().await;
+                self.join(&room).await
+            }
+            ClientMsg::Leave { room } => {
+                self.pace_request().await;
+                self.leave(&room).await
+            }
+            ClientMsg::Users { room } => {
+                self.pace_request().await;
+                self.users(&room).await
+            }
+            ClientMsg::History { conversation, before, limit } => {
+                self.pace_request().await;
+                self.history(conversation, before, limit).await
+            }
+            ClientMsg::Ping { nonce } => {
+                self.out.queue(&ServerMsg::Pong { nonce });
+                Ok(())
+            }
+            ClientMsg::Pong { .. } => Ok(()),
+            ClientMsg::Bye => Err(SessionEnd::ClientLeft),
+            ClientMsg::Hello { .. } => {
+                self.error(ErrorCode::Protocol, "already logged in", None);
+                Ok(())
+            }
+        }
+    }
+
+    /// Waits for the account's turn for a request that costs the store or others something, reading nothing more
+    /// meanwhile, like a flood of sends.
+    async fn pace_request(&self) {
+        self.shared.requests.pace(self.account.id, &self.gone).await;
+    }
+
+    fn parse_room(&mut self, raw: &str) -> Option<RoomName> {
+        match RoomName::parse(raw) {
+            Ok(room) => Some(room),
+            Err(error) => {
+                self.error(ErrorCode::InvalidName, error.to_string(), None);
+                None
+            }
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! `Send`: a message handed to the store writer, answered with `Accepted` (or why not) in the order the client
+//! sent them; the first message to a user opens the direct conversation with them.
+
+use std::collections::VecDeque;
+
+use palomar_proto::{Conversation, ErrorCode, MessageId, Nick, ServerMsg, validate_text};
+use palomar_store::ConvId;
+use tokio::sync::oneshot;
+
+use crate::session::{Session, SessionEnd};
+use crate::writer::{AppendOutcome, WriteResult};
+
+/// A message sent by this client, waiting for the store.
+struct Pending {
+    id: MessageId,
+    conversation: Conversation,
+    /// Its text's length, counted in [`Sends::bytes`].
+    bytes: usize,
+    answer: oneshot::Receiver<WriteResult<AppendOutcome>>,
+}
+
+/// The client's messages waiting for the store, in the order they came.
+#[derive(Default)]
+pub(in crate::session) struct Sends {
+    queue: VecDeque<Pending>,
+    bytes: usize,
+}
+
+impl Sends {
+    fn push(&mut self, pending: Pending) {
+        self.bytes += pending.bytes;
+        self.queue.push_back(pending);
+    }
+
+    fn pop(&mut self) -> Option<Pending> {
+        let pending = self.queue.pop_front()?;
+        self.bytes -= pending.bytes;
+        Some(pending)
+    }
+
+    pub fn len(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Bytes of text waiting.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+}
+
+/// The answer to the oldest pending send if it has already come, without waiting; `Some(None)` when the
+/// writer dropped it.
+pub(in crate::session) fn ready_answer(pending: &mut Sends) -> Option<Option<WriteResult<AppendOutcome>>> {
+    match pending.queue.front_mut()?.answer.try_recv() {
+        Ok(result) => Some(Some(result)),
+        Err(oneshot::error::TryRecvError::Closed) => Some(None),
+        Err(oneshot::error::TryRecvError::Empty) => None,
+    }
+}
+
+/// The answer to the oldest pending send; `None` when the writer dropped it. Never resolves when nothing is
+/// pending, so it can sit in a `select!`.
+pub(in crate::session) async fn next_answer(pending: &mut Sends) -> Option<WriteResult<AppendOutcome>> {
+    match pending.queue.front_mut() {
+        Some(front) => (&mut front.answer).await.ok(),
+        None => std::future::pending().await,
+    }
+}
+
+impl Session {
+    /// Answers the oldest pending send and any others already settled behind it, in order.
+    pub(in crate::session) fn answer_sends(&mut self, pending: &mut Sends, first: Option<WriteResult<AppendOutcome>>) {
+        let mut answer = Some(first);
+        while let Some(result) = answer.take() {
+            let Some(Pending { id, conversation, .. }) = pending.pop() else { return };
+            match result {
+                Some(Ok(AppendOutcome::Appended(appended))) => {
+                    self.out.queue(&ServerMsg::Accepted { id, conversation, seq: appended.seq, ts: appended.ts })
+                }
+                Some(Ok(AppendOutcome::Gone)) => {
+                    self.error(ErrorCode::NotMember, format!("{conversation} no longer exists"), Some(id))
+                }
+                Some(Err(failed)) => self.error(ErrorCode::StoreUnavailable, failed.0.to_string(), Some(id)),
+                None => self.error(ErrorCode::StoreUnavailable, "the store did not answer; try again", Some(id)),
+            }
+            answer = ready_answer(pending);
+        }
+    }
+
+    pub(super) async fn send(
+        &mut self,
+        id: MessageId,
+        to: Conversation,
+        text: String,
+        pending: &mut Sends,
+    ) -> Result<(), SessionEnd> {
+        if let Err(error) = validate_text(&text) {
+            self.error(ErrorCode::InvalidText, error.to_string(), Some(id));
+            return Ok(());
+        }
+        let conv = match (self.by_view.get(&to), &to) {
+            (Some(&conv), _) => conv,
+            (None, Conversation::Room(room)) => {
+                self.error(ErrorCode::NotMember, format!("you are not in #{room}; join it first"), Some(id));
+                return Ok(());
+            }
+            (None, Conversation::Direct(peer)) => match self.open_direct(peer).await? {
+                Some(conv) => conv,
+                None => {
+                    self.error(ErrorCode::UnknownNick, format!("there is no user named {peer}"), Some(id));
+                    return Ok(());
+                }
+            },
+        };
+        let Some(key) = self.keys_of.get(&conv).cloned() else { return Ok(()) };
+        let bytes = text.len();
+        match self.shared.writer.append(conv, key, self.account.nick.clone(), id, text).await {
+            Ok(answer) => pending.push(Pending { id, conversation: to, bytes, answer }),
+            Err(failed) => self.error(ErrorCode::StoreUnavailable, failed.0.to_string(), Some(id)),
+        }
+        Ok(())
+    }
+
+    /// Creates the direct conversation with `peer`, if `peer` has an account.
+    async fn open_direct(&mut self, peer: &Nick) -> Result<Option<ConvId>, SessionEnd> {
+        let lookup = peer.clone();
+        let Some(peer) = self.read(move |db| db.account(&lookup)).await? else {
+            return Ok(None);
+        };
+        match self.shared.writer.open_direct(self.account.clone(), peer).await {
+            Ok(Some(row)) => {
+                self.delivery.follow_new_direct(row.id);
+                let id = row.id;
+                self.track_conversation(id, row.key);
+                Ok(Some(id))
+            }
+            Ok(None) => Ok(None),
+            Err(failed) => Err(SessionEnd::Broken(failed.0.to_string())),
+        }
+    }
+}
