@@ -1,22 +1,16 @@
-//! Latency histograms: microsecond values counted in buckets exact below 128 µs and at most 1/64 (1.6 %)
-//! wide above, so recording is a few instructions and merging the histograms of many connections is cheap.
+//! Latency histograms in microseconds, on HdrHistogram: values kept to 2 significant digits (1 % of the value
+//! at most), so that recording is a few instructions and merging the histograms of many connections is cheap.
 
 use serde::Serialize;
 
-/// Values below this are counted exactly.
-const EXACT: u64 = 128;
-/// Sub-buckets per power of two above `EXACT`.
-const SUB_BUCKETS: u64 = 64;
 /// Largest value told apart from larger ones (about 19 hours in microseconds); larger ones count as this.
 const MAX_VALUE: u64 = (1 << 36) - 1;
-/// Powers of two above `EXACT` up to `MAX_VALUE`.
-const OCTAVES: u64 = 36 - 7;
-const BUCKETS: usize = (EXACT + OCTAVES * SUB_BUCKETS) as usize;
+const SIGNIFICANT_DIGITS: u8 = 2;
 
 #[derive(Debug, Clone)]
 pub struct Histogram {
-    counts: Vec<u64>,
-    total: u64,
+    values: hdrhistogram::Histogram<u64>,
+    /// The largest value recorded, exactly (HdrHistogram keeps it to the precision only).
     max: u64,
 }
 
@@ -30,66 +24,38 @@ pub struct Percentiles {
     pub max: u64,
 }
 
-fn bucket_of(value: u64) -> usize {
-    let value = value.min(MAX_VALUE);
-    if value < EXACT {
-        return value as usize;
-    }
-    let shift = u64::from(64 - value.leading_zeros()) - 7;
-    (EXACT + (shift - 1) * SUB_BUCKETS + ((value >> shift) - SUB_BUCKETS)) as usize
-}
-
-/// The largest value counted in `bucket`.
-fn upper_bound(bucket: usize) -> u64 {
-    let bucket = bucket as u64;
-    if bucket < EXACT {
-        return bucket;
-    }
-    let shift = (bucket - EXACT) / SUB_BUCKETS + 1;
-    let sub = (bucket - EXACT) % SUB_BUCKETS + SUB_BUCKETS;
-    ((sub + 1) << shift) - 1
-}
-
 impl Default for Histogram {
     fn default() -> Self {
-        Histogram { counts: vec![0; BUCKETS], total: 0, max: 0 }
+        // Constant bounds that HdrHistogram accepts (1 <= low, 2 * low <= high, at most 5 digits).
+        let values =
+            hdrhistogram::Histogram::new_with_bounds(1, MAX_VALUE, SIGNIFICANT_DIGITS).expect("valid constant bounds");
+        Histogram { values, max: 0 }
     }
 }
 
 impl Histogram {
     pub fn record(&mut self, micros: u64) {
-        self.counts[bucket_of(micros)] += 1;
-        self.total += 1;
+        self.values.saturating_record(micros);
         self.max = self.max.max(micros);
     }
 
     pub fn merge(&mut self, other: &Histogram) {
-        for (mine, theirs) in self.counts.iter_mut().zip(&other.counts) {
-            *mine += theirs;
-        }
-        self.total += other.total;
+        // Both have the same bounds, so every value of `other` fits.
+        self.values.add(&other.values).expect("histograms with the same bounds");
         self.max = self.max.max(other.max);
     }
 
     pub fn count(&self) -> u64 {
-        self.total
+        self.values.len()
     }
 
-    /// The smallest bucket bound at or below which a fraction `q` of the values lie (never above the
-    /// largest value recorded); 0 when empty.
+    /// The highest value equivalent (within the precision) to the one below which a fraction `q` of the values
+    /// lie, never above the largest value recorded; 0 when empty.
     pub fn quantile(&self, q: f64) -> u64 {
-        if self.total == 0 {
+        if self.values.is_empty() {
             return 0;
         }
-        let rank = ((q * self.total as f64).ceil() as u64).clamp(1, self.total);
-        let mut seen = 0;
-        for (bucket, count) in self.counts.iter().enumerate() {
-            seen += count;
-            if seen >= rank {
-                return upper_bound(bucket).min(self.max);
-            }
-        }
-        self.max
+        self.values.value_at_quantile(q).min(self.max)
     }
 
     pub fn percentiles(&self) -> Percentiles {
@@ -102,40 +68,17 @@ impl Histogram {
         }
     }
 
-    /// The cumulative distribution: for each non-empty bucket, its upper bound (clipped to the maximum) and
-    /// the fraction of values at or below it.
+    /// The cumulative distribution: for each value recorded (to the precision), its highest equivalent value
+    /// (clipped to the maximum) and the fraction of values at or below it.
     pub fn cdf(&self) -> Vec<(u64, f64)> {
-        let mut seen = 0;
-        let mut points = Vec::new();
-        for (bucket, &count) in self.counts.iter().enumerate() {
-            if count == 0 {
-                continue;
-            }
-            seen += count;
-            points.push((upper_bound(bucket).min(self.max), seen as f64 / self.total as f64));
-        }
-        points
+        let steps = self.values.iter_recorded();
+        steps.map(|step| (step.value_iterated_to().min(self.max), step.quantile_iterated_to())).collect()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn buckets_are_contiguous_and_hold_their_values() {
-        for bucket in 1..BUCKETS {
-            assert_eq!(upper_bound(bucket - 1) + 1, lowest(bucket), "bucket {bucket}");
-            assert_eq!(bucket_of(lowest(bucket)), bucket);
-            assert_eq!(bucket_of(upper_bound(bucket)), bucket);
-        }
-        assert_eq!(upper_bound(BUCKETS - 1), MAX_VALUE);
-        assert_eq!(bucket_of(u64::MAX), BUCKETS - 1);
-    }
-
-    fn lowest(bucket: usize) -> u64 {
-        if bucket == 0 { 0 } else { upper_bound(bucket - 1) + 1 }
-    }
 
     #[test]
     fn quantiles_are_within_the_bucket_resolution() {
@@ -145,7 +88,7 @@ mod tests {
         }
         for (q, exact) in [(0.5, 50_000.0), (0.9, 90_000.0), (0.99, 99_000.0), (0.999, 99_900.0)] {
             let found = histogram.quantile(q) as f64;
-            assert!(found >= exact && found <= exact * (1.0 + 1.0 / 64.0), "q {q}: {found}");
+            assert!(found >= exact && found <= exact * 1.01, "q {q}: {found}");
         }
         assert_eq!(histogram.quantile(1.0), 100_000);
         assert_eq!(histogram.percentiles().max, 100_000);
@@ -164,5 +107,14 @@ mod tests {
         assert_eq!(a.quantile(0.5), 7);
         assert_eq!(a.cdf(), vec![(3, 1.0 / 3.0), (7, 1.0)]);
         assert_eq!(Histogram::default().quantile(0.5), 0);
+    }
+
+    #[test]
+    fn a_value_past_the_range_counts_as_the_largest() {
+        let mut histogram = Histogram::default();
+        histogram.record(u64::MAX);
+        assert_eq!(histogram.count(), 1);
+        assert!(histogram.quantile(0.5) >= MAX_VALUE);
+        assert_eq!(histogram.percentiles().max, u64::MAX, "the maximum is kept exactly");
     }
 }
