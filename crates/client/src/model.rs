@@ -275,7 +275,6 @@ impl ChatModel {
         }
     }
 
-    /// Adds a notice to the conversation shown.
     /// Takes a conversation we are no longer in out of the list.
     fn drop_conversation(&mut self, gone: &Conversation) {
         if let Some(index) = self.convs.iter().position(|c| &c.id == gone) {
@@ -286,6 +285,7 @@ impl ChatModel {
         }
     }
 
+    /// Adds a notice to the conversation shown.
     pub fn notice_here(&mut self, text: String, alert: bool) {
         let current = self.current;
         let ts = (self.clock)();
