@@ -7,6 +7,11 @@
 //!
 //! Acknowledged positions (cursors) do not queue as changes: they wait in [`PendingCursors`] and ride along
 //! with the next commit, or with a commit of their own after [`CURSOR_SAVE_INTERVAL`].
+//!
+//! The sessions' side is here: the [`Change`]s they can ask for, their answer types, and the queue that bounds
+//! them; the thread that applies and commits them is in [`group_commit`].
+
+mod group_commit;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -14,17 +19,13 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use palomar_proto::{MessageId, Nick, RoomName, unix_ms};
-use palomar_store::{
-    Account, AccountId, Appended, ConvId, ConvKey, ConvRow, Db, Durability, Removed, StoreError, StoredMessage,
-};
+use palomar_proto::{MessageId, Nick, RoomName};
+use palomar_store::{Account, AccountId, Appended, ConvId, ConvKey, ConvRow, Db, Durability, StoreError};
 use parking_lot::Mutex;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
 use crate::hub::Hub;
 
-/// Most operations applied in one transaction.
-const MAX_GROUP: usize = 2_048;
 /// Bytes of queued operations past which sessions wait for room. Bounding what the queue holds, rather than how
 /// many requests, keeps the worst case of 8 KiB texts while short messages do not wait: a session waiting for
 /// room serves nothing else, and a bound of 8,192 requests had deep pipelines spend their time there.
@@ -163,7 +164,7 @@ impl Writer {
         let thread_cursors = cursors.clone();
         let handle = std::thread::Builder::new()
             .name("palomar-store-writer".into())
-            .spawn(move || run(db, rx, hub, &thread_cursors))
+            .spawn(move || group_commit::run(db, rx, hub, &thread_cursors))
             .map_err(|e| StoreError::Corrupt(format!("cannot start the writer thread: {e}")))?;
         let room = Arc::new(Semaphore::new(QUEUE_BYTES as usize));
         Ok((Writer { tx, room, cursors }, handle))
@@ -268,212 +269,6 @@ impl Writer {
         let bytes = text_len.saturating_add(REQUEST_BYTES).min(QUEUE_BYTES);
         let room = self.room.clone().acquire_many_owned(bytes).await.map_err(|_| stopped())?;
         self.tx.send(Request { change, _room: room }).map_err(|_| stopped())
-    }
-}
-
-/// Sends a change's answer once its group has committed, or the group's failure.
-type Answer = Box<dyn FnOnce(Result<(), &WriteFailed>) + Send>;
-
-fn answer<T: Send + 'static>(reply: Reply<T>, value: T) -> Answer {
-    Box::new(move |committed| {
-        let _ = reply.send(committed.map(|()| value).map_err(WriteFailed::clone));
-    })
-}
-
-/// The answer of a change that was not applied: only the group's failure can be sent.
-fn failure<T: Send + 'static>(reply: Reply<T>) -> Answer {
-    Box::new(move |committed| {
-        if let Err(failed) = committed {
-            let _ = reply.send(Err(failed.clone()));
-        }
-    })
-}
-
-impl Change {
-    /// The answer that tells whoever waits for this change that it failed.
-    fn into_failure(self) -> Option<Answer> {
-        match self {
-            Change::Append { reply, .. } => Some(failure(reply)),
-            Change::SaveCursors { reply } => reply.map(failure),
-            Change::JoinRoom { reply, .. } => Some(failure(reply)),
-            Change::LeaveRoom { reply, .. } => Some(failure(reply)),
-            Change::OpenDirect { reply, .. } => Some(failure(reply)),
-            Change::Register { reply, .. } => Some(failure(reply)),
-            Change::Prune { .. } => None,
-            Change::RemoveAccount { reply, .. } => Some(failure(reply)),
-        }
-    }
-}
-
-/// What a committed change leaves to do besides answering: a message to publish, an account removal to tell the
-/// hub about.
-enum Aftermath {
-    Nothing,
-    Publish(ConvId, StoredMessage),
-    AccountRemoved(Removed),
-}
-
-/// A change applied in the open transaction: its answer and aftermath, for once the group commits.
-struct Applied {
-    answer: Option<Answer>,
-    aftermath: Aftermath,
-}
-
-/// A change that failed, which fails its whole group: the error, and the answer that tells its requester.
-type NotApplied = (StoreError, Option<Answer>);
-
-/// Answers `reply` with `result` once the group commits, or fails the group.
-fn answered<T: Send + 'static>(reply: Reply<T>, result: Result<T, StoreError>) -> Result<Applied, NotApplied> {
-    match result {
-        Ok(value) => Ok(Applied { answer: Some(answer(reply, value)), aftermath: Aftermath::Nothing }),
-        Err(error) => Err((error, Some(failure(reply)))),
-    }
-}
-
-fn apply(db: &Db, change: Change, now: u64) -> Result<Applied, NotApplied> {
-    match change {
-        Change::Append { conv, key, sender, id, text, reply } => match db.append(conv, &sender, id, &text, now) {
-            Ok(outcome) => {
-                let aftermath = if outcome.duplicate {
-                    Aftermath::Nothing
-                } else {
-                    let stored = StoredMessage { key, seq: outcome.seq, id, from: sender, ts: outcome.ts, text };
-                    Aftermath::Publish(conv, stored)
-                };
-                Ok(Applied { answer: Some(answer(reply, AppendOutcome::Appended(outcome))), aftermath })
-            }
-            // Refused alone: the rest of the group commits.
-            Err(StoreError::NoConversation(_)) => answered(reply, Ok(AppendOutcome::Gone)),
-            Err(error) => Err((error, Some(failure(reply)))),
-        },
-        Change::SaveCursors { reply } => {
-            Ok(Applied { answer: reply.map(|reply| answer(reply, ())), aftermath: Aftermath::Nothing })
-        }
-        Change::JoinRoom { room, account, window, max_rooms, reply } => {
-            answered(reply, join_room(db, room, account, window, max_rooms))
-        }
-        Change::LeaveRoom { conv, account, reply } => answered(reply, db.remove_member(conv, account)),
-        Change::OpenDirect { a, b, reply } => answered(reply, db.open_direct(&a, &b)),
-        Change::Register { nick, password_hash, window, reply } => {
-            answered(reply, register(db, &nick, &password_hash, window, now))
-        }
-        Change::Prune { keep } => match db.prune(keep) {
-            Ok(removed) => {
-                if removed > 0 {
-                    tracing::info!(removed, keep, "retention removed old messages");
-                }
-                Ok(Applied { answer: None, aftermath: Aftermath::Nothing })
-            }
-            Err(error) => Err((error, None)),
-        },
-        Change::RemoveAccount { request, nick, reply } => match remove_account(db, request, &nick, now) {
-            Ok(removed) => {
-                let aftermath = removed.map_or(Aftermath::Nothing, Aftermath::AccountRemoved);
-                Ok(Applied { answer: Some(answer(reply, ())), aftermath })
-            }
-            Err(error) => Err((error, Some(failure(reply)))),
-        },
-    }
-}
-
-fn join_room(
-    db: &Db,
-    room: RoomName,
-    account: AccountId,
-    window: u64,
-    max_rooms: u64,
-) -> Result<JoinOutcome, StoreError> {
-    let row = db.ensure_conversation(&ConvKey::Room(room))?;
-    if !db.is_member(row.id, account)? && db.room_count(account)? >= max_rooms {
-        return Ok(JoinOutcome::TooManyRooms);
-    }
-    let added = db.add_member(row.id, account, row.last_seq.saturating_sub(window))?;
-    Ok(JoinOutcome::Joined { row, added })
-}
-
-fn register(db: &Db, nick: &Nick, password_hash: &str, window: u64, now: u64) -> Result<Option<Account>, StoreError> {
-    let created = db.create_account(nick, password_hash, now)?;
-    if let Some(account) = &created {
-        let lobby = db.ensure_conversation(&ConvKey::Room(RoomName::lobby()))?;
-        db.add_member(lobby.id, account.id, lobby.last_seq.saturating_sub(window))?;
-    }
-    Ok(created)
-}
-
-fn remove_account(db: &Db, request: i64, nick: &Nick, now: u64) -> Result<Option<Removed>, StoreError> {
-    let removed = db.remove_account(nick)?;
-    db.finish_removal(request, removed.is_some(), now)?;
-    if let Some(removed) = &removed {
-        tracing::info!(%nick, account = %removed.account.id, directs = removed.deleted_directs.len(), "account removed");
-    }
-    Ok(removed)
-}
-
-fn run(db: Db, mut rx: mpsc::UnboundedReceiver<Request>, hub: Arc<Hub>, cursors: &PendingCursors) {
-    let mut group = Vec::with_capacity(MAX_GROUP);
-    while rx.blocking_recv_many(&mut group, MAX_GROUP) > 0 {
-        commit_group(&db, &mut group, &hub, cursors);
-    }
-    // The sessions are gone: their last acknowledgements are saved on the way out.
-    commit_group(&db, &mut group, &hub, cursors);
-    tracing::debug!("store writer stopped");
-}
-
-fn commit_group(db: &Db, group: &mut Vec<Request>, hub: &Hub, cursors: &PendingCursors) {
-    let now = unix_ms();
-    let mut applied: Vec<Applied> = Vec::with_capacity(group.len());
-    let mut answers_of_unapplied = Vec::new();
-    let saving = cursors.take();
-    if group.is_empty() && saving.is_empty() {
-        return;
-    }
-    let mut failure = db.begin().err();
-    for Request { change, .. } in group.drain(..) {
-        if failure.is_some() {
-            answers_of_unapplied.extend(change.into_failure());
-            continue;
-        }
-        match apply(db, change, now) {
-            Ok(done) => applied.push(done),
-            Err((error, answer)) => {
-                failure = Some(error);
-                answers_of_unapplied.extend(answer);
-            }
-        }
-    }
-    if failure.is_none() {
-        failure = saving.iter().try_for_each(|((account, conv), seq)| db.advance_cursor(*account, *conv, *seq)).err();
-    }
-    if failure.is_none() {
-        failure = db.commit().err();
-    }
-    if failure.is_some() {
-        cursors.restore(saving);
-    }
-    match failure {
-        None => {
-            for Applied { answer, aftermath } in applied {
-                match aftermath {
-                    Aftermath::Nothing => {}
-                    Aftermath::Publish(conv, message) => hub.publish(conv, message),
-                    Aftermath::AccountRemoved(removed) => hub.account_removed(&removed),
-                }
-                if let Some(answer) = answer {
-                    answer(Ok(()));
-                }
-            }
-        }
-        Some(error) => {
-            db.rollback();
-            tracing::error!(%error, ops = applied.len() + answers_of_unapplied.len(), "store write failed; nothing in this group was accepted");
-            let why =
-                if error.is_disk_problem() { "its disk is full or read-only".to_owned() } else { error.to_string() };
-            let failed = WriteFailed(format!("the server could not store this ({why}); try again later").into());
-            let answers = applied.into_iter().filter_map(|done| done.answer).chain(answers_of_unapplied);
-            for answer in answers {
-                answer(Err(&failed));
-            }
-        }
     }
 }
 

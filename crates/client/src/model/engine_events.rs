@@ -1,0 +1,221 @@
+//! How the engine's events change the model: [`ChatModel::on_engine`] files messages, acceptances, history
+//! pages, presence and member lists under their conversation, counts unread messages and mentions, and follows
+//! the connection's status, the certificate question and a fatal error.
+
+use std::time::Instant;
+
+use palomar_proto::{Conversation, Message, Nick, PresenceState};
+
+use super::{Action, CertificatePrompt, ChatModel, Entry, HISTORY_PAGE, MessageEntry, Status, mentions};
+use crate::engine::Event;
+
+impl ChatModel {
+    pub fn on_engine(&mut self, event: Event) -> Vec<Action> {
+        let mut actions = Vec::new();
+        match event {
+            Event::Connecting { .. } => {
+                if self.status != Status::Stopped {
+                    self.status = Status::Connecting;
+                }
+            }
+            Event::ConfirmCertificate { server, fingerprint } => {
+                self.prompt = Some(CertificatePrompt { server, fingerprint })
+            }
+            Event::Pinned { server, fingerprint } => {
+                self.notice_here(format!("trusted the certificate of {server}: {fingerprint}"), false)
+            }
+            Event::Connected { nick, conversations, .. } => {
+                self.status = Status::Connected;
+                if self.connected_once {
+                    self.notice_here(format!("reconnected as {nick}"), false);
+                }
+                // A request made as the last connection died will not be answered.
+                for conv in &mut self.convs {
+                    conv.history_pending = false;
+                    conv.history_typed = false;
+                }
+                for info in &conversations {
+                    let index = self.conv_index(&info.conversation);
+                    if !self.connected_once && self.convs[index].entries.is_empty() {
+                        actions.extend(self.history_request(index, None, HISTORY_PAGE));
+                    }
+                    actions.extend(self.members_request(&info.conversation));
+                }
+                if let Some(index) = self.switch_to.as_ref().and_then(|id| self.convs.iter().position(|c| &c.id == id))
+                {
+                    self.switch_to = None;
+                    self.switch(index);
+                }
+                self.connected_once = true;
+            }
+            Event::Synced => {}
+            Event::Disconnected { reason, retry_in, attempt, pending, .. } => {
+                if attempt == 1 {
+                    self.notice_here(format!("disconnected: {reason}"), true);
+                }
+                self.status = Status::Reconnecting { at: Instant::now() + retry_in, attempt };
+                self.pending = pending;
+            }
+            Event::Queued { id, to, text } => {
+                let index = self.conv_index(&to);
+                let (me, ts) = (self.me.clone(), (self.clock)());
+                let entry =
+                    MessageEntry { seq: None, id, from: me, ts, typed: Some(ts), text, own: true, mention: false };
+                self.convs[index].insert(entry);
+            }
+            Event::Accepted { id, conversation, seq, ts } => {
+                let index = self.conv_index(&conversation);
+                let conv = &mut self.convs[index];
+                let found = conv.entries.iter().position(|e| matches!(e, Entry::Message(m) if m.id == id));
+                if let Some(at) = found
+                    && let Entry::Message(mut entry) = conv.entries.remove(at)
+                    && !conv.has_seq(seq)
+                {
+                    entry.seq = Some(seq);
+                    entry.ts = ts;
+                    conv.insert(entry);
+                }
+            }
+            Event::Message { message, own } => actions.extend(self.on_message(message, own)),
+            Event::Presence { room, nick, state } => {
+                let index = self.conv_index(&Conversation::Room(room.clone()));
+                let conv = &mut self.convs[index];
+                // Presence missed while our connection was down (or dropped by the server for a slow reader, and
+                // replaced by a member list) leaves nothing to undo: an arrival already shown is not news again.
+                let news = match state {
+                    PresenceState::Online => !conv.online.contains(&nick),
+                    PresenceState::Offline => !conv.offline.contains(&nick),
+                    PresenceState::Joined | PresenceState::Left => true,
+                };
+                match state {
+                    PresenceState::Joined | PresenceState::Online => {
+                        conv.offline.remove(&nick);
+                        conv.online.insert(nick.clone());
+                    }
+                    PresenceState::Offline => {
+                        conv.online.remove(&nick);
+                        conv.offline.insert(nick.clone());
+                    }
+                    PresenceState::Left => {
+                        conv.online.remove(&nick);
+                        conv.offline.remove(&nick);
+                    }
+                }
+                let what = match state {
+                    PresenceState::Joined => "joined",
+                    PresenceState::Left => "left",
+                    PresenceState::Online => "is online",
+                    PresenceState::Offline => "went offline",
+                };
+                if news {
+                    conv.notice((self.clock)(), format!("{nick} {what}"), false);
+                }
+                self.known_nicks.insert(nick);
+            }
+            Event::Users { room, online, offline } => {
+                self.known_nicks.extend(online.iter().chain(offline.iter()).cloned());
+                let index = self.conv_index(&Conversation::Room(room.clone()));
+                if self.users_asked.remove(&room) {
+                    let list = |nicks: &[Nick]| nicks.iter().map(Nick::as_str).collect::<Vec<_>>().join(", ");
+                    let text = format!("online: {}; offline: {}", list(&online), list(&offline));
+                    let ts = (self.clock)();
+                    self.convs[index].notice(ts, text, false);
+                }
+                let conv = &mut self.convs[index];
+                conv.online = online.into_iter().collect();
+                conv.offline = offline.into_iter().collect();
+            }
+            Event::Joined { info } => {
+                let index = self.conv_index(&info.conversation);
+                if self.switch_to.as_ref() == Some(&info.conversation) {
+                    self.switch_to = None;
+                    self.switch(index);
+                }
+                actions.extend(self.members_request(&info.conversation));
+            }
+            Event::Left { room } => self.drop_conversation(&Conversation::Room(room)),
+            Event::Closed { conversation, reason } => {
+                self.drop_conversation(&conversation);
+                self.notice_here(format!("{conversation} is closed: {reason}"), true);
+            }
+            Event::History(page) => {
+                let index = self.conv_index(&page.conversation);
+                let conv = &mut self.convs[index];
+                conv.history_pending = false;
+                let before = conv.oldest_seq();
+                let empty = page.messages.is_empty();
+                let mut new = 0;
+                for message in page.messages {
+                    if !conv.has_seq(message.seq) {
+                        let mention = message.from != self.me && mentions(&message.text, &self.me);
+                        conv.insert(MessageEntry::from_message(message, false, mention));
+                        new += 1;
+                    }
+                }
+                if std::mem::take(&mut conv.history_typed) {
+                    let text = match new {
+                        0 => "no older messages".to_owned(),
+                        1 => "1 older message came".to_owned(),
+                        n => format!("{n} older messages came"),
+                    };
+                    conv.notice((self.clock)(), text, false);
+                }
+                let oldest = conv.oldest_seq();
+                // A page that only repeats what live delivery brought meanwhile (it was asked for before the
+                // catch-up arrived) says nothing about older messages: only an empty page, or reaching the
+                // first seq the server keeps, ends the history.
+                if empty || oldest.is_none_or(|seq| seq <= page.complete_from) {
+                    conv.history_done = true;
+                    if page.complete_from > 1 && before.is_some() {
+                        let text =
+                            format!("older messages (before seq {}) were removed by retention", page.complete_from);
+                        conv.entries.insert(
+                            0,
+                            Entry::Notice { ts: conv.entries.first().map_or(0, Entry::ts), text, alert: false },
+                        );
+                    }
+                }
+            }
+            Event::Gap { conversation, complete_from } => {
+                let index = self.conv_index(&conversation);
+                let text = format!(
+                    "messages before seq {complete_from} were removed by the server's retention before you saw them"
+                );
+                let ts = (self.clock)();
+                self.convs[index].notice(ts, text, true);
+            }
+            Event::Error { message, .. } => self.notice_here(message, true),
+            Event::ServerShuttingDown { message } => self.notice_here(format!("server: {message}"), true),
+            Event::Fatal { message, certificate_changed, .. } => {
+                self.fatal = Some(message);
+                self.certificate_changed = certificate_changed;
+                self.status = Status::Stopped;
+            }
+        }
+        actions
+    }
+
+    fn on_message(&mut self, message: Message, own: bool) -> Vec<Action> {
+        let index = self.conv_index(&message.conversation);
+        self.known_nicks.insert(message.from.clone());
+        let conv = &mut self.convs[index];
+        let mut typed = None;
+        if let Some(at) =
+            conv.entries.iter().position(|e| matches!(e, Entry::Message(m) if m.id == message.id && m.own))
+        {
+            // Our own message coming back: it is sent now.
+            if let Entry::Message(sent) = conv.entries.remove(at) {
+                typed = sent.typed;
+            }
+        } else if conv.has_seq(message.seq) {
+            return Vec::new();
+        }
+        let mention = !own && mentions(&message.text, &self.me);
+        conv.insert(MessageEntry { typed, ..MessageEntry::from_message(message, own, mention) });
+        if index != self.current && !own {
+            conv.unread += 1;
+            conv.mentioned |= mention;
+        }
+        if mention { vec![Action::Alert] } else { Vec::new() }
+    }
+}

@@ -1,0 +1,111 @@
+//! What the user types or clicks: [`ChatModel::submit`] reads an entry line, [`ChatModel::apply`] does what a
+//! command asks (send, join, leave, open a direct conversation, list members, fetch history, help, quit), and
+//! [`ChatModel::close_current`] closes the direct conversation shown.
+
+use palomar_proto::{Conversation, RoomName, validate_text};
+
+use super::{Action, ChatModel, Status, TYPED_HISTORY};
+use crate::command_line::{self, Typed};
+use crate::engine::Command;
+
+impl ChatModel {
+    /// What was typed in the entry line: a message for the conversation shown, or a command. Mistakes
+    /// become notices.
+    pub fn submit(&mut self, line: &str) -> Vec<Action> {
+        match command_line::parse(line) {
+            Ok(Some(typed)) => self.apply(typed),
+            Ok(None) => Vec::new(),
+            Err(error) => {
+                self.notice_here(error.to_string(), true);
+                Vec::new()
+            }
+        }
+    }
+
+    /// Does what a typed command (or a click that means the same) asks.
+    pub fn apply(&mut self, typed: Typed) -> Vec<Action> {
+        match typed {
+            Typed::Text(text) => {
+                let to = self.current().id.clone();
+                return self.send(to, text);
+            }
+            Typed::Join(room) => {
+                let id = Conversation::Room(room.clone());
+                match self.convs.iter().position(|c| c.id == id) {
+                    Some(index) => self.switch(index),
+                    None => self.switch_to = Some(id),
+                }
+                return vec![Action::Engine(Command::Join { room: room.to_string() })];
+            }
+            Typed::Leave(room) => {
+                let room = match (room, &self.current().id) {
+                    (Some(room), _) => room,
+                    (None, Conversation::Room(room)) => room.clone(),
+                    (None, Conversation::Direct(_)) => {
+                        // A direct conversation has no membership to leave; just close it.
+                        self.close_current();
+                        return Vec::new();
+                    }
+                };
+                return vec![Action::Engine(Command::Leave { room: room.to_string() })];
+            }
+            Typed::Msg { to, text } => {
+                let id = Conversation::Direct(to);
+                let index = self.conv_index(&id);
+                self.switch(index);
+                if let Some(text) = text {
+                    return self.send(id, text);
+                }
+            }
+            Typed::Users(room) => {
+                let room = room.unwrap_or_else(|| match &self.current().id {
+                    Conversation::Room(room) => room.clone(),
+                    Conversation::Direct(_) => RoomName::lobby(),
+                });
+                self.users_asked.insert(room.clone());
+                return vec![Action::Engine(Command::Users { room: room.to_string() })];
+            }
+            Typed::History(limit) => {
+                let current = self.current;
+                let limit = limit.unwrap_or(TYPED_HISTORY);
+                let before = self.convs[current].oldest_seq();
+                if self.convs[current].history_pending {
+                    self.notice_here("older messages are already on their way".to_owned(), false);
+                    return Vec::new();
+                }
+                if self.status != Status::Connected {
+                    self.notice_here("not connected: older messages can be fetched once reconnected".to_owned(), true);
+                    return Vec::new();
+                }
+                self.convs[current].history_done = false;
+                self.convs[current].history_typed = true;
+                self.notice_here(format!("fetching {limit} older messages…"), false);
+                return self.history_request(current, before, limit).into_iter().collect();
+            }
+            Typed::Help => {
+                let keys = self.help_keys.iter().map(|line| (*line).to_owned());
+                for line in command_line::help_lines().chain(keys) {
+                    self.notice_here(line, false);
+                }
+            }
+            Typed::Quit => return vec![Action::Quit],
+        }
+        Vec::new()
+    }
+
+    /// Closes the direct conversation shown (rooms are left with [`Typed::Leave`]); `lobby` stays.
+    pub fn close_current(&mut self) {
+        if self.current != 0 && matches!(self.current().id, Conversation::Direct(_)) {
+            self.convs.remove(self.current);
+            self.current = 0;
+        }
+    }
+
+    fn send(&mut self, to: Conversation, text: String) -> Vec<Action> {
+        if let Err(error) = validate_text(&text) {
+            self.notice_here(format!("not sent: {error}"), true);
+            return Vec::new();
+        }
+        vec![Action::Engine(Command::Send { to, text })]
+    }
+}

@@ -1,0 +1,211 @@
+//! Tests of the chat model: pending and accepted messages, unread counts and mentions, commands, history
+//! paging, presence across reconnects, and nickname colours.
+
+use palomar_proto::{ConversationInfo, Message, MessageId, PresenceState};
+use palomar_testkit::nick;
+
+use super::*;
+use crate::engine::Event;
+
+fn lobby() -> Conversation {
+    Conversation::Room(RoomName::lobby())
+}
+
+fn message(seq: u64, from: &str, text: &str) -> Event {
+    let message = Message {
+        conversation: lobby(),
+        seq,
+        id: MessageId([seq as u8; 16]),
+        from: nick(from),
+        ts: seq,
+        text: text.into(),
+    };
+    Event::Message { message, own: from == "ana" }
+}
+
+fn connected() -> ChatModel {
+    let mut model = ChatModel::new(nick("ana"), "127.0.0.1:5555".into());
+    let garden = Conversation::Room(RoomName::parse("garden").expect("valid"));
+    let conversations = [lobby(), garden]
+        .into_iter()
+        .map(|conversation| ConversationInfo { conversation, latest_seq: 0, first_seq: 1 })
+        .collect();
+    model.on_engine(Event::Connected { nick: nick("ana"), registered: false, conversations });
+    model
+}
+
+#[test]
+fn an_own_message_is_pending_until_accepted_and_shown_once() {
+    let mut model = connected();
+    let actions = model.submit("hello");
+    assert!(matches!(&actions[..], [Action::Engine(Command::Send { text, .. })] if text == "hello"));
+    let id = MessageId([7; 16]);
+    model.on_engine(Event::Queued { id, to: lobby(), text: "hello".into() });
+    let pending = |model: &ChatModel| match &model.current().entries[..] {
+        [Entry::Message(m)] => m.is_pending(),
+        other => panic!("one message expected: {other:?}"),
+    };
+    assert!(pending(&model));
+    model.on_engine(Event::Accepted { id, conversation: lobby(), seq: 1, ts: 5 });
+    assert!(!pending(&model));
+    let echo = Message { conversation: lobby(), seq: 1, id, from: nick("ana"), ts: 5, text: "hello".into() };
+    model.on_engine(Event::Message { message: echo, own: true });
+    assert!(!pending(&model));
+}
+
+#[test]
+fn a_message_typed_offline_keeps_when_it_was_typed() {
+    let mut model = connected();
+    model.clock = || 1_000;
+    let id = MessageId([7; 16]);
+    model.on_engine(Event::Queued { id, to: lobby(), text: "typed offline".into() });
+    let shown = |model: &ChatModel| match &model.current().entries[..] {
+        [Entry::Message(m)] => (m.ts, m.typed, m.typed_long_before()),
+        other => panic!("one message expected: {other:?}"),
+    };
+    assert_eq!(shown(&model), (1_000, Some(1_000), None), "while pending, the time it was typed");
+    model.on_engine(Event::Accepted { id, conversation: lobby(), seq: 1, ts: 301_000 });
+    assert_eq!(shown(&model), (301_000, Some(1_000), Some(1_000)), "stored five minutes later: both");
+    let echo = Message { conversation: lobby(), seq: 1, id, from: nick("ana"), ts: 301_000, text: "x".into() };
+    model.on_engine(Event::Message { message: echo, own: true });
+    assert_eq!(shown(&model).1, Some(1_000), "kept when our copy comes back");
+}
+
+#[test]
+fn unread_counts_and_mentions_in_other_conversations() {
+    let mut model = connected();
+    model.switch(1);
+    assert!(matches!(&model.on_engine(message(1, "bob", "ana: lunch?"))[..], [Action::Alert]));
+    assert!(model.on_engine(message(2, "bob", "anyone?")).is_empty());
+    assert_eq!((model.convs[0].unread, model.convs[0].mentioned), (2, true));
+    model.switch(0);
+    assert_eq!((model.convs[0].unread, model.convs[0].mentioned), (0, false));
+}
+
+#[test]
+fn commands_switch_conversations_and_mistakes_become_notices() {
+    let mut model = connected();
+    assert!(model.submit("/msg bob").is_empty());
+    assert_eq!(model.current().id, Conversation::Direct(nick("bob")));
+    let actions = model.submit("/join #garden");
+    assert!(matches!(&actions[..], [Action::Engine(Command::Join { room })] if room == "garden"));
+    assert_eq!(model.current, 1, "garden is already a conversation: shown at once");
+    assert!(model.submit("/join no way").is_empty());
+    assert!(matches!(model.current().entries.last(), Some(Entry::Notice { alert: true, text, .. })
+        if text.starts_with("/join ROOM:")));
+}
+
+#[test]
+fn leaving_a_room_removes_it_and_fetching_older_asks_once() {
+    let mut model = connected();
+    model.switch(1);
+    assert!(matches!(&model.submit("/leave")[..], [Action::Engine(Command::Leave { room })] if room == "garden"));
+    model.on_engine(Event::Left { room: RoomName::parse("garden").expect("valid") });
+    assert_eq!((model.convs.len(), model.current), (1, 0));
+    let Event::Message { message: ten, .. } = message(10, "bob", "ten") else { unreachable!("a message") };
+    let page = palomar_proto::HistoryPage { conversation: lobby(), messages: vec![ten], complete_from: 1 };
+    model.on_engine(Event::History(page));
+    assert!(matches!(model.fetch_older(), Some(Action::Engine(Command::History { before: Some(10), .. }))));
+    assert!(model.fetch_older().is_none(), "one request at a time");
+}
+
+#[test]
+fn a_history_page_that_only_repeats_live_messages_does_not_end_the_history() {
+    let mut model = connected();
+    // Asked for while the view was still empty, answered after the catch-up brought the same messages.
+    model.fetch_older();
+    let live: Vec<Message> = (71..=120)
+        .map(|seq| match message(seq, "bob", "catching up") {
+            Event::Message { message, .. } => message,
+            _ => unreachable!("a message"),
+        })
+        .collect();
+    for message in &live {
+        model.on_engine(Event::Message { message: message.clone(), own: false });
+    }
+    let page = palomar_proto::HistoryPage { conversation: lobby(), messages: live, complete_from: 1 };
+    model.on_engine(Event::History(page));
+    assert!(!model.current().history_done, "messages 1 to 70 are still to fetch");
+    assert!(matches!(model.fetch_older(), Some(Action::Engine(Command::History { before: Some(71), .. }))));
+    let empty = palomar_proto::HistoryPage { conversation: lobby(), messages: Vec::new(), complete_from: 1 };
+    model.on_engine(Event::History(empty));
+    assert!(model.current().history_done, "an empty page is the beginning");
+}
+
+fn notices(model: &ChatModel) -> Vec<&str> {
+    model.convs[0]
+        .entries
+        .iter()
+        .filter_map(|e| if let Entry::Notice { text, .. } = e { Some(text.as_str()) } else { None })
+        .collect()
+}
+
+#[test]
+fn an_arrival_missed_while_disconnected_is_not_announced_twice() {
+    let mut model = connected();
+    model.switch(1);
+    let erin = |state| Event::Presence { room: RoomName::lobby(), nick: nick("erin"), state };
+    model.on_engine(erin(PresenceState::Online));
+    // The server died without a word about erin; both came back, and the server announced her again.
+    let disconnected =
+        Event::Disconnected { reason: "gone".into(), retry_in: TICK, attempt: 1, pending: 0, refused_for_now: false };
+    model.on_engine(disconnected);
+    model.on_engine(Event::Connected { nick: nick("ana"), registered: false, conversations: Vec::new() });
+    model.on_engine(erin(PresenceState::Online));
+    assert_eq!(notices(&model), ["erin is online"]);
+    model.on_engine(erin(PresenceState::Offline));
+    model.on_engine(erin(PresenceState::Online));
+    assert_eq!(notices(&model), ["erin is online", "erin went offline", "erin is online"]);
+}
+
+#[test]
+fn members_are_known_only_while_connected() {
+    let mut model = ChatModel::new(nick("ana"), "127.0.0.1:5555".into());
+    assert!(!model.members_known(), "not before the first connection");
+    model.on_engine(Event::Connected { nick: nick("ana"), registered: false, conversations: Vec::new() });
+    assert!(model.members_known());
+    let disconnected =
+        Event::Disconnected { reason: "gone".into(), retry_in: TICK, attempt: 1, pending: 0, refused_for_now: false };
+    model.on_engine(disconnected);
+    assert!(!model.members_known());
+    model.on_engine(Event::Connecting { server: "127.0.0.1:5555".into(), attempt: 1 });
+    assert!(!model.members_known());
+}
+
+#[test]
+fn a_typed_history_request_says_what_it_fetches_and_what_came() {
+    let mut model = connected();
+    let last_notice = |model: &ChatModel| match model.current().entries.last() {
+        Some(Entry::Notice { text, .. }) => text.clone(),
+        other => panic!("a notice expected: {other:?}"),
+    };
+    let empty = palomar_proto::HistoryPage { conversation: lobby(), messages: Vec::new(), complete_from: 1 };
+    model.on_engine(Event::History(empty.clone()));
+    assert!(model.current().entries.is_empty(), "the first page, asked for at login, says nothing");
+    let actions = model.submit("/history 3");
+    assert!(matches!(&actions[..], [Action::Engine(Command::History { limit: 3, .. })]), "{actions:?}");
+    assert_eq!(last_notice(&model), "fetching 3 older messages…");
+    assert!(model.submit("/history 3").is_empty());
+    assert_eq!(last_notice(&model), "older messages are already on their way");
+    let messages = (1..=2)
+        .map(|seq| match message(seq, "bob", "old") {
+            Event::Message { message, .. } => message,
+            _ => unreachable!("a message"),
+        })
+        .collect();
+    model.on_engine(Event::History(palomar_proto::HistoryPage { conversation: lobby(), messages, complete_from: 1 }));
+    assert_eq!(last_notice(&model), "2 older messages came");
+    model.submit("/history");
+    model.on_engine(Event::History(empty.clone()));
+    assert_eq!(last_notice(&model), "no older messages");
+    let before = model.current().entries.len();
+    model.fetch_older();
+    model.on_engine(Event::History(empty));
+    assert_eq!(model.current().entries.len(), before, "scrolling back says nothing");
+}
+
+#[test]
+fn colours_are_stable_and_in_range() {
+    assert_eq!(nick_colour(&nick("ana"), 10), nick_colour(&nick("ana"), 10));
+    assert!((0..100).all(|i| nick_colour(&nick(&format!("n{i}")), 7) < 7));
+}

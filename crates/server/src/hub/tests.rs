@@ -1,0 +1,166 @@
+//! Tests of the hub: session limits, the bounded queue and what it notes beside it, presence, account removals.
+
+use super::*;
+use palomar_proto::MessageId;
+use palomar_store::DeletedDirect;
+
+/// Test accounts: the id is the nickname's first letter, so `ana` and a later `ana` can differ by `again`.
+fn who(name: &str) -> Account {
+    let first = name.bytes().next().map_or(0, i64::from);
+    Account { id: AccountId(first), nick: Nick::parse(name).expect("valid") }
+}
+
+fn message(seq: u64) -> StoredMessage {
+    StoredMessage {
+        key: ConvKey::Room(RoomName::lobby()),
+        seq,
+        id: MessageId([0; 16]),
+        from: who("ana").nick,
+        ts: 0,
+        text: "x".into(),
+    }
+}
+
+fn hub(queue_len: usize) -> Arc<Hub> {
+    Hub::new(HashMap::new(), queue_len, 8)
+}
+
+fn register(hub: &Hub, name: &str, rooms: Vec<(ConvId, RoomName)>) -> SessionLink {
+    let account = who(name);
+    let changes = hub.membership_changes(account.id);
+    hub.register(&account, rooms, changes).expect("nothing changed meanwhile")
+}
+
+#[test]
+fn a_session_whose_rooms_changed_while_it_read_them_reads_them_again() {
+    let hub = hub(8);
+    let lobby = vec![(ConvId(1), RoomName::lobby())];
+    let ana = who("ana");
+    let phone = register(&hub, "ana", lobby.clone());
+    let garden = RoomName::parse("garden").expect("valid");
+    let seen = hub.membership_changes(ana.id);
+    // The laptop read ana's rooms; then, before it registered, the phone joined a room.
+    hub.joined(phone.id, &ana, ConvId(2), &garden, true, 0);
+    assert_eq!(hub.register(&ana, lobby.clone(), seen).err(), Some(NotRegistered::MembershipsChanged));
+    let seen = hub.membership_changes(ana.id);
+    let laptop = hub.register(&ana, vec![(ConvId(1), RoomName::lobby()), (ConvId(2), garden.clone())], seen);
+    assert!(laptop.is_ok(), "its second reading is current");
+    // The same for a leave, even after the phone went offline.
+    let seen = hub.membership_changes(ana.id);
+    hub.left(phone.id, &ana, ConvId(2), &garden);
+    hub.unregister(phone.id, &ana);
+    assert!(hub.register(&ana, lobby, seen).is_err());
+    assert!(hub.register(&who("bob"), vec![], 0).is_ok(), "counted per user");
+}
+
+#[test]
+fn an_account_has_at_most_so_many_sessions() {
+    let hub = Hub::new(HashMap::new(), 8, 2);
+    let first = register(&hub, "ana", vec![]);
+    register(&hub, "ana", vec![]);
+    assert_eq!(hub.register(&who("ana"), vec![], 0).err(), Some(NotRegistered::TooManySessions(2)));
+    assert!(hub.register(&who("bob"), vec![], 0).is_ok(), "counted per account");
+    hub.unregister(first.id, &who("ana"));
+    assert!(hub.register(&who("ana"), vec![], 0).is_ok(), "a place is given back when a session ends");
+}
+
+#[test]
+fn a_full_queue_notes_what_it_dropped_instead_of_growing() {
+    let hub = hub(2);
+    let mut link = register(&hub, "bob", vec![(ConvId(1), RoomName::lobby())]);
+    for seq in 1..=5 {
+        hub.publish(ConvId(1), message(seq));
+    }
+    assert_eq!(link.pending.take_missed(), MissedKinds { messages: true, ..MissedKinds::default() });
+    assert_eq!(link.pending.take_missed(), MissedKinds::default(), "taking clears it");
+    assert_eq!(hub.latest(ConvId(1)), 5);
+    let mut queued = 0;
+    while link.rx.try_recv().is_ok() {
+        queued += 1;
+    }
+    assert_eq!(queued, 2);
+}
+
+#[test]
+fn dropped_presence_is_noted_and_a_join_elsewhere_waits_beside_a_full_queue() {
+    let hub = hub(1);
+    let lobby = vec![(ConvId(1), RoomName::lobby())];
+    let ana = register(&hub, "ana", lobby.clone());
+    let other_ana = register(&hub, "ana", lobby.clone());
+    register(&hub, "bob", lobby.clone());
+    register(&hub, "carol", lobby);
+    hub.announce_arrival(&who("bob"));
+    hub.announce_arrival(&who("carol"));
+    assert_eq!(other_ana.pending.take_missed(), MissedKinds { presence: true, ..MissedKinds::default() });
+    let garden = RoomName::parse("garden").expect("valid");
+    hub.joined(ana.id, &who("ana"), ConvId(2), &garden, true, 7);
+    hub.left(ana.id, &who("ana"), ConvId(2), &garden);
+    let changes: Vec<_> = other_ana.pending.take_changes().into_iter().collect();
+    let join = Change::Joined { conv: ConvId(2), room: garden.clone(), joined_after: 7 };
+    assert_eq!(changes, vec![join, Change::Left { conv: ConvId(2), room: garden }]);
+    assert!(ana.pending.take_changes().is_empty(), "not told of its own join");
+}
+
+#[test]
+fn changes_that_pile_up_beside_a_session_give_way_to_reading_the_store() {
+    let hub = hub(8);
+    let phone = register(&hub, "ana", vec![]);
+    let stuck = register(&hub, "ana", vec![]);
+    for n in 0..10 * MAX_CHANGES_BESIDE as i64 {
+        let room = RoomName::parse(&format!("r{n}")).expect("valid");
+        hub.joined(phone.id, &who("ana"), ConvId(10 + n), &room, true, 0);
+    }
+    assert!(stuck.pending.take_changes().len() <= MAX_CHANGES_BESIDE);
+    assert!(stuck.pending.take_missed().conversations, "told to read its conversations again");
+}
+
+#[test]
+fn presence_goes_to_the_others_in_the_room() {
+    let hub = hub(8);
+    let lobby = vec![(ConvId(1), RoomName::lobby())];
+    let mut ana = register(&hub, "ana", lobby.clone());
+    let bob = register(&hub, "bob", lobby.clone());
+    let second_bob = register(&hub, "bob", lobby);
+    assert!(ana.rx.try_recv().is_err(), "not announced before a session of bob has lasted");
+    hub.announce_arrival(&who("bob"));
+    hub.announce_arrival(&who("bob"));
+    match ana.rx.try_recv() {
+        Ok(Live::Presence { nick, state: PresenceState::Online, .. }) => assert_eq!(nick, who("bob").nick),
+        other => panic!("expected bob online, got {other:?}"),
+    }
+    assert!(ana.rx.try_recv().is_err(), "a second session is not a second arrival");
+    hub.unregister(bob.id, &who("bob"));
+    assert!(ana.rx.try_recv().is_err(), "bob still has a session");
+    hub.unregister(second_bob.id, &who("bob"));
+    assert!(matches!(ana.rx.try_recv(), Ok(Live::Presence { state: PresenceState::Offline, .. })));
+    assert_eq!(hub.online_in(ConvId(1)), vec![who("ana").nick]);
+}
+
+#[test]
+fn a_short_visit_is_not_announced_at_all() {
+    let hub = hub(8);
+    let lobby = vec![(ConvId(1), RoomName::lobby())];
+    let mut ana = register(&hub, "ana", lobby.clone());
+    let script = register(&hub, "bob", lobby);
+    assert_eq!(hub.online_in(ConvId(1)), vec![who("ana").nick, who("bob").nick], "online at once for member lists");
+    hub.unregister(script.id, &who("bob"));
+    hub.announce_arrival(&who("bob"));
+    assert!(ana.rx.try_recv().is_err(), "neither its arrival nor its departure");
+}
+
+#[test]
+fn a_removed_account_is_told_to_leave_and_its_peers_to_forget_their_conversations_with_it() {
+    let hub = hub(8);
+    let ana = register(&hub, "ana", vec![]);
+    let bob = register(&hub, "bob", vec![]);
+    let carol = register(&hub, "carol", vec![]);
+    hub.account_removed(&Removed {
+        account: who("ana"),
+        deleted_directs: vec![DeletedDirect { conversation: ConvId(5), peer: who("bob") }],
+    });
+    assert!(ana.pending.take_missed().account_removed);
+    let changes: Vec<_> = bob.pending.take_changes().into_iter().collect();
+    assert_eq!(changes, vec![Change::DirectDeleted { conv: ConvId(5), peer: who("ana").nick }]);
+    assert_eq!(carol.pending.take_missed(), MissedKinds::default());
+    assert!(carol.pending.take_changes().is_empty());
+}
