@@ -48,6 +48,8 @@ pub struct Server {
     pub addr: String,
     pub fingerprint: String,
     pub data: PathBuf,
+    /// The options after `--data`, given again on a restart.
+    extra: Vec<String>,
     stdout: mpsc::Receiver<String>,
 }
 
@@ -105,13 +107,15 @@ impl Server {
             addr: addr.unwrap_or_default(),
             fingerprint: fingerprint.unwrap_or_default(),
             data: data.to_owned(),
+            extra: extra.iter().map(|arg| (*arg).to_owned()).collect(),
             stdout,
         }
     }
 
-    /// Starts again on the same address and data directory.
+    /// Starts again on the same address and data directory, with the same options.
     pub fn restart(&self) -> Server {
-        Server::start_on(&self.data, &self.addr, &[])
+        let extra: Vec<&str> = self.extra.iter().map(String::as_str).collect();
+        Server::start_on(&self.data, &self.addr, &extra)
     }
 
     /// SIGKILL: no goodbye, no flush.
