@@ -335,7 +335,16 @@ impl EngineTask {
 
     /// Does what the protocol core asked, in its order: the state on disk first, so that a crash never shows a
     /// message twice, then the events, then the frames (sent at the next flush).
-    async fn apply(&mut self, effects: Effects, out: &mut FramedWriter<WriteHalf<Tls>>) {
+    async fn apply(&mut self, mut effects: Effects, out: &mut FramedWriter<WriteHalf<Tls>>) {
+        let frames = std::mem::take(&mut effects.frames);
+        self.save_and_show(effects).await;
+        for frame in &frames {
+            out.queue(frame);
+        }
+    }
+
+    /// The state changes and events of `effects`, in that order; its frames are the caller's.
+    async fn save_and_show(&mut self, effects: Effects) {
         for conversation in &effects.forgotten {
             if let Err(e) = self.state.forget_cursor(conversation) {
                 tracing::warn!(%e, "could not forget a cursor");
@@ -356,19 +365,14 @@ impl EngineTask {
         for event in effects.events {
             self.emit(event).await;
         }
-        for frame in &effects.frames {
-            out.queue(frame);
-        }
     }
 
-    /// Puts messages in the outbox (on disk first, in one synced transaction) and tells the front end.
+    /// Puts messages in the outbox (on disk first, in one synced transaction) and tells the front end, while
+    /// there is no connection to send them on.
     async fn queue(&mut self, messages: Vec<(Conversation, String)>) {
         let mut effects = Effects::default();
         self.queue_into(messages, &mut effects).await;
-        self.outbox_len.send_replace(self.protocol.outbox_len());
-        for event in effects.events {
-            self.emit(event).await;
-        }
+        self.save_and_show(effects).await;
     }
 
     /// [`Self::queue`], with the events left in `effects`.

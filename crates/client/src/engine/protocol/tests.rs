@@ -20,8 +20,15 @@ fn room(name: &str) -> Conversation {
     Conversation::Room(RoomName::parse(name).expect("a valid room name"))
 }
 
-fn entry(n: u8, to: &Conversation) -> OutboxEntry {
-    OutboxEntry { id: MessageId([n; 16]), to: to.clone(), text: format!("typed {n}") }
+/// The id numbered `n` (distinct for distinct `n`).
+fn id(n: usize) -> MessageId {
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&(n as u64).to_be_bytes());
+    MessageId(bytes)
+}
+
+fn entry(n: usize, to: &Conversation) -> OutboxEntry {
+    OutboxEntry { id: id(n), to: to.clone(), text: format!("typed {n}") }
 }
 
 fn message(conversation: &Conversation, seq: u64, from: &str, id: MessageId) -> Message {
@@ -56,34 +63,28 @@ fn a_connection_sends_the_whole_outbox_and_joins_the_room_asked_for() {
     let garden = RoomName::parse("garden").expect("valid");
     let effects = protocol.connected(&[info(&lobby, 0)], Some(&garden));
     assert!(matches!(&effects.frames[0], ClientMsg::Join { room } if room == "garden"));
-    assert_eq!(sent_ids(&effects), [MessageId([1; 16]), MessageId([2; 16])]);
+    assert_eq!(sent_ids(&effects), [id(1), id(2)]);
     assert!(matches!(effects.events[..], [Event::Synced]), "nothing to catch up on");
 
     let again = protocol.connected(&[info(&lobby, 0), info(&Conversation::Room(garden.clone()), 0)], Some(&garden));
-    assert_eq!(sent_ids(&again), [MessageId([1; 16]), MessageId([2; 16])], "a new connection sends them again");
+    assert_eq!(sent_ids(&again), [id(1), id(2)], "a new connection sends them again");
     assert!(!again.frames.iter().any(|frame| matches!(frame, ClientMsg::Join { .. })), "already a member");
 }
 
 #[test]
 fn the_send_window_holds_back_what_has_no_room_until_answers_come() {
     let lobby = room("lobby");
-    let outbox: VecDeque<_> = (0..SEND_WINDOW + 10).map(|n| entry_numbered(n, &lobby)).collect();
+    let outbox: VecDeque<_> = (0..SEND_WINDOW + 10).map(|n| entry(n, &lobby)).collect();
     let mut protocol = Protocol::new(nick("ana"), outbox, HashMap::new());
     let effects = protocol.connected(&[info(&lobby, 0)], None);
     assert_eq!(sent_ids(&effects).len(), SEND_WINDOW);
-    let first = entry_numbered(0, &lobby).id;
+    let first = id(0);
     let mut answered = Effects::default();
     let accepted = ServerMsg::Accepted { id: first, conversation: lobby.clone(), seq: 1, ts: 1 };
     protocol.received(vec![accepted], &mut answered).expect("no end");
-    assert_eq!(sent_ids(&answered), [entry_numbered(SEND_WINDOW, &lobby).id], "one answer, one more sent");
+    assert_eq!(sent_ids(&answered), [id(SEND_WINDOW)], "one answer, one more sent");
     assert_eq!(answered.removed, [first]);
     assert_eq!(protocol.outbox_len(), 265);
-}
-
-fn entry_numbered(n: usize, to: &Conversation) -> OutboxEntry {
-    let mut id = [0u8; 16];
-    id[..8].copy_from_slice(&(n as u64).to_be_bytes());
-    OutboxEntry { id: MessageId(id), to: to.clone(), text: format!("typed {n}") }
 }
 
 #[test]
@@ -93,12 +94,12 @@ fn deliveries_at_or_below_the_cursor_are_dropped_and_synced_comes_once_caught_up
     let effects = protocol.connected(&[info(&lobby, 5)], None);
     assert!(effects.events.is_empty(), "behind: not synced yet");
     let mut effects = Effects::default();
-    let page = (1..=4).map(|seq| message(&lobby, seq, "bob", MessageId([seq as u8; 16]))).collect();
+    let page = (1..=4).map(|seq| message(&lobby, seq, "bob", id(seq as usize))).collect();
     protocol.received(vec![ServerMsg::Messages(page)], &mut effects).expect("no end");
     assert_eq!(shown_seqs(&effects), [3, 4]);
     assert!(!effects.events.iter().any(|event| matches!(event, Event::Synced)));
     let mut effects = Effects::default();
-    let page = (4..=5).map(|seq| message(&lobby, seq, "bob", MessageId([seq as u8; 16]))).collect();
+    let page = (4..=5).map(|seq| message(&lobby, seq, "bob", id(seq as usize))).collect();
     protocol.received(vec![ServerMsg::Messages(page)], &mut effects).expect("no end");
     assert_eq!(shown_seqs(&effects), [5]);
     assert!(matches!(effects.events.last(), Some(Event::Synced)));
@@ -115,16 +116,15 @@ fn a_store_failure_is_resent_later_and_a_refusal_for_good_leaves_the_outbox() {
     let mut protocol = Protocol::new(nick("ana"), outbox, HashMap::new());
     protocol.connected(&[info(&lobby, 0)], None);
     let mut effects = Effects::default();
-    let busy =
-        ServerMsg::Error { code: ErrorCode::StoreUnavailable, message: "busy".into(), id: Some(MessageId([1; 16])) };
-    let refused = ServerMsg::Error { code: ErrorCode::InvalidText, message: "no".into(), id: Some(MessageId([2; 16])) };
+    let busy = ServerMsg::Error { code: ErrorCode::StoreUnavailable, message: "busy".into(), id: Some(id(1)) };
+    let refused = ServerMsg::Error { code: ErrorCode::InvalidText, message: "no".into(), id: Some(id(2)) };
     protocol.received(vec![busy, refused], &mut effects).expect("no end");
     assert!(effects.retry_later);
-    assert_eq!(effects.removed, [MessageId([2; 16])]);
+    assert_eq!(effects.removed, [id(2)]);
     assert_eq!(protocol.outbox_len(), 1);
     let mut later = Effects::default();
     protocol.resend_refused(&mut later);
-    assert_eq!(sent_ids(&later), [MessageId([1; 16])]);
+    assert_eq!(sent_ids(&later), [id(1)]);
 }
 
 #[test]
@@ -244,6 +244,12 @@ impl ModelServer {
         }
     }
 
+    fn disconnect(&mut self) {
+        self.connected = false;
+        self.to_server.clear();
+        self.to_client.clear();
+    }
+
     fn connect(&mut self, cursors: &HashMap<Conversation, u64>) -> Vec<ConversationInfo> {
         self.to_server.clear();
         self.to_client.clear();
@@ -306,16 +312,30 @@ struct ModelClient {
 }
 
 impl ModelClient {
-    fn start(saved_outbox: Vec<OutboxEntry>, saved_cursors: HashMap<Conversation, u64>) -> ModelClient {
-        let protocol = Protocol::new(nick("ana"), saved_outbox.iter().cloned().collect(), saved_cursors.clone());
+    fn start() -> ModelClient {
         ModelClient {
-            protocol,
-            saved_outbox,
-            saved_cursors,
+            protocol: Protocol::new(nick("ana"), VecDeque::new(), HashMap::new()),
+            saved_outbox: Vec::new(),
+            saved_cursors: HashMap::new(),
             connected: false,
             accepted: HashMap::new(),
             shown: HashMap::new(),
         }
+    }
+
+    /// The process died: a new core starts from what was saved; what the user saw stays seen.
+    fn restart(&mut self, server: &mut ModelServer) {
+        server.disconnect();
+        self.connected = false;
+        let outbox = self.saved_outbox.iter().cloned().collect();
+        self.protocol = Protocol::new(nick("ana"), outbox, self.saved_cursors.clone());
+    }
+
+    fn connect(&mut self, server: &mut ModelServer) {
+        let conversations = server.connect(self.protocol.cursors());
+        self.connected = true;
+        let effects = self.protocol.connected(&conversations, None);
+        self.apply(effects, server);
     }
 
     /// Saves, then shows, then sends, as the engine's shell does.
@@ -342,17 +362,15 @@ impl ModelClient {
 
 fn run(steps: &[Step]) -> (ModelClient, ModelServer, Vec<MessageId>) {
     let mut server = ModelServer::default();
-    let mut client = ModelClient::start(Vec::new(), HashMap::new());
+    let mut client = ModelClient::start();
     let mut typed = Vec::new();
-    let mut shown_before_restarts: HashMap<Conversation, Vec<u64>> = HashMap::new();
-    let mut accepted_before_restarts: HashMap<MessageId, Vec<u64>> = HashMap::new();
     for step in steps {
         match *step {
             Step::Type { conv, count } => {
                 let to = room(CONVERSATIONS[conv]);
                 let mut entries = Vec::new();
                 for _ in 0..count {
-                    let entry = entry_numbered(typed.len() + 1_000_000, &to);
+                    let entry = entry(typed.len() + 1_000_000, &to);
                     typed.push(entry.id);
                     entries.push(entry);
                 }
@@ -366,7 +384,7 @@ fn run(steps: &[Step]) -> (ModelClient, ModelServer, Vec<MessageId>) {
             }
             Step::OtherSends { conv, dropped } => {
                 let to = room(CONVERSATIONS[conv]);
-                let id = entry_numbered(server.stored.len() + 2_000_000, &to).id;
+                let id = id(server.stored.len() + 2_000_000);
                 let seq = server.append(&to, "bob", id);
                 if client.connected {
                     if dropped {
@@ -395,16 +413,9 @@ fn run(steps: &[Step]) -> (ModelClient, ModelServer, Vec<MessageId>) {
             }
             Step::Disconnect => {
                 client.connected = false;
-                server.connected = false;
-                server.to_server.clear();
-                server.to_client.clear();
+                server.disconnect();
             }
-            Step::Connect => {
-                let conversations = server.connect(client.protocol.cursors());
-                client.connected = true;
-                let effects = client.protocol.connected(&conversations, None);
-                client.apply(effects, &mut server);
-            }
+            Step::Connect => client.connect(&mut server),
             Step::StoreFails(fails) => server.store_fails = fails,
             Step::RetryTimer => {
                 if client.connected {
@@ -413,27 +424,13 @@ fn run(steps: &[Step]) -> (ModelClient, ModelServer, Vec<MessageId>) {
                     client.apply(effects, &mut server);
                 }
             }
-            Step::Restart => {
-                for (conversation, seqs) in client.shown.drain() {
-                    shown_before_restarts.entry(conversation).or_default().extend(seqs);
-                }
-                for (id, seqs) in client.accepted.drain() {
-                    accepted_before_restarts.entry(id).or_default().extend(seqs);
-                }
-                server.connected = false;
-                server.to_server.clear();
-                server.to_client.clear();
-                client = ModelClient::start(client.saved_outbox.clone(), client.saved_cursors.clone());
-            }
+            Step::Restart => client.restart(&mut server),
         }
     }
     // Then the network and the store heal, and the client stays connected until all is quiet.
     server.store_fails = false;
     if !client.connected {
-        let conversations = server.connect(client.protocol.cursors());
-        client.connected = true;
-        let effects = client.protocol.connected(&conversations, None);
-        client.apply(effects, &mut server);
+        client.connect(&mut server);
     }
     for _ in 0..10_000 {
         server.read(usize::MAX, true);
@@ -450,14 +447,6 @@ fn run(steps: &[Step]) -> (ModelClient, ModelServer, Vec<MessageId>) {
         let mut effects = Effects::default();
         client.protocol.received(frames, &mut effects).expect("no end");
         client.apply(effects, &mut server);
-    }
-    for (conversation, seqs) in shown_before_restarts {
-        let mut all = seqs;
-        all.extend(client.shown.remove(&conversation).unwrap_or_default());
-        client.shown.insert(conversation, all);
-    }
-    for (id, seqs) in accepted_before_restarts {
-        client.accepted.entry(id).or_default().extend(seqs);
     }
     (client, server, typed)
 }
