@@ -65,8 +65,7 @@ impl Session {
         let rows = self.read(move |db| db.conversations_of(account)).await?;
         for row in rows {
             if matches!(row.key, ConvKey::Direct(..)) && !self.keys_of.contains_key(&row.id) {
-                self.delivery.follow_new_direct(row.id);
-                self.track_conversation(row.id, row.key);
+                self.track_new_direct(row.id, row.key);
             }
         }
         Ok(())
@@ -100,8 +99,7 @@ impl Session {
             match row.key {
                 ConvKey::Room(_) => self.enter_room(row, cursor).await?,
                 ConvKey::Direct(..) => {
-                    self.delivery.follow_new_direct(row.id);
-                    self.track_conversation(row.id, row.key);
+                    self.track_new_direct(row.id, row.key);
                 }
             }
         }

@@ -187,8 +187,7 @@ impl Session {
             // A client may only say where it is in its own conversations, and never past the end.
             let info = self.info(&row);
             let start = claimed.remove(&info.conversation).unwrap_or(cursor).min(info.latest_seq);
-            self.delivery.follow(row.id, start);
-            self.track_conversation(row.id, row.key);
+            self.track_conversation(row.id, row.key, start);
             infos.push((start < info.latest_seq, info));
         }
         // Those with news first: a client that meets the rest only after `Welcome` has all it must catch up on.

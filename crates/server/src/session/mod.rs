@@ -154,7 +154,19 @@ impl Session {
         key.view_for(self.account.id)
     }
 
-    fn track_conversation(&mut self, id: ConvId, key: ConvKey) {
+    /// Follows `id`, whose messages up to `sent_after` its client has or is not to be sent.
+    fn track_conversation(&mut self, id: ConvId, key: ConvKey, sent_after: u64) {
+        self.delivery.follow(id, sent_after);
+        self.name_conversation(id, key);
+    }
+
+    /// Follows a direct conversation met after login from its first message (where it is, if followed already).
+    fn track_new_direct(&mut self, id: ConvId, key: ConvKey) {
+        self.delivery.follow_new_direct(id);
+        self.name_conversation(id, key);
+    }
+
+    fn name_conversation(&mut self, id: ConvId, key: ConvKey) {
         self.by_view.insert(self.view(&key), id);
         self.keys_of.insert(id, key);
     }

@@ -91,8 +91,7 @@ impl Session {
         let (conv, message) = (published.conv, &published.message);
         if self.delivery.sent(conv).is_none() && matches!(message.key, ConvKey::Direct(..)) {
             // A direct conversation opened by the other side or by another session of this user.
-            self.track_conversation(conv, message.key.clone());
-            self.delivery.follow_new_direct(conv);
+            self.track_new_direct(conv, message.key.clone());
         }
         let seq = message.seq;
         match self.delivery.live(conv, seq) {

@@ -37,8 +37,7 @@ impl Session {
 
     /// Says `Joined` and sends the room from the seq after `sent_after`, live from then on.
     pub(in crate::session) async fn enter_room(&mut self, row: ConvRow, sent_after: u64) -> Result<(), SessionEnd> {
-        self.delivery.follow(row.id, sent_after);
-        self.track_conversation(row.id, row.key.clone());
+        self.track_conversation(row.id, row.key.clone(), sent_after);
         self.out.queue(&ServerMsg::Joined { info: self.info(&row) });
         self.catch_up(row.id).await
     }

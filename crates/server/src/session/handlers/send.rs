@@ -129,9 +129,8 @@ impl Session {
         };
         match self.shared.writer.open_direct(self.account.clone(), peer).await {
             Ok(Some(row)) => {
-                self.delivery.follow_new_direct(row.id);
                 let id = row.id;
-                self.track_conversation(id, row.key);
+                self.track_new_direct(id, row.key);
                 Ok(Some(id))
             }
             Ok(None) => Ok(None),
