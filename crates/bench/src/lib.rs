@@ -67,6 +67,10 @@ pub struct BenchArgs {
     /// Store durability of the spawned server: "full" syncs every commit, "normal" only at checkpoints.
     #[arg(long, value_enum, default_value = "full", requires = "spawn")]
     durability: Durability,
+    /// Keep the spawned server's store in this PostgreSQL database (an empty one: accounts and messages of an
+    /// earlier run would be read back) instead of its temporary directory.
+    #[arg(long, requires = "spawn", value_name = "postgres://USER@HOST/DATABASE")]
+    store: Option<String>,
     /// Password of the bench accounts; the first login with a free nickname registers it.
     #[arg(long, default_value = "palomar-bench")]
     password: String,
@@ -136,7 +140,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let scenario = args.scenario()?;
     let progress = Progress::new(!args.json && std::io::stderr().is_terminal());
     let (server, durability, palomar) = if args.spawn {
-        let spawned = SpawnedServer::start(args.durability, scenario.clients).await?;
+        let spawned = SpawnedServer::start(args.durability, args.store.as_deref(), scenario.clients).await?;
         let wire = PalomarWire::new(&spawned.addr, TrustDecision::Pinned(spawned.fingerprint), args.password.clone())?;
         let measured = load::run(wire, &scenario, &spawned, false, "palomar", &progress).await;
         spawned.stop().await;

@@ -49,8 +49,9 @@ pub struct SpawnedServer {
 }
 
 impl SpawnedServer {
-    /// Starts `palomar serve` with room for `clients` connections from this address.
-    pub async fn start(durability: Durability, clients: usize) -> anyhow::Result<SpawnedServer> {
+    /// Starts `palomar serve` with room for `clients` connections from this address, on the embedded store or
+    /// the PostgreSQL database `store`.
+    pub async fn start(durability: Durability, store: Option<&str>, clients: usize) -> anyhow::Result<SpawnedServer> {
         let dir = tempfile::tempdir().context("cannot create a temporary data directory")?;
         let config = dir.path().join("bench.toml");
         let connections = clients + CONNECTION_MARGIN;
@@ -71,6 +72,7 @@ impl SpawnedServer {
             .arg(dir.path().join("data"))
             .arg("--config")
             .arg(&config)
+            .args(store.map(|url| ["--store", url]).into_iter().flatten())
             .env("PALOMAR_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

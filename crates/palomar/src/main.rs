@@ -34,7 +34,7 @@ enum Command {
     /// Chat: full-screen on a terminal; with --plain (or when piped), line mode.
     #[command(after_long_help = output::LINE_MODE_HELP)]
     Chat(chat::ChatArgs),
-    /// Manage accounts in a server's data directory (works while the server is stopped or running).
+    /// Manage accounts in a server's store (works while the server is stopped or running).
     User(user::UserArgs),
     /// Pin (or forget) a server's certificate fingerprint.
     Trust(trust::TrustArgs),
@@ -72,7 +72,11 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve::run(args).await,
             Command::Chat(args) => chat::run(args).await,
-            Command::User(args) => user::run(args),
+            // On a thread of its own: the PostgreSQL store's client runs a runtime of its own, which cannot
+            // start inside this one.
+            Command::User(args) => std::thread::spawn(move || user::run(args))
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
             Command::Trust(args) => trust::run(args),
             Command::Bench(args) => palomar_bench::run(args).await,
         }

@@ -23,6 +23,10 @@ pub struct ServeArgs {
     /// Data directory (store and generated certificate) [default: ./palomar-data].
     #[arg(long)]
     data: Option<PathBuf>,
+    /// Keep everything in this PostgreSQL database instead of the data directory's embedded store. Its password
+    /// comes from PGPASSWORD or the configuration's store.password_file.
+    #[arg(long, value_name = "postgres://USER@HOST/DATABASE")]
+    store: Option<String>,
     /// TOML configuration file; flags override it.
     #[arg(long)]
     config: Option<PathBuf>,
@@ -50,6 +54,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(data) = args.data {
         config.data = data;
     }
+    if let Some(url) = args.store {
+        config.store.database = Some(url);
+    }
+    config.validate()?;
     if args.closed_registration {
         config.registration = Registration::Closed;
     }
@@ -73,6 +81,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let local = listener.local_addr()?;
     println!("palomar {} listening on {local}", env!("CARGO_PKG_VERSION"));
     println!("data directory: {}", config.data.display());
+    if let Some(database) = &config.store.database {
+        println!("store: {database}");
+    }
     println!("certificate fingerprint: {}", identity.fingerprint());
 
     let shutdown = CancellationToken::new();

@@ -1,5 +1,5 @@
 //! `palomar user`: account management on a server's store (add, remove, list, set a password). Straight on the
-//! store, except a removal while a server runs there, which that server carries out.
+//! store, except a removal while a server runs on it, which that server carries out.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
@@ -10,14 +10,18 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use palomar_proto::{Nick, RoomName, unix_ms};
 use palomar_server::{Config, DataDirLock};
-use palomar_store::{ConvKey, Db, password};
+use palomar_store::postgres::PostgresStore;
+use palomar_store::{ConvKey, Durability, Location, Store, password};
 
 #[derive(Args)]
 pub struct UserArgs {
     /// The server's data directory.
     #[arg(long)]
     data: Option<PathBuf>,
-    /// Read the data directory from this configuration file.
+    /// The server's PostgreSQL database, as `palomar serve --store` names it (its password from PGPASSWORD).
+    #[arg(long, value_name = "postgres://USER@HOST/DATABASE")]
+    store: Option<String>,
+    /// Read the data directory or database from this configuration file.
     #[arg(long)]
     config: Option<PathBuf>,
     /// Read the password from this file (else PALOMAR_PASSWORD, else a prompt).
@@ -45,7 +49,7 @@ const SERVER_PATIENCE: Duration = Duration::from_secs(30);
 
 /// Asks the server that holds the data directory to remove the account (only its writer may: it also ends the
 /// account's sessions and tells its peers' sessions), and waits until it has.
-fn removed_by_the_server(db: &Db, nick: &Nick) -> anyhow::Result<bool> {
+fn removed_by_the_server(db: &dyn Store, nick: &Nick) -> anyhow::Result<bool> {
     let request = db.request_removal(nick, unix_ms())?;
     let deadline = Instant::now() + SERVER_PATIENCE;
     loop {
@@ -54,8 +58,8 @@ fn removed_by_the_server(db: &Db, nick: &Nick) -> anyhow::Result<bool> {
         }
         if Instant::now() > deadline {
             bail!(
-                "the server running on this data directory did not remove {nick} within {} s; it will when it can \
-                 (the request stays queued)",
+                "the server running on this store did not remove {nick} within {} s; it will when it can (the \
+                 request stays queued)",
                 SERVER_PATIENCE.as_secs()
             );
         }
@@ -71,15 +75,21 @@ pub fn run(args: UserArgs) -> anyhow::Result<ExitCode> {
     if let Some(data) = args.data {
         config.data = data;
     }
-    let store = config.store_path();
-    if !store.exists() && !matches!(args.action, UserAction::Add { .. }) {
-        bail!("no store at {}: wrong --data?", store.display());
+    if let Some(url) = args.store {
+        config.store.database = Some(url);
     }
-    std::fs::create_dir_all(&config.data).with_context(|| format!("cannot create {}", config.data.display()))?;
-    // Owner-only, as `palomar serve` makes it: the store holds the password hashes.
-    std::fs::set_permissions(&config.data, std::fs::Permissions::from_mode(0o700))
-        .with_context(|| format!("cannot restrict the data directory {}", config.data.display()))?;
-    let db = Db::open(&store).with_context(|| format!("cannot open the store {}", store.display()))?;
+    config.validate()?;
+    let location = config.store_location()?.with_application("palomar user");
+    if let Location::Sqlite(store) = &location {
+        if !store.exists() && !matches!(args.action, UserAction::Add { .. }) {
+            bail!("no store at {}: wrong --data?", store.display());
+        }
+        std::fs::create_dir_all(&config.data).with_context(|| format!("cannot create {}", config.data.display()))?;
+        // Owner-only, as `palomar serve` makes it: the store holds the password hashes.
+        std::fs::set_permissions(&config.data, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("cannot restrict the data directory {}", config.data.display()))?;
+    }
+    let db = location.open(Durability::Full).with_context(|| format!("cannot open the store {location}"))?;
     let nick = |raw: &str| Nick::parse(raw).map_err(|e| anyhow::anyhow!("{raw:?}: {e}"));
     match args.action {
         UserAction::Add { nick: raw } => {
@@ -111,9 +121,17 @@ pub fn run(args: UserArgs) -> anyhow::Result<ExitCode> {
         }
         UserAction::Remove { nick: raw } => {
             let nick = nick(&raw)?;
-            let removed = match DataDirLock::take(&config.data)? {
-                Some(_no_server) => db.remove_account(&nick)?.is_some(),
-                None => removed_by_the_server(&db, &nick)?,
+            // While no server runs on the store, the removal is done here; the data directory's lock, held until
+            // it is done, keeps a server from starting meanwhile.
+            let removed = match &location {
+                Location::Sqlite(_) => match DataDirLock::take(&config.data)? {
+                    Some(_no_server) => db.remove_account(&nick)?.is_some(),
+                    None => removed_by_the_server(&*db, &nick)?,
+                },
+                Location::Postgres(settings) if PostgresStore::servers_connected(settings)? == 0 => {
+                    db.remove_account(&nick)?.is_some()
+                }
+                Location::Postgres(_) => removed_by_the_server(&*db, &nick)?,
             };
             if !removed {
                 bail!("there is no account {nick}");

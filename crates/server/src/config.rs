@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use palomar_store::{Location, PostgresSettings};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -153,6 +154,11 @@ pub struct StoreSettings {
     /// system and synced at checkpoints; still nothing lost when the server process dies (even `kill -9`),
     /// but a power cut or an OS crash may lose the last acknowledged messages. Faster on slow disks.
     pub durability: Durability,
+    /// A PostgreSQL database to keep everything in, instead of the embedded store in `data`:
+    /// `postgres://USER@HOST[:PORT]/DATABASE`, with no password in it.
+    pub database: Option<String>,
+    /// A file holding the database user's password (else the `PGPASSWORD` environment variable; else none).
+    pub password_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -256,6 +262,14 @@ const TLS_SETTINGS: &str = "[tls]
 # them (a renewed certificate, without a restart).
 # cert = \"/etc/palomar/fullchain.pem\"
 # key = \"/etc/palomar/privkey.pem\"
+";
+
+/// `[store]` as `--print-config` shows it: the database keys are unset by default.
+const STORE_SETTINGS: &str = "[store]
+# Everything is kept in <data>/store.sqlite unless a PostgreSQL database is named here (see the README). Its
+# password comes from password_file or PGPASSWORD, never the URL.
+# database = \"postgres://palomar@db.example/palomar\"
+# password_file = \"/etc/palomar/database-password\"
 ";
 
 #[derive(Debug, thiserror::Error)]
@@ -369,6 +383,15 @@ impl Config {
         if self.tls.cert.is_some() != self.tls.key.is_some() {
             return Err(ConfigError::Invalid("tls.cert and tls.key go together".into()));
         }
+        match &self.store.database {
+            Some(url) => {
+                PostgresSettings::parse(url, None).map_err(|e| ConfigError::Invalid(format!("store.database: {e}")))?;
+            }
+            None if self.store.password_file.is_some() => {
+                return Err(ConfigError::Invalid("store.password_file goes with store.database".into()));
+            }
+            None => {}
+        }
         Ok(())
     }
 
@@ -376,7 +399,7 @@ impl Config {
     /// there too, commented out, with what they do: TOML has no way to write "unset".
     pub fn default_toml() -> String {
         let text = toml::to_string_pretty(&Config::default()).unwrap_or_default();
-        text.replacen("[tls]\n", TLS_SETTINGS, 1)
+        text.replacen("[tls]\n", TLS_SETTINGS, 1).replacen("[store]\n", STORE_SETTINGS, 1)
     }
 
     pub fn heartbeat_interval(&self) -> Duration {
@@ -388,8 +411,21 @@ impl Config {
         self.heartbeat_interval() * self.limits.missed_heartbeats
     }
 
-    pub fn store_path(&self) -> PathBuf {
-        self.data.join("store.sqlite")
+    /// Where the store is: the database of `store.database`, with its password read now from
+    /// `store.password_file` or `PGPASSWORD`; else the embedded store in the data directory.
+    pub fn store_location(&self) -> Result<Location, ConfigError> {
+        let Some(url) = &self.store.database else { return Ok(Location::Sqlite(self.data.join("store.sqlite"))) };
+        let password = match &self.store.password_file {
+            Some(path) => {
+                let text =
+                    std::fs::read_to_string(path).map_err(|error| ConfigError::Read { path: path.clone(), error })?;
+                Some(text.trim_end_matches(['\r', '\n']).to_owned())
+            }
+            None => std::env::var("PGPASSWORD").ok(),
+        };
+        PostgresSettings::parse(url, password)
+            .map(|settings| Location::Postgres(Box::new(settings)))
+            .map_err(|e| ConfigError::Invalid(format!("store.database: {e}")))
     }
 }
 

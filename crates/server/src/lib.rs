@@ -32,7 +32,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use palomar_store::Db;
+use palomar_store::Location;
+use palomar_store::postgres::PostgresStore;
 use palomar_transport::ServerIdentity;
 use parking_lot::Mutex;
 use tokio::net::TcpListener;
@@ -116,17 +117,30 @@ pub async fn run(
             config.data.display()
         )
     })?;
-    let store_path = config.store_path();
-    let latest = {
-        let db = Db::open(&store_path).with_context(|| format!("cannot open the store {}", store_path.display()))?;
-        if config.history.retention_messages > 0 {
-            // Before the first client, so nobody is offered a message that is about to go.
-            db.prune(config.history.retention_messages)?;
+    let location = config.store_location()?.with_application(palomar_store::postgres::SERVER_APPLICATION);
+    let durability = config.store.durability.into();
+    let keep = config.history.retention_messages;
+    let opening = location.clone();
+    // Off the async threads: PostgreSQL's client runs a runtime of its own.
+    let (db, latest) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        if let Location::Postgres(settings) = &opening {
+            // What the data directory's lock is to the embedded store: until servers on one database tell each
+            // other what they commit, a second one would deliver another's messages only at reconnection.
+            if PostgresStore::servers_connected(settings)? > 0 {
+                anyhow::bail!("another palomar server is running on the database {settings}");
+            }
         }
-        db.all_conversations()?.into_iter().map(|row| (row.id, row.last_seq)).collect()
-    };
+        let db = opening.open(durability).with_context(|| format!("cannot open the store {opening}"))?;
+        if keep > 0 {
+            // Before the first client, so nobody is offered a message that is about to go.
+            db.prune(keep)?;
+        }
+        let latest = db.all_conversations()?.into_iter().map(|row| (row.id, row.last_seq)).collect();
+        Ok((db, latest))
+    })
+    .await??;
     let hub = Hub::new(latest, config.limits.live_queue_per_connection, config.limits.max_sessions_per_user);
-    let (writer, writer_thread) = Writer::start(&store_path, config.store.durability.into(), hub.clone())?;
+    let (writer, writer_thread) = Writer::start(db, hub.clone())?;
     let acceptor = TlsAcceptor::from(palomar_transport::server_config(identity)?);
     let shared = Arc::new(Shared {
         limiter: LoginLimiter::new(config.login.clone()),
@@ -134,7 +148,7 @@ pub async fn run(
         messages: AccountLimiter::messages(&config.limits),
         requests: AccountLimiter::requests(&config.limits),
         passwords: PasswordWorkers::start(PASSWORD_THREADS, &config.limits).await?,
-        reads: Reads::start(&store_path)?,
+        reads: Reads::start(&location)?,
         config,
         hub,
         writer,

@@ -1,11 +1,10 @@
 //! Reads from the store, off the async threads, on a few threads of their own, each with its own read-only
-//! connection (WAL lets them run beside the writer).
+//! connection (SQLite's WAL, or PostgreSQL, lets them run beside the writer).
 
 use std::panic::AssertUnwindSafe;
-use std::path::Path;
 
 use crossbeam_channel::Sender;
-use palomar_store::{Db, StoreError};
+use palomar_store::{Location, Store, StoreError};
 use tokio::sync::oneshot;
 
 use crate::workers::{self, JobQueue};
@@ -21,7 +20,7 @@ fn read_threads() -> usize {
 }
 
 /// A read with its reply, given the thread's connection, or why there is none.
-type Job = Box<dyn FnOnce(Result<&Db, StoreError>) + Send>;
+type Job = Box<dyn FnOnce(Result<&dyn Store, StoreError>) + Send>;
 
 pub struct Reads {
     jobs: Sender<Job>,
@@ -36,10 +35,10 @@ pub enum ReadFailed {
 }
 
 impl Reads {
-    /// Starts the threads; each opens its connection to the store at `path` with its first read.
-    pub fn start(path: &Path) -> std::io::Result<Reads> {
-        let path = path.to_owned();
-        let jobs = workers::start("palomar-reads", read_threads(), move |queue| serve_reads(&path, queue))?;
+    /// Starts the threads; each opens its connection to the store at `location` with its first read.
+    pub fn start(location: &Location) -> std::io::Result<Reads> {
+        let location = location.clone();
+        let jobs = workers::start("palomar-reads", read_threads(), move |queue| serve_reads(&location, queue))?;
         Ok(Reads { jobs })
     }
 
@@ -47,7 +46,7 @@ impl Reads {
     pub async fn run<T, F>(&self, read: F) -> Result<T, ReadFailed>
     where
         T: Send + 'static,
-        F: FnOnce(&Db) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
         let job: Job = Box::new(move |db| {
@@ -60,12 +59,12 @@ impl Reads {
 
 /// One read thread: takes reads from the shared queue until the server drops it. A connection that cannot be
 /// opened fails the read that needed it, and the next read tries again.
-fn serve_reads(path: &Path, queue: &JobQueue<Job>) {
-    let mut connection: Option<Db> = None;
+fn serve_reads(location: &Location, queue: &JobQueue<Job>) {
+    let mut connection: Option<Box<dyn Store>> = None;
     while let Some(job) = queue.next() {
         let db = match connection.take() {
             Some(db) => db,
-            None => match Db::open_reader(path) {
+            None => match location.open_reader() {
                 Ok(db) => db,
                 Err(error) => {
                     job(Err(error));
@@ -75,7 +74,7 @@ fn serve_reads(path: &Path, queue: &JobQueue<Job>) {
         };
         // A read that panics costs its caller an error, not the thread: the pool never shrinks. Its connection
         // may be mid-transaction, so the next read opens a fresh one.
-        if std::panic::catch_unwind(AssertUnwindSafe(|| job(Ok(&db)))).is_ok() {
+        if std::panic::catch_unwind(AssertUnwindSafe(|| job(Ok(&*db)))).is_ok() {
             connection = Some(db);
         }
     }
@@ -93,8 +92,8 @@ mod tests {
     async fn a_panicking_read_fails_alone_and_the_threads_go_on() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("store.db");
-        Db::open(&path).expect("creates the store");
-        let reads = Reads::start(&path).expect("starts");
+        palomar_store::sqlite::SqliteStore::open(&path).expect("creates the store");
+        let reads = Reads::start(&Location::Sqlite(path)).expect("starts");
         for _ in 0..2 * read_threads() {
             let failed =
                 tokio::time::timeout(PATIENCE, reads.run(|_| -> Result<(), StoreError> { panic!("a bad read") }))
@@ -112,7 +111,7 @@ mod tests {
     #[tokio::test]
     async fn a_store_that_cannot_be_opened_fails_every_read_that_needs_it() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let reads = Reads::start(&dir.path().join("missing").join("store.db")).expect("starts");
+        let reads = Reads::start(&Location::Sqlite(dir.path().join("missing").join("store.db"))).expect("starts");
         for _ in 0..2 {
             let failed =
                 tokio::time::timeout(PATIENCE, reads.run(|db| db.all_conversations())).await.expect("answers in time");

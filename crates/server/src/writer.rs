@@ -14,13 +14,12 @@
 mod group_commit;
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use palomar_proto::{MessageId, Nick, RoomName};
-use palomar_store::{Account, AccountId, Appended, ConvId, ConvKey, ConvRow, Db, Durability, StoreError};
+use palomar_store::{Account, AccountId, Appended, ConvId, ConvKey, ConvRow, Store, StoreError};
 use parking_lot::Mutex;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
@@ -156,9 +155,8 @@ fn stopped() -> WriteFailed {
 }
 
 impl Writer {
-    /// Opens the writing connection on `path`, committing with `durability`, and starts the thread.
-    pub fn start(path: &Path, durability: Durability, hub: Arc<Hub>) -> Result<(Writer, JoinHandle<()>), StoreError> {
-        let db = Db::open_with(path, durability)?;
+    /// Starts the thread that writes through `db`, the writer's connection to the store.
+    pub fn start(db: Box<dyn Store>, hub: Arc<Hub>) -> Result<(Writer, JoinHandle<()>), StoreError> {
         let (tx, rx) = mpsc::unbounded_channel();
         let cursors = Arc::new(PendingCursors::default());
         let thread_cursors = cursors.clone();
@@ -237,7 +235,7 @@ impl Writer {
         self.call(|reply| Change::Register { nick, password_hash, window, reply }).await
     }
 
-    /// Removes the account of `nick`, as asked by removal request `request` (see `Db::request_removal`).
+    /// Removes the account of `nick`, as asked by removal request `request` (see `Store::request_removal`).
     pub async fn remove_account(&self, request: i64, nick: Nick) -> WriteResult<()> {
         self.call(|reply| Change::RemoveAccount { request, nick, reply }).await
     }
@@ -274,10 +272,14 @@ impl Writer {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
+    use palomar_store::sqlite::SqliteStore;
+
     use super::*;
 
     fn saved_cursor(path: &Path, who: AccountId) -> u64 {
-        let db = Db::open_reader(path).expect("opens");
+        let db = SqliteStore::open_reader(path).expect("opens");
         let lobby = db.conversation(&ConvKey::Room(RoomName::lobby())).expect("reads").expect("lobby");
         db.cursor(who, lobby.id).expect("reads")
     }
@@ -286,9 +288,9 @@ mod tests {
     async fn acks_are_saved_with_a_commit_and_when_the_writer_stops() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("store.sqlite");
-        let (writer, thread) =
-            Writer::start(&path, Durability::Full, Hub::new(Default::default(), 8, 8)).expect("starts");
-        let lobby = Db::open_reader(&path)
+        let db = Box::new(SqliteStore::open(&path).expect("opens"));
+        let (writer, thread) = Writer::start(db, Hub::new(Default::default(), 8, 8)).expect("starts");
+        let lobby = SqliteStore::open_reader(&path)
             .expect("opens")
             .conversation(&ConvKey::Room(RoomName::lobby()))
             .expect("reads")

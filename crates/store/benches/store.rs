@@ -4,7 +4,8 @@
 
 use divan::Bencher;
 use palomar_proto::{MessageId, Nick, RoomName};
-use palomar_store::{ConvId, ConvKey, ConvRow, Db, Durability};
+use palomar_store::sqlite::SqliteStore;
+use palomar_store::{ConvId, ConvKey, ConvRow, Durability, Store};
 
 fn main() {
     divan::main();
@@ -19,9 +20,9 @@ fn sender() -> Nick {
 }
 
 /// A fresh store in a temporary directory (kept alive by the returned guard) and its lobby.
-fn store(durability: Durability) -> (tempfile::TempDir, Db, ConvRow) {
+fn store(durability: Durability) -> (tempfile::TempDir, SqliteStore, ConvRow) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let db = Db::open_with(&dir.path().join("store.sqlite"), durability).expect("opens");
+    let db = SqliteStore::open_with(&dir.path().join("store.sqlite"), durability).expect("opens");
     let lobby = db.conversation(&ConvKey::Room(RoomName::lobby())).expect("reads").expect("the lobby exists");
     (dir, db, lobby)
 }
@@ -80,7 +81,7 @@ fn group_commit_full_100_rooms(bencher: Bencher) {
 }
 
 /// One group per iteration: an append to each of `conversations`, in order, then the commit.
-fn commit_groups(bencher: Bencher, db: &Db, conversations: &[ConvId]) {
+fn commit_groups(bencher: Bencher, db: &SqliteStore, conversations: &[ConvId]) {
     let (sender, text) = (sender(), text());
     let mut next = 0;
     bencher.counter(divan::counter::ItemsCount::new(conversations.len())).bench_local(|| {

@@ -1,21 +1,172 @@
 //! # palomar-store: the durable state of a Palomar server
 //!
 //! Accounts, conversations and their members, the per-conversation message logs with gap-free seqs, the
-//! sender-id index that makes retries idempotent, and per-user cursors, in one SQLite file (nothing to
-//! install). All calls are synchronous; the server decides on which thread they run.
+//! sender-id index that makes retries idempotent, and per-user cursors. One interface, [`Store`], with two
+//! databases behind it: an embedded SQLite file (the default: nothing to install) and PostgreSQL (for several
+//! server nodes sharing one database). All calls are synchronous; the server decides on which thread they run.
 //!
 //! # Layout
-//! - [`db`]: the schema and every SQL statement.
+//! - [`Store`]: what the server asks of a store; [`Location`]: which one, and how to open it.
+//! - [`records`]: what a store takes in and hands out, whichever database holds it.
+//! - [`sqlite`]: the SQLite schema and statements; `runs`: the shape of its index from seqs to messages.
+//! - [`postgres`]: the PostgreSQL schema and statements.
 //! - [`keys`]: how accounts and conversations are named in the store ([`AccountId`], [`ConvId`], [`ConvKey`]).
 //! - [`password`]: Argon2id hashing of account passwords.
-//! - `runs`: the shape of the index from seqs to messages.
 
-pub mod db;
 pub mod keys;
+pub mod location;
 pub mod password;
+pub mod postgres;
+pub mod records;
 mod runs;
+pub mod sqlite;
+#[cfg(test)]
+mod tests;
 
-pub use db::{
-    Appended, ConvRow, Credentials, Db, DeletedDirect, Durability, RemovalRequest, Removed, StoreError, StoredMessage,
-};
 pub use keys::{Account, AccountId, ConvId, ConvKey};
+pub use location::{Location, PostgresSettings};
+pub use records::{
+    Appended, ConvRow, Credentials, DeletedDirect, Durability, RemovalRequest, Removed, StoreError, StoredMessage,
+};
+
+use palomar_proto::{MessageId, Nick};
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+/// One connection to a store. The writer's connection groups many writes in one transaction (`begin`, the
+/// writes, `commit`), so many messages share one sync; readers' connections read concurrently. A write made
+/// outside `begin`/`commit` is its own transaction. A connection is used by one thread at a time.
+///
+/// Architecture Invariant: seqs are gap-free per conversation, whichever connection or server node appends. A
+/// seq is given out only inside the transaction that stores its message, so a transaction rolled back gives
+/// none out, and two writers appending to one conversation wait for each other rather than race.
+pub trait Store: Send {
+    /// Opens a transaction for the writes that follow, until [`Store::commit`] or [`Store::rollback`].
+    fn begin(&self) -> Result<()>;
+
+    /// Locks, in the one order every writer follows, the conversations the open transaction is about to append
+    /// to: writers of several server nodes appending to the same conversations then wait for each other instead
+    /// of deadlocking. A store with one writer has nothing to do.
+    fn lock_for_appends(&self, _conversations: &[ConvId]) -> Result<()> {
+        Ok(())
+    }
+
+    /// Commits the open transaction (with the conversations' moved counters). On an error, call
+    /// [`Store::rollback`].
+    fn commit(&self) -> Result<()>;
+
+    /// Abandons the open transaction, if any.
+    fn rollback(&self);
+
+    // ---- accounts
+
+    /// The account that has `nick`, with its password hash, for a login.
+    fn credentials(&self, nick: &Nick) -> Result<Option<Credentials>>;
+
+    /// The account that has `nick` now.
+    fn account(&self, nick: &Nick) -> Result<Option<Account>> {
+        Ok(self.credentials(nick)?.map(|credentials| credentials.account))
+    }
+
+    /// Creates an account; `None` when the nickname is already taken.
+    fn create_account(&self, nick: &Nick, password_hash: &str, now_ms: u64) -> Result<Option<Account>>;
+
+    /// Replaces the password hash of `nick`'s account; false when there is no such account.
+    fn set_password_hash(&self, nick: &Nick, password_hash: &str) -> Result<bool>;
+
+    /// Removes the account that has `nick`, with its memberships, its cursors and its direct conversations
+    /// (their messages too, for both sides); its messages in rooms stay, under the nickname they were sent
+    /// with. Its id is never given out again, so whoever registers the nickname next starts with no past. All
+    /// or nothing. `None` when no account has `nick`.
+    fn remove_account(&self, nick: &Nick) -> Result<Option<Removed>>;
+
+    /// Every account with its creation time (milliseconds since the epoch), by nickname.
+    fn accounts(&self) -> Result<Vec<(Nick, u64)>>;
+
+    // ---- removals asked of a running server
+
+    /// Asks the server that runs on this store to remove the account of `nick`; returns the request's number,
+    /// for [`Store::removal_outcome`]. The server's writer does the removal, so that no session of the account,
+    /// and nothing the server holds in memory about its direct conversations, outlives it.
+    fn request_removal(&self, nick: &Nick, now_ms: u64) -> Result<i64>;
+
+    /// Requests not done yet, oldest first.
+    fn pending_removals(&self) -> Result<Vec<RemovalRequest>>;
+
+    /// Records that request `id` was carried out: `removed` is false when no account had the nickname. A
+    /// request already recorded keeps its first outcome.
+    fn finish_removal(&self, id: i64, removed: bool, now_ms: u64) -> Result<()>;
+
+    /// `None` while request `id` waits; then whether an account was removed.
+    fn removal_outcome(&self, id: i64) -> Result<Option<bool>>;
+
+    // ---- conversations and members
+
+    /// The conversation of `key`, with `last_seq` as this connection's transaction sees it.
+    fn conversation(&self, key: &ConvKey) -> Result<Option<ConvRow>>;
+
+    fn conversation_by_id(&self, id: ConvId) -> Result<Option<ConvRow>>;
+
+    /// The conversation of `key`, created if needed. For a room; direct conversations are made by
+    /// [`Store::open_direct`].
+    fn ensure_conversation(&self, key: &ConvKey) -> Result<ConvRow>;
+
+    /// The direct conversation of `a` and `b`, created with both as members if it is new; `None` when either
+    /// account no longer exists. A new one's seqs continue after those of any earlier direct conversation
+    /// between the same two nicknames (deleted with a removed account): a client keeps its cursor per nickname,
+    /// and must neither take the new messages for ones it has seen nor miss any.
+    fn open_direct(&self, a: &Account, b: &Account) -> Result<Option<ConvRow>>;
+
+    /// Every conversation `account` belongs to.
+    fn conversations_of(&self, account: AccountId) -> Result<Vec<ConvRow>> {
+        Ok(self.memberships_of(account)?.into_iter().map(|(_, row)| row).collect())
+    }
+
+    /// Every conversation `account` belongs to, with the account's cursor in it, by conversation id.
+    fn memberships_of(&self, account: AccountId) -> Result<Vec<(u64, ConvRow)>>;
+
+    fn is_member(&self, conversation: ConvId, account: AccountId) -> Result<bool>;
+
+    /// How many rooms `account` is a member of.
+    fn room_count(&self, account: AccountId) -> Result<u64>;
+
+    /// Every conversation, by id, for rebuilding the server's in-memory view at start.
+    fn all_conversations(&self) -> Result<Vec<ConvRow>>;
+
+    /// The nicknames of a conversation's members, sorted.
+    fn members(&self, conversation: ConvId) -> Result<Vec<Nick>>;
+
+    /// Makes `account` a member; a new member's cursor starts at `cursor` (so it gets the history after it).
+    /// False when it was a member already, or the account no longer exists.
+    fn add_member(&self, conversation: ConvId, account: AccountId, cursor: u64) -> Result<bool>;
+
+    /// Ends a membership and its cursor; false when `account` was not a member.
+    fn remove_member(&self, conversation: ConvId, account: AccountId) -> Result<bool>;
+
+    // ---- the logs
+
+    /// Appends a message, or recognises a retry of one `sender` already sent with this `id`. Seqs have no
+    /// gaps: inside a transaction the seq is only given out if it commits; outside one, the append commits
+    /// by itself. [`StoreError::NoConversation`] when the conversation was deleted: the transaction stays
+    /// usable for the rest of its writes.
+    fn append(&self, conversation: ConvId, sender: &Nick, id: MessageId, text: &str, now_ms: u64) -> Result<Appended>;
+
+    /// Up to `limit` messages with seq above `after`, in seq order.
+    fn messages_after(&self, conv: &ConvRow, after: u64, limit: u32) -> Result<Vec<StoredMessage>>;
+
+    /// Up to `limit` messages with seq below `before`, in seq order (the newest of them, for scrollback).
+    fn messages_before(&self, conv: &ConvRow, before: u64, limit: u32) -> Result<Vec<StoredMessage>>;
+
+    /// Keeps only the newest `keep` messages of every conversation; returns how many were removed. Outside a
+    /// transaction, in one of its own.
+    fn prune(&self, keep: u64) -> Result<usize>;
+
+    // ---- cursors
+
+    /// Moves `account`'s cursor forward to `seq` (never backwards: acks may arrive from several clients), in a
+    /// conversation it is still a member of.
+    fn advance_cursor(&self, account: AccountId, conversation: ConvId, seq: u64) -> Result<()>;
+
+    /// `account`'s cursor in `conversation`: the highest seq it acknowledged (0 when none).
+    fn cursor(&self, account: AccountId, conversation: ConvId) -> Result<u64>;
+}

@@ -6,9 +6,16 @@ use super::*;
 fn the_printed_defaults_parse_back_to_the_defaults() {
     let parsed: Config = toml::from_str(&Config::default_toml()).expect("parses");
     assert!(Config::default_toml().contains("[tls]\n# A certificate chain"), "the unset TLS keys are shown");
-    let uncommented = Config::default_toml().replace("# cert = ", "cert = ").replace("# key = ", "key = ");
-    let with_tls: Config = toml::from_str(&uncommented).expect("the commented keys are valid settings");
-    assert!(with_tls.tls.cert.is_some() && with_tls.tls.key.is_some());
+    assert!(Config::default_toml().contains("[store]\n# Everything is kept"), "the unset database keys are shown");
+    let uncommented = Config::default_toml()
+        .replace("# cert = ", "cert = ")
+        .replace("# key = ", "key = ")
+        .replace("# database = ", "database = ")
+        .replace("# password_file = ", "password_file = ");
+    let with_all: Config = toml::from_str(&uncommented).expect("the commented keys are valid settings");
+    assert!(with_all.tls.cert.is_some() && with_all.tls.key.is_some());
+    assert!(with_all.store.database.is_some() && with_all.store.password_file.is_some());
+    with_all.validate().expect("valid");
     assert_eq!(parsed, Config::default());
 }
 
@@ -65,4 +72,27 @@ fn durability_is_full_unless_set_to_normal() {
     assert_eq!(Config::default().store.durability, Durability::Full);
     let config: Config = toml::from_str("[store]\ndurability = \"normal\"").expect("parses");
     assert_eq!(config.store.durability, Durability::Normal);
+}
+
+#[test]
+fn a_database_is_named_by_a_url_without_its_password() {
+    let config: Config = toml::from_str("[store]\ndatabase = \"postgres://palomar:hunter2@db/chat\"").expect("parses");
+    let refused = config.validate().expect_err("a password in the URL").to_string();
+    assert!(refused.contains("PGPASSWORD") && !refused.contains("hunter2"), "{refused}");
+    let config: Config = toml::from_str("[store]\ndatabase = \"/var/lib/palomar\"").expect("parses");
+    assert!(config.validate().expect_err("not a URL").to_string().contains("store.database"));
+    let config: Config = toml::from_str("[store]\npassword_file = \"/etc/pw\"").expect("parses");
+    assert!(config.validate().expect_err("alone").to_string().contains("store.database"));
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let password_file = dir.path().join("password");
+    std::fs::write(&password_file, "s3cret\n").expect("writes");
+    let mut config = Config::default();
+    config.store.database = Some("postgres://palomar@db.example/chat".into());
+    config.store.password_file = Some(password_file);
+    match config.store_location().expect("a location") {
+        Location::Postgres(settings) => assert_eq!(settings.to_string(), "postgres://palomar@db.example/chat"),
+        Location::Sqlite(path) => panic!("expected the database, got {}", path.display()),
+    }
+    assert!(matches!(Config::default().store_location(), Ok(Location::Sqlite(path)) if path.ends_with("store.sqlite")));
 }

@@ -194,7 +194,7 @@ impl Session {
     async fn read<T, F>(&self, read: F) -> Result<T, SessionEnd>
     where
         T: Send + 'static,
-        F: FnOnce(&palomar_store::Db) -> Result<T, palomar_store::StoreError> + Send + 'static,
+        F: FnOnce(&dyn palomar_store::Store) -> Result<T, palomar_store::StoreError> + Send + 'static,
     {
         self.shared.reads.run(read).await.map_err(|e| SessionEnd::Broken(e.to_string()))
     }

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use palomar_proto::{Nick, RoomName, unix_ms};
-use palomar_store::{Account, AccountId, ConvId, ConvKey, Db, Removed, StoreError, StoredMessage};
+use palomar_store::{Account, AccountId, ConvId, ConvKey, Removed, Store, StoreError, StoredMessage};
 use tokio::sync::mpsc;
 
 use super::{AppendOutcome, Change, JoinOutcome, PendingCursors, Reply, Request, WriteFailed};
@@ -73,7 +73,7 @@ fn answered<T: Send + 'static>(reply: Reply<T>, result: Result<T, StoreError>) -
     }
 }
 
-fn apply(db: &Db, change: Change, now: u64) -> Result<Applied, NotApplied> {
+fn apply(db: &dyn Store, change: Change, now: u64) -> Result<Applied, NotApplied> {
     match change {
         Change::Append { conv, key, sender, id, text, reply } => match db.append(conv, &sender, id, &text, now) {
             Ok(outcome) => {
@@ -120,7 +120,7 @@ fn apply(db: &Db, change: Change, now: u64) -> Result<Applied, NotApplied> {
 }
 
 fn join_room(
-    db: &Db,
+    db: &dyn Store,
     room: RoomName,
     account: AccountId,
     window: u64,
@@ -134,7 +134,13 @@ fn join_room(
     Ok(JoinOutcome::Joined { row, added })
 }
 
-fn register(db: &Db, nick: &Nick, password_hash: &str, window: u64, now: u64) -> Result<Option<Account>, StoreError> {
+fn register(
+    db: &dyn Store,
+    nick: &Nick,
+    password_hash: &str,
+    window: u64,
+    now: u64,
+) -> Result<Option<Account>, StoreError> {
     let created = db.create_account(nick, password_hash, now)?;
     if let Some(account) = &created {
         let lobby = db.ensure_conversation(&ConvKey::Room(RoomName::lobby()))?;
@@ -143,7 +149,7 @@ fn register(db: &Db, nick: &Nick, password_hash: &str, window: u64, now: u64) ->
     Ok(created)
 }
 
-fn remove_account(db: &Db, request: i64, nick: &Nick, now: u64) -> Result<Option<Removed>, StoreError> {
+fn remove_account(db: &dyn Store, request: i64, nick: &Nick, now: u64) -> Result<Option<Removed>, StoreError> {
     let removed = db.remove_account(nick)?;
     db.finish_removal(request, removed.is_some(), now)?;
     if let Some(removed) = &removed {
@@ -152,17 +158,22 @@ fn remove_account(db: &Db, request: i64, nick: &Nick, now: u64) -> Result<Option
     Ok(removed)
 }
 
-pub(super) fn run(db: Db, mut rx: mpsc::UnboundedReceiver<Request>, hub: Arc<Hub>, cursors: &PendingCursors) {
+pub(super) fn run(
+    db: Box<dyn Store>,
+    mut rx: mpsc::UnboundedReceiver<Request>,
+    hub: Arc<Hub>,
+    cursors: &PendingCursors,
+) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     while rx.blocking_recv_many(&mut group, MAX_GROUP) > 0 {
-        commit_group(&db, &mut group, &hub, cursors);
+        commit_group(&*db, &mut group, &hub, cursors);
     }
     // The sessions are gone: their last acknowledgements are saved on the way out.
-    commit_group(&db, &mut group, &hub, cursors);
+    commit_group(&*db, &mut group, &hub, cursors);
     tracing::debug!("store writer stopped");
 }
 
-fn commit_group(db: &Db, group: &mut Vec<Request>, hub: &Hub, cursors: &PendingCursors) {
+fn commit_group(db: &dyn Store, group: &mut Vec<Request>, hub: &Hub, cursors: &PendingCursors) {
     let now = unix_ms();
     let mut applied: Vec<Applied> = Vec::with_capacity(group.len());
     let mut answers_of_unapplied = Vec::new();
@@ -171,6 +182,18 @@ fn commit_group(db: &Db, group: &mut Vec<Request>, hub: &Hub, cursors: &PendingC
         return;
     }
     let mut failure = db.begin().err();
+    if failure.is_none() {
+        let mut appending: Vec<ConvId> = group
+            .iter()
+            .filter_map(|request| match &request.change {
+                Change::Append { conv, .. } => Some(*conv),
+                _ => None,
+            })
+            .collect();
+        appending.sort_unstable();
+        appending.dedup();
+        failure = db.lock_for_appends(&appending).err();
+    }
     for Request { change, .. } in group.drain(..) {
         if failure.is_some() {
             answers_of_unapplied.extend(change.into_failure());

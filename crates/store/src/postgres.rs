@@ -1,0 +1,839 @@
+//! The PostgreSQL schema, its migrations and every statement the server runs against it: the store that several
+//! server nodes share.
+//!
+//! Each node has one writer connection (the server groups many writes into one transaction) and a few reader
+//! connections. A seq is given out under its conversation's row lock, taken by the transaction's first append
+//! to that conversation and held until it commits: writers of different nodes appending to one conversation
+//! take turns, and a transaction rolled back gives no seq out. A connection the database dropped (a restart,
+//! a failover) is opened again by the next call made outside a transaction.
+
+use std::cell::{Cell, RefCell, RefMut};
+use std::collections::HashMap;
+
+use palomar_proto::{MessageId, Nick, RoomName};
+use postgres::types::ToSql;
+use postgres::{Client, NoTls, Row, Statement};
+
+use crate::keys::{Account, AccountId, ConvId, ConvKey};
+use crate::location::PostgresSettings;
+use crate::records::{
+    Appended, ConvRow, Credentials, DeletedDirect, Durability, RemovalRequest, Removed, StoreError, StoredMessage,
+};
+use crate::{Result, Store};
+
+/// The schema, one entry per version: a database at version N has had the first N applied, each in the
+/// transaction that records the new version in `palomar_schema`. A new version is a new entry at the end;
+/// entries already released never change.
+///
+/// As in the SQLite store, ids come from sequences, which never give a number out again: an account or
+/// conversation deleted keeps its id to itself. `direct_seq_floors` and `account_removals` are explained at the
+/// SQLite schema. The log is keyed by conversation and seq, which is the order every read wants.
+const MIGRATIONS: &[&str] = &["
+CREATE TABLE accounts (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    nick TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    created_ms BIGINT NOT NULL
+);
+CREATE TABLE conversations (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    key TEXT NOT NULL UNIQUE,
+    last_seq BIGINT NOT NULL DEFAULT 0,
+    first_seq BIGINT NOT NULL DEFAULT 1
+);
+CREATE TABLE members (
+    conversation BIGINT NOT NULL,
+    account BIGINT NOT NULL,
+    PRIMARY KEY (conversation, account)
+);
+CREATE INDEX members_by_account ON members (account, conversation);
+CREATE TABLE cursors (
+    account BIGINT NOT NULL,
+    conversation BIGINT NOT NULL,
+    seq BIGINT NOT NULL,
+    PRIMARY KEY (account, conversation)
+);
+CREATE TABLE direct_seq_floors (
+    nicks TEXT PRIMARY KEY,
+    last_seq BIGINT NOT NULL
+);
+CREATE TABLE account_removals (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    nick TEXT NOT NULL,
+    requested_ms BIGINT NOT NULL,
+    done_ms BIGINT,
+    removed BOOLEAN
+);
+CREATE TABLE messages (
+    conversation BIGINT NOT NULL,
+    seq BIGINT NOT NULL,
+    sender TEXT NOT NULL,
+    client_id BYTEA NOT NULL,
+    ts BIGINT NOT NULL,
+    text TEXT NOT NULL,
+    PRIMARY KEY (conversation, seq)
+);
+CREATE UNIQUE INDEX messages_by_client_id ON messages (client_id, sender);
+"];
+
+/// The key of the advisory lock that nodes starting together on one database take in turn to migrate it. Any
+/// constant would do, as long as every Palomar uses the same: these are the bytes of "palomar".
+const MIGRATION_LOCK: i64 = 0x0070_616c_6f6d_6172;
+
+/// The `application_name` of a server's connections, by which `palomar user` tells whether a server runs on the
+/// database.
+pub const SERVER_APPLICATION: &str = "palomar serve";
+
+/// One conversation's seq counter in the open transaction: as read under its row lock, and as appends moved it.
+#[derive(Clone, Copy)]
+struct Counter {
+    read: u64,
+    now: u64,
+}
+
+/// One connection to a PostgreSQL store.
+pub struct PostgresStore {
+    client: RefCell<Client>,
+    settings: PostgresSettings,
+    /// The writer's durability; `None` for a reader's connection.
+    durability: Option<Durability>,
+    /// Statements prepared on this connection, by their text: the hot path sends no SQL to parse.
+    statements: RefCell<HashMap<&'static str, Statement>>,
+    /// A transaction is open.
+    open: Cell<bool>,
+    /// A statement of the open transaction failed: PostgreSQL has abandoned it, whatever `COMMIT` says.
+    failed: Cell<bool>,
+    /// A call failed in a way that says the connection is gone. The client itself learns it only when its
+    /// background task notices, which may be after the next call.
+    lost: Cell<bool>,
+    /// The conversations whose rows the open transaction locked, with their counters.
+    locked: RefCell<HashMap<ConvId, Counter>>,
+}
+
+fn to_u64(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// Column `index` of `row`: an error, not a panic, when the database holds something else there.
+fn col<'a, T: postgres::types::FromSql<'a>>(row: &'a Row, index: usize) -> Result<T> {
+    Ok(row.try_get(index)?)
+}
+
+fn parse_nick(raw: &str) -> Result<Nick> {
+    Nick::parse(raw).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn connect(settings: &PostgresSettings, durability: Option<Durability>) -> Result<Client> {
+    let mut client = settings.config.connect(NoTls)?;
+    match durability {
+        // Whatever the database's default: an acknowledged message must be on the database's disk.
+        Some(Durability::Full) => client.batch_execute("SET synchronous_commit = on")?,
+        Some(Durability::Normal) => client.batch_execute("SET synchronous_commit = off")?,
+        None => client.batch_execute("SET default_transaction_read_only = on")?,
+    }
+    Ok(client)
+}
+
+/// Brings the schema to this release's version. Nodes that start together wait for each other's migration
+/// on an advisory lock, held until the migrating transaction ends, rather than apply a version twice.
+fn migrate(client: &mut Client) -> Result<()> {
+    let known = i32::try_from(MIGRATIONS.len()).unwrap_or(i32::MAX);
+    let mut transaction = client.transaction()?;
+    transaction.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+    transaction.batch_execute("CREATE TABLE IF NOT EXISTS palomar_schema (version INTEGER NOT NULL)")?;
+    let version: i32 = match transaction.query_opt("SELECT version FROM palomar_schema", &[])? {
+        Some(row) => col(&row, 0)?,
+        None => 0,
+    };
+    if version > known {
+        return Err(StoreError::Corrupt(format!(
+            "the database has schema version {version}, newer than this Palomar's {known}; use a newer release"
+        )));
+    }
+    for (done, migration) in MIGRATIONS.iter().enumerate().skip(usize::try_from(version).unwrap_or(0)) {
+        tracing::info!(version = done + 1, "migrating the database's schema");
+        transaction.batch_execute(migration)?;
+    }
+    if version < known {
+        transaction.execute("DELETE FROM palomar_schema", &[])?;
+        transaction.execute("INSERT INTO palomar_schema (version) VALUES ($1)", &[&known])?;
+    }
+    transaction.execute(
+        "INSERT INTO conversations (key) VALUES ($1) ON CONFLICT (key) DO NOTHING",
+        &[&ConvKey::Room(RoomName::lobby()).to_column()],
+    )?;
+    transaction.commit()?;
+    Ok(())
+}
+
+type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
+
+impl PostgresStore {
+    /// Opens the writer's connection, creating or migrating the schema.
+    pub fn open(settings: &PostgresSettings, durability: Durability) -> Result<PostgresStore> {
+        let mut client = connect(settings, Some(durability))?;
+        migrate(&mut client)?;
+        Ok(Self::with(client, settings, Some(durability)))
+    }
+
+    /// Opens a read-only connection to a database the writer has migrated.
+    pub fn open_reader(settings: &PostgresSettings) -> Result<PostgresStore> {
+        Ok(Self::with(connect(settings, None)?, settings, None))
+    }
+
+    /// How many connections of servers (named [`SERVER_APPLICATION`]) the database has now, besides the one
+    /// this opens to ask.
+    pub fn servers_connected(settings: &PostgresSettings) -> Result<u64> {
+        let mut client = connect(settings, None)?;
+        let row = client.query_one(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND application_name = $1 AND pid <> pg_backend_pid()",
+            &[&SERVER_APPLICATION],
+        )?;
+        Ok(to_u64(col(&row, 0)?))
+    }
+
+    fn with(client: Client, settings: &PostgresSettings, durability: Option<Durability>) -> PostgresStore {
+        PostgresStore {
+            client: RefCell::new(client),
+            settings: settings.clone(),
+            durability,
+            statements: RefCell::default(),
+            open: Cell::new(false),
+            failed: Cell::new(false),
+            lost: Cell::new(false),
+            locked: RefCell::default(),
+        }
+    }
+
+    /// The connection, opened again if the database dropped it while no transaction was open.
+    fn client(&self) -> Result<RefMut<'_, Client>> {
+        let mut client = self.client.borrow_mut();
+        if (self.lost.get() || client.is_closed()) && !self.open.get() {
+            tracing::info!(database = %self.settings, "reconnecting to the database");
+            *client = connect(&self.settings, self.durability)?;
+            self.statements.borrow_mut().clear();
+            self.lost.set(false);
+        }
+        Ok(client)
+    }
+
+    /// Notes what a failed call says: the open transaction is abandoned, and the connection may be gone (an error
+    /// that is not the database's answer to a statement, or its "connection exception" and "operator
+    /// intervention" classes: a restart, a terminated backend).
+    fn note<T>(&self, result: Result<T>) -> Result<T> {
+        if let Err(StoreError::Postgres(error)) = &result {
+            let lost = match error.code() {
+                None => true,
+                Some(code) => code.code().starts_with("08") || code.code().starts_with("57"),
+            };
+            if lost {
+                self.lost.set(true);
+            }
+        }
+        if result.is_err() && self.open.get() {
+            self.failed.set(true);
+        }
+        result
+    }
+
+    /// Runs `sql`, which has no parameters and returns no rows (`BEGIN`, `COMMIT`).
+    fn batch(&self, sql: &str) -> Result<()> {
+        let result = self.client().and_then(|mut client| Ok(client.batch_execute(sql)?));
+        self.note(result)
+    }
+
+    fn statement(&self, client: &mut Client, sql: &'static str) -> Result<Statement> {
+        if let Some(statement) = self.statements.borrow().get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = client.prepare(sql)?;
+        self.statements.borrow_mut().insert(sql, statement.clone());
+        Ok(statement)
+    }
+
+    /// Runs `run` with the connection and `sql` prepared on it, noting a failure inside a transaction.
+    fn with_statement<T>(
+        &self,
+        sql: &'static str,
+        run: impl FnOnce(&mut Client, &Statement) -> std::result::Result<T, postgres::Error>,
+    ) -> Result<T> {
+        let result = (|| {
+            let mut client = self.client()?;
+            let statement = self.statement(&mut client, sql)?;
+            Ok(run(&mut client, &statement)?)
+        })();
+        self.note(result)
+    }
+
+    fn query(&self, sql: &'static str, params: Params<'_>) -> Result<Vec<Row>> {
+        self.with_statement(sql, |client, statement| client.query(statement, params))
+    }
+
+    fn query_opt(&self, sql: &'static str, params: Params<'_>) -> Result<Option<Row>> {
+        self.with_statement(sql, |client, statement| client.query_opt(statement, params))
+    }
+
+    fn query_one(&self, sql: &'static str, params: Params<'_>) -> Result<Row> {
+        self.with_statement(sql, |client, statement| client.query_one(statement, params))
+    }
+
+    fn execute(&self, sql: &'static str, params: Params<'_>) -> Result<u64> {
+        self.with_statement(sql, |client, statement| client.execute(statement, params))
+    }
+
+    /// Runs `write` in a transaction of its own when none is open, so that it is applied whole or not at all.
+    fn in_transaction<T>(&self, write: impl FnOnce() -> Result<T>) -> Result<T> {
+        if self.open.get() {
+            return write();
+        }
+        self.begin()?;
+        let done = write().and_then(|value| self.commit().map(|()| value));
+        if done.is_err() {
+            self.rollback();
+        }
+        done
+    }
+
+    /// Writes the counters the open transaction moved into their conversations' rows.
+    fn write_counters(&self) -> Result<()> {
+        let (ids, seqs): (Vec<i64>, Vec<i64>) = self
+            .locked
+            .borrow()
+            .iter()
+            .filter(|(_, counter)| counter.now != counter.read)
+            .map(|(conversation, counter)| (conversation.0, to_i64(counter.now)))
+            .unzip();
+        if !ids.is_empty() {
+            self.execute(
+                "UPDATE conversations AS c SET last_seq = v.seq
+                 FROM unnest($1::bigint[], $2::bigint[]) AS v(id, seq) WHERE c.id = v.id",
+                &[&ids, &seqs],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The highest seq given out in `conversation`, locking its row for the rest of the transaction.
+    fn last_seq(&self, conversation: ConvId) -> Result<u64> {
+        if let Some(counter) = self.locked.borrow().get(&conversation) {
+            return Ok(counter.now);
+        }
+        let row = self.query_opt("SELECT last_seq FROM conversations WHERE id = $1 FOR UPDATE", &[&conversation.0])?;
+        let row = row.ok_or(StoreError::NoConversation(conversation))?;
+        let seq = to_u64(col(&row, 0)?);
+        self.locked.borrow_mut().insert(conversation, Counter { read: seq, now: seq });
+        Ok(seq)
+    }
+
+    /// A row of `id, key, last_seq, first_seq`, with `last_seq` as the open transaction moved it.
+    fn to_conv(&self, row: &Row) -> Result<ConvRow> {
+        let id = ConvId(col(row, 0)?);
+        let raw: &str = col(row, 1)?;
+        let key = ConvKey::from_column(raw).ok_or_else(|| StoreError::Corrupt(format!("conversation key {raw:?}")))?;
+        let moved = self.locked.borrow().get(&id).map_or(0, |counter| counter.now);
+        Ok(ConvRow { id, key, last_seq: moved.max(to_u64(col(row, 2)?)), first_seq: to_u64(col(row, 3)?) })
+    }
+
+    fn stored_message(key: &ConvKey, row: &Row) -> Result<StoredMessage> {
+        let client_id: &[u8] = col(row, 2)?;
+        let id = <[u8; 16]>::try_from(client_id).map_err(|_| StoreError::Corrupt("message id length".into()))?;
+        Ok(StoredMessage {
+            key: key.clone(),
+            seq: to_u64(col(row, 0)?),
+            id: MessageId(id),
+            from: parse_nick(col(row, 1)?)?,
+            ts: to_u64(col(row, 3)?),
+            text: col(row, 4)?,
+        })
+    }
+
+    fn raise_direct_floor(&self, nick_pair: &str, last_seq: u64) -> Result<()> {
+        self.execute(
+            "INSERT INTO direct_seq_floors (nicks, last_seq) VALUES ($1, $2)
+             ON CONFLICT (nicks) DO UPDATE SET last_seq = greatest(direct_seq_floors.last_seq, excluded.last_seq)",
+            &[&nick_pair, &to_i64(last_seq)],
+        )?;
+        Ok(())
+    }
+
+    /// Deletes a conversation with its messages, members and cursors.
+    fn delete_conversation(&self, conversation: ConvId) -> Result<()> {
+        let id = &conversation.0;
+        self.execute("DELETE FROM messages WHERE conversation = $1", &[id])?;
+        self.execute("DELETE FROM members WHERE conversation = $1", &[id])?;
+        self.execute("DELETE FROM cursors WHERE conversation = $1", &[id])?;
+        self.execute("DELETE FROM conversations WHERE id = $1", &[id])?;
+        self.locked.borrow_mut().remove(&conversation);
+        Ok(())
+    }
+
+    fn remove_oldest(&self, keep: u64) -> Result<usize> {
+        // The cut is computed from `last_seq`, which must include this transaction's appends.
+        self.write_counters()?;
+        let keep = to_i64(keep);
+        let removed = self.execute(
+            "DELETE FROM messages AS m USING conversations AS c
+             WHERE m.conversation = c.id AND c.last_seq - $1 >= c.first_seq AND m.seq <= c.last_seq - $1",
+            &[&keep],
+        )?;
+        self.execute(
+            "UPDATE conversations SET first_seq = last_seq - $1 + 1 WHERE last_seq - $1 >= first_seq",
+            &[&keep],
+        )?;
+        Ok(usize::try_from(removed).unwrap_or(usize::MAX))
+    }
+}
+
+impl Store for PostgresStore {
+    fn begin(&self) -> Result<()> {
+        self.locked.borrow_mut().clear();
+        self.failed.set(false);
+        self.batch("BEGIN")?;
+        self.open.set(true);
+        Ok(())
+    }
+
+    fn lock_for_appends(&self, conversations: &[ConvId]) -> Result<()> {
+        let ids: Vec<i64> = conversations.iter().map(|conversation| conversation.0).collect();
+        let rows =
+            self.query("SELECT id, last_seq FROM conversations WHERE id = ANY($1) ORDER BY id FOR UPDATE", &[&ids])?;
+        let mut locked = self.locked.borrow_mut();
+        for row in &rows {
+            let seq = to_u64(col(row, 1)?);
+            locked.entry(ConvId(col(row, 0)?)).or_insert(Counter { read: seq, now: seq });
+        }
+        Ok(())
+    }
+
+    fn commit(&self) -> Result<()> {
+        if self.failed.get() {
+            return Err(StoreError::Abandoned);
+        }
+        self.write_counters()?;
+        self.batch("COMMIT")?;
+        self.open.set(false);
+        self.locked.borrow_mut().clear();
+        Ok(())
+    }
+
+    fn rollback(&self) {
+        let mut client = self.client.borrow_mut();
+        // A connection that broke mid-transaction has nothing left to roll back.
+        if self.open.replace(false)
+            && !self.lost.get()
+            && !client.is_closed()
+            && let Err(error) = client.batch_execute("ROLLBACK")
+        {
+            self.lost.set(error.as_db_error().is_none());
+        }
+        self.locked.borrow_mut().clear();
+        self.failed.set(false);
+    }
+
+    // ---- accounts
+
+    fn credentials(&self, nick: &Nick) -> Result<Option<Credentials>> {
+        let row = self.query_opt("SELECT id, password_hash FROM accounts WHERE nick = $1", &[&nick.as_str()])?;
+        row.map(|row| {
+            Ok(Credentials {
+                account: Account { id: AccountId(col(&row, 0)?), nick: nick.clone() },
+                password_hash: col(&row, 1)?,
+            })
+        })
+        .transpose()
+    }
+
+    fn create_account(&self, nick: &Nick, password_hash: &str, now_ms: u64) -> Result<Option<Account>> {
+        let row = self.query_opt(
+            "INSERT INTO accounts (nick, password_hash, created_ms) VALUES ($1, $2, $3)
+             ON CONFLICT (nick) DO NOTHING RETURNING id",
+            &[&nick.as_str(), &password_hash, &to_i64(now_ms)],
+        )?;
+        row.map(|row| Ok(Account { id: AccountId(col(&row, 0)?), nick: nick.clone() })).transpose()
+    }
+
+    fn set_password_hash(&self, nick: &Nick, password_hash: &str) -> Result<bool> {
+        let changed =
+            self.execute("UPDATE accounts SET password_hash = $2 WHERE nick = $1", &[&nick.as_str(), &password_hash])?;
+        Ok(changed == 1)
+    }
+
+    fn remove_account(&self, nick: &Nick) -> Result<Option<Removed>> {
+        self.in_transaction(|| {
+            let Some(account) = self.account(nick)? else { return Ok(None) };
+            let directs: Vec<ConvRow> = self
+                .conversations_of(account.id)?
+                .into_iter()
+                .filter(|row| matches!(row.key, ConvKey::Direct(..)))
+                .collect();
+            let mut deleted_directs = Vec::with_capacity(directs.len());
+            for row in directs {
+                if let (Some(pair), Some((a, b))) = (row.key.nick_pair(), row.key.participants()) {
+                    self.raise_direct_floor(&pair, row.last_seq)?;
+                    let peer = if a.id == account.id { b.clone() } else { a.clone() };
+                    deleted_directs.push(DeletedDirect { conversation: row.id, peer });
+                }
+                self.delete_conversation(row.id)?;
+            }
+            let id = &account.id.0;
+            self.execute("DELETE FROM members WHERE account = $1", &[id])?;
+            self.execute("DELETE FROM cursors WHERE account = $1", &[id])?;
+            self.execute("DELETE FROM accounts WHERE id = $1", &[id])?;
+            Ok(Some(Removed { account, deleted_directs }))
+        })
+    }
+
+    fn accounts(&self) -> Result<Vec<(Nick, u64)>> {
+        // Byte order, as SQLite sorts: the database's own collation may differ from one machine to the next.
+        let rows = self.query("SELECT nick, created_ms FROM accounts ORDER BY nick COLLATE \"C\"", &[])?;
+        rows.iter().map(|row| Ok((parse_nick(col(row, 0)?)?, to_u64(col(row, 1)?)))).collect()
+    }
+
+    // ---- removals asked of a running server
+
+    fn request_removal(&self, nick: &Nick, now_ms: u64) -> Result<i64> {
+        let row = self.query_one(
+            "INSERT INTO account_removals (nick, requested_ms) VALUES ($1, $2) RETURNING id",
+            &[&nick.as_str(), &to_i64(now_ms)],
+        )?;
+        col(&row, 0)
+    }
+
+    fn pending_removals(&self) -> Result<Vec<RemovalRequest>> {
+        let rows = self.query("SELECT id, nick FROM account_removals WHERE done_ms IS NULL ORDER BY id", &[])?;
+        rows.iter().map(|row| Ok(RemovalRequest { id: col(row, 0)?, nick: parse_nick(col(row, 1)?)? })).collect()
+    }
+
+    fn finish_removal(&self, id: i64, removed: bool, now_ms: u64) -> Result<()> {
+        self.execute(
+            "UPDATE account_removals SET done_ms = $2, removed = $3 WHERE id = $1 AND done_ms IS NULL",
+            &[&id, &to_i64(now_ms), &removed],
+        )?;
+        Ok(())
+    }
+
+    fn removal_outcome(&self, id: i64) -> Result<Option<bool>> {
+        let row = self.query_opt("SELECT done_ms, removed FROM account_removals WHERE id = $1", &[&id])?;
+        let Some(row) = row else { return Ok(None) };
+        let done: Option<i64> = col(&row, 0)?;
+        let removed: Option<bool> = col(&row, 1)?;
+        Ok(done.map(|_| removed.unwrap_or(false)))
+    }
+
+    // ---- conversations and members
+
+    fn conversation(&self, key: &ConvKey) -> Result<Option<ConvRow>> {
+        let row = self
+            .query_opt("SELECT id, key, last_seq, first_seq FROM conversations WHERE key = $1", &[&key.to_column()])?;
+        row.map(|row| self.to_conv(&row)).transpose()
+    }
+
+    fn conversation_by_id(&self, id: ConvId) -> Result<Option<ConvRow>> {
+        let row = self.query_opt("SELECT id, key, last_seq, first_seq FROM conversations WHERE id = $1", &[&id.0])?;
+        row.map(|row| self.to_conv(&row)).transpose()
+    }
+
+    fn ensure_conversation(&self, key: &ConvKey) -> Result<ConvRow> {
+        // Another node may create it at the same moment: the insert then waits for that one and does nothing.
+        self.execute("INSERT INTO conversations (key) VALUES ($1) ON CONFLICT (key) DO NOTHING", &[&key.to_column()])?;
+        self.conversation(key)?.ok_or_else(|| StoreError::Corrupt("conversation vanished after insert".into()))
+    }
+
+    fn open_direct(&self, a: &Account, b: &Account) -> Result<Option<ConvRow>> {
+        let key = ConvKey::direct(a.clone(), b.clone());
+        if let Some(row) = self.conversation(&key)? {
+            return Ok(Some(row));
+        }
+        let live: i64 = self
+            .query_one(
+                "SELECT count(*) FROM accounts WHERE (id = $1 AND nick = $2) OR (id = $3 AND nick = $4)",
+                &[&a.id.0, &a.nick.as_str(), &b.id.0, &b.nick.as_str()],
+            )
+            .and_then(|row| col(&row, 0))?;
+        if live != if a.id == b.id { 1 } else { 2 } {
+            return Ok(None);
+        }
+        let floor: i64 =
+            match self.query_opt("SELECT last_seq FROM direct_seq_floors WHERE nicks = $1", &[&key.nick_pair()])? {
+                Some(row) => col(&row, 0)?,
+                None => 0,
+            };
+        // `first_seq` stays 1: nothing of this conversation is missing, the seqs below the floor were never its.
+        self.execute(
+            "INSERT INTO conversations (key, last_seq) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+            &[&key.to_column(), &floor],
+        )?;
+        let row =
+            self.conversation(&key)?.ok_or_else(|| StoreError::Corrupt("conversation vanished after insert".into()))?;
+        self.add_member(row.id, a.id, row.last_seq)?;
+        self.add_member(row.id, b.id, row.last_seq)?;
+        Ok(Some(row))
+    }
+
+    fn memberships_of(&self, account: AccountId) -> Result<Vec<(u64, ConvRow)>> {
+        let rows = self.query(
+            "SELECT c.id, c.key, c.last_seq, c.first_seq, coalesce(k.seq, 0)
+             FROM members m JOIN conversations c ON c.id = m.conversation
+             LEFT JOIN cursors k ON k.account = m.account AND k.conversation = m.conversation
+             WHERE m.account = $1 ORDER BY c.id",
+            &[&account.0],
+        )?;
+        rows.iter().map(|row| Ok((to_u64(col(row, 4)?), self.to_conv(row)?))).collect()
+    }
+
+    fn is_member(&self, conversation: ConvId, account: AccountId) -> Result<bool> {
+        let row = self.query_opt(
+            "SELECT 1 FROM members WHERE conversation = $1 AND account = $2",
+            &[&conversation.0, &account.0],
+        )?;
+        Ok(row.is_some())
+    }
+
+    fn room_count(&self, account: AccountId) -> Result<u64> {
+        let count: i64 = self
+            .query_one(
+                "SELECT count(*) FROM members m JOIN conversations c ON c.id = m.conversation
+                 WHERE m.account = $1 AND c.key LIKE '#%'",
+                &[&account.0],
+            )
+            .and_then(|row| col(&row, 0))?;
+        Ok(to_u64(count))
+    }
+
+    fn all_conversations(&self) -> Result<Vec<ConvRow>> {
+        let rows = self.query("SELECT id, key, last_seq, first_seq FROM conversations ORDER BY id", &[])?;
+        rows.iter().map(|row| self.to_conv(row)).collect()
+    }
+
+    fn members(&self, conversation: ConvId) -> Result<Vec<Nick>> {
+        let rows = self.query(
+            "SELECT a.nick FROM members m JOIN accounts a ON a.id = m.account WHERE m.conversation = $1
+             ORDER BY a.nick COLLATE \"C\"",
+            &[&conversation.0],
+        )?;
+        rows.iter().map(|row| parse_nick(col(row, 0)?)).collect()
+    }
+
+    fn add_member(&self, conversation: ConvId, account: AccountId, cursor: u64) -> Result<bool> {
+        let added = self.execute(
+            "INSERT INTO members (conversation, account) SELECT $1::bigint, id FROM accounts WHERE id = $2
+             ON CONFLICT DO NOTHING",
+            &[&conversation.0, &account.0],
+        )?;
+        if added == 1 {
+            self.execute(
+                "INSERT INTO cursors (account, conversation, seq) VALUES ($1, $2, $3)
+                 ON CONFLICT (account, conversation) DO UPDATE SET seq = excluded.seq",
+                &[&account.0, &conversation.0, &to_i64(cursor)],
+            )?;
+        }
+        Ok(added == 1)
+    }
+
+    fn remove_member(&self, conversation: ConvId, account: AccountId) -> Result<bool> {
+        let removed = self
+            .execute("DELETE FROM members WHERE conversation = $1 AND account = $2", &[&conversation.0, &account.0])?;
+        self.execute("DELETE FROM cursors WHERE conversation = $1 AND account = $2", &[&conversation.0, &account.0])?;
+        Ok(removed == 1)
+    }
+
+    // ---- the logs
+
+    fn append(&self, conversation: ConvId, sender: &Nick, id: MessageId, text: &str, now_ms: u64) -> Result<Appended> {
+        self.in_transaction(|| {
+            let seq = self.last_seq(conversation)? + 1;
+            // A retry racing its first copy through another node waits here for that node's transaction.
+            let inserted = self.execute(
+                "INSERT INTO messages (conversation, seq, sender, client_id, ts, text) VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (client_id, sender) DO NOTHING",
+                &[&conversation.0, &to_i64(seq), &sender.as_str(), &&id.0[..], &to_i64(now_ms), &text],
+            )?;
+            if inserted == 1 {
+                if let Some(counter) = self.locked.borrow_mut().get_mut(&conversation) {
+                    counter.now = seq;
+                }
+                return Ok(Appended { seq, ts: now_ms, duplicate: false });
+            }
+            let row = self.query_one(
+                "SELECT seq, ts FROM messages WHERE client_id = $1 AND sender = $2",
+                &[&&id.0[..], &sender.as_str()],
+            )?;
+            Ok(Appended { seq: to_u64(col(&row, 0)?), ts: to_u64(col(&row, 1)?), duplicate: true })
+        })
+    }
+
+    fn messages_after(&self, conv: &ConvRow, after: u64, limit: u32) -> Result<Vec<StoredMessage>> {
+        let rows = self.query(
+            "SELECT seq, sender, client_id, ts, text FROM messages WHERE conversation = $1 AND seq > $2
+             ORDER BY seq LIMIT $3",
+            &[&conv.id.0, &to_i64(after), &i64::from(limit)],
+        )?;
+        rows.iter().map(|row| Self::stored_message(&conv.key, row)).collect()
+    }
+
+    fn messages_before(&self, conv: &ConvRow, before: u64, limit: u32) -> Result<Vec<StoredMessage>> {
+        let rows = self.query(
+            "SELECT seq, sender, client_id, ts, text FROM messages WHERE conversation = $1 AND seq < $2
+             ORDER BY seq DESC LIMIT $3",
+            &[&conv.id.0, &to_i64(before), &i64::from(limit)],
+        )?;
+        rows.iter().rev().map(|row| Self::stored_message(&conv.key, row)).collect()
+    }
+
+    fn prune(&self, keep: u64) -> Result<usize> {
+        self.in_transaction(|| self.remove_oldest(keep))
+    }
+
+    // ---- cursors
+
+    fn advance_cursor(&self, account: AccountId, conversation: ConvId, seq: u64) -> Result<()> {
+        self.execute(
+            "INSERT INTO cursors (account, conversation, seq)
+                 SELECT $1::bigint, $2::bigint, $3::bigint WHERE EXISTS (SELECT 1 FROM members WHERE conversation = $2 AND account = $1)
+             ON CONFLICT (account, conversation) DO UPDATE SET seq = greatest(cursors.seq, excluded.seq)",
+            &[&account.0, &conversation.0, &to_i64(seq)],
+        )?;
+        Ok(())
+    }
+
+    fn cursor(&self, account: AccountId, conversation: ConvId) -> Result<u64> {
+        let row = self.query_opt(
+            "SELECT seq FROM cursors WHERE account = $1 AND conversation = $2",
+            &[&account.0, &conversation.0],
+        )?;
+        Ok(match row {
+            Some(row) => to_u64(col(&row, 0)?),
+            None => 0,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::sync::{Arc, Barrier};
+
+    use super::*;
+    use crate::tests::{Fresh, lobby, nick};
+
+    fn settings(store: &Fresh) -> PostgresSettings {
+        match &store.location {
+            crate::Location::Postgres(settings) => (**settings).clone(),
+            crate::Location::Sqlite(_) => unreachable!("a PostgreSQL store"),
+        }
+    }
+
+    /// Three nodes' writers append to the same conversations at once, in groups as the server's writer does: the
+    /// seqs of each conversation come out 1, 2, 3, … with none twice and none missing.
+    #[test]
+    fn writers_of_several_nodes_take_turns_and_leave_no_gap() {
+        let store = Fresh::postgres();
+        let writer = store.writer();
+        let rooms: Vec<ConvId> = ["lobby", "a", "b"]
+            .iter()
+            .map(|name| {
+                writer.ensure_conversation(&ConvKey::Room(RoomName::parse(name).expect("valid"))).expect("creates").id
+            })
+            .collect();
+        drop(writer);
+        let start = Arc::new(Barrier::new(3));
+        let nodes: Vec<_> = (0..3u8)
+            .map(|node| {
+                let (settings, rooms, start) = (settings(&store), rooms.clone(), start.clone());
+                std::thread::spawn(move || {
+                    let db = PostgresStore::open(&settings, Durability::Full).expect("opens");
+                    start.wait();
+                    let mut seqs = Vec::new();
+                    for group in 0..40u8 {
+                        db.begin().expect("begin");
+                        db.lock_for_appends(&rooms).expect("locks");
+                        // Each node goes through the rooms in its own order.
+                        for i in 0..6u8 {
+                            let room = rooms[usize::from((i + node) % 3)];
+                            let id = MessageId([node, group, i, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+                            let appended = db.append(room, &nick("ana"), id, "m", 1).expect("appends");
+                            seqs.push((room, appended.seq));
+                        }
+                        if group % 7 == 3 {
+                            db.rollback();
+                            seqs.truncate(seqs.len() - 6);
+                        } else {
+                            db.commit().expect("commits");
+                        }
+                    }
+                    seqs
+                })
+            })
+            .collect();
+        let mut by_room: Vec<BTreeSet<u64>> = vec![BTreeSet::new(); rooms.len()];
+        let mut total = 0;
+        for node in nodes {
+            for (room, seq) in node.join().expect("the node's writer ran") {
+                let index = rooms.iter().position(|r| *r == room).expect("one of the rooms");
+                assert!(by_room[index].insert(seq), "seq {seq} given out twice in room {index}");
+                total += 1;
+            }
+        }
+        let reader = store.reader();
+        for (index, seqs) in by_room.iter().enumerate() {
+            let expected: BTreeSet<u64> = (1..=seqs.len() as u64).collect();
+            assert_eq!(seqs, &expected, "room {index} has no gap");
+            let row = reader.conversation_by_id(rooms[index]).expect("reads").expect("exists");
+            assert_eq!(row.last_seq, seqs.len() as u64);
+        }
+        assert_eq!(total, 3 * 6 * 34, "every committed append counted");
+    }
+
+    #[test]
+    fn nodes_starting_together_migrate_the_database_once() {
+        let store = Fresh::postgres();
+        let start = Arc::new(Barrier::new(4));
+        let nodes: Vec<_> = (0..4)
+            .map(|_| {
+                let (settings, start) = (settings(&store), start.clone());
+                std::thread::spawn(move || {
+                    start.wait();
+                    PostgresStore::open(&settings, Durability::Full).map(|_| ())
+                })
+            })
+            .collect();
+        for node in nodes {
+            node.join().expect("ran").expect("every node opens the store");
+        }
+        let db = store.writer();
+        assert_eq!(db.all_conversations().expect("reads").len(), 1, "one lobby");
+    }
+
+    #[test]
+    fn a_database_of_a_newer_release_is_refused() {
+        let store = Fresh::postgres();
+        drop(store.writer());
+        let mut admin = settings(&store).config.connect(NoTls).expect("connects");
+        admin.batch_execute("UPDATE palomar_schema SET version = 99").expect("updates");
+        let refused = PostgresStore::open(&settings(&store), Durability::Full);
+        assert!(matches!(refused, Err(StoreError::Corrupt(why)) if why.contains("newer")));
+    }
+
+    #[test]
+    fn a_connection_the_database_dropped_is_opened_again() {
+        let store = Fresh::postgres();
+        let (writer, reader) = (store.writer(), store.reader());
+        let conv = lobby(&*writer);
+        writer.append(conv.id, &nick("ana"), MessageId([1; 16]), "before", 1).expect("appends");
+        let database = store.postgres.as_ref().expect("a test database");
+        assert_eq!(database.disconnect_everyone(), 2, "the writer and the reader were connected");
+        // The first call learns that the connection is gone; the next one connects again.
+        let _ = writer.append(conv.id, &nick("ana"), MessageId([2; 16]), "lost with the connection", 1);
+        let _ = reader.conversation_by_id(conv.id);
+        let appended = writer.append(conv.id, &nick("ana"), MessageId([3; 16]), "after", 1).expect("reconnects");
+        let page = reader.messages_after(&conv, 0, 10).expect("reconnects");
+        assert_eq!(page.last().map(|m| (m.seq, m.text.as_str())), Some((appended.seq, "after")));
+        assert!(page.iter().map(|m| m.seq).eq(1..=appended.seq), "no gap: {page:?}");
+        assert!(writer.append(conv.id, &nick("ana"), MessageId([2; 16]), "retried", 1).is_ok());
+    }
+}

@@ -1,0 +1,131 @@
+//! What the store takes in and hands out, whichever database holds it: rows, messages, outcomes, errors.
+
+use palomar_proto::{Message, MessageId, Nick};
+use postgres::error::SqlState;
+
+use crate::keys::{Account, AccountId, ConvId, ConvKey};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("database error: {0}")]
+    Postgres(#[from] postgres::Error),
+    #[error("the store holds an unreadable value: {0}")]
+    Corrupt(String),
+    /// The conversation was deleted (with a removed account) while a request for it was on its way.
+    #[error("conversation {0} no longer exists")]
+    NoConversation(ConvId),
+    #[error("cannot create the store file or make it owner-only: {0}")]
+    Io(#[from] std::io::Error),
+    /// A statement of the open transaction failed earlier, so the database abandoned the transaction.
+    #[error("the transaction was abandoned after an earlier error")]
+    Abandoned,
+    /// The address of the store is unusable as given.
+    #[error("{0}")]
+    Address(String),
+}
+
+impl StoreError {
+    /// True when the disk is full or read-only: the message was not stored, and retrying later may work.
+    pub fn is_disk_problem(&self) -> bool {
+        match self {
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => matches!(
+                e.code,
+                rusqlite::ErrorCode::DiskFull
+                    | rusqlite::ErrorCode::ReadOnly
+                    | rusqlite::ErrorCode::SystemIoFailure
+                    | rusqlite::ErrorCode::CannotOpen
+            ),
+            StoreError::Postgres(e) => e.code().is_some_and(|code| {
+                [&SqlState::DISK_FULL, &SqlState::READ_ONLY_SQL_TRANSACTION, &SqlState::IO_ERROR].contains(&code)
+            }),
+            _ => false,
+        }
+    }
+}
+
+/// A conversation row: its id in this store and the bounds of its log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConvRow {
+    pub id: ConvId,
+    pub key: ConvKey,
+    /// Highest seq given out (0 before the first message).
+    pub last_seq: u64,
+    /// Lowest seq still kept; `last_seq + 1` when retention removed everything.
+    pub first_seq: u64,
+}
+
+/// A message as stored, not yet addressed to any particular reader.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMessage {
+    pub key: ConvKey,
+    pub seq: u64,
+    pub id: MessageId,
+    pub from: Nick,
+    pub ts: u64,
+    pub text: String,
+}
+
+impl StoredMessage {
+    pub fn for_reader(&self, reader: AccountId) -> Message {
+        Message {
+            conversation: self.key.view_for(reader),
+            seq: self.seq,
+            id: self.id,
+            from: self.from.clone(),
+            ts: self.ts,
+            text: self.text.clone(),
+        }
+    }
+}
+
+/// An account and what its password must match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub account: Account,
+    pub password_hash: String,
+}
+
+/// What removing an account deleted besides the account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Removed {
+    pub account: Account,
+    pub deleted_directs: Vec<DeletedDirect>,
+}
+
+/// A direct conversation deleted with a removed account, and the other account that was in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeletedDirect {
+    pub conversation: ConvId,
+    pub peer: Account,
+}
+
+/// `palomar user remove NICK`, waiting for the server's writer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemovalRequest {
+    pub id: i64,
+    pub nick: Nick,
+}
+
+/// The outcome of one append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    pub seq: u64,
+    pub ts: u64,
+    /// The sender had already sent this id: nothing new was stored.
+    pub duplicate: bool,
+}
+
+/// How hard a commit works to survive a crash: SQLite's `synchronous` setting of the writing connection, or
+/// PostgreSQL's `synchronous_commit` of the writer's session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// Every commit is synced to disk before it returns: nothing acknowledged is lost, even to a power cut.
+    #[default]
+    Full,
+    /// Commits reach the operating system but are synced only at WAL checkpoints: nothing is lost when the
+    /// process dies, but a power cut or an OS crash may lose the last commits. On PostgreSQL, a commit returns
+    /// before its WAL is flushed: a crash of the database server itself may lose the last commits too.
+    Normal,
+}

@@ -1,0 +1,368 @@
+//! What every store must do, checked on each: every test here runs once on a fresh SQLite file and once on a
+//! fresh PostgreSQL database (see `palomar-test-postgres` for which server). What only one of them does (SQLite's
+//! migrations of old files, PostgreSQL's writers on several nodes) is tested beside it.
+
+use palomar_proto::{MessageId, Nick, RoomName};
+use palomar_test_postgres::TestDatabase;
+
+use crate::Store;
+use crate::keys::{Account, AccountId, ConvId, ConvKey};
+use crate::location::{Location, PostgresSettings};
+use crate::records::{Appended, ConvRow, DeletedDirect, Durability, StoreError, StoredMessage};
+
+/// A fresh, empty store, removed when this is dropped.
+pub(crate) struct Fresh {
+    pub(crate) location: Location,
+    _sqlite_dir: Option<tempfile::TempDir>,
+    pub(crate) postgres: Option<TestDatabase>,
+}
+
+impl Fresh {
+    pub(crate) fn sqlite() -> Fresh {
+        let dir = tempfile::tempdir().expect("temp dir");
+        Fresh { location: Location::Sqlite(dir.path().join("store.sqlite")), _sqlite_dir: Some(dir), postgres: None }
+    }
+
+    pub(crate) fn postgres() -> Fresh {
+        let database = TestDatabase::create();
+        let settings = PostgresSettings::parse(database.url(), None).expect("a test database URL");
+        Fresh { location: Location::Postgres(Box::new(settings)), _sqlite_dir: None, postgres: Some(database) }
+    }
+
+    /// A writer's connection (the first one creates the schema).
+    pub(crate) fn writer(&self) -> Box<dyn Store> {
+        self.location.open(Durability::Full).expect("opens the store")
+    }
+
+    pub(crate) fn reader(&self) -> Box<dyn Store> {
+        self.location.open_reader().expect("opens a reader")
+    }
+}
+
+/// Runs each named test (a function taking a [`Fresh`] store) on both stores.
+macro_rules! on_both_stores {
+    ($($test:ident),+ $(,)?) => {
+        mod on_sqlite {
+            $( #[test] fn $test() { super::$test(super::Fresh::sqlite()) } )+
+        }
+        mod on_postgres {
+            $( #[test] fn $test() { super::$test(super::Fresh::postgres()) } )+
+        }
+    };
+}
+
+on_both_stores!(
+    appends_get_gap_free_seqs_and_retries_are_recognised,
+    a_rolled_back_append_leaves_no_gap,
+    a_commit_writes_the_counters_that_other_connections_read,
+    reads_agree_with_a_model_across_commits_rollbacks_retention_and_reopening,
+    retention_moves_the_first_seq,
+    cursors_only_move_forward_and_membership_sets_the_start,
+    accounts_are_unique_and_ids_are_never_given_out_again,
+    a_removed_accounts_direct_conversations_go_with_it_and_its_nickname_starts_anew,
+    a_message_after_the_newest_ones_were_deleted_is_found,
+    an_append_to_a_deleted_conversation_fails_alone,
+    removals_asked_of_a_server_are_answered_once_done,
+    a_retry_through_another_connection_is_recognised,
+);
+
+pub(crate) fn nick(s: &str) -> Nick {
+    Nick::parse(s).expect("valid")
+}
+
+pub(crate) fn lobby(db: &dyn Store) -> ConvRow {
+    db.conversation(&ConvKey::Room(RoomName::lobby())).expect("reads").expect("lobby exists")
+}
+
+fn account(db: &dyn Store, who: &str) -> Account {
+    db.create_account(&nick(who), "hash", 1).expect("creates").expect("the nickname is free")
+}
+
+fn send(db: &dyn Store, conv: ConvId, from: &Account, id: u8, text: &str) -> u64 {
+    db.append(conv, &from.nick, MessageId([id; 16]), text, 1).expect("appends").seq
+}
+
+fn appends_get_gap_free_seqs_and_retries_are_recognised(store: Fresh) {
+    let db = store.writer();
+    let conv = lobby(&*db);
+    db.begin().expect("begin");
+    let first = db.append(conv.id, &nick("ana"), MessageId([1; 16]), "one", 10).expect("append");
+    let second = db.append(conv.id, &nick("ana"), MessageId([2; 16]), "two", 11).expect("append");
+    let retry = db.append(conv.id, &nick("ana"), MessageId([1; 16]), "one", 12).expect("append");
+    db.commit().expect("commit");
+    assert_eq!((first.seq, second.seq), (1, 2));
+    assert_eq!(retry, Appended { seq: 1, ts: 10, duplicate: true });
+    let other_sender =
+        db.append(conv.id, &nick("bob"), MessageId([1; 16]), "same id, other sender", 13).expect("append");
+    assert_eq!(other_sender.seq, 3);
+    let page = db.messages_after(&conv, 1, 10).expect("read");
+    assert_eq!(page.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![2, 3]);
+    let older = db.messages_before(&conv, 3, 1).expect("read");
+    assert_eq!(older.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(), vec!["two"]);
+}
+
+fn a_rolled_back_append_leaves_no_gap(store: Fresh) {
+    let db = store.writer();
+    let conv = lobby(&*db);
+    db.begin().expect("begin");
+    db.append(conv.id, &nick("ana"), MessageId([1; 16]), "lost", 1).expect("append");
+    db.rollback();
+    let appended = db.append(conv.id, &nick("ana"), MessageId([2; 16]), "kept", 2).expect("append");
+    assert_eq!(appended.seq, 1);
+}
+
+fn a_commit_writes_the_counters_that_other_connections_read(store: Fresh) {
+    let db = store.writer();
+    let conv = lobby(&*db);
+    db.begin().expect("begin");
+    db.append(conv.id, &nick("ana"), MessageId([1; 16]), "one", 1).expect("append");
+    db.append(conv.id, &nick("ana"), MessageId([2; 16]), "two", 1).expect("append");
+    assert_eq!(lobby(&*db).last_seq, 2, "the writer sees its own transaction");
+    let reader = store.reader();
+    assert_eq!(lobby(&*reader).last_seq, 0, "nothing is visible before the commit");
+    assert!(reader.messages_after(&conv, 0, 10).expect("reads").is_empty());
+    db.commit().expect("commit");
+    assert_eq!(lobby(&*reader).last_seq, 2);
+    drop(db);
+    let reopened = store.writer();
+    assert_eq!(reopened.append(conv.id, &nick("bob"), MessageId([3; 16]), "three", 2).expect("append").seq, 3);
+}
+
+/// A message as the model of the test below keeps it: its seq and its text.
+type Modelled = (u64, String);
+
+fn page(messages: Vec<StoredMessage>) -> Vec<Modelled> {
+    messages.into_iter().map(|m| (m.seq, m.text)).collect()
+}
+
+/// Appends in groups to several conversations, with rollbacks, retention and reopening, and checks every kind
+/// of read against a plain list of what was committed. On SQLite the run crosses several batches of the index
+/// of runs (its `UNINDEXED_MAX`), so reads come from runs, from the tail and from both.
+fn reads_agree_with_a_model_across_commits_rollbacks_retention_and_reopening(store: Fresh) {
+    let mut db = store.writer();
+    let rooms: Vec<ConvRow> = ["lobby", "a", "b", "c"]
+        .iter()
+        .map(|name| db.ensure_conversation(&ConvKey::Room(RoomName::parse(name).expect("valid"))).expect("creates"))
+        .collect();
+    let mut model: Vec<Vec<Modelled>> = vec![Vec::new(); rooms.len()];
+    let mut state = 0x2545_f491_u64;
+    let mut random = move |below: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % below
+    };
+    let mut next_id = 0u64;
+    for round in 0..100 {
+        db.begin().expect("begin");
+        let mut staged: Vec<(usize, Modelled)> = Vec::new();
+        for _ in 0..random(400) {
+            let room = random([4, 2, 1][round % 3]) as usize;
+            next_id += 1;
+            let mut id = [0; 16];
+            id[..8].copy_from_slice(&next_id.to_be_bytes());
+            let text = format!("m{next_id}");
+            let appended = db.append(rooms[room].id, &nick("ana"), MessageId(id), &text, 1).expect("append");
+            staged.push((room, (appended.seq, text)));
+        }
+        if random(8) == 0 {
+            db.rollback();
+        } else {
+            db.commit().expect("commit");
+            for (room, message) in staged {
+                model[room].push(message);
+            }
+        }
+        if random(10) == 0 {
+            let keep = if random(4) == 0 { 0 } else { 50 + random(300) };
+            db.prune(keep).expect("prune");
+            for messages in &mut model {
+                let cut = messages.len().saturating_sub(keep as usize);
+                messages.drain(..cut);
+            }
+        }
+        if random(6) == 0 {
+            drop(db);
+            db = store.writer();
+        }
+        let reader = store.reader();
+        for (room, messages) in model.iter().enumerate() {
+            let conv = reader.conversation_by_id(rooms[room].id).expect("reads").expect("exists");
+            let newest = conv.last_seq;
+            assert_eq!(newest, messages.last().map_or(newest, |m| m.0), "last seq of room {room}");
+            let first = messages.first().map_or(newest + 1, |m| m.0);
+            assert_eq!(conv.first_seq, first, "first seq of room {room}");
+            let after = random(newest + 2);
+            let limit = 1 + random(300) as u32;
+            let expected: Vec<Modelled> =
+                messages.iter().filter(|m| m.0 > after).take(limit as usize).cloned().collect();
+            assert_eq!(
+                page(reader.messages_after(&conv, after, limit).expect("read")),
+                expected,
+                "room {room} after {after}"
+            );
+            assert_eq!(page(db.messages_after(&conv, after, limit).expect("read")), expected, "the writer reads alike");
+            let before = random(newest + 2);
+            let older: Vec<&Modelled> = messages.iter().filter(|m| m.0 < before).collect();
+            let expected: Vec<Modelled> =
+                older[older.len().saturating_sub(limit as usize)..].iter().map(|m| (*m).clone()).collect();
+            assert_eq!(
+                page(reader.messages_before(&conv, before, limit).expect("read")),
+                expected,
+                "room {room} before {before}"
+            );
+        }
+    }
+    assert!(next_id > 3 * crate::sqlite::UNINDEXED_MAX as u64, "the test crossed several batches of the index");
+}
+
+fn retention_moves_the_first_seq(store: Fresh) {
+    let db = store.writer();
+    let conv = lobby(&*db);
+    for i in 0..10u8 {
+        db.append(conv.id, &nick("ana"), MessageId([i; 16]), "m", 1).expect("append");
+    }
+    assert_eq!(db.prune(4).expect("prune"), 6);
+    let conv = lobby(&*db);
+    assert_eq!((conv.first_seq, conv.last_seq), (7, 10));
+    assert_eq!(db.messages_after(&conv, 0, 100).expect("read").len(), 4);
+    assert_eq!(db.prune(4).expect("prune again"), 0);
+}
+
+fn cursors_only_move_forward_and_membership_sets_the_start(store: Fresh) {
+    let db = store.writer();
+    let db = &*db;
+    let conv = lobby(db);
+    let ana = account(db, "ana");
+    assert!(db.add_member(conv.id, ana.id, 5).expect("add"));
+    assert!(!db.add_member(conv.id, ana.id, 0).expect("add again"));
+    assert_eq!(db.cursor(ana.id, conv.id).expect("cursor"), 5);
+    db.advance_cursor(ana.id, conv.id, 9).expect("advance");
+    db.advance_cursor(ana.id, conv.id, 7).expect("stale ack");
+    assert_eq!(db.cursor(ana.id, conv.id).expect("cursor"), 9);
+    assert_eq!(db.memberships_of(ana.id).expect("list"), vec![(9, lobby(db))]);
+    assert!(db.is_member(conv.id, ana.id).expect("reads"));
+    assert_eq!(db.room_count(ana.id).expect("counts"), 1);
+    assert!(db.remove_member(conv.id, ana.id).expect("remove"));
+    assert!(db.conversations_of(ana.id).expect("list").is_empty());
+    db.advance_cursor(ana.id, conv.id, 12).expect("a late ack");
+    assert_eq!(db.cursor(ana.id, conv.id).expect("cursor"), 0, "no cursor outside a membership");
+    assert!(!db.add_member(conv.id, AccountId(999), 0).expect("add"), "no member without an account");
+}
+
+fn accounts_are_unique_and_ids_are_never_given_out_again(store: Fresh) {
+    let db = store.writer();
+    let first = account(&*db, "ana");
+    assert_eq!(db.create_account(&nick("ana"), "h2", 2).expect("create"), None, "taken");
+    assert_eq!(db.credentials(&nick("ana")).expect("read").map(|c| c.password_hash).as_deref(), Some("hash"));
+    assert!(db.set_password_hash(&nick("ana"), "h3").expect("set"));
+    assert!(!db.set_password_hash(&nick("zed"), "h3").expect("set"), "no such account");
+    for who in ["ab", "a_c", "a-b"] {
+        account(&*db, who);
+    }
+    let names: Vec<String> = db.accounts().expect("list").into_iter().map(|(nick, _)| nick.to_string()).collect();
+    assert_eq!(names, ["a-b", "a_c", "ab", "ana"], "by nickname, in byte order whatever the database's collation");
+    assert_eq!(db.remove_account(&nick("ana")).expect("remove").map(|r| r.account), Some(first.clone()));
+    assert_eq!(db.credentials(&nick("ana")).expect("read"), None);
+    assert_eq!(db.remove_account(&nick("ana")).expect("remove"), None);
+    let second = account(&*db, "ana");
+    assert!(second.id > first.id, "a new account of the nickname is a new identity");
+    let bob = account(&*db, "bob");
+    db.remove_account(&nick("bob")).expect("remove");
+    drop(db);
+    let db = store.writer();
+    assert!(account(&*db, "carol").id > bob.id, "not even the newest id comes back after a restart");
+}
+
+fn a_removed_accounts_direct_conversations_go_with_it_and_its_nickname_starts_anew(store: Fresh) {
+    let db = store.writer();
+    let db = &*db;
+    let (ana, bob) = (account(db, "ana"), account(db, "bob"));
+    let dm = db.open_direct(&ana, &bob).expect("opens").expect("both exist");
+    assert_eq!(db.open_direct(&bob, &ana).expect("opens"), Some(dm.clone()), "one conversation for both");
+    for i in 1..=3 {
+        send(db, dm.id, &ana, i, "a secret");
+    }
+    let lobby_id = lobby(db).id;
+    db.add_member(lobby_id, ana.id, 0).expect("joins");
+    db.add_member(lobby_id, bob.id, 0).expect("joins");
+    send(db, lobby_id, &ana, 9, "hello room");
+
+    let removed = db.remove_account(&nick("ana")).expect("removes").expect("existed");
+    assert_eq!(removed.deleted_directs, vec![DeletedDirect { conversation: dm.id, peer: bob.clone() }]);
+    assert_eq!(db.conversation_by_id(dm.id).expect("reads"), None);
+    assert_eq!(db.conversations_of(bob.id).expect("list"), vec![lobby(db)], "bob keeps the room only");
+    assert_eq!(db.members(lobby_id).expect("members"), vec![nick("bob")]);
+    let room = db.messages_after(&lobby(db), 0, 10).expect("reads");
+    assert_eq!(room.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(), ["hello room"], "room messages stay");
+    assert_eq!(db.open_direct(&ana, &bob).expect("opens"), None, "not with a removed account");
+
+    let stranger = account(db, "ana");
+    assert!(db.conversations_of(stranger.id).expect("list").is_empty(), "no past");
+    let fresh = db.open_direct(&stranger, &bob).expect("opens").expect("both exist");
+    assert_ne!(fresh.id, dm.id);
+    assert_eq!((fresh.first_seq, fresh.last_seq), (1, 3), "seqs continue after the deleted conversation's");
+    assert!(db.messages_after(&fresh, 0, 10).expect("reads").is_empty());
+    assert_eq!(db.cursor(bob.id, fresh.id).expect("cursor"), 3);
+    assert_eq!(send(db, fresh.id, &stranger, 4, "hi, I am new"), 4);
+    assert_eq!(db.messages_before(&fresh, 100, 10).expect("reads").len(), 1);
+    assert_eq!(db.messages_after(&fresh, 0, 10).expect("reads").len(), 1, "the new message is found");
+}
+
+fn a_message_after_the_newest_ones_were_deleted_is_found(store: Fresh) {
+    let db = store.writer();
+    let db = &*db;
+    let (ana, bob) = (account(db, "ana"), account(db, "bob"));
+    let dm = db.open_direct(&ana, &bob).expect("opens").expect("both exist");
+    send(db, dm.id, &ana, 1, "the newest message of the log");
+    db.remove_account(&nick("ana")).expect("removes");
+    let lobby = lobby(db);
+    send(db, lobby.id, &bob, 2, "its row id is given out again");
+    assert_eq!(db.messages_after(&lobby, 0, 10).expect("reads").len(), 1);
+}
+
+fn an_append_to_a_deleted_conversation_fails_alone(store: Fresh) {
+    let db = store.writer();
+    let db = &*db;
+    let (ana, bob) = (account(db, "ana"), account(db, "bob"));
+    let dm = db.open_direct(&ana, &bob).expect("opens").expect("both exist");
+    send(db, dm.id, &bob, 1, "one");
+    db.remove_account(&nick("ana")).expect("removes");
+    db.begin().expect("begin");
+    db.lock_for_appends(&[lobby(db).id, dm.id]).expect("locks what is left");
+    let late = db.append(dm.id, &bob.nick, MessageId([2; 16]), "too late", 1);
+    assert!(matches!(late, Err(StoreError::NoConversation(id)) if id == dm.id));
+    assert_eq!(db.append(lobby(db).id, &bob.nick, MessageId([3; 16]), "fine", 1).expect("appends").seq, 1);
+    db.commit().expect("the rest commits");
+    assert_eq!(lobby(db).last_seq, 1);
+}
+
+fn removals_asked_of_a_server_are_answered_once_done(store: Fresh) {
+    let db = store.writer();
+    let db = &*db;
+    account(db, "ana");
+    let asked = db.request_removal(&nick("ana"), 5).expect("asks");
+    let unknown = db.request_removal(&nick("zed"), 5).expect("asks");
+    assert_eq!(db.removal_outcome(asked).expect("reads"), None);
+    let pending = db.pending_removals().expect("reads");
+    assert_eq!(pending.iter().map(|r| (r.id, r.nick.as_str())).collect::<Vec<_>>(), [(asked, "ana"), (unknown, "zed")]);
+    db.finish_removal(asked, true, 6).expect("records");
+    db.finish_removal(unknown, false, 6).expect("records");
+    db.finish_removal(asked, false, 7).expect("a second server's late answer");
+    assert_eq!(db.removal_outcome(asked).expect("reads"), Some(true), "the first answer stands");
+    assert_eq!(db.removal_outcome(unknown).expect("reads"), Some(false));
+    assert!(db.pending_removals().expect("reads").is_empty());
+}
+
+/// A client that sent through one server and retries through another (or the same one after a restart): the
+/// retry is recognised whichever connection stores it.
+fn a_retry_through_another_connection_is_recognised(store: Fresh) {
+    let first = store.writer();
+    let conv = lobby(&*first);
+    let sent = first.append(conv.id, &nick("ana"), MessageId([7; 16]), "once", 3).expect("appends");
+    drop(first);
+    let second = store.writer();
+    let retry = second.append(conv.id, &nick("ana"), MessageId([7; 16]), "once", 4).expect("appends");
+    assert_eq!(retry, Appended { seq: sent.seq, ts: 3, duplicate: true });
+    assert_eq!(lobby(&*second).last_seq, 1);
+}
