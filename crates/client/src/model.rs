@@ -61,7 +61,10 @@ pub struct CertificatePrompt {
 
 pub struct ChatModel {
     pub me: Nick,
+    /// The chat's name: its first address.
     pub server: String,
+    /// The address of the chat's list in use: the one connected to, or the one being tried.
+    pub node: String,
     /// `lobby` first, then in the order they appeared.
     pub convs: Vec<Conv>,
     /// Index into `convs` of the conversation shown.
@@ -82,6 +85,8 @@ pub struct ChatModel {
     pub help_keys: &'static [&'static str],
     /// A connection was made at least once (the first `Connected` is signing in, later ones reconnecting).
     pub connected_once: bool,
+    /// The address of the last connection, to say so when a reconnection goes to another node.
+    last_connected: Option<String>,
     known_nicks: BTreeSet<Nick>,
     /// Rooms whose member list the user asked for with `/users` (shown as a notice when it arrives).
     users_asked: HashSet<RoomName>,
@@ -93,6 +98,7 @@ impl ChatModel {
     pub fn new(me: Nick, server: String) -> Self {
         ChatModel {
             me,
+            node: server.clone(),
             server,
             convs: vec![Conv::new(Conversation::Room(RoomName::lobby()))],
             current: 0,
@@ -105,6 +111,7 @@ impl ChatModel {
             clock: unix_ms,
             help_keys: &[],
             connected_once: false,
+            last_connected: None,
             known_nicks: BTreeSet::new(),
             users_asked: HashSet::new(),
             switch_to: None,

@@ -1,5 +1,6 @@
-//! The client's durable state for one account on one server: the outbox (messages not yet acknowledged)
-//! and the cursors (the highest seq seen per conversation), in one SQLite file.
+//! The client's durable state for one account in one chat (one server, or every node of one, which share a
+//! store): the outbox (messages not yet acknowledged) and the cursors (the highest seq seen per conversation),
+//! in one SQLite file.
 
 use std::path::Path;
 use std::time::Duration;

@@ -147,7 +147,7 @@ impl PalomarApp {
                     ctx.request_repaint_after(TICK);
                     format!("{}. Trying again in {seconds} s (attempt {attempt})…", capitalised(reason))
                 }
-                (None, ..) => format!("Connecting to {}…", session.model.server),
+                (None, ..) => format!("Connecting to {}…", session.model.node),
             }
         });
         let mut submit = None;
@@ -168,7 +168,7 @@ impl PalomarApp {
             }
             Some(Submit::TrustAndSignIn(request, presented)) => {
                 let pins = palomar_client::KnownHosts::new(self.options.home.join("known_hosts"));
-                match pins.set(&request.server, presented) {
+                match pins.set(request.server.name(), presented) {
                     Ok(()) => self.start(request, ctx),
                     Err(error) => {
                         let problem = format!("Cannot save the new fingerprint in {}: {error}.", pins.path().display());
@@ -208,7 +208,7 @@ impl PalomarApp {
         };
         match Connection::start(&self.runtime, config, repaint) {
             Ok(connection) => {
-                let mut model = ChatModel::new(nick, server);
+                let mut model = ChatModel::new(nick, server.name().to_owned());
                 model.help_keys = &["Click a member to message them; scroll to the top for older messages."];
                 self.session = Some(Session { connection, model, refused_for_now: None });
                 self.window = ChatWindow::default();

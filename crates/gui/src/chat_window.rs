@@ -141,8 +141,8 @@ fn identity(ui: &mut egui::Ui, model: &ChatModel, with_server: bool) {
     };
     dot(ui, colour, true);
     ui.label(RichText::new(state).color(colour));
-    let who = if with_server { format!("{} @ {}", model.me, model.server) } else { model.me.to_string() };
-    ui.add(Label::new(who).truncate()).on_hover_text(format!("{} @ {}", model.me, model.server));
+    let who = if with_server { format!("{} @ {}", model.me, model.node) } else { model.me.to_string() };
+    ui.add(Label::new(who).truncate()).on_hover_text(format!("{} @ {}", model.me, model.node));
 }
 
 fn top_bar(ui: &mut egui::Ui, model: &ChatModel, theme: &mut ThemeChoice, outcome: &mut Outcome) {

@@ -1,15 +1,16 @@
-//! The sign-in screen: server address, nickname and password, checked before anything is sent, and what
-//! went wrong last time (an address that cannot be one, an unreachable server or one that is not a Palomar
-//! server, a wrong password, a changed certificate). The first sign-in with a nickname from this computer
-//! asks for the password twice, since with a free nickname it registers it: a typo must not become the
-//! account's password. The screen scrolls, so nothing is cut off in a small window.
+//! The sign-in screen: server address (or the addresses of several nodes of one chat), nickname and
+//! password, checked before anything is sent, and what went wrong last time (an address that cannot be one,
+//! an unreachable server or one that is not a Palomar server, a wrong password, a changed certificate). The
+//! first sign-in with a nickname from this computer asks for the password twice, since with a free nickname
+//! it registers it: a typo must not become the account's password. The screen scrolls, so nothing is cut
+//! off in a small window.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use egui::{Align, Button, Key, Label, Layout, RichText, ScrollArea, TextEdit};
 use palomar_client::engine::account_state_path;
-use palomar_client::server_address::{self, parse_server};
+use palomar_client::server_address::{self, ServerAddresses, parse_server};
 use palomar_proto::Nick;
 use palomar_transport::Fingerprint;
 
@@ -48,8 +49,8 @@ pub enum Problem {
 /// A checked request to sign in.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Request {
-    /// `host:port`, as the engine and the pins name the server.
-    pub server: String,
+    /// The chat's servers, each `host:port`; the first names the chat for the pins and the account's state.
+    pub server: ServerAddresses,
     pub nick: Nick,
     pub password: String,
     /// The first sign-in with this nickname from this computer.
@@ -79,7 +80,7 @@ impl SignInForm {
     fn state_path(&self, home: &Path) -> Option<PathBuf> {
         let server = parse_server(&self.server).ok()?;
         let nick = Nick::parse(&self.nick).ok()?;
-        Some(account_state_path(home, &server, &nick))
+        Some(account_state_path(home, server.name(), &nick))
     }
 
     /// No sign-in with this nickname on this server has succeeded from `home` yet.
@@ -219,7 +220,11 @@ fn fields(ui: &mut egui::Ui, form: &mut SignInForm, first: bool) -> bool {
         ui.add_space(6.0);
         response
     };
-    let server = field(ui, "Server", TextEdit::singleline(&mut form.server).hint_text("host or host:port"));
+    let server = field(
+        ui,
+        "Server",
+        TextEdit::singleline(&mut form.server).hint_text("host:port, or several nodes: a:5555,b:5555"),
+    );
     let nick = field(ui, "Nickname", TextEdit::singleline(&mut form.nick).hint_text("letters, digits, - and _"));
     let password = field(ui, "Password", TextEdit::singleline(&mut form.password).password(true));
     let confirm = first.then(|| {
@@ -256,10 +261,12 @@ mod tests {
     #[test]
     fn a_complete_form_becomes_a_request_with_a_port() {
         let request = form(" chat.example.org ", "Ana", "pw").check(false).expect("complete");
-        assert_eq!((request.server.as_str(), request.nick.as_str()), ("chat.example.org:5555", "ana"));
-        assert_eq!(form("[::1]:6000", "ana", "pw").check(false).expect("complete").server, "[::1]:6000");
-        assert_eq!(form("::1", "ana", "pw").check(false).expect("complete").server, "[::1]:5555");
-        assert_eq!(form("10.0.0.1:7000", "ana", "pw").check(false).expect("complete").server, "10.0.0.1:7000");
+        assert_eq!((request.server.name(), request.nick.as_str()), ("chat.example.org:5555", "ana"));
+        let server = |raw: &str| form(raw, "ana", "pw").check(false).expect("complete").server.to_string();
+        assert_eq!(server("[::1]:6000"), "[::1]:6000");
+        assert_eq!(server("::1"), "[::1]:5555");
+        assert_eq!(server("10.0.0.1:7000"), "10.0.0.1:7000");
+        assert_eq!(server("a.example.org, b.example.org:6000"), "a.example.org:5555,b.example.org:6000");
     }
 
     #[test]
@@ -269,6 +276,8 @@ mod tests {
             let refused = form(address, "ana", "pw").check(false).expect_err("not an address");
             assert!(refused.starts_with("Server:") && refused.contains("host:port"), "{address}: {refused}");
         }
+        let empty = form("a.example.org,,b.example.org", "ana", "pw").check(false).expect_err("an empty entry");
+        assert!(empty.starts_with("Server:") && empty.contains("empty entry"), "{empty}");
         assert!(form("host", "9lives", "pw").check(false).expect_err("bad nick").starts_with("Nickname:"));
         assert!(form("host", "ana", "").check(false).expect_err("no password").contains("password"));
     }

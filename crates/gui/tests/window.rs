@@ -137,7 +137,7 @@ struct Peer {
 impl Peer {
     fn start(runtime: &Runtime, server: &str, name: &str, home: &Path) -> Peer {
         let config = EngineConfig {
-            server: server.to_owned(),
+            server: palomar_client::server_address::parse_server(server).expect("the server's address"),
             nick: nick(name),
             password: format!("{name}-password").into(),
             home: home.to_owned(),

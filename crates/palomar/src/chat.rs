@@ -16,6 +16,7 @@ use clap::Args;
 use palomar_client::backoff::Backoff;
 use palomar_client::command_line::{self, Typed};
 use palomar_client::engine::account_state_path;
+use palomar_client::server_address::{ServerAddresses, parse_server};
 use palomar_client::{Command, Engine, EngineConfig, Event, Trust};
 use palomar_proto::{Conversation, ErrorCode, Nick, RoomName, validate_text};
 use tokio::signal::unix::{Signal, SignalKind, signal};
@@ -39,15 +40,13 @@ const EXIT_REFUSED: u8 = 4;
 /// Exit status after Ctrl+C, as a shell reports a process that SIGINT ended.
 const EXIT_INTERRUPTED: u8 = 130;
 
-fn server_address(raw: &str) -> Result<String, palomar_client::server_address::BadAddress> {
-    palomar_client::server_address::parse_server(raw)
-}
-
 #[derive(Args)]
 pub struct ChatArgs {
-    /// Server address, host or host:port (the port defaults to 5555).
-    #[arg(long, default_value = "127.0.0.1:5555", value_parser = server_address)]
-    server: String,
+    /// The server's address, host or host:port (the port defaults to 5555); or the addresses of several nodes
+    /// of one chat separated by commas, tried in order. The first one names the chat: pins, outbox and cursors
+    /// are kept under it, so add new nodes after it.
+    #[arg(long, default_value = "127.0.0.1:5555", value_parser = parse_server)]
+    server: ServerAddresses,
     /// Your nickname; the first login with a free nickname registers it with your password.
     #[arg(long)]
     nick: String,
@@ -85,7 +84,7 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
     let home = crate::client_home(args.home)?;
     let asks = crate::secrets::asks(args.password_file.as_deref());
     let prompt = format!("password for {nick}: ");
-    let password = if asks && !account_state_path(&home, &args.server, &nick).exists() {
+    let password = if asks && !account_state_path(&home, args.server.name(), &nick).exists() {
         // Never used from this home: the nickname may be new, and this login would register it with what is typed.
         eprintln!("first login as {nick} from here: if {nick} has no account yet, this password becomes its password");
         crate::secrets::ask_new(&prompt, &format!("password for {nick}, again: "))?

@@ -23,11 +23,13 @@ JSON lines (--json): one object per line, its kind in \"event\"; ts fields are m
   accepted             the server stored your message: id, conversation, seq, ts
   presence             someone in a room: room, nick, state (joined, left, online, offline)
   status               the connection, by its state:
-                         connecting: server, attempt
-                         connected: nick, registered (true: this login created the account)
+                         connecting: server (the address tried, one of --server's), attempt
+                         connected: nick, registered (true: this login created the account), server (the
+                           address connected to)
                          synced: everything the server held at login has been printed
-                         disconnected: reason, retry_in_ms, attempt, pending (messages in the outbox),
-                           refused_for_now (true: the server refused the login until then)
+                         disconnected: reason, server (the address that dropped, or the last one tried), retry_in_ms,
+                           attempt, pending (messages in the outbox), refused_for_now (true: the server refused
+                           the login until then); with several addresses, only once every one of them failed
                          server-shutting-down: message
   users                the answer to /users: room, online, offline (lists of nicknames)
   joined               you are in a conversation: conversation, latest_seq, first_seq (the oldest still kept)
@@ -36,7 +38,8 @@ JSON lines (--json): one object per line, its kind in \"event\"; ts fields are m
   history              the answer to /history: conversation, complete_from (older ones were removed), messages
                        (each with conversation, seq, id, from, ts, text)
   gap                  retention removed messages you had not seen: conversation, complete_from
-  pinned               the server's certificate, trusted on first use: server, fingerprint
+  pinned               the server's certificate, trusted on first use: server (the first address of --server,
+                       under which the certificate of every address is pinned), fingerprint
   confirm-certificate  (the full-screen client's question, never printed here): server, fingerprint
   error                something failed and the client goes on: message, code (the server's, or null), id (of a
                        message refused for good, or null)
@@ -234,13 +237,13 @@ impl<W: Write> Printer<W> {
             Event::Pinned { server, fingerprint } => {
                 notice(format!("-- first connection to {server}: trusting its certificate {fingerprint}"))
             }
-            Event::Connected { nick, registered, .. } => {
+            Event::Connected { server, nick, registered, .. } => {
                 let new = if *registered { " (new account registered)" } else { "" };
                 let back = match self.outage.borrow_mut().take() {
                     Some((_, attempts)) => format!(" (back after {attempts} attempt(s))"),
                     None => String::new(),
                 };
-                notice(format!("-- connected as {nick}{new}{back}"))
+                notice(format!("-- connected as {nick} to {server}{new}{back}"))
             }
             Event::Disconnected { reason, retry_in, attempt, pending, .. } => {
                 let mut outage = self.outage.borrow_mut();
@@ -322,11 +325,11 @@ fn event_json(event: &Event) -> Value {
         Event::Pinned { server, fingerprint } => {
             json!({"event": "pinned", "server": server, "fingerprint": fingerprint.to_string()})
         }
-        Event::Connected { nick, registered, .. } => {
-            json!({"event": "status", "state": "connected", "nick": nick.as_str(), "registered": registered})
-        }
-        Event::Disconnected { reason, retry_in, attempt, pending, refused_for_now } => json!({
-            "event": "status", "state": "disconnected", "reason": reason,
+        Event::Connected { server, nick, registered, .. } => json!({
+            "event": "status", "state": "connected", "nick": nick.as_str(), "registered": registered, "server": server,
+        }),
+        Event::Disconnected { reason, server, retry_in, attempt, pending, refused_for_now } => json!({
+            "event": "status", "state": "disconnected", "reason": reason, "server": server,
             "retry_in_ms": retry_in.as_millis() as u64, "attempt": attempt, "pending": pending,
             "refused_for_now": refused_for_now,
         }),
@@ -407,6 +410,7 @@ mod tests {
             },
             Event::Disconnected {
                 reason: format!("the server refused the login for now: {HOSTILE}"),
+                server: "127.0.0.1:5555".into(),
                 retry_in: std::time::Duration::ZERO,
                 attempt: 1,
                 pending: 0,
@@ -453,7 +457,8 @@ mod tests {
 
     fn disconnected(reason: &str, attempt: u32) -> Event {
         let retry_in = std::time::Duration::from_secs(1);
-        Event::Disconnected { reason: reason.to_owned(), retry_in, attempt, pending: 2, refused_for_now: false }
+        let server = "127.0.0.1:5555".into();
+        Event::Disconnected { reason: reason.to_owned(), server, retry_in, attempt, pending: 2, refused_for_now: false }
     }
 
     #[test]
@@ -464,8 +469,12 @@ mod tests {
             printer.event(&disconnected("cannot reach 127.0.0.1:5555: connection refused", attempt));
         }
         printer.event(&disconnected("cannot reach 127.0.0.1:5555: connection refused", 5));
-        let connected =
-            Event::Connected { nick: Nick::parse("ana").expect("valid"), registered: false, conversations: vec![] };
+        let connected = Event::Connected {
+            server: "127.0.0.1:5556".into(),
+            nick: Nick::parse("ana").expect("valid"),
+            registered: false,
+            conversations: vec![],
+        };
         printer.event(&connected);
         printer.event(&disconnected("the server closed the connection", 1));
         let output = String::from_utf8(printer.out.into_inner()).expect("UTF-8");
@@ -475,7 +484,7 @@ mod tests {
             lines[0].starts_with("-- disconnected: the server closed the connection; reconnecting in 1.0 s (attempt 1")
         );
         assert!(lines[1].starts_with("-- still disconnected, now: cannot reach 127.0.0.1:5555: connection refused;"));
-        assert_eq!(lines[2], "-- connected as ana (back after 5 attempt(s))");
+        assert_eq!(lines[2], "-- connected as ana to 127.0.0.1:5556 (back after 5 attempt(s))");
         assert!(lines[3].starts_with("-- disconnected: the server closed"), "a new outage is told again");
     }
 
@@ -513,7 +522,12 @@ mod tests {
             Event::Connecting { server: "s".into(), attempt: 0 },
             Event::ConfirmCertificate { server: "s".into(), fingerprint },
             Event::Pinned { server: "s".into(), fingerprint },
-            Event::Connected { nick: ana.clone(), registered: true, conversations: vec![info.clone()] },
+            Event::Connected {
+                server: "s".into(),
+                nick: ana.clone(),
+                registered: true,
+                conversations: vec![info.clone()],
+            },
             Event::Synced,
             disconnected("gone", 1),
             Event::Queued { id, to: lobby.clone(), text: "hi".into() },

@@ -1,5 +1,7 @@
-//! Making a connection: TCP, TLS with the pinned (or first-seen, or CA-checked) certificate, the frame keys,
-//! `Hello` and the server's first answer, and what each way of failing means (retry, wait, or stop).
+//! Making a connection to one address of the chat: TCP, TLS with the pinned (or first-seen, or CA-checked)
+//! certificate, the frame keys, `Hello` and the server's first answer, and what each way of failing means
+//! (another node, retry, wait, or stop). Every node of a chat shares one TLS identity, so one pin, kept under
+//! the chat's name, is checked whichever node answers.
 
 use std::time::Duration;
 
@@ -38,16 +40,18 @@ pub(super) struct Welcome {
 }
 
 impl EngineTask {
+    /// Connects to `server`, one address of the chat's list.
     pub(super) async fn connect(
         &mut self,
+        server: &str,
         commands: &mut mpsc::Receiver<Command>,
     ) -> Result<Connection, ConnectionEnd> {
-        let server = self.config.server.clone();
+        let chat = self.config.server.name().to_owned();
         let pin = match &self.config.trust {
             Trust::Authority(_) => None,
             Trust::FirstUse => self
                 .known_hosts
-                .get(&server)
+                .get(&chat)
                 .map_err(|e| ConnectionEnd::Fatal(format!("cannot read {}: {e}", self.known_hosts.path().display())))?,
         };
         let decision = match (&self.config.trust, pin) {
@@ -56,7 +60,7 @@ impl EngineTask {
             (Trust::FirstUse, None) => TrustDecision::FirstUse,
         };
         let (tls_config, seen) = client_config(decision).map_err(|e| ConnectionEnd::Fatal(e.to_string()))?;
-        let tcp = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&server)).await {
+        let tcp = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(server)).await {
             Ok(Ok(tcp)) => tcp,
             Ok(Err(e)) if e.kind() == std::io::ErrorKind::InvalidInput => {
                 return Err(ConnectionEnd::Fatal(format!("{server:?} is not a server address ({e}); give host:port")));
@@ -68,7 +72,7 @@ impl EngineTask {
         // pinned before, what answers may be something else on that port: that is said, and not retried for ever.
         let unproven = !self.connected_once && pin.is_none();
         let _ = tcp.set_nodelay(true);
-        let host = server.rsplit_once(':').map_or(server.as_str(), |(host, _)| host).trim_matches(['[', ']']);
+        let host = server.rsplit_once(':').map_or(server, |(host, _)| host).trim_matches(['[', ']']);
         let name = ServerName::try_from(host.to_owned())
             .map_err(|_| ConnectionEnd::Fatal(format!("{host:?} is not a valid server name")))?;
         let handshake = TlsConnector::from(tls_config).connect(name, tcp);
@@ -80,7 +84,7 @@ impl EngineTask {
             Ok(Err(e)) => {
                 return Err(match (pin, seen.get()) {
                     (Some(pinned), Some(presented)) if pinned != presented => ConnectionEnd::CertificateChanged(
-                        changed_certificate(&server, pinned, presented, &self.config.home),
+                        changed_certificate(server, &chat, pinned, presented, &self.config.home),
                     ),
                     // The peer answered the TLS hello with something other than TLS: a web server, say.
                     _ if speaks_no_tls(&e) => {
@@ -109,8 +113,8 @@ impl EngineTask {
         let new_pin = match (&self.config.trust, pin, seen.get()) {
             (Trust::FirstUse, None, Some(fingerprint)) => {
                 if self.config.confirm_new_server {
-                    self.emit(Event::ConfirmCertificate { server: server.clone(), fingerprint }).await;
-                    self.await_trust(&server, fingerprint, commands).await?;
+                    self.emit(Event::ConfirmCertificate { server: chat.clone(), fingerprint }).await;
+                    self.await_trust(&chat, fingerprint, commands).await?;
                 }
                 Some(fingerprint)
             }
@@ -161,13 +165,13 @@ impl EngineTask {
             }
         };
         if let Some(fingerprint) = new_pin {
-            self.known_hosts.set(&server, fingerprint).map_err(|e| {
+            self.known_hosts.set(&chat, fingerprint).map_err(|e| {
                 ConnectionEnd::Fatal(format!(
                     "cannot save the server's fingerprint in {}: {e}",
                     self.known_hosts.path().display()
                 ))
             })?;
-            self.emit(Event::Pinned { server: server.clone(), fingerprint }).await;
+            self.emit(Event::Pinned { server: chat, fingerprint }).await;
         }
         let welcome = match answer {
             ServerMsg::Welcome { registered, heartbeat_ms, conversations, .. } => Welcome {
@@ -253,8 +257,10 @@ async fn first_answer(
 fn refused_login(code: ErrorCode, message: String) -> ConnectionEnd {
     let reason = format!("the server refused the login for now: {message}");
     match code {
-        // Temporary, with the time to wait in the words (PROTOCOL.md §8): a lockout, a busy server.
-        ErrorCode::RateLimited | ErrorCode::ServerBusy | ErrorCode::StoreUnavailable | ErrorCode::ServerFull => {
+        // Temporary, with the time to wait in the words (PROTOCOL.md §8). Busy password threads and full
+        // connection tables are one node's; a lockout and the store are every node's.
+        ErrorCode::ServerBusy | ErrorCode::ServerFull => ConnectionEnd::NodeBusy(reason, retry_hint(&message)),
+        ErrorCode::RateLimited | ErrorCode::StoreUnavailable => {
             ConnectionEnd::RefusedForNow(reason, retry_hint(&message))
         }
         ErrorCode::HandshakeTimeout => ConnectionEnd::Reconnect(reason),
@@ -270,18 +276,30 @@ fn retry_hint(message: &str) -> Option<Duration> {
     Some(Duration::from_secs(seconds.min(3_600)))
 }
 
-fn changed_certificate(server: &str, pinned: Fingerprint, presented: Fingerprint, home: &std::path::Path) -> String {
+/// What a changed certificate is told with: `server` is the address that presented it, `chat` the chat's name,
+/// under which the pin is kept and which the remedy names.
+fn changed_certificate(
+    server: &str,
+    chat: &str,
+    pinned: Fingerprint,
+    presented: Fingerprint,
+    home: &std::path::Path,
+) -> String {
     // The command must pin into the home this client uses, or running it changes nothing.
     let home_flag = match crate::home::client_home(None) {
         Ok(default) if default == home => String::new(),
         _ => format!(" --home {}", shell_word(&home.display().to_string())),
     };
+    let which = match server == chat {
+        true => server.to_owned(),
+        false => format!("{server} (a server of {chat}, whose servers share one certificate)"),
+    };
     format!(
-        "the certificate of {server} has changed!\n  pinned:    {pinned}\n  presented: {presented}\n\
+        "the certificate of {which} has changed!\n  pinned:    {pinned}\n  presented: {presented}\n\
          Someone may be intercepting the connection, or the server got a new certificate. Ask the server's \
          operator for its fingerprint (`palomar serve` prints it); if it is the presented one, accept it with:\n  \
          palomar trust --server {} --fingerprint {presented}{home_flag}\n(pins are kept in {})",
-        shell_word(server),
+        shell_word(chat),
         home.join("known_hosts").display()
     )
 }

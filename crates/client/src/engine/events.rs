@@ -11,6 +11,7 @@ use palomar_transport::Fingerprint;
 use rustls_pki_types::CertificateDer;
 
 use crate::backoff::Backoff;
+use crate::server_address::ServerAddresses;
 use crate::state::StateError;
 
 /// How the engine decides to trust the server's certificate.
@@ -24,8 +25,9 @@ pub enum Trust {
 
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
-    /// `host:port`.
-    pub server: String,
+    /// The chat's servers, tried in order; the first is the chat's name, under which its pin and the account's
+    /// state are kept.
+    pub server: ServerAddresses,
     pub nick: Nick,
     pub password: Password,
     /// Where pins, outboxes and cursors live.
@@ -73,29 +75,37 @@ pub enum Command {
 #[derive(Debug, Clone)]
 pub enum Event {
     Connecting {
+        /// The address of the list tried now.
         server: String,
         attempt: u32,
     },
-    /// First contact with this server (and `confirm_new_server` is set): trust this certificate? Answer with
-    /// [`Command::TrustCertificate`]; nothing is sent to the server before.
+    /// First contact with this chat (and `confirm_new_server` is set): trust this certificate? Answer with
+    /// [`Command::TrustCertificate`]; nothing is sent to the server before. `server` is the chat's name.
     ConfirmCertificate {
         server: String,
         fingerprint: Fingerprint,
     },
-    /// The server's certificate was pinned now, on first use.
+    /// The server's certificate was pinned now, on first use, for the chat named `server` (every node of it).
     Pinned {
         server: String,
         fingerprint: Fingerprint,
     },
     Connected {
+        /// The address of the list this connection went to.
+        server: String,
         nick: Nick,
         registered: bool,
         conversations: Vec<ConversationInfo>,
     },
     /// Everything the server held at login has been received (sent once per connection).
     Synced,
+    /// The connection ended, or no address of the list took one: the engine waits `retry_in`, then tries again.
+    /// Moving on to the next address after a failure is not told this way (a `Connecting` to it is), so this
+    /// means the whole chat is out of reach for now.
     Disconnected {
         reason: String,
+        /// The address whose connection ended, or the last one tried.
+        server: String,
         retry_in: Duration,
         attempt: u32,
         pending: usize,

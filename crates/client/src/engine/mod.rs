@@ -6,10 +6,12 @@
 //! and deliveries at or below a cursor are dropped, so nothing is shown twice.
 //!
 //! This module is the shell: the task, its timers and files. [`protocol`] decides what to send, save and show;
-//! [`connect`] makes a connection; [`events`] is what front ends see.
+//! [`connect`] makes a connection; [`failover`] picks which of the chat's addresses to try; [`events`] is what
+//! front ends see.
 
 mod connect;
 mod events;
+mod failover;
 mod protocol;
 
 use std::collections::VecDeque;
@@ -27,6 +29,7 @@ use tokio_rustls::client::TlsStream;
 pub use connect::ChangedCertificate;
 use connect::Connection;
 pub use events::{Command, EngineConfig, Event, StartError, Trust};
+use failover::{Failover, Failure, Next, round_reason};
 use protocol::{Effects, Protocol};
 
 use crate::known_hosts::KnownHosts;
@@ -105,12 +108,16 @@ impl Engine {
     }
 }
 
-/// Where one account's state lives: `<home>/servers/<server>/<nick>/state.sqlite`.
+/// Where one account's state lives: `<home>/servers/<chat>/<nick>/state.sqlite`, `<chat>` the chat's name (its
+/// first address), so that every node of the chat shares one outbox and one set of cursors.
 pub fn state_path(config: &EngineConfig) -> PathBuf {
-    account_state_path(&config.home, &config.server, &config.nick)
+    account_state_path(&config.home, config.server.name(), &config.nick)
 }
 
-/// [`state_path`] of `nick` on `server`, under `home`: it exists once this home has been used for that account.
+/// [`state_path`] of `nick` in the chat named `server` (its first address, [`ServerAddresses::name`]), under
+/// `home`: it exists once this home has been used for that account.
+///
+/// [`ServerAddresses::name`]: crate::server_address::ServerAddresses::name
 pub fn account_state_path(home: &std::path::Path, server: &str, nick: &Nick) -> PathBuf {
     let server: String =
         server.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' }).collect();
@@ -123,8 +130,11 @@ type Tls = TlsStream<TcpStream>;
 #[derive(Debug)]
 pub(super) enum ConnectionEnd {
     Reconnect(String),
-    /// The server refused the login for now (a lockout, a busy or full server): reconnect after the time it
-    /// said, if it said one, not sooner.
+    /// The node is too busy or full to take the login now: the next node of the list is asked, and when none
+    /// took it, the engine waits the time it said, if it said one.
+    NodeBusy(String, Option<Duration>),
+    /// The server refused the login for now, for a reason every node shares (a lockout, the store out of
+    /// reach): reconnect after the time it said, if it said one, not sooner.
     RefusedForNow(String, Option<Duration>),
     Fatal(String),
     /// Fatal too, and a front end warns about it differently.
@@ -154,19 +164,23 @@ impl EngineTask {
     }
 
     async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
-        let mut attempt = 0;
+        let mut failover = Failover::new(self.config.server.clone());
+        // The addresses that failed since the last wait, with why, for the `Disconnected` that ends the round.
+        let mut round: Vec<(String, String)> = Vec::new();
         loop {
-            self.emit(Event::Connecting { server: self.config.server.clone(), attempt }).await;
-            let flow = match self.connect(&mut commands).await {
+            let address = failover.current().to_owned();
+            self.emit(Event::Connecting { server: address.clone(), attempt: failover.attempt() }).await;
+            let (flow, was_up) = match self.connect(&address, &mut commands).await {
                 Ok(connection) => {
-                    attempt = 0;
-                    self.serve(connection, &mut commands).await
+                    failover.connected();
+                    round.clear();
+                    (self.serve(connection, &address, &mut commands).await, true)
                 }
-                Err(flow) => flow,
+                Err(flow) => (flow, false),
             };
             let certificate_changed = matches!(flow, ConnectionEnd::CertificateChanged(_));
             let password_refused = matches!(flow, ConnectionEnd::PasswordRefused(_));
-            match flow {
+            let (reason, failure) = match flow {
                 ConnectionEnd::Quit => return,
                 ConnectionEnd::Fatal(message)
                 | ConnectionEnd::CertificateChanged(message)
@@ -182,41 +196,34 @@ impl EngineTask {
                     self.emit(Event::Fatal { message, certificate_changed, password_refused }).await;
                     return;
                 }
-                ConnectionEnd::Reconnect(reason) => {
-                    attempt += 1;
-                    let retry_in = self.config.backoff.delay(attempt);
-                    if self.offline(reason, retry_in, attempt, false, &mut commands).await.is_err() {
-                        return;
-                    }
-                }
-                ConnectionEnd::RefusedForNow(reason, wait) => {
-                    attempt += 1;
-                    // The jitter of a first retry on top of a said time, so that clients told the same time do not
-                    // all come back at once.
-                    let retry_in = match wait {
-                        Some(wait) => wait + self.config.backoff.delay(1),
-                        None => self.config.backoff.delay(attempt),
-                    };
-                    if self.offline(reason, retry_in, attempt, true, &mut commands).await.is_err() {
-                        return;
-                    }
-                }
+                ConnectionEnd::Reconnect(reason) => (reason, Failure::Unreachable),
+                ConnectionEnd::NodeBusy(reason, wait) => (reason, Failure::NodeBusy(wait)),
+                ConnectionEnd::RefusedForNow(reason, wait) => (reason, Failure::RefusedForNow(wait)),
+            };
+            round.push((address.clone(), reason));
+            let next = if was_up { Next::Wait(failover.dropped()) } else { failover.failed(failure) };
+            let Next::Wait(outage) = next else { continue };
+            let retry_in = match (outage.refused_for_now, outage.named_wait) {
+                // The jitter of a first retry on top of a said time, so that clients told the same time do not
+                // all come back at once.
+                (true, Some(wait)) => wait + self.config.backoff.delay(1),
+                _ => self.config.backoff.delay(outage.attempt),
+            };
+            let reason = round_reason(&round);
+            round.clear();
+            let gone = Event::Disconnected {
+                reason,
+                server: address,
+                retry_in,
+                attempt: outage.attempt,
+                pending: self.protocol.outbox_len(),
+                refused_for_now: outage.refused_for_now,
+            };
+            self.emit(gone).await;
+            if self.wait_offline(retry_in, &mut commands).await.is_err() {
+                return;
             }
         }
-    }
-
-    /// Says the connection is gone and sleeps until the next attempt. `Err` when told to quit.
-    async fn offline(
-        &mut self,
-        reason: String,
-        retry_in: Duration,
-        attempt: u32,
-        refused_for_now: bool,
-        commands: &mut mpsc::Receiver<Command>,
-    ) -> Result<(), ()> {
-        let pending = self.protocol.outbox_len();
-        self.emit(Event::Disconnected { reason, retry_in, attempt, pending, refused_for_now }).await;
-        self.wait_offline(retry_in, commands).await
     }
 
     /// Sleeps until the next attempt, still taking messages into the outbox. `Err` when told to quit.
@@ -238,11 +245,17 @@ impl EngineTask {
     }
 
     /// Runs a connection until it ends; its reader task ends with it, when `connection` is dropped.
-    async fn serve(&mut self, mut connection: Connection, commands: &mut mpsc::Receiver<Command>) -> ConnectionEnd {
+    async fn serve(
+        &mut self,
+        mut connection: Connection,
+        address: &str,
+        commands: &mut mpsc::Receiver<Command>,
+    ) -> ConnectionEnd {
         let welcome = &connection.welcome;
         let heartbeat = welcome.heartbeat;
         let dead_after = heartbeat * MISSED_HEARTBEATS;
         self.emit(Event::Connected {
+            server: address.to_owned(),
             nick: self.config.nick.clone(),
             registered: welcome.registered,
             conversations: welcome.conversations.clone(),

@@ -13,9 +13,10 @@ impl ChatModel {
     pub fn on_engine(&mut self, event: Event) -> Vec<Action> {
         let mut actions = Vec::new();
         match event {
-            Event::Connecting { .. } => {
+            Event::Connecting { server, .. } => {
                 if self.status != Status::Stopped {
                     self.status = Status::Connecting;
+                    self.node = server;
                 }
             }
             Event::ConfirmCertificate { server, fingerprint } => {
@@ -24,11 +25,17 @@ impl ChatModel {
             Event::Pinned { server, fingerprint } => {
                 self.notice_here(format!("trusted the certificate of {server}: {fingerprint}"), false)
             }
-            Event::Connected { nick, conversations, .. } => {
+            Event::Connected { server, nick, conversations, .. } => {
                 self.status = Status::Connected;
-                if self.connected_once {
-                    self.notice_here(format!("reconnected as {nick}"), false);
+                match self.last_connected.as_ref() {
+                    Some(last) if *last != server => {
+                        self.notice_here(format!("reconnected as {nick}, now through {server}"), false)
+                    }
+                    Some(_) => self.notice_here(format!("reconnected as {nick}"), false),
+                    None => {}
                 }
+                self.node = server.clone();
+                self.last_connected = Some(server);
                 // A request made as the last connection died will not be answered.
                 for conv in &mut self.convs {
                     conv.history_pending = false;

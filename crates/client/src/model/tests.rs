@@ -30,7 +30,12 @@ fn connected() -> ChatModel {
         .into_iter()
         .map(|conversation| ConversationInfo { conversation, latest_seq: 0, first_seq: 1 })
         .collect();
-    model.on_engine(Event::Connected { nick: nick("ana"), registered: false, conversations });
+    model.on_engine(Event::Connected {
+        server: "127.0.0.1:5555".into(),
+        nick: nick("ana"),
+        registered: false,
+        conversations,
+    });
     model
 }
 
@@ -132,6 +137,40 @@ fn a_history_page_that_only_repeats_live_messages_does_not_end_the_history() {
     assert!(model.current().history_done, "an empty page is the beginning");
 }
 
+fn gone() -> Event {
+    let server = "127.0.0.1:5555".into();
+    Event::Disconnected {
+        reason: "gone".into(),
+        server,
+        retry_in: TICK,
+        attempt: 1,
+        pending: 0,
+        refused_for_now: false,
+    }
+}
+
+#[test]
+fn the_node_in_use_is_followed_and_a_move_to_another_is_said() {
+    let mut model = ChatModel::new(nick("ana"), "10.0.0.1:5555".into());
+    assert_eq!(model.node, "10.0.0.1:5555", "the chat's name until the engine says more");
+    model.on_engine(Event::Connecting { server: "10.0.0.2:5555".into(), attempt: 0 });
+    assert_eq!(model.node, "10.0.0.2:5555", "the address being tried");
+    let welcomed = |server: &str| Event::Connected {
+        server: server.into(),
+        nick: nick("ana"),
+        registered: false,
+        conversations: Vec::new(),
+    };
+    model.on_engine(welcomed("10.0.0.2:5555"));
+    model.on_engine(gone());
+    model.on_engine(welcomed("10.0.0.2:5555"));
+    model.on_engine(gone());
+    model.on_engine(welcomed("10.0.0.3:5555"));
+    assert_eq!((model.server.as_str(), model.node.as_str()), ("10.0.0.1:5555", "10.0.0.3:5555"));
+    let said: Vec<&str> = notices(&model).into_iter().filter(|text| text.starts_with("reconnected")).collect();
+    assert_eq!(said, ["reconnected as ana", "reconnected as ana, now through 10.0.0.3:5555"]);
+}
+
 fn notices(model: &ChatModel) -> Vec<&str> {
     model.convs[0]
         .entries
@@ -147,10 +186,14 @@ fn an_arrival_missed_while_disconnected_is_not_announced_twice() {
     let erin = |state| Event::Presence { room: RoomName::lobby(), nick: nick("erin"), state };
     model.on_engine(erin(PresenceState::Online));
     // The server died without a word about erin; both came back, and the server announced her again.
-    let disconnected =
-        Event::Disconnected { reason: "gone".into(), retry_in: TICK, attempt: 1, pending: 0, refused_for_now: false };
+    let disconnected = gone();
     model.on_engine(disconnected);
-    model.on_engine(Event::Connected { nick: nick("ana"), registered: false, conversations: Vec::new() });
+    model.on_engine(Event::Connected {
+        server: "127.0.0.1:5555".into(),
+        nick: nick("ana"),
+        registered: false,
+        conversations: Vec::new(),
+    });
     model.on_engine(erin(PresenceState::Online));
     assert_eq!(notices(&model), ["erin is online"]);
     model.on_engine(erin(PresenceState::Offline));
@@ -162,10 +205,14 @@ fn an_arrival_missed_while_disconnected_is_not_announced_twice() {
 fn members_are_known_only_while_connected() {
     let mut model = ChatModel::new(nick("ana"), "127.0.0.1:5555".into());
     assert!(!model.members_known(), "not before the first connection");
-    model.on_engine(Event::Connected { nick: nick("ana"), registered: false, conversations: Vec::new() });
+    model.on_engine(Event::Connected {
+        server: "127.0.0.1:5555".into(),
+        nick: nick("ana"),
+        registered: false,
+        conversations: Vec::new(),
+    });
     assert!(model.members_known());
-    let disconnected =
-        Event::Disconnected { reason: "gone".into(), retry_in: TICK, attempt: 1, pending: 0, refused_for_now: false };
+    let disconnected = gone();
     model.on_engine(disconnected);
     assert!(!model.members_known());
     model.on_engine(Event::Connecting { server: "127.0.0.1:5555".into(), attempt: 1 });

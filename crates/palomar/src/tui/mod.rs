@@ -32,7 +32,7 @@ enum Ended {
 /// file or the environment), a refused password is asked for again instead of ending it.
 pub async fn run(mut config: EngineConfig, ask_again: bool) -> anyhow::Result<ExitCode> {
     loop {
-        let mut app = App::new(config.nick.clone(), config.server.clone(), *chrono::Local::now().offset());
+        let mut app = App::new(config.nick.clone(), config.server.name().to_owned(), *chrono::Local::now().offset());
         if let Some(room) = &config.join {
             app.model.start_in(palomar_proto::Conversation::Room(room.clone()));
         }

@@ -31,6 +31,7 @@ fn app() -> App {
 fn connected(app: &mut App) {
     let info = |c: Conversation| ConversationInfo { conversation: c, latest_seq: 0, first_seq: 1 };
     app.on_engine(Event::Connected {
+        server: "127.0.0.1:5555".into(),
         nick: nick("ana"),
         registered: false,
         conversations: vec![info(lobby()), info(Conversation::Room(RoomName::parse("garden").expect("valid")))],
@@ -140,6 +141,7 @@ fn the_status_bar_counts_down_while_reconnecting() {
     let mut app = conversation_with_chat();
     app.on_engine(Event::Disconnected {
         reason: "cannot reach 127.0.0.1:5555".into(),
+        server: "127.0.0.1:5555".into(),
         retry_in: Duration::from_millis(4_500),
         attempt: 3,
         pending: 2,
@@ -256,7 +258,7 @@ async fn the_real_engine_against_a_real_server() {
     let mut server = palomar_testkit::InProcessServer::start(&tokio::runtime::Handle::current(), dir.path());
 
     let engine_config = palomar_client::EngineConfig {
-        server: server.addr.clone(),
+        server: palomar_client::server_address::parse_server(&server.addr).expect("the server's address"),
         nick: nick("ana"),
         password: "secret".into(),
         home: dir.path().join("home"),
@@ -325,6 +327,7 @@ fn the_room_given_at_start_is_shown_once_joined_or_at_once_if_already_ours() {
     app.model.start_in(big.clone());
     let info = |c: Conversation| ConversationInfo { conversation: c, latest_seq: 0, first_seq: 1 };
     app.on_engine(Event::Connected {
+        server: "127.0.0.1:5555".into(),
         nick: nick("ana"),
         registered: false,
         conversations: vec![info(lobby()), info(big.clone())],
@@ -390,6 +393,7 @@ fn members_are_shown_unknown_while_disconnected() {
     assert!(screen(&app, 100, 12).contains("● bob"));
     app.on_engine(Event::Disconnected {
         reason: "the server closed the connection".into(),
+        server: "127.0.0.1:5555".into(),
         retry_in: Duration::from_secs(2),
         attempt: 1,
         pending: 0,
@@ -398,7 +402,12 @@ fn members_are_shown_unknown_while_disconnected() {
     let shown = screen(&app, 100, 12);
     assert!(!shown.contains('●') && shown.contains("? bob") && shown.contains("? carol"), "{shown}");
     assert!(shown.contains("members unknown"), "{shown}");
-    app.on_engine(Event::Connected { nick: nick("ana"), registered: false, conversations: Vec::new() });
+    app.on_engine(Event::Connected {
+        server: "127.0.0.1:5555".into(),
+        nick: nick("ana"),
+        registered: false,
+        conversations: Vec::new(),
+    });
     assert!(screen(&app, 100, 12).contains("● bob"));
 }
 

@@ -387,7 +387,7 @@ fn render_status(app: &App, frame: &mut Frame, area: Rect, show_activity: bool) 
         Status::Connected => Style::default().bg(Color::Blue).fg(Color::White),
         _ => Style::default().bg(Color::Yellow).fg(Color::Black),
     };
-    let left = format!(" {}@{} · {state}", app.model.me, app.model.server);
+    let left = format!(" {}@{} · {state}", app.model.me, app.model.node);
     // With the conversations pane hidden, this is where activity elsewhere shows (irssi's `Act:`): it is kept
     // whatever the width, the rest gives way first.
     let mut activity = Vec::new();
