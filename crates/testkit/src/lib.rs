@@ -1,6 +1,6 @@
 //! What Palomar's tests share: a real server running in the test's own process on a free loopback port
 //! ([`InProcessServer`]), and small helpers. Tests that need the real binary (exit codes, signals, a terminal)
-//! have their process harness in `crates/palomar/tests/common`; the rest use this, which starts in
+//! have their process harness in `crates/palomar/tests/e2e/common.rs`; the rest use this, which starts in
 //! milliseconds.
 //!
 //! Everything here panics on failure, with what failed: it is for tests, where a panic is the report.

@@ -3,12 +3,10 @@
 //! exist, and registration floods. Each test runs its own server with limits low enough to make the attack
 //! quick; the tests of this file run one at a time, so that the timings of one are not the load of another.
 
-mod common;
-
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use common::{LoginAnswer, Server, accounts, add_user, raw_hello_and_leave, raw_login, start_configured};
+use crate::common::{LoginAnswer, Server, accounts, add_user, raw_hello_and_leave, raw_login, start_configured};
 use palomar_proto::ErrorCode;
 use tokio::sync::Mutex;
 

@@ -1,11 +1,9 @@
 //! What a client does with what it connects to: a lockout waited out, and addresses or peers that can never be a
 //! Palomar server said so at once, instead of retried for ever. The real binary, in line mode.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{BIN, ClientSpec, LoginAnswer, Server, raw_login, run_client, start_configured};
+use crate::common::{BIN, ClientSpec, LoginAnswer, Server, raw_login, run_client, start_configured};
 use palomar_proto::ErrorCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -142,7 +140,13 @@ async fn a_connection_silent_while_it_is_made_is_noticed_within_the_dead_peer_ti
     .await;
     let dir = tempfile::tempdir().expect("temp dir");
     let mut client = tokio::task::block_in_place(|| {
-        common::Client::start(ClientSpec { server: &addr, nick: "ana", password: "pw", home: dir.path(), extra: &[] })
+        crate::common::Client::start(ClientSpec {
+            server: &addr,
+            nick: "ana",
+            password: "pw",
+            home: dir.path(),
+            extra: &[],
+        })
     });
     let started = std::time::Instant::now();
     tokio::task::block_in_place(|| {

@@ -1,11 +1,9 @@
 //! A hostile user against the real server: what it can make the server hold, and the requests that cost the
 //! server something, bounded and paced. Memory is read from `/proc` (Linux).
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{PATIENCE, RawReader as Reader, RawWriter as Writer, Server, raw_connection, start_configured};
+use crate::common::{PATIENCE, RawReader as Reader, RawWriter as Writer, Server, raw_connection, start_configured};
 use palomar_proto::{ClientMsg, Conversation, ErrorCode, MessageId, PROTOCOL_VERSION, RoomName, ServerMsg};
 
 /// Memory a connection may make the server hold, at most, in these tests: well above what the server should
@@ -37,7 +35,7 @@ async fn log_in(addr: &str, nick: &str) -> (Reader, Writer, ServerMsg) {
     let hello =
         ClientMsg::Hello { version: PROTOCOL_VERSION, nick: nick.into(), password: "pw".into(), positions: vec![] };
     writer.send(&hello).await.expect("hello");
-    let first = tokio::time::timeout(PATIENCE, common::first_answer(&mut reader))
+    let first = tokio::time::timeout(PATIENCE, crate::common::first_answer(&mut reader))
         .await
         .expect("answers in time")
         .expect("frame verifies")
@@ -88,7 +86,7 @@ fn drain(mut reader: Reader) -> tokio::task::JoinHandle<()> {
 /// frames were worked through.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn big_frames_from_many_sessions_hold_a_bounded_amount_of_memory_and_end_with_their_client() {
-    // More for a measurement: `PALOMAR_FLOODERS=250 cargo test --release -p palomar --test hostile big_frames --
+    // More for a measurement: `PALOMAR_FLOODERS=250 cargo test --release -p palomar --test e2e hostile::big_frames --
     // --nocapture` prints the figure of RELIABILITY.md.
     let connections: usize =
         std::env::var("PALOMAR_FLOODERS").ok().and_then(|n| n.parse().ok()).unwrap_or(40).max(WARM_UP + 1);

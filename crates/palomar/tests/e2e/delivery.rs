@@ -1,8 +1,8 @@
 //! Delivery scenarios with the real binary: presence, offline delivery, crashes, the outbox, line mode.
 
-mod common;
-
-use common::{Client, ClientSpec, Server, assert_in_order_once, is_message_with_text, run_client, start_configured};
+use crate::common::{
+    Client, ClientSpec, Server, assert_in_order_once, is_message_with_text, run_client, start_configured,
+};
 use serde_json::Value;
 
 fn spec<'a>(server: &'a Server, nick: &'a str, home: &'a std::path::Path) -> ClientSpec<'a> {
@@ -66,7 +66,7 @@ fn a_visit_shorter_than_presence_after_ms_is_not_announced() {
     assert!(status.success());
     carol.wait_for("the script's message", is_message_with_text("build 1234 passed"));
     // Once the lobby's members show the script offline, its session has ended: any announcement came before.
-    let deadline = std::time::Instant::now() + common::PATIENCE;
+    let deadline = std::time::Instant::now() + crate::common::PATIENCE;
     loop {
         carol.seen.retain(|e| e["event"] != "users");
         carol.line("/users lobby");

@@ -1,9 +1,7 @@
 //! The full-screen client on a real terminal (a pseudo-terminal from `script`), for what only shows there: the
 //! password prompts around it.
 
-mod common;
-
-use common::{ClientSpec, Server, Terminal, run_client};
+use crate::common::{ClientSpec, Server, Terminal, run_client};
 
 /// A typo in the password asks for it again, instead of ending the client.
 #[test]

@@ -1,8 +1,6 @@
 //! Accounts are identities, not names: what removing one does, over the wire, with the real binary.
 
-mod common;
-
-use common::{BIN, Client, ClientSpec, Server, is_message_with_text, run_client};
+use crate::common::{BIN, Client, ClientSpec, Server, is_message_with_text, run_client};
 
 fn spec<'a>(server: &'a Server, nick: &'a str, password: &'a str, home: &'a std::path::Path) -> ClientSpec<'a> {
     ClientSpec { server: &server.addr, nick, password, home, extra: &[] }

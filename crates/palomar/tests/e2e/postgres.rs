@@ -2,11 +2,9 @@
 //! guarantees holds there too, and `palomar user` manages its accounts. Each test has a throwaway database of
 //! its own (see `palomar-test-postgres` for which server).
 
-mod common;
-
 use std::process::{Command, Stdio};
 
-use common::{BIN, Client, ClientSpec, Server, assert_in_order_once, run_client};
+use crate::common::{BIN, Client, ClientSpec, Server, assert_in_order_once, run_client};
 use palomar_test_postgres::TestDatabase;
 
 fn spec<'a>(server: &'a Server, nick: &'a str, home: &'a std::path::Path) -> ClientSpec<'a> {

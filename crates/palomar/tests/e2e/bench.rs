@@ -1,11 +1,9 @@
 //! Smoke test of `palomar bench`: a tiny run of the real binary against a server it spawns and against the
 //! reference relay, checked for correctness only. No timing is asserted: figures depend on the machine.
 
-mod common;
-
 use std::process::Command;
 
-use common::BIN;
+use crate::common::BIN;
 use serde_json::Value;
 
 fn checked_clean(report: &Value, target: &str, messages: u64, receivers: u64) {

@@ -1,10 +1,8 @@
 //! `palomar serve` given a configuration that is wrong: each mistake is said once, and in its own words.
 
-mod common;
-
 use std::process::{Command, Stdio};
 
-use common::BIN;
+use crate::common::BIN;
 
 /// Runs `palomar serve ARGS` until it stops (they all stop at once); its exit success and its stderr.
 fn serve(args: &[&str], data: &std::path::Path) -> (bool, String) {

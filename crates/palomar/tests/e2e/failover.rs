@@ -2,9 +2,7 @@
 //! where nothing listens, find the server on another address of the list after it moved there, deliver what
 //! was typed meanwhile once, and refuse a node whose certificate is not the chat's pinned one.
 
-mod common;
-
-use common::{Client, ClientSpec, Server, assert_in_order_once};
+use crate::common::{Client, ClientSpec, Server, assert_in_order_once};
 use serde_json::Value;
 
 /// A free loopback port, held bound but not listening: connecting to it is refused, and no client's own end of

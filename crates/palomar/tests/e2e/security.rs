@@ -1,12 +1,10 @@
 //! Security scenarios with the real server: passwords, frame integrity, certificate pinning, bad input.
 
-mod common;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{BIN, Client, ClientSpec, Server, is_message_with_text, run_client};
+use crate::common::{BIN, Client, ClientSpec, Server, is_message_with_text, run_client};
 use palomar_proto::{ClientMsg, Conversation, ErrorCode, MessageId, PROTOCOL_VERSION, RoomName, ServerMsg, encode};
 use palomar_transport::{
     FramedReader, FramedWriter, ServerIdentity, TrustDecision, client_config, frame_keys, server_config,
@@ -50,7 +48,7 @@ async fn raw_login(addr: &str, nick: &str) -> (Reader, Writer) {
 }
 
 async fn next(reader: &mut Reader) -> ServerMsg {
-    tokio::time::timeout(common::PATIENCE, reader.read_msg::<ServerMsg>())
+    tokio::time::timeout(crate::common::PATIENCE, reader.read_msg::<ServerMsg>())
         .await
         .expect("server answers in time")
         .expect("frame verifies")
@@ -172,7 +170,7 @@ async fn garbage_truncated_and_oversized_frames_do_not_disturb_others() {
     writer.send_raw(&u32::MAX.to_be_bytes()).await.expect("writes an oversized prefix");
     let error = next_matching(&mut reader, |m| matches!(m, ServerMsg::Error { .. })).await;
     assert!(matches!(error, ServerMsg::Error { code: ErrorCode::TooLarge, .. }), "{error:?}");
-    let closed = tokio::time::timeout(common::PATIENCE, reader.read_payload()).await.expect("closes in time");
+    let closed = tokio::time::timeout(crate::common::PATIENCE, reader.read_payload()).await.expect("closes in time");
     assert!(!matches!(closed, Ok(Some(_))), "the connection is closed after an oversized frame");
 
     let (_, mut writer) = raw_login(&server.addr, "mallory").await;
@@ -262,7 +260,8 @@ async fn attempt(server: std::net::SocketAddr, from: std::net::IpAddr) -> Attemp
         ClientMsg::Hello { version: PROTOCOL_VERSION, nick: "-".into(), password: "pw".into(), positions: vec![] };
     // A refused connection may already be closed by the server: the refusal is still there to read.
     let _ = writer.send(&hello).await;
-    match tokio::time::timeout(common::PATIENCE, reader.read_msg::<ServerMsg>()).await.expect("answers in time") {
+    match tokio::time::timeout(crate::common::PATIENCE, reader.read_msg::<ServerMsg>()).await.expect("answers in time")
+    {
         Ok(Some(ServerMsg::Error { code: ErrorCode::InvalidName, .. })) => Attempt::Admitted,
         Ok(Some(ServerMsg::Error { code: ErrorCode::ServerFull, message, .. })) => Attempt::Explained(message),
         other => panic!("unexpected answer to a connection attempt: {other:?}"),
@@ -504,7 +503,7 @@ fn a_flooder_is_slowed_down_while_the_room_carries_on_and_nothing_is_lost() {
     let (status, events) = flooder.finish();
     assert!(status.success(), "the flooder's outbox drained: everything it typed was accepted");
     assert!(events.iter().all(|e| e["event"] != "error"), "the flooder was slowed, not refused: {events:?}");
-    common::assert_in_order_once(&bob.seen, "#lobby");
+    crate::common::assert_in_order_once(&bob.seen, "#lobby");
     let texts: Vec<&str> = bob.messages().iter().filter_map(|e| e["text"].as_str()).collect();
     for i in 0..FLOOD {
         assert_eq!(texts.iter().filter(|t| **t == format!("flood {i}")).count(), 1, "flood {i}");
@@ -568,7 +567,7 @@ async fn a_relay_that_flips_bits_is_noticed_and_reads_nothing_and_nothing_is_los
 
     tokio::task::block_in_place(|| {
         bob.wait_messages(texts.len(), |e| e["from"] == "ana");
-        common::assert_in_order_once(&bob.seen, "#lobby");
+        crate::common::assert_in_order_once(&bob.seen, "#lobby");
         let received: Vec<&str> = bob.messages().iter().filter_map(|e| e["text"].as_str()).collect();
         assert_eq!(received, texts, "each once, in order, with the bytes typed");
     });
@@ -756,7 +755,7 @@ fn client_and_server_files_are_owner_only_whatever_the_umask() {
 
     // Pins written by `palomar trust`, and a store created by `palomar user`.
     let pins = dir.path().join("trusting");
-    let trusted = common::palomar(Some("000"))
+    let trusted = crate::common::palomar(Some("000"))
         .args(["trust", "--server", "example:1", "--fingerprint", &server.fingerprint, "--home"])
         .arg(&pins)
         .status()
@@ -764,7 +763,7 @@ fn client_and_server_files_are_owner_only_whatever_the_umask() {
     assert!(trusted.success());
     assert_eq!(mode_of(&pins.join("known_hosts")), 0o600);
     let accounts = dir.path().join("accounts");
-    let added = common::palomar(Some("000"))
+    let added = crate::common::palomar(Some("000"))
         .args(["user", "--data"])
         .arg(&accounts)
         .args(["add", "bob"])

@@ -1,9 +1,7 @@
 //! Line mode as a script or a person at a terminal uses it: what it reads, what it waits for at the end of input,
 //! and what its exit code says.
 
-mod common;
-
-use common::{Client, ClientSpec, Server, Terminal, is_message_with_text, run_client};
+use crate::common::{Client, ClientSpec, Server, Terminal, is_message_with_text, run_client};
 use serde_json::Value;
 
 fn spec<'a>(server: &'a Server, nick: &'a str, home: &'a std::path::Path) -> ClientSpec<'a> {

@@ -1,0 +1,19 @@
+//! The multi-process tests: the real `palomar` binary as server and clients, on loopback ports and temp
+//! directories. One test binary rather than one per file, so that cargo links it once and the tests of every
+//! file run side by side instead of one file after another; each file is a module.
+
+mod common;
+
+mod accounts;
+mod bench;
+mod configuration;
+mod connecting;
+mod delivery;
+mod failover;
+mod full_screen;
+mod hostile;
+mod line_mode;
+mod login_abuse;
+mod postgres;
+mod security;
+mod torture;
