@@ -139,6 +139,19 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
             let remaining = *outbox.borrow() + (line_mode.issued - queued);
             let unanswered = line_mode.awaiting.len();
             if remaining == 0 && synced && line_mode.outgoing.is_empty() && unanswered == 0 {
+                // The engine sends the answer to the last line (accepted, refused) before the outbox count falls:
+                // it may still wait here, and must be shown and counted before the exit code is decided.
+                let mut late = false;
+                while let Some(event) = engine.try_next_event() {
+                    late = true;
+                    if let Some(exit) = line_mode.show(event, &mut queued, &mut synced) {
+                        return Ok(exit);
+                    }
+                }
+                printer.flush();
+                if late {
+                    continue;
+                }
                 let stopped = stop(engine, &printer).await;
                 return Ok(stopped.unwrap_or_else(|| line_mode.refused_exit(ExitCode::SUCCESS)));
             }
@@ -164,16 +177,8 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
                 let mut next = event;
                 let mut taken = 0;
                 while let Some(event) = next {
-                    printer.event(&event);
-                    line_mode.answered(&event);
-                    match event {
-                        Event::Queued { .. } => queued += 1,
-                        Event::Synced => synced = true,
-                        Event::Fatal { .. } => {
-                            printer.flush();
-                            return Ok(ExitCode::from(EXIT_FATAL));
-                        }
-                        _ => {}
+                    if let Some(exit) = line_mode.show(event, &mut queued, &mut synced) {
+                        return Ok(exit);
                     }
                     taken += 1;
                     next = if taken < EVENT_BATCH { engine.try_next_event() } else { None };
@@ -328,6 +333,23 @@ impl LineMode<'_> {
     fn refuse(&mut self, why: &str) {
         self.refused += 1;
         self.printer.error(why);
+    }
+
+    /// Prints an engine event and takes note of it (`queued`, `synced`: see `run`); the exit code when it ends the
+    /// client.
+    fn show(&mut self, event: Event, queued: &mut usize, synced: &mut bool) -> Option<ExitCode> {
+        self.printer.event(&event);
+        self.answered(&event);
+        match event {
+            Event::Queued { .. } => *queued += 1,
+            Event::Synced => *synced = true,
+            Event::Fatal { .. } => {
+                self.printer.flush();
+                return Some(ExitCode::from(EXIT_FATAL));
+            }
+            _ => {}
+        }
+        None
     }
 
     /// Takes note of what an engine event answers or refuses.

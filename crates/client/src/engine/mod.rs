@@ -373,11 +373,15 @@ impl EngineTask {
         {
             tracing::warn!(%e, "could not remove acknowledged messages from the outbox file");
         }
-        // The count first: a front end that sees `Queued` must also see it in the outbox.
-        self.outbox_len.send_replace(self.protocol.outbox_len());
+        // A front end that sees `Queued` must find the message counted in the outbox, and one that finds the
+        // outbox emptier must already have the events that say why (accepted, refused): the count rises before
+        // the events and falls after them.
+        let count = self.protocol.outbox_len();
+        self.outbox_len.send_if_modified(|shown| std::mem::replace(shown, count.max(*shown)) < count);
         for event in effects.events {
             self.emit(event).await;
         }
+        self.outbox_len.send_if_modified(|shown| std::mem::replace(shown, count) > count);
     }
 
     /// Puts messages in the outbox (on disk first, in one synced transaction) and tells the front end, while
