@@ -8,12 +8,11 @@
 //! began; only a list of them grown past any use is, and the session then reads its conversations again.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, OnceLock};
 
 use palomar_proto::{Nick, PresenceState, RoomName};
-use palomar_store::{Account, AccountId, ConvId, ConvKey, Removed, StoredMessage};
+use palomar_store::{Account, AccountId, ConvId, ConvKey, Notice, Removed, StoredMessage};
 use parking_lot::{Mutex, MutexGuard};
 use tokio::sync::{Notify, mpsc};
 
@@ -71,85 +70,6 @@ pub enum Change {
     DirectDeleted { conv: ConvId, peer: Nick },
 }
 
-/// What reaches a session beside its bounded queue: the kinds of live items that did not fit, changes to the
-/// user's conversations made elsewhere, and the removal of the session's own account. Empty and
-/// allocation-free while nothing happens.
-#[derive(Debug, Default)]
-pub struct PendingChanges {
-    flags: AtomicU8,
-    changes: Mutex<VecDeque<Change>>,
-}
-
-/// What the hub noted beside a session since it last looked: live items dropped (each kind read back in its own
-/// way, so that a session behind on messages alone does not also reread its rooms' members), and more.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct MissedKinds {
-    /// Committed messages: the log has them.
-    pub messages: bool,
-    /// A message of a direct conversation, which may be its first: the store knows the conversation.
-    pub direct: bool,
-    /// Someone's arrival, departure, join or leave: the hub and the store know who is online and who is a member.
-    pub presence: bool,
-    /// Changes to the user's conversations overflowed [`MAX_CHANGES_BESIDE`]: the store knows them.
-    pub conversations: bool,
-    /// The session's account was removed: the session ends.
-    pub account_removed: bool,
-}
-
-impl PendingChanges {
-    const MESSAGES: u8 = 1;
-    const DIRECT: u8 = 2;
-    const PRESENCE: u8 = 4;
-    const CONVERSATIONS: u8 = 8;
-    const ACCOUNT_REMOVED: u8 = 16;
-
-    fn note(&self, flags: u8) {
-        self.flags.fetch_or(flags, Ordering::AcqRel);
-    }
-
-    fn note_dropped(&self, item: &Live) {
-        self.note(match item {
-            Live::Message(published) => match published.message.key {
-                ConvKey::Room(_) => Self::MESSAGES,
-                ConvKey::Direct(..) => Self::MESSAGES | Self::DIRECT,
-            },
-            Live::Presence { .. } => Self::PRESENCE,
-        });
-    }
-
-    /// What was noted since the last call, and clears it.
-    pub fn take_missed(&self) -> MissedKinds {
-        let flags = self.flags.swap(0, Ordering::AcqRel);
-        MissedKinds {
-            messages: flags & Self::MESSAGES != 0,
-            direct: flags & Self::DIRECT != 0,
-            presence: flags & Self::PRESENCE != 0,
-            conversations: flags & Self::CONVERSATIONS != 0,
-            account_removed: flags & Self::ACCOUNT_REMOVED != 0,
-        }
-    }
-
-    /// The changes made elsewhere since the last call, oldest first.
-    pub fn take_changes(&self) -> VecDeque<Change> {
-        std::mem::take(&mut *self.lock_changes())
-    }
-
-    fn lock_changes(&self) -> MutexGuard<'_, VecDeque<Change>> {
-        self.changes.lock()
-    }
-
-    fn push_change(&self, change: Change) {
-        let mut changes = self.lock_changes();
-        if changes.len() >= MAX_CHANGES_BESIDE {
-            // The store holds the outcome of every change: the session reads it instead of the list.
-            changes.clear();
-            self.note(Self::CONVERSATIONS);
-        } else {
-            changes.push_back(change);
-        }
-    }
-}
-
 /// Why [`Hub::register`] refused a session.
 #[derive(Debug, PartialEq, Eq)]
 pub enum NotRegistered {
@@ -195,11 +115,95 @@ struct State {
     /// How many joins and leaves each user has made while this hub ran (kept after the user goes offline, so
     /// that the count never goes back).
     membership_changes: HashMap<AccountId, u64>,
-    /// Online users whose arrival was announced to their rooms (see [`Hub::announce_arrival`]).
-    announced: HashSet<AccountId>,
+    /// Users online here whose arrival was announced to their rooms (see [`Hub::announce_arrival`]).
+    announced: HashMap<AccountId, Nick>,
+    /// When nodes share the store: the other nodes on which each user is online (announced there). Such a user
+    /// is in `room_online` and `rooms_of` like a local one, so that member lists and presence count it; the
+    /// fan-out finds no session of it here and sends it nothing.
+    elsewhere: HashMap<AccountId, Elsewhere>,
+    /// What to tell the other nodes, when there are any.
+    peers: Option<std::sync::mpsc::Sender<Notice>>,
 }
 
 impl State {
+    /// Whether the user's presence is shown: announced here or on another node.
+    fn shown_online(&self, account: AccountId) -> bool {
+        self.announced.contains_key(&account) || self.elsewhere.contains_key(&account)
+    }
+
+    fn tell_peers(&self, notice: Notice) {
+        if let Some(peers) = &self.peers {
+            // The thread that talks to the peers stops only with the server.
+            let _ = peers.send(notice);
+        }
+    }
+
+    /// Forgets where `account` is online, once no node has a session of it.
+    fn forget_rooms_of(&mut self, account: AccountId) {
+        for (conv, _) in self.rooms_of.remove(&account).unwrap_or_default() {
+            if let Some(online) = self.room_online.get_mut(&conv) {
+                online.remove(&account);
+            }
+        }
+    }
+
+    fn rooms(&self, account: AccountId) -> Vec<(ConvId, RoomName)> {
+        self.rooms_of
+            .get(&account)
+            .map(|rooms| rooms.iter().map(|(c, r)| (*c, r.clone())).collect())
+            .unwrap_or_default()
+    }
+
+    fn announce_everywhere(&self, who: &Account, state: PresenceState) {
+        for (conv, room) in self.rooms(who.id) {
+            self.announce(conv, &room, who, state);
+        }
+    }
+
+    fn joined(
+        &mut self,
+        by: Option<SessionId>,
+        account: &Account,
+        conv: ConvId,
+        room: &RoomName,
+        newly: bool,
+        sent_after: u64,
+    ) {
+        if self.by_account.contains_key(&account.id) || self.elsewhere.contains_key(&account.id) {
+            self.room_online.entry(conv).or_default().insert(account.id, account.nick.clone());
+            self.rooms_of.entry(account.id).or_default().insert(conv, room.clone());
+        }
+        if newly {
+            *self.membership_changes.entry(account.id).or_default() += 1;
+            self.announce(conv, room, account, PresenceState::Joined);
+            let change = Change::Joined { conv, room: room.clone(), joined_after: sent_after };
+            self.tell_sessions(account.id, by, change);
+        }
+    }
+
+    fn left(&mut self, by: Option<SessionId>, account: &Account, conv: ConvId, room: &RoomName) {
+        *self.membership_changes.entry(account.id).or_default() += 1;
+        self.announce(conv, room, account, PresenceState::Left);
+        self.tell_sessions(account.id, by, Change::Left { conv, room: room.clone() });
+        if let Some(online) = self.room_online.get_mut(&conv) {
+            online.remove(&account.id);
+        }
+        if let Some(rooms) = self.rooms_of.get_mut(&account.id) {
+            rooms.remove(&conv);
+        }
+    }
+
+    fn end_sessions_of(&self, account: AccountId) {
+        for (_, entry) in self.sessions_of(account) {
+            entry.note(PendingChanges::ACCOUNT_REMOVED);
+        }
+    }
+
+    fn direct_deleted(&mut self, conv: ConvId, removed: &Nick, peer: AccountId) {
+        self.tell_sessions(peer, None, Change::DirectDeleted { conv, peer: removed.clone() });
+        self.latest.remove(&conv);
+    }
+
     fn membership_changes(&self, account: AccountId) -> u64 {
         self.membership_changes.get(&account).copied().unwrap_or(0)
     }
@@ -296,17 +300,14 @@ impl Hub {
     /// departure: members are not told of every short visit.
     pub fn announce_arrival(&self, account: &Account) {
         let mut state = self.lock();
-        if !state.by_account.contains_key(&account.id) || !state.announced.insert(account.id) {
+        if !state.by_account.contains_key(&account.id) || state.announced.contains_key(&account.id) {
             return;
         }
-        let rooms: Vec<(ConvId, RoomName)> = state
-            .rooms_of
-            .get(&account.id)
-            .map(|rooms| rooms.iter().map(|(conv, room)| (*conv, room.clone())).collect())
-            .unwrap_or_default();
-        for (conv, room) in rooms {
-            state.announce(conv, &room, account, PresenceState::Online);
+        if !state.shown_online(account.id) {
+            state.announce_everywhere(account, PresenceState::Online);
         }
+        state.announced.insert(account.id, account.nick.clone());
+        state.tell_peers(Notice::Online { account: account.clone() });
     }
 
     /// Removes a session; the user's last session announces it offline, if its arrival was announced.
@@ -321,14 +322,15 @@ impl Hub {
         });
         if remaining == Some(0) {
             state.by_account.remove(&account.id);
-            let announced = state.announced.remove(&account.id);
-            for (conv, room) in state.rooms_of.remove(&account.id).unwrap_or_default() {
+            let announced = state.announced.remove(&account.id).is_some();
+            if announced {
+                state.tell_peers(Notice::Offline { account: account.id });
+            }
+            if !state.elsewhere.contains_key(&account.id) {
                 if announced {
-                    state.announce(conv, &room, account, PresenceState::Offline);
+                    state.announce_everywhere(account, PresenceState::Offline);
                 }
-                if let Some(online) = state.room_online.get_mut(&conv) {
-                    online.remove(&account.id);
-                }
+                state.forget_rooms_of(account.id);
             }
         }
     }
@@ -345,40 +347,25 @@ impl Hub {
         sent_after: u64,
     ) {
         let mut state = self.lock();
-        state.room_online.entry(conv).or_default().insert(account.id, account.nick.clone());
-        state.rooms_of.entry(account.id).or_default().insert(conv, room.clone());
-        if newly {
-            *state.membership_changes.entry(account.id).or_default() += 1;
-            state.announce(conv, room, account, PresenceState::Joined);
-            let change = Change::Joined { conv, room: room.clone(), joined_after: sent_after };
-            state.tell_sessions(account.id, Some(by), change);
-        }
+        state.joined(Some(by), account, conv, room, newly, sent_after);
+        let notice =
+            Notice::Joined { conv, room: room.clone(), account: account.clone(), newly, joined_after: sent_after };
+        state.tell_peers(notice);
     }
 
     pub fn left(&self, by: SessionId, account: &Account, conv: ConvId, room: &RoomName) {
         let mut state = self.lock();
-        *state.membership_changes.entry(account.id).or_default() += 1;
-        state.announce(conv, room, account, PresenceState::Left);
-        state.tell_sessions(account.id, Some(by), Change::Left { conv, room: room.clone() });
-        if let Some(online) = state.room_online.get_mut(&conv) {
-            online.remove(&account.id);
-        }
-        if let Some(rooms) = state.rooms_of.get_mut(&account.id) {
-            rooms.remove(&conv);
-        }
+        state.left(Some(by), account, conv, room);
+        state.tell_peers(Notice::Left { conv, room: room.clone(), account: account.clone() });
     }
 
     /// Called by the writer once an account's removal is committed: its sessions end, and the sessions of the
-    /// accounts it had direct conversations with forget those.
+    /// accounts it had direct conversations with forget those. (The writer tells the other nodes.)
     pub fn account_removed(&self, removed: &Removed) {
         let mut state = self.lock();
-        for (_, entry) in state.sessions_of(removed.account.id) {
-            entry.note(PendingChanges::ACCOUNT_REMOVED);
-        }
+        state.end_sessions_of(removed.account.id);
         for deleted in &removed.deleted_directs {
-            let change = Change::DirectDeleted { conv: deleted.conversation, peer: removed.account.nick.clone() };
-            state.tell_sessions(deleted.peer.id, None, change);
-            state.latest.remove(&deleted.conversation);
+            state.direct_deleted(deleted.conversation, &removed.account.nick, deleted.peer.id);
         }
         state.membership_changes.remove(&removed.account.id);
     }
@@ -395,10 +382,13 @@ impl Hub {
         self.lock().latest.get(&conv).copied().unwrap_or(0)
     }
 
-    /// Called by the writer after the message is committed, in seq order.
+    /// Called by the writer after the message is committed, in seq order; and for another node's messages, in
+    /// the order that node committed them.
     pub fn publish(&self, conv: ConvId, message: StoredMessage) {
         let mut state = self.lock();
-        state.latest.insert(conv, message.seq);
+        // Another node's message may come after a later one of this node's: the hub knows the highest.
+        let latest = state.latest.entry(conv).or_default();
+        *latest = (*latest).max(message.seq);
         let published = Arc::new(Published::new(conv, message));
         let item = Live::Message(published.clone());
         match &published.message.key {
@@ -417,5 +407,10 @@ impl Hub {
     }
 }
 
+mod elsewhere;
+mod pending;
 #[cfg(test)]
 mod tests;
+
+use elsewhere::Elsewhere;
+pub use pending::PendingChanges;

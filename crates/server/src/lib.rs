@@ -7,6 +7,7 @@
 //! - [`config`]: the configuration file and its embedded defaults.
 //! - [`session`]: one connection: handshake, login, requests, deliveries, heartbeats.
 //! - [`hub`]: who is online where; live fan-out and presence.
+//! - [`peers`]: with several nodes on one PostgreSQL store, what the others commit and who is online on them.
 //! - [`writer`]: the single store writer thread with group commit; publishes after commit.
 //! - [`reads`]: store reads on a few threads of their own, each with a read-only connection.
 //! - [`auth`]: passwords, registration, the failed-login limiter.
@@ -20,6 +21,7 @@
 mod auth;
 pub mod config;
 mod hub;
+mod peers;
 mod rate;
 mod reads;
 mod session;
@@ -29,11 +31,12 @@ mod writer;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use palomar_store::Location;
-use palomar_store::postgres::PostgresStore;
+use palomar_store::NodeId;
 use palomar_transport::ServerIdentity;
 use parking_lot::Mutex;
 use tokio::net::TcpListener;
@@ -123,13 +126,6 @@ pub async fn run(
     let opening = location.clone();
     // Off the async threads: PostgreSQL's client runs a runtime of its own.
     let (db, latest) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-        if let Location::Postgres(settings) = &opening {
-            // What the data directory's lock is to the embedded store: until servers on one database tell each
-            // other what they commit, a second one would deliver another's messages only at reconnection.
-            if PostgresStore::servers_connected(settings)? > 0 {
-                anyhow::bail!("another palomar server is running on the database {settings}");
-            }
-        }
         let db = opening.open(durability).with_context(|| format!("cannot open the store {opening}"))?;
         if keep > 0 {
             // Before the first client, so nobody is offered a message that is about to go.
@@ -140,7 +136,19 @@ pub async fn run(
     })
     .await??;
     let hub = Hub::new(latest, config.limits.live_queue_per_connection, config.limits.max_sessions_per_user);
-    let (writer, writer_thread) = Writer::start(db, hub.clone())?;
+    // Nodes sharing a PostgreSQL store tell each other what they commit and who is online on them.
+    let (node, peers_thread) = match &location {
+        Location::Postgres(settings) => {
+            let node = NodeId::random();
+            let (tx, rx) = std::sync::mpsc::channel();
+            hub.tell_peers_through(tx);
+            let thread = peers::start((**settings).clone(), node, hub.clone(), rx, shutdown.clone())?;
+            tracing::info!(%node, "this node shares its database with any other node on it");
+            (Some(node), Some(thread))
+        }
+        Location::Sqlite(_) => (None, None),
+    };
+    let (writer, writer_thread) = Writer::start(db, hub.clone(), node)?;
     let acceptor = TlsAcceptor::from(palomar_transport::server_config(identity)?);
     let shared = Arc::new(Shared {
         limiter: LoginLimiter::new(config.login.clone()),
@@ -204,7 +212,12 @@ pub async fn run(
         tracing::warn!("some sessions did not end in time");
     }
     drop(shared);
-    tokio::task::spawn_blocking(move || writer_thread.join()).await.ok();
+    tokio::task::spawn_blocking(move || {
+        let _ = writer_thread.join();
+        peers_thread.map(JoinHandle::join)
+    })
+    .await
+    .ok();
     tracing::info!("stopped; everything acknowledged is on disk");
     Ok(())
 }

@@ -19,7 +19,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use palomar_proto::{MessageId, Nick, RoomName};
-use palomar_store::{Account, AccountId, Appended, ConvId, ConvKey, ConvRow, Store, StoreError};
+use palomar_store::{Account, AccountId, Appended, ConvId, ConvKey, ConvRow, NodeId, Store, StoreError};
 use parking_lot::Mutex;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
@@ -155,14 +155,19 @@ fn stopped() -> WriteFailed {
 }
 
 impl Writer {
-    /// Starts the thread that writes through `db`, the writer's connection to the store.
-    pub fn start(db: Box<dyn Store>, hub: Arc<Hub>) -> Result<(Writer, JoinHandle<()>), StoreError> {
+    /// Starts the thread that writes through `db`, the writer's connection to the store. `node` is this server's
+    /// number when other nodes share the store: each commit then tells them what it did.
+    pub fn start(
+        db: Box<dyn Store>,
+        hub: Arc<Hub>,
+        node: Option<NodeId>,
+    ) -> Result<(Writer, JoinHandle<()>), StoreError> {
         let (tx, rx) = mpsc::unbounded_channel();
         let cursors = Arc::new(PendingCursors::default());
         let thread_cursors = cursors.clone();
         let handle = std::thread::Builder::new()
             .name("palomar-store-writer".into())
-            .spawn(move || group_commit::run(db, rx, hub, &thread_cursors))
+            .spawn(move || group_commit::run(db, rx, hub, node, &thread_cursors))
             .map_err(|e| StoreError::Corrupt(format!("cannot start the writer thread: {e}")))?;
         let room = Arc::new(Semaphore::new(QUEUE_BYTES as usize));
         Ok((Writer { tx, room, cursors }, handle))
@@ -289,7 +294,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("store.sqlite");
         let db = Box::new(SqliteStore::open(&path).expect("opens"));
-        let (writer, thread) = Writer::start(db, Hub::new(Default::default(), 8, 8)).expect("starts");
+        let (writer, thread) = Writer::start(db, Hub::new(Default::default(), 8, 8), None).expect("starts");
         let lobby = SqliteStore::open_reader(&path)
             .expect("opens")
             .conversation(&ConvKey::Room(RoomName::lobby()))

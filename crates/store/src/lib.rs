@@ -9,12 +9,15 @@
 //! - [`Store`]: what the server asks of a store; [`Location`]: which one, and how to open it.
 //! - [`records`]: what a store takes in and hands out, whichever database holds it.
 //! - [`sqlite`]: the SQLite schema and statements; `runs`: the shape of its index from seqs to messages.
-//! - [`postgres`]: the PostgreSQL schema and statements.
+//! - [`postgres`]: the PostgreSQL schema and statements, and [`postgres::Peers`], what connects server nodes
+//!   that share one database.
+//! - [`notices`]: what those nodes tell each other ([`Notice`]).
 //! - [`keys`]: how accounts and conversations are named in the store ([`AccountId`], [`ConvId`], [`ConvKey`]).
 //! - [`password`]: Argon2id hashing of account passwords.
 
 pub mod keys;
 pub mod location;
+pub mod notices;
 pub mod password;
 pub mod postgres;
 pub mod records;
@@ -25,6 +28,7 @@ mod tests;
 
 pub use keys::{Account, AccountId, ConvId, ConvKey};
 pub use location::{Location, PostgresSettings};
+pub use notices::{Envelope, NodeId, Notice};
 pub use records::{
     Appended, ConvRow, Credentials, DeletedDirect, Durability, RemovalRequest, Removed, StoreError, StoredMessage,
 };
@@ -57,6 +61,12 @@ pub trait Store: Send {
 
     /// Abandons the open transaction, if any.
     fn rollback(&self);
+
+    /// Tells the other server nodes on this database, when the open transaction commits and only then, what it
+    /// did. A store that only one node uses has nobody to tell.
+    fn notify(&self, _from: NodeId, _notices: &[Notice]) -> Result<()> {
+        Ok(())
+    }
 
     // ---- accounts
 

@@ -16,10 +16,14 @@ use postgres::{Client, NoTls, Row, Statement};
 
 use crate::keys::{Account, AccountId, ConvId, ConvKey};
 use crate::location::PostgresSettings;
+use crate::notices::{Envelope, NodeId, Notice};
 use crate::records::{
     Appended, ConvRow, Credentials, DeletedDirect, Durability, RemovalRequest, Removed, StoreError, StoredMessage,
 };
 use crate::{Result, Store};
+
+mod peers;
+pub use peers::{Heartbeat, Peers};
 
 /// The schema, one entry per version: a database at version N has had the first N applied, each in the
 /// transaction that records the new version in `palomar_schema`. A new version is a new entry at the end;
@@ -28,7 +32,8 @@ use crate::{Result, Store};
 /// As in the SQLite store, ids come from sequences, which never give a number out again: an account or
 /// conversation deleted keeps its id to itself. `direct_seq_floors` and `account_removals` are explained at the
 /// SQLite schema. The log is keyed by conversation and seq, which is the order every read wants.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
 CREATE TABLE accounts (
     id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     nick TEXT NOT NULL UNIQUE,
@@ -74,7 +79,23 @@ CREATE TABLE messages (
     PRIMARY KEY (conversation, seq)
 );
 CREATE UNIQUE INDEX messages_by_client_id ON messages (client_id, sender);
-"];
+",
+    "
+CREATE TABLE nodes (
+    id BIGINT PRIMARY KEY,
+    heartbeat TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE presence (
+    node BIGINT NOT NULL,
+    account BIGINT NOT NULL,
+    nick TEXT NOT NULL,
+    PRIMARY KEY (node, account)
+);
+",
+];
+
+/// The channel of the notifications that carry [`crate::Notice`]s between nodes.
+pub const NOTICES: &str = "palomar";
 
 /// The key of the advisory lock that nodes starting together on one database take in turn to migrate it. Any
 /// constant would do, as long as every Palomar uses the same: these are the bytes of "palomar".
@@ -421,6 +442,17 @@ impl Store for PostgresStore {
         Ok(())
     }
 
+    fn notify(&self, from: NodeId, notices: &[Notice]) -> Result<()> {
+        if notices.is_empty() {
+            return Ok(());
+        }
+        let texts: Vec<String> =
+            notices.iter().map(|notice| Envelope { from, notice: notice.clone() }.encode()).collect();
+        // One round trip for all of them; PostgreSQL delivers them in this order, when the transaction commits.
+        self.execute("SELECT pg_notify($2, text) FROM unnest($1::text[]) AS text", &[&texts, &NOTICES])?;
+        Ok(())
+    }
+
     fn rollback(&self) {
         let mut client = self.client.borrow_mut();
         // A connection that broke mid-transaction has nothing left to roll back.
@@ -717,6 +749,7 @@ impl Store for PostgresStore {
 mod tests {
     use std::collections::BTreeSet;
     use std::sync::{Arc, Barrier};
+    use std::time::Duration;
 
     use super::*;
     use crate::tests::{Fresh, lobby, nick};
@@ -726,6 +759,46 @@ mod tests {
             crate::Location::Postgres(settings) => (**settings).clone(),
             crate::Location::Sqlite(_) => unreachable!("a PostgreSQL store"),
         }
+    }
+
+    /// Two nodes' links: one hears the other's presence and commits, not its own; a node that stops beating is
+    /// forgotten with its presence; one that leaves says its users left.
+    #[test]
+    fn nodes_hear_each_other_and_forget_a_silent_one() {
+        let store = Fresh::postgres();
+        let settings = settings(&store);
+        let (one, two) = (NodeId(1), NodeId(2));
+        let first = Peers::connect(&settings, one).expect("links");
+        let second = Peers::connect(&settings, two).expect("links");
+        let ana = Account { id: AccountId(7), nick: nick("ana") };
+        first.announce(&[Notice::Online { account: ana.clone() }]).expect("announces");
+        let writer = PostgresStore::open(&settings, Durability::Full).expect("opens");
+        writer.begin().expect("begins");
+        writer.notify(one, &[Notice::Appended { conv: ConvId(1), first: 1, last: 3 }]).expect("notifies");
+        let before: Vec<Notice> =
+            second.receive(Duration::from_secs(5)).expect("receives").into_iter().map(|e| e.notice).collect();
+        assert_eq!(before, vec![Notice::Online { account: ana.clone() }], "the commit's notice only once committed");
+        writer.commit().expect("commits");
+        let heard: Vec<Notice> =
+            second.receive(Duration::from_secs(5)).expect("receives").into_iter().map(|e| e.notice).collect();
+        assert_eq!(heard, vec![Notice::Appended { conv: ConvId(1), first: 1, last: 3 }]);
+        assert!(first.receive(Duration::from_millis(100)).expect("receives").is_empty(), "not its own");
+        assert_eq!(second.presence().expect("reads"), vec![(one, ana.clone())]);
+
+        let beat = second.heartbeat(Duration::from_secs(60)).expect("beats");
+        assert_eq!((beat.alive, beat.was_forgotten), (vec![one], false));
+        std::thread::sleep(Duration::from_millis(300));
+        second.heartbeat(Duration::from_millis(1)).expect("beats");
+        assert!(second.presence().expect("reads").is_empty(), "the silent node's users are forgotten");
+        assert!(first.heartbeat(Duration::from_secs(60)).expect("beats").was_forgotten, "and it learns so");
+
+        first.announce_all(std::slice::from_ref(&ana)).expect("announces again");
+        second.receive(Duration::from_millis(100)).expect("receives");
+        first.leave().expect("leaves");
+        let heard: Vec<Notice> =
+            second.receive(Duration::from_secs(5)).expect("receives").into_iter().map(|e| e.notice).collect();
+        assert_eq!(heard, vec![Notice::Offline { account: ana.id }]);
+        assert!(second.heartbeat(Duration::from_secs(60)).expect("beats").alive.is_empty());
     }
 
     /// Three nodes' writers append to the same conversations at once, in groups as the server's writer does: the

@@ -514,3 +514,17 @@ pub async fn raw_hello_and_leave(server: &str, from: std::net::IpAddr, nick: &st
         writer.send(&hello(nick, password)).await.expect("sends the Hello");
     }
 }
+
+/// A line-mode event saying the client connected to `address`.
+pub fn connected_to(address: &str) -> impl Fn(&Value) -> bool + '_ {
+    move |e| e["state"] == "connected" && e["server"] == address
+}
+
+/// The texts of the messages from `nick` among `events`, in order.
+pub fn texts_from<'a>(events: &'a [Value], nick: &str) -> Vec<&'a str> {
+    events
+        .iter()
+        .filter(|e| e["event"] == "message" && e["from"] == nick)
+        .map(|e| e["text"].as_str().expect("a text"))
+        .collect()
+}

@@ -2,7 +2,7 @@
 //! where nothing listens, find the server on another address of the list after it moved there, deliver what
 //! was typed meanwhile once, and refuse a node whose certificate is not the chat's pinned one.
 
-use crate::common::{Client, ClientSpec, Server, assert_in_order_once};
+use crate::common::{Client, ClientSpec, Server, assert_in_order_once, connected_to, texts_from};
 use serde_json::Value;
 
 /// A free loopback port, held bound but not listening: connecting to it is refused, and no client's own end of
@@ -18,18 +18,6 @@ fn reserved_port() -> (tokio::net::TcpSocket, String) {
 
 fn spec<'a>(servers: &'a str, nick: &'a str, home: &'a std::path::Path) -> ClientSpec<'a> {
     ClientSpec { server: servers, nick, password: "pw-of-test", home, extra: &[] }
-}
-
-fn connected_to(address: &str) -> impl Fn(&Value) -> bool + '_ {
-    move |e| e["state"] == "connected" && e["server"] == address
-}
-
-fn texts_from<'a>(events: &'a [Value], nick: &str) -> Vec<&'a str> {
-    events
-        .iter()
-        .filter(|e| e["event"] == "message" && e["from"] == nick)
-        .map(|e| e["text"].as_str().expect("a text"))
-        .collect()
 }
 
 #[test]

@@ -14,6 +14,7 @@ mod full_screen;
 mod hostile;
 mod line_mode;
 mod login_abuse;
+mod nodes;
 mod postgres;
 mod security;
 mod torture;

@@ -90,22 +90,3 @@ fn a_password_in_the_database_url_is_refused_and_not_repeated() {
     assert!(!output.status.success());
     assert!(stderr.contains("PGPASSWORD") && !stderr.contains("hunter2"), "{stderr}");
 }
-
-#[test]
-fn a_second_server_on_the_same_database_is_refused() {
-    let database = TestDatabase::create();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let first = Server::start_on(&dir.path().join("first"), "127.0.0.1:0", &["--store", database.url()]);
-    let (status, _) = run_client(spec(&first, "ana", &dir.path().join("ana")), "");
-    assert!(status.success(), "the first server has its store open and serves");
-    let output = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-        .arg(dir.path().join("second"))
-        .args(["--store", database.url()])
-        .stdin(Stdio::null())
-        .output()
-        .expect("palomar serve runs");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success());
-    assert!(stderr.contains("another palomar server is running on the database"), "{stderr}");
-}

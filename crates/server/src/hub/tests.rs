@@ -2,7 +2,9 @@
 
 use super::*;
 use palomar_proto::MessageId;
-use palomar_store::DeletedDirect;
+use palomar_store::{DeletedDirect, NodeId};
+
+use super::pending::MissedKinds;
 
 /// Test accounts: the id is the nickname's first letter, so `ana` and a later `ana` can differ by `again`.
 fn who(name: &str) -> Account {
@@ -163,4 +165,130 @@ fn a_removed_account_is_told_to_leave_and_its_peers_to_forget_their_conversation
     assert_eq!(changes, vec![Change::DirectDeleted { conv: ConvId(5), peer: who("ana").nick }]);
     assert_eq!(carol.pending.take_missed(), MissedKinds::default());
     assert!(carol.pending.take_changes().is_empty());
+}
+
+// ---- several nodes on one store
+
+const OTHER: NodeId = NodeId(7);
+const THIRD: NodeId = NodeId(8);
+
+fn presence_seen(link: &mut SessionLink) -> Vec<(Nick, PresenceState)> {
+    let mut seen = Vec::new();
+    while let Ok(item) = link.rx.try_recv() {
+        if let Live::Presence { nick, state, .. } = item {
+            seen.push((nick, state));
+        }
+    }
+    seen
+}
+
+#[test]
+fn a_user_online_on_other_nodes_is_shown_once_and_gone_when_the_last_of_them_goes() {
+    let hub = hub(8);
+    let lobby = vec![(ConvId(1), RoomName::lobby())];
+    let mut ana = register(&hub, "ana", lobby.clone());
+    let bob = who("bob");
+    hub.heard(OTHER, Notice::Online { account: bob.clone() }, lobby.clone());
+    hub.heard(THIRD, Notice::Online { account: bob.clone() }, lobby.clone());
+    assert_eq!(presence_seen(&mut ana), vec![(bob.nick.clone(), PresenceState::Online)], "one arrival");
+    assert_eq!(hub.online_in(ConvId(1)), vec![who("ana").nick, bob.nick.clone()], "in the member list");
+
+    // A session of bob here too, which lasts and then ends: he is still online on the other nodes.
+    let here = register(&hub, "bob", lobby.clone());
+    hub.announce_arrival(&bob);
+    hub.unregister(here.id, &bob);
+    assert!(presence_seen(&mut ana).is_empty(), "neither a second arrival nor a departure");
+    assert_eq!(hub.online_in(ConvId(1)).len(), 2);
+
+    hub.heard(OTHER, Notice::Offline { account: bob.id }, vec![]);
+    assert!(presence_seen(&mut ana).is_empty(), "still online on the third node");
+    hub.heard(THIRD, Notice::Offline { account: bob.id }, vec![]);
+    assert_eq!(presence_seen(&mut ana), vec![(bob.nick, PresenceState::Offline)]);
+    assert_eq!(hub.online_in(ConvId(1)), vec![who("ana").nick]);
+}
+
+#[test]
+fn the_users_of_a_node_that_stopped_beating_are_shown_offline() {
+    let hub = hub(8);
+    let lobby = vec![(ConvId(1), RoomName::lobby())];
+    let mut ana = register(&hub, "ana", lobby.clone());
+    hub.heard(OTHER, Notice::Online { account: who("bob") }, lobby.clone());
+    hub.heard(THIRD, Notice::Online { account: who("carol") }, lobby.clone());
+    // Carol reconnected here before her node's death was noticed: she stays online.
+    register(&hub, "carol", lobby);
+    hub.announce_arrival(&who("carol"));
+    presence_seen(&mut ana);
+    hub.peers_alive(&[]);
+    assert_eq!(presence_seen(&mut ana), vec![(who("bob").nick, PresenceState::Offline)]);
+    assert_eq!(hub.online_in(ConvId(1)), vec![who("ana").nick, who("carol").nick]);
+}
+
+#[test]
+fn a_join_on_another_node_reaches_the_users_sessions_here_and_the_rooms_members() {
+    let hub = hub(8);
+    let garden = RoomName::parse("garden").expect("valid");
+    let mut bob = register(&hub, "bob", vec![(ConvId(2), garden.clone())]);
+    let ana_here = register(&hub, "ana", vec![(ConvId(1), RoomName::lobby())]);
+    let ana = who("ana");
+    let joined =
+        Notice::Joined { conv: ConvId(2), room: garden.clone(), account: ana.clone(), newly: true, joined_after: 40 };
+    hub.heard(OTHER, joined, vec![]);
+    assert_eq!(presence_seen(&mut bob), vec![(ana.nick.clone(), PresenceState::Joined)]);
+    let changes: Vec<Change> = ana_here.pending.take_changes().into_iter().collect();
+    assert_eq!(changes, vec![Change::Joined { conv: ConvId(2), room: garden.clone(), joined_after: 40 }]);
+    let mut ana_here = ana_here;
+    hub.publish(ConvId(2), StoredMessage { key: ConvKey::Room(garden.clone()), ..message(41) });
+    assert!(matches!(ana_here.rx.try_recv(), Ok(Live::Message(_))), "her session here follows the room");
+
+    hub.heard(OTHER, Notice::Left { conv: ConvId(2), room: garden, account: ana.clone() }, vec![]);
+    assert_eq!(presence_seen(&mut bob), vec![(ana.nick, PresenceState::Left)]);
+    assert_eq!(hub.online_in(ConvId(2)), vec![who("bob").nick]);
+}
+
+#[test]
+fn what_happens_here_is_told_to_the_other_nodes() {
+    let hub = hub(8);
+    let (tx, rx) = std::sync::mpsc::channel();
+    hub.tell_peers_through(tx);
+    let ana = who("ana");
+    let garden = RoomName::parse("garden").expect("valid");
+    let short = register(&hub, "ana", vec![]);
+    hub.unregister(short.id, &ana);
+    assert!(rx.try_recv().is_err(), "a short visit is not told");
+    let session = register(&hub, "ana", vec![]);
+    hub.announce_arrival(&ana);
+    hub.joined(session.id, &ana, ConvId(2), &garden, true, 3);
+    hub.left(session.id, &ana, ConvId(2), &garden);
+    hub.unregister(session.id, &ana);
+    let told: Vec<Notice> = rx.try_iter().collect();
+    assert_eq!(
+        told,
+        vec![
+            Notice::Online { account: ana.clone() },
+            Notice::Joined {
+                conv: ConvId(2),
+                room: garden.clone(),
+                account: ana.clone(),
+                newly: true,
+                joined_after: 3
+            },
+            Notice::Left { conv: ConvId(2), room: garden, account: ana.clone() },
+            Notice::Offline { account: ana.id },
+        ]
+    );
+    assert_eq!(hub.announced_here(), vec![]);
+}
+
+#[test]
+fn catching_up_with_the_peers_brings_presence_and_seqs_to_the_database_and_rereads_every_session() {
+    let hub = hub(8);
+    let lobby = vec![(ConvId(1), RoomName::lobby())];
+    let mut ana = register(&hub, "ana", lobby.clone());
+    hub.heard(OTHER, Notice::Online { account: who("bob") }, lobby.clone());
+    presence_seen(&mut ana);
+    hub.catch_up_with_peers(vec![(THIRD, who("carol"), lobby)], vec![(ConvId(1), 12)]);
+    assert_eq!(hub.online_in(ConvId(1)), vec![who("ana").nick, who("carol").nick]);
+    assert_eq!(hub.latest(ConvId(1)), 12);
+    let missed = ana.pending.take_missed();
+    assert!(missed.messages && missed.presence && missed.conversations, "{missed:?}");
 }

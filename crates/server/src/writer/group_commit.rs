@@ -2,10 +2,11 @@
 //! transaction with the pending cursors, commits, then publishes the new messages to the [`Hub`] and answers each
 //! change. If anything in the group fails, nothing in it is kept and every change is answered with the failure.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use palomar_proto::{Nick, RoomName, unix_ms};
-use palomar_store::{Account, AccountId, ConvId, ConvKey, Removed, Store, StoreError, StoredMessage};
+use palomar_store::{Account, AccountId, ConvId, ConvKey, NodeId, Notice, Removed, Store, StoreError, StoredMessage};
 use tokio::sync::mpsc;
 
 use super::{AppendOutcome, Change, JoinOutcome, PendingCursors, Reply, Request, WriteFailed};
@@ -162,18 +163,45 @@ pub(super) fn run(
     db: Box<dyn Store>,
     mut rx: mpsc::UnboundedReceiver<Request>,
     hub: Arc<Hub>,
+    node: Option<NodeId>,
     cursors: &PendingCursors,
 ) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     while rx.blocking_recv_many(&mut group, MAX_GROUP) > 0 {
-        commit_group(&*db, &mut group, &hub, cursors);
+        commit_group(&*db, &mut group, &hub, node, cursors);
     }
     // The sessions are gone: their last acknowledgements are saved on the way out.
-    commit_group(&*db, &mut group, &hub, cursors);
+    commit_group(&*db, &mut group, &hub, node, cursors);
     tracing::debug!("store writer stopped");
 }
 
-fn commit_group(db: &dyn Store, group: &mut Vec<Request>, hub: &Hub, cursors: &PendingCursors) {
+/// What the other nodes must hear of the applied changes: the range of new seqs of each conversation, and the
+/// removals of accounts.
+fn notices(applied: &[Applied]) -> Vec<Notice> {
+    let mut appended: BTreeMap<ConvId, (u64, u64)> = BTreeMap::new();
+    let mut notices = Vec::new();
+    for Applied { aftermath, .. } in applied {
+        match aftermath {
+            Aftermath::Nothing => {}
+            Aftermath::Publish(conv, message) => {
+                let range = appended.entry(*conv).or_insert((message.seq, message.seq));
+                range.0 = range.0.min(message.seq);
+                range.1 = range.1.max(message.seq);
+            }
+            Aftermath::AccountRemoved(removed) => {
+                notices.push(Notice::AccountRemoved { account: removed.account.id });
+                notices.extend(removed.deleted_directs.iter().map(|deleted| Notice::DirectDeleted {
+                    conv: deleted.conversation,
+                    removed: removed.account.nick.clone(),
+                    peer: deleted.peer.id,
+                }));
+            }
+        }
+    }
+    appended.into_iter().map(|(conv, (first, last))| Notice::Appended { conv, first, last }).chain(notices).collect()
+}
+
+fn commit_group(db: &dyn Store, group: &mut Vec<Request>, hub: &Hub, node: Option<NodeId>, cursors: &PendingCursors) {
     let now = unix_ms();
     let mut applied: Vec<Applied> = Vec::with_capacity(group.len());
     let mut answers_of_unapplied = Vec::new();
@@ -209,6 +237,11 @@ fn commit_group(db: &dyn Store, group: &mut Vec<Request>, hub: &Hub, cursors: &P
     }
     if failure.is_none() {
         failure = saving.iter().try_for_each(|((account, conv), seq)| db.advance_cursor(*account, *conv, *seq)).err();
+    }
+    if failure.is_none()
+        && let Some(node) = node
+    {
+        failure = db.notify(node, &notices(&applied)).err();
     }
     if failure.is_none() {
         failure = db.commit().err();
