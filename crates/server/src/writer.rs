@@ -15,6 +15,7 @@ mod group_commit;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -50,6 +51,7 @@ enum Change {
         sender: Nick,
         id: MessageId,
         text: String,
+        order: SendOrder,
         reply: Reply<AppendOutcome>,
     },
     /// Commits whatever cursors are pending, with nothing else to do.
@@ -90,6 +92,27 @@ enum Change {
 }
 
 type Reply<T> = oneshot::Sender<WriteResult<T>>;
+
+/// One connection's messages in the order it sent them. When a group that holds one of them fails, the ones
+/// queued after it are refused too (set here by the writer, cleared by the session once none of them is left
+/// waiting): a later message must not be stored before an earlier one that the client will send again.
+#[derive(Debug, Clone, Default)]
+pub struct SendOrder(Arc<AtomicBool>);
+
+impl SendOrder {
+    fn halt(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+
+    fn is_halted(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+
+    /// Every message queued before the failure has been answered: later ones may be stored again.
+    pub fn resume(&self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
 
 /// What appending a message came to.
 #[derive(Debug)]
@@ -206,9 +229,10 @@ impl Writer {
         sender: Nick,
         id: MessageId,
         text: String,
+        order: SendOrder,
     ) -> WriteResult<oneshot::Receiver<WriteResult<AppendOutcome>>> {
         let (reply, answer) = oneshot::channel();
-        self.queue(Change::Append { conv, key, sender, id, text, reply }).await?;
+        self.queue(Change::Append { conv, key, sender, id, text, order, reply }).await?;
         Ok(answer)
     }
 

@@ -3,7 +3,8 @@
 //!
 //! The test server is `PALOMAR_TEST_POSTGRES` (a URL of a database on it; the user must be allowed to create
 //! databases), by default `postgres://postgres@127.0.0.1:5432/postgres`. `.ci/run` makes sure one answers
-//! there. With none, tests that need it fail and say so: they are never skipped.
+//! there. With none, tests that need it fail and say so: they are never skipped. A test that restarts the
+//! server has a [`TestCluster`] of its own instead, made from the installed PostgreSQL's programs.
 //!
 //! Everything here panics on failure, with what failed: it is for tests, where a panic is the report.
 
@@ -91,4 +92,117 @@ impl Drop for TestDatabase {
             eprintln!("cannot drop the test database {}: {e}", self.name);
         }
     }
+}
+
+/// A PostgreSQL server of a test's own, on a free port and a temp directory, made with the installed
+/// PostgreSQL's `initdb` and run with its `pg_ctl`: for what a test does to the whole server (a restart), which it
+/// must not do to a shared one. Stopped, without waiting, when dropped. As root (as CI runs), the server runs as
+/// the `postgres` user, since PostgreSQL refuses to run as root.
+pub struct TestCluster {
+    bin: std::path::PathBuf,
+    data: std::path::PathBuf,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl TestCluster {
+    pub fn start() -> TestCluster {
+        let bin = installed_bin().unwrap_or_else(|| {
+            panic!("this test needs PostgreSQL's server programs (initdb, pg_ctl); `.ci/run` installs them")
+        });
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let data = dir.path().join("data");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        if is_root() {
+            let status = std::process::Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(dir.path())
+                .status()
+                .expect("chown runs");
+            assert!(status.success(), "cannot give the cluster's directory to the postgres user");
+        }
+        let cluster = TestCluster { bin, data, port, _dir: dir };
+        let data = cluster.data.to_str().expect("a UTF-8 path").to_owned();
+        cluster.run("initdb", &["-A", "trust", "-U", "postgres", "-D", &data]);
+        cluster.pg_ctl(&["start"]);
+        cluster
+    }
+
+    /// The URL of its `postgres` database.
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Restarts it as a crash would leave it (`pg_ctl restart -m immediate`): every connection drops, and what
+    /// was committed is recovered from the log.
+    pub fn restart_immediately(&self) {
+        self.pg_ctl(&["restart", "-m", "immediate"]);
+    }
+
+    fn pg_ctl(&self, args: &[&str]) {
+        let data = self.data.to_str().expect("a UTF-8 path").to_owned();
+        let options = format!("-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''", self.port);
+        let log = self.data.with_file_name("log");
+        let log = log.to_str().expect("a UTF-8 path").to_owned();
+        let mut all = vec!["-D", &data, "-l", &log, "-w", "-o", &options];
+        all.extend_from_slice(args);
+        self.run("pg_ctl", &all);
+    }
+
+    fn run(&self, program: &str, args: &[&str]) {
+        let path = self.bin.join(program);
+        let mut command = as_postgres(&path);
+        let output = command.args(args).output().unwrap_or_else(|e| panic!("cannot run {}: {e}", path.display()));
+        assert!(
+            output.status.success(),
+            "{program} {args:?} failed: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+impl Drop for TestCluster {
+    fn drop(&mut self) {
+        let data = self.data.to_str().unwrap_or_default().to_owned();
+        let path = self.bin.join("pg_ctl");
+        let mut command = as_postgres(&path);
+        let _ = command.args(["-D", &data, "stop", "-m", "immediate"]).output();
+    }
+}
+
+/// The newest installed PostgreSQL's server programs (Debian keeps them apart, in /usr/lib/postgresql/N/bin).
+fn installed_bin() -> Option<std::path::PathBuf> {
+    let mut versions: Vec<(u32, std::path::PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let version = entry.file_name().to_str()?.parse().ok()?;
+            let bin = entry.path().join("bin");
+            bin.join("pg_ctl").exists().then_some((version, bin))
+        })
+        .collect();
+    versions.sort();
+    versions.pop().map(|(_, bin)| bin)
+}
+
+/// A command that runs `program` as the `postgres` user when this process is root.
+fn as_postgres(program: &std::path::Path) -> std::process::Command {
+    if is_root() {
+        let mut command = std::process::Command::new("runuser");
+        command.args(["-u", "postgres", "--"]).arg(program);
+        command
+    } else {
+        std::process::Command::new(program)
+    }
+}
+
+fn is_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|output| String::from_utf8_lossy(&output.stdout).trim() == "0")
 }

@@ -1,27 +1,28 @@
 //! Several `palomar serve` nodes on one PostgreSQL database, with the real binary: a message sent through one
 //! node reaches the members connected to the others live, once and in order; presence, joins and direct
 //! messages cross nodes; a node killed without a word has its users move to another node and lose nothing, and
-//! its sessions expire there. Each test has a throwaway database of its own.
+//! its sessions expire there; the database restarted as if it crashed loses nothing acknowledged. Each test has a
+//! throwaway database of its own.
 
 use std::path::Path;
 use std::time::Duration;
 
 use crate::common::{Client, ClientSpec, Server, assert_in_order_once, connected_to, is_message_with_text, texts_from};
-use palomar_test_postgres::TestDatabase;
+use palomar_test_postgres::{TestCluster, TestDatabase};
 use serde_json::Value;
 
 /// How long a killed node's users stay shown through it: the server's heartbeat expiry plus one heartbeat, and
 /// a margin for a busy machine.
 const NODE_EXPIRY: Duration = Duration::from_secs(10 + 2 + 3);
 
-/// `count` nodes on `database` sharing one TLS identity (the first node's, generated), with arrivals announced
+/// `count` nodes on the database at URL `database` sharing one TLS identity (the first node's, generated), with arrivals announced
 /// after 200 ms.
-fn start_nodes(database: &TestDatabase, dir: &Path, count: usize) -> Vec<Server> {
+fn start_nodes(database: &str, dir: &Path, count: usize) -> Vec<Server> {
     let limits = "[limits]\npresence_after_ms = 200\n";
     let first_config = dir.join("first.toml");
     std::fs::write(&first_config, limits).expect("writes config");
     let first_data = dir.join("node0");
-    let store = ["--store", database.url()];
+    let store = ["--store", database];
     let first =
         Server::start_on(&first_data, "127.0.0.1:0", &[&store[..], &["--config", path(&first_config)]].concat());
     let shared = dir.join("shared.toml");
@@ -56,7 +57,7 @@ fn members_on_three_nodes_chat_live_with_presence_joins_and_direct_messages() {
     const EACH: usize = 30;
     let database = TestDatabase::create();
     let dir = tempfile::tempdir().expect("temp dir");
-    let nodes = start_nodes(&database, dir.path(), 3);
+    let nodes = start_nodes(database.url(), dir.path(), 3);
     let mut carol = Client::start(spec(&nodes[2].addr, "carol", &dir.path().join("carol")));
     carol.wait_for("connected", |e| e["state"] == "connected");
     let mut ana = Client::start(spec(&nodes[0].addr, "ana", &dir.path().join("ana")));
@@ -106,7 +107,7 @@ fn a_node_killed_mid_stream_loses_nothing_and_its_users_move_to_another() {
     const EACH: usize = 40;
     let database = TestDatabase::create();
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut nodes = start_nodes(&database, dir.path(), 3);
+    let mut nodes = start_nodes(database.url(), dir.path(), 3);
     let (first, doomed, spare) = (nodes[0].addr.clone(), nodes[1].addr.clone(), nodes[2].addr.clone());
     let bobs_list = format!("{doomed},{spare}");
     let mut carol = Client::start(spec(&spare, "carol", &dir.path().join("carol")));
@@ -150,7 +151,7 @@ fn a_node_killed_mid_stream_loses_nothing_and_its_users_move_to_another() {
 fn the_users_of_a_node_killed_for_good_are_shown_offline_within_its_expiry() {
     let database = TestDatabase::create();
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut nodes = start_nodes(&database, dir.path(), 2);
+    let mut nodes = start_nodes(database.url(), dir.path(), 2);
     let mut carol = Client::start(spec(&nodes[0].addr, "carol", &dir.path().join("carol")));
     carol.wait_for("connected", |e| e["state"] == "connected");
     let mut bob = Client::start(spec(&nodes[1].addr, "bob", &dir.path().join("bob")));
@@ -161,4 +162,35 @@ fn the_users_of_a_node_killed_for_good_are_shown_offline_within_its_expiry() {
     let before = std::time::Instant::now();
     carol.wait_for("bob offline", presence("bob", "offline"));
     assert!(before.elapsed() < NODE_EXPIRY, "within the expiry: {:?}", before.elapsed());
+}
+
+#[test]
+fn a_database_restarted_mid_stream_loses_nothing_acknowledged() {
+    const EACH: usize = 40;
+    let cluster = TestCluster::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let nodes = start_nodes(&cluster.url(), dir.path(), 2);
+    let mut bob = Client::start(spec(&nodes[1].addr, "bob", &dir.path().join("bob")));
+    bob.wait_for("connected", |e| e["state"] == "connected");
+    let ana_home = dir.path().join("ana");
+    let mut ana =
+        Client::start(ClientSpec { extra: &["--drain-timeout", "180"], ..spec(&nodes[0].addr, "ana", &ana_home) });
+    ana.wait_for("connected", |e| e["state"] == "connected");
+    for i in 0..EACH {
+        ana.line(&format!("before {i}"));
+    }
+    bob.wait_messages(EACH, |m| m["from"] == "ana");
+    cluster.restart_immediately();
+    for i in 0..EACH {
+        ana.line(&format!("after {i}"));
+    }
+    let (status, ana_events) = ana.finish();
+    assert!(status.success(), "every message acknowledged in the end");
+    assert_eq!(ana_events.iter().filter(|e| e["event"] == "accepted").count(), 2 * EACH, "each accepted once");
+    bob.wait_messages(2 * EACH, |m| m["from"] == "ana");
+    let (_, events) = bob.finish();
+    let expected: Vec<String> =
+        (0..EACH).map(|i| format!("before {i}")).chain((0..EACH).map(|i| format!("after {i}"))).collect();
+    assert_eq!(texts_from(&events, "ana"), expected, "every message once, in order, across the restart");
+    assert_in_order_once(&events, "#lobby");
 }

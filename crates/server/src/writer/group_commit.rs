@@ -9,7 +9,7 @@ use palomar_proto::{Nick, RoomName, unix_ms};
 use palomar_store::{Account, AccountId, ConvId, ConvKey, NodeId, Notice, Removed, Store, StoreError, StoredMessage};
 use tokio::sync::mpsc;
 
-use super::{AppendOutcome, Change, JoinOutcome, PendingCursors, Reply, Request, WriteFailed};
+use super::{AppendOutcome, Change, JoinOutcome, PendingCursors, Reply, Request, SendOrder, WriteFailed};
 use crate::hub::Hub;
 
 /// Most operations applied in one transaction.
@@ -76,7 +76,15 @@ fn answered<T: Send + 'static>(reply: Reply<T>, result: Result<T, StoreError>) -
 
 fn apply(db: &dyn Store, change: Change, now: u64) -> Result<Applied, NotApplied> {
     match change {
-        Change::Append { conv, key, sender, id, text, reply } => match db.append(conv, &sender, id, &text, now) {
+        Change::Append { order, reply, .. } if order.is_halted() => {
+            let refused =
+                WriteFailed("an earlier message of this connection could not be stored; it goes first".into());
+            Ok(Applied {
+                answer: Some(Box::new(move |_| drop(reply.send(Err(refused))))),
+                aftermath: Aftermath::Nothing,
+            })
+        }
+        Change::Append { conv, key, sender, id, text, reply, .. } => match db.append(conv, &sender, id, &text, now) {
             Ok(outcome) => {
                 let aftermath = if outcome.duplicate {
                     Aftermath::Nothing
@@ -222,6 +230,13 @@ fn commit_group(db: &dyn Store, group: &mut Vec<Request>, hub: &Hub, node: Optio
         appending.dedup();
         failure = db.lock_for_appends(&appending).err();
     }
+    let orders: Vec<SendOrder> = group
+        .iter()
+        .filter_map(|request| match &request.change {
+            Change::Append { order, .. } => Some(order.clone()),
+            _ => None,
+        })
+        .collect();
     for Request { change, .. } in group.drain(..) {
         if failure.is_some() {
             answers_of_unapplied.extend(change.into_failure());
@@ -264,6 +279,9 @@ fn commit_group(db: &dyn Store, group: &mut Vec<Request>, hub: &Hub, node: Optio
         }
         Some(error) => {
             db.rollback();
+            for order in orders {
+                order.halt();
+            }
             tracing::error!(%error, ops = applied.len() + answers_of_unapplied.len(), "store write failed; nothing in this group was accepted");
             let why =
                 if error.is_disk_problem() { "its disk is full or read-only".to_owned() } else { error.to_string() };

@@ -8,7 +8,7 @@ use palomar_store::ConvId;
 use tokio::sync::oneshot;
 
 use crate::session::{Session, SessionEnd};
-use crate::writer::{AppendOutcome, WriteResult};
+use crate::writer::{AppendOutcome, SendOrder, WriteResult};
 
 /// A message sent by this client, waiting for the store.
 struct Pending {
@@ -24,6 +24,10 @@ struct Pending {
 pub(in crate::session) struct Sends {
     queue: VecDeque<Pending>,
     bytes: usize,
+    order: SendOrder,
+    /// The first message the store could not take: later ones are refused until the client sends it again, so
+    /// that they are not stored before it.
+    refused_first: Option<MessageId>,
 }
 
 impl Sends {
@@ -35,6 +39,9 @@ impl Sends {
     fn pop(&mut self) -> Option<Pending> {
         let pending = self.queue.pop_front()?;
         self.bytes -= pending.bytes;
+        if self.queue.is_empty() {
+            self.order.resume();
+        }
         Some(pending)
     }
 
@@ -80,8 +87,14 @@ impl Session {
                 Some(Ok(AppendOutcome::Gone)) => {
                     self.error(ErrorCode::NotMember, format!("{conversation} no longer exists"), Some(id))
                 }
-                Some(Err(failed)) => self.error(ErrorCode::StoreUnavailable, failed.0.to_string(), Some(id)),
-                None => self.error(ErrorCode::StoreUnavailable, "the store did not answer; try again", Some(id)),
+                Some(Err(failed)) => {
+                    pending.refused_first.get_or_insert(id);
+                    self.error(ErrorCode::StoreUnavailable, failed.0.to_string(), Some(id))
+                }
+                None => {
+                    pending.refused_first.get_or_insert(id);
+                    self.error(ErrorCode::StoreUnavailable, "the store did not answer; try again", Some(id))
+                }
             }
             answer = ready_answer(pending);
         }
@@ -97,6 +110,15 @@ impl Session {
         if let Err(error) = validate_text(&text) {
             self.error(ErrorCode::InvalidText, error.to_string(), Some(id));
             return Ok(());
+        }
+        match pending.refused_first {
+            Some(first) if first == id => pending.refused_first = None,
+            Some(_) => {
+                let why = "an earlier message of yours could not be stored yet; send it again first";
+                self.error(ErrorCode::StoreUnavailable, why, Some(id));
+                return Ok(());
+            }
+            None => {}
         }
         let conv = match (self.by_view.get(&to), &to) {
             (Some(&conv), _) => conv,
@@ -114,9 +136,13 @@ impl Session {
         };
         let Some(key) = self.keys_of.get(&conv).cloned() else { return Ok(()) };
         let bytes = text.len();
-        match self.shared.writer.append(conv, key, self.account.nick.clone(), id, text).await {
+        let order = pending.order.clone();
+        match self.shared.writer.append(conv, key, self.account.nick.clone(), id, text, order).await {
             Ok(answer) => pending.push(Pending { id, conversation: to, bytes, answer }),
-            Err(failed) => self.error(ErrorCode::StoreUnavailable, failed.0.to_string(), Some(id)),
+            Err(failed) => {
+                pending.refused_first.get_or_insert(id);
+                self.error(ErrorCode::StoreUnavailable, failed.0.to_string(), Some(id))
+            }
         }
         Ok(())
     }
