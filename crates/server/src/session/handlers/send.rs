@@ -87,17 +87,17 @@ impl Session {
                 Some(Ok(AppendOutcome::Gone)) => {
                     self.error(ErrorCode::NotMember, format!("{conversation} no longer exists"), Some(id))
                 }
-                Some(Err(failed)) => {
-                    pending.refused_first.get_or_insert(id);
-                    self.error(ErrorCode::StoreUnavailable, failed.0.to_string(), Some(id))
-                }
-                None => {
-                    pending.refused_first.get_or_insert(id);
-                    self.error(ErrorCode::StoreUnavailable, "the store did not answer; try again", Some(id))
-                }
+                Some(Err(failed)) => self.refuse_for_now(pending, id, failed.0.to_string()),
+                None => self.refuse_for_now(pending, id, "the store did not answer; try again".into()),
             }
             answer = ready_answer(pending);
         }
+    }
+
+    /// Tells the client that the store could not take message `id`; the connection's later messages wait for it.
+    fn refuse_for_now(&mut self, pending: &mut Sends, id: MessageId, why: String) {
+        pending.refused_first.get_or_insert(id);
+        self.error(ErrorCode::StoreUnavailable, why, Some(id));
     }
 
     pub(super) async fn send(
@@ -139,10 +139,7 @@ impl Session {
         let order = pending.order.clone();
         match self.shared.writer.append(conv, key, self.account.nick.clone(), id, text, order).await {
             Ok(answer) => pending.push(Pending { id, conversation: to, bytes, answer }),
-            Err(failed) => {
-                pending.refused_first.get_or_insert(id);
-                self.error(ErrorCode::StoreUnavailable, failed.0.to_string(), Some(id))
-            }
+            Err(failed) => self.refuse_for_now(pending, id, failed.0.to_string()),
         }
         Ok(())
     }
