@@ -30,7 +30,8 @@ pub use keys::{Account, AccountId, ConvId, ConvKey};
 pub use location::{Location, PostgresSettings};
 pub use notices::{Envelope, NodeId, Notice};
 pub use records::{
-    Appended, ConvRow, Credentials, DeletedDirect, Durability, RemovalRequest, Removed, StoreError, StoredMessage,
+    Appended, ConvRow, Credentials, DeletedDirect, Durability, NewMessage, RemovalRequest, Removed, StoreError,
+    StoredMessage,
 };
 
 use palomar_proto::{MessageId, Nick};
@@ -161,6 +162,13 @@ pub trait Store: Send {
     /// usable for the rest of its writes.
     fn append(&self, conversation: ConvId, sender: &Nick, id: MessageId, text: &str, now_ms: u64) -> Result<Appended>;
 
+    /// Appends `messages` in order, as many calls of [`Store::append`] would: `None` for a message whose
+    /// conversation was deleted, the others appended or recognised as retries. A store whose every statement is
+    /// a round trip to a server sends them together.
+    fn append_all(&self, messages: &[NewMessage<'_>], now_ms: u64) -> Result<Vec<Option<Appended>>> {
+        append_each(self, messages, now_ms)
+    }
+
     /// Up to `limit` messages with seq above `after`, in seq order.
     fn messages_after(&self, conv: &ConvRow, after: u64, limit: u32) -> Result<Vec<StoredMessage>>;
 
@@ -177,6 +185,27 @@ pub trait Store: Send {
     /// conversation it is still a member of.
     fn advance_cursor(&self, account: AccountId, conversation: ConvId, seq: u64) -> Result<()>;
 
+    /// Moves each `(account, conversation, seq)` cursor forward, as [`Store::advance_cursor`] does one.
+    fn advance_cursors(&self, cursors: &[(AccountId, ConvId, u64)]) -> Result<()> {
+        cursors.iter().try_for_each(|&(account, conversation, seq)| self.advance_cursor(account, conversation, seq))
+    }
+
     /// `account`'s cursor in `conversation`: the highest seq it acknowledged (0 when none).
     fn cursor(&self, account: AccountId, conversation: ConvId) -> Result<u64>;
+}
+
+/// Appends `messages` one by one with [`Store::append`], as [`Store::append_all`] promises.
+fn append_each<S: Store + ?Sized>(
+    store: &S,
+    messages: &[NewMessage<'_>],
+    now_ms: u64,
+) -> Result<Vec<Option<Appended>>> {
+    messages
+        .iter()
+        .map(|message| match store.append(message.conversation, message.sender, message.id, message.text, now_ms) {
+            Ok(appended) => Ok(Some(appended)),
+            Err(StoreError::NoConversation(_)) => Ok(None),
+            Err(error) => Err(error),
+        })
+        .collect()
 }

@@ -18,9 +18,10 @@ use crate::keys::{Account, AccountId, ConvId, ConvKey};
 use crate::location::PostgresSettings;
 use crate::notices::{Envelope, NodeId, Notice};
 use crate::records::{
-    Appended, ConvRow, Credentials, DeletedDirect, Durability, RemovalRequest, Removed, StoreError, StoredMessage,
+    Appended, ConvRow, Credentials, DeletedDirect, Durability, NewMessage, RemovalRequest, Removed, StoreError,
+    StoredMessage,
 };
-use crate::{Result, Store};
+use crate::{Result, Store, append_each};
 
 mod peers;
 pub use peers::{Heartbeat, Peers};
@@ -410,6 +411,30 @@ impl PostgresStore {
     }
 }
 
+/// The columns of the rows one multi-row insert adds to the log.
+#[derive(Default)]
+struct NewRows<'a> {
+    conversations: Vec<i64>,
+    seqs: Vec<i64>,
+    senders: Vec<&'a str>,
+    ids: Vec<&'a [u8]>,
+    texts: Vec<&'a str>,
+}
+
+impl<'a> NewRows<'a> {
+    fn push(&mut self, message: &'a NewMessage<'_>, seq: u64) {
+        self.conversations.push(message.conversation.0);
+        self.seqs.push(to_i64(seq));
+        self.senders.push(message.sender.as_str());
+        self.ids.push(&message.id.0[..]);
+        self.texts.push(message.text);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.seqs.is_empty()
+    }
+}
+
 impl Store for PostgresStore {
     fn begin(&self) -> Result<()> {
         self.locked.borrow_mut().clear();
@@ -699,6 +724,68 @@ impl Store for PostgresStore {
         })
     }
 
+    fn append_all(&self, messages: &[NewMessage<'_>], now_ms: u64) -> Result<Vec<Option<Appended>>> {
+        self.in_transaction(|| {
+            // Seqs are given out under the conversations' row locks, as `append` does, but all rows go in one
+            // statement: one round trip for the batch instead of one per message.
+            let mut next: HashMap<ConvId, Option<u64>> = HashMap::new();
+            let mut outcomes = Vec::with_capacity(messages.len());
+            let mut rows = NewRows::default();
+            for message in messages {
+                let counter = match next.get_mut(&message.conversation) {
+                    Some(counter) => counter,
+                    None => {
+                        let last = match self.last_seq(message.conversation) {
+                            Ok(last) => Some(last),
+                            Err(StoreError::NoConversation(_)) => None,
+                            Err(error) => return Err(error),
+                        };
+                        next.entry(message.conversation).or_insert(last)
+                    }
+                };
+                outcomes.push(counter.as_mut().map(|last| {
+                    *last += 1;
+                    rows.push(message, *last);
+                    Appended { seq: *last, ts: now_ms, duplicate: false }
+                }));
+            }
+            if rows.is_empty() {
+                return Ok(outcomes);
+            }
+            let inserted = self.query(
+                "INSERT INTO messages (conversation, seq, sender, client_id, ts, text)
+                 SELECT conversation, seq, sender, client_id, $5, text
+                 FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bytea[], $6::text[])
+                     AS v(conversation, seq, sender, client_id, text)
+                 ON CONFLICT (client_id, sender) DO NOTHING RETURNING conversation, seq",
+                &[&rows.conversations, &rows.seqs, &rows.senders, &rows.ids, &to_i64(now_ms), &rows.texts],
+            )?;
+            if inserted.len() < rows.seqs.len() {
+                // A retry (of a message stored earlier, or twice in this batch): the rows after it would leave a
+                // gap. Rare enough to take back what went in and append one by one, which settles each retry.
+                let mut conversations: Vec<i64> = Vec::with_capacity(inserted.len());
+                let mut seqs: Vec<i64> = Vec::with_capacity(inserted.len());
+                for row in &inserted {
+                    conversations.push(col(row, 0)?);
+                    seqs.push(col(row, 1)?);
+                }
+                self.execute(
+                    "DELETE FROM messages WHERE (conversation, seq) IN
+                         (SELECT * FROM unnest($1::bigint[], $2::bigint[]))",
+                    &[&conversations, &seqs],
+                )?;
+                return append_each(self, messages, now_ms);
+            }
+            let mut locked = self.locked.borrow_mut();
+            for (conversation, last) in next {
+                if let (Some(last), Some(counter)) = (last, locked.get_mut(&conversation)) {
+                    counter.now = last;
+                }
+            }
+            Ok(outcomes)
+        })
+    }
+
     fn messages_after(&self, conv: &ConvRow, after: u64, limit: u32) -> Result<Vec<StoredMessage>> {
         let rows = self.query(
             "SELECT seq, sender, client_id, ts, text FROM messages WHERE conversation = $1 AND seq > $2
@@ -729,6 +816,28 @@ impl Store for PostgresStore {
                  SELECT $1::bigint, $2::bigint, $3::bigint WHERE EXISTS (SELECT 1 FROM members WHERE conversation = $2 AND account = $1)
              ON CONFLICT (account, conversation) DO UPDATE SET seq = greatest(cursors.seq, excluded.seq)",
             &[&account.0, &conversation.0, &to_i64(seq)],
+        )?;
+        Ok(())
+    }
+
+    fn advance_cursors(&self, cursors: &[(AccountId, ConvId, u64)]) -> Result<()> {
+        if cursors.is_empty() {
+            return Ok(());
+        }
+        let mut sorted = cursors.to_vec();
+        // Two nodes saving cursors of the same account lock its rows in one order, so they never deadlock.
+        sorted.sort_unstable();
+        let accounts: Vec<i64> = sorted.iter().map(|(account, _, _)| account.0).collect();
+        let conversations: Vec<i64> = sorted.iter().map(|(_, conversation, _)| conversation.0).collect();
+        let seqs: Vec<i64> = sorted.iter().map(|&(_, _, seq)| to_i64(seq)).collect();
+        self.execute(
+            "INSERT INTO cursors (account, conversation, seq)
+                 SELECT v.account, v.conversation, max(v.seq)
+                 FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS v(account, conversation, seq)
+                 WHERE EXISTS (SELECT 1 FROM members m WHERE m.conversation = v.conversation AND m.account = v.account)
+                 GROUP BY v.account, v.conversation ORDER BY v.account, v.conversation
+             ON CONFLICT (account, conversation) DO UPDATE SET seq = greatest(cursors.seq, excluded.seq)",
+            &[&accounts, &conversations, &seqs],
         )?;
         Ok(())
     }

@@ -108,6 +108,15 @@ pub struct RemovalRequest {
     pub nick: Nick,
 }
 
+/// One message to append with [`crate::Store::append_all`].
+#[derive(Debug, Clone, Copy)]
+pub struct NewMessage<'a> {
+    pub conversation: ConvId,
+    pub sender: &'a Nick,
+    pub id: MessageId,
+    pub text: &'a str,
+}
+
 /// The outcome of one append.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Appended {

@@ -8,7 +8,7 @@ use palomar_test_postgres::TestDatabase;
 use crate::Store;
 use crate::keys::{Account, AccountId, ConvId, ConvKey};
 use crate::location::{Location, PostgresSettings};
-use crate::records::{Appended, ConvRow, DeletedDirect, Durability, StoreError, StoredMessage};
+use crate::records::{Appended, ConvRow, DeletedDirect, Durability, NewMessage, StoreError, StoredMessage};
 
 /// A fresh, empty store, removed when this is dropped.
 pub(crate) struct Fresh {
@@ -64,6 +64,9 @@ on_both_stores!(
     an_append_to_a_deleted_conversation_fails_alone,
     removals_asked_of_a_server_are_answered_once_done,
     a_retry_through_another_connection_is_recognised,
+    a_batch_of_appends_is_stored_as_one_by_one_would_be,
+    a_batch_with_retries_in_it_still_leaves_no_gap,
+    cursors_saved_together_move_as_one_by_one_would,
 );
 
 pub(crate) fn nick(s: &str) -> Nick {
@@ -365,4 +368,97 @@ fn a_retry_through_another_connection_is_recognised(store: Fresh) {
     let retry = second.append(conv.id, &nick("ana"), MessageId([7; 16]), "once", 4).expect("appends");
     assert_eq!(retry, Appended { seq: sent.seq, ts: 3, duplicate: true });
     assert_eq!(lobby(&*second).last_seq, 1);
+}
+
+fn new_message<'a>(conversation: ConvId, sender: &'a Nick, id: u8, text: &'a str) -> NewMessage<'a> {
+    NewMessage { conversation, sender, id: MessageId([id; 16]), text }
+}
+
+/// Several conversations in one batch, one of them deleted meanwhile: each message gets the seq it would get
+/// alone, the deleted conversation's is refused alone, and the counters other connections read move.
+fn a_batch_of_appends_is_stored_as_one_by_one_would_be(store: Fresh) {
+    let db = store.writer();
+    let db = &*db;
+    let (ana, bob) = (account(db, "ana"), account(db, "bob"));
+    let room = lobby(db);
+    let dm = db.open_direct(&ana, &bob).expect("opens").expect("both exist");
+    let gone = db.open_direct(&account(db, "cy"), &bob).expect("opens").expect("both exist");
+    send(db, room.id, &ana, 1, "before");
+    db.remove_account(&nick("cy")).expect("removes");
+    db.begin().expect("begin");
+    db.lock_for_appends(&[room.id, dm.id, gone.id]).expect("locks");
+    let batch = [
+        new_message(room.id, &ana.nick, 2, "r2"),
+        new_message(dm.id, &bob.nick, 3, "d1"),
+        new_message(gone.id, &bob.nick, 4, "lost"),
+        new_message(room.id, &bob.nick, 5, "r3"),
+        new_message(dm.id, &ana.nick, 6, "d2"),
+    ];
+    let outcomes = db.append_all(&batch, 42).expect("appends");
+    db.commit().expect("commits");
+    let seqs: Vec<Option<u64>> = outcomes.iter().map(|outcome| outcome.as_ref().map(|appended| appended.seq)).collect();
+    assert_eq!(seqs, [Some(2), Some(1), None, Some(3), Some(2)]);
+    assert!(outcomes.iter().flatten().all(|appended| !appended.duplicate && appended.ts == 42));
+    let reader = store.reader();
+    assert_eq!(lobby(&*reader).last_seq, 3);
+    let texts = |conv: &ConvRow| -> Vec<String> {
+        reader
+            .messages_after(conv, 0, 10)
+            .expect("reads")
+            .into_iter()
+            .map(|m| format!("{}:{}", m.from, m.text))
+            .collect()
+    };
+    assert_eq!(texts(&room), ["ana:before", "ana:r2", "bob:r3"]);
+    assert_eq!(texts(&dm), ["bob:d1", "ana:d2"]);
+    let outside = db.append_all(&[new_message(room.id, &ana.nick, 7, "alone")], 43).expect("appends");
+    assert_eq!(outside[0].as_ref().map(|appended| appended.seq), Some(4), "outside a transaction it commits itself");
+    assert_eq!(lobby(&*reader).last_seq, 4);
+}
+
+/// A batch holding a retry of a stored message and the same message twice: the retries get the first copy's
+/// seq and the others follow without a gap.
+fn a_batch_with_retries_in_it_still_leaves_no_gap(store: Fresh) {
+    let db = store.writer();
+    let db = &*db;
+    let ana = account(db, "ana");
+    let room = lobby(db);
+    assert_eq!(send(db, room.id, &ana, 1, "one"), 1);
+    db.begin().expect("begin");
+    db.lock_for_appends(&[room.id]).expect("locks");
+    let batch = [
+        new_message(room.id, &ana.nick, 2, "two"),
+        new_message(room.id, &ana.nick, 1, "one"),
+        new_message(room.id, &ana.nick, 3, "three"),
+        new_message(room.id, &ana.nick, 3, "three"),
+        new_message(room.id, &ana.nick, 4, "four"),
+    ];
+    let outcomes: Vec<(u64, bool)> = db
+        .append_all(&batch, 9)
+        .expect("appends")
+        .into_iter()
+        .map(|outcome| outcome.map(|appended| (appended.seq, appended.duplicate)).expect("the room exists"))
+        .collect();
+    db.commit().expect("commits");
+    assert_eq!(outcomes, [(2, false), (1, true), (3, false), (3, true), (4, false)]);
+    let stored: Vec<(u64, String)> = page(db.messages_after(&room, 0, 10).expect("reads"));
+    assert_eq!(stored, [(1, "one".into()), (2, "two".into()), (3, "three".into()), (4, "four".into())]);
+    assert_eq!(lobby(db).last_seq, 4);
+}
+
+fn cursors_saved_together_move_as_one_by_one_would(store: Fresh) {
+    let db = store.writer();
+    let db = &*db;
+    let room = lobby(db);
+    let (ana, bob, gone) = (account(db, "ana"), account(db, "bob"), account(db, "cy"));
+    for who in [&ana, &bob] {
+        db.add_member(room.id, who.id, 5).expect("adds");
+    }
+    db.begin().expect("begin");
+    db.advance_cursors(&[(bob.id, room.id, 8), (ana.id, room.id, 3), (gone.id, room.id, 9)]).expect("saves");
+    db.commit().expect("commits");
+    assert_eq!(db.cursor(ana.id, room.id).expect("reads"), 5, "never backwards");
+    assert_eq!(db.cursor(bob.id, room.id).expect("reads"), 8);
+    assert_eq!(db.cursor(gone.id, room.id).expect("reads"), 0, "no cursor outside a membership");
+    db.advance_cursors(&[]).expect("nothing to save");
 }

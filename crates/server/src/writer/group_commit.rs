@@ -5,8 +5,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use palomar_proto::{Nick, RoomName, unix_ms};
-use palomar_store::{Account, AccountId, ConvId, ConvKey, NodeId, Notice, Removed, Store, StoreError, StoredMessage};
+use palomar_proto::{MessageId, Nick, RoomName, unix_ms};
+use palomar_store::{
+    Account, AccountId, ConvId, ConvKey, NewMessage, NodeId, Notice, Removed, Store, StoreError, StoredMessage,
+};
 use tokio::sync::mpsc;
 
 use super::{AppendOutcome, Change, JoinOutcome, PendingCursors, Reply, Request, SendOrder, WriteFailed};
@@ -74,8 +76,9 @@ fn answered<T: Send + 'static>(reply: Reply<T>, result: Result<T, StoreError>) -
     }
 }
 
-fn apply(db: &dyn Store, change: Change, now: u64) -> Result<Applied, NotApplied> {
-    match change {
+/// Applies `change` in the open transaction; a message joins `run`, which the caller appends with its neighbours.
+fn apply(db: &dyn Store, change: Change, now: u64, run: &mut Vec<QueuedAppend>) -> Result<Option<Applied>, NotApplied> {
+    let applied = match change {
         Change::Append { order, reply, .. } if order.is_halted() => {
             let refused =
                 WriteFailed("an earlier message of this connection could not be stored; it goes first".into());
@@ -84,20 +87,10 @@ fn apply(db: &dyn Store, change: Change, now: u64) -> Result<Applied, NotApplied
                 aftermath: Aftermath::Nothing,
             })
         }
-        Change::Append { conv, key, sender, id, text, reply, .. } => match db.append(conv, &sender, id, &text, now) {
-            Ok(outcome) => {
-                let aftermath = if outcome.duplicate {
-                    Aftermath::Nothing
-                } else {
-                    let stored = StoredMessage { key, seq: outcome.seq, id, from: sender, ts: outcome.ts, text };
-                    Aftermath::Publish(conv, stored)
-                };
-                Ok(Applied { answer: Some(answer(reply, AppendOutcome::Appended(outcome))), aftermath })
-            }
-            // Refused alone: the rest of the group commits.
-            Err(StoreError::NoConversation(_)) => answered(reply, Ok(AppendOutcome::Gone)),
-            Err(error) => Err((error, Some(failure(reply)))),
-        },
+        Change::Append { conv, key, sender, id, text, reply, .. } => {
+            run.push(QueuedAppend { conv, key, sender, id, text, reply });
+            return Ok(None);
+        }
         Change::SaveCursors { reply } => {
             Ok(Applied { answer: reply.map(|reply| answer(reply, ())), aftermath: Aftermath::Nothing })
         }
@@ -125,7 +118,64 @@ fn apply(db: &dyn Store, change: Change, now: u64) -> Result<Applied, NotApplied
             }
             Err(error) => Err((error, Some(failure(reply)))),
         },
+    };
+    applied.map(Some)
+}
+
+/// A message of the group waiting to be appended with the others next to it.
+struct QueuedAppend {
+    conv: ConvId,
+    key: ConvKey,
+    sender: Nick,
+    id: MessageId,
+    text: String,
+    reply: Reply<AppendOutcome>,
+}
+
+/// Appends a run of the group's messages in one call to the store (one statement on PostgreSQL) and empties
+/// `run`. On a failure, the answers that tell their senders.
+fn append_run(
+    db: &dyn Store,
+    run: &mut Vec<QueuedAppend>,
+    now: u64,
+    applied: &mut Vec<Applied>,
+) -> Result<(), (StoreError, Vec<Answer>)> {
+    if run.is_empty() {
+        return Ok(());
     }
+    let messages: Vec<NewMessage<'_>> = run
+        .iter()
+        .map(|queued| NewMessage {
+            conversation: queued.conv,
+            sender: &queued.sender,
+            id: queued.id,
+            text: &queued.text,
+        })
+        .collect();
+    let outcomes = match db.append_all(&messages, now) {
+        Ok(outcomes) if outcomes.len() == messages.len() => Ok(outcomes),
+        Ok(_) => Err(StoreError::Corrupt("the store answered a batch of appends with another count".into())),
+        Err(error) => Err(error),
+    };
+    drop(messages);
+    let outcomes = outcomes.map_err(|error| (error, run.drain(..).map(|queued| failure(queued.reply)).collect()))?;
+    for (queued, outcome) in run.drain(..).zip(outcomes) {
+        let QueuedAppend { conv, key, sender, id, text, reply } = queued;
+        applied.push(match outcome {
+            Some(outcome) => {
+                let aftermath = if outcome.duplicate {
+                    Aftermath::Nothing
+                } else {
+                    let stored = StoredMessage { key, seq: outcome.seq, id, from: sender, ts: outcome.ts, text };
+                    Aftermath::Publish(conv, stored)
+                };
+                Applied { answer: Some(answer(reply, AppendOutcome::Appended(outcome))), aftermath }
+            }
+            // Refused alone: the rest of the group commits.
+            None => Applied { answer: Some(answer(reply, AppendOutcome::Gone)), aftermath: Aftermath::Nothing },
+        });
+    }
+    Ok(())
 }
 
 fn join_room(
@@ -237,21 +287,40 @@ fn commit_group(db: &dyn Store, group: &mut Vec<Request>, hub: &Hub, node: Optio
             _ => None,
         })
         .collect();
+    // Consecutive messages go to the store together; any other change first appends those queued before it,
+    // so that it sees them done.
+    let mut run = Vec::new();
     for Request { change, .. } in group.drain(..) {
         if failure.is_some() {
             answers_of_unapplied.extend(change.into_failure());
             continue;
         }
-        match apply(db, change, now) {
-            Ok(done) => applied.push(done),
+        if !matches!(change, Change::Append { .. })
+            && let Err((error, answers)) = append_run(db, &mut run, now, &mut applied)
+        {
+            failure = Some(error);
+            answers_of_unapplied.extend(answers);
+            answers_of_unapplied.extend(change.into_failure());
+            continue;
+        }
+        match apply(db, change, now, &mut run) {
+            Ok(done) => applied.extend(done),
             Err((error, answer)) => {
                 failure = Some(error);
                 answers_of_unapplied.extend(answer);
             }
         }
     }
+    if failure.is_none()
+        && let Err((error, answers)) = append_run(db, &mut run, now, &mut applied)
+    {
+        failure = Some(error);
+        answers_of_unapplied.extend(answers);
+    }
     if failure.is_none() {
-        failure = saving.iter().try_for_each(|((account, conv), seq)| db.advance_cursor(*account, *conv, *seq)).err();
+        let cursors: Vec<(AccountId, ConvId, u64)> =
+            saving.iter().map(|(&(account, conv), &seq)| (account, conv, seq)).collect();
+        failure = db.advance_cursors(&cursors).err();
     }
     if failure.is_none()
         && let Some(node) = node
