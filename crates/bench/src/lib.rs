@@ -14,7 +14,7 @@
 //! - `relay`: the reference relay and its client.
 //! - `load`: connects the clients, runs senders and receivers, drains, and measures.
 //! - `histogram`: latency histograms.
-//! - `spawn` and `usage`: a server started for the run, and CPU and memory figures from /proc.
+//! - `spawn` and `usage`: servers started for the run, and CPU and memory figures from /proc.
 //! - `progress`, `report` and `plot`: the progress bar, the table or JSON, and the SVG picture.
 
 mod histogram;
@@ -42,9 +42,9 @@ use crate::palomar_wire::PalomarWire;
 use crate::plot::Curve;
 use crate::progress::Progress;
 use crate::relay::{Relay, RelayWire};
-use crate::report::{Report, ScenarioReport, TargetReport};
+use crate::report::{Report, ScenarioReport, SpawnedReport, TargetReport};
 use crate::scenario::{Scenario, Stop};
-use crate::spawn::{Durability, SpawnedServer};
+use crate::spawn::{Durability, SpawnedNodes};
 
 const DEFAULT_SERVER: &str = "127.0.0.1:5555";
 
@@ -54,10 +54,12 @@ const DEFAULT_SERVER: &str = "127.0.0.1:5555";
     Every member of a room receives each of its messages, the sender too. Connecting and logging in are not \
     measured. Exits 1 when anything was lost, duplicated, reordered or left unacknowledged.")]
 pub struct BenchArgs {
-    /// Server to load, HOST:PORT [default: 127.0.0.1:5555].
+    /// Server to load, HOST:PORT [default: 127.0.0.1:5555]; several nodes of one chat as a comma-separated
+    /// list, over which the clients are spread (client i connects to the (i mod N)th).
     #[arg(long, conflicts_with = "spawn")]
     server: Option<String>,
-    /// Certificate fingerprint of --server (SHA256:...); without it any certificate is accepted.
+    /// Certificate fingerprint of --server (SHA256:...), the same on every node; without it any certificate is
+    /// accepted.
     #[arg(long, conflicts_with = "spawn")]
     fingerprint: Option<String>,
     /// Start a server for this run (this binary's `serve`) on a free port with a temporary data directory;
@@ -71,6 +73,10 @@ pub struct BenchArgs {
     /// earlier run would be read back) instead of its temporary directory.
     #[arg(long, requires = "spawn", value_name = "postgres://USER@HOST/DATABASE")]
     store: Option<String>,
+    /// Spawn this many server nodes on the --store database, sharing the first one's TLS identity, and spread
+    /// the clients over them; CPU and memory are their sums.
+    #[arg(long, default_value_t = 1, requires = "spawn")]
+    nodes: usize,
     /// Password of the bench accounts; the first login with a free nickname registers it.
     #[arg(long, default_value = "palomar-bench")]
     password: String,
@@ -139,23 +145,33 @@ impl BenchArgs {
 pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let scenario = args.scenario()?;
     let progress = Progress::new(!args.json && std::io::stderr().is_terminal());
-    let (server, durability, palomar) = if args.spawn {
-        let spawned = SpawnedServer::start(args.durability, args.store.as_deref(), scenario.clients).await?;
-        let wire = PalomarWire::new(&spawned.addr, TrustDecision::Pinned(spawned.fingerprint), args.password.clone())?;
+    let (server, spawned_report, palomar) = if args.spawn {
+        let spawned = SpawnedNodes::start(args.durability, args.store.as_deref(), scenario.clients, args.nodes).await?;
+        let spawned_report =
+            SpawnedReport { durability: args.durability, nodes: spawned.len(), on_postgres: spawned.on_postgres() };
+        let wire = PalomarWire::new(
+            &spawned.addresses(),
+            TrustDecision::Pinned(spawned.fingerprint()),
+            args.password.clone(),
+        )?;
         let measured = load::run(wire, &scenario, &spawned, false, "palomar", &progress).await;
         spawned.stop().await;
-        ("spawned".to_owned(), Some(args.durability), measured?)
+        ("spawned".to_owned(), Some(spawned_report), measured?)
     } else {
-        let addr = args.server.clone().unwrap_or_else(|| DEFAULT_SERVER.to_owned());
+        let list = args.server.clone().unwrap_or_else(|| DEFAULT_SERVER.to_owned());
+        let addresses: Vec<String> = list.split(',').map(|address| address.trim().to_owned()).collect();
+        if addresses.iter().any(String::is_empty) {
+            anyhow::bail!("--server {list:?} has an empty address in it");
+        }
         let trust = match &args.fingerprint {
             Some(text) => {
                 TrustDecision::Pinned(Fingerprint::parse(text).context("--fingerprint is not a fingerprint")?)
             }
             None => TrustDecision::FirstUse,
         };
-        let wire = PalomarWire::new(&addr, trust, args.password.clone())?;
+        let wire = PalomarWire::new(&addresses, trust, args.password.clone())?;
         let measured = load::run(wire, &scenario, &usage::Unobserved, false, "palomar", &progress).await?;
-        (addr, None, measured)
+        (list, None, measured)
     };
     let relay = if args.reference_relay {
         let relay = Relay::start()?;
@@ -166,7 +182,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     };
     progress.clear();
 
-    let scenario_report = ScenarioReport::new(&scenario, server, durability);
+    let scenario_report = ScenarioReport::new(&scenario, server, spawned_report);
     if let Some(path) = &args.plot {
         let picture = plot::svg(&scenario_report.describe(), &curves(&palomar, relay.as_ref()));
         std::fs::write(path, picture).with_context(|| format!("cannot write {}", path.display()))?;

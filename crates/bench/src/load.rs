@@ -55,6 +55,8 @@ pub struct Measurement {
     pub stalled: bool,
     /// CPU seconds the target used while the load ran (not while the clients logged in).
     pub target_cpu_secs: Option<f64>,
+    /// CPU seconds the target's database server used meanwhile, when it is a process of this machine.
+    pub database_cpu_secs: Option<f64>,
     /// Resident memory of the target when the load started (after the clients logged in).
     pub target_memory_at_start_bytes: Option<u64>,
     pub target_peak_memory_bytes: Option<u64>,
@@ -373,6 +375,7 @@ pub async fn run<W: Wire>(
     }
 
     let target_cpu_before = target.cpu_secs();
+    let database_cpu_before = target.database_cpu_secs();
     let own_cpu_before = usage::own_cpu_secs();
     let target_memory_at_start_bytes = target.memory_bytes();
     target.reset_peak_memory();
@@ -417,6 +420,7 @@ pub async fn run<W: Wire>(
         tokio::time::sleep(DRAIN_POLL).await;
     }
     let target_cpu_secs = target.cpu_secs().zip(target_cpu_before).map(|(after, before)| after - before);
+    let database_cpu_secs = target.database_cpu_secs().zip(database_cpu_before).map(|(after, before)| after - before);
     let own_cpu_secs = usage::own_cpu_secs().zip(own_cpu_before).map(|(after, before)| after - before);
     let target_peak_memory_bytes = target.peak_memory_bytes();
     let last_event_us = shared.last_event_us.load(Ordering::Acquire).max(started_us);
@@ -444,6 +448,7 @@ pub async fn run<W: Wire>(
         first_error: None,
         stalled: watch.has_stalled,
         target_cpu_secs,
+        database_cpu_secs,
         target_memory_at_start_bytes,
         target_peak_memory_bytes,
         client_cpu_secs: if in_process_target {

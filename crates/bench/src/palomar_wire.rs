@@ -57,26 +57,51 @@ async fn keep_alive(writer: std::sync::Weak<Mutex<Writer>>, heartbeat: Duration)
     }
 }
 
-pub struct PalomarWire {
+/// One server node: its address and the name its certificate is checked against.
+struct Node {
     addr: String,
     server_name: ServerName<'static>,
+}
+
+pub struct PalomarWire {
+    nodes: Vec<Node>,
     tls: Arc<ClientConfig>,
     password: String,
 }
 
 impl PalomarWire {
-    /// Clients of the server at `addr` (`host:port`), trusting its certificate as `trust` says.
-    pub fn new(addr: &str, trust: TrustDecision, password: String) -> anyhow::Result<PalomarWire> {
-        let host = addr.rsplit_once(':').map_or(addr, |(host, _)| host).trim_start_matches('[').trim_end_matches(']');
-        let server_name = ServerName::try_from(host.to_owned()).with_context(|| format!("bad server name {host}"))?;
+    /// Clients of the servers at `addresses` (`host:port`, the nodes of one chat: client i connects to the
+    /// (i mod N)th), trusting their certificate as `trust` says.
+    pub fn new(addresses: &[String], trust: TrustDecision, password: String) -> anyhow::Result<PalomarWire> {
+        if addresses.is_empty() {
+            bail!("no server to load");
+        }
+        let nodes = addresses
+            .iter()
+            .map(|addr| {
+                let host = addr
+                    .rsplit_once(':')
+                    .map_or(&addr[..], |(host, _)| host)
+                    .trim_start_matches('[')
+                    .trim_end_matches(']');
+                let server_name =
+                    ServerName::try_from(host.to_owned()).with_context(|| format!("bad server name {host}"))?;
+                anyhow::Ok(Node { addr: addr.clone(), server_name })
+            })
+            .collect::<anyhow::Result<_>>()?;
         let (tls, _) = client_config(trust)?;
-        Ok(PalomarWire { addr: addr.to_owned(), server_name, tls, password })
+        Ok(PalomarWire { nodes, tls, password })
     }
 
-    async fn log_in_and_join(&self, nick: String, room: RoomName) -> anyhow::Result<(PalomarInbound, PalomarOutbound)> {
-        let tcp = TcpStream::connect(&self.addr).await.with_context(|| format!("cannot reach {}", self.addr))?;
+    async fn log_in_and_join(
+        &self,
+        node: &Node,
+        nick: String,
+        room: RoomName,
+    ) -> anyhow::Result<(PalomarInbound, PalomarOutbound)> {
+        let tcp = TcpStream::connect(&node.addr).await.with_context(|| format!("cannot reach {}", node.addr))?;
         tcp.set_nodelay(true)?;
-        let tls = TlsConnector::from(self.tls.clone()).connect(self.server_name.clone(), tcp).await?;
+        let tls = TlsConnector::from(self.tls.clone()).connect(node.server_name.clone(), tcp).await?;
         let keys = frame_keys(tls.get_ref().1)?;
         let (read_half, write_half) = tokio::io::split(tls);
         let mut reader = FramedReader::new(read_half, &keys.server_to_client, MAX_FRAME);
@@ -129,7 +154,8 @@ impl Wire for PalomarWire {
     async fn connect(&self, scenario: &Scenario, client: usize) -> anyhow::Result<(PalomarInbound, PalomarOutbound)> {
         let nick = scenario.nick(client);
         let room = RoomName::parse(&scenario.room_name(scenario.room_of(client)))?;
-        tokio::time::timeout(SETUP_TIMEOUT, self.log_in_and_join(nick.clone(), room))
+        let node = &self.nodes[client % self.nodes.len()];
+        tokio::time::timeout(SETUP_TIMEOUT, self.log_in_and_join(node, nick.clone(), room))
             .await
             .with_context(|| format!("{nick} did not log in and join in {} s", SETUP_TIMEOUT.as_secs()))?
     }

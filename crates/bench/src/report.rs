@@ -23,10 +23,14 @@ pub struct Report {
 
 #[derive(Debug, Serialize)]
 pub struct ScenarioReport {
-    /// The server's address, or "spawned".
+    /// The servers' addresses, or "spawned".
     pub server: String,
-    /// The spawned server's store durability.
+    /// The spawned servers' store durability.
     pub durability: Option<Durability>,
+    /// Servers spawned for the run (0 when the run loaded running ones).
+    pub nodes: usize,
+    /// The spawned servers kept their store in PostgreSQL.
+    pub on_postgres: bool,
     pub clients: usize,
     pub rooms: usize,
     pub senders: usize,
@@ -35,6 +39,14 @@ pub struct ScenarioReport {
     pub rate_per_sender: Option<f64>,
     pub duration_secs: Option<f64>,
     pub messages_per_sender: Option<u64>,
+}
+
+/// What servers a run spawned.
+#[derive(Debug, Clone, Copy)]
+pub struct SpawnedReport {
+    pub durability: Durability,
+    pub nodes: usize,
+    pub on_postgres: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -61,6 +73,11 @@ pub struct TargetReport {
     pub server_cpu_secs: Option<f64>,
     pub server_cpu_us_per_delivery: Option<f64>,
     pub server_cpu_us_per_message: Option<f64>,
+    /// CPU seconds of the PostgreSQL server the spawned servers keep their store in (every `postgres` process
+    /// of this machine), while the load ran.
+    pub database_cpu_secs: Option<f64>,
+    pub database_cpu_us_per_delivery: Option<f64>,
+    pub database_cpu_us_per_message: Option<f64>,
     /// Resident memory of a spawned server when the load started, after the clients logged in.
     pub server_memory_at_start_bytes: Option<u64>,
     /// Peak resident memory of a spawned server while the load ran (since its start where the kernel does
@@ -106,6 +123,15 @@ impl TargetReport {
                 .target_cpu_secs
                 .map(per(measurement.acked))
                 .filter(|v| v.is_finite()),
+            database_cpu_secs: measurement.database_cpu_secs,
+            database_cpu_us_per_delivery: measurement
+                .database_cpu_secs
+                .map(per(measurement.deliveries))
+                .filter(|v| v.is_finite()),
+            database_cpu_us_per_message: measurement
+                .database_cpu_secs
+                .map(per(measurement.acked))
+                .filter(|v| v.is_finite()),
             server_memory_at_start_bytes: measurement.target_memory_at_start_bytes,
             server_peak_memory_bytes: measurement.target_peak_memory_bytes,
             client_cpu_secs: measurement.client_cpu_secs,
@@ -124,10 +150,12 @@ impl TargetReport {
 }
 
 impl ScenarioReport {
-    pub fn new(scenario: &Scenario, server: String, durability: Option<Durability>) -> ScenarioReport {
+    pub fn new(scenario: &Scenario, server: String, spawned: Option<SpawnedReport>) -> ScenarioReport {
         ScenarioReport {
             server,
-            durability,
+            durability: spawned.as_ref().map(|spawned| spawned.durability),
+            nodes: spawned.as_ref().map_or(0, |spawned| spawned.nodes),
+            on_postgres: spawned.is_some_and(|spawned| spawned.on_postgres),
             clients: scenario.clients,
             rooms: scenario.rooms,
             senders: scenario.senders,
@@ -162,7 +190,12 @@ impl ScenarioReport {
             (None, None) => String::new(),
         };
         let server = match self.durability {
-            Some(durability) => format!("spawned server, durability {}", durability.as_config()),
+            Some(durability) => {
+                let servers =
+                    if self.nodes == 1 { "spawned server".to_owned() } else { format!("{} spawned nodes", self.nodes) };
+                let store = if self.on_postgres { "PostgreSQL" } else { "the embedded store" };
+                format!("{servers} on {store}, durability {}", durability.as_config())
+            }
             None => format!("server {}", self.server),
         };
         format!(
@@ -219,6 +252,19 @@ impl Report {
         row("server CPU", &|t| optional(t.server_cpu_secs, |s| format!("{s:.2} s")), None);
         row("server CPU per delivery", &|t| optional(t.server_cpu_us_per_delivery, |us| format!("{us:.2} µs")), None);
         row("server CPU per message", &|t| optional(t.server_cpu_us_per_message, |us| format!("{us:.2} µs")), None);
+        if self.palomar.database_cpu_secs.is_some() {
+            row("database CPU", &|t| optional(t.database_cpu_secs, |s| format!("{s:.2} s")), None);
+            row(
+                "database CPU per delivery",
+                &|t| optional(t.database_cpu_us_per_delivery, |us| format!("{us:.2} µs")),
+                None,
+            );
+            row(
+                "database CPU per message",
+                &|t| optional(t.database_cpu_us_per_message, |us| format!("{us:.2} µs")),
+                None,
+            );
+        }
         row("server memory at start", &|t| optional(t.server_memory_at_start_bytes, mebibytes), None);
         row("server peak memory", &|t| optional(t.server_peak_memory_bytes, mebibytes), None);
         row("load generator CPU", &|t| optional(t.client_cpu_secs, |s| format!("{s:.2} s")), None);

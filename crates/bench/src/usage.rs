@@ -14,6 +14,11 @@ pub trait Target: Sync {
     fn reset_peak_memory(&self);
     /// Peak resident memory since the last reset (or since start), in bytes.
     fn peak_memory_bytes(&self) -> Option<u64>;
+    /// CPU seconds used so far by the database server the target keeps its store in, when it is another
+    /// process on this machine.
+    fn database_cpu_secs(&self) -> Option<f64> {
+        None
+    }
 }
 
 /// A server that is not ours to observe.
@@ -84,6 +89,20 @@ pub fn own_threads_cpu_secs(prefix: &str) -> Option<f64> {
     Some(total)
 }
 
+/// CPU seconds of every process on this machine whose command is `name`, alive now. A server's connections
+/// live as long as the run, so their CPU is all there at its end.
+pub fn processes_cpu_secs(name: &str) -> Option<f64> {
+    let processes = std::fs::read_dir("/proc").ok()?;
+    let total = processes
+        .flatten()
+        .filter(|entry| entry.file_name().to_str().is_some_and(|pid| pid.bytes().all(|b| b.is_ascii_digit())))
+        .filter_map(|entry| read_stat(&entry.path().join("stat")))
+        .filter(|(command, _)| command == name)
+        .map(|(_, secs)| secs)
+        .sum();
+    Some(total)
+}
+
 /// Resets the peak resident memory (`VmHWM`) of a process; ignored where the kernel does not allow it.
 pub fn reset_peak_memory(pid: u32) {
     let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
@@ -121,5 +140,6 @@ mod tests {
         assert!(peak_memory_bytes(pid).is_some_and(|bytes| bytes > 0));
         assert!(memory_bytes(pid).is_some_and(|bytes| bytes > 0));
         assert_eq!(own_threads_cpu_secs("no-such-thread-name"), Some(0.0));
+        assert_eq!(processes_cpu_secs("no-such-program"), Some(0.0));
     }
 }

@@ -4,6 +4,7 @@
 use std::process::Command;
 
 use crate::common::BIN;
+use palomar_test_postgres::TestDatabase;
 use serde_json::Value;
 
 fn checked_clean(report: &Value, target: &str, messages: u64, receivers: u64) {
@@ -51,6 +52,43 @@ fn a_tiny_bench_run_is_clean_on_palomar_and_on_the_reference_relay() {
     assert!(report["palomar_vs_relay"]["deliveries_per_sec"].is_number());
     let svg = std::fs::read_to_string(&plot).expect("the plot was written");
     assert!(svg.starts_with("<svg") && svg.contains("<polyline"), "{svg}");
+}
+
+/// Three nodes on one database: the clients spread over them, and every message reaches every member of the room
+/// whichever node each is on; the database's CPU is reported beside the nodes'.
+#[test]
+fn a_bench_run_spread_over_three_nodes_is_clean() {
+    let database = TestDatabase::create();
+    let output = Command::new(BIN)
+        .args(["bench", "--spawn", "--nodes", "3", "--store", database.url(), "--clients", "6", "--senders", "3"])
+        .args(["--messages", "20", "--in-flight", "4", "--json"])
+        .output()
+        .expect("palomar bench runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "exit {:?}\nstdout: {stdout}\nstderr: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value =
+        serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("not one JSON object ({e}): {stdout}"));
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["scenario"]["nodes"], 3);
+    assert_eq!(report["scenario"]["on_postgres"], true);
+    checked_clean(&report, "palomar", 60, 6);
+    assert!(report["palomar"]["database_cpu_secs"].is_number(), "{report}");
+}
+
+#[test]
+fn several_nodes_need_a_shared_database() {
+    let output = Command::new(BIN)
+        .args(["bench", "--spawn", "--nodes", "2", "--clients", "2", "--messages", "1"])
+        .output()
+        .expect("runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("share one PostgreSQL database"), "{stderr}");
 }
 
 #[test]
