@@ -1,7 +1,8 @@
 //! Logging in: password checks and first-login registration on the password threads, and the limiter that
 //! paces guessing. Logins of one nickname are judged one at a time; a nickname is locked out per address
 //! after a few failures, slowed down with growing delays when it fails from many addresses, and an address
-//! failing on many nicknames is locked out briefly.
+//! failing on many nicknames is locked out briefly. Nodes sharing a database tell each other of every failure
+//! and success, so the counts and lockouts are the same on every node (within the ~50 ms a notice takes).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -9,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use palomar_proto::{ErrorCode, Nick};
-use palomar_store::{Account, Credentials, password};
+use palomar_store::{Account, Credentials, Notice, password};
 use parking_lot::Mutex;
 
 use tokio::sync::{OwnedMutexGuard, oneshot};
@@ -64,11 +65,30 @@ pub struct LoginLimiter {
     failures: Mutex<HashMap<Subject, Failures>>,
     /// A line per nickname with a login being judged; removed when nobody holds or waits for it.
     turns: Mutex<HashMap<Nick, Arc<tokio::sync::Mutex<()>>>>,
+    /// Where this node's failures and successes go to the other nodes on its database, if any.
+    peers: Mutex<Option<std::sync::mpsc::Sender<Notice>>>,
 }
 
 impl LoginLimiter {
     pub fn new(settings: LoginSettings) -> Self {
-        LoginLimiter { settings, failures: Mutex::new(HashMap::new()), turns: Mutex::new(HashMap::new()) }
+        LoginLimiter {
+            settings,
+            failures: Mutex::new(HashMap::new()),
+            turns: Mutex::new(HashMap::new()),
+            peers: Mutex::new(None),
+        }
+    }
+
+    /// Tells the other nodes, through `peers`, of every login judged here from now on.
+    pub fn tell_peers_through(&self, peers: std::sync::mpsc::Sender<Notice>) {
+        *self.peers.lock() = Some(peers);
+    }
+
+    fn tell_peers(&self, notice: Notice) {
+        if let Some(peers) = &*self.peers.lock() {
+            // Gone only when the node is stopping.
+            let _ = peers.send(notice);
+        }
     }
 
     /// How long a record is remembered after its last failure (and past any lockout it holds).
@@ -107,8 +127,14 @@ impl LoginLimiter {
         Duration::from_millis(delay.min(self.settings.max_delay_ms))
     }
 
-    /// Records a wrong password (or an unknown nickname) for `nick` from `address`.
+    /// Records a wrong password (or an unknown nickname) for `nick` from `address`, here and on the other nodes.
     pub fn failed(&self, nick: &Nick, address: Address, now: Instant) {
+        self.heard_failure(nick, address, now);
+        self.tell_peers(Notice::LoginFailed { nick: nick.clone(), address: address.ip() });
+    }
+
+    /// Records a failed login that another node judged.
+    pub fn heard_failure(&self, nick: &Nick, address: Address, now: Instant) {
         let settings = &self.settings;
         let mut failures = self.failures.lock();
         if failures.len() >= MAX_TRACKED {
@@ -149,9 +175,15 @@ impl LoginLimiter {
         }
     }
 
-    /// The right password: this address starts afresh with this nickname. The nickname's failures from
-    /// elsewhere still slow it down, and the address's still count.
+    /// The right password: this address starts afresh with this nickname, here and on the other nodes. The
+    /// nickname's failures from elsewhere still slow it down, and the address's still count.
     pub fn succeeded(&self, nick: &Nick, address: Address) {
+        self.heard_success(nick, address);
+        self.tell_peers(Notice::LoginSucceeded { nick: nick.clone(), address: address.ip() });
+    }
+
+    /// Records a successful login that another node judged.
+    pub fn heard_success(&self, nick: &Nick, address: Address) {
         self.failures.lock().remove(&Subject::Pair(nick.clone(), address));
     }
 

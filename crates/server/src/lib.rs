@@ -65,7 +65,7 @@ pub struct Shared {
     pub hub: Arc<Hub>,
     pub writer: Writer,
     pub reads: Reads,
-    pub limiter: LoginLimiter,
+    pub limiter: Arc<LoginLimiter>,
     /// New accounts per address and in total.
     pub registrations: RegistrationLimiter,
     /// Paces each account's `Send`s.
@@ -136,13 +136,17 @@ pub async fn run(
     })
     .await??;
     let hub = Hub::new(latest, config.limits.live_queue_per_connection, config.limits.max_sessions_per_user);
-    // Nodes sharing a PostgreSQL store tell each other what they commit and who is online on them.
+    let limiter = Arc::new(LoginLimiter::new(config.login.clone()));
+    // Nodes sharing a PostgreSQL store tell each other what they commit, who is online on them, and which logins
+    // failed.
     let (node, peers_thread) = match &location {
         Location::Postgres(settings) => {
             let node = NodeId::random();
             let (tx, rx) = std::sync::mpsc::channel();
-            hub.tell_peers_through(tx);
-            let thread = peers::start((**settings).clone(), node, hub.clone(), rx, shutdown.clone())?;
+            hub.tell_peers_through(tx.clone());
+            limiter.tell_peers_through(tx);
+            let local = peers::Local { hub: hub.clone(), logins: limiter.clone() };
+            let thread = peers::start((**settings).clone(), node, local, rx, shutdown.clone())?;
             tracing::info!(%node, "this node shares its database with any other node on it");
             (Some(node), Some(thread))
         }
@@ -151,7 +155,7 @@ pub async fn run(
     let (writer, writer_thread) = Writer::start(db, hub.clone(), node)?;
     let acceptor = TlsAcceptor::from(palomar_transport::server_config(identity)?);
     let shared = Arc::new(Shared {
-        limiter: LoginLimiter::new(config.login.clone()),
+        limiter,
         registrations: RegistrationLimiter::new(&config.limits),
         messages: AccountLimiter::messages(&config.limits),
         requests: AccountLimiter::requests(&config.limits),

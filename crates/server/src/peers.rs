@@ -1,6 +1,7 @@
 //! Keeping in step with the other server nodes on a shared PostgreSQL store: a thread of its own (PostgreSQL's
-//! client blocks) listens for their notices and hands what they point at to the [`Hub`], sends the hub's own
-//! notices (presence, joins, leaves; the writer sends those of its commits itself, inside them), and beats.
+//! client blocks) listens for their notices and hands what they point at to the [`Hub`] and the login limiter,
+//! sends this node's own notices (presence, joins, leaves, logins judged; the writer sends those of its commits
+//! itself, inside them), and beats.
 //!
 //! A node is taken for dead by the others when it has not beaten for [`EXPIRY`]: its users are then shown offline
 //! wherever they are not online on a live node. So a node that dies without a word has its sessions expire
@@ -20,7 +21,15 @@ use palomar_store::postgres::Peers;
 use palomar_store::{AccountId, ConvId, ConvKey, Envelope, NodeId, Notice, PostgresSettings, Store, StoreError};
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::LoginLimiter;
 use crate::hub::Hub;
+use crate::rate::Address;
+
+/// What on this node acts on the other nodes' notices.
+pub struct Local {
+    pub hub: Arc<Hub>,
+    pub logins: Arc<LoginLimiter>,
+}
 
 /// How often a node records that it is alive.
 pub const HEARTBEAT: Duration = Duration::from_secs(2);
@@ -34,11 +43,11 @@ const PAGE: u32 = 512;
 /// The longest wait between two attempts to connect again.
 const MAX_RETRY: Duration = Duration::from_secs(5);
 
-/// Starts the thread that links `node` to its peers, until `stop` is cancelled; `outgoing` is what the hub says.
+/// Starts the thread that links `node` to its peers, until `stop` is cancelled; `outgoing` is what this node says.
 pub fn start(
     settings: PostgresSettings,
     node: NodeId,
-    hub: Arc<Hub>,
+    local: Local,
     outgoing: Receiver<Notice>,
     stop: CancellationToken,
 ) -> std::io::Result<JoinHandle<()>> {
@@ -48,7 +57,7 @@ pub fn start(
             match Peers::connect(&settings, node) {
                 Ok(peers) => {
                     retry = Duration::from_millis(100);
-                    match follow(&peers, &hub, &outgoing, &stop) {
+                    match follow(&peers, &local, &outgoing, &stop) {
                         Ok(()) => {
                             if let Err(error) = peers.leave() {
                                 tracing::warn!(%error, "could not take this node off the database");
@@ -73,7 +82,13 @@ pub fn start(
 }
 
 /// Follows the peers on one connection until `stop` (then `Ok`) or until the connection fails.
-fn follow(peers: &Peers, hub: &Hub, outgoing: &Receiver<Notice>, stop: &CancellationToken) -> Result<(), StoreError> {
+fn follow(
+    peers: &Peers,
+    local: &Local,
+    outgoing: &Receiver<Notice>,
+    stop: &CancellationToken,
+) -> Result<(), StoreError> {
+    let hub = &*local.hub;
     // Listening started with the connection: what happened before it is read from the tables.
     catch_up(peers, hub)?;
     peers.announce_all(&hub.announced_here())?;
@@ -96,7 +111,7 @@ fn follow(peers: &Peers, hub: &Hub, outgoing: &Receiver<Notice>, stop: &Cancella
             next_beat = Instant::now() + HEARTBEAT;
         }
         for Envelope { from, notice } in peers.receive(LISTEN_TURN)? {
-            act_on(peers.store(), hub, from, notice)?;
+            act_on(peers.store(), local, from, notice)?;
         }
     }
 }
@@ -123,7 +138,8 @@ fn rooms_of(store: &dyn Store, account: AccountId) -> Result<Vec<(ConvId, RoomNa
         .collect())
 }
 
-fn act_on(store: &dyn Store, hub: &Hub, from: NodeId, notice: Notice) -> Result<(), StoreError> {
+fn act_on(store: &dyn Store, local: &Local, from: NodeId, notice: Notice) -> Result<(), StoreError> {
+    let hub = &*local.hub;
     match notice {
         Notice::Appended { conv, first, last } => {
             // A conversation deleted since (with a removed account) has nothing left to deliver.
@@ -143,6 +159,10 @@ fn act_on(store: &dyn Store, hub: &Hub, from: NodeId, notice: Notice) -> Result<
             let rooms = rooms_of(store, account.id)?;
             hub.heard(from, Notice::Online { account }, rooms);
         }
+        Notice::LoginFailed { nick, address } => {
+            local.logins.heard_failure(&nick, Address::of(address), Instant::now())
+        }
+        Notice::LoginSucceeded { nick, address } => local.logins.heard_success(&nick, Address::of(address)),
         notice => hub.heard(from, notice, Vec::new()),
     }
     Ok(())

@@ -141,6 +141,11 @@ impl Address {
             },
         })
     }
+
+    /// The address as counted (an IPv6 address is its /64).
+    pub fn ip(self) -> IpAddr {
+        self.0
+    }
 }
 
 impl std::fmt::Display for Address {

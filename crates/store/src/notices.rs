@@ -4,6 +4,7 @@
 //! never a wrong message.
 
 use std::fmt;
+use std::net::IpAddr;
 
 use palomar_proto::{Nick, RoomName};
 
@@ -49,6 +50,10 @@ pub enum Notice {
     Joined { conv: ConvId, room: RoomName, account: Account, newly: bool, joined_after: u64 },
     /// `account` left room `conv` through the sending node.
     Left { conv: ConvId, room: RoomName, account: Account },
+    /// A login of `nick` from `address` failed on the sending node: every node counts it towards its lockouts.
+    LoginFailed { nick: Nick, address: IpAddr },
+    /// A login of `nick` from `address` succeeded on the sending node: the pair starts afresh everywhere.
+    LoginSucceeded { nick: Nick, address: IpAddr },
 }
 
 /// A notice with the node it came from.
@@ -85,6 +90,8 @@ impl Envelope {
             Notice::Left { conv, room, account } => {
                 format!("{VERSION} {from} left {conv} {room} {} {}", account.id, account.nick)
             }
+            Notice::LoginFailed { nick, address } => format!("{VERSION} {from} login-failed {nick} {address}"),
+            Notice::LoginSucceeded { nick, address } => format!("{VERSION} {from} login-succeeded {nick} {address}"),
         }
     }
 
@@ -100,6 +107,7 @@ impl Envelope {
             |i: usize| words.get(i).and_then(|w| RoomName::try_from((*w).to_owned()).ok()).ok_or_else(unreadable);
         let account =
             |i: usize| -> Result<Account, Unreadable> { Ok(Account { id: AccountId(int(i)?), nick: nick(i + 1)? }) };
+        let address = |i: usize| words.get(i).and_then(|w| w.parse::<IpAddr>().ok()).ok_or_else(unreadable);
         if words.first() != Some(&VERSION) {
             return Err(unreadable());
         }
@@ -128,6 +136,8 @@ impl Envelope {
                 (notice, 9)
             }
             Some("left") => (Notice::Left { conv: ConvId(int(3)?), room: room(4)?, account: account(5)? }, 7),
+            Some("login-failed") => (Notice::LoginFailed { nick: nick(3)?, address: address(4)? }, 5),
+            Some("login-succeeded") => (Notice::LoginSucceeded { nick: nick(3)?, address: address(4)? }, 5),
             _ => return Err(unreadable()),
         };
         if words.len() != arity {
@@ -169,6 +179,11 @@ mod tests {
                 joined_after: 0,
             },
             Notice::Left { conv: ConvId(9), room, account: account(5, "bob") },
+            Notice::LoginFailed { nick: Nick::parse("ana").expect("a nick"), address: [192, 0, 2, 7].into() },
+            Notice::LoginSucceeded {
+                nick: Nick::parse("ana").expect("a nick"),
+                address: "2001:db8::".parse().expect("an address"),
+            },
         ];
         for notice in notices {
             let envelope = Envelope { from: NodeId(i64::MAX), notice };
@@ -190,6 +205,8 @@ mod tests {
             "1 5 joined 9 room 5 bob 2 41",
             "1 5 joined 9 #room 5 bob 1 41",
             "1 5 teleported 4",
+            "1 5 login-failed ana 300.1.2.3",
+            "1 5 login-failed ana",
         ] {
             assert!(Envelope::decode(text).is_err(), "{text:?} is refused");
         }

@@ -1,13 +1,17 @@
 //! Several `palomar serve` nodes on one PostgreSQL database, with the real binary: a message sent through one
 //! node reaches the members connected to the others live, once and in order; presence, joins and direct
 //! messages cross nodes; a node killed without a word has its users move to another node and lose nothing, and
-//! its sessions expire there; the database restarted as if it crashed loses nothing acknowledged. Each test has a
-//! throwaway database of its own.
+//! its sessions expire there; the database restarted as if it crashed loses nothing acknowledged; failed logins
+//! count on every node. Each test has a throwaway database of its own.
 
 use std::path::Path;
 use std::time::Duration;
 
-use crate::common::{Client, ClientSpec, Server, assert_in_order_once, connected_to, is_message_with_text, texts_from};
+use crate::common::{
+    Client, ClientSpec, LoginAnswer, Server, assert_in_order_once, connected_to, is_message_with_text, raw_login,
+    texts_from,
+};
+use palomar_proto::ErrorCode;
 use palomar_test_postgres::{TestCluster, TestDatabase};
 use serde_json::Value;
 
@@ -18,9 +22,14 @@ const NODE_EXPIRY: Duration = Duration::from_secs(10 + 2 + 3);
 /// `count` nodes on the database at URL `database` sharing one TLS identity (the first node's, generated), with arrivals announced
 /// after 200 ms.
 fn start_nodes(database: &str, dir: &Path, count: usize) -> Vec<Server> {
-    let limits = "[limits]\npresence_after_ms = 200\n";
+    start_configured_nodes(database, dir, count, "")
+}
+
+/// [`start_nodes`] with `settings` added to each node's configuration file.
+fn start_configured_nodes(database: &str, dir: &Path, count: usize, settings: &str) -> Vec<Server> {
+    let limits = format!("{settings}\n[limits]\npresence_after_ms = 200\n");
     let first_config = dir.join("first.toml");
-    std::fs::write(&first_config, limits).expect("writes config");
+    std::fs::write(&first_config, &limits).expect("writes config");
     let first_data = dir.join("node0");
     let store = ["--store", database];
     let first =
@@ -193,4 +202,37 @@ fn a_database_restarted_mid_stream_loses_nothing_acknowledged() {
         (0..EACH).map(|i| format!("before {i}")).chain((0..EACH).map(|i| format!("after {i}"))).collect();
     assert_eq!(texts_from(&events, "ana"), expected, "every message once, in order, across the restart");
     assert_in_order_once(&events, "#lobby");
+}
+
+/// A guesser spreading its attempts over the nodes gets no more tries than on one: the failures judged by one
+/// node count on the others, and the lockout holds wherever it tries next.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_logins_on_one_node_lock_the_guesser_out_of_every_node() {
+    let database = TestDatabase::create();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let nodes = tokio::task::block_in_place(|| {
+        start_configured_nodes(database.url(), dir.path(), 2, "[login]\nmax_failures = 3\nlockout_secs = 60\n")
+    });
+    let (here, elsewhere) = ([127, 0, 0, 1].into(), [127, 0, 0, 2].into());
+    let (answer, _) = raw_login(&nodes[0].addr, elsewhere, "ana", "right").await;
+    assert!(matches!(answer, LoginAnswer::Welcome { registered: true }), "{answer:?}");
+    for node in [&nodes[0], &nodes[1]] {
+        let (answer, _) = raw_login(&node.addr, here, "ana", "wrong").await;
+        assert!(matches!(answer, LoginAnswer::Refused(ErrorCode::AuthFailed, _)), "{answer:?}");
+    }
+    // A notice takes a few tens of milliseconds from one node to the other; this is ample.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let (answer, _) = raw_login(&nodes[0].addr, here, "ana", "wrong").await;
+    assert!(matches!(answer, LoginAnswer::Refused(ErrorCode::AuthFailed, _)), "the third failure: {answer:?}");
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    for node in [&nodes[1], &nodes[0]] {
+        let (answer, _) = raw_login(&node.addr, here, "ana", "right").await;
+        assert!(
+            matches!(&answer, LoginAnswer::Refused(ErrorCode::RateLimited, why) if why.contains("try again in")),
+            "locked out on {}: {answer:?}",
+            node.addr
+        );
+    }
+    let (answer, _) = raw_login(&nodes[1].addr, elsewhere, "ana", "right").await;
+    assert!(matches!(answer, LoginAnswer::Welcome { registered: false }), "only the guessing address: {answer:?}");
 }

@@ -67,11 +67,12 @@ impl Hub {
     }
 
     /// Acts on what another node did: `rooms_of` gives the rooms of a user that `Online` announces (read by the
-    /// caller, off the hub's lock). Appended messages are read by the caller and given to [`Hub::publish`].
+    /// caller, off the hub's lock). Appended messages are read by the caller and given to [`Hub::publish`];
+    /// logins are the login limiter's.
     pub fn heard(&self, from: NodeId, notice: Notice, rooms_of_arrival: Vec<(ConvId, RoomName)>) {
         let mut state = self.lock();
         match notice {
-            Notice::Appended { .. } => {}
+            Notice::Appended { .. } | Notice::LoginFailed { .. } | Notice::LoginSucceeded { .. } => {}
             Notice::AccountRemoved { account } => {
                 state.end_sessions_of(account);
                 state.membership_changes.remove(&account);
