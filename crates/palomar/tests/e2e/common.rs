@@ -9,6 +9,7 @@ use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use palomar_test_postgres::TestDatabase;
 use serde_json::Value;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_palomar");
@@ -53,6 +54,49 @@ pub struct Server {
     stdout: mpsc::Receiver<String>,
 }
 
+/// Where a test's server keeps its store: the SQLite file in its data directory, or a throwaway PostgreSQL
+/// database (dropped with this).
+pub enum Backend {
+    Sqlite,
+    Postgres(TestDatabase),
+}
+
+impl Backend {
+    pub fn postgres() -> Backend {
+        Backend::Postgres(TestDatabase::create())
+    }
+
+    /// The options of `palomar serve` that put its store here.
+    fn args(&self) -> Vec<&str> {
+        match self {
+            Backend::Sqlite => Vec::new(),
+            Backend::Postgres(database) => vec!["--store", database.url()],
+        }
+    }
+}
+
+/// Runs each named test, a function taking a [`Backend`], once on each store: those under `sync` as `#[test]`s,
+/// those under `async` on a tokio runtime of two threads. The store is in the test's name
+/// (`delivery::on_postgres::…`).
+macro_rules! on_both_stores {
+    (sync: [$($sync:ident),* $(,)?], async: [$($async:ident),* $(,)?] $(,)?) => {
+        mod on_sqlite {
+            $( #[test] fn $sync() { super::$sync($crate::common::Backend::Sqlite) } )*
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $async() { super::$async($crate::common::Backend::Sqlite).await }
+            )*
+        }
+        mod on_postgres {
+            $( #[test] fn $sync() { super::$sync($crate::common::Backend::postgres()) } )*
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $async() { super::$async($crate::common::Backend::postgres()).await }
+            )*
+        }
+    };
+}
+
 impl Server {
     /// Starts a server on a free port with its data in `data`.
     pub fn start(data: &Path) -> Server {
@@ -61,6 +105,16 @@ impl Server {
 
     pub fn start_on(data: &Path, listen: &str, extra: &[&str]) -> Server {
         Server::launch(data, listen, extra, None, None)
+    }
+
+    /// Starts a server on a free port with its data in `data` and its store in `backend`.
+    pub fn start_in(backend: &Backend, data: &Path) -> Server {
+        Server::start_on_in(backend, data, "127.0.0.1:0", &[])
+    }
+
+    /// [`Server::start_on`] with the store in `backend` (kept on a restart).
+    pub fn start_on_in(backend: &Backend, data: &Path, listen: &str, extra: &[&str]) -> Server {
+        Server::start_on(data, listen, &[&backend.args()[..], extra].concat())
     }
 
     /// Starts a server that logs everything (`PALOMAR_LOG=trace`) into the file `log`.
@@ -404,9 +458,14 @@ pub fn assert_in_order_once(events: &[Value], conversation: &str) {
 
 /// A server on a free port with `config` (TOML) as its configuration file in `dir`, its data in `dir/data`.
 pub fn start_configured(dir: &Path, config: &str) -> Server {
+    start_configured_in(&Backend::Sqlite, dir, config)
+}
+
+/// [`start_configured`] with the store in `backend`.
+pub fn start_configured_in(backend: &Backend, dir: &Path, config: &str) -> Server {
     let path = dir.join("palomar.toml");
     std::fs::write(&path, config).expect("writes config");
-    Server::start_on(&dir.join("data"), "127.0.0.1:0", &["--config", path.to_str().expect("utf-8")])
+    Server::start_on_in(backend, &dir.join("data"), "127.0.0.1:0", &["--config", path.to_str().expect("utf-8")])
 }
 
 /// Creates an account with `palomar user add`, as an operator of a server with closed registration does.

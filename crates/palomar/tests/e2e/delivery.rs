@@ -1,7 +1,8 @@
-//! Delivery scenarios with the real binary: presence, offline delivery, crashes, the outbox, line mode.
+//! Delivery scenarios with the real binary: presence, offline delivery, crashes, the outbox, line mode. Each
+//! scenario that involves the store runs on both stores (`on_sqlite::…`, `on_postgres::…`).
 
 use crate::common::{
-    Client, ClientSpec, Server, assert_in_order_once, is_message_with_text, run_client, start_configured,
+    Backend, Client, ClientSpec, Server, assert_in_order_once, is_message_with_text, run_client, start_configured_in,
 };
 use serde_json::Value;
 
@@ -13,10 +14,24 @@ fn presence(nick: &'static str, state: &'static str) -> impl Fn(&Value) -> bool 
     move |e| e["event"] == "presence" && e["nick"] == nick && e["state"] == state
 }
 
-#[test]
-fn three_clients_chat_and_the_third_sees_presence_and_joins() {
+on_both_stores!(
+    sync: [
+        three_clients_chat_and_the_third_sees_presence_and_joins,
+        a_visit_shorter_than_presence_after_ms_is_not_announced,
+        an_offline_member_gets_exactly_the_messages_it_missed,
+        nothing_acknowledged_is_lost_or_repeated_when_the_server_is_killed_twice,
+        messages_typed_while_the_server_is_down_survive_a_client_restart,
+        end_of_stdin_exits_zero_after_both_lines_are_acknowledged,
+        a_member_is_told_when_retention_removed_what_it_missed,
+        direct_messages_reach_only_their_two_users_and_unknown_nicknames_are_refused,
+        a_session_that_fell_behind_misses_no_join_elsewhere_no_new_direct_conversation_and_no_arrival,
+    ],
+    async: [],
+);
+
+fn three_clients_chat_and_the_third_sees_presence_and_joins(backend: Backend) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = Server::start(&dir.path().join("data"));
+    let server = Server::start_in(&backend, &dir.path().join("data"));
     let mut carol = Client::start(spec(&server, "carol", &dir.path().join("carol")));
     carol.wait_for("connected", |e| e["state"] == "connected");
     let mut ana = Client::start(spec(&server, "ana", &dir.path().join("ana")));
@@ -56,10 +71,9 @@ fn three_clients_chat_and_the_third_sees_presence_and_joins() {
 }
 
 /// A script that logs in, says something and leaves is not announced to the room, arriving nor leaving.
-#[test]
-fn a_visit_shorter_than_presence_after_ms_is_not_announced() {
+fn a_visit_shorter_than_presence_after_ms_is_not_announced(backend: Backend) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = start_configured(dir.path(), "[limits]\npresence_after_ms = 10000\n");
+    let server = start_configured_in(&backend, dir.path(), "[limits]\npresence_after_ms = 10000\n");
     let mut carol = Client::start(spec(&server, "carol", &dir.path().join("carol")));
     carol.wait_for("connected", |e| e["state"] == "connected");
     let (status, _) = run_client(spec(&server, "bot", &dir.path().join("bot")), "build 1234 passed\n");
@@ -80,10 +94,9 @@ fn a_visit_shorter_than_presence_after_ms_is_not_announced() {
     assert!(told.is_empty(), "the visit was announced: {told:?}");
 }
 
-#[test]
-fn an_offline_member_gets_exactly_the_messages_it_missed() {
+fn an_offline_member_gets_exactly_the_messages_it_missed(backend: Backend) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = Server::start(&dir.path().join("data"));
+    let server = Server::start_in(&backend, &dir.path().join("data"));
     let bob_home = dir.path().join("bob");
     let (status, _) = run_client(spec(&server, "bob", &bob_home), "");
     assert!(status.success(), "bob registers");
@@ -104,13 +117,12 @@ fn an_offline_member_gets_exactly_the_messages_it_missed() {
     assert_in_order_once(&events, "#lobby");
 }
 
-#[test]
-fn nothing_acknowledged_is_lost_or_repeated_when_the_server_is_killed_twice() {
+fn nothing_acknowledged_is_lost_or_repeated_when_the_server_is_killed_twice(backend: Backend) {
     const TOTAL: usize = 2_000;
     let dir = tempfile::tempdir().expect("temp dir");
     // Paced at 100 messages a second after the burst of 200, so that both kills fall in the middle of the stream
     // (at the default 20 a second the stream alone took 90 s).
-    let mut server = start_configured(dir.path(), "[limits]\nmessages_per_sec_per_user = 100.0\n");
+    let mut server = start_configured_in(&backend, dir.path(), "[limits]\nmessages_per_sec_per_user = 100.0\n");
     let mut bob = Client::start(spec(&server, "bob", &dir.path().join("bob")));
     bob.wait_for("connected", |e| e["state"] == "connected");
     let mut ana = Client::start(ClientSpec {
@@ -161,10 +173,9 @@ fn nothing_acknowledged_is_lost_or_repeated_when_the_server_is_killed_twice() {
     drop(server);
 }
 
-#[test]
-fn messages_typed_while_the_server_is_down_survive_a_client_restart() {
+fn messages_typed_while_the_server_is_down_survive_a_client_restart(backend: Backend) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = Server::start(&dir.path().join("data"));
+    let server = Server::start_in(&backend, &dir.path().join("data"));
     let ana_home = dir.path().join("ana");
     let bob_home = dir.path().join("bob");
     assert!(run_client(spec(&server, "ana", &ana_home), "").0.success());
@@ -183,7 +194,7 @@ fn messages_typed_while_the_server_is_down_survive_a_client_restart() {
     ana.wait_for("both queued", |e| e["event"] == "queued" && e["text"] == "typed while down 2");
     ana.kill();
 
-    let server = Server::start_on(&data, &addr, &[]);
+    let server = Server::start_on_in(&backend, &data, &addr, &[]);
     let (status, events) = run_client(spec(&server, "ana", &ana_home), "");
     assert!(status.success(), "the restarted client drains its outbox and exits 0");
     assert_eq!(events.iter().filter(|e| e["event"] == "accepted").count(), 2);
@@ -192,10 +203,9 @@ fn messages_typed_while_the_server_is_down_survive_a_client_restart() {
     assert_in_order_once(&bob.seen, "#lobby");
 }
 
-#[test]
-fn end_of_stdin_exits_zero_after_both_lines_are_acknowledged() {
+fn end_of_stdin_exits_zero_after_both_lines_are_acknowledged(backend: Backend) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = Server::start(&dir.path().join("data"));
+    let server = Server::start_in(&backend, &dir.path().join("data"));
     let (status, events) = run_client(spec(&server, "ana", &dir.path().join("ana")), "a\nb\n");
     assert!(status.success());
     let accepted: Vec<&Value> = events.iter().filter(|e| e["event"] == "accepted").collect();
@@ -220,21 +230,20 @@ fn line_mode_gives_up_with_a_count_when_the_server_never_answers() {
     assert!(error["message"].as_str().expect("message").starts_with("1 message(s) not acknowledged"), "{error}");
 }
 
-#[test]
-fn a_member_is_told_when_retention_removed_what_it_missed() {
+fn a_member_is_told_when_retention_removed_what_it_missed(backend: Backend) {
     let dir = tempfile::tempdir().expect("temp dir");
     let config = dir.path().join("palomar.toml");
     std::fs::write(&config, "[history]\nretention_messages = 5\n").expect("writes config");
     let config_arg = ["--config", config.to_str().expect("utf-8")];
     let data = dir.path().join("data");
-    let server = Server::start_on(&data, "127.0.0.1:0", &config_arg);
+    let server = Server::start_on_in(&backend, &data, "127.0.0.1:0", &config_arg);
     let bob_home = dir.path().join("bob");
     assert!(run_client(spec(&server, "bob", &bob_home), "").0.success());
     let input: String = (1..=20).map(|i| format!("m{i}\n")).collect();
     assert!(run_client(spec(&server, "ana", &dir.path().join("ana")), &input).0.success());
     let addr = server.addr.clone();
     assert!(server.terminate().success());
-    let server = Server::start_on(&data, &addr, &config_arg);
+    let server = Server::start_on_in(&backend, &data, &addr, &config_arg);
 
     let mut bob = Client::start(spec(&server, "bob", &bob_home));
     let gap = bob.wait_for("the retention notice", |e| e["event"] == "gap");
@@ -247,10 +256,9 @@ fn a_member_is_told_when_retention_removed_what_it_missed() {
     assert_eq!(texts, vec!["m16", "m17", "m18", "m19", "m20"]);
 }
 
-#[test]
-fn direct_messages_reach_only_their_two_users_and_unknown_nicknames_are_refused() {
+fn direct_messages_reach_only_their_two_users_and_unknown_nicknames_are_refused(backend: Backend) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = Server::start(&dir.path().join("data"));
+    let server = Server::start_in(&backend, &dir.path().join("data"));
     let carol_home = dir.path().join("carol");
     let mut carol = Client::start(spec(&server, "carol", &carol_home));
     carol.wait_for("connected", |e| e["state"] == "connected");
@@ -279,8 +287,7 @@ fn signal(client: &Client, name: &str) {
     assert!(status.expect("kill runs").success());
 }
 
-#[test]
-fn a_session_that_fell_behind_misses_no_join_elsewhere_no_new_direct_conversation_and_no_arrival() {
+fn a_session_that_fell_behind_misses_no_join_elsewhere_no_new_direct_conversation_and_no_arrival(backend: Backend) {
     const FLOOD: usize = 3_000;
     let dir = tempfile::tempdir().expect("temp dir");
     let config = dir.path().join("palomar.toml");
@@ -291,7 +298,7 @@ fn a_session_that_fell_behind_misses_no_join_elsewhere_no_new_direct_conversatio
                   messages_per_sec_per_user = 0.0\npresence_after_ms = 0\n";
     std::fs::write(&config, limits).expect("writes config");
     let config_arg = ["--config", config.to_str().expect("utf-8")];
-    let server = Server::start_on(&dir.path().join("data"), "127.0.0.1:0", &config_arg);
+    let server = Server::start_on_in(&backend, &dir.path().join("data"), "127.0.0.1:0", &config_arg);
     let mut phone = Client::start(spec(&server, "ana", &dir.path().join("phone")));
     phone.wait_for("connected", |e| e["state"] == "connected");
     let mut laptop = Client::start(spec(&server, "ana", &dir.path().join("laptop")));

@@ -2,6 +2,7 @@
 //! directories. One test binary rather than one per file, so that cargo links it once and the tests of every
 //! file run side by side instead of one file after another; each file is a module.
 
+#[macro_use]
 mod common;
 
 mod accounts;

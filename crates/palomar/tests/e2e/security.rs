@@ -1,10 +1,14 @@
-//! Security scenarios with the real server: passwords, frame integrity, certificate pinning, bad input.
+//! Security scenarios with the real server: passwords, frame integrity, certificate pinning, bad input. Those in
+//! which the store takes part (accounts, lockouts, a flooder's messages, who may read what) run on both stores;
+//! the others stop before the store (TLS, frames, connection limits, files of the data directory).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::common::{BIN, Client, ClientSpec, Server, is_message_with_text, run_client};
+use crate::common::{
+    BIN, Backend, Client, ClientSpec, Server, is_message_with_text, run_client, start_configured, start_configured_in,
+};
 use palomar_proto::{ClientMsg, Conversation, ErrorCode, MessageId, PROTOCOL_VERSION, RoomName, ServerMsg, encode};
 use palomar_transport::{
     FramedReader, FramedWriter, ServerIdentity, TrustDecision, client_config, frame_keys, server_config,
@@ -16,6 +20,15 @@ use tokio_rustls::client::TlsStream;
 
 type Reader = FramedReader<ReadHalf<TlsStream<TcpStream>>>;
 type Writer = FramedWriter<WriteHalf<TlsStream<TcpStream>>>;
+
+on_both_stores!(
+    sync: [
+        a_wrong_password_is_refused_and_reveals_nothing,
+        repeated_wrong_passwords_are_locked_out,
+        a_flooder_is_slowed_down_while_the_room_carries_on_and_nothing_is_lost,
+    ],
+    async: [nobody_reads_a_conversation_they_are_not_in],
+);
 
 fn spec<'a>(server: &'a Server, nick: &'a str, password: &'a str, home: &'a std::path::Path) -> ClientSpec<'a> {
     ClientSpec { server: &server.addr, nick, password, home, extra: &[] }
@@ -69,10 +82,9 @@ fn lobby() -> Conversation {
     Conversation::Room(RoomName::lobby())
 }
 
-#[test]
-fn a_wrong_password_is_refused_and_reveals_nothing() {
+fn a_wrong_password_is_refused_and_reveals_nothing(backend: Backend) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = Server::start(&dir.path().join("data"));
+    let server = Server::start_in(&backend, &dir.path().join("data"));
     let ana_home = dir.path().join("ana");
     assert!(run_client(spec(&server, "ana", "right horse", &ana_home), "").0.success());
     let (status, _) = run_client(spec(&server, "bob", "bob-pw", &dir.path().join("bob")), "/msg ana secret for ana\n");
@@ -89,10 +101,9 @@ fn a_wrong_password_is_refused_and_reveals_nothing() {
     assert_eq!(dm["conversation"], "@bob");
 }
 
-#[test]
-fn repeated_wrong_passwords_are_locked_out() {
+fn repeated_wrong_passwords_are_locked_out(backend: Backend) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = Server::start(&dir.path().join("data"));
+    let server = Server::start_in(&backend, &dir.path().join("data"));
     assert!(run_client(spec(&server, "ana", "right", &dir.path().join("ana")), "").0.success());
     for _ in 0..5 {
         let (status, events) = run_client(spec(&server, "ana", "guess", &dir.path().join("guesser")), "");
@@ -223,7 +234,7 @@ fn a_regenerated_certificate_is_refused_until_trusted_again() {
 #[test]
 fn a_silent_connection_is_closed_after_the_handshake_timeout() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = server_configured(dir.path(), "[limits]\nhandshake_timeout_ms = 300\n");
+    let server = start_configured(dir.path(), "[limits]\nhandshake_timeout_ms = 300\n");
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
         let (mut reader, _writer) = raw_session(&server.addr).await;
@@ -374,13 +385,6 @@ impl Pump {
     }
 }
 
-/// A server on a free port with `config` (TOML) as its configuration file, its data beside it in `dir`.
-fn server_configured(dir: &std::path::Path, config: impl AsRef<str>) -> Server {
-    let path = dir.join("palomar.toml");
-    std::fs::write(&path, config.as_ref()).expect("writes config");
-    Server::start_on(&dir.join("data"), "127.0.0.1:0", &["--config", path.to_str().expect("utf-8")])
-}
-
 fn contains(haystack: &[u8], needle: &str) -> bool {
     haystack.windows(needle.len()).any(|window| window == needle.as_bytes())
 }
@@ -391,9 +395,9 @@ async fn a_connection_storm_from_one_address_is_refused_while_others_carry_on() 
     const PER_SEC: f64 = 0.5;
     const ATTEMPTS: usize = 300;
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = server_configured(
+    let server = start_configured(
         dir.path(),
-        format!("[limits]\nnew_connections_per_sec_per_ip = {PER_SEC}\nnew_connection_burst_per_ip = {BURST}\n"),
+        &format!("[limits]\nnew_connections_per_sec_per_ip = {PER_SEC}\nnew_connection_burst_per_ip = {BURST}\n"),
     );
     let (mut ana, mut bob) = tokio::task::block_in_place(|| {
         let mut ana = Client::start(spec(&server, "ana", "pw", &dir.path().join("ana")));
@@ -462,15 +466,15 @@ async fn a_connection_storm_from_one_address_is_refused_while_others_carry_on() 
     });
 }
 
-#[test]
-fn a_flooder_is_slowed_down_while_the_room_carries_on_and_nothing_is_lost() {
+fn a_flooder_is_slowed_down_while_the_room_carries_on_and_nothing_is_lost(backend: Backend) {
     const BURST: f64 = 20.0;
     const PER_SEC: f64 = 20.0;
     const FLOOD: usize = 200;
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = server_configured(
+    let server = start_configured_in(
+        &backend,
         dir.path(),
-        format!("[limits]\nmessages_per_sec_per_user = {PER_SEC}\nmessage_burst_per_user = {BURST}\n"),
+        &format!("[limits]\nmessages_per_sec_per_user = {PER_SEC}\nmessage_burst_per_user = {BURST}\n"),
     );
     let mut ana = Client::start(spec(&server, "ana", "pw", &dir.path().join("ana")));
     let mut bob = Client::start(spec(&server, "bob", "pw", &dir.path().join("bob")));
@@ -590,10 +594,9 @@ fn history_of_a_forged_direct_conversation() -> Vec<u8> {
     payload
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn nobody_reads_a_conversation_they_are_not_in() {
+async fn nobody_reads_a_conversation_they_are_not_in(backend: Backend) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = Server::start(&dir.path().join("data"));
+    let server = Server::start_in(&backend, &dir.path().join("data"));
     tokio::task::block_in_place(|| {
         let mut ana = Client::start(spec(&server, "ana", "pw", &dir.path().join("ana")));
         let mut bob = Client::start(spec(&server, "bob", "pw", &dir.path().join("bob")));
