@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 use palomar_proto::{MessageId, Nick, RoomName};
 use postgres::types::ToSql;
-use postgres::{Client, NoTls, Row, Statement};
+use postgres::{Client, Row, Statement};
 
 use crate::keys::{Account, AccountId, ConvId, ConvKey};
 use crate::location::PostgresSettings;
@@ -150,7 +150,7 @@ fn parse_nick(raw: &str) -> Result<Nick> {
 }
 
 fn connect(settings: &PostgresSettings, durability: Option<Durability>) -> Result<Client> {
-    let mut client = settings.config.connect(NoTls)?;
+    let mut client = settings.connect()?;
     match durability {
         // Whatever the database's default: an acknowledged message must be on the database's disk.
         Some(Durability::Full) => client.batch_execute("SET synchronous_commit = on")?,
@@ -862,6 +862,7 @@ mod tests {
 
     use super::*;
     use crate::tests::{Fresh, lobby, nick};
+    use palomar_test_postgres::TestCluster;
 
     fn settings(store: &Fresh) -> PostgresSettings {
         match &store.location {
@@ -995,10 +996,40 @@ mod tests {
     fn a_database_of_a_newer_release_is_refused() {
         let store = Fresh::postgres();
         drop(store.writer());
-        let mut admin = settings(&store).config.connect(NoTls).expect("connects");
+        let mut admin = settings(&store).connect().expect("connects");
         admin.batch_execute("UPDATE palomar_schema SET version = 99").expect("updates");
         let refused = PostgresStore::open(&settings(&store), Durability::Full);
         assert!(matches!(refused, Err(StoreError::Corrupt(why)) if why.contains("newer")));
+    }
+
+    #[test]
+    fn a_database_over_tls_is_reached_only_with_its_certificate_trusted() {
+        let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).expect("a certificate");
+        let cluster = TestCluster::start_with_tls(&certified.cert.pem(), &certified.signing_key.serialize_pem());
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, certified.cert.pem()).expect("writes the CA");
+        let url = cluster.url();
+
+        let trusted = PostgresSettings::parse(&format!("{url}?sslmode=require&sslrootcert={}", ca.display()), None)
+            .expect("parses");
+        let store = PostgresStore::open(&trusted, Durability::Full).expect("opens over TLS");
+        let row = store.query_one("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[]).expect("reads");
+        assert!(col::<bool>(&row, 0).expect("a flag"), "the connection is encrypted");
+
+        let unknown = PostgresSettings::parse(&format!("{url}?sslmode=require"), None).expect("parses");
+        let refused = PostgresStore::open(&unknown, Durability::Full).err().expect("an unknown certificate is refused");
+        let mut said = refused.to_string();
+        let mut cause = std::error::Error::source(&refused);
+        while let Some(error) = cause {
+            said.push_str(&format!(": {error}"));
+            cause = error.source();
+        }
+        assert!(said.contains("certificate"), "{said}");
+
+        let plain = PostgresSettings::parse(&url, None).expect("parses");
+        assert!(!plain.uses_tls(), "a database on this machine is reached in the clear unless asked");
+        assert!(PostgresStore::open(&plain, Durability::Full).is_err(), "this database takes TLS only");
     }
 
     #[test]

@@ -107,6 +107,16 @@ pub struct TestCluster {
 
 impl TestCluster {
     pub fn start() -> TestCluster {
+        TestCluster::start_with(None)
+    }
+
+    /// A cluster that accepts TCP connections over TLS only, presenting the certificate `cert_pem` (with the
+    /// private key `key_pem`).
+    pub fn start_with_tls(cert_pem: &str, key_pem: &str) -> TestCluster {
+        TestCluster::start_with(Some((cert_pem, key_pem)))
+    }
+
+    fn start_with(tls: Option<(&str, &str)>) -> TestCluster {
         let bin = installed_bin().unwrap_or_else(|| {
             panic!("this test needs PostgreSQL's server programs (initdb, pg_ctl); `.ci/run` installs them")
         });
@@ -127,8 +137,35 @@ impl TestCluster {
         let cluster = TestCluster { bin, data, port, _dir: dir };
         let data = cluster.data.to_str().expect("a UTF-8 path").to_owned();
         cluster.run("initdb", &["-A", "trust", "-U", "postgres", "-D", &data]);
+        if let Some((cert_pem, key_pem)) = tls {
+            cluster.require_tls(cert_pem, key_pem);
+        }
         cluster.pg_ctl(&["start"]);
         cluster
+    }
+
+    /// Installs the certificate, turns TLS on and lets TCP clients in over TLS only (`hostssl`).
+    fn require_tls(&self, cert_pem: &str, key_pem: &str) {
+        let write = |name: &str, text: &str| {
+            let path = self.data.join(name);
+            std::fs::write(&path, text).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+            path
+        };
+        write("server.crt", cert_pem);
+        let key = write("server.key", key_pem);
+        // PostgreSQL refuses a key that others may read.
+        std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).expect("key mode");
+        let mut conf = std::fs::OpenOptions::new().append(true).open(self.data.join("postgresql.conf")).expect("conf");
+        std::io::Write::write_all(&mut conf, b"\nssl = on\n").expect("writes conf");
+        write("pg_hba.conf", "hostssl all all 127.0.0.1/32 trust\n");
+        if is_root() {
+            let status = std::process::Command::new("chown")
+                .args(["postgres:postgres"])
+                .args(["server.crt", "server.key", "pg_hba.conf"].map(|name| self.data.join(name)))
+                .status()
+                .expect("chown runs");
+            assert!(status.success(), "cannot give the certificate to the postgres user");
+        }
     }
 
     /// The URL of its `postgres` database.
