@@ -96,7 +96,8 @@ pub struct Ratios {
 impl TargetReport {
     pub fn new(measurement: &Measurement) -> TargetReport {
         let secs = measurement.elapsed.as_secs_f64().max(1e-6);
-        let per = |count: u64| move |cpu: f64| if count == 0 { f64::NAN } else { cpu * 1e6 / count as f64 };
+        // CPU microseconds per item, when both are known.
+        let per = |cpu: Option<f64>, count: u64| cpu.filter(|_| count > 0).map(|cpu| cpu * 1e6 / count as f64);
         TargetReport {
             elapsed_secs: measurement.elapsed.as_secs_f64(),
             sent: measurement.sent,
@@ -115,23 +116,11 @@ impl TargetReport {
             first_error: measurement.first_error.clone(),
             stalled: measurement.stalled,
             server_cpu_secs: measurement.target_cpu_secs,
-            server_cpu_us_per_delivery: measurement
-                .target_cpu_secs
-                .map(per(measurement.deliveries))
-                .filter(|v| v.is_finite()),
-            server_cpu_us_per_message: measurement
-                .target_cpu_secs
-                .map(per(measurement.acked))
-                .filter(|v| v.is_finite()),
+            server_cpu_us_per_delivery: per(measurement.target_cpu_secs, measurement.deliveries),
+            server_cpu_us_per_message: per(measurement.target_cpu_secs, measurement.acked),
             database_cpu_secs: measurement.database_cpu_secs,
-            database_cpu_us_per_delivery: measurement
-                .database_cpu_secs
-                .map(per(measurement.deliveries))
-                .filter(|v| v.is_finite()),
-            database_cpu_us_per_message: measurement
-                .database_cpu_secs
-                .map(per(measurement.acked))
-                .filter(|v| v.is_finite()),
+            database_cpu_us_per_delivery: per(measurement.database_cpu_secs, measurement.deliveries),
+            database_cpu_us_per_message: per(measurement.database_cpu_secs, measurement.acked),
             server_memory_at_start_bytes: measurement.target_memory_at_start_bytes,
             server_peak_memory_bytes: measurement.target_peak_memory_bytes,
             client_cpu_secs: measurement.client_cpu_secs,

@@ -22,16 +22,9 @@ fn checked_clean(report: &Value, target: &str, messages: u64, receivers: u64) {
     }
 }
 
-#[test]
-fn a_tiny_bench_run_is_clean_on_palomar_and_on_the_reference_relay() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let plot = dir.path().join("latency.svg");
-    let output = Command::new(BIN)
-        .args(["bench", "--spawn", "--clients", "3", "--senders", "1", "--messages", "20", "--reference-relay"])
-        .args(["--json", "--plot"])
-        .arg(&plot)
-        .output()
-        .expect("palomar bench runs");
+/// Runs `palomar bench ARGS --json`, which must succeed, and reads its report.
+fn bench_report(args: &[&str]) -> Value {
+    let output = Command::new(BIN).arg("bench").args(args).arg("--json").output().expect("palomar bench runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
@@ -39,9 +32,26 @@ fn a_tiny_bench_run_is_clean_on_palomar_and_on_the_reference_relay() {
         output.status,
         String::from_utf8_lossy(&output.stderr)
     );
-    let report: Value =
-        serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("not one JSON object ({e}): {stdout}"));
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("not one JSON object ({e}): {stdout}"))
+}
 
+#[test]
+fn a_tiny_bench_run_is_clean_on_palomar_and_on_the_reference_relay() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let plot = dir.path().join("latency.svg");
+    let plot_arg = plot.to_str().expect("a UTF-8 path");
+    let report = bench_report(&[
+        "--spawn",
+        "--clients",
+        "3",
+        "--senders",
+        "1",
+        "--messages",
+        "20",
+        "--reference-relay",
+        "--plot",
+        plot_arg,
+    ]);
     assert_eq!(report["ok"], true, "{report}");
     assert_eq!(report["scenario"]["server"], "spawned");
     assert_eq!(report["scenario"]["durability"], "full");
@@ -59,20 +69,21 @@ fn a_tiny_bench_run_is_clean_on_palomar_and_on_the_reference_relay() {
 #[test]
 fn a_bench_run_spread_over_three_nodes_is_clean() {
     let database = TestDatabase::create();
-    let output = Command::new(BIN)
-        .args(["bench", "--spawn", "--nodes", "3", "--store", database.url(), "--clients", "6", "--senders", "3"])
-        .args(["--messages", "20", "--in-flight", "4", "--json"])
-        .output()
-        .expect("palomar bench runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "exit {:?}\nstdout: {stdout}\nstderr: {}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let report: Value =
-        serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("not one JSON object ({e}): {stdout}"));
+    let report = bench_report(&[
+        "--spawn",
+        "--nodes",
+        "3",
+        "--store",
+        database.url(),
+        "--clients",
+        "6",
+        "--senders",
+        "3",
+        "--messages",
+        "20",
+        "--in-flight",
+        "4",
+    ]);
     assert_eq!(report["ok"], true, "{report}");
     assert_eq!(report["scenario"]["nodes"], 3);
     assert_eq!(report["scenario"]["on_postgres"], true);
