@@ -120,7 +120,7 @@ pub struct CopySummary {
 
 #[derive(Debug, thiserror::Error)]
 pub enum CopyError {
-    #[error("cannot open the {role} {store}: {error}")]
+    #[error("cannot open the {role} {store}: {}", with_causes(error))]
     Open { role: &'static str, store: String, error: StoreError },
     #[error("there is no store at {0} to copy")]
     NoSource(String),
@@ -140,6 +140,21 @@ pub enum CopyError {
     Mismatch(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// `error` followed by its causes, each said once: a database error's own words (a refused connection, a database
+/// that does not exist) are in its causes, and some causes repeat the error they cause.
+fn with_causes(error: &StoreError) -> String {
+    let mut text = error.to_string();
+    let mut cause = std::error::Error::source(error);
+    while let Some(error) = cause {
+        let said = error.to_string();
+        if !text.ends_with(&said) {
+            text = format!("{text}: {said}");
+        }
+        cause = error.source();
+    }
+    text
 }
 
 /// An account row as stored, password hash included.
