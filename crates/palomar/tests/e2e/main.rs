@@ -17,4 +17,5 @@ mod login_abuse;
 mod nodes;
 mod postgres;
 mod security;
+mod store_copy;
 mod torture;
