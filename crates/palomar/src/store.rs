@@ -23,16 +23,19 @@ pub struct StoreArgs {
 
 #[derive(Subcommand)]
 enum StoreAction {
-    /// Copy a whole store (accounts, conversations, messages, cursors) into another database, checked, all or
-    /// nothing. Stop the servers of both first.
+    /// Copy a whole store into another database, checked, all or nothing (stop the servers first).
     #[command(after_long_help = COPY_HELP)]
     Copy(CopyArgs),
 }
 
 const COPY_HELP: &str = "\
-SOURCE and TARGET are each a data directory (its store.sqlite, as `palomar serve --data DIR` keeps it) or
-postgres://USER@HOST[:PORT]/DATABASE (as `palomar serve --store` takes it, with the password in PGPASSWORD or
-a --password-file, never in the URL).
+--from and --to each name a data directory (its store.sqlite, as `palomar serve --data DIR` keeps it) or a
+database, postgres://USER@HOST[:PORT]/DATABASE (as `palomar serve --store` takes it, with the password in
+PGPASSWORD or a --password-file, never in the URL).
+
+Everything a server needs to carry on is copied: accounts (ids, password hashes), conversations and their seqs,
+members, cursors, messages (seqs, ids, senders, times, texts), the seq floors of direct conversations, the
+account removals not carried out yet, and the counters that keep ids from being given out again.
 
 The copy is of one moment of the source and goes into the target in one transaction, committed only once it has
 been read back and found equal to the source: the target gets everything or nothing. A target that holds data

@@ -39,7 +39,7 @@ use crate::records::{ConvRow, StoreError, StoredMessage};
 use crate::sqlite::SqliteStore;
 use crate::{Result, Store};
 
-/// Rows read or written at a time. Messages are at most 8 KiB of text, so a page of them stays within a few MiB.
+/// Rows read or written at a time. A message holds at most 8 KiB of text, so a page of them is at most 8 MiB.
 pub(crate) const PAGE: usize = 1_000;
 
 /// How the copy treats a target that already holds a store.
