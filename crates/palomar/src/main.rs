@@ -1,15 +1,17 @@
 //! # palomar: the command-line entry point
 //!
 //! One binary for every role: `serve` runs the server, `chat` the line-mode client, `user` manages accounts
-//! offline, `trust` manages pinned server certificates, `bench` loads a server and measures it (all of it in
-//! `palomar-bench`). Each subcommand lives in its own module and only
-//! parses, wires and prints: the work is in the library crates (`palomar-server`, `palomar-client`, ...).
+//! offline, `store` copies a server's store to another database, `trust` manages pinned server certificates,
+//! `bench` loads a server and measures it (all of it in `palomar-bench`). Each subcommand lives in its own
+//! module and only parses, wires and prints: the work is in the library crates (`palomar-server`,
+//! `palomar-client`, ...).
 //! A new front end goes beside `chat`, over `palomar_client::Engine`.
 
 mod chat;
 mod output;
 mod secrets;
 mod serve;
+mod store;
 mod terminal_input;
 mod trust;
 mod tui;
@@ -36,6 +38,8 @@ enum Command {
     Chat(chat::ChatArgs),
     /// Manage accounts in a server's store (works while the server is stopped or running).
     User(user::UserArgs),
+    /// Copy a server's store to another database: a data directory's SQLite file to PostgreSQL, or back.
+    Store(store::StoreArgs),
     /// Pin (or forget) a server's certificate fingerprint.
     Trust(trust::TrustArgs),
     /// Load a server with many clients and report throughput, latency and correctness.
@@ -75,6 +79,10 @@ fn main() -> ExitCode {
             // On a thread of its own: the PostgreSQL store's client runs a runtime of its own, which cannot
             // start inside this one.
             Command::User(args) => std::thread::spawn(move || user::run(args))
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            // On a thread of its own for the same reason.
+            Command::Store(args) => std::thread::spawn(move || store::run(args))
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
             Command::Trust(args) => trust::run(args),

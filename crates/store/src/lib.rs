@@ -14,7 +14,9 @@
 //! - [`notices`]: what those nodes tell each other ([`Notice`]).
 //! - [`keys`]: how accounts and conversations are named in the store ([`AccountId`], [`ConvId`], [`ConvKey`]).
 //! - [`password`]: Argon2id hashing of account passwords.
+//! - [`copy`]: a whole store copied into another database, checked, in one transaction.
 
+pub mod copy;
 pub mod keys;
 pub mod location;
 pub mod notices;

@@ -23,6 +23,7 @@ use crate::records::{
 };
 use crate::{Result, Store, append_each};
 
+mod copy;
 mod peers;
 pub use peers::{Heartbeat, Peers};
 
@@ -105,6 +106,10 @@ const MIGRATION_LOCK: i64 = 0x0070_616c_6f6d_6172;
 /// The `application_name` of a server's connections, by which `palomar user` tells whether a server runs on the
 /// database.
 pub const SERVER_APPLICATION: &str = "palomar serve";
+
+/// How many connections named `$1` the database has, besides the one that asks.
+const SERVERS_CONNECTED: &str = "SELECT count(*) FROM pg_stat_activity
+     WHERE datname = current_database() AND application_name = $1 AND pid <> pg_backend_pid()";
 
 /// One conversation's seq counter in the open transaction: as read under its row lock, and as appends moved it.
 #[derive(Clone, Copy)]
@@ -211,11 +216,7 @@ impl PostgresStore {
     /// this opens to ask.
     pub fn servers_connected(settings: &PostgresSettings) -> Result<u64> {
         let mut client = connect(settings, None)?;
-        let row = client.query_one(
-            "SELECT count(*) FROM pg_stat_activity
-             WHERE datname = current_database() AND application_name = $1 AND pid <> pg_backend_pid()",
-            &[&SERVER_APPLICATION],
-        )?;
+        let row = client.query_one(SERVERS_CONNECTED, &[&SERVER_APPLICATION])?;
         Ok(to_u64(col(&row, 0)?))
     }
 

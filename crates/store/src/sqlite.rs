@@ -20,6 +20,8 @@ use crate::records::{
 use crate::runs::{self, Run};
 use crate::{Result, Store};
 
+mod copy;
+
 /// Makes the store file `path` owner-only (0600) whatever the umask, creating it empty (a new database to
 /// SQLite) if needed, before SQLite opens it: SQLite gives the `-wal` and `-shm` files it creates the mode of
 /// the database file. It holds password hashes and every message. Files an older Palomar left looser, the

@@ -18,4 +18,5 @@ mod login_abuse;
 mod nodes;
 mod postgres;
 mod security;
+mod store_copy;
 mod torture;
