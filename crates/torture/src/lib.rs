@@ -5,24 +5,38 @@
 //! member exactly once, in seq order, with the bytes that were typed, and that every outbox drained. The seed
 //! of each run is printed so a failure can be replayed. A tool beside the product, not in it: it shells out to
 //! `mount`, `strace` and `kill`, which the `palomar` binary has no business doing.
+//!
+//! # Layout
+//!
+//! - `lib.rs`: the options, the run of each scenario, the faults.
+//! - [`proxy`]: the fault-injecting TCP proxy between the clients and the server.
+//! - `server`: the `palomar serve` process: started, killed, stopped, started again.
+//! - `client`: the `palomar chat --json` processes and their transcripts.
+//! - `disk`: the full and the read-only disk under SQLite's file.
+//! - `check`: a receiver's transcript checked against what was typed and acknowledged.
 
+mod check;
+mod client;
+mod disk;
 mod proxy;
+mod server;
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use parking_lot::Mutex;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
 
+use check::{Expected, check_receiver};
+use client::ClientProcess;
+use disk::{ReadOnlyFault, SmallDisk, fill_disk, truncate_wal};
 use proxy::{Flow, Proxy};
+use server::{ServerProcess, restart_server};
 
 const SCENARIOS: &[&str] = &[
     "kill",
@@ -39,13 +53,8 @@ const SCENARIOS: &[&str] = &[
 ];
 /// Longest time the disk-full fault keeps the disk full.
 const DISK_FULL_HOLD: Duration = Duration::from_secs(12);
-/// Size of the small file system the disk-full scenario puts the store on.
-const SMALL_DISK: &str = "size=48m";
 /// Longest time the read-only fault keeps the server's writes failing.
 const READ_ONLY_HOLD: Duration = Duration::from_secs(12);
-/// The system calls by which the server writes files (SQLite's database and write-ahead log); sockets and
-/// logs use others, so only the store is hit.
-const FILE_WRITES: &str = "pwrite64,pwritev,pwritev2,ftruncate,fallocate";
 /// A silent connection must be noticed within the heartbeat bound (3 × 2 s) plus this slack.
 const HALF_OPEN_BOUND: Duration = Duration::from_secs(10);
 const PATIENCE: Duration = Duration::from_secs(180);
@@ -183,210 +192,6 @@ impl Outcome {
             anomalies: Vec::new(),
             elapsed: started.elapsed(),
         }
-    }
-}
-
-/// Lines a process printed, each with the moment it was read.
-type Transcript = Arc<Mutex<Vec<(Instant, Value)>>>;
-
-/// Reads a process's JSON lines into `into`; the thread ends when the process closes its stdout.
-fn read_json_lines(stream: impl std::io::Read + Send + 'static, into: Transcript) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
-        for line in BufReader::new(stream).lines() {
-            let Ok(line) = line else { break };
-            if let Ok(value) = serde_json::from_str::<Value>(&line) {
-                into.lock().push((Instant::now(), value));
-            }
-        }
-    })
-}
-
-struct ServerProcess {
-    child: Child,
-}
-
-impl ServerProcess {
-    fn start(bin: &Path, data: &Path, config: Option<&Path>, listen: &str) -> anyhow::Result<(ServerProcess, String)> {
-        let mut command = Command::new(bin);
-        command.args(["serve", "--listen", listen, "--data"]).arg(data);
-        if let Some(config) = config {
-            command.arg("--config").arg(config);
-        }
-        let mut child = command
-            .env("PALOMAR_LOG", "error")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("cannot start the server")?;
-        let stdout = child.stdout.take().context("server stdout")?;
-        let mut lines = BufReader::new(stdout).lines();
-        let addr = loop {
-            match lines.next() {
-                Some(Ok(line)) => {
-                    if let Some((_, addr)) = line.split_once("listening on ") {
-                        break addr.trim().to_owned();
-                    }
-                }
-                _ => bail!("the server stopped before listening"),
-            }
-        };
-        // Keep draining stdout so the server never blocks on it.
-        std::thread::spawn(move || lines.for_each(drop));
-        Ok((ServerProcess { child }, addr))
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    fn terminate(&mut self) {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        self.kill();
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-struct ClientProcess {
-    nick: String,
-    home: PathBuf,
-    child: Child,
-    /// The thread reading the current process's output.
-    reader: Option<std::thread::JoinHandle<()>>,
-    stdin: Arc<Mutex<Option<ChildStdin>>>,
-    /// Every line written to its stdin (across restarts). Lines are unique within a run.
-    lines: Arc<Mutex<HashSet<String>>>,
-    transcript: Transcript,
-    /// When it was SIGKILLed and started again.
-    restarts: Vec<Instant>,
-}
-
-impl ClientProcess {
-    fn spawn(
-        bin: &Path,
-        server: &str,
-        nick: &str,
-        home: &Path,
-        transcript: Transcript,
-    ) -> anyhow::Result<(Child, ChildStdin, std::thread::JoinHandle<()>)> {
-        let mut child = Command::new(bin)
-            .args(["chat", "--json", "--drain-timeout", "170", "--server", server, "--nick", nick, "--home"])
-            .arg(home)
-            .env("PALOMAR_PASSWORD", format!("pw-{nick}"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("cannot start a client")?;
-        let stdin = child.stdin.take().context("client stdin")?;
-        let reader = read_json_lines(child.stdout.take().context("client stdout")?, transcript);
-        Ok((child, stdin, reader))
-    }
-
-    fn start(bin: &Path, server: &str, nick: &str, home: &Path) -> anyhow::Result<ClientProcess> {
-        let transcript: Transcript = Arc::default();
-        let (child, stdin, reader) = Self::spawn(bin, server, nick, home, transcript.clone())?;
-        Ok(ClientProcess {
-            nick: nick.to_owned(),
-            home: home.to_owned(),
-            child,
-            reader: Some(reader),
-            stdin: Arc::new(Mutex::new(Some(stdin))),
-            lines: Arc::default(),
-            transcript,
-            restarts: Vec::new(),
-        })
-    }
-
-    /// SIGKILL, then the same client again on the same home directory (its outbox and cursors).
-    fn restart(&mut self, bin: &Path, server: &str) -> anyhow::Result<()> {
-        *self.stdin.lock() = None;
-        self.restarts.push(Instant::now());
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let (child, stdin, reader) = Self::spawn(bin, server, &self.nick, &self.home, self.transcript.clone())?;
-        self.child = child;
-        self.reader = Some(reader);
-        *self.stdin.lock() = Some(stdin);
-        Ok(())
-    }
-
-    /// Types one more line, as if its user had (nothing when the client is between processes).
-    fn type_line(&self, line: &str) {
-        if let Some(pipe) = self.stdin.lock().as_mut()
-            && writeln!(pipe, "{line}").and_then(|()| pipe.flush()).is_ok()
-        {
-            self.lines.lock().insert(line.to_owned());
-        }
-    }
-
-    /// Runs `look` over everything the client printed so far (a soak's transcripts are too big to copy).
-    fn with_events<T>(&self, look: impl FnOnce(&[(Instant, Value)]) -> T) -> T {
-        look(&self.transcript.lock())
-    }
-
-    /// When the client next tries to connect, seen at `now`: at once, unless its last status says it waits
-    /// (`retry_in_ms` after it was disconnected).
-    fn next_attempt(&self, now: Instant) -> Instant {
-        self.with_events(|events| {
-            let last = events.iter().rev().find(|(at, e)| *at <= now && e["event"] == "status");
-            match last {
-                Some((at, e)) if e["state"] == "disconnected" => {
-                    let wait = Duration::from_millis(e["retry_in_ms"].as_u64().unwrap_or(0));
-                    now.max(*at + wait)
-                }
-                _ => now,
-            }
-        })
-    }
-
-    fn wait_for(&self, what: impl Fn(&Value) -> bool, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if self.with_events(|events| events.iter().any(|(_, e)| what(e))) {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        false
-    }
-
-    /// Closes stdin and waits for the exit status.
-    fn finish(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
-        *self.stdin.lock() = None;
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                // Its stdout is closed now: the reader ends once it has taken the last lines.
-                if let Some(reader) = self.reader.take() {
-                    let _ = reader.join();
-                }
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        None
-    }
-}
-
-impl Drop for ClientProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -752,164 +557,4 @@ impl<'a> Run<'a> {
         }
         Ok(faults)
     }
-}
-
-fn restart_server(bin: &Path, data: &Path, config: Option<&Path>, addr: &str) -> anyhow::Result<ServerProcess> {
-    // The port may take a moment to be free again after a kill.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        match ServerProcess::start(bin, data, config, addr) {
-            Ok((server, _)) => return Ok(server),
-            Err(error) if Instant::now() > deadline => return Err(error),
-            Err(_) => std::thread::sleep(Duration::from_millis(100)),
-        }
-    }
-}
-
-/// A tmpfs mounted on a directory for the time of a run, so the store can run out of space.
-struct SmallDisk {
-    path: PathBuf,
-}
-
-impl SmallDisk {
-    fn mount(path: &Path) -> Option<SmallDisk> {
-        std::fs::create_dir_all(path).ok()?;
-        let mounted = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", SMALL_DISK, "tmpfs"])
-            .arg(path)
-            .stderr(Stdio::null())
-            .status();
-        mounted.ok()?.success().then(|| SmallDisk { path: path.to_owned() })
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.path).stderr(Stdio::null()).status();
-    }
-}
-
-/// Makes every file write of a running process fail with EROFS, as on a file system remounted read-only,
-/// until dropped. A real remount is refused while the store has its files open for writing ("mount point is
-/// busy"); the kernel does it anyway after disk errors, and this is what the process then sees. Done with
-/// `strace --inject` attached to every thread of the process; detaching lifts it.
-struct ReadOnlyFault {
-    strace: Child,
-}
-
-impl ReadOnlyFault {
-    /// Whether strace is there and may attach to another child of ours, as it will to the server.
-    fn available() -> bool {
-        let Ok(mut target) = Command::new("sleep").arg("60").stdin(Stdio::null()).spawn() else { return false };
-        let attached = ReadOnlyFault::inject(target.id()).is_ok();
-        let _ = target.kill();
-        let _ = target.wait();
-        attached
-    }
-
-    fn inject(pid: u32) -> anyhow::Result<ReadOnlyFault> {
-        let mut strace = Command::new("strace")
-            .args(["-f", "-o", "/dev/null", "-e"])
-            .arg(format!("trace={FILE_WRITES}"))
-            .arg("-e")
-            .arg(format!("inject={FILE_WRITES}:error=EROFS"))
-            .args(["-p", &pid.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .context("cannot start strace")?;
-        // strace says "Process N attached" once it holds the process (messages go to stderr, the trace to
-        // /dev/null); it ends at once when it may not trace it.
-        let mut lines = BufReader::new(strace.stderr.take().context("strace stderr")?).lines();
-        match lines.next() {
-            Some(Ok(line)) if line.contains("attached") => {}
-            other => {
-                let _ = strace.kill();
-                let _ = strace.wait();
-                bail!("strace could not attach to the server: {other:?}");
-            }
-        }
-        std::thread::spawn(move || lines.for_each(drop));
-        Ok(ReadOnlyFault { strace })
-    }
-}
-
-impl Drop for ReadOnlyFault {
-    fn drop(&mut self) {
-        // SIGINT makes strace detach cleanly, leaving the process running untouched.
-        let _ = Command::new("kill").args(["-INT", &self.strace.id().to_string()]).status();
-        let _ = self.strace.wait();
-    }
-}
-
-/// Checkpoints the store's write-ahead log into the database and truncates it, from a connection of our
-/// own (the server's keeps working: SQLite coordinates them).
-fn truncate_wal(store: &Path) {
-    if let Ok(conn) = rusqlite::Connection::open(store) {
-        let _ = conn.busy_timeout(Duration::from_secs(5));
-        let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
-    }
-}
-
-/// Writes a file into `dir` until the file system is full; returns it so it can be removed again. `None`
-/// when `dir` did not fill up (it is not on a small file system).
-fn fill_disk(dir: &Path) -> Option<PathBuf> {
-    let path = dir.join("filler");
-    let mut file = std::fs::File::create(&path).ok()?;
-    let block = vec![0u8; 1 << 20];
-    for _ in 0..4_096 {
-        if file.write_all(&block).is_err() {
-            return Some(path);
-        }
-    }
-    let _ = std::fs::remove_file(&path);
-    None
-}
-
-/// What the senders did, as a receiver's transcript is checked against it.
-struct Expected<'a> {
-    /// Text of every message a sender reported queued, by id.
-    typed: &'a HashMap<String, String>,
-    /// Every line written to a sender.
-    lines: &'a HashSet<String>,
-    acknowledged: &'a HashSet<String>,
-}
-
-/// Checks one reader's transcript; returns how many deliveries it checked.
-fn check_receiver(nick: &str, events: &[(Instant, Value)], expected: &Expected, anomalies: &mut Vec<String>) -> usize {
-    let mut last_seq = 0;
-    let mut seen = HashSet::new();
-    let mut texts = HashSet::new();
-    let mut checked = 0;
-    for (_, event) in events.iter().filter(|(_, e)| e["event"] == "message" && e["conversation"] == "#lobby") {
-        checked += 1;
-        let seq = event["seq"].as_u64().unwrap_or(0);
-        let id = event["id"].as_str().unwrap_or_default();
-        let text = event["text"].as_str().unwrap_or_default();
-        if seq != last_seq + 1 {
-            anomalies.push(format!("{nick}: seq {seq} after {last_seq} with no retention notice"));
-        }
-        last_seq = seq;
-        if !seen.insert(id.to_owned()) {
-            anomalies.push(format!("{nick}: message {id} delivered twice"));
-        } else if !texts.insert(text.to_owned()) {
-            anomalies.push(format!("{nick}: the line {text:?} was stored twice, under two ids"));
-        }
-        match expected.typed.get(id) {
-            // Its client was killed after saving it in the outbox and before saying so: the line shows it was
-            // typed, and the restarted client sent it.
-            None if expected.lines.contains(text) => {}
-            None => anomalies.push(format!("{nick}: message {id} was never typed")),
-            Some(queued) if text != queued.as_str() => {
-                anomalies.push(format!("{nick}: message {id} arrived with other bytes than were typed"))
-            }
-            Some(_) => {}
-        }
-    }
-    let missing = expected.acknowledged.iter().filter(|id| !seen.contains(id.as_str())).count();
-    if missing > 0 {
-        anomalies.push(format!("{nick}: {missing} acknowledged message(s) never delivered"));
-    }
-    checked
 }
