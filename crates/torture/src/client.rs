@@ -29,6 +29,8 @@ fn read_json_lines(stream: impl std::io::Read + Send + 'static, into: Transcript
 
 pub(crate) struct ClientProcess {
     pub nick: String,
+    /// Its `--server` list: the same across restarts, since its first address names the chat its state is for.
+    servers: String,
     home: PathBuf,
     child: Child,
     /// The thread reading the current process's output.
@@ -63,11 +65,13 @@ impl ClientProcess {
         Ok((child, stdin, reader))
     }
 
-    pub fn start(bin: &Path, server: &str, nick: &str, home: &Path) -> anyhow::Result<ClientProcess> {
+    /// Starts `nick`'s client on the nodes `servers` (comma-separated, as `--server` takes them).
+    pub fn start(bin: &Path, servers: &str, nick: &str, home: &Path) -> anyhow::Result<ClientProcess> {
         let transcript: Transcript = Arc::default();
-        let (child, stdin, reader) = Self::spawn(bin, server, nick, home, transcript.clone())?;
+        let (child, stdin, reader) = Self::spawn(bin, servers, nick, home, transcript.clone())?;
         Ok(ClientProcess {
             nick: nick.to_owned(),
+            servers: servers.to_owned(),
             home: home.to_owned(),
             child,
             reader: Some(reader),
@@ -79,12 +83,12 @@ impl ClientProcess {
     }
 
     /// SIGKILL, then the same client again on the same home directory (its outbox and cursors).
-    pub fn restart(&mut self, bin: &Path, server: &str) -> anyhow::Result<()> {
+    pub fn restart(&mut self, bin: &Path) -> anyhow::Result<()> {
         *self.stdin.lock() = None;
         self.restarts.push(Instant::now());
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let (child, stdin, reader) = Self::spawn(bin, server, &self.nick, &self.home, self.transcript.clone())?;
+        let (child, stdin, reader) = Self::spawn(bin, &self.servers, &self.nick, &self.home, self.transcript.clone())?;
         self.child = child;
         self.reader = Some(reader);
         *self.stdin.lock() = Some(stdin);
@@ -117,6 +121,18 @@ impl ClientProcess {
                 }
                 _ => now,
             }
+        })
+    }
+
+    /// The node (its address in the `--server` list) the client was connected through at `at`, going by the
+    /// last status it printed that names one.
+    pub fn connected_through(&self, at: Instant) -> Option<String> {
+        self.with_events(|events| {
+            let (_, last) = events
+                .iter()
+                .rev()
+                .find(|(seen, e)| *seen <= at && e["event"] == "status" && e["server"].is_string())?;
+            if last["state"] == "connected" { last["server"].as_str().map(str::to_owned) } else { None }
         })
     }
 
