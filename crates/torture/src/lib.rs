@@ -1,53 +1,53 @@
 //! `palomar-torture`: a Jepsen-style checker. It runs the real server binary and real line-mode clients
 //! through a fault-injecting proxy ([`proxy`]), records every message typed, acknowledged and delivered,
 //! injects faults (server SIGKILL and restarts, cut and half-open connections, delay, corrupted bytes,
-//! client restarts, a full or read-only disk), then checks that every acknowledged message reached every
-//! member exactly once, in seq order, with the bytes that were typed, and that every outbox drained. The seed
-//! of each run is printed so a failure can be replayed. A tool beside the product, not in it: it shells out to
-//! `mount`, `strace` and `kill`, which the `palomar` binary has no business doing.
+//! client restarts, a full or read-only disk; with several nodes on PostgreSQL, a node kept down and the
+//! database crashed and restarted), then checks that every acknowledged message reached every member exactly
+//! once, in seq order, with the bytes that were typed, and that every outbox drained. The seed of each run is
+//! printed so a failure can be replayed. A tool beside the product, not in it: it shells out to `mount`,
+//! `strace`, `kill` and PostgreSQL's `initdb` and `pg_ctl`, which the `palomar` binary has no business doing.
+//!
+//! # Layout
+//!
+//! - `lib.rs`: the options, and the run of a scenario: start, type, inject, drain, check.
+//! - `scenario`: the faults, which of them a setup can take, what `all` and `mix` mean.
+//! - `faults`: each fault's injection, and the checks that belong to it.
+//! - [`proxy`]: the fault-injecting TCP proxy between the clients and a node.
+//! - `nodes`: the `palomar serve` processes, each behind its proxy: started, killed, stopped, started again.
+//! - `postgres`: the PostgreSQL server or throwaway cluster several nodes share, a database per scenario.
+//! - `client`: the `palomar chat --json` processes and their transcripts.
+//! - `disk`: the full and the read-only disk under SQLite's file.
+//! - `check`: a receiver's transcript checked against what was typed and acknowledged.
 
+mod check;
+mod client;
+mod disk;
+mod faults;
+mod nodes;
+mod postgres;
 mod proxy;
+mod scenario;
 
-use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader, Write};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use parking_lot::Mutex;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
 
-use proxy::{Flow, Proxy};
+use check::{Expected, check_receiver};
+use client::ClientProcess;
+use disk::{ReadOnlyFault, SmallDisk};
+use nodes::Nodes;
+use postgres::{OwnCluster, Store};
+use proxy::Flow;
+use scenario::{Fault, Scenario, Setup, StoreKind};
 
-const SCENARIOS: &[&str] = &[
-    "kill",
-    "graceful",
-    "cut",
-    "cut-mid-frame",
-    "half-open",
-    "delay",
-    "corrupt",
-    "client-restart",
-    "disk-full",
-    "read-only",
-    "mix",
-];
-/// Longest time the disk-full fault keeps the disk full.
-const DISK_FULL_HOLD: Duration = Duration::from_secs(12);
-/// Size of the small file system the disk-full scenario puts the store on.
-const SMALL_DISK: &str = "size=48m";
-/// Longest time the read-only fault keeps the server's writes failing.
-const READ_ONLY_HOLD: Duration = Duration::from_secs(12);
-/// The system calls by which the server writes files (SQLite's database and write-ahead log); sockets and
-/// logs use others, so only the store is hit.
-const FILE_WRITES: &str = "pwrite64,pwritev,pwritev2,ftruncate,fallocate";
-/// A silent connection must be noticed within the heartbeat bound (3 × 2 s) plus this slack.
-const HALF_OPEN_BOUND: Duration = Duration::from_secs(10);
+/// How long a sender may take to drain its outbox, and a receiver to get every acknowledged message.
 const PATIENCE: Duration = Duration::from_secs(180);
 
 /// Check Palomar's delivery guarantees under injected faults (server kills, cut and silent connections, ...).
@@ -59,10 +59,28 @@ pub struct TortureArgs {
     #[arg(long, value_name = "PATH")]
     palomar: Option<PathBuf>,
     /// A scenario (kill, graceful, cut, cut-mid-frame, half-open, delay, corrupt, client-restart, disk-full,
-    /// read-only, mix) or `all` for each in turn. disk-full mounts a small tmpfs, so it needs root; read-only
-    /// needs `strace` and the right to trace the server; without them they are skipped with a note.
+    /// read-only, node-kill, db-restart, mix) or `all` for each this store and these nodes can take, in turn.
+    /// disk-full and read-only are SQLite's (disk-full mounts a small tmpfs, so it needs root; read-only needs
+    /// `strace` and the right to trace the server; without them they are skipped with a note); node-kill needs
+    /// several nodes; db-restart, `--store postgres-cluster`. A scenario the setup cannot take is refused.
     #[arg(long, default_value = "all")]
     scenario: String,
+    /// The faults a mix deals, comma-separated; by default every one this store and these nodes can take but
+    /// disk-full. A mix deals them in a random order, each once before any twice.
+    #[arg(long, value_delimiter = ',', value_name = "FAULT,...")]
+    mix: Vec<String>,
+    /// Server nodes, each a `palomar serve` behind a fault proxy of its own, all on one PostgreSQL database with
+    /// one TLS identity. Each client is given every node's proxy, the list turned so that the clients' first
+    /// choices differ. More than one needs PostgreSQL.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    nodes: u16,
+    /// Where the nodes keep their store: `sqlite` (one node only); `postgres-cluster`, a throwaway PostgreSQL
+    /// cluster the checker makes with the installed `initdb` and `pg_ctl` (the only store db-restart may
+    /// restart); or `postgres://USER@HOST[:PORT]/DB`, a server where USER may create databases (each scenario
+    /// gets an empty one, created and dropped through DB; the password from PGPASSWORD). By default sqlite with
+    /// one node, postgres-cluster with several.
+    #[arg(long, value_name = "STORE")]
+    store: Option<String>,
     /// Seed of the random choices (printed, so a failing run can be replayed); random if not given.
     #[arg(long)]
     seed: Option<u64>,
@@ -92,11 +110,13 @@ const NO_RATE_LIMITS: &str = "[limits]\nmessages_per_sec_per_user = 0\nrequests_
                               registrations_per_sec = 0\nregistrations_per_sec_per_ip = 0\n";
 
 /// What a run came to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Summary {
     pub scenarios_run: usize,
     pub skipped: usize,
     pub anomalies: usize,
+    /// How many faults of each kind were injected, by name, over the scenarios run: what a mix drew shows here.
+    pub faults: BTreeMap<&'static str, usize>,
 }
 
 /// The `palomar` binary to test: `--palomar`, else the one beside this program, else `palomar` on the PATH.
@@ -109,36 +129,91 @@ fn palomar_binary(flag: Option<&Path>) -> anyhow::Result<PathBuf> {
     Ok(if beside.is_file() { beside } else { PathBuf::from("palomar") })
 }
 
+/// What `--store` and `--nodes` ask for.
+fn setup(args: &TortureArgs) -> anyhow::Result<Setup> {
+    let nodes = usize::from(args.nodes);
+    let store = match args.store.as_deref() {
+        None if nodes == 1 => StoreKind::Sqlite,
+        None | Some("postgres-cluster") => StoreKind::OwnPostgres,
+        Some("sqlite") => StoreKind::Sqlite,
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => StoreKind::PostgresServer,
+        Some(other) => bail!("--store {other:?}: sqlite, postgres-cluster or postgres://USER@HOST[:PORT]/DB"),
+    };
+    if store == StoreKind::Sqlite && nodes > 1 {
+        bail!(
+            "several nodes share one PostgreSQL database, and SQLite's file belongs to one server: give --store \
+             postgres-cluster or --store postgres://USER@HOST/DB (or no --store)"
+        );
+    }
+    Ok(Setup { store, nodes })
+}
+
 /// Runs the scenarios `args` names, writing a line of figures per scenario (and each anomaly) to `out`.
 pub fn run(args: &TortureArgs, out: &mut dyn Write) -> anyhow::Result<Summary> {
-    let scenarios: Vec<&str> = match args.scenario.as_str() {
-        "all" => SCENARIOS.to_vec(),
-        name if SCENARIOS.contains(&name) => vec![name],
-        other => bail!("unknown scenario {other:?}; one of {} or all", SCENARIOS.join(", ")),
-    };
     if args.senders == 0 || args.receivers == 0 || args.messages == 0 {
         bail!("--senders, --receivers and --messages must be at least 1");
     }
+    let setup = setup(args)?;
+    let plan = scenario::plan(&args.scenario, &args.mix, setup)?;
     let seed = args.seed.unwrap_or_else(rand::random);
     let bin = palomar_binary(args.palomar.as_deref())?;
-    // The proxy's tasks; the checker itself runs on this thread and the clients' reader threads.
+    let store = match (setup.store, args.store.as_deref()) {
+        (StoreKind::Sqlite, _) => None,
+        (StoreKind::OwnPostgres, _) => Some(Store::Own(OwnCluster::start()?)),
+        (StoreKind::PostgresServer, Some(url)) => Some(Store::server(url)?),
+        (StoreKind::PostgresServer, None) => bail!("a PostgreSQL server needs its URL"),
+    };
+    let on = store.as_ref().map_or_else(|| "SQLite".to_owned(), Store::describe);
+    writeln!(out, "torture: seed {seed}, {} node(s) on {on}", setup.nodes)?;
+    for (fault, reason) in &plan.left_out {
+        writeln!(out, "{:<15} not part of `all` here: {reason}", fault.name())?;
+    }
+    // The proxies' tasks; the checker itself runs on this thread and the clients' reader threads.
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the proxy's runtime")?;
     let mut anomalies = 0;
     let mut skipped = 0;
-    for (index, scenario) in scenarios.iter().enumerate() {
+    let mut faults = BTreeMap::new();
+    for (index, &scenario) in plan.scenarios.iter().enumerate() {
+        let name = scenario.name();
         let scenario_seed = seed.wrapping_add(index as u64);
-        let outcome = Run::new(scenario, scenario_seed, args, runtime.handle(), &bin)?.execute()?;
+        // Each scenario on an empty store, as on a new SQLite file: its checks count seqs from 1.
+        let database = match &store {
+            Some(store) => Some(store.new_database(&format!("palomar_torture_{}_{index}", std::process::id()))?),
+            None => None,
+        };
+        let run = Run {
+            scenario,
+            deck: plan.deck.clone(),
+            deck_named: plan.deck_named,
+            rng: StdRng::seed_from_u64(scenario_seed),
+            args,
+            runtime: runtime.handle(),
+            bin: bin.clone(),
+            dir: tempfile::tempdir().context("cannot create a temporary directory")?,
+            store: store.as_ref(),
+            database: database.as_ref().map(|database| database.url.as_str()),
+        };
+        let outcome = run.execute()?;
+        drop(database);
         if let Some(reason) = outcome.skipped {
             // Not a line of figures: a scenario that did not run must not read like one that passed.
-            writeln!(out, "{scenario:<15} seed {scenario_seed:<20} SKIPPED: {reason}")?;
+            writeln!(out, "{name:<15} seed {scenario_seed:<20} SKIPPED: {reason}")?;
             skipped += 1;
             continue;
         }
+        let count: usize = outcome.faults.values().sum();
+        let drawn = match scenario {
+            Scenario::Mix => {
+                let drawn: Vec<String> =
+                    outcome.faults.iter().map(|(fault, n)| format!("{} {n}", fault.name())).collect();
+                format!("  drew {}", drawn.join(", "))
+            }
+            Scenario::Only(_) => String::new(),
+        };
         writeln!(
             out,
-            "{scenario:<15} seed {scenario_seed:<20} faults {:>3}  refused {:>3}  typed {:>5}  acknowledged {:>5}  deliveries checked {:>6}  anomalies {}  ({:.1} s)",
-            outcome.faults,
+            "{name:<15} seed {scenario_seed:<20} faults {count:>3}  refused {:>3}  typed {:>5}  acknowledged {:>5}  deliveries checked {:>6}  anomalies {}  ({:.1} s){drawn}",
             outcome.refusals,
             outcome.typed,
             outcome.acknowledged,
@@ -151,17 +226,22 @@ pub fn run(args: &TortureArgs, out: &mut dyn Write) -> anyhow::Result<Summary> {
         }
         out.flush()?;
         anomalies += outcome.anomalies.len();
+        for (fault, n) in outcome.faults {
+            *faults.entry(fault.name()).or_default() += n;
+        }
     }
-    let scenarios_run = scenarios.len() - skipped;
+    let scenarios_run = plan.scenarios.len() - skipped;
     writeln!(out, "torture: seed {seed}, {scenarios_run} scenario(s) run, {skipped} skipped, {anomalies} anomalies")?;
-    Ok(Summary { scenarios_run, skipped, anomalies })
+    Ok(Summary { scenarios_run, skipped, anomalies, faults })
 }
 
 struct Outcome {
     /// Why the scenario could not run on this machine.
     skipped: Option<&'static str>,
-    faults: usize,
-    /// Sends the server refused because it could not store them (a full disk): they must be retried.
+    /// Faults injected, by kind.
+    faults: BTreeMap<Fault, usize>,
+    /// Sends the server refused because it could not store them (a full disk, the database down): they must be
+    /// retried.
     refusals: usize,
     typed: usize,
     acknowledged: usize,
@@ -175,7 +255,7 @@ impl Outcome {
     fn skipped(reason: &'static str, started: Instant) -> Outcome {
         Outcome {
             skipped: Some(reason),
-            faults: 0,
+            faults: BTreeMap::new(),
             refusals: 0,
             typed: 0,
             acknowledged: 0,
@@ -186,283 +266,85 @@ impl Outcome {
     }
 }
 
-/// Lines a process printed, each with the moment it was read.
-type Transcript = Arc<Mutex<Vec<(Instant, Value)>>>;
-
-/// Reads a process's JSON lines into `into`; the thread ends when the process closes its stdout.
-fn read_json_lines(stream: impl std::io::Read + Send + 'static, into: Transcript) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
-        for line in BufReader::new(stream).lines() {
-            let Ok(line) = line else { break };
-            if let Ok(value) = serde_json::from_str::<Value>(&line) {
-                into.lock().push((Instant::now(), value));
-            }
-        }
-    })
-}
-
-struct ServerProcess {
-    child: Child,
-}
-
-impl ServerProcess {
-    fn start(bin: &Path, data: &Path, config: Option<&Path>, listen: &str) -> anyhow::Result<(ServerProcess, String)> {
-        let mut command = Command::new(bin);
-        command.args(["serve", "--listen", listen, "--data"]).arg(data);
-        if let Some(config) = config {
-            command.arg("--config").arg(config);
-        }
-        let mut child = command
-            .env("PALOMAR_LOG", "error")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("cannot start the server")?;
-        let stdout = child.stdout.take().context("server stdout")?;
-        let mut lines = BufReader::new(stdout).lines();
-        let addr = loop {
-            match lines.next() {
-                Some(Ok(line)) => {
-                    if let Some((_, addr)) = line.split_once("listening on ") {
-                        break addr.trim().to_owned();
-                    }
-                }
-                _ => bail!("the server stopped before listening"),
-            }
-        };
-        // Keep draining stdout so the server never blocks on it.
-        std::thread::spawn(move || lines.for_each(drop));
-        Ok((ServerProcess { child }, addr))
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    fn terminate(&mut self) {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        self.kill();
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-struct ClientProcess {
-    nick: String,
-    home: PathBuf,
-    child: Child,
-    /// The thread reading the current process's output.
-    reader: Option<std::thread::JoinHandle<()>>,
-    stdin: Arc<Mutex<Option<ChildStdin>>>,
-    /// Every line written to its stdin (across restarts). Lines are unique within a run.
-    lines: Arc<Mutex<HashSet<String>>>,
-    transcript: Transcript,
-    /// When it was SIGKILLed and started again.
-    restarts: Vec<Instant>,
-}
-
-impl ClientProcess {
-    fn spawn(
-        bin: &Path,
-        server: &str,
-        nick: &str,
-        home: &Path,
-        transcript: Transcript,
-    ) -> anyhow::Result<(Child, ChildStdin, std::thread::JoinHandle<()>)> {
-        let mut child = Command::new(bin)
-            .args(["chat", "--json", "--drain-timeout", "170", "--server", server, "--nick", nick, "--home"])
-            .arg(home)
-            .env("PALOMAR_PASSWORD", format!("pw-{nick}"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("cannot start a client")?;
-        let stdin = child.stdin.take().context("client stdin")?;
-        let reader = read_json_lines(child.stdout.take().context("client stdout")?, transcript);
-        Ok((child, stdin, reader))
-    }
-
-    fn start(bin: &Path, server: &str, nick: &str, home: &Path) -> anyhow::Result<ClientProcess> {
-        let transcript: Transcript = Arc::default();
-        let (child, stdin, reader) = Self::spawn(bin, server, nick, home, transcript.clone())?;
-        Ok(ClientProcess {
-            nick: nick.to_owned(),
-            home: home.to_owned(),
-            child,
-            reader: Some(reader),
-            stdin: Arc::new(Mutex::new(Some(stdin))),
-            lines: Arc::default(),
-            transcript,
-            restarts: Vec::new(),
-        })
-    }
-
-    /// SIGKILL, then the same client again on the same home directory (its outbox and cursors).
-    fn restart(&mut self, bin: &Path, server: &str) -> anyhow::Result<()> {
-        *self.stdin.lock() = None;
-        self.restarts.push(Instant::now());
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let (child, stdin, reader) = Self::spawn(bin, server, &self.nick, &self.home, self.transcript.clone())?;
-        self.child = child;
-        self.reader = Some(reader);
-        *self.stdin.lock() = Some(stdin);
-        Ok(())
-    }
-
-    /// Types one more line, as if its user had (nothing when the client is between processes).
-    fn type_line(&self, line: &str) {
-        if let Some(pipe) = self.stdin.lock().as_mut()
-            && writeln!(pipe, "{line}").and_then(|()| pipe.flush()).is_ok()
-        {
-            self.lines.lock().insert(line.to_owned());
-        }
-    }
-
-    /// Runs `look` over everything the client printed so far (a soak's transcripts are too big to copy).
-    fn with_events<T>(&self, look: impl FnOnce(&[(Instant, Value)]) -> T) -> T {
-        look(&self.transcript.lock())
-    }
-
-    /// When the client next tries to connect, seen at `now`: at once, unless its last status says it waits
-    /// (`retry_in_ms` after it was disconnected).
-    fn next_attempt(&self, now: Instant) -> Instant {
-        self.with_events(|events| {
-            let last = events.iter().rev().find(|(at, e)| *at <= now && e["event"] == "status");
-            match last {
-                Some((at, e)) if e["state"] == "disconnected" => {
-                    let wait = Duration::from_millis(e["retry_in_ms"].as_u64().unwrap_or(0));
-                    now.max(*at + wait)
-                }
-                _ => now,
-            }
-        })
-    }
-
-    fn wait_for(&self, what: impl Fn(&Value) -> bool, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if self.with_events(|events| events.iter().any(|(_, e)| what(e))) {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        false
-    }
-
-    /// Closes stdin and waits for the exit status.
-    fn finish(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
-        *self.stdin.lock() = None;
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                // Its stdout is closed now: the reader ends once it has taken the last lines.
-                if let Some(reader) = self.reader.take() {
-                    let _ = reader.join();
-                }
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        None
-    }
-}
-
-impl Drop for ClientProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Everything a run starts: the server, the proxy in front of it, and the clients.
-struct Cluster {
-    server: ServerProcess,
-    server_addr: String,
-    data: PathBuf,
-    /// The server's configuration file, when the run needs one.
-    config: Option<PathBuf>,
-    proxy: Proxy,
+/// Everything a scenario starts: the nodes with their proxies, and the clients.
+struct Chat {
+    nodes: Nodes,
     senders: Vec<ClientProcess>,
     receivers: Vec<ClientProcess>,
 }
 
+impl Chat {
+    fn clients(&self) -> impl Iterator<Item = &ClientProcess> {
+        self.receivers.iter().chain(&self.senders)
+    }
+}
+
+/// One scenario's run.
 struct Run<'a> {
-    scenario: &'a str,
+    scenario: Scenario,
+    /// What a mix deals from.
+    deck: Vec<Fault>,
+    /// Whether `--mix` named the deck.
+    deck_named: bool,
     rng: StdRng,
     args: &'a TortureArgs,
     runtime: &'a tokio::runtime::Handle,
     bin: PathBuf,
     dir: tempfile::TempDir,
+    /// The PostgreSQL store, if not SQLite.
+    store: Option<&'a Store>,
+    /// The URL of this scenario's database on it.
+    database: Option<&'a str>,
 }
 
-impl<'a> Run<'a> {
-    fn new(
-        scenario: &'a str,
-        seed: u64,
-        args: &'a TortureArgs,
-        runtime: &'a tokio::runtime::Handle,
-        bin: &Path,
-    ) -> anyhow::Result<Self> {
-        Ok(Run {
-            scenario,
-            rng: StdRng::seed_from_u64(seed),
-            args,
-            runtime,
-            bin: bin.to_owned(),
-            dir: tempfile::tempdir().context("cannot create a temporary directory")?,
-        })
-    }
-
+impl Run<'_> {
     fn execute(mut self) -> anyhow::Result<Outcome> {
         let started = Instant::now();
-        let data = self.dir.path().join("data");
         let _small_disk = match self.scenario {
-            "disk-full" => match SmallDisk::mount(&data) {
+            Scenario::Only(Fault::DiskFull) => match SmallDisk::mount(&nodes::data_dir(self.dir.path(), 0)) {
                 Some(disk) => Some(disk),
                 None => return Ok(Outcome::skipped("mounting a small file system needs root", started)),
             },
-            "read-only" if !ReadOnlyFault::available() => {
-                return Ok(Outcome::skipped("needs strace, and the right to trace a process", started));
-            }
             _ => None,
         };
-        let config = match self.args.rate {
-            Some(_) => {
-                let path = self.dir.path().join("server.toml");
-                std::fs::write(&path, NO_RATE_LIMITS).context("cannot write the server's configuration")?;
-                Some(path)
-            }
-            None => None,
+        // Whether the scenario may inject read-only, and whether it was asked for by name.
+        let read_only = match self.scenario {
+            Scenario::Only(fault) => (fault == Fault::ReadOnly).then_some(true),
+            Scenario::Mix => self.deck.contains(&Fault::ReadOnly).then_some(self.deck_named),
         };
-        let (server, server_addr) = ServerProcess::start(&self.bin, &data, config.as_deref(), "127.0.0.1:0")?;
-        let proxy = self.runtime.block_on(Proxy::start(server_addr.clone()))?;
+        if let Some(named) = read_only
+            && !ReadOnlyFault::available()
+        {
+            if named {
+                return Ok(Outcome::skipped("needs strace, and the right to trace a process", started));
+            }
+            // A mix of whatever this machine can do: the line of figures says what it drew.
+            self.deck.retain(|fault| *fault != Fault::ReadOnly);
+        }
+        let settings = self.args.rate.map(|_| NO_RATE_LIMITS);
+        let nodes = Nodes::start(
+            &self.bin,
+            self.dir.path(),
+            usize::from(self.args.nodes),
+            self.database,
+            settings,
+            self.runtime,
+        )?;
         let mut anomalies = Vec::new();
 
+        // Receivers first, so that they are there from the first message on; each client's list of nodes starts
+        // at another node.
         let mut receivers = Vec::new();
         for i in 0..self.args.receivers {
             let nick = format!("r{i}");
-            receivers.push(ClientProcess::start(&self.bin, &proxy.addr, &nick, &self.dir.path().join(&nick))?);
+            let servers = nodes.server_list(i);
+            receivers.push(ClientProcess::start(&self.bin, &servers, &nick, &self.dir.path().join(&nick))?);
         }
         let mut senders = Vec::new();
         for i in 0..self.args.senders {
             let nick = format!("s{i}");
-            senders.push(ClientProcess::start(&self.bin, &proxy.addr, &nick, &self.dir.path().join(&nick))?);
+            let servers = nodes.server_list(self.args.receivers + i);
+            senders.push(ClientProcess::start(&self.bin, &servers, &nick, &self.dir.path().join(&nick))?);
         }
         for client in receivers.iter().chain(senders.iter()) {
             if !client.wait_for(|e| e["state"] == "connected", Duration::from_secs(60)) {
@@ -506,10 +388,10 @@ impl<'a> Run<'a> {
             })
             .collect();
 
-        let mut cluster = Cluster { server, server_addr, data, config, proxy, senders, receivers };
-        let faults = self.inject_faults(&mut cluster, &mut anomalies)?;
-        let Cluster { mut server, proxy, mut senders, mut receivers, .. } = cluster;
-        proxy.set_flow(Flow::Pass);
+        let mut chat = Chat { nodes, senders, receivers };
+        let faults = self.inject_faults(&mut chat, &mut anomalies)?;
+        let Chat { mut nodes, mut senders, mut receivers } = chat;
+        nodes.proxies().for_each(|proxy| proxy.set_flow(Flow::Pass));
         for thread in typing {
             let _ = thread.join();
         }
@@ -582,7 +464,7 @@ impl<'a> Run<'a> {
             let expected = Expected { typed: &typed, lines: &lines, acknowledged: &acknowledged };
             checked += receiver.with_events(|events| check_receiver(&receiver.nick, events, &expected, &mut anomalies));
         }
-        server.terminate();
+        nodes.terminate_all();
         Ok(Outcome {
             skipped: None,
             faults,
@@ -598,318 +480,4 @@ impl<'a> Run<'a> {
     fn pause(&mut self, from_ms: u64, to_ms: u64) {
         std::thread::sleep(Duration::from_millis(self.rng.random_range(from_ms..to_ms)));
     }
-
-    fn inject_faults(&mut self, cluster: &mut Cluster, anomalies: &mut Vec<String>) -> anyhow::Result<usize> {
-        let Cluster { server, server_addr, data, config, proxy, senders, receivers } = cluster;
-        let end = Instant::now() + Duration::from_secs(self.args.seconds);
-        let mut faults = 0;
-        let read_only = ReadOnlyFault::available();
-        let kinds: Vec<&str> = SCENARIOS
-            .iter()
-            .copied()
-            .filter(|k| !matches!(*k, "mix" | "disk-full") && (*k != "read-only" || read_only))
-            .collect();
-        while Instant::now() < end {
-            self.pause(300, 2_000);
-            let kind =
-                if self.scenario == "mix" { kinds[self.rng.random_range(0..kinds.len())] } else { self.scenario };
-            faults += 1;
-            match kind {
-                "kill" | "graceful" => {
-                    if kind == "kill" {
-                        server.kill()
-                    } else {
-                        server.terminate()
-                    }
-                    self.pause(100, 1_500);
-                    *server = restart_server(&self.bin, data, config.as_deref(), server_addr)?;
-                }
-                "cut" => proxy.cut_all(),
-                "cut-mid-frame" => proxy.cut_mid_frame(),
-                "corrupt" => proxy.corrupt_next(),
-                "delay" => {
-                    proxy.set_flow(Flow::Delay(Duration::from_millis(self.rng.random_range(2..40))));
-                    self.pause(500, 2_500);
-                    proxy.set_flow(Flow::Pass);
-                }
-                "half-open" => {
-                    let since = Instant::now();
-                    proxy.set_flow(Flow::Blackhole);
-                    // A receiver waiting to reconnect when the silence began meets it only at its next attempt
-                    // (up to the 10 s of the longest backoff later): it is held to the bound from then on.
-                    let deadlines: Vec<Instant> =
-                        receivers.iter().map(|client| client.next_attempt(since) + HALF_OPEN_BOUND).collect();
-                    let until = deadlines.iter().copied().max().unwrap_or(since + HALF_OPEN_BOUND);
-                    std::thread::sleep(until.saturating_duration_since(Instant::now()));
-                    proxy.set_flow(Flow::Pass);
-                    for (client, deadline) in receivers.iter().zip(deadlines) {
-                        let noticed = client.with_events(|events| {
-                            events
-                                .iter()
-                                .rev()
-                                .any(|(at, e)| *at > since && *at <= deadline && e["state"] == "disconnected")
-                        });
-                        if !noticed {
-                            // Where the client stood when the silence began, to tell a connection it missed from
-                            // one it was still making.
-                            let before = client.with_events(|events| {
-                                events.iter().rev().find(|(at, e)| *at <= since && e["event"] == "status").map_or_else(
-                                    || "nothing".to_owned(),
-                                    |(at, e)| format!("{} {:.1} s before", e, since.duration_since(*at).as_secs_f64()),
-                                )
-                            });
-                            anomalies.push(format!(
-                                "{} did not notice a silent connection within {} s of meeting it (its last status \
-                                 before: {before})",
-                                client.nick,
-                                HALF_OPEN_BOUND.as_secs()
-                            ));
-                        }
-                    }
-                    proxy.cut_all();
-                }
-                "disk-full" => {
-                    // Only where the store sits on the small file system (not in a mix).
-                    // SQLite reuses the space of its write-ahead log, so a full disk shows only when the log
-                    // must grow: empty it first, then fill the disk, and hold it full until a send is refused
-                    // (or long enough that one should have been).
-                    truncate_wal(&data.join("store.sqlite"));
-                    if let Some(filler) = fill_disk(data) {
-                        let since = Instant::now();
-                        // Typing may be over by now: one more line makes sure that a send meets the fault.
-                        let which = self.rng.random_range(0..senders.len());
-                        senders[which].type_line(&format!("s{which} typed while the disk is full ({faults})"));
-                        let refused = |sender: &ClientProcess| {
-                            sender.with_events(|events| {
-                                events.iter().rev().any(|(at, e)| *at > since && e["code"] == "StoreUnavailable")
-                            })
-                        };
-                        while since.elapsed() < DISK_FULL_HOLD && !senders.iter().any(refused) {
-                            std::thread::sleep(Duration::from_millis(50));
-                        }
-                        self.pause(200, 1_500);
-                        let _ = std::fs::remove_file(filler);
-                    }
-                }
-                "read-only" => {
-                    // The store's disk turns read-only: every file write of the server fails with EROFS until
-                    // the fault is lifted. Sends must be refused, not acknowledged, while reads go on.
-                    let fault = ReadOnlyFault::inject(server.child.id())?;
-                    let since = Instant::now();
-                    // Typing may be over by now: one more line makes sure that a send meets the fault.
-                    let which = self.rng.random_range(0..senders.len());
-                    senders[which].type_line(&format!("s{which} typed while the disk is read-only ({faults})"));
-                    let refused_since = |senders: &[ClientProcess]| -> HashSet<String> {
-                        let refused = |events: &[(Instant, Value)]| -> Vec<String> {
-                            events
-                                .iter()
-                                .filter(|(at, e)| *at > since && e["code"] == "StoreUnavailable")
-                                .filter_map(|(_, e)| e["id"].as_str().map(str::to_owned))
-                                .collect()
-                        };
-                        senders.iter().flat_map(|sender| sender.with_events(refused)).collect()
-                    };
-                    while since.elapsed() < READ_ONLY_HOLD && refused_since(senders).is_empty() {
-                        std::thread::sleep(Duration::from_millis(50));
-                    }
-                    self.pause(200, 1_500);
-                    drop(fault);
-                    // The same process must recover by itself: every send refused meanwhile is accepted when
-                    // its client retries.
-                    let refused = refused_since(senders);
-                    let accepted = |senders: &[ClientProcess]| -> HashSet<String> {
-                        let accepted = |events: &[(Instant, Value)]| -> Vec<String> {
-                            events
-                                .iter()
-                                .filter(|(_, e)| e["event"] == "accepted")
-                                .filter_map(|(_, e)| e["id"].as_str().map(str::to_owned))
-                                .collect()
-                        };
-                        senders.iter().flat_map(|sender| sender.with_events(accepted)).collect()
-                    };
-                    let lifted = Instant::now();
-                    while lifted.elapsed() < PATIENCE / 6 && !refused.is_subset(&accepted(senders)) {
-                        std::thread::sleep(Duration::from_millis(50));
-                    }
-                    let stuck = refused.difference(&accepted(senders)).count();
-                    if stuck > 0 {
-                        anomalies.push(format!(
-                            "{stuck} send(s) refused while the disk was read-only were not accepted within {} s \
-                             of it being writable again",
-                            (PATIENCE / 6).as_secs()
-                        ));
-                    }
-                    // Then a SIGKILL: an acknowledgement of anything that was not on disk would show as a loss.
-                    server.kill();
-                    *server = restart_server(&self.bin, data, config.as_deref(), server_addr)?;
-                }
-                "client-restart" => {
-                    let which = self.rng.random_range(0..senders.len());
-                    senders[which].restart(&self.bin, &proxy.addr)?;
-                }
-                other => bail!("no such fault {other}"),
-            }
-        }
-        Ok(faults)
-    }
-}
-
-fn restart_server(bin: &Path, data: &Path, config: Option<&Path>, addr: &str) -> anyhow::Result<ServerProcess> {
-    // The port may take a moment to be free again after a kill.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        match ServerProcess::start(bin, data, config, addr) {
-            Ok((server, _)) => return Ok(server),
-            Err(error) if Instant::now() > deadline => return Err(error),
-            Err(_) => std::thread::sleep(Duration::from_millis(100)),
-        }
-    }
-}
-
-/// A tmpfs mounted on a directory for the time of a run, so the store can run out of space.
-struct SmallDisk {
-    path: PathBuf,
-}
-
-impl SmallDisk {
-    fn mount(path: &Path) -> Option<SmallDisk> {
-        std::fs::create_dir_all(path).ok()?;
-        let mounted = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", SMALL_DISK, "tmpfs"])
-            .arg(path)
-            .stderr(Stdio::null())
-            .status();
-        mounted.ok()?.success().then(|| SmallDisk { path: path.to_owned() })
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.path).stderr(Stdio::null()).status();
-    }
-}
-
-/// Makes every file write of a running process fail with EROFS, as on a file system remounted read-only,
-/// until dropped. A real remount is refused while the store has its files open for writing ("mount point is
-/// busy"); the kernel does it anyway after disk errors, and this is what the process then sees. Done with
-/// `strace --inject` attached to every thread of the process; detaching lifts it.
-struct ReadOnlyFault {
-    strace: Child,
-}
-
-impl ReadOnlyFault {
-    /// Whether strace is there and may attach to another child of ours, as it will to the server.
-    fn available() -> bool {
-        let Ok(mut target) = Command::new("sleep").arg("60").stdin(Stdio::null()).spawn() else { return false };
-        let attached = ReadOnlyFault::inject(target.id()).is_ok();
-        let _ = target.kill();
-        let _ = target.wait();
-        attached
-    }
-
-    fn inject(pid: u32) -> anyhow::Result<ReadOnlyFault> {
-        let mut strace = Command::new("strace")
-            .args(["-f", "-o", "/dev/null", "-e"])
-            .arg(format!("trace={FILE_WRITES}"))
-            .arg("-e")
-            .arg(format!("inject={FILE_WRITES}:error=EROFS"))
-            .args(["-p", &pid.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .context("cannot start strace")?;
-        // strace says "Process N attached" once it holds the process (messages go to stderr, the trace to
-        // /dev/null); it ends at once when it may not trace it.
-        let mut lines = BufReader::new(strace.stderr.take().context("strace stderr")?).lines();
-        match lines.next() {
-            Some(Ok(line)) if line.contains("attached") => {}
-            other => {
-                let _ = strace.kill();
-                let _ = strace.wait();
-                bail!("strace could not attach to the server: {other:?}");
-            }
-        }
-        std::thread::spawn(move || lines.for_each(drop));
-        Ok(ReadOnlyFault { strace })
-    }
-}
-
-impl Drop for ReadOnlyFault {
-    fn drop(&mut self) {
-        // SIGINT makes strace detach cleanly, leaving the process running untouched.
-        let _ = Command::new("kill").args(["-INT", &self.strace.id().to_string()]).status();
-        let _ = self.strace.wait();
-    }
-}
-
-/// Checkpoints the store's write-ahead log into the database and truncates it, from a connection of our
-/// own (the server's keeps working: SQLite coordinates them).
-fn truncate_wal(store: &Path) {
-    if let Ok(conn) = rusqlite::Connection::open(store) {
-        let _ = conn.busy_timeout(Duration::from_secs(5));
-        let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
-    }
-}
-
-/// Writes a file into `dir` until the file system is full; returns it so it can be removed again. `None`
-/// when `dir` did not fill up (it is not on a small file system).
-fn fill_disk(dir: &Path) -> Option<PathBuf> {
-    let path = dir.join("filler");
-    let mut file = std::fs::File::create(&path).ok()?;
-    let block = vec![0u8; 1 << 20];
-    for _ in 0..4_096 {
-        if file.write_all(&block).is_err() {
-            return Some(path);
-        }
-    }
-    let _ = std::fs::remove_file(&path);
-    None
-}
-
-/// What the senders did, as a receiver's transcript is checked against it.
-struct Expected<'a> {
-    /// Text of every message a sender reported queued, by id.
-    typed: &'a HashMap<String, String>,
-    /// Every line written to a sender.
-    lines: &'a HashSet<String>,
-    acknowledged: &'a HashSet<String>,
-}
-
-/// Checks one reader's transcript; returns how many deliveries it checked.
-fn check_receiver(nick: &str, events: &[(Instant, Value)], expected: &Expected, anomalies: &mut Vec<String>) -> usize {
-    let mut last_seq = 0;
-    let mut seen = HashSet::new();
-    let mut texts = HashSet::new();
-    let mut checked = 0;
-    for (_, event) in events.iter().filter(|(_, e)| e["event"] == "message" && e["conversation"] == "#lobby") {
-        checked += 1;
-        let seq = event["seq"].as_u64().unwrap_or(0);
-        let id = event["id"].as_str().unwrap_or_default();
-        let text = event["text"].as_str().unwrap_or_default();
-        if seq != last_seq + 1 {
-            anomalies.push(format!("{nick}: seq {seq} after {last_seq} with no retention notice"));
-        }
-        last_seq = seq;
-        if !seen.insert(id.to_owned()) {
-            anomalies.push(format!("{nick}: message {id} delivered twice"));
-        } else if !texts.insert(text.to_owned()) {
-            anomalies.push(format!("{nick}: the line {text:?} was stored twice, under two ids"));
-        }
-        match expected.typed.get(id) {
-            // Its client was killed after saving it in the outbox and before saying so: the line shows it was
-            // typed, and the restarted client sent it.
-            None if expected.lines.contains(text) => {}
-            None => anomalies.push(format!("{nick}: message {id} was never typed")),
-            Some(queued) if text != queued.as_str() => {
-                anomalies.push(format!("{nick}: message {id} arrived with other bytes than were typed"))
-            }
-            Some(_) => {}
-        }
-    }
-    let missing = expected.acknowledged.iter().filter(|id| !seen.contains(id.as_str())).count();
-    if missing > 0 {
-        anomalies.push(format!("{nick}: {missing} acknowledged message(s) never delivered"));
-    }
-    checked
 }
