@@ -62,6 +62,10 @@ enum SessionEnd {
     AccountRemoved,
     Refused(String),
     Broken(String),
+    /// The message later sends waited for turned out to be stored (the database's answer to its commit was lost):
+    /// its client, seeing it delivered, will not send it again, so only a new connection, on which the client
+    /// resends the rest of its outbox in order, lets them through.
+    StoredAfterAll,
 }
 
 impl std::fmt::Display for SessionEnd {
@@ -73,6 +77,9 @@ impl std::fmt::Display for SessionEnd {
             SessionEnd::AccountRemoved => f.write_str("the account was removed"),
             SessionEnd::Refused(why) => write!(f, "refused: {why}"),
             SessionEnd::Broken(why) => write!(f, "connection broken: {why}"),
+            SessionEnd::StoredAfterAll => {
+                f.write_str("a message refused as not stored was stored after all; the client resends the rest anew")
+            }
         }
     }
 }
@@ -106,6 +113,7 @@ pub async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, refusa
         delivery: Delivery::default(),
         last_sent: Instant::now(),
         id: None,
+        awaiting_resend: None,
     };
     let end = match session.start(registered, positions).await {
         Ok(link) => session.run(link, &mut reader).await,
@@ -129,6 +137,9 @@ struct Session {
     last_sent: Instant,
     /// This session in the hub, once registered.
     id: Option<SessionId>,
+    /// The first message the store could not take (or could not say it took): later `Send`s are refused until
+    /// the client sends it again, so that none of them is stored before it.
+    awaiting_resend: Option<MessageId>,
 }
 
 impl Session {

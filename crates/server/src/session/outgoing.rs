@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use palomar_proto::{ServerMsg, messages_payload};
-use palomar_store::{ConvId, ConvKey};
+use palomar_store::{ConvId, ConvKey, StoredMessage};
 use tokio::sync::mpsc;
 
 use super::delivery::{LiveStep, PageRequest, oldest_within};
@@ -103,8 +103,21 @@ impl Session {
             }
         }
         self.delivery.sent_live(conv, seq);
+        let stored_after_all = self.stored_after_all(message);
         batch.push(Outgoing::Live(published));
+        if stored_after_all {
+            self.flush_batch(batch);
+            self.flush().await?;
+            return Err(SessionEnd::StoredAfterAll);
+        }
         Ok(())
+    }
+
+    /// True when `message` is the one this connection's later sends wait for, refused because the store did not
+    /// say it took it, yet stored: its commit went through as the database's connection broke. The client, seeing
+    /// it delivered, takes it as accepted and never sends it again.
+    fn stored_after_all(&self, message: &StoredMessage) -> bool {
+        self.awaiting_resend == Some(message.id) && message.from == self.account.nick
     }
 
     pub(super) async fn catch_up_all(&mut self) -> Result<(), SessionEnd> {
@@ -142,10 +155,14 @@ impl Session {
             if page.is_empty() {
                 break;
             }
+            let stored_after_all = page.iter().any(|message| self.stored_after_all(message));
             let messages =
                 page.iter().map(|m| Outgoing::Encoded(palomar_proto::encode(&m.for_reader(reader)))).collect();
             self.queue_messages(messages);
             self.flush().await?;
+            if stored_after_all {
+                return Err(SessionEnd::StoredAfterAll);
+            }
         }
         Ok(())
     }

@@ -25,9 +25,6 @@ pub(in crate::session) struct Sends {
     queue: VecDeque<Pending>,
     bytes: usize,
     order: SendOrder,
-    /// The first message the store could not take: later ones are refused until the client sends it again, so
-    /// that they are not stored before it.
-    refused_first: Option<MessageId>,
 }
 
 impl Sends {
@@ -87,16 +84,16 @@ impl Session {
                 Some(Ok(AppendOutcome::Gone)) => {
                     self.error(ErrorCode::NotMember, format!("{conversation} no longer exists"), Some(id))
                 }
-                Some(Err(failed)) => self.refuse_for_now(pending, id, failed.0.to_string()),
-                None => self.refuse_for_now(pending, id, "the store did not answer; try again".into()),
+                Some(Err(failed)) => self.refuse_for_now(id, failed.0.to_string()),
+                None => self.refuse_for_now(id, "the store did not answer; try again".into()),
             }
             answer = ready_answer(pending);
         }
     }
 
     /// Tells the client that the store could not take message `id`; the connection's later messages wait for it.
-    fn refuse_for_now(&mut self, pending: &mut Sends, id: MessageId, why: String) {
-        pending.refused_first.get_or_insert(id);
+    fn refuse_for_now(&mut self, id: MessageId, why: String) {
+        self.awaiting_resend.get_or_insert(id);
         self.error(ErrorCode::StoreUnavailable, why, Some(id));
     }
 
@@ -111,8 +108,8 @@ impl Session {
             self.error(ErrorCode::InvalidText, error.to_string(), Some(id));
             return Ok(());
         }
-        match pending.refused_first {
-            Some(first) if first == id => pending.refused_first = None,
+        match self.awaiting_resend {
+            Some(first) if first == id => self.awaiting_resend = None,
             Some(_) => {
                 let why = "an earlier message of yours could not be stored yet; send it again first";
                 self.error(ErrorCode::StoreUnavailable, why, Some(id));
@@ -139,7 +136,7 @@ impl Session {
         let order = pending.order.clone();
         match self.shared.writer.append(conv, key, self.account.nick.clone(), id, text, order).await {
             Ok(answer) => pending.push(Pending { id, conversation: to, bytes, answer }),
-            Err(failed) => self.refuse_for_now(pending, id, failed.0.to_string()),
+            Err(failed) => self.refuse_for_now(id, failed.0.to_string()),
         }
         Ok(())
     }
