@@ -22,7 +22,8 @@ mkdir -p "$OUT"
 
 sql() { psql -AtqX -v ON_ERROR_STOP=1 "$@"; }
 fresh() { sql -d postgres -c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1"; }
-# WAL written (cluster-wide), transactions committed and rows inserted and updated in the bench database.
+# WAL written (cluster-wide), xact_commit and rows inserted and updated in the bench database. xact_commit counts
+# more than the explicit transactions (about two per group commit of the server: see BENCHMARKS.md).
 stats() {
     sql -d "$DB" -c "SELECT pg_stat_force_next_flush()" >/dev/null
     sql -d "$DB" -F ' ' -c "SELECT pg_current_wal_lsn() - '0/0', xact_commit, tup_inserted, tup_updated
@@ -104,7 +105,7 @@ for scenario in scenarios:
     for run in range(1, runs + 1):
         wal0, tx0, ins0, upd0, wal1, tx1, ins1, upd1 = map(int, open(f"{out}/{scenario}-postgres-{run}.stats").read().split())
         acked = reports["postgres"][run - 1]["palomar"]["acked"]
-        print(f"  run {run}: {acked:,} messages, {tx1 - tx0:,} transactions ({acked / max(tx1 - tx0, 1):.1f} msg each), "
+        print(f"  run {run}: {acked:,} messages, {tx1 - tx0:,} xact_commit ({acked / max(tx1 - tx0, 1):.1f} msg each), "
               f"{(wal1 - wal0) / acked:,.0f} WAL bytes/msg, {(ins1 - ins0) / acked:.2f} rows inserted and "
               f"{(upd1 - upd0) / acked:.2f} updated per msg")
     print()
