@@ -1,7 +1,7 @@
 //! A throwaway PostgreSQL database for a test: created empty on the test server, dropped with the value. Apart
 //! from `testkit` because the store's own tests need it, and `testkit` depends on the store.
 //!
-//! The test server is `PALOMAR_TEST_POSTGRES` (a URL of a database on it; the user must be allowed to create
+//! The test server is `PALOMAR_TEST_DATABASE_URL` (a URL of a database on it; the user must be allowed to create
 //! databases), by default `postgres://postgres@127.0.0.1:5432/postgres`. `.ci/run` makes sure one answers
 //! there. With none, tests that need it fail and say so: they are never skipped. A test that restarts the
 //! server has a [`TestCluster`] of its own instead, made from the installed PostgreSQL's programs.
@@ -14,7 +14,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use postgres::{Client, NoTls};
 
 /// The variable naming the test server.
-pub const SERVER_VARIABLE: &str = "PALOMAR_TEST_POSTGRES";
+pub const SERVER_VARIABLE: &str = "PALOMAR_TEST_DATABASE_URL";
 const DEFAULT_SERVER: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 /// An empty database of its own, dropped (with whatever is still connected to it) when this is.
