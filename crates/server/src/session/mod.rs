@@ -22,7 +22,7 @@ mod login;
 mod outgoing;
 mod reader;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -114,6 +114,7 @@ pub async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, refusa
         last_sent: Instant::now(),
         id: None,
         awaiting_resend: None,
+        own_delivered: VecDeque::new(),
     };
     let end = match session.start(registered, positions).await {
         Ok(link) => session.run(link, &mut reader).await,
@@ -140,6 +141,9 @@ struct Session {
     /// The first message the store could not take (or could not say it took): later `Send`s are refused until
     /// the client sends it again, so that none of them is stored before it.
     awaiting_resend: Option<MessageId>,
+    /// The ids of this user's own messages delivered here lately, as many as sends a connection may have waiting:
+    /// a refusal that comes after its message was delivered is of a message stored after all.
+    own_delivered: VecDeque<MessageId>,
 }
 
 impl Session {

@@ -103,7 +103,7 @@ impl Session {
             }
         }
         self.delivery.sent_live(conv, seq);
-        let stored_after_all = self.stored_after_all(message);
+        let stored_after_all = self.delivering(message);
         batch.push(Outgoing::Live(published));
         if stored_after_all {
             self.flush_batch(batch);
@@ -113,11 +113,19 @@ impl Session {
         Ok(())
     }
 
-    /// True when `message` is the one this connection's later sends wait for, refused because the store did not
-    /// say it took it, yet stored: its commit went through as the database's connection broke. The client, seeing
-    /// it delivered, takes it as accepted and never sends it again.
-    fn stored_after_all(&self, message: &StoredMessage) -> bool {
-        self.awaiting_resend == Some(message.id) && message.from == self.account.nick
+    /// Notes a message on its way to the client, remembering this user's own (see `refuse_for_now`). True when it
+    /// is the one this connection's later sends wait for, refused because the store did not say it took it, yet
+    /// stored: its commit went through as the database's connection broke. The client, seeing it delivered, takes
+    /// it as accepted and never sends it again.
+    fn delivering(&mut self, message: &StoredMessage) -> bool {
+        if message.from != self.account.nick {
+            return false;
+        }
+        if self.own_delivered.len() >= self.shared.config.limits.max_unacknowledged_per_connection {
+            self.own_delivered.pop_front();
+        }
+        self.own_delivered.push_back(message.id);
+        self.awaiting_resend == Some(message.id)
     }
 
     pub(super) async fn catch_up_all(&mut self) -> Result<(), SessionEnd> {
@@ -155,7 +163,10 @@ impl Session {
             if page.is_empty() {
                 break;
             }
-            let stored_after_all = page.iter().any(|message| self.stored_after_all(message));
+            let mut stored_after_all = false;
+            for message in &page {
+                stored_after_all |= self.delivering(message);
+            }
             let messages =
                 page.iter().map(|m| Outgoing::Encoded(palomar_proto::encode(&m.for_reader(reader)))).collect();
             self.queue_messages(messages);

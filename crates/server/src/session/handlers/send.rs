@@ -91,9 +91,13 @@ impl Session {
         }
     }
 
-    /// Tells the client that the store could not take message `id`; the connection's later messages wait for it.
+    /// Tells the client that the store could not take message `id`; the connection's later messages wait for it,
+    /// unless it was delivered to this connection already: then it was stored after all (the answer to its commit
+    /// was lost), its client took it as accepted, and nothing is to wait for it.
     fn refuse_for_now(&mut self, id: MessageId, why: String) {
-        self.awaiting_resend.get_or_insert(id);
+        if !self.own_delivered.contains(&id) {
+            self.awaiting_resend.get_or_insert(id);
+        }
         self.error(ErrorCode::StoreUnavailable, why, Some(id));
     }
 
