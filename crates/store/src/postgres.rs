@@ -322,6 +322,16 @@ impl PostgresStore {
         done
     }
 
+    /// Starts a transaction with `begin` (a `BEGIN` statement), with no counters locked and no failure noted yet.
+    /// Open from then on, so that a dropped connection is an error rather than a new one outside the transaction.
+    fn open_transaction(&self, begin: &str) -> Result<()> {
+        self.locked.borrow_mut().clear();
+        self.failed.set(false);
+        self.batch(begin)?;
+        self.open.set(true);
+        Ok(())
+    }
+
     /// Writes the counters the open transaction moved into their conversations' rows.
     fn write_counters(&self) -> Result<()> {
         let (ids, seqs): (Vec<i64>, Vec<i64>) = self
@@ -438,11 +448,7 @@ impl<'a> NewRows<'a> {
 
 impl Store for PostgresStore {
     fn begin(&self) -> Result<()> {
-        self.locked.borrow_mut().clear();
-        self.failed.set(false);
-        self.batch("BEGIN")?;
-        self.open.set(true);
-        Ok(())
+        self.open_transaction("BEGIN")
     }
 
     fn lock_for_appends(&self, conversations: &[ConvId]) -> Result<()> {

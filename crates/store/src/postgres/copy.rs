@@ -82,12 +82,7 @@ impl Copyable for PostgresStore {
     }
 
     fn begin_snapshot(&self) -> Result<()> {
-        self.locked.borrow_mut().clear();
-        self.failed.set(false);
-        self.batch("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")?;
-        // Open, so that a dropped connection is an error rather than a new one outside the snapshot.
-        self.open.set(true);
-        Ok(())
+        self.open_transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
     }
 
     fn counts(&self) -> Result<Counts> {
