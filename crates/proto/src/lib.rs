@@ -5,15 +5,18 @@
 //! # Layout
 //! - [`names`]: validated nicknames, room names, message texts and conversation addresses.
 //! - [`message`]: the frames' payloads, [`ClientMsg`] and [`ServerMsg`], and their postcard encoding.
+//! - [`json`]: the same payloads as JSON, for the browser client's WebSocket.
 //! - [`frame`]: length-prefixed framing with a hard size limit, and the per-frame HMAC-SHA256 tag.
 //!
 //! The encoding is postcard; enum variants are only ever appended so that an older peer can still decode
 //! the variants it knows. The handshake carries [`PROTOCOL_VERSION`].
 
 pub mod frame;
+pub mod json;
 pub mod message;
 pub mod names;
 
+pub use json::{JsonError, from_json, to_json};
 pub use frame::{DirectionKeys, FrameDecoder, FrameError, Opener, Sealer, TAG_LEN};
 pub use message::{
     ClientMsg, ConversationInfo, ErrorCode, HistoryPage, Message, MessageId, Password, Position, PresenceState,

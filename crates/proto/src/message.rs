@@ -18,8 +18,36 @@ pub fn unix_ms() -> u64 {
 
 /// The sender's own identifier of a message, chosen before the first attempt to send it, so that a retry
 /// is recognised as the same message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct MessageId(pub [u8; 16]);
+
+/// The binary form of a [`MessageId`]: its 16 bytes as they are (what postcard has always written).
+#[derive(Serialize, Deserialize)]
+#[serde(rename = "MessageId")]
+struct MessageIdBytes([u8; 16]);
+
+// In a human-readable encoding (the browser's JSON) an id is its 32 hex digits, as people and logs see it,
+// rather than an array of 16 numbers.
+impl Serialize for MessageId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if serializer.is_human_readable() {
+            serializer.serialize_str(&self.to_hex())
+        } else {
+            MessageIdBytes(self.0).serialize(serializer)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for MessageId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        if deserializer.is_human_readable() {
+            let hex = String::deserialize(deserializer)?;
+            MessageId::from_hex(&hex).ok_or_else(|| serde::de::Error::custom("a message id is 32 hex digits"))
+        } else {
+            MessageIdBytes::deserialize(deserializer).map(|bytes| MessageId(bytes.0))
+        }
+    }
+}
 
 impl MessageId {
     /// An id that sorts by creation time, like a UUIDv7: the milliseconds since the epoch in the first 6 bytes
@@ -43,7 +71,8 @@ impl MessageId {
     }
 
     pub fn from_hex(hex: &str) -> Option<Self> {
-        if hex.len() != 32 || !hex.is_ascii() {
+        // Digits only: `from_str_radix` alone would also take a sign.
+        if hex.len() != 32 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
             return None;
         }
         let mut bytes = [0u8; 16];

@@ -1,0 +1,71 @@
+//! The JSON encoding of the same payloads, for the browser client's WebSocket (PROTOCOL.md, "The browser's
+//! encoding"): one message per WebSocket text message, in serde's externally tagged form, with message ids as
+//! their 32 hex digits. Names and texts are checked on decoding exactly as in the binary encoding.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// Why a JSON text could not be decoded.
+#[derive(Debug, thiserror::Error)]
+#[error("malformed JSON payload: {0}")]
+pub struct JsonError(#[from] serde_json::Error);
+
+pub fn to_json<T: Serialize>(msg: &T) -> String {
+    // These plain data types have string keys only and no floats, which is all serde_json can refuse.
+    serde_json::to_string(msg).unwrap_or_default()
+}
+
+pub fn from_json<T: DeserializeOwned>(text: &str) -> Result<T, JsonError> {
+    Ok(serde_json::from_str(text)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ClientMsg, Conversation, ConversationInfo, ErrorCode, Message, MessageId, Nick, ServerMsg};
+
+    fn id() -> MessageId {
+        MessageId::from_hex("0190abcdef0123456789abcdef012345").expect("hex")
+    }
+
+    #[test]
+    fn the_documented_forms_decode_and_encode() {
+        let send = r#"{"Send":{"id":"0190abcdef0123456789abcdef012345","to":{"Room":"lobby"},"text":"hi"}}"#;
+        let decoded: ClientMsg = from_json(send).expect("decodes");
+        let lobby = Conversation::parse("lobby").expect("room");
+        assert_eq!(decoded, ClientMsg::Send { id: id(), to: lobby.clone(), text: "hi".into() });
+        assert_eq!(to_json(&decoded), send);
+        assert_eq!(from_json::<ClientMsg>(r#""Bye""#).expect("unit variant"), ClientMsg::Bye);
+
+        let ana = Nick::parse("ana").expect("nick");
+        let message = Message { conversation: lobby.clone(), seq: 7, id: id(), from: ana, ts: 1, text: "hi".into() };
+        assert_eq!(
+            to_json(&ServerMsg::Messages(vec![message])),
+            r#"{"Messages":[{"conversation":{"Room":"lobby"},"seq":7,"id":"0190abcdef0123456789abcdef012345","from":"ana","ts":1,"text":"hi"}]}"#
+        );
+        let error = ServerMsg::Error { code: ErrorCode::AuthFailed, message: "no".into(), id: None };
+        assert_eq!(to_json(&error), r#"{"Error":{"code":"AuthFailed","message":"no","id":null}}"#);
+        let info = ConversationInfo { conversation: lobby, latest_seq: 0, first_seq: 1 };
+        assert_eq!(to_json(&ServerMsg::Joined { info }), r#"{"Joined":{"info":{"conversation":{"Room":"lobby"},"latest_seq":0,"first_seq":1}}}"#);
+    }
+
+    #[test]
+    fn what_the_binary_encoding_refuses_the_json_one_refuses_too() {
+        for bad in [
+            r#"{"Send":{"id":"0190abcdef0123456789abcdef01234","to":{"Room":"lobby"},"text":"hi"}}"#,
+            r#"{"Send":{"id":"+190abcdef0123456789abcdef012345","to":{"Room":"lobby"},"text":"hi"}}"#,
+            r#"{"Send":{"id":"0190abcdef0123456789abcdef012345","to":{"Room":"Lobby"},"text":"hi"}}"#,
+            r#"{"Ack":{"conversation":{"Direct":"ana"},"seq":-1}}"#,
+            r#"{"Shout":{}}"#,
+            "not json",
+        ] {
+            assert!(from_json::<ClientMsg>(bad).is_err(), "{bad} was taken");
+        }
+    }
+
+    #[test]
+    fn ids_keep_their_binary_encoding() {
+        assert_eq!(crate::encode(&id()), id().0.to_vec(), "postcard still writes the 16 bytes as they are");
+        assert_eq!(crate::decode::<MessageId>(&id().0).expect("decodes"), id());
+    }
+}
