@@ -1,0 +1,182 @@
+// The wire vocabulary of PROTOCOL.md section 15: the JSON form of every client message, the reading of server
+// messages, message ids, conversation keys, and the checks on names and texts that the server applies too (so
+// that a mistake is said before anything is sent). No DOM, no socket, no clock of its own.
+
+export const PROTOCOL_VERSION = 1;
+
+/// The longest nickname and room name, and message text in bytes of UTF-8 (PROTOCOL.md section 5).
+export const MAX_NICK_LENGTH = 32;
+export const MAX_ROOM_LENGTH = 64;
+export const MAX_TEXT_BYTES = 8 * 1024;
+
+/// The room every account is a member of and cannot leave.
+export const LOBBY = 'lobby';
+
+const HEX = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, '0'));
+
+/// Random bytes from the platform's cryptographic generator (ids must not collide between a user's devices).
+export function cryptoRandomBytes(count) {
+  return globalThis.crypto.getRandomValues(new Uint8Array(count));
+}
+
+/// A time-ordered message id as 32 hex digits: the milliseconds since the epoch in 6 big-endian bytes, then 10
+/// random bytes, like the native client's (the server's id index takes increasing ids at its end).
+export function makeMessageId(nowMs, randomBytes = cryptoRandomBytes) {
+  const bytes = new Uint8Array(16);
+  let ms = Math.max(0, Math.floor(nowMs));
+  for (let index = 5; index >= 0; index -= 1) {
+    bytes[index] = ms % 256;
+    ms = Math.floor(ms / 256);
+  }
+  bytes.set(randomBytes(10).subarray(0, 10), 6);
+  return Array.from(bytes, (byte) => HEX[byte]).join('');
+}
+
+/// Whether `name` is a canonical nickname or room name: 1..max bytes of `[a-z][a-z0-9_-]*`.
+export function isCanonicalName(name, max) {
+  return typeof name === 'string' && name.length >= 1 && name.length <= max && /^[a-z][a-z0-9_-]*$/.test(name);
+}
+
+/// A nickname or room name as typed, made canonical the way the server does (trimmed, lower-cased; one leading
+/// `#` stripped from a room), or an error that says what is wrong, in the native clients' words.
+function parseName(raw, kind, max) {
+  const name = raw.trim().toLowerCase();
+  if (name.length === 0) return { error: `${kind} must not be empty` };
+  if (name.length > max) return { error: `${kind} is longer than ${max} characters` };
+  if (!isCanonicalName(name, max)) {
+    return { error: `${kind} may only contain letters a-z, digits, '-' and '_', and must start with a letter` };
+  }
+  return { name };
+}
+
+export function parseNick(raw) {
+  return parseName(raw, 'nickname', MAX_NICK_LENGTH);
+}
+
+export function parseRoom(raw) {
+  const trimmed = raw.trim();
+  return parseName(trimmed.startsWith('#') ? trimmed.slice(1) : trimmed, 'room name', MAX_ROOM_LENGTH);
+}
+
+/// Why the server would refuse `text` as a message (PROTOCOL.md section 5), or null when it is acceptable.
+export function textProblem(text) {
+  if (text.trim().length === 0) return 'message text is only white space';
+  if (new TextEncoder().encode(text).length > MAX_TEXT_BYTES) {
+    return `message text is longer than ${MAX_TEXT_BYTES} characters`;
+  }
+  for (const character of text) {
+    const code = character.codePointAt(0);
+    const control = (code < 0x20 && code !== 0x0a && code !== 0x09) || (code >= 0x7f && code <= 0x9f);
+    const bidi = (code >= 0x202a && code <= 0x202e) || (code >= 0x2066 && code <= 0x2069);
+    if (control || bidi) return 'message text contains a control character (only tab and newline are allowed)';
+  }
+  return null;
+}
+
+/// Whether `text` mentions `nick` as a word, as the native clients judge it (case aside).
+export function mentions(text, nick) {
+  return text.split(/[^A-Za-z0-9_-]/).some((word) => word.toLowerCase() === nick);
+}
+
+/// The wait in a refusal that ends "try again in N s" (PROTOCOL.md section 8), in milliseconds, at most an hour;
+/// null when the message names none.
+export function retryAfterMs(message) {
+  const at = message.lastIndexOf('try again in ');
+  if (at < 0) return null;
+  const match = /^(\d+)(\s|$)/.exec(message.slice(at + 'try again in '.length));
+  if (match === null) return null;
+  return Math.min(Number(match[1]), 3600) * 1000;
+}
+
+// Conversations: the wire form is `{"Room":"x"}` / `{"Direct":"x"}`; everywhere else the client keys them by
+// their display form, `#x` / `@x`, which is a plain string a Map and IndexedDB can index.
+
+export function conversationKey(conversation) {
+  if (conversation !== null && typeof conversation === 'object') {
+    if (typeof conversation.Room === 'string' && isCanonicalName(conversation.Room, MAX_ROOM_LENGTH)) {
+      return `#${conversation.Room}`;
+    }
+    if (typeof conversation.Direct === 'string' && isCanonicalName(conversation.Direct, MAX_NICK_LENGTH)) {
+      return `@${conversation.Direct}`;
+    }
+  }
+  throw new ProtocolError(`not a conversation: ${JSON.stringify(conversation)}`);
+}
+
+export function conversationFromKey(key) {
+  const name = key.slice(1);
+  if (key.startsWith('#') && isCanonicalName(name, MAX_ROOM_LENGTH)) return { Room: name };
+  if (key.startsWith('@') && isCanonicalName(name, MAX_NICK_LENGTH)) return { Direct: name };
+  throw new ProtocolError(`not a conversation key: ${key}`);
+}
+
+export function roomKey(room) {
+  return `#${room}`;
+}
+
+export function isRoomKey(key) {
+  return key.startsWith('#');
+}
+
+/// A frame from the server that is not what PROTOCOL.md says: the connection is not trusted further (section 13).
+export class ProtocolError extends Error {}
+
+// Client messages, as JSON text ready for `WebSocket.send`.
+
+export function hello(nick, password, positions) {
+  const list = [...positions].map(([key, seq]) => ({ conversation: conversationFromKey(key), seq }));
+  return JSON.stringify({ Hello: { version: PROTOCOL_VERSION, nick, password, positions: list } });
+}
+
+export function sendMessage(id, key, text) {
+  return JSON.stringify({ Send: { id, to: conversationFromKey(key), text } });
+}
+
+export function ack(key, seq) {
+  return JSON.stringify({ Ack: { conversation: conversationFromKey(key), seq } });
+}
+
+export function join(room) {
+  return JSON.stringify({ Join: { room } });
+}
+
+export function leave(room) {
+  return JSON.stringify({ Leave: { room } });
+}
+
+export function users(room) {
+  return JSON.stringify({ Users: { room } });
+}
+
+export function history(key, before, limit) {
+  return JSON.stringify({ History: { conversation: conversationFromKey(key), before, limit } });
+}
+
+export function ping(nonce) {
+  return JSON.stringify({ Ping: { nonce } });
+}
+
+export function pong(nonce) {
+  return JSON.stringify({ Pong: { nonce } });
+}
+
+export const BYE = JSON.stringify('Bye');
+
+/// A server message's variant and value: `{"Welcome":{…}}` is `{ kind: 'Welcome', body: {…} }`. Every server
+/// variant has fields, so a bare string or an object with other than one key is not one.
+export function readServerMessage(text) {
+  let value;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new ProtocolError(`not JSON: ${error.message}`);
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new ProtocolError('not a server message');
+  }
+  const keys = Object.keys(value);
+  if (keys.length !== 1) throw new ProtocolError('not a server message');
+  const body = value[keys[0]];
+  if (body === null || typeof body !== 'object') throw new ProtocolError(`${keys[0]} without its fields`);
+  return { kind: keys[0], body };
+}
