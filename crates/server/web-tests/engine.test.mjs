@@ -1,0 +1,378 @@
+// The browser engine against a fake server: the outbox (stored before sending, in order, removed on Accepted or a
+// refusal for good, resent oldest first after StoreUnavailable), cursors (Hello positions, dedup by seq,
+// cumulative batched acks, Gap, Closed, Left), heartbeats, the send window, and reconnecting (backoff with
+// jitter, the countdown, RateLimited's named wait, AuthFailed stopping).
+
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+
+import {
+  ACK_DELAY_MS,
+  BACKOFF_MAX_MS,
+  SEND_WINDOW,
+  STORE_RETRY_MS,
+  backoffDelay,
+} from '../web/engine.js';
+import { MemoryStore } from '../web/store.js';
+import { flush, harness, message, welcome } from './fakes.mjs';
+
+describe('the outbox', () => {
+  test('a typed message is stored before it is sent, and sent after Hello in the order typed', async () => {
+    const h = harness();
+    await h.engine.start();
+    await h.login();
+    const socket = h.socket();
+    socket.beforeSend = (frame) => {
+      if ('Send' in frame) {
+        assert.ok([...h.store.outbox.values()].some((entry) => entry.id === frame.Send.id), 'stored before sent');
+      }
+    };
+    await h.engine.send('#lobby', 'one');
+    await h.engine.send('@bob', 'two');
+    const sends = socket.sentOf('Send');
+    assert.deepEqual(sends.map((send) => [send.to, send.text]), [[{ Room: 'lobby' }, 'one'], [{ Direct: 'bob' }, 'two']]);
+    assert.match(sends[0].id, /^[0-9a-f]{32}$/);
+    assert.ok(sends[0].id < sends[1].id, 'ids are time-ordered');
+    assert.equal(h.engine.pending, 2);
+  });
+
+  test('what was typed offline waits in the store and goes out after Hello, in order', async () => {
+    const h = harness();
+    await h.engine.start();
+    await h.engine.send('#lobby', 'first');
+    await h.engine.send('#lobby', 'second');
+    assert.equal(h.socket().sent.length, 0, 'nothing sent before the connection is up');
+    assert.deepEqual([...h.store.outbox.values()].map((entry) => entry.text), ['first', 'second']);
+    const socket = await h.login();
+    assert.ok('Hello' in socket.sent[0], 'Hello first');
+    assert.deepEqual(socket.sentOf('Send').map((send) => send.text), ['first', 'second']);
+  });
+
+  test('Accepted removes a message from the outbox, in the store too', async () => {
+    const h = harness();
+    await h.engine.start();
+    const socket = await h.login();
+    const entry = await h.engine.send('#lobby', 'hello');
+    socket.receive({ Accepted: { id: entry.id, conversation: { Room: 'lobby' }, seq: 7, ts: 1 } });
+    await h.engine.settled();
+    assert.equal(h.engine.pending, 0);
+    assert.equal(h.store.outbox.size, 0);
+    assert.deepEqual(h.eventsOf('accepted').map((event) => [event.id, event.key, event.seq]), [[entry.id, '#lobby', 7]]);
+  });
+
+  test('our own message delivered back counts as accepted even before its Accepted', async () => {
+    const h = harness();
+    await h.engine.start();
+    const socket = await h.login();
+    const entry = await h.engine.send('#lobby', 'mine');
+    socket.receive({ Messages: [{ ...message('lobby', 1, 'ana', 'mine'), id: entry.id }] });
+    await h.engine.settled();
+    assert.equal(h.store.outbox.size, 0);
+    socket.receive({ Accepted: { id: entry.id, conversation: { Room: 'lobby' }, seq: 1, ts: 1 } });
+    await h.engine.settled();
+    assert.equal(h.eventsOf('accepted').length, 1, 'said once');
+  });
+
+  test('a refusal for good (InvalidText, NotMember, UnknownNick) takes the message out and says why', async () => {
+    const h = harness();
+    await h.engine.start();
+    const socket = await h.login();
+    const refused = [];
+    for (const code of ['InvalidText', 'NotMember', 'UnknownNick']) {
+      const entry = await h.engine.send('@nobody', `to be refused with ${code}`);
+      socket.receive({ Error: { code, message: `refused: ${code}`, id: entry.id } });
+      refused.push([entry.id, code]);
+    }
+    const kept = await h.engine.send('#lobby', 'still waiting');
+    await h.engine.settled();
+    assert.deepEqual(h.eventsOf('refused').map((event) => [event.id, event.code]), refused);
+    assert.deepEqual([...h.store.outbox.values()].map((entry) => entry.id), [kept.id]);
+  });
+
+  test('StoreUnavailable keeps the messages and resends them oldest first after 2 s, not sooner', async () => {
+    const h = harness();
+    await h.engine.start();
+    const socket = await h.login();
+    const entries = [];
+    for (const text of ['a', 'b', 'c']) entries.push(await h.engine.send('#lobby', text));
+    // The server refuses the first and, until it comes again, every later one (PROTOCOL.md 10.1).
+    for (const entry of [entries[1], entries[0], entries[2]]) {
+      socket.receive({ Error: { code: 'StoreUnavailable', message: 'the store is unavailable', id: entry.id } });
+    }
+    await h.engine.settled();
+    assert.equal(socket.sentOf('Send').length, 3);
+    await h.clock.advance(STORE_RETRY_MS - 1);
+    assert.equal(socket.sentOf('Send').length, 3, 'not resent before the wait');
+    await h.clock.advance(1);
+    const resent = socket.sentOf('Send').slice(3);
+    assert.deepEqual(resent.map((send) => send.text), ['a', 'b', 'c'], 'oldest first');
+    assert.equal(h.store.outbox.size, 3, 'still kept');
+  });
+
+  test('every reconnection resends the whole outbox after Hello', async () => {
+    const h = harness();
+    await h.engine.start();
+    let socket = await h.login();
+    await h.engine.send('#lobby', 'x');
+    await h.engine.send('#lobby', 'y');
+    socket.drop();
+    await h.engine.settled();
+    await h.clock.advance(BACKOFF_MAX_MS);
+    socket = await h.login();
+    assert.ok('Hello' in socket.sent[0]);
+    assert.deepEqual(socket.sentOf('Send').map((send) => send.text), ['x', 'y']);
+  });
+
+  test(`no more than ${SEND_WINDOW} sends wait for their answer`, async () => {
+    const h = harness();
+    await h.engine.start();
+    for (let index = 0; index < SEND_WINDOW + 44; index += 1) await h.engine.send('#lobby', `m${index}`);
+    const socket = await h.login();
+    const sends = socket.sentOf('Send');
+    assert.equal(sends.length, SEND_WINDOW);
+    socket.receive({ Accepted: { id: sends[0].id, conversation: { Room: 'lobby' }, seq: 1, ts: 1 } });
+    await h.engine.settled();
+    assert.equal(socket.sentOf('Send').length, SEND_WINDOW + 1, 'one answer makes room for one more');
+    assert.equal(socket.sentOf('Send')[SEND_WINDOW].text, `m${SEND_WINDOW}`);
+  });
+});
+
+describe('cursors', () => {
+  test('Hello carries the stored cursors as positions, and the password', async () => {
+    const store = new MemoryStore();
+    store.cursors.set('#lobby', 41);
+    store.cursors.set('@bob', 3);
+    const h = harness({ store });
+    await h.engine.start();
+    h.socket().open();
+    const [hello] = h.socket().sentOf('Hello');
+    assert.equal(hello.version, 1);
+    assert.equal(hello.nick, 'ana');
+    assert.equal(hello.password, 'correct horse');
+    assert.deepEqual(hello.positions, [
+      { conversation: { Room: 'lobby' }, seq: 41 },
+      { conversation: { Direct: 'bob' }, seq: 3 },
+    ]);
+  });
+
+  test('messages at or below the cursor are dropped, and acks are cumulative and batched', async () => {
+    const h = harness();
+    await h.engine.start();
+    const socket = await h.login();
+    socket.receive({ Messages: [message('lobby', 1), message('lobby', 2)] });
+    socket.receive({ Messages: [message('lobby', 2), message('lobby', 3)] });
+    await h.engine.settled();
+    const shown = h.eventsOf('messages').flatMap((event) => event.messages.map((shownMessage) => shownMessage.seq));
+    assert.deepEqual(shown, [1, 2, 3], 'each once');
+    assert.equal(h.store.cursors.get('#lobby'), 3, 'the cursor is stored');
+    assert.deepEqual(h.store.messages.get('#lobby').map((kept) => kept.seq), [1, 2, 3]);
+    assert.equal(socket.sentOf('Ack').length, 0, 'not acknowledged at once');
+    await h.clock.advance(ACK_DELAY_MS);
+    assert.deepEqual(socket.sentOf('Ack'), [{ conversation: { Room: 'lobby' }, seq: 3 }], 'one ack for all');
+  });
+
+  test('a restarted page drops what it had already, by the stored cursor', async () => {
+    const store = new MemoryStore();
+    store.cursors.set('#lobby', 2);
+    const h = harness({ store });
+    await h.engine.start();
+    const socket = await h.login();
+    socket.receive({ Messages: [message('lobby', 1), message('lobby', 2), message('lobby', 3)] });
+    await h.engine.settled();
+    assert.deepEqual(h.eventsOf('messages')[0].messages.map((shownMessage) => shownMessage.seq), [3]);
+  });
+
+  test('Gap moves the cursor to complete_from - 1 and is said', async () => {
+    const store = new MemoryStore();
+    store.cursors.set('#lobby', 5);
+    const h = harness({ store });
+    await h.engine.start();
+    const socket = await h.login();
+    socket.receive({ Gap: { conversation: { Room: 'lobby' }, complete_from: 30 } });
+    socket.receive({ Messages: [message('lobby', 20), message('lobby', 30)] });
+    await h.engine.settled();
+    assert.deepEqual(h.eventsOf('gap').map((event) => [event.key, event.completeFrom]), [['#lobby', 30]]);
+    assert.deepEqual(h.eventsOf('messages')[0].messages.map((shownMessage) => shownMessage.seq), [30]);
+    assert.equal(h.store.cursors.get('#lobby'), 30);
+  });
+
+  test('Closed forgets the conversation, cursor and kept messages included', async () => {
+    const store = new MemoryStore();
+    store.cursors.set('@carol', 9);
+    const h = harness({ store });
+    await h.engine.start();
+    const socket = await h.login();
+    socket.receive({ Messages: [{ ...message('x', 10, 'carol'), conversation: { Direct: 'carol' } }] });
+    socket.receive({ Closed: { conversation: { Direct: 'carol' }, reason: 'the account was removed' } });
+    await h.engine.settled();
+    assert.deepEqual(h.eventsOf('closed').map((event) => [event.key, event.reason]), [['@carol', 'the account was removed']]);
+    assert.equal(h.store.cursors.has('@carol'), false);
+    assert.equal(h.store.messages.has('@carol'), false);
+    assert.equal(h.engine.cursor('@carol'), 0);
+    socket.drop();
+    await h.clock.advance(BACKOFF_MAX_MS);
+    h.socket().open();
+    assert.deepEqual(h.socket().sentOf('Hello')[0].positions, [], 'no position claimed for it');
+  });
+
+  test('Left forgets the room', async () => {
+    const store = new MemoryStore();
+    store.cursors.set('#garden', 4);
+    const h = harness({ store });
+    await h.engine.start();
+    const socket = await h.login();
+    socket.receive({ Left: { room: 'garden' } });
+    await h.engine.settled();
+    assert.equal(h.store.cursors.has('#garden'), false);
+    assert.deepEqual(h.eventsOf('left').map((event) => event.key), ['#garden']);
+  });
+});
+
+describe('heartbeats', () => {
+  test('every Ping is answered with its nonce, before Welcome too', async () => {
+    const h = harness();
+    await h.engine.start();
+    const socket = h.socket();
+    socket.open();
+    socket.receive({ Ping: { nonce: 0 } });
+    await flush();
+    socket.receive(welcome());
+    socket.receive({ Ping: { nonce: 7 } });
+    await h.engine.settled();
+    assert.deepEqual(socket.sentOf('Pong'), [{ nonce: 0 }, { nonce: 7 }]);
+  });
+
+  test('the client pings when it sent nothing for heartbeat_ms, and a server silent for 3 intervals is dropped', async () => {
+    const h = harness({ random: () => 0 });
+    await h.engine.start();
+    const socket = await h.login(welcome(undefined, 1000));
+    await h.clock.advance(1000);
+    assert.equal(socket.sentOf('Ping').length, 1);
+    socket.receive({ Pong: { nonce: socket.sentOf('Ping')[0].nonce } });
+    await flush();
+    await h.clock.advance(3000);
+    assert.equal(socket.closedByClient, false, 'heard within 3 intervals');
+    await h.clock.advance(600);
+    assert.equal(socket.closedByClient, true, 'silent for over 3 intervals: dead');
+    await h.clock.advance(125);
+    assert.equal(h.sockets.length, 2, 'and a new connection is made after the backoff');
+  });
+});
+
+describe('reconnecting', () => {
+  test('backoff: 250 ms doubling to 10 s, each between half and all of that', () => {
+    for (let attempt = 1; attempt <= 30; attempt += 1) {
+      const ceiling = Math.min(250 * 2 ** (attempt - 1), BACKOFF_MAX_MS);
+      assert.equal(backoffDelay(attempt, () => 0), ceiling / 2);
+      assert.equal(backoffDelay(attempt, () => 0.999999), Math.round(ceiling * (0.5 + 0.5 * 0.999999)));
+      for (let sample = 0; sample < 20; sample += 1) {
+        const delay = backoffDelay(attempt, Math.random);
+        assert.ok(delay >= ceiling / 2 && delay <= ceiling, `${delay} within [${ceiling / 2}, ${ceiling}]`);
+      }
+    }
+  });
+
+  test('failed attempts wait longer each time, and a connection resets the backoff', async () => {
+    const h = harness({ random: () => 0 });
+    await h.engine.start();
+    const times = [];
+    for (let attempt = 1; attempt <= 4; attempt += 1) {
+      const before = h.sockets.length;
+      const started = h.clock.now();
+      h.socket().drop();
+      await flush();
+      while (h.sockets.length === before) await h.clock.advance(5);
+      times.push(h.clock.now() - started);
+    }
+    assert.deepEqual(times, [125, 250, 500, 1000]);
+    await h.login();
+    const before = h.sockets.length;
+    const started = h.clock.now();
+    h.socket().drop();
+    await flush();
+    while (h.sockets.length === before) await h.clock.advance(5);
+    assert.equal(h.clock.now() - started, 125, 'the first wait again after a connection');
+  });
+
+  test('the countdown is said each second with what waits, and "retry now" connects at once', async () => {
+    const h = harness({ random: () => 0 });
+    await h.engine.start();
+    await h.login();
+    await h.engine.send('#lobby', 'waiting 1');
+    await h.engine.send('#lobby', 'waiting 2');
+    // RateLimited names 4 s; the jitter of a first retry (125 ms here) comes on top.
+    h.socket().drop();
+    await flush();
+    await h.clock.advance(125);
+    h.socket().open();
+    h.socket().receive({ Error: { code: 'RateLimited', message: 'too many failed logins; try again in 4 s', id: null } });
+    await flush();
+    const waits = () => h.eventsOf('status').filter((event) => event.state === 'waiting');
+    const seen = waits().length;
+    await h.clock.advance(4000);
+    const countdown = waits().slice(seen - 1);
+    assert.deepEqual(countdown.map((event) => event.remainingSeconds), [5, 4, 3, 2, 1]);
+    assert.ok(countdown.every((event) => event.pending === 2));
+    assert.equal(h.sockets.length, 2, 'not yet');
+    await h.clock.advance(125);
+    assert.equal(h.sockets.length, 3, 'after the named time and the jitter');
+
+    h.socket().drop();
+    await flush();
+    const before = h.sockets.length;
+    h.engine.retryNow();
+    assert.equal(h.sockets.length, before + 1, 'retry now');
+  });
+
+  test('ServerBusy and ShuttingDown are retried; AuthFailed stops and says the password was refused', async () => {
+    const h = harness({ random: () => 0 });
+    await h.engine.start();
+    h.socket().open();
+    h.socket().receive({ Error: { code: 'ServerBusy', message: 'busy; try again in 1 s', id: null } });
+    await flush();
+    await h.clock.advance(1125);
+    assert.equal(h.sockets.length, 2);
+    await h.login();
+    h.socket().receive({ ShuttingDown: { message: 'restarting' } });
+    await flush();
+    assert.equal(h.socket().closedByClient, true);
+    await h.clock.advance(125);
+    assert.equal(h.sockets.length, 3);
+    h.socket().open();
+    h.socket().receive({ Error: { code: 'AuthFailed', message: 'wrong password', id: null } });
+    await flush();
+    const stopped = h.eventsOf('status').filter((event) => event.state === 'stopped');
+    assert.equal(stopped.length, 1);
+    assert.equal(stopped[0].passwordRefused, true);
+    assert.match(stopped[0].reason, /wrong password/);
+    await h.clock.advance(60_000);
+    assert.equal(h.sockets.length, 3, 'no further attempt');
+  });
+
+  test('a frame that breaks the protocol ends the connection, and the next resumes from the cursors', async () => {
+    const h = harness({ random: () => 0 });
+    await h.engine.start();
+    const socket = await h.login();
+    socket.receive({ Messages: [message('lobby', 1)] });
+    socket.receive('{"Messages":[{"conversation":{"Room":"Not Canonical"},"seq":2}]}');
+    await h.engine.settled();
+    assert.equal(socket.closedByClient, true);
+    await h.clock.advance(125);
+    h.socket().open();
+    assert.deepEqual(h.socket().sentOf('Hello')[0].positions, [{ conversation: { Room: 'lobby' }, seq: 1 }]);
+  });
+
+  test('signing out says Bye, closes, and never reconnects; the outbox stays stored', async () => {
+    const h = harness();
+    await h.engine.start();
+    const socket = await h.login();
+    await h.engine.send('#lobby', 'later');
+    h.engine.quit();
+    assert.deepEqual(socket.sent[socket.sent.length - 1], 'Bye');
+    assert.equal(socket.closedByClient, true);
+    await h.clock.advance(60_000);
+    assert.equal(h.sockets.length, 1);
+    assert.equal(h.store.outbox.size, 1);
+    assert.equal(h.engine.password, '', 'the password is forgotten');
+  });
+});

@@ -1,0 +1,208 @@
+// What the browser keeps of one account between page loads: the outbox (typed, not yet stored by the server),
+// the cursors (the highest seq received without a gap, per conversation), the last messages of each
+// conversation and where the user stopped reading. Two implementations of one interface: IndexedDB for the page,
+// and an in-memory twin with the same behaviour for the tests. The password is never stored here.
+//
+// The interface, every method async:
+//   load() -> { outbox: [entry], cursors: Map(key -> seq), messages: Map(key -> [message]), readMarkers: Map(key -> seq) }
+//   addToOutbox(entry)             entry = { order, id, to, text, typedAt }; `order` sorts the outbox as typed
+//   removeFromOutbox([id])
+//   saveDelivery(cursors, messages) cursors: Map(key -> seq), messages: [message with `conversation` = key],
+//                                   in one transaction, so that a cursor is never saved without what it counts
+//   forget(key)                     a conversation we are no longer in: its cursor, messages and read marker
+//   saveReadMarker(key, seq)
+//   close()
+
+/// Messages kept per conversation: enough for the page to show a conversation at once after a reload; older ones
+/// come from the server by scrolling back.
+export const KEPT_MESSAGES = 300;
+
+function byOrder(a, b) {
+  return a.order - b.order;
+}
+
+function bySeq(a, b) {
+  return a.seq - b.seq;
+}
+
+/// The tests' store: the same answers as IndexedDB's, kept in maps (copied in and out, as IndexedDB clones).
+export class MemoryStore {
+  constructor() {
+    this.outbox = new Map();
+    this.cursors = new Map();
+    this.messages = new Map();
+    this.readMarkers = new Map();
+    this.closed = false;
+  }
+
+  async load() {
+    const messages = new Map();
+    for (const [key, list] of this.messages) messages.set(key, list.map((message) => ({ ...message })));
+    return {
+      outbox: [...this.outbox.values()].map((entry) => ({ ...entry })).sort(byOrder),
+      cursors: new Map(this.cursors),
+      messages,
+      readMarkers: new Map(this.readMarkers),
+    };
+  }
+
+  async addToOutbox(entry) {
+    this.outbox.set(entry.order, { ...entry });
+  }
+
+  async removeFromOutbox(ids) {
+    const gone = new Set(ids);
+    for (const [order, entry] of this.outbox) {
+      if (gone.has(entry.id)) this.outbox.delete(order);
+    }
+  }
+
+  async saveDelivery(cursors, messages) {
+    for (const [key, seq] of cursors) this.cursors.set(key, seq);
+    for (const message of messages) {
+      const list = this.messages.get(message.conversation) ?? [];
+      if (!list.some((kept) => kept.seq === message.seq)) list.push({ ...message });
+      list.sort(bySeq);
+      this.messages.set(message.conversation, list.slice(-KEPT_MESSAGES));
+    }
+  }
+
+  async forget(key) {
+    this.cursors.delete(key);
+    this.messages.delete(key);
+    this.readMarkers.delete(key);
+  }
+
+  async saveReadMarker(key, seq) {
+    this.readMarkers.set(key, seq);
+  }
+
+  close() {
+    this.closed = true;
+  }
+}
+
+/// The database of one account on this server: IndexedDB is per origin (the server), the name per nickname.
+export function databaseName(nick) {
+  return `palomar:${nick}`;
+}
+
+const DATABASE_VERSION = 1;
+
+function requestDone(request) {
+  return new Promise((resolve, reject) => {
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error);
+  });
+}
+
+function transactionDone(transaction) {
+  return new Promise((resolve, reject) => {
+    transaction.oncomplete = () => resolve();
+    transaction.onerror = () => reject(transaction.error);
+    transaction.onabort = () => reject(transaction.error ?? new Error('the transaction was aborted'));
+  });
+}
+
+/// The page's store.
+export class IndexedDbStore {
+  constructor(database) {
+    this.database = database;
+  }
+
+  /// Opens (creating on first use) the database of `nick`.
+  static async open(nick, factory = globalThis.indexedDB) {
+    if (!factory) throw new Error('this browser has no IndexedDB: messages could not be kept safe');
+    const request = factory.open(databaseName(nick), DATABASE_VERSION);
+    request.onupgradeneeded = () => {
+      const database = request.result;
+      const outbox = database.createObjectStore('outbox', { keyPath: 'order' });
+      outbox.createIndex('id', 'id', { unique: true });
+      database.createObjectStore('cursors', { keyPath: 'conversation' });
+      database.createObjectStore('messages', { keyPath: ['conversation', 'seq'] });
+      database.createObjectStore('reads', { keyPath: 'conversation' });
+    };
+    const database = await requestDone(request);
+    // Another tab upgrading the database (a newer page) must not be blocked by this one.
+    database.onversionchange = () => database.close();
+    return new IndexedDbStore(database);
+  }
+
+  async load() {
+    const transaction = this.database.transaction(['outbox', 'cursors', 'messages', 'reads'], 'readonly');
+    const [outbox, cursors, messages, reads] = await Promise.all([
+      requestDone(transaction.objectStore('outbox').getAll()),
+      requestDone(transaction.objectStore('cursors').getAll()),
+      requestDone(transaction.objectStore('messages').getAll()),
+      requestDone(transaction.objectStore('reads').getAll()),
+    ]);
+    const byConversation = new Map();
+    for (const message of messages) {
+      const list = byConversation.get(message.conversation) ?? [];
+      list.push(message);
+      byConversation.set(message.conversation, list);
+    }
+    for (const list of byConversation.values()) list.sort(bySeq);
+    return {
+      outbox: outbox.sort(byOrder),
+      cursors: new Map(cursors.map((row) => [row.conversation, row.seq])),
+      messages: byConversation,
+      readMarkers: new Map(reads.map((row) => [row.conversation, row.seq])),
+    };
+  }
+
+  async addToOutbox(entry) {
+    const transaction = this.database.transaction('outbox', 'readwrite', { durability: 'strict' });
+    transaction.objectStore('outbox').put(entry);
+    await transactionDone(transaction);
+  }
+
+  async removeFromOutbox(ids) {
+    const transaction = this.database.transaction('outbox', 'readwrite');
+    const outbox = transaction.objectStore('outbox');
+    for (const id of ids) {
+      const order = await requestDone(outbox.index('id').getKey(id));
+      if (order !== undefined) outbox.delete(order);
+    }
+    await transactionDone(transaction);
+  }
+
+  async saveDelivery(cursors, messages) {
+    const transaction = this.database.transaction(['cursors', 'messages'], 'readwrite');
+    const cursorStore = transaction.objectStore('cursors');
+    const messageStore = transaction.objectStore('messages');
+    for (const [conversation, seq] of cursors) cursorStore.put({ conversation, seq });
+    const touched = new Set();
+    for (const message of messages) {
+      messageStore.put(message);
+      touched.add(message.conversation);
+    }
+    for (const conversation of touched) {
+      const range = IDBKeyRange.bound([conversation, 0], [conversation, Number.MAX_SAFE_INTEGER]);
+      const count = await requestDone(messageStore.count(range));
+      if (count <= KEPT_MESSAGES) continue;
+      // The oldest come first in key order.
+      const keys = await requestDone(messageStore.getAllKeys(range, count - KEPT_MESSAGES));
+      for (const key of keys) messageStore.delete(key);
+    }
+    await transactionDone(transaction);
+  }
+
+  async forget(key) {
+    const transaction = this.database.transaction(['cursors', 'messages', 'reads'], 'readwrite');
+    transaction.objectStore('cursors').delete(key);
+    transaction.objectStore('reads').delete(key);
+    transaction.objectStore('messages').delete(IDBKeyRange.bound([key, 0], [key, Number.MAX_SAFE_INTEGER]));
+    await transactionDone(transaction);
+  }
+
+  async saveReadMarker(key, seq) {
+    const transaction = this.database.transaction('reads', 'readwrite');
+    transaction.objectStore('reads').put({ conversation: key, seq });
+    await transactionDone(transaction);
+  }
+
+  close() {
+    this.database.close();
+  }
+}
