@@ -1,0 +1,471 @@
+// The page's entry point: signing in and out, and the session in between, which joins the engine (network and
+// outbox), the model (what is shown) and the screens (ui.js): engine events update the model and the screen,
+// typed entries become engine calls. It also keeps the tab's title, the read markers, the connection banner and
+// the desktop notifications.
+
+import { HELP, TYPED_HISTORY, parseEntry } from './commands.js';
+import { Engine } from './engine.js';
+import { ChatModel } from './model.js';
+import { LOBBY, isRoomKey, parseNick, parseRoom, roomKey, textProblem } from './protocol.js';
+import { IndexedDbStore } from './store.js';
+import { ChatView, SignInView } from './ui.js';
+
+/// Nicknames that signed in from this browser (not secret): they are not asked for their password twice.
+const KNOWN_NICKS = 'palomar.knownNicks';
+/// The last nickname signed in, to fill the form after a reload.
+const LAST_NICK = 'palomar.lastNick';
+/// How long "Connected" stays in the banner after a connection is made.
+const CONNECTED_BANNER_MS = 3000;
+/// Longest password the server takes, in bytes (PROTOCOL.md section 8).
+const MAX_PASSWORD_BYTES = 1024;
+
+function readKnownNicks() {
+  try {
+    const value = JSON.parse(localStorage.getItem(KNOWN_NICKS) ?? '[]');
+    return Array.isArray(value) ? value.filter((nick) => typeof nick === 'string') : [];
+  } catch {
+    // A value this page did not write: start the list again.
+    return [];
+  }
+}
+
+function remember(nick) {
+  try {
+    const known = readKnownNicks();
+    if (!known.includes(nick)) localStorage.setItem(KNOWN_NICKS, JSON.stringify([...known, nick]));
+    localStorage.setItem(LAST_NICK, nick);
+  } catch {
+    // Storage refused (private mode, quota): the form then asks for the password twice next time, which is safe.
+  }
+}
+
+function lastNick() {
+  try {
+    return localStorage.getItem(LAST_NICK) ?? '';
+  } catch {
+    return '';
+  }
+}
+
+function isKnown(rawNick) {
+  const parsed = parseNick(rawNick);
+  return parsed.error === undefined && readKnownNicks().includes(parsed.name);
+}
+
+/// What a login refusal means for the person signing in.
+function loginRefusalText(code, message) {
+  switch (code) {
+    case 'AuthFailed':
+      return `Sign-in refused: wrong password, or this server does not register new nicknames.\n(The server said: ${message})`;
+    case 'RateLimited':
+      return `Too many attempts: ${message}. Signing in again then.`;
+    case 'ServerBusy':
+    case 'ServerFull':
+      return `The server is busy (${message}); retrying with backoff…`;
+    case 'UnsupportedVersion':
+      return `This page speaks protocol version 1, which the server does not: reload the page to get the server's own. (${message})`;
+    case 'InvalidName':
+      return `The server refused the nickname: ${message}`;
+    default:
+      return `The server refused the sign-in: ${message}`;
+  }
+}
+
+function plural(count, one, many) {
+  return count === 1 ? `${count} ${one}` : `${count} ${many}`;
+}
+
+/// One signed-in account, from the sign-in form until signing out or a refusal.
+class Session {
+  constructor(app, nick, password, store) {
+    this.app = app;
+    this.nick = nick;
+    this.store = store;
+    this.model = new ChatModel(nick);
+    /// The chat screen is shown (at once for a nickname this browser knows, else after `Welcome`).
+    this.shown = false;
+    this.welcomedOnce = false;
+    this.banner = null;
+    this.bannerTimer = null;
+    this.renderQueued = false;
+    this.engine = new Engine({
+      url: `wss://${location.host}/ws`,
+      nick,
+      password,
+      store,
+      openSocket: (url) => new WebSocket(url),
+      onEvent: (event) => this.onEvent(event),
+    });
+  }
+
+  async start(showAtOnce) {
+    if (showAtOnce) this.show();
+    await this.engine.start();
+  }
+
+  show() {
+    if (this.shown) return;
+    this.shown = true;
+    this.app.signIn.hide();
+    this.app.chat.show(this.nick);
+    this.scheduleRender();
+  }
+
+  onEvent(event) {
+    const alerts = this.model.apply(event);
+    switch (event.type) {
+      case 'status':
+        this.onStatus(event);
+        break;
+      case 'welcome':
+        this.welcomedOnce = true;
+        remember(this.nick);
+        this.show();
+        if (event.registered) this.model.notice(roomKey(LOBBY), `Welcome! The nickname ${this.nick} is now registered with your password.`);
+        this.askMembers(this.model.currentKey, true);
+        break;
+      case 'loginRefused':
+        if (!this.shown) this.app.signIn.showProgress(loginRefusalText(event.code, event.message));
+        break;
+      case 'joined':
+        if (event.key === this.model.currentKey) this.askMembers(event.key, true);
+        break;
+      case 'refused':
+        this.model.notice(this.model.currentKey, `A message was not sent: ${event.message}`, true);
+        break;
+      case 'error':
+        this.model.notice(this.model.currentKey, errorText(event), true);
+        break;
+      case 'shuttingDown':
+        this.model.notice(this.model.currentKey, `The server is shutting down: ${event.message}`);
+        break;
+      default:
+        // The rest only changes the model, done above.
+        break;
+    }
+    for (const message of alerts) this.app.notify(message, () => this.select(message.conversation));
+    this.scheduleRender();
+  }
+
+  onStatus(event) {
+    clearTimeout(this.bannerTimer);
+    switch (event.state) {
+      case 'connecting':
+        this.banner = this.welcomedOnce ? { text: 'Connecting…', ok: false, retry: false } : null;
+        if (!this.shown) this.app.signIn.showProgress('Signing in…');
+        break;
+      case 'live':
+        for (const conversation of this.model.conversations.values()) conversation.membersKnown = false;
+        this.banner = { text: 'Connected', ok: true, retry: false };
+        this.bannerTimer = setTimeout(() => {
+          this.banner = null;
+          this.scheduleRender();
+        }, CONNECTED_BANNER_MS);
+        break;
+      case 'waiting': {
+        const waiting = event.pending > 0 ? ` (${plural(event.pending, 'message', 'messages')} waiting)` : '';
+        const text = `Reconnecting in ${event.remainingSeconds} s…${waiting}`;
+        this.banner = { text, ok: false, retry: true };
+        if (!this.shown) this.app.signIn.showProgress(`${event.reason}. Retrying in ${event.remainingSeconds} s…`);
+        break;
+      }
+      case 'stopped':
+        this.end(event.signedOut ? '' : loginRefusalText(event.code ?? (event.passwordRefused ? 'AuthFailed' : ''), event.reason));
+        return;
+      default:
+        break;
+    }
+  }
+
+  /// Back to the sign-in form, with `error` said there.
+  end(error) {
+    clearTimeout(this.bannerTimer);
+    this.store.close();
+    this.app.sessionEnded(this, error);
+  }
+
+  scheduleRender() {
+    if (this.renderQueued) return;
+    this.renderQueued = true;
+    // Not requestAnimationFrame: it does not run in a hidden tab, whose title must still count unread messages.
+    setTimeout(() => {
+      this.renderQueued = false;
+      this.render();
+    }, 0);
+  }
+
+  render() {
+    if (this.app.session !== this) return;
+    if (this.shown && document.visibilityState === 'visible' && document.hasFocus()) {
+      const marker = this.model.markCurrentRead();
+      if (marker !== null) {
+        this.store.saveReadMarker(this.model.currentKey, marker).catch((error) => {
+          this.model.notice(this.model.currentKey, `Could not save where you stopped reading: ${error.message}`, true);
+        });
+      }
+    }
+    const unread = this.model.totalUnread();
+    document.title = unread > 0 ? `(${unread}) Palomar` : 'Palomar';
+    if (!this.shown) return;
+    this.app.chat.render(this.model);
+    this.app.chat.renderBanner(this.banner);
+    this.app.renderNotifyButton();
+  }
+
+  select(key) {
+    this.model.select(key);
+    this.askMembers(key, false);
+    this.scheduleRender();
+  }
+
+  /// Asks for a room's members when they are not known (or `again`, after a reconnection or a join).
+  askMembers(key, again) {
+    if (!isRoomKey(key)) return;
+    const conversation = this.model.conversation(key);
+    if (again || !conversation.membersKnown) this.engine.requestUsers(key.slice(1));
+  }
+
+  notConnected(what) {
+    this.model.notice(this.model.currentKey, `Not connected: ${what} once reconnected.`, true);
+  }
+
+  /// One typed entry: a message or a command. False when the entry should stay in the composer (a mistake).
+  submit(line) {
+    const entry = parseEntry(line);
+    if (entry === null) return false;
+    const here = this.model.currentKey;
+    switch (entry.kind) {
+      case 'text':
+        return this.send(here, entry.text);
+      case 'join':
+        return this.join(entry.room);
+      case 'leave':
+        return this.leave(entry.room);
+      case 'msg':
+        this.select(`@${entry.nick}`);
+        return entry.text === null ? true : this.send(`@${entry.nick}`, entry.text);
+      case 'users': {
+        const room = entry.room ?? (isRoomKey(here) ? here.slice(1) : LOBBY);
+        this.model.usersAsked.add(room);
+        if (!this.engine.requestUsers(room)) {
+          this.model.usersAsked.delete(room);
+          this.notConnected('the member list can be asked for');
+        }
+        break;
+      }
+      case 'history':
+        this.olderMessages(entry.count ?? TYPED_HISTORY, true);
+        break;
+      case 'help':
+        for (const [usage, what] of HELP) this.model.notice(here, `${usage.padEnd(17)} ${what}`);
+        this.model.notice(here, 'Keys: Enter sends, Shift+Enter starts a new line, Esc closes the conversation list.');
+        break;
+      case 'quit':
+        this.app.signOut();
+        return true;
+      case 'error':
+        this.model.notice(here, entry.message, true);
+        this.scheduleRender();
+        return false;
+      default:
+        return false;
+    }
+    this.scheduleRender();
+    return true;
+  }
+
+  send(key, text) {
+    const problem = textProblem(text);
+    if (problem !== null) {
+      this.model.notice(this.model.currentKey, `Not sent: ${problem}.`, true);
+      this.scheduleRender();
+      return false;
+    }
+    this.engine.send(key, text);
+    return true;
+  }
+
+  join(room) {
+    const key = roomKey(room);
+    if (this.model.conversations.has(key)) {
+      this.select(key);
+    } else {
+      this.model.switchTo = key;
+    }
+    if (!this.engine.join(room)) {
+      this.model.switchTo = null;
+      this.notConnected(`${key} can be joined`);
+    }
+    this.scheduleRender();
+    return true;
+  }
+
+  leave(room) {
+    const here = this.model.currentKey;
+    if (room === null && !isRoomKey(here)) {
+      // A direct conversation has no membership to leave: it is only closed here.
+      this.model.remove(here);
+      this.scheduleRender();
+      return true;
+    }
+    const name = room ?? here.slice(1);
+    if (name === LOBBY) {
+      this.model.notice(here, '#lobby cannot be left: every account is a member.', true);
+    } else if (!this.engine.leave(name)) {
+      this.notConnected(`#${name} can be left`);
+    }
+    this.scheduleRender();
+    return true;
+  }
+
+  /// Asks for older messages of the conversation shown; `typed` when asked for with /history (said as a notice).
+  olderMessages(limit, typed) {
+    const key = this.model.currentKey;
+    const conversation = this.model.conversation(key);
+    if (conversation.history === 'loading') {
+      if (typed) this.model.notice(key, 'Older messages are already on their way.');
+      return;
+    }
+    const request = this.model.olderRequest(key, limit);
+    if (request === null) {
+      if (typed) this.model.notice(key, 'There is nothing older to fetch.');
+    } else if (this.engine.requestHistory(request.key, request.before, request.limit)) {
+      if (typed) this.model.notice(key, `Fetching ${limit} older messages…`);
+    } else {
+      this.model.olderRequestFailed(key);
+      if (typed) this.notConnected('older messages can be fetched');
+    }
+    this.scheduleRender();
+  }
+}
+
+function errorText(event) {
+  if (event.code === 'StoreUnavailable') return `The server could not store a message just now; sending it again shortly. (${event.message})`;
+  if (event.code === null) return event.message;
+  return `${event.code}: ${event.message}`;
+}
+
+/// The page: the two screens and the session, if any.
+class App {
+  constructor() {
+    this.session = null;
+    this.signIn = new SignInView({
+      server: location.origin,
+      onSubmit: (typed) => this.submitSignIn(typed),
+      onCancel: () => this.signOut(),
+      needsConfirm: (nick) => nick.trim() !== '' && !isKnown(nick),
+    });
+    this.chat = new ChatView({
+      onSelect: (key) => this.session?.select(key),
+      onSubmit: (text) => this.session?.submit(text) ?? false,
+      onLoadOlder: () => this.session?.olderMessages(50, false),
+      onJoin: (text) => this.joinTyped(text),
+      onOpenDirect: (nick) => this.session?.select(`@${nick}`),
+      onSignOut: () => this.signOut(),
+      onRetryNow: () => this.session?.engine.retryNow(),
+      onEnableNotifications: () => this.enableNotifications(),
+    });
+    const refresh = () => this.session?.scheduleRender();
+    document.addEventListener('visibilitychange', refresh);
+    window.addEventListener('focus', refresh);
+    this.signIn.show(lastNick());
+  }
+
+  async submitSignIn({ nick: rawNick, password, confirm }) {
+    const parsed = parseNick(rawNick);
+    if (parsed.error !== undefined) {
+      this.signIn.showError(`The ${parsed.error}.`);
+      return;
+    }
+    const nick = parsed.name;
+    const bytes = new TextEncoder().encode(password).length;
+    if (bytes === 0 || bytes > MAX_PASSWORD_BYTES) {
+      this.signIn.showError(`The password must be 1 to ${MAX_PASSWORD_BYTES} bytes long.`);
+      return;
+    }
+    const known = readKnownNicks().includes(nick);
+    if (!known && password !== confirm) {
+      this.signIn.showError('The two passwords differ. A free nickname is registered with the password typed, so type the same one twice.');
+      return;
+    }
+    this.signIn.setBusy(true);
+    this.signIn.showProgress('Signing in…');
+    let store;
+    try {
+      store = await IndexedDbStore.open(nick);
+    } catch (error) {
+      this.signIn.setBusy(false);
+      this.signIn.showError(`This browser cannot keep messages safe (${error.message}), so the client cannot run here.`);
+      return;
+    }
+    const session = new Session(this, nick, password, store);
+    this.session = session;
+    try {
+      await session.start(known);
+    } catch (error) {
+      session.end(`Could not read what this browser kept for ${nick}: ${error.message}`);
+    }
+  }
+
+  joinTyped(text) {
+    const parsed = parseRoom(text);
+    if (this.session === null) return false;
+    if (parsed.error !== undefined) {
+      this.session.model.notice(this.session.model.currentKey, `/join ROOM: ${parsed.error}`, true);
+      this.session.scheduleRender();
+      return false;
+    }
+    return this.session.join(parsed.name);
+  }
+
+  signOut() {
+    const { session } = this;
+    if (session === null) return;
+    session.engine.quit();
+  }
+
+  /// The session stopped (signed out, or refused): back to the form.
+  sessionEnded(session, error) {
+    if (this.session !== session) return;
+    this.session = null;
+    document.title = 'Palomar';
+    this.chat.hide();
+    this.signIn.show(session.nick, error);
+  }
+
+  notificationsSupported() {
+    return typeof Notification === 'function';
+  }
+
+  renderNotifyButton() {
+    this.chat.renderNotifyButton(this.notificationsSupported() && Notification.permission === 'default');
+  }
+
+  /// Asked only when the user clicks "Enable notifications", never on load.
+  async enableNotifications() {
+    if (!this.notificationsSupported()) return;
+    const answer = await Notification.requestPermission();
+    if (this.session !== null) {
+      const said = answer === 'granted' ? 'Notifications on: mentions and direct messages are shown while this tab is hidden.' : 'Notifications stay off (the browser was told not to show them).';
+      this.session.model.notice(this.session.model.currentKey, said);
+      this.session.scheduleRender();
+    }
+    this.renderNotifyButton();
+  }
+
+  /// A desktop notification for a mention or a direct message, while the tab is hidden.
+  notify(message, open) {
+    if (!this.notificationsSupported() || Notification.permission !== 'granted' || document.visibilityState !== 'hidden') return;
+    const notification = new Notification(`${message.from} in ${message.conversation}`, {
+      body: message.text.length > 200 ? `${message.text.slice(0, 200)}…` : message.text,
+      tag: message.conversation,
+    });
+    notification.onclick = () => {
+      window.focus();
+      open();
+      notification.close();
+    };
+  }
+}
+
+new App();

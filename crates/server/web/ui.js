@@ -1,0 +1,469 @@
+// The DOM of the two screens, sign-in and chat: drawing a ChatModel into the page and turning the user's clicks
+// and keys into calls of the handlers app.js gives. Text from the network goes into the page only through
+// textContent and text nodes, and links only through createElement with an `https:` URL checked by links.js.
+
+import { linkPieces } from './links.js';
+
+const timeFormat = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
+const dayFormat = new Intl.DateTimeFormat(undefined, { weekday: 'long', year: 'numeric', month: 'long', day: 'numeric' });
+
+/// Nickname colours, as many as style.css has classes for.
+const NICK_COLOURS = 8;
+
+/// The same colour for a nickname everywhere and every time: FNV-1a of its bytes, as the native clients pick it.
+export function nickColour(nick) {
+  let hash = 0xcbf29ce484222325n;
+  for (const byte of new TextEncoder().encode(nick)) {
+    hash = ((hash ^ BigInt(byte)) * 0x100000001b3n) & 0xffffffffffffffffn;
+  }
+  return Number(hash % BigInt(NICK_COLOURS));
+}
+
+function element(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+/// `text` as text nodes and `https:` links, appended to `parent`.
+export function appendLinkedText(parent, text) {
+  for (const piece of linkPieces(text)) {
+    if (piece.href === undefined) {
+      parent.append(document.createTextNode(piece.text));
+    } else {
+      const link = document.createElement('a');
+      link.href = piece.href;
+      link.target = '_blank';
+      link.rel = 'noopener noreferrer';
+      link.textContent = piece.text;
+      parent.append(link);
+    }
+  }
+}
+
+function byId(id) {
+  const node = document.getElementById(id);
+  if (node === null) throw new Error(`the page has no #${id}`);
+  return node;
+}
+
+/// The sign-in form. `onSubmit({ nick, password, confirm })` is called with what was typed; `needsConfirm(nick)`
+/// says whether this nickname asks for its password twice (nothing stored for it in this browser yet).
+export class SignInView {
+  constructor({ server, onSubmit, onCancel, needsConfirm }) {
+    this.screen = byId('signin');
+    this.form = byId('signin-form');
+    this.nick = byId('signin-nick');
+    this.password = byId('signin-password');
+    this.confirmRow = byId('signin-confirm-row');
+    this.confirm = byId('signin-confirm');
+    this.error = byId('signin-error');
+    this.progress = byId('signin-progress');
+    this.submit = byId('signin-submit');
+    this.cancel = byId('signin-cancel');
+    this.needsConfirm = needsConfirm;
+    byId('signin-server').textContent = server;
+    this.nick.addEventListener('input', () => this.updateConfirm());
+    this.form.addEventListener('submit', (event) => {
+      event.preventDefault();
+      onSubmit({ nick: this.nick.value, password: this.password.value, confirm: this.confirm.value });
+    });
+    this.cancel.addEventListener('click', () => onCancel());
+  }
+
+  updateConfirm() {
+    const needed = this.needsConfirm(this.nick.value);
+    this.confirmRow.hidden = !needed;
+    this.confirm.required = needed;
+    this.password.autocomplete = needed ? 'new-password' : 'current-password';
+  }
+
+  /// Shows the form, `nick` filled in, passwords empty, with an error if there is one.
+  show(nick, error = '') {
+    this.screen.hidden = false;
+    this.nick.value = nick;
+    this.password.value = '';
+    this.confirm.value = '';
+    this.error.textContent = error;
+    this.progress.textContent = '';
+    this.setBusy(false);
+    this.updateConfirm();
+    (nick === '' ? this.nick : this.password).focus();
+  }
+
+  hide() {
+    this.screen.hidden = true;
+    this.password.value = '';
+    this.confirm.value = '';
+  }
+
+  showError(text) {
+    this.error.textContent = text;
+    this.progress.textContent = '';
+  }
+
+  showProgress(text) {
+    this.progress.textContent = text;
+  }
+
+  /// While signing in: the fields are locked and "Cancel" offered.
+  setBusy(busy) {
+    for (const field of [this.nick, this.password, this.confirm, this.submit]) field.disabled = busy;
+    this.cancel.hidden = !busy;
+    if (busy) this.error.textContent = '';
+  }
+}
+
+/// The chat screen. `handlers` has onSelect(key), onSubmit(text) (true when the entry was taken), onLoadOlder(),
+/// onJoin(room text), onOpenDirect(nick), onSignOut(), onRetryNow() and onEnableNotifications().
+export class ChatView {
+  constructor(handlers) {
+    this.handlers = handlers;
+    this.screen = byId('chat');
+    this.title = byId('conversation-title');
+    this.me = byId('me');
+    this.list = byId('conversation-list');
+    this.members = byId('member-list');
+    this.membersState = byId('members-state');
+    this.membersTitle = byId('members-title');
+    this.scroller = byId('scroller');
+    this.messages = byId('messages');
+    this.loadOlder = byId('load-older');
+    this.historyState = byId('history-state');
+    this.composer = byId('composer');
+    this.input = byId('composer-input');
+    this.composerLabel = byId('composer-label');
+    this.banner = byId('banner');
+    this.bannerText = byId('banner-text');
+    this.retryNow = byId('retry-now');
+    this.drawerToggle = byId('drawer-toggle');
+    this.drawerUnread = byId('drawer-unread');
+    this.drawerBackdrop = byId('drawer-backdrop');
+    this.notifyButton = byId('notify-enable');
+    /// The conversation whose messages are drawn, to know when to jump to the bottom.
+    this.shownKey = null;
+    /// Drawn message list items by their entry's key, reused while the entry is unchanged.
+    this.drawn = new Map();
+    this.listItems = new Map();
+    this.wire();
+  }
+
+  wire() {
+    const { handlers } = this;
+    this.composer.addEventListener('submit', (event) => {
+      event.preventDefault();
+      this.submitEntry();
+    });
+    this.input.addEventListener('keydown', (event) => {
+      if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        this.submitEntry();
+      }
+    });
+    this.input.addEventListener('input', () => this.fitInput());
+    this.loadOlder.addEventListener('click', () => handlers.onLoadOlder());
+    this.scroller.addEventListener('scroll', () => {
+      if (this.scroller.scrollTop < 24 && this.scroller.scrollHeight > this.scroller.clientHeight) handlers.onLoadOlder();
+    });
+    this.list.addEventListener('keydown', (event) => this.moveInList(event));
+    byId('join-form').addEventListener('submit', (event) => {
+      event.preventDefault();
+      const field = byId('join-room');
+      if (handlers.onJoin(field.value)) {
+        field.value = '';
+        this.closeDrawer(false);
+        this.input.focus();
+      }
+    });
+    byId('signout').addEventListener('click', () => handlers.onSignOut());
+    this.retryNow.addEventListener('click', () => handlers.onRetryNow());
+    this.notifyButton.addEventListener('click', () => handlers.onEnableNotifications());
+    this.drawerToggle.addEventListener('click', () => (this.drawerOpen() ? this.closeDrawer(true) : this.openDrawer()));
+    this.drawerBackdrop.addEventListener('click', () => this.closeDrawer(true));
+    document.addEventListener('keydown', (event) => {
+      if (event.key === 'Escape' && this.drawerOpen()) {
+        event.preventDefault();
+        this.closeDrawer(true);
+      }
+    });
+  }
+
+  submitEntry() {
+    if (this.handlers.onSubmit(this.input.value)) {
+      this.input.value = '';
+      this.fitInput();
+    }
+  }
+
+  /// Grows the composer with its lines, up to six.
+  fitInput() {
+    this.input.rows = Math.min(6, Math.max(1, this.input.value.split('\n').length));
+  }
+
+  drawerOpen() {
+    return this.screen.classList.contains('drawer-open');
+  }
+
+  openDrawer() {
+    this.screen.classList.add('drawer-open');
+    this.drawerToggle.setAttribute('aria-expanded', 'true');
+    this.drawerBackdrop.hidden = false;
+    const current = this.list.querySelector('button[aria-current="true"]') ?? this.list.querySelector('button');
+    if (current !== null) current.focus();
+  }
+
+  closeDrawer(returnFocus) {
+    if (!this.drawerOpen()) return;
+    this.screen.classList.remove('drawer-open');
+    this.drawerToggle.setAttribute('aria-expanded', 'false');
+    this.drawerBackdrop.hidden = true;
+    if (returnFocus) this.drawerToggle.focus();
+  }
+
+  /// Arrow keys, Home and End move between the conversations.
+  moveInList(event) {
+    const buttons = [...this.list.querySelectorAll('button')];
+    const index = buttons.indexOf(document.activeElement);
+    if (index < 0) return;
+    const target = { ArrowDown: index + 1, ArrowUp: index - 1, Home: 0, End: buttons.length - 1 }[event.key];
+    if (target === undefined) return;
+    event.preventDefault();
+    buttons[Math.max(0, Math.min(buttons.length - 1, target))].focus();
+  }
+
+  show(me) {
+    this.screen.hidden = false;
+    this.me.textContent = me;
+    this.shownKey = null;
+    this.input.focus();
+  }
+
+  hide() {
+    this.screen.hidden = true;
+    this.closeDrawer(false);
+    this.messages.replaceChildren();
+    this.list.replaceChildren();
+    this.members.replaceChildren();
+    this.drawn.clear();
+    this.listItems.clear();
+    this.input.value = '';
+  }
+
+  focusComposer() {
+    this.input.focus();
+  }
+
+  /// Draws everything the model holds that this screen shows.
+  render(model) {
+    const conversation = model.current;
+    this.title.textContent = conversation.key;
+    this.composerLabel.textContent = `Message to ${conversation.key}`;
+    this.input.placeholder = `Message ${conversation.key} — /help for commands`;
+    this.renderList(model);
+    this.renderMessages(conversation);
+    this.renderHistory(conversation);
+    this.renderMembers(model, conversation);
+  }
+
+  renderList(model) {
+    const ordered = model.ordered();
+    const keep = new Set(ordered.map((conversation) => conversation.key));
+    for (const [key, item] of this.listItems) {
+      if (!keep.has(key)) {
+        item.remove();
+        this.listItems.delete(key);
+      }
+    }
+    let totalUnread = 0;
+    ordered.forEach((conversation, index) => {
+      let item = this.listItems.get(conversation.key);
+      if (item === undefined) {
+        item = element('li');
+        const button = element('button');
+        button.type = 'button';
+        button.addEventListener('click', () => {
+          this.handlers.onSelect(conversation.key);
+          this.closeDrawer(false);
+          this.input.focus();
+        });
+        item.append(button);
+        this.listItems.set(conversation.key, item);
+      }
+      if (this.list.children[index] !== item) this.list.insertBefore(item, this.list.children[index] ?? null);
+      const { count, mentioned } = conversation.unread(model.me);
+      totalUnread += count;
+      const button = item.firstElementChild;
+      const current = conversation.key === model.currentKey;
+      button.setAttribute('aria-current', current ? 'true' : 'false');
+      button.classList.toggle('unread', count > 0);
+      const parts = [element('span', 'conversation-name', conversation.key)];
+      const label = [conversation.key];
+      if (count > 0) {
+        const badge = element('span', 'badge', String(count));
+        badge.setAttribute('aria-hidden', 'true');
+        parts.push(badge);
+        label.push(`${count} unread`);
+      }
+      if (mentioned > 0) {
+        const badge = element('span', 'badge mention', `@${mentioned}`);
+        badge.setAttribute('aria-hidden', 'true');
+        parts.push(badge);
+        label.push(mentioned === 1 ? '1 mention' : `${mentioned} mentions`);
+      }
+      button.replaceChildren(...parts);
+      button.setAttribute('aria-label', label.join(', '));
+    });
+    this.drawerUnread.hidden = totalUnread === 0;
+    this.drawerUnread.textContent = String(totalUnread);
+  }
+
+  renderMessages(conversation) {
+    const switched = this.shownKey !== conversation.key;
+    this.shownKey = conversation.key;
+    const { scroller } = this;
+    const atBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 48;
+    const fromBottom = scroller.scrollHeight - scroller.scrollTop;
+    const firstBefore = this.messages.firstElementChild;
+
+    const nodes = [];
+    const seen = new Set();
+    let day = null;
+    for (const entry of conversation.entries()) {
+      const entryDay = dayFormat.format(new Date(entry.ts));
+      if (entryDay !== day) {
+        day = entryDay;
+        nodes.push(this.reuse(`day:${entryDay}`, seen, () => {
+          const separator = element('li', 'day', entryDay);
+          separator.setAttribute('role', 'separator');
+          return separator;
+        }));
+      }
+      if (entry.kind === 'notice') {
+        nodes.push(this.reuse(`notice:${entry.number}`, seen, () => element('li', entry.error ? 'notice error' : 'notice', entry.text)));
+      } else {
+        const key = entry.seq === null ? `unsent:${entry.id}:${entry.state}:${entry.failure ?? ''}` : `seq:${entry.seq}`;
+        nodes.push(this.reuse(key, seen, () => messageItem(entry)));
+      }
+    }
+    for (const key of [...this.drawn.keys()]) if (!seen.has(key)) this.drawn.delete(key);
+    // Only what changed at the end is removed and appended, so that a screen reader announces new lines only.
+    const children = this.messages.children;
+    let same = 0;
+    while (same < nodes.length && same < children.length && children[same] === nodes[same]) same += 1;
+    while (children.length > same) children[children.length - 1].remove();
+    this.messages.append(...nodes.slice(same));
+
+    if (switched || atBottom) {
+      scroller.scrollTop = scroller.scrollHeight;
+    } else if (firstBefore !== this.messages.firstElementChild) {
+      // Older messages came in above: keep the ones being read where they were.
+      scroller.scrollTop = scroller.scrollHeight - fromBottom;
+    }
+  }
+
+  /// The item drawn before for `key` (made unique within this drawing), else a new one from `make`.
+  reuse(key, seen, make) {
+    let unique = key;
+    for (let repeat = 2; seen.has(unique); repeat += 1) unique = `${key}#${repeat}`;
+    seen.add(unique);
+    let node = this.drawn.get(unique);
+    if (node === undefined) {
+      node = make();
+      this.drawn.set(unique, node);
+    }
+    return node;
+  }
+
+  renderHistory(conversation) {
+    const states = {
+      more: '',
+      loading: 'Loading older messages…',
+      start: 'Start of conversation',
+      trimmed: `Older messages are no longer kept (this conversation is kept from message ${conversation.keptFrom})`,
+    };
+    this.loadOlder.hidden = conversation.history !== 'more';
+    this.historyState.textContent = states[conversation.history];
+  }
+
+  renderMembers(model, conversation) {
+    this.members.classList.toggle('unknown', !model.live);
+    if (!conversation.isRoom) {
+      this.membersTitle.textContent = 'Direct conversation';
+      this.membersState.textContent = `Only you and ${conversation.name} read this conversation.`;
+      this.members.replaceChildren();
+      return;
+    }
+    this.membersTitle.textContent = `Members of ${conversation.key}`;
+    const sorted = [...conversation.members].sort(([a, aOnline], [b, bOnline]) => Number(bOnline) - Number(aOnline) || a.localeCompare(b));
+    if (!model.live) {
+      this.membersState.textContent = 'Members unknown while disconnected.';
+    } else if (!conversation.membersKnown) {
+      this.membersState.textContent = 'Asking the server who is here…';
+    } else {
+      const online = sorted.filter(([, isOnline]) => isOnline).length;
+      this.membersState.textContent = `${online} online, ${sorted.length - online} offline`;
+    }
+    const items = sorted.map(([nick, online]) => {
+      const item = element('li');
+      const button = element('button');
+      button.type = 'button';
+      const dot = element('span', online && model.live ? 'presence-dot online' : 'presence-dot');
+      dot.setAttribute('aria-hidden', 'true');
+      const name = element('span', `nick-${nickColour(nick)}`, nick);
+      const state = element('span', 'visually-hidden', online ? ' (online)' : ' (offline)');
+      button.append(dot, name, state);
+      if (nick === model.me) {
+        button.disabled = true;
+      } else {
+        button.title = `Send a direct message to ${nick}`;
+        button.addEventListener('click', () => {
+          this.handlers.onOpenDirect(nick);
+          this.closeDrawer(false);
+          this.input.focus();
+        });
+      }
+      item.append(button);
+      return item;
+    });
+    this.members.replaceChildren(...items);
+  }
+
+  /// The connection banner: `text`, whether it is good news, and whether "Retry now" is offered; null hides it.
+  renderBanner(banner) {
+    if (banner === null) {
+      this.banner.hidden = true;
+      this.bannerText.textContent = '';
+      return;
+    }
+    this.banner.hidden = false;
+    this.banner.classList.toggle('ok', banner.ok);
+    this.bannerText.textContent = banner.text;
+    this.retryNow.hidden = !banner.retry;
+  }
+
+  /// The "Enable notifications" control: shown only while the browser would still ask.
+  renderNotifyButton(visible) {
+    this.notifyButton.hidden = !visible;
+  }
+}
+
+function messageItem(entry) {
+  const classes = ['message'];
+  if (entry.own) classes.push('own');
+  if (entry.mention) classes.push('mention');
+  if (entry.state !== 'stored') classes.push(entry.state);
+  const item = element('li', classes.join(' '));
+  const time = element('time', 'message-time', timeFormat.format(new Date(entry.ts)));
+  time.dateTime = new Date(entry.ts).toISOString();
+  const body = element('div', 'message-body');
+  const from = element('span', `message-from nick-${nickColour(entry.from)}`, entry.from);
+  const separator = element('span', 'visually-hidden', ': ');
+  const text = element('span', 'message-text');
+  appendLinkedText(text, entry.text);
+  body.append(from, separator, text);
+  if (entry.state === 'pending') body.append(element('span', 'message-state', 'sending…'));
+  if (entry.state === 'failed') body.append(element('span', 'message-state', `not sent: ${entry.failure}`));
+  item.append(time, body);
+  return item;
+}
