@@ -1,0 +1,92 @@
+// The wire vocabulary: message ids, conversation keys, the JSON of client messages as PROTOCOL.md section 15
+// writes them, reading server messages, and the checks on names, texts and "try again in N s".
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import * as wire from '../web/protocol.js';
+
+test('a message id is 32 hex digits: 6 bytes of milliseconds, big-endian, then 10 random bytes', () => {
+  const id = wire.makeMessageId(0x0123456789ab, (count) => Uint8Array.from({ length: count }, (_, index) => 0xf0 + index));
+  assert.equal(id, '0123456789abf0f1f2f3f4f5f6f7f8f9');
+  const random = wire.makeMessageId(Date.now());
+  assert.match(random, /^[0-9a-f]{32}$/);
+  assert.notEqual(random, wire.makeMessageId(Date.now()), 'random bytes differ');
+  const earlier = wire.makeMessageId(1_765_065_600_000, () => new Uint8Array(10).fill(0xff));
+  const later = wire.makeMessageId(1_765_065_600_001, () => new Uint8Array(10));
+  assert.ok(earlier < later, 'time-ordered as strings');
+});
+
+test('conversation keys: #room and @nick, both ways', () => {
+  assert.equal(wire.conversationKey({ Room: 'lobby' }), '#lobby');
+  assert.equal(wire.conversationKey({ Direct: 'bob' }), '@bob');
+  assert.deepEqual(wire.conversationFromKey('#rust-lang'), { Room: 'rust-lang' });
+  assert.deepEqual(wire.conversationFromKey('@ana_2'), { Direct: 'ana_2' });
+  for (const bad of [{ Room: 'Lobby' }, { Direct: 'a b' }, { Room: '#x' }, { Other: 'x' }, null, 'lobby']) {
+    assert.throws(() => wire.conversationKey(bad), wire.ProtocolError, JSON.stringify(bad));
+  }
+  assert.throws(() => wire.conversationFromKey('lobby'), wire.ProtocolError);
+});
+
+test('client messages are serde\'s externally tagged JSON, as section 15 writes them', () => {
+  assert.deepEqual(JSON.parse(wire.hello('ana', 'pw', [['#lobby', 41]])), {
+    Hello: { version: 1, nick: 'ana', password: 'pw', positions: [{ conversation: { Room: 'lobby' }, seq: 41 }] },
+  });
+  const id = '019a3f5c2e7b4d1f8a9c0b1d2e3f4a5b';
+  assert.equal(wire.sendMessage(id, '@bob', 'hi'), `{"Send":{"id":"${id}","to":{"Direct":"bob"},"text":"hi"}}`);
+  assert.equal(wire.ack('#lobby', 42), '{"Ack":{"conversation":{"Room":"lobby"},"seq":42}}');
+  assert.equal(wire.history('#lobby', 12, 50), '{"History":{"conversation":{"Room":"lobby"},"before":12,"limit":50}}');
+  assert.equal(wire.join('rust'), '{"Join":{"room":"rust"}}');
+  assert.equal(wire.leave('rust'), '{"Leave":{"room":"rust"}}');
+  assert.equal(wire.users('lobby'), '{"Users":{"room":"lobby"}}');
+  assert.equal(wire.ping(1), '{"Ping":{"nonce":1}}');
+  assert.equal(wire.pong(0), '{"Pong":{"nonce":0}}');
+  assert.equal(wire.BYE, '"Bye"');
+});
+
+test('server messages are read as one variant with its fields; anything else is a protocol error', () => {
+  assert.deepEqual(wire.readServerMessage('{"Gap":{"conversation":{"Room":"lobby"},"complete_from":30}}'), {
+    kind: 'Gap',
+    body: { conversation: { Room: 'lobby' }, complete_from: 30 },
+  });
+  assert.deepEqual(wire.readServerMessage('{"Messages":[]}'), { kind: 'Messages', body: [] });
+  for (const bad of ['not json', '"Bye"', '{}', '{"A":{},"B":{}}', '{"Ping":3}', 'null', '[1]']) {
+    assert.throws(() => wire.readServerMessage(bad), wire.ProtocolError, bad);
+  }
+});
+
+test('names are made canonical as the server does, and refused in the native clients\' words', () => {
+  assert.deepEqual(wire.parseNick('  Ana '), { name: 'ana' });
+  assert.deepEqual(wire.parseRoom('#Garden'), { name: 'garden' });
+  assert.equal(wire.parseNick('').error, 'nickname must not be empty');
+  assert.equal(wire.parseNick('9lives').error, "nickname may only contain letters a-z, digits, '-' and '_', and must start with a letter");
+  assert.equal(wire.parseNick('a'.repeat(33)).error, 'nickname is longer than 32 characters');
+  assert.equal(wire.parseRoom('r'.repeat(65)).error, 'room name is longer than 64 characters');
+});
+
+test('texts the server would refuse are said before sending', () => {
+  assert.equal(wire.textProblem('hello\n\tworld'), null);
+  assert.equal(wire.textProblem('日本語 works'), null);
+  assert.equal(wire.textProblem(' \n '), 'message text is only white space');
+  assert.match(wire.textProblem('bell\u0007'), /control character/);
+  assert.match(wire.textProblem('over\u202eride'), /control character/);
+  assert.match(wire.textProblem('\u0085'), /control character/);
+  assert.equal(wire.textProblem('é'.repeat(4096)), null, '8192 bytes exactly');
+  assert.match(wire.textProblem('é'.repeat(4097)), /longer than 8192/);
+});
+
+test('a mention is the nickname as a word, whatever its case', () => {
+  assert.ok(wire.mentions('hey ana, look', 'ana'));
+  assert.ok(wire.mentions('@ANA!', 'ana'));
+  assert.ok(!wire.mentions('banana', 'ana'));
+  assert.ok(!wire.mentions('ana_b', 'ana'), '_ is part of a nickname');
+});
+
+test('"try again in N s" is read from a refusal, at most an hour', () => {
+  assert.equal(wire.retryAfterMs('too many failed logins for ana from this address; try again in 30 s'), 30_000);
+  assert.equal(wire.retryAfterMs('busy: try again in 2 s'), 2000);
+  assert.equal(wire.retryAfterMs('try again in 99999 s'), 3_600_000);
+  assert.equal(wire.retryAfterMs('the server is busy'), null);
+  assert.equal(wire.retryAfterMs('try again in a moment'), null);
+  assert.equal(wire.retryAfterMs('try again in 5s'), null, 'the unit is a separate word');
+});

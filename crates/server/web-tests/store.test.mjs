@@ -1,0 +1,44 @@
+// The in-memory store, the tests' twin of IndexedDbStore: the same answers for the outbox order, the messages
+// kept per conversation, forgetting a conversation, and read markers.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { KEPT_MESSAGES, MemoryStore, databaseName } from '../web/store.js';
+
+test('the outbox loads in the order typed, and removal is by id', async () => {
+  const store = new MemoryStore();
+  await store.addToOutbox({ order: 2, id: 'b', to: '#lobby', text: 'second', typedAt: 2 });
+  await store.addToOutbox({ order: 1, id: 'a', to: '#lobby', text: 'first', typedAt: 1 });
+  await store.addToOutbox({ order: 3, id: 'c', to: '@bob', text: 'third', typedAt: 3 });
+  assert.deepEqual((await store.load()).outbox.map((entry) => entry.id), ['a', 'b', 'c']);
+  await store.removeFromOutbox(['b']);
+  assert.deepEqual((await store.load()).outbox.map((entry) => entry.id), ['a', 'c']);
+});
+
+test(`the last ${KEPT_MESSAGES} messages of each conversation are kept with the cursor`, async () => {
+  const store = new MemoryStore();
+  const messages = Array.from({ length: KEPT_MESSAGES + 20 }, (_, index) => ({ conversation: '#lobby', seq: index + 1, id: String(index), from: 'bob', ts: index, text: 'x' }));
+  await store.saveDelivery(new Map([['#lobby', KEPT_MESSAGES + 20]]), messages);
+  const loaded = await store.load();
+  assert.equal(loaded.cursors.get('#lobby'), KEPT_MESSAGES + 20);
+  assert.equal(loaded.messages.get('#lobby').length, KEPT_MESSAGES);
+  assert.equal(loaded.messages.get('#lobby')[0].seq, 21, 'the oldest go');
+});
+
+test('forgetting a conversation drops its cursor, messages and read marker only', async () => {
+  const store = new MemoryStore();
+  const one = (conversation) => ({ conversation, seq: 1, id: 'i', from: 'bob', ts: 1, text: 'x' });
+  await store.saveDelivery(new Map([['@bob', 1], ['#lobby', 1]]), [one('@bob'), one('#lobby')]);
+  await store.saveReadMarker('@bob', 1);
+  await store.saveReadMarker('#lobby', 1);
+  await store.forget('@bob');
+  const loaded = await store.load();
+  assert.deepEqual([...loaded.cursors.keys()], ['#lobby']);
+  assert.deepEqual([...loaded.messages.keys()], ['#lobby']);
+  assert.deepEqual([...loaded.readMarkers.keys()], ['#lobby']);
+});
+
+test('one database per nickname', () => {
+  assert.equal(databaseName('ana'), 'palomar:ana');
+});
