@@ -162,13 +162,10 @@ class Session {
           this.scheduleRender();
         }, CONNECTED_BANNER_MS);
         break;
-      case 'waiting': {
-        const waiting = event.pending > 0 ? ` (${plural(event.pending, 'message', 'messages')} waiting)` : '';
-        const text = `Reconnecting in ${event.remainingSeconds} s…${waiting}`;
-        this.banner = { text, ok: false, retry: true };
+      case 'waiting':
+        this.banner = { reconnectIn: event.remainingSeconds, reason: event.reason };
         if (!this.shown) this.app.signIn.showProgress(`${event.reason}. Retrying in ${event.remainingSeconds} s…`);
         break;
-      }
       case 'stopped':
         this.end(event.signedOut ? '' : loginRefusalText(event.code ?? (event.passwordRefused ? 'AuthFailed' : ''), event.reason));
         return;
@@ -208,8 +205,17 @@ class Session {
     document.title = unread > 0 ? `(${unread}) Palomar` : 'Palomar';
     if (!this.shown) return;
     this.app.chat.render(this.model);
-    this.app.chat.renderBanner(this.banner);
+    this.app.chat.renderBanner(this.bannerToShow());
     this.app.renderNotifyButton();
+  }
+
+  /// The banner's words: a countdown counts what waits in the outbox now, not when the countdown last ticked.
+  bannerToShow() {
+    const banner = this.banner;
+    if (banner === null || banner.reconnectIn === undefined) return banner;
+    const pending = this.engine.pending;
+    const waiting = pending > 0 ? ` (${plural(pending, 'message', 'messages')} waiting)` : '';
+    return { text: `Reconnecting in ${banner.reconnectIn} s…${waiting}`, ok: false, retry: true, title: banner.reason };
   }
 
   select(key) {

@@ -82,10 +82,11 @@ export class Conversation {
     return lines;
   }
 
-  /// Judges the scrollback once the lowest kept seq is known: nothing older to fetch?
+  /// Judges the scrollback from the lowest seq shown and the lowest kept: nothing older to fetch? Once the
+  /// start (or the end of what is kept) was reached, that stays so.
   settleHistory() {
+    if (this.history !== 'more') return;
     const lowest = this.lowestSeq() ?? this.latestSeq + 1;
-    if (this.history === 'loading') return;
     if (lowest <= 1) {
       this.history = 'start';
     } else if (lowest <= this.firstSeq) {
@@ -242,6 +243,7 @@ export class ChatModel {
         for (const message of event.messages) {
           const entry = this.addMessage(message);
           if (entry !== null && !entry.own && (entry.mention || !isRoomKey(message.conversation))) alerts.push(entry);
+          this.conversation(message.conversation).settleHistory();
         }
         return alerts;
       }

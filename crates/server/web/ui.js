@@ -259,7 +259,7 @@ export class ChatView {
     const conversation = model.current;
     this.title.textContent = conversation.key;
     this.composerLabel.textContent = `Message to ${conversation.key}`;
-    this.input.placeholder = `Message ${conversation.key} — /help for commands`;
+    this.input.placeholder = `Message ${conversation.key}`;
     this.renderList(model);
     this.renderMessages(conversation);
     this.renderHistory(conversation);
@@ -429,7 +429,8 @@ export class ChatView {
     this.members.replaceChildren(...items);
   }
 
-  /// The connection banner: `text`, whether it is good news, and whether "Retry now" is offered; null hides it.
+  /// The connection banner: `text`, whether it is good news (`ok`), whether "Retry now" is offered (`retry`) and
+  /// why the connection is down (`title`); null hides it.
   renderBanner(banner) {
     if (banner === null) {
       this.banner.hidden = true;
@@ -439,6 +440,7 @@ export class ChatView {
     this.banner.hidden = false;
     this.banner.classList.toggle('ok', banner.ok);
     this.bannerText.textContent = banner.text;
+    this.banner.title = banner.title ?? '';
     this.retryNow.hidden = !banner.retry;
   }
 
