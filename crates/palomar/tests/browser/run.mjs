@@ -1,0 +1,374 @@
+// The browser client as a person uses it, in a real headless Chromium against the real `palomar` binary: a
+// server on free ports and a temp directory, `palomar chat --plain --json` as the other person (bob), and ana in
+// the page. Signing up (the password typed twice), messages both ways in #lobby and in a direct conversation,
+// history and unread counts after a reload, a message typed while the server is SIGKILLed arriving exactly once
+// after it restarts, hostile text shown as text, and the layout at 360x640 and 1280x800. Run by
+// crates/palomar/tests/browser.rs with PALOMAR_BIN set; screenshots go to a temp dir, and to PALOMAR_SCREENSHOTS
+// if set.
+
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+
+import { chromium } from 'playwright-core';
+
+const BIN = process.env.PALOMAR_BIN;
+/// The whole run stops after this, whatever hangs.
+const RUN_LIMIT_MS = 240_000;
+/// Waiting for one thing to happen (a reconnection after a restart takes up to the 10 s backoff).
+const WAIT_MS = 30_000;
+const ANA_PASSWORD = 'ana has a long password';
+const BOB_PASSWORD = 'bob has another one';
+
+function log(line) {
+  process.stdout.write(`${new Date().toISOString().slice(11, 23)} ${line}\n`);
+}
+
+async function freePort() {
+  const server = net.createServer();
+  await new Promise((resolve, reject) => server.listen(0, '127.0.0.1', resolve).on('error', reject));
+  const { port } = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/// Resolves once `check()` is truthy (polled), or fails saying what was awaited.
+async function until(check, what, limit = WAIT_MS) {
+  const deadline = Date.now() + limit;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${limit} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/// Every process started, to be killed however the run ends.
+const children = [];
+
+/// A child process whose output is kept for the failure report.
+class Child {
+  constructor(name, args, env = {}) {
+    this.name = name;
+    this.lines = [];
+    this.process = spawn(BIN, args, { env: { ...process.env, NO_COLOR: '1', ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    this.exited = new Promise((resolve) => this.process.on('exit', (code, signal) => resolve({ code, signal })));
+    children.push(this);
+    createInterface({ input: this.process.stdout }).on('line', (line) => this.onLine(line));
+    createInterface({ input: this.process.stderr }).on('line', (line) => this.lines.push(`[stderr] ${line}`));
+  }
+
+  onLine(line) {
+    this.lines.push(line);
+  }
+
+  async kill(signal = 'SIGKILL') {
+    if (this.process.exitCode === null && this.process.signalCode === null) this.process.kill(signal);
+    await this.exited;
+  }
+
+  tail(count = 40) {
+    return `--- last lines of ${this.name}:\n${this.lines.slice(-count).join('\n')}`;
+  }
+}
+
+class Server extends Child {
+  constructor(dataDir, chatPort, webPort) {
+    super('palomar serve', ['serve', '--listen', `127.0.0.1:${chatPort}`, '--web-listen', `127.0.0.1:${webPort}`, '--data', dataDir]);
+    this.url = `https://127.0.0.1:${webPort}/`;
+  }
+
+  async ready() {
+    await until(() => this.lines.some((line) => line.includes(`web client: ${this.url}`)), `the server's line "web client: ${this.url}"`);
+  }
+}
+
+/// bob, in line mode: commands and messages go to its stdin (plain lines to #lobby, `/msg` to a direct
+/// conversation), its JSON events come back on stdout.
+class LineClient extends Child {
+  constructor(nick, password, home, chatPort) {
+    super(`palomar chat (${nick})`, ['chat', '--plain', '--json', '--server', `127.0.0.1:${chatPort}`, '--nick', nick, '--home', home], {
+      PALOMAR_PASSWORD: password,
+    });
+    this.events = [];
+  }
+
+  onLine(line) {
+    super.onLine(line);
+    try {
+      this.events.push(JSON.parse(line));
+    } catch {
+      // Not an event: kept in `lines` for the report only.
+    }
+  }
+
+  type(line) {
+    this.process.stdin.write(`${line}\n`);
+  }
+
+  async waitFor(predicate, what) {
+    return until(() => this.events.find(predicate), `${this.name} to see ${what}`);
+  }
+
+  messages(text) {
+    return this.events.filter((event) => event.event === 'message' && event.text === text);
+  }
+
+  /// Types a message and waits until the server stored it.
+  async say(line) {
+    const before = this.events.length;
+    this.type(line);
+    await until(() => this.events.slice(before).some((event) => event.event === 'accepted'), `${this.name}'s "${line}" to be accepted`);
+  }
+}
+
+async function main() {
+  assert.ok(BIN, 'PALOMAR_BIN must name the palomar binary');
+  const work = await mkdtemp(path.join(os.tmpdir(), 'palomar-browser-'));
+  // Kept after the run (the rest of `work` is not), for a person to look at.
+  const shots = await mkdtemp(path.join(os.tmpdir(), 'palomar-browser-screenshots-'));
+  const chatPort = await freePort();
+  const webPort = await freePort();
+  const dataDir = path.join(work, 'data');
+  let browser = null;
+  const problems = { dialogs: [], pageErrors: [], consoleErrors: [] };
+
+  const startServer = async () => {
+    const server = new Server(dataDir, chatPort, webPort);
+    await server.ready();
+    return server;
+  };
+
+  const screenshot = async (page, name) => {
+    const file = path.join(shots, name);
+    await page.screenshot({ path: file });
+    if (process.env.PALOMAR_SCREENSHOTS) {
+      await mkdir(process.env.PALOMAR_SCREENSHOTS, { recursive: true });
+      await copyFile(file, path.join(process.env.PALOMAR_SCREENSHOTS, name));
+    }
+    log(`screenshot ${file}`);
+  };
+
+  try {
+    let server = await startServer();
+    log(`server up: ${server.url} (chat port ${chatPort})`);
+    const bob = new LineClient('bob', BOB_PASSWORD, path.join(work, 'bob'), chatPort);
+    await bob.waitFor((event) => event.event === 'status' && event.state === 'connected', 'its login');
+
+    browser = await chromium.launch({
+      executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+      args: ['--no-sandbox', '--ignore-certificate-errors'],
+    });
+    const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 800 } });
+    const page = await context.newPage();
+    page.on('dialog', async (dialog) => {
+      problems.dialogs.push(dialog.message());
+      await dialog.dismiss();
+    });
+    page.on('pageerror', (error) => problems.pageErrors.push(error.message));
+    page.on('console', (message) => {
+      if (message.type() === 'error') problems.consoleErrors.push(message.text());
+    });
+
+    const messageList = page.locator('#messages');
+    const conversationButton = (key) => page.locator('#conversation-list button', { has: page.locator('.conversation-name', { hasText: key }) });
+    const typeEntry = async (text) => {
+      await page.fill('#composer-input', text);
+      await page.press('#composer-input', 'Enter');
+    };
+    const shownMessage = (text) => messageList.locator('li.message', { has: page.locator('.message-text', { hasText: text }) });
+    const bannerText = () => page.locator('#banner-text').textContent();
+
+    // ---- signing up: a free nickname asks for its password twice
+    log('sign-up');
+    await page.goto(server.url);
+    await page.fill('#signin-nick', 'ana');
+    assert.equal(await page.locator('#signin-confirm-row').isVisible(), true, 'a new nickname asks twice');
+    await page.fill('#signin-password', ANA_PASSWORD);
+    await page.fill('#signin-confirm', 'a typo');
+    await page.click('#signin-submit');
+    await until(async () => (await page.locator('#signin-error').textContent()).includes('differ'), 'the passwords-differ error');
+    assert.equal(await page.locator('#chat').isVisible(), false);
+    await page.fill('#signin-password', ANA_PASSWORD);
+    await page.fill('#signin-confirm', ANA_PASSWORD);
+    await screenshot(page, 'web-client-signin.png');
+    await page.click('#signin-submit');
+    await page.locator('#chat').waitFor({ state: 'visible', timeout: WAIT_MS });
+    await until(async () => (await page.title()) === 'Palomar' && (await page.locator('#conversation-title').textContent()) === '#lobby', 'the lobby');
+
+    // ---- #lobby, both ways; bob's mention of ana is highlighted
+    log('lobby');
+    await typeEntry('hello from the browser');
+    const fromBrowser = await bob.waitFor((event) => event.event === 'message' && event.text === 'hello from the browser', 'the browser\'s message');
+    assert.equal(fromBrowser.conversation, '#lobby');
+    assert.equal(fromBrowser.from, 'ana');
+    await shownMessage('hello from the browser').and(page.locator('li.own:not(.pending)')).waitFor({ timeout: WAIT_MS });
+    await bob.say('hi ana, from the terminal');
+    await shownMessage('hi ana, from the terminal').and(page.locator('li.mention')).waitFor({ timeout: WAIT_MS });
+
+    // ---- a direct conversation, both ways
+    log('direct messages');
+    await typeEntry('/msg bob a private hello');
+    const direct = await bob.waitFor((event) => event.event === 'message' && event.text === 'a private hello', 'the direct message');
+    assert.equal(direct.conversation, '@ana');
+    assert.equal(await page.locator('#conversation-title').textContent(), '@bob');
+    await bob.say('/msg ana a private answer');
+    await shownMessage('a private answer').waitFor({ timeout: WAIT_MS });
+
+    // ---- unread while looking at another conversation
+    log('unread counts');
+    await conversationButton('#lobby').click();
+    await bob.say('/msg ana unread while you look elsewhere');
+    await until(async () => ((await conversationButton('@bob').getAttribute('aria-label')) ?? '').includes('1 unread'), '@bob to count 1 unread');
+    await until(async () => (await page.title()) === '(1) Palomar', 'the title to count 1 unread');
+
+    const stored = await page.evaluate(async (password) => {
+      const everything = [JSON.stringify({ ...localStorage }), JSON.stringify({ ...sessionStorage })];
+      const database = await new Promise((resolve, reject) => {
+        const request = indexedDB.open('palomar:ana');
+        request.onsuccess = () => resolve(request.result);
+        request.onerror = () => reject(request.error);
+      });
+      for (const name of database.objectStoreNames) {
+        const rows = await new Promise((resolve, reject) => {
+          const request = database.transaction(name).objectStore(name).getAll();
+          request.onsuccess = () => resolve(request.result);
+          request.onerror = () => reject(request.error);
+        });
+        everything.push(JSON.stringify(rows));
+      }
+      database.close();
+      return everything.some((text) => text.includes(password));
+    }, ANA_PASSWORD);
+    assert.equal(stored, false, 'the password is in no storage');
+
+    // ---- a reload: sign in again (once, the nickname is known); history and unread counts are there
+    log('reload');
+    await page.reload();
+    await page.locator('#signin').waitFor({ state: 'visible' });
+    assert.equal(await page.inputValue('#signin-nick'), 'ana', 'the nickname is filled in');
+    assert.equal(await page.locator('#signin-confirm-row').isVisible(), false, 'a known nickname asks once');
+    await bob.say('/msg ana while you were away 1');
+    await bob.say('/msg ana while you were away 2');
+    await page.fill('#signin-password', ANA_PASSWORD);
+    await page.click('#signin-submit');
+    await page.locator('#chat').waitFor({ state: 'visible', timeout: WAIT_MS });
+    // The server resends nothing at or below the cursors Hello gave, so these came from IndexedDB.
+    await shownMessage('hello from the browser').waitFor({ timeout: WAIT_MS });
+    await shownMessage('hi ana, from the terminal').waitFor({ timeout: WAIT_MS });
+    await until(async () => ((await conversationButton('@bob').getAttribute('aria-label')) ?? '').includes('3 unread'), '@bob to count 3 unread after the reload');
+    assert.equal(await page.title(), '(3) Palomar');
+    await conversationButton('@bob').click();
+    for (const text of ['a private hello', 'a private answer', 'unread while you look elsewhere', 'while you were away 1', 'while you were away 2']) {
+      await shownMessage(text).waitFor({ timeout: WAIT_MS });
+    }
+    await until(async () => (await page.title()) === 'Palomar', 'no unread once read');
+    await conversationButton('#lobby').click();
+
+    // ---- the server SIGKILLed: a message typed meanwhile waits, then arrives once after the restart
+    log('server killed');
+    await server.kill('SIGKILL');
+    await until(async () => (await bannerText()).startsWith('Reconnecting in'), 'the reconnecting banner');
+    await typeEntry('sent while the server was down');
+    await shownMessage('sent while the server was down').and(page.locator('li.pending')).waitFor({ timeout: WAIT_MS });
+    await until(async () => (await bannerText()).includes('(1 message waiting)'), 'the banner to count 1 message waiting');
+    assert.match(await bannerText(), /^Reconnecting in \d+ s… \(1 message waiting\)$/);
+    assert.equal(await page.locator('#retry-now').isVisible(), true);
+    server = await startServer();
+    log('server restarted');
+    await page.click('#retry-now');
+    await until(async () => (await bannerText()) === 'Connected', 'the connected banner');
+    await shownMessage('sent while the server was down').and(page.locator('li.own:not(.pending)')).waitFor({ timeout: WAIT_MS });
+    await bob.waitFor((event) => event.event === 'message' && event.text === 'sent while the server was down', 'the message typed while the server was down');
+    // Long enough for a duplicate to show up if the resend after the reconnection stored it twice.
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    assert.equal(bob.messages('sent while the server was down').length, 1, 'exactly once');
+    assert.equal(await shownMessage('sent while the server was down').count(), 1, 'shown once in the page too');
+
+    // ---- hostile text stays text; only https links are links
+    log('hostile text');
+    await bob.say('<img src=x onerror=alert(1)>');
+    await bob.say('docs at https://example.org/guide, not javascript:alert(2) nor http://example.org');
+    await shownMessage('<img src=x onerror=alert(1)>').waitFor({ timeout: WAIT_MS });
+    await shownMessage('docs at').waitFor({ timeout: WAIT_MS });
+    assert.equal(await messageList.locator('img').count(), 0, 'no img element in the message list');
+    assert.equal(await shownMessage('<img src=x onerror=alert(1)>').locator('.message-text').textContent(), '<img src=x onerror=alert(1)>');
+    const links = await messageList.locator('a').evaluateAll((anchors) => anchors.map((anchor) => [anchor.href, anchor.target, anchor.rel]));
+    assert.deepEqual(links, [['https://example.org/guide', '_blank', 'noopener noreferrer']]);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    assert.deepEqual(problems.dialogs, [], 'no script ran');
+
+    // ---- layout: wide and phone, nothing wider than the viewport, the composer visible
+    log('layout');
+    const layout = () =>
+      page.evaluate(() => {
+        const width = window.innerWidth;
+        const overflowing = [...document.querySelectorAll('body *')]
+          .filter((node) => {
+            const box = node.getBoundingClientRect();
+            return box.width > 0 && box.height > 0 && box.right > width + 0.5;
+          })
+          .map((node) => `${node.tagName.toLowerCase()}#${node.id}.${node.className}`);
+        const composer = document.getElementById('composer-input').getBoundingClientRect();
+        const composerVisible = composer.top >= 0 && composer.bottom <= window.innerHeight && composer.left >= 0 && composer.right <= width;
+        return { scrollWidth: document.documentElement.scrollWidth, width, overflowing, composerVisible };
+      });
+    for (const [width, height, name] of [[1280, 800, 'web-client.png'], [360, 640, 'web-client-phone.png']]) {
+      await page.setViewportSize({ width, height });
+      await page.waitForTimeout(300);
+      const measured = await layout();
+      assert.ok(measured.scrollWidth <= measured.width, `${width}x${height}: scrollWidth ${measured.scrollWidth} > ${measured.width}`);
+      assert.deepEqual(measured.overflowing, [], `${width}x${height}: elements past the right edge`);
+      assert.ok(measured.composerVisible, `${width}x${height}: the composer is visible`);
+      await screenshot(page, name);
+    }
+    // On a phone the conversations are a drawer: it opens, lists them, and Esc closes it.
+    assert.equal(await page.locator('#conversation-list').isVisible(), false, 'the drawer starts closed');
+    await page.click('#drawer-toggle');
+    await conversationButton('@bob').waitFor({ state: 'visible' });
+    await page.waitForTimeout(300);
+    assert.deepEqual((await layout()).overflowing, [], 'the open drawer fits');
+    await screenshot(page, 'web-client-drawer.png');
+    await page.keyboard.press('Escape');
+    await until(async () => !(await page.locator('#conversation-list').isVisible()), 'Esc to close the drawer');
+    await page.setViewportSize({ width: 1280, height: 800 });
+
+    // ---- signing out, and a wrong password said on the form
+    log('sign out');
+    await typeEntry('/quit');
+    await page.locator('#signin').waitFor({ state: 'visible', timeout: WAIT_MS });
+    await page.fill('#signin-password', 'not the password');
+    await page.click('#signin-submit');
+    await until(async () => (await page.locator('#signin-error').textContent()).includes('wrong password'), 'the wrong-password error');
+    assert.equal(await page.locator('#chat').isVisible(), false);
+
+    const csp = problems.consoleErrors.filter((text) => /Content Security Policy|Refused to/i.test(text));
+    assert.deepEqual(csp, [], 'nothing the Content-Security-Policy refused');
+    assert.deepEqual(problems.pageErrors, [], 'no uncaught error in the page');
+    log(`screenshots in ${shots}`);
+    log('1 passed, 0 failed');
+  } catch (error) {
+    for (const child of children) process.stdout.write(`${child.tail()}\n`);
+    process.stdout.write(`--- page problems: ${JSON.stringify(problems)}\n`);
+    throw error;
+  } finally {
+    if (browser !== null) await browser.close();
+    for (const child of children) await child.kill();
+    if (!process.env.PALOMAR_KEEP_TEMP) await rm(work, { recursive: true, force: true });
+  }
+}
+
+const limit = setTimeout(() => {
+  process.stderr.write(`the browser test ran over ${RUN_LIMIT_MS / 1000} s\n`);
+  for (const child of children) {
+    process.stdout.write(`${child.tail()}\n`);
+    child.process.kill('SIGKILL');
+  }
+  process.exit(1);
+}, RUN_LIMIT_MS);
+limit.unref();
+await main();
