@@ -75,6 +75,17 @@ test('a history page says when the start, or the end of what is kept, is reached
   assert.equal(model.conversation('#big').keptFrom, 400);
 });
 
+test('an empty conversation is not called complete before the server said how long it is', () => {
+  const model = new ChatModel('ana');
+  model.apply({ type: 'restored', outbox: [], messages: new Map(), readMarkers: new Map(), cursors: new Map() });
+  assert.equal(model.conversation('#lobby').history, 'more');
+  model.apply({ type: 'welcome', conversations: [{ key: '#lobby', latestSeq: 60, firstSeq: 1 }] });
+  model.apply({ type: 'messages', messages: [delivered('#lobby', 11, 'bob', 'x')] });
+  assert.equal(model.conversation('#lobby').history, 'more');
+  model.apply({ type: 'welcome', conversations: [{ key: '#quiet', latestSeq: 0, firstSeq: 1 }] });
+  assert.equal(model.conversation('#quiet').history, 'start');
+});
+
 test('presence and member lists, with join and leave notices', () => {
   const model = new ChatModel('ana');
   model.apply({ type: 'users', room: 'lobby', online: ['ana'], offline: ['bob'] });

@@ -22,6 +22,8 @@ export class Conversation {
     /// From `Welcome`/`Joined`: the lowest seq still kept and the highest stored.
     this.firstSeq = 1;
     this.latestSeq = 0;
+    /// The server told those two (until then, an empty conversation may just not be loaded yet).
+    this.infoKnown = false;
     /// Scrollback: 'more' (older may exist), 'loading', 'start' (nothing older was ever written), or 'trimmed'
     /// (older messages are no longer kept, `keptFrom` says from where).
     this.history = 'more';
@@ -86,6 +88,7 @@ export class Conversation {
   /// start (or the end of what is kept) was reached, that stays so.
   settleHistory() {
     if (this.history !== 'more') return;
+    if (this.messages.size === 0 && !this.infoKnown) return;
     const lowest = this.lowestSeq() ?? this.latestSeq + 1;
     if (lowest <= 1) {
       this.history = 'start';
@@ -285,6 +288,7 @@ export class ChatModel {
     const conversation = this.conversation(key);
     conversation.latestSeq = Math.max(conversation.latestSeq, latestSeq);
     conversation.firstSeq = firstSeq;
+    conversation.infoKnown = true;
     conversation.settleHistory();
   }
 
