@@ -6,9 +6,9 @@ import { test } from 'node:test';
 
 import { KEPT_MESSAGES, MemoryStore, databaseName } from '../web/store.js';
 
-test('the outbox loads in the order typed, and removal is by id', async () => {
+test('the outbox loads in the order typed (time, then the page count), and removal is by id', async () => {
   const store = new MemoryStore();
-  await store.addToOutbox({ order: 2, id: 'b', to: '#lobby', text: 'second', typedAt: 2 });
+  await store.addToOutbox({ order: 2, id: 'b', to: '#lobby', text: 'second', typedAt: 1 });
   await store.addToOutbox({ order: 1, id: 'a', to: '#lobby', text: 'first', typedAt: 1 });
   await store.addToOutbox({ order: 3, id: 'c', to: '@bob', text: 'third', typedAt: 3 });
   assert.deepEqual((await store.load()).outbox.map((entry) => entry.id), ['a', 'b', 'c']);

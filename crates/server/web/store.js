@@ -5,7 +5,8 @@
 //
 // The interface, every method async:
 //   load() -> { outbox: [entry], cursors: Map(key -> seq), messages: Map(key -> [message]), readMarkers: Map(key -> seq) }
-//   addToOutbox(entry)             entry = { order, id, to, text, typedAt }; `order` sorts the outbox as typed
+//   addToOutbox(entry)             entry = { order, id, to, text, typedAt }, kept under its id; the outbox loads
+//                                   sorted by `typedAt`, then `order` (a page's own count), so as typed
 //   removeFromOutbox([id])
 //   saveDelivery(cursors, messages) cursors: Map(key -> seq), messages: [message with `conversation` = key],
 //                                   in one transaction, so that a cursor is never saved without what it counts
@@ -17,8 +18,10 @@
 /// come from the server by scrolling back.
 export const KEPT_MESSAGES = 300;
 
-function byOrder(a, b) {
-  return a.order - b.order;
+/// Typed order. Two tabs of one account share the store, each counting `order` from what it loaded: the time
+/// typed comes first, and the id keys the entry, so that neither tab's entries overwrite the other's.
+function asTyped(a, b) {
+  return a.typedAt - b.typedAt || a.order - b.order;
 }
 
 function bySeq(a, b) {
@@ -39,7 +42,7 @@ export class MemoryStore {
     const messages = new Map();
     for (const [key, list] of this.messages) messages.set(key, list.map((message) => ({ ...message })));
     return {
-      outbox: [...this.outbox.values()].map((entry) => ({ ...entry })).sort(byOrder),
+      outbox: [...this.outbox.values()].map((entry) => ({ ...entry })).sort(asTyped),
       cursors: new Map(this.cursors),
       messages,
       readMarkers: new Map(this.readMarkers),
@@ -47,14 +50,11 @@ export class MemoryStore {
   }
 
   async addToOutbox(entry) {
-    this.outbox.set(entry.order, { ...entry });
+    this.outbox.set(entry.id, { ...entry });
   }
 
   async removeFromOutbox(ids) {
-    const gone = new Set(ids);
-    for (const [order, entry] of this.outbox) {
-      if (gone.has(entry.id)) this.outbox.delete(order);
-    }
+    for (const id of ids) this.outbox.delete(id);
   }
 
   async saveDelivery(cursors, messages) {
@@ -116,8 +116,7 @@ export class IndexedDbStore {
     const request = factory.open(databaseName(nick), DATABASE_VERSION);
     request.onupgradeneeded = () => {
       const database = request.result;
-      const outbox = database.createObjectStore('outbox', { keyPath: 'order' });
-      outbox.createIndex('id', 'id', { unique: true });
+      database.createObjectStore('outbox', { keyPath: 'id' });
       database.createObjectStore('cursors', { keyPath: 'conversation' });
       database.createObjectStore('messages', { keyPath: ['conversation', 'seq'] });
       database.createObjectStore('reads', { keyPath: 'conversation' });
@@ -144,7 +143,7 @@ export class IndexedDbStore {
     }
     for (const list of byConversation.values()) list.sort(bySeq);
     return {
-      outbox: outbox.sort(byOrder),
+      outbox: outbox.sort(asTyped),
       cursors: new Map(cursors.map((row) => [row.conversation, row.seq])),
       messages: byConversation,
       readMarkers: new Map(reads.map((row) => [row.conversation, row.seq])),
@@ -160,10 +159,7 @@ export class IndexedDbStore {
   async removeFromOutbox(ids) {
     const transaction = this.database.transaction('outbox', 'readwrite');
     const outbox = transaction.objectStore('outbox');
-    for (const id of ids) {
-      const order = await requestDone(outbox.index('id').getKey(id));
-      if (order !== undefined) outbox.delete(order);
-    }
+    for (const id of ids) outbox.delete(id);
     await transactionDone(transaction);
   }
 
