@@ -12,8 +12,13 @@ const REMEDY: &str = "run .ci/run, or: apt-get install chromium && npm ci --pref
 #[test]
 fn the_browser_client_works_against_the_real_server() {
     let script_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("browser");
-    let chromium = std::env::var_os("CHROMIUM").map_or_else(|| Path::new("/usr/bin/chromium").to_path_buf(), Into::into);
-    assert!(chromium.exists(), "Chromium is not installed at {} (set CHROMIUM to another): {REMEDY}", chromium.display());
+    let chromium =
+        std::env::var_os("CHROMIUM").map_or_else(|| Path::new("/usr/bin/chromium").to_path_buf(), Into::into);
+    assert!(
+        chromium.exists(),
+        "Chromium is not installed at {} (set CHROMIUM to another): {REMEDY}",
+        chromium.display()
+    );
     let playwright = script_dir.join("node_modules").join("playwright-core");
     assert!(playwright.is_dir(), "{} is missing: {REMEDY}", playwright.display());
     let output = match Command::new("node")
