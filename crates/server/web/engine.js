@@ -56,8 +56,6 @@ function checkedMessage(raw) {
     typeof raw === 'object' &&
     Number.isSafeInteger(raw.seq) &&
     raw.seq > 0 &&
-    typeof raw.id === 'string' &&
-    /^[0-9a-f]{32}$/.test(raw.id) &&
     wire.isCanonicalName(raw.from, wire.MAX_NICK_LENGTH) &&
     Number.isSafeInteger(raw.ts) &&
     typeof raw.text === 'string';
@@ -65,16 +63,17 @@ function checkedMessage(raw) {
   return {
     conversation: wire.conversationKey(raw.conversation),
     seq: raw.seq,
-    id: raw.id,
+    id: checkedId(raw.id),
     from: raw.from,
     ts: raw.ts,
     text: raw.text,
   };
 }
 
+/// A message id as the page writes them (lower-case hex): ids are compared as strings.
 function checkedId(value) {
-  if (typeof value !== 'string' || !/^[0-9a-f]{32}$/.test(value)) throw new wire.ProtocolError('not a message id');
-  return value;
+  if (typeof value !== 'string' || !/^[0-9a-fA-F]{32}$/.test(value)) throw new wire.ProtocolError('not a message id');
+  return value.toLowerCase();
 }
 
 function checkedSeq(value) {
