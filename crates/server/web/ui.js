@@ -146,6 +146,8 @@ export class ChatView {
     /// Drawn message list items by their entry's key, reused while the entry is unchanged.
     this.drawn = new Map();
     this.listItems = new Map();
+    /// What the member list was last drawn from.
+    this.membersDrawn = '';
     this.wire();
   }
 
@@ -247,6 +249,7 @@ export class ChatView {
     this.members.replaceChildren();
     this.drawn.clear();
     this.listItems.clear();
+    this.membersDrawn = '';
     this.input.value = '';
   }
 
@@ -389,6 +392,7 @@ export class ChatView {
   renderMembers(model, conversation) {
     this.members.classList.toggle('unknown', !model.live);
     if (!conversation.isRoom) {
+      this.membersDrawn = '';
       this.membersTitle.textContent = 'Direct conversation';
       this.membersState.textContent = `Only you and ${conversation.name} read this conversation.`;
       this.members.replaceChildren();
@@ -396,6 +400,10 @@ export class ChatView {
     }
     this.membersTitle.textContent = `Members of ${conversation.key}`;
     const sorted = [...conversation.members].sort(([a, aOnline], [b, bOnline]) => Number(bOnline) - Number(aOnline) || a.localeCompare(b));
+    // Drawn again only when something changed, so that a focused member keeps its focus.
+    const drawing = JSON.stringify([conversation.key, model.live, conversation.membersKnown, sorted]);
+    if (drawing === this.membersDrawn) return;
+    this.membersDrawn = drawing;
     if (!model.live) {
       this.membersState.textContent = 'Members unknown while disconnected.';
     } else if (!conversation.membersKnown) {
