@@ -324,6 +324,11 @@ export class ChatView {
   renderMessages(conversation) {
     const switched = this.shownKey !== conversation.key;
     this.shownKey = conversation.key;
+    if (switched) {
+      // Drawn items are keyed within one conversation (by seq): another conversation starts afresh.
+      this.drawn.clear();
+      this.messages.replaceChildren();
+    }
     const { scroller } = this;
     const atBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 48;
     const fromBottom = scroller.scrollHeight - scroller.scrollTop;
