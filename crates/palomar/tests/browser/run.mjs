@@ -135,6 +135,7 @@ async function main() {
   const webPort = await freePort();
   const dataDir = path.join(work, 'data');
   let browser = null;
+  let page = null;
   const problems = { dialogs: [], pageErrors: [], consoleErrors: [] };
 
   const startServer = async () => {
@@ -164,7 +165,7 @@ async function main() {
       args: ['--no-sandbox', '--ignore-certificate-errors'],
     });
     const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 800 } });
-    const page = await context.newPage();
+    page = await context.newPage();
     let webSockets = 0;
     page.on('websocket', () => {
       webSockets += 1;
@@ -361,6 +362,12 @@ async function main() {
   } catch (error) {
     for (const child of children) process.stdout.write(`${child.tail()}\n`);
     process.stdout.write(`--- page problems: ${JSON.stringify(problems)}\n`);
+    if (page !== null) {
+      const file = path.join(shots, 'failure.png');
+      await page.screenshot({ path: file }).catch(() => {});
+      const shown = await page.evaluate(() => document.body.innerText).catch((reason) => `(unreadable: ${reason})`);
+      process.stdout.write(`--- the page showed (screenshot ${file}):\n${shown}\n`);
+    }
     throw error;
   } finally {
     if (browser !== null) await browser.close();
