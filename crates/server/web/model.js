@@ -15,7 +15,7 @@ export class Conversation {
     this.messages = new Map();
     /// Own messages not yet stored (or refused for good), by id, in the order typed.
     this.unsent = new Map();
-    /// Lines that are not messages: `{ afterSeq, text, ts, error }`, shown after the message `afterSeq`.
+    /// Lines that are not messages: `{ number, text, ts, error }`, shown among the messages by time.
     this.notices = [];
     /// Seq up to which the user has read.
     this.readSeq = 0;
@@ -71,9 +71,11 @@ export class Conversation {
     const stored = [...this.messages.values()].sort((a, b) => a.seq - b.seq);
     const lines = [];
     let noticeIndex = 0;
-    const notices = [...this.notices].sort((a, b) => a.afterSeq - b.afterSeq);
+    // By time rather than by arrival: older messages that come after a notice (a join's window, a history
+    // page) go above it.
+    const notices = [...this.notices].sort((a, b) => a.ts - b.ts || a.number - b.number);
     for (const message of stored) {
-      while (noticeIndex < notices.length && notices[noticeIndex].afterSeq < message.seq) {
+      while (noticeIndex < notices.length && notices[noticeIndex].ts < message.ts) {
         lines.push({ kind: 'notice', ...notices[noticeIndex] });
         noticeIndex += 1;
       }
@@ -162,7 +164,7 @@ export class ChatModel {
   notice(key, text, error = false) {
     const conversation = this.conversation(key);
     this.noticeCount += 1;
-    conversation.notices.push({ number: this.noticeCount, afterSeq: conversation.highestSeq(), text, ts: this.now(), error });
+    conversation.notices.push({ number: this.noticeCount, text, ts: this.now(), error });
   }
 
   /// Removes a conversation we are no longer in; `#lobby` is shown instead if it was current.
