@@ -86,6 +86,16 @@ test('an empty conversation is not called complete before the server said how lo
   assert.equal(model.conversation('#quiet').history, 'start');
 });
 
+test('a page that will not come is not waited for: the connection ended, or the request was refused', () => {
+  const model = new ChatModel('ana');
+  model.apply({ type: 'welcome', conversations: [{ key: '#lobby', latestSeq: 200, firstSeq: 1 }] });
+  assert.notEqual(model.olderRequest('#lobby'), null);
+  model.apply({ type: 'status', state: 'waiting' });
+  assert.notEqual(model.olderRequest('#lobby'), null, 'asked again after the reconnection');
+  model.apply({ type: 'error', code: 'NotMember', message: 'not a member', id: null });
+  assert.equal(model.conversation('#lobby').history, 'more');
+});
+
 test('presence and member lists, with join and leave notices', () => {
   const model = new ChatModel('ana');
   model.apply({ type: 'users', room: 'lobby', online: ['ana'], offline: ['bob'] });

@@ -211,6 +211,13 @@ export class ChatModel {
         return [];
       case 'status':
         this.live = event.state === 'live';
+        // A page asked for on a connection that ended will not come: it may be asked for again.
+        if (!this.live) this.historyAnswered();
+        return [];
+      case 'error':
+        // Refusals of a request (not of a message): which request is not said, so none is waited for any more.
+        if (event.id === null && event.code === 'NotMember') this.historyAnswered();
+        if (event.id === null && (event.code === 'LimitReached' || event.code === 'InvalidName')) this.switchTo = null;
         return [];
       case 'welcome':
         for (const info of event.conversations) this.learn(info);
@@ -340,6 +347,13 @@ export class ChatModel {
     }
     conversation.history = 'loading';
     return { key, before, limit };
+  }
+
+  /// Pages that are no longer waited for: older messages may be asked for again.
+  historyAnswered() {
+    for (const conversation of this.conversations.values()) {
+      if (conversation.history === 'loading') conversation.history = 'more';
+    }
   }
 
   /// A History request that could not be sent (no connection): older messages may still be fetched later.
