@@ -80,7 +80,7 @@ impl SpawnedServer {
         std::fs::write(&config, settings).context("cannot write the server's configuration")?;
         let exe = std::env::current_exe().context("cannot find this program to start the server")?;
         let mut child = Command::new(exe)
-            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .args(["serve", "--no-web", "--listen", "127.0.0.1:0", "--data"])
             .arg(dir.path().join("data"))
             .arg("--config")
             .arg(&config)

@@ -20,6 +20,12 @@ pub struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:5555].
     #[arg(long)]
     listen: Option<SocketAddr>,
+    /// Address of the browser client's HTTPS listener [default: 127.0.0.1:5580].
+    #[arg(long, value_name = "ADDR", conflicts_with = "no_web")]
+    web_listen: Option<SocketAddr>,
+    /// Do not serve the browser client.
+    #[arg(long)]
+    no_web: bool,
     /// Data directory (store and generated certificate) [default: ./palomar-data].
     #[arg(long)]
     data: Option<PathBuf>,
@@ -51,6 +57,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
+    if let Some(web_listen) = args.web_listen {
+        config.web.listen = web_listen;
+    }
+    if args.no_web {
+        config.web.enabled = false;
+    }
     if let Some(data) = args.data {
         config.data = data;
     }
@@ -79,7 +91,18 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let local = listener.local_addr()?;
+    let web = if config.web.enabled {
+        let web = tokio::net::TcpListener::bind(config.web.listen).await.with_context(|| {
+            format!("cannot listen on {} for the web client (web.listen; --no-web turns it off)", config.web.listen)
+        })?;
+        Some(web)
+    } else {
+        None
+    };
     println!("palomar {} listening on {local}", env!("CARGO_PKG_VERSION"));
+    if let Some(web) = &web {
+        println!("web client: https://{}/", web.local_addr()?);
+    }
     println!("data directory: {}", config.data.display());
     if let Some(database) = &config.store.database {
         println!("store: {database}");
@@ -88,7 +111,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
 
     let shutdown = CancellationToken::new();
     tokio::spawn(watch_signals(shutdown.clone(), identity.clone()));
-    palomar_server::run(listener, config, identity, shutdown).await?;
+    let listeners = palomar_server::Listeners { chat: listener, web };
+    palomar_server::run(listeners, config, identity, shutdown).await?;
     println!("palomar stopped");
     Ok(ExitCode::SUCCESS)
 }

@@ -46,7 +46,10 @@ mod tests {
         let error = ServerMsg::Error { code: ErrorCode::AuthFailed, message: "no".into(), id: None };
         assert_eq!(to_json(&error), r#"{"Error":{"code":"AuthFailed","message":"no","id":null}}"#);
         let info = ConversationInfo { conversation: lobby, latest_seq: 0, first_seq: 1 };
-        assert_eq!(to_json(&ServerMsg::Joined { info }), r#"{"Joined":{"info":{"conversation":{"Room":"lobby"},"latest_seq":0,"first_seq":1}}}"#);
+        assert_eq!(
+            to_json(&ServerMsg::Joined { info }),
+            r#"{"Joined":{"info":{"conversation":{"Room":"lobby"},"latest_seq":0,"first_seq":1}}}"#
+        );
     }
 
     #[test]

@@ -16,8 +16,8 @@ pub mod json;
 pub mod message;
 pub mod names;
 
-pub use json::{JsonError, from_json, to_json};
 pub use frame::{DirectionKeys, FrameDecoder, FrameError, Opener, Sealer, TAG_LEN};
+pub use json::{JsonError, from_json, to_json};
 pub use message::{
     ClientMsg, ConversationInfo, ErrorCode, HistoryPage, Message, MessageId, Password, Position, PresenceState,
     ServerMsg, decode, encode, messages_payload, unix_ms,

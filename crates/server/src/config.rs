@@ -22,6 +22,7 @@ pub struct Config {
     pub history: HistorySettings,
     pub login: LoginSettings,
     pub store: StoreSettings,
+    pub web: WebSettings,
 }
 
 /// Longest `login.max_delay_ms`. The delay comes on top of a login's wait for its turn in the password queue, and
@@ -146,6 +147,25 @@ pub struct LoginSettings {
     pub max_delay_ms: u64,
 }
 
+/// The browser client's HTTPS listener: its files and its WebSocket (PROTOCOL.md, section 15).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebSettings {
+    /// Whether to serve the browser client at all.
+    pub enabled: bool,
+    /// Address and port of the HTTPS listener, with the same certificate as `listen`.
+    pub listen: SocketAddr,
+    /// Origins besides the server's own (`https://` and the address the browser asked for) whose pages may open
+    /// the WebSocket, e.g. "https://chat.example.org" behind a proxy; each is scheme://host[:port].
+    pub allowed_origins: Vec<String>,
+}
+
+impl Default for WebSettings {
+    fn default() -> Self {
+        WebSettings { enabled: true, listen: SocketAddr::from(([127, 0, 0, 1], 5580)), allowed_origins: Vec::new() }
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 pub struct StoreSettings {
@@ -189,6 +209,7 @@ impl Default for Config {
             history: HistorySettings::default(),
             login: LoginSettings::default(),
             store: StoreSettings::default(),
+            web: WebSettings::default(),
         }
     }
 }
@@ -263,6 +284,29 @@ const TLS_SETTINGS: &str = "[tls]
 # cert = \"/etc/palomar/fullchain.pem\"
 # key = \"/etc/palomar/privkey.pem\"
 ";
+
+/// An origin as browsers send it in `Origin`: `https://host` or `http://host`, an optional port, nothing else.
+fn is_origin(text: &str) -> bool {
+    let Some(authority) = text.strip_prefix("https://").or_else(|| text.strip_prefix("http://")) else {
+        return false;
+    };
+    let (host, port) = match authority.strip_prefix('[') {
+        // An IPv6 address, in brackets.
+        Some(inner) => match inner.split_once(']') {
+            Some((address, rest)) => (address, rest),
+            None => return false,
+        },
+        None => authority.find(':').map_or((authority, ""), |colon| authority.split_at(colon)),
+    };
+    let host_ok = if authority.starts_with('[') {
+        host.parse::<std::net::Ipv6Addr>().is_ok()
+    } else {
+        !host.is_empty() && host.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+    };
+    let port_ok =
+        port.is_empty() || port.strip_prefix(':').is_some_and(|port| port.parse::<u16>().is_ok_and(|p| p > 0));
+    host_ok && port_ok
+}
 
 /// `[store]` as `--print-config` shows it: the database keys are unset by default.
 const STORE_SETTINGS: &str = "[store]
@@ -392,6 +436,11 @@ impl Config {
             }
             None => {}
         }
+        if let Some(origin) = self.web.allowed_origins.iter().find(|origin| !is_origin(origin)) {
+            return Err(ConfigError::Invalid(format!(
+                "web.allowed_origins: {origin:?} is not an origin (scheme://host[:port], lower-case, nothing after)"
+            )));
+        }
         Ok(())
     }
 
@@ -400,6 +449,12 @@ impl Config {
     pub fn default_toml() -> String {
         let text = toml::to_string_pretty(&Config::default()).unwrap_or_default();
         text.replacen("[tls]\n", TLS_SETTINGS, 1).replacen("[store]\n", STORE_SETTINGS, 1)
+    }
+
+    /// Whether HSTS may be sent: only with a configured certificate, since telling browsers to insist on HTTPS
+    /// with a self-signed one would lock users out the day it changes.
+    pub fn has_real_certificate(&self) -> bool {
+        self.tls.cert.is_some()
     }
 
     pub fn heartbeat_interval(&self) -> Duration {

@@ -1,6 +1,6 @@
 //! # palomar-server: the Palomar chat server as a library
 //!
-//! [`run`] takes a bound listener, a configuration, the TLS identity and a shutdown token from outside, so
+//! [`run`] takes bound listeners, a configuration, the TLS identity and a shutdown token from outside, so
 //! the `palomar` binary and the tests drive the very same server.
 //!
 //! # Layout
@@ -13,6 +13,7 @@
 //! - [`auth`]: passwords, registration, the failed-login limiter.
 //! - [`rate`]: what one address is; token buckets for new connections and new accounts (per address, in
 //!   total) and requests (per account).
+//! - [`web`]: the browser client's HTTPS listener: its files, and its WebSocket to a session.
 //! - [`workers`]: fixed sets of threads taking blocking jobs from one queue (passwords, store reads).
 //!
 //! The path of a message: session → writer (stored, synced) → hub → every member's session → its client.
@@ -25,6 +26,7 @@ mod peers;
 mod rate;
 mod reads;
 mod session;
+mod web;
 mod workers;
 mod writer;
 
@@ -103,10 +105,29 @@ impl Drop for Admitted {
     }
 }
 
-/// Opens the store in `config.data`, then serves `listener` until `shutdown` is cancelled. Returns once
+/// Where the server takes connections: the native protocol's listener, and the browser client's, if any.
+pub struct Listeners {
+    pub chat: TcpListener,
+    pub web: Option<TcpListener>,
+}
+
+impl From<TcpListener> for Listeners {
+    fn from(chat: TcpListener) -> Self {
+        Listeners { chat, web: None }
+    }
+}
+
+/// What a listener's connections are.
+#[derive(Clone)]
+enum Wire {
+    Native,
+    Web(TlsAcceptor),
+}
+
+/// Opens the store in `config.data`, then serves the listeners until `shutdown` is cancelled. Returns once
 /// every session has ended and the writer has committed everything it accepted.
 pub async fn run(
-    listener: TcpListener,
+    listeners: impl Into<Listeners>,
     config: Config,
     identity: Arc<ServerIdentity>,
     shutdown: CancellationToken,
@@ -153,7 +174,9 @@ pub async fn run(
         Location::Sqlite(_) => (None, None),
     };
     let (writer, writer_thread) = Writer::start(db, hub.clone(), node)?;
-    let acceptor = TlsAcceptor::from(palomar_transport::server_config(identity)?);
+    let tls = palomar_transport::server_config(identity)?;
+    let web_acceptor = web::acceptor(tls.clone());
+    let acceptor = TlsAcceptor::from(tls);
     let shared = Arc::new(Shared {
         limiter,
         registrations: RegistrationLimiter::new(&config.limits),
@@ -173,44 +196,18 @@ pub async fn run(
         tracker.spawn(retention(shared.clone()));
     }
     tracker.spawn(carry_out_removals(shared.clone()));
-    let counts = Arc::new(Mutex::new(ConnectionCounts::default()));
-    let arrivals = ConnectionLimiter::new(&shared.config.limits);
-    loop {
-        let accepted = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            accepted = listener.accept() => accepted,
-        };
-        let (tcp, peer) = match accepted {
-            Ok(pair) => pair,
-            Err(error) => {
-                // Running out of descriptors is passing; do not spin on it.
-                tracing::warn!(%error, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let rate_refusal = match arrivals.arrive(peer.ip(), Instant::now()) {
-            Arrival::Admit => None,
-            Arrival::Explain(reason) => Some(reason),
-            Arrival::Close => {
-                // The cheapest refusal: no task, no TLS, and a reset rather than a FIN, so that no TIME_WAIT
-                // socket is left behind for every attempt of a flood.
-                let _ = tcp.set_zero_linger();
-                drop(tcp);
-                continue;
-            }
-        };
-        let _ = tcp.set_nodelay(true);
-        let (admitted, count_refusal) = admit(&counts, &shared.config, peer);
-        let refusal = rate_refusal.or(count_refusal);
-        let shared = shared.clone();
-        tracker.spawn(async move {
-            session::serve(shared, tcp, peer, refusal).await;
-            // The connection's place in the counts is given back only when it has ended.
-            drop(admitted);
-        });
-    }
-    drop(listener);
+    let Listeners { chat, web } = listeners.into();
+    // Both listeners' connections are counted and paced together: a browser is a client like any other.
+    let admission = Admission {
+        counts: Arc::new(Mutex::new(ConnectionCounts::default())),
+        arrivals: ConnectionLimiter::new(&shared.config.limits),
+    };
+    let web_loop = async {
+        if let Some(web) = web {
+            accept(web, Wire::Web(web_acceptor), &shared, &admission, &tracker).await;
+        }
+    };
+    tokio::join!(accept(chat, Wire::Native, &shared, &admission, &tracker), web_loop);
     tracker.close();
     if tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait()).await.is_err() {
         tracing::warn!("some sessions did not end in time");
@@ -224,6 +221,56 @@ pub async fn run(
     .ok();
     tracing::info!("stopped; everything acknowledged is on disk");
     Ok(())
+}
+
+/// The connection counts and the pace of new connections, shared by the listeners.
+struct Admission {
+    counts: Arc<Mutex<ConnectionCounts>>,
+    arrivals: ConnectionLimiter,
+}
+
+/// Takes `listener`'s connections until shutdown, each into a task of `tracker`; the listener is closed on
+/// return.
+async fn accept(listener: TcpListener, wire: Wire, shared: &Arc<Shared>, admission: &Admission, tracker: &TaskTracker) {
+    loop {
+        let accepted = tokio::select! {
+            _ = shared.shutdown.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        let (tcp, peer) = match accepted {
+            Ok(pair) => pair,
+            Err(error) => {
+                // Running out of descriptors is passing; do not spin on it.
+                tracing::warn!(%error, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let rate_refusal = match admission.arrivals.arrive(peer.ip(), Instant::now()) {
+            Arrival::Admit => None,
+            Arrival::Explain(reason) => Some(reason),
+            Arrival::Close => {
+                // The cheapest refusal: no task, no TLS, and a reset rather than a FIN, so that no TIME_WAIT
+                // socket is left behind for every attempt of a flood.
+                let _ = tcp.set_zero_linger();
+                drop(tcp);
+                continue;
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        let (admitted, count_refusal) = admit(&admission.counts, &shared.config, peer);
+        let refusal = rate_refusal.or(count_refusal);
+        let shared = shared.clone();
+        let wire = wire.clone();
+        tracker.spawn(async move {
+            match wire {
+                Wire::Native => session::serve(shared, tcp, peer, refusal).await,
+                Wire::Web(acceptor) => web::serve(shared, acceptor, tcp, peer, refusal).await,
+            }
+            // The connection's place in the counts is given back only when it has ended.
+            drop(admitted);
+        });
+    }
 }
 
 fn admit(counts: &Arc<Mutex<ConnectionCounts>>, config: &Config, peer: SocketAddr) -> (Admitted, Option<&'static str>) {

@@ -23,7 +23,8 @@ impl NodeCommand {
     /// Starts the node on `listen`; returns it with the address it listens on once it says so.
     fn start(&self, bin: &Path, listen: &str) -> anyhow::Result<(Child, String)> {
         let mut command = Command::new(bin);
-        command.args(["serve", "--listen", listen, "--data"]).arg(&self.data);
+        // The checker speaks the native protocol only; a web listener would take a fixed port.
+        command.args(["serve", "--no-web", "--listen", listen, "--data"]).arg(&self.data);
         if let Some(config) = &self.config {
             command.arg("--config").arg(config);
         }

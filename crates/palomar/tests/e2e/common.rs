@@ -48,6 +48,8 @@ pub struct Server {
     child: Child,
     pub addr: String,
     pub fingerprint: String,
+    /// The browser client's listener, `host:port`.
+    pub web_addr: String,
     pub data: PathBuf,
     /// The options after `--data`, given again on a restart.
     extra: Vec<String>,
@@ -107,6 +109,16 @@ impl Server {
         Server::launch(data, listen, extra, None, None)
     }
 
+    /// The web listener's options a test server starts with: a free port unless `extra` says otherwise (the
+    /// default port would be taken by the first of the tests running at once).
+    fn web_args(extra: &[&str]) -> Vec<String> {
+        if extra.iter().any(|arg| *arg == "--no-web" || *arg == "--web-listen") {
+            Vec::new()
+        } else {
+            vec!["--web-listen".into(), "127.0.0.1:0".into()]
+        }
+    }
+
     /// Starts a server on a free port with its data in `data` and its store in `backend`.
     pub fn start_in(backend: &Backend, data: &Path) -> Server {
         Server::start_on_in(backend, data, "127.0.0.1:0", &[])
@@ -136,6 +148,7 @@ impl Server {
             .args(["serve", "--listen", listen, "--data"])
             .arg(data)
             .args(extra)
+            .args(Server::web_args(extra))
             .env("PALOMAR_LOG", level)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -144,13 +157,16 @@ impl Server {
             .expect("server starts");
         let stdout = line_reader(child.stdout.take().expect("stdout"));
         let deadline = Instant::now() + PATIENCE;
-        let (mut addr, mut fingerprint) = (None, None);
+        let (mut addr, mut fingerprint, mut web_addr) = (None, None, None);
         while addr.is_none() || fingerprint.is_none() {
             let line = stdout
                 .recv_timeout(deadline.saturating_duration_since(Instant::now()))
                 .expect("server prints its address");
             if let Some((_, a)) = line.split_once("listening on ") {
                 addr = Some(a.trim().to_owned());
+            }
+            if let Some(web) = line.strip_prefix("web client: https://") {
+                web_addr = Some(web.trim().trim_end_matches('/').to_owned());
             }
             if let Some(f) = line.strip_prefix("certificate fingerprint: ") {
                 fingerprint = Some(f.trim().to_owned());
@@ -160,15 +176,19 @@ impl Server {
             child,
             addr: addr.unwrap_or_default(),
             fingerprint: fingerprint.unwrap_or_default(),
+            web_addr: web_addr.unwrap_or_default(),
             data: data.to_owned(),
             extra: extra.iter().map(|arg| (*arg).to_owned()).collect(),
             stdout,
         }
     }
 
-    /// Starts again on the same address and data directory, with the same options.
+    /// Starts again on the same addresses and data directory, with the same options.
     pub fn restart(&self) -> Server {
-        let extra: Vec<&str> = self.extra.iter().map(String::as_str).collect();
+        let mut extra: Vec<&str> = self.extra.iter().map(String::as_str).collect();
+        if !self.web_addr.is_empty() && !extra.contains(&"--web-listen") {
+            extra.extend(["--web-listen", &self.web_addr]);
+        }
         Server::start_on(&self.data, &self.addr, &extra)
     }
 

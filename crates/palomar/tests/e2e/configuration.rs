@@ -7,7 +7,7 @@ use crate::common::BIN;
 /// Runs `palomar serve ARGS` until it stops (they all stop at once); its exit success and its stderr.
 fn serve(args: &[&str], data: &std::path::Path) -> (bool, String) {
     let output = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .args(["serve", "--no-web", "--listen", "127.0.0.1:0", "--data"])
         .arg(data)
         .args(args)
         .stdin(Stdio::null())

@@ -20,3 +20,4 @@ mod postgres;
 mod security;
 mod store_copy;
 mod torture;
+mod web;

@@ -85,7 +85,7 @@ fn palomar_user_manages_the_accounts_of_a_postgres_store() {
 fn a_password_in_the_database_url_is_refused_and_not_repeated() {
     let dir = tempfile::tempdir().expect("temp dir");
     let output = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .args(["serve", "--no-web", "--listen", "127.0.0.1:0", "--data"])
         .arg(dir.path().join("data"))
         .args(["--store", "postgres://palomar:hunter2@127.0.0.1/palomar"])
         .stdin(Stdio::null())

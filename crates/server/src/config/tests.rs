@@ -96,3 +96,26 @@ fn a_database_is_named_by_a_url_without_its_password() {
     }
     assert!(matches!(Config::default().store_location(), Ok(Location::Sqlite(path)) if path.ends_with("store.sqlite")));
 }
+
+#[test]
+fn allowed_origins_are_origins_and_nothing_more() {
+    let mut config = Config::default();
+    config.web.allowed_origins =
+        ["https://chat.example.org", "http://localhost:8080", "https://[::1]:5580", "https://10.0.0.2"]
+            .map(String::from)
+            .to_vec();
+    config.validate().expect("origins");
+    for bad in [
+        "chat.example.org",
+        "https://chat.example.org/",
+        "https://Chat.example.org",
+        "https://chat.example.org:0",
+        "https://chat.example.org:99999",
+        "https://[::1",
+        "https://",
+        "wss://chat.example.org",
+    ] {
+        config.web.allowed_origins = vec![bad.into()];
+        assert!(config.validate().is_err(), "{bad} was taken for an origin");
+    }
+}

@@ -9,13 +9,13 @@ use std::time::{Duration, Instant};
 use palomar_proto::{ClientMsg, Conversation, ErrorCode, Nick, PROTOCOL_VERSION, Password, Position, ServerMsg};
 use palomar_store::{Account, ConvKey, ConvRow};
 use palomar_transport::{FramedReader, FramedWriter, frame_keys};
-use tokio::io::ReadHalf;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::reader::{Incoming, Read};
-use super::{OUT_BUDGET, Out, Session, SessionEnd, Tls};
+use super::wire::{Frames, Out};
+use super::{OUT_BUDGET, Session, SessionEnd};
 use crate::Shared;
 use crate::auth::{self, Refusal};
 use crate::hub::{NotRegistered, SessionLink};
@@ -30,7 +30,7 @@ pub(super) async fn handshake(
     tcp: TcpStream,
     peer: SocketAddr,
     deadline: Instant,
-) -> Option<(FramedReader<ReadHalf<Tls>>, Out)> {
+) -> Option<(Frames, Out)> {
     let tls = match tokio::time::timeout_at(deadline.into(), shared.acceptor.accept(tcp)).await {
         Ok(Ok(tls)) => tls,
         Ok(Err(error)) => {
@@ -51,7 +51,7 @@ pub(super) async fn handshake(
     };
     let (read_half, write_half) = tokio::io::split(tls);
     let reader = FramedReader::new(read_half, &keys.client_to_server, shared.config.limits.max_frame_bytes);
-    Some((reader, FramedWriter::new(write_half, &keys.server_to_client)))
+    Some((Frames::Native(reader), Out::Frames(FramedWriter::new(write_half, &keys.server_to_client))))
 }
 
 /// Who a client says it is, in its `Hello`.

@@ -8,6 +8,7 @@
 //!
 //! # Layout
 //! - this module: [`serve`], the session's state and its `select!` loop, writes and store reads.
+//! - `wire`: the native frames or the browser's WebSocket, behind one reader and one writer type.
 //! - `reader`: the task that reads the client's frames ahead of the session.
 //! - `login`: handshake, `Hello`, login, registration with the hub, `Welcome`.
 //! - `handlers`: one request of the client each (`send`, `join`, `leave`, `history`, `users`).
@@ -21,6 +22,7 @@ mod handlers;
 mod login;
 mod outgoing;
 mod reader;
+mod wire;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -29,8 +31,6 @@ use std::time::{Duration, Instant};
 
 use palomar_proto::{Conversation, ConversationInfo, ErrorCode, MessageId, ServerMsg};
 use palomar_store::{Account, ConvId, ConvKey, ConvRow};
-use palomar_transport::FramedWriter;
-use tokio::io::WriteHalf;
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
@@ -41,6 +41,7 @@ use delivery::Delivery;
 use handlers::send::{Sends, next_answer, ready_answer};
 use login::{LoggedIn, refuse};
 use reader::{Incoming, Reader};
+use wire::{Frames, Out};
 
 /// Encoded bytes of messages per `Messages` frame, well under what clients accept (a frame stays small even
 /// with the longest texts).
@@ -52,7 +53,6 @@ const PAGE_BYTES: usize = 2 * FRAME_BUDGET;
 const OUT_BUDGET: usize = 2 * FRAME_BUDGET;
 
 type Tls = TlsStream<TcpStream>;
-type Out = FramedWriter<WriteHalf<Tls>>;
 
 /// Why the session loop ended, for the log.
 enum SessionEnd {
@@ -84,10 +84,35 @@ impl std::fmt::Display for SessionEnd {
     }
 }
 
-/// Serves one accepted TCP connection until it ends.
+/// Serves one accepted TCP connection of the native protocol until it ends.
 pub async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, refusal: Option<&'static str>) {
     let deadline = Instant::now() + Duration::from_millis(shared.config.limits.handshake_timeout_ms);
-    let Some((frames, mut out)) = login::handshake(&shared, tcp, peer, deadline).await else { return };
+    let Some((frames, out)) = login::handshake(&shared, tcp, peer, deadline).await else { return };
+    converse(shared, frames, out, peer, deadline, refusal).await;
+}
+
+/// Serves a browser's WebSocket, upgraded by the web listener, until it ends: the same session as a native
+/// connection's, in JSON. Its `Hello` is due within the handshake deadline from the upgrade.
+pub async fn serve_web(
+    shared: Arc<Shared>,
+    socket: axum::extract::ws::WebSocket,
+    peer: SocketAddr,
+    refusal: Option<&'static str>,
+) {
+    let deadline = Instant::now() + Duration::from_millis(shared.config.limits.handshake_timeout_ms);
+    let (frames, out) = wire::split_web(socket);
+    converse(shared, frames, out, peer, deadline, refusal).await;
+}
+
+/// From the first frame to the end of the connection, whichever wire it is.
+async fn converse(
+    shared: Arc<Shared>,
+    frames: Frames,
+    mut out: Out,
+    peer: SocketAddr,
+    deadline: Instant,
+    refusal: Option<&'static str>,
+) {
     if let Some(reason) = refusal {
         out.queue(&ServerMsg::Error { code: ErrorCode::ServerFull, message: reason.into(), id: None });
         let _ = tokio::time::timeout(Duration::from_secs(1), out.flush()).await;
@@ -234,7 +259,11 @@ impl Session {
                 let message = format!("the account {} was removed by the server's operator", self.account.nick);
                 refuse(&mut self.out, ErrorCode::AuthFailed, message).await;
             }
-            _ => {}
+            // Closed rather than dropped: a browser's WebSocket then ends with a close frame, not as if the
+            // network had failed.
+            _ => {
+                let _ = tokio::time::timeout(Duration::from_secs(1), self.out.shutdown()).await;
+            }
         }
         end
     }

@@ -6,13 +6,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use palomar_proto::{ClientMsg, ErrorCode};
-use palomar_transport::{FramedReader, ReadError};
-use tokio::io::ReadHalf;
+use palomar_transport::ReadError;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 
-use super::Tls;
+use super::wire::Frames;
 
 /// Frames that fail their tag or do not decode before the connection is closed.
 const MAX_BAD_FRAMES: u32 = 16;
@@ -75,7 +74,7 @@ pub(super) struct Reader {
 
 impl Reader {
     /// Starts reading; `gone` is cancelled when the client closes the connection.
-    pub fn start(reader: FramedReader<ReadHalf<Tls>>, read_ahead_bytes: usize, gone: CancellationToken) -> Reader {
+    pub fn start(reader: Frames, read_ahead_bytes: usize, gone: CancellationToken) -> Reader {
         let (tx, incoming) = mpsc::unbounded_channel();
         let heard = LastHeard::new();
         let read_ahead = Arc::new(Semaphore::new(read_ahead_bytes));
@@ -87,7 +86,7 @@ impl Reader {
 /// Reads and decodes the client's frames for the session, never more than `read_ahead` bytes of them ahead of
 /// it: past that it stops reading until the session has handled some, and the client's writes wait in TCP.
 async fn read_frames(
-    mut reader: FramedReader<ReadHalf<Tls>>,
+    mut reader: Frames,
     tx: mpsc::UnboundedSender<Read>,
     read_ahead: Arc<Semaphore>,
     heard: Arc<LastHeard>,
@@ -95,7 +94,7 @@ async fn read_frames(
 ) {
     let mut bad = 0;
     loop {
-        let read = reader.read_payload().await;
+        let read = reader.read().await;
         heard.touch();
         // The frame's share: its payload, which is also about what it decodes to. A frame that could not be read
         // takes none; it ends the stream or is answered with a short error.
@@ -113,7 +112,7 @@ async fn read_frames(
             _ => None,
         };
         let incoming = match read {
-            Ok(Some(payload)) => match palomar_proto::decode::<ClientMsg>(&payload) {
+            Ok(Some(payload)) => match payload.decode() {
                 Ok(msg) => Incoming::Msg(msg),
                 Err(error) => {
                     bad += 1;
