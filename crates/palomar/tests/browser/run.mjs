@@ -185,7 +185,9 @@ async function main() {
       await page.fill('#composer-input', text);
       await page.press('#composer-input', 'Enter');
     };
-    const shownMessage = (text) => messageList.locator('li.message', { has: page.locator('.message-text', { hasText: text }) });
+    // A message whose whole text is `text`.
+    const exactly = (text) => new RegExp(`^${text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`);
+    const shownMessage = (text) => messageList.locator('li.message', { has: page.locator('.message-text', { hasText: exactly(text) }) });
     const bannerText = () => page.locator('#banner-text').textContent();
 
     // ---- signing up: a free nickname asks for its password twice
@@ -274,6 +276,38 @@ async function main() {
     await until(async () => (await page.title()) === 'Palomar', 'no unread once read');
     await conversationButton('#lobby').click();
 
+    // ---- scrollback: a room joined late shows the last 50 messages; "Load older" fetches the rest, to the start
+    log('scrollback');
+    bob.type('/join history');
+    await bob.waitFor((event) => event.event === 'joined' && event.conversation === '#history', 'its join of #history');
+    for (let line = 1; line <= 60; line += 1) bob.type(`history line ${line}`);
+    await until(() => bob.events.filter((event) => event.event === 'accepted' && event.conversation === '#history').length === 60, 'bob\'s 60 messages in #history to be stored');
+    bob.type('/join lobby');
+    await typeEntry('/join history');
+    await until(async () => (await page.locator('#conversation-title').textContent()) === '#history', 'the browser in #history');
+    await shownMessage('history line 60').waitFor({ timeout: WAIT_MS });
+    assert.equal(await messageList.locator('li.message').count(), 50, 'a new member starts 50 messages back');
+    await page.click('#load-older');
+    await shownMessage('history line 1').waitFor({ timeout: WAIT_MS });
+    assert.equal(await messageList.locator('li.message').count(), 60);
+    await until(async () => (await page.locator('#history-state').textContent()) === 'Start of conversation', 'the start of the conversation said');
+    assert.equal(await page.locator('#load-older').isVisible(), false, 'nothing older to load');
+
+    // ---- the keyboard: arrows move through the conversations, Enter opens one; roles for screen readers
+    log('keyboard');
+    await conversationButton('#history').focus();
+    await page.keyboard.press('Home');
+    assert.equal(await page.evaluate(() => document.activeElement.getAttribute('aria-label')), '#lobby');
+    await page.keyboard.press('ArrowDown');
+    await page.keyboard.press('Enter');
+    await until(async () => (await page.locator('#conversation-title').textContent()) === '#history', 'Enter to open the focused conversation');
+    assert.equal(await conversationButton('#history').getAttribute('aria-current'), 'true');
+    assert.equal(await conversationButton('#lobby').getAttribute('aria-current'), 'false');
+    assert.equal(await messageList.getAttribute('role'), 'log');
+    assert.equal(await messageList.getAttribute('aria-live'), 'polite');
+    assert.equal(await page.locator('#banner-text').getAttribute('role'), 'status');
+    await conversationButton('#lobby').click();
+
     // ---- the server SIGKILLed: a message typed meanwhile waits, then arrives once after the restart
     log('server killed');
     await server.kill('SIGKILL');
@@ -300,9 +334,10 @@ async function main() {
     // ---- hostile text stays text; only https links are links
     log('hostile text');
     await bob.say('<img src=x onerror=alert(1)>');
-    await bob.say('docs at https://example.org/guide, not javascript:alert(2) nor http://example.org');
+    const linkText = 'docs at https://example.org/guide, not javascript:alert(2) nor http://example.org';
+    await bob.say(linkText);
     await shownMessage('<img src=x onerror=alert(1)>').waitFor({ timeout: WAIT_MS });
-    await shownMessage('docs at').waitFor({ timeout: WAIT_MS });
+    await shownMessage(linkText).waitFor({ timeout: WAIT_MS });
     assert.equal(await messageList.locator('img').count(), 0, 'no img element in the message list');
     assert.equal(await shownMessage('<img src=x onerror=alert(1)>').locator('.message-text').textContent(), '<img src=x onerror=alert(1)>');
     const links = await messageList.locator('a').evaluateAll((anchors) => anchors.map((anchor) => [anchor.href, anchor.target, anchor.rel]));
