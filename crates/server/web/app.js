@@ -125,7 +125,12 @@ class Session {
         this.askMembers(this.model.currentKey, true);
         break;
       case 'loginRefused':
-        if (!this.shown) this.app.signIn.showProgress(loginRefusalText(event.code, event.message));
+        // On the form while signing in; in the conversation once the chat is shown (the banner counts down).
+        if (this.shown) {
+          this.model.notice(this.model.currentKey, loginRefusalText(event.code, event.message), true);
+        } else {
+          this.app.signIn.showProgress(loginRefusalText(event.code, event.message));
+        }
         break;
       case 'joined':
         if (event.key === this.model.currentKey) this.askMembers(event.key, true);
