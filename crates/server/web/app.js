@@ -58,10 +58,10 @@ function loginRefusalText(code, message) {
     case 'AuthFailed':
       return `Sign-in refused: wrong password, or this server does not register new nicknames.\n(The server said: ${message})`;
     case 'RateLimited':
-      return `Too many attempts: ${message}. Signing in again then.`;
+      return `Too many attempts: ${message}.`;
     case 'ServerBusy':
     case 'ServerFull':
-      return `The server is busy (${message}); retrying with backoff…`;
+      return `The server is busy (${message}).`;
     case 'UnsupportedVersion':
       return `This page speaks protocol version 1, which the server does not: reload the page to get the server's own. (${message})`;
     case 'InvalidName':
@@ -87,6 +87,8 @@ class Session {
     this.welcomedOnce = false;
     this.banner = null;
     this.bannerTimer = null;
+    /// What the server said when it last refused the login for now, until the next attempt.
+    this.refusal = null;
     this.renderQueued = false;
     this.engine = new Engine({
       url: `wss://${location.host}/ws`,
@@ -126,11 +128,8 @@ class Session {
         break;
       case 'loginRefused':
         // On the form while signing in; in the conversation once the chat is shown (the banner counts down).
-        if (this.shown) {
-          this.model.notice(this.model.currentKey, loginRefusalText(event.code, event.message), true);
-        } else {
-          this.app.signIn.showProgress(loginRefusalText(event.code, event.message));
-        }
+        this.refusal = loginRefusalText(event.code, event.message);
+        if (this.shown) this.model.notice(this.model.currentKey, this.refusal, true);
         break;
       case 'joined':
         if (event.key === this.model.currentKey) this.askMembers(event.key, true);
@@ -156,6 +155,7 @@ class Session {
     clearTimeout(this.bannerTimer);
     switch (event.state) {
       case 'connecting':
+        this.refusal = null;
         this.banner = this.welcomedOnce ? { text: 'Connecting…', ok: false, retry: false } : null;
         if (!this.shown) this.app.signIn.showProgress('Signing in…');
         break;
@@ -169,7 +169,10 @@ class Session {
         break;
       case 'waiting':
         this.banner = { reconnectIn: event.remainingSeconds, reason: event.reason };
-        if (!this.shown) this.app.signIn.showProgress(`${event.reason}. Retrying in ${event.remainingSeconds} s…`);
+        if (!this.shown) {
+          const why = this.refusal ?? `${event.reason}.`;
+          this.app.signIn.showProgress(`${why} Retrying in ${event.remainingSeconds} s…`);
+        }
         break;
       case 'stopped':
         this.end(event.signedOut ? '' : loginRefusalText(event.code ?? (event.passwordRefused ? 'AuthFailed' : ''), event.reason));
