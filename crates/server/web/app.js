@@ -5,7 +5,7 @@
 
 import { HELP, TYPED_HISTORY, parseEntry } from './commands.js';
 import { Engine } from './engine.js';
-import { ChatModel } from './model.js';
+import { ChatModel, HISTORY_PAGE } from './model.js';
 import { LOBBY, isRoomKey, parseNick, parseRoom, roomKey, textProblem } from './protocol.js';
 import { IndexedDbStore } from './store.js';
 import { ChatView, SignInView } from './ui.js';
@@ -372,7 +372,7 @@ class App {
     this.chat = new ChatView({
       onSelect: (key) => this.session?.select(key),
       onSubmit: (text) => this.session?.submit(text) ?? false,
-      onLoadOlder: () => this.session?.olderMessages(50, false),
+      onLoadOlder: () => this.session?.olderMessages(HISTORY_PAGE, false),
       onJoin: (text) => this.joinTyped(text),
       onOpenDirect: (nick) => this.session?.select(`@${nick}`),
       onSignOut: () => this.signOut(),

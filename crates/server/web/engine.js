@@ -17,13 +17,13 @@ export const ACK_DELAY_MS = 150;
 /// Wait before resending what the server's store could not take.
 export const STORE_RETRY_MS = 2000;
 /// The heartbeat interval assumed until a server says its own in `Welcome`.
-export const DEFAULT_HEARTBEAT_MS = 2000;
+const DEFAULT_HEARTBEAT_MS = 2000;
 /// A server silent for this many heartbeat intervals is taken for dead, during the login too.
-export const MISSED_HEARTBEATS = 3;
+const MISSED_HEARTBEATS = 3;
 /// Longest a login may take, however often the server says (with pings) that it is still deciding.
-export const LOGIN_DEADLINE_MS = 60000;
+const LOGIN_DEADLINE_MS = 60000;
 /// Reconnect delays: from this, doubling, capped at the maximum, each randomised (see `backoffDelay`).
-export const BACKOFF_INITIAL_MS = 250;
+const BACKOFF_INITIAL_MS = 250;
 export const BACKOFF_MAX_MS = 10000;
 
 /// The delay before reconnection attempt `attempt` (1 for the first): between half and all of
@@ -35,7 +35,7 @@ export function backoffDelay(attempt, random) {
 }
 
 /// The page's clock; the tests pass a fake one with the same three functions.
-export const systemClock = {
+const systemClock = {
   now: () => Date.now(),
   setTimeout: (callback, ms) => globalThis.setTimeout(callback, ms),
   clearTimeout: (handle) => globalThis.clearTimeout(handle),

@@ -8,7 +8,7 @@ import { LOBBY, isRoomKey, mentions, roomKey } from './protocol.js';
 export const HISTORY_PAGE = 50;
 
 /// One conversation as shown.
-export class Conversation {
+class Conversation {
   constructor(key) {
     this.key = key;
     /// Stored messages by seq.

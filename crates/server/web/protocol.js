@@ -7,7 +7,7 @@ export const PROTOCOL_VERSION = 1;
 /// The longest nickname and room name, and message text in bytes of UTF-8 (PROTOCOL.md section 5).
 export const MAX_NICK_LENGTH = 32;
 export const MAX_ROOM_LENGTH = 64;
-export const MAX_TEXT_BYTES = 8 * 1024;
+const MAX_TEXT_BYTES = 8 * 1024;
 
 /// The room every account is a member of and cannot leave.
 export const LOBBY = 'lobby';

@@ -11,7 +11,7 @@ const dayFormat = new Intl.DateTimeFormat(undefined, { weekday: 'long', year: 'n
 const NICK_COLOURS = 8;
 
 /// The same colour for a nickname everywhere and every time: FNV-1a of its bytes, as the native clients pick it.
-export function nickColour(nick) {
+function nickColour(nick) {
   let hash = 0xcbf29ce484222325n;
   for (const byte of new TextEncoder().encode(nick)) {
     hash = ((hash ^ BigInt(byte)) * 0x100000001b3n) & 0xffffffffffffffffn;
@@ -27,7 +27,7 @@ function element(tag, className, text) {
 }
 
 /// `text` as text nodes and `https:` links, appended to `parent`.
-export function appendLinkedText(parent, text) {
+function appendLinkedText(parent, text) {
   for (const piece of linkPieces(text)) {
     if (piece.href === undefined) {
       parent.append(document.createTextNode(piece.text));
@@ -251,10 +251,6 @@ export class ChatView {
     this.listItems.clear();
     this.membersDrawn = '';
     this.input.value = '';
-  }
-
-  focusComposer() {
-    this.input.focus();
   }
 
   /// Draws everything the model holds that this screen shows.
