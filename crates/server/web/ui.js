@@ -7,6 +7,9 @@ import { linkPieces } from './links.js';
 const timeFormat = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
 const dayFormat = new Intl.DateTimeFormat(undefined, { weekday: 'long', year: 'numeric', month: 'long', day: 'numeric' });
 
+/// How long the message log stays quiet (not announced) after it was filled with what is not news.
+const QUIET_MS = 500;
+
 /// Nickname colours, as many as style.css has classes for.
 const NICK_COLOURS = 8;
 
@@ -355,8 +358,15 @@ export class ChatView {
     const children = this.messages.children;
     let same = 0;
     while (same < nodes.length && same < children.length && children[same] === nodes[same]) same += 1;
+    // Another conversation, or older messages above, are not news: the log is quiet while they are put in.
+    const firstMessageBefore = this.messages.querySelector('li.message');
+    const firstMessageAfter = nodes.find((node) => node.classList.contains('message')) ?? null;
+    const quiet = switched || (firstMessageBefore !== null && firstMessageBefore !== firstMessageAfter);
+    if (quiet) this.messages.setAttribute('aria-live', 'off');
     while (children.length > same) children[children.length - 1].remove();
     this.messages.append(...nodes.slice(same));
+    // Screen readers read the changes a moment later: the log stays quiet until they have.
+    if (quiet) setTimeout(() => this.messages.setAttribute('aria-live', 'polite'), QUIET_MS);
 
     if (switched || atBottom) {
       scroller.scrollTop = scroller.scrollHeight;

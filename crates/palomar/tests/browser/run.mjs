@@ -304,7 +304,7 @@ async function main() {
     assert.equal(await conversationButton('#history').getAttribute('aria-current'), 'true');
     assert.equal(await conversationButton('#lobby').getAttribute('aria-current'), 'false');
     assert.equal(await messageList.getAttribute('role'), 'log');
-    assert.equal(await messageList.getAttribute('aria-live'), 'polite');
+    await until(async () => (await messageList.getAttribute('aria-live')) === 'polite', 'the log to announce new messages again');
     assert.equal(await page.locator('#banner-text').getAttribute('role'), 'status');
     await conversationButton('#lobby').click();
 
