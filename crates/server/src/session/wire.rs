@@ -53,6 +53,7 @@ impl Out {
     pub fn pending_len(&self) -> usize {
         match self {
             Out::Frames(frames) => frames.pending_len(),
+            // A broken writer counts as holding something, so that the next flush is not skipped and says so.
             Out::Web(web) => web.pending_bytes + usize::from(web.broken.is_some()),
         }
     }
