@@ -2,7 +2,8 @@
 //!
 //! One binary for every role: `serve` runs the server, `chat` the line-mode client, `user` manages accounts
 //! offline, `store` copies a server's store to another database, `trust` manages pinned server certificates,
-//! `bench` loads a server and measures it (all of it in `palomar-bench`). Each subcommand lives in its own
+//! `bench` loads a server and measures it (all of it in `palomar-bench`), `completions` and `manpage` write what
+//! a shell and `man` need to know of all this. Each subcommand lives in its own
 //! module and only parses, wires and prints: the work is in the library crates (`palomar-server`,
 //! `palomar-client`, ...).
 //! A new front end goes beside `chat`, over `palomar_client::Engine`.
@@ -20,7 +21,7 @@ mod user;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(name = "palomar", version, about = "Palomar: secure group chat that never loses a message")]
@@ -44,6 +45,41 @@ enum Command {
     Trust(trust::TrustArgs),
     /// Load a server with many clients and report throughput, latency and correctness.
     Bench(palomar_bench::BenchArgs),
+    /// Print the completion script for a shell, e.g. `palomar completions bash > /etc/bash_completion.d/palomar`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff); with --dir, write one page per subcommand there (palomar.1, palomar-serve.1, …).
+    Manpage {
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+}
+
+/// Prints the completion script of `shell`.
+fn completions(shell: clap_complete::Shell) -> ExitCode {
+    clap_complete::generate(shell, &mut Cli::command(), "palomar", &mut std::io::stdout());
+    ExitCode::SUCCESS
+}
+
+/// Prints the manual page, or writes one per subcommand into `dir`.
+fn manpage(dir: Option<PathBuf>) -> ExitCode {
+    let written = match &dir {
+        Some(dir) => std::fs::create_dir_all(dir)
+            .and_then(|()| clap_mangen::generate_to(Cli::command(), dir))
+            .map_err(|error| format!("cannot write the manual pages into {}: {error}", dir.display())),
+        None => clap_mangen::Man::new(Cli::command())
+            .render(&mut std::io::stdout())
+            .map_err(|error| format!("cannot write the manual page: {error}")),
+    };
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("palomar: {error}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// mimalloc instead of the system allocator: Argon2 allocates 19 MiB per password check, and glibc kept those
@@ -58,10 +94,15 @@ pub fn client_home(flag: Option<PathBuf>) -> anyhow::Result<PathBuf> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // What a shell or `man` needs is printed before any runtime starts.
+    let command = match Cli::parse().command {
+        Command::Completions { shell } => return completions(shell),
+        Command::Manpage { dir } => return manpage(dir),
+        command => command,
+    };
     // A chat client is one connection: on one thread its tasks hand work to each other without waking
     // another thread, and the other core is left to the server and to other clients.
-    let mut builder = match cli.command {
+    let mut builder = match command {
         Command::Chat(_) => tokio::runtime::Builder::new_current_thread(),
         _ => tokio::runtime::Builder::new_multi_thread(),
     };
@@ -73,7 +114,9 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        match cli.command {
+        match command {
+            // Answered above, before the runtime.
+            Command::Completions { .. } | Command::Manpage { .. } => Ok(ExitCode::SUCCESS),
             Command::Serve(args) => serve::run(args).await,
             Command::Chat(args) => chat::run(args).await,
             // On a thread of its own: the PostgreSQL store's client runs a runtime of its own, which cannot

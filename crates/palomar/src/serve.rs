@@ -1,6 +1,6 @@
 //! `palomar serve`: configuration, TLS identity, signals, and the server library's `run`.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
@@ -42,6 +42,15 @@ pub struct ServeArgs {
     /// Print the default configuration and exit.
     #[arg(long)]
     print_config: bool,
+    /// How log lines on stderr are written: for people, or one JSON object per line for log shippers.
+    #[arg(long, value_enum, env = "PALOMAR_LOG_FORMAT", default_value = "text")]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -49,7 +58,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         print!("{}", Config::default_toml());
         return Ok(ExitCode::SUCCESS);
     }
-    init_logging();
+    init_logging(args.log_format);
     let mut config = match &args.config {
         Some(path) => Config::from_file(path)?,
         None => Config::default(),
@@ -113,17 +122,18 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     tokio::spawn(watch_signals(shutdown.clone(), identity.clone()));
     let listeners = palomar_server::Listeners { chat: listener, web };
     palomar_server::run(listeners, config, identity, shutdown).await?;
-    println!("palomar stopped");
+    // Whoever read the first lines may be gone (`palomar serve | head`): a stop that went well is not a panic.
+    let _ = writeln!(std::io::stdout(), "palomar stopped");
     Ok(ExitCode::SUCCESS)
 }
 
-fn init_logging() {
+fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("PALOMAR_LOG").unwrap_or_else(|_| "info".into());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .init();
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => logs.json().flatten_event(true).init(),
+    }
 }
 
 /// SIGINT and SIGTERM stop the server gracefully; SIGHUP reloads the certificate.
