@@ -4,7 +4,7 @@
 
 use std::collections::VecDeque;
 
-use axum::extract::ws::{Message as WsMessage, WebSocket};
+use axum::extract::ws::{Message as WsMessage, Utf8Bytes, WebSocket};
 use bytes::BytesMut;
 use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
@@ -101,7 +101,7 @@ pub(super) enum Frames {
 /// One request as read, before decoding.
 pub(super) enum Payload {
     Binary(BytesMut),
-    Json(String),
+    Json(Utf8Bytes),
 }
 
 impl Payload {
@@ -115,7 +115,7 @@ impl Payload {
     pub fn decode(&self) -> Result<ClientMsg, String> {
         match self {
             Payload::Binary(bytes) => palomar_proto::decode(bytes).map_err(|e| e.to_string()),
-            Payload::Json(text) => palomar_proto::from_json(text).map_err(|e| e.to_string()),
+            Payload::Json(text) => palomar_proto::from_json(text.as_str()).map_err(|e| e.to_string()),
         }
     }
 }
@@ -128,7 +128,7 @@ impl Frames {
             Frames::Web(stream) => loop {
                 match stream.next().await {
                     None | Some(Ok(WsMessage::Close(_))) => return Ok(None),
-                    Some(Ok(WsMessage::Text(text))) => return Ok(Some(Payload::Json(text.as_str().to_owned()))),
+                    Some(Ok(WsMessage::Text(text))) => return Ok(Some(Payload::Json(text))),
                     Some(Ok(WsMessage::Binary(_))) => {
                         return Err(ReadError::Malformed("a browser's messages are JSON text, not binary".into()));
                     }
