@@ -26,6 +26,10 @@ pub struct ServeArgs {
     /// Do not serve the browser client.
     #[arg(long)]
     no_web: bool,
+    /// Serve Prometheus metrics and health checks (/metrics, /healthz, /readyz) over plain HTTP on this address,
+    /// e.g. 127.0.0.1:9555 [default: off].
+    #[arg(long, value_name = "ADDR")]
+    admin_listen: Option<SocketAddr>,
     /// Data directory (store and generated certificate) [default: ./palomar-data].
     #[arg(long)]
     data: Option<PathBuf>,
@@ -72,6 +76,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if args.no_web {
         config.web.enabled = false;
     }
+    if let Some(admin_listen) = args.admin_listen {
+        config.admin.listen = Some(admin_listen);
+    }
     if let Some(data) = args.data {
         config.data = data;
     }
@@ -108,9 +115,20 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
+    let admin = match config.admin.listen {
+        Some(address) => Some(
+            tokio::net::TcpListener::bind(address)
+                .await
+                .with_context(|| format!("cannot listen on {address} for metrics and health checks (admin.listen)"))?,
+        ),
+        None => None,
+    };
     println!("palomar {} listening on {local}", env!("CARGO_PKG_VERSION"));
     if let Some(web) = &web {
         println!("web client: https://{}/", web.local_addr()?);
+    }
+    if let Some(admin) = &admin {
+        println!("metrics: http://{}/metrics", admin.local_addr()?);
     }
     println!("data directory: {}", config.data.display());
     if let Some(database) = &config.store.database {
@@ -120,7 +138,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
 
     let shutdown = CancellationToken::new();
     tokio::spawn(watch_signals(shutdown.clone(), identity.clone()));
-    let listeners = palomar_server::Listeners { chat: listener, web };
+    let listeners = palomar_server::Listeners { chat: listener, web, admin };
     palomar_server::run(listeners, config, identity, shutdown).await?;
     // Whoever read the first lines may be gone (`palomar serve | head`): a stop that went well is not a panic.
     let _ = writeln!(std::io::stdout(), "palomar stopped");

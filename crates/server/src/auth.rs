@@ -18,6 +18,7 @@ use tokio::sync::{OwnedMutexGuard, oneshot};
 use crate::Shared;
 use crate::config::{Limits, LoginSettings, Registration};
 use crate::rate::{Address, RegistrationRefused};
+use crate::telemetry::Login;
 use crate::workers::{self, Lanes};
 
 /// Most records of failures the limiter keeps; past it, records that lock nobody out are forgotten first.
@@ -339,20 +340,48 @@ pub async fn log_in(
     peer: IpAddr,
     deadline: Instant,
 ) -> Result<(Account, bool), Refusal> {
+    let judged = judge(shared, nick, password, Address::of(peer), deadline).await;
+    let counted = match &judged {
+        Ok((_, true)) => Login::Registered,
+        Ok((_, false)) => Login::Ok,
+        Err(Judged::LockedOut(_)) => Login::LockedOut,
+        Err(Judged::Refused(refusal)) if refusal.code == ErrorCode::AuthFailed => Login::Failed,
+        Err(Judged::Refused(_)) => Login::NotJudged,
+    };
+    shared.metrics.login(counted).increment(1);
+    judged.map_err(|unjudged| match unjudged {
+        Judged::LockedOut(refusal) | Judged::Refused(refusal) => refusal,
+    })
+}
+
+/// Why a login was refused: locked out before its password was looked at, or anything else.
+enum Judged {
+    LockedOut(Refusal),
+    Refused(Refusal),
+}
+
+/// [`log_in`]'s judgement, with the refusals of a locked-out login told apart for the count.
+async fn judge(
+    shared: &Shared,
+    nick: &Nick,
+    password: &str,
+    address: Address,
+    deadline: Instant,
+) -> Result<(Account, bool), Judged> {
     if password.is_empty() || password.len() > MAX_PASSWORD_BYTES {
-        return Err(refuse(ErrorCode::AuthFailed, "a password must have 1 to 1024 bytes"));
+        return Err(Judged::Refused(refuse(ErrorCode::AuthFailed, "a password must have 1 to 1024 bytes")));
     }
-    let address = Address::of(peer);
     let limiter = &shared.limiter;
+    let refuse_locked = |locked| Judged::LockedOut(locked_out(locked));
     // A locked-out login is refused at once rather than after waiting in line.
-    limiter.check(nick, address, Instant::now()).map_err(locked_out)?;
+    limiter.check(nick, address, Instant::now()).map_err(refuse_locked)?;
     let Some(_turn) = limiter.turn(nick, deadline).await else {
-        return Err(refuse(
+        return Err(Judged::Refused(refuse(
             ErrorCode::ServerBusy,
             "another login with this nickname is still being checked; try again in a few seconds",
-        ));
+        )));
     };
-    limiter.check(nick, address, Instant::now()).map_err(locked_out)?;
+    limiter.check(nick, address, Instant::now()).map_err(refuse_locked)?;
     tokio::time::sleep(limiter.delay(nick, Instant::now())).await;
     let outcome = check_or_register(shared, nick, password, address).await;
     match &outcome {
@@ -361,7 +390,7 @@ pub async fn log_in(
         // Busy or unavailable: the password was not judged, so the attempt counts against nobody.
         Err(_) => {}
     }
-    outcome
+    outcome.map_err(Judged::Refused)
 }
 
 async fn credentials(shared: &Shared, nick: &Nick) -> Result<Option<Credentials>, Refusal> {

@@ -23,6 +23,7 @@ pub struct Config {
     pub login: LoginSettings,
     pub store: StoreSettings,
     pub web: WebSettings,
+    pub admin: AdminSettings,
 }
 
 /// Longest `login.max_delay_ms`. The delay comes on top of a login's wait for its turn in the password queue, and
@@ -166,6 +167,15 @@ impl Default for WebSettings {
     }
 }
 
+/// The operator's listener: Prometheus metrics and health checks over plain HTTP, for a loopback or private
+/// address only.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminSettings {
+    /// Address and port of `/metrics`, `/healthz` and `/readyz`; unset, there is no such listener.
+    pub listen: Option<SocketAddr>,
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 pub struct StoreSettings {
@@ -210,6 +220,7 @@ impl Default for Config {
             login: LoginSettings::default(),
             store: StoreSettings::default(),
             web: WebSettings::default(),
+            admin: AdminSettings::default(),
         }
     }
 }
@@ -307,6 +318,13 @@ fn is_origin(text: &str) -> bool {
         port.is_empty() || port.strip_prefix(':').is_some_and(|port| port.parse::<u16>().is_ok_and(|p| p > 0));
     host_ok && port_ok
 }
+
+/// `[admin]` as `--print-config` shows it: off by default.
+const ADMIN_SETTINGS: &str = "[admin]
+# Prometheus metrics (/metrics) and health checks (/healthz: the process answers; /readyz: the store takes
+# writes), plain HTTP without authentication: keep it on a loopback or private address.
+# listen = \"127.0.0.1:9555\"
+";
 
 /// `[store]` as `--print-config` shows it: the database keys are unset by default.
 const STORE_SETTINGS: &str = "[store]
@@ -448,7 +466,11 @@ impl Config {
     /// there too, commented out, with what they do: TOML has no way to write "unset".
     pub fn default_toml() -> String {
         let text = toml::to_string_pretty(&Config::default()).unwrap_or_default();
-        text.replacen("[tls]\n", TLS_SETTINGS, 1).replacen("[store]\n", STORE_SETTINGS, 1)
+        text.replacen("[tls]\n", TLS_SETTINGS, 1).replacen("[store]\n", STORE_SETTINGS, 1).replacen(
+            "[admin]\n",
+            ADMIN_SETTINGS,
+            1,
+        )
     }
 
     /// Whether HSTS may be sent: only with a configured certificate, since telling browsers to insist on HTTPS

@@ -123,6 +123,8 @@ struct State {
     elsewhere: HashMap<AccountId, Elsewhere>,
     /// What to tell the other nodes, when there are any.
     peers: Option<std::sync::mpsc::Sender<Notice>>,
+    /// Counts live deliveries dropped for a full queue, once the server counts.
+    overflows: Option<metrics::Counter>,
 }
 
 impl State {
@@ -215,6 +217,9 @@ impl State {
     fn send_to(&self, account: AccountId, item: &Live) {
         for (_, entry) in self.sessions_of(account) {
             if let Err(mpsc::error::TrySendError::Full(dropped)) = entry.tx.try_send(item.clone()) {
+                if let Some(overflows) = &self.overflows {
+                    overflows.increment(1);
+                }
                 entry.pending.note_dropped(&dropped);
                 entry.wake.notify_one();
             }
@@ -251,6 +256,11 @@ impl Hub {
 
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock()
+    }
+
+    /// Counts every live delivery dropped for a full queue in `overflows`.
+    pub fn count_overflows_in(&self, overflows: metrics::Counter) {
+        self.lock().overflows = Some(overflows);
     }
 
     /// How many joins and leaves `account` has made so far: what a session reads before it reads the user's

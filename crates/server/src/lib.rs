@@ -14,11 +14,14 @@
 //! - [`rate`]: what one address is; token buckets for new connections and new accounts (per address, in
 //!   total) and requests (per account).
 //! - [`web`]: the browser client's HTTPS listener: its files, and its WebSocket to a session.
+//! - [`admin`]: the operator's HTTP listener: `/metrics`, `/healthz`, `/readyz`.
+//! - [`telemetry`]: every metric, the handles that count them, and the Prometheus recorder.
 //! - [`workers`]: fixed sets of threads taking blocking jobs from one queue (passwords, store reads).
 //!
 //! The path of a message: session → writer (stored, synced) → hub → every member's session → its client.
 
 // Only the configuration and `run` are for other crates; the rest is the server's own business.
+mod admin;
 mod auth;
 pub mod config;
 mod hub;
@@ -26,6 +29,7 @@ mod peers;
 mod rate;
 mod reads;
 mod session;
+mod telemetry;
 mod web;
 mod workers;
 mod writer;
@@ -52,6 +56,7 @@ use crate::auth::{LoginLimiter, PasswordWorkers};
 use crate::hub::Hub;
 use crate::rate::{AccountLimiter, Address, Arrival, ConnectionLimiter, RegistrationLimiter};
 use crate::reads::Reads;
+use crate::telemetry::{Exporter, Listener, Metrics, Refused};
 use crate::writer::Writer;
 
 /// Threads that hash and check passwords (each uses 19 MiB while it works).
@@ -77,6 +82,7 @@ pub struct Shared {
     pub passwords: PasswordWorkers,
     pub acceptor: TlsAcceptor,
     pub shutdown: CancellationToken,
+    pub metrics: Metrics,
 }
 
 /// Counts open connections, in total and per address.
@@ -90,10 +96,12 @@ struct ConnectionCounts {
 struct Admitted {
     counts: Arc<Mutex<ConnectionCounts>>,
     address: Address,
+    open: metrics::Gauge,
 }
 
 impl Drop for Admitted {
     fn drop(&mut self) {
+        self.open.decrement(1.0);
         let mut counts = self.counts.lock();
         counts.total -= 1;
         if let Some(n) = counts.per_ip.get_mut(&self.address) {
@@ -105,15 +113,17 @@ impl Drop for Admitted {
     }
 }
 
-/// Where the server takes connections: the native protocol's listener, and the browser client's, if any.
+/// Where the server takes connections: the native protocol's listener, the browser client's and the operator's
+/// (metrics and health), if any.
 pub struct Listeners {
     pub chat: TcpListener,
     pub web: Option<TcpListener>,
+    pub admin: Option<TcpListener>,
 }
 
 impl From<TcpListener> for Listeners {
     fn from(chat: TcpListener) -> Self {
-        Listeners { chat, web: None }
+        Listeners { chat, web: None, admin: None }
     }
 }
 
@@ -122,6 +132,15 @@ impl From<TcpListener> for Listeners {
 enum Wire {
     Native,
     Web(TlsAcceptor),
+}
+
+impl Wire {
+    fn listener(&self) -> Listener {
+        match self {
+            Wire::Native => Listener::Native,
+            Wire::Web(_) => Listener::Web,
+        }
+    }
 }
 
 /// Opens the store in `config.data`, then serves the listeners until `shutdown` is cancelled. Returns once
@@ -133,6 +152,13 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     config.validate()?;
+    let Listeners { chat, web, admin } = listeners.into();
+    // The recorder goes first: handles registered before it would count nothing.
+    let exporter = match &admin {
+        Some(_) => Some(Exporter::install().map_err(anyhow::Error::msg)?),
+        None => None,
+    };
+    let metrics = Metrics::register();
     std::fs::create_dir_all(&config.data).with_context(|| format!("cannot create {}", config.data.display()))?;
     let _lock = DataDirLock::take(&config.data)?.with_context(|| {
         format!(
@@ -157,6 +183,7 @@ pub async fn run(
     })
     .await??;
     let hub = Hub::new(latest, config.limits.live_queue_per_connection, config.limits.max_sessions_per_user);
+    hub.count_overflows_in(metrics.live_queue_overflows.clone());
     let limiter = Arc::new(LoginLimiter::new(config.login.clone()));
     // Nodes sharing a PostgreSQL store tell each other what they commit, who is online on them, and which logins
     // failed.
@@ -173,7 +200,7 @@ pub async fn run(
         }
         Location::Sqlite(_) => (None, None),
     };
-    let (writer, writer_thread) = Writer::start(db, hub.clone(), node)?;
+    let (writer, writer_thread) = Writer::start(db, hub.clone(), node, metrics.clone())?;
     let tls = palomar_transport::server_config(identity)?;
     let web_acceptor = web::acceptor(tls.clone());
     let acceptor = TlsAcceptor::from(tls);
@@ -183,12 +210,13 @@ pub async fn run(
         messages: AccountLimiter::messages(&config.limits),
         requests: AccountLimiter::requests(&config.limits),
         passwords: PasswordWorkers::start(PASSWORD_THREADS, &config.limits).await?,
-        reads: Reads::start(&location)?,
+        reads: Reads::start(&location, metrics.reads_in_flight.clone())?,
         config,
         hub,
         writer,
         acceptor,
         shutdown: shutdown.clone(),
+        metrics,
     });
     let tracker = TaskTracker::new();
     tracker.spawn(shared.writer.clone().save_cursors_periodically(shutdown.clone()));
@@ -196,7 +224,9 @@ pub async fn run(
         tracker.spawn(retention(shared.clone()));
     }
     tracker.spawn(carry_out_removals(shared.clone()));
-    let Listeners { chat, web } = listeners.into();
+    if let (Some(admin), Some(exporter)) = (admin, exporter) {
+        tracker.spawn(admin::serve(admin, shared.clone(), exporter));
+    }
     // Both listeners' connections are counted and paced together: a browser is a client like any other.
     let admission = Admission {
         counts: Arc::new(Mutex::new(ConnectionCounts::default())),
@@ -246,10 +276,13 @@ async fn accept(listener: TcpListener, wire: Wire, shared: &Arc<Shared>, admissi
                 continue;
             }
         };
+        let metrics = &shared.metrics;
+        metrics.accepted(wire.listener()).increment(1);
         let rate_refusal = match admission.arrivals.arrive(peer.ip(), Instant::now()) {
             Arrival::Admit => None,
-            Arrival::Explain(reason) => Some(reason),
+            Arrival::Explain(reason) => Some((reason, Refused::RateLimited)),
             Arrival::Close => {
+                metrics.refused(Refused::RateClosed).increment(1);
                 // The cheapest refusal: no task, no TLS, and a reset rather than a FIN, so that no TIME_WAIT
                 // socket is left behind for every attempt of a flood.
                 let _ = tcp.set_zero_linger();
@@ -258,8 +291,12 @@ async fn accept(listener: TcpListener, wire: Wire, shared: &Arc<Shared>, admissi
             }
         };
         let _ = tcp.set_nodelay(true);
-        let (admitted, count_refusal) = admit(&admission.counts, &shared.config, peer);
-        let refusal = rate_refusal.or(count_refusal);
+        let (admitted, count_refusal) =
+            admit(&admission.counts, &shared.config, peer, metrics.open(wire.listener()).clone());
+        let refusal = rate_refusal.or(count_refusal).map(|(reason, why)| {
+            metrics.refused(why).increment(1);
+            reason
+        });
         let shared = shared.clone();
         let wire = wire.clone();
         tracker.spawn(async move {
@@ -273,21 +310,28 @@ async fn accept(listener: TcpListener, wire: Wire, shared: &Arc<Shared>, admissi
     }
 }
 
-fn admit(counts: &Arc<Mutex<ConnectionCounts>>, config: &Config, peer: SocketAddr) -> (Admitted, Option<&'static str>) {
+/// Counts a new connection in, and says why it must be refused if it is over a limit.
+fn admit(
+    counts: &Arc<Mutex<ConnectionCounts>>,
+    config: &Config,
+    peer: SocketAddr,
+    open: metrics::Gauge,
+) -> (Admitted, Option<(&'static str, Refused)>) {
     let address = Address::of(peer.ip());
+    open.increment(1.0);
     let mut guard = counts.lock();
     let per_ip = guard.per_ip.entry(address).or_insert(0);
     *per_ip += 1;
     let over_ip = *per_ip > config.limits.max_connections_per_ip;
     guard.total += 1;
     let refusal = if guard.total > config.limits.max_connections {
-        Some("the server has too many connections; try again later")
+        Some(("the server has too many connections; try again later", Refused::ServerFull))
     } else if over_ip {
-        Some("too many connections from your address")
+        Some(("too many connections from your address", Refused::AddressFull))
     } else {
         None
     };
-    (Admitted { counts: counts.clone(), address }, refusal)
+    (Admitted { counts: counts.clone(), address, open }, refusal)
 }
 
 /// An exclusive lock on a data directory, held while a server (or `palomar user`, doing what only the server
@@ -375,13 +419,25 @@ mod tests {
         let mut config = Config::default();
         config.limits.max_connections_per_ip = 2;
         let peer = |host: &str| SocketAddr::new(host.parse().expect("address"), 40_000);
-        let first = admit(&counts, &config, peer("2001:db8::1"));
-        let second = admit(&counts, &config, peer("2001:db8::2"));
-        let third = admit(&counts, &config, peer("2001:db8::3"));
+        let first = admit(&counts, &config, peer("2001:db8::1"), metrics::Gauge::noop());
+        let second = admit(&counts, &config, peer("2001:db8::2"), metrics::Gauge::noop());
+        let third = admit(&counts, &config, peer("2001:db8::3"), metrics::Gauge::noop());
         assert_eq!((first.1, second.1), (None, None));
-        assert_eq!(third.1, Some("too many connections from your address"), "one /64 is one address");
-        assert_eq!(admit(&counts, &config, peer("2001:db8:0:1::1")).1, None, "another /64 is another address");
+        assert_eq!(
+            third.1.map(|(reason, _)| reason),
+            Some("too many connections from your address"),
+            "one /64 is one address"
+        );
+        assert_eq!(
+            admit(&counts, &config, peer("2001:db8:0:1::1"), metrics::Gauge::noop()).1,
+            None,
+            "another /64 is another address"
+        );
         drop((first, second, third));
-        assert_eq!(admit(&counts, &config, peer("2001:db8::4")).1, None, "places are given back");
+        assert_eq!(
+            admit(&counts, &config, peer("2001:db8::4"), metrics::Gauge::noop()).1,
+            None,
+            "places are given back"
+        );
     }
 }

@@ -351,15 +351,17 @@ impl AccountLimiter {
 
     /// Waits until `account` may make one more request (or `stop`: the server shuts down, or the client left).
     /// While a session waits here it reads nothing more from its client: TCP then slows the sender down, and
-    /// nothing is dropped.
-    pub async fn pace(&self, account: AccountId, stop: &CancellationToken) {
+    /// nothing is dropped. True when it had to wait.
+    pub async fn pace(&self, account: AccountId, stop: &CancellationToken) -> bool {
         let wait = self.reserve(account, Instant::now());
-        if !wait.is_zero() {
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                _ = stop.cancelled() => {}
-            }
+        if wait.is_zero() {
+            return false;
         }
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = stop.cancelled() => {}
+        }
+        true
     }
 }
 

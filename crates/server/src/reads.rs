@@ -4,6 +4,7 @@
 use std::panic::AssertUnwindSafe;
 
 use crossbeam_channel::Sender;
+use metrics::Gauge;
 use palomar_store::{Location, Store, StoreError};
 use tokio::sync::oneshot;
 
@@ -24,6 +25,7 @@ type Job = Box<dyn FnOnce(Result<&dyn Store, StoreError>) + Send>;
 
 pub struct Reads {
     jobs: Sender<Job>,
+    in_flight: Gauge,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -36,10 +38,11 @@ pub enum ReadFailed {
 
 impl Reads {
     /// Starts the threads; each opens its connection to the store at `location` with its first read.
-    pub fn start(location: &Location) -> std::io::Result<Reads> {
+    /// `in_flight` counts the reads queued or running.
+    pub fn start(location: &Location, in_flight: Gauge) -> std::io::Result<Reads> {
         let location = location.clone();
         let jobs = workers::start("palomar-reads", read_threads(), move |queue| serve_reads(&location, queue))?;
-        Ok(Reads { jobs })
+        Ok(Reads { jobs, in_flight })
     }
 
     /// Runs `read` on one of the read threads. A caller dropped while it waits leaves the read to finish there.
@@ -49,11 +52,29 @@ impl Reads {
         F: FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
+        let counted = InFlight::count(&self.in_flight);
         let job: Job = Box::new(move |db| {
+            let _counted = counted;
             let _ = reply.send(db.and_then(read));
         });
         self.jobs.send(job).map_err(|_| ReadFailed::Interrupted)?;
         Ok(answer.await.map_err(|_| ReadFailed::Interrupted)??)
+    }
+}
+
+/// A read counted in the gauge of reads in flight until it is done, or dropped unread.
+struct InFlight(Gauge);
+
+impl InFlight {
+    fn count(gauge: &Gauge) -> InFlight {
+        gauge.increment(1.0);
+        InFlight(gauge.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.decrement(1.0);
     }
 }
 
@@ -93,7 +114,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("store.db");
         palomar_store::sqlite::SqliteStore::open(&path).expect("creates the store");
-        let reads = Reads::start(&Location::Sqlite(path)).expect("starts");
+        let reads = Reads::start(&Location::Sqlite(path), Gauge::noop()).expect("starts");
         for _ in 0..2 * read_threads() {
             let failed =
                 tokio::time::timeout(PATIENCE, reads.run(|_| -> Result<(), StoreError> { panic!("a bad read") }))
@@ -111,7 +132,8 @@ mod tests {
     #[tokio::test]
     async fn a_store_that_cannot_be_opened_fails_every_read_that_needs_it() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let reads = Reads::start(&Location::Sqlite(dir.path().join("missing").join("store.db"))).expect("starts");
+        let reads = Reads::start(&Location::Sqlite(dir.path().join("missing").join("store.db")), Gauge::noop())
+            .expect("starts");
         for _ in 0..2 {
             let failed =
                 tokio::time::timeout(PATIENCE, reads.run(|db| db.all_conversations())).await.expect("answers in time");

@@ -25,6 +25,7 @@ use parking_lot::Mutex;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
 use crate::hub::Hub;
+use crate::telemetry::Metrics;
 
 /// Bytes of queued operations past which sessions wait for room. Bounding what the queue holds, rather than how
 /// many requests, keeps the worst case of 8 KiB texts while short messages do not wait: a session waiting for
@@ -87,6 +88,10 @@ enum Change {
     RemoveAccount {
         request: i64,
         nick: Nick,
+        reply: Reply<()>,
+    },
+    /// A write that changes nothing, committed like any other: whether the store takes writes now.
+    Probe {
         reply: Reply<()>,
     },
 }
@@ -184,13 +189,14 @@ impl Writer {
         db: Box<dyn Store>,
         hub: Arc<Hub>,
         node: Option<NodeId>,
+        metrics: Metrics,
     ) -> Result<(Writer, JoinHandle<()>), StoreError> {
         let (tx, rx) = mpsc::unbounded_channel();
         let cursors = Arc::new(PendingCursors::default());
         let thread_cursors = cursors.clone();
         let handle = std::thread::Builder::new()
             .name("palomar-store-writer".into())
-            .spawn(move || group_commit::run(db, rx, hub, node, &thread_cursors))
+            .spawn(move || group_commit::run(db, rx, hub, node, &thread_cursors, &metrics))
             .map_err(|e| StoreError::Corrupt(format!("cannot start the writer thread: {e}")))?;
         let room = Arc::new(Semaphore::new(QUEUE_BYTES as usize));
         Ok((Writer { tx, room, cursors }, handle))
@@ -269,6 +275,11 @@ impl Writer {
         self.call(|reply| Change::RemoveAccount { request, nick, reply }).await
     }
 
+    /// Commits a write that changes nothing, and waits for it: the store takes writes if this succeeds.
+    pub async fn probe(&self) -> WriteResult<()> {
+        self.call(|reply| Change::Probe { reply }).await
+    }
+
     /// Queues removing all but the last `keep` messages of each conversation, without waiting for it.
     pub async fn prune(&self, keep: u64) -> WriteResult<()> {
         self.queue(Change::Prune { keep }).await
@@ -318,7 +329,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("store.sqlite");
         let db = Box::new(SqliteStore::open(&path).expect("opens"));
-        let (writer, thread) = Writer::start(db, Hub::new(Default::default(), 8, 8), None).expect("starts");
+        let (writer, thread) =
+            Writer::start(db, Hub::new(Default::default(), 8, 8), None, Metrics::default()).expect("starts");
         let lobby = SqliteStore::open_reader(&path)
             .expect("opens")
             .conversation(&ConvKey::Room(RoomName::lobby()))

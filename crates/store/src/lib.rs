@@ -194,6 +194,10 @@ pub trait Store: Send {
 
     /// `account`'s cursor in `conversation`: the highest seq it acknowledged (0 when none).
     fn cursor(&self, account: AccountId, conversation: ConvId) -> Result<u64>;
+
+    /// Writes a row that holds none of the chat's data, in the open transaction: its commit then shows that the
+    /// store takes writes (a readiness check) without changing what clients see.
+    fn write_probe(&self) -> Result<()>;
 }
 
 /// Appends `messages` one by one with [`Store::append`], as [`Store::append_all`] promises.

@@ -85,6 +85,11 @@ CREATE TABLE IF NOT EXISTS account_removals (
     done_ms INTEGER,
     removed INTEGER
 );
+CREATE TABLE IF NOT EXISTS write_probes (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    count INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO write_probes (id, count) VALUES (1, 0);
 ";
 
 /// Accounts and conversations are `AUTOINCREMENT`, so an id is never given out again, even after its account
@@ -93,7 +98,9 @@ CREATE TABLE IF NOT EXISTS account_removals (
 /// account, so that a later conversation between accounts of the same nicknames continues after it: a client
 /// that kept a cursor in the old one neither drops the new one's messages nor skips any (see
 /// [`Store::open_direct`]). `account_removals` is how `palomar user remove` asks a running server to remove an
-/// account (the server's writer must be the one to do it; see [`Store::request_removal`]).
+/// account (the server's writer must be the one to do it; see [`Store::request_removal`]). `write_probes` counts
+/// [`Store::write_probe`]s: SQLite does not write a row that an update leaves as it was, so a probe must change
+/// something, and this is the only row that may change without the chat's data changing.
 ///
 /// Version 3 named members, cursors and direct conversations (`@a/b`) by nickname, so a removed account's
 /// direct conversations went to whoever registered the nickname next; version 4 names them by account.
@@ -1066,6 +1073,11 @@ impl Store for SqliteStore {
             )
             .optional()?;
         Ok(seq.map(to_u64).unwrap_or(0))
+    }
+
+    fn write_probe(&self) -> Result<()> {
+        self.conn.execute("UPDATE write_probes SET count = count + 1 WHERE id = 1", [])?;
+        Ok(())
     }
 }
 

@@ -67,6 +67,7 @@ on_both_stores!(
     a_batch_of_appends_is_stored_as_one_by_one_would_be,
     a_batch_with_retries_in_it_still_leaves_no_gap,
     cursors_saved_together_move_as_one_by_one_would,
+    a_write_probe_writes_and_changes_nothing,
 );
 
 pub(crate) fn nick(s: &str) -> Nick {
@@ -112,6 +113,24 @@ fn a_rolled_back_append_leaves_no_gap(store: Fresh) {
     db.rollback();
     let appended = db.append(conv.id, &nick("ana"), MessageId([2; 16]), "kept", 2).expect("append");
     assert_eq!(appended.seq, 1);
+}
+
+fn a_write_probe_writes_and_changes_nothing(store: Fresh) {
+    let db = store.writer();
+    let conv = lobby(&*db);
+    let wal = |location: &Location| match location {
+        Location::Sqlite(path) => std::fs::metadata(path.with_extension("sqlite-wal")).map_or(0, |m| m.len()),
+        Location::Postgres(_) => 0,
+    };
+    let before = wal(&store.location);
+    db.begin().expect("begin");
+    db.write_probe().expect("probes");
+    db.commit().expect("commit");
+    if let Location::Sqlite(_) = store.location {
+        assert!(wal(&store.location) > before, "the commit went through the write-ahead log");
+    }
+    assert_eq!(lobby(&*db), conv, "nothing changed");
+    assert_eq!(db.append(conv.id, &nick("ana"), MessageId([1; 16]), "one", 1).expect("append").seq, 1);
 }
 
 fn a_commit_writes_the_counters_that_other_connections_read(store: Fresh) {

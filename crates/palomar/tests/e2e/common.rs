@@ -50,6 +50,8 @@ pub struct Server {
     pub fingerprint: String,
     /// The browser client's listener, `host:port`.
     pub web_addr: String,
+    /// The metrics and health listener, `host:port`, when started with `--admin-listen`.
+    pub admin_addr: String,
     pub data: PathBuf,
     /// The options after `--data`, given again on a restart.
     extra: Vec<String>,
@@ -157,7 +159,7 @@ impl Server {
             .expect("server starts");
         let stdout = line_reader(child.stdout.take().expect("stdout"));
         let deadline = Instant::now() + PATIENCE;
-        let (mut addr, mut fingerprint, mut web_addr) = (None, None, None);
+        let (mut addr, mut fingerprint, mut web_addr, mut admin_addr) = (None, None, None, None);
         while addr.is_none() || fingerprint.is_none() {
             let line = stdout
                 .recv_timeout(deadline.saturating_duration_since(Instant::now()))
@@ -168,6 +170,9 @@ impl Server {
             if let Some(web) = line.strip_prefix("web client: https://") {
                 web_addr = Some(web.trim().trim_end_matches('/').to_owned());
             }
+            if let Some(admin) = line.strip_prefix("metrics: http://") {
+                admin_addr = Some(admin.trim().trim_end_matches("/metrics").to_owned());
+            }
             if let Some(f) = line.strip_prefix("certificate fingerprint: ") {
                 fingerprint = Some(f.trim().to_owned());
             }
@@ -177,6 +182,7 @@ impl Server {
             addr: addr.unwrap_or_default(),
             fingerprint: fingerprint.unwrap_or_default(),
             web_addr: web_addr.unwrap_or_default(),
+            admin_addr: admin_addr.unwrap_or_default(),
             data: data.to_owned(),
             extra: extra.iter().map(|arg| (*arg).to_owned()).collect(),
             stdout,

@@ -15,6 +15,7 @@ mod full_screen;
 mod hostile;
 mod line_mode;
 mod login_abuse;
+mod metrics;
 mod nodes;
 mod postgres;
 mod security;

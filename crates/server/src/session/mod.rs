@@ -122,7 +122,12 @@ async fn converse(
     // is dropped rather than worked through for nobody. Its unacknowledged messages are in its outbox.
     let gone = shared.shutdown.child_token();
     // Reads until it is dropped, whichever way this function returns.
-    let mut reader = Reader::start(frames, shared.config.limits.read_ahead_bytes_per_connection, gone.clone());
+    let mut reader = Reader::start(
+        frames,
+        shared.config.limits.read_ahead_bytes_per_connection,
+        gone.clone(),
+        shared.metrics.bytes_received.clone(),
+    );
     let Some(LoggedIn { account, registered, nick, positions }) =
         login::log_in(&shared, &mut out, &mut reader.incoming, &gone, peer, deadline).await
     else {
@@ -141,10 +146,12 @@ async fn converse(
         awaiting_resend: None,
         own_delivered: VecDeque::new(),
     };
+    shared.metrics.sessions.increment(1.0);
     let end = match session.start(registered, positions).await {
         Ok(link) => session.run(link, &mut reader).await,
         Err(end) => end,
     };
+    shared.metrics.sessions.decrement(1.0);
     tracing::info!(%peer, %nick, reason = %end, "session ended");
 }
 
@@ -177,12 +184,14 @@ impl Session {
     }
 
     async fn flush(&mut self) -> Result<(), SessionEnd> {
-        if self.out.pending_len() == 0 {
+        let bytes = self.out.pending_len();
+        if bytes == 0 {
             return Ok(());
         }
         match tokio::time::timeout(self.shared.config.dead_after(), self.out.flush()).await {
             Ok(Ok(())) => {
                 self.last_sent = Instant::now();
+                self.shared.metrics.bytes_sent.increment(bytes as u64);
                 Ok(())
             }
             Ok(Err(error)) => Err(SessionEnd::Broken(error.to_string())),

@@ -59,6 +59,7 @@ impl Session {
 
     /// Queues messages as `Messages` frames of bounded size, in order.
     fn queue_messages(&mut self, messages: Vec<Outgoing>) {
+        self.shared.metrics.messages_delivered.increment(messages.len() as u64);
         let reader = self.account.id;
         let encoded: Vec<Cow<'_, [u8]>> = messages
             .iter()
@@ -98,6 +99,7 @@ impl Session {
             LiveStep::Skip => return Ok(()),
             LiveStep::Send => {}
             LiveStep::ReadBackFirst { upto } => {
+                self.shared.metrics.read_backs.increment(1);
                 self.flush_batch(batch);
                 self.send_backlog(conv, upto).await?;
             }

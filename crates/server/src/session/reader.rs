@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use metrics::Counter;
 use palomar_proto::{ClientMsg, ErrorCode};
 use palomar_transport::ReadError;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
@@ -74,11 +75,12 @@ pub(super) struct Reader {
 
 impl Reader {
     /// Starts reading; `gone` is cancelled when the client closes the connection.
-    pub fn start(reader: Frames, read_ahead_bytes: usize, gone: CancellationToken) -> Reader {
+    /// Starts reading from `reader`; `received` counts the bytes of what it reads.
+    pub fn start(reader: Frames, read_ahead_bytes: usize, gone: CancellationToken, received: Counter) -> Reader {
         let (tx, incoming) = mpsc::unbounded_channel();
         let heard = LastHeard::new();
         let read_ahead = Arc::new(Semaphore::new(read_ahead_bytes));
-        let task = tokio::spawn(read_frames(reader, tx, read_ahead, heard.clone(), gone));
+        let task = tokio::spawn(read_frames(reader, tx, read_ahead, heard.clone(), gone, received));
         Reader { incoming, heard, _task: AbortOnDropHandle::new(task) }
     }
 }
@@ -91,6 +93,7 @@ async fn read_frames(
     read_ahead: Arc<Semaphore>,
     heard: Arc<LastHeard>,
     gone: CancellationToken,
+    received: Counter,
 ) {
     let mut bad = 0;
     loop {
@@ -100,6 +103,7 @@ async fn read_frames(
         // takes none; it ends the stream or is answered with a short error.
         let room = match &read {
             Ok(Some(payload)) => {
+                received.increment(payload.len() as u64);
                 let bytes = u32::try_from(payload.len().max(1)).unwrap_or(u32::MAX);
                 heard.set_waiting(true);
                 let room = read_ahead.clone().acquire_many_owned(bytes).await;

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 use palomar_proto::{MessageId, Nick, RoomName, unix_ms};
 use palomar_store::{
@@ -13,6 +14,7 @@ use tokio::sync::mpsc;
 
 use super::{AppendOutcome, Change, JoinOutcome, PendingCursors, Reply, Request, SendOrder, WriteFailed};
 use crate::hub::Hub;
+use crate::telemetry::Metrics;
 
 /// Most operations applied in one transaction.
 const MAX_GROUP: usize = 2_048;
@@ -47,6 +49,7 @@ impl Change {
             Change::Register { reply, .. } => Some(failure(reply)),
             Change::Prune { .. } => None,
             Change::RemoveAccount { reply, .. } => Some(failure(reply)),
+            Change::Probe { reply } => Some(failure(reply)),
         }
     }
 }
@@ -118,6 +121,7 @@ fn apply(db: &dyn Store, change: Change, now: u64, run: &mut Vec<QueuedAppend>) 
             }
             Err(error) => Err((error, Some(failure(reply)))),
         },
+        Change::Probe { reply } => answered(reply, db.write_probe()),
     };
     applied.map(Some)
 }
@@ -223,13 +227,14 @@ pub(super) fn run(
     hub: Arc<Hub>,
     node: Option<NodeId>,
     cursors: &PendingCursors,
+    metrics: &Metrics,
 ) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     while rx.blocking_recv_many(&mut group, MAX_GROUP) > 0 {
-        commit_group(&*db, &mut group, &hub, node, cursors);
+        commit_group(&*db, &mut group, &hub, node, cursors, metrics);
     }
     // The sessions are gone: their last acknowledgements are saved on the way out.
-    commit_group(&*db, &mut group, &hub, node, cursors);
+    commit_group(&*db, &mut group, &hub, node, cursors, metrics);
     tracing::debug!("store writer stopped");
 }
 
@@ -259,7 +264,14 @@ fn notices(applied: &[Applied]) -> Vec<Notice> {
     appended.into_iter().map(|(conv, (first, last))| Notice::Appended { conv, first, last }).chain(notices).collect()
 }
 
-fn commit_group(db: &dyn Store, group: &mut Vec<Request>, hub: &Hub, node: Option<NodeId>, cursors: &PendingCursors) {
+fn commit_group(
+    db: &dyn Store,
+    group: &mut Vec<Request>,
+    hub: &Hub,
+    node: Option<NodeId>,
+    cursors: &PendingCursors,
+    metrics: &Metrics,
+) {
     let now = unix_ms();
     let mut applied: Vec<Applied> = Vec::with_capacity(group.len());
     let mut answers_of_unapplied = Vec::new();
@@ -267,6 +279,8 @@ fn commit_group(db: &dyn Store, group: &mut Vec<Request>, hub: &Hub, node: Optio
     if group.is_empty() && saving.is_empty() {
         return;
     }
+    let started = Instant::now();
+    metrics.commit_operations.record(group.len() as f64);
     let mut failure = db.begin().err();
     if failure.is_none() {
         let mut appending: Vec<ConvId> = group
@@ -328,8 +342,12 @@ fn commit_group(db: &dyn Store, group: &mut Vec<Request>, hub: &Hub, node: Optio
         failure = db.notify(node, &notices(&applied)).err();
     }
     if failure.is_none() {
+        let syncing = Instant::now();
         failure = db.commit().err();
+        metrics.sync_seconds.record(syncing.elapsed());
     }
+    metrics.commits.increment(1);
+    metrics.commit_seconds.record(started.elapsed());
     if failure.is_some() {
         cursors.restore(saving);
     }
@@ -347,6 +365,7 @@ fn commit_group(db: &dyn Store, group: &mut Vec<Request>, hub: &Hub, node: Optio
             }
         }
         Some(error) => {
+            metrics.store_errors.increment(1);
             db.rollback();
             for order in orders {
                 order.halt();

@@ -10,6 +10,7 @@ mod users;
 use palomar_proto::{ClientMsg, ErrorCode, RoomName, ServerMsg};
 
 use super::{Session, SessionEnd};
+use crate::telemetry::Pace;
 use send::Sends;
 
 impl Session {
@@ -17,7 +18,9 @@ impl Session {
         match msg {
             ClientMsg::Send { id, to, text } => {
                 // Past the account's message rate this waits, reading nothing more: TCP slows the flooder down.
-                self.shared.messages.pace(self.account.id, &self.gone).await;
+                if self.shared.messages.pace(self.account.id, &self.gone).await {
+                    self.shared.metrics.paced(Pace::Messages).increment(1);
+                }
                 self.send(id, to, text, pending).await
             }
             ClientMsg::Ack { conversation, seq } => {
@@ -60,7 +63,9 @@ impl Session {
     /// Waits for the account's turn for a request that costs the store or others something, reading nothing more
     /// meanwhile, like a flood of sends.
     async fn pace_request(&self) {
-        self.shared.requests.pace(self.account.id, &self.gone).await;
+        if self.shared.requests.pace(self.account.id, &self.gone).await {
+            self.shared.metrics.paced(Pace::Requests).increment(1);
+        }
     }
 
     fn parse_room(&mut self, raw: &str) -> Option<RoomName> {

@@ -79,6 +79,9 @@ impl Session {
             let Some(Pending { id, conversation, .. }) = pending.pop() else { return };
             match result {
                 Some(Ok(AppendOutcome::Appended(appended))) => {
+                    if !appended.duplicate {
+                        self.shared.metrics.messages_accepted.increment(1);
+                    }
                     self.out.queue(&ServerMsg::Accepted { id, conversation, seq: appended.seq, ts: appended.ts })
                 }
                 Some(Ok(AppendOutcome::Gone)) => {
