@@ -17,6 +17,7 @@ mod line_mode;
 mod login_abuse;
 mod metrics;
 mod nodes;
+mod package;
 mod postgres;
 mod security;
 mod store_copy;
