@@ -10,6 +10,7 @@
 
 mod chat;
 mod output;
+mod progress;
 mod secrets;
 mod serve;
 mod store;
