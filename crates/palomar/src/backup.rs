@@ -100,16 +100,25 @@ fn read_identity(config: &Config) -> anyhow::Result<Identity> {
     Ok(Identity { cert, key, cert_from, fingerprint: loaded.fingerprint().to_string() })
 }
 
-/// Checks that `to` can take a new backup: not a directory, not an existing file (without `--force`), in an
+/// Checks that `to` can take a new backup: not a directory, not an existing file (without `--force`), never one
+/// of the server's own files (`--force` would have put the backup in place of the store or the key), in an
 /// existing directory. Returns that directory, where the temporary files go.
-fn target_directory(to: &Path, force: bool) -> anyhow::Result<PathBuf> {
+fn target_directory(to: &Path, force: bool, config: &Config) -> anyhow::Result<PathBuf> {
     match std::fs::metadata(to) {
         Ok(meta) if meta.is_dir() => {
             let example = to.join("palomar-backup.tar");
             bail!("{} is a directory: name the file to write in it, e.g. --to {}", to.display(), example.display())
         }
         Ok(_) if !force => bail!("{} exists: give another name, or --force to replace it", to.display()),
-        Ok(_) => {}
+        Ok(_) => {
+            let (cert, key, _) = identity_files(config);
+            let beside = |suffix: &str| config.data.join(format!("store.sqlite{suffix}"));
+            let own = [beside(""), beside("-wal"), beside("-shm"), config.data.join("lock"), cert, key];
+            let same = |a: &Path, b: &Path| matches!((a.canonicalize(), b.canonicalize()), (Ok(a), Ok(b)) if a == b);
+            if own.iter().any(|file| same(to, file)) {
+                bail!("{} is one of the server's own files: write the backup somewhere else", to.display());
+            }
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e).with_context(|| format!("cannot look at {}", to.display())),
     }
@@ -143,7 +152,7 @@ pub fn run(args: BackupArgs) -> anyhow::Result<ExitCode> {
         config.data = data;
     }
     config.validate()?;
-    let directory = target_directory(&args.to, args.force)?;
+    let directory = target_directory(&args.to, args.force, &config)?;
     let postgres = match &config.store.database {
         Some(url) => {
             // No connection is made: only the name is shown, without a password (a URL cannot hold one).

@@ -312,6 +312,10 @@ fn bad_input_gets_a_clear_error() {
     assert!(!ok && stderr.contains("there is no store"), "{stderr}");
     let (ok, _, stderr) = backup(&data, dir.path(), &[]);
     assert!(!ok && stderr.contains("is a directory"), "{stderr}");
+    for own in ["store.sqlite", "tls/key.pem"] {
+        let (ok, _, stderr) = backup(&data, &data.join(own), &["--force"]);
+        assert!(!ok && stderr.contains("one of the server's own files"), "{own}: {stderr}");
+    }
     let (ok, _, stderr) = backup(&data, &dir.path().join("no-such-dir").join("palomar.tar"), &[]);
     assert!(!ok && stderr.contains("there is no directory"), "{stderr}");
     let config = dir.path().join("postgres.toml");
