@@ -1,15 +1,18 @@
 //! # palomar: the command-line entry point
 //!
 //! One binary for every role: `serve` runs the server, `chat` the line-mode client, `user` manages accounts
-//! offline, `store` copies a server's store to another database, `trust` manages pinned server certificates,
+//! offline, `store` copies a server's store to another database, `backup` and `restore` put a server's data
+//! directory into one file and back, `trust` manages pinned server certificates,
 //! `bench` loads a server and measures it (all of it in `palomar-bench`), `completions` and `manpage` write what
 //! a shell and `man` need to know of all this. Each subcommand lives in its own
 //! module and only parses, wires and prints: the work is in the library crates (`palomar-server`,
 //! `palomar-client`, ...).
 //! A new front end goes beside `chat`, over `palomar_client::Engine`.
 
+mod backup;
 mod chat;
 mod output;
+mod progress;
 mod secrets;
 mod serve;
 mod store;
@@ -41,6 +44,10 @@ enum Command {
     User(user::UserArgs),
     /// Copy a server's store to another database: a data directory's SQLite file to PostgreSQL, or back.
     Store(store::StoreArgs),
+    /// Back up a server's store and TLS identity into one file, while it runs or not.
+    Backup(backup::BackupArgs),
+    /// Restore a backup file into an empty or new data directory.
+    Restore(backup::RestoreArgs),
     /// Pin (or forget) a server's certificate fingerprint.
     Trust(trust::TrustArgs),
     /// Load a server with many clients and report throughput, latency and correctness.
@@ -128,6 +135,8 @@ fn main() -> ExitCode {
             Command::Store(args) => std::thread::spawn(move || store::run(args))
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            Command::Backup(args) => backup::run(args),
+            Command::Restore(args) => backup::restore(args),
             Command::Trust(args) => trust::run(args),
             Command::Bench(args) => palomar_bench::run(args).await,
         }

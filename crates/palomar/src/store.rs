@@ -2,18 +2,17 @@
 //! PostgreSQL database, either way (or between two of a kind), to move a server from one to the other. This
 //! module parses, holds the data directories' locks and prints; the copy is `palomar_store::copy`.
 
-use std::io::IsTerminal;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use palomar_server::{Config, DataDirLock};
 use palomar_store::copy::{CopyOptions, CopySummary, Phase, Progress};
 use palomar_store::{Location, PostgresSettings};
+
+use crate::progress::{Shown, Unit};
 
 #[derive(Args)]
 pub struct StoreArgs {
@@ -134,7 +133,7 @@ fn copy(args: CopyArgs) -> anyhow::Result<ExitCode> {
         &from.location,
         &to.location,
         CopyOptions { replace: args.replace },
-        &mut |progress| shown.update(progress),
+        &mut |progress| show(&mut shown, progress),
     );
     shown.clear();
     print_summary(&from.location, &to.location, &copied?);
@@ -174,58 +173,11 @@ fn print_summary(from: &Location, to: &Location, summary: &CopySummary) {
     println!();
 }
 
-/// How often progress is said when stderr is not a terminal.
-const LINE_EVERY: Duration = Duration::from_secs(5);
-
-/// The copy's progress on stderr: a bar on a terminal; otherwise a line at each phase's start and end, and every
-/// [`LINE_EVERY`] between.
-struct Shown {
-    bar: Option<ProgressBar>,
-    phase: Option<Phase>,
-    last_line: Instant,
-}
-
-impl Shown {
-    fn new() -> Shown {
-        let bar = std::io::stderr().is_terminal().then(|| {
-            let bar = ProgressBar::hidden();
-            let style = ProgressStyle::with_template("{msg:9} [{bar:30}] {human_pos}/{human_len} rows, {eta} left")
-                .unwrap_or_else(|_| ProgressStyle::default_bar());
-            bar.set_style(style.progress_chars("=> "));
-            bar
-        });
-        Shown { bar, phase: None, last_line: Instant::now() }
-    }
-
-    fn update(&mut self, progress: Progress) {
-        let name = match progress.phase {
-            Phase::Copying => "copying",
-            Phase::Verifying => "verifying",
-        };
-        let new_phase = self.phase.replace(progress.phase) != Some(progress.phase);
-        match &self.bar {
-            Some(bar) => {
-                if new_phase {
-                    // Set up unseen, so that the first frame drawn is a whole one.
-                    bar.set_draw_target(ProgressDrawTarget::hidden());
-                    bar.set_length(progress.total);
-                    bar.set_message(name);
-                    bar.reset();
-                    bar.set_draw_target(ProgressDrawTarget::stderr_with_hz(10));
-                }
-                bar.set_position(progress.done);
-            }
-            None if new_phase || progress.done == progress.total || self.last_line.elapsed() >= LINE_EVERY => {
-                eprintln!("{name}: {} of {} rows", progress.done, progress.total);
-                self.last_line = Instant::now();
-            }
-            None => {}
-        }
-    }
-
-    fn clear(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
-    }
+/// The copy's progress, as [`Shown`] shows it.
+fn show(shown: &mut Shown, progress: Progress) {
+    let name = match progress.phase {
+        Phase::Copying => "copying",
+        Phase::Verifying => "verifying",
+    };
+    shown.update(name, Unit::Rows, progress.done, progress.total);
 }

@@ -15,6 +15,8 @@
 //! - [`keys`]: how accounts and conversations are named in the store ([`AccountId`], [`ConvId`], [`ConvKey`]).
 //! - [`password`]: Argon2id hashing of account passwords.
 //! - [`copy`]: a whole store copied into another database, checked, in one transaction.
+//! - [`sqlite::backup`]: the embedded store's file copied as of one moment while a server writes to it
+//!   (`palomar backup`), and the check of such a copy.
 
 pub mod copy;
 pub mod keys;

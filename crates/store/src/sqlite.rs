@@ -20,6 +20,7 @@ use crate::records::{
 use crate::runs::{self, Run};
 use crate::{Result, Store};
 
+pub mod backup;
 mod copy;
 
 /// Makes the store file `path` owner-only (0600) whatever the umask, creating it empty (a new database to

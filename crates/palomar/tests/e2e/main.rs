@@ -6,6 +6,7 @@
 mod common;
 
 mod accounts;
+mod backup;
 mod bench;
 mod configuration;
 mod connecting;
