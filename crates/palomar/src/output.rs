@@ -38,6 +38,9 @@ JSON lines (--json): one object per line, its kind in \"event\"; ts fields are m
   history              the answer to /history: conversation, complete_from (older ones were removed), messages
                        (each with conversation, seq, id, from, ts, text)
   gap                  retention removed messages you had not seen: conversation, complete_from
+  rewound              the server was restored from an older backup and ends the conversation at
+                       latest_seq where you had seen up to had; new messages take the seqs after it:
+                       conversation, latest_seq, had
   pinned               the server's certificate, trusted on first use: server (the first address of --server,
                        under which the certificate of every address is pinned), fingerprint
   confirm-certificate  (the full-screen client's question, never printed here): server, fingerprint
@@ -295,6 +298,14 @@ impl<W: Write> Printer<W> {
             Event::Gap { conversation, complete_from } => notice(format!(
                 "-- {conversation}: messages before seq {complete_from} were removed by the server's retention policy"
             )),
+            Event::Rewound { conversation, latest_seq, had } => self.line(&self.paint(
+                Style::Error,
+                &format!(
+                    "!! {conversation}: the server was restored from an older backup and holds it up to message \
+                     {latest_seq}, where you had seen {had}; what came after is gone from the server, and messages \
+                     sent since the restore and before now may be missing here"
+                ),
+            )),
             Event::Error { message, .. } => self.line(&self.paint(Style::Error, &format!("!! {message}"))),
             Event::ServerShuttingDown { message } => notice(format!("-- server: {message}")),
             Event::Fatal { message, .. } => self.line(&self.paint(Style::Error, &format!("!! {message}"))),
@@ -363,6 +374,9 @@ fn event_json(event: &Event) -> Value {
         Event::Gap { conversation, complete_from } => {
             json!({"event": "gap", "conversation": conversation.to_string(), "complete_from": complete_from})
         }
+        Event::Rewound { conversation, latest_seq, had } => json!({
+            "event": "rewound", "conversation": conversation.to_string(), "latest_seq": latest_seq, "had": had,
+        }),
         Event::Error { code, message, id } => json!({
             "event": "error", "code": code.map(|c| format!("{c:?}")), "message": message, "id": id.map(|i| i.to_hex()),
         }),
@@ -539,7 +553,8 @@ mod tests {
             Event::Left { room: RoomName::lobby() },
             Event::Closed { conversation: lobby.clone(), reason: "r".into() },
             Event::History(page),
-            Event::Gap { conversation: lobby, complete_from: 3 },
+            Event::Gap { conversation: lobby.clone(), complete_from: 3 },
+            Event::Rewound { conversation: lobby, latest_seq: 3, had: 5 },
             Event::Error { code: None, message: "m".into(), id: None },
             Event::ServerShuttingDown { message: "m".into() },
             Event::Fatal { message: "m".into(), certificate_changed: false, password_refused: false },

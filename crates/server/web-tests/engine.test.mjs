@@ -176,7 +176,7 @@ describe('cursors', () => {
     store.cursors.set('#lobby', 2);
     const h = harness({ store });
     await h.engine.start();
-    const socket = await h.login();
+    const socket = await h.login(welcome([{ conversation: { Room: 'lobby' }, latest_seq: 3, first_seq: 1 }]));
     socket.receive({ Messages: [message('lobby', 1), message('lobby', 2), message('lobby', 3)] });
     await h.engine.settled();
     assert.deepEqual(h.eventsOf('messages')[0].messages.map((shownMessage) => shownMessage.seq), [3]);
@@ -187,13 +187,32 @@ describe('cursors', () => {
     store.cursors.set('#lobby', 5);
     const h = harness({ store });
     await h.engine.start();
-    const socket = await h.login();
+    const socket = await h.login(welcome([{ conversation: { Room: 'lobby' }, latest_seq: 30, first_seq: 30 }]));
     socket.receive({ Gap: { conversation: { Room: 'lobby' }, complete_from: 30 } });
     socket.receive({ Messages: [message('lobby', 20), message('lobby', 30)] });
     await h.engine.settled();
     assert.deepEqual(h.eventsOf('gap').map((event) => [event.key, event.completeFrom]), [['#lobby', 30]]);
     assert.deepEqual(h.eventsOf('messages')[0].messages.map((shownMessage) => shownMessage.seq), [30]);
     assert.equal(h.store.cursors.get('#lobby'), 30);
+  });
+
+  test('a server restored from an older backup: the cursor goes back to its end, and its new messages are shown', async () => {
+    const store = new MemoryStore();
+    store.cursors.set('#lobby', 9);
+    store.messages.set('#lobby', [8, 9].map((seq) => ({ ...message('lobby', seq), conversation: '#lobby' })));
+    store.readMarkers.set('#lobby', 9);
+    const h = harness({ store });
+    await h.engine.start();
+    const socket = await h.login(welcome([{ conversation: { Room: 'lobby' }, latest_seq: 6, first_seq: 1 }]));
+    assert.deepEqual(h.eventsOf('rewound').map((event) => [event.key, event.latestSeq, event.had]), [['#lobby', 6, 9]]);
+    assert.equal(h.store.cursors.get('#lobby'), 6);
+    assert.deepEqual(h.store.messages.get('#lobby'), [], 'what the server no longer has is not kept');
+    assert.equal(h.store.readMarkers.get('#lobby'), 6);
+    socket.receive({ Messages: [message('lobby', 7, 'bob', 'after the restore'), message('lobby', 8)] });
+    await h.engine.settled();
+    assert.deepEqual(h.eventsOf('messages')[0].messages.map((shown) => shown.seq), [7, 8], 'under seqs seen before');
+    assert.equal(h.store.cursors.get('#lobby'), 8);
+    assert.deepEqual(socket.sent.find((frame) => 'Hello' in frame).Hello.positions, [{ conversation: { Room: 'lobby' }, seq: 9 }]);
   });
 
   test('Closed forgets the conversation, cursor and kept messages included', async () => {

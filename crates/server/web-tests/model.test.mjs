@@ -115,3 +115,14 @@ test('a closed conversation is forgotten and the lobby shown instead', () => {
   assert.equal(model.conversations.has('@carol'), false);
   assert.equal(model.currentKey, '#lobby');
 });
+
+test('a server restored from an older backup: what it no longer has leaves the view, and its new messages show', () => {
+  const model = new ChatModel('ana');
+  model.apply({ type: 'messages', messages: [5, 6, 7].map((seq) => delivered('#lobby', seq, 'bob', `old ${seq}`)) });
+  model.apply({ type: 'rewound', key: '#lobby', latestSeq: 5, had: 7 });
+  const lobby = model.conversation('#lobby');
+  assert.deepEqual([...lobby.messages.keys()], [5]);
+  assert.ok(lobby.notices.some((notice) => notice.error && notice.text.includes('up to message 5, where you had seen 7')));
+  model.apply({ type: 'messages', messages: [delivered('#lobby', 6, 'bob', 'new 6')] });
+  assert.equal(lobby.messages.get(6).text, 'new 6');
+});

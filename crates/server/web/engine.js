@@ -428,7 +428,7 @@ export class Engine {
     try {
       frame = wire.readServerMessage(data);
       if (this.phase === 'connecting') {
-        this.onLoginAnswer(frame);
+        await this.onLoginAnswer(frame);
       } else {
         await this.onLiveFrame(frame);
       }
@@ -440,7 +440,7 @@ export class Engine {
   }
 
   /// The first answer to `Hello` that is not a `Ping`: `Welcome`, or a refusal (PROTOCOL.md section 9).
-  onLoginAnswer({ kind, body }) {
+  async onLoginAnswer({ kind, body }) {
     switch (kind) {
       case 'Ping':
         this.transmit(wire.pong(checkedSeq(body.nonce)));
@@ -448,7 +448,7 @@ export class Engine {
       case 'Pong':
         return;
       case 'Welcome':
-        this.welcomed(body);
+        await this.welcomed(body);
         return;
       case 'Error':
         this.loginRefused(body);
@@ -478,11 +478,12 @@ export class Engine {
     }
   }
 
-  welcomed(body) {
+  async welcomed(body) {
     if (body.version !== wire.PROTOCOL_VERSION || !Number.isSafeInteger(body.heartbeat_ms) || body.heartbeat_ms < 1) {
       throw new wire.ProtocolError('a Welcome of another version');
     }
     const conversations = (Array.isArray(body.conversations) ? body.conversations : []).map(conversationInfo);
+    for (const info of conversations) await this.rewindIfAhead(info);
     this.phase = 'live';
     this.heartbeatMs = body.heartbeat_ms;
     this.attempt = 0;
@@ -527,9 +528,12 @@ export class Engine {
         this.emit({ type: 'gap', key, completeFrom });
         break;
       }
-      case 'Joined':
-        this.emit({ type: 'joined', ...conversationInfo(body.info) });
+      case 'Joined': {
+        const info = conversationInfo(body.info);
+        await this.rewindIfAhead(info);
+        this.emit({ type: 'joined', ...info });
         break;
+      }
       case 'Left': {
         const key = wire.roomKey(checkedRoom(body.room));
         await this.forget(key);
@@ -604,6 +608,21 @@ export class Engine {
     // Our own message delivered back is stored, whether or not its `Accepted` came first (another device's, too).
     await this.accepted(ownAccepted);
     this.emit({ type: 'messages', messages: fresh });
+  }
+
+  /// The server never ends a conversation before a message it delivered, unless its store went back in time
+  /// (restored from an older backup): then it gives the seqs after its end to new messages, which we would drop as
+  /// ones we have. So our position goes back to its end, and what we kept past it goes (PROTOCOL.md section 12).
+  async rewindIfAhead({ key, latestSeq }) {
+    const had = this.cursor(key);
+    if (had <= latestSeq) return;
+    this.cursors.set(key, latestSeq);
+    try {
+      await this.store.rewind(key, latestSeq);
+    } catch (error) {
+      this.emit({ type: 'error', code: null, message: `could not save a position in this browser: ${error.message}`, id: null });
+    }
+    this.emit({ type: 'rewound', key, latestSeq, had });
   }
 
   async saveDelivery(cursors, messages) {

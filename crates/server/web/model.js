@@ -270,6 +270,20 @@ export class ChatModel {
         }
         return [];
       }
+      case 'rewound': {
+        const conversation = this.conversation(event.key);
+        for (const seq of [...conversation.messages.keys()]) if (seq > event.latestSeq) conversation.messages.delete(seq);
+        conversation.latestSeq = event.latestSeq;
+        conversation.readSeq = Math.min(conversation.readSeq, event.latestSeq);
+        this.notice(
+          event.key,
+          `the server was restored from an older backup and holds this conversation up to message ${event.latestSeq}, ` +
+            `where you had seen ${event.had}: what came after it is gone from the server (and from this view), and ` +
+            'messages sent since the restore and before now may be missing here',
+          true,
+        );
+        return [];
+      }
       case 'gap':
         this.notice(event.key, `messages before ${event.completeFrom} are no longer kept`);
         this.conversation(event.key).firstSeq = event.completeFrom;

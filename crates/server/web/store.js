@@ -11,6 +11,8 @@
 //   saveDelivery(cursors, messages) cursors: Map(key -> seq), messages: [message with `conversation` = key],
 //                                   in one transaction, so that a cursor is never saved without what it counts
 //   forget(key)                     a conversation we are no longer in: its cursor, messages and read marker
+//   rewind(key, seq)                the server's store went back to `seq`: the cursor is set to it, the messages
+//                                   after it go, and the read marker comes back to it
 //   saveReadMarker(key, seq)
 //   close()
 
@@ -71,6 +73,13 @@ export class MemoryStore {
     this.cursors.delete(key);
     this.messages.delete(key);
     this.readMarkers.delete(key);
+  }
+
+  async rewind(key, seq) {
+    this.cursors.set(key, seq);
+    const kept = this.messages.get(key);
+    if (kept !== undefined) this.messages.set(key, kept.filter((message) => message.seq <= seq));
+    if ((this.readMarkers.get(key) ?? 0) > seq) this.readMarkers.set(key, seq);
   }
 
   async saveReadMarker(key, seq) {
@@ -189,6 +198,16 @@ export class IndexedDbStore {
     transaction.objectStore('cursors').delete(key);
     transaction.objectStore('reads').delete(key);
     transaction.objectStore('messages').delete(IDBKeyRange.bound([key, 0], [key, Number.MAX_SAFE_INTEGER]));
+    await transactionDone(transaction);
+  }
+
+  async rewind(key, seq) {
+    const transaction = this.database.transaction(['cursors', 'messages', 'reads'], 'readwrite');
+    transaction.objectStore('cursors').put({ conversation: key, seq });
+    transaction.objectStore('messages').delete(IDBKeyRange.bound([key, seq + 1], [key, Number.MAX_SAFE_INTEGER]));
+    const reads = transaction.objectStore('reads');
+    const marker = await requestDone(reads.get(key));
+    if (marker !== undefined && marker.seq > seq) reads.put({ conversation: key, seq });
     await transactionDone(transaction);
   }
 

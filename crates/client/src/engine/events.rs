@@ -158,6 +158,14 @@ pub enum Event {
         conversation: Conversation,
         complete_from: u64,
     },
+    /// The server's store went back in time (it was restored from an older backup): it ends this conversation at
+    /// `latest_seq` where we had seen up to `had`. The messages after `latest_seq` that we saw are not on the
+    /// server any more, and new messages take their seqs: what we hold past `latest_seq` is dropped.
+    Rewound {
+        conversation: Conversation,
+        latest_seq: u64,
+        had: u64,
+    },
     /// Something went wrong that does not stop the engine; `id` names a message that was refused for good.
     Error {
         code: Option<ErrorCode>,

@@ -21,7 +21,8 @@ pub const SEND_WINDOW: usize = 256;
 /// a crash never shows a message twice), show the events, send the frames.
 #[derive(Debug, Default)]
 pub struct Effects {
-    /// Conversations we are no longer in: their cursors are deleted on disk.
+    /// Conversations we are no longer in: their cursors are deleted on disk, before `moved` is saved (a cursor
+    /// that went back is in both, since saving only ever moves one forward).
     pub forgotten: Vec<Conversation>,
     /// Cursors that moved, to save.
     pub moved: HashMap<Conversation, u64>,
@@ -86,6 +87,9 @@ impl Protocol {
             if !conversations.iter().any(|info| info.conversation == conversation) {
                 effects.frames.push(ClientMsg::Join { room: room.to_string() });
             }
+        }
+        for info in conversations {
+            self.rewind_if_ahead(info, &mut effects);
         }
         self.sync_targets = conversations
             .iter()
@@ -199,6 +203,7 @@ impl Protocol {
                 self.check_synced(effects);
             }
             ServerMsg::Joined { info } => {
+                self.rewind_if_ahead(&info, effects);
                 // A conversation `Welcome` had no room for comes this way too, and may have news to catch up on.
                 if info.latest_seq > self.cursor(&info.conversation) {
                     self.sync_targets.insert(info.conversation.clone(), info.latest_seq);
@@ -228,6 +233,21 @@ impl Protocol {
 
     fn cursor(&self, conversation: &Conversation) -> u64 {
         self.cursors.get(conversation).copied().unwrap_or(0)
+    }
+
+    /// Takes the server's end of a conversation as our position when we are past it. The server never says a
+    /// conversation ends before a message it delivered, unless its store went back in time (restored from an
+    /// older backup): then it gives the seqs after its end to new messages, which we would take for ones we have.
+    fn rewind_if_ahead(&mut self, info: &ConversationInfo, effects: &mut Effects) {
+        let had = self.cursor(&info.conversation);
+        if had <= info.latest_seq {
+            return;
+        }
+        let conversation = info.conversation.clone();
+        self.cursors.insert(conversation.clone(), info.latest_seq);
+        effects.forgotten.push(conversation.clone());
+        effects.moved.insert(conversation.clone(), info.latest_seq);
+        effects.events.push(Event::Rewound { conversation, latest_seq: info.latest_seq, had });
     }
 
     /// Takes a message out of the outbox once the server has it (a no-op if it is no longer there).

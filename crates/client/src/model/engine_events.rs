@@ -191,6 +191,19 @@ impl ChatModel {
                 let ts = (self.clock)();
                 self.convs[index].notice(ts, text, true);
             }
+            Event::Rewound { conversation, latest_seq, had } => {
+                let index = self.conv_index(&conversation);
+                let conv = &mut self.convs[index];
+                // What we hold past the server's end is no longer on it, and its seqs go to new messages.
+                conv.entries
+                    .retain(|entry| !matches!(entry, Entry::Message(m) if m.seq.is_some_and(|s| s > latest_seq)));
+                let text = format!(
+                    "the server was restored from an older backup and holds this conversation up to message \
+                     {latest_seq}, where you had seen {had}: what came after it is gone from the server (and from \
+                     this view), and messages sent since the restore and before now may be missing here"
+                );
+                conv.notice((self.clock)(), text, true);
+            }
             Event::Error { message, .. } => self.notice_here(message, true),
             Event::ServerShuttingDown { message } => self.notice_here(format!("server: {message}"), true),
             Event::Fatal { message, certificate_changed, .. } => {

@@ -390,3 +390,52 @@ impl Drop for SmallDisk {
         let _ = Command::new("umount").arg(&self.0).status();
     }
 }
+
+#[test]
+fn a_client_that_saw_more_than_an_older_backup_holds_is_told_and_sees_the_new_messages() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let (ana, bob) = (dir.path().join("ana"), dir.path().join("bob"));
+    let server = Server::start(&data);
+    let (status, _) = run_client(spec(&server.addr, "bob", &bob), "");
+    assert!(status.success());
+    let (status, _) = run_client(spec(&server.addr, "ana", &ana), "one\ntwo\n");
+    assert!(status.success());
+    let file = dir.path().join("palomar.tar");
+    let (ok, stdout, stderr) = backup(&data, &file, &[]);
+    assert!(ok, "{stdout}{stderr}");
+    // After the backup: bob reads four messages, of which the restored server will hold two.
+    let (status, _) = run_client(spec(&server.addr, "ana", &ana), "three\nfour\n");
+    assert!(status.success());
+    let (status, read) = run_client(spec(&server.addr, "bob", &bob), "");
+    assert!(status.success() && read.iter().filter(|e| e["event"] == "message").count() == 4, "{read:#?}");
+    let address = server.addr.clone();
+    assert!(server.terminate().success());
+
+    let restored = dir.path().join("restored");
+    let (ok, stdout, stderr) = restore(&file, &restored);
+    assert!(ok, "{stdout}{stderr}");
+    let server = Server::start_on(&restored, &address, &[]);
+    let mut reader = Client::start(spec(&server.addr, "bob", &bob));
+    let rewound = reader.wait_for("rewound", |e| e["event"] == "rewound");
+    assert_eq!(
+        (&rewound["conversation"], &rewound["latest_seq"], &rewound["had"]),
+        (&"#lobby".into(), &2.into(), &4.into()),
+        "bob is told where the server's #lobby ends now"
+    );
+    let (status, sent) = run_client(spec(&server.addr, "ana", &ana), "after the restore\n");
+    assert!(status.success());
+    let accepted: Vec<u64> =
+        sent.iter().filter(|e| e["event"] == "accepted").map(|e| e["seq"].as_u64().expect("a seq")).collect();
+    assert_eq!(accepted, [3], "the restored server gives out seq 3 again");
+    let message = reader.wait_for("the new message", |e| e["event"] == "message");
+    assert_eq!((&message["seq"], &message["text"]), (&3.into(), &"after the restore".into()), "shown, not dropped");
+    reader.close_stdin();
+    let (status, events) = reader.finish();
+    assert!(status.success());
+    assert_eq!(events.iter().filter(|e| e["event"] == "rewound").count(), 1, "said once: {events:#?}");
+    let (status, again) = run_client(spec(&server.addr, "bob", &bob), "");
+    assert!(status.success());
+    assert!(!again.iter().any(|e| e["event"] == "rewound" || e["event"] == "message"), "settled: {again:#?}");
+    assert!(server.terminate().success());
+}

@@ -110,6 +110,31 @@ fn deliveries_at_or_below_the_cursor_are_dropped_and_synced_comes_once_caught_up
 }
 
 #[test]
+fn a_server_restored_from_an_older_backup_moves_the_cursor_back_so_its_new_messages_are_shown() {
+    let (lobby, team) = (room("lobby"), room("team"));
+    let cursors = HashMap::from([(lobby.clone(), 9), (team.clone(), 3)]);
+    let mut protocol = Protocol::new(nick("ana"), VecDeque::new(), cursors);
+    // The server's store ends #lobby at 6, where we had seen 9; #team is as we left it.
+    let effects = protocol.connected(&[info(&lobby, 6), info(&team, 3)], None);
+    assert!(
+        matches!(&effects.events[..], [Event::Rewound { latest_seq: 6, had: 9, .. }, Event::Synced]),
+        "{:?}",
+        effects.events
+    );
+    assert_eq!(effects.forgotten, std::slice::from_ref(&lobby), "the saved cursor is replaced, not only moved forward");
+    assert_eq!(effects.moved, HashMap::from([(lobby.clone(), 6)]));
+    let mut effects = Effects::default();
+    let page = (7..=8).map(|seq| message(&lobby, seq, "bob", id(100 + seq as usize))).collect();
+    protocol.received(vec![ServerMsg::Messages(page)], &mut effects).expect("no end");
+    assert_eq!(shown_seqs(&effects), [7, 8], "new messages under seqs we had seen before the restore");
+    // A conversation listed after `Welcome` is checked the same way.
+    let mut effects = Effects::default();
+    let joined = ServerMsg::Joined { info: info(&team, 1) };
+    protocol.received(vec![joined], &mut effects).expect("no end");
+    assert!(effects.events.iter().any(|event| matches!(event, Event::Rewound { latest_seq: 1, had: 3, .. })));
+}
+
+#[test]
 fn a_store_failure_is_resent_later_and_a_refusal_for_good_leaves_the_outbox() {
     let lobby = room("lobby");
     let outbox = VecDeque::from([entry(1, &lobby), entry(2, &lobby)]);
