@@ -28,6 +28,13 @@ fn spec<'a>(server: &'a str, nick: &'a str, home: &'a Path) -> ClientSpec<'a> {
     ClientSpec { server, nick, password: &nick[..1], home, extra: &[] }
 }
 
+/// Runs `nick`'s client to the end of `input`, which must succeed; its events.
+fn session(server: &Server, nick: &str, home: &Path, input: &str) -> Vec<Value> {
+    let (status, events) = run_client(spec(&server.addr, nick, home), input);
+    assert!(status.success(), "{nick}'s client: {status}: {events:#?}");
+    events
+}
+
 /// `palomar ARGS`: whether it succeeded, its stdout and its stderr.
 fn palomar(args: &[&str]) -> (bool, String, String) {
     let output = Command::new(BIN).args(args).stdin(Stdio::null()).output().expect("palomar runs");
@@ -129,8 +136,7 @@ fn a_backup_under_load_restores_every_acknowledged_message_once_with_its_seq() {
     let original_fingerprint = server.fingerprint.clone();
     // The reader registers now and reads only from the restored server: its cursor in #lobby is at 0 there.
     let reader_home = dir.path().join("reader");
-    let (status, _) = run_client(spec(&server.addr, "reader", &reader_home), "");
-    assert!(status.success());
+    session(&server, "reader", &reader_home, "");
 
     let stop = Arc::new(AtomicBool::new(false));
     let senders: Vec<_> = (0..SENDERS)
@@ -244,12 +250,10 @@ fn a_stopped_server_is_backed_up_and_carries_on_from_its_backup() {
     let data = dir.path().join("data");
     let (ana, bob) = (dir.path().join("ana"), dir.path().join("bob"));
     let server = Server::start(&data);
-    let (status, _) = run_client(spec(&server.addr, "bob", &bob), "");
-    assert!(status.success());
-    let (status, _) = run_client(spec(&server.addr, "ana", &ana), "one\ntwo\n/msg bob private\n");
-    assert!(status.success());
-    let (status, read) = run_client(spec(&server.addr, "bob", &bob), "");
-    assert!(status.success() && read.iter().filter(|e| e["event"] == "message").count() == 3, "{read:#?}");
+    session(&server, "bob", &bob, "");
+    session(&server, "ana", &ana, "one\ntwo\n/msg bob private\n");
+    let read = session(&server, "bob", &bob, "");
+    assert_eq!(read.iter().filter(|e| e["event"] == "message").count(), 3, "{read:#?}");
     let address = server.addr.clone();
     assert!(server.terminate().success());
 
@@ -397,18 +401,15 @@ fn a_client_that_saw_more_than_an_older_backup_holds_is_told_and_sees_the_new_me
     let data = dir.path().join("data");
     let (ana, bob) = (dir.path().join("ana"), dir.path().join("bob"));
     let server = Server::start(&data);
-    let (status, _) = run_client(spec(&server.addr, "bob", &bob), "");
-    assert!(status.success());
-    let (status, _) = run_client(spec(&server.addr, "ana", &ana), "one\ntwo\n");
-    assert!(status.success());
+    session(&server, "bob", &bob, "");
+    session(&server, "ana", &ana, "one\ntwo\n");
     let file = dir.path().join("palomar.tar");
     let (ok, stdout, stderr) = backup(&data, &file, &[]);
     assert!(ok, "{stdout}{stderr}");
     // After the backup: bob reads four messages, of which the restored server will hold two.
-    let (status, _) = run_client(spec(&server.addr, "ana", &ana), "three\nfour\n");
-    assert!(status.success());
-    let (status, read) = run_client(spec(&server.addr, "bob", &bob), "");
-    assert!(status.success() && read.iter().filter(|e| e["event"] == "message").count() == 4, "{read:#?}");
+    session(&server, "ana", &ana, "three\nfour\n");
+    let read = session(&server, "bob", &bob, "");
+    assert_eq!(read.iter().filter(|e| e["event"] == "message").count(), 4, "{read:#?}");
     let address = server.addr.clone();
     assert!(server.terminate().success());
 
@@ -423,8 +424,7 @@ fn a_client_that_saw_more_than_an_older_backup_holds_is_told_and_sees_the_new_me
         (&"#lobby".into(), &2.into(), &4.into()),
         "bob is told where the server's #lobby ends now"
     );
-    let (status, sent) = run_client(spec(&server.addr, "ana", &ana), "after the restore\n");
-    assert!(status.success());
+    let sent = session(&server, "ana", &ana, "after the restore\n");
     let accepted: Vec<u64> =
         sent.iter().filter(|e| e["event"] == "accepted").map(|e| e["seq"].as_u64().expect("a seq")).collect();
     assert_eq!(accepted, [3], "the restored server gives out seq 3 again");
@@ -434,8 +434,7 @@ fn a_client_that_saw_more_than_an_older_backup_holds_is_told_and_sees_the_new_me
     let (status, events) = reader.finish();
     assert!(status.success());
     assert_eq!(events.iter().filter(|e| e["event"] == "rewound").count(), 1, "said once: {events:#?}");
-    let (status, again) = run_client(spec(&server.addr, "bob", &bob), "");
-    assert!(status.success());
+    let again = session(&server, "bob", &bob, "");
     assert!(!again.iter().any(|e| e["event"] == "rewound" || e["event"] == "message"), "settled: {again:#?}");
     assert!(server.terminate().success());
 }
