@@ -34,8 +34,8 @@ pub use keys::{Account, AccountId, ConvId, ConvKey};
 pub use location::{Location, PostgresSettings};
 pub use notices::{Envelope, NodeId, Notice};
 pub use records::{
-    Appended, ConvRow, Credentials, DeletedDirect, Durability, NewMessage, RemovalRequest, Removed, StoreError,
-    StoredMessage,
+    Appended, AuditEntry, ConvRow, Credentials, DeletedDirect, Durability, NewMessage, RemovalRequest, Removed,
+    StoreError, StoredMessage, Suspension,
 };
 
 use palomar_proto::{MessageId, Nick};
@@ -89,7 +89,7 @@ pub trait Store: Send {
     /// Replaces the password hash of `nick`'s account; false when there is no such account.
     fn set_password_hash(&self, nick: &Nick, password_hash: &str) -> Result<bool>;
 
-    /// Removes the account that has `nick`, with its memberships, its cursors and its direct conversations
+    /// Removes the account that has `nick`, with its memberships, its cursors, its suspension and its direct conversations
     /// (their messages too, for both sides); its messages in rooms stay, under the nickname they were sent
     /// with. Its id is never given out again, so whoever registers the nickname next starts with no past. All
     /// or nothing. `None` when no account has `nick`.
@@ -97,6 +97,29 @@ pub trait Store: Send {
 
     /// Every account with its creation time (milliseconds since the epoch), by nickname.
     fn accounts(&self) -> Result<Vec<(Nick, u64)>>;
+
+    // ---- suspensions and the audit log
+
+    /// Keeps the account of `nick` from logging in until `until_ms` (`None`: until lifted), replacing any
+    /// suspension it had. `None` when no account has `nick`.
+    fn suspend(&self, nick: &Nick, until_ms: Option<u64>, reason: &str, now_ms: u64) -> Result<Option<Account>>;
+
+    /// Lifts the suspension of `nick`'s account; false when it had none (an expired one counts as one).
+    fn unsuspend(&self, nick: &Nick) -> Result<bool>;
+
+    /// The suspensions in force at `now_ms`, by nickname.
+    fn suspensions(&self, now_ms: u64) -> Result<Vec<Suspension>>;
+
+    /// The suspension of `account` in force at `now_ms`, if any.
+    fn suspension_of(&self, account: AccountId, now_ms: u64) -> Result<Option<Suspension>> {
+        Ok(self.suspensions(now_ms)?.into_iter().find(|suspension| suspension.account.id == account))
+    }
+
+    /// Adds an entry to the audit log; returns its id.
+    fn record_audit(&self, at_ms: u64, actor: &str, action: &str, target: &str, detail: &str) -> Result<i64>;
+
+    /// The newest `limit` entries of the audit log, oldest first.
+    fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>>;
 
     // ---- removals asked of a running server
 

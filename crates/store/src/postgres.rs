@@ -18,8 +18,8 @@ use crate::keys::{Account, AccountId, ConvId, ConvKey};
 use crate::location::PostgresSettings;
 use crate::notices::{Envelope, NodeId, Notice};
 use crate::records::{
-    Appended, ConvRow, Credentials, DeletedDirect, Durability, NewMessage, RemovalRequest, Removed, StoreError,
-    StoredMessage,
+    Appended, AuditEntry, ConvRow, Credentials, DeletedDirect, Durability, NewMessage, RemovalRequest, Removed,
+    StoreError, StoredMessage, Suspension,
 };
 use crate::{Result, Store, append_each};
 
@@ -32,8 +32,8 @@ pub use peers::{Heartbeat, Peers};
 /// entries already released never change.
 ///
 /// As in the SQLite store, ids come from sequences, which never give a number out again: an account or
-/// conversation deleted keeps its id to itself. `direct_seq_floors` and `account_removals` are explained at the
-/// SQLite schema. The log is keyed by conversation and seq, which is the order every read wants.
+/// conversation deleted keeps its id to itself. `direct_seq_floors`, `account_removals`, `suspensions` and
+/// `audit_log` are explained at the SQLite schema. The log is keyed by conversation and seq, which is the order every read wants.
 const MIGRATIONS: &[&str] = &[
     "
 CREATE TABLE accounts (
@@ -92,6 +92,22 @@ CREATE TABLE presence (
     account BIGINT NOT NULL,
     nick TEXT NOT NULL,
     PRIMARY KEY (node, account)
+);
+",
+    "
+CREATE TABLE suspensions (
+    account BIGINT PRIMARY KEY,
+    until_ms BIGINT,
+    reason TEXT NOT NULL,
+    since_ms BIGINT NOT NULL
+);
+CREATE TABLE audit_log (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at_ms BIGINT NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    detail TEXT NOT NULL
 );
 ",
 ];
@@ -547,6 +563,7 @@ impl Store for PostgresStore {
             let id = &account.id.0;
             self.execute("DELETE FROM members WHERE account = $1", &[id])?;
             self.execute("DELETE FROM cursors WHERE account = $1", &[id])?;
+            self.execute("DELETE FROM suspensions WHERE account = $1", &[id])?;
             self.execute("DELETE FROM accounts WHERE id = $1", &[id])?;
             Ok(Some(Removed { account, deleted_directs }))
         })
@@ -556,6 +573,74 @@ impl Store for PostgresStore {
         // Byte order, as SQLite sorts: the database's own collation may differ from one machine to the next.
         let rows = self.query("SELECT nick, created_ms FROM accounts ORDER BY nick COLLATE \"C\"", &[])?;
         rows.iter().map(|row| Ok((parse_nick(col(row, 0)?)?, to_u64(col(row, 1)?)))).collect()
+    }
+
+    // ---- suspensions and the audit log
+
+    fn suspend(&self, nick: &Nick, until_ms: Option<u64>, reason: &str, now_ms: u64) -> Result<Option<Account>> {
+        self.in_transaction(|| {
+            let Some(account) = self.account(nick)? else { return Ok(None) };
+            self.execute(
+                "INSERT INTO suspensions (account, until_ms, reason, since_ms) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (account) DO UPDATE SET until_ms = $2, reason = $3, since_ms = $4",
+                &[&account.id.0, &until_ms.map(to_i64), &reason, &to_i64(now_ms)],
+            )?;
+            Ok(Some(account))
+        })
+    }
+
+    fn unsuspend(&self, nick: &Nick) -> Result<bool> {
+        let lifted = self.execute(
+            "DELETE FROM suspensions WHERE account = (SELECT id FROM accounts WHERE nick = $1)",
+            &[&nick.as_str()],
+        )?;
+        Ok(lifted == 1)
+    }
+
+    fn suspensions(&self, now_ms: u64) -> Result<Vec<Suspension>> {
+        let rows = self.query(
+            "SELECT a.id, a.nick, s.until_ms, s.reason, s.since_ms FROM suspensions s JOIN accounts a ON a.id = s.account
+             WHERE s.until_ms IS NULL OR s.until_ms > $1 ORDER BY a.nick COLLATE \"C\"",
+            &[&to_i64(now_ms)],
+        )?;
+        rows.iter()
+            .map(|row| {
+                Ok(Suspension {
+                    account: Account { id: AccountId(col(row, 0)?), nick: parse_nick(col(row, 1)?)? },
+                    until_ms: col::<Option<i64>>(row, 2)?.map(to_u64),
+                    reason: col(row, 3)?,
+                    since_ms: to_u64(col(row, 4)?),
+                })
+            })
+            .collect()
+    }
+
+    fn record_audit(&self, at_ms: u64, actor: &str, action: &str, target: &str, detail: &str) -> Result<i64> {
+        let row = self.query_one(
+            "INSERT INTO audit_log (at_ms, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            &[&to_i64(at_ms), &actor, &action, &target, &detail],
+        )?;
+        col(&row, 0)
+    }
+
+    fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>> {
+        let rows = self.query(
+            "SELECT id, at_ms, actor, action, target, detail FROM
+                 (SELECT * FROM audit_log ORDER BY id DESC LIMIT $1) newest ORDER BY id",
+            &[&i64::from(limit)],
+        )?;
+        rows.iter()
+            .map(|row| {
+                Ok(AuditEntry {
+                    id: col(row, 0)?,
+                    at_ms: to_u64(col(row, 1)?),
+                    actor: col(row, 2)?,
+                    action: col(row, 3)?,
+                    target: col(row, 4)?,
+                    detail: col(row, 5)?,
+                })
+            })
+            .collect()
     }
 
     // ---- removals asked of a running server

@@ -101,6 +101,27 @@ pub struct DeletedDirect {
     pub peer: Account,
 }
 
+/// An account kept from logging in, until `until_ms` (milliseconds since the epoch) or, when `None`, until an
+/// operator lifts it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Suspension {
+    pub account: Account,
+    pub until_ms: Option<u64>,
+    pub reason: String,
+    pub since_ms: u64,
+}
+
+/// One operator action, as the audit log keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub at_ms: u64,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub detail: String,
+}
+
 /// `palomar user remove NICK`, waiting for the server's writer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RemovalRequest {

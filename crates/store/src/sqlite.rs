@@ -15,7 +15,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::keys::{Account, AccountId, ConvId, ConvKey};
 use crate::records::{
-    Appended, ConvRow, Credentials, DeletedDirect, Durability, RemovalRequest, Removed, StoreError, StoredMessage,
+    Appended, AuditEntry, ConvRow, Credentials, DeletedDirect, Durability, RemovalRequest, Removed, StoreError,
+    StoredMessage, Suspension,
 };
 use crate::runs::{self, Run};
 use crate::{Result, Store};
@@ -48,7 +49,7 @@ fn owner_only(path: &Path) -> std::io::Result<()> {
 }
 
 /// The schema's version, kept in `PRAGMA user_version`; [`SqliteStore::open_with`] migrates older stores.
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS accounts (
@@ -86,6 +87,20 @@ CREATE TABLE IF NOT EXISTS account_removals (
     done_ms INTEGER,
     removed INTEGER
 );
+CREATE TABLE IF NOT EXISTS suspensions (
+    account INTEGER PRIMARY KEY,
+    until_ms INTEGER,
+    reason TEXT NOT NULL,
+    since_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit_log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at_ms INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS write_probes (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     count INTEGER NOT NULL
@@ -105,6 +120,9 @@ INSERT OR IGNORE INTO write_probes (id, count) VALUES (1, 0);
 ///
 /// Version 3 named members, cursors and direct conversations (`@a/b`) by nickname, so a removed account's
 /// direct conversations went to whoever registered the nickname next; version 4 names them by account.
+///
+/// Version 5 adds `suspensions` and `audit_log` (created by [`SCHEMA`]): it is a version of its own so that an
+/// older Palomar refuses the store rather than let suspended accounts in. Audit ids are never given out again.
 const MIGRATE_3_TO_4_BEGIN: &str = "
 ALTER TABLE accounts RENAME TO accounts_v3;
 ALTER TABLE members RENAME TO members_v3;
@@ -786,6 +804,7 @@ impl Store for SqliteStore {
             let id = account.id.0;
             self.conn.execute("DELETE FROM members WHERE account = ?1", [id])?;
             self.conn.execute("DELETE FROM cursors WHERE account = ?1", [id])?;
+            self.conn.execute("DELETE FROM suspensions WHERE account = ?1", [id])?;
             self.conn.execute("DELETE FROM accounts WHERE id = ?1", [id])?;
             Ok(Some(Removed { account, deleted_directs }))
         })
@@ -799,6 +818,83 @@ impl Store for SqliteStore {
             Ok((Nick::parse(&nick).map_err(|e| StoreError::Corrupt(e.to_string()))?, to_u64(created)))
         })
         .collect()
+    }
+
+    // ---- suspensions and the audit log
+
+    fn suspend(&self, nick: &Nick, until_ms: Option<u64>, reason: &str, now_ms: u64) -> Result<Option<Account>> {
+        self.in_transaction(|| {
+            let Some(account) = self.account(nick)? else { return Ok(None) };
+            self.conn.execute(
+                "INSERT INTO suspensions (account, until_ms, reason, since_ms) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (account) DO UPDATE SET until_ms = ?2, reason = ?3, since_ms = ?4",
+                params![account.id.0, until_ms.map(to_i64), reason, to_i64(now_ms)],
+            )?;
+            Ok(Some(account))
+        })
+    }
+
+    fn unsuspend(&self, nick: &Nick) -> Result<bool> {
+        let lifted = self.conn.execute(
+            "DELETE FROM suspensions WHERE account = (SELECT id FROM accounts WHERE nick = ?1)",
+            [nick.as_str()],
+        )?;
+        Ok(lifted == 1)
+    }
+
+    fn suspensions(&self, now_ms: u64) -> Result<Vec<Suspension>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT a.id, a.nick, s.until_ms, s.reason, s.since_ms FROM suspensions s JOIN accounts a ON a.id = s.account
+             WHERE s.until_ms IS NULL OR s.until_ms > ?1 ORDER BY a.nick",
+        )?;
+        let rows = stmt.query_map([to_i64(now_ms)], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, Option<i64>>(2)?,
+                row.get::<_, String>(3)?,
+                row.get::<_, i64>(4)?,
+            ))
+        })?;
+        rows.map(|row| {
+            let (id, nick, until, reason, since) = row?;
+            Ok(Suspension {
+                account: Account {
+                    id: AccountId(id),
+                    nick: Nick::parse(&nick).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                },
+                until_ms: until.map(to_u64),
+                reason,
+                since_ms: to_u64(since),
+            })
+        })
+        .collect()
+    }
+
+    fn record_audit(&self, at_ms: u64, actor: &str, action: &str, target: &str, detail: &str) -> Result<i64> {
+        self.conn.execute(
+            "INSERT INTO audit_log (at_ms, actor, action, target, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![to_i64(at_ms), actor, action, target, detail],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, at_ms, actor, action, target, detail FROM
+                 (SELECT * FROM audit_log ORDER BY id DESC LIMIT ?1) ORDER BY id",
+        )?;
+        let rows = stmt.query_map([limit], |row| {
+            Ok(AuditEntry {
+                id: row.get(0)?,
+                at_ms: to_u64(row.get(1)?),
+                actor: row.get(2)?,
+                action: row.get(3)?,
+                target: row.get(4)?,
+                detail: row.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     // ---- removals asked of a running server

@@ -68,6 +68,8 @@ on_both_stores!(
     a_batch_with_retries_in_it_still_leaves_no_gap,
     cursors_saved_together_move_as_one_by_one_would,
     a_write_probe_writes_and_changes_nothing,
+    suspensions_are_replaced_lifted_expire_and_go_with_their_account,
+    the_audit_log_keeps_its_order_and_gives_out_no_id_twice,
 );
 
 pub(crate) fn nick(s: &str) -> Nick {
@@ -480,4 +482,42 @@ fn cursors_saved_together_move_as_one_by_one_would(store: Fresh) {
     assert_eq!(db.cursor(bob.id, room.id).expect("reads"), 8);
     assert_eq!(db.cursor(gone.id, room.id).expect("reads"), 0, "no cursor outside a membership");
     db.advance_cursors(&[]).expect("nothing to save");
+}
+
+fn suspensions_are_replaced_lifted_expire_and_go_with_their_account(fresh: Fresh) {
+    let db = fresh.writer();
+    let ana = db.create_account(&nick("ana"), "h", 1).expect("creates").expect("new");
+    db.create_account(&nick("bob"), "h", 1).expect("creates").expect("new");
+    assert_eq!(db.suspend(&nick("cy"), None, "no one", 10).expect("suspends"), None);
+    assert_eq!(db.suspend(&nick("ana"), Some(100), "spam", 10).expect("suspends"), Some(ana.clone()));
+    db.suspend(&nick("bob"), None, "abuse", 20).expect("suspends");
+    let active: Vec<_> = db.suspensions(50).expect("reads").into_iter().map(|s| (s.account.nick, s.until_ms)).collect();
+    assert_eq!(active, [(nick("ana"), Some(100)), (nick("bob"), None)]);
+    // Expired at its `until_ms`, without anyone lifting it.
+    assert_eq!(db.suspension_of(ana.id, 100).expect("reads"), None);
+    db.suspend(&nick("ana"), Some(500), "spam again", 60).expect("suspends");
+    let again = db.suspension_of(ana.id, 100).expect("reads").expect("replaced");
+    assert_eq!((again.until_ms, again.reason.as_str(), again.since_ms), (Some(500), "spam again", 60));
+    assert!(db.unsuspend(&nick("ana")).expect("lifts"));
+    assert!(!db.unsuspend(&nick("ana")).expect("lifts"));
+    assert!(!db.unsuspend(&nick("cy")).expect("lifts"));
+    db.remove_account(&nick("bob")).expect("removes");
+    let bob = db.create_account(&nick("bob"), "h", 2).expect("creates").expect("new");
+    assert_eq!(db.suspension_of(bob.id, 50).expect("reads"), None);
+    assert!(db.suspensions(50).expect("reads").is_empty());
+}
+
+fn the_audit_log_keeps_its_order_and_gives_out_no_id_twice(fresh: Fresh) {
+    let db = fresh.writer();
+    assert!(db.audit_log(10).expect("reads").is_empty());
+    let ids: Vec<i64> =
+        (0..5u64).map(|n| db.record_audit(n, "operator", "user add", &format!("n{n}"), "").expect("records")).collect();
+    assert!(ids.windows(2).all(|pair| pair[0] < pair[1]), "{ids:?}");
+    let last = db.audit_log(3).expect("reads");
+    let targets: Vec<&str> = last.iter().map(|entry| entry.target.as_str()).collect();
+    assert_eq!(targets, ["n2", "n3", "n4"]);
+    assert_eq!((last[2].id, last[2].at_ms, last[2].actor.as_str()), (ids[4], 4, "operator"));
+    drop(db);
+    let reopened = fresh.writer();
+    assert!(reopened.record_audit(9, "operator", "user remove", "n0", "").expect("records") > ids[4]);
 }
