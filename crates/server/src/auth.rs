@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use palomar_proto::{ErrorCode, Nick};
-use palomar_store::{Account, Credentials, Notice, password};
+use palomar_store::{Account, Credentials, Notice, Suspension, password};
 use parking_lot::Mutex;
 
 use tokio::sync::{OwnedMutexGuard, oneshot};
@@ -345,18 +345,21 @@ pub async fn log_in(
         Ok((_, true)) => Login::Registered,
         Ok((_, false)) => Login::Ok,
         Err(Judged::LockedOut(_)) => Login::LockedOut,
+        Err(Judged::Suspended(_)) => Login::Suspended,
         Err(Judged::Refused(refusal)) if refusal.code == ErrorCode::AuthFailed => Login::Failed,
         Err(Judged::Refused(_)) => Login::NotJudged,
     };
     shared.metrics.login(counted).increment(1);
     judged.map_err(|unjudged| match unjudged {
-        Judged::LockedOut(refusal) | Judged::Refused(refusal) => refusal,
+        Judged::LockedOut(refusal) | Judged::Suspended(refusal) | Judged::Refused(refusal) => refusal,
     })
 }
 
-/// Why a login was refused: locked out before its password was looked at, or anything else.
+/// Why a login was refused: locked out before its password was looked at, a right password of a suspended
+/// account, or anything else.
 enum Judged {
     LockedOut(Refusal),
+    Suspended(Refusal),
     Refused(Refusal),
 }
 
@@ -390,7 +393,28 @@ async fn judge(
         // Busy or unavailable: the password was not judged, so the attempt counts against nobody.
         Err(_) => {}
     }
-    outcome.map_err(Judged::Refused)
+    let (account, registered) = outcome.map_err(Judged::Refused)?;
+    // Only once the password is judged right, so that a suspension tells nothing to whoever guesses; and not a
+    // failure, so that the account's owner is not locked out for trying.
+    let id = account.id;
+    let now = palomar_proto::unix_ms();
+    let suspension =
+        shared.reads.run(move |db| db.suspension_of(id, now)).await.map_err(|e| Judged::Refused(unavailable(e)))?;
+    if let Some(suspension) = suspension {
+        return Err(Judged::Suspended(refuse(ErrorCode::AuthFailed, suspended(&suspension))));
+    }
+    Ok((account, registered))
+}
+
+/// What the client of a suspended account is told, at login or when its session is ended.
+pub fn suspended(suspension: &Suspension) -> String {
+    let until =
+        match suspension.until_ms.and_then(|ms| chrono::DateTime::from_timestamp_millis(i64::try_from(ms).ok()?)) {
+            Some(until) => format!("until {}", until.format("%Y-%m-%d %H:%M:%S UTC")),
+            None => "until an operator lifts it".to_owned(),
+        };
+    let why = if suspension.reason.is_empty() { "no reason given" } else { &suspension.reason };
+    format!("the account {} is suspended {until}: {why}", suspension.account.nick)
 }
 
 async fn credentials(shared: &Shared, nick: &Nick) -> Result<Option<Credentials>, Refusal> {

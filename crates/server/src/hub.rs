@@ -380,6 +380,18 @@ impl Hub {
         state.membership_changes.remove(&removed.account.id);
     }
 
+    /// Tells the sessions of a suspended account, on this node, to end; false when it has none here. Each node
+    /// looks for suspensions itself, so nothing goes to the others.
+    pub fn account_suspended(&self, account: AccountId) -> bool {
+        let state = self.lock();
+        let mut any = false;
+        for (_, entry) in state.sessions_of(account) {
+            entry.note(PendingChanges::ACCOUNT_SUSPENDED);
+            any = true;
+        }
+        any
+    }
+
     /// The nicknames of the members of `conv` online now, sorted.
     pub fn online_in(&self, conv: ConvId) -> Vec<Nick> {
         let mut online: Vec<Nick> =

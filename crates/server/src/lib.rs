@@ -63,7 +63,8 @@ use crate::writer::Writer;
 const PASSWORD_THREADS: usize = 2;
 /// How long sessions get to say goodbye at shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-/// How often the server looks for accounts that `palomar user remove` asked it to remove.
+/// How often the server looks for accounts that `palomar user remove` asked it to remove, and for suspended
+/// accounts with sessions on it.
 const REMOVALS_EVERY: Duration = Duration::from_millis(500);
 
 /// What every session shares.
@@ -224,6 +225,7 @@ pub async fn run(
         tracker.spawn(retention(shared.clone()));
     }
     tracker.spawn(carry_out_removals(shared.clone()));
+    tracker.spawn(end_suspended_sessions(shared.clone()));
     if let (Some(admin), Some(exporter)) = (admin, exporter) {
         tracker.spawn(admin::serve(admin, shared.clone(), exporter));
     }
@@ -381,6 +383,30 @@ async fn carry_out_removals(shared: Arc<Shared>) {
             if let Err(error) = shared.writer.remove_account(request.id, request.nick).await {
                 tracing::error!(%error, "an account removal failed; it is tried again");
             }
+        }
+    }
+}
+
+/// Ends the sessions of accounts suspended while logged in. `palomar user suspend` writes only to the store, and
+/// every node on a shared database reads it, so each ends the sessions it holds without being told.
+async fn end_suspended_sessions(shared: Arc<Shared>) {
+    let mut ticker = tokio::time::interval(REMOVALS_EVERY);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shared.shutdown.cancelled() => return,
+            _ = ticker.tick() => {}
+        }
+        let now = palomar_proto::unix_ms();
+        match shared.reads.run(move |db| db.suspensions(now)).await {
+            Ok(suspensions) => {
+                for suspension in suspensions {
+                    if shared.hub.account_suspended(suspension.account.id) {
+                        tracing::info!(nick = %suspension.account.nick, "ending the sessions of a suspended account");
+                    }
+                }
+            }
+            Err(error) => tracing::warn!(%error, "cannot read the suspended accounts"),
         }
     }
 }

@@ -50,6 +50,8 @@ pub enum Login {
     LockedOut,
     /// Not judged: the server was busy, or the store could not answer, or the address made too many accounts.
     NotJudged,
+    /// The password was right, but the account is suspended.
+    Suspended,
 }
 
 /// Which account pace a request waited for.
@@ -65,7 +67,7 @@ pub struct Metrics {
     accepted: [Counter; 2],
     open: [Gauge; 2],
     refused: [Counter; 4],
-    logins: [Counter; 5],
+    logins: [Counter; 6],
     pub sessions: Gauge,
     pub messages_accepted: Counter,
     pub messages_delivered: Counter,
@@ -125,7 +127,14 @@ impl Metrics {
                 metrics::gauge!("palomar_connections_open", "listener" => "web"),
             ],
             refused: [refused("rate_closed"), refused("rate_limited"), refused("server_full"), refused("address_full")],
-            logins: [login("ok"), login("registered"), login("failed"), login("locked_out"), login("not_judged")],
+            logins: [
+                login("ok"),
+                login("registered"),
+                login("failed"),
+                login("locked_out"),
+                login("not_judged"),
+                login("suspended"),
+            ],
             sessions: metrics::gauge!("palomar_sessions_open"),
             messages_accepted: metrics::counter!("palomar_messages_accepted_total"),
             messages_delivered: metrics::counter!("palomar_messages_delivered_total"),

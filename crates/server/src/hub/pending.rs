@@ -32,6 +32,8 @@ pub struct MissedKinds {
     pub conversations: bool,
     /// The session's account was removed: the session ends.
     pub account_removed: bool,
+    /// The session's account was suspended: the session ends, unless the suspension was lifted since.
+    pub account_suspended: bool,
 }
 
 impl PendingChanges {
@@ -40,6 +42,7 @@ impl PendingChanges {
     pub(super) const PRESENCE: u8 = 4;
     pub(super) const CONVERSATIONS: u8 = 8;
     pub(super) const ACCOUNT_REMOVED: u8 = 16;
+    pub(super) const ACCOUNT_SUSPENDED: u8 = 32;
 
     pub(super) fn note(&self, flags: u8) {
         self.flags.fetch_or(flags, Ordering::AcqRel);
@@ -64,6 +67,7 @@ impl PendingChanges {
             presence: flags & Self::PRESENCE != 0,
             conversations: flags & Self::CONVERSATIONS != 0,
             account_removed: flags & Self::ACCOUNT_REMOVED != 0,
+            account_suspended: flags & Self::ACCOUNT_SUSPENDED != 0,
         }
     }
 

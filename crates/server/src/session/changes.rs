@@ -18,6 +18,12 @@ impl Session {
         if missed.account_removed {
             return Err(SessionEnd::AccountRemoved);
         }
+        if missed.account_suspended {
+            let (account, now) = (self.account.id, palomar_proto::unix_ms());
+            if let Some(suspension) = self.read(move |db| db.suspension_of(account, now)).await? {
+                return Err(SessionEnd::Suspended(crate::auth::suspended(&suspension)));
+            }
+        }
         for change in pending.take_changes() {
             self.follow(change).await?;
         }

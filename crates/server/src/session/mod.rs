@@ -60,6 +60,8 @@ enum SessionEnd {
     Silent,
     Shutdown,
     AccountRemoved,
+    /// The account was suspended; what its client is told.
+    Suspended(String),
     Refused(String),
     Broken(String),
     /// The message later sends waited for turned out to be stored (the database's answer to its commit was lost):
@@ -75,6 +77,7 @@ impl std::fmt::Display for SessionEnd {
             SessionEnd::Silent => f.write_str("client silent past the heartbeat limit"),
             SessionEnd::Shutdown => f.write_str("server shutting down"),
             SessionEnd::AccountRemoved => f.write_str("the account was removed"),
+            SessionEnd::Suspended(why) => f.write_str(why),
             SessionEnd::Refused(why) => write!(f, "refused: {why}"),
             SessionEnd::Broken(why) => write!(f, "connection broken: {why}"),
             SessionEnd::StoredAfterAll => {
@@ -257,7 +260,7 @@ impl Session {
     async fn run(&mut self, mut link: SessionLink, reader: &mut Reader) -> SessionEnd {
         let end = self.serve_loop(&mut link, reader).await;
         self.shared.hub.unregister(link.id, &self.account);
-        match end {
+        match &end {
             SessionEnd::Shutdown => {
                 self.out
                     .queue(&ServerMsg::ShuttingDown { message: "the server is restarting; reconnect shortly".into() });
@@ -268,6 +271,7 @@ impl Session {
                 let message = format!("the account {} was removed by the server's operator", self.account.nick);
                 refuse(&mut self.out, ErrorCode::AuthFailed, message).await;
             }
+            SessionEnd::Suspended(message) => refuse(&mut self.out, ErrorCode::AuthFailed, message.clone()).await,
             // Closed rather than dropped: a browser's WebSocket then ends with a close frame, not as if the
             // network had failed.
             _ => {
