@@ -9,6 +9,7 @@
 //! `palomar-client`, ...).
 //! A new front end goes beside `chat`, over `palomar_client::Engine`.
 
+mod audit;
 mod backup;
 mod chat;
 mod output;
@@ -42,6 +43,8 @@ enum Command {
     Chat(chat::ChatArgs),
     /// Manage accounts in a server's store (works while the server is stopped or running).
     User(user::UserArgs),
+    /// Print the audit log: who did what to which account, oldest first.
+    Audit(audit::AuditArgs),
     /// Copy a server's store to another database: a data directory's SQLite file to PostgreSQL, or back.
     Store(store::StoreArgs),
     /// Back up a server's store and TLS identity into one file, while it runs or not.
@@ -131,7 +134,10 @@ fn main() -> ExitCode {
             Command::User(args) => std::thread::spawn(move || user::run(args))
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-            // On a thread of its own for the same reason.
+            // On threads of their own for the same reason.
+            Command::Audit(args) => std::thread::spawn(move || audit::run(args))
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
             Command::Store(args) => std::thread::spawn(move || store::run(args))
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),

@@ -1,7 +1,8 @@
-//! `palomar user`: account management on a server's store (add, remove, list, set a password). Straight on the
-//! store, except a removal while a server runs on it, which that server carries out.
+//! `palomar user`: account management on a server's store (add, remove, list, set a password, suspend). Straight
+//! on the store, except a removal while a server runs on it, which that server carries out. Every change is
+//! recorded in the store's audit log, under the operator who made it.
 
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -13,8 +14,9 @@ use palomar_server::{Config, DataDirLock};
 use palomar_store::postgres::PostgresStore;
 use palomar_store::{ConvKey, Durability, Location, Store, password};
 
+/// Which server's store to work on.
 #[derive(Args)]
-pub struct UserArgs {
+pub struct StoreChoice {
     /// The server's data directory.
     #[arg(long)]
     data: Option<PathBuf>,
@@ -24,6 +26,31 @@ pub struct UserArgs {
     /// Read the data directory or database from this configuration file.
     #[arg(long)]
     config: Option<PathBuf>,
+}
+
+impl StoreChoice {
+    /// The server's configuration, with `--data` and `--store` applied, and where its store is.
+    pub fn locate(self) -> anyhow::Result<(Config, Location)> {
+        let mut config = match &self.config {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        if let Some(data) = self.data {
+            config.data = data;
+        }
+        if let Some(url) = self.store {
+            config.store.database = Some(url);
+        }
+        config.validate()?;
+        let location = config.store_location()?.with_application("palomar user");
+        Ok((config, location))
+    }
+}
+
+#[derive(Args)]
+pub struct UserArgs {
+    #[command(flatten)]
+    store: StoreChoice,
     /// Read the password from this file (else PALOMAR_PASSWORD, else a prompt).
     #[arg(long, global = true)]
     password_file: Option<PathBuf>,
@@ -42,6 +69,47 @@ enum UserAction {
     List,
     /// Set an account's password.
     Passwd { nick: String },
+    /// Keep an account from logging in, and end its sessions at once.
+    Suspend {
+        nick: String,
+        /// How long, as a number and a unit: 30s, 30m, 12h, 7d (without it, until `palomar user unsuspend`).
+        #[arg(long = "for", value_name = "DURATION", value_parser = parse_duration)]
+        duration: Option<Duration>,
+        /// Why, as the account's client will be told.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Lift an account's suspension.
+    Unsuspend { nick: String },
+}
+
+/// `30s`, `30m`, `12h`, `7d`.
+fn parse_duration(raw: &str) -> Result<Duration, String> {
+    let bad = || format!("{raw:?} is not a duration such as 30s, 30m, 12h or 7d");
+    let split = raw.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let (number, unit) = raw.split_at(split);
+    let number: u64 = number.parse().map_err(|_| bad())?;
+    let unit = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(bad()),
+    };
+    if number == 0 {
+        return Err(format!("{raw:?}: a suspension must last some time"));
+    }
+    // Past this, "until lifted" says it better than a date thousands of years away.
+    let secs = number.checked_mul(unit).filter(|secs| *secs <= 100 * 365 * 86_400);
+    secs.map(Duration::from_secs).ok_or_else(|| format!("{raw:?}: longer than 100 years; leave --for out"))
+}
+
+/// Who is running this command, for the audit log: the user the process runs as.
+pub fn operator() -> String {
+    // `/proc/self` belongs to the process's user.
+    let uid = std::fs::metadata("/proc/self").map_or_else(|_| "?".to_owned(), |meta| meta.uid().to_string());
+    let user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "?".to_owned());
+    format!("operator (uid {uid}, {user})")
 }
 
 /// How long `palomar user remove` waits for a running server to carry the removal out.
@@ -68,18 +136,7 @@ fn removed_by_the_server(db: &dyn Store, nick: &Nick) -> anyhow::Result<bool> {
 }
 
 pub fn run(args: UserArgs) -> anyhow::Result<ExitCode> {
-    let mut config = match &args.config {
-        Some(path) => Config::from_file(path)?,
-        None => Config::default(),
-    };
-    if let Some(data) = args.data {
-        config.data = data;
-    }
-    if let Some(url) = args.store {
-        config.store.database = Some(url);
-    }
-    config.validate()?;
-    let location = config.store_location()?.with_application("palomar user");
+    let (config, location) = args.store.locate()?;
     if let Location::Sqlite(store) = &location {
         if !store.exists() && !matches!(args.action, UserAction::Add { .. }) {
             bail!("no store at {}: wrong --data?", store.display());
@@ -91,6 +148,11 @@ pub fn run(args: UserArgs) -> anyhow::Result<ExitCode> {
     }
     let db = location.open(Durability::Full).with_context(|| format!("cannot open the store {location}"))?;
     let nick = |raw: &str| Nick::parse(raw).map_err(|e| anyhow::anyhow!("{raw:?}: {e}"));
+    let operator = operator();
+    let audit = |action: &str, nick: &Nick, detail: &str| {
+        db.record_audit(unix_ms(), &operator, action, nick.as_str(), detail)
+            .with_context(|| format!("{action} {nick} was done, but could not be recorded in the audit log"))
+    };
     match args.action {
         UserAction::Add { nick: raw } => {
             let nick = nick(&raw)?;
@@ -117,6 +179,7 @@ pub fn run(args: UserArgs) -> anyhow::Result<ExitCode> {
                     return Err(e.into());
                 }
             }
+            audit("user add", &nick, "")?;
             println!("created {nick}");
         }
         UserAction::Remove { nick: raw } => {
@@ -136,11 +199,15 @@ pub fn run(args: UserArgs) -> anyhow::Result<ExitCode> {
             if !removed {
                 bail!("there is no account {nick}");
             }
+            audit("user remove", &nick, "")?;
             println!("removed {nick}");
         }
         UserAction::List => {
+            let suspended: std::collections::HashMap<Nick, palomar_store::Suspension> =
+                db.suspensions(unix_ms())?.into_iter().map(|s| (s.account.nick.clone(), s)).collect();
             for (nick, created_ms) in db.accounts()? {
-                println!("{nick}\tcreated {}", crate::output::utc_datetime(created_ms));
+                let suspension = suspended.get(&nick).map_or_else(String::new, |s| format!("\t{}", describe(s)));
+                println!("{nick}\tcreated {}{suspension}", crate::output::utc_datetime(created_ms));
             }
         }
         UserAction::Passwd { nick: raw } => {
@@ -151,8 +218,40 @@ pub fn run(args: UserArgs) -> anyhow::Result<ExitCode> {
             let hash =
                 password::hash_password(&crate::secrets::password(args.password_file.as_deref(), "new password: ")?)?;
             db.set_password_hash(&nick, &hash)?;
+            audit("user passwd", &nick, "")?;
             println!("password of {nick} changed");
+        }
+        UserAction::Suspend { nick: raw, duration, reason } => {
+            let nick = nick(&raw)?;
+            let now = unix_ms();
+            let until = duration.map(|d| now.saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)));
+            let Some(account) = db.suspend(&nick, until, &reason, now)? else {
+                bail!("there is no account {nick}");
+            };
+            let suspension = palomar_store::Suspension { account, until_ms: until, reason, since_ms: now };
+            audit("user suspend", &nick, &describe(&suspension))?;
+            println!("{nick} {}", describe(&suspension));
+        }
+        UserAction::Unsuspend { nick: raw } => {
+            let nick = nick(&raw)?;
+            if db.account(&nick)?.is_none() {
+                bail!("there is no account {nick}");
+            }
+            if !db.unsuspend(&nick)? {
+                bail!("{nick} is not suspended");
+            }
+            audit("user unsuspend", &nick, "")?;
+            println!("{nick} may log in again");
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// "suspended until …: reason", for `list`, the audit log and the operator.
+fn describe(suspension: &palomar_store::Suspension) -> String {
+    let until = suspension
+        .until_ms
+        .map_or_else(|| "until lifted".to_owned(), |ms| format!("until {}", crate::output::utc_datetime(ms)));
+    let why = if suspension.reason.is_empty() { "no reason given" } else { &suspension.reason };
+    format!("suspended {until}: {why}")
 }

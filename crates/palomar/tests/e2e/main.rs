@@ -17,6 +17,7 @@ mod hostile;
 mod line_mode;
 mod login_abuse;
 mod metrics;
+mod moderation;
 mod nodes;
 mod package;
 mod postgres;
