@@ -34,7 +34,8 @@ PGPASSWORD or a --password-file, never in the URL).
 
 Everything a server needs to carry on is copied: accounts (ids, password hashes), conversations and their seqs,
 members, cursors, messages (seqs, ids, senders, times, texts), the seq floors of direct conversations, the
-account removals not carried out yet, and the counters that keep ids from being given out again.
+account removals not carried out yet, suspensions, the audit log (with its ids), and the counters that keep ids
+from being given out again.
 
 The copy is of one moment of the source and goes into the target in one transaction, committed only once it has
 been read back and found equal to the source: the target gets everything or nothing. A target that holds data
@@ -171,6 +172,8 @@ fn print_summary(from: &Location, to: &Location, summary: &CopySummary) {
         print!(" ({} not carried out yet: the first server on the copy will)", counts.pending_removals);
     }
     println!();
+    println!("suspensions: {}", counts.suspensions);
+    println!("audit log entries: {}", counts.audit_entries);
 }
 
 /// The copy's progress, as [`Shown`] shows it.

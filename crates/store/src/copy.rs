@@ -27,7 +27,8 @@
 //! target as they go in; PostgreSQL's `nodes` and `presence` describe the server nodes running now, and none
 //! runs during a copy. Account removals that `palomar user remove` asked of a server which stopped before
 //! carrying them out are copied with the rest of `account_removals`: the first server on the copy carries them
-//! out, as the next one on the source would have.
+//! out, as the next one on the source would have. Suspensions are copied as they are, expired ones too, and the
+//! audit log keeps its ids.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::{Duration, Instant};
@@ -77,6 +78,8 @@ pub struct Counts {
     pub account_removals: u64,
     /// Of `account_removals`, those not carried out yet.
     pub pending_removals: u64,
+    pub suspensions: u64,
+    pub audit_entries: u64,
     pub messages: u64,
 }
 
@@ -89,6 +92,8 @@ impl Counts {
             + self.cursors
             + self.direct_seq_floors
             + self.account_removals
+            + self.suspensions
+            + self.audit_entries
             + self.messages
     }
 
@@ -101,6 +106,8 @@ impl Counts {
             (self.cursors, "cursors"),
             (self.direct_seq_floors, "direct seq floors"),
             (self.account_removals, "account removals"),
+            (self.suspensions, "suspensions"),
+            (self.audit_entries, "audit log entries"),
             (self.messages, "messages"),
         ]
         .iter()
@@ -205,19 +212,51 @@ pub(crate) struct RemovalRecord {
     pub removed: Option<bool>,
 }
 
+/// A `suspensions` row.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct SuspensionRecord {
+    pub account: i64,
+    pub until_ms: Option<i64>,
+    pub reason: String,
+    pub since_ms: i64,
+}
+
+/// An `audit_log` row.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct AuditRecord {
+    pub id: i64,
+    pub at_ms: i64,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub detail: String,
+}
+
 /// The highest id each id-giving table has given out, removed rows included: the next one must be above it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct HighWater {
     pub accounts: i64,
     pub conversations: i64,
     pub account_removals: i64,
+    pub audit_log: i64,
 }
 
 impl HighWater {
+    /// Each counter with the table it counts for.
+    pub(crate) fn by_table(&self) -> [(&'static str, i64); 4] {
+        [
+            ("accounts", self.accounts),
+            ("conversations", self.conversations),
+            ("account_removals", self.account_removals),
+            ("audit_log", self.audit_log),
+        ]
+    }
+
     fn at_least(&self, other: &HighWater) -> bool {
         self.accounts >= other.accounts
             && self.conversations >= other.conversations
             && self.account_removals >= other.account_removals
+            && self.audit_log >= other.audit_log
     }
 }
 
@@ -251,6 +290,8 @@ pub(crate) trait Copyable: Store {
     /// In byte order of `nicks`, whatever the database's collation.
     fn floors_after(&self, nicks: &str) -> Result<Vec<FloorRecord>>;
     fn removals_after(&self, id: i64) -> Result<Vec<RemovalRecord>>;
+    fn suspensions_after(&self, account: i64) -> Result<Vec<SuspensionRecord>>;
+    fn audit_after(&self, id: i64) -> Result<Vec<AuditRecord>>;
 
     /// Deletes every row of every table (and whatever is derived from them), in the open transaction.
     fn empty(&self) -> Result<()>;
@@ -261,6 +302,8 @@ pub(crate) trait Copyable: Store {
     fn insert_cursors(&self, rows: &[CursorRecord]) -> Result<()>;
     fn insert_floors(&self, rows: &[FloorRecord]) -> Result<()>;
     fn insert_removals(&self, rows: &[RemovalRecord]) -> Result<()>;
+    fn insert_suspensions(&self, rows: &[SuspensionRecord]) -> Result<()>;
+    fn insert_audit(&self, rows: &[AuditRecord]) -> Result<()>;
     /// Messages of one conversation, in seq order, after those already inserted into it.
     fn insert_messages(&self, conversation: ConvId, messages: &[StoredMessage]) -> Result<()>;
 
@@ -410,6 +453,22 @@ impl Record for RemovalRecord {
     }
 }
 
+impl Record for SuspensionRecord {
+    type Key = i64;
+    const FIRST: i64 = i64::MIN;
+    fn key(&self) -> i64 {
+        self.account
+    }
+}
+
+impl Record for AuditRecord {
+    type Key = i64;
+    const FIRST: i64 = i64::MIN;
+    fn key(&self) -> i64 {
+        self.id
+    }
+}
+
 /// A table's rows, counted and hashed in key order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct TableDigest {
@@ -484,6 +543,16 @@ impl<'a> Walk<'a> {
             "account_removals",
             |from, after| from.removals_after(*after),
             |into, rows| into.insert_removals(rows),
+        )?;
+        walk.table::<SuspensionRecord>(
+            "suspensions",
+            |from, after| from.suspensions_after(*after),
+            |into, rows| into.insert_suspensions(rows),
+        )?;
+        walk.table::<AuditRecord>(
+            "audit_log",
+            |from, after| from.audit_after(*after),
+            |into, rows| into.insert_audit(rows),
         )?;
         Ok(walk.digest)
     }

@@ -1,13 +1,13 @@
 //! `palomar store copy` with the real binary: a server moved from its data directory's SQLite store to
 //! PostgreSQL, and back, carries on where it was for its clients (passwords, history once with the same seqs,
-//! the next seqs); a store that a server is using is not copied.
+//! the next seqs, suspensions and the audit log); a store that a server is using is not copied.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-use crate::common::{BIN, ClientSpec, Server, assert_in_order_once, run_client};
+use crate::common::{BIN, ClientSpec, Server, add_user, assert_in_order_once, run_client};
 use palomar_test_postgres::TestDatabase;
 
 fn spec<'a>(server: &'a Server, nick: &'a str, home: &'a Path) -> ClientSpec<'a> {
@@ -66,10 +66,16 @@ fn a_server_moved_to_postgres_and_back_carries_on_where_it_was() {
     assert!(!ok && stderr.contains("using the source data directory"), "refused while the server runs: {stderr}");
     let address = server.addr.clone();
     assert!(server.terminate().success());
+    // An operator's account, suspended: both go into the audit log.
+    add_user(&data, "dora", "d");
+    let suspended =
+        Command::new(BIN).args(["user", "--data", data_arg, "suspend", "dora", "--reason", "moved"]).output();
+    assert!(suspended.expect("palomar user runs").status.success());
 
     let (ok, stdout, stderr) = store_copy(data_arg, database.url(), &[]);
     assert!(ok, "copies: {stdout}{stderr}");
-    assert!(stdout.contains("accounts: 3\n") && stdout.contains("messages: 5\n"), "{stdout}");
+    assert!(stdout.contains("accounts: 4\n") && stdout.contains("messages: 5\n"), "{stdout}");
+    assert!(stdout.contains("suspensions: 1\n") && stdout.contains("audit log entries: 2\n"), "{stdout}");
     assert!(stderr.contains("verifying: "), "plain progress lines when stderr is not a terminal: {stderr}");
 
     // The same data directory and address: the same certificate and chat for the clients.
@@ -77,6 +83,14 @@ fn a_server_moved_to_postgres_and_back_carries_on_where_it_was() {
     let elsewhere = dir.path().join("elsewhere");
     let (ok, _, stderr) = store_copy(database.url(), elsewhere.to_str().expect("a UTF-8 path"), &[]);
     assert!(!ok && stderr.contains("`palomar serve` are open"), "refused while a server uses it: {stderr}");
+    let (status, events) = run_client(spec(&server, "dora", &dir.path().join("dora")), "");
+    let suspended =
+        events.iter().any(|e| e["event"] == "fatal" && e["message"].as_str().is_some_and(|m| m.ends_with(": moved")));
+    assert!(!status.success() && suspended, "still suspended: {events:#?}");
+    let audit = Command::new(BIN).args(["audit", "--store", database.url()]).output().expect("palomar audit runs");
+    let audit = String::from_utf8_lossy(&audit.stdout).into_owned();
+    let actions: Vec<&str> = audit.lines().filter_map(|line| line.split('\t').nth(2)).collect();
+    assert_eq!(actions, ["user add", "user suspend"], "{audit}");
 
     let history = session(&server, "carol", &carol, "");
     let lobby: Vec<_> = sent.iter().filter(|(conversation, ..)| conversation == "#lobby").cloned().collect();

@@ -10,7 +10,7 @@ use super::*;
 use crate::keys::{Account, AccountId, ConvKey};
 use crate::location::PostgresSettings;
 use crate::postgres::SERVER_APPLICATION;
-use crate::records::{Appended, Credentials, RemovalRequest};
+use crate::records::{Appended, AuditEntry, Credentials, RemovalRequest, Suspension};
 use crate::tests::{Fresh, lobby, nick};
 
 /// Messages in `#lobby`: more than two pages of the copy, and than a batch of SQLite's index of runs.
@@ -46,6 +46,7 @@ struct Past {
     /// The newest conversation, deleted with dave.
     newest_conversation: ConvId,
     newest_removal: i64,
+    newest_audit: i64,
 }
 
 /// Builds a store with a past: every row a copy must carry, and counters above the rows that are left.
@@ -94,7 +95,16 @@ fn store_with_a_past(fresh: &Fresh) -> Past {
     let done = db.request_removal(&nick("zed"), 9_000).expect("asks");
     db.finish_removal(done, false, 9_001).expect("done");
     let pending = db.request_removal(&nick("ana"), 9_002).expect("asks");
-    Past { bob, carol, dave, newest_conversation: dave_dm.id, newest_removal: pending }
+
+    db.suspend(&bob.nick, None, "until lifted ✓", 9_100).expect("suspends").expect("exists");
+    // Expired, and copied all the same: the copy is of the tables, not of what is in force.
+    db.suspend(&carol.nick, Some(9_200), "briefly", 9_150).expect("suspends").expect("exists");
+    let mut newest_audit = 0;
+    for (n, action) in ["user suspend", "user suspend", "user remove"].into_iter().enumerate() {
+        newest_audit =
+            db.record_audit(9_300 + n as u64, "operator (uid 1, ana)", action, "bob", "détail").expect("records");
+    }
+    Past { bob, carol, dave, newest_conversation: dave_dm.id, newest_removal: pending, newest_audit }
 }
 
 /// Everything a server can read of a store, through the server's own reads.
@@ -106,6 +116,8 @@ struct Everything {
     memberships: Vec<Vec<(u64, ConvRow)>>,
     messages: Vec<Vec<StoredMessage>>,
     pending: Vec<RemovalRequest>,
+    suspensions: Vec<Suspension>,
+    audit: Vec<AuditEntry>,
 }
 
 fn everything(fresh: &Fresh) -> Everything {
@@ -131,6 +143,8 @@ fn everything(fresh: &Fresh) -> Everything {
             .collect(),
         messages: conversations.iter().map(|c| db.messages_after(c, 0, 10_000).expect("reads")).collect(),
         pending: db.pending_removals().expect("lists"),
+        suspensions: db.suspensions(0).expect("lists"),
+        audit: db.audit_log(100).expect("reads"),
         accounts,
         conversations,
     }
@@ -166,6 +180,8 @@ fn carries_on(fresh: &Fresh, past: &Past) {
     assert_eq!(again.last_seq, 2, "a new direct conversation continues after the deleted one");
     assert_eq!(db.pending_removals().expect("lists"), [RemovalRequest { id: past.newest_removal, nick: nick("ana") }]);
     assert!(db.request_removal(&nick("zed"), 10_003).expect("asks") > past.newest_removal);
+    assert!(db.suspension_of(past.bob.id, 10_004).expect("reads").is_some(), "bob is still suspended");
+    assert!(db.record_audit(10_005, "operator", "user add", "erin", "").expect("records") > past.newest_audit);
 }
 
 #[test]
@@ -186,6 +202,8 @@ fn a_store_goes_to_postgres_and_back_and_carries_on_in_each() {
         direct_seq_floors: 2,
         account_removals: 2,
         pending_removals: 1,
+        suspensions: 2,
+        audit_entries: 3,
         messages: LOBBY_KEPT + 3 + 1,
     };
     assert_eq!(summary.counts, expected);

@@ -11,8 +11,8 @@ use super::{
 };
 use crate::Result;
 use crate::copy::{
-    AccountRecord, ConversationRecord, Copyable, Counts, CursorRecord, FloorRecord, HighWater, MemberRecord, PAGE,
-    RemovalRecord,
+    AccountRecord, AuditRecord, ConversationRecord, Copyable, Counts, CursorRecord, FloorRecord, HighWater,
+    MemberRecord, PAGE, RemovalRecord, SuspensionRecord,
 };
 use crate::keys::ConvId;
 use crate::location::PostgresSettings;
@@ -20,9 +20,6 @@ use crate::records::StoredMessage;
 
 /// `LIMIT` of every page.
 const LIMIT: i64 = PAGE as i64;
-
-/// The tables whose ids come from an identity sequence.
-const ID_TABLES: [&str; 3] = ["accounts", "conversations", "account_removals"];
 
 impl PostgresStore {
     /// Opens the writer's connection to a database that holds a Palomar store, migrating it to this release's
@@ -90,7 +87,8 @@ impl Copyable for PostgresStore {
             "SELECT (SELECT count(*) FROM accounts), (SELECT count(*) FROM conversations),
                     (SELECT count(*) FROM members), (SELECT count(*) FROM cursors),
                     (SELECT count(*) FROM direct_seq_floors), (SELECT count(*) FROM account_removals),
-                    (SELECT count(*) FROM account_removals WHERE done_ms IS NULL), (SELECT count(*) FROM messages)",
+                    (SELECT count(*) FROM account_removals WHERE done_ms IS NULL), (SELECT count(*) FROM messages),
+                    (SELECT count(*) FROM suspensions), (SELECT count(*) FROM audit_log)",
             &[],
         )?;
         let count = |index| -> Result<u64> { Ok(to_u64(col(&row, index)?)) };
@@ -103,6 +101,8 @@ impl Copyable for PostgresStore {
             account_removals: count(5)?,
             pending_removals: count(6)?,
             messages: count(7)?,
+            suspensions: count(8)?,
+            audit_entries: count(9)?,
         })
     }
 
@@ -119,10 +119,17 @@ impl Copyable for PostgresStore {
                     greatest(coalesce(pg_sequence_last_value(pg_get_serial_sequence('conversations', 'id')::regclass), 0),
                              coalesce((SELECT max(id) FROM conversations), 0)),
                     greatest(coalesce(pg_sequence_last_value(pg_get_serial_sequence('account_removals', 'id')::regclass), 0),
-                             coalesce((SELECT max(id) FROM account_removals), 0))",
+                             coalesce((SELECT max(id) FROM account_removals), 0)),
+                    greatest(coalesce(pg_sequence_last_value(pg_get_serial_sequence('audit_log', 'id')::regclass), 0),
+                             coalesce((SELECT max(id) FROM audit_log), 0))",
             &[],
         )?;
-        Ok(HighWater { accounts: col(&row, 0)?, conversations: col(&row, 1)?, account_removals: col(&row, 2)? })
+        Ok(HighWater {
+            accounts: col(&row, 0)?,
+            conversations: col(&row, 1)?,
+            account_removals: col(&row, 2)?,
+            audit_log: col(&row, 3)?,
+        })
     }
 
     fn accounts_after(&self, id: i64) -> Result<Vec<AccountRecord>> {
@@ -207,13 +214,49 @@ impl Copyable for PostgresStore {
             .collect()
     }
 
+    fn suspensions_after(&self, account: i64) -> Result<Vec<SuspensionRecord>> {
+        let rows = self.query(
+            "SELECT account, until_ms, reason, since_ms FROM suspensions WHERE account > $1 ORDER BY account LIMIT $2",
+            &[&account, &LIMIT],
+        )?;
+        rows.iter()
+            .map(|row| {
+                Ok(SuspensionRecord {
+                    account: col(row, 0)?,
+                    until_ms: col(row, 1)?,
+                    reason: col(row, 2)?,
+                    since_ms: col(row, 3)?,
+                })
+            })
+            .collect()
+    }
+
+    fn audit_after(&self, id: i64) -> Result<Vec<AuditRecord>> {
+        let rows = self.query(
+            "SELECT id, at_ms, actor, action, target, detail FROM audit_log WHERE id > $1 ORDER BY id LIMIT $2",
+            &[&id, &LIMIT],
+        )?;
+        rows.iter()
+            .map(|row| {
+                Ok(AuditRecord {
+                    id: col(row, 0)?,
+                    at_ms: col(row, 1)?,
+                    actor: col(row, 2)?,
+                    action: col(row, 3)?,
+                    target: col(row, 4)?,
+                    detail: col(row, 5)?,
+                })
+            })
+            .collect()
+    }
+
     fn empty(&self) -> Result<()> {
         // `TRUNCATE` is transactional in PostgreSQL, and its lock keeps any other session off these tables until
         // the copy commits. Sequences keep their values: they are only ever raised, by `finish`. `nodes` and
         // `presence` only hold rows of servers that stopped without saying so (none runs during a copy).
         self.batch(
             "TRUNCATE accounts, conversations, members, cursors, direct_seq_floors, account_removals, messages,
-                      nodes, presence",
+                      suspensions, audit_log, nodes, presence",
         )
     }
 
@@ -272,6 +315,24 @@ impl Copyable for PostgresStore {
         )
     }
 
+    fn insert_suspensions(&self, rows: &[SuspensionRecord]) -> Result<()> {
+        self.copy_in(
+            "COPY suspensions (account, until_ms, reason, since_ms) FROM STDIN BINARY",
+            &[Type::INT8, Type::INT8, Type::TEXT, Type::INT8],
+            rows,
+            |writer, row| writer.write(&[&row.account, &row.until_ms, &row.reason, &row.since_ms]),
+        )
+    }
+
+    fn insert_audit(&self, rows: &[AuditRecord]) -> Result<()> {
+        self.copy_in(
+            "COPY audit_log (id, at_ms, actor, action, target, detail) FROM STDIN BINARY",
+            &[Type::INT8, Type::INT8, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT],
+            rows,
+            |writer, row| writer.write(&[&row.id, &row.at_ms, &row.actor, &row.action, &row.target, &row.detail]),
+        )
+    }
+
     fn insert_messages(&self, conversation: ConvId, messages: &[StoredMessage]) -> Result<()> {
         self.copy_in(
             "COPY messages (conversation, seq, sender, client_id, ts, text) FROM STDIN BINARY",
@@ -291,7 +352,8 @@ impl Copyable for PostgresStore {
     }
 
     fn finish(&self, high: &HighWater) -> Result<()> {
-        for (table, value) in ID_TABLES.into_iter().zip([high.accounts, high.conversations, high.account_removals]) {
+        // The tables whose ids come from an identity sequence.
+        for (table, value) in high.by_table() {
             if value > 0 {
                 // The next id given out is above `value`, and above any the target's sequence gave out before.
                 self.query_one(

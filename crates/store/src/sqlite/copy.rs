@@ -7,17 +7,14 @@ use rusqlite::{Row, params};
 use super::{SqliteStore, to_i64, to_u64};
 use crate::Result;
 use crate::copy::{
-    AccountRecord, ConversationRecord, Copyable, Counts, CursorRecord, FloorRecord, HighWater, MemberRecord, PAGE,
-    RemovalRecord,
+    AccountRecord, AuditRecord, ConversationRecord, Copyable, Counts, CursorRecord, FloorRecord, HighWater,
+    MemberRecord, PAGE, RemovalRecord, SuspensionRecord,
 };
 use crate::keys::ConvId;
 use crate::records::StoredMessage;
 
 /// `LIMIT` of every page.
 const LIMIT: i64 = PAGE as i64;
-
-/// The tables whose ids are `AUTOINCREMENT`: `sqlite_sequence` keeps the highest id each gave out.
-const ID_TABLES: [&str; 3] = ["accounts", "conversations", "account_removals"];
 
 impl SqliteStore {
     fn count(&self, sql: &str) -> Result<u64> {
@@ -63,6 +60,8 @@ impl Copyable for SqliteStore {
             direct_seq_floors: self.count("SELECT count(*) FROM direct_seq_floors")?,
             account_removals: self.count("SELECT count(*) FROM account_removals")?,
             pending_removals: self.count("SELECT count(*) FROM account_removals WHERE done_ms IS NULL")?,
+            suspensions: self.count("SELECT count(*) FROM suspensions")?,
+            audit_entries: self.count("SELECT count(*) FROM audit_log")?,
             messages: self.count("SELECT count(*) FROM messages")?,
         })
     }
@@ -86,6 +85,7 @@ impl Copyable for SqliteStore {
             accounts: of("accounts")?,
             conversations: of("conversations")?,
             account_removals: of("account_removals")?,
+            audit_log: of("audit_log")?,
         })
     }
 
@@ -162,6 +162,38 @@ impl Copyable for SqliteStore {
         )
     }
 
+    fn suspensions_after(&self, account: i64) -> Result<Vec<SuspensionRecord>> {
+        self.page(
+            "SELECT account, until_ms, reason, since_ms FROM suspensions WHERE account > ?1 ORDER BY account LIMIT ?2",
+            params![account, LIMIT],
+            |row| {
+                Ok(SuspensionRecord {
+                    account: row.get(0)?,
+                    until_ms: row.get(1)?,
+                    reason: row.get(2)?,
+                    since_ms: row.get(3)?,
+                })
+            },
+        )
+    }
+
+    fn audit_after(&self, id: i64) -> Result<Vec<AuditRecord>> {
+        self.page(
+            "SELECT id, at_ms, actor, action, target, detail FROM audit_log WHERE id > ?1 ORDER BY id LIMIT ?2",
+            params![id, LIMIT],
+            |row| {
+                Ok(AuditRecord {
+                    id: row.get(0)?,
+                    at_ms: row.get(1)?,
+                    actor: row.get(2)?,
+                    action: row.get(3)?,
+                    target: row.get(4)?,
+                    detail: row.get(5)?,
+                })
+            },
+        )
+    }
+
     fn empty(&self) -> Result<()> {
         // `sqlite_sequence` stays: the counters are only ever raised, by `finish`.
         self.conn.execute_batch(
@@ -171,6 +203,8 @@ impl Copyable for SqliteStore {
              DELETE FROM cursors;
              DELETE FROM direct_seq_floors;
              DELETE FROM account_removals;
+             DELETE FROM suspensions;
+             DELETE FROM audit_log;
              DELETE FROM messages;
              DELETE FROM message_runs;
              UPDATE message_runs_state SET indexed_through = 0;",
@@ -234,6 +268,26 @@ impl Copyable for SqliteStore {
         Ok(())
     }
 
+    fn insert_suspensions(&self, rows: &[SuspensionRecord]) -> Result<()> {
+        let mut insert = self
+            .conn
+            .prepare_cached("INSERT INTO suspensions (account, until_ms, reason, since_ms) VALUES (?1, ?2, ?3, ?4)")?;
+        for row in rows {
+            insert.execute(params![row.account, row.until_ms, row.reason, row.since_ms])?;
+        }
+        Ok(())
+    }
+
+    fn insert_audit(&self, rows: &[AuditRecord]) -> Result<()> {
+        let mut insert = self.conn.prepare_cached(
+            "INSERT INTO audit_log (id, at_ms, actor, action, target, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?;
+        for row in rows {
+            insert.execute(params![row.id, row.at_ms, row.actor, row.action, row.target, row.detail])?;
+        }
+        Ok(())
+    }
+
     fn insert_messages(&self, conversation: ConvId, messages: &[StoredMessage]) -> Result<()> {
         let mut insert = self.conn.prepare_cached(
             "INSERT INTO messages (conversation, seq, sender, client_id, ts, text) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -256,7 +310,8 @@ impl Copyable for SqliteStore {
     }
 
     fn finish(&self, high: &HighWater) -> Result<()> {
-        for (table, value) in ID_TABLES.into_iter().zip([high.accounts, high.conversations, high.account_removals]) {
+        // The `AUTOINCREMENT` tables: `sqlite_sequence` keeps the highest id each gave out.
+        for (table, value) in high.by_table() {
             // A table has a row in `sqlite_sequence` once it gave out an id (or had one inserted).
             let raised = self
                 .conn
