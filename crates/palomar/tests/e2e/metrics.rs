@@ -23,7 +23,7 @@ fn get(server: &Server, path: &str) -> (u16, String) {
 }
 
 /// Every sample of the exposition, by its name with labels as written (`palomar_logins_total{outcome="ok"}`).
-fn scrape(server: &Server) -> HashMap<String, f64> {
+pub(crate) fn scrape(server: &Server) -> HashMap<String, f64> {
     let (status, body) = get(server, "/metrics");
     assert_eq!(status, 200, "{body}");
     body.lines()
@@ -35,7 +35,7 @@ fn scrape(server: &Server) -> HashMap<String, f64> {
         .collect()
 }
 
-fn value(samples: &HashMap<String, f64>, name: &str) -> f64 {
+pub(crate) fn value(samples: &HashMap<String, f64>, name: &str) -> f64 {
     *samples.get(name).unwrap_or_else(|| panic!("no {name} in {samples:#?}"))
 }
 

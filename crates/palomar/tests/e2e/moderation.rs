@@ -1,12 +1,16 @@
 //! Suspending accounts with `palomar user suspend`, over the wire, with the real binary: the sessions of a
 //! suspended account end at once, its logins are refused with the reason until it is lifted or expires, and
-//! `palomar audit` lists what the operator did.
+//! `palomar audit` lists what the operator did. A refusal for a suspension is not a failed login, and every node
+//! on a shared database ends the suspended account's sessions.
 
 use std::path::Path;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
 use crate::common::{BIN, Client, ClientSpec, Server, is_message_with_text, run_client};
+use crate::metrics::{scrape, value};
+use crate::nodes::start_nodes;
+use palomar_test_postgres::TestDatabase;
 
 fn spec<'a>(server: &'a Server, nick: &'a str, home: &'a Path) -> ClientSpec<'a> {
     ClientSpec { server: &server.addr, nick, password: "a password", home, extra: &[] }
@@ -91,4 +95,53 @@ fn a_suspended_account_is_cut_off_at_once_refused_with_the_reason_and_let_back_i
     let newest = succeeds(operator("audit", data, &["--limit", "1"]));
     assert!(newest.trim_end().ends_with("cool down") && newest.lines().count() == 1, "{newest}");
     bob.kill();
+}
+
+/// More refused logins than the lockout allows (5): none counts as a failure, so the account's owner gets in at
+/// once when the suspension is lifted; the metrics count them as `suspended`.
+#[test]
+fn a_refusal_for_a_suspension_is_not_a_failed_login() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start_on(&dir.path().join("data"), "127.0.0.1:0", &["--admin-listen", "127.0.0.1:0"]);
+    let home = dir.path().join("ana");
+    assert!(run_client(spec(&server, "ana", &home), "").0.success());
+    succeeds(operator("user", &server.data, &["suspend", "ana", "--for", "1h"]));
+    for _ in 0..6 {
+        assert!(refused(&server, "ana", &home).contains("no reason given"));
+    }
+    succeeds(operator("user", &server.data, &["unsuspend", "ana"]));
+    assert!(run_client(spec(&server, "ana", &home), "").0.success(), "not locked out");
+    let samples = scrape(&server);
+    assert_eq!(value(&samples, r#"palomar_logins_total{outcome="suspended"}"#), 6.0);
+    assert_eq!(value(&samples, r#"palomar_logins_total{outcome="failed"}"#), 0.0);
+}
+
+/// ana is logged in through two nodes on one database: `palomar user suspend` on the database ends both
+/// sessions, each node finding the suspension itself.
+#[test]
+fn every_node_ends_the_sessions_of_a_suspended_account() {
+    let database = TestDatabase::create();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let nodes = start_nodes(database.url(), dir.path(), 2);
+    let mut sessions: Vec<Client> = nodes
+        .iter()
+        .enumerate()
+        .map(|(n, node)| {
+            let mut client = Client::start(spec(node, "ana", &dir.path().join(format!("ana{n}"))));
+            client.wait_for("connected", |e| e["state"] == "connected");
+            client
+        })
+        .collect();
+    let suspended = std::process::Command::new(BIN)
+        .args(["user", "--store", database.url(), "suspend", "ana", "--reason", "everywhere"])
+        .output()
+        .expect("palomar user runs");
+    succeeds(suspended);
+    for client in &mut sessions {
+        let fatal = client.wait_for("the session ended", |e| e["event"] == "fatal");
+        assert!(
+            fatal["message"].as_str().expect("text").ends_with("until an operator lifts it: everywhere"),
+            "{fatal}"
+        );
+    }
 }

@@ -21,7 +21,7 @@ const NODE_EXPIRY: Duration = Duration::from_secs(10 + 2 + 3);
 
 /// `count` nodes on the database at URL `database` sharing one TLS identity (the first node's, generated), with arrivals announced
 /// after 200 ms.
-fn start_nodes(database: &str, dir: &Path, count: usize) -> Vec<Server> {
+pub(crate) fn start_nodes(database: &str, dir: &Path, count: usize) -> Vec<Server> {
     start_configured_nodes(database, dir, count, "")
 }
 
