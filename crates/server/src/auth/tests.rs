@@ -1,4 +1,5 @@
-//! Tests of the login limiter (lockouts, delays, addresses, bounded memory) and of logins taking turns.
+//! Tests of the login limiter (lockouts, delays, addresses, bounded memory), of logins taking turns, and of what
+//! a suspended account is told.
 
 use super::*;
 
@@ -140,4 +141,14 @@ async fn logins_of_one_nickname_take_turns_and_leave_nothing_behind() {
     drop(first);
     assert!(second.await.expect("runs"), "then it gets its turn");
     assert!(limiter.turns.lock().is_empty(), "no line is kept once nobody waits");
+}
+
+#[test]
+fn a_suspension_says_until_when_and_why() {
+    let account = Account { id: palomar_store::AccountId(1), nick: nick("ana") };
+    let mut suspension = Suspension { account, until_ms: Some(1_796_601_600_000), reason: "spam".into(), since_ms: 0 };
+    assert_eq!(suspended(&suspension), "the account ana is suspended until 2026-12-07 00:00:00 UTC: spam");
+    suspension.until_ms = None;
+    suspension.reason.clear();
+    assert_eq!(suspended(&suspension), "the account ana is suspended until an operator lifts it: no reason given");
 }

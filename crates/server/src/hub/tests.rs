@@ -167,6 +167,17 @@ fn a_removed_account_is_told_to_leave_and_its_peers_to_forget_their_conversation
     assert!(carol.pending.take_changes().is_empty());
 }
 
+#[test]
+fn a_suspended_account_is_told_to_leave_and_nobody_else() {
+    let hub = hub(8);
+    let ana = register(&hub, "ana", vec![]);
+    let bob = register(&hub, "bob", vec![]);
+    assert!(hub.account_suspended(who("ana").id));
+    assert_eq!(ana.pending.take_missed(), MissedKinds { account_suspended: true, ..MissedKinds::default() });
+    assert_eq!(bob.pending.take_missed(), MissedKinds::default());
+    assert!(!hub.account_suspended(who("carol").id), "no sessions here");
+}
+
 // ---- several nodes on one store
 
 const OTHER: NodeId = NodeId(7);
