@@ -83,6 +83,9 @@ enum UserAction {
     Unsuspend { nick: String },
 }
 
+/// Longest reason for a suspension.
+const MAX_REASON_BYTES: usize = 500;
+
 /// `30s`, `30m`, `12h`, `7d`.
 fn parse_duration(raw: &str) -> Result<Duration, String> {
     let bad = || format!("{raw:?} is not a duration such as 30s, 30m, 12h or 7d");
@@ -223,6 +226,10 @@ pub fn run(args: UserArgs) -> anyhow::Result<ExitCode> {
         }
         UserAction::Suspend { nick: raw, duration, reason } => {
             let nick = nick(&raw)?;
+            // It goes to the account's clients in an error message, which must stay short.
+            if reason.len() > MAX_REASON_BYTES {
+                bail!("a reason has at most {MAX_REASON_BYTES} bytes");
+            }
             let now = unix_ms();
             let until = duration.map(|d| now.saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)));
             let Some(account) = db.suspend(&nick, until, &reason, now)? else {
@@ -254,4 +261,20 @@ fn describe(suspension: &palomar_store::Suspension) -> String {
         .map_or_else(|| "until lifted".to_owned(), |ms| format!("until {}", crate::output::utc_datetime(ms)));
     let why = if suspension.reason.is_empty() { "no reason given" } else { &suspension.reason };
     format!("suspended {until}: {why}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_have_a_number_and_a_unit() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1_800)));
+        assert_eq!(parse_duration("12h"), Ok(Duration::from_secs(43_200)));
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(604_800)));
+        for bad in ["", "7", "d", "7w", "-1d", "1.5h", "7 d", "0s", "99999999999999999999d", "40000d"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
+    }
 }
