@@ -1288,6 +1288,26 @@ mod tests {
     }
 
     #[test]
+    fn a_version_4_store_gets_suspensions_and_an_audit_log_and_keeps_its_accounts() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("store.sqlite");
+        let ana = {
+            let db = SqliteStore::open(&path).expect("opens");
+            let ana = db.create_account(&nick("ana"), "h", 1).expect("creates").expect("new");
+            db.conn
+                .execute_batch("DROP TABLE suspensions; DROP TABLE audit_log; PRAGMA user_version = 4;")
+                .expect("v4");
+            ana
+        };
+        let db = SqliteStore::open(&path).expect("migrates");
+        let version: i64 = db.conn.pragma_query_value(None, "user_version", |row| row.get(0)).expect("reads");
+        assert_eq!(version, SCHEMA_VERSION);
+        assert_eq!(db.suspend(&nick("ana"), None, "", 2).expect("suspends"), Some(ana));
+        db.record_audit(2, "operator", "user suspend", "ana", "").expect("records");
+        assert_eq!(db.audit_log(5).expect("reads").len(), 1);
+    }
+
+    #[test]
     fn durability_sets_the_writers_sync_mode() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("store.sqlite");
