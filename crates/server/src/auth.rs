@@ -394,6 +394,10 @@ async fn judge(
         Err(_) => {}
     }
     let (account, registered) = outcome.map_err(Judged::Refused)?;
+    if registered {
+        // A new account's id is new: nothing can have suspended it.
+        return Ok((account, true));
+    }
     // Only once the password is judged right, so that a suspension tells nothing to whoever guesses; and not a
     // failure, so that the account's owner is not locked out for trying.
     let id = account.id;
@@ -403,7 +407,7 @@ async fn judge(
     if let Some(suspension) = suspension {
         return Err(Judged::Suspended(refuse(ErrorCode::AuthFailed, suspended(&suspension))));
     }
-    Ok((account, registered))
+    Ok((account, false))
 }
 
 /// What the client of a suspended account is told, at login or when its session is ended.

@@ -110,10 +110,8 @@ pub trait Store: Send {
     /// The suspensions in force at `now_ms`, by nickname.
     fn suspensions(&self, now_ms: u64) -> Result<Vec<Suspension>>;
 
-    /// The suspension of `account` in force at `now_ms`, if any.
-    fn suspension_of(&self, account: AccountId, now_ms: u64) -> Result<Option<Suspension>> {
-        Ok(self.suspensions(now_ms)?.into_iter().find(|suspension| suspension.account.id == account))
-    }
+    /// The suspension of `account` in force at `now_ms`, if any: asked at every login.
+    fn suspension_of(&self, account: AccountId, now_ms: u64) -> Result<Option<Suspension>>;
 
     /// Adds an entry to the audit log; returns its id.
     fn record_audit(&self, at_ms: u64, actor: &str, action: &str, target: &str, detail: &str) -> Result<i64>;

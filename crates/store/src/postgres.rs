@@ -326,6 +326,26 @@ impl PostgresStore {
     }
 
     /// Runs `write` in a transaction of its own when none is open, so that it is applied whole or not at all.
+    /// The suspensions in force at `now_ms`, of `account` or of everyone, by nickname.
+    fn suspensions_where(&self, now_ms: u64, account: Option<AccountId>) -> Result<Vec<Suspension>> {
+        let rows = self.query(
+            "SELECT a.id, a.nick, s.until_ms, s.reason, s.since_ms FROM suspensions s JOIN accounts a ON a.id = s.account
+             WHERE (s.until_ms IS NULL OR s.until_ms > $1) AND ($2::bigint IS NULL OR s.account = $2)
+             ORDER BY a.nick COLLATE \"C\"",
+            &[&to_i64(now_ms), &account.map(|id| id.0)],
+        )?;
+        rows.iter()
+            .map(|row| {
+                Ok(Suspension {
+                    account: Account { id: AccountId(col(row, 0)?), nick: parse_nick(col(row, 1)?)? },
+                    until_ms: col::<Option<i64>>(row, 2)?.map(to_u64),
+                    reason: col(row, 3)?,
+                    since_ms: to_u64(col(row, 4)?),
+                })
+            })
+            .collect()
+    }
+
     fn in_transaction<T>(&self, write: impl FnOnce() -> Result<T>) -> Result<T> {
         if self.open.get() {
             return write();
@@ -598,21 +618,11 @@ impl Store for PostgresStore {
     }
 
     fn suspensions(&self, now_ms: u64) -> Result<Vec<Suspension>> {
-        let rows = self.query(
-            "SELECT a.id, a.nick, s.until_ms, s.reason, s.since_ms FROM suspensions s JOIN accounts a ON a.id = s.account
-             WHERE s.until_ms IS NULL OR s.until_ms > $1 ORDER BY a.nick COLLATE \"C\"",
-            &[&to_i64(now_ms)],
-        )?;
-        rows.iter()
-            .map(|row| {
-                Ok(Suspension {
-                    account: Account { id: AccountId(col(row, 0)?), nick: parse_nick(col(row, 1)?)? },
-                    until_ms: col::<Option<i64>>(row, 2)?.map(to_u64),
-                    reason: col(row, 3)?,
-                    since_ms: to_u64(col(row, 4)?),
-                })
-            })
-            .collect()
+        self.suspensions_where(now_ms, None)
+    }
+
+    fn suspension_of(&self, account: AccountId, now_ms: u64) -> Result<Option<Suspension>> {
+        Ok(self.suspensions_where(now_ms, Some(account))?.pop())
     }
 
     fn record_audit(&self, at_ms: u64, actor: &str, action: &str, target: &str, detail: &str) -> Result<i64> {

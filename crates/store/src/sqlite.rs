@@ -384,6 +384,36 @@ impl SqliteStore {
     }
 
     /// Runs `write` in a transaction of its own when none is open, so that it is applied whole or not at all.
+    /// The suspensions in force at `now_ms`, of `account` or of everyone, by nickname.
+    fn suspensions_where(&self, now_ms: u64, account: Option<AccountId>) -> Result<Vec<Suspension>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT a.id, a.nick, s.until_ms, s.reason, s.since_ms FROM suspensions s JOIN accounts a ON a.id = s.account
+             WHERE (s.until_ms IS NULL OR s.until_ms > ?1) AND (?2 IS NULL OR s.account = ?2) ORDER BY a.nick",
+        )?;
+        let rows = stmt.query_map(params![to_i64(now_ms), account.map(|id| id.0)], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, Option<i64>>(2)?,
+                row.get::<_, String>(3)?,
+                row.get::<_, i64>(4)?,
+            ))
+        })?;
+        rows.map(|row| {
+            let (id, nick, until, reason, since) = row?;
+            Ok(Suspension {
+                account: Account {
+                    id: AccountId(id),
+                    nick: Nick::parse(&nick).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                },
+                until_ms: until.map(to_u64),
+                reason,
+                since_ms: to_u64(since),
+            })
+        })
+        .collect()
+    }
+
     fn in_transaction<T>(&self, write: impl FnOnce() -> Result<T>) -> Result<T> {
         if !self.conn.is_autocommit() {
             return write();
@@ -843,32 +873,11 @@ impl Store for SqliteStore {
     }
 
     fn suspensions(&self, now_ms: u64) -> Result<Vec<Suspension>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT a.id, a.nick, s.until_ms, s.reason, s.since_ms FROM suspensions s JOIN accounts a ON a.id = s.account
-             WHERE s.until_ms IS NULL OR s.until_ms > ?1 ORDER BY a.nick",
-        )?;
-        let rows = stmt.query_map([to_i64(now_ms)], |row| {
-            Ok((
-                row.get::<_, i64>(0)?,
-                row.get::<_, String>(1)?,
-                row.get::<_, Option<i64>>(2)?,
-                row.get::<_, String>(3)?,
-                row.get::<_, i64>(4)?,
-            ))
-        })?;
-        rows.map(|row| {
-            let (id, nick, until, reason, since) = row?;
-            Ok(Suspension {
-                account: Account {
-                    id: AccountId(id),
-                    nick: Nick::parse(&nick).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                },
-                until_ms: until.map(to_u64),
-                reason,
-                since_ms: to_u64(since),
-            })
-        })
-        .collect()
+        self.suspensions_where(now_ms, None)
+    }
+
+    fn suspension_of(&self, account: AccountId, now_ms: u64) -> Result<Option<Suspension>> {
+        Ok(self.suspensions_where(now_ms, Some(account))?.pop())
     }
 
     fn record_audit(&self, at_ms: u64, actor: &str, action: &str, target: &str, detail: &str) -> Result<i64> {
