@@ -65,7 +65,7 @@ enum UserAction {
     /// Delete an account with its direct conversations (for both sides); its messages in rooms stay. The nickname
     /// can then be registered again, as a new account with no past.
     Remove { nick: String },
-    /// List the accounts.
+    /// List the accounts, with their suspensions.
     List,
     /// Set an account's password.
     Passwd { nick: String },
