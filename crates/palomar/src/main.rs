@@ -34,8 +34,26 @@ struct Cli {
     command: Command,
 }
 
+/// Every subcommand: those that run on the async runtime, and those that print what a shell or `man` needs.
 #[derive(Subcommand)]
 enum Command {
+    #[command(flatten)]
+    Run(RunCommand),
+    /// Print the completion script for a shell, e.g. `palomar completions bash > /etc/bash_completion.d/palomar`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff); with --dir, write one page per subcommand there (palomar.1, palomar-serve.1, …).
+    Manpage {
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+}
+
+/// The subcommands that run on the async runtime.
+#[derive(Subcommand)]
+enum RunCommand {
     /// Run the server.
     Serve(serve::ServeArgs),
     /// Chat: full-screen on a terminal; with --plain (or when piped), line mode.
@@ -55,16 +73,6 @@ enum Command {
     Trust(trust::TrustArgs),
     /// Load a server with many clients and report throughput, latency and correctness.
     Bench(palomar_bench::BenchArgs),
-    /// Print the completion script for a shell, e.g. `palomar completions bash > /etc/bash_completion.d/palomar`.
-    Completions {
-        #[arg(value_enum)]
-        shell: clap_complete::Shell,
-    },
-    /// Print the manual page (roff); with --dir, write one page per subcommand there (palomar.1, palomar-serve.1, …).
-    Manpage {
-        #[arg(long, value_name = "DIR")]
-        dir: Option<PathBuf>,
-    },
 }
 
 /// Prints the completion script of `shell`.
@@ -108,12 +116,12 @@ fn main() -> ExitCode {
     let command = match Cli::parse().command {
         Command::Completions { shell } => return completions(shell),
         Command::Manpage { dir } => return manpage(dir),
-        command => command,
+        Command::Run(command) => command,
     };
     // A chat client is one connection: on one thread its tasks hand work to each other without waking
     // another thread, and the other core is left to the server and to other clients.
     let mut builder = match command {
-        Command::Chat(_) => tokio::runtime::Builder::new_current_thread(),
+        RunCommand::Chat(_) => tokio::runtime::Builder::new_current_thread(),
         _ => tokio::runtime::Builder::new_multi_thread(),
     };
     let runtime = match builder.enable_all().build() {
@@ -125,26 +133,24 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match command {
-            // Answered above, before the runtime.
-            Command::Completions { .. } | Command::Manpage { .. } => Ok(ExitCode::SUCCESS),
-            Command::Serve(args) => serve::run(args).await,
-            Command::Chat(args) => chat::run(args).await,
+            RunCommand::Serve(args) => serve::run(args).await,
+            RunCommand::Chat(args) => chat::run(args).await,
             // On a thread of its own: the PostgreSQL store's client runs a runtime of its own, which cannot
             // start inside this one.
-            Command::User(args) => std::thread::spawn(move || user::run(args))
+            RunCommand::User(args) => std::thread::spawn(move || user::run(args))
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
             // On threads of their own for the same reason.
-            Command::Audit(args) => std::thread::spawn(move || audit::run(args))
+            RunCommand::Audit(args) => std::thread::spawn(move || audit::run(args))
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-            Command::Store(args) => std::thread::spawn(move || store::run(args))
+            RunCommand::Store(args) => std::thread::spawn(move || store::run(args))
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-            Command::Backup(args) => backup::run(args),
-            Command::Restore(args) => backup::restore(args),
-            Command::Trust(args) => trust::run(args),
-            Command::Bench(args) => palomar_bench::run(args).await,
+            RunCommand::Backup(args) => backup::run(args),
+            RunCommand::Restore(args) => backup::restore(args),
+            RunCommand::Trust(args) => trust::run(args),
+            RunCommand::Bench(args) => palomar_bench::run(args).await,
         }
     });
     // Line mode may leave a thread blocked on stdin; do not wait for it.
