@@ -37,18 +37,7 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, exporter: &'stati
                 Err(_) => break,
             },
         };
-        let accepted = tokio::select! {
-            _ = shared.shutdown.cancelled() => break,
-            accepted = listener.accept() => accepted,
-        };
-        let (tcp, peer) = match accepted {
-            Ok(pair) => pair,
-            Err(error) => {
-                tracing::warn!(%error, "admin: accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
+        let Some((tcp, peer)) = crate::next_connection(&listener, &shared.shutdown, "admin").await else { break };
         let shared = shared.clone();
         tracker.spawn(async move {
             let for_requests = shared.clone();

@@ -45,7 +45,7 @@ use palomar_store::Location;
 use palomar_store::NodeId;
 use palomar_transport::ServerIdentity;
 use parking_lot::Mutex;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -63,9 +63,9 @@ use crate::writer::Writer;
 const PASSWORD_THREADS: usize = 2;
 /// How long sessions get to say goodbye at shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-/// How often the server looks for accounts that `palomar user remove` asked it to remove, and for suspended
-/// accounts with sessions on it.
-const REMOVALS_EVERY: Duration = Duration::from_millis(500);
+/// How often the server looks in the store for what operators did there: accounts that `palomar user remove` asked
+/// it to remove, and suspended accounts with sessions on it.
+const OPERATORS_POLL_EVERY: Duration = Duration::from_millis(500);
 
 /// What every session shares.
 pub struct Shared {
@@ -224,8 +224,8 @@ pub async fn run(
     if shared.config.history.retention_messages > 0 {
         tracker.spawn(retention(shared.clone()));
     }
-    tracker.spawn(carry_out_removals(shared.clone()));
-    tracker.spawn(end_suspended_sessions(shared.clone()));
+    tracker.spawn(poll_operators_changes(shared.clone(), carry_out_removals));
+    tracker.spawn(poll_operators_changes(shared.clone(), end_suspended_sessions));
     if let (Some(admin), Some(exporter)) = (admin, exporter) {
         tracker.spawn(admin::serve(admin, shared.clone(), exporter));
     }
@@ -255,6 +255,28 @@ pub async fn run(
     Ok(())
 }
 
+/// The next connection of `listener` (named `name` in the log), or `None` at shutdown.
+async fn next_connection(
+    listener: &TcpListener,
+    shutdown: &CancellationToken,
+    name: &str,
+) -> Option<(TcpStream, SocketAddr)> {
+    loop {
+        let accepted = tokio::select! {
+            _ = shutdown.cancelled() => return None,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok(pair) => return Some(pair),
+            Err(error) => {
+                // Running out of descriptors is passing; do not spin on it.
+                tracing::warn!(%error, listener = name, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
 /// The connection counts and the pace of new connections, shared by the listeners.
 struct Admission {
     counts: Arc<Mutex<ConnectionCounts>>,
@@ -264,20 +286,11 @@ struct Admission {
 /// Takes `listener`'s connections until shutdown, each into a task of `tracker`; the listener is closed on
 /// return.
 async fn accept(listener: TcpListener, wire: Wire, shared: &Arc<Shared>, admission: &Admission, tracker: &TaskTracker) {
-    loop {
-        let accepted = tokio::select! {
-            _ = shared.shutdown.cancelled() => return,
-            accepted = listener.accept() => accepted,
-        };
-        let (tcp, peer) = match accepted {
-            Ok(pair) => pair,
-            Err(error) => {
-                // Running out of descriptors is passing; do not spin on it.
-                tracing::warn!(%error, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
+    let name = match wire {
+        Wire::Native => "chat",
+        Wire::Web(_) => "web",
+    };
+    while let Some((tcp, peer)) = next_connection(&listener, &shared.shutdown, name).await {
         let metrics = &shared.metrics;
         metrics.accepted(wire.listener()).increment(1);
         let rate_refusal = match admission.arrivals.arrive(peer.ip(), Instant::now()) {
@@ -362,27 +375,33 @@ impl DataDirLock {
     }
 }
 
-/// Removes the accounts that `palomar user remove` asked for while the server runs: the writer does it, so that
-/// the account's sessions end and its peers' sessions forget their direct conversations with it at once.
-async fn carry_out_removals(shared: Arc<Shared>) {
-    let mut ticker = tokio::time::interval(REMOVALS_EVERY);
+/// Runs `poll` every [`OPERATORS_POLL_EVERY`] until shutdown; one that overruns delays the next rather than
+/// letting them bunch up.
+async fn poll_operators_changes<F: Future<Output = ()>>(shared: Arc<Shared>, poll: impl Fn(Arc<Shared>) -> F) {
+    let mut ticker = tokio::time::interval(OPERATORS_POLL_EVERY);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = shared.shutdown.cancelled() => return,
             _ = ticker.tick() => {}
         }
-        let requests = match shared.reads.run(|db| db.pending_removals()).await {
-            Ok(requests) => requests,
-            Err(error) => {
-                tracing::warn!(%error, "cannot read the account removals asked for");
-                continue;
-            }
-        };
-        for request in requests {
-            if let Err(error) = shared.writer.remove_account(request.id, request.nick).await {
-                tracing::error!(%error, "an account removal failed; it is tried again");
-            }
+        poll(shared.clone()).await;
+    }
+}
+
+/// Removes the accounts that `palomar user remove` asked for while the server runs: the writer does it, so that
+/// the account's sessions end and its peers' sessions forget their direct conversations with it at once.
+async fn carry_out_removals(shared: Arc<Shared>) {
+    let requests = match shared.reads.run(|db| db.pending_removals()).await {
+        Ok(requests) => requests,
+        Err(error) => {
+            tracing::warn!(%error, "cannot read the account removals asked for");
+            return;
+        }
+    };
+    for request in requests {
+        if let Err(error) = shared.writer.remove_account(request.id, request.nick).await {
+            tracing::error!(%error, "an account removal failed; it is tried again");
         }
     }
 }
@@ -390,24 +409,16 @@ async fn carry_out_removals(shared: Arc<Shared>) {
 /// Ends the sessions of accounts suspended while logged in. `palomar user suspend` writes only to the store, and
 /// every node on a shared database reads it, so each ends the sessions it holds without being told.
 async fn end_suspended_sessions(shared: Arc<Shared>) {
-    let mut ticker = tokio::time::interval(REMOVALS_EVERY);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = shared.shutdown.cancelled() => return,
-            _ = ticker.tick() => {}
-        }
-        let now = palomar_proto::unix_ms();
-        match shared.reads.run(move |db| db.suspensions(now)).await {
-            Ok(suspensions) => {
-                for suspension in suspensions {
-                    if shared.hub.account_suspended(suspension.account.id) {
-                        tracing::info!(nick = %suspension.account.nick, "ending the sessions of a suspended account");
-                    }
+    let now = palomar_proto::unix_ms();
+    match shared.reads.run(move |db| db.suspensions(now)).await {
+        Ok(suspensions) => {
+            for suspension in suspensions {
+                if shared.hub.account_suspended(suspension.account.id) {
+                    tracing::info!(nick = %suspension.account.nick, "ending the sessions of a suspended account");
                 }
             }
-            Err(error) => tracing::warn!(%error, "cannot read the suspended accounts"),
         }
+        Err(error) => tracing::warn!(%error, "cannot read the suspended accounts"),
     }
 }
 
