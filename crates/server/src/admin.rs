@@ -4,7 +4,7 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::{Method, Request, Response, StatusCode, header};
@@ -24,11 +24,15 @@ const READY_WITHIN: Duration = Duration::from_secs(5);
 const HEAD_WITHIN: Duration = Duration::from_secs(10);
 /// Scrapers and probers connected at once; past it, new ones wait in the listen backlog.
 const MAX_CONNECTIONS: usize = 16;
+/// How long a readiness answer stands for every prober: however often they ask, the store takes at most one probe
+/// write in this time.
+const READY_ANSWER_STANDS: Duration = Duration::from_secs(1);
 
 /// Serves `listener` until shutdown.
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>, exporter: &'static Exporter) {
     let tracker = TaskTracker::new();
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let readiness = Arc::new(Readiness::default());
     loop {
         let slot = tokio::select! {
             _ = shared.shutdown.cancelled() => break,
@@ -39,9 +43,11 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, exporter: &'stati
         };
         let Some((tcp, peer)) = crate::next_connection(&listener, &shared.shutdown, "admin").await else { break };
         let shared = shared.clone();
+        let readiness = readiness.clone();
         tracker.spawn(async move {
             let for_requests = shared.clone();
-            let service = service_fn(move |request| respond(for_requests.clone(), exporter, request));
+            let service =
+                service_fn(move |request| respond(for_requests.clone(), readiness.clone(), exporter, request));
             let connection = http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(HEAD_WITHIN)
@@ -61,6 +67,7 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, exporter: &'stati
 
 async fn respond(
     shared: Arc<Shared>,
+    readiness: Arc<Readiness>,
     exporter: &'static Exporter,
     request: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
@@ -78,7 +85,7 @@ async fn respond(
             response
         }
         "/healthz" => plain(StatusCode::OK, "ok\n".into()),
-        "/readyz" => match ready(&shared).await {
+        "/readyz" => match readiness.check(&shared).await {
             Ok(()) => plain(StatusCode::OK, "ready\n".into()),
             Err(why) => plain(StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {why}\n")),
         },
@@ -86,12 +93,32 @@ async fn respond(
     })
 }
 
-/// Whether the server takes clients' messages now: it is not stopping, and a write goes through the store
-/// writer's queue and is committed (synced, with `durability = "full"`) within [`READY_WITHIN`].
-async fn ready(shared: &Shared) -> Result<(), String> {
-    if shared.shutdown.is_cancelled() {
-        return Err("the server is stopping".into());
+/// The last readiness answer and when it was made. Checks take its lock in turn, so that at most one probe write
+/// is in flight, and those that find a fresh answer share it.
+#[derive(Default)]
+struct Readiness(tokio::sync::Mutex<Option<(Instant, Result<(), String>)>>);
+
+impl Readiness {
+    /// Whether the server takes clients' messages now: it is not stopping, and a write goes through the store
+    /// writer's queue and is committed (synced, with `durability = "full"`) within [`READY_WITHIN`], now or less
+    /// than [`READY_ANSWER_STANDS`] ago.
+    async fn check(&self, shared: &Shared) -> Result<(), String> {
+        if shared.shutdown.is_cancelled() {
+            return Err("the server is stopping".into());
+        }
+        let mut last = self.0.lock().await;
+        if let Some((at, answer)) = &*last
+            && at.elapsed() < READY_ANSWER_STANDS
+        {
+            return answer.clone();
+        }
+        let answer = probe(shared).await;
+        *last = Some((Instant::now(), answer.clone()));
+        answer
     }
+}
+
+async fn probe(shared: &Shared) -> Result<(), String> {
     match tokio::time::timeout(READY_WITHIN, shared.writer.probe()).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(failed)) => Err(failed.to_string()),
