@@ -5,6 +5,7 @@
 //! # Layout
 //! - [`names`]: validated nicknames, room names, message texts and conversation addresses.
 //! - [`message`]: the frames' payloads, [`ClientMsg`] and [`ServerMsg`], and their postcard encoding.
+//! - [`moderation`]: rooms' roles and settings, and the actions of their moderators.
 //! - [`json`]: the same payloads as JSON, for the browser client's WebSocket.
 //! - [`frame`]: length-prefixed framing with a hard size limit, and the per-frame HMAC-SHA256 tag.
 //!
@@ -14,6 +15,7 @@
 pub mod frame;
 pub mod json;
 pub mod message;
+pub mod moderation;
 pub mod names;
 
 pub use frame::{DirectionKeys, FrameDecoder, FrameError, Opener, Sealer, TAG_LEN};
@@ -22,10 +24,15 @@ pub use message::{
     ClientMsg, ConversationInfo, ErrorCode, HistoryPage, Message, MessageId, Password, Position, PresenceState,
     ServerMsg, decode, encode, messages_payload, unix_ms,
 };
+pub use moderation::{Role, RoomAction, RoomChange, RoomState};
 pub use names::{Conversation, NameError, Nick, RoomName, escape_controls, is_refused_in_text, validate_text};
 
-/// The protocol version this build speaks; sent first in `Hello` and `Welcome`.
-pub const PROTOCOL_VERSION: u16 = 1;
+/// The protocol version this build speaks; sent first in `Hello` and `Welcome`. Version 2 added moderation
+/// (`Moderate`, `RoomState`, `RoomEvent`, `Invited`, `NotAllowed`, `Banned`).
+pub const PROTOCOL_VERSION: u16 = 2;
+
+/// The oldest version a server still serves: it sends such a client nothing that version did not have.
+pub const MIN_PROTOCOL_VERSION: u16 = 1;
 
 /// Default upper bound of one frame's body (payload and tag), in bytes.
 pub const DEFAULT_MAX_FRAME: usize = 64 * 1024;

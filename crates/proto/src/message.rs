@@ -8,6 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
+use crate::moderation::{RoomAction, RoomChange, RoomState};
 use crate::names::{Conversation, Nick, RoomName};
 
 /// Milliseconds since the Unix epoch by the system clock: the unit of every timestamp in the protocol (0 for a
@@ -169,6 +170,11 @@ pub enum ClientMsg {
         nonce: u64,
     },
     Bye,
+    /// A moderator's action in a room (protocol version 2).
+    Moderate {
+        room: String,
+        action: RoomAction,
+    },
 }
 
 /// One message of a conversation's log, as a reader sees it.
@@ -255,6 +261,11 @@ pub enum ErrorCode {
     ServerBusy,
     /// A limit of the account was reached (rooms per account); the request was not carried out.
     LimitReached,
+    /// The user's role does not allow it: moderating without being a moderator, sending while muted or to a
+    /// moderated room without voice. A message refused so is not stored: drop it from the outbox. (Version 2.)
+    NotAllowed,
+    /// Joining a room the user is banned from, or an invite-only room without an invite. (Version 2.)
+    Banned,
 }
 
 /// Frames the server sends.
@@ -319,6 +330,21 @@ pub enum ServerMsg {
     Closed {
         conversation: Conversation,
         reason: String,
+    },
+    /// A room's settings and the user's standing in it: after `Joined` and after `Welcome` for the rooms whose
+    /// settings or standing differ from the defaults, and whenever they change. (Version 2.)
+    RoomState(RoomState),
+    /// What a moderator did in a room (`by`; `None` for the server's operator at its console), told live to the
+    /// room's online members, the user it was done to included. (Version 2.)
+    RoomEvent {
+        room: RoomName,
+        by: Option<Nick>,
+        change: RoomChange,
+    },
+    /// `by` invited the user to the invite-only `room`: a `Join` of it is let in. (Version 2.)
+    Invited {
+        room: RoomName,
+        by: Option<Nick>,
     },
 }
 

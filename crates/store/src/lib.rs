@@ -35,10 +35,10 @@ pub use location::{Location, PostgresSettings};
 pub use notices::{Envelope, NodeId, Notice};
 pub use records::{
     Appended, AuditEntry, ConvRow, Credentials, DeletedDirect, Durability, NewMessage, RemovalRequest, Removed,
-    StoreError, StoredMessage, Suspension,
+    RoomModeration, RoomSettings, RoomStanding, Sanction, Standing, StoreError, StoredMessage, Suspension,
 };
 
-use palomar_proto::{MessageId, Nick};
+use palomar_proto::{MessageId, Nick, Role};
 
 type Result<T> = std::result::Result<T, StoreError>;
 
@@ -118,6 +118,47 @@ pub trait Store: Send {
 
     /// The newest `limit` entries of the audit log, oldest first.
     fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>>;
+
+    // ---- roles and room moderation
+
+    /// Makes the account of `nick` one of the server's operators (who moderate every room), or not. `None` when
+    /// no account has `nick`.
+    fn set_operator(&self, nick: &Nick, operator: bool) -> Result<Option<Account>>;
+
+    fn is_operator(&self, account: AccountId) -> Result<bool>;
+
+    /// The server's operators, by nickname.
+    fn operators(&self) -> Result<Vec<Nick>>;
+
+    /// The settings of room `conversation` (the defaults when none were set).
+    fn room_settings(&self, conversation: ConvId) -> Result<RoomSettings>;
+
+    fn set_room_settings(&self, conversation: ConvId, settings: &RoomSettings) -> Result<()>;
+
+    /// `account`'s standing in room `conversation` (the default when nothing was set).
+    fn standing(&self, conversation: ConvId, account: AccountId) -> Result<Standing>;
+
+    /// Gives `account` `role` in room `conversation`; [`Role::Member`] takes any other away. A role outlives
+    /// membership (the owner of a room it left is still its owner when it comes back); a ban ends it.
+    fn set_role(&self, conversation: ConvId, account: AccountId, role: Role) -> Result<()>;
+
+    /// Mutes `account` in `conversation` (`Some`, replacing an earlier mute) or lifts its mute (`None`); false
+    /// when that changed nothing.
+    fn set_muted(&self, conversation: ConvId, account: AccountId, mute: Option<&Sanction>) -> Result<bool>;
+
+    /// Bans `account` from `conversation` (`Some`: also ends its membership, role and invitation) or lifts its
+    /// ban (`None`); false when that changed nothing.
+    fn set_banned(&self, conversation: ConvId, account: AccountId, ban: Option<&Sanction>) -> Result<bool>;
+
+    /// Invites `account` to `conversation`, or uses its invitation up.
+    fn set_invited(&self, conversation: ConvId, account: AccountId, invited: bool) -> Result<()>;
+
+    /// The rooms `account` is a member of whose settings, or whose standing of the account, are not the
+    /// defaults: what a login tells the client beside its conversations. One query, whatever the number of rooms.
+    fn standings_of(&self, account: AccountId) -> Result<Vec<RoomStanding>>;
+
+    /// Everything moderators set in room `conversation`.
+    fn room_moderation(&self, conversation: ConvId) -> Result<RoomModeration>;
 
     // ---- removals asked of a running server
 

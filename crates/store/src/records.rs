@@ -1,6 +1,6 @@
 //! What the store takes in and hands out, whichever database holds it: rows, messages, outcomes, errors.
 
-use palomar_proto::{Message, MessageId, Nick};
+use palomar_proto::{Message, MessageId, Nick, Role};
 use postgres::error::SqlState;
 
 use crate::keys::{Account, AccountId, ConvId, ConvKey};
@@ -120,6 +120,61 @@ pub struct AuditEntry {
     pub action: String,
     pub target: String,
     pub detail: String,
+}
+
+/// A room's settings, as moderators set them (the defaults for a room nobody has set anything in).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RoomSettings {
+    /// Empty when none is set.
+    pub topic: String,
+    pub invite_only: bool,
+    pub moderated: bool,
+}
+
+/// A ban or a mute: why, by whom (a nickname, or how `palomar audit` names an operator at the console) and since
+/// when (milliseconds since the epoch).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sanction {
+    pub reason: String,
+    pub by: String,
+    pub since_ms: u64,
+}
+
+/// An account's standing in one room, whether or not it is a member (a banned account is not).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Standing {
+    pub role: Role,
+    pub muted: Option<Sanction>,
+    pub banned: Option<Sanction>,
+    /// Invited while the room is invite-only, and not joined since (joining uses the invitation up).
+    pub invited: bool,
+}
+
+impl Standing {
+    /// Nothing set: what every account has in a room nobody moderated it in.
+    pub fn is_default(&self) -> bool {
+        *self == Standing::default()
+    }
+}
+
+/// One room of an account's with settings or a standing not the defaults, for a login: see
+/// [`crate::Store::standings_of`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomStanding {
+    pub conversation: ConvId,
+    pub settings: RoomSettings,
+    pub standing: Standing,
+}
+
+/// Everything moderators set in one room, for `palomar room show`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RoomModeration {
+    pub settings: RoomSettings,
+    /// Accounts with a role above [`Role::Member`], by nickname.
+    pub roles: Vec<(Nick, Role)>,
+    pub bans: Vec<(Nick, Sanction)>,
+    pub mutes: Vec<(Nick, Sanction)>,
+    pub invited: Vec<Nick>,
 }
 
 /// `palomar user remove NICK`, waiting for the server's writer.
