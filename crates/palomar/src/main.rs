@@ -14,6 +14,7 @@ mod backup;
 mod chat;
 mod output;
 mod progress;
+mod room;
 mod secrets;
 mod serve;
 mod store;
@@ -61,8 +62,10 @@ enum RunCommand {
     Chat(chat::ChatArgs),
     /// Manage accounts in a server's store (works while the server is stopped or running).
     User(user::UserArgs),
-    /// Print the audit log: who did what to which account, oldest first.
+    /// Print the audit log: who did what to which account or room, oldest first.
     Audit(audit::AuditArgs),
+    /// Show the rooms of a server's store: members, settings, roles, bans, mutes.
+    Room(room::RoomArgs),
     /// Copy a server's store to another database: a data directory's SQLite file to PostgreSQL, or back.
     Store(store::StoreArgs),
     /// Back up a server's store and TLS identity into one file, while it runs or not.
@@ -142,6 +145,9 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
             // On threads of their own for the same reason.
             RunCommand::Audit(args) => std::thread::spawn(move || audit::run(args))
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            RunCommand::Room(args) => std::thread::spawn(move || room::run(args))
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
             RunCommand::Store(args) => std::thread::spawn(move || store::run(args))

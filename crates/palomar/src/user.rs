@@ -1,6 +1,6 @@
-//! `palomar user`: account management on a server's store (add, remove, list, set a password, suspend). Straight
-//! on the store, except a removal while a server runs on it, which that server carries out. Every change is
-//! recorded in the store's audit log, under the operator who made it.
+//! `palomar user`: account management on a server's store (add, remove, list, set a password, suspend, make an
+//! operator). Straight on the store, except a removal while a server runs on it, which that server carries out.
+//! Every change is recorded in the store's audit log, under the operator who made it.
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::PathBuf;
@@ -81,6 +81,11 @@ enum UserAction {
     },
     /// Lift an account's suspension.
     Unsuspend { nick: String },
+    /// Make an account one of the server's operators, who moderate every room (with the slash commands of any
+    /// client: /kick, /ban, /mute, /topic, …). Its next login shows it to its client.
+    Promote { nick: String },
+    /// Make an operator an ordinary account again.
+    Demote { nick: String },
 }
 
 /// Longest reason for a suspension.
@@ -208,10 +213,35 @@ pub fn run(args: UserArgs) -> anyhow::Result<ExitCode> {
         UserAction::List => {
             let suspended: std::collections::HashMap<Nick, palomar_store::Suspension> =
                 db.suspensions(unix_ms())?.into_iter().map(|s| (s.account.nick.clone(), s)).collect();
+            let operators: std::collections::HashSet<Nick> = db.operators()?.into_iter().collect();
             for (nick, created_ms) in db.accounts()? {
+                let operator = if operators.contains(&nick) { "\toperator" } else { "" };
                 let suspension = suspended.get(&nick).map_or_else(String::new, |s| format!("\t{}", describe(s)));
-                println!("{nick}\tcreated {}{suspension}", crate::output::utc_datetime(created_ms));
+                println!("{nick}\tcreated {}{operator}{suspension}", crate::output::utc_datetime(created_ms));
             }
+        }
+        UserAction::Promote { nick: raw } => {
+            let nick = nick(&raw)?;
+            if db.operators()?.contains(&nick) {
+                bail!("{nick} is an operator already");
+            }
+            if db.set_operator(&nick, true)?.is_none() {
+                bail!("there is no account {nick}");
+            }
+            audit("user promote", &nick, "")?;
+            println!("{nick} is an operator: it moderates every room");
+        }
+        UserAction::Demote { nick: raw } => {
+            let nick = nick(&raw)?;
+            if db.account(&nick)?.is_none() {
+                bail!("there is no account {nick}");
+            }
+            if !db.operators()?.contains(&nick) {
+                bail!("{nick} is not an operator");
+            }
+            db.set_operator(&nick, false)?;
+            audit("user demote", &nick, "")?;
+            println!("{nick} is no longer an operator");
         }
         UserAction::Passwd { nick: raw } => {
             let nick = nick(&raw)?;

@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, OnceLock};
 
-use palomar_proto::{Nick, PresenceState, RoomName};
+use palomar_proto::{Nick, PresenceState, RoomChange, RoomName};
 use palomar_store::{Account, AccountId, ConvId, ConvKey, Notice, Removed, StoredMessage};
 use parking_lot::{Mutex, MutexGuard};
 use tokio::sync::{Notify, mpsc};
@@ -68,6 +68,10 @@ pub enum Change {
     Left { conv: ConvId, room: RoomName },
     /// The account of `peer` was removed, and the direct conversation with it deleted.
     DirectDeleted { conv: ConvId, peer: Nick },
+    /// A moderator (`by`; `None`: an operator at the server's console) changed room `conv`, which the user is in.
+    Room { conv: ConvId, room: RoomName, by: Option<Nick>, change: RoomChange },
+    /// `by` invited the user to `room`.
+    Invited { room: RoomName, by: Option<Nick> },
 }
 
 /// Why [`Hub::register`] refused a session.
@@ -367,6 +371,28 @@ impl Hub {
         let mut state = self.lock();
         state.left(Some(by), account, conv, room);
         state.tell_peers(Notice::Left { conv, room: room.clone(), account: account.clone() });
+    }
+
+    /// Tells every member of room `conv` online here what a moderator changed in it. Beside the queues, like the
+    /// user's own joins and leaves: a member must not miss that it was muted or the room made moderated.
+    pub fn room_changed(&self, conv: ConvId, room: &RoomName, by: Option<&Nick>, change: &RoomChange) {
+        let state = self.lock();
+        let change = Change::Room { conv, room: room.clone(), by: by.cloned(), change: change.clone() };
+        for member in state.room_online.get(&conv).into_iter().flat_map(BTreeMap::keys) {
+            state.tell_sessions(*member, None, change.clone());
+        }
+    }
+
+    /// A moderator ended `account`'s membership of `room`: its sessions here and on the other nodes leave it.
+    pub fn removed_from_room(&self, account: &Account, conv: ConvId, room: &RoomName) {
+        let mut state = self.lock();
+        state.left(None, account, conv, room);
+        state.tell_peers(Notice::Left { conv, room: room.clone(), account: account.clone() });
+    }
+
+    /// Tells the sessions of `account` here that `by` invited it to `room`.
+    pub fn invited(&self, account: AccountId, room: &RoomName, by: Option<&Nick>) {
+        self.lock().tell_sessions(account, None, Change::Invited { room: room.clone(), by: by.cloned() });
     }
 
     /// Called by the writer once an account's removal is committed: its sessions end, and the sessions of the

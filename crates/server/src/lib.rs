@@ -25,6 +25,7 @@ mod admin;
 mod auth;
 pub mod config;
 mod hub;
+mod moderation;
 mod peers;
 mod rate;
 mod reads;

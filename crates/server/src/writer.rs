@@ -20,11 +20,13 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use palomar_proto::{MessageId, Nick, RoomName};
+use palomar_store::Sanction;
 use palomar_store::{Account, AccountId, Appended, ConvId, ConvKey, ConvRow, NodeId, Store, StoreError};
 use parking_lot::Mutex;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
 use crate::hub::Hub;
+use crate::moderation::RoomWrite;
 use crate::telemetry::Metrics;
 
 /// Bytes of queued operations past which sessions wait for room. Bounding what the queue holds, rather than how
@@ -94,6 +96,30 @@ enum Change {
     Probe {
         reply: Reply<()>,
     },
+    /// A moderator's action in room `conv`, about `target` when it is about a user, with its audit entry.
+    Moderate {
+        conv: ConvId,
+        target: Option<AccountId>,
+        write: RoomWrite,
+        audit: AuditNames,
+        reply: Reply<Moderated>,
+    },
+}
+
+/// How the audit log names who did something and to what.
+#[derive(Debug, Clone)]
+pub struct AuditNames {
+    pub actor: String,
+    pub target: String,
+}
+
+/// What a moderator's action came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Moderated {
+    /// False when the store already was as asked (muting a muted user): nothing was written or recorded.
+    pub changed: bool,
+    /// The target was a member of the room before; after a kick or a ban it is not.
+    pub was_member: bool,
 }
 
 type Reply<T> = oneshot::Sender<WriteResult<T>>;
@@ -134,6 +160,10 @@ pub enum JoinOutcome {
     Joined { row: ConvRow, added: bool },
     /// The account is in as many rooms as it may be.
     TooManyRooms,
+    /// The account is banned from the room.
+    Banned(Sanction),
+    /// The room is invite-only and the account was not invited.
+    NotInvited,
 }
 
 struct Request {
@@ -273,6 +303,17 @@ impl Writer {
     /// Removes the account of `nick`, as asked by removal request `request` (see `Store::request_removal`).
     pub async fn remove_account(&self, request: i64, nick: Nick) -> WriteResult<()> {
         self.call(|reply| Change::RemoveAccount { request, nick, reply }).await
+    }
+
+    /// Carries out a moderator's judged action in room `conv` and records it in the audit log, in one transaction.
+    pub async fn moderate(
+        &self,
+        conv: ConvId,
+        target: Option<AccountId>,
+        write: RoomWrite,
+        audit: AuditNames,
+    ) -> WriteResult<Moderated> {
+        self.call(|reply| Change::Moderate { conv, target, write, audit, reply }).await
     }
 
     /// Commits a write that changes nothing, and waits for it: the store takes writes if this succeeds.

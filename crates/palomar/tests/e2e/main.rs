@@ -21,6 +21,7 @@ mod moderation;
 mod nodes;
 mod package;
 mod postgres;
+mod rooms;
 mod security;
 mod store_copy;
 mod torture;

@@ -1,10 +1,11 @@
 //! What the hub put beside the session's live queue: changes to the user's conversations made elsewhere (a
-//! join or leave in another session, a direct conversation deleted with a removed account), and the kinds of
-//! live items the queue had no room for, read back from the store and the hub, which hold all of them.
+//! join or leave in another session, a direct conversation deleted with a removed account, a moderator's action
+//! in one of its rooms, an invitation), and the kinds of live items the queue had no room for, read back from the
+//! store and the hub, which hold all of them.
 
 use std::collections::HashMap;
 
-use palomar_proto::{Conversation, Nick, RoomName, ServerMsg};
+use palomar_proto::{Conversation, Nick, RoomName, RoomState, ServerMsg};
 use palomar_store::{ConvId, ConvKey, ConvRow};
 
 use super::{OUT_BUDGET, Session, SessionEnd};
@@ -52,6 +53,8 @@ impl Session {
             }
             Change::Left { conv, room } if self.keys_of.contains_key(&conv) => self.untrack_room(conv, room),
             Change::DirectDeleted { conv, peer } if self.keys_of.contains_key(&conv) => self.untrack_direct(conv, peer),
+            Change::Room { conv, room, by, change } => self.room_changed(conv, room, by, change),
+            Change::Invited { room, by } => self.queue_since_v2(&ServerMsg::Invited { room, by }),
             _ => {}
         }
         Ok(())
@@ -108,6 +111,13 @@ impl Session {
                     self.track_new_direct(row.id, row.key);
                 }
             }
+        }
+        // Moderators' changes to the rooms were among what did not fit: the rooms' states are read again too.
+        let standings = self.read(move |db| db.standings_of(account)).await?;
+        self.know_room_states(standings);
+        let states: Vec<RoomState> = self.room_states.values().cloned().collect();
+        for state in states {
+            self.queue_since_v2(&ServerMsg::RoomState(state));
         }
         Ok(())
     }

@@ -6,7 +6,10 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use palomar_proto::{ClientMsg, Conversation, ErrorCode, Nick, PROTOCOL_VERSION, Password, Position, ServerMsg};
+use palomar_proto::{
+    ClientMsg, Conversation, ErrorCode, MIN_PROTOCOL_VERSION, Nick, PROTOCOL_VERSION, Password, Position, RoomState,
+    ServerMsg,
+};
 use palomar_store::{Account, ConvKey, ConvRow};
 use palomar_transport::{FramedReader, FramedWriter, frame_keys};
 use tokio::net::TcpStream;
@@ -56,6 +59,7 @@ pub(super) async fn handshake(
 
 /// Who a client says it is, in its `Hello`.
 struct Hello {
+    version: u16,
     nick: Nick,
     password: Password,
     positions: Vec<Position>,
@@ -70,6 +74,8 @@ pub(super) struct LoggedIn {
     pub nick: Nick,
     /// Where the client says it is in its conversations.
     pub positions: Vec<Position>,
+    /// The protocol version the client speaks, which the session speaks with it.
+    pub version: u16,
 }
 
 /// Why the first frame gives no login.
@@ -81,20 +87,22 @@ enum NoHello {
 
 /// Judges the first frame: a `Hello` of this protocol version with a valid nickname, or the refusal to send.
 fn read_hello(first: Incoming) -> Result<Hello, NoHello> {
-    let (nick, password, positions) = match first {
+    let (version, nick, password, positions) = match first {
         Incoming::Msg(ClientMsg::Hello { version, nick, password, positions }) => {
-            if version != PROTOCOL_VERSION {
-                let message = format!("this server speaks protocol version {PROTOCOL_VERSION}, the client {version}");
+            if !(MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&version) {
+                let message = format!(
+                    "this server speaks protocol versions {MIN_PROTOCOL_VERSION} to {PROTOCOL_VERSION}, the client {version}"
+                );
                 return Err(NoHello::Refused(ErrorCode::UnsupportedVersion, message));
             }
-            (nick, password, positions)
+            (version, nick, password, positions)
         }
         Incoming::Bad(code, message) | Incoming::Fatal(code, message) => return Err(NoHello::Refused(code, message)),
         Incoming::Msg(_) => return Err(NoHello::Refused(ErrorCode::Protocol, "the first frame must be Hello".into())),
         Incoming::Closed => return Err(NoHello::ClientLeft),
     };
     match Nick::parse(&nick) {
-        Ok(nick) => Ok(Hello { nick, password, positions }),
+        Ok(nick) => Ok(Hello { version, nick, password, positions }),
         Err(error) => Err(NoHello::Refused(ErrorCode::InvalidName, error.to_string())),
     }
 }
@@ -117,7 +125,7 @@ pub(super) async fn log_in(
             return None;
         }
     };
-    let Hello { nick, password, positions } = match read_hello(first) {
+    let Hello { version, nick, password, positions } = match read_hello(first) {
         Ok(hello) => hello,
         Err(NoHello::Refused(code, message)) => {
             refuse(out, code, message).await;
@@ -155,7 +163,7 @@ pub(super) async fn log_in(
     };
     drop(password);
     tracing::info!(%peer, %nick, account = %account.id, registered, "logged in");
-    Some(LoggedIn { account, registered, nick, positions })
+    Some(LoggedIn { account, registered, nick, positions, version })
 }
 
 /// Says why the connection ends, and closes it.
@@ -181,6 +189,10 @@ impl Session {
             Err(end) => return Err(end),
         };
         self.id = Some(link.id);
+        let account = self.account.id;
+        let (operator, standings) =
+            self.read(move |db| Ok((db.is_operator(account)?, db.standings_of(account)?))).await?;
+        self.operator = operator;
         let mut claimed: HashMap<Conversation, u64> = positions.into_iter().map(|p| (p.conversation, p.seq)).collect();
         let mut infos = Vec::with_capacity(memberships.len());
         for (cursor, row) in memberships {
@@ -194,7 +206,7 @@ impl Session {
         infos.sort_by_key(|(news, _)| !news);
         let mut infos = infos.into_iter().map(|(_, info)| info);
         self.out.queue(&ServerMsg::Welcome {
-            version: PROTOCOL_VERSION,
+            version: self.version,
             nick: self.account.nick.clone(),
             registered,
             heartbeat_ms: u32::try_from(self.shared.config.limits.heartbeat_interval_ms).unwrap_or(u32::MAX),
@@ -217,6 +229,14 @@ impl Session {
                     self.out.queue(&ServerMsg::Closed { conversation, reason });
                 }
             }
+            if self.out.pending_len() >= OUT_BUDGET {
+                self.flush().await?;
+            }
+        }
+        self.know_room_states(standings);
+        let states: Vec<RoomState> = self.room_states.values().cloned().collect();
+        for state in states {
+            self.queue_since_v2(&ServerMsg::RoomState(state));
             if self.out.pending_len() >= OUT_BUDGET {
                 self.flush().await?;
             }
@@ -281,6 +301,8 @@ mod tests {
     #[test]
     fn a_first_frame_that_is_no_usable_hello_is_refused_with_its_reason() {
         assert_eq!(refusal_code(hello(PROTOCOL_VERSION + 1, "ana")), Some(ErrorCode::UnsupportedVersion));
+        assert_eq!(refusal_code(hello(MIN_PROTOCOL_VERSION - 1, "ana")), Some(ErrorCode::UnsupportedVersion));
+        assert!(read_hello(hello(MIN_PROTOCOL_VERSION, "ana")).is_ok(), "older clients are still served");
         assert_eq!(refusal_code(hello(PROTOCOL_VERSION, "no spaces")), Some(ErrorCode::InvalidName));
         assert_eq!(refusal_code(hello(PROTOCOL_VERSION + 1, "no spaces")), Some(ErrorCode::UnsupportedVersion));
         assert_eq!(refusal_code(Incoming::Msg(ClientMsg::Bye)), Some(ErrorCode::Protocol), "Hello comes first");

@@ -15,6 +15,7 @@
 //! - `delivery`: what the client has been sent, and so what to send, skip or read back; no I/O.
 //! - `outgoing`: live deliveries and read-backs from the log, batched into frames, as `delivery` decides.
 //! - `changes`: following what the hub put beside the live queue (changes made elsewhere, what it dropped).
+//! - `rooms`: the rooms' settings and the user's standing in them, as the client is told them.
 
 mod changes;
 mod delivery;
@@ -22,6 +23,7 @@ mod handlers;
 mod login;
 mod outgoing;
 mod reader;
+mod rooms;
 mod wire;
 
 use std::collections::{HashMap, VecDeque};
@@ -29,7 +31,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use palomar_proto::{Conversation, ConversationInfo, ErrorCode, MessageId, ServerMsg};
+use palomar_proto::{Conversation, ConversationInfo, ErrorCode, MessageId, RoomState, ServerMsg};
 use palomar_store::{Account, ConvId, ConvKey, ConvRow};
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
@@ -131,7 +133,7 @@ async fn converse(
         gone.clone(),
         shared.metrics.bytes_received.clone(),
     );
-    let Some(LoggedIn { account, registered, nick, positions }) =
+    let Some(LoggedIn { account, registered, nick, positions, version }) =
         login::log_in(&shared, &mut out, &mut reader.incoming, &gone, peer, deadline).await
     else {
         return;
@@ -148,6 +150,9 @@ async fn converse(
         id: None,
         awaiting_resend: None,
         own_delivered: VecDeque::new(),
+        version,
+        operator: false,
+        room_states: HashMap::new(),
     };
     shared.metrics.sessions.increment(1.0);
     let end = match session.start(registered, positions).await {
@@ -179,11 +184,31 @@ struct Session {
     /// The ids of this user's own messages delivered here lately, as many as sends a connection may have waiting:
     /// a refusal that comes after its message was delivered is of a message stored after all.
     own_delivered: VecDeque<MessageId>,
+    /// The protocol version of the client: nothing newer than it is sent.
+    version: u16,
+    /// The user is one of the server's operators (as of the login: it moderates every room).
+    operator: bool,
+    /// The rooms whose settings, or the user's standing in them, are not the defaults, as the client was told;
+    /// what decides whether the user may send to them.
+    room_states: HashMap<ConvId, RoomState>,
 }
 
 impl Session {
     fn error(&mut self, code: ErrorCode, message: impl Into<String>, id: Option<MessageId>) {
+        // A version 1 client cannot decode the codes moderation added; it drops a message refused as `NotMember`
+        // from its outbox as it must drop one refused for a ban or a mute.
+        let code = match code {
+            ErrorCode::NotAllowed | ErrorCode::Banned if self.version < 2 => ErrorCode::NotMember,
+            code => code,
+        };
         self.out.queue(&ServerMsg::Error { code, message: message.into(), id });
+    }
+
+    /// Queues `msg`, a frame protocol version 2 added, if the client speaks that version.
+    fn queue_since_v2(&mut self, msg: &ServerMsg) {
+        if self.version >= 2 {
+            self.out.queue(msg);
+        }
     }
 
     async fn flush(&mut self) -> Result<(), SessionEnd> {
@@ -232,6 +257,7 @@ impl Session {
             }
         }
         self.delivery.unfollow(conv);
+        self.room_states.remove(&conv);
     }
 
     fn info(&self, row: &ConvRow) -> ConversationInfo {

@@ -6,13 +6,16 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use palomar_proto::{MessageId, Nick, RoomName, unix_ms};
+use palomar_proto::{MessageId, Nick, Role, RoomName, unix_ms};
 use palomar_store::{
     Account, AccountId, ConvId, ConvKey, NewMessage, NodeId, Notice, Removed, Store, StoreError, StoredMessage,
 };
 use tokio::sync::mpsc;
 
-use super::{AppendOutcome, Change, JoinOutcome, PendingCursors, Reply, Request, SendOrder, WriteFailed};
+use super::{
+    AppendOutcome, AuditNames, Change, JoinOutcome, Moderated, PendingCursors, Reply, Request, SendOrder, WriteFailed,
+};
+use crate::moderation::RoomWrite;
 use crate::hub::Hub;
 use crate::telemetry::Metrics;
 
@@ -50,6 +53,7 @@ impl Change {
             Change::Prune { .. } => None,
             Change::RemoveAccount { reply, .. } => Some(failure(reply)),
             Change::Probe { reply } => Some(failure(reply)),
+            Change::Moderate { reply, .. } => Some(failure(reply)),
         }
     }
 }
@@ -122,6 +126,9 @@ fn apply(db: &dyn Store, change: Change, now: u64, run: &mut Vec<QueuedAppend>) 
             Err(error) => Err((error, Some(failure(reply)))),
         },
         Change::Probe { reply } => answered(reply, db.write_probe()),
+        Change::Moderate { conv, target, write, audit, reply } => {
+            answered(reply, moderate(db, conv, target, &write, &audit, now))
+        }
     };
     applied.map(Some)
 }
@@ -189,12 +196,85 @@ fn join_room(
     window: u64,
     max_rooms: u64,
 ) -> Result<JoinOutcome, StoreError> {
-    let row = db.ensure_conversation(&ConvKey::Room(room))?;
+    let key = ConvKey::Room(room);
+    let existing = db.conversation(&key)?;
+    let mut invited = false;
+    if let Some(row) = &existing
+        && !db.is_member(row.id, account)?
+    {
+        let standing = db.standing(row.id, account)?;
+        if let Some(ban) = standing.banned {
+            return Ok(JoinOutcome::Banned(ban));
+        }
+        invited = standing.invited;
+        if !invited
+            && standing.role < Role::Moderator
+            && db.room_settings(row.id)?.invite_only
+            && !db.is_operator(account)?
+        {
+            return Ok(JoinOutcome::NotInvited);
+        }
+    }
+    let row = db.ensure_conversation(&key)?;
     if !db.is_member(row.id, account)? && db.room_count(account)? >= max_rooms {
         return Ok(JoinOutcome::TooManyRooms);
     }
     let added = db.add_member(row.id, account, row.last_seq.saturating_sub(window))?;
+    if existing.is_none() {
+        db.set_role(row.id, account, Role::Owner)?;
+    }
+    if invited {
+        db.set_invited(row.id, account, false)?;
+    }
     Ok(JoinOutcome::Joined { row, added })
+}
+
+/// Writes a moderator's action in room `conv` and its audit entry, unless the store is already as asked.
+fn moderate(
+    db: &dyn Store,
+    conv: ConvId,
+    target: Option<AccountId>,
+    write: &RoomWrite,
+    audit: &AuditNames,
+    now: u64,
+) -> Result<Moderated, StoreError> {
+    let was_member = match target {
+        Some(target) => db.is_member(conv, target)?,
+        None => false,
+    };
+    let changed = match (write, target) {
+        (RoomWrite::Kick, Some(target)) => db.remove_member(conv, target)?,
+        (RoomWrite::Ban(ban), Some(target)) => db.set_banned(conv, target, Some(ban))?,
+        (RoomWrite::Unban, Some(target)) => db.set_banned(conv, target, None)?,
+        (RoomWrite::Mute(mute), Some(target)) => db.set_muted(conv, target, Some(mute))?,
+        (RoomWrite::Unmute, Some(target)) => db.set_muted(conv, target, None)?,
+        (RoomWrite::Role(role), Some(target)) => {
+            let changed = db.standing(conv, target)?.role != *role;
+            if changed {
+                db.set_role(conv, target, *role)?;
+            }
+            changed
+        }
+        (RoomWrite::Invite, Some(target)) => {
+            db.set_invited(conv, target, true)?;
+            true
+        }
+        (RoomWrite::Topic(_) | RoomWrite::InviteOnly(_) | RoomWrite::Moderated(_), _) => {
+            let before = db.room_settings(conv)?;
+            let after = write.settings_after(before.clone());
+            let changed = after != before;
+            if changed {
+                db.set_room_settings(conv, &after)?;
+            }
+            changed
+        }
+        (_, None) => false,
+    };
+    if changed {
+        let (action, detail) = write.audit();
+        db.record_audit(now, &audit.actor, action, &audit.target, &detail)?;
+    }
+    Ok(Moderated { changed, was_member })
 }
 
 fn register(

@@ -1,8 +1,9 @@
-//! `Join`: the room is joined in the store, the user's other sessions follow, and the client gets `Joined` and
-//! the room from where it starts for this user.
+//! `Join`: the room is joined in the store (unless the user is banned from it, or it is invite-only and the user
+//! was not invited), the user's other sessions follow, and the client gets `Joined`, the room's state and the
+//! room from where it starts for this user.
 
 use palomar_proto::{ErrorCode, ServerMsg};
-use palomar_store::ConvRow;
+use palomar_store::{ConvKey, ConvRow};
 
 use crate::session::{Session, SessionEnd};
 use crate::writer::JoinOutcome;
@@ -17,6 +18,16 @@ impl Session {
             Ok(JoinOutcome::TooManyRooms) => {
                 let message = format!("you are in {max_rooms} rooms, as many as this server allows; leave one first");
                 self.error(ErrorCode::LimitReached, message, None);
+                return Ok(());
+            }
+            Ok(JoinOutcome::Banned(ban)) => {
+                let why = if ban.reason.is_empty() { String::new() } else { format!(": {}", ban.reason) };
+                self.error(ErrorCode::Banned, format!("you are banned from #{room} by {}{why}", ban.by), None);
+                return Ok(());
+            }
+            Ok(JoinOutcome::NotInvited) => {
+                let message = format!("#{room} is invite-only: a moderator of it can /invite you");
+                self.error(ErrorCode::Banned, message, None);
                 return Ok(());
             }
             Err(failed) => {
@@ -39,6 +50,9 @@ impl Session {
     pub(in crate::session) async fn enter_room(&mut self, row: ConvRow, sent_after: u64) -> Result<(), SessionEnd> {
         self.track_conversation(row.id, row.key.clone(), sent_after);
         self.out.queue(&ServerMsg::Joined { info: self.info(&row) });
+        if let ConvKey::Room(room) = &row.key {
+            self.send_room_state(row.id, room.clone()).await?;
+        }
         self.catch_up(row.id).await
     }
 }

@@ -4,6 +4,7 @@
 mod history;
 mod join;
 mod leave;
+mod moderate;
 pub(super) mod send;
 mod users;
 
@@ -46,6 +47,10 @@ impl Session {
             ClientMsg::History { conversation, before, limit } => {
                 self.pace_request().await;
                 self.history(conversation, before, limit).await
+            }
+            ClientMsg::Moderate { room, action } => {
+                self.pace_request().await;
+                self.moderate(&room, action).await
             }
             ClientMsg::Ping { nonce } => {
                 self.out.queue(&ServerMsg::Pong { nonce });

@@ -138,6 +138,10 @@ impl Session {
                 }
             },
         };
+        if let Some(why) = self.speech_refused(conv) {
+            self.error(ErrorCode::NotAllowed, why, Some(id));
+            return Ok(());
+        }
         let Some(key) = self.keys_of.get(&conv).cloned() else { return Ok(()) };
         let bytes = text.len();
         let order = pending.order.clone();

@@ -1,0 +1,217 @@
+//! Room moderation over the wire, with the real binary and line-mode clients: the creator owns the room, its
+//! moderators kick, ban, mute and invite with slash commands, the banned stop receiving the room at once and
+//! cannot come back, the muted cannot speak, an invite-only room lets in only the invited, a moderated room only
+//! those given voice; the server's operators (`palomar user promote`) moderate every room; each action is in
+//! `palomar audit`, and `palomar room show` lists what is set. A client of protocol version 1 is still served.
+
+use std::path::Path;
+use std::process::Output;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::common::{BIN, Client, ClientSpec, Server, is_message_with_text, raw_connection};
+
+fn spec<'a>(server: &'a Server, nick: &'a str, home: &'a Path) -> ClientSpec<'a> {
+    ClientSpec { server: &server.addr, nick, password: "a password", home, extra: &[] }
+}
+
+fn connect(server: &Server, nick: &str, home: &Path) -> Client {
+    let mut client = Client::start(spec(server, nick, home));
+    client.wait_for("connected", |e| e["state"] == "connected");
+    client
+}
+
+/// `palomar COMMAND --data DATA ARGS…`, which must succeed; its standard output.
+fn operator(command: &str, data: &Path, args: &[&str]) -> String {
+    let output: Output =
+        std::process::Command::new(BIN).arg(command).arg("--data").arg(data).args(args).output().expect("palomar runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn joins(client: &mut Client, room: &str) {
+    client.line(&format!("/join {room}"));
+    let conversation = format!("#{room}");
+    client.wait_for("joined", |e| e["event"] == "joined" && e["conversation"] == conversation.as_str());
+}
+
+fn room_event<'a>(change: &'a str, nick: &'a str) -> impl Fn(&Value) -> bool + 'a {
+    move |e| e["event"] == "room_event" && e["change"] == change && (nick.is_empty() || e["nick"] == nick)
+}
+
+fn error_with<'a>(code: &'a str, words: &'a str) -> impl Fn(&Value) -> bool + 'a {
+    move |e| e["event"] == "error" && e["code"] == code && e["message"].as_str().is_some_and(|m| m.contains(words))
+}
+
+fn saw_text(client: &Client, text: &str) -> bool {
+    client.messages().iter().any(|m| m["text"] == text)
+}
+
+#[test]
+fn an_owner_mutes_bans_and_invites_and_the_banned_stop_receiving_the_room_at_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(&dir.path().join("data"));
+    let homes: Vec<_> = ["ana", "bob", "carol", "dave"].iter().map(|nick| dir.path().join(nick)).collect();
+    let mut ana = connect(&server, "ana", &homes[0]);
+    let mut bob = connect(&server, "bob", &homes[1]);
+    let mut carol = connect(&server, "carol", &homes[2]);
+    joins(&mut ana, "garden");
+    ana.wait_for("ana owns the room she made", |e| e["event"] == "room_state" && e["role"] == "owner");
+    joins(&mut bob, "garden");
+    joins(&mut carol, "garden");
+    bob.wait_for("bob is a member", |e| e["event"] == "room_state" && e["role"] == "member");
+
+    ana.line("/topic Seeds and  <b>soil</b>");
+    let told = bob.wait_for("the topic", room_event("topic", ""));
+    assert_eq!((told["by"].as_str(), told["text"].as_str()), (Some("ana"), Some("Seeds and  <b>soil</b>")));
+    bob.wait_for("the room's new state", |e| e["event"] == "room_state" && e["topic"] == "Seeds and  <b>soil</b>");
+
+    ana.line("/mute carol too loud");
+    let muted = carol.wait_for("carol hears she is muted", room_event("muted", "carol"));
+    assert_eq!(muted["reason"], "too loud");
+    carol.wait_for("carol's state", |e| e["event"] == "room_state" && e["muted"] == true);
+    carol.line("am I heard?");
+    carol.wait_for("refused", error_with("NotAllowed", "muted in #garden"));
+    ana.line("/unmute carol");
+    carol.wait_for("unmuted", room_event("unmuted", "carol"));
+    carol.line("now heard");
+    bob.wait_for("carol's message after the mute", is_message_with_text("now heard"));
+    assert!(!saw_text(&bob, "am I heard?"), "a muted member's message is not stored");
+    carol.line("/kick bob");
+    carol.wait_for("carol may not kick", error_with("NotAllowed", "moderators of #garden"));
+
+    ana.line("/ban bob spam");
+    let banned = bob.wait_for("bob hears he is banned", room_event("banned", "bob"));
+    assert_eq!((banned["by"].as_str(), banned["reason"].as_str()), (Some("ana"), Some("spam")));
+    bob.wait_for("bob is out of the room", |e| e["event"] == "left" && e["room"] == "#garden");
+    carol.wait_for("carol is told", room_event("banned", "bob"));
+    ana.line("after the ban");
+    carol.wait_for("carol gets ana's message", is_message_with_text("after the ban"));
+    bob.line("/join garden");
+    bob.wait_for("bob cannot come back", error_with("Banned", "banned from #garden by ana: spam"));
+    assert!(!saw_text(&bob, "after the ban"), "a banned member receives nothing more of the room");
+
+    operator("user", &server.data, &["list"]);
+    let shown = operator("room", &server.data, &["show", "garden"]);
+    assert!(shown.contains("topic: Seeds and  <b>soil</b>"), "{shown}");
+    assert!(shown.lines().any(|l| l.starts_with("role\tana\towner")), "{shown}");
+    assert!(shown.lines().any(|l| l.starts_with("banned\tbob\t") && l.ends_with("by ana: spam")), "{shown}");
+
+    ana.line("/unban bob");
+    ana.wait_for("unbanned", room_event("unbanned", "bob"));
+    joins(&mut bob, "garden");
+
+    ana.line("/invite-only on");
+    carol.wait_for("the room is invite-only", |e| e["event"] == "room_event" && e["change"] == "invite_only");
+    let mut dave = connect(&server, "dave", &homes[3]);
+    dave.line("/join garden");
+    dave.wait_for("dave needs an invitation", error_with("Banned", "invite-only"));
+    ana.line("/invite dave");
+    let invited = dave.wait_for("dave is invited", |e| e["event"] == "invited");
+    assert_eq!((invited["room"].as_str(), invited["by"].as_str()), (Some("#garden"), Some("ana")));
+    joins(&mut dave, "garden");
+    dave.wait_for("the history dave came in to", is_message_with_text("after the ban"));
+
+    let audit = operator("audit", &server.data, &[]);
+    let actions: Vec<(&str, &str, &str)> = audit
+        .lines()
+        .map(|line| {
+            let fields: Vec<&str> = line.split('\t').collect();
+            (fields[1], fields[2], fields[3])
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("ana", "room topic", "#garden"),
+            ("ana", "room mute", "#garden carol"),
+            ("ana", "room unmute", "#garden carol"),
+            ("ana", "room ban", "#garden bob"),
+            ("ana", "room unban", "#garden bob"),
+            ("ana", "room invite-only", "#garden"),
+            ("ana", "room invite", "#garden dave"),
+        ],
+        "{audit}"
+    );
+    for client in [ana, bob, carol, dave] {
+        client.kill();
+    }
+}
+
+#[test]
+fn operators_moderate_every_room_and_a_moderated_room_hears_only_those_with_voice() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(&dir.path().join("data"));
+    let (zed_home, ana_home, bob_home) = (dir.path().join("zed"), dir.path().join("ana"), dir.path().join("bob"));
+    let mut ana = connect(&server, "ana", &ana_home);
+    let mut bob = connect(&server, "bob", &bob_home);
+    // zed registers, then is promoted; the promotion shows from its next login.
+    connect(&server, "zed", &zed_home).kill();
+    let promoted = operator("user", &server.data, &["promote", "zed"]);
+    assert!(promoted.contains("zed is an operator"), "{promoted}");
+    assert!(operator("user", &server.data, &["list"]).lines().any(|l| l.starts_with("zed\t") && l.contains("operator")));
+    let mut zed = connect(&server, "zed", &zed_home);
+    zed.wait_for("zed is an operator in #lobby", |e| e["event"] == "room_state" && e["operator"] == true);
+
+    zed.line("/mute bob flooding");
+    bob.wait_for("muted in the lobby", room_event("muted", "bob"));
+    bob.line("hello?");
+    bob.wait_for("refused", error_with("NotAllowed", "muted in #lobby"));
+    ana.line("/unmute bob");
+    ana.wait_for("ana is no moderator of the lobby", error_with("NotAllowed", "moderators of #lobby"));
+
+    joins(&mut ana, "garden");
+    joins(&mut bob, "garden");
+    ana.line("/moderated on");
+    bob.wait_for("the room is moderated", |e| e["event"] == "room_event" && e["change"] == "moderated");
+    bob.line("may I?");
+    bob.wait_for("refused", error_with("NotAllowed", "#garden is moderated"));
+    ana.line("/voice bob");
+    bob.wait_for("bob has voice", |e| e["event"] == "room_state" && e["room"] == "#garden" && e["role"] == "voice");
+    bob.line("thank you");
+    ana.wait_for("bob speaks", is_message_with_text("thank you"));
+    assert!(!saw_text(&ana, "may I?") && !saw_text(&ana, "hello?"));
+
+    // The operator is not in #garden: it acts on it all the same, and the owner is within its reach.
+    zed.line("/join lobby");
+    ana.line("/op bob");
+    bob.wait_for("bob is a moderator", |e| e["event"] == "room_state" && e["role"] == "moderator");
+    bob.line("/kick ana");
+    bob.wait_for("a moderator cannot kick the owner", error_with("NotAllowed", "ana is owner of #garden"));
+    operator("user", &server.data, &["demote", "zed"]);
+    for client in [ana, bob, zed] {
+        client.kill();
+    }
+}
+
+/// A client of protocol version 1 (before moderation) logs in to a room with a topic and is sent nothing it
+/// cannot decode.
+#[tokio::test]
+async fn a_version_1_client_is_served_without_what_version_2_added() {
+    use palomar_proto::{ClientMsg, ServerMsg};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(&dir.path().join("data"));
+    let ana_home = dir.path().join("ana");
+    let mut ana = connect(&server, "ana", &ana_home);
+    ana.line("/topic a topic for the lobby");
+    ana.wait_for("ana may not", error_with("NotAllowed", "moderators of #lobby"));
+    joins(&mut ana, "garden");
+    ana.line("/topic a topic for the garden");
+    ana.wait_for("the topic is set", room_event("topic", ""));
+
+    let (mut reader, mut writer) = raw_connection(&server.addr, "127.0.0.1".parse().expect("ip")).await.expect("TLS");
+    let hello = ClientMsg::Hello { version: 1, nick: "ana".into(), password: "a password".into(), positions: vec![] };
+    writer.send(&hello).await.expect("sends");
+    let mut frames = Vec::new();
+    while let Ok(Ok(Some(frame))) = tokio::time::timeout(Duration::from_secs(1), reader.read_msg::<ServerMsg>()).await {
+        frames.push(frame);
+    }
+    assert!(matches!(frames.first(), Some(ServerMsg::Welcome { version: 1, .. })), "{frames:#?}");
+    assert!(frames.iter().any(|f| matches!(f, ServerMsg::Joined { .. } | ServerMsg::Welcome { .. })));
+    assert!(
+        !frames.iter().any(|f| matches!(f, ServerMsg::RoomState(_) | ServerMsg::RoomEvent { .. })),
+        "{frames:#?}"
+    );
+    ana.kill();
+}

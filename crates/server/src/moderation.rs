@@ -1,0 +1,336 @@
+//! Room moderation's rules, without I/O: who may do what to whom in a room, what a judged action writes to the
+//! store and records in the audit log, what the room's members are told, and how that changes the view of the
+//! room each session keeps (the session enforces "who may speak" from that view, without a store read per send).
+
+use palomar_proto::{Nick, Role, RoomAction, RoomChange, RoomName, RoomState};
+use palomar_store::{RoomSettings, Sanction, Standing};
+
+/// Who asks for a moderation action, as the store knows them.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub nick: Nick,
+    pub operator: bool,
+    pub role: Role,
+}
+
+impl Actor {
+    /// How much the actor may do: an operator outranks every role.
+    fn rank(&self) -> u8 {
+        if self.operator { OPERATOR_RANK } else { rank(self.role) }
+    }
+}
+
+/// The user an action is about.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub nick: Nick,
+    pub operator: bool,
+    pub standing: Standing,
+}
+
+impl Target {
+    fn rank(&self) -> u8 {
+        if self.operator { OPERATOR_RANK } else { rank(self.standing.role) }
+    }
+}
+
+const OPERATOR_RANK: u8 = 10;
+
+fn rank(role: Role) -> u8 {
+    match role {
+        Role::Member => 0,
+        Role::Voice => 1,
+        Role::Moderator => 2,
+        Role::Owner => 3,
+    }
+}
+
+/// What an allowed action writes to the store, in the writer's transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoomWrite {
+    Kick,
+    Ban(Sanction),
+    Unban,
+    Mute(Sanction),
+    Unmute,
+    Role(Role),
+    Invite,
+    Topic(String),
+    InviteOnly(bool),
+    Moderated(bool),
+}
+
+impl RoomWrite {
+    /// The name of the action in the audit log, and the detail kept beside it.
+    pub fn audit(&self) -> (&'static str, String) {
+        match self {
+            RoomWrite::Kick => ("room kick", String::new()),
+            RoomWrite::Ban(ban) => ("room ban", ban.reason.clone()),
+            RoomWrite::Unban => ("room unban", String::new()),
+            RoomWrite::Mute(mute) => ("room mute", mute.reason.clone()),
+            RoomWrite::Unmute => ("room unmute", String::new()),
+            RoomWrite::Role(role) => ("room role", role.as_str().to_owned()),
+            RoomWrite::Invite => ("room invite", String::new()),
+            RoomWrite::Topic(text) => ("room topic", text.clone()),
+            RoomWrite::InviteOnly(on) => ("room invite-only", on_off(*on).to_owned()),
+            RoomWrite::Moderated(on) => ("room moderated", on_off(*on).to_owned()),
+        }
+    }
+
+    /// The settings of a room after this write, from those before it.
+    pub fn settings_after(&self, mut settings: RoomSettings) -> RoomSettings {
+        match self {
+            RoomWrite::Topic(text) => settings.topic.clone_from(text),
+            RoomWrite::InviteOnly(on) => settings.invite_only = *on,
+            RoomWrite::Moderated(on) => settings.moderated = *on,
+            _ => {}
+        }
+        settings
+    }
+
+    /// What the room's members are told, once it is committed.
+    pub fn change(&self, target: Option<&Nick>) -> Option<RoomChange> {
+        let nick = || target.cloned();
+        Some(match self {
+            RoomWrite::Kick => RoomChange::Kicked { nick: nick()?, reason: String::new() },
+            RoomWrite::Ban(ban) => RoomChange::Banned { nick: nick()?, reason: ban.reason.clone() },
+            RoomWrite::Unban => RoomChange::Unbanned { nick: nick()? },
+            RoomWrite::Mute(mute) => RoomChange::Muted { nick: nick()?, reason: mute.reason.clone() },
+            RoomWrite::Unmute => RoomChange::Unmuted { nick: nick()? },
+            RoomWrite::Role(role) => RoomChange::RoleSet { nick: nick()?, role: *role },
+            RoomWrite::Invite => RoomChange::Invited { nick: nick()? },
+            RoomWrite::Topic(text) => RoomChange::Topic { text: text.clone() },
+            RoomWrite::InviteOnly(on) => RoomChange::InviteOnly(*on),
+            RoomWrite::Moderated(on) => RoomChange::Moderated(*on),
+        })
+    }
+}
+
+fn on_off(on: bool) -> &'static str {
+    if on { "on" } else { "off" }
+}
+
+/// Longest topic, in bytes: it is shown in every member's header.
+pub const MAX_TOPIC_BYTES: usize = 512;
+/// Longest reason given for a kick, a ban or a mute, in bytes.
+pub const MAX_REASON_BYTES: usize = 512;
+
+/// The nickname `action` is about, as typed, if it is about a user.
+pub fn target_of(action: &RoomAction) -> Option<&str> {
+    match action {
+        RoomAction::Kick { nick, .. }
+        | RoomAction::Ban { nick, .. }
+        | RoomAction::Unban { nick }
+        | RoomAction::Mute { nick, .. }
+        | RoomAction::Unmute { nick }
+        | RoomAction::SetRole { nick, .. }
+        | RoomAction::Invite { nick } => Some(nick),
+        RoomAction::Topic { .. } | RoomAction::InviteOnly(_) | RoomAction::Moderated(_) => None,
+    }
+}
+
+/// Whether `actor` may do `action` in `room` (to `target`, when it is about a user), and what it writes; the
+/// refusal says why, for the person who asked. `now_ms` dates a ban or a mute.
+pub fn judge(
+    actor: &Actor,
+    target: Option<&Target>,
+    action: RoomAction,
+    room: &RoomName,
+    now_ms: u64,
+) -> Result<RoomWrite, String> {
+    if !actor.operator && actor.role < Role::Moderator {
+        return Err(format!("only the moderators of #{room} and the server's operators may do that"));
+    }
+    let sanction = |reason: String| -> Result<Sanction, String> {
+        if reason.len() > MAX_REASON_BYTES {
+            return Err(format!("a reason is at most {MAX_REASON_BYTES} bytes"));
+        }
+        Ok(Sanction { reason: reason.trim().to_owned(), by: actor.nick.to_string(), since_ms: now_ms })
+    };
+    let write = match action {
+        RoomAction::Kick { reason, .. } => {
+            // A kick is not kept: only its audit entry has the reason, so its length is checked all the same.
+            sanction(reason)?;
+            RoomWrite::Kick
+        }
+        RoomAction::Ban { reason, .. } => RoomWrite::Ban(sanction(reason)?),
+        RoomAction::Unban { .. } => RoomWrite::Unban,
+        RoomAction::Mute { reason, .. } => RoomWrite::Mute(sanction(reason)?),
+        RoomAction::Unmute { .. } => RoomWrite::Unmute,
+        RoomAction::SetRole { role: Role::Owner, .. } => {
+            return Err(format!("#{room} has one owner, its creator; make {} a moderator instead", nick_of(target)));
+        }
+        RoomAction::SetRole { role, .. } => {
+            let moderator_rights = role == Role::Moderator || target.is_some_and(|t| t.standing.role >= Role::Moderator);
+            if moderator_rights && !actor.operator && actor.role < Role::Owner {
+                return Err(format!("only the owner of #{room} and the server's operators make and unmake moderators"));
+            }
+            RoomWrite::Role(role)
+        }
+        RoomAction::Invite { .. } => RoomWrite::Invite,
+        RoomAction::Topic { text } => {
+            let text = text.trim().to_owned();
+            if text.len() > MAX_TOPIC_BYTES {
+                return Err(format!("a topic is at most {MAX_TOPIC_BYTES} bytes"));
+            }
+            if text.chars().any(char::is_control) {
+                return Err("a topic is one line of text, without control characters".into());
+            }
+            RoomWrite::Topic(text)
+        }
+        RoomAction::InviteOnly(on) => RoomWrite::InviteOnly(on),
+        RoomAction::Moderated(on) => RoomWrite::Moderated(on),
+    };
+    if let Some(target) = target {
+        let invites = matches!(write, RoomWrite::Invite);
+        if target.nick == actor.nick && !invites {
+            return Err("moderators do not moderate themselves".into());
+        }
+        // Everyone may be invited; anything else only happens to users the actor outranks, so moderators cannot
+        // act on each other and nobody but an operator on the owner.
+        if !invites && target.rank() >= actor.rank() {
+            let who = if target.operator { "one of the server's operators".to_owned() } else { target.standing.role.as_str().to_owned() };
+            return Err(format!("{} is {who} of #{room}, as far up as you or further", target.nick));
+        }
+    }
+    Ok(write)
+}
+
+fn nick_of(target: Option<&Target>) -> String {
+    target.map_or_else(|| "them".to_owned(), |t| t.nick.to_string())
+}
+
+/// A room's state as a session of `me` shows it, from the store's rows.
+pub fn room_state(room: RoomName, settings: RoomSettings, standing: &Standing, operator: bool) -> RoomState {
+    RoomState {
+        room,
+        topic: settings.topic,
+        invite_only: settings.invite_only,
+        moderated: settings.moderated,
+        role: standing.role,
+        muted: standing.muted.is_some(),
+        operator,
+    }
+}
+
+/// Applies what the members were told to `state`, the room as `me` sees it; true when `state` changed.
+pub fn follow(state: &mut RoomState, me: &Nick, change: &RoomChange) -> bool {
+    let before = state.clone();
+    match change {
+        RoomChange::Topic { text } => state.topic.clone_from(text),
+        RoomChange::InviteOnly(on) => state.invite_only = *on,
+        RoomChange::Moderated(on) => state.moderated = *on,
+        RoomChange::Muted { nick, .. } if nick == me => state.muted = true,
+        RoomChange::Unmuted { nick } if nick == me => state.muted = false,
+        RoomChange::RoleSet { nick, role } if nick == me => state.role = *role,
+        RoomChange::Banned { nick, .. } if nick == me => state.role = Role::Member,
+        _ => {}
+    }
+    *state != before
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nick(name: &str) -> Nick {
+        Nick::parse(name).expect("valid")
+    }
+
+    fn actor(role: Role) -> Actor {
+        Actor { nick: nick("mod"), operator: false, role }
+    }
+
+    fn target(role: Role) -> Target {
+        Target { nick: nick("bob"), operator: false, standing: Standing { role, ..Standing::default() } }
+    }
+
+    fn kick() -> RoomAction {
+        RoomAction::Kick { nick: "bob".into(), reason: "spam".into() }
+    }
+
+    fn room() -> RoomName {
+        RoomName::parse("garden").expect("valid")
+    }
+
+    #[test]
+    fn members_and_voices_moderate_nothing() {
+        for role in [Role::Member, Role::Voice] {
+            assert!(judge(&actor(role), Some(&target(Role::Member)), kick(), &room(), 1).is_err());
+            assert!(judge(&actor(role), None, RoomAction::Topic { text: "t".into() }, &room(), 1).is_err());
+        }
+    }
+
+    #[test]
+    fn moderators_act_on_those_below_them_only() {
+        let moderator = actor(Role::Moderator);
+        assert_eq!(judge(&moderator, Some(&target(Role::Member)), kick(), &room(), 1), Ok(RoomWrite::Kick));
+        assert_eq!(judge(&moderator, Some(&target(Role::Voice)), kick(), &room(), 1), Ok(RoomWrite::Kick));
+        assert!(judge(&moderator, Some(&target(Role::Moderator)), kick(), &room(), 1).is_err());
+        assert!(judge(&moderator, Some(&target(Role::Owner)), kick(), &room(), 1).is_err());
+        let operator = Target { operator: true, ..target(Role::Member) };
+        assert!(judge(&actor(Role::Owner), Some(&operator), kick(), &room(), 1).is_err(), "operators are out of reach");
+        let op = Actor { operator: true, ..actor(Role::Member) };
+        assert_eq!(judge(&op, Some(&target(Role::Owner)), kick(), &room(), 1), Ok(RoomWrite::Kick));
+    }
+
+    #[test]
+    fn only_owners_and_operators_make_moderators_and_nobody_makes_owners() {
+        let set = |role| RoomAction::SetRole { nick: "bob".into(), role };
+        assert!(judge(&actor(Role::Moderator), Some(&target(Role::Member)), set(Role::Moderator), &room(), 1).is_err());
+        assert_eq!(
+            judge(&actor(Role::Moderator), Some(&target(Role::Member)), set(Role::Voice), &room(), 1),
+            Ok(RoomWrite::Role(Role::Voice))
+        );
+        assert_eq!(
+            judge(&actor(Role::Owner), Some(&target(Role::Member)), set(Role::Moderator), &room(), 1),
+            Ok(RoomWrite::Role(Role::Moderator))
+        );
+        assert_eq!(
+            judge(&actor(Role::Owner), Some(&target(Role::Moderator)), set(Role::Member), &room(), 1),
+            Ok(RoomWrite::Role(Role::Member))
+        );
+        let op = Actor { operator: true, ..actor(Role::Member) };
+        assert!(judge(&op, Some(&target(Role::Member)), set(Role::Owner), &room(), 1).is_err());
+    }
+
+    #[test]
+    fn nobody_moderates_themselves_but_anyone_may_be_invited() {
+        let me = Target { nick: nick("mod"), ..target(Role::Member) };
+        let op = Actor { operator: true, ..actor(Role::Member) };
+        assert!(judge(&op, Some(&me), RoomAction::Kick { nick: "mod".into(), reason: String::new() }, &room(), 1).is_err());
+        let invite = RoomAction::Invite { nick: "bob".into() };
+        assert_eq!(judge(&actor(Role::Moderator), Some(&target(Role::Owner)), invite, &room(), 1), Ok(RoomWrite::Invite));
+    }
+
+    #[test]
+    fn bans_and_mutes_keep_who_and_why_and_topics_are_one_bounded_line() {
+        let ban = RoomAction::Ban { nick: "bob".into(), reason: " flooding ".into() };
+        let Ok(RoomWrite::Ban(sanction)) = judge(&actor(Role::Moderator), Some(&target(Role::Member)), ban, &room(), 7)
+        else {
+            panic!("allowed")
+        };
+        assert_eq!(sanction, Sanction { reason: "flooding".into(), by: "mod".into(), since_ms: 7 });
+        let topic = |text: &str| judge(&actor(Role::Moderator), None, RoomAction::Topic { text: text.into() }, &room(), 1);
+        assert_eq!(topic(" Welcome "), Ok(RoomWrite::Topic("Welcome".into())));
+        assert!(topic("two\nlines").is_err());
+        assert!(topic(&"x".repeat(MAX_TOPIC_BYTES + 1)).is_err());
+    }
+
+    #[test]
+    fn a_session_follows_what_its_room_is_told() {
+        let me = nick("bob");
+        let mut state = room_state(room(), RoomSettings::default(), &Standing::default(), false);
+        assert!(state.may_speak());
+        assert!(follow(&mut state, &me, &RoomChange::Muted { nick: me.clone(), reason: String::new() }));
+        assert!(!state.may_speak());
+        assert!(!follow(&mut state, &me, &RoomChange::Muted { nick: nick("ana"), reason: String::new() }), "not me");
+        assert!(follow(&mut state, &me, &RoomChange::Unmuted { nick: me.clone() }));
+        assert!(follow(&mut state, &me, &RoomChange::Moderated(true)));
+        assert!(!state.may_speak(), "a moderated room without voice");
+        assert!(follow(&mut state, &me, &RoomChange::RoleSet { nick: me.clone(), role: Role::Voice }));
+        assert!(state.may_speak());
+        assert!(follow(&mut state, &me, &RoomChange::Topic { text: "hello".into() }));
+        assert_eq!(state.topic, "hello");
+    }
+}
