@@ -6,7 +6,7 @@
 import { HELP, TYPED_HISTORY, parseEntry } from './commands.js';
 import { Engine } from './engine.js';
 import { ChatModel, HISTORY_PAGE } from './model.js';
-import { LOBBY, isRoomKey, parseNick, parseRoom, roomKey, textProblem } from './protocol.js';
+import { LOBBY, PROTOCOL_VERSION, isRoomKey, parseNick, parseRoom, roomKey, textProblem } from './protocol.js';
 import { IndexedDbStore } from './store.js';
 import { ChatView, SignInView } from './ui.js';
 
@@ -63,7 +63,7 @@ function loginRefusalText(code, message) {
     case 'ServerFull':
       return `The server is busy (${message}).`;
     case 'UnsupportedVersion':
-      return `This page speaks protocol version 1, which the server does not: reload the page to get the server's own. (${message})`;
+      return `This page speaks protocol version ${PROTOCOL_VERSION}, which the server does not: reload the page to get the server's own. (${message})`;
     case 'InvalidName':
       return `The server refused the nickname: ${message}`;
     default:
