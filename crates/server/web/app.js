@@ -270,8 +270,22 @@ class Session {
       case 'history':
         this.olderMessages(entry.count ?? TYPED_HISTORY, true);
         break;
+      case 'topic':
+        if (isRoomKey(here)) {
+          this.model.showTopic(here);
+        } else {
+          this.model.notice(here, '/topic works in a room, not in a direct conversation.', true);
+        }
+        break;
+      case 'moderate':
+        if (!isRoomKey(here)) {
+          this.model.notice(here, `${entry.command} works in a room, not in a direct conversation.`, true);
+        } else if (!this.engine.moderate(here.slice(1), entry.action)) {
+          this.notConnected(`${entry.command} works`);
+        }
+        break;
       case 'help':
-        for (const [usage, what] of HELP) this.model.notice(here, `${usage.padEnd(17)} ${what}`);
+        for (const [usage, what] of HELP) this.model.notice(here, `${usage.padEnd(19)} ${what}`);
         this.model.notice(here, 'Keys: Enter sends, Shift+Enter starts a new line, Esc closes the conversation list.');
         break;
       case 'quit':
