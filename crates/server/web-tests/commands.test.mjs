@@ -41,9 +41,48 @@ test('mistakes say how to write the command, and nothing is sent', () => {
   assert.equal(error('/'), 'unknown command /; /help lists them');
 });
 
+test('moderation commands, read into the action they ask of the current room', () => {
+  const action = (line) => {
+    const parsed = parseEntry(line);
+    assert.equal(parsed.kind, 'moderate', line);
+    return [parsed.command, parsed.action];
+  };
+  assert.deepEqual(action('/kick Bob  spamming, again '), ['/kick', { Kick: { nick: 'bob', reason: 'spamming, again' } }]);
+  assert.deepEqual(action('/ban bob'), ['/ban', { Ban: { nick: 'bob', reason: '' } }]);
+  assert.deepEqual(action('/unban bob'), ['/unban', { Unban: { nick: 'bob' } }]);
+  assert.deepEqual(action('/mute bob flooding'), ['/mute', { Mute: { nick: 'bob', reason: 'flooding' } }]);
+  assert.deepEqual(action('/unmute bob'), ['/unmute', { Unmute: { nick: 'bob' } }]);
+  assert.deepEqual(action('/op bob'), ['/op', { SetRole: { nick: 'bob', role: 'Moderator' } }]);
+  assert.deepEqual(action('/deop bob'), ['/deop', { SetRole: { nick: 'bob', role: 'Member' } }]);
+  assert.deepEqual(action('/voice bob'), ['/voice', { SetRole: { nick: 'bob', role: 'Voice' } }]);
+  assert.deepEqual(action('/devoice bob'), ['/devoice', { SetRole: { nick: 'bob', role: 'Member' } }]);
+  assert.deepEqual(action('/invite Carol'), ['/invite', { Invite: { nick: 'carol' } }]);
+  assert.deepEqual(action('/topic Roses <img src=x onerror=alert(1)>'), ['/topic', { Topic: { text: 'Roses <img src=x onerror=alert(1)>' } }]);
+  assert.deepEqual(action('/cleartopic'), ['/cleartopic', { Topic: { text: '' } }]);
+  assert.deepEqual(action('/invite-only on'), ['/invite-only', { InviteOnly: true }]);
+  assert.deepEqual(action('/Moderated OFF'), ['/moderated', { Moderated: false }]);
+  assert.deepEqual(parseEntry('/topic'), { kind: 'topic' });
+  assert.deepEqual(parseEntry('/topic   '), { kind: 'topic' });
+});
+
+test('moderation mistakes say how to write the command', () => {
+  const error = (line) => {
+    const parsed = parseEntry(line);
+    assert.equal(parsed.kind, 'error', line);
+    return parsed.message;
+  };
+  assert.equal(error('/kick'), '/kick NICK [REASON]: nickname must not be empty');
+  assert.match(error('/ban 9lives spam'), /^\/ban NICK \[REASON\]: nickname may only contain/);
+  assert.match(error('/unban bob and carol'), /^\/unban NICK: nickname may only contain/);
+  assert.equal(error('/op'), '/op NICK: nickname must not be empty');
+  assert.equal(error('/invite-only'), '/invite-only on|off: say on or off');
+  assert.equal(error('/moderated yes'), '/moderated on|off: say on or off');
+});
+
 test('help names every command once', () => {
   const usages = HELP.map(([usage]) => usage.split(' ')[0]);
-  for (const command of ['/join', '/leave', '/msg', '/users', '/history', '/help', '/quit', '//text']) {
+  const moderation = ['/topic', '/cleartopic', '/kick', '/ban', '/unban', '/mute', '/unmute', '/op', '/deop', '/voice', '/devoice', '/invite', '/invite-only', '/moderated'];
+  for (const command of ['/join', '/leave', '/msg', '/users', '/history', '/help', '/quit', '//text', ...moderation]) {
     assert.equal(usages.filter((usage) => usage === command).length, 1, command);
   }
 });

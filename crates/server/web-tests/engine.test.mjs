@@ -1,7 +1,8 @@
 // The browser engine against a fake server: the outbox (stored before sending, in order, removed on Accepted or a
 // refusal for good, resent oldest first after StoreUnavailable), cursors (Hello positions, dedup by seq,
 // cumulative batched acks, Gap, Closed, Left), heartbeats, the send window, and reconnecting (backoff with
-// jitter, the countdown, RateLimited's named wait, AuthFailed stopping).
+// jitter, the countdown, RateLimited's named wait, AuthFailed stopping), and moderation (Moderate only while
+// connected, a message refused as NotAllowed dropped, the room frames read).
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -146,7 +147,7 @@ describe('cursors', () => {
     await h.engine.start();
     h.socket().open();
     const [hello] = h.socket().sentOf('Hello');
-    assert.equal(hello.version, 1);
+    assert.equal(hello.version, 2);
     assert.equal(hello.nick, 'ana');
     assert.equal(hello.password, 'correct horse');
     assert.deepEqual(hello.positions, [
@@ -394,4 +395,90 @@ describe('reconnecting', () => {
     assert.equal(h.store.outbox.size, 1);
     assert.equal(h.engine.password, '', 'the password is forgotten');
   });
+});
+
+describe('moderation', () => {
+  test('a moderator action is sent only while connected, and never kept for later', async () => {
+    const h = harness();
+    await h.engine.start();
+    assert.equal(h.engine.moderate('garden', { Kick: { nick: 'bob', reason: 'spam' } }), false, 'not connected');
+    const socket = await h.login();
+    assert.deepEqual(socket.sentOf('Moderate'), [], 'nothing waited for the connection');
+    assert.equal(h.engine.moderate('garden', { InviteOnly: true }), true);
+    assert.deepEqual(socket.sentOf('Moderate'), [{ room: 'garden', action: { InviteOnly: true } }]);
+    assert.equal(h.engine.pending, 0);
+    assert.equal(h.store.outbox.size, 0);
+  });
+
+  test('a message refused as NotAllowed (muted, or no voice) leaves the outbox, in the store too, and is said', async () => {
+    const h = harness();
+    await h.engine.start();
+    const socket = await h.login();
+    const muted = await h.engine.send('#garden', 'let me speak');
+    const kept = await h.engine.send('#lobby', 'still waiting');
+    socket.receive({ Error: { code: 'NotAllowed', message: 'you are muted in #garden', id: muted.id } });
+    await h.engine.settled();
+    assert.deepEqual(h.eventsOf('refused').map((event) => [event.id, event.code, event.message]), [
+      [muted.id, 'NotAllowed', 'you are muted in #garden'],
+    ]);
+    assert.deepEqual([...h.store.outbox.values()].map((entry) => entry.id), [kept.id]);
+    assert.equal(h.engine.pending, 1);
+    socket.drop();
+    await h.engine.settled();
+    await h.clock.advance(BACKOFF_MAX_MS);
+    const next = await h.login();
+    assert.deepEqual(next.sentOf('Send').map((send) => send.text), ['still waiting'], 'not sent again');
+  });
+
+  test('a refused Moderate or Join (no id) is said and touches no message', async () => {
+    const h = harness();
+    await h.engine.start();
+    const socket = await h.login();
+    await h.engine.send('#lobby', 'waiting');
+    socket.receive({ Error: { code: 'NotAllowed', message: 'only moderators kick', id: null } });
+    socket.receive({ Error: { code: 'Banned', message: 'you are banned from #garden', id: null } });
+    await h.engine.settled();
+    assert.deepEqual(h.eventsOf('error').map((event) => event.code), ['NotAllowed', 'Banned']);
+    assert.equal(h.store.outbox.size, 1);
+  });
+
+  test('RoomState, RoomEvent and Invited are read into events', async () => {
+    const h = harness();
+    await h.engine.start();
+    const socket = await h.login();
+    socket.receive({
+      RoomState: { room: 'garden', topic: 'roses', invite_only: true, moderated: false, role: 'Voice', muted: false, operator: false },
+    });
+    socket.receive({ RoomEvent: { room: 'garden', by: 'ana', change: { Kicked: { nick: 'bob', reason: 'spam' } } } });
+    socket.receive({ RoomEvent: { room: 'garden', by: null, change: { Moderated: true } } });
+    socket.receive({ RoomEvent: { room: 'garden', by: 'ana', change: { RoleSet: { nick: 'bob', role: 'Moderator' } } } });
+    socket.receive({ Invited: { room: 'attic', by: 'carol' } });
+    await h.engine.settled();
+    assert.deepEqual(h.eventsOf('roomState'), [
+      { type: 'roomState', key: '#garden', topic: 'roses', inviteOnly: true, moderated: false, role: 'Voice', muted: false, operator: false },
+    ]);
+    assert.deepEqual(h.eventsOf('roomEvent').map(({ key, by, change }) => [key, by, change]), [
+      ['#garden', 'ana', { kind: 'Kicked', nick: 'bob', reason: 'spam' }],
+      ['#garden', null, { kind: 'Moderated', on: true }],
+      ['#garden', 'ana', { kind: 'RoleSet', nick: 'bob', role: 'Moderator' }],
+    ]);
+    assert.deepEqual(h.eventsOf('invited'), [{ type: 'invited', room: 'attic', by: 'carol' }]);
+    assert.equal(socket.closedByClient, false);
+  });
+
+  for (const broken of [
+    { RoomState: { room: 'garden', topic: '', invite_only: 'no', moderated: false, role: 'Member', muted: false, operator: false } },
+    { RoomState: { room: 'garden', topic: '', invite_only: false, moderated: false, role: 'Admin', muted: false, operator: false } },
+    { RoomEvent: { room: 'garden', by: 'ana', change: { Vanished: { nick: 'bob' } } } },
+    { RoomEvent: { room: 'garden', by: 'Not A Nick', change: { Unmuted: { nick: 'bob' } } } },
+  ]) {
+    test(`a malformed ${Object.keys(broken)[0]} ends the connection: ${JSON.stringify(broken)}`, async () => {
+      const h = harness();
+      await h.engine.start();
+      const socket = await h.login();
+      socket.receive(broken);
+      await h.engine.settled();
+      assert.equal(socket.closedByClient, true);
+    });
+  }
 });

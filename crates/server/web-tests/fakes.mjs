@@ -100,7 +100,7 @@ export class FakeSocket {
 }
 
 export function welcome(conversations = [{ conversation: { Room: 'lobby' }, latest_seq: 0, first_seq: 1 }], heartbeatMs = 2000) {
-  return { Welcome: { version: 1, nick: 'ana', registered: false, heartbeat_ms: heartbeatMs, conversations } };
+  return { Welcome: { version: 2, nick: 'ana', registered: false, heartbeat_ms: heartbeatMs, conversations } };
 }
 
 export function message(room, seq, from = 'bob', text = `message ${seq}`) {

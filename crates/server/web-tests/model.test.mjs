@@ -1,5 +1,5 @@
 // What the chat screen shows: unread counts and mentions per conversation, pending and failed messages, notices
-// in their place, scrollback's end, presence.
+// in their place, scrollback's end, presence, rooms' topics and standing, and what moderators do in words.
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -125,4 +125,122 @@ test('a server restored from an older backup: what it no longer has leaves the v
   assert.ok(lobby.notices.some((notice) => notice.error && notice.text.includes('up to message 5, where you had seen 7')));
   model.apply({ type: 'messages', messages: [delivered('#lobby', 6, 'bob', 'new 6')] });
   assert.equal(lobby.messages.get(6).text, 'new 6');
+});
+
+function roomState(room, fields = {}) {
+  return { type: 'roomState', key: `#${room}`, topic: '', inviteOnly: false, moderated: false, role: 'Member', muted: false, operator: false, ...fields };
+}
+
+function texts(model, key) {
+  return model.conversation(key).entries().filter((line) => line.kind === 'notice').map((line) => line.text);
+}
+
+test('a room\'s topic and our standing in it, from RoomState, back to the defaults on the next Welcome', () => {
+  const model = new ChatModel('ana');
+  model.apply({ type: 'joined', key: '#garden', latestSeq: 0, firstSeq: 1 });
+  const garden = model.conversation('#garden');
+  assert.equal(garden.standing(), '');
+  assert.ok(garden.maySpeak());
+  model.apply(roomState('garden', { topic: 'roses <img src=x onerror=alert(1)>', inviteOnly: true, moderated: true, role: 'Voice' }));
+  assert.equal(garden.roomState.topic, 'roses <img src=x onerror=alert(1)>');
+  assert.equal(garden.standing(), 'invite-only · moderated · you have voice');
+  model.apply(roomState('garden', { moderated: true }));
+  assert.equal(garden.standing(), 'moderated · you may not speak without voice');
+  assert.equal(garden.maySpeak(), false);
+  model.apply(roomState('garden', { muted: true, role: 'Moderator' }));
+  assert.equal(garden.standing(), 'you are a moderator', 'moderators are never muted');
+  model.apply(roomState('garden', { muted: true }));
+  assert.equal(garden.standing(), 'you are muted');
+  model.apply({ type: 'welcome', conversations: [{ key: '#garden', latestSeq: 0, firstSeq: 1 }] });
+  assert.deepEqual(garden.roomState, { topic: '', inviteOnly: false, moderated: false, role: 'Member', muted: false, operator: false });
+  model.apply(roomState('attic', { topic: 'dust' }));
+  assert.equal(model.conversations.has('#attic'), false, 'not a room we are in');
+});
+
+test('what moderators do is said in words, in the room\'s conversation', () => {
+  const model = new ChatModel('ana');
+  model.apply({ type: 'joined', key: '#garden', latestSeq: 0, firstSeq: 1 });
+  model.apply({ type: 'users', room: 'garden', online: ['ana', 'bob'], offline: [] });
+  const event = (by, change) => model.apply({ type: 'roomEvent', key: '#garden', by, change });
+  event('ana', { kind: 'Kicked', nick: 'bob', reason: 'spamming' });
+  event('ana', { kind: 'Banned', nick: 'carol', reason: '' });
+  event(null, { kind: 'Unbanned', nick: 'carol' });
+  event('ana', { kind: 'Muted', nick: 'dave', reason: 'flooding' });
+  event('ana', { kind: 'Unmuted', nick: 'dave' });
+  event('ana', { kind: 'RoleSet', nick: 'bob', role: 'Voice' });
+  event('ana', { kind: 'RoleSet', nick: 'bob', role: 'Moderator' });
+  event('ana', { kind: 'RoleSet', nick: 'bob', role: 'Member' });
+  event('ana', { kind: 'Invited', nick: 'erin' });
+  event('ana', { kind: 'Topic', text: 'roses <img src=x onerror=alert(1)>' });
+  event('ana', { kind: 'Topic', text: '' });
+  event('ana', { kind: 'InviteOnly', on: true });
+  event('ana', { kind: 'InviteOnly', on: false });
+  event(null, { kind: 'Moderated', on: true });
+  assert.deepEqual(texts(model, '#garden'), [
+    'bob was kicked by ana: spamming',
+    'carol was banned by ana',
+    "carol was unbanned by the server's operator",
+    'dave was muted by ana: flooding',
+    'dave was unmuted by ana',
+    'ana gave bob voice',
+    'ana made bob a moderator',
+    'ana made bob a plain member',
+    'ana invited erin',
+    'ana set the topic: roses <img src=x onerror=alert(1)>',
+    'ana cleared the topic',
+    'ana made #garden invite-only',
+    'ana opened #garden to everyone',
+    "the server's operator made #garden moderated: only members with voice, and moderators, may speak",
+  ]);
+  const garden = model.conversation('#garden');
+  assert.equal(garden.members.has('bob'), false, 'a kicked member leaves the list');
+  assert.equal(garden.roomState.topic, '');
+  assert.equal(garden.roomState.moderated, true, 'the state follows the event');
+});
+
+test('what moderators do to us: muted and given a role where we are, put out of a room into the lobby', () => {
+  const model = new ChatModel('ana');
+  model.apply({ type: 'joined', key: '#garden', latestSeq: 0, firstSeq: 1 });
+  model.select('#garden');
+  const event = (change) => model.apply({ type: 'roomEvent', key: '#garden', by: 'bob', change });
+  event({ kind: 'Muted', nick: 'ana', reason: 'calm down' });
+  const garden = model.conversation('#garden');
+  assert.equal(garden.roomState.muted, true);
+  assert.equal(garden.standing(), 'you are muted');
+  event({ kind: 'Unmuted', nick: 'ana' });
+  event({ kind: 'RoleSet', nick: 'ana', role: 'Voice' });
+  assert.equal(garden.roomState.role, 'Voice');
+  assert.deepEqual(texts(model, '#garden'), ['you were muted by bob: calm down', 'you were unmuted by bob', 'bob gave you voice']);
+  assert.equal(garden.notices[0].error, true);
+
+  event({ kind: 'Banned', nick: 'ana', reason: 'enough' });
+  model.apply({ type: 'left', key: '#garden' });
+  assert.equal(model.conversations.has('#garden'), false);
+  assert.equal(model.currentKey, '#lobby');
+  assert.deepEqual(texts(model, '#lobby'), ['you were banned from #garden by bob: enough'], 'not also "you left"');
+
+  model.apply({ type: 'roomEvent', key: '#garden', by: 'bob', change: { kind: 'Unbanned', nick: 'ana' } });
+  model.apply({ type: 'invited', room: 'attic', by: 'carol' });
+  model.apply({ type: 'invited', room: 'cellar', by: null });
+  assert.deepEqual(texts(model, '#lobby').slice(1), [
+    'you were unbanned from #garden by bob',
+    'you were invited to #attic by carol — /join attic',
+    "you were invited to #cellar by the server's operator — /join cellar",
+  ]);
+  assert.equal(model.conversations.has('#garden'), false, 'an event about a room we are not in does not bring it back');
+  model.apply({ type: 'left', key: '#attic' });
+  assert.equal(texts(model, '#lobby').at(-1), 'you left #attic', 'a leave of our own is said again');
+});
+
+test('/topic says the current room\'s topic; a refused join is not waited for', () => {
+  const model = new ChatModel('ana');
+  model.apply({ type: 'joined', key: '#garden', latestSeq: 0, firstSeq: 1 });
+  model.select('#garden');
+  model.showTopic('#garden');
+  model.apply(roomState('garden', { topic: 'roses' }));
+  model.showTopic('#garden');
+  assert.deepEqual(texts(model, '#garden'), ['#garden has no topic', 'the topic of #garden: roses']);
+  model.switchTo = '#attic';
+  model.apply({ type: 'error', code: 'Banned', message: 'you are banned from #attic', id: null });
+  assert.equal(model.switchTo, null);
 });

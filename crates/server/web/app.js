@@ -6,7 +6,7 @@
 import { HELP, TYPED_HISTORY, parseEntry } from './commands.js';
 import { Engine } from './engine.js';
 import { ChatModel, HISTORY_PAGE } from './model.js';
-import { LOBBY, isRoomKey, parseNick, parseRoom, roomKey, textProblem } from './protocol.js';
+import { LOBBY, PROTOCOL_VERSION, isRoomKey, parseNick, parseRoom, roomKey, textProblem } from './protocol.js';
 import { IndexedDbStore } from './store.js';
 import { ChatView, SignInView } from './ui.js';
 
@@ -63,7 +63,7 @@ function loginRefusalText(code, message) {
     case 'ServerFull':
       return `The server is busy (${message}).`;
     case 'UnsupportedVersion':
-      return `This page speaks protocol version 1, which the server does not: reload the page to get the server's own. (${message})`;
+      return `This page speaks protocol version ${PROTOCOL_VERSION}, which the server does not: reload the page to get the server's own. (${message})`;
     case 'InvalidName':
       return `The server refused the nickname: ${message}`;
     default:
@@ -270,8 +270,22 @@ class Session {
       case 'history':
         this.olderMessages(entry.count ?? TYPED_HISTORY, true);
         break;
+      case 'topic':
+        if (isRoomKey(here)) {
+          this.model.showTopic(here);
+        } else {
+          this.model.notice(here, '/topic works in a room, not in a direct conversation.', true);
+        }
+        break;
+      case 'moderate':
+        if (!isRoomKey(here)) {
+          this.model.notice(here, `${entry.command} works in a room, not in a direct conversation.`, true);
+        } else if (!this.engine.moderate(here.slice(1), entry.action)) {
+          this.notConnected(`${entry.command} works`);
+        }
+        break;
       case 'help':
-        for (const [usage, what] of HELP) this.model.notice(here, `${usage.padEnd(17)} ${what}`);
+        for (const [usage, what] of HELP) this.model.notice(here, `${usage.padEnd(19)} ${what}`);
         this.model.notice(here, 'Keys: Enter sends, Shift+Enter starts a new line, Esc closes the conversation list.');
         break;
       case 'quit':

@@ -11,6 +11,20 @@ export const HELP = [
   ['/msg NICK [TEXT]', 'open a direct conversation with NICK, sending TEXT'],
   ['/users [ROOM]', 'who is in ROOM, online and offline'],
   ['/history [N]', 'show N older messages of this conversation (default 20)'],
+  ['/topic [TEXT]', "show the room's topic, or set it to TEXT"],
+  ['/cleartopic', "clear the room's topic"],
+  ['/kick NICK [REASON]', 'put NICK out of the room (it may join again)'],
+  ['/ban NICK [REASON]', 'put NICK out of the room and keep it out'],
+  ['/unban NICK', 'let NICK join the room again'],
+  ['/mute NICK [REASON]', 'NICK stays and reads, but may not send to the room'],
+  ['/unmute NICK', 'let NICK send to the room again'],
+  ['/op NICK', 'make NICK a moderator of the room'],
+  ['/deop NICK', 'make NICK a plain member again'],
+  ['/voice NICK', 'let NICK speak while the room is moderated'],
+  ['/devoice NICK', 'take voice from NICK'],
+  ['/invite NICK', 'let NICK join the room while it is invite-only'],
+  ['/invite-only on|off', 'only members and invited users may join'],
+  ['/moderated on|off', 'only members with voice, and moderators, may speak'],
   ['/help', 'this list'],
   ['/quit', 'sign out; messages not yet sent wait for next time'],
   ['//text', 'send a line that starts with /'],
@@ -25,7 +39,9 @@ function usageError(usage, reason) {
 
 /// Reads one entry (it may span several lines). The result's `kind` is one of `text` (with `text`), `join`
 /// (`room`), `leave` (`room` or null for the current one), `msg` (`nick`, `text` or null), `users` (`room` or
-/// null), `history` (`count` or null), `help`, `quit`, or `error` (`message`); null when the entry is blank.
+/// null), `history` (`count` or null), `topic` (show the current room's), `moderate` (`command` as typed, for
+/// messages, and `action`, a `RoomAction` in its JSON form, for the current room), `help`, `quit`, or `error`
+/// (`message`); null when the entry is blank.
 export function parseEntry(line) {
   if (line.trim().length === 0) return null;
   if (line.startsWith('//')) return { kind: 'text', text: line.slice(1) };
@@ -34,6 +50,22 @@ export function parseEntry(line) {
   const space = command.search(/\s/);
   const name = space < 0 ? command : command.slice(0, space);
   const rest = space < 0 ? '' : command.slice(space).trim();
+  const moderate = (action) => ({ kind: 'moderate', command: `/${name.toLowerCase()}`, action });
+  const nickAndReason = (usage, variant) => {
+    const gap = rest.search(/\s/);
+    const parsed = parseNick(gap < 0 ? rest : rest.slice(0, gap));
+    if (parsed.error) return usageError(usage, parsed.error);
+    return moderate({ [variant]: { nick: parsed.name, reason: gap < 0 ? '' : rest.slice(gap).trim() } });
+  };
+  const nickOnly = (usage, action) => {
+    const parsed = parseNick(rest);
+    return parsed.error ? usageError(usage, parsed.error) : moderate(action(parsed.name));
+  };
+  const onOff = (usage, variant) => {
+    const word = rest.toLowerCase();
+    if (word !== 'on' && word !== 'off') return usageError(usage, 'say on or off');
+    return moderate({ [variant]: word === 'on' });
+  };
   const optionalRoom = (usage, kind) => {
     if (rest.length === 0) return { kind, room: null };
     const parsed = parseRoom(rest);
@@ -64,6 +96,34 @@ export function parseEntry(line) {
       }
       return { kind: 'history', count };
     }
+    case 'topic':
+      return rest.length === 0 ? { kind: 'topic' } : moderate({ Topic: { text: rest } });
+    case 'cleartopic':
+      return moderate({ Topic: { text: '' } });
+    case 'kick':
+      return nickAndReason('/kick NICK [REASON]', 'Kick');
+    case 'ban':
+      return nickAndReason('/ban NICK [REASON]', 'Ban');
+    case 'unban':
+      return nickOnly('/unban NICK', (nick) => ({ Unban: { nick } }));
+    case 'mute':
+      return nickAndReason('/mute NICK [REASON]', 'Mute');
+    case 'unmute':
+      return nickOnly('/unmute NICK', (nick) => ({ Unmute: { nick } }));
+    case 'op':
+      return nickOnly('/op NICK', (nick) => ({ SetRole: { nick, role: 'Moderator' } }));
+    case 'deop':
+      return nickOnly('/deop NICK', (nick) => ({ SetRole: { nick, role: 'Member' } }));
+    case 'voice':
+      return nickOnly('/voice NICK', (nick) => ({ SetRole: { nick, role: 'Voice' } }));
+    case 'devoice':
+      return nickOnly('/devoice NICK', (nick) => ({ SetRole: { nick, role: 'Member' } }));
+    case 'invite':
+      return nickOnly('/invite NICK', (nick) => ({ Invite: { nick } }));
+    case 'invite-only':
+      return onOff('/invite-only on|off', 'InviteOnly');
+    case 'moderated':
+      return onOff('/moderated on|off', 'Moderated');
     case 'help':
       return { kind: 'help' };
     case 'quit':

@@ -46,7 +46,8 @@ const STOPS_FOR_GOOD = new Set(['AuthFailed', 'UnsupportedVersion', 'InvalidName
 const REFUSED_FOR_NOW = new Set(['RateLimited', 'StoreUnavailable']);
 const NODE_BUSY = new Set(['ServerBusy', 'ServerFull']);
 // Refusals of one `Send` that will never change: the message leaves the outbox, shown as failed.
-const REFUSED_FOR_GOOD = new Set(['InvalidText', 'NotMember', 'UnknownNick']);
+// `NotAllowed` with an id: sent while muted, or to a moderated room without voice.
+const REFUSED_FOR_GOOD = new Set(['InvalidText', 'NotMember', 'UnknownNick', 'NotAllowed']);
 
 const OPEN = 1;
 
@@ -91,6 +92,75 @@ function checkedNames(list) {
 function checkedRoom(room) {
   if (!wire.isCanonicalName(room, wire.MAX_ROOM_LENGTH)) throw new wire.ProtocolError('not a room name');
   return room;
+}
+
+function checkedNick(nick) {
+  if (!wire.isCanonicalName(nick, wire.MAX_NICK_LENGTH)) throw new wire.ProtocolError('not a nickname');
+  return nick;
+}
+
+/// Who did something in a room: a nickname, or null for the server's operator at its console.
+function checkedBy(by) {
+  return by === null ? null : checkedNick(by);
+}
+
+function checkedText(value, what) {
+  if (typeof value !== 'string') throw new wire.ProtocolError(`${what} that is not a text`);
+  return value;
+}
+
+function checkedFlag(value, what) {
+  if (typeof value !== 'boolean') throw new wire.ProtocolError(`${what} that is not true or false`);
+  return value;
+}
+
+function checkedRole(role) {
+  if (!wire.ROLES.includes(role)) throw new wire.ProtocolError(`an unknown role ${role}`);
+  return role;
+}
+
+function roomState(body) {
+  return {
+    key: wire.roomKey(checkedRoom(body.room)),
+    topic: checkedText(body.topic, 'a topic'),
+    inviteOnly: checkedFlag(body.invite_only, 'invite_only'),
+    moderated: checkedFlag(body.moderated, 'moderated'),
+    role: checkedRole(body.role),
+    muted: checkedFlag(body.muted, 'muted'),
+    operator: checkedFlag(body.operator, 'operator'),
+  };
+}
+
+/// A `RoomChange` as `{ kind, nick, reason, role, text, on }`, with the fields its kind has.
+function roomChange(change) {
+  if (change === null || typeof change !== 'object' || Object.keys(change).length !== 1) {
+    throw new wire.ProtocolError('not a room change');
+  }
+  const [kind] = Object.keys(change);
+  const value = change[kind];
+  const fields = () => {
+    if (value === null || typeof value !== 'object') throw new wire.ProtocolError(`${kind} without its fields`);
+    return value;
+  };
+  switch (kind) {
+    case 'Kicked':
+    case 'Banned':
+    case 'Muted':
+      return { kind, nick: checkedNick(fields().nick), reason: checkedText(value.reason, 'a reason') };
+    case 'Unbanned':
+    case 'Unmuted':
+    case 'Invited':
+      return { kind, nick: checkedNick(fields().nick) };
+    case 'RoleSet':
+      return { kind, nick: checkedNick(fields().nick), role: checkedRole(value.role) };
+    case 'Topic':
+      return { kind, text: checkedText(fields().text, 'a topic') };
+    case 'InviteOnly':
+    case 'Moderated':
+      return { kind, on: checkedFlag(value, kind) };
+    default:
+      throw new wire.ProtocolError(`an unknown room change ${kind}`);
+  }
 }
 
 function conversationInfo(info) {
@@ -222,6 +292,12 @@ export class Engine {
 
   requestHistory(key, before, limit) {
     return this.request(wire.history(key, before, limit));
+  }
+
+  /// A moderator's `action` in `room`: not kept for later like a message, since what it acts on may have
+  /// changed by the time the connection is back.
+  moderate(room, action) {
+    return this.request(wire.moderate(room, action));
   }
 
   /// The highest seq received of a conversation (0 when none).
@@ -571,6 +647,20 @@ export class Engine {
         });
         break;
       }
+      case 'RoomState':
+        this.emit({ type: 'roomState', ...roomState(body) });
+        break;
+      case 'RoomEvent':
+        this.emit({
+          type: 'roomEvent',
+          key: wire.roomKey(checkedRoom(body.room)),
+          by: checkedBy(body.by),
+          change: roomChange(body.change),
+        });
+        break;
+      case 'Invited':
+        this.emit({ type: 'invited', room: checkedRoom(body.room), by: checkedBy(body.by) });
+        break;
       case 'Ping':
         this.transmit(wire.pong(checkedSeq(body.nonce)));
         break;

@@ -1,11 +1,34 @@
 // What the chat screen shows, without the screen: the conversations with their messages, notices, pending and
-// failed messages, unread counts, mentions, members and how far back their history goes. The engine's events
-// go in (`apply`), and ui.js draws the result; nothing here touches the DOM or the network.
+// failed messages, unread counts, mentions, members, how far back their history goes, and each room's topic,
+// settings and our standing in it, with what moderators do said in words. The engine's events go in (`apply`),
+// and ui.js draws the result; nothing here touches the DOM or the network.
 
-import { LOBBY, isRoomKey, mentions, roomKey } from './protocol.js';
+import { LOBBY, ROLES, isRoomKey, mentions, roomKey } from './protocol.js';
 
 /// Messages asked for at a time when scrolling back.
 export const HISTORY_PAGE = 50;
+
+/// A room nobody moderated, as we are in it: the server says `RoomState` only for rooms that differ.
+const DEFAULT_ROOM_STATE = { topic: '', inviteOnly: false, moderated: false, role: 'Member', muted: false, operator: false };
+
+/// Who did something in a room, in words: a nickname, or the server's operator at its console (null).
+function actor(by) {
+  return by ?? "the server's operator";
+}
+
+/// What a role given to `nick` ("you" or a nickname) is called.
+function roleGiven(by, nick, role) {
+  switch (role) {
+    case 'Voice':
+      return `${by} gave ${nick} voice`;
+    case 'Moderator':
+      return `${by} made ${nick} a moderator`;
+    case 'Owner':
+      return `${by} made ${nick} the owner`;
+    default:
+      return `${by} made ${nick} a plain member`;
+  }
+}
 
 /// One conversation as shown.
 class Conversation {
@@ -31,6 +54,8 @@ class Conversation {
     /// Members of a room: nick -> true when online.
     this.members = new Map();
     this.membersKnown = false;
+    /// A room's topic and settings and our standing in it, as `RoomState` says them.
+    this.roomState = { ...DEFAULT_ROOM_STATE };
   }
 
   get isRoom() {
@@ -51,6 +76,28 @@ class Conversation {
     let highest = 0;
     for (const seq of this.messages.keys()) if (seq > highest) highest = seq;
     return highest;
+  }
+
+  /// Whether the server would take a message from us here (RoomState::may_speak in crates/proto).
+  maySpeak() {
+    const { role, muted, moderated, operator } = this.roomState;
+    const rank = ROLES.indexOf(role);
+    return operator || rank >= ROLES.indexOf('Moderator') || (!muted && (!moderated || rank >= ROLES.indexOf('Voice')));
+  }
+
+  /// The room's settings and our standing in it that are worth a word beside its topic ('' when none are).
+  standing() {
+    if (!this.isRoom) return '';
+    const { inviteOnly, moderated, role, muted, operator } = this.roomState;
+    const words = [];
+    if (inviteOnly) words.push('invite-only');
+    if (moderated) words.push('moderated');
+    if (operator) words.push('you are a server operator');
+    else if (role === 'Owner') words.push('you are the owner');
+    else if (role === 'Moderator') words.push('you are a moderator');
+    else if (role === 'Voice') words.push('you have voice');
+    if (!this.maySpeak()) words.push(muted ? 'you are muted' : 'you may not speak without voice');
+    return words.join(' · ');
   }
 
   /// Messages from others after the read marker, and those of them that mention `me`.
@@ -119,6 +166,8 @@ export class ChatModel {
     this.usersAsked = new Set();
     /// Numbers notices, so that the screen can tell them apart.
     this.noticeCount = 0;
+    /// Rooms we were kicked or banned from: the `Left` that follows is not news, the event said it.
+    this.putOut = new Set();
   }
 
   get current() {
@@ -217,12 +266,16 @@ export class ChatModel {
       case 'error':
         // Refusals of a request (not of a message): which request is not said, so none is waited for any more.
         if (event.id === null && event.code === 'NotMember') this.historyAnswered();
-        if (event.id === null && (event.code === 'LimitReached' || event.code === 'InvalidName')) this.switchTo = null;
+        if (event.id === null && ['LimitReached', 'InvalidName', 'Banned'].includes(event.code)) this.switchTo = null;
         return [];
       case 'welcome':
+        // What changed while we were away and is back to the defaults is not said again: the `RoomState`s that
+        // follow say the rest.
+        for (const conversation of this.conversations.values()) conversation.roomState = { ...DEFAULT_ROOM_STATE };
         for (const info of event.conversations) this.learn(info);
         return [];
       case 'joined':
+        this.conversation(event.key).roomState = { ...DEFAULT_ROOM_STATE };
         this.learn(event);
         if (this.switchTo === event.key) {
           this.currentKey = event.key;
@@ -290,7 +343,7 @@ export class ChatModel {
         return [];
       case 'left':
         this.remove(event.key);
-        this.notice(roomKey(LOBBY), `you left ${event.key}`);
+        if (!this.putOut.delete(event.key)) this.notice(roomKey(LOBBY), `you left ${event.key}`);
         return [];
       case 'closed':
         this.remove(event.key);
@@ -301,6 +354,21 @@ export class ChatModel {
         return [];
       case 'users':
         this.users(event);
+        return [];
+      case 'roomState': {
+        // Not for a room we are not in (a late answer about one we just left): that would show it again.
+        const conversation = this.conversations.get(event.key);
+        if (conversation !== undefined) {
+          const { topic, inviteOnly, moderated, role, muted, operator } = event;
+          conversation.roomState = { topic, inviteOnly, moderated, role, muted, operator };
+        }
+        return [];
+      }
+      case 'roomEvent':
+        this.roomEvent(event);
+        return [];
+      case 'invited':
+        this.notice(this.currentKey, `you were invited to #${event.room} by ${actor(event.by)} — /join ${event.room}`);
         return [];
       default:
         return [];
@@ -336,6 +404,82 @@ export class ChatModel {
       default:
         break;
     }
+  }
+
+  /// What a moderator did in room `key`, said in its conversation (in `#lobby` when it is about us and puts us
+  /// out, or about a room we are not in). The state follows at once, even before the `RoomState` that says it.
+  roomEvent({ key, by, change }) {
+    const who = actor(by);
+    const because = change.reason ? `: ${change.reason}` : '';
+    const you = change.nick === this.me;
+    const name = you ? 'you' : change.nick;
+    const conversation = this.conversations.get(key);
+    const state = conversation?.roomState ?? { ...DEFAULT_ROOM_STATE };
+    let text;
+    // The words name the room already.
+    let named = false;
+    switch (change.kind) {
+      case 'Kicked':
+      case 'Banned': {
+        const done = change.kind === 'Kicked' ? 'kicked' : 'banned';
+        if (you) {
+          if (conversation !== undefined) this.putOut.add(key);
+          this.notice(roomKey(LOBBY), `you were ${done} from ${key} by ${who}${because}`, true);
+          return;
+        }
+        conversation?.members.delete(change.nick);
+        text = `${name} was ${done} by ${who}${because}`;
+        break;
+      }
+      case 'Unbanned':
+        named = you;
+        text = you ? `you were unbanned from ${key} by ${who}` : `${name} was unbanned by ${who}`;
+        break;
+      case 'Muted':
+        if (you) state.muted = true;
+        text = `${name} ${you ? 'were' : 'was'} muted by ${who}${because}`;
+        break;
+      case 'Unmuted':
+        if (you) state.muted = false;
+        text = `${name} ${you ? 'were' : 'was'} unmuted by ${who}`;
+        break;
+      case 'RoleSet':
+        if (you) state.role = change.role;
+        text = roleGiven(who, name, change.role);
+        break;
+      case 'Invited':
+        text = `${who} invited ${name}`;
+        break;
+      case 'Topic':
+        state.topic = change.text;
+        text = change.text === '' ? `${who} cleared the topic` : `${who} set the topic: ${change.text}`;
+        break;
+      case 'InviteOnly':
+        state.inviteOnly = change.on;
+        named = true;
+        text = change.on ? `${who} made ${key} invite-only` : `${who} opened ${key} to everyone`;
+        break;
+      case 'Moderated':
+        state.moderated = change.on;
+        named = true;
+        text = change.on
+          ? `${who} made ${key} moderated: only members with voice, and moderators, may speak`
+          : `${who} made ${key} unmoderated: every member may speak`;
+        break;
+      default:
+        return;
+    }
+    if (conversation === undefined) {
+      this.notice(roomKey(LOBBY), named ? text : `${key}: ${text}`);
+    } else {
+      this.notice(key, text, you && change.kind === 'Muted');
+    }
+  }
+
+  /// Says the topic of room `key`, for `/topic`.
+  showTopic(key) {
+    const { topic } = this.conversation(key).roomState;
+    this.notice(this.currentKey, topic === '' ? `${key} has no topic` : `the topic of ${key}: ${topic}`);
   }
 
   users({ room, online, offline }) {

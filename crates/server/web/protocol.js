@@ -2,7 +2,8 @@
 // messages, message ids, conversation keys, and the checks on names and texts that the server applies too (so
 // that a mistake is said before anything is sent). No DOM, no socket, no clock of its own.
 
-export const PROTOCOL_VERSION = 1;
+/// Version 2 added room moderation (`Moderate`, `RoomState`, `RoomEvent`, `Invited`, `NotAllowed`, `Banned`).
+export const PROTOCOL_VERSION = 2;
 
 /// The longest nickname and room name, and message text in bytes of UTF-8 (PROTOCOL.md section 5).
 export const MAX_NICK_LENGTH = 32;
@@ -11,6 +12,9 @@ const MAX_TEXT_BYTES = 8 * 1024;
 
 /// The room every account is a member of and cannot leave.
 export const LOBBY = 'lobby';
+
+/// A member's standing in a room, from least to most (crates/proto/src/moderation.rs).
+export const ROLES = ['Member', 'Voice', 'Moderator', 'Owner'];
 
 const HEX = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, '0'));
 
@@ -150,6 +154,11 @@ export function users(room) {
 
 export function history(key, before, limit) {
   return JSON.stringify({ History: { conversation: conversationFromKey(key), before, limit } });
+}
+
+/// `action` is a `RoomAction` in its JSON form, as commands.js reads it from a slash command.
+export function moderate(room, action) {
+  return JSON.stringify({ Moderate: { room, action } });
 }
 
 export function ping(nonce) {

@@ -125,6 +125,9 @@ export class ChatView {
     this.handlers = handlers;
     this.screen = byId('chat');
     this.title = byId('conversation-title');
+    this.topic = byId('conversation-topic');
+    /// What the topic line was last drawn from, so that a link in it is not made anew at every drawing.
+    this.topicDrawn = '';
     this.me = byId('me');
     this.list = byId('conversation-list');
     this.members = byId('member-list');
@@ -253,6 +256,7 @@ export class ChatView {
     this.drawn.clear();
     this.listItems.clear();
     this.membersDrawn = '';
+    this.topicDrawn = '';
     this.input.value = '';
   }
 
@@ -260,12 +264,27 @@ export class ChatView {
   render(model) {
     const conversation = model.current;
     this.title.textContent = conversation.key;
+    this.renderTopic(conversation);
     this.composerLabel.textContent = `Message to ${conversation.key}`;
     this.input.placeholder = `Message ${conversation.key}`;
     this.renderList(model);
     this.renderMessages(conversation);
     this.renderHistory(conversation);
     this.renderMembers(model, conversation);
+  }
+
+  /// A room's topic (with its links), then its settings and our standing in it, under its name.
+  renderTopic(conversation) {
+    const { topic } = conversation.roomState;
+    const standing = conversation.standing();
+    const drawing = JSON.stringify([conversation.key, topic, standing]);
+    if (drawing === this.topicDrawn) return;
+    this.topicDrawn = drawing;
+    this.topic.hidden = topic === '' && standing === '';
+    this.topic.title = [topic, standing].filter((part) => part !== '').join(' — ');
+    this.topic.replaceChildren();
+    appendLinkedText(this.topic, topic);
+    if (standing !== '') this.topic.append(element('span', 'room-standing', topic === '' ? standing : ` — ${standing}`));
   }
 
   renderList(model) {
