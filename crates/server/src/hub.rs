@@ -373,13 +373,17 @@ impl Hub {
         state.tell_peers(Notice::Left { conv, room: room.clone(), account: account.clone() });
     }
 
-    /// Tells every member of room `conv` online here what a moderator changed in it. Beside the queues, like the
-    /// user's own joins and leaves: a member must not miss that it was muted or the room made moderated.
-    pub fn room_changed(&self, conv: ConvId, room: &RoomName, by: Option<&Nick>, change: &RoomChange) {
+    /// Tells every member of room `conv` online here what a moderator changed in it, and the other nodes which
+    /// audit log entry recorded it (`None` when the change came from them). Beside the queues, like the user's own
+    /// joins and leaves: a member must not miss that it was muted or the room made moderated.
+    pub fn room_changed(&self, conv: ConvId, room: &RoomName, by: Option<&Nick>, change: &RoomChange, audit: Option<i64>) {
         let state = self.lock();
-        let change = Change::Room { conv, room: room.clone(), by: by.cloned(), change: change.clone() };
+        let told = Change::Room { conv, room: room.clone(), by: by.cloned(), change: change.clone() };
         for member in state.room_online.get(&conv).into_iter().flat_map(BTreeMap::keys) {
-            state.tell_sessions(*member, None, change.clone());
+            state.tell_sessions(*member, None, told.clone());
+        }
+        if let Some(audit) = audit {
+            state.tell_peers(Notice::Moderated { conv, room: room.clone(), audit });
         }
     }
 

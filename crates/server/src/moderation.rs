@@ -3,7 +3,7 @@
 //! room each session keeps (the session enforces "who may speak" from that view, without a store read per send).
 
 use palomar_proto::{Nick, Role, RoomAction, RoomChange, RoomName, RoomState};
-use palomar_store::{RoomSettings, Sanction, Standing};
+use palomar_store::{AuditEntry, RoomSettings, Sanction, Standing};
 
 /// Who asks for a moderation action, as the store knows them.
 #[derive(Debug, Clone)]
@@ -48,7 +48,8 @@ fn rank(role: Role) -> u8 {
 /// What an allowed action writes to the store, in the writer's transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RoomWrite {
-    Kick,
+    /// With the reason, which only the audit log and the members' notice keep.
+    Kick(String),
     Ban(Sanction),
     Unban,
     Mute(Sanction),
@@ -64,7 +65,7 @@ impl RoomWrite {
     /// The name of the action in the audit log, and the detail kept beside it.
     pub fn audit(&self) -> (&'static str, String) {
         match self {
-            RoomWrite::Kick => ("room kick", String::new()),
+            RoomWrite::Kick(reason) => ("room kick", reason.clone()),
             RoomWrite::Ban(ban) => ("room ban", ban.reason.clone()),
             RoomWrite::Unban => ("room unban", String::new()),
             RoomWrite::Mute(mute) => ("room mute", mute.reason.clone()),
@@ -75,6 +76,35 @@ impl RoomWrite {
             RoomWrite::InviteOnly(on) => ("room invite-only", on_off(*on).to_owned()),
             RoomWrite::Moderated(on) => ("room moderated", on_off(*on).to_owned()),
         }
+    }
+
+    /// The write an audit entry records, read back by another server node on the same store, which is told only
+    /// the entry's id; with the nickname of its target, if it has one.
+    pub fn from_audit(entry: &AuditEntry) -> Option<(RoomWrite, Option<Nick>)> {
+        let target = match entry.target.split_once(' ') {
+            Some((_, nick)) => Some(canonical_nick(nick)?),
+            None => None,
+        };
+        let sanction = || Sanction { reason: entry.detail.clone(), by: entry.actor.clone(), since_ms: entry.at_ms };
+        let on = || match entry.detail.as_str() {
+            "on" => Some(true),
+            "off" => Some(false),
+            _ => None,
+        };
+        let write = match entry.action.as_str() {
+            "room kick" => RoomWrite::Kick(entry.detail.clone()),
+            "room ban" => RoomWrite::Ban(sanction()),
+            "room unban" => RoomWrite::Unban,
+            "room mute" => RoomWrite::Mute(sanction()),
+            "room unmute" => RoomWrite::Unmute,
+            "room role" => RoomWrite::Role(Role::parse(&entry.detail)?),
+            "room invite" => RoomWrite::Invite,
+            "room topic" => RoomWrite::Topic(entry.detail.clone()),
+            "room invite-only" => RoomWrite::InviteOnly(on()?),
+            "room moderated" => RoomWrite::Moderated(on()?),
+            _ => return None,
+        };
+        Some((write, target))
     }
 
     /// The settings of a room after this write, from those before it.
@@ -92,7 +122,7 @@ impl RoomWrite {
     pub fn change(&self, target: Option<&Nick>) -> Option<RoomChange> {
         let nick = || target.cloned();
         Some(match self {
-            RoomWrite::Kick => RoomChange::Kicked { nick: nick()?, reason: String::new() },
+            RoomWrite::Kick(reason) => RoomChange::Kicked { nick: nick()?, reason: reason.clone() },
             RoomWrite::Ban(ban) => RoomChange::Banned { nick: nick()?, reason: ban.reason.clone() },
             RoomWrite::Unban => RoomChange::Unbanned { nick: nick()? },
             RoomWrite::Mute(mute) => RoomChange::Muted { nick: nick()?, reason: mute.reason.clone() },
@@ -104,6 +134,11 @@ impl RoomWrite {
             RoomWrite::Moderated(on) => RoomChange::Moderated(*on),
         })
     }
+}
+
+/// `raw` if it is a nickname as the protocol writes one: an audit entry's actor may be an operator at the console.
+pub fn canonical_nick(raw: &str) -> Option<Nick> {
+    Nick::parse(raw).ok().filter(|nick| nick.as_str() == raw)
 }
 
 fn on_off(on: bool) -> &'static str {
@@ -148,11 +183,7 @@ pub fn judge(
         Ok(Sanction { reason: reason.trim().to_owned(), by: actor.nick.to_string(), since_ms: now_ms })
     };
     let write = match action {
-        RoomAction::Kick { reason, .. } => {
-            // A kick is not kept: only its audit entry has the reason, so its length is checked all the same.
-            sanction(reason)?;
-            RoomWrite::Kick
-        }
+        RoomAction::Kick { reason, .. } => RoomWrite::Kick(sanction(reason)?.reason),
         RoomAction::Ban { reason, .. } => RoomWrite::Ban(sanction(reason)?),
         RoomAction::Unban { .. } => RoomWrite::Unban,
         RoomAction::Mute { reason, .. } => RoomWrite::Mute(sanction(reason)?),
@@ -264,14 +295,14 @@ mod tests {
     #[test]
     fn moderators_act_on_those_below_them_only() {
         let moderator = actor(Role::Moderator);
-        assert_eq!(judge(&moderator, Some(&target(Role::Member)), kick(), &room(), 1), Ok(RoomWrite::Kick));
-        assert_eq!(judge(&moderator, Some(&target(Role::Voice)), kick(), &room(), 1), Ok(RoomWrite::Kick));
+        assert_eq!(judge(&moderator, Some(&target(Role::Member)), kick(), &room(), 1), Ok(RoomWrite::Kick("spam".into())));
+        assert_eq!(judge(&moderator, Some(&target(Role::Voice)), kick(), &room(), 1), Ok(RoomWrite::Kick("spam".into())));
         assert!(judge(&moderator, Some(&target(Role::Moderator)), kick(), &room(), 1).is_err());
         assert!(judge(&moderator, Some(&target(Role::Owner)), kick(), &room(), 1).is_err());
         let operator = Target { operator: true, ..target(Role::Member) };
         assert!(judge(&actor(Role::Owner), Some(&operator), kick(), &room(), 1).is_err(), "operators are out of reach");
         let op = Actor { operator: true, ..actor(Role::Member) };
-        assert_eq!(judge(&op, Some(&target(Role::Owner)), kick(), &room(), 1), Ok(RoomWrite::Kick));
+        assert_eq!(judge(&op, Some(&target(Role::Owner)), kick(), &room(), 1), Ok(RoomWrite::Kick("spam".into())));
     }
 
     #[test]
@@ -315,6 +346,48 @@ mod tests {
         assert_eq!(topic(" Welcome "), Ok(RoomWrite::Topic("Welcome".into())));
         assert!(topic("two\nlines").is_err());
         assert!(topic(&"x".repeat(MAX_TOPIC_BYTES + 1)).is_err());
+    }
+
+    #[test]
+    fn another_node_reads_every_write_back_from_its_audit_entry() {
+        let sanction = Sanction { reason: "a reason, with words".into(), by: "mod".into(), since_ms: 5 };
+        let writes = [
+            RoomWrite::Kick("spam".into()),
+            RoomWrite::Ban(sanction.clone()),
+            RoomWrite::Unban,
+            RoomWrite::Mute(sanction),
+            RoomWrite::Unmute,
+            RoomWrite::Role(Role::Voice),
+            RoomWrite::Invite,
+            RoomWrite::Topic("Seeds and soil".into()),
+            RoomWrite::InviteOnly(true),
+            RoomWrite::Moderated(false),
+        ];
+        for write in writes {
+            let (action, detail) = write.audit();
+            let about_a_user = write.change(None).is_none();
+            let target = if about_a_user { "#garden bob" } else { "#garden" };
+            let entry = AuditEntry {
+                id: 1,
+                at_ms: 5,
+                actor: "mod".into(),
+                action: action.into(),
+                target: target.into(),
+                detail,
+            };
+            let expected_target = about_a_user.then(|| nick("bob"));
+            assert_eq!(RoomWrite::from_audit(&entry), Some((write, expected_target)));
+        }
+        let console = AuditEntry {
+            id: 2,
+            at_ms: 1,
+            actor: "operator (uid 0, root)".into(),
+            action: "user suspend".into(),
+            target: "bob".into(),
+            detail: String::new(),
+        };
+        assert_eq!(RoomWrite::from_audit(&console), None, "not a room's entry");
+        assert_eq!(canonical_nick("operator (uid 0, root)"), None);
     }
 
     #[test]

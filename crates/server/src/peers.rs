@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::LoginLimiter;
 use crate::hub::Hub;
+use crate::moderation::{RoomWrite, canonical_nick};
 use crate::rate::Address;
 
 /// What on this node acts on the other nodes' notices.
@@ -158,6 +159,21 @@ fn act_on(store: &dyn Store, local: &Local, from: NodeId, notice: Notice) -> Res
         Notice::Online { account } => {
             let rooms = rooms_of(store, account.id)?;
             hub.heard(from, Notice::Online { account }, rooms);
+        }
+        Notice::Moderated { conv, room, audit } => {
+            let Some(entry) = store.audit_entry(audit)? else { return Ok(()) };
+            let Some((write, target)) = RoomWrite::from_audit(&entry) else {
+                tracing::warn!(audit, action = %entry.action, "a peer's moderation notice names an entry that is none");
+                return Ok(());
+            };
+            let Some(change) = write.change(target.as_ref()) else { return Ok(()) };
+            let by = canonical_nick(&entry.actor);
+            hub.room_changed(conv, &room, by.as_ref(), &change, None);
+            if let (RoomWrite::Invite, Some(nick)) = (&write, &target)
+                && let Some(account) = store.account(nick)?
+            {
+                hub.invited(account.id, &room, by.as_ref());
+            }
         }
         Notice::LoginFailed { nick, address } => {
             local.logins.heard_failure(&nick, Address::of(address), Instant::now())

@@ -120,6 +120,8 @@ pub struct Moderated {
     pub changed: bool,
     /// The target was a member of the room before; after a kick or a ban it is not.
     pub was_member: bool,
+    /// The audit log entry that records it, when it changed something.
+    pub audit: Option<i64>,
 }
 
 type Reply<T> = oneshot::Sender<WriteResult<T>>;

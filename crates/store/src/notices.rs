@@ -50,6 +50,8 @@ pub enum Notice {
     Joined { conv: ConvId, room: RoomName, account: Account, newly: bool, joined_after: u64 },
     /// `account` left room `conv` through the sending node.
     Left { conv: ConvId, room: RoomName, account: Account },
+    /// A moderator acted in room `conv` through the sending node; audit log entry `audit` says what.
+    Moderated { conv: ConvId, room: RoomName, audit: i64 },
     /// A login of `nick` from `address` failed on the sending node: every node counts it towards its lockouts.
     LoginFailed { nick: Nick, address: IpAddr },
     /// A login of `nick` from `address` succeeded on the sending node: the pair starts afresh everywhere.
@@ -90,6 +92,7 @@ impl Envelope {
             Notice::Left { conv, room, account } => {
                 format!("{VERSION} {from} left {conv} {room} {} {}", account.id, account.nick)
             }
+            Notice::Moderated { conv, room, audit } => format!("{VERSION} {from} moderated {conv} {room} {audit}"),
             Notice::LoginFailed { nick, address } => format!("{VERSION} {from} login-failed {nick} {address}"),
             Notice::LoginSucceeded { nick, address } => format!("{VERSION} {from} login-succeeded {nick} {address}"),
         }
@@ -136,6 +139,7 @@ impl Envelope {
                 (notice, 9)
             }
             Some("left") => (Notice::Left { conv: ConvId(int(3)?), room: room(4)?, account: account(5)? }, 7),
+            Some("moderated") => (Notice::Moderated { conv: ConvId(int(3)?), room: room(4)?, audit: int(5)? }, 6),
             Some("login-failed") => (Notice::LoginFailed { nick: nick(3)?, address: address(4)? }, 5),
             Some("login-succeeded") => (Notice::LoginSucceeded { nick: nick(3)?, address: address(4)? }, 5),
             _ => return Err(unreadable()),
@@ -178,7 +182,8 @@ mod tests {
                 newly: false,
                 joined_after: 0,
             },
-            Notice::Left { conv: ConvId(9), room, account: account(5, "bob") },
+            Notice::Left { conv: ConvId(9), room: room.clone(), account: account(5, "bob") },
+            Notice::Moderated { conv: ConvId(9), room, audit: 77 },
             Notice::LoginFailed { nick: Nick::parse("ana").expect("a nick"), address: [192, 0, 2, 7].into() },
             Notice::LoginSucceeded {
                 nick: Nick::parse("ana").expect("a nick"),

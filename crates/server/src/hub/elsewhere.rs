@@ -72,7 +72,10 @@ impl Hub {
     pub fn heard(&self, from: NodeId, notice: Notice, rooms_of_arrival: Vec<(ConvId, RoomName)>) {
         let mut state = self.lock();
         match notice {
-            Notice::Appended { .. } | Notice::LoginFailed { .. } | Notice::LoginSucceeded { .. } => {}
+            Notice::Appended { .. }
+            | Notice::LoginFailed { .. }
+            | Notice::LoginSucceeded { .. }
+            | Notice::Moderated { .. } => {}
             Notice::AccountRemoved { account } => {
                 state.end_sessions_of(account);
                 state.membership_changes.remove(&account);

@@ -243,7 +243,7 @@ fn moderate(
         None => false,
     };
     let changed = match (write, target) {
-        (RoomWrite::Kick, Some(target)) => db.remove_member(conv, target)?,
+        (RoomWrite::Kick(_), Some(target)) => db.remove_member(conv, target)?,
         (RoomWrite::Ban(ban), Some(target)) => db.set_banned(conv, target, Some(ban))?,
         (RoomWrite::Unban, Some(target)) => db.set_banned(conv, target, None)?,
         (RoomWrite::Mute(mute), Some(target)) => db.set_muted(conv, target, Some(mute))?,
@@ -270,11 +270,13 @@ fn moderate(
         }
         (_, None) => false,
     };
-    if changed {
+    let audit = if changed {
         let (action, detail) = write.audit();
-        db.record_audit(now, &audit.actor, action, &audit.target, &detail)?;
-    }
-    Ok(Moderated { changed, was_member })
+        Some(db.record_audit(now, &audit.actor, action, &audit.target, &detail)?)
+    } else {
+        None
+    };
+    Ok(Moderated { changed, was_member, audit })
 }
 
 fn register(

@@ -73,7 +73,7 @@ impl Session {
                 return Ok(());
             }
         };
-        if let (RoomWrite::Kick, Some((account, _, false))) = (&write, &target) {
+        if let (RoomWrite::Kick(_), Some((account, _, false))) = (&write, &target) {
             self.error(ErrorCode::NotMember, format!("{} is not in #{room}", account.nick), None);
             return Ok(());
         }
@@ -94,9 +94,9 @@ impl Session {
         let Some(change) = write.change(target.as_ref().map(|(account, _, _)| &account.nick)) else { return Ok(()) };
         let by = Some(&actor.nick);
         let hub = &self.shared.hub;
-        hub.room_changed(conv, &room, by, &change);
+        hub.room_changed(conv, &room, by, &change, moderated.audit);
         match (&write, &target) {
-            (RoomWrite::Kick | RoomWrite::Ban(_), Some((account, _, true))) => {
+            (RoomWrite::Kick(_) | RoomWrite::Ban(_), Some((account, _, true))) => {
                 hub.removed_from_room(account, conv, &room);
             }
             (RoomWrite::Invite, Some((account, _, _))) => hub.invited(account.id, &room, by),
@@ -113,7 +113,7 @@ impl Session {
 /// Why an allowed action changed nothing, for the moderator who asked.
 fn unchanged(write: &RoomWrite) -> &'static str {
     match write {
-        RoomWrite::Kick => "not a member",
+        RoomWrite::Kick(_) => "not a member",
         RoomWrite::Ban(_) => "already banned for that reason",
         RoomWrite::Unban => "not banned",
         RoomWrite::Mute(_) => "already muted for that reason",
