@@ -1396,6 +1396,29 @@ mod tests {
     }
 
     #[test]
+    fn a_version_3_database_gets_operators_and_room_moderation_and_keeps_its_accounts() {
+        let store = Fresh::postgres();
+        let ana = {
+            let db = PostgresStore::open(&settings(&store), Durability::Full).expect("opens");
+            let ana = db.create_account(&nick("ana"), "h", 1).expect("creates").expect("new");
+            db.batch(
+                "DROP TABLE operators, room_settings, room_roles, room_bans, room_mutes, room_invites;
+                 UPDATE palomar_schema SET version = 3",
+            )
+            .expect("version 3");
+            ana
+        };
+        let db = PostgresStore::open(&settings(&store), Durability::Full).expect("migrates");
+        let version: i32 =
+            col(&db.query_one("SELECT version FROM palomar_schema", &[]).expect("reads"), 0).expect("a number");
+        assert_eq!(i32::try_from(MIGRATIONS.len()), Ok(version));
+        assert_eq!(db.set_operator(&nick("ana"), true).expect("sets"), Some(ana.clone()));
+        let room = lobby(&db).id;
+        db.set_role(room, ana.id, Role::Owner).expect("sets");
+        assert_eq!(db.standing(room, ana.id).expect("reads").role, Role::Owner);
+    }
+
+    #[test]
     fn a_database_over_tls_is_reached_only_with_its_certificate_trusted() {
         let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).expect("a certificate");
         let cluster = TestCluster::start_with_tls(&certified.cert.pem(), &certified.signing_key.serialize_pem());
