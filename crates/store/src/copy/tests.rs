@@ -1,7 +1,8 @@
 //! A store with a past (removed accounts, a direct conversation opened again after a removal, retention,
-//! cursors, removals done and pending, suspensions, the audit log, operators and rooms' moderation) goes from SQLite to PostgreSQL and back, and each copy carries on where
-//! the source stopped; a target that holds data is refused unless replaced; a failed copy leaves the target as
-//! it was; bad sources and targets are refused with what is wrong.
+//! cursors, removals done and pending, suspensions, the audit log, operators and rooms' moderation) goes from
+//! SQLite to PostgreSQL and back, and each copy carries on where the source stopped; a target that holds data is
+//! refused unless replaced; a failed copy leaves the target as it was; bad sources and targets are refused with
+//! what is wrong.
 
 use palomar_proto::{MessageId, Nick, Role, RoomName};
 use rusqlite::Connection;
