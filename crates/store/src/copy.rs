@@ -28,7 +28,8 @@
 //! runs during a copy. Account removals that `palomar user remove` asked of a server which stopped before
 //! carrying them out are copied with the rest of `account_removals`: the first server on the copy carries them
 //! out, as the next one on the source would have. Suspensions are copied as they are, expired ones too, and the
-//! audit log keeps its ids.
+//! audit log keeps its ids. So are the operators and what moderators set in rooms (settings, roles, bans, mutes,
+//! invitations), as the tables hold them.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::{Duration, Instant};
@@ -80,6 +81,12 @@ pub struct Counts {
     pub pending_removals: u64,
     pub suspensions: u64,
     pub audit_entries: u64,
+    pub operators: u64,
+    pub room_settings: u64,
+    pub room_roles: u64,
+    pub room_bans: u64,
+    pub room_mutes: u64,
+    pub room_invites: u64,
     pub messages: u64,
 }
 
@@ -94,6 +101,12 @@ impl Counts {
             + self.account_removals
             + self.suspensions
             + self.audit_entries
+            + self.operators
+            + self.room_settings
+            + self.room_roles
+            + self.room_bans
+            + self.room_mutes
+            + self.room_invites
             + self.messages
     }
 
@@ -108,6 +121,12 @@ impl Counts {
             (self.account_removals, "account removals"),
             (self.suspensions, "suspensions"),
             (self.audit_entries, "audit log entries"),
+            (self.operators, "operators"),
+            (self.room_settings, "room settings"),
+            (self.room_roles, "room roles"),
+            (self.room_bans, "room bans"),
+            (self.room_mutes, "room mutes"),
+            (self.room_invites, "room invitations"),
             (self.messages, "messages"),
         ]
         .iter()
@@ -232,6 +251,46 @@ pub(crate) struct AuditRecord {
     pub detail: String,
 }
 
+/// An `operators` row.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct OperatorRecord {
+    pub account: i64,
+}
+
+/// A `room_settings` row.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct RoomSettingsRecord {
+    pub conversation: i64,
+    pub topic: String,
+    pub invite_only: bool,
+    pub moderated: bool,
+}
+
+/// A `room_roles` row, its role as the column names it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct RoomRoleRecord {
+    pub conversation: i64,
+    pub account: i64,
+    pub role: String,
+}
+
+/// A `room_bans` or `room_mutes` row.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct SanctionRecord {
+    pub conversation: i64,
+    pub account: i64,
+    pub reason: String,
+    pub by_actor: String,
+    pub since_ms: i64,
+}
+
+/// A `room_invites` row.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct InviteRecord {
+    pub conversation: i64,
+    pub account: i64,
+}
+
 /// The highest id each id-giving table has given out, removed rows included: the next one must be above it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct HighWater {
@@ -292,6 +351,12 @@ pub(crate) trait Copyable: Store {
     fn removals_after(&self, id: i64) -> Result<Vec<RemovalRecord>>;
     fn suspensions_after(&self, account: i64) -> Result<Vec<SuspensionRecord>>;
     fn audit_after(&self, id: i64) -> Result<Vec<AuditRecord>>;
+    fn operators_after(&self, account: i64) -> Result<Vec<OperatorRecord>>;
+    fn room_settings_after(&self, conversation: i64) -> Result<Vec<RoomSettingsRecord>>;
+    fn room_roles_after(&self, key: (i64, i64)) -> Result<Vec<RoomRoleRecord>>;
+    fn room_bans_after(&self, key: (i64, i64)) -> Result<Vec<SanctionRecord>>;
+    fn room_mutes_after(&self, key: (i64, i64)) -> Result<Vec<SanctionRecord>>;
+    fn room_invites_after(&self, key: (i64, i64)) -> Result<Vec<InviteRecord>>;
 
     /// Deletes every row of every table (and whatever is derived from them), in the open transaction.
     fn empty(&self) -> Result<()>;
@@ -304,6 +369,12 @@ pub(crate) trait Copyable: Store {
     fn insert_removals(&self, rows: &[RemovalRecord]) -> Result<()>;
     fn insert_suspensions(&self, rows: &[SuspensionRecord]) -> Result<()>;
     fn insert_audit(&self, rows: &[AuditRecord]) -> Result<()>;
+    fn insert_operators(&self, rows: &[OperatorRecord]) -> Result<()>;
+    fn insert_room_settings(&self, rows: &[RoomSettingsRecord]) -> Result<()>;
+    fn insert_room_roles(&self, rows: &[RoomRoleRecord]) -> Result<()>;
+    fn insert_room_bans(&self, rows: &[SanctionRecord]) -> Result<()>;
+    fn insert_room_mutes(&self, rows: &[SanctionRecord]) -> Result<()>;
+    fn insert_room_invites(&self, rows: &[InviteRecord]) -> Result<()>;
     /// Messages of one conversation, in seq order, after those already inserted into it.
     fn insert_messages(&self, conversation: ConvId, messages: &[StoredMessage]) -> Result<()>;
 
@@ -469,6 +540,46 @@ impl Record for AuditRecord {
     }
 }
 
+impl Record for OperatorRecord {
+    type Key = i64;
+    const FIRST: i64 = i64::MIN;
+    fn key(&self) -> i64 {
+        self.account
+    }
+}
+
+impl Record for RoomSettingsRecord {
+    type Key = i64;
+    const FIRST: i64 = i64::MIN;
+    fn key(&self) -> i64 {
+        self.conversation
+    }
+}
+
+impl Record for RoomRoleRecord {
+    type Key = (i64, i64);
+    const FIRST: (i64, i64) = (i64::MIN, i64::MIN);
+    fn key(&self) -> (i64, i64) {
+        (self.conversation, self.account)
+    }
+}
+
+impl Record for SanctionRecord {
+    type Key = (i64, i64);
+    const FIRST: (i64, i64) = (i64::MIN, i64::MIN);
+    fn key(&self) -> (i64, i64) {
+        (self.conversation, self.account)
+    }
+}
+
+impl Record for InviteRecord {
+    type Key = (i64, i64);
+    const FIRST: (i64, i64) = (i64::MIN, i64::MIN);
+    fn key(&self) -> (i64, i64) {
+        (self.conversation, self.account)
+    }
+}
+
 /// A table's rows, counted and hashed in key order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct TableDigest {
@@ -553,6 +664,36 @@ impl<'a> Walk<'a> {
             "audit_log",
             |from, after| from.audit_after(*after),
             |into, rows| into.insert_audit(rows),
+        )?;
+        walk.table::<OperatorRecord>(
+            "operators",
+            |from, after| from.operators_after(*after),
+            |into, rows| into.insert_operators(rows),
+        )?;
+        walk.table::<RoomSettingsRecord>(
+            "room_settings",
+            |from, after| from.room_settings_after(*after),
+            |into, rows| into.insert_room_settings(rows),
+        )?;
+        walk.table::<RoomRoleRecord>(
+            "room_roles",
+            |from, after| from.room_roles_after(*after),
+            |into, rows| into.insert_room_roles(rows),
+        )?;
+        walk.table::<SanctionRecord>(
+            "room_bans",
+            |from, after| from.room_bans_after(*after),
+            |into, rows| into.insert_room_bans(rows),
+        )?;
+        walk.table::<SanctionRecord>(
+            "room_mutes",
+            |from, after| from.room_mutes_after(*after),
+            |into, rows| into.insert_room_mutes(rows),
+        )?;
+        walk.table::<InviteRecord>(
+            "room_invites",
+            |from, after| from.room_invites_after(*after),
+            |into, rows| into.insert_room_invites(rows),
         )?;
         Ok(walk.digest)
     }

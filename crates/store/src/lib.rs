@@ -89,10 +89,11 @@ pub trait Store: Send {
     /// Replaces the password hash of `nick`'s account; false when there is no such account.
     fn set_password_hash(&self, nick: &Nick, password_hash: &str) -> Result<bool>;
 
-    /// Removes the account that has `nick`, with its memberships, its cursors, its suspension and its direct conversations
-    /// (their messages too, for both sides); its messages in rooms stay, under the nickname they were sent
-    /// with. Its id is never given out again, so whoever registers the nickname next starts with no past. All
-    /// or nothing. `None` when no account has `nick`.
+    /// Removes the account that has `nick`, with its memberships, its cursors, its suspension, its operator status,
+    /// its roles, bans, mutes and invitations in rooms, and its direct conversations (their messages too, for both
+    /// sides); its messages in rooms stay, under the nickname they were sent with. Its id is never given out again,
+    /// so whoever registers the nickname next starts with no past. All or nothing. `None` when no account has
+    /// `nick`.
     fn remove_account(&self, nick: &Nick) -> Result<Option<Removed>>;
 
     /// Every account with its creation time (milliseconds since the epoch), by nickname.

@@ -10,7 +10,7 @@
 use std::cell::{Cell, RefCell, RefMut};
 use std::collections::HashMap;
 
-use palomar_proto::{MessageId, Nick, RoomName};
+use palomar_proto::{MessageId, Nick, Role, RoomName};
 use postgres::types::ToSql;
 use postgres::{Client, Row, Statement};
 
@@ -19,7 +19,8 @@ use crate::location::PostgresSettings;
 use crate::notices::{Envelope, NodeId, Notice};
 use crate::records::{
     Appended, AuditEntry, ConvRow, Credentials, DeletedDirect, Durability, NewMessage, RemovalRequest, Removed,
-    StoreError, StoredMessage, Suspension,
+    RoomModeration, RoomSettings, RoomStanding, Sanction, Standing, StoreError, StoredMessage, Suspension, stored_role,
+    stored_sanction,
 };
 use crate::{Result, Store, append_each};
 
@@ -32,8 +33,9 @@ pub use peers::{Heartbeat, Peers};
 /// entries already released never change.
 ///
 /// As in the SQLite store, ids come from sequences, which never give a number out again: an account or
-/// conversation deleted keeps its id to itself. `direct_seq_floors`, `account_removals`, `suspensions` and
-/// `audit_log` are explained at the SQLite schema. The log is keyed by conversation and seq, which is the order every read wants.
+/// conversation deleted keeps its id to itself. `direct_seq_floors`, `account_removals`, `suspensions`,
+/// `audit_log`, `operators` and the `room_*` tables of moderation are explained at the SQLite schema. The log is
+/// keyed by conversation and seq, which is the order every read wants.
 const MIGRATIONS: &[&str] = &[
     "
 CREATE TABLE accounts (
@@ -108,6 +110,44 @@ CREATE TABLE audit_log (
     action TEXT NOT NULL,
     target TEXT NOT NULL,
     detail TEXT NOT NULL
+);
+",
+    "
+CREATE TABLE operators (
+    account BIGINT PRIMARY KEY
+);
+CREATE TABLE room_settings (
+    conversation BIGINT PRIMARY KEY,
+    topic TEXT NOT NULL,
+    invite_only BOOLEAN NOT NULL,
+    moderated BOOLEAN NOT NULL
+);
+CREATE TABLE room_roles (
+    conversation BIGINT NOT NULL,
+    account BIGINT NOT NULL,
+    role TEXT NOT NULL,
+    PRIMARY KEY (conversation, account)
+);
+CREATE TABLE room_bans (
+    conversation BIGINT NOT NULL,
+    account BIGINT NOT NULL,
+    reason TEXT NOT NULL,
+    by_actor TEXT NOT NULL,
+    since_ms BIGINT NOT NULL,
+    PRIMARY KEY (conversation, account)
+);
+CREATE TABLE room_mutes (
+    conversation BIGINT NOT NULL,
+    account BIGINT NOT NULL,
+    reason TEXT NOT NULL,
+    by_actor TEXT NOT NULL,
+    since_ms BIGINT NOT NULL,
+    PRIMARY KEY (conversation, account)
+);
+CREATE TABLE room_invites (
+    conversation BIGINT NOT NULL,
+    account BIGINT NOT NULL,
+    PRIMARY KEY (conversation, account)
 );
 ",
 ];
@@ -325,7 +365,6 @@ impl PostgresStore {
         self.with_statement(sql, |client, statement| client.execute(statement, params))
     }
 
-    /// Runs `write` in a transaction of its own when none is open, so that it is applied whole or not at all.
     /// The suspensions in force at `now_ms`, of `account` or of everyone, by nickname.
     fn suspensions_where(&self, now_ms: u64, account: Option<AccountId>) -> Result<Vec<Suspension>> {
         let rows = self.query(
@@ -346,6 +385,46 @@ impl PostgresStore {
             .collect()
     }
 
+    /// Settings from the three columns from `first` on (topic, invite-only, moderated), all null when an outer
+    /// join found no row: the defaults.
+    fn settings_from(row: &Row, first: usize) -> Result<RoomSettings> {
+        Ok(RoomSettings {
+            topic: col::<Option<String>>(row, first)?.unwrap_or_default(),
+            invite_only: col::<Option<bool>>(row, first + 1)?.unwrap_or_default(),
+            moderated: col::<Option<bool>>(row, first + 2)?.unwrap_or_default(),
+        })
+    }
+
+    /// A standing from the eight columns from `first` on, as the outer joins of [`Store::standing`] and
+    /// [`Store::standings_of`] give them: the role, the mute's reason, author and time, the ban's, and whether
+    /// invited.
+    fn standing_from(row: &Row, first: usize) -> Result<Standing> {
+        let sanction = |at: usize| -> Result<Option<Sanction>> {
+            Ok(stored_sanction(col(row, at)?, col(row, at + 1)?, col(row, at + 2)?))
+        };
+        Ok(Standing {
+            role: col::<Option<&str>>(row, first)?.map(stored_role).transpose()?.unwrap_or_default(),
+            muted: sanction(first + 1)?,
+            banned: sanction(first + 4)?,
+            invited: col(row, first + 7)?,
+        })
+    }
+
+    /// The bans or the mutes of `conversation`, by nickname, as `sql` selects them (nickname, reason, author,
+    /// time).
+    fn sanctions_in(&self, sql: &'static str, conversation: ConvId) -> Result<Vec<(Nick, Sanction)>> {
+        let rows = self.query(sql, &[&conversation.0])?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    parse_nick(col(row, 0)?)?,
+                    Sanction { reason: col(row, 1)?, by: col(row, 2)?, since_ms: to_u64(col(row, 3)?) },
+                ))
+            })
+            .collect()
+    }
+
+    /// Runs `write` in a transaction of its own when none is open, so that it is applied whole or not at all.
     fn in_transaction<T>(&self, write: impl FnOnce() -> Result<T>) -> Result<T> {
         if self.open.get() {
             return write();
@@ -430,12 +509,17 @@ impl PostgresStore {
         Ok(())
     }
 
-    /// Deletes a conversation with its messages, members and cursors.
+    /// Deletes a conversation with its messages, members, cursors and what moderators set in it.
     fn delete_conversation(&self, conversation: ConvId) -> Result<()> {
         let id = &conversation.0;
         self.execute("DELETE FROM messages WHERE conversation = $1", &[id])?;
         self.execute("DELETE FROM members WHERE conversation = $1", &[id])?;
         self.execute("DELETE FROM cursors WHERE conversation = $1", &[id])?;
+        self.execute("DELETE FROM room_settings WHERE conversation = $1", &[id])?;
+        self.execute("DELETE FROM room_roles WHERE conversation = $1", &[id])?;
+        self.execute("DELETE FROM room_bans WHERE conversation = $1", &[id])?;
+        self.execute("DELETE FROM room_mutes WHERE conversation = $1", &[id])?;
+        self.execute("DELETE FROM room_invites WHERE conversation = $1", &[id])?;
         self.execute("DELETE FROM conversations WHERE id = $1", &[id])?;
         self.locked.borrow_mut().remove(&conversation);
         Ok(())
@@ -584,6 +668,11 @@ impl Store for PostgresStore {
             self.execute("DELETE FROM members WHERE account = $1", &[id])?;
             self.execute("DELETE FROM cursors WHERE account = $1", &[id])?;
             self.execute("DELETE FROM suspensions WHERE account = $1", &[id])?;
+            self.execute("DELETE FROM operators WHERE account = $1", &[id])?;
+            self.execute("DELETE FROM room_roles WHERE account = $1", &[id])?;
+            self.execute("DELETE FROM room_bans WHERE account = $1", &[id])?;
+            self.execute("DELETE FROM room_mutes WHERE account = $1", &[id])?;
+            self.execute("DELETE FROM room_invites WHERE account = $1", &[id])?;
             self.execute("DELETE FROM accounts WHERE id = $1", &[id])?;
             Ok(Some(Removed { account, deleted_directs }))
         })
@@ -651,6 +740,202 @@ impl Store for PostgresStore {
                 })
             })
             .collect()
+    }
+
+    // ---- roles and room moderation
+
+    fn set_operator(&self, nick: &Nick, operator: bool) -> Result<Option<Account>> {
+        self.in_transaction(|| {
+            let Some(account) = self.account(nick)? else { return Ok(None) };
+            if operator {
+                self.execute("INSERT INTO operators (account) VALUES ($1) ON CONFLICT DO NOTHING", &[&account.id.0])?;
+            } else {
+                self.execute("DELETE FROM operators WHERE account = $1", &[&account.id.0])?;
+            }
+            Ok(Some(account))
+        })
+    }
+
+    fn is_operator(&self, account: AccountId) -> Result<bool> {
+        Ok(self.query_opt("SELECT 1 FROM operators WHERE account = $1", &[&account.0])?.is_some())
+    }
+
+    fn operators(&self) -> Result<Vec<Nick>> {
+        let rows = self.query(
+            "SELECT a.nick FROM operators o JOIN accounts a ON a.id = o.account ORDER BY a.nick COLLATE \"C\"",
+            &[],
+        )?;
+        rows.iter().map(|row| parse_nick(col(row, 0)?)).collect()
+    }
+
+    fn room_settings(&self, conversation: ConvId) -> Result<RoomSettings> {
+        let row = self.query_opt(
+            "SELECT topic, invite_only, moderated FROM room_settings WHERE conversation = $1",
+            &[&conversation.0],
+        )?;
+        match row {
+            Some(row) => Self::settings_from(&row, 0),
+            None => Ok(RoomSettings::default()),
+        }
+    }
+
+    fn set_room_settings(&self, conversation: ConvId, settings: &RoomSettings) -> Result<()> {
+        // Only settings that are not the defaults have a row, so that a login's one query finds the rooms to tell.
+        if *settings == RoomSettings::default() {
+            self.execute("DELETE FROM room_settings WHERE conversation = $1", &[&conversation.0])?;
+        } else {
+            self.execute(
+                "INSERT INTO room_settings (conversation, topic, invite_only, moderated) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (conversation) DO UPDATE SET
+                     topic = excluded.topic, invite_only = excluded.invite_only, moderated = excluded.moderated",
+                &[&conversation.0, &settings.topic, &settings.invite_only, &settings.moderated],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn standing(&self, conversation: ConvId, account: AccountId) -> Result<Standing> {
+        let row = self.query_one(
+            "SELECT r.role, u.reason, u.by_actor, u.since_ms, b.reason, b.by_actor, b.since_ms,
+                    i.account IS NOT NULL
+             FROM (SELECT $1::bigint AS conversation, $2::bigint AS account) k
+             LEFT JOIN room_roles r ON r.conversation = k.conversation AND r.account = k.account
+             LEFT JOIN room_mutes u ON u.conversation = k.conversation AND u.account = k.account
+             LEFT JOIN room_bans b ON b.conversation = k.conversation AND b.account = k.account
+             LEFT JOIN room_invites i ON i.conversation = k.conversation AND i.account = k.account",
+            &[&conversation.0, &account.0],
+        )?;
+        Self::standing_from(&row, 0)
+    }
+
+    fn set_role(&self, conversation: ConvId, account: AccountId, role: Role) -> Result<()> {
+        if role == Role::Member {
+            self.execute(
+                "DELETE FROM room_roles WHERE conversation = $1 AND account = $2",
+                &[&conversation.0, &account.0],
+            )?;
+        } else {
+            self.execute(
+                "INSERT INTO room_roles (conversation, account, role) VALUES ($1, $2, $3)
+                 ON CONFLICT (conversation, account) DO UPDATE SET role = excluded.role",
+                &[&conversation.0, &account.0, &role.as_str()],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn set_muted(&self, conversation: ConvId, account: AccountId, mute: Option<&Sanction>) -> Result<bool> {
+        let changed = match mute {
+            Some(mute) => self.execute(
+                "INSERT INTO room_mutes (conversation, account, reason, by_actor, since_ms) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (conversation, account) DO UPDATE SET
+                     reason = excluded.reason, by_actor = excluded.by_actor, since_ms = excluded.since_ms
+                 WHERE (room_mutes.reason, room_mutes.by_actor, room_mutes.since_ms)
+                     IS DISTINCT FROM (excluded.reason, excluded.by_actor, excluded.since_ms)",
+                &[&conversation.0, &account.0, &mute.reason, &mute.by, &to_i64(mute.since_ms)],
+            )?,
+            None => self.execute(
+                "DELETE FROM room_mutes WHERE conversation = $1 AND account = $2",
+                &[&conversation.0, &account.0],
+            )?,
+        };
+        Ok(changed == 1)
+    }
+
+    fn set_banned(&self, conversation: ConvId, account: AccountId, ban: Option<&Sanction>) -> Result<bool> {
+        let Some(ban) = ban else {
+            let lifted = self.execute(
+                "DELETE FROM room_bans WHERE conversation = $1 AND account = $2",
+                &[&conversation.0, &account.0],
+            )?;
+            return Ok(lifted == 1);
+        };
+        self.in_transaction(|| {
+            let key: Params<'_> = &[&conversation.0, &account.0];
+            let written = self.execute(
+                "INSERT INTO room_bans (conversation, account, reason, by_actor, since_ms) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (conversation, account) DO UPDATE SET
+                     reason = excluded.reason, by_actor = excluded.by_actor, since_ms = excluded.since_ms
+                 WHERE (room_bans.reason, room_bans.by_actor, room_bans.since_ms)
+                     IS DISTINCT FROM (excluded.reason, excluded.by_actor, excluded.since_ms)",
+                &[&conversation.0, &account.0, &ban.reason, &ban.by, &to_i64(ban.since_ms)],
+            )?;
+            let left = self.remove_member(conversation, account)?;
+            let ended = self.execute("DELETE FROM room_roles WHERE conversation = $1 AND account = $2", key)?
+                + self.execute("DELETE FROM room_invites WHERE conversation = $1 AND account = $2", key)?;
+            Ok(written == 1 || left || ended > 0)
+        })
+    }
+
+    fn set_invited(&self, conversation: ConvId, account: AccountId, invited: bool) -> Result<()> {
+        let key: Params<'_> = &[&conversation.0, &account.0];
+        if invited {
+            self.execute(
+                "INSERT INTO room_invites (conversation, account) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                key,
+            )?;
+        } else {
+            self.execute("DELETE FROM room_invites WHERE conversation = $1 AND account = $2", key)?;
+        }
+        Ok(())
+    }
+
+    fn standings_of(&self, account: AccountId) -> Result<Vec<RoomStanding>> {
+        let rows = self.query(
+            "SELECT k.conversation, s.topic, s.invite_only, s.moderated,
+                    r.role, u.reason, u.by_actor, u.since_ms, b.reason, b.by_actor, b.since_ms,
+                    i.account IS NOT NULL
+             FROM members k
+             LEFT JOIN room_settings s ON s.conversation = k.conversation
+             LEFT JOIN room_roles r ON r.conversation = k.conversation AND r.account = k.account
+             LEFT JOIN room_mutes u ON u.conversation = k.conversation AND u.account = k.account
+             LEFT JOIN room_bans b ON b.conversation = k.conversation AND b.account = k.account
+             LEFT JOIN room_invites i ON i.conversation = k.conversation AND i.account = k.account
+             WHERE k.account = $1 AND (s.conversation IS NOT NULL OR r.account IS NOT NULL OR u.account IS NOT NULL
+                 OR b.account IS NOT NULL OR i.account IS NOT NULL)
+             ORDER BY k.conversation",
+            &[&account.0],
+        )?;
+        rows.iter()
+            .map(|row| {
+                Ok(RoomStanding {
+                    conversation: ConvId(col(row, 0)?),
+                    settings: Self::settings_from(row, 1)?,
+                    standing: Self::standing_from(row, 4)?,
+                })
+            })
+            .collect()
+    }
+
+    fn room_moderation(&self, conversation: ConvId) -> Result<RoomModeration> {
+        let roles = self.query(
+            "SELECT a.nick, r.role FROM room_roles r JOIN accounts a ON a.id = r.account
+             WHERE r.conversation = $1 ORDER BY a.nick COLLATE \"C\"",
+            &[&conversation.0],
+        )?;
+        let invited = self.query(
+            "SELECT a.nick FROM room_invites i JOIN accounts a ON a.id = i.account
+             WHERE i.conversation = $1 ORDER BY a.nick COLLATE \"C\"",
+            &[&conversation.0],
+        )?;
+        Ok(RoomModeration {
+            settings: self.room_settings(conversation)?,
+            roles: roles
+                .iter()
+                .map(|row| Ok((parse_nick(col(row, 0)?)?, stored_role(col(row, 1)?)?)))
+                .collect::<Result<_>>()?,
+            bans: self.sanctions_in(
+                "SELECT a.nick, s.reason, s.by_actor, s.since_ms FROM room_bans s JOIN accounts a ON a.id = s.account
+                 WHERE s.conversation = $1 ORDER BY a.nick COLLATE \"C\"",
+                conversation,
+            )?,
+            mutes: self.sanctions_in(
+                "SELECT a.nick, s.reason, s.by_actor, s.since_ms FROM room_mutes s JOIN accounts a ON a.id = s.account
+                 WHERE s.conversation = $1 ORDER BY a.nick COLLATE \"C\"",
+                conversation,
+            )?,
+            invited: invited.iter().map(|row| parse_nick(col(row, 0)?)).collect::<Result<_>>()?,
+        })
     }
 
     // ---- removals asked of a running server
@@ -1108,6 +1393,29 @@ mod tests {
         admin.batch_execute("UPDATE palomar_schema SET version = 99").expect("updates");
         let refused = PostgresStore::open(&settings(&store), Durability::Full);
         assert!(matches!(refused, Err(StoreError::Corrupt(why)) if why.contains("newer")));
+    }
+
+    #[test]
+    fn a_version_3_database_gets_operators_and_room_moderation_and_keeps_its_accounts() {
+        let store = Fresh::postgres();
+        let ana = {
+            let db = PostgresStore::open(&settings(&store), Durability::Full).expect("opens");
+            let ana = db.create_account(&nick("ana"), "h", 1).expect("creates").expect("new");
+            db.batch(
+                "DROP TABLE operators, room_settings, room_roles, room_bans, room_mutes, room_invites;
+                 UPDATE palomar_schema SET version = 3",
+            )
+            .expect("version 3");
+            ana
+        };
+        let db = PostgresStore::open(&settings(&store), Durability::Full).expect("migrates");
+        let version: i32 =
+            col(&db.query_one("SELECT version FROM palomar_schema", &[]).expect("reads"), 0).expect("a number");
+        assert_eq!(i32::try_from(MIGRATIONS.len()), Ok(version));
+        assert_eq!(db.set_operator(&nick("ana"), true).expect("sets"), Some(ana.clone()));
+        let room = lobby(&db).id;
+        db.set_role(room, ana.id, Role::Owner).expect("sets");
+        assert_eq!(db.standing(room, ana.id).expect("reads").role, Role::Owner);
     }
 
     #[test]

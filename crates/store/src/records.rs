@@ -177,6 +177,21 @@ pub struct RoomModeration {
     pub invited: Vec<Nick>,
 }
 
+/// The role that a store's column names, as [`Role::as_str`] wrote it.
+pub(crate) fn stored_role(name: &str) -> Result<Role, StoreError> {
+    Role::parse(name).ok_or_else(|| StoreError::Corrupt(format!("room role {name:?}")))
+}
+
+/// A ban or a mute from its columns, all null when an outer join found none.
+pub(crate) fn stored_sanction(reason: Option<String>, by: Option<String>, since_ms: Option<i64>) -> Option<Sanction> {
+    match (reason, by, since_ms) {
+        (Some(reason), Some(by), Some(since_ms)) => {
+            Some(Sanction { reason, by, since_ms: u64::try_from(since_ms).unwrap_or(0) })
+        }
+        _ => None,
+    }
+}
+
 /// `palomar user remove NICK`, waiting for the server's writer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RemovalRequest {

@@ -10,13 +10,14 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::time::Duration;
 
-use palomar_proto::{MessageId, Nick, RoomName};
+use palomar_proto::{MessageId, Nick, Role, RoomName};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::keys::{Account, AccountId, ConvId, ConvKey};
 use crate::records::{
-    Appended, AuditEntry, ConvRow, Credentials, DeletedDirect, Durability, RemovalRequest, Removed, StoreError,
-    StoredMessage, Suspension,
+    Appended, AuditEntry, ConvRow, Credentials, DeletedDirect, Durability, RemovalRequest, Removed, RoomModeration,
+    RoomSettings, RoomStanding, Sanction, Standing, StoreError, StoredMessage, Suspension, stored_role,
+    stored_sanction,
 };
 use crate::runs::{self, Run};
 use crate::{Result, Store};
@@ -49,7 +50,7 @@ fn owner_only(path: &Path) -> std::io::Result<()> {
 }
 
 /// The schema's version, kept in `PRAGMA user_version`; [`SqliteStore::open_with`] migrates older stores.
-const SCHEMA_VERSION: i64 = 5;
+const SCHEMA_VERSION: i64 = 6;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS accounts (
@@ -101,6 +102,42 @@ CREATE TABLE IF NOT EXISTS audit_log (
     target TEXT NOT NULL,
     detail TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS operators (
+    account INTEGER PRIMARY KEY
+);
+CREATE TABLE IF NOT EXISTS room_settings (
+    conversation INTEGER PRIMARY KEY,
+    topic TEXT NOT NULL,
+    invite_only INTEGER NOT NULL,
+    moderated INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS room_roles (
+    conversation INTEGER NOT NULL,
+    account INTEGER NOT NULL,
+    role TEXT NOT NULL,
+    PRIMARY KEY (conversation, account)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS room_bans (
+    conversation INTEGER NOT NULL,
+    account INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    by_actor TEXT NOT NULL,
+    since_ms INTEGER NOT NULL,
+    PRIMARY KEY (conversation, account)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS room_mutes (
+    conversation INTEGER NOT NULL,
+    account INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    by_actor TEXT NOT NULL,
+    since_ms INTEGER NOT NULL,
+    PRIMARY KEY (conversation, account)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS room_invites (
+    conversation INTEGER NOT NULL,
+    account INTEGER NOT NULL,
+    PRIMARY KEY (conversation, account)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS write_probes (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     count INTEGER NOT NULL
@@ -123,6 +160,11 @@ INSERT OR IGNORE INTO write_probes (id, count) VALUES (1, 0);
 ///
 /// Version 5 adds `suspensions` and `audit_log` (created by [`SCHEMA`]): it is a version of its own so that an
 /// older Palomar refuses the store rather than let suspended accounts in. Audit ids are never given out again.
+///
+/// Version 6 adds the server's `operators` and what moderators set in rooms: `room_settings` (a row only for a
+/// room whose settings are not the defaults), `room_roles` (a row only for a role above member, named as
+/// [`palomar_proto::Role::as_str`] writes it), `room_bans`, `room_mutes` and `room_invites`. A version of its own
+/// too, so that an older Palomar refuses the store rather than let banned accounts back into their rooms.
 const MIGRATE_3_TO_4_BEGIN: &str = "
 ALTER TABLE accounts RENAME TO accounts_v3;
 ALTER TABLE members RENAME TO members_v3;
@@ -383,7 +425,6 @@ impl SqliteStore {
         Ok(SqliteStore { conn, counters: RefCell::default() })
     }
 
-    /// Runs `write` in a transaction of its own when none is open, so that it is applied whole or not at all.
     /// The suspensions in force at `now_ms`, of `account` or of everyone, by nickname.
     fn suspensions_where(&self, now_ms: u64, account: Option<AccountId>) -> Result<Vec<Suspension>> {
         let mut stmt = self.conn.prepare_cached(
@@ -414,6 +455,67 @@ impl SqliteStore {
         .collect()
     }
 
+    /// Settings from the three columns from `first` on (topic, invite-only, moderated), all null when an outer
+    /// join found no row: the defaults.
+    fn settings_from(row: &rusqlite::Row<'_>, first: usize) -> Result<RoomSettings> {
+        Ok(RoomSettings {
+            topic: row.get::<_, Option<String>>(first)?.unwrap_or_default(),
+            invite_only: row.get::<_, Option<bool>>(first + 1)?.unwrap_or_default(),
+            moderated: row.get::<_, Option<bool>>(first + 2)?.unwrap_or_default(),
+        })
+    }
+
+    /// A standing from the eight columns from `first` on, as the outer joins of [`Store::standing`] and
+    /// [`Store::standings_of`] give them: the role, the mute's reason, author and time, the ban's, and whether
+    /// invited.
+    fn standing_from(row: &rusqlite::Row<'_>, first: usize) -> Result<Standing> {
+        let sanction = |at: usize| -> Result<Option<Sanction>> {
+            Ok(stored_sanction(row.get(at)?, row.get(at + 1)?, row.get(at + 2)?))
+        };
+        let role: Option<String> = row.get(first)?;
+        Ok(Standing {
+            role: role.as_deref().map(stored_role).transpose()?.unwrap_or_default(),
+            muted: sanction(first + 1)?,
+            banned: sanction(first + 4)?,
+            invited: row.get(first + 7)?,
+        })
+    }
+
+    /// The bans or the mutes (`table`) of `conversation`, by nickname.
+    fn sanctions_in(&self, table: &str, conversation: ConvId) -> Result<Vec<(Nick, Sanction)>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT a.nick, s.reason, s.by_actor, s.since_ms FROM {table} s JOIN accounts a ON a.id = s.account
+             WHERE s.conversation = ?1 ORDER BY a.nick"
+        ))?;
+        let rows = stmt.query_map([conversation], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, String>(2)?, row.get::<_, i64>(3)?))
+        })?;
+        rows.map(|row| {
+            let (nick, reason, by, since) = row?;
+            Ok((
+                Nick::parse(&nick).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                Sanction { reason, by, since_ms: to_u64(since) },
+            ))
+        })
+        .collect()
+    }
+
+    /// Writes `sanction` into `table` (`room_bans` or `room_mutes`) for `account` in `conversation`, replacing
+    /// any earlier one; false when it was there already, the same.
+    fn put_sanction(&self, table: &str, conversation: ConvId, account: AccountId, sanction: &Sanction) -> Result<bool> {
+        let written = self
+            .conn
+            .prepare_cached(&format!(
+                "INSERT INTO {table} (conversation, account, reason, by_actor, since_ms) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (conversation, account) DO UPDATE SET
+                     reason = excluded.reason, by_actor = excluded.by_actor, since_ms = excluded.since_ms
+                 WHERE reason <> excluded.reason OR by_actor <> excluded.by_actor OR since_ms <> excluded.since_ms"
+            ))?
+            .execute(params![conversation, account.0, sanction.reason, sanction.by, to_i64(sanction.since_ms)])?;
+        Ok(written == 1)
+    }
+
+    /// Runs `write` in a transaction of its own when none is open, so that it is applied whole or not at all.
     fn in_transaction<T>(&self, write: impl FnOnce() -> Result<T>) -> Result<T> {
         if !self.conn.is_autocommit() {
             return write();
@@ -560,7 +662,7 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// Deletes a conversation with its messages, index, members and cursors.
+    /// Deletes a conversation with its messages, index, members, cursors and what moderators set in it.
     fn delete_conversation(&self, conversation: ConvId) -> Result<()> {
         // Every message in the runs first, so that the runs name all of them.
         self.index_tail(self.indexed_through()?)?;
@@ -580,7 +682,16 @@ impl SqliteStore {
                 delete.execute([id])?;
             }
         }
-        for table in ["message_runs", "members", "cursors"] {
+        for table in [
+            "message_runs",
+            "members",
+            "cursors",
+            "room_settings",
+            "room_roles",
+            "room_bans",
+            "room_mutes",
+            "room_invites",
+        ] {
             self.conn.execute(&format!("DELETE FROM {table} WHERE conversation = ?1"), [conversation])?;
         }
         // As after retention: had the newest messages gone, their row ids would be given out again, and must not
@@ -832,9 +943,18 @@ impl Store for SqliteStore {
                 self.delete_conversation(row.id)?;
             }
             let id = account.id.0;
-            self.conn.execute("DELETE FROM members WHERE account = ?1", [id])?;
-            self.conn.execute("DELETE FROM cursors WHERE account = ?1", [id])?;
-            self.conn.execute("DELETE FROM suspensions WHERE account = ?1", [id])?;
+            for table in [
+                "members",
+                "cursors",
+                "suspensions",
+                "operators",
+                "room_roles",
+                "room_bans",
+                "room_mutes",
+                "room_invites",
+            ] {
+                self.conn.execute(&format!("DELETE FROM {table} WHERE account = ?1"), [id])?;
+            }
             self.conn.execute("DELETE FROM accounts WHERE id = ?1", [id])?;
             Ok(Some(Removed { account, deleted_directs }))
         })
@@ -904,6 +1024,200 @@ impl Store for SqliteStore {
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    // ---- roles and room moderation
+
+    fn set_operator(&self, nick: &Nick, operator: bool) -> Result<Option<Account>> {
+        self.in_transaction(|| {
+            let Some(account) = self.account(nick)? else { return Ok(None) };
+            let sql = if operator {
+                "INSERT OR IGNORE INTO operators (account) VALUES (?1)"
+            } else {
+                "DELETE FROM operators WHERE account = ?1"
+            };
+            self.conn.execute(sql, [account.id.0])?;
+            Ok(Some(account))
+        })
+    }
+
+    fn is_operator(&self, account: AccountId) -> Result<bool> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT 1 FROM operators WHERE account = ?1")?
+            .query_row([account.0], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
+    fn operators(&self) -> Result<Vec<Nick>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT a.nick FROM operators o JOIN accounts a ON a.id = o.account ORDER BY a.nick")?;
+        let rows = stmt.query_map([], |row| row.get::<_, String>(0))?;
+        rows.map(|nick| Nick::parse(&nick?).map_err(|e| StoreError::Corrupt(e.to_string()))).collect()
+    }
+
+    fn room_settings(&self, conversation: ConvId) -> Result<RoomSettings> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT topic, invite_only, moderated FROM room_settings WHERE conversation = ?1")?;
+        let mut rows = stmt.query([conversation])?;
+        match rows.next()? {
+            Some(row) => Self::settings_from(row, 0),
+            None => Ok(RoomSettings::default()),
+        }
+    }
+
+    fn set_room_settings(&self, conversation: ConvId, settings: &RoomSettings) -> Result<()> {
+        // Only settings that are not the defaults have a row, so that a login's one query finds the rooms to tell.
+        if *settings == RoomSettings::default() {
+            self.conn.execute("DELETE FROM room_settings WHERE conversation = ?1", [conversation])?;
+        } else {
+            self.conn.execute(
+                "INSERT INTO room_settings (conversation, topic, invite_only, moderated) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (conversation) DO UPDATE SET
+                     topic = excluded.topic, invite_only = excluded.invite_only, moderated = excluded.moderated",
+                params![conversation, settings.topic, settings.invite_only, settings.moderated],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn standing(&self, conversation: ConvId, account: AccountId) -> Result<Standing> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT r.role, u.reason, u.by_actor, u.since_ms, b.reason, b.by_actor, b.since_ms,
+                    i.account IS NOT NULL
+             FROM (SELECT ?1 AS conversation, ?2 AS account) k
+             LEFT JOIN room_roles r ON r.conversation = k.conversation AND r.account = k.account
+             LEFT JOIN room_mutes u ON u.conversation = k.conversation AND u.account = k.account
+             LEFT JOIN room_bans b ON b.conversation = k.conversation AND b.account = k.account
+             LEFT JOIN room_invites i ON i.conversation = k.conversation AND i.account = k.account",
+        )?;
+        let mut rows = stmt.query(params![conversation, account.0])?;
+        let row = rows.next()?.ok_or_else(|| StoreError::Corrupt("a standing query returned no row".into()))?;
+        Self::standing_from(row, 0)
+    }
+
+    fn set_role(&self, conversation: ConvId, account: AccountId, role: Role) -> Result<()> {
+        if role == Role::Member {
+            self.conn.execute(
+                "DELETE FROM room_roles WHERE conversation = ?1 AND account = ?2",
+                params![conversation, account.0],
+            )?;
+        } else {
+            self.conn.execute(
+                "INSERT INTO room_roles (conversation, account, role) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (conversation, account) DO UPDATE SET role = excluded.role",
+                params![conversation, account.0, role.as_str()],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn set_muted(&self, conversation: ConvId, account: AccountId, mute: Option<&Sanction>) -> Result<bool> {
+        match mute {
+            Some(mute) => self.put_sanction("room_mutes", conversation, account, mute),
+            None => {
+                let lifted = self.conn.execute(
+                    "DELETE FROM room_mutes WHERE conversation = ?1 AND account = ?2",
+                    params![conversation, account.0],
+                )?;
+                Ok(lifted == 1)
+            }
+        }
+    }
+
+    fn set_banned(&self, conversation: ConvId, account: AccountId, ban: Option<&Sanction>) -> Result<bool> {
+        let Some(ban) = ban else {
+            let lifted = self.conn.execute(
+                "DELETE FROM room_bans WHERE conversation = ?1 AND account = ?2",
+                params![conversation, account.0],
+            )?;
+            return Ok(lifted == 1);
+        };
+        self.in_transaction(|| {
+            let mut changed = self.put_sanction("room_bans", conversation, account, ban)?;
+            changed |= self.remove_member(conversation, account)?;
+            for table in ["room_roles", "room_invites"] {
+                changed |= self.conn.execute(
+                    &format!("DELETE FROM {table} WHERE conversation = ?1 AND account = ?2"),
+                    params![conversation, account.0],
+                )? > 0;
+            }
+            Ok(changed)
+        })
+    }
+
+    fn set_invited(&self, conversation: ConvId, account: AccountId, invited: bool) -> Result<()> {
+        let sql = if invited {
+            "INSERT OR IGNORE INTO room_invites (conversation, account) VALUES (?1, ?2)"
+        } else {
+            "DELETE FROM room_invites WHERE conversation = ?1 AND account = ?2"
+        };
+        self.conn.execute(sql, params![conversation, account.0])?;
+        Ok(())
+    }
+
+    fn standings_of(&self, account: AccountId) -> Result<Vec<RoomStanding>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT k.conversation, s.topic, s.invite_only, s.moderated,
+                    r.role, u.reason, u.by_actor, u.since_ms, b.reason, b.by_actor, b.since_ms,
+                    i.account IS NOT NULL
+             FROM members k
+             LEFT JOIN room_settings s ON s.conversation = k.conversation
+             LEFT JOIN room_roles r ON r.conversation = k.conversation AND r.account = k.account
+             LEFT JOIN room_mutes u ON u.conversation = k.conversation AND u.account = k.account
+             LEFT JOIN room_bans b ON b.conversation = k.conversation AND b.account = k.account
+             LEFT JOIN room_invites i ON i.conversation = k.conversation AND i.account = k.account
+             WHERE k.account = ?1 AND (s.conversation IS NOT NULL OR r.account IS NOT NULL OR u.account IS NOT NULL
+                 OR b.account IS NOT NULL OR i.account IS NOT NULL)
+             ORDER BY k.conversation",
+        )?;
+        let mut rows = stmt.query([account.0])?;
+        let mut standings = Vec::new();
+        while let Some(row) = rows.next()? {
+            standings.push(RoomStanding {
+                conversation: row.get(0)?,
+                settings: Self::settings_from(row, 1)?,
+                standing: Self::standing_from(row, 4)?,
+            });
+        }
+        Ok(standings)
+    }
+
+    fn room_moderation(&self, conversation: ConvId) -> Result<RoomModeration> {
+        self.in_one_snapshot(|| {
+            let roles = {
+                let mut stmt = self.conn.prepare_cached(
+                    "SELECT a.nick, r.role FROM room_roles r JOIN accounts a ON a.id = r.account
+                     WHERE r.conversation = ?1 ORDER BY a.nick",
+                )?;
+                let rows =
+                    stmt.query_map([conversation], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))?;
+                rows.map(|row| {
+                    let (nick, role) = row?;
+                    Ok((Nick::parse(&nick).map_err(|e| StoreError::Corrupt(e.to_string()))?, stored_role(&role)?))
+                })
+                .collect::<Result<_>>()?
+            };
+            let invited = {
+                let mut stmt = self.conn.prepare_cached(
+                    "SELECT a.nick FROM room_invites i JOIN accounts a ON a.id = i.account
+                     WHERE i.conversation = ?1 ORDER BY a.nick",
+                )?;
+                let rows = stmt.query_map([conversation], |row| row.get::<_, String>(0))?;
+                rows.map(|nick| Nick::parse(&nick?).map_err(|e| StoreError::Corrupt(e.to_string())))
+                    .collect::<Result<_>>()?
+            };
+            Ok(RoomModeration {
+                settings: self.room_settings(conversation)?,
+                roles,
+                bans: self.sanctions_in("room_bans", conversation)?,
+                mutes: self.sanctions_in("room_mutes", conversation)?,
+                invited,
+            })
+        })
     }
 
     // ---- removals asked of a running server
@@ -1314,6 +1628,49 @@ mod tests {
         assert_eq!(db.suspend(&nick("ana"), None, "", 2).expect("suspends"), Some(ana));
         db.record_audit(2, "operator", "user suspend", "ana", "").expect("records");
         assert_eq!(db.audit_log(5).expect("reads").len(), 1);
+    }
+
+    #[test]
+    fn a_version_5_store_gets_operators_and_room_moderation_and_keeps_its_accounts() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("store.sqlite");
+        let ana = {
+            let db = SqliteStore::open(&path).expect("opens");
+            let ana = db.create_account(&nick("ana"), "h", 1).expect("creates").expect("new");
+            db.suspend(&nick("ana"), None, "kept", 1).expect("suspends");
+            db.conn
+                .execute_batch(
+                    "DROP TABLE operators; DROP TABLE room_settings; DROP TABLE room_roles; DROP TABLE room_bans;
+                     DROP TABLE room_mutes; DROP TABLE room_invites; PRAGMA user_version = 5;",
+                )
+                .expect("v5");
+            ana
+        };
+        let db = SqliteStore::open(&path).expect("migrates");
+        let version: i64 = db.conn.pragma_query_value(None, "user_version", |row| row.get(0)).expect("reads");
+        assert_eq!(version, SCHEMA_VERSION);
+        assert!(db.suspension_of(ana.id, 2).expect("reads").is_some(), "the suspension is kept");
+        assert_eq!(db.set_operator(&nick("ana"), true).expect("sets"), Some(ana.clone()));
+        let room = lobby(&db).id;
+        db.set_role(room, ana.id, Role::Owner).expect("sets");
+        db.set_banned(room, ana.id, Some(&Sanction { reason: "r".into(), by: "b".into(), since_ms: 2 })).expect("bans");
+        assert!(db.standing(room, ana.id).expect("reads").banned.is_some());
+    }
+
+    #[test]
+    fn a_role_the_store_does_not_know_is_corrupt() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = SqliteStore::open(&dir.path().join("store.sqlite")).expect("opens");
+        let ana = db.create_account(&nick("ana"), "h", 1).expect("creates").expect("new");
+        let room = lobby(&db).id;
+        db.conn
+            .execute(
+                "INSERT INTO room_roles (conversation, account, role) VALUES (?1, ?2, 'admin')",
+                params![room, ana.id.0],
+            )
+            .expect("writes");
+        assert!(matches!(db.standing(room, ana.id), Err(StoreError::Corrupt(why)) if why.contains("admin")));
+        assert!(matches!(db.room_moderation(room), Err(StoreError::Corrupt(_))));
     }
 
     #[test]

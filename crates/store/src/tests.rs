@@ -2,13 +2,16 @@
 //! fresh PostgreSQL database (see `palomar-test-postgres` for which server). What only one of them does (SQLite's
 //! migrations of old files, PostgreSQL's writers on several nodes) is tested beside it.
 
-use palomar_proto::{MessageId, Nick, RoomName};
+use palomar_proto::{MessageId, Nick, Role, RoomName};
 use palomar_test_postgres::TestDatabase;
 
 use crate::Store;
 use crate::keys::{Account, AccountId, ConvId, ConvKey};
 use crate::location::{Location, PostgresSettings};
-use crate::records::{Appended, ConvRow, DeletedDirect, Durability, NewMessage, StoreError, StoredMessage};
+use crate::records::{
+    Appended, ConvRow, DeletedDirect, Durability, NewMessage, RoomModeration, RoomSettings, RoomStanding, Sanction,
+    Standing, StoreError, StoredMessage,
+};
 
 /// A fresh, empty store, removed when this is dropped.
 pub(crate) struct Fresh {
@@ -70,6 +73,15 @@ on_both_stores!(
     a_write_probe_writes_and_changes_nothing,
     suspensions_are_replaced_lifted_expire_and_go_with_their_account,
     the_audit_log_keeps_its_order_and_gives_out_no_id_twice,
+    operators_are_made_unmade_and_listed,
+    room_settings_are_the_defaults_until_set,
+    roles_are_given_and_member_takes_them_away,
+    mutes_are_replaced_and_lifted_and_say_whether_anything_changed,
+    a_ban_ends_membership_role_and_invitation_until_lifted,
+    invitations_are_given_and_used_up,
+    standings_of_an_account_are_its_rooms_with_something_set,
+    room_moderation_lists_everything_set_in_a_room_by_nickname,
+    a_removed_account_and_a_deleted_conversation_take_their_moderation_with_them,
 );
 
 pub(crate) fn nick(s: &str) -> Nick {
@@ -520,4 +532,238 @@ fn the_audit_log_keeps_its_order_and_gives_out_no_id_twice(fresh: Fresh) {
     drop(db);
     let reopened = fresh.writer();
     assert!(reopened.record_audit(9, "operator", "user remove", "n0", "").expect("records") > ids[4]);
+}
+
+fn room(db: &dyn Store, name: &str) -> ConvId {
+    db.ensure_conversation(&ConvKey::Room(RoomName::parse(name).expect("valid"))).expect("creates").id
+}
+
+fn sanction(reason: &str, by: &str, since_ms: u64) -> Sanction {
+    Sanction { reason: reason.into(), by: by.into(), since_ms }
+}
+
+fn operators_are_made_unmade_and_listed(fresh: Fresh) {
+    let db = fresh.writer();
+    let (ana, bob) = (account(&*db, "ana"), account(&*db, "bob"));
+    assert!(db.operators().expect("lists").is_empty());
+    assert_eq!(db.set_operator(&nick("cy"), true).expect("sets"), None, "no such account");
+    assert_eq!(db.set_operator(&nick("bob"), true).expect("sets"), Some(bob.clone()));
+    assert_eq!(db.set_operator(&nick("ana"), true).expect("sets"), Some(ana.clone()));
+    db.set_operator(&nick("ana"), true).expect("again, changing nothing");
+    assert_eq!(db.operators().expect("lists"), [nick("ana"), nick("bob")]);
+    assert!(db.is_operator(ana.id).expect("reads"));
+    assert_eq!(db.set_operator(&nick("ana"), false).expect("unsets"), Some(ana.clone()));
+    assert!(!db.is_operator(ana.id).expect("reads"));
+    assert!(fresh.reader().is_operator(bob.id).expect("reads"), "another connection sees it");
+    assert_eq!(db.operators().expect("lists"), [nick("bob")]);
+}
+
+fn room_settings_are_the_defaults_until_set(fresh: Fresh) {
+    let db = fresh.writer();
+    let garden = room(&*db, "garden");
+    assert_eq!(db.room_settings(garden).expect("reads"), RoomSettings::default());
+    let set = RoomSettings { topic: "roses ✓".into(), invite_only: true, moderated: false };
+    db.set_room_settings(garden, &set).expect("sets");
+    assert_eq!(fresh.reader().room_settings(garden).expect("reads"), set);
+    assert_eq!(db.room_settings(lobby(&*db).id).expect("reads"), RoomSettings::default(), "one room's only");
+    let changed = RoomSettings { topic: String::new(), invite_only: false, moderated: true };
+    db.set_room_settings(garden, &changed).expect("sets");
+    assert_eq!(db.room_settings(garden).expect("reads"), changed);
+    db.set_room_settings(garden, &RoomSettings::default()).expect("sets");
+    assert_eq!(db.room_settings(garden).expect("reads"), RoomSettings::default());
+}
+
+fn roles_are_given_and_member_takes_them_away(fresh: Fresh) {
+    let db = fresh.writer();
+    let garden = room(&*db, "garden");
+    let (ana, bob, cy) = (account(&*db, "ana"), account(&*db, "bob"), account(&*db, "cy"));
+    db.set_role(garden, ana.id, Role::Owner).expect("sets");
+    db.set_role(garden, bob.id, Role::Moderator).expect("sets");
+    db.set_role(garden, cy.id, Role::Voice).expect("sets");
+    let role = |account: &Account| db.standing(garden, account.id).expect("reads").role;
+    assert_eq!([role(&ana), role(&bob), role(&cy)], [Role::Owner, Role::Moderator, Role::Voice]);
+    assert_eq!(db.standing(lobby(&*db).id, ana.id).expect("reads"), Standing::default(), "one room's only");
+    db.set_role(garden, bob.id, Role::Voice).expect("replaces");
+    assert_eq!(role(&bob), Role::Voice);
+    db.set_role(garden, cy.id, Role::Member).expect("takes away");
+    assert_eq!(db.standing(garden, cy.id).expect("reads"), Standing::default());
+    assert_eq!(
+        db.room_moderation(garden).expect("reads").roles,
+        [(nick("ana"), Role::Owner), (nick("bob"), Role::Voice)],
+        "a member has no row"
+    );
+}
+
+fn mutes_are_replaced_and_lifted_and_say_whether_anything_changed(fresh: Fresh) {
+    let db = fresh.writer();
+    let garden = room(&*db, "garden");
+    let ana = account(&*db, "ana");
+    let first = sanction("spam", "bob", 10);
+    assert!(db.set_muted(garden, ana.id, Some(&first)).expect("mutes"));
+    assert_eq!(db.standing(garden, ana.id).expect("reads").muted, Some(first.clone()));
+    assert!(!db.set_muted(garden, ana.id, Some(&first)).expect("mutes"), "the same mute again");
+    let second = sanction("more spam", "operator (uid 0)", 20);
+    assert!(db.set_muted(garden, ana.id, Some(&second)).expect("mutes"), "replaced");
+    assert_eq!(fresh.reader().standing(garden, ana.id).expect("reads").muted, Some(second));
+    assert!(db.set_muted(garden, ana.id, None).expect("lifts"));
+    assert!(!db.set_muted(garden, ana.id, None).expect("lifts"), "nothing to lift");
+    assert_eq!(db.standing(garden, ana.id).expect("reads"), Standing::default());
+}
+
+fn a_ban_ends_membership_role_and_invitation_until_lifted(fresh: Fresh) {
+    let db = fresh.writer();
+    let garden = room(&*db, "garden");
+    let (ana, bob) = (account(&*db, "ana"), account(&*db, "bob"));
+    db.add_member(garden, ana.id, 0).expect("joins");
+    db.add_member(garden, bob.id, 0).expect("joins");
+    send(&*db, garden, &ana, 1, "hi");
+    db.advance_cursor(ana.id, garden, 1).expect("moves");
+    db.set_role(garden, ana.id, Role::Moderator).expect("sets");
+    db.set_invited(garden, ana.id, true).expect("invites");
+    let ban = sanction("abuse", "bob", 30);
+    assert!(db.set_banned(garden, ana.id, Some(&ban)).expect("bans"));
+    assert!(!db.is_member(garden, ana.id).expect("reads"));
+    assert_eq!(db.cursor(ana.id, garden).expect("reads"), 0, "its cursor went with the membership");
+    assert_eq!(db.members(garden).expect("lists"), [nick("bob")]);
+    let standing = db.standing(garden, ana.id).expect("reads");
+    assert_eq!(standing, Standing { banned: Some(ban.clone()), ..Standing::default() });
+    assert!(!db.set_banned(garden, ana.id, Some(&ban)).expect("bans"), "banned already, nothing else to end");
+    assert!(db.set_banned(garden, bob.id, Some(&ban)).expect("bans"));
+    assert!(db.set_banned(garden, ana.id, None).expect("unbans"));
+    assert!(!db.set_banned(garden, ana.id, None).expect("unbans"), "no ban to lift");
+    assert_eq!(db.standing(garden, ana.id).expect("reads"), Standing::default());
+    assert!(!db.is_member(garden, ana.id).expect("reads"), "unbanned is not rejoined");
+    assert!(db.add_member(garden, ana.id, 1).expect("joins again"));
+    assert!(fresh.reader().standing(garden, bob.id).expect("reads").banned.is_some(), "bob's ban stays");
+}
+
+fn invitations_are_given_and_used_up(fresh: Fresh) {
+    let db = fresh.writer();
+    let garden = room(&*db, "garden");
+    let ana = account(&*db, "ana");
+    db.set_invited(garden, ana.id, true).expect("invites");
+    db.set_invited(garden, ana.id, true).expect("invites again");
+    assert!(db.standing(garden, ana.id).expect("reads").invited);
+    assert_eq!(db.room_moderation(garden).expect("reads").invited, [nick("ana")]);
+    db.set_invited(garden, ana.id, false).expect("uses up");
+    assert!(!db.standing(garden, ana.id).expect("reads").invited);
+    db.set_invited(garden, ana.id, false).expect("nothing to use up");
+    assert!(db.room_moderation(garden).expect("reads").invited.is_empty());
+}
+
+fn standings_of_an_account_are_its_rooms_with_something_set(fresh: Fresh) {
+    let db = fresh.writer();
+    let db = &*db;
+    let (ana, bob) = (account(db, "ana"), account(db, "bob"));
+    let rooms: Vec<ConvId> = (0..40).map(|n| room(db, &format!("room{n}"))).collect();
+    db.begin().expect("begins");
+    for &id in &rooms {
+        db.add_member(id, ana.id, 0).expect("joins");
+    }
+    db.commit().expect("commits");
+    assert!(db.standings_of(ana.id).expect("reads").is_empty(), "nothing set anywhere");
+
+    let topic = RoomSettings { topic: "news".into(), ..RoomSettings::default() };
+    let mute = sanction("loud", "bob", 5);
+    db.set_room_settings(rooms[3], &topic).expect("sets");
+    db.set_role(rooms[7], ana.id, Role::Owner).expect("sets");
+    db.set_muted(rooms[11], ana.id, Some(&mute)).expect("mutes");
+    db.set_invited(rooms[13], ana.id, true).expect("invites");
+    db.set_role(rooms[17], bob.id, Role::Moderator).expect("bob's role is not ana's standing");
+    db.set_role(rooms[19], ana.id, Role::Voice).expect("sets");
+    db.set_banned(rooms[19], ana.id, Some(&mute)).expect("bans: ana is no longer a member there");
+    let outside = room(db, "outside");
+    db.set_room_settings(outside, &topic).expect("a room ana is not in");
+    db.set_role(outside, ana.id, Role::Moderator).expect("a role outlives membership");
+
+    assert_eq!(
+        db.standings_of(ana.id).expect("reads"),
+        [
+            RoomStanding { conversation: rooms[3], settings: topic.clone(), standing: Standing::default() },
+            RoomStanding {
+                conversation: rooms[7],
+                settings: RoomSettings::default(),
+                standing: Standing { role: Role::Owner, ..Standing::default() },
+            },
+            RoomStanding {
+                conversation: rooms[11],
+                settings: RoomSettings::default(),
+                standing: Standing { muted: Some(mute.clone()), ..Standing::default() },
+            },
+            RoomStanding {
+                conversation: rooms[13],
+                settings: RoomSettings::default(),
+                standing: Standing { invited: true, ..Standing::default() },
+            },
+        ]
+    );
+    assert!(db.standings_of(bob.id).expect("reads").is_empty(), "bob is a member of none of them");
+    db.add_member(rooms[17], bob.id, 0).expect("joins");
+    let of_bob = fresh.reader().standings_of(bob.id).expect("reads");
+    assert_eq!(
+        of_bob.iter().map(|s| (s.conversation, s.standing.role)).collect::<Vec<_>>(),
+        [(rooms[17], Role::Moderator)]
+    );
+}
+
+fn room_moderation_lists_everything_set_in_a_room_by_nickname(fresh: Fresh) {
+    let db = fresh.writer();
+    let db = &*db;
+    let garden = room(db, "garden");
+    assert_eq!(db.room_moderation(garden).expect("reads"), RoomModeration::default());
+    // Created in reverse order, so that the order of ids is not that of nicknames.
+    let (dee, cy, bob, ana) = (account(db, "dee"), account(db, "cy"), account(db, "bob"), account(db, "ana"));
+    let settings = RoomSettings { topic: "roses".into(), invite_only: true, moderated: true };
+    db.set_room_settings(garden, &settings).expect("sets");
+    db.set_role(garden, dee.id, Role::Voice).expect("sets");
+    db.set_role(garden, cy.id, Role::Owner).expect("sets");
+    db.set_invited(garden, dee.id, true).expect("invites");
+    db.set_invited(garden, bob.id, true).expect("invites");
+    let (ban, mute) = (sanction("abuse", "cy", 1), sanction("spam", "operator", 2));
+    db.set_banned(garden, bob.id, Some(&ban)).expect("bans");
+    db.set_banned(garden, ana.id, Some(&ban)).expect("bans");
+    db.set_muted(garden, dee.id, Some(&mute)).expect("mutes");
+    db.set_role(lobby(db).id, ana.id, Role::Owner).expect("another room's");
+    assert_eq!(
+        fresh.reader().room_moderation(garden).expect("reads"),
+        RoomModeration {
+            settings,
+            roles: vec![(nick("cy"), Role::Owner), (nick("dee"), Role::Voice)],
+            bans: vec![(nick("ana"), ban.clone()), (nick("bob"), ban)],
+            mutes: vec![(nick("dee"), mute)],
+            invited: vec![nick("dee")],
+        },
+        "bob's invitation went with its ban"
+    );
+}
+
+fn a_removed_account_and_a_deleted_conversation_take_their_moderation_with_them(fresh: Fresh) {
+    let db = fresh.writer();
+    let db = &*db;
+    let garden = room(db, "garden");
+    let (ana, bob) = (account(db, "ana"), account(db, "bob"));
+    db.add_member(garden, ana.id, 0).expect("joins");
+    db.set_operator(&ana.nick, true).expect("sets");
+    db.set_role(garden, ana.id, Role::Owner).expect("sets");
+    db.set_muted(garden, ana.id, Some(&sanction("loud", "bob", 1))).expect("mutes");
+    db.set_invited(lobby(db).id, ana.id, true).expect("invites");
+    db.set_banned(lobby(db).id, ana.id, Some(&sanction("abuse", "bob", 1))).expect("bans");
+    let dm = db.open_direct(&ana, &bob).expect("opens").expect("both exist");
+    db.set_room_settings(dm.id, &RoomSettings { topic: "ours".into(), ..RoomSettings::default() }).expect("sets");
+    db.set_role(dm.id, bob.id, Role::Moderator).expect("sets");
+    db.set_invited(dm.id, bob.id, true).expect("invites");
+
+    db.remove_account(&ana.nick).expect("removes").expect("existed");
+    assert!(db.operators().expect("lists").is_empty());
+    assert_eq!(db.room_moderation(garden).expect("reads"), RoomModeration::default());
+    assert_eq!(db.room_moderation(lobby(db).id).expect("reads"), RoomModeration::default());
+    assert_eq!(db.room_moderation(dm.id).expect("reads"), RoomModeration::default(), "deleted with its conversation");
+    assert_eq!(db.standing(dm.id, bob.id).expect("reads"), Standing::default());
+
+    let again = account(db, "ana");
+    db.add_member(garden, again.id, 0).expect("joins");
+    assert!(!db.is_operator(again.id).expect("reads"));
+    assert_eq!(db.standing(garden, again.id).expect("reads"), Standing::default());
+    assert_eq!(db.standing(lobby(db).id, again.id).expect("reads"), Standing::default(), "not banned");
+    assert!(db.standings_of(again.id).expect("reads").is_empty(), "a new account of the nickname has no past");
 }

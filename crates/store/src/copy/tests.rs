@@ -1,16 +1,19 @@
 //! A store with a past (removed accounts, a direct conversation opened again after a removal, retention,
-//! cursors, removals done and pending) goes from SQLite to PostgreSQL and back, and each copy carries on where
-//! the source stopped; a target that holds data is refused unless replaced; a failed copy leaves the target as
-//! it was; bad sources and targets are refused with what is wrong.
+//! cursors, removals done and pending, suspensions, the audit log, operators and rooms' moderation) goes from
+//! SQLite to PostgreSQL and back, and each copy carries on where the source stopped; a target that holds data is
+//! refused unless replaced; a failed copy leaves the target as it was; bad sources and targets are refused with
+//! what is wrong.
 
-use palomar_proto::{MessageId, Nick, RoomName};
+use palomar_proto::{MessageId, Nick, Role, RoomName};
 use rusqlite::Connection;
 
 use super::*;
 use crate::keys::{Account, AccountId, ConvKey};
 use crate::location::PostgresSettings;
 use crate::postgres::SERVER_APPLICATION;
-use crate::records::{Appended, AuditEntry, Credentials, RemovalRequest, Suspension};
+use crate::records::{
+    Appended, AuditEntry, Credentials, RemovalRequest, RoomModeration, RoomSettings, RoomStanding, Sanction, Suspension,
+};
 use crate::tests::{Fresh, lobby, nick};
 
 /// Messages in `#lobby`: more than two pages of the copy, and than a batch of SQLite's index of runs.
@@ -41,8 +44,12 @@ struct Past {
     bob: Account,
     /// The second `carol`, whose direct conversation with bob continues that of the first.
     carol: Account,
+    /// Banned from `garden`, and in no conversation.
+    eve: Account,
     /// The newest account, removed: the id counter is above every id left.
     dave: Account,
+    /// A room with settings, roles, a ban and an invitation.
+    garden: ConvId,
     /// The newest conversation, deleted with dave.
     newest_conversation: ConvId,
     newest_removal: i64,
@@ -84,8 +91,26 @@ fn store_with_a_past(fresh: &Fresh) -> Past {
     assert_eq!(db.append(dm.id, &carol.nick, id(0, 4), "I am the new carol", 7_000).expect("appends").seq, 4);
     db.advance_cursor(bob.id, dm.id, 4).expect("moves");
 
+    let eve = db.create_account(&nick("eve"), "hash of eve", 7).expect("creates").expect("free");
+    let sanction =
+        |reason: &str, since_ms| Sanction { reason: reason.into(), by: "operator (uid 1, ana)".into(), since_ms };
+    db.set_operator(&bob.nick, true).expect("sets").expect("exists");
+    let settings = RoomSettings { topic: "roses ✓".into(), invite_only: true, moderated: false };
+    db.set_room_settings(garden.id, &settings).expect("sets");
+    db.set_role(garden.id, ana.id, Role::Owner).expect("sets");
+    db.set_role(garden.id, bob.id, Role::Voice).expect("sets");
+    db.set_banned(garden.id, eve.id, Some(&sanction("spam ✓", 9_400))).expect("bans");
+    db.set_muted(room.id, bob.id, Some(&sanction("loud", 9_401))).expect("mutes");
+    db.set_invited(garden.id, carol.id, true).expect("invites");
+
     let dave = register(db, "dave");
+    // All of it goes with dave, or with the conversation deleted with dave.
+    db.set_operator(&dave.nick, true).expect("sets").expect("exists");
+    db.set_role(garden.id, dave.id, Role::Moderator).expect("sets");
+    db.set_muted(garden.id, dave.id, Some(&sanction("loud", 9_402))).expect("mutes");
+    db.set_invited(room.id, dave.id, true).expect("invites");
     let dave_dm = db.open_direct(&ana, &dave).expect("opens").expect("both exist");
+    db.set_room_settings(dave_dm.id, &settings).expect("sets");
     for n in 0..2 {
         db.append(dave_dm.id, &dave.nick, id(n, 5), "from dave", 8_000).expect("appends");
     }
@@ -104,7 +129,16 @@ fn store_with_a_past(fresh: &Fresh) -> Past {
         newest_audit =
             db.record_audit(9_300 + n as u64, "operator (uid 1, ana)", action, "bob", "détail").expect("records");
     }
-    Past { bob, carol, dave, newest_conversation: dave_dm.id, newest_removal: pending, newest_audit }
+    Past {
+        bob,
+        carol,
+        eve,
+        dave,
+        garden: garden.id,
+        newest_conversation: dave_dm.id,
+        newest_removal: pending,
+        newest_audit,
+    }
 }
 
 /// Everything a server can read of a store, through the server's own reads.
@@ -118,6 +152,9 @@ struct Everything {
     pending: Vec<RemovalRequest>,
     suspensions: Vec<Suspension>,
     audit: Vec<AuditEntry>,
+    operators: Vec<Nick>,
+    moderation: Vec<RoomModeration>,
+    standings: Vec<Vec<RoomStanding>>,
 }
 
 fn everything(fresh: &Fresh) -> Everything {
@@ -132,15 +169,16 @@ fn everything(fresh: &Fresh) -> Everything {
         })
         .collect();
     let conversations = db.all_conversations().expect("lists");
+    let account_ids: Vec<AccountId> = accounts
+        .iter()
+        .map(|(_, _, credentials)| credentials.as_ref().map_or(AccountId(0), |c| c.account.id))
+        .collect();
     Everything {
         members: conversations.iter().map(|c| db.members(c.id).expect("lists")).collect(),
-        memberships: accounts
-            .iter()
-            .map(|(_, _, credentials)| {
-                let id = credentials.as_ref().map_or(AccountId(0), |c| c.account.id);
-                db.memberships_of(id).expect("lists")
-            })
-            .collect(),
+        memberships: account_ids.iter().map(|&id| db.memberships_of(id).expect("lists")).collect(),
+        standings: account_ids.iter().map(|&id| db.standings_of(id).expect("lists")).collect(),
+        moderation: conversations.iter().map(|c| db.room_moderation(c.id).expect("reads")).collect(),
+        operators: db.operators().expect("lists"),
         messages: conversations.iter().map(|c| db.messages_after(c, 0, 10_000).expect("reads")).collect(),
         pending: db.pending_removals().expect("lists"),
         suspensions: db.suspensions(0).expect("lists"),
@@ -182,6 +220,10 @@ fn carries_on(fresh: &Fresh, past: &Past) {
     assert!(db.request_removal(&nick("zed"), 10_003).expect("asks") > past.newest_removal);
     assert!(db.suspension_of(past.bob.id, 10_004).expect("reads").is_some(), "bob is still suspended");
     assert!(db.record_audit(10_005, "operator", "user add", "erin", "").expect("records") > past.newest_audit);
+    assert!(db.is_operator(past.bob.id).expect("reads"), "bob is still an operator");
+    assert!(!db.is_operator(dave.id).expect("reads"), "the new dave is not");
+    assert!(db.standing(past.garden, past.carol.id).expect("reads").invited, "carol is still invited");
+    assert!(db.set_banned(past.garden, past.eve.id, None).expect("unbans"), "eve was banned");
 }
 
 #[test]
@@ -195,7 +237,7 @@ fn a_store_goes_to_postgres_and_back_and_carries_on_in_each() {
     let summary = copy(&source.location, &on_postgres.location, CopyOptions::default(), &mut |p| seen.push(p))
         .expect("copies to PostgreSQL");
     let expected = Counts {
-        accounts: 3,
+        accounts: 4,
         conversations: 3,
         members: 3 + 2 + 2,
         cursors: 3 + 2 + 2,
@@ -204,6 +246,12 @@ fn a_store_goes_to_postgres_and_back_and_carries_on_in_each() {
         pending_removals: 1,
         suspensions: 2,
         audit_entries: 3,
+        operators: 1,
+        room_settings: 1,
+        room_roles: 2,
+        room_bans: 1,
+        room_mutes: 1,
+        room_invites: 1,
         messages: LOBBY_KEPT + 3 + 1,
     };
     assert_eq!(summary.counts, expected);

@@ -12,7 +12,8 @@ use super::{
 use crate::Result;
 use crate::copy::{
     AccountRecord, AuditRecord, ConversationRecord, Copyable, Counts, CursorRecord, FloorRecord, HighWater,
-    MemberRecord, PAGE, RemovalRecord, SuspensionRecord,
+    InviteRecord, MemberRecord, OperatorRecord, PAGE, RemovalRecord, RoomRoleRecord, RoomSettingsRecord,
+    SanctionRecord, SuspensionRecord,
 };
 use crate::keys::ConvId;
 use crate::location::PostgresSettings;
@@ -57,6 +58,29 @@ impl PostgresStore {
         })();
         self.note(result)
     }
+
+    /// A page of bans or mutes after `key`, as `sql` selects them.
+    fn sanctions_after(&self, sql: &'static str, key: (i64, i64)) -> Result<Vec<SanctionRecord>> {
+        let rows = self.query(sql, &[&key.0, &key.1, &LIMIT])?;
+        rows.iter()
+            .map(|row| {
+                Ok(SanctionRecord {
+                    conversation: col(row, 0)?,
+                    account: col(row, 1)?,
+                    reason: col(row, 2)?,
+                    by_actor: col(row, 3)?,
+                    since_ms: col(row, 4)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Writes bans or mutes with `statement`, a `COPY` of their five columns.
+    fn copy_sanctions_in(&self, statement: &str, rows: &[SanctionRecord]) -> Result<()> {
+        self.copy_in(statement, &[Type::INT8, Type::INT8, Type::TEXT, Type::TEXT, Type::INT8], rows, |writer, row| {
+            writer.write(&[&row.conversation, &row.account, &row.reason, &row.by_actor, &row.since_ms])
+        })
+    }
 }
 
 impl Copyable for PostgresStore {
@@ -88,7 +112,10 @@ impl Copyable for PostgresStore {
                     (SELECT count(*) FROM members), (SELECT count(*) FROM cursors),
                     (SELECT count(*) FROM direct_seq_floors), (SELECT count(*) FROM account_removals),
                     (SELECT count(*) FROM account_removals WHERE done_ms IS NULL), (SELECT count(*) FROM messages),
-                    (SELECT count(*) FROM suspensions), (SELECT count(*) FROM audit_log)",
+                    (SELECT count(*) FROM suspensions), (SELECT count(*) FROM audit_log),
+                    (SELECT count(*) FROM operators), (SELECT count(*) FROM room_settings),
+                    (SELECT count(*) FROM room_roles), (SELECT count(*) FROM room_bans),
+                    (SELECT count(*) FROM room_mutes), (SELECT count(*) FROM room_invites)",
             &[],
         )?;
         let count = |index| -> Result<u64> { Ok(to_u64(col(&row, index)?)) };
@@ -103,6 +130,12 @@ impl Copyable for PostgresStore {
             messages: count(7)?,
             suspensions: count(8)?,
             audit_entries: count(9)?,
+            operators: count(10)?,
+            room_settings: count(11)?,
+            room_roles: count(12)?,
+            room_bans: count(13)?,
+            room_mutes: count(14)?,
+            room_invites: count(15)?,
         })
     }
 
@@ -250,13 +283,74 @@ impl Copyable for PostgresStore {
             .collect()
     }
 
+    fn operators_after(&self, account: i64) -> Result<Vec<OperatorRecord>> {
+        let rows = self
+            .query("SELECT account FROM operators WHERE account > $1 ORDER BY account LIMIT $2", &[&account, &LIMIT])?;
+        rows.iter().map(|row| Ok(OperatorRecord { account: col(row, 0)? })).collect()
+    }
+
+    fn room_settings_after(&self, conversation: i64) -> Result<Vec<RoomSettingsRecord>> {
+        let rows = self.query(
+            "SELECT conversation, topic, invite_only, moderated FROM room_settings WHERE conversation > $1
+             ORDER BY conversation LIMIT $2",
+            &[&conversation, &LIMIT],
+        )?;
+        rows.iter()
+            .map(|row| {
+                Ok(RoomSettingsRecord {
+                    conversation: col(row, 0)?,
+                    topic: col(row, 1)?,
+                    invite_only: col(row, 2)?,
+                    moderated: col(row, 3)?,
+                })
+            })
+            .collect()
+    }
+
+    fn room_roles_after(&self, key: (i64, i64)) -> Result<Vec<RoomRoleRecord>> {
+        let rows = self.query(
+            "SELECT conversation, account, role FROM room_roles WHERE (conversation, account) > ($1, $2)
+             ORDER BY conversation, account LIMIT $3",
+            &[&key.0, &key.1, &LIMIT],
+        )?;
+        rows.iter()
+            .map(|row| Ok(RoomRoleRecord { conversation: col(row, 0)?, account: col(row, 1)?, role: col(row, 2)? }))
+            .collect()
+    }
+
+    fn room_bans_after(&self, key: (i64, i64)) -> Result<Vec<SanctionRecord>> {
+        self.sanctions_after(
+            "SELECT conversation, account, reason, by_actor, since_ms FROM room_bans
+             WHERE (conversation, account) > ($1, $2) ORDER BY conversation, account LIMIT $3",
+            key,
+        )
+    }
+
+    fn room_mutes_after(&self, key: (i64, i64)) -> Result<Vec<SanctionRecord>> {
+        self.sanctions_after(
+            "SELECT conversation, account, reason, by_actor, since_ms FROM room_mutes
+             WHERE (conversation, account) > ($1, $2) ORDER BY conversation, account LIMIT $3",
+            key,
+        )
+    }
+
+    fn room_invites_after(&self, key: (i64, i64)) -> Result<Vec<InviteRecord>> {
+        let rows = self.query(
+            "SELECT conversation, account FROM room_invites WHERE (conversation, account) > ($1, $2)
+             ORDER BY conversation, account LIMIT $3",
+            &[&key.0, &key.1, &LIMIT],
+        )?;
+        rows.iter().map(|row| Ok(InviteRecord { conversation: col(row, 0)?, account: col(row, 1)? })).collect()
+    }
+
     fn empty(&self) -> Result<()> {
         // `TRUNCATE` is transactional in PostgreSQL, and its lock keeps any other session off these tables until
         // the copy commits. Sequences keep their values: they are only ever raised, by `finish`. `nodes` and
         // `presence` only hold rows of servers that stopped without saying so (none runs during a copy).
         self.batch(
             "TRUNCATE accounts, conversations, members, cursors, direct_seq_floors, account_removals, messages,
-                      suspensions, audit_log, nodes, presence",
+                      suspensions, audit_log, operators, room_settings, room_roles, room_bans, room_mutes,
+                      room_invites, nodes, presence",
         )
     }
 
@@ -330,6 +424,53 @@ impl Copyable for PostgresStore {
             &[Type::INT8, Type::INT8, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT],
             rows,
             |writer, row| writer.write(&[&row.id, &row.at_ms, &row.actor, &row.action, &row.target, &row.detail]),
+        )
+    }
+
+    fn insert_operators(&self, rows: &[OperatorRecord]) -> Result<()> {
+        self.copy_in("COPY operators (account) FROM STDIN BINARY", &[Type::INT8], rows, |writer, row| {
+            writer.write(&[&row.account])
+        })
+    }
+
+    fn insert_room_settings(&self, rows: &[RoomSettingsRecord]) -> Result<()> {
+        self.copy_in(
+            "COPY room_settings (conversation, topic, invite_only, moderated) FROM STDIN BINARY",
+            &[Type::INT8, Type::TEXT, Type::BOOL, Type::BOOL],
+            rows,
+            |writer, row| writer.write(&[&row.conversation, &row.topic, &row.invite_only, &row.moderated]),
+        )
+    }
+
+    fn insert_room_roles(&self, rows: &[RoomRoleRecord]) -> Result<()> {
+        self.copy_in(
+            "COPY room_roles (conversation, account, role) FROM STDIN BINARY",
+            &[Type::INT8, Type::INT8, Type::TEXT],
+            rows,
+            |writer, row| writer.write(&[&row.conversation, &row.account, &row.role]),
+        )
+    }
+
+    fn insert_room_bans(&self, rows: &[SanctionRecord]) -> Result<()> {
+        self.copy_sanctions_in(
+            "COPY room_bans (conversation, account, reason, by_actor, since_ms) FROM STDIN BINARY",
+            rows,
+        )
+    }
+
+    fn insert_room_mutes(&self, rows: &[SanctionRecord]) -> Result<()> {
+        self.copy_sanctions_in(
+            "COPY room_mutes (conversation, account, reason, by_actor, since_ms) FROM STDIN BINARY",
+            rows,
+        )
+    }
+
+    fn insert_room_invites(&self, rows: &[InviteRecord]) -> Result<()> {
+        self.copy_in(
+            "COPY room_invites (conversation, account) FROM STDIN BINARY",
+            &[Type::INT8, Type::INT8],
+            rows,
+            |writer, row| writer.write(&[&row.conversation, &row.account]),
         )
     }
 

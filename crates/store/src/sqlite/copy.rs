@@ -8,7 +8,8 @@ use super::{SqliteStore, to_i64, to_u64};
 use crate::Result;
 use crate::copy::{
     AccountRecord, AuditRecord, ConversationRecord, Copyable, Counts, CursorRecord, FloorRecord, HighWater,
-    MemberRecord, PAGE, RemovalRecord, SuspensionRecord,
+    InviteRecord, MemberRecord, OperatorRecord, PAGE, RemovalRecord, RoomRoleRecord, RoomSettingsRecord,
+    SanctionRecord, SuspensionRecord,
 };
 use crate::keys::ConvId;
 use crate::records::StoredMessage;
@@ -19,6 +20,36 @@ const LIMIT: i64 = PAGE as i64;
 impl SqliteStore {
     fn count(&self, sql: &str) -> Result<u64> {
         Ok(to_u64(self.conn.query_row(sql, [], |row| row.get(0))?))
+    }
+
+    /// A page of `table` (`room_bans` or `room_mutes`) after `key`.
+    fn sanctions_after(&self, table: &str, key: (i64, i64)) -> Result<Vec<SanctionRecord>> {
+        self.page(
+            &format!(
+                "SELECT conversation, account, reason, by_actor, since_ms FROM {table}
+                 WHERE (conversation, account) > (?1, ?2) ORDER BY conversation, account LIMIT ?3"
+            ),
+            params![key.0, key.1, LIMIT],
+            |row| {
+                Ok(SanctionRecord {
+                    conversation: row.get(0)?,
+                    account: row.get(1)?,
+                    reason: row.get(2)?,
+                    by_actor: row.get(3)?,
+                    since_ms: row.get(4)?,
+                })
+            },
+        )
+    }
+
+    fn insert_sanctions(&self, table: &str, rows: &[SanctionRecord]) -> Result<()> {
+        let mut insert = self.conn.prepare_cached(&format!(
+            "INSERT INTO {table} (conversation, account, reason, by_actor, since_ms) VALUES (?1, ?2, ?3, ?4, ?5)"
+        ))?;
+        for row in rows {
+            insert.execute(params![row.conversation, row.account, row.reason, row.by_actor, row.since_ms])?;
+        }
+        Ok(())
     }
 
     /// Runs `sql` (whose last parameter is the page's `LIMIT`) with `key`, mapping each row with `map`.
@@ -62,6 +93,12 @@ impl Copyable for SqliteStore {
             pending_removals: self.count("SELECT count(*) FROM account_removals WHERE done_ms IS NULL")?,
             suspensions: self.count("SELECT count(*) FROM suspensions")?,
             audit_entries: self.count("SELECT count(*) FROM audit_log")?,
+            operators: self.count("SELECT count(*) FROM operators")?,
+            room_settings: self.count("SELECT count(*) FROM room_settings")?,
+            room_roles: self.count("SELECT count(*) FROM room_roles")?,
+            room_bans: self.count("SELECT count(*) FROM room_bans")?,
+            room_mutes: self.count("SELECT count(*) FROM room_mutes")?,
+            room_invites: self.count("SELECT count(*) FROM room_invites")?,
             messages: self.count("SELECT count(*) FROM messages")?,
         })
     }
@@ -194,6 +231,56 @@ impl Copyable for SqliteStore {
         )
     }
 
+    fn operators_after(&self, account: i64) -> Result<Vec<OperatorRecord>> {
+        self.page(
+            "SELECT account FROM operators WHERE account > ?1 ORDER BY account LIMIT ?2",
+            params![account, LIMIT],
+            |row| Ok(OperatorRecord { account: row.get(0)? }),
+        )
+    }
+
+    fn room_settings_after(&self, conversation: i64) -> Result<Vec<RoomSettingsRecord>> {
+        self.page(
+            "SELECT conversation, topic, invite_only, moderated FROM room_settings WHERE conversation > ?1
+             ORDER BY conversation LIMIT ?2",
+            params![conversation, LIMIT],
+            |row| {
+                Ok(RoomSettingsRecord {
+                    conversation: row.get(0)?,
+                    topic: row.get(1)?,
+                    invite_only: row.get(2)?,
+                    moderated: row.get(3)?,
+                })
+            },
+        )
+    }
+
+    fn room_roles_after(&self, key: (i64, i64)) -> Result<Vec<RoomRoleRecord>> {
+        self.page(
+            "SELECT conversation, account, role FROM room_roles WHERE (conversation, account) > (?1, ?2)
+             ORDER BY conversation, account LIMIT ?3",
+            params![key.0, key.1, LIMIT],
+            |row| Ok(RoomRoleRecord { conversation: row.get(0)?, account: row.get(1)?, role: row.get(2)? }),
+        )
+    }
+
+    fn room_bans_after(&self, key: (i64, i64)) -> Result<Vec<SanctionRecord>> {
+        self.sanctions_after("room_bans", key)
+    }
+
+    fn room_mutes_after(&self, key: (i64, i64)) -> Result<Vec<SanctionRecord>> {
+        self.sanctions_after("room_mutes", key)
+    }
+
+    fn room_invites_after(&self, key: (i64, i64)) -> Result<Vec<InviteRecord>> {
+        self.page(
+            "SELECT conversation, account FROM room_invites WHERE (conversation, account) > (?1, ?2)
+             ORDER BY conversation, account LIMIT ?3",
+            params![key.0, key.1, LIMIT],
+            |row| Ok(InviteRecord { conversation: row.get(0)?, account: row.get(1)? }),
+        )
+    }
+
     fn empty(&self) -> Result<()> {
         // `sqlite_sequence` stays: the counters are only ever raised, by `finish`.
         self.conn.execute_batch(
@@ -205,6 +292,12 @@ impl Copyable for SqliteStore {
              DELETE FROM account_removals;
              DELETE FROM suspensions;
              DELETE FROM audit_log;
+             DELETE FROM operators;
+             DELETE FROM room_settings;
+             DELETE FROM room_roles;
+             DELETE FROM room_bans;
+             DELETE FROM room_mutes;
+             DELETE FROM room_invites;
              DELETE FROM messages;
              DELETE FROM message_runs;
              UPDATE message_runs_state SET indexed_through = 0;",
@@ -284,6 +377,50 @@ impl Copyable for SqliteStore {
         )?;
         for row in rows {
             insert.execute(params![row.id, row.at_ms, row.actor, row.action, row.target, row.detail])?;
+        }
+        Ok(())
+    }
+
+    fn insert_operators(&self, rows: &[OperatorRecord]) -> Result<()> {
+        let mut insert = self.conn.prepare_cached("INSERT INTO operators (account) VALUES (?1)")?;
+        for row in rows {
+            insert.execute([row.account])?;
+        }
+        Ok(())
+    }
+
+    fn insert_room_settings(&self, rows: &[RoomSettingsRecord]) -> Result<()> {
+        let mut insert = self.conn.prepare_cached(
+            "INSERT INTO room_settings (conversation, topic, invite_only, moderated) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        for row in rows {
+            insert.execute(params![row.conversation, row.topic, row.invite_only, row.moderated])?;
+        }
+        Ok(())
+    }
+
+    fn insert_room_roles(&self, rows: &[RoomRoleRecord]) -> Result<()> {
+        let mut insert =
+            self.conn.prepare_cached("INSERT INTO room_roles (conversation, account, role) VALUES (?1, ?2, ?3)")?;
+        for row in rows {
+            insert.execute(params![row.conversation, row.account, row.role])?;
+        }
+        Ok(())
+    }
+
+    fn insert_room_bans(&self, rows: &[SanctionRecord]) -> Result<()> {
+        self.insert_sanctions("room_bans", rows)
+    }
+
+    fn insert_room_mutes(&self, rows: &[SanctionRecord]) -> Result<()> {
+        self.insert_sanctions("room_mutes", rows)
+    }
+
+    fn insert_room_invites(&self, rows: &[InviteRecord]) -> Result<()> {
+        let mut insert =
+            self.conn.prepare_cached("INSERT INTO room_invites (conversation, account) VALUES (?1, ?2)")?;
+        for row in rows {
+            insert.execute(params![row.conversation, row.account])?;
         }
         Ok(())
     }
