@@ -42,19 +42,39 @@ impl Role {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RoomAction {
     /// Ends `nick`'s membership; it may join again.
-    Kick { nick: String, reason: String },
+    Kick {
+        nick: String,
+        reason: String,
+    },
     /// Ends `nick`'s membership and keeps the account out until unbanned.
-    Ban { nick: String, reason: String },
-    Unban { nick: String },
+    Ban {
+        nick: String,
+        reason: String,
+    },
+    Unban {
+        nick: String,
+    },
     /// `nick` stays and reads, but may not send to the room.
-    Mute { nick: String, reason: String },
-    Unmute { nick: String },
+    Mute {
+        nick: String,
+        reason: String,
+    },
+    Unmute {
+        nick: String,
+    },
     /// Gives `nick` a role (only the owner or a server operator gives or takes `Moderator`; nobody gives `Owner`).
-    SetRole { nick: String, role: Role },
+    SetRole {
+        nick: String,
+        role: Role,
+    },
     /// Lets `nick` join the room while it is invite-only.
-    Invite { nick: String },
+    Invite {
+        nick: String,
+    },
     /// Sets the topic; an empty text clears it.
-    Topic { text: String },
+    Topic {
+        text: String,
+    },
     /// Only members, invited users, moderators and operators may join.
     InviteOnly(bool),
     /// Only members with [`Role::Voice`] or above may speak.

@@ -376,7 +376,14 @@ impl Hub {
     /// Tells every member of room `conv` online here what a moderator changed in it, and the other nodes which
     /// audit log entry recorded it (`None` when the change came from them). Beside the queues, like the user's own
     /// joins and leaves: a member must not miss that it was muted or the room made moderated.
-    pub fn room_changed(&self, conv: ConvId, room: &RoomName, by: Option<&Nick>, change: &RoomChange, audit: Option<i64>) {
+    pub fn room_changed(
+        &self,
+        conv: ConvId,
+        room: &RoomName,
+        by: Option<&Nick>,
+        change: &RoomChange,
+        audit: Option<i64>,
+    ) {
         let state = self.lock();
         let told = Change::Room { conv, room: room.clone(), by: by.cloned(), change: change.clone() };
         for member in state.room_online.get(&conv).into_iter().flat_map(BTreeMap::keys) {

@@ -192,7 +192,8 @@ pub fn judge(
             return Err(format!("#{room} has one owner, its creator; make {} a moderator instead", nick_of(target)));
         }
         RoomAction::SetRole { role, .. } => {
-            let moderator_rights = role == Role::Moderator || target.is_some_and(|t| t.standing.role >= Role::Moderator);
+            let moderator_rights =
+                role == Role::Moderator || target.is_some_and(|t| t.standing.role >= Role::Moderator);
             if moderator_rights && !actor.operator && actor.role < Role::Owner {
                 return Err(format!("only the owner of #{room} and the server's operators make and unmake moderators"));
             }
@@ -220,7 +221,11 @@ pub fn judge(
         // Everyone may be invited; anything else only happens to users the actor outranks, so moderators cannot
         // act on each other and nobody but an operator on the owner.
         if !invites && target.rank() >= actor.rank() {
-            let who = if target.operator { "one of the server's operators".to_owned() } else { target.standing.role.as_str().to_owned() };
+            let who = if target.operator {
+                "one of the server's operators".to_owned()
+            } else {
+                target.standing.role.as_str().to_owned()
+            };
             return Err(format!("{} is {who} of #{room}, as far up as you or further", target.nick));
         }
     }
@@ -295,8 +300,14 @@ mod tests {
     #[test]
     fn moderators_act_on_those_below_them_only() {
         let moderator = actor(Role::Moderator);
-        assert_eq!(judge(&moderator, Some(&target(Role::Member)), kick(), &room(), 1), Ok(RoomWrite::Kick("spam".into())));
-        assert_eq!(judge(&moderator, Some(&target(Role::Voice)), kick(), &room(), 1), Ok(RoomWrite::Kick("spam".into())));
+        assert_eq!(
+            judge(&moderator, Some(&target(Role::Member)), kick(), &room(), 1),
+            Ok(RoomWrite::Kick("spam".into()))
+        );
+        assert_eq!(
+            judge(&moderator, Some(&target(Role::Voice)), kick(), &room(), 1),
+            Ok(RoomWrite::Kick("spam".into()))
+        );
         assert!(judge(&moderator, Some(&target(Role::Moderator)), kick(), &room(), 1).is_err());
         assert!(judge(&moderator, Some(&target(Role::Owner)), kick(), &room(), 1).is_err());
         let operator = Target { operator: true, ..target(Role::Member) };
@@ -329,9 +340,14 @@ mod tests {
     fn nobody_moderates_themselves_but_anyone_may_be_invited() {
         let me = Target { nick: nick("mod"), ..target(Role::Member) };
         let op = Actor { operator: true, ..actor(Role::Member) };
-        assert!(judge(&op, Some(&me), RoomAction::Kick { nick: "mod".into(), reason: String::new() }, &room(), 1).is_err());
+        assert!(
+            judge(&op, Some(&me), RoomAction::Kick { nick: "mod".into(), reason: String::new() }, &room(), 1).is_err()
+        );
         let invite = RoomAction::Invite { nick: "bob".into() };
-        assert_eq!(judge(&actor(Role::Moderator), Some(&target(Role::Owner)), invite, &room(), 1), Ok(RoomWrite::Invite));
+        assert_eq!(
+            judge(&actor(Role::Moderator), Some(&target(Role::Owner)), invite, &room(), 1),
+            Ok(RoomWrite::Invite)
+        );
     }
 
     #[test]
@@ -342,7 +358,8 @@ mod tests {
             panic!("allowed")
         };
         assert_eq!(sanction, Sanction { reason: "flooding".into(), by: "mod".into(), since_ms: 7 });
-        let topic = |text: &str| judge(&actor(Role::Moderator), None, RoomAction::Topic { text: text.into() }, &room(), 1);
+        let topic =
+            |text: &str| judge(&actor(Role::Moderator), None, RoomAction::Topic { text: text.into() }, &room(), 1);
         assert_eq!(topic(" Welcome "), Ok(RoomWrite::Topic("Welcome".into())));
         assert!(topic("two\nlines").is_err());
         assert!(topic(&"x".repeat(MAX_TOPIC_BYTES + 1)).is_err());

@@ -120,6 +120,9 @@ pub trait Store: Send {
     /// The newest `limit` entries of the audit log, oldest first.
     fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>>;
 
+    /// Entry `id` of the audit log (what another server node's notice names).
+    fn audit_entry(&self, id: i64) -> Result<Option<AuditEntry>>;
+
     // ---- roles and room moderation
 
     /// Makes the account of `nick` one of the server's operators (who moderate every room), or not. `None` when

@@ -728,18 +728,13 @@ impl Store for PostgresStore {
                  (SELECT * FROM audit_log ORDER BY id DESC LIMIT $1) newest ORDER BY id",
             &[&i64::from(limit)],
         )?;
-        rows.iter()
-            .map(|row| {
-                Ok(AuditEntry {
-                    id: col(row, 0)?,
-                    at_ms: to_u64(col(row, 1)?),
-                    actor: col(row, 2)?,
-                    action: col(row, 3)?,
-                    target: col(row, 4)?,
-                    detail: col(row, 5)?,
-                })
-            })
-            .collect()
+        rows.iter().map(audit_entry).collect()
+    }
+
+    fn audit_entry(&self, id: i64) -> Result<Option<AuditEntry>> {
+        let rows =
+            self.query("SELECT id, at_ms, actor, action, target, detail FROM audit_log WHERE id = $1", &[&id])?;
+        rows.first().map(audit_entry).transpose()
     }
 
     // ---- roles and room moderation
@@ -1245,6 +1240,18 @@ impl Store for PostgresStore {
         self.execute("UPDATE palomar_schema SET version = version", &[])?;
         Ok(())
     }
+}
+
+/// An audit log entry from a row of `id, at_ms, actor, action, target, detail`.
+fn audit_entry(row: &postgres::Row) -> Result<AuditEntry> {
+    Ok(AuditEntry {
+        id: col(row, 0)?,
+        at_ms: to_u64(col(row, 1)?),
+        actor: col(row, 2)?,
+        action: col(row, 3)?,
+        target: col(row, 4)?,
+        detail: col(row, 5)?,
+    })
 }
 
 #[cfg(test)]

@@ -1013,17 +1013,14 @@ impl Store for SqliteStore {
             "SELECT id, at_ms, actor, action, target, detail FROM
                  (SELECT * FROM audit_log ORDER BY id DESC LIMIT ?1) ORDER BY id",
         )?;
-        let rows = stmt.query_map([limit], |row| {
-            Ok(AuditEntry {
-                id: row.get(0)?,
-                at_ms: to_u64(row.get(1)?),
-                actor: row.get(2)?,
-                action: row.get(3)?,
-                target: row.get(4)?,
-                detail: row.get(5)?,
-            })
-        })?;
+        let rows = stmt.query_map([limit], audit_entry)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn audit_entry(&self, id: i64) -> Result<Option<AuditEntry>> {
+        let mut stmt =
+            self.conn.prepare_cached("SELECT id, at_ms, actor, action, target, detail FROM audit_log WHERE id = ?1")?;
+        Ok(stmt.query_row([id], audit_entry).optional()?)
     }
 
     // ---- roles and room moderation
@@ -1499,6 +1496,18 @@ impl Store for SqliteStore {
         self.conn.execute("UPDATE write_probes SET count = count + 1 WHERE id = 1", [])?;
         Ok(())
     }
+}
+
+/// An audit log entry from a row of `id, at_ms, actor, action, target, detail`.
+fn audit_entry(row: &rusqlite::Row<'_>) -> rusqlite::Result<AuditEntry> {
+    Ok(AuditEntry {
+        id: row.get(0)?,
+        at_ms: to_u64(row.get(1)?),
+        actor: row.get(2)?,
+        action: row.get(3)?,
+        target: row.get(4)?,
+        detail: row.get(5)?,
+    })
 }
 
 #[cfg(test)]

@@ -529,6 +529,8 @@ fn the_audit_log_keeps_its_order_and_gives_out_no_id_twice(fresh: Fresh) {
     let targets: Vec<&str> = last.iter().map(|entry| entry.target.as_str()).collect();
     assert_eq!(targets, ["n2", "n3", "n4"]);
     assert_eq!((last[2].id, last[2].at_ms, last[2].actor.as_str()), (ids[4], 4, "operator"));
+    assert_eq!(db.audit_entry(ids[4]).expect("reads").as_ref(), Some(&last[2]), "one entry by its id");
+    assert_eq!(db.audit_entry(ids[4] + 100).expect("reads"), None);
     drop(db);
     let reopened = fresh.writer();
     assert!(reopened.record_audit(9, "operator", "user remove", "n0", "").expect("records") > ids[4]);

@@ -150,7 +150,9 @@ fn operators_moderate_every_room_and_a_moderated_room_hears_only_those_with_voic
     connect(&server, "zed", &zed_home).kill();
     let promoted = operator("user", &server.data, &["promote", "zed"]);
     assert!(promoted.contains("zed is an operator"), "{promoted}");
-    assert!(operator("user", &server.data, &["list"]).lines().any(|l| l.starts_with("zed\t") && l.contains("operator")));
+    assert!(
+        operator("user", &server.data, &["list"]).lines().any(|l| l.starts_with("zed\t") && l.contains("operator"))
+    );
     let mut zed = connect(&server, "zed", &zed_home);
     zed.wait_for("zed is an operator in #lobby", |e| e["event"] == "room_state" && e["operator"] == true);
 
@@ -209,9 +211,6 @@ async fn a_version_1_client_is_served_without_what_version_2_added() {
     }
     assert!(matches!(frames.first(), Some(ServerMsg::Welcome { version: 1, .. })), "{frames:#?}");
     assert!(frames.iter().any(|f| matches!(f, ServerMsg::Joined { .. } | ServerMsg::Welcome { .. })));
-    assert!(
-        !frames.iter().any(|f| matches!(f, ServerMsg::RoomState(_) | ServerMsg::RoomEvent { .. })),
-        "{frames:#?}"
-    );
+    assert!(!frames.iter().any(|f| matches!(f, ServerMsg::RoomState(_) | ServerMsg::RoomEvent { .. })), "{frames:#?}");
     ana.kill();
 }

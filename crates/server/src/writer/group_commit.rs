@@ -15,8 +15,8 @@ use tokio::sync::mpsc;
 use super::{
     AppendOutcome, AuditNames, Change, JoinOutcome, Moderated, PendingCursors, Reply, Request, SendOrder, WriteFailed,
 };
-use crate::moderation::RoomWrite;
 use crate::hub::Hub;
+use crate::moderation::RoomWrite;
 use crate::telemetry::Metrics;
 
 /// Most operations applied in one transaction.

@@ -38,7 +38,8 @@ impl Session {
         let found = self
             .read(move |db| {
                 let Some(row) = db.conversation(&key)? else { return Ok(Err(NotFound::Room)) };
-                let actor = Actor { operator: db.is_operator(me.id)?, role: db.standing(row.id, me.id)?.role, nick: me.nick };
+                let actor =
+                    Actor { operator: db.is_operator(me.id)?, role: db.standing(row.id, me.id)?.role, nick: me.nick };
                 let target = match target_nick {
                     None => None,
                     Some(nick) => {
