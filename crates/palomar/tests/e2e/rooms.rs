@@ -214,3 +214,37 @@ async fn a_version_1_client_is_served_without_what_version_2_added() {
     assert!(!frames.iter().any(|f| matches!(f, ServerMsg::RoomState(_) | ServerMsg::RoomEvent { .. })), "{frames:#?}");
     ana.kill();
 }
+
+/// Two nodes on one PostgreSQL database: what ana does through the first reaches bob's and carol's sessions on the
+/// second: the mute holds there at once, the ban takes bob out of the room there, and the invitation reaches carol.
+#[test]
+fn a_moderators_action_through_one_node_holds_on_every_node() {
+    let database = palomar_test_postgres::TestDatabase::create();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let nodes = crate::nodes::start_nodes(database.url(), dir.path(), 2);
+    let mut ana = connect(&nodes[0], "ana", &dir.path().join("ana"));
+    let mut bob = connect(&nodes[1], "bob", &dir.path().join("bob"));
+    let mut carol = connect(&nodes[1], "carol", &dir.path().join("carol"));
+    joins(&mut ana, "garden");
+    joins(&mut bob, "garden");
+
+    ana.line("/mute bob quiet please");
+    let muted = bob.wait_for("the mute, through the other node", room_event("muted", "bob"));
+    assert_eq!((muted["by"].as_str(), muted["reason"].as_str()), (Some("ana"), Some("quiet please")));
+    bob.line("still talking");
+    bob.wait_for("refused on the other node too", error_with("NotAllowed", "muted in #garden"));
+    ana.line("/ban bob");
+    bob.wait_for("the ban", room_event("banned", "bob"));
+    bob.wait_for("out of the room", |e| e["event"] == "left" && e["room"] == "#garden");
+    ana.line("/invite-only on");
+    ana.line("/invite carol");
+    let invited = carol.wait_for("the invitation, through the other node", |e| e["event"] == "invited");
+    assert_eq!(invited["by"], "ana");
+    joins(&mut carol, "garden");
+    ana.line("welcome carol");
+    carol.wait_for("ana's message", is_message_with_text("welcome carol"));
+    assert!(!saw_text(&ana, "still talking") && !saw_text(&bob, "welcome carol"));
+    for client in [ana, bob, carol] {
+        client.kill();
+    }
+}

@@ -1,7 +1,7 @@
 //! Tests of the hub: session limits, the bounded queue and what it notes beside it, presence, account removals.
 
 use super::*;
-use palomar_proto::MessageId;
+use palomar_proto::{MessageId, RoomChange};
 use palomar_store::{DeletedDirect, NodeId};
 
 use super::pending::MissedKinds;
@@ -176,6 +176,42 @@ fn a_suspended_account_is_told_to_leave_and_nobody_else() {
     assert_eq!(ana.pending.take_missed(), MissedKinds { account_suspended: true, ..MissedKinds::default() });
     assert_eq!(bob.pending.take_missed(), MissedKinds::default());
     assert!(!hub.account_suspended(who("carol").id), "no sessions here");
+}
+
+#[test]
+fn a_moderators_change_reaches_the_rooms_online_members_and_a_kicked_one_leaves_after_hearing_it() {
+    let hub = hub(8);
+    let (tx, rx) = std::sync::mpsc::channel();
+    hub.tell_peers_through(tx);
+    let garden = RoomName::parse("garden").expect("valid");
+    let in_garden = vec![(ConvId(2), garden.clone())];
+    let ana = register(&hub, "ana", in_garden.clone());
+    let mut bob = register(&hub, "bob", in_garden);
+    let carol = register(&hub, "carol", vec![(ConvId(1), RoomName::lobby())]);
+    let kicked = RoomChange::Kicked { nick: who("bob").nick, reason: "spam".into() };
+    hub.room_changed(ConvId(2), &garden, Some(&who("ana").nick), &kicked, Some(41));
+    hub.removed_from_room(&who("bob"), ConvId(2), &garden);
+    let told = Change::Room { conv: ConvId(2), room: garden.clone(), by: Some(who("ana").nick), change: kicked };
+    assert_eq!(Vec::from(ana.pending.take_changes()), vec![told.clone()], "the moderator hears it too");
+    assert_eq!(
+        Vec::from(bob.pending.take_changes()),
+        vec![told, Change::Left { conv: ConvId(2), room: garden.clone() }],
+        "the change first, then the leaving"
+    );
+    assert!(carol.pending.take_changes().is_empty(), "not in the room");
+    assert!(presence_seen(&mut bob).is_empty());
+    assert_eq!(hub.online_in(ConvId(2)), vec![who("ana").nick]);
+    let notices: Vec<Notice> = rx.try_iter().collect();
+    assert_eq!(
+        notices,
+        vec![
+            Notice::Moderated { conv: ConvId(2), room: garden.clone(), audit: 41 },
+            Notice::Left { conv: ConvId(2), room: garden.clone(), account: who("bob") },
+        ],
+        "other nodes hear of it in the same order"
+    );
+    hub.invited(who("carol").id, &garden, None);
+    assert_eq!(Vec::from(carol.pending.take_changes()), vec![Change::Invited { room: garden, by: None }]);
 }
 
 // ---- several nodes on one store
