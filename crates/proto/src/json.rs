@@ -52,6 +52,31 @@ mod tests {
         );
     }
 
+    /// The moderation forms PROTOCOL.md shows, byte for byte.
+    #[test]
+    fn the_documented_moderation_forms_round_trip() {
+        for client in [
+            r#"{"Moderate":{"room":"rust","action":{"Ban":{"nick":"eve","reason":"spam"}}}}"#,
+            r#"{"Moderate":{"room":"rust","action":{"SetRole":{"nick":"bob","role":"Moderator"}}}}"#,
+            r#"{"Moderate":{"room":"rust","action":{"InviteOnly":true}}}"#,
+        ] {
+            let decoded: ClientMsg = from_json(client).expect("decodes");
+            assert_eq!(to_json(&decoded), client);
+        }
+        for server in [
+            r#"{"RoomState":{"room":"rust","topic":"Rust talk","invite_only":false,"moderated":false,"role":"Owner","muted":false,"operator":false}}"#,
+            r#"{"RoomEvent":{"room":"rust","by":"ana","change":{"Banned":{"nick":"eve","reason":"spam"}}}}"#,
+            r#"{"RoomEvent":{"room":"rust","by":"ana","change":{"Moderated":true}}}"#,
+            r#"{"Invited":{"room":"rust","by":"ana"}}"#,
+            r#"{"Error":{"code":"NotAllowed","message":"no","id":null}}"#,
+        ] {
+            let decoded: ServerMsg = from_json(server).expect("decodes");
+            assert_eq!(to_json(&decoded), server);
+        }
+        let bad_nick = r#"{"RoomEvent":{"room":"rust","by":"Ana","change":{"Moderated":true}}}"#;
+        assert!(from_json::<ServerMsg>(bad_nick).is_err(), "names are checked here too");
+    }
+
     #[test]
     fn what_the_binary_encoding_refuses_the_json_one_refuses_too() {
         for bad in [

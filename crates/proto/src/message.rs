@@ -462,6 +462,17 @@ mod tests {
         assert_eq!(index(ErrorCode::RateLimited), 5);
         assert_eq!(index(ErrorCode::Protocol), 13);
         assert_eq!(index(ErrorCode::ServerBusy), 14);
+        assert_eq!(index(ErrorCode::NotAllowed), 16);
+        assert_eq!(index(ErrorCode::Banned), 17);
+    }
+
+    /// Version 2's variants come after every variant of version 1, which a version 1 peer still decodes alike.
+    #[test]
+    fn moderation_was_appended() {
+        let moderate = ClientMsg::Moderate { room: "rust".into(), action: crate::RoomAction::Moderated(true) };
+        assert_eq!(encode(&moderate)[0], 10);
+        let invited = ServerMsg::Invited { room: RoomName::lobby(), by: None };
+        assert_eq!(encode(&invited)[0], 16);
     }
 
     #[test]
