@@ -1,13 +1,16 @@
-//! `palomar room`: what the moderators of a server's rooms have set, read from its store (the rooms with their
-//! members and settings; one room's roles, bans, mutes and invitations). Moderators and the server's operators
-//! change them from a chat client, with the slash commands.
+//! `palomar room`: the rooms of a server's store as an operator at the console sees and moderates them: the rooms
+//! with their members and settings, one room's roles, bans, mutes and invitations, and the moderators' actions
+//! (kick, ban, mute, roles, invitations, topic, settings). An action is written straight to the store with its
+//! audit entry, in one transaction; a running server finds it in the audit log within half a second and tells the
+//! room's members. Moderators and the server's operators do the same from a chat client, with slash commands.
 
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use palomar_proto::RoomName;
-use palomar_store::{ConvKey, Durability, Location, Sanction};
+use palomar_proto::{Nick, Role, RoomName, unix_ms};
+use palomar_server::moderation::{self, AuditNames, RoomWrite};
+use palomar_store::{ConvKey, Durability, Location, Sanction, Store};
 
 use crate::user::StoreChoice;
 
@@ -25,6 +28,174 @@ enum RoomCommand {
     List,
     /// One room: its settings, who has a role in it, who is banned, muted or invited.
     Show { room: String },
+    #[command(flatten)]
+    Moderate(ModerateCommand),
+}
+
+/// What an operator at the console does to a room, as its moderators do from a chat client.
+#[derive(Subcommand)]
+enum ModerateCommand {
+    /// End NICK's membership of ROOM (NICK may join again).
+    Kick {
+        room: String,
+        nick: String,
+        /// Why, as the room's members are told.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// End NICK's membership of ROOM and keep the account out until unbanned.
+    Ban {
+        room: String,
+        nick: String,
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    Unban {
+        room: String,
+        nick: String,
+    },
+    /// Keep NICK in ROOM, reading, but refuse what NICK sends to it.
+    Mute {
+        room: String,
+        nick: String,
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    Unmute {
+        room: String,
+        nick: String,
+    },
+    /// Give NICK a role in ROOM: member, voice, moderator or owner (only here can a room get another owner).
+    Role {
+        room: String,
+        nick: String,
+        #[arg(value_parser = parse_role)]
+        role: Role,
+    },
+    /// Let NICK join ROOM while it is invite-only.
+    Invite {
+        room: String,
+        nick: String,
+    },
+    /// Set ROOM's topic ("" clears it).
+    Topic {
+        room: String,
+        text: String,
+    },
+    /// Let only members, the invited, moderators and operators join ROOM (on), or everyone (off).
+    InviteOnly {
+        room: String,
+        #[arg(value_parser = parse_on_off)]
+        on: bool,
+    },
+    /// Let only members with voice, moderators and operators speak in ROOM (on), or everyone (off).
+    Moderated {
+        room: String,
+        #[arg(value_parser = parse_on_off)]
+        on: bool,
+    },
+}
+
+fn parse_role(raw: &str) -> Result<Role, String> {
+    Role::parse(raw).ok_or_else(|| format!("{raw:?} is not a role: member, voice, moderator or owner"))
+}
+
+fn parse_on_off(raw: &str) -> Result<bool, String> {
+    match raw {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(format!("{raw:?}: on or off")),
+    }
+}
+
+/// An action of the console's, before its room and nickname are looked up.
+struct Action {
+    room: String,
+    nick: Option<String>,
+    write: RoomWrite,
+}
+
+impl ModerateCommand {
+    fn action(self, operator: &str, now: u64) -> Action {
+        let sanction = |reason: String| Sanction { reason, by: operator.to_owned(), since_ms: now };
+        let (room, nick, write) = match self {
+            ModerateCommand::Kick { room, nick, reason } => (room, Some(nick), RoomWrite::Kick(reason)),
+            ModerateCommand::Ban { room, nick, reason } => (room, Some(nick), RoomWrite::Ban(sanction(reason))),
+            ModerateCommand::Unban { room, nick } => (room, Some(nick), RoomWrite::Unban),
+            ModerateCommand::Mute { room, nick, reason } => (room, Some(nick), RoomWrite::Mute(sanction(reason))),
+            ModerateCommand::Unmute { room, nick } => (room, Some(nick), RoomWrite::Unmute),
+            ModerateCommand::Role { room, nick, role } => (room, Some(nick), RoomWrite::Role(role)),
+            ModerateCommand::Invite { room, nick } => (room, Some(nick), RoomWrite::Invite),
+            ModerateCommand::Topic { room, text } => (room, None, RoomWrite::Topic(text)),
+            ModerateCommand::InviteOnly { room, on } => (room, None, RoomWrite::InviteOnly(on)),
+            ModerateCommand::Moderated { room, on } => (room, None, RoomWrite::Moderated(on)),
+        };
+        Action { room, nick, write }
+    }
+}
+
+/// Carries out an operator's action at the console, with its audit entry, in one transaction.
+fn act(db: &dyn Store, action: Action, operator: String, now: u64) -> anyhow::Result<String> {
+    let room = RoomName::parse(&action.room).map_err(|e| anyhow::anyhow!("{:?}: {e}", action.room))?;
+    let Some(row) = db.conversation(&ConvKey::Room(room.clone()))? else { bail!("there is no room #{room}") };
+    let target = match &action.nick {
+        Some(raw) => {
+            let nick = Nick::parse(raw).map_err(|e| anyhow::anyhow!("{raw:?}: {e}"))?;
+            let Some(account) = db.account(&nick)? else { bail!("there is no account {nick}") };
+            Some(account)
+        }
+        None => None,
+    };
+    check_text(&action.write)?;
+    let target_name = target.as_ref().map_or(String::new(), |account| format!(" {}", account.nick));
+    let audit = AuditNames { actor: operator, target: format!("#{room}{target_name}") };
+    db.begin()?;
+    let applied = moderation::apply(db, row.id, target.as_ref().map(|a| a.id), &action.write, &audit, now);
+    let moderated = match applied.and_then(|moderated| db.commit().map(|()| moderated)) {
+        Ok(moderated) => moderated,
+        Err(error) => {
+            db.rollback();
+            return Err(error.into());
+        }
+    };
+    if !moderated.changed {
+        bail!("nothing to change: {}", action.write.unchanged());
+    }
+    let nick = target.map_or_else(String::new, |account| account.nick.to_string());
+    Ok(match &action.write {
+        RoomWrite::Kick(_) => format!("{nick} was kicked from #{room}"),
+        RoomWrite::Ban(_) => format!("{nick} is banned from #{room}"),
+        RoomWrite::Unban => format!("{nick} may join #{room} again"),
+        RoomWrite::Mute(_) => format!("{nick} is muted in #{room}"),
+        RoomWrite::Unmute => format!("{nick} may speak in #{room} again"),
+        RoomWrite::Role(role) => format!("{nick} is {} of #{room}", role.as_str()),
+        RoomWrite::Invite => format!("{nick} may join #{room}"),
+        RoomWrite::Topic(text) if text.is_empty() => format!("#{room} has no topic"),
+        RoomWrite::Topic(text) => format!("the topic of #{room} is: {text}"),
+        RoomWrite::InviteOnly(true) => format!("#{room} is invite-only"),
+        RoomWrite::InviteOnly(false) => format!("#{room} is open to everyone"),
+        RoomWrite::Moderated(true) => format!("#{room} is moderated"),
+        RoomWrite::Moderated(false) => format!("everyone may speak in #{room}"),
+    })
+}
+
+/// What the console may not write either: a topic or reason a client would refuse to show as one line.
+fn check_text(write: &RoomWrite) -> anyhow::Result<()> {
+    let (what, text, limit) = match write {
+        RoomWrite::Topic(text) => ("a topic", text, moderation::MAX_TOPIC_BYTES),
+        RoomWrite::Kick(reason) => ("a reason", reason, moderation::MAX_REASON_BYTES),
+        RoomWrite::Ban(sanction) | RoomWrite::Mute(sanction) => {
+            ("a reason", &sanction.reason, moderation::MAX_REASON_BYTES)
+        }
+        _ => return Ok(()),
+    };
+    if text.len() > limit {
+        bail!("{what} is at most {limit} bytes");
+    }
+    if text.chars().any(char::is_control) {
+        bail!("{what} is one line of text, without control characters");
+    }
+    Ok(())
 }
 
 pub fn run(args: RoomArgs) -> anyhow::Result<ExitCode> {
@@ -36,6 +207,11 @@ pub fn run(args: RoomArgs) -> anyhow::Result<ExitCode> {
     }
     let db = location.open(Durability::Full).with_context(|| format!("cannot open the store {location}"))?;
     match args.action {
+        RoomCommand::Moderate(command) => {
+            let (now, operator) = (unix_ms(), crate::user::operator());
+            let action = command.action(&operator, now);
+            println!("{}", act(&*db, action, operator, now)?);
+        }
         RoomCommand::List => {
             for row in db.all_conversations()? {
                 let ConvKey::Room(room) = &row.key else { continue };

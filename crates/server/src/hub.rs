@@ -401,6 +401,15 @@ impl Hub {
         state.tell_peers(Notice::Left { conv, room: room.clone(), account: account.clone() });
     }
 
+    /// An operator at the console ended `account`'s membership of `room`, which every node reads from the store
+    /// itself: if it is online, its sessions here leave the room and the room's members here see it go.
+    pub fn removed_by_console(&self, account: &Account, conv: ConvId, room: &RoomName) {
+        let mut state = self.lock();
+        if state.room_online.get(&conv).is_some_and(|online| online.contains_key(&account.id)) {
+            state.left(None, account, conv, room);
+        }
+    }
+
     /// Tells the sessions of `account` here that `by` invited it to `room`.
     pub fn invited(&self, account: AccountId, room: &RoomName, by: Option<&Nick>) {
         self.lock().tell_sessions(account, None, Change::Invited { room: room.clone(), by: by.cloned() });

@@ -25,7 +25,7 @@ mod admin;
 mod auth;
 pub mod config;
 mod hub;
-mod moderation;
+pub mod moderation;
 mod peers;
 mod rate;
 mod reads;
@@ -42,8 +42,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use palomar_store::Location;
-use palomar_store::NodeId;
+use palomar_store::{ConvKey, Location, NodeId};
 use palomar_transport::ServerIdentity;
 use parking_lot::Mutex;
 use tokio::net::{TcpListener, TcpStream};
@@ -55,6 +54,7 @@ pub use config::Config;
 
 use crate::auth::{LoginLimiter, PasswordWorkers};
 use crate::hub::Hub;
+use crate::moderation::RoomWrite;
 use crate::rate::{AccountLimiter, Address, Arrival, ConnectionLimiter, RegistrationLimiter};
 use crate::reads::Reads;
 use crate::telemetry::{Exporter, Listener, Metrics, Refused};
@@ -65,8 +65,10 @@ const PASSWORD_THREADS: usize = 2;
 /// How long sessions get to say goodbye at shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// How often the server looks in the store for what operators did there: accounts that `palomar user remove` asked
-/// it to remove, and suspended accounts with sessions on it.
+/// it to remove, suspended accounts with sessions on it, and rooms changed with `palomar room`.
 const OPERATORS_POLL_EVERY: Duration = Duration::from_millis(500);
+/// Audit log entries read per poll for operators' room changes; more wait for the next poll.
+const CONSOLE_ENTRIES_PER_POLL: u32 = 256;
 
 /// What every session shares.
 pub struct Shared {
@@ -227,6 +229,10 @@ pub async fn run(
     }
     tracker.spawn(poll_operators_changes(shared.clone(), carry_out_removals));
     tracker.spawn(poll_operators_changes(shared.clone(), end_suspended_sessions));
+    let console_seen = Arc::new(Mutex::new(None));
+    tracker.spawn(poll_operators_changes(shared.clone(), move |shared| {
+        follow_console_moderation(shared, console_seen.clone())
+    }));
     if let (Some(admin), Some(exporter)) = (admin, exporter) {
         tracker.spawn(admin::serve(admin, shared.clone(), exporter));
     }
@@ -420,6 +426,71 @@ async fn end_suspended_sessions(shared: Arc<Shared>) {
             }
         }
         Err(error) => tracing::warn!(%error, "cannot read the suspended accounts"),
+    }
+}
+
+/// Tells the sessions what operators did to rooms at the console (`palomar room`), which writes only to the
+/// store: every node follows the audit log for it, as it reads suspensions. What a moderator does in a chat reaches
+/// the sessions through the session it came from (and the other nodes through a notice), so its entries, under a
+/// nickname, are passed over. `seen` is the last entry looked at; `None` until the first poll, which starts from
+/// the newest, since what came before the server started is in the store for every session to read.
+async fn follow_console_moderation(shared: Arc<Shared>, seen: Arc<Mutex<Option<i64>>>) {
+    let last = *seen.lock();
+    let read = shared
+        .reads
+        .run(move |db| match last {
+            None => db.audit_log(1),
+            Some(after) => db.audit_entries_after(after, CONSOLE_ENTRIES_PER_POLL),
+        })
+        .await;
+    let entries = match read {
+        Ok(entries) => entries,
+        Err(error) => {
+            tracing::warn!(%error, "cannot read the audit log for operators' room changes");
+            return;
+        }
+    };
+    if last.is_none() {
+        *seen.lock() = Some(entries.last().map_or(0, |entry| entry.id));
+        return;
+    }
+    for entry in entries {
+        *seen.lock() = Some(entry.id);
+        if moderation::canonical_nick(&entry.actor).is_some() {
+            continue;
+        }
+        let (Some((write, target)), Some(room)) = (RoomWrite::from_audit(&entry), moderation::audited_room(&entry))
+        else {
+            continue;
+        };
+        let (key, nick) = (ConvKey::Room(room.clone()), target.clone());
+        let found = shared
+            .reads
+            .run(move |db| {
+                let account = match &nick {
+                    Some(nick) => db.account(nick)?,
+                    None => None,
+                };
+                Ok((db.conversation(&key)?, account))
+            })
+            .await;
+        let (row, account) = match found {
+            Ok((Some(row), account)) => (row, account),
+            Ok((None, _)) => continue,
+            Err(error) => {
+                tracing::warn!(%error, audit = entry.id, "cannot read the room of an operator's change");
+                continue;
+            }
+        };
+        let Some(change) = write.change(target.as_ref()) else { continue };
+        shared.hub.room_changed(row.id, &room, None, &change, None);
+        match (&write, account) {
+            (RoomWrite::Kick(_) | RoomWrite::Ban(_), Some(account)) => {
+                shared.hub.removed_by_console(&account, row.id, &room)
+            }
+            (RoomWrite::Invite, Some(account)) => shared.hub.invited(account.id, &room, None),
+            _ => {}
+        }
     }
 }
 

@@ -1,9 +1,11 @@
-//! Room moderation's rules, without I/O: who may do what to whom in a room, what a judged action writes to the
-//! store and records in the audit log, what the room's members are told, and how that changes the view of the
-//! room each session keeps (the session enforces "who may speak" from that view, without a store read per send).
+//! Room moderation's rules: who may do what to whom in a room, what a judged action writes to the store and
+//! records in the audit log (`apply`, the one function that writes it, for the server's writer and for the
+//! console's `palomar room`), what the room's members are told, and how that changes the view of the room each
+//! session keeps (the session enforces "who may speak" from that view, without a store read per send). Only
+//! `apply` touches the store; the rest is plain functions.
 
 use palomar_proto::{Nick, Role, RoomAction, RoomChange, RoomName, RoomState};
-use palomar_store::{AuditEntry, RoomSettings, Sanction, Standing};
+use palomar_store::{AccountId, AuditEntry, ConvId, RoomSettings, Sanction, Standing, Store, StoreError};
 
 /// Who asks for a moderation action, as the store knows them.
 #[derive(Debug, Clone)]
@@ -107,6 +109,21 @@ impl RoomWrite {
         Some((write, target))
     }
 
+    /// Why this write, allowed, changed nothing: for whoever asked.
+    pub fn unchanged(&self) -> &'static str {
+        match self {
+            RoomWrite::Kick(_) => "not a member",
+            RoomWrite::Ban(_) => "already banned for that reason",
+            RoomWrite::Unban => "not banned",
+            RoomWrite::Mute(_) => "already muted for that reason",
+            RoomWrite::Unmute => "not muted",
+            RoomWrite::Role(_) => "that is the role already",
+            RoomWrite::Invite => "already invited",
+            RoomWrite::Topic(_) => "that is the topic already",
+            RoomWrite::InviteOnly(_) | RoomWrite::Moderated(_) => "the room is so already",
+        }
+    }
+
     /// The settings of a room after this write, from those before it.
     pub fn settings_after(&self, mut settings: RoomSettings) -> RoomSettings {
         match self {
@@ -134,6 +151,12 @@ impl RoomWrite {
             RoomWrite::Moderated(on) => RoomChange::Moderated(*on),
         })
     }
+}
+
+/// The room an audit entry of a room's is about (its target is `#room` or `#room nick`).
+pub fn audited_room(entry: &AuditEntry) -> Option<RoomName> {
+    let room = entry.target.split(' ').next()?.strip_prefix('#')?;
+    RoomName::parse(room).ok().filter(|name| name.as_str() == room)
 }
 
 /// `raw` if it is a nickname as the protocol writes one: an audit entry's actor may be an operator at the console.
@@ -263,6 +286,75 @@ pub fn follow(state: &mut RoomState, me: &Nick, change: &RoomChange) -> bool {
         _ => {}
     }
     *state != before
+}
+
+/// How the audit log names who did something and to what.
+#[derive(Debug, Clone)]
+pub struct AuditNames {
+    pub actor: String,
+    pub target: String,
+}
+
+/// What a moderator's action came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Moderated {
+    /// False when the store already was as asked (muting a muted user): nothing was written or recorded.
+    pub changed: bool,
+    /// The target was a member of the room before; after a kick or a ban it is not.
+    pub was_member: bool,
+    /// The audit log entry that records it, when it changed something.
+    pub audit: Option<i64>,
+}
+
+/// Writes an allowed action in room `conv` and its audit entry, unless the store is already as asked: in the
+/// server's writer's transaction, or in the console's (`palomar room`).
+pub fn apply(
+    db: &dyn Store,
+    conv: ConvId,
+    target: Option<AccountId>,
+    write: &RoomWrite,
+    audit: &AuditNames,
+    now: u64,
+) -> Result<Moderated, StoreError> {
+    let was_member = match target {
+        Some(target) => db.is_member(conv, target)?,
+        None => false,
+    };
+    let changed = match (write, target) {
+        (RoomWrite::Kick(_), Some(target)) => db.remove_member(conv, target)?,
+        (RoomWrite::Ban(ban), Some(target)) => db.set_banned(conv, target, Some(ban))?,
+        (RoomWrite::Unban, Some(target)) => db.set_banned(conv, target, None)?,
+        (RoomWrite::Mute(mute), Some(target)) => db.set_muted(conv, target, Some(mute))?,
+        (RoomWrite::Unmute, Some(target)) => db.set_muted(conv, target, None)?,
+        (RoomWrite::Role(role), Some(target)) => {
+            let changed = db.standing(conv, target)?.role != *role;
+            if changed {
+                db.set_role(conv, target, *role)?;
+            }
+            changed
+        }
+        (RoomWrite::Invite, Some(target)) => {
+            db.set_invited(conv, target, true)?;
+            true
+        }
+        (RoomWrite::Topic(_) | RoomWrite::InviteOnly(_) | RoomWrite::Moderated(_), _) => {
+            let before = db.room_settings(conv)?;
+            let after = write.settings_after(before.clone());
+            let changed = after != before;
+            if changed {
+                db.set_room_settings(conv, &after)?;
+            }
+            changed
+        }
+        (_, None) => false,
+    };
+    let audit = if changed {
+        let (action, detail) = write.audit();
+        Some(db.record_audit(now, &audit.actor, action, &audit.target, &detail)?)
+    } else {
+        None
+    };
+    Ok(Moderated { changed, was_member, audit })
 }
 
 #[cfg(test)]
@@ -404,6 +496,9 @@ mod tests {
             detail: String::new(),
         };
         assert_eq!(RoomWrite::from_audit(&console), None, "not a room's entry");
+        assert_eq!(audited_room(&console), None);
+        let topic = AuditEntry { target: "#garden".into(), action: "room topic".into(), ..console };
+        assert_eq!(audited_room(&topic), Some(room()));
         assert_eq!(canonical_nick("operator (uid 0, root)"), None);
     }
 

@@ -26,7 +26,7 @@ use parking_lot::Mutex;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
 use crate::hub::Hub;
-use crate::moderation::RoomWrite;
+use crate::moderation::{AuditNames, Moderated, RoomWrite};
 use crate::telemetry::Metrics;
 
 /// Bytes of queued operations past which sessions wait for room. Bounding what the queue holds, rather than how
@@ -104,24 +104,6 @@ enum Change {
         audit: AuditNames,
         reply: Reply<Moderated>,
     },
-}
-
-/// How the audit log names who did something and to what.
-#[derive(Debug, Clone)]
-pub struct AuditNames {
-    pub actor: String,
-    pub target: String,
-}
-
-/// What a moderator's action came to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Moderated {
-    /// False when the store already was as asked (muting a muted user): nothing was written or recorded.
-    pub changed: bool,
-    /// The target was a member of the room before; after a kick or a ban it is not.
-    pub was_member: bool,
-    /// The audit log entry that records it, when it changed something.
-    pub audit: Option<i64>,
 }
 
 type Reply<T> = oneshot::Sender<WriteResult<T>>;

@@ -123,6 +123,10 @@ pub trait Store: Send {
     /// Entry `id` of the audit log (what another server node's notice names).
     fn audit_entry(&self, id: i64) -> Result<Option<AuditEntry>>;
 
+    /// Up to `limit` entries of the audit log after entry `after`, oldest first: what a running server follows to
+    /// find what operators did at the console.
+    fn audit_entries_after(&self, after: i64, limit: u32) -> Result<Vec<AuditEntry>>;
+
     // ---- roles and room moderation
 
     /// Makes the account of `nick` one of the server's operators (who moderate every room), or not. `None` when

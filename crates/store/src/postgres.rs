@@ -731,6 +731,14 @@ impl Store for PostgresStore {
         rows.iter().map(audit_entry).collect()
     }
 
+    fn audit_entries_after(&self, after: i64, limit: u32) -> Result<Vec<AuditEntry>> {
+        let rows = self.query(
+            "SELECT id, at_ms, actor, action, target, detail FROM audit_log WHERE id > $1 ORDER BY id LIMIT $2",
+            &[&after, &i64::from(limit)],
+        )?;
+        rows.iter().map(audit_entry).collect()
+    }
+
     fn audit_entry(&self, id: i64) -> Result<Option<AuditEntry>> {
         let rows =
             self.query("SELECT id, at_ms, actor, action, target, detail FROM audit_log WHERE id = $1", &[&id])?;

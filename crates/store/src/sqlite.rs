@@ -1017,6 +1017,14 @@ impl Store for SqliteStore {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    fn audit_entries_after(&self, after: i64, limit: u32) -> Result<Vec<AuditEntry>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, at_ms, actor, action, target, detail FROM audit_log WHERE id > ?1 ORDER BY id LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![after, limit], audit_entry)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     fn audit_entry(&self, id: i64) -> Result<Option<AuditEntry>> {
         let mut stmt =
             self.conn.prepare_cached("SELECT id, at_ms, actor, action, target, detail FROM audit_log WHERE id = ?1")?;

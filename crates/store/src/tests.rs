@@ -531,6 +531,9 @@ fn the_audit_log_keeps_its_order_and_gives_out_no_id_twice(fresh: Fresh) {
     assert_eq!((last[2].id, last[2].at_ms, last[2].actor.as_str()), (ids[4], 4, "operator"));
     assert_eq!(db.audit_entry(ids[4]).expect("reads").as_ref(), Some(&last[2]), "one entry by its id");
     assert_eq!(db.audit_entry(ids[4] + 100).expect("reads"), None);
+    let after: Vec<i64> = db.audit_entries_after(ids[1], 2).expect("reads").iter().map(|entry| entry.id).collect();
+    assert_eq!(after, [ids[2], ids[3]], "the next ones, oldest first");
+    assert!(db.audit_entries_after(ids[4], 10).expect("reads").is_empty());
     drop(db);
     let reopened = fresh.writer();
     assert!(reopened.record_audit(9, "operator", "user remove", "n0", "").expect("records") > ids[4]);

@@ -248,3 +248,55 @@ fn a_moderators_action_through_one_node_holds_on_every_node() {
         client.kill();
     }
 }
+
+/// `palomar room` on the server machine, while the server runs: the console writes to the store, and the server
+/// finds the action in the audit log and tells the room within its poll (half a second).
+#[test]
+fn an_operator_at_the_console_moderates_a_room_of_a_running_server() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(&dir.path().join("data"));
+    let mut ana = connect(&server, "ana", &dir.path().join("ana"));
+    let mut bob = connect(&server, "bob", &dir.path().join("bob"));
+    joins(&mut ana, "garden");
+    joins(&mut bob, "garden");
+    let data = &server.data;
+
+    let said = operator("room", data, &["topic", "garden", "Kept by the console"]);
+    assert_eq!(said.trim(), "the topic of #garden is: Kept by the console");
+    let topic = bob.wait_for("the console's topic", room_event("topic", ""));
+    assert_eq!((topic["by"].clone(), topic["text"].as_str()), (Value::Null, Some("Kept by the console")));
+    operator("room", data, &["mute", "garden", "bob", "--reason", "cool down"]);
+    bob.wait_for("muted from the console", |e| e["event"] == "room_state" && e["muted"] == true);
+    bob.line("muted words");
+    bob.wait_for("refused", error_with("NotAllowed", "muted in #garden"));
+    let asked = std::time::Instant::now();
+    assert_eq!(operator("room", data, &["ban", "garden", "bob"]).trim(), "bob is banned from #garden");
+    bob.wait_for("out of the room", |e| e["event"] == "left" && e["room"] == "#garden");
+    assert!(asked.elapsed() < Duration::from_secs(5), "within the server's poll");
+    ana.wait_for("ana is told", room_event("banned", "bob"));
+    bob.line("/join garden");
+    bob.wait_for("kept out", error_with("Banned", "banned from #garden"));
+    let shown = operator("room", data, &["show", "garden"]);
+    assert!(shown.lines().any(|l| l.starts_with("banned\tbob\t")), "{shown}");
+    operator("room", data, &["unban", "garden", "bob"]);
+    assert_eq!(operator("room", data, &["role", "garden", "bob", "voice"]).trim(), "bob is voice of #garden");
+    let shown = operator("room", data, &["show", "garden"]);
+    assert!(shown.lines().any(|l| l == "role\tbob\tvoice") && !shown.contains("banned"), "{shown}");
+
+    let failed = std::process::Command::new(BIN)
+        .args(["room", "--data"])
+        .arg(data)
+        .args(["unmute", "garden", "nobody"])
+        .output()
+        .expect("runs");
+    assert!(!failed.status.success());
+    assert!(String::from_utf8_lossy(&failed.stderr).contains("there is no account nobody"));
+    let audit = operator("audit", data, &[]);
+    assert!(
+        audit.lines().any(|l| l.contains("\troom ban\t#garden bob") && l.contains("\toperator (uid ")),
+        "{audit}"
+    );
+    for client in [ana, bob] {
+        client.kill();
+    }
+}

@@ -12,11 +12,9 @@ use palomar_store::{
 };
 use tokio::sync::mpsc;
 
-use super::{
-    AppendOutcome, AuditNames, Change, JoinOutcome, Moderated, PendingCursors, Reply, Request, SendOrder, WriteFailed,
-};
+use super::{AppendOutcome, Change, JoinOutcome, PendingCursors, Reply, Request, SendOrder, WriteFailed};
 use crate::hub::Hub;
-use crate::moderation::RoomWrite;
+use crate::moderation;
 use crate::telemetry::Metrics;
 
 /// Most operations applied in one transaction.
@@ -127,7 +125,7 @@ fn apply(db: &dyn Store, change: Change, now: u64, run: &mut Vec<QueuedAppend>) 
         },
         Change::Probe { reply } => answered(reply, db.write_probe()),
         Change::Moderate { conv, target, write, audit, reply } => {
-            answered(reply, moderate(db, conv, target, &write, &audit, now))
+            answered(reply, moderation::apply(db, conv, target, &write, &audit, now))
         }
     };
     applied.map(Some)
@@ -227,56 +225,6 @@ fn join_room(
         db.set_invited(row.id, account, false)?;
     }
     Ok(JoinOutcome::Joined { row, added })
-}
-
-/// Writes a moderator's action in room `conv` and its audit entry, unless the store is already as asked.
-fn moderate(
-    db: &dyn Store,
-    conv: ConvId,
-    target: Option<AccountId>,
-    write: &RoomWrite,
-    audit: &AuditNames,
-    now: u64,
-) -> Result<Moderated, StoreError> {
-    let was_member = match target {
-        Some(target) => db.is_member(conv, target)?,
-        None => false,
-    };
-    let changed = match (write, target) {
-        (RoomWrite::Kick(_), Some(target)) => db.remove_member(conv, target)?,
-        (RoomWrite::Ban(ban), Some(target)) => db.set_banned(conv, target, Some(ban))?,
-        (RoomWrite::Unban, Some(target)) => db.set_banned(conv, target, None)?,
-        (RoomWrite::Mute(mute), Some(target)) => db.set_muted(conv, target, Some(mute))?,
-        (RoomWrite::Unmute, Some(target)) => db.set_muted(conv, target, None)?,
-        (RoomWrite::Role(role), Some(target)) => {
-            let changed = db.standing(conv, target)?.role != *role;
-            if changed {
-                db.set_role(conv, target, *role)?;
-            }
-            changed
-        }
-        (RoomWrite::Invite, Some(target)) => {
-            db.set_invited(conv, target, true)?;
-            true
-        }
-        (RoomWrite::Topic(_) | RoomWrite::InviteOnly(_) | RoomWrite::Moderated(_), _) => {
-            let before = db.room_settings(conv)?;
-            let after = write.settings_after(before.clone());
-            let changed = after != before;
-            if changed {
-                db.set_room_settings(conv, &after)?;
-            }
-            changed
-        }
-        (_, None) => false,
-    };
-    let audit = if changed {
-        let (action, detail) = write.audit();
-        Some(db.record_audit(now, &audit.actor, action, &audit.target, &detail)?)
-    } else {
-        None
-    };
-    Ok(Moderated { changed, was_member, audit })
 }
 
 fn register(

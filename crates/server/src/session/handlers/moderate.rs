@@ -4,9 +4,8 @@
 use palomar_proto::{ErrorCode, Nick, RoomAction, ServerMsg, unix_ms};
 use palomar_store::{Account, ConvId, ConvKey};
 
-use crate::moderation::{self, Actor, RoomWrite, Target};
+use crate::moderation::{self, Actor, AuditNames, RoomWrite, Target};
 use crate::session::{Session, SessionEnd};
-use crate::writer::AuditNames;
 
 /// What the store says about a moderation request before it is judged.
 struct Found {
@@ -89,7 +88,7 @@ impl Session {
             }
         };
         if !moderated.changed {
-            self.error(ErrorCode::Protocol, format!("nothing to change: {}", unchanged(&write)), None);
+            self.error(ErrorCode::Protocol, format!("nothing to change: {}", write.unchanged()), None);
             return Ok(());
         }
         let Some(change) = write.change(target.as_ref().map(|(account, _, _)| &account.nick)) else { return Ok(()) };
@@ -108,20 +107,5 @@ impl Session {
             self.queue_since_v2(&ServerMsg::RoomEvent { room, by: Some(actor.nick), change });
         }
         Ok(())
-    }
-}
-
-/// Why an allowed action changed nothing, for the moderator who asked.
-fn unchanged(write: &RoomWrite) -> &'static str {
-    match write {
-        RoomWrite::Kick(_) => "not a member",
-        RoomWrite::Ban(_) => "already banned for that reason",
-        RoomWrite::Unban => "not banned",
-        RoomWrite::Mute(_) => "already muted for that reason",
-        RoomWrite::Unmute => "not muted",
-        RoomWrite::Role(_) => "that is the role already",
-        RoomWrite::Invite => "already invited",
-        RoomWrite::Topic(_) => "that is the topic already",
-        RoomWrite::InviteOnly(_) | RoomWrite::Moderated(_) => "the room is so already",
     }
 }
