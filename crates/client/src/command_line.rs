@@ -46,9 +46,9 @@ pub const HELP: &[(&str, &str)] = &[
     ("/mute NICK [REASON]", "NICK stays in the room but may not speak"),
     ("/unmute NICK", "let NICK speak again"),
     ("/op NICK", "make NICK a moderator of the room"),
-    ("/deop NICK", "make NICK a plain member again"),
+    ("/deop NICK", "take NICK's moderator role away"),
     ("/voice NICK", "let NICK speak while the room is moderated"),
-    ("/devoice NICK", "make NICK a plain member again"),
+    ("/devoice NICK", "take NICK's voice away"),
     ("/invite NICK", "let NICK join the room while it is invite-only"),
     ("/invite-only on|off", "only members and invited users may join"),
     ("/moderated on|off", "only voiced members and moderators may speak"),
@@ -217,6 +217,9 @@ mod tests {
             |line: &String| line.find("  ").map(|gap| gap + line[gap..].len() - line[gap..].trim_start().len());
         let columns: HashSet<_> = lines.iter().map(column).collect();
         assert_eq!(columns.len(), 1, "descriptions start in one column: {lines:#?}");
+        // The desktop client tells a help line by its description.
+        let descriptions: HashSet<_> = HELP.iter().map(|(_, what)| what).collect();
+        assert_eq!(descriptions.len(), HELP.len(), "every description is its own");
     }
 
     fn room(name: &str) -> RoomName {
