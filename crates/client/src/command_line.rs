@@ -1,12 +1,35 @@
 //! What a person types into a chat's entry line: a message, or a slash command (`/join ROOM`, `/msg NICK`,
 //! ...), parsed into a [`Typed`] or refused with an error that says how to write it. Line mode, the
 //! full-screen client and the desktop client all read their input through [`parse`], so they accept the same
-//! commands with the same words.
+//! commands with the same words. The moderation commands (`/kick`, `/topic`, ...) become a [`RoomAction`] for the
+//! room shown: which room that is, and refusing them in a direct conversation, is the front end's part.
 
-use palomar_proto::{NameError, Nick, RoomName};
+use palomar_proto::{NameError, Nick, Role, RoomAction, RoomName};
 
 /// Every command, for completion and help.
-pub const COMMANDS: &[&str] = &["/help", "/history", "/join", "/leave", "/msg", "/quit", "/users"];
+pub const COMMANDS: &[&str] = &[
+    "/ban",
+    "/cleartopic",
+    "/deop",
+    "/devoice",
+    "/help",
+    "/history",
+    "/invite",
+    "/invite-only",
+    "/join",
+    "/kick",
+    "/leave",
+    "/moderated",
+    "/msg",
+    "/mute",
+    "/op",
+    "/quit",
+    "/topic",
+    "/unban",
+    "/unmute",
+    "/users",
+    "/voice",
+];
 
 /// What `/help` says in every front end: how each entry is written, and what it does.
 pub const HELP: &[(&str, &str)] = &[
@@ -15,6 +38,20 @@ pub const HELP: &[(&str, &str)] = &[
     ("/msg NICK [TEXT]", "open a direct conversation with NICK, sending TEXT"),
     ("/users [ROOM]", "who is in ROOM, online and offline"),
     ("/history [N]", "show N older messages of this conversation (default 20)"),
+    ("/topic [TEXT]", "show the room's topic, or set it to TEXT"),
+    ("/cleartopic", "remove the room's topic"),
+    ("/kick NICK [REASON]", "put NICK out of the room (they may join again)"),
+    ("/ban NICK [REASON]", "put NICK out of the room and keep them out"),
+    ("/unban NICK", "let NICK join the room again"),
+    ("/mute NICK [REASON]", "NICK stays in the room but may not speak"),
+    ("/unmute NICK", "let NICK speak again"),
+    ("/op NICK", "make NICK a moderator of the room"),
+    ("/deop NICK", "take NICK's moderator role away"),
+    ("/voice NICK", "let NICK speak while the room is moderated"),
+    ("/devoice NICK", "take NICK's voice away"),
+    ("/invite NICK", "let NICK join the room while it is invite-only"),
+    ("/invite-only on|off", "only members and invited users may join"),
+    ("/moderated on|off", "only voiced members and moderators may speak"),
     ("/help", "this list"),
     ("/quit", "leave; messages not yet sent wait for next time"),
     ("//text", "send a line that starts with /"),
@@ -44,6 +81,10 @@ pub enum Typed {
     Users(Option<RoomName>),
     /// `/history [N]`: `None` leaves the number to the front end.
     History(Option<u32>),
+    /// `/topic` without text: show the current room's topic.
+    ShowTopic,
+    /// A moderation command (`/kick`, `/topic TEXT`, `/moderated on`, ...) for the current room.
+    Moderate(RoomAction),
     Help,
     Quit,
 }
@@ -98,11 +139,63 @@ pub fn parse(line: &str) -> Result<Option<Typed>, CommandError> {
                 }
             },
         },
+        "topic" if rest.is_empty() => Typed::ShowTopic,
+        "topic" => Typed::Moderate(RoomAction::Topic { text: rest.to_owned() }),
+        "cleartopic" => Typed::Moderate(RoomAction::Topic { text: String::new() }),
+        "kick" => {
+            let (nick, reason) = nick_and_reason(rest, "/kick NICK [REASON]")?;
+            Typed::Moderate(RoomAction::Kick { nick, reason })
+        }
+        "ban" => {
+            let (nick, reason) = nick_and_reason(rest, "/ban NICK [REASON]")?;
+            Typed::Moderate(RoomAction::Ban { nick, reason })
+        }
+        "mute" => {
+            let (nick, reason) = nick_and_reason(rest, "/mute NICK [REASON]")?;
+            Typed::Moderate(RoomAction::Mute { nick, reason })
+        }
+        "unban" => Typed::Moderate(RoomAction::Unban { nick: only_nick(rest, "/unban NICK")? }),
+        "unmute" => Typed::Moderate(RoomAction::Unmute { nick: only_nick(rest, "/unmute NICK")? }),
+        "invite" => Typed::Moderate(RoomAction::Invite { nick: only_nick(rest, "/invite NICK")? }),
+        "op" => set_role(rest, "/op NICK", Role::Moderator)?,
+        "deop" => set_role(rest, "/deop NICK", Role::Member)?,
+        "voice" => set_role(rest, "/voice NICK", Role::Voice)?,
+        "devoice" => set_role(rest, "/devoice NICK", Role::Member)?,
+        "invite-only" => Typed::Moderate(RoomAction::InviteOnly(on_or_off(rest, "/invite-only on|off")?)),
+        "moderated" => Typed::Moderate(RoomAction::Moderated(on_or_off(rest, "/moderated on|off")?)),
         "help" => Typed::Help,
         "quit" => Typed::Quit,
         _ => return Err(CommandError::Unknown(name.to_owned())),
     };
     Ok(Some(typed))
+}
+
+/// `NICK [REASON]`: the nickname checked (and sent in its canonical form), the rest of the line the reason.
+fn nick_and_reason(rest: &str, usage_text: &'static str) -> Result<(String, String), CommandError> {
+    let (nick, reason) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+    let nick = Nick::parse(nick).map_err(usage(usage_text))?;
+    Ok((nick.to_string(), reason.trim().to_owned()))
+}
+
+/// `NICK` and nothing after it.
+fn only_nick(rest: &str, usage_text: &'static str) -> Result<String, CommandError> {
+    if rest.contains(char::is_whitespace) {
+        let reason = "one nickname, and nothing after it".to_owned();
+        return Err(CommandError::Usage { usage: usage_text, reason });
+    }
+    Ok(Nick::parse(rest).map_err(usage(usage_text))?.to_string())
+}
+
+fn set_role(rest: &str, usage_text: &'static str, role: Role) -> Result<Typed, CommandError> {
+    Ok(Typed::Moderate(RoomAction::SetRole { nick: only_nick(rest, usage_text)?, role }))
+}
+
+fn on_or_off(rest: &str, usage_text: &'static str) -> Result<bool, CommandError> {
+    match rest.to_ascii_lowercase().as_str() {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(CommandError::Usage { usage: usage_text, reason: "say on or off".to_owned() }),
+    }
 }
 
 #[cfg(test)]
@@ -124,6 +217,9 @@ mod tests {
             |line: &String| line.find("  ").map(|gap| gap + line[gap..].len() - line[gap..].trim_start().len());
         let columns: HashSet<_> = lines.iter().map(column).collect();
         assert_eq!(columns.len(), 1, "descriptions start in one column: {lines:#?}");
+        // The desktop client tells a help line by its description.
+        let descriptions: HashSet<_> = HELP.iter().map(|(_, what)| what).collect();
+        assert_eq!(descriptions.len(), HELP.len(), "every description is its own");
     }
 
     fn room(name: &str) -> RoomName {
@@ -165,5 +261,59 @@ mod tests {
         assert_eq!(error("/history 0"), "/history [N]: N must be a whole number of messages, 1 or more");
         assert_eq!(error("/dance"), "unknown command /dance; /help lists them");
         assert_eq!(error("/"), "unknown command /; /help lists them");
+    }
+
+    fn moderate(line: &str) -> RoomAction {
+        match parse(line) {
+            Ok(Some(Typed::Moderate(action))) => action,
+            other => panic!("{line}: a moderation command expected, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn moderation_commands_and_their_arguments() {
+        let (bob, no_reason) = ("bob".to_owned(), String::new());
+        assert_eq!(
+            moderate("/kick Bob  spamming the room "),
+            RoomAction::Kick { nick: bob.clone(), reason: "spamming the room".into() }
+        );
+        assert_eq!(moderate("/kick bob"), RoomAction::Kick { nick: bob.clone(), reason: no_reason.clone() });
+        assert_eq!(moderate("/ban bob spam"), RoomAction::Ban { nick: bob.clone(), reason: "spam".into() });
+        assert_eq!(moderate("/ban bob"), RoomAction::Ban { nick: bob.clone(), reason: no_reason.clone() });
+        assert_eq!(moderate("/unban bob"), RoomAction::Unban { nick: bob.clone() });
+        assert_eq!(moderate("/mute bob calm down"), RoomAction::Mute { nick: bob.clone(), reason: "calm down".into() });
+        assert_eq!(moderate("/mute bob"), RoomAction::Mute { nick: bob.clone(), reason: no_reason });
+        assert_eq!(moderate("/unmute bob"), RoomAction::Unmute { nick: bob.clone() });
+        assert_eq!(moderate("/op bob"), RoomAction::SetRole { nick: bob.clone(), role: Role::Moderator });
+        assert_eq!(moderate("/deop bob"), RoomAction::SetRole { nick: bob.clone(), role: Role::Member });
+        assert_eq!(moderate("/voice bob"), RoomAction::SetRole { nick: bob.clone(), role: Role::Voice });
+        assert_eq!(moderate("/devoice bob"), RoomAction::SetRole { nick: bob.clone(), role: Role::Member });
+        assert_eq!(moderate("/invite bob"), RoomAction::Invite { nick: bob });
+        assert_eq!(moderate("/topic  Seeds and  weeds "), RoomAction::Topic { text: "Seeds and  weeds".into() });
+        assert_eq!(moderate("/cleartopic"), RoomAction::Topic { text: String::new() });
+        assert_eq!(moderate("/invite-only on"), RoomAction::InviteOnly(true));
+        assert_eq!(moderate("/invite-only OFF"), RoomAction::InviteOnly(false));
+        assert_eq!(moderate("/moderated on"), RoomAction::Moderated(true));
+        assert_eq!(moderate("/moderated off"), RoomAction::Moderated(false));
+        assert_eq!(parse("/topic"), Ok(Some(Typed::ShowTopic)));
+        assert_eq!(parse("/topic   "), Ok(Some(Typed::ShowTopic)));
+    }
+
+    #[test]
+    fn moderation_mistakes_say_how_to_write_the_command() {
+        let error = |line| parse(line).expect_err("refused").to_string();
+        assert_eq!(error("/kick"), "/kick NICK [REASON]: nickname must not be empty");
+        assert!(error("/ban 9lives spam").starts_with("/ban NICK [REASON]: nickname may only contain"));
+        assert!(error("/mute b@d").starts_with("/mute NICK [REASON]: nickname may only contain"));
+        assert_eq!(error("/unban"), "/unban NICK: nickname must not be empty");
+        assert_eq!(error("/unmute bob now"), "/unmute NICK: one nickname, and nothing after it");
+        assert_eq!(error("/op"), "/op NICK: nickname must not be empty");
+        assert_eq!(error("/deop bob carol"), "/deop NICK: one nickname, and nothing after it");
+        assert!(error("/voice #garden").starts_with("/voice NICK: nickname may only contain"));
+        assert_eq!(error("/devoice"), "/devoice NICK: nickname must not be empty");
+        assert_eq!(error("/invite"), "/invite NICK: nickname must not be empty");
+        assert_eq!(error("/invite-only"), "/invite-only on|off: say on or off");
+        assert_eq!(error("/invite-only yes"), "/invite-only on|off: say on or off");
+        assert_eq!(error("/moderated maybe"), "/moderated on|off: say on or off");
     }
 }

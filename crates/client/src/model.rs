@@ -5,16 +5,18 @@
 //!
 //! [`ChatModel`] itself is here: the list of conversations, the one shown, the status and the prompts. One
 //! conversation ([`Conv`]: its entries, unread count, members) is in `conv`; how engine events change the model in
-//! `engine_events`; what the user types or clicks in `input`; finding and colouring nicknames in `nicknames`.
+//! `engine_events`; what the user types or clicks in `input`; finding and colouring nicknames in `nicknames`; the
+//! words of moderation (room events, invitations, a user's standing) in `moderation`.
 //!
 //! [`Event`]: crate::engine::Event
 
 mod conv;
 mod engine_events;
 mod input;
+mod moderation;
 mod nicknames;
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use palomar_proto::{Conversation, Nick, RoomName, unix_ms};
@@ -23,6 +25,7 @@ use palomar_transport::Fingerprint;
 use crate::engine::Command;
 
 pub use conv::{Conv, Entry, MessageEntry};
+pub use moderation::{invited_text, room_change_text, standing_text};
 pub use nicknames::{mentions, nick_colour};
 
 /// Messages asked for at a time when scrolling back.
@@ -92,6 +95,8 @@ pub struct ChatModel {
     users_asked: HashSet<RoomName>,
     /// A room we asked to join, to switch to once joined.
     switch_to: Option<Conversation>,
+    /// Why we were put out of a room (kicked, banned), told again where the user is once the room is gone.
+    put_out: HashMap<RoomName, String>,
 }
 
 impl ChatModel {
@@ -115,6 +120,7 @@ impl ChatModel {
             known_nicks: BTreeSet::new(),
             users_asked: HashSet::new(),
             switch_to: None,
+            put_out: HashMap::new(),
         }
     }
 

@@ -1,7 +1,8 @@
 //! The signed-in window around the messages: a top bar (who and where, the theme, signing out), the banner
 //! while the connection is down (the countdown and how many messages wait to go out) or stopped for good,
 //! the conversations on the left (unread badges, joining, leaving), the members on the right (click one for
-//! a direct conversation), and the entry box (Enter sends, Shift+Enter starts a new line). Scrolling to the
+//! a direct conversation), the room's name, our standing in it and its topic above the messages, and the entry box
+//! (Enter sends, Shift+Enter starts a new line; slash commands go through the shared model). Scrolling to the
 //! top of the messages fetches older ones, and the messages being read stay where they were when those arrive.
 //! In a narrow window the side panes give the messages their room, as in the terminal client: they become
 //! tabs beside the messages, and the theme and signing out go into a menu.
@@ -11,7 +12,7 @@ use std::collections::HashMap;
 use chrono::FixedOffset;
 use egui::{Align, Button, Key, KeyboardShortcut, Label, Layout, Modifiers, Panel, RichText, ScrollArea, TextEdit};
 use palomar_client::command_line::Typed;
-use palomar_client::model::{Action, ChatModel, Status};
+use palomar_client::model::{Action, ChatModel, Status, standing_text};
 use palomar_proto::{Conversation, Nick};
 
 use crate::certificate::{self, CertificateChange};
@@ -409,7 +410,16 @@ fn messages(
 ) {
     let conv = model.current();
     let id = conv.id.clone();
-    ui.heading(id.to_string());
+    ui.horizontal(|ui| {
+        ui.heading(id.to_string());
+        // Our standing (a moderator, muted, ...) and the room's settings, beside its name: they decide what we may do.
+        if let Some(standing) = conv.room_state.as_ref().and_then(standing_text) {
+            ui.label(RichText::new(standing).weak());
+        }
+    });
+    if let Some(topic) = conv.topic() {
+        ui.add(Label::new(topic).wrap());
+    }
     ui.separator();
     let mut load_older = false;
     let previous = window.views.get(&id).copied();

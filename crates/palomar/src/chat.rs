@@ -5,7 +5,7 @@
 //! everything the server held at login has been shown, then exits 0; after `--drain-timeout` it exits 3
 //! instead, and 4 when some input lines were refused. On a terminal, stdin is read by `terminal_input`.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -126,6 +126,7 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
         refused: 0,
         awaiting: VecDeque::new(),
         input_done: false,
+        topics: HashMap::new(),
     };
     let mut lines = read_stdin_lines(raw_input.is_some());
     let mut outbox = engine.outbox_len();
@@ -283,6 +284,8 @@ enum Awaited {
     History(Conversation),
     Joined(String),
     Left(String),
+    /// A moderator's action is answered by the room's news of it (the one who did it is told too).
+    RoomNews(RoomName),
 }
 
 impl Awaited {
@@ -292,6 +295,7 @@ impl Awaited {
             Command::History { conversation, .. } => Some(Awaited::History(conversation.clone())),
             Command::Join { room } => Some(Awaited::Joined(room.clone())),
             Command::Leave { room } => Some(Awaited::Left(room.clone())),
+            Command::Moderate { room, .. } => Some(Awaited::RoomNews(room.clone())),
             Command::Send { .. } | Command::TrustCertificate { .. } | Command::Quit => None,
         }
     }
@@ -305,6 +309,7 @@ impl Awaited {
                 Conversation::Direct(_) => None,
             },
             Event::Left { room } => Some(Awaited::Left(room.to_string())),
+            Event::RoomEvent { room, .. } => Some(Awaited::RoomNews(room.clone())),
             _ => None,
         }
     }
@@ -323,6 +328,8 @@ struct LineMode<'a> {
     /// Commands handed to the engine whose answers have not come yet, oldest first.
     awaiting: VecDeque<Awaited>,
     input_done: bool,
+    /// Each room's topic as the server last said it, for `/topic`.
+    topics: HashMap<RoomName, String>,
 }
 
 impl LineMode<'_> {
@@ -342,6 +349,7 @@ impl LineMode<'_> {
         self.answered(&event);
         match event {
             Event::Queued { .. } => *queued += 1,
+            Event::RoomState(state) => drop(self.topics.insert(state.room, state.topic)),
             Event::Synced => *synced = true,
             Event::Fatal { .. } => {
                 self.printer.flush();
@@ -429,6 +437,22 @@ impl LineMode<'_> {
                 let conversation = self.current.clone();
                 self.command(Command::History { conversation, before: None, limit: limit.unwrap_or(20) });
             }
+            Typed::ShowTopic => match &self.current {
+                Conversation::Room(room) => {
+                    let text = match self.topics.get(room).filter(|topic| !topic.is_empty()) {
+                        Some(topic) => format!("the topic of #{room}: {topic}"),
+                        None => format!("#{room} has no topic"),
+                    };
+                    self.printer.notice(&text);
+                }
+                Conversation::Direct(_) => self.refuse("/topic works in a room; this is a direct conversation"),
+            },
+            Typed::Moderate(action) => match &self.current {
+                Conversation::Room(room) => self.command(Command::Moderate { room: room.clone(), action }),
+                Conversation::Direct(_) => {
+                    self.refuse("moderation commands work in a room; this is a direct conversation")
+                }
+            },
             Typed::Quit => self.input_done = true,
             Typed::Help => command_line::help_lines().for_each(|line| self.printer.notice(&line)),
         }

@@ -10,7 +10,10 @@ use std::io::{BufWriter, Stdout, Write};
 
 use chrono::{DateTime, Local, TimeZone, Utc};
 use palomar_client::Event;
-use palomar_proto::{Message, MessageId, PresenceState, escape_controls, is_refused_in_text, unix_ms};
+use palomar_client::model::{invited_text, room_change_text, standing_text};
+use palomar_proto::{
+    Message, MessageId, Nick, PresenceState, RoomChange, RoomName, escape_controls, is_refused_in_text, unix_ms,
+};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -47,6 +50,15 @@ JSON lines (--json): one object per line, its kind in \"event\"; ts fields are m
   error                something failed and the client goes on: message, code (the server's, or null), id (of a
                        message refused for good, or null)
   fatal                the client stops: message, certificate_changed, password_refused
+  room_state           a room's settings and your standing in it (after joining, and whenever they change): room
+                       (its name, without #), topic (\"\" when none), invite_only, moderated, role (member, voice,
+                       moderator, owner), muted, operator (true: you are one of the server's operators)
+  room_event           what a moderator did in a room: room, by (the moderator's nickname, or null for the server's
+                       operator at its console), change (kicked, banned, unbanned, muted, unmuted, role, invited,
+                       topic, invite_only, moderated), and as the change has them: nick (whom it was done to),
+                       reason (kicked, banned, muted), role (the one given), text (the new topic; \"\" cleared it),
+                       on (invite_only and moderated: true turned it on)
+  invited              you were invited to an invite-only room: room, by (null for the server's operator)
   notice               a line of the client's own (the /help text): text
 
 Exit status: 0 everything was stored and answered; 2 stopped for good (see the fatal line); 3 --drain-timeout
@@ -119,6 +131,8 @@ pub struct Printer<W: Write = BufWriter<Stdout>> {
     /// While disconnected: the reason last printed and the attempts so far. Reconnect attempts are one line per
     /// reason, not one per attempt, and the line back says how many it took.
     outage: RefCell<Option<(String, u32)>>,
+    /// Our nickname once connected, so that what moderators do to us reads "you".
+    me: RefCell<Option<Nick>>,
 }
 
 /// A message as a JSON line. The fields are in alphabetical order, as `json!` objects print theirs.
@@ -157,7 +171,14 @@ impl Printer {
 
 impl<W: Write> Printer<W> {
     fn to(json: bool, color: bool, out: W) -> Self {
-        Printer { json, color, out: RefCell::new(out), typed: RefCell::default(), outage: RefCell::default() }
+        Printer {
+            json,
+            color,
+            out: RefCell::new(out),
+            typed: RefCell::default(),
+            outage: RefCell::default(),
+            me: RefCell::default(),
+        }
     }
 
     /// Writes out the lines buffered so far.
@@ -220,6 +241,7 @@ impl<W: Write> Printer<W> {
         match event {
             Event::Queued { id, .. } => drop(self.typed.borrow_mut().insert(*id, unix_ms())),
             Event::Error { id: Some(id), .. } => drop(self.typed.borrow_mut().remove(id)),
+            Event::Connected { nick, .. } => drop(self.me.borrow_mut().replace(nick.clone())),
             _ => {}
         }
         if self.json {
@@ -309,6 +331,18 @@ impl<W: Write> Printer<W> {
             Event::Error { message, .. } => self.line(&self.paint(Style::Error, &format!("!! {message}"))),
             Event::ServerShuttingDown { message } => notice(format!("-- server: {message}")),
             Event::Fatal { message, .. } => self.line(&self.paint(Style::Error, &format!("!! {message}"))),
+            Event::RoomState(state) => {
+                let topic =
+                    if state.topic.is_empty() { "no topic".to_owned() } else { format!("topic: {}", state.topic) };
+                let standing = standing_text(state).map(|standing| format!(" ({standing})")).unwrap_or_default();
+                notice(format!("-- #{}: {topic}{standing}", state.room))
+            }
+            Event::RoomEvent { room, by, change } => {
+                let me = self.me.borrow();
+                let text = room_change_text(room, by.as_ref(), change, me.as_ref());
+                notice(format!("{} #{room} * {text}", local_time(unix_ms())))
+            }
+            Event::Invited { room, by } => notice(format!("-- {}", invited_text(room, by.as_ref()))),
         }
     }
 }
@@ -389,7 +423,38 @@ fn event_json(event: &Event) -> Value {
                 "password_refused": password_refused,
             })
         }
+        Event::RoomState(state) => json!({
+            "event": "room_state", "room": state.room.as_str(), "topic": state.topic,
+            "invite_only": state.invite_only, "moderated": state.moderated, "role": state.role.as_str(),
+            "muted": state.muted, "operator": state.operator,
+        }),
+        Event::RoomEvent { room, by, change } => room_event_json(room, by.as_ref(), change),
+        Event::Invited { room, by } => {
+            json!({"event": "invited", "room": room.as_str(), "by": by.as_ref().map(Nick::as_str)})
+        }
     }
+}
+
+/// A room event's line: `change` names it, and the fields it has follow.
+fn room_event_json(room: &RoomName, by: Option<&Nick>, change: &RoomChange) -> Value {
+    let mut line = json!({"event": "room_event", "room": room.as_str(), "by": by.map(Nick::as_str)});
+    let (kind, fields) = match change {
+        RoomChange::Kicked { nick, reason } => ("kicked", json!({"nick": nick.as_str(), "reason": reason})),
+        RoomChange::Banned { nick, reason } => ("banned", json!({"nick": nick.as_str(), "reason": reason})),
+        RoomChange::Unbanned { nick } => ("unbanned", json!({"nick": nick.as_str()})),
+        RoomChange::Muted { nick, reason } => ("muted", json!({"nick": nick.as_str(), "reason": reason})),
+        RoomChange::Unmuted { nick } => ("unmuted", json!({"nick": nick.as_str()})),
+        RoomChange::RoleSet { nick, role } => ("role", json!({"nick": nick.as_str(), "role": role.as_str()})),
+        RoomChange::Invited { nick } => ("invited", json!({"nick": nick.as_str()})),
+        RoomChange::Topic { text } => ("topic", json!({"text": text})),
+        RoomChange::InviteOnly(on) => ("invite_only", json!({"on": on})),
+        RoomChange::Moderated(on) => ("moderated", json!({"on": on})),
+    };
+    if let (Value::Object(line), Value::Object(fields)) = (&mut line, fields) {
+        line.insert("change".to_owned(), Value::String(kind.to_owned()));
+        line.extend(fields);
+    }
+    line
 }
 
 #[cfg(test)]
@@ -559,8 +624,9 @@ mod tests {
             Event::ServerShuttingDown { message: "m".into() },
             Event::Fatal { message: "m".into(), certificate_changed: false, password_refused: false },
         ];
+        let events = events.into_iter().chain(moderation_events());
         let printer = Printer::to(true, false, Vec::new());
-        events.iter().for_each(|event| printer.event(event));
+        events.for_each(|event| printer.event(&event));
         printer.notice("help");
         printer.error("refused");
         let output = String::from_utf8(printer.out.into_inner()).expect("UTF-8");
@@ -586,5 +652,88 @@ mod tests {
                 assert!(text.contains(field.as_str()), "{kind}: {field} is not described");
             }
         }
+    }
+
+    fn moderation_events() -> Vec<Event> {
+        use palomar_proto::{Role, RoomChange, RoomState};
+
+        let garden = RoomName::parse("garden").expect("valid");
+        let nick = |name: &str| Nick::parse(name).expect("valid");
+        let change = |by: Option<&str>, change| Event::RoomEvent { room: garden.clone(), by: by.map(nick), change };
+        vec![
+            Event::RoomState(RoomState {
+                room: garden.clone(),
+                topic: "seeds".into(),
+                invite_only: false,
+                moderated: true,
+                role: Role::Voice,
+                muted: false,
+                operator: false,
+            }),
+            change(Some("ana"), RoomChange::Kicked { nick: nick("bob"), reason: "spam".into() }),
+            change(None, RoomChange::Banned { nick: nick("bob"), reason: "spam".into() }),
+            change(Some("ana"), RoomChange::Unbanned { nick: nick("bob") }),
+            change(Some("ana"), RoomChange::Muted { nick: nick("bob"), reason: "hush".into() }),
+            change(Some("ana"), RoomChange::Unmuted { nick: nick("bob") }),
+            change(Some("ana"), RoomChange::RoleSet { nick: nick("bob"), role: Role::Moderator }),
+            change(Some("ana"), RoomChange::Invited { nick: nick("bob") }),
+            change(Some("ana"), RoomChange::Topic { text: "weeds".into() }),
+            change(Some("ana"), RoomChange::InviteOnly(true)),
+            change(Some("ana"), RoomChange::Moderated(false)),
+            Event::Invited { room: garden, by: Some(nick("ana")) },
+        ]
+    }
+
+    #[test]
+    fn moderation_json_lines_have_their_exact_shapes() {
+        let printer = Printer::to(true, false, Vec::new());
+        moderation_events().iter().for_each(|event| printer.event(event));
+        printer.event(&Event::Error {
+            code: Some(ErrorCode::NotAllowed),
+            message: "you are muted".into(),
+            id: Some(MessageId([1; 16])),
+        });
+        printer.event(&Event::Error { code: Some(ErrorCode::Banned), message: "banned".into(), id: None });
+        let output = String::from_utf8(printer.out.into_inner()).expect("UTF-8");
+        let lines: Vec<Value> = output.lines().map(|line| serde_json::from_str(line).expect("JSON")).collect();
+        let expected = [
+            r#"{"event":"room_state","room":"garden","topic":"seeds","invite_only":false,"moderated":true,"role":"voice","muted":false,"operator":false}"#,
+            r#"{"event":"room_event","room":"garden","by":"ana","change":"kicked","nick":"bob","reason":"spam"}"#,
+            r#"{"event":"room_event","room":"garden","by":null,"change":"banned","nick":"bob","reason":"spam"}"#,
+            r#"{"event":"room_event","room":"garden","by":"ana","change":"unbanned","nick":"bob"}"#,
+            r#"{"event":"room_event","room":"garden","by":"ana","change":"muted","nick":"bob","reason":"hush"}"#,
+            r#"{"event":"room_event","room":"garden","by":"ana","change":"unmuted","nick":"bob"}"#,
+            r#"{"event":"room_event","room":"garden","by":"ana","change":"role","nick":"bob","role":"moderator"}"#,
+            r#"{"event":"room_event","room":"garden","by":"ana","change":"invited","nick":"bob"}"#,
+            r#"{"event":"room_event","room":"garden","by":"ana","change":"topic","text":"weeds"}"#,
+            r#"{"event":"room_event","room":"garden","by":"ana","change":"invite_only","on":true}"#,
+            r#"{"event":"room_event","room":"garden","by":"ana","change":"moderated","on":false}"#,
+            r#"{"event":"invited","room":"garden","by":"ana"}"#,
+            r#"{"event":"error","code":"NotAllowed","message":"you are muted","id":"01010101010101010101010101010101"}"#,
+            r#"{"event":"error","code":"Banned","message":"banned","id":null}"#,
+        ];
+        assert_eq!(lines.len(), expected.len(), "{output}");
+        for (line, expected) in lines.iter().zip(expected) {
+            assert_eq!(*line, serde_json::from_str::<Value>(expected).expect("JSON"));
+        }
+    }
+
+    #[test]
+    fn moderation_reads_as_people_say_it_and_what_is_done_to_us_says_you() {
+        let printer = Printer::to(false, false, Vec::new());
+        printer.event(&Event::Connected {
+            server: "s".into(),
+            nick: Nick::parse("bob").expect("valid"),
+            registered: false,
+            conversations: vec![],
+        });
+        moderation_events().iter().for_each(|event| printer.event(event));
+        let output = String::from_utf8(printer.out.into_inner()).expect("UTF-8");
+        let lines: Vec<&str> = output.lines().collect();
+        assert_eq!(lines[1], "-- #garden: topic: seeds (voice · moderated)");
+        assert!(lines[2].ends_with(" #garden * you were kicked from #garden by ana: spam"), "{output}");
+        assert!(lines[3].ends_with(" #garden * you were banned from #garden by the server's operator: spam"));
+        assert!(lines[9].ends_with(" #garden * ana set the topic: weeds"), "{output}");
+        assert_eq!(lines[12], "-- you were invited to #garden by ana — /join garden");
     }
 }

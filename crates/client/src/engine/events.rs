@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use palomar_proto::{
-    Conversation, ConversationInfo, ErrorCode, HistoryPage, Message, MessageId, Nick, Password, PresenceState, RoomName,
+    Conversation, ConversationInfo, ErrorCode, HistoryPage, Message, MessageId, Nick, Password, PresenceState,
+    RoomAction, RoomChange, RoomName, RoomState,
 };
 use palomar_transport::Fingerprint;
 use rustls_pki_types::CertificateDer;
@@ -62,6 +63,12 @@ pub enum Command {
         conversation: Conversation,
         before: Option<u64>,
         limit: u32,
+    },
+    /// A moderator's action in `room`. Sent only while connected, never kept for later: an action taken long
+    /// after it was typed would surprise everyone, the one who typed it first.
+    Moderate {
+        room: RoomName,
+        action: RoomAction,
     },
     /// The answer to [`Event::ConfirmCertificate`].
     TrustCertificate {
@@ -174,6 +181,21 @@ pub enum Event {
     },
     ServerShuttingDown {
         message: String,
+    },
+    /// A room's settings and our standing in it: after joining, after login when not the defaults, and whenever
+    /// they change.
+    RoomState(RoomState),
+    /// What a moderator did in a room (`by`; `None` for the server's operator at its console), told to the
+    /// room's online members. When it puts us out (kicked, banned), [`Event::Left`] follows.
+    RoomEvent {
+        room: RoomName,
+        by: Option<Nick>,
+        change: RoomChange,
+    },
+    /// `by` invited us to the invite-only `room`: joining it is let in now.
+    Invited {
+        room: RoomName,
+        by: Option<Nick>,
     },
     /// The engine stopped and will not reconnect (wrong password, changed certificate, ...).
     Fatal {

@@ -235,6 +235,11 @@ impl EngineTask {
                 command = commands.recv() => match command {
                     None | Some(Command::Quit) => return Err(()),
                     Some(Command::Send { to, text }) => self.queue(vec![(to, text)]).await,
+                    Some(Command::Moderate { room, .. }) => {
+                        let message =
+                            format!("not connected: nothing was done in #{room}; try again once reconnected");
+                        self.emit(Event::Error { code: None, message, id: None }).await;
+                    }
                     Some(_) => {
                         let message = "not connected; try again once reconnected".to_owned();
                         self.emit(Event::Error { code: None, message, id: None }).await;

@@ -124,6 +124,7 @@ impl Protocol {
                 let before = before.unwrap_or_else(|| self.cursors.get(&conversation).map_or(u64::MAX, |seq| seq + 1));
                 ClientMsg::History { conversation, before, limit }
             }
+            Command::Moderate { room, action } => ClientMsg::Moderate { room: room.to_string(), action },
             Command::Send { .. } | Command::TrustCertificate { .. } | Command::Quit => return,
         };
         effects.frames.push(frame);
@@ -188,7 +189,12 @@ impl Protocol {
                         self.refused_by_store.push(id);
                         effects.retry_later = true;
                     }
-                    (ErrorCode::InvalidText | ErrorCode::NotMember | ErrorCode::UnknownNick, Some(id)) => {
+                    // Refused for good, and not stored: sending it again would only be refused again (a muted
+                    // member's message, say, is not kept for after the mute).
+                    (
+                        ErrorCode::InvalidText | ErrorCode::NotMember | ErrorCode::UnknownNick | ErrorCode::NotAllowed,
+                        Some(id),
+                    ) => {
                         self.take_from_outbox(id, effects);
                     }
                     _ => {}
@@ -221,6 +227,9 @@ impl Protocol {
             ServerMsg::Presence { room, nick, state } => effects.events.push(Event::Presence { room, nick, state }),
             ServerMsg::Users { room, online, offline } => effects.events.push(Event::Users { room, online, offline }),
             ServerMsg::History(page) => effects.events.push(Event::History(page)),
+            ServerMsg::RoomState(state) => effects.events.push(Event::RoomState(state)),
+            ServerMsg::RoomEvent { room, by, change } => effects.events.push(Event::RoomEvent { room, by, change }),
+            ServerMsg::Invited { room, by } => effects.events.push(Event::Invited { room, by }),
             ServerMsg::Ping { nonce } => effects.frames.push(ClientMsg::Pong { nonce }),
             ServerMsg::Pong { .. } | ServerMsg::Welcome { .. } => {}
             ServerMsg::ShuttingDown { message } => {

@@ -1,9 +1,10 @@
 //! One conversation as a chat window shows it: its entries (messages in seq order, our pending ones after them,
-//! notices), unread count and mentions, online and offline members, and how far back its history goes.
+//! notices), unread count and mentions, online and offline members, how far back its history goes, and a room's
+//! settings and the user's standing in it.
 
 use std::collections::BTreeSet;
 
-use palomar_proto::{Conversation, Message, MessageId, Nick};
+use palomar_proto::{Conversation, Message, MessageId, Nick, RoomState};
 
 #[derive(Debug, Clone)]
 pub struct MessageEntry {
@@ -77,6 +78,9 @@ pub struct Conv {
     pub mentioned: bool,
     pub online: BTreeSet<Nick>,
     pub offline: BTreeSet<Nick>,
+    /// A room's topic and settings and our role in it, once the server has said them; `None` until then (and
+    /// always for a direct conversation), which a room with the defaults may stay.
+    pub room_state: Option<RoomState>,
     /// No older messages to fetch.
     pub history_done: bool,
     /// A history request is on its way; another would fetch the same page.
@@ -94,10 +98,16 @@ impl Conv {
             mentioned: false,
             online: BTreeSet::new(),
             offline: BTreeSet::new(),
+            room_state: None,
             history_done: false,
             history_pending: false,
             history_typed: false,
         }
+    }
+
+    /// The room's topic, when one is set.
+    pub fn topic(&self) -> Option<&str> {
+        self.room_state.as_ref().map(|state| state.topic.as_str()).filter(|topic| !topic.is_empty())
     }
 
     pub fn oldest_seq(&self) -> Option<u64> {

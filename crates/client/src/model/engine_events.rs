@@ -1,12 +1,17 @@
 //! How the engine's events change the model: [`ChatModel::on_engine`] files messages, acceptances, history
 //! pages, presence and member lists under their conversation, counts unread messages and mentions, and follows
-//! the connection's status, the certificate question and a fatal error.
+//! the connection's status, the certificate question and a fatal error, and keeps each room's settings and our
+//! standing, with a notice for what moderators do.
 
 use std::time::Instant;
 
-use palomar_proto::{Conversation, Message, Nick, PresenceState};
+use palomar_proto::{Conversation, ErrorCode, Message, MessageId, Nick, PresenceState};
 
-use super::{Action, CertificatePrompt, ChatModel, Entry, HISTORY_PAGE, MessageEntry, Status, mentions};
+use super::moderation::puts_me_out;
+use super::{
+    Action, CertificatePrompt, ChatModel, Entry, HISTORY_PAGE, MessageEntry, Status, invited_text, mentions,
+    room_change_text,
+};
 use crate::engine::Event;
 
 impl ChatModel {
@@ -140,7 +145,12 @@ impl ChatModel {
                 }
                 actions.extend(self.members_request(&info.conversation));
             }
-            Event::Left { room } => self.drop_conversation(&Conversation::Room(room)),
+            Event::Left { room } => {
+                self.drop_conversation(&Conversation::Room(room.clone()));
+                if let Some(why) = self.put_out.remove(&room) {
+                    self.notice_here(why, true);
+                }
+            }
             Event::Closed { conversation, reason } => {
                 self.drop_conversation(&conversation);
                 self.notice_here(format!("{conversation} is closed: {reason}"), true);
@@ -204,7 +214,29 @@ impl ChatModel {
                 );
                 conv.notice((self.clock)(), text, true);
             }
+            Event::Error { code, message, id: Some(id) } if code != Some(ErrorCode::StoreUnavailable) => {
+                self.refused(id, message)
+            }
             Event::Error { message, .. } => self.notice_here(message, true),
+            Event::RoomState(state) => {
+                let index = self.conv_index(&Conversation::Room(state.room.clone()));
+                self.convs[index].room_state = Some(state);
+            }
+            Event::RoomEvent { room, by, change } => {
+                let text = room_change_text(&room, by.as_ref(), &change, Some(&self.me));
+                let put_out = puts_me_out(&change, &self.me);
+                if put_out {
+                    self.put_out.insert(room.clone(), text.clone());
+                }
+                let index = self.conv_index(&Conversation::Room(room));
+                let ts = (self.clock)();
+                self.convs[index].notice(ts, text, put_out);
+                self.known_nicks.extend(by);
+            }
+            Event::Invited { room, by } => {
+                self.notice_here(invited_text(&room, by.as_ref()), false);
+                actions.push(Action::Alert);
+            }
             Event::ServerShuttingDown { message } => self.notice_here(format!("server: {message}"), true),
             Event::Fatal { message, certificate_changed, .. } => {
                 self.fatal = Some(message);
@@ -213,6 +245,19 @@ impl ChatModel {
             }
         }
         actions
+    }
+
+    /// The server refused one of our messages for good: it is not stored and will not be sent again, so it
+    /// leaves its conversation, and the reason is told there.
+    fn refused(&mut self, id: MessageId, message: String) {
+        let pending = |entry: &Entry| matches!(entry, Entry::Message(m) if m.id == id && m.is_pending());
+        let Some(index) = self.convs.iter().position(|conv| conv.entries.iter().any(pending)) else {
+            return self.notice_here(message, true);
+        };
+        let ts = (self.clock)();
+        let conv = &mut self.convs[index];
+        conv.entries.retain(|entry| !pending(entry));
+        conv.notice(ts, format!("not sent: {message}"), true);
     }
 
     fn on_message(&mut self, message: Message, own: bool) -> Vec<Action> {

@@ -1,5 +1,6 @@
 //! What the user types or clicks: [`ChatModel::submit`] reads an entry line, [`ChatModel::apply`] does what a
-//! command asks (send, join, leave, open a direct conversation, list members, fetch history, help, quit), and
+//! command asks (send, join, leave, open a direct conversation, list members, fetch history, moderate the room
+//! shown, show its topic, help, quit), and
 //! [`ChatModel::close_current`] closes the direct conversation shown.
 
 use palomar_proto::{Conversation, RoomName, validate_text};
@@ -81,6 +82,25 @@ impl ChatModel {
                 self.convs[current].history_typed = true;
                 self.notice_here(format!("fetching {limit} older messages…"), false);
                 return self.history_request(current, before, limit).into_iter().collect();
+            }
+            Typed::ShowTopic => {
+                let Conversation::Room(room) = self.current().id.clone() else {
+                    self.notice_here("/topic works in a room; this is a direct conversation".to_owned(), true);
+                    return Vec::new();
+                };
+                let text = match self.current().topic() {
+                    Some(topic) => format!("the topic of #{room}: {topic}"),
+                    None => format!("#{room} has no topic"),
+                };
+                self.notice_here(text, false);
+            }
+            Typed::Moderate(action) => {
+                let Conversation::Room(room) = self.current().id.clone() else {
+                    let text = "moderation commands work in a room; this is a direct conversation".to_owned();
+                    self.notice_here(text, true);
+                    return Vec::new();
+                };
+                return vec![Action::Engine(Command::Moderate { room, action })];
             }
             Typed::Help => {
                 let keys = self.help_keys.iter().map(|line| (*line).to_owned());

@@ -256,3 +256,152 @@ fn colours_are_stable_and_in_range() {
     assert_eq!(nick_colour(&nick("ana"), 10), nick_colour(&nick("ana"), 10));
     assert!((0..100).all(|i| nick_colour(&nick(&format!("n{i}")), 7) < 7));
 }
+
+fn garden() -> RoomName {
+    RoomName::parse("garden").expect("valid")
+}
+
+fn room_event(by: Option<&str>, change: palomar_proto::RoomChange) -> Event {
+    Event::RoomEvent { room: garden(), by: by.map(nick), change }
+}
+
+fn last_notice(conv: &Conv) -> Option<(&str, bool)> {
+    conv.entries.iter().rev().find_map(|entry| match entry {
+        Entry::Notice { text, alert, .. } => Some((text.as_str(), *alert)),
+        Entry::Message(_) => None,
+    })
+}
+
+#[test]
+fn room_events_become_notices_in_people_s_words() {
+    use palomar_proto::{Role, RoomChange};
+
+    let mut model = connected();
+    let cases = [
+        (
+            Some("ana"),
+            RoomChange::Kicked { nick: nick("bob"), reason: "spamming".into() },
+            "bob was kicked by you: spamming",
+        ),
+        (Some("eve"), RoomChange::Kicked { nick: nick("bob"), reason: String::new() }, "bob was kicked by eve"),
+        (
+            None,
+            RoomChange::Banned { nick: nick("bob"), reason: "spam".into() },
+            "bob was banned by the server's operator: spam",
+        ),
+        (Some("eve"), RoomChange::Unbanned { nick: nick("bob") }, "eve lifted bob's ban"),
+        (
+            Some("eve"),
+            RoomChange::Muted { nick: nick("bob"), reason: "calm down".into() },
+            "bob is muted by eve: calm down",
+        ),
+        (
+            Some("eve"),
+            RoomChange::Muted { nick: nick("ana"), reason: String::new() },
+            "you are muted in #garden by eve",
+        ),
+        (Some("eve"), RoomChange::Unmuted { nick: nick("bob") }, "eve unmuted bob"),
+        (Some("eve"), RoomChange::RoleSet { nick: nick("bob"), role: Role::Voice }, "eve gave bob voice"),
+        (Some("eve"), RoomChange::RoleSet { nick: nick("ana"), role: Role::Moderator }, "eve made you a moderator"),
+        (Some("eve"), RoomChange::RoleSet { nick: nick("bob"), role: Role::Member }, "eve made bob a member"),
+        (Some("eve"), RoomChange::Invited { nick: nick("bob") }, "eve invited bob to #garden"),
+        (Some("eve"), RoomChange::Topic { text: "seeds and weeds".into() }, "eve set the topic: seeds and weeds"),
+        (Some("eve"), RoomChange::Topic { text: String::new() }, "eve cleared the topic"),
+        (Some("eve"), RoomChange::InviteOnly(true), "eve made #garden invite-only"),
+        (Some("eve"), RoomChange::InviteOnly(false), "eve opened #garden to everyone"),
+        (Some("eve"), RoomChange::Moderated(true), "eve made #garden moderated: only voiced members speak"),
+        (Some("eve"), RoomChange::Moderated(false), "eve ended moderation of #garden: everyone speaks"),
+    ];
+    for (by, change, said) in cases {
+        model.on_engine(room_event(by, change));
+        assert_eq!(last_notice(&model.convs[1]), Some((said, false)));
+    }
+    assert!(model.convs[0].entries.is_empty(), "told in the room, not elsewhere");
+}
+
+#[test]
+fn being_put_out_of_a_room_is_told_where_the_user_is_once_the_room_is_gone() {
+    use palomar_proto::RoomChange;
+
+    let mut model = connected();
+    model.switch(1);
+    let banned = RoomChange::Banned { nick: nick("ana"), reason: "trolling".into() };
+    model.on_engine(room_event(Some("eve"), banned));
+    let said = "you were banned from #garden by eve: trolling";
+    assert_eq!(last_notice(&model.convs[1]), Some((said, true)));
+    model.on_engine(Event::Left { room: garden() });
+    assert_eq!((model.convs.len(), model.current), (1, 0));
+    assert_eq!(last_notice(model.current()), Some((said, true)));
+}
+
+#[test]
+fn the_room_state_is_kept_and_its_topic_shown_by_slash_topic() {
+    use palomar_proto::{Role, RoomState};
+
+    let mut model = connected();
+    model.switch(1);
+    model.submit("/topic");
+    assert_eq!(last_notice(model.current()), Some(("#garden has no topic", false)));
+    let state = RoomState {
+        room: garden(),
+        topic: "seeds".into(),
+        invite_only: true,
+        moderated: false,
+        role: Role::Voice,
+        muted: true,
+        operator: false,
+    };
+    model.on_engine(Event::RoomState(state.clone()));
+    assert_eq!(model.current().topic(), Some("seeds"));
+    assert_eq!(model.current().room_state.as_ref(), Some(&state));
+    assert_eq!(standing_text(&state).as_deref(), Some("voice · muted · invite-only"));
+    model.submit("/topic");
+    assert_eq!(last_notice(model.current()), Some(("the topic of #garden: seeds", false)));
+    model.on_engine(Event::RoomState(RoomState { topic: String::new(), ..state }));
+    assert_eq!(model.current().topic(), None, "an empty topic is none");
+}
+
+#[test]
+fn moderation_commands_act_on_the_room_shown_and_not_in_a_direct_conversation() {
+    use palomar_proto::RoomAction;
+
+    let mut model = connected();
+    model.switch(1);
+    let actions = model.submit("/kick bob spam");
+    assert!(
+        matches!(&actions[..], [Action::Engine(Command::Moderate { room, action: RoomAction::Kick { nick, reason } })]
+            if *room == garden() && nick == "bob" && reason == "spam"),
+        "{actions:?}"
+    );
+    assert!(matches!(
+        &model.submit("/moderated on")[..],
+        [Action::Engine(Command::Moderate { action: RoomAction::Moderated(true), .. })]
+    ));
+    model.submit("/msg bob");
+    assert!(model.submit("/op carol").is_empty());
+    assert_eq!(
+        last_notice(model.current()),
+        Some(("moderation commands work in a room; this is a direct conversation", true))
+    );
+    assert!(model.submit("/topic").is_empty());
+    assert_eq!(last_notice(model.current()), Some(("/topic works in a room; this is a direct conversation", true)));
+}
+
+#[test]
+fn an_invitation_is_told_here_and_a_refused_message_leaves_its_conversation() {
+    let mut model = connected();
+    let actions = model.on_engine(Event::Invited { room: garden(), by: Some(nick("eve")) });
+    assert!(matches!(&actions[..], [Action::Alert]));
+    assert_eq!(last_notice(model.current()), Some(("you were invited to #garden by eve — /join garden", false)));
+
+    let id = MessageId([9; 16]);
+    model.on_engine(Event::Queued { id, to: lobby(), text: "hello".into() });
+    let refused = Event::Error {
+        code: Some(palomar_proto::ErrorCode::NotAllowed),
+        message: "you are muted in #lobby".into(),
+        id: Some(id),
+    };
+    model.on_engine(refused);
+    assert!(!model.current().entries.iter().any(|entry| matches!(entry, Entry::Message(_))), "no longer pending");
+    assert_eq!(last_notice(model.current()), Some(("not sent: you are muted in #lobby", true)));
+}

@@ -424,7 +424,7 @@ fn a_message_typed_long_before_it_was_stored_shows_when_it_was_typed() {
 
 #[test]
 fn help_is_one_command_per_line_lined_up_at_any_width() {
-    for (width, height) in [(120, 30), (40, 50)] {
+    for (width, height) in [(120, 40), (40, 120)] {
         let mut app = conversation_with_chat();
         type_text(&mut app, "/help");
         app.on_key(key(KeyCode::Enter));
@@ -438,4 +438,35 @@ fn help_is_one_command_per_line_lined_up_at_any_width() {
         assert!(columns.windows(2).all(|pair| pair[0] == pair[1]), "{width} columns: {columns:?}\n{shown}");
         insta::assert_snapshot!(format!("help_{width}"), shown);
     }
+}
+
+#[test]
+fn a_room_shows_its_topic_in_its_header_and_our_standing_in_the_status_bar() {
+    use palomar_proto::{Role, RoomChange, RoomState};
+
+    let mut app = app();
+    connected(&mut app);
+    let garden = RoomName::parse("garden").expect("valid");
+    app.on_engine(Event::RoomState(RoomState {
+        room: garden.clone(),
+        topic: "seeds\nand weeds".into(),
+        invite_only: false,
+        moderated: true,
+        role: Role::Member,
+        muted: true,
+        operator: false,
+    }));
+    app.on_engine(Event::RoomEvent {
+        room: garden,
+        by: Some(nick("bob")),
+        change: RoomChange::Muted { nick: nick("ana"), reason: "too loud".into() },
+    });
+    let lobby_shown = screen(&app, 100, 20);
+    assert!(!lobby_shown.contains("seeds") && !lobby_shown.contains("muted"), "another room's: {lobby_shown}");
+    app.model.switch(1);
+    let shown = screen(&app, 100, 20);
+    assert!(shown.contains("#garden · seeds and weeds"), "{shown}");
+    assert!(shown.contains("you are muted in #garden by bob: too loud"), "{shown}");
+    let status = shown.lines().last().unwrap_or_default();
+    assert!(status.contains("connected · muted · moderated"), "{status}");
 }

@@ -10,7 +10,7 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use unicode_width::UnicodeWidthChar;
 
 use super::app::App;
-use palomar_client::model::{Entry, MessageEntry, Status, nick_colour};
+use palomar_client::model::{Entry, MessageEntry, Status, nick_colour, standing_text};
 use palomar_proto::{Conversation, Nick};
 
 /// Below these widths the side panes make room for the messages.
@@ -317,7 +317,12 @@ fn month_name(month: u32) -> &'static str {
 
 fn render_messages(app: &App, frame: &mut Frame, area: Rect) {
     let conv = app.model.current();
-    let block = Block::default().borders(Borders::ALL).title(format!(" {} ", title(&conv.id)));
+    // The border clips a topic too long for it; its line breaks would be dropped, joining the words they parted.
+    let heading = match conv.topic() {
+        Some(topic) => format!(" {} · {} ", title(&conv.id), topic.replace('\n', " ")),
+        None => format!(" {} ", title(&conv.id)),
+    };
+    let block = Block::default().borders(Borders::ALL).title(heading);
     let inner = block.inner(area);
     let height = inner.height as usize;
     let (rows, complete) = last_rows(app, inner.width as usize, height + app.scroll() + 1);
@@ -386,6 +391,11 @@ fn render_status(app: &App, frame: &mut Frame, area: Rect, show_activity: bool) 
     let style = match app.model.status {
         Status::Connected => Style::default().bg(Color::Blue).fg(Color::White),
         _ => Style::default().bg(Color::Yellow).fg(Color::Black),
+    };
+    // Our standing in the room shown (a moderator, muted, ...), beside the connection's state it matters as much as.
+    let state = match app.model.current().room_state.as_ref().and_then(standing_text) {
+        Some(standing) => format!("{state} · {standing}"),
+        None => state,
     };
     let left = format!(" {}@{} · {state}", app.model.me, app.model.node);
     // With the conversations pane hidden, this is where activity elsewhere shows (irssi's `Act:`): it is kept

@@ -153,6 +153,66 @@ fn a_store_failure_is_resent_later_and_a_refusal_for_good_leaves_the_outbox() {
 }
 
 #[test]
+fn a_message_refused_as_not_allowed_leaves_the_outbox_and_is_not_sent_again() {
+    let garden = room("garden");
+    let outbox = VecDeque::from([entry(1, &garden), entry(2, &garden)]);
+    let mut protocol = Protocol::new(nick("ana"), outbox, HashMap::new());
+    protocol.connected(&[info(&garden, 0)], None);
+    let mut effects = Effects::default();
+    let muted = ServerMsg::Error { code: ErrorCode::NotAllowed, message: "you are muted".into(), id: Some(id(1)) };
+    protocol.received(vec![muted], &mut effects).expect("no end");
+    assert_eq!(effects.removed, [id(1)]);
+    assert!(!effects.retry_later);
+    assert!(effects.events.iter().any(|event| matches!(
+        event,
+        Event::Error { code: Some(ErrorCode::NotAllowed), id: Some(refused), .. } if *refused == id(1)
+    )));
+    assert_eq!(protocol.outbox_len(), 1);
+    let reconnected = protocol.connected(&[info(&garden, 0)], None);
+    assert_eq!(sent_ids(&reconnected), [id(2)], "the refused message is not sent again");
+}
+
+#[test]
+fn moderation_goes_to_the_server_and_its_news_comes_through() {
+    use palomar_proto::{Role, RoomAction, RoomChange, RoomState};
+
+    let garden = RoomName::parse("garden").expect("valid");
+    let mut protocol = Protocol::new(nick("ana"), VecDeque::new(), HashMap::new());
+    protocol.connected(&[info(&Conversation::Room(garden.clone()), 0)], None);
+    let mut effects = Effects::default();
+    let kick = RoomAction::Kick { nick: "bob".into(), reason: "spam".into() };
+    protocol.request(Command::Moderate { room: garden.clone(), action: kick.clone() }, &mut effects);
+    assert_eq!(effects.frames, [ClientMsg::Moderate { room: "garden".into(), action: kick }]);
+
+    let state = RoomState {
+        room: garden.clone(),
+        topic: "seeds".into(),
+        invite_only: false,
+        moderated: true,
+        role: Role::Moderator,
+        muted: false,
+        operator: false,
+    };
+    let frames = vec![
+        ServerMsg::RoomState(state.clone()),
+        ServerMsg::RoomEvent {
+            room: garden.clone(),
+            by: Some(nick("ana")),
+            change: RoomChange::Kicked { nick: nick("bob"), reason: "spam".into() },
+        },
+        ServerMsg::Invited { room: garden.clone(), by: None },
+    ];
+    let mut effects = Effects::default();
+    protocol.received(frames, &mut effects).expect("no end");
+    assert!(matches!(&effects.events[..], [
+        Event::RoomState(shown),
+        Event::RoomEvent { room, by: Some(by), change: RoomChange::Kicked { .. } },
+        Event::Invited { by: None, .. },
+    ] if *shown == state && *room == garden && by.as_str() == "ana"));
+    assert!(effects.frames.is_empty(), "nothing to answer");
+}
+
+#[test]
 fn leaving_forgets_the_cursor_and_a_removed_account_or_a_shutdown_ends_the_connection() {
     let lobby = room("lobby");
     let mut protocol = Protocol::new(nick("ana"), VecDeque::new(), HashMap::from([(lobby.clone(), 7)]));
