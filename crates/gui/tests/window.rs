@@ -702,3 +702,18 @@ fn tab_completes_help_lines_up_nicknames_line_up_and_members_are_unknown_offline
     drop(harness);
     runtime.block_on(bob.engine.commands().send(Command::Quit)).expect("quits");
 }
+
+#[test]
+fn room_commands_work_in_the_entry_box_and_only_in_a_room() {
+    let runtime = Runtime::new().expect("runtime");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = InProcessServer::start(runtime.handle(), dir.path());
+    let mut harness = window(&runtime, options(&dir.path().join("ana"), &server.addr));
+    sign_in_trusting(&mut harness, &server, "ana", "ana-password");
+    send(&mut harness, "/topic");
+    wait_until(&mut harness, "the topic's notice", |h| shows_part(h, "#lobby has no topic"));
+    send(&mut harness, "/msg bob");
+    wait_until(&mut harness, "the direct conversation", |h| shows(h, "@bob"));
+    send(&mut harness, "/op bob");
+    wait_until(&mut harness, "the refusal", |h| shows_part(h, "moderation commands work in a room"));
+}
