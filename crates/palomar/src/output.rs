@@ -51,7 +51,7 @@ JSON lines (--json): one object per line, its kind in \"event\"; ts fields are m
                        message refused for good, or null)
   fatal                the client stops: message, certificate_changed, password_refused
   room_state           a room's settings and your standing in it (after joining, and whenever they change): room
-                       (its name, without #), topic (\"\" when none), invite_only, moderated, role (member, voice,
+                       (#name, as everywhere), topic (\"\" when none), invite_only, moderated, role (member, voice,
                        moderator, owner), muted, operator (true: you are one of the server's operators)
   room_event           what a moderator did in a room: room, by (the moderator's nickname, or null for the server's
                        operator at its console), change (kicked, banned, unbanned, muted, unmuted, role, invited,
@@ -424,20 +424,20 @@ fn event_json(event: &Event) -> Value {
             })
         }
         Event::RoomState(state) => json!({
-            "event": "room_state", "room": state.room.as_str(), "topic": state.topic,
+            "event": "room_state", "room": format!("#{}", state.room), "topic": state.topic,
             "invite_only": state.invite_only, "moderated": state.moderated, "role": state.role.as_str(),
             "muted": state.muted, "operator": state.operator,
         }),
         Event::RoomEvent { room, by, change } => room_event_json(room, by.as_ref(), change),
         Event::Invited { room, by } => {
-            json!({"event": "invited", "room": room.as_str(), "by": by.as_ref().map(Nick::as_str)})
+            json!({"event": "invited", "room": format!("#{room}"), "by": by.as_ref().map(Nick::as_str)})
         }
     }
 }
 
 /// A room event's line: `change` names it, and the fields it has follow.
 fn room_event_json(room: &RoomName, by: Option<&Nick>, change: &RoomChange) -> Value {
-    let mut line = json!({"event": "room_event", "room": room.as_str(), "by": by.map(Nick::as_str)});
+    let mut line = json!({"event": "room_event", "room": format!("#{room}"), "by": by.map(Nick::as_str)});
     let (kind, fields) = match change {
         RoomChange::Kicked { nick, reason } => ("kicked", json!({"nick": nick.as_str(), "reason": reason})),
         RoomChange::Banned { nick, reason } => ("banned", json!({"nick": nick.as_str(), "reason": reason})),
@@ -697,18 +697,18 @@ mod tests {
         let output = String::from_utf8(printer.out.into_inner()).expect("UTF-8");
         let lines: Vec<Value> = output.lines().map(|line| serde_json::from_str(line).expect("JSON")).collect();
         let expected = [
-            r#"{"event":"room_state","room":"garden","topic":"seeds","invite_only":false,"moderated":true,"role":"voice","muted":false,"operator":false}"#,
-            r#"{"event":"room_event","room":"garden","by":"ana","change":"kicked","nick":"bob","reason":"spam"}"#,
-            r#"{"event":"room_event","room":"garden","by":null,"change":"banned","nick":"bob","reason":"spam"}"#,
-            r#"{"event":"room_event","room":"garden","by":"ana","change":"unbanned","nick":"bob"}"#,
-            r#"{"event":"room_event","room":"garden","by":"ana","change":"muted","nick":"bob","reason":"hush"}"#,
-            r#"{"event":"room_event","room":"garden","by":"ana","change":"unmuted","nick":"bob"}"#,
-            r#"{"event":"room_event","room":"garden","by":"ana","change":"role","nick":"bob","role":"moderator"}"#,
-            r#"{"event":"room_event","room":"garden","by":"ana","change":"invited","nick":"bob"}"#,
-            r#"{"event":"room_event","room":"garden","by":"ana","change":"topic","text":"weeds"}"#,
-            r#"{"event":"room_event","room":"garden","by":"ana","change":"invite_only","on":true}"#,
-            r#"{"event":"room_event","room":"garden","by":"ana","change":"moderated","on":false}"#,
-            r#"{"event":"invited","room":"garden","by":"ana"}"#,
+            r#"{"event":"room_state","room":"#garden","topic":"seeds","invite_only":false,"moderated":true,"role":"voice","muted":false,"operator":false}"#,
+            r#"{"event":"room_event","room":"#garden","by":"ana","change":"kicked","nick":"bob","reason":"spam"}"#,
+            r#"{"event":"room_event","room":"#garden","by":null,"change":"banned","nick":"bob","reason":"spam"}"#,
+            r#"{"event":"room_event","room":"#garden","by":"ana","change":"unbanned","nick":"bob"}"#,
+            r#"{"event":"room_event","room":"#garden","by":"ana","change":"muted","nick":"bob","reason":"hush"}"#,
+            r#"{"event":"room_event","room":"#garden","by":"ana","change":"unmuted","nick":"bob"}"#,
+            r#"{"event":"room_event","room":"#garden","by":"ana","change":"role","nick":"bob","role":"moderator"}"#,
+            r#"{"event":"room_event","room":"#garden","by":"ana","change":"invited","nick":"bob"}"#,
+            r#"{"event":"room_event","room":"#garden","by":"ana","change":"topic","text":"weeds"}"#,
+            r#"{"event":"room_event","room":"#garden","by":"ana","change":"invite_only","on":true}"#,
+            r#"{"event":"room_event","room":"#garden","by":"ana","change":"moderated","on":false}"#,
+            r#"{"event":"invited","room":"#garden","by":"ana"}"#,
             r#"{"event":"error","code":"NotAllowed","message":"you are muted","id":"01010101010101010101010101010101"}"#,
             r#"{"event":"error","code":"Banned","message":"banned","id":null}"#,
         ];
