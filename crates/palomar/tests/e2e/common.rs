@@ -305,10 +305,15 @@ impl Client {
 
     /// Reads events until `pred` holds for one; returns it. Panics after `PATIENCE`.
     pub fn wait_for(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + PATIENCE;
         if let Some(found) = self.seen.iter().find(|e| pred(e)) {
             return found.clone();
         }
+        self.wait_for_next(what, pred)
+    }
+
+    /// Reads events until `pred` holds for one not read before; returns it. Panics after `PATIENCE`.
+    pub fn wait_for_next(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + PATIENCE;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let line = match self.events.recv_timeout(left) {

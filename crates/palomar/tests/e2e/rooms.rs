@@ -30,10 +30,11 @@ fn operator(command: &str, data: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// Joins `room` (again, perhaps) and waits for the answer to this join.
 fn joins(client: &mut Client, room: &str) {
     client.line(&format!("/join {room}"));
     let conversation = format!("#{room}");
-    client.wait_for("joined", |e| e["event"] == "joined" && e["conversation"] == conversation.as_str());
+    client.wait_for_next("joined", |e| e["event"] == "joined" && e["conversation"] == conversation.as_str());
 }
 
 fn room_event<'a>(change: &'a str, nick: &'a str) -> impl Fn(&Value) -> bool + 'a {
@@ -175,12 +176,19 @@ fn operators_moderate_every_room_and_a_moderated_room_hears_only_those_with_voic
     ana.wait_for("bob speaks", is_message_with_text("thank you"));
     assert!(!saw_text(&ana, "may I?") && !saw_text(&ana, "hello?"));
 
-    // The operator is not in #garden: it acts on it all the same, and the owner is within its reach.
-    zed.line("/join lobby");
     ana.line("/op bob");
     bob.wait_for("bob is a moderator", |e| e["event"] == "room_state" && e["role"] == "moderator");
     bob.line("/kick ana");
     bob.wait_for("a moderator cannot kick the owner", error_with("NotAllowed", "ana is owner of #garden"));
+    // The owner is within an operator's reach.
+    joins(&mut zed, "garden");
+    zed.line("/kick ana rude");
+    let kicked = ana.wait_for("kicked by the operator", room_event("kicked", "ana"));
+    assert_eq!((kicked["by"].as_str(), kicked["reason"].as_str()), (Some("zed"), Some("rude")));
+    ana.wait_for("out of the room", |e| e["event"] == "left" && e["room"] == "#garden");
+    joins(&mut ana, "garden");
+    let state = ana.wait_for_next("the room's state", |e| e["event"] == "room_state" && e["room"] == "#garden");
+    assert_eq!(state["role"], "owner", "a kick ends no role");
     operator("user", &server.data, &["demote", "zed"]);
     for client in [ana, bob, zed] {
         client.kill();
@@ -292,10 +300,7 @@ fn an_operator_at_the_console_moderates_a_room_of_a_running_server() {
     assert!(!failed.status.success());
     assert!(String::from_utf8_lossy(&failed.stderr).contains("there is no account nobody"));
     let audit = operator("audit", data, &[]);
-    assert!(
-        audit.lines().any(|l| l.contains("\troom ban\t#garden bob") && l.contains("\toperator (uid ")),
-        "{audit}"
-    );
+    assert!(audit.lines().any(|l| l.contains("\troom ban\t#garden bob") && l.contains("\toperator (uid ")), "{audit}");
     for client in [ana, bob] {
         client.kill();
     }
