@@ -64,7 +64,7 @@ enum RunCommand {
     User(user::UserArgs),
     /// Print the audit log: who did what to which account or room, oldest first.
     Audit(audit::AuditArgs),
-    /// Show the rooms of a server's store: members, settings, roles, bans, mutes.
+    /// Show and moderate the rooms of a server's store (works while the server is stopped or running).
     Room(room::RoomArgs),
     /// Copy a server's store to another database: a data directory's SQLite file to PostgreSQL, or back.
     Store(store::StoreArgs),
