@@ -24,11 +24,12 @@ pub use message::{
     ClientMsg, ConversationInfo, ErrorCode, HistoryPage, Message, MessageId, Password, Position, PresenceState,
     ServerMsg, decode, encode, messages_payload, unix_ms,
 };
-pub use moderation::{Role, RoomAction, RoomChange, RoomState};
+pub use moderation::{Role, RoomAction, RoomChange, RoomListing, RoomState};
 pub use names::{Conversation, NameError, Nick, RoomName, escape_controls, is_refused_in_text, validate_text};
 
 /// The protocol version this build speaks; sent first in `Hello` and `Welcome`. Version 2 added moderation
-/// (`Moderate`, `RoomState`, `RoomEvent`, `Invited`, `NotAllowed`, `Banned`).
+/// (`Moderate`, `RoomState`, `RoomEvent`, `Invited`, `NotAllowed`, `Banned`) and the rooms' listing (`ListRooms`,
+/// `Rooms`).
 pub const PROTOCOL_VERSION: u16 = 2;
 
 /// The oldest version a server still serves: it sends such a client nothing that version did not have.

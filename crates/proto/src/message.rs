@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
-use crate::moderation::{RoomAction, RoomChange, RoomState};
+use crate::moderation::{RoomAction, RoomChange, RoomListing, RoomState};
 use crate::names::{Conversation, Nick, RoomName};
 
 /// Milliseconds since the Unix epoch by the system clock: the unit of every timestamp in the protocol (0 for a
@@ -174,6 +174,11 @@ pub enum ClientMsg {
     Moderate {
         room: String,
         action: RoomAction,
+    },
+    /// The server's rooms by name, after `after` (`""`: from the first), at most `limit` of them (version 2).
+    ListRooms {
+        after: String,
+        limit: u32,
     },
 }
 
@@ -345,6 +350,11 @@ pub enum ServerMsg {
     Invited {
         room: RoomName,
         by: Option<Nick>,
+    },
+    /// The answer to `ListRooms`: rooms by name; `more` when there are rooms after the last. (Version 2.)
+    Rooms {
+        rooms: Vec<RoomListing>,
+        more: bool,
     },
 }
 

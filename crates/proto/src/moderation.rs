@@ -1,5 +1,6 @@
 //! Rooms' roles and settings, and what moderators do with them: the types of `ClientMsg::Moderate`,
-//! `ServerMsg::RoomState` and `ServerMsg::RoomEvent` (PROTOCOL.md, "Moderation").
+//! `ServerMsg::RoomState` and `ServerMsg::RoomEvent` (PROTOCOL.md, "Moderation"), and of the rooms' listing
+//! (`ServerMsg::Rooms`).
 //!
 //! Variants are only ever appended, as in [`crate::message`].
 
@@ -94,6 +95,17 @@ pub enum RoomChange {
     Topic { text: String },
     InviteOnly(bool),
     Moderated(bool),
+}
+
+/// One room as a listing of the server's rooms shows it (`ListRooms`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomListing {
+    pub room: RoomName,
+    pub members: u32,
+    /// Empty when none is set.
+    pub topic: String,
+    /// Listed only to its members and the server's operators.
+    pub invite_only: bool,
 }
 
 /// A room's settings and the user's standing in it.

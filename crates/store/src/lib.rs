@@ -38,7 +38,7 @@ pub use records::{
     RoomModeration, RoomSettings, RoomStanding, Sanction, Standing, StoreError, StoredMessage, Suspension,
 };
 
-use palomar_proto::{MessageId, Nick, Role};
+use palomar_proto::{MessageId, Nick, Role, RoomListing, RoomName};
 
 type Result<T> = std::result::Result<T, StoreError>;
 
@@ -167,6 +167,17 @@ pub trait Store: Send {
 
     /// Everything moderators set in room `conversation`.
     fn room_moderation(&self, conversation: ConvId) -> Result<RoomModeration>;
+
+    /// Up to `limit` rooms by name, those after `after` (`None`: from the first), with their members counted and
+    /// their topics: the open ones, and the invite-only ones `viewer` is a member of (every one when `every`, for
+    /// the server's operators). One query, whatever the number of rooms.
+    fn room_listing(
+        &self,
+        viewer: AccountId,
+        every: bool,
+        after: Option<&RoomName>,
+        limit: u32,
+    ) -> Result<Vec<RoomListing>>;
 
     // ---- removals asked of a running server
 
