@@ -10,7 +10,7 @@
 use std::cell::{Cell, RefCell, RefMut};
 use std::collections::HashMap;
 
-use palomar_proto::{MessageId, Nick, Role, RoomName};
+use palomar_proto::{MessageId, Nick, Role, RoomListing, RoomName};
 use postgres::types::ToSql;
 use postgres::{Client, Row, Statement};
 
@@ -939,6 +939,34 @@ impl Store for PostgresStore {
             )?,
             invited: invited.iter().map(|row| parse_nick(col(row, 0)?)).collect::<Result<_>>()?,
         })
+    }
+
+    fn room_listing(
+        &self,
+        viewer: AccountId,
+        every: bool,
+        after: Option<&RoomName>,
+        limit: u32,
+    ) -> Result<Vec<RoomListing>> {
+        // As in the SQLite store: the rooms after `after` are the keys between `#after` and `$`. The keys compare
+        // byte by byte (`COLLATE "C"`), as names are ordered everywhere else.
+        let after = after.map_or_else(|| "#".to_owned(), |room| ConvKey::Room(room.clone()).to_column());
+        let rows = self.query(
+            "SELECT c.key, (SELECT COUNT(*) FROM members m WHERE m.conversation = c.id),
+                    COALESCE(s.topic, ''), COALESCE(s.invite_only, FALSE)
+             FROM conversations c LEFT JOIN room_settings s ON s.conversation = c.id
+             WHERE c.key COLLATE \"C\" > $1 AND c.key COLLATE \"C\" < '$'
+               AND ($2 OR NOT COALESCE(s.invite_only, FALSE)
+                    OR EXISTS (SELECT 1 FROM members v WHERE v.conversation = c.id AND v.account = $3))
+             ORDER BY c.key COLLATE \"C\" LIMIT $4",
+            &[&after, &every, &viewer.0, &i64::from(limit)],
+        )?;
+        rows.iter()
+            .map(|row| {
+                let key: String = col(row, 0)?;
+                crate::records::listed_room(&key, col(row, 1)?, col(row, 2)?, col(row, 3)?)
+            })
+            .collect()
     }
 
     // ---- removals asked of a running server

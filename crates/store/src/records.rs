@@ -1,6 +1,6 @@
 //! What the store takes in and hands out, whichever database holds it: rows, messages, outcomes, errors.
 
-use palomar_proto::{Message, MessageId, Nick, Role};
+use palomar_proto::{Message, MessageId, Nick, Role, RoomListing};
 use postgres::error::SqlState;
 
 use crate::keys::{Account, AccountId, ConvId, ConvKey};
@@ -228,4 +228,12 @@ pub enum Durability {
     /// process dies, but a power cut or an OS crash may lose the last commits. On PostgreSQL, a commit returns
     /// before its WAL is flushed: a crash of the database server itself may lose the last commits too.
     Normal,
+}
+
+/// A room of a listing (`Store::room_listing`), from its `conversations.key` and what was counted and set.
+pub(crate) fn listed_room(key: &str, members: i64, topic: String, invite_only: bool) -> Result<RoomListing, StoreError> {
+    let Some(ConvKey::Room(room)) = ConvKey::from_column(key) else {
+        return Err(StoreError::Corrupt(format!("a room's key {key:?}")));
+    };
+    Ok(RoomListing { room, members: u32::try_from(members).unwrap_or(u32::MAX), topic, invite_only })
 }

@@ -10,7 +10,7 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::time::Duration;
 
-use palomar_proto::{MessageId, Nick, Role, RoomName};
+use palomar_proto::{MessageId, Nick, Role, RoomListing, RoomName};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::keys::{Account, AccountId, ConvId, ConvKey};
@@ -1223,6 +1223,35 @@ impl Store for SqliteStore {
                 invited,
             })
         })
+    }
+
+    fn room_listing(
+        &self,
+        viewer: AccountId,
+        every: bool,
+        after: Option<&RoomName>,
+        limit: u32,
+    ) -> Result<Vec<RoomListing>> {
+        // A room's key is `#` and its name, and every direct conversation's starts with `@`: the rooms after
+        // `after` are the keys between `#after` and `$`, a range of the keys' index.
+        let after = after.map_or_else(|| "#".to_owned(), |room| ConvKey::Room(room.clone()).to_column());
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT c.key, (SELECT COUNT(*) FROM members m WHERE m.conversation = c.id),
+                    COALESCE(s.topic, ''), COALESCE(s.invite_only, 0)
+             FROM conversations c LEFT JOIN room_settings s ON s.conversation = c.id
+             WHERE c.key > ?1 AND c.key < '$'
+               AND (?2 OR COALESCE(s.invite_only, 0) = 0
+                    OR EXISTS (SELECT 1 FROM members v WHERE v.conversation = c.id AND v.account = ?3))
+             ORDER BY c.key LIMIT ?4",
+        )?;
+        let rows = stmt.query_map(params![after, every, viewer.0, limit], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?, row.get::<_, String>(2)?, row.get::<_, bool>(3)?))
+        })?;
+        rows.map(|row| {
+            let (key, members, topic, invite_only) = row?;
+            crate::records::listed_room(&key, members, topic, invite_only)
+        })
+        .collect()
     }
 
     // ---- removals asked of a running server

@@ -2,7 +2,7 @@
 //! fresh PostgreSQL database (see `palomar-test-postgres` for which server). What only one of them does (SQLite's
 //! migrations of old files, PostgreSQL's writers on several nodes) is tested beside it.
 
-use palomar_proto::{MessageId, Nick, Role, RoomName};
+use palomar_proto::{MessageId, Nick, Role, RoomListing, RoomName};
 use palomar_test_postgres::TestDatabase;
 
 use crate::Store;
@@ -82,6 +82,7 @@ on_both_stores!(
     standings_of_an_account_are_its_rooms_with_something_set,
     room_moderation_lists_everything_set_in_a_room_by_nickname,
     a_removed_account_and_a_deleted_conversation_take_their_moderation_with_them,
+    the_room_listing_pages_by_name_counts_members_and_hides_invite_only_rooms_from_outsiders,
 );
 
 pub(crate) fn nick(s: &str) -> Nick {
@@ -771,4 +772,34 @@ fn a_removed_account_and_a_deleted_conversation_take_their_moderation_with_them(
     assert_eq!(db.standing(garden, again.id).expect("reads"), Standing::default());
     assert_eq!(db.standing(lobby(db).id, again.id).expect("reads"), Standing::default(), "not banned");
     assert!(db.standings_of(again.id).expect("reads").is_empty(), "a new account of the nickname has no past");
+}
+
+fn the_room_listing_pages_by_name_counts_members_and_hides_invite_only_rooms_from_outsiders(fresh: Fresh) {
+    let db = fresh.writer();
+    let (ana, bob) = (account(&*db, "ana"), account(&*db, "bob"));
+    let (apple, cave, garden) = (room(&*db, "apple"), room(&*db, "cave"), room(&*db, "garden"));
+    for conv in [apple, garden] {
+        db.add_member(conv, ana.id, 0).expect("adds");
+    }
+    db.add_member(garden, bob.id, 0).expect("adds");
+    db.add_member(cave, ana.id, 0).expect("adds");
+    db.set_room_settings(cave, &RoomSettings { topic: "secret".into(), invite_only: true, moderated: false })
+        .expect("sets");
+    db.set_room_settings(garden, &RoomSettings { topic: "roses".into(), ..RoomSettings::default() }).expect("sets");
+    db.open_direct(&ana, &bob).expect("opens").expect("both exist");
+    let names = |listing: Vec<RoomListing>| listing.into_iter().map(|r| r.room.to_string()).collect::<Vec<_>>();
+    let reader = fresh.reader();
+    let by_bob = reader.room_listing(bob.id, false, None, 10).expect("lists");
+    assert_eq!(names(by_bob.clone()), ["apple", "garden", "lobby"], "no invite-only room bob is not in, no DM");
+    assert_eq!(
+        by_bob[1],
+        RoomListing { room: RoomName::parse("garden").expect("valid"), members: 2, topic: "roses".into(), invite_only: false }
+    );
+    assert_eq!(names(reader.room_listing(ana.id, false, None, 10).expect("lists")), ["apple", "cave", "garden", "lobby"]);
+    assert_eq!(names(reader.room_listing(bob.id, true, None, 10).expect("lists")), ["apple", "cave", "garden", "lobby"]);
+    let first = reader.room_listing(ana.id, false, None, 2).expect("lists");
+    assert_eq!(names(first.clone()), ["apple", "cave"]);
+    let next = reader.room_listing(ana.id, false, Some(&first[1].room), 2).expect("lists");
+    assert_eq!(names(next.clone()), ["garden", "lobby"], "the page after the last one seen");
+    assert!(reader.room_listing(ana.id, false, Some(&next[1].room), 2).expect("lists").is_empty());
 }

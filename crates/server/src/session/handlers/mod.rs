@@ -4,6 +4,7 @@
 mod history;
 mod join;
 mod leave;
+mod list;
 mod moderate;
 pub(super) mod send;
 mod users;
@@ -47,6 +48,10 @@ impl Session {
             ClientMsg::History { conversation, before, limit } => {
                 self.pace_request().await;
                 self.history(conversation, before, limit).await
+            }
+            ClientMsg::ListRooms { after, limit } => {
+                self.pace_request().await;
+                self.list_rooms(&after, limit).await
             }
             ClientMsg::Moderate { room, action } => {
                 self.pace_request().await;
