@@ -169,3 +169,15 @@ fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// clap checks a command line's definition only when it builds all of it (completions, manual pages): a
+    /// mistake in a subcommand nobody ran would otherwise show first in a user's shell.
+    #[test]
+    fn every_subcommand_is_well_defined() {
+        super::Cli::command().debug_assert();
+    }
+}

@@ -85,13 +85,13 @@ enum ModerateCommand {
     /// Let only members, the invited, moderators and operators join ROOM (on), or everyone (off).
     InviteOnly {
         room: String,
-        #[arg(value_parser = parse_on_off)]
+        #[arg(value_parser = parse_on_off, action = clap::ArgAction::Set)]
         on: bool,
     },
     /// Let only members with voice, moderators and operators speak in ROOM (on), or everyone (off).
     Moderated {
         room: String,
-        #[arg(value_parser = parse_on_off)]
+        #[arg(value_parser = parse_on_off, action = clap::ArgAction::Set)]
         on: bool,
     },
 }
