@@ -22,6 +22,8 @@ test('commands and their arguments', () => {
   assert.deepEqual(parseEntry('/users lobby'), { kind: 'users', room: 'lobby' });
   assert.deepEqual(parseEntry('/history'), { kind: 'history', count: null });
   assert.deepEqual(parseEntry('/history 10'), { kind: 'history', count: 10 });
+  assert.deepEqual(parseEntry('/list'), { kind: 'list', after: '' });
+  assert.deepEqual(parseEntry('/LIST  #Garden '), { kind: 'list', after: 'garden' });
   assert.deepEqual(parseEntry('/HELP'), { kind: 'help' });
   assert.deepEqual(parseEntry('/quit now'), { kind: 'quit' });
 });
@@ -37,6 +39,8 @@ test('mistakes say how to write the command, and nothing is sent', () => {
   assert.match(error('/msg 9lives hi'), /^\/msg NICK \[TEXT\]: nickname may only contain/);
   assert.equal(error('/history 0'), '/history [N]: N must be a whole number of messages, 1 or more');
   assert.equal(error('/history ten'), '/history [N]: N must be a whole number of messages, 1 or more');
+  assert.match(error('/list two words'), /^\/list \[ROOM\]: room name may only contain/);
+  assert.match(error('/list 9rooms'), /^\/list \[ROOM\]: room name may only contain/);
   assert.equal(error('/dance'), 'unknown command /dance; /help lists them');
   assert.equal(error('/'), 'unknown command /; /help lists them');
 });
@@ -80,9 +84,13 @@ test('moderation mistakes say how to write the command', () => {
 });
 
 test('help names every command once', () => {
+  assert.deepEqual(HELP.find(([usage]) => usage === '/list [ROOM]'), [
+    '/list [ROOM]',
+    'list the rooms, 50 at a time; /list ROOM for those after ROOM',
+  ]);
   const usages = HELP.map(([usage]) => usage.split(' ')[0]);
   const moderation = ['/topic', '/cleartopic', '/kick', '/ban', '/unban', '/mute', '/unmute', '/op', '/deop', '/voice', '/devoice', '/invite', '/invite-only', '/moderated'];
-  for (const command of ['/join', '/leave', '/msg', '/users', '/history', '/help', '/quit', '//text', ...moderation]) {
+  for (const command of ['/join', '/leave', '/msg', '/users', '/history', '/list', '/help', '/quit', '//text', ...moderation]) {
     assert.equal(usages.filter((usage) => usage === command).length, 1, command);
   }
 });

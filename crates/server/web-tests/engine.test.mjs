@@ -2,7 +2,8 @@
 // refusal for good, resent oldest first after StoreUnavailable), cursors (Hello positions, dedup by seq,
 // cumulative batched acks, Gap, Closed, Left), heartbeats, the send window, and reconnecting (backoff with
 // jitter, the countdown, RateLimited's named wait, AuthFailed stopping), and moderation (Moderate only while
-// connected, a message refused as NotAllowed dropped, the room frames read).
+// connected, a message refused as NotAllowed dropped, the room frames read), and the rooms' listing (ListRooms only
+// while connected, Rooms read strictly).
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -479,6 +480,80 @@ describe('moderation', () => {
       socket.receive(broken);
       await h.engine.settled();
       assert.equal(socket.closedByClient, true);
+    });
+  }
+});
+
+describe("the rooms' listing", () => {
+  test('ListRooms is sent only while connected, and never kept for later', async () => {
+    const h = harness();
+    await h.engine.start();
+    assert.equal(h.engine.listRooms('', 50), false, 'not connected');
+    const socket = await h.login();
+    assert.deepEqual(socket.sentOf('ListRooms'), [], 'nothing waited for the connection');
+    assert.equal(h.engine.listRooms('', 50), true);
+    assert.equal(h.engine.listRooms('garden', 50), true);
+    assert.deepEqual(socket.sentOf('ListRooms'), [
+      { after: '', limit: 50 },
+      { after: 'garden', limit: 50 },
+    ]);
+    assert.equal(h.store.outbox.size, 0);
+  });
+
+  test('Rooms is read into an event; a refused listing is an error like any other', async () => {
+    const h = harness();
+    await h.engine.start();
+    const socket = await h.login();
+    socket.receive({
+      Rooms: {
+        rooms: [
+          { room: 'attic', members: 0, topic: '', invite_only: true },
+          { room: 'garden', members: 3, topic: 'Seeds <b>', invite_only: false },
+        ],
+        more: true,
+      },
+    });
+    socket.receive({ Rooms: { rooms: [], more: false } });
+    socket.receive({ Error: { code: 'InvalidName', message: 'not a room name', id: null } });
+    await h.engine.settled();
+    assert.deepEqual(h.eventsOf('rooms'), [
+      {
+        type: 'rooms',
+        rooms: [
+          { room: 'attic', members: 0, topic: '', inviteOnly: true },
+          { room: 'garden', members: 3, topic: 'Seeds <b>', inviteOnly: false },
+        ],
+        more: true,
+      },
+      { type: 'rooms', rooms: [], more: false },
+    ]);
+    assert.deepEqual(h.eventsOf('error').map((event) => event.code), ['InvalidName']);
+    assert.equal(socket.closedByClient, false);
+  });
+
+  const listing = { room: 'garden', members: 3, topic: 'Seeds', invite_only: false };
+  for (const broken of [
+    { Rooms: { rooms: [{ ...listing, room: 'Garden' }], more: false } },
+    { Rooms: { rooms: [{ ...listing, room: '#garden' }], more: false } },
+    { Rooms: { rooms: [{ ...listing, members: -1 }], more: false } },
+    { Rooms: { rooms: [{ ...listing, members: 2.5 }], more: false } },
+    { Rooms: { rooms: [{ ...listing, members: '3' }], more: false } },
+    { Rooms: { rooms: [{ ...listing, topic: null }], more: false } },
+    { Rooms: { rooms: [{ ...listing, invite_only: 0 }], more: false } },
+    { Rooms: { rooms: [listing, null], more: false } },
+    { Rooms: { rooms: [listing], more: 'yes' } },
+    { Rooms: { rooms: [listing] } },
+    { Rooms: { rooms: {}, more: false } },
+    { Rooms: { rooms: [], more: true } },
+  ]) {
+    test(`a malformed Rooms ends the connection: ${JSON.stringify(broken)}`, async () => {
+      const h = harness();
+      await h.engine.start();
+      const socket = await h.login();
+      socket.receive(broken);
+      await h.engine.settled();
+      assert.equal(socket.closedByClient, true);
+      assert.deepEqual(h.eventsOf('rooms'), []);
     });
   }
 });

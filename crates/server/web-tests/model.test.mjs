@@ -244,3 +244,30 @@ test('/topic says the current room\'s topic; a refused join is not waited for', 
   model.apply({ type: 'error', code: 'Banned', message: 'you are banned from #attic', id: null });
   assert.equal(model.switchTo, null);
 });
+
+test("the rooms' listing: a line per room in the conversation shown, and how to see the next ones", () => {
+  const model = new ChatModel('ana');
+  model.apply({ type: 'joined', key: '#garden', latestSeq: 0, firstSeq: 1 });
+  model.select('#garden');
+  model.apply({
+    type: 'rooms',
+    rooms: [
+      { room: 'attic', members: 1, topic: '', inviteOnly: true },
+      { room: 'garden', members: 3, topic: 'Seeds <img src=x onerror=alert(1)>', inviteOnly: false },
+      { room: 'lobby', members: 12, topic: '', inviteOnly: false },
+    ],
+    more: true,
+  });
+  assert.deepEqual(texts(model, '#garden'), [
+    '#attic  1 member  invite-only',
+    '#garden  3 members  Seeds <img src=x onerror=alert(1)>',
+    '#lobby  12 members',
+    '/list lobby shows the next ones',
+  ]);
+  model.apply({ type: 'rooms', rooms: [{ room: 'zoo', members: 2, topic: 'Animals', inviteOnly: true }], more: false });
+  assert.equal(texts(model, '#garden').at(-1), '#zoo  2 members  invite-only  Animals');
+  model.apply({ type: 'rooms', rooms: [], more: false });
+  assert.equal(texts(model, '#garden').at(-1), 'there are no rooms to list');
+  assert.deepEqual(texts(model, '#lobby'), [], 'only in the conversation shown');
+  assert.ok(model.conversation('#garden').notices.every((notice) => !notice.error));
+});

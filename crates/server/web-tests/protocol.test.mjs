@@ -44,6 +44,8 @@ test('client messages are serde\'s externally tagged JSON, as section 15 writes 
     '{"Moderate":{"room":"garden","action":{"Kick":{"nick":"bob","reason":"spam"}}}}',
   );
   assert.equal(wire.moderate('garden', { InviteOnly: true }), '{"Moderate":{"room":"garden","action":{"InviteOnly":true}}}');
+  assert.equal(wire.listRooms('', 50), '{"ListRooms":{"after":"","limit":50}}');
+  assert.equal(wire.listRooms('garden', 50), '{"ListRooms":{"after":"garden","limit":50}}');
   assert.equal(wire.ping(1), '{"Ping":{"nonce":1}}');
   assert.equal(wire.pong(0), '{"Pong":{"nonce":0}}');
   assert.equal(wire.BYE, '"Bye"');

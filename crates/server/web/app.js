@@ -3,7 +3,7 @@
 // typed entries become engine calls. It also keeps the tab's title, the read markers, the connection banner and
 // the desktop notifications.
 
-import { HELP, TYPED_HISTORY, parseEntry } from './commands.js';
+import { HELP, LIST_PAGE, TYPED_HISTORY, parseEntry } from './commands.js';
 import { Engine } from './engine.js';
 import { ChatModel, HISTORY_PAGE } from './model.js';
 import { LOBBY, PROTOCOL_VERSION, isRoomKey, parseNick, parseRoom, roomKey, textProblem } from './protocol.js';
@@ -269,6 +269,9 @@ class Session {
       }
       case 'history':
         this.olderMessages(entry.count ?? TYPED_HISTORY, true);
+        break;
+      case 'list':
+        if (!this.engine.listRooms(entry.after, LIST_PAGE)) this.notConnected('the rooms can be listed');
         break;
       case 'topic':
         if (isRoomKey(here)) {

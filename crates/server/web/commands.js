@@ -4,6 +4,9 @@
 
 import { parseNick, parseRoom } from './protocol.js';
 
+/// Rooms `/list` asks for at a time, as its help says.
+export const LIST_PAGE = 50;
+
 /// What `/help` says: how each entry is written, and what it does.
 export const HELP = [
   ['/join ROOM', 'join ROOM (creating it) and talk there'],
@@ -11,6 +14,7 @@ export const HELP = [
   ['/msg NICK [TEXT]', 'open a direct conversation with NICK, sending TEXT'],
   ['/users [ROOM]', 'who is in ROOM, online and offline'],
   ['/history [N]', 'show N older messages of this conversation (default 20)'],
+  ['/list [ROOM]', `list the rooms, ${LIST_PAGE} at a time; /list ROOM for those after ROOM`],
   ['/topic [TEXT]', "show the room's topic, or set it to TEXT"],
   ['/cleartopic', "clear the room's topic"],
   ['/kick NICK [REASON]', 'put NICK out of the room (it may join again)'],
@@ -39,9 +43,9 @@ function usageError(usage, reason) {
 
 /// Reads one entry (it may span several lines). The result's `kind` is one of `text` (with `text`), `join`
 /// (`room`), `leave` (`room` or null for the current one), `msg` (`nick`, `text` or null), `users` (`room` or
-/// null), `history` (`count` or null), `topic` (show the current room's), `moderate` (`command` as typed, for
-/// messages, and `action`, a `RoomAction` in its JSON form, for the current room), `help`, `quit`, or `error`
-/// (`message`); null when the entry is blank.
+/// null), `history` (`count` or null), `list` (`after`: '' for the first rooms, else the room they follow),
+/// `topic` (show the current room's), `moderate` (`command` as typed, for messages, and `action`, a `RoomAction`
+/// in its JSON form, for the current room), `help`, `quit`, or `error` (`message`); null when the entry is blank.
 export function parseEntry(line) {
   if (line.trim().length === 0) return null;
   if (line.startsWith('//')) return { kind: 'text', text: line.slice(1) };
@@ -95,6 +99,11 @@ export function parseEntry(line) {
         return usageError('/history [N]', 'N must be a whole number of messages, 1 or more');
       }
       return { kind: 'history', count };
+    }
+    case 'list': {
+      if (rest.length === 0) return { kind: 'list', after: '' };
+      const parsed = parseRoom(rest);
+      return parsed.error ? usageError('/list [ROOM]', parsed.error) : { kind: 'list', after: parsed.name };
     }
     case 'topic':
       return rest.length === 0 ? { kind: 'topic' } : moderate({ Topic: { text: rest } });

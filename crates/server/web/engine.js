@@ -163,6 +163,20 @@ function roomChange(change) {
   }
 }
 
+/// One room of a `Rooms` listing.
+function roomListing(listing) {
+  if (listing === null || typeof listing !== 'object') throw new wire.ProtocolError('not a room listing');
+  if (!Number.isSafeInteger(listing.members) || listing.members < 0) {
+    throw new wire.ProtocolError(`not a number of members: ${listing.members}`);
+  }
+  return {
+    room: checkedRoom(listing.room),
+    members: listing.members,
+    topic: checkedText(listing.topic, 'a topic'),
+    inviteOnly: checkedFlag(listing.invite_only, 'invite_only'),
+  };
+}
+
 function conversationInfo(info) {
   if (info === null || typeof info !== 'object') throw new wire.ProtocolError('not a conversation info');
   return {
@@ -298,6 +312,12 @@ export class Engine {
   /// changed by the time the connection is back.
   moderate(room, action) {
     return this.request(wire.moderate(room, action));
+  }
+
+  /// The rooms after `after` by name ('' for the first ones): a look at the moment, not worth keeping for a
+  /// connection that comes back later.
+  listRooms(after, limit) {
+    return this.request(wire.listRooms(after, limit));
   }
 
   /// The highest seq received of a conversation (0 when none).
@@ -660,6 +680,13 @@ export class Engine {
         break;
       case 'Invited':
         this.emit({ type: 'invited', room: checkedRoom(body.room), by: checkedBy(body.by) });
+        break;
+      case 'Rooms':
+        if (!Array.isArray(body.rooms)) throw new wire.ProtocolError('Rooms without a list');
+        checkedFlag(body.more, 'more');
+        // The next page is asked for after the last room: with none, there is nothing to ask from.
+        if (body.more && body.rooms.length === 0) throw new wire.ProtocolError('more rooms after none');
+        this.emit({ type: 'rooms', rooms: body.rooms.map(roomListing), more: body.more });
         break;
       case 'Ping':
         this.transmit(wire.pong(checkedSeq(body.nonce)));

@@ -1,7 +1,7 @@
 // What the chat screen shows, without the screen: the conversations with their messages, notices, pending and
-// failed messages, unread counts, mentions, members, how far back their history goes, and each room's topic,
-// settings and our standing in it, with what moderators do said in words. The engine's events go in (`apply`),
-// and ui.js draws the result; nothing here touches the DOM or the network.
+// failed messages, unread counts, mentions, members, how far back their history goes, each room's topic, settings
+// and our standing in it, with what moderators do said in words, and the rooms' listing. The engine's events go
+// in (`apply`), and ui.js draws the result; nothing here touches the DOM or the network.
 
 import { LOBBY, ROLES, isRoomKey, mentions, roomKey } from './protocol.js';
 
@@ -370,6 +370,9 @@ export class ChatModel {
       case 'invited':
         this.notice(this.currentKey, `you were invited to #${event.room} by ${actor(event.by)} — /join ${event.room}`);
         return [];
+      case 'rooms':
+        this.rooms(event);
+        return [];
       default:
         return [];
     }
@@ -491,6 +494,18 @@ export class ChatModel {
       const list = (names) => (names.length > 0 ? names.join(', ') : '(none)');
       this.notice(this.currentKey, `${key} online: ${list(online)}; offline: ${list(offline)}`);
     }
+  }
+
+  /// A page of the rooms' listing, a line per room, in the conversation shown (it answers a `/list` typed there).
+  rooms({ rooms, more }) {
+    if (rooms.length === 0) this.notice(this.currentKey, 'there are no rooms to list');
+    for (const { room, members, topic, inviteOnly } of rooms) {
+      const words = [roomKey(room), members === 1 ? '1 member' : `${members} members`];
+      if (inviteOnly) words.push('invite-only');
+      if (topic !== '') words.push(topic);
+      this.notice(this.currentKey, words.join('  '));
+    }
+    if (more) this.notice(this.currentKey, `/list ${rooms.at(-1).room} shows the next ones`);
   }
 
   /// The `History` request that fetches older messages of `key`, or null when there is nothing older or a page

@@ -2,7 +2,8 @@
 // messages, message ids, conversation keys, and the checks on names and texts that the server applies too (so
 // that a mistake is said before anything is sent). No DOM, no socket, no clock of its own.
 
-/// Version 2 added room moderation (`Moderate`, `RoomState`, `RoomEvent`, `Invited`, `NotAllowed`, `Banned`).
+/// Version 2 added room moderation (`Moderate`, `RoomState`, `RoomEvent`, `Invited`, `NotAllowed`, `Banned`) and
+/// the rooms' listing (`ListRooms`, `Rooms`).
 export const PROTOCOL_VERSION = 2;
 
 /// The longest nickname and room name, and message text in bytes of UTF-8 (PROTOCOL.md section 5).
@@ -159,6 +160,11 @@ export function history(key, before, limit) {
 /// `action` is a `RoomAction` in its JSON form, as commands.js reads it from a slash command.
 export function moderate(room, action) {
   return JSON.stringify({ Moderate: { room, action } });
+}
+
+/// The rooms after `after` by name ('' for the first ones), at most `limit` of them.
+export function listRooms(after, limit) {
+  return JSON.stringify({ ListRooms: { after, limit } });
 }
 
 export function ping(nonce) {
