@@ -59,6 +59,7 @@ mod tests {
             r#"{"Moderate":{"room":"rust","action":{"Ban":{"nick":"eve","reason":"spam"}}}}"#,
             r#"{"Moderate":{"room":"rust","action":{"SetRole":{"nick":"bob","role":"Moderator"}}}}"#,
             r#"{"Moderate":{"room":"rust","action":{"InviteOnly":true}}}"#,
+            r#"{"ListRooms":{"after":"","limit":50}}"#,
         ] {
             let decoded: ClientMsg = from_json(client).expect("decodes");
             assert_eq!(to_json(&decoded), client);
@@ -68,6 +69,7 @@ mod tests {
             r#"{"RoomEvent":{"room":"rust","by":"ana","change":{"Banned":{"nick":"eve","reason":"spam"}}}}"#,
             r#"{"RoomEvent":{"room":"rust","by":"ana","change":{"Moderated":true}}}"#,
             r#"{"Invited":{"room":"rust","by":"ana"}}"#,
+            r#"{"Rooms":{"rooms":[{"room":"rust","members":12,"topic":"Rust talk","invite_only":false}],"more":true}}"#,
             r#"{"Error":{"code":"NotAllowed","message":"no","id":null}}"#,
         ] {
             let decoded: ServerMsg = from_json(server).expect("decodes");

@@ -305,3 +305,44 @@ fn an_operator_at_the_console_moderates_a_room_of_a_running_server() {
         client.kill();
     }
 }
+
+/// `/list`: the rooms by name, with their members and topics, a page at a time; an invite-only room only for its
+/// members.
+#[test]
+fn the_room_list_shows_open_rooms_to_everyone_and_invite_only_ones_to_their_members() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(&dir.path().join("data"));
+    let mut ana = connect(&server, "ana", &dir.path().join("ana"));
+    let mut bob = connect(&server, "bob", &dir.path().join("bob"));
+    for room in ["apple", "cave", "garden"] {
+        joins(&mut ana, room);
+    }
+    ana.line("/invite-only on");
+    ana.wait_for("the garden is invite-only", |e| e["event"] == "room_event" && e["change"] == "invite_only");
+    ana.line("/join apple");
+    ana.line("/topic Red and green");
+    ana.wait_for("the topic", room_event("topic", ""));
+    joins(&mut bob, "apple");
+
+    let rooms_of = |event: &Value| -> Vec<String> {
+        event["rooms"].as_array().expect("a list").iter().map(|r| r["room"].as_str().expect("a name").to_owned()).collect()
+    };
+    bob.line("/list");
+    let listed = bob.wait_for_next("bob's listing", |e| e["event"] == "rooms");
+    assert_eq!(rooms_of(&listed), ["#apple", "#cave", "#lobby"], "no invite-only room bob is not in");
+    assert_eq!(listed["more"], false);
+    let apple = &listed["rooms"][0];
+    assert_eq!((apple["members"].as_u64(), apple["topic"].as_str()), (Some(2), Some("Red and green")));
+    ana.line("/list");
+    let listed = ana.wait_for_next("ana's listing", |e| e["event"] == "rooms");
+    assert_eq!(rooms_of(&listed), ["#apple", "#cave", "#garden", "#lobby"]);
+    assert_eq!(listed["rooms"][2]["invite_only"], true);
+    bob.line("/list cave");
+    let next = bob.wait_for_next("the rooms after #cave", |e| e["event"] == "rooms");
+    assert_eq!(rooms_of(&next), ["#lobby"]);
+    bob.line("/list Not A Room");
+    bob.wait_for("a bad name", |e| e["event"] == "error" && e["message"].as_str().is_some_and(|m| m.contains("/list")));
+    for client in [ana, bob] {
+        client.kill();
+    }
+}
