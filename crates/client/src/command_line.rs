@@ -19,6 +19,7 @@ pub const COMMANDS: &[&str] = &[
     "/join",
     "/kick",
     "/leave",
+    "/list",
     "/moderated",
     "/msg",
     "/mute",
@@ -37,6 +38,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("/leave [ROOM]", "leave ROOM (default: the current one)"),
     ("/msg NICK [TEXT]", "open a direct conversation with NICK, sending TEXT"),
     ("/users [ROOM]", "who is in ROOM, online and offline"),
+    ("/list [ROOM]", "list the rooms, 50 at a time; /list ROOM for those after ROOM"),
     ("/history [N]", "show N older messages of this conversation (default 20)"),
     ("/topic [TEXT]", "show the room's topic, or set it to TEXT"),
     ("/cleartopic", "remove the room's topic"),
@@ -79,6 +81,8 @@ pub enum Typed {
     },
     /// `/users [ROOM]`: `None` is the current room.
     Users(Option<RoomName>),
+    /// `/list [ROOM]`: the server's rooms by name, from the first or after `ROOM` (the next page).
+    List(Option<RoomName>),
     /// `/history [N]`: `None` leaves the number to the front end.
     History(Option<u32>),
     /// `/topic` without text: show the current room's topic.
@@ -129,6 +133,7 @@ pub fn parse(line: &str) -> Result<Option<Typed>, CommandError> {
             Typed::Msg { to, text: (!text.is_empty()).then(|| text.to_owned()) }
         }
         "users" => Typed::Users(optional_room("/users [ROOM]")?),
+        "list" => Typed::List(optional_room("/list [ROOM]")?),
         "history" => match rest {
             "" => Typed::History(None),
             n => match n.parse::<u32>() {
@@ -246,6 +251,8 @@ mod tests {
         );
         assert_eq!(parse("/users"), Ok(Some(Typed::Users(None))));
         assert_eq!(parse("/users lobby"), Ok(Some(Typed::Users(Some(RoomName::lobby())))));
+        assert_eq!(parse("/list"), Ok(Some(Typed::List(None))));
+        assert_eq!(parse("/list  #Garden "), Ok(Some(Typed::List(Some(room("garden"))))));
         assert_eq!(parse("/history"), Ok(Some(Typed::History(None))));
         assert_eq!(parse("/history 10"), Ok(Some(Typed::History(Some(10)))));
         assert_eq!(parse("/HELP"), Ok(Some(Typed::Help)));
@@ -258,6 +265,7 @@ mod tests {
         assert_eq!(error("/join"), "/join ROOM: room name must not be empty");
         assert!(error("/join two words").starts_with("/join ROOM: room name may only contain"));
         assert!(error("/msg 9lives hi").starts_with("/msg NICK [TEXT]: nickname may only contain"));
+        assert!(error("/list no way").starts_with("/list [ROOM]: room name may only contain"));
         assert_eq!(error("/history 0"), "/history [N]: N must be a whole number of messages, 1 or more");
         assert_eq!(error("/dance"), "unknown command /dance; /help lists them");
         assert_eq!(error("/"), "unknown command /; /help lists them");

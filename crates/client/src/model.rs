@@ -6,13 +6,15 @@
 //! [`ChatModel`] itself is here: the list of conversations, the one shown, the status and the prompts. One
 //! conversation ([`Conv`]: its entries, unread count, members) is in `conv`; how engine events change the model in
 //! `engine_events`; what the user types or clicks in `input`; finding and colouring nicknames in `nicknames`; the
-//! words of moderation (room events, invitations, a user's standing) in `moderation`.
+//! words of moderation (room events, invitations, a user's standing) in `moderation`, and of the rooms' listing in
+//! `listing`.
 //!
 //! [`Event`]: crate::engine::Event
 
 mod conv;
 mod engine_events;
 mod input;
+mod listing;
 mod moderation;
 mod nicknames;
 
@@ -25,6 +27,7 @@ use palomar_transport::Fingerprint;
 use crate::engine::Command;
 
 pub use conv::{Conv, Entry, MessageEntry};
+pub use listing::room_listing_lines;
 pub use moderation::{invited_text, room_change_text, standing_text};
 pub use nicknames::{mentions, nick_colour};
 

@@ -286,6 +286,8 @@ enum Awaited {
     Left(String),
     /// A moderator's action is answered by the room's news of it (the one who did it is told too).
     RoomNews(RoomName),
+    /// A page of the server's rooms: the answers come in the order asked, so any listing answers the oldest.
+    Rooms,
 }
 
 impl Awaited {
@@ -296,6 +298,7 @@ impl Awaited {
             Command::Join { room } => Some(Awaited::Joined(room.clone())),
             Command::Leave { room } => Some(Awaited::Left(room.clone())),
             Command::Moderate { room, .. } => Some(Awaited::RoomNews(room.clone())),
+            Command::ListRooms { .. } => Some(Awaited::Rooms),
             Command::Send { .. } | Command::TrustCertificate { .. } | Command::Quit => None,
         }
     }
@@ -310,6 +313,7 @@ impl Awaited {
             },
             Event::Left { room } => Some(Awaited::Left(room.to_string())),
             Event::RoomEvent { room, .. } => Some(Awaited::RoomNews(room.clone())),
+            Event::Rooms { .. } => Some(Awaited::Rooms),
             _ => None,
         }
     }
@@ -433,6 +437,7 @@ impl LineMode<'_> {
                 let room = room.map_or_else(|| self.current_room(), |room| room.to_string());
                 self.command(Command::Users { room });
             }
+            Typed::List(after) => self.command(Command::ListRooms { after }),
             Typed::History(limit) => {
                 let conversation = self.current.clone();
                 self.command(Command::History { conversation, before: None, limit: limit.unwrap_or(20) });
@@ -456,5 +461,41 @@ impl LineMode<'_> {
             Typed::Quit => self.input_done = true,
             Typed::Help => command_line::help_lines().for_each(|line| self.printer.notice(&line)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_listing_answers_slash_list() {
+        let printer = Printer::new(true, false);
+        let mut line_mode = LineMode {
+            outgoing: VecDeque::new(),
+            printer: &printer,
+            current: Conversation::Room(RoomName::lobby()),
+            issued: 0,
+            refused: 0,
+            awaiting: VecDeque::new(),
+            input_done: false,
+            topics: HashMap::new(),
+        };
+        line_mode.handle("/list");
+        line_mode.handle("/list #garden");
+        let garden = RoomName::parse("garden").expect("valid");
+        for command in std::mem::take(&mut line_mode.outgoing) {
+            line_mode.awaiting.extend(Awaited::answer_to(&command));
+        }
+        assert_eq!(line_mode.awaiting, [Awaited::Rooms, Awaited::Rooms]);
+        line_mode.answered(&Event::Rooms { rooms: Vec::new(), more: true });
+        assert_eq!(line_mode.awaiting, [Awaited::Rooms], "one listing answers one /list");
+        line_mode.answered(&Event::Error { code: Some(ErrorCode::InvalidName), message: "bad".into(), id: None });
+        assert!(line_mode.awaiting.is_empty());
+        assert_eq!(line_mode.refused, 1, "a refused listing counts as a refused line");
+        assert!(
+            matches!(Awaited::answer_to(&Command::ListRooms { after: Some(garden) }), Some(Awaited::Rooms)),
+            "the page asked for does not matter"
+        );
     }
 }

@@ -10,7 +10,7 @@ use std::io::{BufWriter, Stdout, Write};
 
 use chrono::{DateTime, Local, TimeZone, Utc};
 use palomar_client::Event;
-use palomar_client::model::{invited_text, room_change_text, standing_text};
+use palomar_client::model::{invited_text, room_change_text, room_listing_lines, standing_text};
 use palomar_proto::{
     Message, MessageId, Nick, PresenceState, RoomChange, RoomName, escape_controls, is_refused_in_text, unix_ms,
 };
@@ -59,6 +59,8 @@ JSON lines (--json): one object per line, its kind in \"event\"; ts fields are m
                        reason (kicked, banned, muted), role (the one given), text (the new topic; \"\" cleared it),
                        on (invite_only and moderated: true turned it on)
   invited              you were invited to an invite-only room: room, by (null for the server's operator)
+  rooms                the answer to /list: rooms (by name, each with room (#name), members, topic (\"\" when none),
+                       invite_only), more (true: there are rooms after the last; /list LASTROOM shows them)
   notice               a line of the client's own (the /help text): text
 
 Exit status: 0 everything was stored and answered; 2 stopped for good (see the fatal line); 3 --drain-timeout
@@ -343,6 +345,9 @@ impl<W: Write> Printer<W> {
                 notice(format!("{} #{room} * {text}", local_time(unix_ms())))
             }
             Event::Invited { room, by } => notice(format!("-- {}", invited_text(room, by.as_ref()))),
+            Event::Rooms { rooms, more } => {
+                room_listing_lines(rooms, *more).into_iter().for_each(|line| notice(format!("-- {line}")))
+            }
         }
     }
 }
@@ -432,6 +437,14 @@ fn event_json(event: &Event) -> Value {
         Event::Invited { room, by } => {
             json!({"event": "invited", "room": format!("#{room}"), "by": by.as_ref().map(Nick::as_str)})
         }
+        Event::Rooms { rooms, more } => json!({
+            "event": "rooms",
+            "rooms": rooms.iter().map(|listing| json!({
+                "room": format!("#{}", listing.room), "members": listing.members, "topic": listing.topic,
+                "invite_only": listing.invite_only,
+            })).collect::<Vec<_>>(),
+            "more": more,
+        }),
     }
 }
 
@@ -624,7 +637,7 @@ mod tests {
             Event::ServerShuttingDown { message: "m".into() },
             Event::Fatal { message: "m".into(), certificate_changed: false, password_refused: false },
         ];
-        let events = events.into_iter().chain(moderation_events());
+        let events = events.into_iter().chain(moderation_events()).chain(listing_events());
         let printer = Printer::to(true, false, Vec::new());
         events.for_each(|event| printer.event(&event));
         printer.notice("help");
@@ -682,6 +695,60 @@ mod tests {
             change(Some("ana"), RoomChange::Moderated(false)),
             Event::Invited { room: garden, by: Some(nick("ana")) },
         ]
+    }
+
+    fn listing_events() -> Vec<Event> {
+        use palomar_proto::RoomListing;
+
+        let listing = |room: &str, members, topic: &str, invite_only| RoomListing {
+            room: RoomName::parse(room).expect("valid"),
+            members,
+            topic: topic.into(),
+            invite_only,
+        };
+        vec![
+            Event::Rooms { rooms: vec![listing("garden", 3, "Seeds", false)], more: false },
+            Event::Rooms {
+                rooms: vec![listing("attic", 1, "", true), listing("garden", 3, "Seeds \x1b[2J", true)],
+                more: true,
+            },
+            Event::Rooms { rooms: Vec::new(), more: false },
+        ]
+    }
+
+    #[test]
+    fn a_listing_is_one_json_line_with_its_exact_shape() {
+        let printer = Printer::to(true, false, Vec::new());
+        listing_events().iter().for_each(|event| printer.event(event));
+        let output = String::from_utf8(printer.out.into_inner()).expect("UTF-8");
+        let lines: Vec<Value> = output.lines().map(|line| serde_json::from_str(line).expect("JSON")).collect();
+        let expected = [
+            r##"{"event":"rooms","rooms":[{"room":"#garden","members":3,"topic":"Seeds","invite_only":false}],"more":false}"##,
+            r##"{"event":"rooms","rooms":[{"room":"#attic","members":1,"topic":"","invite_only":true},{"room":"#garden","members":3,"topic":"Seeds \u001b[2J","invite_only":true}],"more":true}"##,
+            r#"{"event":"rooms","rooms":[],"more":false}"#,
+        ];
+        assert_eq!(lines.len(), expected.len(), "{output}");
+        for (line, expected) in lines.iter().zip(expected) {
+            assert_eq!(*line, serde_json::from_str::<Value>(expected).expect("JSON"));
+        }
+    }
+
+    #[test]
+    fn a_listing_reads_one_room_a_line_and_says_how_to_see_the_next_ones() {
+        let printer = Printer::to(false, false, Vec::new());
+        listing_events().iter().for_each(|event| printer.event(event));
+        let output = String::from_utf8(printer.out.into_inner()).expect("UTF-8");
+        let lines: Vec<&str> = output.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "-- #garden  3 members  Seeds",
+                "-- #attic  1 member  invite-only",
+                "-- #garden  3 members  invite-only  Seeds \\u{1b}[2J",
+                "-- more rooms after #garden: /list garden shows the next ones",
+                "-- there are no rooms to list",
+            ]
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use palomar_proto::{
     Conversation, ConversationInfo, ErrorCode, HistoryPage, Message, MessageId, Nick, Password, PresenceState,
-    RoomAction, RoomChange, RoomName, RoomState,
+    RoomAction, RoomChange, RoomListing, RoomName, RoomState,
 };
 use palomar_transport::Fingerprint;
 use rustls_pki_types::CertificateDer;
@@ -69,6 +69,11 @@ pub enum Command {
     Moderate {
         room: RoomName,
         action: RoomAction,
+    },
+    /// A page of the server's rooms by name, after `after` (`None`: from the first). Sent only while connected,
+    /// like [`Command::Moderate`]: a listing asked for long ago would answer a question nobody is asking any more.
+    ListRooms {
+        after: Option<RoomName>,
     },
     /// The answer to [`Event::ConfirmCertificate`].
     TrustCertificate {
@@ -196,6 +201,12 @@ pub enum Event {
     Invited {
         room: RoomName,
         by: Option<Nick>,
+    },
+    /// The answer to [`Command::ListRooms`]: the rooms we may see, by name; `more` when there are rooms after
+    /// the last.
+    Rooms {
+        rooms: Vec<RoomListing>,
+        more: bool,
     },
     /// The engine stopped and will not reconnect (wrong password, changed certificate, ...).
     Fatal {

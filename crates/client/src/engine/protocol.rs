@@ -17,6 +17,9 @@ use crate::state::OutboxEntry;
 /// writes: a client that only wrote could block a server that is writing to it.
 pub const SEND_WINDOW: usize = 256;
 
+/// Rooms asked for by one [`Command::ListRooms`], as `/list`'s help says.
+pub const ROOMS_PAGE: u32 = 50;
+
 /// What the shell does after the core has handled an input, in this order: forget and save the state (so that
 /// a crash never shows a message twice), show the events, send the frames.
 #[derive(Debug, Default)]
@@ -125,6 +128,10 @@ impl Protocol {
                 ClientMsg::History { conversation, before, limit }
             }
             Command::Moderate { room, action } => ClientMsg::Moderate { room: room.to_string(), action },
+            Command::ListRooms { after } => ClientMsg::ListRooms {
+                after: after.map(|room| room.to_string()).unwrap_or_default(),
+                limit: ROOMS_PAGE,
+            },
             Command::Send { .. } | Command::TrustCertificate { .. } | Command::Quit => return,
         };
         effects.frames.push(frame);
@@ -230,6 +237,7 @@ impl Protocol {
             ServerMsg::RoomState(state) => effects.events.push(Event::RoomState(state)),
             ServerMsg::RoomEvent { room, by, change } => effects.events.push(Event::RoomEvent { room, by, change }),
             ServerMsg::Invited { room, by } => effects.events.push(Event::Invited { room, by }),
+            ServerMsg::Rooms { rooms, more } => effects.events.push(Event::Rooms { rooms, more }),
             ServerMsg::Ping { nonce } => effects.frames.push(ClientMsg::Pong { nonce }),
             ServerMsg::Pong { .. } | ServerMsg::Welcome { .. } => {}
             ServerMsg::ShuttingDown { message } => {

@@ -1,7 +1,8 @@
 //! How the engine's events change the model: [`ChatModel::on_engine`] files messages, acceptances, history
 //! pages, presence and member lists under their conversation, counts unread messages and mentions, and follows
 //! the connection's status, the certificate question and a fatal error, and keeps each room's settings and our
-//! standing, with a notice for what moderators do.
+//! standing, with a notice for what moderators do; a listing of the server's rooms becomes notices where the user
+//! is.
 
 use std::time::Instant;
 
@@ -10,7 +11,7 @@ use palomar_proto::{Conversation, ErrorCode, Message, MessageId, Nick, PresenceS
 use super::moderation::puts_me_out;
 use super::{
     Action, CertificatePrompt, ChatModel, Entry, HISTORY_PAGE, MessageEntry, Status, invited_text, mentions,
-    room_change_text,
+    room_change_text, room_listing_lines,
 };
 use crate::engine::Event;
 
@@ -236,6 +237,11 @@ impl ChatModel {
             Event::Invited { room, by } => {
                 self.notice_here(invited_text(&room, by.as_ref()), false);
                 actions.push(Action::Alert);
+            }
+            Event::Rooms { rooms, more } => {
+                for line in room_listing_lines(&rooms, more) {
+                    self.notice_here(line, false);
+                }
             }
             Event::ServerShuttingDown { message } => self.notice_here(format!("server: {message}"), true),
             Event::Fatal { message, certificate_changed, .. } => {

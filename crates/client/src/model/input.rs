@@ -1,6 +1,6 @@
 //! What the user types or clicks: [`ChatModel::submit`] reads an entry line, [`ChatModel::apply`] does what a
-//! command asks (send, join, leave, open a direct conversation, list members, fetch history, moderate the room
-//! shown, show its topic, help, quit), and
+//! command asks (send, join, leave, open a direct conversation, list members or rooms, fetch history, moderate
+//! the room shown, show its topic, help, quit), and
 //! [`ChatModel::close_current`] closes the direct conversation shown.
 
 use palomar_proto::{Conversation, RoomName, validate_text};
@@ -66,6 +66,7 @@ impl ChatModel {
                 self.users_asked.insert(room.clone());
                 return vec![Action::Engine(Command::Users { room: room.to_string() })];
             }
+            Typed::List(after) => return vec![Action::Engine(Command::ListRooms { after })],
             Typed::History(limit) => {
                 let current = self.current;
                 let limit = limit.unwrap_or(TYPED_HISTORY);

@@ -405,3 +405,53 @@ fn an_invitation_is_told_here_and_a_refused_message_leaves_its_conversation() {
     assert!(!model.current().entries.iter().any(|entry| matches!(entry, Entry::Message(_))), "no longer pending");
     assert_eq!(last_notice(model.current()), Some(("not sent: you are muted in #lobby", true)));
 }
+
+#[test]
+fn slash_list_asks_for_a_page_of_rooms_and_the_listing_is_told_where_the_user_is() {
+    use palomar_proto::RoomListing;
+
+    let mut model = connected();
+    assert!(matches!(&model.submit("/list")[..], [Action::Engine(Command::ListRooms { after: None })]));
+    assert!(matches!(
+        &model.submit("/list #garden")[..],
+        [Action::Engine(Command::ListRooms { after: Some(after) })] if *after == garden()
+    ));
+    assert!(model.submit("/list no way").is_empty());
+    assert!(matches!(last_notice(model.current()), Some((text, true)) if text.starts_with("/list [ROOM]:")));
+
+    let lobby_entries = model.convs[0].entries.len();
+    model.switch(1);
+    let listing = |room: &str, members, topic: &str, invite_only| RoomListing {
+        room: RoomName::parse(room).expect("valid"),
+        members,
+        topic: topic.into(),
+        invite_only,
+    };
+    let rooms = vec![listing("garden", 3, "Seeds", true), listing("kitchen", 1, "", false)];
+    model.on_engine(Event::Rooms { rooms, more: true });
+    let notices: Vec<(&str, bool)> = model
+        .current()
+        .entries
+        .iter()
+        .rev()
+        .take(3)
+        .rev()
+        .filter_map(|entry| match entry {
+            Entry::Notice { text, alert, .. } => Some((text.as_str(), *alert)),
+            Entry::Message(_) => None,
+        })
+        .collect();
+    assert_eq!(
+        notices,
+        [
+            ("#garden  3 members  invite-only  Seeds", false),
+            ("#kitchen  1 member", false),
+            ("more rooms after #kitchen: /list kitchen shows the next ones", false),
+        ]
+    );
+    model.on_engine(Event::Rooms { rooms: vec![listing("lobby", 2, "say\nhello", false)], more: false });
+    assert_eq!(last_notice(model.current()), Some(("#lobby  2 members  say hello", false)), "one line, no more");
+    model.on_engine(Event::Rooms { rooms: Vec::new(), more: false });
+    assert_eq!(last_notice(model.current()), Some(("there are no rooms to list", false)));
+    assert_eq!(model.convs[0].entries.len(), lobby_entries, "told in the conversation shown only");
+}

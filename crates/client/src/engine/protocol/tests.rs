@@ -213,6 +213,32 @@ fn moderation_goes_to_the_server_and_its_news_comes_through() {
 }
 
 #[test]
+fn a_listing_asks_for_a_page_of_rooms_after_the_one_named_and_its_answer_comes_through() {
+    use palomar_proto::RoomListing;
+
+    let garden = RoomName::parse("garden").expect("valid");
+    let mut protocol = Protocol::new(nick("ana"), VecDeque::new(), HashMap::new());
+    protocol.connected(&[], None);
+    let mut effects = Effects::default();
+    protocol.request(Command::ListRooms { after: None }, &mut effects);
+    protocol.request(Command::ListRooms { after: Some(garden.clone()) }, &mut effects);
+    assert_eq!(
+        effects.frames,
+        [
+            ClientMsg::ListRooms { after: String::new(), limit: 50 },
+            ClientMsg::ListRooms { after: "garden".into(), limit: 50 },
+        ]
+    );
+
+    let listed = vec![RoomListing { room: garden, members: 3, topic: "seeds".into(), invite_only: true }];
+    let mut effects = Effects::default();
+    let rooms = ServerMsg::Rooms { rooms: listed.clone(), more: true };
+    protocol.received(vec![rooms], &mut effects).expect("no end");
+    assert!(matches!(&effects.events[..], [Event::Rooms { rooms, more: true }] if *rooms == listed));
+    assert!(effects.frames.is_empty(), "nothing to answer");
+}
+
+#[test]
 fn leaving_forgets_the_cursor_and_a_removed_account_or_a_shutdown_ends_the_connection() {
     let lobby = room("lobby");
     let mut protocol = Protocol::new(nick("ana"), VecDeque::new(), HashMap::from([(lobby.clone(), 7)]));
