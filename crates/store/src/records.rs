@@ -231,7 +231,12 @@ pub enum Durability {
 }
 
 /// A room of a listing (`Store::room_listing`), from its `conversations.key` and what was counted and set.
-pub(crate) fn listed_room(key: &str, members: i64, topic: String, invite_only: bool) -> Result<RoomListing, StoreError> {
+pub(crate) fn listed_room(
+    key: &str,
+    members: i64,
+    topic: String,
+    invite_only: bool,
+) -> Result<RoomListing, StoreError> {
     let Some(ConvKey::Room(room)) = ConvKey::from_column(key) else {
         return Err(StoreError::Corrupt(format!("a room's key {key:?}")));
     };

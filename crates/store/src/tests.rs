@@ -793,10 +793,21 @@ fn the_room_listing_pages_by_name_counts_members_and_hides_invite_only_rooms_fro
     assert_eq!(names(by_bob.clone()), ["apple", "garden", "lobby"], "no invite-only room bob is not in, no DM");
     assert_eq!(
         by_bob[1],
-        RoomListing { room: RoomName::parse("garden").expect("valid"), members: 2, topic: "roses".into(), invite_only: false }
+        RoomListing {
+            room: RoomName::parse("garden").expect("valid"),
+            members: 2,
+            topic: "roses".into(),
+            invite_only: false
+        }
     );
-    assert_eq!(names(reader.room_listing(ana.id, false, None, 10).expect("lists")), ["apple", "cave", "garden", "lobby"]);
-    assert_eq!(names(reader.room_listing(bob.id, true, None, 10).expect("lists")), ["apple", "cave", "garden", "lobby"]);
+    assert_eq!(
+        names(reader.room_listing(ana.id, false, None, 10).expect("lists")),
+        ["apple", "cave", "garden", "lobby"]
+    );
+    assert_eq!(
+        names(reader.room_listing(bob.id, true, None, 10).expect("lists")),
+        ["apple", "cave", "garden", "lobby"]
+    );
     let first = reader.room_listing(ana.id, false, None, 2).expect("lists");
     assert_eq!(names(first.clone()), ["apple", "cave"]);
     let next = reader.room_listing(ana.id, false, Some(&first[1].room), 2).expect("lists");

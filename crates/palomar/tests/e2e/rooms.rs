@@ -325,7 +325,12 @@ fn the_room_list_shows_open_rooms_to_everyone_and_invite_only_ones_to_their_memb
     joins(&mut bob, "apple");
 
     let rooms_of = |event: &Value| -> Vec<String> {
-        event["rooms"].as_array().expect("a list").iter().map(|r| r["room"].as_str().expect("a name").to_owned()).collect()
+        event["rooms"]
+            .as_array()
+            .expect("a list")
+            .iter()
+            .map(|r| r["room"].as_str().expect("a name").to_owned())
+            .collect()
     };
     bob.line("/list");
     let listed = bob.wait_for_next("bob's listing", |e| e["event"] == "rooms");
