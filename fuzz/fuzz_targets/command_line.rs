@@ -21,7 +21,7 @@ fuzz_target!(|line: &str| {
             Some(rest) => assert_eq!(text, format!("/{rest}")),
             None => assert_eq!(text, line),
         },
-        Typed::Join(room) | Typed::Leave(Some(room)) | Typed::Users(Some(room)) => {
+        Typed::Join(room) | Typed::Leave(Some(room)) | Typed::Users(Some(room)) | Typed::List(Some(room)) => {
             assert_eq!(RoomName::parse(room.as_str()).as_ref(), Ok(&room));
         }
         Typed::Msg { to, text } => {
@@ -31,6 +31,11 @@ fuzz_target!(|line: &str| {
             }
         }
         Typed::History(Some(n)) => assert!(n > 0),
-        Typed::Leave(None) | Typed::Users(None) | Typed::History(None) | Typed::Help | Typed::Quit => {}
+        Typed::Leave(None)
+        | Typed::Users(None)
+        | Typed::List(None)
+        | Typed::History(None)
+        | Typed::Help
+        | Typed::Quit => {}
     }
 });

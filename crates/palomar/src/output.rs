@@ -12,7 +12,8 @@ use chrono::{DateTime, Local, TimeZone, Utc};
 use palomar_client::Event;
 use palomar_client::model::{invited_text, room_change_text, room_listing_lines, standing_text};
 use palomar_proto::{
-    Message, MessageId, Nick, PresenceState, RoomChange, RoomName, escape_controls, is_refused_in_text, unix_ms,
+    Message, MessageId, Nick, PresenceState, RoomChange, RoomListing, RoomName, escape_controls, is_refused_in_text,
+    unix_ms,
 };
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -165,6 +166,38 @@ impl<'a> MessageLine<'a> {
     }
 }
 
+/// A listing of rooms as a JSON line, its fields in the order its documentation gives them (a `json!` object
+/// would print them alphabetically).
+#[derive(Serialize)]
+struct RoomsLine<'a> {
+    event: &'static str,
+    rooms: Vec<ListedRoom<'a>>,
+    more: bool,
+}
+
+#[derive(Serialize)]
+struct ListedRoom<'a> {
+    room: String,
+    members: u32,
+    topic: &'a str,
+    invite_only: bool,
+}
+
+impl<'a> RoomsLine<'a> {
+    fn new(rooms: &'a [RoomListing], more: bool) -> Self {
+        let rooms = rooms
+            .iter()
+            .map(|listing| ListedRoom {
+                room: format!("#{}", listing.room),
+                members: listing.members,
+                topic: &listing.topic,
+                invite_only: listing.invite_only,
+            })
+            .collect();
+        RoomsLine { event: "rooms", rooms, more }
+    }
+}
+
 impl Printer {
     pub fn new(json: bool, color: bool) -> Self {
         Printer::to(json, color, BufWriter::with_capacity(1 << 16, std::io::stdout()))
@@ -250,6 +283,7 @@ impl<W: Write> Printer<W> {
             // Messages are most of what a client prints: written straight from a struct, not built as a map.
             match event {
                 Event::Message { message, own } => self.json_line(MessageLine::new(message, *own)),
+                Event::Rooms { rooms, more } => self.json_line(RoomsLine::new(rooms, *more)),
                 _ => self.json_line(event_json(event)),
             }
             return;
@@ -437,14 +471,7 @@ fn event_json(event: &Event) -> Value {
         Event::Invited { room, by } => {
             json!({"event": "invited", "room": format!("#{room}"), "by": by.as_ref().map(Nick::as_str)})
         }
-        Event::Rooms { rooms, more } => json!({
-            "event": "rooms",
-            "rooms": rooms.iter().map(|listing| json!({
-                "room": format!("#{}", listing.room), "members": listing.members, "topic": listing.topic,
-                "invite_only": listing.invite_only,
-            })).collect::<Vec<_>>(),
-            "more": more,
-        }),
+        Event::Rooms { rooms, more } => json!(RoomsLine::new(rooms, *more)),
     }
 }
 
@@ -731,6 +758,7 @@ mod tests {
         for (line, expected) in lines.iter().zip(expected) {
             assert_eq!(*line, serde_json::from_str::<Value>(expected).expect("JSON"));
         }
+        assert_eq!(output.lines().next(), Some(expected[0]), "the fields in the documented order");
     }
 
     #[test]
