@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use palomar_proto::{Conversation, Nick, RoomName, RoomState, ServerMsg};
+use palomar_proto::{Conversation, Nick, RoomName, ServerMsg};
 use palomar_store::{ConvId, ConvKey, ConvRow};
 
 use super::{OUT_BUDGET, Session, SessionEnd};
@@ -115,11 +115,7 @@ impl Session {
         // Moderators' changes to the rooms were among what did not fit: the rooms' states are read again too.
         let standings = self.read(move |db| db.standings_of(account)).await?;
         self.know_room_states(standings);
-        let states: Vec<RoomState> = self.room_states.values().cloned().collect();
-        for state in states {
-            self.queue_since_v2(&ServerMsg::RoomState(state));
-        }
-        Ok(())
+        self.send_room_states().await
     }
 
     /// Sends each room's members, online and not, in place of the presence notices that were dropped.

@@ -7,8 +7,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use palomar_proto::{
-    ClientMsg, Conversation, ErrorCode, MIN_PROTOCOL_VERSION, Nick, PROTOCOL_VERSION, Password, Position, RoomState,
-    ServerMsg,
+    ClientMsg, Conversation, ErrorCode, MIN_PROTOCOL_VERSION, Nick, PROTOCOL_VERSION, Password, Position, ServerMsg,
 };
 use palomar_store::{Account, ConvKey, ConvRow};
 use palomar_transport::{FramedReader, FramedWriter, frame_keys};
@@ -85,7 +84,8 @@ enum NoHello {
     Refused(ErrorCode, String),
 }
 
-/// Judges the first frame: a `Hello` of this protocol version with a valid nickname, or the refusal to send.
+/// Judges the first frame: a `Hello` of a protocol version this server serves, with a valid nickname, or the
+/// refusal to send.
 fn read_hello(first: Incoming) -> Result<Hello, NoHello> {
     let (version, nick, password, positions) = match first {
         Incoming::Msg(ClientMsg::Hello { version, nick, password, positions }) => {
@@ -234,13 +234,7 @@ impl Session {
             }
         }
         self.know_room_states(standings);
-        let states: Vec<RoomState> = self.room_states.values().cloned().collect();
-        for state in states {
-            self.queue_since_v2(&ServerMsg::RoomState(state));
-            if self.out.pending_len() >= OUT_BUDGET {
-                self.flush().await?;
-            }
-        }
+        self.send_room_states().await?;
         self.flush().await?;
         self.catch_up_all().await?;
         Ok(link)

@@ -4,7 +4,7 @@
 use palomar_proto::{Nick, RoomChange, RoomName, RoomState, ServerMsg};
 use palomar_store::{ConvId, ConvKey, RoomSettings, RoomStanding, Standing};
 
-use super::{Session, SessionEnd};
+use super::{OUT_BUDGET, Session, SessionEnd};
 use crate::moderation;
 
 impl Session {
@@ -25,6 +25,19 @@ impl Session {
                 }
             }
         }
+    }
+
+    /// Tells the client the state of every room the session knows one of (after a login, or after reading them
+    /// again).
+    pub(super) async fn send_room_states(&mut self) -> Result<(), SessionEnd> {
+        let states: Vec<RoomState> = self.room_states.values().cloned().collect();
+        for state in states {
+            self.queue_since_v2(&ServerMsg::RoomState(state));
+            if self.out.pending_len() >= OUT_BUDGET {
+                self.flush().await?;
+            }
+        }
+        Ok(())
     }
 
     /// Reads the state of a room the user has just come into, and tells the client.
