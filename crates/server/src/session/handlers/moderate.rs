@@ -96,7 +96,8 @@ impl Session {
         let hub = &self.shared.hub;
         hub.room_changed(conv, &room, by, &change, moderated.audit);
         match (&write, &target) {
-            (RoomWrite::Kick(_) | RoomWrite::Ban(_), Some((account, _, true))) => {
+            // Whether it was a member as the writer's transaction saw it, not as read before.
+            (RoomWrite::Kick(_) | RoomWrite::Ban(_), Some((account, _, _))) if moderated.was_member => {
                 hub.removed_from_room(account, conv, &room);
             }
             (RoomWrite::Invite, Some((account, _, _))) => hub.invited(account.id, &room, by),
