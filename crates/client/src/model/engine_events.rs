@@ -42,10 +42,13 @@ impl ChatModel {
                 }
                 self.node = server.clone();
                 self.last_connected = Some(server);
-                // A request made as the last connection died will not be answered.
+                // A request made as the last connection died will not be answered. And a room's state is
+                // restated after login only where it is not the defaults: one back to them while we were away
+                // (a mute lifted) would otherwise stay as it was.
                 for conv in &mut self.convs {
                     conv.history_pending = false;
                     conv.history_typed = false;
+                    conv.room_state = None;
                 }
                 for info in &conversations {
                     let index = self.conv_index(&info.conversation);
@@ -140,6 +143,8 @@ impl ChatModel {
             }
             Event::Joined { info } => {
                 let index = self.conv_index(&info.conversation);
+                // Its `RoomState` follows; until then it is a room like any other.
+                self.convs[index].room_state = None;
                 if self.switch_to.as_ref() == Some(&info.conversation) {
                     self.switch_to = None;
                     self.switch(index);

@@ -357,8 +357,23 @@ fn the_room_state_is_kept_and_its_topic_shown_by_slash_topic() {
     assert_eq!(standing_text(&state).as_deref(), Some("voice · muted · invite-only"));
     model.submit("/topic");
     assert_eq!(last_notice(model.current()), Some(("the topic of #garden: seeds", false)));
-    model.on_engine(Event::RoomState(RoomState { topic: String::new(), ..state }));
+    model.on_engine(Event::RoomState(RoomState { topic: String::new(), ..state.clone() }));
     assert_eq!(model.current().topic(), None, "an empty topic is none");
+
+    // The server restates a room's state after a login only where it is not the defaults: a mute lifted while
+    // we were away must not stay shown.
+    model.on_engine(Event::RoomState(state.clone()));
+    let info = ConversationInfo { conversation: Conversation::Room(garden()), latest_seq: 0, first_seq: 1 };
+    model.on_engine(Event::Connected {
+        server: "127.0.0.1:5555".into(),
+        nick: nick("ana"),
+        registered: false,
+        conversations: vec![info.clone()],
+    });
+    assert_eq!(model.current().room_state, None, "back to the defaults until told otherwise");
+    model.on_engine(Event::RoomState(state));
+    model.on_engine(Event::Joined { info });
+    assert_eq!(model.current().room_state, None, "a join is followed by the room's state");
 }
 
 #[test]
