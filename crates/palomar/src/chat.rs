@@ -354,6 +354,14 @@ impl LineMode<'_> {
         match event {
             Event::Queued { .. } => *queued += 1,
             Event::RoomState(state) => drop(self.topics.insert(state.room, state.topic)),
+            // After a login the server restates only the rooms whose state is not the defaults, and after a join
+            // the room's: a topic cleared meanwhile must not be shown.
+            Event::Connected { .. } => self.topics.clear(),
+            Event::Joined { info } => {
+                if let Conversation::Room(room) = info.conversation {
+                    self.topics.remove(&room);
+                }
+            }
             Event::Synced => *synced = true,
             Event::Fatal { .. } => {
                 self.printer.flush();
@@ -468,19 +476,56 @@ impl LineMode<'_> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_listing_answers_slash_list() {
-        let printer = Printer::new(true, false);
-        let mut line_mode = LineMode {
+    fn line_mode(printer: &Printer) -> LineMode<'_> {
+        LineMode {
             outgoing: VecDeque::new(),
-            printer: &printer,
+            printer,
             current: Conversation::Room(RoomName::lobby()),
             issued: 0,
             refused: 0,
             awaiting: VecDeque::new(),
             input_done: false,
             topics: HashMap::new(),
+        }
+    }
+
+    #[test]
+    fn a_topic_is_forgotten_at_a_login_or_a_join_until_the_server_restates_it() {
+        use palomar_proto::{ConversationInfo, Role, RoomState};
+
+        let printer = Printer::new(true, false);
+        let mut line_mode = line_mode(&printer);
+        let garden = RoomName::parse("garden").expect("valid");
+        let state = RoomState {
+            room: garden.clone(),
+            topic: "seeds".into(),
+            invite_only: false,
+            moderated: false,
+            role: Role::Member,
+            muted: false,
+            operator: false,
         };
+        let (mut queued, mut synced) = (0, false);
+        line_mode.show(Event::RoomState(state.clone()), &mut queued, &mut synced);
+        assert_eq!(line_mode.topics.get(&garden).map(String::as_str), Some("seeds"));
+        let connected = Event::Connected {
+            server: "127.0.0.1:5555".into(),
+            nick: Nick::parse("ana").expect("valid"),
+            registered: false,
+            conversations: Vec::new(),
+        };
+        line_mode.show(connected, &mut queued, &mut synced);
+        assert!(line_mode.topics.is_empty(), "a login restates only what is not the defaults");
+        line_mode.show(Event::RoomState(state), &mut queued, &mut synced);
+        let info = ConversationInfo { conversation: Conversation::Room(garden.clone()), latest_seq: 0, first_seq: 1 };
+        line_mode.show(Event::Joined { info }, &mut queued, &mut synced);
+        assert!(!line_mode.topics.contains_key(&garden), "its state follows the join");
+    }
+
+    #[test]
+    fn a_listing_answers_slash_list() {
+        let printer = Printer::new(true, false);
+        let mut line_mode = line_mode(&printer);
         line_mode.handle("/list");
         line_mode.handle("/list #garden");
         let garden = RoomName::parse("garden").expect("valid");
