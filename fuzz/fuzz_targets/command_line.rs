@@ -5,21 +5,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use palomar_client::command_line::{Typed, parse};
-use palomar_proto::{Nick, RoomAction, RoomName};
-
-/// The nickname a moderation action is about, if any.
-fn target_of(action: &RoomAction) -> Option<&str> {
-    match action {
-        RoomAction::Kick { nick, .. }
-        | RoomAction::Ban { nick, .. }
-        | RoomAction::Unban { nick }
-        | RoomAction::Mute { nick, .. }
-        | RoomAction::Unmute { nick }
-        | RoomAction::SetRole { nick, .. }
-        | RoomAction::Invite { nick } => Some(nick),
-        RoomAction::Topic { .. } | RoomAction::InviteOnly(_) | RoomAction::Moderated(_) => None,
-    }
-}
+use palomar_proto::{Nick, RoomName};
 
 fuzz_target!(|line: &str| {
     let Ok(parsed) = parse(line) else {
@@ -47,7 +33,7 @@ fuzz_target!(|line: &str| {
         Typed::History(Some(n)) => assert!(n > 0),
         Typed::Moderate(action) => {
             // A nickname in an action was checked: what the server gets parses back to itself.
-            if let Some(nick) = target_of(&action) {
+            if let Some(nick) = action.target() {
                 assert_eq!(Nick::parse(nick).map(|n| n.to_string()).as_deref(), Ok(nick));
             }
         }

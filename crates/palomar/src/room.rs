@@ -146,7 +146,7 @@ fn act(db: &dyn Store, action: Action, operator: String, now: u64) -> anyhow::Re
         }
         None => None,
     };
-    check_text(&action.write)?;
+    action.write.check_text().map_err(anyhow::Error::msg)?;
     let target_name = target.as_ref().map_or(String::new(), |account| format!(" {}", account.nick));
     let audit = AuditNames { actor: operator, target: format!("#{room}{target_name}") };
     db.begin()?;
@@ -177,25 +177,6 @@ fn act(db: &dyn Store, action: Action, operator: String, now: u64) -> anyhow::Re
         RoomWrite::Moderated(true) => format!("#{room} is moderated"),
         RoomWrite::Moderated(false) => format!("everyone may speak in #{room}"),
     })
-}
-
-/// What the console may not write either: a topic or reason a client would refuse to show as one line.
-fn check_text(write: &RoomWrite) -> anyhow::Result<()> {
-    let (what, text, limit) = match write {
-        RoomWrite::Topic(text) => ("a topic", text, moderation::MAX_TOPIC_BYTES),
-        RoomWrite::Kick(reason) => ("a reason", reason, moderation::MAX_REASON_BYTES),
-        RoomWrite::Ban(sanction) | RoomWrite::Mute(sanction) => {
-            ("a reason", &sanction.reason, moderation::MAX_REASON_BYTES)
-        }
-        _ => return Ok(()),
-    };
-    if text.len() > limit {
-        bail!("{what} is at most {limit} bytes");
-    }
-    if text.chars().any(char::is_control) {
-        bail!("{what} is one line of text, without control characters");
-    }
-    Ok(())
 }
 
 pub fn run(args: RoomArgs) -> anyhow::Result<ExitCode> {

@@ -82,6 +82,22 @@ pub enum RoomAction {
     Moderated(bool),
 }
 
+impl RoomAction {
+    /// The nickname the action is about, as typed, if it is about a user.
+    pub fn target(&self) -> Option<&str> {
+        match self {
+            RoomAction::Kick { nick, .. }
+            | RoomAction::Ban { nick, .. }
+            | RoomAction::Unban { nick }
+            | RoomAction::Mute { nick, .. }
+            | RoomAction::Unmute { nick }
+            | RoomAction::SetRole { nick, .. }
+            | RoomAction::Invite { nick } => Some(nick),
+            RoomAction::Topic { .. } | RoomAction::InviteOnly(_) | RoomAction::Moderated(_) => None,
+        }
+    }
+}
+
 /// What a moderator did to a room, as its members are told (live, not replayed).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RoomChange {

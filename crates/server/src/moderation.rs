@@ -109,6 +109,24 @@ impl RoomWrite {
         Some((write, target))
     }
 
+    /// Whether its topic or reason is one a client can show as one line: short enough, without control
+    /// characters. Asked of a moderator's action and of the console's alike.
+    pub fn check_text(&self) -> Result<(), String> {
+        let (what, text, limit) = match self {
+            RoomWrite::Topic(text) => ("a topic", text, MAX_TOPIC_BYTES),
+            RoomWrite::Kick(reason) => ("a reason", reason, MAX_REASON_BYTES),
+            RoomWrite::Ban(sanction) | RoomWrite::Mute(sanction) => ("a reason", &sanction.reason, MAX_REASON_BYTES),
+            _ => return Ok(()),
+        };
+        if text.len() > limit {
+            return Err(format!("{what} is at most {limit} bytes"));
+        }
+        if text.chars().any(char::is_control) {
+            return Err(format!("{what} is one line of text, without control characters"));
+        }
+        Ok(())
+    }
+
     /// Why this write, allowed, changed nothing: for whoever asked.
     pub fn unchanged(&self) -> &'static str {
         match self {
@@ -173,20 +191,6 @@ pub const MAX_TOPIC_BYTES: usize = 512;
 /// Longest reason given for a kick, a ban or a mute, in bytes.
 pub const MAX_REASON_BYTES: usize = 512;
 
-/// The nickname `action` is about, as typed, if it is about a user.
-pub fn target_of(action: &RoomAction) -> Option<&str> {
-    match action {
-        RoomAction::Kick { nick, .. }
-        | RoomAction::Ban { nick, .. }
-        | RoomAction::Unban { nick }
-        | RoomAction::Mute { nick, .. }
-        | RoomAction::Unmute { nick }
-        | RoomAction::SetRole { nick, .. }
-        | RoomAction::Invite { nick } => Some(nick),
-        RoomAction::Topic { .. } | RoomAction::InviteOnly(_) | RoomAction::Moderated(_) => None,
-    }
-}
-
 /// Whether `actor` may do `action` in `room` (to `target`, when it is about a user), and what it writes; the
 /// refusal says why, for the person who asked. `now_ms` dates a ban or a mute.
 pub fn judge(
@@ -199,17 +203,13 @@ pub fn judge(
     if !actor.operator && actor.role < Role::Moderator {
         return Err(format!("only the moderators of #{room} and the server's operators may do that"));
     }
-    let sanction = |reason: String| -> Result<Sanction, String> {
-        if reason.len() > MAX_REASON_BYTES {
-            return Err(format!("a reason is at most {MAX_REASON_BYTES} bytes"));
-        }
-        Ok(Sanction { reason: reason.trim().to_owned(), by: actor.nick.to_string(), since_ms: now_ms })
-    };
+    let sanction =
+        |reason: String| Sanction { reason: reason.trim().to_owned(), by: actor.nick.to_string(), since_ms: now_ms };
     let write = match action {
-        RoomAction::Kick { reason, .. } => RoomWrite::Kick(sanction(reason)?.reason),
-        RoomAction::Ban { reason, .. } => RoomWrite::Ban(sanction(reason)?),
+        RoomAction::Kick { reason, .. } => RoomWrite::Kick(reason.trim().to_owned()),
+        RoomAction::Ban { reason, .. } => RoomWrite::Ban(sanction(reason)),
         RoomAction::Unban { .. } => RoomWrite::Unban,
-        RoomAction::Mute { reason, .. } => RoomWrite::Mute(sanction(reason)?),
+        RoomAction::Mute { reason, .. } => RoomWrite::Mute(sanction(reason)),
         RoomAction::Unmute { .. } => RoomWrite::Unmute,
         RoomAction::SetRole { role: Role::Owner, .. } => {
             return Err(format!("#{room} has one owner, its creator; make {} a moderator instead", nick_of(target)));
@@ -223,19 +223,11 @@ pub fn judge(
             RoomWrite::Role(role)
         }
         RoomAction::Invite { .. } => RoomWrite::Invite,
-        RoomAction::Topic { text } => {
-            let text = text.trim().to_owned();
-            if text.len() > MAX_TOPIC_BYTES {
-                return Err(format!("a topic is at most {MAX_TOPIC_BYTES} bytes"));
-            }
-            if text.chars().any(char::is_control) {
-                return Err("a topic is one line of text, without control characters".into());
-            }
-            RoomWrite::Topic(text)
-        }
+        RoomAction::Topic { text } => RoomWrite::Topic(text.trim().to_owned()),
         RoomAction::InviteOnly(on) => RoomWrite::InviteOnly(on),
         RoomAction::Moderated(on) => RoomWrite::Moderated(on),
     };
+    write.check_text()?;
     if let Some(target) = target {
         let invites = matches!(write, RoomWrite::Invite);
         if target.nick == actor.nick && !invites {
@@ -455,6 +447,13 @@ mod tests {
         assert_eq!(topic(" Welcome "), Ok(RoomWrite::Topic("Welcome".into())));
         assert!(topic("two\nlines").is_err());
         assert!(topic(&"x".repeat(MAX_TOPIC_BYTES + 1)).is_err());
+        let kick = |reason: &str| {
+            let action = RoomAction::Kick { nick: "bob".into(), reason: reason.into() };
+            judge(&actor(Role::Moderator), Some(&target(Role::Member)), action, &room(), 1)
+        };
+        assert_eq!(kick(" spam "), Ok(RoomWrite::Kick("spam".into())));
+        assert!(kick("a\x1b[2Jb").is_err(), "a reason is one line too, as the console has always asked");
+        assert!(kick(&"x".repeat(MAX_REASON_BYTES + 1)).is_err());
     }
 
     #[test]

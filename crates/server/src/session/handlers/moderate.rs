@@ -24,7 +24,7 @@ enum NotFound {
 impl Session {
     pub(super) async fn moderate(&mut self, raw: &str, action: RoomAction) -> Result<(), SessionEnd> {
         let Some(room) = self.parse_room(raw) else { return Ok(()) };
-        let target_nick = match moderation::target_of(&action).map(Nick::parse) {
+        let target_nick = match action.target().map(Nick::parse) {
             None => None,
             Some(Ok(nick)) => Some(nick),
             Some(Err(error)) => {
