@@ -123,6 +123,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         ),
         None => None,
     };
+    // Caught before anyone is told the server listens: a SIGTERM from whoever read that line stops it gracefully.
+    let signals = Signals::install()?;
     println!("palomar {} listening on {local}", env!("CARGO_PKG_VERSION"));
     if let Some(web) = &web {
         println!("web client: https://{}/", web.local_addr()?);
@@ -137,7 +139,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     println!("certificate fingerprint: {}", identity.fingerprint());
 
     let shutdown = CancellationToken::new();
-    tokio::spawn(watch_signals(shutdown.clone(), identity.clone()));
+    tokio::spawn(watch_signals(signals, shutdown.clone(), identity.clone()));
     let listeners = palomar_server::Listeners { chat: listener, web, admin };
     palomar_server::run(listeners, config, identity, shutdown).await?;
     // Whoever read the first lines may be gone (`palomar serve | head`): a stop that went well is not a panic.
@@ -154,14 +156,27 @@ fn init_logging(format: LogFormat) {
     }
 }
 
+/// The signals a server acts on, caught from the moment they are installed.
+struct Signals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+    hangup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> anyhow::Result<Self> {
+        let catch = |kind: SignalKind, name: &str| signal(kind).with_context(|| format!("cannot catch {name}"));
+        Ok(Self {
+            interrupt: catch(SignalKind::interrupt(), "SIGINT")?,
+            terminate: catch(SignalKind::terminate(), "SIGTERM")?,
+            hangup: catch(SignalKind::hangup(), "SIGHUP")?,
+        })
+    }
+}
+
 /// SIGINT and SIGTERM stop the server gracefully; SIGHUP reloads the certificate.
-async fn watch_signals(shutdown: CancellationToken, identity: Arc<ServerIdentity>) {
-    let (Ok(mut interrupt), Ok(mut terminate), Ok(mut hangup)) =
-        (signal(SignalKind::interrupt()), signal(SignalKind::terminate()), signal(SignalKind::hangup()))
-    else {
-        tracing::error!("cannot install signal handlers; stop the server with SIGKILL");
-        return;
-    };
+async fn watch_signals(signals: Signals, shutdown: CancellationToken, identity: Arc<ServerIdentity>) {
+    let Signals { mut interrupt, mut terminate, mut hangup } = signals;
     loop {
         tokio::select! {
             _ = interrupt.recv() => break,
