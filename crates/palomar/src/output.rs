@@ -517,6 +517,8 @@ mod tests {
             from: Nick::parse("mallory").expect("valid"),
             ts: 0,
             text: HOSTILE.to_owned(),
+            kind: palomar_proto::MessageKind::Text,
+            revision: palomar_proto::Revision::Original,
         };
         vec![
             Event::Message { message, own: false },
@@ -615,7 +617,16 @@ mod tests {
         printer.event(&Event::Queued { id, to: conversation.clone(), text: "late".into() });
         let typed = local_time(unix_ms());
         let from = Nick::parse("ana").expect("valid");
-        let message = Message { conversation, seq: 1, id, from, ts: unix_ms() + 600_000, text: "late".into() };
+        let message = Message {
+            conversation,
+            seq: 1,
+            id,
+            from,
+            ts: unix_ms() + 600_000,
+            text: "late".into(),
+            kind: palomar_proto::MessageKind::Text,
+            revision: palomar_proto::Revision::Original,
+        };
         printer.event(&Event::Message { message: message.clone(), own: true });
         printer.event(&Event::Message { message: Message { id: MessageId([4; 16]), ..message }, own: true });
         let output = String::from_utf8(printer.out.into_inner()).expect("UTF-8");
@@ -629,7 +640,16 @@ mod tests {
         let lobby = Conversation::Room(RoomName::lobby());
         let ana = Nick::parse("ana").expect("valid");
         let id = MessageId([5; 16]);
-        let message = Message { conversation: lobby.clone(), seq: 1, id, from: ana.clone(), ts: 1, text: "hi".into() };
+        let message = Message {
+            conversation: lobby.clone(),
+            seq: 1,
+            id,
+            from: ana.clone(),
+            ts: 1,
+            text: "hi".into(),
+            kind: palomar_proto::MessageKind::Text,
+            revision: palomar_proto::Revision::Original,
+        };
         let info = palomar_proto::ConversationInfo { conversation: lobby.clone(), latest_seq: 1, first_seq: 1 };
         let fingerprint = palomar_transport::Fingerprint([1; 32]);
         let page = palomar_proto::HistoryPage {

@@ -37,6 +37,8 @@ fn messages(count: u64) -> ServerMsg {
                 from: from.clone(),
                 ts: 1_700_000_000_000 + seq,
                 text: text(),
+                kind: palomar_proto::MessageKind::Text,
+                revision: palomar_proto::Revision::Original,
             })
             .collect(),
     )

@@ -22,7 +22,10 @@ pub fn from_json<T: DeserializeOwned>(text: &str) -> Result<T, JsonError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{ClientMsg, Conversation, ConversationInfo, ErrorCode, Message, MessageId, Nick, ServerMsg};
+    use crate::{
+        ClientMsg, Conversation, ConversationInfo, ErrorCode, Message, MessageId, MessageKind, Nick, Revision,
+        ServerMsg,
+    };
 
     fn id() -> MessageId {
         MessageId::from_hex("0190abcdef0123456789abcdef012345").expect("hex")
@@ -38,10 +41,19 @@ mod tests {
         assert_eq!(from_json::<ClientMsg>(r#""Bye""#).expect("unit variant"), ClientMsg::Bye);
 
         let ana = Nick::parse("ana").expect("nick");
-        let message = Message { conversation: lobby.clone(), seq: 7, id: id(), from: ana, ts: 1, text: "hi".into() };
+        let message = Message {
+            conversation: lobby.clone(),
+            seq: 7,
+            id: id(),
+            from: ana,
+            ts: 1,
+            text: "hi".into(),
+            kind: MessageKind::Text,
+            revision: Revision::Original,
+        };
         assert_eq!(
             to_json(&ServerMsg::Messages(vec![message])),
-            r#"{"Messages":[{"conversation":{"Room":"lobby"},"seq":7,"id":"0190abcdef0123456789abcdef012345","from":"ana","ts":1,"text":"hi"}]}"#
+            r#"{"Messages":[{"conversation":{"Room":"lobby"},"seq":7,"id":"0190abcdef0123456789abcdef012345","from":"ana","ts":1,"text":"hi","kind":"Text","revision":"Original"}]}"#
         );
         let error = ServerMsg::Error { code: ErrorCode::AuthFailed, message: "no".into(), id: None };
         assert_eq!(to_json(&error), r#"{"Error":{"code":"AuthFailed","message":"no","id":null}}"#);
@@ -77,6 +89,27 @@ mod tests {
         }
         let bad_nick = r#"{"RoomEvent":{"room":"rust","by":"Ana","change":{"Moderated":true}}}"#;
         assert!(from_json::<ServerMsg>(bad_nick).is_err(), "names are checked here too");
+    }
+
+    /// The kinds of messages (version 3) as PROTOCOL.md shows them, byte for byte.
+    #[test]
+    fn the_documented_forms_of_kinds_round_trip() {
+        for client in [
+            r#"{"Post":{"id":"0190abcdef0123456789abcdef012345","to":{"Room":"rust"},"kind":"Action","text":"waves"}}"#,
+            r#"{"Post":{"id":"0190abcdef0123456789abcdef012345","to":{"Room":"rust"},"kind":{"Edit":{"of":41}},"text":"hello"}}"#,
+            r#"{"Post":{"id":"0190abcdef0123456789abcdef012345","to":{"Room":"rust"},"kind":{"Deletion":{"of":41}},"text":""}}"#,
+        ] {
+            let decoded: ClientMsg = from_json(client).expect("decodes");
+            assert_eq!(to_json(&decoded), client);
+        }
+        for server in [
+            r#"{"Messages":[{"conversation":{"Room":"rust"},"seq":41,"id":"0190abcdef0123456789abcdef012345","from":"ana","ts":1,"text":"","kind":"Text","revision":"Deleted"}]}"#,
+            r#"{"Messages":[{"conversation":{"Room":"rust"},"seq":43,"id":"0190abcdef0123456789abcdef012345","from":"bob","ts":1,"text":"spam","kind":{"Deletion":{"of":41}},"revision":"Original"}]}"#,
+            r#"{"Error":{"code":"UnknownMessage","message":"no","id":"0190abcdef0123456789abcdef012345"}}"#,
+        ] {
+            let decoded: ServerMsg = from_json(server).expect("decodes");
+            assert_eq!(to_json(&decoded), server);
+        }
     }
 
     #[test]

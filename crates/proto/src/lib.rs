@@ -21,16 +21,18 @@ pub mod names;
 pub use frame::{DirectionKeys, FrameDecoder, FrameError, Opener, Sealer, TAG_LEN};
 pub use json::{JsonError, from_json, to_json};
 pub use message::{
-    ClientMsg, ConversationInfo, ErrorCode, HistoryPage, Message, MessageId, Password, Position, PresenceState,
-    ServerMsg, decode, encode, messages_payload, unix_ms,
+    ClientMsg, ConversationInfo, ErrorCode, HistoryPage, KINDS_VERSION, Message, MessageId, MessageKind, Password,
+    Position, PresenceState, Revision, ServerMsg, decode, encode, encode_message, history_payload, messages_payload,
+    unix_ms,
 };
 pub use moderation::{Role, RoomAction, RoomChange, RoomListing, RoomState};
 pub use names::{Conversation, NameError, Nick, RoomName, escape_controls, is_refused_in_text, validate_text};
 
 /// The protocol version this build speaks; sent first in `Hello` and `Welcome`. Version 2 added moderation
 /// (`Moderate`, `RoomState`, `RoomEvent`, `Invited`, `NotAllowed`, `Banned`) and the rooms' listing (`ListRooms`,
-/// `Rooms`).
-pub const PROTOCOL_VERSION: u16 = 2;
+/// `Rooms`); version 3 kinds of messages (`Post`, `Message.kind` and `Message.revision`: actions, edits,
+/// deletions) and `UnknownMessage`.
+pub const PROTOCOL_VERSION: u16 = 3;
 
 /// The oldest version a server still serves: it sends such a client nothing that version did not have.
 pub const MIN_PROTOCOL_VERSION: u16 = 1;

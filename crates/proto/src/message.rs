@@ -3,6 +3,7 @@
 //!
 //! Variants are only ever appended, never reordered or removed: postcard encodes a variant by its index.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -180,6 +181,49 @@ pub enum ClientMsg {
         after: String,
         limit: u32,
     },
+    /// A log entry of any kind: an action, an edit or a deletion of an earlier message (`Send` is a `Post` of
+    /// kind `Text`). Answered like `Send`. (Version 3.)
+    Post {
+        id: MessageId,
+        to: Conversation,
+        kind: MessageKind,
+        text: String,
+    },
+}
+
+/// What a log entry is (protocol version 3; every entry of an older version is `Text`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum MessageKind {
+    /// Something said.
+    Text,
+    /// Something done, `/me waves`: shown as "* ana waves".
+    Action,
+    /// The author's new text for its message `of` (a `Text` or an `Action` of the same conversation).
+    Edit { of: u64 },
+    /// Message `of` deleted, by its author or a moderator of the room; the entry's text is the reason (may be
+    /// empty). The deleted message and its edits are kept, blanked, so seqs stay gap-free.
+    Deletion { of: u64 },
+}
+
+impl MessageKind {
+    /// The message an edit or a deletion refers to.
+    pub fn refers_to(self) -> Option<u64> {
+        match self {
+            MessageKind::Text | MessageKind::Action => None,
+            MessageKind::Edit { of } | MessageKind::Deletion { of } => Some(of),
+        }
+    }
+}
+
+/// What became of a log entry after it was stored (protocol version 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Revision {
+    /// As it was sent.
+    Original,
+    /// Edited: `text` is its latest version.
+    Edited,
+    /// Deleted (the message, or the message an edit belongs to): `text` is empty.
+    Deleted,
 }
 
 /// One message of a conversation's log, as a reader sees it.
@@ -192,6 +236,64 @@ pub struct Message {
     /// Milliseconds since the Unix epoch, when the server stored it.
     pub ts: u64,
     pub text: String,
+    /// (Version 3.)
+    pub kind: MessageKind,
+    /// (Version 3.)
+    pub revision: Revision,
+}
+
+impl Message {
+    /// The text a version 1 or 2 reader, which knows no kinds, is given in place of `text`.
+    pub fn legacy_text(&self) -> Cow<'_, str> {
+        match (self.revision, self.kind) {
+            (Revision::Deleted, _) => Cow::Borrowed("(deleted)"),
+            (_, MessageKind::Text) => Cow::Borrowed(&self.text),
+            (_, MessageKind::Action) => Cow::Owned(format!("/me {}", self.text)),
+            (_, MessageKind::Edit { .. }) => Cow::Owned(format!("(edited) {}", self.text)),
+            (_, MessageKind::Deletion { .. }) if self.text.is_empty() => Cow::Borrowed("(deleted a message)"),
+            (_, MessageKind::Deletion { .. }) => Cow::Owned(format!("(deleted a message: {})", self.text)),
+        }
+    }
+}
+
+/// A [`Message`] as versions 1 and 2 encode it: no kind, no revision, and [`Message::legacy_text`].
+#[derive(Serialize)]
+struct LegacyMessage<'a> {
+    conversation: &'a Conversation,
+    seq: u64,
+    id: MessageId,
+    from: &'a Nick,
+    ts: u64,
+    text: Cow<'a, str>,
+}
+
+impl<'a> LegacyMessage<'a> {
+    fn of(message: &'a Message) -> Self {
+        LegacyMessage {
+            conversation: &message.conversation,
+            seq: message.seq,
+            id: message.id,
+            from: &message.from,
+            ts: message.ts,
+            text: message.legacy_text(),
+        }
+    }
+}
+
+/// `message` encoded for a reader of protocol `version`, to go into [`messages_payload`].
+pub fn encode_message(message: &Message, version: u16) -> Vec<u8> {
+    if version >= KINDS_VERSION { encode(message) } else { encode(&LegacyMessage::of(message)) }
+}
+
+/// The payload of `ServerMsg::History(page)` for a reader of protocol `version`.
+pub fn history_payload(page: &HistoryPage, version: u16) -> Vec<u8> {
+    if version >= KINDS_VERSION {
+        return encode(&ServerMsg::History(page.clone()));
+    }
+    let messages: Vec<LegacyMessage<'_>> = page.messages.iter().map(LegacyMessage::of).collect();
+    let mut payload = vec![HISTORY_VARIANT];
+    payload.extend(encode(&(&page.conversation, messages, page.complete_from)));
+    payload
 }
 
 /// A conversation the user belongs to, sent in `Welcome` and when joining.
@@ -271,6 +373,9 @@ pub enum ErrorCode {
     NotAllowed,
     /// Joining a room the user is banned from, or an invite-only room without an invite. (Version 2.)
     Banned,
+    /// An edit or a deletion of a message that cannot be changed: no such seq in the conversation (or removed
+    /// by retention), an edit or a deletion itself, or deleted already. Not stored: drop it. (Version 3.)
+    UnknownMessage,
 }
 
 /// Frames the server sends.
@@ -372,6 +477,12 @@ pub fn encode<T: Serialize>(msg: &T) -> Vec<u8> {
 /// Variant index of [`ServerMsg::Messages`] in the encoding.
 const MESSAGES_VARIANT: u8 = 3;
 
+/// Variant index of [`ServerMsg::History`] in the encoding.
+const HISTORY_VARIANT: u8 = 9;
+
+/// The first protocol version whose messages have a [`MessageKind`] and a [`Revision`].
+pub const KINDS_VERSION: u16 = 3;
+
 /// The payload of a [`ServerMsg::Messages`] built from messages already encoded one by one (each the
 /// [`encode`] of a [`Message`]): a message going to many readers is encoded once, not once per reader. The
 /// bytes are the same as encoding the `ServerMsg` itself.
@@ -403,6 +514,109 @@ mod tests {
 
     fn nick(s: &str) -> Nick {
         Nick::parse(s).expect("valid nick")
+    }
+
+    fn message(kind: MessageKind, revision: Revision, text: &str) -> Message {
+        Message {
+            conversation: Conversation::Room(RoomName::lobby()),
+            seq: 300,
+            id: MessageId([1; 16]),
+            from: nick("ana"),
+            ts: 1,
+            text: text.into(),
+            kind,
+            revision,
+        }
+    }
+
+    /// What versions 1 and 2 decoded (and still decode): a message without kind or revision.
+    #[derive(Debug, Clone, PartialEq, Deserialize)]
+    struct Version2Message {
+        conversation: Conversation,
+        seq: u64,
+        id: MessageId,
+        from: Nick,
+        ts: u64,
+        text: String,
+    }
+
+    #[derive(Debug, PartialEq, Deserialize)]
+    enum Version2Frame {
+        Welcome,
+        Error,
+        Accepted,
+        Messages(Vec<Version2Message>),
+        Gap,
+        Joined,
+        Left,
+        Presence,
+        Users,
+        History { conversation: Conversation, messages: Vec<Version2Message>, complete_from: u64 },
+    }
+
+    /// Golden bytes of a version 3 message: the version 2 fields, then the kind and the revision.
+    #[test]
+    fn golden_bytes_of_a_message_with_its_kind() {
+        let edit = message(MessageKind::Edit { of: 5 }, Revision::Original, "hi");
+        let mut expected = vec![0u8, 5];
+        expected.extend(b"lobby");
+        expected.extend([0xac, 0x02]);
+        expected.extend([1u8; 16]);
+        expected.extend([3]);
+        expected.extend(b"ana");
+        expected.extend([1, 2]);
+        expected.extend(b"hi");
+        expected.extend([2, 5, 0]);
+        assert_eq!(encode(&edit), expected);
+        assert_eq!(encode_message(&edit, 3), expected);
+    }
+
+    #[test]
+    fn a_version_2_reader_gets_each_kind_as_text_it_can_decode() {
+        let cases = [
+            (MessageKind::Text, Revision::Original, "hi", "hi"),
+            (MessageKind::Text, Revision::Edited, "hello", "hello"),
+            (MessageKind::Text, Revision::Deleted, "", "(deleted)"),
+            (MessageKind::Action, Revision::Original, "waves", "/me waves"),
+            (MessageKind::Edit { of: 2 }, Revision::Original, "hello", "(edited) hello"),
+            (MessageKind::Edit { of: 2 }, Revision::Deleted, "", "(deleted)"),
+            (MessageKind::Deletion { of: 2 }, Revision::Original, "", "(deleted a message)"),
+            (MessageKind::Deletion { of: 2 }, Revision::Original, "spam", "(deleted a message: spam)"),
+        ];
+        for (kind, revision, text, shown) in cases {
+            let message = message(kind, revision, text);
+            let expected = Version2Message {
+                conversation: message.conversation.clone(),
+                seq: 300,
+                id: MessageId([1; 16]),
+                from: nick("ana"),
+                ts: 1,
+                text: shown.into(),
+            };
+            for version in [1, 2] {
+                let encoded = encode_message(&message, version);
+                let payload = messages_payload(&[&encoded]);
+                let frame: Version2Frame = decode(&payload).expect("a version 2 reader decodes it");
+                assert_eq!(frame, Version2Frame::Messages(vec![expected.clone()]));
+                let page = HistoryPage {
+                    conversation: message.conversation.clone(),
+                    messages: vec![message.clone()],
+                    complete_from: 1,
+                };
+                let frame: Version2Frame = decode(&history_payload(&page, version)).expect("decodes");
+                assert_eq!(
+                    frame,
+                    Version2Frame::History {
+                        conversation: message.conversation.clone(),
+                        messages: vec![expected.clone()],
+                        complete_from: 1,
+                    }
+                );
+            }
+            let page =
+                HistoryPage { conversation: message.conversation.clone(), messages: vec![message], complete_from: 1 };
+            assert_eq!(history_payload(&page, 3), encode(&ServerMsg::History(page)));
+        }
     }
 
     /// Golden bytes: if this changes, the wire format changed and old peers break.
@@ -474,6 +688,7 @@ mod tests {
         assert_eq!(index(ErrorCode::ServerBusy), 14);
         assert_eq!(index(ErrorCode::NotAllowed), 16);
         assert_eq!(index(ErrorCode::Banned), 17);
+        assert_eq!(index(ErrorCode::UnknownMessage), 18);
     }
 
     /// Version 2's variants come after every variant of version 1, which a version 1 peer still decodes alike.
@@ -483,6 +698,13 @@ mod tests {
         assert_eq!(encode(&moderate)[0], 10);
         let invited = ServerMsg::Invited { room: RoomName::lobby(), by: None };
         assert_eq!(encode(&invited)[0], 16);
+        let post = ClientMsg::Post {
+            id: MessageId([0; 16]),
+            to: Conversation::Room(RoomName::lobby()),
+            kind: MessageKind::Action,
+            text: "hi".into(),
+        };
+        assert_eq!(encode(&post)[0], 12);
     }
 
     #[test]
@@ -538,6 +760,8 @@ mod tests {
                     from: nick("ana"),
                     ts: 1,
                     text: text.clone(),
+                    kind: MessageKind::Text,
+                    revision: Revision::Original,
                 })
                 .collect();
             let encoded: Vec<Vec<u8>> = messages.iter().map(encode).collect();

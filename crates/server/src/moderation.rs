@@ -112,19 +112,12 @@ impl RoomWrite {
     /// Whether its topic or reason is one a client can show as one line: short enough, without control
     /// characters. Asked of a moderator's action and of the console's alike.
     pub fn check_text(&self) -> Result<(), String> {
-        let (what, text, limit) = match self {
-            RoomWrite::Topic(text) => ("a topic", text, MAX_TOPIC_BYTES),
-            RoomWrite::Kick(reason) => ("a reason", reason, MAX_REASON_BYTES),
-            RoomWrite::Ban(sanction) | RoomWrite::Mute(sanction) => ("a reason", &sanction.reason, MAX_REASON_BYTES),
-            _ => return Ok(()),
-        };
-        if text.len() > limit {
-            return Err(format!("{what} is at most {limit} bytes"));
+        match self {
+            RoomWrite::Topic(text) => check_line("a topic", text, MAX_TOPIC_BYTES),
+            RoomWrite::Kick(reason) => check_reason(reason),
+            RoomWrite::Ban(sanction) | RoomWrite::Mute(sanction) => check_reason(&sanction.reason),
+            _ => Ok(()),
         }
-        if text.chars().any(char::is_control) {
-            return Err(format!("{what} is one line of text, without control characters"));
-        }
-        Ok(())
     }
 
     /// Why this write, allowed, changed nothing: for whoever asked.
@@ -169,6 +162,21 @@ impl RoomWrite {
             RoomWrite::Moderated(on) => RoomChange::Moderated(*on),
         })
     }
+}
+
+/// Why a reason (a kick's, a ban's, a deletion's) may not be stored: it is one line, and short.
+pub fn check_reason(reason: &str) -> Result<(), String> {
+    check_line("a reason", reason, MAX_REASON_BYTES)
+}
+
+fn check_line(what: &str, text: &str, limit: usize) -> Result<(), String> {
+    if text.len() > limit {
+        return Err(format!("{what} is at most {limit} bytes"));
+    }
+    if text.chars().any(char::is_control) {
+        return Err(format!("{what} is one line of text, without control characters"));
+    }
+    Ok(())
 }
 
 /// The room an audit entry of a room's is about (its target is `#room` or `#room nick`).

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use palomar_proto::{MessageId, Nick, RoomName};
+use palomar_proto::{ErrorCode, MessageId, MessageKind, Nick, RoomName};
 use palomar_store::Sanction;
 use palomar_store::{Account, AccountId, Appended, ConvId, ConvKey, ConvRow, NodeId, Store, StoreError};
 use parking_lot::Mutex;
@@ -51,9 +51,10 @@ enum Change {
     Append {
         conv: ConvId,
         key: ConvKey,
-        sender: Nick,
+        sender: Account,
         id: MessageId,
         text: String,
+        kind: MessageKind,
         order: SendOrder,
         reply: Reply<AppendOutcome>,
     },
@@ -135,6 +136,11 @@ pub enum AppendOutcome {
     Appended(Appended),
     /// The conversation was deleted (with a removed account) before the message reached it.
     Gone,
+    /// An edit or a deletion refused for what it refers to (`UnknownMessage`) or who sent it (`NotAllowed`).
+    Refused {
+        code: ErrorCode,
+        why: String,
+    },
 }
 
 /// What joining a room came to.
@@ -241,18 +247,20 @@ impl Writer {
     }
 
     /// Queues a message for `conv` (its `key` is what the hub publishes it under); the returned receiver answers
-    /// once it is committed or has failed, so a session can go on reading while the group commits.
+    /// once it is committed or has failed, so a session can go on reading while the group commits. An edit or a
+    /// deletion is judged in the group's transaction, against the message it refers to as committed before it.
     pub async fn append(
         &self,
         conv: ConvId,
         key: ConvKey,
-        sender: Nick,
+        sender: Account,
         id: MessageId,
-        text: String,
+        post: (MessageKind, String),
         order: SendOrder,
     ) -> WriteResult<oneshot::Receiver<WriteResult<AppendOutcome>>> {
         let (reply, answer) = oneshot::channel();
-        self.queue(Change::Append { conv, key, sender, id, text, order, reply }).await?;
+        let (kind, text) = post;
+        self.queue(Change::Append { conv, key, sender, id, text, kind, order, reply }).await?;
         Ok(answer)
     }
 

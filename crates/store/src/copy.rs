@@ -20,7 +20,7 @@
 //! - **Streaming**: each table is read and written in pages in key order, messages conversation by conversation
 //!   in seq order, so memory does not grow with the store.
 //! - **Verified**: as the rows go out each table is counted and hashed in key order, each conversation's messages
-//!   too (count, highest seq, and a hash of seq, id, sender, time and text); then the target is read back the same
+//!   too (count, highest seq, and a hash of seq, id, sender, time, text, kind and revision); then the target is read back the same
 //!   way inside its transaction. Any difference is an error, and the transaction is rolled back.
 //!
 //! Not copied as such: SQLite's index of the log (`message_runs`), derived from the messages, is built on the
@@ -785,7 +785,16 @@ impl<'a> Walk<'a> {
                 into.insert_messages(conversation.id, &page)?;
             }
             for message in &page {
-                (message.seq, message.id, message.from.as_str(), message.ts, &message.text).hash(&mut hasher);
+                (
+                    message.seq,
+                    message.id,
+                    message.from.as_str(),
+                    message.ts,
+                    &message.text,
+                    message.kind,
+                    message.revision,
+                )
+                    .hash(&mut hasher);
             }
             digest.messages += page.len() as u64;
             digest.max_seq = after;

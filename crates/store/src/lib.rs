@@ -38,7 +38,7 @@ pub use records::{
     RoomModeration, RoomSettings, RoomStanding, Sanction, Standing, StoreError, StoredMessage, Suspension,
 };
 
-use palomar_proto::{MessageId, Nick, Role, RoomListing, RoomName};
+use palomar_proto::{MessageId, MessageKind, Nick, Role, RoomListing, RoomName};
 
 type Result<T> = std::result::Result<T, StoreError>;
 
@@ -98,6 +98,10 @@ pub trait Store: Send {
 
     /// Every account with its creation time (milliseconds since the epoch), by nickname.
     fn accounts(&self) -> Result<Vec<(Nick, u64)>>;
+
+    /// When `account` was created (milliseconds since the epoch); `None` when it was removed. Messages under its
+    /// nickname from before then were a removed account's of the same name.
+    fn account_created_ms(&self, account: AccountId) -> Result<Option<u64>>;
 
     // ---- suspensions and the audit log
 
@@ -241,17 +245,36 @@ pub trait Store: Send {
 
     // ---- the logs
 
-    /// Appends a message, or recognises a retry of one `sender` already sent with this `id`. Seqs have no
+    /// Appends a message, or recognises a retry of one its sender already sent with this `id`. Seqs have no
     /// gaps: inside a transaction the seq is only given out if it commits; outside one, the append commits
     /// by itself. [`StoreError::NoConversation`] when the conversation was deleted: the transaction stays
     /// usable for the rest of its writes.
-    fn append(&self, conversation: ConvId, sender: &Nick, id: MessageId, text: &str, now_ms: u64) -> Result<Appended>;
+    ///
+    /// An edit replaces the text of the message it refers to and marks it edited; a deletion blanks
+    /// that message and its edits and marks them deleted. Whether it may is the caller's to judge
+    /// (the message exists, is neither an edit nor a deletion, is not deleted, and the sender may change it).
+    fn append_message(&self, message: &NewMessage<'_>, now_ms: u64) -> Result<Appended>;
 
-    /// Appends `messages` in order, as many calls of [`Store::append`] would: `None` for a message whose
+    /// Appends a message of kind [`MessageKind::Text`], as [`Store::append_message`] does.
+    fn append(&self, conversation: ConvId, sender: &Nick, id: MessageId, text: &str, now_ms: u64) -> Result<Appended> {
+        self.append_message(&NewMessage { conversation, sender, id, text, kind: MessageKind::Text }, now_ms)
+    }
+
+    /// Appends `messages` in order, as many calls of [`Store::append_message`] would: `None` for a message whose
     /// conversation was deleted, the others appended or recognised as retries. A store whose every statement is
     /// a round trip to a server sends them together.
     fn append_all(&self, messages: &[NewMessage<'_>], now_ms: u64) -> Result<Vec<Option<Appended>>> {
         append_each(self, messages, now_ms)
+    }
+
+    /// Whether `sender` already sent a message with this `id` that the log still holds (a retry of it is answered
+    /// with the first attempt's outcome, not judged again).
+    fn sent_before(&self, sender: &Nick, id: MessageId) -> Result<bool>;
+
+    /// The message with seq `seq`, unless retention removed it (or there is none).
+    fn message_at(&self, conv: &ConvRow, seq: u64) -> Result<Option<StoredMessage>> {
+        let Some(before) = seq.checked_sub(1) else { return Ok(None) };
+        Ok(self.messages_after(conv, before, 1)?.pop().filter(|message| message.seq == seq))
     }
 
     /// Up to `limit` messages with seq above `after`, in seq order.
@@ -291,7 +314,7 @@ fn append_each<S: Store + ?Sized>(
 ) -> Result<Vec<Option<Appended>>> {
     messages
         .iter()
-        .map(|message| match store.append(message.conversation, message.sender, message.id, message.text, now_ms) {
+        .map(|message| match store.append_message(message, now_ms) {
             Ok(appended) => Ok(Some(appended)),
             Err(StoreError::NoConversation(_)) => Ok(None),
             Err(error) => Err(error),

@@ -10,7 +10,7 @@
 use std::cell::{Cell, RefCell, RefMut};
 use std::collections::HashMap;
 
-use palomar_proto::{MessageId, Nick, Role, RoomListing, RoomName};
+use palomar_proto::{MessageId, MessageKind, Nick, Revision, Role, RoomListing, RoomName};
 use postgres::types::ToSql;
 use postgres::{Client, Row, Statement};
 
@@ -18,9 +18,9 @@ use crate::keys::{Account, AccountId, ConvId, ConvKey};
 use crate::location::PostgresSettings;
 use crate::notices::{Envelope, NodeId, Notice};
 use crate::records::{
-    Appended, AuditEntry, ConvRow, Credentials, DeletedDirect, Durability, NewMessage, RemovalRequest, Removed,
-    RoomModeration, RoomSettings, RoomStanding, Sanction, Standing, StoreError, StoredMessage, Suspension, stored_role,
-    stored_sanction,
+    Appended, AuditEntry, ConvRow, Credentials, DeletedDirect, Durability, KIND_EDIT, NewMessage, RemovalRequest,
+    Removed, RoomModeration, RoomSettings, RoomStanding, Sanction, Standing, StoreError, StoredMessage, Suspension,
+    kind_columns, kind_from_columns, revision_column, revision_from_column, stored_role, stored_sanction,
 };
 use crate::{Result, Store, append_each};
 
@@ -149,6 +149,13 @@ CREATE TABLE room_invites (
     account BIGINT NOT NULL,
     PRIMARY KEY (conversation, account)
 );
+",
+    "
+ALTER TABLE messages
+    ADD COLUMN kind BIGINT NOT NULL DEFAULT 0,
+    ADD COLUMN of_seq BIGINT,
+    ADD COLUMN revision BIGINT NOT NULL DEFAULT 0;
+CREATE INDEX messages_by_reference ON messages (conversation, of_seq) WHERE of_seq IS NOT NULL;
 ",
 ];
 
@@ -497,7 +504,28 @@ impl PostgresStore {
             from: parse_nick(col(row, 1)?)?,
             ts: to_u64(col(row, 3)?),
             text: col(row, 4)?,
+            kind: kind_from_columns(col(row, 5)?, col(row, 6)?)?,
+            revision: revision_from_column(col(row, 7)?)?,
         })
+    }
+
+    /// What an edit or a deletion just stored does to message `of` (and, for a deletion, to its edits).
+    fn revise(&self, conversation: ConvId, of: u64, kind: MessageKind, text: &str) -> Result<()> {
+        let (text, revision) = match kind {
+            MessageKind::Edit { .. } => (text, Revision::Edited),
+            _ => ("", Revision::Deleted),
+        };
+        self.execute(
+            "UPDATE messages SET text = $3, revision = $4 WHERE conversation = $1 AND seq = $2",
+            &[&conversation.0, &to_i64(of), &text, &revision_column(revision)],
+        )?;
+        if revision == Revision::Deleted {
+            self.execute(
+                "UPDATE messages SET text = '', revision = $3 WHERE conversation = $1 AND of_seq = $2 AND kind = $4",
+                &[&conversation.0, &to_i64(of), &revision_column(revision), &KIND_EDIT],
+            )?;
+        }
+        Ok(())
     }
 
     fn raise_direct_floor(&self, nick_pair: &str, last_seq: u64) -> Result<()> {
@@ -550,6 +578,8 @@ struct NewRows<'a> {
     senders: Vec<&'a str>,
     ids: Vec<&'a [u8]>,
     texts: Vec<&'a str>,
+    kinds: Vec<i64>,
+    of_seqs: Vec<Option<i64>>,
 }
 
 impl<'a> NewRows<'a> {
@@ -559,6 +589,9 @@ impl<'a> NewRows<'a> {
         self.senders.push(message.sender.as_str());
         self.ids.push(&message.id.0[..]);
         self.texts.push(message.text);
+        let (kind, of_seq) = kind_columns(message.kind);
+        self.kinds.push(kind);
+        self.of_seqs.push(of_seq);
     }
 
     fn is_empty(&self) -> bool {
@@ -685,6 +718,11 @@ impl Store for PostgresStore {
     }
 
     // ---- suspensions and the audit log
+
+    fn account_created_ms(&self, account: AccountId) -> Result<Option<u64>> {
+        let row = self.query_opt("SELECT created_ms FROM accounts WHERE id = $1", &[&account.0])?;
+        row.map(|row| col::<i64>(&row, 0).map(to_u64)).transpose()
+    }
 
     fn suspend(&self, nick: &Nick, until_ms: Option<u64>, reason: &str, now_ms: u64) -> Result<Option<Account>> {
         self.in_transaction(|| {
@@ -1119,18 +1157,33 @@ impl Store for PostgresStore {
 
     // ---- the logs
 
-    fn append(&self, conversation: ConvId, sender: &Nick, id: MessageId, text: &str, now_ms: u64) -> Result<Appended> {
+    fn append_message(&self, message: &NewMessage<'_>, now_ms: u64) -> Result<Appended> {
+        let NewMessage { conversation, sender, id, text, kind } = *message;
         self.in_transaction(|| {
             let seq = self.last_seq(conversation)? + 1;
+            let (kind_code, of_seq) = kind_columns(kind);
             // A retry racing its first copy through another node waits here for that node's transaction.
             let inserted = self.execute(
-                "INSERT INTO messages (conversation, seq, sender, client_id, ts, text) VALUES ($1, $2, $3, $4, $5, $6)
+                "INSERT INTO messages (conversation, seq, sender, client_id, ts, text, kind, of_seq)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
                  ON CONFLICT (client_id, sender) DO NOTHING",
-                &[&conversation.0, &to_i64(seq), &sender.as_str(), &&id.0[..], &to_i64(now_ms), &text],
+                &[
+                    &conversation.0,
+                    &to_i64(seq),
+                    &sender.as_str(),
+                    &&id.0[..],
+                    &to_i64(now_ms),
+                    &text,
+                    &kind_code,
+                    &of_seq,
+                ],
             )?;
             if inserted == 1 {
                 if let Some(counter) = self.locked.borrow_mut().get_mut(&conversation) {
                     counter.now = seq;
+                }
+                if let Some(of) = kind.refers_to() {
+                    self.revise(conversation, of, kind, text)?;
                 }
                 return Ok(Appended { seq, ts: now_ms, duplicate: false });
             }
@@ -1140,6 +1193,14 @@ impl Store for PostgresStore {
             )?;
             Ok(Appended { seq: to_u64(col(&row, 0)?), ts: to_u64(col(&row, 1)?), duplicate: true })
         })
+    }
+
+    fn sent_before(&self, sender: &Nick, id: MessageId) -> Result<bool> {
+        let found = self.query_opt(
+            "SELECT 1 FROM messages WHERE client_id = $1 AND sender = $2",
+            &[&&id.0[..], &sender.as_str()],
+        )?;
+        Ok(found.is_some())
     }
 
     fn append_all(&self, messages: &[NewMessage<'_>], now_ms: u64) -> Result<Vec<Option<Appended>>> {
@@ -1171,12 +1232,21 @@ impl Store for PostgresStore {
                 return Ok(outcomes);
             }
             let inserted = self.query(
-                "INSERT INTO messages (conversation, seq, sender, client_id, ts, text)
-                 SELECT conversation, seq, sender, client_id, $5, text
-                 FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bytea[], $6::text[])
-                     AS v(conversation, seq, sender, client_id, text)
+                "INSERT INTO messages (conversation, seq, sender, client_id, ts, text, kind, of_seq)
+                 SELECT conversation, seq, sender, client_id, $5, text, kind, of_seq
+                 FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bytea[], $6::text[], $7::bigint[], $8::bigint[])
+                     AS v(conversation, seq, sender, client_id, text, kind, of_seq)
                  ON CONFLICT (client_id, sender) DO NOTHING RETURNING conversation, seq",
-                &[&rows.conversations, &rows.seqs, &rows.senders, &rows.ids, &to_i64(now_ms), &rows.texts],
+                &[
+                    &rows.conversations,
+                    &rows.seqs,
+                    &rows.senders,
+                    &rows.ids,
+                    &to_i64(now_ms),
+                    &rows.texts,
+                    &rows.kinds,
+                    &rows.of_seqs,
+                ],
             )?;
             if inserted.len() < rows.seqs.len() {
                 // A retry (of a message stored earlier, or twice in this batch): the rows after it would leave a
@@ -1194,6 +1264,13 @@ impl Store for PostgresStore {
                 )?;
                 return append_each(self, messages, now_ms);
             }
+            // An edit or a deletion changes only messages before it, so applying them after the batch went in, in
+            // order, comes to what applying each as it went in would.
+            for (message, outcome) in messages.iter().zip(&outcomes) {
+                if let (Some(of), Some(_)) = (message.kind.refers_to(), outcome) {
+                    self.revise(message.conversation, of, message.kind, message.text)?;
+                }
+            }
             let mut locked = self.locked.borrow_mut();
             for (conversation, last) in next {
                 if let (Some(last), Some(counter)) = (last, locked.get_mut(&conversation)) {
@@ -1206,7 +1283,7 @@ impl Store for PostgresStore {
 
     fn messages_after(&self, conv: &ConvRow, after: u64, limit: u32) -> Result<Vec<StoredMessage>> {
         let rows = self.query(
-            "SELECT seq, sender, client_id, ts, text FROM messages WHERE conversation = $1 AND seq > $2
+            "SELECT seq, sender, client_id, ts, text, kind, of_seq, revision FROM messages WHERE conversation = $1 AND seq > $2
              ORDER BY seq LIMIT $3",
             &[&conv.id.0, &to_i64(after), &i64::from(limit)],
         )?;
@@ -1215,7 +1292,7 @@ impl Store for PostgresStore {
 
     fn messages_before(&self, conv: &ConvRow, before: u64, limit: u32) -> Result<Vec<StoredMessage>> {
         let rows = self.query(
-            "SELECT seq, sender, client_id, ts, text FROM messages WHERE conversation = $1 AND seq < $2
+            "SELECT seq, sender, client_id, ts, text, kind, of_seq, revision FROM messages WHERE conversation = $1 AND seq < $2
              ORDER BY seq DESC LIMIT $3",
             &[&conv.id.0, &to_i64(before), &i64::from(limit)],
         )?;

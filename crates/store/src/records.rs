@@ -1,6 +1,6 @@
 //! What the store takes in and hands out, whichever database holds it: rows, messages, outcomes, errors.
 
-use palomar_proto::{Message, MessageId, Nick, Role, RoomListing};
+use palomar_proto::{Message, MessageId, MessageKind, Nick, Revision, Role, RoomListing};
 use postgres::error::SqlState;
 
 use crate::keys::{Account, AccountId, ConvId, ConvKey};
@@ -65,6 +65,8 @@ pub struct StoredMessage {
     pub from: Nick,
     pub ts: u64,
     pub text: String,
+    pub kind: MessageKind,
+    pub revision: Revision,
 }
 
 impl StoredMessage {
@@ -76,6 +78,8 @@ impl StoredMessage {
             from: self.from.clone(),
             ts: self.ts,
             text: self.text.clone(),
+            kind: self.kind,
+            revision: self.revision,
         }
     }
 }
@@ -206,6 +210,7 @@ pub struct NewMessage<'a> {
     pub sender: &'a Nick,
     pub id: MessageId,
     pub text: &'a str,
+    pub kind: MessageKind,
 }
 
 /// The outcome of one append.
@@ -241,4 +246,55 @@ pub(crate) fn listed_room(
         return Err(StoreError::Corrupt(format!("a room's key {key:?}")));
     };
     Ok(RoomListing { room, members: u32::try_from(members).unwrap_or(u32::MAX), topic, invite_only })
+}
+
+/// How both stores keep a [`MessageKind`]: a `kind` column (0 text, 1 action, 2 edit, 3 deletion) and the seq an
+/// edit or a deletion refers to in `of_seq` (NULL for the others).
+pub(crate) fn kind_columns(kind: MessageKind) -> (i64, Option<i64>) {
+    let of = kind.refers_to().map(|of| i64::try_from(of).unwrap_or(i64::MAX));
+    let code = match kind {
+        MessageKind::Text => KIND_TEXT,
+        MessageKind::Action => KIND_ACTION,
+        MessageKind::Edit { .. } => KIND_EDIT,
+        MessageKind::Deletion { .. } => KIND_DELETION,
+    };
+    (code, of)
+}
+
+pub(crate) const KIND_TEXT: i64 = 0;
+pub(crate) const KIND_ACTION: i64 = 1;
+pub(crate) const KIND_EDIT: i64 = 2;
+pub(crate) const KIND_DELETION: i64 = 3;
+
+/// The [`MessageKind`] of a row's `kind` and `of_seq`.
+pub(crate) fn kind_from_columns(code: i64, of: Option<i64>) -> Result<MessageKind, StoreError> {
+    let of = || {
+        of.and_then(|of| u64::try_from(of).ok())
+            .ok_or_else(|| StoreError::Corrupt(format!("a message of kind {code} refers to no seq")))
+    };
+    match code {
+        KIND_TEXT => Ok(MessageKind::Text),
+        KIND_ACTION => Ok(MessageKind::Action),
+        KIND_EDIT => Ok(MessageKind::Edit { of: of()? }),
+        KIND_DELETION => Ok(MessageKind::Deletion { of: of()? }),
+        _ => Err(StoreError::Corrupt(format!("a message of unknown kind {code}"))),
+    }
+}
+
+/// How both stores keep a [`Revision`], in a `revision` column.
+pub(crate) fn revision_column(revision: Revision) -> i64 {
+    match revision {
+        Revision::Original => 0,
+        Revision::Edited => 1,
+        Revision::Deleted => 2,
+    }
+}
+
+pub(crate) fn revision_from_column(code: i64) -> Result<Revision, StoreError> {
+    match code {
+        0 => Ok(Revision::Original),
+        1 => Ok(Revision::Edited),
+        2 => Ok(Revision::Deleted),
+        _ => Err(StoreError::Corrupt(format!("a message of unknown revision {code}"))),
+    }
 }

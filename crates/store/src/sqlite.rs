@@ -10,14 +10,14 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::time::Duration;
 
-use palomar_proto::{MessageId, Nick, Role, RoomListing, RoomName};
+use palomar_proto::{MessageId, MessageKind, Nick, Revision, Role, RoomListing, RoomName};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::keys::{Account, AccountId, ConvId, ConvKey};
 use crate::records::{
-    Appended, AuditEntry, ConvRow, Credentials, DeletedDirect, Durability, RemovalRequest, Removed, RoomModeration,
-    RoomSettings, RoomStanding, Sanction, Standing, StoreError, StoredMessage, Suspension, stored_role,
-    stored_sanction,
+    Appended, AuditEntry, ConvRow, Credentials, DeletedDirect, Durability, KIND_EDIT, NewMessage, RemovalRequest,
+    Removed, RoomModeration, RoomSettings, RoomStanding, Sanction, Standing, StoreError, StoredMessage, Suspension,
+    kind_columns, kind_from_columns, revision_column, revision_from_column, stored_role, stored_sanction,
 };
 use crate::runs::{self, Run};
 use crate::{Result, Store};
@@ -50,7 +50,7 @@ fn owner_only(path: &Path) -> std::io::Result<()> {
 }
 
 /// The schema's version, kept in `PRAGMA user_version`; [`SqliteStore::open_with`] migrates older stores.
-const SCHEMA_VERSION: i64 = 6;
+const SCHEMA_VERSION: i64 = 7;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS accounts (
@@ -207,7 +207,10 @@ CREATE TABLE IF NOT EXISTS messages (
     sender TEXT NOT NULL,
     client_id BLOB NOT NULL,
     ts INTEGER NOT NULL,
-    text TEXT NOT NULL
+    text TEXT NOT NULL,
+    kind INTEGER NOT NULL DEFAULT 0,
+    of_seq INTEGER,
+    revision INTEGER NOT NULL DEFAULT 0
 );
 CREATE UNIQUE INDEX IF NOT EXISTS messages_by_client_id ON messages (client_id, sender);
 CREATE TABLE IF NOT EXISTS message_runs (
@@ -221,6 +224,19 @@ CREATE TABLE IF NOT EXISTS message_runs_state (
     indexed_through INTEGER NOT NULL
 );
 INSERT OR IGNORE INTO message_runs_state (id, indexed_through) VALUES (1, 0);
+";
+
+/// Edits and deletions by the message they refer to, which a deletion blanks along with it. Only those rows are
+/// indexed: the hot path, plain messages, writes no entry.
+///
+/// Version 7 added `kind`, `of_seq` and `revision` (see [`crate::records::kind_columns`]) and this index.
+const MESSAGE_REFERENCES: &str = "
+CREATE INDEX IF NOT EXISTS messages_by_reference ON messages (conversation, of_seq) WHERE of_seq IS NOT NULL;
+";
+const MIGRATE_6_TO_7: &str = "
+ALTER TABLE messages ADD COLUMN kind INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN of_seq INTEGER;
+ALTER TABLE messages ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;
 ";
 
 /// Most messages left out of `message_runs`. A read scans at most this many rows of the tail (plus one commit's
@@ -314,6 +330,7 @@ impl SqliteStore {
                 .is_some())
         };
         let has_v1_log = version < 2 && has_table("messages")?;
+        let has_kindless_log = (2..7).contains(&version) && has_table("messages")?;
         let has_v3_people = version < 4 && has_table("accounts")?;
         let has_v3_conversations = version < 4 && has_table("conversations")?;
         self.conn.execute_batch("BEGIN IMMEDIATE")?;
@@ -340,6 +357,10 @@ impl SqliteStore {
             if has_v1_log {
                 self.conn.execute_batch(MIGRATE_1_TO_2_END)?;
             }
+            if has_kindless_log {
+                self.conn.execute_batch(MIGRATE_6_TO_7)?;
+            }
+            self.conn.execute_batch(MESSAGE_REFERENCES)?;
             if version == 2 {
                 tracing::info!("migrating the store's index of messages to schema version {SCHEMA_VERSION}");
             }
@@ -704,25 +725,33 @@ impl SqliteStore {
         Ok(())
     }
 
-    fn insert_message(
-        &self,
-        conversation: ConvId,
-        sender: &Nick,
-        id: MessageId,
-        text: &str,
-        now_ms: u64,
-    ) -> Result<Appended> {
+    fn insert_message(&self, message: &NewMessage<'_>, now_ms: u64) -> Result<Appended> {
+        let NewMessage { conversation, sender, id, text, kind } = *message;
         let seq = self.last_seq(conversation)? + 1;
+        let (kind_code, of_seq) = kind_columns(kind);
         // Cached statements: this is the hot path of every message, and compiling SQL cost more than running it.
         let inserted = self
             .conn
             .prepare_cached(
-                "INSERT INTO messages (conversation, seq, sender, client_id, ts, text) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                "INSERT INTO messages (conversation, seq, sender, client_id, ts, text, kind, of_seq)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                  ON CONFLICT (client_id, sender) DO NOTHING",
             )?
-            .execute(params![conversation, to_i64(seq), sender.as_str(), &id.0[..], to_i64(now_ms), text])?;
+            .execute(params![
+                conversation,
+                to_i64(seq),
+                sender.as_str(),
+                &id.0[..],
+                to_i64(now_ms),
+                text,
+                kind_code,
+                of_seq
+            ])?;
         if inserted == 1 {
             self.counters.borrow_mut().staged.insert(conversation, seq);
+            if let Some(of) = kind.refers_to() {
+                self.revise(conversation, of, kind, text)?;
+            }
             return Ok(Appended { seq, ts: now_ms, duplicate: false });
         }
         let (seq, ts) = self
@@ -730,6 +759,49 @@ impl SqliteStore {
             .prepare_cached("SELECT seq, ts FROM messages WHERE client_id = ?1 AND sender = ?2")?
             .query_row(params![&id.0[..], sender.as_str()], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)))?;
         Ok(Appended { seq: to_u64(seq), ts: to_u64(ts), duplicate: true })
+    }
+
+    /// What an edit or a deletion just stored does to message `of` (and, for a deletion, to its edits).
+    fn revise(&self, conversation: ConvId, of: u64, kind: MessageKind, text: &str) -> Result<()> {
+        let Some(row) = self.row_of(conversation, of)? else { return Ok(()) };
+        let (text, revision) = match kind {
+            MessageKind::Edit { .. } => (text, Revision::Edited),
+            _ => ("", Revision::Deleted),
+        };
+        self.conn.prepare_cached("UPDATE messages SET text = ?2, revision = ?3 WHERE id = ?1")?.execute(params![
+            row,
+            text,
+            revision_column(revision)
+        ])?;
+        if revision == Revision::Deleted {
+            self.conn
+                .prepare_cached(
+                    "UPDATE messages SET text = '', revision = ?3 WHERE conversation = ?1 AND of_seq = ?2 AND kind = ?4",
+                )?
+                .execute(params![conversation, to_i64(of), revision_column(revision), KIND_EDIT])?;
+        }
+        Ok(())
+    }
+
+    /// The row id of seq `seq` of `conversation`: from its run, or from the tail.
+    fn row_of(&self, conversation: ConvId, seq: u64) -> Result<Option<i64>> {
+        let run = self
+            .conn
+            .prepare_cached(
+                "SELECT first_seq, ids FROM message_runs WHERE conversation = ?1 AND first_seq <= ?2
+                 ORDER BY first_seq DESC LIMIT 1",
+            )?
+            .query_row(params![conversation, to_i64(seq)], |row| Ok(Self::run(row)))
+            .optional()?
+            .transpose()?;
+        if let Some(id) = run.and_then(|run| run.entries().find(|&(at, _)| at == seq).map(|(_, id)| id)) {
+            return Ok(Some(id));
+        }
+        Ok(self
+            .conn
+            .prepare_cached("SELECT id FROM messages WHERE id > ?1 AND conversation = ?2 AND seq = ?3")?
+            .query_row(params![self.indexed_through()?, conversation, to_i64(seq)], |row| row.get(0))
+            .optional()?)
     }
 
     fn stored_message(key: &ConvKey, row: &rusqlite::Row<'_>) -> Result<StoredMessage> {
@@ -744,6 +816,8 @@ impl SqliteStore {
             from: Nick::parse(&sender).map_err(|e| StoreError::Corrupt(e.to_string()))?,
             ts: to_u64(row.get(3)?),
             text: row.get(4)?,
+            kind: kind_from_columns(row.get(5)?, row.get(6)?)?,
+            revision: revision_from_column(row.get(7)?)?,
         })
     }
 
@@ -764,7 +838,7 @@ impl SqliteStore {
         if span <= 2 * ids.len() as u64 {
             let mut page = self.select_messages(
                 conv,
-                "SELECT seq, sender, client_id, ts, text FROM messages
+                "SELECT seq, sender, client_id, ts, text, kind, of_seq, revision FROM messages
                  WHERE id >= ?1 AND conversation = ?2 AND id <= ?3 ORDER BY id LIMIT ?4",
                 low,
                 to_u64(high),
@@ -778,8 +852,9 @@ impl SqliteStore {
             }
             return Ok(page);
         }
-        let mut stmt =
-            self.conn.prepare_cached("SELECT seq, sender, client_id, ts, text FROM messages WHERE id = ?1")?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT seq, sender, client_id, ts, text, kind, of_seq, revision FROM messages WHERE id = ?1",
+        )?;
         ids.iter()
             .map(|&id| {
                 let mut rows = stmt.query([id])?;
@@ -971,6 +1046,15 @@ impl Store for SqliteStore {
     }
 
     // ---- suspensions and the audit log
+
+    fn account_created_ms(&self, account: AccountId) -> Result<Option<u64>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT created_ms FROM accounts WHERE id = ?1")?
+            .query_row([account.0], |row| row.get::<_, i64>(0))
+            .optional()?
+            .map(to_u64))
+    }
 
     fn suspend(&self, nick: &Nick, until_ms: Option<u64>, reason: &str, now_ms: u64) -> Result<Option<Account>> {
         self.in_transaction(|| {
@@ -1422,8 +1506,13 @@ impl Store for SqliteStore {
 
     // ---- the logs
 
-    fn append(&self, conversation: ConvId, sender: &Nick, id: MessageId, text: &str, now_ms: u64) -> Result<Appended> {
-        self.in_transaction(|| self.insert_message(conversation, sender, id, text, now_ms))
+    fn append_message(&self, message: &NewMessage<'_>, now_ms: u64) -> Result<Appended> {
+        self.in_transaction(|| self.insert_message(message, now_ms))
+    }
+
+    fn sent_before(&self, sender: &Nick, id: MessageId) -> Result<bool> {
+        let mut stmt = self.conn.prepare_cached("SELECT 1 FROM messages WHERE client_id = ?1 AND sender = ?2")?;
+        Ok(stmt.exists(params![&id.0[..], sender.as_str()])?)
     }
 
     // Seqs grow with row ids within a conversation, so all of its messages in runs come before those of its tail.
@@ -1456,7 +1545,7 @@ impl Store for SqliteStore {
                 let start = self.indexed_through()?.saturating_add(1).saturating_add(to_i64(skip));
                 page.extend(self.select_messages(
                     conv,
-                    "SELECT seq, sender, client_id, ts, text FROM messages
+                    "SELECT seq, sender, client_id, ts, text, kind, of_seq, revision FROM messages
                      WHERE id >= ?1 AND conversation = ?2 AND seq > ?3 ORDER BY id LIMIT ?4",
                     start,
                     after,
@@ -1472,7 +1561,7 @@ impl Store for SqliteStore {
         self.in_one_snapshot(|| {
             let mut page = self.select_messages(
                 conv,
-                "SELECT seq, sender, client_id, ts, text FROM messages
+                "SELECT seq, sender, client_id, ts, text, kind, of_seq, revision FROM messages
                  WHERE id >= ?1 AND conversation = ?2 AND seq < ?3 ORDER BY id DESC LIMIT ?4",
                 self.indexed_through()?.saturating_add(1),
                 before,

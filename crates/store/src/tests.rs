@@ -402,10 +402,13 @@ fn a_retry_through_another_connection_is_recognised(store: Fresh) {
     let retry = second.append(conv.id, &nick("ana"), MessageId([7; 16]), "once", 4).expect("appends");
     assert_eq!(retry, Appended { seq: sent.seq, ts: 3, duplicate: true });
     assert_eq!(lobby(&*second).last_seq, 1);
+    assert!(second.sent_before(&nick("ana"), MessageId([7; 16])).expect("reads"));
+    assert!(!second.sent_before(&nick("bob"), MessageId([7; 16])).expect("reads"), "ids are the sender's own");
+    assert!(!second.sent_before(&nick("ana"), MessageId([8; 16])).expect("reads"));
 }
 
 fn new_message<'a>(conversation: ConvId, sender: &'a Nick, id: u8, text: &'a str) -> NewMessage<'a> {
-    NewMessage { conversation, sender, id: MessageId([id; 16]), text }
+    NewMessage { conversation, sender, id: MessageId([id; 16]), text, kind: palomar_proto::MessageKind::Text }
 }
 
 /// Several conversations in one batch, one of them deleted meanwhile: each message gets the seq it would get

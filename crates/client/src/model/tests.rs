@@ -19,6 +19,8 @@ fn message(seq: u64, from: &str, text: &str) -> Event {
         from: nick(from),
         ts: seq,
         text: text.into(),
+        kind: palomar_proto::MessageKind::Text,
+        revision: palomar_proto::Revision::Original,
     };
     Event::Message { message, own: from == "ana" }
 }
@@ -53,7 +55,16 @@ fn an_own_message_is_pending_until_accepted_and_shown_once() {
     assert!(pending(&model));
     model.on_engine(Event::Accepted { id, conversation: lobby(), seq: 1, ts: 5 });
     assert!(!pending(&model));
-    let echo = Message { conversation: lobby(), seq: 1, id, from: nick("ana"), ts: 5, text: "hello".into() };
+    let echo = Message {
+        conversation: lobby(),
+        seq: 1,
+        id,
+        from: nick("ana"),
+        ts: 5,
+        text: "hello".into(),
+        kind: palomar_proto::MessageKind::Text,
+        revision: palomar_proto::Revision::Original,
+    };
     model.on_engine(Event::Message { message: echo, own: true });
     assert!(!pending(&model));
 }
@@ -71,7 +82,16 @@ fn a_message_typed_offline_keeps_when_it_was_typed() {
     assert_eq!(shown(&model), (1_000, Some(1_000), None), "while pending, the time it was typed");
     model.on_engine(Event::Accepted { id, conversation: lobby(), seq: 1, ts: 301_000 });
     assert_eq!(shown(&model), (301_000, Some(1_000), Some(1_000)), "stored five minutes later: both");
-    let echo = Message { conversation: lobby(), seq: 1, id, from: nick("ana"), ts: 301_000, text: "x".into() };
+    let echo = Message {
+        conversation: lobby(),
+        seq: 1,
+        id,
+        from: nick("ana"),
+        ts: 301_000,
+        text: "x".into(),
+        kind: palomar_proto::MessageKind::Text,
+        revision: palomar_proto::Revision::Original,
+    };
     model.on_engine(Event::Message { message: echo, own: true });
     assert_eq!(shown(&model).1, Some(1_000), "kept when our copy comes back");
 }

@@ -52,6 +52,8 @@ fn message(seq: u64, from: &str, text: &str) -> Event {
             from: nick(from),
             ts: T0 + seq * 1_000,
             text: text.into(),
+            kind: palomar_proto::MessageKind::Text,
+            revision: palomar_proto::Revision::Original,
         },
         own: from == "ana",
     }

@@ -20,6 +20,8 @@ fn message(seq: u64) -> StoredMessage {
         from: who("ana").nick,
         ts: 0,
         text: "x".into(),
+        kind: palomar_proto::MessageKind::Text,
+        revision: palomar_proto::Revision::Original,
     }
 }
 

@@ -165,6 +165,8 @@ mod tests {
             from: Nick::parse("ana").expect("valid"),
             ts: 0,
             text: "x".repeat(text_len),
+            kind: palomar_proto::MessageKind::Text,
+            revision: palomar_proto::Revision::Original,
         }
     }
 

@@ -31,7 +31,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use palomar_proto::{Conversation, ConversationInfo, ErrorCode, MessageId, RoomState, ServerMsg};
+use palomar_proto::{Conversation, ConversationInfo, ErrorCode, KINDS_VERSION, MessageId, RoomState, ServerMsg};
 use palomar_store::{Account, ConvId, ConvKey, ConvRow};
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
@@ -195,10 +195,11 @@ struct Session {
 
 impl Session {
     fn error(&mut self, code: ErrorCode, message: impl Into<String>, id: Option<MessageId>) {
-        // A version 1 client cannot decode the codes moderation added; it drops a message refused as `NotMember`
-        // from its outbox as it must drop one refused for a ban or a mute.
+        // An older client cannot decode the codes later versions added; it drops a message refused as `NotMember`
+        // from its outbox as it must drop one refused for a ban, a mute or an unknown message.
         let code = match code {
             ErrorCode::NotAllowed | ErrorCode::Banned if self.version < 2 => ErrorCode::NotMember,
+            ErrorCode::UnknownMessage if self.version < KINDS_VERSION => ErrorCode::NotMember,
             code => code,
         };
         self.out.queue(&ServerMsg::Error { code, message: message.into(), id });

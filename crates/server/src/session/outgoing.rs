@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use palomar_proto::{ServerMsg, messages_payload};
+use palomar_proto::{ServerMsg, encode_message, messages_payload};
 use palomar_store::{ConvId, ConvKey, StoredMessage};
 use tokio::sync::mpsc;
 
@@ -60,11 +60,11 @@ impl Session {
     /// Queues messages as `Messages` frames of bounded size, in order.
     fn queue_messages(&mut self, messages: Vec<Outgoing>) {
         self.shared.metrics.messages_delivered.increment(messages.len() as u64);
-        let reader = self.account.id;
+        let (reader, version) = (self.account.id, self.version);
         let encoded: Vec<Cow<'_, [u8]>> = messages
             .iter()
             .map(|message| match message {
-                Outgoing::Live(published) => published.encoded_for(reader),
+                Outgoing::Live(published) => published.encoded_for(reader, version),
                 Outgoing::Encoded(bytes) => Cow::Borrowed(bytes.as_slice()),
             })
             .collect();
@@ -170,7 +170,7 @@ impl Session {
                 stored_after_all |= self.delivering(message);
             }
             let messages =
-                page.iter().map(|m| Outgoing::Encoded(palomar_proto::encode(&m.for_reader(reader)))).collect();
+                page.iter().map(|m| Outgoing::Encoded(encode_message(&m.for_reader(reader), self.version))).collect();
             self.queue_messages(messages);
             self.flush().await?;
             if stored_after_all {

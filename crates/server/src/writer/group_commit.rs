@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use palomar_proto::{MessageId, Nick, Role, RoomName, unix_ms};
+use palomar_proto::{ErrorCode, MessageId, MessageKind, Nick, Revision, Role, RoomName, unix_ms};
 use palomar_store::{
     Account, AccountId, ConvId, ConvKey, NewMessage, NodeId, Notice, Removed, Store, StoreError, StoredMessage,
 };
@@ -92,8 +92,20 @@ fn apply(db: &dyn Store, change: Change, now: u64, run: &mut Vec<QueuedAppend>) 
                 aftermath: Aftermath::Nothing,
             })
         }
-        Change::Append { conv, key, sender, id, text, reply, .. } => {
-            run.push(QueuedAppend { conv, key, sender, id, text, reply });
+        Change::Append { conv, key, sender, id, text, kind, reply, .. } => {
+            if kind.refers_to().is_some() {
+                match revision_refused(db, conv, (&sender, id), kind, &text, now) {
+                    Ok(None) => {}
+                    Ok(Some(refused)) => {
+                        return Ok(Some(Applied {
+                            answer: Some(answer(reply, refused)),
+                            aftermath: Aftermath::Nothing,
+                        }));
+                    }
+                    Err(error) => return Err((error, Some(failure(reply)))),
+                }
+            }
+            run.push(QueuedAppend { conv, key, sender, id, text, kind, reply });
             return Ok(None);
         }
         Change::SaveCursors { reply } => {
@@ -135,10 +147,59 @@ fn apply(db: &dyn Store, change: Change, now: u64, run: &mut Vec<QueuedAppend>) 
 struct QueuedAppend {
     conv: ConvId,
     key: ConvKey,
-    sender: Nick,
+    sender: Account,
     id: MessageId,
     text: String,
+    kind: MessageKind,
     reply: Reply<AppendOutcome>,
+}
+
+/// Why an edit or a deletion by `sender` may not be stored (`None`: it may), judged against the message it refers
+/// to as committed so far, in the open transaction: so of two deletions of one message, the second is refused. A
+/// moderator's deletion of another's message is written to the audit log here.
+fn revision_refused(
+    db: &dyn Store,
+    conv: ConvId,
+    (sender, id): (&Account, MessageId),
+    kind: MessageKind,
+    reason: &str,
+    now: u64,
+) -> Result<Option<AppendOutcome>, StoreError> {
+    // A retry is answered as the first attempt was, whatever became of the message since.
+    if db.sent_before(&sender.nick, id)? {
+        return Ok(None);
+    }
+    let unknown = |why: String| Ok(Some(AppendOutcome::Refused { code: ErrorCode::UnknownMessage, why }));
+    let not_allowed = |why: &str| Ok(Some(AppendOutcome::Refused { code: ErrorCode::NotAllowed, why: why.into() }));
+    let Some(of) = kind.refers_to() else { return Ok(None) };
+    let Some(row) = db.conversation_by_id(conv)? else { return Ok(Some(AppendOutcome::Gone)) };
+    let Some(target) = db.message_at(&row, of)? else {
+        return unknown(format!("there is no message #{of} here (or it is too old to be kept)"));
+    };
+    if target.kind.refers_to().is_some() {
+        return unknown(format!("#{of} is an edit or a deletion, not a message"));
+    }
+    if target.revision == Revision::Deleted {
+        return unknown(format!("#{of} was deleted"));
+    }
+    // A nickname names one account at a time: a message under it was this account's if sent since it was created
+    // (not a removed account's of the same name).
+    let created = db.account_created_ms(sender.id)?;
+    let own = target.from == sender.nick && created.is_some_and(|created| target.ts >= created);
+    match (kind, &row.key) {
+        (_, _) if own => Ok(None),
+        (MessageKind::Edit { .. }, _) => not_allowed("only its author can edit a message"),
+        (MessageKind::Deletion { .. }, ConvKey::Room(room)) => {
+            let moderates = db.standing(conv, sender.id)?.role >= Role::Moderator || db.is_operator(sender.id)?;
+            if !moderates {
+                return not_allowed("only its author or a moderator of the room can delete a message");
+            }
+            let target_of = format!("#{room} #{of} by {}", target.from);
+            db.record_audit(now, sender.nick.as_str(), "message delete", &target_of, reason)?;
+            Ok(None)
+        }
+        _ => not_allowed("only its author can delete a message here"),
+    }
 }
 
 /// Appends a run of the group's messages in one call to the store (one statement on PostgreSQL) and empties
@@ -156,9 +217,10 @@ fn append_run(
         .iter()
         .map(|queued| NewMessage {
             conversation: queued.conv,
-            sender: &queued.sender,
+            sender: &queued.sender.nick,
             id: queued.id,
             text: &queued.text,
+            kind: queued.kind,
         })
         .collect();
     let outcomes = match db.append_all(&messages, now) {
@@ -169,13 +231,22 @@ fn append_run(
     drop(messages);
     let outcomes = outcomes.map_err(|error| (error, run.drain(..).map(|queued| failure(queued.reply)).collect()))?;
     for (queued, outcome) in run.drain(..).zip(outcomes) {
-        let QueuedAppend { conv, key, sender, id, text, reply } = queued;
+        let QueuedAppend { conv, key, sender, id, text, kind, reply } = queued;
         applied.push(match outcome {
             Some(outcome) => {
                 let aftermath = if outcome.duplicate {
                     Aftermath::Nothing
                 } else {
-                    let stored = StoredMessage { key, seq: outcome.seq, id, from: sender, ts: outcome.ts, text };
+                    let stored = StoredMessage {
+                        key,
+                        seq: outcome.seq,
+                        id,
+                        from: sender.nick,
+                        ts: outcome.ts,
+                        text,
+                        kind,
+                        revision: Revision::Original,
+                    };
                     Aftermath::Publish(conv, stored)
                 };
                 Applied { answer: Some(answer(reply, AppendOutcome::Appended(outcome))), aftermath }
@@ -339,9 +410,9 @@ fn commit_group(
             answers_of_unapplied.extend(change.into_failure());
             continue;
         }
-        if !matches!(change, Change::Append { .. })
-            && let Err((error, answers)) = append_run(db, &mut run, now, &mut applied)
-        {
+        // An edit or a deletion is judged against what the messages before it in the group made of the log.
+        let plain_append = matches!(&change, Change::Append { kind, .. } if kind.refers_to().is_none());
+        if !plain_append && let Err((error, answers)) = append_run(db, &mut run, now, &mut applied) {
             failure = Some(error);
             answers_of_unapplied.extend(answers);
             answers_of_unapplied.extend(change.into_failure());

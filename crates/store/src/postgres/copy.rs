@@ -17,7 +17,7 @@ use crate::copy::{
 };
 use crate::keys::ConvId;
 use crate::location::PostgresSettings;
-use crate::records::StoredMessage;
+use crate::records::{StoredMessage, kind_columns, revision_column};
 
 /// `LIMIT` of every page.
 const LIMIT: i64 = PAGE as i64;
@@ -476,10 +476,21 @@ impl Copyable for PostgresStore {
 
     fn insert_messages(&self, conversation: ConvId, messages: &[StoredMessage]) -> Result<()> {
         self.copy_in(
-            "COPY messages (conversation, seq, sender, client_id, ts, text) FROM STDIN BINARY",
-            &[Type::INT8, Type::INT8, Type::TEXT, Type::BYTEA, Type::INT8, Type::TEXT],
+            "COPY messages (conversation, seq, sender, client_id, ts, text, kind, of_seq, revision) FROM STDIN BINARY",
+            &[
+                Type::INT8,
+                Type::INT8,
+                Type::TEXT,
+                Type::BYTEA,
+                Type::INT8,
+                Type::TEXT,
+                Type::INT8,
+                Type::INT8,
+                Type::INT8,
+            ],
             messages,
             |writer, message| {
+                let (kind, of_seq) = kind_columns(message.kind);
                 writer.write(&[
                     &conversation.0,
                     &to_i64(message.seq),
@@ -487,6 +498,9 @@ impl Copyable for PostgresStore {
                     &&message.id.0[..],
                     &to_i64(message.ts),
                     &message.text,
+                    &kind,
+                    &of_seq,
+                    &revision_column(message.revision),
                 ])
             },
         )

@@ -12,7 +12,7 @@ use crate::copy::{
     SanctionRecord, SuspensionRecord,
 };
 use crate::keys::ConvId;
-use crate::records::StoredMessage;
+use crate::records::{StoredMessage, kind_columns, revision_column};
 
 /// `LIMIT` of every page.
 const LIMIT: i64 = PAGE as i64;
@@ -427,17 +427,22 @@ impl Copyable for SqliteStore {
 
     fn insert_messages(&self, conversation: ConvId, messages: &[StoredMessage]) -> Result<()> {
         let mut insert = self.conn.prepare_cached(
-            "INSERT INTO messages (conversation, seq, sender, client_id, ts, text) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO messages (conversation, seq, sender, client_id, ts, text, kind, of_seq, revision)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )?;
         let mut indexed = Vec::with_capacity(messages.len());
         for message in messages {
+            let (kind, of_seq) = kind_columns(message.kind);
             let row = insert.insert(params![
                 conversation,
                 to_i64(message.seq),
                 message.from.as_str(),
                 &message.id.0[..],
                 to_i64(message.ts),
-                message.text
+                message.text,
+                kind,
+                of_seq,
+                revision_column(message.revision)
             ])?;
             indexed.push((message.seq, row));
         }

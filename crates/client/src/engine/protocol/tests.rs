@@ -32,7 +32,16 @@ fn entry(n: usize, to: &Conversation) -> OutboxEntry {
 }
 
 fn message(conversation: &Conversation, seq: u64, from: &str, id: MessageId) -> Message {
-    Message { conversation: conversation.clone(), seq, id, from: nick(from), ts: seq, text: format!("m{seq}") }
+    Message {
+        conversation: conversation.clone(),
+        seq,
+        id,
+        from: nick(from),
+        ts: seq,
+        text: format!("m{seq}"),
+        kind: palomar_proto::MessageKind::Text,
+        revision: palomar_proto::Revision::Original,
+    }
 }
 
 fn info(conversation: &Conversation, latest_seq: u64) -> ConversationInfo {

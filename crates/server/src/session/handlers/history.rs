@@ -1,6 +1,6 @@
 //! `History`: a page of scrollback before a seq, bounded in count and in bytes of text.
 
-use palomar_proto::{Conversation, ErrorCode, HistoryPage, ServerMsg};
+use palomar_proto::{Conversation, ErrorCode, HistoryPage, history_payload};
 use palomar_store::StoredMessage;
 
 use crate::session::{PAGE_BYTES, Session, SessionEnd};
@@ -34,7 +34,8 @@ impl Session {
             .await?;
         let (complete_from, messages) = page;
         let messages = messages.iter().map(|m| m.for_reader(self.account.id)).collect();
-        self.out.queue(&ServerMsg::History(HistoryPage { conversation, messages, complete_from }));
+        let page = HistoryPage { conversation, messages, complete_from };
+        self.out.queue_payload(&history_payload(&page, self.version));
         self.flush().await
     }
 }
@@ -72,6 +73,8 @@ mod tests {
                 from: Nick::parse("ana").expect("valid"),
                 ts: 0,
                 text: "x".repeat(size),
+                kind: palomar_proto::MessageKind::Text,
+                revision: palomar_proto::Revision::Original,
             })
             .collect()
     }

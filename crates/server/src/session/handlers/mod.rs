@@ -9,7 +9,7 @@ mod moderate;
 pub(super) mod send;
 mod users;
 
-use palomar_proto::{ClientMsg, ErrorCode, RoomName, ServerMsg};
+use palomar_proto::{ClientMsg, ErrorCode, MessageKind, RoomName, ServerMsg};
 
 use super::{Session, SessionEnd};
 use crate::telemetry::Pace;
@@ -19,11 +19,12 @@ impl Session {
     pub(super) async fn handle(&mut self, msg: ClientMsg, pending: &mut Sends) -> Result<(), SessionEnd> {
         match msg {
             ClientMsg::Send { id, to, text } => {
-                // Past the account's message rate this waits, reading nothing more: TCP slows the flooder down.
-                if self.shared.messages.pace(self.account.id, &self.gone).await {
-                    self.shared.metrics.paced(Pace::Messages).increment(1);
-                }
-                self.send(id, to, text, pending).await
+                self.pace_message().await;
+                self.post(id, to, (MessageKind::Text, text), pending).await
+            }
+            ClientMsg::Post { id, to, kind, text } => {
+                self.pace_message().await;
+                self.post(id, to, (kind, text), pending).await
             }
             ClientMsg::Ack { conversation, seq } => {
                 if let Some(&conv) = self.by_view.get(&conversation)
@@ -67,6 +68,13 @@ impl Session {
                 self.error(ErrorCode::Protocol, "already logged in", None);
                 Ok(())
             }
+        }
+    }
+
+    /// Waits for the account's turn to send a message, reading nothing more meanwhile: TCP slows a flooder down.
+    async fn pace_message(&self) {
+        if self.shared.messages.pace(self.account.id, &self.gone).await {
+            self.shared.metrics.paced(Pace::Messages).increment(1);
         }
     }
 

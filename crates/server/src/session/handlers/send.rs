@@ -1,12 +1,14 @@
-//! `Send`: a message handed to the store writer, answered with `Accepted` (or why not) in the order the client
-//! sent them; the first message to a user opens the direct conversation with them.
+//! `Send` and `Post`: a log entry handed to the store writer, answered with `Accepted` (or why not) in the order
+//! the client sent them; the first message to a user opens the direct conversation with them. Whether an edit or
+//! a deletion may be stored is the writer's to judge, in the transaction that would store it.
 
 use std::collections::VecDeque;
 
-use palomar_proto::{Conversation, ErrorCode, MessageId, Nick, ServerMsg, validate_text};
+use palomar_proto::{Conversation, ErrorCode, MessageId, MessageKind, Nick, ServerMsg, validate_text};
 use palomar_store::ConvId;
 use tokio::sync::oneshot;
 
+use crate::moderation;
 use crate::session::{Session, SessionEnd};
 use crate::writer::{AppendOutcome, SendOrder, WriteResult};
 
@@ -87,6 +89,7 @@ impl Session {
                 Some(Ok(AppendOutcome::Gone)) => {
                     self.error(ErrorCode::NotMember, format!("{conversation} no longer exists"), Some(id))
                 }
+                Some(Ok(AppendOutcome::Refused { code, why })) => self.error(code, why, Some(id)),
                 Some(Err(failed)) => self.refuse_for_now(id, failed.0.to_string()),
                 None => self.refuse_for_now(id, "the store did not answer; try again".into()),
             }
@@ -104,15 +107,19 @@ impl Session {
         self.error(ErrorCode::StoreUnavailable, why, Some(id));
     }
 
-    pub(super) async fn send(
+    pub(super) async fn post(
         &mut self,
         id: MessageId,
         to: Conversation,
-        text: String,
+        (kind, text): (MessageKind, String),
         pending: &mut Sends,
     ) -> Result<(), SessionEnd> {
-        if let Err(error) = validate_text(&text) {
-            self.error(ErrorCode::InvalidText, error.to_string(), Some(id));
+        let checked = match kind {
+            MessageKind::Deletion { .. } => moderation::check_reason(&text),
+            _ => validate_text(&text).map_err(|error| error.to_string()),
+        };
+        if let Err(why) = checked {
+            self.error(ErrorCode::InvalidText, why, Some(id));
             return Ok(());
         }
         match self.awaiting_resend {
@@ -130,6 +137,10 @@ impl Session {
                 self.error(ErrorCode::NotMember, format!("you are not in #{room}; join it first"), Some(id));
                 return Ok(());
             }
+            (None, Conversation::Direct(peer)) if kind.refers_to().is_some() => {
+                self.error(ErrorCode::UnknownMessage, format!("you have no messages with {peer}"), Some(id));
+                return Ok(());
+            }
             (None, Conversation::Direct(peer)) => match self.open_direct(peer).await? {
                 Some(conv) => conv,
                 None => {
@@ -138,14 +149,17 @@ impl Session {
                 }
             },
         };
-        if let Some(why) = self.speech_refused(conv) {
+        // Deleting is not speaking: a muted user may still take back what it said.
+        if !matches!(kind, MessageKind::Deletion { .. })
+            && let Some(why) = self.speech_refused(conv)
+        {
             self.error(ErrorCode::NotAllowed, why, Some(id));
             return Ok(());
         }
         let Some(key) = self.keys_of.get(&conv).cloned() else { return Ok(()) };
         let bytes = text.len();
         let order = pending.order.clone();
-        match self.shared.writer.append(conv, key, self.account.nick.clone(), id, text, order).await {
+        match self.shared.writer.append(conv, key, self.account.clone(), id, (kind, text), order).await {
             Ok(answer) => pending.push(Pending { id, conversation: to, bytes, answer }),
             Err(failed) => self.refuse_for_now(id, failed.0.to_string()),
         }
