@@ -1523,6 +1523,8 @@ mod tests {
             let ana = db.create_account(&nick("ana"), "h", 1).expect("creates").expect("new");
             db.batch(
                 "DROP TABLE operators, room_settings, room_roles, room_bans, room_mutes, room_invites;
+                 DROP INDEX messages_by_reference;
+                 ALTER TABLE messages DROP COLUMN kind, DROP COLUMN of_seq, DROP COLUMN revision;
                  UPDATE palomar_schema SET version = 3",
             )
             .expect("version 3");

@@ -330,7 +330,6 @@ impl SqliteStore {
                 .is_some())
         };
         let has_v1_log = version < 2 && has_table("messages")?;
-        let has_kindless_log = (2..7).contains(&version) && has_table("messages")?;
         let has_v3_people = version < 4 && has_table("accounts")?;
         let has_v3_conversations = version < 4 && has_table("conversations")?;
         self.conn.execute_batch("BEGIN IMMEDIATE")?;
@@ -357,7 +356,10 @@ impl SqliteStore {
             if has_v1_log {
                 self.conn.execute_batch(MIGRATE_1_TO_2_END)?;
             }
-            if has_kindless_log {
+            // Asked of the table rather than told by the version: a version 1 log was just moved into a new table.
+            let has_kinds =
+                self.conn.prepare("SELECT 1 FROM pragma_table_info('messages') WHERE name = 'kind'")?.exists([])?;
+            if !has_kinds {
                 self.conn.execute_batch(MIGRATE_6_TO_7)?;
             }
             self.conn.execute_batch(MESSAGE_REFERENCES)?;
@@ -1664,6 +1666,40 @@ mod tests {
         let _again = SqliteStore::open(&path).expect("opens again");
         assert_eq!(mode(""), 0o600, "an older store is tightened");
         assert_eq!(mode("-shm"), 0o600);
+    }
+
+    /// A version 6 store's messages become texts as they were sent, and can be edited.
+    #[test]
+    fn a_version_6_store_gets_kinds_of_messages() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("store.sqlite");
+        {
+            let db = SqliteStore::open(&path).expect("opens");
+            db.append(lobby(&db).id, &nick("ana"), MessageId([1; 16]), "helo", 1).expect("append");
+            db.conn
+                .execute_batch(
+                    "DROP INDEX messages_by_reference;
+                     ALTER TABLE messages DROP COLUMN kind;
+                     ALTER TABLE messages DROP COLUMN of_seq;
+                     ALTER TABLE messages DROP COLUMN revision;
+                     PRAGMA user_version = 6;",
+                )
+                .expect("makes it a version 6 store");
+        }
+        let db = SqliteStore::open(&path).expect("migrates");
+        let conv = lobby(&db);
+        let old = db.message_at(&conv, 1).expect("reads").expect("kept");
+        assert_eq!((old.kind, old.revision, old.text.as_str()), (MessageKind::Text, Revision::Original, "helo"));
+        let edit = NewMessage {
+            conversation: conv.id,
+            sender: &nick("ana"),
+            id: MessageId([2; 16]),
+            text: "hello",
+            kind: MessageKind::Edit { of: 1 },
+        };
+        db.append_message(&edit, 2).expect("edits");
+        let edited = db.message_at(&lobby(&db), 1).expect("reads").expect("kept");
+        assert_eq!((edited.revision, edited.text.as_str()), (Revision::Edited, "hello"));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! fresh PostgreSQL database (see `palomar-test-postgres` for which server). What only one of them does (SQLite's
 //! migrations of old files, PostgreSQL's writers on several nodes) is tested beside it.
 
-use palomar_proto::{MessageId, Nick, Role, RoomListing, RoomName};
+use palomar_proto::{MessageId, MessageKind, Nick, Revision, Role, RoomListing, RoomName};
 use palomar_test_postgres::TestDatabase;
 
 use crate::Store;
@@ -83,6 +83,9 @@ on_both_stores!(
     room_moderation_lists_everything_set_in_a_room_by_nickname,
     a_removed_account_and_a_deleted_conversation_take_their_moderation_with_them,
     the_room_listing_pages_by_name_counts_members_and_hides_invite_only_rooms_from_outsiders,
+    edits_and_deletions_revise_the_message_they_refer_to,
+    a_message_is_found_by_seq_in_the_index_and_in_the_tail,
+    an_account_knows_when_it_was_created,
 );
 
 pub(crate) fn nick(s: &str) -> Nick {
@@ -408,7 +411,7 @@ fn a_retry_through_another_connection_is_recognised(store: Fresh) {
 }
 
 fn new_message<'a>(conversation: ConvId, sender: &'a Nick, id: u8, text: &'a str) -> NewMessage<'a> {
-    NewMessage { conversation, sender, id: MessageId([id; 16]), text, kind: palomar_proto::MessageKind::Text }
+    NewMessage { conversation, sender, id: MessageId([id; 16]), text, kind: MessageKind::Text }
 }
 
 /// Several conversations in one batch, one of them deleted meanwhile: each message gets the seq it would get
@@ -816,4 +819,102 @@ fn the_room_listing_pages_by_name_counts_members_and_hides_invite_only_rooms_fro
     let next = reader.room_listing(ana.id, false, Some(&first[1].room), 2).expect("lists");
     assert_eq!(names(next.clone()), ["garden", "lobby"], "the page after the last one seen");
     assert!(reader.room_listing(ana.id, false, Some(&next[1].room), 2).expect("lists").is_empty());
+}
+
+fn post<'a>(conversation: ConvId, sender: &'a Nick, id: u8, kind: MessageKind, text: &'a str) -> NewMessage<'a> {
+    NewMessage { conversation, sender, id: MessageId([id; 16]), text, kind }
+}
+
+/// Each message of `conv` as `seq kind revision text`.
+fn log_of(db: &dyn Store, conv: &ConvRow) -> Vec<String> {
+    let messages = db.messages_after(conv, 0, 100).expect("reads");
+    messages.iter().map(|m| format!("{} {:?} {:?} {}", m.seq, m.kind, m.revision, m.text)).collect()
+}
+
+/// Edits and deletions are entries of their own, appended alone or in a batch; each changes the message it refers
+/// to (a deletion, that message's edits too), a retry changes nothing again, and readers see the result.
+fn edits_and_deletions_revise_the_message_they_refer_to(fresh: Fresh) {
+    let db = fresh.writer();
+    let db = &*db;
+    let ana = nick("ana");
+    let room = lobby(db);
+    let appended = |message: NewMessage<'_>| db.append_message(&message, 5).expect("appends");
+    appended(post(room.id, &ana, 1, MessageKind::Text, "helo"));
+    appended(post(room.id, &ana, 2, MessageKind::Action, "waves"));
+    appended(post(room.id, &ana, 3, MessageKind::Edit { of: 1 }, "hello"));
+    db.begin().expect("begin");
+    db.lock_for_appends(&[room.id]).expect("locks");
+    let batch = [
+        post(room.id, &ana, 4, MessageKind::Edit { of: 2 }, "waves back"),
+        post(room.id, &ana, 5, MessageKind::Text, "plain"),
+        post(room.id, &ana, 6, MessageKind::Edit { of: 1 }, "hello all"),
+        post(room.id, &ana, 7, MessageKind::Deletion { of: 2 }, "wrong room"),
+    ];
+    let outcomes = db.append_all(&batch, 6).expect("appends");
+    db.commit().expect("commits");
+    let seqs: Vec<Option<u64>> = outcomes.iter().map(|outcome| outcome.as_ref().map(|appended| appended.seq)).collect();
+    assert_eq!(seqs, [Some(4), Some(5), Some(6), Some(7)]);
+    let expected = [
+        "1 Text Edited hello all",
+        "2 Action Deleted ",
+        "3 Edit { of: 1 } Original hello",
+        "4 Edit { of: 2 } Deleted ",
+        "5 Text Original plain",
+        "6 Edit { of: 1 } Original hello all",
+        "7 Deletion { of: 2 } Original wrong room",
+    ];
+    assert_eq!(log_of(db, &room), expected);
+    let retry = appended(post(room.id, &ana, 3, MessageKind::Edit { of: 1 }, "hello"));
+    assert_eq!(retry, Appended { seq: 3, ts: 5, duplicate: true });
+    let reader = fresh.reader();
+    assert_eq!(log_of(&*reader, &room), expected, "a retry changes nothing, and readers see the revisions");
+    let at = |seq| reader.message_at(&room, seq).expect("reads").map(|m| (m.kind, m.revision, m.text));
+    assert_eq!(at(1), Some((MessageKind::Text, Revision::Edited, "hello all".into())));
+    assert_eq!(at(7), Some((MessageKind::Deletion { of: 2 }, Revision::Original, "wrong room".into())));
+    assert_eq!(at(8), None);
+    assert_eq!(at(0), None);
+}
+
+/// `message_at` finds a message whether the index of the log holds it or it is still in the tail, and not once
+/// retention removed it; an edit of an indexed message revises it.
+fn a_message_is_found_by_seq_in_the_index_and_in_the_tail(fresh: Fresh) {
+    let db = fresh.writer();
+    let db = &*db;
+    let ana = nick("ana");
+    let room = lobby(db);
+    let count = crate::sqlite::UNINDEXED_MAX as u64 + 100;
+    let texts: Vec<String> = (1..=count).map(|seq| format!("m{seq}")).collect();
+    db.begin().expect("begin");
+    db.lock_for_appends(&[room.id]).expect("locks");
+    let batch: Vec<NewMessage<'_>> = texts
+        .iter()
+        .enumerate()
+        .map(|(i, text)| {
+            let mut id = [0u8; 16];
+            id[..8].copy_from_slice(&(i as u64).to_be_bytes());
+            NewMessage { conversation: room.id, sender: &ana, id: MessageId(id), text, kind: MessageKind::Text }
+        })
+        .collect();
+    db.append_all(&batch, 1).expect("appends");
+    db.commit().expect("commits");
+    let edit = db.append_message(&post(room.id, &ana, 0xee, MessageKind::Edit { of: 3 }, "third"), 2).expect("edits");
+    let tail = db.append(room.id, &ana, MessageId([0xff; 16]), "newest", 3).expect("appends");
+    let room = lobby(db);
+    for (seq, text) in [(1, "m1"), (3, "third"), (count, &*format!("m{count}")), (tail.seq, "newest")] {
+        let found = db.message_at(&room, seq).expect("reads").map(|m| (m.seq, m.text));
+        assert_eq!(found, Some((seq, text.to_owned())), "seq {seq}");
+    }
+    assert_eq!(db.message_at(&room, edit.seq).expect("reads").map(|m| m.kind), Some(MessageKind::Edit { of: 3 }));
+    db.prune(10).expect("prunes");
+    let room = lobby(db);
+    assert_eq!(db.message_at(&room, 3).expect("reads"), None, "removed by retention");
+    assert!(db.message_at(&room, tail.seq).expect("reads").is_some());
+}
+
+fn an_account_knows_when_it_was_created(fresh: Fresh) {
+    let db = fresh.writer();
+    let ana = db.create_account(&nick("ana"), "hash", 1234).expect("creates").expect("free");
+    assert_eq!(db.account_created_ms(ana.id).expect("reads"), Some(1234));
+    db.remove_account(&nick("ana")).expect("removes");
+    assert_eq!(db.account_created_ms(ana.id).expect("reads"), None);
 }

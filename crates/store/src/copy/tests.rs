@@ -4,7 +4,7 @@
 //! refused unless replaced; a failed copy leaves the target as it was; bad sources and targets are refused with
 //! what is wrong.
 
-use palomar_proto::{MessageId, Nick, Role, RoomName};
+use palomar_proto::{MessageId, MessageKind, Nick, Role, RoomName};
 use rusqlite::Connection;
 
 use super::*;
@@ -12,7 +12,8 @@ use crate::keys::{Account, AccountId, ConvKey};
 use crate::location::PostgresSettings;
 use crate::postgres::SERVER_APPLICATION;
 use crate::records::{
-    Appended, AuditEntry, Credentials, RemovalRequest, RoomModeration, RoomSettings, RoomStanding, Sanction, Suspension,
+    Appended, AuditEntry, Credentials, NewMessage, RemovalRequest, RoomModeration, RoomSettings, RoomStanding,
+    Sanction, Suspension,
 };
 use crate::tests::{Fresh, lobby, nick};
 
@@ -76,6 +77,15 @@ fn store_with_a_past(fresh: &Fresh) -> Past {
     db.add_member(garden.id, bob.id, 0).expect("joins");
     for n in 0..3 {
         db.append(garden.id, &ana.nick, id(n, 2), &format!("garden {n}"), 5_000).expect("appends");
+    }
+    // Kinds and revisions are copied too: an action, an edited message and a deleted one.
+    for (n, kind, text) in [
+        (3, MessageKind::Action, "waves"),
+        (4, MessageKind::Edit { of: 1 }, "garden 1, edited"),
+        (5, MessageKind::Deletion { of: 2 }, "a reason"),
+    ] {
+        let post = NewMessage { conversation: garden.id, sender: &ana.nick, id: id(n, 2), text, kind };
+        db.append_message(&post, 5_001).expect("appends");
     }
     db.advance_cursor(bob.id, room.id, 2_000).expect("moves");
     db.advance_cursor(ana.id, garden.id, 2).expect("moves");
@@ -252,7 +262,7 @@ fn a_store_goes_to_postgres_and_back_and_carries_on_in_each() {
         room_bans: 1,
         room_mutes: 1,
         room_invites: 1,
-        messages: LOBBY_KEPT + 3 + 1,
+        messages: LOBBY_KEPT + 6 + 1,
     };
     assert_eq!(summary.counts, expected);
     let total = expected.rows();
