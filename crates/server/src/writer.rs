@@ -388,4 +388,98 @@ mod tests {
         tokio::task::spawn_blocking(move || thread.join()).await.expect("joins").expect("no panic");
         assert_eq!(saved_cursor(&path, ana), 9, "the last acks are saved on the way out");
     }
+
+    /// What appending `post` to `conv` as `who` came to: `Ok(seq)` when stored (`duplicate` or not), or the
+    /// refusal's code.
+    async fn post(
+        writer: &Writer,
+        conv: (ConvId, &ConvKey),
+        who: &Account,
+        id: u8,
+        post: (MessageKind, &str),
+    ) -> Result<u64, ErrorCode> {
+        let (kind, text) = post;
+        let answer = writer
+            .append(conv.0, conv.1.clone(), who.clone(), MessageId([id; 16]), (kind, text.into()), SendOrder::default())
+            .await
+            .expect("queued");
+        match answer.await.expect("answered").expect("written") {
+            AppendOutcome::Appended(appended) => Ok(appended.seq),
+            AppendOutcome::Refused { code, .. } => Err(code),
+            AppendOutcome::Gone => panic!("the conversation is there"),
+        }
+    }
+
+    /// Edits and deletions are judged in the writer, against the log as committed before them: only the author
+    /// edits; the author or a moderator of the room deletes (the moderator's deletion audited); nothing refers to a
+    /// missing, deleted or revising entry; a retry is answered as its first attempt was; of two deletions of one
+    /// message sent together, one is stored.
+    #[tokio::test]
+    async fn edits_and_deletions_are_judged_against_the_log_and_their_sender() {
+        use MessageKind::{Action, Deletion, Edit, Text};
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("store.sqlite");
+        let db = Box::new(SqliteStore::open(&path).expect("opens"));
+        let (writer, thread) =
+            Writer::start(db, Hub::new(Default::default(), 8, 8), None, Metrics::default()).expect("starts");
+        let register = |name: &str| writer.register(Nick::parse(name).expect("valid"), "h".into(), 0);
+        let ana = register("ana").await.expect("commits").expect("new");
+        let bob = register("bob").await.expect("commits").expect("new");
+        let mo = register("mo").await.expect("commits").expect("new");
+        let reader = SqliteStore::open(&path).expect("opens");
+        let key = ConvKey::Room(RoomName::lobby());
+        let lobby = reader.conversation(&key).expect("reads").expect("lobby");
+        reader.set_role(lobby.id, mo.id, palomar_proto::Role::Moderator).expect("sets");
+        let room = (lobby.id, &key);
+
+        assert_eq!(post(&writer, room, &ana, 1, (Text, "helo")).await, Ok(1));
+        assert_eq!(post(&writer, room, &ana, 2, (Edit { of: 1 }, "hello")).await, Ok(2));
+        assert_eq!(post(&writer, room, &bob, 3, (Edit { of: 1 }, "mine now")).await, Err(ErrorCode::NotAllowed));
+        assert_eq!(post(&writer, room, &bob, 4, (Deletion { of: 1 }, "")).await, Err(ErrorCode::NotAllowed));
+        assert_eq!(post(&writer, room, &ana, 5, (Edit { of: 2 }, "x")).await, Err(ErrorCode::UnknownMessage));
+        assert_eq!(post(&writer, room, &ana, 6, (Edit { of: 99 }, "x")).await, Err(ErrorCode::UnknownMessage));
+        assert_eq!(post(&writer, room, &bob, 7, (Action, "spams")).await, Ok(3));
+        assert_eq!(post(&writer, room, &mo, 8, (Deletion { of: 3 }, "spam")).await, Ok(4));
+        assert_eq!(post(&writer, room, &mo, 8, (Deletion { of: 3 }, "spam")).await, Ok(4), "a retry");
+        assert_eq!(post(&writer, room, &bob, 9, (Deletion { of: 3 }, "")).await, Err(ErrorCode::UnknownMessage));
+        let audit = reader.audit_log(10).expect("reads");
+        let entries: Vec<_> = audit.iter().map(|e| (&*e.actor, &*e.action, &*e.target, &*e.detail)).collect();
+        assert_eq!(entries, [("mo", "message delete", "#lobby #3 by bob", "spam")]);
+
+        let together = [(ana.clone(), 10), (mo.clone(), 11)].map(|(who, id)| {
+            writer.append(
+                room.0,
+                key.clone(),
+                who,
+                MessageId([id; 16]),
+                (Deletion { of: 1 }, String::new()),
+                SendOrder::default(),
+            )
+        });
+        let mut outcomes = Vec::new();
+        for queued in together {
+            outcomes.push(queued.await.expect("queued"));
+        }
+        let mut stored = 0;
+        for answer in outcomes {
+            match answer.await.expect("answered").expect("written") {
+                AppendOutcome::Appended(_) => stored += 1,
+                AppendOutcome::Refused { code, .. } => assert_eq!(code, ErrorCode::UnknownMessage),
+                AppendOutcome::Gone => panic!("the lobby is there"),
+            }
+        }
+        assert_eq!(stored, 1, "one deletion of one message");
+        let lobby = reader.conversation(&key).expect("reads").expect("lobby");
+        let revision = |seq| reader.message_at(&lobby, seq).expect("reads").map(|m| (m.revision, m.text));
+        assert_eq!(revision(1), Some((palomar_proto::Revision::Deleted, String::new())));
+        assert_eq!(revision(2), Some((palomar_proto::Revision::Deleted, String::new())), "its edit too");
+
+        let direct = writer.open_direct(ana.clone(), bob.clone()).await.expect("commits").expect("both exist");
+        let dm = (direct.id, &direct.key);
+        assert_eq!(post(&writer, dm, &ana, 12, (Text, "psst")).await, Ok(1));
+        assert_eq!(post(&writer, dm, &bob, 13, (Deletion { of: 1 }, "")).await, Err(ErrorCode::NotAllowed));
+        assert_eq!(post(&writer, dm, &ana, 14, (Deletion { of: 1 }, "")).await, Ok(2));
+        drop(writer);
+        tokio::task::spawn_blocking(move || thread.join()).await.expect("joins").expect("no panic");
+    }
 }

@@ -14,6 +14,7 @@ mod delivery;
 mod failover;
 mod full_screen;
 mod hostile;
+mod kinds;
 mod line_mode;
 mod login_abuse;
 mod metrics;
