@@ -148,7 +148,7 @@ describe('cursors', () => {
     await h.engine.start();
     h.socket().open();
     const [hello] = h.socket().sentOf('Hello');
-    assert.equal(hello.version, 2);
+    assert.equal(hello.version, 3);
     assert.equal(hello.nick, 'ana');
     assert.equal(hello.password, 'correct horse');
     assert.deepEqual(hello.positions, [

@@ -30,7 +30,7 @@ test('conversation keys: #room and @nick, both ways', () => {
 
 test('client messages are serde\'s externally tagged JSON, as section 15 writes them', () => {
   assert.deepEqual(JSON.parse(wire.hello('ana', 'pw', [['#lobby', 41]])), {
-    Hello: { version: 2, nick: 'ana', password: 'pw', positions: [{ conversation: { Room: 'lobby' }, seq: 41 }] },
+    Hello: { version: 3, nick: 'ana', password: 'pw', positions: [{ conversation: { Room: 'lobby' }, seq: 41 }] },
   });
   const id = '019a3f5c2e7b4d1f8a9c0b1d2e3f4a5b';
   assert.equal(wire.sendMessage(id, '@bob', 'hi'), `{"Send":{"id":"${id}","to":{"Direct":"bob"},"text":"hi"}}`);
