@@ -609,9 +609,9 @@ describe('kinds of messages', () => {
     socket.receive({ Error: { code: 'UnknownMessage', message: 'message 40 was deleted', id: gone.id } });
     socket.receive({ Error: { code: 'NotAllowed', message: 'message 41 is not yours', id: others.id } });
     await h.engine.settled();
-    assert.deepEqual(h.eventsOf('refused').map((event) => [event.id, event.code, event.message]), [
-      [gone.id, 'UnknownMessage', 'message 40 was deleted'],
-      [others.id, 'NotAllowed', 'message 41 is not yours'],
+    assert.deepEqual(h.eventsOf('refused').map((event) => [event.id, event.code, event.message, event.kind]), [
+      [gone.id, 'UnknownMessage', 'message 40 was deleted', 'Edit'],
+      [others.id, 'NotAllowed', 'message 41 is not yours', 'Deletion'],
     ]);
     assert.deepEqual([...h.store.outbox.values()].map((entry) => entry.id), [kept.id]);
     assert.equal(h.engine.pending, 1);

@@ -767,7 +767,7 @@ export class Engine {
 
   /// Takes stored messages out of the outbox (those no longer in it were taken before) and says so.
   async accepted(acceptances) {
-    const taken = acceptances.filter((acceptance) => this.takeFromOutbox(acceptance.id));
+    const taken = acceptances.filter((acceptance) => this.takeFromOutbox(acceptance.id) !== null);
     if (taken.length === 0) return;
     await this.removeStored(taken.map((acceptance) => acceptance.id));
     for (const acceptance of taken) this.emit({ type: 'accepted', ...acceptance });
@@ -794,9 +794,11 @@ export class Engine {
         }, STORE_RETRY_MS);
       }
     } else if (REFUSED_FOR_GOOD.has(code) && id !== null) {
-      if (this.takeFromOutbox(id)) {
+      const entry = this.takeFromOutbox(id);
+      if (entry !== null) {
         await this.removeStored([id]);
-        this.emit({ type: 'refused', id, code, message });
+        // The kind says what was refused: a message, an edit or a deletion.
+        this.emit({ type: 'refused', id, code, message, kind: entry.kind });
         this.fillWindow();
         return;
       }
@@ -828,15 +830,16 @@ export class Engine {
     }
   }
 
+  /// The entry of `id`, out of the outbox; null when it is not there (taken before).
   takeFromOutbox(id) {
     const index = this.outbox.findIndex((entry) => entry.id === id);
-    if (index < 0) return false;
-    this.outbox.splice(index, 1);
+    if (index < 0) return null;
+    const [entry] = this.outbox.splice(index, 1);
     if (index < this.sentCount) {
       this.sentCount -= 1;
       this.inFlight = Math.max(0, this.inFlight - 1);
     }
-    return true;
+    return entry;
   }
 
   async removeStored(ids) {
