@@ -72,7 +72,12 @@ function loginRefusalText(code, message) {
 }
 
 /// What a refusal for good took back, by the kind of what was sent.
-const NOT_DONE = { Text: 'A message was not sent', Action: 'A message was not sent', Edit: 'An edit was not made', Deletion: 'A deletion was not made' };
+const NOT_DONE = {
+  Text: 'A message was not sent',
+  Action: 'A message was not sent',
+  Edit: 'An edit was not made',
+  Deletion: 'A deletion was not made',
+};
 
 function plural(count, one, many) {
   return count === 1 ? `${count} ${one}` : `${count} ${many}`;

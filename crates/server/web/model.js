@@ -1,7 +1,8 @@
 // What the chat screen shows, without the screen: the conversations with their messages (actions, edits and
-// deletions applied), notices, pending and failed messages, unread counts, mentions, members, how far back their history goes, each room's topic, settings
-// and our standing in it, with what moderators do said in words, and the rooms' listing. The engine's events go
-// in (`apply`), and ui.js draws the result; nothing here touches the DOM or the network.
+// deletions applied), notices, pending and failed messages, unread counts, mentions, members, how far back their
+// history goes, each room's topic, settings and our standing in it, with what moderators do said in words, and the
+// rooms' listing. The engine's events go in (`apply`), and ui.js draws the result; nothing here touches the DOM or
+// the network.
 
 import { LOBBY, ROLES, isRoomKey, mentions, roomKey } from './protocol.js';
 
