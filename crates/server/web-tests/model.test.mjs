@@ -374,18 +374,18 @@ test('actions are lines of their own kind, pending ones too; a pending edit or d
   model.apply({ type: 'queued', entry: entry('a'.repeat(32), 'Action', null, 'nods') });
   model.apply({ type: 'queued', entry: entry('b'.repeat(32), 'Edit', 2, 'hello') });
   model.apply({ type: 'queued', entry: entry('c'.repeat(32), 'Deletion', 1, '') });
-  const shown = () => model.conversation('#lobby').entries().map((line) => [line.from, line.text, line.action, line.state]);
+  const shown = () => model.conversation('#lobby').entries().map((line) => [line.from, line.text, line.action, line.state, line.waiting]);
   assert.deepEqual(shown(), [
-    ['bob', 'waves', true, 'stored'],
-    ['ana', 'hi', false, 'stored'],
-    ['ana', 'nods', true, 'pending'],
-  ]);
+    ['bob', 'waves', true, 'stored', 'Deletion'],
+    ['ana', 'hi', false, 'stored', 'Edit'],
+    ['ana', 'nods', true, 'pending', undefined],
+  ], 'the edit and the deletion waiting are said on their messages');
   model.apply({ type: 'accepted', id: 'b'.repeat(32), key: '#lobby', seq: 3, ts: 20 });
   model.apply({ type: 'refused', id: 'c'.repeat(32), code: 'NotAllowed', message: 'message 1 is not yours', kind: 'Deletion' });
   assert.deepEqual(shown(), [
-    ['bob', 'waves', true, 'stored'],
-    ['ana', 'hello', false, 'stored'],
-    ['ana', 'nods', true, 'pending'],
+    ['bob', 'waves', true, 'stored', null],
+    ['ana', 'hello', false, 'stored', null],
+    ['ana', 'nods', true, 'pending', undefined],
   ], 'the accepted edit is applied, the refused deletion leaves nothing behind');
   assert.equal(model.conversation('#lobby').unsent.size, 1);
 });

@@ -134,6 +134,7 @@ class Conversation {
   /// The stored messages by seq as they read now: an edit's text (the latest edit held, by seq, so that edits
   /// arriving out of order, in history pages, end the same), or the placeholder of a deletion. A message that
   /// came already edited or deleted says so itself; an edit of a deleted message comes blanked and is ignored.
+  /// `waiting` is the kind of our edit or deletion of it still in the outbox, if any.
   shown() {
     const stored = [...this.messages.values()].sort((a, b) => a.seq - b.seq);
     const edits = new Map();
@@ -142,6 +143,8 @@ class Conversation {
       if (entry.kind === 'Edit' && entry.revision !== 'Deleted') edits.set(entry.of, entry);
       if (entry.kind === 'Deletion') deletions.set(entry.of, entry);
     }
+    const waiting = new Map();
+    for (const unsent of this.unsent.values()) if (!isMessage(unsent)) waiting.set(unsent.of, unsent.kind);
     const moderating = this.moderating();
     return stored.filter(isMessage).map((message) => {
       const deletion = deletions.get(message.seq);
@@ -155,6 +158,7 @@ class Conversation {
         edited: !deleted && (edit !== undefined || message.revision === 'Edited'),
         editable: message.own && !deleted,
         deletable: !deleted && (message.own || moderating),
+        waiting: waiting.get(message.seq) ?? null,
       };
     });
   }

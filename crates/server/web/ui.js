@@ -451,8 +451,8 @@ export class ChatView {
   /// links made by appendLinkedText): an action as "* nick text", an edited message marked so, a deleted one
   /// as its placeholder.
   drawMessage(item, entry) {
-    const { from, ts, text, action, edited, deleted, own, mention, state, failure, editable, deletable, seq } = entry;
-    const drawing = JSON.stringify([from, ts, text, action, edited, deleted, own, mention, state, failure, editable, deletable]);
+    const { from, ts, text, action, edited, deleted, own, mention, state, failure, editable, deletable, waiting, seq } = entry;
+    const drawing = JSON.stringify([from, ts, text, action, edited, deleted, own, mention, state, failure, editable, deletable, waiting]);
     if (this.drawnAs.get(item) === drawing) return;
     if (this.openMenu !== null && item.contains(this.openMenu.menu)) this.closeMenu(false);
     this.drawnAs.set(item, drawing);
@@ -477,6 +477,8 @@ export class ChatView {
     if (edited) body.append(element('span', 'message-edited', '(edited)'));
     if (state === 'pending') body.append(element('span', 'message-state', 'sending…'));
     if (state === 'failed') body.append(element('span', 'message-state', `not sent: ${failure}`));
+    if (waiting === 'Edit') body.append(element('span', 'message-state', 'sending an edit…'));
+    if (waiting === 'Deletion') body.append(element('span', 'message-state', 'sending a deletion…'));
     const choices = [];
     if (editable) choices.push(['Edit', `/edit #${seq} ${text}`]);
     if (deletable) choices.push(['Delete', `/delete #${seq} `]);
