@@ -456,12 +456,17 @@ export class ChatView {
     if (this.drawnAs.get(item) === drawing) return;
     if (this.openMenu !== null && item.contains(this.openMenu.menu)) this.closeMenu(false);
     this.drawnAs.set(item, drawing);
+    const choices = [];
+    if (editable) choices.push(['Edit', `/edit #${seq} ${text}`]);
+    if (deletable) choices.push(['Delete', `/delete #${seq} `]);
     const classes = ['message'];
     if (own) classes.push('own');
     if (mention) classes.push('mention');
     if (action) classes.push('action');
     if (deleted) classes.push('deleted');
     if (state !== 'stored') classes.push(state);
+    if (choices.length > 0) classes.push('has-menu');
+    item.className = classes.join(' ');
     const time = element('time', 'message-time', timeFormat.format(new Date(ts)));
     time.dateTime = new Date(ts).toISOString();
     const body = element('div', 'message-body');
@@ -469,8 +474,7 @@ export class ChatView {
     const textNode = element('span', 'message-text');
     appendLinkedText(textNode, text);
     if (action) {
-      const star = element('span', 'message-action-mark', '* ');
-      body.append(star, name, element('span', 'visually-hidden', ' '), textNode);
+      body.append(element('span', 'message-action-mark', '* '), name, element('span', 'visually-hidden', ' '), textNode);
     } else {
       body.append(name, element('span', 'visually-hidden', ': '), textNode);
     }
@@ -479,16 +483,13 @@ export class ChatView {
     if (state === 'failed') body.append(element('span', 'message-state', `not sent: ${failure}`));
     if (waiting === 'Edit') body.append(element('span', 'message-state', 'sending an edit…'));
     if (waiting === 'Deletion') body.append(element('span', 'message-state', 'sending a deletion…'));
-    const choices = [];
-    if (editable) choices.push(['Edit', `/edit #${seq} ${text}`]);
-    if (deletable) choices.push(['Delete', `/delete #${seq} `]);
-    if (choices.length === 0) {
-      item.className = classes.join(' ');
-      item.replaceChildren(time, body);
-      return;
-    }
-    classes.push('has-menu');
-    item.className = classes.join(' ');
+    item.replaceChildren(time, body, ...this.messageMenu(choices));
+  }
+
+  /// The "⋯" button and the menu it opens, whose choices (`[label, command]`) write their command in the
+  /// composer; nothing when there is no choice.
+  messageMenu(choices) {
+    if (choices.length === 0) return [];
     const button = element('button', 'message-menu-button', '⋯');
     button.type = 'button';
     button.title = choices.map(([label]) => label).join(' or ');
@@ -515,7 +516,7 @@ export class ChatView {
         this.openMessageMenu(button, menu);
       }
     });
-    item.replaceChildren(time, body, button, menu);
+    return [button, menu];
   }
 
   /// The item drawn before for `key` (made unique within this drawing), else a new one from `make`.
