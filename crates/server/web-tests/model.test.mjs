@@ -420,10 +420,14 @@ test('/edit and /delete find the message meant in the conversation shown, or say
   assert.deepEqual(remove(33, null), { error: 'message #33 is deleted' });
   assert.deepEqual(remove(null, 'carol'), { error: 'carol has no message shown in #rust to delete' });
 
+  model.apply({ type: 'queued', entry: { order: 1, id: 'a'.repeat(32), to: '#rust', kind: 'Text', of: null, text: 'helo', typedAt: 1 } });
+  assert.deepEqual(edit(null, 'hello'), { error: 'your latest message in #rust is not sent yet: edit it once it is' }, 'not the one before it');
+  assert.deepEqual(remove(null, 'bob'), { kind: 'Deletion', of: 32, text: '' }, "another's latest is still found");
+  assert.deepEqual(edit(30, 'by number'), { kind: 'Edit', of: 30, text: 'by number' });
+
   model.select('@dave');
   assert.deepEqual(edit(null, 'x'), { error: 'you have no message in @dave to edit' });
-  model.apply({ type: 'queued', entry: { order: 1, id: 'a'.repeat(32), to: '@dave', kind: 'Text', of: null, text: 'hi', typedAt: 1 } });
-  assert.deepEqual(remove(null, null), { error: 'your message in @dave is not sent yet: delete it once it is' });
+  assert.deepEqual(remove(null, null), { error: 'you have no message in @dave to delete' });
 });
 
 test('Edit is offered on our own messages, Delete on ours and, to moderators of a room, on everybody\'s', () => {

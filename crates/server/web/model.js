@@ -555,12 +555,15 @@ export class ChatModel {
     const post = (of) => ({ kind: editing ? 'Edit' : 'Deletion', of, text: editing ? text : reason });
     if (seq === null) {
       const author = nick ?? this.me;
+      const verb = editing ? 'edit' : 'delete';
+      // Our latest message is one still in the outbox, which has no seq yet: not the stored one before it.
+      const sending = [...conversation.unsent.values()].some((unsent) => isMessage(unsent) && unsent.state === 'pending');
+      if (author === this.me && sending) {
+        return { error: `your latest message in ${conversation.key} is not sent yet: ${verb} it once it is` };
+      }
       const latest = conversation.latestOf(author);
       if (latest !== null) return post(latest.seq);
       if (author !== this.me) return { error: `${author} has no message shown in ${conversation.key} to delete` };
-      const sending = [...conversation.unsent.values()].some((unsent) => isMessage(unsent) && unsent.state === 'pending');
-      const verb = editing ? 'edit' : 'delete';
-      if (sending) return { error: `your message in ${conversation.key} is not sent yet: ${verb} it once it is` };
       return { error: `you have no message in ${conversation.key} to ${verb}` };
     }
     const held = conversation.messages.get(seq);
