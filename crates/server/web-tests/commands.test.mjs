@@ -83,6 +83,37 @@ test('moderation mistakes say how to write the command', () => {
   assert.equal(error('/moderated yes'), '/moderated on|off: say on or off');
 });
 
+test('kinds of messages: /me, /edit [#SEQ] and /delete [#SEQ|NICK] [REASON]', () => {
+  assert.deepEqual(parseEntry('/me waves  at\nall '), { kind: 'action', text: 'waves  at\nall' });
+  assert.deepEqual(parseEntry('/edit hello again'), { kind: 'edit', seq: null, text: 'hello again' });
+  assert.deepEqual(parseEntry('/EDIT  #41  hello <b>x</b>'), { kind: 'edit', seq: 41, text: 'hello <b>x</b>' });
+  assert.deepEqual(parseEntry('/delete'), { kind: 'delete', seq: null, nick: null, reason: '' });
+  assert.deepEqual(parseEntry('/delete #41'), { kind: 'delete', seq: 41, nick: null, reason: '' });
+  assert.deepEqual(parseEntry('/delete #41 spam, obviously '), { kind: 'delete', seq: 41, nick: null, reason: 'spam, obviously' });
+  assert.deepEqual(parseEntry('/delete Bob'), { kind: 'delete', seq: null, nick: 'bob', reason: '' });
+  assert.deepEqual(parseEntry('/delete bob  spam'), { kind: 'delete', seq: null, nick: 'bob', reason: 'spam' });
+  assert.deepEqual(parseEntry('//me is not a command'), { kind: 'text', text: '/me is not a command' });
+});
+
+test('kinds of messages: mistakes say how to write the command, and nothing is sent', () => {
+  const error = (line) => {
+    const parsed = parseEntry(line);
+    assert.equal(parsed.kind, 'error', line);
+    return parsed.message;
+  };
+  assert.equal(error('/me'), '/me TEXT: say what you do');
+  assert.equal(error('/me   '), '/me TEXT: say what you do');
+  assert.equal(error('/edit'), '/edit [#SEQ] TEXT: say the new text');
+  assert.equal(error('/edit #41'), '/edit [#SEQ] TEXT: say the new text');
+  assert.equal(error('/edit #abc x'), '/edit [#SEQ] TEXT: SEQ is the number of a message, as in #41');
+  assert.equal(error('/edit #0 x'), '/edit [#SEQ] TEXT: SEQ is the number of a message, as in #41');
+  assert.equal(error('/edit #99999999999999999999 x'), '/edit [#SEQ] TEXT: SEQ is the number of a message, as in #41');
+  assert.equal(error('/delete #4x spam'), '/delete [#SEQ|NICK] [REASON]: SEQ is the number of a message, as in #41');
+  assert.match(error('/delete 9lives spam'), /^\/delete \[#SEQ\|NICK\] \[REASON\]: nickname may only contain/);
+  assert.equal(error('/delete #41 two\nlines'), '/delete [#SEQ|NICK] [REASON]: a reason is one line of text, without control characters');
+  assert.equal(error(`/delete bob ${'x'.repeat(513)}`), '/delete [#SEQ|NICK] [REASON]: a reason is at most 512 bytes');
+});
+
 test('help names every command once', () => {
   assert.deepEqual(HELP.find(([usage]) => usage === '/list [ROOM]'), [
     '/list [ROOM]',
@@ -90,7 +121,8 @@ test('help names every command once', () => {
   ]);
   const usages = HELP.map(([usage]) => usage.split(' ')[0]);
   const moderation = ['/topic', '/cleartopic', '/kick', '/ban', '/unban', '/mute', '/unmute', '/op', '/deop', '/voice', '/devoice', '/invite', '/invite-only', '/moderated'];
-  for (const command of ['/join', '/leave', '/msg', '/users', '/history', '/list', '/help', '/quit', '//text', ...moderation]) {
+  const kinds = ['/me', '/edit', '/delete'];
+  for (const command of ['/join', '/leave', '/msg', '/users', '/history', '/list', '/help', '/quit', '//text', ...moderation, ...kinds]) {
     assert.equal(usages.filter((usage) => usage === command).length, 1, command);
   }
 });

@@ -2,8 +2,9 @@
 // refusal for good, resent oldest first after StoreUnavailable), cursors (Hello positions, dedup by seq,
 // cumulative batched acks, Gap, Closed, Left), heartbeats, the send window, and reconnecting (backoff with
 // jitter, the countdown, RateLimited's named wait, AuthFailed stopping), and moderation (Moderate only while
-// connected, a message refused as NotAllowed dropped, the room frames read), and the rooms' listing (ListRooms only
-// while connected, Rooms read strictly).
+// connected, a message refused as NotAllowed dropped, the room frames read), the rooms' listing (ListRooms only
+// while connected, Rooms read strictly), and kinds of messages (posts through the outbox, refused edits and
+// deletions dropped, kinds and revisions read strictly).
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -148,7 +149,7 @@ describe('cursors', () => {
     await h.engine.start();
     h.socket().open();
     const [hello] = h.socket().sentOf('Hello');
-    assert.equal(hello.version, 2);
+    assert.equal(hello.version, 3);
     assert.equal(hello.nick, 'ana');
     assert.equal(hello.password, 'correct horse');
     assert.deepEqual(hello.positions, [
@@ -556,4 +557,126 @@ describe("the rooms' listing", () => {
       assert.deepEqual(h.eventsOf('rooms'), []);
     });
   }
+});
+
+describe('kinds of messages', () => {
+  test('actions, edits and deletions go through the outbox: stored with their kind, sent after Hello, again with the same id after a reconnection', async () => {
+    const h = harness();
+    await h.engine.start();
+    const action = await h.engine.send('#rust', 'waves', 'Action');
+    const edit = await h.engine.send('#rust', 'hello, fixed', 'Edit', 41);
+    const deletion = await h.engine.send('#rust', 'spam', 'Deletion', 42);
+    assert.deepEqual([...h.store.outbox.values()].map(({ kind, of, text }) => [kind, of, text]), [
+      ['Action', null, 'waves'],
+      ['Edit', 41, 'hello, fixed'],
+      ['Deletion', 42, 'spam'],
+    ]);
+    let socket = await h.login();
+    const posts = [
+      { id: action.id, to: { Room: 'rust' }, kind: 'Action', text: 'waves' },
+      { id: edit.id, to: { Room: 'rust' }, kind: { Edit: { of: 41 } }, text: 'hello, fixed' },
+      { id: deletion.id, to: { Room: 'rust' }, kind: { Deletion: { of: 42 } }, text: 'spam' },
+    ];
+    assert.deepEqual(socket.sentOf('Post'), posts);
+    assert.deepEqual(socket.sentOf('Send'), []);
+    socket.receive({ Accepted: { id: action.id, conversation: { Room: 'rust' }, seq: 43, ts: 1 } });
+    await h.engine.settled();
+    socket.drop();
+    await h.engine.settled();
+    await h.clock.advance(BACKOFF_MAX_MS);
+    socket = await h.login();
+    assert.deepEqual(socket.sentOf('Post'), posts.slice(1), 'the same ids, the accepted one not again');
+  });
+
+  test('an outbox kept by the previous version (no kind) is read and sent as texts', async () => {
+    const store = new MemoryStore();
+    store.outbox.set('a'.repeat(32), { order: 1, id: 'a'.repeat(32), to: '#lobby', text: 'typed before the update', typedAt: 5 });
+    const h = harness({ store });
+    await h.engine.start();
+    assert.deepEqual(h.eventsOf('restored')[0].outbox.map(({ kind, of, text }) => [kind, of, text]), [['Text', null, 'typed before the update']]);
+    const socket = await h.login();
+    assert.deepEqual(socket.sentOf('Send'), [{ id: 'a'.repeat(32), to: { Room: 'lobby' }, text: 'typed before the update' }]);
+    assert.deepEqual(socket.sentOf('Post'), []);
+  });
+
+  test('an edit or a deletion refused (UnknownMessage, NotAllowed) leaves the outbox, in the store too, and is said', async () => {
+    const h = harness();
+    await h.engine.start();
+    const socket = await h.login();
+    const gone = await h.engine.send('#rust', 'new text', 'Edit', 40);
+    const others = await h.engine.send('#rust', '', 'Deletion', 41);
+    const kept = await h.engine.send('#rust', 'waves', 'Action');
+    socket.receive({ Error: { code: 'UnknownMessage', message: 'message 40 was deleted', id: gone.id } });
+    socket.receive({ Error: { code: 'NotAllowed', message: 'message 41 is not yours', id: others.id } });
+    await h.engine.settled();
+    assert.deepEqual(h.eventsOf('refused').map((event) => [event.id, event.code, event.message, event.kind]), [
+      [gone.id, 'UnknownMessage', 'message 40 was deleted', 'Edit'],
+      [others.id, 'NotAllowed', 'message 41 is not yours', 'Deletion'],
+    ]);
+    assert.deepEqual([...h.store.outbox.values()].map((entry) => entry.id), [kept.id]);
+    assert.equal(h.engine.pending, 1);
+  });
+
+  test("messages are delivered with their kind, what they change and their revision", async () => {
+    const h = harness();
+    await h.engine.start();
+    const socket = await h.login();
+    socket.receive({
+      Messages: [
+        message('rust', 41, 'ana', '', 'Text', 'Deleted'),
+        message('rust', 42, 'bob', 'waves', 'Action', 'Edited'),
+        message('rust', 43, 'bob', 'spam', { Deletion: { of: 41 } }),
+        message('rust', 44, 'bob', 'waves hard', { Edit: { of: 42 } }),
+      ],
+    });
+    await h.engine.settled();
+    const shown = h.eventsOf('messages')[0].messages.map(({ seq, kind, of, revision, text }) => [seq, kind, of, revision, text]);
+    assert.deepEqual(shown, [
+      [41, 'Text', null, 'Deleted', ''],
+      [42, 'Action', null, 'Edited', 'waves'],
+      [43, 'Deletion', 41, 'Original', 'spam'],
+      [44, 'Edit', 42, 'Original', 'waves hard'],
+    ]);
+    assert.deepEqual(h.store.messages.get('#rust').map((kept) => kept.kind), ['Text', 'Action', 'Deletion', 'Edit'], 'kept with their kind');
+    assert.equal(socket.closedByClient, false);
+  });
+
+  const without = (field) => {
+    const incomplete = message('lobby', 1);
+    delete incomplete[field];
+    return incomplete;
+  };
+  const noKind = without('kind');
+  const noRevision = without('revision');
+  for (const broken of [
+    noKind,
+    noRevision,
+    message('lobby', 1, 'bob', 'x', 'Shout'),
+    message('lobby', 1, 'bob', 'x', { Edit: { of: 0 } }),
+    message('lobby', 2, 'bob', 'x', { Deletion: { of: 2 } }),
+    message('lobby', 1, 'bob', 'x', 'Text', 'Removed'),
+  ]) {
+    test(`a message with a missing or unknown kind or revision ends the connection: ${JSON.stringify([broken.kind, broken.revision])}`, async () => {
+      const h = harness();
+      await h.engine.start();
+      const socket = await h.login();
+      socket.receive({ Messages: [broken] });
+      await h.engine.settled();
+      assert.equal(socket.closedByClient, true);
+      assert.deepEqual(h.eventsOf('messages'), [], 'nothing shown');
+      assert.equal(h.engine.cursor('#lobby'), 0, 'the cursor stays, to get it again');
+    });
+  }
+
+  test('a History page is read as strictly as live messages', async () => {
+    const h = harness();
+    await h.engine.start();
+    const socket = await h.login();
+    socket.receive({ History: { conversation: { Room: 'lobby' }, messages: [message('lobby', 1, 'bob', 'x', 'Text', 'Edited')], complete_from: 1 } });
+    await h.engine.settled();
+    assert.deepEqual(h.eventsOf('history')[0].messages.map(({ revision }) => revision), ['Edited']);
+    socket.receive({ History: { conversation: { Room: 'lobby' }, messages: [noKind], complete_from: 1 } });
+    await h.engine.settled();
+    assert.equal(socket.closedByClient, true);
+  });
 });

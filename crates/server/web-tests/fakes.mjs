@@ -100,12 +100,13 @@ export class FakeSocket {
 }
 
 export function welcome(conversations = [{ conversation: { Room: 'lobby' }, latest_seq: 0, first_seq: 1 }], heartbeatMs = 2000) {
-  return { Welcome: { version: 2, nick: 'ana', registered: false, heartbeat_ms: heartbeatMs, conversations } };
+  return { Welcome: { version: 3, nick: 'ana', registered: false, heartbeat_ms: heartbeatMs, conversations } };
 }
 
-export function message(room, seq, from = 'bob', text = `message ${seq}`) {
+/// A delivered message as the server writes it; `kind` and `revision` in their JSON form.
+export function message(room, seq, from = 'bob', text = `message ${seq}`, kind = 'Text', revision = 'Original') {
   const id = seq.toString(16).padStart(32, '0');
-  return { conversation: { Room: room }, seq, id, from, ts: 1_765_065_600_000 + seq, text };
+  return { conversation: { Room: room }, seq, id, from, ts: 1_765_065_600_000 + seq, text, kind, revision };
 }
 
 /// An engine for `ana` over fakes. `random` is the jitter source (0.5 unless given).

@@ -1,13 +1,14 @@
 // What the chat screen shows: unread counts and mentions per conversation, pending and failed messages, notices
-// in their place, scrollback's end, presence, rooms' topics and standing, and what moderators do in words.
+// in their place, scrollback's end, presence, rooms' topics and standing, what moderators do in words, and kinds
+// of messages (actions, edits and deletions applied in any order, what /edit and /delete mean).
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import { ChatModel } from '../web/model.js';
 
-function delivered(conversation, seq, from, text) {
-  return { conversation, seq, id: seq.toString(16).padStart(32, '0'), from, ts: 1_765_065_600_000 + seq, text };
+function delivered(conversation, seq, from, text, kind = 'Text', of = null, revision = 'Original') {
+  return { conversation, seq, id: seq.toString(16).padStart(32, '0'), from, ts: 1_765_065_600_000 + seq, text, kind, of, revision };
 }
 
 test('unread messages and mentions are counted per conversation until read', () => {
@@ -34,7 +35,7 @@ test('read markers and kept messages restore the counts after a reload', () => {
   const model = new ChatModel('ana');
   model.apply({
     type: 'restored',
-    outbox: [{ order: 1, id: 'f'.repeat(32), to: '#lobby', text: 'typed before', typedAt: 5 }],
+    outbox: [{ order: 1, id: 'f'.repeat(32), to: '#lobby', kind: 'Text', of: null, text: 'typed before', typedAt: 5 }],
     messages: new Map([['@bob', [delivered('@bob', 1, 'bob', 'a'), delivered('@bob', 2, 'bob', 'b'), delivered('@bob', 3, 'bob', 'c')]]]),
     readMarkers: new Map([['@bob', 1]]),
     cursors: new Map([['@bob', 3]]),
@@ -46,7 +47,7 @@ test('read markers and kept messages restore the counts after a reload', () => {
 
 test('own messages are pending until accepted, and failed with the reason when refused', () => {
   const model = new ChatModel('ana');
-  const entry = (id, text) => ({ order: 1, id, to: '#lobby', text, typedAt: 10 });
+  const entry = (id, text) => ({ order: 1, id, to: '#lobby', kind: 'Text', of: null, text, typedAt: 10 });
   model.apply({ type: 'queued', entry: entry('a'.repeat(32), 'one') });
   model.apply({ type: 'queued', entry: entry('b'.repeat(32), 'two') });
   model.apply({ type: 'accepted', id: 'a'.repeat(32), key: '#lobby', seq: 4, ts: 11 });
@@ -270,4 +271,174 @@ test("the rooms' listing: a line per room in the conversation shown, and how to 
   assert.equal(texts(model, '#garden').at(-1), 'there are no rooms to list');
   assert.deepEqual(texts(model, '#lobby'), [], 'only in the conversation shown');
   assert.ok(model.conversation('#garden').notices.every((notice) => !notice.error));
+});
+
+function lines(model, key) {
+  return model.conversation(key).entries().filter((line) => line.kind === 'message').map((line) => [line.seq, line.from, line.text, line.edited, line.deleted]);
+}
+
+test('edits change the text of their message and mark it edited; deletions leave a placeholder; neither is a line', () => {
+  const model = new ChatModel('ana');
+  model.apply({
+    type: 'messages',
+    messages: [
+      delivered('#rust', 1, 'bob', 'helo'),
+      delivered('#rust', 2, 'ana', 'mine'),
+      delivered('#rust', 3, 'carol', 'spam'),
+      delivered('#rust', 4, 'dave', 'oops'),
+      delivered('#rust', 5, 'bob', 'hello', 'Edit', 1),
+      delivered('#rust', 6, 'bob', 'hello!', 'Edit', 1),
+      delivered('#rust', 7, 'ana', '', 'Deletion', 2),
+      delivered('#rust', 8, 'bob', 'spam', 'Deletion', 3),
+      delivered('#rust', 9, 'dave', 'wrong room', 'Deletion', 4),
+    ],
+  });
+  assert.deepEqual(lines(model, '#rust'), [
+    [1, 'bob', 'hello!', true, false],
+    [2, 'ana', '(deleted)', false, true],
+    [3, 'carol', '(deleted by bob: spam)', false, true],
+    [4, 'dave', '(deleted by dave: wrong room)', false, true],
+  ]);
+  model.apply({ type: 'messages', messages: [delivered('#rust', 10, 'carol', 'hi'), delivered('#rust', 11, 'bob', '', 'Deletion', 10)] });
+  assert.equal(lines(model, '#rust').at(-1)[2], '(deleted by bob)', 'not the author, no reason');
+  model.apply({ type: 'messages', messages: [delivered('#rust', 12, 'bob', 'anything', 'Edit', 1), delivered('#rust', 13, 'bob', '', 'Deletion', 1)] });
+  assert.deepEqual(lines(model, '#rust')[0], [1, 'bob', '(deleted)', false, true], 'its edits vanish with it');
+  assert.equal(model.conversation('#rust').highestSeq(), 13, 'edits and deletions count as read with the rest');
+});
+
+test('unread counts and mentions: edits and deletions are not messages, and a deleted message is not waiting to be read', () => {
+  const model = new ChatModel('ana');
+  model.select('@bob');
+  const alerts = model.apply({
+    type: 'messages',
+    messages: [
+      delivered('#lobby', 1, 'bob', 'ana: look'),
+      delivered('#lobby', 2, 'bob', 'ana: really', 'Edit', 1),
+      delivered('#lobby', 3, 'carol', 'hello ana'),
+      delivered('#lobby', 4, 'carol', '', 'Deletion', 3),
+      delivered('@bob', 1, 'bob', 'psst'),
+      delivered('@bob', 2, 'bob', 'psst!', 'Edit', 1),
+      delivered('@bob', 3, 'bob', '', 'Text', null, 'Deleted'),
+    ],
+  });
+  assert.deepEqual(model.conversation('#lobby').unread('ana'), { count: 1, mentioned: 1 });
+  assert.deepEqual(model.conversation('@bob').unread('ana'), { count: 1, mentioned: 0 });
+  assert.deepEqual(alerts.map((alert) => [alert.conversation, alert.seq]), [['#lobby', 1], ['#lobby', 3], ['@bob', 1]], 'no alert for an edit, a deletion, or a message deleted before it came');
+});
+
+test('messages that arrive already edited or deleted say so; an edit whose revision is Deleted is ignored', () => {
+  const model = new ChatModel('ana');
+  model.apply({
+    type: 'messages',
+    messages: [
+      delivered('#rust', 1, 'bob', 'latest text', 'Text', null, 'Edited'),
+      delivered('#rust', 2, 'bob', '', 'Action', null, 'Deleted'),
+      delivered('#rust', 3, 'bob', '', 'Edit', 2, 'Deleted'),
+    ],
+  });
+  assert.deepEqual(lines(model, '#rust'), [
+    [1, 'bob', 'latest text', true, false],
+    [2, 'bob', '(deleted)', false, true],
+  ]);
+});
+
+test('catch-up and history in any order: the latest edit by seq wins, and a deletion wins over every edit', () => {
+  const model = new ChatModel('ana');
+  model.apply({ type: 'welcome', conversations: [{ key: '#rust', latestSeq: 30, firstSeq: 1 }] });
+  // The newest page first: the last edit of message 10, the deletion of message 11, without the messages.
+  model.apply({ type: 'messages', messages: [delivered('#rust', 25, 'bob', 'third', 'Edit', 10), delivered('#rust', 26, 'carol', 'rude', 'Deletion', 11)] });
+  assert.deepEqual(lines(model, '#rust'), [], 'nothing to change yet');
+  // Then the page before: the messages as they are now, and the earlier edits.
+  model.apply({
+    type: 'history',
+    key: '#rust',
+    messages: [
+      delivered('#rust', 10, 'bob', 'third', 'Text', null, 'Edited'),
+      delivered('#rust', 11, 'bob', '', 'Text', null, 'Deleted'),
+      delivered('#rust', 12, 'bob', 'first', 'Edit', 10),
+      delivered('#rust', 13, 'bob', '', 'Edit', 11, 'Deleted'),
+      delivered('#rust', 14, 'bob', 'second', 'Edit', 10),
+    ],
+    completeFrom: 1,
+  });
+  assert.deepEqual(lines(model, '#rust'), [
+    [10, 'bob', 'third', true, false],
+    [11, 'bob', '(deleted by carol: rude)', false, true],
+  ]);
+});
+
+test('actions are lines of their own kind, pending ones too; a pending edit or deletion is not a line, and a refused one goes', () => {
+  const model = new ChatModel('ana');
+  model.apply({ type: 'messages', messages: [delivered('#lobby', 1, 'bob', 'waves', 'Action'), delivered('#lobby', 2, 'ana', 'hi')] });
+  const entry = (id, kind, of, text) => ({ order: 1, id, to: '#lobby', kind, of, text, typedAt: 10 });
+  model.apply({ type: 'queued', entry: entry('a'.repeat(32), 'Action', null, 'nods') });
+  model.apply({ type: 'queued', entry: entry('b'.repeat(32), 'Edit', 2, 'hello') });
+  model.apply({ type: 'queued', entry: entry('c'.repeat(32), 'Deletion', 1, '') });
+  const shown = () => model.conversation('#lobby').entries().map((line) => [line.from, line.text, line.action, line.state, line.waiting]);
+  assert.deepEqual(shown(), [
+    ['bob', 'waves', true, 'stored', 'Deletion'],
+    ['ana', 'hi', false, 'stored', 'Edit'],
+    ['ana', 'nods', true, 'pending', undefined],
+  ], 'the edit and the deletion waiting are said on their messages');
+  model.apply({ type: 'accepted', id: 'b'.repeat(32), key: '#lobby', seq: 3, ts: 20 });
+  model.apply({ type: 'refused', id: 'c'.repeat(32), code: 'NotAllowed', message: 'message 1 is not yours', kind: 'Deletion' });
+  assert.deepEqual(shown(), [
+    ['bob', 'waves', true, 'stored', null],
+    ['ana', 'hello', false, 'stored', null],
+    ['ana', 'nods', true, 'pending', undefined],
+  ], 'the accepted edit is applied, the refused deletion leaves nothing behind');
+  assert.equal(model.conversation('#lobby').unsent.size, 1);
+});
+
+test('/edit and /delete find the message meant in the conversation shown, or say why not', () => {
+  const model = new ChatModel('ana');
+  model.apply({ type: 'joined', key: '#rust', latestSeq: 40, firstSeq: 1 });
+  model.select('#rust');
+  model.apply({
+    type: 'messages',
+    messages: [
+      delivered('#rust', 30, 'ana', 'older'),
+      delivered('#rust', 31, 'ana', 'latest of mine', 'Action'),
+      delivered('#rust', 32, 'bob', 'spam'),
+      delivered('#rust', 33, 'bob', 'more spam'),
+      delivered('#rust', 34, 'bob', '', 'Deletion', 33),
+      delivered('#rust', 35, 'ana', 'fixed', 'Edit', 30),
+    ],
+  });
+  model.apply({ type: 'messages', messages: [delivered('#lobby', 50, 'ana', 'elsewhere')] });
+  const edit = (seq, text) => model.postFor({ kind: 'edit', seq, text });
+  const remove = (seq, nick, reason = '') => model.postFor({ kind: 'delete', seq, nick, reason });
+  assert.deepEqual(edit(null, 'new'), { kind: 'Edit', of: 31, text: 'new' }, 'my latest here, an action too');
+  assert.deepEqual(edit(30, 'again'), { kind: 'Edit', of: 30, text: 'again' });
+  assert.deepEqual(edit(12, 'not loaded'), { kind: 'Edit', of: 12, text: 'not loaded' }, "the server's to judge");
+  assert.deepEqual(edit(32, 'x'), { error: "message #32 is bob's: you may edit only yours" });
+  assert.deepEqual(edit(33, 'x'), { error: 'message #33 is deleted' });
+  assert.deepEqual(edit(35, 'x'), { error: '#35 is an edit or a deletion, not a message' });
+  assert.deepEqual(remove(null, null), { kind: 'Deletion', of: 31, text: '' });
+  assert.deepEqual(remove(null, 'bob', 'spam'), { kind: 'Deletion', of: 32, text: 'spam' }, "bob's latest not deleted");
+  assert.deepEqual(remove(32, null, 'spam'), { kind: 'Deletion', of: 32, text: 'spam' });
+  assert.deepEqual(remove(33, null), { error: 'message #33 is deleted' });
+  assert.deepEqual(remove(null, 'carol'), { error: 'carol has no message shown in #rust to delete' });
+
+  model.apply({ type: 'queued', entry: { order: 1, id: 'a'.repeat(32), to: '#rust', kind: 'Text', of: null, text: 'helo', typedAt: 1 } });
+  assert.deepEqual(edit(null, 'hello'), { error: 'your latest message in #rust is not sent yet: edit it once it is' }, 'not the one before it');
+  assert.deepEqual(remove(null, 'bob'), { kind: 'Deletion', of: 32, text: '' }, "another's latest is still found");
+  assert.deepEqual(edit(30, 'by number'), { kind: 'Edit', of: 30, text: 'by number' });
+
+  model.select('@dave');
+  assert.deepEqual(edit(null, 'x'), { error: 'you have no message in @dave to edit' });
+  assert.deepEqual(remove(null, null), { error: 'you have no message in @dave to delete' });
+});
+
+test('Edit is offered on our own messages, Delete on ours and, to moderators of a room, on everybody\'s', () => {
+  const model = new ChatModel('ana');
+  model.apply({ type: 'joined', key: '#rust', latestSeq: 0, firstSeq: 1 });
+  model.apply({
+    type: 'messages',
+    messages: [delivered('#rust', 1, 'ana', 'mine'), delivered('#rust', 2, 'bob', 'his'), delivered('#rust', 3, 'ana', '', 'Text', null, 'Deleted')],
+  });
+  const offered = () => model.conversation('#rust').entries().map((line) => [line.seq, line.editable, line.deletable]);
+  assert.deepEqual(offered(), [[1, true, true], [2, false, false], [3, false, false]]);
+  model.apply({ type: 'roomState', key: '#rust', topic: '', inviteOnly: false, moderated: false, role: 'Moderator', muted: false, operator: false });
+  assert.deepEqual(offered(), [[1, true, true], [2, false, true], [3, false, false]]);
 });

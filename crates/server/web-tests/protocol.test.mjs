@@ -30,7 +30,7 @@ test('conversation keys: #room and @nick, both ways', () => {
 
 test('client messages are serde\'s externally tagged JSON, as section 15 writes them', () => {
   assert.deepEqual(JSON.parse(wire.hello('ana', 'pw', [['#lobby', 41]])), {
-    Hello: { version: 2, nick: 'ana', password: 'pw', positions: [{ conversation: { Room: 'lobby' }, seq: 41 }] },
+    Hello: { version: 3, nick: 'ana', password: 'pw', positions: [{ conversation: { Room: 'lobby' }, seq: 41 }] },
   });
   const id = '019a3f5c2e7b4d1f8a9c0b1d2e3f4a5b';
   assert.equal(wire.sendMessage(id, '@bob', 'hi'), `{"Send":{"id":"${id}","to":{"Direct":"bob"},"text":"hi"}}`);
@@ -49,6 +49,38 @@ test('client messages are serde\'s externally tagged JSON, as section 15 writes 
   assert.equal(wire.ping(1), '{"Ping":{"nonce":1}}');
   assert.equal(wire.pong(0), '{"Pong":{"nonce":0}}');
   assert.equal(wire.BYE, '"Bye"');
+});
+
+test('kinds of messages (version 3): Post frames as PROTOCOL.md and the server\'s own test write them', () => {
+  const id = '0190abcdef0123456789abcdef012345';
+  assert.equal(wire.post(id, '#rust', 'Action', null, 'waves'), `{"Post":{"id":"${id}","to":{"Room":"rust"},"kind":"Action","text":"waves"}}`);
+  assert.equal(wire.post(id, '#rust', 'Edit', 41, 'hello'), `{"Post":{"id":"${id}","to":{"Room":"rust"},"kind":{"Edit":{"of":41}},"text":"hello"}}`);
+  assert.equal(wire.post(id, '#rust', 'Deletion', 41, ''), `{"Post":{"id":"${id}","to":{"Room":"rust"},"kind":{"Deletion":{"of":41}},"text":""}}`);
+  assert.equal(wire.post(id, '@bob', 'Text', null, 'hi'), `{"Post":{"id":"${id}","to":{"Direct":"bob"},"kind":"Text","text":"hi"}}`);
+});
+
+test("a message's kind and revision are read strictly; anything else is a protocol error", () => {
+  const { body } = wire.readServerMessage(
+    '{"Messages":[{"conversation":{"Room":"rust"},"seq":43,"id":"0190abcdef0123456789abcdef012345","from":"bob","ts":1,"text":"spam","kind":{"Deletion":{"of":41}},"revision":"Original"}]}',
+  );
+  assert.deepEqual(wire.readKind(body[0].kind), { kind: 'Deletion', of: 41 });
+  assert.equal(wire.readRevision(body[0].revision), 'Original');
+  assert.deepEqual(wire.readKind('Text'), { kind: 'Text', of: null });
+  assert.deepEqual(wire.readKind('Action'), { kind: 'Action', of: null });
+  assert.deepEqual(wire.readKind({ Edit: { of: 1 } }), { kind: 'Edit', of: 1 });
+  for (const revision of ['Original', 'Edited', 'Deleted']) assert.equal(wire.readRevision(revision), revision);
+  const badKinds = [undefined, null, 'text', 'Edit', { Edit: {} }, { Edit: { of: 0 } }, { Edit: { of: '41' } }, { Deletion: null }, { Shout: { of: 1 } }, { Edit: { of: 1 }, Deletion: { of: 1 } }];
+  for (const bad of badKinds) assert.throws(() => wire.readKind(bad), wire.ProtocolError, JSON.stringify(bad));
+  for (const bad of [undefined, null, 'edited', 'Removed', 3]) assert.throws(() => wire.readRevision(bad), wire.ProtocolError, String(bad));
+});
+
+test('a deletion\'s reason is one short line, as the server checks it', () => {
+  assert.equal(wire.reasonProblem(''), null);
+  assert.equal(wire.reasonProblem('spam, and rude'), null);
+  assert.equal(wire.reasonProblem('é'.repeat(256)), null, '512 bytes exactly');
+  assert.equal(wire.reasonProblem('é'.repeat(257)), 'a reason is at most 512 bytes');
+  assert.match(wire.reasonProblem('two\nlines'), /one line/);
+  assert.match(wire.reasonProblem('tab\there'), /one line/);
 });
 
 test('server messages are read as one variant with its fields; anything else is a protocol error', () => {

@@ -1,5 +1,5 @@
 // The in-memory store, the tests' twin of IndexedDbStore: the same answers for the outbox order, the messages
-// kept per conversation, forgetting a conversation, and read markers.
+// kept per conversation, forgetting a conversation, read markers, and reading what the previous version kept.
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -14,6 +14,23 @@ test('the outbox loads in the order typed (time, then the page count), and remov
   assert.deepEqual((await store.load()).outbox.map((entry) => entry.id), ['a', 'b', 'c']);
   await store.removeFromOutbox(['b']);
   assert.deepEqual((await store.load()).outbox.map((entry) => entry.id), ['a', 'c']);
+});
+
+test('what the previous version kept (no kind, no revision) is read as texts, as sent; kinds are kept', async () => {
+  const store = new MemoryStore();
+  // As a page of protocol version 2 wrote them.
+  store.outbox.set('a', { order: 1, id: 'a', to: '#lobby', text: 'old', typedAt: 1 });
+  store.messages.set('#lobby', [{ conversation: '#lobby', seq: 1, id: 'i', from: 'bob', ts: 1, text: 'old' }]);
+  await store.addToOutbox({ order: 2, id: 'b', to: '#lobby', kind: 'Edit', of: 1, text: 'new', typedAt: 2 });
+  await store.saveDelivery(new Map([['#lobby', 2]]), [
+    { conversation: '#lobby', seq: 2, id: 'j', from: 'bob', ts: 2, text: '', kind: 'Deletion', of: 1, revision: 'Original' },
+  ]);
+  const loaded = await store.load();
+  assert.deepEqual(loaded.outbox.map(({ id, kind, of }) => [id, kind, of]), [['a', 'Text', null], ['b', 'Edit', 1]]);
+  assert.deepEqual(loaded.messages.get('#lobby').map(({ seq, kind, of, revision }) => [seq, kind, of, revision]), [
+    [1, 'Text', null, 'Original'],
+    [2, 'Deletion', 1, 'Original'],
+  ]);
 });
 
 test(`the last ${KEPT_MESSAGES} messages of each conversation are kept with the cursor`, async () => {

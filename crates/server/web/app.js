@@ -71,6 +71,14 @@ function loginRefusalText(code, message) {
   }
 }
 
+/// What a refusal for good took back, by the kind of what was sent.
+const NOT_DONE = {
+  Text: 'A message was not sent',
+  Action: 'A message was not sent',
+  Edit: 'An edit was not made',
+  Deletion: 'A deletion was not made',
+};
+
 function plural(count, one, many) {
   return count === 1 ? `${count} ${one}` : `${count} ${many}`;
 }
@@ -135,7 +143,7 @@ class Session {
         if (event.key === this.model.currentKey) this.askMembers(event.key, true);
         break;
       case 'refused':
-        this.model.notice(this.model.currentKey, `A message was not sent: ${event.message}`, true);
+        this.model.notice(this.model.currentKey, `${NOT_DONE[event.kind]}: ${event.message}`, true);
         break;
       case 'error':
         this.model.notice(this.model.currentKey, errorText(event), true);
@@ -251,6 +259,16 @@ class Session {
     switch (entry.kind) {
       case 'text':
         return this.send(here, entry.text);
+      case 'action':
+        return this.send(here, entry.text, 'Action');
+      case 'edit':
+      case 'delete': {
+        const post = this.model.postFor(entry);
+        if (post.error === undefined) return this.send(here, post.text, post.kind, post.of);
+        this.model.notice(here, `Nothing sent: ${post.error}.`, true);
+        this.scheduleRender();
+        return false;
+      }
       case 'join':
         return this.join(entry.room);
       case 'leave':
@@ -305,14 +323,16 @@ class Session {
     return true;
   }
 
-  send(key, text) {
-    const problem = textProblem(text);
+  /// Sends `text` as a message, an action, an edit or a deletion of message `of` (see Engine.send). A deletion's
+  /// text is its reason, which commands.js checked.
+  send(key, text, kind = 'Text', of = null) {
+    const problem = kind === 'Deletion' ? null : textProblem(text);
     if (problem !== null) {
       this.model.notice(this.model.currentKey, `Not sent: ${problem}.`, true);
       this.scheduleRender();
       return false;
     }
-    this.engine.send(key, text);
+    this.engine.send(key, text, kind, of);
     return true;
   }
 
@@ -487,8 +507,9 @@ class App {
   /// A desktop notification for a mention or a direct message, while the tab is hidden.
   notify(message, open) {
     if (!this.notificationsSupported() || Notification.permission !== 'granted' || document.visibilityState !== 'hidden') return;
+    const text = message.kind === 'Action' ? `* ${message.from} ${message.text}` : message.text;
     const notification = new Notification(`${message.from} in ${message.conversation}`, {
-      body: message.text.length > 200 ? `${message.text.slice(0, 200)}…` : message.text,
+      body: text.length > 200 ? `${text.slice(0, 200)}…` : text,
       tag: message.conversation,
     });
     notification.onclick = () => {

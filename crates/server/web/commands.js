@@ -2,7 +2,7 @@
 // into one object or refused with words that say how to write it. The same commands and words as the native
 // clients (crates/client/src/command_line.rs), so a user moving between them finds the same chat.
 
-import { parseNick, parseRoom } from './protocol.js';
+import { parseNick, parseRoom, reasonProblem } from './protocol.js';
 
 /// Rooms `/list` asks for at a time, as its help says.
 export const LIST_PAGE = 50;
@@ -14,6 +14,9 @@ export const HELP = [
   ['/msg NICK [TEXT]', 'open a direct conversation with NICK, sending TEXT'],
   ['/users [ROOM]', 'who is in ROOM, online and offline'],
   ['/history [N]', 'show N older messages of this conversation (default 20)'],
+  ['/me TEXT', 'say what you do: * you TEXT'],
+  ['/edit [#SEQ] TEXT', 'change your latest message here (or message SEQ) to TEXT'],
+  ['/delete [#SEQ|NICK] [REASON]', "delete your latest message here, message SEQ, or NICK's latest (moderators)"],
   ['/list [ROOM]', `list the rooms, ${LIST_PAGE} at a time; /list ROOM for those after ROOM`],
   ['/topic [TEXT]', "show the room's topic, or set it to TEXT"],
   ['/cleartopic', "clear the room's topic"],
@@ -44,8 +47,10 @@ function usageError(usage, reason) {
 /// Reads one entry (it may span several lines). The result's `kind` is one of `text` (with `text`), `join`
 /// (`room`), `leave` (`room` or null for the current one), `msg` (`nick`, `text` or null), `users` (`room` or
 /// null), `history` (`count` or null), `list` (`after`: '' for the first rooms, else the room they follow),
-/// `topic` (show the current room's), `moderate` (`command` as typed, for messages, and `action`, a `RoomAction`
-/// in its JSON form, for the current room), `help`, `quit`, or `error` (`message`); null when the entry is blank.
+/// `action` (`text`), `edit` (`seq` or null for our latest message here, `text`), `delete` (`seq`, or `nick` for
+/// their latest message here, both null for our own latest; `reason`, maybe ''), `topic` (show the current
+/// room's), `moderate` (`command` as typed, for messages, and `action`, a `RoomAction` in its JSON form, for the
+/// current room), `help`, `quit`, or `error` (`message`); null when the entry is blank.
 export function parseEntry(line) {
   if (line.trim().length === 0) return null;
   if (line.startsWith('//')) return { kind: 'text', text: line.slice(1) };
@@ -75,7 +80,42 @@ export function parseEntry(line) {
     const parsed = parseRoom(rest);
     return parsed.error ? usageError(usage, parsed.error) : { kind, room: parsed.name };
   };
+  // `#SEQ` as the first word of the rest: `{ seq, after }`, `{ error }`, or null when the rest starts otherwise.
+  const leadingSeq = () => {
+    if (!rest.startsWith('#')) return null;
+    const gap = rest.search(/\s/);
+    const word = gap < 0 ? rest : rest.slice(0, gap);
+    const seq = /^#\d+$/.test(word) ? Number(word.slice(1)) : 0;
+    if (!Number.isSafeInteger(seq) || seq < 1) return { error: 'SEQ is the number of a message, as in #41' };
+    return { seq, after: gap < 0 ? '' : rest.slice(gap).trim() };
+  };
   switch (name.toLowerCase()) {
+    case 'me':
+      return rest.length === 0 ? usageError('/me TEXT', 'say what you do') : { kind: 'action', text: rest };
+    case 'edit': {
+      const usage = '/edit [#SEQ] TEXT';
+      const numbered = leadingSeq() ?? { seq: null, after: rest };
+      if (numbered.error) return usageError(usage, numbered.error);
+      if (numbered.after.length === 0) return usageError(usage, 'say the new text');
+      return { kind: 'edit', seq: numbered.seq, text: numbered.after };
+    }
+    case 'delete': {
+      const usage = '/delete [#SEQ|NICK] [REASON]';
+      const numbered = leadingSeq();
+      if (numbered?.error) return usageError(usage, numbered.error);
+      let nick = null;
+      let reason = numbered?.after ?? '';
+      if (numbered === null && rest.length > 0) {
+        const gap = rest.search(/\s/);
+        const parsed = parseNick(gap < 0 ? rest : rest.slice(0, gap));
+        if (parsed.error) return usageError(usage, parsed.error);
+        nick = parsed.name;
+        reason = gap < 0 ? '' : rest.slice(gap).trim();
+      }
+      const problem = reasonProblem(reason);
+      if (problem !== null) return usageError(usage, problem);
+      return { kind: 'delete', seq: numbered?.seq ?? null, nick, reason };
+    }
     case 'join': {
       const parsed = parseRoom(rest);
       return parsed.error ? usageError('/join ROOM', parsed.error) : { kind: 'join', room: parsed.name };

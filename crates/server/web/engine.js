@@ -45,9 +45,10 @@ const systemClock = {
 const STOPS_FOR_GOOD = new Set(['AuthFailed', 'UnsupportedVersion', 'InvalidName']);
 const REFUSED_FOR_NOW = new Set(['RateLimited', 'StoreUnavailable']);
 const NODE_BUSY = new Set(['ServerBusy', 'ServerFull']);
-// Refusals of one `Send` that will never change: the message leaves the outbox, shown as failed.
-// `NotAllowed` with an id: sent while muted, or to a moderated room without voice.
-const REFUSED_FOR_GOOD = new Set(['InvalidText', 'NotMember', 'UnknownNick', 'NotAllowed']);
+// Refusals of one `Send` or `Post` that will never change: the message leaves the outbox, shown as failed.
+// `NotAllowed` with an id: sent while muted, or to a moderated room without voice, or an edit or a deletion of
+// somebody else's message; `UnknownMessage`: an edit or a deletion of a message that cannot be changed.
+const REFUSED_FOR_GOOD = new Set(['InvalidText', 'NotMember', 'UnknownNick', 'NotAllowed', 'UnknownMessage']);
 
 const OPEN = 1;
 
@@ -61,6 +62,8 @@ function checkedMessage(raw) {
     Number.isSafeInteger(raw.ts) &&
     typeof raw.text === 'string';
   if (!fine) throw new wire.ProtocolError('a message with missing or malformed fields');
+  const { kind, of } = wire.readKind(raw.kind);
+  if (of !== null && of >= raw.seq) throw new wire.ProtocolError(`message ${raw.seq} changes a later one, ${of}`);
   return {
     conversation: wire.conversationKey(raw.conversation),
     seq: raw.seq,
@@ -68,7 +71,16 @@ function checkedMessage(raw) {
     from: raw.from,
     ts: raw.ts,
     text: raw.text,
+    kind,
+    of,
+    revision: wire.readRevision(raw.revision),
   };
+}
+
+/// The frame that sends an outbox entry: a text as `Send`, which means the same as a `Post` of kind Text.
+function outboxFrame(entry) {
+  if (entry.kind === 'Text') return wire.sendMessage(entry.id, entry.to, entry.text);
+  return wire.post(entry.id, entry.to, entry.kind, entry.of, entry.text);
 }
 
 /// A message id as the page writes them (lower-case hex): ids are compared as strings.
@@ -264,11 +276,14 @@ export class Engine {
   }
 
   /// Puts a message in the outbox (stored first), then sends it if the window has room. Resolves to the entry.
-  send(key, text) {
+  /// `kind` and `of` as `wire.post` takes them: an action, or an edit or a deletion of message `of`.
+  send(key, text, kind = 'Text', of = null) {
     const entry = {
       order: this.nextOrder,
       id: wire.makeMessageId(this.clock.now(), this.randomBytes),
       to: key,
+      kind,
+      of,
       text,
       typedAt: this.clock.now(),
     };
@@ -752,7 +767,7 @@ export class Engine {
 
   /// Takes stored messages out of the outbox (those no longer in it were taken before) and says so.
   async accepted(acceptances) {
-    const taken = acceptances.filter((acceptance) => this.takeFromOutbox(acceptance.id));
+    const taken = acceptances.filter((acceptance) => this.takeFromOutbox(acceptance.id) !== null);
     if (taken.length === 0) return;
     await this.removeStored(taken.map((acceptance) => acceptance.id));
     for (const acceptance of taken) this.emit({ type: 'accepted', ...acceptance });
@@ -779,9 +794,11 @@ export class Engine {
         }, STORE_RETRY_MS);
       }
     } else if (REFUSED_FOR_GOOD.has(code) && id !== null) {
-      if (this.takeFromOutbox(id)) {
+      const entry = this.takeFromOutbox(id);
+      if (entry !== null) {
         await this.removeStored([id]);
-        this.emit({ type: 'refused', id, code, message });
+        // The kind says what was refused: a message, an edit or a deletion.
+        this.emit({ type: 'refused', id, code, message, kind: entry.kind });
         this.fillWindow();
         return;
       }
@@ -797,7 +814,7 @@ export class Engine {
     this.refusedByStore = [];
     for (const entry of this.outbox) {
       if (refused.has(entry.id)) {
-        this.transmit(wire.sendMessage(entry.id, entry.to, entry.text));
+        this.transmit(outboxFrame(entry));
         this.inFlight += 1;
       }
     }
@@ -807,21 +824,22 @@ export class Engine {
   fillWindow() {
     while (this.live && this.inFlight < SEND_WINDOW && this.sentCount < this.outbox.length) {
       const entry = this.outbox[this.sentCount];
-      if (!this.transmit(wire.sendMessage(entry.id, entry.to, entry.text))) return;
+      if (!this.transmit(outboxFrame(entry))) return;
       this.sentCount += 1;
       this.inFlight += 1;
     }
   }
 
+  /// The entry of `id`, out of the outbox; null when it is not there (taken before).
   takeFromOutbox(id) {
     const index = this.outbox.findIndex((entry) => entry.id === id);
-    if (index < 0) return false;
-    this.outbox.splice(index, 1);
+    if (index < 0) return null;
+    const [entry] = this.outbox.splice(index, 1);
     if (index < this.sentCount) {
       this.sentCount -= 1;
       this.inFlight = Math.max(0, this.inFlight - 1);
     }
-    return true;
+    return entry;
   }
 
   async removeStored(ids) {

@@ -1,7 +1,8 @@
-// What the chat screen shows, without the screen: the conversations with their messages, notices, pending and
-// failed messages, unread counts, mentions, members, how far back their history goes, each room's topic, settings
-// and our standing in it, with what moderators do said in words, and the rooms' listing. The engine's events go
-// in (`apply`), and ui.js draws the result; nothing here touches the DOM or the network.
+// What the chat screen shows, without the screen: the conversations with their messages (actions, edits and
+// deletions applied), notices, pending and failed messages, unread counts, mentions, members, how far back their
+// history goes, each room's topic, settings and our standing in it, with what moderators do said in words, and the
+// rooms' listing. The engine's events go in (`apply`), and ui.js draws the result; nothing here touches the DOM or
+// the network.
 
 import { LOBBY, ROLES, isRoomKey, mentions, roomKey } from './protocol.js';
 
@@ -30,11 +31,22 @@ function roleGiven(by, nick, role) {
   }
 }
 
+/// Whether a log entry is a message of its own (a line), rather than an edit or a deletion of one.
+function isMessage(message) {
+  return message.kind === 'Text' || message.kind === 'Action';
+}
+
+/// What stands for a deleted message: who deleted it and why, when that is more than "its author took it back".
+function deletedText(message, deletion) {
+  if (deletion === undefined || (deletion.from === message.from && deletion.text === '')) return '(deleted)';
+  return deletion.text === '' ? `(deleted by ${deletion.from})` : `(deleted by ${deletion.from}: ${deletion.text})`;
+}
+
 /// One conversation as shown.
 class Conversation {
   constructor(key) {
     this.key = key;
-    /// Stored messages by seq.
+    /// Stored log entries by seq: messages, and the edits and deletions of messages.
     this.messages = new Map();
     /// Own messages not yet stored (or refused for good), by id, in the order typed.
     this.unsent = new Map();
@@ -100,22 +112,67 @@ class Conversation {
     return words.join(' · ');
   }
 
-  /// Messages from others after the read marker, and those of them that mention `me`.
+  /// Whether we may delete others' messages here: the server judges, this only says whether to offer it.
+  moderating() {
+    const { role, operator } = this.roomState;
+    return this.isRoom && (operator || ROLES.indexOf(role) >= ROLES.indexOf('Moderator'));
+  }
+
+  /// Messages from others after the read marker, and those of them that mention `me` (not those deleted since).
   unread(me) {
     let count = 0;
     let mentioned = 0;
-    for (const message of this.messages.values()) {
-      if (message.seq > this.readSeq && message.from !== me) {
+    for (const line of this.shown()) {
+      if (line.seq > this.readSeq && line.from !== me && !line.deleted) {
         count += 1;
-        if (message.mention) mentioned += 1;
+        if (line.mention) mentioned += 1;
       }
     }
     return { count, mentioned };
   }
 
-  /// What to draw, in order: stored messages and notices by seq, then what is not stored yet.
-  entries() {
+  /// The stored messages by seq as they read now: an edit's text (the latest edit held, by seq, so that edits
+  /// arriving out of order, in history pages, end the same), or the placeholder of a deletion. A message that
+  /// came already edited or deleted says so itself; an edit of a deleted message comes blanked and is ignored.
+  /// `waiting` is the kind of our edit or deletion of it still in the outbox, if any.
+  shown() {
     const stored = [...this.messages.values()].sort((a, b) => a.seq - b.seq);
+    const edits = new Map();
+    const deletions = new Map();
+    for (const entry of stored) {
+      if (entry.kind === 'Edit' && entry.revision !== 'Deleted') edits.set(entry.of, entry);
+      if (entry.kind === 'Deletion') deletions.set(entry.of, entry);
+    }
+    const waiting = new Map();
+    for (const unsent of this.unsent.values()) if (!isMessage(unsent)) waiting.set(unsent.of, unsent.kind);
+    const moderating = this.moderating();
+    return stored.filter(isMessage).map((message) => {
+      const deletion = deletions.get(message.seq);
+      const deleted = deletion !== undefined || message.revision === 'Deleted';
+      const edit = edits.get(message.seq);
+      return {
+        ...message,
+        text: deleted ? deletedText(message, deletion) : (edit?.text ?? message.text),
+        mention: message.mention && !deleted,
+        deleted,
+        edited: !deleted && (edit !== undefined || message.revision === 'Edited'),
+        editable: message.own && !deleted,
+        deletable: !deleted && (message.own || moderating),
+        waiting: waiting.get(message.seq) ?? null,
+      };
+    });
+  }
+
+  /// The latest message of `nick` here that may still be edited or deleted, or null.
+  latestOf(nick) {
+    return this.shown().findLast((line) => line.from === nick && !line.deleted) ?? null;
+  }
+
+  /// What to draw, in order: stored messages and notices by seq, then what is not stored yet (edits and deletions
+  /// are not lines: they change the message they are about once stored). A line's `kind` is 'message' or
+  /// 'notice'; a message's own kind is said by `action`.
+  entries() {
+    const stored = this.shown();
     const lines = [];
     let noticeIndex = 0;
     // By time rather than by arrival: older messages that come after a notice (a join's window, a history
@@ -126,10 +183,12 @@ class Conversation {
         lines.push({ kind: 'notice', ...notices[noticeIndex] });
         noticeIndex += 1;
       }
-      lines.push({ kind: 'message', ...message });
+      lines.push({ ...message, kind: 'message', action: message.kind === 'Action' });
     }
     for (; noticeIndex < notices.length; noticeIndex += 1) lines.push({ kind: 'notice', ...notices[noticeIndex] });
-    for (const message of this.unsent.values()) lines.push({ kind: 'message', ...message });
+    for (const message of this.unsent.values()) {
+      if (isMessage(message)) lines.push({ ...message, kind: 'message', action: message.kind === 'Action' });
+    }
     return lines;
   }
 
@@ -227,7 +286,8 @@ export class ChatModel {
     const conversation = this.conversation(message.conversation);
     if (conversation.messages.has(message.seq)) return null;
     const own = message.from === this.me;
-    const entry = { ...message, own, mention: !own && mentions(message.text, this.me), state: 'stored' };
+    const mention = !own && isMessage(message) && mentions(message.text, this.me);
+    const entry = { ...message, own, mention, state: 'stored' };
     conversation.messages.set(message.seq, entry);
     conversation.unsent.delete(message.id);
     conversation.latestSeq = Math.max(conversation.latestSeq, message.seq);
@@ -243,6 +303,9 @@ export class ChatModel {
       from: this.me,
       ts: entry.typedAt,
       text: entry.text,
+      kind: entry.kind,
+      of: entry.of,
+      revision: 'Original',
       own: true,
       mention: false,
       state: 'pending',
@@ -295,9 +358,12 @@ export class ChatModel {
         return [];
       }
       case 'refused':
+        // A refused edit or deletion changed nothing to show: only the notice says it.
         for (const conversation of this.conversations.values()) {
           const unsent = conversation.unsent.get(event.id);
-          if (unsent !== undefined) {
+          if (unsent !== undefined && !isMessage(unsent)) {
+            conversation.unsent.delete(event.id);
+          } else if (unsent !== undefined) {
             unsent.state = 'failed';
             unsent.failure = event.message;
           }
@@ -307,7 +373,8 @@ export class ChatModel {
         const alerts = [];
         for (const message of event.messages) {
           const entry = this.addMessage(message);
-          if (entry !== null && !entry.own && (entry.mention || !isRoomKey(message.conversation))) alerts.push(entry);
+          const news = entry !== null && !entry.own && isMessage(entry) && entry.revision !== 'Deleted';
+          if (news && (entry.mention || !isRoomKey(message.conversation))) alerts.push(entry);
           this.conversation(message.conversation).settleHistory();
         }
         return alerts;
@@ -477,6 +544,34 @@ export class ChatModel {
     } else {
       this.notice(key, text, you && change.kind === 'Muted');
     }
+  }
+
+  /// The post that `/edit` or `/delete` (as commands.js reads them) asks for in the conversation shown,
+  /// `{ kind, of, text }`, or `{ error }` when the message meant is not here to change. A message older than
+  /// what is loaded is the server's to judge.
+  postFor({ kind, seq, nick = null, text = '', reason = '' }) {
+    const conversation = this.current;
+    const editing = kind === 'edit';
+    const post = (of) => ({ kind: editing ? 'Edit' : 'Deletion', of, text: editing ? text : reason });
+    if (seq === null) {
+      const author = nick ?? this.me;
+      const verb = editing ? 'edit' : 'delete';
+      // Our latest message is one still in the outbox, which has no seq yet: not the stored one before it.
+      const sending = [...conversation.unsent.values()].some((unsent) => isMessage(unsent) && unsent.state === 'pending');
+      if (author === this.me && sending) {
+        return { error: `your latest message in ${conversation.key} is not sent yet: ${verb} it once it is` };
+      }
+      const latest = conversation.latestOf(author);
+      if (latest !== null) return post(latest.seq);
+      if (author !== this.me) return { error: `${author} has no message shown in ${conversation.key} to delete` };
+      return { error: `you have no message in ${conversation.key} to ${verb}` };
+    }
+    const held = conversation.messages.get(seq);
+    if (held === undefined) return post(seq);
+    if (!isMessage(held)) return { error: `#${seq} is an edit or a deletion, not a message` };
+    if (conversation.shown().find((line) => line.seq === seq).deleted) return { error: `message #${seq} is deleted` };
+    if (editing && held.from !== this.me) return { error: `message #${seq} is ${held.from}'s: you may edit only yours` };
+    return post(seq);
   }
 
   /// Says the topic of room `key`, for `/topic`.

@@ -3,13 +3,16 @@
 // that a mistake is said before anything is sent). No DOM, no socket, no clock of its own.
 
 /// Version 2 added room moderation (`Moderate`, `RoomState`, `RoomEvent`, `Invited`, `NotAllowed`, `Banned`) and
-/// the rooms' listing (`ListRooms`, `Rooms`).
-export const PROTOCOL_VERSION = 2;
+/// the rooms' listing (`ListRooms`, `Rooms`); version 3 kinds of messages (`Post`, a message's `kind` and
+/// `revision`, `UnknownMessage`): actions, edits and deletions.
+export const PROTOCOL_VERSION = 3;
 
 /// The longest nickname and room name, and message text in bytes of UTF-8 (PROTOCOL.md section 5).
 export const MAX_NICK_LENGTH = 32;
 export const MAX_ROOM_LENGTH = 64;
 const MAX_TEXT_BYTES = 8 * 1024;
+/// The longest reason of a deletion, in bytes (crates/server/src/moderation.rs).
+const MAX_REASON_BYTES = 512;
 
 /// The room every account is a member of and cannot leave.
 export const LOBBY = 'lobby';
@@ -78,6 +81,13 @@ export function textProblem(text) {
   return null;
 }
 
+/// Why the server would refuse `reason` as a deletion's reason (one short line; empty is fine), or null.
+export function reasonProblem(reason) {
+  if (new TextEncoder().encode(reason).length > MAX_REASON_BYTES) return `a reason is at most ${MAX_REASON_BYTES} bytes`;
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(reason)) return 'a reason is one line of text, without control characters';
+  return null;
+}
+
 /// Whether `text` mentions `nick` as a word, as the native clients judge it (case aside).
 export function mentions(text, nick) {
   return text.split(/[^A-Za-z0-9_-]/).some((word) => word.toLowerCase() === nick);
@@ -137,6 +147,13 @@ export function sendMessage(id, key, text) {
   return JSON.stringify({ Send: { id, to: conversationFromKey(key), text } });
 }
 
+/// A log entry of any kind: `kind` is 'Text', 'Action', 'Edit' or 'Deletion', the last two of message `of` (the
+/// new text, or the reason of the deletion, in `text`).
+export function post(id, key, kind, of, text) {
+  const wireKind = kind === 'Edit' || kind === 'Deletion' ? { [kind]: { of } } : kind;
+  return JSON.stringify({ Post: { id, to: conversationFromKey(key), kind: wireKind, text } });
+}
+
 export function ack(key, seq) {
   return JSON.stringify({ Ack: { conversation: conversationFromKey(key), seq } });
 }
@@ -176,6 +193,26 @@ export function pong(nonce) {
 }
 
 export const BYE = JSON.stringify('Bye');
+
+/// A message's `kind` as `{ kind, of }`: `"Text"` and `"Action"` stand alone (`of` null), `{"Edit":{"of":N}}` and
+/// `{"Deletion":{"of":N}}` name the message they change.
+export function readKind(value) {
+  if (value === 'Text' || value === 'Action') return { kind: value, of: null };
+  if (value !== null && typeof value === 'object' && Object.keys(value).length === 1) {
+    const [kind] = Object.keys(value);
+    const of = value[kind]?.of;
+    if ((kind === 'Edit' || kind === 'Deletion') && Number.isSafeInteger(of) && of > 0) return { kind, of };
+  }
+  throw new ProtocolError(`an unknown kind of message ${JSON.stringify(value)}`);
+}
+
+/// What became of a message after it was stored.
+const REVISIONS = ['Original', 'Edited', 'Deleted'];
+
+export function readRevision(value) {
+  if (!REVISIONS.includes(value)) throw new ProtocolError(`an unknown revision ${JSON.stringify(value)}`);
+  return value;
+}
 
 /// A server message's variant and value: `{"Welcome":{…}}` is `{ kind: 'Welcome', body: {…} }`. Every server
 /// variant has fields, so a bare string or an object with other than one key is not one.

@@ -5,8 +5,9 @@
 //
 // The interface, every method async:
 //   load() -> { outbox: [entry], cursors: Map(key -> seq), messages: Map(key -> [message]), readMarkers: Map(key -> seq) }
-//   addToOutbox(entry)             entry = { order, id, to, text, typedAt }, kept under its id; the outbox loads
-//                                   sorted by `typedAt`, then `order` (a page's own count), so as typed
+//   addToOutbox(entry)             entry = { order, id, to, kind, of, text, typedAt }, kept under its id; the
+//                                   outbox loads sorted by `typedAt`, then `order` (a page's own count), so as
+//                                   typed
 //   removeFromOutbox([id])
 //   saveDelivery(cursors, messages) cursors: Map(key -> seq), messages: [message with `conversation` = key],
 //                                   in one transaction, so that a cursor is never saved without what it counts
@@ -30,6 +31,17 @@ function bySeq(a, b) {
   return a.seq - b.seq;
 }
 
+// What a page of protocol version 2 kept has no kind (it sent and received texts only) and no revision: it is
+// read as a text, as sent.
+
+function outboxEntry(kept) {
+  return { kind: 'Text', of: null, ...kept };
+}
+
+function keptMessage(kept) {
+  return { kind: 'Text', of: null, revision: 'Original', ...kept };
+}
+
 /// The tests' store: the same answers as IndexedDB's, kept in maps (copied in and out, as IndexedDB clones).
 export class MemoryStore {
   constructor() {
@@ -42,9 +54,9 @@ export class MemoryStore {
 
   async load() {
     const messages = new Map();
-    for (const [key, list] of this.messages) messages.set(key, list.map((message) => ({ ...message })));
+    for (const [key, list] of this.messages) messages.set(key, list.map(keptMessage));
     return {
-      outbox: [...this.outbox.values()].map((entry) => ({ ...entry })).sort(asTyped),
+      outbox: [...this.outbox.values()].map(outboxEntry).sort(asTyped),
       cursors: new Map(this.cursors),
       messages,
       readMarkers: new Map(this.readMarkers),
@@ -147,12 +159,12 @@ export class IndexedDbStore {
     const byConversation = new Map();
     for (const message of messages) {
       const list = byConversation.get(message.conversation) ?? [];
-      list.push(message);
+      list.push(keptMessage(message));
       byConversation.set(message.conversation, list);
     }
     for (const list of byConversation.values()) list.sort(bySeq);
     return {
-      outbox: outbox.sort(asTyped),
+      outbox: outbox.map(outboxEntry).sort(asTyped),
       cursors: new Map(cursors.map((row) => [row.conversation, row.seq])),
       messages: byConversation,
       readMarkers: new Map(reads.map((row) => [row.conversation, row.seq])),

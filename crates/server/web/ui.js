@@ -151,6 +151,11 @@ export class ChatView {
     this.shownKey = null;
     /// Drawn message list items by their entry's key, reused while the entry is unchanged.
     this.drawn = new Map();
+    /// What each drawn message item shows, to draw it again in place when that changes (an edit, a deletion):
+    /// in place, so that the lines after it are not announced again as new.
+    this.drawnAs = new WeakMap();
+    /// The message menu shown, `{ button, menu }`, or null.
+    this.openMenu = null;
     this.listItems = new Map();
     /// What the member list was last drawn from.
     this.membersDrawn = '';
@@ -190,11 +195,43 @@ export class ChatView {
     this.drawerToggle.addEventListener('click', () => (this.drawerOpen() ? this.closeDrawer(true) : this.openDrawer()));
     this.drawerBackdrop.addEventListener('click', () => this.closeDrawer(true));
     document.addEventListener('keydown', (event) => {
-      if (event.key === 'Escape' && this.drawerOpen()) {
+      if (event.key === 'Escape' && this.openMenu !== null) {
+        event.preventDefault();
+        this.closeMenu(true);
+      } else if (event.key === 'Escape' && this.drawerOpen()) {
         event.preventDefault();
         this.closeDrawer(true);
       }
     });
+    document.addEventListener('click', (event) => {
+      const { openMenu } = this;
+      if (openMenu !== null && !openMenu.menu.contains(event.target) && !openMenu.button.contains(event.target)) this.closeMenu(false);
+    });
+  }
+
+  /// Puts `text` in the composer, to be finished and sent (the menu's "Edit" and "Delete" write the command).
+  compose(text) {
+    this.input.value = text;
+    this.fitInput();
+    this.input.focus();
+    this.input.setSelectionRange(text.length, text.length);
+  }
+
+  openMessageMenu(button, menu) {
+    this.closeMenu(false);
+    this.openMenu = { button, menu };
+    menu.hidden = false;
+    button.setAttribute('aria-expanded', 'true');
+    menu.querySelector('button').focus();
+  }
+
+  closeMenu(returnFocus) {
+    const { openMenu } = this;
+    if (openMenu === null) return;
+    this.openMenu = null;
+    openMenu.menu.hidden = true;
+    openMenu.button.setAttribute('aria-expanded', 'false');
+    if (returnFocus) openMenu.button.focus();
   }
 
   submitEntry() {
@@ -253,6 +290,7 @@ export class ChatView {
     this.messages.replaceChildren();
     this.list.replaceChildren();
     this.members.replaceChildren();
+    this.closeMenu(false);
     this.drawn.clear();
     this.listItems.clear();
     this.membersDrawn = '';
@@ -369,7 +407,9 @@ export class ChatView {
         nodes.push(this.reuse(`notice:${entry.number}`, seen, () => element('li', entry.error ? 'notice error' : 'notice', entry.text)));
       } else {
         const key = entry.seq === null ? `unsent:${entry.id}:${entry.state}:${entry.failure ?? ''}` : `seq:${entry.seq}`;
-        nodes.push(this.reuse(key, seen, () => messageItem(entry)));
+        const node = this.reuse(key, seen, () => this.messageItem());
+        this.drawMessage(node, entry);
+        nodes.push(node);
       }
     }
     for (const key of [...this.drawn.keys()]) if (!seen.has(key)) this.drawn.delete(key);
@@ -393,6 +433,90 @@ export class ChatView {
       // Older messages came in above: keep the ones being read where they were.
       scroller.scrollTop = scroller.scrollHeight - fromBottom;
     }
+  }
+
+  /// A message's list item: its menu also opens with a right click (or a long press) where it has one.
+  messageItem() {
+    const item = element('li');
+    item.addEventListener('contextmenu', (event) => {
+      const button = item.querySelector('.message-menu-button');
+      if (button === null) return;
+      event.preventDefault();
+      this.openMessageMenu(button, item.querySelector('.message-menu'));
+    });
+    return item;
+  }
+
+  /// Fills a message's item, unless it already shows what `entry` says. The text goes in as text only (with
+  /// links made by appendLinkedText): an action as "* nick text", an edited message marked so, a deleted one
+  /// as its placeholder.
+  drawMessage(item, entry) {
+    const { from, ts, text, action, edited, deleted, own, mention, state, failure, editable, deletable, waiting, seq } = entry;
+    const drawing = JSON.stringify([from, ts, text, action, edited, deleted, own, mention, state, failure, editable, deletable, waiting]);
+    if (this.drawnAs.get(item) === drawing) return;
+    if (this.openMenu !== null && item.contains(this.openMenu.menu)) this.closeMenu(false);
+    this.drawnAs.set(item, drawing);
+    const choices = [];
+    if (editable) choices.push(['Edit', `/edit #${seq} ${text}`]);
+    if (deletable) choices.push(['Delete', `/delete #${seq} `]);
+    const classes = ['message'];
+    if (own) classes.push('own');
+    if (mention) classes.push('mention');
+    if (action) classes.push('action');
+    if (deleted) classes.push('deleted');
+    if (state !== 'stored') classes.push(state);
+    if (choices.length > 0) classes.push('has-menu');
+    item.className = classes.join(' ');
+    const time = element('time', 'message-time', timeFormat.format(new Date(ts)));
+    time.dateTime = new Date(ts).toISOString();
+    const body = element('div', 'message-body');
+    const name = element('span', `message-from nick-${nickColour(from)}`, from);
+    const textNode = element('span', 'message-text');
+    appendLinkedText(textNode, text);
+    if (action) {
+      body.append(element('span', 'message-action-mark', '* '), name, element('span', 'visually-hidden', ' '), textNode);
+    } else {
+      body.append(name, element('span', 'visually-hidden', ': '), textNode);
+    }
+    if (edited) body.append(element('span', 'message-edited', '(edited)'));
+    if (state === 'pending') body.append(element('span', 'message-state', 'sending…'));
+    if (state === 'failed') body.append(element('span', 'message-state', `not sent: ${failure}`));
+    if (waiting === 'Edit') body.append(element('span', 'message-state', 'sending an edit…'));
+    if (waiting === 'Deletion') body.append(element('span', 'message-state', 'sending a deletion…'));
+    item.replaceChildren(time, body, ...this.messageMenu(choices));
+  }
+
+  /// The "⋯" button and the menu it opens, whose choices (`[label, command]`) write their command in the
+  /// composer; nothing when there is no choice.
+  messageMenu(choices) {
+    if (choices.length === 0) return [];
+    const button = element('button', 'message-menu-button', '⋯');
+    button.type = 'button';
+    button.title = choices.map(([label]) => label).join(' or ');
+    button.setAttribute('aria-label', `${button.title} this message`);
+    button.setAttribute('aria-haspopup', 'menu');
+    button.setAttribute('aria-expanded', 'false');
+    const menu = element('div', 'message-menu');
+    menu.setAttribute('role', 'menu');
+    menu.hidden = true;
+    for (const [label, command] of choices) {
+      const choice = element('button', null, label);
+      choice.type = 'button';
+      choice.setAttribute('role', 'menuitem');
+      choice.addEventListener('click', () => {
+        this.closeMenu(false);
+        this.compose(command);
+      });
+      menu.append(choice);
+    }
+    button.addEventListener('click', () => {
+      if (this.openMenu?.menu === menu) {
+        this.closeMenu(true);
+      } else {
+        this.openMessageMenu(button, menu);
+      }
+    });
+    return [button, menu];
   }
 
   /// The item drawn before for `key` (made unique within this drawing), else a new one from `make`.
@@ -486,24 +610,4 @@ export class ChatView {
   renderNotifyButton(visible) {
     this.notifyButton.hidden = !visible;
   }
-}
-
-function messageItem(entry) {
-  const classes = ['message'];
-  if (entry.own) classes.push('own');
-  if (entry.mention) classes.push('mention');
-  if (entry.state !== 'stored') classes.push(entry.state);
-  const item = element('li', classes.join(' '));
-  const time = element('time', 'message-time', timeFormat.format(new Date(entry.ts)));
-  time.dateTime = new Date(entry.ts).toISOString();
-  const body = element('div', 'message-body');
-  const from = element('span', `message-from nick-${nickColour(entry.from)}`, entry.from);
-  const separator = element('span', 'visually-hidden', ': ');
-  const text = element('span', 'message-text');
-  appendLinkedText(text, entry.text);
-  body.append(from, separator, text);
-  if (entry.state === 'pending') body.append(element('span', 'message-state', 'sending…'));
-  if (entry.state === 'failed') body.append(element('span', 'message-state', `not sent: ${entry.failure}`));
-  item.append(time, body);
-  return item;
 }
