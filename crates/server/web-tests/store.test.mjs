@@ -28,8 +28,26 @@ test('what the previous version kept (no kind, no revision) is read as texts, as
   const loaded = await store.load();
   assert.deepEqual(loaded.outbox.map(({ id, kind, of }) => [id, kind, of]), [['a', 'Text', null], ['b', 'Edit', 1]]);
   assert.deepEqual(loaded.messages.get('#lobby').map(({ seq, kind, of, revision }) => [seq, kind, of, revision]), [
-    [1, 'Text', null, 'Original'],
+    [1, 'Text', null, 'Deleted'],
     [2, 'Deletion', 1, 'Original'],
+  ]);
+});
+
+test('a deletion blanks the kept copies of its message and of that message’s edits, and nothing else', async () => {
+  const store = new MemoryStore();
+  const message = (seq, kind, of, text) => ({ conversation: '#lobby', seq, id: String(seq), from: 'ana', ts: seq, text, kind, of, revision: 'Original' });
+  await store.saveDelivery(new Map([['#lobby', 3]]), [
+    message(1, 'Text', null, 'my address is …'),
+    message(2, 'Edit', 1, 'my new address is …'),
+    message(3, 'Text', null, 'kept'),
+  ]);
+  await store.saveDelivery(new Map([['#lobby', 4]]), [message(4, 'Deletion', 1, 'oops')]);
+  const kept = (await store.load()).messages.get('#lobby');
+  assert.deepEqual(kept.map(({ seq, text, revision }) => [seq, text, revision]), [
+    [1, '', 'Deleted'],
+    [2, '', 'Deleted'],
+    [3, 'kept', 'Original'],
+    [4, 'oops', 'Original'],
   ]);
 });
 

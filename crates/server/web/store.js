@@ -42,6 +42,23 @@ function keptMessage(kept) {
   return { kind: 'Text', of: null, revision: 'Original', ...kept };
 }
 
+/// A kept message as a deletion among `deletions` (of its conversation) leaves it: a deleted message and its edits
+/// are blanked, as the server's log blanks them, so that a deleted text does not stay in this browser.
+function blankedBy(kept, deletions) {
+  const deleted = deletions.some((deletion) => kept.seq === deletion.of || (kept.kind === 'Edit' && kept.of === deletion.of));
+  return deleted && (kept.text !== '' || kept.revision !== 'Deleted') ? { ...kept, text: '', revision: 'Deleted' } : null;
+}
+
+/// The deletions among `messages`, by conversation.
+function deletionsIn(messages) {
+  const byConversation = new Map();
+  for (const message of messages) {
+    if (message.kind !== 'Deletion') continue;
+    byConversation.set(message.conversation, [...(byConversation.get(message.conversation) ?? []), message]);
+  }
+  return byConversation;
+}
+
 /// The tests' store: the same answers as IndexedDB's, kept in maps (copied in and out, as IndexedDB clones).
 export class MemoryStore {
   constructor() {
@@ -78,6 +95,10 @@ export class MemoryStore {
       if (!list.some((kept) => kept.seq === message.seq)) list.push({ ...message });
       list.sort(bySeq);
       this.messages.set(message.conversation, list.slice(-KEPT_MESSAGES));
+    }
+    for (const [conversation, deletions] of deletionsIn(messages)) {
+      const list = this.messages.get(conversation) ?? [];
+      this.messages.set(conversation, list.map((kept) => blankedBy(kept, deletions) ?? kept));
     }
   }
 
@@ -193,6 +214,13 @@ export class IndexedDbStore {
     for (const message of messages) {
       messageStore.put(message);
       touched.add(message.conversation);
+    }
+    for (const [conversation, deletions] of deletionsIn(messages)) {
+      const range = IDBKeyRange.bound([conversation, 0], [conversation, Number.MAX_SAFE_INTEGER]);
+      for (const kept of await requestDone(messageStore.getAll(range))) {
+        const blanked = blankedBy(kept, deletions);
+        if (blanked !== null) messageStore.put(blanked);
+      }
     }
     for (const conversation of touched) {
       const range = IDBKeyRange.bound([conversation, 0], [conversation, Number.MAX_SAFE_INTEGER]);
