@@ -14,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
             let _ = Nick::parse(&nick);
             let _ = password.expose().len();
         }
-        ClientMsg::Send { text, .. } => {
+        ClientMsg::Send { text, .. } | ClientMsg::Post { text, .. } => {
             let _ = validate_text(&text);
         }
         ClientMsg::Join { room } | ClientMsg::Leave { room } | ClientMsg::Users { room } => {
