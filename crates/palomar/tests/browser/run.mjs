@@ -1,8 +1,9 @@
 // The browser client as a person uses it, in a real headless Chromium against the real `palomar` binary: a
 // server on free ports and a temp directory, `palomar chat --plain --json` as the other person (bob), and ana in
-// the page. Signing up (the password typed twice), messages both ways in #lobby and in a direct conversation,
-// history and unread counts after a reload, a message typed while the server is SIGKILLed arriving exactly once
-// after it restarts, hostile text shown as text, and the layout at 360x640 and 1280x800. Run by
+// the page. Signing up (the password typed twice), messages both ways in #lobby and in a direct conversation, an
+// action, an edit and a deletion through a message's menu, history and unread counts after a reload, a message
+// typed while the server is SIGKILLed arriving exactly once after it restarts, hostile text shown as text, and
+// the layout at 360x640 and 1280x800. Run by
 // crates/palomar/tests/browser.rs with PALOMAR_BIN set; screenshots go to a temp dir, and to PALOMAR_SCREENSHOTS
 // if set.
 
@@ -216,6 +217,48 @@ async function main() {
     await shownMessage('hello from the browser').and(page.locator('li.own:not(.pending)')).waitFor({ timeout: WAIT_MS });
     await bob.say('hi ana, from the terminal');
     await shownMessage('hi ana, from the terminal').and(page.locator('li.mention')).waitFor({ timeout: WAIT_MS });
+
+    // ---- an action; an edit and a deletion through the message's menu, shown on the message and gone from IndexedDB
+    log('actions, edits and deletions');
+    await typeEntry('/me waves from the browser');
+    await shownMessage('waves from the browser').and(page.locator('li.action:not(.pending)')).waitFor({ timeout: WAIT_MS });
+    await bob.waitFor((event) => event.event === 'message' && event.text === 'waves from the browser', 'the action');
+    await typeEntry('a typo in teh browser');
+    const typo = await bob.waitFor((event) => event.event === 'message' && event.text === 'a typo in teh browser', 'the message to edit');
+    const typoItem = shownMessage('a typo in teh browser').and(page.locator('li:not(.pending)'));
+    await typoItem.waitFor({ timeout: WAIT_MS });
+    await typoItem.locator('.message-menu-button').click();
+    await typoItem.locator('.message-menu button', { hasText: 'Edit' }).click();
+    assert.equal(await page.inputValue('#composer-input'), `/edit #${typo.seq} a typo in teh browser`);
+    await typeEntry(`/edit #${typo.seq} no typo in the browser`);
+    const edited = shownMessage('no typo in the browser');
+    await edited.locator('.message-edited').waitFor({ timeout: WAIT_MS });
+    await bob.waitFor((event) => event.event === 'message' && event.text === 'no typo in the browser', 'the edit');
+    await edited.locator('.message-menu-button').click();
+    await edited.locator('.message-menu button', { hasText: 'Delete' }).click();
+    assert.equal(await page.inputValue('#composer-input'), `/delete #${typo.seq} `);
+    await typeEntry(`/delete #${typo.seq} oops`);
+    await shownMessage('(deleted by ana: oops)').and(page.locator('li.deleted')).waitFor({ timeout: WAIT_MS });
+    await bob.waitFor((event) => event.event === 'message' && event.text === 'oops', 'the deletion');
+    await until(
+      () =>
+        page.evaluate(async () => {
+          const database = await new Promise((resolve, reject) => {
+            const request = indexedDB.open('palomar:ana');
+            request.onsuccess = () => resolve(request.result);
+            request.onerror = () => reject(request.error);
+          });
+          const rows = await new Promise((resolve, reject) => {
+            const request = database.transaction('messages').objectStore('messages').getAll();
+            request.onsuccess = () => resolve(request.result);
+            request.onerror = () => reject(request.error);
+          });
+          database.close();
+          const texts = rows.map((row) => row.text);
+          return !texts.includes('a typo in teh browser') && !texts.includes('no typo in the browser');
+        }),
+      'the deleted texts to be blanked in IndexedDB',
+    );
 
     // ---- a direct conversation, both ways
     log('direct messages');
