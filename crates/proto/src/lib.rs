@@ -23,7 +23,7 @@ pub use json::{JsonError, from_json, to_json};
 pub use message::{
     ClientMsg, ConversationInfo, ErrorCode, HistoryPage, KINDS_VERSION, Message, MessageId, MessageKind, Password,
     Position, PresenceState, Revision, ServerMsg, decode, encode, encode_message, history_payload, messages_payload,
-    unix_ms,
+    payload_json, unix_ms,
 };
 pub use moderation::{Role, RoomAction, RoomChange, RoomListing, RoomState};
 pub use names::{Conversation, NameError, Nick, RoomName, escape_controls, is_refused_in_text, validate_text};

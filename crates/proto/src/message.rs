@@ -9,6 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
+use crate::json::to_json;
 use crate::moderation::{RoomAction, RoomChange, RoomListing, RoomState};
 use crate::names::{Conversation, Nick, RoomName};
 
@@ -257,27 +258,34 @@ impl Message {
 }
 
 /// A [`Message`] as versions 1 and 2 encode it: no kind, no revision, and [`Message::legacy_text`].
-#[derive(Serialize)]
-struct LegacyMessage<'a> {
-    conversation: &'a Conversation,
+#[derive(Debug, Serialize, Deserialize)]
+struct LegacyMessage {
+    conversation: Conversation,
     seq: u64,
     id: MessageId,
-    from: &'a Nick,
+    from: Nick,
     ts: u64,
-    text: Cow<'a, str>,
+    text: String,
 }
 
-impl<'a> LegacyMessage<'a> {
-    fn of(message: &'a Message) -> Self {
+impl LegacyMessage {
+    fn of(message: &Message) -> Self {
         LegacyMessage {
-            conversation: &message.conversation,
+            conversation: message.conversation.clone(),
             seq: message.seq,
             id: message.id,
-            from: &message.from,
+            from: message.from.clone(),
             ts: message.ts,
-            text: message.legacy_text(),
+            text: message.legacy_text().into_owned(),
         }
     }
+}
+
+/// The frames that versions 1 and 2 encode otherwise, in their JSON form (PROTOCOL.md section 15).
+#[derive(Serialize)]
+enum LegacyFrame {
+    Messages(Vec<LegacyMessage>),
+    History { conversation: Conversation, messages: Vec<LegacyMessage>, complete_from: u64 },
 }
 
 /// `message` encoded for a reader of protocol `version`, to go into [`messages_payload`].
@@ -290,10 +298,24 @@ pub fn history_payload(page: &HistoryPage, version: u16) -> Vec<u8> {
     if version >= KINDS_VERSION {
         return encode(&ServerMsg::History(page.clone()));
     }
-    let messages: Vec<LegacyMessage<'_>> = page.messages.iter().map(LegacyMessage::of).collect();
+    let messages: Vec<LegacyMessage> = page.messages.iter().map(LegacyMessage::of).collect();
     let mut payload = vec![HISTORY_VARIANT];
     payload.extend(encode(&(&page.conversation, messages, page.complete_from)));
     payload
+}
+
+/// A payload made for a reader of protocol `version` ([`encode`] of a [`ServerMsg`], [`messages_payload`] of
+/// [`encode_message`]s, or [`history_payload`]) as that reader's JSON, for a browser (PROTOCOL.md section 15).
+pub fn payload_json(payload: &[u8], version: u16) -> Result<String, DecodeError> {
+    let legacy = version < KINDS_VERSION;
+    match payload.split_first() {
+        Some((&MESSAGES_VARIANT, body)) if legacy => Ok(to_json(&LegacyFrame::Messages(decode(body)?))),
+        Some((&HISTORY_VARIANT, body)) if legacy => {
+            let (conversation, messages, complete_from) = decode(body)?;
+            Ok(to_json(&LegacyFrame::History { conversation, messages, complete_from }))
+        }
+        _ => Ok(to_json(&decode::<ServerMsg>(payload)?)),
+    }
 }
 
 /// A conversation the user belongs to, sent in `Welcome` and when joining.
@@ -617,6 +639,34 @@ mod tests {
                 HistoryPage { conversation: message.conversation.clone(), messages: vec![message], complete_from: 1 };
             assert_eq!(history_payload(&page, 3), encode(&ServerMsg::History(page)));
         }
+    }
+
+    /// A browser's session turns the payloads made for its version into JSON: a version 2 page gets messages
+    /// without kind and revision, a version 3 page the messages as they are.
+    #[test]
+    fn payloads_for_each_version_become_that_versions_json() {
+        let deleted = message(MessageKind::Text, Revision::Deleted, "");
+        let action = message(MessageKind::Action, Revision::Original, "waves");
+        let version2 = r#"{"conversation":{"Room":"lobby"},"seq":300,"id":"01010101010101010101010101010101","from":"ana","ts":1,"#;
+        for version in [1, 2] {
+            let encoded = [encode_message(&deleted, version), encode_message(&action, version)];
+            let payload = messages_payload(&[&encoded[0], &encoded[1]]);
+            let expected = format!(r#"{{"Messages":[{version2}"text":"(deleted)"}},{version2}"text":"/me waves"}}]}}"#);
+            assert_eq!(payload_json(&payload, version).expect("decodes"), expected);
+            let page = HistoryPage {
+                conversation: action.conversation.clone(),
+                messages: vec![action.clone()],
+                complete_from: 2,
+            };
+            let expected = format!(
+                r#"{{"History":{{"conversation":{{"Room":"lobby"}},"messages":[{version2}"text":"/me waves"}}],"complete_from":2}}}}"#
+            );
+            assert_eq!(payload_json(&history_payload(&page, version), version).expect("decodes"), expected);
+        }
+        let frame = ServerMsg::Messages(vec![deleted, action]);
+        assert_eq!(payload_json(&encode(&frame), 3).expect("decodes"), to_json(&frame));
+        let welcome = ServerMsg::Pong { nonce: 7 };
+        assert_eq!(payload_json(&encode(&welcome), 2).expect("decodes"), to_json(&welcome));
     }
 
     /// Golden bytes: if this changes, the wire format changed and old peers break.

@@ -151,6 +151,7 @@ async fn a_browser_and_a_line_mode_user_talk_in_a_room_and_in_private() {
     .await;
     let text = direct.pointer("/Messages/0/text").and_then(Value::as_str).expect("a text");
     assert_eq!(text, "<img src=x onerror=alert(1)> only text", "the text as typed, for the page to show as text");
+    assert_eq!(direct.pointer("/Messages/0/kind"), None, "a version 1 page is sent version 1's messages");
     let dm_id = "019a3f5c2e7b4d1f8a9c0b1d2e3f4a5c";
     send(&mut ana, json!({"Send": {"id": dm_id, "to": {"Direct": "bob"}, "text": "got it"}})).await;
     bob.wait_for("ana's answer", |e| e["event"] == "message" && e["text"] == "got it" && e["from"] == "ana");

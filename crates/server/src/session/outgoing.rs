@@ -72,7 +72,7 @@ impl Session {
         let mut bytes = 0;
         for message in &encoded {
             if !frame.is_empty() && bytes + message.len() > FRAME_BUDGET {
-                self.out.queue_payload(&messages_payload(&frame));
+                self.out.queue_payload(&messages_payload(&frame), version);
                 frame.clear();
                 bytes = 0;
             }
@@ -80,7 +80,7 @@ impl Session {
             frame.push(message);
         }
         if !frame.is_empty() {
-            self.out.queue_payload(&messages_payload(&frame));
+            self.out.queue_payload(&messages_payload(&frame), version);
         }
     }
 

@@ -38,13 +38,14 @@ impl Out {
         }
     }
 
-    /// Queues a payload already in the binary encoding (messages encoded once for every reader of a room).
-    pub fn queue_payload(&mut self, payload: &[u8]) {
+    /// Queues a payload already in the binary encoding for a reader of protocol `version` (messages encoded once
+    /// for every reader of a room).
+    pub fn queue_payload(&mut self, payload: &[u8], version: u16) {
         match self {
             Out::Frames(frames) => frames.queue_payload(payload),
             // The browsers' share of a room pays for a decoding; the native readers keep the shared encoding.
-            Out::Web(web) => match palomar_proto::decode::<ServerMsg>(payload) {
-                Ok(msg) => web.push(palomar_proto::to_json(&msg)),
+            Out::Web(web) => match palomar_proto::payload_json(payload, version) {
+                Ok(json) => web.push(json),
                 Err(error) => web.broken = Some(error.to_string()),
             },
         }

@@ -35,7 +35,7 @@ impl Session {
         let (complete_from, messages) = page;
         let messages = messages.iter().map(|m| m.for_reader(self.account.id)).collect();
         let page = HistoryPage { conversation, messages, complete_from };
-        self.out.queue_payload(&history_payload(&page, self.version));
+        self.out.queue_payload(&history_payload(&page, self.version), self.version);
         self.flush().await
     }
 }
