@@ -1,6 +1,6 @@
 //! The check of one receiver's transcript against what the senders typed and saw acknowledged.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Instant;
 
 use serde_json::Value;
@@ -9,50 +9,105 @@ use serde_json::Value;
 pub(crate) struct Expected<'a> {
     /// Text of every message a sender reported queued, by id.
     pub typed: &'a HashMap<String, String>,
-    /// Every line written to a sender.
+    /// The text of every line written to a sender (`ClientProcess::lines`).
     pub lines: &'a HashSet<String>,
     pub acknowledged: &'a HashSet<String>,
+    pub revisions: &'a Revisions,
 }
 
-/// Checks one reader's transcript; returns how many deliveries it checked.
+/// The edits and deletions the senders typed, by the seq of the message they change.
+#[derive(Default)]
+pub(crate) struct Revisions {
+    edits: HashMap<u64, HashSet<String>>,
+    deleted: HashSet<u64>,
+}
+
+impl Revisions {
+    /// Notes an entry a sender queued: its line-mode `kind`, the seq it changes (`of`) and its text.
+    pub fn typed(&mut self, kind: Option<&str>, of: Option<u64>, text: &str) {
+        match (kind, of) {
+            (Some("edit"), Some(of)) => drop(self.edits.entry(of).or_default().insert(text.to_owned())),
+            (Some("deletion"), Some(of)) => drop(self.deleted.insert(of)),
+            _ => {}
+        }
+    }
+}
+
+/// The lobby as a reader shows it once every entry it received is applied in seq order: each message's text (an
+/// edit's, if edited), or "(deleted)".
+pub(crate) type View = BTreeMap<u64, String>;
+
+/// Checks one reader's transcript; returns how many deliveries it checked, and the lobby as the reader shows it.
 pub(crate) fn check_receiver(
     nick: &str,
     events: &[(Instant, Value)],
     expected: &Expected,
     anomalies: &mut Vec<String>,
-) -> usize {
+) -> (usize, View) {
     let mut last_seq = 0;
     let mut seen = HashSet::new();
     let mut texts = HashSet::new();
+    let mut view = View::new();
     let mut checked = 0;
     for (_, event) in events.iter().filter(|(_, e)| e["event"] == "message" && e["conversation"] == "#lobby") {
         checked += 1;
         let seq = event["seq"].as_u64().unwrap_or(0);
         let id = event["id"].as_str().unwrap_or_default();
         let text = event["text"].as_str().unwrap_or_default();
+        let kind = event["kind"].as_str().unwrap_or_default();
+        let of = event["of"].as_u64();
         if seq != last_seq + 1 {
             anomalies.push(format!("{nick}: seq {seq} after {last_seq} with no retention notice"));
         }
         last_seq = seq;
         if !seen.insert(id.to_owned()) {
             anomalies.push(format!("{nick}: message {id} delivered twice"));
-        } else if !texts.insert(text.to_owned()) {
-            anomalies.push(format!("{nick}: the line {text:?} was stored twice, under two ids"));
         }
-        match expected.typed.get(id) {
-            // Its client was killed after saving it in the outbox and before saying so: the line shows it was
-            // typed, and the restarted client sent it.
-            None if expected.lines.contains(text) => {}
-            None => anomalies.push(format!("{nick}: message {id} was never typed")),
-            Some(queued) if text != queued.as_str() => {
-                anomalies.push(format!("{nick}: message {id} arrived with other bytes than were typed"))
+        match event["revision"].as_str() {
+            Some("original") => {
+                if !texts.insert(text.to_owned()) {
+                    anomalies.push(format!("{nick}: the line {text:?} was stored twice, under two ids"));
+                }
+                match expected.typed.get(id) {
+                    // Its client was killed after saving it in the outbox and before saying so: the line shows it
+                    // was typed, and the restarted client sent it.
+                    None if expected.lines.contains(text) => {}
+                    None => anomalies.push(format!("{nick}: message {id} was never typed")),
+                    Some(queued) if text != queued.as_str() => {
+                        anomalies.push(format!("{nick}: message {id} arrived with other bytes than were typed"))
+                    }
+                    Some(_) => {}
+                }
             }
-            Some(_) => {}
+            // Caught up after it was edited: it shows one of the edits typed for it.
+            Some("edited") if expected.revisions.edits.get(&seq).is_some_and(|edits| edits.contains(text)) => {}
+            // Caught up after it (or the message it edits) was deleted: blank, and a deletion was typed for it.
+            Some("deleted")
+                if text.is_empty()
+                    && expected.revisions.deleted.contains(&if kind == "edit" { of.unwrap_or(0) } else { seq }) => {}
+            revision => anomalies.push(format!("{nick}: message {seq} is {revision:?} with the text {text:?}")),
+        }
+        match (kind, of) {
+            ("text" | "action", _) => {
+                let shown = if event["revision"] == "deleted" { "(deleted)" } else { text };
+                view.insert(seq, shown.to_owned());
+            }
+            ("edit", Some(of)) if event["revision"] == "original" => match view.get_mut(&of) {
+                Some(shown) if shown != "(deleted)" => *shown = text.to_owned(),
+                Some(_) => {}
+                None => anomalies.push(format!("{nick}: the edit {seq} of {of} came before it")),
+            },
+            ("deletion", Some(of)) => match view.get_mut(&of) {
+                Some(shown) => *shown = "(deleted)".to_owned(),
+                None => anomalies.push(format!("{nick}: the deletion {seq} of {of} came before it")),
+            },
+            ("edit", Some(_)) => {}
+            _ => anomalies.push(format!("{nick}: message {seq} is of kind {kind:?}, of {of:?}")),
         }
     }
     let missing = expected.acknowledged.iter().filter(|id| !seen.contains(id.as_str())).count();
     if missing > 0 {
         anomalies.push(format!("{nick}: {missing} acknowledged message(s) never delivered"));
     }
-    checked
+    (checked, view)
 }

@@ -36,7 +36,8 @@ pub(crate) struct ClientProcess {
     /// The thread reading the current process's output.
     reader: Option<std::thread::JoinHandle<()>>,
     pub stdin: Arc<Mutex<Option<ChildStdin>>>,
-    /// Every line written to its stdin (across restarts). Lines are unique within a run.
+    /// What every line written to its stdin (across restarts) asked to store: the line, or for `/me`, `/edit` and
+    /// `/delete` the text of the entry (the action, the new text, the reason). Unique within a run.
     pub lines: Arc<Mutex<HashSet<String>>>,
     transcript: Transcript,
     /// When it was SIGKILLed and started again.
@@ -95,13 +96,18 @@ impl ClientProcess {
         Ok(())
     }
 
-    /// Types one more line, as if its user had (nothing when the client is between processes).
+    /// Types one more line of text, as if its user had (nothing when the client is between processes).
     pub fn type_line(&self, line: &str) {
         if let Some(pipe) = self.stdin.lock().as_mut()
             && writeln!(pipe, "{line}").and_then(|()| pipe.flush()).is_ok()
         {
             self.lines.lock().insert(line.to_owned());
         }
+    }
+
+    /// Everything the client prints, as it prints it, for a thread that types what it has seen.
+    pub fn transcript(&self) -> Transcript {
+        self.transcript.clone()
     }
 
     /// Runs `look` over everything the client printed so far (a soak's transcripts are too big to copy).

@@ -3,7 +3,9 @@
 //! injects faults (server SIGKILL and restarts, cut and half-open connections, delay, corrupted bytes,
 //! client restarts, a full or read-only disk; with several nodes on PostgreSQL, a node kept down and the
 //! database crashed and restarted), then checks that every acknowledged message reached every member exactly
-//! once, in seq order, with the bytes that were typed, and that every outbox drained. The seed of each run is
+//! once, in seq order, with the bytes that were typed, and that every outbox drained. Senders also post actions
+//! and edit and delete their own stored messages: a message caught up after it changed must show one of its edits
+//! or be blank, and every receiver must show the lobby alike once each edit and deletion is applied. The seed of each run is
 //! printed so a failure can be replayed. A tool beside the product, not in it: it shells out to `mount`,
 //! `strace`, `kill` and PostgreSQL's `initdb` and `pg_ctl`, which the `palomar` binary has no business doing.
 //!
@@ -39,7 +41,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
 
-use check::{Expected, check_receiver};
+use check::{Expected, Revisions, check_receiver};
 use client::ClientProcess;
 use disk::{ReadOnlyFault, SmallDisk};
 use nodes::Nodes;
@@ -297,6 +299,53 @@ struct Run<'a> {
     database: Option<&'a str>,
 }
 
+/// The next line sender `s{sender}` types, and the text it stores: mostly a message, sometimes an action, an edit
+/// of one of its messages already stored, or a deletion of one (a message deleted is never edited or deleted
+/// again, so that none of these is refused). Every text is unique within the run.
+fn next_line(
+    sender: usize,
+    n: usize,
+    rng: &mut StdRng,
+    transcript: &client::Transcript,
+    deleted: &mut HashSet<u64>,
+) -> (String, String) {
+    let choice = rng.random_range(0..16);
+    let stored = || -> Vec<u64> {
+        transcript
+            .lock()
+            .iter()
+            .filter(|(_, e)| e["event"] == "message" && e["own"] == true && e["conversation"] == "#lobby")
+            .filter(|(_, e)| e["kind"] == "text" || e["kind"] == "action")
+            .filter_map(|(_, e)| e["seq"].as_u64())
+            .filter(|seq| !deleted.contains(seq))
+            .collect()
+    };
+    match choice {
+        0 => {
+            let text = format!("s{sender} action {n}");
+            (format!("/me {text}"), text)
+        }
+        1 | 2 => {
+            let candidates = stored();
+            if let Some(&seq) = candidates.get(rng.random_range(0..candidates.len().max(1))) {
+                if choice == 1 {
+                    let text = format!("s{sender} edit {n}");
+                    return (format!("/edit #{seq} {text}"), text);
+                }
+                deleted.insert(seq);
+                let text = format!("s{sender} reason {n}");
+                return (format!("/delete #{seq} {text}"), text);
+            }
+            let line = format!("s{sender} message {n}");
+            (line.clone(), line)
+        }
+        _ => {
+            let line = format!("s{sender} message {n} {}", "x".repeat(rng.random_range(0..40)));
+            (line.clone(), line)
+        }
+    }
+}
+
 impl Run<'_> {
     fn execute(mut self) -> anyhow::Result<Outcome> {
         let started = Instant::now();
@@ -360,20 +409,22 @@ impl Run<'_> {
             .map(|(i, sender)| {
                 let stdin = sender.stdin.clone();
                 let lines = sender.lines.clone();
+                let transcript = sender.transcript();
                 let count = self.args.messages;
                 let interval = self.args.rate.map(|rate| Duration::from_secs(1) / rate);
                 let mut rng = StdRng::seed_from_u64(self.rng.random());
                 std::thread::spawn(move || {
                     let started = Instant::now();
                     let mut typed = 0;
+                    let mut deleted = HashSet::new();
                     while typed < count {
-                        let line = format!("s{i} message {typed} {}", "x".repeat(rng.random_range(0..40)));
+                        let (line, text) = next_line(i, typed, &mut rng, &transcript, &mut deleted);
                         let written = match stdin.lock().as_mut() {
                             Some(pipe) => writeln!(pipe, "{line}").and_then(|()| pipe.flush()).is_ok(),
                             None => false,
                         };
                         if written {
-                            lines.lock().insert(line);
+                            lines.lock().insert(text);
                             typed += 1;
                         }
                         match interval {
@@ -407,6 +458,7 @@ impl Run<'_> {
             }
         }
         let mut typed: HashMap<String, String> = HashMap::new();
+        let mut revisions = Revisions::default();
         let mut acknowledged: HashSet<String> = HashSet::new();
         let mut refusals = 0;
         for sender in &senders {
@@ -422,7 +474,9 @@ impl Run<'_> {
                     let id = event["id"].as_str().unwrap_or_default().to_owned();
                     match event["event"].as_str() {
                         Some("queued") => {
-                            typed.insert(id.clone(), event["text"].as_str().unwrap_or_default().to_owned());
+                            let text = event["text"].as_str().unwrap_or_default().to_owned();
+                            revisions.typed(event["kind"].as_str(), event["of"].as_u64(), &text);
+                            typed.insert(id.clone(), text);
                             queued_at.insert(id, *at);
                         }
                         Some("accepted") => {
@@ -447,6 +501,7 @@ impl Run<'_> {
         let lines: HashSet<String> = senders.iter().flat_map(|sender| sender.lines.lock().clone()).collect();
 
         let mut checked = 0;
+        let mut first_view = None;
         for receiver in &mut receivers {
             let all_there = |events: &[(Instant, Value)]| {
                 let seen: HashSet<&str> = events
@@ -461,8 +516,18 @@ impl Run<'_> {
                 std::thread::sleep(Duration::from_millis(250));
             }
             receiver.finish(Duration::from_secs(60));
-            let expected = Expected { typed: &typed, lines: &lines, acknowledged: &acknowledged };
-            checked += receiver.with_events(|events| check_receiver(&receiver.nick, events, &expected, &mut anomalies));
+            let expected = Expected { typed: &typed, lines: &lines, acknowledged: &acknowledged, revisions: &revisions };
+            let (deliveries, view) =
+                receiver.with_events(|events| check_receiver(&receiver.nick, events, &expected, &mut anomalies));
+            checked += deliveries;
+            match &first_view {
+                None => first_view = Some((receiver.nick.clone(), view)),
+                Some((first, seen)) if *seen != view => anomalies.push(format!(
+                    "{} and {first} show the lobby differently once every edit and deletion is applied",
+                    receiver.nick
+                )),
+                Some(_) => {}
+            }
         }
         nodes.terminate_all();
         Ok(Outcome {
