@@ -2,7 +2,8 @@
 //! ...), parsed into a [`Typed`] or refused with an error that says how to write it. Line mode, the
 //! full-screen client and the desktop client all read their input through [`parse`], so they accept the same
 //! commands with the same words. The moderation commands (`/kick`, `/topic`, ...) become a [`RoomAction`] for the
-//! room shown: which room that is, and refusing them in a direct conversation, is the front end's part.
+//! room shown: which room that is, and refusing them in a direct conversation, is the front end's part. So is
+//! finding the message `/edit` and `/delete` mean when no `#SEQ` names it (a [`Target`]).
 
 use palomar_proto::{NameError, Nick, Role, RoomAction, RoomName};
 
@@ -10,8 +11,10 @@ use palomar_proto::{NameError, Nick, Role, RoomAction, RoomName};
 pub const COMMANDS: &[&str] = &[
     "/ban",
     "/cleartopic",
+    "/delete",
     "/deop",
     "/devoice",
+    "/edit",
     "/help",
     "/history",
     "/invite",
@@ -20,6 +23,7 @@ pub const COMMANDS: &[&str] = &[
     "/kick",
     "/leave",
     "/list",
+    "/me",
     "/moderated",
     "/msg",
     "/mute",
@@ -40,6 +44,10 @@ pub const HELP: &[(&str, &str)] = &[
     ("/users [ROOM]", "who is in ROOM, online and offline"),
     ("/list [ROOM]", "list the rooms, 50 at a time; /list ROOM for those after ROOM"),
     ("/history [N]", "show N older messages of this conversation (default 20)"),
+    ("/me TEXT", "say what you do: shown as * NICK TEXT"),
+    ("/edit [#SEQ] TEXT", "new text for your last message here (or for message #SEQ)"),
+    // The reason is told in the description: the usage column must stay narrow enough for a 40-column terminal.
+    ("/delete [#SEQ|NICK]", "delete your last message here, #SEQ, or NICK's last one; a reason may follow"),
     ("/topic [TEXT]", "show the room's topic, or set it to TEXT"),
     ("/cleartopic", "remove the room's topic"),
     ("/kick NICK [REASON]", "put NICK out of the room (they may join again)"),
@@ -85,12 +93,35 @@ pub enum Typed {
     List(Option<RoomName>),
     /// `/history [N]`: `None` leaves the number to the front end.
     History(Option<u32>),
+    /// `/me TEXT`: an action in the current conversation.
+    Me(String),
+    /// `/edit [#SEQ] TEXT`: new text for one of our messages in the current conversation (`None`: the latest).
+    Edit {
+        of: Option<u64>,
+        text: String,
+    },
+    /// `/delete [#SEQ|NICK] [REASON]`: a message of the current conversation deleted, with a reason (may be empty).
+    Delete {
+        of: Target,
+        reason: String,
+    },
     /// `/topic` without text: show the current room's topic.
     ShowTopic,
     /// A moderation command (`/kick`, `/topic TEXT`, `/moderated on`, ...) for the current room.
     Moderate(RoomAction),
     Help,
     Quit,
+}
+
+/// The message `/delete` means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// Our latest message in the current conversation.
+    MyLatest,
+    /// `#SEQ`: that message of the current conversation.
+    Seq(u64),
+    /// `NICK`: NICK's latest message in the current conversation (a moderator removing spam).
+    LatestOf(Nick),
 }
 
 /// Why a line was not understood.
@@ -144,6 +175,34 @@ pub fn parse(line: &str) -> Result<Option<Typed>, CommandError> {
                 }
             },
         },
+        "me" if rest.is_empty() => return Err(missing("/me TEXT", "the text is missing")),
+        "me" => Typed::Me(rest.to_owned()),
+        "edit" => {
+            const USAGE: &str = "/edit [#SEQ] TEXT";
+            let (of, text) = match rest.strip_prefix('#') {
+                Some(numbered) => {
+                    let (seq, text) = numbered.split_once(char::is_whitespace).unwrap_or((numbered, ""));
+                    (Some(message_number(seq, USAGE)?), text.trim())
+                }
+                None => (None, rest),
+            };
+            if text.is_empty() {
+                return Err(missing(USAGE, "the new text is missing"));
+            }
+            Typed::Edit { of, text: text.to_owned() }
+        }
+        "delete" => {
+            const USAGE: &str = "/delete [#SEQ|NICK] [REASON]";
+            let (which, reason) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+            let of = if which.is_empty() {
+                Target::MyLatest
+            } else if let Some(seq) = which.strip_prefix('#') {
+                Target::Seq(message_number(seq, USAGE)?)
+            } else {
+                Target::LatestOf(Nick::parse(which).map_err(usage(USAGE))?)
+            };
+            Typed::Delete { of, reason: reason.trim().to_owned() }
+        }
         "topic" if rest.is_empty() => Typed::ShowTopic,
         "topic" => Typed::Moderate(RoomAction::Topic { text: rest.to_owned() }),
         "cleartopic" => Typed::Moderate(RoomAction::Topic { text: String::new() }),
@@ -173,6 +232,19 @@ pub fn parse(line: &str) -> Result<Option<Typed>, CommandError> {
         _ => return Err(CommandError::Unknown(name.to_owned())),
     };
     Ok(Some(typed))
+}
+
+fn missing(usage: &'static str, reason: &str) -> CommandError {
+    CommandError::Usage { usage, reason: reason.to_owned() }
+}
+
+/// The digits after `#` in `#SEQ`.
+fn message_number(digits: &str, usage_text: &'static str) -> Result<u64, CommandError> {
+    match digits.parse::<u64>() {
+        // `parse` alone would also take a sign.
+        Ok(seq) if seq > 0 && digits.bytes().all(|b| b.is_ascii_digit()) => Ok(seq),
+        _ => Err(missing(usage_text, "#SEQ is a message's number, as in #41")),
+    }
 }
 
 /// `NICK [REASON]`: the nickname checked (and sent in its canonical form), the rest of the line the reason.
@@ -269,6 +341,38 @@ mod tests {
         assert_eq!(error("/history 0"), "/history [N]: N must be a whole number of messages, 1 or more");
         assert_eq!(error("/dance"), "unknown command /dance; /help lists them");
         assert_eq!(error("/"), "unknown command /; /help lists them");
+    }
+
+    #[test]
+    fn actions_edits_and_deletions() {
+        assert_eq!(parse("/me  waves  "), Ok(Some(Typed::Me("waves".into()))));
+        assert_eq!(parse("/edit fixed  text "), Ok(Some(Typed::Edit { of: None, text: "fixed  text".into() })));
+        assert_eq!(parse("/edit #41  fixed"), Ok(Some(Typed::Edit { of: Some(41), text: "fixed".into() })));
+        assert_eq!(parse("/delete"), Ok(Some(Typed::Delete { of: Target::MyLatest, reason: String::new() })));
+        assert_eq!(parse("/delete #41"), Ok(Some(Typed::Delete { of: Target::Seq(41), reason: String::new() })));
+        assert_eq!(
+            parse("/delete #41  off topic "),
+            Ok(Some(Typed::Delete { of: Target::Seq(41), reason: "off topic".into() }))
+        );
+        assert_eq!(
+            parse("/delete Bob spam"),
+            Ok(Some(Typed::Delete { of: Target::LatestOf(nick("bob")), reason: "spam".into() }))
+        );
+        assert_eq!(parse("//me waves"), Ok(Some(Typed::Text("/me waves".into()))));
+    }
+
+    #[test]
+    fn action_edit_and_deletion_mistakes_say_how_to_write_them() {
+        let error = |line| parse(line).expect_err("refused").to_string();
+        assert_eq!(error("/me"), "/me TEXT: the text is missing");
+        assert_eq!(error("/me   "), "/me TEXT: the text is missing");
+        assert_eq!(error("/edit"), "/edit [#SEQ] TEXT: the new text is missing");
+        assert_eq!(error("/edit #41"), "/edit [#SEQ] TEXT: the new text is missing");
+        assert_eq!(error("/edit #abc x"), "/edit [#SEQ] TEXT: #SEQ is a message's number, as in #41");
+        assert_eq!(error("/edit #+4 x"), "/edit [#SEQ] TEXT: #SEQ is a message's number, as in #41");
+        assert_eq!(error("/edit #0 x"), "/edit [#SEQ] TEXT: #SEQ is a message's number, as in #41");
+        assert_eq!(error("/delete #"), "/delete [#SEQ|NICK] [REASON]: #SEQ is a message's number, as in #41");
+        assert!(error("/delete b@d spam").starts_with("/delete [#SEQ|NICK] [REASON]: nickname may only contain"));
     }
 
     fn moderate(line: &str) -> RoomAction {

@@ -184,16 +184,9 @@ mod tests {
     #[test]
     fn a_message_that_waited_long_says_when_it_was_typed() {
         let utc = FixedOffset::east_opt(0).expect("UTC");
-        let mut message = MessageEntry {
-            seq: None,
-            id: palomar_proto::MessageId([1; 16]),
-            from: palomar_proto::Nick::parse("ana").expect("valid"),
-            ts: 50_400_000,
-            typed: Some(50_400_000),
-            text: "typed offline".into(),
-            own: true,
-            mention: false,
-        };
+        let ana = palomar_proto::Nick::parse("ana").expect("valid");
+        let (id, kind) = (palomar_proto::MessageId([1; 16]), palomar_proto::MessageKind::Text);
+        let mut message = MessageEntry::pending(id, ana, 50_400_000, kind, "typed offline".into());
         assert_eq!(typed_note(&message, utc), None, "pending: its time is the typed one already");
         message.seq = Some(1);
         message.ts = 50_700_000;

@@ -171,7 +171,13 @@ impl Peer {
     }
 
     fn send(&self, runtime: &Runtime, to: Conversation, text: &str) {
-        runtime.block_on(self.engine.commands().send(Command::Send { to, text: text.into() })).expect("sends");
+        runtime
+            .block_on(self.engine.commands().send(Command::Send {
+                to,
+                kind: palomar_proto::MessageKind::Text,
+                text: text.into(),
+            }))
+            .expect("sends");
     }
 }
 

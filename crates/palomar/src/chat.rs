@@ -14,11 +14,11 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use palomar_client::backoff::Backoff;
-use palomar_client::command_line::{self, Typed};
+use palomar_client::command_line::{self, Target, Typed};
 use palomar_client::engine::account_state_path;
 use palomar_client::server_address::{ServerAddresses, parse_server};
 use palomar_client::{Command, Engine, EngineConfig, Event, Trust};
-use palomar_proto::{Conversation, ErrorCode, Nick, RoomName, validate_text};
+use palomar_proto::{Conversation, ErrorCode, MessageKind, Nick, RoomName, validate_text};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -405,12 +405,15 @@ impl LineMode<'_> {
         if code == ExitCode::SUCCESS { ExitCode::from(EXIT_REFUSED) } else { code }
     }
 
-    fn send(&mut self, to: Conversation, text: &str) {
-        if let Err(error) = validate_text(text) {
+    fn send(&mut self, to: Conversation, kind: MessageKind, text: &str) {
+        // A deletion's reason may be empty, and is checked by the server like a kick's.
+        if !matches!(kind, MessageKind::Deletion { .. })
+            && let Err(error) = validate_text(text)
+        {
             return self.refuse(&format!("not sent: {error}"));
         }
         self.issued += 1;
-        self.command(Command::Send { to, text: text.to_owned() });
+        self.command(Command::Send { to, kind, text: text.to_owned() });
     }
 
     fn current_room(&self) -> String {
@@ -427,7 +430,15 @@ impl LineMode<'_> {
             Err(error) => return self.refuse(&error.to_string()),
         };
         match typed {
-            Typed::Text(text) => self.send(self.current.clone(), &text),
+            Typed::Text(text) => self.send(self.current.clone(), MessageKind::Text, &text),
+            Typed::Me(text) => self.send(self.current.clone(), MessageKind::Action, &text),
+            // Line mode keeps no messages to find "the latest" in: scripts know seqs from the JSON lines.
+            Typed::Edit { of: Some(of), text } => self.send(self.current.clone(), MessageKind::Edit { of }, &text),
+            Typed::Edit { of: None, .. } => self.refuse("/edit #SEQ TEXT: line mode needs the message's number"),
+            Typed::Delete { of: Target::Seq(of), reason } => {
+                self.send(self.current.clone(), MessageKind::Deletion { of }, &reason)
+            }
+            Typed::Delete { .. } => self.refuse("/delete #SEQ [REASON]: line mode needs the message's number"),
             Typed::Join(room) => {
                 self.current = Conversation::Room(room.clone());
                 self.command(Command::Join { room: room.to_string() });
@@ -439,7 +450,7 @@ impl LineMode<'_> {
                 }
                 self.command(Command::Leave { room });
             }
-            Typed::Msg { to, text: Some(text) } => self.send(Conversation::Direct(to), &text),
+            Typed::Msg { to, text: Some(text) } => self.send(Conversation::Direct(to), MessageKind::Text, &text),
             Typed::Msg { text: None, .. } => self.refuse("/msg NICK TEXT: the text is missing"),
             Typed::Users(room) => {
                 let room = room.map_or_else(|| self.current_room(), |room| room.to_string());
@@ -520,6 +531,32 @@ mod tests {
         let info = ConversationInfo { conversation: Conversation::Room(garden.clone()), latest_seq: 0, first_seq: 1 };
         line_mode.show(Event::Joined { info }, &mut queued, &mut synced);
         assert!(!line_mode.topics.contains_key(&garden), "its state follows the join");
+    }
+
+    #[test]
+    fn actions_edits_and_deletions_go_out_by_number_and_the_latest_is_refused_with_how_to_say_it() {
+        let printer = Printer::new(true, false);
+        let mut line_mode = line_mode(&printer);
+        for line in ["/me waves", "/edit #41 fixed", "/delete #41", "/delete #42 spam", "/edit fixed", "/delete bob"] {
+            line_mode.handle(line);
+        }
+        let sent: Vec<_> = std::mem::take(&mut line_mode.outgoing)
+            .into_iter()
+            .map(|command| match command {
+                Command::Send { to, kind, text } if to == Conversation::Room(RoomName::lobby()) => (kind, text),
+                other => panic!("a post expected, got {other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            sent,
+            [
+                (MessageKind::Action, "waves".to_owned()),
+                (MessageKind::Edit { of: 41 }, "fixed".to_owned()),
+                (MessageKind::Deletion { of: 41 }, String::new()),
+                (MessageKind::Deletion { of: 42 }, "spam".to_owned()),
+            ]
+        );
+        assert_eq!((line_mode.issued, line_mode.refused), (4, 2));
     }
 
     #[test]

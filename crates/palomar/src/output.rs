@@ -12,8 +12,8 @@ use chrono::{DateTime, Local, TimeZone, Utc};
 use palomar_client::Event;
 use palomar_client::model::{invited_text, room_change_text, room_listing_lines, standing_text};
 use palomar_proto::{
-    Message, MessageId, Nick, PresenceState, RoomChange, RoomListing, RoomName, escape_controls, is_refused_in_text,
-    unix_ms,
+    Message, MessageId, MessageKind, Nick, PresenceState, Revision, RoomChange, RoomListing, RoomName, escape_controls,
+    is_refused_in_text, unix_ms,
 };
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -22,8 +22,11 @@ use serde_json::{Value, json};
 /// a test that prints every kind of event.
 pub const LINE_MODE_HELP: &str = "\
 JSON lines (--json): one object per line, its kind in \"event\"; ts fields are milliseconds since the epoch.
-  message              a message: conversation (\"#room\" or \"@nick\"), seq, id, from, ts, text, own (true: yours)
-  queued               your message is in the outbox: id, conversation, text
+  message              a message: conversation (\"#room\" or \"@nick\"), seq, id, from, ts, text, own (true: yours),
+                       kind (text, action, edit, deletion), of (the seq an edit or a deletion changes, else null),
+                       revision (original, edited: text is its latest, deleted: text is empty); an edit's text is
+                       the new text, a deletion's the reason (\"\" when none)
+  queued               your message is in the outbox: id, conversation, kind, of, text
   accepted             the server stored your message: id, conversation, seq, ts
   presence             someone in a room: room, nick, state (joined, left, online, offline)
   status               the connection, by its state:
@@ -40,7 +43,7 @@ JSON lines (--json): one object per line, its kind in \"event\"; ts fields are m
   left                 you left a room: room
   closed               a conversation is gone for good (the other account was removed): conversation, reason
   history              the answer to /history: conversation, complete_from (older ones were removed), messages
-                       (each with conversation, seq, id, from, ts, text)
+                       (each with conversation, seq, id, from, ts, text, kind, of, revision)
   gap                  retention removed messages you had not seen: conversation, complete_from
   rewound              the server was restored from an older backup and ends the conversation at
                        latest_seq where you had seen up to had; new messages take the seqs after it:
@@ -145,7 +148,10 @@ struct MessageLine<'a> {
     event: &'static str,
     from: &'a str,
     id: String,
+    kind: &'static str,
+    of: Option<u64>,
     own: bool,
+    revision: &'static str,
     seq: u64,
     text: &'a str,
     ts: u64,
@@ -158,11 +164,31 @@ impl<'a> MessageLine<'a> {
             event: "message",
             from: message.from.as_str(),
             id: message.id.to_hex(),
+            kind: kind_name(message.kind),
+            of: message.kind.refers_to(),
             own,
+            revision: revision_name(message.revision),
             seq: message.seq,
             text: &message.text,
             ts: message.ts,
         }
+    }
+}
+
+fn kind_name(kind: MessageKind) -> &'static str {
+    match kind {
+        MessageKind::Text => "text",
+        MessageKind::Action => "action",
+        MessageKind::Edit { .. } => "edit",
+        MessageKind::Deletion { .. } => "deletion",
+    }
+}
+
+fn revision_name(revision: Revision) -> &'static str {
+    match revision {
+        Revision::Original => "original",
+        Revision::Edited => "edited",
+        Revision::Deleted => "deleted",
     }
 }
 
@@ -259,16 +285,32 @@ impl<W: Write> Printer<W> {
         self.flush();
     }
 
-    fn message_line(&self, message: &Message, own: bool, prefix: &str) -> String {
-        let nick = format!("<{}>", message.from);
-        let nick = self.paint(if own { Style::Own } else { Style::Nick }, &nick);
+    /// The readable line of a message; `None` for an edit of a deleted message, which has nothing left to say.
+    fn message_line(&self, message: &Message, own: bool, prefix: &str) -> Option<String> {
+        let style = if own { Style::Own } else { Style::Nick };
         // Continuation lines are indented so a multi-line message cannot pass for several messages.
         let text = escape_controls(&message.text).replace('\n', "\n    ");
         let typed = match self.typed.borrow_mut().remove(&message.id) {
             Some(typed) if message.ts.saturating_sub(typed) >= 60_000 => format!(" (typed {})", local_time(typed)),
             _ => String::new(),
         };
-        format!("{prefix}{} {} {nick} {text}{typed}", local_time(message.ts), message.conversation)
+        let edited = if message.revision == Revision::Edited { " (edited)" } else { "" };
+        let said = match (message.kind, message.revision) {
+            (MessageKind::Edit { .. }, Revision::Deleted) => return None,
+            (MessageKind::Text | MessageKind::Action, Revision::Deleted) => {
+                format!("{} (deleted)", self.paint(style, &format!("<{}>", message.from)))
+            }
+            (MessageKind::Text, _) => format!("{} {text}{edited}", self.paint(style, &format!("<{}>", message.from))),
+            (MessageKind::Action, _) => format!("{} {text}{edited}", self.paint(style, &format!("* {}", message.from))),
+            (MessageKind::Edit { of }, _) => {
+                format!("{} edited #{of}: {text}", self.paint(style, message.from.as_str()))
+            }
+            (MessageKind::Deletion { of }, _) => {
+                let reason = if text.is_empty() { String::new() } else { format!(": {text}") };
+                format!("{} deleted #{of}{reason}", self.paint(style, message.from.as_str()))
+            }
+        };
+        Some(format!("{prefix}{} {} {said}{typed}", local_time(message.ts), message.conversation))
     }
 
     /// Buffers the event's line; see [`Printer::flush`].
@@ -320,7 +362,11 @@ impl<W: Write> Printer<W> {
                 }
             }
             Event::Queued { .. } | Event::Accepted { .. } | Event::Synced | Event::ConfirmCertificate { .. } => {}
-            Event::Message { message, own } => self.line(&self.message_line(message, *own, "")),
+            Event::Message { message, own } => {
+                if let Some(line) = self.message_line(message, *own, "") {
+                    self.line(&line)
+                }
+            }
             Event::Presence { room, nick, state } => {
                 let what = match state {
                     PresenceState::Joined => "joined",
@@ -349,8 +395,8 @@ impl<W: Write> Printer<W> {
                 if page.messages.is_empty() {
                     notice(format!("-- no older messages in {}", page.conversation));
                 }
-                for message in &page.messages {
-                    self.line(&self.message_line(message, false, "(history) "));
+                for message in page.messages.iter().filter_map(|m| self.message_line(m, false, "(history) ")) {
+                    self.line(&message);
                 }
             }
             Event::Gap { conversation, complete_from } => notice(format!(
@@ -394,6 +440,9 @@ fn message_json(message: &Message) -> Value {
         "from": message.from.as_str(),
         "ts": message.ts,
         "text": message.text,
+        "kind": kind_name(message.kind),
+        "of": message.kind.refers_to(),
+        "revision": revision_name(message.revision),
     })
 }
 
@@ -417,9 +466,10 @@ fn event_json(event: &Event) -> Value {
             "retry_in_ms": retry_in.as_millis() as u64, "attempt": attempt, "pending": pending,
             "refused_for_now": refused_for_now,
         }),
-        Event::Queued { id, to, text } => {
-            json!({"event": "queued", "id": id.to_hex(), "conversation": to.to_string(), "text": text})
-        }
+        Event::Queued { id, to, kind, text } => json!({
+            "event": "queued", "id": id.to_hex(), "conversation": to.to_string(), "kind": kind_name(*kind),
+            "of": kind.refers_to(), "text": text,
+        }),
         Event::Accepted { id, conversation, seq, ts } => {
             json!({"event": "accepted", "id": id.to_hex(), "conversation": conversation.to_string(), "seq": seq, "ts": ts})
         }
@@ -614,7 +664,7 @@ mod tests {
         let printer = Printer::to(false, false, Vec::new());
         let id = MessageId([3; 16]);
         let conversation = Conversation::Room(RoomName::lobby());
-        printer.event(&Event::Queued { id, to: conversation.clone(), text: "late".into() });
+        printer.event(&Event::Queued { id, to: conversation.clone(), kind: MessageKind::Text, text: "late".into() });
         let typed = local_time(unix_ms());
         let from = Nick::parse("ana").expect("valid");
         let message = Message {
@@ -633,6 +683,89 @@ mod tests {
         let lines: Vec<&str> = output.lines().collect();
         assert!(lines[0].ends_with(&format!("#lobby <ana> late (typed {typed})")), "{output}");
         assert!(lines[1].ends_with("#lobby <ana> late"), "{output}");
+    }
+
+    fn entry(seq: u64, from: &str, kind: MessageKind, revision: Revision, text: &str) -> Event {
+        let message = Message {
+            conversation: Conversation::Room(RoomName::lobby()),
+            seq,
+            id: MessageId([seq as u8; 16]),
+            from: Nick::parse(from).expect("valid"),
+            ts: 0,
+            text: text.to_owned(),
+            kind,
+            revision,
+        };
+        Event::Message { message, own: false }
+    }
+
+    fn kinds_of_messages() -> Vec<Event> {
+        vec![
+            entry(40, "ana", MessageKind::Action, Revision::Original, "waves"),
+            entry(41, "ana", MessageKind::Text, Revision::Edited, "new text"),
+            entry(42, "ana", MessageKind::Edit { of: 41 }, Revision::Original, "new text"),
+            entry(43, "bob", MessageKind::Text, Revision::Deleted, ""),
+            entry(44, "bob", MessageKind::Edit { of: 43 }, Revision::Deleted, ""),
+            entry(45, "bob", MessageKind::Deletion { of: 43 }, Revision::Original, ""),
+            entry(46, "carol", MessageKind::Deletion { of: 41 }, Revision::Original, "spam"),
+        ]
+    }
+
+    #[test]
+    fn actions_edits_and_deletions_read_as_people_say_them() {
+        let printer = Printer::to(false, false, Vec::new());
+        kinds_of_messages().iter().for_each(|event| printer.event(event));
+        let output = String::from_utf8(printer.out.into_inner()).expect("UTF-8");
+        let time = local_time(0);
+        let expected: Vec<String> = [
+            "#lobby * ana waves",
+            "#lobby <ana> new text (edited)",
+            "#lobby ana edited #41: new text",
+            "#lobby <bob> (deleted)",
+            "#lobby bob deleted #43",
+            "#lobby carol deleted #41: spam",
+        ]
+        .iter()
+        .map(|line| format!("{time} {line}"))
+        .collect();
+        assert_eq!(output.lines().collect::<Vec<_>>(), expected, "an edit of a deleted message is not printed");
+    }
+
+    #[test]
+    fn a_message_s_json_line_says_its_kind_what_it_changes_and_what_became_of_it() {
+        let printer = Printer::to(true, false, Vec::new());
+        kinds_of_messages().iter().for_each(|event| printer.event(event));
+        let output = String::from_utf8(printer.out.into_inner()).expect("UTF-8");
+        let lines: Vec<Value> = output.lines().map(|line| serde_json::from_str(line).expect("JSON")).collect();
+        let fields: Vec<(&str, Value, &str)> = lines
+            .iter()
+            .map(|line| {
+                let (kind, revision) = (line["kind"].as_str().expect("kind"), line["revision"].as_str().expect("rev"));
+                (kind, line["of"].clone(), revision)
+            })
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                ("action", Value::Null, "original"),
+                ("text", Value::Null, "edited"),
+                ("edit", json!(41), "original"),
+                ("text", Value::Null, "deleted"),
+                ("edit", json!(43), "deleted"),
+                ("deletion", json!(43), "original"),
+                ("deletion", json!(41), "original"),
+            ]
+        );
+        let first = output.lines().next().expect("a line");
+        assert_eq!(
+            first,
+            format!(
+                "{{\"conversation\":\"#lobby\",\"event\":\"message\",\"from\":\"ana\",\"id\":\"{}\",\"kind\":\"action\",\
+                 \"of\":null,\"own\":false,\"revision\":\"original\",\"seq\":40,\"text\":\"waves\",\"ts\":0}}",
+                MessageId([40; 16])
+            ),
+            "the fields in alphabetical order"
+        );
     }
 
     /// One event of every kind line mode can print, as JSON.
@@ -669,7 +802,7 @@ mod tests {
             },
             Event::Synced,
             disconnected("gone", 1),
-            Event::Queued { id, to: lobby.clone(), text: "hi".into() },
+            Event::Queued { id, to: lobby.clone(), kind: MessageKind::Text, text: "hi".into() },
             Event::Accepted { id, conversation: lobby.clone(), seq: 1, ts: 1 },
             Event::Message { message, own: true },
             Event::Presence { room: RoomName::lobby(), nick: ana.clone(), state: palomar_proto::PresenceState::Online },

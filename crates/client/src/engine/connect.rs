@@ -208,7 +208,7 @@ impl EngineTask {
                         "the certificate {fingerprint} of {server} was not trusted"
                     )));
                 }
-                Some(Command::Send { to, text }) => self.queue(vec![(to, text)]).await,
+                Some(Command::Send { to, kind, text }) => self.queue(vec![(to, kind, text)]).await,
                 Some(_) => {
                     let message = "not connected yet: first decide whether to trust the server".to_owned();
                     self.emit(Event::Error { code: None, message, id: None }).await;

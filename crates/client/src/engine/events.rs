@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use palomar_proto::{
-    Conversation, ConversationInfo, ErrorCode, HistoryPage, Message, MessageId, Nick, Password, PresenceState,
-    RoomAction, RoomChange, RoomListing, RoomName, RoomState,
+    Conversation, ConversationInfo, ErrorCode, HistoryPage, Message, MessageId, MessageKind, Nick, Password,
+    PresenceState, RoomAction, RoomChange, RoomListing, RoomName, RoomState,
 };
 use palomar_transport::Fingerprint;
 use rustls_pki_types::CertificateDer;
@@ -45,8 +45,11 @@ pub struct EngineConfig {
 /// What a front end asks the engine to do.
 #[derive(Debug, Clone)]
 pub enum Command {
+    /// A message for `to`, or an action, an edit or a deletion there: kept in the outbox until stored.
     Send {
         to: Conversation,
+        kind: MessageKind,
+        /// The message's text, an edit's new text, or a deletion's reason (may be empty).
         text: String,
     },
     Join {
@@ -129,6 +132,7 @@ pub enum Event {
     Queued {
         id: MessageId,
         to: Conversation,
+        kind: MessageKind,
         text: String,
     },
     /// The server stored one of our messages.

@@ -18,7 +18,7 @@ use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use palomar_proto::{ClientMsg, Conversation, MessageId, Nick, unix_ms};
+use palomar_proto::{ClientMsg, Conversation, MessageId, MessageKind, Nick, unix_ms};
 use palomar_transport::FramedWriter;
 use tokio::io::WriteHalf;
 use tokio::net::TcpStream;
@@ -188,8 +188,8 @@ impl EngineTask {
                     // What was typed while connecting must not vanish: it waits in the outbox for next time.
                     let mut typed = Vec::new();
                     while let Ok(command) = commands.try_recv() {
-                        if let Command::Send { to, text } = command {
-                            typed.push((to, text));
+                        if let Command::Send { to, kind, text } = command {
+                            typed.push((to, kind, text));
                         }
                     }
                     self.queue(typed).await;
@@ -234,7 +234,7 @@ impl EngineTask {
                 _ = tokio::time::sleep_until(deadline) => return Ok(()),
                 command = commands.recv() => match command {
                     None | Some(Command::Quit) => return Err(()),
-                    Some(Command::Send { to, text }) => self.queue(vec![(to, text)]).await,
+                    Some(Command::Send { to, kind, text }) => self.queue(vec![(to, kind, text)]).await,
                     Some(Command::Moderate { room, .. }) => {
                         let message =
                             format!("not connected: nothing was done in #{room}; try again once reconnected");
@@ -391,20 +391,25 @@ impl EngineTask {
 
     /// Puts messages in the outbox (on disk first, in one synced transaction) and tells the front end, while
     /// there is no connection to send them on.
-    async fn queue(&mut self, messages: Vec<(Conversation, String)>) {
+    async fn queue(&mut self, messages: Vec<(Conversation, MessageKind, String)>) {
         let mut effects = Effects::default();
         self.queue_into(messages, &mut effects).await;
         self.save_and_show(effects).await;
     }
 
     /// [`Self::queue`], with the events left in `effects`.
-    async fn queue_into(&mut self, messages: Vec<(Conversation, String)>, effects: &mut Effects) {
+    async fn queue_into(&mut self, messages: Vec<(Conversation, MessageKind, String)>, effects: &mut Effects) {
         if messages.is_empty() {
             return;
         }
         let entries: Vec<OutboxEntry> = messages
             .into_iter()
-            .map(|(to, text)| OutboxEntry { id: MessageId::time_ordered(unix_ms(), rand::random()), to, text })
+            .map(|(to, kind, text)| OutboxEntry {
+                id: MessageId::time_ordered(unix_ms(), rand::random()),
+                to,
+                kind,
+                text,
+            })
             .collect();
         if let Err(e) = self.state.push_outbox(&entries) {
             let message =
@@ -421,8 +426,8 @@ impl EngineTask {
         }
         let mut messages = Vec::new();
         for command in batch {
-            if let Command::Send { to, text } = command {
-                messages.push((to, text));
+            if let Command::Send { to, kind, text } = command {
+                messages.push((to, kind, text));
                 continue;
             }
             self.queue_into(std::mem::take(&mut messages), effects).await;

@@ -7,7 +7,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 
 use palomar_proto::{
-    ClientMsg, Conversation, ConversationInfo, ErrorCode, Message, MessageId, Nick, RoomName, ServerMsg,
+    ClientMsg, Conversation, ConversationInfo, ErrorCode, Message, MessageId, MessageKind, Nick, RoomName, ServerMsg,
 };
 
 use super::{Command, ConnectionEnd, Event};
@@ -112,7 +112,8 @@ impl Protocol {
     /// Messages typed (already saved in the outbox file by the shell): they wait in the outbox until stored.
     pub fn typed(&mut self, entries: Vec<OutboxEntry>, effects: &mut Effects) {
         for entry in entries {
-            effects.events.push(Event::Queued { id: entry.id, to: entry.to.clone(), text: entry.text.clone() });
+            let (id, to, kind, text) = (entry.id, entry.to.clone(), entry.kind, entry.text.clone());
+            effects.events.push(Event::Queued { id, to, kind, text });
             self.outbox.push_back(entry);
         }
     }
@@ -140,8 +141,7 @@ impl Protocol {
     /// Sends outbox entries not yet sent on this connection, keeping at most [`SEND_WINDOW`] unanswered.
     pub fn fill_window(&mut self, effects: &mut Effects) {
         while self.in_flight < SEND_WINDOW && self.sent_count < self.outbox.len() {
-            let entry = &self.outbox[self.sent_count];
-            effects.frames.push(ClientMsg::Send { id: entry.id, to: entry.to.clone(), text: entry.text.clone() });
+            effects.frames.push(frame(&self.outbox[self.sent_count]));
             self.sent_count += 1;
             self.in_flight += 1;
         }
@@ -160,7 +160,7 @@ impl Protocol {
     pub fn resend_refused(&mut self, effects: &mut Effects) {
         let ids: HashSet<MessageId> = self.refused_by_store.drain(..).collect();
         for entry in self.outbox.iter().filter(|entry| ids.contains(&entry.id)) {
-            effects.frames.push(ClientMsg::Send { id: entry.id, to: entry.to.clone(), text: entry.text.clone() });
+            effects.frames.push(frame(entry));
             self.in_flight += 1;
         }
     }
@@ -197,9 +197,13 @@ impl Protocol {
                         effects.retry_later = true;
                     }
                     // Refused for good, and not stored: sending it again would only be refused again (a muted
-                    // member's message, say, is not kept for after the mute).
+                    // member's message, say, is not kept for after the mute, nor an edit of a deleted message).
                     (
-                        ErrorCode::InvalidText | ErrorCode::NotMember | ErrorCode::UnknownNick | ErrorCode::NotAllowed,
+                        ErrorCode::InvalidText
+                        | ErrorCode::NotMember
+                        | ErrorCode::UnknownNick
+                        | ErrorCode::NotAllowed
+                        | ErrorCode::UnknownMessage,
                         Some(id),
                     ) => {
                         self.take_from_outbox(id, effects);
@@ -323,6 +327,15 @@ impl Protocol {
         if self.sync_targets.is_empty() {
             effects.events.push(Event::Synced);
         }
+    }
+}
+
+/// The frame that sends an outbox entry: `Send` for text, which servers of every version take, else `Post`.
+fn frame(entry: &OutboxEntry) -> ClientMsg {
+    let (id, to, text) = (entry.id, entry.to.clone(), entry.text.clone());
+    match entry.kind {
+        MessageKind::Text => ClientMsg::Send { id, to, text },
+        kind => ClientMsg::Post { id, to, kind, text },
     }
 }
 

@@ -1,10 +1,11 @@
 //! One conversation as a chat window shows it: its entries (messages in seq order, our pending ones after them,
 //! notices), unread count and mentions, online and offline members, how far back its history goes, and a room's
-//! settings and the user's standing in it.
+//! settings and the user's standing in it. Edits and deletions are entries too, not shown themselves: each is
+//! applied to the message it refers to, and found again when that message comes later (an older history page).
 
 use std::collections::BTreeSet;
 
-use palomar_proto::{Conversation, Message, MessageId, Nick, RoomState};
+use palomar_proto::{Conversation, Message, MessageId, MessageKind, Nick, Revision, RoomState};
 
 #[derive(Debug, Clone)]
 pub struct MessageEntry {
@@ -17,9 +18,19 @@ pub struct MessageEntry {
     /// When we typed it, for our own messages typed here: it may be long before the server stored it (typed
     /// offline), and a front end may show both.
     pub typed: Option<u64>,
+    /// The latest text (empty once deleted); an edit's new text; a deletion's reason.
     pub text: String,
+    pub kind: MessageKind,
+    /// What became of it: edited (`text` is the latest), deleted.
+    pub revision: Revision,
+    /// Who deleted it, and why (may be empty), once the deletion itself was seen: a message that came already
+    /// deleted does not say.
+    pub deleted_by: Option<(Nick, String)>,
     pub own: bool,
     pub mention: bool,
+    /// The seq of the edit whose text `text` is (0: none seen), so that an older edit seen later (in a history
+    /// page) does not undo a newer one.
+    pub(super) edit_seq: u64,
 }
 
 impl MessageEntry {
@@ -31,9 +42,63 @@ impl MessageEntry {
             ts: message.ts,
             typed: None,
             text: message.text,
+            kind: message.kind,
+            revision: message.revision,
+            deleted_by: None,
             own,
             mention,
+            edit_seq: 0,
         }
+    }
+
+    /// Our own message (or action, edit, deletion) as typed, before the server has it.
+    pub fn pending(id: MessageId, from: Nick, ts: u64, kind: MessageKind, text: String) -> Self {
+        MessageEntry {
+            seq: None,
+            id,
+            from,
+            ts,
+            typed: Some(ts),
+            text,
+            kind,
+            revision: Revision::Original,
+            deleted_by: None,
+            own: true,
+            mention: false,
+            edit_seq: 0,
+        }
+    }
+
+    /// A message or an action: what a window shows as a line of its own. Edits and deletions are shown through
+    /// the message they change.
+    pub fn is_shown(&self) -> bool {
+        matches!(self.kind, MessageKind::Text | MessageKind::Action)
+    }
+
+    pub fn is_action(&self) -> bool {
+        self.kind == MessageKind::Action
+    }
+
+    pub fn is_edited(&self) -> bool {
+        self.revision == Revision::Edited
+    }
+
+    /// What is shown in place of a deleted message: "(deleted)", or "(deleted by bob: spam)" when someone else
+    /// deleted it or a reason was given. `None` when it is not deleted.
+    pub fn deleted_text(&self) -> Option<String> {
+        if self.revision != Revision::Deleted {
+            return None;
+        }
+        Some(match &self.deleted_by {
+            Some((by, reason)) if !reason.is_empty() => format!("(deleted by {by}: {reason})"),
+            Some((by, _)) if *by != self.from => format!("(deleted by {by})"),
+            _ => "(deleted)".to_owned(),
+        })
+    }
+
+    /// A stored message or action still there: one that may be edited or deleted.
+    fn is_changeable(&self) -> bool {
+        self.seq.is_some() && self.is_shown() && self.revision != Revision::Deleted
     }
 
     /// When we typed it, if that was at least a minute before the server stored it: worth showing beside.
@@ -121,6 +186,72 @@ impl Conv {
 
     pub(super) fn has_seq(&self, seq: u64) -> bool {
         self.entries.iter().any(|e| matches!(e, Entry::Message(m) if m.seq == Some(seq)))
+    }
+
+    /// The stored entry `seq`, when it is here.
+    pub fn message(&self, seq: u64) -> Option<&MessageEntry> {
+        self.messages().find(|m| m.seq == Some(seq))
+    }
+
+    fn messages(&self) -> impl DoubleEndedIterator<Item = &MessageEntry> {
+        self.entries.iter().filter_map(|e| if let Entry::Message(m) = e { Some(m) } else { None })
+    }
+
+    /// The seq of `nick`'s latest message or action here that may still be edited or deleted, among those
+    /// loaded.
+    pub fn latest_of(&self, nick: &Nick) -> Option<u64> {
+        self.messages().rev().find(|m| m.from == *nick && m.is_changeable()).and_then(|m| m.seq)
+    }
+
+    /// Files an entry: a message where its seq belongs; an edit or a deletion also changes the message it refers
+    /// to, and a message takes the edits and deletion already here for it.
+    pub(super) fn add(&mut self, entry: MessageEntry) {
+        let (seq, kind) = (entry.seq, entry.kind);
+        let change = seq.is_some().then(|| kind.refers_to()).flatten();
+        self.insert(entry);
+        match (seq, change) {
+            (Some(_), Some(of)) => self.apply_changes_to(of),
+            (Some(seq), None) => self.apply_changes_to(seq),
+            (None, _) => {}
+        }
+    }
+
+    /// Applies to message `of` its latest edit here and its deletion, if any.
+    fn apply_changes_to(&mut self, of: u64) {
+        let mut latest_edit: Option<(u64, String)> = None;
+        let mut deletion: Option<(Nick, String)> = None;
+        // In seq order: the last edit found is the latest.
+        for m in self.messages() {
+            let Some(seq) = m.seq else { continue };
+            match m.kind {
+                // An edit of a deleted message comes blanked: it has nothing to show.
+                MessageKind::Edit { of: target } if target == of && m.revision != Revision::Deleted => {
+                    latest_edit = Some((seq, m.text.clone()));
+                }
+                MessageKind::Deletion { of: target } if target == of => {
+                    deletion = Some((m.from.clone(), m.text.clone()));
+                }
+                _ => {}
+            }
+        }
+        let Some(original) = self.entries.iter_mut().find_map(|e| match e {
+            Entry::Message(m) if m.seq == Some(of) && m.is_shown() => Some(m),
+            _ => None,
+        }) else {
+            return;
+        };
+        if let Some(deleted_by) = deletion {
+            original.revision = Revision::Deleted;
+            original.text.clear();
+            original.deleted_by = Some(deleted_by);
+        } else if let Some((seq, text)) = latest_edit
+            && original.revision != Revision::Deleted
+            && seq > original.edit_seq
+        {
+            original.revision = Revision::Edited;
+            original.text = text;
+            original.edit_seq = seq;
+        }
     }
 
     /// Puts a message where its seq belongs; pending messages and notices after it keep their place.

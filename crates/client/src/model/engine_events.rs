@@ -6,7 +6,7 @@
 
 use std::time::Instant;
 
-use palomar_proto::{Conversation, ErrorCode, Message, MessageId, Nick, PresenceState};
+use palomar_proto::{Conversation, ErrorCode, Message, MessageId, MessageKind, Nick, PresenceState};
 
 use super::moderation::puts_me_out;
 use super::{
@@ -72,12 +72,10 @@ impl ChatModel {
                 self.status = Status::Reconnecting { at: Instant::now() + retry_in, attempt };
                 self.pending = pending;
             }
-            Event::Queued { id, to, text } => {
+            Event::Queued { id, to, kind, text } => {
                 let index = self.conv_index(&to);
                 let (me, ts) = (self.me.clone(), (self.clock)());
-                let entry =
-                    MessageEntry { seq: None, id, from: me, ts, typed: Some(ts), text, own: true, mention: false };
-                self.convs[index].insert(entry);
+                self.convs[index].add(MessageEntry::pending(id, me, ts, kind, text));
             }
             Event::Accepted { id, conversation, seq, ts } => {
                 let index = self.conv_index(&conversation);
@@ -89,7 +87,7 @@ impl ChatModel {
                 {
                     entry.seq = Some(seq);
                     entry.ts = ts;
-                    conv.insert(entry);
+                    conv.add(entry);
                 }
             }
             Event::Message { message, own } => actions.extend(self.on_message(message, own)),
@@ -171,7 +169,7 @@ impl ChatModel {
                 for message in page.messages {
                     if !conv.has_seq(message.seq) {
                         let mention = message.from != self.me && mentions(&message.text, &self.me);
-                        conv.insert(MessageEntry::from_message(message, false, mention));
+                        conv.add(MessageEntry::from_message(message, false, mention));
                         new += 1;
                     }
                 }
@@ -286,9 +284,11 @@ impl ChatModel {
         } else if conv.has_seq(message.seq) {
             return Vec::new();
         }
-        let mention = !own && mentions(&message.text, &self.me);
-        conv.insert(MessageEntry { typed, ..MessageEntry::from_message(message, own, mention) });
-        if index != self.current && !own {
+        // An edit or a deletion is not news of its own: it changes a message already counted.
+        let news = matches!(message.kind, MessageKind::Text | MessageKind::Action);
+        let mention = news && !own && mentions(&message.text, &self.me);
+        conv.add(MessageEntry { typed, ..MessageEntry::from_message(message, own, mention) });
+        if index != self.current && !own && news {
             conv.unread += 1;
             conv.mentioned |= mention;
         }

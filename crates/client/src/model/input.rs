@@ -1,12 +1,12 @@
 //! What the user types or clicks: [`ChatModel::submit`] reads an entry line, [`ChatModel::apply`] does what a
-//! command asks (send, join, leave, open a direct conversation, list members or rooms, fetch history, moderate
-//! the room shown, show its topic, help, quit), and
+//! command asks (send, act, edit or delete a message, join, leave, open a direct conversation, list members or
+//! rooms, fetch history, moderate the room shown, show its topic, help, quit), and
 //! [`ChatModel::close_current`] closes the direct conversation shown.
 
-use palomar_proto::{Conversation, RoomName, validate_text};
+use palomar_proto::{Conversation, MessageKind, Revision, RoomName, validate_text};
 
 use super::{Action, ChatModel, Status, TYPED_HISTORY};
-use crate::command_line::{self, Typed};
+use crate::command_line::{self, Target, Typed};
 use crate::engine::Command;
 
 impl ChatModel {
@@ -28,7 +28,51 @@ impl ChatModel {
         match typed {
             Typed::Text(text) => {
                 let to = self.current().id.clone();
-                return self.send(to, text);
+                return self.send(to, MessageKind::Text, text);
+            }
+            Typed::Me(text) => {
+                let to = self.current().id.clone();
+                return self.send(to, MessageKind::Action, text);
+            }
+            Typed::Edit { of, text } => {
+                let of = match of {
+                    Some(seq) => self.editable(seq),
+                    None => self.current().latest_of(&self.me).ok_or_else(|| "no message of yours here to edit".into()),
+                };
+                match of {
+                    Ok(of) => {
+                        let to = self.current().id.clone();
+                        return self.send(to, MessageKind::Edit { of }, text);
+                    }
+                    Err(error) => self.notice_here(error, true),
+                }
+            }
+            Typed::Delete { of, reason } => {
+                let conv = self.current();
+                let of = match of {
+                    Target::Seq(seq) => match conv.message(seq) {
+                        Some(m) if m.revision == Revision::Deleted => Err(format!("#{seq} is deleted already")),
+                        _ => Ok(seq),
+                    },
+                    Target::MyLatest => {
+                        conv.latest_of(&self.me).ok_or_else(|| "no message of yours here to delete".into())
+                    }
+                    Target::LatestOf(nick) => conv
+                        .latest_of(&nick)
+                        .ok_or_else(|| format!("no message of {nick}'s here to delete; /delete #SEQ names one")),
+                };
+                match of {
+                    // A reason is checked by the server (as a kick's is): it is not a message's text.
+                    Ok(of) => {
+                        let to = conv.id.clone();
+                        return vec![Action::Engine(Command::Send {
+                            to,
+                            kind: MessageKind::Deletion { of },
+                            text: reason,
+                        })];
+                    }
+                    Err(error) => self.notice_here(error, true),
+                }
             }
             Typed::Join(room) => {
                 let id = Conversation::Room(room.clone());
@@ -55,7 +99,7 @@ impl ChatModel {
                 let index = self.conv_index(&id);
                 self.switch(index);
                 if let Some(text) = text {
-                    return self.send(id, text);
+                    return self.send(id, MessageKind::Text, text);
                 }
             }
             Typed::Users(room) => {
@@ -122,11 +166,26 @@ impl ChatModel {
         }
     }
 
-    fn send(&mut self, to: Conversation, text: String) -> Vec<Action> {
+    fn send(&mut self, to: Conversation, kind: MessageKind, text: String) -> Vec<Action> {
         if let Err(error) = validate_text(&text) {
             self.notice_here(format!("not sent: {error}"), true);
             return Vec::new();
         }
-        vec![Action::Engine(Command::Send { to, text })]
+        vec![Action::Engine(Command::Send { to, kind, text })]
+    }
+
+    /// Message `seq` of the conversation shown, if we may edit it as far as we know. One not loaded here is left
+    /// to the server to judge.
+    fn editable(&self, seq: u64) -> Result<u64, String> {
+        let Some(message) = self.current().message(seq) else { return Ok(seq) };
+        if message.from != self.me {
+            Err(format!("#{seq} is {}'s message: only your own can be edited", message.from))
+        } else if message.revision == Revision::Deleted {
+            Err(format!("#{seq} is deleted"))
+        } else if !message.is_shown() {
+            Err(format!("#{seq} is an edit or a deletion, not a message"))
+        } else {
+            Ok(seq)
+        }
     }
 }

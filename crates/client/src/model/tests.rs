@@ -1,7 +1,7 @@
 //! Tests of the chat model: pending and accepted messages, unread counts and mentions, commands, history
 //! paging, presence across reconnects, and nickname colours.
 
-use palomar_proto::{ConversationInfo, Message, MessageId, PresenceState};
+use palomar_proto::{ConversationInfo, Message, MessageId, MessageKind, PresenceState, Revision};
 use palomar_testkit::nick;
 
 use super::*;
@@ -12,17 +12,25 @@ fn lobby() -> Conversation {
 }
 
 fn message(seq: u64, from: &str, text: &str) -> Event {
-    let message = Message {
+    entry(seq, from, MessageKind::Text, Revision::Original, text)
+}
+
+/// Entry `seq` of the lobby, of any kind, as the server delivers it.
+fn stored(seq: u64, from: &str, kind: MessageKind, revision: Revision, text: &str) -> Message {
+    Message {
         conversation: lobby(),
         seq,
         id: MessageId([seq as u8; 16]),
         from: nick(from),
         ts: seq,
         text: text.into(),
-        kind: palomar_proto::MessageKind::Text,
-        revision: palomar_proto::Revision::Original,
-    };
-    Event::Message { message, own: from == "ana" }
+        kind,
+        revision,
+    }
+}
+
+fn entry(seq: u64, from: &str, kind: MessageKind, revision: Revision, text: &str) -> Event {
+    Event::Message { message: stored(seq, from, kind, revision, text), own: from == "ana" }
 }
 
 fn connected() -> ChatModel {
@@ -47,7 +55,7 @@ fn an_own_message_is_pending_until_accepted_and_shown_once() {
     let actions = model.submit("hello");
     assert!(matches!(&actions[..], [Action::Engine(Command::Send { text, .. })] if text == "hello"));
     let id = MessageId([7; 16]);
-    model.on_engine(Event::Queued { id, to: lobby(), text: "hello".into() });
+    model.on_engine(Event::Queued { id, to: lobby(), kind: MessageKind::Text, text: "hello".into() });
     let pending = |model: &ChatModel| match &model.current().entries[..] {
         [Entry::Message(m)] => m.is_pending(),
         other => panic!("one message expected: {other:?}"),
@@ -74,7 +82,7 @@ fn a_message_typed_offline_keeps_when_it_was_typed() {
     let mut model = connected();
     model.clock = || 1_000;
     let id = MessageId([7; 16]);
-    model.on_engine(Event::Queued { id, to: lobby(), text: "typed offline".into() });
+    model.on_engine(Event::Queued { id, to: lobby(), kind: MessageKind::Text, text: "typed offline".into() });
     let shown = |model: &ChatModel| match &model.current().entries[..] {
         [Entry::Message(m)] => (m.ts, m.typed, m.typed_long_before()),
         other => panic!("one message expected: {other:?}"),
@@ -430,7 +438,7 @@ fn an_invitation_is_told_here_and_a_refused_message_leaves_its_conversation() {
     assert_eq!(last_notice(model.current()), Some(("you were invited to #garden by eve — /join garden", false)));
 
     let id = MessageId([9; 16]);
-    model.on_engine(Event::Queued { id, to: lobby(), text: "hello".into() });
+    model.on_engine(Event::Queued { id, to: lobby(), kind: MessageKind::Text, text: "hello".into() });
     let refused = Event::Error {
         code: Some(palomar_proto::ErrorCode::NotAllowed),
         message: "you are muted in #lobby".into(),
@@ -489,4 +497,166 @@ fn slash_list_asks_for_a_page_of_rooms_and_the_listing_is_told_where_the_user_is
     model.on_engine(Event::Rooms { rooms: Vec::new(), more: false });
     assert_eq!(last_notice(model.current()), Some(("there are no rooms to list", false)));
     assert_eq!(model.convs[0].entries.len(), lobby_entries, "told in the conversation shown only");
+}
+
+/// The lines the lobby shows: seq, how it reads (`* nick text` for an action, the deleted placeholder), and
+/// the edited mark.
+fn shown(model: &ChatModel) -> Vec<(Option<u64>, String, bool)> {
+    model.convs[0]
+        .entries
+        .iter()
+        .filter_map(|entry| match entry {
+            Entry::Message(m) if m.is_shown() => {
+                let text = match m.deleted_text() {
+                    Some(placeholder) => placeholder,
+                    None if m.is_action() => format!("* {} {}", m.from, m.text),
+                    None => m.text.clone(),
+                };
+                Some((m.seq, text, m.is_edited()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn line(seq: u64, text: &str, edited: bool) -> (Option<u64>, String, bool) {
+    (Some(seq), text.to_owned(), edited)
+}
+
+#[test]
+fn an_action_reads_as_its_author_doing_it_and_slash_me_sends_one() {
+    let mut model = connected();
+    model.on_engine(entry(1, "bob", MessageKind::Action, Revision::Original, "waves"));
+    assert_eq!(shown(&model), [line(1, "* bob waves", false)]);
+    let actions = model.submit("/me waves back");
+    assert!(
+        matches!(&actions[..], [Action::Engine(Command::Send { kind: MessageKind::Action, text, to })]
+            if text == "waves back" && *to == lobby()),
+        "{actions:?}"
+    );
+    assert!(model.submit("/me").is_empty());
+    assert!(matches!(model.current().entries.last(), Some(Entry::Notice { alert: true, text, .. })
+        if text == "/me TEXT: the text is missing"));
+}
+
+#[test]
+fn an_edit_changes_its_message_and_marks_it_without_a_line_of_its_own() {
+    let mut model = connected();
+    model.switch(1);
+    model.on_engine(message(1, "bob", "helo"));
+    model.on_engine(entry(2, "bob", MessageKind::Edit { of: 1 }, Revision::Original, "hello"));
+    model.on_engine(entry(3, "bob", MessageKind::Edit { of: 1 }, Revision::Original, "hello, ana"));
+    assert_eq!(shown(&model), [line(1, "hello, ana", true)]);
+    assert_eq!(model.convs[0].unread, 1, "an edit is not news of its own");
+    assert!(!model.convs[0].mentioned, "nor a mention");
+}
+
+#[test]
+fn a_deletion_leaves_a_placeholder_that_says_who_and_why_when_it_is_not_the_author_s_plain_one() {
+    let mut model = connected();
+    model.on_engine(message(1, "bob", "oops"));
+    model.on_engine(entry(2, "bob", MessageKind::Edit { of: 1 }, Revision::Original, "oops!"));
+    model.on_engine(message(3, "bob", "buy pills"));
+    model.on_engine(message(4, "carol", "typo"));
+    model.on_engine(message(5, "dan", "hi"));
+    model.on_engine(entry(6, "bob", MessageKind::Deletion { of: 1 }, Revision::Original, ""));
+    model.on_engine(entry(7, "ana", MessageKind::Deletion { of: 3 }, Revision::Original, "spam"));
+    model.on_engine(entry(8, "ana", MessageKind::Deletion { of: 4 }, Revision::Original, ""));
+    model.on_engine(entry(9, "dan", MessageKind::Deletion { of: 5 }, Revision::Original, "wrong room"));
+    assert_eq!(
+        shown(&model),
+        [
+            line(1, "(deleted)", false),
+            line(3, "(deleted by ana: spam)", false),
+            line(4, "(deleted by ana)", false),
+            line(5, "(deleted by dan: wrong room)", false),
+        ]
+    );
+}
+
+#[test]
+fn a_catch_up_in_seq_order_ends_with_the_latest_text_and_a_deleted_message_s_edits_vanish() {
+    let mut model = connected();
+    // What the server sends after its entries changed: the original already edited (or deleted), then the
+    // entries themselves.
+    model.on_engine(entry(1, "bob", MessageKind::Text, Revision::Edited, "third"));
+    model.on_engine(entry(2, "bob", MessageKind::Edit { of: 1 }, Revision::Original, "second"));
+    model.on_engine(entry(3, "bob", MessageKind::Edit { of: 1 }, Revision::Original, "third"));
+    model.on_engine(entry(4, "carol", MessageKind::Text, Revision::Deleted, ""));
+    model.on_engine(entry(5, "carol", MessageKind::Edit { of: 4 }, Revision::Deleted, ""));
+    model.on_engine(entry(6, "carol", MessageKind::Deletion { of: 4 }, Revision::Original, ""));
+    assert_eq!(shown(&model), [line(1, "third", true), line(4, "(deleted)", false)]);
+}
+
+#[test]
+fn a_message_that_comes_already_changed_shows_it_and_an_older_page_does_not_undo_a_newer_edit() {
+    let mut model = connected();
+    model.on_engine(entry(10, "bob", MessageKind::Edit { of: 2 }, Revision::Original, "newest"));
+    model.on_engine(Event::History(palomar_proto::HistoryPage {
+        conversation: lobby(),
+        messages: vec![
+            stored(1, "carol", MessageKind::Text, Revision::Deleted, ""),
+            stored(2, "bob", MessageKind::Text, Revision::Edited, "newest"),
+            stored(3, "bob", MessageKind::Edit { of: 2 }, Revision::Original, "older"),
+        ],
+        complete_from: 1,
+    }));
+    assert_eq!(shown(&model), [line(1, "(deleted)", false), line(2, "newest", true)]);
+    assert_eq!(model.current().oldest_seq(), Some(1));
+}
+
+#[test]
+fn slash_edit_and_slash_delete_find_the_message_they_mean_or_say_why_not() {
+    let mut model = connected();
+    let refused = |model: &mut ChatModel, line: &str| -> String {
+        assert!(model.submit(line).is_empty(), "{line}: nothing sent");
+        match model.current().entries.last() {
+            Some(Entry::Notice { alert: true, text, .. }) => text.clone(),
+            other => panic!("{line}: an alert expected, got {other:?}"),
+        }
+    };
+    assert_eq!(refused(&mut model, "/edit fixed"), "no message of yours here to edit");
+    assert_eq!(refused(&mut model, "/delete"), "no message of yours here to delete");
+    model.on_engine(message(1, "ana", "first"));
+    model.on_engine(entry(2, "ana", MessageKind::Action, Revision::Original, "waves"));
+    model.on_engine(message(3, "bob", "spam"));
+    model.on_engine(message(4, "ana", "gone"));
+    model.on_engine(entry(5, "ana", MessageKind::Deletion { of: 4 }, Revision::Original, ""));
+    let sent = |model: &mut ChatModel, line: &str| match &model.submit(line)[..] {
+        [Action::Engine(Command::Send { to, kind, text })] if *to == lobby() => (*kind, text.clone()),
+        other => panic!("{line}: one post expected, got {other:?}"),
+    };
+    assert_eq!(sent(&mut model, "/edit waves hello"), (MessageKind::Edit { of: 2 }, "waves hello".into()));
+    assert_eq!(sent(&mut model, "/edit #1 first!"), (MessageKind::Edit { of: 1 }, "first!".into()));
+    assert_eq!(sent(&mut model, "/edit #99 not here"), (MessageKind::Edit { of: 99 }, "not here".into()));
+    assert_eq!(sent(&mut model, "/delete"), (MessageKind::Deletion { of: 2 }, String::new()));
+    assert_eq!(sent(&mut model, "/delete bob spam"), (MessageKind::Deletion { of: 3 }, "spam".into()));
+    assert_eq!(sent(&mut model, "/delete #1 dup"), (MessageKind::Deletion { of: 1 }, "dup".into()));
+    assert_eq!(refused(&mut model, "/edit #3 mine now"), "#3 is bob's message: only your own can be edited");
+    assert_eq!(refused(&mut model, "/edit #4 back"), "#4 is deleted");
+    assert_eq!(refused(&mut model, "/edit #5 x"), "#5 is an edit or a deletion, not a message");
+    assert_eq!(refused(&mut model, "/delete #4"), "#4 is deleted already");
+    assert_eq!(refused(&mut model, "/delete carol"), "no message of carol's here to delete; /delete #SEQ names one");
+    assert_eq!(refused(&mut model, "/edit #x y"), "/edit [#SEQ] TEXT: #SEQ is a message's number, as in #41");
+}
+
+#[test]
+fn a_pending_edit_is_not_a_line_and_applies_once_stored_or_vanishes_when_refused() {
+    let mut model = connected();
+    model.on_engine(message(1, "ana", "helo"));
+    let (edit, deletion) = (MessageId([20; 16]), MessageId([21; 16]));
+    model.on_engine(Event::Queued { id: edit, to: lobby(), kind: MessageKind::Edit { of: 1 }, text: "hello".into() });
+    assert_eq!(shown(&model), [line(1, "helo", false)]);
+    model.on_engine(Event::Accepted { id: edit, conversation: lobby(), seq: 2, ts: 2 });
+    assert_eq!(shown(&model), [line(1, "hello", true)]);
+    let queued =
+        Event::Queued { id: deletion, to: lobby(), kind: MessageKind::Deletion { of: 1 }, text: String::new() };
+    model.on_engine(queued);
+    model.on_engine(Event::Error {
+        code: Some(palomar_proto::ErrorCode::NotAllowed),
+        message: "not yours".into(),
+        id: Some(deletion),
+    });
+    assert_eq!(shown(&model), [line(1, "hello", true)]);
+    assert!(model.current().entries.iter().all(|e| !matches!(e, Entry::Message(m) if m.is_pending())));
 }

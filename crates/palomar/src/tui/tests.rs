@@ -6,7 +6,10 @@ use std::time::Duration;
 use chrono::FixedOffset;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use palomar_client::{Command, Event};
-use palomar_proto::{Conversation, ConversationInfo, Message, MessageId, PresenceState, RoomName, is_refused_in_text};
+use palomar_proto::{
+    Conversation, ConversationInfo, Message, MessageId, MessageKind, PresenceState, Revision, RoomName,
+    is_refused_in_text,
+};
 use palomar_testkit::nick;
 use palomar_transport::Fingerprint;
 use ratatui::Terminal;
@@ -44,6 +47,11 @@ fn connected(app: &mut App) {
 }
 
 fn message(seq: u64, from: &str, text: &str) -> Event {
+    entry(seq, from, MessageKind::Text, Revision::Original, text)
+}
+
+/// Entry `seq` of the lobby, of any kind.
+fn entry(seq: u64, from: &str, kind: MessageKind, revision: Revision, text: &str) -> Event {
     Event::Message {
         message: Message {
             conversation: lobby(),
@@ -52,8 +60,8 @@ fn message(seq: u64, from: &str, text: &str) -> Event {
             from: nick(from),
             ts: T0 + seq * 1_000,
             text: text.into(),
-            kind: palomar_proto::MessageKind::Text,
-            revision: palomar_proto::Revision::Original,
+            kind,
+            revision,
         },
         own: from == "ana",
     }
@@ -132,7 +140,7 @@ fn own_messages_are_pending_until_acknowledged_then_sent() {
     let actions = app.on_key(key(KeyCode::Enter));
     assert!(matches!(&actions[..], [Action::Engine(Command::Send { text, .. })] if text == "on my way"), "{actions:?}");
     let id = MessageId([9; 16]);
-    app.on_engine(Event::Queued { id, to: lobby(), text: "on my way".into() });
+    app.on_engine(Event::Queued { id, to: lobby(), kind: MessageKind::Text, text: "on my way".into() });
     insta::assert_snapshot!("pending", screen(&app, 80, 12));
     app.on_engine(Event::Accepted { id, conversation: lobby(), seq: 4, ts: T0 + 90_000 });
     insta::assert_snapshot!("sent", screen(&app, 80, 12));
@@ -417,7 +425,7 @@ fn members_are_shown_unknown_while_disconnected() {
 fn a_message_typed_long_before_it_was_stored_shows_when_it_was_typed() {
     let mut app = conversation_with_chat();
     let id = MessageId([9; 16]);
-    app.on_engine(Event::Queued { id, to: lobby(), text: "written offline".into() });
+    app.on_engine(Event::Queued { id, to: lobby(), kind: MessageKind::Text, text: "written offline".into() });
     assert!(screen(&app, 80, 12).contains("14:06 … <ana> written offline"));
     app.on_engine(Event::Accepted { id, conversation: lobby(), seq: 4, ts: T0 + 3_600_000 });
     let shown = screen(&app, 100, 12);
@@ -426,7 +434,7 @@ fn a_message_typed_long_before_it_was_stored_shows_when_it_was_typed() {
 
 #[test]
 fn help_is_one_command_per_line_lined_up_at_any_width() {
-    for (width, height) in [(120, 40), (40, 120)] {
+    for (width, height) in [(120, 44), (40, 132)] {
         let mut app = conversation_with_chat();
         type_text(&mut app, "/help");
         app.on_key(key(KeyCode::Enter));
@@ -471,4 +479,26 @@ fn a_room_shows_its_topic_in_its_header_and_our_standing_in_the_status_bar() {
     assert!(shown.contains("you are muted in #garden by bob: too loud"), "{shown}");
     let status = shown.lines().last().unwrap_or_default();
     assert!(status.contains("connected · muted · moderated"), "{status}");
+}
+
+#[test]
+fn actions_edits_and_deletions_show_on_the_message_they_change() {
+    let mut app = app();
+    connected(&mut app);
+    app.on_engine(entry(1, "bob", MessageKind::Action, Revision::Original, "waves"));
+    app.on_engine(message(2, "ana", "helo all"));
+    app.on_engine(entry(3, "ana", MessageKind::Edit { of: 2 }, Revision::Original, "hello all"));
+    app.on_engine(message(4, "carol", "buy cheap pills"));
+    app.on_engine(message(5, "bob", "oops, wrong room"));
+    app.on_engine(entry(6, "ana", MessageKind::Deletion { of: 4 }, Revision::Original, "spam"));
+    app.on_engine(entry(7, "bob", MessageKind::Deletion { of: 5 }, Revision::Original, ""));
+    insta::assert_snapshot!("kinds", screen(&app, 80, 10));
+    let actions = type_text(&mut app, "/edit hello everyone");
+    assert!(actions.is_empty());
+    let actions = app.on_key(key(KeyCode::Enter));
+    assert!(
+        matches!(&actions[..], [Action::Engine(Command::Send { kind: MessageKind::Edit { of: 2 }, text, .. })]
+            if text == "hello everyone"),
+        "{actions:?}"
+    );
 }

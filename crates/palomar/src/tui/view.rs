@@ -194,7 +194,7 @@ fn message_rows(app: &App, message: &MessageEntry, width: usize) -> Vec<Line<'st
         (true, Some(_)) => "✓ ",
         (false, _) => "  ",
     };
-    let nick = format!("<{}>", message.from);
+    let nick = if message.is_action() { format!("* {}", message.from) } else { format!("<{}>", message.from) };
     let prefix_width = time.len() + 1 + mark.chars().count() + nick.chars().count() + 1;
     // Typed offline and stored much later: the time shown is the server's, and this says when it was written.
     let typed = message
@@ -202,7 +202,11 @@ fn message_rows(app: &App, message: &MessageEntry, width: usize) -> Vec<Line<'st
         .and_then(|typed| local(app, typed))
         .map(|t| format!(" (typed {})", t.format("%H:%M")))
         .unwrap_or_default();
-    let text = format!("{}{typed}", message.text);
+    let edited = if message.is_edited() { " (edited)" } else { "" };
+    // Marks said by the client, not by the author, are quieter than the text.
+    let typed = format!("{edited}{typed}");
+    let deleted = message.deleted_text();
+    let text = format!("{}{typed}", deleted.as_deref().unwrap_or(&message.text));
     let rows = wrap(&text, width.saturating_sub(prefix_width), width.saturating_sub(prefix_width));
     let last = rows.len() - 1;
     let mut text_style = Style::default();
@@ -211,6 +215,9 @@ fn message_rows(app: &App, message: &MessageEntry, width: usize) -> Vec<Line<'st
     }
     if message.own && message.seq.is_none() {
         text_style = text_style.add_modifier(Modifier::DIM);
+    }
+    if deleted.is_some() {
+        text_style = Style::default().add_modifier(Modifier::DIM | Modifier::ITALIC);
     }
     let mark_style =
         if message.seq.is_none() { Style::default().fg(Color::DarkGray) } else { Style::default().fg(Color::Green) };
@@ -249,6 +256,7 @@ pub fn rows_of(app: &App, entry: &Entry, width: usize) -> usize {
 
 fn entry_rows(app: &App, entry: &Entry, width: usize) -> Vec<Line<'static>> {
     match entry {
+        Entry::Message(message) if !message.is_shown() => Vec::new(),
         Entry::Message(message) => message_rows(app, message, width),
         Entry::Notice { ts, text, alert } => {
             let time = local(app, *ts).map(|t| t.format("%H:%M").to_string()).unwrap_or_default();
@@ -290,20 +298,22 @@ fn day_separator(app: &App, ts: u64, width: usize) -> Option<Line<'static>> {
 /// built from the end so a long conversation costs only what is shown. The flag says whether they reach
 /// the conversation's first entry.
 fn last_rows(app: &App, width: usize, wanted: usize) -> (Vec<Line<'static>>, bool) {
-    let entries = &app.model.current().entries;
     let day = |entry: &Entry| local(app, entry.ts()).map(|t| t.date_naive());
+    // Edits and deletions take no row, and do not start a day either.
+    let shown = |entry: &&Entry| !matches!(entry, Entry::Message(message) if !message.is_shown());
+    let mut entries = app.model.current().entries.iter().rev().filter(shown).peekable();
     let mut chunks: Vec<Vec<Line<'static>>> = Vec::new();
     let mut count = 0;
-    for (index, entry) in entries.iter().enumerate().rev() {
+    while let Some(entry) = entries.next() {
         let mut chunk = Vec::new();
-        if index == 0 || day(&entries[index - 1]) != day(entry) {
+        if entries.peek().is_none_or(|previous| day(previous) != day(entry)) {
             chunk.extend(day_separator(app, entry.ts(), width));
         }
         chunk.extend(entry_rows(app, entry, width));
         count += chunk.len();
         chunks.push(chunk);
         if count >= wanted {
-            let reached_first = index == 0;
+            let reached_first = entries.peek().is_none();
             return (chunks.into_iter().rev().flatten().collect(), reached_first);
         }
     }

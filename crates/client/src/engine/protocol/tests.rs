@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use palomar_proto::{
-    ClientMsg, Conversation, ConversationInfo, ErrorCode, Message, MessageId, Nick, RoomName, ServerMsg,
+    ClientMsg, Conversation, ConversationInfo, ErrorCode, Message, MessageId, MessageKind, Nick, RoomName, ServerMsg,
 };
 use proptest::prelude::*;
 
@@ -28,7 +28,7 @@ fn id(n: usize) -> MessageId {
 }
 
 fn entry(n: usize, to: &Conversation) -> OutboxEntry {
-    OutboxEntry { id: id(n), to: to.clone(), text: format!("typed {n}") }
+    OutboxEntry { id: id(n), to: to.clone(), kind: MessageKind::Text, text: format!("typed {n}") }
 }
 
 fn message(conversation: &Conversation, seq: u64, from: &str, id: MessageId) -> Message {
@@ -179,6 +179,48 @@ fn a_message_refused_as_not_allowed_leaves_the_outbox_and_is_not_sent_again() {
     assert_eq!(protocol.outbox_len(), 1);
     let reconnected = protocol.connected(&[info(&garden, 0)], None);
     assert_eq!(sent_ids(&reconnected), [id(2)], "the refused message is not sent again");
+}
+
+#[test]
+fn posts_other_than_text_go_as_post_frames_with_their_kind_and_an_unknown_target_is_refused_for_good() {
+    let garden = room("garden");
+    let post = |n: usize, kind: MessageKind| OutboxEntry { kind, ..entry(n, &garden) };
+    let outbox = VecDeque::from([
+        entry(1, &garden),
+        post(2, MessageKind::Action),
+        post(3, MessageKind::Edit { of: 1 }),
+        post(4, MessageKind::Deletion { of: 9 }),
+    ]);
+    let mut protocol = Protocol::new(nick("ana"), outbox, HashMap::new());
+    let effects = protocol.connected(&[info(&garden, 0)], None);
+    let frames: Vec<_> = effects.frames.iter().filter(|f| !matches!(f, ClientMsg::Join { .. })).collect();
+    assert!(matches!(frames[0], ClientMsg::Send { id: sent, .. } if *sent == id(1)), "text stays a Send: {frames:?}");
+    let posted: Vec<_> = frames[1..]
+        .iter()
+        .map(|frame| match frame {
+            ClientMsg::Post { id, kind, text, .. } => (*id, *kind, text.clone()),
+            other => panic!("a Post expected, got {other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        posted,
+        [
+            (id(2), MessageKind::Action, "typed 2".to_owned()),
+            (id(3), MessageKind::Edit { of: 1 }, "typed 3".to_owned()),
+            (id(4), MessageKind::Deletion { of: 9 }, "typed 4".to_owned()),
+        ]
+    );
+    let mut effects = Effects::default();
+    let unknown = ServerMsg::Error { code: ErrorCode::UnknownMessage, message: "no #9".into(), id: Some(id(4)) };
+    protocol.received(vec![unknown], &mut effects).expect("no end");
+    assert_eq!(effects.removed, [id(4)]);
+    assert!(effects.events.iter().any(|event| matches!(
+        event,
+        Event::Error { code: Some(ErrorCode::UnknownMessage), id: Some(refused), .. } if *refused == id(4)
+    )));
+    let reconnected = protocol.connected(&[info(&garden, 0)], None);
+    let resent = reconnected.frames.iter().filter(|f| matches!(f, ClientMsg::Send { .. } | ClientMsg::Post { .. }));
+    assert_eq!(resent.count(), 3, "the refused deletion is not sent again");
 }
 
 #[test]
