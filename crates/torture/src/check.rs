@@ -31,6 +31,26 @@ impl Revisions {
             _ => {}
         }
     }
+
+    /// What is wrong with a message that came revised (caught up after it changed), if anything: an edited one
+    /// must show one of the edits typed for it; a deleted one (or an edit of one) must be blank, and a deletion
+    /// must have been typed for it.
+    pub fn misrevised(&self, event: &Value) -> Option<String> {
+        let seq = event["seq"].as_u64().unwrap_or(0);
+        let text = event["text"].as_str().unwrap_or_default();
+        let target = if event["kind"] == "edit" { event["of"].as_u64().unwrap_or(0) } else { seq };
+        let fine = match event["revision"].as_str() {
+            Some("edited") => self.edits.get(&seq).is_some_and(|edits| edits.contains(text)),
+            Some("deleted") => text.is_empty() && self.deleted.contains(&target),
+            _ => false,
+        };
+        (!fine).then(|| format!("message {seq} is {} with the text {text:?}", event["revision"]))
+    }
+
+    /// How many edits and how many deletions were typed.
+    pub fn counts(&self) -> (usize, usize) {
+        (self.edits.values().map(HashSet::len).sum(), self.deleted.len())
+    }
 }
 
 /// The lobby as a reader shows it once every entry it received is applied in seq order: each message's text (an
@@ -79,13 +99,11 @@ pub(crate) fn check_receiver(
                     Some(_) => {}
                 }
             }
-            // Caught up after it was edited: it shows one of the edits typed for it.
-            Some("edited") if expected.revisions.edits.get(&seq).is_some_and(|edits| edits.contains(text)) => {}
-            // Caught up after it (or the message it edits) was deleted: blank, and a deletion was typed for it.
-            Some("deleted")
-                if text.is_empty()
-                    && expected.revisions.deleted.contains(&if kind == "edit" { of.unwrap_or(0) } else { seq }) => {}
-            revision => anomalies.push(format!("{nick}: message {seq} is {revision:?} with the text {text:?}")),
+            _ => {
+                if let Some(anomaly) = expected.revisions.misrevised(event) {
+                    anomalies.push(format!("{nick}: {anomaly}"));
+                }
+            }
         }
         match (kind, of) {
             ("text" | "action", _) => {
@@ -110,4 +128,32 @@ pub(crate) fn check_receiver(
         anomalies.push(format!("{nick}: {missing} acknowledged message(s) never delivered"));
     }
     (checked, view)
+}
+
+/// The lobby as a reader that came after everything shows it: it starts some way back (a new member's window),
+/// so it gets the messages before as the store holds them now, revised, and the edits of messages before its
+/// window change nothing it has.
+pub(crate) fn late_view(events: &[(Instant, Value)]) -> View {
+    let mut view = View::new();
+    for (_, event) in events.iter().filter(|(_, e)| e["event"] == "message" && e["conversation"] == "#lobby") {
+        let (Some(seq), Some(text)) = (event["seq"].as_u64(), event["text"].as_str()) else { continue };
+        match (event["kind"].as_str(), event["of"].as_u64()) {
+            (Some("text" | "action"), _) => {
+                let shown = if event["revision"] == "deleted" { "(deleted)" } else { text };
+                view.insert(seq, shown.to_owned());
+            }
+            (Some("edit"), Some(of)) if event["revision"] == "original" => {
+                if let Some(shown) = view.get_mut(&of).filter(|shown| *shown != "(deleted)") {
+                    *shown = text.to_owned();
+                }
+            }
+            (Some("deletion"), Some(of)) => {
+                if let Some(shown) = view.get_mut(&of) {
+                    *shown = "(deleted)".to_owned();
+                }
+            }
+            _ => {}
+        }
+    }
+    view
 }

@@ -41,7 +41,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
 
-use check::{Expected, Revisions, check_receiver};
+use check::{Expected, Revisions, check_receiver, late_view};
 use client::ClientProcess;
 use disk::{ReadOnlyFault, SmallDisk};
 use nodes::Nodes;
@@ -215,9 +215,11 @@ pub fn run(args: &TortureArgs, out: &mut dyn Write) -> anyhow::Result<Summary> {
         };
         writeln!(
             out,
-            "{name:<15} seed {scenario_seed:<20} faults {count:>3}  refused {:>3}  typed {:>5}  acknowledged {:>5}  deliveries checked {:>6}  anomalies {}  ({:.1} s){drawn}",
+            "{name:<15} seed {scenario_seed:<20} faults {count:>3}  refused {:>3}  typed {:>5} (edits {:>3}, deletions {:>3})  acknowledged {:>5}  deliveries checked {:>6}  anomalies {}  ({:.1} s){drawn}",
             outcome.refusals,
             outcome.typed,
+            outcome.revisions.0,
+            outcome.revisions.1,
             outcome.acknowledged,
             outcome.checked,
             outcome.anomalies.len(),
@@ -246,6 +248,8 @@ struct Outcome {
     /// retried.
     refusals: usize,
     typed: usize,
+    /// Of those typed, edits and deletions (the rest are messages and actions).
+    revisions: (usize, usize),
     acknowledged: usize,
     checked: usize,
     anomalies: Vec<String>,
@@ -260,6 +264,7 @@ impl Outcome {
             faults: BTreeMap::new(),
             refusals: 0,
             typed: 0,
+            revisions: (0, 0),
             acknowledged: 0,
             checked: 0,
             anomalies: Vec::new(),
@@ -300,7 +305,7 @@ struct Run<'a> {
 }
 
 /// The next line sender `s{sender}` types, and the text it stores: mostly a message, sometimes an action, an edit
-/// of one of its messages already stored, or a deletion of one (a message deleted is never edited or deleted
+/// of one of its recent messages already stored, or a deletion of one (a message deleted is never edited or deleted
 /// again, so that none of these is refused). Every text is unique within the run.
 fn next_line(
     sender: usize,
@@ -326,7 +331,9 @@ fn next_line(
             (format!("/me {text}"), text)
         }
         1 | 2 => {
-            let candidates = stored();
+            // Recent ones, so that readers catching up (and the late reader) get some of them already revised.
+            let stored = stored();
+            let candidates = &stored[stored.len().saturating_sub(10)..];
             if let Some(&seq) = candidates.get(rng.random_range(0..candidates.len().max(1))) {
                 if choice == 1 {
                     let text = format!("s{sender} edit {n}");
@@ -516,7 +523,8 @@ impl Run<'_> {
                 std::thread::sleep(Duration::from_millis(250));
             }
             receiver.finish(Duration::from_secs(60));
-            let expected = Expected { typed: &typed, lines: &lines, acknowledged: &acknowledged, revisions: &revisions };
+            let expected =
+                Expected { typed: &typed, lines: &lines, acknowledged: &acknowledged, revisions: &revisions };
             let (deliveries, view) =
                 receiver.with_events(|events| check_receiver(&receiver.nick, events, &expected, &mut anomalies));
             checked += deliveries;
@@ -529,12 +537,33 @@ impl Run<'_> {
                 Some(_) => {}
             }
         }
+        // A member who comes after everything is read from the store as it is now: each message in its window must
+        // show what the receivers ended up showing, every edit and deletion already applied by the store.
+        if let Some((first, view)) = &first_view {
+            let late = ClientProcess::start(&self.bin, &nodes.server_list(0), "late", &self.dir.path().join("late"))?;
+            if !late.wait_for(|e| e["state"] == "synced", PATIENCE) {
+                anomalies.push("a late reader did not catch up".to_owned());
+            }
+            late.with_events(|events| {
+                let revised = events.iter().filter(|(_, e)| e["event"] == "message" && e["revision"] != "original");
+                anomalies.extend(revised.filter_map(|(_, e)| revisions.misrevised(e)).map(|a| format!("late: {a}")));
+            });
+            let late_view = late.with_events(late_view);
+            let differing = late_view.iter().filter(|(seq, shown)| view.get(seq) != Some(shown)).count();
+            if late_view.is_empty() || differing > 0 {
+                anomalies.push(format!(
+                    "a late reader shows {differing} of its {} messages otherwise than {first} does",
+                    late_view.len()
+                ));
+            }
+        }
         nodes.terminate_all();
         Ok(Outcome {
             skipped: None,
             faults,
             refusals,
             typed: typed.len(),
+            revisions: revisions.counts(),
             acknowledged: acknowledged.len(),
             checked,
             anomalies,
