@@ -1,10 +1,10 @@
 //! The entry-line parser every front end shares (`palomar_client::command_line`) on arbitrary input: never a
 //! panic; text comes back exactly as typed (a leading `//` as `/`); names in parsed commands are valid and
-//! parse back to themselves; a refused line is a command line.
+//! parse back to themselves, message numbers are 1 or more; a refused line is a command line.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use palomar_client::command_line::{Typed, parse};
+use palomar_client::command_line::{Target, Typed, parse};
 use palomar_proto::{Nick, RoomName};
 
 fuzz_target!(|line: &str| {
@@ -31,6 +31,19 @@ fuzz_target!(|line: &str| {
             }
         }
         Typed::History(Some(n)) => assert!(n > 0),
+        Typed::Me(text) => assert!(!text.is_empty() && text.trim() == text),
+        Typed::Edit { of, text } => {
+            assert!(of.is_none_or(|seq| seq > 0));
+            assert!(!text.is_empty() && text.trim() == text);
+        }
+        Typed::Delete { of, reason } => {
+            assert_eq!(reason.trim(), reason);
+            match of {
+                Target::Seq(seq) => assert!(seq > 0),
+                Target::LatestOf(nick) => assert_eq!(Nick::parse(nick.as_str()).as_ref(), Ok(&nick)),
+                Target::MyLatest => {}
+            }
+        }
         Typed::Moderate(action) => {
             // A nickname in an action was checked: what the server gets parses back to itself.
             if let Some(nick) = action.target() {

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use palomar_proto::{Conversation, MessageId, MessageKind};
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, TransactionBehavior, params};
 
 use crate::owner_only;
 
@@ -166,7 +166,9 @@ impl ClientState {
 
 /// Brings a state file written by an older client up to [`MIGRATIONS`], in one transaction.
 fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
-    let tx = conn.transaction()?;
+    // Immediate: a second client opening the same file at the same time waits here, then finds it migrated,
+    // instead of migrating it again.
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let done: usize = tx.query_row("PRAGMA user_version", [], |row| row.get::<_, i64>(0))?.try_into().unwrap_or(0);
     for migration in MIGRATIONS.iter().skip(done) {
         tx.execute_batch(migration)?;

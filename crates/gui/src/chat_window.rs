@@ -2,7 +2,8 @@
 //! while the connection is down (the countdown and how many messages wait to go out) or stopped for good,
 //! the conversations on the left (unread badges, joining, leaving), the members on the right (click one for
 //! a direct conversation), the room's name, our standing in it and its topic above the messages, and the entry box
-//! (Enter sends, Shift+Enter starts a new line; slash commands go through the shared model). Scrolling to the
+//! (Enter sends, Shift+Enter starts a new line; slash commands go through the shared model). A message's context
+//! menu puts an `/edit` line with its text in the entry box, or deletes it. Scrolling to the
 //! top of the messages fetches older ones, and the messages being read stay where they were when those arrive.
 //! In a narrow window the side panes give the messages their room, as in the terminal client: they become
 //! tabs beside the messages, and the theme and signing out go into a menu.
@@ -11,13 +12,13 @@ use std::collections::HashMap;
 
 use chrono::FixedOffset;
 use egui::{Align, Button, Key, KeyboardShortcut, Label, Layout, Modifiers, Panel, RichText, ScrollArea, TextEdit};
-use palomar_client::command_line::Typed;
+use palomar_client::command_line::{Target, Typed};
 use palomar_client::model::{Action, ChatModel, Status, standing_text};
 use palomar_proto::{Conversation, Nick};
 
 use crate::certificate::{self, CertificateChange};
 use crate::completion::EntryCompletion;
-use crate::message_view;
+use crate::message_view::{self, Picked};
 use crate::theme::{self, ThemeChoice};
 
 /// What the window keeps that the model does not: what is being typed, and where each view is scrolled.
@@ -29,7 +30,7 @@ pub struct ChatWindow {
     pub join: String,
     /// Per conversation: how its message view looked last frame.
     views: HashMap<Conversation, ViewMemory>,
-    /// The entry box got the focus once.
+    /// The entry box was given the focus (cleared to give it again, when something is put in it).
     focused: bool,
     /// In a narrow window: what is shown in place of the messages.
     tab: Tab,
@@ -442,11 +443,11 @@ fn messages(
         } else if conv.history_done && !conv.entries.is_empty() {
             ui.label(RichText::new("This is the beginning of the conversation.").small().weak());
         }
-        let tops = message_view::show(ui, conv, offset, anchor);
+        let tops = message_view::show(ui, conv, &model.me, offset, anchor);
         let from_content_top = |top: Option<f32>| top.map(|top| top - content_top);
-        (from_content_top(tops.anchor), from_content_top(tops.oldest))
+        (from_content_top(tops.anchor), from_content_top(tops.oldest), tops.picked)
     });
-    let (anchor_top, oldest_top) = output.inner;
+    let (anchor_top, oldest_top, picked) = output.inner;
     let oldest_seq = conv.oldest_seq();
     let mut offset_y = output.state.clamped_offset().y;
     let mut restore_offset = None;
@@ -476,6 +477,18 @@ fn messages(
         load_older || (at_top && (!was_at_top || answered_with_nothing_older)) || (!scrollable && !conv.history_done);
     if fetch && model.status == Status::Connected {
         outcome.actions.extend(model.fetch_older());
+    }
+    match picked {
+        // The old text goes into the entry box as an `/edit` line: changed there and sent with Enter, like any
+        // command, or left by clearing it.
+        Some(Picked::Edit { seq, text }) => {
+            window.entry = format!("/edit #{seq} {text}");
+            window.focused = false;
+        }
+        Some(Picked::Delete { seq }) => {
+            outcome.actions.extend(model.apply(Typed::Delete { of: Target::Seq(seq), reason: String::new() }))
+        }
+        None => {}
     }
 }
 

@@ -17,7 +17,7 @@ use palomar_gui::message_view::{PENDING, SENT};
 use palomar_gui::settings::Settings;
 use palomar_gui::sign_in::Problem;
 use palomar_gui::{Options, PalomarApp};
-use palomar_proto::{Conversation, RoomName};
+use palomar_proto::{Conversation, MessageKind, RoomName};
 use palomar_testkit::{InProcessServer, nick};
 use palomar_transport::Fingerprint;
 use tokio::runtime::Runtime;
@@ -171,13 +171,11 @@ impl Peer {
     }
 
     fn send(&self, runtime: &Runtime, to: Conversation, text: &str) {
-        runtime
-            .block_on(self.engine.commands().send(Command::Send {
-                to,
-                kind: palomar_proto::MessageKind::Text,
-                text: text.into(),
-            }))
-            .expect("sends");
+        self.post(runtime, to, MessageKind::Text, text);
+    }
+
+    fn post(&self, runtime: &Runtime, to: Conversation, kind: MessageKind, text: &str) {
+        runtime.block_on(self.engine.commands().send(Command::Send { to, kind, text: text.into() })).expect("sends");
     }
 }
 
@@ -722,4 +720,48 @@ fn room_commands_work_in_the_entry_box_and_only_in_a_room() {
     wait_until(&mut harness, "the direct conversation", |h| shows(h, "@bob"));
     send(&mut harness, "/op bob");
     wait_until(&mut harness, "the refusal", |h| shows_part(h, "moderation commands work in a room"));
+}
+
+#[test]
+fn an_action_reads_as_one_and_a_message_s_menu_edits_and_deletes_it() {
+    let runtime = Runtime::new().expect("runtime");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = InProcessServer::start(runtime.handle(), dir.path());
+    let mut bob = Peer::start(&runtime, &server.addr, "bob", &dir.path().join("bob"));
+    bob.wait_for(&runtime, "bob connected", |e| matches!(e, Event::Synced));
+    let mut harness = window(&runtime, options(&dir.path().join("ana"), &server.addr));
+    sign_in_trusting(&mut harness, &server, "ana", "ana-password");
+
+    bob.post(&runtime, lobby(), MessageKind::Action, "waves");
+    wait_until(&mut harness, "bob's action", |h| shows(h, "* bob") && shows(h, "waves"));
+
+    send(&mut harness, "helo");
+    wait_until(&mut harness, "sent mark", |h| shows(h, SENT));
+    harness.get_by_label("helo").click_secondary();
+    harness.run_ok();
+    harness.get_by_label("Edit").click();
+    harness.run_ok();
+    let is_entry = |node: &egui_kittest::kittest::AccessKitNode<'_>| {
+        node.data().placeholder().is_some_and(|hint| hint.starts_with("Message "))
+    };
+    let entry = harness.get_by(is_entry).accesskit_node().value().unwrap_or_default();
+    assert!(entry.starts_with("/edit #") && entry.ends_with(" helo"), "the entry box has the edit to make: {entry}");
+    harness.key_press(Key::Enter);
+    harness.step();
+    wait_until(&mut harness, "the edited mark", |h| shows(h, "(edited)"));
+    bob.wait_for(
+        &runtime,
+        "ana's edit",
+        |e| matches!(e, Event::Message { message, .. } if matches!(message.kind, MessageKind::Edit { .. })),
+    );
+
+    harness.get_by_label("helo").click_secondary();
+    harness.run_ok();
+    harness.get_by_label("Delete").click();
+    harness.run_ok();
+    wait_until(&mut harness, "the placeholder", |h| shows(h, "(deleted)"));
+    assert!(!shows(&harness, "helo"));
+
+    drop(harness);
+    runtime.block_on(bob.engine.commands().send(Command::Quit)).expect("quits");
 }

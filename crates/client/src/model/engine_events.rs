@@ -75,7 +75,17 @@ impl ChatModel {
             Event::Queued { id, to, kind, text } => {
                 let index = self.conv_index(&to);
                 let (me, ts) = (self.me.clone(), (self.clock)());
-                self.convs[index].add(MessageEntry::pending(id, me, ts, kind, text));
+                // An edit or a deletion shows only once stored: typed while offline, it would show nothing at all.
+                let waits = match kind {
+                    MessageKind::Edit { of } => Some(format!("your edit of #{of} goes out once reconnected")),
+                    MessageKind::Deletion { of } => Some(format!("the deletion of #{of} goes out once reconnected")),
+                    MessageKind::Text | MessageKind::Action => None,
+                };
+                let conv = &mut self.convs[index];
+                conv.add(MessageEntry::pending(id, me, ts, kind, text));
+                if let Some(waits) = waits.filter(|_| self.status != Status::Connected) {
+                    conv.notice(ts, waits, false);
+                }
             }
             Event::Accepted { id, conversation, seq, ts } => {
                 let index = self.conv_index(&conversation);

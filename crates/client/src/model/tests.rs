@@ -659,4 +659,10 @@ fn a_pending_edit_is_not_a_line_and_applies_once_stored_or_vanishes_when_refused
     });
     assert_eq!(shown(&model), [line(1, "hello", true)]);
     assert!(model.current().entries.iter().all(|e| !matches!(e, Entry::Message(m) if m.is_pending())));
+    assert!(!notices(&model).iter().any(|text| text.contains("once reconnected")), "connected: no need to say");
+
+    model.on_engine(gone());
+    let later = MessageId([22; 16]);
+    model.on_engine(Event::Queued { id: later, to: lobby(), kind: MessageKind::Edit { of: 1 }, text: "hi".into() });
+    assert_eq!(notices(&model).last(), Some(&"your edit of #1 goes out once reconnected"));
 }

@@ -11,7 +11,7 @@ use crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyEventKind, KeyM
 use palomar_client::command_line::COMMANDS;
 use palomar_client::engine::{Command, Event};
 use palomar_client::model::{ChatModel, Entry};
-use palomar_proto::{Conversation, Nick};
+use palomar_proto::{Conversation, MessageKind, Nick};
 
 use super::input::Input;
 
@@ -215,8 +215,12 @@ impl App {
     fn submit(&mut self) -> Vec<Action> {
         let line = self.input.take();
         let actions = self.model.submit(&line);
-        if actions.iter().any(|a| matches!(a, Action::Engine(Command::Send { .. }))) {
-            // What you send is shown at the bottom: back to it.
+        let new_line = |a: &Action| {
+            matches!(a, Action::Engine(Command::Send { kind: MessageKind::Text | MessageKind::Action, .. }))
+        };
+        if actions.iter().any(new_line) {
+            // What you send is shown at the bottom: back to it. An edit or a deletion changes a message where it
+            // is, which may be what is being read.
             self.set_scroll(0);
         }
         actions

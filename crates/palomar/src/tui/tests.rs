@@ -493,6 +493,10 @@ fn actions_edits_and_deletions_show_on_the_message_they_change() {
     app.on_engine(entry(6, "ana", MessageKind::Deletion { of: 4 }, Revision::Original, "spam"));
     app.on_engine(entry(7, "bob", MessageKind::Deletion { of: 5 }, Revision::Original, ""));
     insta::assert_snapshot!("kinds", screen(&app, 80, 10));
+    screen(&app, 80, 6);
+    app.on_key(key(KeyCode::PageUp));
+    let scrolled = app.scroll();
+    assert!(scrolled > 0, "scrolled up to read");
     let actions = type_text(&mut app, "/edit hello everyone");
     assert!(actions.is_empty());
     let actions = app.on_key(key(KeyCode::Enter));
@@ -501,4 +505,5 @@ fn actions_edits_and_deletions_show_on_the_message_they_change() {
             if text == "hello everyone"),
         "{actions:?}"
     );
+    assert_eq!(app.scroll(), scrolled, "an edit changes a message where it is: the view stays");
 }

@@ -66,3 +66,46 @@ fn a_long_line_typed_on_a_terminal_arrives_whole() {
     terminal.type_keys(b"\x04");
     assert_eq!(terminal.exit_code(), Some(0));
 }
+
+/// A script acts, edits and deletes by the seqs the JSON lines gave it; a target the server does not know is
+/// refused and counted. A reader who comes later gets the message already edited or deleted, then the entries.
+#[test]
+fn a_script_acts_edits_and_deletes_by_seq() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(&dir.path().join("data"));
+    let ana = dir.path().join("ana");
+    let (status, events) = run_client(spec(&server, "ana", &ana), "helo\n");
+    assert!(status.success(), "{events:#?}");
+    let seq = |events: &[Value], text: &str| {
+        events.iter().find(|e| is_message_with_text(text)(e)).and_then(|e| e["seq"].as_u64()).expect("a seq")
+    };
+    let helo = seq(&events, "helo");
+    let (status, events) = run_client(spec(&server, "ana", &ana), &format!("/edit #{helo} hello\n/me waves\n"));
+    assert!(status.success(), "{events:#?}");
+    let waves = seq(&events, "waves");
+    let input = format!("/delete #{waves} wrong room\n/edit #{} nothing there\n", waves + 100);
+    let (status, events) = run_client(spec(&server, "ana", &ana), &input);
+    assert_eq!(status.code(), Some(4), "{events:#?}");
+    assert!(events.iter().any(|e| e["event"] == "error" && e["code"] == "UnknownMessage"), "{events:#?}");
+
+    let (status, events) = run_client(spec(&server, "bob", &dir.path().join("bob")), "");
+    assert!(status.success(), "{events:#?}");
+    let seen: Vec<(&str, &Value, &str, &str)> = events
+        .iter()
+        .filter(|e| e["event"] == "message")
+        .map(|e| {
+            let field = |name: &str| e[name].as_str().expect(name);
+            (field("kind"), &e["of"], field("revision"), field("text"))
+        })
+        .collect();
+    let (helo, waves) = (serde_json::json!(helo), serde_json::json!(waves));
+    assert_eq!(
+        seen,
+        [
+            ("text", &Value::Null, "edited", "hello"),
+            ("edit", &helo, "original", "hello"),
+            ("action", &Value::Null, "deleted", ""),
+            ("deletion", &waves, "original", "wrong room"),
+        ]
+    );
+}
