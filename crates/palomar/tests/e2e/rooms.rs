@@ -1,8 +1,9 @@
 //! Room moderation over the wire, with the real binary and line-mode clients: the creator owns the room, its
-//! moderators kick, ban, mute and invite with slash commands, the banned stop receiving the room at once and
-//! cannot come back, the muted cannot speak, an invite-only room lets in only the invited, a moderated room only
-//! those given voice; the server's operators (`palomar user promote`) moderate every room; each action is in
-//! `palomar audit`, and `palomar room show` lists what is set. A client of protocol version 1 is still served.
+//! moderators kick, ban, mute, invite and delete others' messages with slash commands, the banned stop receiving
+//! the room at once and cannot come back, the muted cannot speak, an invite-only room lets in only the invited, a
+//! moderated room only those given voice; the server's operators (`palomar user promote`) moderate every room;
+//! each action is in `palomar audit`, and `palomar room show` lists what is set. A client of protocol version 1 is
+//! still served.
 
 use std::path::Path;
 use std::process::Output;
@@ -79,6 +80,14 @@ fn an_owner_mutes_bans_and_invites_and_the_banned_stop_receiving_the_room_at_onc
     carol.line("now heard");
     bob.wait_for("carol's message after the mute", is_message_with_text("now heard"));
     assert!(!saw_text(&bob, "am I heard?"), "a muted member's message is not stored");
+    let heard = bob.wait_for("its seq", is_message_with_text("now heard"))["seq"].as_u64().expect("a seq");
+    ana.line("the rules: no shouting");
+    let rules = bob.wait_for("the rules", is_message_with_text("the rules: no shouting"))["seq"].as_u64();
+    carol.line(&format!("/delete #{}", rules.expect("a seq")));
+    carol.wait_for("carol may not delete another's message", error_with("NotAllowed", "moderator"));
+    ana.line(&format!("/delete #{heard} too loud again"));
+    let deletion = bob.wait_for("the owner's deletion", |e| e["event"] == "message" && e["kind"] == "deletion");
+    assert_eq!((deletion["of"].as_u64(), deletion["text"].as_str()), (Some(heard), Some("too loud again")));
     carol.line("/kick bob");
     carol.wait_for("carol may not kick", error_with("NotAllowed", "moderators of #garden"));
 
@@ -128,6 +137,7 @@ fn an_owner_mutes_bans_and_invites_and_the_banned_stop_receiving_the_room_at_onc
             ("ana", "room topic", "#garden"),
             ("ana", "room mute", "#garden carol"),
             ("ana", "room unmute", "#garden carol"),
+            ("ana", "message delete", &*format!("#garden #{heard} by carol")),
             ("ana", "room ban", "#garden bob"),
             ("ana", "room unban", "#garden bob"),
             ("ana", "room invite-only", "#garden"),
