@@ -25,6 +25,7 @@ pub mod home;
 pub mod known_hosts;
 pub mod model;
 pub mod owner_only;
+pub mod rich_text;
 pub mod server_address;
 pub mod state;
 
