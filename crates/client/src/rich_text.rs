@@ -29,7 +29,9 @@ pub fn pieces(text: &str) -> Vec<Piece<'_>> {
     while line_start < text.len() {
         let line_end = text[line_start..].find('\n').map_or(text.len(), |at| line_start + at);
         if let Some((block, end)) = block_at(text, line_start, line_end) {
-            cut.inline(plain_from, line_start);
+            // A block is on lines of its own: the line break before it ends the text, as the one after it ends the
+            // block.
+            cut.inline(plain_from, line_start.saturating_sub(1).max(plain_from));
             cut.push(block);
             // The line break after the closing fence belongs to the block.
             plain_from = (end + 1).min(text.len());
@@ -83,6 +85,11 @@ impl<'a> Cutter<'a> {
                 Some(close) if close > after && self.text.as_bytes()[close] == b'`' => {
                     self.links(at, open);
                     self.push(Piece::Code(&self.text[after..close]));
+                    at = close + 1;
+                }
+                // Two backticks together are text, both of them: neither opens code.
+                Some(close) if self.text.as_bytes()[close] == b'`' => {
+                    self.links(at, close + 1);
                     at = close + 1;
                 }
                 // A backtick with no partner on its line is text; look again after it.
@@ -192,6 +199,7 @@ mod tests {
         assert_eq!(pieces("`a`"), [Code("a")]);
         assert_eq!(pieces("a lone ` backtick"), [Text("a lone ` backtick")]);
         assert_eq!(pieces("empty `` pair"), [Text("empty `` pair")]);
+        assert_eq!(pieces("`` and `"), [Text("`` and `")], "two backticks together open nothing");
         assert_eq!(pieces("not `across\nlines`"), [Text("not `across\nlines`")]);
         assert_eq!(pieces("`https://a.example` is code"), [Code("https://a.example"), Text(" is code")]);
     }
@@ -202,7 +210,7 @@ mod tests {
         assert_eq!(
             pieces(text),
             [
-                Text("look:\n"),
+                Text("look:"),
                 CodeBlock { language: "rust", code: "fn main() {\n    println!(\"https://a.example\");\n}" },
                 Text("nice"),
             ]
@@ -215,7 +223,7 @@ mod tests {
         assert_eq!(pieces(unclosed), [Text("```\nnever closed "), Code("x")]);
         assert_eq!(
             pieces("a\n```\nb\n```\nc\n```\nd\n```"),
-            [Text("a\n"), CodeBlock { language: "", code: "b" }, Text("c\n"), CodeBlock { language: "", code: "d" }]
+            [Text("a"), CodeBlock { language: "", code: "b" }, Text("c"), CodeBlock { language: "", code: "d" }]
         );
     }
 
