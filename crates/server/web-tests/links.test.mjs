@@ -1,4 +1,5 @@
-// Links: only https URLs the URL parser accepts become links; javascript:, data:, http: and the rest stay text.
+// Links: only https URLs the URL parser accepts, showing a host without user info, become links; javascript:,
+// data:, http: and the rest stay text.
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -31,11 +32,15 @@ test('nothing but https is ever linked', () => {
     'file:///etc/passwd',
     '<a href="javascript:alert(1)">x</a>',
     'https://',
+    'https://good.example@evil.example',
+    'https:///evil.example',
   ]) {
     assert.ok(linkPieces(text).every((piece) => piece.href === undefined), text);
   }
   assert.equal(safeHref('javascript:alert(1)'), null);
   assert.equal(safeHref('http://example.org'), null);
+  assert.equal(safeHref('https://a@b'), null, 'user info');
+  assert.equal(safeHref('https:///b'), null, 'an empty host, which the parser would skip');
   assert.equal(safeHref('https://example.org/'), 'https://example.org/');
 });
 

@@ -7,6 +7,9 @@
 const CANDIDATE = /https:\/\/[^\s<>"'`]+/gi;
 // Punctuation that ends a sentence rather than the URL.
 const TRAILING = /[.,;:!?)\]}]+$/;
+// What the link text shows as its host: up to the first `/`, `?` or `#`. User info is refused, since in
+// `https://good.example@evil.example` the reader sees one host and the browser goes to the other.
+const SHOWN_HOST = /^https:\/\/([^/?#]*)/i;
 
 /// The text cut into pieces in order: `{ text }` for plain text, `{ text, href }` for a link, `href` being the
 /// URL as the parser wrote it. Joining the pieces' `text` gives the original text back.
@@ -25,8 +28,11 @@ export function linkPieces(text) {
   return pieces;
 }
 
-/// The URL to link `candidate` to, or null unless it parses as an `https:` URL with a host.
+/// The URL to link `candidate` to, or null unless it shows a host without `@` and parses as an `https:` URL with
+/// a host.
 export function safeHref(candidate) {
+  const host = SHOWN_HOST.exec(candidate)?.[1] ?? '';
+  if (host === '' || host.includes('@')) return null;
   let url;
   try {
     url = new URL(candidate);

@@ -3,6 +3,7 @@
 // textContent and text nodes, and links only through createElement with an `https:` URL checked by links.js.
 
 import { linkPieces } from './links.js';
+import { richPieces } from './rich.js';
 
 const timeFormat = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
 const dayFormat = new Intl.DateTimeFormat(undefined, { weekday: 'long', year: 'numeric', month: 'long', day: 'numeric' });
@@ -29,18 +30,33 @@ function element(tag, className, text) {
   return node;
 }
 
+/// A text piece of links.js or rich.js as a text node or an `https:` link opening in a new tab.
+function textOrLink(piece) {
+  if (piece.href === undefined) return document.createTextNode(piece.text);
+  const link = element('a', null, piece.text);
+  link.href = piece.href;
+  link.target = '_blank';
+  link.rel = 'noopener noreferrer';
+  return link;
+}
+
 /// `text` as text nodes and `https:` links, appended to `parent`.
 function appendLinkedText(parent, text) {
-  for (const piece of linkPieces(text)) {
-    if (piece.href === undefined) {
-      parent.append(document.createTextNode(piece.text));
+  parent.append(...linkPieces(text).map(textOrLink));
+}
+
+/// A message's `text` with its code blocks, inline code and links, appended to `parent`.
+function appendRichText(parent, text) {
+  for (const piece of richPieces(text)) {
+    if (piece.block !== undefined) {
+      if (piece.language !== '') parent.append(element('span', 'code-language', piece.language));
+      const block = element('pre', 'code-block');
+      block.append(element('code', null, piece.block));
+      parent.append(block);
+    } else if (piece.code !== undefined) {
+      parent.append(element('code', 'inline-code', piece.code));
     } else {
-      const link = document.createElement('a');
-      link.href = piece.href;
-      link.target = '_blank';
-      link.rel = 'noopener noreferrer';
-      link.textContent = piece.text;
-      parent.append(link);
+      parent.append(textOrLink(piece));
     }
   }
 }
@@ -447,9 +463,9 @@ export class ChatView {
     return item;
   }
 
-  /// Fills a message's item, unless it already shows what `entry` says. The text goes in as text only (with
-  /// links made by appendLinkedText): an action as "* nick text", an edited message marked so, a deleted one
-  /// as its placeholder.
+  /// Fills a message's item, unless it already shows what `entry` says. The text goes in as text only (with the
+  /// code and links made by appendRichText): an action as "* nick text", an edited message marked so, a deleted
+  /// one as its placeholder, in plain text (the client's words and a deleter's reason, not a message to format).
   drawMessage(item, entry) {
     const { from, ts, text, action, edited, deleted, own, mention, state, failure, editable, deletable, waiting, seq } = entry;
     const drawing = JSON.stringify([from, ts, text, action, edited, deleted, own, mention, state, failure, editable, deletable, waiting]);
@@ -472,7 +488,11 @@ export class ChatView {
     const body = element('div', 'message-body');
     const name = element('span', `message-from nick-${nickColour(from)}`, from);
     const textNode = element('span', 'message-text');
-    appendLinkedText(textNode, text);
+    if (deleted) {
+      textNode.textContent = text;
+    } else {
+      appendRichText(textNode, text);
+    }
     if (action) {
       body.append(element('span', 'message-action-mark', '* '), name, element('span', 'visually-hidden', ' '), textNode);
     } else {
