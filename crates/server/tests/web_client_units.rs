@@ -1,8 +1,7 @@
 //! The browser client's unit tests (`crates/server/web-tests/*.test.mjs`: its engine's outbox, cursors, acks and
-//! reconnects, its commands, links, rich text and model) run by node's own test runner, so that `cargo test` covers the
-//! JavaScript the server serves as it covers the Rust. Without node the test fails rather than skips: a client
-//! whose tests did not run is not a tested client.
-
+//! reconnects, its commands, links, rich text and model) run by node's own test runner, so that `cargo test`
+//! covers the JavaScript the server serves as it covers the Rust. Without node the test fails rather than skips: a
+//! client whose tests did not run is not a tested client.
 use std::path::Path;
 use std::process::Command;
 
