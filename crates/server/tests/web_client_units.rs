@@ -2,6 +2,7 @@
 //! reconnects, its commands, links, rich text and model) run by node's own test runner, so that `cargo test`
 //! covers the JavaScript the server serves as it covers the Rust. Without node the test fails rather than skips: a
 //! client whose tests did not run is not a tested client.
+
 use std::path::Path;
 use std::process::Command;
 
