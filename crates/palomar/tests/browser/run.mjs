@@ -1,9 +1,9 @@
 // The browser client as a person uses it, in a real headless Chromium against the real `palomar` binary: a
 // server on free ports and a temp directory, `palomar chat --plain --json` as the other person (bob), and ana in
 // the page. Signing up (the password typed twice), messages both ways in #lobby and in a direct conversation, an
-// action, an edit and a deletion through a message's menu, history and unread counts after a reload, a message
-// typed while the server is SIGKILLed arriving exactly once after it restarts, hostile text shown as text, and
-// the layout at 360x640 and 1280x800. Run by
+// action, an edit and a deletion through a message's menu, a code block, inline code and a link, history and
+// unread counts after a reload, a message typed while the server is SIGKILLed arriving exactly once after it
+// restarts, hostile text shown as text, and the layout at 360x640 and 1280x800. Run by
 // crates/palomar/tests/browser.rs with PALOMAR_BIN set; screenshots go to a temp dir, and to PALOMAR_SCREENSHOTS
 // if set.
 
@@ -260,6 +260,17 @@ async function main() {
       'the deleted texts to be blanked in IndexedDB',
     );
 
+    // ---- code and links: a block typed in the page, inline code and a link from the terminal
+    log('code and links');
+    await typeEntry('```rust\nfn main() {\n    println!("hi");\n}\n```');
+    await bob.waitFor((event) => event.event === 'message' && event.text.startsWith('```rust\nfn main()'), 'the code block');
+    const block = messageList.locator('pre.code-block').last();
+    await block.waitFor({ timeout: WAIT_MS });
+    assert.equal(await block.locator('code').textContent(), 'fn main() {\n    println!("hi");\n}');
+    await bob.say('try `cargo test` as https://example.com/docs says');
+    await messageList.locator('code.inline-code', { hasText: 'cargo test' }).waitFor({ timeout: WAIT_MS });
+    assert.equal(await messageList.locator('a[href="https://example.com/docs"]').count(), 1);
+
     // ---- a direct conversation, both ways
     log('direct messages');
     await typeEntry('/msg bob a private hello');
@@ -383,7 +394,7 @@ async function main() {
     await shownMessage(linkText).waitFor({ timeout: WAIT_MS });
     assert.equal(await messageList.locator('img').count(), 0, 'no img element in the message list');
     assert.equal(await shownMessage('<img src=x onerror=alert(1)>').locator('.message-text').textContent(), '<img src=x onerror=alert(1)>');
-    const links = await messageList.locator('a').evaluateAll((anchors) => anchors.map((anchor) => [anchor.href, anchor.target, anchor.rel]));
+    const links = await shownMessage(linkText).locator('a').evaluateAll((anchors) => anchors.map((anchor) => [anchor.href, anchor.target, anchor.rel]));
     assert.deepEqual(links, [['https://example.org/guide', '_blank', 'noopener noreferrer']]);
     await new Promise((resolve) => setTimeout(resolve, 500));
     assert.deepEqual(problems.dialogs, [], 'no script ran');
