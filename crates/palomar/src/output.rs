@@ -731,6 +731,25 @@ mod tests {
         assert_eq!(output.lines().collect::<Vec<_>>(), expected, "an edit of a deleted message is not printed");
     }
 
+    /// Scripts read the text as typed: links, backticks and fences stay, each line of a code block keeps its own
+    /// indentation behind the continuation's.
+    #[test]
+    fn rich_text_is_printed_as_typed() {
+        let text = "see https://a.example `x`:\n```rust\nfn main() {\n\tlet x = 1;\n    go();\n}\n```";
+        for color in [false, true] {
+            let printer = Printer::to(false, color, Vec::new());
+            printer.event(&entry(50, "bob", MessageKind::Text, Revision::Original, text));
+            let output = String::from_utf8(printer.out.into_inner()).expect("UTF-8");
+            let expected = "see https://a.example `x`:\n    ```rust\n    fn main() {\n    \tlet x = 1;\n        go();\n    }\n    ```\n";
+            assert!(output.ends_with(expected), "{output:?}");
+            assert_eq!(
+                output.matches('\x1b').count(),
+                if color { 2 } else { 0 },
+                "only the nick is painted: {output:?}"
+            );
+        }
+    }
+
     #[test]
     fn a_message_s_json_line_says_its_kind_what_it_changes_and_what_became_of_it() {
         let printer = Printer::to(true, false, Vec::new());

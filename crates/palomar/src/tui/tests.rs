@@ -14,6 +14,7 @@ use palomar_testkit::nick;
 use palomar_transport::Fingerprint;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
+use ratatui::style::Modifier;
 
 use super::app::{Action, App};
 use super::view;
@@ -224,6 +225,10 @@ fn control_characters_from_the_server_never_reach_the_terminal() {
     app.on_engine(Event::Error { code: None, message: HOSTILE.into(), id: None });
     app.on_engine(Event::ServerShuttingDown { message: HOSTILE.into() });
     assert_eq!(drawn(&app).matches("gpj.exe").count(), 3, "the text itself is shown");
+    // Code is drawn as typed, but through the same filter (the `\r` ends the link, the rest is text).
+    let line = HOSTILE.replace('\n', " ");
+    app.on_engine(message(2, "bob", &format!("`{line}` https://a.example/{line}\n```\n{HOSTILE}\n```")));
+    assert_eq!(drawn(&app).matches("gpj.exe").count(), 6, "the text in code is shown");
     app.on_engine(Event::Fatal {
         message: format!("login refused: {HOSTILE}"),
         certificate_changed: false,
@@ -506,4 +511,84 @@ fn actions_edits_and_deletions_show_on_the_message_they_change() {
         "{actions:?}"
     );
     assert_eq!(app.scroll(), scrolled, "an edit changes a message where it is: the view stays");
+}
+
+const RICH: &str = "see https://example.com/notes, run `cargo test --workspace` first:\n```rust\nfn main() {\n    \
+                    println!(\"https://not.a.link\");\n\tlet tab = 1;\n}\n```\nthanks";
+
+/// The drawn terminal of `app`, cell by cell (styles included).
+fn buffer(app: &App, width: u16, height: u16) -> ratatui::buffer::Buffer {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
+    terminal.draw(|frame| view::render(app, frame)).expect("draws");
+    terminal.backend().buffer().clone()
+}
+
+/// Where `needle` starts on row `y` of `buffer`, in columns (one cell a character: ASCII only).
+fn column_of(buffer: &ratatui::buffer::Buffer, y: u16, needle: &str) -> Option<u16> {
+    let row: String = (0..buffer.area.width).map(|x| buffer[(x, y)].symbol().to_owned()).collect();
+    row.find(needle).and_then(|at| row[..at].chars().count().try_into().ok())
+}
+
+fn row_with(buffer: &ratatui::buffer::Buffer, needle: &str) -> (u16, u16) {
+    (0..buffer.area.height)
+        .find_map(|y| column_of(buffer, y, needle).map(|x| (x, y)))
+        .unwrap_or_else(|| panic!("{needle:?} is not shown"))
+}
+
+#[test]
+fn links_inline_code_and_code_blocks_at_a_wide_and_a_narrow_width() {
+    let mut app = app();
+    connected(&mut app);
+    app.on_engine(message(1, "bob", RICH));
+    app.on_engine(message(2, "carol", "```a one-line block```"));
+    insta::assert_snapshot!("rich_text_80", screen(&app, 80, 20));
+    insta::assert_snapshot!("rich_text_40", screen(&app, 40, 24));
+}
+
+#[test]
+fn links_are_underlined_and_code_keeps_its_spaces_on_a_shaded_background() {
+    let mut app = app();
+    connected(&mut app);
+    app.on_engine(message(1, "bob", RICH));
+    let drawn = buffer(&app, 140, 20);
+    let (x, y) = row_with(&drawn, "https://example.com/notes");
+    for column in x..x + "https://example.com/notes".len() as u16 {
+        assert!(drawn[(column, y)].modifier.contains(Modifier::UNDERLINED), "column {column}");
+    }
+    assert!(!drawn[(x - 1, y)].modifier.contains(Modifier::UNDERLINED), "the space before the link");
+    assert!(!drawn[(x + 25, y)].modifier.contains(Modifier::UNDERLINED), "the comma after it");
+
+    let (x, y) = row_with(&drawn, "cargo test --workspace");
+    assert_eq!(column_of(&drawn, y, "`"), None, "the backticks are not shown");
+    let code_bg = drawn[(x, y)].bg;
+    assert_ne!(code_bg, drawn[(x - 2, y)].bg, "inline code is shaded");
+    assert_eq!(drawn[(x + 5, y)].bg, code_bg, "the space inside inline code is code too");
+
+    let (bar, y) = row_with(&drawn, "│     println!");
+    assert_eq!(drawn[(bar + 2, y)].symbol(), " ", "the code's own indentation is kept");
+    assert_eq!(drawn[(bar + 2, y)].bg, code_bg);
+    assert!(!drawn[(bar + 2, y)].modifier.contains(Modifier::UNDERLINED), "no link inside code");
+    assert_eq!(row_with(&drawn, "│     let tab = 1;").0, bar, "a tab goes to the next stop");
+    assert_eq!(row_with(&drawn, "│ fn main() {").0, bar, "the block's lines line up");
+    let (label, y) = row_with(&drawn, "│ rust");
+    assert_eq!(label, bar);
+    assert!(drawn[(label + 2, y)].modifier.contains(Modifier::DIM), "the language is quieter than the code");
+    assert!((0..drawn.area.height).all(|y| column_of(&drawn, y, "```").is_none()), "the fences are not shown");
+    assert!(column_of(&drawn, y + 5, "thanks").is_some(), "the text after the block is on the next row");
+}
+
+#[test]
+fn a_long_code_line_goes_on_in_the_next_row_behind_the_bar() {
+    let mut app = app();
+    connected(&mut app);
+    app.on_engine(message(1, "bob", "```\nlet numbers = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15];\n```"));
+    let shown = screen(&app, 40, 10);
+    assert!(shown.contains("<bob> │ let numbers = [1, 2, 3│\n"), "{shown}");
+    assert!(shown.contains("│              │ , 4, 5, 6, 7, 8, 9, 10│\n"), "{shown}");
+    app.on_engine(entry(2, "bob", MessageKind::Text, Revision::Edited, "```\nx = 1\n```"));
+    let shown = screen(&app, 40, 10);
+    let rows: Vec<&str> = shown.lines().collect();
+    assert!(rows[5].starts_with("│14:05   <bob> │ x = 1 "), "{shown}");
+    assert!(rows[6].starts_with("│              (edited) "), "not code: {shown}");
+    assert!(rows[7].starts_with('└'), "no blank row: {shown}");
 }

@@ -11,6 +11,7 @@ use unicode_width::UnicodeWidthChar;
 
 use super::app::App;
 use palomar_client::model::{Entry, MessageEntry, Status, nick_colour, standing_text};
+use palomar_client::rich_text::{Piece, pieces};
 use palomar_proto::{Conversation, Nick};
 
 /// Below these widths the side panes make room for the messages.
@@ -146,20 +147,31 @@ fn render_members(app: &App, frame: &mut Frame, area: Rect) {
 /// Splits `text` into rows: the first `first` columns wide, the rest `rest` wide, breaking at spaces when it
 /// can and inside a word when it must, counting wide characters (CJK, emoji) as two columns.
 pub fn wrap(text: &str, first: usize, rest: usize) -> Vec<String> {
-    let mut rows: Vec<String> = Vec::new();
-    for paragraph in text.split('\n') {
-        let mut row = String::new();
+    let cells: Vec<(char, ())> = text.chars().map(|c| (c, ())).collect();
+    wrap_cells(&cells, first, rest).into_iter().map(|row| row.into_iter().map(|(c, ())| c).collect()).collect()
+}
+
+/// [`wrap`] for characters that carry a style along, so a link or inline code broken over two rows keeps its
+/// look on both.
+fn wrap_cells<S: Copy>(cells: &[(char, S)], first: usize, rest: usize) -> Vec<Vec<(char, S)>> {
+    let mut rows: Vec<Vec<(char, S)>> = Vec::new();
+    for paragraph in cells.split(|(c, _)| *c == '\n') {
+        let mut row = Vec::new();
         let mut width = 0;
-        for word in paragraph.split(' ') {
+        let mut word_start: usize = 0;
+        for word in paragraph.split(|(c, _)| *c == ' ') {
+            // The space before the word, whose style (inside inline code, say) it keeps when it joins the row.
+            let space = word_start.checked_sub(1).and_then(|at| paragraph.get(at)).copied();
+            word_start += word.len() + 1;
             let limit = if rows.is_empty() { first } else { rest }.max(1);
-            let word_width: usize = word.chars().map(|c| c.width().unwrap_or(0)).sum();
+            let word_width: usize = word.iter().map(|(c, _)| c.width().unwrap_or(0)).sum();
             let needed = if width == 0 { word_width } else { width + 1 + word_width };
             if needed <= limit {
                 if width > 0 {
-                    row.push(' ');
+                    row.extend(space);
                     width += 1;
                 }
-                row.push_str(word);
+                row.extend_from_slice(word);
                 width += word_width;
                 continue;
             }
@@ -167,14 +179,14 @@ pub fn wrap(text: &str, first: usize, rest: usize) -> Vec<String> {
                 rows.push(std::mem::take(&mut row));
                 width = 0;
             }
-            for c in word.chars() {
+            for &cell in word {
                 let limit = if rows.is_empty() { first } else { rest }.max(1);
-                let w = c.width().unwrap_or(0);
+                let w = cell.0.width().unwrap_or(0);
                 if width + w > limit && width > 0 {
                     rows.push(std::mem::take(&mut row));
                     width = 0;
                 }
-                row.push(c);
+                row.push(cell);
                 width += w;
             }
         }
@@ -203,12 +215,6 @@ fn message_rows(app: &App, message: &MessageEntry, width: usize) -> Vec<Line<'st
         .map(|t| format!(" (typed {})", t.format("%H:%M")))
         .unwrap_or_default();
     let edited = if message.is_edited() { " (edited)" } else { "" };
-    // Marks said by the client, not by the author, are quieter than the text.
-    let typed = format!("{edited}{typed}");
-    let deleted = message.deleted_text();
-    let text = format!("{}{typed}", deleted.as_deref().unwrap_or(&message.text));
-    let rows = wrap(&text, width.saturating_sub(prefix_width), width.saturating_sub(prefix_width));
-    let last = rows.len() - 1;
     let mut text_style = Style::default();
     if message.mention {
         text_style = text_style.fg(Color::Yellow).add_modifier(Modifier::BOLD);
@@ -216,9 +222,30 @@ fn message_rows(app: &App, message: &MessageEntry, width: usize) -> Vec<Line<'st
     if message.own && message.seq.is_none() {
         text_style = text_style.add_modifier(Modifier::DIM);
     }
-    if deleted.is_some() {
-        text_style = Style::default().add_modifier(Modifier::DIM | Modifier::ITALIC);
+    let mut chunks = match message.deleted_text() {
+        // A placeholder is the client's words, not the author's: nothing in it is a link or code.
+        Some(deleted) => {
+            vec![Chunk::Prose(cells(&deleted, Style::default().add_modifier(Modifier::DIM | Modifier::ITALIC)))]
+        }
+        None => chunks(&message.text, text_style),
+    };
+    // Marks said by the client, not by the author, are quieter than the text.
+    let marks = format!("{edited}{typed}");
+    let quiet = Style::default().add_modifier(Modifier::DIM);
+    match chunks.last_mut() {
+        Some(Chunk::Prose(last)) => last.extend(cells(&marks, quiet)),
+        _ if marks.is_empty() => {}
+        // After a code block, on a row of their own: they are not code.
+        _ => chunks.push(Chunk::Prose(cells(marks.trim_start(), quiet))),
     }
+    let room = width.saturating_sub(prefix_width);
+    let rows: Vec<Vec<Cell>> = chunks
+        .iter()
+        .flat_map(|chunk| match chunk {
+            Chunk::Prose(cells) => wrap_cells(cells, room, room),
+            Chunk::Code { language, code } => code_rows(language, code, text_style, room),
+        })
+        .collect();
     let mark_style =
         if message.seq.is_none() { Style::default().fg(Color::DarkGray) } else { Style::default().fg(Color::Green) };
     rows.into_iter()
@@ -237,16 +264,114 @@ fn message_rows(app: &App, message: &MessageEntry, width: usize) -> Vec<Line<'st
             } else {
                 vec![Span::raw(" ".repeat(prefix_width))]
             };
-            match row.strip_suffix(typed.as_str()) {
-                Some(text) if i == last && !typed.is_empty() => {
-                    spans.push(Span::styled(text.to_owned(), text_style));
-                    spans.push(Span::styled(typed.clone(), Style::default().add_modifier(Modifier::DIM)));
-                }
-                _ => spans.push(Span::styled(row, text_style)),
-            }
+            spans.extend(spans_of(row));
             Line::from(spans)
         })
         .collect()
+}
+
+/// A character of a message as drawn, with its look.
+type Cell = (char, Style);
+
+/// A part of a message laid out on its own: running text (links and inline code among it) wraps at spaces, a
+/// code block keeps its lines as typed.
+enum Chunk<'a> {
+    Prose(Vec<Cell>),
+    Code { language: &'a str, code: &'a str },
+}
+
+fn cells(text: &str, style: Style) -> Vec<Cell> {
+    text.chars().map(|c| (c, style)).collect()
+}
+
+/// Code on a shaded background, legible on light and dark terminals alike; it keeps the text's other marks (dim
+/// while unsent, bold when it mentions us).
+fn code_style(text_style: Style) -> Style {
+    text_style.fg(Color::White).bg(Color::DarkGray)
+}
+
+/// `text` by the rules every front end follows (`palomar_client::rich_text`).
+fn chunks(text: &str, text_style: Style) -> Vec<Chunk<'_>> {
+    let mut chunks = Vec::new();
+    let mut prose: Vec<Cell> = Vec::new();
+    for piece in pieces(text) {
+        match piece {
+            Piece::Text(part) => prose.extend(cells(part, text_style)),
+            // No OSC 8 hyperlink around it: ratatui would count the escape's characters as columns and drop its
+            // control characters. Terminals that find URLs in what they show still find an unwrapped one.
+            Piece::Link(link) => prose.extend(cells(link, text_style.add_modifier(Modifier::UNDERLINED))),
+            Piece::Code(code) => prose.extend(cells(code, code_style(text_style))),
+            Piece::CodeBlock { language, code } => {
+                // The block starts on a line of its own: the line break before it ends the text, not a blank line.
+                if prose.last().is_some_and(|(c, _)| *c == '\n') {
+                    prose.pop();
+                }
+                if !prose.is_empty() {
+                    chunks.push(Chunk::Prose(std::mem::take(&mut prose)));
+                }
+                chunks.push(Chunk::Code { language, code });
+            }
+        }
+    }
+    if !prose.is_empty() || chunks.is_empty() {
+        chunks.push(Chunk::Prose(prose));
+    }
+    chunks
+}
+
+/// Columns between tab stops in code, which is the one place a tab's width matters.
+const TAB_WIDTH: usize = 4;
+
+/// A code block's rows, each behind a bar, `room` columns wide at most: a line too long goes on in the next row
+/// (cut anywhere, as its spaces are part of it), a tab becomes the spaces to the next stop.
+fn code_rows(language: &str, code: &str, text_style: Style, room: usize) -> Vec<Vec<Cell>> {
+    let style = code_style(text_style);
+    let bar = cells("│ ", style);
+    let limit = room.saturating_sub(bar.len()).max(1);
+    let mut rows = Vec::new();
+    if !language.is_empty() {
+        let label: Vec<Cell> = cells(language, style.add_modifier(Modifier::DIM));
+        rows.extend(wrap_cells(&label, limit, limit));
+    }
+    for line in code.split('\n') {
+        let mut expanded = Vec::new();
+        let mut column = 0;
+        for c in line.chars() {
+            if c == '\t' {
+                let spaces = TAB_WIDTH - column % TAB_WIDTH;
+                expanded.extend(std::iter::repeat_n((' ', style), spaces));
+                column += spaces;
+            } else {
+                expanded.push((c, style));
+                column += c.width().unwrap_or(0);
+            }
+        }
+        let mut row = Vec::new();
+        let mut width = 0;
+        for cell in expanded {
+            let w = cell.0.width().unwrap_or(0);
+            if width + w > limit && width > 0 {
+                rows.push(std::mem::take(&mut row));
+                width = 0;
+            }
+            row.push(cell);
+            width += w;
+        }
+        rows.push(row);
+    }
+    rows.into_iter().map(|row| bar.iter().copied().chain(row).collect()).collect()
+}
+
+/// A row's characters as spans, one for each run of a look.
+fn spans_of(row: Vec<Cell>) -> Vec<Span<'static>> {
+    let mut spans: Vec<Span<'static>> = Vec::new();
+    for (c, style) in row {
+        match spans.last_mut() {
+            Some(span) if span.style == style => span.content.to_mut().push(c),
+            _ => spans.push(Span::styled(c.to_string(), style)),
+        }
+    }
+    spans
 }
 
 /// How many rows `entry` takes in a message pane `width` columns wide.
