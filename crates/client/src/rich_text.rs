@@ -108,7 +108,7 @@ impl<'a> Cutter<'a> {
         let mut search_from = from;
         while let Some(start) = find_scheme(&self.text[search_from..to]).map(|found| search_from + found) {
             let candidate_end = self.text[start..to]
-                .find(|c: char| c.is_whitespace() || matches!(c, '<' | '>' | '"' | '\'' | '`'))
+                .find(|c: char| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '"' | '\'' | '`'))
                 .map_or(to, |end| start + end);
             let candidate =
                 self.text[start..candidate_end].trim_end_matches(['.', ',', ';', ':', '!', '?', ')', ']', '}']);
@@ -191,6 +191,8 @@ mod tests {
         }
         assert_eq!(pieces("<https://a.example>"), [Text("<"), Link("https://a.example"), Text(">")]);
         assert_eq!(pieces("https://[::1]:8443/x"), [Link("https://[::1]:8443/x")]);
+        // Control characters never reach a client from the server, but a link would never carry one either.
+        assert_eq!(pieces("https://a.example/\u{1b}[31m"), [Link("https://a.example/"), Text("\u{1b}[31m")]);
     }
 
     #[test]
