@@ -4,12 +4,17 @@
 //! table; a separator wherever the day changes. A message of ours shows when it was typed while it waits
 //! for the server, and both times once stored, if it waited long. An action reads "* ana waves", an edited
 //! message has an "(edited)" mark, a deleted one a placeholder; edits and deletions have no row of their own. A
-//! stored message has a context menu: Edit (ours) and Delete (the server judges whether we may).
+//! message's text keeps its line breaks and follows the rich text rules of every front end
+//! (`palomar_client::rich_text`): `https://` links open the system browser, `inline code` is monospace on a
+//! shade, and fenced code blocks are shaded monospace frames that scroll sideways rather than widen the window;
+//! placeholders are shown as they are. A stored message has a context menu: Edit (ours) and Delete (the server
+//! judges whether we may).
 
 use chrono::{DateTime, FixedOffset, NaiveDate};
 use egui::{Align, Label, Layout, RichText};
 use palomar_client::command_line::{HELP, help_lines};
 use palomar_client::model::{Conv, Entry, MessageEntry};
+use palomar_client::rich_text::{self, Piece};
 use palomar_proto::{Nick, Revision};
 
 use crate::theme;
@@ -128,11 +133,6 @@ fn mark_cell(ui: &mut egui::Ui, mark: &str) -> egui::Response {
     ui.add_sized([width, height], Label::new(RichText::new(mark).weak()))
 }
 
-/// What a message's row says in place of its text: the text, or the placeholder of a deleted message.
-pub fn shown_text(message: &MessageEntry) -> String {
-    message.deleted_text().unwrap_or_else(|| message.text.clone())
-}
-
 fn message_row(
     ui: &mut egui::Ui,
     message: &MessageEntry,
@@ -164,24 +164,7 @@ fn message_row(
         }
         let nick = if message.is_action() { format!("* {}", message.from) } else { message.from.to_string() };
         ui.label(RichText::new(nick).strong().color(theme::nick_colour(&message.from, dark)));
-        let deleted = message.revision == Revision::Deleted;
-        let mut text = RichText::new(shown_text(message));
-        if message.mention {
-            text = text.background_color(theme::mention_fill(dark));
-        }
-        if message.is_pending() || deleted {
-            text = text.weak();
-        }
-        if deleted {
-            text = text.italics();
-        }
-        ui.add(Label::new(text).wrap().selectable(!deleted));
-        if message.is_edited() {
-            ui.label(RichText::new("(edited)").small().weak());
-        }
-        if let Some(typed) = typed {
-            ui.label(RichText::new(typed).small().weak()).on_hover_text("it waited in the outbox until then");
-        }
+        message_text(ui, message, typed);
     });
     // Only a stored message that is still there can be changed.
     let seq = message.seq.filter(|_| message.revision != Revision::Deleted)?;
@@ -195,6 +178,143 @@ fn message_row(
         }
     });
     picked
+}
+
+/// What a message's text is drawn as, in order: paragraphs of text, links and inline code that wrap together,
+/// and code blocks, each on lines of their own.
+#[derive(Debug, PartialEq, Eq)]
+enum Part<'a> {
+    Flow(Vec<Inline<'a>>),
+    Block { language: &'a str, code: &'a str },
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Inline<'a> {
+    Text(&'a str),
+    Link(&'a str),
+    Code(&'a str),
+}
+
+/// `text` cut by the rules every front end shares, grouped for drawing.
+fn parts(text: &str) -> Vec<Part<'_>> {
+    let mut parts = Vec::new();
+    let mut flow = Vec::new();
+    for piece in rich_text::pieces(text) {
+        match piece {
+            Piece::Text(text) => flow.push(Inline::Text(text)),
+            Piece::Link(url) => flow.push(Inline::Link(url)),
+            Piece::Code(code) => flow.push(Inline::Code(code)),
+            Piece::CodeBlock { language, code } => {
+                // A block starts on a line of its own anyway: the line break before its fence would show as an
+                // empty line.
+                if let Some(Inline::Text(last)) = flow.last_mut() {
+                    *last = last.strip_suffix('\n').unwrap_or(last);
+                    if last.is_empty() {
+                        flow.pop();
+                    }
+                }
+                if !flow.is_empty() {
+                    parts.push(Part::Flow(std::mem::take(&mut flow)));
+                }
+                parts.push(Part::Block { language, code });
+            }
+        }
+    }
+    if !flow.is_empty() {
+        parts.push(Part::Flow(flow));
+    }
+    parts
+}
+
+/// A message's text (or the placeholder of a deleted one, as it is), then its "(edited)" mark and `typed` note
+/// where the text ends.
+fn message_text(ui: &mut egui::Ui, message: &MessageEntry, typed: Option<String>) {
+    let dark = ui.visuals().dark_mode;
+    let pending = message.is_pending();
+    let quiet = |text: RichText| if pending { text.weak() } else { text };
+    let plain = |text: &str| {
+        let text = RichText::new(text);
+        quiet(if message.mention { text.background_color(theme::mention_fill(dark)) } else { text })
+    };
+    // The pieces of a flow touch ("see " and a link); the marks keep the usual gap.
+    let gap = ui.spacing().item_spacing.x;
+    let has_marks = message.is_edited() || typed.is_some();
+    let marks = |ui: &mut egui::Ui| {
+        if message.is_edited() {
+            ui.add_space(gap);
+            ui.label(RichText::new("(edited)").small().weak());
+        }
+        if let Some(typed) = typed {
+            ui.add_space(gap);
+            ui.label(RichText::new(typed).small().weak()).on_hover_text("it waited in the outbox until then");
+        }
+    };
+    ui.vertical(|ui| {
+        if let Some(placeholder) = message.deleted_text() {
+            flow(ui, |ui| {
+                ui.add(Label::new(plain(&placeholder).weak().italics()).wrap().selectable(false));
+                marks(ui);
+            });
+            return;
+        }
+        let parts = parts(&message.text);
+        let mut marks = has_marks.then_some(marks);
+        for (index, part) in parts.iter().enumerate() {
+            match part {
+                Part::Flow(pieces) => flow(ui, |ui| {
+                    for piece in pieces {
+                        match *piece {
+                            Inline::Text(text) => {
+                                ui.add(Label::new(plain(text)).wrap());
+                            }
+                            Inline::Link(url) => {
+                                ui.add(egui::Hyperlink::new(url).open_in_new_tab(true)).on_hover_text(url);
+                            }
+                            Inline::Code(code) => {
+                                ui.add(Label::new(quiet(RichText::new(code).code())).wrap());
+                            }
+                        }
+                    }
+                    if index + 1 == parts.len()
+                        && let Some(marks) = marks.take()
+                    {
+                        marks(ui);
+                    }
+                }),
+                Part::Block { language, code } => {
+                    code_block(ui, language, quiet(RichText::new(*code).monospace()), (message.id, index));
+                }
+            }
+        }
+        // The text ended with a code block (or was empty): the marks go below it.
+        if let Some(marks) = marks {
+            flow(ui, marks);
+        }
+    });
+}
+
+/// Lays out `add_contents` left to right, wrapping at the width there is, each piece of text starting where the
+/// one before ended.
+fn flow(ui: &mut egui::Ui, add_contents: impl FnOnce(&mut egui::Ui)) {
+    // No height to start with: the first row would be as tall as the space left below.
+    let start = egui::vec2(ui.available_width(), 0.0);
+    ui.allocate_ui_with_layout(start, Layout::left_to_right(Align::Min).with_main_wrap(true), |ui| {
+        ui.spacing_mut().item_spacing.x = 0.0;
+        add_contents(ui);
+    });
+}
+
+/// A fenced code block: its lines as they are, on a shade, with its language (if given) small above. A long line
+/// scrolls sideways instead of widening the window; `id` tells its scroll position from other blocks'.
+fn code_block(ui: &mut egui::Ui, language: &str, code: RichText, id: impl egui::AsIdSalt) {
+    egui::Frame::new().fill(ui.visuals().code_bg_color).inner_margin(4.0).corner_radius(4.0).show(ui, |ui| {
+        if !language.is_empty() {
+            ui.label(RichText::new(language).small().weak());
+        }
+        egui::ScrollArea::horizontal().id_salt(id).show(ui, |ui| {
+            ui.add(Label::new(code).extend());
+        });
+    });
 }
 
 fn notice_row(ui: &mut egui::Ui, text: &str, alert: bool, time: &str) {
@@ -310,6 +430,96 @@ mod tests {
         harness.get_by_label("Delete").click();
         harness.run();
         assert_eq!(harness.state(), &Some(Picked::Delete { seq: 1 }));
+    }
+
+    #[test]
+    fn text_and_links_wrap_together_and_code_blocks_stand_apart() {
+        let text = "look:\n```rust\nfn f() {}\n```\nsee https://a.example `x`";
+        assert_eq!(
+            parts(text),
+            [
+                Part::Flow(vec![Inline::Text("look:")]),
+                Part::Block { language: "rust", code: "fn f() {}" },
+                Part::Flow(vec![
+                    Inline::Text("see "),
+                    Inline::Link("https://a.example"),
+                    Inline::Text(" "),
+                    Inline::Code("x")
+                ]),
+            ]
+        );
+        assert_eq!(parts("\n```\nb\n```"), [Part::Block { language: "", code: "b" }]);
+        assert_eq!(parts("two\nlines"), [Part::Flow(vec![Inline::Text("two\nlines")])]);
+        assert_eq!(parts(""), []);
+    }
+
+    #[test]
+    fn https_links_open_the_browser_and_code_keeps_its_lines() {
+        use egui::accesskit::Role;
+        use egui::{OpenUrl, OutputCommand};
+        use egui_kittest::Harness;
+        use egui_kittest::kittest::Queryable;
+        use palomar_client::Event;
+        use palomar_client::model::ChatModel;
+        use palomar_proto::{Conversation, Message, MessageId, MessageKind, RoomName};
+
+        let me = Nick::parse("ana").expect("valid");
+        let mut model = ChatModel::new(me.clone(), "127.0.0.1:5555".into());
+        let texts = [
+            "see https://example.com/a?b=1, then",
+            "```rust\nfn main() {\n    go();\n}\n```",
+            "javascript:alert(1) and http://example.com",
+            "`cargo test` passes\nsecond line",
+            &format!("```\n{}\n```", "wide_code_line ".repeat(40)),
+        ];
+        for (seq, text) in (1..).zip(texts) {
+            let message = Message {
+                conversation: Conversation::Room(RoomName::lobby()),
+                seq,
+                id: MessageId([seq as u8; 16]),
+                from: Nick::parse("bob").expect("valid"),
+                ts: 50_400_000,
+                text: text.into(),
+                kind: MessageKind::Text,
+                revision: Revision::Original,
+            };
+            model.on_engine(Event::Message { message, own: false });
+        }
+        let utc = FixedOffset::east_opt(0).expect("UTC");
+        let conv = model.current();
+        // How far right the messages reach, in a window 400 wide.
+        let mut harness = Harness::builder().with_size([400.0, 600.0]).build_ui_state(
+            |ui, right: &mut f32| {
+                show(ui, conv, &me, utc, None);
+                *right = ui.min_rect().right();
+            },
+            0.0,
+        );
+        harness.run();
+        let right = *harness.state();
+        assert!(right <= 400.0, "a long line of code scrolls instead of reaching {right}");
+
+        let url = "https://example.com/a?b=1";
+        assert_eq!(harness.query_all_by_role(Role::Link).count(), 1, "javascript: and http:// are no links");
+        for label in ["see ", ", then", "javascript:alert(1) and http://example.com"] {
+            assert!(harness.query_by_label(label).is_some(), "{label:?} is shown as text");
+        }
+        for label in ["rust", "fn main() {\n    go();\n}", "cargo test", " passes\nsecond line"] {
+            assert!(harness.query_by_label(label).is_some(), "{label:?} is shown as it is");
+        }
+
+        harness.get_by_role_and_label(Role::Link, url).hover();
+        harness.run();
+        assert_eq!(harness.query_all_by_label(url).count(), 2, "the link, and its address on hover");
+        harness.get_by_role_and_label(Role::Link, url).click();
+        harness.step();
+        let opened = harness
+            .output()
+            .platform_output
+            .commands
+            .iter()
+            .any(|command| matches!(command, OutputCommand::OpenUrl(OpenUrl { url: opened, .. }) if opened == url));
+        assert!(opened, "a click opens {url}");
     }
 
     #[test]

@@ -765,3 +765,24 @@ fn an_action_reads_as_one_and_a_message_s_menu_edits_and_deletes_it() {
     drop(harness);
     runtime.block_on(bob.engine.commands().send(Command::Quit)).expect("quits");
 }
+
+#[test]
+fn a_link_in_a_message_is_a_link_and_a_code_block_keeps_its_lines() {
+    let runtime = Runtime::new().expect("runtime");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = InProcessServer::start(runtime.handle(), dir.path());
+    let mut bob = Peer::start(&runtime, &server.addr, "bob", &dir.path().join("bob"));
+    bob.wait_for(&runtime, "bob connected", |e| matches!(e, Event::Synced));
+    let mut harness = window(&runtime, options(&dir.path().join("ana"), &server.addr));
+    sign_in_trusting(&mut harness, &server, "ana", "ana-password");
+
+    let url = "https://example.com/guide";
+    bob.send(&runtime, lobby(), &format!("read {url}, not http://example.com\n```sh\ncd x\n  make  all\n```"));
+    wait_until(&mut harness, "bob's link", |h| h.query_all_by_role_and_label(Role::Link, url).next().is_some());
+    assert_eq!(harness.query_all_by_role(Role::Link).count(), 1, "http:// is no link");
+    assert!(shows(&harness, ", not http://example.com"), "the text around the link");
+    assert!(shows(&harness, "cd x\n  make  all"), "the block, spaces and line breaks kept");
+
+    drop(harness);
+    runtime.block_on(bob.engine.commands().send(Command::Quit)).expect("quits");
+}
