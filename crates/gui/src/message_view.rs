@@ -205,14 +205,6 @@ fn parts(text: &str) -> Vec<Part<'_>> {
             Piece::Link(url) => flow.push(Inline::Link(url)),
             Piece::Code(code) => flow.push(Inline::Code(code)),
             Piece::CodeBlock { language, code } => {
-                // A block starts on a line of its own anyway: the line break before its fence would show as an
-                // empty line.
-                if let Some(Inline::Text(last)) = flow.last_mut() {
-                    *last = last.strip_suffix('\n').unwrap_or(last);
-                    if last.is_empty() {
-                        flow.pop();
-                    }
-                }
                 if !flow.is_empty() {
                     parts.push(Part::Flow(std::mem::take(&mut flow)));
                 }
