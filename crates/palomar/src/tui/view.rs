@@ -302,10 +302,6 @@ fn chunks(text: &str, text_style: Style) -> Vec<Chunk<'_>> {
             Piece::Link(link) => prose.extend(cells(link, text_style.add_modifier(Modifier::UNDERLINED))),
             Piece::Code(code) => prose.extend(cells(code, code_style(text_style))),
             Piece::CodeBlock { language, code } => {
-                // The block starts on a line of its own: the line break before it ends the text, not a blank line.
-                if prose.last().is_some_and(|(c, _)| *c == '\n') {
-                    prose.pop();
-                }
                 if !prose.is_empty() {
                     chunks.push(Chunk::Prose(std::mem::take(&mut prose)));
                 }
