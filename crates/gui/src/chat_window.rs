@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 use chrono::FixedOffset;
 use egui::{Align, Button, Key, KeyboardShortcut, Label, Layout, Modifiers, Panel, RichText, ScrollArea, TextEdit};
-use palomar_client::command_line::{Target, Typed};
+use palomar_client::command_line::Typed;
 use palomar_client::model::{Action, ChatModel, Status, standing_text};
 use palomar_proto::{Conversation, Nick};
 
@@ -478,18 +478,16 @@ fn messages(
     if fetch && model.status == Status::Connected {
         outcome.actions.extend(model.fetch_older());
     }
-    match picked {
-        // The old text goes into the entry box as an `/edit` line: changed there and sent with Enter, like any
-        // command, or left by clearing it.
-        Some(Picked::Edit { seq, text }) => {
-            window.entry = format!("/edit #{seq} {text}");
-            window.focused = false;
-        }
-        Some(Picked::Delete { seq }) => {
-            outcome.actions.extend(model.apply(Typed::Delete { of: Target::Seq(seq), reason: String::new() }))
-        }
-        None => {}
-    }
+    // The pick goes into the entry box as a command, sent with Enter like any other or left by clearing it: an edit
+    // with the old text to change, a deletion waiting for a reason (a moderator's is shown to the room) and for
+    // the Enter that confirms it, as the browser client does.
+    let command = match picked {
+        Some(Picked::Edit { seq, text }) => format!("/edit #{seq} {text}"),
+        Some(Picked::Delete { seq }) => format!("/delete #{seq} "),
+        None => return,
+    };
+    window.entry = command;
+    window.focused = false;
 }
 
 fn entry(ui: &mut egui::Ui, window: &mut ChatWindow, model: &mut ChatModel, outcome: &mut Outcome) {

@@ -8,7 +8,7 @@
 //! (`palomar_client::rich_text`): `https://` links open the system browser, `inline code` is monospace on a
 //! shade, and fenced code blocks are shaded monospace frames that scroll sideways rather than widen the window;
 //! placeholders are shown as they are. A stored message has a context menu: Edit (ours) and Delete (the server
-//! judges whether we may).
+//! judges whether we may), each picked for the chat window to put in its entry box.
 
 use chrono::{DateTime, FixedOffset, NaiveDate};
 use egui::{Align, Label, Layout, RichText};

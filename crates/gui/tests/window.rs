@@ -759,6 +759,11 @@ fn an_action_reads_as_one_and_a_message_s_menu_edits_and_deletes_it() {
     harness.run_ok();
     harness.get_by_label("Delete").click();
     harness.run_ok();
+    let entry = harness.get_by(is_entry).accesskit_node().value().unwrap_or_default();
+    assert!(entry.starts_with("/delete #") && entry.ends_with(' '), "the deletion waits for a reason: {entry}");
+    assert!(!shows(&harness, "(deleted)"), "nothing is deleted before Enter");
+    harness.key_press(Key::Enter);
+    harness.step();
     wait_until(&mut harness, "the placeholder", |h| shows(h, "(deleted)"));
     assert!(!shows(&harness, "helo"));
 
