@@ -47,8 +47,8 @@ pub fn pieces(text: &str) -> Vec<Piece<'_>> {
 /// The code block that starts with the line `start..line_end` of `text`, with where it ends (its closing fence's
 /// end).
 fn block_at(text: &str, start: usize, line_end: usize) -> Option<(Piece<'_>, usize)> {
-    let opening = text[start..line_end].trim_start().strip_prefix(FENCE)?;
-    if let Some(code) = opening.strip_suffix(FENCE).filter(|code| !code.trim().is_empty()) {
+    let opening = text[start..line_end].trim().strip_prefix(FENCE)?;
+    if let Some(code) = opening.strip_suffix(FENCE).filter(|code| !code.is_empty()) {
         return Some((Piece::CodeBlock { language: "", code }, line_end));
     }
     let language = opening.trim();
@@ -220,6 +220,7 @@ mod tests {
         assert_eq!(pieces("```\n  indented\n\n```"), [CodeBlock { language: "", code: "  indented\n" }]);
         assert_eq!(pieces("```\n```"), [CodeBlock { language: "", code: "" }]);
         assert_eq!(pieces("```x = 1```"), [CodeBlock { language: "", code: "x = 1" }]);
+        assert_eq!(pieces("  ```x```  \nafter"), [CodeBlock { language: "", code: "x" }, Text("after")]);
         assert_eq!(pieces("``````"), [Text("``````")]);
         let unclosed = "```\nnever closed `x`";
         assert_eq!(pieces(unclosed), [Text("```\nnever closed "), Code("x")]);
