@@ -74,8 +74,6 @@ pub(crate) fn check_receiver(
         let seq = event["seq"].as_u64().unwrap_or(0);
         let id = event["id"].as_str().unwrap_or_default();
         let text = event["text"].as_str().unwrap_or_default();
-        let kind = event["kind"].as_str().unwrap_or_default();
-        let of = event["of"].as_u64();
         if seq != last_seq + 1 {
             anomalies.push(format!("{nick}: seq {seq} after {last_seq} with no retention notice"));
         }
@@ -105,22 +103,8 @@ pub(crate) fn check_receiver(
                 }
             }
         }
-        match (kind, of) {
-            ("text" | "action", _) => {
-                let shown = if event["revision"] == "deleted" { "(deleted)" } else { text };
-                view.insert(seq, shown.to_owned());
-            }
-            ("edit", Some(of)) if event["revision"] == "original" => match view.get_mut(&of) {
-                Some(shown) if shown != "(deleted)" => *shown = text.to_owned(),
-                Some(_) => {}
-                None => anomalies.push(format!("{nick}: the edit {seq} of {of} came before it")),
-            },
-            ("deletion", Some(of)) => match view.get_mut(&of) {
-                Some(shown) => *shown = "(deleted)".to_owned(),
-                None => anomalies.push(format!("{nick}: the deletion {seq} of {of} came before it")),
-            },
-            ("edit", Some(_)) => {}
-            _ => anomalies.push(format!("{nick}: message {seq} is of kind {kind:?}, of {of:?}")),
+        if let Err(problem) = apply(&mut view, event) {
+            anomalies.push(format!("{nick}: {problem}"));
         }
     }
     let missing = expected.acknowledged.iter().filter(|id| !seen.contains(id.as_str())).count();
@@ -136,24 +120,36 @@ pub(crate) fn check_receiver(
 pub(crate) fn late_view(events: &[(Instant, Value)]) -> View {
     let mut view = View::new();
     for (_, event) in events.iter().filter(|(_, e)| e["event"] == "message" && e["conversation"] == "#lobby") {
-        let (Some(seq), Some(text)) = (event["seq"].as_u64(), event["text"].as_str()) else { continue };
-        match (event["kind"].as_str(), event["of"].as_u64()) {
-            (Some("text" | "action"), _) => {
-                let shown = if event["revision"] == "deleted" { "(deleted)" } else { text };
-                view.insert(seq, shown.to_owned());
-            }
-            (Some("edit"), Some(of)) if event["revision"] == "original" => {
-                if let Some(shown) = view.get_mut(&of).filter(|shown| *shown != "(deleted)") {
-                    *shown = text.to_owned();
-                }
-            }
-            (Some("deletion"), Some(of)) => {
-                if let Some(shown) = view.get_mut(&of) {
-                    *shown = "(deleted)".to_owned();
-                }
-            }
-            _ => {}
+        if event["seq"].is_u64() && event["text"].is_string() {
+            // An edit or a deletion of a message before the window has nothing here to change.
+            let _ = apply(&mut view, event);
         }
     }
     view
+}
+
+/// Applies one entry a reader received to its view of the lobby; what cannot be applied is said: an edit or a
+/// deletion of a message the view does not hold, or an entry of no kind known.
+fn apply(view: &mut View, event: &Value) -> Result<(), String> {
+    let seq = event["seq"].as_u64().unwrap_or(0);
+    let text = event["text"].as_str().unwrap_or_default();
+    let kind = event["kind"].as_str().unwrap_or_default();
+    match (kind, event["of"].as_u64()) {
+        ("text" | "action", _) => {
+            let shown = if event["revision"] == "deleted" { "(deleted)" } else { text };
+            view.insert(seq, shown.to_owned());
+        }
+        ("edit", Some(of)) if event["revision"] == "original" => match view.get_mut(&of) {
+            Some(shown) if shown != "(deleted)" => *shown = text.to_owned(),
+            Some(_) => {}
+            None => return Err(format!("the edit {seq} of {of} came before it")),
+        },
+        ("deletion", Some(of)) => match view.get_mut(&of) {
+            Some(shown) => *shown = "(deleted)".to_owned(),
+            None => return Err(format!("the deletion {seq} of {of} came before it")),
+        },
+        ("edit", Some(_)) => {}
+        (kind, of) => return Err(format!("message {seq} is of kind {kind:?}, of {of:?}")),
+    }
+    Ok(())
 }
