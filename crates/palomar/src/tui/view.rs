@@ -181,13 +181,7 @@ fn wrap_cells<S: Copy>(cells: &[(char, S)], first: usize, rest: usize) -> Vec<Ve
             }
             for &cell in word {
                 let limit = if rows.is_empty() { first } else { rest }.max(1);
-                let w = cell.0.width().unwrap_or(0);
-                if width + w > limit && width > 0 {
-                    rows.push(std::mem::take(&mut row));
-                    width = 0;
-                }
-                row.push(cell);
-                width += w;
+                push_cell(&mut rows, &mut row, &mut width, cell, limit);
             }
         }
         rows.push(row);
@@ -315,6 +309,24 @@ fn chunks(text: &str, text_style: Style) -> Vec<Chunk<'_>> {
     chunks
 }
 
+/// Adds `cell` to the row being filled (`width` columns so far), starting the next row first when it would go past
+/// `limit`: a word too long for a row, or a line of code, is cut between any two characters.
+fn push_cell<S>(
+    rows: &mut Vec<Vec<(char, S)>>,
+    row: &mut Vec<(char, S)>,
+    width: &mut usize,
+    cell: (char, S),
+    limit: usize,
+) {
+    let w = cell.0.width().unwrap_or(0);
+    if *width + w > limit && *width > 0 {
+        rows.push(std::mem::take(row));
+        *width = 0;
+    }
+    row.push(cell);
+    *width += w;
+}
+
 /// Columns between tab stops in code, which is the one place a tab's width matters.
 const TAB_WIDTH: usize = 4;
 
@@ -345,13 +357,7 @@ fn code_rows(language: &str, code: &str, text_style: Style, room: usize) -> Vec<
         let mut row = Vec::new();
         let mut width = 0;
         for cell in expanded {
-            let w = cell.0.width().unwrap_or(0);
-            if width + w > limit && width > 0 {
-                rows.push(std::mem::take(&mut row));
-                width = 0;
-            }
-            row.push(cell);
-            width += w;
+            push_cell(&mut rows, &mut row, &mut width, cell, limit);
         }
         rows.push(row);
     }
