@@ -485,10 +485,16 @@ fn event_json(event: &Event) -> Value {
             "retry_in_ms": retry_in.as_millis() as u64, "attempt": attempt, "pending": pending,
             "refused_for_now": refused_for_now,
         }),
-        Event::Queued { id, to, kind, text } => json!({
-            "event": "queued", "id": id.to_hex(), "conversation": to.to_string(), "kind": kind_name(*kind),
-            "of": kind.refers_to(), "text": text,
-        }),
+        Event::Queued { id, to, kind, text } => {
+            let mut queued = json!({
+                "event": "queued", "id": id.to_hex(), "conversation": to.to_string(), "kind": kind_name(*kind),
+                "of": kind.refers_to(), "text": text,
+            });
+            if let MessageKind::Reaction { added, .. } = kind {
+                queued["added"] = Value::Bool(*added);
+            }
+            queued
+        }
         Event::Accepted { id, conversation, seq, ts } => {
             json!({"event": "accepted", "id": id.to_hex(), "conversation": conversation.to_string(), "seq": seq, "ts": ts})
         }

@@ -1,6 +1,6 @@
 //! The check of one receiver's transcript against what the senders typed and saw acknowledged.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::Instant;
 
 use serde_json::Value;
@@ -15,11 +15,14 @@ pub(crate) struct Expected<'a> {
     pub revisions: &'a Revisions,
 }
 
-/// The edits and deletions the senders typed, by the seq of the message they change.
+/// The edits and deletions the senders typed, by the seq of the message they change, and how many replies and
+/// reactions.
 #[derive(Default)]
 pub(crate) struct Revisions {
     edits: HashMap<u64, HashSet<String>>,
     deleted: HashSet<u64>,
+    replies: usize,
+    reactions: usize,
 }
 
 impl Revisions {
@@ -28,17 +31,20 @@ impl Revisions {
         match (kind, of) {
             (Some("edit"), Some(of)) => drop(self.edits.entry(of).or_default().insert(text.to_owned())),
             (Some("deletion"), Some(of)) => drop(self.deleted.insert(of)),
+            (Some("reply"), _) => self.replies += 1,
+            (Some("reaction"), _) => self.reactions += 1,
             _ => {}
         }
     }
 
     /// What is wrong with a message that came revised (caught up after it changed), if anything: an edited one
-    /// must show one of the edits typed for it; a deleted one (or an edit of one) must be blank, and a deletion
-    /// must have been typed for it.
+    /// must show one of the edits typed for it; a deleted one (or an edit or a reaction of one) must be blank, and
+    /// a deletion must have been typed for it.
     pub fn misrevised(&self, event: &Value) -> Option<String> {
         let seq = event["seq"].as_u64().unwrap_or(0);
         let text = event["text"].as_str().unwrap_or_default();
-        let target = if event["kind"] == "edit" { event["of"].as_u64().unwrap_or(0) } else { seq };
+        let changes_another = event["kind"] == "edit" || event["kind"] == "reaction";
+        let target = if changes_another { event["of"].as_u64().unwrap_or(0) } else { seq };
         let fine = match event["revision"].as_str() {
             Some("edited") => self.edits.get(&seq).is_some_and(|edits| edits.contains(text)),
             Some("deleted") => text.is_empty() && self.deleted.contains(&target),
@@ -47,15 +53,22 @@ impl Revisions {
         (!fine).then(|| format!("message {seq} is {} with the text {text:?}", event["revision"]))
     }
 
-    /// How many edits and how many deletions were typed.
-    pub fn counts(&self) -> (usize, usize) {
-        (self.edits.values().map(HashSet::len).sum(), self.deleted.len())
+    /// How many edits, deletions, replies and reactions were typed.
+    pub fn counts(&self) -> [usize; 4] {
+        [self.edits.values().map(HashSet::len).sum(), self.deleted.len(), self.replies, self.reactions]
     }
 }
 
-/// The lobby as a reader shows it once every entry it received is applied in seq order: each message's text (an
-/// edit's, if edited), or "(deleted)".
-pub(crate) type View = BTreeMap<u64, String>;
+/// One message as a reader shows it: its text (an edit's, if edited), or "(deleted)"; and its reactions, each an
+/// emoji and who reacted so.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct Shown {
+    text: String,
+    reactions: BTreeSet<(String, String)>,
+}
+
+/// The lobby as a reader shows it once every entry it received is applied in seq order.
+pub(crate) type View = BTreeMap<u64, Shown>;
 
 /// Checks one reader's transcript; returns how many deliveries it checked, and the lobby as the reader shows it.
 pub(crate) fn check_receiver(
@@ -83,7 +96,8 @@ pub(crate) fn check_receiver(
         }
         match event["revision"].as_str() {
             Some("original") => {
-                if !texts.insert(text.to_owned()) {
+                // A reaction's text is one of eight emoji, typed again and again.
+                if event["kind"] != "reaction" && !texts.insert(text.to_owned()) {
                     anomalies.push(format!("{nick}: the line {text:?} was stored twice, under two ids"));
                 }
                 match expected.typed.get(id) {
@@ -115,40 +129,62 @@ pub(crate) fn check_receiver(
 }
 
 /// The lobby as a reader that came after everything shows it: it starts some way back (a new member's window),
-/// so it gets the messages before as the store holds them now, revised, and the edits of messages before its
-/// window change nothing it has.
-pub(crate) fn late_view(events: &[(Instant, Value)]) -> View {
+/// so it gets the messages before as the store holds them now, revised, and the edits, deletions and reactions of
+/// messages before its window change nothing it has. Those of messages in its window must apply: what does not is
+/// in `anomalies`.
+pub(crate) fn late_view(events: &[(Instant, Value)], anomalies: &mut Vec<String>) -> View {
     let mut view = View::new();
     for (_, event) in events.iter().filter(|(_, e)| e["event"] == "message" && e["conversation"] == "#lobby") {
-        if event["seq"].is_u64() && event["text"].is_string() {
-            // An edit or a deletion of a message before the window has nothing here to change.
-            let _ = apply(&mut view, event);
+        let before_window =
+            event["of"].as_u64().is_some_and(|of| view.first_key_value().is_none_or(|(first, _)| of < *first));
+        if event["seq"].is_u64()
+            && event["text"].is_string()
+            && !before_window
+            && let Err(problem) = apply(&mut view, event)
+        {
+            anomalies.push(format!("late: {problem}"));
         }
     }
     view
 }
 
-/// Applies one entry a reader received to its view of the lobby; what cannot be applied is said: an edit or a
-/// deletion of a message the view does not hold, or an entry of no kind known.
+/// Applies one entry a reader received to its view of the lobby; what cannot be applied is said: an edit, a
+/// deletion or a reaction of a message the view does not hold, a reaction added twice or taken back without
+/// being there (the server judges them), or an entry of no kind known.
 fn apply(view: &mut View, event: &Value) -> Result<(), String> {
     let seq = event["seq"].as_u64().unwrap_or(0);
     let text = event["text"].as_str().unwrap_or_default();
     let kind = event["kind"].as_str().unwrap_or_default();
+    let original = event["revision"] == "original";
+    const DELETED: &str = "(deleted)";
     match (kind, event["of"].as_u64()) {
-        ("text" | "action", _) => {
-            let shown = if event["revision"] == "deleted" { "(deleted)" } else { text };
-            view.insert(seq, shown.to_owned());
+        ("text" | "action" | "reply", _) => {
+            let shown = if event["revision"] == "deleted" { DELETED } else { text };
+            view.insert(seq, Shown { text: shown.to_owned(), reactions: BTreeSet::new() });
         }
-        ("edit", Some(of)) if event["revision"] == "original" => match view.get_mut(&of) {
-            Some(shown) if shown != "(deleted)" => *shown = text.to_owned(),
+        ("edit", Some(of)) if original => match view.get_mut(&of) {
+            Some(shown) if shown.text != DELETED => shown.text = text.to_owned(),
             Some(_) => {}
             None => return Err(format!("the edit {seq} of {of} came before it")),
         },
         ("deletion", Some(of)) => match view.get_mut(&of) {
-            Some(shown) => *shown = "(deleted)".to_owned(),
+            Some(shown) => *shown = Shown { text: DELETED.to_owned(), reactions: BTreeSet::new() },
             None => return Err(format!("the deletion {seq} of {of} came before it")),
         },
-        ("edit", Some(_)) => {}
+        ("reaction", Some(of)) if original => {
+            let from = event["from"].as_str().unwrap_or_default();
+            let added = event["added"].as_bool().unwrap_or(false);
+            let Some(shown) = view.get_mut(&of).filter(|shown| shown.text != DELETED) else {
+                return Err(format!("the reaction {seq} to {of} came before it, or after its deletion"));
+            };
+            let reaction = (text.to_owned(), from.to_owned());
+            let changed = if added { shown.reactions.insert(reaction) } else { shown.reactions.remove(&reaction) };
+            if !changed {
+                let what = if added { "added again" } else { "taken back without being there" };
+                return Err(format!("the reaction {seq} ({text} by {from} to {of}) was {what}"));
+            }
+        }
+        ("edit" | "reaction", Some(_)) => {}
         (kind, of) => return Err(format!("message {seq} is of kind {kind:?}, of {of:?}")),
     }
     Ok(())

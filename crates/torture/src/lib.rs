@@ -4,8 +4,9 @@
 //! client restarts, a full or read-only disk; with several nodes on PostgreSQL, a node kept down and the
 //! database crashed and restarted), then checks that every acknowledged message reached every member exactly
 //! once, in seq order, with the bytes that were typed, and that every outbox drained. Senders also post actions
-//! and edit and delete their own stored messages: a message caught up after it changed must show one of its edits
-//! or be blank, and every receiver must show the lobby alike once each edit and deletion is applied. The seed of each run is
+//! and edit, delete, reply and react to their own stored messages: a message caught up after it changed must show
+//! one of its edits or be blank, no reaction may be added twice or taken back without being there, and every
+//! receiver must show the lobby alike (texts and reactions) once each entry is applied. The seed of each run is
 //! printed so a failure can be replayed. A tool beside the product, not in it: it shells out to `mount`,
 //! `strace`, `kill` and PostgreSQL's `initdb` and `pg_ctl`, which the `palomar` binary has no business doing.
 //!
@@ -37,6 +38,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Parser;
+use palomar_proto::REACTIONS;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
@@ -215,11 +217,13 @@ pub fn run(args: &TortureArgs, out: &mut dyn Write) -> anyhow::Result<Summary> {
         };
         writeln!(
             out,
-            "{name:<15} seed {scenario_seed:<20} faults {count:>3}  refused {:>3}  typed {:>5} (edits {:>3}, deletions {:>3})  acknowledged {:>5}  deliveries checked {:>6}  anomalies {}  ({:.1} s){drawn}",
+            "{name:<15} seed {scenario_seed:<20} faults {count:>3}  refused {:>3}  typed {:>5} (edits {:>3}, deletions {:>3}, replies {:>3}, reactions {:>3})  acknowledged {:>5}  deliveries checked {:>6}  anomalies {}  ({:.1} s){drawn}",
             outcome.refusals,
             outcome.typed,
-            outcome.revisions.0,
-            outcome.revisions.1,
+            outcome.revisions[0],
+            outcome.revisions[1],
+            outcome.revisions[2],
+            outcome.revisions[3],
             outcome.acknowledged,
             outcome.checked,
             outcome.anomalies.len(),
@@ -248,8 +252,8 @@ struct Outcome {
     /// retried.
     refusals: usize,
     typed: usize,
-    /// Of those typed, edits and deletions (the rest are messages and actions).
-    revisions: (usize, usize),
+    /// Of those typed, edits, deletions, replies and reactions (the rest are messages and actions).
+    revisions: [usize; 4],
     acknowledged: usize,
     checked: usize,
     anomalies: Vec<String>,
@@ -264,7 +268,7 @@ impl Outcome {
             faults: BTreeMap::new(),
             refusals: 0,
             typed: 0,
-            revisions: (0, 0),
+            revisions: [0; 4],
             acknowledged: 0,
             checked: 0,
             anomalies: Vec::new(),
@@ -304,15 +308,23 @@ struct Run<'a> {
     database: Option<&'a str>,
 }
 
-/// The next line sender `s{sender}` types, and the text it stores: mostly a message, sometimes an action, an edit
-/// of one of its recent messages already stored, or a deletion of one (a message deleted is never edited or deleted
-/// again, so that none of these is refused). Every text is unique within the run.
+/// What a sender did to its own messages, so that nothing it types is refused: a message deleted is never changed,
+/// replied or reacted to again, and a reaction is taken back only when it was added.
+#[derive(Default)]
+struct OwnChanges {
+    deleted: HashSet<u64>,
+    reacted: HashSet<(u64, &'static str)>,
+}
+
+/// The next line sender `s{sender}` types, and the text it stores: mostly a message, sometimes an action, or an
+/// edit, a deletion, a reply or a reaction (added or taken back) of one of its recent messages already stored.
+/// Every text but a reaction's emoji is unique within the run.
 fn next_line(
     sender: usize,
     n: usize,
     rng: &mut StdRng,
     transcript: &client::Transcript,
-    deleted: &mut HashSet<u64>,
+    own: &mut OwnChanges,
 ) -> (String, String) {
     let choice = rng.random_range(0..16);
     let stored = || -> Vec<u64> {
@@ -320,9 +332,9 @@ fn next_line(
             .lock()
             .iter()
             .filter(|(_, e)| e["event"] == "message" && e["own"] == true && e["conversation"] == "#lobby")
-            .filter(|(_, e)| e["kind"] == "text" || e["kind"] == "action")
+            .filter(|(_, e)| e["kind"] == "text" || e["kind"] == "action" || e["kind"] == "reply")
             .filter_map(|(_, e)| e["seq"].as_u64())
-            .filter(|seq| !deleted.contains(seq))
+            .filter(|seq| !own.deleted.contains(seq))
             .collect()
     };
     match choice {
@@ -330,18 +342,48 @@ fn next_line(
             let text = format!("s{sender} action {n}");
             (format!("/me {text}"), text)
         }
-        1 | 2 => {
+        1..=4 => {
             // Recent ones, so that readers catching up (and the late reader) get some of them already revised.
             let stored = stored();
             let candidates = &stored[stored.len().saturating_sub(10)..];
             if let Some(&seq) = candidates.get(rng.random_range(0..candidates.len().max(1))) {
-                if choice == 1 {
-                    let text = format!("s{sender} edit {n}");
-                    return (format!("/edit #{seq} {text}"), text);
+                match choice {
+                    1 => {
+                        let text = format!("s{sender} edit {n}");
+                        return (format!("/edit #{seq} {text}"), text);
+                    }
+                    2 => {
+                        own.deleted.insert(seq);
+                        own.reacted.retain(|(of, _)| *of != seq);
+                        let text = format!("s{sender} reason {n}");
+                        return (format!("/delete #{seq} {text}"), text);
+                    }
+                    3 => {
+                        let text = format!("s{sender} reply {n}");
+                        return (format!("/reply #{seq} {text}"), text);
+                    }
+                    _ => {
+                        // As often a reaction taken back as one added, so that both kinds reach every reader.
+                        let taken_back = own
+                            .reacted
+                            .iter()
+                            .nth(rng.random_range(0..own.reacted.len().max(1)))
+                            .copied()
+                            .filter(|_| rng.random_bool(0.5));
+                        if let Some((of, emoji)) = taken_back {
+                            own.reacted.remove(&(of, emoji));
+                            return (format!("/unreact #{of} {emoji}"), emoji.to_owned());
+                        }
+                        let (emoji, _) = REACTIONS[rng.random_range(0..REACTIONS.len())];
+                        let command = if own.reacted.insert((seq, emoji)) {
+                            "react"
+                        } else {
+                            own.reacted.remove(&(seq, emoji));
+                            "unreact"
+                        };
+                        return (format!("/{command} #{seq} {emoji}"), emoji.to_owned());
+                    }
                 }
-                deleted.insert(seq);
-                let text = format!("s{sender} reason {n}");
-                return (format!("/delete #{seq} {text}"), text);
             }
             let line = format!("s{sender} message {n}");
             (line.clone(), line)
@@ -423,9 +465,9 @@ impl Run<'_> {
                 std::thread::spawn(move || {
                     let started = Instant::now();
                     let mut typed = 0;
-                    let mut deleted = HashSet::new();
+                    let mut own = OwnChanges::default();
                     while typed < count {
-                        let (line, text) = next_line(i, typed, &mut rng, &transcript, &mut deleted);
+                        let (line, text) = next_line(i, typed, &mut rng, &transcript, &mut own);
                         let written = match stdin.lock().as_mut() {
                             Some(pipe) => writeln!(pipe, "{line}").and_then(|()| pipe.flush()).is_ok(),
                             None => false,
@@ -531,7 +573,7 @@ impl Run<'_> {
             match &first_view {
                 None => first_view = Some((receiver.nick.clone(), view)),
                 Some((first, seen)) if *seen != view => anomalies.push(format!(
-                    "{} and {first} show the lobby differently once every edit and deletion is applied",
+                    "{} and {first} show the lobby differently once every edit, deletion and reaction is applied",
                     receiver.nick
                 )),
                 Some(_) => {}
@@ -548,7 +590,7 @@ impl Run<'_> {
                 let revised = events.iter().filter(|(_, e)| e["event"] == "message" && e["revision"] != "original");
                 anomalies.extend(revised.filter_map(|(_, e)| revisions.misrevised(e)).map(|a| format!("late: {a}")));
             });
-            let late_view = late.with_events(late_view);
+            let late_view = late.with_events(|events| late_view(events, &mut anomalies));
             let differing = late_view.iter().filter(|(seq, shown)| view.get(seq) != Some(shown)).count();
             if late_view.is_empty() || differing > 0 {
                 anomalies.push(format!(

@@ -1,7 +1,7 @@
-//! Kinds of messages over the wire (protocol version 3), with the real server: actions, edits and deletions are
-//! entries of the log that revise what they refer to, for readers live, catching up and scrolling back; a
-//! moderator deletes another's message and the audit log says so; and a client of version 2 is sent text it can
-//! show instead of kinds it does not know.
+//! Kinds of messages over the wire (protocol versions 3 and 4), with the real server: actions, edits and deletions
+//! are entries of the log that revise what they refer to, for readers live, catching up and scrolling back; a
+//! moderator deletes another's message and the audit log says so; replies and reactions are judged and delivered
+//! alike; and a client of an older version is sent text it can show instead of kinds it does not know.
 
 use palomar_proto::{
     ClientMsg, Conversation, ErrorCode, Message, MessageId, MessageKind, Nick, PROTOCOL_VERSION, RoomName, ServerMsg,
@@ -205,4 +205,88 @@ async fn edits_and_deletions_revise_the_log_for_every_reader_and_an_older_client
         }
     };
     assert_eq!(texts(&live), ["6 /me leaves"], "live");
+}
+
+#[tokio::test]
+async fn replies_and_reactions_reach_every_reader_and_an_older_client_reads_text() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(&dir.path().join("data"));
+    let (mut ana, mut ana_out) = log_in(&server, "ana", PROTOCOL_VERSION).await;
+    let (mut bob, mut bob_out) = log_in(&server, "bob", PROTOCOL_VERSION).await;
+    let (mut ana_seen, mut bob_seen) = (Vec::new(), Vec::new());
+    let react = |of, added| MessageKind::Reaction { of, added };
+
+    post(&mut ana_out, 1, MessageKind::Text, "lunch?").await;
+    assert_eq!(answer(&mut ana, &mut ana_seen, 1).await, Ok(1));
+    post(&mut bob_out, 2, MessageKind::Reply { of: 1 }, "yes").await;
+    assert_eq!(answer(&mut bob, &mut bob_seen, 2).await, Ok(2));
+    post(&mut bob_out, 3, react(1, true), "👍").await;
+    assert_eq!(answer(&mut bob, &mut bob_seen, 3).await, Ok(3));
+    post(&mut bob_out, 4, react(1, true), "👍").await;
+    assert_eq!(answer(&mut bob, &mut bob_seen, 4).await, Err(ErrorCode::NotAllowed), "once");
+    post(&mut bob_out, 5, react(1, true), "🙂").await;
+    assert_eq!(answer(&mut bob, &mut bob_seen, 5).await, Err(ErrorCode::InvalidText), "one of the eight");
+    post(&mut bob_out, 6, react(3, true), "👍").await;
+    assert_eq!(answer(&mut bob, &mut bob_seen, 6).await, Err(ErrorCode::UnknownMessage), "a reaction is no message");
+    post(&mut ana_out, 7, react(2, true), "❤\u{fe0f}").await;
+    assert_eq!(answer(&mut ana, &mut ana_seen, 7).await, Ok(4));
+    post(&mut ana_out, 8, MessageKind::Reply { of: 2 }, "see you").await;
+    assert_eq!(answer(&mut ana, &mut ana_seen, 8).await, Ok(5));
+    post(&mut bob_out, 9, react(1, false), "👍").await;
+    assert_eq!(answer(&mut bob, &mut bob_seen, 9).await, Ok(6));
+    post(&mut bob_out, 10, MessageKind::Deletion { of: 2 }, "").await;
+    assert_eq!(answer(&mut bob, &mut bob_seen, 10).await, Ok(7));
+    until_seq(&mut ana, &mut ana_seen, 7).await;
+    assert_eq!(
+        shown(&ana_seen),
+        [
+            "1 ana Text Original lunch?",
+            "2 bob Reply { of: 1 } Original yes",
+            "3 bob Reaction { of: 1, added: true } Original 👍",
+            "4 ana Reaction { of: 2, added: true } Original ❤\u{fe0f}",
+            "5 ana Reply { of: 2 } Original see you",
+            "6 bob Reaction { of: 1, added: false } Original 👍",
+            "7 bob Deletion { of: 2 } Original ",
+        ],
+        "live, as stored"
+    );
+
+    // carol catches up: the deleted reply and its reaction are blank, the reply to it is kept.
+    let (mut carol, mut carol_out) = log_in(&server, "carol", PROTOCOL_VERSION).await;
+    let mut carol_seen = Vec::new();
+    until_seq(&mut carol, &mut carol_seen, 7).await;
+    let now = [
+        "1 ana Text Original lunch?",
+        "2 bob Reply { of: 1 } Deleted ",
+        "3 bob Reaction { of: 1, added: true } Original 👍",
+        "4 ana Reaction { of: 2, added: true } Deleted ",
+        "5 ana Reply { of: 2 } Original see you",
+        "6 bob Reaction { of: 1, added: false } Original 👍",
+        "7 bob Deletion { of: 2 } Original ",
+    ];
+    assert_eq!(shown(&carol_seen), now, "catching up");
+    carol_out.send(&ClientMsg::History { conversation: lobby(), before: 8, limit: 10 }).await.expect("sends");
+    let page = read_until(&mut carol, &mut carol_seen, |frame| match frame {
+        ServerMsg::History(page) => Some(page.messages.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(shown(&page), now, "scrolling back");
+
+    // dave speaks version 3: replies and reactions come to him as texts, the rest as it is.
+    let (mut dave, _dave_out) = log_in(&server, "dave", 3).await;
+    let mut dave_seen = Vec::new();
+    until_seq(&mut dave, &mut dave_seen, 7).await;
+    assert_eq!(
+        shown(&dave_seen),
+        [
+            "1 ana Text Original lunch?",
+            "2 bob Text Deleted ",
+            "3 bob Text Original (reacted 👍 to #1)",
+            "4 ana Text Deleted ",
+            "5 ana Text Original (reply to #2) see you",
+            "6 bob Text Original (took back 👍 from #1)",
+            "7 bob Deletion { of: 2 } Original ",
+        ]
+    );
 }

@@ -109,3 +109,48 @@ fn a_script_acts_edits_and_deletes_by_seq() {
         ]
     );
 }
+
+/// A script replies and reacts by seq; its JSON lines say what each entry refers to, and a reaction whether it was
+/// added or taken back. A second reaction the same is refused by the server, and says so.
+#[test]
+fn a_script_replies_and_reacts_by_seq() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(&dir.path().join("data"));
+    let (status, events) = run_client(spec(&server, "ana", &dir.path().join("ana")), "lunch?\n");
+    assert!(status.success(), "{events:#?}");
+    let lunch = events.iter().find(|e| is_message_with_text("lunch?")(e)).and_then(|e| e["seq"].as_u64()).expect("seq");
+    let bob = dir.path().join("bob");
+    let input = format!("/reply #{lunch} yes\n/react #{lunch} +1\n/react #{lunch} :tada:\n/unreact #{lunch} 👍\n");
+    let (status, events) = run_client(spec(&server, "bob", &bob), &input);
+    assert!(status.success(), "{events:#?}");
+    let (status, events) =
+        run_client(spec(&server, "bob", &bob), &format!("/react #{lunch} 🎉\n/react #{lunch} smile\n"));
+    assert_eq!(status.code(), Some(4), "{events:#?}");
+    assert!(events.iter().any(|e| e["event"] == "error" && e["code"] == "NotAllowed"), "{events:#?}");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "error" && e["message"].as_str().is_some_and(|m| m.contains("EMOJI is one of"))),
+        "{events:#?}"
+    );
+
+    let (status, events) = run_client(spec(&server, "carol", &dir.path().join("carol")), "");
+    assert!(status.success(), "{events:#?}");
+    let seen: Vec<(&str, &Value, &Value, &str)> = events
+        .iter()
+        .filter(|e| e["event"] == "message")
+        .map(|e| (e["kind"].as_str().expect("kind"), &e["of"], &e["added"], e["text"].as_str().expect("text")))
+        .collect();
+    let of = serde_json::json!(lunch);
+    let (yes, no) = (Value::Bool(true), Value::Bool(false));
+    assert_eq!(
+        seen,
+        [
+            ("text", &Value::Null, &Value::Null, "lunch?"),
+            ("reply", &of, &Value::Null, "yes"),
+            ("reaction", &of, &yes, "👍"),
+            ("reaction", &of, &yes, "🎉"),
+            ("reaction", &of, &no, "👍"),
+        ]
+    );
+}
