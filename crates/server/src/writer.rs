@@ -410,6 +410,31 @@ mod tests {
         }
     }
 
+    /// Queues `posts` (each as its account, with its id) before any is answered, so that they go to the store in
+    /// one group, and returns what each came to, as [`post`] does.
+    async fn posted_together(
+        writer: &Writer,
+        conv: (ConvId, &ConvKey),
+        posts: [(&Account, u8, MessageKind, &str); 2],
+    ) -> Vec<Result<u64, ErrorCode>> {
+        let mut queued = Vec::new();
+        for (who, id, kind, text) in posts {
+            let order = SendOrder::default();
+            let answer =
+                writer.append(conv.0, conv.1.clone(), who.clone(), MessageId([id; 16]), (kind, text.into()), order);
+            queued.push(answer.await.expect("queued"));
+        }
+        let mut outcomes = Vec::new();
+        for answer in queued {
+            outcomes.push(match answer.await.expect("answered").expect("written") {
+                AppendOutcome::Appended(appended) => Ok(appended.seq),
+                AppendOutcome::Refused { code, .. } => Err(code),
+                AppendOutcome::Gone => panic!("the conversation is there"),
+            });
+        }
+        outcomes
+    }
+
     /// Edits and deletions are judged in the writer, against the log as committed before them: only the author
     /// edits; the author or a moderator of the room deletes (the moderator's deletion audited); nothing refers to a
     /// missing, deleted or revising entry; a retry is answered as its first attempt was; of two deletions of one
@@ -446,28 +471,10 @@ mod tests {
         let entries: Vec<_> = audit.iter().map(|e| (&*e.actor, &*e.action, &*e.target, &*e.detail)).collect();
         assert_eq!(entries, [("mo", "message delete", "#lobby #3 by bob", "spam")]);
 
-        let together = [(ana.clone(), 10), (mo.clone(), 11)].map(|(who, id)| {
-            writer.append(
-                room.0,
-                key.clone(),
-                who,
-                MessageId([id; 16]),
-                (Deletion { of: 1 }, String::new()),
-                SendOrder::default(),
-            )
-        });
-        let mut outcomes = Vec::new();
-        for queued in together {
-            outcomes.push(queued.await.expect("queued"));
-        }
-        let mut stored = 0;
-        for answer in outcomes {
-            match answer.await.expect("answered").expect("written") {
-                AppendOutcome::Appended(_) => stored += 1,
-                AppendOutcome::Refused { code, .. } => assert_eq!(code, ErrorCode::UnknownMessage),
-                AppendOutcome::Gone => panic!("the lobby is there"),
-            }
-        }
+        let deletions = [(&ana, 10, Deletion { of: 1 }, ""), (&mo, 11, Deletion { of: 1 }, "")];
+        let outcomes = posted_together(&writer, room, deletions).await;
+        assert!(outcomes.contains(&Err(ErrorCode::UnknownMessage)), "{outcomes:?}");
+        let stored = outcomes.iter().filter(|outcome| outcome.is_ok()).count();
         assert_eq!(stored, 1, "one deletion of one message");
         let lobby = reader.conversation(&key).expect("reads").expect("lobby");
         let revision = |seq| reader.message_at(&lobby, seq).expect("reads").map(|m| (m.revision, m.text));
@@ -519,28 +526,10 @@ mod tests {
         assert_eq!(post(&writer, room, &bob, 13, (react(1, false), "👍")).await, Ok(7));
         assert_eq!(post(&writer, room, &bob, 14, (react(1, true), "👍")).await, Ok(8), "again");
 
-        let together = [15, 16].map(|id| {
-            writer.append(
-                room.0,
-                key.clone(),
-                ana.clone(),
-                MessageId([id; 16]),
-                (react(2, true), "🎉".into()),
-                SendOrder::default(),
-            )
-        });
-        let mut outcomes = Vec::new();
-        for queued in together {
-            outcomes.push(queued.await.expect("queued"));
-        }
-        let mut stored = 0;
-        for answer in outcomes {
-            match answer.await.expect("answered").expect("written") {
-                AppendOutcome::Appended(_) => stored += 1,
-                AppendOutcome::Refused { code, .. } => assert_eq!(code, ErrorCode::NotAllowed),
-                AppendOutcome::Gone => panic!("the lobby is there"),
-            }
-        }
+        let reactions = [(&ana, 15, react(2, true), "🎉"), (&ana, 16, react(2, true), "🎉")];
+        let outcomes = posted_together(&writer, room, reactions).await;
+        assert!(outcomes.contains(&Err(ErrorCode::NotAllowed)), "{outcomes:?}");
+        let stored = outcomes.iter().filter(|outcome| outcome.is_ok()).count();
         assert_eq!(stored, 1, "one 🎉 from ana on #2");
 
         assert_eq!(post(&writer, room, &bob, 17, (Deletion { of: 2 }, "")).await, Ok(10), "its author deletes it");
