@@ -135,8 +135,10 @@ pub(crate) fn check_receiver(
 pub(crate) fn late_view(events: &[(Instant, Value)], anomalies: &mut Vec<String>) -> View {
     let mut view = View::new();
     for (_, event) in events.iter().filter(|(_, e)| e["event"] == "message" && e["conversation"] == "#lobby") {
-        let before_window =
-            event["of"].as_u64().is_some_and(|of| view.first_key_value().is_none_or(|(first, _)| of < *first));
+        // A reply is a message of its own, whatever it answers.
+        let changes = event["kind"] != "reply";
+        let before_window = changes
+            && event["of"].as_u64().is_some_and(|of| view.first_key_value().is_none_or(|(first, _)| of < *first));
         if event["seq"].is_u64()
             && event["text"].is_string()
             && !before_window
