@@ -201,11 +201,17 @@ async fn scrollback_asked_for_and_never_read_holds_a_bounded_amount_of_memory() 
     assert_eq!(seen, 500, "every message, page by page");
 }
 
-/// Asks three times for 500 messages of `#lobby`'s scrollback.
+/// Asks three times for 500 messages of `#lobby`'s scrollback. On a loaded machine the asking can take longer
+/// than the server waits for a client that does not read (`dead_after`): it then ends that session, which holds
+/// nothing any more, and the connection is reset; the rest of the asks are for nothing.
 async fn ask_three_times(writer: &mut Writer) {
     for _ in 0..3 {
         let history = ClientMsg::History { conversation: lobby(), before: u64::MAX, limit: 500 };
-        writer.send(&history).await.expect("asks");
+        if let Err(error) = writer.send(&history).await {
+            let closed = [std::io::ErrorKind::ConnectionReset, std::io::ErrorKind::BrokenPipe];
+            assert!(closed.contains(&error.kind()), "asks: {error}");
+            return;
+        }
     }
 }
 
