@@ -77,6 +77,8 @@ const NOT_DONE = {
   Action: 'A message was not sent',
   Edit: 'An edit was not made',
   Deletion: 'A deletion was not made',
+  Reply: 'A reply was not sent',
+  Reaction: 'A reaction was not made',
 };
 
 function plural(count, one, many) {
@@ -258,17 +260,18 @@ class Session {
     const here = this.model.currentKey;
     switch (entry.kind) {
       case 'text':
+        // In reply mode, what is typed answers the message the composer quotes.
+        if (this.model.replying !== null) return this.sendPost(this.model.replyFor({ seq: this.model.replying, text: entry.text }));
         return this.send(here, entry.text);
       case 'action':
         return this.send(here, entry.text, 'Action');
       case 'edit':
-      case 'delete': {
-        const post = this.model.postFor(entry);
-        if (post.error === undefined) return this.send(here, post.text, post.kind, post.of);
-        this.model.notice(here, `Nothing sent: ${post.error}.`, true);
-        this.scheduleRender();
-        return false;
-      }
+      case 'delete':
+        return this.sendPost(this.model.postFor(entry));
+      case 'reply':
+        return this.sendPost(this.model.replyFor(entry));
+      case 'react':
+        return this.sendPost(this.model.reactionFor(entry));
       case 'join':
         return this.join(entry.room);
       case 'leave':
@@ -323,16 +326,30 @@ class Session {
     return true;
   }
 
-  /// Sends `text` as a message, an action, an edit or a deletion of message `of` (see Engine.send). A deletion's
-  /// text is its reason, which commands.js checked.
-  send(key, text, kind = 'Text', of = null) {
+  /// Sends a post about another message in the conversation shown, as the model made it from a command, or says
+  /// why there is none. A reply sent ends the composer's reply mode.
+  sendPost(post) {
+    const here = this.model.currentKey;
+    if (post.error !== undefined) {
+      this.model.notice(here, `Nothing sent: ${post.error}.`, true);
+      this.scheduleRender();
+      return false;
+    }
+    const sent = this.send(here, post.text, post.kind, post.of, post.added);
+    if (sent && post.kind === 'Reply') this.model.replying = null;
+    return sent;
+  }
+
+  /// Sends `text` as a message, an action, or an edit, a deletion, a reply or a reaction about message `of` (see
+  /// Engine.send). A deletion's text is its reason, which commands.js checked.
+  send(key, text, kind = 'Text', of = null, added = null) {
     const problem = kind === 'Deletion' ? null : textProblem(text);
     if (problem !== null) {
       this.model.notice(this.model.currentKey, `Not sent: ${problem}.`, true);
       this.scheduleRender();
       return false;
     }
-    this.engine.send(key, text, kind, of);
+    this.engine.send(key, text, kind, of, added);
     return true;
   }
 
