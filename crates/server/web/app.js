@@ -100,6 +100,10 @@ class Session {
     /// What the server said when it last refused the login for now, until the next attempt.
     this.refusal = null;
     this.renderQueued = false;
+    /// The message a reply's quote asked to see, `{ key, seq }`, while older pages are fetched to find it.
+    this.seeking = null;
+    /// The message to highlight once drawn, or null.
+    this.highlightSeq = null;
     this.engine = new Engine({
       url: `wss://${location.host}/ws`,
       nick,
@@ -143,6 +147,9 @@ class Session {
         break;
       case 'joined':
         if (event.key === this.model.currentKey) this.askMembers(event.key, true);
+        break;
+      case 'history':
+        this.seek();
         break;
       case 'refused':
         this.model.notice(this.model.currentKey, `${NOT_DONE[event.kind]}: ${event.message}`, true);
@@ -223,6 +230,10 @@ class Session {
     document.title = unread > 0 ? `(${unread}) Palomar` : 'Palomar';
     if (!this.shown) return;
     this.app.chat.render(this.model);
+    if (this.highlightSeq !== null) {
+      this.app.chat.highlight(this.highlightSeq);
+      this.highlightSeq = null;
+    }
     this.app.chat.renderBanner(this.bannerToShow());
     this.app.renderNotifyButton();
   }
@@ -310,7 +321,7 @@ class Session {
         break;
       case 'help':
         for (const [usage, what] of HELP) this.model.notice(here, `${usage.padEnd(19)} ${what}`);
-        this.model.notice(here, 'Keys: Enter sends, Shift+Enter starts a new line, Esc closes the conversation list.');
+        this.model.notice(here, 'Keys: Enter sends, Shift+Enter starts a new line, Esc closes the conversation list or gives up a reply.');
         break;
       case 'quit':
         this.app.signOut();
@@ -386,6 +397,55 @@ class Session {
     return true;
   }
 
+  /// The composer answers message `seq` of the conversation shown (its menu's "Reply"), or no message (null).
+  replyTo(seq) {
+    this.model.replying = seq;
+    this.scheduleRender();
+  }
+
+  /// Adds our reaction `emoji` to message `seq` of the conversation shown, or takes it back (a chip or the menu).
+  react(seq, emoji) {
+    this.sendPost(this.model.reactionFor({ seq, emoji }));
+  }
+
+  /// Shows message `seq` of the conversation shown, highlighted (a reply's quote was clicked): older pages are
+  /// fetched until it is there, or until nothing older is left, which is then said.
+  showOriginal(seq) {
+    this.seeking = { key: this.model.currentKey, seq };
+    this.seek();
+  }
+
+  /// One step of `showOriginal`: the message is there, or a page is on its way, or one is asked for, or it is
+  /// not to be had. Given up when another conversation is shown.
+  seek() {
+    const { seeking } = this;
+    if (seeking === null) return;
+    const { key, seq } = seeking;
+    const conversation = this.model.current;
+    if (key !== this.model.currentKey) {
+      this.seeking = null;
+    } else if (conversation.quote(seq).state !== 'missing') {
+      this.seeking = null;
+      this.highlightSeq = seq;
+    } else if (conversation.history === 'loading') {
+      return;
+    } else {
+      // Only a message older than the oldest held may still come, in an older page.
+      const older = (conversation.lowestSeq() ?? seq + 1) > seq;
+      const request = older ? this.model.olderRequest(key) : null;
+      if (request === null) {
+        this.seeking = null;
+        const trimmed = older && conversation.history === 'trimmed' ? ': it is older than what the server keeps' : '';
+        this.model.notice(key, `Message #${seq} is not in ${key} any more${trimmed}.`, true);
+      } else if (!this.engine.requestHistory(request.key, request.before, request.limit)) {
+        this.seeking = null;
+        this.model.olderRequestFailed(key);
+        this.notConnected('the message answered can be shown');
+      }
+    }
+    this.scheduleRender();
+  }
+
   /// Asks for older messages of the conversation shown; `typed` when asked for with /history (said as a notice).
   olderMessages(limit, typed) {
     const key = this.model.currentKey;
@@ -432,6 +492,10 @@ class App {
       onSignOut: () => this.signOut(),
       onRetryNow: () => this.session?.engine.retryNow(),
       onEnableNotifications: () => this.enableNotifications(),
+      onReply: (seq) => this.session?.replyTo(seq),
+      onCancelReply: () => this.session?.replyTo(null),
+      onReact: (seq, emoji) => this.session?.react(seq, emoji),
+      onShowOriginal: (seq) => this.session?.showOriginal(seq),
     });
     const refresh = () => this.session?.scheduleRender();
     document.addEventListener('visibilitychange', refresh);
