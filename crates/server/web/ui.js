@@ -526,7 +526,15 @@ export class ChatView {
     // Stored messages not deleted may be answered and reacted to.
     const answerable = seq !== null && !deleted;
     const choices = [];
-    if (answerable) choices.push(['Reply', () => this.handlers.onReply(seq)]);
+    if (answerable) {
+      choices.push([
+        'Reply',
+        () => {
+          this.handlers.onReply(seq);
+          this.input.focus();
+        },
+      ]);
+    }
     if (editable) choices.push(['Edit', () => this.compose(`/edit #${seq} ${text}`)]);
     if (deletable) choices.push(['Delete', () => this.compose(`/delete #${seq} `)]);
     const classes = ['message'];
