@@ -1,8 +1,8 @@
 // What the chat screen shows, without the screen: the conversations with their messages (actions, edits and
-// deletions applied, replies with what they answer, reactions counted per message), notices, pending and failed messages, unread counts, mentions, members, how far back their
-// history goes, each room's topic, settings and our standing in it, with what moderators do said in words, and the
-// rooms' listing. The engine's events go in (`apply`), and ui.js draws the result; nothing here touches the DOM or
-// the network.
+// deletions applied, replies with what they answer, reactions counted per message), notices, pending and failed
+// messages, unread counts, mentions, members, how far back their history goes, each room's topic, settings and our
+// standing in it, with what moderators do said in words, and the rooms' listing. The engine's events go in
+// (`apply`), and ui.js draws the result; nothing here touches the DOM or the network.
 
 import { LOBBY, REACTIONS, ROLES, isRoomKey, mentions, reactionEmoji, roomKey } from './protocol.js';
 
@@ -85,7 +85,7 @@ class Conversation {
   constructor(key, me) {
     this.key = key;
     this.me = me;
-    /// Stored log entries by seq: messages, and the edits and deletions of messages.
+    /// Stored log entries by seq: messages, and the edits, deletions and reactions about messages.
     this.messages = new Map();
     /// Own messages not yet stored (or refused for good), by id, in the order typed.
     this.unsent = new Map();

@@ -358,7 +358,7 @@ export class ChatView {
       this.input.placeholder = `Message ${key}`;
       return;
     }
-    const answered = quote.state === 'shown' ? quote.from : quote.state === 'deleted' ? 'a deleted message' : `message ${quote.text}`;
+    const answered = { shown: quote.from, deleted: 'a deleted message', missing: `message ${quote.text}` }[quote.state];
     this.replyBarText.textContent = quote.state === 'shown' ? `Replying to ${quote.from}: ${quote.text}` : `Replying to ${answered}`;
     this.composerLabel.textContent = `Reply to ${answered} in ${key}`;
     this.input.placeholder = `Reply to ${answered}`;
