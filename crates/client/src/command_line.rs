@@ -3,9 +3,9 @@
 //! full-screen client and the desktop client all read their input through [`parse`], so they accept the same
 //! commands with the same words. The moderation commands (`/kick`, `/topic`, ...) become a [`RoomAction`] for the
 //! room shown: which room that is, and refusing them in a direct conversation, is the front end's part. So is
-//! finding the message `/edit` and `/delete` mean when no `#SEQ` names it (a [`Target`]).
+//! finding the message `/edit`, `/delete`, `/reply` and `/react` mean when no `#SEQ` names it (a [`Target`]).
 
-use palomar_proto::{NameError, Nick, Role, RoomAction, RoomName};
+use palomar_proto::{NameError, Nick, REACTIONS, Role, RoomAction, RoomName, reaction_named};
 
 /// Every command, for completion and help.
 pub const COMMANDS: &[&str] = &[
@@ -29,9 +29,12 @@ pub const COMMANDS: &[&str] = &[
     "/mute",
     "/op",
     "/quit",
+    "/react",
+    "/reply",
     "/topic",
     "/unban",
     "/unmute",
+    "/unreact",
     "/users",
     "/voice",
 ];
@@ -48,6 +51,10 @@ pub const HELP: &[(&str, &str)] = &[
     ("/edit [#SEQ] TEXT", "new text for your last message here (or for message #SEQ)"),
     // The reason is told in the description: the usage column must stay narrow enough for a 40-column terminal.
     ("/delete [#SEQ|NICK]", "delete your last message here, #SEQ, or NICK's last one; a reason may follow"),
+    ("/reply [#SEQ] TEXT", "quote and answer someone's last message (or #SEQ)"),
+    ("/react [#SEQ] EMOJI", "react to someone's last message (or #SEQ), or undo"),
+    // "[#SEQ]" would make the usage column too wide for a 40-column terminal: the description says it.
+    ("/unreact #SEQ EMOJI", "take back a reaction (to #SEQ or someone's last)"),
     ("/topic [TEXT]", "show the room's topic, or set it to TEXT"),
     ("/cleartopic", "remove the room's topic"),
     ("/kick NICK [REASON]", "put NICK out of the room (they may join again)"),
@@ -104,6 +111,20 @@ pub enum Typed {
     Delete {
         of: Target,
         reason: String,
+    },
+    /// `/reply [#SEQ] TEXT`: an answer to a message of the current conversation (`None`: the latest of someone
+    /// else's).
+    Reply {
+        of: Option<u64>,
+        text: String,
+    },
+    /// `/react [#SEQ] EMOJI`: a reaction (one of [`REACTIONS`], typed or by name) to a message of the current
+    /// conversation (`None`: the latest of someone else's), or taking ours back; `/unreact` only takes back
+    /// (`take_back`: line mode keeps no messages to know which reactions are ours).
+    React {
+        of: Option<u64>,
+        emoji: &'static str,
+        take_back: bool,
     },
     /// `/topic` without text: show the current room's topic.
     ShowTopic,
@@ -179,17 +200,30 @@ pub fn parse(line: &str) -> Result<Option<Typed>, CommandError> {
         "me" => Typed::Me(rest.to_owned()),
         "edit" => {
             const USAGE: &str = "/edit [#SEQ] TEXT";
-            let (of, text) = match rest.strip_prefix('#') {
-                Some(numbered) => {
-                    let (seq, text) = numbered.split_once(char::is_whitespace).unwrap_or((numbered, ""));
-                    (Some(message_number(seq, USAGE)?), text.trim())
-                }
-                None => (None, rest),
-            };
+            let (of, text) = numbered(rest, USAGE)?;
             if text.is_empty() {
                 return Err(missing(USAGE, "the new text is missing"));
             }
             Typed::Edit { of, text: text.to_owned() }
+        }
+        "reply" => {
+            const USAGE: &str = "/reply [#SEQ] TEXT";
+            let (of, text) = numbered(rest, USAGE)?;
+            if text.is_empty() {
+                return Err(missing(USAGE, "the text is missing"));
+            }
+            Typed::Reply { of, text: text.to_owned() }
+        }
+        "react" | "unreact" => {
+            let take_back = name.eq_ignore_ascii_case("unreact");
+            let usage_text = if take_back { "/unreact [#SEQ] EMOJI" } else { "/react [#SEQ] EMOJI" };
+            let (of, typed) = numbered(rest, usage_text)?;
+            let Some(emoji) = reaction_named(typed) else {
+                let known: Vec<String> = REACTIONS.iter().map(|(emoji, name)| format!("{emoji} {name}")).collect();
+                let reason = format!("EMOJI is one of {}", known.join(", "));
+                return Err(CommandError::Usage { usage: usage_text, reason });
+            };
+            Typed::React { of, emoji, take_back }
         }
         "delete" => {
             const USAGE: &str = "/delete [#SEQ|NICK] [REASON]";
@@ -236,6 +270,17 @@ pub fn parse(line: &str) -> Result<Option<Typed>, CommandError> {
 
 fn missing(usage: &'static str, reason: &str) -> CommandError {
     CommandError::Usage { usage, reason: reason.to_owned() }
+}
+
+/// `[#SEQ] REST`: the message number, if one starts `rest`, and what follows it, trimmed.
+fn numbered<'a>(rest: &'a str, usage_text: &'static str) -> Result<(Option<u64>, &'a str), CommandError> {
+    match rest.strip_prefix('#') {
+        Some(numbered) => {
+            let (seq, text) = numbered.split_once(char::is_whitespace).unwrap_or((numbered, ""));
+            Ok((Some(message_number(seq, usage_text)?), text.trim()))
+        }
+        None => Ok((None, rest)),
+    }
 }
 
 /// The digits after `#` in `#SEQ`.
@@ -373,6 +418,29 @@ mod tests {
         assert_eq!(error("/edit #0 x"), "/edit [#SEQ] TEXT: #SEQ is a message's number, as in #41");
         assert_eq!(error("/delete #"), "/delete [#SEQ|NICK] [REASON]: #SEQ is a message's number, as in #41");
         assert!(error("/delete b@d spam").starts_with("/delete [#SEQ|NICK] [REASON]: nickname may only contain"));
+    }
+
+    #[test]
+    fn replies_and_reactions() {
+        assert_eq!(parse("/reply  sure "), Ok(Some(Typed::Reply { of: None, text: "sure".into() })));
+        assert_eq!(
+            parse("/reply #41 sure\nthing"),
+            Ok(Some(Typed::Reply { of: Some(41), text: "sure\nthing".into() }))
+        );
+        let react = |of, emoji, take_back| Ok(Some(Typed::React { of, emoji, take_back }));
+        assert_eq!(parse("/react 👍"), react(None, "👍", false));
+        assert_eq!(parse("/react #41 :tada:"), react(Some(41), "🎉", false));
+        assert_eq!(parse("/REACT #41 heart"), react(Some(41), "❤\u{fe0f}", false));
+        assert_eq!(parse("/unreact #41 ❤"), react(Some(41), "❤\u{fe0f}", true));
+        let error = |line| parse(line).expect_err("refused").to_string();
+        assert_eq!(error("/reply #41"), "/reply [#SEQ] TEXT: the text is missing");
+        assert_eq!(error("/reply"), "/reply [#SEQ] TEXT: the text is missing");
+        assert_eq!(error("/reply #x hi"), "/reply [#SEQ] TEXT: #SEQ is a message's number, as in #41");
+        let unknown = error("/react #41 smile");
+        assert!(unknown.starts_with("/react [#SEQ] EMOJI: EMOJI is one of 👍 +1, 👎 -1, "), "{unknown}");
+        assert!(unknown.ends_with("👀 eyes"), "{unknown}");
+        assert!(error("/react").starts_with("/react [#SEQ] EMOJI: EMOJI is one of"));
+        assert!(error("/unreact #4 x").starts_with("/unreact [#SEQ] EMOJI: EMOJI is one of"));
     }
 
     fn moderate(line: &str) -> RoomAction {

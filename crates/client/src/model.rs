@@ -26,7 +26,7 @@ use palomar_transport::Fingerprint;
 
 use crate::engine::Command;
 
-pub use conv::{Conv, Entry, MessageEntry};
+pub use conv::{Conv, Entry, MessageEntry, QUOTE_CHARS, Quote, ReactionCount};
 pub use listing::room_listing_lines;
 pub use moderation::{invited_text, room_change_text, standing_text};
 pub use nicknames::{mentions, nick_colour};

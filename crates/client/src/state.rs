@@ -186,6 +186,9 @@ fn kind_column(kind: MessageKind) -> (&'static str, Option<u64>) {
         MessageKind::Action => ("action", None),
         MessageKind::Edit { of } => ("edit", Some(of)),
         MessageKind::Deletion { of } => ("deletion", Some(of)),
+        MessageKind::Reply { of } => ("reply", Some(of)),
+        MessageKind::Reaction { of, added: true } => ("reaction", Some(of)),
+        MessageKind::Reaction { of, added: false } => ("reaction taken back", Some(of)),
     }
 }
 
@@ -197,6 +200,9 @@ fn read_kind(kind: &str, of: Option<i64>) -> Option<MessageKind> {
         ("action", _) => Some(MessageKind::Action),
         ("edit", Some(of)) => Some(MessageKind::Edit { of }),
         ("deletion", Some(of)) => Some(MessageKind::Deletion { of }),
+        ("reply", Some(of)) => Some(MessageKind::Reply { of }),
+        ("reaction", Some(of)) => Some(MessageKind::Reaction { of, added: true }),
+        ("reaction taken back", Some(of)) => Some(MessageKind::Reaction { of, added: false }),
         _ => None,
     }
 }
@@ -242,8 +248,11 @@ mod tests {
             MessageKind::Action,
             MessageKind::Edit { of: 41 },
             MessageKind::Deletion { of: u64::from(u32::MAX) + 1 },
+            MessageKind::Reply { of: 41 },
+            MessageKind::Reaction { of: 41, added: true },
+            MessageKind::Reaction { of: 41, added: false },
         ];
-        let entries: Vec<_> = (0..4u8)
+        let entries: Vec<_> = (0..7u8)
             .map(|i| OutboxEntry {
                 id: MessageId([i; 16]),
                 to: lobby.clone(),

@@ -439,6 +439,12 @@ impl LineMode<'_> {
                 self.send(self.current.clone(), MessageKind::Deletion { of }, &reason)
             }
             Typed::Delete { .. } => self.refuse("/delete #SEQ [REASON]: line mode needs the message's number"),
+            Typed::Reply { of: Some(of), text } => self.send(self.current.clone(), MessageKind::Reply { of }, &text),
+            Typed::Reply { of: None, .. } => self.refuse("/reply #SEQ TEXT: line mode needs the message's number"),
+            Typed::React { of: Some(of), emoji, take_back } => {
+                self.send(self.current.clone(), MessageKind::Reaction { of, added: !take_back }, emoji)
+            }
+            Typed::React { of: None, .. } => self.refuse("/react #SEQ EMOJI: line mode needs the message's number"),
             Typed::Join(room) => {
                 self.current = Conversation::Room(room.clone());
                 self.command(Command::Join { room: room.to_string() });

@@ -144,6 +144,9 @@ pub struct Printer<W: Write = BufWriter<Stdout>> {
 /// A message as a JSON line. The fields are in alphabetical order, as `json!` objects print theirs.
 #[derive(Serialize)]
 struct MessageLine<'a> {
+    /// A reaction's only: added, or taken back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    added: Option<bool>,
     conversation: String,
     event: &'static str,
     from: &'a str,
@@ -160,6 +163,10 @@ struct MessageLine<'a> {
 impl<'a> MessageLine<'a> {
     fn new(message: &'a Message, own: bool) -> Self {
         MessageLine {
+            added: match message.kind {
+                MessageKind::Reaction { added, .. } => Some(added),
+                _ => None,
+            },
             conversation: message.conversation.to_string(),
             event: "message",
             from: message.from.as_str(),
@@ -181,6 +188,8 @@ fn kind_name(kind: MessageKind) -> &'static str {
         MessageKind::Action => "action",
         MessageKind::Edit { .. } => "edit",
         MessageKind::Deletion { .. } => "deletion",
+        MessageKind::Reply { .. } => "reply",
+        MessageKind::Reaction { .. } => "reaction",
     }
 }
 
@@ -285,7 +294,8 @@ impl<W: Write> Printer<W> {
         self.flush();
     }
 
-    /// The readable line of a message; `None` for an edit of a deleted message, which has nothing left to say.
+    /// The readable line of a message; `None` for an edit or a reaction of a deleted message, which has nothing
+    /// left to say.
     fn message_line(&self, message: &Message, own: bool, prefix: &str) -> Option<String> {
         let style = if own { Style::Own } else { Style::Nick };
         // Continuation lines are indented so a multi-line message cannot pass for several messages.
@@ -296,11 +306,20 @@ impl<W: Write> Printer<W> {
         };
         let edited = if message.revision == Revision::Edited { " (edited)" } else { "" };
         let said = match (message.kind, message.revision) {
-            (MessageKind::Edit { .. }, Revision::Deleted) => return None,
-            (MessageKind::Text | MessageKind::Action, Revision::Deleted) => {
+            (MessageKind::Edit { .. } | MessageKind::Reaction { .. }, Revision::Deleted) => return None,
+            (MessageKind::Text | MessageKind::Action | MessageKind::Reply { .. }, Revision::Deleted) => {
                 format!("{} (deleted)", self.paint(style, &format!("<{}>", message.from)))
             }
             (MessageKind::Text, _) => format!("{} {text}{edited}", self.paint(style, &format!("<{}>", message.from))),
+            (MessageKind::Reply { of }, _) => {
+                format!("{} \u{21aa} #{of} {text}{edited}", self.paint(style, &format!("<{}>", message.from)))
+            }
+            (MessageKind::Reaction { of, added: true }, _) => {
+                format!("{} reacted {text} to #{of}", self.paint(style, message.from.as_str()))
+            }
+            (MessageKind::Reaction { of, added: false }, _) => {
+                format!("{} took back {text} from #{of}", self.paint(style, message.from.as_str()))
+            }
             (MessageKind::Action, _) => format!("{} {text}{edited}", self.paint(style, &format!("* {}", message.from))),
             (MessageKind::Edit { of }, _) => {
                 format!("{} edited #{of}: {text}", self.paint(style, message.from.as_str()))

@@ -98,6 +98,8 @@ mod tests {
             r#"{"Post":{"id":"0190abcdef0123456789abcdef012345","to":{"Room":"rust"},"kind":"Action","text":"waves"}}"#,
             r#"{"Post":{"id":"0190abcdef0123456789abcdef012345","to":{"Room":"rust"},"kind":{"Edit":{"of":41}},"text":"hello"}}"#,
             r#"{"Post":{"id":"0190abcdef0123456789abcdef012345","to":{"Room":"rust"},"kind":{"Deletion":{"of":41}},"text":""}}"#,
+            r#"{"Post":{"id":"0190abcdef0123456789abcdef012345","to":{"Room":"rust"},"kind":{"Reply":{"of":41}},"text":"yes"}}"#,
+            r#"{"Post":{"id":"0190abcdef0123456789abcdef012345","to":{"Room":"rust"},"kind":{"Reaction":{"of":41,"added":true}},"text":"👍"}}"#,
         ] {
             let decoded: ClientMsg = from_json(client).expect("decodes");
             assert_eq!(to_json(&decoded), client);
@@ -105,6 +107,7 @@ mod tests {
         for server in [
             r#"{"Messages":[{"conversation":{"Room":"rust"},"seq":41,"id":"0190abcdef0123456789abcdef012345","from":"ana","ts":1,"text":"","kind":"Text","revision":"Deleted"}]}"#,
             r#"{"Messages":[{"conversation":{"Room":"rust"},"seq":43,"id":"0190abcdef0123456789abcdef012345","from":"bob","ts":1,"text":"spam","kind":{"Deletion":{"of":41}},"revision":"Original"}]}"#,
+            r#"{"Messages":[{"conversation":{"Room":"rust"},"seq":44,"id":"0190abcdef0123456789abcdef012345","from":"bob","ts":1,"text":"👀","kind":{"Reaction":{"of":41,"added":false}},"revision":"Original"}]}"#,
             r#"{"Error":{"code":"UnknownMessage","message":"no","id":"0190abcdef0123456789abcdef012345"}}"#,
         ] {
             let decoded: ServerMsg = from_json(server).expect("decodes");

@@ -21,9 +21,9 @@ pub mod names;
 pub use frame::{DirectionKeys, FrameDecoder, FrameError, Opener, Sealer, TAG_LEN};
 pub use json::{JsonError, from_json, to_json};
 pub use message::{
-    ClientMsg, ConversationInfo, ErrorCode, HistoryPage, KINDS_VERSION, Message, MessageId, MessageKind, Password,
-    Position, PresenceState, Revision, ServerMsg, decode, encode, encode_message, history_payload, messages_payload,
-    payload_json, unix_ms,
+    ClientMsg, ConversationInfo, ErrorCode, HistoryPage, KINDS_VERSION, Message, MessageForm, MessageId, MessageKind,
+    Password, Position, PresenceState, REACTIONS, REPLIES_VERSION, Revision, ServerMsg, decode, encode, encode_message,
+    history_payload, messages_payload, payload_json, reaction_named, unix_ms,
 };
 pub use moderation::{Role, RoomAction, RoomChange, RoomListing, RoomState};
 pub use names::{Conversation, NameError, Nick, RoomName, escape_controls, is_refused_in_text, validate_text};
@@ -31,8 +31,8 @@ pub use names::{Conversation, NameError, Nick, RoomName, escape_controls, is_ref
 /// The protocol version this build speaks; sent first in `Hello` and `Welcome`. Version 2 added moderation
 /// (`Moderate`, `RoomState`, `RoomEvent`, `Invited`, `NotAllowed`, `Banned`) and the rooms' listing (`ListRooms`,
 /// `Rooms`); version 3 kinds of messages (`Post`, `Message.kind` and `Message.revision`: actions, edits,
-/// deletions) and `UnknownMessage`.
-pub const PROTOCOL_VERSION: u16 = 3;
+/// deletions) and `UnknownMessage`; version 4 replies and reactions (`MessageKind::Reply`, `MessageKind::Reaction`).
+pub const PROTOCOL_VERSION: u16 = 4;
 
 /// The oldest version a server still serves: it sends such a client nothing that version did not have.
 pub const MIN_PROTOCOL_VERSION: u16 = 1;

@@ -202,18 +202,66 @@ pub enum MessageKind {
     /// The author's new text for its message `of` (a `Text` or an `Action` of the same conversation).
     Edit { of: u64 },
     /// Message `of` deleted, by its author or a moderator of the room; the entry's text is the reason (may be
-    /// empty). The deleted message and its edits are kept, blanked, so seqs stay gap-free.
+    /// empty). The deleted message, its edits and its reactions are kept, blanked, so seqs stay gap-free.
     Deletion { of: u64 },
+    /// Something said in answer to message `of` (a `Text`, an `Action` or a `Reply`), which readers quote.
+    /// (Version 4.)
+    Reply { of: u64 },
+    /// The sender's reaction to message `of` (a `Text`, an `Action` or a `Reply`), one of [`REACTIONS`] in the
+    /// entry's text: `added`, or taken back. Readers count them per message and show no line for them.
+    /// (Version 4.)
+    Reaction { of: u64, added: bool },
 }
 
 impl MessageKind {
-    /// The message an edit or a deletion refers to.
+    /// The message an edit, a deletion, a reply or a reaction refers to.
     pub fn refers_to(self) -> Option<u64> {
         match self {
             MessageKind::Text | MessageKind::Action => None,
-            MessageKind::Edit { of } | MessageKind::Deletion { of } => Some(of),
+            MessageKind::Edit { of }
+            | MessageKind::Deletion { of }
+            | MessageKind::Reply { of }
+            | MessageKind::Reaction { of, .. } => Some(of),
         }
     }
+
+    /// Whether entries of this kind are messages of their own (what a reply, an edit, a deletion or a reaction
+    /// may refer to), rather than changes to another.
+    pub fn is_message(self) -> bool {
+        matches!(self, MessageKind::Text | MessageKind::Action | MessageKind::Reply { .. })
+    }
+
+    /// Whether readers of protocol `version` know this kind.
+    fn known_in(self, version: u16) -> bool {
+        match self {
+            MessageKind::Reply { .. } | MessageKind::Reaction { .. } => version >= REPLIES_VERSION,
+            _ => version >= KINDS_VERSION,
+        }
+    }
+}
+
+/// The reactions there are, each with the names commands know it by. A small fixed set, like the quick
+/// reactions of Slack or Element: counts stay readable and every client can draw them.
+pub const REACTIONS: [(&str, &str); 8] = [
+    ("\u{1f44d}", "+1"),
+    ("\u{1f44e}", "-1"),
+    ("\u{2764}\u{fe0f}", "heart"),
+    ("\u{1f602}", "joy"),
+    ("\u{1f62e}", "open_mouth"),
+    ("\u{1f622}", "cry"),
+    ("\u{1f389}", "tada"),
+    ("\u{1f440}", "eyes"),
+];
+
+/// The reaction `typed` stands for: the emoji itself (a heart with or without its emoji presentation selector),
+/// or its name, with or without colons (`+1`, `:tada:`).
+pub fn reaction_named(typed: &str) -> Option<&'static str> {
+    let typed = typed.trim();
+    let name = typed.strip_prefix(':').and_then(|rest| rest.strip_suffix(':')).unwrap_or(typed);
+    REACTIONS
+        .iter()
+        .find(|(emoji, known)| *emoji == typed || *known == name || emoji.trim_end_matches('\u{fe0f}') == typed)
+        .map(|(emoji, _)| *emoji)
 }
 
 /// What became of a log entry after it was stored (protocol version 3).
@@ -244,10 +292,16 @@ pub struct Message {
 }
 
 impl Message {
-    /// The text a version 1 or 2 reader, which knows no kinds, is given in place of `text`.
+    /// The text a reader that does not know this message's kind (version 1 or 2: no kinds at all) is given in
+    /// place of `text`.
     pub fn legacy_text(&self) -> Cow<'_, str> {
         match (self.revision, self.kind) {
             (Revision::Deleted, _) => Cow::Borrowed("(deleted)"),
+            (_, MessageKind::Reply { of }) => Cow::Owned(format!("(reply to #{of}) {}", self.text)),
+            (_, MessageKind::Reaction { of, added: true }) => Cow::Owned(format!("(reacted {} to #{of})", self.text)),
+            (_, MessageKind::Reaction { of, added: false }) => {
+                Cow::Owned(format!("(took back {} from #{of})", self.text))
+            }
             (_, MessageKind::Text) => Cow::Borrowed(&self.text),
             (_, MessageKind::Action) => Cow::Owned(format!("/me {}", self.text)),
             (_, MessageKind::Edit { .. }) => Cow::Owned(format!("(edited) {}", self.text)),
@@ -288,15 +342,68 @@ enum LegacyFrame {
     History { conversation: Conversation, messages: Vec<LegacyMessage>, complete_from: u64 },
 }
 
-/// `message` encoded for a reader of protocol `version`, to go into [`messages_payload`].
+/// `message` encoded for a reader of protocol `version`, to go into [`messages_payload`]: a version 3 reader
+/// gets a kind it does not know as a `Text` of [`Message::legacy_text`].
 pub fn encode_message(message: &Message, version: u16) -> Vec<u8> {
-    if version >= KINDS_VERSION { encode(message) } else { encode(&LegacyMessage::of(message)) }
+    if version < KINDS_VERSION {
+        encode(&LegacyMessage::of(message))
+    } else if message.kind.known_in(version) {
+        encode(message)
+    } else {
+        encode(&message.as_known_in(version))
+    }
+}
+
+impl Message {
+    /// This message as a reader of protocol `version` (3 or later) can decode it.
+    fn as_known_in(&self, version: u16) -> Cow<'_, Message> {
+        if self.kind.known_in(version) {
+            return Cow::Borrowed(self);
+        }
+        // A deleted message's text is blank for every reader that knows revisions.
+        let text = if self.revision == Revision::Deleted { String::new() } else { self.legacy_text().into_owned() };
+        Cow::Owned(Message { text, kind: MessageKind::Text, ..self.clone() })
+    }
+}
+
+/// The form in which readers of a protocol version are sent messages: readers of one form are sent the same
+/// bytes, so a room's message is encoded once per form, not once per reader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageForm {
+    /// Versions 1 and 2: no kinds.
+    Plain,
+    /// Version 3: texts, actions, edits and deletions.
+    Kinds,
+    /// Version 4: every kind.
+    Replies,
+}
+
+impl MessageForm {
+    pub const ALL: [MessageForm; 3] = [MessageForm::Plain, MessageForm::Kinds, MessageForm::Replies];
+
+    pub fn of_version(version: u16) -> Self {
+        if version >= REPLIES_VERSION {
+            MessageForm::Replies
+        } else if version >= KINDS_VERSION {
+            MessageForm::Kinds
+        } else {
+            MessageForm::Plain
+        }
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
 }
 
 /// The payload of `ServerMsg::History(page)` for a reader of protocol `version`.
 pub fn history_payload(page: &HistoryPage, version: u16) -> Vec<u8> {
-    if version >= KINDS_VERSION {
+    if version >= REPLIES_VERSION {
         return encode(&ServerMsg::History(page.clone()));
+    }
+    if version >= KINDS_VERSION {
+        let messages = page.messages.iter().map(|message| message.as_known_in(version).into_owned()).collect();
+        return encode(&ServerMsg::History(HistoryPage { messages, ..page.clone() }));
     }
     let messages: Vec<LegacyMessage> = page.messages.iter().map(LegacyMessage::of).collect();
     let mut payload = vec![HISTORY_VARIANT];
@@ -395,8 +502,9 @@ pub enum ErrorCode {
     NotAllowed,
     /// Joining a room the user is banned from, or an invite-only room without an invite. (Version 2.)
     Banned,
-    /// An edit or a deletion of a message that cannot be changed: no such seq in the conversation (or removed
-    /// by retention), an edit or a deletion itself, or deleted already. Not stored: drop it. (Version 3.)
+    /// An edit, a deletion, a reply or a reaction of a message that cannot be referred to: no such seq in the
+    /// conversation (or removed by retention), not a message of its own (an edit, a deletion, a reaction), or
+    /// deleted already. Not stored: drop it. (Version 3.)
     UnknownMessage,
 }
 
@@ -504,6 +612,9 @@ const HISTORY_VARIANT: u8 = 9;
 
 /// The first protocol version whose messages have a [`MessageKind`] and a [`Revision`].
 pub const KINDS_VERSION: u16 = 3;
+
+/// The first protocol version with replies and reactions.
+pub const REPLIES_VERSION: u16 = 4;
 
 /// The payload of a [`ServerMsg::Messages`] built from messages already encoded one by one (each the
 /// [`encode`] of a [`Message`]): a message going to many readers is encoded once, not once per reader. The
@@ -641,6 +752,73 @@ mod tests {
         }
     }
 
+    /// A version 3 reader decodes a reply or a reaction as a text that says what it is; its edits and deletions
+    /// still arrive as such, and a version 4 reader gets everything as it is.
+    #[test]
+    fn a_version_3_reader_gets_replies_and_reactions_as_texts() {
+        let cases = [
+            (MessageKind::Reply { of: 2 }, Revision::Original, "yes", MessageKind::Text, "(reply to #2) yes"),
+            (MessageKind::Reply { of: 2 }, Revision::Edited, "no", MessageKind::Text, "(reply to #2) no"),
+            (MessageKind::Reply { of: 2 }, Revision::Deleted, "", MessageKind::Text, ""),
+            (
+                MessageKind::Reaction { of: 2, added: true },
+                Revision::Original,
+                "👍",
+                MessageKind::Text,
+                "(reacted 👍 to #2)",
+            ),
+            (
+                MessageKind::Reaction { of: 2, added: false },
+                Revision::Original,
+                "👍",
+                MessageKind::Text,
+                "(took back 👍 from #2)",
+            ),
+            (MessageKind::Edit { of: 2 }, Revision::Original, "x", MessageKind::Edit { of: 2 }, "x"),
+        ];
+        for (kind, revision, text, shown_kind, shown) in cases {
+            let message = message(kind, revision, text);
+            let seen = Message { kind: shown_kind, text: shown.into(), ..message.clone() };
+            assert_eq!(decode::<Message>(&encode_message(&message, 3)).expect("decodes"), seen);
+            assert_eq!(encode_message(&message, 4), encode(&message));
+            let page = HistoryPage {
+                conversation: message.conversation.clone(),
+                messages: vec![message.clone()],
+                complete_from: 1,
+            };
+            let seen_page = HistoryPage { messages: vec![seen], ..page.clone() };
+            assert_eq!(history_payload(&page, 3), encode(&ServerMsg::History(seen_page)));
+            assert_eq!(history_payload(&page, 4), encode(&ServerMsg::History(page)));
+        }
+        let reply = message(MessageKind::Reply { of: 2 }, Revision::Original, "yes");
+        let payload = messages_payload(&[&encode_message(&reply, 1)]);
+        let frame: Version2Frame = decode(&payload).expect("a version 2 reader decodes it");
+        let Version2Frame::Messages(messages) = frame else { panic!("not messages") };
+        assert_eq!(messages[0].text, "(reply to #2) yes");
+        assert_eq!(MessageForm::ALL.map(|form| form.index()), [0, 1, 2]);
+        assert_eq!(
+            [1, 2, 3, 4].map(MessageForm::of_version),
+            [MessageForm::Plain, MessageForm::Plain, MessageForm::Kinds, MessageForm::Replies]
+        );
+    }
+
+    #[test]
+    fn reactions_are_named_by_emoji_or_name() {
+        assert_eq!(reaction_named("+1"), Some("👍"));
+        assert_eq!(reaction_named(":tada:"), Some("🎉"));
+        assert_eq!(reaction_named("❤"), Some("❤\u{fe0f}"));
+        assert_eq!(reaction_named("❤\u{fe0f}"), Some("❤\u{fe0f}"));
+        assert_eq!(reaction_named(" 👀 "), Some("👀"));
+        for bad in ["", "::", "smile", "👍👍", ":+1", "🙂"] {
+            assert_eq!(reaction_named(bad), None, "{bad:?}");
+        }
+        for (emoji, name) in REACTIONS {
+            assert_eq!(reaction_named(emoji), Some(emoji));
+            assert_eq!(reaction_named(name), Some(emoji));
+            assert!(crate::validate_text(emoji).is_ok(), "{name} is a valid text");
+        }
+    }
+
     /// A browser's session turns the payloads made for its version into JSON: a version 2 page gets messages
     /// without kind and revision, a version 3 page the messages as they are.
     #[test]
@@ -755,6 +933,10 @@ mod tests {
             text: "hi".into(),
         };
         assert_eq!(encode(&post)[0], 12);
+        let kind_index = |kind| encode(&kind)[0];
+        assert_eq!(kind_index(MessageKind::Deletion { of: 1 }), 3);
+        assert_eq!(kind_index(MessageKind::Reply { of: 1 }), 4);
+        assert_eq!(kind_index(MessageKind::Reaction { of: 1, added: true }), 5);
     }
 
     #[test]

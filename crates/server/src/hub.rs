@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, OnceLock};
 
-use palomar_proto::{KINDS_VERSION, Nick, PresenceState, RoomChange, RoomName, encode_message};
+use palomar_proto::{MessageForm, Nick, PresenceState, RoomChange, RoomName, encode_message};
 use palomar_store::{Account, AccountId, ConvId, ConvKey, Notice, Removed, StoredMessage};
 use parking_lot::{Mutex, MutexGuard};
 use tokio::sync::{Notify, mpsc};
@@ -31,15 +31,13 @@ pub struct Published {
     pub conv: ConvId,
     pub message: StoredMessage,
     /// The message as every member of a room reads it, encoded by the first session that sends it, so a
-    /// room of many members costs one encoding: for readers that know kinds of messages (protocol version 3), and
-    /// for those that do not.
-    room_encoding: OnceLock<Vec<u8>>,
-    legacy_room_encoding: OnceLock<Vec<u8>>,
+    /// room of many members costs one encoding per [`MessageForm`] its readers speak.
+    room_encodings: [OnceLock<Vec<u8>>; MessageForm::ALL.len()],
 }
 
 impl Published {
     pub fn new(conv: ConvId, message: StoredMessage) -> Self {
-        Published { conv, message, room_encoding: OnceLock::new(), legacy_room_encoding: OnceLock::new() }
+        Published { conv, message, room_encodings: Default::default() }
     }
 
     /// The encoded [`palomar_proto::Message`] as `reader`, speaking protocol `version`, sees it; shared among
@@ -47,8 +45,9 @@ impl Published {
     pub fn encoded_for(&self, reader: AccountId, version: u16) -> Cow<'_, [u8]> {
         let encode = || encode_message(&self.message.for_reader(reader), version);
         match &self.message.key {
-            ConvKey::Room(_) if version >= KINDS_VERSION => Cow::Borrowed(self.room_encoding.get_or_init(encode)),
-            ConvKey::Room(_) => Cow::Borrowed(self.legacy_room_encoding.get_or_init(encode)),
+            ConvKey::Room(_) => {
+                Cow::Borrowed(self.room_encodings[MessageForm::of_version(version).index()].get_or_init(encode))
+            }
             ConvKey::Direct(..) => Cow::Owned(encode()),
         }
     }

@@ -482,4 +482,74 @@ mod tests {
         drop(writer);
         tokio::task::spawn_blocking(move || thread.join()).await.expect("joins").expect("no panic");
     }
+
+    /// Anyone in the conversation replies to and reacts to a message of its own (not to an edit, a reaction or a
+    /// deleted message); a reaction is added once and taken back once; of two equal reactions sent together, one
+    /// is stored; a reply may be edited and deleted like a text.
+    #[tokio::test]
+    async fn replies_and_reactions_are_judged_against_the_log() {
+        use MessageKind::{Deletion, Edit, Reaction, Reply, Text};
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("store.sqlite");
+        let db = Box::new(SqliteStore::open(&path).expect("opens"));
+        let (writer, thread) =
+            Writer::start(db, Hub::new(Default::default(), 8, 8), None, Metrics::default()).expect("starts");
+        let register = |name: &str| writer.register(Nick::parse(name).expect("valid"), "h".into(), 0);
+        let ana = register("ana").await.expect("commits").expect("new");
+        let bob = register("bob").await.expect("commits").expect("new");
+        let key = ConvKey::Room(RoomName::lobby());
+        let reader = SqliteStore::open(&path).expect("opens");
+        let lobby = reader.conversation(&key).expect("reads").expect("lobby");
+        let room = (lobby.id, &key);
+        let react = |of, added| Reaction { of, added };
+
+        assert_eq!(post(&writer, room, &ana, 1, (Text, "lunch?")).await, Ok(1));
+        assert_eq!(post(&writer, room, &bob, 2, (Reply { of: 1 }, "yes")).await, Ok(2));
+        assert_eq!(post(&writer, room, &ana, 3, (Reply { of: 2 }, "good")).await, Ok(3), "a reply to a reply");
+        assert_eq!(post(&writer, room, &bob, 4, (Edit { of: 2 }, "yes!")).await, Ok(4), "its author edits it");
+        assert_eq!(post(&writer, room, &ana, 5, (Edit { of: 2 }, "no")).await, Err(ErrorCode::NotAllowed));
+        assert_eq!(post(&writer, room, &ana, 6, (Reply { of: 4 }, "x")).await, Err(ErrorCode::UnknownMessage));
+        assert_eq!(post(&writer, room, &ana, 7, (Reply { of: 99 }, "x")).await, Err(ErrorCode::UnknownMessage));
+        assert_eq!(post(&writer, room, &bob, 8, (react(1, true), "👍")).await, Ok(5));
+        assert_eq!(post(&writer, room, &bob, 9, (react(1, true), "👍")).await, Err(ErrorCode::NotAllowed));
+        assert_eq!(post(&writer, room, &bob, 8, (react(1, true), "👍")).await, Ok(5), "a retry");
+        assert_eq!(post(&writer, room, &ana, 10, (react(1, true), "👍")).await, Ok(6), "her own, on her own");
+        assert_eq!(post(&writer, room, &ana, 11, (react(5, true), "👍")).await, Err(ErrorCode::UnknownMessage));
+        assert_eq!(post(&writer, room, &bob, 12, (react(1, false), "🎉")).await, Err(ErrorCode::NotAllowed));
+        assert_eq!(post(&writer, room, &bob, 13, (react(1, false), "👍")).await, Ok(7));
+        assert_eq!(post(&writer, room, &bob, 14, (react(1, true), "👍")).await, Ok(8), "again");
+
+        let together = [15, 16].map(|id| {
+            writer.append(
+                room.0,
+                key.clone(),
+                ana.clone(),
+                MessageId([id; 16]),
+                (react(2, true), "🎉".into()),
+                SendOrder::default(),
+            )
+        });
+        let mut outcomes = Vec::new();
+        for queued in together {
+            outcomes.push(queued.await.expect("queued"));
+        }
+        let mut stored = 0;
+        for answer in outcomes {
+            match answer.await.expect("answered").expect("written") {
+                AppendOutcome::Appended(_) => stored += 1,
+                AppendOutcome::Refused { code, .. } => assert_eq!(code, ErrorCode::NotAllowed),
+                AppendOutcome::Gone => panic!("the lobby is there"),
+            }
+        }
+        assert_eq!(stored, 1, "one 🎉 from ana on #2");
+
+        assert_eq!(post(&writer, room, &bob, 17, (Deletion { of: 2 }, "")).await, Ok(10), "its author deletes it");
+        assert_eq!(post(&writer, room, &ana, 18, (react(2, false), "🎉")).await, Err(ErrorCode::UnknownMessage));
+        let lobby = reader.conversation(&key).expect("reads").expect("lobby");
+        let text = |seq| reader.message_at(&lobby, seq).expect("reads").map(|m| m.text);
+        assert_eq!(text(9), Some(String::new()), "the deleted reply's reaction is blanked");
+        assert_eq!(text(3), Some("good".into()), "a reply to the deleted reply is kept");
+        drop(writer);
+        tokio::task::spawn_blocking(move || thread.join()).await.expect("joins").expect("no panic");
+    }
 }

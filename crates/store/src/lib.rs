@@ -271,6 +271,11 @@ pub trait Store: Send {
     /// with the first attempt's outcome, not judged again).
     fn sent_before(&self, sender: &Nick, id: MessageId) -> Result<bool>;
 
+    /// Whether `sender`'s latest reaction `emoji` to message `of` of `conversation`, among those sent since
+    /// `since_ms` (its account's creation: not a removed account's of the same name), is one added, not taken
+    /// back.
+    fn has_reacted(&self, conversation: ConvId, of: u64, sender: (&Nick, u64), emoji: &str) -> Result<bool>;
+
     /// The message with seq `seq`, unless retention removed it (or there is none).
     fn message_at(&self, conv: &ConvRow, seq: u64) -> Result<Option<StoredMessage>> {
         let Some(before) = seq.checked_sub(1) else { return Ok(None) };

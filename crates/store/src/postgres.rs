@@ -18,9 +18,10 @@ use crate::keys::{Account, AccountId, ConvId, ConvKey};
 use crate::location::PostgresSettings;
 use crate::notices::{Envelope, NodeId, Notice};
 use crate::records::{
-    Appended, AuditEntry, ConvRow, Credentials, DeletedDirect, Durability, KIND_EDIT, NewMessage, RemovalRequest,
-    Removed, RoomModeration, RoomSettings, RoomStanding, Sanction, Standing, StoreError, StoredMessage, Suspension,
-    kind_columns, kind_from_columns, revision_column, revision_from_column, stored_role, stored_sanction,
+    Appended, AuditEntry, ConvRow, Credentials, DeletedDirect, Durability, KIND_REACTION, KIND_REACTION_TAKEN_BACK,
+    KINDS_BLANKED_WITH, NewMessage, RemovalRequest, Removed, RoomModeration, RoomSettings, RoomStanding, Sanction,
+    Standing, StoreError, StoredMessage, Suspension, kind_columns, kind_from_columns, revision_by, revision_column,
+    revision_from_column, stored_role, stored_sanction,
 };
 use crate::{Result, Store, append_each};
 
@@ -156,6 +157,11 @@ ALTER TABLE messages
     ADD COLUMN of_seq BIGINT,
     ADD COLUMN revision BIGINT NOT NULL DEFAULT 0;
 CREATE INDEX messages_by_reference ON messages (conversation, of_seq) WHERE of_seq IS NOT NULL;
+",
+    // Replies and reactions change no table, but an older Palomar cannot read their rows: it refuses this version.
+    "
+COMMENT ON COLUMN messages.kind IS
+    '0 text, 1 action, 2 edit, 3 deletion, 4 reply, 5 reaction added, 6 reaction taken back';
 ",
 ];
 
@@ -509,20 +515,17 @@ impl PostgresStore {
         })
     }
 
-    /// What an edit or a deletion just stored does to message `of` (and, for a deletion, to its edits).
+    /// What an entry referring to message `of` just stored does to it (see [`revision_by`]).
     fn revise(&self, conversation: ConvId, of: u64, kind: MessageKind, text: &str) -> Result<()> {
-        let (text, revision) = match kind {
-            MessageKind::Edit { .. } => (text, Revision::Edited),
-            _ => ("", Revision::Deleted),
-        };
+        let Some((text, revision)) = revision_by(kind, text) else { return Ok(()) };
         self.execute(
             "UPDATE messages SET text = $3, revision = $4 WHERE conversation = $1 AND seq = $2",
             &[&conversation.0, &to_i64(of), &text, &revision_column(revision)],
         )?;
         if revision == Revision::Deleted {
             self.execute(
-                "UPDATE messages SET text = '', revision = $3 WHERE conversation = $1 AND of_seq = $2 AND kind = $4",
-                &[&conversation.0, &to_i64(of), &revision_column(revision), &KIND_EDIT],
+                "UPDATE messages SET text = '', revision = $3 WHERE conversation = $1 AND of_seq = $2 AND kind = ANY($4)",
+                &[&conversation.0, &to_i64(of), &revision_column(revision), &&KINDS_BLANKED_WITH[..]],
             )?;
         }
         Ok(())
@@ -1201,6 +1204,33 @@ impl Store for PostgresStore {
             &[&&id.0[..], &sender.as_str()],
         )?;
         Ok(found.is_some())
+    }
+
+    fn has_reacted(
+        &self,
+        conversation: ConvId,
+        of: u64,
+        (sender, since_ms): (&Nick, u64),
+        emoji: &str,
+    ) -> Result<bool> {
+        let latest = self.query_opt(
+            "SELECT kind FROM messages
+             WHERE conversation = $1 AND of_seq = $2 AND kind IN ($3, $4) AND sender = $5 AND ts >= $6 AND text = $7
+             ORDER BY seq DESC LIMIT 1",
+            &[
+                &conversation.0,
+                &to_i64(of),
+                &KIND_REACTION,
+                &KIND_REACTION_TAKEN_BACK,
+                &sender.as_str(),
+                &to_i64(since_ms),
+                &emoji,
+            ],
+        )?;
+        Ok(match latest {
+            Some(row) => col::<i64>(&row, 0)? == KIND_REACTION,
+            None => false,
+        })
     }
 
     fn append_all(&self, messages: &[NewMessage<'_>], now_ms: u64) -> Result<Vec<Option<Appended>>> {

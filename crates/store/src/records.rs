@@ -248,8 +248,9 @@ pub(crate) fn listed_room(
     Ok(RoomListing { room, members: u32::try_from(members).unwrap_or(u32::MAX), topic, invite_only })
 }
 
-/// How both stores keep a [`MessageKind`]: a `kind` column (0 text, 1 action, 2 edit, 3 deletion) and the seq an
-/// edit or a deletion refers to in `of_seq` (NULL for the others).
+/// How both stores keep a [`MessageKind`]: a `kind` column (0 text, 1 action, 2 edit, 3 deletion, 4 reply, 5 reaction
+/// added, 6 reaction taken back) and the seq an edit, a deletion, a reply or a reaction refers to in `of_seq` (NULL
+/// for the others).
 pub(crate) fn kind_columns(kind: MessageKind) -> (i64, Option<i64>) {
     let of = kind.refers_to().map(|of| i64::try_from(of).unwrap_or(i64::MAX));
     let code = match kind {
@@ -257,6 +258,9 @@ pub(crate) fn kind_columns(kind: MessageKind) -> (i64, Option<i64>) {
         MessageKind::Action => KIND_ACTION,
         MessageKind::Edit { .. } => KIND_EDIT,
         MessageKind::Deletion { .. } => KIND_DELETION,
+        MessageKind::Reply { .. } => KIND_REPLY,
+        MessageKind::Reaction { added: true, .. } => KIND_REACTION,
+        MessageKind::Reaction { added: false, .. } => KIND_REACTION_TAKEN_BACK,
     };
     (code, of)
 }
@@ -265,6 +269,9 @@ pub(crate) const KIND_TEXT: i64 = 0;
 pub(crate) const KIND_ACTION: i64 = 1;
 pub(crate) const KIND_EDIT: i64 = 2;
 pub(crate) const KIND_DELETION: i64 = 3;
+pub(crate) const KIND_REPLY: i64 = 4;
+pub(crate) const KIND_REACTION: i64 = 5;
+pub(crate) const KIND_REACTION_TAKEN_BACK: i64 = 6;
 
 /// The [`MessageKind`] of a row's `kind` and `of_seq`.
 pub(crate) fn kind_from_columns(code: i64, of: Option<i64>) -> Result<MessageKind, StoreError> {
@@ -277,9 +284,27 @@ pub(crate) fn kind_from_columns(code: i64, of: Option<i64>) -> Result<MessageKin
         KIND_ACTION => Ok(MessageKind::Action),
         KIND_EDIT => Ok(MessageKind::Edit { of: of()? }),
         KIND_DELETION => Ok(MessageKind::Deletion { of: of()? }),
+        KIND_REPLY => Ok(MessageKind::Reply { of: of()? }),
+        KIND_REACTION => Ok(MessageKind::Reaction { of: of()?, added: true }),
+        KIND_REACTION_TAKEN_BACK => Ok(MessageKind::Reaction { of: of()?, added: false }),
         _ => Err(StoreError::Corrupt(format!("a message of unknown kind {code}"))),
     }
 }
+
+/// What an entry of `kind` with `text` makes of the message it refers to: an edit gives it its text, a deletion
+/// blanks it (and its edits and reactions, which [`KINDS_BLANKED_WITH`] lists); a reply or a reaction leaves it
+/// as it is.
+pub(crate) fn revision_by(kind: MessageKind, text: &str) -> Option<(&str, Revision)> {
+    match kind {
+        MessageKind::Edit { .. } => Some((text, Revision::Edited)),
+        MessageKind::Deletion { .. } => Some(("", Revision::Deleted)),
+        _ => None,
+    }
+}
+
+/// The kinds of entries a deletion blanks along with the message they refer to: its edits and its reactions (its
+/// replies are other people's words, kept).
+pub(crate) const KINDS_BLANKED_WITH: [i64; 3] = [KIND_EDIT, KIND_REACTION, KIND_REACTION_TAKEN_BACK];
 
 /// How both stores keep a [`Revision`], in a `revision` column.
 pub(crate) fn revision_column(revision: Revision) -> i64 {

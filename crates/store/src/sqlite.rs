@@ -15,9 +15,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::keys::{Account, AccountId, ConvId, ConvKey};
 use crate::records::{
-    Appended, AuditEntry, ConvRow, Credentials, DeletedDirect, Durability, KIND_EDIT, NewMessage, RemovalRequest,
-    Removed, RoomModeration, RoomSettings, RoomStanding, Sanction, Standing, StoreError, StoredMessage, Suspension,
-    kind_columns, kind_from_columns, revision_column, revision_from_column, stored_role, stored_sanction,
+    Appended, AuditEntry, ConvRow, Credentials, DeletedDirect, Durability, KIND_REACTION, KIND_REACTION_TAKEN_BACK,
+    KINDS_BLANKED_WITH, NewMessage, RemovalRequest, Removed, RoomModeration, RoomSettings, RoomStanding, Sanction,
+    Standing, StoreError, StoredMessage, Suspension, kind_columns, kind_from_columns, revision_by, revision_column,
+    revision_from_column, stored_role, stored_sanction,
 };
 use crate::runs::{self, Run};
 use crate::{Result, Store};
@@ -50,7 +51,9 @@ fn owner_only(path: &Path) -> std::io::Result<()> {
 }
 
 /// The schema's version, kept in `PRAGMA user_version`; [`SqliteStore::open_with`] migrates older stores.
-const SCHEMA_VERSION: i64 = 7;
+/// Version 8 changed no table: its log may hold replies and reactions (kinds 4 to 6), which an older Palomar
+/// cannot read, so it refuses the store instead.
+const SCHEMA_VERSION: i64 = 8;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS accounts (
@@ -763,24 +766,23 @@ impl SqliteStore {
         Ok(Appended { seq: to_u64(seq), ts: to_u64(ts), duplicate: true })
     }
 
-    /// What an edit or a deletion just stored does to message `of` (and, for a deletion, to its edits).
+    /// What an entry referring to message `of` just stored does to it (see [`revision_by`]).
     fn revise(&self, conversation: ConvId, of: u64, kind: MessageKind, text: &str) -> Result<()> {
+        let Some((text, revision)) = revision_by(kind, text) else { return Ok(()) };
         let Some(row) = self.row_of(conversation, of)? else { return Ok(()) };
-        let (text, revision) = match kind {
-            MessageKind::Edit { .. } => (text, Revision::Edited),
-            _ => ("", Revision::Deleted),
-        };
         self.conn.prepare_cached("UPDATE messages SET text = ?2, revision = ?3 WHERE id = ?1")?.execute(params![
             row,
             text,
             revision_column(revision)
         ])?;
         if revision == Revision::Deleted {
+            let [edit, reaction, taken_back] = KINDS_BLANKED_WITH;
             self.conn
                 .prepare_cached(
-                    "UPDATE messages SET text = '', revision = ?3 WHERE conversation = ?1 AND of_seq = ?2 AND kind = ?4",
+                    "UPDATE messages SET text = '', revision = ?3
+                     WHERE conversation = ?1 AND of_seq = ?2 AND kind IN (?4, ?5, ?6)",
                 )?
-                .execute(params![conversation, to_i64(of), revision_column(revision), KIND_EDIT])?;
+                .execute(params![conversation, to_i64(of), revision_column(revision), edit, reaction, taken_back])?;
         }
         Ok(())
     }
@@ -1515,6 +1517,36 @@ impl Store for SqliteStore {
     fn sent_before(&self, sender: &Nick, id: MessageId) -> Result<bool> {
         let mut stmt = self.conn.prepare_cached("SELECT 1 FROM messages WHERE client_id = ?1 AND sender = ?2")?;
         Ok(stmt.exists(params![&id.0[..], sender.as_str()])?)
+    }
+
+    fn has_reacted(
+        &self,
+        conversation: ConvId,
+        of: u64,
+        (sender, since_ms): (&Nick, u64),
+        emoji: &str,
+    ) -> Result<bool> {
+        let latest: Option<i64> = self
+            .conn
+            .prepare_cached(
+                "SELECT kind FROM messages
+                 WHERE conversation = ?1 AND of_seq = ?2 AND kind IN (?3, ?4) AND sender = ?5 AND ts >= ?6 AND text = ?7
+                 ORDER BY seq DESC LIMIT 1",
+            )?
+            .query_row(
+                params![
+                    conversation,
+                    to_i64(of),
+                    KIND_REACTION,
+                    KIND_REACTION_TAKEN_BACK,
+                    sender.as_str(),
+                    to_i64(since_ms),
+                    emoji
+                ],
+                |row| row.get(0),
+            )
+            .optional()?;
+        Ok(latest == Some(KIND_REACTION))
     }
 
     // Seqs grow with row ids within a conversation, so all of its messages in runs come before those of its tail.

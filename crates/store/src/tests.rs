@@ -84,6 +84,7 @@ on_both_stores!(
     a_removed_account_and_a_deleted_conversation_take_their_moderation_with_them,
     the_room_listing_pages_by_name_counts_members_and_hides_invite_only_rooms_from_outsiders,
     edits_and_deletions_revise_the_message_they_refer_to,
+    replies_and_reactions_leave_their_message_and_a_deletion_blanks_its_reactions,
     a_message_is_found_by_seq_in_the_index_and_in_the_tail,
     an_account_knows_when_it_was_created,
 );
@@ -873,6 +874,46 @@ fn edits_and_deletions_revise_the_message_they_refer_to(fresh: Fresh) {
     assert_eq!(at(7), Some((MessageKind::Deletion { of: 2 }, Revision::Original, "wrong room".into())));
     assert_eq!(at(8), None);
     assert_eq!(at(0), None);
+}
+
+/// A reply or a reaction changes nothing in the message it refers to; whether someone's reaction stands is their
+/// latest of that emoji (and only their own since their account was created); deleting the message blanks its
+/// edits and reactions, not its replies.
+fn replies_and_reactions_leave_their_message_and_a_deletion_blanks_its_reactions(fresh: Fresh) {
+    let db = fresh.writer();
+    let db = &*db;
+    let (ana, bob) = (nick("ana"), nick("bob"));
+    let room = lobby(db);
+    let appended = |message: NewMessage<'_>| db.append_message(&message, 5).expect("appends");
+    let reaction = |of, added| MessageKind::Reaction { of, added };
+    appended(post(room.id, &ana, 1, MessageKind::Text, "lunch?"));
+    appended(post(room.id, &bob, 2, MessageKind::Reply { of: 1 }, "yes"));
+    appended(post(room.id, &bob, 3, reaction(1, true), "👍"));
+    appended(post(room.id, &bob, 4, reaction(1, true), "🎉"));
+    appended(post(room.id, &bob, 5, reaction(1, false), "👍"));
+    appended(post(room.id, &ana, 6, reaction(2, true), "👍"));
+    let reacted = |of, who: &Nick, since, emoji| db.has_reacted(room.id, of, (who, since), emoji).expect("reads");
+    assert!(!reacted(1, &bob, 0, "👍"), "taken back");
+    assert!(reacted(1, &bob, 0, "🎉"));
+    assert!(!reacted(1, &bob, 6, "🎉"), "sent before the account's creation");
+    assert!(!reacted(1, &ana, 0, "🎉"), "someone else's");
+    assert!(reacted(2, &ana, 0, "👍"));
+    assert!(!reacted(2, &bob, 0, "👍"), "a reaction to another message");
+    appended(post(room.id, &ana, 7, MessageKind::Edit { of: 1 }, "lunch at 1?"));
+    appended(post(room.id, &ana, 8, MessageKind::Deletion { of: 1 }, ""));
+    let expected = [
+        "1 Text Deleted ",
+        "2 Reply { of: 1 } Original yes",
+        "3 Reaction { of: 1, added: true } Deleted ",
+        "4 Reaction { of: 1, added: true } Deleted ",
+        "5 Reaction { of: 1, added: false } Deleted ",
+        "6 Reaction { of: 2, added: true } Original 👍",
+        "7 Edit { of: 1 } Deleted ",
+        "8 Deletion { of: 1 } Original ",
+    ];
+    assert_eq!(log_of(db, &room), expected);
+    assert_eq!(log_of(&*fresh.reader(), &room), expected, "readers see the same");
+    assert!(!reacted(1, &bob, 0, "🎉"), "a deleted message's reactions are gone");
 }
 
 /// `message_at` finds a message whether the index of the log holds it or it is still in the tail, and not once

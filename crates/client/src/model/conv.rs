@@ -1,11 +1,35 @@
 //! One conversation as a chat window shows it: its entries (messages in seq order, our pending ones after them,
 //! notices), unread count and mentions, online and offline members, how far back its history goes, and a room's
-//! settings and the user's standing in it. Edits and deletions are entries too, not shown themselves: each is
-//! applied to the message it refers to, and found again when that message comes later (an older history page).
+//! settings and the user's standing in it. Edits, deletions and reactions are entries too, not shown themselves:
+//! each is applied to the message it refers to, and found again when that message comes later (an older history
+//! page). A reply is a message that quotes the one it answers ([`Conv::quote`]).
 
 use std::collections::BTreeSet;
 
-use palomar_proto::{Conversation, Message, MessageId, MessageKind, Nick, Revision, RoomState};
+use palomar_proto::{Conversation, Message, MessageId, MessageKind, Nick, REACTIONS, Revision, RoomState};
+
+/// One reaction to a message and who reacted so, in the order they did (our own pending one last).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReactionCount {
+    pub emoji: &'static str,
+    pub by: Vec<Nick>,
+}
+
+/// What a reply shows of the message it answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Quote {
+    /// Its sender and the start of its first line (cut at [`QUOTE_CHARS`], with "…").
+    Message {
+        from: Nick,
+        line: String,
+    },
+    Deleted,
+    /// Not loaded here (older than the history fetched, or removed by retention).
+    NotHere,
+}
+
+/// Most characters of a quoted line.
+pub const QUOTE_CHARS: usize = 80;
 
 #[derive(Debug, Clone)]
 pub struct MessageEntry {
@@ -28,6 +52,8 @@ pub struct MessageEntry {
     pub deleted_by: Option<(Nick, String)>,
     pub own: bool,
     pub mention: bool,
+    /// The reactions to it, in the order of [`REACTIONS`], each with someone behind it.
+    pub reactions: Vec<ReactionCount>,
     /// The seq of the edit whose text `text` is (0: none seen), so that an older edit seen later (in a history
     /// page) does not undo a newer one.
     pub(super) edit_seq: u64,
@@ -47,6 +73,7 @@ impl MessageEntry {
             deleted_by: None,
             own,
             mention,
+            reactions: Vec::new(),
             edit_seq: 0,
         }
     }
@@ -65,14 +92,28 @@ impl MessageEntry {
             deleted_by: None,
             own: true,
             mention: false,
+            reactions: Vec::new(),
             edit_seq: 0,
         }
     }
 
-    /// A message or an action: what a window shows as a line of its own. Edits and deletions are shown through
-    /// the message they change.
+    /// A message, an action or a reply: what a window shows as a line of its own. Edits, deletions and reactions
+    /// are shown through the message they change.
     pub fn is_shown(&self) -> bool {
-        matches!(self.kind, MessageKind::Text | MessageKind::Action)
+        self.kind.is_message()
+    }
+
+    /// The message this one answers, for a reply.
+    pub fn reply_to(&self) -> Option<u64> {
+        match self.kind {
+            MessageKind::Reply { of } => Some(of),
+            _ => None,
+        }
+    }
+
+    /// Whether `nick` is among those who reacted with `emoji`.
+    pub fn has_reaction(&self, emoji: &str, nick: &Nick) -> bool {
+        self.reactions.iter().any(|reaction| reaction.emoji == emoji && reaction.by.contains(nick))
     }
 
     pub fn is_action(&self) -> bool {
@@ -203,25 +244,59 @@ impl Conv {
         self.messages().rev().find(|m| m.from == *nick && m.is_changeable()).and_then(|m| m.seq)
     }
 
-    /// Files an entry: a message where its seq belongs; an edit or a deletion also changes the message it refers
-    /// to, and a message takes the edits and deletion already here for it.
-    pub(super) fn add(&mut self, entry: MessageEntry) {
-        let (seq, kind) = (entry.seq, entry.kind);
-        let change = seq.is_some().then(|| kind.refers_to()).flatten();
-        self.insert(entry);
-        match (seq, change) {
-            (Some(_), Some(of)) => self.apply_changes_to(of),
-            (Some(seq), None) => self.apply_changes_to(seq),
-            (None, _) => {}
+    /// The seq of the latest message here not sent by `me` that may be replied or reacted to, among those loaded.
+    pub fn latest_not_of(&self, me: &Nick) -> Option<u64> {
+        self.messages().rev().find(|m| m.from != *me && m.is_changeable()).and_then(|m| m.seq)
+    }
+
+    /// What a reply to message `of` shows of it.
+    pub fn quote(&self, of: u64) -> Quote {
+        match self.message(of) {
+            Some(m) if m.revision == Revision::Deleted => Quote::Deleted,
+            Some(m) => {
+                let first = m.text.lines().find(|line| !line.trim().is_empty()).unwrap_or("").trim();
+                let mut line: String = first.chars().take(QUOTE_CHARS).collect();
+                if first.chars().nth(QUOTE_CHARS).is_some() || m.text.trim().lines().nth(1).is_some() {
+                    line.push('…');
+                }
+                Quote::Message { from: m.from.clone(), line }
+            }
+            None => Quote::NotHere,
         }
     }
 
-    /// Applies to message `of` its latest edit here and its deletion, if any.
-    fn apply_changes_to(&mut self, of: u64) {
+    /// Files an entry: a message where its seq belongs; an edit, a deletion or a reaction also changes the
+    /// message it refers to (a reaction of ours while still pending too, so that it shows at once), and a message
+    /// takes the changes already here for it.
+    pub(super) fn add(&mut self, entry: MessageEntry) {
+        let (seq, kind) = (entry.seq, entry.kind);
+        let change = match (seq, kind) {
+            (None, MessageKind::Reaction { of, .. }) => Some(of),
+            (None, _) => None,
+            (Some(_), kind) => kind.refers_to(),
+        };
+        self.insert(entry);
+        match (seq, change) {
+            (_, Some(of)) => self.apply_changes_to(of),
+            (Some(seq), None) => self.apply_changes_to(seq),
+            (None, None) => {}
+        }
+    }
+
+    /// Applies to message `of` its latest edit here, its deletion and its reactions, if any.
+    pub(super) fn apply_changes_to(&mut self, of: u64) {
         let mut latest_edit: Option<(u64, String)> = None;
         let mut deletion: Option<(Nick, String)> = None;
-        // In seq order: the last edit found is the latest.
+        let mut reactions: Vec<ReactionCount> = Vec::new();
+        // In seq order, our pending ones last: the last edit found is the latest, and reactions are added and
+        // taken back in the order they were.
         for m in self.messages() {
+            if let MessageKind::Reaction { of: target, added } = m.kind
+                && target == of
+                && m.revision != Revision::Deleted
+            {
+                react(&mut reactions, &m.text, &m.from, added);
+            }
             let Some(seq) = m.seq else { continue };
             match m.kind {
                 // An edit of a deleted message comes blanked: it has nothing to show.
@@ -252,6 +327,11 @@ impl Conv {
             original.text = text;
             original.edit_seq = seq;
         }
+        if original.revision == Revision::Deleted {
+            reactions.clear();
+        }
+        reactions.sort_by_key(|reaction| REACTIONS.iter().position(|(emoji, _)| *emoji == reaction.emoji));
+        original.reactions = reactions;
     }
 
     /// Puts a message where its seq belongs; pending messages and notices after it keep their place.
@@ -267,5 +347,25 @@ impl Conv {
 
     pub(super) fn notice(&mut self, ts: u64, text: String, alert: bool) {
         self.entries.push(Entry::Notice { ts, text, alert });
+    }
+}
+
+/// `from`'s reaction `emoji` added to, or taken back from, `reactions` (an emoji nobody is behind any more goes).
+fn react(reactions: &mut Vec<ReactionCount>, emoji: &str, from: &Nick, added: bool) {
+    let Some(&(emoji, _)) = REACTIONS.iter().find(|(known, _)| *known == emoji) else { return };
+    let at = match reactions.iter().position(|reaction| reaction.emoji == emoji) {
+        Some(at) => at,
+        None if added => {
+            reactions.push(ReactionCount { emoji, by: Vec::new() });
+            reactions.len() - 1
+        }
+        None => return,
+    };
+    let by = &mut reactions[at].by;
+    by.retain(|nick| nick != from);
+    if added {
+        by.push(from.clone());
+    } else if by.is_empty() {
+        reactions.remove(at);
     }
 }

@@ -76,10 +76,14 @@ impl ChatModel {
                 let index = self.conv_index(&to);
                 let (me, ts) = (self.me.clone(), (self.clock)());
                 // An edit or a deletion shows only once stored: typed while offline, it would show nothing at all.
+                // (A reaction of ours shows at once, a reply as a message waiting.)
                 let waits = match kind {
                     MessageKind::Edit { of } => Some(format!("your edit of #{of} goes out once reconnected")),
                     MessageKind::Deletion { of } => Some(format!("the deletion of #{of} goes out once reconnected")),
-                    MessageKind::Text | MessageKind::Action => None,
+                    MessageKind::Text
+                    | MessageKind::Action
+                    | MessageKind::Reply { .. }
+                    | MessageKind::Reaction { .. } => None,
                 };
                 let conv = &mut self.convs[index];
                 conv.add(MessageEntry::pending(id, me, ts, kind, text));
@@ -275,7 +279,17 @@ impl ChatModel {
         };
         let ts = (self.clock)();
         let conv = &mut self.convs[index];
+        let reaction_to = conv.entries.iter().find_map(|entry| match entry {
+            Entry::Message(m) if pending(entry) => match m.kind {
+                MessageKind::Reaction { of, .. } => Some(of),
+                _ => None,
+            },
+            _ => None,
+        });
         conv.entries.retain(|entry| !pending(entry));
+        if let Some(of) = reaction_to {
+            conv.apply_changes_to(of);
+        }
         conv.notice(ts, format!("not sent: {message}"), true);
     }
 
@@ -294,9 +308,11 @@ impl ChatModel {
         } else if conv.has_seq(message.seq) {
             return Vec::new();
         }
-        // An edit or a deletion is not news of its own: it changes a message already counted.
-        let news = matches!(message.kind, MessageKind::Text | MessageKind::Action);
-        let mention = news && !own && mentions(&message.text, &self.me);
+        // An edit, a deletion or a reaction is not news of its own: it changes a message already counted. A reply
+        // to one of ours calls us as a mention does.
+        let news = message.kind.is_message();
+        let answers_me = message.kind.refers_to().and_then(|of| conv.message(of)).is_some_and(|m| m.from == self.me);
+        let mention = news && !own && (mentions(&message.text, &self.me) || answers_me);
         conv.add(MessageEntry { typed, ..MessageEntry::from_message(message, own, mention) });
         if index != self.current && !own && news {
             conv.unread += 1;

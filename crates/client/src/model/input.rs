@@ -1,5 +1,5 @@
 //! What the user types or clicks: [`ChatModel::submit`] reads an entry line, [`ChatModel::apply`] does what a
-//! command asks (send, act, edit or delete a message, join, leave, open a direct conversation, list members or
+//! command asks (send, act, edit, delete, reply to or react to a message, join, leave, open a direct conversation, list members or
 //! rooms, fetch history, moderate the room shown, show its topic, help, quit), and
 //! [`ChatModel::close_current`] closes the direct conversation shown.
 
@@ -74,6 +74,23 @@ impl ChatModel {
                     Err(error) => self.notice_here(error, true),
                 }
             }
+            Typed::Reply { of, text } => match self.answerable(of, "reply to") {
+                Ok(of) => {
+                    let to = self.current().id.clone();
+                    return self.send(to, MessageKind::Reply { of }, text);
+                }
+                Err(error) => self.notice_here(error, true),
+            },
+            Typed::React { of, emoji, take_back } => match self.answerable(of, "react to") {
+                Ok(of) => {
+                    let conv = self.current();
+                    // Again the same reaction takes it back, as a click on it does in the desktop client.
+                    let added = !take_back && !conv.message(of).is_some_and(|m| m.has_reaction(emoji, &self.me));
+                    let kind = MessageKind::Reaction { of, added };
+                    return vec![Action::Engine(Command::Send { to: conv.id.clone(), kind, text: emoji.to_owned() })];
+                }
+                Err(error) => self.notice_here(error, true),
+            },
             Typed::Join(room) => {
                 let id = Conversation::Room(room.clone());
                 match self.convs.iter().position(|c| c.id == id) {
@@ -183,9 +200,28 @@ impl ChatModel {
         } else if message.revision == Revision::Deleted {
             Err(format!("#{seq} is deleted"))
         } else if !message.is_shown() {
-            Err(format!("#{seq} is an edit or a deletion, not a message"))
+            Err(format!("#{seq} is an edit, a deletion or a reaction, not a message"))
         } else {
             Ok(seq)
+        }
+    }
+
+    /// The message of the conversation shown that a reply or a reaction is for (`doing` says which): `of`, if it
+    /// may be as far as we know (one not loaded here is left to the server to judge), or else the latest of
+    /// someone else's.
+    fn answerable(&self, of: Option<u64>, doing: &str) -> Result<u64, String> {
+        let conv = self.current();
+        let Some(seq) = of else {
+            return conv
+                .latest_not_of(&self.me)
+                .ok_or_else(|| format!("no message of someone else's here to {doing}; #SEQ names one"));
+        };
+        match conv.message(seq) {
+            Some(message) if message.revision == Revision::Deleted => Err(format!("#{seq} is deleted")),
+            Some(message) if !message.is_shown() => {
+                Err(format!("#{seq} is an edit, a deletion or a reaction, not a message"))
+            }
+            _ => Ok(seq),
         }
     }
 }

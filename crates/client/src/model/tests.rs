@@ -634,7 +634,7 @@ fn slash_edit_and_slash_delete_find_the_message_they_mean_or_say_why_not() {
     assert_eq!(sent(&mut model, "/delete #1 dup"), (MessageKind::Deletion { of: 1 }, "dup".into()));
     assert_eq!(refused(&mut model, "/edit #3 mine now"), "#3 is bob's message: only your own can be edited");
     assert_eq!(refused(&mut model, "/edit #4 back"), "#4 is deleted");
-    assert_eq!(refused(&mut model, "/edit #5 x"), "#5 is an edit or a deletion, not a message");
+    assert_eq!(refused(&mut model, "/edit #5 x"), "#5 is an edit, a deletion or a reaction, not a message");
     assert_eq!(refused(&mut model, "/delete #4"), "#4 is deleted already");
     assert_eq!(refused(&mut model, "/delete carol"), "no message of carol's here to delete; /delete #SEQ names one");
     assert_eq!(refused(&mut model, "/edit #x y"), "/edit [#SEQ] TEXT: #SEQ is a message's number, as in #41");
@@ -665,4 +665,110 @@ fn a_pending_edit_is_not_a_line_and_applies_once_stored_or_vanishes_when_refused
     let later = MessageId([22; 16]);
     model.on_engine(Event::Queued { id: later, to: lobby(), kind: MessageKind::Edit { of: 1 }, text: "hi".into() });
     assert_eq!(notices(&model).last(), Some(&"your edit of #1 goes out once reconnected"));
+}
+
+/// The reactions to message `seq` of the lobby as `emoji nick,nick`.
+fn reactions_of(model: &ChatModel, seq: u64) -> Vec<String> {
+    let message = model.current().message(seq).expect("loaded");
+    message
+        .reactions
+        .iter()
+        .map(|r| format!("{} {}", r.emoji, r.by.iter().map(Nick::as_str).collect::<Vec<_>>().join(",")))
+        .collect()
+}
+
+#[test]
+fn reactions_are_counted_per_message_in_seq_order_and_vanish_with_it() {
+    let mut model = connected();
+    let react = |of, added| MessageKind::Reaction { of, added };
+    model.on_engine(message(1, "bob", "lunch?"));
+    model.on_engine(entry(2, "carol", react(1, true), Revision::Original, "🎉"));
+    model.on_engine(entry(3, "dan", react(1, true), Revision::Original, "👍"));
+    model.on_engine(entry(4, "carol", react(1, true), Revision::Original, "👍"));
+    model.on_engine(entry(5, "dan", react(1, false), Revision::Original, "👍"));
+    assert_eq!(reactions_of(&model, 1), ["👍 carol", "🎉 carol"], "in the fixed order of the eight");
+    assert_eq!(shown(&model), [line(1, "lunch?", false)], "a reaction is no line of its own");
+    assert_eq!(model.current().unread, 0);
+
+    // Our own shows at once, and a click on it again takes it back.
+    let sent = |model: &mut ChatModel, line: &str| match &model.submit(line)[..] {
+        [Action::Engine(Command::Send { kind, text, .. })] => (*kind, text.clone()),
+        other => panic!("{line}: one post expected, got {other:?}"),
+    };
+    assert_eq!(sent(&mut model, "/react +1"), (react(1, true), "👍".into()));
+    let id = MessageId([30; 16]);
+    model.on_engine(Event::Queued { id, to: lobby(), kind: react(1, true), text: "👍".into() });
+    assert_eq!(reactions_of(&model, 1), ["👍 carol,ana", "🎉 carol"]);
+    model.on_engine(Event::Accepted { id, conversation: lobby(), seq: 6, ts: 6 });
+    assert_eq!(reactions_of(&model, 1), ["👍 carol,ana", "🎉 carol"], "counted once");
+    assert_eq!(sent(&mut model, "/react #1 👍"), (react(1, false), "👍".into()));
+
+    // Refused: it leaves the count.
+    let refused = MessageId([31; 16]);
+    model.on_engine(Event::Queued { id: refused, to: lobby(), kind: react(1, true), text: "👀".into() });
+    assert_eq!(reactions_of(&model, 1), ["👍 carol,ana", "🎉 carol", "👀 ana"]);
+    model.on_engine(Event::Error {
+        code: Some(palomar_proto::ErrorCode::NotAllowed),
+        message: "you reacted 👀 to #1 already".into(),
+        id: Some(refused),
+    });
+    assert_eq!(reactions_of(&model, 1), ["👍 carol,ana", "🎉 carol"]);
+
+    model.on_engine(entry(7, "bob", MessageKind::Deletion { of: 1 }, Revision::Original, ""));
+    assert!(reactions_of(&model, 1).is_empty(), "a deleted message has none");
+}
+
+#[test]
+fn a_reaction_seen_before_its_message_applies_when_an_older_page_brings_it() {
+    let mut model = connected();
+    model.on_engine(entry(5, "carol", MessageKind::Reaction { of: 2, added: true }, Revision::Original, "❤\u{fe0f}"));
+    model.on_engine(entry(6, "dan", MessageKind::Reaction { of: 2, added: true }, Revision::Deleted, ""));
+    model.on_engine(Event::History(palomar_proto::HistoryPage {
+        conversation: lobby(),
+        messages: vec![stored(2, "bob", MessageKind::Text, Revision::Original, "hi")],
+        complete_from: 1,
+    }));
+    assert_eq!(reactions_of(&model, 2), ["❤\u{fe0f} carol"], "a blanked reaction counts for nothing");
+}
+
+#[test]
+fn a_reply_quotes_its_message_and_calls_its_author() {
+    let mut model = connected();
+    model.on_engine(message(1, "ana", "lunch at noon?\nor later"));
+    model.on_engine(message(2, "bob", &"x".repeat(100)));
+    model.on_engine(Event::Message {
+        message: stored(3, "bob", MessageKind::Reply { of: 1 }, Revision::Original, "yes"),
+        own: false,
+    });
+    model.on_engine(entry(4, "carol", MessageKind::Reply { of: 2 }, Revision::Original, "no"));
+    model.on_engine(entry(5, "carol", MessageKind::Reply { of: 99 }, Revision::Original, "what?"));
+    assert_eq!(
+        shown(&model),
+        [
+            line(1, "lunch at noon?\nor later", false),
+            line(2, &"x".repeat(100), false),
+            line(3, "yes", false),
+            line(4, "no", false),
+            line(5, "what?", false)
+        ]
+    );
+    let conv = model.current();
+    assert_eq!(conv.message(3).and_then(MessageEntry::reply_to), Some(1));
+    assert_eq!(conv.quote(1), Quote::Message { from: nick("ana"), line: "lunch at noon?…".into() });
+    assert_eq!(conv.quote(2), Quote::Message { from: nick("bob"), line: format!("{}…", "x".repeat(QUOTE_CHARS)) });
+    assert_eq!(conv.quote(99), Quote::NotHere);
+    assert!(conv.message(3).is_some_and(|m| m.mention), "an answer to ana calls her");
+    assert!(conv.message(4).is_some_and(|m| !m.mention));
+
+    let sent = |model: &mut ChatModel, line: &str| match &model.submit(line)[..] {
+        [Action::Engine(Command::Send { kind, text, .. })] => (*kind, text.clone()),
+        other => panic!("{line}: one post expected, got {other:?}"),
+    };
+    assert_eq!(sent(&mut model, "/reply sure"), (MessageKind::Reply { of: 5 }, "sure".into()), "the latest not ours");
+    assert_eq!(sent(&mut model, "/reply #1 me too"), (MessageKind::Reply { of: 1 }, "me too".into()));
+    model.on_engine(entry(6, "bob", MessageKind::Deletion { of: 2 }, Revision::Original, ""));
+    assert_eq!(model.current().quote(2), Quote::Deleted);
+    assert!(model.submit("/reply #2 hm").is_empty());
+    assert!(model.submit("/react #6 +1").is_empty());
+    assert_eq!(notices(&model).last(), Some(&"#6 is an edit, a deletion or a reaction, not a message"));
 }

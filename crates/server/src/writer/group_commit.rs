@@ -94,7 +94,7 @@ fn apply(db: &dyn Store, change: Change, now: u64, run: &mut Vec<QueuedAppend>) 
         }
         Change::Append { conv, key, sender, id, text, kind, reply, .. } => {
             if kind.refers_to().is_some() {
-                match revision_refused(db, conv, (&sender, id), kind, &text, now) {
+                match reference_refused(db, conv, (&sender, id), kind, &text, now) {
                     Ok(None) => {}
                     Ok(Some(refused)) => {
                         return Ok(Some(Applied {
@@ -154,15 +154,16 @@ struct QueuedAppend {
     reply: Reply<AppendOutcome>,
 }
 
-/// Why an edit or a deletion by `sender` may not be stored (`None`: it may), judged against the message it refers
-/// to as committed so far, in the open transaction: so of two deletions of one message, the second is refused. A
-/// moderator's deletion of another's message is written to the audit log here.
-fn revision_refused(
+/// Why an entry by `sender` that refers to an earlier message (an edit, a deletion, a reply, a reaction) may not be
+/// stored (`None`: it may), judged against that message as committed so far, in the open transaction: so of two
+/// deletions of one message, or two equal reactions, the second is refused. A moderator's deletion of another's
+/// message is written to the audit log here.
+fn reference_refused(
     db: &dyn Store,
     conv: ConvId,
     (sender, id): (&Account, MessageId),
     kind: MessageKind,
-    reason: &str,
+    text: &str,
     now: u64,
 ) -> Result<Option<AppendOutcome>, StoreError> {
     // A retry is answered as the first attempt was, whatever became of the message since.
@@ -170,14 +171,14 @@ fn revision_refused(
         return Ok(None);
     }
     let unknown = |why: String| Ok(Some(AppendOutcome::Refused { code: ErrorCode::UnknownMessage, why }));
-    let not_allowed = |why: &str| Ok(Some(AppendOutcome::Refused { code: ErrorCode::NotAllowed, why: why.into() }));
+    let not_allowed = |why: String| Ok(Some(AppendOutcome::Refused { code: ErrorCode::NotAllowed, why }));
     let Some(of) = kind.refers_to() else { return Ok(None) };
     let Some(row) = db.conversation_by_id(conv)? else { return Ok(Some(AppendOutcome::Gone)) };
     let Some(target) = db.message_at(&row, of)? else {
         return unknown(format!("there is no message #{of} here (or it is too old to be kept)"));
     };
-    if target.kind.refers_to().is_some() {
-        return unknown(format!("#{of} is an edit or a deletion, not a message"));
+    if !target.kind.is_message() {
+        return unknown(format!("#{of} is an edit, a deletion or a reaction, not a message"));
     }
     if target.revision == Revision::Deleted {
         return unknown(format!("#{of} was deleted"));
@@ -187,18 +188,27 @@ fn revision_refused(
     let created = db.account_created_ms(sender.id)?;
     let own = target.from == sender.nick && created.is_some_and(|created| target.ts >= created);
     match (kind, &row.key) {
+        (MessageKind::Reply { .. }, _) => Ok(None),
+        (MessageKind::Reaction { added, .. }, _) => {
+            let reacted = db.has_reacted(conv, of, (&sender.nick, created.unwrap_or(u64::MAX)), text)?;
+            match (added, reacted) {
+                (true, true) => not_allowed(format!("you reacted {text} to #{of} already")),
+                (false, false) => not_allowed(format!("you have no {text} on #{of} to take back")),
+                _ => Ok(None),
+            }
+        }
         (_, _) if own => Ok(None),
-        (MessageKind::Edit { .. }, _) => not_allowed("only its author can edit a message"),
+        (MessageKind::Edit { .. }, _) => not_allowed("only its author can edit a message".into()),
         (MessageKind::Deletion { .. }, ConvKey::Room(room)) => {
             let moderates = db.standing(conv, sender.id)?.role >= Role::Moderator || db.is_operator(sender.id)?;
             if !moderates {
-                return not_allowed("only its author or a moderator of the room can delete a message");
+                return not_allowed("only its author or a moderator of the room can delete a message".into());
             }
             let target_of = format!("#{room} #{of} by {}", target.from);
-            db.record_audit(now, sender.nick.as_str(), "message delete", &target_of, reason)?;
+            db.record_audit(now, sender.nick.as_str(), "message delete", &target_of, text)?;
             Ok(None)
         }
-        _ => not_allowed("only its author can delete a message here"),
+        _ => not_allowed("only its author can delete a message here".into()),
     }
 }
 
@@ -410,7 +420,7 @@ fn commit_group(
             answers_of_unapplied.extend(change.into_failure());
             continue;
         }
-        // An edit or a deletion is judged against what the messages before it in the group made of the log.
+        // An entry referring to another is judged against what the messages before it in the group made of the log.
         let plain_append = matches!(&change, Change::Append { kind, .. } if kind.refers_to().is_none());
         if !plain_append && let Err((error, answers)) = append_run(db, &mut run, now, &mut applied) {
             failure = Some(error);

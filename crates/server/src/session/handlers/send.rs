@@ -1,10 +1,11 @@
 //! `Send` and `Post`: a log entry handed to the store writer, answered with `Accepted` (or why not) in the order
-//! the client sent them; the first message to a user opens the direct conversation with them. Whether an edit or
-//! a deletion may be stored is the writer's to judge, in the transaction that would store it.
+//! the client sent them; the first message to a user opens the direct conversation with them. Whether an entry
+//! referring to another (an edit, a deletion, a reply, a reaction) may be stored is the writer's to judge, in the
+//! transaction that would store it.
 
 use std::collections::VecDeque;
 
-use palomar_proto::{Conversation, ErrorCode, MessageId, MessageKind, Nick, ServerMsg, validate_text};
+use palomar_proto::{Conversation, ErrorCode, MessageId, MessageKind, Nick, REACTIONS, ServerMsg, validate_text};
 use palomar_store::ConvId;
 use tokio::sync::oneshot;
 
@@ -116,6 +117,10 @@ impl Session {
     ) -> Result<(), SessionEnd> {
         let checked = match kind {
             MessageKind::Deletion { .. } => moderation::check_reason(&text),
+            MessageKind::Reaction { .. } if !REACTIONS.iter().any(|(emoji, _)| *emoji == text) => {
+                let known: Vec<&str> = REACTIONS.iter().map(|(emoji, _)| *emoji).collect();
+                Err(format!("a reaction is one of {}", known.join(" ")))
+            }
             _ => validate_text(&text).map_err(|error| error.to_string()),
         };
         if let Err(why) = checked {
