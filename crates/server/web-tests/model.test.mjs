@@ -588,7 +588,7 @@ test('our replies and reactions on their way: a reply pending like a text, a rea
   assert.deepEqual(model.conversation('#lobby').entries().at(-1).state, 'failed', 'a refused reply stays, failed, like a text');
 });
 
-test('/reply and /react find the message meant (the latest not ours without #SEQ) and toggle our reaction', () => {
+test('/reply, /react and /unreact find the message meant (the latest not ours without #SEQ); /react toggles ours', () => {
   const model = new ChatModel('ana');
   model.apply({ type: 'joined', key: '#rust', latestSeq: 40, firstSeq: 1 });
   model.select('#rust');
@@ -611,6 +611,9 @@ test('/reply and /react find the message meant (the latest not ours without #SEQ
   assert.deepEqual(model.reactionFor({ seq: null, emoji: '👍' }), { kind: 'Reaction', of: 30, text: '👍', added: true });
   assert.deepEqual(model.reactionFor({ seq: null, emoji: '👀' }), { kind: 'Reaction', of: 30, text: '👀', added: false }, 'toggled');
   assert.deepEqual(model.reactionFor({ seq: 99, emoji: '👀' }), { error: 'there is no message #99 in #rust' });
+  assert.deepEqual(model.reactionFor({ seq: null, emoji: '👀', takeBack: true }), { kind: 'Reaction', of: 30, text: '👀', added: false });
+  assert.deepEqual(model.reactionFor({ seq: 30, emoji: '👍', takeBack: true }), { error: 'you have no 👍 on message #30 to take back' });
+  assert.deepEqual(model.reactionFor({ seq: 12, emoji: '👍', takeBack: true }), { kind: 'Reaction', of: 12, text: '👍', added: false }, "not held: the server's to judge");
   model.apply({ type: 'queued', entry: { order: 1, id: 'a'.repeat(32), to: '#rust', kind: 'Reaction', of: 30, text: '👀', typedAt: 1, added: false } });
   assert.deepEqual(model.reactionFor({ seq: 30, emoji: '👀' }), { kind: 'Reaction', of: 30, text: '👀', added: true }, 'as shown, on its way included');
   model.select('@dave');

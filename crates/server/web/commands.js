@@ -19,6 +19,7 @@ export const HELP = [
   ['/delete [#SEQ|NICK] [REASON]', "delete your latest message here, message SEQ, or NICK's latest (moderators)"],
   ['/reply [#SEQ] TEXT', 'answer the latest message here that is not yours (or message SEQ) with TEXT'],
   ['/react [#SEQ] EMOJI', 'react to the latest message here that is not yours (or message SEQ); again takes it back'],
+  ['/unreact [#SEQ] EMOJI', 'take back your reaction to the latest message here that is not yours (or message SEQ)'],
   ['/list [ROOM]', `list the rooms, ${LIST_PAGE} at a time; /list ROOM for those after ROOM`],
   ['/topic [TEXT]', "show the room's topic, or set it to TEXT"],
   ['/cleartopic', "clear the room's topic"],
@@ -55,7 +56,7 @@ function usageError(usage, reason) {
 /// `action` (`text`), `edit` (`seq` or null for our latest message here, `text`), `delete` (`seq`, or `nick` for
 /// their latest message here, both null for our own latest; `reason`, maybe ''), `reply` (`seq` or null for the
 /// latest message here not ours, `text`), `react` (`seq` likewise, `emoji`: one of protocol.js's REACTIONS, to
-/// add, or to take back if we have it), `topic` (show the current
+/// add, or to take back if we have it; `takeBack` for `/unreact`, which only takes back), `topic` (show the current
 /// room's), `moderate` (`command` as typed, for messages, and `action`, a `RoomAction` in its JSON form, for the
 /// current room), `help`, `quit`, or `error` (`message`); null when the entry is blank.
 export function parseEntry(line) {
@@ -130,14 +131,16 @@ export function parseEntry(line) {
       if (numbered.after.length === 0) return usageError(usage, 'say the reply');
       return { kind: 'reply', seq: numbered.seq, text: numbered.after };
     }
-    case 'react': {
-      const usage = '/react [#SEQ] EMOJI';
+    case 'react':
+    case 'unreact': {
+      const takeBack = name.toLowerCase() === 'unreact';
+      const usage = `/${takeBack ? 'unreact' : 'react'} [#SEQ] EMOJI`;
       const numbered = leadingSeq() ?? { seq: null, after: rest };
       if (numbered.error) return usageError(usage, numbered.error);
       if (numbered.after.length === 0) return usageError(usage, `say which reaction: ${REACTION_LIST}`);
       const emoji = reactionEmoji(numbered.after);
       if (emoji === null) return usageError(usage, `"${numbered.after}" is not a reaction; the reactions are ${REACTION_LIST}`);
-      return { kind: 'react', seq: numbered.seq, emoji };
+      return { kind: 'react', seq: numbered.seq, emoji, takeBack };
     }
     case 'join': {
       const parsed = parseRoom(rest);

@@ -679,12 +679,17 @@ export class ChatModel {
 
   /// The post of a reaction `emoji` in the conversation shown, to message `seq` (null: the latest message here
   /// not ours), `{ kind, of, text, added }`: added, or taken back when we have it (as shown, what is on its way
-  /// included); or `{ error }`.
-  reactionFor({ seq, emoji }) {
+  /// included), or only taken back (`takeBack`, /unreact); or `{ error }`. Holding a message is holding all its
+  /// reactions (they come after it), so we know ours; of one not held, the server judges.
+  reactionFor({ seq, emoji, takeBack = false }) {
     const target = this.answerable(seq, 'react to');
     if (target.error !== undefined) return target;
-    const mine = this.current.reactions().get(target.seq)?.get(emoji)?.nicks.has(this.me) ?? false;
-    return { kind: 'Reaction', of: target.seq, text: emoji, added: !mine };
+    const conversation = this.current;
+    const mine = conversation.reactions().get(target.seq)?.get(emoji)?.nicks.has(this.me) ?? false;
+    if (takeBack && !mine && conversation.messages.has(target.seq)) {
+      return { error: `you have no ${emoji} on message #${target.seq} to take back` };
+    }
+    return { kind: 'Reaction', of: target.seq, text: emoji, added: !takeBack && !mine };
   }
 
   /// The message a reply or a reaction in the conversation shown is about: message `seq`, or the latest one not

@@ -23,7 +23,7 @@ export const ROLES = ['Member', 'Voice', 'Moderator', 'Owner'];
 const HEX = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, '0'));
 
 /// The eight reactions a message may get, in the order they are shown, each with the name a command may use
-/// (PROTOCOL.md, version 4): a reaction's text is exactly one of these emoji.
+/// (PROTOCOL.md section 10.8): a reaction's text is exactly one of these emoji.
 export const REACTIONS = [
   { emoji: '👍', name: '+1' },
   { emoji: '👎', name: '-1' },
