@@ -1,8 +1,8 @@
 // The browser client as a person uses it, in a real headless Chromium against the real `palomar` binary: a
 // server on free ports and a temp directory, `palomar chat --plain --json` as the other person (bob), and ana in
 // the page. Signing up (the password typed twice), messages both ways in #lobby and in a direct conversation, an
-// action, an edit and a deletion through a message's menu, a reply and a reaction through the menu and from a
-// second page (carol), a reply's quote that shows what it answers, a code block, inline code and a link, history and
+// action, an edit and a deletion through a message's menu, a reply and a reaction through the menu, from a
+// second page (carol) and from the terminal, a reply's quote that shows what it answers, a code block, inline code and a link, history and
 // unread counts after a reload, a message typed while the server is SIGKILLed arriving exactly once after it
 // restarts, hostile text shown as text, and the layout at 360x640 and 1280x800. Run by
 // crates/palomar/tests/browser.rs with PALOMAR_BIN set; screenshots go to a temp dir, and to PALOMAR_SCREENSHOTS
@@ -270,8 +270,8 @@ async function main() {
       'the deleted texts to be blanked in IndexedDB',
     );
 
-    // ---- replies and reactions: through a message's menu here, from carol's page there, both ways; a reply's
-    // quote shows what it answers, highlighted
+    // ---- replies and reactions: through a message's menu here, from carol's page and bob's terminal there, both
+    // ways; a reply's quote shows what it answers, highlighted
     log('replies and reactions');
     const carolPage = await (await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 800 } })).newPage();
     carolPage.on('pageerror', (error) => problems.pageErrors.push(`carol: ${error.message}`));
@@ -279,6 +279,7 @@ async function main() {
     const carolSees = (text) =>
       carolPage.locator('#messages li.message', { has: carolPage.locator('.message-text', { hasText: exactly(text) }) });
     await bob.say('which release do we ship?');
+    const questionSeq = bob.events.findLast((event) => event.event === 'accepted').seq;
     const question = shownMessage('which release do we ship?');
     await question.waitFor({ timeout: WAIT_MS });
     await question.locator('.message-menu-button').click();
@@ -290,11 +291,17 @@ async function main() {
     await answer.waitFor({ timeout: WAIT_MS });
     assert.equal(await answer.locator('.reply-quote').textContent(), 'bobwhich release do we ship?');
     assert.equal(await page.locator('#reply-bar').isVisible(), false, 'the reply bar goes once the reply is sent');
+    const answerSeen = await bob.waitFor((event) => event.event === 'message' && event.kind === 'reply' && event.text === 'the one from friday', 'ana\'s reply');
+    assert.equal(answerSeen.of, questionSeq);
     await question.locator('.message-menu-button').click();
     await question.locator('.message-menu-reactions button[aria-label="React with +1"]').click();
     const thumbs = question.locator('.reaction', { hasText: '👍' });
     await until(async () => (await thumbs.textContent()) === '👍1' && (await thumbs.getAttribute('aria-pressed')) === 'true', 'our 👍 on bob\'s question');
     assert.equal(await thumbs.getAttribute('title'), 'ana');
+    await bob.waitFor(
+      (event) => event.event === 'message' && event.kind === 'reaction' && event.from === 'ana' && event.of === questionSeq && event.added === true && event.text === '👍',
+      'ana\'s 👍',
+    );
     // carol sees both, adds her 👍 with a click on the chip, and answers ana with a reaction and a reply typed.
     const carolThumbs = carolSees('which release do we ship?').locator('.reaction', { hasText: '👍' });
     await until(async () => (await carolThumbs.count()) === 1 && (await carolThumbs.textContent()) === '👍1', 'carol to see ana\'s 👍');
@@ -309,6 +316,11 @@ async function main() {
     const carolAnswer = shownMessage('friday it is');
     await carolAnswer.waitFor({ timeout: WAIT_MS });
     assert.equal(await carolAnswer.locator('.reply-quote').textContent(), 'anathe one from friday');
+    await bob.say(`/react #${answerSeen.seq} eyes`);
+    await until(async () => (await answer.locator('.reaction').allTextContents()).join(' ') === '🎉1 👀1', 'bob\'s 👀 beside carol\'s 🎉, in their order');
+    await bob.say(`/reply #${answerSeen.seq} sounds good`);
+    await shownMessage('sounds good').waitFor({ timeout: WAIT_MS });
+    assert.equal(await shownMessage('sounds good').locator('.reply-quote').textContent(), 'anathe one from friday');
     // Taking ours back with a click on its chip; bob's question keeps carol's.
     await thumbs.click();
     await until(async () => (await thumbs.textContent()) === '👍1' && (await thumbs.getAttribute('aria-pressed')) === 'false', 'our 👍 taken back');
