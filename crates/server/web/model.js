@@ -40,7 +40,7 @@ function isMessage(message) {
 const QUOTE_LENGTH = 80;
 
 /// The first line of `text`, cut to QUOTE_LENGTH characters, ending "…" when anything was left out.
-export function firstLine(text) {
+function firstLine(text) {
   const lines = text.trim().split('\n');
   const characters = [...lines[0]];
   if (characters.length <= QUOTE_LENGTH && lines.length === 1) return lines[0];

@@ -364,17 +364,15 @@ export class ChatView {
     this.input.placeholder = `Reply to ${answered}`;
   }
 
-  /// Scrolls message `seq` of the conversation drawn into view and highlights it for a moment; false when it is
-  /// not drawn.
+  /// Scrolls message `seq` of the conversation drawn into view, with the focus, and highlights it for a moment.
   highlight(seq) {
     const item = this.drawn.get(`seq:${seq}`);
-    if (item === undefined) return false;
+    if (item === undefined) return;
     item.scrollIntoView({ block: 'center' });
     item.tabIndex = -1;
     item.focus({ preventScroll: true });
     item.classList.add('highlighted');
     setTimeout(() => item.classList.remove('highlighted'), HIGHLIGHT_MS);
-    return true;
   }
 
   /// A room's topic (with its links), then its settings and our standing in it, under its name.
