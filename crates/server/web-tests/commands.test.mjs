@@ -114,6 +114,36 @@ test('kinds of messages: mistakes say how to write the command, and nothing is s
   assert.equal(error(`/delete bob ${'x'.repeat(513)}`), '/delete [#SEQ|NICK] [REASON]: a reason is at most 512 bytes');
 });
 
+test('replies and reactions: /reply [#SEQ] TEXT, /react [#SEQ] EMOJI|NAME and /unreact [#SEQ] EMOJI|NAME', () => {
+  assert.deepEqual(parseEntry('/reply sure, why not'), { kind: 'reply', seq: null, text: 'sure, why not' });
+  assert.deepEqual(parseEntry('/reply #41  yes\nand more '), { kind: 'reply', seq: 41, text: 'yes\nand more' });
+  assert.deepEqual(parseEntry('/react 👍'), { kind: 'react', seq: null, emoji: '👍', takeBack: false });
+  assert.deepEqual(parseEntry('/react #41 tada'), { kind: 'react', seq: 41, emoji: '🎉', takeBack: false });
+  assert.deepEqual(parseEntry('/REACT #41 :heart:'), { kind: 'react', seq: 41, emoji: '\u2764\ufe0f', takeBack: false });
+  assert.deepEqual(parseEntry('/react \u2764'), { kind: 'react', seq: null, emoji: '\u2764\ufe0f', takeBack: false });
+  assert.deepEqual(parseEntry('/react -1'), { kind: 'react', seq: null, emoji: '👎', takeBack: false });
+  assert.deepEqual(parseEntry('/unreact #41 +1'), { kind: 'react', seq: 41, emoji: '👍', takeBack: true });
+  assert.deepEqual(parseEntry('/unreact eyes'), { kind: 'react', seq: null, emoji: '👀', takeBack: true });
+});
+
+test('replies and reactions: mistakes say how to write the command, and name the eight reactions', () => {
+  const error = (line) => {
+    const parsed = parseEntry(line);
+    assert.equal(parsed.kind, 'error', line);
+    return parsed.message;
+  };
+  const list = '👍 +1, 👎 -1, \u2764\ufe0f heart, 😂 joy, 😮 open_mouth, 😢 cry, 🎉 tada, 👀 eyes';
+  assert.equal(error('/reply'), '/reply [#SEQ] TEXT: say the reply');
+  assert.equal(error('/reply #41  '), '/reply [#SEQ] TEXT: say the reply');
+  assert.equal(error('/reply #x hi'), '/reply [#SEQ] TEXT: SEQ is the number of a message, as in #41');
+  assert.equal(error('/react'), `/react [#SEQ] EMOJI: say which reaction: ${list}`);
+  assert.equal(error('/react #41'), `/react [#SEQ] EMOJI: say which reaction: ${list}`);
+  assert.equal(error('/react smile'), `/react [#SEQ] EMOJI: "smile" is not a reaction; the reactions are ${list}`);
+  assert.equal(error('/react #41 👍 👍'), `/react [#SEQ] EMOJI: "👍 👍" is not a reaction; the reactions are ${list}`);
+  assert.equal(error('/react #0 👍'), '/react [#SEQ] EMOJI: SEQ is the number of a message, as in #41');
+  assert.equal(error('/unreact #41 nope'), `/unreact [#SEQ] EMOJI: "nope" is not a reaction; the reactions are ${list}`);
+});
+
 test('help names every command once', () => {
   assert.deepEqual(HELP.find(([usage]) => usage === '/list [ROOM]'), [
     '/list [ROOM]',
@@ -121,7 +151,7 @@ test('help names every command once', () => {
   ]);
   const usages = HELP.map(([usage]) => usage.split(' ')[0]);
   const moderation = ['/topic', '/cleartopic', '/kick', '/ban', '/unban', '/mute', '/unmute', '/op', '/deop', '/voice', '/devoice', '/invite', '/invite-only', '/moderated'];
-  const kinds = ['/me', '/edit', '/delete'];
+  const kinds = ['/me', '/edit', '/delete', '/reply', '/react', '/unreact'];
   for (const command of ['/join', '/leave', '/msg', '/users', '/history', '/list', '/help', '/quit', '//text', ...moderation, ...kinds]) {
     assert.equal(usages.filter((usage) => usage === command).length, 1, command);
   }

@@ -149,7 +149,7 @@ describe('cursors', () => {
     await h.engine.start();
     h.socket().open();
     const [hello] = h.socket().sentOf('Hello');
-    assert.equal(hello.version, 3);
+    assert.equal(hello.version, 4);
     assert.equal(hello.nick, 'ana');
     assert.equal(hello.password, 'correct horse');
     assert.deepEqual(hello.positions, [
@@ -641,6 +641,42 @@ describe('kinds of messages', () => {
     assert.equal(socket.closedByClient, false);
   });
 
+  test('replies and reactions go through the outbox, survive a reload with `added`, and are delivered with it', async () => {
+    const store = new MemoryStore();
+    const first = harness({ store });
+    await first.engine.start();
+    const reply = await first.engine.send('#rust', 'yes', 'Reply', 41);
+    const reaction = await first.engine.send('#rust', '👍', 'Reaction', 41, true);
+    const takenBack = await first.engine.send('#rust', '🎉', 'Reaction', 40, false);
+    first.engine.quit();
+    // The page is loaded again: the outbox comes from the store.
+    const h = harness({ store });
+    await h.engine.start();
+    assert.deepEqual(h.eventsOf('restored')[0].outbox.map(({ kind, of, text, added }) => [kind, of, text, added]), [
+      ['Reply', 41, 'yes', undefined],
+      ['Reaction', 41, '👍', true],
+      ['Reaction', 40, '🎉', false],
+    ]);
+    const socket = await h.login();
+    assert.deepEqual(socket.sentOf('Post'), [
+      { id: reply.id, to: { Room: 'rust' }, kind: { Reply: { of: 41 } }, text: 'yes' },
+      { id: reaction.id, to: { Room: 'rust' }, kind: { Reaction: { of: 41, added: true } }, text: '👍' },
+      { id: takenBack.id, to: { Room: 'rust' }, kind: { Reaction: { of: 40, added: false } }, text: '🎉' },
+    ]);
+    socket.receive({ Error: { code: 'NotAllowed', message: 'you have no 🎉 on message 40', id: takenBack.id } });
+    socket.receive({
+      Messages: [
+        message('rust', 42, 'ana', 'yes', { Reply: { of: 41 } }),
+        { ...message('rust', 43, 'ana', '👍', { Reaction: { of: 41, added: true } }), id: reaction.id },
+      ],
+    });
+    await h.engine.settled();
+    assert.deepEqual(h.eventsOf('refused').map((event) => [event.id, event.kind]), [[takenBack.id, 'Reaction']]);
+    const shown = h.eventsOf('messages')[0].messages.map(({ seq, kind, of, added }) => [seq, kind, of, added]);
+    assert.deepEqual(shown, [[42, 'Reply', 41, undefined], [43, 'Reaction', 41, true]]);
+    assert.deepEqual([...store.outbox.values()].map((entry) => entry.id), [reply.id], 'the echoed reaction is taken as accepted');
+  });
+
   const without = (field) => {
     const incomplete = message('lobby', 1);
     delete incomplete[field];
@@ -654,6 +690,8 @@ describe('kinds of messages', () => {
     message('lobby', 1, 'bob', 'x', 'Shout'),
     message('lobby', 1, 'bob', 'x', { Edit: { of: 0 } }),
     message('lobby', 2, 'bob', 'x', { Deletion: { of: 2 } }),
+    message('lobby', 2, 'bob', 'x', { Reply: { of: 3 } }),
+    message('lobby', 2, 'bob', '👍', { Reaction: { of: 1 } }),
     message('lobby', 1, 'bob', 'x', 'Text', 'Removed'),
   ]) {
     test(`a message with a missing or unknown kind or revision ends the connection: ${JSON.stringify([broken.kind, broken.revision])}`, async () => {

@@ -413,7 +413,7 @@ test('/edit and /delete find the message meant in the conversation shown, or say
   assert.deepEqual(edit(12, 'not loaded'), { kind: 'Edit', of: 12, text: 'not loaded' }, "the server's to judge");
   assert.deepEqual(edit(32, 'x'), { error: "message #32 is bob's: you may edit only yours" });
   assert.deepEqual(edit(33, 'x'), { error: 'message #33 is deleted' });
-  assert.deepEqual(edit(35, 'x'), { error: '#35 is an edit or a deletion, not a message' });
+  assert.deepEqual(edit(35, 'x'), { error: '#35 is an edit, a deletion or a reaction, not a message' });
   assert.deepEqual(remove(null, null), { kind: 'Deletion', of: 31, text: '' });
   assert.deepEqual(remove(null, 'bob', 'spam'), { kind: 'Deletion', of: 32, text: 'spam' }, "bob's latest not deleted");
   assert.deepEqual(remove(32, null, 'spam'), { kind: 'Deletion', of: 32, text: 'spam' });
@@ -441,4 +441,194 @@ test('Edit is offered on our own messages, Delete on ours and, to moderators of 
   assert.deepEqual(offered(), [[1, true, true], [2, false, false], [3, false, false]]);
   model.apply({ type: 'roomState', key: '#rust', topic: '', inviteOnly: false, moderated: false, role: 'Moderator', muted: false, operator: false });
   assert.deepEqual(offered(), [[1, true, true], [2, false, true], [3, false, false]]);
+});
+
+function reacted(conversation, seq, from, emoji, of, added = true, revision = 'Original') {
+  return { ...delivered(conversation, seq, from, emoji, 'Reaction', of, revision), added };
+}
+
+/// The chips of message `seq`: `[emoji, count, nicks, mine, pending]`.
+function chips(model, key, seq) {
+  const line = model.conversation(key).entries().find((entry) => entry.seq === seq);
+  return line.reactions.map((chip) => [chip.emoji, chip.nicks.length, chip.nicks.join(','), chip.mine, chip.pending]);
+}
+
+test('reactions are counted per message in the order of the eight, in seq order: added joins, taken back leaves', () => {
+  const model = new ChatModel('ana');
+  model.apply({
+    type: 'messages',
+    messages: [
+      delivered('#rust', 1, 'bob', 'ship it?'),
+      reacted('#rust', 2, 'carol', '🎉', 1),
+      reacted('#rust', 3, 'ana', '👍', 1),
+      reacted('#rust', 4, 'bob', '👍', 1),
+      reacted('#rust', 5, 'dave', '\u2764\ufe0f', 1),
+      reacted('#rust', 6, 'carol', '🎉', 1, false),
+      reacted('#rust', 7, 'carol', '👍', 1),
+      reacted('#rust', 8, 'dave', '\u2764\ufe0f', 1, false),
+      reacted('#rust', 9, 'dave', '\u2764\ufe0f', 1),
+    ],
+  });
+  assert.deepEqual(chips(model, '#rust', 1), [
+    ['👍', 3, 'ana,bob,carol', true, false],
+    ['\u2764\ufe0f', 1, 'dave', false, false],
+  ]);
+  assert.deepEqual(lines(model, '#rust'), [[1, 'bob', 'ship it?', false, false]], 'a reaction is not a line');
+  assert.deepEqual(model.conversation('#rust').unread('ana'), { count: 1, mentioned: 0 }, 'nor unread');
+  assert.equal(model.conversation('#rust').highestSeq(), 9, 'reactions count as read with the rest');
+});
+
+test('a blanked reaction counts for nothing, and a deleted message shows none', () => {
+  const model = new ChatModel('ana');
+  model.apply({
+    type: 'messages',
+    messages: [
+      delivered('#rust', 1, 'bob', 'one'),
+      delivered('#rust', 2, 'bob', 'two'),
+      reacted('#rust', 3, 'carol', '', 1, true, 'Deleted'),
+      reacted('#rust', 4, 'carol', '👀', 2),
+      reacted('#rust', 5, 'dave', '😂', 2),
+    ],
+  });
+  assert.deepEqual(chips(model, '#rust', 1), []);
+  assert.deepEqual(chips(model, '#rust', 2), [['😂', 1, 'dave', false, false], ['👀', 1, 'carol', false, false]]);
+  model.apply({ type: 'messages', messages: [delivered('#rust', 6, 'bob', '', 'Deletion', 2)] });
+  assert.deepEqual(chips(model, '#rust', 2), [], 'its reactions go with it');
+});
+
+test('a reaction that comes before its message (a newer page first) shows once the message comes by History', () => {
+  const model = new ChatModel('ana');
+  model.apply({ type: 'welcome', conversations: [{ key: '#rust', latestSeq: 60, firstSeq: 1 }] });
+  model.apply({ type: 'messages', messages: [reacted('#rust', 59, 'bob', '😮', 10), reacted('#rust', 60, 'ana', '😮', 10)] });
+  assert.deepEqual(lines(model, '#rust'), [], 'nothing to show it on yet');
+  model.apply({ type: 'history', key: '#rust', messages: [delivered('#rust', 10, 'carol', 'guess what')], completeFrom: 1 });
+  assert.deepEqual(chips(model, '#rust', 10), [['😮', 2, 'bob,ana', true, false]]);
+});
+
+test('a reply quotes the first line of what it answers, as it reads now, or that it was deleted, or only its number', () => {
+  const model = new ChatModel('ana');
+  const long = `${'x'.repeat(79)}yz`;
+  model.apply({
+    type: 'messages',
+    messages: [
+      delivered('#rust', 5, 'bob', 'first line\nsecond line'),
+      delivered('#rust', 6, 'carol', long),
+      delivered('#rust', 7, 'dave', 'gone soon'),
+      delivered('#rust', 8, 'ana', 'about the first', 'Reply', 5),
+      delivered('#rust', 9, 'ana', 'about the long one', 'Reply', 6),
+      delivered('#rust', 10, 'ana', 'about the gone one', 'Reply', 7),
+      delivered('#rust', 11, 'ana', 'about an old one', 'Reply', 2),
+      delivered('#rust', 12, 'dave', '', 'Deletion', 7),
+      delivered('#rust', 13, 'bob', 'short', 'Edit', 5),
+      delivered('#rust', 14, 'ana', 'answered, edited', 'Edit', 8),
+    ],
+  });
+  const quotes = () =>
+    model.conversation('#rust').entries().filter((line) => line.replyTo !== null).map((line) => [line.seq, line.text, line.replyTo]);
+  assert.deepEqual(quotes(), [
+    [8, 'answered, edited', { seq: 5, state: 'shown', from: 'bob', text: 'short' }],
+    [9, 'about the long one', { seq: 6, state: 'shown', from: 'carol', text: `${'x'.repeat(79)}y…` }],
+    [10, 'about the gone one', { seq: 7, state: 'deleted', from: null, text: 'a deleted message' }],
+    [11, 'about an old one', { seq: 2, state: 'missing', from: null, text: '#2' }],
+  ]);
+  assert.equal(model.conversation('#rust').quote(6).text, `${'x'.repeat(79)}y…`);
+  model.apply({ type: 'history', key: '#rust', messages: [delivered('#rust', 2, 'bob', 'one\ntwo')], completeFrom: 1 });
+  assert.deepEqual(quotes()[3][2], { seq: 2, state: 'shown', from: 'bob', text: 'one…' }, 'the original came later');
+  model.apply({ type: 'messages', messages: [delivered('#rust', 15, 'bob', '', 'Deletion', 8)] });
+  assert.equal(lines(model, '#rust').find(([seq]) => seq === 8)[2], '(deleted by bob)', 'a reply is deleted like a text');
+  assert.equal(lines(model, '#rust').find(([seq]) => seq === 9)[2], 'about the long one', 'replies stay when what they answer goes');
+});
+
+test('a reply is a message: read, edited and deleted like one, and a mention when it answers one of ours', () => {
+  const model = new ChatModel('ana');
+  model.select('#rust');
+  const alerts = model.apply({
+    type: 'messages',
+    messages: [
+      delivered('#rust', 1, 'ana', 'lunch?'),
+      delivered('#rust', 2, 'bob', 'yes', 'Reply', 1),
+      delivered('#rust', 3, 'carol', 'me too', 'Reply', 2),
+      reacted('#rust', 4, 'bob', '👍', 1),
+    ],
+  });
+  assert.deepEqual(model.conversation('#rust').unread('ana'), { count: 2, mentioned: 1 });
+  assert.deepEqual(alerts.map((alert) => alert.seq), [2], 'the answer to us');
+  assert.deepEqual(model.postFor({ kind: 'delete', seq: null, nick: 'carol', reason: '' }), { kind: 'Deletion', of: 3, text: '' });
+  model.apply({ type: 'messages', messages: [delivered('#rust', 5, 'ana', 'me three', 'Reply', 3)] });
+  assert.deepEqual(model.postFor({ kind: 'edit', seq: null, text: 'me three!' }), { kind: 'Edit', of: 5, text: 'me three!' });
+  assert.deepEqual(model.postFor({ kind: 'edit', seq: 4, text: 'x' }), { error: '#4 is an edit, a deletion or a reaction, not a message' });
+});
+
+test('our replies and reactions on their way: a reply pending like a text, a reaction shown as done, counted once', () => {
+  const model = new ChatModel('ana');
+  model.apply({ type: 'messages', messages: [delivered('#lobby', 1, 'bob', 'hello'), reacted('#lobby', 2, 'carol', '👍', 1)] });
+  const entry = (id, kind, of, text, added) => ({ order: 1, id, to: '#lobby', kind, of, text, typedAt: 10, ...(kind === 'Reaction' ? { added } : {}) });
+  model.apply({ type: 'queued', entry: entry('a'.repeat(32), 'Reply', 1, 'hi bob') });
+  model.apply({ type: 'queued', entry: entry('b'.repeat(32), 'Reaction', 1, '👍', true) });
+  model.apply({ type: 'queued', entry: entry('c'.repeat(32), 'Reaction', 1, '🎉', true) });
+  const pending = model.conversation('#lobby').entries().at(-1);
+  assert.deepEqual([pending.text, pending.state, pending.replyTo], ['hi bob', 'pending', { seq: 1, state: 'shown', from: 'bob', text: 'hello' }]);
+  assert.equal(model.conversation('#lobby').entries().length, 2, 'the reactions are not lines');
+  assert.deepEqual(chips(model, '#lobby', 1), [['👍', 2, 'carol,ana', true, true], ['🎉', 1, 'ana', true, true]]);
+
+  // Accepted, then echoed: once each.
+  model.apply({ type: 'accepted', id: 'b'.repeat(32), key: '#lobby', seq: 3, ts: 20 });
+  model.apply({ type: 'messages', messages: [reacted('#lobby', 3, 'ana', '👍', 1)] });
+  // Echoed before its Accepted: once too.
+  model.apply({ type: 'messages', messages: [{ ...reacted('#lobby', 4, 'ana', '🎉', 1), id: 'c'.repeat(32) }] });
+  model.apply({ type: 'accepted', id: 'c'.repeat(32), key: '#lobby', seq: 4, ts: 21 });
+  assert.deepEqual(chips(model, '#lobby', 1), [['👍', 2, 'carol,ana', true, false], ['🎉', 1, 'ana', true, false]]);
+
+  // Taking one back on its way, then refused: it shows as it was.
+  model.apply({ type: 'queued', entry: entry('d'.repeat(32), 'Reaction', 1, '👍', false) });
+  assert.deepEqual(chips(model, '#lobby', 1), [['👍', 1, 'carol', false, true], ['🎉', 1, 'ana', true, false]]);
+  model.apply({ type: 'refused', id: 'd'.repeat(32), code: 'NotAllowed', message: 'no', kind: 'Reaction' });
+  assert.deepEqual(chips(model, '#lobby', 1), [['👍', 2, 'carol,ana', true, false], ['🎉', 1, 'ana', true, false]]);
+  model.apply({ type: 'refused', id: 'a'.repeat(32), code: 'UnknownMessage', message: 'gone', kind: 'Reply' });
+  assert.deepEqual(model.conversation('#lobby').entries().at(-1).state, 'failed', 'a refused reply stays, failed, like a text');
+});
+
+test('/reply, /react and /unreact find the message meant (the latest not ours without #SEQ); /react toggles ours', () => {
+  const model = new ChatModel('ana');
+  model.apply({ type: 'joined', key: '#rust', latestSeq: 40, firstSeq: 1 });
+  model.select('#rust');
+  model.apply({
+    type: 'messages',
+    messages: [
+      delivered('#rust', 30, 'bob', 'question'),
+      delivered('#rust', 31, 'carol', 'spam'),
+      delivered('#rust', 32, 'ana', 'mine'),
+      delivered('#rust', 33, 'bob', '', 'Deletion', 31),
+      reacted('#rust', 34, 'ana', '👀', 30),
+    ],
+  });
+  assert.deepEqual(model.replyFor({ seq: null, text: 'yes' }), { kind: 'Reply', of: 30, text: 'yes' }, 'not mine, not deleted');
+  assert.deepEqual(model.replyFor({ seq: 32, text: 'me again' }), { kind: 'Reply', of: 32, text: 'me again' });
+  assert.deepEqual(model.replyFor({ seq: 12, text: 'old' }), { kind: 'Reply', of: 12, text: 'old' }, "not loaded: the server's to judge");
+  assert.deepEqual(model.replyFor({ seq: 31, text: 'x' }), { error: 'message #31 is deleted' });
+  assert.deepEqual(model.replyFor({ seq: 34, text: 'x' }), { error: '#34 is an edit, a deletion or a reaction, not a message' });
+  assert.deepEqual(model.replyFor({ seq: 41, text: 'x' }), { error: 'there is no message #41 in #rust' });
+  assert.deepEqual(model.reactionFor({ seq: null, emoji: '👍' }), { kind: 'Reaction', of: 30, text: '👍', added: true });
+  assert.deepEqual(model.reactionFor({ seq: null, emoji: '👀' }), { kind: 'Reaction', of: 30, text: '👀', added: false }, 'toggled');
+  assert.deepEqual(model.reactionFor({ seq: 99, emoji: '👀' }), { error: 'there is no message #99 in #rust' });
+  assert.deepEqual(model.reactionFor({ seq: null, emoji: '👀', takeBack: true }), { kind: 'Reaction', of: 30, text: '👀', added: false });
+  assert.deepEqual(model.reactionFor({ seq: 30, emoji: '👍', takeBack: true }), { error: 'you have no 👍 on message #30 to take back' });
+  assert.deepEqual(model.reactionFor({ seq: 12, emoji: '👍', takeBack: true }), { kind: 'Reaction', of: 12, text: '👍', added: false }, "not held: the server's to judge");
+  model.apply({ type: 'queued', entry: { order: 1, id: 'a'.repeat(32), to: '#rust', kind: 'Reaction', of: 30, text: '👀', typedAt: 1, added: false } });
+  assert.deepEqual(model.reactionFor({ seq: 30, emoji: '👀' }), { kind: 'Reaction', of: 30, text: '👀', added: true }, 'as shown, on its way included');
+  model.select('@dave');
+  assert.deepEqual(model.replyFor({ seq: null, text: 'x' }), { error: 'there is no message from anybody else in @dave to answer' });
+  assert.deepEqual(model.reactionFor({ seq: null, emoji: '👍' }), { error: 'there is no message from anybody else in @dave to react to' });
+});
+
+test('the composer answers a message of the conversation shown until another is shown', () => {
+  const model = new ChatModel('ana');
+  model.apply({ type: 'messages', messages: [delivered('#lobby', 1, 'bob', 'hello\nthere')] });
+  assert.equal(model.replyingQuote(), null);
+  model.replying = 1;
+  assert.deepEqual(model.replyingQuote(), { seq: 1, state: 'shown', from: 'bob', text: 'hello…' });
+  model.select('#lobby');
+  assert.equal(model.replying, 1, 'the same conversation again');
+  model.select('@bob');
+  assert.equal(model.replyingQuote(), null);
 });

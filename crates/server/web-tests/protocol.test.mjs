@@ -30,7 +30,7 @@ test('conversation keys: #room and @nick, both ways', () => {
 
 test('client messages are serde\'s externally tagged JSON, as section 15 writes them', () => {
   assert.deepEqual(JSON.parse(wire.hello('ana', 'pw', [['#lobby', 41]])), {
-    Hello: { version: 3, nick: 'ana', password: 'pw', positions: [{ conversation: { Room: 'lobby' }, seq: 41 }] },
+    Hello: { version: 4, nick: 'ana', password: 'pw', positions: [{ conversation: { Room: 'lobby' }, seq: 41 }] },
   });
   const id = '019a3f5c2e7b4d1f8a9c0b1d2e3f4a5b';
   assert.equal(wire.sendMessage(id, '@bob', 'hi'), `{"Send":{"id":"${id}","to":{"Direct":"bob"},"text":"hi"}}`);
@@ -72,6 +72,38 @@ test("a message's kind and revision are read strictly; anything else is a protoc
   const badKinds = [undefined, null, 'text', 'Edit', { Edit: {} }, { Edit: { of: 0 } }, { Edit: { of: '41' } }, { Deletion: null }, { Shout: { of: 1 } }, { Edit: { of: 1 }, Deletion: { of: 1 } }];
   for (const bad of badKinds) assert.throws(() => wire.readKind(bad), wire.ProtocolError, JSON.stringify(bad));
   for (const bad of [undefined, null, 'edited', 'Removed', 3]) assert.throws(() => wire.readRevision(bad), wire.ProtocolError, String(bad));
+});
+
+test('replies and reactions (version 4): Post frames and kinds read, as PROTOCOL.md writes them', () => {
+  const id = '0190abcdef0123456789abcdef012345';
+  assert.equal(wire.post(id, '#rust', 'Reply', 41, 'yes'), `{"Post":{"id":"${id}","to":{"Room":"rust"},"kind":{"Reply":{"of":41}},"text":"yes"}}`);
+  assert.equal(
+    wire.post(id, '#rust', 'Reaction', 41, '👍', true),
+    `{"Post":{"id":"${id}","to":{"Room":"rust"},"kind":{"Reaction":{"of":41,"added":true}},"text":"👍"}}`,
+  );
+  assert.equal(
+    wire.post(id, '@bob', 'Reaction', 7, '\u2764\ufe0f', false),
+    `{"Post":{"id":"${id}","to":{"Direct":"bob"},"kind":{"Reaction":{"of":7,"added":false}},"text":"\u2764\ufe0f"}}`,
+  );
+  assert.deepEqual(wire.readKind({ Reply: { of: 41 } }), { kind: 'Reply', of: 41 });
+  assert.deepEqual(wire.readKind({ Reaction: { of: 41, added: true } }), { kind: 'Reaction', of: 41, added: true });
+  assert.deepEqual(wire.readKind({ Reaction: { of: 41, added: false } }), { kind: 'Reaction', of: 41, added: false });
+  const badKinds = ['Reply', 'Reaction', { Reply: {} }, { Reply: { of: 0 } }, { Reaction: { of: 41 } }, { Reaction: { of: 41, added: 'yes' } }, { Reaction: { added: true } }];
+  for (const bad of badKinds) assert.throws(() => wire.readKind(bad), wire.ProtocolError, JSON.stringify(bad));
+});
+
+test('the eight reactions, by emoji, by name, by :name:, and a heart without its variation selector', () => {
+  assert.deepEqual(wire.REACTIONS.map((reaction) => reaction.emoji), ['👍', '👎', '\u2764\ufe0f', '😂', '😮', '😢', '🎉', '👀']);
+  assert.deepEqual(wire.REACTIONS.map((reaction) => reaction.name), ['+1', '-1', 'heart', 'joy', 'open_mouth', 'cry', 'tada', 'eyes']);
+  for (const { emoji, name } of wire.REACTIONS) {
+    assert.equal(wire.reactionEmoji(emoji), emoji);
+    assert.equal(wire.reactionEmoji(name), emoji);
+    assert.equal(wire.reactionEmoji(` :${name}: `), emoji);
+  }
+  assert.equal(wire.reactionEmoji('\u2764'), '\u2764\ufe0f');
+  assert.equal(wire.reactionEmoji('Heart'), '\u2764\ufe0f');
+  assert.equal(wire.reactionEmoji(':+1:'), '👍');
+  for (const bad of ['', 'smile', '😀', ':heart', 'heart heart', '👍👍', '::']) assert.equal(wire.reactionEmoji(bad), null, bad);
 });
 
 test('a deletion\'s reason is one short line, as the server checks it', () => {

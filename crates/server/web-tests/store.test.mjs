@@ -51,6 +51,26 @@ test('a deletion blanks the kept copies of its message and of that message’s e
   ]);
 });
 
+test('a deletion blanks the kept copies of its message’s reactions too, not its replies', async () => {
+  const store = new MemoryStore();
+  const message = (seq, kind, of, text, added) => ({ conversation: '#lobby', seq, id: String(seq), from: 'bob', ts: seq, text, kind, of, revision: 'Original', ...(added === undefined ? {} : { added }) });
+  await store.saveDelivery(new Map([['#lobby', 4]]), [
+    message(1, 'Text', null, 'hot take'),
+    message(2, 'Reaction', 1, '👎', true),
+    message(3, 'Reply', 1, 'disagree'),
+    message(4, 'Reaction', 3, '👍', true),
+  ]);
+  await store.saveDelivery(new Map([['#lobby', 5]]), [message(5, 'Deletion', 1, '')]);
+  const kept = (await store.load()).messages.get('#lobby');
+  assert.deepEqual(kept.map(({ seq, kind, text, revision, added }) => [seq, kind, text, revision, added]), [
+    [1, 'Text', '', 'Deleted', undefined],
+    [2, 'Reaction', '', 'Deleted', true],
+    [3, 'Reply', 'disagree', 'Original', undefined],
+    [4, 'Reaction', '👍', 'Original', true],
+    [5, 'Deletion', '', 'Original', undefined],
+  ]);
+});
+
 test(`the last ${KEPT_MESSAGES} messages of each conversation are kept with the cursor`, async () => {
   const store = new MemoryStore();
   const messages = Array.from({ length: KEPT_MESSAGES + 20 }, (_, index) => ({ conversation: '#lobby', seq: index + 1, id: String(index), from: 'bob', ts: index, text: 'x' }));

@@ -77,6 +77,8 @@ const NOT_DONE = {
   Action: 'A message was not sent',
   Edit: 'An edit was not made',
   Deletion: 'A deletion was not made',
+  Reply: 'A reply was not sent',
+  Reaction: 'A reaction was not made',
 };
 
 function plural(count, one, many) {
@@ -98,6 +100,10 @@ class Session {
     /// What the server said when it last refused the login for now, until the next attempt.
     this.refusal = null;
     this.renderQueued = false;
+    /// The message a reply's quote asked to see, `{ key, seq }`, while older pages are fetched to find it.
+    this.seeking = null;
+    /// The message to highlight once drawn, or null.
+    this.highlightSeq = null;
     this.engine = new Engine({
       url: `wss://${location.host}/ws`,
       nick,
@@ -141,6 +147,9 @@ class Session {
         break;
       case 'joined':
         if (event.key === this.model.currentKey) this.askMembers(event.key, true);
+        break;
+      case 'history':
+        this.seek();
         break;
       case 'refused':
         this.model.notice(this.model.currentKey, `${NOT_DONE[event.kind]}: ${event.message}`, true);
@@ -221,6 +230,10 @@ class Session {
     document.title = unread > 0 ? `(${unread}) Palomar` : 'Palomar';
     if (!this.shown) return;
     this.app.chat.render(this.model);
+    if (this.highlightSeq !== null) {
+      this.app.chat.highlight(this.highlightSeq);
+      this.highlightSeq = null;
+    }
     this.app.chat.renderBanner(this.bannerToShow());
     this.app.renderNotifyButton();
   }
@@ -258,17 +271,18 @@ class Session {
     const here = this.model.currentKey;
     switch (entry.kind) {
       case 'text':
+        // In reply mode, what is typed answers the message the composer quotes.
+        if (this.model.replying !== null) return this.sendPost(this.model.replyFor({ seq: this.model.replying, text: entry.text }));
         return this.send(here, entry.text);
       case 'action':
         return this.send(here, entry.text, 'Action');
       case 'edit':
-      case 'delete': {
-        const post = this.model.postFor(entry);
-        if (post.error === undefined) return this.send(here, post.text, post.kind, post.of);
-        this.model.notice(here, `Nothing sent: ${post.error}.`, true);
-        this.scheduleRender();
-        return false;
-      }
+      case 'delete':
+        return this.sendPost(this.model.postFor(entry));
+      case 'reply':
+        return this.sendPost(this.model.replyFor(entry));
+      case 'react':
+        return this.sendPost(this.model.reactionFor(entry));
       case 'join':
         return this.join(entry.room);
       case 'leave':
@@ -307,7 +321,7 @@ class Session {
         break;
       case 'help':
         for (const [usage, what] of HELP) this.model.notice(here, `${usage.padEnd(19)} ${what}`);
-        this.model.notice(here, 'Keys: Enter sends, Shift+Enter starts a new line, Esc closes the conversation list.');
+        this.model.notice(here, 'Keys: Enter sends, Shift+Enter starts a new line, Esc closes the conversation list or gives up a reply.');
         break;
       case 'quit':
         this.app.signOut();
@@ -323,16 +337,30 @@ class Session {
     return true;
   }
 
-  /// Sends `text` as a message, an action, an edit or a deletion of message `of` (see Engine.send). A deletion's
-  /// text is its reason, which commands.js checked.
-  send(key, text, kind = 'Text', of = null) {
+  /// Sends a post about another message in the conversation shown, as the model made it from a command, or says
+  /// why there is none. A reply sent ends the composer's reply mode.
+  sendPost(post) {
+    const here = this.model.currentKey;
+    if (post.error !== undefined) {
+      this.model.notice(here, `Nothing sent: ${post.error}.`, true);
+      this.scheduleRender();
+      return false;
+    }
+    const sent = this.send(here, post.text, post.kind, post.of, post.added);
+    if (sent && post.kind === 'Reply') this.model.replying = null;
+    return sent;
+  }
+
+  /// Sends `text` as a message, an action, or an edit, a deletion, a reply or a reaction about message `of` (see
+  /// Engine.send). A deletion's text is its reason, which commands.js checked.
+  send(key, text, kind = 'Text', of = null, added = null) {
     const problem = kind === 'Deletion' ? null : textProblem(text);
     if (problem !== null) {
       this.model.notice(this.model.currentKey, `Not sent: ${problem}.`, true);
       this.scheduleRender();
       return false;
     }
-    this.engine.send(key, text, kind, of);
+    this.engine.send(key, text, kind, of, added);
     return true;
   }
 
@@ -367,6 +395,55 @@ class Session {
     }
     this.scheduleRender();
     return true;
+  }
+
+  /// The composer answers message `seq` of the conversation shown (its menu's "Reply"), or no message (null).
+  replyTo(seq) {
+    this.model.replying = seq;
+    this.scheduleRender();
+  }
+
+  /// Adds our reaction `emoji` to message `seq` of the conversation shown, or takes it back (a chip or the menu).
+  react(seq, emoji) {
+    this.sendPost(this.model.reactionFor({ seq, emoji }));
+  }
+
+  /// Shows message `seq` of the conversation shown, highlighted (a reply's quote was clicked): older pages are
+  /// fetched until it is there, or until nothing older is left, which is then said.
+  showOriginal(seq) {
+    this.seeking = { key: this.model.currentKey, seq };
+    this.seek();
+  }
+
+  /// One step of `showOriginal`: the message is there, or a page is on its way, or one is asked for, or it is
+  /// not to be had. Given up when another conversation is shown.
+  seek() {
+    const { seeking } = this;
+    if (seeking === null) return;
+    const { key, seq } = seeking;
+    const conversation = this.model.current;
+    if (key !== this.model.currentKey) {
+      this.seeking = null;
+    } else if (conversation.quote(seq).state !== 'missing') {
+      this.seeking = null;
+      this.highlightSeq = seq;
+    } else if (conversation.history === 'loading') {
+      return;
+    } else {
+      // Only a message older than the oldest held may still come, in an older page.
+      const older = (conversation.lowestSeq() ?? seq + 1) > seq;
+      const request = older ? this.model.olderRequest(key) : null;
+      if (request === null) {
+        this.seeking = null;
+        const trimmed = older && conversation.history === 'trimmed' ? ': it is older than what the server keeps' : '';
+        this.model.notice(key, `Message #${seq} is not in ${key} any more${trimmed}.`, true);
+      } else if (!this.engine.requestHistory(request.key, request.before, request.limit)) {
+        this.seeking = null;
+        this.model.olderRequestFailed(key);
+        this.notConnected('the message answered can be shown');
+      }
+    }
+    this.scheduleRender();
   }
 
   /// Asks for older messages of the conversation shown; `typed` when asked for with /history (said as a notice).
@@ -415,6 +492,10 @@ class App {
       onSignOut: () => this.signOut(),
       onRetryNow: () => this.session?.engine.retryNow(),
       onEnableNotifications: () => this.enableNotifications(),
+      onReply: (seq) => this.session?.replyTo(seq),
+      onCancelReply: () => this.session?.replyTo(null),
+      onReact: (seq, emoji) => this.session?.react(seq, emoji),
+      onShowOriginal: (seq) => this.session?.showOriginal(seq),
     });
     const refresh = () => this.session?.scheduleRender();
     document.addEventListener('visibilitychange', refresh);

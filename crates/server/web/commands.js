@@ -2,7 +2,7 @@
 // into one object or refused with words that say how to write it. The same commands and words as the native
 // clients (crates/client/src/command_line.rs), so a user moving between them finds the same chat.
 
-import { parseNick, parseRoom, reasonProblem } from './protocol.js';
+import { REACTIONS, parseNick, parseRoom, reactionEmoji, reasonProblem } from './protocol.js';
 
 /// Rooms `/list` asks for at a time, as its help says.
 export const LIST_PAGE = 50;
@@ -17,6 +17,9 @@ export const HELP = [
   ['/me TEXT', 'say what you do: * you TEXT'],
   ['/edit [#SEQ] TEXT', 'change your latest message here (or message SEQ) to TEXT'],
   ['/delete [#SEQ|NICK] [REASON]', "delete your latest message here, message SEQ, or NICK's latest (moderators)"],
+  ['/reply [#SEQ] TEXT', 'answer the latest message here that is not yours (or message SEQ) with TEXT'],
+  ['/react [#SEQ] EMOJI', 'react to the latest message here that is not yours (or message SEQ); again takes it back'],
+  ['/unreact [#SEQ] EMOJI', 'take back your reaction to the latest message here that is not yours (or message SEQ)'],
   ['/list [ROOM]', `list the rooms, ${LIST_PAGE} at a time; /list ROOM for those after ROOM`],
   ['/topic [TEXT]', "show the room's topic, or set it to TEXT"],
   ['/cleartopic', "clear the room's topic"],
@@ -40,6 +43,9 @@ export const HELP = [
 /// Messages `/history` fetches without a number, as its help says.
 export const TYPED_HISTORY = 20;
 
+/// The reactions `/react` takes, each with its name, for the words of its mistakes.
+const REACTION_LIST = REACTIONS.map(({ emoji, name }) => `${emoji} ${name}`).join(', ');
+
 function usageError(usage, reason) {
   return { kind: 'error', message: `${usage}: ${reason}` };
 }
@@ -48,7 +54,9 @@ function usageError(usage, reason) {
 /// (`room`), `leave` (`room` or null for the current one), `msg` (`nick`, `text` or null), `users` (`room` or
 /// null), `history` (`count` or null), `list` (`after`: '' for the first rooms, else the room they follow),
 /// `action` (`text`), `edit` (`seq` or null for our latest message here, `text`), `delete` (`seq`, or `nick` for
-/// their latest message here, both null for our own latest; `reason`, maybe ''), `topic` (show the current
+/// their latest message here, both null for our own latest; `reason`, maybe ''), `reply` (`seq` or null for the
+/// latest message here not ours, `text`), `react` (`seq` likewise, `emoji`: one of protocol.js's REACTIONS, to
+/// add, or to take back if we have it; `takeBack` for `/unreact`, which only takes back), `topic` (show the current
 /// room's), `moderate` (`command` as typed, for messages, and `action`, a `RoomAction` in its JSON form, for the
 /// current room), `help`, `quit`, or `error` (`message`); null when the entry is blank.
 export function parseEntry(line) {
@@ -115,6 +123,24 @@ export function parseEntry(line) {
       const problem = reasonProblem(reason);
       if (problem !== null) return usageError(usage, problem);
       return { kind: 'delete', seq: numbered?.seq ?? null, nick, reason };
+    }
+    case 'reply': {
+      const usage = '/reply [#SEQ] TEXT';
+      const numbered = leadingSeq() ?? { seq: null, after: rest };
+      if (numbered.error) return usageError(usage, numbered.error);
+      if (numbered.after.length === 0) return usageError(usage, 'say the reply');
+      return { kind: 'reply', seq: numbered.seq, text: numbered.after };
+    }
+    case 'react':
+    case 'unreact': {
+      const takeBack = name.toLowerCase() === 'unreact';
+      const usage = `/${takeBack ? 'unreact' : 'react'} [#SEQ] EMOJI`;
+      const numbered = leadingSeq() ?? { seq: null, after: rest };
+      if (numbered.error) return usageError(usage, numbered.error);
+      if (numbered.after.length === 0) return usageError(usage, `say which reaction: ${REACTION_LIST}`);
+      const emoji = reactionEmoji(numbered.after);
+      if (emoji === null) return usageError(usage, `"${numbered.after}" is not a reaction; the reactions are ${REACTION_LIST}`);
+      return { kind: 'react', seq: numbered.seq, emoji, takeBack };
     }
     case 'join': {
       const parsed = parseRoom(rest);

@@ -46,8 +46,9 @@ const STOPS_FOR_GOOD = new Set(['AuthFailed', 'UnsupportedVersion', 'InvalidName
 const REFUSED_FOR_NOW = new Set(['RateLimited', 'StoreUnavailable']);
 const NODE_BUSY = new Set(['ServerBusy', 'ServerFull']);
 // Refusals of one `Send` or `Post` that will never change: the message leaves the outbox, shown as failed.
-// `NotAllowed` with an id: sent while muted, or to a moderated room without voice, or an edit or a deletion of
-// somebody else's message; `UnknownMessage`: an edit or a deletion of a message that cannot be changed.
+// `NotAllowed` with an id: sent while muted, or to a moderated room without voice, an edit or a deletion of
+// somebody else's message, or a reaction we already have (or, taken back, do not have); `UnknownMessage`: an
+// edit, a deletion, a reply or a reaction about a message that is not there (or not one that may have them).
 const REFUSED_FOR_GOOD = new Set(['InvalidText', 'NotMember', 'UnknownNick', 'NotAllowed', 'UnknownMessage']);
 
 const OPEN = 1;
@@ -62,8 +63,9 @@ function checkedMessage(raw) {
     Number.isSafeInteger(raw.ts) &&
     typeof raw.text === 'string';
   if (!fine) throw new wire.ProtocolError('a message with missing or malformed fields');
-  const { kind, of } = wire.readKind(raw.kind);
-  if (of !== null && of >= raw.seq) throw new wire.ProtocolError(`message ${raw.seq} changes a later one, ${of}`);
+  // `{ kind, of }`, and `added` for a reaction only.
+  const kind = wire.readKind(raw.kind);
+  if (kind.of !== null && kind.of >= raw.seq) throw new wire.ProtocolError(`message ${raw.seq} is about a later one, ${kind.of}`);
   return {
     conversation: wire.conversationKey(raw.conversation),
     seq: raw.seq,
@@ -71,8 +73,7 @@ function checkedMessage(raw) {
     from: raw.from,
     ts: raw.ts,
     text: raw.text,
-    kind,
-    of,
+    ...kind,
     revision: wire.readRevision(raw.revision),
   };
 }
@@ -80,7 +81,7 @@ function checkedMessage(raw) {
 /// The frame that sends an outbox entry: a text as `Send`, which means the same as a `Post` of kind Text.
 function outboxFrame(entry) {
   if (entry.kind === 'Text') return wire.sendMessage(entry.id, entry.to, entry.text);
-  return wire.post(entry.id, entry.to, entry.kind, entry.of, entry.text);
+  return wire.post(entry.id, entry.to, entry.kind, entry.of, entry.text, entry.added);
 }
 
 /// A message id as the page writes them (lower-case hex): ids are compared as strings.
@@ -276,8 +277,9 @@ export class Engine {
   }
 
   /// Puts a message in the outbox (stored first), then sends it if the window has room. Resolves to the entry.
-  /// `kind` and `of` as `wire.post` takes them: an action, or an edit or a deletion of message `of`.
-  send(key, text, kind = 'Text', of = null) {
+  /// `kind`, `of` and `added` as `wire.post` takes them: an action, or an edit, a deletion, a reply or a reaction
+  /// (`added` or taken back, kept in the entry of a reaction only) about message `of`.
+  send(key, text, kind = 'Text', of = null, added = null) {
     const entry = {
       order: this.nextOrder,
       id: wire.makeMessageId(this.clock.now(), this.randomBytes),
@@ -286,6 +288,7 @@ export class Engine {
       of,
       text,
       typedAt: this.clock.now(),
+      ...(kind === 'Reaction' ? { added } : {}),
     };
     this.nextOrder += 1;
     return this.enqueue(async () => {

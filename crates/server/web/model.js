@@ -1,10 +1,10 @@
 // What the chat screen shows, without the screen: the conversations with their messages (actions, edits and
-// deletions applied), notices, pending and failed messages, unread counts, mentions, members, how far back their
-// history goes, each room's topic, settings and our standing in it, with what moderators do said in words, and the
-// rooms' listing. The engine's events go in (`apply`), and ui.js draws the result; nothing here touches the DOM or
-// the network.
+// deletions applied, replies with what they answer, reactions counted per message), notices, pending and failed
+// messages, unread counts, mentions, members, how far back their history goes, each room's topic, settings and our
+// standing in it, with what moderators do said in words, and the rooms' listing. The engine's events go in
+// (`apply`), and ui.js draws the result; nothing here touches the DOM or the network.
 
-import { LOBBY, ROLES, isRoomKey, mentions, roomKey } from './protocol.js';
+import { LOBBY, REACTIONS, ROLES, isRoomKey, mentions, reactionEmoji, roomKey } from './protocol.js';
 
 /// Messages asked for at a time when scrolling back.
 export const HISTORY_PAGE = 50;
@@ -31,9 +31,41 @@ function roleGiven(by, nick, role) {
   }
 }
 
-/// Whether a log entry is a message of its own (a line), rather than an edit or a deletion of one.
+/// Whether a log entry is a message of its own (a line), rather than an edit, a deletion or a reaction about one.
 function isMessage(message) {
-  return message.kind === 'Text' || message.kind === 'Action';
+  return message.kind === 'Text' || message.kind === 'Action' || message.kind === 'Reply';
+}
+
+/// Longest first line a reply's quote shows of the message it answers, in characters.
+const QUOTE_LENGTH = 80;
+
+/// The first line of `text`, cut to QUOTE_LENGTH characters, ending "…" when anything was left out.
+function firstLine(text) {
+  const lines = text.trim().split('\n');
+  const characters = [...lines[0]];
+  if (characters.length <= QUOTE_LENGTH && lines.length === 1) return lines[0];
+  return `${characters.slice(0, QUOTE_LENGTH).join('').trimEnd()}…`;
+}
+
+/// What a reply shows of the message it answers, message `of` among `lines` (shown lines by seq): `state`
+/// 'shown' with its author and first line, 'deleted', or 'missing' (not loaded here) with only its number.
+function quoteOf(of, lines) {
+  const line = lines.get(of);
+  if (line === undefined) return { seq: of, state: 'missing', from: null, text: `#${of}` };
+  if (line.deleted) return { seq: of, state: 'deleted', from: null, text: 'a deleted message' };
+  return { seq: of, state: 'shown', from: line.from, text: firstLine(line.text) };
+}
+
+/// A message's reactions as shown, from its entry of `Conversation.reactions` (undefined when it has none): in
+/// the fixed order of REACTIONS, those somebody has, each with who (in the order they reacted), whether we are
+/// among them, and whether a change of ours to it is still on its way.
+function reactionChips(sets, me) {
+  if (sets === undefined) return [];
+  return REACTIONS.flatMap(({ emoji, name }) => {
+    const set = sets.get(emoji);
+    if (set === undefined || set.nicks.size === 0) return [];
+    return [{ emoji, name, nicks: [...set.nicks], mine: set.nicks.has(me), pending: set.pending }];
+  });
 }
 
 /// What stands for a deleted message: who deleted it and why, when that is more than "its author took it back".
@@ -42,11 +74,18 @@ function deletedText(message, deletion) {
   return deletion.text === '' ? `(deleted by ${deletion.from})` : `(deleted by ${deletion.from}: ${deletion.text})`;
 }
 
+/// Why log entry `seq`, held here, cannot be edited, deleted, answered or reacted to.
+function notAMessage(seq) {
+  return `#${seq} is an edit, a deletion or a reaction, not a message`;
+}
+
 /// One conversation as shown.
 class Conversation {
-  constructor(key) {
+  /// `me` is our nickname, whose reactions are told apart.
+  constructor(key, me) {
     this.key = key;
-    /// Stored log entries by seq: messages, and the edits and deletions of messages.
+    this.me = me;
+    /// Stored log entries by seq: messages, and the edits, deletions and reactions about messages.
     this.messages = new Map();
     /// Own messages not yet stored (or refused for good), by id, in the order typed.
     this.unsent = new Map();
@@ -134,7 +173,8 @@ class Conversation {
   /// The stored messages by seq as they read now: an edit's text (the latest edit held, by seq, so that edits
   /// arriving out of order, in history pages, end the same), or the placeholder of a deletion. A message that
   /// came already edited or deleted says so itself; an edit of a deleted message comes blanked and is ignored.
-  /// `waiting` is the kind of our edit or deletion of it still in the outbox, if any.
+  /// `waiting` is the kind of our edit or deletion of it still in the outbox, if any; `reactions` its chips (none
+  /// once deleted); `replyTo` what a reply answers (see quoteOf), null for other messages.
   shown() {
     const stored = [...this.messages.values()].sort((a, b) => a.seq - b.seq);
     const edits = new Map();
@@ -144,9 +184,12 @@ class Conversation {
       if (entry.kind === 'Deletion') deletions.set(entry.of, entry);
     }
     const waiting = new Map();
-    for (const unsent of this.unsent.values()) if (!isMessage(unsent)) waiting.set(unsent.of, unsent.kind);
+    for (const unsent of this.unsent.values()) {
+      if (unsent.kind === 'Edit' || unsent.kind === 'Deletion') waiting.set(unsent.of, unsent.kind);
+    }
+    const reactions = this.reactions();
     const moderating = this.moderating();
-    return stored.filter(isMessage).map((message) => {
+    const lines = stored.filter(isMessage).map((message) => {
       const deletion = deletions.get(message.seq);
       const deleted = deletion !== undefined || message.revision === 'Deleted';
       const edit = edits.get(message.seq);
@@ -159,8 +202,40 @@ class Conversation {
         editable: message.own && !deleted,
         deletable: !deleted && (message.own || moderating),
         waiting: waiting.get(message.seq) ?? null,
+        reactions: deleted ? [] : reactionChips(reactions.get(message.seq), this.me),
+        replyTo: null,
       };
     });
+    const bySeq = new Map(lines.map((line) => [line.seq, line]));
+    for (const line of lines) if (line.kind === 'Reply') line.replyTo = quoteOf(line.of, bySeq);
+    return lines;
+  }
+
+  /// Who reacted how, by the seq of the message reacted to (held or not: its reactions may come before it, in
+  /// history pages) and by emoji: `{ nicks, pending }`. Stored reactions apply in seq order, one added joining
+  /// its set and one taken back leaving it, a blanked one (its message deleted) counting for nothing; then ours
+  /// still in the outbox, as if done, their sets marked `pending`. Once stored, an outbox entry is no longer one,
+  /// so it counts once.
+  reactions() {
+    const byMessage = new Map();
+    const apply = (reaction, pending) => {
+      const emoji = reactionEmoji(reaction.text);
+      if (emoji === null) return;
+      const sets = byMessage.get(reaction.of) ?? new Map();
+      byMessage.set(reaction.of, sets);
+      const set = sets.get(emoji) ?? { nicks: new Set(), pending: false };
+      sets.set(emoji, set);
+      if (reaction.added) {
+        set.nicks.add(reaction.from);
+      } else {
+        set.nicks.delete(reaction.from);
+      }
+      set.pending ||= pending;
+    };
+    const stored = [...this.messages.values()].sort((a, b) => a.seq - b.seq);
+    for (const entry of stored) if (entry.kind === 'Reaction' && entry.revision !== 'Deleted') apply(entry, false);
+    for (const unsent of this.unsent.values()) if (unsent.kind === 'Reaction') apply(unsent, true);
+    return byMessage;
   }
 
   /// The latest message of `nick` here that may still be edited or deleted, or null.
@@ -168,11 +243,17 @@ class Conversation {
     return this.shown().findLast((line) => line.from === nick && !line.deleted) ?? null;
   }
 
-  /// What to draw, in order: stored messages and notices by seq, then what is not stored yet (edits and deletions
-  /// are not lines: they change the message they are about once stored). A line's `kind` is 'message' or
-  /// 'notice'; a message's own kind is said by `action`.
+  /// What a reply to message `of` would quote of it here.
+  quote(of) {
+    return quoteOf(of, new Map(this.shown().map((line) => [line.seq, line])));
+  }
+
+  /// What to draw, in order: stored messages and notices by seq, then what is not stored yet (edits, deletions and
+  /// reactions are not lines: they change the message they are about). A line's `kind` is 'message' or 'notice';
+  /// a message's own kind is said by `action` and `replyTo`.
   entries() {
     const stored = this.shown();
+    const bySeq = new Map(stored.map((line) => [line.seq, line]));
     const lines = [];
     let noticeIndex = 0;
     // By time rather than by arrival: older messages that come after a notice (a join's window, a history
@@ -187,7 +268,9 @@ class Conversation {
     }
     for (; noticeIndex < notices.length; noticeIndex += 1) lines.push({ kind: 'notice', ...notices[noticeIndex] });
     for (const message of this.unsent.values()) {
-      if (isMessage(message)) lines.push({ ...message, kind: 'message', action: message.kind === 'Action' });
+      if (!isMessage(message)) continue;
+      const replyTo = message.kind === 'Reply' ? quoteOf(message.of, bySeq) : null;
+      lines.push({ ...message, kind: 'message', action: message.kind === 'Action', reactions: [], replyTo });
     }
     return lines;
   }
@@ -227,6 +310,8 @@ export class ChatModel {
     this.noticeCount = 0;
     /// Rooms we were kicked or banned from: the `Left` that follows is not news, the event said it.
     this.putOut = new Set();
+    /// The message of the conversation shown that the composer answers (its seq), or null.
+    this.replying = null;
   }
 
   get current() {
@@ -237,7 +322,7 @@ export class ChatModel {
   conversation(key) {
     let conversation = this.conversations.get(key);
     if (conversation === undefined) {
-      conversation = new Conversation(key);
+      conversation = new Conversation(key, this.me);
       this.conversations.set(key, conversation);
     }
     return conversation;
@@ -255,9 +340,16 @@ export class ChatModel {
     return total;
   }
 
+  /// Shows conversation `key`; a reply being written in another one is given up.
   select(key) {
     this.conversation(key);
+    if (key !== this.currentKey) this.replying = null;
     this.currentKey = key;
+  }
+
+  /// What the composer's reply bar quotes (see quoteOf), or null when the composer is not answering a message.
+  replyingQuote() {
+    return this.replying === null ? null : this.current.quote(this.replying);
   }
 
   /// Marks the conversation shown as read up to its newest message; the new marker, or null when unchanged.
@@ -278,7 +370,7 @@ export class ChatModel {
   /// Removes a conversation we are no longer in; `#lobby` is shown instead if it was current.
   remove(key) {
     this.conversations.delete(key);
-    if (this.currentKey === key) this.currentKey = roomKey(LOBBY);
+    if (this.currentKey === key) this.select(roomKey(LOBBY));
     this.conversation(roomKey(LOBBY));
   }
 
@@ -286,7 +378,9 @@ export class ChatModel {
     const conversation = this.conversation(message.conversation);
     if (conversation.messages.has(message.seq)) return null;
     const own = message.from === this.me;
-    const mention = !own && isMessage(message) && mentions(message.text, this.me);
+    // A reply to one of our messages counts as a mention, when that message is here to tell.
+    const answersUs = message.kind === 'Reply' && conversation.messages.get(message.of)?.from === this.me;
+    const mention = !own && isMessage(message) && (answersUs || mentions(message.text, this.me));
     const entry = { ...message, own, mention, state: 'stored' };
     conversation.messages.set(message.seq, entry);
     conversation.unsent.delete(message.id);
@@ -305,6 +399,7 @@ export class ChatModel {
       text: entry.text,
       kind: entry.kind,
       of: entry.of,
+      added: entry.added,
       revision: 'Original',
       own: true,
       mention: false,
@@ -358,7 +453,8 @@ export class ChatModel {
         return [];
       }
       case 'refused':
-        // A refused edit or deletion changed nothing to show: only the notice says it.
+        // A refused edit, deletion or reaction changed nothing to show (a reaction is shown as done until then):
+        // only the notice says it.
         for (const conversation of this.conversations.values()) {
           const unsent = conversation.unsent.get(event.id);
           if (unsent !== undefined && !isMessage(unsent)) {
@@ -568,10 +664,52 @@ export class ChatModel {
     }
     const held = conversation.messages.get(seq);
     if (held === undefined) return post(seq);
-    if (!isMessage(held)) return { error: `#${seq} is an edit or a deletion, not a message` };
+    if (!isMessage(held)) return { error: notAMessage(seq) };
     if (conversation.shown().find((line) => line.seq === seq).deleted) return { error: `message #${seq} is deleted` };
     if (editing && held.from !== this.me) return { error: `message #${seq} is ${held.from}'s: you may edit only yours` };
     return post(seq);
+  }
+
+  /// The post of a reply in the conversation shown, to message `seq` (null: the latest message here not ours),
+  /// `{ kind, of, text }`, or `{ error }`.
+  replyFor({ seq, text }) {
+    const target = this.answerable(seq, 'answer');
+    return target.error === undefined ? { kind: 'Reply', of: target.seq, text } : target;
+  }
+
+  /// The post of a reaction `emoji` in the conversation shown, to message `seq` (null: the latest message here
+  /// not ours), `{ kind, of, text, added }`: added, or taken back when we have it (as shown, what is on its way
+  /// included), or only taken back (`takeBack`, /unreact); or `{ error }`. Holding a message is holding all its
+  /// reactions (they come after it), so we know ours; of one not held, the server judges.
+  reactionFor({ seq, emoji, takeBack = false }) {
+    const target = this.answerable(seq, 'react to');
+    if (target.error !== undefined) return target;
+    const conversation = this.current;
+    const mine = conversation.reactions().get(target.seq)?.get(emoji)?.nicks.has(this.me) ?? false;
+    if (takeBack && !mine && conversation.messages.has(target.seq)) {
+      return { error: `you have no ${emoji} on message #${target.seq} to take back` };
+    }
+    return { kind: 'Reaction', of: target.seq, text: emoji, added: !takeBack && !mine };
+  }
+
+  /// The message a reply or a reaction in the conversation shown is about: message `seq`, or the latest one not
+  /// ours when null; `{ seq }`, or `{ error }` saying why it cannot be (`verb` names what was asked). A message
+  /// older than what is loaded is the server's to judge, one after the conversation's end is none.
+  answerable(seq, verb) {
+    const conversation = this.current;
+    if (seq === null) {
+      const latest = conversation.shown().findLast((line) => line.from !== this.me && !line.deleted);
+      if (latest === undefined) return { error: `there is no message from anybody else in ${conversation.key} to ${verb}` };
+      return { seq: latest.seq };
+    }
+    const held = conversation.messages.get(seq);
+    if (held === undefined) {
+      if (conversation.infoKnown && seq > conversation.latestSeq) return { error: `there is no message #${seq} in ${conversation.key}` };
+      return { seq };
+    }
+    if (!isMessage(held)) return { error: notAMessage(seq) };
+    if (conversation.shown().find((line) => line.seq === seq).deleted) return { error: `message #${seq} is deleted` };
+    return { seq };
   }
 
   /// Says the topic of room `key`, for `/topic`.

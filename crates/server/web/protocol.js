@@ -4,8 +4,8 @@
 
 /// Version 2 added room moderation (`Moderate`, `RoomState`, `RoomEvent`, `Invited`, `NotAllowed`, `Banned`) and
 /// the rooms' listing (`ListRooms`, `Rooms`); version 3 kinds of messages (`Post`, a message's `kind` and
-/// `revision`, `UnknownMessage`): actions, edits and deletions.
-export const PROTOCOL_VERSION = 3;
+/// `revision`, `UnknownMessage`): actions, edits and deletions; version 4 replies and reactions.
+export const PROTOCOL_VERSION = 4;
 
 /// The longest nickname and room name, and message text in bytes of UTF-8 (PROTOCOL.md section 5).
 export const MAX_NICK_LENGTH = 32;
@@ -21,6 +21,30 @@ export const LOBBY = 'lobby';
 export const ROLES = ['Member', 'Voice', 'Moderator', 'Owner'];
 
 const HEX = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, '0'));
+
+/// The eight reactions a message may get, in the order they are shown, each with the name a command may use
+/// (PROTOCOL.md section 10.8): a reaction's text is exactly one of these emoji.
+export const REACTIONS = [
+  { emoji: '👍', name: '+1' },
+  { emoji: '👎', name: '-1' },
+  { emoji: '\u2764\ufe0f', name: 'heart' },
+  { emoji: '😂', name: 'joy' },
+  { emoji: '😮', name: 'open_mouth' },
+  { emoji: '😢', name: 'cry' },
+  { emoji: '🎉', name: 'tada' },
+  { emoji: '👀', name: 'eyes' },
+];
+
+/// The reaction emoji that `word` names: the emoji itself, its name (`heart`, `:heart:`), or a heart typed
+/// without its variation selector (U+2764 alone, as many keyboards give it); null when it names none.
+export function reactionEmoji(word) {
+  const trimmed = word.trim();
+  const bare = /^:[^:\s]+:$/.test(trimmed) ? trimmed.slice(1, -1) : trimmed;
+  const name = bare.toLowerCase();
+  const found = REACTIONS.find((reaction) => reaction.emoji === bare || reaction.name === name);
+  if (found !== undefined) return found.emoji;
+  return bare === '\u2764' ? REACTIONS[2].emoji : null;
+}
 
 /// Random bytes from the platform's cryptographic generator (ids must not collide between a user's devices).
 export function cryptoRandomBytes(count) {
@@ -147,10 +171,13 @@ export function sendMessage(id, key, text) {
   return JSON.stringify({ Send: { id, to: conversationFromKey(key), text } });
 }
 
-/// A log entry of any kind: `kind` is 'Text', 'Action', 'Edit' or 'Deletion', the last two of message `of` (the
-/// new text, or the reason of the deletion, in `text`).
-export function post(id, key, kind, of, text) {
-  const wireKind = kind === 'Edit' || kind === 'Deletion' ? { [kind]: { of } } : kind;
+/// A log entry of any kind: `kind` is 'Text', 'Action', 'Edit', 'Deletion', 'Reply' or 'Reaction', the last four
+/// about message `of` (the new text, the reason of the deletion, the reply, or the reaction's emoji in `text`); a
+/// reaction is `added`, or taken back.
+export function post(id, key, kind, of, text, added = null) {
+  let wireKind = kind;
+  if (kind === 'Reaction') wireKind = { Reaction: { of, added } };
+  else if (kind === 'Edit' || kind === 'Deletion' || kind === 'Reply') wireKind = { [kind]: { of } };
   return JSON.stringify({ Post: { id, to: conversationFromKey(key), kind: wireKind, text } });
 }
 
@@ -194,14 +221,18 @@ export function pong(nonce) {
 
 export const BYE = JSON.stringify('Bye');
 
-/// A message's `kind` as `{ kind, of }`: `"Text"` and `"Action"` stand alone (`of` null), `{"Edit":{"of":N}}` and
-/// `{"Deletion":{"of":N}}` name the message they change.
+/// A message's `kind` as `{ kind, of }`: `"Text"` and `"Action"` stand alone (`of` null), `{"Edit":{"of":N}}`,
+/// `{"Deletion":{"of":N}}` and `{"Reply":{"of":N}}` name the message they are about, and
+/// `{"Reaction":{"of":N,"added":B}}` too, read as `{ kind, of, added }`.
 export function readKind(value) {
   if (value === 'Text' || value === 'Action') return { kind: value, of: null };
   if (value !== null && typeof value === 'object' && Object.keys(value).length === 1) {
     const [kind] = Object.keys(value);
     const of = value[kind]?.of;
-    if ((kind === 'Edit' || kind === 'Deletion') && Number.isSafeInteger(of) && of > 0) return { kind, of };
+    const numbered = Number.isSafeInteger(of) && of > 0;
+    if (['Edit', 'Deletion', 'Reply'].includes(kind) && numbered) return { kind, of };
+    const added = value[kind]?.added;
+    if (kind === 'Reaction' && numbered && typeof added === 'boolean') return { kind, of, added };
   }
   throw new ProtocolError(`an unknown kind of message ${JSON.stringify(value)}`);
 }

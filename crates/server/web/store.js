@@ -5,7 +5,8 @@
 //
 // The interface, every method async:
 //   load() -> { outbox: [entry], cursors: Map(key -> seq), messages: Map(key -> [message]), readMarkers: Map(key -> seq) }
-//   addToOutbox(entry)             entry = { order, id, to, kind, of, text, typedAt }, kept under its id; the
+//   addToOutbox(entry)             entry = { order, id, to, kind, of, text, typedAt } (and `added`, for a
+//                                   reaction), kept under its id; the
 //                                   outbox loads sorted by `typedAt`, then `order` (a page's own count), so as
 //                                   typed
 //   removeFromOutbox([id])
@@ -42,10 +43,13 @@ function keptMessage(kept) {
   return { kind: 'Text', of: null, revision: 'Original', ...kept };
 }
 
-/// A kept message as a deletion among `deletions` (of its conversation) leaves it: a deleted message and its edits
-/// are blanked, as the server's log blanks them, so that a deleted text does not stay in this browser.
+/// Entries that are part of the message they are about, and go with it when it is deleted (its replies stay).
+const BELONGING = new Set(['Edit', 'Reaction']);
+
+/// A kept message as a deletion among `deletions` (of its conversation) leaves it: a deleted message, its edits and
+/// its reactions are blanked, as the server's log blanks them, so that a deleted text does not stay in this browser.
 function blankedBy(kept, deletions) {
-  const deleted = deletions.some((deletion) => kept.seq === deletion.of || (kept.kind === 'Edit' && kept.of === deletion.of));
+  const deleted = deletions.some((deletion) => kept.seq === deletion.of || (BELONGING.has(kept.kind) && kept.of === deletion.of));
   return deleted && (kept.text !== '' || kept.revision !== 'Deleted') ? { ...kept, text: '', revision: 'Deleted' } : null;
 }
 

@@ -3,6 +3,7 @@
 // textContent and text nodes, and links only through createElement with an `https:` URL checked by links.js.
 
 import { linkPieces } from './links.js';
+import { REACTIONS } from './protocol.js';
 import { richPieces } from './rich.js';
 
 const timeFormat = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
@@ -10,6 +11,9 @@ const dayFormat = new Intl.DateTimeFormat(undefined, { weekday: 'long', year: 'n
 
 /// How long the message log stays quiet (not announced) after it was filled with what is not news.
 const QUIET_MS = 500;
+
+/// How long a message shown from a reply's quote stays highlighted.
+const HIGHLIGHT_MS = 2000;
 
 /// Nickname colours, as many as style.css has classes for.
 const NICK_COLOURS = 8;
@@ -135,7 +139,9 @@ export class SignInView {
 }
 
 /// The chat screen. `handlers` has onSelect(key), onSubmit(text) (true when the entry was taken), onLoadOlder(),
-/// onJoin(room text), onOpenDirect(nick), onSignOut(), onRetryNow() and onEnableNotifications().
+/// onJoin(room text), onOpenDirect(nick), onSignOut(), onRetryNow(), onEnableNotifications(), onReply(seq) (the
+/// composer answers message `seq`), onCancelReply(), onReact(seq, emoji) (ours added, or taken back) and
+/// onShowOriginal(seq) (a reply's quote was clicked).
 export class ChatView {
   constructor(handlers) {
     this.handlers = handlers;
@@ -156,6 +162,8 @@ export class ChatView {
     this.composer = byId('composer');
     this.input = byId('composer-input');
     this.composerLabel = byId('composer-label');
+    this.replyBar = byId('reply-bar');
+    this.replyBarText = byId('reply-bar-text');
     this.banner = byId('banner');
     this.bannerText = byId('banner-text');
     this.retryNow = byId('retry-now');
@@ -172,6 +180,8 @@ export class ChatView {
     this.drawnAs = new WeakMap();
     /// The message menu shown, `{ button, menu }`, or null.
     this.openMenu = null;
+    /// Whether the composer answers a message (the reply bar is shown), for Escape to give that up.
+    this.replying = false;
     this.listItems = new Map();
     /// What the member list was last drawn from.
     this.membersDrawn = '';
@@ -217,12 +227,22 @@ export class ChatView {
       } else if (event.key === 'Escape' && this.drawerOpen()) {
         event.preventDefault();
         this.closeDrawer(true);
+      } else if (event.key === 'Escape' && this.replying) {
+        event.preventDefault();
+        this.cancelReply();
       }
     });
+    byId('reply-cancel').addEventListener('click', () => this.cancelReply());
     document.addEventListener('click', (event) => {
       const { openMenu } = this;
       if (openMenu !== null && !openMenu.menu.contains(event.target) && !openMenu.button.contains(event.target)) this.closeMenu(false);
     });
+  }
+
+  /// Leaves reply mode: what is typed goes to the conversation again.
+  cancelReply() {
+    this.handlers.onCancelReply();
+    this.input.focus();
   }
 
   /// Puts `text` in the composer, to be finished and sent (the menu's "Edit" and "Delete" write the command).
@@ -319,12 +339,40 @@ export class ChatView {
     const conversation = model.current;
     this.title.textContent = conversation.key;
     this.renderTopic(conversation);
-    this.composerLabel.textContent = `Message to ${conversation.key}`;
-    this.input.placeholder = `Message ${conversation.key}`;
+    this.renderReplyBar(model);
     this.renderList(model);
     this.renderMessages(conversation);
     this.renderHistory(conversation);
     this.renderMembers(model, conversation);
+  }
+
+  /// The bar above the composer while it answers a message ("Replying to bob: first line ×"), and the
+  /// composer's words.
+  renderReplyBar(model) {
+    const { key } = model.current;
+    const quote = model.replyingQuote();
+    this.replying = quote !== null;
+    this.replyBar.hidden = quote === null;
+    if (quote === null) {
+      this.composerLabel.textContent = `Message to ${key}`;
+      this.input.placeholder = `Message ${key}`;
+      return;
+    }
+    const answered = { shown: quote.from, deleted: 'a deleted message', missing: `message ${quote.text}` }[quote.state];
+    this.replyBarText.textContent = quote.state === 'shown' ? `Replying to ${quote.from}: ${quote.text}` : `Replying to ${answered}`;
+    this.composerLabel.textContent = `Reply to ${answered} in ${key}`;
+    this.input.placeholder = `Reply to ${answered}`;
+  }
+
+  /// Scrolls message `seq` of the conversation drawn into view, with the focus, and highlights it for a moment.
+  highlight(seq) {
+    const item = this.drawn.get(`seq:${seq}`);
+    if (item === undefined) return;
+    item.scrollIntoView({ block: 'center' });
+    item.tabIndex = -1;
+    item.focus({ preventScroll: true });
+    item.classList.add('highlighted');
+    setTimeout(() => item.classList.remove('highlighted'), HIGHLIGHT_MS);
   }
 
   /// A room's topic (with its links), then its settings and our standing in it, under its name.
@@ -466,15 +514,27 @@ export class ChatView {
   /// Fills a message's item, unless it already shows what `entry` says. The text goes in as text only (with the
   /// code and links made by appendRichText): an action as "* nick text", an edited message marked so, a deleted
   /// one as its placeholder, in plain text (the client's words and a deleter's reason, not a message to format).
+  /// A reply has the quote of what it answers above its text, and a message its reactions' chips under it.
   drawMessage(item, entry) {
-    const { from, ts, text, action, edited, deleted, own, mention, state, failure, editable, deletable, waiting, seq } = entry;
-    const drawing = JSON.stringify([from, ts, text, action, edited, deleted, own, mention, state, failure, editable, deletable, waiting]);
+    const { from, ts, text, action, edited, deleted, own, mention, state, failure, editable, deletable, waiting, seq, replyTo, reactions } = entry;
+    const drawing = JSON.stringify([from, ts, text, action, edited, deleted, own, mention, state, failure, editable, deletable, waiting, replyTo, reactions]);
     if (this.drawnAs.get(item) === drawing) return;
     if (this.openMenu !== null && item.contains(this.openMenu.menu)) this.closeMenu(false);
     this.drawnAs.set(item, drawing);
+    // Stored messages not deleted may be answered and reacted to.
+    const answerable = seq !== null && !deleted;
     const choices = [];
-    if (editable) choices.push(['Edit', `/edit #${seq} ${text}`]);
-    if (deletable) choices.push(['Delete', `/delete #${seq} `]);
+    if (answerable) {
+      choices.push([
+        'Reply',
+        () => {
+          this.handlers.onReply(seq);
+          this.input.focus();
+        },
+      ]);
+    }
+    if (editable) choices.push(['Edit', () => this.compose(`/edit #${seq} ${text}`)]);
+    if (deletable) choices.push(['Delete', () => this.compose(`/delete #${seq} `)]);
     const classes = ['message'];
     if (own) classes.push('own');
     if (mention) classes.push('mention');
@@ -493,6 +553,7 @@ export class ChatView {
     } else {
       appendRichText(textNode, text);
     }
+    if (replyTo !== null) body.append(this.replyQuote(replyTo));
     if (action) {
       body.append(element('span', 'message-action-mark', '* '), name, element('span', 'visually-hidden', ' '), textNode);
     } else {
@@ -503,31 +564,99 @@ export class ChatView {
     if (state === 'failed') body.append(element('span', 'message-state', `not sent: ${failure}`));
     if (waiting === 'Edit') body.append(element('span', 'message-state', 'sending an edit…'));
     if (waiting === 'Deletion') body.append(element('span', 'message-state', 'sending a deletion…'));
-    item.replaceChildren(time, body, ...this.messageMenu(choices));
+    if (reactions.length > 0) body.append(this.reactionChips(seq, reactions));
+    // The focus stays on the control it was on (a chip clicked, the menu's button), drawn anew.
+    const focused = item.contains(document.activeElement) ? document.activeElement.dataset.focus : undefined;
+    item.replaceChildren(time, body, ...this.messageMenu(choices, answerable ? seq : null, reactions));
+    if (focused !== undefined) item.querySelector(`[data-focus="${focused}"]`)?.focus();
   }
 
-  /// The "⋯" button and the menu it opens, whose choices (`[label, command]`) write their command in the
-  /// composer; nothing when there is no choice.
-  messageMenu(choices) {
+  /// A reply's quote of what it answers: its author and first line, as a button that shows that message.
+  replyQuote(replyTo) {
+    const quote = element('button', `reply-quote ${replyTo.state}`);
+    quote.type = 'button';
+    if (replyTo.state === 'shown') {
+      quote.append(element('span', `reply-quote-from nick-${nickColour(replyTo.from)}`, replyTo.from), element('span', 'reply-quote-text', replyTo.text));
+      quote.setAttribute('aria-label', `In reply to ${replyTo.from}: ${replyTo.text}. Show that message`);
+    } else {
+      const words = replyTo.state === 'deleted' ? replyTo.text : `message ${replyTo.text}`;
+      quote.append(element('span', 'reply-quote-text', words));
+      quote.setAttribute('aria-label', `In reply to ${words}. Show that message`);
+    }
+    quote.title = 'Show the message this answers';
+    quote.dataset.focus = 'quote';
+    quote.addEventListener('click', () => this.handlers.onShowOriginal(replyTo.seq));
+    return quote;
+  }
+
+  /// A message's reactions as chips ("👍 2", who in its title, ours highlighted); a click adds ours or takes it
+  /// back.
+  reactionChips(seq, reactions) {
+    const row = element('div', 'reactions');
+    row.setAttribute('role', 'group');
+    row.setAttribute('aria-label', 'Reactions');
+    for (const { emoji, name, nicks, mine, pending } of reactions) {
+      const chip = element('button', ['reaction', mine ? 'mine' : '', pending ? 'pending' : ''].filter(Boolean).join(' '));
+      chip.type = 'button';
+      chip.append(element('span', 'reaction-emoji', emoji), element('span', 'reaction-count', String(nicks.length)));
+      chip.title = nicks.join(', ');
+      chip.setAttribute('aria-pressed', mine ? 'true' : 'false');
+      const doing = mine ? 'take yours back' : 'add yours';
+      chip.setAttribute('aria-label', `${name}: ${nicks.length} (${nicks.join(', ')})${pending ? ', sending' : ''}; ${doing}`);
+      chip.dataset.focus = `reaction-${name}`;
+      chip.addEventListener('click', () => this.handlers.onReact(seq, emoji));
+      row.append(chip);
+    }
+    return row;
+  }
+
+  /// The "⋯" button and the menu it opens: its choices (`[label, act]`), then, for a message that may be reacted
+  /// to (`reactTo`, its seq, else null), the eight reactions, ours among `reactions` marked; nothing when there is
+  /// no choice.
+  messageMenu(choices, reactTo, reactions) {
     if (choices.length === 0) return [];
     const button = element('button', 'message-menu-button', '⋯');
     button.type = 'button';
-    button.title = choices.map(([label]) => label).join(' or ');
-    button.setAttribute('aria-label', `${button.title} this message`);
+    button.dataset.focus = 'menu';
+    const labels = [...choices.map(([label]) => label), ...(reactTo === null ? [] : ['React'])];
+    button.title = labels.length === 1 ? labels[0] : `${labels.slice(0, -1).join(', ')} or ${labels.at(-1)}`;
+    button.setAttribute('aria-label', `${button.title}: this message`);
     button.setAttribute('aria-haspopup', 'menu');
     button.setAttribute('aria-expanded', 'false');
     const menu = element('div', 'message-menu');
     menu.setAttribute('role', 'menu');
     menu.hidden = true;
-    for (const [label, command] of choices) {
+    const actions = element('div', 'message-menu-actions');
+    for (const [label, act] of choices) {
       const choice = element('button', null, label);
       choice.type = 'button';
       choice.setAttribute('role', 'menuitem');
       choice.addEventListener('click', () => {
         this.closeMenu(false);
-        this.compose(command);
+        act();
       });
-      menu.append(choice);
+      actions.append(choice);
+    }
+    menu.append(actions);
+    if (reactTo !== null) {
+      const row = element('div', 'message-menu-reactions');
+      row.setAttribute('role', 'group');
+      row.setAttribute('aria-label', 'React');
+      for (const { emoji, name } of REACTIONS) {
+        const mine = reactions.some((chip) => chip.emoji === emoji && chip.mine);
+        const choice = element('button', mine ? 'mine' : null, emoji);
+        choice.type = 'button';
+        choice.setAttribute('role', 'menuitemcheckbox');
+        choice.setAttribute('aria-checked', mine ? 'true' : 'false');
+        choice.setAttribute('aria-label', mine ? `Take back your ${name}` : `React with ${name}`);
+        choice.title = name;
+        choice.addEventListener('click', () => {
+          this.closeMenu(true);
+          this.handlers.onReact(reactTo, emoji);
+        });
+        row.append(choice);
+      }
+      menu.append(row);
     }
     button.addEventListener('click', () => {
       if (this.openMenu?.menu === menu) {

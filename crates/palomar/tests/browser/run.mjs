@@ -1,7 +1,8 @@
 // The browser client as a person uses it, in a real headless Chromium against the real `palomar` binary: a
 // server on free ports and a temp directory, `palomar chat --plain --json` as the other person (bob), and ana in
 // the page. Signing up (the password typed twice), messages both ways in #lobby and in a direct conversation, an
-// action, an edit and a deletion through a message's menu, a code block, inline code and a link, history and
+// action, an edit and a deletion through a message's menu, a reply and a reaction through the menu, from a
+// second page (carol) and from the terminal, a reply's quote that shows what it answers, a code block, inline code and a link, history and
 // unread counts after a reload, a message typed while the server is SIGKILLed arriving exactly once after it
 // restarts, hostile text shown as text, and the layout at 360x640 and 1280x800. Run by
 // crates/palomar/tests/browser.rs with PALOMAR_BIN set; screenshots go to a temp dir, and to PALOMAR_SCREENSHOTS
@@ -180,6 +181,15 @@ async function main() {
       if (message.type() === 'error') problems.consoleErrors.push(message.text());
     });
 
+    /// Signs a free nickname up in `page`, the password typed twice, and waits for the chat.
+    const signUp = async (page, nick, password) => {
+      await page.goto(server.url);
+      await page.fill('#signin-nick', nick);
+      await page.fill('#signin-password', password);
+      await page.fill('#signin-confirm', password);
+      await page.click('#signin-submit');
+      await page.locator('#chat').waitFor({ state: 'visible', timeout: WAIT_MS });
+    };
     const messageList = page.locator('#messages');
     const conversationButton = (key) => page.locator('#conversation-list button', { has: page.locator('.conversation-name', { hasText: key }) });
     const typeEntry = async (text) => {
@@ -260,6 +270,70 @@ async function main() {
       'the deleted texts to be blanked in IndexedDB',
     );
 
+    // ---- replies and reactions: through a message's menu here, from carol's page and bob's terminal there, both
+    // ways; a reply's quote shows what it answers, highlighted
+    log('replies and reactions');
+    const carolPage = await (await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 800 } })).newPage();
+    carolPage.on('pageerror', (error) => problems.pageErrors.push(`carol: ${error.message}`));
+    await signUp(carolPage, 'carol', 'carol has a password too');
+    const carolSees = (text) =>
+      carolPage.locator('#messages li.message', { has: carolPage.locator('.message-text', { hasText: exactly(text) }) });
+    await bob.say('which release do we ship?');
+    const questionSeq = bob.events.findLast((event) => event.event === 'accepted').seq;
+    const question = shownMessage('which release do we ship?');
+    await question.waitFor({ timeout: WAIT_MS });
+    await question.locator('.message-menu-button').click();
+    await question.locator('.message-menu button', { hasText: 'Reply' }).click();
+    await page.locator('#reply-bar').waitFor({ state: 'visible', timeout: WAIT_MS });
+    assert.equal(await page.locator('#reply-bar-text').textContent(), 'Replying to bob: which release do we ship?');
+    await typeEntry('the one from friday');
+    const answer = shownMessage('the one from friday').and(page.locator('li.own:not(.pending)'));
+    await answer.waitFor({ timeout: WAIT_MS });
+    assert.equal(await answer.locator('.reply-quote').textContent(), 'bobwhich release do we ship?');
+    assert.equal(await page.locator('#reply-bar').isVisible(), false, 'the reply bar goes once the reply is sent');
+    const answerSeen = await bob.waitFor((event) => event.event === 'message' && event.kind === 'reply' && event.text === 'the one from friday', 'ana\'s reply');
+    assert.equal(answerSeen.of, questionSeq);
+    await question.locator('.message-menu-button').click();
+    await question.locator('.message-menu-reactions button[aria-label="React with +1"]').click();
+    const thumbs = question.locator('.reaction', { hasText: '👍' });
+    await until(async () => (await thumbs.textContent()) === '👍1' && (await thumbs.getAttribute('aria-pressed')) === 'true', 'our 👍 on bob\'s question');
+    assert.equal(await thumbs.getAttribute('title'), 'ana');
+    await bob.waitFor(
+      (event) => event.event === 'message' && event.kind === 'reaction' && event.from === 'ana' && event.of === questionSeq && event.added === true && event.text === '👍',
+      'ana\'s 👍',
+    );
+    // carol sees both, adds her 👍 with a click on the chip, and answers ana with a reaction and a reply typed.
+    const carolThumbs = carolSees('which release do we ship?').locator('.reaction', { hasText: '👍' });
+    await until(async () => (await carolThumbs.count()) === 1 && (await carolThumbs.textContent()) === '👍1', 'carol to see ana\'s 👍');
+    assert.equal(await carolSees('the one from friday').locator('.reply-quote').textContent(), 'bobwhich release do we ship?');
+    await carolThumbs.click();
+    await until(async () => (await thumbs.textContent()) === '👍2' && (await thumbs.getAttribute('title')) === 'ana, carol', 'carol\'s 👍 here too');
+    await carolPage.fill('#composer-input', '/react tada');
+    await carolPage.press('#composer-input', 'Enter');
+    await until(async () => (await answer.locator('.reaction').allTextContents()).join(' ') === '🎉1', 'carol\'s 🎉 on our reply');
+    await carolPage.fill('#composer-input', '/reply friday it is');
+    await carolPage.press('#composer-input', 'Enter');
+    const carolAnswer = shownMessage('friday it is');
+    await carolAnswer.waitFor({ timeout: WAIT_MS });
+    assert.equal(await carolAnswer.locator('.reply-quote').textContent(), 'anathe one from friday');
+    await bob.say(`/react #${answerSeen.seq} eyes`);
+    await until(async () => (await answer.locator('.reaction').allTextContents()).join(' ') === '🎉1 👀1', 'bob\'s 👀 beside carol\'s 🎉, in their order');
+    await bob.say(`/reply #${answerSeen.seq} sounds good`);
+    await shownMessage('sounds good').waitFor({ timeout: WAIT_MS });
+    assert.equal(await shownMessage('sounds good').locator('.reply-quote').textContent(), 'anathe one from friday');
+    // Taking ours back with a click on its chip; bob's question keeps carol's.
+    await thumbs.click();
+    await until(async () => (await thumbs.textContent()) === '👍1' && (await thumbs.getAttribute('aria-pressed')) === 'false', 'our 👍 taken back');
+    await until(async () => (await carolThumbs.getAttribute('title')) === 'carol', 'carol to see ours taken back');
+    // The quote shows the message it answers.
+    await page.evaluate(() => {
+      document.getElementById('scroller').scrollTop = 0;
+    });
+    await carolAnswer.locator('.reply-quote').click();
+    await answer.and(page.locator('li.highlighted')).waitFor({ timeout: WAIT_MS });
+    assert.ok(await answer.isVisible(), 'scrolled to');
+    await carolPage.context().close();
+
     // ---- code and links: a block typed in the page, inline code and a link from the terminal
     log('code and links');
     await typeEntry('```rust\nfn main() {\n    println!("hi");\n}\n```');
@@ -321,6 +395,8 @@ async function main() {
     // The server resends nothing at or below the cursors Hello gave, so these came from IndexedDB.
     await shownMessage('hello from the browser').waitFor({ timeout: WAIT_MS });
     await shownMessage('hi ana, from the terminal').waitFor({ timeout: WAIT_MS });
+    assert.equal(await shownMessage('friday it is').locator('.reply-quote').textContent(), 'anathe one from friday');
+    assert.deepEqual(await shownMessage('which release do we ship?').locator('.reaction').allTextContents(), ['👍1'], 'reactions kept');
     await until(async () => ((await conversationButton('@bob').getAttribute('aria-label')) ?? '').includes('3 unread'), '@bob to count 3 unread after the reload');
     assert.equal(await page.title(), '(3) Palomar');
     await conversationButton('@bob').click();
@@ -341,7 +417,9 @@ async function main() {
     await until(async () => (await page.locator('#conversation-title').textContent()) === '#history', 'the browser in #history');
     await shownMessage('history line 60').waitFor({ timeout: WAIT_MS });
     assert.equal(await messageList.locator('li.message').count(), 50, 'a new member starts 50 messages back');
-    await page.click('#load-older');
+    // Clicked where it is: a click that scrolled to it first would also reach the top of the list, which fetches
+    // the older page by itself and hides the button while it comes (under load, before the click lands).
+    await page.locator('#load-older').dispatchEvent('click');
     await shownMessage('history line 1').waitFor({ timeout: WAIT_MS });
     assert.equal(await messageList.locator('li.message').count(), 60);
     await until(async () => (await page.locator('#history-state').textContent()) === 'Start of conversation', 'the start of the conversation said');
