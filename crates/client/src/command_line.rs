@@ -56,7 +56,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("/react [#SEQ] EMOJI", "react to someone's last message (or #SEQ), or undo"),
     // "[#SEQ]" would make the usage column too wide for a 40-column terminal: the description says it.
     ("/unreact #SEQ EMOJI", "take back a reaction (to #SEQ or someone's last)"),
-    ("/jump #SEQ", "scroll to message #SEQ, fetching older ones if needed"),
+    ("/jump #SEQ", "scroll to message #SEQ (fetched when older)"),
     ("/topic [TEXT]", "show the room's topic, or set it to TEXT"),
     ("/cleartopic", "remove the room's topic"),
     ("/kick NICK [REASON]", "put NICK out of the room (they may join again)"),
