@@ -1,5 +1,7 @@
-//! Drawing the full-screen client: conversations, messages, members, input line and status bar, plus the
-//! certificate question and the warning screen. Reads the [`App`]; changes nothing but its render hints.
+//! Drawing the full-screen client: conversations, messages (a reply with its quote, reactions counted under their
+//! message, the one jumped to marked), members, input line and status bar, plus the certificate question and the
+//! warning screen. Reads the [`App`]; changes nothing but its render hints. It also says where a message is in rows,
+//! for scrolling to it.
 
 use chrono::{DateTime, Datelike};
 use ratatui::Frame;
