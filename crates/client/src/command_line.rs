@@ -20,6 +20,7 @@ pub const COMMANDS: &[&str] = &[
     "/invite",
     "/invite-only",
     "/join",
+    "/jump",
     "/kick",
     "/leave",
     "/list",
@@ -55,6 +56,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("/react [#SEQ] EMOJI", "react to someone's last message (or #SEQ), or undo"),
     // "[#SEQ]" would make the usage column too wide for a 40-column terminal: the description says it.
     ("/unreact #SEQ EMOJI", "take back a reaction (to #SEQ or someone's last)"),
+    ("/jump #SEQ", "scroll to message #SEQ (fetched when older)"),
     ("/topic [TEXT]", "show the room's topic, or set it to TEXT"),
     ("/cleartopic", "remove the room's topic"),
     ("/kick NICK [REASON]", "put NICK out of the room (they may join again)"),
@@ -126,6 +128,8 @@ pub enum Typed {
         emoji: &'static str,
         take_back: bool,
     },
+    /// `/jump #SEQ`: bring message `SEQ` of the current conversation on screen (a front end with a window only).
+    Jump(u64),
     /// `/topic` without text: show the current room's topic.
     ShowTopic,
     /// A moderation command (`/kick`, `/topic TEXT`, `/moderated on`, ...) for the current room.
@@ -224,6 +228,13 @@ pub fn parse(line: &str) -> Result<Option<Typed>, CommandError> {
                 return Err(CommandError::Usage { usage: usage_text, reason });
             };
             Typed::React { of, emoji, take_back }
+        }
+        "jump" => {
+            const USAGE: &str = "/jump #SEQ";
+            match numbered(rest, USAGE)? {
+                (Some(seq), "") => Typed::Jump(seq),
+                _ => return Err(missing(USAGE, "#SEQ is a message's number, as in #41")),
+            }
         }
         "delete" => {
             const USAGE: &str = "/delete [#SEQ|NICK] [REASON]";
@@ -441,6 +452,16 @@ mod tests {
         assert!(unknown.ends_with("👀 eyes"), "{unknown}");
         assert!(error("/react").starts_with("/react [#SEQ] EMOJI: EMOJI is one of"));
         assert!(error("/unreact #4 x").starts_with("/unreact [#SEQ] EMOJI: EMOJI is one of"));
+    }
+
+    #[test]
+    fn jump() {
+        assert_eq!(parse("/jump #41"), Ok(Some(Typed::Jump(41))));
+        assert_eq!(parse("/JUMP  #7 "), Ok(Some(Typed::Jump(7))));
+        let error = |line| parse(line).expect_err("refused").to_string();
+        for wrong in ["/jump", "/jump 41", "/jump #", "/jump #x", "/jump #41 more", "/jump #-1"] {
+            assert_eq!(error(wrong), "/jump #SEQ: #SEQ is a message's number, as in #41", "{wrong}");
+        }
     }
 
     fn moderate(line: &str) -> RoomAction {

@@ -1,7 +1,8 @@
 //! What a chat window shows, without the window: the conversations with their messages, notices, unread
-//! counts and members, the connection's status, and the questions the user must answer. Engine [`Event`]s and
-//! typed entries go in, [`Action`]s (engine [`Command`]s above all) come out. The full-screen terminal client
-//! and the desktop client both draw a [`ChatModel`]; neither keeps conversation state of its own.
+//! counts and members, the connection's status, the questions the user must answer, and the message `/jump` asks
+//! to bring on screen ([`ChatModel::take_jump`]). Engine [`Event`]s and typed entries go in, [`Action`]s (engine
+//! [`Command`]s above all) come out. The full-screen terminal client and the desktop client both draw a
+//! [`ChatModel`]; neither keeps conversation state of its own.
 //!
 //! [`ChatModel`] itself is here: the list of conversations, the one shown, the status and the prompts. One
 //! conversation ([`Conv`]: its entries, unread count, members) is in `conv`; how engine events change the model in
@@ -35,6 +36,8 @@ pub use nicknames::{mentions, nick_colour};
 pub const HISTORY_PAGE: u32 = 50;
 /// Messages `/history` fetches without a number, as its help (shared with line mode) says.
 pub const TYPED_HISTORY: u32 = 20;
+/// The most messages a history page holds (PROTOCOL.md §10.4): what `/jump` asks for at most at a time.
+const LARGEST_PAGE: u32 = 500;
 
 /// What the front end should do after an event or an input.
 #[derive(Debug)]
@@ -100,6 +103,10 @@ pub struct ChatModel {
     switch_to: Option<Conversation>,
     /// Why we were put out of a room (kicked, banned), told again where the user is once the room is gone.
     put_out: HashMap<RoomName, String>,
+    /// A message of the conversation shown to bring on screen (`/jump`), for the front end to take.
+    jump_to: Option<u64>,
+    /// `/jump` to a message older than those loaded: its conversation and seq, jumped to once history brings it.
+    jump_wanted: Option<(Conversation, u64)>,
 }
 
 impl ChatModel {
@@ -124,6 +131,8 @@ impl ChatModel {
             users_asked: HashSet::new(),
             switch_to: None,
             put_out: HashMap::new(),
+            jump_to: None,
+            jump_wanted: None,
         }
     }
 
@@ -197,6 +206,40 @@ impl ChatModel {
         let current = self.current;
         let before = self.convs[current].oldest_seq();
         self.history_request(current, before, HISTORY_PAGE)
+    }
+
+    /// Brings message `seq` of conversation `index` (the one shown) on screen: at once when it is loaded, else
+    /// once older history brings it (asked for here, page after page), or a notice says why it cannot be.
+    fn jump(&mut self, index: usize, seq: u64) -> Vec<Action> {
+        let conv = &self.convs[index];
+        let oldest = conv.oldest_seq();
+        let why_not = match conv.message(seq) {
+            Some(message) if message.is_shown() => {
+                self.jump_to = Some(seq);
+                return Vec::new();
+            }
+            Some(_) => format!("#{seq} is an edit, a deletion or a reaction, not a message"),
+            None if oldest.is_some_and(|oldest| seq > oldest) => format!("there is no message #{seq} here"),
+            None if conv.history_done => format!("#{seq} is no longer kept by the server"),
+            None if self.status != Status::Connected => {
+                format!("not connected: #{seq} can be fetched once reconnected")
+            }
+            None => {
+                self.jump_wanted = Some((conv.id.clone(), seq));
+                let limit = oldest.map_or(HISTORY_PAGE, |oldest| {
+                    u32::try_from(oldest - seq).unwrap_or(LARGEST_PAGE).clamp(1, LARGEST_PAGE)
+                });
+                return self.history_request(index, oldest, limit).into_iter().collect();
+            }
+        };
+        let ts = (self.clock)();
+        self.convs[index].notice(ts, why_not, true);
+        Vec::new()
+    }
+
+    /// The message `/jump` brought on screen, once: the front end scrolls to it.
+    pub fn take_jump(&mut self) -> Option<u64> {
+        self.jump_to.take()
     }
 
     fn members_request(&self, id: &Conversation) -> Option<Action> {

@@ -445,6 +445,7 @@ impl LineMode<'_> {
                 self.send(self.current.clone(), MessageKind::Reaction { of, added: !take_back }, emoji)
             }
             Typed::React { of: None, .. } => self.refuse("/react #SEQ EMOJI: line mode needs the message's number"),
+            Typed::Jump(_) => self.refuse("/jump: line mode has no window to scroll; look for the message above"),
             Typed::Join(room) => {
                 self.current = Conversation::Room(room.clone());
                 self.command(Command::Join { room: room.to_string() });

@@ -210,6 +210,12 @@ impl ChatModel {
                         );
                     }
                 }
+                // A `/jump` waiting for this page: to the message now, or on to the page before.
+                if let Some((_, seq)) = self.jump_wanted.take_if(|(id, _)| *id == page.conversation)
+                    && index == self.current
+                {
+                    actions.extend(self.jump(index, seq));
+                }
             }
             Event::Gap { conversation, complete_from } => {
                 let index = self.conv_index(&conversation);

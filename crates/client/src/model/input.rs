@@ -1,6 +1,6 @@
 //! What the user types or clicks: [`ChatModel::submit`] reads an entry line, [`ChatModel::apply`] does what a
-//! command asks (send, act, edit, delete, reply to or react to a message, join, leave, open a direct conversation, list members or
-//! rooms, fetch history, moderate the room shown, show its topic, help, quit), and
+//! command asks (send, act, edit, delete, reply to or react to a message, jump to one, join, leave, open a direct
+//! conversation, list members or rooms, fetch history, moderate the room shown, show its topic, help, quit), and
 //! [`ChatModel::close_current`] closes the direct conversation shown.
 
 use palomar_proto::{Conversation, MessageKind, Revision, RoomName, validate_text};
@@ -91,6 +91,10 @@ impl ChatModel {
                 }
                 Err(error) => self.notice_here(error, true),
             },
+            Typed::Jump(seq) => {
+                self.jump_wanted = None;
+                return self.jump(self.current, seq);
+            }
             Typed::Join(room) => {
                 let id = Conversation::Room(room.clone());
                 match self.convs.iter().position(|c| c.id == id) {

@@ -772,3 +772,58 @@ fn a_reply_quotes_its_message_and_calls_its_author() {
     assert!(model.submit("/react #6 +1").is_empty());
     assert_eq!(notices(&model).last(), Some(&"#6 is an edit, a deletion or a reaction, not a message"));
 }
+
+#[test]
+fn slash_jump_brings_a_loaded_message_or_fetches_older_pages_until_it_comes() {
+    let mut model = connected();
+    let page = |seqs: std::ops::RangeInclusive<u64>, complete_from| {
+        let messages =
+            seqs.map(|seq| stored(seq, "bob", MessageKind::Text, Revision::Original, &format!("m{seq}"))).collect();
+        Event::History(palomar_proto::HistoryPage { conversation: lobby(), messages, complete_from })
+    };
+    // The page asked for on connecting.
+    model.on_engine(page(600..=700, 1));
+    model.on_engine(entry(701, "carol", MessageKind::Reaction { of: 650, added: true }, Revision::Original, "👍"));
+    assert!(model.submit("/jump #650").is_empty());
+    assert_eq!(model.take_jump(), Some(650));
+    assert_eq!(model.take_jump(), None, "taken once");
+    let refused = |model: &mut ChatModel, line: &str| {
+        assert!(model.submit(line).is_empty(), "{line}");
+        assert_eq!(model.take_jump(), None, "{line}");
+        notices(model).last().map(|notice| notice.to_string()).unwrap_or_default()
+    };
+    assert_eq!(refused(&mut model, "/jump #701"), "#701 is an edit, a deletion or a reaction, not a message");
+    assert_eq!(refused(&mut model, "/jump #800"), "there is no message #800 here");
+
+    // Older than what is loaded: pages are asked for until it comes, the last one only as far as needed.
+    let history = |actions: &[Action]| match actions {
+        [Action::Engine(Command::History { before, limit, .. })] => (*before, *limit),
+        other => panic!("one history request expected, got {other:?}"),
+    };
+    assert_eq!(history(&model.submit("/jump #41")), (Some(600), 500));
+    assert_eq!(model.take_jump(), None, "not yet here");
+    assert_eq!(history(&model.on_engine(page(100..=599, 1))), (Some(100), 59));
+    assert_eq!(model.take_jump(), None);
+    assert!(model.on_engine(page(41..=99, 1)).is_empty());
+    assert_eq!(model.take_jump(), Some(41));
+
+    // Removed by retention: said once the server says it keeps no older ones, and at once after that.
+    assert_eq!(history(&model.submit("/jump #3")), (Some(41), 38));
+    model.on_engine(page(30..=40, 30));
+    assert_eq!(model.take_jump(), None);
+    assert_eq!(notices(&model).last(), Some(&"#3 is no longer kept by the server"));
+    assert_eq!(refused(&mut model, "/jump #2"), "#2 is no longer kept by the server");
+
+    // Moving to another conversation drops a jump still waiting for its page.
+    let mut model = connected();
+    model.on_engine(page(600..=700, 1));
+    assert_eq!(history(&model.submit("/jump #41")), (Some(600), 500));
+    model.switch(1);
+    assert!(model.on_engine(page(100..=599, 1)).is_empty());
+    model.switch(0);
+    assert_eq!(model.take_jump(), None);
+
+    // Not connected: nothing to fetch from.
+    model.on_engine(gone());
+    assert_eq!(refused(&mut model, "/jump #41"), "not connected: #41 can be fetched once reconnected");
+}

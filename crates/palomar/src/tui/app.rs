@@ -1,14 +1,14 @@
 //! The full-screen client's state and behaviour, without a terminal: engine events and keys in, engine
 //! commands out. The conversations themselves are the shared [`ChatModel`]; this adds what only a terminal
-//! has: the line editor, the panes that can be hidden, and scrolling by rows. The view only reads it, so
-//! everything here is testable as plain functions.
+//! has: the line editor, the panes that can be hidden, and scrolling by rows (to the message `/jump` or Alt+J asks
+//! for too, marked until the next key). The view only reads it, so everything here is testable as plain functions.
 
 use std::cell::Cell;
 use std::collections::HashMap;
 
 use chrono::FixedOffset;
 use crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
-use palomar_client::command_line::COMMANDS;
+use palomar_client::command_line::{COMMANDS, Typed};
 use palomar_client::engine::{Command, Event};
 use palomar_client::model::{ChatModel, Entry};
 use palomar_proto::{Conversation, MessageKind, Nick};
@@ -23,6 +23,7 @@ const HELP_KEYS: &[&str] = &[
     "Alt+1…9           the n-th conversation",
     "Alt+A             the next one with activity (Act: in the status bar when the list is hidden)",
     "PgUp / PgDn       scroll; past the top loads older messages",
+    "Alt+J             to the message quoted by the reply on screen",
     "Tab               complete a nickname or a command; again for the next",
     "Up / Down         what you typed before",
     "F2 / F3           hide or show the conversations / members pane",
@@ -38,12 +39,16 @@ pub struct App {
     pub offset: FixedOffset,
     /// Rows of the message pane at the last render, for paging and for knowing when the top is reached.
     pub page_rows: Cell<usize>,
+    /// Rows of text the message pane showed at the last render, for bringing a message into its middle.
+    pub pane_height: Cell<usize>,
     /// How far the current conversation can scroll, as of the last render.
     pub max_scroll: Cell<usize>,
     /// Columns of the message pane at the last render, for counting the rows of messages that arrive.
     pub text_width: Cell<usize>,
     /// Rows scrolled up from the bottom, per conversation.
     scroll: HashMap<Conversation, usize>,
+    /// The message last jumped to, marked until the next key.
+    marked: Option<(Conversation, u64)>,
 }
 
 impl App {
@@ -57,10 +62,41 @@ impl App {
             show_members: true,
             offset,
             page_rows: Cell::new(10),
+            pane_height: Cell::new(11),
             max_scroll: Cell::new(0),
             text_width: Cell::new(80),
             scroll: HashMap::new(),
+            marked: None,
         }
+    }
+
+    /// The seq of the message of the conversation shown that was just jumped to.
+    pub fn marked(&self) -> Option<u64> {
+        self.marked.as_ref().filter(|(id, _)| *id == self.model.current().id).map(|(_, seq)| *seq)
+    }
+
+    /// Scrolls to the message the model was asked to bring on screen, if any: into the middle of the pane (its top
+    /// at the top when it is taller), and marks it.
+    fn follow_jump(&mut self) {
+        let Some(seq) = self.model.take_jump() else { return };
+        let (width, height) = (self.text_width.get(), self.pane_height.get());
+        let Some((below, rows)) = super::view::rows_around(self, seq, width) else { return };
+        let scroll = if rows >= height { below + rows - height } else { below.saturating_sub((height - rows) / 2) };
+        self.set_scroll(scroll);
+        self.marked = Some((self.model.current().id.clone(), seq));
+    }
+
+    /// Alt+J: to the message quoted by the reply marked (the last one jumped to), else by the lowest reply on
+    /// screen; the model fetches it first when it is older than those loaded.
+    fn jump_to_quoted(&mut self, marked: Option<u64>) -> Vec<Action> {
+        let conv = self.model.current();
+        let of = marked.and_then(|seq| conv.message(seq)).and_then(|message| message.reply_to()).or_else(|| {
+            super::view::quoted_on_screen(self, self.text_width.get(), self.scroll(), self.pane_height.get())
+        });
+        let Some(of) = of else { return Vec::new() };
+        let actions = self.model.apply(Typed::Jump(of));
+        self.follow_jump();
+        actions
     }
 
     /// Rows the conversation shown is scrolled up from its bottom.
@@ -96,6 +132,8 @@ impl App {
                 *rows += added;
             }
         }
+        // A `/jump` to a message that older history has just brought.
+        self.follow_jump();
         actions
     }
 
@@ -153,6 +191,8 @@ impl App {
             };
             return vec![self.model.answer_certificate(accept)];
         }
+        let marked = self.marked();
+        self.marked = None;
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
         let alt = key.modifiers.contains(KeyModifiers::ALT);
         let count = self.model.convs.len();
@@ -164,6 +204,7 @@ impl App {
             KeyCode::Char('p') if ctrl => self.switch((current + count - 1) % count),
             KeyCode::Char(digit @ '1'..='9') if alt => self.switch(digit as usize - '1' as usize),
             KeyCode::Char('a') if alt => self.switch_to_activity(),
+            KeyCode::Char('j') if alt => return self.jump_to_quoted(marked),
             KeyCode::Char('a') if ctrl => self.input.home(),
             KeyCode::Char('e') if ctrl => self.input.end(),
             KeyCode::Char('w') if ctrl => self.input.delete_word_back(),
@@ -216,13 +257,20 @@ impl App {
         let line = self.input.take();
         let actions = self.model.submit(&line);
         let new_line = |a: &Action| {
-            matches!(a, Action::Engine(Command::Send { kind: MessageKind::Text | MessageKind::Action, .. }))
+            matches!(
+                a,
+                Action::Engine(Command::Send {
+                    kind: MessageKind::Text | MessageKind::Action | MessageKind::Reply { .. },
+                    ..
+                })
+            )
         };
         if actions.iter().any(new_line) {
-            // What you send is shown at the bottom: back to it. An edit or a deletion changes a message where it
-            // is, which may be what is being read.
+            // What you send is shown at the bottom: back to it. An edit, a deletion or a reaction changes a message
+            // where it is, which may be what is being read.
             self.set_scroll(0);
         }
+        self.follow_jump();
         actions
     }
 }

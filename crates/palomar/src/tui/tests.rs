@@ -439,7 +439,7 @@ fn a_message_typed_long_before_it_was_stored_shows_when_it_was_typed() {
 
 #[test]
 fn help_is_one_command_per_line_lined_up_at_any_width() {
-    for (width, height) in [(120, 47), (40, 142)] {
+    for (width, height) in [(120, 49), (40, 148)] {
         let mut app = conversation_with_chat();
         type_text(&mut app, "/help");
         app.on_key(key(KeyCode::Enter));
@@ -591,4 +591,127 @@ fn a_long_code_line_goes_on_in_the_next_row_behind_the_bar() {
     assert!(rows[5].starts_with("│14:05   <bob> │ x = 1 "), "{shown}");
     assert!(rows[6].starts_with("│              (edited) "), "not code: {shown}");
     assert!(rows[7].starts_with('└'), "no blank row: {shown}");
+}
+
+/// A conversation with replies (to a message here, to a deleted one, to one not loaded) and reactions, ours
+/// among them.
+fn replies_and_reactions() -> App {
+    let mut app = app();
+    connected(&mut app);
+    let react = |of| MessageKind::Reaction { of, added: true };
+    let reply = |of| MessageKind::Reply { of };
+    app.on_engine(message(1, "bob", "lunch at noon?\nor later"));
+    app.on_engine(entry(2, "carol", reply(1), Revision::Original, "yes, at the usual place by the river"));
+    app.on_engine(entry(3, "carol", react(1), Revision::Original, "👍"));
+    app.on_engine(entry(4, "ana", react(1), Revision::Original, "👍"));
+    app.on_engine(entry(5, "dave", react(1), Revision::Original, "🎉"));
+    app.on_engine(message(6, "bob", "buy cheap pills"));
+    app.on_engine(entry(7, "bob", MessageKind::Deletion { of: 6 }, Revision::Original, ""));
+    app.on_engine(entry(8, "carol", reply(6), Revision::Original, "gone already"));
+    app.on_engine(entry(9, "ana", reply(41), Revision::Original, "as I said back then"));
+    for (seq, emoji) in (10..).zip(palomar_proto::REACTIONS.map(|(emoji, _)| emoji)) {
+        let from = if emoji == "\u{2764}\u{fe0f}" { "ana" } else { "dave" };
+        app.on_engine(entry(seq, from, react(9), Revision::Original, emoji));
+    }
+    app
+}
+
+#[test]
+fn a_reply_shows_its_quote_and_reactions_show_under_their_message() {
+    let app = replies_and_reactions();
+    let wide = screen(&app, 80, 19);
+    assert!(wide.contains("<carol> ↪ bob: lunch at noon?…"), "{wide}");
+    assert!(wide.contains("👍 2  🎉 1"), "{wide}");
+    assert!(wide.contains("<carol> ↪ a deleted message"), "{wide}");
+    assert!(wide.contains("<ana> ↪ #41"), "{wide}");
+    insta::assert_snapshot!("replies_80", wide);
+    let narrow = screen(&app, 40, 26);
+    insta::assert_snapshot!("replies_40", narrow);
+    // Emoji are two columns wide: each row holds as many as fit, and none is cut off at the border.
+    for shown in [&wide, &narrow] {
+        for (emoji, _) in palomar_proto::REACTIONS {
+            assert!(shown.contains(&format!("{emoji} 1")), "{emoji}: {shown}");
+        }
+    }
+}
+
+#[test]
+fn our_own_reactions_are_marked() {
+    let app = replies_and_reactions();
+    let drawn = buffer(&app, 80, 16);
+    let cell = |symbol: &str, nth: usize| {
+        let mut found = (0..drawn.area.height)
+            .flat_map(|y| (0..drawn.area.width).map(move |x| (x, y)))
+            .filter(|&at| drawn[at].symbol() == symbol);
+        found.nth(nth).unwrap_or_else(|| panic!("{symbol} #{nth} is not shown"))
+    };
+    let reversed = |at| drawn[at].modifier.contains(Modifier::REVERSED);
+    assert!(reversed(cell("👍", 0)), "ana reacted 👍 to #1");
+    assert!(!reversed(cell("🎉", 0)), "dave's 🎉 only");
+    assert!(reversed(cell("❤\u{fe0f}", 0)), "ana's heart to #9");
+    assert!(!reversed(cell("👍", 1)), "dave's 👍 to #9");
+}
+
+/// Columns from a message's time to its text: `14:05 `, `  `, `<bob> `.
+const PREFIX: u16 = 14;
+
+#[test]
+fn slash_jump_scrolls_to_a_message_far_above_and_marks_it_until_the_next_key() {
+    let mut app = app();
+    connected(&mut app);
+    for seq in 1..=40 {
+        app.on_engine(message(seq, "bob", &format!("message {seq}.")));
+    }
+    app.on_engine(entry(41, "carol", MessageKind::Reply { of: 3 }, Revision::Original, "about that"));
+    screen(&app, 80, 12);
+    type_text(&mut app, "/jump #5");
+    assert!(app.on_key(key(KeyCode::Enter)).is_empty());
+    let drawn = buffer(&app, 80, 12);
+    let (x, y) = row_with(&drawn, "message 5.");
+    assert!((3..=7).contains(&y), "in the middle of the pane: row {y}");
+    let time = x - PREFIX;
+    assert!(drawn[(time, y)].modifier.contains(Modifier::REVERSED), "marked");
+    assert!(!drawn[(time, y + 1)].modifier.contains(Modifier::REVERSED), "the next message is not");
+    app.on_key(key(KeyCode::Char('x')));
+    let drawn = buffer(&app, 80, 12);
+    assert!(!drawn[(time, y)].modifier.contains(Modifier::REVERSED), "a key ends the mark");
+    assert_eq!(row_with(&drawn, "message 5."), (x, y), "and leaves the view where it is");
+
+    // Alt+J: to what the reply on screen quotes.
+    app.input.take();
+    type_text(&mut app, "/jump #41");
+    app.on_key(key(KeyCode::Enter));
+    assert!(screen(&app, 80, 12).contains("<carol> ↪ bob: message 3."));
+    app.on_key(KeyEvent::new(KeyCode::Char('j'), KeyModifiers::ALT));
+    let drawn = buffer(&app, 80, 12);
+    let (x, y) = row_with(&drawn, "message 3.");
+    assert!(drawn[(x - PREFIX, y)].modifier.contains(Modifier::REVERSED), "marked");
+}
+
+#[test]
+fn slash_jump_to_a_message_not_loaded_fetches_it_then_scrolls_to_it() {
+    let mut app = app();
+    connected(&mut app);
+    let page = |seqs: std::ops::RangeInclusive<u64>| {
+        let messages = seqs
+            .map(|seq| match message(seq, "bob", &format!("message {seq}.")) {
+                Event::Message { message, .. } => message,
+                _ => unreachable!("message() makes messages"),
+            })
+            .collect();
+        Event::History(palomar_proto::HistoryPage { conversation: lobby(), messages, complete_from: 1 })
+    };
+    app.on_engine(page(100..=140));
+    screen(&app, 80, 12);
+    type_text(&mut app, "/jump #41");
+    let actions = app.on_key(key(KeyCode::Enter));
+    assert!(
+        matches!(&actions[..], [Action::Engine(Command::History { before: Some(100), limit: 59, .. })]),
+        "{actions:?}"
+    );
+    assert_eq!(app.scroll(), 0, "nothing to show yet");
+    assert!(app.on_engine(page(41..=99)).is_empty());
+    let drawn = buffer(&app, 80, 12);
+    let (x, y) = row_with(&drawn, "message 41.");
+    assert!(drawn[(x - PREFIX, y)].modifier.contains(Modifier::REVERSED), "shown and marked once it came");
 }

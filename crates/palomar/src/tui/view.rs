@@ -1,5 +1,7 @@
-//! Drawing the full-screen client: conversations, messages, members, input line and status bar, plus the
-//! certificate question and the warning screen. Reads the [`App`]; changes nothing but its render hints.
+//! Drawing the full-screen client: conversations, messages (a reply with its quote, reactions counted under their
+//! message, the one jumped to marked), members, input line and status bar, plus the certificate question and the
+//! warning screen. Reads the [`App`]; changes nothing but its render hints. It also says where a message is in rows,
+//! for scrolling to it.
 
 use chrono::{DateTime, Datelike};
 use ratatui::Frame;
@@ -7,10 +9,10 @@ use ratatui::layout::{Alignment, Constraint, Layout, Position, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
-use unicode_width::UnicodeWidthChar;
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use super::app::App;
-use palomar_client::model::{Entry, MessageEntry, Status, nick_colour, standing_text};
+use palomar_client::model::{Entry, MessageEntry, Quote, Status, nick_colour, standing_text};
 use palomar_client::rich_text::{Piece, pieces};
 use palomar_proto::{Conversation, Nick};
 
@@ -164,7 +166,7 @@ fn wrap_cells<S: Copy>(cells: &[(char, S)], first: usize, rest: usize) -> Vec<Ve
             let space = word_start.checked_sub(1).and_then(|at| paragraph.get(at)).copied();
             word_start += word.len() + 1;
             let limit = if rows.is_empty() { first } else { rest }.max(1);
-            let word_width: usize = word.iter().map(|(c, _)| c.width().unwrap_or(0)).sum();
+            let word_width = columns(word);
             let needed = if width == 0 { word_width } else { width + 1 + word_width };
             if needed <= limit {
                 if width > 0 {
@@ -233,35 +235,97 @@ fn message_rows(app: &App, message: &MessageEntry, width: usize) -> Vec<Line<'st
         _ => chunks.push(Chunk::Prose(cells(marks.trim_start(), quiet))),
     }
     let room = width.saturating_sub(prefix_width);
-    let rows: Vec<Vec<Cell>> = chunks
-        .iter()
-        .flat_map(|chunk| match chunk {
+    // A reply's quote comes first, beside the nickname: indented like the text, it would pass for the end of the
+    // message above.
+    let quote = message.reply_to().filter(|_| message.deleted_text().is_none()).map(|of| {
+        let quote = match app.model.current().quote(of) {
+            Quote::Message { from, line } => format!("↪ {from}: {line}"),
+            Quote::Deleted => "↪ a deleted message".to_owned(),
+            Quote::NotHere => format!("↪ #{of}"),
+        };
+        cells(&one_row(&quote, room), quiet)
+    });
+    let rows: Vec<Vec<Cell>> = quote
+        .into_iter()
+        .chain(chunks.iter().flat_map(|chunk| match chunk {
             Chunk::Prose(cells) => wrap_cells(cells, room, room),
             Chunk::Code { language, code } => code_rows(language, code, text_style, room),
-        })
+        }))
+        .chain(reaction_rows(app, message, room))
         .collect();
     let mark_style =
         if message.seq.is_none() { Style::default().fg(Color::DarkGray) } else { Style::default().fg(Color::Green) };
+    // The message `/jump` brought on screen: its left margin shows it, until the next key.
+    let marked = message.seq.is_some_and(|seq| app.marked() == Some(seq));
+    let margin = if marked { Style::default().add_modifier(Modifier::REVERSED) } else { Style::default() };
     rows.into_iter()
         .enumerate()
         .map(|(i, row)| {
             let mut spans = if i == 0 {
                 vec![
-                    Span::styled(format!("{time} "), Style::default().add_modifier(Modifier::DIM)),
-                    Span::styled(mark.to_owned(), mark_style),
+                    Span::styled(format!("{time} "), Style::default().add_modifier(Modifier::DIM).patch(margin)),
+                    Span::styled(mark.to_owned(), mark_style.patch(margin)),
                     Span::styled(
                         nick.clone(),
-                        Style::default().fg(nick_color(&message.from)).add_modifier(Modifier::BOLD),
+                        Style::default().fg(nick_color(&message.from)).add_modifier(Modifier::BOLD).patch(margin),
                     ),
-                    Span::raw(" "),
+                    Span::styled(" ", margin),
                 ]
             } else {
-                vec![Span::raw(" ".repeat(prefix_width))]
+                vec![Span::styled(" ".repeat(prefix_width), margin)]
             };
             spans.extend(spans_of(row));
             Line::from(spans)
         })
         .collect()
+}
+
+/// `text` on one row of `room` columns, cut with "…" when longer. Widths are counted as ratatui counts them, a
+/// string at a time (a heart with its emoji selector is two columns, as each of its characters alone is not).
+fn one_row(text: &str, room: usize) -> String {
+    if text.width() <= room {
+        return text.to_owned();
+    }
+    let mut cut = String::new();
+    for c in text.chars() {
+        cut.push(c);
+        if cut.width() + 1 > room {
+            cut.pop();
+            break;
+        }
+    }
+    cut.push('…');
+    cut
+}
+
+/// The reactions to a message, under its text: "👍 2  🎉 1", each emoji with how many reacted so, ours marked
+/// (reversed), as many on a row as fit in `room` columns.
+fn reaction_rows(app: &App, message: &MessageEntry, room: usize) -> Vec<Vec<Cell>> {
+    const GAP: usize = 2;
+    let mut rows: Vec<Vec<Cell>> = Vec::new();
+    let mut row: Vec<Cell> = Vec::new();
+    let mut width = 0;
+    for reaction in &message.reactions {
+        let mine = reaction.by.contains(&app.model.me);
+        let style =
+            if mine { Style::default().add_modifier(Modifier::REVERSED | Modifier::BOLD) } else { Style::default() };
+        let item = format!("{} {}", reaction.emoji, reaction.by.len());
+        let item_width = item.width();
+        if width > 0 && width + GAP + item_width > room {
+            rows.push(std::mem::take(&mut row));
+            width = 0;
+        }
+        if width > 0 {
+            row.extend(cells(&" ".repeat(GAP), Style::default()));
+            width += GAP;
+        }
+        row.extend(cells(&item, style));
+        width += item_width;
+    }
+    if !row.is_empty() {
+        rows.push(row);
+    }
+    rows
 }
 
 /// A character of a message as drawn, with its look.
@@ -309,8 +373,18 @@ fn chunks(text: &str, text_style: Style) -> Vec<Chunk<'_>> {
     chunks
 }
 
+/// The emoji presentation selector: after a character one column wide (❤), it makes both one emoji two wide (❤️).
+const EMOJI_SELECTOR: char = '\u{fe0f}';
+
+/// Columns `cells` take, counted as ratatui counts them: a string at a time, so that a heart with its emoji
+/// selector is two.
+fn columns<S>(cells: &[(char, S)]) -> usize {
+    cells.iter().map(|(c, _)| *c).collect::<String>().width()
+}
+
 /// Adds `cell` to the row being filled (`width` columns so far), starting the next row first when it would go past
-/// `limit`: a word too long for a row, or a line of code, is cut between any two characters.
+/// `limit`: a word too long for a row, or a line of code, is cut between any two characters, but never between a
+/// character and the emoji selector that widens it.
 fn push_cell<S>(
     rows: &mut Vec<Vec<(char, S)>>,
     row: &mut Vec<(char, S)>,
@@ -318,10 +392,18 @@ fn push_cell<S>(
     cell: (char, S),
     limit: usize,
 ) {
-    let w = cell.0.width().unwrap_or(0);
+    let widens = cell.0 == EMOJI_SELECTOR && row.last().is_some_and(|(base, _)| base.width() == Some(1));
+    let w = if widens { 1 } else { cell.0.width().unwrap_or(0) };
     if *width + w > limit && *width > 0 {
-        rows.push(std::mem::take(row));
+        let base = if widens { row.pop() } else { None };
+        if !row.is_empty() {
+            rows.push(std::mem::take(row));
+        }
         *width = 0;
+        if let Some(base) = base {
+            row.push(base);
+            *width = 1;
+        }
     }
     row.push(cell);
     *width += w;
@@ -421,22 +503,32 @@ fn day_separator(app: &App, ts: u64, width: usize) -> Option<Line<'static>> {
     Some(Line::from(Span::styled(line, Style::default().add_modifier(Modifier::DIM))))
 }
 
+/// The current conversation's entries from the newest up, each with its rows at this width: a day separator above
+/// the first entry of a day is among them.
+fn entries_from_bottom(app: &App, width: usize) -> impl Iterator<Item = (&Entry, Vec<Line<'static>>)> {
+    let day = move |entry: &Entry| local(app, entry.ts()).map(|t| t.date_naive());
+    // Edits, deletions and reactions take no row, and do not start a day either.
+    let shown = |entry: &&Entry| !matches!(entry, Entry::Message(message) if !message.is_shown());
+    let mut entries = app.model.current().entries.iter().rev().filter(shown).peekable();
+    std::iter::from_fn(move || {
+        let entry = entries.next()?;
+        let mut rows = Vec::new();
+        if entries.peek().is_none_or(|previous| day(previous) != day(entry)) {
+            rows.extend(day_separator(app, entry.ts(), width));
+        }
+        rows.extend(entry_rows(app, entry, width));
+        Some((entry, rows))
+    })
+}
+
 /// The last `wanted` rows of the current conversation at this width, oldest first, with day separators,
 /// built from the end so a long conversation costs only what is shown. The flag says whether they reach
 /// the conversation's first entry.
 fn last_rows(app: &App, width: usize, wanted: usize) -> (Vec<Line<'static>>, bool) {
-    let day = |entry: &Entry| local(app, entry.ts()).map(|t| t.date_naive());
-    // Edits and deletions take no row, and do not start a day either.
-    let shown = |entry: &&Entry| !matches!(entry, Entry::Message(message) if !message.is_shown());
-    let mut entries = app.model.current().entries.iter().rev().filter(shown).peekable();
+    let mut entries = entries_from_bottom(app, width).peekable();
     let mut chunks: Vec<Vec<Line<'static>>> = Vec::new();
     let mut count = 0;
-    while let Some(entry) = entries.next() {
-        let mut chunk = Vec::new();
-        if entries.peek().is_none_or(|previous| day(previous) != day(entry)) {
-            chunk.extend(day_separator(app, entry.ts(), width));
-        }
-        chunk.extend(entry_rows(app, entry, width));
+    while let Some((_, chunk)) = entries.next() {
         count += chunk.len();
         chunks.push(chunk);
         if count >= wanted {
@@ -445,6 +537,38 @@ fn last_rows(app: &App, width: usize, wanted: usize) -> (Vec<Line<'static>>, boo
         }
     }
     (chunks.into_iter().rev().flatten().collect(), true)
+}
+
+/// Where message `seq` of the current conversation is at this width: the rows below it, and its own (its day's
+/// separator included); `None` when it is not shown.
+pub fn rows_around(app: &App, seq: u64, width: usize) -> Option<(usize, usize)> {
+    let mut below = 0;
+    for (entry, rows) in entries_from_bottom(app, width) {
+        if matches!(entry, Entry::Message(message) if message.seq == Some(seq)) {
+            return Some((below, rows.len()));
+        }
+        below += rows.len();
+    }
+    None
+}
+
+/// The message quoted by the lowest reply on screen (`scroll` rows up from the bottom, `height` rows shown) at
+/// this width, as Alt+J follows it.
+pub fn quoted_on_screen(app: &App, width: usize, scroll: usize, height: usize) -> Option<u64> {
+    let mut below = 0;
+    for (entry, rows) in entries_from_bottom(app, width) {
+        if below >= scroll + height {
+            return None;
+        }
+        below += rows.len();
+        if below > scroll
+            && let Entry::Message(message) = entry
+            && let Some(of) = message.reply_to()
+        {
+            return Some(of);
+        }
+    }
+    None
 }
 
 fn month_name(month: u32) -> &'static str {
@@ -466,6 +590,7 @@ fn render_messages(app: &App, frame: &mut Frame, area: Rect) {
     // Until the first entry is among the rows there is more above: allow one more page.
     let max_scroll = if complete { rows.len().saturating_sub(height) } else { rows.len() };
     app.page_rows.set(height.saturating_sub(1).max(1));
+    app.pane_height.set(height);
     app.text_width.set(inner.width as usize);
     app.max_scroll.set(max_scroll);
     let scroll = app.scroll().min(rows.len().saturating_sub(height));
@@ -623,5 +748,10 @@ mod tests {
         assert_eq!(wrap("日本語のテキスト", 6, 6), vec!["日本語", "のテキ", "スト"]);
         assert_eq!(wrap("a\nb", 10, 10), vec!["a", "b"]);
         assert_eq!(wrap("abcdefghij", 4, 4), vec!["abcd", "efgh", "ij"]);
+        // A heart with its emoji selector is drawn two columns wide, and stays whole.
+        let heart = "\u{2764}\u{fe0f}";
+        assert_eq!(wrap(&format!("ab {heart}"), 3, 3), vec!["ab".to_owned(), heart.to_owned()]);
+        assert_eq!(wrap(&format!("a{heart}b"), 2, 2), vec!["a".to_owned(), heart.to_owned(), "b".to_owned()]);
+        assert_eq!(wrap(&heart.repeat(3), 4, 4), vec![heart.repeat(2), heart.to_owned()]);
     }
 }

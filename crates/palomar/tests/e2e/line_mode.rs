@@ -8,19 +8,21 @@ fn spec<'a>(server: &'a Server, nick: &'a str, home: &'a std::path::Path) -> Cli
     ClientSpec { server: &server.addr, nick, password: "pw", home, extra: &[] }
 }
 
-/// A line too long to be a message is refused with a message, and the exit code says that not all went out.
+/// A line too long to be a message is refused with a message, and the exit code says that not all went out. So is
+/// `/jump`: line mode has no window to scroll.
 #[test]
 fn a_refused_line_makes_the_exit_code_non_zero_and_is_counted() {
     let dir = tempfile::tempdir().expect("temp dir");
     let server = Server::start(&dir.path().join("data"));
-    let input = format!("fine\n{}\n/jion typo\nalso fine\n", "x".repeat(9_000));
+    let input = format!("fine\n{}\n/jion typo\n/jump #1\nalso fine\n", "x".repeat(9_000));
     let (status, events) = run_client(spec(&server, "ana", &dir.path().join("ana")), &input);
     assert_eq!(status.code(), Some(4), "{events:#?}");
     assert_eq!(events.iter().filter(|e| e["event"] == "accepted").count(), 2, "the others went out");
     let errors: Vec<&str> =
         events.iter().filter(|e| e["event"] == "error").map(|e| e["message"].as_str().expect("text")).collect();
     assert!(errors[0].starts_with("not sent: message text"), "{errors:?}");
-    assert_eq!(errors.last().copied(), Some("2 input line(s) refused (see above): not everything was sent"));
+    assert!(errors.contains(&"/jump: line mode has no window to scroll; look for the message above"), "{errors:?}");
+    assert_eq!(errors.last().copied(), Some("3 input line(s) refused (see above): not everything was sent"));
 }
 
 /// Commands at the end of piped input get their answers printed before line mode exits.
