@@ -47,7 +47,7 @@ pub struct ChatWindow {
 }
 
 /// How long the message a reply's quote led to stays tinted, in seconds.
-pub const TINT_SECONDS: f64 = 1.5;
+const TINT_SECONDS: f64 = 1.5;
 
 /// Showing message `seq` of `conversation`, the one a clicked quote answers.
 #[derive(Debug, Clone, PartialEq)]
@@ -875,7 +875,9 @@ mod tests {
         harness.get_by_label("Reply").click();
         steps(&mut harness, 2);
         assert!(harness.query_by_label("Replying to bob: message 2").is_some());
-        harness.get_by_label("×").click_accesskit();
+        harness.get_by_label("×").hover();
+        steps(&mut harness, 1);
+        harness.get_by_label("×").click();
         steps(&mut harness, 2);
         assert!(harness.query_by_label_contains("Replying to").is_none(), "so does ×");
         harness.get_by(is_entry).focus();
