@@ -583,6 +583,9 @@ mod tests {
         let toggled = |label: &str| harness.get_by_label(label).accesskit_node().data().toggled();
         assert_eq!(toggled("👍 2"), Some(Toggled::True), "ours is selected");
         assert_eq!(toggled("❤\u{fe0f} 1"), Some(Toggled::False));
+        harness.get_by_label("👍 2").hover();
+        harness.run();
+        assert!(harness.query_by_label("bob, you reacted 👍").is_some(), "who reacted, on hover");
 
         harness.get_by_label("↪ bob: first line…").click();
         harness.run();
