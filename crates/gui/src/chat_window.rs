@@ -3,7 +3,11 @@
 //! the conversations on the left (unread badges, joining, leaving), the members on the right (click one for
 //! a direct conversation), the room's name, our standing in it and its topic above the messages, and the entry box
 //! (Enter sends, Shift+Enter starts a new line; slash commands go through the shared model). A message's context
-//! menu puts an `/edit` line with its text in the entry box, or deletes it. Scrolling to the
+//! menu puts an `/edit` line with its text in the entry box, or a `/delete` line; its Reply puts the entry box
+//! in reply mode (a bar above it says to what; Enter sends a reply, × or Escape goes back to plain messages),
+//! and its reactions, like the chips under a message, add or take back ours. Clicking a reply's quote scrolls
+//! to the message it answers and tints it a moment, fetching older pages until it comes (a notice says so if
+//! it never does). Scrolling to the
 //! top of the messages fetches older ones, and the messages being read stay where they were when those arrive.
 //! In a narrow window the side panes give the messages their room, as in the terminal client: they become
 //! tabs beside the messages, and the theme and signing out go into a menu.
@@ -12,13 +16,13 @@ use std::collections::HashMap;
 
 use chrono::FixedOffset;
 use egui::{Align, Button, Key, KeyboardShortcut, Label, Layout, Modifiers, Panel, RichText, ScrollArea, TextEdit};
-use palomar_client::command_line::Typed;
+use palomar_client::command_line::{self, Typed};
 use palomar_client::model::{Action, ChatModel, Status, standing_text};
 use palomar_proto::{Conversation, Nick};
 
 use crate::certificate::{self, CertificateChange};
 use crate::completion::EntryCompletion;
-use crate::message_view::{self, Picked};
+use crate::message_view::{self, Highlight, Picked};
 use crate::theme::{self, ThemeChoice};
 
 /// What the window keeps that the model does not: what is being typed, and where each view is scrolled.
@@ -36,6 +40,48 @@ pub struct ChatWindow {
     tab: Tab,
     /// Tab completion in the entry box.
     completion: EntryCompletion,
+    /// The message a reply's quote led to, on its way to being shown.
+    jump: Option<Jump>,
+    /// The entry box answers this message of this conversation.
+    replying: Option<(Conversation, u64)>,
+}
+
+/// How long the message a reply's quote led to stays tinted, in seconds.
+const TINT_SECONDS: f64 = 1.5;
+
+/// Showing message `seq` of `conversation`, the one a clicked quote answers.
+#[derive(Debug, Clone, PartialEq)]
+struct Jump {
+    conversation: Conversation,
+    seq: u64,
+    stage: Stage,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Stage {
+    /// Not loaded: older pages are fetched until it comes.
+    Fetching,
+    /// Loaded: scrolled to in the next frame.
+    Scroll,
+    /// Scrolled to, and tinted until then (egui's clock, in seconds).
+    Tinted { until: f64 },
+}
+
+impl ChatWindow {
+    /// The message of `conversation` tinted now, and whether it is to be scrolled to.
+    fn highlight(&self, conversation: &Conversation) -> Option<Highlight> {
+        let jump = self.jump.as_ref().filter(|jump| jump.conversation == *conversation)?;
+        match jump.stage {
+            Stage::Fetching => None,
+            Stage::Scroll => Some(Highlight { seq: jump.seq, scroll: true }),
+            Stage::Tinted { .. } => Some(Highlight { seq: jump.seq, scroll: false }),
+        }
+    }
+
+    /// The message of `conversation` the entry box answers.
+    fn replying_in(&self, conversation: &Conversation) -> Option<u64> {
+        self.replying.as_ref().filter(|(replying, _)| replying == conversation).map(|(_, seq)| *seq)
+    }
 }
 
 /// What fills the middle of a window too narrow for the side panes.
@@ -424,13 +470,19 @@ fn messages(
     ui.separator();
     let mut load_older = false;
     let previous = window.views.get(&id).copied();
-    let mut area =
-        ScrollArea::vertical().id_salt(("messages", id.to_string())).stick_to_bottom(true).auto_shrink([false, false]);
+    // Scrolling to a message (a quote's original) is done at once: in egui 0.37 an animated one is pulled back to
+    // the end, in its second frame, by a view that sticks to the bottom.
+    let mut area = ScrollArea::vertical()
+        .id_salt(("messages", id.to_string()))
+        .stick_to_bottom(true)
+        .animated(false)
+        .auto_shrink([false, false]);
     if let Some(offset) = previous.and_then(|view| view.restore_offset) {
         area = area.vertical_scroll_offset(offset);
     }
     let anchor = previous.and_then(|view| view.oldest_seq);
     let fetching = conv.is_fetching_history();
+    let highlight = window.highlight(&id);
     let output = area.show(ui, |ui| {
         let content_top = ui.cursor().top();
         if fetching {
@@ -443,7 +495,7 @@ fn messages(
         } else if conv.history_done && !conv.entries.is_empty() {
             ui.label(RichText::new("This is the beginning of the conversation.").small().weak());
         }
-        let tops = message_view::show(ui, conv, &model.me, offset, anchor);
+        let tops = message_view::show(ui, conv, &model.me, offset, anchor, highlight);
         let from_content_top = |top: Option<f32>| top.map(|top| top - content_top);
         (from_content_top(tops.anchor), from_content_top(tops.oldest), tops.picked)
     });
@@ -471,23 +523,90 @@ fn messages(
     // older; a user waiting at the top then gets the page before, without leaving the top and coming back.
     let answered_with_nothing_older =
         previous.is_some_and(|view| view.at_top && view.fetching && !fetching && view.oldest_seq == oldest_seq);
-    window.views.insert(id, ViewMemory { at_top, oldest_seq, oldest_top, restore_offset, fetching });
+    window.views.insert(id.clone(), ViewMemory { at_top, oldest_seq, oldest_top, restore_offset, fetching });
     // Arriving at the top fetches the page before it; a view that cannot scroll yet fills itself.
     let fetch =
         load_older || (at_top && (!was_at_top || answered_with_nothing_older)) || (!scrollable && !conv.history_done);
     if fetch && model.status == Status::Connected {
         outcome.actions.extend(model.fetch_older());
     }
-    // The pick goes into the entry box as a command, sent with Enter like any other or left by clearing it: an edit
-    // with the old text to change, a deletion waiting for a reason (a moderator's is shown to the room) and for
-    // the Enter that confirms it, as the browser client does.
-    let command = match picked {
-        Some(Picked::Edit { seq, text }) => format!("/edit #{seq} {text}"),
-        Some(Picked::Delete { seq }) => format!("/delete #{seq} "),
-        None => return,
-    };
-    window.entry = command;
-    window.focused = false;
+    // An edit or a deletion goes into the entry box as a command, sent with Enter like any other or left by
+    // clearing it: an edit with the old text to change, a deletion waiting for a reason (a moderator's is shown to
+    // the room) and for the Enter that confirms it, as the browser client does.
+    match picked {
+        Some(Picked::Edit { seq, text }) => {
+            window.entry = format!("/edit #{seq} {text}");
+            window.focused = false;
+        }
+        Some(Picked::Delete { seq }) => {
+            window.entry = format!("/delete #{seq} ");
+            window.focused = false;
+        }
+        Some(Picked::Reply { seq }) => {
+            window.replying = Some((id, seq));
+            window.focused = false;
+        }
+        Some(Picked::React { seq, emoji }) => {
+            // Toggles: the model takes ours back if we have it.
+            outcome.actions.extend(model.apply(Typed::React { of: Some(seq), emoji, take_back: false }));
+        }
+        Some(Picked::Quoted { of }) => {
+            let stage = if model.current().message(of).is_some() { Stage::Scroll } else { Stage::Fetching };
+            window.jump = Some(Jump { conversation: id, seq: of, stage });
+        }
+        None => {}
+    }
+    let scrolled = highlight.is_some_and(|highlight| highlight.scroll);
+    follow_jump(ui.ctx(), window, model, scrolled, outcome);
+}
+
+/// Takes the message a quote led to a step further, in the conversation shown: fetches the page before while it
+/// is not loaded (a notice says when it cannot come), has it scrolled to once it is (`scrolled`: this frame
+/// did), and ends its tint.
+fn follow_jump(
+    ctx: &egui::Context,
+    window: &mut ChatWindow,
+    model: &mut ChatModel,
+    scrolled: bool,
+    outcome: &mut Outcome,
+) {
+    let conv = model.current();
+    let Some(jump) = window.jump.as_mut().filter(|jump| jump.conversation == conv.id) else { return };
+    let now = ctx.input(|i| i.time);
+    match jump.stage {
+        Stage::Fetching if conv.message(jump.seq).is_some() => {
+            jump.stage = Stage::Scroll;
+            ctx.request_repaint();
+        }
+        Stage::Fetching if conv.is_fetching_history() => {}
+        Stage::Fetching => {
+            let seq = jump.seq;
+            // Older than every message here and more to fetch: the page before may have it.
+            let older = conv.oldest_seq().is_none_or(|oldest| seq < oldest) && !conv.history_done;
+            let why = if !older {
+                format!("#{seq}, the message this answers, is not in the history kept here")
+            } else if model.status != Status::Connected {
+                format!(
+                    "#{seq}, the message this answers, is older than those loaded; it can be fetched once connected"
+                )
+            } else {
+                outcome.actions.extend(model.fetch_older());
+                return;
+            };
+            window.jump = None;
+            model.notice_here(why, false);
+        }
+        Stage::Scroll if scrolled => {
+            jump.stage = Stage::Tinted { until: now + TINT_SECONDS };
+            ctx.request_repaint_after_secs(TINT_SECONDS as f32);
+        }
+        Stage::Scroll => ctx.request_repaint(),
+        Stage::Tinted { until } if now >= until => {
+            window.jump = None;
+            ctx.request_repaint();
+        }
+        Stage::Tinted { until } => ctx.request_repaint_after_secs((until - now) as f32),
+    }
 }
 
 fn entry(ui: &mut egui::Ui, window: &mut ChatWindow, model: &mut ChatModel, outcome: &mut Outcome) {
@@ -497,6 +616,22 @@ fn entry(ui: &mut egui::Ui, window: &mut ChatWindow, model: &mut ChatModel, outc
         model.current().id
     );
     let mut send = false;
+    let replying = window.replying_in(&model.current().id);
+    if let Some(seq) = replying {
+        let quote = message_view::quoted(seq, &model.current().quote(seq));
+        // The × at the right end, the quote cut where it begins.
+        ui.horizontal(|ui| {
+            ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
+                if ui.small_button("×").on_hover_text("Cancel the reply (Escape)").clicked() {
+                    window.replying = None;
+                    window.focused = false;
+                }
+                ui.with_layout(Layout::left_to_right(Align::Center), |ui| {
+                    ui.add(Label::new(RichText::new(format!("Replying to {quote}")).weak()).truncate());
+                });
+            });
+        });
+    }
     ui.horizontal(|ui| {
         let button_width = 70.0;
         let id = egui::Id::unique("entry");
@@ -519,6 +654,11 @@ fn entry(ui: &mut egui::Ui, window: &mut ChatWindow, model: &mut ChatModel, outc
             })
         });
         send = response.has_focus() && enter;
+        let escape = ui.input(|i| i.key_pressed(Key::Escape));
+        if replying.is_some() && escape && (response.has_focus() || response.lost_focus()) {
+            window.replying = None;
+            window.focused = false;
+        }
         let button = ui.add_sized([button_width, 28.0], Button::new("Send"));
         if button.clicked() {
             send = true;
@@ -528,6 +668,225 @@ fn entry(ui: &mut egui::Ui, window: &mut ChatWindow, model: &mut ChatModel, outc
     ui.add_space(6.0);
     if send {
         let line = std::mem::take(&mut window.entry);
-        outcome.actions.extend(model.submit(&line));
+        // In reply mode a message is a reply; a command is still a command.
+        match (window.replying_in(&model.current().id), command_line::parse(&line)) {
+            (Some(of), Ok(Some(Typed::Text(text)))) => {
+                window.replying = None;
+                outcome.actions.extend(model.apply(Typed::Reply { of: Some(of), text }));
+            }
+            _ => outcome.actions.extend(model.submit(&line)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use egui_kittest::Harness;
+    use egui_kittest::kittest::Queryable;
+    use palomar_client::{Command, Event};
+    use palomar_proto::{ConversationInfo, HistoryPage, Message, MessageId, MessageKind, Revision, RoomName};
+
+    use super::*;
+
+    fn nick(name: &str) -> Nick {
+        Nick::parse(name).expect("valid")
+    }
+
+    fn lobby() -> Conversation {
+        Conversation::Room(RoomName::lobby())
+    }
+
+    fn message(seq: u64, from: &str, kind: MessageKind, text: &str) -> Message {
+        Message {
+            conversation: lobby(),
+            seq,
+            id: MessageId([seq as u8; 16]),
+            from: nick(from),
+            ts: 50_400_000 + seq,
+            text: text.into(),
+            kind,
+            revision: Revision::Original,
+        }
+    }
+
+    /// Bob's messages `seqs` ("message N"), then `more`, as the page that answers the request made when ana
+    /// connected, with more history before it.
+    fn connected(seqs: std::ops::RangeInclusive<u64>, more: Vec<Message>) -> ChatModel {
+        let mut model = ChatModel::new(nick("ana"), "127.0.0.1:5555".into());
+        let info = ConversationInfo { conversation: lobby(), latest_seq: 1000, first_seq: 1 };
+        model.on_engine(Event::Connected {
+            server: "127.0.0.1:5555".into(),
+            nick: nick("ana"),
+            registered: true,
+            conversations: vec![info],
+        });
+        let mut messages: Vec<Message> =
+            seqs.map(|seq| message(seq, "bob", MessageKind::Text, &format!("message {seq}"))).collect();
+        messages.extend(more);
+        model.on_engine(Event::History(HistoryPage { conversation: lobby(), messages, complete_from: 1 }));
+        model
+    }
+
+    struct State {
+        window: ChatWindow,
+        model: ChatModel,
+        actions: Vec<Action>,
+        theme: ThemeChoice,
+    }
+
+    fn harness(model: ChatModel) -> Harness<'static, State> {
+        let state = State { window: ChatWindow::default(), model, actions: Vec::new(), theme: ThemeChoice::Light };
+        Harness::builder().with_size([1000.0, 500.0]).build_ui_state(
+            |ui, state: &mut State| {
+                let utc = FixedOffset::east_opt(0).expect("UTC");
+                let outcome = show(ui, &mut state.window, &mut state.model, utc, &mut state.theme);
+                state.actions.extend(outcome.actions);
+            },
+            state,
+        )
+    }
+
+    fn steps(harness: &mut Harness<'_, State>, count: usize) {
+        for _ in 0..count {
+            harness.step();
+        }
+    }
+
+    fn highlighted(harness: &Harness<'_, State>) -> Option<u64> {
+        harness.state().window.highlight(&lobby()).map(|highlight| highlight.seq)
+    }
+
+    /// The engine commands asked for since last taken.
+    fn sent(harness: &mut Harness<'_, State>) -> Vec<Command> {
+        std::mem::take(&mut harness.state_mut().actions)
+            .into_iter()
+            .filter_map(|action| if let Action::Engine(command) = action { Some(command) } else { None })
+            .collect()
+    }
+
+    /// The messages and reactions sent since last taken, as (to, kind, text).
+    fn posted(harness: &mut Harness<'_, State>) -> Vec<(Conversation, MessageKind, String)> {
+        sent(harness)
+            .into_iter()
+            .filter_map(|command| match command {
+                Command::Send { to, kind, text } => Some((to, kind, text)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_quote_scrolls_to_the_message_it_answers_and_tints_it_a_moment() {
+        let reply = message(61, "carol", MessageKind::Reply { of: 2 }, "yes, that");
+        let mut harness = harness(connected(1..=60, vec![reply]));
+        steps(&mut harness, 3);
+        assert!(harness.get_by_label("message 2").rect().bottom() < 0.0, "the original is far above");
+        harness.get_by_label("↪ bob: message 2").click();
+        steps(&mut harness, 3);
+        assert_eq!(highlighted(&harness), Some(2));
+        let shown = harness.get_by_label("message 2").rect();
+        assert!(shown.top() > 0.0 && shown.bottom() < 500.0, "scrolled into view: {shown:?}");
+        steps(&mut harness, 8);
+        assert_eq!(highlighted(&harness), None, "the tint goes after a moment");
+        assert!(harness.get_by_label("message 2").rect().top() > 0.0, "and the view stays there");
+    }
+
+    #[test]
+    fn a_quote_of_a_message_not_loaded_fetches_older_pages_until_it_comes_or_says_it_will_not() {
+        let reply = |seq| message(seq, "carol", MessageKind::Reply { of: 3 }, "as said above");
+        let mut harness = harness(connected(10..=80, vec![reply(81)]));
+        steps(&mut harness, 3);
+        sent(&mut harness);
+        harness.get_by_label("↪ #3").click();
+        steps(&mut harness, 2);
+        let asked = sent(&mut harness);
+        assert!(matches!(asked[..], [Command::History { before: Some(10), .. }]), "the page before: {asked:?}");
+        assert_eq!(highlighted(&harness), None, "nothing to show yet");
+        let older = (1..=9).map(|seq| message(seq, "bob", MessageKind::Text, &format!("message {seq}"))).collect();
+        harness.state_mut().model.on_engine(Event::History(HistoryPage {
+            conversation: lobby(),
+            messages: older,
+            complete_from: 1,
+        }));
+        steps(&mut harness, 3);
+        assert_eq!(highlighted(&harness), Some(3), "shown once it came");
+        assert!(harness.query_by_label("↪ bob: message 3").is_some(), "and quoted");
+
+        let mut harness = self::harness(connected(10..=80, vec![reply(81)]));
+        steps(&mut harness, 3);
+        harness.get_by_label("↪ #3").click();
+        steps(&mut harness, 2);
+        let nothing = HistoryPage { conversation: lobby(), messages: Vec::new(), complete_from: 10 };
+        harness.state_mut().model.on_engine(Event::History(nothing));
+        steps(&mut harness, 3);
+        assert!(harness.query_by_label("#3, the message this answers, is not in the history kept here").is_some());
+        assert_eq!(harness.state().window.jump, None);
+    }
+
+    #[test]
+    fn a_chip_toggles_our_reaction_and_the_menu_replies_in_a_bar_and_reacts() {
+        let reactions = vec![
+            message(3, "bob", MessageKind::Reaction { of: 1, added: true }, "👍"),
+            message(4, "ana", MessageKind::Reaction { of: 1, added: true }, "👍"),
+        ];
+        let mut harness = harness(connected(1..=2, reactions));
+        steps(&mut harness, 3);
+        sent(&mut harness);
+        harness.get_by_label("👍 2").click();
+        steps(&mut harness, 2);
+        let take_back = (lobby(), MessageKind::Reaction { of: 1, added: false }, "👍".to_owned());
+        assert_eq!(posted(&mut harness), [take_back], "ours is taken back");
+
+        harness.get_by_label("message 2").click_secondary();
+        steps(&mut harness, 2);
+        harness.get_by_label("🎉").click();
+        steps(&mut harness, 2);
+        let add = (lobby(), MessageKind::Reaction { of: 2, added: true }, "🎉".to_owned());
+        assert_eq!(posted(&mut harness), [add]);
+
+        harness.get_by_label("message 1").click_secondary();
+        steps(&mut harness, 2);
+        harness.get_by_label("Reply").click();
+        steps(&mut harness, 2);
+        assert!(harness.query_by_label("Replying to bob: message 1").is_some(), "the bar says to what");
+        let is_entry = |node: &egui_kittest::kittest::AccessKitNode<'_>| {
+            node.data().placeholder().is_some_and(|hint| hint.starts_with("Message "))
+        };
+        harness.get_by(is_entry).focus();
+        steps(&mut harness, 1);
+        harness.get_by(is_entry).type_text("sure");
+        steps(&mut harness, 1);
+        harness.key_press(Key::Enter);
+        steps(&mut harness, 2);
+        let reply = (lobby(), MessageKind::Reply { of: 1 }, "sure".to_owned());
+        assert_eq!(posted(&mut harness), [reply]);
+        assert!(harness.query_by_label_contains("Replying to").is_none(), "the bar goes once the reply is sent");
+
+        harness.get_by_label("message 2").click_secondary();
+        steps(&mut harness, 2);
+        harness.get_by_label("Reply").click();
+        steps(&mut harness, 2);
+        assert!(harness.query_by_label("Replying to bob: message 2").is_some());
+        harness.key_press(Key::Escape);
+        steps(&mut harness, 2);
+        assert!(harness.query_by_label_contains("Replying to").is_none(), "Escape cancels");
+        harness.get_by_label("message 2").click_secondary();
+        steps(&mut harness, 2);
+        harness.get_by_label("Reply").click();
+        steps(&mut harness, 2);
+        assert!(harness.query_by_label("Replying to bob: message 2").is_some());
+        harness.get_by_label("×").hover();
+        steps(&mut harness, 1);
+        harness.get_by_label("×").click();
+        steps(&mut harness, 2);
+        assert!(harness.query_by_label_contains("Replying to").is_none(), "so does ×");
+        harness.get_by(is_entry).focus();
+        steps(&mut harness, 1);
+        harness.get_by(is_entry).type_text("just a message");
+        steps(&mut harness, 1);
+        harness.key_press(Key::Enter);
+        steps(&mut harness, 2);
+        let plain = (lobby(), MessageKind::Text, "just a message".to_owned());
+        assert_eq!(posted(&mut harness), [plain]);
     }
 }

@@ -11,8 +11,10 @@
 //! - [`connection`]: starts the engine for one sign-in and hands its events to the window.
 //! - [`sign_in`]: the sign-in form, its checks and its errors.
 //! - [`certificate`]: the trust question on first contact and the warning when a certificate changed.
-//! - [`chat_window`]: conversations, members, the entry box and the reconnect banner around the messages.
-//! - [`message_view`]: one conversation's messages: times, coloured nicknames, day separators, pending marks.
+//! - [`chat_window`]: conversations, members, the entry box (and its reply bar) and the reconnect banner around
+//!   the messages; finding the message a reply's quote answers.
+//! - [`message_view`]: one conversation's messages: times, coloured nicknames, day separators, pending marks,
+//!   reply quotes, reaction chips, each message's menu.
 //! - [`theme`]: light, dark or the system's, the colours that carry meaning, readable small print.
 //! - [`emoji`]: emoji in colour from the platform's font, egui's monochrome ones only as the last resort.
 //! - [`completion`]: Tab in the entry box completes nicknames and commands, as in the terminal client.

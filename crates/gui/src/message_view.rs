@@ -7,15 +7,18 @@
 //! message's text keeps its line breaks and follows the rich text rules of every front end
 //! (`palomar_client::rich_text`): `https://` links open the system browser, `inline code` is monospace on a
 //! shade, and fenced code blocks are shaded monospace frames that scroll sideways rather than widen the window;
-//! placeholders are shown as they are. A stored message has a context menu: Edit (ours) and Delete (the server
-//! judges whether we may), each picked for the chat window to put in its entry box.
+//! placeholders are shown as they are. A reply has a muted quote of what it answers above its text ("↪ bob:
+//! first line…"), to click for the chat window to show that message; a message's reactions are chips under
+//! it ("👍 2", ours selected, who on hover), to click to add or take back ours. A stored message has a context
+//! menu: Reply, the eight reactions, Edit (ours) and Delete (the server judges whether we may). What is picked
+//! or clicked is handed to the chat window, and the message it asks to be shown is tinted (and scrolled to).
 
 use chrono::{DateTime, FixedOffset, NaiveDate};
-use egui::{Align, Label, Layout, RichText};
+use egui::{Align, Button, Label, Layout, RichText, Sense};
 use palomar_client::command_line::{HELP, help_lines};
-use palomar_client::model::{Conv, Entry, MessageEntry};
+use palomar_client::model::{Conv, Entry, MessageEntry, Quote};
 use palomar_client::rich_text::{self, Piece};
-use palomar_proto::{Nick, Revision};
+use palomar_proto::{Nick, REACTIONS, Revision};
 
 use crate::theme;
 
@@ -51,8 +54,17 @@ fn help_entry(text: &str) -> Option<(&'static str, &'static str)> {
     help_lines().zip(HELP).find(|(line, _)| line == text).map(|(_, entry)| *entry)
 }
 
+/// What a reply quotes of message `of`: "bob: first line…", "a deleted message", or "#41" when it is not here.
+pub fn quoted(of: u64, quote: &Quote) -> String {
+    match quote {
+        Quote::Message { from, line } => format!("{from}: {line}"),
+        Quote::Deleted => "a deleted message".to_owned(),
+        Quote::NotHere => format!("#{of}"),
+    }
+}
+
 /// Where two messages were laid out (the top of their rows, in screen coordinates), and what was picked in a
-/// message's context menu.
+/// message's context menu or clicked on it.
 #[derive(Debug, Default, Clone)]
 pub struct RowTops {
     /// The message asked for as the anchor.
@@ -62,7 +74,7 @@ pub struct RowTops {
     pub picked: Option<Picked>,
 }
 
-/// An entry of a message's context menu, picked.
+/// What was picked in a message's context menu, or clicked on it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Picked {
     /// Edit message `seq`, whose text is `text` now.
@@ -73,11 +85,37 @@ pub enum Picked {
     Delete {
         seq: u64,
     },
+    Reply {
+        seq: u64,
+    },
+    /// Add our reaction `emoji` to message `seq`, or take it back if we have it.
+    React {
+        seq: u64,
+        emoji: &'static str,
+    },
+    /// A reply's quote: show message `of`, the one it answers.
+    Quoted {
+        of: u64,
+    },
+}
+
+/// A message to tint for a moment (the one a reply's quote led to), and whether to scroll it into view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Highlight {
+    pub seq: u64,
+    pub scroll: bool,
 }
 
 /// Lays out the entries, and says where the message with seq `anchor`, and the oldest one, were put. `me` is
-/// who may edit.
-pub fn show(ui: &mut egui::Ui, conv: &Conv, me: &Nick, offset: FixedOffset, anchor: Option<u64>) -> RowTops {
+/// who may edit and whose reactions are selected; `highlight` is tinted.
+pub fn show(
+    ui: &mut egui::Ui,
+    conv: &Conv,
+    me: &Nick,
+    offset: FixedOffset,
+    anchor: Option<u64>,
+    highlight: Option<Highlight>,
+) -> RowTops {
     let mut tops = RowTops::default();
     let mut day: Option<NaiveDate> = None;
     for entry in &conv.entries {
@@ -104,7 +142,16 @@ pub fn show(ui: &mut egui::Ui, conv: &Conv, me: &Nick, offset: FixedOffset, anch
                         tops.anchor = Some(top);
                     }
                 }
-                let picked = message_row(ui, message, me, &time, typed_note(message, offset));
+                // Shapes are drawn in the order added: the tint's place is kept before the row is laid out.
+                let tint = ui.painter().add(egui::Shape::Noop);
+                let (rect, picked) = message_row(ui, conv, message, me, &time, typed_note(message, offset));
+                if let Some(highlight) = highlight.filter(|highlight| message.seq == Some(highlight.seq)) {
+                    let fill = theme::highlight_fill(ui.visuals().dark_mode);
+                    ui.painter().set(tint, egui::Shape::rect_filled(rect.expand(2.0), 4.0, fill));
+                    if highlight.scroll {
+                        ui.scroll_to_rect(rect, Some(Align::Center));
+                    }
+                }
                 tops.picked = tops.picked.or(picked);
             }
             Entry::Notice { text, alert, .. } => notice_row(ui, text, *alert, &time),
@@ -133,13 +180,15 @@ fn mark_cell(ui: &mut egui::Ui, mark: &str) -> egui::Response {
     ui.add_sized([width, height], Label::new(RichText::new(mark).weak()))
 }
 
+/// A message's row, and what was picked or clicked on it.
 fn message_row(
     ui: &mut egui::Ui,
+    conv: &Conv,
     message: &MessageEntry,
     me: &Nick,
     time: &str,
     typed: Option<String>,
-) -> Option<Picked> {
+) -> (egui::Rect, Option<Picked>) {
     let dark = ui.visuals().dark_mode;
     let row = ui.horizontal_top(|ui| {
         if message.is_pending() {
@@ -164,12 +213,27 @@ fn message_row(
         }
         let nick = if message.is_action() { format!("* {}", message.from) } else { message.from.to_string() };
         ui.label(RichText::new(nick).strong().color(theme::nick_colour(&message.from, dark)));
-        message_text(ui, message, typed);
+        message_text(ui, conv, message, me, typed)
     });
-    // Only a stored message that is still there can be changed.
-    let seq = message.seq.filter(|_| message.revision != Revision::Deleted)?;
-    let mut picked = None;
+    let mut picked = row.inner;
+    // Only a stored message that is still there can be changed, answered or reacted to.
+    let Some(seq) = message.seq.filter(|_| message.revision != Revision::Deleted) else {
+        return (row.response.rect, picked);
+    };
     row.response.container_context_menu(|ui| {
+        if ui.button("Reply").clicked() {
+            picked = Some(Picked::Reply { seq });
+        }
+        ui.label(RichText::new("React").small().weak());
+        ui.horizontal(|ui| {
+            for (emoji, name) in REACTIONS {
+                let button = Button::selectable(message.has_reaction(emoji, me), emoji);
+                if ui.add(button).on_hover_text(format!(":{name}:")).clicked() {
+                    picked = Some(Picked::React { seq, emoji });
+                }
+            }
+        });
+        ui.separator();
         if message.from == *me && ui.button("Edit").clicked() {
             picked = Some(Picked::Edit { seq, text: message.text.clone() });
         }
@@ -177,7 +241,7 @@ fn message_row(
             picked = Some(Picked::Delete { seq });
         }
     });
-    picked
+    (row.response.rect, picked)
 }
 
 /// What a message's text is drawn as, in order: paragraphs of text, links and inline code that wrap together,
@@ -219,8 +283,14 @@ fn parts(text: &str) -> Vec<Part<'_>> {
 }
 
 /// A message's text (or the placeholder of a deleted one, as it is), then its "(edited)" mark and `typed` note
-/// where the text ends.
-fn message_text(ui: &mut egui::Ui, message: &MessageEntry, typed: Option<String>) {
+/// where the text ends; a reply's quote above, the reactions' chips below. Says which of those was clicked.
+fn message_text(
+    ui: &mut egui::Ui,
+    conv: &Conv,
+    message: &MessageEntry,
+    me: &Nick,
+    typed: Option<String>,
+) -> Option<Picked> {
     let dark = ui.visuals().dark_mode;
     let pending = message.is_pending();
     let quiet = |text: RichText| if pending { text.weak() } else { text };
@@ -247,8 +317,9 @@ fn message_text(ui: &mut egui::Ui, message: &MessageEntry, typed: Option<String>
                 ui.add(Label::new(plain(&placeholder).weak().italics()).wrap().selectable(false));
                 marks(ui);
             });
-            return;
+            return None;
         }
+        let mut clicked = message.reply_to().and_then(|of| quote_line(ui, of, &conv.quote(of)));
         let parts = parts(&message.text);
         let mut marks = has_marks.then_some(marks);
         for (index, part) in parts.iter().enumerate() {
@@ -282,7 +353,42 @@ fn message_text(ui: &mut egui::Ui, message: &MessageEntry, typed: Option<String>
         if let Some(marks) = marks {
             flow(ui, marks);
         }
+        if let Some(seq) = message.seq
+            && !message.reactions.is_empty()
+        {
+            clicked = clicked.or(reaction_chips(ui, message, seq, me));
+        }
+        clicked
+    })
+    .inner
+}
+
+/// A reply's quote of message `of`, in one muted line: a click asks for that message to be shown.
+fn quote_line(ui: &mut egui::Ui, of: u64, quote: &Quote) -> Option<Picked> {
+    let text = RichText::new(format!("↪ {}", quoted(of, quote))).small().weak();
+    let response = ui.add(Label::new(text).truncate().selectable(false).sense(Sense::click()));
+    let response =
+        response.on_hover_cursor(egui::CursorIcon::PointingHand).on_hover_text("Show the message this answers");
+    response.clicked().then_some(Picked::Quoted { of })
+}
+
+/// Stored message `seq`'s reactions as chips, "👍 2", ours selected, who reacted on hover: a click adds or takes
+/// back ours.
+fn reaction_chips(ui: &mut egui::Ui, message: &MessageEntry, seq: u64, me: &Nick) -> Option<Picked> {
+    let mut clicked = None;
+    ui.horizontal_wrapped(|ui| {
+        for reaction in &message.reactions {
+            let label = RichText::new(format!("{} {}", reaction.emoji, reaction.by.len())).small();
+            let mine = reaction.by.contains(me);
+            let who: Vec<&str> =
+                reaction.by.iter().map(|nick| if nick == me { "you" } else { nick.as_str() }).collect();
+            let hint = format!("{} reacted {}", who.join(", "), reaction.emoji);
+            if ui.add(Button::selectable(mine, label)).on_hover_text(hint).clicked() {
+                clicked = Some(Picked::React { seq, emoji: reaction.emoji });
+            }
+        }
     });
+    clicked
 }
 
 /// Lays out `add_contents` left to right, wrapping at the width there is, each piece of text starting where the
@@ -397,7 +503,7 @@ mod tests {
         let conv = model.current();
         let mut harness = Harness::new_ui_state(
             |ui, picked: &mut Option<Picked>| {
-                if let Some(choice) = show(ui, conv, &me, utc, None).picked {
+                if let Some(choice) = show(ui, conv, &me, utc, None, None).picked {
                     *picked = Some(choice);
                 }
             },
@@ -422,6 +528,86 @@ mod tests {
         harness.get_by_label("Delete").click();
         harness.run();
         assert_eq!(harness.state(), &Some(Picked::Delete { seq: 1 }));
+    }
+
+    #[test]
+    fn a_reply_quotes_what_it_answers_reactions_are_chips_and_the_menu_replies_and_reacts() {
+        use egui::accesskit::Toggled;
+        use egui_kittest::Harness;
+        use egui_kittest::kittest::{NodeT, Queryable};
+        use palomar_client::Event;
+        use palomar_client::model::ChatModel;
+        use palomar_proto::{Conversation, Message, MessageId, MessageKind, RoomName};
+
+        let me = Nick::parse("ana").expect("valid");
+        let mut model = ChatModel::new(me.clone(), "127.0.0.1:5555".into());
+        let entries = [
+            (1, "bob", MessageKind::Text, "first line\nsecond line"),
+            (2, "carol", MessageKind::Reply { of: 1 }, "agreed"),
+            (3, "bob", MessageKind::Text, "oops"),
+            (4, "bob", MessageKind::Deletion { of: 3 }, ""),
+            (5, "carol", MessageKind::Reply { of: 3 }, "what was it?"),
+            (6, "dan", MessageKind::Reply { of: 40 }, "as I said"),
+            (7, "bob", MessageKind::Reaction { of: 1, added: true }, "👍"),
+            (8, "ana", MessageKind::Reaction { of: 1, added: true }, "👍"),
+            (9, "carol", MessageKind::Reaction { of: 1, added: true }, "❤\u{fe0f}"),
+        ];
+        for (seq, from, kind, text) in entries {
+            let message = Message {
+                conversation: Conversation::Room(RoomName::lobby()),
+                seq,
+                id: MessageId([seq as u8; 16]),
+                from: Nick::parse(from).expect("valid"),
+                ts: 50_400_000,
+                text: text.into(),
+                kind,
+                revision: Revision::Original,
+            };
+            model.on_engine(Event::Message { message, own: from == "ana" });
+        }
+        let utc = FixedOffset::east_opt(0).expect("UTC");
+        let conv = model.current();
+        let mut harness = Harness::builder().with_size([600.0, 500.0]).build_ui_state(
+            |ui, picked: &mut Option<Picked>| {
+                if let Some(choice) = show(ui, conv, &me, utc, None, None).picked {
+                    *picked = Some(choice);
+                }
+            },
+            None,
+        );
+        harness.run();
+        for label in ["↪ bob: first line…", "↪ a deleted message", "↪ #40", "agreed", "👍 2", "❤\u{fe0f} 1"]
+        {
+            assert!(harness.query_by_label(label).is_some(), "{label} is shown");
+        }
+        let toggled = |label: &str| harness.get_by_label(label).accesskit_node().data().toggled();
+        assert_eq!(toggled("👍 2"), Some(Toggled::True), "ours is selected");
+        assert_eq!(toggled("❤\u{fe0f} 1"), Some(Toggled::False));
+        harness.get_by_label("👍 2").hover();
+        harness.run();
+        assert!(harness.query_by_label("bob, you reacted 👍").is_some(), "who reacted, on hover");
+
+        harness.get_by_label("↪ bob: first line…").click();
+        harness.run();
+        assert_eq!(harness.state(), &Some(Picked::Quoted { of: 1 }));
+        harness.get_by_label("👍 2").click();
+        harness.run();
+        assert_eq!(harness.state(), &Some(Picked::React { seq: 1, emoji: "👍" }));
+
+        harness.get_by_label("agreed").click_secondary();
+        harness.run();
+        harness.get_by_label("Reply").click();
+        harness.run();
+        assert_eq!(harness.state(), &Some(Picked::Reply { seq: 2 }));
+        harness.get_by_label("agreed").click_secondary();
+        harness.run();
+        for (emoji, _) in REACTIONS {
+            assert!(harness.query_by_label(emoji).is_some(), "the menu has {emoji}");
+        }
+        harness.get_by_label("🎉").click();
+        harness.run();
+        assert_eq!(harness.state(), &Some(Picked::React { seq: 2, emoji: "🎉" }));
+        assert!(harness.query_by_label("🎉").is_none(), "a reaction closes the menu");
     }
 
     #[test]
@@ -482,7 +668,7 @@ mod tests {
         // How far right the messages reach, in a window 400 wide.
         let mut harness = Harness::builder().with_size([400.0, 600.0]).build_ui_state(
             |ui, right: &mut f32| {
-                show(ui, conv, &me, utc, None);
+                show(ui, conv, &me, utc, None, None);
                 *right = ui.min_rect().right();
             },
             0.0,

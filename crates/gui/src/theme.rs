@@ -113,3 +113,8 @@ pub fn danger_fill(dark: bool) -> Color32 {
 pub fn mention_fill(dark: bool) -> Color32 {
     if dark { Color32::from_rgb(0x45, 0x3a, 0x12) } else { Color32::from_rgb(0xff, 0xf4, 0xc2) }
 }
+
+/// The background of the message a reply's quote led to, for a moment.
+pub fn highlight_fill(dark: bool) -> Color32 {
+    if dark { Color32::from_rgb(0x1d, 0x3d, 0x5c) } else { Color32::from_rgb(0xd6, 0xe9, 0xff) }
+}

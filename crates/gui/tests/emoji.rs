@@ -1,7 +1,9 @@
 //! Emoji sequences come out as one glyph each when the platform has a colour emoji font. The platform is
 //! stood in for by a font provider serving a 38 KB subset of Noto Color Emoji (the family, the flag and the
 //! skin tone tested here; `fixtures/emoji-subset.LICENSE`), made with
-//! `pyftsubset NotoColorEmoji.ttf --text='👨‍👩‍👧🇫🇷👍🏽' --layout-features='*'`.
+//! `pyftsubset NotoColorEmoji.ttf --text='👨‍👩‍👧🇫🇷👍🏽' --layout-features='*'`. Without any platform font,
+//! egui's own fonts still draw the eight reactions (the heart with its presentation selector) and the marks of
+//! replies.
 
 use std::sync::Arc;
 
@@ -48,4 +50,25 @@ fn a_family_a_flag_and_a_skin_tone_are_one_glyph_each() {
         output.textures_delta.clear();
     }
     assert_eq!(counts, [("👨\u{200d}👩\u{200d}👧", 1), ("🇫🇷", 1), ("👍🏽", 1), ("ok 👍🏽", 4)], "one glyph per sequence");
+}
+
+#[test]
+fn the_reactions_and_the_reply_marks_are_drawn_without_a_platform_emoji_font() {
+    let ctx = egui::Context::default();
+    palomar_gui::emoji::install(&ctx, None);
+    // A character no font has would be a box; here it panics instead.
+    ctx.set_missing_glyph_policy(egui::epaint::text::MissingGlyphPolicy::Panic);
+    let texts: Vec<&str> = palomar_proto::REACTIONS.iter().map(|(emoji, _)| *emoji).chain(["↪", "×"]).collect();
+    let mut counts = Vec::new();
+    for _ in 0..2 {
+        counts.clear();
+        let mut output = ctx.run_ui(egui::RawInput::default(), |ui| {
+            for text in &texts {
+                counts.push((*text, drawn_glyphs(ui.ctx(), text)));
+            }
+        });
+        output.textures_delta.clear();
+    }
+    let expected: Vec<(&str, usize)> = texts.iter().map(|text| (*text, 1)).collect();
+    assert_eq!(counts, expected, "one glyph each, the heart's presentation selector included");
 }

@@ -791,3 +791,35 @@ fn a_link_in_a_message_is_a_link_and_a_code_block_keeps_its_lines() {
     drop(harness);
     runtime.block_on(bob.engine.commands().send(Command::Quit)).expect("quits");
 }
+
+#[test]
+fn a_reply_shows_its_quote_and_a_reaction_is_a_chip_that_toggles_ours() {
+    let runtime = Runtime::new().expect("runtime");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = InProcessServer::start(runtime.handle(), dir.path());
+    let mut bob = Peer::start(&runtime, &server.addr, "bob", &dir.path().join("bob"));
+    bob.wait_for(&runtime, "bob connected", |e| matches!(e, Event::Synced));
+    let mut harness = window(&runtime, options(&dir.path().join("ana"), &server.addr));
+    sign_in_trusting(&mut harness, &server, "ana", "ana-password");
+
+    bob.send(&runtime, lobby(), "lunch at noon?");
+    let Event::Accepted { seq, .. } =
+        bob.wait_for(&runtime, "bob's message stored", |e| matches!(e, Event::Accepted { .. }))
+    else {
+        unreachable!("waited for an acceptance")
+    };
+    bob.post(&runtime, lobby(), MessageKind::Reply { of: seq }, "or at one");
+    bob.post(&runtime, lobby(), MessageKind::Reaction { of: seq, added: true }, "👍");
+    wait_until(&mut harness, "the reply and its quote", |h| shows(h, "or at one") && shows(h, "↪ bob: lunch at noon?"));
+    wait_until(&mut harness, "bob's reaction", |h| shows(h, "👍 1"));
+
+    harness.get_by_label("👍 1").click();
+    wait_until(&mut harness, "ana's reaction beside bob's", |h| shows(h, "👍 2"));
+    bob.wait_for(&runtime, "ana's reaction", |e| {
+        matches!(e, Event::Message { message, .. }
+            if message.kind == MessageKind::Reaction { of: seq, added: true } && message.from == nick("ana"))
+    });
+
+    drop(harness);
+    runtime.block_on(bob.engine.commands().send(Command::Quit)).expect("quits");
+}
