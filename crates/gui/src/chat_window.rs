@@ -40,7 +40,7 @@ pub struct ChatWindow {
     tab: Tab,
     /// Tab completion in the entry box.
     completion: EntryCompletion,
-    /// The message a reply's quote led to, on its way to being shown.
+    /// The message a reply's quote (or `/jump`) led to, on its way to being shown.
     jump: Option<Jump>,
     /// The entry box answers this message of this conversation.
     replying: Option<(Conversation, u64)>,
@@ -49,7 +49,7 @@ pub struct ChatWindow {
 /// How long the message a reply's quote led to stays tinted, in seconds.
 const TINT_SECONDS: f64 = 1.5;
 
-/// Showing message `seq` of `conversation`, the one a clicked quote answers.
+/// Showing message `seq` of `conversation`, the one a clicked quote answers or `/jump` names.
 #[derive(Debug, Clone, PartialEq)]
 struct Jump {
     conversation: Conversation,
@@ -543,7 +543,7 @@ fn messages(
             window.focused = false;
         }
         Some(Picked::Reply { seq }) => {
-            window.replying = Some((id, seq));
+            window.replying = Some((id.clone(), seq));
             window.focused = false;
         }
         Some(Picked::React { seq, emoji }) => {
@@ -552,9 +552,13 @@ fn messages(
         }
         Some(Picked::Quoted { of }) => {
             let stage = if model.current().message(of).is_some() { Stage::Scroll } else { Stage::Fetching };
-            window.jump = Some(Jump { conversation: id, seq: of, stage });
+            window.jump = Some(Jump { conversation: id.clone(), seq: of, stage });
         }
         None => {}
+    }
+    // `/jump #SEQ`: the model has the message loaded by now (it fetched older pages itself, or said why not).
+    if let Some(seq) = model.take_jump() {
+        window.jump = Some(Jump { conversation: id, seq, stage: Stage::Scroll });
     }
     let scrolled = highlight.is_some_and(|highlight| highlight.scroll);
     follow_jump(ui.ctx(), window, model, scrolled, outcome);
@@ -789,6 +793,19 @@ mod tests {
         steps(&mut harness, 8);
         assert_eq!(highlighted(&harness), None, "the tint goes after a moment");
         assert!(harness.get_by_label("message 2").rect().top() > 0.0, "and the view stays there");
+    }
+
+    #[test]
+    fn slash_jump_scrolls_to_the_message_and_tints_it_a_moment() {
+        let mut harness = harness(connected(1..=60, Vec::new()));
+        steps(&mut harness, 3);
+        assert!(harness.get_by_label("message 2").rect().bottom() < 0.0, "the message is far above");
+        harness.state_mut().window.entry = "/jump #2".into();
+        harness.get_by_label("Send").click();
+        steps(&mut harness, 4);
+        assert_eq!(highlighted(&harness), Some(2));
+        let shown = harness.get_by_label("message 2").rect();
+        assert!(shown.top() > 0.0 && shown.bottom() < 500.0, "scrolled into view: {shown:?}");
     }
 
     #[test]
