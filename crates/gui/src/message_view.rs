@@ -449,6 +449,27 @@ fn help_row(ui: &mut egui::Ui, usage: &str, what: &str) {
 mod tests {
     use super::*;
 
+    /// Ana's model with `entries` (seq, sender, kind, text) delivered in the lobby.
+    fn ana_with(entries: &[(u64, &str, palomar_proto::MessageKind, &str)]) -> (Nick, palomar_client::model::ChatModel) {
+        use palomar_proto::{Conversation, Message, MessageId, RoomName};
+        let me = Nick::parse("ana").expect("valid");
+        let mut model = palomar_client::model::ChatModel::new(me.clone(), "127.0.0.1:5555".into());
+        for &(seq, from, kind, text) in entries {
+            let message = Message {
+                conversation: Conversation::Room(RoomName::lobby()),
+                seq,
+                id: MessageId([seq as u8; 16]),
+                from: Nick::parse(from).expect("valid"),
+                ts: 50_400_000,
+                text: text.into(),
+                kind,
+                revision: Revision::Original,
+            };
+            model.on_engine(palomar_client::Event::Message { message, own: from == "ana" });
+        }
+        (me, model)
+    }
+
     #[test]
     fn days_are_named_in_full() {
         let day = NaiveDate::from_ymd_opt(2026, 11, 28).expect("a date");
@@ -473,12 +494,8 @@ mod tests {
     fn actions_edits_and_deletions_show_on_their_message_and_its_menu_edits_or_deletes_it() {
         use egui_kittest::Harness;
         use egui_kittest::kittest::Queryable;
-        use palomar_client::Event;
-        use palomar_client::model::ChatModel;
-        use palomar_proto::{Conversation, Message, MessageId, MessageKind, RoomName};
+        use palomar_proto::MessageKind;
 
-        let me = Nick::parse("ana").expect("valid");
-        let mut model = ChatModel::new(me.clone(), "127.0.0.1:5555".into());
         let entries = [
             (1, "bob", MessageKind::Action, "waves"),
             (2, "ana", MessageKind::Text, "helo all"),
@@ -486,19 +503,7 @@ mod tests {
             (4, "carol", MessageKind::Text, "buy pills"),
             (5, "ana", MessageKind::Deletion { of: 4 }, "spam"),
         ];
-        for (seq, from, kind, text) in entries {
-            let message = Message {
-                conversation: Conversation::Room(RoomName::lobby()),
-                seq,
-                id: MessageId([seq as u8; 16]),
-                from: Nick::parse(from).expect("valid"),
-                ts: 50_400_000,
-                text: text.into(),
-                kind,
-                revision: Revision::Original,
-            };
-            model.on_engine(Event::Message { message, own: from == "ana" });
-        }
+        let (me, model) = ana_with(&entries);
         let utc = FixedOffset::east_opt(0).expect("UTC");
         let conv = model.current();
         let mut harness = Harness::new_ui_state(
@@ -535,12 +540,8 @@ mod tests {
         use egui::accesskit::Toggled;
         use egui_kittest::Harness;
         use egui_kittest::kittest::{NodeT, Queryable};
-        use palomar_client::Event;
-        use palomar_client::model::ChatModel;
-        use palomar_proto::{Conversation, Message, MessageId, MessageKind, RoomName};
+        use palomar_proto::MessageKind;
 
-        let me = Nick::parse("ana").expect("valid");
-        let mut model = ChatModel::new(me.clone(), "127.0.0.1:5555".into());
         let entries = [
             (1, "bob", MessageKind::Text, "first line\nsecond line"),
             (2, "carol", MessageKind::Reply { of: 1 }, "agreed"),
@@ -552,19 +553,7 @@ mod tests {
             (8, "ana", MessageKind::Reaction { of: 1, added: true }, "👍"),
             (9, "carol", MessageKind::Reaction { of: 1, added: true }, "❤\u{fe0f}"),
         ];
-        for (seq, from, kind, text) in entries {
-            let message = Message {
-                conversation: Conversation::Room(RoomName::lobby()),
-                seq,
-                id: MessageId([seq as u8; 16]),
-                from: Nick::parse(from).expect("valid"),
-                ts: 50_400_000,
-                text: text.into(),
-                kind,
-                revision: Revision::Original,
-            };
-            model.on_engine(Event::Message { message, own: from == "ana" });
-        }
+        let (me, model) = ana_with(&entries);
         let utc = FixedOffset::east_opt(0).expect("UTC");
         let conv = model.current();
         let mut harness = Harness::builder().with_size([600.0, 500.0]).build_ui_state(
@@ -637,32 +626,18 @@ mod tests {
         use egui::{OpenUrl, OutputCommand};
         use egui_kittest::Harness;
         use egui_kittest::kittest::Queryable;
-        use palomar_client::Event;
-        use palomar_client::model::ChatModel;
-        use palomar_proto::{Conversation, Message, MessageId, MessageKind, RoomName};
+        use palomar_proto::MessageKind;
 
-        let me = Nick::parse("ana").expect("valid");
-        let mut model = ChatModel::new(me.clone(), "127.0.0.1:5555".into());
+        let wide = format!("```\n{}\n```", "wide_code_line ".repeat(40));
         let texts = [
             "see https://example.com/a?b=1, then",
             "```rust\nfn main() {\n    go();\n}\n```",
             "javascript:alert(1) and http://example.com",
             "`cargo test` passes\nsecond line",
-            &format!("```\n{}\n```", "wide_code_line ".repeat(40)),
+            &wide,
         ];
-        for (seq, text) in (1..).zip(texts) {
-            let message = Message {
-                conversation: Conversation::Room(RoomName::lobby()),
-                seq,
-                id: MessageId([seq as u8; 16]),
-                from: Nick::parse("bob").expect("valid"),
-                ts: 50_400_000,
-                text: text.into(),
-                kind: MessageKind::Text,
-                revision: Revision::Original,
-            };
-            model.on_engine(Event::Message { message, own: false });
-        }
+        let entries: Vec<_> = (1..).zip(texts).map(|(seq, text)| (seq, "bob", MessageKind::Text, text)).collect();
+        let (me, model) = ana_with(&entries);
         let utc = FixedOffset::east_opt(0).expect("UTC");
         let conv = model.current();
         // How far right the messages reach, in a window 400 wide.
