@@ -270,9 +270,11 @@ impl Conv {
     /// takes the changes already here for it.
     pub(super) fn add(&mut self, entry: MessageEntry) {
         let (seq, kind) = (entry.seq, entry.kind);
+        // A reply is a message of its own: it takes its changes, it changes nothing.
         let change = match (seq, kind) {
             (None, MessageKind::Reaction { of, .. }) => Some(of),
             (None, _) => None,
+            (Some(_), kind) if kind.is_message() => None,
             (Some(_), kind) => kind.refers_to(),
         };
         self.insert(entry);

@@ -732,6 +732,23 @@ fn a_reaction_seen_before_its_message_applies_when_an_older_page_brings_it() {
 }
 
 #[test]
+fn a_reply_that_an_older_page_brings_takes_the_edit_and_reactions_already_here() {
+    let mut model = connected();
+    model.on_engine(entry(8, "bob", MessageKind::Edit { of: 3 }, Revision::Original, "yes!"));
+    model.on_engine(entry(9, "carol", MessageKind::Reaction { of: 3, added: true }, Revision::Original, "👀"));
+    model.on_engine(Event::History(palomar_proto::HistoryPage {
+        conversation: lobby(),
+        messages: vec![
+            stored(2, "carol", MessageKind::Text, Revision::Original, "lunch?"),
+            stored(3, "bob", MessageKind::Reply { of: 2 }, Revision::Original, "yes"),
+        ],
+        complete_from: 1,
+    }));
+    assert_eq!(shown(&model), [line(2, "lunch?", false), line(3, "yes!", true)]);
+    assert_eq!(reactions_of(&model, 3), ["👀 carol"]);
+}
+
+#[test]
 fn a_reply_quotes_its_message_and_calls_its_author() {
     let mut model = connected();
     model.on_engine(message(1, "ana", "lunch at noon?\nor later"));
