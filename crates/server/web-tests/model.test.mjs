@@ -152,6 +152,10 @@ test('a room\'s topic and our standing in it, from RoomState, back to the defaul
   assert.equal(garden.standing(), 'you are a moderator', 'moderators are never muted');
   model.apply(roomState('garden', { muted: true }));
   assert.equal(garden.standing(), 'you are muted');
+  model.apply({ type: 'messages', messages: [delivered('#garden', 1, 'bob', 'hi')] });
+  assert.equal(garden.shown()[0].answerable, false, 'a muted member is not offered Reply or reactions');
+  model.apply(roomState('garden', {}));
+  assert.equal(garden.shown()[0].answerable, true);
   model.apply({ type: 'welcome', conversations: [{ key: '#garden', latestSeq: 0, firstSeq: 1 }] });
   assert.deepEqual(garden.roomState, { topic: '', inviteOnly: false, moderated: false, role: 'Member', muted: false, operator: false });
   model.apply(roomState('attic', { topic: 'dust' }));

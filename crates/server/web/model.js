@@ -189,6 +189,7 @@ class Conversation {
     }
     const reactions = this.reactions();
     const moderating = this.moderating();
+    const speaking = this.maySpeak();
     const lines = stored.filter(isMessage).map((message) => {
       const deletion = deletions.get(message.seq);
       const deleted = deletion !== undefined || message.revision === 'Deleted';
@@ -201,6 +202,8 @@ class Conversation {
         edited: !deleted && (edit !== undefined || message.revision === 'Edited'),
         editable: message.own && !deleted,
         deletable: !deleted && (message.own || moderating),
+        // Replying and reacting are speaking: not offered where the server would refuse them (muted, no voice).
+        answerable: !deleted && speaking,
         waiting: waiting.get(message.seq) ?? null,
         reactions: deleted ? [] : reactionChips(reactions.get(message.seq), this.me),
         replyTo: null,

@@ -517,12 +517,12 @@ export class ChatView {
   /// A reply has the quote of what it answers above its text, and a message its reactions' chips under it.
   drawMessage(item, entry) {
     const { from, ts, text, action, edited, deleted, own, mention, state, failure, editable, deletable, waiting, seq, replyTo, reactions } = entry;
-    const drawing = JSON.stringify([from, ts, text, action, edited, deleted, own, mention, state, failure, editable, deletable, waiting, replyTo, reactions]);
+    // Stored messages not deleted may be answered and reacted to, where we may speak.
+    const answerable = seq !== null && entry.answerable === true;
+    const drawing = JSON.stringify([from, ts, text, action, edited, deleted, own, mention, state, failure, editable, deletable, waiting, replyTo, reactions, answerable]);
     if (this.drawnAs.get(item) === drawing) return;
     if (this.openMenu !== null && item.contains(this.openMenu.menu)) this.closeMenu(false);
     this.drawnAs.set(item, drawing);
-    // Stored messages not deleted may be answered and reacted to.
-    const answerable = seq !== null && !deleted;
     const choices = [];
     if (answerable) {
       choices.push([
@@ -564,7 +564,7 @@ export class ChatView {
     if (state === 'failed') body.append(element('span', 'message-state', `not sent: ${failure}`));
     if (waiting === 'Edit') body.append(element('span', 'message-state', 'sending an edit…'));
     if (waiting === 'Deletion') body.append(element('span', 'message-state', 'sending a deletion…'));
-    if (reactions.length > 0) body.append(this.reactionChips(seq, reactions));
+    if (reactions.length > 0) body.append(this.reactionChips(seq, reactions, answerable));
     // The focus stays on the control it was on (a chip clicked, the menu's button), drawn anew.
     const focused = item.contains(document.activeElement) ? document.activeElement.dataset.focus : undefined;
     item.replaceChildren(time, body, ...this.messageMenu(choices, answerable ? seq : null, reactions));
@@ -590,8 +590,8 @@ export class ChatView {
   }
 
   /// A message's reactions as chips ("👍 2", who in its title, ours highlighted); a click adds ours or takes it
-  /// back.
-  reactionChips(seq, reactions) {
+  /// back, unless we may not speak here (`answerable` false): then they only show.
+  reactionChips(seq, reactions, answerable) {
     const row = element('div', 'reactions');
     row.setAttribute('role', 'group');
     row.setAttribute('aria-label', 'Reactions');
@@ -601,9 +601,10 @@ export class ChatView {
       chip.append(element('span', 'reaction-emoji', emoji), element('span', 'reaction-count', String(nicks.length)));
       chip.title = nicks.join(', ');
       chip.setAttribute('aria-pressed', mine ? 'true' : 'false');
-      const doing = mine ? 'take yours back' : 'add yours';
-      chip.setAttribute('aria-label', `${name}: ${nicks.length} (${nicks.join(', ')})${pending ? ', sending' : ''}; ${doing}`);
+      const doing = !answerable ? '' : mine ? '; take yours back' : '; add yours';
+      chip.setAttribute('aria-label', `${name}: ${nicks.length} (${nicks.join(', ')})${pending ? ', sending' : ''}${doing}`);
       chip.dataset.focus = `reaction-${name}`;
+      chip.disabled = !answerable;
       chip.addEventListener('click', () => this.handlers.onReact(seq, emoji));
       row.append(chip);
     }
