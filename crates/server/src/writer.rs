@@ -396,27 +396,19 @@ mod tests {
         conv: (ConvId, &ConvKey),
         who: &Account,
         id: u8,
-        post: (MessageKind, &str),
+        (kind, text): (MessageKind, &str),
     ) -> Result<u64, ErrorCode> {
-        let (kind, text) = post;
-        let answer = writer
-            .append(conv.0, conv.1.clone(), who.clone(), MessageId([id; 16]), (kind, text.into()), SendOrder::default())
-            .await
-            .expect("queued");
-        match answer.await.expect("answered").expect("written") {
-            AppendOutcome::Appended(appended) => Ok(appended.seq),
-            AppendOutcome::Refused { code, .. } => Err(code),
-            AppendOutcome::Gone => panic!("the conversation is there"),
-        }
+        let [outcome] = posted_together(writer, conv, [(who, id, kind, text)]).await;
+        outcome
     }
 
     /// Queues `posts` (each as its account, with its id) before any is answered, so that they go to the store in
     /// one group, and returns what each came to, as [`post`] does.
-    async fn posted_together(
+    async fn posted_together<const N: usize>(
         writer: &Writer,
         conv: (ConvId, &ConvKey),
-        posts: [(&Account, u8, MessageKind, &str); 2],
-    ) -> Vec<Result<u64, ErrorCode>> {
+        posts: [(&Account, u8, MessageKind, &str); N],
+    ) -> [Result<u64, ErrorCode>; N] {
         let mut queued = Vec::new();
         for (who, id, kind, text) in posts {
             let order = SendOrder::default();
@@ -424,15 +416,62 @@ mod tests {
                 writer.append(conv.0, conv.1.clone(), who.clone(), MessageId([id; 16]), (kind, text.into()), order);
             queued.push(answer.await.expect("queued"));
         }
-        let mut outcomes = Vec::new();
-        for answer in queued {
-            outcomes.push(match answer.await.expect("answered").expect("written") {
+        let mut outcomes = [Ok(0); N];
+        for (outcome, answer) in outcomes.iter_mut().zip(queued) {
+            *outcome = match answer.await.expect("answered").expect("written") {
                 AppendOutcome::Appended(appended) => Ok(appended.seq),
                 AppendOutcome::Refused { code, .. } => Err(code),
                 AppendOutcome::Gone => panic!("the conversation is there"),
-            });
+            };
         }
         outcomes
+    }
+
+    /// A writer on a new store with an account for each of `names` (members of the lobby), and a reader of it.
+    struct Lobby<const N: usize> {
+        _dir: tempfile::TempDir,
+        writer: Writer,
+        thread: std::thread::JoinHandle<()>,
+        reader: SqliteStore,
+        key: ConvKey,
+        id: ConvId,
+        accounts: [Account; N],
+    }
+
+    impl<const N: usize> Lobby<N> {
+        async fn start(names: [&str; N]) -> Self {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let path = dir.path().join("store.sqlite");
+            let db = Box::new(SqliteStore::open(&path).expect("opens"));
+            let (writer, thread) =
+                Writer::start(db, Hub::new(Default::default(), 8, 8), None, Metrics::default()).expect("starts");
+            let mut accounts = Vec::new();
+            for name in names {
+                let nick = Nick::parse(name).expect("valid");
+                accounts.push(writer.register(nick, "h".into(), 0).await.expect("commits").expect("new"));
+            }
+            let reader = SqliteStore::open(&path).expect("opens");
+            let key = ConvKey::Room(RoomName::lobby());
+            let id = reader.conversation(&key).expect("reads").expect("lobby").id;
+            let accounts = accounts.try_into().unwrap_or_else(|_| unreachable!("one account per name"));
+            Lobby { _dir: dir, writer, thread, reader, key, id, accounts }
+        }
+
+        fn room(&self) -> (ConvId, &ConvKey) {
+            (self.id, &self.key)
+        }
+
+        /// The lobby's message `seq` as the reader finds it: its revision and text.
+        fn message(&self, seq: u64) -> Option<(palomar_proto::Revision, String)> {
+            let lobby = self.reader.conversation(&self.key).expect("reads").expect("lobby");
+            self.reader.message_at(&lobby, seq).expect("reads").map(|m| (m.revision, m.text))
+        }
+
+        async fn stop(self) {
+            drop(self.writer);
+            let thread = self.thread;
+            tokio::task::spawn_blocking(move || thread.join()).await.expect("joins").expect("no panic");
+        }
     }
 
     /// Edits and deletions are judged in the writer, against the log as committed before them: only the author
@@ -442,52 +481,39 @@ mod tests {
     #[tokio::test]
     async fn edits_and_deletions_are_judged_against_the_log_and_their_sender() {
         use MessageKind::{Action, Deletion, Edit, Text};
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("store.sqlite");
-        let db = Box::new(SqliteStore::open(&path).expect("opens"));
-        let (writer, thread) =
-            Writer::start(db, Hub::new(Default::default(), 8, 8), None, Metrics::default()).expect("starts");
-        let register = |name: &str| writer.register(Nick::parse(name).expect("valid"), "h".into(), 0);
-        let ana = register("ana").await.expect("commits").expect("new");
-        let bob = register("bob").await.expect("commits").expect("new");
-        let mo = register("mo").await.expect("commits").expect("new");
-        let reader = SqliteStore::open(&path).expect("opens");
-        let key = ConvKey::Room(RoomName::lobby());
-        let lobby = reader.conversation(&key).expect("reads").expect("lobby");
-        reader.set_role(lobby.id, mo.id, palomar_proto::Role::Moderator).expect("sets");
-        let room = (lobby.id, &key);
+        let lobby = Lobby::start(["ana", "bob", "mo"]).await;
+        let [ana, bob, mo] = &lobby.accounts;
+        lobby.reader.set_role(lobby.id, mo.id, palomar_proto::Role::Moderator).expect("sets");
+        let (writer, reader, room) = (&lobby.writer, &lobby.reader, lobby.room());
 
-        assert_eq!(post(&writer, room, &ana, 1, (Text, "helo")).await, Ok(1));
-        assert_eq!(post(&writer, room, &ana, 2, (Edit { of: 1 }, "hello")).await, Ok(2));
-        assert_eq!(post(&writer, room, &bob, 3, (Edit { of: 1 }, "mine now")).await, Err(ErrorCode::NotAllowed));
-        assert_eq!(post(&writer, room, &bob, 4, (Deletion { of: 1 }, "")).await, Err(ErrorCode::NotAllowed));
-        assert_eq!(post(&writer, room, &ana, 5, (Edit { of: 2 }, "x")).await, Err(ErrorCode::UnknownMessage));
-        assert_eq!(post(&writer, room, &ana, 6, (Edit { of: 99 }, "x")).await, Err(ErrorCode::UnknownMessage));
-        assert_eq!(post(&writer, room, &bob, 7, (Action, "spams")).await, Ok(3));
-        assert_eq!(post(&writer, room, &mo, 8, (Deletion { of: 3 }, "spam")).await, Ok(4));
-        assert_eq!(post(&writer, room, &mo, 8, (Deletion { of: 3 }, "spam")).await, Ok(4), "a retry");
-        assert_eq!(post(&writer, room, &bob, 9, (Deletion { of: 3 }, "")).await, Err(ErrorCode::UnknownMessage));
+        assert_eq!(post(writer, room, ana, 1, (Text, "helo")).await, Ok(1));
+        assert_eq!(post(writer, room, ana, 2, (Edit { of: 1 }, "hello")).await, Ok(2));
+        assert_eq!(post(writer, room, bob, 3, (Edit { of: 1 }, "mine now")).await, Err(ErrorCode::NotAllowed));
+        assert_eq!(post(writer, room, bob, 4, (Deletion { of: 1 }, "")).await, Err(ErrorCode::NotAllowed));
+        assert_eq!(post(writer, room, ana, 5, (Edit { of: 2 }, "x")).await, Err(ErrorCode::UnknownMessage));
+        assert_eq!(post(writer, room, ana, 6, (Edit { of: 99 }, "x")).await, Err(ErrorCode::UnknownMessage));
+        assert_eq!(post(writer, room, bob, 7, (Action, "spams")).await, Ok(3));
+        assert_eq!(post(writer, room, mo, 8, (Deletion { of: 3 }, "spam")).await, Ok(4));
+        assert_eq!(post(writer, room, mo, 8, (Deletion { of: 3 }, "spam")).await, Ok(4), "a retry");
+        assert_eq!(post(writer, room, bob, 9, (Deletion { of: 3 }, "")).await, Err(ErrorCode::UnknownMessage));
         let audit = reader.audit_log(10).expect("reads");
         let entries: Vec<_> = audit.iter().map(|e| (&*e.actor, &*e.action, &*e.target, &*e.detail)).collect();
         assert_eq!(entries, [("mo", "message delete", "#lobby #3 by bob", "spam")]);
 
-        let deletions = [(&ana, 10, Deletion { of: 1 }, ""), (&mo, 11, Deletion { of: 1 }, "")];
-        let outcomes = posted_together(&writer, room, deletions).await;
+        let deletions = [(ana, 10, Deletion { of: 1 }, ""), (mo, 11, Deletion { of: 1 }, "")];
+        let outcomes = posted_together(writer, room, deletions).await;
         assert!(outcomes.contains(&Err(ErrorCode::UnknownMessage)), "{outcomes:?}");
         let stored = outcomes.iter().filter(|outcome| outcome.is_ok()).count();
         assert_eq!(stored, 1, "one deletion of one message");
-        let lobby = reader.conversation(&key).expect("reads").expect("lobby");
-        let revision = |seq| reader.message_at(&lobby, seq).expect("reads").map(|m| (m.revision, m.text));
-        assert_eq!(revision(1), Some((palomar_proto::Revision::Deleted, String::new())));
-        assert_eq!(revision(2), Some((palomar_proto::Revision::Deleted, String::new())), "its edit too");
+        assert_eq!(lobby.message(1), Some((palomar_proto::Revision::Deleted, String::new())));
+        assert_eq!(lobby.message(2), Some((palomar_proto::Revision::Deleted, String::new())), "its edit too");
 
         let direct = writer.open_direct(ana.clone(), bob.clone()).await.expect("commits").expect("both exist");
         let dm = (direct.id, &direct.key);
-        assert_eq!(post(&writer, dm, &ana, 12, (Text, "psst")).await, Ok(1));
-        assert_eq!(post(&writer, dm, &bob, 13, (Deletion { of: 1 }, "")).await, Err(ErrorCode::NotAllowed));
-        assert_eq!(post(&writer, dm, &ana, 14, (Deletion { of: 1 }, "")).await, Ok(2));
-        drop(writer);
-        tokio::task::spawn_blocking(move || thread.join()).await.expect("joins").expect("no panic");
+        assert_eq!(post(writer, dm, ana, 12, (Text, "psst")).await, Ok(1));
+        assert_eq!(post(writer, dm, bob, 13, (Deletion { of: 1 }, "")).await, Err(ErrorCode::NotAllowed));
+        assert_eq!(post(writer, dm, ana, 14, (Deletion { of: 1 }, "")).await, Ok(2));
+        lobby.stop().await;
     }
 
     /// Anyone in the conversation replies to and reacts to a message of its own (not to an edit, a reaction or a
@@ -496,49 +522,38 @@ mod tests {
     #[tokio::test]
     async fn replies_and_reactions_are_judged_against_the_log() {
         use MessageKind::{Deletion, Edit, Reaction, Reply, Text};
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("store.sqlite");
-        let db = Box::new(SqliteStore::open(&path).expect("opens"));
-        let (writer, thread) =
-            Writer::start(db, Hub::new(Default::default(), 8, 8), None, Metrics::default()).expect("starts");
-        let register = |name: &str| writer.register(Nick::parse(name).expect("valid"), "h".into(), 0);
-        let ana = register("ana").await.expect("commits").expect("new");
-        let bob = register("bob").await.expect("commits").expect("new");
-        let key = ConvKey::Room(RoomName::lobby());
-        let reader = SqliteStore::open(&path).expect("opens");
-        let lobby = reader.conversation(&key).expect("reads").expect("lobby");
-        let room = (lobby.id, &key);
+        let lobby = Lobby::start(["ana", "bob"]).await;
+        let [ana, bob] = &lobby.accounts;
+        let (writer, room) = (&lobby.writer, lobby.room());
         let react = |of, added| Reaction { of, added };
 
-        assert_eq!(post(&writer, room, &ana, 1, (Text, "lunch?")).await, Ok(1));
-        assert_eq!(post(&writer, room, &bob, 2, (Reply { of: 1 }, "yes")).await, Ok(2));
-        assert_eq!(post(&writer, room, &ana, 3, (Reply { of: 2 }, "good")).await, Ok(3), "a reply to a reply");
-        assert_eq!(post(&writer, room, &bob, 4, (Edit { of: 2 }, "yes!")).await, Ok(4), "its author edits it");
-        assert_eq!(post(&writer, room, &ana, 5, (Edit { of: 2 }, "no")).await, Err(ErrorCode::NotAllowed));
-        assert_eq!(post(&writer, room, &ana, 6, (Reply { of: 4 }, "x")).await, Err(ErrorCode::UnknownMessage));
-        assert_eq!(post(&writer, room, &ana, 7, (Reply { of: 99 }, "x")).await, Err(ErrorCode::UnknownMessage));
-        assert_eq!(post(&writer, room, &bob, 8, (react(1, true), "👍")).await, Ok(5));
-        assert_eq!(post(&writer, room, &bob, 9, (react(1, true), "👍")).await, Err(ErrorCode::NotAllowed));
-        assert_eq!(post(&writer, room, &bob, 8, (react(1, true), "👍")).await, Ok(5), "a retry");
-        assert_eq!(post(&writer, room, &ana, 10, (react(1, true), "👍")).await, Ok(6), "her own, on her own");
-        assert_eq!(post(&writer, room, &ana, 11, (react(5, true), "👍")).await, Err(ErrorCode::UnknownMessage));
-        assert_eq!(post(&writer, room, &bob, 12, (react(1, false), "🎉")).await, Err(ErrorCode::NotAllowed));
-        assert_eq!(post(&writer, room, &bob, 13, (react(1, false), "👍")).await, Ok(7));
-        assert_eq!(post(&writer, room, &bob, 14, (react(1, true), "👍")).await, Ok(8), "again");
+        assert_eq!(post(writer, room, ana, 1, (Text, "lunch?")).await, Ok(1));
+        assert_eq!(post(writer, room, bob, 2, (Reply { of: 1 }, "yes")).await, Ok(2));
+        assert_eq!(post(writer, room, ana, 3, (Reply { of: 2 }, "good")).await, Ok(3), "a reply to a reply");
+        assert_eq!(post(writer, room, bob, 4, (Edit { of: 2 }, "yes!")).await, Ok(4), "its author edits it");
+        assert_eq!(post(writer, room, ana, 5, (Edit { of: 2 }, "no")).await, Err(ErrorCode::NotAllowed));
+        assert_eq!(post(writer, room, ana, 6, (Reply { of: 4 }, "x")).await, Err(ErrorCode::UnknownMessage));
+        assert_eq!(post(writer, room, ana, 7, (Reply { of: 99 }, "x")).await, Err(ErrorCode::UnknownMessage));
+        assert_eq!(post(writer, room, bob, 8, (react(1, true), "👍")).await, Ok(5));
+        assert_eq!(post(writer, room, bob, 9, (react(1, true), "👍")).await, Err(ErrorCode::NotAllowed));
+        assert_eq!(post(writer, room, bob, 8, (react(1, true), "👍")).await, Ok(5), "a retry");
+        assert_eq!(post(writer, room, ana, 10, (react(1, true), "👍")).await, Ok(6), "her own, on her own");
+        assert_eq!(post(writer, room, ana, 11, (react(5, true), "👍")).await, Err(ErrorCode::UnknownMessage));
+        assert_eq!(post(writer, room, bob, 12, (react(1, false), "🎉")).await, Err(ErrorCode::NotAllowed));
+        assert_eq!(post(writer, room, bob, 13, (react(1, false), "👍")).await, Ok(7));
+        assert_eq!(post(writer, room, bob, 14, (react(1, true), "👍")).await, Ok(8), "again");
 
-        let reactions = [(&ana, 15, react(2, true), "🎉"), (&ana, 16, react(2, true), "🎉")];
-        let outcomes = posted_together(&writer, room, reactions).await;
+        let reactions = [(ana, 15, react(2, true), "🎉"), (ana, 16, react(2, true), "🎉")];
+        let outcomes = posted_together(writer, room, reactions).await;
         assert!(outcomes.contains(&Err(ErrorCode::NotAllowed)), "{outcomes:?}");
         let stored = outcomes.iter().filter(|outcome| outcome.is_ok()).count();
         assert_eq!(stored, 1, "one 🎉 from ana on #2");
 
-        assert_eq!(post(&writer, room, &bob, 17, (Deletion { of: 2 }, "")).await, Ok(10), "its author deletes it");
-        assert_eq!(post(&writer, room, &ana, 18, (react(2, false), "🎉")).await, Err(ErrorCode::UnknownMessage));
-        let lobby = reader.conversation(&key).expect("reads").expect("lobby");
-        let text = |seq| reader.message_at(&lobby, seq).expect("reads").map(|m| m.text);
+        assert_eq!(post(writer, room, bob, 17, (Deletion { of: 2 }, "")).await, Ok(10), "its author deletes it");
+        assert_eq!(post(writer, room, ana, 18, (react(2, false), "🎉")).await, Err(ErrorCode::UnknownMessage));
+        let text = |seq| lobby.message(seq).map(|(_, text)| text);
         assert_eq!(text(9), Some(String::new()), "the deleted reply's reaction is blanked");
         assert_eq!(text(3), Some("good".into()), "a reply to the deleted reply is kept");
-        drop(writer);
-        tokio::task::spawn_blocking(move || thread.join()).await.expect("joins").expect("no panic");
+        lobby.stop().await;
     }
 }
