@@ -5,7 +5,9 @@
 //! room shown: which room that is, and refusing them in a direct conversation, is the front end's part. So is
 //! finding the message `/edit`, `/delete`, `/reply` and `/react` mean when no `#SEQ` names it (a [`Target`]).
 
-use palomar_proto::{NameError, Nick, REACTIONS, Role, RoomAction, RoomName, reaction_named};
+use palomar_proto::{Conversation, NameError, Nick, REACTIONS, Role, RoomAction, RoomName, reaction_named};
+
+use crate::preferences::{conversation_named, highlight_word};
 
 /// Every command, for completion and help.
 pub const COMMANDS: &[&str] = &[
@@ -16,7 +18,9 @@ pub const COMMANDS: &[&str] = &[
     "/devoice",
     "/edit",
     "/help",
+    "/highlight",
     "/history",
+    "/ignore",
     "/invite",
     "/invite-only",
     "/join",
@@ -32,10 +36,14 @@ pub const COMMANDS: &[&str] = &[
     "/quit",
     "/react",
     "/reply",
+    "/silence",
     "/topic",
     "/unban",
+    "/unhighlight",
+    "/unignore",
     "/unmute",
     "/unreact",
+    "/unsilence",
     "/users",
     "/voice",
 ];
@@ -71,6 +79,12 @@ pub const HELP: &[(&str, &str)] = &[
     ("/invite NICK", "let NICK join the room while it is invite-only"),
     ("/invite-only on|off", "only members and invited users may join"),
     ("/moderated on|off", "only voiced members and moderators may speak"),
+    ("/silence [CONV]", "no alerts from this conversation (or #ROOM, @NICK)"),
+    ("/unsilence [CONV]", "alerts from that conversation again"),
+    ("/highlight [WORD]", "alert on WORD as on your name; alone: the list"),
+    ("/unhighlight WORD", "no more alerts on WORD"),
+    ("/ignore [NICK]", "hide NICK's messages; alone: who is ignored"),
+    ("/unignore NICK", "show NICK's messages again"),
     ("/help", "this list"),
     ("/quit", "leave; messages not yet sent wait for next time"),
     ("//text", "send a line that starts with /"),
@@ -134,6 +148,19 @@ pub enum Typed {
     ShowTopic,
     /// A moderation command (`/kick`, `/topic TEXT`, `/moderated on`, ...) for the current room.
     Moderate(RoomAction),
+    /// `/silence [CONV]` (`on`) or `/unsilence [CONV]`: whether a conversation (`None`: the current one) may alert.
+    Silence {
+        conv: Option<Conversation>,
+        on: bool,
+    },
+    /// `/highlight [WORD]`: a word (lower case) that alerts as a mention does; `None` lists them.
+    Highlight(Option<String>),
+    /// `/unhighlight WORD`.
+    Unhighlight(String),
+    /// `/ignore [NICK]`: hide what NICK sends; `None` lists whom.
+    Ignore(Option<Nick>),
+    /// `/unignore NICK`.
+    Unignore(Nick),
     Help,
     Quit,
 }
@@ -272,6 +299,27 @@ pub fn parse(line: &str) -> Result<Option<Typed>, CommandError> {
         "devoice" => set_role(rest, "/devoice NICK", Role::Member)?,
         "invite-only" => Typed::Moderate(RoomAction::InviteOnly(on_or_off(rest, "/invite-only on|off")?)),
         "moderated" => Typed::Moderate(RoomAction::Moderated(on_or_off(rest, "/moderated on|off")?)),
+        "silence" | "unsilence" => {
+            let on = name.eq_ignore_ascii_case("silence");
+            let usage_text = if on { "/silence [#ROOM|@NICK]" } else { "/unsilence [#ROOM|@NICK]" };
+            let conv = match rest {
+                "" => None,
+                name => {
+                    Some(conversation_named(name).map_err(|reason| CommandError::Usage { usage: usage_text, reason })?)
+                }
+            };
+            Typed::Silence { conv, on }
+        }
+        "highlight" if rest.is_empty() => Typed::Highlight(None),
+        "highlight" => Typed::Highlight(Some(
+            highlight_word(rest).map_err(|reason| CommandError::Usage { usage: "/highlight [WORD]", reason })?,
+        )),
+        "unhighlight" => Typed::Unhighlight(
+            highlight_word(rest).map_err(|reason| CommandError::Usage { usage: "/unhighlight WORD", reason })?,
+        ),
+        "ignore" if rest.is_empty() => Typed::Ignore(None),
+        "ignore" => Typed::Ignore(Some(one_nick(rest, "/ignore [NICK]")?)),
+        "unignore" => Typed::Unignore(one_nick(rest, "/unignore NICK")?),
         "help" => Typed::Help,
         "quit" => Typed::Quit,
         _ => return Err(CommandError::Unknown(name.to_owned())),
@@ -310,13 +358,18 @@ fn nick_and_reason(rest: &str, usage_text: &'static str) -> Result<(String, Stri
     Ok((nick.to_string(), reason.trim().to_owned()))
 }
 
-/// `NICK` and nothing after it.
+/// `NICK` and nothing after it, in its canonical form.
 fn only_nick(rest: &str, usage_text: &'static str) -> Result<String, CommandError> {
+    Ok(one_nick(rest, usage_text)?.to_string())
+}
+
+/// `NICK` and nothing after it.
+fn one_nick(rest: &str, usage_text: &'static str) -> Result<Nick, CommandError> {
     if rest.contains(char::is_whitespace) {
         let reason = "one nickname, and nothing after it".to_owned();
         return Err(CommandError::Usage { usage: usage_text, reason });
     }
-    Ok(Nick::parse(rest).map_err(usage(usage_text))?.to_string())
+    Nick::parse(rest).map_err(usage(usage_text))
 }
 
 fn set_role(rest: &str, usage_text: &'static str, role: Role) -> Result<Typed, CommandError> {
@@ -452,6 +505,33 @@ mod tests {
         assert!(unknown.ends_with("👀 eyes"), "{unknown}");
         assert!(error("/react").starts_with("/react [#SEQ] EMOJI: EMOJI is one of"));
         assert!(error("/unreact #4 x").starts_with("/unreact [#SEQ] EMOJI: EMOJI is one of"));
+    }
+
+    #[test]
+    fn silence_highlight_and_ignore() {
+        let error = |line| parse(line).expect_err("refused").to_string();
+        let random = Conversation::Room(RoomName::parse("random").expect("room"));
+        let bob = Nick::parse("bob").expect("nick");
+        assert_eq!(parse("/silence"), Ok(Some(Typed::Silence { conv: None, on: true })));
+        assert_eq!(parse("/silence #random"), Ok(Some(Typed::Silence { conv: Some(random.clone()), on: true })));
+        assert_eq!(parse("/unsilence random"), Ok(Some(Typed::Silence { conv: Some(random), on: false })));
+        assert_eq!(
+            parse("/silence @bob"),
+            Ok(Some(Typed::Silence { conv: Some(Conversation::Direct(bob.clone())), on: true }))
+        );
+        assert_eq!(parse("/highlight"), Ok(Some(Typed::Highlight(None))));
+        assert_eq!(parse("/highlight Deploy"), Ok(Some(Typed::Highlight(Some("deploy".to_owned())))));
+        assert_eq!(parse("/unhighlight deploy"), Ok(Some(Typed::Unhighlight("deploy".to_owned()))));
+        assert_eq!(parse("/ignore"), Ok(Some(Typed::Ignore(None))));
+        assert_eq!(parse("/ignore bob"), Ok(Some(Typed::Ignore(Some(bob.clone())))));
+        assert_eq!(parse("/unignore bob"), Ok(Some(Typed::Unignore(bob))));
+        assert!(error("/silence #two words").starts_with("/silence [#ROOM|@NICK]: "));
+        assert!(error("/highlight two words").starts_with("/highlight [WORD]: one word"));
+        assert!(error("/unhighlight").starts_with("/unhighlight WORD: "));
+        assert!(error("/ignore bob carol").starts_with("/ignore [NICK]: one nickname"));
+        assert!(error("/unignore").starts_with("/unignore NICK: "));
+        // The room moderation commands keep their words.
+        assert!(matches!(parse("/mute bob"), Ok(Some(Typed::Moderate(RoomAction::Mute { .. })))));
     }
 
     #[test]

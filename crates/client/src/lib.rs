@@ -15,6 +15,7 @@
 //! - [`owner_only`]: creating that state readable by its owner only, whatever the umask.
 //! - [`model`]: what a chat window shows, built from events: conversations, messages, members, status.
 //! - [`command_line`]: what is typed in an entry line: a message or a slash command.
+//! - [`preferences`]: conversations silenced, highlight words and nicknames ignored, kept per account.
 //! - [`completion`]: Tab completion of nicknames and commands in an entry line.
 
 pub mod backoff;
@@ -25,6 +26,7 @@ pub mod home;
 pub mod known_hosts;
 pub mod model;
 pub mod owner_only;
+pub mod preferences;
 pub mod rich_text;
 pub mod server_address;
 pub mod state;

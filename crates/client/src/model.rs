@@ -8,10 +8,11 @@
 //! conversation ([`Conv`]: its entries, unread count, members) is in `conv`; how engine events change the model in
 //! `engine_events`; what the user types or clicks in `input`; finding and colouring nicknames in `nicknames`; the
 //! words of moderation (room events, invitations, a user's standing) in `moderation`, and of the rooms' listing in
-//! `listing`.
+//! `listing`; what alerts the user, and the `/silence`, `/highlight` and `/ignore` that decide it, in `alerts`.
 //!
 //! [`Event`]: crate::engine::Event
 
+mod alerts;
 mod conv;
 mod engine_events;
 mod input;
@@ -26,7 +27,9 @@ use palomar_proto::{Conversation, Nick, RoomName, unix_ms};
 use palomar_transport::Fingerprint;
 
 use crate::engine::Command;
+use crate::preferences::Preferences;
 
+pub use alerts::Alert;
 pub use conv::{Conv, Entry, MessageEntry, QUOTE_CHARS, Quote, ReactionCount};
 pub use listing::room_listing_lines;
 pub use moderation::{invited_text, room_change_text, standing_text};
@@ -44,8 +47,11 @@ const LARGEST_PAGE: u32 = 500;
 pub enum Action {
     /// Hand this to the engine.
     Engine(Command),
-    /// Someone mentioned us: ring the terminal's bell, ask for the window's attention.
-    Alert,
+    /// Something the user asked to be told of (a mention, a direct message, a highlight word, an invitation):
+    /// ring the terminal's bell; a window not in focus asks for attention and shows a desktop notification.
+    Alert(Alert),
+    /// [`ChatModel::preferences`] changed: the front end saves them (`Preferences::save`).
+    SavePreferences,
     Quit,
 }
 
@@ -107,6 +113,9 @@ pub struct ChatModel {
     jump_to: Option<u64>,
     /// `/jump` to a message older than those loaded: its conversation and seq, jumped to once history brings it.
     jump_wanted: Option<(Conversation, u64)>,
+    /// Conversations silenced, highlight words, nicknames ignored: given by the front end at start
+    /// ([`ChatModel::set_preferences`]), changed by commands.
+    preferences: Preferences,
 }
 
 impl ChatModel {
@@ -115,7 +124,7 @@ impl ChatModel {
             me,
             node: server.clone(),
             server,
-            convs: vec![Conv::new(Conversation::Room(RoomName::lobby()))],
+            convs: vec![Conv::new(Conversation::Room(RoomName::lobby()), &BTreeSet::new())],
             current: 0,
             status: Status::Connecting,
             pending: 0,
@@ -133,6 +142,7 @@ impl ChatModel {
             put_out: HashMap::new(),
             jump_to: None,
             jump_wanted: None,
+            preferences: Preferences::default(),
         }
     }
 
@@ -152,7 +162,7 @@ impl ChatModel {
         if let Conversation::Direct(peer) = id {
             self.known_nicks.insert(peer.clone());
         }
-        self.convs.push(Conv::new(id.clone()));
+        self.convs.push(Conv::new(id.clone(), &self.preferences.ignored));
         self.convs.len() - 1
     }
 

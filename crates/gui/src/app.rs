@@ -10,7 +10,9 @@ use std::time::Instant;
 
 use chrono::FixedOffset;
 use palomar_client::backoff::Backoff;
+use palomar_client::engine::state_path;
 use palomar_client::model::{Action, ChatModel, TICK};
+use palomar_client::preferences::{Preferences, preferences_path};
 use palomar_client::{EngineConfig, Event, Trust};
 
 use crate::certificate::{self, CertificateChange};
@@ -43,6 +45,8 @@ pub struct Options {
 struct Session {
     connection: Connection,
     model: ChatModel,
+    /// Where the model's preferences (silenced conversations, highlight words, ignored nicknames) are kept.
+    preferences_file: PathBuf,
     /// Before the first connection: why the server refused the login for now, while waiting to try again.
     refused_for_now: Option<String>,
 }
@@ -206,11 +210,17 @@ impl PalomarApp {
             let ctx = ctx.clone();
             move || ctx.request_repaint()
         };
+        let preferences_file = preferences_path(&state_path(&config));
         match Connection::start(&self.runtime, config, repaint) {
             Ok(connection) => {
                 let mut model = ChatModel::new(nick, server.name().to_owned());
                 model.help_keys = &["Click a member to message them; scroll to the top for older messages."];
-                self.session = Some(Session { connection, model, refused_for_now: None });
+                let (preferences, unreadable) = Preferences::load_or_explain(&preferences_file);
+                model.set_preferences(preferences);
+                if let Some(why) = unreadable {
+                    model.notice_here(why, true);
+                }
+                self.session = Some(Session { connection, model, preferences_file, refused_for_now: None });
                 self.window = ChatWindow::default();
             }
             Err(error) => self.form.problem = Some(Problem::Error(capitalised(&error.to_string()))),
@@ -302,7 +312,12 @@ impl PalomarApp {
                         session.model.notice_here(error.to_string(), true);
                     }
                 }
-                Action::Alert => {
+                Action::SavePreferences => {
+                    if let Err(error) = session.model.preferences().save(&session.preferences_file) {
+                        session.model.notice_here(format!("not saved: {error}"), true);
+                    }
+                }
+                Action::Alert(_) => {
                     if !ctx.input(|i| i.viewport().focused.unwrap_or(true)) {
                         ctx.send_viewport_cmd(egui::ViewportCommand::RequestUserAttention(
                             egui::UserAttentionType::Informational,

@@ -120,7 +120,7 @@ pub fn show(
     let mut day: Option<NaiveDate> = None;
     for entry in &conv.entries {
         if let Entry::Message(message) = entry
-            && !message.is_shown()
+            && !message.is_drawn()
         {
             continue;
         }

@@ -15,7 +15,8 @@ use anyhow::Context;
 use clap::Args;
 use palomar_client::backoff::Backoff;
 use palomar_client::command_line::{self, Target, Typed};
-use palomar_client::engine::account_state_path;
+use palomar_client::engine::{account_state_path, state_path};
+use palomar_client::preferences::{Outcome, Preferences, preferences_path};
 use palomar_client::server_address::{ServerAddresses, parse_server};
 use palomar_client::{Command, Engine, EngineConfig, Event, Trust};
 use palomar_proto::{Conversation, ErrorCode, MessageKind, Nick, RoomName, validate_text};
@@ -114,6 +115,9 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
         Some(_) => Some(signal(SignalKind::interrupt()).context("cannot catch Ctrl+C")?),
         None => None,
     };
+    let me = config.nick.clone();
+    let preferences_file = preferences_path(&state_path(&config));
+    let (preferences, unreadable) = Preferences::load_or_explain(&preferences_file);
     let mut engine = Engine::start(config).context("cannot start the client")?;
     let color = !args.json && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let printer = Printer::new(args.json, color);
@@ -127,7 +131,13 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
         awaiting: VecDeque::new(),
         input_done: false,
         topics: HashMap::new(),
+        me,
+        preferences,
+        preferences_file,
     };
+    if let Some(why) = unreadable {
+        printer.error(&why);
+    }
     let mut lines = read_stdin_lines(raw_input.is_some());
     let mut outbox = engine.outbox_len();
     let mut queued = 0usize;
@@ -334,6 +344,10 @@ struct LineMode<'a> {
     input_done: bool,
     /// Each room's topic as the server last said it, for `/topic`.
     topics: HashMap<RoomName, String>,
+    me: Nick,
+    /// Whom the user ignores (`/ignore`): their messages are not printed.
+    preferences: Preferences,
+    preferences_file: PathBuf,
 }
 
 impl LineMode<'_> {
@@ -349,7 +363,15 @@ impl LineMode<'_> {
     /// Prints an engine event and takes note of it (`queued`, `synced`: see `run`); the exit code when it ends the
     /// client.
     fn show(&mut self, event: Event, queued: &mut usize, synced: &mut bool) -> Option<ExitCode> {
-        self.printer.event(&event);
+        match &event {
+            Event::Message { message, own: false } if self.preferences.ignored.contains(&message.from) => {}
+            Event::History(page) if page.messages.iter().any(|m| self.preferences.ignored.contains(&m.from)) => {
+                let mut shown = page.clone();
+                shown.messages.retain(|m| !self.preferences.ignored.contains(&m.from));
+                self.printer.event(&Event::History(shown));
+            }
+            _ => self.printer.event(&event),
+        }
         self.answered(&event);
         match event {
             Event::Queued { .. } => *queued += 1,
@@ -486,7 +508,32 @@ impl LineMode<'_> {
             },
             Typed::Quit => self.input_done = true,
             Typed::Help => command_line::help_lines().for_each(|line| self.printer.notice(&line)),
+            Typed::Ignore(None) => self.printer.notice(&self.preferences.list_ignored()),
+            Typed::Ignore(Some(nick)) => {
+                let outcome = self.preferences.ignore(nick, &self.me);
+                self.told(outcome);
+            }
+            Typed::Unignore(nick) => {
+                let outcome = self.preferences.unignore(&nick);
+                self.told(outcome);
+            }
+            Typed::Silence { .. } | Typed::Highlight(_) | Typed::Unhighlight(_) => self.refuse(
+                "line mode does not alert; /silence and /highlight are for the full-screen, desktop and browser clients",
+            ),
         }
+    }
+
+    /// Says what `/ignore` or `/unignore` did, and keeps the change.
+    fn told(&mut self, outcome: Outcome) {
+        if outcome.refused {
+            return self.refuse(&outcome.said);
+        }
+        if outcome.changed
+            && let Err(error) = self.preferences.save(&self.preferences_file)
+        {
+            return self.refuse(&format!("not saved: {error}"));
+        }
+        self.printer.notice(&outcome.said);
     }
 }
 
@@ -504,6 +551,9 @@ mod tests {
             awaiting: VecDeque::new(),
             input_done: false,
             topics: HashMap::new(),
+            me: Nick::parse("ana").expect("valid"),
+            preferences: Preferences::default(),
+            preferences_file: PathBuf::from("/nonexistent/preferences.toml"),
         }
     }
 

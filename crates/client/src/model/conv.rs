@@ -52,6 +52,8 @@ pub struct MessageEntry {
     pub deleted_by: Option<(Nick, String)>,
     pub own: bool,
     pub mention: bool,
+    /// Sent by someone the user ignores: kept (`/unignore` shows it again), not drawn.
+    pub ignored: bool,
     /// The reactions to it, in the order of [`REACTIONS`], each with someone behind it.
     pub reactions: Vec<ReactionCount>,
     /// The seq of the edit whose text `text` is (0: none seen), so that an older edit seen later (in a history
@@ -73,6 +75,7 @@ impl MessageEntry {
             deleted_by: None,
             own,
             mention,
+            ignored: false,
             reactions: Vec::new(),
             edit_seq: 0,
         }
@@ -92,6 +95,7 @@ impl MessageEntry {
             deleted_by: None,
             own: true,
             mention: false,
+            ignored: false,
             reactions: Vec::new(),
             edit_seq: 0,
         }
@@ -101,6 +105,11 @@ impl MessageEntry {
     /// are shown through the message they change.
     pub fn is_shown(&self) -> bool {
         self.kind.is_message()
+    }
+
+    /// What a window draws as a line: a message ([`MessageEntry::is_shown`]) of someone not ignored.
+    pub fn is_drawn(&self) -> bool {
+        self.is_shown() && !self.ignored
     }
 
     /// The message this one answers, for a reply.
@@ -193,11 +202,15 @@ pub struct Conv {
     pub(super) history_pending: bool,
     /// The request on its way was typed (`/history`), so its outcome is told, not only shown.
     pub(super) history_typed: bool,
+    /// The nicknames the user ignores (the model's, copied here as it changes): their entries are marked as
+    /// they are filed, and their reactions not counted.
+    ignoring: BTreeSet<Nick>,
 }
 
 impl Conv {
-    pub(super) fn new(id: Conversation) -> Self {
+    pub(super) fn new(id: Conversation, ignoring: &BTreeSet<Nick>) -> Self {
         Conv {
+            ignoring: ignoring.clone(),
             id,
             entries: Vec::new(),
             unread: 0,
@@ -246,7 +259,22 @@ impl Conv {
 
     /// The seq of the latest message here not sent by `me` that may be replied or reacted to, among those loaded.
     pub fn latest_not_of(&self, me: &Nick) -> Option<u64> {
-        self.messages().rev().find(|m| m.from != *me && m.is_changeable()).and_then(|m| m.seq)
+        self.messages().rev().find(|m| m.from != *me && !m.ignored && m.is_changeable()).and_then(|m| m.seq)
+    }
+
+    /// Follows a new list of ignored nicknames: every entry marked again, every message's reactions counted again.
+    pub(super) fn ignore(&mut self, ignoring: &BTreeSet<Nick>) {
+        self.ignoring.clone_from(ignoring);
+        let mut shown = Vec::new();
+        for entry in &mut self.entries {
+            if let Entry::Message(m) = entry {
+                m.ignored = ignoring.contains(&m.from);
+                shown.extend(m.seq.filter(|_| m.is_shown()));
+            }
+        }
+        for seq in shown {
+            self.apply_changes_to(seq);
+        }
     }
 
     /// What a reply to message `of` shows of it.
@@ -296,6 +324,7 @@ impl Conv {
             if let MessageKind::Reaction { of: target, added } = m.kind
                 && target == of
                 && m.revision != Revision::Deleted
+                && !m.ignored
             {
                 react(&mut reactions, &m.text, &m.from, added);
             }
@@ -337,7 +366,8 @@ impl Conv {
     }
 
     /// Puts a message where its seq belongs; pending messages and notices after it keep their place.
-    pub(super) fn insert(&mut self, entry: MessageEntry) {
+    pub(super) fn insert(&mut self, mut entry: MessageEntry) {
+        entry.ignored = self.ignoring.contains(&entry.from);
         let seq = entry.seq.unwrap_or(u64::MAX);
         let at = self
             .entries

@@ -10,7 +10,7 @@ use palomar_proto::{Conversation, ErrorCode, Message, MessageId, MessageKind, Ni
 
 use super::moderation::puts_me_out;
 use super::{
-    Action, CertificatePrompt, ChatModel, Entry, HISTORY_PAGE, MessageEntry, Status, invited_text, mentions,
+    Action, Alert, CertificatePrompt, ChatModel, Entry, HISTORY_PAGE, MessageEntry, Status, invited_text,
     room_change_text, room_listing_lines,
 };
 use crate::engine::Event;
@@ -175,14 +175,15 @@ impl ChatModel {
             }
             Event::History(page) => {
                 let index = self.conv_index(&page.conversation);
+                let calls: Vec<bool> =
+                    page.messages.iter().map(|m| m.from != self.me && self.calls_us(&m.text)).collect();
                 let conv = &mut self.convs[index];
                 conv.history_pending = false;
                 let before = conv.oldest_seq();
                 let empty = page.messages.is_empty();
                 let mut new = 0;
-                for message in page.messages {
+                for (message, mention) in page.messages.into_iter().zip(calls) {
                     if !conv.has_seq(message.seq) {
-                        let mention = message.from != self.me && mentions(&message.text, &self.me);
                         conv.add(MessageEntry::from_message(message, false, mention));
                         new += 1;
                     }
@@ -258,8 +259,11 @@ impl ChatModel {
                 self.known_nicks.extend(by);
             }
             Event::Invited { room, by } => {
-                self.notice_here(invited_text(&room, by.as_ref()), false);
-                actions.push(Action::Alert);
+                let text = invited_text(&room, by.as_ref());
+                self.notice_here(text.clone(), false);
+                if !by.as_ref().is_some_and(|by| self.is_ignored(by)) {
+                    actions.push(Action::Alert(Alert { title: "Invitation".to_owned(), body: text }));
+                }
             }
             Event::Rooms { rooms, more } => {
                 for line in room_listing_lines(&rooms, more) {
@@ -315,15 +319,20 @@ impl ChatModel {
             return Vec::new();
         }
         // An edit, a deletion or a reaction is not news of its own: it changes a message already counted. A reply
-        // to one of ours calls us as a mention does.
-        let news = message.kind.is_message();
-        let answers_me = message.kind.refers_to().and_then(|of| conv.message(of)).is_some_and(|m| m.from == self.me);
-        let mention = news && !own && (mentions(&message.text, &self.me) || answers_me);
+        // to one of ours calls us as a mention does. What someone ignored sends is not news at all.
+        let news = message.kind.is_message() && !own && !self.is_ignored(&message.from);
+        let answers_me =
+            message.kind.refers_to().and_then(|of| self.convs[index].message(of)).is_some_and(|m| m.from == self.me);
+        let mention = news && (answers_me || self.calls_us(&message.text));
+        let alert = (news && (mention || matches!(message.conversation, Conversation::Direct(_))))
+            .then(|| Alert::of_message(&message))
+            .filter(|_| !self.is_silenced(&message.conversation));
+        let conv = &mut self.convs[index];
         conv.add(MessageEntry { typed, ..MessageEntry::from_message(message, own, mention) });
-        if index != self.current && !own && news {
+        if index != self.current && news {
             conv.unread += 1;
             conv.mentioned |= mention;
         }
-        if mention { vec![Action::Alert] } else { Vec::new() }
+        alert.map(Action::Alert).into_iter().collect()
     }
 }

@@ -1,6 +1,7 @@
 //! What the user types or clicks: [`ChatModel::submit`] reads an entry line, [`ChatModel::apply`] does what a
 //! command asks (send, act, edit, delete, reply to or react to a message, jump to one, join, leave, open a direct
-//! conversation, list members or rooms, fetch history, moderate the room shown, show its topic, help, quit), and
+//! conversation, list members or rooms, fetch history, moderate the room shown, show its topic, silence a
+//! conversation, highlight a word, ignore someone, help, quit), and
 //! [`ChatModel::close_current`] closes the direct conversation shown.
 
 use palomar_proto::{Conversation, MessageKind, Revision, RoomName, validate_text};
@@ -168,6 +169,11 @@ impl ChatModel {
                 };
                 return vec![Action::Engine(Command::Moderate { room, action })];
             }
+            Typed::Silence { conv, on } => return self.silence(conv, on),
+            Typed::Highlight(word) => return self.highlight(word),
+            Typed::Unhighlight(word) => return self.unhighlight(word),
+            Typed::Ignore(nick) => return self.ignore(nick),
+            Typed::Unignore(nick) => return self.unignore(nick),
             Typed::Help => {
                 let keys = self.help_keys.iter().map(|line| (*line).to_owned());
                 for line in command_line::help_lines().chain(keys) {

@@ -108,7 +108,7 @@ fn a_message_typed_offline_keeps_when_it_was_typed() {
 fn unread_counts_and_mentions_in_other_conversations() {
     let mut model = connected();
     model.switch(1);
-    assert!(matches!(&model.on_engine(message(1, "bob", "ana: lunch?"))[..], [Action::Alert]));
+    assert!(matches!(&model.on_engine(message(1, "bob", "ana: lunch?"))[..], [Action::Alert(_)]));
     assert!(model.on_engine(message(2, "bob", "anyone?")).is_empty());
     assert_eq!((model.convs[0].unread, model.convs[0].mentioned), (2, true));
     model.switch(0);
@@ -430,11 +430,121 @@ fn moderation_commands_act_on_the_room_shown_and_not_in_a_direct_conversation() 
     assert_eq!(last_notice(model.current()), Some(("/topic works in a room; this is a direct conversation", true)));
 }
 
+fn direct(seq: u64, from: &str, text: &str) -> Event {
+    let message = Message {
+        conversation: Conversation::Direct(nick(from)),
+        ..stored(seq, from, MessageKind::Text, Revision::Original, text)
+    };
+    Event::Message { message, own: false }
+}
+
+fn alerts(actions: &[Action]) -> Vec<Alert> {
+    actions
+        .iter()
+        .filter_map(|action| if let Action::Alert(alert) = action { Some(alert.clone()) } else { None })
+        .collect()
+}
+
+#[test]
+fn a_direct_message_a_mention_and_a_highlight_word_alert_with_who_and_what() {
+    let mut model = connected();
+    let alert = |title: &str, body: &str| Alert { title: title.into(), body: body.into() };
+    assert_eq!(alerts(&model.on_engine(direct(1, "bob", "psst\nmore"))), [alert("bob (direct)", "psst")]);
+    assert_eq!(alerts(&model.on_engine(message(1, "bob", "ana: lunch?"))), [alert("bob in #lobby", "ana: lunch?")]);
+    assert!(model.on_engine(message(2, "bob", "the deploy is done")).is_empty());
+    assert_eq!(model.submit("/highlight Deploy").len(), 1, "saved");
+    assert_eq!(
+        alerts(&model.on_engine(message(3, "carol", "DEPLOY again"))),
+        [alert("carol in #lobby", "DEPLOY again")]
+    );
+    let long = "x".repeat(300);
+    let body = &alerts(&model.on_engine(message(4, "bob", &format!("ana {long}"))))[0].body;
+    assert_eq!(body.chars().count(), 201, "cut, with …");
+    // A reaction, an edit or our own message never alerts.
+    assert!(
+        model
+            .on_engine(entry(5, "bob", MessageKind::Reaction { of: 1, added: true }, Revision::Original, "👍"))
+            .is_empty()
+    );
+    assert!(model.on_engine(message(6, "ana", "ana ana")).is_empty());
+}
+
+#[test]
+fn a_silenced_conversation_counts_but_never_alerts() {
+    let mut model = connected();
+    model.switch(1);
+    assert!(matches!(&model.submit("/silence #lobby")[..], [Action::SavePreferences]));
+    assert!(model.is_silenced(&lobby()));
+    assert_eq!(
+        last_notice(model.current()),
+        Some(("silenced #lobby: no notifications from it (/unsilence to undo)", false))
+    );
+    assert!(model.on_engine(message(1, "bob", "ana: lunch?")).is_empty());
+    assert_eq!((model.convs[0].unread, model.convs[0].mentioned), (1, true));
+    assert!(model.submit("/silence lobby").is_empty(), "nothing new to save");
+    assert_eq!(last_notice(model.current()), Some(("#lobby is already silenced", false)));
+    model.submit("/silence @bob");
+    assert!(model.on_engine(direct(1, "bob", "psst")).is_empty());
+    model.submit("/unsilence #lobby");
+    assert_eq!(alerts(&model.on_engine(message(2, "bob", "ana?"))).len(), 1);
+}
+
+#[test]
+fn an_ignored_nick_is_hidden_uncounted_and_silent_until_unignored() {
+    let mut model = connected();
+    model.on_engine(message(1, "bob", "hello"));
+    model.on_engine(message(2, "carol", "hi bob"));
+    model.on_engine(entry(3, "bob", MessageKind::Reaction { of: 2, added: true }, Revision::Original, "👍"));
+    model.on_engine(entry(4, "dave", MessageKind::Reaction { of: 2, added: true }, Revision::Original, "👍"));
+    assert!(matches!(&model.submit("/ignore bob")[..], [Action::SavePreferences]));
+    let drawn = |model: &ChatModel| -> Vec<String> {
+        model.convs[0]
+            .entries
+            .iter()
+            .filter_map(|e| match e {
+                Entry::Message(m) if m.is_drawn() => Some(m.text.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(drawn(&model), ["hi bob"]);
+    assert_eq!(
+        model.convs[0].message(2).expect("here").reactions[0].by,
+        [nick("dave")],
+        "bob's reaction is not counted"
+    );
+    model.switch(1);
+    assert!(model.on_engine(message(5, "bob", "ana! ana!")).is_empty());
+    assert!(model.on_engine(direct(1, "bob", "psst")).is_empty());
+    assert_eq!((model.convs[0].unread, model.convs[0].mentioned), (0, false));
+    // /reply and /react without #SEQ skip what is not shown.
+    assert_eq!(model.convs[0].latest_not_of(&nick("ana")), Some(2));
+    assert!(model.submit("/ignore ana").is_empty());
+    assert_eq!(last_notice(model.current()), Some(("you cannot ignore yourself", true)));
+    model.submit("/ignore");
+    assert_eq!(last_notice(model.current()), Some(("ignoring: bob", false)));
+    assert!(matches!(&model.submit("/unignore bob")[..], [Action::SavePreferences]));
+    assert_eq!(drawn(&model), ["hello", "hi bob", "ana! ana!"]);
+    assert_eq!(model.convs[0].message(2).expect("here").reactions[0].by, [nick("bob"), nick("dave")]);
+}
+
+#[test]
+fn preferences_given_at_start_apply_to_what_arrives() {
+    let mut model = connected();
+    let mut preferences = crate::preferences::Preferences::default();
+    preferences.ignored.insert(nick("bob"));
+    preferences.highlights.insert("deploy".into());
+    model.set_preferences(preferences);
+    model.on_engine(message(1, "bob", "hello"));
+    assert!(!matches!(&model.convs[0].entries[..], [Entry::Message(m)] if m.is_drawn()));
+    assert_eq!(alerts(&model.on_engine(message(2, "carol", "deploy?"))).len(), 1);
+}
+
 #[test]
 fn an_invitation_is_told_here_and_a_refused_message_leaves_its_conversation() {
     let mut model = connected();
     let actions = model.on_engine(Event::Invited { room: garden(), by: Some(nick("eve")) });
-    assert!(matches!(&actions[..], [Action::Alert]));
+    assert!(matches!(&actions[..], [Action::Alert(_)]));
     assert_eq!(last_notice(model.current()), Some(("you were invited to #garden by eve — /join garden", false)));
 
     let id = MessageId([9; 16]);

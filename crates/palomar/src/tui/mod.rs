@@ -7,11 +7,14 @@ pub mod input;
 pub mod view;
 
 use std::io::Write;
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use crossterm::event::{DisableBracketedPaste, EnableBracketedPaste, Event as TermEvent, EventStream};
 use futures::StreamExt;
+use palomar_client::engine::state_path;
+use palomar_client::preferences::{Preferences, preferences_path};
 use palomar_client::{Command, Engine, EngineConfig};
 use tokio::sync::mpsc::error::TrySendError;
 
@@ -36,10 +39,16 @@ pub async fn run(mut config: EngineConfig, ask_again: bool) -> anyhow::Result<Ex
         if let Some(room) = &config.join {
             app.model.start_in(palomar_proto::Conversation::Room(room.clone()));
         }
+        let preferences_file = preferences_path(&state_path(&config));
+        let (preferences, unreadable) = Preferences::load_or_explain(&preferences_file);
+        app.model.set_preferences(preferences);
+        if let Some(why) = unreadable {
+            app.model.notice_here(why, true);
+        }
         let engine = Engine::start(config.clone())?;
         let mut terminal = ratatui::init();
         let _ = crossterm::execute!(std::io::stdout(), EnableBracketedPaste);
-        let result = event_loop(app, engine, &mut terminal, ask_again).await;
+        let result = event_loop(app, engine, &mut terminal, ask_again, &preferences_file).await;
         let _ = crossterm::execute!(std::io::stdout(), DisableBracketedPaste);
         ratatui::restore();
         match result? {
@@ -63,6 +72,7 @@ async fn event_loop(
     mut engine: Engine,
     terminal: &mut ratatui::DefaultTerminal,
     ask_again: bool,
+    preferences_file: &Path,
 ) -> anyhow::Result<Ended> {
     let commands = engine.commands();
     let mut outbox = engine.outbox_len();
@@ -114,7 +124,12 @@ async fn event_loop(
                     }
                     Err(TrySendError::Closed(_)) => {}
                 },
-                Action::Alert => {
+                Action::SavePreferences => {
+                    if let Err(error) = app.model.preferences().save(preferences_file) {
+                        app.model.notice_here(format!("not saved: {error}"), true);
+                    }
+                }
+                Action::Alert(_) => {
                     let mut stdout = std::io::stdout();
                     let _ = stdout.write_all(b"\x07");
                     let _ = stdout.flush();

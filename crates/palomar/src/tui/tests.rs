@@ -204,7 +204,7 @@ fn a_mention_rings_once_and_marks_the_conversation() {
     let mut app = conversation_with_chat();
     app.on_key(KeyEvent::new(KeyCode::Char('n'), KeyModifiers::CONTROL));
     let actions = app.on_engine(message(4, "bob", "ana, lunch?"));
-    assert!(matches!(&actions[..], [Action::Alert]));
+    assert!(matches!(&actions[..], [Action::Alert(_)]));
     assert!(app.on_engine(message(5, "bob", "anyone else?")).is_empty());
     assert_eq!((app.model.convs[0].unread, app.model.convs[0].mentioned), (2, true));
 }
@@ -439,7 +439,7 @@ fn a_message_typed_long_before_it_was_stored_shows_when_it_was_typed() {
 
 #[test]
 fn help_is_one_command_per_line_lined_up_at_any_width() {
-    for (width, height) in [(120, 49), (40, 148)] {
+    for (width, height) in [(120, 55), (40, 165)] {
         let mut app = conversation_with_chat();
         type_text(&mut app, "/help");
         app.on_key(key(KeyCode::Enter));

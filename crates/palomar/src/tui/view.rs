@@ -95,13 +95,19 @@ fn render_conversations(app: &App, frame: &mut Frame, area: Rect) {
             let room = inner_width.saturating_sub(badge.len() + 1);
             let name: String = name.chars().take(room).collect();
             let gap = inner_width.saturating_sub(name.chars().count() + badge.len());
+            let silenced = app.model.is_silenced(&conv.id);
             let mut style = Style::default();
             if index == app.model.current {
                 style = style.add_modifier(Modifier::REVERSED);
-            } else if conv.unread > 0 {
+            } else if conv.unread > 0 && !silenced {
                 style = style.add_modifier(Modifier::BOLD);
             }
-            let badge_style = if conv.mentioned { style.fg(Color::Yellow) } else { style };
+            // A silenced conversation's count is there to see, not to call: dimmed, never yellow.
+            let badge_style = match (silenced, conv.mentioned) {
+                (true, _) => style.add_modifier(Modifier::DIM),
+                (false, true) => style.fg(Color::Yellow),
+                (false, false) => style,
+            };
             Line::from(vec![
                 Span::styled(name, style),
                 Span::styled(" ".repeat(gap), style),
@@ -465,7 +471,7 @@ pub fn rows_of(app: &App, entry: &Entry, width: usize) -> usize {
 
 fn entry_rows(app: &App, entry: &Entry, width: usize) -> Vec<Line<'static>> {
     match entry {
-        Entry::Message(message) if !message.is_shown() => Vec::new(),
+        Entry::Message(message) if !message.is_drawn() => Vec::new(),
         Entry::Message(message) => message_rows(app, message, width),
         Entry::Notice { ts, text, alert } => {
             let time = local(app, *ts).map(|t| t.format("%H:%M").to_string()).unwrap_or_default();
@@ -507,8 +513,8 @@ fn day_separator(app: &App, ts: u64, width: usize) -> Option<Line<'static>> {
 /// the first entry of a day is among them.
 fn entries_from_bottom(app: &App, width: usize) -> impl Iterator<Item = (&Entry, Vec<Line<'static>>)> {
     let day = move |entry: &Entry| local(app, entry.ts()).map(|t| t.date_naive());
-    // Edits, deletions and reactions take no row, and do not start a day either.
-    let shown = |entry: &&Entry| !matches!(entry, Entry::Message(message) if !message.is_shown());
+    // Edits, deletions, reactions and what ignored people send take no row, and do not start a day either.
+    let shown = |entry: &&Entry| !matches!(entry, Entry::Message(message) if !message.is_drawn());
     let mut entries = app.model.current().entries.iter().rev().filter(shown).peekable();
     std::iter::from_fn(move || {
         let entry = entries.next()?;
