@@ -150,9 +150,68 @@ test('help names every command once', () => {
     'list the rooms, 50 at a time; /list ROOM for those after ROOM',
   ]);
   const usages = HELP.map(([usage]) => usage.split(' ')[0]);
-  const moderation = ['/topic', '/cleartopic', '/kick', '/ban', '/unban', '/mute', '/unmute', '/op', '/deop', '/voice', '/devoice', '/invite', '/invite-only', '/moderated'];
+  const moderation = ['/topic', '/cleartopic', '/kick', '/ban', '/unban', '/op', '/deop', '/voice', '/devoice', '/invite', '/invite-only', '/moderated'];
   const kinds = ['/me', '/edit', '/delete', '/reply', '/react', '/unreact'];
-  for (const command of ['/join', '/leave', '/msg', '/users', '/history', '/list', '/help', '/quit', '//text', ...moderation, ...kinds]) {
+  const preferences = ['/highlight', '/unhighlight', '/ignore', '/unignore'];
+  for (const command of ['/join', '/leave', '/msg', '/users', '/history', '/list', '/help', '/quit', '//text', ...moderation, ...kinds, ...preferences]) {
     assert.equal(usages.filter((usage) => usage === command).length, 1, command);
   }
+  // Two meanings each: a member silenced by moderators, and a conversation's notifications.
+  for (const command of ['/mute', '/unmute']) assert.equal(usages.filter((usage) => usage === command).length, 2, command);
+  assert.ok(HELP.some(([usage]) => usage === '/mute [#ROOM|@NICK]'));
+  assert.ok(HELP.some(([usage]) => usage === '/mute NICK [REASON]'));
+});
+
+test('preferences: /mute and /unmute a conversation (the one shown, a #room, an @nick); a bare NICK is still moderation', () => {
+  assert.deepEqual(parseEntry('/mute'), { kind: 'mute', key: null });
+  assert.deepEqual(parseEntry('/MUTE  #Ops '), { kind: 'mute', key: '#ops' });
+  assert.deepEqual(parseEntry('/mute @Bob'), { kind: 'mute', key: '@bob' });
+  assert.deepEqual(parseEntry('/unmute'), { kind: 'unmute', key: null });
+  assert.deepEqual(parseEntry('/unmute #ops'), { kind: 'unmute', key: '#ops' });
+  assert.deepEqual(parseEntry('/unmute @bob'), { kind: 'unmute', key: '@bob' });
+  assert.equal(parseEntry('/mute bob').kind, 'moderate');
+  assert.equal(parseEntry('/unmute bob').kind, 'moderate');
+  const error = (line) => {
+    const parsed = parseEntry(line);
+    assert.equal(parsed.kind, 'error', line);
+    return parsed.message;
+  };
+  assert.match(error('/mute #9ops'), /^\/mute \[#ROOM\|@NICK\]: room name may only contain/);
+  assert.match(error('/mute #ops now'), /^\/mute \[#ROOM\|@NICK\]: room name may only contain/);
+  assert.equal(error('/mute @'), '/mute [#ROOM|@NICK]: nickname must not be empty');
+  assert.match(error('/unmute @b@d'), /^\/unmute \[#ROOM\|@NICK\]: nickname may only contain/);
+  assert.equal(error(`/mute #${'a'.repeat(65)}`), '/mute [#ROOM|@NICK]: room name is longer than 64 characters');
+});
+
+test('preferences: /highlight [WORD] and /unhighlight WORD take one word, lower-cased', () => {
+  assert.deepEqual(parseEntry('/highlight'), { kind: 'highlight', word: null });
+  assert.deepEqual(parseEntry('/highlight  Deploy '), { kind: 'highlight', word: 'deploy' });
+  assert.deepEqual(parseEntry('/highlight db-2_primary'), { kind: 'highlight', word: 'db-2_primary' });
+  assert.deepEqual(parseEntry('/unhighlight OUTAGE'), { kind: 'unhighlight', word: 'outage' });
+  const error = (line) => {
+    const parsed = parseEntry(line);
+    assert.equal(parsed.kind, 'error', line);
+    return parsed.message;
+  };
+  const oneWord = "one word only: letters a-z, digits, '-' and '_'";
+  assert.equal(error('/highlight two words'), `/highlight [WORD]: ${oneWord}`);
+  assert.equal(error('/highlight déploy'), `/highlight [WORD]: ${oneWord}`);
+  assert.equal(error('/highlight <b>'), `/highlight [WORD]: ${oneWord}`);
+  assert.equal(error('/unhighlight'), '/unhighlight WORD: say which word');
+  assert.equal(error('/unhighlight a.b'), `/unhighlight WORD: ${oneWord}`);
+});
+
+test('preferences: /ignore [NICK] and /unignore NICK take a valid nickname', () => {
+  assert.deepEqual(parseEntry('/ignore'), { kind: 'ignore', nick: null });
+  assert.deepEqual(parseEntry('/ignore Mallory'), { kind: 'ignore', nick: 'mallory' });
+  assert.deepEqual(parseEntry('/unignore mallory '), { kind: 'unignore', nick: 'mallory' });
+  const error = (line) => {
+    const parsed = parseEntry(line);
+    assert.equal(parsed.kind, 'error', line);
+    return parsed.message;
+  };
+  assert.match(error('/ignore 9lives'), /^\/ignore \[NICK\]: nickname may only contain/);
+  assert.match(error('/ignore bob carol'), /^\/ignore \[NICK\]: nickname may only contain/);
+  assert.equal(error('/unignore'), '/unignore NICK: nickname must not be empty');
+  assert.equal(error(`/unignore ${'a'.repeat(33)}`), '/unignore NICK: nickname is longer than 32 characters');
 });
