@@ -150,37 +150,52 @@ test('help names every command once', () => {
     'list the rooms, 50 at a time; /list ROOM for those after ROOM',
   ]);
   const usages = HELP.map(([usage]) => usage.split(' ')[0]);
-  const moderation = ['/topic', '/cleartopic', '/kick', '/ban', '/unban', '/op', '/deop', '/voice', '/devoice', '/invite', '/invite-only', '/moderated'];
+  const moderation = ['/topic', '/cleartopic', '/kick', '/ban', '/unban', '/mute', '/unmute', '/op', '/deop', '/voice', '/devoice', '/invite', '/invite-only', '/moderated'];
   const kinds = ['/me', '/edit', '/delete', '/reply', '/react', '/unreact'];
-  const preferences = ['/highlight', '/unhighlight', '/ignore', '/unignore'];
+  const preferences = ['/silence', '/unsilence', '/highlight', '/unhighlight', '/ignore', '/unignore'];
   for (const command of ['/join', '/leave', '/msg', '/users', '/history', '/list', '/help', '/quit', '//text', ...moderation, ...kinds, ...preferences]) {
     assert.equal(usages.filter((usage) => usage === command).length, 1, command);
   }
-  // Two meanings each: a member silenced by moderators, and a conversation's notifications.
-  for (const command of ['/mute', '/unmute']) assert.equal(usages.filter((usage) => usage === command).length, 2, command);
-  assert.ok(HELP.some(([usage]) => usage === '/mute [#ROOM|@NICK]'));
-  assert.ok(HELP.some(([usage]) => usage === '/mute NICK [REASON]'));
+  assert.equal(new Set(usages).size, usages.length, 'no command twice');
+  assert.deepEqual(
+    HELP.filter(([usage]) => /silence|mute/.test(usage)),
+    [
+      ['/mute NICK [REASON]', 'NICK stays and reads, but may not send to the room'],
+      ['/unmute NICK', 'let NICK send to the room again'],
+      ['/silence [CONV]', 'no alerts from this conversation (or #ROOM, @NICK)'],
+      ['/unsilence [CONV]', 'alerts from that conversation again'],
+    ],
+  );
 });
 
-test('preferences: /mute and /unmute a conversation (the one shown, a #room, an @nick); a bare NICK is still moderation', () => {
-  assert.deepEqual(parseEntry('/mute'), { kind: 'mute', key: null });
-  assert.deepEqual(parseEntry('/MUTE  #Ops '), { kind: 'mute', key: '#ops' });
-  assert.deepEqual(parseEntry('/mute @Bob'), { kind: 'mute', key: '@bob' });
-  assert.deepEqual(parseEntry('/unmute'), { kind: 'unmute', key: null });
-  assert.deepEqual(parseEntry('/unmute #ops'), { kind: 'unmute', key: '#ops' });
-  assert.deepEqual(parseEntry('/unmute @bob'), { kind: 'unmute', key: '@bob' });
-  assert.equal(parseEntry('/mute bob').kind, 'moderate');
-  assert.equal(parseEntry('/unmute bob').kind, 'moderate');
+test('/mute and /unmute are only the moderators\' commands; /silence and /unsilence the conversation\'s alerts', () => {
+  assert.deepEqual(parseEntry('/mute bob'), { kind: 'moderate', command: '/mute', action: { Mute: { nick: 'bob', reason: '' } } });
+  assert.deepEqual(parseEntry('/mute bob spam'), { kind: 'moderate', command: '/mute', action: { Mute: { nick: 'bob', reason: 'spam' } } });
+  assert.deepEqual(parseEntry('/silence'), { kind: 'silence', key: null });
+  assert.deepEqual(parseEntry('/silence #room'), { kind: 'silence', key: '#room' });
+  assert.deepEqual(parseEntry('/silence @bob'), { kind: 'silence', key: '@bob' });
+  assert.deepEqual(parseEntry('/unsilence room'), { kind: 'unsilence', key: '#room' });
+});
+
+test('preferences: /silence and /unsilence a conversation (the one shown, a #room or a bare room name, an @nick)', () => {
+  assert.deepEqual(parseEntry('/SILENCE  #Ops '), { kind: 'silence', key: '#ops' });
+  assert.deepEqual(parseEntry('/silence ops'), { kind: 'silence', key: '#ops' });
+  assert.deepEqual(parseEntry('/silence @Bob'), { kind: 'silence', key: '@bob' });
+  assert.deepEqual(parseEntry('/unsilence'), { kind: 'unsilence', key: null });
+  assert.deepEqual(parseEntry('/unsilence #ops'), { kind: 'unsilence', key: '#ops' });
+  assert.deepEqual(parseEntry('/unsilence @bob'), { kind: 'unsilence', key: '@bob' });
   const error = (line) => {
     const parsed = parseEntry(line);
     assert.equal(parsed.kind, 'error', line);
     return parsed.message;
   };
-  assert.match(error('/mute #9ops'), /^\/mute \[#ROOM\|@NICK\]: room name may only contain/);
-  assert.match(error('/mute #ops now'), /^\/mute \[#ROOM\|@NICK\]: room name may only contain/);
-  assert.equal(error('/mute @'), '/mute [#ROOM|@NICK]: nickname must not be empty');
-  assert.match(error('/unmute @b@d'), /^\/unmute \[#ROOM\|@NICK\]: nickname may only contain/);
-  assert.equal(error(`/mute #${'a'.repeat(65)}`), '/mute [#ROOM|@NICK]: room name is longer than 64 characters');
+  assert.match(error('/silence #9ops'), /^\/silence \[#ROOM\|@NICK\]: room name may only contain/);
+  assert.match(error('/silence #ops now'), /^\/silence \[#ROOM\|@NICK\]: room name may only contain/);
+  assert.equal(error('/silence @'), '/silence [#ROOM|@NICK]: nickname must not be empty');
+  assert.match(error('/unsilence @b@d'), /^\/unsilence \[#ROOM\|@NICK\]: nickname may only contain/);
+  assert.equal(error(`/silence #${'a'.repeat(65)}`), '/silence [#ROOM|@NICK]: room name is longer than 64 characters');
+  assert.match(error('/mute #ops'), /^\/mute NICK \[REASON\]: nickname may only contain/, 'a #room is no nickname');
+  assert.match(error('/unmute @bob'), /^\/unmute NICK: nickname may only contain/);
 });
 
 test('preferences: /highlight [WORD] and /unhighlight WORD take one word, lower-cased', () => {

@@ -1,7 +1,7 @@
 // What the chat screen shows: unread counts and mentions per conversation, pending and failed messages, notices
 // in their place, scrollback's end, presence, rooms' topics and standing, what moderators do in words, and kinds
 // of messages (actions, edits and deletions applied in any order, what /edit and /delete mean); the user's
-// preferences (ignored nicknames left out, highlight words as mentions, muted conversations) and which new
+// preferences (ignored nicknames left out, highlight words as mentions, silenced conversations) and which new
 // messages alert.
 
 import assert from 'node:assert/strict';
@@ -764,15 +764,15 @@ test('/highlight: lists, says a word already there, and keeps at most the limit'
   assert.equal(model.preferences.highlights.size, MAX_HIGHLIGHT_WORDS);
 });
 
-test('a muted conversation never alerts, not even for a mention, a highlight word or a direct message; it still counts', () => {
+test('a silenced conversation never alerts, not even for a mention, a highlight word or a direct message; it still counts', () => {
   const model = new ChatModel('ana');
   model.select('#ops');
   model.highlight('outage');
-  assert.equal(model.mute(null), true, 'the conversation shown');
-  assert.deepEqual(lastNotice(model), ['muted #ops: no notifications from it (/unmute to undo)', false]);
-  assert.equal(model.mute('@bob'), true);
-  assert.equal(model.mute('#ops'), false);
-  assert.deepEqual(lastNotice(model), ['#ops is already muted', false]);
+  assert.equal(model.silence(null), true, 'the conversation shown');
+  assert.deepEqual(lastNotice(model), ['silenced #ops: no notifications from it (/unsilence to undo)', false]);
+  assert.equal(model.silence('@bob'), true);
+  assert.equal(model.silence('#ops'), false);
+  assert.deepEqual(lastNotice(model), ['#ops is already silenced', false]);
   model.apply({ type: 'messages', messages: [delivered('#ops', 1, 'ana', 'status?')] });
   const alerts = model.apply({
     type: 'messages',
@@ -784,14 +784,14 @@ test('a muted conversation never alerts, not even for a mention, a highlight wor
     ],
   });
   assert.deepEqual(alerts, []);
-  assert.equal(model.conversation('#ops').muted, true);
+  assert.equal(model.conversation('#ops').silenced, true);
   assert.deepEqual(model.conversation('#ops').unread('ana'), { count: 3, mentioned: 3 }, 'still unread, still mentions');
   assert.deepEqual(model.conversation('@bob').unread('ana'), { count: 1, mentioned: 0 });
-  assert.equal(model.unmute(null), true);
-  assert.deepEqual(lastNotice(model), ['#ops is no longer muted', false]);
-  assert.equal(model.unmute('#ops'), false);
-  assert.deepEqual(lastNotice(model), ['#ops is not muted', false]);
-  assert.equal(model.conversation('#ops').muted, false);
+  assert.equal(model.unsilence(null), true);
+  assert.deepEqual(lastNotice(model), ['#ops is no longer silenced', false]);
+  assert.equal(model.unsilence('#ops'), false);
+  assert.deepEqual(lastNotice(model), ['#ops is not silenced', false]);
+  assert.equal(model.conversation('#ops').silenced, false);
   assert.deepEqual(model.apply({ type: 'messages', messages: [delivered('#ops', 5, 'bob', 'ana?')] }).map((alert) => alert.seq), [5]);
 });
 
@@ -825,7 +825,7 @@ test('the alert rule: a new message from someone not ignored, direct, or calling
 
 test('preferences come back with what the browser kept, and are saved as lists in the order added', () => {
   const model = new ChatModel('ana');
-  const preferences = { muted: ['#ops'], highlights: ['outage'], ignored: ['mallory'] };
+  const preferences = { silenced: ['#ops'], highlights: ['outage'], ignored: ['mallory'] };
   model.apply({
     type: 'restored',
     outbox: [],
@@ -834,13 +834,13 @@ test('preferences come back with what the browser kept, and are saved as lists i
     cursors: new Map(),
     preferences,
   });
-  assert.equal(model.conversation('#ops').muted, true);
+  assert.equal(model.conversation('#ops').silenced, true);
   assert.deepEqual(model.conversation('#ops').unread('ana'), { count: 1, mentioned: 1 });
   assert.deepEqual(model.savedPreferences(), preferences);
   model.ignore('eve');
-  model.unmute('#ops');
-  assert.deepEqual(model.savedPreferences(), { muted: [], highlights: ['outage'], ignored: ['mallory', 'eve'] });
-  assert.equal(model.conversation('#new').muted, false, 'a conversation made later shares them');
-  model.mute('#new');
-  assert.equal(model.conversation('#new').muted, true);
+  model.unsilence('#ops');
+  assert.deepEqual(model.savedPreferences(), { silenced: [], highlights: ['outage'], ignored: ['mallory', 'eve'] });
+  assert.equal(model.conversation('#new').silenced, false, 'a conversation made later shares them');
+  model.silence('#new');
+  assert.equal(model.conversation('#new').silenced, true);
 });

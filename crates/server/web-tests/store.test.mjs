@@ -1,6 +1,6 @@
 // The in-memory store, the tests' twin of IndexedDbStore: the same answers for the outbox order, the messages
 // kept per conversation, forgetting a conversation, read markers, and reading what the previous version kept; and
-// the preferences (muted conversations, highlight words, ignored nicknames) in both, IndexedDbStore over a fake
+// the preferences (silenced conversations, highlight words, ignored nicknames) in both, IndexedDbStore over a fake
 // IndexedDB, a database of the previous version upgraded with what it kept.
 
 import assert from 'node:assert/strict';
@@ -101,9 +101,9 @@ test('one database per nickname', () => {
   assert.equal(databaseName('ana'), 'palomar:ana');
 });
 
-const NO_PREFERENCES = { muted: [], highlights: [], ignored: [] };
+const NO_PREFERENCES = { silenced: [], highlights: [], ignored: [] };
 
-const SOME_PREFERENCES = { muted: ['#random', '@bob'], highlights: ['deploy', 'outage'], ignored: ['mallory'] };
+const SOME_PREFERENCES = { silenced: ['#random', '@bob'], highlights: ['deploy', 'outage'], ignored: ['mallory'] };
 
 test('preferences: none at first, then kept whole, in the order added, and copied in and out (memory)', async () => {
   const store = new MemoryStore();
@@ -113,7 +113,7 @@ test('preferences: none at first, then kept whole, in the order added, and copie
   saved.ignored.push('eve');
   const loaded = await store.load();
   assert.deepEqual(loaded.preferences, SOME_PREFERENCES);
-  loaded.preferences.muted.length = 0;
+  loaded.preferences.silenced.length = 0;
   assert.deepEqual((await store.load()).preferences, SOME_PREFERENCES, 'what load gave is a copy');
   await store.savePreferences({ ...SOME_PREFERENCES, ignored: [] });
   assert.deepEqual((await store.load()).preferences.ignored, [], 'unignoring the last one is kept too');

@@ -1,6 +1,6 @@
 // The page's entry point: signing in and out, and the session in between, which joins the engine (network and
 // outbox), the model (what is shown) and the screens (ui.js): engine events update the model and the screen,
-// typed entries become engine calls. It also keeps the tab's title, the read markers, the user's preferences (muted
+// typed entries become engine calls. It also keeps the tab's title, the read markers, the user's preferences (silenced
 // conversations, highlight words, ignored nicknames: the model applies them, the store keeps them), the connection
 // banner and the desktop notifications.
 
@@ -320,11 +320,11 @@ class Session {
           this.notConnected(`${entry.command} works`);
         }
         break;
-      case 'mute':
-        this.preferencesChanged(this.model.mute(entry.key));
+      case 'silence':
+        this.preferencesChanged(this.model.silence(entry.key));
         break;
-      case 'unmute':
-        this.preferencesChanged(this.model.unmute(entry.key));
+      case 'unsilence':
+        this.preferencesChanged(this.model.unsilence(entry.key));
         break;
       case 'highlight':
         this.preferencesChanged(this.model.highlight(entry.word));
@@ -609,7 +609,7 @@ class App {
     if (this.session !== null) {
       const said =
         answer === 'granted'
-          ? 'Notifications on: mentions, replies to you, highlight words and direct messages are shown while this tab is hidden (none from muted conversations: /mute).'
+          ? 'Notifications on: mentions, replies to you, highlight words and direct messages are shown while this tab is hidden (none from silenced conversations: /silence).'
           : 'Notifications stay off (the browser was told not to show them).';
       this.session.model.notice(this.session.model.currentKey, said);
       this.session.scheduleRender();
@@ -617,7 +617,7 @@ class App {
     this.renderNotifyButton();
   }
 
-  /// A desktop notification for a message that alerts (the model's rule: not muted, not ignored; a mention, a
+  /// A desktop notification for a message that alerts (the model's rule: not silenced, not ignored; a mention, a
   /// reply to us, a highlight word or a direct message), while the tab is hidden.
   notify(message, open) {
     if (!this.notificationsSupported() || Notification.permission !== 'granted' || document.visibilityState !== 'hidden') return;

@@ -28,8 +28,8 @@ export const HELP = [
   ['/unban NICK', 'let NICK join the room again'],
   ['/mute NICK [REASON]', 'NICK stays and reads, but may not send to the room'],
   ['/unmute NICK', 'let NICK send to the room again'],
-  ['/mute [#ROOM|@NICK]', 'no notifications from this conversation (or ROOM, or the direct one with NICK)'],
-  ['/unmute [#ROOM|@NICK]', 'notifications from that conversation again'],
+  ['/silence [CONV]', 'no alerts from this conversation (or #ROOM, @NICK)'],
+  ['/unsilence [CONV]', 'alerts from that conversation again'],
   ['/highlight [WORD]', 'list the highlight words, or add WORD: a message with it counts as a mention'],
   ['/unhighlight WORD', 'stop highlighting WORD'],
   ['/ignore [NICK]', "list who is ignored, or hide NICK's messages, reactions and replies"],
@@ -67,7 +67,7 @@ function usageError(usage, reason) {
 /// latest message here not ours, `text`), `react` (`seq` likewise, `emoji`: one of protocol.js's REACTIONS, to
 /// add, or to take back if we have it; `takeBack` for `/unreact`, which only takes back), `topic` (show the current
 /// room's), `moderate` (`command` as typed, for messages, and `action`, a `RoomAction` in its JSON form, for the
-/// current room), `mute` and `unmute` (`key` of a conversation, or null for the one shown), `highlight` (`word`,
+/// current room), `silence` and `unsilence` (`key` of a conversation, or null for the one shown), `highlight` (`word`,
 /// lower-case, or null to list them), `unhighlight` (`word`), `ignore` (`nick`, or null to list them), `unignore`
 /// (`nick`), `help`, `quit`, or `error` (`message`); null when the entry is blank.
 export function parseEntry(line) {
@@ -108,20 +108,17 @@ export function parseEntry(line) {
     if (!Number.isSafeInteger(seq) || seq < 1) return { error: 'SEQ is the number of a message, as in #41' };
     return { seq, after: gap < 0 ? '' : rest.slice(gap).trim() };
   };
-  // `/mute` and `/unmute` with nothing, a `#room` or an `@nick` (the client's own, no notifications from that
-  // conversation); with a bare NICK, the moderators' command of the current room, as before.
-  const conversationOr = (kind, moderation) => {
+  // `/silence` and `/unsilence` with nothing (the conversation shown), an `@nick` (the direct one), or a room,
+  // `#room` or its bare name: the client's own, no alerts from that conversation.
+  const conversation = (kind) => {
     const usage = `/${kind} [#ROOM|@NICK]`;
     if (rest.length === 0) return { kind, key: null };
-    if (rest.startsWith('#')) {
-      const parsed = parseRoom(rest);
-      return parsed.error ? usageError(usage, parsed.error) : { kind, key: roomKey(parsed.name) };
-    }
     if (rest.startsWith('@')) {
       const parsed = parseNick(rest.slice(1));
       return parsed.error ? usageError(usage, parsed.error) : { kind, key: `@${parsed.name}` };
     }
-    return moderation();
+    const parsed = parseRoom(rest);
+    return parsed.error ? usageError(usage, parsed.error) : { kind, key: roomKey(parsed.name) };
   };
   const highlightWord = (kind, usage) => {
     if (!HIGHLIGHT_WORD.test(rest)) return usageError(usage, "one word only: letters a-z, digits, '-' and '_'");
@@ -212,9 +209,13 @@ export function parseEntry(line) {
     case 'unban':
       return nickOnly('/unban NICK', (nick) => ({ Unban: { nick } }));
     case 'mute':
-      return conversationOr('mute', () => nickAndReason('/mute NICK [REASON]', 'Mute'));
+      return nickAndReason('/mute NICK [REASON]', 'Mute');
     case 'unmute':
-      return conversationOr('unmute', () => nickOnly('/unmute NICK', (nick) => ({ Unmute: { nick } })));
+      return nickOnly('/unmute NICK', (nick) => ({ Unmute: { nick } }));
+    case 'silence':
+      return conversation('silence');
+    case 'unsilence':
+      return conversation('unsilence');
     case 'highlight':
       return rest.length === 0 ? { kind: 'highlight', word: null } : highlightWord('highlight', '/highlight [WORD]');
     case 'unhighlight':

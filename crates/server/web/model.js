@@ -2,7 +2,7 @@
 // deletions applied, replies with what they answer, reactions counted per message), notices, pending and failed
 // messages, unread counts, mentions, members, how far back their history goes, each room's topic, settings and our
 // standing in it, with what moderators do said in words, and the rooms' listing; and the user's preferences applied
-// (muted conversations do not alert, highlight words count as mentions, ignored nicknames' entries are kept but not
+// (silenced conversations do not alert, highlight words count as mentions, ignored nicknames' entries are kept but not
 // drawn or counted). The engine's events go in (`apply`), and ui.js draws the result; nothing here touches the DOM
 // or the network.
 
@@ -15,10 +15,10 @@ export const HISTORY_PAGE = 50;
 export const MAX_HIGHLIGHT_WORDS = 50;
 export const MAX_IGNORED = 200;
 
-/// The user's preferences, the client's own (nothing of them on the wire): the conversations muted (by key), the
+/// The user's preferences, the client's own (nothing of them on the wire): the conversations silenced (by key), the
 /// highlight words (lower-case) and the nicknames ignored, each in the order added, as they are listed.
 function noPreferences() {
-  return { muted: new Set(), highlights: new Set(), ignored: new Set() };
+  return { silenced: new Set(), highlights: new Set(), ignored: new Set() };
 }
 
 /// Whether `text` has one of `words` (lower-case) as a word, matched as a nickname is.
@@ -140,9 +140,9 @@ class Conversation {
     return this.key.slice(1);
   }
 
-  /// The user muted this conversation: it never alerts, and its counts are drawn dimmed.
-  get muted() {
-    return this.preferences.muted.has(this.key);
+  /// The user silenced this conversation: it never alerts, and its counts are drawn dimmed.
+  get silenced() {
+    return this.preferences.silenced.has(this.key);
   }
 
   lowestSeq() {
@@ -458,18 +458,18 @@ export class ChatModel {
   }
 
   /// Whether a new message (live, not ours) alerts: only when it is from someone not ignored, in a conversation
-  /// not muted, and direct, or mentioning us, or a reply to one of ours, or with a highlight word. Every client
+  /// not silenced, and direct, or mentioning us, or a reply to one of ours, or with a highlight word. Every client
   /// follows this rule (the terminal's bell, the desktop's notification, the browser's).
   alerting(entry) {
     const conversation = this.conversation(entry.conversation);
-    if (conversation.muted || this.preferences.ignored.has(entry.from)) return false;
+    if (conversation.silenced || this.preferences.ignored.has(entry.from)) return false;
     return !conversation.isRoom || entry.mention || hasWordOf(entry.text, this.preferences.highlights);
   }
 
   /// The preferences as the store keeps them: lists, in the order added.
   savedPreferences() {
-    const { muted, highlights, ignored } = this.preferences;
-    return { muted: [...muted], highlights: [...highlights], ignored: [...ignored] };
+    const { silenced, highlights, ignored } = this.preferences;
+    return { silenced: [...silenced], highlights: [...highlights], ignored: [...ignored] };
   }
 
   /// Says `text` in the conversation shown (an `error` or not); returns `changed`, whether the preferences changed
@@ -479,19 +479,19 @@ export class ChatModel {
     return changed;
   }
 
-  /// `/mute` conversation `key` (null: the one shown). True when the preferences changed.
-  mute(key) {
+  /// `/silence` conversation `key` (null: the one shown). True when the preferences changed.
+  silence(key) {
     const target = key ?? this.currentKey;
-    if (this.preferences.muted.has(target)) return this.answer(`${target} is already muted`, false);
-    this.preferences.muted.add(target);
-    return this.answer(`muted ${target}: no notifications from it (/unmute to undo)`, true);
+    if (this.preferences.silenced.has(target)) return this.answer(`${target} is already silenced`, false);
+    this.preferences.silenced.add(target);
+    return this.answer(`silenced ${target}: no notifications from it (/unsilence to undo)`, true);
   }
 
-  /// `/unmute` conversation `key` (null: the one shown). True when the preferences changed.
-  unmute(key) {
+  /// `/unsilence` conversation `key` (null: the one shown). True when the preferences changed.
+  unsilence(key) {
     const target = key ?? this.currentKey;
-    if (!this.preferences.muted.delete(target)) return this.answer(`${target} is not muted`, false);
-    return this.answer(`${target} is no longer muted`, true);
+    if (!this.preferences.silenced.delete(target)) return this.answer(`${target} is not silenced`, false);
+    return this.answer(`${target} is no longer silenced`, true);
   }
 
   /// `/highlight`: lists the words (`word` null), or adds `word` (lower-case, checked by commands.js). True when
@@ -543,7 +543,7 @@ export class ChatModel {
       case 'restored':
         // Put in the object the conversations share. (The engine's restore always has them; one made by hand may not.)
         if (event.preferences !== undefined) {
-          for (const kind of ['muted', 'highlights', 'ignored']) this.preferences[kind] = new Set(event.preferences[kind]);
+          for (const kind of ['silenced', 'highlights', 'ignored']) this.preferences[kind] = new Set(event.preferences[kind]);
         }
         for (const list of event.messages.values()) for (const message of list) this.addMessage(message);
         for (const [key, seq] of event.readMarkers) this.conversation(key).readSeq = seq;

@@ -1,13 +1,13 @@
 // What the browser keeps of one account between page loads: the outbox (typed, not yet stored by the server),
 // the cursors (the highest seq received without a gap, per conversation), the last messages of each
-// conversation, where the user stopped reading, and the user's preferences (muted conversations, highlight
+// conversation, where the user stopped reading, and the user's preferences (silenced conversations, highlight
 // words, ignored nicknames: the client's own, nothing of them on the wire). Two implementations of one interface:
 // IndexedDB for the page, and an in-memory twin with the same behaviour for the tests. The password is never
 // stored here.
 //
 // The interface, every method async:
 //   load() -> { outbox: [entry], cursors: Map(key -> seq), messages: Map(key -> [message]), readMarkers: Map(key -> seq),
-//             preferences: { muted: [key], highlights: [word], ignored: [nick] } }
+//             preferences: { silenced: [key], highlights: [word], ignored: [nick] } }
 //   addToOutbox(entry)             entry = { order, id, to, kind, of, text, typedAt } (and `added`, for a
 //                                   reaction), kept under its id; the
 //                                   outbox loads sorted by `typedAt`, then `order` (a page's own count), so as
@@ -20,7 +20,7 @@
 //                                   after it go, and the read marker comes back to it
 //   saveReadMarker(key, seq)
 //   savePreferences(preferences)    all of them at once, as load() gives them (they are few: at most 50 words, 200
-//                                   nicknames, and the conversations muted)
+//                                   nicknames, and the conversations silenced)
 //   close()
 
 /// Messages kept per conversation: enough for the page to show a conversation at once after a reload; older ones
@@ -49,7 +49,7 @@ function keptMessage(kept) {
 }
 
 /// The kinds of preferences, each kept as one list (in the order added, as `/highlight` and `/ignore` list them).
-const PREFERENCE_KINDS = ['muted', 'highlights', 'ignored'];
+const PREFERENCE_KINDS = ['silenced', 'highlights', 'ignored'];
 
 /// Preferences as load() gives them: every kind present, copies of what was kept (none kept: empty lists).
 function loadedPreferences(kept) {

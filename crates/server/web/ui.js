@@ -420,12 +420,12 @@ export class ChatView {
       const current = conversation.key === model.currentKey;
       button.setAttribute('aria-current', current ? 'true' : 'false');
       button.classList.toggle('unread', count > 0);
-      // A muted conversation still counts, dimmed (style.css): it never notifies.
-      button.classList.toggle('muted', conversation.muted);
-      button.title = conversation.muted ? `${conversation.key} is muted: no notifications (/unmute to undo)` : '';
+      // A silenced conversation still counts, dimmed (style.css): it never notifies.
+      button.classList.toggle('silenced', conversation.silenced);
+      button.title = conversation.silenced ? `${conversation.key} is silenced: no notifications (/unsilence to undo)` : '';
       const parts = [element('span', 'conversation-name', conversation.key)];
       const label = [conversation.key];
-      if (conversation.muted) label.push('muted');
+      if (conversation.silenced) label.push('silenced');
       if (count > 0) {
         const badge = element('span', 'badge', String(count));
         badge.setAttribute('aria-hidden', 'true');
