@@ -152,7 +152,81 @@ test('help names every command once', () => {
   const usages = HELP.map(([usage]) => usage.split(' ')[0]);
   const moderation = ['/topic', '/cleartopic', '/kick', '/ban', '/unban', '/mute', '/unmute', '/op', '/deop', '/voice', '/devoice', '/invite', '/invite-only', '/moderated'];
   const kinds = ['/me', '/edit', '/delete', '/reply', '/react', '/unreact'];
-  for (const command of ['/join', '/leave', '/msg', '/users', '/history', '/list', '/help', '/quit', '//text', ...moderation, ...kinds]) {
+  const preferences = ['/silence', '/unsilence', '/highlight', '/unhighlight', '/ignore', '/unignore'];
+  for (const command of ['/join', '/leave', '/msg', '/users', '/history', '/list', '/help', '/quit', '//text', ...moderation, ...kinds, ...preferences]) {
     assert.equal(usages.filter((usage) => usage === command).length, 1, command);
   }
+  assert.equal(new Set(usages).size, usages.length, 'no command twice');
+  assert.deepEqual(
+    HELP.filter(([usage]) => /silence|mute/.test(usage)),
+    [
+      ['/mute NICK [REASON]', 'NICK stays and reads, but may not send to the room'],
+      ['/unmute NICK', 'let NICK send to the room again'],
+      ['/silence [CONV]', 'no alerts from this conversation (or #ROOM, @NICK)'],
+      ['/unsilence [CONV]', 'alerts from that conversation again'],
+    ],
+  );
+});
+
+test('/mute and /unmute are only the moderators\' commands; /silence and /unsilence the conversation\'s alerts', () => {
+  assert.deepEqual(parseEntry('/mute bob'), { kind: 'moderate', command: '/mute', action: { Mute: { nick: 'bob', reason: '' } } });
+  assert.deepEqual(parseEntry('/mute bob spam'), { kind: 'moderate', command: '/mute', action: { Mute: { nick: 'bob', reason: 'spam' } } });
+  assert.deepEqual(parseEntry('/silence'), { kind: 'silence', key: null });
+  assert.deepEqual(parseEntry('/silence #room'), { kind: 'silence', key: '#room' });
+  assert.deepEqual(parseEntry('/silence @bob'), { kind: 'silence', key: '@bob' });
+  assert.deepEqual(parseEntry('/unsilence room'), { kind: 'unsilence', key: '#room' });
+});
+
+test('preferences: /silence and /unsilence a conversation (the one shown, a #room or a bare room name, an @nick)', () => {
+  assert.deepEqual(parseEntry('/SILENCE  #Ops '), { kind: 'silence', key: '#ops' });
+  assert.deepEqual(parseEntry('/silence ops'), { kind: 'silence', key: '#ops' });
+  assert.deepEqual(parseEntry('/silence @Bob'), { kind: 'silence', key: '@bob' });
+  assert.deepEqual(parseEntry('/unsilence'), { kind: 'unsilence', key: null });
+  assert.deepEqual(parseEntry('/unsilence #ops'), { kind: 'unsilence', key: '#ops' });
+  assert.deepEqual(parseEntry('/unsilence @bob'), { kind: 'unsilence', key: '@bob' });
+  const error = (line) => {
+    const parsed = parseEntry(line);
+    assert.equal(parsed.kind, 'error', line);
+    return parsed.message;
+  };
+  assert.match(error('/silence #9ops'), /^\/silence \[#ROOM\|@NICK\]: room name may only contain/);
+  assert.match(error('/silence #ops now'), /^\/silence \[#ROOM\|@NICK\]: room name may only contain/);
+  assert.equal(error('/silence @'), '/silence [#ROOM|@NICK]: nickname must not be empty');
+  assert.match(error('/unsilence @b@d'), /^\/unsilence \[#ROOM\|@NICK\]: nickname may only contain/);
+  assert.equal(error(`/silence #${'a'.repeat(65)}`), '/silence [#ROOM|@NICK]: room name is longer than 64 characters');
+  assert.match(error('/mute #ops'), /^\/mute NICK \[REASON\]: nickname may only contain/, 'a #room is no nickname');
+  assert.match(error('/unmute @bob'), /^\/unmute NICK: nickname may only contain/);
+});
+
+test('preferences: /highlight [WORD] and /unhighlight WORD take one word, lower-cased', () => {
+  assert.deepEqual(parseEntry('/highlight'), { kind: 'highlight', word: null });
+  assert.deepEqual(parseEntry('/highlight  Deploy '), { kind: 'highlight', word: 'deploy' });
+  assert.deepEqual(parseEntry('/highlight db-2_primary'), { kind: 'highlight', word: 'db-2_primary' });
+  assert.deepEqual(parseEntry('/unhighlight OUTAGE'), { kind: 'unhighlight', word: 'outage' });
+  const error = (line) => {
+    const parsed = parseEntry(line);
+    assert.equal(parsed.kind, 'error', line);
+    return parsed.message;
+  };
+  const oneWord = "one word only: letters a-z, digits, '-' and '_'";
+  assert.equal(error('/highlight two words'), `/highlight [WORD]: ${oneWord}`);
+  assert.equal(error('/highlight déploy'), `/highlight [WORD]: ${oneWord}`);
+  assert.equal(error('/highlight <b>'), `/highlight [WORD]: ${oneWord}`);
+  assert.equal(error('/unhighlight'), '/unhighlight WORD: say which word');
+  assert.equal(error('/unhighlight a.b'), `/unhighlight WORD: ${oneWord}`);
+});
+
+test('preferences: /ignore [NICK] and /unignore NICK take a valid nickname', () => {
+  assert.deepEqual(parseEntry('/ignore'), { kind: 'ignore', nick: null });
+  assert.deepEqual(parseEntry('/ignore Mallory'), { kind: 'ignore', nick: 'mallory' });
+  assert.deepEqual(parseEntry('/unignore mallory '), { kind: 'unignore', nick: 'mallory' });
+  const error = (line) => {
+    const parsed = parseEntry(line);
+    assert.equal(parsed.kind, 'error', line);
+    return parsed.message;
+  };
+  assert.match(error('/ignore 9lives'), /^\/ignore \[NICK\]: nickname may only contain/);
+  assert.match(error('/ignore bob carol'), /^\/ignore \[NICK\]: nickname may only contain/);
+  assert.equal(error('/unignore'), '/unignore NICK: nickname must not be empty');
+  assert.equal(error(`/unignore ${'a'.repeat(33)}`), '/unignore NICK: nickname is longer than 32 characters');
 });

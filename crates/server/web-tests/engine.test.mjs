@@ -588,6 +588,17 @@ describe('kinds of messages', () => {
     assert.deepEqual(socket.sentOf('Post'), posts.slice(1), 'the same ids, the accepted one not again');
   });
 
+  test('the preferences the store kept come with what is restored, and nothing of them is sent', async () => {
+    const store = new MemoryStore();
+    const preferences = { silenced: ['#ops'], highlights: ['deploy'], ignored: ['mallory'] };
+    await store.savePreferences(preferences);
+    const h = harness({ store });
+    await h.engine.start();
+    assert.deepEqual(h.eventsOf('restored')[0].preferences, preferences);
+    const socket = await h.login();
+    assert.equal(JSON.stringify(socket.sent).includes('mallory'), false);
+  });
+
   test('an outbox kept by the previous version (no kind) is read and sent as texts', async () => {
     const store = new MemoryStore();
     store.outbox.set('a'.repeat(32), { order: 1, id: 'a'.repeat(32), to: '#lobby', text: 'typed before the update', typedAt: 5 });

@@ -151,3 +151,122 @@ export function harness({ store = new MemoryStore(), random = () => 0.5 } = {}) 
     },
   };
 }
+
+/// The browser's IndexedDB, as small as IndexedDbStore's loading and saving of whole rows needs (no key ranges):
+/// databases by name with their version, the upgrade event with the version a database had, object stores with
+/// a key path, values cloned in and out, and transactions that complete once no request of theirs is left, a turn
+/// of the event loop later, as the browser's commit on their own.
+export class FakeIndexedDb {
+  constructor() {
+    /// Name -> { version, stores: Map(name -> { keyPath, rows: Map(key as JSON -> value) }) }.
+    this.databases = new Map();
+  }
+
+  open(name, version) {
+    const request = { result: null, error: null, onsuccess: null, onerror: null, onupgradeneeded: null };
+    setImmediate(() => {
+      const kept = this.databases.get(name) ?? { version: 0, stores: new Map() };
+      if (version < kept.version) {
+        request.error = new Error(`VersionError: ${name} is at version ${kept.version}, not ${version}`);
+        request.onerror?.();
+        return;
+      }
+      this.databases.set(name, kept);
+      const database = new FakeDatabase(kept);
+      request.result = database;
+      if (version > kept.version) {
+        database.upgrading = true;
+        request.onupgradeneeded?.({ oldVersion: kept.version, newVersion: version });
+        database.upgrading = false;
+        kept.version = version;
+      }
+      request.onsuccess?.();
+    });
+    return request;
+  }
+}
+
+class FakeDatabase {
+  constructor(kept) {
+    this.kept = kept;
+    this.upgrading = false;
+    this.closed = false;
+    this.onversionchange = null;
+  }
+
+  createObjectStore(name, { keyPath }) {
+    if (!this.upgrading) throw new Error('InvalidStateError: object stores are made only while upgrading');
+    if (this.kept.stores.has(name)) throw new Error(`ConstraintError: ${name} exists already`);
+    this.kept.stores.set(name, { keyPath, rows: new Map() });
+  }
+
+  transaction(names, mode) {
+    if (this.closed) throw new Error('InvalidStateError: the database is closed');
+    const list = typeof names === 'string' ? [names] : names;
+    for (const name of list) if (!this.kept.stores.has(name)) throw new Error(`NotFoundError: no object store ${name}`);
+    return new FakeTransaction(this.kept, list, mode);
+  }
+
+  close() {
+    this.closed = true;
+  }
+}
+
+class FakeTransaction {
+  constructor(kept, names, mode) {
+    this.kept = kept;
+    this.names = names;
+    this.mode = mode;
+    this.pending = 0;
+    this.done = false;
+    this.error = null;
+    this.oncomplete = null;
+    this.onerror = null;
+    this.onabort = null;
+    setImmediate(() => this.settle());
+  }
+
+  objectStore(name) {
+    if (!this.names.includes(name)) throw new Error(`NotFoundError: ${name} is not in this transaction`);
+    const store = this.kept.stores.get(name);
+    const keyOf = (value) => JSON.stringify(Array.isArray(store.keyPath) ? store.keyPath.map((path) => value[path]) : value[store.keyPath]);
+    const writing = () => {
+      if (this.mode !== 'readwrite') throw new Error('ReadOnlyError: a write in a readonly transaction');
+    };
+    return {
+      put: (value) => {
+        writing();
+        return this.request(() => {
+          store.rows.set(keyOf(value), structuredClone(value));
+        });
+      },
+      delete: (key) => {
+        writing();
+        return this.request(() => {
+          store.rows.delete(JSON.stringify(key));
+        });
+      },
+      get: (key) => this.request(() => structuredClone(store.rows.get(JSON.stringify(key)))),
+      getAll: () => this.request(() => [...store.rows.values()].map((value) => structuredClone(value))),
+    };
+  }
+
+  request(work) {
+    if (this.done) throw new Error('TransactionInactiveError: the transaction is over');
+    this.pending += 1;
+    const request = { result: undefined, error: null, onsuccess: null, onerror: null };
+    setImmediate(() => {
+      request.result = work();
+      this.pending -= 1;
+      request.onsuccess?.();
+      setImmediate(() => this.settle());
+    });
+    return request;
+  }
+
+  settle() {
+    if (this.pending > 0 || this.done) return;
+    this.done = true;
+    this.oncomplete?.();
+  }
+}

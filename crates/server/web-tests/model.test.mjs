@@ -1,11 +1,13 @@
 // What the chat screen shows: unread counts and mentions per conversation, pending and failed messages, notices
 // in their place, scrollback's end, presence, rooms' topics and standing, what moderators do in words, and kinds
-// of messages (actions, edits and deletions applied in any order, what /edit and /delete mean).
+// of messages (actions, edits and deletions applied in any order, what /edit and /delete mean); the user's
+// preferences (ignored nicknames left out, highlight words as mentions, silenced conversations) and which new
+// messages alert.
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { ChatModel } from '../web/model.js';
+import { ChatModel, MAX_HIGHLIGHT_WORDS, MAX_IGNORED } from '../web/model.js';
 
 function delivered(conversation, seq, from, text, kind = 'Text', of = null, revision = 'Original') {
   return { conversation, seq, id: seq.toString(16).padStart(32, '0'), from, ts: 1_765_065_600_000 + seq, text, kind, of, revision };
@@ -635,4 +637,210 @@ test('the composer answers a message of the conversation shown until another is 
   assert.equal(model.replying, 1, 'the same conversation again');
   model.select('@bob');
   assert.equal(model.replyingQuote(), null);
+});
+
+/// The last notice of the conversation shown: `[text, error]`.
+function lastNotice(model) {
+  const notice = model.current.notices.at(-1);
+  return [notice.text, notice.error];
+}
+
+test('an ignored nickname: its texts, actions, replies and reactions leave the lines and the counts, kept; /unignore shows them again', () => {
+  const model = new ChatModel('ana');
+  model.select('#rust');
+  model.apply({
+    type: 'messages',
+    messages: [
+      delivered('#rust', 1, 'bob', 'ship it?'),
+      delivered('#rust', 2, 'mallory', 'ana: buy my coin'),
+      delivered('#rust', 3, 'mallory', 'shouts', 'Action'),
+      delivered('#rust', 4, 'mallory', 'no', 'Reply', 1),
+      reacted('#rust', 5, 'mallory', '👎', 1),
+      reacted('#rust', 6, 'carol', '👍', 1),
+      delivered('#rust', 7, 'mallory', 'ana: BUY', 'Edit', 2),
+      delivered('#rust', 8, 'carol', 'mallory, stop', 'Reply', 2),
+      delivered('@mallory', 1, 'mallory', 'psst'),
+    ],
+  });
+  const seqs = (key) => model.conversation(key).entries().filter((line) => line.kind === 'message').map((line) => line.seq);
+  assert.deepEqual(model.conversation('#rust').unread('ana'), { count: 5, mentioned: 1 });
+  assert.equal(model.ignore('mallory'), true);
+  assert.deepEqual(lastNotice(model), ['ignoring mallory: their messages are hidden (/unignore mallory to show them)', false]);
+  assert.deepEqual(seqs('#rust'), [1, 8]);
+  assert.deepEqual(chips(model, '#rust', 1), [['👍', 1, 'carol', false, false]], 'their reaction is not counted');
+  assert.deepEqual(model.conversation('#rust').unread('ana'), { count: 2, mentioned: 0 });
+  assert.deepEqual(model.conversation('@mallory').unread('ana'), { count: 0, mentioned: 0 });
+  assert.deepEqual(model.conversation('@mallory').entries().filter((line) => line.kind === 'message'), []);
+  const quote = model.conversation('#rust').entries().find((line) => line.seq === 8).replyTo;
+  assert.deepEqual(quote, { seq: 2, state: 'ignored', from: null, text: 'a message from someone you ignore' }, 'a reply to them quotes nothing of theirs');
+  assert.equal(model.conversation('#rust').messages.size, 8, 'kept, not dropped');
+  assert.equal(model.totalUnread(), 2);
+
+  assert.equal(model.ignore('mallory'), false);
+  assert.deepEqual(lastNotice(model), ['mallory is already ignored', false]);
+  assert.equal(model.unignore('mallory'), true);
+  assert.deepEqual(lastNotice(model), ['no longer ignoring mallory', false]);
+  assert.deepEqual(seqs('#rust'), [1, 2, 3, 4, 8]);
+  assert.equal(model.conversation('#rust').entries().find((line) => line.seq === 2).text, 'ana: BUY', 'their edit applies again');
+  assert.deepEqual(chips(model, '#rust', 1), [['👍', 1, 'carol', false, false], ['👎', 1, 'mallory', false, false]]);
+  assert.deepEqual(model.conversation('#rust').unread('ana'), { count: 5, mentioned: 1 });
+  assert.equal(model.unignore('mallory'), false);
+  assert.deepEqual(lastNotice(model), ['mallory is not ignored', false]);
+});
+
+test('an ignored nickname: asked for by number or by name its messages are still found, and a deletion by them is not named', () => {
+  const model = new ChatModel('ana');
+  model.apply({ type: 'joined', key: '#rust', latestSeq: 3, firstSeq: 1 });
+  model.select('#rust');
+  model.apply({ type: 'roomState', key: '#rust', topic: '', inviteOnly: false, moderated: false, role: 'Moderator', muted: false, operator: false });
+  model.apply({
+    type: 'messages',
+    messages: [delivered('#rust', 1, 'bob', 'hi'), delivered('#rust', 2, 'mallory', 'spam'), delivered('#rust', 3, 'mallory', 'bob is wrong', 'Deletion', 1)],
+  });
+  model.ignore('mallory');
+  assert.equal(model.conversation('#rust').entries().find((line) => line.seq === 1).text, '(deleted)');
+  assert.deepEqual(model.postFor({ kind: 'delete', seq: null, nick: 'mallory', reason: 'spam' }), { kind: 'Deletion', of: 2, text: 'spam' });
+  assert.deepEqual(model.postFor({ kind: 'delete', seq: 2, reason: '' }), { kind: 'Deletion', of: 2, text: '' });
+  assert.deepEqual(model.replyFor({ seq: 2, text: 'no' }), { kind: 'Reply', of: 2, text: 'no' });
+  assert.deepEqual(model.replyFor({ seq: null, text: 'x' }), { error: 'there is no message from anybody else in #rust to answer' }, 'the latest shown');
+  assert.equal(model.current.quote(2).state, 'ignored');
+});
+
+test('/ignore: lists, refuses ourselves, and keeps at most the limit', () => {
+  const model = new ChatModel('ana');
+  assert.equal(model.ignore(null), false);
+  assert.deepEqual(lastNotice(model), ["ignoring nobody; /ignore NICK hides someone's messages", false]);
+  assert.equal(model.ignore('ana'), false);
+  assert.deepEqual(lastNotice(model), ['you cannot ignore yourself', true]);
+  model.ignore('mallory');
+  model.ignore('eve');
+  model.ignore(null);
+  assert.deepEqual(lastNotice(model), ['ignoring: mallory, eve', false]);
+  for (let index = 2; index < MAX_IGNORED; index += 1) model.ignore(`n${index}`);
+  assert.equal(model.preferences.ignored.size, MAX_IGNORED);
+  assert.equal(model.ignore('one-more'), false);
+  assert.deepEqual(lastNotice(model), [`one-more was not ignored: at most ${MAX_IGNORED} nicknames are (/unignore one first)`, true]);
+  assert.equal(model.preferences.ignored.has('one-more'), false);
+});
+
+test('a highlight word counts as a mention (a whole word, ASCII case aside, not in our own) and alerts', () => {
+  const model = new ChatModel('ana');
+  assert.equal(model.highlight('deploy'), true);
+  assert.deepEqual(lastNotice(model), ['highlighting deploy: messages with it count as mentions (/unhighlight deploy to stop)', false]);
+  const alerts = model.apply({
+    type: 'messages',
+    messages: [
+      delivered('#ops', 1, 'bob', 'DEPLOY done.'),
+      delivered('#ops', 2, 'bob', 'redeploy, deployment, deploy_bot'),
+      delivered('#ops', 3, 'ana', 'deploy now'),
+      delivered('#ops', 4, 'bob', 'starts to deploy', 'Action'),
+    ],
+  });
+  assert.deepEqual(alerts.map((alert) => alert.seq), [1, 4]);
+  const mentions = () => model.conversation('#ops').entries().map((line) => [line.seq, line.mention]);
+  assert.deepEqual(mentions(), [[1, true], [2, false], [3, false], [4, true]]);
+  assert.deepEqual(model.conversation('#ops').unread('ana'), { count: 3, mentioned: 2 });
+  assert.equal(model.unhighlight('deploy'), true);
+  assert.deepEqual(lastNotice(model), ['no longer highlighting deploy', false]);
+  assert.deepEqual(model.conversation('#ops').unread('ana'), { count: 3, mentioned: 0 }, 'a word removed applies to every line');
+  assert.equal(model.unhighlight('deploy'), false);
+  assert.deepEqual(lastNotice(model), ['deploy is not a highlight word', false]);
+  assert.deepEqual(model.apply({ type: 'messages', messages: [delivered('#ops', 5, 'bob', 'deploy again')] }), []);
+});
+
+test('/highlight: lists, says a word already there, and keeps at most the limit', () => {
+  const model = new ChatModel('ana');
+  model.highlight(null);
+  assert.deepEqual(lastNotice(model), ['no highlight words; /highlight WORD adds one', false]);
+  model.highlight('deploy');
+  model.highlight('outage');
+  assert.equal(model.highlight('deploy'), false);
+  assert.deepEqual(lastNotice(model), ['deploy is already a highlight word', false]);
+  model.highlight(null);
+  assert.deepEqual(lastNotice(model), ['highlight words: deploy, outage', false]);
+  for (let index = 2; index < MAX_HIGHLIGHT_WORDS; index += 1) model.highlight(`w${index}`);
+  assert.equal(model.highlight('more'), false);
+  assert.deepEqual(lastNotice(model), [`more was not added: at most ${MAX_HIGHLIGHT_WORDS} highlight words (/unhighlight one first)`, true]);
+  assert.equal(model.preferences.highlights.size, MAX_HIGHLIGHT_WORDS);
+});
+
+test('a silenced conversation never alerts, not even for a mention, a highlight word or a direct message; it still counts', () => {
+  const model = new ChatModel('ana');
+  model.select('#ops');
+  model.highlight('outage');
+  assert.equal(model.silence(null), true, 'the conversation shown');
+  assert.deepEqual(lastNotice(model), ['silenced #ops: no notifications from it (/unsilence to undo)', false]);
+  assert.equal(model.silence('@bob'), true);
+  assert.equal(model.silence('#ops'), false);
+  assert.deepEqual(lastNotice(model), ['#ops is already silenced', false]);
+  model.apply({ type: 'messages', messages: [delivered('#ops', 1, 'ana', 'status?')] });
+  const alerts = model.apply({
+    type: 'messages',
+    messages: [
+      delivered('#ops', 2, 'bob', 'ana: look'),
+      delivered('#ops', 3, 'bob', 'outage!'),
+      delivered('#ops', 4, 'bob', 'fine', 'Reply', 1),
+      delivered('@bob', 1, 'bob', 'psst'),
+    ],
+  });
+  assert.deepEqual(alerts, []);
+  assert.equal(model.conversation('#ops').silenced, true);
+  assert.deepEqual(model.conversation('#ops').unread('ana'), { count: 3, mentioned: 3 }, 'still unread, still mentions');
+  assert.deepEqual(model.conversation('@bob').unread('ana'), { count: 1, mentioned: 0 });
+  assert.equal(model.unsilence(null), true);
+  assert.deepEqual(lastNotice(model), ['#ops is no longer silenced', false]);
+  assert.equal(model.unsilence('#ops'), false);
+  assert.deepEqual(lastNotice(model), ['#ops is not silenced', false]);
+  assert.equal(model.conversation('#ops').silenced, false);
+  assert.deepEqual(model.apply({ type: 'messages', messages: [delivered('#ops', 5, 'bob', 'ana?')] }).map((alert) => alert.seq), [5]);
+});
+
+test('the alert rule: a new message from someone not ignored, direct, or calling us, answering us or with a highlight word', () => {
+  const model = new ChatModel('ana');
+  model.highlight('outage');
+  model.ignore('mallory');
+  model.apply({ type: 'messages', messages: [delivered('#ops', 1, 'ana', 'status?')] });
+  const alerts = model.apply({
+    type: 'messages',
+    messages: [
+      delivered('#ops', 2, 'bob', 'nothing for you'),
+      delivered('#ops', 3, 'bob', 'Ana, look'),
+      delivered('#ops', 4, 'bob', 'all fine', 'Reply', 1),
+      delivered('#ops', 5, 'bob', 'an outage'),
+      delivered('#ops', 6, 'bob', 'ana: edited', 'Edit', 2),
+      reacted('#ops', 7, 'bob', '👍', 1),
+      delivered('#ops', 8, 'bob', '', 'Deletion', 5),
+      delivered('#ops', 9, 'mallory', 'ana: hi'),
+      delivered('@mallory', 1, 'mallory', 'psst'),
+      delivered('@bob', 1, 'bob', 'psst'),
+      delivered('#ops', 10, 'carol', '', 'Text', null, 'Deleted'),
+    ],
+  });
+  assert.deepEqual(alerts.map((alert) => [alert.conversation, alert.seq]), [['#ops', 3], ['#ops', 4], ['#ops', 5], ['@bob', 1]]);
+  const history = { type: 'history', key: '#ops', messages: [{ ...delivered('#ops', 0, 'bob', 'ana: old') }], completeFrom: 1 };
+  assert.deepEqual(model.apply(history), [], 'history pages never alert');
+  const restored = model.apply({ type: 'restored', outbox: [], messages: new Map([['@carol', [delivered('@carol', 1, 'carol', 'hi')]]]), readMarkers: new Map(), cursors: new Map() });
+  assert.deepEqual(restored, [], 'nor what the browser kept');
+});
+
+test('preferences come back with what the browser kept, and are saved as lists in the order added', () => {
+  const model = new ChatModel('ana');
+  const preferences = { silenced: ['#ops'], highlights: ['outage'], ignored: ['mallory'] };
+  model.apply({
+    type: 'restored',
+    outbox: [],
+    messages: new Map([['#ops', [delivered('#ops', 1, 'mallory', 'hi'), delivered('#ops', 2, 'bob', 'outage')]]]),
+    readMarkers: new Map(),
+    cursors: new Map(),
+    preferences,
+  });
+  assert.equal(model.conversation('#ops').silenced, true);
+  assert.deepEqual(model.conversation('#ops').unread('ana'), { count: 1, mentioned: 1 });
+  assert.deepEqual(model.savedPreferences(), preferences);
+  model.ignore('eve');
+  model.unsilence('#ops');
+  assert.deepEqual(model.savedPreferences(), { silenced: [], highlights: ['outage'], ignored: ['mallory', 'eve'] });
+  assert.equal(model.conversation('#new').silenced, false, 'a conversation made later shares them');
+  model.silence('#new');
+  assert.equal(model.conversation('#new').silenced, true);
 });

@@ -1,10 +1,13 @@
 // The in-memory store, the tests' twin of IndexedDbStore: the same answers for the outbox order, the messages
-// kept per conversation, forgetting a conversation, read markers, and reading what the previous version kept.
+// kept per conversation, forgetting a conversation, read markers, and reading what the previous version kept; and
+// the preferences (silenced conversations, highlight words, ignored nicknames) in both, IndexedDbStore over a fake
+// IndexedDB, a database of the previous version upgraded with what it kept.
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { KEPT_MESSAGES, MemoryStore, databaseName } from '../web/store.js';
+import { IndexedDbStore, KEPT_MESSAGES, MemoryStore, databaseName } from '../web/store.js';
+import { FakeIndexedDb } from './fakes.mjs';
 
 test('the outbox loads in the order typed (time, then the page count), and removal is by id', async () => {
   const store = new MemoryStore();
@@ -96,4 +99,74 @@ test('forgetting a conversation drops its cursor, messages and read marker only'
 
 test('one database per nickname', () => {
   assert.equal(databaseName('ana'), 'palomar:ana');
+});
+
+const NO_PREFERENCES = { silenced: [], highlights: [], ignored: [] };
+
+const SOME_PREFERENCES = { silenced: ['#random', '@bob'], highlights: ['deploy', 'outage'], ignored: ['mallory'] };
+
+test('preferences: none at first, then kept whole, in the order added, and copied in and out (memory)', async () => {
+  const store = new MemoryStore();
+  assert.deepEqual((await store.load()).preferences, NO_PREFERENCES);
+  const saved = structuredClone(SOME_PREFERENCES);
+  await store.savePreferences(saved);
+  saved.ignored.push('eve');
+  const loaded = await store.load();
+  assert.deepEqual(loaded.preferences, SOME_PREFERENCES);
+  loaded.preferences.silenced.length = 0;
+  assert.deepEqual((await store.load()).preferences, SOME_PREFERENCES, 'what load gave is a copy');
+  await store.savePreferences({ ...SOME_PREFERENCES, ignored: [] });
+  assert.deepEqual((await store.load()).preferences.ignored, [], 'unignoring the last one is kept too');
+});
+
+test('preferences: IndexedDB keeps them across pages, as the memory store does', async () => {
+  const factory = new FakeIndexedDb();
+  const first = await IndexedDbStore.open('ana', factory);
+  assert.deepEqual((await first.load()).preferences, NO_PREFERENCES);
+  await first.savePreferences(SOME_PREFERENCES);
+  first.close();
+  const memory = new MemoryStore();
+  await memory.savePreferences(SOME_PREFERENCES);
+  const second = await IndexedDbStore.open('ana', factory);
+  assert.deepEqual((await second.load()).preferences, (await memory.load()).preferences);
+  await second.saveReadMarker('#lobby', 3);
+  assert.deepEqual((await second.load()).readMarkers, new Map([['#lobby', 3]]));
+  const other = await IndexedDbStore.open('bob', factory);
+  assert.deepEqual((await other.load()).preferences, NO_PREFERENCES, 'per nickname');
+});
+
+test('a database of the previous version is upgraded: what it kept stays, and preferences are added', async () => {
+  const factory = new FakeIndexedDb();
+  // As the page of database version 1 made and filled it.
+  const request = factory.open(databaseName('ana'), 1);
+  request.onupgradeneeded = () => {
+    const database = request.result;
+    database.createObjectStore('outbox', { keyPath: 'id' });
+    database.createObjectStore('cursors', { keyPath: 'conversation' });
+    database.createObjectStore('messages', { keyPath: ['conversation', 'seq'] });
+    database.createObjectStore('reads', { keyPath: 'conversation' });
+  };
+  const old = await new Promise((resolve) => {
+    request.onsuccess = () => resolve(request.result);
+  });
+  const transaction = old.transaction(['outbox', 'cursors', 'messages', 'reads'], 'readwrite');
+  transaction.objectStore('outbox').put({ order: 1, id: 'a', to: '#lobby', kind: 'Text', of: null, text: 'typed', typedAt: 1 });
+  transaction.objectStore('cursors').put({ conversation: '#lobby', seq: 2 });
+  transaction.objectStore('messages').put({ conversation: '#lobby', seq: 2, id: 'i', from: 'bob', ts: 2, text: 'kept', kind: 'Text', of: null, revision: 'Original' });
+  transaction.objectStore('reads').put({ conversation: '#lobby', seq: 1 });
+  await new Promise((resolve) => {
+    transaction.oncomplete = resolve;
+  });
+  old.close();
+
+  const store = await IndexedDbStore.open('ana', factory);
+  assert.equal(factory.databases.get(databaseName('ana')).version, 2);
+  const loaded = await store.load();
+  assert.deepEqual(loaded.outbox.map((entry) => entry.text), ['typed']);
+  assert.deepEqual(loaded.cursors, new Map([['#lobby', 2]]));
+  assert.deepEqual(loaded.messages.get('#lobby').map((message) => message.text), ['kept']);
+  assert.deepEqual(loaded.readMarkers, new Map([['#lobby', 1]]));
+  assert.deepEqual(loaded.preferences, NO_PREFERENCES);
+  await store.savePreferences(SOME_PREFERENCES);
+  assert.deepEqual((await store.load()).preferences, SOME_PREFERENCES);
 });

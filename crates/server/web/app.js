@@ -1,7 +1,8 @@
 // The page's entry point: signing in and out, and the session in between, which joins the engine (network and
 // outbox), the model (what is shown) and the screens (ui.js): engine events update the model and the screen,
-// typed entries become engine calls. It also keeps the tab's title, the read markers, the connection banner and
-// the desktop notifications.
+// typed entries become engine calls. It also keeps the tab's title, the read markers, the user's preferences (silenced
+// conversations, highlight words, ignored nicknames: the model applies them, the store keeps them), the connection
+// banner and the desktop notifications.
 
 import { HELP, LIST_PAGE, TYPED_HISTORY, parseEntry } from './commands.js';
 import { Engine } from './engine.js';
@@ -319,6 +320,24 @@ class Session {
           this.notConnected(`${entry.command} works`);
         }
         break;
+      case 'silence':
+        this.preferencesChanged(this.model.silence(entry.key));
+        break;
+      case 'unsilence':
+        this.preferencesChanged(this.model.unsilence(entry.key));
+        break;
+      case 'highlight':
+        this.preferencesChanged(this.model.highlight(entry.word));
+        break;
+      case 'unhighlight':
+        this.preferencesChanged(this.model.unhighlight(entry.word));
+        break;
+      case 'ignore':
+        this.preferencesChanged(this.model.ignore(entry.nick));
+        break;
+      case 'unignore':
+        this.preferencesChanged(this.model.unignore(entry.nick));
+        break;
       case 'help':
         for (const [usage, what] of HELP) this.model.notice(here, `${usage.padEnd(19)} ${what}`);
         this.model.notice(here, 'Keys: Enter sends, Shift+Enter starts a new line, Esc closes the conversation list or gives up a reply.');
@@ -335,6 +354,16 @@ class Session {
     }
     this.scheduleRender();
     return true;
+  }
+
+  /// Keeps the preferences in the store once a command `changed` them (the model said what it did); a failure
+  /// is said, and they still apply to this page.
+  preferencesChanged(changed) {
+    if (!changed) return;
+    this.store.savePreferences(this.model.savedPreferences()).catch((error) => {
+      this.model.notice(this.model.currentKey, `Could not keep your preferences in this browser (they apply until you sign out): ${error.message}`, true);
+      this.scheduleRender();
+    });
   }
 
   /// Sends a post about another message in the conversation shown, as the model made it from a command, or says
@@ -578,14 +607,18 @@ class App {
     if (!this.notificationsSupported()) return;
     const answer = await Notification.requestPermission();
     if (this.session !== null) {
-      const said = answer === 'granted' ? 'Notifications on: mentions and direct messages are shown while this tab is hidden.' : 'Notifications stay off (the browser was told not to show them).';
+      const said =
+        answer === 'granted'
+          ? 'Notifications on: mentions, replies to you, highlight words and direct messages are shown while this tab is hidden (none from silenced conversations: /silence).'
+          : 'Notifications stay off (the browser was told not to show them).';
       this.session.model.notice(this.session.model.currentKey, said);
       this.session.scheduleRender();
     }
     this.renderNotifyButton();
   }
 
-  /// A desktop notification for a mention or a direct message, while the tab is hidden.
+  /// A desktop notification for a message that alerts (the model's rule: not silenced, not ignored; a mention, a
+  /// reply to us, a highlight word or a direct message), while the tab is hidden.
   notify(message, open) {
     if (!this.notificationsSupported() || Notification.permission !== 'granted' || document.visibilityState !== 'hidden') return;
     const text = message.kind === 'Action' ? `* ${message.from} ${message.text}` : message.text;

@@ -2,7 +2,7 @@
 // into one object or refused with words that say how to write it. The same commands and words as the native
 // clients (crates/client/src/command_line.rs), so a user moving between them finds the same chat.
 
-import { REACTIONS, parseNick, parseRoom, reactionEmoji, reasonProblem } from './protocol.js';
+import { REACTIONS, parseNick, parseRoom, reactionEmoji, reasonProblem, roomKey } from './protocol.js';
 
 /// Rooms `/list` asks for at a time, as its help says.
 export const LIST_PAGE = 50;
@@ -28,6 +28,12 @@ export const HELP = [
   ['/unban NICK', 'let NICK join the room again'],
   ['/mute NICK [REASON]', 'NICK stays and reads, but may not send to the room'],
   ['/unmute NICK', 'let NICK send to the room again'],
+  ['/silence [CONV]', 'no alerts from this conversation (or #ROOM, @NICK)'],
+  ['/unsilence [CONV]', 'alerts from that conversation again'],
+  ['/highlight [WORD]', 'list the highlight words, or add WORD: a message with it counts as a mention'],
+  ['/unhighlight WORD', 'stop highlighting WORD'],
+  ['/ignore [NICK]', "list who is ignored, or hide NICK's messages, reactions and replies"],
+  ['/unignore NICK', "show NICK's messages again"],
   ['/op NICK', 'make NICK a moderator of the room'],
   ['/deop NICK', 'make NICK a plain member again'],
   ['/voice NICK', 'let NICK speak while the room is moderated'],
@@ -42,6 +48,9 @@ export const HELP = [
 
 /// Messages `/history` fetches without a number, as its help says.
 export const TYPED_HISTORY = 20;
+
+/// What a highlight word may be: one word, matched as a nickname is (ASCII letters and digits, `-` and `_`).
+const HIGHLIGHT_WORD = /^[A-Za-z0-9_-]+$/;
 
 /// The reactions `/react` takes, each with its name, for the words of its mistakes.
 const REACTION_LIST = REACTIONS.map(({ emoji, name }) => `${emoji} ${name}`).join(', ');
@@ -58,7 +67,9 @@ function usageError(usage, reason) {
 /// latest message here not ours, `text`), `react` (`seq` likewise, `emoji`: one of protocol.js's REACTIONS, to
 /// add, or to take back if we have it; `takeBack` for `/unreact`, which only takes back), `topic` (show the current
 /// room's), `moderate` (`command` as typed, for messages, and `action`, a `RoomAction` in its JSON form, for the
-/// current room), `help`, `quit`, or `error` (`message`); null when the entry is blank.
+/// current room), `silence` and `unsilence` (`key` of a conversation, or null for the one shown), `highlight` (`word`,
+/// lower-case, or null to list them), `unhighlight` (`word`), `ignore` (`nick`, or null to list them), `unignore`
+/// (`nick`), `help`, `quit`, or `error` (`message`); null when the entry is blank.
 export function parseEntry(line) {
   if (line.trim().length === 0) return null;
   if (line.startsWith('//')) return { kind: 'text', text: line.slice(1) };
@@ -96,6 +107,22 @@ export function parseEntry(line) {
     const seq = /^#\d+$/.test(word) ? Number(word.slice(1)) : 0;
     if (!Number.isSafeInteger(seq) || seq < 1) return { error: 'SEQ is the number of a message, as in #41' };
     return { seq, after: gap < 0 ? '' : rest.slice(gap).trim() };
+  };
+  // `/silence` and `/unsilence` with nothing (the conversation shown), an `@nick` (the direct one), or a room,
+  // `#room` or its bare name: the client's own, no alerts from that conversation.
+  const conversation = (kind) => {
+    const usage = `/${kind} [#ROOM|@NICK]`;
+    if (rest.length === 0) return { kind, key: null };
+    if (rest.startsWith('@')) {
+      const parsed = parseNick(rest.slice(1));
+      return parsed.error ? usageError(usage, parsed.error) : { kind, key: `@${parsed.name}` };
+    }
+    const parsed = parseRoom(rest);
+    return parsed.error ? usageError(usage, parsed.error) : { kind, key: roomKey(parsed.name) };
+  };
+  const highlightWord = (kind, usage) => {
+    if (!HIGHLIGHT_WORD.test(rest)) return usageError(usage, "one word only: letters a-z, digits, '-' and '_'");
+    return { kind, word: rest.toLowerCase() };
   };
   switch (name.toLowerCase()) {
     case 'me':
@@ -185,6 +212,23 @@ export function parseEntry(line) {
       return nickAndReason('/mute NICK [REASON]', 'Mute');
     case 'unmute':
       return nickOnly('/unmute NICK', (nick) => ({ Unmute: { nick } }));
+    case 'silence':
+      return conversation('silence');
+    case 'unsilence':
+      return conversation('unsilence');
+    case 'highlight':
+      return rest.length === 0 ? { kind: 'highlight', word: null } : highlightWord('highlight', '/highlight [WORD]');
+    case 'unhighlight':
+      return rest.length === 0 ? usageError('/unhighlight WORD', 'say which word') : highlightWord('unhighlight', '/unhighlight WORD');
+    case 'ignore': {
+      if (rest.length === 0) return { kind: 'ignore', nick: null };
+      const parsed = parseNick(rest);
+      return parsed.error ? usageError('/ignore [NICK]', parsed.error) : { kind: 'ignore', nick: parsed.name };
+    }
+    case 'unignore': {
+      const parsed = parseNick(rest);
+      return parsed.error ? usageError('/unignore NICK', parsed.error) : { kind: 'unignore', nick: parsed.name };
+    }
     case 'op':
       return nickOnly('/op NICK', (nick) => ({ SetRole: { nick, role: 'Moderator' } }));
     case 'deop':

@@ -272,6 +272,7 @@ export class Engine {
       messages: saved.messages,
       readMarkers: saved.readMarkers,
       cursors: new Map(this.cursors),
+      preferences: saved.preferences,
     });
     this.connect();
   }

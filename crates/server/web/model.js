@@ -1,13 +1,31 @@
 // What the chat screen shows, without the screen: the conversations with their messages (actions, edits and
 // deletions applied, replies with what they answer, reactions counted per message), notices, pending and failed
 // messages, unread counts, mentions, members, how far back their history goes, each room's topic, settings and our
-// standing in it, with what moderators do said in words, and the rooms' listing. The engine's events go in
-// (`apply`), and ui.js draws the result; nothing here touches the DOM or the network.
+// standing in it, with what moderators do said in words, and the rooms' listing; and the user's preferences applied
+// (silenced conversations do not alert, highlight words count as mentions, ignored nicknames' entries are kept but not
+// drawn or counted). The engine's events go in (`apply`), and ui.js draws the result; nothing here touches the DOM
+// or the network.
 
 import { LOBBY, REACTIONS, ROLES, isRoomKey, mentions, reactionEmoji, roomKey } from './protocol.js';
 
 /// Messages asked for at a time when scrolling back.
 export const HISTORY_PAGE = 50;
+
+/// Most highlight words, and most nicknames ignored, one account keeps (the same in every client).
+export const MAX_HIGHLIGHT_WORDS = 50;
+export const MAX_IGNORED = 200;
+
+/// The user's preferences, the client's own (nothing of them on the wire): the conversations silenced (by key), the
+/// highlight words (lower-case) and the nicknames ignored, each in the order added, as they are listed.
+function noPreferences() {
+  return { silenced: new Set(), highlights: new Set(), ignored: new Set() };
+}
+
+/// Whether `text` has one of `words` (lower-case) as a word, matched as a nickname is.
+function hasWordOf(text, words) {
+  for (const word of words) if (mentions(text, word)) return true;
+  return false;
+}
 
 /// A room nobody moderated, as we are in it: the server says `RoomState` only for rooms that differ.
 const DEFAULT_ROOM_STATE = { topic: '', inviteOnly: false, moderated: false, role: 'Member', muted: false, operator: false };
@@ -47,11 +65,13 @@ function firstLine(text) {
   return `${characters.slice(0, QUOTE_LENGTH).join('').trimEnd()}…`;
 }
 
-/// What a reply shows of the message it answers, message `of` among `lines` (shown lines by seq): `state`
-/// 'shown' with its author and first line, 'deleted', or 'missing' (not loaded here) with only its number.
+/// What a reply shows of the message it answers, message `of` among `lines` (lines by seq, those of ignored
+/// nicknames included): `state` 'shown' with its author and first line, 'deleted', 'ignored' (neither who nor what
+/// is drawn), or 'missing' (not loaded here) with only its number.
 function quoteOf(of, lines) {
   const line = lines.get(of);
   if (line === undefined) return { seq: of, state: 'missing', from: null, text: `#${of}` };
+  if (line.ignored) return { seq: of, state: 'ignored', from: null, text: 'a message from someone you ignore' };
   if (line.deleted) return { seq: of, state: 'deleted', from: null, text: 'a deleted message' };
   return { seq: of, state: 'shown', from: line.from, text: firstLine(line.text) };
 }
@@ -68,9 +88,10 @@ function reactionChips(sets, me) {
   });
 }
 
-/// What stands for a deleted message: who deleted it and why, when that is more than "its author took it back".
-function deletedText(message, deletion) {
-  if (deletion === undefined || (deletion.from === message.from && deletion.text === '')) return '(deleted)';
+/// What stands for a deleted message: who deleted it and why, when that is more than "its author took it back" (and
+/// the deleter is not one the user ignores, whose words are not drawn).
+function deletedText(message, deletion, ignored) {
+  if (deletion === undefined || (deletion.from === message.from && deletion.text === '') || ignored.has(deletion.from)) return '(deleted)';
   return deletion.text === '' ? `(deleted by ${deletion.from})` : `(deleted by ${deletion.from}: ${deletion.text})`;
 }
 
@@ -81,10 +102,12 @@ function notAMessage(seq) {
 
 /// One conversation as shown.
 class Conversation {
-  /// `me` is our nickname, whose reactions are told apart.
-  constructor(key, me) {
+  /// `me` is our nickname, whose reactions are told apart; `preferences` the user's (see noPreferences), shared
+  /// with the model, which changes them.
+  constructor(key, me, preferences = noPreferences()) {
     this.key = key;
     this.me = me;
+    this.preferences = preferences;
     /// Stored log entries by seq: messages, and the edits, deletions and reactions about messages.
     this.messages = new Map();
     /// Own messages not yet stored (or refused for good), by id, in the order typed.
@@ -115,6 +138,11 @@ class Conversation {
 
   get name() {
     return this.key.slice(1);
+  }
+
+  /// The user silenced this conversation: it never alerts, and its counts are drawn dimmed.
+  get silenced() {
+    return this.preferences.silenced.has(this.key);
   }
 
   lowestSeq() {
@@ -157,7 +185,8 @@ class Conversation {
     return this.isRoom && (operator || ROLES.indexOf(role) >= ROLES.indexOf('Moderator'));
   }
 
-  /// Messages from others after the read marker, and those of them that mention `me` (not those deleted since).
+  /// Messages from others after the read marker, and those of them that mention `me` or have a highlight word (not
+  /// those deleted since, nor those of nicknames ignored).
   unread(me) {
     let count = 0;
     let mentioned = 0;
@@ -174,8 +203,16 @@ class Conversation {
   /// arriving out of order, in history pages, end the same), or the placeholder of a deletion. A message that
   /// came already edited or deleted says so itself; an edit of a deleted message comes blanked and is ignored.
   /// `waiting` is the kind of our edit or deletion of it still in the outbox, if any; `reactions` its chips (none
-  /// once deleted); `replyTo` what a reply answers (see quoteOf), null for other messages.
+  /// once deleted); `replyTo` what a reply answers (see quoteOf), null for other messages. Those of nicknames the
+  /// user ignores are left out.
   shown() {
+    return this.lines().filter((line) => !line.ignored);
+  }
+
+  /// The lines of shown(), and those of ignored nicknames marked `ignored` (asked for by number, a message is found
+  /// even when not drawn). A `mention` is one of our nickname or a reply to us (judged when it came), or a message
+  /// of someone else with a highlight word (judged now, so that a word added or removed applies to every line).
+  lines() {
     const stored = [...this.messages.values()].sort((a, b) => a.seq - b.seq);
     const edits = new Map();
     const deletions = new Map();
@@ -190,14 +227,17 @@ class Conversation {
     const reactions = this.reactions();
     const moderating = this.moderating();
     const speaking = this.maySpeak();
+    const { highlights, ignored } = this.preferences;
     const lines = stored.filter(isMessage).map((message) => {
       const deletion = deletions.get(message.seq);
       const deleted = deletion !== undefined || message.revision === 'Deleted';
       const edit = edits.get(message.seq);
+      const highlighted = !message.own && hasWordOf(message.text, highlights);
       return {
         ...message,
-        text: deleted ? deletedText(message, deletion) : (edit?.text ?? message.text),
-        mention: message.mention && !deleted,
+        text: deleted ? deletedText(message, deletion, ignored) : (edit?.text ?? message.text),
+        mention: (message.mention || highlighted) && !deleted,
+        ignored: ignored.has(message.from),
         deleted,
         edited: !deleted && (edit !== undefined || message.revision === 'Edited'),
         editable: message.own && !deleted,
@@ -216,9 +256,9 @@ class Conversation {
 
   /// Who reacted how, by the seq of the message reacted to (held or not: its reactions may come before it, in
   /// history pages) and by emoji: `{ nicks, pending }`. Stored reactions apply in seq order, one added joining
-  /// its set and one taken back leaving it, a blanked one (its message deleted) counting for nothing; then ours
-  /// still in the outbox, as if done, their sets marked `pending`. Once stored, an outbox entry is no longer one,
-  /// so it counts once.
+  /// its set and one taken back leaving it, a blanked one (its message deleted) or one of an ignored nickname
+  /// counting for nothing; then ours still in the outbox, as if done, their sets marked `pending`. Once stored, an
+  /// outbox entry is no longer one, so it counts once.
   reactions() {
     const byMessage = new Map();
     const apply = (reaction, pending) => {
@@ -236,27 +276,32 @@ class Conversation {
       set.pending ||= pending;
     };
     const stored = [...this.messages.values()].sort((a, b) => a.seq - b.seq);
-    for (const entry of stored) if (entry.kind === 'Reaction' && entry.revision !== 'Deleted') apply(entry, false);
+    const { ignored } = this.preferences;
+    for (const entry of stored) {
+      if (entry.kind === 'Reaction' && entry.revision !== 'Deleted' && !ignored.has(entry.from)) apply(entry, false);
+    }
     for (const unsent of this.unsent.values()) if (unsent.kind === 'Reaction') apply(unsent, true);
     return byMessage;
   }
 
-  /// The latest message of `nick` here that may still be edited or deleted, or null.
+  /// The latest message of `nick` here that may still be edited or deleted, or null (one of an ignored nickname
+  /// too: a moderator may delete it without seeing it).
   latestOf(nick) {
-    return this.shown().findLast((line) => line.from === nick && !line.deleted) ?? null;
+    return this.lines().findLast((line) => line.from === nick && !line.deleted) ?? null;
   }
 
   /// What a reply to message `of` would quote of it here.
   quote(of) {
-    return quoteOf(of, new Map(this.shown().map((line) => [line.seq, line])));
+    return quoteOf(of, new Map(this.lines().map((line) => [line.seq, line])));
   }
 
   /// What to draw, in order: stored messages and notices by seq, then what is not stored yet (edits, deletions and
   /// reactions are not lines: they change the message they are about). A line's `kind` is 'message' or 'notice';
   /// a message's own kind is said by `action` and `replyTo`.
   entries() {
-    const stored = this.shown();
-    const bySeq = new Map(stored.map((line) => [line.seq, line]));
+    const all = this.lines();
+    const bySeq = new Map(all.map((line) => [line.seq, line]));
+    const stored = all.filter((line) => !line.ignored);
     const lines = [];
     let noticeIndex = 0;
     // By time rather than by arrival: older messages that come after a notice (a join's window, a history
@@ -300,6 +345,8 @@ export class ChatModel {
   constructor(me, now = () => Date.now()) {
     this.me = me;
     this.now = now;
+    /// The user's preferences (see noPreferences), shared by every conversation.
+    this.preferences = noPreferences();
     this.conversations = new Map();
     this.currentKey = roomKey(LOBBY);
     this.conversation(this.currentKey);
@@ -325,7 +372,7 @@ export class ChatModel {
   conversation(key) {
     let conversation = this.conversations.get(key);
     if (conversation === undefined) {
-      conversation = new Conversation(key, this.me);
+      conversation = new Conversation(key, this.me, this.preferences);
       this.conversations.set(key, conversation);
     }
     return conversation;
@@ -410,10 +457,94 @@ export class ChatModel {
     });
   }
 
-  /// An engine event. Returns the messages worth a desktop notification: from others, mentioning us or direct.
+  /// Whether a new message (live, not ours) alerts: only when it is from someone not ignored, in a conversation
+  /// not silenced, and direct, or mentioning us, or a reply to one of ours, or with a highlight word. Every client
+  /// follows this rule (the terminal's bell, the desktop's notification, the browser's).
+  alerting(entry) {
+    const conversation = this.conversation(entry.conversation);
+    if (conversation.silenced || this.preferences.ignored.has(entry.from)) return false;
+    return !conversation.isRoom || entry.mention || hasWordOf(entry.text, this.preferences.highlights);
+  }
+
+  /// The preferences as the store keeps them: lists, in the order added.
+  savedPreferences() {
+    const { silenced, highlights, ignored } = this.preferences;
+    return { silenced: [...silenced], highlights: [...highlights], ignored: [...ignored] };
+  }
+
+  /// Says `text` in the conversation shown (an `error` or not); returns `changed`, whether the preferences changed
+  /// (and are to be saved).
+  answer(text, changed, error = false) {
+    this.notice(this.currentKey, text, error);
+    return changed;
+  }
+
+  /// `/silence` conversation `key` (null: the one shown). True when the preferences changed.
+  silence(key) {
+    const target = key ?? this.currentKey;
+    if (this.preferences.silenced.has(target)) return this.answer(`${target} is already silenced`, false);
+    this.preferences.silenced.add(target);
+    return this.answer(`silenced ${target}: no notifications from it (/unsilence to undo)`, true);
+  }
+
+  /// `/unsilence` conversation `key` (null: the one shown). True when the preferences changed.
+  unsilence(key) {
+    const target = key ?? this.currentKey;
+    if (!this.preferences.silenced.delete(target)) return this.answer(`${target} is not silenced`, false);
+    return this.answer(`${target} is no longer silenced`, true);
+  }
+
+  /// `/highlight`: lists the words (`word` null), or adds `word` (lower-case, checked by commands.js). True when
+  /// the preferences changed.
+  highlight(word) {
+    const { highlights } = this.preferences;
+    if (word === null) {
+      return this.answer(highlights.size === 0 ? 'no highlight words; /highlight WORD adds one' : `highlight words: ${[...highlights].join(', ')}`, false);
+    }
+    if (highlights.has(word)) return this.answer(`${word} is already a highlight word`, false);
+    if (highlights.size >= MAX_HIGHLIGHT_WORDS) {
+      return this.answer(`${word} was not added: at most ${MAX_HIGHLIGHT_WORDS} highlight words (/unhighlight one first)`, false, true);
+    }
+    highlights.add(word);
+    return this.answer(`highlighting ${word}: messages with it count as mentions (/unhighlight ${word} to stop)`, true);
+  }
+
+  /// `/unhighlight WORD`. True when the preferences changed.
+  unhighlight(word) {
+    if (!this.preferences.highlights.delete(word)) return this.answer(`${word} is not a highlight word`, false);
+    return this.answer(`no longer highlighting ${word}`, true);
+  }
+
+  /// `/ignore`: lists the nicknames ignored (`nick` null), or ignores `nick` (checked by commands.js). True when
+  /// the preferences changed.
+  ignore(nick) {
+    const { ignored } = this.preferences;
+    if (nick === null) {
+      return this.answer(ignored.size === 0 ? "ignoring nobody; /ignore NICK hides someone's messages" : `ignoring: ${[...ignored].join(', ')}`, false);
+    }
+    if (nick === this.me) return this.answer('you cannot ignore yourself', false, true);
+    if (ignored.has(nick)) return this.answer(`${nick} is already ignored`, false);
+    if (ignored.size >= MAX_IGNORED) {
+      return this.answer(`${nick} was not ignored: at most ${MAX_IGNORED} nicknames are (/unignore one first)`, false, true);
+    }
+    ignored.add(nick);
+    return this.answer(`ignoring ${nick}: their messages are hidden (/unignore ${nick} to show them)`, true);
+  }
+
+  /// `/unignore NICK`: what they sent shows again where it was. True when the preferences changed.
+  unignore(nick) {
+    if (!this.preferences.ignored.delete(nick)) return this.answer(`${nick} is not ignored`, false);
+    return this.answer(`no longer ignoring ${nick}`, true);
+  }
+
+  /// An engine event. Returns the new messages that alert (see `alerting`), for the browser's notification.
   apply(event) {
     switch (event.type) {
       case 'restored':
+        // Put in the object the conversations share. (The engine's restore always has them; one made by hand may not.)
+        if (event.preferences !== undefined) {
+          for (const kind of ['silenced', 'highlights', 'ignored']) this.preferences[kind] = new Set(event.preferences[kind]);
+        }
         for (const list of event.messages.values()) for (const message of list) this.addMessage(message);
         for (const [key, seq] of event.readMarkers) this.conversation(key).readSeq = seq;
         for (const entry of event.outbox) this.addUnsent(entry);
@@ -473,7 +604,7 @@ export class ChatModel {
         for (const message of event.messages) {
           const entry = this.addMessage(message);
           const news = entry !== null && !entry.own && isMessage(entry) && entry.revision !== 'Deleted';
-          if (news && (entry.mention || !isRoomKey(message.conversation))) alerts.push(entry);
+          if (news && this.alerting(entry)) alerts.push(entry);
           this.conversation(message.conversation).settleHistory();
         }
         return alerts;
@@ -668,7 +799,7 @@ export class ChatModel {
     const held = conversation.messages.get(seq);
     if (held === undefined) return post(seq);
     if (!isMessage(held)) return { error: notAMessage(seq) };
-    if (conversation.shown().find((line) => line.seq === seq).deleted) return { error: `message #${seq} is deleted` };
+    if (conversation.lines().find((line) => line.seq === seq).deleted) return { error: `message #${seq} is deleted` };
     if (editing && held.from !== this.me) return { error: `message #${seq} is ${held.from}'s: you may edit only yours` };
     return post(seq);
   }
@@ -711,7 +842,7 @@ export class ChatModel {
       return { seq };
     }
     if (!isMessage(held)) return { error: notAMessage(seq) };
-    if (conversation.shown().find((line) => line.seq === seq).deleted) return { error: `message #${seq} is deleted` };
+    if (conversation.lines().find((line) => line.seq === seq).deleted) return { error: `message #${seq} is deleted` };
     return { seq };
   }
 

@@ -1,10 +1,13 @@
 // What the browser keeps of one account between page loads: the outbox (typed, not yet stored by the server),
 // the cursors (the highest seq received without a gap, per conversation), the last messages of each
-// conversation and where the user stopped reading. Two implementations of one interface: IndexedDB for the page,
-// and an in-memory twin with the same behaviour for the tests. The password is never stored here.
+// conversation, where the user stopped reading, and the user's preferences (silenced conversations, highlight
+// words, ignored nicknames: the client's own, nothing of them on the wire). Two implementations of one interface:
+// IndexedDB for the page, and an in-memory twin with the same behaviour for the tests. The password is never
+// stored here.
 //
 // The interface, every method async:
-//   load() -> { outbox: [entry], cursors: Map(key -> seq), messages: Map(key -> [message]), readMarkers: Map(key -> seq) }
+//   load() -> { outbox: [entry], cursors: Map(key -> seq), messages: Map(key -> [message]), readMarkers: Map(key -> seq),
+//             preferences: { silenced: [key], highlights: [word], ignored: [nick] } }
 //   addToOutbox(entry)             entry = { order, id, to, kind, of, text, typedAt } (and `added`, for a
 //                                   reaction), kept under its id; the
 //                                   outbox loads sorted by `typedAt`, then `order` (a page's own count), so as
@@ -16,6 +19,8 @@
 //   rewind(key, seq)                the server's store went back to `seq`: the cursor is set to it, the messages
 //                                   after it go, and the read marker comes back to it
 //   saveReadMarker(key, seq)
+//   savePreferences(preferences)    all of them at once, as load() gives them (they are few: at most 50 words, 200
+//                                   nicknames, and the conversations silenced)
 //   close()
 
 /// Messages kept per conversation: enough for the page to show a conversation at once after a reload; older ones
@@ -41,6 +46,14 @@ function outboxEntry(kept) {
 
 function keptMessage(kept) {
   return { kind: 'Text', of: null, revision: 'Original', ...kept };
+}
+
+/// The kinds of preferences, each kept as one list (in the order added, as `/highlight` and `/ignore` list them).
+const PREFERENCE_KINDS = ['silenced', 'highlights', 'ignored'];
+
+/// Preferences as load() gives them: every kind present, copies of what was kept (none kept: empty lists).
+function loadedPreferences(kept) {
+  return Object.fromEntries(PREFERENCE_KINDS.map((kind) => [kind, Array.isArray(kept[kind]) ? [...kept[kind]] : []]));
 }
 
 /// Entries that are part of the message they are about, and go with it when it is deleted (its replies stay).
@@ -70,6 +83,7 @@ export class MemoryStore {
     this.cursors = new Map();
     this.messages = new Map();
     this.readMarkers = new Map();
+    this.preferences = {};
     this.closed = false;
   }
 
@@ -81,6 +95,7 @@ export class MemoryStore {
       cursors: new Map(this.cursors),
       messages,
       readMarkers: new Map(this.readMarkers),
+      preferences: loadedPreferences(this.preferences),
     };
   }
 
@@ -123,6 +138,10 @@ export class MemoryStore {
     this.readMarkers.set(key, seq);
   }
 
+  async savePreferences(preferences) {
+    this.preferences = loadedPreferences(preferences);
+  }
+
   close() {
     this.closed = true;
   }
@@ -133,7 +152,9 @@ export function databaseName(nick) {
   return `palomar:${nick}`;
 }
 
-const DATABASE_VERSION = 1;
+/// Version 2 added the `preferences` store (a row per kind: `{ kind, values }`); a version 1 database is upgraded
+/// in place, everything it kept staying.
+const DATABASE_VERSION = 2;
 
 function requestDone(request) {
   return new Promise((resolve, reject) => {
@@ -160,12 +181,16 @@ export class IndexedDbStore {
   static async open(nick, factory = globalThis.indexedDB) {
     if (!factory) throw new Error('this browser has no IndexedDB: messages could not be kept safe');
     const request = factory.open(databaseName(nick), DATABASE_VERSION);
-    request.onupgradeneeded = () => {
+    request.onupgradeneeded = (event) => {
       const database = request.result;
-      database.createObjectStore('outbox', { keyPath: 'id' });
-      database.createObjectStore('cursors', { keyPath: 'conversation' });
-      database.createObjectStore('messages', { keyPath: ['conversation', 'seq'] });
-      database.createObjectStore('reads', { keyPath: 'conversation' });
+      // From the version this browser had (0: none), each step once, so that what it kept stays.
+      if (event.oldVersion < 1) {
+        database.createObjectStore('outbox', { keyPath: 'id' });
+        database.createObjectStore('cursors', { keyPath: 'conversation' });
+        database.createObjectStore('messages', { keyPath: ['conversation', 'seq'] });
+        database.createObjectStore('reads', { keyPath: 'conversation' });
+      }
+      if (event.oldVersion < 2) database.createObjectStore('preferences', { keyPath: 'kind' });
     };
     const database = await requestDone(request);
     // Another tab upgrading the database (a newer page) must not be blocked by this one.
@@ -174,12 +199,13 @@ export class IndexedDbStore {
   }
 
   async load() {
-    const transaction = this.database.transaction(['outbox', 'cursors', 'messages', 'reads'], 'readonly');
-    const [outbox, cursors, messages, reads] = await Promise.all([
+    const transaction = this.database.transaction(['outbox', 'cursors', 'messages', 'reads', 'preferences'], 'readonly');
+    const [outbox, cursors, messages, reads, preferences] = await Promise.all([
       requestDone(transaction.objectStore('outbox').getAll()),
       requestDone(transaction.objectStore('cursors').getAll()),
       requestDone(transaction.objectStore('messages').getAll()),
       requestDone(transaction.objectStore('reads').getAll()),
+      requestDone(transaction.objectStore('preferences').getAll()),
     ]);
     const byConversation = new Map();
     for (const message of messages) {
@@ -193,6 +219,7 @@ export class IndexedDbStore {
       cursors: new Map(cursors.map((row) => [row.conversation, row.seq])),
       messages: byConversation,
       readMarkers: new Map(reads.map((row) => [row.conversation, row.seq])),
+      preferences: loadedPreferences(Object.fromEntries(preferences.map((row) => [row.kind, row.values]))),
     };
   }
 
@@ -258,6 +285,13 @@ export class IndexedDbStore {
   async saveReadMarker(key, seq) {
     const transaction = this.database.transaction('reads', 'readwrite');
     transaction.objectStore('reads').put({ conversation: key, seq });
+    await transactionDone(transaction);
+  }
+
+  async savePreferences(preferences) {
+    const transaction = this.database.transaction('preferences', 'readwrite');
+    const store = transaction.objectStore('preferences');
+    for (const [kind, values] of Object.entries(loadedPreferences(preferences))) store.put({ kind, values });
     await transactionDone(transaction);
   }
 

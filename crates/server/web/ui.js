@@ -358,7 +358,7 @@ export class ChatView {
       this.input.placeholder = `Message ${key}`;
       return;
     }
-    const answered = { shown: quote.from, deleted: 'a deleted message', missing: `message ${quote.text}` }[quote.state];
+    const answered = { shown: quote.from, deleted: 'a deleted message', ignored: quote.text, missing: `message ${quote.text}` }[quote.state];
     this.replyBarText.textContent = quote.state === 'shown' ? `Replying to ${quote.from}: ${quote.text}` : `Replying to ${answered}`;
     this.composerLabel.textContent = `Reply to ${answered} in ${key}`;
     this.input.placeholder = `Reply to ${answered}`;
@@ -420,8 +420,12 @@ export class ChatView {
       const current = conversation.key === model.currentKey;
       button.setAttribute('aria-current', current ? 'true' : 'false');
       button.classList.toggle('unread', count > 0);
+      // A silenced conversation still counts, dimmed (style.css): it never notifies.
+      button.classList.toggle('silenced', conversation.silenced);
+      button.title = conversation.silenced ? `${conversation.key} is silenced: no notifications (/unsilence to undo)` : '';
       const parts = [element('span', 'conversation-name', conversation.key)];
       const label = [conversation.key];
+      if (conversation.silenced) label.push('silenced');
       if (count > 0) {
         const badge = element('span', 'badge', String(count));
         badge.setAttribute('aria-hidden', 'true');
@@ -579,7 +583,8 @@ export class ChatView {
       quote.append(element('span', `reply-quote-from nick-${nickColour(replyTo.from)}`, replyTo.from), element('span', 'reply-quote-text', replyTo.text));
       quote.setAttribute('aria-label', `In reply to ${replyTo.from}: ${replyTo.text}. Show that message`);
     } else {
-      const words = replyTo.state === 'deleted' ? replyTo.text : `message ${replyTo.text}`;
+      // Deleted, or of someone ignored: the model's words; not loaded: its number.
+      const words = replyTo.state === 'missing' ? `message ${replyTo.text}` : replyTo.text;
       quote.append(element('span', 'reply-quote-text', words));
       quote.setAttribute('aria-label', `In reply to ${words}. Show that message`);
     }
