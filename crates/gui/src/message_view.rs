@@ -59,6 +59,7 @@ pub fn quoted(of: u64, quote: &Quote) -> String {
     match quote {
         Quote::Message { from, line } => format!("{from}: {line}"),
         Quote::Deleted => "a deleted message".to_owned(),
+        Quote::Ignored => "a message from someone you ignore".to_owned(),
         Quote::NotHere => format!("#{of}"),
     }
 }

@@ -24,6 +24,8 @@ pub enum Quote {
         line: String,
     },
     Deleted,
+    /// Sent by someone the user ignores: neither who nor what is drawn.
+    Ignored,
     /// Not loaded here (older than the history fetched, or removed by retention).
     NotHere,
 }
@@ -280,6 +282,7 @@ impl Conv {
     /// What a reply to message `of` shows of it.
     pub fn quote(&self, of: u64) -> Quote {
         match self.message(of) {
+            Some(m) if m.ignored => Quote::Ignored,
             Some(m) if m.revision == Revision::Deleted => Quote::Deleted,
             Some(m) => {
                 let first = m.text.lines().find(|line| !line.trim().is_empty()).unwrap_or("").trim();

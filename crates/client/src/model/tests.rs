@@ -508,6 +508,7 @@ fn an_ignored_nick_is_hidden_uncounted_and_silent_until_unignored() {
             .collect()
     };
     assert_eq!(drawn(&model), ["hi bob"]);
+    assert_eq!(model.convs[0].quote(1), Quote::Ignored);
     assert_eq!(
         model.convs[0].message(2).expect("here").reactions[0].by,
         [nick("dave")],

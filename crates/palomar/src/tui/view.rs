@@ -247,6 +247,7 @@ fn message_rows(app: &App, message: &MessageEntry, width: usize) -> Vec<Line<'st
         let quote = match app.model.current().quote(of) {
             Quote::Message { from, line } => format!("↪ {from}: {line}"),
             Quote::Deleted => "↪ a deleted message".to_owned(),
+            Quote::Ignored => "↪ a message from someone you ignore".to_owned(),
             Quote::NotHere => format!("↪ #{of}"),
         };
         cells(&one_row(&quote, room), quiet)

@@ -156,3 +156,49 @@ fn a_script_replies_and_reacts_by_seq() {
         ]
     );
 }
+
+#[test]
+fn a_script_ignores_a_nick_across_runs_and_is_told_what_line_mode_does_not_do() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(&dir.path().join("data"));
+    let carol = dir.path().join("carol");
+    let (status, events) = run_client(spec(&server, "carol", &carol), "/ignore bob\n/ignore\n");
+    assert!(status.success(), "{events:#?}");
+    let notices: Vec<&str> =
+        events.iter().filter(|e| e["event"] == "notice").filter_map(|e| e["text"].as_str()).collect();
+    assert!(notices.contains(&"ignoring bob: their messages are hidden (/unignore bob to show them)"), "{notices:?}");
+    assert!(notices.contains(&"ignoring: bob"), "{notices:?}");
+
+    let (status, events) = run_client(spec(&server, "bob", &dir.path().join("bob")), "hello carol\n");
+    assert!(status.success(), "{events:#?}");
+    let (status, events) = run_client(spec(&server, "ana", &dir.path().join("ana")), "hi all\n");
+    assert!(status.success(), "{events:#?}");
+
+    // A new run reads the list kept beside the account's state: bob's message is received (and acknowledged) but
+    // not printed; ana's is.
+    let (status, events) = run_client(spec(&server, "carol", &carol), "/silence\n");
+    assert_eq!(status.code(), Some(4), "a refused line: {events:#?}");
+    assert!(events.iter().any(is_message_with_text("hi all")), "{events:#?}");
+    assert!(!events.iter().any(is_message_with_text("hello carol")), "{events:#?}");
+    assert!(
+        events.iter().any(|e| e["event"] == "error"
+            && e["message"].as_str().is_some_and(|m| m.starts_with("line mode does not alert"))),
+        "{events:#?}"
+    );
+    let chats = std::fs::read_dir(carol.join("servers")).expect("the home holds the chat").flatten();
+    let kept: Vec<String> = chats
+        .filter_map(|chat| std::fs::read_to_string(chat.path().join("carol").join("preferences.toml")).ok())
+        .collect();
+    assert!(matches!(&kept[..], [file] if file.contains("ignored = [\"bob\"]")), "beside carol's state: {kept:?}");
+
+    let (status, events) = run_client(spec(&server, "carol", &carol), "/unignore bob\n/history 5\n");
+    assert!(status.success(), "{events:#?}");
+    assert!(events.iter().any(|e| e["event"] == "notice" && e["text"] == "no longer ignoring bob"), "{events:#?}");
+    let history: Vec<&str> = events
+        .iter()
+        .filter(|e| e["event"] == "history")
+        .flat_map(|e| e["messages"].as_array().into_iter().flatten())
+        .filter_map(|m| m["text"].as_str())
+        .collect();
+    assert!(history.contains(&"hello carol"), "shown again once unignored: {events:#?}");
+}
