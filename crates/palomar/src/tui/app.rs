@@ -150,14 +150,17 @@ impl App {
     }
 
     /// Conversations with unread messages, as (position from 1, as Alt+1…9 count; wants attention): a mention or a
-    /// direct message wants it, like irssi's highlighted `Act:` entries.
+    /// direct message wants it, like irssi's highlighted `Act:` entries, unless the conversation is silenced.
     pub fn activity(&self) -> Vec<(usize, bool)> {
         self.model
             .convs
             .iter()
             .enumerate()
             .filter(|(_, conv)| conv.unread > 0)
-            .map(|(index, conv)| (index + 1, conv.mentioned || matches!(conv.id, Conversation::Direct(_))))
+            .map(|(index, conv)| {
+                let calls = conv.mentioned || matches!(conv.id, Conversation::Direct(_));
+                (index + 1, calls && !self.model.is_silenced(&conv.id))
+            })
             .collect()
     }
 

@@ -715,3 +715,22 @@ fn slash_jump_to_a_message_not_loaded_fetches_it_then_scrolls_to_it() {
     let (x, y) = row_with(&drawn, "message 41.");
     assert!(drawn[(x - PREFIX, y)].modifier.contains(Modifier::REVERSED), "shown and marked once it came");
 }
+
+#[test]
+fn an_ignored_nick_takes_no_row_and_a_silenced_conversation_does_not_call() {
+    let mut app = conversation_with_chat();
+    type_text(&mut app, "/ignore bob");
+    assert!(matches!(&app.on_key(key(KeyCode::Enter))[..], [Action::SavePreferences]));
+    let shown = screen(&app, 100, 14);
+    assert!(!shown.contains("good morning everyone") && shown.contains("<carol> morning!"), "{shown}");
+    assert!(shown.contains("ignoring bob: their messages are hidden"), "{shown}");
+    type_text(&mut app, "/unignore bob");
+    app.on_key(key(KeyCode::Enter));
+    assert!(screen(&app, 100, 14).contains("good morning everyone"));
+
+    type_text(&mut app, "/silence");
+    assert!(matches!(&app.on_key(key(KeyCode::Enter))[..], [Action::SavePreferences]));
+    app.on_key(KeyEvent::new(KeyCode::Char('n'), KeyModifiers::CONTROL));
+    assert!(app.on_engine(message(4, "carol", "ana, lunch?")).is_empty(), "no bell from a silenced room");
+    assert_eq!(app.activity(), [(1, false)], "counted, not called for");
+}
