@@ -345,6 +345,19 @@ async function main() {
     await messageList.locator('code.inline-code', { hasText: 'cargo test' }).waitFor({ timeout: WAIT_MS });
     assert.equal(await messageList.locator('a[href="https://example.com/docs"]').count(), 1);
 
+    // ---- the page's own preferences: someone ignored is hidden until unignored, a silenced room drawn so
+    log('ignore and silence');
+    await typeEntry('/ignore bob');
+    await until(async () => (await shownMessage('sounds good').count()) === 0, 'bob\'s messages hidden');
+    assert.equal(await shownMessage('the one from friday').count(), 1, 'ours stay');
+    await typeEntry('/unignore bob');
+    await shownMessage('sounds good').waitFor({ timeout: WAIT_MS });
+    await typeEntry('/silence');
+    const silencedLobby = async () => ((await conversationButton('#lobby').getAttribute('class')) ?? '').split(' ').includes('silenced');
+    await until(silencedLobby, 'the lobby drawn silenced');
+    await typeEntry('/unsilence');
+    await until(async () => !(await silencedLobby()), 'the lobby no longer silenced');
+
     // ---- a direct conversation, both ways
     log('direct messages');
     await typeEntry('/msg bob a private hello');
