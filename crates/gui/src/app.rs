@@ -3,7 +3,8 @@
 //! back to the engine, and draws whichever screen is current. A sign-in that cannot connect (unreachable
 //! server, wrong password, changed or refused certificate) stops its engine and says why on the form; one the
 //! server refuses for now (a lockout, a busy server) counts down on the form to the next attempt, which can be
-//! cancelled; once signed in, a lost connection is retried for ever and shown as a banner.
+//! cancelled; once signed in, a lost connection is retried for ever and shown as a banner. An alert that comes
+//! while the window is not focused asks for attention and goes to the [`Notifier`].
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -18,6 +19,7 @@ use palomar_client::{EngineConfig, Event, Trust};
 use crate::certificate::{self, CertificateChange};
 use crate::chat_window::{self, ChatWindow};
 use crate::connection::Connection;
+use crate::notification::Notifier;
 use crate::settings::Settings;
 use crate::sign_in::{self, Problem, Request, SignInForm, Submit};
 use crate::theme::{self, ThemeChoice};
@@ -39,6 +41,8 @@ pub struct Options {
     pub backoff: Backoff,
     /// The time zone messages are shown in.
     pub offset: FixedOffset,
+    /// Shows an alert that comes while the window is not focused.
+    pub notifier: Notifier,
 }
 
 /// One sign-in: its engine and what it has shown so far.
@@ -317,11 +321,12 @@ impl PalomarApp {
                         session.model.notice_here(format!("not saved: {error}"), true);
                     }
                 }
-                Action::Alert(_) => {
+                Action::Alert(alert) => {
                     if !ctx.input(|i| i.viewport().focused.unwrap_or(true)) {
                         ctx.send_viewport_cmd(egui::ViewportCommand::RequestUserAttention(
                             egui::UserAttentionType::Informational,
                         ));
+                        self.options.notifier.show(&alert);
                     }
                 }
                 Action::Quit => ctx.send_viewport_cmd(egui::ViewportCommand::Close),

@@ -1,7 +1,8 @@
 //! The signed-in window around the messages: a top bar (who and where, the theme, signing out), the banner
 //! while the connection is down (the countdown and how many messages wait to go out) or stopped for good,
-//! the conversations on the left (unread badges, joining, leaving), the members on the right (click one for
-//! a direct conversation), the room's name, our standing in it and its topic above the messages, and the entry box
+//! the conversations on the left (unread badges, dimmed for a silenced one; joining, leaving; a right click
+//! silences one or allows its notifications again), the members on the right (click one for a direct
+//! conversation; a right click ignores them or stops), the room's name, our standing in it and its topic above the messages, and the entry box
 //! (Enter sends, Shift+Enter starts a new line; slash commands go through the shared model). A message's context
 //! menu puts an `/edit` line with its text in the entry box, or a `/delete` line; its Reply puts the entry box
 //! in reply mode (a bar above it says to what; Enter sends a reply, × or Escape goes back to plain messages),
@@ -294,20 +295,30 @@ fn conversations(ui: &mut egui::Ui, window: &mut ChatWindow, model: &mut ChatMod
     ui.heading("Conversations");
     ui.add_space(4.0);
     let mut chosen = None;
+    let mut silence = None;
     ScrollArea::vertical()
         .id_salt("conversation-list")
         .auto_shrink([false, true])
         .max_height(ui.available_height() - 150.0)
         .show(ui, |ui| {
             for (index, conv) in model.convs.iter().enumerate() {
+                let silenced = model.is_silenced(&conv.id);
                 ui.horizontal(|ui| {
                     let name = RichText::new(conv.id.to_string());
                     let name = if conv.unread > 0 { name.strong() } else { name };
-                    if ui.selectable_label(index == model.current, name).clicked() {
+                    let response = ui.selectable_label(index == model.current, name);
+                    if response.clicked() {
                         chosen = Some(index);
                     }
+                    response.context_menu(|ui| {
+                        let (label, on) =
+                            if silenced { ("Allow notifications", false) } else { ("Silence notifications", true) };
+                        if ui.button(label).clicked() {
+                            silence = Some((conv.id.clone(), on));
+                        }
+                    });
                     if conv.unread > 0 {
-                        badge(ui, conv.unread, conv.mentioned);
+                        badge(ui, conv.unread, conv.mentioned, silenced);
                     }
                 });
             }
@@ -316,6 +327,9 @@ fn conversations(ui: &mut egui::Ui, window: &mut ChatWindow, model: &mut ChatMod
         model.switch(index);
         window.focused = false;
         window.tab = Tab::Messages;
+    }
+    if let Some((conv, on)) = silence {
+        outcome.actions.extend(model.apply(Typed::Silence { conv: Some(conv), on }));
     }
     ui.separator();
     let label = ui.label("Join a room");
@@ -344,13 +358,23 @@ fn conversations(ui: &mut egui::Ui, window: &mut ChatWindow, model: &mut ChatMod
     }
 }
 
-/// The unread count, `@` in front when one of them mentions us.
-fn badge(ui: &mut egui::Ui, unread: usize, mentioned: bool) {
+/// The unread count, `@` in front when one of them mentions us; a silenced conversation's is dimmed, as it
+/// never calls for attention.
+fn badge(ui: &mut egui::Ui, unread: usize, mentioned: bool, silenced: bool) {
     let text = if mentioned { format!("@{unread}") } else { unread.to_string() };
-    let fill = if mentioned { ui.visuals().warn_fg_color } else { ui.visuals().selection.bg_fill };
+    let (fill, colour) = badge_colours(ui.visuals(), mentioned, silenced);
     egui::Frame::new().fill(fill).inner_margin(egui::Margin::symmetric(6, 1)).corner_radius(8.0).show(ui, |ui| {
-        ui.label(RichText::new(text).small().strong().color(egui::Color32::WHITE));
+        ui.label(RichText::new(text).small().strong().color(colour));
     });
+}
+
+/// A badge's fill and text colour.
+fn badge_colours(visuals: &egui::Visuals, mentioned: bool, silenced: bool) -> (egui::Color32, egui::Color32) {
+    match (silenced, mentioned) {
+        (true, _) => (visuals.faint_bg_color, visuals.weak_text_color()),
+        (false, true) => (visuals.warn_fg_color, egui::Color32::WHITE),
+        (false, false) => (visuals.selection.bg_fill, egui::Color32::WHITE),
+    }
 }
 
 /// The members of the conversation shown, online first. While the connection is down nobody's presence is
@@ -361,7 +385,7 @@ fn members(ui: &mut egui::Ui, model: &mut ChatModel, tab: &mut Tab, outcome: &mu
     ui.add_space(4.0);
     let dark = ui.visuals().dark_mode;
     let known = model.members_known();
-    let mut message_to: Option<Nick> = None;
+    let mut picked = None;
     let conv = model.current();
     let (online, offline): (Vec<Nick>, Vec<Nick>) = match &conv.id {
         Conversation::Room(_) => (conv.online.iter().cloned().collect(), conv.offline.iter().cloned().collect()),
@@ -373,7 +397,7 @@ fn members(ui: &mut egui::Ui, model: &mut ChatModel, tab: &mut Tab, outcome: &mu
             let mut everyone: Vec<&Nick> = online.iter().chain(&offline).collect();
             everyone.sort();
             for nick in everyone {
-                member(ui, nick, RichText::new(nick.as_str()).weak(), Presence::Unknown, &model.me, &mut message_to);
+                member(ui, nick, RichText::new(nick.as_str()).weak(), Presence::Unknown, model, &mut picked);
             }
             return;
         }
@@ -382,19 +406,21 @@ fn members(ui: &mut egui::Ui, model: &mut ChatModel, tab: &mut Tab, outcome: &mu
         }
         for nick in &online {
             let text = RichText::new(nick.as_str()).color(theme::nick_colour(nick, dark));
-            member(ui, nick, text, Presence::Online, &model.me, &mut message_to);
+            member(ui, nick, text, Presence::Online, model, &mut picked);
         }
         if !offline.is_empty() {
             ui.add_space(6.0);
             ui.label(RichText::new(format!("Offline — {}", offline.len())).small().weak());
         }
         for nick in &offline {
-            member(ui, nick, RichText::new(nick.as_str()).weak(), Presence::Offline, &model.me, &mut message_to);
+            member(ui, nick, RichText::new(nick.as_str()).weak(), Presence::Offline, model, &mut picked);
         }
     });
-    if let Some(nick) = message_to {
-        *tab = Tab::Messages;
-        outcome.actions.extend(model.apply(Typed::Msg { to: nick, text: None }));
+    if let Some(typed) = picked {
+        if matches!(typed, Typed::Msg { .. }) {
+            *tab = Tab::Messages;
+        }
+        outcome.actions.extend(model.apply(typed));
     }
 }
 
@@ -410,14 +436,14 @@ enum Presence {
 }
 
 /// One member: a dot (filled when online, none when unknown) and the nickname, a button that opens the direct
-/// conversation.
+/// conversation, with a menu to ignore them or no longer (`picked`: what was asked for).
 fn member(
     ui: &mut egui::Ui,
     nick: &Nick,
     text: RichText,
     presence: Presence,
-    me: &Nick,
-    message_to: &mut Option<Nick>,
+    model: &ChatModel,
+    picked: &mut Option<Typed>,
 ) {
     ui.horizontal(|ui| {
         match presence {
@@ -425,14 +451,24 @@ fn member(
             Presence::Offline => dot(ui, ui.visuals().weak_text_color(), false),
             Presence::Unknown => dot(ui, egui::Color32::TRANSPARENT, false),
         }
-        if nick == me {
+        if *nick == model.me {
             ui.label(text).on_hover_text("you");
             return;
         }
         let response = ui.add(Button::new(text).frame(false)).on_hover_text(format!("Direct message to {nick}"));
         if response.clicked() {
-            *message_to = Some(nick.clone());
+            *picked = Some(Typed::Msg { to: nick.clone(), text: None });
         }
+        response.context_menu(|ui| {
+            let (label, typed) = if model.is_ignored(nick) {
+                ("Stop ignoring", Typed::Unignore(nick.clone()))
+            } else {
+                ("Ignore", Typed::Ignore(Some(nick.clone())))
+            };
+            if ui.button(label).clicked() {
+                *picked = Some(typed);
+            }
+        });
     });
 }
 
@@ -905,5 +941,80 @@ mod tests {
         steps(&mut harness, 2);
         let plain = (lobby(), MessageKind::Text, "just a message".to_owned());
         assert_eq!(posted(&mut harness), [plain]);
+    }
+
+    /// Ana in a direct conversation with carol, and bob's message unread in the lobby.
+    fn with_lobby_unread() -> ChatModel {
+        let mut model = connected(1..=1, Vec::new());
+        model.apply(Typed::Msg { to: nick("carol"), text: None });
+        model.on_engine(Event::Message { message: message(2, "bob", MessageKind::Text, "message 2"), own: false });
+        model
+    }
+
+    /// The colour `text` was drawn in last frame.
+    fn colour_of(harness: &Harness<'_, State>, text: &str) -> Option<egui::Color32> {
+        harness.output().shapes.iter().find_map(|clipped| match &clipped.shape {
+            egui::Shape::Text(shape) if shape.galley.text() == text => {
+                shape.galley.job.sections.first().map(|section| section.format.color)
+            }
+            _ => None,
+        })
+    }
+
+    /// Whether the preferences were asked to be saved since last taken.
+    fn saved(harness: &mut Harness<'_, State>) -> bool {
+        std::mem::take(&mut harness.state_mut().actions).iter().any(|action| matches!(action, Action::SavePreferences))
+    }
+
+    #[test]
+    fn a_conversation_s_menu_silences_it_and_allows_it_again_and_its_badge_is_dimmed_meanwhile() {
+        let mut harness = harness(with_lobby_unread());
+        steps(&mut harness, 3);
+        assert_eq!(harness.state().model.convs[0].unread, 1);
+        let weak = harness.ctx.global_style().visuals.weak_text_color();
+        assert_eq!(colour_of(&harness, "1"), Some(egui::Color32::WHITE), "a count that calls for attention");
+
+        harness.get_by_label("#lobby").click_secondary();
+        steps(&mut harness, 2);
+        assert!(harness.query_by_label("Allow notifications").is_none());
+        harness.get_by_label("Silence notifications").click();
+        steps(&mut harness, 2);
+        assert!(harness.state().model.is_silenced(&lobby()));
+        assert!(saved(&mut harness), "the choice is saved");
+        assert_eq!(colour_of(&harness, "1"), Some(weak), "a silenced count is dimmed");
+        assert!(harness.query_by_label("Silence notifications").is_none(), "the menu closed");
+
+        harness.get_by_label("#lobby").click_secondary();
+        steps(&mut harness, 2);
+        harness.get_by_label("Allow notifications").click();
+        steps(&mut harness, 2);
+        assert!(!harness.state().model.is_silenced(&lobby()));
+        assert!(saved(&mut harness));
+        assert_eq!(colour_of(&harness, "1"), Some(egui::Color32::WHITE), "and no longer dimmed");
+    }
+
+    #[test]
+    fn a_member_s_menu_ignores_them_and_stops_but_we_have_no_menu() {
+        let mut harness = harness(with_lobby_unread());
+        steps(&mut harness, 3);
+        harness.get_by_label("ana").click_secondary();
+        steps(&mut harness, 2);
+        assert!(harness.query_by_label("Ignore").is_none(), "we cannot ignore ourselves");
+
+        harness.get_by_label("carol").click_secondary();
+        steps(&mut harness, 2);
+        assert!(harness.query_by_label("Stop ignoring").is_none());
+        harness.get_by_label("Ignore").click();
+        steps(&mut harness, 2);
+        assert!(harness.state().model.is_ignored(&nick("carol")));
+        assert!(saved(&mut harness), "the choice is saved");
+        assert_eq!(harness.state().model.current().id, Conversation::Direct(nick("carol")), "no conversation opened");
+
+        harness.get_by_label("carol").click_secondary();
+        steps(&mut harness, 2);
+        harness.get_by_label("Stop ignoring").click();
+        steps(&mut harness, 2);
+        assert!(!harness.state().model.is_ignored(&nick("carol")));
+        assert!(saved(&mut harness));
     }
 }

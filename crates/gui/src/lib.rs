@@ -18,6 +18,7 @@
 //! - [`theme`]: light, dark or the system's, the colours that carry meaning, readable small print.
 //! - [`emoji`]: emoji in colour from the platform's font, egui's monochrome ones only as the last resort.
 //! - [`completion`]: Tab in the entry box completes nicknames and commands, as in the terminal client.
+//! - [`notification`]: desktop notifications of alerts that come while the window is not focused.
 //! - [`settings`]: what is remembered between runs (server, nickname, theme; never the password).
 
 pub mod app;
@@ -27,6 +28,7 @@ pub mod completion;
 pub mod connection;
 pub mod emoji;
 pub mod message_view;
+pub mod notification;
 pub mod settings;
 pub mod sign_in;
 pub mod theme;

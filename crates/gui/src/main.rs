@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use palomar_client::backoff::Backoff;
+use palomar_gui::notification::Notifier;
 use palomar_gui::{Options, PalomarApp};
 
 #[derive(Parser)]
@@ -56,6 +57,7 @@ fn main() -> ExitCode {
         nick: args.nick,
         backoff: Backoff::default(),
         offset: *chrono::Local::now().offset(),
+        notifier: Notifier::desktop(runtime.handle().clone()),
     };
     let native = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()

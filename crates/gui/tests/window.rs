@@ -4,6 +4,7 @@
 //! that a slow machine could outrun.
 
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::FixedOffset;
@@ -12,8 +13,10 @@ use egui::{Key, Modifiers};
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
 use palomar_client::backoff::Backoff;
+use palomar_client::model::Alert;
 use palomar_client::{Command, Engine, EngineConfig, Event, KnownHosts, Trust};
 use palomar_gui::message_view::{PENDING, SENT};
+use palomar_gui::notification::Notifier;
 use palomar_gui::settings::Settings;
 use palomar_gui::sign_in::Problem;
 use palomar_gui::{Options, PalomarApp};
@@ -36,6 +39,7 @@ fn options(home: &Path, server: &str) -> Options {
         nick: None,
         backoff: FAST,
         offset: FixedOffset::east_opt(0).expect("UTC"),
+        notifier: Notifier::new(|_| {}),
     }
 }
 
@@ -819,6 +823,52 @@ fn a_reply_shows_its_quote_and_a_reaction_is_a_chip_that_toggles_ours() {
         matches!(e, Event::Message { message, .. }
             if message.kind == MessageKind::Reaction { of: seq, added: true } && message.from == nick("ana"))
     });
+
+    drop(harness);
+    runtime.block_on(bob.engine.commands().send(Command::Quit)).expect("quits");
+}
+
+/// The window has the focus or not, as the platform would say.
+fn focus(harness: &mut Harness<'_, PalomarApp>, focused: bool) {
+    harness.input_mut().viewports.entry(egui::ViewportId::ROOT).or_default().focused = Some(focused);
+    harness.step();
+}
+
+#[test]
+fn an_alert_is_a_desktop_notification_only_while_the_window_is_not_focused_nor_silenced() {
+    let runtime = Runtime::new().expect("runtime");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = InProcessServer::start(runtime.handle(), dir.path());
+    let mut bob = Peer::start(&runtime, &server.addr, "bob", &dir.path().join("bob"));
+    bob.wait_for(&runtime, "bob connected", |e| matches!(e, Event::Synced));
+    let shown = Arc::new(Mutex::new(Vec::new()));
+    let notifier = {
+        let shown = Arc::clone(&shown);
+        Notifier::new(move |alert| shown.lock().expect("not poisoned").push(alert.clone()))
+    };
+    let mut harness = window(&runtime, Options { notifier, ..options(&dir.path().join("ana"), &server.addr) });
+    let shown_now = || shown.lock().expect("not poisoned").clone();
+    sign_in_trusting(&mut harness, &server, "ana", "ana-password");
+
+    focus(&mut harness, true);
+    bob.send(&runtime, lobby(), "ana, are you there?");
+    wait_until(&mut harness, "bob's mention", |h| shows(h, "ana, are you there?"));
+    assert_eq!(shown_now(), [], "a window in focus shows no notification");
+
+    focus(&mut harness, false);
+    bob.send(&runtime, Conversation::Direct(nick("ana")), "lunch?\nat noon");
+    wait_until(&mut harness, "a notification", |_| !shown_now().is_empty());
+    assert_eq!(shown_now(), [Alert { title: "bob (direct)".into(), body: "lunch?".into() }]);
+
+    // Silenced: bob's next direct message is not shown; a mention in the lobby, sent after it, is.
+    send(&mut harness, "/silence @bob");
+    wait_until(&mut harness, "silenced", |h| {
+        h.state().model().is_some_and(|m| m.is_silenced(&Conversation::Direct(nick("bob"))))
+    });
+    bob.send(&runtime, Conversation::Direct(nick("ana")), "still there?");
+    bob.send(&runtime, lobby(), "ana: last call");
+    wait_until(&mut harness, "a second notification", |_| shown_now().len() == 2);
+    assert_eq!(shown_now()[1], Alert { title: "bob in #lobby".into(), body: "ana: last call".into() });
 
     drop(harness);
     runtime.block_on(bob.engine.commands().send(Command::Quit)).expect("quits");
