@@ -124,7 +124,7 @@ impl ChatModel {
             me,
             node: server.clone(),
             server,
-            convs: vec![Conv::new(Conversation::Room(RoomName::lobby()), &BTreeSet::new())],
+            convs: vec![Conv::new(Conversation::Room(RoomName::lobby()))],
             current: 0,
             status: Status::Connecting,
             pending: 0,
@@ -162,7 +162,7 @@ impl ChatModel {
         if let Conversation::Direct(peer) = id {
             self.known_nicks.insert(peer.clone());
         }
-        self.convs.push(Conv::new(id.clone(), &self.preferences.ignored));
+        self.convs.push(Conv::new(id.clone()));
         self.convs.len() - 1
     }
 

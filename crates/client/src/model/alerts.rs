@@ -5,6 +5,7 @@
 
 use palomar_proto::{Conversation, Message, MessageKind, Nick};
 
+use super::conv::first_line;
 use super::{Action, ChatModel};
 use crate::preferences::{Outcome, Preferences};
 
@@ -25,9 +26,8 @@ impl Alert {
             Conversation::Room(room) => format!("{} in #{room}", message.from),
             Conversation::Direct(_) => format!("{} (direct)", message.from),
         };
-        let first = message.text.lines().find(|line| !line.trim().is_empty()).unwrap_or("").trim();
-        let mut body: String = first.chars().take(ALERT_CHARS).collect();
-        if first.chars().nth(ALERT_CHARS).is_some() {
+        let (mut body, cut) = first_line(&message.text, ALERT_CHARS);
+        if cut {
             body.push('…');
         }
         if message.kind == MessageKind::Action {

@@ -204,15 +204,11 @@ pub struct Conv {
     pub(super) history_pending: bool,
     /// The request on its way was typed (`/history`), so its outcome is told, not only shown.
     pub(super) history_typed: bool,
-    /// The nicknames the user ignores (the model's, copied here as it changes): their entries are marked as
-    /// they are filed, and their reactions not counted.
-    ignoring: BTreeSet<Nick>,
 }
 
 impl Conv {
-    pub(super) fn new(id: Conversation, ignoring: &BTreeSet<Nick>) -> Self {
+    pub(super) fn new(id: Conversation) -> Self {
         Conv {
-            ignoring: ignoring.clone(),
             id,
             entries: Vec::new(),
             unread: 0,
@@ -266,7 +262,6 @@ impl Conv {
 
     /// Follows a new list of ignored nicknames: every entry marked again, every message's reactions counted again.
     pub(super) fn ignore(&mut self, ignoring: &BTreeSet<Nick>) {
-        self.ignoring.clone_from(ignoring);
         let mut shown = Vec::new();
         for entry in &mut self.entries {
             if let Entry::Message(m) = entry {
@@ -285,9 +280,8 @@ impl Conv {
             Some(m) if m.ignored => Quote::Ignored,
             Some(m) if m.revision == Revision::Deleted => Quote::Deleted,
             Some(m) => {
-                let first = m.text.lines().find(|line| !line.trim().is_empty()).unwrap_or("").trim();
-                let mut line: String = first.chars().take(QUOTE_CHARS).collect();
-                if first.chars().nth(QUOTE_CHARS).is_some() || m.text.trim().lines().nth(1).is_some() {
+                let (mut line, cut) = first_line(&m.text, QUOTE_CHARS);
+                if cut || m.text.trim().lines().nth(1).is_some() {
                     line.push('…');
                 }
                 Quote::Message { from: m.from.clone(), line }
@@ -369,8 +363,7 @@ impl Conv {
     }
 
     /// Puts a message where its seq belongs; pending messages and notices after it keep their place.
-    pub(super) fn insert(&mut self, mut entry: MessageEntry) {
-        entry.ignored = self.ignoring.contains(&entry.from);
+    pub(super) fn insert(&mut self, entry: MessageEntry) {
         let seq = entry.seq.unwrap_or(u64::MAX);
         let at = self
             .entries
@@ -383,6 +376,13 @@ impl Conv {
     pub(super) fn notice(&mut self, ts: u64, text: String, alert: bool) {
         self.entries.push(Entry::Notice { ts, text, alert });
     }
+}
+
+/// The first line of `text` with something on it, trimmed, at most `chars` characters of it, and whether that
+/// cut it short.
+pub(super) fn first_line(text: &str, chars: usize) -> (String, bool) {
+    let first = text.lines().find(|line| !line.trim().is_empty()).unwrap_or("").trim();
+    (first.chars().take(chars).collect(), first.chars().nth(chars).is_some())
 }
 
 /// `from`'s reaction `emoji` added to, or taken back from, `reactions` (an emoji nobody is behind any more goes).

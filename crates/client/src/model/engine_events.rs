@@ -175,16 +175,20 @@ impl ChatModel {
             }
             Event::History(page) => {
                 let index = self.conv_index(&page.conversation);
-                let calls: Vec<bool> =
-                    page.messages.iter().map(|m| m.from != self.me && self.calls_us(&m.text)).collect();
+                // (mention, ignored) of each, judged before the conversation is borrowed to file them.
+                let judged: Vec<(bool, bool)> = page
+                    .messages
+                    .iter()
+                    .map(|m| (m.from != self.me && self.calls_us(&m.text), self.is_ignored(&m.from)))
+                    .collect();
                 let conv = &mut self.convs[index];
                 conv.history_pending = false;
                 let before = conv.oldest_seq();
                 let empty = page.messages.is_empty();
                 let mut new = 0;
-                for (message, mention) in page.messages.into_iter().zip(calls) {
+                for (message, (mention, ignored)) in page.messages.into_iter().zip(judged) {
                     if !conv.has_seq(message.seq) {
-                        conv.add(MessageEntry::from_message(message, false, mention));
+                        conv.add(MessageEntry { ignored, ..MessageEntry::from_message(message, false, mention) });
                         new += 1;
                     }
                 }
@@ -320,7 +324,8 @@ impl ChatModel {
         }
         // An edit, a deletion or a reaction is not news of its own: it changes a message already counted. A reply
         // to one of ours calls us as a mention does. What someone ignored sends is not news at all.
-        let news = message.kind.is_message() && !own && !self.is_ignored(&message.from);
+        let ignored = self.is_ignored(&message.from);
+        let news = message.kind.is_message() && !own && !ignored;
         let answers_me =
             message.kind.refers_to().and_then(|of| self.convs[index].message(of)).is_some_and(|m| m.from == self.me);
         let mention = news && (answers_me || self.calls_us(&message.text));
@@ -328,7 +333,7 @@ impl ChatModel {
             .then(|| Alert::of_message(&message))
             .filter(|_| !self.is_silenced(&message.conversation));
         let conv = &mut self.convs[index];
-        conv.add(MessageEntry { typed, ..MessageEntry::from_message(message, own, mention) });
+        conv.add(MessageEntry { typed, ignored, ..MessageEntry::from_message(message, own, mention) });
         if index != self.current && news {
             conv.unread += 1;
             conv.mentioned |= mention;
