@@ -189,6 +189,8 @@ export class ChatView {
     /// The search whose results are drawn (its serial) and how many of them, to add a page without drawing the
     /// others anew (a focused result keeps its focus).
     this.searchDrawn = { serial: null, count: 0, state: '' };
+    /// "More" was clicked: the first result of the page it brings takes the focus (the button is disabled meanwhile).
+    this.focusNextPage = false;
     /// The conversation whose messages are drawn, to know when to jump to the bottom.
     this.shownKey = null;
     /// Drawn message list items by their entry's key, reused while the entry is unchanged.
@@ -242,7 +244,10 @@ export class ChatView {
       event.preventDefault();
       handlers.onSearch(this.searchInput.value, this.searchHere.checked);
     });
-    this.searchMore.addEventListener('click', () => handlers.onMoreResults());
+    this.searchMore.addEventListener('click', () => {
+      this.focusNextPage = true;
+      handlers.onMoreResults();
+    });
     byId('search-close').addEventListener('click', () => this.closeSearch());
     document.addEventListener('keydown', (event) => {
       const searchKey = (event.ctrlKey || event.metaKey) && !event.altKey && !event.shiftKey && ['f', 'k'].includes(event.key.toLowerCase());
@@ -412,6 +417,10 @@ export class ChatView {
     const items = hits.slice(this.searchDrawn.count).map((hit, index) => this.searchResult(searchHit(hit, this.searchDrawn.count + index + 1), search.words));
     this.searchResults.append(...items);
     this.searchDrawn.count = hits.length;
+    if (!pending && this.focusNextPage) {
+      this.focusNextPage = false;
+      (items[0]?.querySelector('button') ?? (next === null ? this.searchInput : this.searchMore)).focus();
+    }
     this.searchMore.hidden = next === null;
     this.searchMore.disabled = pending;
     this.searchMore.textContent = pending ? 'Loading…' : 'More';
