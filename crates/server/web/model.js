@@ -69,7 +69,8 @@ function isMessage(message) {
 /// Longest first line a reply's quote shows of the message it answers, in characters.
 const QUOTE_LENGTH = 80;
 
-/// The first line of `text`, cut to `length` characters, ending "…" when anything was left out.
+/// The first line of `text`, cut to `length` characters (a quote's, or a search result's), ending "…" when anything
+/// was left out.
 function firstLine(text, length = QUOTE_LENGTH) {
   const lines = text.trim().split('\n');
   const characters = [...lines[0]];
@@ -969,8 +970,9 @@ export class ChatModel {
 
   /// Starts a search for `query` (commands.js read it): in every conversation (`scope` null), the one shown
   /// ('here'), or conversation `scope`; `typed` when asked with /search, whose results are said as notices too.
-  /// A search field's `error` (its words could not be read) makes a search that failed, to show why. Returns the `Search` request to send, `{ query, key, before, limit }`, or `{ error }` (also the search's own,
-  /// for the panel) when there is nothing to ask.
+  /// A search field's `error` (its words could not be read) makes a search that failed, to show why. Returns the
+  /// `Search` request to send, `{ query, key, before, limit }`, or `{ error }` (also the search's own, for the
+  /// panel) when there is nothing to ask.
   searchFor({ query, scope, error = null }, typed) {
     const key = scope === 'here' ? this.currentKey : scope;
     this.searchSerial += 1;
