@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { ChatModel, MAX_HIGHLIGHT_WORDS, MAX_IGNORED, SEARCH_PAGE, hitLine, markWords, searchHeader, searchLines } from '../web/model.js';
+import { ChatModel, MAX_HIGHLIGHT_WORDS, MAX_IGNORED, SEARCH_PAGE, hitLine, hitTime, markWords, searchHeader, searchLines } from '../web/model.js';
 
 // The times of search results are written in the page's time zone: the tests' is fixed.
 process.env.TZ = 'UTC';
@@ -855,7 +855,7 @@ function hit(conversation, seq, from, text, kind = 'Text', minutes = 0) {
 
 /// A model that is in #lobby, #garden and @bob, connected.
 function searching() {
-  const model = new ChatModel('ana', () => 0);
+  const model = new ChatModel('ana', () => Date.UTC(2025, 11, 7, 18, 0));
   model.apply({ type: 'welcome', conversations: ['#lobby', '#garden', '@bob'].map((key) => ({ key, latestSeq: 100, firstSeq: 1 })) });
   model.apply({ type: 'status', state: 'live' });
   return model;
@@ -866,22 +866,26 @@ function noticesOf(model, key) {
 }
 
 test('the words of a search: the header, a line per result, and how to see older ones', () => {
+  const now = Date.UTC(2025, 11, 7, 18, 0);
   const hits = [hit('#lobby', 12, 'ana', 'lunch at noon?'), hit('@bob', 7, 'bob', 'waves at lunch', 'Action', 3), hit('#garden', 3, 'carol', `lunch ${'x'.repeat(200)}`)];
   const search = { query: 'lunch', key: null, hits, next: 'r812' };
-  assert.deepEqual(searchLines(search), [
+  assert.deepEqual(searchLines(search, 0, now), [
     '3 messages found for “lunch”',
     '[1] #lobby  ana  14:05  lunch at noon?',
-    '[2] @bob  * bob  14:08  waves at lunch',
+    '[2] @bob  bob  14:08  * bob waves at lunch',
     `[3] #garden  carol  14:05  lunch ${'x'.repeat(114)}…`,
     '/search shows older ones',
   ]);
-  assert.deepEqual(searchLines({ ...search, next: null }, 2), ['1 more found for “lunch”', `[3] #garden  carol  14:05  lunch ${'x'.repeat(114)}…`]);
-  assert.equal(hitLine(hit('#lobby', 2, 'bob', 'first line\nsecond'), 9), '[9] #lobby  bob  14:05  first line…');
+  assert.deepEqual(searchLines({ ...search, next: null }, 2, now), ['1 more found for “lunch”', `[3] #garden  carol  14:05  lunch ${'x'.repeat(114)}…`]);
+  assert.equal(hitLine(hit('#lobby', 2, 'bob', '\n  first line  \nsecond'), 9, now), '[9] #lobby  bob  14:05  first line', 'the first line with something on it');
+  assert.equal(hitLine(hit('#lobby', 2, 'bob', 'é'.repeat(120)), 1, now), `[1] #lobby  bob  14:05  ${'é'.repeat(120)}`, '120 characters are not cut');
+  assert.equal(hitTime(Date.UTC(2025, 11, 3, 9, 7), now), '3 Dec 09:07', 'another day this year');
+  assert.equal(hitTime(Date.UTC(2024, 0, 30, 9, 7), now), '2024-01-30', 'another year');
   assert.equal(searchHeader({ query: 'lunch', key: '#lobby', hits: hits.slice(0, 1) }), '1 message found for “lunch” in #lobby');
   assert.equal(searchHeader({ query: 'lunch', key: '@bob', hits: [] }), 'nothing found for “lunch” with @bob');
   assert.equal(searchHeader({ query: 'lunch', key: null, hits: [] }), 'nothing found for “lunch”');
   assert.equal(searchHeader({ query: 'lunch', key: null, hits }, 3), 'nothing more found for “lunch”');
-  assert.equal(searchHeader({ query: 'lunch', key: null, hits }, 1), '2 more found for “lunch”');
+  assert.equal(searchHeader({ query: 'lunch', key: '#lobby', hits }, 1), '2 more found for “lunch” in #lobby');
 });
 
 test('the searched words are marked where a word of the text starts with them, whatever their case', () => {
@@ -913,7 +917,7 @@ test('a typed search says its lines where it was typed, page after page; /search
   const model = searching();
   assert.deepEqual(model.moreResults(true), { error: 'no search to continue' });
   model.searchFor({ query: 'lunch', scope: null }, true);
-  assert.deepEqual(model.moreResults(true), { error: 'the results for “lunch” are on their way' });
+  assert.deepEqual(model.moreResults(true), { error: "the search's answer is on its way" });
   model.apply({ type: 'found', query: 'lunch', key: null, hits: [hit('#lobby', 12, 'bob', 'lunch at noon?'), hit('@bob', 5, 'bob', 'lunch?', 'Text', 1)], next: 'r5' });
   assert.deepEqual(noticesOf(model, '#lobby'), ['2 messages found for “lunch”', '[1] #lobby  bob  14:05  lunch at noon?', '[2] @bob  bob  14:06  lunch?', '/search shows older ones']);
   model.select('#garden');
@@ -981,7 +985,7 @@ test('a search the server would refuse is not asked: no words, too many, a room 
   assert.deepEqual(model.searchesAsked, []);
   model.searchFor({ query: 'lunch', scope: null }, false);
   model.searchNotSent();
-  assert.deepEqual([model.search.pending, model.search.error, model.searchesAsked], [false, 'not connected: search again once reconnected', []]);
+  assert.deepEqual([model.search.pending, model.search.error, model.searchesAsked], [false, 'not connected: search once reconnected', []]);
   model.searchFor({ query: 'lunch', scope: null }, false);
   model.apply({ type: 'status', state: 'waiting' });
   assert.deepEqual([model.search.pending, model.search.error], [false, 'the connection ended before the results came: search again']);

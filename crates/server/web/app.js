@@ -461,7 +461,7 @@ class Session {
       if (typed) this.model.notice(this.model.currentKey, request.error, true);
     } else if (!this.engine.search(request.query, request.key, request.before, request.limit)) {
       this.model.searchNotSent();
-      if (typed) this.notConnected('a search can be made');
+      if (typed) this.model.notice(this.model.currentKey, this.model.search.error, true);
     }
     this.scheduleRender();
   }

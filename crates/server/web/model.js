@@ -69,30 +69,42 @@ function isMessage(message) {
 /// Longest first line a reply's quote shows of the message it answers, in characters.
 const QUOTE_LENGTH = 80;
 
-/// The first line of `text`, cut to `length` characters (a quote's, or a search result's), ending "…" when anything
-/// was left out.
-function firstLine(text, length = QUOTE_LENGTH) {
+/// The first line of `text`, cut to QUOTE_LENGTH characters, ending "…" when anything was left out.
+function firstLine(text) {
   const lines = text.trim().split('\n');
   const characters = [...lines[0]];
-  if (characters.length <= length && lines.length === 1) return lines[0];
-  return `${characters.slice(0, length).join('').trimEnd()}…`;
+  if (characters.length <= QUOTE_LENGTH && lines.length === 1) return lines[0];
+  return `${characters.slice(0, QUOTE_LENGTH).join('').trimEnd()}…`;
 }
 
-/// A time of day as every client writes it in a search's lines, 24-hour `14:05`, in the page's time zone.
-function clockTime(ts) {
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/// When a search result was said, as every client writes it in a search's lines, seen from `now` in the page's
+/// time zone: `14:05` today, `3 Dec 14:05` this year, `2025-12-03` before.
+export function hitTime(ts, now) {
   const date = new Date(ts);
-  return `${String(date.getHours()).padStart(2, '0')}:${String(date.getMinutes()).padStart(2, '0')}`;
+  const today = new Date(now);
+  const two = (number) => String(number).padStart(2, '0');
+  const clock = `${two(date.getHours())}:${two(date.getMinutes())}`;
+  if (date.toDateString() === today.toDateString()) return clock;
+  if (date.getFullYear() === today.getFullYear()) return `${date.getDate()} ${MONTHS[date.getMonth()]} ${clock}`;
+  return `${date.getFullYear()}-${two(date.getMonth() + 1)}-${two(date.getDate())}`;
 }
 
-/// Search result `number` (from 1) as shown: its conversation, sender, time of day, and the first line of its text.
+/// Search result `number` (from 1) as shown: its conversation, sender, time, and its text's first line with
+/// something on it, cut at HIT_LENGTH characters with "…" (as the native clients cut it).
 export function searchHit(hit, number) {
-  return { number, key: hit.conversation, seq: hit.seq, from: hit.from, ts: hit.ts, time: clockTime(hit.ts), text: firstLine(hit.text, HIT_LENGTH), action: hit.kind === 'Action' };
+  const line = hit.text.split('\n').find((candidate) => candidate.trim() !== '')?.trim() ?? '';
+  const characters = [...line];
+  const text = characters.length > HIT_LENGTH ? `${characters.slice(0, HIT_LENGTH).join('')}…` : line;
+  return { number, key: hit.conversation, seq: hit.seq, from: hit.from, ts: hit.ts, text, action: hit.kind === 'Action' };
 }
 
-/// The line of a search result: `[2] #lobby  ana  14:05  lunch at noon?`, an action's sender as `* ana`.
-export function hitLine(hit, number) {
-  const shown = searchHit(hit, number);
-  return `[${number}] ${shown.key}  ${shown.action ? `* ${shown.from}` : shown.from}  ${shown.time}  ${shown.text}`;
+/// The line of a search result said at `now`: `[2] #lobby  ana  14:05  lunch at noon?`, an action's text as
+/// `* ana waves`.
+export function hitLine(hit, number, now) {
+  const { key, from, text, action } = searchHit(hit, number);
+  return `[${number}] ${key}  ${from}  ${hitTime(hit.ts, now)}  ${action ? `* ${from} ${text}` : text}`;
 }
 
 /// Where a search looked, in words: nothing for every conversation, ` in #room`, ` with @nick`.
@@ -106,17 +118,17 @@ function searchScope(key) {
 /// for “lunch”`.
 export function searchHeader({ query, key, hits }, from = 0) {
   const count = hits.length - from;
-  const quoted = `“${query}”`;
-  if (from > 0) return count === 0 ? `nothing more found for ${quoted}` : `${count} more found for ${quoted}`;
-  if (count === 0) return `nothing found for ${quoted}${searchScope(key)}`;
-  return `${count === 1 ? '1 message' : `${count} messages`} found for ${quoted}${searchScope(key)}`;
+  const found = `found for “${query}”${searchScope(key)}`;
+  if (from > 0) return count === 0 ? `nothing more ${found}` : `${count} more ${found}`;
+  if (count === 0) return `nothing ${found}`;
+  return `${count === 1 ? '1 message' : `${count} messages`} ${found}`;
 }
 
-/// What a typed search prints of its results from result `from` on: the header, a line per result (numbered
-/// across pages, for /goto), and how to see older ones when there may be more.
-export function searchLines(search, from = 0) {
+/// What a typed search prints at `now` of its results from result `from` on: the header, a line per result
+/// (numbered across pages, for /goto), and how to see older ones when there may be more.
+export function searchLines(search, from, now) {
   const lines = [searchHeader(search, from)];
-  search.hits.slice(from).forEach((hit, index) => lines.push(hitLine(hit, from + index + 1)));
+  search.hits.slice(from).forEach((hit, index) => lines.push(hitLine(hit, from + index + 1, now)));
   if (search.next !== null) lines.push('/search shows older ones');
   return lines;
 }
@@ -991,7 +1003,7 @@ export class ChatModel {
   moreResults(typed) {
     const { search } = this;
     if (search === null || (search.error !== null && search.hits.length === 0)) return { error: 'no search to continue' };
-    if (search.pending) return { error: `the results for “${search.query}” are on their way` };
+    if (search.pending) return { error: "the search's answer is on its way" };
     if (search.next === null) return { error: `nothing more to find for “${search.query}”` };
     search.typed = typed;
     search.noticeKey = this.currentKey;
@@ -1010,7 +1022,7 @@ export class ChatModel {
   searchNotSent() {
     this.searchesAsked.pop();
     this.search.pending = false;
-    this.search.error = 'not connected: search again once reconnected';
+    this.search.error = 'not connected: search once reconnected';
   }
 
   /// The connection ended: answers to what was asked on it will not come.
@@ -1036,7 +1048,7 @@ export class ChatModel {
     search.pending = false;
     if (search.typed) {
       const where = this.conversations.has(search.noticeKey) ? search.noticeKey : this.currentKey;
-      for (const line of searchLines(search, from)) this.notice(where, line);
+      for (const line of searchLines(search, from, this.now())) this.notice(where, line);
     }
   }
 
