@@ -232,23 +232,34 @@ test('preferences: /ignore [NICK] and /unignore NICK take a valid nickname', () 
   assert.equal(error(`/unignore ${'a'.repeat(33)}`), '/unignore NICK: nickname is longer than 32 characters');
 });
 
-test('search: /search WORDS with at most one in:#ROOM, in:@NICK or in:here anywhere, /search alone, /goto N', () => {
+test('search: /search [in:#ROOM|in:@NICK|in:here] WORDS, the in: anywhere; /search alone; /goto N', () => {
   assert.deepEqual(parseEntry('/search lunch'), { kind: 'search', query: 'lunch', scope: null });
-  assert.deepEqual(parseEntry('/search  lunch   friday '), { kind: 'search', query: 'lunch friday', scope: null });
+  assert.deepEqual(parseEntry('/search  Lunch   Friday '), { kind: 'search', query: 'Lunch Friday', scope: null });
   assert.deepEqual(parseEntry('/search in:#Garden seeds'), { kind: 'search', query: 'seeds', scope: '#garden' });
+  assert.deepEqual(parseEntry('/search seeds IN:garden'), { kind: 'search', query: 'seeds', scope: '#garden' });
   assert.deepEqual(parseEntry('/search seeds in:@Bob now'), { kind: 'search', query: 'seeds now', scope: '@bob' });
-  assert.deepEqual(parseEntry('/SEARCH seeds IN:here'), { kind: 'search', query: 'seeds', scope: 'here' });
+  assert.deepEqual(parseEntry('/SEARCH lunch? in:HERE'), { kind: 'search', query: 'lunch?', scope: 'here' });
   assert.deepEqual(parseEntry('/search'), { kind: 'search', query: null, scope: null });
   assert.deepEqual(parseEntry('/goto 3'), { kind: 'goto', number: 3 });
   assert.deepEqual(parseSearch('lunch in:#lobby'), { query: 'lunch', scope: '#lobby' });
-  assert.deepEqual(parseSearch('in:here'), { query: '', scope: 'here' }, 'no words: the search itself says so');
-  const usage = '/search [WORDS] [in:#ROOM|in:@NICK|in:here]';
-  assert.equal(parseEntry('/search a in:#x in:@y').message, `${usage}: at most one in: word`);
-  assert.equal(parseEntry('/search a in:lobby').message, `${usage}: say in:#ROOM, in:@NICK or in:here`);
-  assert.match(parseEntry('/search a in:#9x').message, /^\/search \[WORDS\] \[in:#ROOM\|in:@NICK\|in:here\]: room name may only contain/);
-  assert.match(parseEntry('/search a in:@').message, /nickname must not be empty$/);
-  for (const line of ['/goto', '/goto 0', '/goto two', '/goto 1 2', '/goto -1']) {
-    assert.equal(parseEntry(line).message, '/goto N: N is the number of a search result, as in /goto 2', line);
+  assert.deepEqual(parseSearch('in:here'), { error: 'search for at least one word' });
+  const usage = '/search [in:#ROOM|in:@NICK|in:here] WORDS';
+  for (const [line, reason] of [
+    ['/search in:here', 'search for at least one word'],
+    ['/search ???', 'search for at least one word'],
+    ['/search a b c d e f g h i', 'search for at most 8 words'],
+    [`/search ${'x'.repeat(257)}`, 'a search is at most 256 bytes long'],
+    ['/search in:here in:#garden x', 'one in: at most'],
+    ['/search a in:@', 'nickname must not be empty'],
+  ]) {
+    assert.equal(parseEntry(line).message, `${usage}: ${reason}`, line);
   }
-  assert.deepEqual(HELP.filter(([usage]) => /^\/(search|goto)/.test(usage)).map(([usage]) => usage), ['/search [WORDS]', '/goto N']);
+  assert.match(parseEntry('/search a in:#9x').message, /^\/search \[in:#ROOM\|in:@NICK\|in:here\] WORDS: room name may only contain/);
+  for (const line of ['/goto', '/goto 0', '/goto two', '/goto 3 4', '/goto -1', '/goto +3', '/goto #3']) {
+    assert.equal(parseEntry(line).message, '/goto N: N is the number of a search result, as in [3]', line);
+  }
+  assert.deepEqual(HELP.filter(([usage]) => /^\/(search|goto)/.test(usage)), [
+    ['/search [WORDS]', 'find messages with WORDS (in:#ROOM, in:@NICK, in:here); alone: older ones'],
+    ['/goto N', 'open search result N where it was said'],
+  ]);
 });

@@ -166,12 +166,14 @@ test('search (version 5): Search frames as the spec writes them, and the words o
   assert.equal(wire.search('lunch friday', null, null, 20), '{"Search":{"query":"lunch friday","conversation":null,"before":null,"limit":20}}');
   assert.equal(wire.search('lunch', '#lobby', 'r812', 20), '{"Search":{"query":"lunch","conversation":{"Room":"lobby"},"before":"r812","limit":20}}');
   assert.equal(wire.search('lunch', '@bob', null, 20), '{"Search":{"query":"lunch","conversation":{"Direct":"bob"},"before":null,"limit":20}}');
-  assert.deepEqual(wire.searchWords("Lunch, at NOON? l'été 2026"), ['lunch', 'at', 'noon', 'l', 'été', '2026']);
+  assert.deepEqual(wire.searchWords("Lunch? lunch, FRIDAY-2pm l'été"), ['lunch', 'friday', '2pm', 'l', 'été'], 'each once, in the order typed');
+  assert.deepEqual(wire.searchWords('日本語 テスト'), ['日本語', 'テスト']);
   assert.deepEqual(wire.searchWords(' -- '), []);
   assert.equal(wire.searchProblem('lunch'), null);
   assert.equal(wire.searchProblem('  ?! '), 'search for at least one word');
   assert.equal(wire.searchProblem('a b c d e f g h'), null);
-  assert.equal(wire.searchProblem('a b c d e f g h i'), 'at most 8 words');
+  assert.equal(wire.searchProblem('a a a a a a a a a'), null, 'repeats count once');
+  assert.equal(wire.searchProblem('a b c d e f g h i'), 'search for at most 8 words');
   assert.equal(wire.searchProblem('é'.repeat(128)), null);
-  assert.equal(wire.searchProblem('é'.repeat(129)), 'a search is at most 256 bytes');
+  assert.equal(wire.searchProblem('é'.repeat(129)), 'a search is at most 256 bytes long');
 });

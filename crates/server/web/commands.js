@@ -2,7 +2,7 @@
 // into one object or refused with words that say how to write it. The same commands and words as the native
 // clients (crates/client/src/command_line.rs), so a user moving between them finds the same chat.
 
-import { REACTIONS, parseNick, parseRoom, reactionEmoji, reasonProblem, roomKey } from './protocol.js';
+import { REACTIONS, parseNick, parseRoom, reactionEmoji, reasonProblem, roomKey, searchProblem } from './protocol.js';
 
 /// Rooms `/list` asks for at a time, as its help says.
 export const LIST_PAGE = 50;
@@ -20,8 +20,8 @@ export const HELP = [
   ['/reply [#SEQ] TEXT', 'answer the latest message here that is not yours (or message SEQ) with TEXT'],
   ['/react [#SEQ] EMOJI', 'react to the latest message here that is not yours (or message SEQ); again takes it back'],
   ['/unreact [#SEQ] EMOJI', 'take back your reaction to the latest message here that is not yours (or message SEQ)'],
-  ['/search [WORDS]', 'find messages with every word in your conversations (in:#ROOM, in:@NICK or in:here for one); alone, older ones'],
-  ['/goto N', 'show search result N in its conversation'],
+  ['/search [WORDS]', 'find messages with WORDS (in:#ROOM, in:@NICK, in:here); alone: older ones'],
+  ['/goto N', 'open search result N where it was said'],
   ['/list [ROOM]', `list the rooms, ${LIST_PAGE} at a time; /list ROOM for those after ROOM`],
   ['/topic [TEXT]', "show the room's topic, or set it to TEXT"],
   ['/cleartopic', "clear the room's topic"],
@@ -58,30 +58,33 @@ const HIGHLIGHT_WORD = /^[A-Za-z0-9_-]+$/;
 const REACTION_LIST = REACTIONS.map(({ emoji, name }) => `${emoji} ${name}`).join(', ');
 
 /// How /search is written, for the words of its mistakes.
-const SEARCH_USAGE = '/search [WORDS] [in:#ROOM|in:@NICK|in:here]';
+const SEARCH_USAGE = '/search [in:#ROOM|in:@NICK|in:here] WORDS';
 
 /// What to search for, as typed in the search field or after /search: `{ query, scope }`, `scope` null for every
-/// conversation, 'here' for the one shown, or the key of the one a word `in:#ROOM` or `in:@NICK` names (anywhere
-/// among the words, at most one); or `{ error }`. The query is the other words, one space apart; the server
-/// judges them (protocol.js says its rules before sending).
+/// conversation, 'here' for the one shown, or the key of the one a word `in:#ROOM` (or `in:ROOM`) or `in:@NICK`
+/// names (anywhere among the words, at most one); or `{ error }`, also when the other words, the query, one space
+/// apart, are not what the server searches for (protocol.js's searchProblem).
 export function parseSearch(text) {
-  const words = text.trim().split(/\s+/).filter((word) => word !== '');
-  const scopes = words.filter((word) => /^in:/i.test(word));
-  if (scopes.length > 1) return { error: 'at most one in: word' };
   let scope = null;
-  if (scopes.length === 1) {
-    const named = scopes[0].slice(3);
+  const words = [];
+  for (const word of text.trim().split(/\s+/).filter((piece) => piece !== '')) {
+    if (!/^in:/i.test(word)) {
+      words.push(word);
+      continue;
+    }
+    if (scope !== null) return { error: 'one in: at most' };
+    const named = word.slice(3);
     if (named.toLowerCase() === 'here') {
       scope = 'here';
-    } else if (named.startsWith('#') || named.startsWith('@')) {
-      const parsed = named.startsWith('#') ? parseRoom(named) : parseNick(named.slice(1));
-      if (parsed.error) return { error: parsed.error };
-      scope = `${named[0]}${parsed.name}`;
     } else {
-      return { error: 'say in:#ROOM, in:@NICK or in:here' };
+      const parsed = named.startsWith('@') ? parseNick(named.slice(1)) : parseRoom(named);
+      if (parsed.error) return { error: parsed.error };
+      scope = named.startsWith('@') ? `@${parsed.name}` : roomKey(parsed.name);
     }
   }
-  return { query: words.filter((word) => !/^in:/i.test(word)).join(' '), scope };
+  const query = words.join(' ');
+  const problem = searchProblem(query);
+  return problem === null ? { query, scope } : { error: problem };
 }
 
 function usageError(usage, reason) {
@@ -281,7 +284,7 @@ export function parseEntry(line) {
     }
     case 'goto': {
       const number = /^\d+$/.test(rest) ? Number(rest) : 0;
-      if (!Number.isSafeInteger(number) || number < 1) return usageError('/goto N', 'N is the number of a search result, as in /goto 2');
+      if (!Number.isSafeInteger(number) || number < 1) return usageError('/goto N', 'N is the number of a search result, as in [3]');
       return { kind: 'goto', number };
     }
     case 'help':

@@ -118,17 +118,19 @@ export const MAX_SEARCH_WORDS = 8;
 const MAX_SEARCH_BYTES = 256;
 
 /// The words a search looks for, as the server reads `query`: split at every character that is not a letter or a
-/// digit, lower-cased.
+/// digit, lower-cased, each once, in the order typed.
 export function searchWords(query) {
-  return query.split(/[^\p{L}\p{N}]+/u).filter((word) => word !== '').map((word) => word.toLowerCase());
+  const words = query.split(/[^\p{L}\p{N}]+/u).filter((word) => word !== '').map((word) => word.toLowerCase());
+  return [...new Set(words)];
 }
 
-/// Why the server would refuse `query` as a search, in its words, or null when it is acceptable.
+/// Why the server would refuse `query` as a search, in its words (crates/proto/src/search.rs), or null when it is
+/// acceptable.
 export function searchProblem(query) {
+  if (new TextEncoder().encode(query).length > MAX_SEARCH_BYTES) return `a search is at most ${MAX_SEARCH_BYTES} bytes long`;
   const count = searchWords(query).length;
   if (count === 0) return 'search for at least one word';
-  if (count > MAX_SEARCH_WORDS) return `at most ${MAX_SEARCH_WORDS} words`;
-  if (new TextEncoder().encode(query).length > MAX_SEARCH_BYTES) return `a search is at most ${MAX_SEARCH_BYTES} bytes`;
+  if (count > MAX_SEARCH_WORDS) return `search for at most ${MAX_SEARCH_WORDS} words`;
   return null;
 }
 
