@@ -988,21 +988,21 @@ test('a search the server would refuse is not asked: no words, too many, a room 
   assert.deepEqual([model.search.pending, model.search.error, model.searchesAsked], [false, 'not connected: search once reconnected', []]);
   model.searchFor({ query: 'lunch', scope: null }, false);
   model.apply({ type: 'status', state: 'waiting' });
-  assert.deepEqual([model.search.pending, model.search.error], [false, 'the connection ended before the results came: search again']);
+  assert.deepEqual([model.search.pending, model.search.error], [false, 'the search was cut off by the disconnection: search again once reconnected']);
   model.apply({ type: 'found', query: 'lunch', key: null, hits: [hit('#lobby', 12, 'bob', 'lunch')], next: null });
   assert.deepEqual(model.search.hits, [], 'asked on the connection that ended');
 });
 
 test('/goto N: where result N is, numbered across pages; none, or a room left since, is said', () => {
   const model = searching();
-  assert.deepEqual(model.goto(1), { error: 'no search result 1' });
+  assert.deepEqual(model.goto(1), { error: 'no search result [1]' });
   model.searchFor({ query: 'lunch', scope: null }, false);
   model.apply({ type: 'found', query: 'lunch', key: null, hits: [hit('#lobby', 12, 'bob', 'lunch'), hit('#garden', 8, 'bob', 'lunch')], next: 'r8' });
   model.moreResults(false);
   model.apply({ type: 'found', query: 'lunch', key: null, hits: [hit('@bob', 3, 'bob', 'lunch')], next: null });
   assert.deepEqual(model.goto(1), { key: '#lobby', seq: 12 });
   assert.deepEqual(model.goto(3), { key: '@bob', seq: 3 });
-  assert.deepEqual(model.goto(4), { error: 'no search result 4' });
+  assert.deepEqual(model.goto(4), { error: 'no search result [4]' });
   model.apply({ type: 'left', key: '#garden' });
   assert.deepEqual(model.goto(2), { error: 'you are no longer in #garden' });
   model.remove('@bob');

@@ -1030,7 +1030,7 @@ export class ChatModel {
     this.searchesAsked = [];
     if (this.search?.pending) {
       this.search.pending = false;
-      this.search.error = 'the connection ended before the results came: search again';
+      this.search.error = 'the search was cut off by the disconnection: search again once reconnected';
     }
   }
 
@@ -1073,7 +1073,7 @@ export class ChatModel {
   /// `{ error }`. A room left since cannot show it; a direct conversation is opened again.
   goto(number) {
     const hit = this.search?.hits[number - 1];
-    if (hit === undefined) return { error: `no search result ${number}` };
+    if (hit === undefined) return { error: `no search result [${number}]` };
     if (isRoomKey(hit.conversation) && !this.conversations.has(hit.conversation)) return { error: `you are no longer in ${hit.conversation}` };
     return { key: hit.conversation, seq: hit.seq };
   }
