@@ -5,7 +5,9 @@
 //! room shown: which room that is, and refusing them in a direct conversation, is the front end's part. So is
 //! finding the message `/edit`, `/delete`, `/reply` and `/react` mean when no `#SEQ` names it (a [`Target`]).
 
-use palomar_proto::{Conversation, NameError, Nick, REACTIONS, Role, RoomAction, RoomName, reaction_named};
+use palomar_proto::{
+    Conversation, NameError, Nick, REACTIONS, Role, RoomAction, RoomName, reaction_named, search_words,
+};
 
 use crate::preferences::{conversation_named, highlight_word};
 
@@ -17,6 +19,7 @@ pub const COMMANDS: &[&str] = &[
     "/deop",
     "/devoice",
     "/edit",
+    "/goto",
     "/help",
     "/highlight",
     "/history",
@@ -36,6 +39,7 @@ pub const COMMANDS: &[&str] = &[
     "/quit",
     "/react",
     "/reply",
+    "/search",
     "/silence",
     "/topic",
     "/unban",
@@ -65,6 +69,8 @@ pub const HELP: &[(&str, &str)] = &[
     // "[#SEQ]" would make the usage column too wide for a 40-column terminal: the description says it.
     ("/unreact #SEQ EMOJI", "take back a reaction (to #SEQ or someone's last)"),
     ("/jump #SEQ", "scroll to message #SEQ (fetched when older)"),
+    ("/search [WORDS]", "find messages with WORDS (in:#ROOM, in:@NICK, in:here); alone: older ones"),
+    ("/goto N", "open search result N where it was said"),
     ("/topic [TEXT]", "show the room's topic, or set it to TEXT"),
     ("/cleartopic", "remove the room's topic"),
     ("/kick NICK [REASON]", "put NICK out of the room (they may join again)"),
@@ -144,6 +150,11 @@ pub enum Typed {
     },
     /// `/jump #SEQ`: bring message `SEQ` of the current conversation on screen (a front end with a window only).
     Jump(u64),
+    /// `/search [in:CONV] WORDS`: messages with every word; `None` (`/search` alone): the next page of the last
+    /// search.
+    Search(Option<SearchTyped>),
+    /// `/goto N`: open hit `N` (from 1) of the last search in its conversation.
+    Goto(usize),
     /// `/topic` without text: show the current room's topic.
     ShowTopic,
     /// A moderation command (`/kick`, `/topic TEXT`, `/moderated on`, ...) for the current room.
@@ -163,6 +174,22 @@ pub enum Typed {
     Unignore(Nick),
     Help,
     Quit,
+}
+
+/// A new search: its words as they go to the server, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchTyped {
+    pub query: String,
+    pub scope: SearchScope,
+}
+
+/// Where `/search` looks: `in:here`, `in:#ROOM` or `in:@NICK`, or everywhere without one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SearchScope {
+    Everywhere,
+    /// The conversation shown.
+    Here,
+    In(Conversation),
 }
 
 /// The message `/delete` means.
@@ -263,6 +290,12 @@ pub fn parse(line: &str) -> Result<Option<Typed>, CommandError> {
                 _ => return Err(missing(USAGE, "#SEQ is a message's number, as in #41")),
             }
         }
+        "search" if rest.is_empty() => Typed::Search(None),
+        "search" => Typed::Search(Some(search(rest)?)),
+        "goto" => match rest.parse::<usize>() {
+            Ok(n) if n > 0 && rest.bytes().all(|b| b.is_ascii_digit()) => Typed::Goto(n),
+            _ => return Err(missing("/goto N", "N is the number of a search result, as in [3]")),
+        },
         "delete" => {
             const USAGE: &str = "/delete [#SEQ|NICK] [REASON]";
             let (which, reason) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
@@ -325,6 +358,31 @@ pub fn parse(line: &str) -> Result<Option<Typed>, CommandError> {
         _ => return Err(CommandError::Unknown(name.to_owned())),
     };
     Ok(Some(typed))
+}
+
+/// `[in:CONV] WORDS`, the `in:` anywhere in the line.
+fn search(rest: &str) -> Result<SearchTyped, CommandError> {
+    const USAGE: &str = "/search [in:#ROOM|in:@NICK|in:here] WORDS";
+    let refused = |reason: String| CommandError::Usage { usage: USAGE, reason };
+    let mut scope = SearchScope::Everywhere;
+    let mut words = Vec::new();
+    for word in rest.split_whitespace() {
+        let Some(place) = word.get(..3).filter(|start| start.eq_ignore_ascii_case("in:")).map(|_| &word[3..]) else {
+            words.push(word);
+            continue;
+        };
+        if scope != SearchScope::Everywhere {
+            return Err(refused("one in: at most".to_owned()));
+        }
+        scope = if place.eq_ignore_ascii_case("here") {
+            SearchScope::Here
+        } else {
+            SearchScope::In(conversation_named(place).map_err(refused)?)
+        };
+    }
+    let query = words.join(" ");
+    search_words(&query).map_err(|why| refused(why.to_string()))?;
+    Ok(SearchTyped { query, scope })
 }
 
 fn missing(usage: &'static str, reason: &str) -> CommandError {
@@ -537,6 +595,31 @@ mod tests {
     #[test]
     fn jump() {
         assert_eq!(parse("/jump #41"), Ok(Some(Typed::Jump(41))));
+        let search = |query: &str, scope| Ok(Some(Typed::Search(Some(SearchTyped { query: query.into(), scope }))));
+        assert_eq!(parse("/search  Lunch  Friday "), search("Lunch Friday", SearchScope::Everywhere));
+        assert_eq!(
+            parse("/search lunch IN:#Garden"),
+            search("lunch", SearchScope::In(Conversation::Room(room("garden"))))
+        );
+        assert_eq!(parse("/search in:@bob lunch"), search("lunch", SearchScope::In(Conversation::Direct(nick("bob")))));
+        assert_eq!(parse("/search in:here lunch?"), search("lunch?", SearchScope::Here));
+        assert_eq!(parse("/search"), Ok(Some(Typed::Search(None))), "the next page");
+        for (wrong, reason) in [
+            ("/search in:here", "search for at least one word"),
+            ("/search ???", "search for at least one word"),
+            ("/search a b c d e f g h i", "search for at most 8 words"),
+            ("/search in:here in:#garden x", "one in: at most"),
+            ("/search in:#Bad! x", "room name may only contain"),
+        ] {
+            match parse(wrong) {
+                Err(CommandError::Usage { reason: said, .. }) => assert!(said.starts_with(reason), "{wrong}: {said}"),
+                other => panic!("{wrong} was taken: {other:?}"),
+            }
+        }
+        assert_eq!(parse("/goto 3"), Ok(Some(Typed::Goto(3))));
+        for wrong in ["/goto", "/goto 0", "/goto +3", "/goto #3", "/goto 3 4"] {
+            assert!(parse(wrong).is_err(), "{wrong} was taken");
+        }
         assert_eq!(parse("/JUMP  #7 "), Ok(Some(Typed::Jump(7))));
         let error = |line| parse(line).expect_err("refused").to_string();
         for wrong in ["/jump", "/jump 41", "/jump #", "/jump #x", "/jump #41 more", "/jump #-1"] {

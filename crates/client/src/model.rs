@@ -8,13 +8,15 @@
 //! conversation ([`Conv`]: its entries, unread count, members) is in `conv`; how engine events change the model in
 //! `engine_events`; what the user types or clicks in `input`; finding and colouring nicknames in `nicknames`; the
 //! words of moderation (room events, invitations, a user's standing) in `moderation`, and of the rooms' listing in
-//! `listing`; what alerts the user, and the `/silence`, `/highlight` and `/ignore` that decide it, in `alerts`.
+//! `listing`; what alerts the user, and the `/silence`, `/highlight` and `/ignore` that decide it, in `alerts`;
+//! search (`/search`, `/goto`, the hits kept) in `found`.
 //!
 //! [`Event`]: crate::engine::Event
 
 mod alerts;
 mod conv;
 mod engine_events;
+mod found;
 mod input;
 mod listing;
 mod moderation;
@@ -23,6 +25,7 @@ mod nicknames;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
+use chrono::{FixedOffset, Local};
 use palomar_proto::{Conversation, Nick, RoomName, unix_ms};
 use palomar_transport::Fingerprint;
 
@@ -31,6 +34,7 @@ use crate::preferences::Preferences;
 
 pub use alerts::Alert;
 pub use conv::{Conv, Entry, MessageEntry, QUOTE_CHARS, Quote, ReactionCount};
+pub use found::{HIT_CHARS, MORE_FOUND, Search, found_header, hit_line, hit_time};
 pub use listing::room_listing_lines;
 pub use moderation::{invited_text, room_change_text, standing_text};
 pub use nicknames::{mentions, nick_colour};
@@ -116,6 +120,13 @@ pub struct ChatModel {
     /// Conversations silenced, highlight words, nicknames ignored: given by the front end at start
     /// ([`ChatModel::set_preferences`]), changed by commands.
     preferences: Preferences,
+    /// The last search and its hits so far.
+    pub search: Option<Search>,
+    /// A search's answer is also told as notices in the conversation shown (the terminal); a window with a
+    /// results panel of its own turns this off.
+    pub search_as_notices: bool,
+    /// The time zone times in notices are written in (a search's hits): the machine's at start.
+    pub offset: FixedOffset,
 }
 
 impl ChatModel {
@@ -143,6 +154,9 @@ impl ChatModel {
             jump_to: None,
             jump_wanted: None,
             preferences: Preferences::default(),
+            search: None,
+            search_as_notices: true,
+            offset: *Local::now().offset(),
         }
     }
 

@@ -14,7 +14,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use palomar_client::backoff::Backoff;
-use palomar_client::command_line::{self, Target, Typed};
+use palomar_client::command_line::{self, SearchScope, Target, Typed};
 use palomar_client::engine::{account_state_path, state_path};
 use palomar_client::preferences::{Outcome, Preferences, preferences_path};
 use palomar_client::server_address::{ServerAddresses, parse_server};
@@ -134,6 +134,7 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
         me,
         preferences,
         preferences_file,
+        search: None,
     };
     if let Some(why) = unreadable {
         printer.error(&why);
@@ -298,6 +299,8 @@ enum Awaited {
     RoomNews(RoomName),
     /// A page of the server's rooms: the answers come in the order asked, so any listing answers the oldest.
     Rooms,
+    /// A page of a search's hits.
+    Found(String),
 }
 
 impl Awaited {
@@ -309,6 +312,7 @@ impl Awaited {
             Command::Leave { room } => Some(Awaited::Left(room.clone())),
             Command::Moderate { room, .. } => Some(Awaited::RoomNews(room.clone())),
             Command::ListRooms { .. } => Some(Awaited::Rooms),
+            Command::Search { query, .. } => Some(Awaited::Found(query.clone())),
             Command::Send { .. } | Command::TrustCertificate { .. } | Command::Quit => None,
         }
     }
@@ -324,6 +328,7 @@ impl Awaited {
             Event::Left { room } => Some(Awaited::Left(room.to_string())),
             Event::RoomEvent { room, .. } => Some(Awaited::RoomNews(room.clone())),
             Event::Rooms { .. } => Some(Awaited::Rooms),
+            Event::Found { query, .. } => Some(Awaited::Found(query.clone())),
             _ => None,
         }
     }
@@ -348,6 +353,17 @@ struct LineMode<'a> {
     /// Whom the user ignores (`/ignore`): their messages are not printed.
     preferences: Preferences,
     preferences_file: PathBuf,
+    /// The last `/search`, for `/search` alone to show the next page.
+    search: Option<LineSearch>,
+}
+
+/// A search line mode asked for: its words and where, where its next page starts (`None`: no older hits), how
+/// many hits were printed (the next page's numbers go on from there).
+struct LineSearch {
+    query: String,
+    conversation: Option<Conversation>,
+    next: Option<String>,
+    printed: usize,
 }
 
 impl LineMode<'_> {
@@ -365,6 +381,20 @@ impl LineMode<'_> {
     fn show(&mut self, event: Event, queued: &mut usize, synced: &mut bool) -> Option<ExitCode> {
         match &event {
             Event::Message { message, own: false } if self.preferences.ignored.contains(&message.from) => {}
+            Event::Found { query, conversation, hits, next } => {
+                let shown: Vec<_> =
+                    hits.iter().filter(|m| !self.preferences.ignored.contains(&m.from)).cloned().collect();
+                let first = match self.search.as_mut().filter(|s| s.query == *query && s.conversation == *conversation)
+                {
+                    Some(search) => {
+                        search.next.clone_from(next);
+                        search.printed += shown.len();
+                        search.printed - shown.len() + 1
+                    }
+                    None => 1,
+                };
+                self.printer.found(query, conversation.as_ref(), &shown, next.is_some(), first);
+            }
             Event::History(page) if page.messages.iter().any(|m| self.preferences.ignored.contains(&m.from)) => {
                 let mut shown = page.clone();
                 shown.messages.retain(|m| !self.preferences.ignored.contains(&m.from));
@@ -468,6 +498,31 @@ impl LineMode<'_> {
             }
             Typed::React { of: None, .. } => self.refuse("/react #SEQ EMOJI: line mode needs the message's number"),
             Typed::Jump(_) => self.refuse("/jump: line mode has no window to scroll; look for the message above"),
+            Typed::Goto(_) => {
+                self.refuse("/goto: line mode has no window to open a result in; each result's line says where it is")
+            }
+            Typed::Search(Some(typed)) => {
+                let conversation = match typed.scope {
+                    SearchScope::Everywhere => None,
+                    SearchScope::Here => Some(self.current.clone()),
+                    SearchScope::In(conversation) => Some(conversation),
+                };
+                let query = typed.query;
+                self.search =
+                    Some(LineSearch { query: query.clone(), conversation: conversation.clone(), next: None, printed: 0 });
+                self.command(Command::Search { query, conversation, before: None });
+            }
+            Typed::Search(None) => match &self.search {
+                None => self.refuse("no search to go on with: /search WORDS finds messages"),
+                Some(LineSearch { next: None, query, .. }) => {
+                    self.printer.notice(&format!("nothing more to find for “{query}”"))
+                }
+                Some(search) => {
+                    let (query, conversation, before) =
+                        (search.query.clone(), search.conversation.clone(), search.next.clone());
+                    self.command(Command::Search { query, conversation, before });
+                }
+            },
             Typed::Join(room) => {
                 self.current = Conversation::Room(room.clone());
                 self.command(Command::Join { room: room.to_string() });
@@ -554,6 +609,7 @@ mod tests {
             me: Nick::parse("ana").expect("valid"),
             preferences: Preferences::default(),
             preferences_file: PathBuf::from("/nonexistent/preferences.toml"),
+            search: None,
         }
     }
 

@@ -10,10 +10,12 @@ use std::io::{BufWriter, Stdout, Write};
 
 use chrono::{DateTime, Local, TimeZone, Utc};
 use palomar_client::Event;
-use palomar_client::model::{invited_text, room_change_text, room_listing_lines, standing_text};
+use palomar_client::model::{
+    MORE_FOUND, found_header, hit_line, hit_time, invited_text, room_change_text, room_listing_lines, standing_text,
+};
 use palomar_proto::{
-    Message, MessageId, MessageKind, Nick, PresenceState, Revision, RoomChange, RoomListing, RoomName, escape_controls,
-    is_refused_in_text, unix_ms,
+    Conversation, Message, MessageId, MessageKind, Nick, PresenceState, Revision, RoomChange, RoomListing, RoomName,
+    escape_controls, is_refused_in_text, unix_ms,
 };
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -65,6 +67,9 @@ JSON lines (--json): one object per line, its kind in \"event\"; ts fields are m
   invited              you were invited to an invite-only room: room, by (null for the server's operator)
   rooms                the answer to /list: rooms (by name, each with room (#name), members, topic (\"\" when none),
                        invite_only), more (true: there are rooms after the last; /list LASTROOM shows them)
+  found                the answer to /search: query, conversation (\"#room\" or \"@nick\" searched in, or null:
+                       everywhere), hits (newest first, each with conversation, seq, id, from, ts, text, kind, of,
+                       revision), more (true: there are older ones; /search alone shows them)
   notice               a line of the client's own (the /help text): text
 
 Exit status: 0 everything was stored and answered; 2 stopped for good (see the fatal line); 3 --drain-timeout
@@ -447,8 +452,35 @@ impl<W: Write> Printer<W> {
             Event::Rooms { rooms, more } => {
                 room_listing_lines(rooms, *more).into_iter().for_each(|line| notice(format!("-- {line}")))
             }
+            Event::Found { query, conversation, hits, next } => {
+                self.found(query, conversation.as_ref(), hits, next.is_some(), 1)
+            }
         }
     }
+
+    /// A search's answer: what was found, one line per hit numbered from `first` (a later page goes on from the
+    /// last number), and how to see older ones when `more`. In JSON, the same as [`Printer::event`] prints.
+    pub fn found(&self, query: &str, conversation: Option<&Conversation>, hits: &[Message], more: bool, first: usize) {
+        if self.json {
+            return self.json_line(found_json(query, conversation, hits, more));
+        }
+        let notice = |text: &str| self.line(&self.paint(Style::Notice, &format!("-- {}", escape_controls(text))));
+        notice(&found_header(query, conversation, hits.len(), first > 1));
+        let (now, offset) = (unix_ms(), *Local::now().offset());
+        for (number, hit) in (first..).zip(hits) {
+            notice(&hit_line(number, hit, &hit_time(hit.ts, now, offset)));
+        }
+        if more {
+            notice(MORE_FOUND);
+        }
+    }
+}
+
+fn found_json(query: &str, conversation: Option<&Conversation>, hits: &[Message], more: bool) -> Value {
+    json!({
+        "event": "found", "query": query, "conversation": conversation.map(Conversation::to_string),
+        "hits": hits.iter().map(message_json).collect::<Vec<_>>(), "more": more,
+    })
 }
 
 fn message_json(message: &Message) -> Value {
@@ -547,6 +579,9 @@ fn event_json(event: &Event) -> Value {
             json!({"event": "invited", "room": format!("#{room}"), "by": by.as_ref().map(Nick::as_str)})
         }
         Event::Rooms { rooms, more } => json!(RoomsLine::new(rooms, *more)),
+        Event::Found { query, conversation, hits, next } => {
+            found_json(query, conversation.as_ref(), hits, next.is_some())
+        }
     }
 }
 

@@ -115,6 +115,21 @@ mod tests {
         }
     }
 
+    /// Search (version 5) as PROTOCOL.md shows it, byte for byte.
+    #[test]
+    fn the_documented_forms_of_search_round_trip() {
+        for client in [
+            r#"{"Search":{"query":"lunch friday","conversation":null,"before":null,"limit":20}}"#,
+            r#"{"Search":{"query":"lunch","conversation":{"Direct":"bob"},"before":"r812","limit":20}}"#,
+        ] {
+            let decoded: ClientMsg = from_json(client).expect("decodes");
+            assert_eq!(to_json(&decoded), client);
+        }
+        let found = r#"{"Found":{"query":"lunch","conversation":null,"hits":[{"conversation":{"Room":"lobby"},"seq":12,"id":"0190abcdef0123456789abcdef012345","from":"ana","ts":1765000000000,"text":"Lunch at noon?","kind":"Text","revision":"Original"}],"next":"r812"}}"#;
+        let decoded: ServerMsg = from_json(found).expect("decodes");
+        assert_eq!(to_json(&decoded), found);
+    }
+
     #[test]
     fn what_the_binary_encoding_refuses_the_json_one_refuses_too() {
         for bad in [

@@ -6,6 +6,7 @@
 //! - [`names`]: validated nicknames, room names, message texts and conversation addresses.
 //! - [`message`]: the frames' payloads, [`ClientMsg`] and [`ServerMsg`], and their postcard encoding.
 //! - [`moderation`]: rooms' roles and settings, and the actions of their moderators.
+//! - [`search`]: the words of a search query, as the server and clients split and check them.
 //! - [`json`]: the same payloads as JSON, for the browser client's WebSocket.
 //! - [`frame`]: length-prefixed framing with a hard size limit, and the per-frame HMAC-SHA256 tag.
 //!
@@ -17,22 +18,27 @@ pub mod json;
 pub mod message;
 pub mod moderation;
 pub mod names;
+pub mod search;
 
 pub use frame::{DirectionKeys, FrameDecoder, FrameError, Opener, Sealer, TAG_LEN};
 pub use json::{JsonError, from_json, to_json};
 pub use message::{
     ClientMsg, ConversationInfo, ErrorCode, HistoryPage, KINDS_VERSION, Message, MessageForm, MessageId, MessageKind,
-    Password, Position, PresenceState, REACTIONS, REPLIES_VERSION, Revision, ServerMsg, decode, encode, encode_message,
-    history_payload, messages_payload, payload_json, reaction_named, unix_ms,
+    Password, Position, PresenceState, REACTIONS, REPLIES_VERSION, Revision, SEARCH_VERSION, ServerMsg, decode, encode,
+    encode_message, history_payload, messages_payload, payload_json, reaction_named, unix_ms,
 };
 pub use moderation::{Role, RoomAction, RoomChange, RoomListing, RoomState};
 pub use names::{Conversation, NameError, Nick, RoomName, escape_controls, is_refused_in_text, validate_text};
+pub use search::{
+    MAX_SEARCH_BYTES, MAX_SEARCH_PAGE, MAX_SEARCH_POSITION_BYTES, MAX_SEARCH_WORDS, SearchQueryError, search_words,
+};
 
 /// The protocol version this build speaks; sent first in `Hello` and `Welcome`. Version 2 added moderation
 /// (`Moderate`, `RoomState`, `RoomEvent`, `Invited`, `NotAllowed`, `Banned`) and the rooms' listing (`ListRooms`,
 /// `Rooms`); version 3 kinds of messages (`Post`, `Message.kind` and `Message.revision`: actions, edits,
-/// deletions) and `UnknownMessage`; version 4 replies and reactions (`MessageKind::Reply`, `MessageKind::Reaction`).
-pub const PROTOCOL_VERSION: u16 = 4;
+/// deletions) and `UnknownMessage`; version 4 replies and reactions (`MessageKind::Reply`, `MessageKind::Reaction`);
+/// version 5 search (`Search`, `Found`).
+pub const PROTOCOL_VERSION: u16 = 5;
 
 /// The oldest version a server still serves: it sends such a client nothing that version did not have.
 pub const MIN_PROTOCOL_VERSION: u16 = 1;

@@ -190,6 +190,15 @@ pub enum ClientMsg {
         kind: MessageKind,
         text: String,
     },
+    /// The messages whose current text has every word of `query` (each as the start of a word), in the
+    /// conversations the user is in, or only in `conversation`; newest first, at most `limit`, older than the
+    /// position `before` that an earlier `Found` gave as its `next`. (Version 5.)
+    Search {
+        query: String,
+        conversation: Option<Conversation>,
+        before: Option<String>,
+        limit: u32,
+    },
 }
 
 /// What a log entry is (protocol version 3; every entry of an older version is `Text`).
@@ -591,6 +600,14 @@ pub enum ServerMsg {
         rooms: Vec<RoomListing>,
         more: bool,
     },
+    /// The answer to `Search`, with its `query` and `conversation` as asked: the messages found, newest first;
+    /// `next`, when there may be older ones, is the `before` of the next page. (Version 5.)
+    Found {
+        query: String,
+        conversation: Option<Conversation>,
+        hits: Vec<Message>,
+        next: Option<String>,
+    },
 }
 
 /// Why a payload could not be decoded.
@@ -615,6 +632,9 @@ pub const KINDS_VERSION: u16 = 3;
 
 /// The first protocol version with replies and reactions.
 pub const REPLIES_VERSION: u16 = 4;
+
+/// The first protocol version with search (`Search`, `Found`).
+pub const SEARCH_VERSION: u16 = 5;
 
 /// The payload of a [`ServerMsg::Messages`] built from messages already encoded one by one (each the
 /// [`encode`] of a [`Message`]): a message going to many readers is encoded once, not once per reader. The
@@ -917,6 +937,15 @@ mod tests {
         assert_eq!(index(ErrorCode::NotAllowed), 16);
         assert_eq!(index(ErrorCode::Banned), 17);
         assert_eq!(index(ErrorCode::UnknownMessage), 18);
+    }
+
+    /// Version 5's variants come after every earlier one.
+    #[test]
+    fn search_variants_are_appended() {
+        let search = ClientMsg::Search { query: "a".into(), conversation: None, before: None, limit: 1 };
+        assert_eq!(encode(&search)[0], 13);
+        let found = ServerMsg::Found { query: "a".into(), conversation: None, hits: Vec::new(), next: None };
+        assert_eq!(encode(&found)[0], 18);
     }
 
     /// Version 2's variants come after every variant of version 1, which a version 1 peer still decodes alike.

@@ -35,7 +35,8 @@ pub use location::{Location, PostgresSettings};
 pub use notices::{Envelope, NodeId, Notice};
 pub use records::{
     Appended, AuditEntry, ConvRow, Credentials, DeletedDirect, Durability, NewMessage, RemovalRequest, Removed,
-    RoomModeration, RoomSettings, RoomStanding, Sanction, Standing, StoreError, StoredMessage, Suspension,
+    RoomModeration, RoomSettings, RoomStanding, Sanction, SearchHit, SearchPage, SearchRequest, Standing, StoreError,
+    StoredMessage, Suspension,
 };
 
 use palomar_proto::{MessageId, MessageKind, Nick, Role, RoomListing, RoomName};
@@ -287,6 +288,11 @@ pub trait Store: Send {
 
     /// Up to `limit` messages with seq below `before`, in seq order (the newest of them, for scrollback).
     fn messages_before(&self, conv: &ConvRow, before: u64, limit: u32) -> Result<Vec<StoredMessage>>;
+
+    /// The messages `search` finds among those of the conversations `account` is a member of: texts, actions and
+    /// replies by their current text (an edited one by its latest, a deleted one never), newest first. The
+    /// order, and so the positions, are the store's own, stable while the log grows.
+    fn search(&self, account: AccountId, search: &SearchRequest<'_>) -> Result<SearchPage>;
 
     /// Keeps only the newest `keep` messages of every conversation; returns how many were removed. Outside a
     /// transaction, in one of its own.

@@ -20,8 +20,8 @@ use crate::notices::{Envelope, NodeId, Notice};
 use crate::records::{
     Appended, AuditEntry, ConvRow, Credentials, DeletedDirect, Durability, KIND_REACTION, KIND_REACTION_TAKEN_BACK,
     KINDS_BLANKED_WITH, NewMessage, RemovalRequest, Removed, RoomModeration, RoomSettings, RoomStanding, Sanction,
-    Standing, StoreError, StoredMessage, Suspension, kind_columns, kind_from_columns, revision_by, revision_column,
-    revision_from_column, stored_role, stored_sanction,
+    SearchHit, SearchPage, SearchRequest, Standing, StoreError, StoredMessage, Suspension, kind_columns,
+    kind_from_columns, revision_by, revision_column, revision_from_column, stored_role, stored_sanction,
 };
 use crate::{Result, Store, append_each};
 
@@ -163,7 +163,38 @@ CREATE INDEX messages_by_reference ON messages (conversation, of_seq) WHERE of_s
 COMMENT ON COLUMN messages.kind IS
     '0 text, 1 action, 2 edit, 3 deletion, 4 reply, 5 reaction added, 6 reaction taken back';
 ",
+    // Search: the words of what can be found (texts, actions and replies not deleted), as PostgreSQL's `simple`
+    // configuration splits them (lower-cased, no stemming, any language), maintained by the database with each
+    // write. `Store::search` repeats this expression and predicate word for word, so that it uses the index.
+    "
+CREATE INDEX messages_search ON messages USING gin (to_tsvector('simple', text))
+    WHERE kind IN (0, 1, 4) AND revision <> 2;
+",
 ];
+
+/// A search position on this store: the last hit's time, conversation and seq, the order hits come in.
+fn search_position(ts: i64, conversation: i64, seq: i64) -> String {
+    format!("t{ts}.{conversation}.{seq}")
+}
+
+fn parse_search_position(position: &str) -> Result<(i64, i64, i64)> {
+    let unknown = || StoreError::UnknownSearchPosition(position.to_owned());
+    let mut parts = position.strip_prefix('t').ok_or_else(unknown)?.split('.').map(str::parse::<i64>);
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(Ok(ts)), Some(Ok(conversation)), Some(Ok(seq)), None) => Ok((ts, conversation, seq)),
+        _ => Err(unknown()),
+    }
+}
+
+/// The `to_tsquery` text for `words`: each a quoted prefix (`'lun':*`), all of them. Words are made of letters
+/// and digits only ([`palomar_proto::search_words`]); quotes and backslashes are escaped all the same.
+fn tsquery(words: &[String]) -> String {
+    words
+        .iter()
+        .map(|word| format!("'{}':*", word.replace('\\', "\\\\").replace('\'', "''")))
+        .collect::<Vec<_>>()
+        .join(" & ")
+}
 
 /// The channel of the notifications that carry [`crate::Notice`]s between nodes.
 pub const NOTICES: &str = "palomar";
@@ -1327,6 +1358,44 @@ impl Store for PostgresStore {
             &[&conv.id.0, &to_i64(before), &i64::from(limit)],
         )?;
         rows.iter().rev().map(|row| Self::stored_message(&conv.key, row)).collect()
+    }
+
+    fn search(&self, account: AccountId, search: &SearchRequest<'_>) -> Result<SearchPage> {
+        let (ts, conversation, seq) = match search.before {
+            Some(position) => parse_search_position(position)?,
+            None => (i64::MAX, i64::MAX, i64::MAX),
+        };
+        let limit = usize::try_from(search.limit).unwrap_or(usize::MAX);
+        let rows = self.query(
+            "SELECT m.seq, m.sender, m.client_id, m.ts, m.text, m.kind, m.of_seq, m.revision, c.key, m.conversation
+             FROM messages m
+             JOIN members b ON b.conversation = m.conversation AND b.account = $2
+             JOIN conversations c ON c.id = m.conversation
+             WHERE to_tsvector('simple', m.text) @@ to_tsquery('simple', $1)
+                 AND m.kind IN (0, 1, 4) AND m.revision <> 2
+                 AND ($3::bigint IS NULL OR m.conversation = $3)
+                 AND (m.ts, m.conversation, m.seq) < ($4, $5, $6)
+             ORDER BY m.ts DESC, m.conversation DESC, m.seq DESC LIMIT $7",
+            &[
+                &tsquery(search.words),
+                &account.0,
+                &search.within.map(|within| within.0),
+                &ts,
+                &conversation,
+                &seq,
+                &i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX),
+            ],
+        )?;
+        let mut page = SearchPage { hits: Vec::new(), more: rows.len() > limit };
+        for row in rows.iter().take(limit) {
+            let raw: &str = col(row, 8)?;
+            let key =
+                ConvKey::from_column(raw).ok_or_else(|| StoreError::Corrupt(format!("conversation key {raw:?}")))?;
+            let message = Self::stored_message(&key, row)?;
+            let position = search_position(col(row, 3)?, col(row, 9)?, col(row, 0)?);
+            page.hits.push(SearchHit { message, position });
+        }
+        Ok(page)
     }
 
     fn prune(&self, keep: u64) -> Result<usize> {

@@ -24,6 +24,9 @@ pub enum StoreError {
     /// The address of the store is unusable as given.
     #[error("{0}")]
     Address(String),
+    /// A search asked to go on from a position this store did not give out.
+    #[error("not a search position this server gave: {0:?}")]
+    UnknownSearchPosition(String),
 }
 
 impl StoreError {
@@ -54,6 +57,31 @@ pub struct ConvRow {
     pub last_seq: u64,
     /// Lowest seq still kept; `last_seq + 1` when retention removed everything.
     pub first_seq: u64,
+}
+
+/// What a search looks for: messages whose current text has every one of `words` at the start of one of its
+/// words (see [`palomar_proto::search_words`]), in `within` only or in every conversation of the searcher, older
+/// than `before` (a [`SearchHit::position`] of an earlier page), at most `limit` of them.
+#[derive(Debug, Clone, Copy)]
+pub struct SearchRequest<'a> {
+    pub words: &'a [String],
+    pub within: Option<ConvId>,
+    pub before: Option<&'a str>,
+    pub limit: u32,
+}
+
+/// A message a search found, and the position to go on from for the hits after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchHit {
+    pub message: StoredMessage,
+    pub position: String,
+}
+
+/// Hits, newest first; `more` when there are others after the last.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SearchPage {
+    pub hits: Vec<SearchHit>,
+    pub more: bool,
 }
 
 /// A message as stored, not yet addressed to any particular reader.

@@ -17,8 +17,8 @@ use crate::keys::{Account, AccountId, ConvId, ConvKey};
 use crate::records::{
     Appended, AuditEntry, ConvRow, Credentials, DeletedDirect, Durability, KIND_REACTION, KIND_REACTION_TAKEN_BACK,
     KINDS_BLANKED_WITH, NewMessage, RemovalRequest, Removed, RoomModeration, RoomSettings, RoomStanding, Sanction,
-    Standing, StoreError, StoredMessage, Suspension, kind_columns, kind_from_columns, revision_by, revision_column,
-    revision_from_column, stored_role, stored_sanction,
+    SearchHit, SearchPage, SearchRequest, Standing, StoreError, StoredMessage, Suspension, kind_columns,
+    kind_from_columns, revision_by, revision_column, revision_from_column, stored_role, stored_sanction,
 };
 use crate::runs::{self, Run};
 use crate::{Result, Store};
@@ -53,7 +53,7 @@ fn owner_only(path: &Path) -> std::io::Result<()> {
 /// The schema's version, kept in `PRAGMA user_version`; [`SqliteStore::open_with`] migrates older stores.
 /// Version 8 changed no table: its log may hold replies and reactions (kinds 4 to 6), which an older Palomar
 /// cannot read, so it refuses the store instead.
-const SCHEMA_VERSION: i64 = 8;
+const SCHEMA_VERSION: i64 = 9;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS accounts (
@@ -242,6 +242,56 @@ ALTER TABLE messages ADD COLUMN of_seq INTEGER;
 ALTER TABLE messages ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;
 ";
 
+/// The full-text index of what can be found (see [`Store::search`]): texts, actions and replies (kinds 0, 1 and 4)
+/// not deleted (revision 2), by their current text. An FTS5 table on the log's own rows (`content = messages`),
+/// so the text is not stored twice, kept in step by triggers in the transaction that changes the log: an
+/// insert, an edit or a deletion (which rewrite `text` and `revision`) and retention's delete. Such a table must
+/// be told the text it indexed to take a row out, so each trigger checks the old row was indexed before it does.
+///
+/// Words are what FTS5's `unicode61` tokenizer makes them: runs of letters and digits, lower-cased, accents
+/// ignored. Version 9 added the table, filled from the log when a store is migrated.
+const MESSAGE_SEARCH: &str = "
+CREATE VIRTUAL TABLE IF NOT EXISTS message_search USING fts5(
+    text, content = 'messages', content_rowid = 'id', tokenize = 'unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER IF NOT EXISTS message_search_insert AFTER INSERT ON messages
+WHEN new.kind IN (0, 1, 4) AND new.revision <> 2 BEGIN
+    INSERT INTO message_search (rowid, text) VALUES (new.id, new.text);
+END;
+CREATE TRIGGER IF NOT EXISTS message_search_delete AFTER DELETE ON messages
+WHEN old.kind IN (0, 1, 4) AND old.revision <> 2 BEGIN
+    INSERT INTO message_search (message_search, rowid, text) VALUES ('delete', old.id, old.text);
+END;
+CREATE TRIGGER IF NOT EXISTS message_search_update AFTER UPDATE OF text, revision ON messages BEGIN
+    INSERT INTO message_search (message_search, rowid, text)
+        SELECT 'delete', old.id, old.text WHERE old.kind IN (0, 1, 4) AND old.revision <> 2;
+    INSERT INTO message_search (rowid, text)
+        SELECT new.id, new.text WHERE new.kind IN (0, 1, 4) AND new.revision <> 2;
+END;
+";
+const FILL_MESSAGE_SEARCH: &str = "
+INSERT INTO message_search (rowid, text) SELECT id, text FROM messages WHERE kind IN (0, 1, 4) AND revision <> 2;
+";
+
+/// A search position on this store: the row id of the last hit, after `r`.
+fn search_position(id: i64) -> String {
+    format!("r{id}")
+}
+
+fn parse_search_position(position: &str) -> Result<i64> {
+    position
+        .strip_prefix('r')
+        .and_then(|id| id.parse::<i64>().ok())
+        .filter(|id| *id > 0)
+        .ok_or_else(|| StoreError::UnknownSearchPosition(position.to_owned()))
+}
+
+/// The FTS5 query for `words`: each a phrase of its own, matched as a prefix, all of them. Words are made of
+/// letters and digits only ([`palomar_proto::search_words`]); a quote is doubled all the same, as FTS5 asks.
+fn fts_query(words: &[String]) -> String {
+    words.iter().map(|word| format!("\"{}\"*", word.replace('"', "\"\""))).collect::<Vec<_>>().join(" ")
+}
+
 /// Most messages left out of `message_runs`. A read scans at most this many rows of the tail (plus one commit's
 /// worth); a commit that finds more indexes them all.
 pub(crate) const UNINDEXED_MAX: i64 = 4_096;
@@ -333,6 +383,7 @@ impl SqliteStore {
                 .is_some())
         };
         let has_v1_log = version < 2 && has_table("messages")?;
+        let has_search = has_table("message_search")?;
         let has_v3_people = version < 4 && has_table("accounts")?;
         let has_v3_conversations = version < 4 && has_table("conversations")?;
         self.conn.execute_batch("BEGIN IMMEDIATE")?;
@@ -366,6 +417,11 @@ impl SqliteStore {
                 self.conn.execute_batch(MIGRATE_6_TO_7)?;
             }
             self.conn.execute_batch(MESSAGE_REFERENCES)?;
+            self.conn.execute_batch(MESSAGE_SEARCH)?;
+            if !has_search {
+                tracing::info!("indexing the store's messages for search (schema version {SCHEMA_VERSION})");
+                self.conn.execute_batch(FILL_MESSAGE_SEARCH)?;
+            }
             if version == 2 {
                 tracing::info!("migrating the store's index of messages to schema version {SCHEMA_VERSION}");
             }
@@ -1623,6 +1679,41 @@ impl Store for SqliteStore {
         })
     }
 
+    fn search(&self, account: AccountId, search: &SearchRequest<'_>) -> Result<SearchPage> {
+        let before = search.before.map(parse_search_position).transpose()?.unwrap_or(i64::MAX);
+        let limit = usize::try_from(search.limit).unwrap_or(usize::MAX);
+        // FTS5 hands out matches in row id order, newest first here, so the page ends where the limit does;
+        // each is then kept only if it is in one of the account's conversations.
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT m.seq, m.sender, m.client_id, m.ts, m.text, m.kind, m.of_seq, m.revision, c.key, m.id
+             FROM message_search s
+             JOIN messages m ON m.id = s.rowid
+             JOIN members b ON b.conversation = m.conversation AND b.account = ?2
+             JOIN conversations c ON c.id = m.conversation
+             WHERE message_search MATCH ?1 AND s.rowid < ?3 AND (?4 IS NULL OR m.conversation = ?4)
+             ORDER BY s.rowid DESC LIMIT ?5",
+        )?;
+        let mut rows = stmt.query(params![
+            fts_query(search.words),
+            account.0,
+            before,
+            search.within,
+            i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX)
+        ])?;
+        let mut page = SearchPage::default();
+        while let Some(row) = rows.next()? {
+            if page.hits.len() == limit {
+                page.more = true;
+                break;
+            }
+            let key: String = row.get(8)?;
+            let key = ConvKey::from_column(&key).ok_or_else(|| StoreError::Corrupt(format!("conversation {key:?}")))?;
+            let message = Self::stored_message(&key, row)?;
+            page.hits.push(SearchHit { message, position: search_position(row.get(9)?) });
+        }
+        Ok(page)
+    }
+
     fn prune(&self, keep: u64) -> Result<usize> {
         self.in_transaction(|| self.remove_oldest(keep))
     }
@@ -1710,7 +1801,11 @@ mod tests {
             db.append(lobby(&db).id, &nick("ana"), MessageId([1; 16]), "helo", 1).expect("append");
             db.conn
                 .execute_batch(
-                    "DROP INDEX messages_by_reference;
+                    "DROP TRIGGER message_search_insert;
+                     DROP TRIGGER message_search_delete;
+                     DROP TRIGGER message_search_update;
+                     DROP TABLE message_search;
+                     DROP INDEX messages_by_reference;
                      ALTER TABLE messages DROP COLUMN kind;
                      ALTER TABLE messages DROP COLUMN of_seq;
                      ALTER TABLE messages DROP COLUMN revision;
@@ -1732,6 +1827,47 @@ mod tests {
         db.append_message(&edit, 2).expect("edits");
         let edited = db.message_at(&lobby(&db), 1).expect("reads").expect("kept");
         assert_eq!((edited.revision, edited.text.as_str()), (Revision::Edited, "hello"));
+    }
+
+    #[test]
+    fn a_version_8_store_is_indexed_for_search_when_opened() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("store.sqlite");
+        let ana = {
+            let db = SqliteStore::open(&path).expect("opens");
+            let ana = db.create_account(&nick("ana"), "hash", 1).expect("creates").expect("free");
+            let room = lobby(&db).id;
+            db.add_member(room, ana.id, 0).expect("joins");
+            let post = |id: u8, kind, text| NewMessage {
+                conversation: room,
+                sender: &ana.nick,
+                id: MessageId([id; 16]),
+                text,
+                kind,
+            };
+            db.conn
+                .execute_batch(
+                    "DROP TRIGGER message_search_insert;
+                     DROP TRIGGER message_search_delete;
+                     DROP TRIGGER message_search_update;
+                     DROP TABLE message_search;
+                     PRAGMA user_version = 8;",
+                )
+                .expect("makes it a version 8 store");
+            db.append_message(&post(1, MessageKind::Text, "the old recipe"), 1).expect("appends");
+            db.append_message(&post(2, MessageKind::Text, "a recipe"), 1).expect("appends");
+            db.append_message(&post(3, MessageKind::Edit { of: 2 }, "a better recipe"), 1).expect("edits");
+            db.append_message(&post(4, MessageKind::Text, "a secret recipe"), 1).expect("appends");
+            db.append_message(&post(5, MessageKind::Deletion { of: 4 }, ""), 1).expect("deletes");
+            ana
+        };
+        let db = SqliteStore::open(&path).expect("migrates");
+        let words = vec!["recipe".to_owned()];
+        let page = db
+            .search(ana.id, &SearchRequest { words: &words, within: None, before: None, limit: 10 })
+            .expect("searches");
+        let texts: Vec<&str> = page.hits.iter().map(|hit| hit.message.text.as_str()).collect();
+        assert_eq!(texts, ["a better recipe", "the old recipe"]);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use crate::keys::{Account, AccountId, ConvId, ConvKey};
 use crate::location::{Location, PostgresSettings};
 use crate::records::{
     Appended, ConvRow, DeletedDirect, Durability, NewMessage, RoomModeration, RoomSettings, RoomStanding, Sanction,
-    Standing, StoreError, StoredMessage,
+    SearchPage, SearchRequest, Standing, StoreError, StoredMessage,
 };
 
 /// A fresh, empty store, removed when this is dropped.
@@ -87,6 +87,8 @@ on_both_stores!(
     replies_and_reactions_leave_their_message_and_a_deletion_blanks_its_reactions,
     a_message_is_found_by_seq_in_the_index_and_in_the_tail,
     an_account_knows_when_it_was_created,
+    search_finds_current_texts_in_the_searchers_conversations_newest_first_by_pages,
+    search_follows_retention_and_removed_accounts,
 );
 
 pub(crate) fn nick(s: &str) -> Nick {
@@ -958,4 +960,108 @@ fn an_account_knows_when_it_was_created(fresh: Fresh) {
     assert_eq!(db.account_created_ms(ana.id).expect("reads"), Some(1234));
     db.remove_account(&nick("ana")).expect("removes");
     assert_eq!(db.account_created_ms(ana.id).expect("reads"), None);
+}
+
+fn words(query: &str) -> Vec<String> {
+    palomar_proto::search_words(query).expect("a query with words")
+}
+
+/// Each hit of `page` as `conversation seq text`.
+fn hits(page: &SearchPage) -> Vec<String> {
+    page.hits
+        .iter()
+        .map(|hit| format!("{} {} {}", hit.message.key.to_column(), hit.message.seq, hit.message.text))
+        .collect()
+}
+
+/// Search sees the latest text of texts, actions and replies (not edits, deletions, reactions, nor a deleted
+/// message), in the searcher's conversations only, every word as the start of a word, newest first; a page ends
+/// at its limit and the next starts after its last hit's position.
+fn search_finds_current_texts_in_the_searchers_conversations_newest_first_by_pages(fresh: Fresh) {
+    let db = fresh.writer();
+    let db = &*db;
+    let (ana, bob, carol) = (account(db, "ana"), account(db, "bob"), account(db, "carol"));
+    let room = lobby(db);
+    db.add_member(room.id, ana.id, 0).expect("joins");
+    db.add_member(room.id, bob.id, 0).expect("joins");
+    let garden = db.ensure_conversation(&ConvKey::Room(RoomName::parse("garden").expect("valid"))).expect("creates");
+    db.add_member(garden.id, carol.id, 0).expect("joins");
+    let dm = db.open_direct(&ana, &bob).expect("opens").expect("both exist");
+    let appended = |message: NewMessage<'_>| db.append_message(&message, 5).expect("appends");
+    appended(post(room.id, &ana.nick, 1, MessageKind::Text, "Lunch at noon?"));
+    appended(post(room.id, &bob.nick, 2, MessageKind::Reply { of: 1 }, "lunchtime is fine"));
+    appended(post(room.id, &bob.nick, 3, MessageKind::Reaction { of: 1, added: true }, "👍"));
+    appended(post(room.id, &ana.nick, 4, MessageKind::Text, "brunch then"));
+    appended(post(room.id, &ana.nick, 5, MessageKind::Edit { of: 4 }, "no, lunch then"));
+    appended(post(room.id, &bob.nick, 6, MessageKind::Text, "secret lunch plans"));
+    appended(post(room.id, &bob.nick, 7, MessageKind::Deletion { of: 6 }, "lunch"));
+    appended(post(garden.id, &carol.nick, 8, MessageKind::Text, "lunch among the lettuces"));
+    appended(post(dm.id, &bob.nick, 9, MessageKind::Action, "brings lunch"));
+    appended(post(room.id, &ana.nick, 10, MessageKind::Text, "dinner"));
+
+    let reader = fresh.reader();
+    let search = |who: &Account, query: &str, within: Option<ConvId>, before: Option<&str>, limit: u32| {
+        let words = words(query);
+        reader.search(who.id, &SearchRequest { words: &words, within, before, limit }).expect("searches")
+    };
+    let all = search(&ana, "LUN", None, None, 10);
+    let dm_column = dm.key.to_column();
+    assert_eq!(
+        hits(&all),
+        [
+            format!("{dm_column} 1 brings lunch"),
+            "#lobby 4 no, lunch then".into(),
+            "#lobby 2 lunchtime is fine".into(),
+            "#lobby 1 Lunch at noon?".into()
+        ],
+        "the edit's text is found on its message, not the edit itself, the deletion or the deleted message"
+    );
+    assert!(!all.more);
+    assert_eq!(hits(&search(&ana, "lunch noon", None, None, 10)), ["#lobby 1 Lunch at noon?"], "every word");
+    assert_eq!(hits(&search(&ana, "unch", None, None, 10)), Vec::<String>::new(), "words are found by their start");
+    assert_eq!(hits(&search(&ana, "lunch", Some(dm.id), None, 10)), [format!("{dm_column} 1 brings lunch")]);
+    assert_eq!(hits(&search(&carol, "lunch", None, None, 10)), ["#garden 1 lunch among the lettuces"]);
+    assert_eq!(hits(&search(&ana, "lunch", Some(garden.id), None, 10)), Vec::<String>::new(), "not a member");
+
+    let first = search(&bob, "lunch", None, None, 2);
+    assert_eq!(first.hits.len(), 2);
+    assert!(first.more);
+    let next = search(&bob, "lunch", None, Some(&first.hits[1].position), 2);
+    assert_eq!(hits(&next), ["#lobby 2 lunchtime is fine", "#lobby 1 Lunch at noon?"]);
+    assert!(!next.more, "nothing after the last");
+    let bad =
+        reader.search(bob.id, &SearchRequest { words: &words("lunch"), within: None, before: Some("x1"), limit: 2 });
+    assert!(matches!(bad, Err(StoreError::UnknownSearchPosition(_))), "{bad:?}");
+}
+
+/// What retention removes, and the direct conversations of a removed account, are not found any more.
+fn search_follows_retention_and_removed_accounts(fresh: Fresh) {
+    let db = fresh.writer();
+    let db = &*db;
+    let (ana, bob) = (account(db, "ana"), account(db, "bob"));
+    let room = lobby(db);
+    db.add_member(room.id, bob.id, 0).expect("joins");
+    let dm = db.open_direct(&ana, &bob).expect("opens").expect("both exist");
+    send(db, dm.id, &ana, 1, "the secret recipe");
+    for id in 2..=5 {
+        // Later than the direct message: hits come newest first.
+        db.append(room.id, &ana.nick, MessageId([id; 16]), &format!("recipe number {id}"), 10).expect("appends");
+    }
+    let found = |who: &Account| {
+        let words = words("recipe");
+        let page = db.search(who.id, &SearchRequest { words: &words, within: None, before: None, limit: 10 });
+        hits(&page.expect("searches"))
+    };
+    assert_eq!(found(&bob).len(), 5);
+    db.prune(2).expect("prunes");
+    assert_eq!(
+        found(&bob),
+        [
+            "#lobby 4 recipe number 5".to_owned(),
+            "#lobby 3 recipe number 4".into(),
+            format!("{} 1 the secret recipe", dm.key.to_column())
+        ]
+    );
+    db.remove_account(&nick("ana")).expect("removes");
+    assert_eq!(found(&bob), ["#lobby 4 recipe number 5", "#lobby 3 recipe number 4"]);
 }

@@ -78,6 +78,13 @@ pub enum Command {
     ListRooms {
         after: Option<RoomName>,
     },
+    /// The messages with every word of `query`, in `conversation` or everywhere, older than `before` (the `next`
+    /// of an earlier [`Event::Found`]). Sent only while connected, like [`Command::ListRooms`].
+    Search {
+        query: String,
+        conversation: Option<Conversation>,
+        before: Option<String>,
+    },
     /// The answer to [`Event::ConfirmCertificate`].
     TrustCertificate {
         accept: bool,
@@ -211,6 +218,14 @@ pub enum Event {
     Rooms {
         rooms: Vec<RoomListing>,
         more: bool,
+    },
+    /// The answer to [`Command::Search`], with its query and conversation: the messages found, newest first;
+    /// `next`, when there may be older ones, is the `before` of the next page.
+    Found {
+        query: String,
+        conversation: Option<Conversation>,
+        hits: Vec<Message>,
+        next: Option<String>,
     },
     /// The engine stopped and will not reconnect (wrong password, changed certificate, ...).
     Fatal {

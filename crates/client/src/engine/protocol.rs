@@ -20,6 +20,9 @@ pub const SEND_WINDOW: usize = 256;
 /// Rooms asked for by one [`Command::ListRooms`], as `/list`'s help says.
 pub const ROOMS_PAGE: u32 = 50;
 
+/// Hits asked for by one [`Command::Search`].
+pub const SEARCH_PAGE: u32 = 20;
+
 /// What the shell does after the core has handled an input, in this order: forget and save the state (so that
 /// a crash never shows a message twice), show the events, send the frames.
 #[derive(Debug, Default)]
@@ -133,6 +136,9 @@ impl Protocol {
                 after: after.map(|room| room.to_string()).unwrap_or_default(),
                 limit: ROOMS_PAGE,
             },
+            Command::Search { query, conversation, before } => {
+                ClientMsg::Search { query, conversation, before, limit: SEARCH_PAGE }
+            }
             Command::Send { .. } | Command::TrustCertificate { .. } | Command::Quit => return,
         };
         effects.frames.push(frame);
@@ -242,6 +248,9 @@ impl Protocol {
             ServerMsg::RoomEvent { room, by, change } => effects.events.push(Event::RoomEvent { room, by, change }),
             ServerMsg::Invited { room, by } => effects.events.push(Event::Invited { room, by }),
             ServerMsg::Rooms { rooms, more } => effects.events.push(Event::Rooms { rooms, more }),
+            ServerMsg::Found { query, conversation, hits, next } => {
+                effects.events.push(Event::Found { query, conversation, hits, next });
+            }
             ServerMsg::Ping { nonce } => effects.frames.push(ClientMsg::Pong { nonce }),
             ServerMsg::Pong { .. } | ServerMsg::Welcome { .. } => {}
             ServerMsg::ShuttingDown { message } => {

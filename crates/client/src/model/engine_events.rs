@@ -71,6 +71,7 @@ impl ChatModel {
                 }
                 self.status = Status::Reconnecting { at: Instant::now() + retry_in, attempt };
                 self.pending = pending;
+                self.search_interrupted();
             }
             Event::Queued { id, to, kind, text } => {
                 let index = self.conv_index(&to);
@@ -246,7 +247,10 @@ impl ChatModel {
             Event::Error { code, message, id: Some(id) } if code != Some(ErrorCode::StoreUnavailable) => {
                 self.refused(id, message)
             }
-            Event::Error { message, .. } => self.notice_here(message, true),
+            Event::Error { code, message, .. } => {
+                self.search_refused(code, &message);
+                self.notice_here(message, true);
+            }
             Event::RoomState(state) => {
                 let index = self.conv_index(&Conversation::Room(state.room.clone()));
                 self.convs[index].room_state = Some(state);
@@ -274,6 +278,7 @@ impl ChatModel {
                     self.notice_here(line, false);
                 }
             }
+            Event::Found { query, conversation, hits, next } => self.found(query, conversation, hits, next),
             Event::ServerShuttingDown { message } => self.notice_here(format!("server: {message}"), true),
             Event::Fatal { message, certificate_changed, .. } => {
                 self.fatal = Some(message);

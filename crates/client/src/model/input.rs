@@ -1,6 +1,6 @@
 //! What the user types or clicks: [`ChatModel::submit`] reads an entry line, [`ChatModel::apply`] does what a
-//! command asks (send, act, edit, delete, reply to or react to a message, jump to one, join, leave, open a direct
-//! conversation, list members or rooms, fetch history, moderate the room shown, show its topic, silence a
+//! command asks (send, act, edit, delete, reply to or react to a message, jump to one, search, join, leave, open a
+//! direct conversation, list members or rooms, fetch history, moderate the room shown, show its topic, silence a
 //! conversation, highlight a word, ignore someone, help, quit), and
 //! [`ChatModel::close_current`] closes the direct conversation shown.
 
@@ -96,6 +96,8 @@ impl ChatModel {
                 self.jump_wanted = None;
                 return self.jump(self.current, seq);
             }
+            Typed::Search(typed) => return self.search(typed),
+            Typed::Goto(number) => return self.goto(number),
             Typed::Join(room) => {
                 let id = Conversation::Room(room.clone());
                 match self.convs.iter().position(|c| c.id == id) {

@@ -955,3 +955,111 @@ fn slash_jump_brings_a_loaded_message_or_fetches_older_pages_until_it_comes() {
     model.on_engine(gone());
     assert_eq!(refused(&mut model, "/jump #41"), "not connected: #41 can be fetched once reconnected");
 }
+
+/// A hit of a search: message `seq` of `conversation` at `ts`.
+fn hit(conversation: Conversation, seq: u64, from: &str, text: &str, ts: u64) -> Message {
+    Message { conversation, ts, ..stored(seq, from, MessageKind::Text, Revision::Original, text) }
+}
+
+fn searched(actions: &[Action]) -> (String, Option<Conversation>, Option<String>) {
+    match actions {
+        [Action::Engine(Command::Search { query, conversation, before })] => {
+            (query.clone(), conversation.clone(), before.clone())
+        }
+        other => panic!("one search expected, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_search_is_told_page_by_page_and_goto_opens_a_hit_where_it_was_said() {
+    let mut model = connected();
+    model.offset = FixedOffset::east_opt(3600).expect("an offset");
+    // 2026-12-07 12:00 UTC; hits of that day, of the year before it, of an earlier year.
+    let now = 1_796_644_800_000;
+    model.clock = || 1_796_644_800_000;
+    let garden = Conversation::Room(RoomName::parse("garden").expect("valid"));
+    assert_eq!(searched(&model.submit("/search Lunch in:#garden")), ("Lunch".into(), Some(garden.clone()), None));
+    // An answer to another search is not this one's.
+    model.on_engine(Event::Found { query: "dinner".into(), conversation: None, hits: Vec::new(), next: None });
+    assert!(model.search.as_ref().is_some_and(|search| search.pending));
+    let first = vec![
+        hit(garden.clone(), 41, "bob", "Lunch at noon?\nor later", now - 3_600_000),
+        Message { kind: MessageKind::Action, ..hit(garden.clone(), 12, "carol", "wants lunch", now - 86_400_000 * 30) },
+    ];
+    let next = Some("r12".to_owned());
+    model.on_engine(Event::Found { query: "Lunch".into(), conversation: Some(garden.clone()), hits: first, next });
+    assert_eq!(
+        notices(&model)[notices(&model).len() - 4..],
+        [
+            "2 messages found for “Lunch” in #garden",
+            "[1] #garden  bob  12:00  Lunch at noon?",
+            "[2] #garden  carol  7 Nov 13:00  * carol wants lunch",
+            "/search shows older ones",
+        ]
+    );
+    assert_eq!(searched(&model.submit("/search")), ("Lunch".into(), Some(garden.clone()), Some("r12".into())));
+    assert!(model.submit("/search").is_empty(), "one page at a time");
+    assert_eq!(notices(&model).last(), Some(&"the search's answer is on its way"));
+    let older = vec![hit(garden.clone(), 3, "bob", &format!("lunch {}", "x".repeat(200)), now - 86_400_000 * 400)];
+    model.on_engine(Event::Found {
+        query: "Lunch".into(),
+        conversation: Some(garden.clone()),
+        hits: older,
+        next: None,
+    });
+    let told = notices(&model);
+    assert_eq!(told[told.len() - 2], "1 more found for “Lunch” in #garden");
+    assert_eq!(told[told.len() - 1], format!("[3] #garden  bob  2025-11-02  lunch {}…", "x".repeat(114)));
+    assert!(model.submit("/search").is_empty());
+    assert_eq!(notices(&model).last(), Some(&"nothing more to find for “Lunch”"));
+
+    // `/goto` opens the conversation and brings the message on screen, fetching it when it is older.
+    assert!(model.submit("/goto 1").is_empty(), "the newest page of #garden, asked for on connecting, is on its way");
+    assert_eq!(model.current().id, garden);
+    let messages = (30..=50)
+        .map(|seq| Message {
+            conversation: garden.clone(),
+            ..stored(seq, "bob", MessageKind::Text, Revision::Original, "m")
+        })
+        .collect();
+    model.on_engine(Event::History(palomar_proto::HistoryPage {
+        conversation: garden.clone(),
+        messages,
+        complete_from: 1,
+    }));
+    assert_eq!(model.take_jump(), Some(41));
+    model.switch(0);
+    assert!(model.submit("/goto 4").is_empty());
+    assert_eq!(notices(&model).last(), Some(&"no search result [4]"));
+}
+
+#[test]
+fn a_refused_or_cut_off_search_is_said_and_a_window_may_keep_the_answer_out_of_the_conversation() {
+    let mut model = connected();
+    searched(&model.submit("/search lunch"));
+    model.on_engine(Event::Error {
+        code: Some(palomar_proto::ErrorCode::InvalidText),
+        message: "search for at most 8 words".into(),
+        id: None,
+    });
+    let search = model.search.clone().expect("kept");
+    assert_eq!((search.pending, search.refused.as_deref()), (false, Some("search for at most 8 words")));
+    assert_eq!(notices(&model).last(), Some(&"search for at most 8 words"));
+
+    searched(&model.submit("/search in:here lunch"));
+    assert_eq!(model.search.as_ref().and_then(|search| search.conversation.clone()), Some(lobby()));
+    model.on_engine(gone());
+    assert_eq!(model.search, None, "nothing found yet: nothing to go on with");
+    assert!(model.submit("/search lunch").is_empty(), "not connected");
+    assert_eq!(notices(&model).last(), Some(&"not connected: search once reconnected"));
+
+    let mut model = connected();
+    model.search_as_notices = false;
+    let before = notices(&model).len();
+    searched(&model.submit("/search lunch"));
+    let hits = vec![hit(lobby(), 2, "bob", "lunch?", 2)];
+    model.on_engine(Event::Found { query: "lunch".into(), conversation: None, hits, next: None });
+    assert_eq!(notices(&model).len(), before, "the window shows the hits itself");
+    assert_eq!(model.search.as_ref().map(|search| search.hits.len()), Some(1));
+    assert!(model.submit("/goto 1").is_empty(), "#2 is older than nothing: it is fetched");
+}

@@ -55,6 +55,7 @@ impl App {
     pub fn new(me: Nick, server: String, offset: FixedOffset) -> Self {
         let mut model = ChatModel::new(me, server);
         model.help_keys = HELP_KEYS;
+        model.offset = offset;
         App {
             model,
             input: Input::default(),

@@ -6,6 +6,7 @@ mod join;
 mod leave;
 mod list;
 mod moderate;
+mod search;
 pub(super) mod send;
 mod users;
 
@@ -53,6 +54,10 @@ impl Session {
             ClientMsg::ListRooms { after, limit } => {
                 self.pace_request().await;
                 self.list_rooms(&after, limit).await
+            }
+            ClientMsg::Search { query, conversation, before, limit } => {
+                self.pace_request().await;
+                self.search(search::Asked { query, conversation, before, limit }).await
             }
             ClientMsg::Moderate { room, action } => {
                 self.pace_request().await;
