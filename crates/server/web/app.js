@@ -448,17 +448,18 @@ class Session {
 
   /// Starts a search (see ChatModel.searchFor); `typed` with /search, whose mistakes are said as notices.
   searchFor(search, typed) {
-    this.askForResults(this.model.searchFor(search, typed), typed);
+    this.askForResults(this.model.searchFor(search, typed), typed, true);
   }
 
-  /// The next page of the last search: /search alone (`typed`), or the panel's "More".
+  /// The next page of the last search: /search alone (`typed`), or the panel's "More". Why there is none (nothing
+  /// more to find, none asked yet) is news, not a mistake.
   moreResults(typed) {
-    this.askForResults(this.model.moreResults(typed), typed);
+    this.askForResults(this.model.moreResults(typed), typed, false);
   }
 
-  askForResults(request, typed) {
+  askForResults(request, typed, mistake) {
     if (request.error !== undefined) {
-      if (typed) this.model.notice(this.model.currentKey, request.error, true);
+      if (typed) this.model.notice(this.model.currentKey, request.error, mistake);
     } else if (!this.engine.search(request.query, request.key, request.before, request.limit)) {
       this.model.searchNotSent();
       if (typed) this.model.notice(this.model.currentKey, this.model.search.error, true);
