@@ -506,7 +506,8 @@ async function main() {
     await page.click('#search-more');
     await until(async () => (await searchSummary.textContent()) === '40 messages found for “archive filler”', 'the second page');
     await page.click('#search-close');
-    assert.equal(await page.locator('#search-panel').isVisible(), false, 'closed');
+    await page.locator('#search-panel').waitFor({ state: 'hidden', timeout: WAIT_MS });
+    await page.fill('#search-input', '');
     await conversationButton('#lobby').click();
     await typeEntry('/search wombat report');
     const notice = (text) => messageList.locator('li.notice', { hasText: exactly(text) });
