@@ -581,8 +581,18 @@ impl LineMode<'_> {
     }
 
     /// Prints a search's answer, its hits numbered on from the pages before it (an ignored nick's left out), and
-    /// asks for the next page if `/search` alone asked for it meanwhile.
+    /// asks for the next page if `/search` alone asked for it meanwhile. A page the server ended before it found
+    /// anything (it looks at a bounded number of matches) is not printed: the next one is asked at once.
     fn found(&mut self, query: &str, conversation: Option<&Conversation>, hits: &[Message], next: &Option<String>) {
+        if let (true, Some(before), Some(search)) = (hits.is_empty(), next, self.search.as_mut())
+            && search.query == query
+            && search.conversation.as_ref() == conversation
+        {
+            search.next = Some(before.clone());
+            search.further += 1;
+            search.waiting = false;
+            return self.search_further();
+        }
         let shown: Vec<Message> =
             hits.iter().filter(|m| !self.preferences.ignored.contains(&m.from)).cloned().collect();
         let ours = self.search.as_mut().filter(|s| s.query == query && s.conversation.as_ref() == conversation);
