@@ -19,7 +19,7 @@ use palomar_client::engine::{account_state_path, state_path};
 use palomar_client::preferences::{Outcome, Preferences, preferences_path};
 use palomar_client::server_address::{ServerAddresses, parse_server};
 use palomar_client::{Command, Engine, EngineConfig, Event, Trust};
-use palomar_proto::{Conversation, ErrorCode, MessageKind, Nick, RoomName, validate_text};
+use palomar_proto::{Conversation, ErrorCode, Message, MessageKind, Nick, RoomName, validate_text};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -358,12 +358,15 @@ struct LineMode<'a> {
 }
 
 /// A search line mode asked for: its words and where, where its next page starts (`None`: no older hits), how
-/// many hits were printed (the next page's numbers go on from there).
+/// many hits were printed (the next page's numbers go on from there), whether a page is on its way, and how many
+/// more pages `/search` alone asked for meanwhile (a script types them without waiting for the answers).
 struct LineSearch {
     query: String,
     conversation: Option<Conversation>,
     next: Option<String>,
     printed: usize,
+    waiting: bool,
+    further: usize,
 }
 
 impl LineMode<'_> {
@@ -381,20 +384,7 @@ impl LineMode<'_> {
     fn show(&mut self, event: Event, queued: &mut usize, synced: &mut bool) -> Option<ExitCode> {
         match &event {
             Event::Message { message, own: false } if self.preferences.ignored.contains(&message.from) => {}
-            Event::Found { query, conversation, hits, next } => {
-                let shown: Vec<_> =
-                    hits.iter().filter(|m| !self.preferences.ignored.contains(&m.from)).cloned().collect();
-                let first = match self.search.as_mut().filter(|s| s.query == *query && s.conversation == *conversation)
-                {
-                    Some(search) => {
-                        search.next.clone_from(next);
-                        search.printed += shown.len();
-                        search.printed - shown.len() + 1
-                    }
-                    None => 1,
-                };
-                self.printer.found(query, conversation.as_ref(), &shown, next.is_some(), first);
-            }
+            Event::Found { query, conversation, hits, next } => self.found(query, conversation.as_ref(), hits, next),
             Event::History(page) if page.messages.iter().any(|m| self.preferences.ignored.contains(&m.from)) => {
                 let mut shown = page.clone();
                 shown.messages.retain(|m| !self.preferences.ignored.contains(&m.from));
@@ -436,7 +426,15 @@ impl LineMode<'_> {
             // A message refused for good (a retry after a store failure is not).
             Event::Error { id: Some(_), code, .. } if *code != Some(ErrorCode::StoreUnavailable) => self.refused += 1,
             // A refused request is answered by an error that names no message.
-            Event::Error { id: None, .. } if self.awaiting.pop_front().is_some() => self.refused += 1,
+            Event::Error { id: None, .. } if !self.awaiting.is_empty() => {
+                self.refused += 1;
+                if let Some(Awaited::Found(_)) = self.awaiting.pop_front()
+                    && let Some(search) = self.search.as_mut()
+                {
+                    // The search was refused: the pages asked for after it will not come either.
+                    (search.waiting, search.further) = (false, 0);
+                }
+            }
             Event::Disconnected { .. } if !self.awaiting.is_empty() => {
                 // The engine does not send requests again after a reconnect: their answers will never come.
                 let lost = std::mem::take(&mut self.awaiting).len();
@@ -508,19 +506,23 @@ impl LineMode<'_> {
                     SearchScope::In(conversation) => Some(conversation),
                 };
                 let query = typed.query;
-                self.search =
-                    Some(LineSearch { query: query.clone(), conversation: conversation.clone(), next: None, printed: 0 });
+                self.search = Some(LineSearch {
+                    query: query.clone(),
+                    conversation: conversation.clone(),
+                    next: None,
+                    printed: 0,
+                    waiting: true,
+                    further: 0,
+                });
                 self.command(Command::Search { query, conversation, before: None });
             }
-            Typed::Search(None) => match &self.search {
+            Typed::Search(None) => match &mut self.search {
                 None => self.refuse("no search to go on with: /search WORDS finds messages"),
-                Some(LineSearch { next: None, query, .. }) => {
-                    self.printer.notice(&format!("nothing more to find for “{query}”"))
-                }
                 Some(search) => {
-                    let (query, conversation, before) =
-                        (search.query.clone(), search.conversation.clone(), search.next.clone());
-                    self.command(Command::Search { query, conversation, before });
+                    search.further += 1;
+                    if !search.waiting {
+                        self.search_further();
+                    }
                 }
             },
             Typed::Join(room) => {
@@ -575,6 +577,54 @@ impl LineMode<'_> {
             Typed::Silence { .. } | Typed::Highlight(_) | Typed::Unhighlight(_) => self.refuse(
                 "line mode does not alert; /silence and /highlight are for the full-screen, desktop and browser clients",
             ),
+        }
+    }
+
+    /// Prints a search's answer, its hits numbered on from the pages before it (an ignored nick's left out), and
+    /// asks for the next page if `/search` alone asked for it meanwhile. A page the server ended before it found
+    /// anything (it looks at a bounded number of matches) is not printed: the next one is asked at once.
+    fn found(&mut self, query: &str, conversation: Option<&Conversation>, hits: &[Message], next: &Option<String>) {
+        if let (true, Some(before), Some(search)) = (hits.is_empty(), next, self.search.as_mut())
+            && search.query == query
+            && search.conversation.as_ref() == conversation
+        {
+            search.next = Some(before.clone());
+            search.further += 1;
+            search.waiting = false;
+            return self.search_further();
+        }
+        let shown: Vec<Message> =
+            hits.iter().filter(|m| !self.preferences.ignored.contains(&m.from)).cloned().collect();
+        let ours = self.search.as_mut().filter(|s| s.query == query && s.conversation.as_ref() == conversation);
+        let first = match ours {
+            Some(search) => {
+                search.next.clone_from(next);
+                search.waiting = false;
+                search.printed += shown.len();
+                search.printed - shown.len() + 1
+            }
+            None => 1,
+        };
+        self.printer.found(query, conversation, &shown, next.is_some(), first);
+        if self.search.as_ref().is_some_and(|search| search.further > 0 && !search.waiting) {
+            self.search_further();
+        }
+    }
+
+    /// Asks for the page after the last one received, as a `/search` alone asked; or says there is none.
+    fn search_further(&mut self) {
+        let Some(search) = self.search.as_mut() else { return };
+        search.further = search.further.saturating_sub(1);
+        match search.next.clone() {
+            None => {
+                let said = format!("nothing more to find for “{}”", search.query);
+                self.printer.notice(&said);
+            }
+            Some(before) => {
+                search.waiting = true;
+                let (query, conversation) = (search.query.clone(), search.conversation.clone());
+                self.command(Command::Search { query, conversation, before: Some(before) });
+            }
         }
     }
 

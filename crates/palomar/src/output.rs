@@ -896,7 +896,7 @@ mod tests {
             Event::ServerShuttingDown { message: "m".into() },
             Event::Fatal { message: "m".into(), certificate_changed: false, password_refused: false },
         ];
-        let events = events.into_iter().chain(moderation_events()).chain(listing_events());
+        let events = events.into_iter().chain(moderation_events()).chain(listing_events()).chain(found_events());
         let printer = Printer::to(true, false, Vec::new());
         events.for_each(|event| printer.event(&event));
         printer.notice("help");
@@ -973,6 +973,68 @@ mod tests {
             },
             Event::Rooms { rooms: Vec::new(), more: false },
         ]
+    }
+
+    fn found_events() -> Vec<Event> {
+        let hit = |seq, kind, text: &str| Message {
+            conversation: Conversation::Room(RoomName::lobby()),
+            seq,
+            id: MessageId([seq as u8; 16]),
+            from: Nick::parse("bob").expect("valid"),
+            ts: 1,
+            text: text.into(),
+            kind,
+            revision: Revision::Original,
+        };
+        vec![
+            Event::Found {
+                query: "lunch".into(),
+                conversation: None,
+                hits: vec![hit(41, MessageKind::Text, "lunch?\nat noon"), hit(7, MessageKind::Action, "brings lunch")],
+                next: Some("r7".into()),
+            },
+            Event::Found {
+                query: "lunch".into(),
+                conversation: Some(Conversation::Room(RoomName::lobby())),
+                hits: Vec::new(),
+                next: None,
+            },
+        ]
+    }
+
+    #[test]
+    fn a_search_s_answer_is_its_words_one_line_a_hit_and_one_json_line() {
+        let printer = Printer::to(false, false, Vec::new());
+        let events = found_events();
+        printer.event(&events[0]);
+        if let Event::Found { query, conversation, hits, .. } = &events[0] {
+            printer.found(query, conversation.as_ref(), &hits[1..], false, 3);
+        }
+        printer.event(&events[1]);
+        let output = String::from_utf8(printer.out.into_inner()).expect("UTF-8");
+        let time = hit_time(1, unix_ms(), *Local::now().offset());
+        let lines: Vec<&str> = output.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "-- 2 messages found for “lunch”".to_owned(),
+                format!("-- [1] #lobby  bob  {time}  lunch?"),
+                format!("-- [2] #lobby  bob  {time}  * bob brings lunch"),
+                "-- /search shows older ones".to_owned(),
+                "-- 1 more found for “lunch”".to_owned(),
+                format!("-- [3] #lobby  bob  {time}  * bob brings lunch"),
+                "-- nothing found for “lunch” in #lobby".to_owned(),
+            ]
+        );
+
+        let printer = Printer::to(true, false, Vec::new());
+        printer.event(&found_events()[1]);
+        let output = String::from_utf8(printer.out.into_inner()).expect("UTF-8");
+        let line: Value = serde_json::from_str(output.trim()).expect("JSON");
+        assert_eq!(
+            line,
+            json!({"event": "found", "query": "lunch", "conversation": "#lobby", "hits": [], "more": false})
+        );
     }
 
     #[test]

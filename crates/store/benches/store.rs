@@ -1,18 +1,22 @@
 //! Micro-benchmarks of the store: appending messages (alone inside an open transaction, and as a group
-//! committed with each durability, which is what the server's writer does) and reading a range of a log, as
-//! catching up does. `cargo bench -p palomar-store`.
+//! committed with each durability, which is what the server's writer does), reading a range of a log, as
+//! catching up does, and a page of a search. `cargo bench -p palomar-store`.
 
 use divan::Bencher;
 use palomar_proto::{MessageId, Nick, RoomName};
 use palomar_store::sqlite::SqliteStore;
-use palomar_store::{ConvId, ConvKey, ConvRow, Durability, Store};
+use palomar_store::{ConvId, ConvKey, ConvRow, Durability, SearchRequest, Store};
 
 fn main() {
     divan::main();
 }
 
+/// 100 bytes in 17 words, as people write: the search index takes every word of it.
 fn text() -> String {
-    "x".repeat(100)
+    let text =
+        "are we still on for lunch at noon tomorrow, or should we move it to one? bring the garden plans!!".to_owned();
+    debug_assert_eq!(text.len(), 100);
+    text
 }
 
 fn sender() -> Nick {
@@ -108,4 +112,25 @@ fn messages_after(bencher: Bencher, limit: u32) {
     bencher
         .counter(divan::counter::ItemsCount::new(limit))
         .bench_local(|| db.messages_after(&lobby, divan::black_box(5_000), limit).expect("reads"));
+}
+
+/// A page of 20 hits for a word in every message of a 10,000-message log, asked by a member of the room (the
+/// newest 20 match) and by an account in no conversation of it (every match is read and left out: the worst
+/// case, which grows with the matches in other people's conversations).
+#[divan::bench(args = ["member", "outsider"])]
+fn search(bencher: Bencher, who: &str) {
+    let (_dir, db, lobby) = store(Durability::Normal);
+    let member = db.create_account(&sender(), "hash", 1).expect("creates").expect("the nickname is free");
+    db.add_member(lobby.id, member.id, 0).expect("joins");
+    let outsider = db.create_account(&Nick::parse("c0").expect("valid"), "hash", 1).expect("creates").expect("free");
+    let text = text();
+    db.begin().expect("begins");
+    for n in 1..=10_000 {
+        db.append(lobby.id, &member.nick, id(n), &text, 1_700_000_000_000).expect("appends");
+    }
+    db.commit().expect("commits");
+    let words = vec!["lunch".to_owned()];
+    let request = SearchRequest { words: &words, within: None, before: None, limit: 20 };
+    let searcher = if who == "member" { member.id } else { outsider.id };
+    bencher.bench_local(|| db.search(searcher, divan::black_box(&request)).expect("searches"));
 }

@@ -1386,7 +1386,7 @@ impl Store for PostgresStore {
                 &i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX),
             ],
         )?;
-        let mut page = SearchPage { hits: Vec::new(), more: rows.len() > limit };
+        let mut page = SearchPage::default();
         for row in rows.iter().take(limit) {
             let raw: &str = col(row, 8)?;
             let key =
@@ -1394,6 +1394,9 @@ impl Store for PostgresStore {
             let message = Self::stored_message(&key, row)?;
             let position = search_position(col(row, 3)?, col(row, 9)?, col(row, 0)?);
             page.hits.push(SearchHit { message, position });
+        }
+        if rows.len() > limit {
+            page.next = page.hits.last().map(|hit| hit.position.clone());
         }
         Ok(page)
     }

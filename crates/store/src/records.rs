@@ -77,11 +77,12 @@ pub struct SearchHit {
     pub position: String,
 }
 
-/// Hits, newest first; `more` when there are others after the last.
+/// Hits, newest first, and where the next page starts when there may be more: after the last hit, or after the
+/// last message looked at when a store bounds how many it looks at for one page.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SearchPage {
     pub hits: Vec<SearchHit>,
-    pub more: bool,
+    pub next: Option<String>,
 }
 
 /// A message as stored, not yet addressed to any particular reader.

@@ -273,7 +273,10 @@ const FILL_MESSAGE_SEARCH: &str = "
 INSERT INTO message_search (rowid, text) SELECT id, text FROM messages WHERE kind IN (0, 1, 4) AND revision <> 2;
 ";
 
-/// A search position on this store: the row id of the last hit, after `r`.
+/// Most matches one page of a search looks at (see [`Store::search`]): about 10 ms of reading here.
+const SEARCH_LOOKS_AT: usize = 10_000;
+
+/// A search position on this store: `r` and the row id the next page starts below.
 fn search_position(id: i64) -> String {
     format!("r{id}")
 }
@@ -1682,34 +1685,41 @@ impl Store for SqliteStore {
     fn search(&self, account: AccountId, search: &SearchRequest<'_>) -> Result<SearchPage> {
         let before = search.before.map(parse_search_position).transpose()?.unwrap_or(i64::MAX);
         let limit = usize::try_from(search.limit).unwrap_or(usize::MAX);
-        // FTS5 hands out matches in row id order, newest first here, so the page ends where the limit does;
-        // each is then kept only if it is in one of the account's conversations.
+        // FTS5 hands out matches in row id order, newest first here, so a page ends where its limit does. Matches
+        // in conversations the account is not in are looked at and left out; at most SEARCH_LOOKS_AT of them
+        // per page, so that a common word in other people's rooms costs one page a bounded read, and the next
+        // page goes on from there.
         let mut stmt = self.conn.prepare_cached(
-            "SELECT m.seq, m.sender, m.client_id, m.ts, m.text, m.kind, m.of_seq, m.revision, c.key, m.id
+            "SELECT m.seq, m.sender, m.client_id, m.ts, m.text, m.kind, m.of_seq, m.revision, c.key, m.id,
+                 b.account IS NOT NULL
              FROM message_search s
              JOIN messages m ON m.id = s.rowid
-             JOIN members b ON b.conversation = m.conversation AND b.account = ?2
+             LEFT JOIN members b ON b.conversation = m.conversation AND b.account = ?2
              JOIN conversations c ON c.id = m.conversation
              WHERE message_search MATCH ?1 AND s.rowid < ?3 AND (?4 IS NULL OR m.conversation = ?4)
-             ORDER BY s.rowid DESC LIMIT ?5",
+             ORDER BY s.rowid DESC",
         )?;
-        let mut rows = stmt.query(params![
-            fts_query(search.words),
-            account.0,
-            before,
-            search.within,
-            i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX)
-        ])?;
+        let mut rows = stmt.query(params![fts_query(search.words), account.0, before, search.within])?;
         let mut page = SearchPage::default();
+        let mut looked_at = 0;
         while let Some(row) = rows.next()? {
+            let id: i64 = row.get(9)?;
             if page.hits.len() == limit {
-                page.more = true;
+                page.next = page.hits.last().map(|hit| hit.position.clone());
                 break;
+            }
+            if looked_at == SEARCH_LOOKS_AT {
+                page.next = Some(search_position(id + 1));
+                break;
+            }
+            looked_at += 1;
+            if !row.get::<_, bool>(10)? {
+                continue;
             }
             let key: String = row.get(8)?;
             let key = ConvKey::from_column(&key).ok_or_else(|| StoreError::Corrupt(format!("conversation {key:?}")))?;
             let message = Self::stored_message(&key, row)?;
-            page.hits.push(SearchHit { message, position: search_position(row.get(9)?) });
+            page.hits.push(SearchHit { message, position: search_position(id) });
         }
         Ok(page)
     }
@@ -1792,6 +1802,14 @@ mod tests {
     }
 
     /// A version 6 store's messages become texts as they were sent, and can be edited.
+    /// Takes out what version 9 added, for a test that makes an older store.
+    const WITHOUT_SEARCH: &str = "
+        DROP TRIGGER message_search_insert;
+        DROP TRIGGER message_search_delete;
+        DROP TRIGGER message_search_update;
+        DROP TABLE message_search;
+    ";
+
     #[test]
     fn a_version_6_store_gets_kinds_of_messages() {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -1801,15 +1819,12 @@ mod tests {
             db.append(lobby(&db).id, &nick("ana"), MessageId([1; 16]), "helo", 1).expect("append");
             db.conn
                 .execute_batch(
-                    "DROP TRIGGER message_search_insert;
-                     DROP TRIGGER message_search_delete;
-                     DROP TRIGGER message_search_update;
-                     DROP TABLE message_search;
-                     DROP INDEX messages_by_reference;
+                    &(WITHOUT_SEARCH.to_owned()
+                        + "DROP INDEX messages_by_reference;
                      ALTER TABLE messages DROP COLUMN kind;
                      ALTER TABLE messages DROP COLUMN of_seq;
                      ALTER TABLE messages DROP COLUMN revision;
-                     PRAGMA user_version = 6;",
+                     PRAGMA user_version = 6;"),
                 )
                 .expect("makes it a version 6 store");
         }
@@ -1846,13 +1861,7 @@ mod tests {
                 kind,
             };
             db.conn
-                .execute_batch(
-                    "DROP TRIGGER message_search_insert;
-                     DROP TRIGGER message_search_delete;
-                     DROP TRIGGER message_search_update;
-                     DROP TABLE message_search;
-                     PRAGMA user_version = 8;",
-                )
+                .execute_batch(&(WITHOUT_SEARCH.to_owned() + "PRAGMA user_version = 8;"))
                 .expect("makes it a version 8 store");
             db.append_message(&post(1, MessageKind::Text, "the old recipe"), 1).expect("appends");
             db.append_message(&post(2, MessageKind::Text, "a recipe"), 1).expect("appends");
@@ -1868,6 +1877,38 @@ mod tests {
             .expect("searches");
         let texts: Vec<&str> = page.hits.iter().map(|hit| hit.message.text.as_str()).collect();
         assert_eq!(texts, ["a better recipe", "the old recipe"]);
+    }
+
+    /// A page looks at a bounded number of matches: past that, it ends without its hits and says where the next
+    /// page goes on, which finds what is further down.
+    #[test]
+    fn a_search_through_other_peoples_matches_goes_on_a_bounded_page_at_a_time() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = SqliteStore::open(&dir.path().join("store.sqlite")).expect("opens");
+        let ana = db.create_account(&nick("ana"), "hash", 1).expect("creates").expect("free");
+        let garden =
+            db.ensure_conversation(&ConvKey::Room(RoomName::parse("garden").expect("valid"))).expect("creates");
+        db.add_member(garden.id, ana.id, 0).expect("joins");
+        db.begin().expect("begins");
+        db.append(garden.id, &nick("bob"), MessageId([0; 16]), "lunch in the garden", 1).expect("appends");
+        let lobby = lobby(&db).id;
+        for n in 1..=SEARCH_LOOKS_AT as u64 + 5 {
+            let mut id = [1; 16];
+            id[..8].copy_from_slice(&n.to_be_bytes());
+            db.append(lobby, &nick("bob"), MessageId(id), "lunch in the lobby", 1).expect("appends");
+        }
+        db.commit().expect("commits");
+        let words = vec!["lunch".to_owned()];
+        let search = |before: Option<&str>| {
+            db.search(ana.id, &SearchRequest { words: &words, within: None, before, limit: 20 }).expect("searches")
+        };
+        let first = search(None);
+        assert!(first.hits.is_empty(), "ana is not in the lobby");
+        let next = first.next.expect("it goes on");
+        let second = search(Some(&next));
+        let texts: Vec<&str> = second.hits.iter().map(|hit| hit.message.text.as_str()).collect();
+        assert_eq!(texts, ["lunch in the garden"]);
+        assert_eq!(second.next, None);
     }
 
     #[test]

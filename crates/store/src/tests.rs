@@ -1016,7 +1016,7 @@ fn search_finds_current_texts_in_the_searchers_conversations_newest_first_by_pag
         ],
         "the edit's text is found on its message, not the edit itself, the deletion or the deleted message"
     );
-    assert!(!all.more);
+    assert_eq!(all.next, None);
     assert_eq!(hits(&search(&ana, "lunch noon", None, None, 10)), ["#lobby 1 Lunch at noon?"], "every word");
     assert_eq!(hits(&search(&ana, "unch", None, None, 10)), Vec::<String>::new(), "words are found by their start");
     assert_eq!(hits(&search(&ana, "lunch", Some(dm.id), None, 10)), [format!("{dm_column} 1 brings lunch")]);
@@ -1025,10 +1025,10 @@ fn search_finds_current_texts_in_the_searchers_conversations_newest_first_by_pag
 
     let first = search(&bob, "lunch", None, None, 2);
     assert_eq!(first.hits.len(), 2);
-    assert!(first.more);
+    assert_eq!(first.next.as_deref(), Some(first.hits[1].position.as_str()));
     let next = search(&bob, "lunch", None, Some(&first.hits[1].position), 2);
     assert_eq!(hits(&next), ["#lobby 2 lunchtime is fine", "#lobby 1 Lunch at noon?"]);
-    assert!(!next.more, "nothing after the last");
+    assert_eq!(next.next, None, "nothing after the last");
     let bad =
         reader.search(bob.id, &SearchRequest { words: &words("lunch"), within: None, before: Some("x1"), limit: 2 });
     assert!(matches!(bad, Err(StoreError::UnknownSearchPosition(_))), "{bad:?}");

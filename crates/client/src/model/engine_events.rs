@@ -278,7 +278,9 @@ impl ChatModel {
                     self.notice_here(line, false);
                 }
             }
-            Event::Found { query, conversation, hits, next } => self.found(query, conversation, hits, next),
+            Event::Found { query, conversation, hits, next } => {
+                actions.extend(self.found(query, conversation, hits, next));
+            }
             Event::ServerShuttingDown { message } => self.notice_here(format!("server: {message}"), true),
             Event::Fatal { message, certificate_changed, .. } => {
                 self.fatal = Some(message);

@@ -118,24 +118,30 @@ impl ChatModel {
         Vec::new()
     }
 
-    /// The answer to a search: dropped unless it answers the search asked last.
+    /// The answer to a search: dropped unless it answers the search asked last. A page the server ended before
+    /// it found anything (it looks at a bounded number of matches) is not shown: the next one is asked at once.
     pub(super) fn found(
         &mut self,
         query: String,
         conversation: Option<Conversation>,
         hits: Vec<Message>,
         next: Option<String>,
-    ) {
-        let Some(search) = self.search.as_mut() else { return };
+    ) -> Vec<Action> {
+        let Some(search) = self.search.as_mut() else { return Vec::new() };
         if !search.pending || search.query != query || search.conversation != conversation {
-            return;
+            return Vec::new();
+        }
+        if hits.is_empty()
+            && let Some(before) = next
+        {
+            return vec![Action::Engine(Command::Search { query, conversation, before: Some(before) })];
         }
         let first = search.hits.len();
         search.pending = false;
         search.next = next;
         search.hits.extend(hits);
         if !self.search_as_notices {
-            return;
+            return Vec::new();
         }
         let search = search.clone();
         let now = (self.clock)();
@@ -147,6 +153,7 @@ impl ChatModel {
         if search.next.is_some() {
             self.notice_here(MORE_FOUND.to_owned(), false);
         }
+        Vec::new()
     }
 
     /// An error the server sent with no message id while a search waited: a refusal of the search (its words,

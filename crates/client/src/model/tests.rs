@@ -1063,3 +1063,20 @@ fn a_refused_or_cut_off_search_is_said_and_a_window_may_keep_the_answer_out_of_t
     assert_eq!(model.search.as_ref().map(|search| search.hits.len()), Some(1));
     assert!(model.submit("/goto 1").is_empty(), "#2 is older than nothing: it is fetched");
 }
+
+#[test]
+fn a_page_ended_before_anything_was_found_is_not_shown_and_the_next_is_asked_at_once() {
+    let mut model = connected();
+    searched(&model.submit("/search lunch"));
+    let before = notices(&model).len();
+    let actions = model.on_engine(Event::Found {
+        query: "lunch".into(),
+        conversation: None,
+        hits: Vec::new(),
+        next: Some("r9".into()),
+    });
+    assert_eq!(searched(&actions), ("lunch".into(), None, Some("r9".into())));
+    assert_eq!(notices(&model).len(), before);
+    model.on_engine(Event::Found { query: "lunch".into(), conversation: None, hits: Vec::new(), next: None });
+    assert_eq!(notices(&model).last(), Some(&"nothing found for “lunch”"));
+}

@@ -734,3 +734,38 @@ fn an_ignored_nick_takes_no_row_and_a_silenced_conversation_does_not_call() {
     assert!(app.on_engine(message(4, "carol", "ana, lunch?")).is_empty(), "no bell from a silenced room");
     assert_eq!(app.activity(), [(1, false)], "counted, not called for");
 }
+
+#[test]
+fn a_search_s_hits_are_listed_where_it_was_typed_and_goto_opens_one_in_its_room() {
+    let mut app = conversation_with_chat();
+    type_text(&mut app, "/search lettuce");
+    let actions = app.on_key(key(KeyCode::Enter));
+    assert!(
+        actions
+            .iter()
+            .any(|action| matches!(action, Action::Engine(Command::Search { query, .. }) if query == "lettuce")),
+        "{actions:?}"
+    );
+    let garden = Conversation::Room(RoomName::parse("garden").expect("valid"));
+    let hit = Message {
+        conversation: garden.clone(),
+        seq: 1,
+        id: MessageId([1; 16]),
+        from: nick("bob"),
+        ts: T0,
+        text: "the lettuces are up".into(),
+        kind: MessageKind::Text,
+        revision: Revision::Original,
+    };
+    app.on_engine(Event::Found { query: "lettuce".into(), conversation: None, hits: vec![hit.clone()], next: None });
+    let shown = screen(&app, 100, 16);
+    assert!(shown.contains("1 message found for “lettuce”"), "{shown}");
+    assert!(shown.contains("[1] #garden  bob  14:05  the lettuces are up"), "{shown}");
+
+    type_text(&mut app, "/goto 1");
+    app.on_key(key(KeyCode::Enter));
+    assert_eq!(app.model.current().id, garden);
+    let page = palomar_proto::HistoryPage { conversation: garden, messages: vec![hit], complete_from: 1 };
+    app.on_engine(Event::History(page));
+    assert_eq!(app.marked(), Some(1), "brought on screen and marked");
+}

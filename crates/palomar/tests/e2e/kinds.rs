@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::common::{BIN, PATIENCE, RawReader, RawWriter, Server, first_answer, raw_connection};
 
-async fn log_in(server: &Server, nick: &str, version: u16) -> (RawReader, RawWriter) {
+pub(crate) async fn log_in(server: &Server, nick: &str, version: u16) -> (RawReader, RawWriter) {
     let (mut reader, mut writer) = raw_connection(&server.addr, "127.0.0.1".parse().expect("ip")).await.expect("TLS");
     let hello = ClientMsg::Hello { version, nick: nick.into(), password: "a password".into(), positions: vec![] };
     writer.send(&hello).await.expect("sends");
@@ -29,7 +29,11 @@ async fn post(writer: &mut RawWriter, id: u8, kind: MessageKind, text: &str) {
 }
 
 /// Frames until `wanted` says one is the last wanted, which it returns; messages on the way are gathered in `seen`.
-async fn read_until<T>(reader: &mut RawReader, seen: &mut Vec<Message>, wanted: impl Fn(&ServerMsg) -> Option<T>) -> T {
+pub(crate) async fn read_until<T>(
+    reader: &mut RawReader,
+    seen: &mut Vec<Message>,
+    wanted: impl Fn(&ServerMsg) -> Option<T>,
+) -> T {
     tokio::time::timeout(PATIENCE, async {
         loop {
             let frame = reader.read_msg::<ServerMsg>().await.expect("reads").expect("open");

@@ -23,6 +23,7 @@ mod nodes;
 mod package;
 mod postgres;
 mod rooms;
+mod search;
 mod security;
 mod store_copy;
 mod torture;

@@ -62,7 +62,7 @@ impl Session {
             return Ok(());
         };
         let (hits, cut) = newest_within(page.hits, PAGE_BYTES);
-        let next = if cut || page.more { hits.last().map(|hit| hit.position.clone()) } else { None };
+        let next = if cut { hits.last().map(|hit| hit.position.clone()) } else { page.next };
         let hits = hits.iter().map(|hit| hit.message.for_reader(account)).collect();
         self.out.queue(&ServerMsg::Found { query, conversation, hits, next });
         self.flush().await
