@@ -1008,3 +1008,20 @@ test('/goto N: where result N is, numbered across pages; none, or a room left si
   model.remove('@bob');
   assert.deepEqual(model.goto(3), { key: '@bob', seq: 3 }, 'a direct conversation opens again');
 });
+
+test('a page the server ended before it found anything is not shown: the next one is asked for at once', () => {
+  const model = searching();
+  model.searchFor({ query: 'lunch', scope: null }, true);
+  assert.equal(model.takeSearchToAsk(), null);
+  model.apply({ type: 'found', query: 'lunch', key: null, hits: [], next: 'r900' });
+  assert.deepEqual(model.takeSearchToAsk(), { query: 'lunch', key: null, before: 'r900', limit: SEARCH_PAGE });
+  assert.equal(model.takeSearchToAsk(), null, 'taken once');
+  assert.deepEqual([model.search.pending, model.search.hits, noticesOf(model, '#lobby')], [true, [], []]);
+  model.apply({ type: 'found', query: 'lunch', key: null, hits: [hit('#lobby', 12, 'bob', 'lunch')], next: null });
+  assert.deepEqual(noticesOf(model, '#lobby'), ['1 message found for “lunch”', '[1] #lobby  bob  14:05  lunch']);
+  assert.equal(model.takeSearchToAsk(), null);
+  // An empty last page is an answer: nothing found.
+  model.searchFor({ query: 'dinner', scope: '#garden' }, false);
+  model.apply({ type: 'found', query: 'dinner', key: '#garden', hits: [], next: null });
+  assert.deepEqual([model.takeSearchToAsk(), model.search.pending, searchHeader(model.search)], [null, false, 'nothing found for “dinner” in #garden']);
+});

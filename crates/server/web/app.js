@@ -152,6 +152,11 @@ class Session {
       case 'history':
         this.seek();
         break;
+      case 'found': {
+        const request = this.model.takeSearchToAsk();
+        if (request !== null) this.askForResults(request, this.model.search.typed, true);
+        break;
+      }
       case 'refused':
         this.model.notice(this.model.currentKey, `${NOT_DONE[event.kind]}: ${event.message}`, true);
         break;

@@ -461,6 +461,8 @@ export class ChatModel {
     this.searchSerial = 0;
     /// The search results panel is open.
     this.searchOpen = false;
+    /// A search page to ask for at once (see `found`), until the caller takes it (`takeSearchToAsk`).
+    this.searchToAsk = null;
   }
 
   get current() {
@@ -1042,6 +1044,12 @@ export class ChatModel {
     const [asked] = this.searchesAsked.splice(0, index + 1).slice(-1);
     const { search } = this;
     if (search === null || asked.serial !== search.serial || !search.pending) return;
+    if (hits.length === 0 && next !== null) {
+      // The server ended this page before it found anything (it looks at a bounded number of matches): it is not
+      // shown, and the next one is asked for at once.
+      this.searchToAsk = this.searchPage(next);
+      return;
+    }
     const from = search.hits.length;
     search.hits.push(...hits);
     search.next = next;
@@ -1050,6 +1058,14 @@ export class ChatModel {
       const where = this.conversations.has(search.noticeKey) ? search.noticeKey : this.currentKey;
       for (const line of searchLines(search, from, this.now())) this.notice(where, line);
     }
+  }
+
+  /// The search page to ask for now, `{ query, key, before, limit }`, once: after a page that found nothing
+  /// and says there is more; null when there is none.
+  takeSearchToAsk() {
+    const request = this.searchToAsk;
+    this.searchToAsk = null;
+    return request;
   }
 
   /// An error without an id that may answer the oldest search page asked (see SEARCH_REFUSALS): true when it is
