@@ -1,9 +1,10 @@
-// Slash commands: the same commands and words as the native clients' parser (crates/client/src/command_line.rs).
+// Slash commands: the same commands and words as the native clients' parser (crates/client/src/command_line.rs),
+// and what the search field takes (the words of /search).
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { HELP, parseEntry } from '../web/commands.js';
+import { HELP, parseEntry, parseSearch } from '../web/commands.js';
 
 test('text is sent as typed, a double slash escapes, blank is nothing', () => {
   assert.deepEqual(parseEntry('  hello  '), { kind: 'text', text: '  hello  ' });
@@ -153,7 +154,7 @@ test('help names every command once', () => {
   const moderation = ['/topic', '/cleartopic', '/kick', '/ban', '/unban', '/mute', '/unmute', '/op', '/deop', '/voice', '/devoice', '/invite', '/invite-only', '/moderated'];
   const kinds = ['/me', '/edit', '/delete', '/reply', '/react', '/unreact'];
   const preferences = ['/silence', '/unsilence', '/highlight', '/unhighlight', '/ignore', '/unignore'];
-  for (const command of ['/join', '/leave', '/msg', '/users', '/history', '/list', '/help', '/quit', '//text', ...moderation, ...kinds, ...preferences]) {
+  for (const command of ['/join', '/leave', '/msg', '/users', '/history', '/list', '/search', '/goto', '/help', '/quit', '//text', ...moderation, ...kinds, ...preferences]) {
     assert.equal(usages.filter((usage) => usage === command).length, 1, command);
   }
   assert.equal(new Set(usages).size, usages.length, 'no command twice');
@@ -229,4 +230,36 @@ test('preferences: /ignore [NICK] and /unignore NICK take a valid nickname', () 
   assert.match(error('/ignore bob carol'), /^\/ignore \[NICK\]: nickname may only contain/);
   assert.equal(error('/unignore'), '/unignore NICK: nickname must not be empty');
   assert.equal(error(`/unignore ${'a'.repeat(33)}`), '/unignore NICK: nickname is longer than 32 characters');
+});
+
+test('search: /search [in:#ROOM|in:@NICK|in:here] WORDS, the in: anywhere; /search alone; /goto N', () => {
+  assert.deepEqual(parseEntry('/search lunch'), { kind: 'search', query: 'lunch', scope: null });
+  assert.deepEqual(parseEntry('/search  Lunch   Friday '), { kind: 'search', query: 'Lunch Friday', scope: null });
+  assert.deepEqual(parseEntry('/search in:#Garden seeds'), { kind: 'search', query: 'seeds', scope: '#garden' });
+  assert.deepEqual(parseEntry('/search seeds IN:garden'), { kind: 'search', query: 'seeds', scope: '#garden' });
+  assert.deepEqual(parseEntry('/search seeds in:@Bob now'), { kind: 'search', query: 'seeds now', scope: '@bob' });
+  assert.deepEqual(parseEntry('/SEARCH lunch? in:HERE'), { kind: 'search', query: 'lunch?', scope: 'here' });
+  assert.deepEqual(parseEntry('/search'), { kind: 'search', query: null, scope: null });
+  assert.deepEqual(parseEntry('/goto 3'), { kind: 'goto', number: 3 });
+  assert.deepEqual(parseSearch('lunch in:#lobby'), { query: 'lunch', scope: '#lobby' });
+  assert.deepEqual(parseSearch('in:here'), { error: 'search for at least one word' });
+  const usage = '/search [in:#ROOM|in:@NICK|in:here] WORDS';
+  for (const [line, reason] of [
+    ['/search in:here', 'search for at least one word'],
+    ['/search ???', 'search for at least one word'],
+    ['/search a b c d e f g h i', 'search for at most 8 words'],
+    [`/search ${'x'.repeat(257)}`, 'a search is at most 256 bytes long'],
+    ['/search in:here in:#garden x', 'one in: at most'],
+    ['/search a in:@', 'nickname must not be empty'],
+  ]) {
+    assert.equal(parseEntry(line).message, `${usage}: ${reason}`, line);
+  }
+  assert.match(parseEntry('/search a in:#9x').message, /^\/search \[in:#ROOM\|in:@NICK\|in:here\] WORDS: room name may only contain/);
+  for (const line of ['/goto', '/goto 0', '/goto two', '/goto 3 4', '/goto -1', '/goto +3', '/goto #3']) {
+    assert.equal(parseEntry(line).message, '/goto N: N is the number of a search result, as in [3]', line);
+  }
+  assert.deepEqual(HELP.filter(([usage]) => /^\/(search|goto)/.test(usage)), [
+    ['/search [WORDS]', 'find messages with WORDS (in:#ROOM, in:@NICK, in:here); alone: older ones'],
+    ['/goto N', 'open search result N where it was said'],
+  ]);
 });

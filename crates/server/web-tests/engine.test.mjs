@@ -3,8 +3,9 @@
 // cumulative batched acks, Gap, Closed, Left), heartbeats, the send window, and reconnecting (backoff with
 // jitter, the countdown, RateLimited's named wait, AuthFailed stopping), and moderation (Moderate only while
 // connected, a message refused as NotAllowed dropped, the room frames read), the rooms' listing (ListRooms only
-// while connected, Rooms read strictly), and kinds of messages (posts through the outbox, refused edits and
-// deletions dropped, kinds and revisions read strictly).
+// while connected, Rooms read strictly), kinds of messages (posts through the outbox, refused edits and
+// deletions dropped, kinds and revisions read strictly), and search (Search only while connected, Found read
+// strictly and never taken as a delivery, a server without version 5 said).
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -149,7 +150,7 @@ describe('cursors', () => {
     await h.engine.start();
     h.socket().open();
     const [hello] = h.socket().sentOf('Hello');
-    assert.equal(hello.version, 4);
+    assert.equal(hello.version, 5);
     assert.equal(hello.nick, 'ana');
     assert.equal(hello.password, 'correct horse');
     assert.deepEqual(hello.positions, [
@@ -727,5 +728,75 @@ describe('kinds of messages', () => {
     socket.receive({ History: { conversation: { Room: 'lobby' }, messages: [noKind], complete_from: 1 } });
     await h.engine.settled();
     assert.equal(socket.closedByClient, true);
+  });
+});
+
+describe('search', () => {
+  test('Search is sent only while connected, never kept for later', async () => {
+    const h = harness();
+    await h.engine.start();
+    assert.equal(h.engine.search('lunch', null, null, 20), false, 'not connected');
+    const socket = await h.login();
+    assert.deepEqual(socket.sentOf('Search'), [], 'nothing waited for the connection');
+    assert.equal(h.engine.search('lunch', '#lobby', 'r812', 20), true);
+    assert.deepEqual(socket.sentOf('Search'), [{ query: 'lunch', conversation: { Room: 'lobby' }, before: 'r812', limit: 20 }]);
+    assert.equal(h.store.outbox.size, 0);
+  });
+
+  test('Found is read into an event; its hits are neither stored nor deliveries, and move no cursor', async () => {
+    const h = harness();
+    await h.engine.start();
+    const socket = await h.login();
+    const hit = { ...message('lobby', 12, 'bob', 'lunch at noon?'), kind: 'Action', revision: 'Edited' };
+    socket.receive({ Found: { query: 'lunch', conversation: null, hits: [hit, { ...message('x', 3), conversation: { Direct: 'bob' } }], next: 'r812' } });
+    socket.receive({ Found: { query: 'lunch', conversation: { Room: 'lobby' }, hits: [], next: null } });
+    await h.engine.settled();
+    const found = h.eventsOf('found');
+    assert.deepEqual(found.map((event) => [event.query, event.key, event.next, event.hits.map((one) => [one.conversation, one.seq, one.kind, one.revision])]), [
+      ['lunch', null, 'r812', [['#lobby', 12, 'Action', 'Edited'], ['@bob', 3, 'Text', 'Original']]],
+      ['lunch', '#lobby', null, []],
+    ]);
+    assert.equal(found[0].hits[0].text, 'lunch at noon?');
+    assert.equal(h.engine.cursor('#lobby'), 0);
+    assert.equal(h.store.messages.size, 0);
+    assert.deepEqual(h.eventsOf('messages'), []);
+    assert.deepEqual(socket.sentOf('Ack'), []);
+  });
+
+  const page = { query: 'lunch', conversation: null, hits: [message('lobby', 12)], next: null };
+  for (const broken of [
+    { Found: { ...page, hits: null } },
+    { Found: { ...page, hits: [{ ...message('lobby', 12), seq: 0 }] } },
+    { Found: { ...page, query: 7 } },
+    { Found: { ...page, conversation: { Room: 'Lobby' } } },
+    { Found: { ...page, next: 812 } },
+    { Found: { ...page, next: 'r'.repeat(65) } },
+    { Found: { ...page, next: undefined } },
+  ]) {
+    test(`a malformed Found ends the connection: ${JSON.stringify(broken)}`, async () => {
+      const h = harness();
+      await h.engine.start();
+      const socket = await h.login();
+      socket.receive(broken);
+      await h.engine.settled();
+      assert.equal(socket.closedByClient, true);
+      assert.deepEqual(h.eventsOf('found'), []);
+    });
+  }
+
+  test('a server that does not speak version 5 refuses the login: the engine stops for good and says why', async () => {
+    const h = harness();
+    await h.engine.start();
+    const socket = h.socket();
+    socket.open();
+    assert.equal(socket.sentOf('Hello')[0].version, 5);
+    socket.receive({ Error: { code: 'UnsupportedVersion', message: 'this server speaks protocol versions 1 to 4, the client 5', id: null } });
+    await h.engine.settled();
+    const stopped = h.eventsOf('status').at(-1);
+    assert.equal(stopped.state, 'stopped');
+    assert.equal(stopped.code, 'UnsupportedVersion');
+    assert.match(stopped.reason, /versions 1 to 4, the client 5/);
+    await h.clock.advance(60_000);
+    assert.equal(h.sockets.length, 1, 'no reconnection: it would be refused again');
   });
 });

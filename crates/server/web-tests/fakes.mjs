@@ -100,7 +100,7 @@ export class FakeSocket {
 }
 
 export function welcome(conversations = [{ conversation: { Room: 'lobby' }, latest_seq: 0, first_seq: 1 }], heartbeatMs = 2000) {
-  return { Welcome: { version: 4, nick: 'ana', registered: false, heartbeat_ms: heartbeatMs, conversations } };
+  return { Welcome: { version: 5, nick: 'ana', registered: false, heartbeat_ms: heartbeatMs, conversations } };
 }
 
 /// A delivered message as the server writes it; `kind` and `revision` in their JSON form.

@@ -2,12 +2,15 @@
 // in their place, scrollback's end, presence, rooms' topics and standing, what moderators do in words, and kinds
 // of messages (actions, edits and deletions applied in any order, what /edit and /delete mean); the user's
 // preferences (ignored nicknames left out, highlight words as mentions, silenced conversations) and which new
-// messages alert.
+// messages alert; search (its pages gathered, stale answers dropped, its refusals, /goto, the words of its lines).
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { ChatModel, MAX_HIGHLIGHT_WORDS, MAX_IGNORED } from '../web/model.js';
+import { ChatModel, MAX_HIGHLIGHT_WORDS, MAX_IGNORED, SEARCH_PAGE, hitLine, hitTime, markWords, searchHeader, searchLines } from '../web/model.js';
+
+// The times of search results are written in the page's time zone: the tests' is fixed.
+process.env.TZ = 'UTC';
 
 function delivered(conversation, seq, from, text, kind = 'Text', of = null, revision = 'Original') {
   return { conversation, seq, id: seq.toString(16).padStart(32, '0'), from, ts: 1_765_065_600_000 + seq, text, kind, of, revision };
@@ -843,4 +846,182 @@ test('preferences come back with what the browser kept, and are saved as lists i
   assert.equal(model.conversation('#new').silenced, false, 'a conversation made later shares them');
   model.silence('#new');
   assert.equal(model.conversation('#new').silenced, true);
+});
+
+/// A search result as Found brings it, at 14:05 UTC on 7 December 2025 plus `minutes`.
+function hit(conversation, seq, from, text, kind = 'Text', minutes = 0) {
+  return { ...delivered(conversation, seq, from, text, kind), ts: Date.UTC(2025, 11, 7, 14, 5 + minutes) };
+}
+
+/// A model that is in #lobby, #garden and @bob, connected.
+function searching() {
+  const model = new ChatModel('ana', () => Date.UTC(2025, 11, 7, 18, 0));
+  model.apply({ type: 'welcome', conversations: ['#lobby', '#garden', '@bob'].map((key) => ({ key, latestSeq: 100, firstSeq: 1 })) });
+  model.apply({ type: 'status', state: 'live' });
+  return model;
+}
+
+function noticesOf(model, key) {
+  return model.conversation(key).notices.map((notice) => (notice.error ? `! ${notice.text}` : notice.text));
+}
+
+test('the words of a search: the header, a line per result, and how to see older ones', () => {
+  const now = Date.UTC(2025, 11, 7, 18, 0);
+  const hits = [hit('#lobby', 12, 'ana', 'lunch at noon?'), hit('@bob', 7, 'bob', 'waves at lunch', 'Action', 3), hit('#garden', 3, 'carol', `lunch ${'x'.repeat(200)}`)];
+  const search = { query: 'lunch', key: null, hits, next: 'r812' };
+  assert.deepEqual(searchLines(search, 0, now), [
+    '3 messages found for “lunch”',
+    '[1] #lobby  ana  14:05  lunch at noon?',
+    '[2] @bob  bob  14:08  * bob waves at lunch',
+    `[3] #garden  carol  14:05  lunch ${'x'.repeat(114)}…`,
+    '/search shows older ones',
+  ]);
+  assert.deepEqual(searchLines({ ...search, next: null }, 2, now), ['1 more found for “lunch”', `[3] #garden  carol  14:05  lunch ${'x'.repeat(114)}…`]);
+  assert.equal(hitLine(hit('#lobby', 2, 'bob', '\n  first line  \nsecond'), 9, now), '[9] #lobby  bob  14:05  first line', 'the first line with something on it');
+  assert.equal(hitLine(hit('#lobby', 2, 'bob', 'é'.repeat(120)), 1, now), `[1] #lobby  bob  14:05  ${'é'.repeat(120)}`, '120 characters are not cut');
+  assert.equal(hitTime(Date.UTC(2025, 11, 3, 9, 7), now), '3 Dec 09:07', 'another day this year');
+  assert.equal(hitTime(Date.UTC(2024, 0, 30, 9, 7), now), '2024-01-30', 'another year');
+  assert.equal(searchHeader({ query: 'lunch', key: '#lobby', hits: hits.slice(0, 1) }), '1 message found for “lunch” in #lobby');
+  assert.equal(searchHeader({ query: 'lunch', key: '@bob', hits: [] }), 'nothing found for “lunch” with @bob');
+  assert.equal(searchHeader({ query: 'lunch', key: null, hits: [] }), 'nothing found for “lunch”');
+  assert.equal(searchHeader({ query: 'lunch', key: null, hits }, 3), 'nothing more found for “lunch”');
+  assert.equal(searchHeader({ query: 'lunch', key: '#lobby', hits }, 1), '2 more found for “lunch” in #lobby');
+});
+
+test('the searched words are marked where a word of the text starts with them, whatever their case', () => {
+  const marked = (text, words) => markWords(text, words).map((piece) => (piece.marked ? `[${piece.text}]` : piece.text)).join('');
+  assert.equal(marked('Lunch! at noon, lunchtime; unlunch', ['lun']), '[Lun]ch! at noon, [lun]chtime; unlunch');
+  assert.equal(marked('Noon at NOON', ['noon', 'no']), '[Noon] at [NOON]', 'the longest word that matches');
+  assert.equal(marked('<b>lunch</b>', ['lunch', 'b']), '<[b]>[lunch]</[b]>', 'text stays text');
+  assert.equal(marked('Été à Paris', ['été']), '[Été] à Paris');
+  assert.equal(marked('nothing here', ['lunch']), 'nothing here');
+  assert.deepEqual(markWords('', ['a']), []);
+});
+
+test('a search: its request, its scope (everywhere, here, a room, a direct conversation), its first page', () => {
+  const model = searching();
+  model.select('#garden');
+  assert.deepEqual(model.searchFor({ query: 'lunch friday', scope: null }, false), { query: 'lunch friday', key: null, before: null, limit: SEARCH_PAGE });
+  assert.equal(model.searchFor({ query: 'lunch', scope: 'here' }, false).key, '#garden');
+  assert.equal(model.searchFor({ query: 'lunch', scope: '@bob' }, false).key, '@bob');
+  assert.deepEqual(model.searchFor({ query: 'lunch', scope: '#lobby' }, false), { query: 'lunch', key: '#lobby', before: null, limit: SEARCH_PAGE });
+  assert.equal(model.search.pending, true);
+  model.apply({ type: 'found', query: 'lunch', key: '#lobby', hits: [hit('#lobby', 12, 'bob', 'lunch at noon?')], next: 'r812' });
+  const { search } = model;
+  assert.deepEqual([search.query, search.key, search.hits.map((one) => one.seq), search.next, search.pending, search.error], ['lunch', '#lobby', [12], 'r812', false, null]);
+  assert.deepEqual(search.words, ['lunch']);
+  assert.deepEqual(noticesOf(model, '#garden'), [], 'a search from the field is not said in the conversation');
+});
+
+test('a typed search says its lines where it was typed, page after page; /search alone asks for the next page', () => {
+  const model = searching();
+  assert.deepEqual(model.moreResults(true), { error: 'no search to continue' });
+  model.searchFor({ query: 'lunch', scope: null }, true);
+  assert.deepEqual(model.moreResults(true), { error: "the search's answer is on its way" });
+  model.apply({ type: 'found', query: 'lunch', key: null, hits: [hit('#lobby', 12, 'bob', 'lunch at noon?'), hit('@bob', 5, 'bob', 'lunch?', 'Text', 1)], next: 'r5' });
+  assert.deepEqual(noticesOf(model, '#lobby'), ['2 messages found for “lunch”', '[1] #lobby  bob  14:05  lunch at noon?', '[2] @bob  bob  14:06  lunch?', '/search shows older ones']);
+  model.select('#garden');
+  assert.deepEqual(model.moreResults(true), { query: 'lunch', key: null, before: 'r5', limit: SEARCH_PAGE });
+  model.apply({ type: 'found', query: 'lunch', key: null, hits: [hit('#garden', 2, 'carol', 'Lunch!')], next: null });
+  assert.deepEqual(noticesOf(model, '#garden'), ['1 more found for “lunch”', '[3] #garden  carol  14:05  Lunch!']);
+  assert.deepEqual(model.search.hits.map((one) => [one.conversation, one.seq]), [['#lobby', 12], ['@bob', 5], ['#garden', 2]], 'newest first, across pages');
+  assert.deepEqual(model.moreResults(true), { error: 'nothing more to find for “lunch”' });
+});
+
+test('the answer to a search replaced since is dropped, even one with the same words asked again', () => {
+  const model = searching();
+  model.searchFor({ query: 'lunch', scope: null }, false);
+  model.searchFor({ query: 'dinner', scope: null }, false);
+  model.apply({ type: 'found', query: 'lunch', key: null, hits: [hit('#lobby', 12, 'bob', 'lunch')], next: null });
+  assert.deepEqual([model.search.query, model.search.hits, model.search.pending], ['dinner', [], true]);
+  model.apply({ type: 'found', query: 'dinner', key: null, hits: [hit('#lobby', 14, 'bob', 'dinner')], next: 'r14' });
+  assert.deepEqual(model.search.hits.map((one) => one.seq), [14]);
+  // The same words in another conversation are another search.
+  model.searchFor({ query: 'dinner', scope: '#garden' }, false);
+  model.apply({ type: 'found', query: 'dinner', key: null, hits: [hit('#lobby', 15, 'bob', 'dinner')], next: null });
+  assert.deepEqual([model.search.hits, model.search.pending], [[], true]);
+  // More asked, then the same search asked again from its start: the page of More is not its first page.
+  model.apply({ type: 'found', query: 'dinner', key: '#garden', hits: [hit('#garden', 9, 'bob', 'dinner')], next: 'r9' });
+  model.moreResults(false);
+  model.searchFor({ query: 'dinner', scope: '#garden' }, false);
+  model.apply({ type: 'found', query: 'dinner', key: '#garden', hits: [hit('#garden', 4, 'bob', 'older dinner')], next: null });
+  assert.deepEqual([model.search.hits, model.search.pending], [[], true]);
+  model.apply({ type: 'found', query: 'dinner', key: '#garden', hits: [hit('#garden', 9, 'bob', 'dinner')], next: 'r9' });
+  assert.deepEqual(model.search.hits.map((one) => one.seq), [9]);
+  // An answer nobody asked for on this connection.
+  model.apply({ type: 'found', query: 'dinner', key: '#garden', hits: [hit('#garden', 1, 'bob', 'dinner')], next: null });
+  assert.deepEqual(model.search.hits.map((one) => one.seq), [9]);
+});
+
+test('a search refused (its words, a conversation we are not in) says why with it; other errors are not its own', () => {
+  const model = searching();
+  assert.equal(model.searchRefused({ code: 'InvalidText', message: 'search for at least one word', id: null }), false, 'no search asked');
+  model.searchFor({ query: 'lunch', scope: null }, false);
+  assert.equal(model.searchRefused({ code: 'InvalidText', message: 'too long', id: 'a'.repeat(32) }), false, 'a message refused');
+  assert.equal(model.searchRefused({ code: 'NotMember', message: 'not a member', id: null }), false, 'about another request');
+  assert.equal(model.searchRefused({ code: 'InvalidText', message: 'at most 8 words', id: null }), true);
+  assert.deepEqual([model.search.pending, model.search.error], [false, 'at most 8 words']);
+  assert.deepEqual(noticesOf(model, '#lobby'), []);
+  model.searchFor({ query: 'lunch', scope: '@bob' }, true);
+  assert.equal(model.searchRefused({ code: 'NotMember', message: 'you are not in that conversation', id: null }), true);
+  assert.deepEqual(noticesOf(model, '#lobby'), ['! you are not in that conversation'], 'a typed search says it where it was typed');
+  // The refusal of a search replaced since is taken, and changes nothing.
+  model.searchFor({ query: 'lunch', scope: null }, false);
+  model.searchFor({ query: 'dinner', scope: null }, false);
+  assert.equal(model.searchRefused({ code: 'StoreUnavailable', message: 'busy', id: null }), true);
+  assert.deepEqual([model.search.query, model.search.pending, model.search.error], ['dinner', true, null]);
+  model.apply({ type: 'found', query: 'dinner', key: null, hits: [], next: null });
+  assert.deepEqual([model.search.pending, searchHeader(model.search)], [false, 'nothing found for “dinner”']);
+});
+
+test('a search the server would refuse is not asked: no words, too many, a room we are not in; a lost connection ends the wait', () => {
+  const model = searching();
+  assert.deepEqual(model.searchFor({ query: '?!', scope: null }, false), { error: 'search for at least one word' });
+  assert.equal(model.search.error, 'search for at least one word');
+  assert.deepEqual(model.searchFor({ query: 'a b c d e f g h i', scope: null }, true), { error: 'search for at most 8 words' });
+  assert.deepEqual(model.searchFor({ query: 'lunch', scope: '#attic' }, false), { error: 'you are not in #attic' });
+  assert.deepEqual(model.searchFor({ query: 'a in:#9x', scope: null, error: 'room name may only contain…' }, false), { error: 'room name may only contain…' });
+  assert.deepEqual(model.moreResults(true), { error: 'no search to continue' });
+  assert.deepEqual(model.searchesAsked, []);
+  model.searchFor({ query: 'lunch', scope: null }, false);
+  model.searchNotSent();
+  assert.deepEqual([model.search.pending, model.search.error, model.searchesAsked], [false, 'not connected: search once reconnected', []]);
+  model.searchFor({ query: 'lunch', scope: null }, false);
+  model.apply({ type: 'status', state: 'waiting' });
+  assert.deepEqual([model.search.pending, model.search.error], [false, 'the search was cut off by the disconnection: search again once reconnected']);
+  model.apply({ type: 'found', query: 'lunch', key: null, hits: [hit('#lobby', 12, 'bob', 'lunch')], next: null });
+  assert.deepEqual(model.search.hits, [], 'asked on the connection that ended');
+});
+
+test('/goto N: where result N is, numbered across pages; none, or a room left since, is said', () => {
+  const model = searching();
+  assert.deepEqual(model.goto(1), { error: 'no search result [1]' });
+  model.searchFor({ query: 'lunch', scope: null }, false);
+  model.apply({ type: 'found', query: 'lunch', key: null, hits: [hit('#lobby', 12, 'bob', 'lunch'), hit('#garden', 8, 'bob', 'lunch')], next: 'r8' });
+  model.moreResults(false);
+  model.apply({ type: 'found', query: 'lunch', key: null, hits: [hit('@bob', 3, 'bob', 'lunch')], next: null });
+  assert.deepEqual(model.goto(1), { key: '#lobby', seq: 12 });
+  assert.deepEqual(model.goto(3), { key: '@bob', seq: 3 });
+  assert.deepEqual(model.goto(4), { error: 'no search result [4]' });
+  model.apply({ type: 'left', key: '#garden' });
+  assert.deepEqual(model.goto(2), { error: 'you are no longer in #garden' });
+  model.remove('@bob');
+  assert.deepEqual(model.goto(3), { key: '@bob', seq: 3 }, 'a direct conversation opens again');
+});
+
+test('a page the server ended before it found anything is not shown: the next one is asked for at once', () => {
+  const model = searching();
+  model.searchFor({ query: 'lunch', scope: null }, true);
+  assert.equal(model.takeSearchToAsk(), null);
+  model.apply({ type: 'found', query: 'lunch', key: null, hits: [], next: 'r900' });
+  assert.deepEqual(model.takeSearchToAsk(), { query: 'lunch', key: null, before: 'r900', limit: SEARCH_PAGE });
+  assert.equal(model.takeSearchToAsk(), null, 'taken once');
+  assert.deepEqual([model.search.pending, model.search.hits, noticesOf(model, '#lobby')], [true, [], []]);
+  model.apply({ type: 'found', query: 'lunch', key: null, hits: [hit('#lobby', 12, 'bob', 'lunch')], next: null });
+  assert.deepEqual(noticesOf(model, '#lobby'), ['1 message found for “lunch”', '[1] #lobby  bob  14:05  lunch']);
+  assert.equal(model.takeSearchToAsk(), null);
+  // An empty last page is an answer: nothing found.
+  model.searchFor({ query: 'dinner', scope: '#garden' }, false);
+  model.apply({ type: 'found', query: 'dinner', key: '#garden', hits: [], next: null });
+  assert.deepEqual([model.takeSearchToAsk(), model.search.pending, searchHeader(model.search)], [null, false, 'nothing found for “dinner” in #garden']);
 });

@@ -1,5 +1,5 @@
 // The wire vocabulary: message ids, conversation keys, the JSON of client messages as PROTOCOL.md section 15
-// writes them, reading server messages, and the checks on names, texts and "try again in N s".
+// writes them, reading server messages, and the checks on names, texts, searches and "try again in N s".
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -30,7 +30,7 @@ test('conversation keys: #room and @nick, both ways', () => {
 
 test('client messages are serde\'s externally tagged JSON, as section 15 writes them', () => {
   assert.deepEqual(JSON.parse(wire.hello('ana', 'pw', [['#lobby', 41]])), {
-    Hello: { version: 4, nick: 'ana', password: 'pw', positions: [{ conversation: { Room: 'lobby' }, seq: 41 }] },
+    Hello: { version: 5, nick: 'ana', password: 'pw', positions: [{ conversation: { Room: 'lobby' }, seq: 41 }] },
   });
   const id = '019a3f5c2e7b4d1f8a9c0b1d2e3f4a5b';
   assert.equal(wire.sendMessage(id, '@bob', 'hi'), `{"Send":{"id":"${id}","to":{"Direct":"bob"},"text":"hi"}}`);
@@ -160,4 +160,20 @@ test('"try again in N s" is read from a refusal, at most an hour', () => {
   assert.equal(wire.retryAfterMs('the server is busy'), null);
   assert.equal(wire.retryAfterMs('try again in a moment'), null);
   assert.equal(wire.retryAfterMs('try again in 5s'), null, 'the unit is a separate word');
+});
+
+test('search (version 5): Search frames as the spec writes them, and the words of a query read as the server does', () => {
+  assert.equal(wire.search('lunch friday', null, null, 20), '{"Search":{"query":"lunch friday","conversation":null,"before":null,"limit":20}}');
+  assert.equal(wire.search('lunch', '#lobby', 'r812', 20), '{"Search":{"query":"lunch","conversation":{"Room":"lobby"},"before":"r812","limit":20}}');
+  assert.equal(wire.search('lunch', '@bob', null, 20), '{"Search":{"query":"lunch","conversation":{"Direct":"bob"},"before":null,"limit":20}}');
+  assert.deepEqual(wire.searchWords("Lunch? lunch, FRIDAY-2pm l'été"), ['lunch', 'friday', '2pm', 'l', 'été'], 'each once, in the order typed');
+  assert.deepEqual(wire.searchWords('日本語 テスト'), ['日本語', 'テスト']);
+  assert.deepEqual(wire.searchWords(' -- '), []);
+  assert.equal(wire.searchProblem('lunch'), null);
+  assert.equal(wire.searchProblem('  ?! '), 'search for at least one word');
+  assert.equal(wire.searchProblem('a b c d e f g h'), null);
+  assert.equal(wire.searchProblem('a a a a a a a a a'), null, 'repeats count once');
+  assert.equal(wire.searchProblem('a b c d e f g h i'), 'search for at most 8 words');
+  assert.equal(wire.searchProblem('é'.repeat(128)), null);
+  assert.equal(wire.searchProblem('é'.repeat(129)), 'a search is at most 256 bytes long');
 });

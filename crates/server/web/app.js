@@ -1,12 +1,12 @@
 // The page's entry point: signing in and out, and the session in between, which joins the engine (network and
 // outbox), the model (what is shown) and the screens (ui.js): engine events update the model and the screen,
-// typed entries become engine calls. It also keeps the tab's title, the read markers, the user's preferences (silenced
-// conversations, highlight words, ignored nicknames: the model applies them, the store keeps them), the connection
-// banner and the desktop notifications.
+// typed entries and searches become engine calls. It also keeps the tab's title, the read markers, the user's
+// preferences (silenced conversations, highlight words, ignored nicknames: the model applies them, the store keeps
+// them), the connection banner and the desktop notifications.
 
-import { HELP, LIST_PAGE, TYPED_HISTORY, parseEntry } from './commands.js';
+import { HELP, LIST_PAGE, TYPED_HISTORY, parseEntry, parseSearch } from './commands.js';
 import { Engine } from './engine.js';
-import { ChatModel, HISTORY_PAGE } from './model.js';
+import { ChatModel, HISTORY_PAGE, HISTORY_PAGE_MAX } from './model.js';
 import { LOBBY, PROTOCOL_VERSION, isRoomKey, parseNick, parseRoom, roomKey, textProblem } from './protocol.js';
 import { IndexedDbStore } from './store.js';
 import { ChatView, SignInView } from './ui.js';
@@ -152,11 +152,17 @@ class Session {
       case 'history':
         this.seek();
         break;
+      case 'found': {
+        const request = this.model.takeSearchToAsk();
+        if (request !== null) this.askForResults(request, this.model.search.typed, true);
+        break;
+      }
       case 'refused':
         this.model.notice(this.model.currentKey, `${NOT_DONE[event.kind]}: ${event.message}`, true);
         break;
       case 'error':
-        this.model.notice(this.model.currentKey, errorText(event), true);
+        // A search's refusal is said with the search (its panel, and where it was typed).
+        if (!this.model.searchRefused(event)) this.model.notice(this.model.currentKey, errorText(event), true);
         break;
       case 'shuttingDown':
         this.model.notice(this.model.currentKey, `The server is shutting down: ${event.message}`);
@@ -338,9 +344,19 @@ class Session {
       case 'unignore':
         this.preferencesChanged(this.model.unignore(entry.nick));
         break;
+      case 'search':
+        if (entry.query === null) {
+          this.moreResults(true);
+        } else {
+          this.searchFor(entry, true);
+        }
+        break;
+      case 'goto':
+        this.gotoResult(entry.number);
+        break;
       case 'help':
         for (const [usage, what] of HELP) this.model.notice(here, `${usage.padEnd(19)} ${what}`);
-        this.model.notice(here, 'Keys: Enter sends, Shift+Enter starts a new line, Esc closes the conversation list or gives up a reply.');
+        this.model.notice(here, 'Keys: Enter sends, Shift+Enter starts a new line, Ctrl+F searches, Esc closes the conversation list or the search results, or gives up a reply.');
         break;
       case 'quit':
         this.app.signOut();
@@ -426,6 +442,53 @@ class Session {
     return true;
   }
 
+  /// A search typed in the search field (its `in:` words read as /search reads them), in the conversation shown
+  /// only when `here` is ticked and no `in:` word names another; the results panel opens.
+  searchTyped(text, here) {
+    const parsed = parseSearch(text);
+    const search = parsed.error === undefined ? { ...parsed, scope: parsed.scope ?? (here ? 'here' : null) } : { query: text.trim(), scope: null, error: parsed.error };
+    this.model.searchOpen = true;
+    this.searchFor(search, false);
+  }
+
+  /// Starts a search (see ChatModel.searchFor); `typed` with /search, whose mistakes are said as notices.
+  searchFor(search, typed) {
+    this.askForResults(this.model.searchFor(search, typed), typed, true);
+  }
+
+  /// The next page of the last search: /search alone (`typed`), or the panel's "More". Why there is none (nothing
+  /// more to find, none asked yet) is news, not a mistake.
+  moreResults(typed) {
+    this.askForResults(this.model.moreResults(typed), typed, false);
+  }
+
+  askForResults(request, typed, mistake) {
+    if (request.error !== undefined) {
+      if (typed) this.model.notice(this.model.currentKey, request.error, mistake);
+    } else if (!this.engine.search(request.query, request.key, request.before, request.limit)) {
+      this.model.searchNotSent();
+      if (typed) this.model.notice(this.model.currentKey, this.model.search.error, true);
+    }
+    this.scheduleRender();
+  }
+
+  closeSearch() {
+    this.model.searchOpen = false;
+    this.scheduleRender();
+  }
+
+  /// Shows search result `number` (from 1) in its conversation, highlighted, as /goto or a click on it asks.
+  gotoResult(number) {
+    const target = this.model.goto(number);
+    if (target.error !== undefined) {
+      this.model.notice(this.model.currentKey, target.error, true);
+      this.scheduleRender();
+      return;
+    }
+    this.select(target.key);
+    this.showMessage(target.key, target.seq);
+  }
+
   /// The composer answers message `seq` of the conversation shown (its menu's "Reply"), or no message (null).
   replyTo(seq) {
     this.model.replying = seq;
@@ -440,12 +503,17 @@ class Session {
   /// Shows message `seq` of the conversation shown, highlighted (a reply's quote was clicked): older pages are
   /// fetched until it is there, or until nothing older is left, which is then said.
   showOriginal(seq) {
-    this.seeking = { key: this.model.currentKey, seq };
+    this.showMessage(this.model.currentKey, seq);
+  }
+
+  /// Brings message `seq` of conversation `key`, the one shown, on screen, highlighted (see `seek`).
+  showMessage(key, seq) {
+    this.seeking = { key, seq };
     this.seek();
   }
 
-  /// One step of `showOriginal`: the message is there, or a page is on its way, or one is asked for, or it is
-  /// not to be had. Given up when another conversation is shown.
+  /// One step of `showMessage`: the message is there, or a page is on its way, or one is asked for (reaching back
+  /// to it at once when one page can), or it is not to be had. Given up when another conversation is shown.
   seek() {
     const { seeking } = this;
     if (seeking === null) return;
@@ -461,7 +529,10 @@ class Session {
     } else {
       // Only a message older than the oldest held may still come, in an older page.
       const older = (conversation.lowestSeq() ?? seq + 1) > seq;
-      const request = older ? this.model.olderRequest(key) : null;
+      const before = conversation.lowestSeq() ?? conversation.latestSeq + 1;
+      // A few messages before it too, so that it is read in its place.
+      const reach = Math.min(HISTORY_PAGE_MAX, Math.max(HISTORY_PAGE, before - seq + 10));
+      const request = older ? this.model.olderRequest(key, reach) : null;
       if (request === null) {
         this.seeking = null;
         const trimmed = older && conversation.history === 'trimmed' ? ': it is older than what the server keeps' : '';
@@ -525,6 +596,10 @@ class App {
       onCancelReply: () => this.session?.replyTo(null),
       onReact: (seq, emoji) => this.session?.react(seq, emoji),
       onShowOriginal: (seq) => this.session?.showOriginal(seq),
+      onSearch: (text, here) => this.session?.searchTyped(text, here),
+      onMoreResults: () => this.session?.moreResults(false),
+      onGotoResult: (number) => this.session?.gotoResult(number),
+      onCloseSearch: () => this.session?.closeSearch(),
     });
     const refresh = () => this.session?.scheduleRender();
     document.addEventListener('visibilitychange', refresh);

@@ -2,7 +2,7 @@
 // into one object or refused with words that say how to write it. The same commands and words as the native
 // clients (crates/client/src/command_line.rs), so a user moving between them finds the same chat.
 
-import { REACTIONS, parseNick, parseRoom, reactionEmoji, reasonProblem, roomKey } from './protocol.js';
+import { REACTIONS, parseNick, parseRoom, reactionEmoji, reasonProblem, roomKey, searchProblem } from './protocol.js';
 
 /// Rooms `/list` asks for at a time, as its help says.
 export const LIST_PAGE = 50;
@@ -20,6 +20,8 @@ export const HELP = [
   ['/reply [#SEQ] TEXT', 'answer the latest message here that is not yours (or message SEQ) with TEXT'],
   ['/react [#SEQ] EMOJI', 'react to the latest message here that is not yours (or message SEQ); again takes it back'],
   ['/unreact [#SEQ] EMOJI', 'take back your reaction to the latest message here that is not yours (or message SEQ)'],
+  ['/search [WORDS]', 'find messages with WORDS (in:#ROOM, in:@NICK, in:here); alone: older ones'],
+  ['/goto N', 'open search result N where it was said'],
   ['/list [ROOM]', `list the rooms, ${LIST_PAGE} at a time; /list ROOM for those after ROOM`],
   ['/topic [TEXT]', "show the room's topic, or set it to TEXT"],
   ['/cleartopic', "clear the room's topic"],
@@ -55,6 +57,36 @@ const HIGHLIGHT_WORD = /^[A-Za-z0-9_-]+$/;
 /// The reactions `/react` takes, each with its name, for the words of its mistakes.
 const REACTION_LIST = REACTIONS.map(({ emoji, name }) => `${emoji} ${name}`).join(', ');
 
+/// How /search is written, for the words of its mistakes.
+const SEARCH_USAGE = '/search [in:#ROOM|in:@NICK|in:here] WORDS';
+
+/// What to search for, as typed in the search field or after /search: `{ query, scope }`, `scope` null for every
+/// conversation, 'here' for the one shown, or the key of the one a word `in:#ROOM` (or `in:ROOM`) or `in:@NICK`
+/// names (anywhere among the words, at most one); or `{ error }`, also when the other words, the query, one space
+/// apart, are not what the server searches for (protocol.js's searchProblem).
+export function parseSearch(text) {
+  let scope = null;
+  const words = [];
+  for (const word of text.trim().split(/\s+/).filter((piece) => piece !== '')) {
+    if (!/^in:/i.test(word)) {
+      words.push(word);
+      continue;
+    }
+    if (scope !== null) return { error: 'one in: at most' };
+    const named = word.slice(3);
+    if (named.toLowerCase() === 'here') {
+      scope = 'here';
+    } else {
+      const parsed = named.startsWith('@') ? parseNick(named.slice(1)) : parseRoom(named);
+      if (parsed.error) return { error: parsed.error };
+      scope = named.startsWith('@') ? `@${parsed.name}` : roomKey(parsed.name);
+    }
+  }
+  const query = words.join(' ');
+  const problem = searchProblem(query);
+  return problem === null ? { query, scope } : { error: problem };
+}
+
 function usageError(usage, reason) {
   return { kind: 'error', message: `${usage}: ${reason}` };
 }
@@ -69,7 +101,9 @@ function usageError(usage, reason) {
 /// room's), `moderate` (`command` as typed, for messages, and `action`, a `RoomAction` in its JSON form, for the
 /// current room), `silence` and `unsilence` (`key` of a conversation, or null for the one shown), `highlight` (`word`,
 /// lower-case, or null to list them), `unhighlight` (`word`), `ignore` (`nick`, or null to list them), `unignore`
-/// (`nick`), `help`, `quit`, or `error` (`message`); null when the entry is blank.
+/// (`nick`), `search` (`query` and `scope` as parseSearch reads them, or `query` null for the next page of the last
+/// search), `goto` (`number`, of a search result), `help`, `quit`, or `error` (`message`); null when the entry is
+/// blank.
 export function parseEntry(line) {
   if (line.trim().length === 0) return null;
   if (line.startsWith('//')) return { kind: 'text', text: line.slice(1) };
@@ -243,6 +277,16 @@ export function parseEntry(line) {
       return onOff('/invite-only on|off', 'InviteOnly');
     case 'moderated':
       return onOff('/moderated on|off', 'Moderated');
+    case 'search': {
+      if (rest.length === 0) return { kind: 'search', query: null, scope: null };
+      const parsed = parseSearch(rest);
+      return parsed.error ? usageError(SEARCH_USAGE, parsed.error) : { kind: 'search', ...parsed };
+    }
+    case 'goto': {
+      const number = /^\d+$/.test(rest) ? Number(rest) : 0;
+      if (!Number.isSafeInteger(number) || number < 1) return usageError('/goto N', 'N is the number of a search result, as in [3]');
+      return { kind: 'goto', number };
+    }
     case 'help':
       return { kind: 'help' };
     case 'quit':

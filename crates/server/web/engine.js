@@ -190,6 +190,25 @@ function roomListing(listing) {
   };
 }
 
+/// The longest position a `Found` may give as `next` (PROTOCOL.md section 10.9).
+const MAX_SEARCH_POSITION_BYTES = 64;
+
+/// A page of search results, `{ query, key, hits, next }`: `key` the conversation searched (null: all of them), as
+/// the request said it; `hits` messages as any delivery has them, newest first; `next` the position of the next
+/// page, or null when there is nothing older to find.
+function found(body) {
+  if (!Array.isArray(body.hits)) throw new wire.ProtocolError('Found without hits');
+  const { next } = body;
+  const position = next === null || (typeof next === 'string' && new TextEncoder().encode(next).length <= MAX_SEARCH_POSITION_BYTES);
+  if (!position) throw new wire.ProtocolError('Found with a malformed next position');
+  return {
+    query: checkedText(body.query, 'a query'),
+    key: body.conversation === null ? null : wire.conversationKey(body.conversation),
+    hits: body.hits.map(checkedMessage),
+    next,
+  };
+}
+
 function conversationInfo(info) {
   if (info === null || typeof info !== 'object') throw new wire.ProtocolError('not a conversation info');
   return {
@@ -337,6 +356,12 @@ export class Engine {
   /// connection that comes back later.
   listRooms(after, limit) {
     return this.request(wire.listRooms(after, limit));
+  }
+
+  /// A page of a search (see wire.search): asked for now or not at all, like the rooms' listing; its answer is a
+  /// look at the moment, neither stored nor taken as a delivery.
+  search(query, key, before, limit) {
+    return this.request(wire.search(query, key, before, limit));
   }
 
   /// The highest seq received of a conversation (0 when none).
@@ -706,6 +731,9 @@ export class Engine {
         // The next page is asked for after the last room: with none, there is nothing to ask from.
         if (body.more && body.rooms.length === 0) throw new wire.ProtocolError('more rooms after none');
         this.emit({ type: 'rooms', rooms: body.rooms.map(roomListing), more: body.more });
+        break;
+      case 'Found':
+        this.emit({ type: 'found', ...found(body) });
         break;
       case 'Ping':
         this.transmit(wire.pong(checkedSeq(body.nonce)));

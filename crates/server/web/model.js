@@ -1,15 +1,27 @@
 // What the chat screen shows, without the screen: the conversations with their messages (actions, edits and
 // deletions applied, replies with what they answer, reactions counted per message), notices, pending and failed
 // messages, unread counts, mentions, members, how far back their history goes, each room's topic, settings and our
-// standing in it, with what moderators do said in words, and the rooms' listing; and the user's preferences applied
+// standing in it, with what moderators do said in words, and the rooms' listing; the user's preferences applied
 // (silenced conversations do not alert, highlight words count as mentions, ignored nicknames' entries are kept but not
-// drawn or counted). The engine's events go in (`apply`), and ui.js draws the result; nothing here touches the DOM
-// or the network.
+// drawn or counted); and the last search, its results gathered page by page and said in the same words everywhere
+// (`searchLines`). The engine's events go in (`apply`), and ui.js draws the result; nothing here touches the DOM or
+// the network.
 
-import { LOBBY, REACTIONS, ROLES, isRoomKey, mentions, reactionEmoji, roomKey } from './protocol.js';
+import { LOBBY, REACTIONS, ROLES, isRoomKey, mentions, reactionEmoji, roomKey, searchProblem, searchWords } from './protocol.js';
 
 /// Messages asked for at a time when scrolling back.
 export const HISTORY_PAGE = 50;
+/// The most one History page brings (the server clamps `limit` to 1–500): what a search result or a quote shows
+/// is fetched in one page rather than fifty at a time, when it is that close.
+export const HISTORY_PAGE_MAX = 500;
+
+/// Results asked for at a time by a search.
+export const SEARCH_PAGE = 20;
+/// Longest first line a search result shows, in characters.
+const HIT_LENGTH = 120;
+/// Refusals (without an id) that answer a search: its words (InvalidText), a conversation we are not in, a `before`
+/// the server did not give (Protocol), or a store that could not be read.
+const SEARCH_REFUSALS = new Set(['InvalidText', 'NotMember', 'Protocol', 'StoreUnavailable']);
 
 /// Most highlight words, and most nicknames ignored, one account keeps (the same in every client).
 export const MAX_HIGHLIGHT_WORDS = 50;
@@ -63,6 +75,82 @@ function firstLine(text) {
   const characters = [...lines[0]];
   if (characters.length <= QUOTE_LENGTH && lines.length === 1) return lines[0];
   return `${characters.slice(0, QUOTE_LENGTH).join('').trimEnd()}…`;
+}
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/// When a search result was said, as every client writes it in a search's lines, seen from `now` in the page's
+/// time zone: `14:05` today, `3 Dec 14:05` this year, `2025-12-03` before.
+export function hitTime(ts, now) {
+  const date = new Date(ts);
+  const today = new Date(now);
+  const two = (number) => String(number).padStart(2, '0');
+  const clock = `${two(date.getHours())}:${two(date.getMinutes())}`;
+  if (date.toDateString() === today.toDateString()) return clock;
+  if (date.getFullYear() === today.getFullYear()) return `${date.getDate()} ${MONTHS[date.getMonth()]} ${clock}`;
+  return `${date.getFullYear()}-${two(date.getMonth() + 1)}-${two(date.getDate())}`;
+}
+
+/// Search result `number` (from 1) as shown: its conversation, sender, time, and its text's first line with
+/// something on it, cut at HIT_LENGTH characters with "…" (as the native clients cut it).
+export function searchHit(hit, number) {
+  const line = hit.text.split('\n').find((candidate) => candidate.trim() !== '')?.trim() ?? '';
+  const characters = [...line];
+  const text = characters.length > HIT_LENGTH ? `${characters.slice(0, HIT_LENGTH).join('')}…` : line;
+  return { number, key: hit.conversation, seq: hit.seq, from: hit.from, ts: hit.ts, text, action: hit.kind === 'Action' };
+}
+
+/// The line of a search result said at `now`: `[2] #lobby  ana  14:05  lunch at noon?`, an action's text as
+/// `* ana waves`.
+export function hitLine(hit, number, now) {
+  const { key, from, text, action } = searchHit(hit, number);
+  return `[${number}] ${key}  ${from}  ${hitTime(hit.ts, now)}  ${action ? `* ${from} ${text}` : text}`;
+}
+
+/// Where a search looked, in words: nothing for every conversation, ` in #room`, ` with @nick`.
+function searchScope(key) {
+  if (key === null) return '';
+  return isRoomKey(key) ? ` in ${key}` : ` with ${key}`;
+}
+
+/// The header of a search's results from result `from` on (0: all of them; later: a page after the first), in the
+/// words every client uses: `3 messages found for “lunch” in #lobby`, `nothing found for “lunch”`, `4 more found
+/// for “lunch”`.
+export function searchHeader({ query, key, hits }, from = 0) {
+  const count = hits.length - from;
+  const found = `found for “${query}”${searchScope(key)}`;
+  if (from > 0) return count === 0 ? `nothing more ${found}` : `${count} more ${found}`;
+  if (count === 0) return `nothing ${found}`;
+  return `${count === 1 ? '1 message' : `${count} messages`} ${found}`;
+}
+
+/// What a typed search prints at `now` of its results from result `from` on: the header, a line per result
+/// (numbered across pages, for /goto), and how to see older ones when there may be more.
+export function searchLines(search, from, now) {
+  const lines = [searchHeader(search, from)];
+  search.hits.slice(from).forEach((hit, index) => lines.push(hitLine(hit, from + index + 1, now)));
+  if (search.next !== null) lines.push('/search shows older ones');
+  return lines;
+}
+
+/// `text` in pieces `{ text, marked }`, marked where a word of it starts with one of the search's `words` (as the
+/// server matches them: lower-case, each the start of a word), for the results to show what was found.
+export function markWords(text, words) {
+  const pieces = [];
+  let at = 0;
+  for (const match of text.matchAll(/[\p{L}\p{N}]+/gu)) {
+    const word = match[0];
+    const lower = word.toLowerCase();
+    const longest = words.filter((searched) => lower.startsWith(searched)).reduce((most, searched) => Math.max(most, searched.length), 0);
+    if (longest === 0) continue;
+    // Lower-casing keeps the length of nearly every word; where it does not, the whole word is marked.
+    const length = lower.length === word.length ? longest : word.length;
+    if (match.index > at) pieces.push({ text: text.slice(at, match.index), marked: false });
+    pieces.push({ text: word.slice(0, length), marked: true });
+    at = match.index + length;
+  }
+  if (at < text.length) pieces.push({ text: text.slice(at), marked: false });
+  return pieces;
 }
 
 /// What a reply shows of the message it answers, message `of` among `lines` (lines by seq, those of ignored
@@ -362,6 +450,19 @@ export class ChatModel {
     this.putOut = new Set();
     /// The message of the conversation shown that the composer answers (its seq), or null.
     this.replying = null;
+    /// The last search, or null before the first: `query` as sent, `key` the conversation searched (null: all),
+    /// `words` to mark in the results, `hits` gathered over its pages (newest first, numbered from 1), `next` the
+    /// position of the page after them (null: nothing older), `pending` while a page is on its way, `error` why
+    /// it failed (null), and, for a search typed as a command, `typed` and `noticeKey`, where its lines go.
+    this.search = null;
+    /// Search pages asked for on this connection and not yet answered, oldest first, `{ serial, query, key }`: the
+    /// server answers in order, so an answer belongs to the first one it echoes.
+    this.searchesAsked = [];
+    this.searchSerial = 0;
+    /// The search results panel is open.
+    this.searchOpen = false;
+    /// A search page to ask for at once (see `found`), until the caller takes it (`takeSearchToAsk`).
+    this.searchToAsk = null;
   }
 
   get current() {
@@ -553,7 +654,10 @@ export class ChatModel {
       case 'status':
         this.live = event.state === 'live';
         // A page asked for on a connection that ended will not come: it may be asked for again.
-        if (!this.live) this.historyAnswered();
+        if (!this.live) {
+          this.historyAnswered();
+          this.searchLost();
+        }
         return [];
       case 'error':
         // Refusals of a request (not of a message): which request is not said, so none is waited for any more.
@@ -669,6 +773,9 @@ export class ChatModel {
         return [];
       case 'rooms':
         this.rooms(event);
+        return [];
+      case 'found':
+        this.found(event);
         return [];
       default:
         return [];
@@ -873,6 +980,118 @@ export class ChatModel {
       this.notice(this.currentKey, words.join('  '));
     }
     if (more) this.notice(this.currentKey, `/list ${rooms.at(-1).room} shows the next ones`);
+  }
+
+  /// Starts a search for `query` (commands.js read it): in every conversation (`scope` null), the one shown
+  /// ('here'), or conversation `scope`; `typed` when asked with /search, whose results are said as notices too.
+  /// A search field's `error` (its words could not be read) makes a search that failed, to show why. Returns the
+  /// `Search` request to send, `{ query, key, before, limit }`, or `{ error }` (also the search's own, for the
+  /// panel) when there is nothing to ask.
+  searchFor({ query, scope, error = null }, typed) {
+    const key = scope === 'here' ? this.currentKey : scope;
+    this.searchSerial += 1;
+    this.search = { serial: this.searchSerial, query, key, words: searchWords(query), hits: [], next: null, pending: false, error: null, typed, noticeKey: this.currentKey };
+    let problem = error ?? searchProblem(query);
+    if (problem === null && key !== null && isRoomKey(key) && !this.conversations.has(key)) problem = `you are not in ${key}`;
+    if (problem !== null) {
+      this.search.error = problem;
+      return { error: problem };
+    }
+    return this.searchPage(null);
+  }
+
+  /// The next (older) page of the last search, for /search alone (`typed`) or the panel's "More": its request,
+  /// or `{ error }` saying why there is none.
+  moreResults(typed) {
+    const { search } = this;
+    if (search === null || (search.error !== null && search.hits.length === 0)) return { error: 'no search to continue' };
+    if (search.pending) return { error: "the search's answer is on its way" };
+    if (search.next === null) return { error: `nothing more to find for “${search.query}”` };
+    search.typed = typed;
+    search.noticeKey = this.currentKey;
+    return this.searchPage(search.next);
+  }
+
+  searchPage(before) {
+    const { search } = this;
+    search.pending = true;
+    search.error = null;
+    this.searchesAsked.push({ serial: search.serial, query: search.query, key: search.key });
+    return { query: search.query, key: search.key, before, limit: SEARCH_PAGE };
+  }
+
+  /// The search page just asked for could not be sent (no connection).
+  searchNotSent() {
+    this.searchesAsked.pop();
+    this.search.pending = false;
+    this.search.error = 'not connected: search once reconnected';
+  }
+
+  /// The connection ended: answers to what was asked on it will not come.
+  searchLost() {
+    this.searchesAsked = [];
+    if (this.search?.pending) {
+      this.search.pending = false;
+      this.search.error = 'the search was cut off by the disconnection: search again once reconnected';
+    }
+  }
+
+  /// A page of results: added to the last search when it answers the page that search waits for; an answer to a
+  /// search replaced since (another query or conversation, or the same asked again) is dropped.
+  found({ query, key, hits, next }) {
+    const index = this.searchesAsked.findIndex((asked) => asked.query === query && asked.key === key);
+    if (index < 0) return;
+    const [asked] = this.searchesAsked.splice(0, index + 1).slice(-1);
+    const { search } = this;
+    if (search === null || asked.serial !== search.serial || !search.pending) return;
+    if (hits.length === 0 && next !== null) {
+      // The server ended this page before it found anything (it looks at a bounded number of matches): it is not
+      // shown, and the next one is asked for at once.
+      this.searchToAsk = this.searchPage(next);
+      return;
+    }
+    const from = search.hits.length;
+    search.hits.push(...hits);
+    search.next = next;
+    search.pending = false;
+    if (search.typed) {
+      const where = this.conversations.has(search.noticeKey) ? search.noticeKey : this.currentKey;
+      for (const line of searchLines(search, from, this.now())) this.notice(where, line);
+    }
+  }
+
+  /// The search page to ask for now, `{ query, key, before, limit }`, once: after a page that found nothing
+  /// and says there is more; null when there is none.
+  takeSearchToAsk() {
+    const request = this.searchToAsk;
+    this.searchToAsk = null;
+    return request;
+  }
+
+  /// An error without an id that may answer the oldest search page asked (see SEARCH_REFUSALS): true when it is
+  /// taken as that answer (said in the panel, and as a notice where a typed search was typed), so that the
+  /// caller says nothing more of it.
+  searchRefused({ code, message, id }) {
+    if (id !== null || !SEARCH_REFUSALS.has(code) || this.searchesAsked.length === 0) return false;
+    // NotMember answers a search of one conversation only; otherwise it is about another request.
+    if (code === 'NotMember' && this.searchesAsked[0].key === null) return false;
+    const asked = this.searchesAsked.shift();
+    const { search } = this;
+    if (search !== null && asked.serial === search.serial && search.pending) {
+      search.pending = false;
+      search.error = message;
+      if (search.typed) this.notice(this.conversations.has(search.noticeKey) ? search.noticeKey : this.currentKey, message, true);
+    }
+    return true;
+  }
+
+  /// Where result `number` (from 1) of the last search is, `{ key, seq }`, for /goto or a click on it; or
+  /// `{ error }`. A room left since cannot show it; a direct conversation is opened again.
+  goto(number) {
+    const hit = this.search?.hits[number - 1];
+    if (hit === undefined) return { error: `no search result [${number}]` };
+    if (isRoomKey(hit.conversation) && !this.conversations.has(hit.conversation)) return { error: `you are no longer in ${hit.conversation}` };
+    return { key: hit.conversation, seq: hit.seq };
   }
 
   /// The `History` request that fetches older messages of `key`, or null when there is nothing older or a page

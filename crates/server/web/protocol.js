@@ -4,8 +4,9 @@
 
 /// Version 2 added room moderation (`Moderate`, `RoomState`, `RoomEvent`, `Invited`, `NotAllowed`, `Banned`) and
 /// the rooms' listing (`ListRooms`, `Rooms`); version 3 kinds of messages (`Post`, a message's `kind` and
-/// `revision`, `UnknownMessage`): actions, edits and deletions; version 4 replies and reactions.
-export const PROTOCOL_VERSION = 4;
+/// `revision`, `UnknownMessage`): actions, edits and deletions; version 4 replies and reactions; version 5 search
+/// (`Search`, `Found`). A server older than the page refuses it with `UnsupportedVersion`, which app.js explains.
+export const PROTOCOL_VERSION = 5;
 
 /// The longest nickname and room name, and message text in bytes of UTF-8 (PROTOCOL.md section 5).
 export const MAX_NICK_LENGTH = 32;
@@ -112,6 +113,27 @@ export function reasonProblem(reason) {
   return null;
 }
 
+/// Most words one search has, and its longest query in bytes of UTF-8 (PROTOCOL.md section 10.9).
+export const MAX_SEARCH_WORDS = 8;
+const MAX_SEARCH_BYTES = 256;
+
+/// The words a search looks for, as the server reads `query`: split at every character that is not a letter or a
+/// digit, lower-cased, each once, in the order typed.
+export function searchWords(query) {
+  const words = query.split(/[^\p{L}\p{N}]+/u).filter((word) => word !== '').map((word) => word.toLowerCase());
+  return [...new Set(words)];
+}
+
+/// Why the server would refuse `query` as a search, in its words (crates/proto/src/search.rs), or null when it is
+/// acceptable.
+export function searchProblem(query) {
+  if (new TextEncoder().encode(query).length > MAX_SEARCH_BYTES) return `a search is at most ${MAX_SEARCH_BYTES} bytes long`;
+  const count = searchWords(query).length;
+  if (count === 0) return 'search for at least one word';
+  if (count > MAX_SEARCH_WORDS) return `search for at most ${MAX_SEARCH_WORDS} words`;
+  return null;
+}
+
 /// Whether `text` mentions `nick` as a word, as the native clients judge it (case aside).
 export function mentions(text, nick) {
   return text.split(/[^A-Za-z0-9_-]/).some((word) => word.toLowerCase() === nick);
@@ -209,6 +231,13 @@ export function moderate(room, action) {
 /// The rooms after `after` by name ('' for the first ones), at most `limit` of them.
 export function listRooms(after, limit) {
   return JSON.stringify({ ListRooms: { after, limit } });
+}
+
+/// A search for `query` in every conversation (`key` null) or in conversation `key`, newest first: the first
+/// page (`before` null), or the one after the position a `Found` gave as `next`.
+export function search(query, key, before, limit) {
+  const conversation = key === null ? null : conversationFromKey(key);
+  return JSON.stringify({ Search: { query, conversation, before, limit } });
 }
 
 export function ping(nonce) {

@@ -3,16 +3,21 @@
 // textContent and text nodes, and links only through createElement with an `https:` URL checked by links.js.
 
 import { linkPieces } from './links.js';
+import { markWords, searchHeader, searchHit } from './model.js';
 import { REACTIONS } from './protocol.js';
 import { richPieces } from './rich.js';
 
 const timeFormat = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
 const dayFormat = new Intl.DateTimeFormat(undefined, { weekday: 'long', year: 'numeric', month: 'long', day: 'numeric' });
+const shortDayFormat = new Intl.DateTimeFormat(undefined, { year: 'numeric', month: 'short', day: 'numeric' });
 
 /// How long the message log stays quiet (not announced) after it was filled with what is not news.
 const QUIET_MS = 500;
 
-/// How long a message shown from a reply's quote stays highlighted.
+/// Where the search results cover the conversation (style.css's phone layout): a result clicked closes them.
+const NARROW = '(max-width: 720px)';
+
+/// How long a message shown from a reply's quote or a search result stays highlighted.
 const HIGHLIGHT_MS = 2000;
 
 /// Nickname colours, as many as style.css has classes for.
@@ -140,8 +145,10 @@ export class SignInView {
 
 /// The chat screen. `handlers` has onSelect(key), onSubmit(text) (true when the entry was taken), onLoadOlder(),
 /// onJoin(room text), onOpenDirect(nick), onSignOut(), onRetryNow(), onEnableNotifications(), onReply(seq) (the
-/// composer answers message `seq`), onCancelReply(), onReact(seq, emoji) (ours added, or taken back) and
-/// onShowOriginal(seq) (a reply's quote was clicked).
+/// composer answers message `seq`), onCancelReply(), onReact(seq, emoji) (ours added, or taken back),
+/// onShowOriginal(seq) (a reply's quote was clicked), onSearch(text, here) (the search field, `here` when "this
+/// conversation only" is ticked), onMoreResults(), onGotoResult(number) (a search result clicked) and
+/// onCloseSearch().
 export class ChatView {
   constructor(handlers) {
     this.handlers = handlers;
@@ -171,6 +178,19 @@ export class ChatView {
     this.drawerUnread = byId('drawer-unread');
     this.drawerBackdrop = byId('drawer-backdrop');
     this.notifyButton = byId('notify-enable');
+    this.searchForm = byId('search-form');
+    this.searchInput = byId('search-input');
+    this.searchHere = byId('search-here');
+    this.searchPanel = byId('search-panel');
+    this.searchSummary = byId('search-summary');
+    this.searchError = byId('search-error');
+    this.searchResults = byId('search-results');
+    this.searchMore = byId('search-more');
+    /// The search whose results are drawn (its serial) and how many of them, to add a page without drawing the
+    /// others anew (a focused result keeps its focus).
+    this.searchDrawn = { serial: null, count: 0, state: '' };
+    /// "More" was clicked: the first result of the page it brings takes the focus (the button is disabled meanwhile).
+    this.focusNextPage = false;
     /// The conversation whose messages are drawn, to know when to jump to the bottom.
     this.shownKey = null;
     /// Drawn message list items by their entry's key, reused while the entry is unchanged.
@@ -220,13 +240,32 @@ export class ChatView {
     this.notifyButton.addEventListener('click', () => handlers.onEnableNotifications());
     this.drawerToggle.addEventListener('click', () => (this.drawerOpen() ? this.closeDrawer(true) : this.openDrawer()));
     this.drawerBackdrop.addEventListener('click', () => this.closeDrawer(true));
+    this.searchForm.addEventListener('submit', (event) => {
+      event.preventDefault();
+      handlers.onSearch(this.searchInput.value, this.searchHere.checked);
+    });
+    this.searchMore.addEventListener('click', () => {
+      this.focusNextPage = true;
+      handlers.onMoreResults();
+    });
+    byId('search-close').addEventListener('click', () => this.closeSearch());
     document.addEventListener('keydown', (event) => {
-      if (event.key === 'Escape' && this.openMenu !== null) {
+      const searchKey = (event.ctrlKey || event.metaKey) && !event.altKey && !event.shiftKey && ['f', 'k'].includes(event.key.toLowerCase());
+      const inSearch = this.searchPanel.contains(document.activeElement) || this.searchForm.contains(document.activeElement);
+      if (searchKey && !this.screen.hidden) {
+        // The page's own search rather than the browser's find, which cannot see what is not loaded.
+        event.preventDefault();
+        this.searchInput.focus();
+        this.searchInput.select();
+      } else if (event.key === 'Escape' && this.openMenu !== null) {
         event.preventDefault();
         this.closeMenu(true);
       } else if (event.key === 'Escape' && this.drawerOpen()) {
         event.preventDefault();
         this.closeDrawer(true);
+      } else if (event.key === 'Escape' && !this.searchPanel.hidden && inSearch) {
+        event.preventDefault();
+        this.closeSearch();
       } else if (event.key === 'Escape' && this.replying) {
         event.preventDefault();
         this.cancelReply();
@@ -237,6 +276,12 @@ export class ChatView {
       const { openMenu } = this;
       if (openMenu !== null && !openMenu.menu.contains(event.target) && !openMenu.button.contains(event.target)) this.closeMenu(false);
     });
+  }
+
+  /// Closes the search results; the focus goes back to the search field.
+  closeSearch() {
+    this.handlers.onCloseSearch();
+    this.searchInput.focus();
   }
 
   /// Leaves reply mode: what is typed goes to the conversation again.
@@ -332,6 +377,10 @@ export class ChatView {
     this.membersDrawn = '';
     this.topicDrawn = '';
     this.input.value = '';
+    this.searchInput.value = '';
+    this.searchHere.checked = false;
+    this.searchResults.replaceChildren();
+    this.searchDrawn = { serial: null, count: 0, state: '' };
   }
 
   /// Draws everything the model holds that this screen shows.
@@ -344,6 +393,64 @@ export class ChatView {
     this.renderMessages(conversation);
     this.renderHistory(conversation);
     this.renderMembers(model, conversation);
+    this.renderSearch(model);
+  }
+
+  /// The search results panel, while open: the header in the words every client uses (or that the first page is
+  /// on its way), why the search failed, the results newest first with the searched words marked, and "More"
+  /// while older ones may be found.
+  renderSearch(model) {
+    const { search } = model;
+    this.searchPanel.hidden = !model.searchOpen || search === null;
+    if (this.searchPanel.hidden) return;
+    const { serial, query, hits, next, pending, error } = search;
+    const state = JSON.stringify([serial, hits.length, next, pending, error]);
+    if (state === this.searchDrawn.state) return;
+    if (serial !== this.searchDrawn.serial) {
+      this.searchResults.replaceChildren();
+      this.searchDrawn = { serial, count: 0, state: '' };
+    }
+    this.searchDrawn.state = state;
+    const searching = pending && hits.length === 0;
+    this.searchSummary.textContent = searching ? `Searching for “${query}”…` : error !== null && hits.length === 0 ? '' : searchHeader(search);
+    this.searchError.textContent = error ?? '';
+    const items = hits.slice(this.searchDrawn.count).map((hit, index) => this.searchResult(searchHit(hit, this.searchDrawn.count + index + 1), search.words));
+    this.searchResults.append(...items);
+    this.searchDrawn.count = hits.length;
+    if (!pending && this.focusNextPage) {
+      this.focusNextPage = false;
+      (items[0]?.querySelector('button') ?? (next === null ? this.searchInput : this.searchMore)).focus();
+    }
+    this.searchMore.hidden = next === null;
+    this.searchMore.disabled = pending;
+    this.searchMore.textContent = pending ? 'Loading…' : 'More';
+  }
+
+  /// One search result as a button that shows the message in its conversation: where, who, when, and the first
+  /// line of its text with the searched `words` marked (text nodes and `mark` elements only).
+  searchResult({ number, key, from, ts, text, action }, words) {
+    const item = element('li');
+    const button = element('button', 'search-hit');
+    button.type = 'button';
+    const meta = element('span', 'search-hit-meta');
+    // The time as the messages show it, and the day when it is not today's.
+    const date = new Date(ts);
+    const today = date.toDateString() === new Date().toDateString();
+    const when = element('time', 'search-hit-time', today ? timeFormat.format(date) : `${shortDayFormat.format(date)} ${timeFormat.format(date)}`);
+    when.dateTime = date.toISOString();
+    when.title = `${dayFormat.format(date)} ${timeFormat.format(date)}`;
+    meta.append(element('span', 'search-hit-number', `[${number}]`), element('span', 'search-hit-key', key), element('span', `search-hit-from nick-${nickColour(from)}`, from), when);
+    const body = element('span', action ? 'search-hit-text action' : 'search-hit-text');
+    if (action) body.append(`* ${from} `);
+    for (const piece of markWords(text, words)) body.append(piece.marked ? element('mark', null, piece.text) : piece.text);
+    button.append(meta, body);
+    button.setAttribute('aria-label', `${number}: ${from} in ${key}, ${when.textContent}: ${action ? `* ${from} ` : ''}${text}. Show this message`);
+    button.addEventListener('click', () => {
+      this.handlers.onGotoResult(number);
+      if (window.matchMedia(NARROW).matches) this.handlers.onCloseSearch();
+    });
+    item.append(button);
+    return item;
   }
 
   /// The bar above the composer while it answers a message ("Replying to bob: first line ×"), and the

@@ -3,7 +3,8 @@
 // the page. Signing up (the password typed twice), messages both ways in #lobby and in a direct conversation, an
 // action, an edit and a deletion through a message's menu, a reply and a reaction through the menu, from a
 // second page (carol) and from the terminal, a reply's quote that shows what it answers, a code block, inline code and a link, history and
-// unread counts after a reload, a message typed while the server is SIGKILLed arriving exactly once after it
+// unread counts after a reload, search (the field, its panel, a result brought on screen, /search and /goto), a
+// message typed while the server is SIGKILLed arriving exactly once after it
 // restarts, hostile text shown as text, and the layout at 360x640 and 1280x800. Run by
 // crates/palomar/tests/browser.rs with PALOMAR_BIN set; screenshots go to a temp dir, and to PALOMAR_SCREENSHOTS
 // if set.
@@ -451,6 +452,74 @@ async function main() {
     assert.equal(await messageList.getAttribute('role'), 'log');
     await until(async () => (await messageList.getAttribute('aria-live')) === 'polite', 'the log to announce new messages again');
     assert.equal(await page.locator('#banner-text').getAttribute('role'), 'status');
+    await conversationButton('#lobby').click();
+
+    // ---- search: from the field (every conversation, then this one only), a result in a room whose message is
+    // older than what the page holds brought on screen, "More" for the next page, and /search and /goto typed
+    log('search');
+    bob.type('/join archive');
+    await bob.waitFor((event) => event.event === 'joined' && event.conversation === '#archive', 'its join of #archive');
+    await bob.say('the wombat report is due');
+    for (let line = 1; line <= 55; line += 1) bob.type(`archive filler ${line}`);
+    await until(() => bob.events.filter((event) => event.event === 'accepted' && event.conversation === '#archive').length === 56, 'bob\'s 56 messages in #archive to be stored');
+    bob.type('/join lobby');
+    await typeEntry('/join archive');
+    await until(async () => (await page.locator('#conversation-title').textContent()) === '#archive', 'the browser in #archive');
+    await shownMessage('archive filler 55').waitFor({ timeout: WAIT_MS });
+    assert.equal(await shownMessage('the wombat report is due').count(), 0, 'older than the join window');
+    await conversationButton('#lobby').click();
+    await typeEntry('is the wombat report done?');
+    await shownMessage('is the wombat report done?').and(page.locator('li.own:not(.pending)')).waitFor({ timeout: WAIT_MS });
+    await bob.say('/msg ana Wombats! snacks tomorrow');
+    await page.keyboard.press('Control+f');
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'search-input', 'Ctrl+F goes to the search field');
+    await page.keyboard.type('wombat');
+    await page.keyboard.press('Enter');
+    const searchSummary = page.locator('#search-summary');
+    const results = page.locator('#search-results .search-hit');
+    await until(async () => (await searchSummary.textContent()) === '3 messages found for “wombat”', 'the search\'s header');
+    assert.deepEqual(
+      await results.locator('.search-hit-key').allTextContents(),
+      ['@bob', '#lobby', '#archive'],
+      'newest first, from every conversation',
+    );
+    assert.deepEqual(await results.locator('.search-hit-text').allTextContents(), ['Wombats! snacks tomorrow', 'is the wombat report done?', 'the wombat report is due']);
+    assert.deepEqual(await results.locator('mark').allTextContents(), ['Wombat', 'wombat', 'wombat'], 'the words found marked');
+    assert.equal(await page.locator('#search-more').isVisible(), false, 'nothing older');
+    await page.check('#search-here');
+    await page.press('#search-input', 'Enter');
+    await until(async () => (await searchSummary.textContent()) === '1 message found for “wombat” in #lobby', 'the search of #lobby only');
+    await page.uncheck('#search-here');
+    await page.press('#search-input', 'Enter');
+    await until(async () => (await results.count()) === 3, 'every conversation searched again');
+    // Enter on the result in #archive: its conversation opens at the message, fetched with the pages before it.
+    await results.nth(2).focus();
+    await page.keyboard.press('Enter');
+    await until(async () => (await page.locator('#conversation-title').textContent()) === '#archive', 'the result\'s conversation');
+    const wombat = shownMessage('the wombat report is due');
+    await wombat.and(page.locator('li.highlighted')).waitFor({ timeout: WAIT_MS });
+    assert.ok(await wombat.isVisible(), 'brought on screen');
+    await page.fill('#search-input', 'archive filler');
+    await page.press('#search-input', 'Enter');
+    await until(async () => (await searchSummary.textContent()) === '20 messages found for “archive filler”', 'the first page');
+    assert.equal(await results.first().locator('.search-hit-text').textContent(), 'archive filler 55');
+    await page.click('#search-more');
+    await until(async () => (await searchSummary.textContent()) === '40 messages found for “archive filler”', 'the second page');
+    await page.click('#search-close');
+    await page.locator('#search-panel').waitFor({ state: 'hidden', timeout: WAIT_MS });
+    await page.fill('#search-input', '');
+    await conversationButton('#lobby').click();
+    await typeEntry('/search wombat report');
+    const notice = (text) => messageList.locator('li.notice', { hasText: exactly(text) });
+    await notice('2 messages found for “wombat report”').waitFor({ timeout: WAIT_MS });
+    const lines = await messageList.locator('li.notice').allTextContents();
+    assert.match(lines.at(-2), /^\[1\] #lobby {2}ana {2}\d\d:\d\d {2}is the wombat report done\?$/);
+    assert.match(lines.at(-1), /^\[2\] #archive {2}bob {2}\d\d:\d\d {2}the wombat report is due$/);
+    await typeEntry('/search');
+    await notice('nothing more to find for “wombat report”').waitFor({ timeout: WAIT_MS });
+    await typeEntry('/goto 2');
+    await until(async () => (await page.locator('#conversation-title').textContent()) === '#archive', '/goto to open #archive');
+    await wombat.and(page.locator('li.highlighted')).waitFor({ timeout: WAIT_MS });
     await conversationButton('#lobby').click();
 
     // ---- the server SIGKILLed: a message typed meanwhile waits, then arrives once after the restart
