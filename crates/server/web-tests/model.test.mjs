@@ -915,7 +915,7 @@ test('a search: its request, its scope (everywhere, here, a room, a direct conve
 
 test('a typed search says its lines where it was typed, page after page; /search alone asks for the next page', () => {
   const model = searching();
-  assert.deepEqual(model.moreResults(true), { error: 'no search to continue' });
+  assert.deepEqual(model.moreResults(true), { error: 'no search to go on with: /search WORDS finds messages' });
   model.searchFor({ query: 'lunch', scope: null }, true);
   assert.deepEqual(model.moreResults(true), { error: "the search's answer is on its way" });
   model.apply({ type: 'found', query: 'lunch', key: null, hits: [hit('#lobby', 12, 'bob', 'lunch at noon?'), hit('@bob', 5, 'bob', 'lunch?', 'Text', 1)], next: 'r5' });
@@ -981,7 +981,7 @@ test('a search the server would refuse is not asked: no words, too many, a room 
   assert.deepEqual(model.searchFor({ query: 'a b c d e f g h i', scope: null }, true), { error: 'search for at most 8 words' });
   assert.deepEqual(model.searchFor({ query: 'lunch', scope: '#attic' }, false), { error: 'you are not in #attic' });
   assert.deepEqual(model.searchFor({ query: 'a in:#9x', scope: null, error: 'room name may only contain…' }, false), { error: 'room name may only contain…' });
-  assert.deepEqual(model.moreResults(true), { error: 'no search to continue' });
+  assert.deepEqual(model.moreResults(true), { error: 'no search to go on with: /search WORDS finds messages' });
   assert.deepEqual(model.searchesAsked, []);
   model.searchFor({ query: 'lunch', scope: null }, false);
   model.searchNotSent();

@@ -1004,7 +1004,7 @@ export class ChatModel {
   /// or `{ error }` saying why there is none.
   moreResults(typed) {
     const { search } = this;
-    if (search === null || (search.error !== null && search.hits.length === 0)) return { error: 'no search to continue' };
+    if (search === null || (search.error !== null && search.hits.length === 0)) return { error: 'no search to go on with: /search WORDS finds messages' };
     if (search.pending) return { error: "the search's answer is on its way" };
     if (search.next === null) return { error: `nothing more to find for “${search.query}”` };
     search.typed = typed;
