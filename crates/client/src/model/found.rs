@@ -191,9 +191,14 @@ impl ChatModel {
     /// Shows `conversation` and brings message `seq` on screen (fetching older pages until it comes): where a
     /// search result, clicked or named by `/goto`, leads.
     pub fn open_at(&mut self, conversation: &Conversation, seq: u64) -> Vec<Action> {
-        let Some(index) = self.convs.iter().position(|conv| &conv.id == conversation) else {
-            self.notice_here(format!("you are no longer in {conversation}"), true);
-            return Vec::new();
+        let index = match self.convs.iter().position(|conv| &conv.id == conversation) {
+            Some(index) => index,
+            // A direct conversation closed here is still the server's: opening it again fetches its messages.
+            None if matches!(conversation, Conversation::Direct(_)) => self.conv_index(conversation),
+            None => {
+                self.notice_here(format!("you are no longer in {conversation}"), true);
+                return Vec::new();
+            }
         };
         self.switch(index);
         self.jump_wanted = None;

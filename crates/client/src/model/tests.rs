@@ -1080,3 +1080,19 @@ fn a_page_ended_before_anything_was_found_is_not_shown_and_the_next_is_asked_at_
     model.on_engine(Event::Found { query: "lunch".into(), conversation: None, hits: Vec::new(), next: None });
     assert_eq!(notices(&model).last(), Some(&"nothing found for “lunch”"));
 }
+
+#[test]
+fn goto_opens_a_direct_conversation_closed_here_again_but_not_a_room_left() {
+    let mut model = connected();
+    searched(&model.submit("/search lunch"));
+    let bob = Conversation::Direct(nick("bob"));
+    let carrots = Conversation::Room(RoomName::parse("carrots").expect("valid"));
+    let hits = vec![hit(bob.clone(), 7, "bob", "lunch?", 2), hit(carrots, 3, "carol", "lunch!", 1)];
+    model.on_engine(Event::Found { query: "lunch".into(), conversation: None, hits, next: None });
+    let actions = model.submit("/goto 1");
+    assert_eq!(model.current().id, bob);
+    assert!(matches!(&actions[..], [Action::Engine(Command::History { conversation, .. })] if *conversation == bob));
+    model.switch(0);
+    assert!(model.submit("/goto 2").is_empty());
+    assert_eq!(notices(&model).last(), Some(&"you are no longer in #carrots"));
+}
