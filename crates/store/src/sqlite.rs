@@ -244,9 +244,12 @@ ALTER TABLE messages ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;
 
 /// The full-text index of what can be found (see [`Store::search`]): texts, actions and replies (kinds 0, 1 and 4)
 /// not deleted (revision 2), by their current text. An FTS5 table on the log's own rows (`content = messages`),
-/// so the text is not stored twice, kept in step by triggers in the transaction that changes the log: an
-/// insert, an edit or a deletion (which rewrite `text` and `revision`) and retention's delete. Such a table must
-/// be told the text it indexed to take a row out, so each trigger checks the old row was indexed before it does.
+/// so the text is not stored twice, kept in step in the transaction that changes the log: a new message is
+/// indexed by the statement after its insert ([`SqliteStore::insert_message`]), an edit or a deletion (which
+/// rewrite `text` and `revision`) and retention's delete by triggers. Such a table must be told the text it
+/// indexed to take a row out, so each trigger checks the old row was indexed before it does. Not an insert
+/// trigger: FTS5 flushes what it holds at the end of every trigger, so one cost 18 µs a message here against
+/// 4 µs for the statement (100-byte texts of 17 words, in groups of 100).
 ///
 /// Words are what FTS5's `unicode61` tokenizer makes them: runs of letters and digits, lower-cased, accents
 /// ignored. Version 9 added the table, filled from the log when a store is migrated.
@@ -254,10 +257,6 @@ const MESSAGE_SEARCH: &str = "
 CREATE VIRTUAL TABLE IF NOT EXISTS message_search USING fts5(
     text, content = 'messages', content_rowid = 'id', tokenize = 'unicode61 remove_diacritics 2'
 );
-CREATE TRIGGER IF NOT EXISTS message_search_insert AFTER INSERT ON messages
-WHEN new.kind IN (0, 1, 4) AND new.revision <> 2 BEGIN
-    INSERT INTO message_search (rowid, text) VALUES (new.id, new.text);
-END;
 CREATE TRIGGER IF NOT EXISTS message_search_delete AFTER DELETE ON messages
 WHEN old.kind IN (0, 1, 4) AND old.revision <> 2 BEGIN
     INSERT INTO message_search (message_search, rowid, text) VALUES ('delete', old.id, old.text);
@@ -269,6 +268,14 @@ CREATE TRIGGER IF NOT EXISTS message_search_update AFTER UPDATE OF text, revisio
         SELECT new.id, new.text WHERE new.kind IN (0, 1, 4) AND new.revision <> 2;
 END;
 ";
+/// Indexes one new message of [`is_searchable`] kind: its row id and text.
+pub(crate) const INDEX_FOR_SEARCH: &str = "INSERT INTO message_search (rowid, text) VALUES (?1, ?2)";
+
+/// Whether an entry of `kind` is found by search: what [`MESSAGE_SEARCH`] indexes.
+pub(crate) fn is_searchable(kind: MessageKind) -> bool {
+    matches!(kind, MessageKind::Text | MessageKind::Action | MessageKind::Reply { .. })
+}
+
 const FILL_MESSAGE_SEARCH: &str = "
 INSERT INTO message_search (rowid, text) SELECT id, text FROM messages WHERE kind IN (0, 1, 4) AND revision <> 2;
 ";
@@ -813,6 +820,10 @@ impl SqliteStore {
             ])?;
         if inserted == 1 {
             self.counters.borrow_mut().staged.insert(conversation, seq);
+            if is_searchable(kind) {
+                let row = self.conn.last_insert_rowid();
+                self.conn.prepare_cached(INDEX_FOR_SEARCH)?.execute(params![row, text])?;
+            }
             if let Some(of) = kind.refers_to() {
                 self.revise(conversation, of, kind, text)?;
             }
@@ -1804,7 +1815,6 @@ mod tests {
     /// A version 6 store's messages become texts as they were sent, and can be edited.
     /// Takes out what version 9 added, for a test that makes an older store.
     const WITHOUT_SEARCH: &str = "
-        DROP TRIGGER message_search_insert;
         DROP TRIGGER message_search_delete;
         DROP TRIGGER message_search_update;
         DROP TABLE message_search;
@@ -1860,14 +1870,15 @@ mod tests {
                 text,
                 kind,
             };
-            db.conn
-                .execute_batch(&(WITHOUT_SEARCH.to_owned() + "PRAGMA user_version = 8;"))
-                .expect("makes it a version 8 store");
             db.append_message(&post(1, MessageKind::Text, "the old recipe"), 1).expect("appends");
             db.append_message(&post(2, MessageKind::Text, "a recipe"), 1).expect("appends");
             db.append_message(&post(3, MessageKind::Edit { of: 2 }, "a better recipe"), 1).expect("edits");
             db.append_message(&post(4, MessageKind::Text, "a secret recipe"), 1).expect("appends");
             db.append_message(&post(5, MessageKind::Deletion { of: 4 }, ""), 1).expect("deletes");
+            // The log as version 8 left it, without the index.
+            db.conn
+                .execute_batch(&(WITHOUT_SEARCH.to_owned() + "PRAGMA user_version = 8;"))
+                .expect("makes it a version 8 store");
             ana
         };
         let db = SqliteStore::open(&path).expect("migrates");

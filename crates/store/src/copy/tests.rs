@@ -13,7 +13,7 @@ use crate::location::PostgresSettings;
 use crate::postgres::SERVER_APPLICATION;
 use crate::records::{
     Appended, AuditEntry, Credentials, NewMessage, RemovalRequest, RoomModeration, RoomSettings, RoomStanding,
-    Sanction, Suspension,
+    Sanction, SearchRequest, Suspension,
 };
 use crate::tests::{Fresh, lobby, nick};
 
@@ -165,6 +165,8 @@ struct Everything {
     operators: Vec<Nick>,
     moderation: Vec<RoomModeration>,
     standings: Vec<Vec<RoomStanding>>,
+    /// What each account's searches find (by conversation and seq, sorted: each store has its own order).
+    found: Vec<Vec<(String, u64)>>,
 }
 
 fn everything(fresh: &Fresh) -> Everything {
@@ -193,6 +195,22 @@ fn everything(fresh: &Fresh) -> Everything {
         pending: db.pending_removals().expect("lists"),
         suspensions: db.suspensions(0).expect("lists"),
         audit: db.audit_log(100).expect("reads"),
+        found: account_ids
+            .iter()
+            .map(|&id| {
+                let mut found: Vec<(String, u64)> = ["garden", "carol", "edited"]
+                    .into_iter()
+                    .flat_map(|word| {
+                        let words = [word.to_owned()];
+                        let search = SearchRequest { words: &words, within: None, before: None, limit: 50 };
+                        db.search(id, &search).expect("searches").hits
+                    })
+                    .map(|hit| (hit.message.key.to_column(), hit.message.seq))
+                    .collect();
+                found.sort();
+                found
+            })
+            .collect(),
         accounts,
         conversations,
     }
@@ -275,6 +293,7 @@ fn a_store_goes_to_postgres_and_back_and_carries_on_in_each() {
 
     let original = everything(&source);
     assert_eq!(original.messages.iter().map(Vec::len).sum::<usize>() as u64, expected.messages);
+    assert!(original.found.iter().map(Vec::len).sum::<usize>() > 5, "searches find something: {:?}", original.found);
     assert_eq!(everything(&on_postgres), original);
     assert_eq!(everything(&back), original);
     carries_on(&on_postgres, &past);

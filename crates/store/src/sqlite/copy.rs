@@ -2,9 +2,10 @@
 //! prepared statements inside the target's one transaction, the index of the log (`message_runs`) built as the
 //! messages go in rather than copied.
 
+use palomar_proto::Revision;
 use rusqlite::{Row, params};
 
-use super::{SqliteStore, to_i64, to_u64};
+use super::{INDEX_FOR_SEARCH, SqliteStore, is_searchable, to_i64, to_u64};
 use crate::Result;
 use crate::copy::{
     AccountRecord, AuditRecord, ConversationRecord, Copyable, Counts, CursorRecord, FloorRecord, HighWater,
@@ -444,6 +445,9 @@ impl Copyable for SqliteStore {
                 of_seq,
                 revision_column(message.revision)
             ])?;
+            if is_searchable(message.kind) && message.revision != Revision::Deleted {
+                self.conn.prepare_cached(INDEX_FOR_SEARCH)?.execute(params![row, message.text])?;
+            }
             indexed.push((message.seq, row));
         }
         // Conversation by conversation in seq order, so each conversation's row ids grow with its seqs, as the
