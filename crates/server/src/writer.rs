@@ -97,6 +97,11 @@ enum Change {
     Probe {
         reply: Reply<()>,
     },
+    /// Index for search the messages still waiting for it, so that a search that follows finds every message
+    /// stored before it was asked.
+    IndexForSearch {
+        reply: Reply<()>,
+    },
     /// A moderator's action in room `conv`, about `target` when it is about a user, with its audit entry.
     Moderate {
         conv: ConvId,
@@ -311,6 +316,13 @@ impl Writer {
     /// Commits a write that changes nothing, and waits for it: the store takes writes if this succeeds.
     pub async fn probe(&self) -> WriteResult<()> {
         self.call(|reply| Change::Probe { reply }).await
+    }
+
+    /// Indexes for search every message stored so far, and waits for it (see [`Store::index_for_search`]).
+    ///
+    /// [`Store::index_for_search`]: palomar_store::Store::index_for_search
+    pub async fn index_for_search(&self) -> WriteResult<()> {
+        self.call(|reply| Change::IndexForSearch { reply }).await
     }
 
     /// Queues removing all but the last `keep` messages of each conversation, without waiting for it.

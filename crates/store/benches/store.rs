@@ -129,6 +129,7 @@ fn search(bencher: Bencher, who: &str) {
         db.append(lobby.id, &member.nick, id(n), &text, 1_700_000_000_000).expect("appends");
     }
     db.commit().expect("commits");
+    db.index_for_search().expect("indexes");
     let words = vec!["lunch".to_owned()];
     let request = SearchRequest { words: &words, within: None, before: None, limit: 20 };
     let searcher = if who == "member" { member.id } else { outsider.id };

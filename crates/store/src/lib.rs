@@ -291,8 +291,15 @@ pub trait Store: Send {
 
     /// The messages `search` finds among those of the conversations `account` is a member of: texts, actions and
     /// replies by their current text (an edited one by its latest, a deleted one never), newest first. The
-    /// order, and so the positions, are the store's own, stable while the log grows.
+    /// order, and so the positions, are the store's own, stable while the log grows. A store may index new
+    /// messages some time after they are stored: call [`Store::index_for_search`] first to find them all.
     fn search(&self, account: AccountId, search: &SearchRequest<'_>) -> Result<SearchPage>;
+
+    /// Indexes for search the messages stored that wait for it, in the open transaction or one of its own. A
+    /// store whose index follows every write has nothing to do.
+    fn index_for_search(&self) -> Result<()> {
+        Ok(())
+    }
 
     /// Keeps only the newest `keep` messages of every conversation; returns how many were removed. Outside a
     /// transaction, in one of its own.

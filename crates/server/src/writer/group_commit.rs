@@ -50,7 +50,7 @@ impl Change {
             Change::Register { reply, .. } => Some(failure(reply)),
             Change::Prune { .. } => None,
             Change::RemoveAccount { reply, .. } => Some(failure(reply)),
-            Change::Probe { reply } => Some(failure(reply)),
+            Change::Probe { reply } | Change::IndexForSearch { reply } => Some(failure(reply)),
             Change::Moderate { reply, .. } => Some(failure(reply)),
         }
     }
@@ -136,6 +136,7 @@ fn apply(db: &dyn Store, change: Change, now: u64, run: &mut Vec<QueuedAppend>) 
             Err(error) => Err((error, Some(failure(reply)))),
         },
         Change::Probe { reply } => answered(reply, db.write_probe()),
+        Change::IndexForSearch { reply } => answered(reply, db.index_for_search()),
         Change::Moderate { conv, target, write, audit, reply } => {
             answered(reply, moderation::apply(db, conv, target, &write, &audit, now))
         }

@@ -170,6 +170,7 @@ struct Everything {
 }
 
 fn everything(fresh: &Fresh) -> Everything {
+    fresh.writer().index_for_search().expect("indexes");
     let db = fresh.reader();
     let accounts: Vec<(Nick, u64, Option<Credentials>)> = db
         .accounts()

@@ -2,10 +2,9 @@
 //! prepared statements inside the target's one transaction, the index of the log (`message_runs`) built as the
 //! messages go in rather than copied.
 
-use palomar_proto::Revision;
 use rusqlite::{Row, params};
 
-use super::{INDEX_FOR_SEARCH, SqliteStore, is_searchable, to_i64, to_u64};
+use super::{SqliteStore, to_i64, to_u64};
 use crate::Result;
 use crate::copy::{
     AccountRecord, AuditRecord, ConversationRecord, Copyable, Counts, CursorRecord, FloorRecord, HighWater,
@@ -301,7 +300,8 @@ impl Copyable for SqliteStore {
              DELETE FROM room_invites;
              DELETE FROM messages;
              DELETE FROM message_runs;
-             UPDATE message_runs_state SET indexed_through = 0;",
+             UPDATE message_runs_state SET indexed_through = 0;
+             UPDATE message_search_state SET indexed_through = 0;",
         )?;
         *self.counters.borrow_mut() = super::Counters::default();
         Ok(())
@@ -445,9 +445,6 @@ impl Copyable for SqliteStore {
                 of_seq,
                 revision_column(message.revision)
             ])?;
-            if is_searchable(message.kind) && message.revision != Revision::Deleted {
-                self.conn.prepare_cached(INDEX_FOR_SEARCH)?.execute(params![row, message.text])?;
-            }
             indexed.push((message.seq, row));
         }
         // Conversation by conversation in seq order, so each conversation's row ids grow with its seqs, as the
@@ -466,6 +463,8 @@ impl Copyable for SqliteStore {
                 self.conn.execute("INSERT INTO sqlite_sequence (name, seq) VALUES (?1, ?2)", params![table, value])?;
             }
         }
-        self.mark_all_indexed()
+        self.mark_all_indexed()?;
+        // Indexed for search in one statement, rather than message by message as they went in.
+        self.index_waiting_for_search()
     }
 }

@@ -46,6 +46,14 @@ impl Session {
             return Ok(());
         }
         let limit = limit.clamp(1, MAX_SEARCH_PAGE);
+        // The store indexes new messages in batches: a new search first has it index those still waiting, so
+        // that it finds everything stored before it. Later pages are older than the first. Should the store
+        // refuse, the search still finds all but the newest.
+        if before.is_none()
+            && let Err(error) = self.shared.writer.index_for_search().await
+        {
+            tracing::warn!(%error, "a search goes on without the newest messages indexed");
+        }
         let account = self.account.id;
         let found = self
             .read(move |db| {
