@@ -1,16 +1,18 @@
-//! The signed-in window around the messages: a top bar (who and where, the theme, signing out), the banner while the
-//! connection is down (the countdown and how many messages wait to go out) or stopped for good, the conversations on
-//! the left (unread badges, dimmed for a silenced one; joining, leaving; a right click silences one or allows its
-//! notifications again), the members on the right (click one for a direct conversation; a right click ignores them or
-//! stops), the room's name, our standing in it and its topic above the messages, and the entry box (Enter sends,
-//! Shift+Enter starts a new line; slash commands go through the shared model). A message's context menu puts an `/edit`
-//! line with its text in the entry box, or a `/delete` line; its Reply puts the entry box in reply mode (a bar above it
-//! says to what; Enter sends a reply, × or Escape goes back to plain messages), and its reactions, like the chips under
-//! a message, add or take back ours. Clicking a reply's quote scrolls to the message it answers and tints it a moment,
-//! fetching older pages until it comes (a notice says so if it never does). Scrolling to the top of the messages
-//! fetches older ones, and the messages being read stay where they were when those arrive. In a narrow window the side
-//! panes give the messages their room, as in the terminal client: they become tabs beside the messages, and the theme
-//! and signing out go into a menu.
+//! The signed-in window around the messages: a top bar (who and where, the search field, the theme, signing out), the
+//! banner while the connection is down (the countdown and how many messages wait to go out) or stopped for good, the
+//! conversations on the left (unread badges, dimmed for a silenced one; joining, leaving; a right click silences one or
+//! allows its notifications again), the members on the right (click one for a direct conversation; a right click
+//! ignores them or stops), the room's name, our standing in it and its topic above the messages, and the entry box
+//! (Enter sends, Shift+Enter starts a new line; slash commands go through the shared model). A message's context menu
+//! puts an `/edit` line with its text in the entry box, or a `/delete` line; its Reply puts the entry box in reply mode
+//! (a bar above it says to what; Enter sends a reply, × or Escape goes back to plain messages), and its reactions, like
+//! the chips under a message, add or take back ours. Clicking a reply's quote scrolls to the message it answers and
+//! tints it a moment, fetching older pages until it comes (a notice says so if it never does); so does clicking a
+//! search result, in its conversation. While there is a search its results take the members' place (Escape closes them,
+//! after a menu or a reply being written). Scrolling to the top of the messages fetches older ones, and the messages
+//! being read stay where they were when those arrive. In a narrow window the side panes and the search results give the
+//! messages their room, as in the terminal client: they become tabs beside the messages, the search field gets a row of
+//! its own, and the theme and signing out go into a menu.
 
 use std::collections::HashMap;
 

@@ -3,8 +3,8 @@
 //! nothing is sent), and the results of the last search the model keeps, newest first, whether it came from the
 //! field or from a typed `/search`: a header in the words every client uses, a spinner while a page is on its way,
 //! the server's refusal, each hit a row (a button, for the mouse, Tab and Enter) with its conversation, sender, time
-//! and first lines with the query's words marked, "More" for the older ones, and a close button (or Escape). The
-//! chat window decides where the results go and opens a clicked hit where it was said.
+//! and first lines with the query's words marked, "More" for the older ones, and a close button. The chat window
+//! decides where the results go, closes them on Escape too, and opens a clicked hit where it was said.
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -167,34 +167,31 @@ fn searching(ui: &mut egui::Ui, text: &str) {
 /// ("[1] #lobby  bob  14:05  lunch at noon?"): its conversation, sender and time, then the first lines of its text
 /// with the query's `words` marked.
 fn hit_row(ui: &mut egui::Ui, number: usize, hit: &Message, time: &str, words: &[String]) -> egui::Response {
-    let visuals = ui.visuals().clone();
     let margin = egui::vec2(6.0, 4.0);
     let width = ui.available_width();
     let wrap_width = (width - 2.0 * margin.x).max(1.0);
     let body_font = TextStyle::Body.resolve(ui.style());
     let small_font = TextStyle::Small.resolve(ui.style());
+    let visuals = ui.visuals();
+    let (strong, normal) = (visuals.strong_text_color(), visuals.text_color());
+    let format = |font: &egui::FontId, color| TextFormat { font_id: font.clone(), color, ..Default::default() };
 
     let mut head = LayoutJob::default();
-    let plain = |font: &egui::FontId, colour| TextFormat { font_id: font.clone(), color: colour, ..Default::default() };
-    head.append(&hit.conversation.to_string(), 0.0, plain(&small_font, visuals.strong_text_color()));
-    let nick_colour = theme::nick_colour(&hit.from, visuals.dark_mode);
-    head.append(hit.from.as_str(), 12.0, plain(&small_font, nick_colour));
-    head.append(time, 12.0, plain(&small_font, visuals.weak_text_color()));
+    head.append(&hit.conversation.to_string(), 0.0, format(&small_font, strong));
+    head.append(hit.from.as_str(), 12.0, format(&small_font, theme::nick_colour(&hit.from, visuals.dark_mode)));
+    head.append(time, 12.0, format(&small_font, visuals.weak_text_color()));
     head.wrap = wrapping(wrap_width, 1);
 
     let text = shown_text(hit);
     let mut body = LayoutJob::default();
-    let marked_format = TextFormat {
-        background: theme::found_fill(visuals.dark_mode),
-        ..plain(&body_font, visuals.strong_text_color())
-    };
+    let found = TextFormat { background: theme::found_fill(visuals.dark_mode), ..format(&body_font, strong) };
     let mut at = 0;
     for range in marked(&text, words) {
-        body.append(&text[at..range.start], 0.0, plain(&body_font, visuals.text_color()));
-        body.append(&text[range.clone()], 0.0, marked_format.clone());
+        body.append(&text[at..range.start], 0.0, format(&body_font, normal));
+        body.append(&text[range.clone()], 0.0, found.clone());
         at = range.end;
     }
-    body.append(&text[at..], 0.0, plain(&body_font, visuals.text_color()));
+    body.append(&text[at..], 0.0, format(&body_font, normal));
     body.wrap = wrapping(wrap_width, HIT_ROWS);
 
     let head: Arc<Galley> = ui.painter().layout_job(head);
@@ -204,17 +201,17 @@ fn hit_row(ui: &mut egui::Ui, number: usize, hit: &Message, time: &str, words: &
     let (rect, response) = ui.allocate_exact_size(size, Sense::click());
     response.widget_info(|| WidgetInfo::labeled(egui::accesskit::Role::Button, true, hit_line(number, hit, time)));
     if ui.is_rect_visible(rect) {
+        let visuals = ui.visuals();
         let painter = ui.painter();
-        let style = visuals.widgets.style(&response);
         if response.hovered() || response.has_focus() {
-            painter.rect_filled(rect, 4.0, style.weak_bg_fill);
+            painter.rect_filled(rect, 4.0, visuals.widgets.style(&response).weak_bg_fill);
         }
         if response.has_focus() {
             painter.rect_stroke(rect, 4.0, visuals.selection.stroke, egui::StrokeKind::Inside);
         }
         let top = rect.min + margin;
-        painter.galley(top, Arc::clone(&head), visuals.text_color());
-        painter.galley(top + egui::vec2(0.0, head.size().y + gap), body, visuals.text_color());
+        painter.galley(top, Arc::clone(&head), normal);
+        painter.galley(top + egui::vec2(0.0, head.size().y + gap), body, normal);
     }
     response
 }
