@@ -336,7 +336,7 @@ fn tabs(
             ui.selectable_value(&mut window.tab, Tab::Members, "Members");
         }
         if results_tab {
-            ui.selectable_value(&mut window.tab, Tab::Results, search_panel::RESULTS);
+            ui.selectable_value(&mut window.tab, Tab::Results, search_panel::RESULTS_TAB);
         }
     });
 }
@@ -829,7 +829,7 @@ mod tests {
     };
 
     use super::*;
-    use crate::search_panel::{CLOSE, FIELD_HINT, HERE_ONLY, MORE, RESULTS};
+    use crate::search_panel::{CLOSE, FIELD_HINT, HERE_ONLY, MORE, RESULTS, RESULTS_TAB};
 
     fn nick(name: &str) -> Nick {
         Nick::parse(name).expect("valid")
@@ -1285,11 +1285,16 @@ mod tests {
         search_for(&mut harness, "message");
         found(&mut harness, "message", vec![message(2, "bob", MessageKind::Text, "message 2")], None);
         assert_eq!(harness.state().window.tab, Tab::Results, "a new search shows its results");
-        hit_row(&harness, "[1] #lobby  bob  14:00  message 2").click();
+        // A row takes the keyboard focus, as a button does, and Enter opens it.
+        hit_row(&harness, "[1] #lobby  bob  14:00  message 2").focus();
+        steps(&mut harness, 1);
+        assert!(hit_row(&harness, "[1] #lobby  bob  14:00  message 2").is_focused());
+        harness.key_press(Key::Enter);
         steps(&mut harness, 4);
         assert_eq!(harness.state().window.tab, Tab::Messages);
+        assert_eq!(harness.state().model.current().id, lobby());
         assert_eq!(highlighted(&harness), Some(2));
-        harness.get_by_label(RESULTS).click();
+        harness.get_by_label(RESULTS_TAB).click();
         steps(&mut harness, 2);
         assert_eq!(harness.state().window.tab, Tab::Results, "the results stay a tab away");
     }

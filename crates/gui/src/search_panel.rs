@@ -24,6 +24,8 @@ pub const FIELD_HINT: &str = "Search messages";
 pub const HERE_ONLY: &str = "this conversation only";
 /// The results' heading.
 pub const RESULTS: &str = "Search results";
+/// The results' tab in a narrow window, where the tabs share a phone's width.
+pub const RESULTS_TAB: &str = "Results";
 /// The button that asks for the page of older hits.
 pub const MORE: &str = "More";
 /// The button that closes the results (as Escape does).
