@@ -951,6 +951,14 @@ mod tests {
         assert!(shown.top() > 0.0 && shown.bottom() < 500.0, "scrolled into view: {shown:?}");
     }
 
+    /// Bob's messages 1 to 9 ("message N") arrive: the page before a view that starts at 10.
+    fn first_page_arrives(harness: &mut Harness<'_, State>) {
+        let older = (1..=9).map(|seq| message(seq, "bob", MessageKind::Text, &format!("message {seq}"))).collect();
+        let page = HistoryPage { conversation: lobby(), messages: older, complete_from: 1 };
+        harness.state_mut().model.on_engine(Event::History(page));
+        steps(harness, 3);
+    }
+
     #[test]
     fn a_quote_of_a_message_not_loaded_fetches_older_pages_until_it_comes_or_says_it_will_not() {
         let reply = |seq| message(seq, "carol", MessageKind::Reply { of: 3 }, "as said above");
@@ -962,13 +970,7 @@ mod tests {
         let asked = sent(&mut harness);
         assert!(matches!(asked[..], [Command::History { before: Some(10), .. }]), "the page before: {asked:?}");
         assert_eq!(highlighted(&harness), None, "nothing to show yet");
-        let older = (1..=9).map(|seq| message(seq, "bob", MessageKind::Text, &format!("message {seq}"))).collect();
-        harness.state_mut().model.on_engine(Event::History(HistoryPage {
-            conversation: lobby(),
-            messages: older,
-            complete_from: 1,
-        }));
-        steps(&mut harness, 3);
+        first_page_arrives(&mut harness);
         assert_eq!(highlighted(&harness), Some(3), "shown once it came");
         assert!(harness.query_by_label("↪ bob: message 3").is_some(), "and quoted");
 
@@ -1249,13 +1251,7 @@ mod tests {
         steps(&mut harness, 2);
         let asked = sent(&mut harness);
         assert!(matches!(asked[..], [Command::History { before: Some(10), .. }]), "the pages before: {asked:?}");
-        let older = (1..=9).map(|seq| message(seq, "bob", MessageKind::Text, &format!("message {seq}"))).collect();
-        harness.state_mut().model.on_engine(Event::History(HistoryPage {
-            conversation: lobby(),
-            messages: older,
-            complete_from: 1,
-        }));
-        steps(&mut harness, 3);
+        first_page_arrives(&mut harness);
         assert_eq!(highlighted(&harness), Some(3), "shown once it came");
         harness.get_by_label(CLOSE).click();
         steps(&mut harness, 2);
