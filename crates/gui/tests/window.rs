@@ -924,6 +924,7 @@ fn a_message_found_by_search_opens_where_it_was_said_even_when_older_than_those_
     let mut harness = window(&runtime, options(&dir.path().join("ana"), &server.addr));
     sign_in_trusting(&mut harness, &server, "ana", "ana-password");
     wait_until(&mut harness, "the newest message", |h| shows(h, "filler 80"));
+    wait_until(&mut harness, "bob among the members", |h| member_button(h, "bob"));
     harness.get_by_role_and_label(Role::Button, "bob").click_accesskit();
     wait_until(&mut harness, "the direct conversation", |h| {
         h.state().model().is_some_and(|m| m.current().id == Conversation::Direct(nick("bob")))
