@@ -218,7 +218,11 @@ impl PalomarApp {
         match Connection::start(&self.runtime, config, repaint) {
             Ok(connection) => {
                 let mut model = ChatModel::new(nick, server.name().to_owned());
-                model.help_keys = &["Click a member to message them; scroll to the top for older messages."];
+                model.help_keys =
+                    &["Click a member to message them; scroll to the top for older messages; Ctrl+F searches."];
+                // The results have a panel of their own; hit times are in the window's time zone.
+                model.search_as_notices = false;
+                model.offset = self.options.offset;
                 let (preferences, unreadable) = Preferences::load_or_explain(&preferences_file);
                 model.set_preferences(preferences);
                 if let Some(why) = unreadable {

@@ -1,16 +1,18 @@
-//! The signed-in window around the messages: a top bar (who and where, the theme, signing out), the banner while the
-//! connection is down (the countdown and how many messages wait to go out) or stopped for good, the conversations on
-//! the left (unread badges, dimmed for a silenced one; joining, leaving; a right click silences one or allows its
-//! notifications again), the members on the right (click one for a direct conversation; a right click ignores them or
-//! stops), the room's name, our standing in it and its topic above the messages, and the entry box (Enter sends,
-//! Shift+Enter starts a new line; slash commands go through the shared model). A message's context menu puts an `/edit`
-//! line with its text in the entry box, or a `/delete` line; its Reply puts the entry box in reply mode (a bar above it
-//! says to what; Enter sends a reply, × or Escape goes back to plain messages), and its reactions, like the chips under
-//! a message, add or take back ours. Clicking a reply's quote scrolls to the message it answers and tints it a moment,
-//! fetching older pages until it comes (a notice says so if it never does). Scrolling to the top of the messages
-//! fetches older ones, and the messages being read stay where they were when those arrive. In a narrow window the side
-//! panes give the messages their room, as in the terminal client: they become tabs beside the messages, and the theme
-//! and signing out go into a menu.
+//! The signed-in window around the messages: a top bar (who and where, the search field, the theme, signing out), the
+//! banner while the connection is down (the countdown and how many messages wait to go out) or stopped for good, the
+//! conversations on the left (unread badges, dimmed for a silenced one; joining, leaving; a right click silences one or
+//! allows its notifications again), the members on the right (click one for a direct conversation; a right click
+//! ignores them or stops), the room's name, our standing in it and its topic above the messages, and the entry box
+//! (Enter sends, Shift+Enter starts a new line; slash commands go through the shared model). A message's context menu
+//! puts an `/edit` line with its text in the entry box, or a `/delete` line; its Reply puts the entry box in reply mode
+//! (a bar above it says to what; Enter sends a reply, × or Escape goes back to plain messages), and its reactions, like
+//! the chips under a message, add or take back ours. Clicking a reply's quote scrolls to the message it answers and
+//! tints it a moment, fetching older pages until it comes (a notice says so if it never does); so does clicking a
+//! search result, in its conversation. While there is a search its results take the members' place (Escape closes them,
+//! after a menu or a reply being written). Scrolling to the top of the messages fetches older ones, and the messages
+//! being read stay where they were when those arrive. In a narrow window the side panes and the search results give the
+//! messages their room, as in the terminal client: they become tabs beside the messages, the search field gets a row of
+//! its own, and the theme and signing out go into a menu.
 
 use std::collections::HashMap;
 
@@ -23,6 +25,7 @@ use palomar_proto::{Conversation, Nick};
 use crate::certificate::{self, CertificateChange};
 use crate::completion::EntryCompletion;
 use crate::message_view::{self, Highlight, Picked};
+use crate::search_panel::{self, Asked, SearchField};
 use crate::theme::{self, ThemeChoice};
 
 /// What the window keeps that the model does not: what is being typed, and where each view is scrolled.
@@ -44,6 +47,10 @@ pub struct ChatWindow {
     jump: Option<Jump>,
     /// The entry box answers this message of this conversation.
     replying: Option<(Conversation, u64)>,
+    /// The search field of the top bar.
+    search: SearchField,
+    /// The model had a search last frame: one that appears is shown.
+    searching: bool,
 }
 
 /// How long the message a reply's quote led to stays tinted, in seconds.
@@ -91,6 +98,8 @@ pub enum Tab {
     Messages,
     Conversations,
     Members,
+    /// The search results, when there is no room for them beside the messages.
+    Results,
 }
 
 /// Below this window width (in points) the conversations are a tab instead of a pane: the messages keep at
@@ -100,6 +109,11 @@ pub const CONVERSATIONS_PANE_MIN_WIDTH: f32 = 620.0;
 pub const MEMBERS_PANE_MIN_WIDTH: f32 = 860.0;
 /// Below this window width the top bar is shortened: the theme and signing out go into a menu.
 pub const FULL_TOP_BAR_MIN_WIDTH: f32 = 760.0;
+/// Below this window width the search field has a row of its own under the top bar's: beside the rest it would
+/// leave the name of who is signed in no room.
+pub const SEARCH_IN_TOP_BAR_MIN_WIDTH: f32 = 1000.0;
+/// How wide the search field and its checkbox are in the top bar's row.
+const SEARCH_FIELD_WIDTH: f32 = 380.0;
 
 /// A message view as of the last frame.
 #[derive(Debug, Clone, Copy)]
@@ -133,26 +147,47 @@ pub fn show(
 ) -> Outcome {
     let mut outcome = Outcome::default();
     let width = ui.available_rect_before_wrap().width();
+    search_panel::focus_on_shortcut(ui.ctx());
+    close_search_on_escape(ui.ctx(), window, model);
+    let searching = model.search.is_some();
     let conversations_pane = width >= CONVERSATIONS_PANE_MIN_WIDTH;
-    let members_pane = width >= MEMBERS_PANE_MIN_WIDTH;
+    // The results take the members' place: the members are a tab meanwhile.
+    let results_pane = searching && width >= MEMBERS_PANE_MIN_WIDTH;
+    let members_pane = width >= MEMBERS_PANE_MIN_WIDTH && !searching;
+    if searching && !window.searching && !results_pane {
+        window.tab = Tab::Results;
+    }
+    window.searching = searching;
     let tab_hidden = match window.tab {
         Tab::Messages => false,
         Tab::Conversations => conversations_pane,
         Tab::Members => members_pane,
+        Tab::Results => results_pane || !searching,
     };
     if tab_hidden {
         window.tab = Tab::Messages;
     }
+    let mut search = None;
     Panel::top("top-bar").show(ui, |ui| {
+        let field = (width >= SEARCH_IN_TOP_BAR_MIN_WIDTH).then_some(&mut window.search);
         if width >= FULL_TOP_BAR_MIN_WIDTH {
-            top_bar(ui, model, theme, &mut outcome);
+            search = top_bar(ui, model, theme, field, &mut outcome);
         } else {
             short_top_bar(ui, model, theme, &mut outcome);
         }
+        if width < SEARCH_IN_TOP_BAR_MIN_WIDTH {
+            search = search_panel::field(ui, &mut window.search, ui.available_width());
+        }
+        search_panel::problem(ui, &window.search);
         if !(conversations_pane && members_pane) {
-            tabs(ui, window, model, conversations_pane, members_pane);
+            tabs(ui, window, model, conversations_pane, members_pane, searching && !results_pane);
         }
     });
+    if let Some(typed) = search {
+        outcome.actions.extend(model.apply(Typed::Search(Some(typed))));
+        // Where the results go is decided at the start of a frame.
+        ui.ctx().request_repaint();
+    }
     if model.fatal.is_some() || model.retry_in().is_some() || (model.status == Status::Connecting) {
         Panel::top("banner").show_separator_line(false).show(ui, |ui| banner(ui, model, &mut outcome));
     }
@@ -171,12 +206,52 @@ pub fn show(
             .size_range(120.0..=320.0)
             .show(ui, |ui| members(ui, model, &mut window.tab, &mut outcome));
     }
+    if results_pane {
+        // Before the messages: a hit clicked here is the conversation they show in this frame.
+        let asked = Panel::right("search-results")
+            .default_size(300.0)
+            .size_range(220.0..=480.0)
+            .show(ui, |ui| search_panel::results(ui, model))
+            .inner;
+        answer_results(window, model, asked, &mut outcome);
+    }
     egui::CentralPanel::default().show(ui, |ui| match window.tab {
         Tab::Messages => messages(ui, window, model, offset, &mut outcome),
         Tab::Conversations => conversations(ui, window, model, &mut outcome),
         Tab::Members => members(ui, model, &mut window.tab, &mut outcome),
+        Tab::Results => {
+            let asked = search_panel::results(ui, model);
+            if asked.is_some() {
+                ui.ctx().request_repaint();
+            }
+            answer_results(window, model, asked, &mut outcome);
+        }
     });
     outcome
+}
+
+/// Escape closes the search results, unless it closes something nearer first: a menu, or the reply being written.
+fn close_search_on_escape(ctx: &egui::Context, window: &ChatWindow, model: &mut ChatModel) {
+    let nearer = egui::Popup::is_any_open(ctx) || window.replying_in(&model.current().id).is_some();
+    if model.search.is_some() && !nearer && ctx.input(|i| i.key_pressed(Key::Escape)) {
+        model.search = None;
+    }
+}
+
+/// Does what was asked in the search results: a hit is opened where it was said, and the messages are shown
+/// in place of the results' tab.
+fn answer_results(window: &mut ChatWindow, model: &mut ChatModel, asked: Option<Asked>, outcome: &mut Outcome) {
+    match asked {
+        Some(Asked::Open(conversation, seq)) => {
+            outcome.actions.extend(model.open_at(&conversation, seq));
+            if window.tab == Tab::Results {
+                window.tab = Tab::Messages;
+            }
+        }
+        Some(Asked::More) => outcome.actions.extend(model.apply(Typed::Search(None))),
+        Some(Asked::Close) => model.search = None,
+        None => {}
+    }
 }
 
 /// Who we are, where, and whether connected; the label gives way before anything overlaps.
@@ -193,10 +268,22 @@ fn identity(ui: &mut egui::Ui, model: &ChatModel, with_server: bool) {
     ui.add(Label::new(who).truncate()).on_hover_text(format!("{} @ {}", model.me, model.node));
 }
 
-fn top_bar(ui: &mut egui::Ui, model: &ChatModel, theme: &mut ThemeChoice, outcome: &mut Outcome) {
+/// The top bar of a wide window, with the search field when it is given (what it asks for is returned).
+fn top_bar(
+    ui: &mut egui::Ui,
+    model: &ChatModel,
+    theme: &mut ThemeChoice,
+    search: Option<&mut SearchField>,
+    outcome: &mut Outcome,
+) -> Option<command_line::SearchTyped> {
     ui.horizontal(|ui| {
         ui.label(RichText::new("Palomar").strong());
         ui.separator();
+        let asked = search.and_then(|search| {
+            let asked = search_panel::field(ui, search, SEARCH_FIELD_WIDTH);
+            ui.separator();
+            asked
+        });
         ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
             if ui.button("Sign out").clicked() {
                 outcome.sign_out = true;
@@ -206,7 +293,9 @@ fn top_bar(ui: &mut egui::Ui, model: &ChatModel, theme: &mut ThemeChoice, outcom
             ui.separator();
             ui.with_layout(Layout::left_to_right(Align::Center), |ui| identity(ui, model, true));
         });
-    });
+        asked
+    })
+    .inner
 }
 
 /// The top bar of a narrow window: the theme and signing out in a menu, the server's address on hover.
@@ -225,9 +314,17 @@ fn short_top_bar(ui: &mut egui::Ui, model: &ChatModel, theme: &mut ThemeChoice, 
     });
 }
 
-/// The tabs of a narrow window: the messages, and whichever side pane has no room; the conversations tab
-/// counts what is unread elsewhere, so activity is never out of sight.
-fn tabs(ui: &mut egui::Ui, window: &mut ChatWindow, model: &ChatModel, conversations_pane: bool, members_pane: bool) {
+/// The tabs of a narrow window: the messages, whichever side pane has no room, and the search results when they
+/// are not beside the messages; the conversations tab counts what is unread elsewhere, so activity is never out
+/// of sight.
+fn tabs(
+    ui: &mut egui::Ui,
+    window: &mut ChatWindow,
+    model: &ChatModel,
+    conversations_pane: bool,
+    members_pane: bool,
+    results_tab: bool,
+) {
     ui.horizontal(|ui| {
         ui.selectable_value(&mut window.tab, Tab::Messages, model.current().id.to_string());
         if !conversations_pane {
@@ -237,6 +334,9 @@ fn tabs(ui: &mut egui::Ui, window: &mut ChatWindow, model: &ChatModel, conversat
         }
         if !members_pane {
             ui.selectable_value(&mut window.tab, Tab::Members, "Members");
+        }
+        if results_tab {
+            ui.selectable_value(&mut window.tab, Tab::Results, search_panel::RESULTS_TAB);
         }
     });
 }
@@ -720,12 +820,16 @@ fn entry(ui: &mut egui::Ui, window: &mut ChatWindow, model: &mut ChatModel, outc
 
 #[cfg(test)]
 mod tests {
+    use egui::accesskit::Role;
     use egui_kittest::Harness;
-    use egui_kittest::kittest::Queryable;
+    use egui_kittest::kittest::{AccessKitNode, Queryable};
     use palomar_client::{Command, Event};
-    use palomar_proto::{ConversationInfo, HistoryPage, Message, MessageId, MessageKind, Revision, RoomName};
+    use palomar_proto::{
+        ConversationInfo, ErrorCode, HistoryPage, Message, MessageId, MessageKind, Revision, RoomName,
+    };
 
     use super::*;
+    use crate::search_panel::{CLOSE, FIELD_HINT, HERE_ONLY, MORE, RESULTS, RESULTS_TAB};
 
     fn nick(name: &str) -> Nick {
         Nick::parse(name).expect("valid")
@@ -774,8 +878,12 @@ mod tests {
     }
 
     fn harness(model: ChatModel) -> Harness<'static, State> {
+        harness_sized(model, [1000.0, 500.0])
+    }
+
+    fn harness_sized(model: ChatModel, size: [f32; 2]) -> Harness<'static, State> {
         let state = State { window: ChatWindow::default(), model, actions: Vec::new(), theme: ThemeChoice::Light };
-        Harness::builder().with_size([1000.0, 500.0]).build_ui_state(
+        Harness::builder().with_size(size).build_ui_state(
             |ui, state: &mut State| {
                 let utc = FixedOffset::east_opt(0).expect("UTC");
                 let outcome = show(ui, &mut state.window, &mut state.model, utc, &mut state.theme);
@@ -843,6 +951,14 @@ mod tests {
         assert!(shown.top() > 0.0 && shown.bottom() < 500.0, "scrolled into view: {shown:?}");
     }
 
+    /// Bob's messages 1 to 9 ("message N") arrive: the page before a view that starts at 10.
+    fn first_page_arrives(harness: &mut Harness<'_, State>) {
+        let older = (1..=9).map(|seq| message(seq, "bob", MessageKind::Text, &format!("message {seq}"))).collect();
+        let page = HistoryPage { conversation: lobby(), messages: older, complete_from: 1 };
+        harness.state_mut().model.on_engine(Event::History(page));
+        steps(harness, 3);
+    }
+
     #[test]
     fn a_quote_of_a_message_not_loaded_fetches_older_pages_until_it_comes_or_says_it_will_not() {
         let reply = |seq| message(seq, "carol", MessageKind::Reply { of: 3 }, "as said above");
@@ -854,13 +970,7 @@ mod tests {
         let asked = sent(&mut harness);
         assert!(matches!(asked[..], [Command::History { before: Some(10), .. }]), "the page before: {asked:?}");
         assert_eq!(highlighted(&harness), None, "nothing to show yet");
-        let older = (1..=9).map(|seq| message(seq, "bob", MessageKind::Text, &format!("message {seq}"))).collect();
-        harness.state_mut().model.on_engine(Event::History(HistoryPage {
-            conversation: lobby(),
-            messages: older,
-            complete_from: 1,
-        }));
-        steps(&mut harness, 3);
+        first_page_arrives(&mut harness);
         assert_eq!(highlighted(&harness), Some(3), "shown once it came");
         assert!(harness.query_by_label("↪ bob: message 3").is_some(), "and quoted");
 
@@ -1015,5 +1125,173 @@ mod tests {
         steps(&mut harness, 2);
         assert!(!harness.state().model.is_ignored(&nick("carol")));
         assert!(saved(&mut harness));
+    }
+
+    /// The model as the window sets it up, at 14:00 UTC on the day of the test messages.
+    fn searching(mut model: ChatModel) -> ChatModel {
+        model.search_as_notices = false;
+        model.offset = FixedOffset::east_opt(0).expect("UTC");
+        model.clock = || 50_400_000 + 60_000;
+        model
+    }
+
+    /// The searches sent since last taken, as (query, conversation, before).
+    fn searches(harness: &mut Harness<'_, State>) -> Vec<(String, Option<Conversation>, Option<String>)> {
+        sent(harness)
+            .into_iter()
+            .filter_map(|command| match command {
+                Command::Search { query, conversation, before } => Some((query, conversation, before)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn is_field(node: &AccessKitNode<'_>) -> bool {
+        node.data().placeholder() == Some(FIELD_HINT)
+    }
+
+    /// Types `query` in the search field, reached with Ctrl+F, and presses Enter.
+    fn search_for(harness: &mut Harness<'_, State>, query: &str) {
+        harness.key_press_modifiers(Modifiers::COMMAND, Key::F);
+        steps(harness, 2);
+        assert!(harness.get_by(is_field).is_focused(), "Ctrl+F focuses the search field");
+        harness.state_mut().window.search.query.clear();
+        harness.get_by(is_field).type_text(query);
+        steps(harness, 1);
+        harness.key_press(Key::Enter);
+        steps(harness, 2);
+    }
+
+    fn found(harness: &mut Harness<'_, State>, query: &str, hits: Vec<Message>, next: Option<&str>) {
+        let next = next.map(str::to_owned);
+        harness.state_mut().model.on_engine(Event::Found { query: query.into(), conversation: None, hits, next });
+        steps(harness, 2);
+    }
+
+    fn hit_row<'a>(harness: &'a Harness<'_, State>, label: &'a str) -> egui_kittest::Node<'a> {
+        harness.get_by_role_and_label(Role::Button, label)
+    }
+
+    #[test]
+    fn the_search_field_searches_everywhere_or_here_and_says_why_words_are_not_searched_for() {
+        let mut harness = harness(searching(connected(1..=3, Vec::new())));
+        steps(&mut harness, 3);
+        sent(&mut harness);
+        search_for(&mut harness, " Lunch friday ");
+        assert_eq!(searches(&mut harness), [("Lunch friday".into(), None, None)]);
+        assert!(harness.query_by_label("Searching for “Lunch friday”…").is_some(), "the results say it is coming");
+
+        harness.get_by_label(HERE_ONLY).click();
+        steps(&mut harness, 1);
+        search_for(&mut harness, "lunch");
+        assert_eq!(searches(&mut harness), [("lunch".into(), Some(lobby()), None)], "the conversation shown");
+
+        for (query, why) in [("", "search for at least one word"), ("a b c d e f g h i", "search for at most 8 words")]
+        {
+            search_for(&mut harness, query);
+            assert!(searches(&mut harness).is_empty(), "nothing sent for {query:?}");
+            assert!(harness.query_by_label(why).is_some(), "{why:?} is said under the field");
+        }
+        harness.get_by(is_field).focus();
+        steps(&mut harness, 1);
+        harness.get_by(is_field).type_text("s");
+        steps(&mut harness, 2);
+        assert!(harness.query_by_label("search for at most 8 words").is_none(), "until the words change");
+    }
+
+    #[test]
+    fn hits_fill_the_results_newest_first_and_a_click_opens_one_where_it_was_said_tinted() {
+        let mut model = searching(connected(1..=60, Vec::new()));
+        model.apply(Typed::Msg { to: nick("carol"), text: None });
+        let mut harness = harness(model);
+        steps(&mut harness, 3);
+        search_for(&mut harness, "message");
+        sent(&mut harness);
+        let hits = vec![
+            message(2, "bob", MessageKind::Text, "message 2"),
+            message(1, "bob", MessageKind::Action, "sends a message"),
+        ];
+        found(&mut harness, "message", hits, Some("r1"));
+        assert!(harness.query_by_label("2 messages found for “message”").is_some(), "the header's words");
+        let (newest, oldest) = ("[1] #lobby  bob  14:00  message 2", "[2] #lobby  bob  14:00  * bob sends a message");
+        assert!(hit_row(&harness, newest).rect().bottom() <= hit_row(&harness, oldest).rect().top());
+        assert!(hit_row(&harness, newest).rect().left() > 600.0, "beside the messages, in the members' place");
+        assert!(harness.query_by_label("Members").is_some(), "the members are a tab meanwhile");
+
+        hit_row(&harness, newest).click();
+        steps(&mut harness, 4);
+        assert_eq!(harness.state().model.current().id, lobby(), "its conversation is shown");
+        assert_eq!(highlighted(&harness), Some(2));
+        let shown = harness.get_by_label("message 2").rect();
+        assert!(shown.top() > 0.0 && shown.bottom() < 500.0, "scrolled into view: {shown:?}");
+
+        harness.get_by_label(MORE).click();
+        steps(&mut harness, 2);
+        assert_eq!(searches(&mut harness), [("message".into(), None, Some("r1".into()))], "the older page");
+        assert!(harness.query_by_label("searching…").is_some());
+        found(&mut harness, "message", vec![message(40, "carol", MessageKind::Text, "old message")], None);
+        assert!(harness.query_by_label("3 messages found for “message”").is_some(), "every page together");
+        assert!(harness.query_by_role_and_label(Role::Button, "[3] #lobby  carol  14:00  old message").is_some());
+        assert!(harness.query_by_label(MORE).is_none(), "nothing older to find");
+
+        harness.key_press(Key::Escape);
+        steps(&mut harness, 2);
+        assert_eq!(harness.state().model.search, None, "Escape closes the results");
+        assert!(harness.query_by_label(RESULTS).is_none());
+    }
+
+    #[test]
+    fn a_hit_not_loaded_is_fetched_and_a_refusal_is_said_in_the_results() {
+        let mut harness = harness(searching(connected(10..=80, Vec::new())));
+        steps(&mut harness, 3);
+        search_for(&mut harness, "message");
+        sent(&mut harness);
+        found(&mut harness, "message", vec![message(3, "bob", MessageKind::Text, "message 3")], None);
+        hit_row(&harness, "[1] #lobby  bob  14:00  message 3").click();
+        steps(&mut harness, 2);
+        let asked = sent(&mut harness);
+        assert!(matches!(asked[..], [Command::History { before: Some(10), .. }]), "the pages before: {asked:?}");
+        first_page_arrives(&mut harness);
+        assert_eq!(highlighted(&harness), Some(3), "shown once it came");
+        harness.get_by_label(CLOSE).click();
+        steps(&mut harness, 2);
+        assert_eq!(harness.state().model.search, None, "the close button closes the results");
+
+        search_for(&mut harness, "message");
+        let refusal = "search for at most 8 words";
+        harness.state_mut().model.on_engine(Event::Error {
+            code: Some(ErrorCode::InvalidText),
+            message: refusal.into(),
+            id: None,
+        });
+        steps(&mut harness, 2);
+        assert!(
+            harness.query_all_by_label(refusal).any(|node| node.rect().left() > 600.0),
+            "said in the results, at the right"
+        );
+        assert!(harness.query_by_label_contains("found for").is_none(), "with no header to mislead");
+    }
+
+    #[test]
+    fn in_a_narrow_window_the_results_are_a_tab_that_a_click_on_a_hit_leaves() {
+        let mut model = searching(connected(1..=60, Vec::new()));
+        model.apply(Typed::Msg { to: nick("carol"), text: None });
+        let mut harness = harness_sized(model, [480.0, 500.0]);
+        steps(&mut harness, 3);
+        search_for(&mut harness, "message");
+        found(&mut harness, "message", vec![message(2, "bob", MessageKind::Text, "message 2")], None);
+        assert_eq!(harness.state().window.tab, Tab::Results, "a new search shows its results");
+        // A row takes the keyboard focus, as a button does, and Enter opens it.
+        hit_row(&harness, "[1] #lobby  bob  14:00  message 2").focus();
+        steps(&mut harness, 1);
+        assert!(hit_row(&harness, "[1] #lobby  bob  14:00  message 2").is_focused());
+        harness.key_press(Key::Enter);
+        steps(&mut harness, 4);
+        assert_eq!(harness.state().window.tab, Tab::Messages);
+        assert_eq!(harness.state().model.current().id, lobby());
+        assert_eq!(highlighted(&harness), Some(2));
+        harness.get_by_label(RESULTS_TAB).click();
+        steps(&mut harness, 2);
+        assert_eq!(harness.state().window.tab, Tab::Results, "the results stay a tab away");
     }
 }

@@ -118,3 +118,8 @@ pub fn mention_fill(dark: bool) -> Color32 {
 pub fn highlight_fill(dark: bool) -> Color32 {
     if dark { Color32::from_rgb(0x1d, 0x3d, 0x5c) } else { Color32::from_rgb(0xd6, 0xe9, 0xff) }
 }
+
+/// The background of a searched-for word in a search result.
+pub fn found_fill(dark: bool) -> Color32 {
+    if dark { Color32::from_rgb(0x6b, 0x55, 0x0e) } else { Color32::from_rgb(0xff, 0xdf, 0x7a) }
+}

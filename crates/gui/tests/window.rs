@@ -132,6 +132,30 @@ fn send(harness: &mut Harness<'_, PalomarApp>, text: &str) {
     harness.step();
 }
 
+fn is_search_field(node: &egui_kittest::kittest::AccessKitNode<'_>) -> bool {
+    node.data().placeholder() == Some(palomar_gui::search_panel::FIELD_HINT)
+}
+
+/// Goes to the search field with Ctrl+F, types `query` there and presses Enter.
+fn search(harness: &mut Harness<'_, PalomarApp>, query: &str) {
+    harness.key_press_modifiers(Modifiers::COMMAND, Key::F);
+    harness.step();
+    assert!(harness.get_by(is_search_field).is_focused(), "Ctrl+F focuses the search field");
+    harness.get_by(is_search_field).type_text(query);
+    harness.step();
+    harness.key_press(Key::Enter);
+    harness.step();
+}
+
+/// How a screen reader names hit `number` of the search's results, as the terminal writes it: "[1] #lobby  bob
+/// 14:05  lunch at noon?".
+fn hit_label(harness: &Harness<'_, PalomarApp>, number: usize) -> String {
+    let model = harness.state().model().expect("signed in");
+    let hit = &model.search.as_ref().expect("a search").hits[number - 1];
+    let time = palomar_client::model::hit_time(hit.ts, (model.clock)(), model.offset);
+    palomar_client::model::hit_line(number, hit, &time)
+}
+
 /// A terminal client's engine, as `palomar chat --plain` runs it.
 struct Peer {
     engine: Engine,
@@ -500,7 +524,8 @@ fn the_window_fits_a_phone_and_a_small_laptop() {
     let server = InProcessServer::start(runtime.handle(), dir.path());
     let mut bob = Peer::start(&runtime, &server.addr, "bob", &dir.path().join("bob"));
     bob.wait_for(&runtime, "bob connected", |e| matches!(e, Event::Synced));
-    for (size, narrow) in [([360.0, 640.0], true), ([480.0, 420.0], true), ([1280.0, 720.0], false)] {
+    let sizes = [([360.0, 640.0], true), ([480.0, 420.0], true), ([800.0, 600.0], false), ([1280.0, 720.0], false)];
+    for (size, narrow) in sizes {
         // One text per size: a window may also show the earlier ones, when its client's acknowledgements of them
         // did not reach the server before it closed.
         let long = &format!(
@@ -537,6 +562,14 @@ fn the_window_fits_a_phone_and_a_small_laptop() {
             harness.get_by_label_contains("Conversations").click_accesskit();
             wait_until(&mut harness, "the conversations tab", |h| shows(h, "Join a room"));
         }
+        // The search field and the results fit too: beside the messages, or in their place.
+        search(&mut harness, &format!("({} points)", size[0]));
+        wait_until(&mut harness, "the hit", |h| shows_part(h, "1 message found"));
+        settle(&mut harness);
+        let widgets = visible_widgets(&harness, size);
+        assert!(overlaps(&widgets).is_empty(), "searching at {size:?}: {:#?}", overlaps(&widgets));
+        let hit = harness.get_by_role_and_label(Role::Button, &hit_label(&harness, 1)).rect();
+        assert!(hit.width() >= 200.0 && hit.right() <= size[0], "at {size:?} a hit gets {hit:?}");
     }
     runtime.block_on(bob.engine.commands().send(Command::Quit)).expect("quits");
 }
@@ -870,6 +903,51 @@ fn an_alert_is_a_desktop_notification_only_while_the_window_is_not_focused_nor_s
     wait_until(&mut harness, "a second notification", |_| shown_now().len() == 2);
     assert_eq!(shown_now()[1], Alert { title: "bob in #lobby".into(), body: "ana: last call".into() });
 
+    drop(harness);
+    runtime.block_on(bob.engine.commands().send(Command::Quit)).expect("quits");
+}
+
+#[test]
+fn a_message_found_by_search_opens_where_it_was_said_even_when_older_than_those_loaded() {
+    let runtime = Runtime::new().expect("runtime");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = InProcessServer::start(runtime.handle(), dir.path());
+    let mut bob = Peer::start(&runtime, &server.addr, "bob", &dir.path().join("bob"));
+    bob.wait_for(&runtime, "bob connected", |e| matches!(e, Event::Synced));
+    // Older than the 50 messages a new member is shown.
+    bob.send(&runtime, lobby(), "Lunch at noon on Friday?");
+    for n in 1..=80 {
+        bob.send(&runtime, lobby(), &format!("filler {n:02}"));
+    }
+    bob.wait_for(&runtime, "the last message stored", |e| matches!(e, Event::Accepted { seq: 81, .. }));
+
+    let mut harness = window(&runtime, options(&dir.path().join("ana"), &server.addr));
+    sign_in_trusting(&mut harness, &server, "ana", "ana-password");
+    wait_until(&mut harness, "the newest message", |h| shows(h, "filler 80"));
+    wait_until(&mut harness, "bob among the members", |h| member_button(h, "bob"));
+    harness.get_by_role_and_label(Role::Button, "bob").click_accesskit();
+    wait_until(&mut harness, "the direct conversation", |h| {
+        h.state().model().is_some_and(|m| m.current().id == Conversation::Direct(nick("bob")))
+    });
+
+    search(&mut harness, "lunch fri");
+    wait_until(&mut harness, "the hit", |h| {
+        h.state().model().is_some_and(|m| m.search.as_ref().is_some_and(|s| !s.hits.is_empty()))
+    });
+    let hit = hit_label(&harness, 1);
+    assert!(hit.starts_with("[1] #lobby  bob  ") && hit.ends_with("  Lunch at noon on Friday?"), "{hit}");
+    assert!(shows(&harness, "1 message found for “lunch fri”"), "the header's words");
+    assert!(!shows(&harness, "Lunch at noon on Friday?"), "not loaded in the lobby yet");
+
+    harness.get_by_role_and_label(Role::Button, &hit).click_accesskit();
+    wait_until(&mut harness, "the message in the lobby", |h| {
+        h.state().model().is_some_and(|m| m.current().id == lobby()) && shows(h, "Lunch at noon on Friday?")
+    });
+    let settled = |h: &Harness<'_, PalomarApp>| {
+        let shown = h.get_by_label("Lunch at noon on Friday?").rect();
+        shown.top() > 0.0 && shown.bottom() < 720.0
+    };
+    wait_until(&mut harness, "the message scrolled into view", settled);
     drop(harness);
     runtime.block_on(bob.engine.commands().send(Command::Quit)).expect("quits");
 }

@@ -157,10 +157,16 @@ impl ChatModel {
     }
 
     /// An error the server sent with no message id while a search waited: a refusal of the search (its words,
-    /// its conversation, its position), kept for a window to show beside the search; other errors are not.
+    /// its conversation, its position), kept for a window to show beside the search; other errors are not. Only a
+    /// search limited to one conversation can be refused as not a member's: the same refusal of a history page
+    /// (of a direct conversation opened but not started yet) is not the search's.
     pub(super) fn search_refused(&mut self, code: Option<ErrorCode>, message: &str) {
         if let Some(search) = self.search.as_mut().filter(|search| search.pending)
-            && matches!(code, Some(ErrorCode::InvalidText | ErrorCode::NotMember | ErrorCode::Protocol))
+            && match code {
+                Some(ErrorCode::InvalidText | ErrorCode::Protocol) => true,
+                Some(ErrorCode::NotMember) => search.conversation.is_some(),
+                _ => false,
+            }
         {
             search.pending = false;
             search.refused = Some(message.to_owned());

@@ -1046,8 +1046,21 @@ fn a_refused_or_cut_off_search_is_said_and_a_window_may_keep_the_answer_out_of_t
     assert_eq!((search.pending, search.refused.as_deref()), (false, Some("search for at most 8 words")));
     assert_eq!(notices(&model).last(), Some(&"search for at most 8 words"));
 
+    // A search everywhere is never refused as not a member's: that refusal answers something else.
+    searched(&model.submit("/search lunch"));
+    let not_member = || Event::Error {
+        code: Some(palomar_proto::ErrorCode::NotMember),
+        message: "you are not in @bob".into(),
+        id: None,
+    };
+    model.on_engine(not_member());
+    assert!(model.search.as_ref().is_some_and(|search| search.pending && search.refused.is_none()));
+
     searched(&model.submit("/search in:here lunch"));
     assert_eq!(model.search.as_ref().and_then(|search| search.conversation.clone()), Some(lobby()));
+    model.on_engine(not_member());
+    assert_eq!(model.search.as_ref().and_then(|search| search.refused.as_deref()), Some("you are not in @bob"));
+    searched(&model.submit("/search in:here lunch"));
     model.on_engine(gone());
     assert_eq!(model.search, None, "nothing found yet: nothing to go on with");
     assert!(model.submit("/search lunch").is_empty(), "not connected");
