@@ -3,7 +3,7 @@
 //! One writer connection does all writes (the server groups many of them into one transaction, so many
 //! messages share one sync); any number of reader connections read concurrently thanks to WAL mode.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions, Permissions};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -337,6 +337,9 @@ fn synchronous_pragma(durability: Durability) -> &'static str {
 pub struct SqliteStore {
     conn: Connection,
     counters: RefCell<Counters>,
+    /// Messages this connection appended since it last read how many wait to be indexed for search: that is read
+    /// only once it may have reached [`SEARCH_BATCH`], not by every commit.
+    appended_unsearched: Cell<i64>,
 }
 
 /// The writing connection's copy of each conversation's `last_seq`: an append takes its seq from here instead
@@ -376,7 +379,7 @@ impl SqliteStore {
         conn.busy_timeout(Duration::from_secs(10))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", synchronous_pragma(durability))?;
-        let db = SqliteStore { conn, counters: RefCell::default() };
+        let db = SqliteStore { conn, counters: RefCell::default(), appended_unsearched: Cell::new(0) };
         db.create_or_migrate()?;
         db.ensure_conversation(&ConvKey::Room(RoomName::lobby()))?;
         Ok(db)
@@ -518,7 +521,7 @@ impl SqliteStore {
         let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags)?;
         conn.busy_timeout(Duration::from_secs(10))?;
-        Ok(SqliteStore { conn, counters: RefCell::default() })
+        Ok(SqliteStore { conn, counters: RefCell::default(), appended_unsearched: Cell::new(0) })
     }
 
     /// The suspensions in force at `now_ms`, of `account` or of everyone, by nickname.
@@ -722,6 +725,10 @@ impl SqliteStore {
     }
 
     fn index_for_search_if_many(&self) -> Result<()> {
+        if self.appended_unsearched.get() < SEARCH_BATCH {
+            return Ok(());
+        }
+        self.appended_unsearched.set(0);
         let (through, newest) = self.search_backlog()?;
         if newest - through >= SEARCH_BATCH { self.index_waiting_for_search() } else { Ok(()) }
     }
@@ -729,6 +736,7 @@ impl SqliteStore {
     /// Indexes for search every message after `message_search_state.indexed_through`, in the open transaction;
     /// writes nothing when none waits.
     fn index_waiting_for_search(&self) -> Result<()> {
+        self.appended_unsearched.set(0);
         let (through, newest) = self.search_backlog()?;
         if newest <= through {
             return Ok(());
@@ -868,6 +876,7 @@ impl SqliteStore {
             ])?;
         if inserted == 1 {
             self.counters.borrow_mut().staged.insert(conversation, seq);
+            self.appended_unsearched.set(self.appended_unsearched.get() + 1);
             if let Some(of) = kind.refers_to() {
                 self.revise(conversation, of, kind, text)?;
             }
@@ -1939,6 +1948,36 @@ mod tests {
             .expect("searches");
         let texts: Vec<&str> = page.hits.iter().map(|hit| hit.message.text.as_str()).collect();
         assert_eq!(texts, ["a better recipe", "the old recipe"]);
+    }
+
+    /// Messages wait to be indexed for search until a commit finds a batch of them waiting, or until asked.
+    #[test]
+    fn new_messages_are_indexed_for_search_a_batch_at_a_time_or_when_asked() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = SqliteStore::open(&dir.path().join("store.sqlite")).expect("opens");
+        let ana = db.create_account(&nick("ana"), "hash", 1).expect("creates").expect("free");
+        let room = lobby(&db).id;
+        db.add_member(room, ana.id, 0).expect("joins");
+        let words = vec!["soup".to_owned()];
+        let found = || {
+            let request = SearchRequest { words: &words, within: None, before: None, limit: 50 };
+            db.search(ana.id, &request).expect("searches").hits.len()
+        };
+        let append = |n: u64| {
+            let mut id = [2; 16];
+            id[..8].copy_from_slice(&n.to_be_bytes());
+            db.append(room, &ana.nick, MessageId(id), &format!("soup {n}"), 1).expect("appends");
+        };
+        append(1);
+        assert_eq!(found(), 0, "waiting");
+        db.index_for_search().expect("indexes");
+        assert_eq!(found(), 1);
+        for n in 2..=SEARCH_BATCH as u64 {
+            append(n);
+        }
+        assert_eq!(found(), 1, "a batch not reached yet");
+        append(SEARCH_BATCH as u64 + 1);
+        assert_eq!(found(), 50, "the commit that made a batch indexed it");
     }
 
     /// A page looks at a bounded number of matches: past that, it ends without its hits and says where the next
