@@ -1442,6 +1442,8 @@ mod tests {
         assert!(harness.query_by_label("1 of 4 rooms match").is_some());
         filter(&mut harness, "oo");
         assert_eq!(room_buttons(&harness), ["Join #zoo"], "by name");
+        filter(&mut harness, "#KIT");
+        assert_eq!(room_buttons(&harness), ["Join #kitchen"], "written as a room");
         filter(&mut harness, "nothing like it");
         assert!(room_buttons(&harness).is_empty());
 

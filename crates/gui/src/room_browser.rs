@@ -128,9 +128,12 @@ pub fn show(ctx: &egui::Context, filter: &mut RoomFilter, model: &ChatModel) -> 
             filter.focused = true;
             field.request_focus();
         }
-        let wanted = filter.text.trim().to_lowercase();
+        // "#gar" looks for the room as it is written everywhere else.
+        let wanted = filter.text.trim().trim_start_matches('#').to_lowercase();
         let shown: Vec<&RoomListing> = browser.rooms.iter().filter(|listing| matches(listing, &wanted)).collect();
-        ui.label(RichText::new(count(browser, shown.len(), &wanted)).small().weak());
+        if !browser.rooms.is_empty() {
+            ui.label(RichText::new(count(browser, shown.len(), &wanted)).small().weak());
+        }
         ui.separator();
         let rows_height = (screen.height() - 2.0 * MARGIN - HEADER_HEIGHT).max(MIN_ROWS_HEIGHT);
         // A dialog is laid out in the room it took last frame: the rooms are given their height outright, or a list
