@@ -8,8 +8,8 @@
 //! conversation ([`Conv`]: its entries, unread count, members) is in `conv`; how engine events change the model in
 //! `engine_events`; what the user types or clicks in `input`; finding and colouring nicknames in `nicknames`; the
 //! words of moderation (room events, invitations, a user's standing) in `moderation`; the rooms' listing (`/list`,
-//! the rooms kept for a window's browser, its words) in `listing`; what alerts the user, and the `/silence`, `/highlight` and `/ignore` that decide it, in `alerts`;
-//! search (`/search`, `/goto`, the hits kept) in `found`.
+//! the rooms kept for a window's browser, its words) in `listing`; what alerts the user, and the `/silence`,
+//! `/highlight` and `/ignore` that decide it, in `alerts`; search (`/search`, `/goto`, the hits kept) in `found`.
 //!
 //! [`Event`]: crate::engine::Event
 

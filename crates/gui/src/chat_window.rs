@@ -10,10 +10,10 @@
 //! tints it a moment, fetching older pages until it comes (a notice says so if it never does); so does clicking a
 //! search result, in its conversation. While there is a search its results take the members' place (Escape closes them,
 //! after a menu, a reply being written or the room browser). The top bar's "Rooms" (or Ctrl+Shift+L) opens the room
-//! browser over the window, as a typed `/list` does; a room joined or opened there is shown. Scrolling to the top of the messages fetches older ones, and the messages
-//! being read stay where they were when those arrive. In a narrow window the side panes and the search results give the
-//! messages their room, as in the terminal client: they become tabs beside the messages, the search field gets a row of
-//! its own, and the theme and signing out go into a menu.
+//! browser over the window, as a typed `/list` does; a room joined or opened there is shown. Scrolling to the top of
+//! the messages fetches older ones, and the messages being read stay where they were when those arrive. In a narrow
+//! window the side panes and the search results give the messages their room, as in the terminal client: they become
+//! tabs beside the messages, the search field gets a row of its own, and the theme and signing out go into a menu.
 
 use std::collections::HashMap;
 
@@ -247,7 +247,8 @@ pub fn show(
     outcome
 }
 
-/// Escape closes the search results, unless it closes something nearer first: a menu, or the reply being written.
+/// Escape closes the search results, unless it closes something nearer first: a menu, the reply being written, or
+/// the room browser.
 fn close_search_on_escape(ctx: &egui::Context, window: &ChatWindow, model: &mut ChatModel) {
     let nearer =
         egui::Popup::is_any_open(ctx) || window.replying_in(&model.current().id).is_some() || model.rooms.is_some();

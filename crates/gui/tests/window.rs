@@ -984,8 +984,9 @@ fn the_room_browser_lists_a_peer_s_room_with_its_members_and_topic_and_joins_it(
     wait_until(&mut harness, "the garden shown", |h| {
         h.state().model().is_some_and(|m| m.current().id == Conversation::Room(garden.clone()) && m.rooms.is_none())
     });
-    bob.wait_for(&runtime, "ana in the garden", |e| {
-        matches!(e, Event::Presence { room, nick: who, state: PresenceState::Joined } if *room == garden && *who == nick("ana"))
+    bob.wait_for(&runtime, "ana in the garden", |e| match e {
+        Event::Presence { room, nick: who, state: PresenceState::Joined } => *room == garden && *who == nick("ana"),
+        _ => false,
     });
     harness.get_by_role_and_label(Role::Button, room_browser::OPEN).click_accesskit();
     wait_until(&mut harness, "the garden listed again", |h| {
