@@ -7,9 +7,9 @@
 //! [`ChatModel`] itself is here: the list of conversations, the one shown, the status and the prompts. One
 //! conversation ([`Conv`]: its entries, unread count, members) is in `conv`; how engine events change the model in
 //! `engine_events`; what the user types or clicks in `input`; finding and colouring nicknames in `nicknames`; the
-//! words of moderation (room events, invitations, a user's standing) in `moderation`, and of the rooms' listing in
-//! `listing`; what alerts the user, and the `/silence`, `/highlight` and `/ignore` that decide it, in `alerts`;
-//! search (`/search`, `/goto`, the hits kept) in `found`.
+//! words of moderation (room events, invitations, a user's standing) in `moderation`; the rooms' listing (`/list`,
+//! the rooms kept for a window's browser, its words) in `listing`; what alerts the user, and the `/silence`,
+//! `/highlight` and `/ignore` that decide it, in `alerts`; search (`/search`, `/goto`, the hits kept) in `found`.
 //!
 //! [`Event`]: crate::engine::Event
 
@@ -35,7 +35,7 @@ use crate::preferences::Preferences;
 pub use alerts::Alert;
 pub use conv::{Conv, Entry, MessageEntry, QUOTE_CHARS, Quote, ReactionCount};
 pub use found::{HIT_CHARS, MORE_FOUND, Search, found_header, hit_line, hit_time};
-pub use listing::room_listing_lines;
+pub use listing::{NO_ROOMS, RoomBrowser, members_text, one_line, room_listing_lines};
 pub use moderation::{invited_text, room_change_text, standing_text};
 pub use nicknames::{mentions, nick_colour};
 
@@ -125,6 +125,13 @@ pub struct ChatModel {
     /// A search's answer is also told as notices in the conversation shown (the terminal); a window with a
     /// results panel of its own turns this off.
     pub search_as_notices: bool,
+    /// The rooms' listing last asked for (`/list`, a window's room browser) and its rooms so far.
+    pub rooms: Option<RoomBrowser>,
+    /// A listing's pages are also told as notices in the conversation shown (the terminal); a window with a room
+    /// browser of its own turns this off.
+    pub rooms_as_notices: bool,
+    /// Listings asked for and not answered yet: only the last one's answer fills [`ChatModel::rooms`].
+    rooms_asked: usize,
     /// The time zone times in notices are written in (a search's hits): the machine's at start.
     pub offset: FixedOffset,
 }
@@ -156,6 +163,9 @@ impl ChatModel {
             preferences: Preferences::default(),
             search: None,
             search_as_notices: true,
+            rooms: None,
+            rooms_as_notices: true,
+            rooms_asked: 0,
             offset: *Local::now().offset(),
         }
     }

@@ -219,9 +219,12 @@ impl PalomarApp {
             Ok(connection) => {
                 let mut model = ChatModel::new(nick, server.name().to_owned());
                 model.help_keys =
-                    &["Click a member to message them; scroll to the top for older messages; Ctrl+F searches."];
-                // The results have a panel of their own; hit times are in the window's time zone.
+                    &["Click a member to message them; scroll to the top for older messages; Ctrl+F searches; \
+                     Ctrl+Shift+L lists the rooms."];
+                // The results and the rooms' listing have windows of their own; hit times are in the window's
+                // time zone.
                 model.search_as_notices = false;
+                model.rooms_as_notices = false;
                 model.offset = self.options.offset;
                 let (preferences, unreadable) = Preferences::load_or_explain(&preferences_file);
                 model.set_preferences(preferences);

@@ -9,10 +9,11 @@
 //! the chips under a message, add or take back ours. Clicking a reply's quote scrolls to the message it answers and
 //! tints it a moment, fetching older pages until it comes (a notice says so if it never does); so does clicking a
 //! search result, in its conversation. While there is a search its results take the members' place (Escape closes them,
-//! after a menu or a reply being written). Scrolling to the top of the messages fetches older ones, and the messages
-//! being read stay where they were when those arrive. In a narrow window the side panes and the search results give the
-//! messages their room, as in the terminal client: they become tabs beside the messages, the search field gets a row of
-//! its own, and the theme and signing out go into a menu.
+//! after a menu, a reply being written or the room browser). The top bar's "Rooms" (or Ctrl+Shift+L) opens the room
+//! browser over the window, as a typed `/list` does; a room joined or opened there is shown. Scrolling to the top of
+//! the messages fetches older ones, and the messages being read stay where they were when those arrive. In a narrow
+//! window the side panes and the search results give the messages their room, as in the terminal client: they become
+//! tabs beside the messages, the search field gets a row of its own, and the theme and signing out go into a menu.
 
 use std::collections::HashMap;
 
@@ -25,6 +26,7 @@ use palomar_proto::{Conversation, Nick};
 use crate::certificate::{self, CertificateChange};
 use crate::completion::EntryCompletion;
 use crate::message_view::{self, Highlight, Picked};
+use crate::room_browser::{self, RoomFilter};
 use crate::search_panel::{self, Asked, SearchField};
 use crate::theme::{self, ThemeChoice};
 
@@ -51,6 +53,8 @@ pub struct ChatWindow {
     search: SearchField,
     /// The model had a search last frame: one that appears is shown.
     searching: bool,
+    /// The room browser's filter.
+    rooms: RoomFilter,
 }
 
 /// How long the message a reply's quote led to stays tinted, in seconds.
@@ -147,7 +151,15 @@ pub fn show(
 ) -> Outcome {
     let mut outcome = Outcome::default();
     let width = ui.available_rect_before_wrap().width();
-    search_panel::focus_on_shortcut(ui.ctx());
+    // The room browser is a dialog over the rest: it goes first, so that an Escape that closes it closes nothing
+    // under it.
+    outcome.actions.extend(room_browser::open_on_shortcut(ui.ctx(), model));
+    outcome.actions.extend(room_browser::ask_when_connected(model));
+    let picked = room_browser::show(ui.ctx(), &mut window.rooms, model);
+    answer_browser(window, model, picked, &mut outcome);
+    if model.rooms.is_none() {
+        search_panel::focus_on_shortcut(ui.ctx());
+    }
     close_search_on_escape(ui.ctx(), window, model);
     let searching = model.search.is_some();
     let conversations_pane = width >= CONVERSATIONS_PANE_MIN_WIDTH;
@@ -168,12 +180,13 @@ pub fn show(
         window.tab = Tab::Messages;
     }
     let mut search = None;
+    let mut browse = false;
     Panel::top("top-bar").show(ui, |ui| {
         let field = (width >= SEARCH_IN_TOP_BAR_MIN_WIDTH).then_some(&mut window.search);
         if width >= FULL_TOP_BAR_MIN_WIDTH {
-            search = top_bar(ui, model, theme, field, &mut outcome);
+            search = top_bar(ui, model, theme, field, &mut browse, &mut outcome);
         } else {
-            short_top_bar(ui, model, theme, &mut outcome);
+            short_top_bar(ui, model, theme, &mut browse, &mut outcome);
         }
         if width < SEARCH_IN_TOP_BAR_MIN_WIDTH {
             search = search_panel::field(ui, &mut window.search, ui.available_width());
@@ -183,6 +196,10 @@ pub fn show(
             tabs(ui, window, model, conversations_pane, members_pane, searching && !results_pane);
         }
     });
+    if browse {
+        outcome.actions.extend(room_browser::open(model));
+        ui.ctx().request_repaint();
+    }
     if let Some(typed) = search {
         outcome.actions.extend(model.apply(Typed::Search(Some(typed))));
         // Where the results go is decided at the start of a frame.
@@ -230,9 +247,11 @@ pub fn show(
     outcome
 }
 
-/// Escape closes the search results, unless it closes something nearer first: a menu, or the reply being written.
+/// Escape closes the search results, unless it closes something nearer first: a menu, the reply being written, or
+/// the room browser.
 fn close_search_on_escape(ctx: &egui::Context, window: &ChatWindow, model: &mut ChatModel) {
-    let nearer = egui::Popup::is_any_open(ctx) || window.replying_in(&model.current().id).is_some();
+    let nearer =
+        egui::Popup::is_any_open(ctx) || window.replying_in(&model.current().id).is_some() || model.rooms.is_some();
     if model.search.is_some() && !nearer && ctx.input(|i| i.key_pressed(Key::Escape)) {
         model.search = None;
     }
@@ -252,6 +271,33 @@ fn answer_results(window: &mut ChatWindow, model: &mut ChatModel, asked: Option<
         Some(Asked::Close) => model.search = None,
         None => {}
     }
+}
+
+/// Does what was picked in the room browser. Joining or opening a room closes it and shows the room (once joined:
+/// the model switches to it then), where a refusal to join is said.
+fn answer_browser(
+    window: &mut ChatWindow,
+    model: &mut ChatModel,
+    picked: Option<room_browser::Picked>,
+    outcome: &mut Outcome,
+) {
+    let Some(picked) = picked else { return };
+    match picked {
+        room_browser::Picked::Join(room) => outcome.actions.extend(model.apply(Typed::Join(room))),
+        room_browser::Picked::Open(room) => {
+            let id = Conversation::Room(room);
+            if let Some(index) = model.convs.iter().position(|conv| conv.id == id) {
+                model.switch(index);
+            }
+        }
+        room_browser::Picked::More => return outcome.actions.extend(model.more_rooms()),
+        room_browser::Picked::Refresh => return outcome.actions.extend(model.list_rooms(None)),
+        room_browser::Picked::Close => {}
+    }
+    model.rooms = None;
+    window.tab = Tab::Messages;
+    // The entry box has the focus again.
+    window.focused = false;
 }
 
 /// Who we are, where, and whether connected; the label gives way before anything overlaps.
@@ -274,10 +320,13 @@ fn top_bar(
     model: &ChatModel,
     theme: &mut ThemeChoice,
     search: Option<&mut SearchField>,
+    browse: &mut bool,
     outcome: &mut Outcome,
 ) -> Option<command_line::SearchTyped> {
     ui.horizontal(|ui| {
         ui.label(RichText::new("Palomar").strong());
+        ui.separator();
+        *browse = rooms_button(ui);
         ui.separator();
         let asked = search.and_then(|search| {
             let asked = search_panel::field(ui, search, SEARCH_FIELD_WIDTH);
@@ -299,7 +348,13 @@ fn top_bar(
 }
 
 /// The top bar of a narrow window: the theme and signing out in a menu, the server's address on hover.
-fn short_top_bar(ui: &mut egui::Ui, model: &ChatModel, theme: &mut ThemeChoice, outcome: &mut Outcome) {
+fn short_top_bar(
+    ui: &mut egui::Ui,
+    model: &ChatModel,
+    theme: &mut ThemeChoice,
+    browse: &mut bool,
+    outcome: &mut Outcome,
+) {
     ui.horizontal(|ui| {
         ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
             ui.menu_button("Menu", |ui| {
@@ -309,9 +364,15 @@ fn short_top_bar(ui: &mut egui::Ui, model: &ChatModel, theme: &mut ThemeChoice, 
                     outcome.sign_out = true;
                 }
             });
+            *browse = rooms_button(ui);
             ui.with_layout(Layout::left_to_right(Align::Center), |ui| identity(ui, model, false));
         });
     });
+}
+
+/// The button that opens the room browser; whether it was clicked.
+fn rooms_button(ui: &mut egui::Ui) -> bool {
+    ui.button(room_browser::OPEN).on_hover_text("Find rooms to join (Ctrl+Shift+L)").clicked()
 }
 
 /// The tabs of a narrow window: the messages, whichever side pane has no room, and the search results when they
@@ -822,13 +883,14 @@ fn entry(ui: &mut egui::Ui, window: &mut ChatWindow, model: &mut ChatModel, outc
 mod tests {
     use egui::accesskit::Role;
     use egui_kittest::Harness;
-    use egui_kittest::kittest::{AccessKitNode, Queryable};
+    use egui_kittest::kittest::{AccessKitNode, NodeT, Queryable};
     use palomar_client::{Command, Event};
     use palomar_proto::{
-        ConversationInfo, ErrorCode, HistoryPage, Message, MessageId, MessageKind, Revision, RoomName,
+        ConversationInfo, ErrorCode, HistoryPage, Message, MessageId, MessageKind, Revision, RoomListing, RoomName,
     };
 
     use super::*;
+    use crate::room_browser::{EMPTY, FILTER_HINT, LOAD_MORE, NOT_CONNECTED, OPEN, REFRESH};
     use crate::search_panel::{CLOSE, FIELD_HINT, HERE_ONLY, MORE, RESULTS, RESULTS_TAB};
 
     fn nick(name: &str) -> Nick {
@@ -1293,5 +1355,165 @@ mod tests {
         harness.get_by_label(RESULTS_TAB).click();
         steps(&mut harness, 2);
         assert_eq!(harness.state().window.tab, Tab::Results, "the results stay a tab away");
+    }
+
+    /// The model as the window sets it up for the room browser.
+    fn browsing(mut model: ChatModel) -> ChatModel {
+        model.rooms_as_notices = false;
+        model
+    }
+
+    fn listing(room: &str, members: u32, topic: &str, invite_only: bool) -> RoomListing {
+        RoomListing { room: RoomName::parse(room).expect("valid"), members, topic: topic.into(), invite_only }
+    }
+
+    /// A page of rooms arrives.
+    fn rooms(harness: &mut Harness<'_, State>, rooms: Vec<RoomListing>, more: bool) {
+        harness.state_mut().model.on_engine(Event::Rooms { rooms, more });
+        steps(harness, 2);
+    }
+
+    /// The listings asked for since last taken, as their `after`.
+    fn listings_asked(harness: &mut Harness<'_, State>) -> Vec<Option<String>> {
+        sent(harness)
+            .into_iter()
+            .filter_map(|command| match command {
+                Command::ListRooms { after } => Some(after.map(|room| room.to_string())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn is_filter(node: &AccessKitNode<'_>) -> bool {
+        node.data().placeholder() == Some(FILTER_HINT)
+    }
+
+    fn filter(harness: &mut Harness<'_, State>, text: &str) {
+        harness.state_mut().window.rooms.text.clear();
+        harness.get_by(is_filter).focus();
+        steps(harness, 1);
+        harness.get_by(is_filter).type_text(text);
+        steps(harness, 2);
+    }
+
+    /// The rooms the browser shows, by their Join or Open button's name.
+    fn room_buttons(harness: &Harness<'_, State>) -> Vec<String> {
+        let named = |node: &AccessKitNode<'_>| {
+            node.data().role() == Role::Button
+                && node.data().label().is_some_and(|label| label.starts_with("Join #") || label.starts_with("Open #"))
+        };
+        harness.query_all_by(named).filter_map(|node| node.accesskit_node().label()).collect()
+    }
+
+    #[test]
+    fn the_rooms_button_lists_the_rooms_page_after_page_and_join_joins_one() {
+        let mut harness = harness(browsing(connected(1..=3, Vec::new())));
+        steps(&mut harness, 3);
+        sent(&mut harness);
+        harness.get_by_role_and_label(Role::Button, OPEN).click();
+        // The dialog measures itself, unseen, in its first frame.
+        steps(&mut harness, 3);
+        assert_eq!(listings_asked(&mut harness), [None], "the first page");
+        assert!(harness.query_by_label("Listing the rooms…").is_some(), "a spinner while it comes");
+
+        let first = vec![
+            listing("garden", 3, "Seeds and\nsoil", true),
+            listing("kitchen", 1, "", false),
+            listing("lobby", 2, "say hello", false),
+        ];
+        rooms(&mut harness, first, true);
+        assert_eq!(room_buttons(&harness), ["Join #garden", "Join #kitchen", "Open #lobby"], "we are in the lobby");
+        for shown in ["#garden", "3 members", "Seeds and soil", "#kitchen", "1 member", "2 members", "say hello"] {
+            assert!(harness.query_by_label(shown).is_some(), "{shown:?} is shown");
+        }
+        assert_eq!(harness.query_all_by_label("invite-only").count(), 1, "the invite-only room is marked");
+        assert!(harness.query_by_label("3 rooms; more to load").is_some());
+        assert!(harness.query_by_label_contains("#garden  3 members").is_none(), "no notices in the conversation");
+
+        harness.get_by_label(LOAD_MORE).click();
+        steps(&mut harness, 2);
+        assert_eq!(listings_asked(&mut harness), [Some("lobby".to_owned())], "after the last room");
+        assert!(harness.query_by_label("Loading more rooms…").is_some());
+        rooms(&mut harness, vec![listing("zoo", 7, "animals", false)], false);
+        assert_eq!(room_buttons(&harness).len(), 4, "the pages together");
+        assert!(harness.query_by_label(LOAD_MORE).is_none(), "nothing more to load");
+
+        filter(&mut harness, "SOIL");
+        assert_eq!(room_buttons(&harness), ["Join #garden"], "by topic, case aside");
+        assert!(harness.query_by_label("1 of 4 rooms match").is_some());
+        filter(&mut harness, "oo");
+        assert_eq!(room_buttons(&harness), ["Join #zoo"], "by name");
+        filter(&mut harness, "#KIT");
+        assert_eq!(room_buttons(&harness), ["Join #kitchen"], "written as a room");
+        filter(&mut harness, "nothing like it");
+        assert!(room_buttons(&harness).is_empty());
+
+        filter(&mut harness, "garden");
+        harness.get_by_role_and_label(Role::Button, "Join #garden").click();
+        steps(&mut harness, 2);
+        assert!(matches!(&sent(&mut harness)[..], [Command::Join { room }] if room == "garden"), "joined");
+        assert_eq!(harness.state().model.rooms, None, "the browser closes");
+        assert!(harness.query_by_label(OPEN).is_some());
+    }
+
+    #[test]
+    fn the_shortcut_opens_the_browser_open_shows_a_room_escape_closes_and_offline_nothing_is_asked() {
+        let mut model = browsing(connected(1..=3, Vec::new()));
+        model.apply(Typed::Msg { to: nick("carol"), text: None });
+        let mut harness = harness_sized(model, [360.0, 640.0]);
+        steps(&mut harness, 3);
+        sent(&mut harness);
+        harness.key_press_modifiers(Modifiers::COMMAND | Modifiers::SHIFT, Key::L);
+        steps(&mut harness, 2);
+        assert_eq!(listings_asked(&mut harness), [None]);
+        assert!(harness.get_by(is_filter).is_focused(), "the filter has the focus");
+        rooms(&mut harness, Vec::new(), false);
+        assert!(harness.query_by_label(EMPTY).is_some(), "an empty listing says so");
+
+        harness.get_by_label(REFRESH).click();
+        steps(&mut harness, 2);
+        assert_eq!(listings_asked(&mut harness), [None], "the first page again");
+        rooms(
+            &mut harness,
+            vec![listing("lobby", 2, "a topic long enough to be cut to the width of a phone", false)],
+            false,
+        );
+        let open = harness.get_by_role_and_label(Role::Button, "Open #lobby").rect();
+        assert!(open.right() <= 360.0, "the button fits a phone's width: {open:?}");
+        harness.get_by_role_and_label(Role::Button, "Open #lobby").click();
+        steps(&mut harness, 2);
+        assert_eq!(harness.state().model.current().id, lobby(), "shown");
+        assert!(sent(&mut harness).is_empty(), "nothing asked of the server");
+        assert_eq!(harness.state().model.rooms, None);
+
+        harness.key_press_modifiers(Modifiers::COMMAND | Modifiers::SHIFT, Key::L);
+        steps(&mut harness, 3);
+        assert!(harness.state().model.rooms.is_some());
+        harness.key_press(Key::Escape);
+        steps(&mut harness, 2);
+        assert_eq!(harness.state().model.rooms, None, "Escape closes it");
+        sent(&mut harness);
+
+        harness.state_mut().model.on_engine(Event::Disconnected {
+            reason: "gone".into(),
+            server: "127.0.0.1:5555".into(),
+            retry_in: std::time::Duration::from_secs(5),
+            attempt: 1,
+            pending: 0,
+            refused_for_now: false,
+        });
+        harness.key_press_modifiers(Modifiers::COMMAND | Modifiers::SHIFT, Key::L);
+        steps(&mut harness, 2);
+        assert!(harness.query_by_label(NOT_CONNECTED).is_some(), "said");
+        assert!(listings_asked(&mut harness).is_empty(), "nothing asked");
+        harness.state_mut().model.on_engine(Event::Connected {
+            server: "127.0.0.1:5555".into(),
+            nick: nick("ana"),
+            registered: true,
+            conversations: Vec::new(),
+        });
+        steps(&mut harness, 2);
+        assert_eq!(listings_asked(&mut harness), [None], "asked once reconnected");
+        assert!(harness.query_by_label(NOT_CONNECTED).is_none());
     }
 }

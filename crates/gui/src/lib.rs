@@ -16,6 +16,7 @@
 //! - [`message_view`]: one conversation's messages: times, coloured nicknames, day separators, pending marks,
 //!   reply quotes, reaction chips, each message's menu.
 //! - [`search_panel`]: the search field and the results of a search, each hit a button that opens it.
+//! - [`room_browser`]: the server's rooms in a dialog, filtered, each joined or opened with a click.
 //! - [`theme`]: light, dark or the system's, the colours that carry meaning, readable small print.
 //! - [`emoji`]: emoji in colour from the platform's font, egui's monochrome ones only as the last resort.
 //! - [`completion`]: Tab in the entry box completes nicknames and commands, as in the terminal client.
@@ -30,6 +31,7 @@ pub mod connection;
 pub mod emoji;
 pub mod message_view;
 pub mod notification;
+pub mod room_browser;
 pub mod search_panel;
 pub mod settings;
 pub mod sign_in;

@@ -17,10 +17,11 @@ use palomar_client::model::Alert;
 use palomar_client::{Command, Engine, EngineConfig, Event, KnownHosts, Trust};
 use palomar_gui::message_view::{PENDING, SENT};
 use palomar_gui::notification::Notifier;
+use palomar_gui::room_browser;
 use palomar_gui::settings::Settings;
 use palomar_gui::sign_in::Problem;
 use palomar_gui::{Options, PalomarApp};
-use palomar_proto::{Conversation, MessageKind, RoomName};
+use palomar_proto::{Conversation, MessageKind, PresenceState, RoomAction, RoomChange, RoomName};
 use palomar_testkit::{InProcessServer, nick};
 use palomar_transport::Fingerprint;
 use tokio::runtime::Runtime;
@@ -948,6 +949,50 @@ fn a_message_found_by_search_opens_where_it_was_said_even_when_older_than_those_
         shown.top() > 0.0 && shown.bottom() < 720.0
     };
     wait_until(&mut harness, "the message scrolled into view", settled);
+    drop(harness);
+    runtime.block_on(bob.engine.commands().send(Command::Quit)).expect("quits");
+}
+
+#[test]
+fn the_room_browser_lists_a_peer_s_room_with_its_members_and_topic_and_joins_it() {
+    let runtime = Runtime::new().expect("runtime");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = InProcessServer::start(runtime.handle(), dir.path());
+    let mut bob = Peer::start(&runtime, &server.addr, "bob", &dir.path().join("bob"));
+    bob.wait_for(&runtime, "bob connected", |e| matches!(e, Event::Synced));
+    let garden = RoomName::parse("garden").expect("valid");
+    runtime.block_on(bob.engine.commands().send(Command::Join { room: garden.to_string() })).expect("joins");
+    bob.wait_for(&runtime, "garden created", |e| matches!(e, Event::Joined { .. }));
+    let topic = RoomAction::Topic { text: "Seeds and soil".into() };
+    runtime
+        .block_on(bob.engine.commands().send(Command::Moderate { room: garden.clone(), action: topic }))
+        .expect("sets");
+    bob.wait_for(&runtime, "the topic set", |e| matches!(e, Event::RoomEvent { change: RoomChange::Topic { .. }, .. }));
+
+    let mut harness = window(&runtime, options(&dir.path().join("ana"), &server.addr));
+    sign_in_trusting(&mut harness, &server, "ana", "ana-password");
+    harness.get_by_role_and_label(Role::Button, room_browser::OPEN).click_accesskit();
+    let listed =
+        |h: &Harness<'_, PalomarApp>| h.query_all_by_role_and_label(Role::Button, "Join #garden").next().is_some();
+    wait_until(&mut harness, "the garden listed", listed);
+    assert!(shows(&harness, "Seeds and soil"), "with its topic");
+    assert!(shows(&harness, "1 member"), "and its members");
+    assert!(harness.query_all_by_role_and_label(Role::Button, "Open #lobby").next().is_some(), "ana is in the lobby");
+    assert!(!shows_part(&harness, "#garden  1 member"), "the listing is not told in the conversation too");
+
+    harness.get_by_role_and_label(Role::Button, "Join #garden").click_accesskit();
+    wait_until(&mut harness, "the garden shown", |h| {
+        h.state().model().is_some_and(|m| m.current().id == Conversation::Room(garden.clone()) && m.rooms.is_none())
+    });
+    bob.wait_for(&runtime, "ana in the garden", |e| match e {
+        Event::Presence { room, nick: who, state: PresenceState::Joined } => *room == garden && *who == nick("ana"),
+        _ => false,
+    });
+    harness.get_by_role_and_label(Role::Button, room_browser::OPEN).click_accesskit();
+    wait_until(&mut harness, "the garden listed again", |h| {
+        h.query_all_by_role_and_label(Role::Button, "Open #garden").next().is_some() && shows(h, "2 members")
+    });
+
     drop(harness);
     runtime.block_on(bob.engine.commands().send(Command::Quit)).expect("quits");
 }

@@ -1,8 +1,8 @@
 //! How the engine's events change the model: [`ChatModel::on_engine`] files messages, acceptances, history
 //! pages, presence and member lists under their conversation, counts unread messages and mentions, and follows
 //! the connection's status, the certificate question and a fatal error, and keeps each room's settings and our
-//! standing, with a notice for what moderators do; a listing of the server's rooms becomes notices where the user
-//! is.
+//! standing, with a notice for what moderators do; a page of the server's rooms goes to the listing kept (and
+//! becomes notices where the user is, in the terminal).
 
 use std::time::Instant;
 
@@ -11,7 +11,7 @@ use palomar_proto::{Conversation, ErrorCode, Message, MessageId, MessageKind, Ni
 use super::moderation::puts_me_out;
 use super::{
     Action, Alert, CertificatePrompt, ChatModel, Entry, HISTORY_PAGE, MessageEntry, Status, invited_text,
-    room_change_text, room_listing_lines,
+    room_change_text,
 };
 use crate::engine::Event;
 
@@ -50,6 +50,7 @@ impl ChatModel {
                     conv.history_typed = false;
                     conv.room_state = None;
                 }
+                self.listing_interrupted();
                 for info in &conversations {
                     let index = self.conv_index(&info.conversation);
                     if !self.connected_once && self.convs[index].entries.is_empty() {
@@ -72,6 +73,7 @@ impl ChatModel {
                 self.status = Status::Reconnecting { at: Instant::now() + retry_in, attempt };
                 self.pending = pending;
                 self.search_interrupted();
+                self.listing_interrupted();
             }
             Event::Queued { id, to, kind, text } => {
                 let index = self.conv_index(&to);
@@ -273,11 +275,7 @@ impl ChatModel {
                     actions.push(Action::Alert(Alert { title: "Invitation".to_owned(), body: text }));
                 }
             }
-            Event::Rooms { rooms, more } => {
-                for line in room_listing_lines(&rooms, more) {
-                    self.notice_here(line, false);
-                }
-            }
+            Event::Rooms { rooms, more } => self.rooms_listed(rooms, more),
             Event::Found { query, conversation, hits, next } => {
                 actions.extend(self.found(query, conversation, hits, next));
             }

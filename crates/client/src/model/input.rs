@@ -134,7 +134,7 @@ impl ChatModel {
                 self.users_asked.insert(room.clone());
                 return vec![Action::Engine(Command::Users { room: room.to_string() })];
             }
-            Typed::List(after) => return vec![Action::Engine(Command::ListRooms { after })],
+            Typed::List(after) => return self.list_rooms(after),
             Typed::History(limit) => {
                 let current = self.current;
                 let limit = limit.unwrap_or(TYPED_HISTORY);

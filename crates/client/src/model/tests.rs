@@ -610,6 +610,100 @@ fn slash_list_asks_for_a_page_of_rooms_and_the_listing_is_told_where_the_user_is
     assert_eq!(model.convs[0].entries.len(), lobby_entries, "told in the conversation shown only");
 }
 
+fn listing(room: &str, members: u32, topic: &str, invite_only: bool) -> palomar_proto::RoomListing {
+    palomar_proto::RoomListing {
+        room: RoomName::parse(room).expect("valid"),
+        members,
+        topic: topic.into(),
+        invite_only,
+    }
+}
+
+fn asked_rooms(actions: &[Action]) -> Option<Option<RoomName>> {
+    match actions {
+        [Action::Engine(Command::ListRooms { after })] => Some(after.clone()),
+        _ => None,
+    }
+}
+
+fn browsed(model: &ChatModel) -> Vec<&str> {
+    model.rooms.iter().flat_map(|browser| &browser.rooms).map(|listing| listing.room.as_str()).collect()
+}
+
+#[test]
+fn the_listing_is_kept_page_after_page_and_the_next_page_starts_after_its_last_room() {
+    let mut model = connected();
+    model.rooms_as_notices = false;
+    let before = notices(&model).len();
+    assert_eq!(asked_rooms(&model.submit("/list")), Some(None));
+    assert!(model.rooms.as_ref().is_some_and(|browser| browser.pending && !browser.answered));
+    assert!(model.more_rooms().is_empty(), "nothing to go on from while the first page is on its way");
+
+    model.on_engine(Event::Rooms {
+        rooms: vec![listing("garden", 3, "Seeds", true), listing("kitchen", 1, "", false)],
+        more: true,
+    });
+    let browser = model.rooms.clone().expect("kept");
+    assert_eq!((browser.more, browser.pending, browser.answered), (true, false, true));
+    assert_eq!(browser.rooms[0], listing("garden", 3, "Seeds", true));
+    assert_eq!(asked_rooms(&model.more_rooms()), Some(Some(RoomName::parse("kitchen").expect("valid"))));
+    assert!(model.rooms.as_ref().is_some_and(|browser| browser.pending));
+    model.on_engine(Event::Rooms { rooms: vec![listing("lobby", 2, "", false)], more: false });
+    assert_eq!(browsed(&model), ["garden", "kitchen", "lobby"], "the pages together, in the server's order");
+    assert!(model.more_rooms().is_empty(), "no rooms after the last");
+    assert_eq!(notices(&model).len(), before, "the window shows the rooms itself");
+
+    // `/list ROOM` typed goes on from the listing's last room, or starts a listing there.
+    assert_eq!(asked_rooms(&model.submit("/list lobby")), Some(Some(RoomName::lobby())));
+    model.on_engine(Event::Rooms { rooms: vec![listing("zoo", 1, "", false)], more: false });
+    assert_eq!(browsed(&model), ["garden", "kitchen", "lobby", "zoo"]);
+    model.submit("/list kitchen");
+    model.on_engine(Event::Rooms { rooms: vec![listing("lobby", 2, "", false)], more: true });
+    assert_eq!(browsed(&model), ["lobby"]);
+    assert_eq!(model.rooms.as_ref().and_then(|browser| browser.from.as_ref()).map(RoomName::as_str), Some("kitchen"));
+
+    // The first page asked again while the next one is on its way: only the first page's answer counts.
+    model.submit("/list");
+    model.on_engine(Event::Rooms { rooms: vec![listing("garden", 3, "", false)], more: true });
+    model.more_rooms();
+    model.list_rooms(None);
+    model.on_engine(Event::Rooms { rooms: vec![listing("kitchen", 1, "", false)], more: true });
+    assert!(model.rooms.as_ref().is_some_and(|browser| browser.pending && browser.rooms.is_empty()));
+    model.on_engine(Event::Rooms { rooms: vec![listing("garden", 4, "", false)], more: false });
+    assert_eq!(browsed(&model), ["garden"]);
+    assert_eq!(model.rooms.as_ref().map(|browser| browser.rooms[0].members), Some(4));
+
+    model.on_engine(Event::Rooms { rooms: Vec::new(), more: false });
+    assert_eq!(browsed(&model), ["garden"], "a page nobody waits for changes nothing");
+}
+
+#[test]
+fn a_listing_cut_off_by_the_disconnection_is_no_longer_pending_and_none_is_asked_offline() {
+    let mut model = connected();
+    model.rooms_as_notices = false;
+    model.list_rooms(None);
+    model.on_engine(gone());
+    assert!(model.rooms.as_ref().is_some_and(|browser| !browser.pending && !browser.answered));
+    assert!(model.list_rooms(None).is_empty(), "not connected");
+    assert_eq!(notices(&model).last(), Some(&"not connected: list the rooms once reconnected"));
+    assert!(model.submit("/list").is_empty());
+
+    let mut model = connected();
+    model.list_rooms(None);
+    model.list_rooms(None);
+    model.on_engine(gone());
+    model.on_engine(Event::Connected {
+        server: "127.0.0.1:5555".into(),
+        nick: nick("ana"),
+        registered: true,
+        conversations: Vec::new(),
+    });
+    model.list_rooms(None);
+    model.on_engine(Event::Rooms { rooms: vec![listing("garden", 1, "", false)], more: false });
+    assert_eq!(browsed(&model), ["garden"], "the answers asked before the disconnection are not waited for");
+    assert_eq!(notices(&model).last(), Some(&"#garden  1 member"), "the terminal is told as before");
+}
+
 /// The lines the lobby shows: seq, how it reads (`* nick text` for an action, the deleted placeholder), and
 /// the edited mark.
 fn shown(model: &ChatModel) -> Vec<(Option<u64>, String, bool)> {
