@@ -360,8 +360,9 @@ pub fn parse(line: &str) -> Result<Option<Typed>, CommandError> {
     Ok(Some(typed))
 }
 
-/// `[in:CONV] WORDS`, the `in:` anywhere in the line.
-fn search(rest: &str) -> Result<SearchTyped, CommandError> {
+/// `[in:CONV] WORDS`, the `in:` anywhere in the line: what follows `/search`, and what a window's search field
+/// takes.
+pub fn search(rest: &str) -> Result<SearchTyped, CommandError> {
     const USAGE: &str = "/search [in:#ROOM|in:@NICK|in:here] WORDS";
     let refused = |reason: String| CommandError::Usage { usage: USAGE, reason };
     let mut scope = SearchScope::Everywhere;

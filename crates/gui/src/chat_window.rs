@@ -1247,6 +1247,13 @@ mod tests {
         steps(&mut harness, 1);
         search_for(&mut harness, "lunch");
         assert_eq!(searches(&mut harness), [("lunch".into(), Some(lobby()), None)], "the conversation shown");
+        harness.get_by_label(HERE_ONLY).click();
+        steps(&mut harness, 1);
+        search_for(&mut harness, "lunch in:@carol");
+        let carol = Conversation::Direct(nick("carol"));
+        assert_eq!(searches(&mut harness), [("lunch".into(), Some(carol), None)], "in: as /search reads it");
+        search_for(&mut harness, "in:here in:@carol x");
+        assert!(harness.query_by_label("one in: at most").is_some(), "said under the field");
 
         for (query, why) in [("", "search for at least one word"), ("a b c d e f g h i", "search for at most 8 words")]
         {

@@ -1,6 +1,6 @@
-//! Finding messages from the window: the search field of the top bar (Ctrl+F focuses it, Enter searches, "this
-//! conversation only" limits it to the conversation shown; words that cannot be searched for are said under it and
-//! nothing is sent), and the results of the last search the model keeps, newest first, whether it came from the
+//! Finding messages from the window: the search field of the top bar (Ctrl+F focuses it, Enter searches, read as
+//! `/search` reads its line, `in:#room` included; "this conversation only" limits it to the conversation shown;
+//! words that cannot be searched for are said under it and nothing is sent), and the results of the last search the model keeps, newest first, whether it came from the
 //! field or from a typed `/search`: a header in the words every client uses, a spinner while a page is on its way,
 //! the server's refusal, each hit a row (a button, for the mouse, Tab and Enter) with its conversation, sender, time
 //! and first lines with the query's words marked, "More" for the older ones, and a close button. The chat window
@@ -12,7 +12,7 @@ use std::sync::Arc;
 use egui::text::{LayoutJob, TextFormat};
 use egui::{Align, Button, Checkbox, Galley, Key, KeyboardShortcut, Label, Layout, Modifiers, RichText, ScrollArea};
 use egui::{Sense, TextEdit, TextStyle, WidgetInfo};
-use palomar_client::command_line::{SearchScope, SearchTyped};
+use palomar_client::command_line::{self, CommandError, SearchScope, SearchTyped};
 use palomar_client::model::{ChatModel, HIT_CHARS, Search, Status, found_header, hit_line, hit_time};
 use palomar_proto::{Conversation, Message, MessageKind, search_words};
 
@@ -76,13 +76,17 @@ pub fn field(ui: &mut egui::Ui, field: &mut SearchField, width: f32) -> Option<S
                 field.problem = None;
             }
             if response.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter)) {
-                match search_words(&field.query) {
-                    Ok(_) => {
+                // Read as `/search` reads its line, so `in:#room` works here too; the checkbox is `in:here`.
+                match command_line::search(&field.query) {
+                    Ok(mut typed) => {
                         field.problem = None;
-                        let scope = if field.here_only { SearchScope::Here } else { SearchScope::Everywhere };
-                        asked = Some(SearchTyped { query: field.query.trim().to_owned(), scope });
+                        if field.here_only && typed.scope == SearchScope::Everywhere {
+                            typed.scope = SearchScope::Here;
+                        }
+                        asked = Some(typed);
                     }
-                    Err(why) => field.problem = Some(why.to_string()),
+                    Err(CommandError::Usage { reason, .. }) => field.problem = Some(reason),
+                    Err(other) => field.problem = Some(other.to_string()),
                 }
             }
         },
