@@ -135,17 +135,22 @@ impl Delivery {
 
 /// Keeps the oldest messages of `page` (in seq order) whose texts fit in `budget` bytes, at least one.
 pub(super) fn oldest_within(mut page: Vec<StoredMessage>, budget: usize) -> Vec<StoredMessage> {
+    let keep = fitting(page.iter().map(|m| m.text.as_str()), budget);
+    page.truncate(keep);
+    page
+}
+
+/// How many of `texts`, from the first, fit in `budget` bytes together: at least one, so that a page always
+/// moves on, however long its first text.
+pub(super) fn fitting<'a>(texts: impl Iterator<Item = &'a str>, budget: usize) -> usize {
     let mut bytes = 0;
-    let keep = page
-        .iter()
-        .take_while(|m| {
-            bytes += m.text.len();
+    texts
+        .take_while(|text| {
+            bytes += text.len();
             bytes <= budget
         })
         .count()
-        .max(1);
-    page.truncate(keep);
-    page
+        .max(1)
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 use palomar_proto::{Conversation, ErrorCode, HistoryPage, history_payload};
 use palomar_store::StoredMessage;
 
+use crate::session::delivery::fitting;
 use crate::session::{PAGE_BYTES, Session, SessionEnd};
 
 /// Most scrollback messages per request.
@@ -42,16 +43,8 @@ impl Session {
 
 /// Keeps the newest messages of `page` (in seq order) whose texts fit in `budget` bytes, at least one.
 fn newest_within(mut page: Vec<StoredMessage>, budget: usize) -> Vec<StoredMessage> {
-    let mut bytes = 0;
-    let keep = page
-        .iter()
-        .rev()
-        .take_while(|m| {
-            bytes += m.text.len();
-            bytes <= budget
-        })
-        .count();
-    let drop = page.len().saturating_sub(keep.max(1));
+    let keep = fitting(page.iter().rev().map(|m| m.text.as_str()), budget);
+    let drop = page.len().saturating_sub(keep);
     page.drain(..drop);
     page
 }

@@ -6,6 +6,7 @@ use palomar_proto::{
 };
 use palomar_store::{SearchHit, SearchRequest, StoreError};
 
+use crate::session::delivery::fitting;
 use crate::session::{PAGE_BYTES, Session, SessionEnd};
 
 /// What a client asks for: its words as typed, where, from which position, how many.
@@ -79,15 +80,7 @@ impl Session {
 
 /// The first `hits` (newest first) whose texts fit in `budget` bytes, at least one; and whether any were cut.
 fn newest_within(mut hits: Vec<SearchHit>, budget: usize) -> (Vec<SearchHit>, bool) {
-    let mut bytes = 0;
-    let keep = hits
-        .iter()
-        .take_while(|hit| {
-            bytes += hit.message.text.len();
-            bytes <= budget
-        })
-        .count()
-        .max(1);
+    let keep = fitting(hits.iter().map(|hit| hit.message.text.as_str()), budget);
     let cut = hits.len() > keep;
     hits.truncate(keep);
     (hits, cut)
