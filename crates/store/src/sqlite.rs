@@ -437,7 +437,7 @@ impl SqliteStore {
             self.conn.execute_batch(MESSAGE_SEARCH)?;
             if !has_search {
                 tracing::info!("indexing the store's messages for search (schema version {SCHEMA_VERSION})");
-                self.index_waiting_for_search()?;
+                self.index_waiting_for_search(1)?;
             }
             if version == 2 {
                 tracing::info!("migrating the store's index of messages to schema version {SCHEMA_VERSION}");
@@ -728,17 +728,15 @@ impl SqliteStore {
         if self.appended_unsearched.get() < SEARCH_BATCH {
             return Ok(());
         }
-        self.appended_unsearched.set(0);
-        let (through, newest) = self.search_backlog()?;
-        if newest - through >= SEARCH_BATCH { self.index_waiting_for_search() } else { Ok(()) }
+        self.index_waiting_for_search(SEARCH_BATCH)
     }
 
-    /// Indexes for search every message after `message_search_state.indexed_through`, in the open transaction;
-    /// writes nothing when none waits.
-    fn index_waiting_for_search(&self) -> Result<()> {
+    /// Indexes for search every message after `message_search_state.indexed_through`, in the open transaction,
+    /// when at least `waiting` of them (and at least one) wait; writes nothing otherwise.
+    fn index_waiting_for_search(&self, waiting: i64) -> Result<()> {
         self.appended_unsearched.set(0);
         let (through, newest) = self.search_backlog()?;
-        if newest <= through {
+        if newest - through < waiting.max(1) {
             return Ok(());
         }
         self.conn
@@ -1791,7 +1789,7 @@ impl Store for SqliteStore {
     }
 
     fn index_for_search(&self) -> Result<()> {
-        self.in_transaction(|| self.index_waiting_for_search())
+        self.in_transaction(|| self.index_waiting_for_search(1))
     }
 
     fn prune(&self, keep: u64) -> Result<usize> {

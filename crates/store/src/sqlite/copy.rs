@@ -465,6 +465,6 @@ impl Copyable for SqliteStore {
         }
         self.mark_all_indexed()?;
         // Indexed for search in one statement, rather than message by message as they went in.
-        self.index_waiting_for_search()
+        self.index_waiting_for_search(1)
     }
 }
