@@ -64,6 +64,30 @@ mod tests {
         );
     }
 
+    /// Version 6's forms as PROTOCOL.md shows them, byte for byte.
+    #[test]
+    fn the_documented_awareness_forms_round_trip() {
+        for client in [
+            r#"{"SetAway":{"message":"lunch, back at 2"}}"#,
+            r#"{"Whois":{"nick":"bob"}}"#,
+            r#"{"Typing":{"conversation":{"Direct":"bob"},"typing":true}}"#,
+            r#"{"MarkRead":{"conversation":{"Room":"lobby"},"seq":42}}"#,
+        ] {
+            let decoded: ClientMsg = from_json(client).expect("decodes");
+            assert_eq!(to_json(&decoded), client);
+        }
+        for server in [
+            r#"{"Away":{"nick":"bob","message":"lunch, back at 2"}}"#,
+            r#"{"Away":{"nick":"bob","message":null}}"#,
+            r#"{"Whois":{"nick":"bob","registered_ms":1764000000000,"online":true,"online_since_ms":1765000000000,"idle_ms":120000,"away":null,"rooms":["lobby","rust"]}}"#,
+            r#"{"Typing":{"conversation":{"Room":"lobby"},"nick":"bob","typing":true}}"#,
+            r#"{"ReadMarkers":{"markers":[{"conversation":{"Room":"lobby"},"nick":"bob","seq":42}]}}"#,
+        ] {
+            let decoded: ServerMsg = from_json(server).expect("decodes");
+            assert_eq!(to_json(&decoded), server);
+        }
+    }
+
     /// The moderation forms PROTOCOL.md shows, byte for byte.
     #[test]
     fn the_documented_moderation_forms_round_trip() {

@@ -6,6 +6,7 @@
 //! - [`names`]: validated nicknames, room names, message texts and conversation addresses.
 //! - [`message`]: the frames' payloads, [`ClientMsg`] and [`ServerMsg`], and their postcard encoding.
 //! - [`moderation`]: rooms' roles and settings, and the actions of their moderators.
+//! - [`awareness`]: away messages, `Whois`, typing notices and read markers: their limits and timings.
 //! - [`search`]: the words of a search query, as the server and clients split and check them.
 //! - [`json`]: the same payloads as JSON, for the browser client's WebSocket.
 //! - [`frame`]: length-prefixed framing with a hard size limit, and the per-frame HMAC-SHA256 tag.
@@ -13,6 +14,7 @@
 //! The encoding is postcard; enum variants are only ever appended so that an older peer can still decode
 //! the variants it knows. The handshake carries [`PROTOCOL_VERSION`].
 
+pub mod awareness;
 pub mod frame;
 pub mod json;
 pub mod message;
@@ -20,12 +22,16 @@ pub mod moderation;
 pub mod names;
 pub mod search;
 
+pub use awareness::{
+    AwayError, MAX_AWAY_BYTES, READ_MARKERS_PAGE, ReadMarker, TYPING_RENEW_MS, TYPING_SHOWN_MS, WhoisInfo, away_message,
+};
 pub use frame::{DirectionKeys, FrameDecoder, FrameError, Opener, Sealer, TAG_LEN};
 pub use json::{JsonError, from_json, to_json};
 pub use message::{
-    ClientMsg, ConversationInfo, ErrorCode, HistoryPage, KINDS_VERSION, Message, MessageForm, MessageId, MessageKind,
-    Password, Position, PresenceState, REACTIONS, REPLIES_VERSION, Revision, SEARCH_VERSION, ServerMsg, decode, encode,
-    encode_message, history_payload, messages_payload, payload_json, reaction_named, unix_ms,
+    AWARENESS_VERSION, ClientMsg, ConversationInfo, ErrorCode, HistoryPage, KINDS_VERSION, Message, MessageForm,
+    MessageId, MessageKind, Password, Position, PresenceState, REACTIONS, REPLIES_VERSION, Revision, SEARCH_VERSION,
+    ServerMsg, decode, encode, encode_message, history_payload, messages_payload, payload_json, reaction_named,
+    unix_ms,
 };
 pub use moderation::{Role, RoomAction, RoomChange, RoomListing, RoomState};
 pub use names::{Conversation, NameError, Nick, RoomName, escape_controls, is_refused_in_text, validate_text};
@@ -37,7 +43,8 @@ pub use search::{
 /// (`Moderate`, `RoomState`, `RoomEvent`, `Invited`, `NotAllowed`, `Banned`) and the rooms' listing (`ListRooms`,
 /// `Rooms`); version 3 kinds of messages (`Post`, `Message.kind` and `Message.revision`: actions, edits,
 /// deletions) and `UnknownMessage`; version 4 replies and reactions (`MessageKind::Reply`, `MessageKind::Reaction`);
-/// version 5 search (`Search`, `Found`).
+/// version 5 search (`Search`, `Found`); version 6 who is there (`SetAway`, `Whois`, `Typing`, `MarkRead`, `Away`,
+/// `ReadMarkers`).
 pub const PROTOCOL_VERSION: u16 = 5;
 
 /// The oldest version a server still serves: it sends such a client nothing that version did not have.

@@ -9,6 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
+use crate::awareness::{ReadMarker, WhoisInfo};
 use crate::json::to_json;
 use crate::moderation::{RoomAction, RoomChange, RoomListing, RoomState};
 use crate::names::{Conversation, Nick, RoomName};
@@ -198,6 +199,26 @@ pub enum ClientMsg {
         conversation: Option<Conversation>,
         before: Option<String>,
         limit: u32,
+    },
+    /// Sets the user's away message, kept until changed (an empty one: back). Answered with `Away` to every
+    /// session of the user. (Version 6.)
+    SetAway {
+        message: String,
+    },
+    /// What anyone may know of the account of `nick`: answered with `Whois`. (Version 6.)
+    Whois {
+        nick: String,
+    },
+    /// The user is typing in `conversation` (`typing`), or stopped without sending. Not stored; not answered.
+    /// (Version 6.)
+    Typing {
+        conversation: Conversation,
+        typing: bool,
+    },
+    /// The user has read `conversation` up to `seq`: its marker moves there (never back). (Version 6.)
+    MarkRead {
+        conversation: Conversation,
+        seq: u64,
     },
 }
 
@@ -608,6 +629,24 @@ pub enum ServerMsg {
         hits: Vec<Message>,
         next: Option<String>,
     },
+    /// `nick`'s away message (`None`: back), to the user's own sessions and to the online users who share a
+    /// room with it. (Version 6.)
+    Away {
+        nick: Nick,
+        message: Option<String>,
+    },
+    /// The answer to `Whois`. (Version 6.)
+    Whois(WhoisInfo),
+    /// `nick` is typing in `conversation`, or stopped. (Version 6.)
+    Typing {
+        conversation: Conversation,
+        nick: Nick,
+        typing: bool,
+    },
+    /// How far members have read their conversations. (Version 6.)
+    ReadMarkers {
+        markers: Vec<ReadMarker>,
+    },
 }
 
 /// Why a payload could not be decoded.
@@ -635,6 +674,9 @@ pub const REPLIES_VERSION: u16 = 4;
 
 /// The first protocol version with search (`Search`, `Found`).
 pub const SEARCH_VERSION: u16 = 5;
+
+/// The first protocol version that knows who is there: away messages, `Whois`, typing and read markers.
+pub const AWARENESS_VERSION: u16 = 6;
 
 /// The payload of a [`ServerMsg::Messages`] built from messages already encoded one by one (each the
 /// [`encode`] of a [`Message`]): a message going to many readers is encoded once, not once per reader. The
@@ -946,6 +988,34 @@ mod tests {
         assert_eq!(encode(&search)[0], 13);
         let found = ServerMsg::Found { query: "a".into(), conversation: None, hits: Vec::new(), next: None };
         assert_eq!(encode(&found)[0], 18);
+    }
+
+    #[test]
+    fn awareness_variants_are_appended() {
+        let lobby = Conversation::Room(RoomName::lobby());
+        let client = [
+            ClientMsg::SetAway { message: String::new() },
+            ClientMsg::Whois { nick: "ana".into() },
+            ClientMsg::Typing { conversation: lobby.clone(), typing: true },
+            ClientMsg::MarkRead { conversation: lobby.clone(), seq: 1 },
+        ];
+        assert_eq!(client.map(|msg| encode(&msg)[0]), [14, 15, 16, 17]);
+        let whois = crate::WhoisInfo {
+            nick: nick("ana"),
+            registered_ms: 1,
+            online: false,
+            online_since_ms: None,
+            idle_ms: None,
+            away: None,
+            rooms: Vec::new(),
+        };
+        let server = [
+            ServerMsg::Away { nick: nick("ana"), message: None },
+            ServerMsg::Whois(whois),
+            ServerMsg::Typing { conversation: lobby, nick: nick("ana"), typing: false },
+            ServerMsg::ReadMarkers { markers: Vec::new() },
+        ];
+        assert_eq!(server.map(|msg| encode(&msg)[0]), [19, 20, 21, 22]);
     }
 
     /// Version 2's variants come after every variant of version 1, which a version 1 peer still decodes alike.

@@ -253,6 +253,9 @@ impl Protocol {
             }
             ServerMsg::Ping { nonce } => effects.frames.push(ClientMsg::Pong { nonce }),
             ServerMsg::Pong { .. } | ServerMsg::Welcome { .. } => {}
+            // Version 6's, which this client does not ask for yet.
+            ServerMsg::Away { .. } | ServerMsg::Whois(_) | ServerMsg::Typing { .. } | ServerMsg::ReadMarkers { .. } => {
+            }
             ServerMsg::ShuttingDown { message } => {
                 effects.events.push(Event::ServerShuttingDown { message: message.clone() });
                 return Err(ConnectionEnd::Reconnect(message));

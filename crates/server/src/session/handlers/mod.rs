@@ -69,6 +69,13 @@ impl Session {
             }
             ClientMsg::Pong { .. } => Ok(()),
             ClientMsg::Bye => Err(SessionEnd::ClientLeft),
+            ClientMsg::SetAway { .. }
+            | ClientMsg::Whois { .. }
+            | ClientMsg::Typing { .. }
+            | ClientMsg::MarkRead { .. } => {
+                self.error(ErrorCode::Protocol, "this server does not serve version 6's requests yet", None);
+                Ok(())
+            }
             ClientMsg::Hello { .. } => {
                 self.error(ErrorCode::Protocol, "already logged in", None);
                 Ok(())
