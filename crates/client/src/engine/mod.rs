@@ -28,7 +28,7 @@ use tokio_rustls::client::TlsStream;
 
 pub use connect::ChangedCertificate;
 use connect::Connection;
-pub use events::{Command, EngineConfig, Event, StartError, Trust};
+pub use events::{Command, EngineConfig, Event, NO_AWAY_MESSAGES, NO_WHOIS, StartError, Trust};
 use failover::{Failover, Failure, Next, round_reason};
 use protocol::{Effects, Protocol};
 
@@ -235,6 +235,9 @@ impl EngineTask {
                 command = commands.recv() => match command {
                     None | Some(Command::Quit) => return Err(()),
                     Some(Command::Send { to, kind, text }) => self.queue(vec![(to, kind, text)]).await,
+                    Some(Command::SetAway(message)) => self.protocol.set_away_later(message),
+                    // Only true at once: the model sends them again when they are still true.
+                    Some(Command::Typing { .. } | Command::MarkRead { .. }) => {}
                     Some(Command::Moderate { room, .. }) => {
                         let message =
                             format!("not connected: nothing was done in #{room}; try again once reconnected");
@@ -264,9 +267,10 @@ impl EngineTask {
             nick: self.config.nick.clone(),
             registered: welcome.registered,
             conversations: welcome.conversations.clone(),
+            version: welcome.version,
         })
         .await;
-        let effects = self.protocol.connected(&welcome.conversations, self.config.join.as_ref());
+        let effects = self.protocol.connected(welcome.version, &welcome.conversations, self.config.join.as_ref());
         let out = &mut connection.out;
         self.apply(effects, out).await;
         let mut last_heard = Instant::now();
