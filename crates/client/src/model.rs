@@ -158,6 +158,9 @@ pub struct ChatModel {
     read_sent: HashMap<Conversation, read_markers::MarkSent>,
     /// Markers sent before the last connection was made, to send again unless the server's reach them.
     resend: HashMap<Conversation, u64>,
+    /// The user's away message before the last connection, until the server restates it: the same again is not
+    /// news. (The server sends it at login only when one is set: cleared on another device meanwhile, none comes.)
+    own_away_before: Option<String>,
 }
 
 impl ChatModel {
@@ -199,6 +202,7 @@ impl ChatModel {
             typing_sent: None,
             read_sent: HashMap::new(),
             resend: HashMap::new(),
+            own_away_before: None,
         }
     }
 
@@ -241,8 +245,11 @@ impl ChatModel {
                 left.new_messages = None;
                 left.divider_fixed = false;
             }
+            // Shown already (and opened): its divider stays where it is.
+            if index != self.current || !self.convs[index].divider_fixed {
+                self.place_divider(index);
+            }
             self.current = index;
-            self.place_divider(index);
             let conv = &mut self.convs[index];
             conv.divider_fixed = true;
             conv.unread = 0;

@@ -135,12 +135,22 @@ impl ChatModel {
         self.away.get(nick).map(String::as_str)
     }
 
+    /// A connection was made: others' away messages come again after the member lists asked for now, and the
+    /// user's own at login when one is set (so none shows until it does).
+    pub(super) fn away_reconnected(&mut self) {
+        self.away.clear();
+        if let Some(before) = self.own_away.take() {
+            self.own_away_before = Some(before);
+        }
+    }
+
     /// `/away [MESSAGE]` or `/back` (`None`): the message already checked by the parser.
     pub(super) fn set_away(&mut self, message: Option<String>) -> Vec<Action> {
         if self.status == Status::Connected && !self.knows_awareness() {
             self.notice_here(NO_AWAY_MESSAGES.to_owned(), true);
             return Vec::new();
         }
+        self.own_away_before = None;
         // While disconnected the engine keeps the latest for the next connection; the server's `Away` confirms.
         vec![Action::Engine(Command::SetAway(message.unwrap_or_default()))]
     }
@@ -171,7 +181,8 @@ impl ChatModel {
     /// Someone's away message (`None`: back), ours included.
     pub(super) fn away_changed(&mut self, nick: Nick, message: Option<String>) {
         if nick == self.me {
-            if self.own_away != message {
+            let before = self.own_away_before.take().or_else(|| self.own_away.take());
+            if before != message {
                 self.notice_here(own_away_text(message.as_deref()), false);
             }
             self.own_away = message;

@@ -35,7 +35,9 @@ impl ChatModel {
                 self.status = Status::Connected;
                 self.server_version = Some(version);
                 self.typing_sent = None;
+                self.whois_asked = None;
                 self.markers_reconnected();
+                self.away_reconnected();
                 match self.last_connected.as_ref() {
                     Some(last) if *last != server => {
                         self.notice_here(format!("reconnected as {nick}, now through {server}"), false)

@@ -302,3 +302,31 @@ fn typing_is_shown_until_false_a_message_offline_left_or_expiry_and_never_for_th
     model.submit("/msg bob");
     assert_eq!(model.typing_status().as_deref(), Some("bob is typing…"));
 }
+
+#[test]
+fn after_reconnecting_away_messages_are_learnt_again_and_one_s_own_not_restated_is_gone() {
+    let mut model = connected_at(AWARENESS_VERSION);
+    model.on_engine(Event::Away { nick: nick("ana"), message: Some("lunch".into()) });
+    model.on_engine(Event::Away { nick: nick("bob"), message: Some("meeting".into()) });
+    let reconnect = |model: &mut ChatModel| {
+        model.on_engine(Event::Connected {
+            server: "127.0.0.1:5555".into(),
+            nick: nick("ana"),
+            registered: false,
+            conversations: Vec::new(),
+            version: AWARENESS_VERSION,
+        })
+    };
+    reconnect(&mut model);
+    assert_eq!(model.away_of(&nick("bob")), None, "told again after the member lists");
+    model.on_engine(Event::Away { nick: nick("ana"), message: Some("lunch".into()) });
+    model.on_engine(Event::Synced);
+    assert_eq!(model.own_away(), Some("lunch"), "restated at login");
+    assert_eq!(notices(&model).iter().filter(|said| **said == "you are away: lunch").count(), 1, "not news");
+    reconnect(&mut model);
+    model.on_engine(Event::Synced);
+    assert_eq!(model.own_away(), None, "cleared on another device meanwhile: not restated");
+    model.submit("/away lunch");
+    model.on_engine(Event::Away { nick: nick("ana"), message: Some("lunch".into()) });
+    assert_eq!(notices(&model).iter().filter(|said| **said == "you are away: lunch").count(), 2, "set anew");
+}
