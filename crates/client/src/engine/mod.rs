@@ -235,17 +235,10 @@ impl EngineTask {
                 command = commands.recv() => match command {
                     None | Some(Command::Quit) => return Err(()),
                     Some(Command::Send { to, kind, text }) => self.queue(vec![(to, kind, text)]).await,
-                    Some(Command::SetAway(message)) => self.protocol.set_away_later(message),
-                    // Only true at once: the model sends them again when they are still true.
-                    Some(Command::Typing { .. } | Command::MarkRead { .. }) => {}
-                    Some(Command::Moderate { room, .. }) => {
-                        let message =
-                            format!("not connected: nothing was done in #{room}; try again once reconnected");
-                        self.emit(Event::Error { code: None, message, id: None }).await;
-                    }
-                    Some(_) => {
-                        let message = "not connected; try again once reconnected".to_owned();
-                        self.emit(Event::Error { code: None, message, id: None }).await;
+                    Some(command) => {
+                        if let Some(said) = self.protocol.offline_request(command) {
+                            self.emit(said).await;
+                        }
                     }
                 },
             }

@@ -172,6 +172,24 @@ impl Protocol {
         effects.frames.push(frame);
     }
 
+    /// A command other than a message while there is no connection: an away message is kept for the next one,
+    /// typing and read markers are dropped (only true at once: the model sends them again when they still are),
+    /// and anything else is refused with the words returned.
+    pub fn offline_request(&mut self, command: Command) -> Option<Event> {
+        let message = match command {
+            Command::SetAway(message) => {
+                self.set_away_later(message);
+                return None;
+            }
+            Command::Typing { .. } | Command::MarkRead { .. } => return None,
+            Command::Moderate { room, .. } => {
+                format!("not connected: nothing was done in #{room}; try again once reconnected")
+            }
+            _ => "not connected; try again once reconnected".to_owned(),
+        };
+        Some(Event::Error { code: None, message, id: None })
+    }
+
     /// Sends outbox entries not yet sent on this connection, keeping at most [`SEND_WINDOW`] unanswered.
     pub fn fill_window(&mut self, effects: &mut Effects) {
         while self.in_flight < SEND_WINDOW && self.sent_count < self.outbox.len() {

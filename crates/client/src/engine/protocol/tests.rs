@@ -760,3 +760,18 @@ fn away_whois_typing_and_read_markers_from_the_server_become_their_events() {
         effects.events
     );
 }
+
+#[test]
+fn offline_an_away_message_waits_for_the_next_connection_and_typing_and_read_markers_are_dropped() {
+    let mut protocol = Protocol::new(nick("ana"), VecDeque::new(), HashMap::new());
+    let lobby = room("lobby");
+    assert!(protocol.offline_request(Command::SetAway("lunch".into())).is_none());
+    assert!(protocol.offline_request(Command::Typing { conversation: lobby.clone(), typing: true }).is_none());
+    assert!(protocol.offline_request(Command::MarkRead { conversation: lobby.clone(), seq: 3 }).is_none());
+    let refused = protocol.offline_request(Command::Whois(nick("bob")));
+    assert!(
+        matches!(refused, Some(Event::Error { code: None, message, id: None }) if message.starts_with("not connected"))
+    );
+    let effects = protocol.connected(AWARENESS_VERSION, &[info(&lobby, 0)], None);
+    assert_eq!(effects.frames, [ClientMsg::SetAway { message: "lunch".into() }], "never queued: typing, markers");
+}

@@ -119,6 +119,8 @@ fn the_divider_is_placed_on_opening_stays_while_shown_and_goes_on_switching_away
     // Read here, it stays while shown.
     model.on_engine(Event::ReadMarkers(vec![marker(&garden(), "ana", 4)]));
     assert_eq!(model.current().new_messages, Some(2));
+    model.switch(1);
+    assert_eq!(model.current().new_messages, Some(2), "shown again (a /join of it): not moved");
     model.switch(0);
     assert_eq!(model.convs[1].new_messages, None, "gone on switching away");
     model.switch(1);
