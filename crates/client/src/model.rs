@@ -38,7 +38,8 @@ use crate::preferences::Preferences;
 
 pub use alerts::Alert;
 pub use awareness::{
-    away_notice, duration_text, local_time, member_text, no_such_user, own_away_text, typing_text, whois_lines,
+    away_notice, away_status_text, duration_text, local_time, member_text, no_such_user, own_away_text, typing_text,
+    whois_lines,
 };
 pub use conv::{Conv, Entry, MessageEntry, QUOTE_CHARS, Quote, ReactionCount};
 pub use found::{HIT_CHARS, MORE_FOUND, Search, found_header, hit_line, hit_time};

@@ -102,6 +102,11 @@ pub fn own_away_text(message: Option<&str>) -> String {
     }
 }
 
+/// What the status line (or top bar) shows while the user is away: "away: lunch".
+pub fn away_status_text(message: &str) -> String {
+    format!("away: {message}")
+}
+
 /// Who is typing, in words: "ana is typing…", "ana and bob are typing…", "ana, bob and cy are typing…",
 /// "several people are typing…" (4 or more); `None` when nobody is.
 pub fn typing_text(nicks: &[&Nick]) -> Option<String> {
@@ -128,6 +133,11 @@ impl ChatModel {
     /// The user's own away message, while one is set (the status line shows "away: MESSAGE").
     pub fn own_away(&self) -> Option<&str> {
         self.own_away.as_deref()
+    }
+
+    /// The status line's words for the user's own away message ([`away_status_text`]), while one is set.
+    pub fn away_status(&self) -> Option<String> {
+        self.own_away.as_deref().map(away_status_text)
     }
 
     /// `nick`'s away message, as far as the server told (forgotten when they go offline).

@@ -139,6 +139,7 @@ fn away_is_set_and_cleared_and_the_server_s_confirmation_is_told_and_kept_for_th
     assert_eq!(model.own_away(), None, "set once the server says so");
     model.on_engine(Event::Away { nick: nick("ana"), message: Some("lunch".into()) });
     assert_eq!(model.own_away(), Some("lunch"));
+    assert_eq!(model.away_status().as_deref(), Some("away: lunch"));
     assert_eq!(notices(&model).last(), Some(&"you are away: lunch"));
     let told = notices(&model).len();
     model.on_engine(Event::Away { nick: nick("ana"), message: Some("lunch".into()) });
