@@ -260,6 +260,9 @@ impl ChatModel {
 
     /// Takes a conversation we are no longer in out of the list.
     fn drop_conversation(&mut self, gone: &Conversation) {
+        // Its marker is the server's to delete now: sent again, it would only be refused.
+        self.read_sent.remove(gone);
+        self.resend.remove(gone);
         if let Some(index) = self.convs.iter().position(|c| &c.id == gone) {
             self.convs.remove(index);
             if self.current >= index {

@@ -232,7 +232,10 @@ impl ChatModel {
         if let Some((conversation, _)) = self.typing_sent.take_if(|(conversation, _)| *conversation != here) {
             actions.push(Action::Engine(Command::Typing { conversation, typing: false }));
         }
-        let typing = !text.is_empty() && !text.starts_with('/');
+        // A direct conversation with no message yet does not exist on the server, which drops typing there (and
+        // answers `UnknownNick` for a nickname nobody has): the first message creates it.
+        let exists = !matches!(here, Conversation::Direct(_)) || self.current().latest_seq().is_some();
+        let typing = exists && !text.is_empty() && !text.starts_with('/');
         let renew = Duration::from_millis(TYPING_RENEW_MS);
         match (&self.typing_sent, typing) {
             (Some((_, at)), true) if self.now.saturating_duration_since(*at) < renew => {}

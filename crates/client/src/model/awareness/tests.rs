@@ -229,9 +229,13 @@ fn typing_is_sent_renewed_and_stopped_as_the_entry_changes_and_forgotten_once_se
     assert_eq!(typing(model.entry_changed("")), [], "forgotten once sent");
 
     assert_eq!(typing(model.entry_changed("x")), [(lobby(), true)]);
+    model.on_engine(direct_message(1, "bob", "bob"));
     model.submit("/msg bob");
     let bob = Conversation::Direct(nick("bob"));
     assert_eq!(typing(model.entry_changed("y")), [(lobby(), false), (bob, true)], "switched away from");
+    model.submit("/msg zed");
+    let bob = Conversation::Direct(nick("bob"));
+    assert_eq!(typing(model.entry_changed("z")), [(bob, false)], "no typing where no message was ever sent");
 
     let mut older = connected_at(AWARENESS_VERSION - 1);
     assert!(older.entry_changed("hi").is_empty(), "a server that does not know typing");

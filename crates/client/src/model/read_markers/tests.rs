@@ -228,6 +228,10 @@ fn after_reconnecting_a_marker_the_server_lost_is_sent_again() {
     assert_eq!(marks(model.on_engine(Event::Synced)), [(garden(), 7)]);
     assert_eq!(marks(model.on_engine(Event::Synced)), [], "once");
 
+    model.on_engine(Event::Left { room: RoomName::parse("garden").expect("valid") });
+    reconnect(&mut model);
+    assert_eq!(marks(model.on_engine(Event::Synced)), [(lobby(), 4)], "not for a room left");
+
     reconnect(&mut model);
     let confirmed = vec![marker(&lobby(), "ana", 4), marker(&garden(), "ana", 9)];
     assert_eq!(marks(model.on_engine(Event::ReadMarkers(confirmed))), []);
