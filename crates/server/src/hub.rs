@@ -53,11 +53,34 @@ impl Published {
     }
 }
 
-/// What the hub pushes to a session.
+/// What the hub pushes to a session. The last three are protocol version 6's: a session of an older client
+/// drops them.
 #[derive(Debug, Clone)]
 pub enum Live {
     Message(Arc<Published>),
-    Presence { room: RoomName, nick: Nick, state: PresenceState },
+    Presence {
+        room: RoomName,
+        nick: Nick,
+        state: PresenceState,
+    },
+    /// `nick` set its away message, or came back (`None`).
+    Away {
+        nick: Nick,
+        message: Option<String>,
+    },
+    /// `nick` is typing in conversation `key`, or stopped. A queue that is full drops it, unnoted: it expires
+    /// by itself on the reader's side.
+    Typing {
+        key: ConvKey,
+        nick: Nick,
+        typing: bool,
+    },
+    /// `nick`'s read marker in conversation `key` moved to `seq`.
+    ReadMarker {
+        key: ConvKey,
+        nick: Nick,
+        seq: u64,
+    },
 }
 
 /// A change to a user's conversations made elsewhere, which its session must follow.
@@ -127,6 +150,12 @@ struct State {
     /// is in `room_online` and `rooms_of` like a local one, so that member lists and presence count it; the
     /// fan-out finds no session of it here and sends it nothing.
     elsewhere: HashMap<AccountId, Elsewhere>,
+    /// Since when each user shown online (here or on another node) has been shown so, in milliseconds since the
+    /// epoch: what `Whois` tells.
+    online_since: HashMap<AccountId, u64>,
+    /// When each user last sent a message this hub published (the hub sees every message of every node): what
+    /// `Whois` tells as idle time. Forgotten when the user goes offline.
+    last_message_ms: HashMap<Nick, u64>,
     /// What to tell the other nodes, when there are any.
     peers: Option<std::sync::mpsc::Sender<Notice>>,
     /// Counts live deliveries dropped for a full queue, once the server counts.
@@ -226,8 +255,9 @@ impl State {
                 if let Some(overflows) = &self.overflows {
                     overflows.increment(1);
                 }
-                entry.pending.note_dropped(&dropped);
-                entry.wake.notify_one();
+                if entry.pending.note_dropped(&dropped) {
+                    entry.wake.notify_one();
+                }
             }
         }
     }
@@ -314,13 +344,19 @@ impl Hub {
     /// A session of `account` has lasted `limits.presence_after_ms`: the user's arrival is announced to
     /// its rooms, once. A script that logs in, sends and leaves within that time is not announced at all, nor its
     /// departure: members are not told of every short visit.
-    pub fn announce_arrival(&self, account: &Account) {
+    ///
+    /// Its `away` message, when it has one, follows its arrival to the same members.
+    pub fn announce_arrival(&self, account: &Account, away: Option<String>) {
         let mut state = self.lock();
         if !state.by_account.contains_key(&account.id) || state.announced.contains_key(&account.id) {
             return;
         }
         if !state.shown_online(account.id) {
             state.announce_everywhere(account, PresenceState::Online);
+            state.online_since.insert(account.id, palomar_proto::unix_ms());
+            if let Some(message) = away {
+                state.tell_room_mates(account, &Live::Away { nick: account.nick.clone(), message: Some(message) });
+            }
         }
         state.announced.insert(account.id, account.nick.clone());
         state.tell_peers(Notice::Online { account: account.clone() });
@@ -339,6 +375,10 @@ impl Hub {
         if remaining == Some(0) {
             state.by_account.remove(&account.id);
             let announced = state.announced.remove(&account.id).is_some();
+            if !state.elsewhere.contains_key(&account.id) {
+                state.online_since.remove(&account.id);
+                state.last_message_ms.remove(&account.nick);
+            }
             if announced {
                 state.tell_peers(Notice::Offline { account: account.id });
             }
@@ -459,6 +499,9 @@ impl Hub {
         // Another node's message may come after a later one of this node's: the hub knows the highest.
         let latest = state.latest.entry(conv).or_default();
         *latest = (*latest).max(message.seq);
+        // Only a user with a session somewhere sends; the entry goes when it goes offline (at most one per
+        // account stays behind for a session too short to be announced on another node).
+        state.last_message_ms.insert(message.from.clone(), message.ts);
         let published = Arc::new(Published::new(conv, message));
         let item = Live::Message(published.clone());
         match &published.message.key {
@@ -477,6 +520,7 @@ impl Hub {
     }
 }
 
+mod awareness;
 mod elsewhere;
 mod pending;
 #[cfg(test)]

@@ -235,6 +235,7 @@ impl Session {
         }
         self.know_room_states(standings);
         self.send_room_states().await?;
+        self.send_own_awareness().await?;
         self.flush().await?;
         self.catch_up_all().await?;
         Ok(link)
