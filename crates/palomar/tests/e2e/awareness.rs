@@ -2,20 +2,21 @@
 //! reach the user's other sessions and its room-mates and come with `Users`; `Whois` tells what anyone may know;
 //! typing reaches the other members only, at a pace; read markers only move forward, reach the reader's sessions
 //! and its room-mates, come with `Users` and after `Welcome`, and survive a restart; a client of version 5 gets
-//! none of it.
+//! none of it; and all of it crosses server nodes on one PostgreSQL database.
 
 use palomar_proto::{
-    ClientMsg, Conversation, ErrorCode, MessageId, MessageKind, PROTOCOL_VERSION, PresenceState, ReadMarker, RoomName,
-    ServerMsg,
+    ClientMsg, Conversation, ErrorCode, MessageId, MessageKind, PROTOCOL_VERSION, PresenceState, ReadMarker,
+    RoomAction, RoomName, ServerMsg,
 };
 
 use crate::common::{Backend, PATIENCE, RawReader, RawWriter, Server};
 use crate::kinds::{log_in, read_until};
+use crate::nodes::start_nodes;
 
 on_both_stores!(sync: [], async: [
     away_messages_reach_the_users_sessions_and_room_mates_and_come_with_users,
     whois_tells_who_is_online_since_when_and_the_rooms_in_common,
-    typing_reaches_the_other_members_only_at_a_pace,
+    typing_reaches_the_other_members_only_at_a_pace_and_not_from_the_muted,
     read_markers_move_forward_reach_the_room_and_come_back_after_a_restart,
 ]);
 
@@ -196,18 +197,17 @@ async fn whois_tells_who_is_online_since_when_and_the_rooms_in_common(backend: B
     assert_eq!(refusal(&mut ana).await, ErrorCode::InvalidName);
 }
 
-async fn typing_reaches_the_other_members_only_at_a_pace(backend: Backend) {
+async fn typing_reaches_the_other_members_only_at_a_pace_and_not_from_the_muted(backend: Backend) {
     let dir = tempfile::tempdir().expect("temp dir");
     let server = Server::start_in(&backend, &dir.path().join("data"));
     let (mut ana, mut ana_out) = log_in(&server, "ana", PROTOCOL_VERSION).await;
     let (mut bob, mut bob_out) = log_in(&server, "bob", PROTOCOL_VERSION).await;
     let (mut carol, carol_out) = log_in(&server, "carol", PROTOCOL_VERSION).await;
-    for writer in [&mut ana_out, &mut bob_out] {
+    // ana makes #garden (its owner), then bob joins it.
+    for (reader, writer) in [(&mut ana, &mut ana_out), (&mut bob, &mut bob_out)] {
         writer.send(&ClientMsg::Join { room: "garden".into() }).await.expect("sends");
+        frames_until_pong(reader, writer).await;
     }
-    frames_until_pong(&mut ana, &mut ana_out).await;
-    frames_until_pong(&mut bob, &mut bob_out).await;
-    drop(bob_out);
 
     let garden = room("garden");
     for typing in [true, true, false, false] {
@@ -248,6 +248,16 @@ async fn typing_reaches_the_other_members_only_at_a_pace(backend: Backend) {
     let own = frames_until(&mut ana, |frame| delivers(frame, "bye")).await;
     assert!(!own.iter().any(is_awareness), "never to the typist: {own:?}");
     drop(carol_out);
+
+    // One who may not speak in the room does not seem to be about to.
+    let mute = RoomAction::Mute { nick: "bob".into(), reason: "hush".into() };
+    ana_out.send(&ClientMsg::Moderate { room: "garden".into(), action: mute }).await.expect("sends");
+    read_until(&mut bob, &mut Vec::new(), |frame| matches!(frame, ServerMsg::RoomEvent { .. }).then_some(())).await;
+    bob_out.send(&ClientMsg::Typing { conversation: garden.clone(), typing: true }).await.expect("sends");
+    let aside = ClientMsg::Send { id: MessageId([4; 16]), to: room("lobby"), text: "aside".into() };
+    bob_out.send(&aside).await.expect("sends");
+    let seen = frames_until(&mut ana, |frame| delivers(frame, "aside")).await;
+    assert!(!seen.iter().any(|frame| matches!(frame, ServerMsg::Typing { .. })), "muted: {seen:?}");
 }
 
 async fn read_markers_move_forward_reach_the_room_and_come_back_after_a_restart(backend: Backend) {
@@ -302,4 +312,58 @@ async fn read_markers_move_forward_reach_the_room_and_come_back_after_a_restart(
     let server = server.restart();
     let (mut bob, mut bob_out) = log_in(&server, "bob", PROTOCOL_VERSION).await;
     assert_eq!(markers_in(frames_until_pong(&mut bob, &mut bob_out).await), [marker(3)], "after Welcome");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn away_typing_and_read_markers_cross_server_nodes() {
+    let database = palomar_test_postgres::TestDatabase::create();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let nodes = start_nodes(database.url(), dir.path(), 2);
+    let (mut ana, mut ana_out) = log_in(&nodes[0], "ana", PROTOCOL_VERSION).await;
+    let (mut bob, mut bob_out) = log_in(&nodes[1], "bob", PROTOCOL_VERSION).await;
+    until_online(&mut bob, "ana").await;
+    until_online(&mut ana, "bob").await;
+
+    ana_out.send(&ClientMsg::SetAway { message: "lunch".into() }).await.expect("sends");
+    assert_eq!(away_of(&mut bob, "ana").await, Some("lunch".into()), "through the other node");
+    ana_out.send(&ClientMsg::Typing { conversation: room("lobby"), typing: true }).await.expect("sends");
+    let typing = read_until(&mut bob, &mut Vec::new(), |frame| match frame {
+        ServerMsg::Typing { conversation, nick: who, typing } if *who == nick("ana") => {
+            Some((conversation.clone(), *typing))
+        }
+        _ => None,
+    })
+    .await;
+    assert_eq!(typing, (room("lobby"), true));
+
+    let post = ClientMsg::Post { id: MessageId([1; 16]), to: room("lobby"), kind: MessageKind::Text, text: "x".into() };
+    ana_out.send(&post).await.expect("sends");
+    read_until(&mut bob, &mut Vec::new(), |frame| delivers(frame, "x").then_some(())).await;
+    bob_out.send(&ClientMsg::MarkRead { conversation: room("lobby"), seq: 1 }).await.expect("sends");
+    let markers = read_until(&mut ana, &mut Vec::new(), |frame| match frame {
+        ServerMsg::ReadMarkers { markers } => Some(markers.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(markers, [ReadMarker { conversation: room("lobby"), nick: nick("bob"), seq: 1 }]);
+
+    bob_out.send(&ClientMsg::Whois { nick: "ana".into() }).await.expect("sends");
+    let info = read_until(&mut bob, &mut Vec::new(), |frame| match frame {
+        ServerMsg::Whois(info) => Some(info.clone()),
+        _ => None,
+    })
+    .await;
+    assert!(info.online && info.online_since_ms.is_some(), "online on the other node: {info:?}");
+    assert_eq!((info.away.as_deref(), &info.rooms[..]), (Some("lunch"), &[RoomName::lobby()][..]));
+
+    // Her away message follows her arrival on the other node.
+    drop((ana, ana_out));
+    let who = nick("ana");
+    read_until(&mut bob, &mut Vec::new(), |frame| {
+        matches!(frame, ServerMsg::Presence { nick, state: PresenceState::Offline, .. } if *nick == who).then_some(())
+    })
+    .await;
+    let (_ana, _ana_out) = log_in(&nodes[0], "ana", PROTOCOL_VERSION).await;
+    until_online(&mut bob, "ana").await;
+    assert_eq!(away_of(&mut bob, "ana").await, Some("lunch".into()), "after her arrival");
 }
