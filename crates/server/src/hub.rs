@@ -53,8 +53,8 @@ impl Published {
     }
 }
 
-/// What the hub pushes to a session. The last three are protocol version 6's: a session of an older client
-/// drops them.
+/// What the hub pushes to a session. The last three are protocol version 6's: only sessions whose clients speak
+/// it are sent them.
 #[derive(Debug, Clone)]
 pub enum Live {
     Message(Arc<Published>),
@@ -121,9 +121,17 @@ struct Entry {
     tx: mpsc::Sender<Live>,
     pending: Arc<PendingChanges>,
     wake: Arc<Notify>,
+    /// The client speaks protocol version 6: it is sent away messages, typing and read markers. An older one's
+    /// queue is not filled with what it would drop.
+    aware: bool,
 }
 
 impl Entry {
+    /// Whether `item` is for this session's client.
+    fn takes(&self, item: &Live) -> bool {
+        self.aware || matches!(item, Live::Message(_) | Live::Presence { .. })
+    }
+
     fn note(&self, flags: u8) {
         self.pending.note(flags);
         self.wake.notify_one();
@@ -250,7 +258,7 @@ impl State {
     }
 
     fn send_to(&self, account: AccountId, item: &Live) {
-        for (_, entry) in self.sessions_of(account) {
+        for (_, entry) in self.sessions_of(account).filter(|(_, entry)| entry.takes(item)) {
             if let Err(mpsc::error::TrySendError::Full(dropped)) = entry.tx.try_send(item.clone()) {
                 if let Some(overflows) = &self.overflows {
                     overflows.increment(1);
@@ -310,12 +318,14 @@ impl Hub {
     /// was read from the store after [`Hub::membership_changes`] gave `changes_seen`. If another session of the
     /// user has joined or left a room since, it was not told (it was not registered yet) and its `rooms` may be
     /// stale: then nothing is registered, and the caller reads its rooms again. Changes made after registering
-    /// reach it beside its queue.
+    /// reach it beside its queue. `aware`: the session's client speaks protocol version 6 (away messages, typing,
+    /// read markers).
     pub fn register(
         &self,
         account: &Account,
         rooms: Vec<(ConvId, RoomName)>,
         changes_seen: u64,
+        aware: bool,
     ) -> Result<SessionLink, NotRegistered> {
         let mut state = self.lock();
         if state.membership_changes(account.id) != changes_seen {
@@ -329,7 +339,7 @@ impl Hub {
         let wake = Arc::new(Notify::new());
         state.next_id += 1;
         let id = SessionId(state.next_id);
-        state.sessions.insert(id, Entry { tx, pending: pending.clone(), wake: wake.clone() });
+        state.sessions.insert(id, Entry { tx, pending: pending.clone(), wake: wake.clone(), aware });
         let sessions = state.by_account.entry(account.id).or_default();
         sessions.push(id);
         if sessions.len() == 1 {

@@ -1,6 +1,6 @@
 //! Knowing who is there (protocol version 6), the hub's part: away messages, typing notices and moved read
-//! markers passed on to the sessions that must see them, and what `Whois` asks of who is online. Sessions of
-//! older clients receive these items too and drop them (the hub does not know versions).
+//! markers passed on to the sessions that must see them (those whose clients speak version 6), and what `Whois`
+//! asks of who is online.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -50,7 +50,7 @@ impl State {
 
     /// Sends `item` to every session of `account`, dropped unnoted where a queue is full.
     fn send_quietly(&self, account: AccountId, item: &Live) {
-        for (_, entry) in self.sessions_of(account) {
+        for (_, entry) in self.sessions_of(account).filter(|(_, entry)| entry.takes(item)) {
             if entry.tx.try_send(item.clone()).is_err()
                 && let Some(overflows) = &self.overflows
             {

@@ -32,7 +32,7 @@ fn hub(queue_len: usize) -> Arc<Hub> {
 fn register(hub: &Hub, name: &str, rooms: Vec<(ConvId, RoomName)>) -> SessionLink {
     let account = who(name);
     let changes = hub.membership_changes(account.id);
-    hub.register(&account, rooms, changes).expect("nothing changed meanwhile")
+    hub.register(&account, rooms, changes, true).expect("nothing changed meanwhile")
 }
 
 #[test]
@@ -45,16 +45,16 @@ fn a_session_whose_rooms_changed_while_it_read_them_reads_them_again() {
     let seen = hub.membership_changes(ana.id);
     // The laptop read ana's rooms; then, before it registered, the phone joined a room.
     hub.joined(phone.id, &ana, ConvId(2), &garden, true, 0);
-    assert_eq!(hub.register(&ana, lobby.clone(), seen).err(), Some(NotRegistered::MembershipsChanged));
+    assert_eq!(hub.register(&ana, lobby.clone(), seen, true).err(), Some(NotRegistered::MembershipsChanged));
     let seen = hub.membership_changes(ana.id);
-    let laptop = hub.register(&ana, vec![(ConvId(1), RoomName::lobby()), (ConvId(2), garden.clone())], seen);
+    let laptop = hub.register(&ana, vec![(ConvId(1), RoomName::lobby()), (ConvId(2), garden.clone())], seen, true);
     assert!(laptop.is_ok(), "its second reading is current");
     // The same for a leave, even after the phone went offline.
     let seen = hub.membership_changes(ana.id);
     hub.left(phone.id, &ana, ConvId(2), &garden);
     hub.unregister(phone.id, &ana);
-    assert!(hub.register(&ana, lobby, seen).is_err());
-    assert!(hub.register(&who("bob"), vec![], 0).is_ok(), "counted per user");
+    assert!(hub.register(&ana, lobby, seen, true).is_err());
+    assert!(hub.register(&who("bob"), vec![], 0, true).is_ok(), "counted per user");
 }
 
 #[test]
@@ -62,10 +62,10 @@ fn an_account_has_at_most_so_many_sessions() {
     let hub = Hub::new(HashMap::new(), 8, 2);
     let first = register(&hub, "ana", vec![]);
     register(&hub, "ana", vec![]);
-    assert_eq!(hub.register(&who("ana"), vec![], 0).err(), Some(NotRegistered::TooManySessions(2)));
-    assert!(hub.register(&who("bob"), vec![], 0).is_ok(), "counted per account");
+    assert_eq!(hub.register(&who("ana"), vec![], 0, true).err(), Some(NotRegistered::TooManySessions(2)));
+    assert!(hub.register(&who("bob"), vec![], 0, true).is_ok(), "counted per account");
     hub.unregister(first.id, &who("ana"));
-    assert!(hub.register(&who("ana"), vec![], 0).is_ok(), "a place is given back when a session ends");
+    assert!(hub.register(&who("ana"), vec![], 0, true).is_ok(), "a place is given back when a session ends");
 }
 
 #[test]
@@ -428,4 +428,21 @@ fn whois_knows_since_when_a_user_is_shown_online_and_its_last_message_since() {
     assert_eq!(shown.last_message_ms, Some(shown.since_ms + 5));
     hub.unregister(ana.id, &who("ana"));
     assert_eq!(hub.shown_online(who("ana").id, &who("ana").nick), None);
+}
+
+#[test]
+fn a_session_of_an_older_client_is_sent_nothing_of_version_6() {
+    let hub = hub(8);
+    let lobby = vec![(ConvId(1), RoomName::lobby())];
+    let key = ConvKey::Room(RoomName::lobby());
+    register(&hub, "ana", lobby.clone());
+    let changes = hub.membership_changes(who("bob").id);
+    let mut old_bob = hub.register(&who("bob"), lobby, changes, false).expect("registers");
+    hub.announce_arrival(&who("ana"), Some("lunch".into()));
+    hub.away_changed(&who("ana"), None);
+    hub.typing(ConvId(1), &key, &who("ana"), true, true);
+    hub.read_marker_moved(ConvId(1), &key, &who("ana"), 3, true);
+    hub.publish(ConvId(1), message(1));
+    let items = drain(&mut old_bob);
+    assert!(matches!(&items[..], [Live::Presence { .. }, Live::Message(_)]), "{items:?}");
 }
