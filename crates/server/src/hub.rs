@@ -1,5 +1,5 @@
 //! The hub: who is online, in which rooms, and the live fan-out of new messages and presence to their
-//! sessions.
+//! sessions, and of away messages, typing and read markers (protocol version 6, `awareness`).
 //!
 //! Fan-out never waits: each session has a bounded queue, and an item that does not fit is dropped and its kind
 //! noted beside the queue ([`PendingChanges`]), which wakes the session: it then reads back from the store and the hub

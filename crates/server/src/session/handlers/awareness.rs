@@ -116,7 +116,8 @@ impl Session {
         };
         let seq = seq.min(self.shared.hub.latest(conv));
         let account = self.account.id;
-        // What waits for the writer first: read after the store, it might have been saved in between, unseen.
+        // The writer's pending marker first: read after the store's, it could be saved in between and seen in
+        // neither.
         let pending = self.shared.writer.pending_read_markers(|who, at| who.id == account && at == conv);
         let stored = self.read(move |db| db.read_marker(account, conv)).await?;
         let current = pending.iter().map(|(_, _, seq)| *seq).fold(stored, u64::max);

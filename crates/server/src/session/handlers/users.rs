@@ -47,9 +47,11 @@ impl Roster {
         Ok(Roster { members, away: db.away_in(conv)?, read_markers: db.read_markers_in(conv)? })
     }
 
-    /// Adds the read markers that waited for the writer when the roster was read (each member's highest is sent).
+    /// Adds the read markers that waited for the writer when the roster was read (each member's highest is sent),
+    /// of those who are still members (the store saves no other).
     pub(in crate::session) fn with_pending(mut self, pending: Vec<(Nick, u64)>) -> Roster {
-        self.read_markers.extend(pending);
+        let members = &self.members;
+        self.read_markers.extend(pending.into_iter().filter(|(nick, _)| members.contains(nick)));
         self
     }
 }
