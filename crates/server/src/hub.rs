@@ -511,7 +511,13 @@ impl Hub {
         *latest = (*latest).max(message.seq);
         // Only a user with a session somewhere sends; the entry goes when it goes offline (at most one per
         // account stays behind for a session too short to be announced on another node).
-        state.last_message_ms.insert(message.from.clone(), message.ts);
+        match state.last_message_ms.get_mut(&message.from) {
+            Some(sent) => *sent = message.ts,
+            // A nickname is cloned once per sender, not once per message: this is on every message's path.
+            None => {
+                state.last_message_ms.insert(message.from.clone(), message.ts);
+            }
+        }
         let published = Arc::new(Published::new(conv, message));
         let item = Live::Message(published.clone());
         match &published.message.key {
