@@ -81,6 +81,8 @@ impl ChatModel {
     /// is at that line (the newest message line at or below it), for the last [`SEEN_BY_LINES`] message lines
     /// only; the user and ignored users are left out. `None` when nobody is.
     pub fn seen_by(&self, conv: &Conv, seq: u64) -> Option<String> {
+        // Newest first. Drawn for every line on screen, every frame: only the tail of the entries is looked at,
+        // and each marker against these few lines, not against the whole conversation.
         let lines: Vec<u64> = conv
             .entries
             .iter()
@@ -98,7 +100,9 @@ impl ChatModel {
             .markers
             .iter()
             .filter(|(nick, marker)| {
-                **nick != self.me && !self.is_ignored(nick) && conv.latest_line_at_or_below(**marker) == Some(seq)
+                **nick != self.me
+                    && !self.is_ignored(nick)
+                    && lines.iter().find(|line| **line <= **marker) == Some(&seq)
             })
             .map(|(nick, _)| nick)
             .collect();
@@ -206,19 +210,6 @@ impl ChatModel {
         if let Some(conv) = self.convs.iter_mut().find(|conv| conv.id == *conversation) {
             conv.markers.remove(nick);
         }
-    }
-}
-
-impl Conv {
-    /// The seq of the newest message line at or below `seq` (a marker on a reaction counts for the line before).
-    fn latest_line_at_or_below(&self, seq: u64) -> Option<u64> {
-        self.entries
-            .iter()
-            .filter_map(|e| match e {
-                Entry::Message(m) if m.is_drawn() => m.seq.filter(|s| *s <= seq),
-                _ => None,
-            })
-            .max()
     }
 }
 
