@@ -283,7 +283,8 @@ fn tell_entry(window: &mut ChatWindow, model: &mut ChatModel, outcome: &mut Outc
 
 /// Moves the user's read marker while the window has the focus and the messages shown are scrolled to the newest.
 fn mark_read(ctx: &egui::Context, window: &ChatWindow, model: &mut ChatModel, outcome: &mut Outcome) {
-    let focused = ctx.input(|i| i.focused);
+    // The platform's word on the window when it gave one (as for alerts), else egui's.
+    let focused = ctx.input(|i| i.viewport().focused.unwrap_or(i.focused));
     outcome.actions.extend(model.read_tick(focused, window.at_newest));
     // The model sends a marker at most once a second: newer messages read meanwhile are sent after it, when
     // nothing else may draw a frame. The server's answer moving our marker ends this.
@@ -1580,7 +1581,9 @@ mod tests {
         harness.get_by_role_and_label(Role::Button, "Open #lobby").click();
         steps(&mut harness, 2);
         assert_eq!(harness.state().model.current().id, lobby(), "shown");
-        assert!(sent(&mut harness).is_empty(), "nothing asked of the server");
+        let asked = sent(&mut harness);
+        let read = |command: &Command| matches!(command, Command::MarkRead { .. });
+        assert!(asked.iter().all(read), "nothing asked of the server, but the lobby shown is read: {asked:?}");
         assert_eq!(harness.state().model.rooms, None);
 
         harness.key_press_modifiers(Modifiers::COMMAND | Modifiers::SHIFT, Key::L);
@@ -1726,7 +1729,7 @@ mod tests {
         steps(&mut harness, 2);
         assert!(matches!(&sent(&mut harness)[..], [Command::SetAway(message)] if message.is_empty()));
 
-        let mut older = harness_sized(connected(1..=3, Vec::new()), [1000.0, 500.0]);
+        let mut older = harness_sized(connected_to(5, 1..=3, Vec::new()), [1000.0, 500.0]);
         steps(&mut older, 3);
         assert!(older.query_by_label(awareness::SET_AWAY).is_none(), "a version 5 server knows no away");
     }
@@ -1773,7 +1776,9 @@ mod tests {
         steps(&mut harness, 2);
         assert!(harness.query_by_label(awareness::AWAY_MARK).is_none(), "back");
 
-        let mut older = harness_sized(with_lobby_unread(), [1000.0, 500.0]);
+        let mut model = connected_to(5, 1..=1, Vec::new());
+        model.apply(Typed::Msg { to: nick("carol"), text: None });
+        let mut older = harness_sized(model, [1000.0, 500.0]);
         steps(&mut older, 3);
         older.get_by_label("carol").click_secondary();
         steps(&mut older, 2);
@@ -1804,7 +1809,7 @@ mod tests {
         steps(&mut harness, 2);
         assert!(harness.query_by_label("⚠ no such user: carol").is_some());
 
-        let mut older = harness_sized(searching(connected(1..=3, Vec::new())), [1000.0, 500.0]);
+        let mut older = harness_sized(searching(connected_to(5, 1..=3, Vec::new())), [1000.0, 500.0]);
         steps(&mut older, 3);
         type_in_entry(&mut older, "/away brb");
         older.key_press(Key::Enter);
