@@ -295,11 +295,13 @@ fn mark_read(ctx: &egui::Context, window: &ChatWindow, model: &mut ChatModel, ou
     }
 }
 
-/// Escape closes the search results, unless it closes something nearer first: a menu, the reply being written, or
-/// the room browser.
+/// Escape closes the search results, unless it closes something nearer first: a menu, the reply being written, the
+/// room browser or the away dialog.
 fn close_search_on_escape(ctx: &egui::Context, window: &ChatWindow, model: &mut ChatModel) {
-    let nearer =
-        egui::Popup::is_any_open(ctx) || window.replying_in(&model.current().id).is_some() || model.rooms.is_some();
+    let nearer = egui::Popup::is_any_open(ctx)
+        || window.replying_in(&model.current().id).is_some()
+        || model.rooms.is_some()
+        || window.away.open;
     if model.search.is_some() && !nearer && ctx.input(|i| i.key_pressed(Key::Escape)) {
         model.search = None;
     }
@@ -1705,6 +1707,17 @@ mod tests {
         steps(&mut harness, 2);
         assert!(!harness.state().window.away.open, "Cancel closes it");
         assert!(sent(&mut harness).is_empty(), "and sets nothing");
+
+        let mut model = searching(aware(1..=3));
+        model.apply(Typed::Search(Some(command_line::search("message").expect("words to search for"))));
+        let mut searched = harness_sized(model, [1000.0, 500.0]);
+        steps(&mut searched, 3);
+        searched.get_by_role_and_label(Role::Button, awareness::SET_AWAY).click();
+        steps(&mut searched, 3);
+        searched.key_press(Key::Escape);
+        steps(&mut searched, 2);
+        assert!(!searched.state().window.away.open, "Escape closes it");
+        assert!(searched.state().model.search.is_some(), "and only it");
     }
 
     #[test]
