@@ -65,7 +65,8 @@ pub struct ChatWindow {
     away: AwayDialog,
     /// What the model was last told the entry box holds, and in which conversation: typing notices follow it.
     told: Option<(Conversation, String)>,
-    /// The message view of the conversation shown was at its newest message last frame (read markers follow it).
+    /// The message view of the conversation shown is at its newest message, as laid out in this frame (read markers
+    /// follow it).
     at_newest: bool,
 }
 
@@ -691,7 +692,10 @@ fn member(
             }
             return;
         }
-        let hover = format!("{}\nDirect message to {nick}", member_text(nick, away));
+        let hover = match away {
+            Some(_) => format!("{}\nDirect message to {nick}", member_text(nick, away)),
+            None => format!("Direct message to {nick}"),
+        };
         let response = ui.add(Button::new(text).frame(false)).on_hover_text(hover);
         if let Some(message) = away {
             awareness::away_mark(ui, message);
