@@ -1906,6 +1906,9 @@ mod tests {
         let seen = harness.get_by_label("seen by bob").rect();
         let (answer, news) = (harness.get_by_label("my answer").rect(), harness.get_by_label("news").rect());
         assert!(answer.bottom() <= seen.top() && seen.bottom() <= news.top(), "under message 4: {seen:?}");
+        let nickname = harness.get_all_by_label("ana").map(|node| node.rect()).find(|rect| rect.top() == answer.top());
+        let nickname = nickname.expect("ana's nickname beside her message");
+        assert!((seen.left() - nickname.left()).abs() < 1.0, "where the nicknames begin: {seen:?} {nickname:?}");
         // Ana's marker is at message 4 too: never said of oneself.
         assert!(harness.query_by_label("seen by carol").is_some(), "under message 5");
         let divider = harness.get_by_label(palomar_client::model::NEW_MESSAGES).rect();

@@ -191,11 +191,15 @@ fn new_messages_divider(ui: &mut egui::Ui) {
     });
 }
 
-/// "seen by ana and bob" under a message line, small and dim, where the text begins.
+/// "seen by ana and bob" under a message line, small and dim, where the nicknames begin: past the time ("14:02",
+/// five monospace characters) and the mark column.
 fn seen_by_line(ui: &mut egui::Ui, seen: &str) {
+    let font = egui::TextStyle::Monospace.resolve(ui.style());
+    let time = ui.fonts_mut(|fonts| fonts.glyph_width(&font, '0')) * 5.0;
+    let mark = ui.text_style_height(&egui::TextStyle::Body) * 1.2;
+    let indent = time + mark + 2.0 * ui.spacing().item_spacing.x;
     ui.horizontal(|ui| {
-        // About the time and mark columns' width: the words sit under the message, not under its time.
-        ui.add_space(ui.text_style_height(&egui::TextStyle::Monospace) * 4.0);
+        ui.add_space(indent);
         ui.add(Label::new(RichText::new(seen).small().weak()).truncate());
     });
 }
