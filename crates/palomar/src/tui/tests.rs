@@ -138,7 +138,7 @@ fn wide_characters_and_emoji_wrap_inside_the_pane() {
 fn own_messages_are_pending_until_acknowledged_then_sent() {
     let mut app = conversation_with_chat();
     let actions = type_text(&mut app, "on my way");
-    assert!(actions.is_empty());
+    assert!(matches!(&actions[..], [Action::Engine(Command::Typing { typing: true, .. })]), "{actions:?}");
     let actions = app.on_key(key(KeyCode::Enter));
     assert!(matches!(&actions[..], [Action::Engine(Command::Send { text, .. })] if text == "on my way"), "{actions:?}");
     let id = MessageId([9; 16]);
@@ -773,15 +773,15 @@ fn a_search_s_hits_are_listed_where_it_was_typed_and_goto_opens_one_in_its_room(
     assert_eq!(app.marked(), Some(1), "brought on screen and marked");
 }
 
-/// [`connected`] to a server that knows away messages, `/whois`, typing and read markers (version 6).
-fn connected_v6(app: &mut App) {
+/// Connected at protocol `version` to a server whose lobby has ana, bob and carol online and dave offline.
+fn connected_at(app: &mut App, version: u16) {
     let info = |c: Conversation| ConversationInfo { conversation: c, latest_seq: 0, first_seq: 1 };
     app.on_engine(Event::Connected {
         server: "127.0.0.1:5555".into(),
         nick: nick("ana"),
         registered: false,
         conversations: vec![info(lobby()), info(Conversation::Room(RoomName::parse("garden").expect("valid")))],
-        version: palomar_proto::AWARENESS_VERSION,
+        version,
     });
     app.on_engine(Event::Users {
         room: RoomName::lobby(),
@@ -814,7 +814,7 @@ fn engine_commands(actions: Vec<Action>) -> Vec<Command> {
 #[test]
 fn our_away_message_is_in_the_status_bar_and_others_are_in_the_members_pane_and_slash_users() {
     let mut app = app();
-    connected_v6(&mut app);
+    connected_at(&mut app, palomar_proto::AWARENESS_VERSION);
     let sent = engine_commands(typed_line(&mut app, "/away at lunch"));
     assert!(matches!(&sent[..], [Command::SetAway(message)] if message == "at lunch"), "{sent:?}");
     app.on_engine(Event::Away { nick: nick("ana"), message: Some("at lunch".into()) });
@@ -850,7 +850,7 @@ fn our_away_message_is_in_the_status_bar_and_others_are_in_the_members_pane_and_
 #[test]
 fn slash_whois_asks_the_server_and_shows_its_answer_line_by_line() {
     let mut app = app();
-    connected_v6(&mut app);
+    connected_at(&mut app, palomar_proto::AWARENESS_VERSION);
     let sent = engine_commands(typed_line(&mut app, "/whois @bob"));
     assert!(matches!(&sent[..], [Command::Whois(who)] if *who == nick("bob")), "{sent:?}");
     app.on_engine(Event::Whois(palomar_proto::WhoisInfo {
@@ -876,7 +876,8 @@ fn slash_whois_asks_the_server_and_shows_its_answer_line_by_line() {
     assert!(screen(&app, 100, 12).contains("no such user: nobody"));
 
     // A server older than version 6 is not asked.
-    let mut app = conversation_with_chat();
+    let mut app = self::app();
+    connected_at(&mut app, palomar_proto::AWARENESS_VERSION - 1);
     assert!(typed_line(&mut app, "/whois bob").is_empty());
     assert!(typed_line(&mut app, "/away lunch").is_empty());
     let shown = screen(&app, 100, 12);
@@ -887,7 +888,7 @@ fn slash_whois_asks_the_server_and_shows_its_answer_line_by_line() {
 #[test]
 fn what_is_typed_in_the_entry_line_is_told_as_typing_and_stopped_when_emptied_or_left() {
     let mut app = app();
-    connected_v6(&mut app);
+    connected_at(&mut app, palomar_proto::AWARENESS_VERSION);
     let typing = |conversation: Conversation, typing: bool| Command::Typing { conversation, typing };
     let garden = Conversation::Room(RoomName::parse("garden").expect("valid"));
     assert_eq!(
@@ -911,14 +912,15 @@ fn what_is_typed_in_the_entry_line_is_told_as_typing_and_stopped_when_emptied_or
     let pasted = engine_commands(app.on_terminal(crossterm::event::Event::Paste("pasted".into())));
     assert_eq!(said(pasted), said([typing(garden, true)]));
 
-    let mut old = conversation_with_chat();
+    let mut old = self::app();
+    connected_at(&mut old, palomar_proto::AWARENESS_VERSION - 1);
     assert!(type_text(&mut old, "hello").is_empty(), "a server older than version 6 is not told");
 }
 
 #[test]
 fn who_is_typing_shows_under_the_messages_until_they_stop() {
     let mut app = app();
-    connected_v6(&mut app);
+    connected_at(&mut app, palomar_proto::AWARENESS_VERSION);
     app.on_engine(message(1, "bob", "good morning everyone"));
     app.on_engine(message(2, "carol", "morning! who has the notes from yesterday?"));
     app.on_engine(Event::Typing { conversation: lobby(), nick: nick("bob"), typing: true });
@@ -949,7 +951,7 @@ fn marker(nick_name: &str, seq: u64) -> palomar_proto::ReadMarker {
 #[test]
 fn seen_by_shows_under_the_message_read_up_to_and_new_messages_above_the_first_unread() {
     let mut app = app();
-    connected_v6(&mut app);
+    connected_at(&mut app, palomar_proto::AWARENESS_VERSION);
     app.on_engine(message(1, "bob", "good morning"));
     app.on_engine(message(2, "ana", "morning bob"));
     app.on_engine(message(3, "carol", "did the release go out?"));
@@ -975,7 +977,7 @@ fn seen_by_shows_under_the_message_read_up_to_and_new_messages_above_the_first_u
 #[test]
 fn the_read_marker_is_sent_while_the_terminal_has_focus_and_the_view_is_at_the_bottom() {
     let mut app = app();
-    connected_v6(&mut app);
+    connected_at(&mut app, palomar_proto::AWARENESS_VERSION);
     for seq in 1..=20 {
         app.on_engine(message(seq, "bob", &format!("message {seq}")));
     }
