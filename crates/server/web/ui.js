@@ -422,20 +422,23 @@ export class ChatView {
     this.renderHistory(conversation);
     this.renderMembers(model, conversation);
     this.renderSearch(model);
-    this.renderAway(model.ownAway);
+    this.renderAway(model.ownAway, model.aware);
     this.typing.textContent = model.typingLine();
   }
 
   /// Our own away message in the top bar while set (`away: MESSAGE`), and the button that sets it or says we are
   /// back.
-  renderAway(away) {
+  renderAway(away, aware) {
+    // Not offered by a server that does not know away messages.
+    this.awayButton.hidden = !aware;
     if (away === this.awayDrawn) return;
     this.awayDrawn = away;
     this.awayStatus.hidden = away === null;
     this.awayStatus.textContent = away === null ? '' : `away: ${away}`;
     this.awayStatus.title = away === null ? '' : `You are away: ${away}`;
     this.awayButton.textContent = away === null ? 'Set away' : 'Back';
-    this.awayButton.title = away === null ? 'Say you are away, with a message (/away MESSAGE)' : 'You are back: the away message goes (/back)';
+    this.awayButton.classList.toggle('set', away === null);
+    this.awayButton.title = away === null ? 'Say you are away, with a message (/away MESSAGE)' : `You are away: ${away}. Back: the away message goes (/back)`;
   }
 
   /// The search results panel, while open: the header in the words every client uses (or that the first page is
