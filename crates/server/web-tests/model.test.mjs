@@ -1196,7 +1196,11 @@ test('typing, sent: text not a command says true, again only after 3 s; emptied 
   assert.deepEqual(model.composerChanged(''), [], 'said once');
   assert.deepEqual(model.composerChanged('/whois bob'), [], 'a command is not typing');
   assert.deepEqual(model.composerChanged('   '), []);
+  model.select('@nobody');
+  assert.deepEqual(model.composerChanged('hi'), [], 'a direct conversation not started yet');
+  model.select('#lobby');
   model.composerChanged('hi');
+  model.apply({ type: 'messages', messages: [delivered('@bob', 1, 'bob', 'hello')] });
   model.select('@bob');
   assert.deepEqual(model.composerChanged('hi'), [{ key: '#lobby', typing: false }, { key: '@bob', typing: true }], 'switched');
   model.apply({ type: 'queued', entry: { order: 1, id: 'a'.repeat(32), to: '@bob', kind: 'Text', of: null, text: 'hi', typedAt: 1 } });

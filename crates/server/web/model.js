@@ -714,7 +714,10 @@ export class ChatModel {
     }
     const notices = [];
     const key = this.currentKey;
-    const active = text.trim() !== '' && !text.startsWith('/');
+    // A direct conversation with nothing in it yet does not exist on the server, which drops typing there (and
+    // refuses it to a nickname nobody has).
+    const exists = isRoomKey(key) || this.current.latestSeq > 0;
+    const active = text.trim() !== '' && !text.startsWith('/') && exists;
     const sent = this.typingSent;
     if (sent !== null && (sent.key !== key || !active)) {
       notices.push({ key: sent.key, typing: false });
