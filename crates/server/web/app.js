@@ -1,8 +1,9 @@
 // The page's entry point: signing in and out, and the session in between, which joins the engine (network and
 // outbox), the model (what is shown) and the screens (ui.js): engine events update the model and the screen,
-// typed entries and searches become engine calls. It also keeps the tab's title, the read markers, the user's
-// preferences (silenced conversations, highlight words, ignored nicknames: the model applies them, the store keeps
-// them), the connection banner and the desktop notifications.
+// typed entries and searches become engine calls. It also keeps the tab's title, the read markers (kept in the
+// browser, and sent to a server of version 6 when the model says), the typing notices the composer's text makes, the
+// user's preferences (silenced conversations, highlight words, ignored nicknames: the model applies them, the store
+// keeps them), the connection banner and the desktop notifications.
 
 import { HELP, LIST_PAGE, TYPED_HISTORY, parseEntry, parseSearch } from './commands.js';
 import { Engine } from './engine.js';

@@ -1008,6 +1008,8 @@ export class ChatModel {
         for (const seq of [...conversation.messages.keys()]) if (seq > event.latestSeq) conversation.messages.delete(seq);
         conversation.latestSeq = event.latestSeq;
         conversation.readSeq = Math.min(conversation.readSeq, event.latestSeq);
+        conversation.serverReadSeq = Math.min(conversation.serverReadSeq, event.latestSeq);
+        conversation.sentReadSeq = Math.min(conversation.sentReadSeq, event.latestSeq);
         this.notice(
           event.key,
           `the server was restored from an older backup and holds this conversation up to message ${event.latestSeq}, ` +
