@@ -1080,6 +1080,7 @@ test('whois lines: online since with how long and idle, away, registered, rooms 
   assert.deepEqual(whoisLines({ ...info, online: false, onlineSinceMs: null, idleMs: null }, 'ana', now)[0], 'bob: offline');
   assert.equal(whoisLines({ ...info, onlineSinceMs: Date.UTC(2026, 11, 5, 8, 0) }, 'ana', now)[0], 'bob: online since 2026-12-05 08:00 (2 d 8 h), idle 5 min');
   assert.equal(whoisLines({ ...info, nick: 'ana', rooms: ['lobby'] }, 'ana', now).at(-1), 'ana: rooms: #lobby');
+  assert.equal(whoisLines({ ...info, nick: 'ana', rooms: [] }, 'ana', now).at(-1), 'ana: no rooms');
   assert.deepEqual([duration(0), duration(59_999), duration(60_000), duration(3_599_999), duration(3_600_000), duration(86_399_000), duration(90_061_000)], [
     '0 s',
     '59 s',

@@ -240,7 +240,7 @@ export function whoisLines({ nick, registeredMs, online, onlineSinceMs, idleMs, 
   if (away !== null) lines.push(`${nick}: away: ${away}`);
   lines.push(`${nick}: registered ${isoDay(new Date(registeredMs))}`);
   const names = rooms.map(roomKey).join(', ');
-  if (nick === me) lines.push(`${nick}: rooms: ${names}`);
+  if (nick === me) lines.push(rooms.length === 0 ? `${nick}: no rooms` : `${nick}: rooms: ${names}`);
   else lines.push(rooms.length === 0 ? `${nick}: no rooms in common` : `${nick}: rooms in common: ${names}`);
   return lines;
 }
