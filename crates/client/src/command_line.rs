@@ -6,13 +6,15 @@
 //! finding the message `/edit`, `/delete`, `/reply` and `/react` mean when no `#SEQ` names it (a [`Target`]).
 
 use palomar_proto::{
-    Conversation, NameError, Nick, REACTIONS, Role, RoomAction, RoomName, reaction_named, search_words,
+    Conversation, NameError, Nick, REACTIONS, Role, RoomAction, RoomName, away_message, reaction_named, search_words,
 };
 
 use crate::preferences::{conversation_named, highlight_word};
 
 /// Every command, for completion and help.
 pub const COMMANDS: &[&str] = &[
+    "/away",
+    "/back",
     "/ban",
     "/cleartopic",
     "/delete",
@@ -50,6 +52,7 @@ pub const COMMANDS: &[&str] = &[
     "/unsilence",
     "/users",
     "/voice",
+    "/whois",
 ];
 
 /// What `/help` says in every front end: how each entry is written, and what it does.
@@ -58,6 +61,9 @@ pub const HELP: &[(&str, &str)] = &[
     ("/leave [ROOM]", "leave ROOM (default: the current one)"),
     ("/msg NICK [TEXT]", "open a direct conversation with NICK, sending TEXT"),
     ("/users [ROOM]", "who is in ROOM, online and offline"),
+    ("/whois NICK", "NICK: online, idle, away, rooms in common"),
+    ("/away [MESSAGE]", "say you are away; alone: you are back"),
+    ("/back", "you are back: no more away message"),
     ("/list [ROOM]", "list the rooms, 50 at a time; /list ROOM for those after ROOM"),
     ("/history [N]", "show N older messages of this conversation (default 20)"),
     ("/me TEXT", "say what you do: shown as * NICK TEXT"),
@@ -118,6 +124,10 @@ pub enum Typed {
     },
     /// `/users [ROOM]`: `None` is the current room.
     Users(Option<RoomName>),
+    /// `/whois NICK` (or `@NICK`): what the server may say of NICK's account.
+    Whois(Nick),
+    /// `/away MESSAGE` (checked: trimmed, one line, not too long), or `/away` alone and `/back` (`None`).
+    Away(Option<String>),
     /// `/list [ROOM]`: the server's rooms by name, from the first or after `ROOM` (the next page).
     List(Option<RoomName>),
     /// `/history [N]`: `None` leaves the number to the front end.
@@ -243,6 +253,13 @@ pub fn parse(line: &str) -> Result<Option<Typed>, CommandError> {
             Typed::Msg { to, text: (!text.is_empty()).then(|| text.to_owned()) }
         }
         "users" => Typed::Users(optional_room("/users [ROOM]")?),
+        "whois" => Typed::Whois(one_nick(rest.strip_prefix('@').unwrap_or(rest), "/whois NICK")?),
+        "away" => Typed::Away(
+            away_message(rest)
+                .map_err(|why| CommandError::Usage { usage: "/away [MESSAGE]", reason: why.to_string() })?,
+        ),
+        "back" if rest.is_empty() => Typed::Away(None),
+        "back" => return Err(missing("/back", "nothing comes after it; /away MESSAGE sets one")),
         "list" => Typed::List(optional_room("/list [ROOM]")?),
         "history" => match rest {
             "" => Typed::History(None),
@@ -591,6 +608,27 @@ mod tests {
         assert!(error("/unignore").starts_with("/unignore NICK: "));
         // The room moderation commands keep their words.
         assert!(matches!(parse("/mute bob"), Ok(Some(Typed::Moderate(RoomAction::Mute { .. })))));
+    }
+
+    #[test]
+    fn away_back_and_whois() {
+        assert_eq!(parse("/away  lunch, back at 2 "), Ok(Some(Typed::Away(Some("lunch, back at 2".into())))));
+        assert_eq!(parse("/away"), Ok(Some(Typed::Away(None))), "alone: back");
+        assert_eq!(parse("/back"), Ok(Some(Typed::Away(None))));
+        assert_eq!(parse("/whois bob"), Ok(Some(Typed::Whois(nick("bob")))));
+        assert_eq!(parse("/whois @Bob"), Ok(Some(Typed::Whois(nick("bob")))), "@NICK as a conversation names it");
+        let error = |line: &str| parse(line).expect_err("refused").to_string();
+        assert_eq!(
+            error(&format!("/away {}", "x".repeat(201))),
+            "/away [MESSAGE]: an away message is at most 200 bytes long"
+        );
+        assert_eq!(
+            error("/away out\u{1b}[2J"),
+            "/away [MESSAGE]: an away message is one line, without control characters"
+        );
+        assert!(error("/back soon").starts_with("/back: "));
+        assert!(error("/whois").starts_with("/whois NICK: "));
+        assert!(error("/whois bob carol").starts_with("/whois NICK: one nickname"));
     }
 
     #[test]

@@ -9,11 +9,14 @@
 //! `engine_events`; what the user types or clicks in `input`; finding and colouring nicknames in `nicknames`; the
 //! words of moderation (room events, invitations, a user's standing) in `moderation`; the rooms' listing (`/list`,
 //! the rooms kept for a window's browser, its words) in `listing`; what alerts the user, and the `/silence`,
-//! `/highlight` and `/ignore` that decide it, in `alerts`; search (`/search`, `/goto`, the hits kept) in `found`.
+//! `/highlight` and `/ignore` that decide it, in `alerts`; search (`/search`, `/goto`, the hits kept) in `found`;
+//! away messages, `/whois` and typing notices in `awareness`; read markers (seen by, the "new messages" divider,
+//! the user's own marker sent) in `read_markers`.
 //!
 //! [`Event`]: crate::engine::Event
 
 mod alerts;
+mod awareness;
 mod conv;
 mod engine_events;
 mod found;
@@ -21,6 +24,7 @@ mod input;
 mod listing;
 mod moderation;
 mod nicknames;
+mod read_markers;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -33,11 +37,16 @@ use crate::engine::Command;
 use crate::preferences::Preferences;
 
 pub use alerts::Alert;
+pub use awareness::{
+    away_notice, away_status_text, duration_text, local_time, member_text, no_such_user, own_away_text, typing_text,
+    whois_lines,
+};
 pub use conv::{Conv, Entry, MessageEntry, QUOTE_CHARS, Quote, ReactionCount};
 pub use found::{HIT_CHARS, MORE_FOUND, Search, found_header, hit_line, hit_time};
 pub use listing::{NO_ROOMS, RoomBrowser, members_text, one_line, room_listing_lines};
 pub use moderation::{invited_text, room_change_text, standing_text};
 pub use nicknames::{mentions, nick_colour};
+pub use read_markers::{NEW_MESSAGES, SEEN_BY_LINES, seen_by_text};
 
 /// Messages asked for at a time when scrolling back.
 pub const HISTORY_PAGE: u32 = 50;
@@ -134,6 +143,25 @@ pub struct ChatModel {
     rooms_asked: usize,
     /// The time zone times in notices are written in (a search's hits): the machine's at start.
     pub offset: FixedOffset,
+    /// The protocol version of the last session: what the server may be asked.
+    server_version: Option<u16>,
+    /// The user's own away message, while set.
+    own_away: Option<String>,
+    /// Others' away messages, as the server told them (until they go offline).
+    away: HashMap<Nick, String>,
+    /// The away message told last in the direct conversation with each nick, so that it is told once.
+    away_told: HashMap<Nick, String>,
+    /// The nickname of the `/whois` waiting for its answer, to name in "no such user".
+    whois_asked: Option<Nick>,
+    /// The conversation a `Typing { true }` was sent for, and when: renewed, or ended with `false`.
+    typing_sent: Option<(Conversation, Instant)>,
+    /// The user's own marker as sent, per conversation, and when.
+    read_sent: HashMap<Conversation, read_markers::MarkSent>,
+    /// Markers sent before the last connection was made, to send again unless the server's reach them.
+    resend: HashMap<Conversation, u64>,
+    /// The user's away message before the last connection, until the server restates it: the same again is not
+    /// news. (The server sends it at login only when one is set: cleared on another device meanwhile, none comes.)
+    own_away_before: Option<String>,
 }
 
 impl ChatModel {
@@ -167,6 +195,15 @@ impl ChatModel {
             rooms_as_notices: true,
             rooms_asked: 0,
             offset: *Local::now().offset(),
+            server_version: None,
+            own_away: None,
+            away: HashMap::new(),
+            away_told: HashMap::new(),
+            whois_asked: None,
+            typing_sent: None,
+            read_sent: HashMap::new(),
+            resend: HashMap::new(),
+            own_away_before: None,
         }
     }
 
@@ -199,11 +236,23 @@ impl ChatModel {
         }
     }
 
-    /// Shows conversation `index` (ignored if there is none) and marks it read.
+    /// Shows conversation `index` (ignored if there is none) and marks it read; the "new messages" divider goes
+    /// from the conversation left to the one opened, above its first message not read yet.
     pub fn switch(&mut self, index: usize) {
         if index < self.convs.len() {
+            if index != self.current
+                && let Some(left) = self.convs.get_mut(self.current)
+            {
+                left.new_messages = None;
+                left.divider_fixed = false;
+            }
+            // Shown already (and opened): its divider stays where it is.
+            if index != self.current || !self.convs[index].divider_fixed {
+                self.place_divider(index);
+            }
             self.current = index;
             let conv = &mut self.convs[index];
+            conv.divider_fixed = true;
             conv.unread = 0;
             conv.mentioned = false;
         }
@@ -211,6 +260,9 @@ impl ChatModel {
 
     /// Takes a conversation we are no longer in out of the list.
     fn drop_conversation(&mut self, gone: &Conversation) {
+        // Its marker is the server's to delete now: sent again, it would only be refused.
+        self.read_sent.remove(gone);
+        self.resend.remove(gone);
         if let Some(index) = self.convs.iter().position(|c| &c.id == gone) {
             self.convs.remove(index);
             if self.current >= index {
@@ -305,9 +357,10 @@ impl ChatModel {
         }
     }
 
-    /// Advances the clock of the reconnect countdown.
+    /// Advances the clock of the reconnect countdown and of typing notices (expired ones are forgotten).
     pub fn tick(&mut self, now: Instant) {
         self.now = now;
+        self.expire_typing(now);
     }
 }
 

@@ -924,6 +924,7 @@ mod tests {
             nick: nick("ana"),
             registered: true,
             conversations: vec![info],
+            version: palomar_proto::PROTOCOL_VERSION,
         });
         let mut messages: Vec<Message> =
             seqs.map(|seq| message(seq, "bob", MessageKind::Text, &format!("message {seq}"))).collect();
@@ -1518,6 +1519,7 @@ mod tests {
             nick: nick("ana"),
             registered: true,
             conversations: Vec::new(),
+            version: palomar_proto::PROTOCOL_VERSION,
         });
         steps(&mut harness, 2);
         assert_eq!(listings_asked(&mut harness), [None], "asked once reconnected");

@@ -313,6 +313,8 @@ impl Awaited {
             Command::Moderate { room, .. } => Some(Awaited::RoomNews(room.clone())),
             Command::ListRooms { .. } => Some(Awaited::Rooms),
             Command::Search { query, .. } => Some(Awaited::Found(query.clone())),
+            // Line mode does not send these yet (issue 24 item 3 is being built front end by front end).
+            Command::SetAway(_) | Command::Whois(_) | Command::Typing { .. } | Command::MarkRead { .. } => None,
             Command::Send { .. } | Command::TrustCertificate { .. } | Command::Quit => None,
         }
     }
@@ -495,6 +497,9 @@ impl LineMode<'_> {
                 self.send(self.current.clone(), MessageKind::Reaction { of, added: !take_back }, emoji)
             }
             Typed::React { of: None, .. } => self.refuse("/react #SEQ EMOJI: line mode needs the message's number"),
+            // Line mode's /away, /back and /whois come with its part of issue 24 item 3.
+            Typed::Whois(_) => self.refuse("/whois: not in line mode yet"),
+            Typed::Away(_) => self.refuse("/away and /back: not in line mode yet"),
             Typed::Jump(_) => self.refuse("/jump: line mode has no window to scroll; look for the message above"),
             Typed::Goto(_) => {
                 self.refuse("/goto: line mode has no window to open a result in; each result's line says where it is")
@@ -687,6 +692,7 @@ mod tests {
             nick: Nick::parse("ana").expect("valid"),
             registered: false,
             conversations: Vec::new(),
+            version: palomar_proto::PROTOCOL_VERSION,
         };
         line_mode.show(connected, &mut queued, &mut synced);
         assert!(line_mode.topics.is_empty(), "a login restates only what is not the defaults");

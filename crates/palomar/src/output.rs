@@ -350,6 +350,8 @@ impl<W: Write> Printer<W> {
             match event {
                 Event::Message { message, own } => self.json_line(MessageLine::new(message, *own)),
                 Event::Rooms { rooms, more } => self.json_line(RoomsLine::new(rooms, *more)),
+                // Line mode prints version 6's events with its part of issue 24 item 3.
+                Event::Away { .. } | Event::Whois(_) | Event::Typing { .. } | Event::ReadMarkers(_) => {}
                 _ => self.json_line(event_json(event)),
             }
             return;
@@ -455,6 +457,8 @@ impl<W: Write> Printer<W> {
             Event::Found { query, conversation, hits, next } => {
                 self.found(query, conversation.as_ref(), hits, next.is_some(), 1)
             }
+            // Line mode shows version 6's events with its part of issue 24 item 3.
+            Event::Away { .. } | Event::Whois(_) | Event::Typing { .. } | Event::ReadMarkers(_) => {}
         }
     }
 
@@ -582,6 +586,8 @@ fn event_json(event: &Event) -> Value {
         Event::Found { query, conversation, hits, next } => {
             found_json(query, conversation.as_ref(), hits, next.is_some())
         }
+        // Not printed yet ([`Printer::event`] skips them): line mode's part of issue 24 item 3 gives them lines.
+        Event::Away { .. } | Event::Whois(_) | Event::Typing { .. } | Event::ReadMarkers(_) => Value::Null,
     }
 }
 
@@ -705,6 +711,7 @@ mod tests {
             nick: Nick::parse("ana").expect("valid"),
             registered: false,
             conversations: vec![],
+            version: palomar_proto::PROTOCOL_VERSION,
         };
         printer.event(&connected);
         printer.event(&disconnected("the server closed the connection", 1));
@@ -878,6 +885,7 @@ mod tests {
                 nick: ana.clone(),
                 registered: true,
                 conversations: vec![info.clone()],
+                version: palomar_proto::PROTOCOL_VERSION,
             },
             Event::Synced,
             disconnected("gone", 1),
@@ -1115,6 +1123,7 @@ mod tests {
             nick: Nick::parse("bob").expect("valid"),
             registered: false,
             conversations: vec![],
+            version: palomar_proto::PROTOCOL_VERSION,
         });
         moderation_events().iter().for_each(|event| printer.event(event));
         let output = String::from_utf8(printer.out.into_inner()).expect("UTF-8");

@@ -45,7 +45,7 @@ pub use search::{
 /// deletions) and `UnknownMessage`; version 4 replies and reactions (`MessageKind::Reply`, `MessageKind::Reaction`);
 /// version 5 search (`Search`, `Found`); version 6 who is there (`SetAway`, `Whois`, `Typing`, `MarkRead`, `Away`,
 /// `ReadMarkers`).
-pub const PROTOCOL_VERSION: u16 = 5;
+pub const PROTOCOL_VERSION: u16 = 6;
 
 /// The oldest version a server still serves: it sends such a client nothing that version did not have.
 pub const MIN_PROTOCOL_VERSION: u16 = 1;

@@ -1,5 +1,5 @@
 //! The hub: who is online, in which rooms, and the live fan-out of new messages and presence to their
-//! sessions.
+//! sessions, and of away messages, typing and read markers (protocol version 6, `awareness`).
 //!
 //! Fan-out never waits: each session has a bounded queue, and an item that does not fit is dropped and its kind
 //! noted beside the queue ([`PendingChanges`]), which wakes the session: it then reads back from the store and the hub
@@ -53,11 +53,34 @@ impl Published {
     }
 }
 
-/// What the hub pushes to a session.
+/// What the hub pushes to a session. The last three are protocol version 6's: only sessions whose clients speak
+/// it are sent them.
 #[derive(Debug, Clone)]
 pub enum Live {
     Message(Arc<Published>),
-    Presence { room: RoomName, nick: Nick, state: PresenceState },
+    Presence {
+        room: RoomName,
+        nick: Nick,
+        state: PresenceState,
+    },
+    /// `nick` set its away message, or came back (`None`).
+    Away {
+        nick: Nick,
+        message: Option<String>,
+    },
+    /// `nick` is typing in conversation `key`, or stopped. A queue that is full drops it, unnoted: it expires
+    /// by itself on the reader's side.
+    Typing {
+        key: ConvKey,
+        nick: Nick,
+        typing: bool,
+    },
+    /// `nick`'s read marker in conversation `key` moved to `seq`.
+    ReadMarker {
+        key: ConvKey,
+        nick: Nick,
+        seq: u64,
+    },
 }
 
 /// A change to a user's conversations made elsewhere, which its session must follow.
@@ -98,9 +121,17 @@ struct Entry {
     tx: mpsc::Sender<Live>,
     pending: Arc<PendingChanges>,
     wake: Arc<Notify>,
+    /// The client speaks protocol version 6: it is sent away messages, typing and read markers. An older one's
+    /// queue is not filled with what it would drop.
+    aware: bool,
 }
 
 impl Entry {
+    /// Whether `item` is for this session's client.
+    fn takes(&self, item: &Live) -> bool {
+        self.aware || matches!(item, Live::Message(_) | Live::Presence { .. })
+    }
+
     fn note(&self, flags: u8) {
         self.pending.note(flags);
         self.wake.notify_one();
@@ -127,6 +158,12 @@ struct State {
     /// is in `room_online` and `rooms_of` like a local one, so that member lists and presence count it; the
     /// fan-out finds no session of it here and sends it nothing.
     elsewhere: HashMap<AccountId, Elsewhere>,
+    /// Since when each user shown online (here or on another node) has been shown so, in milliseconds since the
+    /// epoch: what `Whois` tells.
+    online_since: HashMap<AccountId, u64>,
+    /// When each user last sent a message this hub published (the hub sees every message of every node): what
+    /// `Whois` tells as idle time. Forgotten when the user goes offline.
+    last_message_ms: HashMap<Nick, u64>,
     /// What to tell the other nodes, when there are any.
     peers: Option<std::sync::mpsc::Sender<Notice>>,
     /// Counts live deliveries dropped for a full queue, once the server counts.
@@ -221,13 +258,14 @@ impl State {
     }
 
     fn send_to(&self, account: AccountId, item: &Live) {
-        for (_, entry) in self.sessions_of(account) {
+        for (_, entry) in self.sessions_of(account).filter(|(_, entry)| entry.takes(item)) {
             if let Err(mpsc::error::TrySendError::Full(dropped)) = entry.tx.try_send(item.clone()) {
                 if let Some(overflows) = &self.overflows {
                     overflows.increment(1);
                 }
-                entry.pending.note_dropped(&dropped);
-                entry.wake.notify_one();
+                if entry.pending.note_dropped(&dropped) {
+                    entry.wake.notify_one();
+                }
             }
         }
     }
@@ -280,12 +318,14 @@ impl Hub {
     /// was read from the store after [`Hub::membership_changes`] gave `changes_seen`. If another session of the
     /// user has joined or left a room since, it was not told (it was not registered yet) and its `rooms` may be
     /// stale: then nothing is registered, and the caller reads its rooms again. Changes made after registering
-    /// reach it beside its queue.
+    /// reach it beside its queue. `aware`: the session's client speaks protocol version 6 (away messages, typing,
+    /// read markers).
     pub fn register(
         &self,
         account: &Account,
         rooms: Vec<(ConvId, RoomName)>,
         changes_seen: u64,
+        aware: bool,
     ) -> Result<SessionLink, NotRegistered> {
         let mut state = self.lock();
         if state.membership_changes(account.id) != changes_seen {
@@ -299,7 +339,7 @@ impl Hub {
         let wake = Arc::new(Notify::new());
         state.next_id += 1;
         let id = SessionId(state.next_id);
-        state.sessions.insert(id, Entry { tx, pending: pending.clone(), wake: wake.clone() });
+        state.sessions.insert(id, Entry { tx, pending: pending.clone(), wake: wake.clone(), aware });
         let sessions = state.by_account.entry(account.id).or_default();
         sessions.push(id);
         if sessions.len() == 1 {
@@ -314,13 +354,19 @@ impl Hub {
     /// A session of `account` has lasted `limits.presence_after_ms`: the user's arrival is announced to
     /// its rooms, once. A script that logs in, sends and leaves within that time is not announced at all, nor its
     /// departure: members are not told of every short visit.
-    pub fn announce_arrival(&self, account: &Account) {
+    ///
+    /// Its `away` message, when it has one, follows its arrival to the same members.
+    pub fn announce_arrival(&self, account: &Account, away: Option<String>) {
         let mut state = self.lock();
         if !state.by_account.contains_key(&account.id) || state.announced.contains_key(&account.id) {
             return;
         }
         if !state.shown_online(account.id) {
             state.announce_everywhere(account, PresenceState::Online);
+            state.online_since.insert(account.id, palomar_proto::unix_ms());
+            if let Some(message) = away {
+                state.tell_room_mates(account, &Live::Away { nick: account.nick.clone(), message: Some(message) });
+            }
         }
         state.announced.insert(account.id, account.nick.clone());
         state.tell_peers(Notice::Online { account: account.clone() });
@@ -339,6 +385,10 @@ impl Hub {
         if remaining == Some(0) {
             state.by_account.remove(&account.id);
             let announced = state.announced.remove(&account.id).is_some();
+            if !state.elsewhere.contains_key(&account.id) {
+                state.online_since.remove(&account.id);
+                state.last_message_ms.remove(&account.nick);
+            }
             if announced {
                 state.tell_peers(Notice::Offline { account: account.id });
             }
@@ -459,6 +509,15 @@ impl Hub {
         // Another node's message may come after a later one of this node's: the hub knows the highest.
         let latest = state.latest.entry(conv).or_default();
         *latest = (*latest).max(message.seq);
+        // Only a user with a session somewhere sends; the entry goes when it goes offline (at most one per
+        // account stays behind for a session too short to be announced on another node).
+        match state.last_message_ms.get_mut(&message.from) {
+            Some(sent) => *sent = message.ts,
+            // A nickname is cloned once per sender, not once per message: this is on every message's path.
+            None => {
+                state.last_message_ms.insert(message.from.clone(), message.ts);
+            }
+        }
         let published = Arc::new(Published::new(conv, message));
         let item = Live::Message(published.clone());
         match &published.message.key {
@@ -477,6 +536,7 @@ impl Hub {
     }
 }
 
+mod awareness;
 mod elsewhere;
 mod pending;
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Keeping in step with the other server nodes on a shared PostgreSQL store: a thread of its own (PostgreSQL's
 //! client blocks) listens for their notices and hands what they point at to the [`Hub`] and the login limiter,
-//! sends this node's own notices (presence, joins, leaves, logins judged; the writer sends those of its commits
-//! itself, inside them), and beats.
+//! sends this node's own notices (presence, joins, leaves, logins judged, typing, read markers moved; the writer
+//! sends those of its commits itself, inside them), and beats.
 //!
 //! A node is taken for dead by the others when it has not beaten for [`EXPIRY`]: its users are then shown offline
 //! wherever they are not online on a live node. So a node that dies without a word has its sessions expire
@@ -158,7 +158,22 @@ fn act_on(store: &dyn Store, local: &Local, from: NodeId, notice: Notice) -> Res
         }
         Notice::Online { account } => {
             let rooms = rooms_of(store, account.id)?;
-            hub.heard(from, Notice::Online { account }, rooms);
+            let away = store.away_of(account.id)?;
+            hub.heard(from, Notice::Online { account: account.clone() }, rooms);
+            if let Some(message) = away {
+                hub.away_of_arrival(&account, message);
+            }
+        }
+        Notice::Away { account } => hub.away_changed(&account, store.away_of(account.id)?),
+        Notice::Typing { conv, account, typing } => {
+            if let Some(row) = store.conversation_by_id(conv)? {
+                hub.typing(conv, &row.key, &account, typing, false);
+            }
+        }
+        Notice::Read { conv, account, seq } => {
+            if let Some(row) = store.conversation_by_id(conv)? {
+                hub.read_marker_moved(conv, &row.key, &account, seq, false);
+            }
         }
         Notice::Moderated { conv, room, audit } => {
             let Some(entry) = store.audit_entry(audit)? else { return Ok(()) };

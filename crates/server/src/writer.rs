@@ -5,8 +5,8 @@
 //! once, publishes the new messages to the [`Hub`] in seq order, and only then answers. So a message is on
 //! disk before anyone sees it or its sender is told it is accepted, and many messages share one sync.
 //!
-//! Acknowledged positions (cursors) do not queue as changes: they wait in [`PendingCursors`] and ride along
-//! with the next commit, or with a commit of their own after [`CURSOR_SAVE_INTERVAL`].
+//! Acknowledged positions (cursors) and read markers do not queue as changes: they wait in [`PendingPositions`]
+//! and ride along with the next commit, or with a commit of their own after [`CURSOR_SAVE_INTERVAL`].
 //!
 //! The sessions' side is here: the [`Change`]s they can ask for, their answer types, and the queue that bounds
 //! them; the thread that applies and commits them is in [`group_commit`].
@@ -93,6 +93,12 @@ enum Change {
         nick: Nick,
         reply: Reply<()>,
     },
+    /// Sets `account`'s away message (`None`: back); the hub tells who must know once it is committed.
+    SetAway {
+        account: Account,
+        message: Option<String>,
+        reply: Reply<()>,
+    },
     /// A write that changes nothing, committed like any other: whether the store takes writes now.
     Probe {
         reply: Reply<()>,
@@ -172,33 +178,41 @@ struct Request {
 pub struct Writer {
     tx: mpsc::UnboundedSender<Request>,
     room: Arc<Semaphore>,
-    cursors: Arc<PendingCursors>,
+    cursors: Arc<PendingPositions<AccountId>>,
+    read_markers: Arc<PendingPositions<Account>>,
 }
 
-/// Acknowledged positions not yet written, the highest per account and conversation. Acks are as frequent as
-/// deliveries, so each one costing a commit would be the store's main work.
-#[derive(Default)]
-struct PendingCursors(Mutex<HashMap<(AccountId, ConvId), u64>>);
+/// Positions not yet written, the highest per account and conversation: acknowledged cursors (by [`AccountId`]),
+/// or read markers (by [`Account`]: what is pending is shown with a room's members, by nickname). Acks are as
+/// frequent as deliveries, so each one costing a commit would be the store's main work; read markers follow the
+/// reading of every member.
+struct PendingPositions<Who>(Mutex<HashMap<(Who, ConvId), u64>>);
 
-impl PendingCursors {
-    fn lock(&self) -> parking_lot::MutexGuard<'_, HashMap<(AccountId, ConvId), u64>> {
+impl<Who> Default for PendingPositions<Who> {
+    fn default() -> Self {
+        PendingPositions(Mutex::new(HashMap::new()))
+    }
+}
+
+impl<Who: Eq + std::hash::Hash> PendingPositions<Who> {
+    fn lock(&self) -> parking_lot::MutexGuard<'_, HashMap<(Who, ConvId), u64>> {
         self.0.lock()
     }
 
-    fn advance(&self, account: AccountId, conv: ConvId, seq: u64) {
+    fn advance(&self, who: Who, conv: ConvId, seq: u64) {
         let mut pending = self.lock();
-        let entry = pending.entry((account, conv)).or_insert(seq);
+        let entry = pending.entry((who, conv)).or_insert(seq);
         *entry = (*entry).max(seq);
     }
 
-    fn take(&self) -> HashMap<(AccountId, ConvId), u64> {
+    fn take(&self) -> HashMap<(Who, ConvId), u64> {
         std::mem::take(&mut *self.lock())
     }
 
-    /// Puts back cursors whose commit failed, unless newer ones arrived meanwhile.
-    fn restore(&self, cursors: HashMap<(AccountId, ConvId), u64>) {
-        for ((account, conv), seq) in cursors {
-            self.advance(account, conv, seq);
+    /// Puts back positions whose commit failed, unless newer ones arrived meanwhile.
+    fn restore(&self, positions: HashMap<(Who, ConvId), u64>) {
+        for ((who, conv), seq) in positions {
+            self.advance(who, conv, seq);
         }
     }
 }
@@ -217,14 +231,15 @@ impl Writer {
         metrics: Metrics,
     ) -> Result<(Writer, JoinHandle<()>), StoreError> {
         let (tx, rx) = mpsc::unbounded_channel();
-        let cursors = Arc::new(PendingCursors::default());
-        let thread_cursors = cursors.clone();
+        let cursors = Arc::new(PendingPositions::default());
+        let read_markers = Arc::new(PendingPositions::default());
+        let pending = group_commit::Pending { cursors: cursors.clone(), read_markers: read_markers.clone() };
         let handle = std::thread::Builder::new()
             .name("palomar-store-writer".into())
-            .spawn(move || group_commit::run(db, rx, hub, node, &thread_cursors, &metrics))
+            .spawn(move || group_commit::run(db, rx, hub, node, &pending, &metrics))
             .map_err(|e| StoreError::Corrupt(format!("cannot start the writer thread: {e}")))?;
         let room = Arc::new(Semaphore::new(QUEUE_BYTES as usize));
-        Ok((Writer { tx, room, cursors }, handle))
+        Ok((Writer { tx, room, cursors, read_markers }, handle))
     }
 
     /// Records that `account` has everything in `conv` up to `seq`; saved with the next commit.
@@ -237,7 +252,25 @@ impl Writer {
         self.cursors.lock().get(&(account, conv)).copied()
     }
 
-    /// Saves pending cursors every [`CURSOR_SAVE_INTERVAL`] when nothing else committed them, until `stop`.
+    /// Records that `account` has read `conv` up to `seq`; saved with the next commit, within a second. (Lost in
+    /// a crash, it heals: the client sends its marker again when the server's is behind.)
+    pub fn advance_read_marker(&self, account: &Account, conv: ConvId, seq: u64) {
+        self.read_markers.advance(account.clone(), conv, seq);
+    }
+
+    /// The read markers moved but not yet saved that `wanted` picks, by conversation and nickname: what a read of
+    /// the store's markers does not show yet.
+    pub fn pending_read_markers(&self, wanted: impl Fn(&Account, ConvId) -> bool) -> Vec<(ConvId, Nick, u64)> {
+        let pending = self.read_markers.lock();
+        pending
+            .iter()
+            .filter(|((account, conv), _)| wanted(account, *conv))
+            .map(|((account, conv), seq)| (*conv, account.nick.clone(), *seq))
+            .collect()
+    }
+
+    /// Saves pending cursors and read markers every [`CURSOR_SAVE_INTERVAL`] when nothing else committed them,
+    /// until `stop`.
     pub async fn save_cursors_periodically(self, stop: tokio_util::sync::CancellationToken) {
         let mut ticker = tokio::time::interval(CURSOR_SAVE_INTERVAL);
         loop {
@@ -245,7 +278,8 @@ impl Writer {
                 _ = stop.cancelled() => return,
                 _ = ticker.tick() => {}
             }
-            if !self.cursors.lock().is_empty() && self.queue(Change::SaveCursors { reply: None }).await.is_err() {
+            let waiting = !self.cursors.lock().is_empty() || !self.read_markers.lock().is_empty();
+            if waiting && self.queue(Change::SaveCursors { reply: None }).await.is_err() {
                 return;
             }
         }
@@ -311,6 +345,12 @@ impl Writer {
         audit: AuditNames,
     ) -> WriteResult<Moderated> {
         self.call(|reply| Change::Moderate { conv, target, write, audit, reply }).await
+    }
+
+    /// Sets `account`'s away message (`None`: back), and waits for it to be committed; the hub then tells the
+    /// user's sessions and those who share a room with it, and the commit tells the other nodes.
+    pub async fn set_away(&self, account: Account, message: Option<String>) -> WriteResult<()> {
+        self.call(|reply| Change::SetAway { account, message, reply }).await
     }
 
     /// Commits a write that changes nothing, and waits for it: the store takes writes if this succeeds.

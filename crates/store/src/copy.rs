@@ -87,6 +87,8 @@ pub struct Counts {
     pub room_bans: u64,
     pub room_mutes: u64,
     pub room_invites: u64,
+    pub away: u64,
+    pub read_markers: u64,
     pub messages: u64,
 }
 
@@ -107,6 +109,8 @@ impl Counts {
             + self.room_bans
             + self.room_mutes
             + self.room_invites
+            + self.away
+            + self.read_markers
             + self.messages
     }
 
@@ -127,6 +131,8 @@ impl Counts {
             (self.room_bans, "room bans"),
             (self.room_mutes, "room mutes"),
             (self.room_invites, "room invitations"),
+            (self.away, "away messages"),
+            (self.read_markers, "read markers"),
             (self.messages, "messages"),
         ]
         .iter()
@@ -291,6 +297,22 @@ pub(crate) struct InviteRecord {
     pub account: i64,
 }
 
+/// An `away` row: an account's away message.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct AwayRecord {
+    pub account: i64,
+    pub message: String,
+    pub since_ms: i64,
+}
+
+/// A `read_markers` row.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct ReadMarkerRecord {
+    pub conversation: i64,
+    pub account: i64,
+    pub seq: i64,
+}
+
 /// The highest id each id-giving table has given out, removed rows included: the next one must be above it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct HighWater {
@@ -357,6 +379,8 @@ pub(crate) trait Copyable: Store {
     fn room_bans_after(&self, key: (i64, i64)) -> Result<Vec<SanctionRecord>>;
     fn room_mutes_after(&self, key: (i64, i64)) -> Result<Vec<SanctionRecord>>;
     fn room_invites_after(&self, key: (i64, i64)) -> Result<Vec<InviteRecord>>;
+    fn away_after(&self, account: i64) -> Result<Vec<AwayRecord>>;
+    fn read_markers_after(&self, key: (i64, i64)) -> Result<Vec<ReadMarkerRecord>>;
 
     /// Deletes every row of every table (and whatever is derived from them), in the open transaction.
     fn empty(&self) -> Result<()>;
@@ -375,6 +399,8 @@ pub(crate) trait Copyable: Store {
     fn insert_room_bans(&self, rows: &[SanctionRecord]) -> Result<()>;
     fn insert_room_mutes(&self, rows: &[SanctionRecord]) -> Result<()>;
     fn insert_room_invites(&self, rows: &[InviteRecord]) -> Result<()>;
+    fn insert_away(&self, rows: &[AwayRecord]) -> Result<()>;
+    fn insert_read_markers(&self, rows: &[ReadMarkerRecord]) -> Result<()>;
     /// Messages of one conversation, in seq order, after those already inserted into it.
     fn insert_messages(&self, conversation: ConvId, messages: &[StoredMessage]) -> Result<()>;
 
@@ -580,6 +606,22 @@ impl Record for InviteRecord {
     }
 }
 
+impl Record for AwayRecord {
+    type Key = i64;
+    const FIRST: i64 = i64::MIN;
+    fn key(&self) -> i64 {
+        self.account
+    }
+}
+
+impl Record for ReadMarkerRecord {
+    type Key = (i64, i64);
+    const FIRST: (i64, i64) = (i64::MIN, i64::MIN);
+    fn key(&self) -> (i64, i64) {
+        (self.conversation, self.account)
+    }
+}
+
 /// A table's rows, counted and hashed in key order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct TableDigest {
@@ -694,6 +736,12 @@ impl<'a> Walk<'a> {
             "room_invites",
             |from, after| from.room_invites_after(*after),
             |into, rows| into.insert_room_invites(rows),
+        )?;
+        walk.table::<AwayRecord>("away", |from, after| from.away_after(*after), |into, rows| into.insert_away(rows))?;
+        walk.table::<ReadMarkerRecord>(
+            "read_markers",
+            |from, after| from.read_markers_after(*after),
+            |into, rows| into.insert_read_markers(rows),
         )?;
         Ok(walk.digest)
     }

@@ -90,11 +90,11 @@ pub trait Store: Send {
     /// Replaces the password hash of `nick`'s account; false when there is no such account.
     fn set_password_hash(&self, nick: &Nick, password_hash: &str) -> Result<bool>;
 
-    /// Removes the account that has `nick`, with its memberships, its cursors, its suspension, its operator status,
-    /// its roles, bans, mutes and invitations in rooms, and its direct conversations (their messages too, for both
-    /// sides); its messages in rooms stay, under the nickname they were sent with. Its id is never given out again,
-    /// so whoever registers the nickname next starts with no past. All or nothing. `None` when no account has
-    /// `nick`.
+    /// Removes the account that has `nick`, with its memberships, its cursors and read markers, its away message,
+    /// its suspension, its operator status, its roles, bans, mutes and invitations in rooms, and its direct
+    /// conversations (their messages too, for both sides); its messages in rooms stay, under the nickname they were
+    /// sent with. Its id is never given out again, so whoever registers the nickname next starts with no past. All
+    /// or nothing. `None` when no account has `nick`.
     fn remove_account(&self, nick: &Nick) -> Result<Option<Removed>>;
 
     /// Every account with its creation time (milliseconds since the epoch), by nickname.
@@ -159,8 +159,8 @@ pub trait Store: Send {
     /// when that changed nothing.
     fn set_muted(&self, conversation: ConvId, account: AccountId, mute: Option<&Sanction>) -> Result<bool>;
 
-    /// Bans `account` from `conversation` (`Some`: also ends its membership, role and invitation) or lifts its
-    /// ban (`None`); false when that changed nothing.
+    /// Bans `account` from `conversation` (`Some`: also ends its membership, read marker, role and invitation) or
+    /// lifts its ban (`None`); false when that changed nothing.
     fn set_banned(&self, conversation: ConvId, account: AccountId, ban: Option<&Sanction>) -> Result<bool>;
 
     /// Invites `account` to `conversation`, or uses its invitation up.
@@ -241,7 +241,7 @@ pub trait Store: Send {
     /// False when it was a member already, or the account no longer exists.
     fn add_member(&self, conversation: ConvId, account: AccountId, cursor: u64) -> Result<bool>;
 
-    /// Ends a membership and its cursor; false when `account` was not a member.
+    /// Ends a membership, its cursor and its read marker; false when `account` was not a member.
     fn remove_member(&self, conversation: ConvId, account: AccountId) -> Result<bool>;
 
     // ---- the logs
@@ -318,6 +318,33 @@ pub trait Store: Send {
 
     /// `account`'s cursor in `conversation`: the highest seq it acknowledged (0 when none).
     fn cursor(&self, account: AccountId, conversation: ConvId) -> Result<u64>;
+
+    // ---- who is there: away messages and read markers (protocol version 6)
+
+    /// Sets `account`'s away message (`None`: back), kept until changed, across sessions and restarts; removed
+    /// with the account.
+    fn set_away(&self, account: AccountId, message: Option<&str>, now_ms: u64) -> Result<()>;
+
+    /// `account`'s away message, if it set one.
+    fn away_of(&self, account: AccountId) -> Result<Option<String>>;
+
+    /// The members of `conversation` that are away, with their messages, by nickname: what goes with its
+    /// member list. One query, whatever the number of members.
+    fn away_in(&self, conversation: ConvId) -> Result<Vec<(Nick, String)>>;
+
+    /// Moves each `(account, conversation, seq)` read marker forward to `seq` (never backwards), in a
+    /// conversation the account is still a member of (a marker ends with the membership).
+    fn advance_read_markers(&self, markers: &[(AccountId, ConvId, u64)]) -> Result<()>;
+
+    /// `account`'s read marker in `conversation` (0 when it marked nothing read there).
+    fn read_marker(&self, account: AccountId, conversation: ConvId) -> Result<u64>;
+
+    /// The read markers of the members of `conversation` (those above 0), by nickname.
+    fn read_markers_in(&self, conversation: ConvId) -> Result<Vec<(Nick, u64)>>;
+
+    /// What a login tells the user of read markers: its own in each of its conversations, and the other
+    /// member's in each of its direct conversations (those above 0), by conversation and nickname.
+    fn read_markers_of(&self, account: AccountId) -> Result<Vec<(ConvId, Nick, u64)>>;
 
     /// Writes a row that holds none of the chat's data, in the open transaction: its commit then shows that the
     /// store takes writes (a readiness check) without changing what clients see.

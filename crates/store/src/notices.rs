@@ -56,6 +56,13 @@ pub enum Notice {
     LoginFailed { nick: Nick, address: IpAddr },
     /// A login of `nick` from `address` succeeded on the sending node: the pair starts afresh everywhere.
     LoginSucceeded { nick: Nick, address: IpAddr },
+    /// `account` set or cleared its away message (committed with this notice; read it from the store).
+    Away { account: Account },
+    /// `account` is typing in conversation `conv` (`typing`), or stopped: passed on, never stored.
+    Typing { conv: ConvId, account: Account, typing: bool },
+    /// `account`'s read marker in conversation `conv` moved to `seq`. The sending node's writer stores it within
+    /// a second; the notice goes at once, as the marker goes to that node's sessions.
+    Read { conv: ConvId, account: Account, seq: u64 },
 }
 
 /// A notice with the node it came from.
@@ -95,6 +102,13 @@ impl Envelope {
             Notice::Moderated { conv, room, audit } => format!("{VERSION} {from} moderated {conv} {room} {audit}"),
             Notice::LoginFailed { nick, address } => format!("{VERSION} {from} login-failed {nick} {address}"),
             Notice::LoginSucceeded { nick, address } => format!("{VERSION} {from} login-succeeded {nick} {address}"),
+            Notice::Away { account } => format!("{VERSION} {from} away {} {}", account.id, account.nick),
+            Notice::Typing { conv, account, typing } => {
+                format!("{VERSION} {from} typing {conv} {} {} {}", account.id, account.nick, u8::from(*typing))
+            }
+            Notice::Read { conv, account, seq } => {
+                format!("{VERSION} {from} read {conv} {} {} {seq}", account.id, account.nick)
+            }
         }
     }
 
@@ -142,6 +156,16 @@ impl Envelope {
             Some("moderated") => (Notice::Moderated { conv: ConvId(int(3)?), room: room(4)?, audit: int(5)? }, 6),
             Some("login-failed") => (Notice::LoginFailed { nick: nick(3)?, address: address(4)? }, 5),
             Some("login-succeeded") => (Notice::LoginSucceeded { nick: nick(3)?, address: address(4)? }, 5),
+            Some("away") => (Notice::Away { account: account(3)? }, 5),
+            Some("typing") => {
+                let typing = match words.get(6).copied() {
+                    Some("1") => true,
+                    Some("0") => false,
+                    _ => return Err(unreadable()),
+                };
+                (Notice::Typing { conv: ConvId(int(3)?), account: account(4)?, typing }, 7)
+            }
+            Some("read") => (Notice::Read { conv: ConvId(int(3)?), account: account(4)?, seq: seq(6)? }, 7),
             _ => return Err(unreadable()),
         };
         if words.len() != arity {
@@ -189,6 +213,10 @@ mod tests {
                 nick: Nick::parse("ana").expect("a nick"),
                 address: "2001:db8::".parse().expect("an address"),
             },
+            Notice::Away { account: account(4, "ana") },
+            Notice::Typing { conv: ConvId(9), account: account(4, "ana"), typing: true },
+            Notice::Typing { conv: ConvId(9), account: account(4, "ana"), typing: false },
+            Notice::Read { conv: ConvId(9), account: account(4, "ana"), seq: 12 },
         ];
         for notice in notices {
             let envelope = Envelope { from: NodeId(i64::MAX), notice };
@@ -212,6 +240,8 @@ mod tests {
             "1 5 teleported 4",
             "1 5 login-failed ana 300.1.2.3",
             "1 5 login-failed ana",
+            "1 5 typing 9 4 ana 2",
+            "1 5 read 9 4 ana -1",
         ] {
             assert!(Envelope::decode(text).is_err(), "{text:?} is refused");
         }

@@ -170,6 +170,21 @@ COMMENT ON COLUMN messages.kind IS
 CREATE INDEX messages_search ON messages USING gin (to_tsvector('simple', text))
     WHERE kind IN (0, 1, 4) AND revision <> 2;
 ",
+    // Who is there (protocol version 6): away messages and read markers, as at the SQLite schema.
+    "
+CREATE TABLE away (
+    account BIGINT PRIMARY KEY,
+    message TEXT NOT NULL,
+    since_ms BIGINT NOT NULL
+);
+CREATE TABLE read_markers (
+    conversation BIGINT NOT NULL,
+    account BIGINT NOT NULL,
+    seq BIGINT NOT NULL,
+    PRIMARY KEY (conversation, account)
+);
+CREATE INDEX read_markers_by_account ON read_markers (account, conversation);
+",
 ];
 
 /// A search position on this store: the last hit's time, conversation and seq, the order hits come in.
@@ -577,6 +592,7 @@ impl PostgresStore {
         self.execute("DELETE FROM messages WHERE conversation = $1", &[id])?;
         self.execute("DELETE FROM members WHERE conversation = $1", &[id])?;
         self.execute("DELETE FROM cursors WHERE conversation = $1", &[id])?;
+        self.execute("DELETE FROM read_markers WHERE conversation = $1", &[id])?;
         self.execute("DELETE FROM room_settings WHERE conversation = $1", &[id])?;
         self.execute("DELETE FROM room_roles WHERE conversation = $1", &[id])?;
         self.execute("DELETE FROM room_bans WHERE conversation = $1", &[id])?;
@@ -734,6 +750,8 @@ impl Store for PostgresStore {
             let id = &account.id.0;
             self.execute("DELETE FROM members WHERE account = $1", &[id])?;
             self.execute("DELETE FROM cursors WHERE account = $1", &[id])?;
+            self.execute("DELETE FROM read_markers WHERE account = $1", &[id])?;
+            self.execute("DELETE FROM away WHERE account = $1", &[id])?;
             self.execute("DELETE FROM suspensions WHERE account = $1", &[id])?;
             self.execute("DELETE FROM operators WHERE account = $1", &[id])?;
             self.execute("DELETE FROM room_roles WHERE account = $1", &[id])?;
@@ -1186,6 +1204,10 @@ impl Store for PostgresStore {
         let removed = self
             .execute("DELETE FROM members WHERE conversation = $1 AND account = $2", &[&conversation.0, &account.0])?;
         self.execute("DELETE FROM cursors WHERE conversation = $1 AND account = $2", &[&conversation.0, &account.0])?;
+        self.execute(
+            "DELETE FROM read_markers WHERE conversation = $1 AND account = $2",
+            &[&conversation.0, &account.0],
+        )?;
         Ok(removed == 1)
     }
 
@@ -1450,6 +1472,89 @@ impl Store for PostgresStore {
         })
     }
 
+    // ---- who is there
+
+    fn set_away(&self, account: AccountId, message: Option<&str>, now_ms: u64) -> Result<()> {
+        match message {
+            Some(message) => self.execute(
+                "INSERT INTO away (account, message, since_ms) SELECT id, $2, $3 FROM accounts WHERE id = $1
+                 ON CONFLICT (account) DO UPDATE SET message = excluded.message, since_ms = excluded.since_ms",
+                &[&account.0, &message, &to_i64(now_ms)],
+            )?,
+            None => self.execute("DELETE FROM away WHERE account = $1", &[&account.0])?,
+        };
+        Ok(())
+    }
+
+    fn away_of(&self, account: AccountId) -> Result<Option<String>> {
+        let row = self.query_opt("SELECT message FROM away WHERE account = $1", &[&account.0])?;
+        row.map(|row| col(&row, 0)).transpose()
+    }
+
+    fn away_in(&self, conversation: ConvId) -> Result<Vec<(Nick, String)>> {
+        let rows = self.query(
+            "SELECT a.nick, w.message FROM members m JOIN away w ON w.account = m.account
+             JOIN accounts a ON a.id = m.account WHERE m.conversation = $1 ORDER BY a.nick COLLATE \"C\"",
+            &[&conversation.0],
+        )?;
+        rows.iter().map(|row| Ok((parse_nick(col(row, 0)?)?, col(row, 1)?))).collect()
+    }
+
+    fn advance_read_markers(&self, markers: &[(AccountId, ConvId, u64)]) -> Result<()> {
+        if markers.is_empty() {
+            return Ok(());
+        }
+        let mut sorted = markers.to_vec();
+        // As with cursors: two nodes saving markers lock their rows in one order, so they never deadlock.
+        sorted.sort_unstable_by_key(|&(account, conversation, _)| (conversation, account));
+        let accounts: Vec<i64> = sorted.iter().map(|(account, _, _)| account.0).collect();
+        let conversations: Vec<i64> = sorted.iter().map(|(_, conversation, _)| conversation.0).collect();
+        let seqs: Vec<i64> = sorted.iter().map(|&(_, _, seq)| to_i64(seq)).collect();
+        self.execute(
+            "INSERT INTO read_markers (conversation, account, seq)
+                 SELECT v.conversation, v.account, max(v.seq)
+                 FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS v(account, conversation, seq)
+                 WHERE EXISTS (SELECT 1 FROM members m WHERE m.conversation = v.conversation AND m.account = v.account)
+                 GROUP BY v.conversation, v.account ORDER BY v.conversation, v.account
+             ON CONFLICT (conversation, account) DO UPDATE SET seq = greatest(read_markers.seq, excluded.seq)",
+            &[&accounts, &conversations, &seqs],
+        )?;
+        Ok(())
+    }
+
+    fn read_marker(&self, account: AccountId, conversation: ConvId) -> Result<u64> {
+        let row = self.query_opt(
+            "SELECT seq FROM read_markers WHERE conversation = $1 AND account = $2",
+            &[&conversation.0, &account.0],
+        )?;
+        Ok(match row {
+            Some(row) => to_u64(col(&row, 0)?),
+            None => 0,
+        })
+    }
+
+    fn read_markers_in(&self, conversation: ConvId) -> Result<Vec<(Nick, u64)>> {
+        let rows = self.query(
+            "SELECT a.nick, r.seq FROM read_markers r JOIN accounts a ON a.id = r.account
+             WHERE r.conversation = $1 AND r.seq > 0 ORDER BY a.nick COLLATE \"C\"",
+            &[&conversation.0],
+        )?;
+        rows.iter().map(|row| Ok((parse_nick(col(row, 0)?)?, to_u64(col(row, 1)?)))).collect()
+    }
+
+    fn read_markers_of(&self, account: AccountId) -> Result<Vec<(ConvId, Nick, u64)>> {
+        // Its own markers, and the other member's in its direct conversations (keys of those start with `@`).
+        let rows = self.query(
+            "SELECT r.conversation, a.nick, r.seq FROM read_markers r JOIN accounts a ON a.id = r.account
+             WHERE r.seq > 0 AND (r.account = $1 OR r.conversation IN (
+                 SELECT m.conversation FROM members m JOIN conversations c ON c.id = m.conversation
+                 WHERE m.account = $1 AND c.key LIKE '@%'))
+             ORDER BY r.conversation, a.nick COLLATE \"C\"",
+            &[&account.0],
+        )?;
+        rows.iter().map(|row| Ok((ConvId(col(row, 0)?), parse_nick(col(row, 1)?)?, to_u64(col(row, 2)?)))).collect()
+    }
+
     fn write_probe(&self) -> Result<()> {
         // Every update writes a new version of its row, and WAL for it, even with the same values.
         self.execute("UPDATE palomar_schema SET version = version", &[])?;
@@ -1624,7 +1729,7 @@ mod tests {
             let db = PostgresStore::open(&settings(&store), Durability::Full).expect("opens");
             let ana = db.create_account(&nick("ana"), "h", 1).expect("creates").expect("new");
             db.batch(
-                "DROP TABLE operators, room_settings, room_roles, room_bans, room_mutes, room_invites;
+                "DROP TABLE operators, room_settings, room_roles, room_bans, room_mutes, room_invites, away, read_markers;
                  DROP INDEX messages_by_reference;
                  ALTER TABLE messages DROP COLUMN kind, DROP COLUMN of_seq, DROP COLUMN revision;
                  UPDATE palomar_schema SET version = 3",

@@ -52,8 +52,8 @@ fn owner_only(path: &Path) -> std::io::Result<()> {
 
 /// The schema's version, kept in `PRAGMA user_version`; [`SqliteStore::open_with`] migrates older stores.
 /// Version 8 changed no table: its log may hold replies and reactions (kinds 4 to 6), which an older Palomar
-/// cannot read, so it refuses the store instead.
-const SCHEMA_VERSION: i64 = 9;
+/// cannot read, so it refuses the store instead. Version 10 adds `away` and `read_markers` (created by [`SCHEMA`]).
+const SCHEMA_VERSION: i64 = 10;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS accounts (
@@ -146,6 +146,18 @@ CREATE TABLE IF NOT EXISTS write_probes (
     count INTEGER NOT NULL
 );
 INSERT OR IGNORE INTO write_probes (id, count) VALUES (1, 0);
+CREATE TABLE IF NOT EXISTS away (
+    account INTEGER PRIMARY KEY,
+    message TEXT NOT NULL,
+    since_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS read_markers (
+    conversation INTEGER NOT NULL,
+    account INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (conversation, account)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS read_markers_by_account ON read_markers (account, conversation);
 ";
 
 /// Accounts and conversations are `AUTOINCREMENT`, so an id is never given out again, even after its account
@@ -168,6 +180,10 @@ INSERT OR IGNORE INTO write_probes (id, count) VALUES (1, 0);
 /// room whose settings are not the defaults), `room_roles` (a row only for a role above member, named as
 /// [`palomar_proto::Role::as_str`] writes it), `room_bans`, `room_mutes` and `room_invites`. A version of its own
 /// too, so that an older Palomar refuses the store rather than let banned accounts back into their rooms.
+///
+/// Version 10 adds `away` (an account's away message, a row only while one is set) and `read_markers` (how far
+/// a member has read a conversation, a row only while it is a member and once it marked something read; by
+/// account too, for a login's own markers).
 const MIGRATE_3_TO_4_BEGIN: &str = "
 ALTER TABLE accounts RENAME TO accounts_v3;
 ALTER TABLE members RENAME TO members_v3;
@@ -836,6 +852,7 @@ impl SqliteStore {
             "room_bans",
             "room_mutes",
             "room_invites",
+            "read_markers",
         ] {
             self.conn.execute(&format!("DELETE FROM {table} WHERE conversation = ?1"), [conversation])?;
         }
@@ -1154,6 +1171,8 @@ impl Store for SqliteStore {
                 "room_bans",
                 "room_mutes",
                 "room_invites",
+                "read_markers",
+                "away",
             ] {
                 self.conn.execute(&format!("DELETE FROM {table} WHERE account = ?1"), [id])?;
             }
@@ -1624,10 +1643,12 @@ impl Store for SqliteStore {
             "DELETE FROM members WHERE conversation = ?1 AND account = ?2",
             params![conversation, account.0],
         )?;
-        self.conn.execute(
-            "DELETE FROM cursors WHERE conversation = ?1 AND account = ?2",
-            params![conversation, account.0],
-        )?;
+        for table in ["cursors", "read_markers"] {
+            self.conn.execute(
+                &format!("DELETE FROM {table} WHERE conversation = ?1 AND account = ?2"),
+                params![conversation, account.0],
+            )?;
+        }
         Ok(removed == 1)
     }
 
@@ -1819,6 +1840,94 @@ impl Store for SqliteStore {
             )
             .optional()?;
         Ok(seq.map(to_u64).unwrap_or(0))
+    }
+
+    // ---- who is there
+
+    fn set_away(&self, account: AccountId, message: Option<&str>, now_ms: u64) -> Result<()> {
+        match message {
+            Some(message) => self.conn.execute(
+                "INSERT INTO away (account, message, since_ms) SELECT id, ?2, ?3 FROM accounts WHERE id = ?1
+                 ON CONFLICT (account) DO UPDATE SET message = excluded.message, since_ms = excluded.since_ms",
+                params![account.0, message, to_i64(now_ms)],
+            )?,
+            None => self.conn.execute("DELETE FROM away WHERE account = ?1", [account.0])?,
+        };
+        Ok(())
+    }
+
+    fn away_of(&self, account: AccountId) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT message FROM away WHERE account = ?1")?
+            .query_row([account.0], |row| row.get(0))
+            .optional()?)
+    }
+
+    fn away_in(&self, conversation: ConvId) -> Result<Vec<(Nick, String)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT a.nick, w.message FROM members m JOIN away w ON w.account = m.account
+             JOIN accounts a ON a.id = m.account WHERE m.conversation = ?1 ORDER BY a.nick",
+        )?;
+        let rows = stmt.query_map([conversation], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))?;
+        rows.map(|row| {
+            let (nick, message) = row?;
+            Ok((Nick::parse(&nick).map_err(|e| StoreError::Corrupt(e.to_string()))?, message))
+        })
+        .collect()
+    }
+
+    fn advance_read_markers(&self, markers: &[(AccountId, ConvId, u64)]) -> Result<()> {
+        let mut stmt = self.conn.prepare_cached(
+            "INSERT INTO read_markers (conversation, account, seq)
+                 SELECT ?2, ?1, ?3 WHERE EXISTS (SELECT 1 FROM members WHERE conversation = ?2 AND account = ?1)
+             ON CONFLICT (conversation, account) DO UPDATE SET seq = max(seq, excluded.seq)",
+        )?;
+        for &(account, conversation, seq) in markers {
+            stmt.execute(params![account.0, conversation, to_i64(seq)])?;
+        }
+        Ok(())
+    }
+
+    fn read_marker(&self, account: AccountId, conversation: ConvId) -> Result<u64> {
+        let seq: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT seq FROM read_markers WHERE conversation = ?1 AND account = ?2")?
+            .query_row(params![conversation, account.0], |row| row.get(0))
+            .optional()?;
+        Ok(seq.map(to_u64).unwrap_or(0))
+    }
+
+    fn read_markers_in(&self, conversation: ConvId) -> Result<Vec<(Nick, u64)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT a.nick, r.seq FROM read_markers r JOIN accounts a ON a.id = r.account
+             WHERE r.conversation = ?1 AND r.seq > 0 ORDER BY a.nick",
+        )?;
+        let rows = stmt.query_map([conversation], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)))?;
+        rows.map(|row| {
+            let (nick, seq) = row?;
+            Ok((Nick::parse(&nick).map_err(|e| StoreError::Corrupt(e.to_string()))?, to_u64(seq)))
+        })
+        .collect()
+    }
+
+    fn read_markers_of(&self, account: AccountId) -> Result<Vec<(ConvId, Nick, u64)>> {
+        // Its own markers, and the other member's in its direct conversations (keys of those start with `@`).
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT r.conversation, a.nick, r.seq FROM read_markers r JOIN accounts a ON a.id = r.account
+             WHERE r.seq > 0 AND (r.account = ?1 OR r.conversation IN (
+                 SELECT m.conversation FROM members m JOIN conversations c ON c.id = m.conversation
+                 WHERE m.account = ?1 AND c.key LIKE '@%'))
+             ORDER BY r.conversation, a.nick",
+        )?;
+        let rows = stmt.query_map([account.0], |row| {
+            Ok((row.get::<_, ConvId>(0)?, row.get::<_, String>(1)?, row.get::<_, i64>(2)?))
+        })?;
+        rows.map(|row| {
+            let (conversation, nick, seq) = row?;
+            Ok((conversation, Nick::parse(&nick).map_err(|e| StoreError::Corrupt(e.to_string()))?, to_u64(seq)))
+        })
+        .collect()
     }
 
     fn write_probe(&self) -> Result<()> {

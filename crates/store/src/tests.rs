@@ -89,6 +89,9 @@ on_both_stores!(
     an_account_knows_when_it_was_created,
     search_finds_current_texts_in_the_searchers_conversations_newest_first_by_pages,
     search_follows_retention_and_removed_accounts,
+    away_messages_are_set_cleared_kept_across_reopening_and_go_with_their_account,
+    read_markers_only_move_forward_and_only_while_a_member,
+    read_markers_end_with_the_membership_the_account_and_the_conversation,
 );
 
 pub(crate) fn nick(s: &str) -> Nick {
@@ -1074,4 +1077,101 @@ fn search_follows_retention_and_removed_accounts(fresh: Fresh) {
     db.append(room.id, &bob.nick, MessageId([9; 16]), "a new recipe", 40).expect("appends");
     assert_eq!(found(&bob, "recipe")[0], "#lobby 5 a new recipe");
     assert_eq!(found(&bob, "secret"), Vec::<String>::new());
+}
+
+fn away_messages_are_set_cleared_kept_across_reopening_and_go_with_their_account(fresh: Fresh) {
+    let (ana, bob, cy) = {
+        let db = fresh.writer();
+        let db = &*db;
+        let (ana, bob, cy) = (account(db, "ana"), account(db, "bob"), account(db, "cy"));
+        let garden = room(db, "garden");
+        for who in [&ana, &bob, &cy] {
+            db.add_member(garden, who.id, 0).expect("joins");
+        }
+        assert_eq!(db.away_of(ana.id).expect("reads"), None);
+        db.set_away(ana.id, Some("lunch"), 5).expect("sets");
+        db.set_away(ana.id, Some("lunch, back at 2"), 6).expect("replaces");
+        db.set_away(bob.id, Some("out"), 7).expect("sets");
+        db.set_away(cy.id, Some("gone"), 7).expect("sets");
+        db.set_away(cy.id, None, 8).expect("clears");
+        db.set_away(AccountId(9_999), Some("nobody"), 8).expect("an unknown account sets nothing");
+        (ana, bob, cy)
+    };
+    let db = fresh.reader();
+    let db = &*db;
+    assert_eq!(db.away_of(ana.id).expect("reads"), Some("lunch, back at 2".into()), "kept across reopening");
+    assert_eq!(db.away_of(cy.id).expect("reads"), None, "back");
+    assert_eq!(db.away_of(AccountId(9_999)).expect("reads"), None);
+    let garden = db.conversation(&ConvKey::Room(RoomName::parse("garden").expect("valid"))).expect("reads");
+    let garden = garden.expect("exists").id;
+    let away = db.away_in(garden).expect("reads");
+    assert_eq!(away, vec![(nick("ana"), "lunch, back at 2".to_owned()), (nick("bob"), "out".to_owned())]);
+    assert!(db.away_in(lobby(db).id).expect("reads").is_empty(), "none of them is in the lobby");
+
+    let db = fresh.writer();
+    let db = &*db;
+    db.remove_account(&ana.nick).expect("removes").expect("existed");
+    assert_eq!(db.away_of(ana.id).expect("reads"), None);
+    let again = account(db, "ana");
+    assert_eq!(db.away_of(again.id).expect("reads"), None, "a new account of the nickname is not away");
+    assert_eq!(db.away_of(bob.id).expect("reads"), Some("out".into()));
+}
+
+fn read_markers_only_move_forward_and_only_while_a_member(fresh: Fresh) {
+    let db = fresh.writer();
+    let db = &*db;
+    let (ana, bob, cy) = (account(db, "ana"), account(db, "bob"), account(db, "cy"));
+    let garden = room(db, "garden");
+    db.add_member(garden, ana.id, 0).expect("joins");
+    db.add_member(garden, bob.id, 0).expect("joins");
+    let dm = db.open_direct(&ana, &bob).expect("opens").expect("both exist");
+    let other = db.open_direct(&bob, &cy).expect("opens").expect("both exist");
+    assert_eq!(db.read_marker(ana.id, garden).expect("reads"), 0);
+
+    db.advance_read_markers(&[(ana.id, garden, 5), (bob.id, garden, 2), (ana.id, dm.id, 3)]).expect("saves");
+    db.advance_read_markers(&[(ana.id, garden, 4), (bob.id, garden, 3), (bob.id, garden, 1)]).expect("saves");
+    db.advance_read_markers(&[(cy.id, garden, 9), (bob.id, dm.id, 7), (cy.id, other.id, 2)]).expect("saves");
+    db.advance_read_markers(&[(ana.id, lobby(db).id, 4)]).expect("not a member: nothing saved");
+    assert_eq!(db.read_marker(ana.id, garden).expect("reads"), 5, "never backwards");
+    assert_eq!(db.read_marker(bob.id, garden).expect("reads"), 3);
+    assert_eq!(db.read_marker(cy.id, garden).expect("reads"), 0, "cy is not in the garden");
+    assert_eq!(db.read_marker(ana.id, lobby(db).id).expect("reads"), 0);
+    assert_eq!(db.read_markers_in(garden).expect("reads"), vec![(nick("ana"), 5), (nick("bob"), 3)]);
+    assert_eq!(db.read_markers_in(dm.id).expect("reads"), vec![(nick("ana"), 3), (nick("bob"), 7)]);
+
+    let mut of_ana = db.read_markers_of(ana.id).expect("reads");
+    of_ana.sort();
+    let mut expected = vec![(garden, nick("ana"), 5), (dm.id, nick("ana"), 3), (dm.id, nick("bob"), 7)];
+    expected.sort();
+    assert_eq!(of_ana, expected, "her own everywhere, and bob's in their direct conversation only");
+    let mut of_bob = db.read_markers_of(bob.id).expect("reads");
+    of_bob.sort();
+    let mut expected =
+        vec![(garden, nick("bob"), 3), (dm.id, nick("ana"), 3), (dm.id, nick("bob"), 7), (other.id, nick("cy"), 2)];
+    expected.sort();
+    assert_eq!(of_bob, expected);
+}
+
+fn read_markers_end_with_the_membership_the_account_and_the_conversation(fresh: Fresh) {
+    let db = fresh.writer();
+    let db = &*db;
+    let (ana, bob, cy) = (account(db, "ana"), account(db, "bob"), account(db, "cy"));
+    let garden = room(db, "garden");
+    for who in [&ana, &bob, &cy] {
+        db.add_member(garden, who.id, 0).expect("joins");
+    }
+    let dm = db.open_direct(&ana, &cy).expect("opens").expect("both exist");
+    db.advance_read_markers(&[(ana.id, garden, 4), (bob.id, garden, 4), (cy.id, garden, 4), (cy.id, dm.id, 2)])
+        .expect("saves");
+
+    db.remove_member(garden, ana.id).expect("leaves");
+    assert_eq!(db.read_marker(ana.id, garden).expect("reads"), 0, "gone with the membership");
+    db.add_member(garden, ana.id, 0).expect("joins again");
+    assert_eq!(db.read_marker(ana.id, garden).expect("reads"), 0, "a new membership starts with none");
+    db.set_banned(garden, bob.id, Some(&sanction("spam", "mo", 1))).expect("bans");
+    assert_eq!(db.read_marker(bob.id, garden).expect("reads"), 0, "gone with the ban");
+    db.remove_account(&cy.nick).expect("removes").expect("existed");
+    assert!(db.read_markers_in(garden).expect("reads").is_empty(), "gone with the account");
+    assert!(db.read_markers_in(dm.id).expect("reads").is_empty(), "gone with the conversation");
+    assert!(db.read_markers_of(ana.id).expect("reads").is_empty());
 }

@@ -34,6 +34,8 @@ pub(super) struct Connection {
 }
 
 pub(super) struct Welcome {
+    /// The session's protocol version: what the server may be asked.
+    pub version: u16,
     pub registered: bool,
     pub heartbeat: Duration,
     pub conversations: Vec<palomar_proto::ConversationInfo>,
@@ -174,7 +176,8 @@ impl EngineTask {
             self.emit(Event::Pinned { server: chat, fingerprint }).await;
         }
         let welcome = match answer {
-            ServerMsg::Welcome { registered, heartbeat_ms, conversations, .. } => Welcome {
+            ServerMsg::Welcome { version, registered, heartbeat_ms, conversations, .. } => Welcome {
+                version,
                 registered,
                 heartbeat: Duration::from_millis(u64::from(heartbeat_ms.max(100))),
                 conversations,
@@ -209,6 +212,8 @@ impl EngineTask {
                     )));
                 }
                 Some(Command::Send { to, kind, text }) => self.queue(vec![(to, kind, text)]).await,
+                Some(Command::SetAway(message)) => self.protocol.set_away_later(message),
+                Some(Command::Typing { .. } | Command::MarkRead { .. }) => {}
                 Some(_) => {
                     let message = "not connected yet: first decide whether to trust the server".to_owned();
                     self.emit(Event::Error { code: None, message, id: None }).await;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use palomar_proto::{
     Conversation, ConversationInfo, ErrorCode, HistoryPage, Message, MessageId, MessageKind, Nick, Password,
-    PresenceState, RoomAction, RoomChange, RoomListing, RoomName, RoomState,
+    PresenceState, ReadMarker, RoomAction, RoomChange, RoomListing, RoomName, RoomState, WhoisInfo,
 };
 use palomar_transport::Fingerprint;
 use rustls_pki_types::CertificateDer;
@@ -14,6 +14,12 @@ use rustls_pki_types::CertificateDer;
 use crate::backoff::Backoff;
 use crate::server_address::ServerAddresses;
 use crate::state::StateError;
+
+/// What is said when away messages are asked of a server older than protocol version 6.
+pub const NO_AWAY_MESSAGES: &str = "this server does not know away messages";
+
+/// What is said when `/whois` is asked of a server older than protocol version 6.
+pub const NO_WHOIS: &str = "this server does not know /whois";
 
 /// How the engine decides to trust the server's certificate.
 #[derive(Debug, Clone)]
@@ -85,6 +91,25 @@ pub enum Command {
         conversation: Option<Conversation>,
         before: Option<String>,
     },
+    /// Sets the user's away message (empty: back). Sent while connected; given while disconnected, the latest
+    /// one is kept and sent on the next connection (an away message is a standing state, not a moment's request).
+    /// A server older than version 6 does not know it: [`NO_AWAY_MESSAGES`] is told instead.
+    SetAway(String),
+    /// What the server may say of `nick`'s account: answered with [`Event::Whois`]. Sent only while connected,
+    /// like [`Command::Search`]; [`NO_WHOIS`] against a server older than version 6.
+    Whois(Nick),
+    /// The user is typing in `conversation`, or stopped. Only ever sent at once: dropped while disconnected and
+    /// against a server older than version 6 (a typing notice from the past would be a lie).
+    Typing {
+        conversation: Conversation,
+        typing: bool,
+    },
+    /// The user has read `conversation` up to `seq`. Dropped like [`Command::Typing`] while disconnected or
+    /// against a server older than version 6: the model sends it again when it is connected and still true.
+    MarkRead {
+        conversation: Conversation,
+        seq: u64,
+    },
     /// The answer to [`Event::ConfirmCertificate`].
     TrustCertificate {
         accept: bool,
@@ -118,6 +143,8 @@ pub enum Event {
         nick: Nick,
         registered: bool,
         conversations: Vec<ConversationInfo>,
+        /// The protocol version of this session, as the server's `Welcome` says it: what it may be asked.
+        version: u16,
     },
     /// Everything the server held at login has been received (sent once per connection).
     Synced,
@@ -227,6 +254,23 @@ pub enum Event {
         hits: Vec<Message>,
         next: Option<String>,
     },
+    /// `nick`'s away message (`None`: back): ours (set here or on another device, and at login when one is
+    /// set), or a room-mate's. (Version 6.)
+    Away {
+        nick: Nick,
+        message: Option<String>,
+    },
+    /// The answer to [`Command::Whois`]. (Version 6.)
+    Whois(WhoisInfo),
+    /// `nick` is typing in `conversation`, or stopped. (Version 6.)
+    Typing {
+        conversation: Conversation,
+        nick: Nick,
+        typing: bool,
+    },
+    /// How far members (we among them) have read conversations: at login, after a member list, and as they
+    /// move. (Version 6.)
+    ReadMarkers(Vec<ReadMarker>),
     /// The engine stopped and will not reconnect (wrong password, changed certificate, ...).
     Fatal {
         message: String,

@@ -28,7 +28,7 @@ use tokio_rustls::client::TlsStream;
 
 pub use connect::ChangedCertificate;
 use connect::Connection;
-pub use events::{Command, EngineConfig, Event, StartError, Trust};
+pub use events::{Command, EngineConfig, Event, NO_AWAY_MESSAGES, NO_WHOIS, StartError, Trust};
 use failover::{Failover, Failure, Next, round_reason};
 use protocol::{Effects, Protocol};
 
@@ -235,14 +235,10 @@ impl EngineTask {
                 command = commands.recv() => match command {
                     None | Some(Command::Quit) => return Err(()),
                     Some(Command::Send { to, kind, text }) => self.queue(vec![(to, kind, text)]).await,
-                    Some(Command::Moderate { room, .. }) => {
-                        let message =
-                            format!("not connected: nothing was done in #{room}; try again once reconnected");
-                        self.emit(Event::Error { code: None, message, id: None }).await;
-                    }
-                    Some(_) => {
-                        let message = "not connected; try again once reconnected".to_owned();
-                        self.emit(Event::Error { code: None, message, id: None }).await;
+                    Some(command) => {
+                        if let Some(said) = self.protocol.offline_request(command) {
+                            self.emit(said).await;
+                        }
                     }
                 },
             }
@@ -264,9 +260,10 @@ impl EngineTask {
             nick: self.config.nick.clone(),
             registered: welcome.registered,
             conversations: welcome.conversations.clone(),
+            version: welcome.version,
         })
         .await;
-        let effects = self.protocol.connected(&welcome.conversations, self.config.join.as_ref());
+        let effects = self.protocol.connected(welcome.version, &welcome.conversations, self.config.join.as_ref());
         let out = &mut connection.out;
         self.apply(effects, out).await;
         let mut last_heard = Instant::now();

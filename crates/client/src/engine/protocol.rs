@@ -7,10 +7,11 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 
 use palomar_proto::{
-    ClientMsg, Conversation, ConversationInfo, ErrorCode, Message, MessageId, MessageKind, Nick, RoomName, ServerMsg,
+    AWARENESS_VERSION, ClientMsg, Conversation, ConversationInfo, ErrorCode, Message, MessageId, MessageKind, Nick,
+    RoomName, ServerMsg,
 };
 
-use super::{Command, ConnectionEnd, Event};
+use super::{Command, ConnectionEnd, Event, NO_AWAY_MESSAGES, NO_WHOIS};
 use crate::state::OutboxEntry;
 
 /// Messages sent on a connection and not yet answered, at most. The window keeps the engine reading while it
@@ -60,6 +61,10 @@ pub struct Protocol {
     sent_count: usize,
     /// Sends on this connection not yet answered.
     in_flight: usize,
+    /// The protocol version of this connection's session (0 before the first): what the server may be asked.
+    version: u16,
+    /// An away message set while disconnected (the latest; empty: back), for the next connection.
+    away_later: Option<String>,
 }
 
 impl Protocol {
@@ -73,6 +78,8 @@ impl Protocol {
             sync_targets: HashMap::new(),
             sent_count: 0,
             in_flight: 0,
+            version: 0,
+            away_later: None,
         }
     }
 
@@ -84,10 +91,20 @@ impl Protocol {
         &self.cursors
     }
 
-    /// A connection was made and the server welcomed us with `conversations`: join `join` if we are not in it,
-    /// say when we are in sync, and send the whole outbox again (the server recognises ids it already has).
-    pub fn connected(&mut self, conversations: &[ConversationInfo], join: Option<&RoomName>) -> Effects {
+    /// An away message set while there is no connection: the latest one goes out on the next.
+    pub fn set_away_later(&mut self, message: String) {
+        self.away_later = Some(message);
+    }
+
+    /// A connection was made and the server welcomed us at protocol `version` with `conversations`: join `join`
+    /// if we are not in it, set the away message given meanwhile, say when we are in sync, and send the whole
+    /// outbox again (the server recognises ids it already has).
+    pub fn connected(&mut self, version: u16, conversations: &[ConversationInfo], join: Option<&RoomName>) -> Effects {
         let mut effects = Effects::default();
+        self.version = version;
+        if let Some(message) = self.away_later.take() {
+            self.request(Command::SetAway(message), &mut effects);
+        }
         if let Some(room) = join {
             let conversation = Conversation::Room(room.clone());
             if !conversations.iter().any(|info| info.conversation == conversation) {
@@ -139,9 +156,38 @@ impl Protocol {
             Command::Search { query, conversation, before } => {
                 ClientMsg::Search { query, conversation, before, limit: SEARCH_PAGE }
             }
+            // A server that does not know a request could not decode it, and would end the session.
+            Command::SetAway(_) | Command::Whois(_) if self.version < AWARENESS_VERSION => {
+                let message = if matches!(command, Command::SetAway(_)) { NO_AWAY_MESSAGES } else { NO_WHOIS };
+                effects.events.push(Event::Error { code: None, message: message.to_owned(), id: None });
+                return;
+            }
+            Command::Typing { .. } | Command::MarkRead { .. } if self.version < AWARENESS_VERSION => return,
+            Command::SetAway(message) => ClientMsg::SetAway { message },
+            Command::Whois(nick) => ClientMsg::Whois { nick: nick.to_string() },
+            Command::Typing { conversation, typing } => ClientMsg::Typing { conversation, typing },
+            Command::MarkRead { conversation, seq } => ClientMsg::MarkRead { conversation, seq },
             Command::Send { .. } | Command::TrustCertificate { .. } | Command::Quit => return,
         };
         effects.frames.push(frame);
+    }
+
+    /// A command other than a message while there is no connection: an away message is kept for the next one,
+    /// typing and read markers are dropped (only true at once: the model sends them again when they still are),
+    /// and anything else is refused with the words returned.
+    pub fn offline_request(&mut self, command: Command) -> Option<Event> {
+        let message = match command {
+            Command::SetAway(message) => {
+                self.set_away_later(message);
+                return None;
+            }
+            Command::Typing { .. } | Command::MarkRead { .. } => return None,
+            Command::Moderate { room, .. } => {
+                format!("not connected: nothing was done in #{room}; try again once reconnected")
+            }
+            _ => "not connected; try again once reconnected".to_owned(),
+        };
+        Some(Event::Error { code: None, message, id: None })
     }
 
     /// Sends outbox entries not yet sent on this connection, keeping at most [`SEND_WINDOW`] unanswered.
@@ -253,9 +299,12 @@ impl Protocol {
             }
             ServerMsg::Ping { nonce } => effects.frames.push(ClientMsg::Pong { nonce }),
             ServerMsg::Pong { .. } | ServerMsg::Welcome { .. } => {}
-            // Version 6's, which this client does not ask for yet.
-            ServerMsg::Away { .. } | ServerMsg::Whois(_) | ServerMsg::Typing { .. } | ServerMsg::ReadMarkers { .. } => {
+            ServerMsg::Away { nick, message } => effects.events.push(Event::Away { nick, message }),
+            ServerMsg::Whois(info) => effects.events.push(Event::Whois(info)),
+            ServerMsg::Typing { conversation, nick, typing } => {
+                effects.events.push(Event::Typing { conversation, nick, typing });
             }
+            ServerMsg::ReadMarkers { markers } => effects.events.push(Event::ReadMarkers(markers)),
             ServerMsg::ShuttingDown { message } => {
                 effects.events.push(Event::ServerShuttingDown { message: message.clone() });
                 return Err(ConnectionEnd::Reconnect(message));

@@ -4,7 +4,8 @@
 //! each is applied to the message it refers to, and found again when that message comes later (an older history
 //! page). A reply is a message that quotes the one it answers ([`Conv::quote`]).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
 
 use palomar_proto::{Conversation, Message, MessageId, MessageKind, Nick, REACTIONS, Revision, RoomState};
 
@@ -204,6 +205,17 @@ pub struct Conv {
     pub(super) history_pending: bool,
     /// The request on its way was typed (`/history`), so its outcome is told, not only shown.
     pub(super) history_typed: bool,
+    /// Who is typing here, and when they last said so (shown through [`ChatModel::typing_status`]).
+    ///
+    /// [`ChatModel::typing_status`]: super::ChatModel::typing_status
+    pub typing: BTreeMap<Nick, Instant>,
+    /// How far each member has read (the user's own marker included): nick → seq.
+    pub markers: BTreeMap<Nick, u64>,
+    /// Where the "new messages" divider goes while this conversation is shown: above this message. Placed when
+    /// the conversation is opened, gone when the user switches away.
+    pub new_messages: Option<u64>,
+    /// The divider stays where it is (the conversation was opened, or read here): later markers do not move it.
+    pub(super) divider_fixed: bool,
 }
 
 impl Conv {
@@ -219,6 +231,10 @@ impl Conv {
             history_done: false,
             history_pending: false,
             history_typed: false,
+            typing: BTreeMap::new(),
+            markers: BTreeMap::new(),
+            new_messages: None,
+            divider_fixed: false,
         }
     }
 

@@ -10,8 +10,8 @@ use palomar_proto::{Conversation, ErrorCode, Message, MessageId, MessageKind, Ni
 
 use super::moderation::puts_me_out;
 use super::{
-    Action, Alert, CertificatePrompt, ChatModel, Entry, HISTORY_PAGE, MessageEntry, Status, invited_text,
-    room_change_text,
+    Action, Alert, CertificatePrompt, ChatModel, Entry, HISTORY_PAGE, MessageEntry, Status, invited_text, member_text,
+    no_such_user, room_change_text,
 };
 use crate::engine::Event;
 
@@ -31,8 +31,13 @@ impl ChatModel {
             Event::Pinned { server, fingerprint } => {
                 self.notice_here(format!("trusted the certificate of {server}: {fingerprint}"), false)
             }
-            Event::Connected { server, nick, conversations, .. } => {
+            Event::Connected { server, nick, conversations, version, .. } => {
                 self.status = Status::Connected;
+                self.server_version = Some(version);
+                self.typing_sent = None;
+                self.whois_asked = None;
+                self.markers_reconnected();
+                self.away_reconnected();
                 match self.last_connected.as_ref() {
                     Some(last) if *last != server => {
                         self.notice_here(format!("reconnected as {nick}, now through {server}"), false)
@@ -65,12 +70,13 @@ impl ChatModel {
                 }
                 self.connected_once = true;
             }
-            Event::Synced => {}
+            Event::Synced => actions.extend(self.markers_synced()),
             Event::Disconnected { reason, retry_in, attempt, pending, .. } => {
                 if attempt == 1 {
                     self.notice_here(format!("disconnected: {reason}"), true);
                 }
                 self.status = Status::Reconnecting { at: Instant::now() + retry_in, attempt };
+                self.typing_sent = None;
                 self.pending = pending;
                 self.search_interrupted();
                 self.listing_interrupted();
@@ -132,6 +138,10 @@ impl ChatModel {
                         conv.offline.remove(&nick);
                     }
                 }
+                // Offline says more than away; typing stops with the one who typed.
+                if matches!(state, PresenceState::Offline | PresenceState::Left) {
+                    conv.typing.remove(&nick);
+                }
                 let what = match state {
                     PresenceState::Joined => "joined",
                     PresenceState::Left => "left",
@@ -141,13 +151,28 @@ impl ChatModel {
                 if news {
                     conv.notice((self.clock)(), format!("{nick} {what}"), false);
                 }
+                match state {
+                    PresenceState::Offline => {
+                        self.away.remove(&nick);
+                        let direct = Conversation::Direct(nick.clone());
+                        if let Some(conv) = self.convs.iter_mut().find(|conv| conv.id == direct) {
+                            conv.typing.remove(&nick);
+                        }
+                    }
+                    PresenceState::Left => self.forget_marker(&Conversation::Room(room), &nick),
+                    PresenceState::Joined | PresenceState::Online => {}
+                }
                 self.known_nicks.insert(nick);
             }
             Event::Users { room, online, offline } => {
                 self.known_nicks.extend(online.iter().chain(offline.iter()).cloned());
                 let index = self.conv_index(&Conversation::Room(room.clone()));
                 if self.users_asked.remove(&room) {
-                    let list = |nicks: &[Nick]| nicks.iter().map(Nick::as_str).collect::<Vec<_>>().join(", ");
+                    let list = |nicks: &[Nick]| {
+                        let members: Vec<String> =
+                            nicks.iter().map(|nick| member_text(nick, self.away_of(nick))).collect();
+                        members.join(", ")
+                    };
                     let text = format!("online: {}; offline: {}", list(&online), list(&offline));
                     let ts = (self.clock)();
                     self.convs[index].notice(ts, text, false);
@@ -187,6 +212,7 @@ impl ChatModel {
                 let conv = &mut self.convs[index];
                 conv.history_pending = false;
                 let before = conv.oldest_seq();
+                let place_divider = index == self.current && !conv.divider_fixed;
                 let empty = page.messages.is_empty();
                 let mut new = 0;
                 for (message, (mention, ignored)) in page.messages.into_iter().zip(judged) {
@@ -217,6 +243,10 @@ impl ChatModel {
                             Entry::Notice { ts: conv.entries.first().map_or(0, Entry::ts), text, alert: false },
                         );
                     }
+                }
+                // Shown first at start, before its messages came: the divider goes above the first not read.
+                if place_divider {
+                    self.place_divider(index);
                 }
                 // A `/jump` waiting for this page: to the message now, or on to the page before.
                 if let Some((_, seq)) = self.jump_wanted.take_if(|(id, _)| *id == page.conversation)
@@ -249,6 +279,11 @@ impl ChatModel {
             Event::Error { code, message, id: Some(id) } if code != Some(ErrorCode::StoreUnavailable) => {
                 self.refused(id, message)
             }
+            Event::Error { code: Some(ErrorCode::UnknownNick), id: None, .. } if self.whois_asked.is_some() => {
+                if let Some(nick) = self.whois_asked.take() {
+                    self.notice_here(no_such_user(&nick), true);
+                }
+            }
             Event::Error { code, message, .. } => {
                 self.search_refused(code, &message);
                 self.notice_here(message, true);
@@ -279,6 +314,10 @@ impl ChatModel {
             Event::Found { query, conversation, hits, next } => {
                 actions.extend(self.found(query, conversation, hits, next));
             }
+            Event::Away { nick, message } => self.away_changed(nick, message),
+            Event::Whois(info) => self.whois_answered(info),
+            Event::Typing { conversation, nick, typing } => self.typing_heard(conversation, nick, typing),
+            Event::ReadMarkers(markers) => actions.extend(self.markers_heard(markers)),
             Event::ServerShuttingDown { message } => self.notice_here(format!("server: {message}"), true),
             Event::Fatal { message, certificate_changed, .. } => {
                 self.fatal = Some(message);
@@ -316,6 +355,8 @@ impl ChatModel {
         let index = self.conv_index(&message.conversation);
         self.known_nicks.insert(message.from.clone());
         let conv = &mut self.convs[index];
+        // Readers stop showing someone typing once their message comes.
+        conv.typing.remove(&message.from);
         let mut typed = None;
         if let Some(at) =
             conv.entries.iter().position(|e| matches!(e, Entry::Message(m) if m.id == message.id && m.own))

@@ -1,7 +1,7 @@
 //! What the user types or clicks: [`ChatModel::submit`] reads an entry line, [`ChatModel::apply`] does what a
 //! command asks (send, act, edit, delete, reply to or react to a message, jump to one, search, join, leave, open a
-//! direct conversation, list members or rooms, fetch history, moderate the room shown, show its topic, silence a
-//! conversation, highlight a word, ignore someone, help, quit), and
+//! direct conversation, list members or rooms, ask who someone is, set an away message, fetch history, moderate
+//! the room shown, show its topic, silence a conversation, highlight a word, ignore someone, help, quit), and
 //! [`ChatModel::close_current`] closes the direct conversation shown.
 
 use palomar_proto::{Conversation, MessageKind, Revision, RoomName, validate_text};
@@ -135,6 +135,8 @@ impl ChatModel {
                 return vec![Action::Engine(Command::Users { room: room.to_string() })];
             }
             Typed::List(after) => return self.list_rooms(after),
+            Typed::Whois(nick) => return self.whois(nick),
+            Typed::Away(message) => return self.set_away(message),
             Typed::History(limit) => {
                 let current = self.current;
                 let limit = limit.unwrap_or(TYPED_HISTORY);
@@ -200,6 +202,9 @@ impl ChatModel {
             self.notice_here(format!("not sent: {error}"), true);
             return Vec::new();
         }
+        // Readers stop showing the user typing when the message comes: no `Typing { false }` is needed.
+        self.typing_sent = None;
+        self.tell_away_of_peer(&to);
         vec![Action::Engine(Command::Send { to, kind, text })]
     }
 

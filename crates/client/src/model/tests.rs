@@ -45,6 +45,7 @@ fn connected() -> ChatModel {
         nick: nick("ana"),
         registered: false,
         conversations,
+        version: palomar_proto::AWARENESS_VERSION,
     });
     model
 }
@@ -188,6 +189,7 @@ fn the_node_in_use_is_followed_and_a_move_to_another_is_said() {
         nick: nick("ana"),
         registered: false,
         conversations: Vec::new(),
+        version: palomar_proto::AWARENESS_VERSION,
     };
     model.on_engine(welcomed("10.0.0.2:5555"));
     model.on_engine(gone());
@@ -221,6 +223,7 @@ fn an_arrival_missed_while_disconnected_is_not_announced_twice() {
         nick: nick("ana"),
         registered: false,
         conversations: Vec::new(),
+        version: palomar_proto::AWARENESS_VERSION,
     });
     model.on_engine(erin(PresenceState::Online));
     assert_eq!(notices(&model), ["erin is online"]);
@@ -238,6 +241,7 @@ fn members_are_known_only_while_connected() {
         nick: nick("ana"),
         registered: false,
         conversations: Vec::new(),
+        version: palomar_proto::AWARENESS_VERSION,
     });
     assert!(model.members_known());
     let disconnected = gone();
@@ -397,6 +401,7 @@ fn the_room_state_is_kept_and_its_topic_shown_by_slash_topic() {
         nick: nick("ana"),
         registered: false,
         conversations: vec![info.clone()],
+        version: palomar_proto::AWARENESS_VERSION,
     });
     assert_eq!(model.current().room_state, None, "back to the defaults until told otherwise");
     model.on_engine(Event::RoomState(state));
@@ -697,6 +702,7 @@ fn a_listing_cut_off_by_the_disconnection_is_no_longer_pending_and_none_is_asked
         nick: nick("ana"),
         registered: true,
         conversations: Vec::new(),
+        version: palomar_proto::AWARENESS_VERSION,
     });
     model.list_rooms(None);
     model.on_engine(Event::Rooms { rooms: vec![listing("garden", 1, "", false)], more: false });

@@ -39,6 +39,7 @@ fn connected(app: &mut App) {
         nick: nick("ana"),
         registered: false,
         conversations: vec![info(lobby()), info(Conversation::Room(RoomName::parse("garden").expect("valid")))],
+        version: palomar_proto::PROTOCOL_VERSION,
     });
     app.on_engine(Event::Users {
         room: RoomName::lobby(),
@@ -346,6 +347,7 @@ fn the_room_given_at_start_is_shown_once_joined_or_at_once_if_already_ours() {
         nick: nick("ana"),
         registered: false,
         conversations: vec![info(lobby()), info(big.clone())],
+        version: palomar_proto::PROTOCOL_VERSION,
     });
     assert_eq!(app.model.current().id, big, "already a member: the engine does not join again");
 }
@@ -422,6 +424,7 @@ fn members_are_shown_unknown_while_disconnected() {
         nick: nick("ana"),
         registered: false,
         conversations: Vec::new(),
+        version: palomar_proto::PROTOCOL_VERSION,
     });
     assert!(screen(&app, 100, 12).contains("● bob"));
 }
@@ -439,7 +442,7 @@ fn a_message_typed_long_before_it_was_stored_shows_when_it_was_typed() {
 
 #[test]
 fn help_is_one_command_per_line_lined_up_at_any_width() {
-    for (width, height) in [(120, 58), (40, 177)] {
+    for (width, height) in [(120, 61), (40, 186)] {
         let mut app = conversation_with_chat();
         type_text(&mut app, "/help");
         app.on_key(key(KeyCode::Enter));

@@ -6,6 +6,7 @@
 mod common;
 
 mod accounts;
+mod awareness;
 mod backup;
 mod bench;
 mod configuration;

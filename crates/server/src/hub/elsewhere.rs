@@ -34,6 +34,7 @@ impl State {
         there.nodes.insert(node);
         if !shown {
             self.announce_everywhere(&account, PresenceState::Online);
+            self.online_since.insert(account.id, palomar_proto::unix_ms());
         }
     }
 
@@ -46,10 +47,12 @@ impl State {
         let nick = there.nick.clone();
         self.elsewhere.remove(&account);
         if !self.announced.contains_key(&account) {
-            self.announce_everywhere(&Account { id: account, nick }, PresenceState::Offline);
+            self.announce_everywhere(&Account { id: account, nick: nick.clone() }, PresenceState::Offline);
         }
         if !self.by_account.contains_key(&account) {
             self.forget_rooms_of(account);
+            self.online_since.remove(&account);
+            self.last_message_ms.remove(&nick);
         }
     }
 }
@@ -68,14 +71,17 @@ impl Hub {
 
     /// Acts on what another node did: `rooms_of` gives the rooms of a user that `Online` announces (read by the
     /// caller, off the hub's lock). Appended messages are read by the caller and given to [`Hub::publish`];
-    /// logins are the login limiter's.
+    /// logins are the login limiter's; away messages, typing and read markers go to the hub's own methods.
     pub fn heard(&self, from: NodeId, notice: Notice, rooms_of_arrival: Vec<(ConvId, RoomName)>) {
         let mut state = self.lock();
         match notice {
             Notice::Appended { .. }
             | Notice::LoginFailed { .. }
             | Notice::LoginSucceeded { .. }
-            | Notice::Moderated { .. } => {}
+            | Notice::Moderated { .. }
+            | Notice::Away { .. }
+            | Notice::Typing { .. }
+            | Notice::Read { .. } => {}
             Notice::AccountRemoved { account } => {
                 state.end_sessions_of(account);
                 state.membership_changes.remove(&account);

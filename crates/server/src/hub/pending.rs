@@ -34,6 +34,9 @@ pub struct MissedKinds {
     pub account_removed: bool,
     /// The session's account was suspended: the session ends, unless the suspension was lifted since.
     pub account_suspended: bool,
+    /// Someone's away message or read marker (version 6): the store has them. The member lists that `presence`
+    /// sends again carry those of their rooms; the user's own markers, and its direct peers', are sent again too.
+    pub awareness: bool,
 }
 
 impl PendingChanges {
@@ -43,19 +46,26 @@ impl PendingChanges {
     pub(super) const CONVERSATIONS: u8 = 8;
     pub(super) const ACCOUNT_REMOVED: u8 = 16;
     pub(super) const ACCOUNT_SUSPENDED: u8 = 32;
+    pub(super) const AWARENESS: u8 = 64;
 
     pub(super) fn note(&self, flags: u8) {
         self.flags.fetch_or(flags, Ordering::AcqRel);
     }
 
-    pub(super) fn note_dropped(&self, item: &Live) {
-        self.note(match item {
+    /// Notes the kind of `item`, which the queue had no room for; false when it is of a kind nobody reads back
+    /// (a typing notice, which expires by itself), so there is nothing to wake the session for.
+    pub(super) fn note_dropped(&self, item: &Live) -> bool {
+        let flags = match item {
             Live::Message(published) => match published.message.key {
                 ConvKey::Room(_) => Self::MESSAGES,
                 ConvKey::Direct(..) => Self::MESSAGES | Self::DIRECT,
             },
             Live::Presence { .. } => Self::PRESENCE,
-        });
+            Live::Away { .. } | Live::ReadMarker { .. } => Self::PRESENCE | Self::AWARENESS,
+            Live::Typing { .. } => return false,
+        };
+        self.note(flags);
+        true
     }
 
     /// What was noted since the last call, and clears it.
@@ -68,6 +78,7 @@ impl PendingChanges {
             conversations: flags & Self::CONVERSATIONS != 0,
             account_removed: flags & Self::ACCOUNT_REMOVED != 0,
             account_suspended: flags & Self::ACCOUNT_SUSPENDED != 0,
+            awareness: flags & Self::AWARENESS != 0,
         }
     }
 

@@ -32,7 +32,7 @@ fn hub(queue_len: usize) -> Arc<Hub> {
 fn register(hub: &Hub, name: &str, rooms: Vec<(ConvId, RoomName)>) -> SessionLink {
     let account = who(name);
     let changes = hub.membership_changes(account.id);
-    hub.register(&account, rooms, changes).expect("nothing changed meanwhile")
+    hub.register(&account, rooms, changes, true).expect("nothing changed meanwhile")
 }
 
 #[test]
@@ -45,16 +45,16 @@ fn a_session_whose_rooms_changed_while_it_read_them_reads_them_again() {
     let seen = hub.membership_changes(ana.id);
     // The laptop read ana's rooms; then, before it registered, the phone joined a room.
     hub.joined(phone.id, &ana, ConvId(2), &garden, true, 0);
-    assert_eq!(hub.register(&ana, lobby.clone(), seen).err(), Some(NotRegistered::MembershipsChanged));
+    assert_eq!(hub.register(&ana, lobby.clone(), seen, true).err(), Some(NotRegistered::MembershipsChanged));
     let seen = hub.membership_changes(ana.id);
-    let laptop = hub.register(&ana, vec![(ConvId(1), RoomName::lobby()), (ConvId(2), garden.clone())], seen);
+    let laptop = hub.register(&ana, vec![(ConvId(1), RoomName::lobby()), (ConvId(2), garden.clone())], seen, true);
     assert!(laptop.is_ok(), "its second reading is current");
     // The same for a leave, even after the phone went offline.
     let seen = hub.membership_changes(ana.id);
     hub.left(phone.id, &ana, ConvId(2), &garden);
     hub.unregister(phone.id, &ana);
-    assert!(hub.register(&ana, lobby, seen).is_err());
-    assert!(hub.register(&who("bob"), vec![], 0).is_ok(), "counted per user");
+    assert!(hub.register(&ana, lobby, seen, true).is_err());
+    assert!(hub.register(&who("bob"), vec![], 0, true).is_ok(), "counted per user");
 }
 
 #[test]
@@ -62,10 +62,10 @@ fn an_account_has_at_most_so_many_sessions() {
     let hub = Hub::new(HashMap::new(), 8, 2);
     let first = register(&hub, "ana", vec![]);
     register(&hub, "ana", vec![]);
-    assert_eq!(hub.register(&who("ana"), vec![], 0).err(), Some(NotRegistered::TooManySessions(2)));
-    assert!(hub.register(&who("bob"), vec![], 0).is_ok(), "counted per account");
+    assert_eq!(hub.register(&who("ana"), vec![], 0, true).err(), Some(NotRegistered::TooManySessions(2)));
+    assert!(hub.register(&who("bob"), vec![], 0, true).is_ok(), "counted per account");
     hub.unregister(first.id, &who("ana"));
-    assert!(hub.register(&who("ana"), vec![], 0).is_ok(), "a place is given back when a session ends");
+    assert!(hub.register(&who("ana"), vec![], 0, true).is_ok(), "a place is given back when a session ends");
 }
 
 #[test]
@@ -93,8 +93,8 @@ fn dropped_presence_is_noted_and_a_join_elsewhere_waits_beside_a_full_queue() {
     let other_ana = register(&hub, "ana", lobby.clone());
     register(&hub, "bob", lobby.clone());
     register(&hub, "carol", lobby);
-    hub.announce_arrival(&who("bob"));
-    hub.announce_arrival(&who("carol"));
+    hub.announce_arrival(&who("bob"), None);
+    hub.announce_arrival(&who("carol"), None);
     assert_eq!(other_ana.pending.take_missed(), MissedKinds { presence: true, ..MissedKinds::default() });
     let garden = RoomName::parse("garden").expect("valid");
     hub.joined(ana.id, &who("ana"), ConvId(2), &garden, true, 7);
@@ -126,8 +126,8 @@ fn presence_goes_to_the_others_in_the_room() {
     let bob = register(&hub, "bob", lobby.clone());
     let second_bob = register(&hub, "bob", lobby);
     assert!(ana.rx.try_recv().is_err(), "not announced before a session of bob has lasted");
-    hub.announce_arrival(&who("bob"));
-    hub.announce_arrival(&who("bob"));
+    hub.announce_arrival(&who("bob"), None);
+    hub.announce_arrival(&who("bob"), None);
     match ana.rx.try_recv() {
         Ok(Live::Presence { nick, state: PresenceState::Online, .. }) => assert_eq!(nick, who("bob").nick),
         other => panic!("expected bob online, got {other:?}"),
@@ -148,7 +148,7 @@ fn a_short_visit_is_not_announced_at_all() {
     let script = register(&hub, "bob", lobby);
     assert_eq!(hub.online_in(ConvId(1)), vec![who("ana").nick, who("bob").nick], "online at once for member lists");
     hub.unregister(script.id, &who("bob"));
-    hub.announce_arrival(&who("bob"));
+    hub.announce_arrival(&who("bob"), None);
     assert!(ana.rx.try_recv().is_err(), "neither its arrival nor its departure");
 }
 
@@ -244,7 +244,7 @@ fn a_user_online_on_other_nodes_is_shown_once_and_gone_when_the_last_of_them_goe
 
     // A session of bob here too, which lasts and then ends: he is still online on the other nodes.
     let here = register(&hub, "bob", lobby.clone());
-    hub.announce_arrival(&bob);
+    hub.announce_arrival(&bob, None);
     hub.unregister(here.id, &bob);
     assert!(presence_seen(&mut ana).is_empty(), "neither a second arrival nor a departure");
     assert_eq!(hub.online_in(ConvId(1)).len(), 2);
@@ -265,7 +265,7 @@ fn the_users_of_a_node_that_stopped_beating_are_shown_offline() {
     hub.heard(THIRD, Notice::Online { account: who("carol") }, lobby.clone());
     // Carol reconnected here before her node's death was noticed: she stays online.
     register(&hub, "carol", lobby);
-    hub.announce_arrival(&who("carol"));
+    hub.announce_arrival(&who("carol"), None);
     presence_seen(&mut ana);
     hub.peers_alive(&[]);
     assert_eq!(presence_seen(&mut ana), vec![(who("bob").nick, PresenceState::Offline)]);
@@ -305,7 +305,7 @@ fn what_happens_here_is_told_to_the_other_nodes() {
     hub.unregister(short.id, &ana);
     assert!(rx.try_recv().is_err(), "a short visit is not told");
     let session = register(&hub, "ana", vec![]);
-    hub.announce_arrival(&ana);
+    hub.announce_arrival(&ana, None);
     hub.joined(session.id, &ana, ConvId(2), &garden, true, 3);
     hub.left(session.id, &ana, ConvId(2), &garden);
     hub.unregister(session.id, &ana);
@@ -340,4 +340,109 @@ fn catching_up_with_the_peers_brings_presence_and_seqs_to_the_database_and_rerea
     assert_eq!(hub.latest(ConvId(1)), 12);
     let missed = ana.pending.take_missed();
     assert!(missed.messages && missed.presence && missed.conversations, "{missed:?}");
+}
+
+/// Everything waiting in a session's queue.
+fn drain(link: &mut SessionLink) -> Vec<Live> {
+    std::iter::from_fn(|| link.rx.try_recv().ok()).collect()
+}
+
+#[test]
+fn an_away_message_reaches_the_users_sessions_and_each_room_mate_once() {
+    let hub = hub(8);
+    let (lobby, garden) = ((ConvId(1), RoomName::lobby()), (ConvId(2), RoomName::parse("garden").expect("valid")));
+    let mut ana = register(&hub, "ana", vec![lobby.clone(), garden.clone()]);
+    let mut ana_phone = register(&hub, "ana", vec![lobby.clone(), garden.clone()]);
+    let mut bob = register(&hub, "bob", vec![lobby.clone(), garden.clone()]);
+    let mut dan = register(&hub, "dan", vec![]);
+    hub.away_changed(&who("ana"), Some("lunch".into()));
+    let away = |items: Vec<Live>| -> Vec<Option<String>> {
+        items
+            .into_iter()
+            .filter_map(|item| if let Live::Away { message, .. } = item { Some(message) } else { None })
+            .collect()
+    };
+    assert_eq!(away(drain(&mut ana)), [Some("lunch".to_owned())], "her own sessions, even before she is shown");
+    assert_eq!(away(drain(&mut ana_phone)), [Some("lunch".to_owned())]);
+    assert!(away(drain(&mut bob)).is_empty(), "not shown online yet: her arrival brings it");
+
+    hub.announce_arrival(&who("ana"), Some("lunch".into()));
+    assert_eq!(away(drain(&mut bob)), [Some("lunch".to_owned())], "after her arrival, once for two rooms");
+    hub.away_changed(&who("ana"), None);
+    assert_eq!(away(drain(&mut bob)), [None], "once for two rooms");
+    assert!(drain(&mut dan).is_empty(), "no room in common");
+}
+
+#[test]
+fn typing_goes_to_the_other_members_never_to_the_typist_and_a_full_queue_drops_it_unnoted() {
+    let hub = hub(1);
+    let lobby = vec![(ConvId(1), RoomName::lobby())];
+    let key = ConvKey::Room(RoomName::lobby());
+    let mut ana = register(&hub, "ana", lobby.clone());
+    let mut bob = register(&hub, "bob", lobby.clone());
+    let mut carol = register(&hub, "carol", vec![]);
+    hub.typing(ConvId(1), &key, &who("ana"), true, true);
+    assert!(drain(&mut ana).is_empty(), "not to herself");
+    assert!(drain(&mut carol).is_empty(), "not to someone outside the room");
+    assert!(matches!(&drain(&mut bob)[..], [Live::Typing { typing: true, .. }]));
+
+    hub.typing(ConvId(1), &key, &who("ana"), true, true);
+    hub.typing(ConvId(1), &key, &who("ana"), false, true);
+    assert_eq!(bob.pending.take_missed(), MissedKinds::default(), "a dropped typing notice is not read back");
+    let direct = ConvKey::direct(who("ana"), who("carol"));
+    hub.typing(ConvId(3), &direct, &who("ana"), true, true);
+    assert!(matches!(&drain(&mut carol)[..], [Live::Typing { key, .. }] if *key == direct), "the peer of a direct");
+}
+
+#[test]
+fn a_moved_read_marker_reaches_the_readers_sessions_and_the_room_and_a_full_queue_notes_it() {
+    let hub = hub(1);
+    let lobby = vec![(ConvId(1), RoomName::lobby())];
+    let key = ConvKey::Room(RoomName::lobby());
+    let mut ana = register(&hub, "ana", lobby.clone());
+    let mut ana_phone = register(&hub, "ana", lobby.clone());
+    let mut bob = register(&hub, "bob", lobby.clone());
+    hub.read_marker_moved(ConvId(1), &key, &who("ana"), 4, true);
+    for link in [&mut ana, &mut ana_phone, &mut bob] {
+        assert!(matches!(&drain(link)[..], [Live::ReadMarker { seq: 4, .. }]));
+    }
+    hub.read_marker_moved(ConvId(1), &key, &who("ana"), 5, true);
+    hub.read_marker_moved(ConvId(1), &key, &who("ana"), 6, true);
+    let missed = bob.pending.take_missed();
+    assert!(missed.awareness && missed.presence, "read back with the room's members: {missed:?}");
+}
+
+#[test]
+fn whois_knows_since_when_a_user_is_shown_online_and_its_last_message_since() {
+    let hub = hub(8);
+    let lobby = vec![(ConvId(1), RoomName::lobby())];
+    let ana = register(&hub, "ana", lobby);
+    assert_eq!(hub.shown_online(who("ana").id, &who("ana").nick), None, "not shown before her arrival");
+    let before = palomar_proto::unix_ms();
+    hub.announce_arrival(&who("ana"), None);
+    let shown = hub.shown_online(who("ana").id, &who("ana").nick).expect("shown");
+    assert!(shown.since_ms >= before);
+    assert_eq!(shown.last_message_ms, None, "nothing sent since");
+    hub.publish(ConvId(1), StoredMessage { ts: shown.since_ms + 5, ..message(1) });
+    let shown = hub.shown_online(who("ana").id, &who("ana").nick).expect("shown");
+    assert_eq!(shown.last_message_ms, Some(shown.since_ms + 5));
+    hub.unregister(ana.id, &who("ana"));
+    assert_eq!(hub.shown_online(who("ana").id, &who("ana").nick), None);
+}
+
+#[test]
+fn a_session_of_an_older_client_is_sent_nothing_of_version_6() {
+    let hub = hub(8);
+    let lobby = vec![(ConvId(1), RoomName::lobby())];
+    let key = ConvKey::Room(RoomName::lobby());
+    register(&hub, "ana", lobby.clone());
+    let changes = hub.membership_changes(who("bob").id);
+    let mut old_bob = hub.register(&who("bob"), lobby, changes, false).expect("registers");
+    hub.announce_arrival(&who("ana"), Some("lunch".into()));
+    hub.away_changed(&who("ana"), None);
+    hub.typing(ConvId(1), &key, &who("ana"), true, true);
+    hub.read_marker_moved(ConvId(1), &key, &who("ana"), 3, true);
+    hub.publish(ConvId(1), message(1));
+    let items = drain(&mut old_bob);
+    assert!(matches!(&items[..], [Live::Presence { .. }, Live::Message(_)]), "{items:?}");
 }

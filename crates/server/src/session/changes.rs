@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use palomar_proto::{Conversation, Nick, RoomName, ServerMsg};
 use palomar_store::{ConvId, ConvKey, ConvRow};
 
+use super::handlers::Roster;
 use super::{OUT_BUDGET, Session, SessionEnd};
 use crate::hub::{Change, PendingChanges};
 
@@ -38,6 +39,10 @@ impl Session {
         }
         if missed.presence {
             self.send_rosters().await?;
+        }
+        if missed.awareness {
+            // Its own away message is in its own rooms' rosters only if it is shown online: sent here too.
+            self.send_own_awareness().await?;
         }
         Ok(())
     }
@@ -118,7 +123,8 @@ impl Session {
         self.send_room_states().await
     }
 
-    /// Sends each room's members, online and not, in place of the presence notices that were dropped.
+    /// Sends each room's members, online and not (with their away messages and read markers, in version 6), in
+    /// place of the presence notices that were dropped.
     async fn send_rosters(&mut self) -> Result<(), SessionEnd> {
         let rooms: Vec<(ConvId, RoomName)> = self
             .keys_of
@@ -129,9 +135,12 @@ impl Session {
             })
             .collect();
         let convs: Vec<ConvId> = rooms.iter().map(|(conv, _)| *conv).collect();
-        let members: Vec<Vec<Nick>> = self.read(move |db| convs.iter().map(|conv| db.members(*conv)).collect()).await?;
-        for ((conv, room), members) in rooms.into_iter().zip(members) {
-            self.queue_roster(conv, room, members);
+        let aware = self.version >= palomar_proto::AWARENESS_VERSION;
+        let pending: Vec<Vec<(Nick, u64)>> = convs.iter().map(|conv| self.pending_read_markers_in(*conv)).collect();
+        let rosters: Vec<Roster> =
+            self.read(move |db| convs.iter().map(|conv| Roster::read(db, *conv, aware)).collect()).await?;
+        for (((conv, room), roster), pending) in rooms.into_iter().zip(rosters).zip(pending) {
+            self.queue_roster(conv, room, roster.with_pending(pending));
             if self.out.pending_len() >= OUT_BUDGET {
                 self.flush().await?;
             }

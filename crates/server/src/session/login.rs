@@ -235,6 +235,7 @@ impl Session {
         }
         self.know_room_states(standings);
         self.send_room_states().await?;
+        self.send_own_awareness().await?;
         self.flush().await?;
         self.catch_up_all().await?;
         Ok(link)
@@ -255,7 +256,8 @@ impl Session {
                     ConvKey::Direct(..) => None,
                 })
                 .collect();
-            match self.shared.hub.register(&self.account, rooms, changes_seen) {
+            let aware = self.version >= palomar_proto::AWARENESS_VERSION;
+            match self.shared.hub.register(&self.account, rooms, changes_seen, aware) {
                 Ok(link) => return Ok((memberships, link)),
                 Err(NotRegistered::MembershipsChanged) => continue,
                 Err(NotRegistered::TooManySessions(limit)) => {

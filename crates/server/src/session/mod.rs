@@ -11,11 +11,13 @@
 //! - `wire`: the native frames or the browser's WebSocket, behind one reader and one writer type.
 //! - `reader`: the task that reads the client's frames ahead of the session.
 //! - `login`: handshake, `Hello`, login, registration with the hub, `Welcome`.
-//! - `handlers`: one request of the client each (`send`, `join`, `leave`, `history`, `users`).
+//! - `handlers`: one request of the client each (`send`, `join`, `leave`, `history`, `users`, …; `awareness`:
+//!   version 6's away messages, `Whois`, typing and read markers).
 //! - `delivery`: what the client has been sent, and so what to send, skip or read back; no I/O.
 //! - `outgoing`: live deliveries and read-backs from the log, batched into frames, as `delivery` decides.
 //! - `changes`: following what the hub put beside the live queue (changes made elsewhere, what it dropped).
 //! - `rooms`: the rooms' settings and the user's standing in them, as the client is told them.
+//! - `typing`: which typing notices of the client are passed on (version 6); no I/O.
 
 mod changes;
 mod delivery;
@@ -24,6 +26,7 @@ mod login;
 mod outgoing;
 mod reader;
 mod rooms;
+mod typing;
 mod wire;
 
 use std::collections::{HashMap, VecDeque};
@@ -31,7 +34,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use palomar_proto::{Conversation, ConversationInfo, ErrorCode, KINDS_VERSION, MessageId, RoomState, ServerMsg};
+use palomar_proto::{
+    AWARENESS_VERSION, Conversation, ConversationInfo, ErrorCode, KINDS_VERSION, MessageId, RoomState, ServerMsg,
+};
 use palomar_store::{Account, ConvId, ConvKey, ConvRow};
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
@@ -43,6 +48,7 @@ use delivery::Delivery;
 use handlers::send::{Sends, next_answer, ready_answer};
 use login::{LoggedIn, refuse};
 use reader::{Incoming, Reader};
+use typing::TypingLimiter;
 use wire::{Frames, Out};
 
 /// Encoded bytes of messages per `Messages` frame, well under what clients accept (a frame stays small even
@@ -153,6 +159,7 @@ async fn converse(
         version,
         operator: false,
         room_states: HashMap::new(),
+        typing: TypingLimiter::default(),
     };
     shared.metrics.sessions.increment(1.0);
     let end = match session.start(registered, positions).await {
@@ -191,6 +198,8 @@ struct Session {
     /// The rooms whose settings, or the user's standing in them, are not the defaults, as the client was told;
     /// what decides whether the user may send to them.
     room_states: HashMap<ConvId, RoomState>,
+    /// Which of the client's typing notices are passed on.
+    typing: TypingLimiter,
 }
 
 impl Session {
@@ -208,6 +217,13 @@ impl Session {
     /// Queues `msg`, a frame protocol version 2 added, if the client speaks that version.
     fn queue_since_v2(&mut self, msg: &ServerMsg) {
         if self.version >= 2 {
+            self.out.queue(msg);
+        }
+    }
+
+    /// Queues `msg`, a frame of knowing who is there (protocol version 6), if the client speaks that version.
+    fn queue_since_v6(&mut self, msg: &ServerMsg) {
+        if self.version >= AWARENESS_VERSION {
             self.out.queue(msg);
         }
     }
@@ -259,6 +275,7 @@ impl Session {
         }
         self.delivery.unfollow(conv);
         self.room_states.remove(&conv);
+        self.typing.forget(conv);
     }
 
     fn info(&self, row: &ConvRow) -> ConversationInfo {
@@ -362,8 +379,15 @@ impl Session {
                 }
                 _ = &mut settling, if !settled => {
                     settled = true;
-                    self.shared.hub.announce_arrival(&self.account);
-                    Ok(())
+                    // Read now, not at login: another session of the user may have changed it meanwhile.
+                    let account = self.account.id;
+                    match self.read(move |db| db.away_of(account)).await {
+                        Ok(away) => {
+                            self.shared.hub.announce_arrival(&self.account, away);
+                            Ok(())
+                        }
+                        Err(end) => Err(end),
+                    }
                 }
                 _ = ticker.tick() => {
                     if reader.heard.silence() > dead_after {

@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use palomar_proto::{ServerMsg, encode_message, messages_payload};
+use palomar_proto::{ReadMarker, ServerMsg, encode_message, messages_payload};
 use palomar_store::{ConvId, ConvKey, StoredMessage};
 use tokio::sync::mpsc;
 
@@ -36,6 +36,19 @@ impl Session {
                 Live::Presence { room, nick, state } => {
                     self.flush_batch(&mut batch);
                     self.out.queue(&ServerMsg::Presence { room, nick, state });
+                }
+                Live::Away { nick, message } => {
+                    self.flush_batch(&mut batch);
+                    self.queue_since_v6(&ServerMsg::Away { nick, message });
+                }
+                Live::Typing { key, nick, typing } => {
+                    self.flush_batch(&mut batch);
+                    self.queue_since_v6(&ServerMsg::Typing { conversation: self.view(&key), nick, typing });
+                }
+                Live::ReadMarker { key, nick, seq } => {
+                    self.flush_batch(&mut batch);
+                    let markers = vec![ReadMarker { conversation: self.view(&key), nick, seq }];
+                    self.queue_since_v6(&ServerMsg::ReadMarkers { markers });
                 }
             }
             if batch.len() >= LIVE_BATCH {

@@ -1,5 +1,5 @@
 //! The writer thread: it takes every queued change at once (up to [`MAX_GROUP`]), applies them in one
-//! transaction with the pending cursors, commits, then publishes the new messages to the [`Hub`] and answers each
+//! transaction with the pending cursors and read markers, commits, then publishes the new messages to the [`Hub`] and answers each
 //! change. If anything in the group fails, nothing in it is kept and every change is answered with the failure.
 
 use std::collections::BTreeMap;
@@ -12,13 +12,19 @@ use palomar_store::{
 };
 use tokio::sync::mpsc;
 
-use super::{AppendOutcome, Change, JoinOutcome, PendingCursors, Reply, Request, SendOrder, WriteFailed};
+use super::{AppendOutcome, Change, JoinOutcome, PendingPositions, Reply, Request, SendOrder, WriteFailed};
 use crate::hub::Hub;
 use crate::moderation;
 use crate::telemetry::Metrics;
 
 /// Most operations applied in one transaction.
 const MAX_GROUP: usize = 2_048;
+
+/// The positions that wait for a commit, shared with the sessions' side.
+pub(super) struct Pending {
+    pub(super) cursors: Arc<PendingPositions<AccountId>>,
+    pub(super) read_markers: Arc<PendingPositions<Account>>,
+}
 
 /// Sends a change's answer once its group has committed, or the group's failure.
 type Answer = Box<dyn FnOnce(Result<(), &WriteFailed>) + Send>;
@@ -50,6 +56,7 @@ impl Change {
             Change::Register { reply, .. } => Some(failure(reply)),
             Change::Prune { .. } => None,
             Change::RemoveAccount { reply, .. } => Some(failure(reply)),
+            Change::SetAway { reply, .. } => Some(failure(reply)),
             Change::Probe { reply } | Change::IndexForSearch { reply } => Some(failure(reply)),
             Change::Moderate { reply, .. } => Some(failure(reply)),
         }
@@ -62,6 +69,7 @@ enum Aftermath {
     Nothing,
     Publish(ConvId, StoredMessage),
     AccountRemoved(Removed),
+    AwayChanged(Account, Option<String>),
 }
 
 /// A change applied in the open transaction: its answer and aftermath, for once the group commits.
@@ -132,6 +140,12 @@ fn apply(db: &dyn Store, change: Change, now: u64, run: &mut Vec<QueuedAppend>) 
             Ok(removed) => {
                 let aftermath = removed.map_or(Aftermath::Nothing, Aftermath::AccountRemoved);
                 Ok(Applied { answer: Some(answer(reply, ())), aftermath })
+            }
+            Err(error) => Err((error, Some(failure(reply)))),
+        },
+        Change::SetAway { account, message, reply } => match db.set_away(account.id, message.as_deref(), now) {
+            Ok(()) => {
+                Ok(Applied { answer: Some(answer(reply, ())), aftermath: Aftermath::AwayChanged(account, message) })
             }
             Err(error) => Err((error, Some(failure(reply)))),
         },
@@ -338,20 +352,20 @@ pub(super) fn run(
     mut rx: mpsc::UnboundedReceiver<Request>,
     hub: Arc<Hub>,
     node: Option<NodeId>,
-    cursors: &PendingCursors,
+    pending: &Pending,
     metrics: &Metrics,
 ) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     while rx.blocking_recv_many(&mut group, MAX_GROUP) > 0 {
-        commit_group(&*db, &mut group, &hub, node, cursors, metrics);
+        commit_group(&*db, &mut group, &hub, node, pending, metrics);
     }
-    // The sessions are gone: their last acknowledgements are saved on the way out.
-    commit_group(&*db, &mut group, &hub, node, cursors, metrics);
+    // The sessions are gone: their last acknowledgements and read markers are saved on the way out.
+    commit_group(&*db, &mut group, &hub, node, pending, metrics);
     tracing::debug!("store writer stopped");
 }
 
-/// What the other nodes must hear of the applied changes: the range of new seqs of each conversation, and the
-/// removals of accounts.
+/// What the other nodes must hear of the applied changes: the range of new seqs of each conversation, the
+/// removals of accounts, and the away messages set.
 fn notices(applied: &[Applied]) -> Vec<Notice> {
     let mut appended: BTreeMap<ConvId, (u64, u64)> = BTreeMap::new();
     let mut notices = Vec::new();
@@ -363,6 +377,7 @@ fn notices(applied: &[Applied]) -> Vec<Notice> {
                 range.0 = range.0.min(message.seq);
                 range.1 = range.1.max(message.seq);
             }
+            Aftermath::AwayChanged(account, _) => notices.push(Notice::Away { account: account.clone() }),
             Aftermath::AccountRemoved(removed) => {
                 notices.push(Notice::AccountRemoved { account: removed.account.id });
                 notices.extend(removed.deleted_directs.iter().map(|deleted| Notice::DirectDeleted {
@@ -381,14 +396,15 @@ fn commit_group(
     group: &mut Vec<Request>,
     hub: &Hub,
     node: Option<NodeId>,
-    cursors: &PendingCursors,
+    pending: &Pending,
     metrics: &Metrics,
 ) {
     let now = unix_ms();
     let mut applied: Vec<Applied> = Vec::with_capacity(group.len());
     let mut answers_of_unapplied = Vec::new();
-    let saving = cursors.take();
-    if group.is_empty() && saving.is_empty() {
+    let saving = pending.cursors.take();
+    let saving_markers = pending.read_markers.take();
+    if group.is_empty() && saving.is_empty() && saving_markers.is_empty() {
         return;
     }
     let started = Instant::now();
@@ -448,6 +464,11 @@ fn commit_group(
             saving.iter().map(|(&(account, conv), &seq)| (account, conv, seq)).collect();
         failure = db.advance_cursors(&cursors).err();
     }
+    if failure.is_none() && !saving_markers.is_empty() {
+        let markers: Vec<(AccountId, ConvId, u64)> =
+            saving_markers.iter().map(|((account, conv), &seq)| (account.id, *conv, seq)).collect();
+        failure = db.advance_read_markers(&markers).err();
+    }
     if failure.is_none()
         && let Some(node) = node
     {
@@ -461,7 +482,8 @@ fn commit_group(
     metrics.commits.increment(1);
     metrics.commit_seconds.record(started.elapsed());
     if failure.is_some() {
-        cursors.restore(saving);
+        pending.cursors.restore(saving);
+        pending.read_markers.restore(saving_markers);
     }
     match failure {
         None => {
@@ -470,6 +492,7 @@ fn commit_group(
                     Aftermath::Nothing => {}
                     Aftermath::Publish(conv, message) => hub.publish(conv, message),
                     Aftermath::AccountRemoved(removed) => hub.account_removed(&removed),
+                    Aftermath::AwayChanged(account, message) => hub.away_changed(&account, message),
                 }
                 if let Some(answer) = answer {
                     answer(Ok(()));

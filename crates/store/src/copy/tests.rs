@@ -8,7 +8,7 @@ use palomar_proto::{MessageId, MessageKind, Nick, Role, RoomName};
 use rusqlite::Connection;
 
 use super::*;
-use crate::keys::{Account, AccountId, ConvKey};
+use crate::keys::{Account, AccountId, ConvId, ConvKey};
 use crate::location::PostgresSettings;
 use crate::postgres::SERVER_APPLICATION;
 use crate::records::{
@@ -100,6 +100,8 @@ fn store_with_a_past(fresh: &Fresh) -> Past {
     assert_eq!(dm.last_seq, 3, "continues the first carol's seqs");
     assert_eq!(db.append(dm.id, &carol.nick, id(0, 4), "I am the new carol", 7_000).expect("appends").seq, 4);
     db.advance_cursor(bob.id, dm.id, 4).expect("moves");
+    db.set_away(ana.id, Some("in the garden ✓"), 7_100).expect("sets");
+    db.advance_read_markers(&[(ana.id, garden.id, 3), (bob.id, garden.id, 1), (carol.id, dm.id, 4)]).expect("moves");
 
     let eve = db.create_account(&nick("eve"), "hash of eve", 7).expect("creates").expect("free");
     let sanction =
@@ -119,6 +121,7 @@ fn store_with_a_past(fresh: &Fresh) -> Past {
     db.set_role(garden.id, dave.id, Role::Moderator).expect("sets");
     db.set_muted(garden.id, dave.id, Some(&sanction("loud", 9_402))).expect("mutes");
     db.set_invited(room.id, dave.id, true).expect("invites");
+    db.set_away(dave.id, Some("leaving"), 8_001).expect("sets");
     let dave_dm = db.open_direct(&ana, &dave).expect("opens").expect("both exist");
     db.set_room_settings(dave_dm.id, &settings).expect("sets");
     for n in 0..2 {
@@ -165,6 +168,8 @@ struct Everything {
     operators: Vec<Nick>,
     moderation: Vec<RoomModeration>,
     standings: Vec<Vec<RoomStanding>>,
+    away: Vec<Option<String>>,
+    read_markers: Vec<Vec<(ConvId, Nick, u64)>>,
     /// What each account's searches find (by conversation and seq, sorted: each store has its own order).
     found: Vec<Vec<(String, u64)>>,
 }
@@ -192,6 +197,8 @@ fn everything(fresh: &Fresh) -> Everything {
         standings: account_ids.iter().map(|&id| db.standings_of(id).expect("lists")).collect(),
         moderation: conversations.iter().map(|c| db.room_moderation(c.id).expect("reads")).collect(),
         operators: db.operators().expect("lists"),
+        away: account_ids.iter().map(|&id| db.away_of(id).expect("reads")).collect(),
+        read_markers: account_ids.iter().map(|&id| db.read_markers_of(id).expect("reads")).collect(),
         messages: conversations.iter().map(|c| db.messages_after(c, 0, 10_000).expect("reads")).collect(),
         pending: db.pending_removals().expect("lists"),
         suspensions: db.suspensions(0).expect("lists"),
@@ -281,6 +288,8 @@ fn a_store_goes_to_postgres_and_back_and_carries_on_in_each() {
         room_bans: 1,
         room_mutes: 1,
         room_invites: 1,
+        away: 1,
+        read_markers: 3,
         messages: LOBBY_KEPT + 6 + 1,
     };
     assert_eq!(summary.counts, expected);

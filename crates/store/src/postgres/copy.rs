@@ -11,9 +11,9 @@ use super::{
 };
 use crate::Result;
 use crate::copy::{
-    AccountRecord, AuditRecord, ConversationRecord, Copyable, Counts, CursorRecord, FloorRecord, HighWater,
-    InviteRecord, MemberRecord, OperatorRecord, PAGE, RemovalRecord, RoomRoleRecord, RoomSettingsRecord,
-    SanctionRecord, SuspensionRecord,
+    AccountRecord, AuditRecord, AwayRecord, ConversationRecord, Copyable, Counts, CursorRecord, FloorRecord, HighWater,
+    InviteRecord, MemberRecord, OperatorRecord, PAGE, ReadMarkerRecord, RemovalRecord, RoomRoleRecord,
+    RoomSettingsRecord, SanctionRecord, SuspensionRecord,
 };
 use crate::keys::ConvId;
 use crate::location::PostgresSettings;
@@ -115,7 +115,8 @@ impl Copyable for PostgresStore {
                     (SELECT count(*) FROM suspensions), (SELECT count(*) FROM audit_log),
                     (SELECT count(*) FROM operators), (SELECT count(*) FROM room_settings),
                     (SELECT count(*) FROM room_roles), (SELECT count(*) FROM room_bans),
-                    (SELECT count(*) FROM room_mutes), (SELECT count(*) FROM room_invites)",
+                    (SELECT count(*) FROM room_mutes), (SELECT count(*) FROM room_invites),
+                    (SELECT count(*) FROM away), (SELECT count(*) FROM read_markers)",
             &[],
         )?;
         let count = |index| -> Result<u64> { Ok(to_u64(col(&row, index)?)) };
@@ -136,6 +137,8 @@ impl Copyable for PostgresStore {
             room_bans: count(13)?,
             room_mutes: count(14)?,
             room_invites: count(15)?,
+            away: count(16)?,
+            read_markers: count(17)?,
         })
     }
 
@@ -343,6 +346,27 @@ impl Copyable for PostgresStore {
         rows.iter().map(|row| Ok(InviteRecord { conversation: col(row, 0)?, account: col(row, 1)? })).collect()
     }
 
+    fn away_after(&self, account: i64) -> Result<Vec<AwayRecord>> {
+        let rows = self.query(
+            "SELECT account, message, since_ms FROM away WHERE account > $1 ORDER BY account LIMIT $2",
+            &[&account, &LIMIT],
+        )?;
+        rows.iter()
+            .map(|row| Ok(AwayRecord { account: col(row, 0)?, message: col(row, 1)?, since_ms: col(row, 2)? }))
+            .collect()
+    }
+
+    fn read_markers_after(&self, key: (i64, i64)) -> Result<Vec<ReadMarkerRecord>> {
+        let rows = self.query(
+            "SELECT conversation, account, seq FROM read_markers WHERE (conversation, account) > ($1, $2)
+             ORDER BY conversation, account LIMIT $3",
+            &[&key.0, &key.1, &LIMIT],
+        )?;
+        rows.iter()
+            .map(|row| Ok(ReadMarkerRecord { conversation: col(row, 0)?, account: col(row, 1)?, seq: col(row, 2)? }))
+            .collect()
+    }
+
     fn empty(&self) -> Result<()> {
         // `TRUNCATE` is transactional in PostgreSQL, and its lock keeps any other session off these tables until
         // the copy commits. Sequences keep their values: they are only ever raised, by `finish`. `nodes` and
@@ -350,7 +374,7 @@ impl Copyable for PostgresStore {
         self.batch(
             "TRUNCATE accounts, conversations, members, cursors, direct_seq_floors, account_removals, messages,
                       suspensions, audit_log, operators, room_settings, room_roles, room_bans, room_mutes,
-                      room_invites, nodes, presence",
+                      room_invites, away, read_markers, nodes, presence",
         )
     }
 
@@ -471,6 +495,24 @@ impl Copyable for PostgresStore {
             &[Type::INT8, Type::INT8],
             rows,
             |writer, row| writer.write(&[&row.conversation, &row.account]),
+        )
+    }
+
+    fn insert_away(&self, rows: &[AwayRecord]) -> Result<()> {
+        self.copy_in(
+            "COPY away (account, message, since_ms) FROM STDIN BINARY",
+            &[Type::INT8, Type::TEXT, Type::INT8],
+            rows,
+            |writer, row| writer.write(&[&row.account, &row.message, &row.since_ms]),
+        )
+    }
+
+    fn insert_read_markers(&self, rows: &[ReadMarkerRecord]) -> Result<()> {
+        self.copy_in(
+            "COPY read_markers (conversation, account, seq) FROM STDIN BINARY",
+            &[Type::INT8, Type::INT8, Type::INT8],
+            rows,
+            |writer, row| writer.write(&[&row.conversation, &row.account, &row.seq]),
         )
     }
 

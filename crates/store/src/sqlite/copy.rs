@@ -7,9 +7,9 @@ use rusqlite::{Row, params};
 use super::{SqliteStore, to_i64, to_u64};
 use crate::Result;
 use crate::copy::{
-    AccountRecord, AuditRecord, ConversationRecord, Copyable, Counts, CursorRecord, FloorRecord, HighWater,
-    InviteRecord, MemberRecord, OperatorRecord, PAGE, RemovalRecord, RoomRoleRecord, RoomSettingsRecord,
-    SanctionRecord, SuspensionRecord,
+    AccountRecord, AuditRecord, AwayRecord, ConversationRecord, Copyable, Counts, CursorRecord, FloorRecord, HighWater,
+    InviteRecord, MemberRecord, OperatorRecord, PAGE, ReadMarkerRecord, RemovalRecord, RoomRoleRecord,
+    RoomSettingsRecord, SanctionRecord, SuspensionRecord,
 };
 use crate::keys::ConvId;
 use crate::records::{StoredMessage, kind_columns, revision_column};
@@ -99,6 +99,8 @@ impl Copyable for SqliteStore {
             room_bans: self.count("SELECT count(*) FROM room_bans")?,
             room_mutes: self.count("SELECT count(*) FROM room_mutes")?,
             room_invites: self.count("SELECT count(*) FROM room_invites")?,
+            away: self.count("SELECT count(*) FROM away")?,
+            read_markers: self.count("SELECT count(*) FROM read_markers")?,
             messages: self.count("SELECT count(*) FROM messages")?,
         })
     }
@@ -281,6 +283,23 @@ impl Copyable for SqliteStore {
         )
     }
 
+    fn away_after(&self, account: i64) -> Result<Vec<AwayRecord>> {
+        self.page(
+            "SELECT account, message, since_ms FROM away WHERE account > ?1 ORDER BY account LIMIT ?2",
+            params![account, LIMIT],
+            |row| Ok(AwayRecord { account: row.get(0)?, message: row.get(1)?, since_ms: row.get(2)? }),
+        )
+    }
+
+    fn read_markers_after(&self, key: (i64, i64)) -> Result<Vec<ReadMarkerRecord>> {
+        self.page(
+            "SELECT conversation, account, seq FROM read_markers WHERE (conversation, account) > (?1, ?2)
+             ORDER BY conversation, account LIMIT ?3",
+            params![key.0, key.1, LIMIT],
+            |row| Ok(ReadMarkerRecord { conversation: row.get(0)?, account: row.get(1)?, seq: row.get(2)? }),
+        )
+    }
+
     fn empty(&self) -> Result<()> {
         // `sqlite_sequence` stays: the counters are only ever raised, by `finish`.
         self.conn.execute_batch(
@@ -298,6 +317,8 @@ impl Copyable for SqliteStore {
              DELETE FROM room_bans;
              DELETE FROM room_mutes;
              DELETE FROM room_invites;
+             DELETE FROM away;
+             DELETE FROM read_markers;
              DELETE FROM messages;
              DELETE FROM message_runs;
              UPDATE message_runs_state SET indexed_through = 0;
@@ -422,6 +443,24 @@ impl Copyable for SqliteStore {
             self.conn.prepare_cached("INSERT INTO room_invites (conversation, account) VALUES (?1, ?2)")?;
         for row in rows {
             insert.execute(params![row.conversation, row.account])?;
+        }
+        Ok(())
+    }
+
+    fn insert_away(&self, rows: &[AwayRecord]) -> Result<()> {
+        let mut insert =
+            self.conn.prepare_cached("INSERT INTO away (account, message, since_ms) VALUES (?1, ?2, ?3)")?;
+        for row in rows {
+            insert.execute(params![row.account, row.message, row.since_ms])?;
+        }
+        Ok(())
+    }
+
+    fn insert_read_markers(&self, rows: &[ReadMarkerRecord]) -> Result<()> {
+        let mut insert =
+            self.conn.prepare_cached("INSERT INTO read_markers (conversation, account, seq) VALUES (?1, ?2, ?3)")?;
+        for row in rows {
+            insert.execute(params![row.conversation, row.account, row.seq])?;
         }
         Ok(())
     }

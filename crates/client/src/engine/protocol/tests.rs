@@ -4,12 +4,13 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use palomar_proto::{
-    ClientMsg, Conversation, ConversationInfo, ErrorCode, Message, MessageId, MessageKind, Nick, RoomName, ServerMsg,
+    AWARENESS_VERSION, ClientMsg, Conversation, ConversationInfo, ErrorCode, Message, MessageId, MessageKind, Nick,
+    ReadMarker, RoomName, ServerMsg, WhoisInfo,
 };
 use proptest::prelude::*;
 
 use super::{Effects, Protocol, SEND_WINDOW};
-use crate::engine::{Command, ConnectionEnd, Event};
+use crate::engine::{Command, ConnectionEnd, Event, NO_AWAY_MESSAGES, NO_WHOIS};
 use crate::state::OutboxEntry;
 
 fn nick(name: &str) -> Nick {
@@ -70,12 +71,16 @@ fn a_connection_sends_the_whole_outbox_and_joins_the_room_asked_for() {
     let outbox = VecDeque::from([entry(1, &lobby), entry(2, &lobby)]);
     let mut protocol = Protocol::new(nick("ana"), outbox, HashMap::new());
     let garden = RoomName::parse("garden").expect("valid");
-    let effects = protocol.connected(&[info(&lobby, 0)], Some(&garden));
+    let effects = protocol.connected(AWARENESS_VERSION, &[info(&lobby, 0)], Some(&garden));
     assert!(matches!(&effects.frames[0], ClientMsg::Join { room } if room == "garden"));
     assert_eq!(sent_ids(&effects), [id(1), id(2)]);
     assert!(matches!(effects.events[..], [Event::Synced]), "nothing to catch up on");
 
-    let again = protocol.connected(&[info(&lobby, 0), info(&Conversation::Room(garden.clone()), 0)], Some(&garden));
+    let again = protocol.connected(
+        AWARENESS_VERSION,
+        &[info(&lobby, 0), info(&Conversation::Room(garden.clone()), 0)],
+        Some(&garden),
+    );
     assert_eq!(sent_ids(&again), [id(1), id(2)], "a new connection sends them again");
     assert!(!again.frames.iter().any(|frame| matches!(frame, ClientMsg::Join { .. })), "already a member");
 }
@@ -85,7 +90,7 @@ fn the_send_window_holds_back_what_has_no_room_until_answers_come() {
     let lobby = room("lobby");
     let outbox: VecDeque<_> = (0..SEND_WINDOW + 10).map(|n| entry(n, &lobby)).collect();
     let mut protocol = Protocol::new(nick("ana"), outbox, HashMap::new());
-    let effects = protocol.connected(&[info(&lobby, 0)], None);
+    let effects = protocol.connected(AWARENESS_VERSION, &[info(&lobby, 0)], None);
     assert_eq!(sent_ids(&effects).len(), SEND_WINDOW);
     let first = id(0);
     let mut answered = Effects::default();
@@ -100,7 +105,7 @@ fn the_send_window_holds_back_what_has_no_room_until_answers_come() {
 fn deliveries_at_or_below_the_cursor_are_dropped_and_synced_comes_once_caught_up() {
     let lobby = room("lobby");
     let mut protocol = Protocol::new(nick("ana"), VecDeque::new(), HashMap::from([(lobby.clone(), 2)]));
-    let effects = protocol.connected(&[info(&lobby, 5)], None);
+    let effects = protocol.connected(AWARENESS_VERSION, &[info(&lobby, 5)], None);
     assert!(effects.events.is_empty(), "behind: not synced yet");
     let mut effects = Effects::default();
     let page = (1..=4).map(|seq| message(&lobby, seq, "bob", id(seq as usize))).collect();
@@ -124,7 +129,7 @@ fn a_server_restored_from_an_older_backup_moves_the_cursor_back_so_its_new_messa
     let cursors = HashMap::from([(lobby.clone(), 9), (team.clone(), 3)]);
     let mut protocol = Protocol::new(nick("ana"), VecDeque::new(), cursors);
     // The server's store ends #lobby at 6, where we had seen 9; #team is as we left it.
-    let effects = protocol.connected(&[info(&lobby, 6), info(&team, 3)], None);
+    let effects = protocol.connected(AWARENESS_VERSION, &[info(&lobby, 6), info(&team, 3)], None);
     assert!(
         matches!(&effects.events[..], [Event::Rewound { latest_seq: 6, had: 9, .. }, Event::Synced]),
         "{:?}",
@@ -148,7 +153,7 @@ fn a_store_failure_is_resent_later_and_a_refusal_for_good_leaves_the_outbox() {
     let lobby = room("lobby");
     let outbox = VecDeque::from([entry(1, &lobby), entry(2, &lobby)]);
     let mut protocol = Protocol::new(nick("ana"), outbox, HashMap::new());
-    protocol.connected(&[info(&lobby, 0)], None);
+    protocol.connected(AWARENESS_VERSION, &[info(&lobby, 0)], None);
     let mut effects = Effects::default();
     let busy = ServerMsg::Error { code: ErrorCode::StoreUnavailable, message: "busy".into(), id: Some(id(1)) };
     let refused = ServerMsg::Error { code: ErrorCode::InvalidText, message: "no".into(), id: Some(id(2)) };
@@ -166,7 +171,7 @@ fn a_message_refused_as_not_allowed_leaves_the_outbox_and_is_not_sent_again() {
     let garden = room("garden");
     let outbox = VecDeque::from([entry(1, &garden), entry(2, &garden)]);
     let mut protocol = Protocol::new(nick("ana"), outbox, HashMap::new());
-    protocol.connected(&[info(&garden, 0)], None);
+    protocol.connected(AWARENESS_VERSION, &[info(&garden, 0)], None);
     let mut effects = Effects::default();
     let muted = ServerMsg::Error { code: ErrorCode::NotAllowed, message: "you are muted".into(), id: Some(id(1)) };
     protocol.received(vec![muted], &mut effects).expect("no end");
@@ -177,7 +182,7 @@ fn a_message_refused_as_not_allowed_leaves_the_outbox_and_is_not_sent_again() {
         Event::Error { code: Some(ErrorCode::NotAllowed), id: Some(refused), .. } if *refused == id(1)
     )));
     assert_eq!(protocol.outbox_len(), 1);
-    let reconnected = protocol.connected(&[info(&garden, 0)], None);
+    let reconnected = protocol.connected(AWARENESS_VERSION, &[info(&garden, 0)], None);
     assert_eq!(sent_ids(&reconnected), [id(2)], "the refused message is not sent again");
 }
 
@@ -192,7 +197,7 @@ fn posts_other_than_text_go_as_post_frames_with_their_kind_and_an_unknown_target
         post(4, MessageKind::Deletion { of: 9 }),
     ]);
     let mut protocol = Protocol::new(nick("ana"), outbox, HashMap::new());
-    let effects = protocol.connected(&[info(&garden, 0)], None);
+    let effects = protocol.connected(AWARENESS_VERSION, &[info(&garden, 0)], None);
     let frames: Vec<_> = effects.frames.iter().filter(|f| !matches!(f, ClientMsg::Join { .. })).collect();
     assert!(matches!(frames[0], ClientMsg::Send { id: sent, .. } if *sent == id(1)), "text stays a Send: {frames:?}");
     let posted: Vec<_> = frames[1..]
@@ -218,7 +223,7 @@ fn posts_other_than_text_go_as_post_frames_with_their_kind_and_an_unknown_target
         event,
         Event::Error { code: Some(ErrorCode::UnknownMessage), id: Some(refused), .. } if *refused == id(4)
     )));
-    let reconnected = protocol.connected(&[info(&garden, 0)], None);
+    let reconnected = protocol.connected(AWARENESS_VERSION, &[info(&garden, 0)], None);
     let resent = reconnected.frames.iter().filter(|f| matches!(f, ClientMsg::Send { .. } | ClientMsg::Post { .. }));
     assert_eq!(resent.count(), 3, "the refused deletion is not sent again");
 }
@@ -229,7 +234,7 @@ fn moderation_goes_to_the_server_and_its_news_comes_through() {
 
     let garden = RoomName::parse("garden").expect("valid");
     let mut protocol = Protocol::new(nick("ana"), VecDeque::new(), HashMap::new());
-    protocol.connected(&[info(&Conversation::Room(garden.clone()), 0)], None);
+    protocol.connected(AWARENESS_VERSION, &[info(&Conversation::Room(garden.clone()), 0)], None);
     let mut effects = Effects::default();
     let kick = RoomAction::Kick { nick: "bob".into(), reason: "spam".into() };
     protocol.request(Command::Moderate { room: garden.clone(), action: kick.clone() }, &mut effects);
@@ -269,7 +274,7 @@ fn a_listing_asks_for_a_page_of_rooms_after_the_one_named_and_its_answer_comes_t
 
     let garden = RoomName::parse("garden").expect("valid");
     let mut protocol = Protocol::new(nick("ana"), VecDeque::new(), HashMap::new());
-    protocol.connected(&[], None);
+    protocol.connected(AWARENESS_VERSION, &[], None);
     let mut effects = Effects::default();
     protocol.request(Command::ListRooms { after: None }, &mut effects);
     protocol.request(Command::ListRooms { after: Some(garden.clone()) }, &mut effects);
@@ -293,7 +298,7 @@ fn a_listing_asks_for_a_page_of_rooms_after_the_one_named_and_its_answer_comes_t
 fn leaving_forgets_the_cursor_and_a_removed_account_or_a_shutdown_ends_the_connection() {
     let lobby = room("lobby");
     let mut protocol = Protocol::new(nick("ana"), VecDeque::new(), HashMap::from([(lobby.clone(), 7)]));
-    protocol.connected(&[info(&lobby, 7)], None);
+    protocol.connected(AWARENESS_VERSION, &[info(&lobby, 7)], None);
     let mut effects = Effects::default();
     let left = ServerMsg::Left { room: RoomName::parse("lobby").expect("valid") };
     protocol.received(vec![left], &mut effects).expect("no end");
@@ -496,7 +501,7 @@ impl ModelClient {
     fn connect(&mut self, server: &mut ModelServer) {
         let conversations = server.connect(self.protocol.cursors());
         self.connected = true;
-        let effects = self.protocol.connected(&conversations, None);
+        let effects = self.protocol.connected(AWARENESS_VERSION, &conversations, None);
         self.apply(effects, server);
     }
 
@@ -641,4 +646,132 @@ proptest! {
             prop_assert_eq!(client.saved_cursors.get(conversation).copied(), Some(log.len() as u64));
         }
     }
+}
+
+/// The frames `commands` become on a connection of protocol `version`, and the events they raise.
+fn requested(version: u16, commands: Vec<Command>) -> Effects {
+    let mut protocol = Protocol::new(nick("ana"), VecDeque::new(), HashMap::new());
+    let _ = protocol.connected(version, &[], None);
+    let mut effects = Effects::default();
+    for command in commands {
+        protocol.request(command, &mut effects);
+    }
+    effects
+}
+
+fn awareness_commands() -> Vec<Command> {
+    let lobby = room("lobby");
+    vec![
+        Command::SetAway("lunch".into()),
+        Command::Whois(nick("bob")),
+        Command::Typing { conversation: lobby.clone(), typing: true },
+        Command::MarkRead { conversation: lobby, seq: 7 },
+    ]
+}
+
+#[test]
+fn away_whois_typing_and_read_markers_become_their_frames() {
+    let effects = requested(AWARENESS_VERSION, awareness_commands());
+    let lobby = room("lobby");
+    assert_eq!(
+        effects.frames,
+        [
+            ClientMsg::SetAway { message: "lunch".into() },
+            ClientMsg::Whois { nick: "bob".into() },
+            ClientMsg::Typing { conversation: lobby.clone(), typing: true },
+            ClientMsg::MarkRead { conversation: lobby, seq: 7 },
+        ]
+    );
+    assert!(effects.events.is_empty());
+}
+
+#[test]
+fn a_server_older_than_version_6_is_asked_none_of_it_and_the_user_is_told_why() {
+    let effects = requested(AWARENESS_VERSION - 1, awareness_commands());
+    assert!(effects.frames.is_empty(), "{:?}", effects.frames);
+    let said: Vec<&str> = effects
+        .events
+        .iter()
+        .filter_map(|event| match event {
+            Event::Error { code: None, message, id: None } => Some(message.as_str()),
+            _ => None,
+        })
+        .collect();
+    // Typing and read markers are not the user's requests: they go silently.
+    assert_eq!(said, [NO_AWAY_MESSAGES, NO_WHOIS]);
+    assert_eq!(NO_AWAY_MESSAGES, "this server does not know away messages");
+    assert_eq!(NO_WHOIS, "this server does not know /whois");
+}
+
+#[test]
+fn the_latest_away_message_set_offline_goes_out_on_connecting_to_a_server_that_knows_it() {
+    let mut protocol = Protocol::new(nick("ana"), VecDeque::new(), HashMap::new());
+    protocol.set_away_later("lunch".into());
+    protocol.set_away_later(String::new());
+    protocol.set_away_later("meeting".into());
+    let effects = protocol.connected(AWARENESS_VERSION, &[], None);
+    assert_eq!(effects.frames, [ClientMsg::SetAway { message: "meeting".into() }]);
+    let again = protocol.connected(AWARENESS_VERSION, &[], None);
+    assert!(again.frames.is_empty(), "sent once");
+
+    let mut older = Protocol::new(nick("ana"), VecDeque::new(), HashMap::new());
+    older.set_away_later("lunch".into());
+    let effects = older.connected(AWARENESS_VERSION - 1, &[], None);
+    assert!(effects.frames.is_empty());
+    assert!(effects.events.iter().any(|e| matches!(e, Event::Error { message, .. } if message == NO_AWAY_MESSAGES)));
+}
+
+#[test]
+fn away_whois_typing_and_read_markers_from_the_server_become_their_events() {
+    let mut protocol = Protocol::new(nick("ana"), VecDeque::new(), HashMap::new());
+    let _ = protocol.connected(AWARENESS_VERSION, &[], None);
+    let lobby = room("lobby");
+    let whois = WhoisInfo {
+        nick: nick("bob"),
+        registered_ms: 1,
+        online: true,
+        online_since_ms: Some(2),
+        idle_ms: None,
+        away: Some("lunch".into()),
+        rooms: vec![RoomName::lobby()],
+    };
+    let marker = ReadMarker { conversation: lobby.clone(), nick: nick("bob"), seq: 4 };
+    let frames = vec![
+        ServerMsg::Away { nick: nick("bob"), message: Some("lunch".into()) },
+        ServerMsg::Whois(whois.clone()),
+        ServerMsg::Typing { conversation: lobby.clone(), nick: nick("bob"), typing: true },
+        ServerMsg::ReadMarkers { markers: vec![marker.clone()] },
+    ];
+    let mut effects = Effects::default();
+    protocol.received(frames, &mut effects).expect("no end");
+    assert!(effects.frames.is_empty());
+    assert!(
+        matches!(
+            &effects.events[..],
+            [
+                Event::Away { nick: away, message: Some(said) },
+                Event::Whois(answer),
+                Event::Typing { conversation, nick: typing, typing: true },
+                Event::ReadMarkers(markers),
+            ] if *away == nick("bob") && said == "lunch" && *answer == whois && *conversation == lobby
+                && *typing == nick("bob") && *markers == [marker.clone()]
+        ),
+        "{:?}",
+        effects.events
+    );
+}
+
+#[test]
+fn offline_an_away_message_waits_for_the_next_connection_and_typing_and_read_markers_are_dropped() {
+    let mut protocol = Protocol::new(nick("ana"), VecDeque::new(), HashMap::new());
+    let lobby = room("lobby");
+    assert!(protocol.offline_request(Command::SetAway("lunch".into())).is_none());
+    assert!(protocol.offline_request(Command::Typing { conversation: lobby.clone(), typing: true }).is_none());
+    assert!(protocol.offline_request(Command::MarkRead { conversation: lobby.clone(), seq: 3 }).is_none());
+    let refused = protocol.offline_request(Command::Whois(nick("bob")));
+    assert!(
+        matches!(refused, Some(Event::Error { code: None, message, id: None }) if message.starts_with("not connected"))
+    );
+    let effects = protocol.connected(AWARENESS_VERSION, &[info(&lobby, 0)], None);
+    assert_eq!(effects.frames, [ClientMsg::SetAway { message: "lunch".into() }], "never queued: typing, markers");
 }

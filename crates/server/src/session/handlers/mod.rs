@@ -1,6 +1,7 @@
 //! The client's requests after login, one module each, and the dispatch that paces the ones that cost the store
 //! or other users something.
 
+mod awareness;
 mod history;
 mod join;
 mod leave;
@@ -10,11 +11,12 @@ mod search;
 pub(super) mod send;
 mod users;
 
-use palomar_proto::{ClientMsg, ErrorCode, MessageKind, RoomName, ServerMsg};
+use palomar_proto::{AWARENESS_VERSION, ClientMsg, ErrorCode, MessageKind, RoomName, ServerMsg};
 
 use super::{Session, SessionEnd};
 use crate::telemetry::Pace;
 use send::Sends;
+pub(super) use users::Roster;
 
 impl Session {
     pub(super) async fn handle(&mut self, msg: ClientMsg, pending: &mut Sends) -> Result<(), SessionEnd> {
@@ -72,9 +74,25 @@ impl Session {
             ClientMsg::SetAway { .. }
             | ClientMsg::Whois { .. }
             | ClientMsg::Typing { .. }
-            | ClientMsg::MarkRead { .. } => {
-                self.error(ErrorCode::Protocol, "this server does not serve version 6's requests yet", None);
+            | ClientMsg::MarkRead { .. }
+                if self.version < AWARENESS_VERSION =>
+            {
+                // A client of an older version cannot have encoded these: it says it speaks a version it does not.
+                self.error(ErrorCode::Protocol, "this request is protocol version 6's, not your version's", None);
                 Ok(())
+            }
+            ClientMsg::SetAway { message } => {
+                self.pace_request().await;
+                self.set_away(&message).await
+            }
+            ClientMsg::Whois { nick } => {
+                self.pace_request().await;
+                self.whois(&nick).await
+            }
+            ClientMsg::Typing { conversation, typing } => self.typing(conversation, typing).await,
+            ClientMsg::MarkRead { conversation, seq } => {
+                self.pace_request().await;
+                self.mark_read(conversation, seq).await
             }
             ClientMsg::Hello { .. } => {
                 self.error(ErrorCode::Protocol, "already logged in", None);

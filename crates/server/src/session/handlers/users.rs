@@ -1,7 +1,7 @@
-//! `Users`: a room's members, online and not.
+//! `Users`: a room's members, online and not (and, in version 6, their away messages and read markers).
 
-use palomar_proto::{Conversation, ErrorCode, Nick, RoomName, ServerMsg};
-use palomar_store::ConvId;
+use palomar_proto::{AWARENESS_VERSION, Conversation, ErrorCode, Nick, RoomName, ServerMsg};
+use palomar_store::{ConvId, Store, StoreError};
 
 use crate::session::{Session, SessionEnd};
 
@@ -12,15 +12,46 @@ impl Session {
             self.error(ErrorCode::NotMember, format!("you are not in #{room}"), None);
             return Ok(());
         };
-        let members = self.read(move |db| db.members(conv)).await?;
-        self.queue_roster(conv, room, members);
+        let aware = self.version >= AWARENESS_VERSION;
+        let pending = self.pending_read_markers_in(conv);
+        let roster = self.read(move |db| Roster::read(db, conv, aware)).await?.with_pending(pending);
+        self.queue_roster(conv, room, roster);
         Ok(())
     }
 
-    /// Queues `Users` for a room, its `members` split by who the hub has online.
-    pub(in crate::session) fn queue_roster(&mut self, conv: ConvId, room: RoomName, members: Vec<Nick>) {
+    /// Queues `Users` for a room, its members split by who the hub has online, and what goes with it in
+    /// version 6: the away messages of those online, and the members' read markers.
+    pub(in crate::session) fn queue_roster(&mut self, conv: ConvId, room: RoomName, roster: Roster) {
         let online = self.shared.hub.online_in(conv);
-        let offline = members.into_iter().filter(|m| online.binary_search(m).is_err()).collect();
-        self.out.queue(&ServerMsg::Users { room, online, offline });
+        let offline = roster.members.into_iter().filter(|m| online.binary_search(m).is_err()).collect();
+        self.out.queue(&ServerMsg::Users { room, online: online.clone(), offline });
+        self.queue_room_awareness(conv, &online, roster.away, roster.read_markers);
+    }
+}
+
+/// A room's members as the store has them, with (for a client of version 6) their away messages and read
+/// markers.
+pub(in crate::session) struct Roster {
+    members: Vec<Nick>,
+    away: Vec<(Nick, String)>,
+    read_markers: Vec<(Nick, u64)>,
+}
+
+impl Roster {
+    /// Reads room `conv`'s roster; its away messages and read markers only when the client is `aware` of them.
+    pub(in crate::session) fn read(db: &dyn Store, conv: ConvId, aware: bool) -> Result<Roster, StoreError> {
+        let members = db.members(conv)?;
+        if !aware {
+            return Ok(Roster { members, away: Vec::new(), read_markers: Vec::new() });
+        }
+        Ok(Roster { members, away: db.away_in(conv)?, read_markers: db.read_markers_in(conv)? })
+    }
+
+    /// Adds the read markers that waited for the writer when the roster was read (each member's highest is sent),
+    /// of those who are still members (the store saves no other).
+    pub(in crate::session) fn with_pending(mut self, pending: Vec<(Nick, u64)>) -> Roster {
+        let members = &self.members;
+        self.read_markers.extend(pending.into_iter().filter(|(nick, _)| members.contains(nick)));
+        self
     }
 }
