@@ -151,9 +151,10 @@ async fn away_messages_reach_the_users_sessions_and_room_mates_and_come_with_use
     bob_out.send(&ClientMsg::Users { room: "lobby".into() }).await.expect("sends");
     let frames = frames_until_pong(&mut bob, &mut bob_out).await;
     let users = frames.iter().position(|frame| matches!(frame, ServerMsg::Users { .. })).expect("Users");
+    let before = users.checked_sub(1).map(|at| &frames[at]);
     assert!(
-        matches!(&frames[users + 1], ServerMsg::Away { nick: who, message } if *who == nick("ana") && *message == lunch),
-        "her away message follows the member list: {frames:?}"
+        matches!(before, Some(ServerMsg::Away { nick: who, message }) if *who == nick("ana") && *message == lunch),
+        "her away message comes right before the member list: {frames:?}"
     );
 
     ana_out.send(&ClientMsg::SetAway { message: "out\nback soon".into() }).await.expect("sends");
