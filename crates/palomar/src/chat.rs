@@ -16,6 +16,7 @@ use clap::Args;
 use palomar_client::backoff::Backoff;
 use palomar_client::command_line::{self, SearchScope, Target, Typed};
 use palomar_client::engine::{account_state_path, state_path};
+use palomar_client::model::no_such_user;
 use palomar_client::preferences::{Outcome, Preferences, preferences_path};
 use palomar_client::server_address::{ServerAddresses, parse_server};
 use palomar_client::{Command, Engine, EngineConfig, Event, Trust};
@@ -301,6 +302,10 @@ enum Awaited {
     Rooms,
     /// A page of a search's hits.
     Found(String),
+    /// `/away` or `/back`: the server tells our own away message back.
+    Away,
+    /// `/whois NICK`: the nickname asked about, for "no such user" (the answer names it as the server spells it).
+    Whois(Nick),
 }
 
 impl Awaited {
@@ -313,13 +318,24 @@ impl Awaited {
             Command::Moderate { room, .. } => Some(Awaited::RoomNews(room.clone())),
             Command::ListRooms { .. } => Some(Awaited::Rooms),
             Command::Search { query, .. } => Some(Awaited::Found(query.clone())),
-            // Line mode does not send these yet (issue 24 item 3 is being built front end by front end).
-            Command::SetAway(_) | Command::Whois(_) | Command::Typing { .. } | Command::MarkRead { .. } => None,
+            Command::SetAway(_) => Some(Awaited::Away),
+            Command::Whois(nick) => Some(Awaited::Whois(nick.clone())),
+            // Never sent by line mode: it cannot know what a person reads or is about to write.
+            Command::Typing { .. } | Command::MarkRead { .. } => None,
             Command::Send { .. } | Command::TrustCertificate { .. } | Command::Quit => None,
         }
     }
 
-    fn of_event(event: &Event) -> Option<Awaited> {
+    /// Whether `answer` (from [`Awaited::of_event`]) answers this.
+    fn answered_by(&self, answer: &Awaited) -> bool {
+        match (self, answer) {
+            (Awaited::Whois(_), Awaited::Whois(_)) => true,
+            _ => self == answer,
+        }
+    }
+
+    /// What `event` answers, for a client logged in as `me`.
+    fn of_event(event: &Event, me: &Nick) -> Option<Awaited> {
         match event {
             Event::Users { room, .. } => Some(Awaited::Users(room.to_string())),
             Event::History(page) => Some(Awaited::History(page.conversation.clone())),
@@ -331,6 +347,8 @@ impl Awaited {
             Event::RoomEvent { room, .. } => Some(Awaited::RoomNews(room.clone())),
             Event::Rooms { .. } => Some(Awaited::Rooms),
             Event::Found { query, .. } => Some(Awaited::Found(query.clone())),
+            Event::Away { nick, .. } if nick == me => Some(Awaited::Away),
+            Event::Whois(info) => Some(Awaited::Whois(info.nick.clone())),
             _ => None,
         }
     }
@@ -385,6 +403,15 @@ impl LineMode<'_> {
     /// client.
     fn show(&mut self, event: Event, queued: &mut usize, synced: &mut bool) -> Option<ExitCode> {
         match &event {
+            // The answer to the oldest request waiting, which may be a `/whois`: said in the words every client uses.
+            Event::Error { code: Some(ErrorCode::UnknownNick), id: None, .. } => match self.awaiting.front() {
+                Some(Awaited::Whois(nick)) => self.printer.event(&Event::Error {
+                    code: Some(ErrorCode::UnknownNick),
+                    message: no_such_user(nick),
+                    id: None,
+                }),
+                _ => self.printer.event(&event),
+            },
             Event::Message { message, own: false } if self.preferences.ignored.contains(&message.from) => {}
             Event::Found { query, conversation, hits, next } => self.found(query, conversation.as_ref(), hits, next),
             Event::History(page) if page.messages.iter().any(|m| self.preferences.ignored.contains(&m.from)) => {
@@ -418,8 +445,8 @@ impl LineMode<'_> {
 
     /// Takes note of what an engine event answers or refuses.
     fn answered(&mut self, event: &Event) {
-        if let Some(answer) = Awaited::of_event(event)
-            && let Some(at) = self.awaiting.iter().position(|awaited| *awaited == answer)
+        if let Some(answer) = Awaited::of_event(event, &self.me)
+            && let Some(at) = self.awaiting.iter().position(|awaited| awaited.answered_by(&answer))
         {
             self.awaiting.remove(at);
             return;
@@ -497,9 +524,9 @@ impl LineMode<'_> {
                 self.send(self.current.clone(), MessageKind::Reaction { of, added: !take_back }, emoji)
             }
             Typed::React { of: None, .. } => self.refuse("/react #SEQ EMOJI: line mode needs the message's number"),
-            // Line mode's /away, /back and /whois come with its part of issue 24 item 3.
-            Typed::Whois(_) => self.refuse("/whois: not in line mode yet"),
-            Typed::Away(_) => self.refuse("/away and /back: not in line mode yet"),
+            Typed::Whois(nick) => self.command(Command::Whois(nick)),
+            // The message is checked already; an empty one clears it (`/back`).
+            Typed::Away(message) => self.command(Command::SetAway(message.unwrap_or_default())),
             Typed::Jump(_) => self.refuse("/jump: line mode has no window to scroll; look for the message above"),
             Typed::Goto(_) => {
                 self.refuse("/goto: line mode has no window to open a result in; each result's line says where it is")
@@ -726,6 +753,46 @@ mod tests {
             ]
         );
         assert_eq!((line_mode.issued, line_mode.refused), (4, 2));
+    }
+
+    #[test]
+    fn away_back_and_whois_go_out_and_are_answered_by_our_away_and_the_whois() {
+        use palomar_proto::WhoisInfo;
+
+        let printer = Printer::new(true, false);
+        let mut line_mode = line_mode(&printer);
+        let nick = |name: &str| Nick::parse(name).expect("valid");
+        for line in ["/away at lunch", "/back", "/whois @bob", "/whois nobody", "/away \u{7}"] {
+            line_mode.handle(line);
+        }
+        assert_eq!(line_mode.refused, 1, "a control character is refused before sending");
+        let sent = std::mem::take(&mut line_mode.outgoing);
+        assert!(
+            matches!(&sent.iter().collect::<Vec<_>>()[..], [
+                Command::SetAway(away), Command::SetAway(back), Command::Whois(bob), Command::Whois(_)
+            ] if away == "at lunch" && back.is_empty() && *bob == nick("bob")),
+            "{sent:?}"
+        );
+        for command in &sent {
+            line_mode.awaiting.extend(Awaited::answer_to(command));
+        }
+        line_mode.answered(&Event::Away { nick: nick("bob"), message: Some("x".into()) });
+        assert_eq!(line_mode.awaiting.len(), 4, "another's away answers nothing");
+        line_mode.answered(&Event::Away { nick: nick("ana"), message: Some("at lunch".into()) });
+        line_mode.answered(&Event::Away { nick: nick("ana"), message: None });
+        line_mode.answered(&Event::Whois(WhoisInfo {
+            nick: nick("Bob"),
+            registered_ms: 1,
+            online: false,
+            online_since_ms: None,
+            idle_ms: None,
+            away: None,
+            rooms: Vec::new(),
+        }));
+        assert_eq!(line_mode.awaiting, [Awaited::Whois(nick("nobody"))]);
+        line_mode.answered(&Event::Error { code: Some(ErrorCode::UnknownNick), message: "no".into(), id: None });
+        assert!(line_mode.awaiting.is_empty());
+        assert_eq!(line_mode.refused, 2, "a /whois of nobody is a refused line");
     }
 
     #[test]

@@ -11,11 +11,12 @@ use std::io::{BufWriter, Stdout, Write};
 use chrono::{DateTime, Local, TimeZone, Utc};
 use palomar_client::Event;
 use palomar_client::model::{
-    MORE_FOUND, found_header, hit_line, hit_time, invited_text, room_change_text, room_listing_lines, standing_text,
+    MORE_FOUND, found_header, hit_line, hit_time, invited_text, own_away_text, room_change_text, room_listing_lines,
+    standing_text, whois_lines,
 };
 use palomar_proto::{
-    Conversation, Message, MessageId, MessageKind, Nick, PresenceState, Revision, RoomChange, RoomListing, RoomName,
-    escape_controls, is_refused_in_text, unix_ms,
+    Conversation, Message, MessageId, MessageKind, Nick, PresenceState, ReadMarker, Revision, RoomChange, RoomListing,
+    RoomName, WhoisInfo, escape_controls, is_refused_in_text, unix_ms,
 };
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -70,6 +71,15 @@ JSON lines (--json): one object per line, its kind in \"event\"; ts fields are m
   found                the answer to /search: query, conversation (\"#room\" or \"@nick\" searched in, or null:
                        everywhere), hits (newest first, each with conversation, seq, id, from, ts, text, kind, of,
                        revision), more (true: there are older ones; /search alone shows them)
+  away                 an away message set or cleared (/away, /back; yours, on any of your devices, or that of
+                       someone in one of your rooms): nick, message (null: back)
+  whois                the answer to /whois: nick, registered_ms, online, online_since_ms (null when offline),
+                       idle_ms (since its last message; null when none since it came online, or offline), away
+                       (its away message, or null), rooms (#name: those you share; about yourself, yours)
+  typing               someone is typing in a conversation, or stopped: conversation, nick, typing (true or false;
+                       a true lasts 6 s unless renewed)
+  read                 how far someone has read a conversation (you too, on another device): conversation, nick,
+                       seq (the last message read); one line for each when several come together
   notice               a line of the client's own (the /help text): text
 
 Exit status: 0 everything was stored and answered; 2 stopped for good (see the fatal line); 3 --drain-timeout
@@ -350,9 +360,10 @@ impl<W: Write> Printer<W> {
             match event {
                 Event::Message { message, own } => self.json_line(MessageLine::new(message, *own)),
                 Event::Rooms { rooms, more } => self.json_line(RoomsLine::new(rooms, *more)),
-                // Line mode prints version 6's events with its part of issue 24 item 3.
-                Event::Away { .. } | Event::Whois(_) | Event::Typing { .. } | Event::ReadMarkers(_) => {}
-                _ => self.json_line(event_json(event)),
+                _ => match event_json(event) {
+                    Value::Array(lines) => lines.into_iter().for_each(|line| self.json_line(line)),
+                    line => self.json_line(line),
+                },
             }
             return;
         }
@@ -457,8 +468,22 @@ impl<W: Write> Printer<W> {
             Event::Found { query, conversation, hits, next } => {
                 self.found(query, conversation.as_ref(), hits, next.is_some(), 1)
             }
-            // Line mode shows version 6's events with its part of issue 24 item 3.
-            Event::Away { .. } | Event::Whois(_) | Event::Typing { .. } | Event::ReadMarkers(_) => {}
+            // Others' away messages are no news in a conversation (`/whois` tells them); ours is the answer to
+            // `/away` or `/back`, or says at login that we still are away.
+            Event::Away { nick, message } => {
+                if self.me.borrow().as_ref() == Some(nick) {
+                    notice(format!("-- {}", own_away_text(message.as_deref())))
+                }
+            }
+            Event::Whois(info) => {
+                let me = self.me.borrow().clone().unwrap_or_else(|| info.nick.clone());
+                for line in whois_lines(info, &me, unix_ms(), *Local::now().offset()) {
+                    notice(format!("-- {line}"))
+                }
+            }
+            // Who is typing and how far others read are for programs (`--json`): as lines in a log they would
+            // bury the messages.
+            Event::Typing { .. } | Event::ReadMarkers(_) => {}
         }
     }
 
@@ -501,6 +526,23 @@ fn message_json(message: &Message) -> Value {
     })
 }
 
+fn whois_json(info: &WhoisInfo) -> Value {
+    json!({
+        "event": "whois", "nick": info.nick.as_str(), "registered_ms": info.registered_ms, "online": info.online,
+        "online_since_ms": info.online_since_ms, "idle_ms": info.idle_ms, "away": info.away,
+        "rooms": info.rooms.iter().map(|room| format!("#{room}")).collect::<Vec<_>>(),
+    })
+}
+
+fn read_json(marker: &ReadMarker) -> Value {
+    json!({
+        "event": "read", "conversation": marker.conversation.to_string(), "nick": marker.nick.as_str(),
+        "seq": marker.seq,
+    })
+}
+
+/// An event as its JSON line; an array for an event printed as several lines (a page of read markers: a line for
+/// each marker).
 fn event_json(event: &Event) -> Value {
     match event {
         Event::Connecting { server, attempt } => {
@@ -586,8 +628,12 @@ fn event_json(event: &Event) -> Value {
         Event::Found { query, conversation, hits, next } => {
             found_json(query, conversation.as_ref(), hits, next.is_some())
         }
-        // Not printed yet ([`Printer::event`] skips them): line mode's part of issue 24 item 3 gives them lines.
-        Event::Away { .. } | Event::Whois(_) | Event::Typing { .. } | Event::ReadMarkers(_) => Value::Null,
+        Event::Away { nick, message } => json!({"event": "away", "nick": nick.as_str(), "message": message}),
+        Event::Whois(info) => whois_json(info),
+        Event::Typing { conversation, nick, typing } => json!({
+            "event": "typing", "conversation": conversation.to_string(), "nick": nick.as_str(), "typing": typing,
+        }),
+        Event::ReadMarkers(markers) => Value::Array(markers.iter().map(read_json).collect()),
     }
 }
 
@@ -904,7 +950,12 @@ mod tests {
             Event::ServerShuttingDown { message: "m".into() },
             Event::Fatal { message: "m".into(), certificate_changed: false, password_refused: false },
         ];
-        let events = events.into_iter().chain(moderation_events()).chain(listing_events()).chain(found_events());
+        let events = events
+            .into_iter()
+            .chain(moderation_events())
+            .chain(listing_events())
+            .chain(found_events())
+            .chain(awareness_events());
         let printer = Printer::to(true, false, Vec::new());
         events.for_each(|event| printer.event(&event));
         printer.notice("help");
@@ -1008,6 +1059,82 @@ mod tests {
                 next: None,
             },
         ]
+    }
+
+    /// Version 6's events: away messages (ours and another's), a `/whois` answer, typing, read markers.
+    fn awareness_events() -> Vec<Event> {
+        let nick = |name: &str| Nick::parse(name).expect("valid");
+        let lobby = Conversation::Room(RoomName::lobby());
+        let now = unix_ms();
+        vec![
+            Event::Away { nick: nick("ana"), message: Some("lunch".into()) },
+            Event::Away { nick: nick("bob"), message: None },
+            Event::Whois(WhoisInfo {
+                nick: nick("bob"),
+                registered_ms: 1_763_985_600_000,
+                online: true,
+                online_since_ms: Some(now - 7_800_000),
+                idle_ms: Some(300_000),
+                away: Some("in a meeting".into()),
+                rooms: vec![RoomName::lobby(), RoomName::parse("rust").expect("valid")],
+            }),
+            Event::Typing { conversation: Conversation::Direct(nick("bob")), nick: nick("bob"), typing: true },
+            Event::ReadMarkers(vec![
+                ReadMarker { conversation: lobby.clone(), nick: nick("bob"), seq: 41 },
+                ReadMarker { conversation: lobby, nick: nick("ana"), seq: 40 },
+            ]),
+        ]
+    }
+
+    #[test]
+    fn awareness_json_lines_have_their_exact_shapes() {
+        let printer = Printer::to(true, false, Vec::new());
+        awareness_events().iter().for_each(|event| printer.event(event));
+        let output = String::from_utf8(printer.out.into_inner()).expect("UTF-8");
+        let lines: Vec<Value> = output.lines().map(|line| serde_json::from_str(line).expect("JSON")).collect();
+        let since = lines.get(2).map(|line| line["online_since_ms"].clone()).unwrap_or_default();
+        assert!(since.is_u64(), "{output}");
+        let expected = [
+            json!({"event": "away", "nick": "ana", "message": "lunch"}),
+            json!({"event": "away", "nick": "bob", "message": null}),
+            json!({"event": "whois", "nick": "bob", "registered_ms": 1_763_985_600_000_u64, "online": true,
+                   "online_since_ms": since, "idle_ms": 300_000, "away": "in a meeting",
+                   "rooms": ["#lobby", "#rust"]}),
+            json!({"event": "typing", "conversation": "@bob", "nick": "bob", "typing": true}),
+            json!({"event": "read", "conversation": "#lobby", "nick": "bob", "seq": 41}),
+            json!({"event": "read", "conversation": "#lobby", "nick": "ana", "seq": 40}),
+        ];
+        assert_eq!(lines, expected, "{output}");
+    }
+
+    #[test]
+    fn our_away_message_and_a_whois_answer_read_as_notices_and_typing_and_markers_are_not_printed() {
+        let printer = Printer::to(false, false, Vec::new());
+        printer.event(&Event::Connected {
+            server: "s".into(),
+            nick: Nick::parse("ana").expect("valid"),
+            registered: false,
+            conversations: vec![],
+            version: palomar_proto::AWARENESS_VERSION,
+        });
+        awareness_events().iter().for_each(|event| printer.event(event));
+        printer.event(&Event::Away { nick: Nick::parse("ana").expect("valid"), message: None });
+        let output = String::from_utf8(printer.out.into_inner()).expect("UTF-8");
+        let lines: Vec<&str> = output.lines().skip(1).collect();
+        let since = palomar_client::model::local_time(unix_ms() - 7_800_000, unix_ms(), *Local::now().offset());
+        let online = format!("-- bob: online since {since} (2 h 10 min), idle 5 min");
+        assert_eq!(
+            lines,
+            [
+                "-- you are away: lunch",
+                online.as_str(),
+                "-- bob: away: in a meeting",
+                "-- bob: registered 2025-11-24",
+                "-- bob: rooms in common: #lobby, #rust",
+                "-- you are back",
+            ],
+            "{output}"
+        );
     }
 
     #[test]

@@ -154,7 +154,8 @@ test('help names every command once', () => {
   const moderation = ['/topic', '/cleartopic', '/kick', '/ban', '/unban', '/mute', '/unmute', '/op', '/deop', '/voice', '/devoice', '/invite', '/invite-only', '/moderated'];
   const kinds = ['/me', '/edit', '/delete', '/reply', '/react', '/unreact'];
   const preferences = ['/silence', '/unsilence', '/highlight', '/unhighlight', '/ignore', '/unignore'];
-  for (const command of ['/join', '/leave', '/msg', '/users', '/history', '/list', '/search', '/goto', '/help', '/quit', '//text', ...moderation, ...kinds, ...preferences]) {
+  const awareness = ['/whois', '/away', '/back'];
+  for (const command of ['/join', '/leave', '/msg', '/users', '/history', '/list', '/search', '/goto', '/help', '/quit', '//text', ...moderation, ...kinds, ...preferences, ...awareness]) {
     assert.equal(usages.filter((usage) => usage === command).length, 1, command);
   }
   assert.equal(new Set(usages).size, usages.length, 'no command twice');
@@ -261,5 +262,23 @@ test('search: /search [in:#ROOM|in:@NICK|in:here] WORDS, the in: anywhere; /sear
   assert.deepEqual(HELP.filter(([usage]) => /^\/(search|goto)/.test(usage)), [
     ['/search [WORDS]', 'find messages with WORDS (in:#ROOM, in:@NICK, in:here); alone: older ones'],
     ['/goto N', 'open search result N where it was said'],
+  ]);
+});
+
+test('/away MESSAGE, /away alone and /back, /whois NICK (or @NICK), with the mistakes said before sending', () => {
+  assert.deepEqual(parseEntry('/away  lunch, back at 2 '), { kind: 'away', message: 'lunch, back at 2' });
+  assert.deepEqual(parseEntry('/away'), { kind: 'away', message: null });
+  assert.deepEqual(parseEntry('/AWAY   '), { kind: 'away', message: null });
+  assert.deepEqual(parseEntry('/back'), { kind: 'away', message: null });
+  assert.deepEqual(parseEntry('/away out\nback soon'), { kind: 'error', message: '/away [MESSAGE]: an away message is one line, without control characters' });
+  assert.deepEqual(parseEntry(`/away ${'x'.repeat(201)}`), { kind: 'error', message: '/away [MESSAGE]: an away message is at most 200 bytes long' });
+  assert.deepEqual(parseEntry('/whois Bob'), { kind: 'whois', nick: 'bob' });
+  assert.deepEqual(parseEntry('/whois @bob'), { kind: 'whois', nick: 'bob' });
+  assert.equal(parseEntry('/whois').kind, 'error');
+  assert.match(parseEntry('/whois no one').message, /^\/whois NICK: nickname may only contain/);
+  assert.deepEqual(HELP.filter(([usage]) => /^\/(whois|away|back)/.test(usage)), [
+    ['/whois NICK', 'who NICK is: online since when, idle, away, registered, rooms in common'],
+    ['/away [MESSAGE]', 'say you are away, with MESSAGE; alone: back'],
+    ['/back', 'you are back: the away message goes'],
   ]);
 });

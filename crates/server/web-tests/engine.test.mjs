@@ -5,7 +5,9 @@
 // connected, a message refused as NotAllowed dropped, the room frames read), the rooms' listing (ListRooms only
 // while connected, Rooms read strictly), kinds of messages (posts through the outbox, refused edits and
 // deletions dropped, kinds and revisions read strictly), and search (Search only while connected, Found read
-// strictly and never taken as a delivery, a server without version 5 said).
+// strictly and never taken as a delivery, a server without version 5 said), and knowing who is there (version 6:
+// Whois, Typing and MarkRead only while connected, an away message kept until confirmed, the four answers read
+// strictly, a server of version 5 spoken to in 5).
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -150,7 +152,7 @@ describe('cursors', () => {
     await h.engine.start();
     h.socket().open();
     const [hello] = h.socket().sentOf('Hello');
-    assert.equal(hello.version, 5);
+    assert.equal(hello.version, 6);
     assert.equal(hello.nick, 'ana');
     assert.equal(hello.password, 'correct horse');
     assert.deepEqual(hello.positions, [
@@ -787,6 +789,11 @@ describe('search', () => {
   test('a server that does not speak version 5 refuses the login: the engine stops for good and says why', async () => {
     const h = harness();
     await h.engine.start();
+    h.socket().open();
+    assert.equal(h.socket().sentOf('Hello')[0].version, 6);
+    h.socket().receive({ Error: { code: 'UnsupportedVersion', message: 'this server speaks protocol versions 1 to 5, the client 6', id: null } });
+    await h.engine.settled();
+    assert.equal(h.sockets.length, 2, 'the previous version at once');
     const socket = h.socket();
     socket.open();
     assert.equal(socket.sentOf('Hello')[0].version, 5);
@@ -797,6 +804,120 @@ describe('search', () => {
     assert.equal(stopped.code, 'UnsupportedVersion');
     assert.match(stopped.reason, /versions 1 to 4, the client 5/);
     await h.clock.advance(60_000);
-    assert.equal(h.sockets.length, 1, 'no reconnection: it would be refused again');
+    assert.equal(h.sockets.length, 2, 'no reconnection: it would be refused again');
+  });
+});
+
+describe('knowing who is there (version 6)', () => {
+  test('Whois, Typing and MarkRead go only while connected, never kept for later', async () => {
+    const h = harness();
+    await h.engine.start();
+    assert.equal(h.engine.whois('bob'), false);
+    assert.equal(h.engine.typing('#lobby', true), false);
+    assert.equal(h.engine.markRead('#lobby', 3), false);
+    const socket = await h.login();
+    assert.deepEqual([socket.sentOf('Whois'), socket.sentOf('Typing'), socket.sentOf('MarkRead')], [[], [], []], 'nothing waited');
+    assert.equal(h.engine.whois('bob'), true);
+    assert.equal(h.engine.typing('@bob', true), true);
+    assert.equal(h.engine.markRead('#lobby', 3), true);
+    assert.deepEqual(socket.sentOf('Whois'), [{ nick: 'bob' }]);
+    assert.deepEqual(socket.sentOf('Typing'), [{ conversation: { Direct: 'bob' }, typing: true }]);
+    assert.deepEqual(socket.sentOf('MarkRead'), [{ conversation: { Room: 'lobby' }, seq: 3 }]);
+    assert.equal(h.store.outbox.size, 0);
+  });
+
+  test('an away message set while disconnected is sent once connected, and again on every connection until the server confirms it', async () => {
+    const h = harness();
+    await h.engine.start();
+    h.engine.setAway('lunch');
+    let socket = await h.login();
+    assert.deepEqual(socket.sentOf('SetAway'), [{ message: 'lunch' }]);
+    socket.drop();
+    await h.engine.settled();
+    await h.clock.advance(1000);
+    socket = await h.login();
+    assert.deepEqual(socket.sentOf('SetAway'), [{ message: 'lunch' }], 'not confirmed: sent again');
+    socket.receive({ Away: { nick: 'ana', message: 'lunch' } });
+    await h.engine.settled();
+    socket.drop();
+    await h.engine.settled();
+    await h.clock.advance(1000);
+    socket = await h.login();
+    assert.deepEqual(socket.sentOf('SetAway'), [], 'confirmed: not again');
+    h.engine.setAway('');
+    assert.deepEqual(socket.sentOf('SetAway'), [{ message: '' }], 'sent at once while connected');
+    socket.receive({ Away: { nick: 'ana', message: null } });
+    await h.engine.settled();
+    assert.equal(h.engine.awayToSend, null, 'back, confirmed');
+  });
+
+  test('Away, Whois, Typing and ReadMarkers are read into events, strictly', async () => {
+    const h = harness();
+    await h.engine.start();
+    const socket = await h.login();
+    socket.receive({ Away: { nick: 'bob', message: 'lunch, back at 2' } });
+    socket.receive({ Away: { nick: 'bob', message: null } });
+    socket.receive({
+      Whois: { nick: 'bob', registered_ms: 1764000000000, online: true, online_since_ms: 1765000000000, idle_ms: 120000, away: null, rooms: ['lobby', 'rust'] },
+    });
+    socket.receive({ Typing: { conversation: { Direct: 'bob' }, nick: 'bob', typing: true } });
+    socket.receive({ ReadMarkers: { markers: [{ conversation: { Room: 'lobby' }, nick: 'bob', seq: 42 }, { conversation: { Direct: 'bob' }, nick: 'ana', seq: 7 }] } });
+    await h.engine.settled();
+    assert.deepEqual(h.eventsOf('away').map(({ nick, message }) => [nick, message]), [['bob', 'lunch, back at 2'], ['bob', null]]);
+    const [whois] = h.eventsOf('whois');
+    assert.deepEqual(
+      { ...whois },
+      { type: 'whois', nick: 'bob', registeredMs: 1764000000000, online: true, onlineSinceMs: 1765000000000, idleMs: 120000, away: null, rooms: ['lobby', 'rust'] },
+    );
+    assert.deepEqual(h.eventsOf('typing').map(({ key, nick, typing }) => [key, nick, typing]), [['@bob', 'bob', true]]);
+    assert.deepEqual(h.eventsOf('readMarkers')[0].markers, [{ key: '#lobby', nick: 'bob', seq: 42 }, { key: '@bob', nick: 'ana', seq: 7 }]);
+    assert.equal(socket.closedByClient, false);
+  });
+
+  for (const broken of [
+    { Away: { nick: 'Bob', message: null } },
+    { Away: { nick: 'bob', message: 3 } },
+    { Whois: { nick: 'bob', registered_ms: -1, online: true, online_since_ms: null, idle_ms: null, away: null, rooms: [] } },
+    { Whois: { nick: 'bob', registered_ms: 1, online: 'yes', online_since_ms: null, idle_ms: null, away: null, rooms: [] } },
+    { Whois: { nick: 'bob', registered_ms: 1, online: true, online_since_ms: null, idle_ms: null, away: null, rooms: ['#x'] } },
+    { Typing: { conversation: { Room: 'lobby' }, nick: 'bob', typing: 1 } },
+    { ReadMarkers: { markers: [{ conversation: { Room: 'lobby' }, nick: 'bob', seq: 1.5 }] } },
+    { ReadMarkers: { markers: null } },
+  ]) {
+    test(`a malformed ${Object.keys(broken)[0]} drops the connection: ${JSON.stringify(broken)}`, async () => {
+      const h = harness();
+      await h.engine.start();
+      const socket = await h.login();
+      socket.receive(broken);
+      await h.engine.settled();
+      assert.equal(socket.closedByClient, true);
+    });
+  }
+
+  test('a server that knows only version 5: spoken to in 5 at once, the welcome says so, and nothing of version 6 is sent', async () => {
+    const h = harness();
+    await h.engine.start();
+    h.engine.setAway('lunch');
+    h.socket().open();
+    h.socket().receive({ Error: { code: 'UnsupportedVersion', message: 'this server speaks protocol versions 1 to 5, the client 6', id: null } });
+    await h.engine.settled();
+    assert.equal(h.eventsOf('loginRefused').length, 0, 'not a refusal to show');
+    const socket = await h.login(welcome(undefined, 2000, 5));
+    assert.equal(socket.sentOf('Hello')[0].version, 5);
+    assert.equal(h.eventsOf('welcome')[0].version, 5);
+    assert.equal(h.engine.live, true);
+    h.engine.setAway('later');
+    assert.equal(h.engine.whois('bob'), false);
+    assert.equal(h.engine.typing('#lobby', true), false);
+    assert.equal(h.engine.markRead('#lobby', 1), false);
+    assert.deepEqual(socket.sent.filter((frame) => ['SetAway', 'Whois', 'Typing', 'MarkRead'].some((kind) => kind in frame)), []);
+  });
+
+  test('a Welcome of another version than the Hello asked is a protocol error', async () => {
+    const h = harness();
+    await h.engine.start();
+    const socket = await h.login(welcome(undefined, 2000, 5));
+    assert.equal(socket.closedByClient, true);
+    assert.equal(h.engine.live, false);
   });
 });

@@ -99,8 +99,9 @@ export class FakeSocket {
   }
 }
 
-export function welcome(conversations = [{ conversation: { Room: 'lobby' }, latest_seq: 0, first_seq: 1 }], heartbeatMs = 2000) {
-  return { Welcome: { version: 5, nick: 'ana', registered: false, heartbeat_ms: heartbeatMs, conversations } };
+/// The server's `Welcome`, in the version the page speaks unless `version` says another (the one a Hello asked).
+export function welcome(conversations = [{ conversation: { Room: 'lobby' }, latest_seq: 0, first_seq: 1 }], heartbeatMs = 2000, version = 6) {
+  return { Welcome: { version, nick: 'ana', registered: false, heartbeat_ms: heartbeatMs, conversations } };
 }
 
 /// A delivered message as the server writes it; `kind` and `revision` in their JSON form.

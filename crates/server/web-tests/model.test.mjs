@@ -2,12 +2,30 @@
 // in their place, scrollback's end, presence, rooms' topics and standing, what moderators do in words, and kinds
 // of messages (actions, edits and deletions applied in any order, what /edit and /delete mean); the user's
 // preferences (ignored nicknames left out, highlight words as mentions, silenced conversations) and which new
-// messages alert; search (its pages gathered, stale answers dropped, its refusals, /goto, the words of its lines).
+// messages alert; search (its pages gathered, stale answers dropped, its refusals, /goto, the words of its lines);
+// knowing who is there (whois lines and durations, away, typing words and expiry, typing sent and renewed, seen-by,
+// the "new messages" divider, unread following our own marker, read markers sent once a second and after a
+// reconnection).
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { ChatModel, MAX_HIGHLIGHT_WORDS, MAX_IGNORED, SEARCH_PAGE, hitLine, hitTime, markWords, searchHeader, searchLines } from '../web/model.js';
+import {
+  ChatModel,
+  MAX_HIGHLIGHT_WORDS,
+  MAX_IGNORED,
+  SEARCH_PAGE,
+  duration,
+  hitLine,
+  hitTime,
+  markWords,
+  searchHeader,
+  searchLines,
+  seenByWords,
+  typingWords,
+  whoisLines,
+  whoisTime,
+} from '../web/model.js';
 
 // The times of search results are written in the page's time zone: the tests' is fixed.
 process.env.TZ = 'UTC';
@@ -1024,4 +1042,295 @@ test('a page the server ended before it found anything is not shown: the next on
   model.searchFor({ query: 'dinner', scope: '#garden' }, false);
   model.apply({ type: 'found', query: 'dinner', key: '#garden', hits: [], next: null });
   assert.deepEqual([model.takeSearchToAsk(), model.search.pending, searchHeader(model.search)], [null, false, 'nothing found for “dinner” in #garden']);
+});
+
+// ---- knowing who is there (version 6)
+
+/// A model live on a version 6 connection (or `version`), with a clock the test moves.
+function awareModel(version = 6) {
+  const clock = { now: 1_765_065_600_000 + 100_000 };
+  const model = new ChatModel('ana', () => clock.now);
+  model.apply({ type: 'welcome', conversations: [{ key: '#lobby', latestSeq: 0, firstSeq: 1 }], version });
+  model.apply({ type: 'status', state: 'live' });
+  return { model, clock };
+}
+
+test('whois lines: online since with how long and idle, away, registered, rooms in common; offline; about oneself', () => {
+  const now = Date.UTC(2026, 11, 7, 16, 15);
+  const info = {
+    nick: 'bob',
+    registeredMs: Date.UTC(2026, 10, 1, 9),
+    online: true,
+    onlineSinceMs: now - (2 * 3600 + 10 * 60) * 1000,
+    idleMs: 5 * 60_000 + 59_000,
+    away: 'lunch',
+    rooms: ['lobby', 'rust'],
+  };
+  assert.deepEqual(whoisLines(info, 'ana', now), [
+    'bob: online since 14:05 (2 h 10 min), idle 5 min',
+    'bob: away: lunch',
+    'bob: registered 2026-11-01',
+    'bob: rooms in common: #lobby, #rust',
+  ]);
+  assert.deepEqual(whoisLines({ ...info, onlineSinceMs: now - 3 * 60_000, idleMs: null, away: null, rooms: [] }, 'ana', now), [
+    'bob: online since 16:12 (3 min)',
+    'bob: registered 2026-11-01',
+    'bob: no rooms in common',
+  ]);
+  assert.deepEqual(whoisLines({ ...info, online: false, onlineSinceMs: null, idleMs: null }, 'ana', now)[0], 'bob: offline');
+  assert.equal(whoisLines({ ...info, onlineSinceMs: Date.UTC(2026, 11, 5, 8, 0) }, 'ana', now)[0], 'bob: online since 2026-12-05 08:00 (2 d 8 h), idle 5 min');
+  assert.equal(whoisLines({ ...info, nick: 'ana', rooms: ['lobby'] }, 'ana', now).at(-1), 'ana: rooms: #lobby');
+  assert.equal(whoisLines({ ...info, nick: 'ana', rooms: [] }, 'ana', now).at(-1), 'ana: no rooms');
+  assert.deepEqual([duration(0), duration(59_999), duration(60_000), duration(3_599_999), duration(3_600_000), duration(86_399_000), duration(90_061_000)], [
+    '0 s',
+    '59 s',
+    '1 min',
+    '59 min',
+    '1 h 0 min',
+    '23 h 59 min',
+    '1 d 1 h',
+  ]);
+  assert.equal(whoisTime(Date.UTC(2026, 11, 7, 9, 3), now), '09:03');
+});
+
+test('/whois: its answer said as notices where it was asked; an unknown nick said as "no such user"; an old server said', () => {
+  const { model, clock } = awareModel();
+  assert.equal(model.whoisFor('bob'), true);
+  model.apply({ type: 'whois', nick: 'bob', registeredMs: clock.now, online: false, onlineSinceMs: null, idleMs: null, away: null, rooms: ['lobby'] });
+  const texts = () => model.conversation('#lobby').notices.map((notice) => notice.text);
+  assert.deepEqual(texts().slice(-3), ['bob: offline', 'bob: registered 2025-12-07', 'bob: rooms in common: #lobby']);
+  assert.equal(model.whoisFor('nobody'), true);
+  assert.equal(model.whoisRefused({ code: 'UnknownNick', message: 'no such account', id: null }), true);
+  assert.equal(texts().at(-1), 'no such user: nobody');
+  assert.equal(model.whoisRefused({ code: 'UnknownNick', message: 'no such account', id: null }), false, 'nothing asked any more');
+  const old = awareModel(5).model;
+  assert.equal(old.whoisFor('bob'), false);
+  assert.equal(old.setAway('lunch'), false);
+  const oldTexts = old.conversation('#lobby').notices.map((notice) => notice.text);
+  assert.deepEqual(oldTexts, ['this server does not know /whois', 'this server does not know away messages']);
+});
+
+test('away: our own from the server (shown until cleared), the others by nick, forgotten offline and after a new member list', () => {
+  const { model } = awareModel();
+  assert.equal(model.setAway('lunch'), true);
+  assert.equal(model.conversation('#lobby').notices.at(-1).text, 'you are away: lunch');
+  model.setAway(null);
+  assert.equal(model.conversation('#lobby').notices.at(-1).text, 'you are back');
+  model.apply({ type: 'away', nick: 'ana', message: 'lunch' });
+  assert.equal(model.ownAway, 'lunch');
+  model.apply({ type: 'away', nick: 'ana', message: null });
+  assert.equal(model.ownAway, null);
+  model.apply({ type: 'away', nick: 'bob', message: 'in a meeting' });
+  model.apply({ type: 'away', nick: 'cy', message: 'gone fishing' });
+  assert.deepEqual([...model.away], [['bob', 'in a meeting'], ['cy', 'gone fishing']]);
+  model.apply({ type: 'presence', room: 'lobby', nick: 'bob', state: 'Offline' });
+  assert.equal(model.away.has('bob'), false, 'offline says more');
+  model.apply({ type: 'users', room: 'lobby', online: ['ana', 'cy'], offline: [] });
+  assert.equal(model.away.has('cy'), false, 'the Aways follow the list');
+  assert.equal(model.conversation('#lobby').notices.filter((notice) => /away|back/.test(notice.text)).length, 2, 'no notice when others go away or come back');
+});
+
+test('a direct message to someone away says so once, until their away message changes', () => {
+  const { model } = awareModel();
+  model.apply({ type: 'away', nick: 'bob', message: 'lunch' });
+  const queue = (to, kind = 'Text', id = 'a') => model.apply({ type: 'queued', entry: { order: 1, id: id.repeat(32), to, kind, of: null, text: 'hi', typedAt: 1 } });
+  queue('@bob', 'Text', 'a');
+  queue('@bob', 'Text', 'b');
+  queue('#lobby', 'Text', 'c');
+  const notices = () => model.conversation('@bob').notices.map((notice) => notice.text);
+  assert.deepEqual(notices(), ['bob is away: lunch']);
+  model.apply({ type: 'away', nick: 'bob', message: 'gone home' });
+  queue('@bob', 'Reaction', 'd');
+  assert.deepEqual(notices(), ['bob is away: lunch'], 'a reaction is not a message');
+  queue('@bob', 'Action', 'e');
+  assert.deepEqual(notices(), ['bob is away: lunch', 'bob is away: gone home']);
+  assert.deepEqual(model.conversation('#lobby').notices, []);
+});
+
+test('typing, shown: per conversation, in words, until false, a message from them, offline or left, or 6 s after their last notice; ignored never', () => {
+  const { model, clock } = awareModel();
+  model.conversation('#rust');
+  const typing = (key, nick, on = true) => model.apply({ type: 'typing', key, nick, typing: on });
+  assert.equal(model.typingLine(), '');
+  typing('#lobby', 'bob');
+  assert.equal(model.typingLine(), 'bob is typing…');
+  typing('#lobby', 'cy');
+  assert.equal(model.typingLine(), 'bob and cy are typing…');
+  typing('#lobby', 'dee');
+  assert.equal(model.typingLine(), 'bob, cy and dee are typing…');
+  typing('#lobby', 'eve');
+  assert.equal(model.typingLine(), 'several people are typing…');
+  typing('#rust', 'fay');
+  typing('#lobby', 'eve', false);
+  model.apply({ type: 'messages', messages: [delivered('#lobby', 1, 'dee', 'done')] });
+  model.apply({ type: 'presence', room: 'lobby', nick: 'cy', state: 'Left' });
+  assert.equal(model.typingLine(), 'bob is typing…');
+  assert.equal(model.nextTypingExpiry(), clock.now + 6000);
+  clock.now += 5999;
+  assert.equal(model.typingLine(), 'bob is typing…');
+  typing('#lobby', 'bob');
+  clock.now += 5999;
+  assert.equal(model.typingLine(), 'bob is typing…', 'renewed');
+  clock.now += 1;
+  assert.equal(model.typingLine(), '', 'expired');
+  typing('#lobby', 'bob');
+  model.apply({ type: 'presence', room: 'rust', nick: 'bob', state: 'Offline' });
+  assert.equal(model.typingLine(), '', 'offline ends it everywhere');
+  typing('#lobby', 'gus');
+  model.ignore('gus');
+  assert.equal(model.typingLine(), '', 'ignored');
+  typing('#nowhere', 'bob');
+  assert.equal(model.conversations.has('#nowhere'), false, 'no conversation made for it');
+  typing('#rust', 'fay');
+  model.select('#rust');
+  assert.equal(model.typingLine(), 'fay is typing…', 'per conversation');
+});
+
+test('typing, sent: text not a command says true, again only after 3 s; emptied or switched away says false; a message sent forgets it; never while disconnected', () => {
+  const { model, clock } = awareModel();
+  assert.deepEqual(model.composerChanged('h'), [{ key: '#lobby', typing: true }]);
+  clock.now += 2999;
+  assert.deepEqual(model.composerChanged('he'), []);
+  clock.now += 1;
+  assert.deepEqual(model.composerChanged('hel'), [{ key: '#lobby', typing: true }], 'renewed');
+  assert.deepEqual(model.composerChanged(''), [{ key: '#lobby', typing: false }]);
+  assert.deepEqual(model.composerChanged(''), [], 'said once');
+  assert.deepEqual(model.composerChanged('/whois bob'), [], 'a command is not typing');
+  assert.deepEqual(model.composerChanged('   '), []);
+  model.select('@nobody');
+  assert.deepEqual(model.composerChanged('hi'), [], 'a direct conversation not started yet');
+  model.select('#lobby');
+  model.composerChanged('hi');
+  model.apply({ type: 'messages', messages: [delivered('@bob', 1, 'bob', 'hello')] });
+  model.select('@bob');
+  assert.deepEqual(model.composerChanged('hi'), [{ key: '#lobby', typing: false }, { key: '@bob', typing: true }], 'switched');
+  model.apply({ type: 'queued', entry: { order: 1, id: 'a'.repeat(32), to: '@bob', kind: 'Text', of: null, text: 'hi', typedAt: 1 } });
+  assert.deepEqual(model.composerChanged(''), [], 'the message ended it: no false');
+  assert.deepEqual(model.composerChanged('x'), [{ key: '@bob', typing: true }]);
+  model.apply({ type: 'status', state: 'waiting' });
+  assert.deepEqual(model.composerChanged('xy'), [], 'disconnected');
+  assert.deepEqual(model.composerChanged(''), []);
+  const old = awareModel(5).model;
+  assert.deepEqual(old.composerChanged('hi'), [], 'a server of version 5');
+});
+
+test('seen by: under the newest message line at or before each other reader\'s marker, the last 20 lines only, not us, not ignored', () => {
+  const { model } = awareModel();
+  const messages = [];
+  for (let seq = 1; seq <= 30; seq += 1) messages.push(delivered('#lobby', seq, seq % 2 ? 'bob' : 'ana', `line ${seq}`));
+  messages.push(delivered('#lobby', 31, 'bob', '👍', 'Reaction', 30));
+  model.apply({ type: 'messages', messages });
+  const markers = (list) => model.apply({ type: 'readMarkers', markers: list.map(([nick, seq]) => ({ key: '#lobby', nick, seq })) });
+  markers([['bob', 31], ['cy', 30], ['dee', 25], ['eve', 5], ['ana', 30], ['fay', 29], ['gus', 30], ['hal', 30]]);
+  const seen = () => Object.fromEntries(model.conversation('#lobby').entries().filter((entry) => entry.seenBy).map((entry) => [entry.seq, entry.seenBy]));
+  assert.deepEqual(seen(), { 30: 'seen by bob, cy, gus and 1 other', 29: 'seen by fay', 25: 'seen by dee' }, 'a reaction has no line; line 5 is too far up');
+  model.ignore('gus');
+  model.ignore('hal');
+  assert.deepEqual(seen()[30], 'seen by bob and cy');
+  assert.equal(seenByWords(['a', 'b', 'c', 'd', 'e', 'f', 'g']), 'seen by a, b, c and 4 others');
+  assert.equal(seenByWords(['a', 'b', 'c']), 'seen by a, b and c');
+  assert.equal(seenByWords([]), '');
+  assert.equal(typingWords(['a', 'b', 'c', 'd']), 'several people are typing…');
+});
+
+test('unread follows our own marker as other devices move it', () => {
+  const { model } = awareModel();
+  model.conversation('@bob');
+  model.apply({ type: 'messages', messages: [1, 2, 3, 4].map((seq) => delivered('@bob', seq, seq === 3 ? 'ana' : 'bob', `m${seq}`)) });
+  assert.equal(model.conversation('@bob').unread('ana').count, 3);
+  model.apply({ type: 'readMarkers', markers: [{ key: '@bob', nick: 'ana', seq: 2 }] });
+  assert.equal(model.conversation('@bob').unread('ana').count, 1);
+  model.apply({ type: 'readMarkers', markers: [{ key: '@bob', nick: 'ana', seq: 1 }] });
+  assert.equal(model.conversation('@bob').unread('ana').count, 1, 'never back');
+  model.apply({ type: 'readMarkers', markers: [{ key: '@bob', nick: 'ana', seq: 4 }] });
+  assert.equal(model.conversation('@bob').unread('ana').count, 0);
+  assert.equal(model.conversation('@bob').readers.size, 0, 'our own is not a reader');
+});
+
+test('read markers, sent: past what the server holds, at most once a second per conversation (the newest after it), again after a reconnection when the server holds less', () => {
+  const { model, clock } = awareModel();
+  model.apply({ type: 'messages', messages: [delivered('#lobby', 1, 'bob', 'a'), delivered('#lobby', 2, 'bob', 'b')] });
+  assert.deepEqual(model.readMarkersToSend(), { send: [], nextAt: null }, 'nothing read');
+  model.markCurrentRead();
+  assert.deepEqual(model.readMarkersToSend(), { send: [], nextAt: clock.now + 1000 }, 'a second after Welcome: the server says its own first');
+  clock.now += 1000;
+  assert.deepEqual(model.readMarkersToSend().send, [{ key: '#lobby', seq: 2 }]);
+  assert.deepEqual(model.readMarkersToSend(), { send: [], nextAt: null }, 'sent');
+  model.apply({ type: 'messages', messages: [delivered('#lobby', 3, 'bob', 'c')] });
+  model.markCurrentRead();
+  clock.now += 300;
+  model.apply({ type: 'messages', messages: [delivered('#lobby', 4, 'bob', 'd')] });
+  model.markCurrentRead();
+  assert.deepEqual(model.readMarkersToSend(), { send: [], nextAt: clock.now + 700 });
+  clock.now += 700;
+  assert.deepEqual(model.readMarkersToSend().send, [{ key: '#lobby', seq: 4 }], 'the newest after the second');
+  // Reconnected: the server holds 2 (the last second lost); 4 goes again.
+  model.apply({ type: 'status', state: 'waiting' });
+  assert.deepEqual(model.readMarkersToSend().send, [], 'not while disconnected');
+  model.apply({ type: 'welcome', conversations: [{ key: '#lobby', latestSeq: 4, firstSeq: 1 }], version: 6 });
+  model.apply({ type: 'status', state: 'live' });
+  model.apply({ type: 'readMarkers', markers: [{ key: '#lobby', nick: 'ana', seq: 2 }] });
+  clock.now += 1000;
+  assert.deepEqual(model.readMarkersToSend().send, [{ key: '#lobby', seq: 4 }]);
+  // Reconnected again: the server holds 4; nothing to send.
+  model.apply({ type: 'welcome', conversations: [{ key: '#lobby', latestSeq: 4, firstSeq: 1 }], version: 6 });
+  model.apply({ type: 'readMarkers', markers: [{ key: '#lobby', nick: 'ana', seq: 4 }] });
+  clock.now += 1000;
+  assert.deepEqual(model.readMarkersToSend(), { send: [], nextAt: null });
+  const old = awareModel(5);
+  old.model.apply({ type: 'messages', messages: [delivered('#lobby', 1, 'bob', 'a')] });
+  old.model.markCurrentRead();
+  old.clock.now += 1000;
+  assert.deepEqual(old.model.readMarkersToSend().send, [], 'a server of version 5');
+});
+
+test('read markers due together go five at a time', () => {
+  const { model, clock } = awareModel();
+  for (let index = 0; index < 7; index += 1) {
+    const key = `@p${index}`;
+    model.apply({ type: 'messages', messages: [delivered(key, 1, `p${index}`, 'hi')] });
+    model.select(key);
+    model.markCurrentRead();
+  }
+  clock.now += 1000;
+  const first = model.readMarkersToSend();
+  assert.equal(first.send.length, 5);
+  assert.equal(first.nextAt, clock.now + 1000);
+  clock.now += 1000;
+  assert.equal(model.readMarkersToSend().send.length, 2);
+});
+
+test('the "new messages" divider: above the first message from others after our marker when opened; stays while shown; gone after switching back once read', () => {
+  const { model } = awareModel();
+  model.conversation('#rust');
+  model.apply({ type: 'messages', messages: [delivered('#rust', 1, 'bob', 'old')] });
+  model.select('#rust');
+  model.markCurrentRead();
+  model.select('#lobby');
+  model.apply({ type: 'messages', messages: [delivered('#rust', 2, 'ana', 'mine, from another device'), delivered('#rust', 3, 'bob', 'new'), delivered('#rust', 4, 'cy', 'newer')] });
+  model.select('#rust');
+  assert.equal(model.dividerSeq(), 3, 'not above our own');
+  model.markCurrentRead();
+  assert.equal(model.dividerSeq(), 3, 'stays once read, while shown');
+  model.apply({ type: 'messages', messages: [delivered('#rust', 5, 'bob', 'while looking')] });
+  model.markCurrentRead();
+  assert.equal(model.dividerSeq(), 3);
+  model.select('#lobby');
+  model.select('#rust');
+  model.markCurrentRead();
+  assert.equal(model.dividerSeq(), null, 'read, then back: gone');
+  model.apply({ type: 'messages', messages: [delivered('#rust', 6, 'bob', 'arrives while shown')] });
+  model.markCurrentRead();
+  assert.equal(model.dividerSeq(), null, 'nothing new when opened: none for what comes while shown');
+});
+
+test('the "new messages" divider at start: over what the connection brings after the kept marker', () => {
+  const model = new ChatModel('ana');
+  model.apply({ type: 'restored', outbox: [], messages: new Map([['#lobby', [delivered('#lobby', 1, 'bob', 'seen')]]]), readMarkers: new Map([['#lobby', 1]]), cursors: new Map() });
+  model.markCurrentRead();
+  assert.equal(model.dividerSeq(), null);
+  model.apply({ type: 'messages', messages: [delivered('#lobby', 2, 'bob', 'caught up')] });
+  assert.equal(model.dividerSeq(), 2, 'before it is read');
+  model.markCurrentRead();
+  assert.equal(model.dividerSeq(), 2, 'and after');
 });

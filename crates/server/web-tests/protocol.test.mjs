@@ -30,7 +30,7 @@ test('conversation keys: #room and @nick, both ways', () => {
 
 test('client messages are serde\'s externally tagged JSON, as section 15 writes them', () => {
   assert.deepEqual(JSON.parse(wire.hello('ana', 'pw', [['#lobby', 41]])), {
-    Hello: { version: 5, nick: 'ana', password: 'pw', positions: [{ conversation: { Room: 'lobby' }, seq: 41 }] },
+    Hello: { version: 6, nick: 'ana', password: 'pw', positions: [{ conversation: { Room: 'lobby' }, seq: 41 }] },
   });
   const id = '019a3f5c2e7b4d1f8a9c0b1d2e3f4a5b';
   assert.equal(wire.sendMessage(id, '@bob', 'hi'), `{"Send":{"id":"${id}","to":{"Direct":"bob"},"text":"hi"}}`);
@@ -176,4 +176,34 @@ test('search (version 5): Search frames as the spec writes them, and the words o
   assert.equal(wire.searchProblem('a b c d e f g h i'), 'search for at most 8 words');
   assert.equal(wire.searchProblem('é'.repeat(128)), null);
   assert.equal(wire.searchProblem('é'.repeat(129)), 'a search is at most 256 bytes long');
+});
+
+test('knowing who is there (version 6): the four requests as crates/proto/src/json.rs pins them', () => {
+  assert.equal(wire.setAway('lunch, back at 2'), '{"SetAway":{"message":"lunch, back at 2"}}');
+  assert.equal(wire.setAway(''), '{"SetAway":{"message":""}}');
+  assert.equal(wire.whois('bob'), '{"Whois":{"nick":"bob"}}');
+  assert.equal(wire.typing('@bob', true), '{"Typing":{"conversation":{"Direct":"bob"},"typing":true}}');
+  assert.equal(wire.typing('#lobby', false), '{"Typing":{"conversation":{"Room":"lobby"},"typing":false}}');
+  assert.equal(wire.markRead('#lobby', 42), '{"MarkRead":{"conversation":{"Room":"lobby"},"seq":42}}');
+  assert.equal(wire.PROTOCOL_VERSION, 6);
+  assert.equal(JSON.parse(wire.hello('ana', 'pw', [], wire.PREVIOUS_VERSION)).Hello.version, 5);
+  for (const text of [
+    '{"Away":{"nick":"bob","message":"lunch, back at 2"}}',
+    '{"Whois":{"nick":"bob","registered_ms":1764000000000,"online":true,"online_since_ms":1765000000000,"idle_ms":120000,"away":null,"rooms":["lobby","rust"]}}',
+    '{"Typing":{"conversation":{"Room":"lobby"},"nick":"bob","typing":true}}',
+    '{"ReadMarkers":{"markers":[{"conversation":{"Room":"lobby"},"nick":"bob","seq":42}]}}',
+  ]) {
+    assert.equal(wire.readServerMessage(text).kind, Object.keys(JSON.parse(text))[0]);
+  }
+});
+
+test('an away message is checked as the server checks it: trimmed, empty is back, one short line', () => {
+  assert.deepEqual(wire.awayMessage('  lunch, back at 2 '), { message: 'lunch, back at 2' });
+  assert.deepEqual(wire.awayMessage('   '), { message: null });
+  assert.deepEqual(wire.awayMessage(''), { message: null });
+  assert.deepEqual(wire.awayMessage('é'.repeat(100)), { message: 'é'.repeat(100) });
+  assert.deepEqual(wire.awayMessage('x'.repeat(201)), { error: 'an away message is at most 200 bytes long' });
+  for (const bad of ['out\nback soon', 'out\tback', 'out\u001b[2J', 'out\u202e', 'out\u0085']) {
+    assert.deepEqual(wire.awayMessage(bad), { error: 'an away message is one line, without control characters' }, JSON.stringify(bad));
+  }
 });

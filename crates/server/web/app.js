@@ -1,13 +1,14 @@
 // The page's entry point: signing in and out, and the session in between, which joins the engine (network and
 // outbox), the model (what is shown) and the screens (ui.js): engine events update the model and the screen,
-// typed entries and searches become engine calls. It also keeps the tab's title, the read markers, the user's
-// preferences (silenced conversations, highlight words, ignored nicknames: the model applies them, the store keeps
-// them), the connection banner and the desktop notifications.
+// typed entries and searches become engine calls. It also keeps the tab's title, the read markers (kept in the
+// browser, and sent to a server of version 6 when the model says), the typing notices the composer's text makes, the
+// user's preferences (silenced conversations, highlight words, ignored nicknames: the model applies them, the store
+// keeps them), the connection banner and the desktop notifications.
 
 import { HELP, LIST_PAGE, TYPED_HISTORY, parseEntry, parseSearch } from './commands.js';
 import { Engine } from './engine.js';
 import { ChatModel, HISTORY_PAGE, HISTORY_PAGE_MAX } from './model.js';
-import { LOBBY, PROTOCOL_VERSION, isRoomKey, parseNick, parseRoom, roomKey, textProblem } from './protocol.js';
+import { LOBBY, PREVIOUS_VERSION, PROTOCOL_VERSION, isRoomKey, parseNick, parseRoom, roomKey, textProblem } from './protocol.js';
 import { IndexedDbStore } from './store.js';
 import { ChatView, SignInView } from './ui.js';
 
@@ -64,7 +65,7 @@ function loginRefusalText(code, message) {
     case 'ServerFull':
       return `The server is busy (${message}).`;
     case 'UnsupportedVersion':
-      return `This page speaks protocol version ${PROTOCOL_VERSION}, which the server does not: reload the page to get the server's own. (${message})`;
+      return `This page speaks protocol versions ${PREVIOUS_VERSION} and ${PROTOCOL_VERSION}, neither of which the server does: reload the page to get the server's own. (${message})`;
     case 'InvalidName':
       return `The server refused the nickname: ${message}`;
     default:
@@ -105,6 +106,9 @@ class Session {
     this.seeking = null;
     /// The message to highlight once drawn, or null.
     this.highlightSeq = null;
+    /// Timers that draw again when the next read marker is due and when the next "typing" shown expires.
+    this.markTimer = null;
+    this.typingTimer = null;
     this.engine = new Engine({
       url: `wss://${location.host}/ws`,
       nick,
@@ -161,8 +165,15 @@ class Session {
         this.model.notice(this.model.currentKey, `${NOT_DONE[event.kind]}: ${event.message}`, true);
         break;
       case 'error':
-        // A search's refusal is said with the search (its panel, and where it was typed).
-        if (!this.model.searchRefused(event)) this.model.notice(this.model.currentKey, errorText(event), true);
+        // A search's refusal is said with the search (its panel, and where it was typed); a /whois of nobody as such.
+        if (!this.model.searchRefused(event) && !this.model.whoisRefused(event)) this.model.notice(this.model.currentKey, errorText(event), true);
+        break;
+      case 'readMarkers':
+        // Another device read further: kept here too, as if read here.
+        for (const { key, nick } of event.markers) {
+          const conversation = this.model.conversations.get(key);
+          if (nick === this.nick && conversation !== undefined) this.saveReadMarker(key, conversation.readSeq);
+        }
         break;
       case 'shuttingDown':
         this.model.notice(this.model.currentKey, `The server is shutting down: ${event.message}`);
@@ -209,6 +220,8 @@ class Session {
   /// Back to the sign-in form, with `error` said there.
   end(error) {
     clearTimeout(this.bannerTimer);
+    clearTimeout(this.markTimer);
+    clearTimeout(this.typingTimer);
     this.store.close();
     this.app.sessionEnded(this, error);
   }
@@ -225,24 +238,60 @@ class Session {
 
   render() {
     if (this.app.session !== this) return;
-    if (this.shown && document.visibilityState === 'visible' && document.hasFocus()) {
-      const marker = this.model.markCurrentRead();
-      if (marker !== null) {
-        this.store.saveReadMarker(this.model.currentKey, marker).catch((error) => {
-          this.model.notice(this.model.currentKey, `Could not save where you stopped reading: ${error.message}`, true);
-        });
+    if (this.shown) {
+      this.app.chat.render(this.model);
+      // Read: what the tab shows, focused, with the newest message in view (drawn again with what that changed).
+      if (document.visibilityState === 'visible' && document.hasFocus() && this.app.chat.atNewest()) {
+        const marker = this.model.markCurrentRead();
+        if (marker !== null) {
+          this.saveReadMarker(this.model.currentKey, marker);
+          this.app.chat.render(this.model);
+        }
       }
+      this.sendReadMarkers();
+      this.timeTyping();
     }
     const unread = this.model.totalUnread();
     document.title = unread > 0 ? `(${unread}) Palomar` : 'Palomar';
     if (!this.shown) return;
-    this.app.chat.render(this.model);
     if (this.highlightSeq !== null) {
       this.app.chat.highlight(this.highlightSeq);
       this.highlightSeq = null;
     }
     this.app.chat.renderBanner(this.bannerToShow());
     this.app.renderNotifyButton();
+  }
+
+  saveReadMarker(key, seq) {
+    this.store.saveReadMarker(key, seq).catch((error) => {
+      this.model.notice(this.model.currentKey, `Could not save where you stopped reading: ${error.message}`, true);
+    });
+  }
+
+  /// Sends the read markers due (see ChatModel.readMarkersToSend), and draws again when the next one is.
+  sendReadMarkers() {
+    const { send, nextAt } = this.model.readMarkersToSend();
+    for (const { key, seq } of send) this.engine.markRead(key, seq);
+    clearTimeout(this.markTimer);
+    this.markTimer = nextAt === null ? null : setTimeout(() => this.scheduleRender(), Math.max(0, nextAt - Date.now()));
+  }
+
+  /// Draws again when the next "typing" shown expires.
+  timeTyping() {
+    const expiry = this.model.nextTypingExpiry();
+    clearTimeout(this.typingTimer);
+    this.typingTimer = expiry === null ? null : setTimeout(() => this.scheduleRender(), Math.max(0, expiry - Date.now()) + 20);
+  }
+
+  /// The composer's text changed: typing notices, as the model decides them (sent now or never).
+  composerChanged(text) {
+    for (const { key, typing } of this.model.composerChanged(text)) this.engine.typing(key, typing);
+  }
+
+  /// Sets our away message (null: back), said at once; the engine keeps it until the server has it.
+  setAway(message) {
+    if (this.model.setAway(message)) this.engine.setAway(message ?? '');
+    this.scheduleRender();
   }
 
   /// The banner's words: a countdown counts what waits in the outbox now, not when the countdown last ticked.
@@ -256,6 +305,8 @@ class Session {
 
   select(key) {
     this.model.select(key);
+    // Typing in the conversation switched away from stops.
+    this.composerChanged('');
     this.askMembers(key, false);
     this.scheduleRender();
   }
@@ -353,6 +404,15 @@ class Session {
         break;
       case 'goto':
         this.gotoResult(entry.number);
+        break;
+      case 'away':
+        this.setAway(entry.message);
+        break;
+      case 'whois':
+        if (this.model.whoisFor(entry.nick) && !this.engine.whois(entry.nick)) {
+          this.model.whoisNotSent();
+          this.notConnected('/whois works');
+        }
         break;
       case 'help':
         for (const [usage, what] of HELP) this.model.notice(here, `${usage.padEnd(19)} ${what}`);
@@ -600,6 +660,9 @@ class App {
       onMoreResults: () => this.session?.moreResults(false),
       onGotoResult: (number) => this.session?.gotoResult(number),
       onCloseSearch: () => this.session?.closeSearch(),
+      onComposerChanged: (text) => this.session?.composerChanged(text),
+      onScrolledToNewest: () => this.session?.scheduleRender(),
+      onBack: () => this.session?.setAway(null),
     });
     const refresh = () => this.session?.scheduleRender();
     document.addEventListener('visibilitychange', refresh);

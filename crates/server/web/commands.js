@@ -2,7 +2,7 @@
 // into one object or refused with words that say how to write it. The same commands and words as the native
 // clients (crates/client/src/command_line.rs), so a user moving between them finds the same chat.
 
-import { REACTIONS, parseNick, parseRoom, reactionEmoji, reasonProblem, roomKey, searchProblem } from './protocol.js';
+import { REACTIONS, awayMessage, parseNick, parseRoom, reactionEmoji, reasonProblem, roomKey, searchProblem } from './protocol.js';
 
 /// Rooms `/list` asks for at a time, as its help says.
 export const LIST_PAGE = 50;
@@ -13,6 +13,9 @@ export const HELP = [
   ['/leave [ROOM]', 'leave ROOM (default: the current one)'],
   ['/msg NICK [TEXT]', 'open a direct conversation with NICK, sending TEXT'],
   ['/users [ROOM]', 'who is in ROOM, online and offline'],
+  ['/whois NICK', 'who NICK is: online since when, idle, away, registered, rooms in common'],
+  ['/away [MESSAGE]', 'say you are away, with MESSAGE; alone: back'],
+  ['/back', 'you are back: the away message goes'],
   ['/history [N]', 'show N older messages of this conversation (default 20)'],
   ['/me TEXT', 'say what you do: * you TEXT'],
   ['/edit [#SEQ] TEXT', 'change your latest message here (or message SEQ) to TEXT'],
@@ -102,7 +105,8 @@ function usageError(usage, reason) {
 /// current room), `silence` and `unsilence` (`key` of a conversation, or null for the one shown), `highlight` (`word`,
 /// lower-case, or null to list them), `unhighlight` (`word`), `ignore` (`nick`, or null to list them), `unignore`
 /// (`nick`), `search` (`query` and `scope` as parseSearch reads them, or `query` null for the next page of the last
-/// search), `goto` (`number`, of a search result), `help`, `quit`, or `error` (`message`); null when the entry is
+/// search), `goto` (`number`, of a search result), `away` (`message`, trimmed, or null for back: `/away` alone and
+/// `/back`), `whois` (`nick`, `@NICK` taken too), `help`, `quit`, or `error` (`message`); null when the entry is
 /// blank.
 export function parseEntry(line) {
   if (line.trim().length === 0) return null;
@@ -286,6 +290,16 @@ export function parseEntry(line) {
       const number = /^\d+$/.test(rest) ? Number(rest) : 0;
       if (!Number.isSafeInteger(number) || number < 1) return usageError('/goto N', 'N is the number of a search result, as in [3]');
       return { kind: 'goto', number };
+    }
+    case 'away': {
+      const parsed = awayMessage(rest);
+      return parsed.error ? usageError('/away [MESSAGE]', parsed.error) : { kind: 'away', message: parsed.message };
+    }
+    case 'back':
+      return { kind: 'away', message: null };
+    case 'whois': {
+      const parsed = parseNick(rest.startsWith('@') ? rest.slice(1) : rest);
+      return parsed.error ? usageError('/whois NICK', parsed.error) : { kind: 'whois', nick: parsed.name };
     }
     case 'help':
       return { kind: 'help' };

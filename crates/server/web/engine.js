@@ -209,6 +209,32 @@ function found(body) {
   };
 }
 
+function checkedOptionalMs(value, what) {
+  if (value === null) return null;
+  if (!Number.isSafeInteger(value) || value < 0) throw new wire.ProtocolError(`${what} that is not a time in milliseconds`);
+  return value;
+}
+
+/// A `Whois` answer (`WhoisInfo`), in the page's names.
+function whoisInfo(body) {
+  if (!Array.isArray(body.rooms)) throw new wire.ProtocolError('Whois without rooms');
+  return {
+    nick: checkedNick(body.nick),
+    registeredMs: checkedSeq(body.registered_ms),
+    online: checkedFlag(body.online, 'online'),
+    onlineSinceMs: checkedOptionalMs(body.online_since_ms, 'online_since_ms'),
+    idleMs: checkedOptionalMs(body.idle_ms, 'idle_ms'),
+    away: body.away === null ? null : checkedText(body.away, 'an away message'),
+    rooms: body.rooms.map(checkedRoom),
+  };
+}
+
+/// One `ReadMarker`: how far `nick` has read conversation `key`.
+function readMarker(marker) {
+  if (marker === null || typeof marker !== 'object') throw new wire.ProtocolError('not a read marker');
+  return { key: wire.conversationKey(marker.conversation), nick: checkedNick(marker.nick), seq: checkedSeq(marker.seq) };
+}
+
 function conversationInfo(info) {
   if (info === null || typeof info !== 'object') throw new wire.ProtocolError('not a conversation info');
   return {
@@ -261,6 +287,11 @@ export class Engine {
     this.retryAt = 0;
     this.waitReason = '';
     this.timers = { tick: null, ack: null, storeRetry: null, countdown: null, reconnect: null };
+    /// The protocol version spoken: the newest the page knows, until a server refuses it (see loginRefused).
+    this.version = wire.PROTOCOL_VERSION;
+    /// An away message set ('' for back) and not yet confirmed by the server's `Away` about us: sent on every
+    /// connection until it is, so that one set while disconnected is not lost.
+    this.awayToSend = null;
     /// Everything that touches the store runs in this chain, in order: frames, typed messages, closes.
     this.work = Promise.resolve();
   }
@@ -364,6 +395,36 @@ export class Engine {
     return this.request(wire.search(query, key, before, limit));
   }
 
+  /// Whether the server knows away messages, /whois, typing notices and read markers (protocol version 6).
+  get aware() {
+    return this.version >= wire.AWARENESS_VERSION;
+  }
+
+  /// Sets the away message ('' for back): sent now when connected, else once connected, until the server's
+  /// `Away` about us confirms it. Nothing is kept for a server that does not know away messages.
+  setAway(message) {
+    if (!this.aware) return;
+    this.awayToSend = message;
+    if (this.live) this.transmit(wire.setAway(message));
+  }
+
+  /// Asks what the server knows of `nick`: now or not at all.
+  whois(nick) {
+    return this.aware && this.request(wire.whois(nick));
+  }
+
+  /// Says that the user is typing in `key`, or stopped: now or never (it would be stale by the time a connection
+  /// is back), and not to a server that does not know it.
+  typing(key, isTyping) {
+    return this.aware && this.request(wire.typing(key, isTyping));
+  }
+
+  /// Moves the user's read marker of `key` to `seq` on the server: now or not at all (the model sends it again
+  /// once connected when the server's is lower).
+  markRead(key, seq) {
+    return this.aware && this.request(wire.markRead(key, seq));
+  }
+
   /// The highest seq received of a conversation (0 when none).
   cursor(key) {
     return this.cursors.get(key) ?? 0;
@@ -404,7 +465,7 @@ export class Engine {
     socket.onopen = () => {
       if (generation !== this.generation) return;
       this.lastHeard = this.clock.now();
-      this.transmit(wire.hello(this.nick, this.password, [...this.cursors].filter(([, seq]) => seq > 0)));
+      this.transmit(wire.hello(this.nick, this.password, [...this.cursors].filter(([, seq]) => seq > 0), this.version));
     };
     socket.onmessage = (event) => {
       if (generation !== this.generation) return;
@@ -605,6 +666,22 @@ export class Engine {
   loginRefused(body) {
     const code = String(body.code);
     const message = String(body.message);
+    if (code === 'UnsupportedVersion' && this.version > wire.PREVIOUS_VERSION) {
+      // A server that does not know this page's newest version yet: the previous one at once, without what the
+      // newest added.
+      this.version = wire.PREVIOUS_VERSION;
+      this.awayToSend = null;
+      const socket = this.socket;
+      this.generation += 1;
+      this.socket = null;
+      try {
+        socket?.close();
+      } catch {
+        // Closing it cannot fail in a way that matters: it is dropped anyway.
+      }
+      this.connect();
+      return;
+    }
     if (STOPS_FOR_GOOD.has(code)) {
       this.stop(`login refused: ${message}`, { passwordRefused: code === 'AuthFailed', signedOut: false, code });
       return;
@@ -619,7 +696,7 @@ export class Engine {
   }
 
   async welcomed(body) {
-    if (body.version !== wire.PROTOCOL_VERSION || !Number.isSafeInteger(body.heartbeat_ms) || body.heartbeat_ms < 1) {
+    if (body.version !== this.version || !Number.isSafeInteger(body.heartbeat_ms) || body.heartbeat_ms < 1) {
       throw new wire.ProtocolError('a Welcome of another version');
     }
     const conversations = (Array.isArray(body.conversations) ? body.conversations : []).map(conversationInfo);
@@ -635,10 +712,12 @@ export class Engine {
       nick: String(body.nick),
       registered: body.registered === true,
       heartbeatMs: this.heartbeatMs,
+      version: this.version,
       conversations,
     });
     this.emit({ type: 'status', state: 'live', pending: this.pending });
     this.scheduleTick();
+    if (this.aware && this.awayToSend !== null) this.transmit(wire.setAway(this.awayToSend));
     this.fillWindow();
     // Cursors that moved on the last connection and were not acknowledged before it ended.
     this.markForAck([]);
@@ -734,6 +813,28 @@ export class Engine {
         break;
       case 'Found':
         this.emit({ type: 'found', ...found(body) });
+        break;
+      case 'Away': {
+        const nick = checkedNick(body.nick);
+        const message = body.message === null ? null : checkedText(body.message, 'an away message');
+        if (nick === this.nick && this.awayToSend === (message ?? '')) this.awayToSend = null;
+        this.emit({ type: 'away', nick, message });
+        break;
+      }
+      case 'Whois':
+        this.emit({ type: 'whois', ...whoisInfo(body) });
+        break;
+      case 'Typing':
+        this.emit({
+          type: 'typing',
+          key: wire.conversationKey(body.conversation),
+          nick: checkedNick(body.nick),
+          typing: checkedFlag(body.typing, 'typing'),
+        });
+        break;
+      case 'ReadMarkers':
+        if (!Array.isArray(body.markers)) throw new wire.ProtocolError('ReadMarkers without a list');
+        this.emit({ type: 'readMarkers', markers: body.markers.map(readMarker) });
         break;
       case 'Ping':
         this.transmit(wire.pong(checkedSeq(body.nonce)));

@@ -4,10 +4,26 @@
 // standing in it, with what moderators do said in words, and the rooms' listing; the user's preferences applied
 // (silenced conversations do not alert, highlight words count as mentions, ignored nicknames' entries are kept but not
 // drawn or counted); and the last search, its results gathered page by page and said in the same words everywhere
-// (`searchLines`). The engine's events go in (`apply`), and ui.js draws the result; nothing here touches the DOM or
-// the network.
+// (`searchLines`); and knowing who is there (protocol version 6): away messages (ours and the others'), /whois
+// said in lines, who is typing, "seen by" under the last lines, the "new messages" divider, and when to send our own
+// typing notices and read markers. The engine's events go in (`apply`), and ui.js draws the result; nothing here
+// touches the DOM or the network.
 
-import { LOBBY, REACTIONS, ROLES, isRoomKey, mentions, reactionEmoji, roomKey, searchProblem, searchWords } from './protocol.js';
+import {
+  AWARENESS_VERSION,
+  LOBBY,
+  PROTOCOL_VERSION,
+  REACTIONS,
+  ROLES,
+  TYPING_RENEW_MS,
+  TYPING_SHOWN_MS,
+  isRoomKey,
+  mentions,
+  reactionEmoji,
+  roomKey,
+  searchProblem,
+  searchWords,
+} from './protocol.js';
 
 /// Messages asked for at a time when scrolling back.
 export const HISTORY_PAGE = 50;
@@ -22,6 +38,14 @@ const HIT_LENGTH = 120;
 /// Refusals (without an id) that answer a search: its words (InvalidText), a conversation we are not in, a `before`
 /// the server did not give (Protocol), or a store that could not be read.
 const SEARCH_REFUSALS = new Set(['InvalidText', 'NotMember', 'Protocol', 'StoreUnavailable']);
+
+/// "seen by" is shown under the last this many message lines of a conversation only.
+export const SEEN_BY_LINES = 20;
+/// A read marker is sent at most this often per conversation (the newest after the wait).
+export const MARK_READ_INTERVAL_MS = 1000;
+/// Most read markers sent at once (after a reconnection many may be due): the rest follow a second later, so that
+/// they stay well under the server's pace of requests.
+const MARKS_AT_ONCE = 5;
 
 /// Most highlight words, and most nicknames ignored, one account keeps (the same in every client).
 export const MAX_HIGHLIGHT_WORDS = 50;
@@ -153,6 +177,74 @@ export function markWords(text, words) {
   return pieces;
 }
 
+/// A list of names in words: `ana`, `ana and bob`, `ana, bob and cy`.
+function listed(names) {
+  if (names.length <= 1) return names.join('');
+  return `${names.slice(0, -1).join(', ')} and ${names.at(-1)}`;
+}
+
+/// Who is typing in a conversation, in the words every client uses ('' for nobody): `ana is typing…`, `ana and bob
+/// are typing…`, `ana, bob and cy are typing…`, `several people are typing…` (4 or more).
+export function typingWords(nicks) {
+  if (nicks.length === 0) return '';
+  if (nicks.length === 1) return `${nicks[0]} is typing…`;
+  if (nicks.length > 3) return 'several people are typing…';
+  return `${listed(nicks)} are typing…`;
+}
+
+/// Who has read up to a message, in the words every client uses ('' for nobody): `seen by ana`, `seen by ana and
+/// bob`, `seen by ana, bob and cy`, `seen by ana, bob, cy and 4 others`.
+export function seenByWords(nicks) {
+  if (nicks.length === 0) return '';
+  if (nicks.length <= 3) return `seen by ${listed(nicks)}`;
+  const others = nicks.length - 3;
+  return `seen by ${nicks.slice(0, 3).join(', ')} and ${others === 1 ? '1 other' : `${others} others`}`;
+}
+
+/// A length of time as /whois says it: `N s` under a minute, `N min` under an hour, `N h M min` under a day,
+/// `N d N h` beyond.
+export function duration(ms) {
+  const seconds = Math.floor(Math.max(0, ms) / 1000);
+  if (seconds < 60) return `${seconds} s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return `${minutes} min`;
+  const hours = Math.floor(minutes / 60);
+  if (hours < 24) return `${hours} h ${minutes % 60} min`;
+  return `${Math.floor(hours / 24)} d ${hours % 24} h`;
+}
+
+/// A day in the page's time zone as /whois says it: `2026-11-01`.
+function isoDay(date) {
+  const two = (number) => String(number).padStart(2, '0');
+  return `${date.getFullYear()}-${two(date.getMonth() + 1)}-${two(date.getDate())}`;
+}
+
+/// A moment as /whois says it, seen from `now` in the page's time zone: `14:05` today, `2026-11-01 14:05` before.
+export function whoisTime(ts, now) {
+  const date = new Date(ts);
+  const two = (number) => String(number).padStart(2, '0');
+  const clock = `${two(date.getHours())}:${two(date.getMinutes())}`;
+  return date.toDateString() === new Date(now).toDateString() ? clock : `${isoDay(date)} ${clock}`;
+}
+
+/// The lines a `Whois` answer prints at `now`, asked by `me`, in the words every client uses.
+export function whoisLines({ nick, registeredMs, online, onlineSinceMs, idleMs, away, rooms }, me, now) {
+  const lines = [];
+  if (!online) {
+    lines.push(`${nick}: offline`);
+  } else {
+    const since = onlineSinceMs === null ? '' : ` since ${whoisTime(onlineSinceMs, now)} (${duration(now - onlineSinceMs)})`;
+    const idle = idleMs === null ? '' : `, idle ${duration(idleMs)}`;
+    lines.push(`${nick}: online${since}${idle}`);
+  }
+  if (away !== null) lines.push(`${nick}: away: ${away}`);
+  lines.push(`${nick}: registered ${isoDay(new Date(registeredMs))}`);
+  const names = rooms.map(roomKey).join(', ');
+  if (nick === me) lines.push(rooms.length === 0 ? `${nick}: no rooms` : `${nick}: rooms: ${names}`);
+  else lines.push(rooms.length === 0 ? `${nick}: no rooms in common` : `${nick}: rooms in common: ${names}`);
+  return lines;
+}
+
 /// What a reply shows of the message it answers, message `of` among `lines` (lines by seq, those of ignored
 /// nicknames included): `state` 'shown' with its author and first line, 'deleted', 'ignored' (neither who nor what
 /// is drawn), or 'missing' (not loaded here) with only its number.
@@ -218,6 +310,45 @@ class Conversation {
     this.membersKnown = false;
     /// A room's topic and settings and our standing in it, as `RoomState` says them.
     this.roomState = { ...DEFAULT_ROOM_STATE };
+    /// How far the others have read (version 6's `ReadMarkers`): nick -> seq.
+    this.readers = new Map();
+    /// Our own marker as the server holds it (0 until it says), and the highest we sent on this connection and
+    /// when: a marker goes when `readSeq` is past both, at most once a MARK_READ_INTERVAL_MS.
+    this.serverReadSeq = 0;
+    this.sentReadSeq = 0;
+    this.readSentAt = -Infinity;
+    /// Who is typing here: nick -> until when they are shown typing (their last notice + TYPING_SHOWN_MS).
+    this.typing = new Map();
+  }
+
+  /// Who is typing here at `now`, in the order they started: not us, not those ignored, not those whose last
+  /// notice is older than TYPING_SHOWN_MS.
+  typingNicks(now) {
+    const { ignored } = this.preferences;
+    return [...this.typing].filter(([nick, until]) => until > now && nick !== this.me && !ignored.has(nick)).map(([nick]) => nick);
+  }
+
+  /// The others (never us, nor those ignored) under each of the last SEEN_BY_LINES message lines whose marker is at
+  /// it (the newest line at or before their marker: reactions, edits and deletions have no line): seq -> nicks,
+  /// by name.
+  seenBy() {
+    const lines = this.shown();
+    const seen = new Map();
+    if (lines.length === 0) return seen;
+    const firstShown = lines[Math.max(0, lines.length - SEEN_BY_LINES)].seq;
+    const { ignored } = this.preferences;
+    for (const [nick, marker] of this.readers) {
+      if (nick === this.me || ignored.has(nick)) continue;
+      const line = lines.findLast((candidate) => candidate.seq <= marker);
+      if (line === undefined || line.seq < firstShown) continue;
+      seen.set(line.seq, [...(seen.get(line.seq) ?? []), nick].sort());
+    }
+    return seen;
+  }
+
+  /// Whether a message from someone else (not ignored, not deleted) comes after seq `after`.
+  hasNewFromOthers(after) {
+    return this.shown().some((line) => line.seq > after && line.from !== this.me && !line.deleted);
   }
 
   get isRoom() {
@@ -395,18 +526,19 @@ class Conversation {
     // By time rather than by arrival: older messages that come after a notice (a join's window, a history
     // page) go above it.
     const notices = [...this.notices].sort((a, b) => a.ts - b.ts || a.number - b.number);
+    const seenBy = this.seenBy();
     for (const message of stored) {
       while (noticeIndex < notices.length && notices[noticeIndex].ts < message.ts) {
         lines.push({ kind: 'notice', ...notices[noticeIndex] });
         noticeIndex += 1;
       }
-      lines.push({ ...message, kind: 'message', action: message.kind === 'Action' });
+      lines.push({ ...message, kind: 'message', action: message.kind === 'Action', seenBy: seenByWords(seenBy.get(message.seq) ?? []) });
     }
     for (; noticeIndex < notices.length; noticeIndex += 1) lines.push({ kind: 'notice', ...notices[noticeIndex] });
     for (const message of this.unsent.values()) {
       if (!isMessage(message)) continue;
       const replyTo = message.kind === 'Reply' ? quoteOf(message.of, bySeq) : null;
-      lines.push({ ...message, kind: 'message', action: message.kind === 'Action', reactions: [], replyTo });
+      lines.push({ ...message, kind: 'message', action: message.kind === 'Action', reactions: [], replyTo, seenBy: '' });
     }
     return lines;
   }
@@ -463,6 +595,27 @@ export class ChatModel {
     this.searchOpen = false;
     /// A search page to ask for at once (see `found`), until the caller takes it (`takeSearchToAsk`).
     this.searchToAsk = null;
+    /// The protocol version the server speaks with us, from `Welcome` (null before the first).
+    this.serverVersion = null;
+    /// Our away message (null: none), as the server confirms it, and the others' by nick.
+    this.ownAway = null;
+    this.away = new Map();
+    /// The away message of each nick already said in our direct conversation with them (once until it changes).
+    this.awayNoticed = new Map();
+    /// Nicknames asked about with /whois on this connection, oldest first: an `UnknownNick` answers the first.
+    this.whoisAsked = [];
+    /// Our last `Typing { true }`, `{ key, at }`, until we said we stopped (or sent the message); null when none.
+    this.typingSent = null;
+    /// The "new messages" divider of the conversation shown: above the first message from others after `after`,
+    /// pinned when the conversation is first read after being opened (until then it follows our marker); null
+    /// when there is none. At start it is pinned only once something is read, so that what the connection
+    /// brings is under it too.
+    this.divider = { key: this.currentKey, pinned: false, after: null, pinOnMove: true };
+  }
+
+  /// Whether the server knows away messages, /whois, typing notices and read markers (assumed before it said).
+  get aware() {
+    return (this.serverVersion ?? PROTOCOL_VERSION) >= AWARENESS_VERSION;
   }
 
   get current() {
@@ -494,8 +647,19 @@ export class ChatModel {
   /// Shows conversation `key`; a reply being written in another one is given up.
   select(key) {
     this.conversation(key);
-    if (key !== this.currentKey) this.replying = null;
+    if (key !== this.currentKey) {
+      this.replying = null;
+      this.divider = { key, pinned: false, after: null, pinOnMove: false };
+    }
     this.currentKey = key;
+  }
+
+  /// The seq of the message the "new messages" divider of the conversation shown is above, or null.
+  dividerSeq() {
+    const conversation = this.current;
+    const after = this.divider.pinned ? this.divider.after : conversation.readSeq;
+    if (after === null) return null;
+    return conversation.shown().find((line) => line.seq > after && line.from !== this.me && !line.deleted)?.seq ?? null;
   }
 
   /// What the composer's reply bar quotes (see quoteOf), or null when the composer is not answering a message.
@@ -507,9 +671,117 @@ export class ChatModel {
   markCurrentRead() {
     const conversation = this.current;
     const highest = conversation.highestSeq();
-    if (highest <= conversation.readSeq) return null;
+    const moves = highest > conversation.readSeq;
+    if (!this.divider.pinned && (moves || !this.divider.pinOnMove)) {
+      this.divider.pinned = true;
+      this.divider.after = conversation.hasNewFromOthers(conversation.readSeq) ? conversation.readSeq : null;
+    }
+    if (!moves) return null;
     conversation.readSeq = highest;
     return highest;
+  }
+
+  /// The read markers to send now, `{ send: [{ key, seq }], nextAt }`: a conversation read past what the server
+  /// holds and what we sent on this connection, at most once a MARK_READ_INTERVAL_MS each (`nextAt`: when the
+  /// next is due, null when none waits). Nothing while disconnected or to a server that does not know markers.
+  readMarkersToSend() {
+    const send = [];
+    let nextAt = null;
+    if (!this.live || !this.aware) return { send, nextAt };
+    const now = this.now();
+    for (const conversation of this.conversations.values()) {
+      if (conversation.readSeq <= Math.max(conversation.serverReadSeq, conversation.sentReadSeq)) continue;
+      const due = conversation.readSentAt + MARK_READ_INTERVAL_MS;
+      const later = due > now ? due : send.length >= MARKS_AT_ONCE ? now + MARK_READ_INTERVAL_MS : null;
+      if (later !== null) {
+        nextAt = Math.min(nextAt ?? Infinity, later);
+        continue;
+      }
+      conversation.sentReadSeq = conversation.readSeq;
+      conversation.readSentAt = now;
+      send.push({ key: conversation.key, seq: conversation.readSeq });
+    }
+    return { send, nextAt };
+  }
+
+  /// What the composer's text now being `text` tells the others, as `[{ key, typing }]` to send: typing in the
+  /// conversation shown (text not blank, not a command), again after TYPING_RENEW_MS, or stopped (emptied, or
+  /// another conversation shown). Nothing while disconnected (never kept for later).
+  composerChanged(text) {
+    if (!this.live || !this.aware) {
+      this.typingSent = null;
+      return [];
+    }
+    const notices = [];
+    const key = this.currentKey;
+    // A direct conversation with nothing in it yet does not exist on the server, which drops typing there (and
+    // refuses it to a nickname nobody has).
+    const exists = isRoomKey(key) || this.current.latestSeq > 0;
+    const active = text.trim() !== '' && !text.startsWith('/') && exists;
+    const sent = this.typingSent;
+    if (sent !== null && (sent.key !== key || !active)) {
+      notices.push({ key: sent.key, typing: false });
+      this.typingSent = null;
+    }
+    const now = this.now();
+    if (active && (this.typingSent === null || now - this.typingSent.at >= TYPING_RENEW_MS)) {
+      this.typingSent = { key, at: now };
+      notices.push({ key, typing: true });
+    }
+    return notices;
+  }
+
+  /// Who is typing in the conversation shown, in words ('' for nobody).
+  typingLine() {
+    return typingWords(this.current.typingNicks(this.now()));
+  }
+
+  /// When the next "typing" shown expires (to draw it gone then), or null.
+  nextTypingExpiry() {
+    const now = this.now();
+    let next = null;
+    for (const conversation of this.conversations.values()) {
+      for (const until of conversation.typing.values()) if (until > now && (next === null || until < next)) next = until;
+    }
+    return next;
+  }
+
+  /// `/away`: the away message `message` (null: back), said at once; engine.js sends it.
+  setAway(message) {
+    if (!this.aware) return this.answer('this server does not know away messages', false, true);
+    return this.answer(message === null ? 'you are back' : `you are away: ${message}`, true);
+  }
+
+  /// `/whois NICK` asked: the answer's lines are said where it was asked. False when the server cannot answer.
+  whoisFor(nick) {
+    if (!this.aware) return this.answer('this server does not know /whois', false, true);
+    this.whoisAsked.push(nick);
+    return true;
+  }
+
+  /// The /whois just asked could not be sent.
+  whoisNotSent() {
+    this.whoisAsked.pop();
+  }
+
+  /// An `UnknownNick` without an id answering the oldest /whois asked: said as `no such user: NICK`; true when
+  /// taken so (the caller says nothing more of it).
+  whoisRefused({ code, id }) {
+    if (id !== null || code !== 'UnknownNick' || this.whoisAsked.length === 0) return false;
+    this.notice(this.currentKey, `no such user: ${this.whoisAsked.shift()}`, true);
+    return true;
+  }
+
+  /// A message typed to `key`: the model forgets it said it was typing there (readers clear on the message), and
+  /// a direct conversation with someone away says so once (until their away message changes).
+  typed(key, kind) {
+    if (this.typingSent?.key === key) this.typingSent = null;
+    if (isRoomKey(key) || !isMessage({ kind })) return;
+    const peer = key.slice(1);
+    const away = this.away.get(peer);
+    if (away === undefined || this.awayNoticed.get(peer) === away) return;
+    this.awayNoticed.set(peer, away);
+    this.notice(key, `${peer} is away: ${away}`);
   }
 
   notice(key, text, error = false) {
@@ -657,6 +929,8 @@ export class ChatModel {
         if (!this.live) {
           this.historyAnswered();
           this.searchLost();
+          this.whoisAsked = [];
+          this.typingSent = null;
         }
         return [];
       case 'error':
@@ -669,6 +943,7 @@ export class ChatModel {
         // follow say the rest.
         for (const conversation of this.conversations.values()) conversation.roomState = { ...DEFAULT_ROOM_STATE };
         for (const info of event.conversations) this.learn(info);
+        this.welcomed(event.version ?? PROTOCOL_VERSION);
         return [];
       case 'joined':
         this.conversation(event.key).roomState = { ...DEFAULT_ROOM_STATE };
@@ -680,6 +955,7 @@ export class ChatModel {
         return [];
       case 'queued':
         this.addUnsent(event.entry);
+        this.typed(event.entry.to, event.entry.kind);
         return [];
       case 'accepted': {
         const conversation = this.conversation(event.key);
@@ -709,7 +985,10 @@ export class ChatModel {
           const entry = this.addMessage(message);
           const news = entry !== null && !entry.own && isMessage(entry) && entry.revision !== 'Deleted';
           if (news && this.alerting(entry)) alerts.push(entry);
-          this.conversation(message.conversation).settleHistory();
+          const conversation = this.conversation(message.conversation);
+          // A message from someone typing there ends their "typing".
+          if (entry !== null && isMessage(entry)) conversation.typing.delete(entry.from);
+          conversation.settleHistory();
         }
         return alerts;
       }
@@ -729,6 +1008,8 @@ export class ChatModel {
         for (const seq of [...conversation.messages.keys()]) if (seq > event.latestSeq) conversation.messages.delete(seq);
         conversation.latestSeq = event.latestSeq;
         conversation.readSeq = Math.min(conversation.readSeq, event.latestSeq);
+        conversation.serverReadSeq = Math.min(conversation.serverReadSeq, event.latestSeq);
+        conversation.sentReadSeq = Math.min(conversation.sentReadSeq, event.latestSeq);
         this.notice(
           event.key,
           `the server was restored from an older backup and holds this conversation up to message ${event.latestSeq}, ` +
@@ -777,8 +1058,63 @@ export class ChatModel {
       case 'found':
         this.found(event);
         return [];
+      case 'away':
+        if (event.nick === this.me) {
+          this.ownAway = event.message;
+        } else if (event.message === null) {
+          this.away.delete(event.nick);
+        } else {
+          this.away.set(event.nick, event.message);
+        }
+        return [];
+      case 'whois': {
+        const asked = this.whoisAsked.indexOf(event.nick);
+        if (asked >= 0) this.whoisAsked.splice(asked, 1);
+        for (const line of whoisLines(event, this.me, this.now())) this.notice(this.currentKey, line);
+        return [];
+      }
+      case 'typing': {
+        const conversation = this.conversations.get(event.key);
+        if (conversation === undefined || event.nick === this.me) return [];
+        if (event.typing) {
+          conversation.typing.set(event.nick, this.now() + TYPING_SHOWN_MS);
+        } else {
+          conversation.typing.delete(event.nick);
+        }
+        return [];
+      }
+      case 'readMarkers':
+        for (const { key, nick, seq } of event.markers) {
+          const conversation = this.conversations.get(key);
+          if (conversation === undefined) continue;
+          if (nick === this.me) {
+            // Another device (or this one, earlier) read this far: the unread count follows.
+            conversation.serverReadSeq = Math.max(conversation.serverReadSeq, seq);
+            conversation.readSeq = Math.max(conversation.readSeq, seq);
+          } else {
+            conversation.readers.set(nick, seq);
+          }
+        }
+        return [];
       default:
         return [];
+    }
+  }
+
+  /// A new connection, speaking `version`: what the server tells after `Welcome` (our away message, our markers,
+  /// the members' away messages after `Users`) is told again, and nobody is typing yet. A marker is sent a second
+  /// after it at the earliest, once the server said its own.
+  welcomed(version) {
+    this.serverVersion = version;
+    this.ownAway = null;
+    this.away.clear();
+    this.typingSent = null;
+    const now = this.now();
+    for (const conversation of this.conversations.values()) {
+      conversation.typing.clear();
+      conversation.serverReadSeq = 0;
+      conversation.sentReadSeq = 0;
+      conversation.readSentAt = now;
     }
   }
 
@@ -800,6 +1136,8 @@ export class ChatModel {
         break;
       case 'Left':
         conversation.members.delete(nick);
+        conversation.typing.delete(nick);
+        conversation.readers.delete(nick);
         this.notice(key, `${nick} left`);
         break;
       case 'Online':
@@ -807,6 +1145,9 @@ export class ChatModel {
         break;
       case 'Offline':
         conversation.members.set(nick, false);
+        // Offline says more than away; their away message comes again when they are back online.
+        this.away.delete(nick);
+        for (const each of this.conversations.values()) each.typing.delete(nick);
         break;
       default:
         break;
@@ -964,6 +1305,8 @@ export class ChatModel {
     const conversation = this.conversation(key);
     conversation.members = new Map([...online.map((nick) => [nick, true]), ...offline.map((nick) => [nick, false])]);
     conversation.membersKnown = true;
+    // The `Away`s of those away follow the list: whoever is not among them is back.
+    for (const nick of [...online, ...offline]) this.away.delete(nick);
     if (this.usersAsked.delete(room)) {
       const list = (names) => (names.length > 0 ? names.join(', ') : '(none)');
       this.notice(this.currentKey, `${key} online: ${list(online)}; offline: ${list(offline)}`);

@@ -5,8 +5,22 @@
 /// Version 2 added room moderation (`Moderate`, `RoomState`, `RoomEvent`, `Invited`, `NotAllowed`, `Banned`) and
 /// the rooms' listing (`ListRooms`, `Rooms`); version 3 kinds of messages (`Post`, a message's `kind` and
 /// `revision`, `UnknownMessage`): actions, edits and deletions; version 4 replies and reactions; version 5 search
-/// (`Search`, `Found`). A server older than the page refuses it with `UnsupportedVersion`, which app.js explains.
-export const PROTOCOL_VERSION = 5;
+/// (`Search`, `Found`); version 6 knowing who is there (`SetAway`, `Whois`, `Typing`, `MarkRead`; `Away`, `Whois`,
+/// `Typing`, `ReadMarkers`). The page speaks the newest it knows; a server that refuses it with
+/// `UnsupportedVersion` is spoken to in PREVIOUS_VERSION instead (engine.js), without what version 6 added; one
+/// that refuses that too is older than the page, which app.js explains.
+export const PROTOCOL_VERSION = 6;
+/// The version the page steps down to for a server that does not know PROTOCOL_VERSION yet.
+export const PREVIOUS_VERSION = 5;
+/// The version that has away messages, /whois, typing notices and read markers.
+export const AWARENESS_VERSION = 6;
+
+/// Longest away message, in bytes of UTF-8 (crates/proto/src/awareness.rs).
+export const MAX_AWAY_BYTES = 200;
+/// While the user keeps typing, `Typing { typing: true }` is said again at most this often.
+export const TYPING_RENEW_MS = 3000;
+/// Someone is shown typing for this long after their last notice, unless they stop or send first.
+export const TYPING_SHOWN_MS = 6000;
 
 /// The longest nickname and room name, and message text in bytes of UTF-8 (PROTOCOL.md section 5).
 export const MAX_NICK_LENGTH = 32;
@@ -134,6 +148,17 @@ export function searchProblem(query) {
   return null;
 }
 
+/// The away message `typed` sets, as the server reads it (crates/proto/src/awareness.rs `away_message`): trimmed,
+/// `{ message }` with null for none left (back), or `{ error }` in the server's words.
+export function awayMessage(typed) {
+  const message = typed.trim();
+  if (new TextEncoder().encode(message).length > MAX_AWAY_BYTES) return { error: `an away message is at most ${MAX_AWAY_BYTES} bytes long` };
+  if (/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/.test(message)) {
+    return { error: 'an away message is one line, without control characters' };
+  }
+  return { message: message === '' ? null : message };
+}
+
 /// Whether `text` mentions `nick` as a word, as the native clients judge it (case aside).
 export function mentions(text, nick) {
   return text.split(/[^A-Za-z0-9_-]/).some((word) => word.toLowerCase() === nick);
@@ -184,9 +209,9 @@ export class ProtocolError extends Error {}
 
 // Client messages, as JSON text ready for `WebSocket.send`.
 
-export function hello(nick, password, positions) {
+export function hello(nick, password, positions, version = PROTOCOL_VERSION) {
   const list = [...positions].map(([key, seq]) => ({ conversation: conversationFromKey(key), seq }));
-  return JSON.stringify({ Hello: { version: PROTOCOL_VERSION, nick, password, positions: list } });
+  return JSON.stringify({ Hello: { version, nick, password, positions: list } });
 }
 
 export function sendMessage(id, key, text) {
@@ -238,6 +263,26 @@ export function listRooms(after, limit) {
 export function search(query, key, before, limit) {
   const conversation = key === null ? null : conversationFromKey(key);
   return JSON.stringify({ Search: { query, conversation, before, limit } });
+}
+
+/// The away message to show from now on ('' for none: back), kept by the server for every device (version 6).
+export function setAway(message) {
+  return JSON.stringify({ SetAway: { message } });
+}
+
+/// What anyone may know of account `nick` (version 6).
+export function whois(nick) {
+  return JSON.stringify({ Whois: { nick } });
+}
+
+/// The user is typing in conversation `key` (`typing` true), or stopped (version 6).
+export function typing(key, isTyping) {
+  return JSON.stringify({ Typing: { conversation: conversationFromKey(key), typing: isTyping } });
+}
+
+/// Everything up to `seq` of conversation `key` was on the user's screen (version 6).
+export function markRead(key, seq) {
+  return JSON.stringify({ MarkRead: { conversation: conversationFromKey(key), seq } });
 }
 
 export function ping(nonce) {

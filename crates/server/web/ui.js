@@ -147,8 +147,9 @@ export class SignInView {
 /// onJoin(room text), onOpenDirect(nick), onSignOut(), onRetryNow(), onEnableNotifications(), onReply(seq) (the
 /// composer answers message `seq`), onCancelReply(), onReact(seq, emoji) (ours added, or taken back),
 /// onShowOriginal(seq) (a reply's quote was clicked), onSearch(text, here) (the search field, `here` when "this
-/// conversation only" is ticked), onMoreResults(), onGotoResult(number) (a search result clicked) and
-/// onCloseSearch().
+/// conversation only" is ticked), onMoreResults(), onGotoResult(number) (a search result clicked),
+/// onCloseSearch(), onComposerChanged(text) (the composer's text changed: typing notices), onScrolledToNewest() (the
+/// newest message came into view: read) and onBack() (the top bar's "Back" clears our away message).
 export class ChatView {
   constructor(handlers) {
     this.handlers = handlers;
@@ -158,6 +159,11 @@ export class ChatView {
     /// What the topic line was last drawn from, so that a link in it is not made anew at every drawing.
     this.topicDrawn = '';
     this.me = byId('me');
+    this.awayStatus = byId('away-status');
+    this.awayButton = byId('away-button');
+    this.typing = byId('typing');
+    /// Our away message as last drawn in the top bar (undefined before the first drawing).
+    this.awayDrawn = undefined;
     this.list = byId('conversation-list');
     this.members = byId('member-list');
     this.membersState = byId('members-state');
@@ -220,10 +226,23 @@ export class ChatView {
         this.submitEntry();
       }
     });
-    this.input.addEventListener('input', () => this.fitInput());
+    this.input.addEventListener('input', () => {
+      this.fitInput();
+      handlers.onComposerChanged(this.input.value);
+    });
     this.loadOlder.addEventListener('click', () => handlers.onLoadOlder());
     this.scroller.addEventListener('scroll', () => {
       if (this.scroller.scrollTop < 24 && this.scroller.scrollHeight > this.scroller.clientHeight) handlers.onLoadOlder();
+      // Reaching the newest message reads the conversation.
+      if (this.atNewest()) handlers.onScrolledToNewest();
+    });
+    this.awayButton.addEventListener('click', () => {
+      // Away: back at once. Not away: the command written, for the message to be typed after it.
+      if (this.awayDrawn !== null && this.awayDrawn !== undefined) {
+        handlers.onBack();
+      } else {
+        this.compose('/away ');
+      }
     });
     this.list.addEventListener('keydown', (event) => this.moveInList(event));
     byId('join-form').addEventListener('submit', (event) => {
@@ -319,7 +338,14 @@ export class ChatView {
     if (this.handlers.onSubmit(this.input.value)) {
       this.input.value = '';
       this.fitInput();
+      this.handlers.onComposerChanged('');
     }
+  }
+
+  /// Whether the message list shows its newest message (scrolled to the bottom, or too short to scroll).
+  atNewest() {
+    const { scroller } = this;
+    return scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 48;
   }
 
   /// Grows the composer with its lines, up to six.
@@ -376,6 +402,8 @@ export class ChatView {
     this.listItems.clear();
     this.membersDrawn = '';
     this.topicDrawn = '';
+    this.awayDrawn = undefined;
+    this.typing.textContent = '';
     this.input.value = '';
     this.searchInput.value = '';
     this.searchHere.checked = false;
@@ -390,10 +418,27 @@ export class ChatView {
     this.renderTopic(conversation);
     this.renderReplyBar(model);
     this.renderList(model);
-    this.renderMessages(conversation);
+    this.renderMessages(conversation, model.dividerSeq());
     this.renderHistory(conversation);
     this.renderMembers(model, conversation);
     this.renderSearch(model);
+    this.renderAway(model.ownAway, model.aware);
+    this.typing.textContent = model.typingLine();
+  }
+
+  /// Our own away message in the top bar while set (`away: MESSAGE`), and the button that sets it or says we are
+  /// back.
+  renderAway(away, aware) {
+    // Not offered by a server that does not know away messages.
+    this.awayButton.hidden = !aware;
+    if (away === this.awayDrawn) return;
+    this.awayDrawn = away;
+    this.awayStatus.hidden = away === null;
+    this.awayStatus.textContent = away === null ? '' : `away: ${away}`;
+    this.awayStatus.title = away === null ? '' : `You are away: ${away}`;
+    this.awayButton.textContent = away === null ? 'Set away' : 'Back';
+    this.awayButton.classList.toggle('set', away === null);
+    this.awayButton.title = away === null ? 'Say you are away, with a message (/away MESSAGE)' : `You are away: ${away}. Back: the away message goes (/back)`;
   }
 
   /// The search results panel, while open: the header in the words every client uses (or that the first page is
@@ -552,7 +597,7 @@ export class ChatView {
     this.drawerUnread.textContent = String(totalUnread);
   }
 
-  renderMessages(conversation) {
+  renderMessages(conversation, dividerSeq = null) {
     const switched = this.shownKey !== conversation.key;
     this.shownKey = conversation.key;
     if (switched) {
@@ -581,6 +626,13 @@ export class ChatView {
       if (entry.kind === 'notice') {
         nodes.push(this.reuse(`notice:${entry.number}`, seen, () => element('li', entry.error ? 'notice error' : 'notice', entry.text)));
       } else {
+        if (entry.seq !== null && entry.seq === dividerSeq) {
+          nodes.push(this.reuse('new-messages', seen, () => {
+            const divider = element('li', 'new-messages', 'new messages');
+            divider.setAttribute('role', 'separator');
+            return divider;
+          }));
+        }
         const key = entry.seq === null ? `unsent:${entry.id}:${entry.state}:${entry.failure ?? ''}` : `seq:${entry.seq}`;
         const node = this.reuse(key, seen, () => this.messageItem());
         this.drawMessage(node, entry);
@@ -630,7 +682,8 @@ export class ChatView {
     const { from, ts, text, action, edited, deleted, own, mention, state, failure, editable, deletable, waiting, seq, replyTo, reactions } = entry;
     // Stored messages not deleted may be answered and reacted to, where we may speak.
     const answerable = seq !== null && entry.answerable === true;
-    const drawing = JSON.stringify([from, ts, text, action, edited, deleted, own, mention, state, failure, editable, deletable, waiting, replyTo, reactions, answerable]);
+    const seenBy = entry.seenBy ?? '';
+    const drawing = JSON.stringify([from, ts, text, action, edited, deleted, own, mention, state, failure, editable, deletable, waiting, replyTo, reactions, answerable, seenBy]);
     if (this.drawnAs.get(item) === drawing) return;
     if (this.openMenu !== null && item.contains(this.openMenu.menu)) this.closeMenu(false);
     this.drawnAs.set(item, drawing);
@@ -676,6 +729,7 @@ export class ChatView {
     if (waiting === 'Edit') body.append(element('span', 'message-state', 'sending an edit…'));
     if (waiting === 'Deletion') body.append(element('span', 'message-state', 'sending a deletion…'));
     if (reactions.length > 0) body.append(this.reactionChips(seq, reactions, answerable));
+    if (seenBy !== '') body.append(element('span', 'seen-by', seenBy));
     // The focus stays on the control it was on (a chip clicked, the menu's button), drawn anew.
     const focused = item.contains(document.activeElement) ? document.activeElement.dataset.focus : undefined;
     item.replaceChildren(time, body, ...this.messageMenu(choices, answerable ? seq : null, reactions));
@@ -817,7 +871,8 @@ export class ChatView {
     this.membersTitle.textContent = `Members of ${conversation.key}`;
     const sorted = [...conversation.members].sort(([a, aOnline], [b, bOnline]) => Number(bOnline) - Number(aOnline) || a.localeCompare(b));
     // Drawn again only when something changed, so that a focused member keeps its focus.
-    const drawing = JSON.stringify([conversation.key, model.live, conversation.membersKnown, sorted]);
+    const awayOf = (nick) => (nick === model.me ? model.ownAway : (model.away.get(nick) ?? null));
+    const drawing = JSON.stringify([conversation.key, model.live, conversation.membersKnown, sorted, sorted.map(([nick]) => awayOf(nick))]);
     if (drawing === this.membersDrawn) return;
     this.membersDrawn = drawing;
     if (!model.live) {
@@ -834,13 +889,22 @@ export class ChatView {
       button.type = 'button';
       const dot = element('span', online && model.live ? 'presence-dot online' : 'presence-dot');
       dot.setAttribute('aria-hidden', 'true');
-      const name = element('span', `nick-${nickColour(nick)}`, nick);
+      const name = element('span', `member-name nick-${nickColour(nick)}`, nick);
       const state = element('span', 'visually-hidden', online ? ' (online)' : ' (offline)');
       button.append(dot, name, state);
+      const away = awayOf(nick);
+      if (away !== null) {
+        item.className = 'away';
+        const mark = element('span', 'away-mark', 'away');
+        mark.title = away;
+        button.append(mark, element('span', 'visually-hidden', `: ${away}`));
+      }
+      const awayTitle = away === null ? '' : ` (away: ${away})`;
       if (nick === model.me) {
         button.disabled = true;
+        button.title = away === null ? '' : `You are away: ${away}`;
       } else {
-        button.title = `Send a direct message to ${nick}`;
+        button.title = `Send a direct message to ${nick}${awayTitle}`;
         button.addEventListener('click', () => {
           this.handlers.onOpenDirect(nick);
           this.closeDrawer(false);

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use palomar_proto::{ClientMsg, ErrorCode, PROTOCOL_VERSION, Position, ServerMsg};
+use palomar_proto::{ClientMsg, ErrorCode, PROTOCOL_VERSION, Position, SEARCH_VERSION, ServerMsg};
 use palomar_transport::{Fingerprint, FramedReader, FramedWriter, ReadError, TrustDecision, client_config, frame_keys};
 use rustls_pki_types::ServerName;
 use tokio::io::{ReadHalf, WriteHalf};
@@ -32,6 +32,10 @@ pub(super) struct Connection {
     _reader: AbortOnDropHandle<()>,
     pub welcome: Welcome,
 }
+
+/// The version a login falls back to when a server refuses [`PROTOCOL_VERSION`]: the one before it, which this
+/// client speaks too (version 6 only added requests, which the protocol core does not send to a server of 5).
+const OLDER_VERSION: u16 = SEARCH_VERSION;
 
 pub(super) struct Welcome {
     /// The session's protocol version: what the server may be asked.
@@ -133,8 +137,9 @@ impl EngineTask {
             .iter()
             .map(|(conversation, seq)| Position { conversation: conversation.clone(), seq: *seq })
             .collect();
+        let version = if std::mem::take(&mut self.older_next) { OLDER_VERSION } else { PROTOCOL_VERSION };
         let hello = ClientMsg::Hello {
-            version: PROTOCOL_VERSION,
+            version,
             nick: self.config.nick.to_string(),
             password: self.config.password.clone(),
             positions,
@@ -182,6 +187,13 @@ impl EngineTask {
                 heartbeat: Duration::from_millis(u64::from(heartbeat_ms.max(100))),
                 conversations,
             },
+            ServerMsg::Error { code, message, .. } if speaks_older(code, version) => {
+                self.older_next = true;
+                return Err(ConnectionEnd::Reconnect(format!(
+                    "{server} does not speak protocol version {version} ({message}): logging in again with \
+                     version {OLDER_VERSION}"
+                )));
+            }
             ServerMsg::Error { code, message, .. } => return Err(refused_login(code, message)),
             ServerMsg::ShuttingDown { message } => return Err(ConnectionEnd::Reconnect(message)),
             other => {
@@ -257,6 +269,13 @@ async fn first_answer(
             other => return Ok(other),
         }
     }
+}
+
+/// Whether a login of protocol `version` refused with `code` is tried again with [`OLDER_VERSION`]: a server that
+/// does not speak this client's latest version may speak the one before (older versions this client does not
+/// speak: it could not decode their messages).
+fn speaks_older(code: ErrorCode, version: u16) -> bool {
+    code == ErrorCode::UnsupportedVersion && version > OLDER_VERSION
 }
 
 fn refused_login(code: ErrorCode, message: String) -> ConnectionEnd {

@@ -82,6 +82,7 @@ impl Engine {
             protocol: Protocol::new(nick, outbox, cursors),
             connected_once: false,
             heartbeat: DEFAULT_HEARTBEAT,
+            older_next: false,
         };
         tokio::spawn(task.run(command_rx));
         Ok(Engine { commands, events, outbox_len })
@@ -155,6 +156,9 @@ struct EngineTask {
     connected_once: bool,
     /// The heartbeat interval of the last `Welcome`, for the dead-peer bound of the next connection's making.
     heartbeat: Duration,
+    /// The last server refused this client's protocol version: the next login speaks the version before it (a
+    /// node not upgraded yet, in a chat of several; or a server older than this client).
+    older_next: bool,
 }
 
 impl EngineTask {

@@ -1,7 +1,9 @@
 //! The full-screen client's state and behaviour, without a terminal: engine events and keys in, engine
 //! commands out. The conversations themselves are the shared [`ChatModel`]; this adds what only a terminal
-//! has: the line editor, the panes that can be hidden, and scrolling by rows (to the message `/jump` or Alt+J asks
-//! for too, marked until the next key). The view only reads it, so everything here is testable as plain functions.
+//! has: the line editor, the panes that can be hidden, scrolling by rows (to the message `/jump` or Alt+J asks
+//! for too, marked until the next key), and whether the terminal has focus; it tells the model when the entry line
+//! changes (typing notices) and, every tick, whether what is shown is being read (read markers). The view only reads
+//! it, so everything here is testable as plain functions.
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -49,6 +51,8 @@ pub struct App {
     scroll: HashMap<Conversation, usize>,
     /// The message last jumped to, marked until the next key.
     marked: Option<(Conversation, u64)>,
+    /// Whether the terminal has focus: true unless it said it lost it (not every terminal reports focus).
+    pub focused: bool,
 }
 
 impl App {
@@ -68,6 +72,7 @@ impl App {
             text_width: Cell::new(80),
             scroll: HashMap::new(),
             marked: None,
+            focused: true,
         }
     }
 
@@ -138,16 +143,42 @@ impl App {
         actions
     }
 
-    /// A key or a paste from the terminal.
+    /// A key, a paste or a change of focus from the terminal.
     pub fn on_terminal(&mut self, event: TermEvent) -> Vec<Action> {
         match event {
             TermEvent::Key(key) if key.kind != KeyEventKind::Release => self.on_key(key),
-            TermEvent::Paste(text) => {
-                self.on_paste(&text);
+            TermEvent::Paste(text) => self.on_paste(&text),
+            TermEvent::FocusGained => {
+                self.focused = true;
+                Vec::new()
+            }
+            TermEvent::FocusLost => {
+                self.focused = false;
                 Vec::new()
             }
             _ => Vec::new(),
         }
+    }
+
+    /// Called every tick: the read marker of the conversation shown, to send when it is being read (the terminal
+    /// has focus and the view is at its newest message).
+    pub fn read_tick(&mut self) -> Option<Action> {
+        let at_newest = self.scroll() == 0;
+        self.model.read_tick(self.focused, at_newest)
+    }
+
+    /// Tells the model what the entry line holds when it, or the conversation it writes to, changed since
+    /// `before`: the typing notices to send come back.
+    fn entry_changed(&mut self, before: (String, Conversation)) -> Vec<Action> {
+        let now = (self.input.text(), self.model.current().id.clone());
+        if now == before {
+            return Vec::new();
+        }
+        self.model.entry_changed(&now.0)
+    }
+
+    fn entry(&self) -> (String, Conversation) {
+        (self.input.text(), self.model.current().id.clone())
     }
 
     /// Conversations with unread messages, as (position from 1, as Alt+1…9 count; wants attention): a mention or a
@@ -173,10 +204,13 @@ impl App {
         }
     }
 
-    pub fn on_paste(&mut self, text: &str) {
-        if self.model.prompt.is_none() && self.model.fatal.is_none() {
-            self.input.paste(text);
+    pub fn on_paste(&mut self, text: &str) -> Vec<Action> {
+        if self.model.prompt.is_some() || self.model.fatal.is_some() {
+            return Vec::new();
         }
+        let before = self.entry();
+        self.input.paste(text);
+        self.entry_changed(before)
     }
 
     fn switch(&mut self, index: usize) {
@@ -195,6 +229,14 @@ impl App {
             };
             return vec![self.model.answer_certificate(accept)];
         }
+        let before = self.entry();
+        let mut actions = self.editing_key(key);
+        actions.extend(self.entry_changed(before));
+        actions
+    }
+
+    /// A key while the entry line is in use: editing, switching, scrolling, sending.
+    fn editing_key(&mut self, key: KeyEvent) -> Vec<Action> {
         let marked = self.marked();
         self.marked = None;
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);

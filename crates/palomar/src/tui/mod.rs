@@ -11,7 +11,9 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use crossterm::event::{DisableBracketedPaste, EnableBracketedPaste, Event as TermEvent, EventStream};
+use crossterm::event::{
+    DisableBracketedPaste, DisableFocusChange, EnableBracketedPaste, EnableFocusChange, Event as TermEvent, EventStream,
+};
 use futures::StreamExt;
 use palomar_client::engine::state_path;
 use palomar_client::preferences::{Preferences, preferences_path};
@@ -47,9 +49,10 @@ pub async fn run(mut config: EngineConfig, ask_again: bool) -> anyhow::Result<Ex
         }
         let engine = Engine::start(config.clone())?;
         let mut terminal = ratatui::init();
-        let _ = crossterm::execute!(std::io::stdout(), EnableBracketedPaste);
+        // Focus reports say when the terminal is not being looked at: no read marker is sent then.
+        let _ = crossterm::execute!(std::io::stdout(), EnableBracketedPaste, EnableFocusChange);
         let result = event_loop(app, engine, &mut terminal, ask_again, &preferences_file).await;
-        let _ = crossterm::execute!(std::io::stdout(), DisableBracketedPaste);
+        let _ = crossterm::execute!(std::io::stdout(), DisableFocusChange, DisableBracketedPaste);
         ratatui::restore();
         match result? {
             Ended::Exit(code, waiting) => {
@@ -82,7 +85,7 @@ async fn event_loop(
         app.model.pending = *outbox.borrow_and_update();
         app.model.tick(Instant::now());
         terminal.draw(|frame| view::render(&app, frame))?;
-        let actions = tokio::select! {
+        let mut actions = tokio::select! {
             event = engine.next_event() => match event {
                 Some(palomar_client::Event::Fatal { message, password_refused: true, .. })
                     if ask_again && !app.model.connected_once =>
@@ -111,6 +114,8 @@ async fn event_loop(
             _ = ticker.tick() => Vec::new(),
             _ = outbox.changed() => Vec::new(),
         };
+        // What is on screen now is read when the terminal has focus and the view is at the bottom.
+        actions.extend(app.read_tick());
         for action in actions {
             match action {
                 Action::Engine(command) => match commands.try_send(command) {

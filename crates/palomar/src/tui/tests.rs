@@ -138,7 +138,7 @@ fn wide_characters_and_emoji_wrap_inside_the_pane() {
 fn own_messages_are_pending_until_acknowledged_then_sent() {
     let mut app = conversation_with_chat();
     let actions = type_text(&mut app, "on my way");
-    assert!(actions.is_empty());
+    assert!(matches!(&actions[..], [Action::Engine(Command::Typing { typing: true, .. })]), "{actions:?}");
     let actions = app.on_key(key(KeyCode::Enter));
     assert!(matches!(&actions[..], [Action::Engine(Command::Send { text, .. })] if text == "on my way"), "{actions:?}");
     let id = MessageId([9; 16]);
@@ -771,4 +771,230 @@ fn a_search_s_hits_are_listed_where_it_was_typed_and_goto_opens_one_in_its_room(
     let page = palomar_proto::HistoryPage { conversation: garden, messages: vec![hit], complete_from: 1 };
     app.on_engine(Event::History(page));
     assert_eq!(app.marked(), Some(1), "brought on screen and marked");
+}
+
+/// Connected at protocol `version` to a server whose lobby has ana, bob and carol online and dave offline.
+fn connected_at(app: &mut App, version: u16) {
+    let info = |c: Conversation| ConversationInfo { conversation: c, latest_seq: 0, first_seq: 1 };
+    app.on_engine(Event::Connected {
+        server: "127.0.0.1:5555".into(),
+        nick: nick("ana"),
+        registered: false,
+        conversations: vec![info(lobby()), info(Conversation::Room(RoomName::parse("garden").expect("valid")))],
+        version,
+    });
+    app.on_engine(Event::Users {
+        room: RoomName::lobby(),
+        online: vec![nick("ana"), nick("bob"), nick("carol")],
+        offline: vec![nick("dave")],
+    });
+}
+
+fn typed_line(app: &mut App, line: &str) -> Vec<Action> {
+    let mut actions = type_text(app, line);
+    actions.extend(app.on_key(key(KeyCode::Enter)));
+    actions
+}
+
+/// Commands as they print, to compare them (they are not `PartialEq`).
+fn said(commands: impl IntoIterator<Item = Command>) -> Vec<String> {
+    commands.into_iter().map(|command| format!("{command:?}")).collect()
+}
+
+fn engine_commands(actions: Vec<Action>) -> Vec<Command> {
+    actions
+        .into_iter()
+        .filter_map(|action| match action {
+            Action::Engine(command) => Some(command),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn our_away_message_is_in_the_status_bar_and_others_are_in_the_members_pane_and_slash_users() {
+    let mut app = app();
+    connected_at(&mut app, palomar_proto::AWARENESS_VERSION);
+    let sent = engine_commands(typed_line(&mut app, "/away at lunch"));
+    assert!(matches!(&sent[..], [Command::SetAway(message)] if message == "at lunch"), "{sent:?}");
+    app.on_engine(Event::Away { nick: nick("ana"), message: Some("at lunch".into()) });
+    app.on_engine(Event::Away { nick: nick("bob"), message: Some("in a meeting".into()) });
+    app.on_engine(message(1, "carol", "anyone around?"));
+    let shown = screen(&app, 100, 12);
+    assert!(shown.contains("* you are away: at lunch"), "{shown}");
+    assert!(shown.lines().last().is_some_and(|status| status.contains("connected · away: at lunch")), "{shown}");
+    assert!(shown.contains("● bob (away: in…│"), "cut to the pane: {shown}");
+    insta::assert_snapshot!("away_100x12", shown);
+    let drawn = buffer(&app, 100, 12);
+    let (x, y) = row_with(&drawn, "bob (away");
+    assert!(drawn[(x, y)].modifier.contains(Modifier::DIM), "an away member is dimmed");
+
+    let sent = engine_commands(typed_line(&mut app, "/users"));
+    assert!(matches!(&sent[..], [Command::Users { room }] if room == "lobby"), "{sent:?}");
+    app.on_engine(Event::Users {
+        room: RoomName::lobby(),
+        online: vec![nick("ana"), nick("bob"), nick("carol")],
+        offline: vec![nick("dave")],
+    });
+    let shown = screen(&app, 100, 14);
+    assert!(shown.contains("bob (away: in a meeting)"), "the /users notice: {shown}");
+
+    let sent = engine_commands(typed_line(&mut app, "/back"));
+    assert!(matches!(&sent[..], [Command::SetAway(message)] if message.is_empty()), "{sent:?}");
+    app.on_engine(Event::Away { nick: nick("ana"), message: None });
+    let shown = screen(&app, 100, 14);
+    assert!(shown.contains("* you are back"), "{shown}");
+    assert!(!shown.lines().last().unwrap_or_default().contains("away"), "{shown}");
+}
+
+#[test]
+fn slash_whois_asks_the_server_and_shows_its_answer_line_by_line() {
+    let mut app = app();
+    connected_at(&mut app, palomar_proto::AWARENESS_VERSION);
+    let sent = engine_commands(typed_line(&mut app, "/whois @bob"));
+    assert!(matches!(&sent[..], [Command::Whois(who)] if *who == nick("bob")), "{sent:?}");
+    app.on_engine(Event::Whois(palomar_proto::WhoisInfo {
+        nick: nick("bob"),
+        registered_ms: T0 - 27 * 86_400_000,
+        online: true,
+        online_since_ms: Some(T0 - 7_800_000),
+        idle_ms: Some(300_000),
+        away: Some("lunch".into()),
+        rooms: vec![RoomName::lobby(), RoomName::parse("rust").expect("valid")],
+    }));
+    let shown = screen(&app, 100, 12);
+    for line in [
+        "bob: online since 11:55 (2 h 11 min), idle 5 min",
+        "bob: away: lunch",
+        "bob: registered 2026-11-01",
+        "bob: rooms in common: #lobby, #rust",
+    ] {
+        assert!(shown.contains(line), "{line}: {shown}");
+    }
+    typed_line(&mut app, "/whois nobody");
+    app.on_engine(Event::Error { code: Some(palomar_proto::ErrorCode::UnknownNick), message: "x".into(), id: None });
+    assert!(screen(&app, 100, 12).contains("no such user: nobody"));
+
+    // A server older than version 6 is not asked.
+    let mut app = self::app();
+    connected_at(&mut app, palomar_proto::AWARENESS_VERSION - 1);
+    assert!(typed_line(&mut app, "/whois bob").is_empty());
+    assert!(typed_line(&mut app, "/away lunch").is_empty());
+    let shown = screen(&app, 100, 12);
+    assert!(shown.contains("this server does not know /whois"), "{shown}");
+    assert!(shown.contains("this server does not know away messages"), "{shown}");
+}
+
+#[test]
+fn what_is_typed_in_the_entry_line_is_told_as_typing_and_stopped_when_emptied_or_left() {
+    let mut app = app();
+    connected_at(&mut app, palomar_proto::AWARENESS_VERSION);
+    let typing = |conversation: Conversation, typing: bool| Command::Typing { conversation, typing };
+    let garden = Conversation::Room(RoomName::parse("garden").expect("valid"));
+    assert_eq!(
+        said(engine_commands(type_text(&mut app, "hel"))),
+        said([typing(lobby(), true)]),
+        "once, not for every key"
+    );
+    for _ in 0..3 {
+        app.on_key(key(KeyCode::Backspace));
+    }
+    assert!(app.input.is_empty());
+    assert_eq!(said(engine_commands(app.on_key(key(KeyCode::Char('x'))))), said([typing(lobby(), true)]));
+    app.on_key(key(KeyCode::Backspace));
+    assert_eq!(said(engine_commands(app.on_key(key(KeyCode::Char('h'))))), said([typing(lobby(), true)]));
+    let switched = engine_commands(app.on_key(KeyEvent::new(KeyCode::Char('n'), KeyModifiers::CONTROL)));
+    assert_eq!(said(switched), said([typing(lobby(), false), typing(garden.clone(), true)]), "the text goes along");
+    let sent = engine_commands(typed_line(&mut app, "i"));
+    assert!(matches!(&sent[..], [Command::Send { .. }]), "a message ends it, no false needed: {sent:?}");
+    assert!(engine_commands(type_text(&mut app, "/away lunch")).is_empty(), "a command is not typing");
+    app.input.take();
+    let pasted = engine_commands(app.on_terminal(crossterm::event::Event::Paste("pasted".into())));
+    assert_eq!(said(pasted), said([typing(garden, true)]));
+
+    let mut old = self::app();
+    connected_at(&mut old, palomar_proto::AWARENESS_VERSION - 1);
+    assert!(type_text(&mut old, "hello").is_empty(), "a server older than version 6 is not told");
+}
+
+#[test]
+fn who_is_typing_shows_under_the_messages_until_they_stop() {
+    let mut app = app();
+    connected_at(&mut app, palomar_proto::AWARENESS_VERSION);
+    app.on_engine(message(1, "bob", "good morning everyone"));
+    app.on_engine(message(2, "carol", "morning! who has the notes from yesterday?"));
+    app.on_engine(Event::Typing { conversation: lobby(), nick: nick("bob"), typing: true });
+    let shown = screen(&app, 80, 12);
+    assert!(shown.contains(" bob is typing… "), "{shown}");
+    app.on_engine(Event::Typing { conversation: lobby(), nick: nick("carol"), typing: true });
+    let shown = screen(&app, 80, 12);
+    insta::assert_snapshot!("typing", shown);
+    let drawn = buffer(&app, 80, 12);
+    let (x, y) = row_with(&drawn, "bob and carol are typing");
+    assert!(drawn[(x, y)].modifier.contains(Modifier::ITALIC), "quieter than the messages");
+    app.on_engine(Event::Typing { conversation: lobby(), nick: nick("bob"), typing: false });
+    assert!(screen(&app, 80, 12).contains(" carol is typing… "));
+    app.model.tick(std::time::Instant::now() + Duration::from_millis(palomar_proto::TYPING_SHOWN_MS));
+    assert!(!screen(&app, 80, 12).contains("typing"), "it expires");
+    app.on_engine(Event::Typing {
+        conversation: Conversation::Room(RoomName::parse("garden").expect("valid")),
+        nick: nick("bob"),
+        typing: true,
+    });
+    assert!(!screen(&app, 80, 12).contains("typing"), "another conversation's");
+}
+
+fn marker(nick_name: &str, seq: u64) -> palomar_proto::ReadMarker {
+    palomar_proto::ReadMarker { conversation: lobby(), nick: nick(nick_name), seq }
+}
+
+#[test]
+fn seen_by_shows_under_the_message_read_up_to_and_new_messages_above_the_first_unread() {
+    let mut app = app();
+    connected_at(&mut app, palomar_proto::AWARENESS_VERSION);
+    app.on_engine(message(1, "bob", "good morning"));
+    app.on_engine(message(2, "ana", "morning bob"));
+    app.on_engine(message(3, "carol", "did the release go out?"));
+    app.on_engine(message(4, "bob", "yes, an hour ago"));
+    app.on_engine(Event::ReadMarkers(vec![marker("ana", 2), marker("bob", 4), marker("carol", 2)]));
+    let shown = screen(&app, 80, 14);
+    insta::assert_snapshot!("seen_by_and_new_messages", shown);
+    let rows: Vec<&str> = shown.lines().collect();
+    let at = |needle: &str| rows.iter().position(|row| row.contains(needle)).unwrap_or_else(|| panic!("{needle}"));
+    assert_eq!(at("seen by carol"), at("morning bob") + 1, "{shown}");
+    assert_eq!(at("seen by bob"), at("yes, an hour ago") + 1, "{shown}");
+    assert_eq!(at("new messages"), at("did the release") - 1, "above the first from others after ours: {shown}");
+    assert!(!shown.contains("seen by ana"), "never ourselves");
+    app.on_engine(Event::ReadMarkers(vec![marker("carol", 4)]));
+    assert!(screen(&app, 80, 14).contains("seen by bob and carol"));
+    // Switching away and back once read: the divider is gone.
+    app.on_engine(Event::ReadMarkers(vec![marker("ana", 4)]));
+    app.on_key(KeyEvent::new(KeyCode::Char('n'), KeyModifiers::CONTROL));
+    app.on_key(KeyEvent::new(KeyCode::Char('p'), KeyModifiers::CONTROL));
+    assert!(!screen(&app, 80, 14).contains("new messages"));
+}
+
+#[test]
+fn the_read_marker_is_sent_while_the_terminal_has_focus_and_the_view_is_at_the_bottom() {
+    let mut app = app();
+    connected_at(&mut app, palomar_proto::AWARENESS_VERSION);
+    for seq in 1..=20 {
+        app.on_engine(message(seq, "bob", &format!("message {seq}")));
+    }
+    screen(&app, 80, 12);
+    app.on_terminal(crossterm::event::Event::FocusLost);
+    assert!(app.read_tick().is_none(), "not looked at");
+    app.on_terminal(crossterm::event::Event::FocusGained);
+    app.on_key(key(KeyCode::PageUp));
+    screen(&app, 80, 12);
+    assert!(app.read_tick().is_none(), "scrolled up: the newest is not on screen");
+    app.on_key(key(KeyCode::PageDown));
+    let sent = engine_commands(app.read_tick().into_iter().collect());
+    assert_eq!(said(sent), said([Command::MarkRead { conversation: lobby(), seq: 20 }]));
+    assert!(app.read_tick().is_none(), "sent once");
+    app.on_engine(message(21, "bob", "one more"));
+    assert!(app.read_tick().is_none(), "at most once a second");
+    app.model.tick(std::time::Instant::now() + Duration::from_secs(2));
+    let sent = engine_commands(app.read_tick().into_iter().collect());
+    assert_eq!(said(sent), said([Command::MarkRead { conversation: lobby(), seq: 21 }]));
 }

@@ -1,7 +1,8 @@
 //! Drawing the full-screen client: conversations, messages (a reply with its quote, reactions counted under their
-//! message, the one jumped to marked), members, input line and status bar, plus the certificate question and the
-//! warning screen. Reads the [`App`]; changes nothing but its render hints. It also says where a message is in rows,
-//! for scrolling to it.
+//! message, who has seen it, the "new messages" divider, the one jumped to marked), who is typing, members (away
+//! ones with their message), input line and status bar (our own away message in it), plus the certificate question
+//! and the warning screen. Reads the [`App`]; changes nothing but its render hints. It also says where a message is
+//! in rows, for scrolling to it.
 
 use chrono::{DateTime, Datelike};
 use ratatui::Frame;
@@ -12,7 +13,9 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use super::app::App;
-use palomar_client::model::{Entry, MessageEntry, Quote, Status, nick_colour, standing_text};
+use palomar_client::model::{
+    Entry, MessageEntry, NEW_MESSAGES, Quote, Status, member_text, nick_colour, standing_text,
+};
 use palomar_client::rich_text::{Piece, pieces};
 use palomar_proto::{Conversation, Nick};
 
@@ -132,10 +135,16 @@ fn render_members(app: &App, frame: &mut Frame, area: Rect) {
             }
         }
         Conversation::Room(_) => {
+            let room = (area.width as usize).saturating_sub(4);
             for nick in &conv.online {
+                // Away: dimmed, with the message as far as the pane lets it show (`/whois` and `/users` say it all).
+                let (text, style) = match app.model.away_of(nick) {
+                    Some(away) => (member_text(nick, Some(away)), Style::default().add_modifier(Modifier::DIM)),
+                    None => (nick.to_string(), Style::default().fg(nick_color(nick))),
+                };
                 lines.push(Line::from(vec![
                     Span::styled("● ", Style::default().fg(Color::Green)),
-                    Span::styled(nick.to_string(), Style::default().fg(nick_color(nick))),
+                    Span::styled(one_row(&text, room), style),
                 ]));
             }
             for nick in &conv.offline {
@@ -260,6 +269,9 @@ fn message_rows(app: &App, message: &MessageEntry, width: usize) -> Vec<Line<'st
         }))
         .chain(reaction_rows(app, message, room))
         .collect();
+    // Who has read up to this message, on a quiet row of its own under it (the last lines of the conversation only).
+    let seen_by = message.seq.and_then(|seq| app.model.seen_by(app.model.current(), seq));
+    let rows = rows.into_iter().chain(seen_by.map(|seen| cells(&one_row(&seen, room), quiet))).collect::<Vec<_>>();
     let mark_style =
         if message.seq.is_none() { Style::default().fg(Color::DarkGray) } else { Style::default().fg(Color::Green) };
     // The message `/jump` brought on screen: its left margin shows it, until the next key.
@@ -510,6 +522,14 @@ fn day_separator(app: &App, ts: u64, width: usize) -> Option<Line<'static>> {
     Some(Line::from(Span::styled(line, Style::default().add_modifier(Modifier::DIM))))
 }
 
+/// The line above the first message not read yet when the conversation was opened.
+fn new_messages_divider(width: usize) -> Line<'static> {
+    let label = format!(" {NEW_MESSAGES} ");
+    let side = width.saturating_sub(label.chars().count()) / 2;
+    let line = format!("{}{label}{}", "─".repeat(side), "─".repeat(side));
+    Line::from(Span::styled(line, Style::default().fg(Color::Red)))
+}
+
 /// The current conversation's entries from the newest up, each with its rows at this width: a day separator above
 /// the first entry of a day is among them.
 fn entries_from_bottom(app: &App, width: usize) -> impl Iterator<Item = (&Entry, Vec<Line<'static>>)> {
@@ -522,6 +542,12 @@ fn entries_from_bottom(app: &App, width: usize) -> impl Iterator<Item = (&Entry,
         let mut rows = Vec::new();
         if entries.peek().is_none_or(|previous| day(previous) != day(entry)) {
             rows.extend(day_separator(app, entry.ts(), width));
+        }
+        if let Entry::Message(message) = entry
+            && message.seq.is_some()
+            && message.seq == app.model.current().new_messages
+        {
+            rows.push(new_messages_divider(width));
         }
         rows.extend(entry_rows(app, entry, width));
         Some((entry, rows))
@@ -609,6 +635,15 @@ fn render_messages(app: &App, frame: &mut Frame, area: Rect) {
     let top_padding = height.saturating_sub(visible.len()) as u16;
     let text_area = Rect { y: inner.y + top_padding, height: inner.height - top_padding, ..inner };
     frame.render_widget(Paragraph::new(visible), text_area);
+    let hint_width = if scroll > 0 { format!(" ↓ {scroll} more ").chars().count() + 2 } else { 0 };
+    // Who is typing: under the messages, right above the entry line, on the pane's border.
+    if let Some(typing) = app.model.typing_status() {
+        let room = (area.width as usize).saturating_sub(hint_width + 2);
+        let words = one_row(&format!(" {typing} "), room);
+        let at = Rect { x: area.x + 1, y: area.bottom().saturating_sub(1), width: words.width() as u16, height: 1 };
+        let style = Style::default().add_modifier(Modifier::ITALIC | Modifier::DIM);
+        frame.render_widget(Paragraph::new(words).style(style), at.intersection(area));
+    }
     if scroll > 0 {
         let hint = format!(" ↓ {scroll} more ");
         let width = hint.chars().count() as u16;
@@ -664,6 +699,11 @@ fn render_status(app: &App, frame: &mut Frame, area: Rect, show_activity: bool) 
     // Our standing in the room shown (a moderator, muted, ...), beside the connection's state it matters as much as.
     let state = match app.model.current().room_state.as_ref().and_then(standing_text) {
         Some(standing) => format!("{state} · {standing}"),
+        None => state,
+    };
+    // Our own away message, set here or on another device, stays in sight while it is set.
+    let state = match app.model.away_status() {
+        Some(away) => format!("{state} · {away}"),
         None => state,
     };
     let left = format!(" {}@{} · {state}", app.model.me, app.model.node);

@@ -3,7 +3,8 @@
 // the page. Signing up (the password typed twice), messages both ways in #lobby and in a direct conversation, an
 // action, an edit and a deletion through a message's menu, a reply and a reaction through the menu, from a
 // second page (carol) and from the terminal, a reply's quote that shows what it answers, a code block, inline code and a link, history and
-// unread counts after a reload, search (the field, its panel, a result brought on screen, /search and /goto), a
+// unread counts after a reload, search (the field, its panel, a result brought on screen, /search and /goto), an away
+// message in the top bar and the member list, someone typing, "seen by" and /whois (protocol version 6), a
 // message typed while the server is SIGKILLed arriving exactly once after it
 // restarts, hostile text shown as text, and the layout at 360x640 and 1280x800. Run by
 // crates/palomar/tests/browser.rs with PALOMAR_BIN set; screenshots go to a temp dir, and to PALOMAR_SCREENSHOTS
@@ -333,6 +334,42 @@ async function main() {
     await carolAnswer.locator('.reply-quote').click();
     await answer.and(page.locator('li.highlighted')).waitFor({ timeout: WAIT_MS });
     assert.ok(await answer.isVisible(), 'scrolled to');
+
+    // ---- knowing who is there (protocol version 6): /away in the top bar and in carol's member list, carol typing
+    // shown then gone, "seen by carol" once she has read, /whois in lines
+    log('away, typing, seen by, whois');
+    const noticeShown = (text) => messageList.locator('li.notice', { hasText: exactly(text) });
+    await page.evaluate(() => {
+      const scroller = document.getElementById('scroller');
+      scroller.scrollTop = scroller.scrollHeight;
+    });
+    await typeEntry('/away lunch, back at 2');
+    await noticeShown('you are away: lunch, back at 2').waitFor({ timeout: WAIT_MS });
+    await until(async () => (await page.locator('#away-status').textContent()) === 'away: lunch, back at 2', 'our away message in the top bar');
+    assert.equal(await page.locator('#away-button').textContent(), 'Back');
+    const anaAtCarol = carolPage.locator('#member-list li.away', { hasText: 'ana' });
+    await anaAtCarol.waitFor({ timeout: WAIT_MS });
+    assert.equal(await anaAtCarol.locator('.away-mark').getAttribute('title'), 'lunch, back at 2');
+    await carolPage.fill('#composer-input', 'let me think');
+    await until(async () => (await page.locator('#typing').textContent()) === 'carol is typing…', 'carol typing, shown');
+    await carolPage.fill('#composer-input', '');
+    await until(async () => (await page.locator('#typing').textContent()) === '', 'carol no longer typing');
+    await typeEntry('did you read this, carol?');
+    const readByCarol = shownMessage('did you read this, carol?').and(page.locator('li.own:not(.pending)'));
+    await readByCarol.waitFor({ timeout: WAIT_MS });
+    await carolSees('did you read this, carol?').waitFor({ timeout: WAIT_MS });
+    await until(async () => (await readByCarol.locator('.seen-by').count()) === 1 && (await readByCarol.locator('.seen-by').textContent()) === 'seen by carol', '"seen by carol"');
+    await typeEntry('/whois carol');
+    await noticeShown('carol: rooms in common: #lobby').waitFor({ timeout: WAIT_MS });
+    const whois = (await messageList.locator('li.notice').allTextContents()).slice(-3);
+    assert.match(whois[0], /^carol: online since \d\d:\d\d \(\d+ (s|min)\)(, idle \d+ (s|min))?$/);
+    assert.match(whois[1], /^carol: registered \d{4}-\d\d-\d\d$/);
+    await typeEntry('/whois nobody-here');
+    await noticeShown('no such user: nobody-here').waitFor({ timeout: WAIT_MS });
+    await page.click('#away-button');
+    await noticeShown('you are back').waitFor({ timeout: WAIT_MS });
+    await until(async () => !(await page.locator('#away-status').isVisible()), 'our away message gone from the top bar');
+    await until(async () => (await anaAtCarol.count()) === 0, 'ana no longer away at carol');
     await carolPage.context().close();
 
     // ---- code and links: a block typed in the page, inline code and a link from the terminal

@@ -113,6 +113,50 @@ async fn a_tls_server_that_is_not_palomar_is_neither_pinned_nor_retried() {
     assert!(!pinned(&home).contains(&addr), "its certificate was not pinned: {}", pinned(&home));
 }
 
+/// A server that does not speak the client's protocol version (a node not upgraded yet) is asked again in the
+/// version before, and the client goes on in it: here a fake server of version 5, which refuses a `Hello` of 6.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_of_the_version_before_is_logged_in_to_in_that_version() {
+    use palomar_proto::{ClientMsg, PROTOCOL_VERSION, ServerMsg};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let identity = palomar_transport::ServerIdentity::load_or_generate(&dir.path().join("old")).expect("identity");
+    let acceptor = tokio_rustls::TlsAcceptor::from(palomar_transport::server_config(identity).expect("TLS config"));
+    let addr = fake_server(move |stream| {
+        let acceptor = acceptor.clone();
+        async move {
+            let Ok(tls) = acceptor.accept(stream).await else { return };
+            let Ok(keys) = palomar_transport::frame_keys(tls.get_ref().1) else { return };
+            let (read_half, write_half) = tokio::io::split(tls);
+            let mut reader = palomar_transport::FramedReader::new(read_half, &keys.client_to_server, 64 * 1024);
+            let mut writer = palomar_transport::FramedWriter::new(write_half, &keys.server_to_client);
+            let Ok(Some(ClientMsg::Hello { version, nick, .. })) = reader.read_msg::<ClientMsg>().await else { return };
+            if version > 5 {
+                let message = "protocol version not supported (this server speaks 1 to 5)".to_owned();
+                let refusal = ServerMsg::Error { code: ErrorCode::UnsupportedVersion, message, id: None };
+                let _ = writer.send(&refusal).await;
+                return;
+            }
+            let Ok(nick) = palomar_proto::Nick::parse(&nick) else { return };
+            let welcome =
+                ServerMsg::Welcome { version, nick, registered: true, heartbeat_ms: 2_000, conversations: Vec::new() };
+            let _ = writer.send(&welcome).await;
+            while let Ok(Some(asked)) = reader.read_msg::<ClientMsg>().await {
+                if let ClientMsg::Ping { nonce } = asked {
+                    let _ = writer.send(&ServerMsg::Pong { nonce }).await;
+                }
+            }
+        }
+    })
+    .await;
+    let home = dir.path().join("ana");
+    let (status, events) = tokio::task::block_in_place(|| run_client(spec(&addr, "ana", "pw", &home), ""));
+    assert!(status.success(), "logged in, in version 5: {events:#?}");
+    let refused = events.iter().find(|e| e["state"] == "disconnected").expect("the first login refused");
+    let said = format!("does not speak protocol version {PROTOCOL_VERSION}");
+    assert!(refused["reason"].as_str().expect("text").contains(&said), "{refused}");
+    assert!(events.iter().any(|e| e["state"] == "connected"), "{events:#?}");
+}
+
 /// A real server is pinned once it has answered as one.
 #[test]
 fn a_palomar_server_is_pinned_once_it_answered() {

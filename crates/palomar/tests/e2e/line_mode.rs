@@ -202,3 +202,78 @@ fn a_script_ignores_a_nick_across_runs_and_is_told_what_line_mode_does_not_do() 
         .collect();
     assert!(history.contains(&"hello carol"), "shown again once unignored: {events:#?}");
 }
+
+/// Version 6 in line mode: `/away` is told back and another's `/whois` shows it; `--json` prints who is typing and
+/// how far others read (a raw client of version 6 types and reads here); line mode itself never says it is typing
+/// or how far it read.
+#[test]
+fn away_whois_typing_and_read_markers_in_line_mode() {
+    use palomar_proto::{ClientMsg, Conversation, MessageId, MessageKind, PROTOCOL_VERSION, RoomName, ServerMsg};
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(&dir.path().join("data"));
+    let (status, events) = run_client(spec(&server, "ana", &dir.path().join("ana")), "/away at lunch\n");
+    assert!(status.success(), "the away message is answered: {events:#?}");
+    let away = serde_json::json!({"event": "away", "nick": "ana", "message": "at lunch"});
+    assert!(events.contains(&away), "{events:#?}");
+
+    let mut bob = Client::start(spec(&server, "bob", &dir.path().join("bob")));
+    bob.wait_for("synced", |e| e["event"] == "status" && e["state"] == "synced");
+    bob.line("/whois @ana");
+    let whois = bob.wait_for("whois", |e| e["event"] == "whois");
+    assert_eq!(whois["nick"], "ana", "{whois}");
+    assert_eq!(whois["online"], false, "{whois}");
+    assert_eq!(whois["away"], "at lunch", "{whois}");
+    assert_eq!(whois["rooms"], serde_json::json!(["#lobby"]), "{whois}");
+    bob.line("/whois nobody");
+    bob.wait_for("no such user", |e| e["event"] == "error" && e["message"] == "no such user: nobody");
+
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let lobby = Conversation::Room(RoomName::lobby());
+    let (mut carol, mut carol_out) = runtime.block_on(crate::kinds::log_in(&server, "carol", PROTOCOL_VERSION));
+    runtime.block_on(carol_out.send(&ClientMsg::Typing { conversation: lobby.clone(), typing: true })).expect("sends");
+    let typing = bob.wait_for("typing", |e| e["event"] == "typing" && e["nick"] == "carol");
+    assert_eq!((&typing["conversation"], &typing["typing"]), (&"#lobby".into(), &true.into()), "{typing}");
+    let post = ClientMsg::Post {
+        id: MessageId([1; 16]),
+        to: lobby.clone(),
+        kind: MessageKind::Text,
+        text: "back from lunch?".into(),
+    };
+    runtime.block_on(carol_out.send(&post)).expect("sends");
+    let message = bob.wait_for("carol's message", is_message_with_text("back from lunch?"));
+    let seq = message["seq"].as_u64().expect("seq");
+    runtime.block_on(carol_out.send(&ClientMsg::MarkRead { conversation: lobby, seq })).expect("sends");
+    let read = bob.wait_for("read", |e| e["event"] == "read" && e["nick"] == "carol");
+    assert_eq!((&read["conversation"], &read["seq"]), (&"#lobby".into(), &seq.into()), "{read}");
+
+    // What bob types and reads is never told: carol gets his message and no typing notice or marker of his.
+    bob.line("not yet");
+    let frames = runtime.block_on(async {
+        let mut frames = Vec::new();
+        tokio::time::timeout(crate::common::PATIENCE, async {
+            loop {
+                let frame = carol.read_msg::<ServerMsg>().await.expect("reads").expect("open");
+                if let ServerMsg::Ping { nonce } = frame {
+                    carol_out.send(&ClientMsg::Pong { nonce }).await.expect("sends");
+                }
+                let done = matches!(&frame, ServerMsg::Messages(m) if m.iter().any(|m| m.text == "not yet"));
+                frames.push(frame);
+                if done {
+                    return;
+                }
+            }
+        })
+        .await
+        .expect("in time");
+        frames
+    });
+    let told = |frame: &ServerMsg| match frame {
+        ServerMsg::Typing { nick, .. } => nick.as_str() == "bob",
+        ServerMsg::ReadMarkers { markers } => markers.iter().any(|marker| marker.nick.as_str() == "bob"),
+        _ => false,
+    };
+    assert!(!frames.iter().any(told), "{frames:?}");
+    let (status, events) = bob.finish();
+    assert_eq!(status.code(), Some(4), "/whois nobody is a refused line: {events:#?}");
+}

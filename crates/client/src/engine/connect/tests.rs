@@ -18,6 +18,14 @@ fn a_busy_or_full_server_is_retried_and_a_refused_password_is_not() {
 }
 
 #[test]
+fn a_server_that_does_not_speak_this_version_is_asked_in_the_one_before_and_only_that() {
+    assert!(speaks_older(ErrorCode::UnsupportedVersion, PROTOCOL_VERSION));
+    assert!(!speaks_older(ErrorCode::UnsupportedVersion, OLDER_VERSION), "then the refusal is final");
+    assert!(!speaks_older(ErrorCode::AuthFailed, PROTOCOL_VERSION));
+    assert_eq!(OLDER_VERSION + 1, PROTOCOL_VERSION, "the version before this client's");
+}
+
+#[test]
 fn the_remedy_for_a_changed_certificate_names_the_home_in_use() {
     let (pinned, presented) = (Fingerprint([1; 32]), Fingerprint([2; 32]));
     let elsewhere = std::path::Path::new("/nonexistent/palomar test");

@@ -153,27 +153,28 @@ impl Session {
     }
 
     /// The read markers of room `conv` that wait for the writer: taken before the store's are read, so that one
-    /// saved in between is seen in either (see [`Session::queue_room_awareness`]).
+    /// saved in between is seen in either (see [`Session::queue_room_markers`]).
     pub(in crate::session) fn pending_read_markers_in(&self, conv: ConvId) -> Vec<(Nick, u64)> {
         let pending = self.shared.writer.pending_read_markers(|_, at| at == conv);
         pending.into_iter().map(|(_, nick, seq)| (nick, seq)).collect()
     }
 
-    /// What goes with a room's `Users` (version 6): an `Away` for each online member who is away, then the read
-    /// markers of its members (`markers`: the store's and the writer's pending ones, which may name a member
-    /// twice).
-    pub(in crate::session) fn queue_room_awareness(
-        &mut self,
-        conv: ConvId,
-        online: &[Nick],
-        away: Vec<(Nick, String)>,
-        markers: Vec<(Nick, u64)>,
-    ) {
+    /// What goes before a room's `Users` (version 6): an `Away` for each of `online` who is away, so that a client
+    /// writing out the member list as it arrives already knows who is away.
+    pub(in crate::session) fn queue_room_aways(&mut self, online: &[Nick], away: Vec<(Nick, String)>) {
         if self.version < palomar_proto::AWARENESS_VERSION {
             return;
         }
         for (nick, message) in away.into_iter().filter(|(nick, _)| online.binary_search(nick).is_ok()) {
             self.out.queue(&ServerMsg::Away { nick, message: Some(message) });
+        }
+    }
+
+    /// What goes after a room's `Users` (version 6): the read markers of its members (`markers`: the store's and
+    /// the writer's pending ones, which may name a member twice).
+    pub(in crate::session) fn queue_room_markers(&mut self, conv: ConvId, markers: Vec<(Nick, u64)>) {
+        if self.version < palomar_proto::AWARENESS_VERSION {
+            return;
         }
         let markers: Vec<ReadMarker> = highest(markers.into_iter().map(|(nick, seq)| (conv, nick, seq)))
             .into_iter()

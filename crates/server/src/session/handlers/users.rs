@@ -20,12 +20,13 @@ impl Session {
     }
 
     /// Queues `Users` for a room, its members split by who the hub has online, and what goes with it in
-    /// version 6: the away messages of those online, and the members' read markers.
+    /// version 6: before it, the away messages of those online; after it, the members' read markers.
     pub(in crate::session) fn queue_roster(&mut self, conv: ConvId, room: RoomName, roster: Roster) {
         let online = self.shared.hub.online_in(conv);
+        self.queue_room_aways(&online, roster.away);
         let offline = roster.members.into_iter().filter(|m| online.binary_search(m).is_err()).collect();
-        self.out.queue(&ServerMsg::Users { room, online: online.clone(), offline });
-        self.queue_room_awareness(conv, &online, roster.away, roster.read_markers);
+        self.out.queue(&ServerMsg::Users { room, online, offline });
+        self.queue_room_markers(conv, roster.read_markers);
     }
 }
 
