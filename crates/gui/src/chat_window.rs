@@ -14,15 +14,21 @@
 //! the messages fetches older ones, and the messages being read stay where they were when those arrive. In a narrow
 //! window the side panes and the search results give the messages their room, as in the terminal client: they become
 //! tabs beside the messages, the search field gets a row of its own, and the theme and signing out go into a menu.
+//! Against a server of version 6 (see [`crate::awareness`]): the top bar shows one's away message and sets or clears
+//! it (the narrow window's menu too), away members are marked, a member's menu asks "Who is this?" (the answer comes
+//! as the model's notices in the conversation shown), who is typing is said above the entry box, whose changes are
+//! told to the model (it sends the typing notices), and the user's read marker moves while the window has the focus
+//! and the messages shown are scrolled to the newest.
 
 use std::collections::HashMap;
 
 use chrono::FixedOffset;
 use egui::{Align, Button, Key, KeyboardShortcut, Label, Layout, Modifiers, Panel, RichText, ScrollArea, TextEdit};
 use palomar_client::command_line::{self, Typed};
-use palomar_client::model::{Action, ChatModel, Status, standing_text};
+use palomar_client::model::{Action, ChatModel, Status, member_text, standing_text};
 use palomar_proto::{Conversation, Nick};
 
+use crate::awareness::{self, AwayDialog};
 use crate::certificate::{self, CertificateChange};
 use crate::completion::EntryCompletion;
 use crate::message_view::{self, Highlight, Picked};
@@ -55,6 +61,13 @@ pub struct ChatWindow {
     searching: bool,
     /// The room browser's filter.
     rooms: RoomFilter,
+    /// The dialog that sets one's away message.
+    away: AwayDialog,
+    /// What the model was last told the entry box holds, and in which conversation: typing notices follow it.
+    told: Option<(Conversation, String)>,
+    /// The message view of the conversation shown is at its newest message, as laid out in this frame (read markers
+    /// follow it).
+    at_newest: bool,
 }
 
 /// How long the message a reply's quote led to stays tinted, in seconds.
@@ -138,6 +151,8 @@ struct ViewMemory {
 #[derive(Debug, Default)]
 pub struct Outcome {
     pub actions: Vec<Action>,
+    /// Asked for in a top bar that cannot change the model: done once it is drawn.
+    asked: Option<Typed>,
     pub sign_out: bool,
     pub theme_changed: bool,
 }
@@ -184,9 +199,9 @@ pub fn show(
     Panel::top("top-bar").show(ui, |ui| {
         let field = (width >= SEARCH_IN_TOP_BAR_MIN_WIDTH).then_some(&mut window.search);
         if width >= FULL_TOP_BAR_MIN_WIDTH {
-            search = top_bar(ui, model, theme, field, &mut browse, &mut outcome);
+            search = top_bar(ui, model, theme, field, &mut window.away, &mut browse, &mut outcome);
         } else {
-            short_top_bar(ui, model, theme, &mut browse, &mut outcome);
+            short_top_bar(ui, model, theme, &mut window.away, &mut browse, &mut outcome);
         }
         if width < SEARCH_IN_TOP_BAR_MIN_WIDTH {
             search = search_panel::field(ui, &mut window.search, ui.available_width());
@@ -196,9 +211,15 @@ pub fn show(
             tabs(ui, window, model, conversations_pane, members_pane, searching && !results_pane);
         }
     });
+    if let Some(typed) = awareness::dialog(ui.ctx(), &mut window.away) {
+        outcome.actions.extend(model.apply(typed));
+    }
     if browse {
         outcome.actions.extend(room_browser::open(model));
         ui.ctx().request_repaint();
+    }
+    if let Some(typed) = outcome.asked.take() {
+        outcome.actions.extend(model.apply(typed));
     }
     if let Some(typed) = search {
         outcome.actions.extend(model.apply(Typed::Search(Some(typed))));
@@ -232,6 +253,7 @@ pub fn show(
             .inner;
         answer_results(window, model, asked, &mut outcome);
     }
+    window.at_newest = false;
     egui::CentralPanel::default().show(ui, |ui| match window.tab {
         Tab::Messages => messages(ui, window, model, offset, &mut outcome),
         Tab::Conversations => conversations(ui, window, model, &mut outcome),
@@ -244,14 +266,43 @@ pub fn show(
             answer_results(window, model, asked, &mut outcome);
         }
     });
+    tell_entry(window, model, &mut outcome);
+    mark_read(ui.ctx(), window, model, &mut outcome);
     outcome
 }
 
-/// Escape closes the search results, unless it closes something nearer first: a menu, the reply being written, or
-/// the room browser.
+/// Tells the model what the entry box holds whenever it changed (typed, emptied by sending, filled from a menu)
+/// or the conversation shown did: it sends the typing notices.
+fn tell_entry(window: &mut ChatWindow, model: &mut ChatModel, outcome: &mut Outcome) {
+    let here = &model.current().id;
+    if window.told.as_ref().is_some_and(|(conversation, text)| conversation == here && *text == window.entry) {
+        return;
+    }
+    window.told = Some((here.clone(), window.entry.clone()));
+    outcome.actions.extend(model.entry_changed(&window.entry));
+}
+
+/// Moves the user's read marker while the window has the focus and the messages shown are scrolled to the newest.
+fn mark_read(ctx: &egui::Context, window: &ChatWindow, model: &mut ChatModel, outcome: &mut Outcome) {
+    // The platform's word on the window when it gave one (as for alerts), else egui's.
+    let focused = ctx.input(|i| i.viewport().focused.unwrap_or(i.focused));
+    outcome.actions.extend(model.read_tick(focused, window.at_newest));
+    // The model sends a marker at most once a second: newer messages read meanwhile are sent after it, when
+    // nothing else may draw a frame. The server's answer moving our marker ends this.
+    let conv = model.current();
+    let behind = conv.latest_seq().is_some_and(|latest| latest > conv.marker_of(&model.me));
+    if focused && window.at_newest && behind && model.knows_awareness() && model.status == Status::Connected {
+        ctx.request_repaint_after(std::time::Duration::from_secs(1));
+    }
+}
+
+/// Escape closes the search results, unless it closes something nearer first: a menu, the reply being written, the
+/// room browser or the away dialog.
 fn close_search_on_escape(ctx: &egui::Context, window: &ChatWindow, model: &mut ChatModel) {
-    let nearer =
-        egui::Popup::is_any_open(ctx) || window.replying_in(&model.current().id).is_some() || model.rooms.is_some();
+    let nearer = egui::Popup::is_any_open(ctx)
+        || window.replying_in(&model.current().id).is_some()
+        || model.rooms.is_some()
+        || window.away.open;
     if model.search.is_some() && !nearer && ctx.input(|i| i.key_pressed(Key::Escape)) {
         model.search = None;
     }
@@ -320,6 +371,7 @@ fn top_bar(
     model: &ChatModel,
     theme: &mut ThemeChoice,
     search: Option<&mut SearchField>,
+    away: &mut AwayDialog,
     browse: &mut bool,
     outcome: &mut Outcome,
 ) -> Option<command_line::SearchTyped> {
@@ -340,6 +392,12 @@ fn top_bar(
             ui.separator();
             outcome.theme_changed = theme::picker(ui, theme);
             ui.separator();
+            if let Some(typed) = awareness::top_bar(ui, model, away) {
+                outcome.asked = Some(typed);
+            }
+            if model.knows_awareness() {
+                ui.separator();
+            }
             ui.with_layout(Layout::left_to_right(Align::Center), |ui| identity(ui, model, true));
         });
         asked
@@ -352,12 +410,16 @@ fn short_top_bar(
     ui: &mut egui::Ui,
     model: &ChatModel,
     theme: &mut ThemeChoice,
+    away: &mut AwayDialog,
     browse: &mut bool,
     outcome: &mut Outcome,
 ) {
     ui.horizontal(|ui| {
         ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
             ui.menu_button("Menu", |ui| {
+                if let Some(typed) = awareness::menu_entries(ui, model, away) {
+                    outcome.asked = Some(typed);
+                }
                 outcome.theme_changed = theme::picker(ui, theme);
                 ui.separator();
                 if ui.button("Sign out").clicked() {
@@ -577,12 +639,16 @@ fn members(ui: &mut egui::Ui, model: &mut ChatModel, tab: &mut Tab, outcome: &mu
         }
     });
     if let Some(typed) = picked {
-        if matches!(typed, Typed::Msg { .. }) {
+        // A direct conversation opened, and the answer to "Who is this?", are among the messages.
+        if matches!(typed, Typed::Msg { .. } | Typed::Whois(_)) {
             *tab = Tab::Messages;
         }
         outcome.actions.extend(model.apply(typed));
     }
 }
+
+/// A member's menu entry that asks the server who they are (`/whois`): the answer comes as notices.
+pub const WHOIS: &str = "Who is this?";
 
 /// The heading of the member list while the connection is down.
 pub const UNKNOWN_MEMBERS: &str = "Members unknown while disconnected";
@@ -596,7 +662,8 @@ enum Presence {
 }
 
 /// One member: a dot (filled when online, none when unknown) and the nickname, a button that opens the direct
-/// conversation, with a menu to ignore them or no longer (`picked`: what was asked for).
+/// conversation, with a menu to ask who they are (against a server that answers) and to ignore them or no longer
+/// (`picked`: what was asked for). Someone away is dimmed, with a small "away" mark; their message on hover.
 fn member(
     ui: &mut egui::Ui,
     nick: &Nick,
@@ -611,15 +678,35 @@ fn member(
             Presence::Offline => dot(ui, ui.visuals().weak_text_color(), false),
             Presence::Unknown => dot(ui, egui::Color32::TRANSPARENT, false),
         }
+        let away = if *nick == model.me { model.own_away() } else { model.away_of(nick) };
+        // Dimmed, in its own colour faded: a colour given to a text wins over `weak`.
+        let text = match away {
+            Some(_) => RichText::new(nick.as_str()).color(theme::away_nick_colour(nick, ui.visuals().dark_mode)),
+            None => text,
+        };
         if *nick == model.me {
-            ui.label(text).on_hover_text("you");
+            let hover = away.map_or_else(|| "you".to_owned(), |message| format!("you, away: {message}"));
+            ui.label(text).on_hover_text(hover);
+            if let Some(message) = away {
+                awareness::away_mark(ui, message);
+            }
             return;
         }
-        let response = ui.add(Button::new(text).frame(false)).on_hover_text(format!("Direct message to {nick}"));
+        let hover = match away {
+            Some(_) => format!("{}\nDirect message to {nick}", member_text(nick, away)),
+            None => format!("Direct message to {nick}"),
+        };
+        let response = ui.add(Button::new(text).frame(false)).on_hover_text(hover);
+        if let Some(message) = away {
+            awareness::away_mark(ui, message);
+        }
         if response.clicked() {
             *picked = Some(Typed::Msg { to: nick.clone(), text: None });
         }
         response.context_menu(|ui| {
+            if model.knows_awareness() && ui.button(WHOIS).clicked() {
+                *picked = Some(Typed::Whois(nick.clone()));
+            }
             let (label, typed) = if model.is_ignored(nick) {
                 ("Stop ignoring", Typed::Unignore(nick.clone()))
             } else {
@@ -691,7 +778,7 @@ fn messages(
         } else if conv.history_done && !conv.entries.is_empty() {
             ui.label(RichText::new("This is the beginning of the conversation.").small().weak());
         }
-        let tops = message_view::show(ui, conv, &model.me, offset, anchor, highlight);
+        let tops = message_view::show(ui, conv, model, offset, anchor, highlight);
         let from_content_top = |top: Option<f32>| top.map(|top| top - content_top);
         (from_content_top(tops.anchor), from_content_top(tops.oldest), tops.picked)
     });
@@ -714,6 +801,9 @@ fn messages(
     }
     let at_top = offset_y <= 1.0;
     let scrollable = output.content_size.y > output.inner_rect.height();
+    // Older messages put above move what is read down: not at the newest before that is done.
+    window.at_newest = !scrollable
+        || (offset_y + output.inner_rect.height() >= output.content_size.y - 1.0 && restore_offset.is_none());
     let was_at_top = previous.is_none_or(|view| view.at_top);
     // A page asked for before the user reached the top (the first one, asked at sign-in) may bring nothing
     // older; a user waiting at the top then gets the page before, without leaving the top and coming back.
@@ -816,6 +906,7 @@ fn entry(ui: &mut egui::Ui, window: &mut ChatWindow, model: &mut ChatModel, outc
         model.current().id
     );
     let mut send = false;
+    awareness::typing_line(ui, model);
     let replying = window.replying_in(&model.current().id);
     if let Some(seq) = replying {
         let quote = message_view::quoted(seq, &model.current().quote(seq));
@@ -917,6 +1008,11 @@ mod tests {
     /// Bob's messages `seqs` ("message N"), then `more`, as the page that answers the request made when ana
     /// connected, with more history before it.
     fn connected(seqs: std::ops::RangeInclusive<u64>, more: Vec<Message>) -> ChatModel {
+        connected_to(palomar_proto::PROTOCOL_VERSION, seqs, more)
+    }
+
+    /// As [`connected`], to a server of protocol `version`.
+    fn connected_to(version: u16, seqs: std::ops::RangeInclusive<u64>, more: Vec<Message>) -> ChatModel {
         let mut model = ChatModel::new(nick("ana"), "127.0.0.1:5555".into());
         let info = ConversationInfo { conversation: lobby(), latest_seq: 1000, first_seq: 1 };
         model.on_engine(Event::Connected {
@@ -924,7 +1020,7 @@ mod tests {
             nick: nick("ana"),
             registered: true,
             conversations: vec![info],
-            version: palomar_proto::PROTOCOL_VERSION,
+            version,
         });
         let mut messages: Vec<Message> =
             seqs.map(|seq| message(seq, "bob", MessageKind::Text, &format!("message {seq}"))).collect();
@@ -1491,7 +1587,9 @@ mod tests {
         harness.get_by_role_and_label(Role::Button, "Open #lobby").click();
         steps(&mut harness, 2);
         assert_eq!(harness.state().model.current().id, lobby(), "shown");
-        assert!(sent(&mut harness).is_empty(), "nothing asked of the server");
+        let asked = sent(&mut harness);
+        let read = |command: &Command| matches!(command, Command::MarkRead { .. });
+        assert!(asked.iter().all(read), "nothing asked of the server, but the lobby shown is read: {asked:?}");
         assert_eq!(harness.state().model.rooms, None);
 
         harness.key_press_modifiers(Modifiers::COMMAND | Modifiers::SHIFT, Key::L);
@@ -1524,5 +1622,322 @@ mod tests {
         steps(&mut harness, 2);
         assert_eq!(listings_asked(&mut harness), [None], "asked once reconnected");
         assert!(harness.query_by_label(NOT_CONNECTED).is_none());
+    }
+
+    /// As [`connected`], to a server of version 6 that knows away messages, /whois, typing and read markers; bob
+    /// and carol online in the lobby.
+    fn aware(seqs: std::ops::RangeInclusive<u64>) -> ChatModel {
+        let mut model = connected_to(palomar_proto::AWARENESS_VERSION, seqs, Vec::new());
+        model.on_engine(Event::Users {
+            room: RoomName::lobby(),
+            online: vec![nick("ana"), nick("bob"), nick("carol")],
+            offline: Vec::new(),
+        });
+        model
+    }
+
+    fn is_away_field(node: &AccessKitNode<'_>) -> bool {
+        node.data().placeholder() == Some(awareness::AWAY_HINT)
+    }
+
+    /// The typing notices sent since last taken, as (conversation, typing).
+    fn typing_sent(harness: &mut Harness<'_, State>) -> Vec<(Conversation, bool)> {
+        sent(harness)
+            .into_iter()
+            .filter_map(|command| match command {
+                Command::Typing { conversation, typing } => Some((conversation, typing)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The read markers sent since last taken, as (conversation, seq).
+    fn marks_sent(harness: &mut Harness<'_, State>) -> Vec<(Conversation, u64)> {
+        sent(harness)
+            .into_iter()
+            .filter_map(|command| match command {
+                Command::MarkRead { conversation, seq } => Some((conversation, seq)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn type_in_entry(harness: &mut Harness<'_, State>, text: &str) {
+        harness.state_mut().window.entry = text.to_owned();
+        steps(harness, 2);
+    }
+
+    #[test]
+    fn the_top_bar_sets_our_away_message_in_a_dialog_shows_it_and_i_m_back_clears_it() {
+        let mut harness = harness(aware(1..=3));
+        steps(&mut harness, 3);
+        sent(&mut harness);
+        harness.get_by_role_and_label(Role::Button, awareness::SET_AWAY).click();
+        steps(&mut harness, 3);
+        assert!(harness.get_by(is_away_field).is_focused(), "the field has the focus");
+        harness.get_by(is_away_field).type_text(&"x".repeat(palomar_proto::MAX_AWAY_BYTES + 1));
+        steps(&mut harness, 1);
+        harness.get_by_role_and_label(Role::Button, awareness::SET).click();
+        steps(&mut harness, 2);
+        assert!(sent(&mut harness).is_empty(), "a refused message is not sent");
+        assert!(harness.query_by_label_contains("at most 200 bytes").is_some(), "the reason is said");
+
+        harness.state_mut().window.away.text.clear();
+        harness.get_by(is_away_field).focus();
+        steps(&mut harness, 1);
+        harness.get_by(is_away_field).type_text("  lunch ");
+        steps(&mut harness, 1);
+        harness.key_press(Key::Enter);
+        steps(&mut harness, 2);
+        assert!(matches!(&sent(&mut harness)[..], [Command::SetAway(message)] if message == "lunch"), "Enter sets");
+        assert!(!harness.state().window.away.open, "the dialog closes");
+        harness.state_mut().model.on_engine(Event::Away { nick: nick("ana"), message: Some("lunch".into()) });
+        steps(&mut harness, 2);
+        assert!(harness.query_by_label("away: lunch").is_some(), "the top bar says it");
+        assert!(harness.query_by_label("you are away: lunch").is_some(), "and the model's notice");
+        assert!(harness.query_by_label(awareness::SET_AWAY).is_none());
+
+        harness.get_by_role_and_label(Role::Button, awareness::BACK).click();
+        steps(&mut harness, 2);
+        assert!(matches!(&sent(&mut harness)[..], [Command::SetAway(message)] if message.is_empty()), "back");
+        harness.state_mut().model.on_engine(Event::Away { nick: nick("ana"), message: None });
+        steps(&mut harness, 2);
+        assert!(harness.query_by_label("away: lunch").is_none());
+        assert!(harness.query_by_label(awareness::SET_AWAY).is_some());
+
+        harness.get_by_role_and_label(Role::Button, awareness::SET_AWAY).click();
+        steps(&mut harness, 3);
+        harness.get_by_role_and_label(Role::Button, awareness::CANCEL).click();
+        steps(&mut harness, 2);
+        assert!(!harness.state().window.away.open, "Cancel closes it");
+        assert!(sent(&mut harness).is_empty(), "and sets nothing");
+
+        let mut model = searching(aware(1..=3));
+        model.apply(Typed::Search(Some(command_line::search("message").expect("words to search for"))));
+        let mut searched = harness_sized(model, [1000.0, 500.0]);
+        steps(&mut searched, 3);
+        searched.get_by_role_and_label(Role::Button, awareness::SET_AWAY).click();
+        steps(&mut searched, 3);
+        searched.key_press(Key::Escape);
+        steps(&mut searched, 2);
+        assert!(!searched.state().window.away.open, "Escape closes it");
+        assert!(searched.state().model.search.is_some(), "and only it");
+    }
+
+    #[test]
+    fn in_a_narrow_window_the_menu_sets_and_clears_the_away_message_and_an_older_server_offers_neither() {
+        let mut harness = harness_sized(aware(1..=3), [480.0, 500.0]);
+        steps(&mut harness, 3);
+        sent(&mut harness);
+        harness.get_by_label("Menu").click();
+        steps(&mut harness, 2);
+        harness.get_by_label(awareness::SET_AWAY).click();
+        steps(&mut harness, 3);
+        harness.get_by(is_away_field).type_text("on a train");
+        steps(&mut harness, 1);
+        harness.get_by_role_and_label(Role::Button, awareness::SET).click();
+        steps(&mut harness, 2);
+        assert!(matches!(&sent(&mut harness)[..], [Command::SetAway(message)] if message == "on a train"));
+        harness.state_mut().model.on_engine(Event::Away { nick: nick("ana"), message: Some("on a train".into()) });
+        harness.get_by_label("Menu").click();
+        steps(&mut harness, 2);
+        assert!(harness.query_by_label("away: on a train").is_some(), "the menu says it");
+        harness.get_by_label(awareness::BACK).click();
+        steps(&mut harness, 2);
+        assert!(matches!(&sent(&mut harness)[..], [Command::SetAway(message)] if message.is_empty()));
+
+        let mut older = harness_sized(connected_to(5, 1..=3, Vec::new()), [1000.0, 500.0]);
+        steps(&mut older, 3);
+        assert!(older.query_by_label(awareness::SET_AWAY).is_none(), "a version 5 server knows no away");
+    }
+
+    #[test]
+    fn an_away_member_is_dimmed_and_marked_and_who_is_this_asks_whois_answered_as_notices() {
+        let mut model = searching(aware(1..=3));
+        model.on_engine(Event::Away { nick: nick("carol"), message: Some("lunch".into()) });
+        let mut harness = harness(model);
+        steps(&mut harness, 3);
+        sent(&mut harness);
+        assert_eq!(harness.query_all_by_label(awareness::AWAY_MARK).count(), 1, "carol only");
+        let coloured = [true, false].map(|dark| Some(theme::nick_colour(&nick("carol"), dark)));
+        assert!(!coloured.contains(&colour_of(&harness, "carol")), "dimmed");
+        harness.get_by_label(awareness::AWAY_MARK).hover();
+        // The tooltip waits a moment.
+        steps(&mut harness, 4);
+        assert!(harness.query_by_label("lunch").is_some(), "the message on hover");
+
+        harness.get_by_label("carol").click_secondary();
+        steps(&mut harness, 2);
+        harness.get_by_label(WHOIS).click();
+        steps(&mut harness, 2);
+        assert!(matches!(&sent(&mut harness)[..], [Command::Whois(who)] if *who == nick("carol")), "asked");
+        harness.state_mut().model.on_engine(Event::Whois(palomar_proto::WhoisInfo {
+            nick: nick("carol"),
+            registered_ms: 0,
+            online: true,
+            online_since_ms: Some(50_400_000),
+            idle_ms: Some(30_000),
+            away: Some("lunch".into()),
+            rooms: vec![RoomName::lobby()],
+        }));
+        steps(&mut harness, 2);
+        for line in [
+            "carol: online since 14:00 (1 min), idle 30 s",
+            "carol: away: lunch",
+            "carol: registered 1970-01-01",
+            "carol: rooms in common: #lobby",
+        ] {
+            assert!(harness.query_by_label(line).is_some(), "{line:?} is shown");
+        }
+        harness.state_mut().model.on_engine(Event::Away { nick: nick("carol"), message: None });
+        steps(&mut harness, 2);
+        assert!(harness.query_by_label(awareness::AWAY_MARK).is_none(), "back");
+
+        let mut model = connected_to(5, 1..=1, Vec::new());
+        model.apply(Typed::Msg { to: nick("carol"), text: None });
+        let mut older = harness_sized(model, [1000.0, 500.0]);
+        steps(&mut older, 3);
+        older.get_by_label("carol").click_secondary();
+        steps(&mut older, 2);
+        assert!(older.query_by_label(WHOIS).is_none(), "a version 5 server answers no whois");
+    }
+
+    #[test]
+    fn typed_away_back_and_whois_go_through_the_model() {
+        let mut harness = harness(searching(aware(1..=3)));
+        steps(&mut harness, 3);
+        sent(&mut harness);
+        for (line, expected) in [("/away brb", "brb"), ("/back", ""), ("/away", "")] {
+            type_in_entry(&mut harness, line);
+            harness.key_press(Key::Enter);
+            steps(&mut harness, 2);
+            let asked = sent(&mut harness);
+            assert!(matches!(&asked[..], [Command::SetAway(message)] if message == expected), "{line}: {asked:?}");
+        }
+        type_in_entry(&mut harness, "/whois @Carol");
+        harness.key_press(Key::Enter);
+        steps(&mut harness, 2);
+        assert!(matches!(&sent(&mut harness)[..], [Command::Whois(who)] if *who == nick("carol")));
+        harness.state_mut().model.on_engine(Event::Error {
+            code: Some(ErrorCode::UnknownNick),
+            message: "no such user".into(),
+            id: None,
+        });
+        steps(&mut harness, 2);
+        assert!(harness.query_by_label("⚠ no such user: carol").is_some());
+
+        let mut older = harness_sized(searching(connected_to(5, 1..=3, Vec::new())), [1000.0, 500.0]);
+        steps(&mut older, 3);
+        type_in_entry(&mut older, "/away brb");
+        older.key_press(Key::Enter);
+        steps(&mut older, 2);
+        assert!(older.query_by_label("⚠ this server does not know away messages").is_some());
+    }
+
+    #[test]
+    fn what_is_typed_sends_typing_notices_and_who_types_is_said_above_the_entry_box() {
+        let mut harness = harness(aware(1..=3));
+        steps(&mut harness, 3);
+        sent(&mut harness);
+        harness.get_by_role(Role::MultilineTextInput).type_text("hel");
+        steps(&mut harness, 2);
+        assert_eq!(typing_sent(&mut harness), [(lobby(), true)], "typing");
+        harness.get_by_role(Role::MultilineTextInput).type_text("lo");
+        steps(&mut harness, 2);
+        assert!(typing_sent(&mut harness).is_empty(), "renewed only every few seconds");
+        type_in_entry(&mut harness, "");
+        assert_eq!(typing_sent(&mut harness), [(lobby(), false)], "emptied: stopped");
+        type_in_entry(&mut harness, "/me waves");
+        assert!(typing_sent(&mut harness).is_empty(), "a command is not typing");
+        type_in_entry(&mut harness, "hi all");
+        assert_eq!(typing_sent(&mut harness), [(lobby(), true)]);
+        harness.key_press(Key::Enter);
+        steps(&mut harness, 2);
+        let asked = sent(&mut harness);
+        assert!(matches!(&asked[..], [Command::Send { .. }]), "sent, and no typing notice with it: {asked:?}");
+
+        harness.state_mut().model.on_engine(Event::Typing { conversation: lobby(), nick: nick("bob"), typing: true });
+        steps(&mut harness, 2);
+        let typing = harness.get_by_label("bob is typing…").rect();
+        let entry = harness.get_by_role(Role::MultilineTextInput).rect();
+        assert!(typing.bottom() <= entry.top(), "above the entry box: {typing:?} {entry:?}");
+        harness.state_mut().model.on_engine(Event::Typing { conversation: lobby(), nick: nick("carol"), typing: true });
+        steps(&mut harness, 2);
+        assert!(harness.query_by_label("bob and carol are typing…").is_some());
+        harness.state_mut().model.on_engine(Event::Typing { conversation: lobby(), nick: nick("bob"), typing: false });
+        harness.state_mut().model.on_engine(Event::Typing {
+            conversation: lobby(),
+            nick: nick("carol"),
+            typing: false,
+        });
+        steps(&mut harness, 2);
+        assert!(harness.query_by_label_contains("typing…").is_none(), "stopped");
+    }
+
+    #[test]
+    fn switching_away_after_typing_stops_the_typing_notice() {
+        let mut harness = harness(aware(1..=3));
+        steps(&mut harness, 3);
+        type_in_entry(&mut harness, "half a thought");
+        sent(&mut harness);
+        harness.state_mut().model.apply(Typed::Msg { to: nick("carol"), text: None });
+        steps(&mut harness, 2);
+        assert_eq!(typing_sent(&mut harness), [(lobby(), false)], "no typing in a conversation carol never had");
+    }
+
+    #[test]
+    fn read_markers_show_seen_by_under_the_line_and_the_divider_above_what_is_new() {
+        let mut model = aware(1..=3);
+        model.on_engine(Event::Message { message: message(4, "ana", MessageKind::Text, "my answer"), own: true });
+        model.on_engine(Event::Message { message: message(5, "carol", MessageKind::Text, "news"), own: false });
+        model.on_engine(Event::ReadMarkers(vec![
+            palomar_proto::ReadMarker { conversation: lobby(), nick: nick("ana"), seq: 4 },
+            palomar_proto::ReadMarker { conversation: lobby(), nick: nick("bob"), seq: 4 },
+            palomar_proto::ReadMarker { conversation: lobby(), nick: nick("carol"), seq: 5 },
+        ]));
+        // Carol's conversation shown first, with nothing to read; then the lobby, opened after the markers came:
+        // the divider goes above carol's message, the first not read.
+        model.apply(Typed::Msg { to: nick("carol"), text: None });
+        let mut harness = harness(model);
+        harness.input_mut().focused = false;
+        steps(&mut harness, 2);
+        harness.state_mut().model.switch(0);
+        steps(&mut harness, 3);
+        let seen = harness.get_by_label("seen by bob").rect();
+        let (answer, news) = (harness.get_by_label("my answer").rect(), harness.get_by_label("news").rect());
+        assert!(answer.bottom() <= seen.top() && seen.bottom() <= news.top(), "under message 4: {seen:?}");
+        let nickname = harness.get_all_by_label("ana").map(|node| node.rect()).find(|rect| rect.top() == answer.top());
+        let nickname = nickname.expect("ana's nickname beside her message");
+        assert!((seen.left() - nickname.left()).abs() < 1.0, "where the nicknames begin: {seen:?} {nickname:?}");
+        // Ana's marker is at message 4 too: never said of oneself.
+        assert!(harness.query_by_label("seen by carol").is_some(), "under message 5");
+        let divider = harness.get_by_label(palomar_client::model::NEW_MESSAGES).rect();
+        assert!(seen.bottom() <= divider.top() && divider.bottom() <= news.top(), "above carol's: {divider:?}");
+        assert!(marks_sent(&mut harness).is_empty(), "not focused: nothing read");
+
+        harness.input_mut().focused = true;
+        steps(&mut harness, 2);
+        assert_eq!(marks_sent(&mut harness), [(lobby(), 5)], "focused, at the newest: read");
+        assert!(harness.query_by_label(palomar_client::model::NEW_MESSAGES).is_some(), "the divider stays");
+        harness.state_mut().model.switch(1);
+        steps(&mut harness, 2);
+        harness.state_mut().model.switch(0);
+        steps(&mut harness, 2);
+        assert!(harness.query_by_label(palomar_client::model::NEW_MESSAGES).is_none(), "read, then left: gone");
+    }
+
+    #[test]
+    fn nothing_is_marked_read_while_the_view_is_scrolled_up_from_the_newest() {
+        let reply = message(61, "carol", MessageKind::Reply { of: 2 }, "yes, that");
+        let mut harness = harness(connected_to(palomar_proto::AWARENESS_VERSION, 1..=60, vec![reply]));
+        steps(&mut harness, 3);
+        assert_eq!(marks_sent(&mut harness), [(lobby(), 61)], "at the newest");
+        harness.get_by_label("↪ bob: message 2").click();
+        steps(&mut harness, 3);
+        let later = message(62, "bob", MessageKind::Text, "later");
+        harness.state_mut().model.on_engine(Event::Message { message: later, own: false });
+        harness.state_mut().model.tick(std::time::Instant::now() + std::time::Duration::from_secs(2));
+        steps(&mut harness, 2);
+        assert!(marks_sent(&mut harness).is_empty(), "scrolled up to message 2: not read");
     }
 }

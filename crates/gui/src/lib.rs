@@ -15,6 +15,8 @@
 //!   the messages; finding the message a reply's quote answers.
 //! - [`message_view`]: one conversation's messages: times, coloured nicknames, day separators, pending marks,
 //!   reply quotes, reaction chips, each message's menu.
+//! - [`awareness`]: who is there, outside the messages: one's own away message in the top bar and its dialog,
+//!   a member's away mark, the typing line above the entry box.
 //! - [`search_panel`]: the search field and the results of a search, each hit a button that opens it.
 //! - [`room_browser`]: the server's rooms in a dialog, filtered, each joined or opened with a click.
 //! - [`theme`]: light, dark or the system's, the colours that carry meaning, readable small print.
@@ -24,6 +26,7 @@
 //! - [`settings`]: what is remembered between runs (server, nickname, theme; never the password).
 
 pub mod app;
+pub mod awareness;
 pub mod certificate;
 pub mod chat_window;
 pub mod completion;

@@ -11,12 +11,15 @@
 //! first line…"), to click for the chat window to show that message; a message's reactions are chips under
 //! it ("👍 2", ours selected, who on hover), to click to add or take back ours. A stored message has a context
 //! menu: Reply, the eight reactions, Edit (ours) and Delete (the server judges whether we may). What is picked
-//! or clicked is handed to the chat window, and the message it asks to be shown is tinted (and scrolled to).
+//! or clicked is handed to the chat window, and the message it asks to be shown is tinted (and scrolled to). Read
+//! markers show as "seen by ana and bob", small and dim under the message line others have read up to (the last
+//! lines only), and as the "new messages" divider above the first message from others not read yet when the
+//! conversation was opened; both as the shared model words and places them.
 
 use chrono::{DateTime, FixedOffset, NaiveDate};
 use egui::{Align, Button, Label, Layout, RichText, Sense};
 use palomar_client::command_line::{HELP, help_lines};
-use palomar_client::model::{Conv, Entry, MessageEntry, Quote};
+use palomar_client::model::{ChatModel, Conv, Entry, MessageEntry, NEW_MESSAGES, Quote};
 use palomar_client::rich_text::{self, Piece};
 use palomar_proto::{Nick, REACTIONS, Revision};
 
@@ -107,16 +110,18 @@ pub struct Highlight {
     pub scroll: bool,
 }
 
-/// Lays out the entries, and says where the message with seq `anchor`, and the oldest one, were put. `me` is
-/// who may edit and whose reactions are selected; `highlight` is tinted.
+/// Lays out the entries of `conv`, one of `model`'s conversations, and says where the message with seq `anchor`,
+/// and the oldest one, were put. The model's user may edit and has its reactions selected, and says who has seen
+/// what; `highlight` is tinted.
 pub fn show(
     ui: &mut egui::Ui,
     conv: &Conv,
-    me: &Nick,
+    model: &ChatModel,
     offset: FixedOffset,
     anchor: Option<u64>,
     highlight: Option<Highlight>,
 ) -> RowTops {
+    let me = &model.me;
     let mut tops = RowTops::default();
     let mut day: Option<NaiveDate> = None;
     for entry in &conv.entries {
@@ -135,6 +140,9 @@ pub fn show(
         let time = clock(entry.ts(), offset);
         match entry {
             Entry::Message(message) => {
+                if message.seq.is_some() && message.seq == conv.new_messages {
+                    new_messages_divider(ui);
+                }
                 // Pending messages have no seq yet: only stored ones are oldest or anchor.
                 if let Some(seq) = message.seq {
                     let top = ui.cursor().top();
@@ -154,6 +162,9 @@ pub fn show(
                     }
                 }
                 tops.picked = tops.picked.or(picked);
+                if let Some(seen) = message.seq.and_then(|seq| model.seen_by(conv, seq)) {
+                    seen_by_line(ui, &seen);
+                }
             }
             Entry::Notice { text, alert, .. } => notice_row(ui, text, *alert, &time),
         }
@@ -167,6 +178,30 @@ fn day_separator(ui: &mut egui::Ui, day: NaiveDate) {
         ui.label(RichText::new(day_label(day)).small().strong().weak());
     });
     ui.separator();
+}
+
+/// The line above the first message from others not read yet when the conversation was opened.
+fn new_messages_divider(ui: &mut egui::Ui) {
+    let colour = theme::new_messages_colour(ui.visuals().dark_mode);
+    ui.add_space(4.0);
+    ui.horizontal(|ui| {
+        let label = ui.label(RichText::new(NEW_MESSAGES).small().strong().color(colour));
+        let (rect, _) = ui.allocate_exact_size(egui::vec2(ui.available_width(), label.rect.height()), Sense::hover());
+        ui.painter().hline(rect.x_range(), rect.center().y, egui::Stroke::new(1.0, colour));
+    });
+}
+
+/// "seen by ana and bob" under a message line, small and dim, where the nicknames begin: past the time ("14:02",
+/// five monospace characters) and the mark column.
+fn seen_by_line(ui: &mut egui::Ui, seen: &str) {
+    let font = egui::TextStyle::Monospace.resolve(ui.style());
+    let time = ui.fonts_mut(|fonts| fonts.glyph_width(&font, '0')) * 5.0;
+    let mark = ui.text_style_height(&egui::TextStyle::Body) * 1.2;
+    let indent = time + mark + 2.0 * ui.spacing().item_spacing.x;
+    ui.horizontal(|ui| {
+        ui.add_space(indent);
+        ui.add(Label::new(RichText::new(seen).small().weak()).truncate());
+    });
 }
 
 fn time_label(ui: &mut egui::Ui, time: &str) {
@@ -451,7 +486,7 @@ mod tests {
     use super::*;
 
     /// Ana's model with `entries` (seq, sender, kind, text) delivered in the lobby.
-    fn ana_with(entries: &[(u64, &str, palomar_proto::MessageKind, &str)]) -> (Nick, palomar_client::model::ChatModel) {
+    fn ana_with(entries: &[(u64, &str, palomar_proto::MessageKind, &str)]) -> palomar_client::model::ChatModel {
         use palomar_proto::{Conversation, Message, MessageId, RoomName};
         let me = Nick::parse("ana").expect("valid");
         let mut model = palomar_client::model::ChatModel::new(me.clone(), "127.0.0.1:5555".into());
@@ -468,7 +503,7 @@ mod tests {
             };
             model.on_engine(palomar_client::Event::Message { message, own: from == "ana" });
         }
-        (me, model)
+        model
     }
 
     #[test]
@@ -504,12 +539,12 @@ mod tests {
             (4, "carol", MessageKind::Text, "buy pills"),
             (5, "ana", MessageKind::Deletion { of: 4 }, "spam"),
         ];
-        let (me, model) = ana_with(&entries);
+        let model = ana_with(&entries);
         let utc = FixedOffset::east_opt(0).expect("UTC");
         let conv = model.current();
         let mut harness = Harness::new_ui_state(
             |ui, picked: &mut Option<Picked>| {
-                if let Some(choice) = show(ui, conv, &me, utc, None, None).picked {
+                if let Some(choice) = show(ui, conv, &model, utc, None, None).picked {
                     *picked = Some(choice);
                 }
             },
@@ -554,12 +589,12 @@ mod tests {
             (8, "ana", MessageKind::Reaction { of: 1, added: true }, "👍"),
             (9, "carol", MessageKind::Reaction { of: 1, added: true }, "❤\u{fe0f}"),
         ];
-        let (me, model) = ana_with(&entries);
+        let model = ana_with(&entries);
         let utc = FixedOffset::east_opt(0).expect("UTC");
         let conv = model.current();
         let mut harness = Harness::builder().with_size([600.0, 500.0]).build_ui_state(
             |ui, picked: &mut Option<Picked>| {
-                if let Some(choice) = show(ui, conv, &me, utc, None, None).picked {
+                if let Some(choice) = show(ui, conv, &model, utc, None, None).picked {
                     *picked = Some(choice);
                 }
             },
@@ -638,13 +673,13 @@ mod tests {
             &wide,
         ];
         let entries: Vec<_> = (1..).zip(texts).map(|(seq, text)| (seq, "bob", MessageKind::Text, text)).collect();
-        let (me, model) = ana_with(&entries);
+        let model = ana_with(&entries);
         let utc = FixedOffset::east_opt(0).expect("UTC");
         let conv = model.current();
         // How far right the messages reach, in a window 400 wide.
         let mut harness = Harness::builder().with_size([400.0, 600.0]).build_ui_state(
             |ui, right: &mut f32| {
-                show(ui, conv, &me, utc, None, None);
+                show(ui, conv, &model, utc, None, None);
                 *right = ui.min_rect().right();
             },
             0.0,

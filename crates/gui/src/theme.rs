@@ -1,5 +1,5 @@
 //! Light, dark, or whatever the system uses, and the colours that carry meaning: a nickname's colour (the
-//! same one it has in the terminal client), pending messages, warnings.
+//! same one it has in the terminal client), pending messages, warnings, the "new messages" divider.
 
 use egui::{Color32, FontId, TextStyle, ThemePreference};
 use palomar_proto::Nick;
@@ -96,6 +96,11 @@ pub fn nick_colour(nick: &Nick, dark: bool) -> Color32 {
     palette[palomar_client::model::nick_colour(nick, palette.len())]
 }
 
+/// The nickname of someone away in the member list: their colour, faded.
+pub fn away_nick_colour(nick: &Nick, dark: bool) -> Color32 {
+    nick_colour(nick, dark).gamma_multiply(0.45)
+}
+
 /// The mark of someone online, and of a live connection.
 pub const ONLINE: Color32 = Color32::from_rgb(0x3c, 0xa8, 0x55);
 
@@ -122,4 +127,9 @@ pub fn highlight_fill(dark: bool) -> Color32 {
 /// The background of a searched-for word in a search result.
 pub fn found_fill(dark: bool) -> Color32 {
     if dark { Color32::from_rgb(0x6b, 0x55, 0x0e) } else { Color32::from_rgb(0xff, 0xdf, 0x7a) }
+}
+
+/// The "new messages" divider and its words.
+pub fn new_messages_colour(dark: bool) -> Color32 {
+    if dark { Color32::from_rgb(0xf2, 0x6d, 0x6d) } else { Color32::from_rgb(0xc4, 0x2b, 0x2b) }
 }

@@ -17,11 +17,11 @@ use palomar_client::model::Alert;
 use palomar_client::{Command, Engine, EngineConfig, Event, KnownHosts, Trust};
 use palomar_gui::message_view::{PENDING, SENT};
 use palomar_gui::notification::Notifier;
-use palomar_gui::room_browser;
 use palomar_gui::settings::Settings;
 use palomar_gui::sign_in::Problem;
 use palomar_gui::{Options, PalomarApp};
-use palomar_proto::{Conversation, MessageKind, PresenceState, RoomAction, RoomChange, RoomName};
+use palomar_gui::{awareness, chat_window, room_browser};
+use palomar_proto::{Conversation, MessageKind, PresenceState, ReadMarker, RoomAction, RoomChange, RoomName};
 use palomar_testkit::{InProcessServer, nick};
 use palomar_transport::Fingerprint;
 use tokio::runtime::Runtime;
@@ -992,6 +992,96 @@ fn the_room_browser_lists_a_peer_s_room_with_its_members_and_topic_and_joins_it(
     wait_until(&mut harness, "the garden listed again", |h| {
         h.query_all_by_role_and_label(Role::Button, "Open #garden").next().is_some() && shows(h, "2 members")
     });
+
+    drop(harness);
+    runtime.block_on(bob.engine.commands().send(Command::Quit)).expect("quits");
+}
+
+#[test]
+fn away_messages_whois_typing_and_read_markers_go_both_ways_with_a_terminal_client() {
+    let runtime = Runtime::new().expect("runtime");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = InProcessServer::start(runtime.handle(), dir.path());
+    let mut bob = Peer::start(&runtime, &server.addr, "bob", &dir.path().join("bob"));
+    bob.wait_for(&runtime, "bob connected", |e| matches!(e, Event::Synced));
+    let mut harness = window(&runtime, options(&dir.path().join("ana"), &server.addr));
+    sign_in_trusting(&mut harness, &server, "ana", "ana-password");
+    wait_until(&mut harness, "bob among the members", |h| member_button(h, "bob"));
+
+    // bob's away message marks him in the member list.
+    runtime.block_on(bob.engine.commands().send(Command::SetAway("lunch".into()))).expect("sends");
+    wait_until(&mut harness, "bob marked away", |h| shows(h, awareness::AWAY_MARK));
+
+    // Ours, set in the top bar's dialog, reaches bob and shows in the top bar.
+    harness.get_by_role_and_label(Role::Button, awareness::SET_AWAY).click_accesskit();
+    wait_until(&mut harness, "the away dialog", |h| h.query_by_role_and_label(Role::Button, awareness::SET).is_some());
+    let is_away_field =
+        |node: &egui_kittest::kittest::AccessKitNode<'_>| node.data().placeholder() == Some(awareness::AWAY_HINT);
+    harness.get_by(is_away_field).focus();
+    harness.step();
+    harness.get_by(is_away_field).type_text("in a meeting");
+    harness.step();
+    harness.step();
+    harness.get_by_role_and_label(Role::Button, awareness::SET).click_accesskit();
+    wait_until(&mut harness, "away in the top bar", |h| shows(h, "away: in a meeting"));
+    bob.wait_for(&runtime, "ana's away message", |e| {
+        matches!(e, Event::Away { nick: who, message: Some(message) } if *who == nick("ana") && message == "in a meeting")
+    });
+
+    // "Who is this?" on bob: the server's answer, as lines in the conversation.
+    harness.get_by_role_and_label(Role::Button, "bob").click_secondary();
+    wait_until(&mut harness, "bob's menu", |h| shows(h, chat_window::WHOIS));
+    harness.get_by_label(chat_window::WHOIS).click();
+    wait_until(&mut harness, "the whois answer", |h| shows(h, "bob: away: lunch"));
+    assert!(shows(&harness, "bob: rooms in common: #lobby"));
+
+    // Typing, both ways.
+    let is_entry = |node: &egui_kittest::kittest::AccessKitNode<'_>| {
+        node.data().placeholder().is_some_and(|hint| hint.starts_with("Message "))
+    };
+    harness.get_by(is_entry).focus();
+    harness.step();
+    harness.get_by(is_entry).type_text("hel");
+    harness.step();
+    bob.wait_for(&runtime, "ana typing", |e| {
+        matches!(e, Event::Typing { conversation, nick: who, typing: true } if *conversation == lobby() && *who == nick("ana"))
+    });
+    runtime
+        .block_on(bob.engine.commands().send(Command::Typing { conversation: lobby(), typing: true }))
+        .expect("sends");
+    wait_until(&mut harness, "bob typing", |h| shows(h, "bob is typing…"));
+
+    // Read markers, both ways: bob's message read in the focused window at its newest, ana's seen by bob.
+    bob.send(&runtime, lobby(), "are you back?");
+    wait_until(&mut harness, "bob's message", |h| shows(h, "are you back?"));
+    assert!(!shows(&harness, "bob is typing…"), "his message ends his typing");
+    let asked = bob.wait_for(
+        &runtime,
+        "bob's own message",
+        |e| matches!(e, Event::Message { message, .. } if message.text == "are you back?"),
+    );
+    let Event::Message { message: asked, .. } = asked else { panic!("matched above") };
+    // The server tells the reader's own sessions too.
+    wait_until(&mut harness, "ana's marker moved", |h| {
+        h.state().model().is_some_and(|m| m.current().marker_of(&nick("ana")) >= asked.seq)
+    });
+    bob.wait_for(&runtime, "ana's read marker", |e| {
+        matches!(e, Event::ReadMarkers(markers) if markers.contains(&ReadMarker { conversation: lobby(), nick: nick("ana"), seq: asked.seq }))
+    });
+    harness.get_by(is_entry).type_text("lo");
+    harness.step();
+    harness.key_press(Key::Enter);
+    harness.step();
+    let said = bob.wait_for(
+        &runtime,
+        "ana's answer",
+        |e| matches!(e, Event::Message { message, .. } if message.text == "hello"),
+    );
+    let Event::Message { message, .. } = said else { panic!("matched above") };
+    runtime
+        .block_on(bob.engine.commands().send(Command::MarkRead { conversation: lobby(), seq: message.seq }))
+        .expect("sends");
+    wait_until(&mut harness, "seen by bob", |h| shows(h, "seen by bob"));
 
     drop(harness);
     runtime.block_on(bob.engine.commands().send(Command::Quit)).expect("quits");
