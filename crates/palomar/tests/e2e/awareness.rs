@@ -408,3 +408,42 @@ async fn away_typing_and_read_markers_cross_server_nodes() {
     until_online(&mut bob, &mut bob_out, "ana").await;
     assert_eq!(away_of(&mut bob, &mut bob_out, "ana").await, Some("lunch".into()), "after her arrival");
 }
+
+/// A session whose queue dropped an `Away` gets every online room-mate's away message restated with the member
+/// lists it is sent instead, `None` for one who came back meanwhile: without it, bob would show ana away for as
+/// long as she stays online.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_away_message_is_restated_with_the_member_lists() {
+    const FLOOD: usize = 1_600;
+    let dir = tempfile::tempdir().expect("temp dir");
+    // A live queue of one item overflows as soon as a session stops draining it; slow heartbeats keep a client
+    // that reads nothing for a while from being taken for dead; arrivals are announced at once.
+    let server = crate::common::start_configured(
+        dir.path(),
+        "[limits]\nlive_queue_per_connection = 1\nheartbeat_interval_ms = 60000\nmessages_per_sec_per_user = 0.0\n\
+         presence_after_ms = 0\n",
+    );
+    let (mut bob, mut bob_out) = log_in(&server, "bob", PROTOCOL_VERSION).await;
+    let (mut ana, mut ana_out) = log_in(&server, "ana", PROTOCOL_VERSION).await;
+    until_online(&mut bob, &mut bob_out, "ana").await;
+    ana_out.send(&ClientMsg::SetAway { message: "lunch".into() }).await.expect("sends");
+    assert_eq!(away_of(&mut ana, &mut ana_out, "ana").await, Some("lunch".into()));
+    assert_eq!(away_of(&mut bob, &mut bob_out, "ana").await, Some("lunch".into()));
+
+    // Bob reads nothing while carol floods the lobby with 13 MB, more than the sockets buffer: his session's
+    // writes wait, its queue is full, and ana's coming back is dropped from it.
+    let flood: String = (0..FLOOD).map(|i| format!("flood {i:05} {}\n", "x".repeat(8_000))).collect();
+    let spec = crate::common::ClientSpec {
+        server: &server.addr,
+        nick: "carol",
+        password: "pw",
+        home: &dir.path().join("carol"),
+        extra: &[],
+    };
+    let (status, _) = tokio::task::block_in_place(|| crate::common::run_client(spec, &flood));
+    assert!(status.success());
+    ana_out.send(&ClientMsg::SetAway { message: String::new() }).await.expect("sends");
+    assert_eq!(away_of(&mut ana, &mut ana_out, "ana").await, None, "back, as her own session hears");
+
+    assert_eq!(away_of(&mut bob, &mut bob_out, "ana").await, None, "restated once bob caught up");
+}

@@ -3,7 +3,7 @@
 //! in one of its rooms, an invitation), and the kinds of live items the queue had no room for, read back from the
 //! store and the hub, which hold all of them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use palomar_proto::{Conversation, Nick, RoomName, ServerMsg};
 use palomar_store::{ConvId, ConvKey, ConvRow};
@@ -124,7 +124,8 @@ impl Session {
     }
 
     /// Sends each room's members, online and not (with their away messages and read markers, in version 6), in
-    /// place of the presence notices that were dropped.
+    /// place of the presence notices that were dropped: every online member's away message restated, `None` for
+    /// those who are back, since an `Away` saying so may be among what was dropped.
     async fn send_rosters(&mut self) -> Result<(), SessionEnd> {
         let rooms: Vec<(ConvId, RoomName)> = self
             .keys_of
@@ -139,8 +140,9 @@ impl Session {
         let pending: Vec<Vec<(Nick, u64)>> = convs.iter().map(|conv| self.pending_read_markers_in(*conv)).collect();
         let rosters: Vec<Roster> =
             self.read(move |db| convs.iter().map(|conv| Roster::read(db, *conv, aware)).collect()).await?;
+        let mut restated = HashSet::new();
         for (((conv, room), roster), pending) in rooms.into_iter().zip(rosters).zip(pending) {
-            self.queue_roster(conv, room, roster.with_pending(pending));
+            self.queue_roster(conv, room, roster.with_pending(pending), Some(&mut restated));
             if self.out.pending_len() >= OUT_BUDGET {
                 self.flush().await?;
             }

@@ -160,13 +160,31 @@ impl Session {
     }
 
     /// What goes before a room's `Users` (version 6): an `Away` for each of `online` who is away, so that a client
-    /// writing out the member list as it arrives already knows who is away.
-    pub(in crate::session) fn queue_room_aways(&mut self, online: &[Nick], away: Vec<(Nick, String)>) {
+    /// writing out the member list as it arrives already knows who is away. With `restated` (member lists sent
+    /// in place of dropped items), every one of `online` not in it yet is told, `None` for those not away: the
+    /// client may have missed someone coming back. Each once, however many of the user's rooms they are in.
+    pub(in crate::session) fn queue_room_aways(
+        &mut self,
+        online: &[Nick],
+        away: Vec<(Nick, String)>,
+        restated: Option<&mut HashSet<Nick>>,
+    ) {
         if self.version < palomar_proto::AWARENESS_VERSION {
             return;
         }
-        for (nick, message) in away.into_iter().filter(|(nick, _)| online.binary_search(nick).is_ok()) {
-            self.out.queue(&ServerMsg::Away { nick, message: Some(message) });
+        let mut away: BTreeMap<Nick, String> =
+            away.into_iter().filter(|(nick, _)| online.binary_search(nick).is_ok()).collect();
+        match restated {
+            None => {
+                for (nick, message) in away {
+                    self.out.queue(&ServerMsg::Away { nick, message: Some(message) });
+                }
+            }
+            Some(restated) => {
+                for nick in online.iter().filter(|nick| restated.insert((*nick).clone())) {
+                    self.out.queue(&ServerMsg::Away { nick: nick.clone(), message: away.remove(nick) });
+                }
+            }
         }
     }
 

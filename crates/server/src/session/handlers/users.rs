@@ -1,5 +1,7 @@
 //! `Users`: a room's members, online and not (and, in version 6, their away messages and read markers).
 
+use std::collections::HashSet;
+
 use palomar_proto::{AWARENESS_VERSION, Conversation, ErrorCode, Nick, RoomName, ServerMsg};
 use palomar_store::{ConvId, Store, StoreError};
 
@@ -15,15 +17,22 @@ impl Session {
         let aware = self.version >= AWARENESS_VERSION;
         let pending = self.pending_read_markers_in(conv);
         let roster = self.read(move |db| Roster::read(db, conv, aware)).await?.with_pending(pending);
-        self.queue_roster(conv, room, roster);
+        self.queue_roster(conv, room, roster, None);
         Ok(())
     }
 
     /// Queues `Users` for a room, its members split by who the hub has online, and what goes with it in
-    /// version 6: before it, the away messages of those online; after it, the members' read markers.
-    pub(in crate::session) fn queue_roster(&mut self, conv: ConvId, room: RoomName, roster: Roster) {
+    /// version 6: before it, the away messages of those online (with `restated`, every one's: see
+    /// [`Session::queue_room_aways`]); after it, the members' read markers.
+    pub(in crate::session) fn queue_roster(
+        &mut self,
+        conv: ConvId,
+        room: RoomName,
+        roster: Roster,
+        restated: Option<&mut HashSet<Nick>>,
+    ) {
         let online = self.shared.hub.online_in(conv);
-        self.queue_room_aways(&online, roster.away);
+        self.queue_room_aways(&online, roster.away, restated);
         let offline = roster.members.into_iter().filter(|m| online.binary_search(m).is_err()).collect();
         self.out.queue(&ServerMsg::Users { room, online, offline });
         self.queue_room_markers(conv, roster.read_markers);
