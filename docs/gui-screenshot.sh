@@ -52,6 +52,7 @@ echo "/join lobby" >&4; sleep 0.5
 echo "ana: the new build is on the test server, can you have a look before 3?" >&4; sleep 1
 type_line 'sure, looking at it now. The reconnect banner finally counts down properly.' 1
 printf 'back in five\n' | chat dave >/dev/null; sleep 1
+echo "/away weeding the tomatoes" >&4; sleep 0.5
 echo "great, see you all at 3 then" >&3; sleep 1.5
 xdotool mousemove --window "$WIN" 975 635
 sleep 1
