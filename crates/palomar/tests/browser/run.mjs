@@ -359,6 +359,12 @@ async function main() {
     await readByCarol.waitFor({ timeout: WAIT_MS });
     await carolSees('did you read this, carol?').waitFor({ timeout: WAIT_MS });
     await until(async () => (await readByCarol.locator('.seen-by').count()) === 1 && (await readByCarol.locator('.seen-by').textContent()) === 'seen by carol', '"seen by carol"');
+    // All of it on one screen, for the README: away in the top bar, seen by, carol typing an answer.
+    await carolPage.fill('#composer-input', 'yes, just now');
+    await until(async () => (await page.locator('#typing').textContent()) === 'carol is typing…', 'carol typing again');
+    await screenshot(page, 'web-client-who-is-there.png');
+    await carolPage.fill('#composer-input', '');
+    await until(async () => (await page.locator('#typing').textContent()) === '', 'carol no longer typing again');
     await typeEntry('/whois carol');
     await noticeShown('carol: rooms in common: #lobby').waitFor({ timeout: WAIT_MS });
     const whois = (await messageList.locator('li.notice').allTextContents()).slice(-3);

@@ -1,7 +1,7 @@
 //! Which of one session's typing notices are passed on (protocol version 6). A client renews `typing: true`
 //! every [`TYPING_RENEW_MS`] while its user types; readers show it for [`TYPING_SHOWN_MS`]. So more than one
-//! `true` per conversation in half the renewal time says nothing new, a `false` says something only after a
-//! `true` was passed on, and a client that sends more is only costing the others: the rest is dropped silently.
+//! `true` per conversation in half the renewal time says nothing new (unless a `false` came between: readers
+//! then show nothing), a `false` says something only after a `true` was passed on, and a client that sends more is only costing the others: the rest is dropped silently.
 //! No I/O: the session asks, and passes on what this allows.
 //!
 //! [`TYPING_SHOWN_MS`]: palomar_proto::TYPING_SHOWN_MS
@@ -38,7 +38,9 @@ impl TypingLimiter {
     pub(super) fn pass(&mut self, conv: ConvId, typing: bool, now: Instant) -> bool {
         let said = self.said.get(&conv);
         let news = if typing {
-            said.is_none_or(|said| now.saturating_duration_since(said.last_true) >= RENEW_AT_MOST_EVERY)
+            // After a `false` readers show nothing: typing again is news however soon (the cap per second
+            // bounds a client that flips between the two).
+            said.is_none_or(|said| !said.typing || now.saturating_duration_since(said.last_true) >= RENEW_AT_MOST_EVERY)
         } else {
             said.is_some_and(|said| said.typing)
         };
@@ -99,7 +101,8 @@ mod tests {
         assert!(limiter.pass(lobby, true, start));
         assert!(limiter.pass(lobby, false, ms(start, 10)));
         assert!(!limiter.pass(lobby, false, ms(start, 20)), "stopped already");
-        assert!(!limiter.pass(lobby, true, ms(start, 30)), "typing again so soon is still within the renewal");
+        assert!(limiter.pass(lobby, true, ms(start, 30)), "typing again after stopping is news at once");
+        assert!(!limiter.pass(lobby, true, ms(start, 40)), "but not again within the renewal");
         assert!(limiter.pass(lobby, true, ms(start, 1_600)));
         assert!(limiter.pass(lobby, false, ms(start, 1_610)));
     }
