@@ -913,6 +913,23 @@ describe('knowing who is there (version 6)', () => {
     assert.deepEqual(socket.sent.filter((frame) => ['SetAway', 'Whois', 'Typing', 'MarkRead'].some((kind) => kind in frame)), []);
   });
 
+  test('after speaking 5 to a server that refused 6, the next connection tries 6 again (the node may be upgraded)', async () => {
+    const h = harness();
+    await h.engine.start();
+    h.socket().open();
+    h.socket().receive({ Error: { code: 'UnsupportedVersion', message: 'this server speaks protocol versions 1 to 5, the client 6', id: null } });
+    await h.engine.settled();
+    const old = await h.login(welcome(undefined, 2000, 5));
+    assert.equal(old.sentOf('Hello')[0].version, 5);
+    old.drop();
+    await h.engine.settled();
+    await h.clock.advance(BACKOFF_MAX_MS);
+    const upgraded = await h.login();
+    assert.equal(upgraded.sentOf('Hello')[0].version, 6);
+    assert.equal(h.eventsOf('welcome').at(-1).version, 6);
+    assert.equal(h.engine.whois('bob'), true, 'version 6 again');
+  });
+
   test('a Welcome of another version than the Hello asked is a protocol error', async () => {
     const h = harness();
     await h.engine.start();

@@ -287,8 +287,11 @@ export class Engine {
     this.retryAt = 0;
     this.waitReason = '';
     this.timers = { tick: null, ack: null, storeRetry: null, countdown: null, reconnect: null };
-    /// The protocol version spoken: the newest the page knows, until a server refuses it (see loginRefused).
+    /// The protocol version of the connection: the newest the page knows, or the one before on the connection
+    /// after a server refused the newest (see loginRefused); each new connection tries the newest again, as the
+    /// node it reaches may have been upgraded meanwhile.
     this.version = wire.PROTOCOL_VERSION;
+    this.olderNext = false;
     /// An away message set ('' for back) and not yet confirmed by the server's `Away` about us: sent on every
     /// connection until it is, so that one set while disconnected is not lost.
     this.awayToSend = null;
@@ -465,6 +468,8 @@ export class Engine {
     socket.onopen = () => {
       if (generation !== this.generation) return;
       this.lastHeard = this.clock.now();
+      this.version = this.olderNext ? wire.PREVIOUS_VERSION : wire.PROTOCOL_VERSION;
+      this.olderNext = false;
       this.transmit(wire.hello(this.nick, this.password, [...this.cursors].filter(([, seq]) => seq > 0), this.version));
     };
     socket.onmessage = (event) => {
@@ -669,7 +674,7 @@ export class Engine {
     if (code === 'UnsupportedVersion' && this.version > wire.PREVIOUS_VERSION) {
       // A server that does not know this page's newest version yet: the previous one at once, without what the
       // newest added.
-      this.version = wire.PREVIOUS_VERSION;
+      this.olderNext = true;
       this.awayToSend = null;
       const socket = this.socket;
       this.generation += 1;
