@@ -153,7 +153,7 @@ test('help names every command once', () => {
   const usages = HELP.map(([usage]) => usage.split(' ')[0]);
   const moderation = ['/topic', '/cleartopic', '/kick', '/ban', '/unban', '/mute', '/unmute', '/op', '/deop', '/voice', '/devoice', '/invite', '/invite-only', '/moderated'];
   const kinds = ['/me', '/edit', '/delete', '/reply', '/react', '/unreact'];
-  const preferences = ['/silence', '/unsilence', '/highlight', '/unhighlight', '/ignore', '/unignore'];
+  const preferences = ['/silence', '/unsilence', '/highlight', '/unhighlight', '/ignore', '/unignore', '/receipts', '/typing'];
   const awareness = ['/whois', '/away', '/back'];
   for (const command of ['/join', '/leave', '/msg', '/users', '/history', '/list', '/search', '/goto', '/help', '/quit', '//text', ...moderation, ...kinds, ...preferences, ...awareness]) {
     assert.equal(usages.filter((usage) => usage === command).length, 1, command);
@@ -231,6 +231,28 @@ test('preferences: /ignore [NICK] and /unignore NICK take a valid nickname', () 
   assert.match(error('/ignore bob carol'), /^\/ignore \[NICK\]: nickname may only contain/);
   assert.equal(error('/unignore'), '/unignore NICK: nickname must not be empty');
   assert.equal(error(`/unignore ${'a'.repeat(33)}`), '/unignore NICK: nickname is longer than 32 characters');
+});
+
+test('preferences: /receipts [on|off] and /typing [on|off]; alone, which it is; in /help', () => {
+  assert.deepEqual(parseEntry('/receipts'), { kind: 'receipts', on: null });
+  assert.deepEqual(parseEntry('/receipts off'), { kind: 'receipts', on: false });
+  assert.deepEqual(parseEntry('/RECEIPTS  On '), { kind: 'receipts', on: true });
+  assert.deepEqual(parseEntry('/typing'), { kind: 'typing', on: null });
+  assert.deepEqual(parseEntry('/typing OFF'), { kind: 'typing', on: false });
+  assert.deepEqual(parseEntry('/typing on'), { kind: 'typing', on: true });
+  const error = (line) => {
+    const parsed = parseEntry(line);
+    assert.equal(parsed.kind, 'error', line);
+    return parsed.message;
+  };
+  assert.equal(error('/receipts maybe'), '/receipts [on|off]: say on or off');
+  assert.equal(error('/receipts on off'), '/receipts [on|off]: say on or off');
+  assert.equal(error('/typing yes'), '/typing [on|off]: say on or off');
+  assert.equal(error('/typing offf'), '/typing [on|off]: say on or off');
+  assert.deepEqual(
+    HELP.filter(([usage]) => /^\/(receipts|typing) /.test(usage)).map(([usage]) => usage),
+    ['/receipts [on|off]', '/typing [on|off]'],
+  );
 });
 
 test('search: /search [in:#ROOM|in:@NICK|in:here] WORDS, the in: anywhere; /search alone; /goto N', () => {

@@ -593,7 +593,7 @@ describe('kinds of messages', () => {
 
   test('the preferences the store kept come with what is restored, and nothing of them is sent', async () => {
     const store = new MemoryStore();
-    const preferences = { silenced: ['#ops'], highlights: ['deploy'], ignored: ['mallory'] };
+    const preferences = { silenced: ['#ops'], highlights: ['deploy'], ignored: ['mallory'], receipts: false, typing: true };
     await store.savePreferences(preferences);
     const h = harness({ store });
     await h.engine.start();

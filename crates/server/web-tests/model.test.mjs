@@ -5,7 +5,7 @@
 // messages alert; search (its pages gathered, stale answers dropped, its refusals, /goto, the words of its lines);
 // knowing who is there (whois lines and durations, away, typing words and expiry, typing sent and renewed, seen-by,
 // the "new messages" divider, unread following our own marker, read markers sent once a second and after a
-// reconnection).
+// reconnection; /receipts off and /typing off: neither sent nor shown, what was read here still followed).
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -14,7 +14,11 @@ import {
   ChatModel,
   MAX_HIGHLIGHT_WORDS,
   MAX_IGNORED,
+  RECEIPTS_OFF,
+  RECEIPTS_ON,
   SEARCH_PAGE,
+  TYPING_OFF,
+  TYPING_ON,
   duration,
   hitLine,
   hitTime,
@@ -846,7 +850,7 @@ test('the alert rule: a new message from someone not ignored, direct, or calling
 
 test('preferences come back with what the browser kept, and are saved as lists in the order added', () => {
   const model = new ChatModel('ana');
-  const preferences = { silenced: ['#ops'], highlights: ['outage'], ignored: ['mallory'] };
+  const preferences = { silenced: ['#ops'], highlights: ['outage'], ignored: ['mallory'], receipts: true, typing: true };
   model.apply({
     type: 'restored',
     outbox: [],
@@ -860,7 +864,7 @@ test('preferences come back with what the browser kept, and are saved as lists i
   assert.deepEqual(model.savedPreferences(), preferences);
   model.ignore('eve');
   model.unsilence('#ops');
-  assert.deepEqual(model.savedPreferences(), { silenced: [], highlights: ['outage'], ignored: ['mallory', 'eve'] });
+  assert.deepEqual(model.savedPreferences(), { silenced: [], highlights: ['outage'], ignored: ['mallory', 'eve'], receipts: true, typing: true });
   assert.equal(model.conversation('#new').silenced, false, 'a conversation made later shares them');
   model.silence('#new');
   assert.equal(model.conversation('#new').silenced, true);
@@ -1282,6 +1286,105 @@ test('read markers, sent: past what the server holds, at most once a second per 
   old.model.markCurrentRead();
   old.clock.now += 1000;
   assert.deepEqual(old.model.readMarkersToSend().send, [], 'a server of version 5');
+});
+
+test('/receipts off: no read marker sent, nor after a reconnection; seen-by hidden; the divider and unread still follow what was read here; on again sends it', () => {
+  const { model, clock } = awareModel();
+  const said = () => model.current.notices.at(-1).text;
+  assert.equal(model.setReceipts(null), false, 'asking changes nothing');
+  assert.equal(said(), RECEIPTS_ON);
+  assert.equal(model.setReceipts(false), true);
+  assert.equal(said(), 'read receipts off: others are not shown what you read, and you are not shown what they read');
+  assert.equal(RECEIPTS_OFF, said());
+  assert.equal(model.setReceipts(false), false, 'already off');
+  assert.equal(model.setReceipts(null), false);
+  assert.equal(said(), RECEIPTS_OFF);
+  assert.deepEqual(model.savedPreferences(), { silenced: [], highlights: [], ignored: [], receipts: false, typing: true });
+
+  model.conversation('#rust');
+  model.apply({ type: 'messages', messages: [1, 2, 3].map((seq) => delivered('#lobby', seq, 'bob', `m${seq}`)) });
+  model.apply({ type: 'readMarkers', markers: [{ key: '#lobby', nick: 'cy', seq: 3 }] });
+  const seen = () => model.conversation('#lobby').entries().filter((entry) => entry.seenBy).map((entry) => entry.seenBy);
+  assert.deepEqual(seen(), [], 'the others\' markers are not shown');
+  assert.equal(model.dividerSeq(), 1);
+  assert.equal(model.conversation('#lobby').unread('ana').count, 3);
+  assert.equal(model.markCurrentRead(), 3, 'read here: the marker moves, to be kept in this browser');
+  assert.equal(model.conversation('#lobby').unread('ana').count, 0);
+  clock.now += 1000;
+  assert.deepEqual(model.readMarkersToSend(), { send: [], nextAt: null }, 'not sent');
+  model.apply({ type: 'messages', messages: [delivered('#lobby', 4, 'bob', 'm4')] });
+  assert.equal(model.conversation('#lobby').unread('ana').count, 1, 'unread counts from what was read here');
+  model.select('#rust');
+  model.select('#lobby');
+  assert.equal(model.dividerSeq(), 4, 'the divider too');
+
+  // Reconnected: the server holds an older marker of ours; what was read here is neither lost nor sent.
+  model.apply({ type: 'status', state: 'waiting' });
+  model.apply({ type: 'welcome', conversations: [{ key: '#lobby', latestSeq: 4, firstSeq: 1 }], version: 6 });
+  model.apply({ type: 'status', state: 'live' });
+  model.apply({ type: 'readMarkers', markers: [{ key: '#lobby', nick: 'ana', seq: 1 }] });
+  assert.equal(model.conversation('#lobby').readSeq, 3);
+  clock.now += 5000;
+  assert.deepEqual(model.readMarkersToSend(), { send: [], nextAt: null }, 'no resend after a reconnection');
+  assert.equal(model.markCurrentRead(), 4);
+  clock.now += 1000;
+  assert.deepEqual(model.readMarkersToSend().send, [], 'still off');
+
+  assert.equal(model.setReceipts(true), true);
+  assert.equal(said(), 'read receipts on');
+  assert.deepEqual(model.readMarkersToSend().send, [{ key: '#lobby', seq: 4 }], 'on again: the usual rule sends it');
+  assert.deepEqual(model.readMarkersToSend(), { send: [], nextAt: null });
+  assert.deepEqual(seen(), ['seen by cy'], 'and the others\' show again');
+});
+
+test('/typing off: a typing notice not stopped is stopped at once, nothing is sent after, nobody is shown typing; on again works', () => {
+  const { model, clock } = awareModel();
+  const said = () => model.current.notices.at(-1).text;
+  assert.equal(model.setTyping(null), false);
+  assert.equal(said(), TYPING_ON);
+  assert.deepEqual(model.composerChanged('hel'), [{ key: '#lobby', typing: true }]);
+  model.apply({ type: 'typing', key: '#lobby', nick: 'bob', typing: true });
+  assert.equal(model.typingLine(), 'bob is typing…');
+
+  assert.equal(model.setTyping(false), true);
+  assert.equal(said(), 'typing notices off: others are not told you are typing, and you are not shown who is');
+  assert.equal(TYPING_OFF, said());
+  assert.deepEqual(model.composerChanged(''), [{ key: '#lobby', typing: false }], 'stopped at once (the caller asks at once)');
+  assert.deepEqual(model.composerChanged('hello'), [], 'nothing after');
+  clock.now += 3000;
+  assert.deepEqual(model.composerChanged('hello there'), [], 'not renewed either');
+  assert.deepEqual(model.composerChanged(''), []);
+  assert.equal(model.typingLine(), '', 'nobody shown typing');
+  assert.equal(model.nextTypingExpiry(), null);
+  model.apply({ type: 'typing', key: '#lobby', nick: 'cy', typing: true });
+  assert.equal(model.typingLine(), '');
+  assert.equal(model.setTyping(false), false, 'already off');
+  assert.deepEqual(model.savedPreferences(), { silenced: [], highlights: [], ignored: [], receipts: true, typing: false });
+
+  // Off with nothing sent: nothing to stop.
+  const quiet = awareModel().model;
+  quiet.setTyping(false);
+  assert.deepEqual(quiet.composerChanged(''), []);
+
+  clock.now += 3000;
+  assert.equal(model.setTyping(true), true);
+  assert.equal(said(), 'typing notices on');
+  assert.equal(model.typingLine(), 'cy is typing…', 'shown again (bob\'s notice expired meanwhile)');
+  assert.deepEqual(model.composerChanged('hi'), [{ key: '#lobby', typing: true }], 'sent again');
+});
+
+test('read receipts and typing notices come back off from what the browser kept (missing: on)', () => {
+  const restore = (preferences) => {
+    const { model } = awareModel();
+    model.apply({ type: 'restored', outbox: [], messages: new Map(), readMarkers: new Map([['#lobby', 0]]), cursors: new Map(), preferences });
+    return model;
+  };
+  const off = restore({ silenced: [], highlights: [], ignored: [], receipts: false, typing: false });
+  assert.deepEqual(off.savedPreferences(), { silenced: [], highlights: [], ignored: [], receipts: false, typing: false });
+  assert.deepEqual(off.composerChanged('hi'), []);
+  const old = restore({ silenced: [], highlights: [], ignored: [] });
+  assert.deepEqual(old.savedPreferences(), { silenced: [], highlights: [], ignored: [], receipts: true, typing: true });
+  assert.deepEqual(old.composerChanged('hi'), [{ key: '#lobby', typing: true }]);
 });
 
 test('read markers due together go five at a time', () => {

@@ -1,7 +1,7 @@
 // The in-memory store, the tests' twin of IndexedDbStore: the same answers for the outbox order, the messages
 // kept per conversation, forgetting a conversation, read markers, and reading what the previous version kept; and
-// the preferences (silenced conversations, highlight words, ignored nicknames) in both, IndexedDbStore over a fake
-// IndexedDB, a database of the previous version upgraded with what it kept.
+// the preferences (silenced conversations, highlight words, ignored nicknames, read receipts and typing notices) in
+// both, IndexedDbStore over a fake IndexedDB, a database of the previous version upgraded with what it kept.
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -101,9 +101,9 @@ test('one database per nickname', () => {
   assert.equal(databaseName('ana'), 'palomar:ana');
 });
 
-const NO_PREFERENCES = { silenced: [], highlights: [], ignored: [] };
+const NO_PREFERENCES = { silenced: [], highlights: [], ignored: [], receipts: true, typing: true };
 
-const SOME_PREFERENCES = { silenced: ['#random', '@bob'], highlights: ['deploy', 'outage'], ignored: ['mallory'] };
+const SOME_PREFERENCES = { silenced: ['#random', '@bob'], highlights: ['deploy', 'outage'], ignored: ['mallory'], receipts: true, typing: true };
 
 test('preferences: none at first, then kept whole, in the order added, and copied in and out (memory)', async () => {
   const store = new MemoryStore();
@@ -169,4 +169,44 @@ test('a database of the previous version is upgraded: what it kept stays, and pr
   assert.deepEqual(loaded.preferences, NO_PREFERENCES);
   await store.savePreferences(SOME_PREFERENCES);
   assert.deepEqual((await store.load()).preferences, SOME_PREFERENCES);
+});
+
+test('preferences: read receipts and typing notices off are kept, and on again, in IndexedDB and in memory alike', async () => {
+  const factory = new FakeIndexedDb();
+  const memory = new MemoryStore();
+  const first = await IndexedDbStore.open('ana', factory);
+  const off = { ...SOME_PREFERENCES, receipts: false, typing: false };
+  await first.savePreferences(off);
+  await memory.savePreferences(off);
+  first.close();
+  const second = await IndexedDbStore.open('ana', factory);
+  assert.deepEqual((await second.load()).preferences, off);
+  assert.deepEqual((await memory.load()).preferences, off);
+  assert.equal(factory.databases.get(databaseName('ana')).version, 2, 'no new database version');
+  const receiptsOnly = { ...SOME_PREFERENCES, receipts: false, typing: true };
+  await second.savePreferences(receiptsOnly);
+  await memory.savePreferences(receiptsOnly);
+  assert.deepEqual((await second.load()).preferences, receiptsOnly);
+  assert.deepEqual((await memory.load()).preferences, receiptsOnly);
+  await second.savePreferences(SOME_PREFERENCES);
+  await memory.savePreferences(SOME_PREFERENCES);
+  assert.deepEqual((await second.load()).preferences, SOME_PREFERENCES, 'on again');
+  assert.deepEqual((await memory.load()).preferences, SOME_PREFERENCES);
+  const other = await IndexedDbStore.open('bob', factory);
+  assert.deepEqual((await other.load()).preferences, NO_PREFERENCES, 'per nickname');
+});
+
+test('preferences kept before the switches existed (their lists only) load with read receipts and typing notices on', async () => {
+  const factory = new FakeIndexedDb();
+  const store = await IndexedDbStore.open('ana', factory);
+  // As a page without /receipts and /typing kept them: a row per list.
+  const transaction = store.database.transaction('preferences', 'readwrite');
+  transaction.objectStore('preferences').put({ kind: 'ignored', values: ['mallory'] });
+  await new Promise((resolve) => {
+    transaction.oncomplete = resolve;
+  });
+  assert.deepEqual((await store.load()).preferences, { ...NO_PREFERENCES, ignored: ['mallory'] });
+  const memory = new MemoryStore();
+  memory.preferences = { silenced: [], highlights: [], ignored: ['mallory'] };
+  assert.deepEqual((await memory.load()).preferences, { ...NO_PREFERENCES, ignored: ['mallory'] });
 });

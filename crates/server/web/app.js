@@ -2,8 +2,8 @@
 // outbox), the model (what is shown) and the screens (ui.js): engine events update the model and the screen,
 // typed entries and searches become engine calls. It also keeps the tab's title, the read markers (kept in the
 // browser, and sent to a server of version 6 when the model says), the typing notices the composer's text makes, the
-// user's preferences (silenced conversations, highlight words, ignored nicknames: the model applies them, the store
-// keeps them), the connection banner and the desktop notifications.
+// user's preferences (silenced conversations, highlight words, ignored nicknames, read receipts and typing notices
+// on or off: the model applies them, the store keeps them), the connection banner and the desktop notifications.
 
 import { HELP, LIST_PAGE, TYPED_HISTORY, parseEntry, parseSearch } from './commands.js';
 import { Engine } from './engine.js';
@@ -394,6 +394,15 @@ class Session {
         break;
       case 'unignore':
         this.preferencesChanged(this.model.unignore(entry.nick));
+        break;
+      case 'receipts':
+        // On again, the marker of what was read meanwhile goes by the usual rule when drawn.
+        this.preferencesChanged(this.model.setReceipts(entry.on));
+        break;
+      case 'typing':
+        this.preferencesChanged(this.model.setTyping(entry.on));
+        // Off: a `typing: true` not yet stopped is stopped at once.
+        this.composerChanged('');
         break;
       case 'search':
         if (entry.query === null) {

@@ -39,6 +39,8 @@ export const HELP = [
   ['/unhighlight WORD', 'stop highlighting WORD'],
   ['/ignore [NICK]', "list who is ignored, or hide NICK's messages, reactions and replies"],
   ['/unignore NICK', "show NICK's messages again"],
+  ['/receipts [on|off]', 'show and send how far you read, or not; alone: which it is'],
+  ['/typing [on|off]', 'show and send who is typing, or not; alone: which it is'],
   ['/op NICK', 'make NICK a moderator of the room'],
   ['/deop NICK', 'make NICK a plain member again'],
   ['/voice NICK', 'let NICK speak while the room is moderated'],
@@ -104,10 +106,10 @@ function usageError(usage, reason) {
 /// room's), `moderate` (`command` as typed, for messages, and `action`, a `RoomAction` in its JSON form, for the
 /// current room), `silence` and `unsilence` (`key` of a conversation, or null for the one shown), `highlight` (`word`,
 /// lower-case, or null to list them), `unhighlight` (`word`), `ignore` (`nick`, or null to list them), `unignore`
-/// (`nick`), `search` (`query` and `scope` as parseSearch reads them, or `query` null for the next page of the last
-/// search), `goto` (`number`, of a search result), `away` (`message`, trimmed, or null for back: `/away` alone and
-/// `/back`), `whois` (`nick`, `@NICK` taken too), `help`, `quit`, or `error` (`message`); null when the entry is
-/// blank.
+/// (`nick`), `receipts` and `typing` (`on`: true, false, or null to say which), `search` (`query` and `scope` as
+/// parseSearch reads them, or `query` null for the next page of the last search), `goto` (`number`, of a search
+/// result), `away` (`message`, trimmed, or null for back: `/away` alone and `/back`), `whois` (`nick`, `@NICK`
+/// taken too), `help`, `quit`, or `error` (`message`); null when the entry is blank.
 export function parseEntry(line) {
   if (line.trim().length === 0) return null;
   if (line.startsWith('//')) return { kind: 'text', text: line.slice(1) };
@@ -131,6 +133,13 @@ export function parseEntry(line) {
     const word = rest.toLowerCase();
     if (word !== 'on' && word !== 'off') return usageError(usage, 'say on or off');
     return moderate({ [variant]: word === 'on' });
+  };
+  // `/receipts` and `/typing`: `on` or `off`, or nothing to say which it is; the client's own.
+  const setting = (kind) => {
+    const word = rest.toLowerCase();
+    if (word === '') return { kind, on: null };
+    if (word !== 'on' && word !== 'off') return usageError(`/${kind} [on|off]`, 'say on or off');
+    return { kind, on: word === 'on' };
   };
   const optionalRoom = (usage, kind) => {
     if (rest.length === 0) return { kind, room: null };
@@ -267,6 +276,10 @@ export function parseEntry(line) {
       const parsed = parseNick(rest);
       return parsed.error ? usageError('/unignore NICK', parsed.error) : { kind: 'unignore', nick: parsed.name };
     }
+    case 'receipts':
+      return setting('receipts');
+    case 'typing':
+      return setting('typing');
     case 'op':
       return nickOnly('/op NICK', (nick) => ({ SetRole: { nick, role: 'Moderator' } }));
     case 'deop':

@@ -3,11 +3,11 @@
 // messages, unread counts, mentions, members, how far back their history goes, each room's topic, settings and our
 // standing in it, with what moderators do said in words, and the rooms' listing; the user's preferences applied
 // (silenced conversations do not alert, highlight words count as mentions, ignored nicknames' entries are kept but not
-// drawn or counted); and the last search, its results gathered page by page and said in the same words everywhere
-// (`searchLines`); and knowing who is there (protocol version 6): away messages (ours and the others'), /whois
-// said in lines, who is typing, "seen by" under the last lines, the "new messages" divider, and when to send our own
-// typing notices and read markers. The engine's events go in (`apply`), and ui.js draws the result; nothing here
-// touches the DOM or the network.
+// drawn or counted, read receipts and typing notices, when off, neither sent nor shown); and the last search, its
+// results gathered page by page and said in the same words everywhere (`searchLines`); and knowing who is there
+// (protocol version 6): away messages (ours and the others'), /whois said in lines, who is typing, "seen by" under
+// the last lines, the "new messages" divider, and when to send our own typing notices and read markers. The
+// engine's events go in (`apply`), and ui.js draws the result; nothing here touches the DOM or the network.
 
 import {
   AWARENESS_VERSION,
@@ -51,10 +51,18 @@ const MARKS_AT_ONCE = 5;
 export const MAX_HIGHLIGHT_WORDS = 50;
 export const MAX_IGNORED = 200;
 
+/// What `/receipts` and `/typing` say (the same words in every client).
+export const RECEIPTS_OFF = 'read receipts off: others are not shown what you read, and you are not shown what they read';
+export const RECEIPTS_ON = 'read receipts on';
+export const TYPING_OFF = 'typing notices off: others are not told you are typing, and you are not shown who is';
+export const TYPING_ON = 'typing notices on';
+
 /// The user's preferences, the client's own (nothing of them on the wire): the conversations silenced (by key), the
-/// highlight words (lower-case) and the nicknames ignored, each in the order added, as they are listed.
+/// highlight words (lower-case) and the nicknames ignored, each in the order added, as they are listed; and whether
+/// read receipts (our read markers sent, the others' "seen by" shown) and typing notices (ours sent, the others'
+/// shown) are on.
 function noPreferences() {
-  return { silenced: new Set(), highlights: new Set(), ignored: new Set() };
+  return { silenced: new Set(), highlights: new Set(), ignored: new Set(), receipts: true, typing: true };
 }
 
 /// Whether `text` has one of `words` (lower-case) as a word, matched as a nickname is.
@@ -330,10 +338,11 @@ class Conversation {
 
   /// The others (never us, nor those ignored) under each of the last SEEN_BY_LINES message lines whose marker is at
   /// it (the newest line at or before their marker: reactions, edits and deletions have no line): seq -> nicks,
-  /// by name.
+  /// by name. Nobody while read receipts are off (as ours are not sent, theirs are not shown).
   seenBy() {
-    const lines = this.shown();
     const seen = new Map();
+    if (!this.preferences.receipts) return seen;
+    const lines = this.shown();
     if (lines.length === 0) return seen;
     const firstShown = lines[Math.max(0, lines.length - SEEN_BY_LINES)].seq;
     const { ignored } = this.preferences;
@@ -683,11 +692,13 @@ export class ChatModel {
 
   /// The read markers to send now, `{ send: [{ key, seq }], nextAt }`: a conversation read past what the server
   /// holds and what we sent on this connection, at most once a MARK_READ_INTERVAL_MS each (`nextAt`: when the
-  /// next is due, null when none waits). Nothing while disconnected or to a server that does not know markers.
+  /// next is due, null when none waits). Nothing while disconnected, to a server that does not know markers, or
+  /// while read receipts are off (what is read still moves `readSeq`, for the divider and the unread counts, and
+  /// is sent once they are on again).
   readMarkersToSend() {
     const send = [];
     let nextAt = null;
-    if (!this.live || !this.aware) return { send, nextAt };
+    if (!this.live || !this.aware || !this.preferences.receipts) return { send, nextAt };
     const now = this.now();
     for (const conversation of this.conversations.values()) {
       if (conversation.readSeq <= Math.max(conversation.serverReadSeq, conversation.sentReadSeq)) continue;
@@ -706,11 +717,17 @@ export class ChatModel {
 
   /// What the composer's text now being `text` tells the others, as `[{ key, typing }]` to send: typing in the
   /// conversation shown (text not blank, not a command), again after TYPING_RENEW_MS, or stopped (emptied, or
-  /// another conversation shown). Nothing while disconnected (never kept for later).
+  /// another conversation shown). Nothing while disconnected (never kept for later); while typing notices are off,
+  /// only the stop of a `typing: true` sent before they were turned off.
   composerChanged(text) {
     if (!this.live || !this.aware) {
       this.typingSent = null;
       return [];
+    }
+    if (!this.preferences.typing) {
+      const sent = this.typingSent;
+      this.typingSent = null;
+      return sent === null ? [] : [{ key: sent.key, typing: false }];
     }
     const notices = [];
     const key = this.currentKey;
@@ -731,13 +748,15 @@ export class ChatModel {
     return notices;
   }
 
-  /// Who is typing in the conversation shown, in words ('' for nobody).
+  /// Who is typing in the conversation shown, in words ('' for nobody, and while typing notices are off).
   typingLine() {
+    if (!this.preferences.typing) return '';
     return typingWords(this.current.typingNicks(this.now()));
   }
 
-  /// When the next "typing" shown expires (to draw it gone then), or null.
+  /// When the next "typing" shown expires (to draw it gone then), or null (typing notices off: none is shown).
   nextTypingExpiry() {
+    if (!this.preferences.typing) return null;
     const now = this.now();
     let next = null;
     for (const conversation of this.conversations.values()) {
@@ -839,10 +858,10 @@ export class ChatModel {
     return !conversation.isRoom || entry.mention || hasWordOf(entry.text, this.preferences.highlights);
   }
 
-  /// The preferences as the store keeps them: lists, in the order added.
+  /// The preferences as the store keeps them: lists, in the order added, and the two switches.
   savedPreferences() {
-    const { silenced, highlights, ignored } = this.preferences;
-    return { silenced: [...silenced], highlights: [...highlights], ignored: [...ignored] };
+    const { silenced, highlights, ignored, receipts, typing } = this.preferences;
+    return { silenced: [...silenced], highlights: [...highlights], ignored: [...ignored], receipts, typing };
   }
 
   /// Says `text` in the conversation shown (an `error` or not); returns `changed`, whether the preferences changed
@@ -910,6 +929,24 @@ export class ChatModel {
     return this.answer(`no longer ignoring ${nick}`, true);
   }
 
+  /// `/receipts`: turns read receipts on or off (`on` null: says which they are). Off, no read marker is sent and
+  /// the others' are not shown; on again, the marker of what was read meanwhile goes by the usual rule. True when
+  /// the preferences changed.
+  setReceipts(on) {
+    const changed = on !== null && on !== this.preferences.receipts;
+    if (on !== null) this.preferences.receipts = on;
+    return this.answer(this.preferences.receipts ? RECEIPTS_ON : RECEIPTS_OFF, changed);
+  }
+
+  /// `/typing`: turns typing notices on or off (`on` null: says which they are). Off, ours are not sent (a
+  /// `typing: true` not yet stopped is stopped by the next composerChanged, which the caller makes at once) and
+  /// the others' are not shown. True when the preferences changed.
+  setTyping(on) {
+    const changed = on !== null && on !== this.preferences.typing;
+    if (on !== null) this.preferences.typing = on;
+    return this.answer(this.preferences.typing ? TYPING_ON : TYPING_OFF, changed);
+  }
+
   /// An engine event. Returns the new messages that alert (see `alerting`), for the browser's notification.
   apply(event) {
     switch (event.type) {
@@ -917,6 +954,7 @@ export class ChatModel {
         // Put in the object the conversations share. (The engine's restore always has them; one made by hand may not.)
         if (event.preferences !== undefined) {
           for (const kind of ['silenced', 'highlights', 'ignored']) this.preferences[kind] = new Set(event.preferences[kind]);
+          for (const kind of ['receipts', 'typing']) this.preferences[kind] = event.preferences[kind] !== false;
         }
         for (const list of event.messages.values()) for (const message of list) this.addMessage(message);
         for (const [key, seq] of event.readMarkers) this.conversation(key).readSeq = seq;

@@ -1,13 +1,14 @@
 // What the browser keeps of one account between page loads: the outbox (typed, not yet stored by the server),
 // the cursors (the highest seq received without a gap, per conversation), the last messages of each
 // conversation, where the user stopped reading, and the user's preferences (silenced conversations, highlight
-// words, ignored nicknames: the client's own, nothing of them on the wire). Two implementations of one interface:
-// IndexedDB for the page, and an in-memory twin with the same behaviour for the tests. The password is never
-// stored here.
+// words, ignored nicknames, whether read receipts and typing notices are on: the client's own, nothing of them on
+// the wire). Two implementations of one interface: IndexedDB for the page, and an in-memory twin with the same
+// behaviour for the tests. The password is never stored here.
 //
 // The interface, every method async:
 //   load() -> { outbox: [entry], cursors: Map(key -> seq), messages: Map(key -> [message]), readMarkers: Map(key -> seq),
-//             preferences: { silenced: [key], highlights: [word], ignored: [nick] } }
+//             preferences: { silenced: [key], highlights: [word], ignored: [nick], receipts: bool, typing: bool } }
+//                                   (receipts and typing: true when never kept, as in a database of an older page)
 //   addToOutbox(entry)             entry = { order, id, to, kind, of, text, typedAt } (and `added`, for a
 //                                   reaction), kept under its id; the
 //                                   outbox loads sorted by `typedAt`, then `order` (a page's own count), so as
@@ -51,9 +52,16 @@ function keptMessage(kept) {
 /// The kinds of preferences, each kept as one list (in the order added, as `/highlight` and `/ignore` list them).
 const PREFERENCE_KINDS = ['silenced', 'highlights', 'ignored'];
 
-/// Preferences as load() gives them: every kind present, copies of what was kept (none kept: empty lists).
+/// The switches among the preferences (`/receipts`, `/typing`), each kept as a boolean: on unless kept off.
+const PREFERENCE_SWITCHES = ['receipts', 'typing'];
+
+/// Preferences as load() gives them: every kind present, copies of what was kept (none kept: empty lists, and
+/// the switches on).
 function loadedPreferences(kept) {
-  return Object.fromEntries(PREFERENCE_KINDS.map((kind) => [kind, Array.isArray(kept[kind]) ? [...kept[kind]] : []]));
+  return {
+    ...Object.fromEntries(PREFERENCE_KINDS.map((kind) => [kind, Array.isArray(kept[kind]) ? [...kept[kind]] : []])),
+    ...Object.fromEntries(PREFERENCE_SWITCHES.map((kind) => [kind, kept[kind] !== false])),
+  };
 }
 
 /// Entries that are part of the message they are about, and go with it when it is deleted (its replies stay).
@@ -152,8 +160,9 @@ export function databaseName(nick) {
   return `palomar:${nick}`;
 }
 
-/// Version 2 added the `preferences` store (a row per kind: `{ kind, values }`); a version 1 database is upgraded
-/// in place, everything it kept staying.
+/// Version 2 added the `preferences` store (a row per kind: `{ kind, values }`, `values` a list, or a boolean for
+/// a switch: a row missing is a switch on, so that adding them needed no new version); a version 1 database is
+/// upgraded in place, everything it kept staying.
 const DATABASE_VERSION = 2;
 
 function requestDone(request) {
