@@ -40,10 +40,12 @@ pub const COMMANDS: &[&str] = &[
     "/op",
     "/quit",
     "/react",
+    "/receipts",
     "/reply",
     "/search",
     "/silence",
     "/topic",
+    "/typing",
     "/unban",
     "/unhighlight",
     "/unignore",
@@ -97,6 +99,8 @@ pub const HELP: &[(&str, &str)] = &[
     ("/unhighlight WORD", "no more alerts on WORD"),
     ("/ignore [NICK]", "hide NICK's messages; alone: who is ignored"),
     ("/unignore NICK", "show NICK's messages again"),
+    ("/receipts on|off", "show and send how far you read, or not"),
+    ("/typing on|off", "show and send who is typing, or not"),
     ("/help", "this list"),
     ("/quit", "leave; messages not yet sent wait for next time"),
     ("//text", "send a line that starts with /"),
@@ -182,6 +186,10 @@ pub enum Typed {
     Ignore(Option<Nick>),
     /// `/unignore NICK`.
     Unignore(Nick),
+    /// `/receipts [on|off]`: whether read receipts are exchanged; `None` says which.
+    Receipts(Option<bool>),
+    /// `/typing [on|off]`: whether typing notices are exchanged; `None` says which.
+    TypingNotices(Option<bool>),
     Help,
     Quit,
 }
@@ -370,6 +378,10 @@ pub fn parse(line: &str) -> Result<Option<Typed>, CommandError> {
         "ignore" if rest.is_empty() => Typed::Ignore(None),
         "ignore" => Typed::Ignore(Some(one_nick(rest, "/ignore [NICK]")?)),
         "unignore" => Typed::Unignore(one_nick(rest, "/unignore NICK")?),
+        "receipts" if rest.is_empty() => Typed::Receipts(None),
+        "receipts" => Typed::Receipts(Some(on_or_off(rest, "/receipts [on|off]")?)),
+        "typing" if rest.is_empty() => Typed::TypingNotices(None),
+        "typing" => Typed::TypingNotices(Some(on_or_off(rest, "/typing [on|off]")?)),
         "help" => Typed::Help,
         "quit" => Typed::Quit,
         _ => return Err(CommandError::Unknown(name.to_owned())),
@@ -598,6 +610,10 @@ mod tests {
         assert_eq!(parse("/highlight"), Ok(Some(Typed::Highlight(None))));
         assert_eq!(parse("/highlight Deploy"), Ok(Some(Typed::Highlight(Some("deploy".to_owned())))));
         assert_eq!(parse("/unhighlight deploy"), Ok(Some(Typed::Unhighlight("deploy".to_owned()))));
+        assert_eq!(parse("/receipts"), Ok(Some(Typed::Receipts(None))));
+        assert_eq!(parse("/receipts OFF"), Ok(Some(Typed::Receipts(Some(false)))));
+        assert_eq!(parse("/typing on"), Ok(Some(Typed::TypingNotices(Some(true)))));
+        assert!(matches!(parse("/typing maybe"), Err(CommandError::Usage { usage: "/typing [on|off]", .. })));
         assert_eq!(parse("/ignore"), Ok(Some(Typed::Ignore(None))));
         assert_eq!(parse("/ignore bob"), Ok(Some(Typed::Ignore(Some(bob.clone())))));
         assert_eq!(parse("/unignore bob"), Ok(Some(Typed::Unignore(bob))));

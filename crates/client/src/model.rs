@@ -159,6 +159,9 @@ pub struct ChatModel {
     read_sent: HashMap<Conversation, read_markers::MarkSent>,
     /// Markers sent before the last connection was made, to send again unless the server's reach them.
     resend: HashMap<Conversation, u64>,
+    /// How far the user read each conversation here while read receipts are off (`/receipts off`): kept for the
+    /// divider and unread counts, never sent.
+    read_unsent: HashMap<Conversation, u64>,
     /// The user's away message before the last connection, until the server restates it: the same again is not
     /// news. (The server sends it at login only when one is set: cleared on another device meanwhile, none comes.)
     own_away_before: Option<String>,
@@ -203,6 +206,7 @@ impl ChatModel {
             typing_sent: None,
             read_sent: HashMap::new(),
             resend: HashMap::new(),
+            read_unsent: HashMap::new(),
             own_away_before: None,
         }
     }
@@ -263,6 +267,7 @@ impl ChatModel {
         // Its marker is the server's to delete now: sent again, it would only be refused.
         self.read_sent.remove(gone);
         self.resend.remove(gone);
+        self.read_unsent.remove(gone);
         if let Some(index) = self.convs.iter().position(|c| &c.id == gone) {
             self.convs.remove(index);
             if self.current >= index {

@@ -1,7 +1,8 @@
 //! What a user chose about being told of messages, for one account in one chat: the conversations silenced (they
-//! never alert), extra highlight words (they count as mentions) and the nicknames ignored (their messages are not
-//! shown). The client's own, never sent to the server; kept beside the account's state in `preferences.toml`, a
-//! file a person may also edit.
+//! never alert), extra highlight words (they count as mentions), the nicknames ignored (their messages are not
+//! shown), and whether read receipts and typing notices are exchanged (both ways, as in WhatsApp or Signal). The
+//! client's own, never sent to the server; kept beside the account's state in `preferences.toml`, a file a person
+//! may also edit.
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -23,7 +24,21 @@ pub struct Preferences {
     /// Lower case: matched with ASCII case ignored, as nicknames are.
     pub highlights: BTreeSet<String>,
     pub ignored: BTreeSet<Nick>,
+    /// `/receipts off`: no read marker is sent from here, and nobody's "seen by" is shown.
+    pub no_read_receipts: bool,
+    /// `/typing off`: nobody is told the user is typing here, and nobody is shown typing.
+    pub no_typing_notices: bool,
 }
+
+/// What `/receipts off` says.
+pub const RECEIPTS_OFF: &str =
+    "read receipts off: others are not shown what you read, and you are not shown what they read";
+/// What `/receipts on` says.
+pub const RECEIPTS_ON: &str = "read receipts on";
+/// What `/typing off` says.
+pub const TYPING_OFF: &str = "typing notices off: others are not told you are typing, and you are not shown who is";
+/// What `/typing on` says.
+pub const TYPING_ON: &str = "typing notices on";
 
 /// The file's form: names as they are written (`#room`, `@nick`), so that a person can edit it.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -32,6 +47,10 @@ struct PreferencesFile {
     silenced: Vec<String>,
     highlights: Vec<String>,
     ignored: Vec<String>,
+    /// Missing: on.
+    read_receipts: Option<bool>,
+    /// Missing: on.
+    typing_notices: Option<bool>,
 }
 
 /// Why the preferences file could not be read or written.
@@ -177,6 +196,32 @@ impl Preferences {
         }
     }
 
+    /// `/receipts [on|off]` (`None`: what it is now).
+    pub fn receipts(&mut self, on: Option<bool>) -> Outcome {
+        let said = |on: bool| if on { RECEIPTS_ON } else { RECEIPTS_OFF }.to_owned();
+        match on {
+            None => Outcome::nothing(said(!self.no_read_receipts)),
+            Some(on) if on != self.no_read_receipts => Outcome::nothing(said(on)),
+            Some(on) => {
+                self.no_read_receipts = !on;
+                Outcome::done(said(on))
+            }
+        }
+    }
+
+    /// `/typing [on|off]` (`None`: what it is now).
+    pub fn typing_notices(&mut self, on: Option<bool>) -> Outcome {
+        let said = |on: bool| if on { TYPING_ON } else { TYPING_OFF }.to_owned();
+        match on {
+            None => Outcome::nothing(said(!self.no_typing_notices)),
+            Some(on) if on != self.no_typing_notices => Outcome::nothing(said(on)),
+            Some(on) => {
+                self.no_typing_notices = !on;
+                Outcome::done(said(on))
+            }
+        }
+    }
+
     /// The preferences in `path`; none chosen when it does not exist.
     pub fn load(path: &Path) -> Result<Preferences, PreferencesError> {
         let text = match std::fs::read_to_string(path) {
@@ -201,7 +246,13 @@ impl Preferences {
             .iter()
             .map(|nick| Nick::parse(nick).map_err(|e| invalid(format!("ignored {nick:?}: {e}"))))
             .collect::<Result<_, _>>()?;
-        Ok(Preferences { silenced, highlights, ignored })
+        Ok(Preferences {
+            silenced,
+            highlights,
+            ignored,
+            no_read_receipts: file.read_receipts == Some(false),
+            no_typing_notices: file.typing_notices == Some(false),
+        })
     }
 
     /// The preferences in `path` for a front end to start with, and what to tell the user when the file could
@@ -223,6 +274,8 @@ impl Preferences {
             silenced: self.silenced.iter().map(ToString::to_string).collect(),
             highlights: self.highlights.iter().cloned().collect(),
             ignored: self.ignored.iter().map(ToString::to_string).collect(),
+            read_receipts: Some(!self.no_read_receipts),
+            typing_notices: Some(!self.no_typing_notices),
         };
         let text = toml::to_string(&file).map_err(|e| io(std::io::Error::other(e)))?;
         if let Some(dir) = path.parent() {
@@ -261,6 +314,7 @@ mod tests {
         chosen.silenced.insert(conversation_named("@bob").expect("direct"));
         chosen.highlights.insert(highlight_word("Deploy").expect("word"));
         chosen.ignored.insert(nick("mallory"));
+        chosen.no_read_receipts = true;
         chosen.save(&path).expect("saves");
         assert_eq!(Preferences::load(&path).expect("loads"), chosen);
         #[cfg(unix)]
@@ -271,6 +325,11 @@ mod tests {
         }
         let text = std::fs::read_to_string(&path).expect("reads");
         assert!(text.contains("\"#random\"") && text.contains("\"@bob\"") && text.contains("\"deploy\""), "{text}");
+        assert!(text.contains("read_receipts = false") && text.contains("typing_notices = true"), "{text}");
+        // A file written before these two settings existed has them on.
+        std::fs::write(&path, "ignored = [\"mallory\"]\n").expect("writes");
+        let older = Preferences::load(&path).expect("loads");
+        assert!(!older.no_read_receipts && !older.no_typing_notices);
     }
 
     #[test]

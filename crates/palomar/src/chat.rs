@@ -609,6 +609,10 @@ impl LineMode<'_> {
             Typed::Silence { .. } | Typed::Highlight(_) | Typed::Unhighlight(_) => self.refuse(
                 "line mode does not alert; /silence and /highlight are for the full-screen, desktop and browser clients",
             ),
+            Typed::Receipts(_) | Typed::TypingNotices(_) => self.refuse(
+                "line mode sends no read markers or typing notices; /receipts and /typing are for the full-screen, \
+                 desktop and browser clients",
+            ),
         }
     }
 

@@ -123,7 +123,7 @@ impl ChatModel {
     }
 
     /// Says what a command did; saving is asked for when it changed something.
-    fn told(&mut self, outcome: Outcome) -> Vec<Action> {
+    pub(super) fn told(&mut self, outcome: Outcome) -> Vec<Action> {
         self.notice_here(outcome.said, outcome.refused);
         if outcome.changed { vec![Action::SavePreferences] } else { Vec::new() }
     }

@@ -1,7 +1,7 @@
 //! Knowing who is there (protocol version 6), all but read markers: away messages (`/away`, `/back`, the user's
 //! own for the status line, others' for member lists, the notice when writing to someone away), `/whois` and the
 //! lines its answer is shown as, and typing notices, sent as the entry line changes and shown under the
-//! conversation until they expire. The words are here, in shared functions, so that every front end says the same;
+//! conversation until they expire (neither with `/typing off`). The words are here, in shared functions, so that every front end says the same;
 //! read markers are in `read_markers`.
 
 use std::time::{Duration, Instant};
@@ -227,6 +227,9 @@ impl ChatModel {
             self.typing_sent = None;
             return Vec::new();
         }
+        if self.preferences.no_typing_notices {
+            return self.stop_typing();
+        }
         let here = self.current().id.clone();
         let mut actions = Vec::new();
         if let Some((conversation, _)) = self.typing_sent.take_if(|(conversation, _)| *conversation != here) {
@@ -255,6 +258,9 @@ impl ChatModel {
     /// Who is typing in the conversation shown, in words ([`typing_text`]): the status line under the messages
     /// shows it. Ignored users are left out; a notice older than `TYPING_SHOWN_MS` has expired.
     pub fn typing_status(&self) -> Option<String> {
+        if self.preferences.no_typing_notices {
+            return None;
+        }
         let shown = Duration::from_millis(TYPING_SHOWN_MS);
         let nicks: Vec<&Nick> = self
             .current()
@@ -264,6 +270,22 @@ impl ChatModel {
             .map(|(nick, _)| nick)
             .collect();
         typing_text(&nicks)
+    }
+
+    /// A `typing: false` for the `true` said last, if one is standing.
+    fn stop_typing(&mut self) -> Vec<Action> {
+        match self.typing_sent.take() {
+            Some((conversation, _)) => vec![Action::Engine(Command::Typing { conversation, typing: false })],
+            None => Vec::new(),
+        }
+    }
+
+    /// `/typing [on|off]`. Turned off while the user's typing is being told, it is told stopped.
+    pub(super) fn typing_notices(&mut self, on: Option<bool>) -> Vec<Action> {
+        let outcome = self.preferences.typing_notices(on);
+        let mut actions = if self.preferences.no_typing_notices { self.stop_typing() } else { Vec::new() };
+        actions.extend(self.told(outcome));
+        actions
     }
 
     /// A typing notice from the server.

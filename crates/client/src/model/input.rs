@@ -178,6 +178,8 @@ impl ChatModel {
             Typed::Unhighlight(word) => return self.unhighlight(word),
             Typed::Ignore(nick) => return self.ignore(nick),
             Typed::Unignore(nick) => return self.unignore(nick),
+            Typed::Receipts(on) => return self.receipts(on),
+            Typed::TypingNotices(on) => return self.typing_notices(on),
             Typed::Help => {
                 let keys = self.help_keys.iter().map(|line| (*line).to_owned());
                 for line in command_line::help_lines().chain(keys) {

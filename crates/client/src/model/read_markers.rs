@@ -3,7 +3,8 @@
 //! "new messages" divider when a conversation is opened ([`Conv::new_messages`]), lowers unread counts as the
 //! user's other devices read, and sends the user's own marker as the conversation shown is read
 //! ([`ChatModel::read_tick`]), at most once a second per conversation, and again after a reconnection when the
-//! server's is behind.
+//! server's is behind. With `/receipts off` none is sent and no "seen by" shown; what is read here is still kept,
+//! unsent, for the divider and the unread counts.
 
 use std::time::Duration;
 
@@ -81,6 +82,9 @@ impl ChatModel {
     /// is at that line (the newest message line at or below it), for the last [`SEEN_BY_LINES`] message lines
     /// only; the user and ignored users are left out. `None` when nobody is.
     pub fn seen_by(&self, conv: &Conv, seq: u64) -> Option<String> {
+        if self.preferences.no_read_receipts {
+            return None;
+        }
         // Newest first. Drawn for every line on screen, every frame: only the tail of the entries is looked at,
         // and each marker against these few lines, not against the whole conversation.
         let lines: Vec<u64> = conv
@@ -112,7 +116,8 @@ impl ChatModel {
     /// How far the user has read `conv`: the server's marker, or what this client sent since, if further.
     pub(super) fn own_read(&self, conv: &Conv) -> u64 {
         let sent = self.read_sent.get(&conv.id).map_or(0, |sent| sent.seq);
-        conv.marker_of(&self.me).max(sent)
+        let unsent = self.read_unsent.get(&conv.id).copied().unwrap_or(0);
+        conv.marker_of(&self.me).max(sent).max(unsent)
     }
 
     /// Places the "new messages" divider of conversation `index`, which is being opened: above the first
@@ -164,6 +169,9 @@ impl ChatModel {
     /// again where it is behind ([`ChatModel::markers_heard`], or once in sync for a marker the server did not
     /// mention at all).
     pub(super) fn markers_reconnected(&mut self) {
+        if self.preferences.no_read_receipts {
+            return;
+        }
         self.resend = self.read_sent.iter().map(|(conversation, sent)| (conversation.clone(), sent.seq)).collect();
     }
 
@@ -191,6 +199,13 @@ impl ChatModel {
             return None;
         }
         let conversation = conv.id.clone();
+        if self.preferences.no_read_receipts {
+            // Read all the same: the divider and the unread counts follow it here.
+            self.read_unsent.insert(conversation, latest);
+            let current = self.current;
+            self.convs[current].divider_fixed = true;
+            return None;
+        }
         if self
             .read_sent
             .get(&conversation)
@@ -203,6 +218,15 @@ impl ChatModel {
         let current = self.current;
         self.convs[current].divider_fixed = true;
         Some(Action::Engine(Command::MarkRead { conversation, seq: latest }))
+    }
+
+    /// `/receipts [on|off]`. Turned on, what was read here meanwhile goes as the next marker read.
+    pub(super) fn receipts(&mut self, on: Option<bool>) -> Vec<Action> {
+        let outcome = self.preferences.receipts(on);
+        if outcome.changed && !self.preferences.no_read_receipts {
+            self.read_unsent.clear();
+        }
+        self.told(outcome)
     }
 
     /// Markers of members who left a room, or of a conversation gone, are not kept.

@@ -442,7 +442,7 @@ fn a_message_typed_long_before_it_was_stored_shows_when_it_was_typed() {
 
 #[test]
 fn help_is_one_command_per_line_lined_up_at_any_width() {
-    for (width, height) in [(120, 61), (40, 186)] {
+    for (width, height) in [(120, 63), (40, 192)] {
         let mut app = conversation_with_chat();
         type_text(&mut app, "/help");
         app.on_key(key(KeyCode::Enter));

@@ -335,3 +335,30 @@ fn after_reconnecting_away_messages_are_learnt_again_and_one_s_own_not_restated_
     model.on_engine(Event::Away { nick: nick("ana"), message: Some("lunch".into()) });
     assert_eq!(notices(&model).iter().filter(|said| **said == "you are away: lunch").count(), 2, "set anew");
 }
+
+#[test]
+fn with_typing_notices_off_the_user_s_typing_is_told_stopped_and_nobody_s_is_shown_or_told() {
+    let mut model = connected_at(AWARENESS_VERSION);
+    model.tick(Instant::now());
+    let typing = |actions: &[Action]| -> Vec<(Conversation, bool)> {
+        actions
+            .iter()
+            .filter_map(|action| match action {
+                Action::Engine(Command::Typing { conversation, typing }) => Some((conversation.clone(), *typing)),
+                _ => None,
+            })
+            .collect()
+    };
+    model.on_engine(Event::Typing { conversation: lobby(), nick: nick("bob"), typing: true });
+    assert_eq!(typing(&model.entry_changed("h")), [(lobby(), true)]);
+    let off = model.submit("/typing off");
+    assert_eq!(typing(&off), [(lobby(), false)], "what was told is told stopped");
+    assert!(off.iter().any(|action| matches!(action, Action::SavePreferences)));
+    assert_eq!(model.typing_status(), None, "bob's typing is not shown");
+    assert_eq!(typing(&model.entry_changed("he")), [], "nor is ours told");
+    assert!(model.submit("/typing").is_empty(), "asking changes nothing");
+
+    assert!(matches!(&model.submit("/typing on")[..], [Action::SavePreferences]));
+    assert_eq!(model.typing_status().as_deref(), Some("bob is typing…"));
+    assert_eq!(typing(&model.entry_changed("hel")), [(lobby(), true)]);
+}

@@ -249,3 +249,38 @@ fn a_room_joined_asks_for_its_members_and_so_gets_their_markers() {
     let actions = model.on_engine(Event::Joined { info });
     assert!(matches!(&actions[..], [Action::Engine(Command::Users { room })] if room == "rust"));
 }
+
+#[test]
+fn with_read_receipts_off_nothing_is_sent_or_shown_but_the_divider_and_counts_follow_what_was_read_here() {
+    let mut model = connected_at(AWARENESS_VERSION);
+    let start = Instant::now();
+    model.tick(start);
+    assert!(matches!(&model.submit("/receipts off")[..], [Action::SavePreferences]));
+    assert_eq!(model.current().entries.last().map(notice_text), Some(crate::preferences::RECEIPTS_OFF.into()));
+    assert!(model.submit("/receipts off").is_empty(), "already off: nothing to save");
+    model.on_engine(delivered(&lobby(), 1, "ana", MessageKind::Text));
+    model.on_engine(Event::ReadMarkers(vec![marker(&lobby(), "bob", 1)]));
+    assert_eq!(model.seen_by(model.current(), 1), None, "nobody's reading shown");
+    model.on_engine(delivered(&lobby(), 2, "bob", MessageKind::Text));
+    assert_eq!(mark_read(model.read_tick(true, true)), None, "nothing sent");
+    // Read here all the same: opening the lobby again draws no divider above what was read.
+    model.switch(1);
+    model.switch(0);
+    assert_eq!(model.current().new_messages, None);
+    assert_eq!(marks(reconnect(&mut model)), []);
+    assert_eq!(marks(model.on_engine(Event::Synced)), [], "and nothing sent again after a reconnection");
+
+    // On again: the next marker read goes, from what was read meanwhile.
+    model.on_engine(delivered(&lobby(), 3, "bob", MessageKind::Text));
+    assert!(matches!(&model.submit("/receipts on")[..], [Action::SavePreferences]));
+    model.tick(start + Duration::from_secs(2));
+    assert_eq!(mark_read(model.read_tick(true, true)), Some((lobby(), 3)));
+    assert_eq!(model.seen_by(model.current(), 1).as_deref(), Some("seen by bob"));
+}
+
+fn notice_text(entry: &Entry) -> String {
+    match entry {
+        Entry::Notice { text, .. } => text.clone(),
+        _ => String::new(),
+    }
+}
