@@ -1,8 +1,8 @@
 //! Knowing who is there (protocol version 6), all but read markers: away messages (`/away`, `/back`, the user's
 //! own for the status line, others' for member lists, the notice when writing to someone away), `/whois` and the
 //! lines its answer is shown as, and typing notices, sent as the entry line changes and shown under the
-//! conversation until they expire (neither with `/typing off`). The words are here, in shared functions, so that every front end says the same;
-//! read markers are in `read_markers`.
+//! conversation until they expire (neither with `/typing off`). The words are here, in shared functions, so that
+//! every front end says the same; read markers are in `read_markers`.
 
 use std::time::{Duration, Instant};
 
