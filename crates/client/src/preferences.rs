@@ -111,6 +111,20 @@ impl Outcome {
     }
 }
 
+/// A switch kept as `off` (so that a file without it, or the default, has it on) turned `on` or off, or said as it
+/// is (`None`), in the words `(on, off)`.
+fn switch(off: &mut bool, on: Option<bool>, words: (&str, &str)) -> Outcome {
+    let said = |on: bool| if on { words.0 } else { words.1 }.to_owned();
+    match on {
+        None => Outcome::nothing(said(!*off)),
+        Some(on) if on != *off => Outcome::nothing(said(on)),
+        Some(on) => {
+            *off = !on;
+            Outcome::done(said(on))
+        }
+    }
+}
+
 impl Preferences {
     /// `/silence` (`on`) or `/unsilence` of `conversation`.
     pub fn silence(&mut self, conversation: &Conversation, on: bool) -> Outcome {
@@ -198,28 +212,12 @@ impl Preferences {
 
     /// `/receipts [on|off]` (`None`: what it is now).
     pub fn receipts(&mut self, on: Option<bool>) -> Outcome {
-        let said = |on: bool| if on { RECEIPTS_ON } else { RECEIPTS_OFF }.to_owned();
-        match on {
-            None => Outcome::nothing(said(!self.no_read_receipts)),
-            Some(on) if on != self.no_read_receipts => Outcome::nothing(said(on)),
-            Some(on) => {
-                self.no_read_receipts = !on;
-                Outcome::done(said(on))
-            }
-        }
+        switch(&mut self.no_read_receipts, on, (RECEIPTS_ON, RECEIPTS_OFF))
     }
 
     /// `/typing [on|off]` (`None`: what it is now).
     pub fn typing_notices(&mut self, on: Option<bool>) -> Outcome {
-        let said = |on: bool| if on { TYPING_ON } else { TYPING_OFF }.to_owned();
-        match on {
-            None => Outcome::nothing(said(!self.no_typing_notices)),
-            Some(on) if on != self.no_typing_notices => Outcome::nothing(said(on)),
-            Some(on) => {
-                self.no_typing_notices = !on;
-                Outcome::done(said(on))
-            }
-        }
+        switch(&mut self.no_typing_notices, on, (TYPING_ON, TYPING_OFF))
     }
 
     /// The preferences in `path`; none chosen when it does not exist.

@@ -199,24 +199,24 @@ impl ChatModel {
             return None;
         }
         let conversation = conv.id.clone();
-        if self.preferences.no_read_receipts {
-            // Read all the same: the divider and the unread counts follow it here.
-            self.read_unsent.insert(conversation, latest);
-            let current = self.current;
-            self.convs[current].divider_fixed = true;
-            return None;
-        }
-        if self
-            .read_sent
-            .get(&conversation)
-            .is_some_and(|sent| self.now.saturating_duration_since(sent.at) < MARK_READ_EVERY)
+        let receipts = !self.preferences.no_read_receipts;
+        if receipts
+            && self
+                .read_sent
+                .get(&conversation)
+                .is_some_and(|sent| self.now.saturating_duration_since(sent.at) < MARK_READ_EVERY)
         {
             return None;
         }
-        self.read_sent.insert(conversation.clone(), MarkSent { seq: latest, at: self.now });
         // Read here: from now on the divider stays where it is until the user switches away.
         let current = self.current;
         self.convs[current].divider_fixed = true;
+        if !receipts {
+            // Read all the same: the divider and the unread counts follow it here.
+            self.read_unsent.insert(conversation, latest);
+            return None;
+        }
+        self.read_sent.insert(conversation.clone(), MarkSent { seq: latest, at: self.now });
         Some(Action::Engine(Command::MarkRead { conversation, seq: latest }))
     }
 
