@@ -83,6 +83,8 @@ pub struct Shared {
     pub messages: AccountLimiter,
     /// Paces each account's other costly requests: scrollback, joins, leaves, member lists.
     pub requests: AccountLimiter,
+    /// Caps each account's typing notices passed on, over all its sessions (the rest are dropped).
+    pub typing: AccountLimiter,
     pub passwords: PasswordWorkers,
     pub acceptor: TlsAcceptor,
     pub shutdown: CancellationToken,
@@ -213,6 +215,7 @@ pub async fn run(
         registrations: RegistrationLimiter::new(&config.limits),
         messages: AccountLimiter::messages(&config.limits),
         requests: AccountLimiter::requests(&config.limits),
+        typing: session::typing_limit(),
         passwords: PasswordWorkers::start(PASSWORD_THREADS, &config.limits).await?,
         reads: Reads::start(&location, metrics.reads_in_flight.clone())?,
         config,

@@ -349,6 +349,19 @@ impl AccountLimiter {
         buckets.get_or_insert_with(&account, || Bucket::full(rate, now)).reserve(rate, now)
     }
 
+    /// Takes a token for one notice of `account` if there is one: false, and nothing taken, when the account is
+    /// over its rate. For what is dropped rather than waited for (typing notices).
+    pub fn try_take(&self, account: AccountId, now: Instant) -> bool {
+        let Some(rate) = self.rate else { return true };
+        let mut buckets = self.buckets.lock();
+        let bucket = buckets.get_or_insert_with(&account, || Bucket::full(rate, now));
+        if !bucket.has_token(rate, now) {
+            return false;
+        }
+        bucket.take();
+        true
+    }
+
     /// Waits until `account` may make one more request (or `stop`: the server shuts down, or the client left).
     /// While a session waits here it reads nothing more from its client: TCP then slows the sender down, and
     /// nothing is dropped. True when it had to wait.

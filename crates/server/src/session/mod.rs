@@ -49,6 +49,7 @@ use handlers::send::{Sends, next_answer, ready_answer};
 use login::{LoggedIn, refuse};
 use reader::{Incoming, Reader};
 use typing::TypingLimiter;
+pub(crate) use typing::typing_limit;
 use wire::{Frames, Out};
 
 /// Encoded bytes of messages per `Messages` frame, well under what clients accept (a frame stays small even

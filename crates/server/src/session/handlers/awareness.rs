@@ -97,7 +97,9 @@ impl Session {
             return Ok(());
         };
         // One who may not speak in a room (muted, or moderated without voice) does not seem to be about to.
-        if self.speech_refused(conv).is_some() || !self.typing.pass(conv, typing, Instant::now()) {
+        let (now, account) = (Instant::now(), self.account.id);
+        let cap = &self.shared.typing;
+        if self.speech_refused(conv).is_some() || !self.typing.pass(conv, typing, now, || cap.try_take(account, now)) {
             return Ok(());
         }
         if let Some(key) = self.keys_of.get(&conv) {
